@@ -1,0 +1,69 @@
+package apogee
+
+// Wire types of the REST API under /api/v1, shared by the server and the
+// client. The OpenAPI document in internal/api/openapi.json describes them.
+
+// ErrorBody is the body of every error response.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Data    any    `json:"data,omitempty"`
+	} `json:"error"`
+}
+
+// LoginRequest exchanges a password for an API token.
+type LoginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	// TokenName names the token made; default "cli".
+	TokenName string `json:"token_name,omitempty"`
+}
+
+// TokenResponse carries a new token's secret, shown only once.
+type TokenResponse struct {
+	Token  string `json:"token"`
+	Detail *Token `json:"detail"`
+	User   *User  `json:"user,omitempty"`
+}
+
+// CreateTokenRequest makes a new API token for the caller.
+type CreateTokenRequest struct {
+	Name string `json:"name"`
+	// ExpiresIn is a Go duration ("720h"); empty means no expiry.
+	ExpiresIn string `json:"expires_in,omitempty"`
+}
+
+// CreateProjectRequest makes a project.
+type CreateProjectRequest struct {
+	Name string `json:"name"`
+}
+
+// ProjectView is a project with its production URL.
+type ProjectView struct {
+	*Project
+	URL string `json:"url"`
+}
+
+// CreateDeploymentRequest starts a deployment by sending its manifest.
+type CreateDeploymentRequest struct {
+	Files []File `json:"files"`
+	// Target is "production" (promote on finalize) or "preview" (default).
+	Target string `json:"target,omitempty"`
+}
+
+// DeploymentView is a deployment as the API shows it.
+type DeploymentView struct {
+	*Deployment
+	Project    string `json:"project"`
+	URL        string `json:"url"`
+	Production bool   `json:"production"`
+	// Missing lists, on creation, the hashes the server lacks: upload
+	// these with PUT /api/v1/deployments/{id}/files/{sha256}.
+	Missing []string `json:"missing,omitempty"`
+}
+
+// PromoteRequest names the deployment to promote or roll back to.
+type PromoteRequest struct {
+	DeploymentID string `json:"deployment_id"`
+}

@@ -1,0 +1,131 @@
+package apogee
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// User is a person who signs in. Password holds the argon2id hash in PHC
+// string form, never the password itself.
+type User struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Password  string    `json:"-"`
+	Admin     bool      `json:"admin"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Token is an API token. Only the SHA-256 of the secret is kept; the
+// secret itself is shown once, when the token is made.
+type Token struct {
+	ID        string     `json:"id"`
+	UserID    string     `json:"user_id"`
+	Name      string     `json:"name"`
+	Hash      []byte     `json:"-"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	LastUsed  *time.Time `json:"last_used_at,omitempty"`
+}
+
+// Valid reports whether the token may be used at now.
+func (t *Token) Valid(now time.Time) bool {
+	if t.RevokedAt != nil {
+		return false
+	}
+	return t.ExpiresAt == nil || now.Before(*t.ExpiresAt)
+}
+
+// Project is a site or app with a name that is also its host label.
+// ProductionID is the alias: the ready deployment its production host
+// serves, or "" before the first production deployment.
+type Project struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	OwnerID      string    `json:"owner_id"`
+	ProductionID string    `json:"production_deployment_id,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Deployment states. A deployment is created "uploading", becomes "ready"
+// in the transaction that finalizes it and never changes after that.
+// Uploads that never finalize become "expired" and are cleaned up.
+const (
+	StatusUploading = "uploading"
+	StatusReady     = "ready"
+	StatusExpired   = "expired"
+)
+
+// Deployment targets.
+const (
+	TargetProduction = "production"
+	TargetPreview    = "preview"
+)
+
+// Deployment is one immutable version of a project. Host is its own
+// permanent host label (see DeploymentHost).
+type Deployment struct {
+	ID        string     `json:"id"`
+	ProjectID string     `json:"project_id"`
+	Status    string     `json:"status"`
+	Target    string     `json:"target"`
+	Host      string     `json:"host"`
+	Files     int        `json:"files"`
+	Size      int64      `json:"size"`
+	CreatedBy string     `json:"created_by,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	ReadyAt   *time.Time `json:"ready_at,omitempty"`
+}
+
+// File is one entry of a deployment's manifest. Path is relative, slash
+// separated, without a leading slash (see CleanPath).
+type File struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	Mode   uint32 `json:"mode,omitempty"`
+}
+
+// Route says which ready deployment a host serves. The edge keeps one per
+// production host and one per deployment host.
+type Route struct {
+	Host         string
+	DeploymentID string
+}
+
+// NewID returns a random 12-character lower-case identifier that is also a
+// valid part of a DNS label.
+func NewID() string {
+	const alphabet = "0123456789abcdefghjkmnpqrstvwxyz" // Crockford base32
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("apogee: crypto/rand failed: " + err.Error())
+	}
+	for i := range b {
+		b[i] = alphabet[b[i]&31]
+	}
+	return string(b[:])
+}
+
+// NewSecret returns a random secret of n bytes, hex encoded.
+func NewSecret(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("apogee: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+// DeploymentHost returns the permanent host label of a deployment:
+// "<project>--<id>". Project names may not contain "--", so the label can
+// never be taken by a project. The project part is cut to keep the label
+// within 63 characters.
+func DeploymentHost(project, id string) string {
+	max := 63 - len(id) - 2
+	if len(project) > max {
+		project = strings.TrimRight(project[:max], "-")
+	}
+	return project + "--" + id
+}

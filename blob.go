@@ -1,0 +1,49 @@
+package apogee
+
+import (
+	"context"
+	"io"
+)
+
+// Blobs is a content-addressed blob store: every blob is named by the
+// lower-case hex SHA-256 of its bytes, so a blob, once stored, never
+// changes. Implementations are safe for concurrent use and honour ctx.
+type Blobs interface {
+	// Missing returns, in input order, the hashes that are not stored.
+	Missing(ctx context.Context, hashes []string) ([]string, error)
+	// Put reads a blob from r and stores it under hash. It reads at most
+	// max bytes (max <= 0: no limit) and returns ETOOLARGE past that, and
+	// EINVALID if the bytes do not hash to hash. On any error nothing is
+	// stored under hash. Storing a blob that exists already is a no-op.
+	Put(ctx context.Context, hash string, r io.Reader, max int64) (int64, error)
+	// Get returns a blob's bytes; ErrNotFound if it is not stored.
+	Get(ctx context.Context, hash string) ([]byte, error)
+	Close() error
+}
+
+// Event types carried by the EventBus.
+const (
+	EventDeploymentReady = "deployment.ready" // a deployment's own host serves it
+	EventAliasChanged    = "alias.changed"    // a project's production host moved
+	EventProjectDeleted  = "project.deleted"  // every host of a project is gone
+)
+
+// Event tells other roles, in this process or another, that routes changed.
+type Event struct {
+	Type         string `json:"type"`
+	ProjectID    string `json:"project_id,omitempty"`
+	Project      string `json:"project,omitempty"`
+	DeploymentID string `json:"deployment_id,omitempty"`
+	Host         string `json:"host,omitempty"`
+}
+
+// EventBus fans events out to every subscriber. Publish returns once the
+// event is handed to the bus; delivery is at most once per subscriber, so
+// subscribers must be able to rebuild their state from the store.
+type EventBus interface {
+	Publish(ctx context.Context, e Event) error
+	// Subscribe delivers every event published after it returns, until ctx
+	// ends; then the channel is closed.
+	Subscribe(ctx context.Context) (<-chan Event, error)
+	Close() error
+}

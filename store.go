@@ -1,0 +1,96 @@
+package apogee
+
+import (
+	"context"
+	"time"
+)
+
+// The store interfaces below are the domain's persistence contract. One
+// implementation (internal/sqlstore) serves SQLite and PostgreSQL and must
+// pass the shared suite in internal/storetest. All methods are safe for
+// concurrent use, honour ctx cancellation, return an error matching
+// ErrNotFound (errors.Is) for a missing record and an *Error with
+// ECONFLICT for a duplicate or a record in the wrong state.
+
+// UserStore keeps users.
+type UserStore interface {
+	// CreateUser inserts u; ECONFLICT if the email is taken (emails are
+	// compared case-insensitively and stored lower-case).
+	CreateUser(ctx context.Context, u *User) error
+	UserByEmail(ctx context.Context, email string) (*User, error)
+	UserByID(ctx context.Context, id string) (*User, error)
+	ListUsers(ctx context.Context) ([]*User, error)
+}
+
+// TokenStore keeps API tokens by the hash of their secret.
+type TokenStore interface {
+	CreateToken(ctx context.Context, t *Token) error
+	// TokenByHash returns the token whose secret hashes to hash, revoked or
+	// expired ones included: the caller decides with Token.Valid.
+	TokenByHash(ctx context.Context, hash []byte) (*Token, error)
+	ListTokens(ctx context.Context, userID string) ([]*Token, error)
+	// RevokeToken marks the user's token revoked at at; ErrNotFound if the
+	// token does not exist or is another user's.
+	RevokeToken(ctx context.Context, userID, id string, at time.Time) error
+	// TouchToken records the last use of a token; it may be lossy.
+	TouchToken(ctx context.Context, id string, at time.Time) error
+}
+
+// ProjectStore keeps projects.
+type ProjectStore interface {
+	// CreateProject inserts p; ECONFLICT if the name is taken.
+	CreateProject(ctx context.Context, p *Project) error
+	ProjectByName(ctx context.Context, name string) (*Project, error)
+	ProjectByID(ctx context.Context, id string) (*Project, error)
+	// ListProjects returns the owner's projects by name, or every project
+	// when ownerID is "".
+	ListProjects(ctx context.Context, ownerID string) ([]*Project, error)
+	// DeleteProject removes the project, its deployments and manifests.
+	// Blobs stay: they may be shared with other deployments.
+	DeleteProject(ctx context.Context, id string) error
+}
+
+// DeploymentStore keeps deployments, their manifests and the production
+// alias. Every method that moves the alias does it in one transaction.
+type DeploymentStore interface {
+	// CreateDeployment inserts d (status StatusUploading) with its
+	// manifest in one transaction.
+	CreateDeployment(ctx context.Context, d *Deployment, files []File) error
+	DeploymentByID(ctx context.Context, id string) (*Deployment, error)
+	// DeploymentFiles returns a deployment's manifest ordered by path.
+	DeploymentFiles(ctx context.Context, id string) ([]File, error)
+	// HasFile reports whether hash is in the deployment's manifest.
+	HasFile(ctx context.Context, deploymentID, hash string) (bool, error)
+	// ListDeployments returns a project's deployments, newest first, at
+	// most limit of them (limit <= 0: all).
+	ListDeployments(ctx context.Context, projectID string, limit int) ([]*Deployment, error)
+	// FinalizeDeployment turns an uploading deployment ready at at and, if
+	// promote, points its project's production alias at it, in one
+	// transaction. ECONFLICT if the deployment is not uploading.
+	FinalizeDeployment(ctx context.Context, id string, at time.Time, promote bool) (*Deployment, error)
+	// SetProduction points the project's production alias at a ready
+	// deployment of that project. ErrNotFound if the deployment is not the
+	// project's; ECONFLICT if it is not ready.
+	SetProduction(ctx context.Context, projectID, deploymentID string) error
+	// Rollback points production at the newest ready production-target
+	// deployment created before the current production one, in one
+	// transaction, and returns it. ECONFLICT if there is none.
+	Rollback(ctx context.Context, projectID string) (*Deployment, error)
+	// ExpireUploads marks deployments still uploading that were created
+	// before olderThan as StatusExpired, drops their manifests and returns
+	// their ids.
+	ExpireUploads(ctx context.Context, olderThan time.Time) ([]string, error)
+	// Routes returns what the edge serves: one route per project with a
+	// production deployment (Host = project name) and one per ready
+	// deployment (Host = its own host label).
+	Routes(ctx context.Context) ([]Route, error)
+}
+
+// Store is every record the platform keeps.
+type Store interface {
+	UserStore
+	TokenStore
+	ProjectStore
+	DeploymentStore
+	Close() error
+}
