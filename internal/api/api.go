@@ -1,0 +1,130 @@
+// Package api serves Apogee's REST API under /api/v1: accounts and tokens,
+// projects, and the deploy protocol (manifest, upload of missing files,
+// finalize, promote, rollback). It maps apogee.Error codes to HTTP status
+// and is the only place that does.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// Config is what the API needs. Store, Blobs and Bus are required.
+type Config struct {
+	Store apogee.Store
+	Blobs apogee.Blobs
+	Bus   apogee.EventBus
+	// SiteURL returns the public URL of a host label ("hello" →
+	// "http://hello.localhost:8080/").
+	SiteURL func(label string) string
+	// MaxFileSize bounds one uploaded file (default 100 MiB).
+	MaxFileSize int64
+	Log         *slog.Logger
+	Registerer  prometheus.Registerer
+	Now         func() time.Time
+}
+
+// API is the http.Handler of /api/v1.
+type API struct {
+	store   apogee.Store
+	blobs   apogee.Blobs
+	bus     apogee.EventBus
+	siteURL func(string) string
+	maxFile int64
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+	mux     *http.ServeMux
+}
+
+// DefaultMaxFileSize bounds one file of a deployment.
+const DefaultMaxFileSize = 100 << 20
+
+// New returns the API with its routes registered.
+func New(cfg Config) *API {
+	a := &API{
+		store:   cfg.Store,
+		blobs:   cfg.Blobs,
+		bus:     cfg.Bus,
+		siteURL: cfg.SiteURL,
+		maxFile: cfg.MaxFileSize,
+		log:     cfg.Log,
+		now:     cfg.Now,
+		mux:     http.NewServeMux(),
+	}
+	if a.maxFile <= 0 {
+		a.maxFile = DefaultMaxFileSize
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.siteURL == nil {
+		a.siteURL = func(label string) string { return "http://" + label + ".localhost/" }
+	}
+	a.metrics = newMetrics(cfg.Registerer)
+	a.routes()
+	return a
+}
+
+//go:embed openapi.json
+var openAPI []byte
+
+func (a *API) routes() {
+	m := a.mux
+	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		m.Handle(pattern, a.metrics.instrument(pattern, a.wrap(h)))
+	}
+	authed := func(pattern string, h func(http.ResponseWriter, *http.Request, *apogee.User) error) {
+		handle(pattern, a.authenticate(h))
+	}
+
+	handle("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		_, err := w.Write(openAPI)
+		return err
+	})
+	handle("POST /api/v1/auth/login", a.login)
+
+	authed("GET /api/v1/user", a.whoami)
+	authed("GET /api/v1/tokens", a.listTokens)
+	authed("POST /api/v1/tokens", a.createToken)
+	authed("DELETE /api/v1/tokens/{id}", a.revokeToken)
+
+	authed("GET /api/v1/projects", a.listProjects)
+	authed("POST /api/v1/projects", a.createProject)
+	authed("GET /api/v1/projects/{name}", a.getProject)
+	authed("DELETE /api/v1/projects/{name}", a.deleteProject)
+	authed("GET /api/v1/projects/{name}/deployments", a.listDeployments)
+	authed("POST /api/v1/projects/{name}/deployments", a.createDeployment)
+	authed("POST /api/v1/projects/{name}/promote", a.promote)
+	authed("POST /api/v1/projects/{name}/rollback", a.rollback)
+
+	authed("GET /api/v1/deployments/{id}", a.getDeployment)
+	authed("PUT /api/v1/deployments/{id}/files/{sha256}", a.uploadFile)
+	authed("POST /api/v1/deployments/{id}/finalize", a.finalize)
+
+	handle("/api/", func(w http.ResponseWriter, r *http.Request) error {
+		return apogee.Errorf(apogee.ENOTFOUND, "no API route %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path)
+	})
+}
+
+// ServeHTTP serves the API.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// publish hands an event to the bus; a failure is logged, not returned:
+// the store has the truth and every edge rebuilds from it.
+func (a *API) publish(ctx context.Context, e apogee.Event) {
+	if err := a.bus.Publish(ctx, e); err != nil {
+		a.log.Error("publish event", "type", e.Type, "deployment", e.DeploymentID, "err", err)
+	}
+}

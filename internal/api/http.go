@@ -1,0 +1,166 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/auth"
+)
+
+// statusOf maps an error code to its HTTP status. This is the only place
+// that knows the mapping.
+func statusOf(code string) int {
+	switch code {
+	case apogee.EINVALID:
+		return http.StatusBadRequest
+	case apogee.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case apogee.EFORBIDDEN:
+		return http.StatusForbidden
+	case apogee.ENOTFOUND:
+		return http.StatusNotFound
+	case apogee.ECONFLICT, apogee.EMISSING:
+		return http.StatusConflict
+	case apogee.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// wrap turns a handler that returns an error into an http.Handler that
+// writes the error as JSON. Only internal errors are logged.
+func (a *API) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			a.writeError(w, r, err)
+		}
+	})
+}
+
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := apogee.ErrorCode(err)
+	var body apogee.ErrorBody
+	body.Error.Code = code
+	body.Error.Message = apogee.ErrorMessage(err)
+	var e *apogee.Error
+	if errors.As(err, &e) {
+		body.Error.Data = e.Data
+	}
+	if code == apogee.EINTERNAL {
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if code == apogee.EUNAUTHORIZED {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="apogee"`)
+	}
+	writeJSON(w, statusOf(code), body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// Body limits for JSON requests.
+const (
+	maxJSONBody     = 1 << 20
+	maxManifestBody = 64 << 20
+)
+
+// decode reads one JSON value of at most max bytes into v and refuses
+// unknown fields, trailing data and wrong types with a message that says
+// what was wrong.
+func decode(w http.ResponseWriter, r *http.Request, max int64, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, max)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		var syntax *json.SyntaxError
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &tooBig):
+			return apogee.Errorf(apogee.ETOOLARGE, "request body is larger than %d bytes", max)
+		case errors.Is(err, io.EOF):
+			return apogee.Errorf(apogee.EINVALID, "request body is empty; send a JSON object")
+		case errors.As(err, &syntax):
+			return apogee.Errorf(apogee.EINVALID, "request body is not valid JSON (at byte %d)", syntax.Offset)
+		case errors.As(err, &typeErr):
+			return apogee.Errorf(apogee.EINVALID, "field %q must be a %s", typeErr.Field, typeErr.Type)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			// encoding/json has no typed error for unknown fields.
+			return apogee.Errorf(apogee.EINVALID, "request body has an %s", strings.TrimPrefix(err.Error(), "json: "))
+		default:
+			return apogee.Errorf(apogee.EINVALID, "request body cannot be read: %v", err)
+		}
+	}
+	if dec.More() {
+		return apogee.Errorf(apogee.EINVALID, "request body has data after the JSON object")
+	}
+	return nil
+}
+
+type userKey struct{}
+
+// UserFrom returns the authenticated user of a request's context.
+func UserFrom(ctx context.Context) *apogee.User {
+	u, _ := ctx.Value(userKey{}).(*apogee.User)
+	return u
+}
+
+// authenticate checks the Bearer token and passes the user to h. No or
+// a bad token gets 401; the message does not say which check failed.
+func (a *API) authenticate(h func(http.ResponseWriter, *http.Request, *apogee.User) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		secret, ok := bearer(r)
+		if !ok {
+			return apogee.Errorf(apogee.EUNAUTHORIZED, "this route needs an API token: send \"Authorization: Bearer <token>\" (get one with `apogee login`)")
+		}
+		tok, err := a.store.TokenByHash(r.Context(), auth.HashToken(secret))
+		if errors.Is(err, apogee.ErrNotFound) {
+			return errBadToken
+		}
+		if err != nil {
+			return fmt.Errorf("api: look up token: %w", err)
+		}
+		now := a.now()
+		if !tok.Valid(now) {
+			return errBadToken
+		}
+		u, err := a.store.UserByID(r.Context(), tok.UserID)
+		if errors.Is(err, apogee.ErrNotFound) {
+			return errBadToken
+		}
+		if err != nil {
+			return fmt.Errorf("api: look up token's user: %w", err)
+		}
+		if tok.LastUsed == nil || now.Sub(*tok.LastUsed) > lastUsedGranularity {
+			if err := a.store.TouchToken(r.Context(), tok.ID, now); err != nil {
+				a.log.Warn("record token use", "token", tok.ID, "err", err)
+			}
+		}
+		ctx := context.WithValue(r.Context(), userKey{}, u)
+		return h(w, r.WithContext(ctx), u)
+	}
+}
+
+var errBadToken = apogee.Errorf(apogee.EUNAUTHORIZED, "the API token is invalid, expired or revoked; run `apogee login` for a new one")
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(prefix):]), true
+}

@@ -1,0 +1,77 @@
+package auth
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestPasswordRoundTrip(t *testing.T) {
+	h, err := HashPassword("correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("hash %q is not an argon2id PHC string with the default parameters", h)
+	}
+	if strings.Contains(h, "correct horse") {
+		t.Fatal("hash contains the password")
+	}
+	tests := []struct {
+		password string
+		want     bool
+	}{
+		{"correct horse battery staple", true},
+		{"correct horse battery stapl", false},
+		{"", false},
+		{"Correct horse battery staple", false},
+	}
+	for _, tt := range tests {
+		got, err := VerifyPassword(h, tt.password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("VerifyPassword(%q) = %v, want %v", tt.password, got, tt.want)
+		}
+	}
+}
+
+func TestSaltsDiffer(t *testing.T) {
+	a, _ := HashPassword("same")
+	b, _ := HashPassword("same")
+	if a == b {
+		t.Fatal("two hashes of one password are equal: salt not random")
+	}
+}
+
+func TestVerifyMalformed(t *testing.T) {
+	for _, h := range []string{
+		"", "plain", "$argon2i$v=19$m=1,t=1,p=1$c2FsdA$a2V5",
+		"$argon2id$v=18$m=1,t=1,p=1$c2FsdA$a2V5",
+		"$argon2id$v=19$m=x,t=1,p=1$c2FsdA$a2V5",
+		"$argon2id$v=19$m=1,t=1,p=1$!!$a2V5",
+		"$argon2id$v=19$m=1,t=1,p=1$c2FsdA$",
+	} {
+		if _, err := VerifyPassword(h, "x"); err != ErrMalformedHash {
+			t.Errorf("VerifyPassword(%q) error = %v, want ErrMalformedHash", h, err)
+		}
+	}
+}
+
+func TestTokens(t *testing.T) {
+	s1, h1 := NewToken()
+	s2, h2 := NewToken()
+	if s1 == s2 || bytes.Equal(h1, h2) {
+		t.Fatal("two tokens are equal")
+	}
+	if !strings.HasPrefix(s1, TokenPrefix) || len(s1) < 40 {
+		t.Fatalf("token %q lacks the prefix or entropy", s1)
+	}
+	if !bytes.Equal(HashToken(s1), h1) {
+		t.Fatal("HashToken does not match the hash NewToken returned")
+	}
+	if BurnVerify("anything") {
+		t.Fatal("BurnVerify returned true")
+	}
+}
