@@ -1,0 +1,150 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// Config is the server's configuration. Every field is a flag of
+// `apogee server` and an APOGEE_* variable (flag --max-file-mb is
+// APOGEE_MAX_FILE_MB); flags win over variables, variables over defaults.
+type Config struct {
+	Data        string        // data folder: SQLite database, blobs, keys
+	Listen      string        // address of the one HTTP listener
+	Domain      string        // apex of the dashboard/API; sites are <project>.<domain>
+	Database    string        // sqlite:///path or postgres://…; default in Data
+	Blobs       string        // file:///path, s3://…, azblob://…; default in Data
+	CacheMB     int64         // edge file cache bound
+	MaxFileMB   int64         // largest file of a deployment
+	UploadTTL   time.Duration // an upload not finalized by then expires
+	LogLevel    string        // debug, info, warn, error
+	LogFormat   string        // text or json
+	ShutdownTTL time.Duration // grace period for open requests on stop
+}
+
+// DefaultDataDir is a folder under the user's data directory:
+// $XDG_DATA_HOME/apogee or ~/.local/share/apogee.
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "apogee")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "apogee")
+	}
+	return "apogee-data"
+}
+
+// Flags registers the configuration's flags on fs with their defaults.
+func (c *Config) Flags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Data, "data", DefaultDataDir(), "data folder (SQLite database, blobs)")
+	fs.StringVar(&c.Listen, "listen", ":8080", "address to listen on for the dashboard, API and sites")
+	fs.StringVar(&c.Domain, "domain", "localhost", "apex domain: dashboard at <domain>, sites at <project>.<domain>")
+	fs.StringVar(&c.Database, "database", "", "database URL: sqlite:///path/apogee.db or postgres://… (default: SQLite in the data folder)")
+	fs.StringVar(&c.Blobs, "blobs", "", "blob store URL: file:///path, s3://bucket?endpoint=…, azblob://container (default: the data folder)")
+	fs.Int64Var(&c.CacheMB, "cache-mb", 256, "edge memory cache for file bytes, in MiB")
+	fs.Int64Var(&c.MaxFileMB, "max-file-mb", 100, "largest file a deployment may hold, in MiB")
+	fs.DurationVar(&c.UploadTTL, "upload-ttl", 24*time.Hour, "an upload not finalized within this time expires and is cleaned up")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "time open requests get to finish on stop")
+}
+
+// FromEnv sets every flag of fs that was not given on the command line
+// from its APOGEE_* variable, if set. skip names flags that have none.
+func FromEnv(fs *pflag.FlagSet, skip ...string) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed {
+			return
+		}
+		for _, s := range skip {
+			if f.Name == s {
+				return
+			}
+		}
+		name := EnvName(f.Name)
+		if v, ok := os.LookupEnv(name); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = apogee.Errorf(apogee.EINVALID, "%s=%q: %v", name, v, e)
+			}
+		}
+	})
+	return err
+}
+
+// EnvName is the variable of a flag: --max-file-mb is APOGEE_MAX_FILE_MB.
+func EnvName(flag string) string {
+	return "APOGEE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// Normalize fills derived defaults and checks every value once.
+func (c *Config) Normalize() error {
+	if c.Data == "" {
+		return apogee.Errorf(apogee.EINVALID, "--data is empty; name a folder for Apogee's data")
+	}
+	abs, err := filepath.Abs(c.Data)
+	if err != nil {
+		return fmt.Errorf("server: data folder: %w", err)
+	}
+	c.Data = abs
+	if c.Database == "" {
+		c.Database = "sqlite://" + filepath.Join(c.Data, "apogee.db")
+	}
+	if c.Blobs == "" {
+		c.Blobs = "file://" + filepath.Join(c.Data, "blobs")
+	}
+	c.Domain = strings.ToLower(strings.TrimSuffix(c.Domain, "."))
+	if c.Domain == "" {
+		return apogee.Errorf(apogee.EINVALID, "--domain is empty; use localhost or a domain whose subdomains point here")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return apogee.Errorf(apogee.EINVALID, "--listen %q is not host:port (e.g. :8080 or 127.0.0.1:8080)", c.Listen)
+	}
+	if c.CacheMB < 1 {
+		return apogee.Errorf(apogee.EINVALID, "--cache-mb must be at least 1")
+	}
+	if c.MaxFileMB < 1 {
+		return apogee.Errorf(apogee.EINVALID, "--max-file-mb must be at least 1")
+	}
+	if c.UploadTTL < time.Minute {
+		return apogee.Errorf(apogee.EINVALID, "--upload-ttl must be at least 1m")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return apogee.Errorf(apogee.EINVALID, "--log-format %q must be text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return apogee.Errorf(apogee.EINVALID, "--log-level %q must be debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// Redacted returns the database and blob URLs without passwords, for logs.
+func Redacted(u string) string {
+	// scheme://user:pass@host → scheme://user:xxxxx@host
+	i := strings.Index(u, "://")
+	if i < 0 {
+		return u
+	}
+	rest := u[i+3:]
+	at := strings.Index(rest, "@")
+	if at < 0 {
+		return u
+	}
+	cred := rest[:at]
+	if c := strings.Index(cred, ":"); c >= 0 {
+		cred = cred[:c] + ":xxxxx"
+	}
+	return u[:i+3] + cred + rest[at:]
+}

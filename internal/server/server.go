@@ -1,0 +1,260 @@
+// Package server wires Apogee's roles into one process: it opens the
+// store, blob store and event bus chosen by URL, builds the API and the
+// edge, and serves both on one listener, choosing by Host.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/blob"
+	"github.com/apogee-dev/apogee/internal/edge"
+	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/sqlstore"
+)
+
+// Server is one Apogee process with every role.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store apogee.Store
+	blobs apogee.Blobs
+	bus   apogee.EventBus
+	edge  *edge.Server
+	api   *api.API
+	apex  *http.ServeMux
+
+	suffix  string // "." + domain, to tell a site host from the apex
+	urlPort string // ":8080" in URLs, "" for port 80; set by Serve
+	mu      sync.Mutex
+}
+
+// New opens the backends named in cfg (already normalized) and builds the
+// roles. The edge's host map is loaded before New returns, so a server
+// serves what it served before a restart from its first request.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err error) {
+	s = &Server{cfg: cfg, log: log, suffix: "." + cfg.Domain}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.store, err = sqlstore.Open(ctx, cfg.Database, log.With("component", "store")); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", Redacted(cfg.Database), err)
+	}
+	if s.blobs, err = blob.Open(ctx, cfg.Blobs); err != nil {
+		return nil, fmt.Errorf("open blob store %s: %w", Redacted(cfg.Blobs), err)
+	}
+	s.bus = events.NewLocal(log.With("component", "events"))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.edge, err = edge.New(edge.Config{
+		Domain:     cfg.Domain,
+		Store:      s.store,
+		Blobs:      s.blobs,
+		CacheBytes: cfg.CacheMB << 20,
+		Log:        log.With("component", "edge"),
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	if err := s.edge.Load(ctx); err != nil {
+		return nil, fmt.Errorf("edge: load routes: %w", err)
+	}
+	s.api = api.New(api.Config{
+		Store:       s.store,
+		Blobs:       s.blobs,
+		Bus:         s.bus,
+		SiteURL:     s.SiteURL,
+		MaxFileSize: cfg.MaxFileMB << 20,
+		Log:         log.With("component", "api"),
+		Registerer:  reg,
+	})
+	s.apex = http.NewServeMux()
+	s.apex.Handle("/api/", s.api)
+	s.apex.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.apex.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	s.apex.HandleFunc("/", s.home)
+	return s, nil
+}
+
+// Store returns the server's store (for commands that share the process).
+func (s *Server) Store() apogee.Store { return s.store }
+
+// URL is the dashboard and API's base URL, without a trailing slash.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return "http://" + s.cfg.Domain + s.urlPort
+}
+
+// SiteURL is the public URL of a host label.
+func (s *Server) SiteURL(label string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return "http://" + label + "." + s.cfg.Domain + s.urlPort + "/"
+}
+
+// ServeHTTP sends a request for the apex (or an IP address) to the
+// dashboard and API and every other host to the edge.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		host = host[:i]
+	}
+	if len(host) > len(s.suffix) && strings.EqualFold(host[len(host)-len(s.suffix):], s.suffix) {
+		s.edge.ServeHTTP(w, r)
+		return
+	}
+	if strings.EqualFold(host, s.cfg.Domain) || isIP(host) {
+		s.apex.ServeHTTP(w, r)
+		return
+	}
+	s.edge.ServeHTTP(w, r)
+}
+
+func isIP(host string) bool {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return net.ParseIP(host) != nil
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully. It runs
+// the edge's event loop and the janitor that expires stale uploads.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.setListener(ln)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := s.edge.Run(ctx, s.bus); err != nil && ctx.Err() == nil {
+			s.log.Error("edge event loop stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		s.janitor(ctx)
+	}()
+
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		sctx, scancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTTL)
+		err = hs.Shutdown(sctx)
+		scancel()
+		<-errc
+	}
+	cancel()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// setListener takes the port of URLs from the listener's address.
+func (s *Server) setListener(ln net.Listener) {
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.urlPort = ""
+	if port != "80" {
+		s.urlPort = ":" + port
+	}
+}
+
+// janitor expires uploads that were never finalized.
+func (s *Server) janitor(ctx context.Context) {
+	every := s.cfg.UploadTTL / 4
+	if every > time.Hour {
+		every = time.Hour
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		s.expireUploads(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) expireUploads(ctx context.Context) {
+	ids, err := s.store.ExpireUploads(ctx, time.Now().Add(-s.cfg.UploadTTL))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("expire stale uploads", "err", err)
+		}
+		return
+	}
+	if len(ids) > 0 {
+		s.log.Info("expired stale uploads", "count", len(ids))
+	}
+}
+
+// Close releases the backends.
+func (s *Server) Close() error {
+	var errs []error
+	if s.bus != nil {
+		errs = append(errs, s.bus.Close())
+	}
+	if s.blobs != nil {
+		errs = append(errs, s.blobs.Close())
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Hint returns the one line `apogee server` prints at start.
+func (s *Server) Hint(ctx context.Context) string {
+	users, err := s.store.ListUsers(ctx)
+	login := "log in with: apogee login --server " + s.URL()
+	if err == nil && len(users) == 0 {
+		login = "no users yet: apogee admin create-user --data " + strconv.Quote(s.cfg.Data) + " --email you@example.com --password '…' --admin, then " + login
+	}
+	return "Apogee is running: dashboard and API at " + s.URL() + ", sites at http://<project>." + s.cfg.Domain + s.urlPortLocked() + "/ — " + login
+}
+
+func (s *Server) urlPortLocked() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.urlPort
+}

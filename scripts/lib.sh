@@ -1,0 +1,42 @@
+# Shared by scripts/run.sh and scripts/test.sh; source it from the repo root.
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# apt_install PKG…: installs the Debian packages that are missing.
+apt_install() {
+	local missing=()
+	for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" != 0 ]; then
+		say "missing Debian packages: ${missing[*]}; install them (as root: apt-get install ${missing[*]})"
+		exit 1
+	fi
+	say "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# ensure_go: puts the Go toolchain go.mod names on PATH, fetching it from
+# the Go module proxy (which serves every release) when the machine has an
+# older one or none.
+ensure_go() {
+	local want have dir v tmp
+	want=$(awk '/^go /{print $2}' go.mod)
+	if command -v go >/dev/null 2>&1; then
+		have=$(go env GOVERSION 2>/dev/null | sed 's/^go//')
+		[ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -1)" = "$want" ] && return 0
+	fi
+	dir=/usr/local/go-$want
+	if [ ! -x "$dir/bin/go" ]; then
+		apt_install ca-certificates curl unzip
+		say "installing Go $want from the Go module proxy"
+		v=$want; [[ $v == *.*.* ]] || v=$v.0
+		tmp=$(mktemp -d)
+		curl -fsSL -o "$tmp/go.zip" "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$v.linux-amd64.zip"
+		unzip -q "$tmp/go.zip" -d "$tmp"
+		mv "$tmp"/golang.org/toolchain@*/ "$dir"
+		chmod +x "$dir"/bin/* "$dir"/pkg/tool/*/* 2>/dev/null || true
+		rm -rf "$tmp"
+	fi
+	export PATH=$dir/bin:$PATH
+}
