@@ -1,0 +1,196 @@
+package edge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// memStore is an in-memory Store. gate, when set, blocks DeploymentFiles
+// until it is closed.
+type memStore struct {
+	mu     sync.Mutex
+	routes map[string]string // host label → deployment id
+	files  map[string][]apogee.File
+	gate   chan struct{}
+	calls  atomic.Int64 // DeploymentFiles calls
+	err    error        // returned by Routes when set
+}
+
+var _ Store = (*memStore)(nil)
+
+func newMemStore() *memStore {
+	return &memStore{routes: map[string]string{}, files: map[string][]apogee.File{}}
+}
+
+func (s *memStore) Routes(ctx context.Context) ([]apogee.Route, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	var rs []apogee.Route
+	for h, id := range s.routes {
+		rs = append(rs, apogee.Route{Host: h, DeploymentID: id})
+	}
+	return rs, nil
+}
+
+func (s *memStore) DeploymentFiles(ctx context.Context, id string) ([]apogee.File, error) {
+	s.calls.Add(1)
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fs, ok := s.files[id]
+	if !ok {
+		return nil, apogee.ErrNotFound
+	}
+	return fs, nil
+}
+
+func (s *memStore) setRoute(label, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routes[label] = id
+}
+
+func (s *memStore) deleteRoute(label string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.routes, label)
+}
+
+// memBlobs is an in-memory Blobs that counts Get calls.
+type memBlobs struct {
+	mu    sync.Mutex
+	blobs map[string][]byte
+	gets  atomic.Int64
+}
+
+var _ Blobs = (*memBlobs)(nil)
+
+func newMemBlobs() *memBlobs { return &memBlobs{blobs: map[string][]byte{}} }
+
+func (b *memBlobs) Get(ctx context.Context, hash string) ([]byte, error) {
+	b.gets.Add(1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d, ok := b.blobs[hash]
+	if !ok {
+		return nil, apogee.ErrNotFound
+	}
+	return d, nil
+}
+
+func (b *memBlobs) put(data []byte) string {
+	sum := sha256.Sum256(data)
+	h := hex.EncodeToString(sum[:])
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.blobs[h] = data
+	return h
+}
+
+// deploy stores a deployment's files (path → content) and its own host
+// route "<project>--<id>".
+func deploy(st *memStore, bl *memBlobs, project, id string, files map[string]string) {
+	var fs []apogee.File
+	for p, c := range files {
+		h := bl.put([]byte(c))
+		fs = append(fs, apogee.File{Path: p, SHA256: h, Size: int64(len(c))})
+	}
+	sort.Slice(fs, func(i, j int) bool { return fs[i].Path < fs[j].Path })
+	st.mu.Lock()
+	st.files[id] = fs
+	st.mu.Unlock()
+	st.setRoute(apogee.DeploymentHost(project, id), id)
+}
+
+type fixture struct {
+	store *memStore
+	blobs *memBlobs
+	edge  *Server
+	url   string
+}
+
+func newFixture(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	f := &fixture{store: newMemStore(), blobs: newMemBlobs()}
+	if cfg.Domain == "" {
+		cfg.Domain = "localhost"
+	}
+	cfg.Store, cfg.Blobs = f.store, f.blobs
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.edge = s
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	f.url = ts.URL
+	return f
+}
+
+func (f *fixture) load(t *testing.T) {
+	t.Helper()
+	if err := f.edge.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// get sends method path to the test server with Host host.
+func (f *fixture) do(t *testing.T, method, host, path string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// nopWriter is a ResponseWriter that keeps nothing: it measures the
+// handler alone, without net/http's own work.
+type nopWriter struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) WriteHeader(code int)        { w.code = code }
+func (w *nopWriter) Write(b []byte) (int, error) { w.n += len(b); return len(b), nil }

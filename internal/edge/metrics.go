@@ -1,0 +1,72 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The status codes the edge answers with. Their request counters are
+// resolved once, so counting a request is one atomic add.
+var codes = [...]int{200, 301, 304, 400, 404, 405, 500}
+
+const (
+	code200 = iota
+	code301
+	code304
+	code400
+	code404
+	code405
+	code500
+)
+
+type metrics struct {
+	requests    [len(codes)]prometheus.Counter
+	bytes       prometheus.Counter
+	cacheHits   prometheus.Counter
+	cacheMisses prometheus.Counter
+	cacheBytes  prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "apogee_edge_requests_total",
+		Help: "Requests served by the edge, by status code.",
+	}, []string{"code"})
+	m := &metrics{
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "apogee_edge_response_bytes_total",
+			Help: "Response body bytes written by the edge.",
+		}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "apogee_edge_cache_hits_total",
+			Help: "File reads served from the edge's memory cache.",
+		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "apogee_edge_cache_misses_total",
+			Help: "File reads that went to the blob store.",
+		}),
+		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "apogee_edge_cache_bytes",
+			Help: "Bytes held by the edge's memory cache.",
+		}),
+	}
+	for i, c := range codes {
+		m.requests[i] = requests.WithLabelValues(strconv.Itoa(c))
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{requests, m.bytes, m.cacheHits, m.cacheMisses, m.cacheBytes} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, fmt.Errorf("edge: metrics registered twice (one Server per Registerer): %w", err)
+			}
+			return nil, fmt.Errorf("edge: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
