@@ -471,18 +471,20 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, u *user) {
 	if d == nil {
 		return
 	}
-	if d.Status == apogee.StatusUploading {
-		if missing := s.missing(d); len(missing) > 0 {
-			writeErr(w, &apogee.Error{Code: apogee.EMISSING,
-				Message: strconv.Itoa(len(missing)) + " files are still missing",
-				Data:    map[string]any{"missing": missing}})
-			return
-		}
-		now := time.Now().UTC()
-		d.Status, d.ReadyAt = apogee.StatusReady, &now
-		if d.Target == apogee.TargetProduction {
-			s.setProduction(d)
-		}
+	if d.Status != apogee.StatusUploading {
+		writeErr(w, apogee.Errorf(apogee.ECONFLICT, "deployment %s is %s already; it cannot be finalized again", d.ID, d.Status))
+		return
+	}
+	if missing := s.missing(d); len(missing) > 0 {
+		writeErr(w, &apogee.Error{Code: apogee.EMISSING,
+			Message: strconv.Itoa(len(missing)) + " files are still missing",
+			Data:    map[string]any{"missing": missing}})
+		return
+	}
+	now := time.Now().UTC()
+	d.Status, d.ReadyAt = apogee.StatusReady, &now
+	if d.Target == apogee.TargetProduction {
+		s.setProduction(d)
 	}
 	writeJSON(w, 200, s.view(d))
 }
@@ -564,7 +566,9 @@ func (s *Server) readyDeployment(w http.ResponseWriter, p *apogee.Project, id st
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields() // as the real server does
+	if err := dec.Decode(v); err != nil {
 		writeErr(w, apogee.Errorf(apogee.EINVALID, "malformed JSON body: %v", err))
 		return false
 	}

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// output prints a command's result: tables and lines for people, or one
+// JSON object with --json. Notes for people go to stderr, so stdout stays
+// the result.
+type output struct {
+	json bool
+	out  io.Writer
+	err  io.Writer
+}
+
+func (a *app) output(cmd *cobra.Command) *output {
+	return &output{json: a.json, out: cmd.OutOrStdout(), err: cmd.ErrOrStderr()}
+}
+
+// JSON prints v as the command's one JSON object.
+func (o *output) JSON(v any) error {
+	enc := json.NewEncoder(o.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// Println prints a result line on stdout.
+func (o *output) Println(args ...any) { fmt.Fprintln(o.out, args...) }
+
+// Printf prints a result on stdout.
+func (o *output) Printf(format string, args ...any) { fmt.Fprintf(o.out, format, args...) }
+
+// Notef prints a note for people on stderr; --json hides it.
+func (o *output) Notef(format string, args ...any) {
+	if !o.json {
+		fmt.Fprintf(o.err, format, args...)
+	}
+}
+
+// Warnf prints a warning on stderr, even with --json.
+func (o *output) Warnf(format string, args ...any) {
+	fmt.Fprintf(o.err, "Warning: "+format, args...)
+}
+
+// Table prints rows under a header, aligned.
+func (o *output) Table(header []string, rows [][]string) {
+	tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+}
+
+// Fields prints "Key:  value" lines, aligned.
+func (o *output) Fields(kv ...string) {
+	tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
+	for i := 0; i+1 < len(kv); i += 2 {
+		fmt.Fprintf(tw, "%s:\t%s\n", kv[i], kv[i+1])
+	}
+	tw.Flush()
+}
+
+// isTerminal reports whether r or w is a terminal.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	return ok && term.IsTerminal(int(file.Fd()))
+}
+
+// formatBytes prints n in decimal units: "512 B", "1.2 kB", "3.4 MB".
+func formatBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+// ago prints how long ago t was: "just now", "5m ago", "3d ago".
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

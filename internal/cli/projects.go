@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/apogee-dev/apogee"
+)
+
+func newProjectsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "projects",
+		Aliases: []string{"project"},
+		Short:   "Create, list, show and delete projects",
+		Args:    args(cobra.NoArgs),
+	}
+	cmd.AddCommand(newProjectsCreateCmd(a), newProjectsListCmd(a), newProjectsShowCmd(a), newProjectsDeleteCmd(a))
+	return cmd
+}
+
+func newProjectsCreateCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a project; its name is also its host name",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			if err := apogee.ValidateProjectName(argv[0]); err != nil {
+				return err
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.CreateProject(cmd.Context(), argv[0])
+			if err != nil {
+				return withHint(err, apogee.ECONFLICT, "Pick another name; see yours with `apogee projects list`.")
+			}
+			o := a.output(cmd)
+			if a.json {
+				return o.JSON(p)
+			}
+			o.Printf("Created project %s.\n", p.Name)
+			o.Notef("Deploy to it with `apogee deploy DIR --project %s`.\n", p.Name)
+			o.Println(p.URL)
+			return nil
+		},
+	}
+}
+
+func newProjectsListCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List your projects",
+		Args:    args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			ps, err := c.ListProjects(cmd.Context())
+			if err != nil {
+				return err
+			}
+			o := a.output(cmd)
+			if a.json {
+				if ps == nil {
+					ps = []apogee.ProjectView{}
+				}
+				return o.JSON(map[string]any{"projects": ps})
+			}
+			if len(ps) == 0 {
+				o.Println("No projects yet.")
+				o.Notef("Create one with `apogee projects create NAME`.\n")
+				return nil
+			}
+			rows := make([][]string, 0, len(ps))
+			for _, p := range ps {
+				rows = append(rows, []string{p.Name, orDash(p.ProductionID), p.URL, ago(p.CreatedAt)})
+			}
+			o.Table([]string{"NAME", "PRODUCTION", "URL", "CREATED"}, rows)
+			return nil
+		},
+	}
+}
+
+func newProjectsShowCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a project",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.GetProject(cmd.Context(), argv[0])
+			if err != nil {
+				return projectHint(err)
+			}
+			o := a.output(cmd)
+			if a.json {
+				return o.JSON(p)
+			}
+			o.Fields(
+				"Name", p.Name,
+				"ID", p.ID,
+				"URL", p.URL,
+				"Production", orDash(p.ProductionID),
+				"Created", p.CreatedAt.Local().Format(time.DateTime)+" ("+ago(p.CreatedAt)+")",
+			)
+			return nil
+		},
+	}
+}
+
+func newProjectsDeleteCmd(a *app) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete a project and all its deployments",
+		Args:    args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			name := argv[0]
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			if !yes {
+				in := cmd.InOrStdin()
+				if a.json || !isTerminal(in) {
+					return &cliError{code: "invalid", msg: "deleting project " + name + " needs confirmation",
+						hint: "Pass --yes to delete without asking."}
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Delete project %s and all its deployments? This cannot be undone.\nType the project name to confirm: ", name)
+				line, _ := bufio.NewReader(in).ReadString('\n')
+				if strings.TrimSpace(line) != name {
+					return &cliError{code: "canceled", msg: "not deleted: the name did not match"}
+				}
+			}
+			if err := c.DeleteProject(cmd.Context(), name); err != nil {
+				return projectHint(err)
+			}
+			o := a.output(cmd)
+			if a.json {
+				return o.JSON(map[string]any{"deleted": name})
+			}
+			o.Printf("Deleted project %s.\n", name)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
+	return cmd
+}
