@@ -120,7 +120,6 @@ func (p *deployProgress) start(files int, bytes int64) {
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionFullWidth(),
 	)
 }
 

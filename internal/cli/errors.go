@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -40,10 +41,17 @@ var errNoServer = &cliError{
 	hint: "Run `apogee login --server http://localhost:8080` (your server's URL), or set APOGEE_SERVER.",
 }
 
-// withHint attaches a suggestion to err when its code is code.
+// withHint attaches a suggestion to err when its code is code, unless
+// the message already names the suggested command.
 func withHint(err error, code, hint string) error {
 	if err == nil || apogee.ErrorCode(err) != code {
 		return err
+	}
+	if _, rest, ok := strings.Cut(hint, "`apogee "); ok {
+		cmd, _, _ := strings.Cut(rest, " ")
+		if strings.Contains(apogee.ErrorMessage(err), "apogee "+cmd) {
+			return err
+		}
 	}
 	return &hinted{err: err, hint: hint}
 }
@@ -106,6 +114,9 @@ func describe(err error, server string) (code, msg, hint string) {
 		}
 	case errors.As(err, &ne):
 		code, msg = "unreachable", err.Error()
+		if hint == "" {
+			hint = "Check the server URL: --server, APOGEE_SERVER or `apogee login --server URL`."
+		}
 	default:
 		code, msg = "error", err.Error()
 	}

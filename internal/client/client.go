@@ -102,8 +102,9 @@ func (c *Client) BaseURL() string { return c.base }
 // Token returns the token the client sends.
 func (c *Client) Token() string { return c.token }
 
-// StatusError is an error response that is not Apogee's JSON error body,
-// such as a reverse proxy's "502 Bad Gateway" page.
+// StatusError is an answer that is not Apogee's JSON: an error page of a
+// reverse proxy ("502 Bad Gateway"), or a page of a server that is not
+// Apogee's, even with a success status.
 type StatusError struct {
 	StatusCode int
 	Status     string // "502 Bad Gateway"
@@ -114,6 +115,9 @@ type StatusError struct {
 
 func (e *StatusError) Error() string {
 	msg := fmt.Sprintf("%s %s: server answered %s", e.Method, e.URL, e.Status)
+	if e.StatusCode < 400 {
+		msg += " with no JSON"
+	}
 	if e.Body != "" {
 		msg += ": " + e.Body
 	}
@@ -207,6 +211,10 @@ func (c *Client) do(ctx context.Context, r request) error {
 	if r.out == nil || resp.StatusCode == http.StatusNoContent {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return nil
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" && !strings.Contains(ct, "json") {
+		// Not an Apogee server, or a proxy's page with a success status.
+		return decodeError(req, resp)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(r.out); err != nil {
 		return fmt.Errorf("%s %s: decode %s answer: %w", r.method, r.path, resp.Status, err)

@@ -275,6 +275,17 @@ func TestNonJSONError(t *testing.T) {
 	if apogee.ErrorCode(err) != apogee.EINTERNAL {
 		t.Fatalf("code %q", apogee.ErrorCode(err))
 	}
+
+	// A web server that is not Apogee's answers 200 with HTML.
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte("<html>welcome</html>"))
+	}))
+	defer other.Close()
+	_, err = client.New(other.URL, "t").WhoAmI(t.Context())
+	if !errors.As(err, &se) || se.StatusCode != 200 || !strings.Contains(err.Error(), "200 OK with no JSON") {
+		t.Fatalf("HTML answer: %v", err)
+	}
 }
 
 func TestAPIRoundTrip(t *testing.T) {
