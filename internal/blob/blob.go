@@ -57,7 +57,9 @@ var _ apogee.Blobs = (*Store)(nil)
 //
 // Every backend also accepts prefix=some/folder/ to share a bucket. The
 // query parameters are gocloud's; see gocloud.dev/blob/s3blob and
-// gocloud.dev/aws for S3's.
+// gocloud.dev/aws for S3's. S3-compatible services that reject the AWS
+// SDK's default CRC checksums want request_checksum_calculation=when_required
+// and response_checksum_validation=when_required.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
 	u, err := parseURL(rawURL)
 	if err != nil {

@@ -65,6 +65,19 @@ func TestS3(t *testing.T) {
 		}
 		return open(t, "s3://"+bucket+"?endpoint="+srv.URL+"&region=us-east-1&use_path_style=true")
 	})
+
+	// The checksum settings the Open doc recommends for S3-compatible
+	// services that want them.
+	if err := backend.CreateBucket("apogee-compat"); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, "s3://apogee-compat?endpoint="+srv.URL+"&region=us-east-1&use_path_style=true"+
+		"&request_checksum_calculation=when_required&response_checksum_validation=when_required")
+	h := put(t, s, []byte("compat"))
+	if got, err := s.Get(context.Background(), h); err != nil || string(got) != "compat" {
+		t.Errorf("Get with when_required checksums = %q, %v", got, err)
+	}
+
 	if multipart.Load() == 0 && !testing.Short() {
 		t.Error("no test went through a multipart upload")
 	}
@@ -489,6 +502,16 @@ func TestOpen(t *testing.T) {
 		}
 		put(t, s, []byte(url))
 		s.Close()
+	}
+
+	// prefix= shares a bucket: the blobs go under the prefix.
+	s := open(t, "file://"+filepath.ToSlash(dir)+"/shared?prefix=apogee/")
+	h := put(t, s, []byte("prefixed"))
+	if _, err := os.Stat(filepath.Join(dir, "shared", "apogee", "sha256", h[:2], h)); err != nil {
+		t.Errorf("prefix=: %v", err)
+	}
+	if got := walk(t, s); len(got) != 1 {
+		t.Errorf("Walk with prefix= = %v, want the one blob", got)
 	}
 
 	for _, url := range []string{"", "gs://bucket", "mem://", "ftp://host/dir"} {
