@@ -206,7 +206,7 @@ func (s *Server) janitor(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		s.expireUploads(ctx)
+		s.expireUploads(ctx, time.Now().Add(-s.cfg.UploadTTL))
 		select {
 		case <-ctx.Done():
 			return
@@ -215,8 +215,9 @@ func (s *Server) janitor(ctx context.Context) {
 	}
 }
 
-func (s *Server) expireUploads(ctx context.Context) {
-	ids, err := s.store.ExpireUploads(ctx, time.Now().Add(-s.cfg.UploadTTL))
+// expireUploads expires uploads created before olderThan.
+func (s *Server) expireUploads(ctx context.Context, olderThan time.Time) {
+	ids, err := s.store.ExpireUploads(ctx, olderThan)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Error("expire stale uploads", "err", err)

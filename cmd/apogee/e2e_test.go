@@ -1,0 +1,338 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// These tests build the real binary and drive it as a user would: the
+// server as a process on a loopback port chosen by the kernel, the CLI as
+// separate processes sharing one config folder.
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "apogee-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "apogee")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building apogee:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type world struct {
+	t      *testing.T
+	data   string
+	config string
+	srv    *exec.Cmd
+	addr   string
+	logs   *syncBuffer
+}
+
+func newWorld(t *testing.T) *world {
+	w := &world{t: t, data: t.TempDir(), config: t.TempDir()}
+	t.Cleanup(func() {
+		if w.srv != nil {
+			w.srv.Process.Kill()
+			w.srv.Wait()
+		}
+		if t.Failed() && w.logs != nil {
+			t.Logf("server log:\n%s", w.logs.String())
+		}
+	})
+	return w
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs `apogee server` and waits for its address: on 127.0.0.1:0
+// the first time, on the same address after a restart (the CLI's config
+// names it).
+func (w *world) start() {
+	w.t.Helper()
+	listen := "127.0.0.1:0"
+	if w.addr != "" {
+		listen = w.addr
+	}
+	cmd := exec.Command(bin, "server", "--data", w.data, "--listen", listen, "--json")
+	cmd.Env = append(os.Environ(), "APOGEE_LOG_LEVEL=debug")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.logs = &syncBuffer{}
+	cmd.Stderr = w.logs
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	w.srv = cmd
+	line := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(out)
+		if s.Scan() {
+			line <- s.Text()
+		}
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case l := <-line:
+		var v struct{ Addr, URL string }
+		if err := json.Unmarshal([]byte(l), &v); err != nil || v.Addr == "" {
+			w.t.Fatalf("server's first line %q is not {\"addr\":…}", l)
+		}
+		w.addr = v.Addr
+	case <-time.After(30 * time.Second):
+		w.t.Fatalf("server did not start; log:\n%s", w.logs.String())
+	}
+}
+
+// kill9 kills the server the hard way.
+func (w *world) kill9() {
+	w.t.Helper()
+	w.srv.Process.Signal(os.Kill)
+	w.srv.Wait()
+	w.srv = nil
+}
+
+func (w *world) server() string { return "http://" + w.addr }
+
+// cli runs the CLI with the world's config folder and returns stdout and
+// stderr; it fails the test if the exit status is not want.
+func (w *world) cli(wantOK bool, args ...string) (string, string) {
+	w.t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+w.config, "APOGEE_SERVER=", "APOGEE_TOKEN=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ok := err == nil; ok != wantOK {
+		w.t.Fatalf("apogee %s: err %v, want ok=%v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, wantOK, stdout.String(), stderr.String())
+	}
+	return stdout.String(), stderr.String()
+}
+
+func (w *world) cliJSON(v any, args ...string) {
+	w.t.Helper()
+	out, _ := w.cli(true, append(args, "--json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		w.t.Fatalf("apogee %s --json printed %q: %v", strings.Join(args, " "), out, err)
+	}
+}
+
+// get fetches path from the server with the given Host header.
+func (w *world) get(host, path string) (int, string) {
+	w.t.Helper()
+	req, _ := http.NewRequest("GET", w.server()+path, nil)
+	req.Host = host
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// eventually polls get until it returns body, for at most a second.
+func (w *world) eventually(host, path, body string) {
+	w.t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for {
+		code, got := w.get(host, path)
+		if code == 200 && got == body {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%s%s = %d %q, want %q", host, path, code, got, body)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func writeSite(t *testing.T, dir string, n int, index string) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		p := filepath.Join(dir, "assets", fmt.Sprintf("%02d", i%10), fmt.Sprintf("file-%04d.txt", i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(fmt.Sprintf("asset %d\n", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(index), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type deployOut struct {
+	ID         string `json:"id"`
+	URL        string `json:"url"`
+	Status     string `json:"status"`
+	Files      int    `json:"files"`
+	Uploaded   int    `json:"uploaded"`
+	Production bool   `json:"production"`
+}
+
+func TestEndToEnd(t *testing.T) {
+	w := newWorld(t)
+	w.cli(true, "admin", "create-user", "--data", w.data, "--email", "me@example.com", "--password", "correct horse", "--admin")
+	w.cli(true, "admin", "create-user", "--data", w.data, "--email", "bob@example.com", "--password", "bob's password")
+	_, errOut := w.cli(false, "admin", "create-user", "--data", w.data, "--email", "me@example.com", "--password", "another one")
+	if !strings.Contains(errOut, "exists") {
+		t.Fatalf("duplicate user error %q does not say it exists", errOut)
+	}
+	w.start()
+
+	_, errOut = w.cli(false, "login", "--server", w.server(), "--email", "me@example.com", "--password", "wrong password")
+	if !strings.Contains(errOut, "wrong email or password") {
+		t.Fatalf("bad login said %q", errOut)
+	}
+	w.cli(true, "login", "--server", w.server(), "--email", "me@example.com", "--password", "correct horse")
+	w.cli(true, "projects", "create", "hello")
+	_, errOut = w.cli(false, "projects", "create", "Bad_Name")
+	if !strings.Contains(errOut, "lower-case") {
+		t.Fatalf("bad project name said %q", errOut)
+	}
+
+	site := t.TempDir()
+	writeSite(t, site, 1000, "<h1>v1</h1>")
+	var d1 deployOut
+	w.cliJSON(&d1, "deploy", site, "--project", "hello", "--prod")
+	if d1.Status != "ready" || d1.Files != 1001 || d1.Uploaded != 1001 || !d1.Production {
+		t.Fatalf("first deploy = %+v", d1)
+	}
+	w.eventually("hello.localhost", "/", "<h1>v1</h1>")
+	w.eventually("hello.localhost", "/assets/07/file-0007.txt", "asset 7\n")
+	d1Host := strings.TrimPrefix(strings.TrimSuffix(d1.URL, "/"), "http://")
+	d1Host = d1Host[:strings.LastIndexByte(d1Host, ':')]
+	w.eventually(d1Host, "/", "<h1>v1</h1>")
+
+	// One changed file: one upload. In text mode the URL is the last line.
+	writeSite(t, site, 0, "<h1>v2</h1>")
+	out, _ := w.cli(true, "deploy", site, "--project", "hello", "--prod")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "http://hello--") {
+		t.Fatalf("last line of deploy is %q, want the deployment URL", last)
+	}
+	w.eventually("hello.localhost", "/", "<h1>v2</h1>")
+	writeSite(t, site, 0, "<h1>v3</h1>")
+	var d3 deployOut
+	w.cliJSON(&d3, "deploy", site, "--project", "hello", "--prod")
+	if d3.Uploaded != 1 || d3.Files != 1001 {
+		t.Fatalf("redeploy with one changed file: uploaded %d of %d, want 1 of 1001", d3.Uploaded, d3.Files)
+	}
+	w.eventually("hello.localhost", "/", "<h1>v3</h1>")
+
+	var list struct {
+		Deployments []struct {
+			ID         string `json:"id"`
+			Production bool   `json:"production"`
+		} `json:"deployments"`
+	}
+	w.cliJSON(&list, "deployments", "list", "--project", "hello")
+	if len(list.Deployments) != 3 || list.Deployments[0].ID != d3.ID || !list.Deployments[0].Production {
+		t.Fatalf("deployments list = %+v", list)
+	}
+
+	// Rollback: v2 at once, every deployment keeps its URL.
+	w.cli(true, "rollback", "--project", "hello")
+	w.eventually("hello.localhost", "/", "<h1>v2</h1>")
+	w.eventually(d1Host, "/", "<h1>v1</h1>")
+	if code, _ := w.get("hello.localhost", "/nope.html"); code != 404 {
+		t.Fatalf("missing file: %d, want 404", code)
+	}
+	if code, _ := w.get("nothing.localhost", "/"); code != 404 {
+		t.Fatalf("unknown host: %d, want 404", code)
+	}
+
+	// Bob cannot see or touch hello.
+	bob := &world{t: t, data: w.data, config: t.TempDir(), addr: w.addr}
+	bob.cli(true, "login", "--server", w.server(), "--email", "bob@example.com", "--password", "bob's password")
+	_, errOut = bob.cli(false, "rollback", "--project", "hello")
+	if !strings.Contains(errOut, "not found") {
+		t.Fatalf("bob's rollback said %q, want not found", errOut)
+	}
+
+	// An upload in flight when the server dies is never served; what was
+	// ready and where production pointed survive kill -9.
+	pending := startUpload(t, w)
+	w.kill9()
+	w.start()
+	w.eventually("hello.localhost", "/", "<h1>v2</h1>")
+	w.eventually(d1Host, "/", "<h1>v1</h1>")
+	if code, _ := w.get(pending, "/"); code != 404 {
+		t.Fatalf("an unfinished upload is served at %s after restart: %d", pending, code)
+	}
+	w.cliJSON(&list, "deployments", "list", "--project", "hello")
+	if len(list.Deployments) != 4 {
+		t.Fatalf("after restart %d deployments, want 4 (3 ready, 1 uploading)", len(list.Deployments))
+	}
+
+	// The metrics endpoint counts what happened.
+	code, metrics := w.get("localhost", "/metrics")
+	if code != 200 || !strings.Contains(metrics, "apogee_edge_requests_total") || !strings.Contains(metrics, "apogee_api_requests_total") {
+		t.Fatalf("/metrics = %d, missing apogee series", code)
+	}
+}
+
+// startUpload begins a deployment through the API and never finalizes it;
+// it returns the host the deployment would have.
+func startUpload(t *testing.T, w *world) string {
+	t.Helper()
+	cfgRaw, err := os.ReadFile(filepath.Join(w.config, "apogee", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct{ Token string }
+	if err := json.Unmarshal(cfgRaw, &cfg); err != nil || cfg.Token == "" {
+		t.Fatalf("config %s has no token", cfgRaw)
+	}
+	body := `{"target":"production","files":[{"path":"index.html","sha256":"` + strings.Repeat("ab", 32) + `","size":3}]}`
+	req, _ := http.NewRequestWithContext(context.Background(), "POST", w.server()+"/api/v1/projects/hello/deployments", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+cfg.Token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var d struct{ Host string }
+	if err := json.NewDecoder(res.Body).Decode(&d); err != nil || res.StatusCode != 201 {
+		t.Fatalf("start upload: %d %v", res.StatusCode, err)
+	}
+	return d.Host + ".localhost"
+}

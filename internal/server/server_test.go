@@ -1,0 +1,277 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/auth"
+	"github.com/apogee-dev/apogee/internal/client"
+)
+
+// testServer runs a whole server in process on 127.0.0.1:0 and returns it
+// with an API client of an admin user.
+func testServer(tb testing.TB) (*Server, *client.Client, string) {
+	tb.Helper()
+	cfg := Config{Data: tb.TempDir(), Listen: "127.0.0.1:0", Domain: "localhost", CacheMB: 16, MaxFileMB: 8,
+		UploadTTL: time.Hour, LogLevel: "warn", LogFormat: "text", ShutdownTTL: time.Second}
+	if err := cfg.Normalize(); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Serve: %v", err)
+		}
+		s.Close()
+	})
+	hash, _ := auth.HashPassword("password")
+	u := &apogee.User{ID: apogee.NewID(), Email: "admin@example.com", Password: hash, Admin: true, CreatedAt: time.Now()}
+	if err := s.Store().CreateUser(ctx, u); err != nil {
+		tb.Fatal(err)
+	}
+	secret, th := auth.NewToken()
+	if err := s.Store().CreateToken(ctx, &apogee.Token{ID: apogee.NewID(), UserID: u.ID, Name: "t", Hash: th, CreatedAt: time.Now()}); err != nil {
+		tb.Fatal(err)
+	}
+	addr := "http://" + ln.Addr().String()
+	return s, client.New(addr, secret), addr
+}
+
+func get(tb testing.TB, addr, host, path string) (int, string) {
+	tb.Helper()
+	req, _ := http.NewRequest("GET", addr+path, nil)
+	req.Host = host
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func site(tb testing.TB, index string) string {
+	dir := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(index), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+func TestHostDispatch(t *testing.T) {
+	s, c, addr := testServer(t)
+	ctx := context.Background()
+	if _, err := c.CreateProject(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Deploy(ctx, site(t, "hello"), client.DeployOptions{Project: "web", Production: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := addr[strings.LastIndexByte(addr, ':'):]
+	if d.URL != "http://"+d.Deployment.Host+".localhost"+port+"/" {
+		t.Fatalf("deployment URL %q does not carry the listener's port", d.URL)
+	}
+	waitFor(t, addr, "web.localhost", "hello")
+
+	tests := []struct {
+		host, path string
+		code       int
+		contains   string
+	}{
+		{"localhost", "/healthz", 200, "ok"},
+		{"LOCALHOST" + port, "/healthz", 200, "ok"},
+		{"127.0.0.1" + port, "/healthz", 200, "ok"},
+		{"localhost", "/", 200, "Apogee"},
+		{"localhost", "/api/v1/openapi.json", 200, "openapi"},
+		{"localhost", "/metrics", 200, "apogee_api_requests_total"},
+		{"web.localhost", "/", 200, "hello"},
+		{"Web.LocalHost" + port, "/", 200, "hello"},
+		{d.Deployment.Host + ".localhost", "/", 200, "hello"},
+		{"web.localhost", "/healthz", 404, ""},
+		{"other.localhost", "/", 404, ""},
+		{"example.com", "/", 404, ""},
+	}
+	for _, tt := range tests {
+		code, body := get(t, addr, tt.host, tt.path)
+		if code != tt.code || !strings.Contains(body, tt.contains) {
+			t.Errorf("%s%s = %d %.60q, want %d containing %q", tt.host, tt.path, code, body, tt.code, tt.contains)
+		}
+	}
+	if !strings.Contains(s.Hint(ctx), "apogee login --server http://localhost"+port) {
+		t.Errorf("hint %q does not say how to log in", s.Hint(ctx))
+	}
+}
+
+func waitFor(tb testing.TB, addr, host, body string) {
+	tb.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if code, got := get(tb, addr, host, "/"); code == 200 && got == body {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s never served %q", host, body)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	var c Config
+	fs := pflag.NewFlagSet("server", pflag.ContinueOnError)
+	c.Flags(fs)
+	fs.Bool("json", false, "")
+	t.Setenv("APOGEE_LISTEN", "127.0.0.1:9999")
+	t.Setenv("APOGEE_DOMAIN", "Apogee.Example.")
+	t.Setenv("APOGEE_CACHE_MB", "64")
+	t.Setenv("APOGEE_JSON", "true")
+	if err := fs.Parse([]string{"--domain", "flag.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := FromEnv(fs, "json"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9999" || c.Domain != "flag.example" || c.CacheMB != 64 {
+		t.Fatalf("config %+v: env or flag precedence wrong", c)
+	}
+	if j, _ := fs.GetBool("json"); j {
+		t.Fatal("a skipped flag was read from the environment")
+	}
+	if !strings.HasPrefix(c.Database, "sqlite://") || !strings.HasPrefix(c.Blobs, "file://") || !filepath.IsAbs(c.Data) {
+		t.Fatalf("derived defaults wrong: %+v", c)
+	}
+
+	t.Setenv("APOGEE_CACHE_MB", "lots")
+	fs2 := pflag.NewFlagSet("server", pflag.ContinueOnError)
+	var c2 Config
+	c2.Flags(fs2)
+	if err := FromEnv(fs2); err == nil || !strings.Contains(err.Error(), "APOGEE_CACHE_MB") {
+		t.Fatalf("bad variable error %v does not name it", err)
+	}
+}
+
+func TestNormalizeRejects(t *testing.T) {
+	base := Config{Data: "d", Listen: ":8080", Domain: "localhost", CacheMB: 1, MaxFileMB: 1, UploadTTL: time.Hour, LogLevel: "info", LogFormat: "text"}
+	for name, mut := range map[string]func(*Config){
+		"empty data":   func(c *Config) { c.Data = "" },
+		"bad listen":   func(c *Config) { c.Listen = "8080" },
+		"empty domain": func(c *Config) { c.Domain = "." },
+		"cache":        func(c *Config) { c.CacheMB = 0 },
+		"max file":     func(c *Config) { c.MaxFileMB = 0 },
+		"ttl":          func(c *Config) { c.UploadTTL = time.Second },
+		"log format":   func(c *Config) { c.LogFormat = "xml" },
+		"log level":    func(c *Config) { c.LogLevel = "loud" },
+	} {
+		c := base
+		mut(&c)
+		if err := c.Normalize(); apogee.ErrorCode(err) != apogee.EINVALID {
+			t.Errorf("%s: Normalize() = %v, want an invalid error", name, err)
+		}
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://app:s3cret@db:5432/apogee": "postgres://app:xxxxx@db:5432/apogee",
+		"postgres://app@db/apogee":             "postgres://app@db/apogee",
+		"sqlite:///var/lib/apogee/apogee.db":   "sqlite:///var/lib/apogee/apogee.db",
+		"s3://bucket?endpoint=http://x":        "s3://bucket?endpoint=http://x",
+	} {
+		if got := Redacted(in); got != want {
+			t.Errorf("Redacted(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestExpireUploads(t *testing.T) {
+	s, c, _ := testServer(t)
+	ctx := context.Background()
+	if _, err := c.CreateProject(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.CreateDeployment(ctx, "web", apogee.CreateDeploymentRequest{Files: []apogee.File{{Path: "a", SHA256: strings.Repeat("0", 64), Size: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.expireUploads(ctx, time.Now().Add(time.Second)) // everything uploading is stale now
+	got, err := s.Store().DeploymentByID(ctx, d.ID)
+	if err != nil || got.Status != apogee.StatusExpired {
+		t.Fatalf("stale upload: %+v %v, want expired", got, err)
+	}
+	if _, err := c.Finalize(ctx, d.ID); apogee.ErrorCode(err) != apogee.ECONFLICT {
+		t.Fatalf("finalize of an expired upload: %v, want conflict", err)
+	}
+}
+
+// BenchmarkRollbackVisible measures the time from the rollback API call's
+// answer until the edge serves the other deployment. The target is
+// 50 ms; the p99 is reported as a metric.
+func BenchmarkRollbackVisible(b *testing.B) {
+	_, c, addr := testServer(b)
+	ctx := context.Background()
+	if _, err := c.CreateProject(ctx, "web"); err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range []string{"one", "two"} {
+		if _, err := c.Deploy(ctx, site(b, v), client.DeployOptions{Project: "web", Production: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitFor(b, addr, "web.localhost", "two")
+	ds, err := c.ListDeployments(ctx, "web", 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := map[string]string{"two": ds[0].ID, "one": ds[1].ID}
+	lat := make([]time.Duration, 0, b.N)
+	want := "two"
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		want = map[string]string{"one": "two", "two": "one"}[want]
+		if _, err := c.Rollback(ctx, "web", ids[want]); err != nil {
+			b.Fatal(err)
+		}
+		answered := time.Now()
+		for {
+			if _, body := get(b, addr, "web.localhost", "/"); body == want {
+				break
+			}
+			if time.Since(answered) > 5*time.Second {
+				b.Fatalf("rollback to %q not visible after 5s", want)
+			}
+		}
+		lat = append(lat, time.Since(answered))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+}
