@@ -60,7 +60,8 @@ type Config struct {
 	// MaxManifests bounds how many deployments' manifests are kept in
 	// memory at once (default 1,000); others are reloaded on demand.
 	MaxManifests int
-	Log          *slog.Logger
+	// Log is used as is: the caller adds the component field.
+	Log *slog.Logger
 	// Registerer receives the edge's metrics; nil: not registered.
 	Registerer prometheus.Registerer
 }
@@ -142,7 +143,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		domain:       domain,
 		store:        cfg.Store,
-		log:          cfg.Log.With("component", "edge"),
+		log:          cfg.Log,
 		m:            m,
 		maxManifests: cfg.MaxManifests,
 		retryEvery:   2 * time.Second,

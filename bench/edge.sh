@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# bench/edge.sh: Apogee's edge against nginx, serving the same 5 KB
+# index.html over keep-alive HTTP/1.1 on 127.0.0.1, driven by wrk.
+#
+# It builds the apogee binary, makes a throwaway data folder and config
+# home, starts nginx and `apogee server`, deploys the folder through the
+# CLI (admin create-user, login, projects create, deploy --prod), checks
+# that both serve the same bytes, warms both up and then runs wrk against
+# each, alternating, ROUNDS times. It prints Requests/sec of each (the
+# median when ROUNDS > 1) and the ratio apogee/nginx; the target is 0.9.
+#
+# Fairness: nginx runs `worker_processes auto` (one worker per core) and
+# apogee runs with Go's default GOMAXPROCS (one P per core), so both may
+# use every core; wrk competes with both for the same cores. nginx gets
+# sendfile, access_log off, and keep-alive with no request limit, as Go's
+# server has none. Neither logs requests.
+#
+# Environment (all optional):
+#   DURATION=10s CONNECTIONS=64 THREADS=2   wrk's -d, -c, -t
+#   ROUNDS=1          measured rounds per server, alternating
+#   WARMUP=2s         wrk run per server before measuring
+#   NGINX_WORKERS=auto
+#   SIZE=5120         bytes of index.html
+#   APOGEE_BIN=path   use this binary instead of building one
+#
+# Only 127.0.0.1 is ever targeted. Every process started here is stopped
+# on exit.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-1}
+WARMUP=${WARMUP:-2s}
+NGINX_WORKERS=${NGINX_WORKERS:-auto}
+SIZE=${SIZE:-5120}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+say() { printf 'edge.sh: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# Tools: install what is missing with apt-get.
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need+=(nginx)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	say "installing ${need[*]}"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+nginx_bin=/usr/sbin/nginx
+[ -x "$nginx_bin" ] || nginx_bin=$(command -v nginx)
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/apogee-edge-bench.XXXXXX")
+pids=()
+cleanup() {
+	local pid
+	for pid in "${pids[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	die "no free port found"
+}
+
+# wait_http URL [HOST]: until URL answers.
+wait_http() {
+	for _ in $(seq 200); do
+		if curl -fsS -o /dev/null ${2:+-H "Host: $2"} "$1" 2>/dev/null; then
+			return
+		fi
+		sleep 0.05
+	done
+	die "$1 did not answer; see the logs in $tmp"
+}
+
+# The site: one index.html of SIZE bytes, readable by nginx's workers.
+mkdir -p "$tmp/www"
+head -c "$SIZE" /dev/urandom | base64 -w 76 | head -c "$SIZE" >"$tmp/www/index.html"
+chmod 755 "$tmp" "$tmp/www"
+chmod 644 "$tmp/www/index.html"
+
+# Apogee.
+apogee=${APOGEE_BIN:-}
+if [ -z "$apogee" ]; then
+	say "building apogee"
+	go build -o "$tmp/apogee" ./cmd/apogee
+	apogee=$tmp/apogee
+fi
+export XDG_CONFIG_HOME=$tmp/config
+unset APOGEE_SERVER APOGEE_TOKEN APOGEE_PROJECT
+data=$tmp/data
+email=bench@example.com
+password=bench-password-$RANDOM$RANDOM
+# cli runs the apogee CLI with its output in cli.log, shown on failure.
+cli() {
+	if ! "$apogee" "$@" >>"$tmp/cli.log" 2>&1; then
+		cat "$tmp/cli.log" >&2
+		die "apogee $1 failed"
+	fi
+}
+cli admin create-user --data "$data" --email "$email" --password "$password" --admin
+apogee_port=$(free_port)
+"$apogee" server --data "$data" --listen "127.0.0.1:$apogee_port" --domain localhost --log-level warn \
+	>"$tmp/apogee.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$apogee_port/healthz"
+cli login --server "http://127.0.0.1:$apogee_port" --email "$email" --password "$password"
+cli projects create bench
+cli deploy "$tmp/www" --project bench --prod
+wait_http "http://127.0.0.1:$apogee_port/" bench.localhost
+
+# nginx.
+nginx_port=$(free_port)
+mkdir -p "$tmp/nginx"
+cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes $NGINX_WORKERS;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	sendfile on;
+	keepalive_timeout 120s;
+	keepalive_requests 1000000000;
+	types { text/html html; }
+	default_type application/octet-stream;
+	client_body_temp_path $tmp/nginx/body;
+	proxy_temp_path $tmp/nginx/proxy;
+	fastcgi_temp_path $tmp/nginx/fastcgi;
+	uwsgi_temp_path $tmp/nginx/uwsgi;
+	scgi_temp_path $tmp/nginx/scgi;
+	server {
+		listen 127.0.0.1:$nginx_port;
+		root $tmp/www;
+		index index.html;
+	}
+}
+EOF
+"$nginx_bin" -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" &
+pids+=($!)
+wait_http "http://127.0.0.1:$nginx_port/"
+
+# Both must serve the same bytes.
+curl -fsS -H 'Host: bench.localhost' "http://127.0.0.1:$apogee_port/" | cmp -s - "$tmp/www/index.html" ||
+	die "apogee does not serve the deployed index.html"
+curl -fsS "http://127.0.0.1:$nginx_port/" | cmp -s - "$tmp/www/index.html" ||
+	die "nginx does not serve index.html"
+
+# run_wrk NAME DURATION URL [HOST]: prints Requests/sec.
+run_wrk() {
+	local out
+	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" ${4:+-H "Host: $4"} "$3")
+	if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
+		say "$1: wrk reported errors:"
+		printf '%s\n' "$out" >&2
+		exit 1
+	fi
+	awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+apogee_url=http://127.0.0.1:$apogee_port/
+nginx_url=http://127.0.0.1:$nginx_port/
+say "warming up ($WARMUP each)"
+run_wrk apogee "$WARMUP" "$apogee_url" bench.localhost >/dev/null
+run_wrk nginx "$WARMUP" "$nginx_url" >/dev/null
+
+say "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS round(s), ${SIZE}-byte index.html, $(nproc) cores"
+a_all=() n_all=()
+for r in $(seq "$ROUNDS"); do
+	a=$(run_wrk apogee "$DURATION" "$apogee_url" bench.localhost)
+	n=$(run_wrk nginx "$DURATION" "$nginx_url")
+	a_all+=("$a") n_all+=("$n")
+	[ "$ROUNDS" -eq 1 ] || say "round $r: apogee $a req/s, nginx $n req/s"
+done
+a=$(printf '%s\n' "${a_all[@]}" | median)
+n=$(printf '%s\n' "${n_all[@]}" | median)
+ratio=$(awk -v a="$a" -v n="$n" 'BEGIN {printf "%.3f", a/n}')
+printf 'apogee %s req/s\nnginx  %s req/s\nratio  %s (target >= 0.9)\n' "$a" "$n" "$ratio"
