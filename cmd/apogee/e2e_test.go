@@ -336,3 +336,60 @@ func startUpload(t *testing.T, w *world) string {
 	}
 	return d.Host + ".localhost"
 }
+
+// TestKillAtAnyMoment kills the server at random moments of deploys and
+// checks after each restart that production serves one whole deployment,
+// the one it served before or the one being deployed, never a mix and
+// never nothing.
+func TestKillAtAnyMoment(t *testing.T) {
+	w := newWorld(t)
+	w.cli(true, "admin", "create-user", "--data", w.data, "--email", "me@example.com", "--password", "correct horse")
+	w.start()
+	w.cli(true, "login", "--server", w.server(), "--email", "me@example.com", "--password", "correct horse")
+	w.cli(true, "projects", "create", "k")
+
+	version := func(dir string, v int) {
+		for i := 0; i < 200; i++ {
+			p := filepath.Join(dir, fmt.Sprintf("f%03d.txt", i))
+			if err := os.WriteFile(p, []byte(fmt.Sprintf("v%d", v)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		os.WriteFile(filepath.Join(dir, "index.html"), []byte(fmt.Sprintf("v%d", v)), 0o644)
+	}
+	site := t.TempDir()
+	version(site, 0)
+	w.cli(true, "deploy", site, "--project", "k", "--prod")
+	served := "v0"
+	w.eventually("k.localhost", "/", served)
+
+	delays := []time.Duration{0, 20 * time.Millisecond, 60 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond}
+	for i, delay := range delays {
+		v := i + 1
+		version(site, v)
+		cmd := exec.Command(bin, "deploy", site, "--project", "k", "--prod")
+		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+w.config, "APOGEE_SERVER=", "APOGEE_TOKEN=")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		w.kill9()
+		cmd.Wait()
+		w.start()
+
+		code, index := w.get("k.localhost", "/")
+		if code != 200 || (index != served && index != fmt.Sprintf("v%d", v)) {
+			t.Fatalf("kill after %v: production serves %d %q, want %q or v%d", delay, code, index, served, v)
+		}
+		for _, f := range []string{"/f000.txt", "/f099.txt", "/f199.txt"} {
+			if code, body := w.get("k.localhost", f); code != 200 || body != index {
+				t.Fatalf("kill after %v: %s is %d %q but index is %q: a mixed deployment", delay, f, code, body, index)
+			}
+		}
+		served = index
+	}
+	// The platform still deploys after all that.
+	version(site, 99)
+	w.cli(true, "deploy", site, "--project", "k", "--prod")
+	w.eventually("k.localhost", "/f123.txt", "v99")
+}
