@@ -1,0 +1,766 @@
+// Package storetest is the suite every apogee.Store must pass. A backend's
+// test calls Run with a function that opens a fresh, empty store:
+//
+//	func TestStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) apogee.Store { return openTemp(t) })
+//	}
+//
+// Subtests run in parallel, each on its own store, so open must give every
+// call its own database (a file, a schema) and close it in t.Cleanup.
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// Run runs the suite against stores made by open.
+func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s apogee.Store)
+	}{
+		{"Users", testUsers},
+		{"Tokens", testTokens},
+		{"Projects", testProjects},
+		{"CreateDeployment", testCreateDeployment},
+		{"ListDeployments", testListDeployments},
+		{"Finalize", testFinalize},
+		{"SetProduction", testSetProduction},
+		{"Rollback", testRollback},
+		{"ExpireUploads", testExpireUploads},
+		{"Routes", testRoutes},
+		{"DeleteProject", testDeleteProject},
+		{"ConcurrentCreateProject", testConcurrentCreateProject},
+		{"ConcurrentPromote", testConcurrentPromote},
+		{"LargeManifest", testLargeManifest},
+		{"CanceledContext", testCanceledContext},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, open(t))
+		})
+	}
+}
+
+// base is the time fixtures start from; every store must keep
+// microseconds.
+var base = time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
+
+// wantCode fails t unless err carries code.
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := apogee.ErrorCode(err); got != code {
+		t.Fatalf("error = %v (code %q); want code %q", err, got, code)
+	}
+}
+
+// wantNotFound fails t unless err matches apogee.ErrNotFound and its
+// message names key.
+func wantNotFound(t *testing.T, err error, key string) {
+	t.Helper()
+	if !errors.Is(err, apogee.ErrNotFound) {
+		t.Fatalf("error = %v; want one matching apogee.ErrNotFound", err)
+	}
+	if msg := apogee.ErrorMessage(err); !strings.Contains(msg, key) {
+		t.Errorf("not-found message %q does not name %q", msg, key)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func equal[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s:\n got  %+v\n want %+v", what, got, want)
+	}
+}
+
+func user(t *testing.T, s apogee.Store, email string) *apogee.User {
+	t.Helper()
+	u := &apogee.User{ID: apogee.NewID(), Email: email, Password: "$argon2id$v=19$x", CreatedAt: base}
+	must(t, s.CreateUser(t.Context(), u))
+	return u
+}
+
+func project(t *testing.T, s apogee.Store, owner *apogee.User, name string) *apogee.Project {
+	t.Helper()
+	p := &apogee.Project{ID: apogee.NewID(), Name: name, OwnerID: owner.ID, CreatedAt: base}
+	must(t, s.CreateProject(t.Context(), p))
+	return p
+}
+
+// hash returns the hex SHA-256 of s.
+func hash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// manifest returns n files named f0000… with distinct hashes.
+func manifest(n int) []apogee.File {
+	files := make([]apogee.File, n)
+	for i := range files {
+		p := fmt.Sprintf("dir%d/f%05d.html", i%7, i)
+		files[i] = apogee.File{Path: p, SHA256: hash(p), Size: int64(i), Mode: 0o644}
+	}
+	return files
+}
+
+// deployment creates an uploading deployment of p created at at.
+func deployment(t *testing.T, s apogee.Store, p *apogee.Project, target string, at time.Time) *apogee.Deployment {
+	t.Helper()
+	id := apogee.NewID()
+	d := &apogee.Deployment{
+		ID: id, ProjectID: p.ID, Target: target,
+		Host: apogee.DeploymentHost(p.Name, id), CreatedAt: at,
+	}
+	must(t, s.CreateDeployment(t.Context(), d, manifest(3)))
+	return d
+}
+
+// ready creates a deployment of p created at at and finalizes it,
+// promoting it if promote.
+func ready(t *testing.T, s apogee.Store, p *apogee.Project, target string, at time.Time, promote bool) *apogee.Deployment {
+	t.Helper()
+	d := deployment(t, s, p, target, at)
+	got, err := s.FinalizeDeployment(t.Context(), d.ID, at.Add(time.Second), promote)
+	must(t, err)
+	return got
+}
+
+func productionID(t *testing.T, s apogee.Store, projectID string) string {
+	t.Helper()
+	p, err := s.ProjectByID(t.Context(), projectID)
+	must(t, err)
+	return p.ProductionID
+}
+
+func testUsers(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "Alice@Example.COM")
+	bob := user(t, s, "bob@example.com")
+	equal(t, "stored email", alice.Email, "alice@example.com")
+
+	for _, email := range []string{"alice@example.com", "ALICE@example.com", "Alice@Example.COM"} {
+		got, err := s.UserByEmail(ctx, email)
+		must(t, err)
+		equal(t, "UserByEmail("+email+")", got, alice)
+	}
+	got, err := s.UserByID(ctx, bob.ID)
+	must(t, err)
+	equal(t, "UserByID", got, bob)
+
+	admin := &apogee.User{ID: apogee.NewID(), Email: "root@example.com", Password: "h", Admin: true, CreatedAt: base}
+	must(t, s.CreateUser(ctx, admin))
+	got, err = s.UserByID(ctx, admin.ID)
+	must(t, err)
+	equal(t, "admin flag", got.Admin, true)
+
+	users, err := s.ListUsers(ctx)
+	must(t, err)
+	if len(users) != 3 {
+		t.Fatalf("ListUsers returned %d users; want 3", len(users))
+	}
+
+	err = s.CreateUser(ctx, &apogee.User{ID: apogee.NewID(), Email: "ALICE@EXAMPLE.COM", Password: "h", CreatedAt: base})
+	wantCode(t, err, apogee.ECONFLICT)
+
+	_, err = s.UserByEmail(ctx, "nobody@example.com")
+	wantNotFound(t, err, "nobody@example.com")
+	_, err = s.UserByID(ctx, "nosuchuser")
+	wantNotFound(t, err, "nosuchuser")
+}
+
+func testTokens(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	bob := user(t, s, "bob@example.com")
+
+	expires := base.Add(30 * 24 * time.Hour)
+	tok := &apogee.Token{
+		ID: apogee.NewID(), UserID: alice.ID, Name: "laptop",
+		Hash: []byte("0123456789abcdef0123456789abcdef"), CreatedAt: base, ExpiresAt: &expires,
+	}
+	must(t, s.CreateToken(ctx, tok))
+	plain := &apogee.Token{ID: apogee.NewID(), UserID: alice.ID, Name: "ci", Hash: []byte("another hash"), CreatedAt: base.Add(time.Minute)}
+	must(t, s.CreateToken(ctx, plain))
+
+	got, err := s.TokenByHash(ctx, tok.Hash)
+	must(t, err)
+	equal(t, "TokenByHash", got, tok)
+	if !got.Valid(base) || got.Valid(expires) {
+		t.Errorf("round-tripped expiry does not decide Valid: %v", got.ExpiresAt)
+	}
+
+	list, err := s.ListTokens(ctx, alice.ID)
+	must(t, err)
+	equal(t, "ListTokens(alice)", list, []*apogee.Token{tok, plain})
+	list, err = s.ListTokens(ctx, bob.ID)
+	must(t, err)
+	equal(t, "ListTokens(bob)", len(list), 0)
+
+	used := base.Add(time.Hour)
+	must(t, s.TouchToken(ctx, tok.ID, used))
+	must(t, s.TouchToken(ctx, tok.ID, used.Add(-time.Minute))) // may be ignored, must not fail
+	got, err = s.TokenByHash(ctx, tok.Hash)
+	must(t, err)
+	if got.LastUsed == nil || got.LastUsed.Before(used.Add(-time.Minute)) {
+		t.Errorf("LastUsed = %v after touching at %v", got.LastUsed, used)
+	}
+
+	// Revoking another user's token or a missing one is not found.
+	wantNotFound(t, s.RevokeToken(ctx, bob.ID, tok.ID, used), tok.ID)
+	wantNotFound(t, s.RevokeToken(ctx, alice.ID, "nosuchtoken", used), "nosuchtoken")
+
+	revoked := base.Add(2 * time.Hour)
+	must(t, s.RevokeToken(ctx, alice.ID, tok.ID, revoked))
+	got, err = s.TokenByHash(ctx, tok.Hash) // revoked tokens are still found
+	must(t, err)
+	if got.RevokedAt == nil || !got.RevokedAt.Equal(revoked) {
+		t.Errorf("RevokedAt = %v; want %v", got.RevokedAt, revoked)
+	}
+	if got.Valid(base) {
+		t.Error("revoked token is valid")
+	}
+	got, err = s.TokenByHash(ctx, plain.Hash)
+	must(t, err)
+	if got.RevokedAt != nil || got.ExpiresAt != nil || got.LastUsed != nil {
+		t.Errorf("untouched token has times set: %+v", got)
+	}
+
+	dup := &apogee.Token{ID: apogee.NewID(), UserID: bob.ID, Name: "dup", Hash: tok.Hash, CreatedAt: base}
+	wantCode(t, s.CreateToken(ctx, dup), apogee.ECONFLICT)
+
+	_, err = s.TokenByHash(ctx, []byte("unknown"))
+	if !errors.Is(err, apogee.ErrNotFound) {
+		t.Errorf("TokenByHash(unknown) = %v; want ErrNotFound", err)
+	}
+	orphan := &apogee.Token{ID: apogee.NewID(), UserID: "nosuchuser", Name: "x", Hash: []byte("orphan"), CreatedAt: base}
+	wantNotFound(t, s.CreateToken(ctx, orphan), "nosuchuser")
+	wantNotFound(t, s.TouchToken(ctx, "nosuchtoken", used), "nosuchtoken")
+}
+
+func testProjects(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	bob := user(t, s, "bob@example.com")
+	web := project(t, s, alice, "web")
+	api := project(t, s, alice, "api")
+	blog := project(t, s, bob, "blog")
+
+	got, err := s.ProjectByName(ctx, "web")
+	must(t, err)
+	equal(t, "ProjectByName", got, web)
+	got, err = s.ProjectByID(ctx, api.ID)
+	must(t, err)
+	equal(t, "ProjectByID", got, api)
+	equal(t, "new project's ProductionID", got.ProductionID, "")
+
+	for _, tt := range []struct {
+		owner string
+		want  []*apogee.Project
+	}{
+		{alice.ID, []*apogee.Project{api, web}},
+		{bob.ID, []*apogee.Project{blog}},
+		{"", []*apogee.Project{api, blog, web}},
+		{"nosuchuser", nil},
+	} {
+		list, err := s.ListProjects(ctx, tt.owner)
+		must(t, err)
+		if len(list) == 0 && len(tt.want) == 0 {
+			continue
+		}
+		equal(t, fmt.Sprintf("ListProjects(%q)", tt.owner), list, tt.want)
+	}
+
+	dup := &apogee.Project{ID: apogee.NewID(), Name: "web", OwnerID: bob.ID, CreatedAt: base}
+	err = s.CreateProject(ctx, dup)
+	wantCode(t, err, apogee.ECONFLICT)
+	if !strings.Contains(apogee.ErrorMessage(err), `"web"`) {
+		t.Errorf("conflict message %q does not name the project", apogee.ErrorMessage(err))
+	}
+	orphan := &apogee.Project{ID: apogee.NewID(), Name: "orphan", OwnerID: "nosuchuser", CreatedAt: base}
+	wantNotFound(t, s.CreateProject(ctx, orphan), "nosuchuser")
+
+	_, err = s.ProjectByName(ctx, "nosuchproject")
+	wantNotFound(t, err, "nosuchproject")
+	_, err = s.ProjectByID(ctx, "nosuchid")
+	wantNotFound(t, err, "nosuchid")
+
+	must(t, s.DeleteProject(ctx, api.ID))
+	_, err = s.ProjectByID(ctx, api.ID)
+	wantNotFound(t, err, api.ID)
+	wantNotFound(t, s.DeleteProject(ctx, api.ID), api.ID)
+	// The name is free again.
+	project(t, s, bob, "api")
+}
+
+func testCreateDeployment(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+
+	files := []apogee.File{
+		{Path: "index.html", SHA256: hash("index"), Size: 10, Mode: 0o644},
+		{Path: "assets/app.js", SHA256: hash("app"), Size: 200, Mode: 0o644},
+		{Path: "bin/run", SHA256: hash("run"), Size: 3000, Mode: 0o755},
+		{Path: "assets/copy.js", SHA256: hash("app"), Size: 200}, // same blob twice
+	}
+	d := &apogee.Deployment{
+		ID: apogee.NewID(), ProjectID: web.ID, Target: apogee.TargetPreview,
+		CreatedBy: alice.ID, CreatedAt: base,
+	}
+	d.Host = apogee.DeploymentHost(web.Name, d.ID)
+	must(t, s.CreateDeployment(ctx, d, files))
+	equal(t, "status after create", d.Status, apogee.StatusUploading)
+
+	got, err := s.DeploymentByID(ctx, d.ID)
+	must(t, err)
+	want := &apogee.Deployment{
+		ID: d.ID, ProjectID: web.ID, Status: apogee.StatusUploading, Target: apogee.TargetPreview,
+		Host: d.Host, Files: 4, Size: 3410, CreatedBy: alice.ID, CreatedAt: base,
+	}
+	equal(t, "DeploymentByID", got, want)
+
+	gotFiles, err := s.DeploymentFiles(ctx, d.ID)
+	must(t, err)
+	wantFiles := slices.Clone(files)
+	slices.SortFunc(wantFiles, func(a, b apogee.File) int { return strings.Compare(a.Path, b.Path) })
+	equal(t, "DeploymentFiles", gotFiles, wantFiles)
+
+	for _, tt := range []struct {
+		hash string
+		want bool
+	}{
+		{hash("index"), true},
+		{hash("app"), true},
+		{hash("run"), true},
+		{hash("absent"), false},
+	} {
+		ok, err := s.HasFile(ctx, d.ID, tt.hash)
+		must(t, err)
+		if ok != tt.want {
+			t.Errorf("HasFile(%s…) = %v; want %v", tt.hash[:8], ok, tt.want)
+		}
+	}
+
+	_, err = s.DeploymentByID(ctx, "nosuchdeploy")
+	wantNotFound(t, err, "nosuchdeploy")
+	_, err = s.DeploymentFiles(ctx, "nosuchdeploy")
+	wantNotFound(t, err, "nosuchdeploy")
+	_, err = s.HasFile(ctx, "nosuchdeploy", hash("index"))
+	wantNotFound(t, err, "nosuchdeploy")
+
+	for _, tt := range []struct {
+		name string
+		d    apogee.Deployment
+		code string
+	}{
+		{"same id", apogee.Deployment{ID: d.ID, ProjectID: web.ID, Target: apogee.TargetPreview, Host: "web--other"}, apogee.ECONFLICT},
+		{"same host", apogee.Deployment{ID: apogee.NewID(), ProjectID: web.ID, Target: apogee.TargetPreview, Host: d.Host}, apogee.ECONFLICT},
+		{"no project", apogee.Deployment{ID: apogee.NewID(), ProjectID: "nosuchproject", Target: apogee.TargetPreview, Host: "x--y"}, apogee.ENOTFOUND},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := tt.d
+			d.CreatedAt = base
+			wantCode(t, s.CreateDeployment(ctx, &d, manifest(2)), tt.code)
+		})
+	}
+	// The failed creates left nothing behind.
+	list, err := s.ListDeployments(ctx, web.ID, 0)
+	must(t, err)
+	equal(t, "deployments after failed creates", len(list), 1)
+	gotFiles, err = s.DeploymentFiles(ctx, d.ID)
+	must(t, err)
+	equal(t, "manifest after failed creates", len(gotFiles), len(files))
+}
+
+func testListDeployments(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+	other := project(t, s, alice, "other")
+	deployment(t, s, other, apogee.TargetProduction, base)
+
+	var all []*apogee.Deployment
+	for i := range 5 {
+		all = append(all, deployment(t, s, web, apogee.TargetProduction, base.Add(time.Duration(i)*time.Minute)))
+	}
+	// Two deployments created at the same instant are ordered by id.
+	twin := deployment(t, s, web, apogee.TargetPreview, all[4].CreatedAt)
+	all = append(all, twin)
+	slices.SortStableFunc(all, func(a, b *apogee.Deployment) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+
+	for _, limit := range []int{0, -1, 3, 6, 10} {
+		got, err := s.ListDeployments(ctx, web.ID, limit)
+		must(t, err)
+		want := all
+		if limit > 0 && limit < len(all) {
+			want = all[:limit]
+		}
+		equal(t, fmt.Sprintf("ListDeployments(limit %d)", limit), got, want)
+	}
+	got, err := s.ListDeployments(ctx, "nosuchproject", 0)
+	must(t, err)
+	equal(t, "deployments of unknown project", len(got), 0)
+}
+
+func testFinalize(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+
+	preview := deployment(t, s, web, apogee.TargetPreview, base)
+	at := base.Add(time.Minute)
+	got, err := s.FinalizeDeployment(ctx, preview.ID, at, false)
+	must(t, err)
+	want := *preview
+	want.Status, want.ReadyAt = apogee.StatusReady, &at
+	equal(t, "finalized deployment", got, &want)
+	stored, err := s.DeploymentByID(ctx, preview.ID)
+	must(t, err)
+	equal(t, "stored after finalize", stored, &want)
+	equal(t, "production after finalize without promote", productionID(t, s, web.ID), "")
+
+	prod := deployment(t, s, web, apogee.TargetProduction, base.Add(time.Second))
+	_, err = s.FinalizeDeployment(ctx, prod.ID, at, true)
+	must(t, err)
+	equal(t, "production after promote", productionID(t, s, web.ID), prod.ID)
+
+	_, err = s.FinalizeDeployment(ctx, prod.ID, at, true)
+	wantCode(t, err, apogee.ECONFLICT)
+	_, err = s.FinalizeDeployment(ctx, preview.ID, at, false)
+	wantCode(t, err, apogee.ECONFLICT)
+	_, err = s.FinalizeDeployment(ctx, "nosuchdeploy", at, true)
+	wantNotFound(t, err, "nosuchdeploy")
+	equal(t, "production after failed finalizes", productionID(t, s, web.ID), prod.ID)
+}
+
+func testSetProduction(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+	other := project(t, s, alice, "other")
+
+	a := ready(t, s, web, apogee.TargetProduction, base, true)
+	b := ready(t, s, web, apogee.TargetProduction, base.Add(time.Minute), false)
+	preview := ready(t, s, web, apogee.TargetPreview, base.Add(2*time.Minute), false)
+	uploading := deployment(t, s, web, apogee.TargetProduction, base.Add(3*time.Minute))
+	foreign := ready(t, s, other, apogee.TargetProduction, base, true)
+	equal(t, "production", productionID(t, s, web.ID), a.ID)
+
+	must(t, s.SetProduction(ctx, web.ID, b.ID))
+	equal(t, "production after SetProduction(b)", productionID(t, s, web.ID), b.ID)
+	must(t, s.SetProduction(ctx, web.ID, preview.ID)) // a preview may be promoted
+	equal(t, "production after SetProduction(preview)", productionID(t, s, web.ID), preview.ID)
+	must(t, s.SetProduction(ctx, web.ID, a.ID))
+
+	wantNotFound(t, s.SetProduction(ctx, web.ID, foreign.ID), foreign.ID)
+	wantNotFound(t, s.SetProduction(ctx, web.ID, "nosuchdeploy"), "nosuchdeploy")
+	wantNotFound(t, s.SetProduction(ctx, "nosuchproject", a.ID), "nosuchproject")
+	wantCode(t, s.SetProduction(ctx, web.ID, uploading.ID), apogee.ECONFLICT)
+	equal(t, "production after failed SetProduction", productionID(t, s, web.ID), a.ID)
+	equal(t, "other project's production", productionID(t, s, other.ID), foreign.ID)
+}
+
+func testRollback(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+
+	_, err := s.Rollback(ctx, web.ID)
+	wantCode(t, err, apogee.ECONFLICT) // nothing in production yet
+	_, err = s.Rollback(ctx, "nosuchproject")
+	wantNotFound(t, err, "nosuchproject")
+
+	a := ready(t, s, web, apogee.TargetProduction, base, true)
+	ready(t, s, web, apogee.TargetPreview, base.Add(1*time.Minute), false)  // skipped: preview
+	deployment(t, s, web, apogee.TargetProduction, base.Add(2*time.Minute)) // skipped: never finalized
+	b := ready(t, s, web, apogee.TargetProduction, base.Add(3*time.Minute), true)
+	ready(t, s, web, apogee.TargetPreview, base.Add(4*time.Minute), false)
+	c := ready(t, s, web, apogee.TargetProduction, base.Add(5*time.Minute), true)
+	ready(t, s, web, apogee.TargetProduction, base.Add(6*time.Minute), false) // newer than production: not a rollback target
+	equal(t, "production", productionID(t, s, web.ID), c.ID)
+
+	for _, want := range []*apogee.Deployment{b, a} {
+		got, err := s.Rollback(ctx, web.ID)
+		must(t, err)
+		equal(t, "rolled back to", got, want)
+		equal(t, "production after rollback", productionID(t, s, web.ID), want.ID)
+	}
+	_, err = s.Rollback(ctx, web.ID)
+	wantCode(t, err, apogee.ECONFLICT)
+	equal(t, "production after failed rollback", productionID(t, s, web.ID), a.ID)
+
+	// Rolling back from a deployment set by hand starts from its place.
+	must(t, s.SetProduction(ctx, web.ID, c.ID))
+	got, err := s.Rollback(ctx, web.ID)
+	must(t, err)
+	equal(t, "rolled back from c", got.ID, b.ID)
+}
+
+func testExpireUploads(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+
+	old1 := deployment(t, s, web, apogee.TargetProduction, base)
+	old2 := deployment(t, s, web, apogee.TargetPreview, base.Add(time.Minute))
+	oldReady := ready(t, s, web, apogee.TargetProduction, base, true)
+	fresh := deployment(t, s, web, apogee.TargetProduction, base.Add(time.Hour))
+
+	ids, err := s.ExpireUploads(ctx, base.Add(30*time.Minute))
+	must(t, err)
+	want := []string{old1.ID, old2.ID}
+	slices.Sort(want)
+	slices.Sort(ids)
+	equal(t, "expired ids", ids, want)
+
+	for _, tt := range []struct {
+		d      *apogee.Deployment
+		status string
+		files  int
+	}{
+		{old1, apogee.StatusExpired, 0},
+		{old2, apogee.StatusExpired, 0},
+		{oldReady, apogee.StatusReady, 3},
+		{fresh, apogee.StatusUploading, 3},
+	} {
+		got, err := s.DeploymentByID(ctx, tt.d.ID)
+		must(t, err)
+		equal(t, "status of "+tt.d.ID, got.Status, tt.status)
+		files, err := s.DeploymentFiles(ctx, tt.d.ID)
+		must(t, err)
+		equal(t, "manifest length of "+tt.d.ID, len(files), tt.files)
+	}
+
+	_, err = s.FinalizeDeployment(ctx, old1.ID, base.Add(time.Hour), true)
+	wantCode(t, err, apogee.ECONFLICT)
+	ids, err = s.ExpireUploads(ctx, base.Add(30*time.Minute))
+	must(t, err)
+	equal(t, "second expiry", len(ids), 0)
+}
+
+func testRoutes(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+	blog := project(t, s, alice, "blog")
+	project(t, s, alice, "empty")
+
+	a := ready(t, s, web, apogee.TargetProduction, base, false)
+	b := ready(t, s, web, apogee.TargetProduction, base.Add(time.Minute), true)
+	p := ready(t, s, blog, apogee.TargetPreview, base, false)
+	deployment(t, s, blog, apogee.TargetProduction, base) // uploading: no route
+
+	got, err := s.Routes(ctx)
+	must(t, err)
+	want := []apogee.Route{
+		{Host: "web", DeploymentID: b.ID},
+		{Host: a.Host, DeploymentID: a.ID},
+		{Host: b.Host, DeploymentID: b.ID},
+		{Host: p.Host, DeploymentID: p.ID},
+	}
+	sortRoutes(got)
+	sortRoutes(want)
+	equal(t, "Routes", got, want)
+}
+
+func sortRoutes(r []apogee.Route) {
+	slices.SortFunc(r, func(a, b apogee.Route) int { return strings.Compare(a.Host, b.Host) })
+}
+
+func testDeleteProject(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+	keep := project(t, s, alice, "keep")
+
+	a := ready(t, s, web, apogee.TargetProduction, base, true)
+	b := deployment(t, s, web, apogee.TargetPreview, base)
+	k := ready(t, s, keep, apogee.TargetProduction, base, true)
+
+	must(t, s.DeleteProject(ctx, web.ID))
+	for _, id := range []string{a.ID, b.ID} {
+		_, err := s.DeploymentByID(ctx, id)
+		wantNotFound(t, err, id)
+		_, err = s.DeploymentFiles(ctx, id)
+		wantNotFound(t, err, id)
+	}
+	list, err := s.ListDeployments(ctx, web.ID, 0)
+	must(t, err)
+	equal(t, "deployments of deleted project", len(list), 0)
+
+	routes, err := s.Routes(ctx)
+	must(t, err)
+	sortRoutes(routes)
+	equal(t, "routes after delete", routes, []apogee.Route{{Host: "keep", DeploymentID: k.ID}, {Host: k.Host, DeploymentID: k.ID}})
+	files, err := s.DeploymentFiles(ctx, k.ID)
+	must(t, err)
+	equal(t, "other project's manifest", len(files), 3)
+}
+
+func testConcurrentCreateProject(t *testing.T, s apogee.Store) {
+	alice := user(t, s, "alice@example.com")
+	const n = 10
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			p := &apogee.Project{ID: apogee.NewID(), Name: "race", OwnerID: alice.ID, CreatedAt: base}
+			errs[i] = s.CreateProject(t.Context(), p)
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch apogee.ErrorCode(err) {
+		case "":
+			ok++
+		case apogee.ECONFLICT:
+		default:
+			t.Errorf("concurrent CreateProject: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d of %d concurrent creates of one name succeeded; want 1", ok, n)
+	}
+}
+
+// testConcurrentPromote finalizes, promotes and rolls back one project
+// from many goroutines; the alias must end on a ready deployment of the
+// project and every finalize must happen exactly once.
+func testConcurrentPromote(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+	first := ready(t, s, web, apogee.TargetProduction, base, true)
+
+	const n = 20
+	ds := make([]*apogee.Deployment, n)
+	for i := range ds {
+		ds[i] = deployment(t, s, web, apogee.TargetProduction, base.Add(time.Duration(i+1)*time.Second))
+	}
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		finalized int
+	)
+	for i, d := range ds {
+		wg.Go(func() {
+			// Each deployment is finalized twice at once: one must win.
+			for range 2 {
+				_, err := s.FinalizeDeployment(ctx, d.ID, base.Add(time.Hour), i%2 == 0)
+				switch apogee.ErrorCode(err) {
+				case "":
+					mu.Lock()
+					finalized++
+					mu.Unlock()
+				case apogee.ECONFLICT:
+				default:
+					t.Errorf("finalize: %v", err)
+				}
+			}
+		})
+		wg.Go(func() {
+			err := s.SetProduction(ctx, web.ID, ds[(i+1)%n].ID)
+			if code := apogee.ErrorCode(err); code != "" && code != apogee.ECONFLICT {
+				t.Errorf("set production: %v", err)
+			}
+			if _, err := s.Rollback(ctx, web.ID); err != nil && apogee.ErrorCode(err) != apogee.ECONFLICT {
+				t.Errorf("rollback: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	equal(t, "finalizes that succeeded", finalized, n)
+
+	prod := productionID(t, s, web.ID)
+	d, err := s.DeploymentByID(ctx, prod)
+	must(t, err)
+	if d.ProjectID != web.ID || d.Status != apogee.StatusReady {
+		t.Errorf("production is %+v; want a ready deployment of the project", d)
+	}
+	routes, err := s.Routes(ctx)
+	must(t, err)
+	if len(routes) != n+2 { // the alias, first and the n deployments
+		t.Errorf("Routes has %d routes; want %d", len(routes), n+2)
+	}
+	for _, r := range routes {
+		if r.Host == web.Name && r.DeploymentID != prod {
+			t.Errorf("route of %q is %s; project says %s", web.Name, r.DeploymentID, prod)
+		}
+	}
+	// The chain is still whole: rolling back repeatedly ends at first.
+	for range n + 1 {
+		if _, err := s.Rollback(ctx, web.ID); err != nil {
+			wantCode(t, err, apogee.ECONFLICT)
+			break
+		}
+	}
+	equal(t, "production after rolling back all the way", productionID(t, s, web.ID), first.ID)
+}
+
+func testLargeManifest(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+
+	files := manifest(10_000)
+	d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: web.ID, Target: apogee.TargetProduction, CreatedAt: base}
+	d.Host = apogee.DeploymentHost(web.Name, d.ID)
+	must(t, s.CreateDeployment(ctx, d, files))
+	equal(t, "Files", d.Files, len(files))
+
+	got, err := s.DeploymentFiles(ctx, d.ID)
+	must(t, err)
+	want := slices.Clone(files)
+	slices.SortFunc(want, func(a, b apogee.File) int { return strings.Compare(a.Path, b.Path) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("10,000-file manifest did not round-trip: got %d files", len(got))
+	}
+	ok, err := s.HasFile(ctx, d.ID, files[9_999].SHA256)
+	must(t, err)
+	equal(t, "HasFile(last)", ok, true)
+	stored, err := s.DeploymentByID(ctx, d.ID)
+	must(t, err)
+	equal(t, "stored Files", stored.Files, len(files))
+}
+
+func testCanceledContext(t *testing.T, s apogee.Store) {
+	alice := user(t, s, "alice@example.com")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.UserByID(ctx, alice.ID); err == nil {
+		t.Error("UserByID with a canceled context succeeded")
+	}
+	p := &apogee.Project{ID: apogee.NewID(), Name: "web", OwnerID: alice.ID, CreatedAt: base}
+	if err := s.CreateProject(ctx, p); err == nil {
+		t.Error("CreateProject with a canceled context succeeded")
+	}
+	if _, err := s.ProjectByName(t.Context(), "web"); !errors.Is(err, apogee.ErrNotFound) {
+		t.Errorf("project created despite a canceled context: %v", err)
+	}
+}
