@@ -30,8 +30,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
@@ -148,11 +149,14 @@ func sqliteDSN(path string, writer bool) string {
 }
 
 func openPostgres(ctx context.Context, rawURL string, log *slog.Logger) (*Store, error) {
-	db, err := sql.Open("pgx", rawURL)
+	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
-		// The pgx error may quote the URL; keep the password out of it.
-		return nil, fmt.Errorf("sqlstore: postgres URL is malformed")
+		// The pgx error quotes the URL, and may miss a password when it
+		// redacts a malformed one; say only that it is malformed.
+		return nil, apogee.Errorf(apogee.EINVALID,
+			"the PostgreSQL URL is malformed; the form is postgres://user:password@host:5432/db?sslmode=disable")
 	}
+	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)

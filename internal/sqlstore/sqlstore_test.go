@@ -133,6 +133,7 @@ func TestSQLiteRelativePath(t *testing.T) {
 func TestOpenBadURL(t *testing.T) {
 	for _, raw := range []string{
 		"mysql://root:secret@localhost/apogee",
+		"postgres://root:secret@127.0.0.1:notaport/test",
 		"sqlite::memory:",
 		"/var/lib/apogee.db",
 		"sqlite://",
