@@ -80,6 +80,10 @@ type DeploymentStore interface {
 	// before olderThan as StatusExpired, drops their manifests and returns
 	// their ids.
 	ExpireUploads(ctx context.Context, olderThan time.Time) ([]string, error)
+	// HashesInUse returns those of hashes that any deployment's manifest
+	// holds (expired uploads hold none), in no particular order. The blob
+	// garbage collector deletes the others.
+	HashesInUse(ctx context.Context, hashes []string) ([]string, error)
 	// Routes returns what the edge serves: one route per project with a
 	// production deployment (Host = project name) and one per ready
 	// deployment (Host = its own host label).

@@ -197,7 +197,8 @@ func (s *Server) setListener(ln net.Listener) {
 	}
 }
 
-// janitor expires uploads that were never finalized.
+// janitor expires uploads that were never finalized and deletes the
+// blobs no deployment holds any more.
 func (s *Server) janitor(ctx context.Context) {
 	every := s.cfg.UploadTTL / 4
 	if every > time.Hour {
@@ -206,7 +207,15 @@ func (s *Server) janitor(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		s.expireUploads(ctx, time.Now().Add(-s.cfg.UploadTTL))
+		stale := time.Now().Add(-s.cfg.UploadTTL)
+		s.expireUploads(ctx, stale)
+		if n, freed, err := s.collectGarbage(ctx, stale); err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("blob garbage collection", "err", err)
+			}
+		} else if n > 0 {
+			s.log.Info("deleted unused blobs", "count", n, "bytes", freed)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net"
@@ -274,4 +276,53 @@ func BenchmarkRollbackVisible(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+}
+
+func TestCollectGarbage(t *testing.T) {
+	s, c, addr := testServer(t)
+	ctx := context.Background()
+	if _, err := c.CreateProject(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Deploy(ctx, site(t, "kept"), client.DeployOptions{Project: "web", Production: true}); err != nil {
+		t.Fatal(err)
+	}
+	// An upload that sends its file and never finalizes.
+	orphan := "orphan bytes"
+	sum := sha256.Sum256([]byte(orphan))
+	h := hex.EncodeToString(sum[:])
+	d, err := c.CreateDeployment(ctx, "web", apogee.CreateDeploymentRequest{Files: []apogee.File{{Path: "x", SHA256: h, Size: int64(len(orphan))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UploadFile(ctx, d.ID, h, strings.NewReader(orphan), int64(len(orphan))); err != nil {
+		t.Fatal(err)
+	}
+
+	// While its manifest exists the blob stays, however old.
+	future := time.Now().Add(time.Hour)
+	if n, _, err := s.collectGarbage(ctx, future); err != nil || n != 0 {
+		t.Fatalf("collected %d blobs (%v) while every blob is in a manifest", n, err)
+	}
+	s.expireUploads(ctx, future)
+	// Young blobs stay too.
+	if n, _, err := s.collectGarbage(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("collected %d young blobs (%v)", n, err)
+	}
+	n, freed, err := s.collectGarbage(ctx, future)
+	if err != nil || n != 1 || freed != int64(len(orphan)) {
+		t.Fatalf("collected %d blobs, %d bytes (%v); want the orphan only", n, freed, err)
+	}
+	if m, _ := s.blobs.Missing(ctx, []string{h}); len(m) != 1 {
+		t.Fatal("the orphan blob is still stored")
+	}
+	waitFor(t, addr, "web.localhost", "kept")
+
+	// Deleting the project frees its blobs.
+	if err := c.DeleteProject(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := s.collectGarbage(ctx, future); err != nil || n != 1 {
+		t.Fatalf("after deleting the project collected %d blobs (%v), want 1", n, err)
+	}
 }

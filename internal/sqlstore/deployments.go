@@ -397,3 +397,31 @@ func (s *Store) Routes(ctx context.Context) ([]apogee.Route, error) {
 	})
 	return routes, wrap("routes", err)
 }
+
+// HashesInUse returns the hashes of hashes that some manifest holds, in
+// no particular order.
+func (s *Store) HashesInUse(ctx context.Context, hashes []string) ([]string, error) {
+	var inUse []string
+	for chunk := range slices.Chunk(hashes, 500) {
+		args := make([]any, len(chunk))
+		marks := make([]string, len(chunk))
+		for i, h := range chunk {
+			args[i] = h
+			marks[i] = fmt.Sprintf("$%d", i+1)
+		}
+		rows, err := s.rdb.QueryContext(ctx,
+			"SELECT DISTINCT sha256 FROM deployment_files WHERE sha256 IN ("+strings.Join(marks, ", ")+")", args...)
+		if err != nil {
+			return nil, wrap("hashes in use", err)
+		}
+		got, err := collect(rows, func(row scanner) (h string, err error) {
+			err = row.Scan(&h)
+			return h, err
+		})
+		if err != nil {
+			return nil, wrap("hashes in use", err)
+		}
+		inUse = append(inUse, got...)
+	}
+	return inUse, nil
+}

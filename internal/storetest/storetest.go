@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"SetProduction", testSetProduction},
 		{"Rollback", testRollback},
 		{"ExpireUploads", testExpireUploads},
+		{"HashesInUse", testHashesInUse},
 		{"Routes", testRoutes},
 		{"DeleteProject", testDeleteProject},
 		{"ConcurrentCreateProject", testConcurrentCreateProject},
@@ -561,6 +562,42 @@ func testExpireUploads(t *testing.T, s apogee.Store) {
 	ids, err = s.ExpireUploads(ctx, base.Add(30*time.Minute))
 	must(t, err)
 	equal(t, "second expiry", len(ids), 0)
+}
+
+func testHashesInUse(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+	file := func(name string) apogee.File { return apogee.File{Path: name, SHA256: hash(name), Size: 1} }
+	create := func(at time.Time, files ...apogee.File) *apogee.Deployment {
+		id := apogee.NewID()
+		d := &apogee.Deployment{ID: id, ProjectID: web.ID, Target: apogee.TargetPreview, Host: apogee.DeploymentHost(web.Name, id), CreatedAt: at}
+		must(t, s.CreateDeployment(ctx, d, files))
+		return d
+	}
+	d1 := create(base.Add(time.Hour), file("a"), file("b"))
+	_, err := s.FinalizeDeployment(ctx, d1.ID, base.Add(time.Hour), false)
+	must(t, err)
+	create(base.Add(time.Hour), file("b"), file("c"))
+	create(base, file("d"))
+	_, err = s.ExpireUploads(ctx, base.Add(time.Minute)) // drops d's manifest
+	must(t, err)
+
+	query := []string{hash("a"), hash("b"), hash("c"), hash("d"), hash("e")}
+	for i := 0; i < 1200; i++ { // more than one batch
+		query = append(query, hash(fmt.Sprint("none", i)))
+	}
+	got, err := s.HashesInUse(ctx, query)
+	must(t, err)
+	slices.Sort(got)
+	want := []string{hash("a"), hash("b"), hash("c")}
+	slices.Sort(want)
+	equal(t, "hashes in use", got, want)
+
+	must(t, s.DeleteProject(ctx, web.ID))
+	got, err = s.HashesInUse(ctx, query)
+	must(t, err)
+	equal(t, "hashes in use after delete", len(got), 0)
 }
 
 func testRoutes(t *testing.T, s apogee.Store) {
