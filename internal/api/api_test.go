@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,22 @@ type env struct {
 	store apogee.Store
 	blobs apogee.Blobs
 	bus   *events.Local
-	now   time.Time
+
+	mu  sync.Mutex
+	now time.Time // the API's clock: a millisecond passes at every reading
+}
+
+func (e *env) clock() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.now = e.now.Add(time.Millisecond)
+	return e.now
+}
+
+func (e *env) advance(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.now = e.now.Add(d)
 }
 
 const maxFile = 1 << 20
@@ -54,7 +70,7 @@ func newEnv(t *testing.T) *env {
 	a := api.New(api.Config{
 		Store: st, Blobs: bl, Bus: e.bus, MaxFileSize: maxFile, Log: log,
 		SiteURL: func(l string) string { return "http://" + l + ".localhost/" },
-		Now:     func() time.Time { return e.now },
+		Now:     e.clock,
 	})
 	e.srv = httptest.NewServer(a)
 	t.Cleanup(e.srv.Close)
@@ -68,7 +84,7 @@ func (e *env) user(email string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.store.CreateUser(context.Background(), &apogee.User{ID: apogee.NewID(), Email: email, Password: h, CreatedAt: e.now}); err != nil {
+	if err := e.store.CreateUser(context.Background(), &apogee.User{ID: apogee.NewID(), Email: email, Password: h, CreatedAt: e.clock()}); err != nil {
 		e.t.Fatal(err)
 	}
 	var tr apogee.TokenResponse
@@ -259,7 +275,7 @@ func TestAuthentication(t *testing.T) {
 	var short apogee.TokenResponse
 	e.must(e.call("POST", "/api/v1/tokens", tok, apogee.CreateTokenRequest{Name: "ci", ExpiresIn: "1h"}), 201, &short)
 	e.must(e.call("GET", "/api/v1/user", short.Token, nil), 200, nil)
-	e.now = e.now.Add(2 * time.Hour)
+	e.advance(2 * time.Hour)
 	e.wantErr(e.call("GET", "/api/v1/user", short.Token, nil), 401, apogee.EUNAUTHORIZED)
 
 	// Revoked tokens stop at once; tokens are stored hashed.
