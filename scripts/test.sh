@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # Tools the tests run for real.
-apt_install ca-certificates curl unzip git postgresql
+apt_install ca-certificates curl unzip git postgresql bubblewrap pebble
 ensure_go
 
 # PostgreSQL: running, with a database "test" the tests may use.
