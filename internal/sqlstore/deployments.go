@@ -358,15 +358,9 @@ func (s *Store) ExpireUploads(ctx context.Context, olderThan time.Time) ([]strin
 		if err != nil {
 			return err
 		}
-		for chunk := range slices.Chunk(ids, 500) {
-			args := make([]any, len(chunk))
-			marks := make([]string, len(chunk))
-			for i, id := range chunk {
-				args[i] = id
-				marks[i] = fmt.Sprintf("$%d", i+1)
-			}
-			_, err := tx.ExecContext(ctx,
-				"DELETE FROM deployment_files WHERE deployment_id IN ("+strings.Join(marks, ", ")+")", args...)
+		for chunk := range slices.Chunk(ids, inListMax) {
+			marks, args := inList(chunk)
+			_, err := tx.ExecContext(ctx, "DELETE FROM deployment_files WHERE deployment_id IN ("+marks+")", args...)
 			if err != nil {
 				return err
 			}
@@ -402,15 +396,9 @@ func (s *Store) Routes(ctx context.Context) ([]apogee.Route, error) {
 // no particular order.
 func (s *Store) HashesInUse(ctx context.Context, hashes []string) ([]string, error) {
 	var inUse []string
-	for chunk := range slices.Chunk(hashes, 500) {
-		args := make([]any, len(chunk))
-		marks := make([]string, len(chunk))
-		for i, h := range chunk {
-			args[i] = h
-			marks[i] = fmt.Sprintf("$%d", i+1)
-		}
-		rows, err := s.rdb.QueryContext(ctx,
-			"SELECT DISTINCT sha256 FROM deployment_files WHERE sha256 IN ("+strings.Join(marks, ", ")+")", args...)
+	for chunk := range slices.Chunk(hashes, inListMax) {
+		marks, args := inList(chunk)
+		rows, err := s.rdb.QueryContext(ctx, "SELECT DISTINCT sha256 FROM deployment_files WHERE sha256 IN ("+marks+")", args...)
 		if err != nil {
 			return nil, wrap("hashes in use", err)
 		}
@@ -424,4 +412,19 @@ func (s *Store) HashesInUse(ctx context.Context, hashes []string) ([]string, err
 		inUse = append(inUse, got...)
 	}
 	return inUse, nil
+}
+
+// inListMax is how many values one IN (…) list carries.
+const inListMax = 500
+
+// inList returns the placeholders "$1, $2, …" and the arguments of an
+// IN (…) list of values.
+func inList(values []string) (string, []any) {
+	args := make([]any, len(values))
+	marks := make([]string, len(values))
+	for i, v := range values {
+		args[i] = v
+		marks[i] = fmt.Sprintf("$%d", i+1)
+	}
+	return strings.Join(marks, ", "), args
 }
