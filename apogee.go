@@ -89,7 +89,9 @@ type File struct {
 }
 
 // Route says which ready deployment a host serves. The edge keeps one per
-// production host and one per deployment host.
+// production host and one per deployment host, whose Host is a label
+// served under the platform's domain, and one per verified custom domain,
+// whose Host is the full domain name: a Host with a dot is a full host.
 type Route struct {
 	Host         string
 	DeploymentID string

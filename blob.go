@@ -26,6 +26,10 @@ const (
 	EventDeploymentReady = "deployment.ready" // a deployment's own host serves it
 	EventAliasChanged    = "alias.changed"    // a project's production host moved
 	EventProjectDeleted  = "project.deleted"  // every host of a project is gone
+	// EventDomainChanged: custom domain Host now serves DeploymentID, or,
+	// when DeploymentID is "", serves nothing any more (removed, or its
+	// project has no production deployment).
+	EventDomainChanged = "domain.changed"
 )
 
 // Event tells other roles, in this process or another, that routes changed.

@@ -85,8 +85,10 @@ type DeploymentStore interface {
 	// garbage collector deletes the others.
 	HashesInUse(ctx context.Context, hashes []string) ([]string, error)
 	// Routes returns what the edge serves: one route per project with a
-	// production deployment (Host = project name) and one per ready
-	// deployment (Host = its own host label).
+	// production deployment (Host = project name), one per ready
+	// deployment (Host = its own host label) and one per verified custom
+	// domain of a project with a production deployment (Host = the full
+	// domain name: a Host with a dot is a full host, never a label).
 	Routes(ctx context.Context) ([]Route, error)
 }
 
@@ -96,5 +98,6 @@ type Store interface {
 	TokenStore
 	ProjectStore
 	DeploymentStore
+	DomainStore
 	Close() error
 }

@@ -374,13 +374,18 @@ func (s *Store) ExpireUploads(ctx context.Context, olderThan time.Time) ([]strin
 	return ids, nil
 }
 
-// Routes returns one route per production alias (Host = project name)
-// and one per ready deployment (Host = its own host), ordered by host.
+// Routes returns one route per production alias (Host = project name),
+// one per ready deployment (Host = its own host) and one per verified
+// custom domain of a project with a production deployment (Host = the
+// domain, which has a dot), ordered by host.
 func (s *Store) Routes(ctx context.Context) ([]apogee.Route, error) {
 	rows, err := s.rdb.QueryContext(ctx, `
 		SELECT name, production_id FROM projects WHERE production_id IS NOT NULL
 		UNION ALL
 		SELECT host, id FROM deployments WHERE status = $1
+		UNION ALL
+		SELECT d.name, p.production_id FROM domains d JOIN projects p ON p.id = d.project_id
+		WHERE d.verified_at IS NOT NULL AND p.production_id IS NOT NULL
 		ORDER BY 1`, apogee.StatusReady)
 	if err != nil {
 		return nil, wrap("routes", err)

@@ -47,6 +47,9 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"ConcurrentPromote", testConcurrentPromote},
 		{"LargeManifest", testLargeManifest},
 		{"CanceledContext", testCanceledContext},
+		{"Domains", testDomains},
+		{"DomainRoutes", testDomainRoutes},
+		{"ConcurrentCreateDomain", testConcurrentCreateDomain},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,131 @@
+package apogee
+
+import (
+	"context"
+	"net"
+	"strings"
+	"time"
+)
+
+// Domain is a custom domain of a project: a full host name, such as
+// www.example.com, that serves the project's production deployment once
+// its owner has proved control of it with a DNS TXT record holding Token
+// at VerificationName(Name). A name belongs to one project at most.
+type Domain struct {
+	Name      string `json:"name"` // lower-case, no trailing dot
+	ProjectID string `json:"project_id"`
+	// Token is the random value the TXT record must hold. It is shown to
+	// the project's owner only, in DomainView.Verification.
+	Token      string     `json:"-"`
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+}
+
+// Verified reports whether the domain's ownership was proved.
+func (d *Domain) Verified() bool { return d.VerifiedAt != nil }
+
+// VerificationName is the name of the TXT record that proves control of
+// domain: "_apogee.<domain>".
+func VerificationName(domain string) string { return "_apogee." + domain }
+
+// NewVerificationToken returns a random TXT record value: "apogee-" and
+// 128 random bits in hex.
+func NewVerificationToken() string { return "apogee-" + NewSecret(16) }
+
+// DomainStore keeps custom domains. The general contract of the store
+// interfaces applies (see store.go).
+type DomainStore interface {
+	// CreateDomain inserts d, unverified; ECONFLICT if any project has the
+	// name already (the message does not say which); ErrNotFound if the
+	// project does not exist.
+	CreateDomain(ctx context.Context, d *Domain) error
+	DomainByName(ctx context.Context, name string) (*Domain, error)
+	// ListDomains returns a project's domains ordered by name.
+	ListDomains(ctx context.Context, projectID string) ([]*Domain, error)
+	// VerifyDomain records that the domain's ownership was proved at at
+	// and returns it. Verifying a verified domain keeps the first time.
+	VerifyDomain(ctx context.Context, name string, at time.Time) (*Domain, error)
+	DeleteDomain(ctx context.Context, name string) error
+}
+
+// Limits on domain names (RFC 1035: 253 characters in text form, labels
+// of 1 to 63).
+const MaxDomainLen = 253
+
+// ValidateDomainName checks that name can be a custom domain and returns
+// its canonical form: lower-case, without a trailing dot. It refuses IP
+// addresses, single labels, names of the platform's own domain
+// (platform and anything under it: those are Apogee's hosts to give out)
+// and .localhost names, which no CA will certify. Internationalized names
+// must be sent in their ASCII (xn--) form.
+func ValidateDomainName(name, platform string) (string, error) {
+	orig := name
+	name = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), "."))
+	if name == "" {
+		return "", Errorf(EINVALID, "domain name is empty; send a host name such as www.example.com")
+	}
+	if net.ParseIP(strings.Trim(name, "[]")) != nil {
+		return "", Errorf(EINVALID, "%q is an IP address; a custom domain is a host name such as www.example.com", orig)
+	}
+	if len(name) > MaxDomainLen {
+		return "", Errorf(EINVALID, "domain name is %d characters long; the limit is %d", len(name), MaxDomainLen)
+	}
+	labels := strings.Split(name, ".")
+	if len(labels) < 2 {
+		return "", Errorf(EINVALID, "domain %q has a single label; use a full name such as www.example.com", orig)
+	}
+	for _, l := range labels {
+		if l == "" {
+			return "", Errorf(EINVALID, "domain %q has an empty label", orig)
+		}
+		if len(l) > 63 {
+			return "", Errorf(EINVALID, "domain %q has a label longer than 63 characters", orig)
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return "", Errorf(EINVALID, "domain %q has %q; use letters, digits and hyphens (write internationalized names in their xn-- form)", orig, string(rune(c)))
+			}
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return "", Errorf(EINVALID, "domain %q has a label that starts or ends with a hyphen", orig)
+		}
+	}
+	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
+		return "", Errorf(EINVALID, "domain %q ends in an all-numeric label; that is not a top-level domain", orig)
+	}
+	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
+		return "", Errorf(EINVALID, "domain %q is under localhost; a custom domain must be a public name", orig)
+	}
+	if platform = strings.ToLower(strings.TrimSuffix(platform, ".")); platform != "" &&
+		(name == platform || strings.HasSuffix(name, "."+platform)) {
+		return "", Errorf(EINVALID, "domain %q is the platform's own domain %s; its hosts are given out by Apogee, not added as custom domains", orig, platform)
+	}
+	return name, nil
+}
+
+// CreateDomainRequest adds a custom domain to a project.
+type CreateDomainRequest struct {
+	Name string `json:"name"`
+}
+
+// DNSRecord is a DNS record a user has to create.
+type DNSRecord struct {
+	Type  string `json:"type"`  // "TXT", "CNAME" or "A"
+	Name  string `json:"name"`  // the record's full name
+	Value string `json:"value"` // its value
+	// Note says more where the record needs it (apex domains).
+	Note string `json:"note,omitempty"`
+}
+
+// DomainView is a custom domain as the API shows it to the project's
+// owner: the TXT record that proves ownership and the record that points
+// the domain's traffic at the platform.
+type DomainView struct {
+	*Domain
+	Project      string    `json:"project"`
+	Verified     bool      `json:"verified"`
+	URL          string    `json:"url"`
+	Verification DNSRecord `json:"verification"`
+	DNS          DNSRecord `json:"dns"`
+}
