@@ -26,7 +26,16 @@ type Config struct {
 	SiteURL func(label string) string
 	// MaxFileSize bounds one uploaded file (default 100 MiB).
 	MaxFileSize int64
-	Log         *slog.Logger
+	// Domain is the platform's domain (--domain): custom domains may not
+	// be under it, and their CNAME records point at <project>.<Domain>.
+	Domain string
+	// Resolver looks up the TXT records that verify custom domains
+	// (default net.DefaultResolver).
+	Resolver Resolver
+	// DomainURL returns the public URL of a custom domain (default
+	// "http://<name>/").
+	DomainURL func(name string) string
+	Log       *slog.Logger
 	Registerer  prometheus.Registerer
 	Now         func() time.Time
 }
@@ -38,6 +47,7 @@ type API struct {
 	bus     apogee.EventBus
 	siteURL func(string) string
 	maxFile int64
+	domains domainConfig
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -71,6 +81,7 @@ func New(cfg Config) *API {
 	if a.siteURL == nil {
 		a.siteURL = func(label string) string { return "http://" + label + ".localhost/" }
 	}
+	a.domains = newDomainConfig(cfg)
 	a.metrics = newMetrics(cfg.Registerer)
 	a.routes()
 	return a
@@ -108,6 +119,12 @@ func (a *API) routes() {
 	authed("POST /api/v1/projects/{name}/deployments", a.createDeployment)
 	authed("POST /api/v1/projects/{name}/promote", a.promote)
 	authed("POST /api/v1/projects/{name}/rollback", a.rollback)
+
+	authed("GET /api/v1/projects/{name}/domains", a.listDomains)
+	authed("POST /api/v1/projects/{name}/domains", a.createDomain)
+	authed("GET /api/v1/domains/{domain}", a.getDomain)
+	authed("POST /api/v1/domains/{domain}/verify", a.verifyDomain)
+	authed("DELETE /api/v1/domains/{domain}", a.deleteDomain)
 
 	authed("GET /api/v1/deployments/{id}", a.getDeployment)
 	authed("PUT /api/v1/deployments/{id}/files/{sha256}", a.uploadFile)

@@ -224,6 +224,7 @@ func (a *API) finalize(w http.ResponseWriter, r *http.Request, u *apogee.User) e
 	if promote {
 		p.ProductionID = d.ID
 		a.publish(r.Context(), apogee.Event{Type: apogee.EventAliasChanged, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID})
+		a.domainsFollow(r.Context(), p)
 	}
 	a.metrics.deploys.WithLabelValues(d.Target).Inc()
 	a.log.Info("deployment ready", "project", p.Name, "deployment", d.ID, "production", promote)
@@ -291,6 +292,7 @@ func (a *API) movePointer(w http.ResponseWriter, r *http.Request, p *apogee.Proj
 func (a *API) aliasMoved(w http.ResponseWriter, r *http.Request, p *apogee.Project, d *apogee.Deployment, action string) error {
 	p.ProductionID = d.ID
 	a.publish(r.Context(), apogee.Event{Type: apogee.EventAliasChanged, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID})
+	a.domainsFollow(r.Context(), p)
 	a.metrics.aliasMoves.WithLabelValues(action).Inc()
 	a.log.Info("production moved", "action", action, "project", p.Name, "deployment", d.ID)
 	writeJSON(w, http.StatusOK, a.view(d, p))
