@@ -34,10 +34,10 @@ type Config struct {
 	Resolver Resolver
 	// DomainURL returns the public URL of a custom domain (default
 	// "http://<name>/").
-	DomainURL func(name string) string
-	Log       *slog.Logger
-	Registerer  prometheus.Registerer
-	Now         func() time.Time
+	DomainURL  func(name string) string
+	Log        *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
 }
 
 // API is the http.Handler of /api/v1.
