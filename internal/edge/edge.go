@@ -243,6 +243,21 @@ func (s *Server) Apply(e apogee.Event) {
 		if err := s.Load(ctx); err != nil {
 			s.log.Error("reload after project deletion failed; will retry", "project", e.Project, "err", err)
 		}
+	case apogee.EventDomainChanged:
+		// A custom domain (Host, a full name) moved to DeploymentID, or,
+		// without one, was removed: removals are rare, so they reload.
+		if e.Host == "" || !strings.Contains(e.Host, ".") {
+			return
+		}
+		if e.DeploymentID != "" {
+			s.set(s.hostKey(e.Host), e.DeploymentID)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+		defer cancel()
+		if err := s.Load(ctx); err != nil {
+			s.log.Error("reload after domain change failed; will retry", "domain", e.Host, "err", err)
+		}
 	}
 }
 
