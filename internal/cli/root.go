@@ -57,6 +57,7 @@ func New() *cobra.Command {
 		newPromoteCmd(a),
 		newRollbackCmd(a),
 		newTokensCmd(a),
+		newDomainsCmd(a),
 	)
 	return root
 }
