@@ -9,17 +9,20 @@
 # each, alternating, ROUNDS times. It prints Requests/sec of each (the
 # median when ROUNDS > 1) and the ratio apogee/nginx; the target is 0.9.
 #
-# Fairness: nginx runs `worker_processes auto` (one worker per core) and
-# apogee runs with Go's default GOMAXPROCS (one P per core), so both may
-# use every core; wrk competes with both for the same cores. nginx gets
-# sendfile, access_log off, and keep-alive with no request limit, as Go's
-# server has none. Neither logs requests.
+# Fairness: both servers get the same core budget. By default (CORES=all)
+# nginx runs `worker_processes auto` (one worker per core) and apogee Go's
+# default GOMAXPROCS (one P per core): how each runs out of the box. With
+# CORES=1, nginx runs one worker and apogee GOMAXPROCS=1, which leaves
+# wrk a core of its own on a 2-core machine. wrk competes with the server
+# for the same cores either way. nginx gets sendfile, access_log off and
+# keep-alive with no request limit (Go's server has none) and otherwise
+# its defaults (no open_file_cache). Neither logs requests.
 #
 # Environment (all optional):
 #   DURATION=10s CONNECTIONS=64 THREADS=2   wrk's -d, -c, -t
 #   ROUNDS=1          measured rounds per server, alternating
 #   WARMUP=2s         wrk run per server before measuring
-#   NGINX_WORKERS=auto
+#   CORES=all         or 1: the core budget of each server (see above)
 #   SIZE=5120         bytes of index.html
 #   APOGEE_BIN=path   use this binary instead of building one
 #
@@ -32,7 +35,12 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-1}
 WARMUP=${WARMUP:-2s}
-NGINX_WORKERS=${NGINX_WORKERS:-auto}
+CORES=${CORES:-all}
+case $CORES in
+all) nginx_workers=auto apogee_procs=${GOMAXPROCS:-} ;;
+1) nginx_workers=1 apogee_procs=1 ;;
+*) echo "edge.sh: CORES is all or 1, not $CORES" >&2; exit 2 ;;
+esac
 SIZE=${SIZE:-5120}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -122,7 +130,7 @@ cli() {
 }
 cli admin create-user --data "$data" --email "$email" --password "$password" --admin
 apogee_port=$(free_port)
-"$apogee" server --data "$data" --listen "127.0.0.1:$apogee_port" --domain localhost --log-level warn \
+GOMAXPROCS=$apogee_procs "$apogee" server --data "$data" --listen "127.0.0.1:$apogee_port" --domain localhost --log-level warn \
 	>"$tmp/apogee.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$apogee_port/healthz"
@@ -135,7 +143,7 @@ wait_http "http://127.0.0.1:$apogee_port/" bench.localhost
 nginx_port=$(free_port)
 mkdir -p "$tmp/nginx"
 cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes $NGINX_WORKERS;
+worker_processes $nginx_workers;
 daemon off;
 pid $tmp/nginx/nginx.pid;
 error_log $tmp/nginx/error.log warn;
@@ -169,35 +177,59 @@ curl -fsS -H 'Host: bench.localhost' "http://127.0.0.1:$apogee_port/" | cmp -s -
 curl -fsS "http://127.0.0.1:$nginx_port/" | cmp -s - "$tmp/www/index.html" ||
 	die "nginx does not serve index.html"
 
-# run_wrk NAME DURATION URL [HOST]: prints Requests/sec.
+# cpu_ticks PID...: user+system CPU ticks the processes used so far.
+cpu_ticks() {
+	local t=0 p
+	for p in "$@"; do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo "$t"
+}
+
+# run_wrk NAME DURATION URL HOST PID...: prints Requests/sec and the
+# server's CPU microseconds per request (a figure less sensitive than
+# req/s to whatever else the machine runs).
 run_wrk() {
-	local out
-	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" ${4:+-H "Host: $4"} "$3")
+	local name=$1 d=$2 url=$3 host=$4 out c0 c1
+	shift 4
+	c0=$(cpu_ticks "$@")
+	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$d" ${host:+-H "Host: $host"} "$url")
+	c1=$(cpu_ticks "$@")
 	if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
-		say "$1: wrk reported errors:"
+		say "$name: wrk reported errors:"
 		printf '%s\n' "$out" >&2
 		exit 1
 	fi
-	awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+	awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '
+		/^Requests\/sec:/ {rps = $2}
+		/ requests in / {n = $1}
+		END {printf "%s %.1f\n", rps, c / hz * 1e6 / n}' <<<"$out"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 apogee_url=http://127.0.0.1:$apogee_port/
 nginx_url=http://127.0.0.1:$nginx_port/
+apogee_pid=${pids[0]}
+nginx_pids=("$(cat "$tmp/nginx/nginx.pid")")
+mapfile -t -O 1 nginx_pids < <(pgrep -P "${nginx_pids[0]}")
 say "warming up ($WARMUP each)"
-run_wrk apogee "$WARMUP" "$apogee_url" bench.localhost >/dev/null
-run_wrk nginx "$WARMUP" "$nginx_url" >/dev/null
+run_wrk apogee "$WARMUP" "$apogee_url" bench.localhost "$apogee_pid" >/dev/null
+run_wrk nginx "$WARMUP" "$nginx_url" "" "${nginx_pids[@]}" >/dev/null
 
-say "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS round(s), ${SIZE}-byte index.html, $(nproc) cores"
-a_all=() n_all=()
+say "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS round(s), ${SIZE}-byte index.html, $(nproc) cores, CORES=$CORES"
+a_rps=() n_rps=() a_cpu=() n_cpu=()
 for r in $(seq "$ROUNDS"); do
-	a=$(run_wrk apogee "$DURATION" "$apogee_url" bench.localhost)
-	n=$(run_wrk nginx "$DURATION" "$nginx_url")
-	a_all+=("$a") n_all+=("$n")
-	[ "$ROUNDS" -eq 1 ] || say "round $r: apogee $a req/s, nginx $n req/s"
+	read -r a ac < <(run_wrk apogee "$DURATION" "$apogee_url" bench.localhost "$apogee_pid")
+	read -r n nc < <(run_wrk nginx "$DURATION" "$nginx_url" "" "${nginx_pids[@]}")
+	a_rps+=("$a") n_rps+=("$n") a_cpu+=("$ac") n_cpu+=("$nc")
+	[ "$ROUNDS" -eq 1 ] || say "round $r: apogee $a req/s (${ac} cpu-us/req), nginx $n req/s (${nc} cpu-us/req)"
 done
-a=$(printf '%s\n' "${a_all[@]}" | median)
-n=$(printf '%s\n' "${n_all[@]}" | median)
+a=$(printf '%s\n' "${a_rps[@]}" | median)
+n=$(printf '%s\n' "${n_rps[@]}" | median)
+ac=$(printf '%s\n' "${a_cpu[@]}" | median)
+nc=$(printf '%s\n' "${n_cpu[@]}" | median)
 ratio=$(awk -v a="$a" -v n="$n" 'BEGIN {printf "%.3f", a/n}')
-printf 'apogee %s req/s\nnginx  %s req/s\nratio  %s (target >= 0.9)\n' "$a" "$n" "$ratio"
+printf 'apogee %s req/s  (server CPU %s us/request)\n' "$a" "$ac"
+printf 'nginx  %s req/s  (server CPU %s us/request)\n' "$n" "$nc"
+printf 'ratio  %s (target >= 0.9)\n' "$ratio"
