@@ -99,5 +99,6 @@ type Store interface {
 	ProjectStore
 	DeploymentStore
 	DomainStore
+	LogStore
 	Close() error
 }

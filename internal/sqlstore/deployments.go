@@ -26,23 +26,34 @@ func scanDeployment(row scanner) (*apogee.Deployment, error) {
 // limits of both databases (32766 and 65535).
 const filesPerInsert = 1000
 
-// insertFilesSQL returns an INSERT of n manifest rows. SQLite gets
-// anonymous ? parameters: it looks numbered and named ones up in a list,
-// which makes preparing and binding thousands of them quadratic.
+// insertFilesSQL returns an INSERT of n manifest rows.
 func (d dialect) insertFilesSQL(n int) string {
+	return "INSERT INTO deployment_files (deployment_id, path, sha256, size, mode) VALUES " + d.rowsSQL(n, 5)
+}
+
+// rowsSQL returns the placeholders of n rows of cols values each:
+// "(?, ?), (?, ?)" or "($1, $2), ($3, $4)". SQLite gets anonymous ?
+// parameters: it looks numbered and named ones up in a list, which makes
+// preparing and binding thousands of them quadratic.
+func (d dialect) rowsSQL(n, cols int) string {
 	var b strings.Builder
-	b.Grow(80 + n*36)
-	b.WriteString("INSERT INTO deployment_files (deployment_id, path, sha256, size, mode) VALUES ")
+	b.Grow(n * cols * 5)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		if d == dialectSQLite {
-			b.WriteString("(?, ?, ?, ?, ?)")
-			continue
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			if d == dialectSQLite {
+				b.WriteByte('?')
+			} else {
+				fmt.Fprintf(&b, "$%d", 1+i*cols+c)
+			}
 		}
-		k := 1 + i*5
-		fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d)", k, k+1, k+2, k+3, k+4)
+		b.WriteByte(')')
 	}
 	return b.String()
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Rollback", testRollback},
 		{"ExpireUploads", testExpireUploads},
 		{"HashesInUse", testHashesInUse},
+		{"Logs", testLogs},
 		{"Routes", testRoutes},
 		{"DeleteProject", testDeleteProject},
 		{"ConcurrentCreateProject", testConcurrentCreateProject},
@@ -601,6 +602,45 @@ func testHashesInUse(t *testing.T, s apogee.Store) {
 	got, err = s.HashesInUse(ctx, query)
 	must(t, err)
 	equal(t, "hashes in use after delete", len(got), 0)
+}
+
+func testLogs(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+	d := deployment(t, s, web, apogee.TargetProduction, base)
+	other := deployment(t, s, web, apogee.TargetProduction, base)
+
+	var lines []apogee.LogLine
+	for i := int64(1); i <= 1200; i++ { // more than one insert
+		stream := apogee.StreamStdout
+		if i%3 == 0 {
+			stream = apogee.StreamStderr
+		}
+		lines = append(lines, apogee.LogLine{Seq: i, Time: base.Add(time.Duration(i) * time.Millisecond), Stream: stream, Text: fmt.Sprintf("line %d ünïcode\ttab", i)})
+	}
+	must(t, s.AppendLogs(ctx, d.ID, lines[:700]))
+	must(t, s.AppendLogs(ctx, d.ID, lines[600:])) // overlaps: retried lines are skipped
+	must(t, s.AppendLogs(ctx, other.ID, lines[:1]))
+	must(t, s.AppendLogs(ctx, d.ID, nil))
+
+	got, err := s.Logs(ctx, d.ID, 0, 0)
+	must(t, err)
+	equal(t, "all lines", got, lines)
+	got, err = s.Logs(ctx, d.ID, 1000, 50)
+	must(t, err)
+	equal(t, "a page after seq 1000", got, lines[1000:1050])
+	got, err = s.Logs(ctx, d.ID, 1200, 0)
+	must(t, err)
+	equal(t, "after the last", len(got), 0)
+
+	err = s.AppendLogs(ctx, "nosuch", lines[:1])
+	wantCode(t, err, apogee.ENOTFOUND)
+
+	must(t, s.DeleteProject(ctx, web.ID))
+	got, err = s.Logs(ctx, d.ID, 0, 0)
+	must(t, err)
+	equal(t, "lines after the project is deleted", len(got), 0)
 }
 
 func testRoutes(t *testing.T, s apogee.Store) {
