@@ -24,7 +24,7 @@ type Hub struct {
 type live struct {
 	published bool
 	ring      []apogee.LogLine // the last lines, oldest first
-	subs map[*Subscription]struct{}
+	subs      map[*Subscription]struct{}
 }
 
 // Subscription is one follower of one log. C delivers lines in order; it
