@@ -162,6 +162,8 @@ func (b *builder) netlifyHeaders(data []byte) {
 		}
 		if isExternal(line) {
 			b.errf("%s: %q: paths must start with \"/\"; domain-level headers are not supported", where, line)
+			flush()
+			cur = &headerRule{m: &matcher{}} // swallow its header lines
 			continue
 		}
 		k := strings.IndexByte(line, ':')
@@ -276,7 +278,11 @@ func (b *builder) tomlRedirect(t map[string]any, where string) {
 	if v, ok := t["status"]; ok {
 		n, ok := v.(int64)
 		if !ok {
-			b.errf("%s: status %v is not a number", where, v)
+			if str, isStr := v.(string); isStr {
+				b.errf("%s: status %q is not a number", where, str)
+			} else {
+				b.errf("%s: status must be a number, not %v", where, v)
+			}
 			return
 		}
 		if n < 0 || n > 999 {

@@ -4,30 +4,65 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
 
 // matcher decides whether a request path matches a rule's source. Every
 // match starts with prefix (a literal), so most rules are rejected by one
-// strings.HasPrefix; exact rules never run a regular expression.
+// strings.HasPrefix, and the common shapes — an exact path, "/prefix(.*)",
+// a Netlify splat — never run a regular expression; re is still kept for
+// the captures of a rule that matched.
 type matcher struct {
 	prefix  string
-	exact   bool // the whole pattern is prefix
-	slashOK bool // exact also matches prefix + "/" (Netlify)
+	kind    matchKind
+	slashOK bool // mExact also matches prefix + "/" (Netlify)
+	fold    bool // prefix compares case-insensitively (Netlify headers)
 	re      *regexp.Regexp
 	groups  map[string]int // parameter name → capture group (1-based)
 	ngroups int
 }
 
+type matchKind uint8
+
+const (
+	mExact    matchKind = iota // the path is prefix
+	mPrefix                    // the path starts with prefix
+	mSplat                     // prefix, then nothing or "/…"
+	mSegment                   // prefix, then "/x": one segment (":param")
+	mSegments                  // prefix, then "/x/y…" (":param+")
+	mRegexp                    // prefix, then re must match
+)
+
 // match reports whether p matches. It never allocates.
 func (m *matcher) match(p string) bool {
-	if !strings.HasPrefix(p, m.prefix) {
+	if m.fold {
+		if len(p) < len(m.prefix) || !strings.EqualFold(p[:len(m.prefix)], m.prefix) {
+			return false
+		}
+	} else if !strings.HasPrefix(p, m.prefix) {
 		return false
 	}
-	if m.exact {
-		rest := p[len(m.prefix):]
+	rest := p[len(m.prefix):]
+	switch m.kind {
+	case mExact:
 		return rest == "" || m.slashOK && rest == "/"
+	case mPrefix:
+		return true
+	case mSplat:
+		return rest == "" || rest[0] == '/'
+	case mSegment, mSegments:
+		if rest == "" {
+			return m.slashOK // here: the parameter is optional ("?" or "*")
+		}
+		if len(rest) < 2 || rest[0] != '/' || rest[len(rest)-1] == '/' {
+			return false
+		}
+		if m.kind == mSegment {
+			return strings.IndexByte(rest[1:], '/') < 0
+		}
+		return !strings.Contains(rest, "//")
 	}
 	return m.re.MatchString(p)
 }
@@ -312,13 +347,36 @@ func compileVercelSource(src string) (*matcher, error) {
 		}
 	}
 	if literalPrefix {
-		m.exact = true
+		m.kind = mExact
 		return m, nil
+	}
+	// The common shapes, a literal and one last key, need no regexp:
+	// "/prefix/(.*)", "/blog/:slug", "/docs/:path*" (paths are clean: no
+	// empty segments but a trailing slash).
+	m.kind = mRegexp
+	if last := toks[len(toks)-1]; last.key && last.suffix == "" &&
+		!slices.ContainsFunc(toks[:len(toks)-1], func(t ptToken) bool { return t.key }) {
+		switch {
+		case last.pattern == ".*" && last.modifier == "":
+			m.kind = mPrefix
+			m.prefix += unescapeLoose(last.prefix)
+		case last.pattern == defaultPattern && last.prefix == "/":
+			switch last.modifier {
+			case "":
+				m.kind = mSegment
+			case "?":
+				m.kind, m.slashOK = mSegment, true
+			case "+":
+				m.kind = mSegments
+			case "*":
+				m.kind, m.slashOK = mSegments, true
+			}
+		}
 	}
 	re.WriteString("$")
 	r, err := regexp.Compile(re.String())
 	if err != nil {
-		return nil, fmt.Errorf("regular expression not supported (Go's RE2 has no lookahead, lookbehind or backreferences): %v", err)
+		return nil, fmt.Errorf("regular expression not supported (Go's RE2 has no lookahead, lookbehind or backreferences): %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 	}
 	if r.NumSubexp() != m.ngroups {
 		return nil, fmt.Errorf("capturing groups inside a parameter pattern are not supported; use (?:…)")
@@ -343,7 +401,7 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 	}
 	m := &matcher{groups: map[string]int{}}
 	if from == "/" {
-		m.prefix, m.exact = "/", true
+		m.prefix, m.kind = "/", mExact
 		return m, nil, false, nil
 	}
 	segs := strings.Split(from[1:], "/")
@@ -384,8 +442,12 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 		}
 	}
 	if literalPrefix {
-		m.exact, m.slashOK = true, true
+		m.kind, m.slashOK = mExact, true
 		return m, names, splat, nil
+	}
+	m.kind = mRegexp
+	if splat && len(names) == 0 {
+		m.kind = mSplat // "/news/*": "/news" or "/news/…"
 	}
 	if !splat {
 		re.WriteString("/?")
@@ -408,7 +470,7 @@ func compileNetlifyHeaderPath(p string) (*matcher, error) {
 	if !strings.HasPrefix(p, "/") {
 		return nil, fmt.Errorf("must start with \"/\"")
 	}
-	var parts []string
+	var parts, lits []string
 	for _, seg := range strings.Split(p, "/") {
 		seg = strings.TrimRight(seg, " \t")
 		if seg == "" {
@@ -426,14 +488,38 @@ func compileNetlifyHeaderPath(p string) (*matcher, error) {
 			}
 			parts = append(parts, strings.Join(pieces, "(.*)"))
 		default:
-			parts = append(parts, regexp.QuoteMeta(unescapeLoose(seg)))
+			lit := unescapeLoose(seg)
+			if len(lits) == len(parts) {
+				lits = append(lits, lit)
+			}
+			parts = append(parts, regexp.QuoteMeta(lit))
 		}
 	}
 	r, err := regexp.Compile("(?i)^/" + strings.Join(parts, "/") + "/?$")
 	if err != nil {
 		return nil, err
 	}
-	return &matcher{re: r}, nil
+	m := &matcher{re: r, kind: mRegexp}
+	// Without regexp for the common shapes, when the literal is ASCII
+	// (EqualFold on a byte prefix is then exact): "/a/b" is the path with
+	// an optional slash, "/a/*" every path starting with "/a".
+	prefix := "/" + strings.Join(lits, "/")
+	ascii := true
+	for i := 0; i < len(prefix); i++ {
+		ascii = ascii && prefix[i] < utf8.RuneSelf
+	}
+	switch {
+	case !ascii:
+	case len(lits) == len(parts):
+		m.prefix, m.fold, m.kind, m.slashOK = prefix, true, mExact, true
+	case len(lits) == len(parts)-1 && parts[len(parts)-1] == "?(.*)":
+		if len(lits) == 0 {
+			m.prefix, m.kind = "", mPrefix
+		} else {
+			m.prefix, m.fold, m.kind = prefix, true, mPrefix
+		}
+	}
+	return m, nil
 }
 
 func isName(s string) bool {

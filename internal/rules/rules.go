@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -67,6 +68,8 @@ type Result struct {
 type Set struct {
 	routes    []route
 	headers   []headerRule
+	routeIdx  ruleIndex
+	headerIdx ruleIndex
 	cleanURLs bool
 	slash     slashMode
 	spa       bool
@@ -162,6 +165,8 @@ func Compile(files map[string][]byte, s Settings) (*Set, error) {
 	}
 
 	set := &Set{routes: b.routes, headers: b.headers, spa: s.SPA, cleanURLs: s.CleanURLs}
+	set.routeIdx = newIndex(len(set.routes), func(i int) *matcher { return set.routes[i].m })
+	set.headerIdx = newIndex(len(set.headers), func(i int) *matcher { return set.headers[i].m })
 	if b.cleanURLs != nil {
 		set.cleanURLs = *b.cleanURLs
 	}
@@ -201,8 +206,10 @@ func Compile(files map[string][]byte, s Settings) (*Set, error) {
 // apply (a later rule replaces an earlier one's header of the same name)
 // to every answer except redirects.
 //
-// Match does not allocate for a request served from its own path or one
-// that no rule matches; redirects and rewrites allocate their result.
+// Match does not allocate when the request's own path is a file and no
+// rule answers first, whatever the number of rules; looking up clean URLs,
+// directory indexes and 404s costs a small string each, and redirects and
+// rewrites allocate their result.
 func (s *Set) Match(method, path, rawQuery string, exists func(p string) bool) Result {
 	if s == nil {
 		s = &emptySet
@@ -216,7 +223,7 @@ func (s *Set) Match(method, path, rawQuery string, exists func(p string) bool) R
 	resolved := false
 	var file string
 	var dir bool
-	for i := range s.routes {
+	for _, i := range s.routeIdx.lookup(path) {
 		rt := &s.routes[i]
 		if !rt.m.match(path) {
 			continue
@@ -415,13 +422,14 @@ func (s *Set) headersFor(p string) [][2]string {
 	}
 	var mask uint64
 	n, one, dyn := 0, -1, false
-	for i := range s.headers {
+	candidates := s.headerIdx.lookup(p)
+	for _, i := range candidates {
 		h := &s.headers[i]
 		if !h.m.match(p) {
 			continue
 		}
 		n++
-		one = i
+		one = int(i)
 		if h.dyn != nil {
 			dyn = true
 		}
@@ -444,7 +452,7 @@ func (s *Set) headersFor(p string) [][2]string {
 		}
 	}
 	var out [][2]string
-	for i := range s.headers {
+	for _, i := range candidates {
 		h := &s.headers[i]
 		if !h.m.match(p) {
 			continue
@@ -489,6 +497,69 @@ func lenOf(m *map[uint64][][2]string) int {
 		return 0
 	}
 	return len(*m)
+}
+
+// ruleIndex narrows the rules a path can match by the byte after its
+// leading "/", keeping file order: a request for /assets/… only looks at
+// rules whose literal prefix starts with "/a" and rules without one.
+// It costs 256 bytes plus the lists.
+type ruleIndex struct {
+	slot  [256]uint8 // byte → 1 + index into lists; 0: generic
+	lists [][]int32
+	gen   []int32 // rules any path may match
+}
+
+func newIndex(n int, m func(i int) *matcher) ruleIndex {
+	var x ruleIndex
+	keys := func(i int) []byte {
+		mi := m(i)
+		if len(mi.prefix) < 2 {
+			return nil
+		}
+		c := mi.prefix[1]
+		if mi.fold && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return []byte{c | 0x20, c &^ 0x20}
+		}
+		return []byte{c}
+	}
+	var used []byte
+	for i := 0; i < n; i++ {
+		ks := keys(i)
+		if ks == nil {
+			x.gen = append(x.gen, int32(i))
+		}
+		for _, c := range ks {
+			if x.slot[c] == 0 && len(used) < 255 {
+				used = append(used, c)
+				x.slot[c] = uint8(len(used))
+			}
+		}
+	}
+	x.lists = make([][]int32, len(used))
+	for i := 0; i < n; i++ {
+		ks := keys(i)
+		for j, c := range used {
+			if ks == nil || slices.Contains(ks, c) {
+				x.lists[j] = append(x.lists[j], int32(i))
+			}
+		}
+	}
+	if len(used) == 255 { // more first bytes than slots: bytes left out use all rules
+		x.gen = x.gen[:0]
+		for i := 0; i < n; i++ {
+			x.gen = append(x.gen, int32(i))
+		}
+	}
+	return x
+}
+
+func (x *ruleIndex) lookup(p string) []int32 {
+	if len(p) > 1 {
+		if k := x.slot[p[1]]; k != 0 {
+			return x.lists[k-1]
+		}
+	}
+	return x.gen
 }
 
 // builder collects rules and faults while files are parsed.

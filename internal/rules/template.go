@@ -187,8 +187,11 @@ func (t *template) expand(p string, idx []int, mode expandMode) string {
 		}
 	}
 	s := b.String()
-	if mode == modeRewrite {
+	switch {
+	case mode == modeRewrite:
 		s = cleanKeepSlash(s)
+	case mode == modeRedirect && s == "":
+		s = "/" // "/:path*" with nothing to fill in
 	}
 	return s
 }

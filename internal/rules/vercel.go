@@ -50,14 +50,14 @@ func (b *builder) vercel(data []byte) {
 			b.trailingSlash = &v
 		}
 	}
-	for i, o := range b.vercelArray(doc, "redirects") {
-		b.vercelRedirect(o, fmt.Sprintf("%s redirects[%d]", file, i))
+	for _, o := range b.vercelArray(doc, "redirects") {
+		b.vercelRedirect(o)
 	}
-	for i, o := range b.vercelArray(doc, "rewrites") {
-		b.vercelRewrite(o, fmt.Sprintf("%s rewrites[%d]", file, i))
+	for _, o := range b.vercelArray(doc, "rewrites") {
+		b.vercelRewrite(o)
 	}
-	for i, o := range b.vercelArray(doc, "headers") {
-		b.vercelHeader(o, fmt.Sprintf("%s headers[%d]", file, i))
+	for _, o := range b.vercelArray(doc, "headers") {
+		b.vercelHeader(o)
 	}
 }
 
@@ -176,7 +176,7 @@ func (o *jsonObj) source() *matcher {
 	return m
 }
 
-func (b *builder) vercelRedirect(o *jsonObj, where string) {
+func (b *builder) vercelRedirect(o *jsonObj) {
 	if o.bad {
 		return
 	}
@@ -212,7 +212,7 @@ func (b *builder) vercelRedirect(o *jsonObj, where string) {
 	b.routes = append(b.routes, route{m: m, kind: kindRedirect, status: status, force: true, dest: t})
 }
 
-func (b *builder) vercelRewrite(o *jsonObj, where string) {
+func (b *builder) vercelRewrite(o *jsonObj) {
 	if o.bad {
 		return
 	}
@@ -244,7 +244,7 @@ func (b *builder) vercelRewrite(o *jsonObj, where string) {
 	b.routes = append(b.routes, route{m: m, kind: kindRewrite, status: status, dest: t})
 }
 
-func (b *builder) vercelHeader(o *jsonObj, where string) {
+func (b *builder) vercelHeader(o *jsonObj) {
 	if o.bad {
 		return
 	}
@@ -265,7 +265,7 @@ func (b *builder) vercelHeader(o *jsonObj, where string) {
 	}
 	h := headerRule{m: m}
 	for i, kv := range list {
-		ho := &jsonObj{b: b, where: fmt.Sprintf("%s header %d", o.where, i), m: kv}
+		ho := &jsonObj{b: b, where: fmt.Sprintf("%s.headers[%d]", o.where, i), m: kv}
 		if kv == nil {
 			ho.fail("must be an object")
 			continue
