@@ -47,15 +47,71 @@ type Project struct {
 	OwnerID      string    `json:"owner_id"`
 	ProductionID string    `json:"production_deployment_id,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
+	// Git is the repository the platform builds from, if any.
+	Git *GitSource `json:"git,omitempty"`
+	// WebhookSecret signs the repository's push webhooks. The store keeps
+	// it as given; callers seal it before storing (secrets are encrypted at
+	// rest) and never put it in JSON except for the project's owner.
+	WebhookSecret string          `json:"-"`
+	Settings      ProjectSettings `json:"settings"`
+}
+
+// GitSource is a project's repository: pushes to Branch deploy to
+// production, pushes to other branches make previews.
+type GitSource struct {
+	URL    string `json:"url"`
+	Branch string `json:"branch"`
+}
+
+// ProjectSettings are a project's own switches, kept as one document.
+type ProjectSettings struct {
+	Build BuildSettings `json:"build"`
+	Serve ServeSettings `json:"serve"`
+}
+
+// BuildSettings override what framework detection finds; nil means
+// "detect".
+type BuildSettings struct {
+	Framework      *string `json:"framework,omitempty"`
+	InstallCommand *string `json:"install_command,omitempty"`
+	BuildCommand   *string `json:"build_command,omitempty"`
+	OutputDir      *string `json:"output_dir,omitempty"`
+	RootDir        *string `json:"root_dir,omitempty"`
+}
+
+// ServeSettings are the edge's per-project switches for the common cases
+// that need no vercel.json or _redirects. A deployment's own config files
+// win over them.
+type ServeSettings struct {
+	SPA           bool  `json:"spa,omitempty"`            // unknown paths serve /index.html
+	CleanURLs     bool  `json:"clean_urls,omitempty"`     // /about serves about.html
+	TrailingSlash *bool `json:"trailing_slash,omitempty"` // true: add, false: remove, nil: leave
+	HSTS          bool  `json:"hsts,omitempty"`           // Strict-Transport-Security on HTTPS
+	NoSniff       bool  `json:"nosniff,omitempty"`        // X-Content-Type-Options: nosniff
 }
 
 // Deployment states. A deployment is created "uploading", becomes "ready"
 // in the transaction that finalizes it and never changes after that.
 // Uploads that never finalize become "expired" and are cleaned up.
+//
+// A deployment built by the platform goes queued → building → ready, or
+// ends in error or canceled with the reason in Error; it never changes
+// after it is ready, error or canceled.
 const (
+	StatusQueued    = "queued"
+	StatusBuilding  = "building"
 	StatusUploading = "uploading"
 	StatusReady     = "ready"
+	StatusError     = "error"
+	StatusCanceled  = "canceled"
 	StatusExpired   = "expired"
+)
+
+// Deployment sources.
+const (
+	SourceUpload = "upload" // files sent by `apogee deploy`
+	SourceGit    = "git"    // built from the project's repository
+	SourceZip    = "zip"    // built from an uploaded ZIP of the source
 )
 
 // Deployment targets.
@@ -77,6 +133,13 @@ type Deployment struct {
 	CreatedBy string     `json:"created_by,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 	ReadyAt   *time.Time `json:"ready_at,omitempty"`
+
+	Source          string     `json:"source"`
+	Branch          string     `json:"branch,omitempty"`
+	Commit          string     `json:"commit,omitempty"`
+	Error           string     `json:"error,omitempty"`
+	BuildStartedAt  *time.Time `json:"build_started_at,omitempty"`
+	BuildFinishedAt *time.Time `json:"build_finished_at,omitempty"`
 }
 
 // File is one entry of a deployment's manifest. Path is relative, slash

@@ -45,6 +45,12 @@ type ProjectStore interface {
 	// ListProjects returns the owner's projects by name, or every project
 	// when ownerID is "".
 	ListProjects(ctx context.Context, ownerID string) ([]*Project, error)
+	// UpdateProject writes p's Git source, WebhookSecret and Settings;
+	// ErrNotFound if the project does not exist.
+	UpdateProject(ctx context.Context, p *Project) error
+	// ProjectsByGitURL returns the projects built from the repository at
+	// url, by name (none for "").
+	ProjectsByGitURL(ctx context.Context, url string) ([]*Project, error)
 	// DeleteProject removes the project, its deployments and manifests.
 	// Blobs stay: they may be shared with other deployments.
 	DeleteProject(ctx context.Context, id string) error

@@ -12,12 +12,14 @@ import (
 	"github.com/apogee-dev/apogee"
 )
 
-const deploymentCols = "id, project_id, status, target, host, files, size, created_by, created_at, ready_at"
+const deploymentCols = "id, project_id, status, target, host, files, size, created_by, created_at, ready_at, " +
+	"source, branch, commit_sha, error, build_started_at, build_finished_at"
 
 func scanDeployment(row scanner) (*apogee.Deployment, error) {
 	var d apogee.Deployment
 	err := row.Scan(&d.ID, &d.ProjectID, &d.Status, &d.Target, &d.Host, &d.Files, &d.Size,
-		&d.CreatedBy, timeCol{&d.CreatedAt}, nullTimeCol{&d.ReadyAt})
+		&d.CreatedBy, timeCol{&d.CreatedAt}, nullTimeCol{&d.ReadyAt},
+		&d.Source, &d.Branch, &d.Commit, &d.Error, nullTimeCol{&d.BuildStartedAt}, nullTimeCol{&d.BuildFinishedAt})
 	return &d, err
 }
 
@@ -83,6 +85,10 @@ func (s *Store) CreateDeployment(ctx context.Context, d *apogee.Deployment, file
 	d.CreatedAt = normTime(d.CreatedAt)
 	d.Status = apogee.StatusUploading
 	d.ReadyAt = nil
+	if d.Source == "" {
+		d.Source = apogee.SourceUpload
+	}
+	d.Error, d.BuildStartedAt, d.BuildFinishedAt = "", nil, nil
 	d.Files = len(files)
 	d.Size = 0
 	for _, f := range files {
@@ -101,8 +107,9 @@ func (s *Store) CreateDeployment(ctx context.Context, d *apogee.Deployment, file
 		if d.Host == "" {
 			d.Host = apogee.DeploymentHost(project, d.ID)
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO deployments ("+deploymentCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
-			d.ID, d.ProjectID, d.Status, d.Target, d.Host, d.Files, d.Size, d.CreatedBy, s.d.timeArg(d.CreatedAt))
+		_, err = tx.ExecContext(ctx, "INSERT INTO deployments ("+deploymentCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, '', NULL, NULL)",
+			d.ID, d.ProjectID, d.Status, d.Target, d.Host, d.Files, d.Size, d.CreatedBy, s.d.timeArg(d.CreatedAt),
+			d.Source, d.Branch, d.Commit)
 		switch {
 		case isUnique(err):
 			return apogee.Errorf(apogee.ECONFLICT, "deployment %q or host %q exists already", d.ID, d.Host)

@@ -3,20 +3,46 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/apogee-dev/apogee"
 )
 
-const projectCols = "id, name, owner_id, production_id, created_at"
+const projectCols = "id, name, owner_id, production_id, created_at, git_url, git_branch, webhook_secret, settings"
 
 func scanProject(row scanner) (*apogee.Project, error) {
 	var p apogee.Project
 	var prod sql.NullString
-	err := row.Scan(&p.ID, &p.Name, &p.OwnerID, &prod, timeCol{&p.CreatedAt})
+	var gitURL, gitBranch, settings string
+	err := row.Scan(&p.ID, &p.Name, &p.OwnerID, &prod, timeCol{&p.CreatedAt}, &gitURL, &gitBranch, &p.WebhookSecret, &settings)
+	if err != nil {
+		return nil, err
+	}
 	p.ProductionID = prod.String
-	return &p, err
+	if gitURL != "" {
+		p.Git = &apogee.GitSource{URL: gitURL, Branch: gitBranch}
+	}
+	if err := json.Unmarshal([]byte(settings), &p.Settings); err != nil {
+		return nil, fmt.Errorf("project %s: settings: %w", p.ID, err)
+	}
+	return &p, nil
+}
+
+// projectFields returns the columns CreateProject and UpdateProject write
+// besides the identity: git_url, git_branch, webhook_secret, settings.
+func projectFields(p *apogee.Project) ([]any, error) {
+	settings, err := json.Marshal(p.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("project settings: %w", err)
+	}
+	var url, branch string
+	if p.Git != nil {
+		url, branch = p.Git.URL, p.Git.Branch
+	}
+	return []any{url, branch, p.WebhookSecret, string(settings)}, nil
 }
 
 // CreateProject inserts p, filling in an empty ID and a zero CreatedAt;
@@ -32,8 +58,12 @@ func (s *Store) CreateProject(ctx context.Context, p *apogee.Project) error {
 	}
 	p.CreatedAt = normTime(p.CreatedAt)
 	p.ProductionID = ""
-	_, err := s.exec(ctx, "INSERT INTO projects (id, name, owner_id, created_at) VALUES ($1, $2, $3, $4)",
-		p.ID, p.Name, p.OwnerID, s.d.timeArg(p.CreatedAt))
+	fields, err := projectFields(p)
+	if err != nil {
+		return wrap("create project", err)
+	}
+	_, err = s.exec(ctx, "INSERT INTO projects (id, name, owner_id, created_at, git_url, git_branch, webhook_secret, settings) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+		append([]any{p.ID, p.Name, p.OwnerID, s.d.timeArg(p.CreatedAt)}, fields...)...)
 	switch {
 	case isUnique(err):
 		return apogee.Errorf(apogee.ECONFLICT, "project %q exists already", p.Name)
@@ -81,6 +111,37 @@ func (s *Store) ListProjects(ctx context.Context, ownerID string) ([]*apogee.Pro
 	}
 	projects, err := collect(rows, scanProject)
 	return projects, wrap("list projects", err)
+}
+
+// UpdateProject writes p's Git source, webhook secret and settings.
+func (s *Store) UpdateProject(ctx context.Context, p *apogee.Project) error {
+	fields, err := projectFields(p)
+	if err != nil {
+		return wrap("update project", err)
+	}
+	n, err := s.exec(ctx, "UPDATE projects SET git_url = $1, git_branch = $2, webhook_secret = $3, settings = $4 WHERE id = $5",
+		append(fields, p.ID)...)
+	if err != nil {
+		return wrap("update project", err)
+	}
+	if n == 0 {
+		return notFound("project", p.ID)
+	}
+	return nil
+}
+
+// ProjectsByGitURL returns the projects built from the repository url,
+// by name.
+func (s *Store) ProjectsByGitURL(ctx context.Context, url string) ([]*apogee.Project, error) {
+	if url == "" {
+		return nil, nil
+	}
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+projectCols+" FROM projects WHERE git_url = $1 ORDER BY name", url)
+	if err != nil {
+		return nil, wrap("projects by git url", err)
+	}
+	projects, err := collect(rows, scanProject)
+	return projects, wrap("projects by git url", err)
 }
 
 // DeleteProject removes the project; foreign keys cascade the delete to

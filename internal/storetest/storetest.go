@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Rollback", testRollback},
 		{"ExpireUploads", testExpireUploads},
 		{"HashesInUse", testHashesInUse},
+		{"ProjectSettings", testProjectSettings},
 		{"Logs", testLogs},
 		{"Routes", testRoutes},
 		{"DeleteProject", testDeleteProject},
@@ -340,7 +341,7 @@ func testCreateDeployment(t *testing.T, s apogee.Store) {
 	must(t, err)
 	want := &apogee.Deployment{
 		ID: d.ID, ProjectID: web.ID, Status: apogee.StatusUploading, Target: apogee.TargetPreview,
-		Host: d.Host, Files: 4, Size: 3410, CreatedBy: alice.ID, CreatedAt: base,
+		Host: d.Host, Files: 4, Size: 3410, CreatedBy: alice.ID, CreatedAt: base, Source: apogee.SourceUpload,
 	}
 	equal(t, "DeploymentByID", got, want)
 
@@ -566,6 +567,58 @@ func testExpireUploads(t *testing.T, s apogee.Store) {
 	ids, err = s.ExpireUploads(ctx, base.Add(30*time.Minute))
 	must(t, err)
 	equal(t, "second expiry", len(ids), 0)
+}
+
+func testProjectSettings(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	out, yes := "build", true
+	p := &apogee.Project{
+		ID: apogee.NewID(), Name: "app", OwnerID: alice.ID, CreatedAt: base,
+		Git:           &apogee.GitSource{URL: "https://git.example.com/acme/app.git", Branch: "main"},
+		WebhookSecret: "sealed-secret",
+		Settings: apogee.ProjectSettings{
+			Build: apogee.BuildSettings{OutputDir: &out},
+			Serve: apogee.ServeSettings{SPA: true, TrailingSlash: &yes},
+		},
+	}
+	must(t, s.CreateProject(ctx, p))
+	got, err := s.ProjectByName(ctx, "app")
+	must(t, err)
+	equal(t, "project with git and settings", got, p)
+
+	plain := project(t, s, alice, "plain")
+	equal(t, "a project without git", plain.Git == nil, true)
+	got, err = s.ProjectByID(ctx, plain.ID)
+	must(t, err)
+	equal(t, "plain project settings", got.Settings, apogee.ProjectSettings{})
+
+	// UpdateProject replaces git, secret and settings.
+	cmd := "npm run build:prod"
+	got.Git = &apogee.GitSource{URL: p.Git.URL, Branch: "release"}
+	got.WebhookSecret = "another"
+	got.Settings.Build.BuildCommand = &cmd
+	must(t, s.UpdateProject(ctx, got))
+	again, err := s.ProjectByID(ctx, plain.ID)
+	must(t, err)
+	equal(t, "updated project", again, got)
+	wantCode(t, s.UpdateProject(ctx, &apogee.Project{ID: "nosuch"}), apogee.ENOTFOUND)
+
+	byURL, err := s.ProjectsByGitURL(ctx, p.Git.URL)
+	must(t, err)
+	equal(t, "projects by git url", len(byURL), 2)
+	equal(t, "projects by git url, by name", byURL[0].Name+","+byURL[1].Name, "app,plain")
+	byURL, err = s.ProjectsByGitURL(ctx, "")
+	must(t, err)
+	equal(t, "projects by empty url", len(byURL), 0)
+
+	// A deployment keeps where it came from.
+	d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: p.ID, Target: apogee.TargetPreview, CreatedAt: base,
+		Source: apogee.SourceGit, Branch: "feature/x", Commit: strings.Repeat("a", 40)}
+	must(t, s.CreateDeployment(ctx, d, manifest(1)))
+	gd, err := s.DeploymentByID(ctx, d.ID)
+	must(t, err)
+	equal(t, "deployment source", gd.Source+" "+gd.Branch+" "+gd.Commit, "git feature/x "+strings.Repeat("a", 40))
 }
 
 func testHashesInUse(t *testing.T, s apogee.Store) {

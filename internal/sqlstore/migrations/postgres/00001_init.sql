@@ -36,7 +36,7 @@ CREATE INDEX projects_production ON projects (production_id);
 CREATE TABLE deployments (
     id         TEXT PRIMARY KEY,
     project_id TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
-    status     TEXT NOT NULL CHECK (status IN ('uploading', 'ready', 'expired')),
+    status     TEXT NOT NULL CHECK (status IN ('queued', 'building', 'uploading', 'ready', 'error', 'canceled', 'expired')),
     target     TEXT NOT NULL CHECK (target IN ('production', 'preview')),
     host       TEXT COLLATE "C" NOT NULL UNIQUE,
     files      INTEGER NOT NULL,
