@@ -60,7 +60,9 @@
 //     netlify.toml; in vercel.json every redirect before every rewrite);
 //     the first that matches and applies wins. Vercel redirects and forced
 //     Netlify rules always apply; vercel.json rewrites and unforced Netlify
-//     rules do not apply when the path resolves to a file (step 3).
+//     rules do not apply when the path resolves to a file (step 3). A
+//     redirect to the request path itself is skipped (Netlify ignores
+//     such looping rules). A rewrite whose target is no file gives step 5.
 //  3. The file at the path; with clean URLs, path + ".html"; a directory's
 //     index.html ("/docs/"; "/docs" redirects 301 to "/docs/" unless a
 //     trailingSlash setting or vercel.json says otherwise).

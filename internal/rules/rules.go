@@ -197,7 +197,8 @@ func Compile(files map[string][]byte, s Settings) (*Set, error) {
 //  1. cleanUrls and trailingSlash redirects (308)
 //  2. redirects and rewrites in file order, first match wins; a rule that
 //     is not forced (Netlify without "!", every vercel.json rewrite) does
-//     not apply when the path is a file (shadowing)
+//     not apply when the path is a file (shadowing), nor does a redirect
+//     to the request path itself
 //  3. the file itself, a clean URL (about.html) or a directory index
 //  4. the SPA fallback to index.html
 //  5. 404.html with status 404
@@ -237,7 +238,9 @@ func (s *Set) Match(method, path, rawQuery string, exists func(p string) bool) R
 				continue
 			}
 		}
-		return s.apply(rt, path, rawQuery, exists)
+		if r, ok := s.apply(rt, path, rawQuery, exists); ok {
+			return r
+		}
 	}
 	if !resolved {
 		file, dir = s.resolve(path, exists, false)
@@ -262,22 +265,27 @@ func (s *Set) notFound(path string, exists func(string) bool) Result {
 	return r
 }
 
-// apply answers with route rt, which matched path.
-func (s *Set) apply(rt *route, path, rawQuery string, exists func(string) bool) Result {
+// apply answers with route rt, which matched path. A redirect to the
+// path itself is skipped (ok false): Netlify ignores such looping rules,
+// and a browser would only loop.
+func (s *Set) apply(rt *route, path, rawQuery string, exists func(string) bool) (Result, bool) {
 	var idx []int
 	if !rt.dest.isStatic {
 		idx = rt.m.captures(path)
 	}
 	if rt.kind == kindRedirect {
 		loc := rt.dest.expand(path, idx, modeRedirect)
-		return Result{Status: rt.status, Location: withQuery(loc, rawQuery, rt.passQuery, rt.dest.hasQuery)}
+		if !rt.dest.external && loc == escapedPath(path) {
+			return Result{}, false
+		}
+		return Result{Status: rt.status, Location: withQuery(loc, rawQuery, rt.passQuery, rt.dest.hasQuery)}, true
 	}
 	target := rt.dest.expand(path, idx, modeRewrite)
 	file, _ := s.resolve(target, exists, true)
 	if file == "" {
-		return s.notFound(path, exists)
+		return s.notFound(path, exists), true
 	}
-	return Result{Status: rt.status, File: file, Headers: s.headersFor(path)}
+	return Result{Status: rt.status, File: file, Headers: s.headersFor(path)}, true
 }
 
 // withQuery appends the request's query to a redirect target: always when
