@@ -56,12 +56,20 @@ Every flag can also be set as an APOGEE_* variable: --listen is APOGEE_LISTEN.`,
 			log.Info("listening", "addr", ln.Addr().String(), "domain", cfg.Domain,
 				"database", Redacted(cfg.Database), "blobs", Redacted(cfg.Blobs), "data", cfg.Data)
 			s.setListener(ln)
+			var tlsLn net.Listener
+			if cfg.TLSListen != "" {
+				if tlsLn, err = net.Listen("tcp", cfg.TLSListen); err != nil {
+					return apogee.Errorf(apogee.EINVALID, "cannot listen on %s: %v; choose another address with --tls-listen", cfg.TLSListen, err)
+				}
+				s.setTLSListener(ln, tlsLn)
+				log.Info("serving HTTPS", "addr", tlsLn.Addr().String(), "acme_ca", cfg.ACMECA)
+			}
 			if jsonOut {
 				_ = json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]string{"url": s.URL(), "addr": ln.Addr().String(), "data": cfg.Data})
 			} else {
 				fmt.Fprintln(cmd.OutOrStdout(), s.Hint(ctx))
 			}
-			return s.Serve(ctx, ln)
+			return s.ServeTLS(ctx, ln, tlsLn)
 		},
 	}
 	cfg.Flags(cmd.Flags())

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -28,6 +29,18 @@ type Config struct {
 	LogLevel    string        // debug, info, warn, error
 	LogFormat   string        // text or json
 	ShutdownTTL time.Duration // grace period for open requests on stop
+
+	// HTTPS (see tls.go): on when TLSListen is set.
+	TLSListen   string // address of the HTTPS listener, e.g. :443
+	ACMECA      string // ACME directory URL; default Let's Encrypt
+	ACMECARoot  string // PEM file of roots to trust for the ACME CA's own HTTPS
+	ACMEEmail   string // ACME account contact
+	DNSResolver string // DNS server for domain verification, host:port; default the system's
+
+	// onCertEvent receives certmagic's events (tests count ACME orders).
+	onCertEvent func(ctx context.Context, event string, data map[string]any) error
+	// onlyHTTP01 turns TLS-ALPN-01 off (tests of the HTTP challenge path).
+	onlyHTTP01 bool
 }
 
 // DefaultDataDir is a folder under the user's data directory:
@@ -55,6 +68,11 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "time open requests get to finish on stop")
+	fs.StringVar(&c.TLSListen, "tls-listen", "", "address to serve HTTPS on (e.g. :443), with certificates from ACME obtained on demand")
+	fs.StringVar(&c.ACMECA, "acme-ca", "", "ACME directory URL (default: Let's Encrypt)")
+	fs.StringVar(&c.ACMECARoot, "acme-ca-root", "", "PEM file of CA certificates to trust for the ACME directory (a private CA)")
+	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact email of the ACME account")
+	fs.StringVar(&c.DNSResolver, "dns-resolver", "", "DNS server (host:port) that custom-domain verification asks (default: the system's resolver)")
 }
 
 // FromEnv sets every flag of fs that was not given on the command line
@@ -116,6 +134,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.UploadTTL < time.Minute {
 		return apogee.Errorf(apogee.EINVALID, "--upload-ttl must be at least 1m")
+	}
+	if err := c.normalizeTLS(); err != nil {
+		return err
 	}
 	switch c.LogFormat {
 	case "text", "json":

@@ -25,6 +25,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/edge"
 	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/resolver"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
 )
 
@@ -40,15 +41,17 @@ type Server struct {
 	apex  *http.ServeMux
 
 	suffix  string // "." + domain, to tell a site host from the apex
-	urlPort string // ":8080" in URLs, "" for port 80; set by Serve
+	scheme  string // "http", or "https" with a TLS listener
+	urlPort string // ":8080" in URLs, "" for port 80 (443 with TLS); set by Serve
 	mu      sync.Mutex
+	tls     tlsState
 }
 
 // New opens the backends named in cfg (already normalized) and builds the
 // roles. The edge's host map is loaded before New returns, so a server
 // serves what it served before a restart from its first request.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err error) {
-	s = &Server{cfg: cfg, log: log, suffix: "." + cfg.Domain}
+	s = &Server{cfg: cfg, log: log, suffix: "." + cfg.Domain, scheme: "http"}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -78,11 +81,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err erro
 	if err := s.edge.Load(ctx); err != nil {
 		return nil, fmt.Errorf("edge: load routes: %w", err)
 	}
+	res, err := resolver.New(cfg.DNSResolver)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.setupTLS(ctx); err != nil {
+		return nil, fmt.Errorf("https: %w", err)
+	}
 	s.api = api.New(api.Config{
 		Store:       s.store,
 		Blobs:       s.blobs,
 		Bus:         s.bus,
 		SiteURL:     s.SiteURL,
+		Domain:      cfg.Domain,
+		Resolver:    res,
+		DomainURL:   s.DomainURL,
 		MaxFileSize: cfg.MaxFileMB << 20,
 		Log:         log.With("component", "api"),
 		Registerer:  reg,
@@ -105,14 +118,21 @@ func (s *Server) Store() apogee.Store { return s.store }
 func (s *Server) URL() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return "http://" + s.cfg.Domain + s.urlPort
+	return s.scheme + "://" + s.cfg.Domain + s.urlPort
 }
 
 // SiteURL is the public URL of a host label.
 func (s *Server) SiteURL(label string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return "http://" + label + "." + s.cfg.Domain + s.urlPort + "/"
+	return s.scheme + "://" + label + "." + s.cfg.Domain + s.urlPort + "/"
+}
+
+// DomainURL is the public URL of a custom domain.
+func (s *Server) DomainURL(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scheme + "://" + name + s.urlPort + "/"
 }
 
 // ServeHTTP sends a request for the apex (or an IP address) to the
@@ -139,9 +159,26 @@ func isIP(host string) bool {
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully. It runs
-// the edge's event loop and the janitor that expires stale uploads.
+// the edge's event loop and the janitor that expires stale uploads. With
+// --tls-listen it also listens there for HTTPS (see ServeTLS).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var tlsLn net.Listener
+	if s.tls.certs != nil {
+		var err error
+		if tlsLn, err = net.Listen("tcp", s.cfg.TLSListen); err != nil {
+			return apogee.Errorf(apogee.EINVALID, "cannot listen on %s: %v; choose another address with --tls-listen", s.cfg.TLSListen, err)
+		}
+	}
+	return s.ServeTLS(ctx, ln, tlsLn)
+}
+
+// ServeTLS is Serve with HTTP on ln and, if tlsLn is not nil (it must be
+// nil unless --tls-listen is set), HTTPS on tlsLn.
+func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 	s.setListener(ln)
+	if tlsLn != nil {
+		s.setTLSListener(ln, tlsLn)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -158,22 +195,45 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 
 	hs := &http.Server{
-		Handler:           s,
+		Handler:           s.httpHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
+	servers := []*http.Server{hs}
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	if tlsLn != nil {
+		hts := &http.Server{
+			Handler:           s,
+			TLSConfig:         s.tls.certs.TLSConfig(),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
+		servers = append(servers, hts)
+		go func() { errc <- hts.ServeTLS(tlsLn, "", "") }()
+	}
 
 	var err error
 	select {
 	case err = <-errc:
+		// One listener failed: stop the other too.
+		for _, srv := range servers {
+			srv.Close()
+		}
+		for range len(servers) - 1 {
+			<-errc
+		}
 	case <-ctx.Done():
 		sctx, scancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTTL)
-		err = hs.Shutdown(sctx)
+		for _, srv := range servers {
+			err = errors.Join(err, srv.Shutdown(sctx))
+		}
 		scancel()
-		<-errc
+		for range servers {
+			<-errc
+		}
 	}
 	cancel()
 	wg.Wait()
@@ -241,6 +301,9 @@ func (s *Server) expireUploads(ctx context.Context, olderThan time.Time) {
 // Close releases the backends.
 func (s *Server) Close() error {
 	var errs []error
+	if s.tls.certs != nil {
+		s.tls.certs.Close()
+	}
 	if s.bus != nil {
 		errs = append(errs, s.bus.Close())
 	}
@@ -260,7 +323,13 @@ func (s *Server) Hint(ctx context.Context) string {
 	if err == nil && len(users) == 0 {
 		login = "no users yet: apogee admin create-user --data " + strconv.Quote(s.cfg.Data) + " --email you@example.com --password '…' --admin, then " + login
 	}
-	return "Apogee is running: dashboard and API at " + s.URL() + ", sites at http://<project>." + s.cfg.Domain + s.urlPortLocked() + "/ — " + login
+	return "Apogee is running: dashboard and API at " + s.URL() + ", sites at " + s.schemeLocked() + "://<project>." + s.cfg.Domain + s.urlPortLocked() + "/ — " + login
+}
+
+func (s *Server) schemeLocked() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scheme
 }
 
 func (s *Server) urlPortLocked() string {
