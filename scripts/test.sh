@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # Tools the tests run for real.
-apt_install ca-certificates curl unzip git postgresql bubblewrap pebble
+apt_install ca-certificates curl unzip git postgresql bubblewrap runsc pebble
 ensure_go
 
 # PostgreSQL: running, with a database "test" the tests may use.
@@ -46,4 +46,6 @@ if [ -n "$unformatted" ]; then
 fi
 
 say "go test"
+# Every sandbox kind must run here: a missing runsc fails rather than skips.
+export APOGEE_TEST_RUNSC=1
 go test -race -count=1 -timeout 20m "${@:-./...}"
