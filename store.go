@@ -106,5 +106,6 @@ type Store interface {
 	DeploymentStore
 	DomainStore
 	LogStore
+	BuildStore
 	Close() error
 }

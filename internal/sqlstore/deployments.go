@@ -72,6 +72,11 @@ var insertFullBatchSQL = [...]string{
 // apogee.DeploymentHost); d is updated to what was stored. ErrNotFound if
 // the project does not exist; ECONFLICT if the ID or host is taken.
 func (s *Store) CreateDeployment(ctx context.Context, d *apogee.Deployment, files []apogee.File) error {
+	return s.createDeployment(ctx, d, files, apogee.StatusUploading)
+}
+
+// createDeployment inserts d with status and its manifest.
+func (s *Store) createDeployment(ctx context.Context, d *apogee.Deployment, files []apogee.File, status string) error {
 	if d.Target != apogee.TargetProduction && d.Target != apogee.TargetPreview {
 		return apogee.Errorf(apogee.EINVALID, "deployment target %q is neither %q nor %q",
 			d.Target, apogee.TargetProduction, apogee.TargetPreview)
@@ -83,7 +88,7 @@ func (s *Store) CreateDeployment(ctx context.Context, d *apogee.Deployment, file
 		d.CreatedAt = time.Now()
 	}
 	d.CreatedAt = normTime(d.CreatedAt)
-	d.Status = apogee.StatusUploading
+	d.Status = status
 	d.ReadyAt = nil
 	if d.Source == "" {
 		d.Source = apogee.SourceUpload

@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Rollback", testRollback},
 		{"ExpireUploads", testExpireUploads},
 		{"HashesInUse", testHashesInUse},
+		{"BuildQueue", testBuildQueue},
+		{"ConcurrentClaims", testConcurrentClaims},
 		{"ProjectSettings", testProjectSettings},
 		{"Logs", testLogs},
 		{"Routes", testRoutes},
@@ -619,6 +621,138 @@ func testProjectSettings(t *testing.T, s apogee.Store) {
 	gd, err := s.DeploymentByID(ctx, d.ID)
 	must(t, err)
 	equal(t, "deployment source", gd.Source+" "+gd.Branch+" "+gd.Commit, "git feature/x "+strings.Repeat("a", 40))
+}
+
+func queued(t *testing.T, s apogee.Store, p *apogee.Project, target string, at time.Time) *apogee.Deployment {
+	t.Helper()
+	d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: p.ID, Target: target, CreatedAt: at,
+		Source: apogee.SourceGit, Branch: "main", Commit: strings.Repeat("c", 40)}
+	must(t, s.QueueBuild(t.Context(), d))
+	return d
+}
+
+func testBuildQueue(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+	live := ready(t, s, web, apogee.TargetProduction, base, true)
+
+	_, err := s.ClaimBuild(ctx, "node/a", base)
+	wantCode(t, err, apogee.ENOTFOUND)
+
+	second := queued(t, s, web, apogee.TargetProduction, base.Add(2*time.Minute))
+	first := queued(t, s, web, apogee.TargetProduction, base.Add(time.Minute))
+	third := queued(t, s, web, apogee.TargetPreview, base.Add(3*time.Minute))
+	equal(t, "queued status", first.Status, apogee.StatusQueued)
+	got, err := s.DeploymentByID(ctx, first.ID)
+	must(t, err)
+	equal(t, "queued deployment", got.Status+" "+got.Source+" "+got.Branch, "queued git main")
+
+	c1, err := s.ClaimBuild(ctx, "node/a", base.Add(4*time.Minute))
+	must(t, err)
+	equal(t, "first claim takes the oldest", c1.ID, first.ID)
+	equal(t, "claimed status", c1.Status, apogee.StatusBuilding)
+	equal(t, "build start", *c1.BuildStartedAt, base.Add(4*time.Minute))
+	must(t, s.BuildHeartbeat(ctx, c1.ID, "node/a", base.Add(5*time.Minute)))
+	wantCode(t, s.BuildHeartbeat(ctx, c1.ID, "node/b", base.Add(5*time.Minute)), apogee.ECONFLICT)
+
+	// Finishing stores the output and moves production in one go.
+	out := manifest(4)
+	done, err := s.FinishBuild(ctx, c1.ID, out, base.Add(6*time.Minute), true)
+	must(t, err)
+	equal(t, "finished", done.Status+" "+fmt.Sprint(done.Files), "ready 4")
+	equal(t, "production after finish", productionID(t, s, web.ID), c1.ID)
+	files, err := s.DeploymentFiles(ctx, c1.ID)
+	must(t, err)
+	equal(t, "build output", len(files), 4)
+	_, err = s.FinishBuild(ctx, c1.ID, out, base.Add(6*time.Minute), true)
+	wantCode(t, err, apogee.ECONFLICT)
+	wantCode(t, s.BuildHeartbeat(ctx, c1.ID, "node/a", base.Add(7*time.Minute)), apogee.ECONFLICT)
+
+	// A queued build can be canceled; an ended one cannot end again.
+	ended, err := s.EndBuild(ctx, third.ID, apogee.StatusCanceled, "canceled by alice", base.Add(7*time.Minute))
+	must(t, err)
+	equal(t, "canceled", ended.Status+": "+ended.Error, "canceled: canceled by alice")
+	_, err = s.EndBuild(ctx, third.ID, apogee.StatusError, "x", base)
+	wantCode(t, err, apogee.ECONFLICT)
+	_, err = s.EndBuild(ctx, third.ID, apogee.StatusReady, "x", base)
+	wantCode(t, err, apogee.EINVALID)
+	_, err = s.EndBuild(ctx, "nosuch", apogee.StatusError, "x", base)
+	wantCode(t, err, apogee.ENOTFOUND)
+
+	// A failed build leaves production where it was.
+	c2, err := s.ClaimBuild(ctx, "node/a", base.Add(8*time.Minute))
+	must(t, err)
+	equal(t, "second claim", c2.ID, second.ID)
+	failed, err := s.EndBuild(ctx, c2.ID, apogee.StatusError, "build failed: exit 1", base.Add(9*time.Minute))
+	must(t, err)
+	equal(t, "failed", failed.Status, apogee.StatusError)
+	equal(t, "production after a failed build", productionID(t, s, web.ID), c1.ID)
+	_ = live
+
+	// Stale builds: by heartbeat, and by a previous run of this node.
+	old := queued(t, s, web, apogee.TargetPreview, base.Add(10*time.Minute))
+	mine := queued(t, s, web, apogee.TargetPreview, base.Add(11*time.Minute))
+	fresh := queued(t, s, web, apogee.TargetPreview, base.Add(12*time.Minute))
+	_, err = s.ClaimBuild(ctx, "other/1", base.Add(13*time.Minute)) // old, heartbeat at 13m
+	must(t, err)
+	_, err = s.ClaimBuild(ctx, "node/previous", base.Add(30*time.Minute)) // mine
+	must(t, err)
+	_, err = s.ClaimBuild(ctx, "nodelike/x", base.Add(30*time.Minute)) // fresh: prefix must match a whole name
+	must(t, err)
+	stale, err := s.FailStaleBuilds(ctx, base.Add(20*time.Minute), "node", "interrupted by restart")
+	must(t, err)
+	var ids []string
+	for _, d := range stale {
+		ids = append(ids, d.ID)
+		equal(t, "stale reason", d.Error, "interrupted by restart")
+	}
+	slices.Sort(ids)
+	want := []string{old.ID, mine.ID}
+	slices.Sort(want)
+	equal(t, "stale builds", ids, want)
+	got, err = s.DeploymentByID(ctx, fresh.ID)
+	must(t, err)
+	equal(t, "fresh build untouched", got.Status, apogee.StatusBuilding)
+	stale, err = s.FailStaleBuilds(ctx, base.Add(20*time.Minute), "", "x")
+	must(t, err)
+	equal(t, "nothing more is stale", len(stale), 0)
+}
+
+func testConcurrentClaims(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+	for i := 0; i < 5; i++ {
+		queued(t, s, web, apogee.TargetPreview, base.Add(time.Duration(i)*time.Second))
+	}
+	var mu sync.Mutex
+	claimed := map[string]int{}
+	var wg sync.WaitGroup
+	for w := 0; w < 10; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := s.ClaimBuild(ctx, fmt.Sprintf("node/%d", w), base.Add(time.Hour))
+			if apogee.ErrorCode(err) == apogee.ENOTFOUND {
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			claimed[d.ID]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	equal(t, "distinct builds claimed", len(claimed), 5)
+	for id, n := range claimed {
+		if n != 1 {
+			t.Errorf("build %s claimed %d times", id, n)
+		}
+	}
 }
 
 func testHashesInUse(t *testing.T, s apogee.Store) {

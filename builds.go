@@ -1,0 +1,35 @@
+package apogee
+
+import (
+	"context"
+	"time"
+)
+
+// BuildStore is the durable build queue. A deployment with status queued
+// is a job; a worker claims it (building), keeps a heartbeat while it
+// builds, and ends it ready, error or canceled. Claims are atomic across
+// processes sharing a database. Errors follow the Store conventions.
+type BuildStore interface {
+	// QueueBuild inserts d with status queued and no files (d.Source,
+	// Branch and Commit say what to build).
+	QueueBuild(ctx context.Context, d *Deployment) error
+	// ClaimBuild marks the oldest queued deployment building for worker
+	// at at and returns it; ErrNotFound when none is queued.
+	ClaimBuild(ctx context.Context, worker string, at time.Time) (*Deployment, error)
+	// BuildHeartbeat records that worker still builds id; ECONFLICT if
+	// the deployment is no longer building or is another worker's.
+	BuildHeartbeat(ctx context.Context, id, worker string, at time.Time) error
+	// FinishBuild stores the output manifest of a building deployment,
+	// makes it ready and, if promote, production, in one transaction.
+	// ECONFLICT if the deployment is not building.
+	FinishBuild(ctx context.Context, id string, files []File, at time.Time, promote bool) (*Deployment, error)
+	// EndBuild ends a queued or building deployment with status
+	// StatusError or StatusCanceled and reason. ECONFLICT if it has
+	// ended already.
+	EndBuild(ctx context.Context, id, status, reason string, at time.Time) (*Deployment, error)
+	// FailStaleBuilds ends as error, with reason, the building deployments
+	// whose heartbeat is older than before or whose worker's name starts
+	// with workerPrefix+"/" (a previous run of this node), and returns
+	// them. An empty workerPrefix matches no worker.
+	FailStaleBuilds(ctx context.Context, before time.Time, workerPrefix, reason string) ([]*Deployment, error)
+}
