@@ -87,8 +87,9 @@ type DeploymentStore interface {
 	// their ids.
 	ExpireUploads(ctx context.Context, olderThan time.Time) ([]string, error)
 	// HashesInUse returns those of hashes that any deployment's manifest
-	// holds (expired uploads hold none), in no particular order. The blob
-	// garbage collector deletes the others.
+	// holds (expired uploads hold none), or that are a recorded variant
+	// (VariantStore) of a hash a manifest holds, in no particular order.
+	// The blob garbage collector deletes the others.
 	HashesInUse(ctx context.Context, hashes []string) ([]string, error)
 	// Routes returns what the edge serves: one route per project with a
 	// production deployment (Host = project name), one per ready
@@ -106,6 +107,8 @@ type Store interface {
 	DeploymentStore
 	DomainStore
 	LogStore
+	ServingStore
+	VariantStore
 	BuildStore
 	Close() error
 }

@@ -420,13 +420,17 @@ func (s *Store) Routes(ctx context.Context) ([]apogee.Route, error) {
 	return routes, wrap("routes", err)
 }
 
-// HashesInUse returns the hashes of hashes that some manifest holds, in
-// no particular order.
+// HashesInUse returns the hashes of hashes that some manifest holds, or
+// that are a precompressed variant of one that does, in no particular
+// order.
 func (s *Store) HashesInUse(ctx context.Context, hashes []string) ([]string, error) {
 	var inUse []string
 	for chunk := range slices.Chunk(hashes, inListMax) {
 		marks, args := inList(chunk)
-		rows, err := s.rdb.QueryContext(ctx, "SELECT DISTINCT sha256 FROM deployment_files WHERE sha256 IN ("+marks+")", args...)
+		// A precompressed variant is in use while its original is.
+		rows, err := s.rdb.QueryContext(ctx, "SELECT DISTINCT sha256 FROM deployment_files WHERE sha256 IN ("+marks+")"+
+			" UNION SELECT v.variant_sha256 FROM blob_variants v WHERE v.variant_sha256 IN ("+marks+")"+
+			" AND EXISTS (SELECT 1 FROM deployment_files f WHERE f.sha256 = v.sha256)", args...)
 		if err != nil {
 			return nil, wrap("hashes in use", err)
 		}
