@@ -34,9 +34,22 @@ type CreateTokenRequest struct {
 	ExpiresIn string `json:"expires_in,omitempty"`
 }
 
-// CreateProjectRequest makes a project.
+// CreateProjectRequest makes a project, optionally built from a Git
+// repository (pushes to Git.Branch deploy to production).
 type CreateProjectRequest struct {
-	Name string `json:"name"`
+	Name string     `json:"name"`
+	Git  *GitSource `json:"git,omitempty"`
+}
+
+// BuildRequest asks the platform to build a project from its repository.
+type BuildRequest struct {
+	// Ref is a branch, tag or commit; empty means the project's branch.
+	Ref string `json:"ref,omitempty"`
+	// Target is "production" or "preview"; empty means production for the
+	// project's branch and preview for any other ref.
+	Target string `json:"target,omitempty"`
+	// NoCache skips the dependency cache.
+	NoCache bool `json:"no_cache,omitempty"`
 }
 
 // ProjectView is a project with its production URL.

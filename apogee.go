@@ -140,6 +140,10 @@ type Deployment struct {
 	Error           string     `json:"error,omitempty"`
 	BuildStartedAt  *time.Time `json:"build_started_at,omitempty"`
 	BuildFinishedAt *time.Time `json:"build_finished_at,omitempty"`
+	// NoCache asks the build to skip the project's dependency cache.
+	NoCache bool `json:"no_cache,omitempty"`
+	// SourceBlob is the hash of the uploaded ZIP a zip build unpacks.
+	SourceBlob string `json:"-"`
 }
 
 // File is one entry of a deployment's manifest. Path is relative, slash

@@ -26,6 +26,9 @@ const (
 	EventDeploymentReady = "deployment.ready" // a deployment's own host serves it
 	EventAliasChanged    = "alias.changed"    // a project's production host moved
 	EventProjectDeleted  = "project.deleted"  // every host of a project is gone
+	EventBuildQueued     = "build.queued"     // a build waits for a worker
+	EventBuildCanceled   = "build.canceled"   // stop building DeploymentID
+	EventBuildEnded      = "build.ended"      // a build ended: ready, error or canceled
 	// EventDomainChanged: custom domain Host now serves DeploymentID, or,
 	// when DeploymentID is "", serves nothing any more (removed, or its
 	// project has no production deployment).

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/logs"
 )
 
 // Config is what the API needs. Store, Blobs and Bus are required.
@@ -34,7 +35,13 @@ type Config struct {
 	Resolver Resolver
 	// DomainURL returns the public URL of a custom domain (default
 	// "http://<name>/").
-	DomainURL  func(name string) string
+	DomainURL func(name string) string
+	// Logs fans build logs out live (default: a hub of its own, which
+	// only sees builds of this process).
+	Logs *logs.Hub
+	// GitSchemes are the URL schemes a project's repository may use
+	// (default https and http; add "file" for local repositories).
+	GitSchemes []string
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -48,6 +55,8 @@ type API struct {
 	siteURL func(string) string
 	maxFile int64
 	domains domainConfig
+	hub     *logs.Hub
+	schemes []string
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -80,6 +89,14 @@ func New(cfg Config) *API {
 	}
 	if a.siteURL == nil {
 		a.siteURL = func(label string) string { return "http://" + label + ".localhost/" }
+	}
+	a.hub = cfg.Logs
+	if a.hub == nil {
+		a.hub = logs.NewHub(0)
+	}
+	a.schemes = cfg.GitSchemes
+	if len(a.schemes) == 0 {
+		a.schemes = []string{"https", "http"}
 	}
 	a.domains = newDomainConfig(cfg)
 	a.metrics = newMetrics(cfg.Registerer)
@@ -126,6 +143,9 @@ func (a *API) routes() {
 	authed("POST /api/v1/domains/{domain}/verify", a.verifyDomain)
 	authed("DELETE /api/v1/domains/{domain}", a.deleteDomain)
 
+	authed("POST /api/v1/projects/{name}/builds", a.queueBuild)
+	authed("GET /api/v1/deployments/{id}/logs", a.deploymentLogs)
+	authed("POST /api/v1/deployments/{id}/cancel", a.cancelBuild)
 	authed("GET /api/v1/deployments/{id}", a.getDeployment)
 	authed("PUT /api/v1/deployments/{id}/files/{sha256}", a.uploadFile)
 	authed("POST /api/v1/deployments/{id}/finalize", a.finalize)

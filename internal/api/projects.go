@@ -59,6 +59,13 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, u *apogee.Us
 		return err
 	}
 	p := &apogee.Project{ID: apogee.NewID(), Name: req.Name, OwnerID: u.ID, CreatedAt: a.now().UTC()}
+	if req.Git != nil {
+		g, err := a.validateGit(*req.Git)
+		if err != nil {
+			return err
+		}
+		p.Git = &g
+	}
 	if err := a.store.CreateProject(r.Context(), p); err != nil {
 		if apogee.ErrorCode(err) == apogee.ECONFLICT {
 			return apogee.Errorf(apogee.ECONFLICT, "project name %q is taken; choose another", req.Name)

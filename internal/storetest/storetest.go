@@ -624,13 +624,22 @@ func testProjectSettings(t *testing.T, s apogee.Store) {
 	gd, err := s.DeploymentByID(ctx, d.ID)
 	must(t, err)
 	equal(t, "deployment source", gd.Source+" "+gd.Branch+" "+gd.Commit, "git feature/x "+strings.Repeat("a", 40))
+	z := &apogee.Deployment{ID: apogee.NewID(), ProjectID: p.ID, Target: apogee.TargetPreview, CreatedAt: base,
+		Source: apogee.SourceZip, SourceBlob: hash("zip")}
+	must(t, s.QueueBuild(ctx, z))
+	gz, err := s.DeploymentByID(ctx, z.ID)
+	must(t, err)
+	equal(t, "zip source blob", gz.SourceBlob, hash("zip"))
 }
 
 func queued(t *testing.T, s apogee.Store, p *apogee.Project, target string, at time.Time) *apogee.Deployment {
 	t.Helper()
 	d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: p.ID, Target: target, CreatedAt: at,
-		Source: apogee.SourceGit, Branch: "main", Commit: strings.Repeat("c", 40)}
+		Source: apogee.SourceGit, Branch: "main", Commit: strings.Repeat("c", 40), NoCache: true}
 	must(t, s.QueueBuild(t.Context(), d))
+	got, err := s.DeploymentByID(t.Context(), d.ID)
+	must(t, err)
+	equal(t, "queued build options", got.NoCache, true)
 	return d
 }
 

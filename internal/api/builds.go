@@ -1,0 +1,221 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/logs"
+)
+
+// validateGit checks a project's repository: a URL of an allowed scheme
+// without credentials in it, and a branch name git accepts.
+func (a *API) validateGit(g apogee.GitSource) (apogee.GitSource, error) {
+	u, err := url.Parse(g.URL)
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.Scheme != "file") || u.Path == "" {
+		return g, apogee.Errorf(apogee.EINVALID, "git URL %q is not a URL such as https://github.com/acme/web.git", g.URL)
+	}
+	if !slices.Contains(a.schemes, u.Scheme) {
+		return g, apogee.Errorf(apogee.EINVALID, "git URL scheme %q is not allowed here; use one of %s", u.Scheme, strings.Join(a.schemes, ", "))
+	}
+	if u.User != nil {
+		return g, apogee.Errorf(apogee.EINVALID, "git URL %q carries credentials; remove them (tokens are set separately)", u.Redacted())
+	}
+	if g.Branch == "" {
+		g.Branch = "main"
+	}
+	if err := validRef(g.Branch); err != nil {
+		return g, err
+	}
+	return g, nil
+}
+
+// validRef refuses refs git would refuse or read as an option.
+func validRef(ref string) error {
+	bad := ref == "" || len(ref) > 255 || strings.HasPrefix(ref, "-") || strings.HasPrefix(ref, "/") ||
+		strings.HasSuffix(ref, "/") || strings.HasSuffix(ref, ".lock") || strings.Contains(ref, "..") ||
+		strings.Contains(ref, "@{") || strings.Contains(ref, "//")
+	for _, c := range ref {
+		if c < 0x20 || c == 0x7f || strings.ContainsRune(" ~^:?*[\\", c) {
+			bad = true
+		}
+	}
+	if bad {
+		return apogee.Errorf(apogee.EINVALID, "%q is not a valid branch, tag or commit name", ref)
+	}
+	return nil
+}
+
+// queueBuild queues a build of the project's repository.
+func (a *API) queueBuild(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
+	p, err := a.project(r, u, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	var req apogee.BuildRequest
+	if r.ContentLength != 0 {
+		if err := decode(w, r, maxJSONBody, &req); err != nil {
+			return err
+		}
+	}
+	if p.Git == nil {
+		return apogee.Errorf(apogee.EINVALID, "project %q has no Git repository; connect one with `apogee projects create NAME --git URL`, or deploy a folder with `apogee deploy`", p.Name)
+	}
+	d, err := a.enqueue(r.Context(), p, u.ID, apogee.SourceGit, req.Ref, req.Target, "", req.NoCache)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, a.view(d, p))
+	return nil
+}
+
+// enqueue queues a build of ref (a branch, tag or commit; "" = the
+// project's branch) and wakes the builders. The target defaults to
+// production for the project's branch and preview for anything else.
+func (a *API) enqueue(ctx context.Context, p *apogee.Project, userID, source, ref, target, blob string, noCache bool) (*apogee.Deployment, error) {
+	if ref != "" {
+		if err := validRef(ref); err != nil {
+			return nil, err
+		}
+	}
+	branch := ref
+	if p.Git != nil && (ref == "" || ref == p.Git.Branch) {
+		branch = p.Git.Branch
+	}
+	commit := ""
+	if isSHA(ref) {
+		commit, branch = ref, ""
+	}
+	switch target {
+	case "":
+		target = apogee.TargetPreview
+		if p.Git != nil && branch == p.Git.Branch || source == apogee.SourceZip {
+			target = apogee.TargetProduction
+		}
+	case apogee.TargetProduction, apogee.TargetPreview:
+	default:
+		return nil, apogee.Errorf(apogee.EINVALID, "target %q must be \"production\" or \"preview\"", target)
+	}
+	id := apogee.NewID()
+	d := &apogee.Deployment{
+		ID: id, ProjectID: p.ID, Target: target, Host: apogee.DeploymentHost(p.Name, id),
+		CreatedBy: userID, CreatedAt: a.now().UTC(),
+		Source: source, Branch: branch, Commit: commit, NoCache: noCache, SourceBlob: blob,
+	}
+	if err := a.store.QueueBuild(ctx, d); err != nil {
+		return nil, fmt.Errorf("api: queue build: %w", err)
+	}
+	a.publish(ctx, apogee.Event{Type: apogee.EventBuildQueued, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID})
+	a.log.Info("build queued", "project", p.Name, "deployment", d.ID, "source", source, "ref", ref, "target", target)
+	return d, nil
+}
+
+func isSHA(s string) bool {
+	if len(s) < 7 || len(s) > 40 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// cancelBuild ends a queued or building deployment as canceled. A worker
+// building it stops at once (event) or at its next heartbeat.
+func (a *API) cancelBuild(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
+	d, p, err := a.deployment(r, u, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	d, err = a.store.EndBuild(r.Context(), d.ID, apogee.StatusCanceled, "canceled by "+u.Email, a.now().UTC())
+	if err != nil {
+		if apogee.ErrorCode(err) == apogee.ECONFLICT {
+			return apogee.Errorf(apogee.ECONFLICT, "deployment %s is not queued or building; there is nothing to cancel", r.PathValue("id"))
+		}
+		return fmt.Errorf("api: cancel: %w", err)
+	}
+	a.publish(r.Context(), apogee.Event{Type: apogee.EventBuildCanceled, ProjectID: p.ID, DeploymentID: d.ID})
+	writeJSON(w, http.StatusOK, a.view(d, p))
+	return nil
+}
+
+// deploymentLogs returns a deployment's log lines after ?after=SEQ as
+// JSON, or, with ?follow=1 or Accept: text/event-stream, streams them as
+// Server-Sent Events until the build ends. A reconnecting EventSource
+// sends Last-Event-ID, the seq of the last line it got.
+func (a *API) deploymentLogs(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
+	d, _, err := a.deployment(r, u, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	after := int64(0)
+	for _, s := range []string{q.Get("after"), r.Header.Get("Last-Event-ID")} {
+		if s == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return apogee.Errorf(apogee.EINVALID, "after %q must be a line number (seq)", s)
+		}
+		after = n
+	}
+	follow := q.Get("follow") == "1" || q.Get("follow") == "true" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	if !follow {
+		lines, err := a.store.Logs(r.Context(), d.ID, after, 0)
+		if err != nil {
+			return fmt.Errorf("api: logs: %w", err)
+		}
+		if lines == nil {
+			lines = []apogee.LogLine{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"lines": lines, "status": d.Status})
+		return nil
+	}
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	live := func(ctx context.Context) (bool, error) {
+		cur, err := a.store.DeploymentByID(ctx, d.ID)
+		if err != nil {
+			return false, err
+		}
+		return cur.Status == apogee.StatusQueued || cur.Status == apogee.StatusBuilding, nil
+	}
+	err = logs.Follow(r.Context(), a.store, a.hub, d.ID, after, live, func(lines []apogee.LogLine) error {
+		for _, l := range lines {
+			b, _ := json.Marshal(l)
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: line\ndata: %s\n\n", l.Seq, b); err != nil {
+				return err
+			}
+		}
+		return rc.Flush()
+	})
+	if err != nil {
+		if r.Context().Err() == nil {
+			a.log.Warn("log stream ended", "deployment", d.ID, "err", err)
+		}
+		return nil // the response has begun; nothing more to say
+	}
+	final, ferr := a.store.DeploymentByID(context.WithoutCancel(r.Context()), d.ID)
+	status := ""
+	if ferr == nil {
+		status = final.Status
+	}
+	fmt.Fprintf(w, "event: end\ndata: {\"status\":%q}\n\n", status)
+	_ = rc.Flush()
+	return nil
+}

@@ -1,0 +1,349 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/framework"
+	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/sandbox"
+)
+
+// build runs one claimed build to its end and records the outcome.
+func (b *Builder) build(parent context.Context, worker string, d *apogee.Deployment) {
+	ctx, cancel := context.WithCancelCause(parent)
+	b.mu.Lock()
+	b.running[d.ID] = cancel
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.running, d.ID)
+		b.mu.Unlock()
+		cancel(nil)
+	}()
+	log := b.log.With("deployment", d.ID, "worker", worker)
+	log.Info("build started", "source", d.Source, "branch", d.Branch)
+
+	// The outcome is recorded even when the server is stopping.
+	bg := context.WithoutCancel(parent)
+	var vars, secrets []string
+	p, err := b.cfg.Store.ProjectByID(ctx, d.ProjectID)
+	if err == nil && b.cfg.Env != nil {
+		vars, secrets, err = b.cfg.Env.Resolve(ctx, d.ProjectID)
+	}
+	w := logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{Secrets: secrets, Log: log})
+
+	hbDone := make(chan struct{})
+	go b.heartbeat(ctx, cancel, worker, d.ID, hbDone)
+
+	var files []apogee.File
+	if err == nil {
+		files, err = b.run(ctx, w, p, d, vars)
+	}
+	cancel(nil)
+	<-hbDone
+
+	if err == nil {
+		w.Systemf("Build completed; deploying %d files", len(files))
+		_ = w.Close(bg)
+		ready, ferr := b.cfg.Store.FinishBuild(bg, d.ID, files, time.Now().UTC(), d.Target == apogee.TargetProduction)
+		if ferr == nil {
+			b.appendLine(bg, d.ID, w.Seq(), "Ready: %s", b.cfg.SiteURL(ready.Host))
+			b.cfg.Hub.End(d.ID)
+			b.publish(bg, apogee.Event{Type: apogee.EventDeploymentReady, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID, Host: ready.Host})
+			if d.Target == apogee.TargetProduction {
+				b.publish(bg, apogee.Event{Type: apogee.EventAliasChanged, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID})
+			}
+			b.publish(bg, apogee.Event{Type: apogee.EventBuildEnded, ProjectID: p.ID, DeploymentID: d.ID})
+			log.Info("build ready", "files", len(files))
+			return
+		}
+		err = ferr
+		w = logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{After: w.Seq(), Log: log})
+	}
+
+	status, reason := apogee.StatusError, failureReason(err)
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errCanceled):
+		status, reason = apogee.StatusCanceled, "canceled"
+	case errors.Is(cause, errTakenAway):
+		reason = "the build was ended elsewhere (canceled or timed out)"
+	case parent.Err() != nil:
+		reason = ReasonRestart
+	}
+	w.Systemf("Build %s: %s", map[string]string{apogee.StatusError: "failed", apogee.StatusCanceled: "canceled"}[status], reason)
+	_ = w.Close(bg)
+	if _, err := b.cfg.Store.EndBuild(bg, d.ID, status, reason, time.Now().UTC()); err != nil && apogee.ErrorCode(err) != apogee.ECONFLICT {
+		log.Error("record build failure", "err", err)
+	}
+	b.cfg.Hub.End(d.ID)
+	b.publish(bg, apogee.Event{Type: apogee.EventBuildEnded, ProjectID: d.ProjectID, DeploymentID: d.ID})
+	log.Info("build ended", "status", status, "reason", reason)
+}
+
+// appendLine adds one system line to a log whose writer is closed.
+func (b *Builder) appendLine(ctx context.Context, id string, after int64, format string, args ...any) {
+	w := logs.NewWriter(id, b.cfg.Store, b.cfg.Hub, logs.Options{After: after, Log: b.log})
+	w.Systemf(format, args...)
+	_ = w.Close(ctx)
+}
+
+// failureReason is what a failed build's last log line and Error say.
+func failureReason(err error) string {
+	var e *apogee.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
+
+var errTakenAway = errors.New("build ended elsewhere")
+
+// heartbeat keeps the build's claim alive; when the store says the build
+// is no longer this worker's (canceled through the API, failed as stale),
+// it stops the build.
+func (b *Builder) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, worker, id string, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(b.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := b.cfg.Store.BuildHeartbeat(ctx, id, worker, time.Now().UTC())
+		if apogee.ErrorCode(err) == apogee.ECONFLICT {
+			d, gerr := b.cfg.Store.DeploymentByID(ctx, id)
+			if gerr == nil && d.Status == apogee.StatusCanceled {
+				cancel(errCanceled)
+			} else {
+				cancel(errTakenAway)
+			}
+			return
+		}
+		if err != nil && ctx.Err() == nil {
+			b.log.Warn("build heartbeat", "deployment", id, "err", err)
+		}
+	}
+}
+
+// run fetches, installs, builds and collects the output.
+func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d *apogee.Deployment, vars []string) ([]apogee.File, error) {
+	work := filepath.Join(b.cfg.Dir, "work", d.ID)
+	if err := os.RemoveAll(work); err != nil {
+		return nil, fmt.Errorf("clear workspace: %w", err)
+	}
+	src := filepath.Join(work, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return nil, fmt.Errorf("make workspace: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	sys := w.Stream(apogee.StreamSystem)
+	defer sys.Close()
+	commit, err := b.cfg.Source.Fetch(ctx, p, d, src, sys)
+	if err != nil {
+		return nil, err
+	}
+	if commit != "" {
+		w.Systemf("Commit %s", commit)
+	}
+
+	overrides := framework.Overrides{
+		Framework:      p.Settings.Build.Framework,
+		InstallCommand: p.Settings.Build.InstallCommand,
+		BuildCommand:   p.Settings.Build.BuildCommand,
+		OutputDir:      p.Settings.Build.OutputDir,
+		RootDir:        p.Settings.Build.RootDir,
+	}
+	root, err := os.OpenRoot(src)
+	if err != nil {
+		return nil, fmt.Errorf("open checkout: %w", err)
+	}
+	defer root.Close()
+	fsys, err := overrides.Sub(root.FS())
+	if err != nil {
+		return nil, err
+	}
+	plan, err := framework.DetectWith(fsys, overrides)
+	if err != nil {
+		return nil, err
+	}
+	rootDir := "."
+	if overrides.RootDir != nil && *overrides.RootDir != "" {
+		rootDir = filepath.Clean(*overrides.RootDir)
+	}
+	w.Systemf("Detected %s: install %s, build %s, output %q", plan.Name, quoteOr(plan.InstallCommand, "none"), quoteOr(plan.BuildCommand, "none"), plan.OutputDir)
+
+	projectDir := filepath.Join(src, rootDir)
+	cache, err := b.openCache(p.ID, projectDir, plan.Lockfile)
+	if err != nil {
+		return nil, err
+	}
+	skipInstall := false
+	if d.NoCache {
+		w.Systemf("Building without the dependency cache (--no-cache)")
+	} else if cache.restore(projectDir) {
+		// The lockfile is the same as the cached install's: the install
+		// would produce the same node_modules.
+		skipInstall = overrides.InstallCommand == nil
+		w.Systemf("Restored node_modules from the cache (lockfile unchanged)")
+	}
+
+	env := b.env(vars)
+	mounts := []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}}
+	if plan.InstallCommand != "" && !skipInstall {
+		if err := b.step(ctx, w, "Installing", plan.InstallCommand, src, rootDir, env, mounts); err != nil {
+			return nil, err
+		}
+	} else if skipInstall {
+		w.Systemf("Skipping install")
+	}
+	if plan.BuildCommand != "" {
+		if err := b.step(ctx, w, "Building", plan.BuildCommand, src, rootDir, env, mounts); err != nil {
+			return nil, err
+		}
+	}
+
+	files, err := collect(ctx, b.cfg.Blobs, src, filepath.Join(rootDir, filepath.Clean(plan.OutputDir)), w)
+	if err != nil {
+		return nil, err
+	}
+	if b.cfg.Prepare != nil {
+		if err := b.cfg.Prepare.Prepare(ctx, d, files); err != nil {
+			return nil, err
+		}
+	}
+	if err := cache.save(projectDir); err != nil {
+		w.Systemf("Could not save the dependency cache: %v", err)
+	}
+	return files, nil
+}
+
+func quoteOr(s, none string) string {
+	if s == "" {
+		return none
+	}
+	return "`" + s + "`"
+}
+
+// env is the whole environment of a build step: a fixed base and the
+// project's variables. Nothing of the server's own environment leaks in.
+func (b *Builder) env(vars []string) []string {
+	env := []string{
+		"PATH=/workspace/node_modules/.bin:/usr/local/bin:/usr/bin:/bin",
+		"HOME=/tmp",
+		"CI=1",
+		"APOGEE=1",
+		"npm_config_cache=/cache/npm",
+		"npm_config_update_notifier=false",
+		"npm_config_fund=false",
+		"npm_config_audit=false",
+		"YARN_CACHE_FOLDER=/cache/yarn",
+		"npm_config_store_dir=/cache/pnpm",
+	}
+	return append(env, vars...)
+}
+
+// step runs one command in the sandbox, in rootDir of the workspace, and
+// turns a failure into the message that ends the log.
+func (b *Builder) step(ctx context.Context, w *logs.Writer, what, command, workspace, rootDir string, env []string, mounts []sandbox.Mount) error {
+	w.Systemf("%s: %s", what, command)
+	script := command
+	if rootDir != "." {
+		script = "cd " + shellQuote(rootDir) + " && " + command
+	}
+	out, errw := w.Stream(apogee.StreamStdout), w.Stream(apogee.StreamStderr)
+	res, err := b.cfg.Sandbox.Run(ctx, sandbox.Spec{
+		Argv:    []string{"/bin/sh", "-c", script},
+		Dir:     workspace,
+		Env:     env,
+		Mounts:  mounts,
+		Stdout:  out,
+		Stderr:  errw,
+		Limits:  b.cfg.Limits,
+		Network: true,
+	})
+	out.Close()
+	errw.Close()
+	if err != nil {
+		return fmt.Errorf("%s: sandbox: %w", strings.ToLower(what), err)
+	}
+	w.Systemf("%s finished in %s (exit code %d)", what, res.Duration.Round(time.Millisecond), res.ExitCode)
+	switch {
+	case res.Reason == sandbox.ReasonCanceled:
+		return context.Cause(ctx)
+	case res.Killed():
+		return apogee.Errorf(apogee.EINVALID, "`%s` was %s", command, res.Reason)
+	case res.ExitCode != 0:
+		return apogee.Errorf(apogee.EINVALID, "`%s` exited with code %d", command, res.ExitCode)
+	}
+	return nil
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// cache is a project's dependency cache: package manager stores (mounted
+// at /cache) and the node_modules of the last successful build, kept
+// under the hash of the lockfile it was installed from.
+type cache struct {
+	dir    string // <Dir>/cache/<project>
+	pkgDir string // mounted at /cache: npm, yarn, pnpm stores
+	key    string // sha256 of the lockfile; "" without one
+}
+
+func (b *Builder) openCache(projectID, projectDir, lockfile string) (*cache, error) {
+	c := &cache{dir: filepath.Join(b.cfg.Dir, "cache", projectID)}
+	c.pkgDir = filepath.Join(c.dir, "pkg")
+	if err := os.MkdirAll(c.pkgDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	if lockfile != "" {
+		f, err := os.ReadFile(filepath.Join(projectDir, lockfile))
+		if err == nil {
+			sum := sha256.Sum256(f)
+			c.key = hex.EncodeToString(sum[:])
+		}
+	}
+	return c, nil
+}
+
+func (c *cache) modules() string { return filepath.Join(c.dir, "node_modules-"+c.key) }
+
+// restore moves the cached node_modules into the project if it was
+// installed from the same lockfile.
+func (c *cache) restore(projectDir string) bool {
+	if c.key == "" {
+		return false
+	}
+	if _, err := os.Stat(filepath.Join(projectDir, "node_modules")); err == nil {
+		return false // the repository ships its own
+	}
+	return os.Rename(c.modules(), filepath.Join(projectDir, "node_modules")) == nil
+}
+
+// save keeps the project's node_modules for the next build with the same
+// lockfile, replacing older ones.
+func (c *cache) save(projectDir string) error {
+	if c.key == "" {
+		return nil
+	}
+	nm := filepath.Join(projectDir, "node_modules")
+	if _, err := os.Stat(nm); err != nil {
+		return nil
+	}
+	old, _ := filepath.Glob(filepath.Join(c.dir, "node_modules-*"))
+	for _, o := range old {
+		os.RemoveAll(o)
+	}
+	return os.Rename(nm, c.modules())
+}

@@ -1,0 +1,270 @@
+// Package builder runs the platform's builds: workers claim queued
+// deployments from the store, fetch their source, detect the framework,
+// install and build in a sandbox with the project's cache, store the
+// output as content-addressed blobs and make the deployment ready. Every
+// step writes to the deployment's log, which streams live.
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/sandbox"
+)
+
+// Store is what the builder needs of the platform's records.
+type Store interface {
+	apogee.BuildStore
+	apogee.LogStore
+	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
+	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
+}
+
+// Source fetches the source tree of a deployment into dir, writing its
+// progress to log, and returns the commit it built ("" when not Git).
+type Source interface {
+	Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deployment, dir string, log io.Writer) (commit string, err error)
+}
+
+// Env resolves a project's build environment: KEY=VALUE pairs and the
+// secret values to mask in the log.
+type Env interface {
+	Resolve(ctx context.Context, projectID string) (vars, secrets []string, err error)
+}
+
+// Preparer runs over a build's output before it is made ready (routing
+// rules are checked, compressed variants made). An *apogee.Error it
+// returns fails the build with its message.
+type Preparer interface {
+	Prepare(ctx context.Context, d *apogee.Deployment, files []apogee.File) error
+}
+
+// Config is what a Builder needs. Store, Blobs, Bus, Hub, Sandbox,
+// Source and Dir are required.
+type Config struct {
+	Store   Store
+	Blobs   apogee.Blobs
+	Bus     apogee.EventBus
+	Hub     *logs.Hub
+	Sandbox sandbox.Sandbox
+	Source  Source
+	Env     Env      // optional
+	Prepare Preparer // optional
+	// Dir holds workspaces (Dir/work) and caches (Dir/cache).
+	Dir string
+	// Workers is how many builds run at once (default 1).
+	Workers int
+	// Limits bound each install and build step.
+	Limits sandbox.Limits
+	// Node names this process; workers are "<Node>/<instance>/<n>".
+	Node string
+	// SiteURL returns a host label's URL, for the log's last line.
+	SiteURL func(label string) string
+	// Poll is how often idle workers look for queued builds that another
+	// process queued (default 2 s); local queueing wakes them at once.
+	Poll time.Duration
+	// Heartbeat is how often a running build proves it is alive
+	// (default 5 s); builds silent for 3 heartbeats are failed.
+	Heartbeat time.Duration
+	Log       *slog.Logger
+}
+
+// Builder runs build workers.
+type Builder struct {
+	cfg      Config
+	log      *slog.Logger
+	instance string
+	wake     chan struct{}
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc
+}
+
+// Default limits of one build step.
+var DefaultLimits = sandbox.Limits{
+	MemoryBytes: 2 << 30,
+	CPUs:        1,
+	Pids:        1024,
+	Wall:        15 * time.Minute,
+}
+
+// New returns a Builder; Run starts its workers.
+func New(cfg Config) (*Builder, error) {
+	if cfg.Store == nil || cfg.Blobs == nil || cfg.Bus == nil || cfg.Hub == nil || cfg.Sandbox == nil || cfg.Source == nil || cfg.Dir == "" {
+		return nil, errors.New("builder: Store, Blobs, Bus, Hub, Sandbox, Source and Dir are required")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.Limits == (sandbox.Limits{}) {
+		cfg.Limits = DefaultLimits
+	}
+	if cfg.Node == "" {
+		cfg.Node, _ = os.Hostname()
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 2 * time.Second
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.SiteURL == nil {
+		cfg.SiteURL = func(l string) string { return "http://" + l + ".localhost/" }
+	}
+	for _, d := range []string{filepath.Join(cfg.Dir, "work"), filepath.Join(cfg.Dir, "cache")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("builder: %w", err)
+		}
+	}
+	return &Builder{
+		cfg:      cfg,
+		log:      cfg.Log,
+		instance: apogee.NewID(),
+		wake:     make(chan struct{}, 1),
+		running:  make(map[string]context.CancelCauseFunc),
+	}, nil
+}
+
+// ReasonRestart is the error of builds a restart interrupted.
+const ReasonRestart = "interrupted by a restart of the server; deploy again"
+
+// Run fails the builds a previous run of this node left behind, then runs
+// the workers until ctx ends, waiting for running builds to stop.
+func (b *Builder) Run(ctx context.Context) error {
+	stale, err := b.cfg.Store.FailStaleBuilds(ctx, time.Now().Add(-3*b.cfg.Heartbeat), b.cfg.Node, ReasonRestart)
+	if err != nil {
+		return fmt.Errorf("builder: fail stale builds: %w", err)
+	}
+	for _, d := range stale {
+		b.endLog(ctx, d, ReasonRestart)
+	}
+	events, err := b.cfg.Bus.Subscribe(ctx)
+	if err != nil {
+		return fmt.Errorf("builder: subscribe: %w", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(b.cfg.Workers + 2)
+	go func() { defer wg.Done(); b.listen(ctx, events) }()
+	go func() { defer wg.Done(); b.reap(ctx) }()
+	for i := range b.cfg.Workers {
+		go func() { defer wg.Done(); b.work(ctx, fmt.Sprintf("%s/%s/%d", b.cfg.Node, b.instance, i)) }()
+	}
+	wg.Wait()
+	return nil
+}
+
+// endLog writes a closing line to the log of a build that ended without
+// its worker (a restart, a stale heartbeat) and ends its live stream.
+func (b *Builder) endLog(ctx context.Context, d *apogee.Deployment, reason string) {
+	lines, _ := b.cfg.Store.Logs(ctx, d.ID, 0, 0)
+	var after int64
+	if n := len(lines); n > 0 {
+		after = lines[n-1].Seq
+	}
+	w := logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{After: after, Log: b.log})
+	w.Systemf("Build failed: %s", reason)
+	_ = w.Close(ctx)
+	b.cfg.Hub.End(d.ID)
+	b.publish(ctx, apogee.Event{Type: apogee.EventBuildEnded, ProjectID: d.ProjectID, DeploymentID: d.ID})
+}
+
+// listen wakes workers for new builds and cancels canceled ones.
+func (b *Builder) listen(ctx context.Context, events <-chan apogee.Event) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			switch e.Type {
+			case apogee.EventBuildQueued:
+				b.Kick()
+			case apogee.EventBuildCanceled:
+				b.cancel(e.DeploymentID, errCanceled)
+			}
+		}
+	}
+}
+
+// reap fails builds of other processes whose heartbeat stopped.
+func (b *Builder) reap(ctx context.Context) {
+	t := time.NewTicker(3 * b.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		stale, err := b.cfg.Store.FailStaleBuilds(ctx, time.Now().Add(-3*b.cfg.Heartbeat), "", "the builder stopped answering; deploy again")
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Error("fail stale builds", "err", err)
+			}
+			continue
+		}
+		for _, d := range stale {
+			b.endLog(ctx, d, "the builder stopped answering; deploy again")
+		}
+	}
+}
+
+// Kick wakes an idle worker to look for queued builds.
+func (b *Builder) Kick() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+var errCanceled = errors.New("canceled")
+
+// cancel stops a build running in this process, if it is one.
+func (b *Builder) cancel(id string, cause error) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c, ok := b.running[id]
+	if ok {
+		c(cause)
+	}
+	return ok
+}
+
+func (b *Builder) work(ctx context.Context, worker string) {
+	for {
+		d, err := b.cfg.Store.ClaimBuild(ctx, worker, time.Now().UTC())
+		switch {
+		case err == nil:
+			b.build(ctx, worker, d)
+			continue
+		case apogee.ErrorCode(err) != apogee.ENOTFOUND && ctx.Err() == nil:
+			b.log.Error("claim build", "worker", worker, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.wake:
+		case <-time.After(b.cfg.Poll):
+		}
+	}
+}
+
+func (b *Builder) publish(ctx context.Context, e apogee.Event) {
+	if err := b.cfg.Bus.Publish(ctx, e); err != nil {
+		b.log.Error("publish event", "type", e.Type, "deployment", e.DeploymentID, "err", err)
+	}
+}

@@ -1,0 +1,143 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/logs"
+)
+
+// Output limits.
+const (
+	maxOutputFiles = apogee.MaxManifestFiles
+	maxOutputFile  = 100 << 20
+)
+
+// collect stores the files of the output folder out (relative to the
+// workspace) in the blob store, only those it lacks, and returns the
+// manifest. Links that leave the workspace are skipped, never followed.
+func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *logs.Writer) ([]apogee.File, error) {
+	root, err := os.OpenRoot(workspace)
+	if err != nil {
+		return nil, fmt.Errorf("open workspace: %w", err)
+	}
+	defer root.Close()
+	out = filepath.ToSlash(filepath.Clean(out))
+	if st, err := root.Stat(out); err != nil || !st.IsDir() {
+		return nil, apogee.Errorf(apogee.EINVALID, "the output folder %q does not exist after the build; set the right one with `apogee projects update --output-dir DIR`", out)
+	}
+	fsys := root.FS()
+	type entry struct {
+		rel  string
+		size int64
+		mode fs.FileMode
+	}
+	var entries []entry
+	err = fs.WalkDir(fsys, out, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if de.IsDir() {
+			if de.Name() == ".git" || (de.Name() == "node_modules" && p != out) {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, out), "/")
+		info, err := fs.Stat(fsys, p) // follows links, but only inside the workspace
+		if err != nil {
+			w.Systemf("Skipping %s: %v", rel, errors.Unwrap(err))
+			return nil
+		}
+		if !info.Mode().IsRegular() {
+			w.Systemf("Skipping %s: not a regular file", rel)
+			return nil
+		}
+		if _, err := apogee.CleanPath(rel); err != nil {
+			w.Systemf("Skipping %s: %s", rel, apogee.ErrorMessage(err))
+			return nil
+		}
+		if info.Size() > maxOutputFile {
+			return apogee.Errorf(apogee.ETOOLARGE, "output file %s is %d bytes; the limit is %d", rel, info.Size(), maxOutputFile)
+		}
+		entries = append(entries, entry{rel, info.Size(), info.Mode()})
+		if len(entries) > maxOutputFiles {
+			return apogee.Errorf(apogee.ETOOLARGE, "the output has more than %d files", maxOutputFiles)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 {
+		return nil, apogee.Errorf(apogee.EINVALID, "the output folder %q is empty", out)
+	}
+
+	files := make([]apogee.File, len(entries))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	var stored, sent int64
+	sentCh := make(chan int64, len(entries))
+	for i, e := range entries {
+		g.Go(func() error {
+			p := path.Join(out, e.rel)
+			sum, err := hashFile(fsys, p)
+			if err != nil {
+				return fmt.Errorf("hash %s: %w", e.rel, err)
+			}
+			files[i] = apogee.File{Path: e.rel, SHA256: sum, Size: e.size, Mode: uint32(e.mode.Perm())}
+			missing, err := blobs.Missing(gctx, []string{sum})
+			if err != nil {
+				return fmt.Errorf("check blob: %w", err)
+			}
+			if len(missing) == 0 {
+				return nil
+			}
+			f, err := fsys.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := blobs.Put(gctx, sum, f, maxOutputFile); err != nil {
+				return fmt.Errorf("store %s: %w", e.rel, err)
+			}
+			sentCh <- 1
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	close(sentCh)
+	for range sentCh {
+		sent++
+	}
+	stored = int64(len(files))
+	w.Systemf("Output: %d files, %d new", stored, sent)
+	return files, nil
+}
+
+func hashFile(fsys fs.FS, p string) (string, error) {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
