@@ -110,5 +110,6 @@ type Store interface {
 	ServingStore
 	VariantStore
 	BuildStore
+	EnvStore
 	Close() error
 }

@@ -57,6 +57,8 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Domains", testDomains},
 		{"DomainRoutes", testDomainRoutes},
 		{"ConcurrentCreateDomain", testConcurrentCreateDomain},
+		{"Env", testEnv},
+		{"EnvLimit", testEnvLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
