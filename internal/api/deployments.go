@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/deploy"
 )
 
 // deployment returns a deployment and its project if u may see them.
@@ -212,6 +213,9 @@ func (a *API) finalize(w http.ResponseWriter, r *http.Request, u *apogee.User) e
 			Data:    map[string]any{"missing": missing},
 		}
 	}
+	if err := a.prepare(r, d, p, files); err != nil {
+		return err
+	}
 	promote := d.Target == apogee.TargetProduction
 	d, err = a.store.FinalizeDeployment(r.Context(), d.ID, a.now().UTC(), promote)
 	if err != nil {
@@ -229,6 +233,30 @@ func (a *API) finalize(w http.ResponseWriter, r *http.Request, u *apogee.User) e
 	a.metrics.deploys.WithLabelValues(d.Target).Inc()
 	a.log.Info("deployment ready", "project", p.Name, "deployment", d.ID, "production", promote)
 	writeJSON(w, http.StatusOK, a.view(d, p))
+	return nil
+}
+
+// prepare readies an uploading deployment for serving (see
+// deploy.Prepare): routing rules compiled with the project's serve
+// settings, precompressed variants, the settings snapshot. An invalid
+// config file ends the deployment in status error with the reason, leaves
+// production alone and answers EINVALID naming the file and rule.
+func (a *API) prepare(r *http.Request, d *apogee.Deployment, p *apogee.Project, files []apogee.File) error {
+	rep, err := deploy.Prepare(r.Context(), a.blobs, a.store, d.ID, files, p.Settings.Serve)
+	if apogee.ErrorCode(err) == apogee.EINVALID {
+		reason := apogee.ErrorMessage(err)
+		if _, ferr := a.store.FailDeployment(r.Context(), d.ID, reason); ferr != nil {
+			a.log.Error("mark deployment failed", "project", p.Name, "deployment", d.ID, "err", ferr)
+		}
+		a.log.Info("deployment failed", "project", p.Name, "deployment", d.ID, "reason", reason)
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("api: prepare deployment %s: %w", d.ID, err)
+	}
+	c := rep.Compress
+	a.log.Info("deployment prepared", "project", p.Name, "deployment", d.ID, "rules", rep.Rules,
+		"compressed", c.Compressed, "variants", c.Variants, "reused", c.Reused, "bytes_in", c.BytesIn, "took", c.Took)
 	return nil
 }
 
