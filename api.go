@@ -50,6 +50,9 @@ type BuildRequest struct {
 	Target string `json:"target,omitempty"`
 	// NoCache skips the dependency cache.
 	NoCache bool `json:"no_cache,omitempty"`
+	// UploadID builds the ZIP received by that upload (see
+	// UploadResponse) instead of the repository; Ref must then be empty.
+	UploadID string `json:"upload_id,omitempty"`
 }
 
 // ProjectView is a project with its production URL.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"path/filepath"
 	"time"
 
@@ -15,6 +16,7 @@ func newDeployCmd(a *app) *cobra.Command {
 	var projectFlag string
 	var prod bool
 	var concurrency int
+	var build buildFlags
 	cmd := &cobra.Command{
 		Use:   "deploy [DIR]",
 		Short: "Deploy a folder; prints the deployment's URL as the last line",
@@ -25,10 +27,19 @@ changed file uploads one file. ".git" folders and ".DS_Store" files are
 skipped, and so are symbolic links that lead outside the folder. With --prod
 the deployment becomes the project's production as soon as it is ready.
 
+With --git the server builds the project's repository instead (--ref picks
+a branch, tag or commit), and with --zip FILE it builds an uploaded ZIP of
+the source tree; the build log streams to stderr while it builds. A build
+of the project's branch (or of a ZIP) goes to production unless --preview;
+any other ref makes a preview unless --prod. A build that fails or is
+canceled exits non-zero with the reason.
+
 The deployment's URL is the last line on stdout.`,
 		Example: `  apogee deploy ./public --project my-site
   apogee deploy --project my-site --prod
-  APOGEE_PROJECT=my-site apogee deploy dist --json`,
+  APOGEE_PROJECT=my-site apogee deploy dist --json
+  apogee deploy --project my-site --git --ref feature-x
+  apogee deploy --project my-site --zip site.zip`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			dir := "."
@@ -38,6 +49,12 @@ The deployment's URL is the last line on stdout.`,
 			proj, err := project(projectFlag)
 			if err != nil {
 				return err
+			}
+			if build.active() {
+				return a.deployBuild(cmd, argv, proj, prod, &build)
+			}
+			if build.preview || build.ref != "" || build.noCache {
+				return usageError(cmd, errors.New("--preview, --ref and --no-cache are for builds on the server: add --git or --zip"))
 			}
 			c, _, err := a.client()
 			if err != nil {
@@ -85,6 +102,7 @@ The deployment's URL is the last line on stdout.`,
 	f.StringVarP(&projectFlag, "project", "p", "", "project to deploy to (default: $APOGEE_PROJECT)")
 	f.BoolVar(&prod, "prod", false, "make the deployment production once it is ready")
 	f.IntVar(&concurrency, "concurrency", client.DefaultConcurrency, "files to upload at once")
+	build.add(cmd)
 	return cmd
 }
 

@@ -60,6 +60,9 @@ func newDeploymentsListCmd(a *app) *cobra.Command {
 				if d.Production {
 					status += " (production)"
 				}
+				if d.Error != "" {
+					status += ": " + shortError(d.Error)
+				}
 				rows = append(rows, []string{d.ID, status, d.Target, itoa(d.Files), formatBytes(d.Size), ago(d.CreatedAt), d.URL})
 			}
 			o.Table([]string{"ID", "STATUS", "TARGET", "FILES", "SIZE", "CREATED", "URL"}, rows)

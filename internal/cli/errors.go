@@ -41,6 +41,14 @@ var errNoServer = &cliError{
 	hint: "Run `apogee login --server http://localhost:8080` (your server's URL), or set APOGEE_SERVER.",
 }
 
+// reported is an error whose result the command has printed already (a
+// failed build's JSON object): the process exits non-zero and nothing
+// more is printed.
+type reported struct{ err error }
+
+func (r *reported) Error() string { return r.err.Error() }
+func (r *reported) Unwrap() error { return r.err }
+
 // withHint attaches a suggestion to err when its code is code, unless
 // the message already names the suggested command.
 func withHint(err error, code, hint string) error {
@@ -133,6 +141,9 @@ func describe(err error, server string) (code, msg, hint string) {
 // printError prints err for people on stderr, or as one JSON object on
 // stdout with --json.
 func printError(cmd, root *cobra.Command, err error) {
+	if r := (*reported)(nil); errors.As(err, &r) {
+		return
+	}
 	asJSON, _ := root.PersistentFlags().GetBool("json")
 	server, _ := root.PersistentFlags().GetString("server")
 	if server == "" {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -23,10 +24,19 @@ func newProjectsCmd(a *app) *cobra.Command {
 }
 
 func newProjectsCreateCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "create NAME",
+	var git apogee.GitSource
+	cmd := &cobra.Command{
+		Use:   "create NAME [--git URL [--branch BRANCH]]",
 		Short: "Create a project; its name is also its host name",
-		Args:  args(cobra.ExactArgs(1)),
+		Long: `Create makes a project; its name is also its host name.
+
+With --git the platform builds the project from that repository: pushes to
+--branch (default main) deploy to production, other branches make
+previews. Build it with ` + "`apogee deploy --project NAME --git`" + `, a GitHub webhook,
+or push to the platform itself (git push http://x:TOKEN@SERVER/git/NAME.git).`,
+		Example: `  apogee projects create my-site
+  apogee projects create web --git https://github.com/acme/web.git --branch main`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if err := apogee.ValidateProjectName(argv[0]); err != nil {
 				return err
@@ -35,7 +45,14 @@ func newProjectsCreateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := c.CreateProject(cmd.Context(), argv[0])
+			var p *apogee.ProjectView
+			if git.URL != "" {
+				p, err = c.CreateGitProject(cmd.Context(), argv[0], git)
+			} else if git.Branch != "" {
+				return usageError(cmd, errors.New("--branch needs --git URL"))
+			} else {
+				p, err = c.CreateProject(cmd.Context(), argv[0])
+			}
 			if err != nil {
 				return withHint(err, apogee.ECONFLICT, "Pick another name; see yours with `apogee projects list`.")
 			}
@@ -44,11 +61,18 @@ func newProjectsCreateCmd(a *app) *cobra.Command {
 				return o.JSON(p)
 			}
 			o.Printf("Created project %s.\n", p.Name)
-			o.Notef("Deploy to it with `apogee deploy DIR --project %s`.\n", p.Name)
+			if p.Git != nil {
+				o.Notef("Pushes to %s of %s deploy to production; build it now with `apogee deploy --project %s --git`.\n", p.Git.Branch, p.Git.URL, p.Name)
+			} else {
+				o.Notef("Deploy to it with `apogee deploy DIR --project %s`.\n", p.Name)
+			}
 			o.Println(p.URL)
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&git.URL, "git", "", "Git repository to build from (https://…, or file://… where the server allows it)")
+	cmd.Flags().StringVar(&git.Branch, "branch", "", "production branch of the repository (default main)")
+	return cmd
 }
 
 func newProjectsListCmd(a *app) *cobra.Command {

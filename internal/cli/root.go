@@ -58,6 +58,8 @@ func New() *cobra.Command {
 		newRollbackCmd(a),
 		newTokensCmd(a),
 		newDomainsCmd(a),
+		newLogsCmd(a),
+		newCancelCmd(a),
 	)
 	return root
 }

@@ -40,6 +40,8 @@ type Client struct {
 	http      *http.Client
 	userAgent string
 	timeout   time.Duration
+	// followBackoff is FollowLogs' first wait before reconnecting.
+	followBackoff time.Duration
 }
 
 // Option configures a Client.
