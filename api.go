@@ -59,6 +59,11 @@ type BuildRequest struct {
 type ProjectView struct {
 	*Project
 	URL string `json:"url"`
+	// WebhookSecret is the project's webhook secret in plain text, shown
+	// only to its owner by GET /projects/{name} and on creation. It
+	// shadows Project.WebhookSecret, the sealed form, which is never
+	// marshalled.
+	WebhookSecret string `json:"webhook_secret,omitempty"`
 }
 
 // CreateDeploymentRequest starts a deployment by sending its manifest.

@@ -14,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/secretbox"
 )
 
 // Config is what the API needs. Store, Blobs and Bus are required.
@@ -42,6 +44,10 @@ type Config struct {
 	// GitSchemes are the URL schemes a project's repository may use
 	// (default https and http; add "file" for local repositories).
 	GitSchemes []string
+	// Box seals secrets at rest: environment variables, webhook secrets
+	// (internal/secretbox). Default: a random key that lives only in this
+	// process, so nothing sealed survives a restart (tests).
+	Box        apogee.Sealer
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -57,6 +63,8 @@ type API struct {
 	domains domainConfig
 	hub     *logs.Hub
 	schemes []string
+	box     apogee.Sealer
+	env     *envvars.Service
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -98,6 +106,12 @@ func New(cfg Config) *API {
 	if len(a.schemes) == 0 {
 		a.schemes = []string{"https", "http"}
 	}
+	a.box = cfg.Box
+	if a.box == nil {
+		a.box = secretbox.NewRandom()
+		a.log.Warn("no secret key given: secrets are sealed with a key that is lost when the process ends")
+	}
+	a.env = envvars.New(a.store, a.box, a.now)
 	a.domains = newDomainConfig(cfg)
 	a.metrics = newMetrics(cfg.Registerer)
 	a.routes()
@@ -142,6 +156,10 @@ func (a *API) routes() {
 	authed("GET /api/v1/domains/{domain}", a.getDomain)
 	authed("POST /api/v1/domains/{domain}/verify", a.verifyDomain)
 	authed("DELETE /api/v1/domains/{domain}", a.deleteDomain)
+
+	authed("GET /api/v1/projects/{name}/env", a.listEnv)
+	authed("PUT /api/v1/projects/{name}/env/{key}", a.setEnv)
+	authed("DELETE /api/v1/projects/{name}/env/{key}", a.deleteEnv)
 
 	authed("POST /api/v1/projects/{name}/builds", a.queueBuild)
 	authed("GET /api/v1/deployments/{id}/logs", a.deploymentLogs)

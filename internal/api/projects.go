@@ -59,6 +59,7 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, u *apogee.Us
 		return err
 	}
 	p := &apogee.Project{ID: apogee.NewID(), Name: req.Name, OwnerID: u.ID, CreatedAt: a.now().UTC()}
+	webhookSecret := a.newWebhookSecret(p)
 	if req.Git != nil {
 		g, err := a.validateGit(*req.Git)
 		if err != nil {
@@ -73,7 +74,9 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, u *apogee.Us
 		return fmt.Errorf("api: create project: %w", err)
 	}
 	a.log.Info("project created", "project", p.Name, "user", u.ID)
-	writeJSON(w, http.StatusCreated, a.projectView(p))
+	view := a.projectView(p)
+	view.WebhookSecret = webhookSecret
+	writeJSON(w, http.StatusCreated, view)
 	return nil
 }
 
@@ -82,7 +85,11 @@ func (a *API) getProject(w http.ResponseWriter, r *http.Request, u *apogee.User)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a.projectView(p))
+	view, err := a.ownerView(p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, view)
 	return nil
 }
 
