@@ -58,6 +58,7 @@ func New() *cobra.Command {
 		newRollbackCmd(a),
 		newTokensCmd(a),
 		newDomainsCmd(a),
+		newEnvCmd(a),
 		newLogsCmd(a),
 		newCancelCmd(a),
 	)
