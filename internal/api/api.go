@@ -161,6 +161,7 @@ func (a *API) routes() {
 	authed("PUT /api/v1/projects/{name}/env/{key}", a.setEnv)
 	authed("DELETE /api/v1/projects/{name}/env/{key}", a.deleteEnv)
 
+	handle("POST /api/v1/webhooks/github", a.githubWebhook)
 	authed("POST /api/v1/projects/{name}/builds", a.queueBuild)
 	authed("GET /api/v1/deployments/{id}/logs", a.deploymentLogs)
 	authed("POST /api/v1/deployments/{id}/cancel", a.cancelBuild)

@@ -27,6 +27,11 @@ func (a *API) validateGit(g apogee.GitSource) (apogee.GitSource, error) {
 	if u.User != nil {
 		return g, apogee.Errorf(apogee.EINVALID, "git URL %q carries credentials; remove them (tokens are set separately)", u.Redacted())
 	}
+	if h := strings.ToLower(u.Host); h != u.Host {
+		// Hosts are case-insensitive; webhooks match repositories by URL.
+		u.Host = h
+		g.URL = u.String()
+	}
 	if g.Branch == "" {
 		g.Branch = "main"
 	}
@@ -102,17 +107,23 @@ func (a *API) enqueue(ctx context.Context, p *apogee.Project, userID, source, re
 	default:
 		return nil, apogee.Errorf(apogee.EINVALID, "target %q must be \"production\" or \"preview\"", target)
 	}
-	id := apogee.NewID()
-	d := &apogee.Deployment{
-		ID: id, ProjectID: p.ID, Target: target, Host: apogee.DeploymentHost(p.Name, id),
-		CreatedBy: userID, CreatedAt: a.now().UTC(),
+	return a.queue(ctx, p, &apogee.Deployment{
+		Target: target, CreatedBy: userID,
 		Source: source, Branch: branch, Commit: commit, NoCache: noCache, SourceBlob: blob,
-	}
+	})
+}
+
+// queue gives d (what to build and its target) an id, host and creation
+// time, inserts it queued and wakes the builders.
+func (a *API) queue(ctx context.Context, p *apogee.Project, d *apogee.Deployment) (*apogee.Deployment, error) {
+	d.ID = apogee.NewID()
+	d.ProjectID, d.Host, d.CreatedAt = p.ID, apogee.DeploymentHost(p.Name, d.ID), a.now().UTC()
 	if err := a.store.QueueBuild(ctx, d); err != nil {
 		return nil, fmt.Errorf("api: queue build: %w", err)
 	}
 	a.publish(ctx, apogee.Event{Type: apogee.EventBuildQueued, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID})
-	a.log.Info("build queued", "project", p.Name, "deployment", d.ID, "source", source, "ref", ref, "target", target)
+	a.log.Info("build queued", "project", p.Name, "deployment", d.ID, "source", d.Source,
+		"branch", d.Branch, "commit", d.Commit, "target", d.Target)
 	return d, nil
 }
 
