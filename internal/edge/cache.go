@@ -46,7 +46,7 @@ func newCache(blobs Blobs, max int64, m *metrics) *cache {
 // allocation), else from the cache, else from the blob store. It checks
 // that the blob has the size the manifest says, since Content-Length is
 // prebuilt from it.
-func (c *cache) bytes(ctx context.Context, f *file) ([]byte, error) {
+func (c *cache) bytes(ctx context.Context, f *blobRef) ([]byte, error) {
 	if e := f.ent.Load(); e != nil {
 		if d := e.data.Load(); d != nil {
 			if !e.ref.Load() {
@@ -59,7 +59,7 @@ func (c *cache) bytes(ctx context.Context, f *file) ([]byte, error) {
 	return c.slow(ctx, f)
 }
 
-func (c *cache) slow(ctx context.Context, f *file) ([]byte, error) {
+func (c *cache) slow(ctx context.Context, f *blobRef) ([]byte, error) {
 	c.mu.Lock()
 	if e := c.entries[f.hash]; e != nil {
 		d := e.data.Load()

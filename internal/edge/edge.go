@@ -29,7 +29,7 @@ import (
 	"github.com/apogee-dev/apogee"
 )
 
-// Store is what the edge needs from the platform's records. Both methods
+// Store is what the edge needs from the platform's records. Its methods
 // are safe for concurrent use and honour ctx (see apogee.DeploymentStore).
 type Store interface {
 	// Routes returns every host the edge serves; a Route.Host is a host
@@ -39,6 +39,12 @@ type Store interface {
 	// DeploymentFiles returns a deployment's manifest; an error matching
 	// apogee.ErrNotFound if the deployment does not exist.
 	DeploymentFiles(ctx context.Context, id string) ([]apogee.File, error)
+	// DeploymentServe returns the serve settings a deployment was
+	// finalized with (see apogee.ServingStore).
+	DeploymentServe(ctx context.Context, id string) (apogee.ServeSettings, error)
+	// DeploymentVariants returns the precompressed variants of a
+	// deployment's files (see apogee.VariantStore).
+	DeploymentVariants(ctx context.Context, id string) ([]apogee.BlobVariant, error)
 }
 
 // Blobs is what the edge needs of the blob store: a blob's bytes by its

@@ -22,15 +22,19 @@ type memStore struct {
 	mu     sync.Mutex
 	routes map[string]string // host label → deployment id
 	files  map[string][]apogee.File
-	gate   chan struct{}
-	calls  atomic.Int64 // DeploymentFiles calls
-	err    error        // returned by Routes when set
+	// serve and variants are what deployments were finalized with.
+	serve    map[string]apogee.ServeSettings
+	variants map[string][]apogee.BlobVariant
+	gate     chan struct{}
+	calls    atomic.Int64 // DeploymentFiles calls
+	err      error        // returned by Routes when set
 }
 
 var _ Store = (*memStore)(nil)
 
 func newMemStore() *memStore {
-	return &memStore{routes: map[string]string{}, files: map[string][]apogee.File{}}
+	return &memStore{routes: map[string]string{}, files: map[string][]apogee.File{},
+		serve: map[string]apogee.ServeSettings{}, variants: map[string][]apogee.BlobVariant{}}
 }
 
 func (s *memStore) Routes(ctx context.Context) ([]apogee.Route, error) {
@@ -65,6 +69,21 @@ func (s *memStore) DeploymentFiles(ctx context.Context, id string) ([]apogee.Fil
 		return nil, apogee.ErrNotFound
 	}
 	return fs, nil
+}
+
+func (s *memStore) DeploymentServe(ctx context.Context, id string) (apogee.ServeSettings, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.files[id]; !ok {
+		return apogee.ServeSettings{}, apogee.ErrNotFound
+	}
+	return s.serve[id], nil
+}
+
+func (s *memStore) DeploymentVariants(ctx context.Context, id string) ([]apogee.BlobVariant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.variants[id], nil
 }
 
 func (s *memStore) setRoute(label, id string) {

@@ -10,7 +10,7 @@ import (
 
 // The status codes the edge answers with. Their request counters are
 // resolved once, so counting a request is one atomic add.
-var codes = [...]int{200, 301, 304, 400, 404, 405, 500}
+var codes = [...]int{200, 301, 304, 400, 404, 405, 500, 206, 416, 302, 303, 307, 308}
 
 const (
 	code200 = iota
@@ -20,10 +20,29 @@ const (
 	code404
 	code405
 	code500
+	code206
+	code416
+	code302
+	code303
+	code307
+	code308
 )
+
+// count counts a request answered with status; codes the edge answers
+// with only through routing rules (410, 451, …) cost a label lookup.
+func (m *metrics) count(status int) {
+	for i, c := range codes {
+		if c == status {
+			m.requests[i].Inc()
+			return
+		}
+	}
+	m.vec.WithLabelValues(strconv.Itoa(status)).Inc()
+}
 
 type metrics struct {
 	requests    [len(codes)]prometheus.Counter
+	vec         *prometheus.CounterVec
 	bytes       prometheus.Counter
 	cacheHits   prometheus.Counter
 	cacheMisses prometheus.Counter
@@ -36,6 +55,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Requests served by the edge, by status code.",
 	}, []string{"code"})
 	m := &metrics{
+		vec: requests,
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "apogee_edge_response_bytes_total",
 			Help: "Response body bytes written by the edge.",

@@ -3,8 +3,10 @@ package edge
 import (
 	"errors"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 var _ http.Handler = (*Server)(nil)
@@ -34,11 +36,13 @@ var (
 	pageBadPath  = newPage(400, code400, "400: bad request", "The path of this request is not allowed.")
 	pageMethod   = newPage(405, code405, "405: method not allowed", "Only GET and HEAD are served here.")
 	pageInternal = newPage(500, code500, "500: internal error", "This file could not be read. Try again; the server log has the details.")
+	pageRange    = newPage(416, code416, "416: range not satisfiable", "The requested range lies outside this file.")
 )
 
 // ServeHTTP serves r from the deployment its host points at. A GET of a
-// cached file assigns prebuilt header values and writes the cached bytes:
-// no allocation beyond net/http's own.
+// cached file of a deployment without routing rules assigns prebuilt
+// header values and writes the cached bytes: no allocation beyond
+// net/http's own. A deployment with rules asks its compiled set first.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := s.routes.Load().hosts[normalHost(r.Host)]
 	if st == nil {
@@ -66,54 +70,374 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, pageInternal, st)
 		return
 	}
+	if m.hsts || m.nosniff {
+		m.security(w.Header(), r)
+	}
+	if m.set != nil {
+		s.serveRules(w, r, st, m, p)
+		return
+	}
 	f := m.files[p[1:]]
 	if f == nil {
 		if _, ok := m.dirs[p[1:]]; ok {
 			s.redirectDir(w, r, st)
 			return
 		}
+		if m.notFound != nil {
+			s.serveFile(w, r, st, m.notFound, http.StatusNotFound, nil)
+			return
+		}
 		s.error(w, r, pageNotFound, st)
 		return
 	}
+	s.serveFile(w, r, st, f, http.StatusOK, nil)
+}
+
+// security sets the deployment's security headers: HSTS only on HTTPS,
+// where browsers heed it (RFC 6797 forbids it over plain HTTP).
+func (m *manifest) security(h http.Header, r *http.Request) {
+	if m.hsts && r.TLS != nil {
+		h["Strict-Transport-Security"] = hstsValue
+	}
+	if m.nosniff {
+		h["X-Content-Type-Options"] = nosniffValue
+	}
+}
+
+// serveRules answers r through the deployment's compiled routing.
+func (s *Server) serveRules(w http.ResponseWriter, r *http.Request, st *site, m *manifest, p string) {
+	res := m.set.Match(r.Method, p, r.URL.RawQuery, m.exists)
+	switch {
+	case res.Location != "" && res.Status >= 300 && res.Status < 400:
+		h := w.Header()
+		h["X-Apogee-Deployment"] = st.hdrID
+		h["Location"] = []string{res.Location}
+		h["Cache-Control"] = cacheControl
+		w.WriteHeader(res.Status)
+		s.m.count(res.Status)
+	case res.File != "":
+		f := m.files[res.File]
+		if f == nil { // Match only names files exists reported
+			s.error(w, r, pageNotFound, st)
+			return
+		}
+		s.serveFile(w, r, st, f, res.Status, res.Headers)
+	default:
+		pg := pageNotFound
+		if res.Status != http.StatusNotFound {
+			pg = statusPage(res.Status)
+		}
+		h := w.Header()
+		h["Cache-Control"] = noStore
+		addHeaders(h, res.Headers)
+		s.errorKeep(w, r, pg, st)
+	}
+}
+
+// statusPage returns the edge's page for a status a rule asked for with
+// no file to serve.
+func statusPage(code int) *page {
+	if v, ok := statusPages.Load(code); ok {
+		return v.(*page)
+	}
+	text := http.StatusText(code)
+	if text == "" || code < 400 || code > 599 {
+		code, text = http.StatusNotFound, http.StatusText(http.StatusNotFound)
+	}
+	title := strconv.Itoa(code) + ": " + strings.ToLower(text)
+	pg := newPage(code, -1, title, "This deployment answers this path with status "+strconv.Itoa(code)+".")
+	v, _ := statusPages.LoadOrStore(code, pg)
+	return v.(*page)
+}
+
+var statusPages sync.Map // int → *page
+
+// addHeaders sets the headers of matching header rules. They come after
+// the edge's own, so a rule may replace Cache-Control, say; rules cannot
+// name the headers that frame the message (package rules refuses them).
+func addHeaders(h http.Header, hs [][2]string) {
+	for _, kv := range hs {
+		h[textproto.CanonicalMIMEHeaderKey(kv[0])] = []string{kv[1]}
+	}
+}
+
+// serveFile answers with f and status: 200 for the file at the path
+// (conditional and range requests apply), or a rule's status (404.html,
+// a rewrite with a status) served as is.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, st *site, f *file, status int, extra [][2]string) {
 	h := w.Header()
 	h["X-Apogee-Deployment"] = st.hdrID
-	h["Cache-Control"] = cacheControl
-	h["Etag"] = f.etag
-	if inm, ok := r.Header["If-None-Match"]; ok && etagMatch(inm, f.etag[0]) {
-		w.WriteHeader(http.StatusNotModified)
-		s.m.requests[code304].Inc()
-		return
+	h["Cache-Control"] = f.cc
+
+	ref, clen, etag := &f.blobRef, f.clen, f.etag
+	_, ranged := r.Header["Range"]
+	if f.br != nil || f.gz != nil {
+		h["Vary"] = varyEncoding
+		// A range is served from the identity encoding, so that byte
+		// offsets mean the same whatever the client accepts.
+		if ae, ok := r.Header["Accept-Encoding"]; ok && !(ranged && status == http.StatusOK) {
+			if v := pickVariant(f, ae); v != nil {
+				ref, clen, etag = &v.blobRef, v.clen, v.etag
+				h["Content-Encoding"] = v.enc
+			}
+		}
 	}
-	body, err := s.cache.bytes(r.Context(), f)
-	if err != nil {
-		delete(h, "Etag")
-		delete(h, "Cache-Control")
-		s.log.Error("read file failed", "deployment", st.id, "path", p, "err", err)
-		s.error(w, r, pageInternal, st)
-		return
+	h["Etag"] = etag
+	if extra != nil {
+		addHeaders(h, extra)
+	}
+	if status == http.StatusOK {
+		if inm, ok := r.Header["If-None-Match"]; ok && etagMatch(inm, etag[0]) {
+			delete(h, "Content-Encoding")
+			w.WriteHeader(http.StatusNotModified)
+			s.m.requests[code304].Inc()
+			return
+		}
+		h["Accept-Ranges"] = acceptRanges
+		if ranged && ref == &f.blobRef {
+			if s.serveRange(w, r, st, f) {
+				return
+			}
+		}
+	}
+	var body []byte
+	if r.Method != http.MethodHead { // HEAD answers from the manifest alone
+		var err error
+		body, err = s.cache.bytes(r.Context(), ref)
+		if err != nil {
+			s.fileError(w, r, st, f, err)
+			return
+		}
 	}
 	h["Content-Type"] = f.ctype
-	h["Content-Length"] = f.clen
-	s.m.requests[code200].Inc()
-	if r.Method == http.MethodHead {
-		return
+	h["Content-Length"] = clen
+	if status != http.StatusOK {
+		w.WriteHeader(status)
 	}
-	w.Write(body)
-	s.m.bytes.Add(float64(len(body)))
+	s.m.count(status)
+	if body != nil {
+		w.Write(body)
+		s.m.bytes.Add(float64(len(body)))
+	}
+}
+
+// fileError answers 500 for a file whose bytes could not be read.
+func (s *Server) fileError(w http.ResponseWriter, r *http.Request, st *site, f *file, err error) {
+	h := w.Header()
+	for _, k := range [...]string{"Etag", "Cache-Control", "Vary", "Content-Encoding", "Accept-Ranges"} {
+		delete(h, k)
+	}
+	s.log.Error("read file failed", "deployment", st.id, "path", f.path, "err", err)
+	s.error(w, r, pageInternal, st)
+}
+
+// serveRange answers a Range request for f's identity bytes: 206 with one
+// range, 416 when no range is satisfiable. It returns false, and the
+// caller serves the whole file with 200, when the header is to be
+// ignored: not bytes, malformed, more than one range (RFC 9110 lets a
+// server ignore Range; multipart/byteranges is not worth its weight for
+// static sites), an If-Range that does not match, or an empty file.
+func (s *Server) serveRange(w http.ResponseWriter, r *http.Request, st *site, f *file) bool {
+	if f.size == 0 {
+		return false
+	}
+	if ir, ok := r.Header["If-Range"]; ok {
+		// Only a strong ETag can match: the edge sends no Last-Modified.
+		if len(ir) != 1 || ir[0] != f.etag[0] {
+			return false
+		}
+	}
+	rv := r.Header["Range"]
+	if len(rv) != 1 {
+		return false
+	}
+	start, end, ok, satisfiable := parseRange(rv[0], f.size)
+	if !ok {
+		return false
+	}
+	h := w.Header()
+	if !satisfiable {
+		h["Content-Range"] = []string{"bytes */" + strconv.FormatInt(f.size, 10)}
+		delete(h, "Etag")
+		s.errorKeep(w, r, pageRange, st)
+		return true
+	}
+	var body []byte
+	if r.Method != http.MethodHead {
+		b, err := s.cache.bytes(r.Context(), &f.blobRef)
+		if err != nil {
+			s.fileError(w, r, st, f, err)
+			return true
+		}
+		body = b[start : end+1]
+	}
+	h["Content-Type"] = f.ctype
+	h["Content-Length"] = []string{strconv.FormatInt(end-start+1, 10)}
+	h["Content-Range"] = []string{"bytes " + strconv.FormatInt(start, 10) + "-" + strconv.FormatInt(end, 10) + "/" + strconv.FormatInt(f.size, 10)}
+	w.WriteHeader(http.StatusPartialContent)
+	s.m.requests[code206].Inc()
+	if body != nil {
+		w.Write(body)
+		s.m.bytes.Add(float64(len(body)))
+	}
+	return true
+}
+
+// parseRange parses a Range header of one byte range against a
+// representation of size bytes (size > 0). ok is false when the header
+// is to be ignored (another unit, a syntax error, several ranges);
+// satisfiable is false when the one range lies outside the bytes (416).
+func parseRange(v string, size int64) (start, end int64, ok, satisfiable bool) {
+	const unit = "bytes="
+	if len(v) < len(unit) || !strings.EqualFold(v[:len(unit)], unit) {
+		return 0, 0, false, false
+	}
+	spec := textproto.TrimString(v[len(unit):])
+	if spec == "" || strings.IndexByte(spec, ',') >= 0 {
+		return 0, 0, false, false
+	}
+	first, last, found := strings.Cut(spec, "-")
+	if !found {
+		return 0, 0, false, false
+	}
+	first, last = textproto.TrimString(first), textproto.TrimString(last)
+	if first == "" { // suffix: the last N bytes
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || n < 0 || !digits(last) {
+			return 0, 0, false, false
+		}
+		if n == 0 {
+			return 0, 0, true, false
+		}
+		return max(size-n, 0), size - 1, true, true
+	}
+	a, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || !digits(first) {
+		return 0, 0, false, false
+	}
+	b := size - 1
+	if last != "" {
+		b, err = strconv.ParseInt(last, 10, 64)
+		if err != nil || !digits(last) || b < a {
+			return 0, 0, false, false
+		}
+		b = min(b, size-1)
+	}
+	if a >= size {
+		return 0, 0, true, false
+	}
+	return a, b, true, true
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// pickVariant chooses the precompressed variant of f that the
+// Accept-Encoding values allow, brotli before gzip whatever their q
+// values (they are the client's to state, but brotli is smaller and the
+// cost was paid at deploy time), or nil for the identity encoding. An
+// encoding with q=0 is refused; "*" stands for any encoding not named.
+// It does not allocate.
+func pickVariant(f *file, ae []string) *variant {
+	br, gz := acceptEncodings(ae)
+	switch {
+	case f.br != nil && br:
+		return f.br
+	case f.gz != nil && gz:
+		return f.gz
+	}
+	return nil
+}
+
+// acceptEncodings parses Accept-Encoding values into whether br and gzip
+// are acceptable.
+func acceptEncodings(values []string) (br, gz bool) {
+	brSeen, gzSeen, star := false, false, false
+	for _, v := range values {
+		for v != "" {
+			var item string
+			if i := strings.IndexByte(v, ','); i >= 0 {
+				item, v = v[:i], v[i+1:]
+			} else {
+				item, v = v, ""
+			}
+			name, params, _ := strings.Cut(item, ";")
+			name = textproto.TrimString(name)
+			ok := !zeroQ(params)
+			switch {
+			case strings.EqualFold(name, "br"):
+				br, brSeen = ok, true
+			case strings.EqualFold(name, "gzip"), strings.EqualFold(name, "x-gzip"):
+				gz, gzSeen = ok, true
+			case name == "*":
+				star = ok
+			}
+		}
+	}
+	if !brSeen {
+		br = star
+	}
+	if !gzSeen {
+		gz = star
+	}
+	return br, gz
+}
+
+// zeroQ reports whether the parameters of an Accept-Encoding item set
+// q=0 (q=0, q=0.0, q=0.000).
+func zeroQ(params string) bool {
+	for params != "" {
+		var p string
+		if i := strings.IndexByte(params, ';'); i >= 0 {
+			p, params = params[:i], params[i+1:]
+		} else {
+			p, params = params, ""
+		}
+		p = textproto.TrimString(p)
+		if len(p) < 2 || p[0]|0x20 != 'q' || p[1] != '=' {
+			continue
+		}
+		q := p[2:]
+		if q == "" || q[0] != '0' {
+			return false
+		}
+		for i := 1; i < len(q); i++ {
+			if q[i] != '0' && q[i] != '.' {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // error writes a prebuilt error page. st is the deployment the host
 // points at, if any.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, pg *page, st *site) {
+	w.Header()["Cache-Control"] = noStore
+	s.errorKeep(w, r, pg, st)
+}
+
+// errorKeep writes a prebuilt error page without touching Cache-Control.
+func (s *Server) errorKeep(w http.ResponseWriter, r *http.Request, pg *page, st *site) {
 	h := w.Header()
 	if st != nil {
 		h["X-Apogee-Deployment"] = st.hdrID
 	}
 	h["Content-Type"] = pg.ctype
 	h["Content-Length"] = pg.clen
-	h["Cache-Control"] = noStore
 	w.WriteHeader(pg.code)
-	s.m.requests[pg.ctr].Inc()
+	if pg.ctr >= 0 {
+		s.m.requests[pg.ctr].Inc()
+	} else {
+		s.m.count(pg.code)
+	}
 	if r.Method != http.MethodHead {
 		w.Write(pg.body)
 		s.m.bytes.Add(float64(len(pg.body)))
