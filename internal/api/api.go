@@ -145,6 +145,7 @@ func (a *API) routes() {
 	authed("GET /api/v1/projects", a.listProjects)
 	authed("POST /api/v1/projects", a.createProject)
 	authed("GET /api/v1/projects/{name}", a.getProject)
+	authed("PATCH /api/v1/projects/{name}", a.updateProject)
 	authed("DELETE /api/v1/projects/{name}", a.deleteProject)
 	authed("GET /api/v1/projects/{name}/deployments", a.listDeployments)
 	authed("POST /api/v1/projects/{name}/deployments", a.createDeployment)

@@ -88,3 +88,84 @@ func TestFinalizePrepares(t *testing.T) {
 		t.Error("a project settings change reached a finalized deployment")
 	}
 }
+
+func TestUpdateProjectSettings(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tok := e.user("a@example.com")
+	other := e.user("b@example.com")
+	e.must(e.call("POST", "/api/v1/projects", tok, apogee.CreateProjectRequest{Name: "web"}), 201, nil)
+	before := e.deploy(tok, "web", apogee.TargetProduction, file{"index.html", "v1"})
+
+	var p apogee.ProjectView
+	e.must(e.call("PATCH", "/api/v1/projects/web", tok,
+		`{"settings": {"serve": {"spa": true, "trailing_slash": false, "hsts": true}}}`), 200, &p)
+	no := false
+	want := apogee.ServeSettings{SPA: true, TrailingSlash: &no, HSTS: true}
+	if !equalServe(p.Settings.Serve, want) {
+		t.Fatalf("after patch: %+v; want %+v", p.Settings.Serve, want)
+	}
+	// A merge: keys left out stay, null resets one.
+	p = apogee.ProjectView{}
+	e.must(e.call("PATCH", "/api/v1/projects/web", tok,
+		`{"settings": {"serve": {"nosniff": true, "trailing_slash": null, "hsts": false}}}`), 200, &p)
+	want = apogee.ServeSettings{SPA: true, NoSniff: true}
+	if !equalServe(p.Settings.Serve, want) {
+		t.Fatalf("after merge: %+v; want %+v", p.Settings.Serve, want)
+	}
+	p = apogee.ProjectView{}
+	e.must(e.call("GET", "/api/v1/projects/web", tok, nil), 200, &p)
+	if !equalServe(p.Settings.Serve, want) {
+		t.Fatalf("GET after merge: %+v; want %+v", p.Settings.Serve, want)
+	}
+	p = apogee.ProjectView{}
+	e.must(e.call("PATCH", "/api/v1/projects/web", tok,
+		`{"settings": {"build": {"output_dir": "dist", "build_command": "npm run build"}}}`), 200, &p)
+	if p.Settings.Build.OutputDir == nil || *p.Settings.Build.OutputDir != "dist" || !equalServe(p.Settings.Serve, want) {
+		t.Fatalf("build patch: %+v", p.Settings)
+	}
+
+	for _, tt := range []struct{ body, msg string }{
+		{`{"settings": {"serve": {"spaa": true}}}`, `settings.serve has no field "spaa"`},
+		{`{"settings": {"serve": {"spa": "yes"}}}`, `settings.serve.spa must be a bool`},
+		{`{"settings": {"serve": [1]}}`, `settings.serve must be an object`},
+		{`{"settings": {"deploy": {}}}`, `no section "deploy"`},
+		{`{"settings": {"build": {"root_dir": "../x"}}}`, `settings.build.root_dir`},
+		{`{"settings": {"build": {"build_command": "a\nb"}}}`, `settings.build.build_command`},
+		{`{"name": "x"}`, `unknown field "name"`},
+		{`{}`, `send {"settings"`},
+	} {
+		b := e.wantErr(e.call("PATCH", "/api/v1/projects/web", tok, tt.body), 400, apogee.EINVALID)
+		if !strings.Contains(b.Error.Message, tt.msg) {
+			t.Errorf("PATCH %s: %q; want it to say %q", tt.body, b.Error.Message, tt.msg)
+		}
+	}
+	e.wantErr(e.call("PATCH", "/api/v1/projects/web", other, `{"settings": {"serve": {"spa": false}}}`), 404, apogee.ENOTFOUND)
+	p = apogee.ProjectView{}
+	e.must(e.call("GET", "/api/v1/projects/web", tok, nil), 200, &p)
+	if !equalServe(p.Settings.Serve, want) {
+		t.Fatalf("refused patches changed settings: %+v", p.Settings.Serve)
+	}
+
+	// The deployment made before keeps its snapshot; the next one gets
+	// the new settings.
+	if s, _ := e.store.DeploymentServe(ctx, before.ID); !equalServe(s, apogee.ServeSettings{}) {
+		t.Errorf("earlier deployment's settings changed: %+v", s)
+	}
+	after := e.deploy(tok, "web", apogee.TargetProduction, file{"index.html", "v2"})
+	if s, _ := e.store.DeploymentServe(ctx, after.ID); !equalServe(s, want) {
+		t.Errorf("next deployment's settings: %+v; want %+v", s, want)
+	}
+	// null resets a whole section.
+	p = apogee.ProjectView{}
+	e.must(e.call("PATCH", "/api/v1/projects/web", tok, `{"settings": {"serve": null}}`), 200, &p)
+	if !equalServe(p.Settings.Serve, apogee.ServeSettings{}) {
+		t.Errorf("after null: %+v", p.Settings.Serve)
+	}
+}
+
+func equalServe(a, b apogee.ServeSettings) bool {
+	ta, tb := a.TrailingSlash, b.TrailingSlash
+	a.TrailingSlash, b.TrailingSlash = nil, nil
+	return a == b && (ta == nil) == (tb == nil) && (ta == nil || *ta == *tb)
+}
