@@ -16,10 +16,10 @@ func newProjectsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "projects",
 		Aliases: []string{"project"},
-		Short:   "Create, list, show and delete projects",
+		Short:   "Create, list, show, update and delete projects",
 		Args:    args(cobra.NoArgs),
 	}
-	cmd.AddCommand(newProjectsCreateCmd(a), newProjectsListCmd(a), newProjectsShowCmd(a), newProjectsDeleteCmd(a))
+	cmd.AddCommand(newProjectsCreateCmd(a), newProjectsListCmd(a), newProjectsShowCmd(a), newProjectsUpdateCmd(a), newProjectsDeleteCmd(a))
 	return cmd
 }
 
