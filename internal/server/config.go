@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/secretbox"
 )
 
 // Config is the server's configuration. Every field is a flag of
@@ -19,6 +20,7 @@ import (
 // APOGEE_MAX_FILE_MB); flags win over variables, variables over defaults.
 type Config struct {
 	Data        string        // data folder: SQLite database, blobs, keys
+	SecretKey   string        // key sealing secrets at rest (base64/hex, 32 bytes); default <Data>/secret.key
 	Listen      string        // address of the one HTTP listener
 	Domain      string        // apex of the dashboard/API; sites are <project>.<domain>
 	Database    string        // sqlite:///path or postgres://…; default in Data
@@ -58,6 +60,7 @@ func DefaultDataDir() string {
 // Flags registers the configuration's flags on fs with their defaults.
 func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Data, "data", DefaultDataDir(), "data folder (SQLite database, blobs)")
+	fs.StringVar(&c.SecretKey, "secret-key", "", "key that encrypts secrets at rest: 32 bytes in base64 or hex; prefer APOGEE_SECRET_KEY, which ps does not show (default: secret.key in the data folder, made on first start)")
 	fs.StringVar(&c.Listen, "listen", ":8080", "address to listen on for the dashboard, API and sites")
 	fs.StringVar(&c.Domain, "domain", "localhost", "apex domain: dashboard at <domain>, sites at <project>.<domain>")
 	fs.StringVar(&c.Database, "database", "", "database URL: sqlite:///path/apogee.db or postgres://… (default: SQLite in the data folder)")
@@ -113,6 +116,11 @@ func (c *Config) Normalize() error {
 		return fmt.Errorf("server: data folder: %w", err)
 	}
 	c.Data = abs
+	if c.SecretKey != "" {
+		if _, err := secretbox.ParseKey(c.SecretKey); err != nil {
+			return apogee.Errorf(apogee.EINVALID, "--secret-key (APOGEE_SECRET_KEY): %s", apogee.ErrorMessage(err))
+		}
+	}
 	if c.Database == "" {
 		c.Database = "sqlite://" + filepath.Join(c.Data, "apogee.db")
 	}

@@ -24,8 +24,10 @@ import (
 	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/edge"
+	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/resolver"
+	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
 )
 
@@ -40,6 +42,9 @@ type Server struct {
 	api   *api.API
 	apex  *http.ServeMux
 
+	box *secretbox.Box   // seals secrets at rest (see secrets.go)
+	env *envvars.Service // projects' environment variables, for the API and the builder
+
 	suffix  string // "." + domain, to tell a site host from the apex
 	scheme  string // "http", or "https" with a TLS listener
 	urlPort string // ":8080" in URLs, "" for port 80 (443 with TLS); set by Serve
@@ -50,15 +55,19 @@ type Server struct {
 // New opens the backends named in cfg (already normalized) and builds the
 // roles. The edge's host map is loaded before New returns, so a server
 // serves what it served before a restart from its first request.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err error) {
-	s = &Server{cfg: cfg, log: log, suffix: "." + cfg.Domain, scheme: "http"}
+func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
+	s := &Server{cfg: cfg, log: log, suffix: "." + cfg.Domain, scheme: "http"}
 	defer func() {
+		// s, not the result, which a failing return sets to nil.
 		if err != nil {
 			s.Close()
 		}
 	}()
 	if s.store, err = sqlstore.Open(ctx, cfg.Database, log.With("component", "store")); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", Redacted(cfg.Database), err)
+	}
+	if err := s.setupSecrets(); err != nil {
+		return nil, err
 	}
 	if s.blobs, err = blob.Open(ctx, cfg.Blobs); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", Redacted(cfg.Blobs), err)
@@ -99,6 +108,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err erro
 		MaxFileSize: cfg.MaxFileMB << 20,
 		Log:         log.With("component", "api"),
 		Registerer:  reg,
+		Box:         s.box,
 	})
 	s.apex = http.NewServeMux()
 	s.apex.Handle("/api/", s.api)
