@@ -47,6 +47,7 @@ type world struct {
 	srv    *exec.Cmd
 	addr   string
 	logs   *syncBuffer
+	env    []string // extra environment of the server
 }
 
 func newWorld(t *testing.T) *world {
@@ -90,7 +91,7 @@ func (w *world) start() {
 		listen = w.addr
 	}
 	cmd := exec.Command(bin, "server", "--data", w.data, "--listen", listen, "--json")
-	cmd.Env = append(os.Environ(), "APOGEE_LOG_LEVEL=debug")
+	cmd.Env = append(append(os.Environ(), "APOGEE_LOG_LEVEL=debug"), w.env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		w.t.Fatal(err)

@@ -39,6 +39,14 @@ type Config struct {
 	ACMEEmail   string // ACME account contact
 	DNSResolver string // DNS server for domain verification, host:port; default the system's
 
+	// Builds (see builds.go).
+	Sandbox       string        // bwrap (default), runsc or none
+	BuildWorkers  int           // builds at once in this process; 0 turns the builder role off
+	BuildMemoryMB int64         // memory limit of one install or build step
+	BuildCPUs     float64       // CPU limit of one step
+	BuildTimeout  time.Duration // wall-clock limit of one step
+	AllowFileGit  bool          // projects may use file:// repositories (development, tests)
+
 	// onCertEvent receives certmagic's events (tests count ACME orders).
 	onCertEvent func(ctx context.Context, event string, data map[string]any) error
 	// onlyHTTP01 turns TLS-ALPN-01 off (tests of the HTTP challenge path).
@@ -75,6 +83,12 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ACMECA, "acme-ca", "", "ACME directory URL (default: Let's Encrypt)")
 	fs.StringVar(&c.ACMECARoot, "acme-ca-root", "", "PEM file of CA certificates to trust for the ACME directory (a private CA)")
 	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact email of the ACME account")
+	fs.StringVar(&c.Sandbox, "sandbox", "bwrap", "sandbox of builds: bwrap, runsc (gVisor) or none (development only: no isolation)")
+	fs.IntVar(&c.BuildWorkers, "build-workers", 1, "builds this process runs at once (0: this process does not build)")
+	fs.Int64Var(&c.BuildMemoryMB, "build-memory-mb", 2048, "memory limit of a build's install and build steps, in MiB")
+	fs.Float64Var(&c.BuildCPUs, "build-cpus", 1, "CPU limit of a build's steps, in cores")
+	fs.DurationVar(&c.BuildTimeout, "build-timeout", 15*time.Minute, "wall-clock limit of a build's install and build steps")
+	fs.BoolVar(&c.AllowFileGit, "allow-file-git", false, "let projects build from file:// repositories on this machine (development and tests)")
 	fs.StringVar(&c.DNSResolver, "dns-resolver", "", "DNS server (host:port) that custom-domain verification asks (default: the system's resolver)")
 }
 
@@ -110,6 +124,16 @@ func EnvName(flag string) string {
 func (c *Config) Normalize() error {
 	if c.Data == "" {
 		return apogee.Errorf(apogee.EINVALID, "--data is empty; name a folder for Apogee's data")
+	}
+	switch c.Sandbox {
+	case "":
+		c.Sandbox = "bwrap"
+	case "bwrap", "runsc", "none":
+	default:
+		return apogee.Errorf(apogee.EINVALID, "--sandbox %q must be bwrap, runsc or none", c.Sandbox)
+	}
+	if c.BuildWorkers < 0 || c.BuildMemoryMB < 0 || c.BuildCPUs < 0 || c.BuildTimeout < 0 {
+		return apogee.Errorf(apogee.EINVALID, "build limits must not be negative")
 	}
 	abs, err := filepath.Abs(c.Data)
 	if err != nil {

@@ -23,9 +23,11 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/blob"
+	"github.com/apogee-dev/apogee/internal/builder"
 	"github.com/apogee-dev/apogee/internal/edge"
 	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/resolver"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
@@ -33,14 +35,16 @@ import (
 
 // Server is one Apogee process with every role.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	store apogee.Store
-	blobs apogee.Blobs
-	bus   apogee.EventBus
-	edge  *edge.Server
-	api   *api.API
-	apex  *http.ServeMux
+	cfg     Config
+	log     *slog.Logger
+	store   apogee.Store
+	blobs   apogee.Blobs
+	bus     apogee.EventBus
+	edge    *edge.Server
+	hub     *logs.Hub
+	builder *builder.Builder
+	api     *api.API
+	apex    *http.ServeMux
 
 	box *secretbox.Box   // seals secrets at rest (see secrets.go)
 	env *envvars.Service // projects' environment variables, for the API and the builder
@@ -97,7 +101,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if err := s.setupTLS(ctx); err != nil {
 		return nil, fmt.Errorf("https: %w", err)
 	}
+	if err := s.setupBuilds(); err != nil {
+		return nil, err
+	}
 	s.api = api.New(api.Config{
+		Logs:        s.hub,
+		GitSchemes:  s.gitSchemes(),
 		Store:       s.store,
 		Blobs:       s.blobs,
 		Bus:         s.bus,
@@ -192,7 +201,11 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		s.runBuilder(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := s.edge.Run(ctx, s.bus); err != nil && ctx.Err() == nil {

@@ -1,0 +1,152 @@
+package main_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// git runs the git binary in dir.
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Test", "GIT_AUTHOR_EMAIL=t@example.com",
+		"GIT_COMMITTER_NAME=Test", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		if info.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+type buildOut struct {
+	ID         string `json:"id"`
+	URL        string `json:"url"`
+	Status     string `json:"status"`
+	Error      string `json:"error"`
+	Branch     string `json:"branch"`
+	Commit     string `json:"commit"`
+	Production bool   `json:"production"`
+	Host       string `json:"host"`
+}
+
+// TestGitBuilds builds a real Vite React app (create-vite's template with
+// its lockfile, in testdata) from a local Git repository with the real
+// server, in the real sandbox, installing from the npm registry, and
+// serves it; then the dependency cache, a preview branch and a failing
+// build, all through the real CLI.
+func TestGitBuilds(t *testing.T) {
+	for _, tool := range []string{"git", "bwrap", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: apt-get install git bubblewrap nodejs npm", tool)
+		}
+	}
+	w := newWorld(t)
+	w.env = []string{"APOGEE_ALLOW_FILE_GIT=true"}
+	w.cli(true, "admin", "create-user", "--data", w.data, "--email", "me@example.com", "--password", "correct horse")
+	w.start()
+	w.cli(true, "login", "--server", w.server(), "--email", "me@example.com", "--password", "correct horse")
+
+	repo := t.TempDir()
+	copyTree(t, "testdata/vite-react", repo)
+	git(t, repo, "init", "-q", "-b", "main")
+	git(t, repo, "add", "-A")
+	git(t, repo, "commit", "-q", "-m", "Vite React template")
+	w.cli(true, "projects", "create", "web", "--git", "file://"+repo, "--branch", "main")
+
+	// First build: npm ci from the registry, vite build, served.
+	start := time.Now()
+	var b1 buildOut
+	w.cliJSON(&b1, "deploy", "--project", "web", "--git")
+	first := time.Since(start)
+	if b1.Status != "ready" || !b1.Production || b1.Branch != "main" {
+		t.Fatalf("first build = %+v; server log:\n%s", b1, w.logs.String())
+	}
+	code, page := w.get("web.localhost", "/")
+	if code != 200 || !strings.Contains(page, `<div id="root">`) {
+		t.Fatalf("production page = %d %q", code, page)
+	}
+	asset := regexp.MustCompile(`/assets/index-[A-Za-z0-9_-]+\.js`).FindString(page)
+	if asset == "" {
+		t.Fatalf("the page names no built script:\n%s", page)
+	}
+	if code, js := w.get("web.localhost", asset); code != 200 || !strings.Contains(js, "react") && len(js) < 10000 {
+		t.Fatalf("%s = %d, %d bytes", asset, code, len(js))
+	}
+	logs, _ := w.cli(true, "logs", b1.ID)
+	for _, want := range []string{"Detected Vite", "npm ci", "vite build", "Ready:"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("build log lacks %q:\n%s", want, logs)
+		}
+	}
+
+	// Same lockfile: node_modules comes from the cache and install is skipped.
+	start = time.Now()
+	var b2 buildOut
+	w.cliJSON(&b2, "deploy", "--project", "web", "--git")
+	second := time.Since(start)
+	logs2, _ := w.cli(true, "logs", b2.ID)
+	if b2.Status != "ready" || !strings.Contains(logs2, "Restored node_modules") || strings.Contains(logs2, "Installing:") {
+		t.Fatalf("cached build %+v:\n%s", b2, logs2)
+	}
+	t.Logf("first build %v, cached rebuild %v", first.Round(time.Millisecond), second.Round(time.Millisecond))
+
+	// A branch builds a preview; production stays.
+	git(t, repo, "checkout", "-q", "-b", "feature")
+	app, _ := os.ReadFile(filepath.Join(repo, "src", "App.jsx"))
+	os.WriteFile(filepath.Join(repo, "src", "App.jsx"), []byte(strings.Replace(string(app), "Get started", "Preview of the feature", 1)), 0o644)
+	git(t, repo, "commit", "-q", "-am", "feature")
+	var pv buildOut
+	w.cliJSON(&pv, "deploy", "--project", "web", "--git", "--ref", "feature")
+	if pv.Status != "ready" || pv.Production || pv.Branch != "feature" {
+		t.Fatalf("preview build = %+v", pv)
+	}
+	_, previewPage := w.get(pv.Host+".localhost", "/")
+	previewJS := regexp.MustCompile(`/assets/index-[A-Za-z0-9_-]+\.js`).FindString(previewPage)
+	if _, js := w.get(pv.Host+".localhost", previewJS); !strings.Contains(js, "Preview of the feature") {
+		t.Fatal("the preview does not serve the branch's change")
+	}
+	if _, page := w.get("web.localhost", "/"); !strings.Contains(page, asset) {
+		t.Fatal("a preview build moved production")
+	}
+
+	// A failing build ends in error with its reason; production stays.
+	git(t, repo, "checkout", "-q", "-b", "broken")
+	pkg, _ := os.ReadFile(filepath.Join(repo, "package.json"))
+	os.WriteFile(filepath.Join(repo, "package.json"), []byte(strings.Replace(string(pkg), `"build": "vite build"`, `"build": "echo broken on purpose >&2; exit 7"`, 1)), 0o644)
+	git(t, repo, "commit", "-q", "-am", "break the build")
+	out, errOut := w.cli(false, "deploy", "--project", "web", "--git", "--ref", "broken", "--prod")
+	if !strings.Contains(errOut, "exited with code 7") || !strings.Contains(errOut, "broken on purpose") {
+		t.Fatalf("failing build said:\nstdout: %s\nstderr: %s", out, errOut)
+	}
+	if _, page := w.get("web.localhost", "/"); !strings.Contains(page, asset) {
+		t.Fatal("a failed production build moved production")
+	}
+}

@@ -1,0 +1,433 @@
+package builder_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/blob"
+	"github.com/apogee-dev/apogee/internal/builder"
+	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/sandbox"
+	"github.com/apogee-dev/apogee/internal/source"
+	"github.com/apogee-dev/apogee/internal/sqlstore"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// rig is a builder on real backends: SQLite, file blobs, the bwrap
+// sandbox, the in-process bus.
+type rig struct {
+	t       *testing.T
+	store   apogee.Store
+	blobs   apogee.Blobs
+	bus     *events.Local
+	hub     *logs.Hub
+	b       *builder.Builder
+	project *apogee.Project
+	data    string
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+type env map[string]string
+
+func (e env) Resolve(context.Context, string) ([]string, []string, error) {
+	var vars, secrets []string
+	for k, v := range e {
+		vars = append(vars, k+"="+v)
+		if strings.HasPrefix(k, "SECRET_") {
+			secrets = append(secrets, v)
+		}
+	}
+	return vars, secrets, nil
+}
+
+func newRig(t *testing.T, limits sandbox.Limits, vars env) *rig {
+	t.Helper()
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Fatal("bwrap is missing: apt-get install bubblewrap")
+	}
+	ctx := context.Background()
+	data := t.TempDir()
+	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(data, "apogee.db"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bl, err := blob.Open(ctx, "file://"+filepath.Join(data, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := sandbox.New("bwrap", sandbox.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, store: st, blobs: bl, bus: events.NewLocal(quiet), hub: logs.NewHub(0), data: data, done: make(chan struct{})}
+	u := &apogee.User{ID: apogee.NewID(), Email: "a@example.com", Password: "x", CreatedAt: time.Now()}
+	r.project = &apogee.Project{ID: apogee.NewID(), Name: "web", OwnerID: u.ID, CreatedAt: time.Now()}
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateProject(ctx, r.project); err != nil {
+		t.Fatal(err)
+	}
+	if limits == (sandbox.Limits{}) {
+		limits = sandbox.Limits{MemoryBytes: 1 << 30, CPUs: 1, Pids: 512, Wall: 2 * time.Minute}
+	}
+	r.b, err = builder.New(builder.Config{
+		Store: st, Blobs: bl, Bus: r.bus, Hub: r.hub, Sandbox: sb,
+		Source:    &builder.Sources{Git: &source.Git{AllowFile: true}, Blobs: bl},
+		Env:       vars,
+		Dir:       filepath.Join(data, "builds"),
+		Limits:    limits,
+		Node:      "test-node",
+		Poll:      50 * time.Millisecond,
+		Heartbeat: 200 * time.Millisecond,
+		Log:       quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	go func() {
+		defer close(r.done)
+		r.b.Run(runCtx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+		st.Close()
+		bl.Close()
+	})
+	return r
+}
+
+// zipOf zips a tree given as path → content and stores it as a blob.
+func (r *rig) zipOf(files map[string]string) string {
+	r.t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, content := range files {
+		w, err := zw.Create(name)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		io.WriteString(w, content)
+	}
+	if err := zw.Close(); err != nil {
+		r.t.Fatal(err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	h := hex.EncodeToString(sum[:])
+	if _, err := r.blobs.Put(context.Background(), h, bytes.NewReader(buf.Bytes()), 0); err != nil {
+		r.t.Fatal(err)
+	}
+	return h
+}
+
+// queue queues a build of a ZIP and wakes the builder.
+func (r *rig) queue(blobHash string, target string, noCache bool) *apogee.Deployment {
+	r.t.Helper()
+	d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: r.project.ID, Target: target, CreatedAt: time.Now(),
+		Source: apogee.SourceZip, SourceBlob: blobHash, NoCache: noCache}
+	if err := r.store.QueueBuild(context.Background(), d); err != nil {
+		r.t.Fatal(err)
+	}
+	r.b.Kick()
+	return d
+}
+
+// wait waits for a deployment to end and returns it with its log.
+func (r *rig) wait(id string, within time.Duration) (*apogee.Deployment, string) {
+	r.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		d, err := r.store.DeploymentByID(context.Background(), id)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		switch d.Status {
+		case apogee.StatusReady, apogee.StatusError, apogee.StatusCanceled:
+			time.Sleep(50 * time.Millisecond) // the closing lines
+			return d, r.log(id)
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("build %s still %s after %v; log:\n%s", id, d.Status, within, r.log(id))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *rig) log(id string) string {
+	lines, err := r.store.Logs(context.Background(), id, 0, 0)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString("[" + l.Stream + "] " + l.Text + "\n")
+	}
+	return b.String()
+}
+
+func (r *rig) file(d *apogee.Deployment, path string) string {
+	r.t.Helper()
+	files, err := r.store.DeploymentFiles(context.Background(), d.ID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Path == path {
+			b, err := r.blobs.Get(context.Background(), f.SHA256)
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			return string(b)
+		}
+	}
+	r.t.Fatalf("deployment has no %s", path)
+	return ""
+}
+
+func TestBuildOutcomes(t *testing.T) {
+	r := newRig(t, sandbox.Limits{MemoryBytes: 128 << 20, CPUs: 1, Pids: 256, Wall: 20 * time.Second},
+		env{"GREETING": "hello", "SECRET_TOKEN": "s3cr3t-v4lue-123"})
+	index := "<h1>built</h1>"
+	tests := []struct {
+		name      string
+		build     string
+		status    string
+		inError   string
+		inLog     []string
+		notInLog  []string
+		wantIndex bool
+	}{
+		{
+			name:      "builds and deploys",
+			build:     "mkdir -p dist && cp index.html dist/ && echo greeting=$GREETING && echo token=$SECRET_TOKEN",
+			status:    apogee.StatusReady,
+			inLog:     []string{"[stdout] greeting=hello", "[stdout] token=" + logs.Mask, "Detected", "Ready: "},
+			notInLog:  []string{"s3cr3t-v4lue-123"},
+			wantIndex: true,
+		},
+		{
+			name:    "failing build",
+			build:   "echo boom >&2; exit 3",
+			status:  apogee.StatusError,
+			inError: "exited with code 3",
+			inLog:   []string{"[stderr] boom", "Build failed: "},
+		},
+		{
+			name:    "missing output",
+			build:   "echo nothing",
+			status:  apogee.StatusError,
+			inError: `output folder "dist" does not exist`,
+		},
+		{
+			name:    "time limit",
+			build:   "sleep 60",
+			status:  apogee.StatusError,
+			inError: "killed: time limit",
+		},
+		{
+			name:    "memory limit",
+			build:   `node -e "const a=[]; for(;;) a.push(Buffer.alloc(16<<20, 1))"`,
+			status:  apogee.StatusError,
+			inError: "killed: memory limit",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := r.zipOf(map[string]string{
+				"package.json": `{"name":"site","private":true,"scripts":{"build":` + quoteJSON(tt.build) + `}}`,
+				"index.html":   index,
+			})
+			q := r.queue(h, apogee.TargetProduction, false)
+			d, log := r.wait(q.ID, 90*time.Second)
+			if d.Status != tt.status || !strings.Contains(d.Error, tt.inError) {
+				t.Fatalf("status %s error %q, want %s with %q; log:\n%s", d.Status, d.Error, tt.status, tt.inError, log)
+			}
+			for _, s := range tt.inLog {
+				if !strings.Contains(log, s) {
+					t.Errorf("log lacks %q:\n%s", s, log)
+				}
+			}
+			for _, s := range tt.notInLog {
+				if strings.Contains(log, s) {
+					t.Errorf("log contains %q:\n%s", s, log)
+				}
+			}
+			lines := strings.Split(strings.TrimSpace(log), "\n")
+			last := lines[len(lines)-1]
+			if tt.status == apogee.StatusError && !strings.Contains(last, tt.inError) {
+				t.Errorf("last log line %q does not give the reason %q", last, tt.inError)
+			}
+			p, _ := r.store.ProjectByID(context.Background(), r.project.ID)
+			if tt.wantIndex {
+				if got := r.file(d, "index.html"); got != index {
+					t.Fatalf("index.html = %q", got)
+				}
+				if p.ProductionID != d.ID {
+					t.Fatal("a production build did not move production")
+				}
+			} else if p.ProductionID == d.ID {
+				t.Fatal("a failed build became production")
+			}
+		})
+	}
+}
+
+func quoteJSON(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, c := range s {
+		switch c {
+		case '"', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// TestHostileBuild runs a build script that tries to read what it must
+// not see and to write where it must not write; what it managed lands in
+// its output, which the test reads.
+func TestHostileBuild(t *testing.T) {
+	t.Setenv("APOGEE_TEST_SERVER_SECRET", "server-env-secret-4711")
+	r := newRig(t, sandbox.Limits{}, nil)
+	secretFile := filepath.Join(r.data, "secret.txt")
+	os.WriteFile(secretFile, []byte("data-folder-secret-0815"), 0o644)
+	script := strings.Join([]string{
+		"mkdir -p dist",
+		"(cat " + secretFile + " || echo no-data) > dist/data.txt 2>&1",
+		"(cat " + filepath.Join(r.data, "apogee.db") + " | head -c 100 || echo no-db) > dist/db.txt 2>&1",
+		"(cat /proc/1/environ | tr '\\0' '\\n' || echo no-environ) > dist/environ.txt 2>&1",
+		"(env) > dist/env.txt 2>&1",
+		"(touch /usr/pwned && echo wrote-usr || echo no-usr) > dist/usr.txt 2>&1",
+		"(touch " + filepath.Join(r.data, "pwned") + " && echo wrote-data || echo no-write-data) > dist/write.txt 2>&1",
+		"(ls /root /work /var/lib 2>&1 || true) > dist/ls.txt",
+		"echo '<p>hi</p>' > dist/index.html",
+	}, "; ")
+	h := r.zipOf(map[string]string{"package.json": `{"scripts":{"build":` + quoteJSON(script) + `}}`})
+	d, log := r.wait(r.queue(h, apogee.TargetPreview, false).ID, 60*time.Second)
+	if d.Status != apogee.StatusReady {
+		t.Fatalf("hostile build %s: %s\n%s", d.Status, d.Error, log)
+	}
+	for file, forbidden := range map[string]string{
+		"data.txt":    "data-folder-secret-0815",
+		"db.txt":      "SQLite format",
+		"environ.txt": "APOGEE_TEST_SERVER_SECRET",
+		"env.txt":     "server-env-secret-4711",
+		"usr.txt":     "wrote-usr",
+		"write.txt":   "wrote-data",
+		"ls.txt":      "apogee.db",
+	} {
+		if got := r.file(d, file); strings.Contains(got, forbidden) {
+			t.Errorf("%s: the build script got %q:\n%s", file, forbidden, got)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(r.data, "pwned")); err == nil {
+		t.Error("the build wrote into the data folder")
+	}
+	if _, err := os.Stat("/usr/pwned"); err == nil {
+		os.Remove("/usr/pwned")
+		t.Error("the build wrote into /usr")
+	}
+}
+
+func TestCancelBuild(t *testing.T) {
+	r := newRig(t, sandbox.Limits{}, nil)
+	h := r.zipOf(map[string]string{"package.json": `{"scripts":{"build":"echo started; sleep 60"}}`})
+	q := r.queue(h, apogee.TargetProduction, false)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(r.log(q.ID), "started") {
+		if time.Now().After(deadline) {
+			t.Fatalf("build never started:\n%s", r.log(q.ID))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	if _, err := r.store.EndBuild(context.Background(), q.ID, apogee.StatusCanceled, "canceled by a@example.com", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.bus.Publish(context.Background(), apogee.Event{Type: apogee.EventBuildCanceled, DeploymentID: q.ID})
+	d, log := r.wait(q.ID, 10*time.Second)
+	if d.Status != apogee.StatusCanceled {
+		t.Fatalf("status %s after cancel:\n%s", d.Status, log)
+	}
+	// The worker stops the sandbox: the next build starts promptly.
+	next := r.queue(r.zipOf(map[string]string{"index.html": "x"}), apogee.TargetPreview, false)
+	if d, log := r.wait(next.ID, 20*time.Second); d.Status != apogee.StatusReady {
+		t.Fatalf("build after a cancel: %s\n%s", d.Status, log)
+	}
+	if time.Since(start) > 15*time.Second {
+		t.Fatalf("cancel took %v", time.Since(start))
+	}
+}
+
+func TestDependencyCache(t *testing.T) {
+	r := newRig(t, sandbox.Limits{}, nil)
+	// A real package from the npm registry, pinned by a real lockfile.
+	files := map[string]string{
+		"package.json": `{"name":"cache-test","version":"1.0.0","private":true,"dependencies":{"is-number":"7.0.0"},"scripts":{"build":"mkdir -p dist && node -e \"require('is-number'); require('fs').writeFileSync('dist/index.html', 'ok')\""}}`,
+		"package-lock.json": `{"name":"cache-test","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"cache-test","version":"1.0.0","dependencies":{"is-number":"7.0.0"}},` +
+			`"node_modules/is-number":{"version":"7.0.0","resolved":"https://registry.npmjs.org/is-number/-/is-number-7.0.0.tgz","integrity":"sha512-41Cifkg6e8TylSpdtTpeLVMqvSBEVzTttHvERD741+pnZ8ANv0004MRL43QKPDlK9cGvNp6NZWZUBlbGXYxxng==","engines":{"node":">=0.12.0"}}}}`,
+	}
+	h := r.zipOf(files)
+	first, log1 := r.wait(r.queue(h, apogee.TargetPreview, false).ID, 3*time.Minute)
+	if first.Status != apogee.StatusReady || !strings.Contains(log1, "Installing: npm ci") {
+		t.Fatalf("first build %s (%s):\n%s", first.Status, first.Error, log1)
+	}
+	second, log2 := r.wait(r.queue(h, apogee.TargetPreview, false).ID, 3*time.Minute)
+	if second.Status != apogee.StatusReady || !strings.Contains(log2, "Restored node_modules") || strings.Contains(log2, "Installing:") {
+		t.Fatalf("second build did not use the cache (%s):\n%s", second.Status, log2)
+	}
+	third, log3 := r.wait(r.queue(h, apogee.TargetPreview, true).ID, 3*time.Minute)
+	if third.Status != apogee.StatusReady || !strings.Contains(log3, "Installing: npm ci") {
+		t.Fatalf("--no-cache build skipped the install (%s):\n%s", third.Status, log3)
+	}
+}
+
+func TestRestartFailsInterruptedBuilds(t *testing.T) {
+	r := newRig(t, sandbox.Limits{}, nil)
+	r.cancel() // stop the rig's builder; play a previous run of this node
+	<-r.done
+	ctx := context.Background()
+	d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: r.project.ID, Target: apogee.TargetProduction, CreatedAt: time.Now(), Source: apogee.SourceZip}
+	if err := r.store.QueueBuild(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.store.ClaimBuild(ctx, "test-node/previous-run/0", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// Same store and node name: a restart.
+	sb, _ := sandbox.New("bwrap", sandbox.WithLogger(quiet))
+	b, err := builder.New(builder.Config{Store: r.store, Blobs: r.blobs, Bus: r.bus, Hub: r.hub, Sandbox: sb,
+		Source: &builder.Sources{Git: &source.Git{}, Blobs: r.blobs}, Dir: filepath.Join(r.data, "builds"), Node: "test-node", Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	got, log := r.wait(d.ID, 10*time.Second)
+	if got.Status != apogee.StatusError || got.Error != builder.ReasonRestart || !strings.Contains(log, builder.ReasonRestart) {
+		t.Fatalf("after a restart: %s %q\n%s", got.Status, got.Error, log)
+	}
+}

@@ -1,0 +1,91 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/source"
+)
+
+// Sources fetches a deployment's source tree: a clone of the project's
+// repository at the deployment's commit or branch, or the uploaded ZIP.
+type Sources struct {
+	Git   *source.Git
+	Blobs apogee.Blobs
+	Zip   source.ZipLimits
+	// LocalRoot is the folder of the platform's own repositories (pushed
+	// with `git push` to the platform); file:// URLs under it are always
+	// allowed, others only if Git.AllowFile is set.
+	LocalRoot string
+	// Token returns the token for a project's private repository, if any.
+	Token func(ctx context.Context, p *apogee.Project) (string, error)
+}
+
+var _ Source = (*Sources)(nil)
+
+// DefaultZipLimits bound an uploaded source tree.
+var DefaultZipLimits = source.ZipLimits{MaxFiles: 100_000, MaxBytes: 2 << 30, MaxFileBytes: 512 << 20}
+
+// Fetch implements Source.
+func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deployment, dir string, log io.Writer) (string, error) {
+	switch d.Source {
+	case apogee.SourceGit:
+		if p.Git == nil {
+			return "", apogee.Errorf(apogee.EINVALID, "project %q has no Git repository to build from", p.Name)
+		}
+		ref := d.Commit
+		if ref == "" {
+			ref = d.Branch
+		}
+		if ref == "" {
+			ref = p.Git.Branch
+		}
+		g := *s.Git
+		if s.LocalRoot != "" && strings.HasPrefix(p.Git.URL, "file://") {
+			path := strings.TrimPrefix(p.Git.URL, "file://")
+			if rel, err := filepath.Rel(s.LocalRoot, path); err == nil && !strings.HasPrefix(rel, "..") {
+				g.AllowFile = true
+			}
+		}
+		var token string
+		if s.Token != nil {
+			t, err := s.Token(ctx, p)
+			if err != nil {
+				return "", fmt.Errorf("repository token: %w", err)
+			}
+			token = t
+		}
+		fmt.Fprintf(log, "Cloning %s at %s\n", p.Git.URL, ref)
+		co, err := g.Fetch(ctx, p.Git.URL, ref, token, dir, log)
+		if err != nil {
+			return "", err
+		}
+		return co.Commit, nil
+	case apogee.SourceZip:
+		if d.SourceBlob == "" {
+			return "", apogee.Errorf(apogee.EINVALID, "deployment %s names no uploaded ZIP", d.ID)
+		}
+		b, err := s.Blobs.Get(ctx, d.SourceBlob)
+		if err != nil {
+			return "", fmt.Errorf("read the uploaded ZIP: %w", err)
+		}
+		lim := s.Zip
+		if lim == (source.ZipLimits{}) {
+			lim = DefaultZipLimits
+		}
+		fmt.Fprintf(log, "Unpacking the uploaded ZIP (%d bytes)\n", len(b))
+		n, size, err := source.ExtractZip(ctx, bytes.NewReader(b), int64(len(b)), dir, lim)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(log, "Unpacked %d files (%d bytes)\n", n, size)
+		return "", nil
+	default:
+		return "", apogee.Errorf(apogee.EINVALID, "deployment %s has no source to build (source %q)", d.ID, d.Source)
+	}
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/builder"
+	"github.com/apogee-dev/apogee/internal/deploy"
+	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/sandbox"
+	"github.com/apogee-dev/apogee/internal/source"
+)
+
+// setupBuilds makes the log hub and, when this process builds, the
+// sandbox and the builder. A sandbox that cannot run here stops the
+// server with what to do, rather than failing every build later.
+func (s *Server) setupBuilds() error {
+	s.hub = logs.NewHub(0)
+	if s.cfg.BuildWorkers == 0 {
+		return nil
+	}
+	sb, err := sandbox.New(s.cfg.Sandbox, sandbox.WithLogger(s.log.With("component", "sandbox")))
+	if err != nil {
+		return apogee.Errorf(apogee.EINVALID, "the %s build sandbox cannot run here: %v; install it (bwrap: apt-get install bubblewrap; runsc: apt-get install runsc), or run builds elsewhere with --build-workers 0", s.cfg.Sandbox, err)
+	}
+	if s.cfg.Sandbox == "none" {
+		s.log.Warn("builds run WITHOUT a sandbox (--sandbox none): a build script can read and change this machine; use it for development only")
+	}
+	limits := builder.DefaultLimits
+	if s.cfg.BuildMemoryMB > 0 {
+		limits.MemoryBytes = s.cfg.BuildMemoryMB << 20
+	}
+	if s.cfg.BuildCPUs > 0 {
+		limits.CPUs = s.cfg.BuildCPUs
+	}
+	if s.cfg.BuildTimeout > 0 {
+		limits.Wall = s.cfg.BuildTimeout
+	}
+	host, _ := os.Hostname()
+	s.builder, err = builder.New(builder.Config{
+		Store:   s.store,
+		Blobs:   s.blobs,
+		Bus:     s.bus,
+		Hub:     s.hub,
+		Sandbox: sb,
+		Source: &builder.Sources{
+			Git:       &source.Git{Log: s.log.With("component", "git"), AllowFile: s.cfg.AllowFileGit},
+			Blobs:     s.blobs,
+			LocalRoot: filepath.Join(s.cfg.Data, "git"),
+		},
+		Prepare: preparer{s},
+		Dir:     filepath.Join(s.cfg.Data, "builds"),
+		Workers: s.cfg.BuildWorkers,
+		Limits:  limits,
+		// One node per data folder: a restart of this server fails the
+		// builds its previous run left.
+		Node:    host + ":" + s.cfg.Data,
+		SiteURL: s.SiteURL,
+		Log:     s.log.With("component", "builder"),
+	})
+	if err != nil {
+		return fmt.Errorf("builder: %w", err)
+	}
+	return nil
+}
+
+// gitSchemes are the repository URL schemes projects may use.
+func (s *Server) gitSchemes() []string {
+	if s.cfg.AllowFileGit {
+		return []string{"https", "http", "file"}
+	}
+	return []string{"https", "http"}
+}
+
+// runBuilder runs the builder until ctx ends, if this process builds.
+func (s *Server) runBuilder(ctx context.Context) {
+	if s.builder == nil {
+		return
+	}
+	for {
+		err := s.builder.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Error("builder stopped; restarting", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// preparer readies a build's output like an upload's at finalize: routing
+// rules compiled (an invalid file fails the build), variants compressed,
+// the project's serve settings recorded.
+type preparer struct{ s *Server }
+
+func (p preparer) Prepare(ctx context.Context, d *apogee.Deployment, files []apogee.File) error {
+	proj, err := p.s.store.ProjectByID(ctx, d.ProjectID)
+	if err != nil {
+		return err
+	}
+	_, err = deploy.Prepare(ctx, p.s.blobs, p.s.store, d.ID, files, proj.Settings.Serve)
+	return err
+}
