@@ -40,3 +40,10 @@ ensure_go() {
 	fi
 	export PATH=$dir/bin:$PATH
 }
+
+# ensure_node: builds run npm inside the sandbox; Debian's nodejs and npm
+# are enough when the machine has no Node.js of its own.
+ensure_node() {
+	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && return 0
+	apt_install nodejs npm
+}

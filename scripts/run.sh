@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+# The build sandbox, git for sources, Node.js for JavaScript builds.
+apt_install ca-certificates git bubblewrap
 ensure_go
+ensure_node
 mkdir -p bin
 go build -o bin/apogee ./cmd/apogee
 if [ -w /usr/local/bin ]; then install -m 0755 bin/apogee /usr/local/bin/apogee; fi

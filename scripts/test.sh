@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 # Tools the tests run for real.
 apt_install ca-certificates curl unzip git postgresql bubblewrap runsc pebble
 ensure_go
+ensure_node
 
 # PostgreSQL: running, with a database "test" the tests may use.
 if [ -z "${APOGEE_TEST_POSTGRES:-}" ]; then
