@@ -24,6 +24,9 @@
 #   WARMUP=2s         wrk run per server before measuring
 #   CORES=all         or 1: the core budget of each server (see above)
 #   SIZE=5120         bytes of index.html
+#   RULES=0           1: the deployment carries a vercel.json (21 redirects,
+#                     header rules that apply to /) and nginx gets the same
+#                     rules (return 308, add_header), so both do the work
 #   APOGEE_BIN=path   use this binary instead of building one
 #
 # Only 127.0.0.1 is ever targeted. Every process started here is stopped
@@ -42,6 +45,8 @@ all) nginx_workers=auto apogee_procs=${GOMAXPROCS:-} ;;
 *) echo "edge.sh: CORES is all or 1, not $CORES" >&2; exit 2 ;;
 esac
 SIZE=${SIZE:-5120}
+RULES=${RULES:-0}
+case $RULES in 0 | 1) ;; *) echo "edge.sh: RULES is 0 or 1, not $RULES" >&2; exit 2 ;; esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -109,6 +114,40 @@ head -c "$SIZE" /dev/urandom | base64 -w 76 | head -c "$SIZE" >"$tmp/www/index.h
 chmod 755 "$tmp" "$tmp/www"
 chmod 644 "$tmp/www/index.html"
 
+# With RULES=1, routing rules as a migrated site has them, for both
+# servers: Apogee reads vercel.json, nginx gets the same in its config.
+nginx_rules=""
+if [ "$RULES" = 1 ]; then
+	redirects=""
+	for i in $(seq 0 19); do
+		redirects+="{\"source\": \"/old-page-$i\", \"destination\": \"/new-page-$i\"},"
+		nginx_rules+="		location = /old-page-$i { return 308 /new-page-$i; }"$'\n'
+	done
+	cat >"$tmp/www/vercel.json" <<JSON
+{
+  "redirects": [$redirects {"source": "/blog/:slug", "destination": "/posts/:slug"}],
+  "headers": [
+    {"source": "/(.*)", "headers": [
+      {"key": "X-Frame-Options", "value": "DENY"},
+      {"key": "Referrer-Policy", "value": "strict-origin-when-cross-origin"}
+    ]},
+    {"source": "/assets/(.*)", "headers": [
+      {"key": "Cache-Control", "value": "public, max-age=31536000, immutable"}
+    ]}
+  ]
+}
+JSON
+	chmod 644 "$tmp/www/vercel.json"
+	nginx_rules+="		location ~ ^/blog/([^/]+)\$ { return 308 /posts/\$1; }
+		add_header X-Frame-Options DENY;
+		add_header Referrer-Policy strict-origin-when-cross-origin;
+		location /assets/ {
+			add_header Cache-Control \"public, max-age=31536000, immutable\";
+			add_header X-Frame-Options DENY;
+			add_header Referrer-Policy strict-origin-when-cross-origin;
+		}"
+fi
+
 # Apogee.
 apogee=${APOGEE_BIN:-}
 if [ -z "$apogee" ]; then
@@ -164,6 +203,7 @@ http {
 		listen 127.0.0.1:$nginx_port;
 		root $tmp/www;
 		index index.html;
+$nginx_rules
 	}
 }
 EOF
@@ -176,6 +216,15 @@ curl -fsS -H 'Host: bench.localhost' "http://127.0.0.1:$apogee_port/" | cmp -s -
 	die "apogee does not serve the deployed index.html"
 curl -fsS "http://127.0.0.1:$nginx_port/" | cmp -s - "$tmp/www/index.html" ||
 	die "nginx does not serve index.html"
+if [ "$RULES" = 1 ]; then
+	for who in "apogee http://127.0.0.1:$apogee_port bench.localhost" "nginx http://127.0.0.1:$nginx_port localhost"; do
+		read -r name base host <<<"$who"
+		curl -fsS -o /dev/null -D - -H "Host: $host" "$base/" | grep -qi '^X-Frame-Options: DENY' ||
+			die "$name does not send the header rule's X-Frame-Options"
+		loc=$(curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' -H "Host: $host" "$base/old-page-7")
+		case $loc in "308 "*/new-page-7) ;; *) die "$name: /old-page-7 answered $loc, not a 308 to /new-page-7" ;; esac
+	done
+fi
 
 # cpu_ticks PID...: user+system CPU ticks the processes used so far.
 cpu_ticks() {
@@ -217,7 +266,7 @@ say "warming up ($WARMUP each)"
 run_wrk apogee "$WARMUP" "$apogee_url" bench.localhost "$apogee_pid" >/dev/null
 run_wrk nginx "$WARMUP" "$nginx_url" "" "${nginx_pids[@]}" >/dev/null
 
-say "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS round(s), ${SIZE}-byte index.html, $(nproc) cores, CORES=$CORES"
+say "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS round(s), ${SIZE}-byte index.html, $(nproc) cores, CORES=$CORES, RULES=$RULES"
 a_rps=() n_rps=() a_cpu=() n_cpu=()
 for r in $(seq "$ROUNDS"); do
 	read -r a ac < <(run_wrk apogee "$DURATION" "$apogee_url" bench.localhost "$apogee_pid")
