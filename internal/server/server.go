@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/edge"
 	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/resolver"
 	"github.com/apogee-dev/apogee/internal/secretbox"
@@ -126,6 +128,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
+	// git push to the platform: Git's smart HTTP through git http-backend.
+	if gs, err := gitserve.New(gitserve.Config{Root: filepath.Join(cfg.Data, "git"), Store: s.store, Builds: s.api,
+		Log: log.With("component", "git")}); err != nil {
+		log.Warn("git push to the platform is off", "err", err)
+	} else {
+		s.apex.Handle("/git/", gs)
+	}
 	s.apex.HandleFunc("/", s.home)
 	return s, nil
 }

@@ -1,0 +1,438 @@
+// Package gitserve lets people push to the platform, Heroku-style:
+//
+//	git push http://x:<token>@localhost:8080/git/web.git main
+//
+// It serves Git's smart HTTP protocol with the real `git http-backend`
+// through net/http/cgi, and nothing else: the ref advertisement
+// (info/refs?service=git-receive-pack|git-upload-pack) and the two RPCs
+// (git-receive-pack, git-upload-pack). The dumb protocol's plain file
+// reads are 404.
+//
+// Every request authenticates with HTTP Basic, the API token as the
+// password (any user name). Only the project's owner, or an admin, may
+// push or fetch; another user gets 404, as if the project did not
+// exist. A project's bare repository is <root>/<project id>.git (by id,
+// so a deleted project's history never reaches a new project of the same
+// name), made on the first push. After a push, every branch that moved
+// is built: the project's branch to production, others as previews. A
+// project without a repository adopts the platform's on its first push.
+package gitserve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cgi"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/auth"
+)
+
+// Store is what gitserve needs of the platform's records.
+type Store interface {
+	TokenByHash(ctx context.Context, hash []byte) (*apogee.Token, error)
+	UserByID(ctx context.Context, id string) (*apogee.User, error)
+	ProjectByName(ctx context.Context, name string) (*apogee.Project, error)
+	UpdateProject(ctx context.Context, p *apogee.Project) error
+}
+
+// Builds queues the build of a pushed branch; *api.API implements it.
+type Builds interface {
+	// EnqueuePush queues a build of commit, the new head of branch, for
+	// userID: production for the project's branch, a preview otherwise.
+	EnqueuePush(ctx context.Context, p *apogee.Project, userID, branch, commit string) (*apogee.Deployment, error)
+}
+
+// Config is what a Server needs. Root, Store and Builds are required.
+type Config struct {
+	// Root holds the bare repositories (<data>/git).
+	Root   string
+	Store  Store
+	Builds Builds
+	// Prefix is the URL path the handler is mounted at (default "/git").
+	Prefix string
+	// MaxPush bounds the body of one push (default 1 GiB).
+	MaxPush int64
+	// Git is the git binary (default "git" on $PATH).
+	Git string
+	Log *slog.Logger
+	Now func() time.Time
+}
+
+// DefaultMaxPush bounds one push.
+const DefaultMaxPush = 1 << 30
+
+// Server is the http.Handler of /git/. It is safe for concurrent use.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // per repository: one push at a time
+}
+
+// New returns a Server; it checks that the git binary can be found.
+func New(cfg Config) (*Server, error) {
+	if cfg.Root == "" || cfg.Store == nil || cfg.Builds == nil {
+		return nil, errors.New("gitserve: Root, Store and Builds are required")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "/git"
+	}
+	cfg.Prefix = "/" + strings.Trim(cfg.Prefix, "/")
+	if cfg.MaxPush <= 0 {
+		cfg.MaxPush = DefaultMaxPush
+	}
+	if cfg.Git == "" {
+		cfg.Git = "git"
+	}
+	git, err := exec.LookPath(cfg.Git)
+	if err != nil {
+		return nil, fmt.Errorf("gitserve: git push needs the git binary: %w", err)
+	}
+	cfg.Git = git
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("gitserve: root: %w", err)
+	}
+	cfg.Root = root
+	if err := os.MkdirAll(root, 0o750); err != nil {
+		return nil, fmt.Errorf("gitserve: %w", err)
+	}
+	return &Server{cfg: cfg, log: cfg.Log, locks: map[string]*sync.Mutex{}}, nil
+}
+
+// RepoURL is the file:// URL of project id's repository on this
+// machine: a project that adopts the platform's repository builds from
+// it.
+func (s *Server) RepoURL(projectID string) string {
+	return "file://" + filepath.ToSlash(s.repoDir(projectID))
+}
+
+func (s *Server) repoDir(projectID string) string {
+	return filepath.Join(s.cfg.Root, projectID+".git")
+}
+
+// The smart HTTP services.
+const (
+	receivePack = "git-receive-pack"
+	uploadPack  = "git-upload-pack"
+)
+
+// route parses /git/<name>[.git]/<action> into the project name and the
+// service; ok is false for anything but the smart protocol's requests.
+func (s *Server) route(r *http.Request) (name, service string, advertise, ok bool) {
+	rest, found := strings.CutPrefix(r.URL.Path, s.cfg.Prefix+"/")
+	if !found {
+		return "", "", false, false
+	}
+	name, action, found := strings.Cut(rest, "/")
+	if !found {
+		return "", "", false, false
+	}
+	name = strings.TrimSuffix(name, ".git")
+	if apogee.ValidateProjectName(name) != nil {
+		return "", "", false, false
+	}
+	switch {
+	case action == "info/refs" && r.Method == http.MethodGet:
+		service = r.URL.Query().Get("service")
+		if service != receivePack && service != uploadPack {
+			return "", "", false, false
+		}
+		return name, service, true, true
+	case (action == receivePack || action == uploadPack) && r.Method == http.MethodPost:
+		return name, action, false, true
+	}
+	return "", "", false, false
+}
+
+// ServeHTTP serves one request of the smart HTTP protocol.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name, service, advertise, ok := s.route(r)
+	if !ok {
+		gitError(w, http.StatusNotFound, "not a Git smart HTTP request; push with: git push http://x:TOKEN@HOST/git/PROJECT.git BRANCH")
+		return
+	}
+	ctx := r.Context()
+	u, err := s.authenticate(r)
+	if err != nil {
+		if apogee.ErrorCode(err) == apogee.EUNAUTHORIZED {
+			w.Header().Set("WWW-Authenticate", `Basic realm="apogee"`)
+			gitError(w, http.StatusUnauthorized, "an API token is needed as the password: git push http://x:TOKEN@HOST/git/PROJECT.git (make one with `apogee tokens create git`)")
+			return
+		}
+		s.internalError(w, r, err)
+		return
+	}
+	p, err := s.cfg.Store.ProjectByName(ctx, name)
+	if errors.Is(err, apogee.ErrNotFound) || err == nil && !(u.Admin || p.OwnerID == u.ID) {
+		gitError(w, http.StatusNotFound, "project "+name+" not found; list yours with `apogee projects list`")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	platform := s.RepoURL(p.ID)
+	if service == receivePack && p.Git != nil && p.Git.URL != platform {
+		gitError(w, http.StatusForbidden, fmt.Sprintf("project %s builds from %s: push there (its webhook or `apogee deploy --git` builds it)", p.Name, p.Git.URL))
+		return
+	}
+	dir := s.repoDir(p.ID)
+	if service == uploadPack {
+		if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
+			gitError(w, http.StatusNotFound, "project "+name+" has no repository on the platform yet; push to it first")
+			return
+		}
+		s.cgi(w, r, p, u, service, advertise)
+		return
+	}
+
+	lock := s.lock(p.ID)
+	lock.Lock()
+	defer lock.Unlock()
+	if err := s.initRepo(ctx, dir); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if advertise {
+		s.cgi(w, r, p, u, service, true)
+		return
+	}
+	before, err := s.branches(ctx, dir)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if r.ContentLength > s.cfg.MaxPush {
+		gitError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("push of %d bytes is over the limit of %d", r.ContentLength, s.cfg.MaxPush))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxPush)
+	start := s.cfg.Now()
+	s.cgi(w, r, p, u, service, false)
+	after, err := s.branches(context.WithoutCancel(ctx), dir)
+	if err != nil {
+		s.log.Error("git push: read branches after the push", "project", p.Name, "err", err)
+		return
+	}
+	moved := movedBranches(before, after)
+	s.log.Info("git push", "project", p.Name, "user", u.ID, "moved", len(moved), "took", s.cfg.Now().Sub(start).Round(time.Millisecond))
+	if len(moved) > 0 {
+		s.build(context.WithoutCancel(ctx), p, u, moved)
+	}
+}
+
+// build adopts the platform's repository for a project without one and
+// queues a build of every moved branch. Failures are logged: the push
+// itself has succeeded and its answer is sent.
+func (s *Server) build(ctx context.Context, p *apogee.Project, u *apogee.User, moved []ref) {
+	if p.Git == nil {
+		branch := "main"
+		if len(moved) == 1 {
+			branch = moved[0].branch
+		}
+		for _, m := range moved {
+			if m.branch == "main" {
+				branch = "main"
+			}
+		}
+		p.Git = &apogee.GitSource{URL: s.RepoURL(p.ID), Branch: branch}
+		if err := s.cfg.Store.UpdateProject(ctx, p); err != nil {
+			s.log.Error("git push: adopt the platform's repository", "project", p.Name, "err", err)
+			return
+		}
+		s.log.Info("project adopted the platform's repository", "project", p.Name, "branch", branch)
+	}
+	for _, m := range moved {
+		d, err := s.cfg.Builds.EnqueuePush(ctx, p, u.ID, m.branch, m.commit)
+		if err != nil {
+			s.log.Error("git push: queue build", "project", p.Name, "branch", m.branch, "err", err)
+			continue
+		}
+		s.log.Info("git push queued a build", "project", p.Name, "deployment", d.ID, "branch", m.branch, "target", d.Target)
+	}
+}
+
+// authenticate returns the user whose API token is the Basic password.
+func (s *Server) authenticate(r *http.Request) (*apogee.User, error) {
+	bad := apogee.Errorf(apogee.EUNAUTHORIZED, "bad or missing token")
+	_, secret, ok := r.BasicAuth()
+	if !ok || secret == "" {
+		return nil, bad
+	}
+	tok, err := s.cfg.Store.TokenByHash(r.Context(), auth.HashToken(secret))
+	if errors.Is(err, apogee.ErrNotFound) {
+		return nil, bad
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gitserve: look up token: %w", err)
+	}
+	if !tok.Valid(s.cfg.Now()) {
+		return nil, bad
+	}
+	u, err := s.cfg.Store.UserByID(r.Context(), tok.UserID)
+	if errors.Is(err, apogee.ErrNotFound) {
+		return nil, bad
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gitserve: look up token's user: %w", err)
+	}
+	return u, nil
+}
+
+// cgi runs git http-backend for the request, on the project's own
+// repository whatever name the URL used.
+func (s *Server) cgi(w http.ResponseWriter, r *http.Request, p *apogee.Project, u *apogee.User, service string, advertise bool) {
+	action := "info/refs"
+	if !advertise {
+		action = service
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = s.cfg.Prefix + "/" + p.ID + ".git/" + action
+	r2.URL.RawPath = ""
+	r2.Header.Del("Authorization")
+	if r2.ContentLength > 0 {
+		// Without CONTENT_LENGTH git http-backend reads its input to EOF.
+		// With it, git (2.39 at least) spins forever on a body that ends
+		// early: a client that hangs up, or a push cut at MaxPush.
+		r2.ContentLength = -1
+		r2.Header.Del("Content-Length")
+	}
+	h := &cgi.Handler{
+		Path: s.cfg.Git,
+		Args: []string{"http-backend"},
+		Root: s.cfg.Prefix,
+		Dir:  s.cfg.Root,
+		Env: []string{
+			"GIT_PROJECT_ROOT=" + s.cfg.Root,
+			"GIT_HTTP_EXPORT_ALL=1",
+			"REMOTE_USER=" + u.Email,
+			"GIT_CONFIG_NOSYSTEM=1",
+			"HOME=" + s.cfg.Root,
+			"GIT_TERMINAL_PROMPT=0",
+		},
+		Logger: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		Stderr: &logWriter{log: s.log, project: p.Name},
+	}
+	h.ServeHTTP(w, r2)
+}
+
+// initRepo makes the bare repository at dir unless it exists. Force
+// pushes are allowed: deployments are immutable, so rewriting a branch
+// changes only what the next build builds.
+func (s *Server) initRepo(ctx context.Context, dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err == nil {
+		return nil
+	}
+	steps := [][]string{
+		{"init", "--bare", "--quiet", "--initial-branch=main", dir},
+		{"--git-dir", dir, "config", "http.receivepack", "true"},
+		{"--git-dir", dir, "config", "receive.denyNonFastForwards", "false"},
+		{"--git-dir", dir, "config", "receive.denyDeletes", "false"},
+		{"--git-dir", dir, "config", "receive.fsckObjects", "true"},
+	}
+	for _, args := range steps {
+		if out, err := s.git(ctx, args...); err != nil {
+			os.RemoveAll(dir)
+			return fmt.Errorf("gitserve: git %s: %w: %s", args[0], err, bytes.TrimSpace(out))
+		}
+	}
+	return nil
+}
+
+// ref is a branch and the commit it points at.
+type ref struct{ branch, commit string }
+
+// branches returns the repository's branches and their commits.
+func (s *Server) branches(ctx context.Context, dir string) (map[string]string, error) {
+	out, err := s.git(ctx, "--git-dir", dir, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
+	if err != nil {
+		return nil, fmt.Errorf("gitserve: list branches: %w: %s", err, bytes.TrimSpace(out))
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		commit, name, ok := strings.Cut(line, " ")
+		if ok {
+			m[strings.TrimPrefix(name, "refs/heads/")] = commit
+		}
+	}
+	return m, nil
+}
+
+// movedBranches returns the branches that are new or point elsewhere in
+// after, by name; deleted branches are not builds.
+func movedBranches(before, after map[string]string) []ref {
+	var moved []ref
+	for b, c := range after {
+		if before[b] != c {
+			moved = append(moved, ref{b, c})
+		}
+	}
+	slices.SortFunc(moved, func(a, b ref) int { return strings.Compare(a.branch, b.branch) })
+	return moved
+}
+
+func (s *Server) git(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, s.cfg.Git, args...)
+	cmd.Env = []string{"GIT_CONFIG_NOSYSTEM=1", "HOME=" + s.cfg.Root, "PATH=" + os.Getenv("PATH")}
+	return cmd.CombinedOutput()
+}
+
+func (s *Server) lock(id string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.locks[id]
+	if l == nil {
+		l = &sync.Mutex{}
+		s.locks[id] = l
+	}
+	return l
+}
+
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("git request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	gitError(w, http.StatusInternalServerError, "internal error; the server's log says more")
+}
+
+// gitError answers in text/plain, which git shows to the person pushing
+// ("remote: …").
+func gitError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	io.WriteString(w, msg+"\n")
+}
+
+// logWriter sends git http-backend's stderr to the log, line by line.
+type logWriter struct {
+	log     *slog.Logger
+	project string
+}
+
+func (l *logWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
+		if line != "" {
+			l.log.Warn("git http-backend", "project", l.project, "stderr", line)
+		}
+	}
+	return len(p), nil
+}
