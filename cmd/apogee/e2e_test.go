@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 }
 
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	data   string
 	config string
 	srv    *exec.Cmd
@@ -50,7 +50,7 @@ type world struct {
 	env    []string // extra environment of the server
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	w := &world{t: t, data: t.TempDir(), config: t.TempDir()}
 	t.Cleanup(func() {
 		if w.srv != nil {
@@ -185,7 +185,7 @@ func (w *world) eventually(host, path, body string) {
 	}
 }
 
-func writeSite(t *testing.T, dir string, n int, index string) {
+func writeSite(t testing.TB, dir string, n int, index string) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		p := filepath.Join(dir, "assets", fmt.Sprintf("%02d", i%10), fmt.Sprintf("file-%04d.txt", i))

@@ -248,6 +248,10 @@ func (b *Builder) env(vars []string) []string {
 		"npm_config_update_notifier=false",
 		"npm_config_fund=false",
 		"npm_config_audit=false",
+		// A stalled registry fetch is retried after a minute rather than
+		// failing the build after npm's default five.
+		"npm_config_fetch_timeout=60000",
+		"npm_config_fetch_retries=4",
 		"YARN_CACHE_FOLDER=/cache/yarn",
 		"npm_config_store_dir=/cache/pnpm",
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/builder"
 	"github.com/apogee-dev/apogee/internal/deploy"
+	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 	"github.com/apogee-dev/apogee/internal/source"
@@ -53,6 +54,7 @@ func (s *Server) setupBuilds() error {
 			LocalRoot: filepath.Join(s.cfg.Data, "git"),
 		},
 		Prepare: preparer{s},
+		Env:     envvars.New(s.store, s.box, nil),
 		Dir:     filepath.Join(s.cfg.Data, "builds"),
 		Workers: s.cfg.BuildWorkers,
 		Limits:  limits,
