@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +22,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/client"
+	"github.com/apogee-dev/apogee/internal/logs"
 )
 
 // testServer runs a whole server in process on 127.0.0.1:0 and returns it
@@ -325,4 +328,60 @@ func TestCollectGarbage(t *testing.T) {
 	if n, _, err := s.collectGarbage(ctx, future); err != nil || n != 1 {
 		t.Fatalf("after deleting the project collected %d blobs (%v), want 1", n, err)
 	}
+}
+
+// BenchmarkSSELatency measures, over HTTP, the time from a build's log
+// writer taking a line to a follower of GET /deployments/{id}/logs?follow=1
+// reading it. The target is 50 ms at p99.
+func BenchmarkSSELatency(b *testing.B) {
+	s, c, addr := testServer(b)
+	ctx := context.Background()
+	p, err := c.CreateProject(ctx, "web")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: p.ID, Target: apogee.TargetPreview, CreatedAt: time.Now(), Source: apogee.SourceGit}
+	if err := s.Store().QueueBuild(ctx, d); err != nil {
+		b.Fatal(err)
+	}
+	w := logs.NewWriter(d.ID, s.Store(), s.hub, logs.Options{})
+	defer w.Close(ctx)
+
+	req, _ := http.NewRequest("GET", addr+"/api/v1/deployments/"+d.ID+"/logs?follow=1", nil)
+	req.Host = "localhost"
+	req.Header.Set("Authorization", "Bearer "+c.Token())
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); res.StatusCode != 200 || ct != "text/event-stream" {
+		b.Fatalf("follow answered %d %s", res.StatusCode, ct)
+	}
+	lines := bufio.NewScanner(res.Body)
+	next := func(want string) {
+		for lines.Scan() {
+			if strings.HasPrefix(lines.Text(), "data: ") && strings.Contains(lines.Text(), want) {
+				return
+			}
+		}
+		b.Fatalf("stream ended before %q: %v", want, lines.Err())
+	}
+	w.Systemf("warm up")
+	next("warm up")
+
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		text := fmt.Sprintf("line %d of the build", i)
+		start := time.Now()
+		w.Systemf("%s", text)
+		next(text)
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 }
