@@ -111,5 +111,7 @@ type Store interface {
 	VariantStore
 	BuildStore
 	EnvStore
+	UploadStore
+	AccountStore
 	Close() error
 }

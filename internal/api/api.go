@@ -47,7 +47,16 @@ type Config struct {
 	// Box seals secrets at rest: environment variables, webhook secrets
 	// (internal/secretbox). Default: a random key that lives only in this
 	// process, so nothing sealed survives a restart (tests).
-	Box        apogee.Sealer
+	Box apogee.Sealer
+	// UploadKey signs pre-signed ZIP upload URLs (HMAC-SHA256). Every
+	// process behind one URL needs the same key; the server derives it
+	// from the secret key. Default: a random key of this process.
+	UploadKey []byte
+	// MaxZipSize bounds one uploaded ZIP (default 500 MiB).
+	MaxZipSize int64
+	// UploadTTL is how long a pre-signed upload URL is good for
+	// (default 15 minutes).
+	UploadTTL  time.Duration
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -65,6 +74,7 @@ type API struct {
 	schemes []string
 	box     apogee.Sealer
 	env     *envvars.Service
+	uploads uploadConfig
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -112,6 +122,7 @@ func New(cfg Config) *API {
 		a.log.Warn("no secret key given: secrets are sealed with a key that is lost when the process ends")
 	}
 	a.env = envvars.New(a.store, a.box, a.now)
+	a.uploads = newUploadConfig(cfg)
 	a.domains = newDomainConfig(cfg)
 	a.metrics = newMetrics(cfg.Registerer)
 	a.routes()
@@ -163,6 +174,8 @@ func (a *API) routes() {
 	authed("DELETE /api/v1/projects/{name}/env/{key}", a.deleteEnv)
 
 	handle("POST /api/v1/webhooks/github", a.githubWebhook)
+	authed("POST /api/v1/projects/{name}/uploads", a.createUpload)
+	handle("PUT /api/v1/uploads/{id}", a.putUpload)
 	authed("POST /api/v1/projects/{name}/builds", a.queueBuild)
 	authed("GET /api/v1/deployments/{id}/logs", a.deploymentLogs)
 	authed("POST /api/v1/deployments/{id}/cancel", a.cancelBuild)

@@ -53,6 +53,12 @@ const maxFile = 1 << 20
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with changes to the API's configuration.
+func newEnvWith(t *testing.T, configure func(*api.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -67,11 +73,15 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { bl.Close() })
 	e := &env{t: t, store: st, blobs: bl, bus: events.NewLocal(log), now: time.Now().UTC()}
-	a := api.New(api.Config{
+	cfg := api.Config{
 		Store: st, Blobs: bl, Bus: e.bus, MaxFileSize: maxFile, Log: log,
 		SiteURL: func(l string) string { return "http://" + l + ".localhost/" },
 		Now:     e.clock,
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	a := api.New(cfg)
 	e.srv = httptest.NewServer(a)
 	t.Cleanup(e.srv.Close)
 	return e

@@ -69,6 +69,9 @@ func (a *API) queueBuild(w http.ResponseWriter, r *http.Request, u *apogee.User)
 			return err
 		}
 	}
+	if req.UploadID != "" {
+		return a.queueZipBuild(w, r, u, p, req)
+	}
 	if p.Git == nil {
 		return apogee.Errorf(apogee.EINVALID, "project %q has no Git repository; connect one with `apogee projects create NAME --git URL`, or deploy a folder with `apogee deploy`", p.Name)
 	}

@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -245,4 +250,45 @@ func serverEnv(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	return cfg.Server, cfg.Token
+}
+
+func TestDeployZip(t *testing.T) {
+	st, hub := buildAPI(t)
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	f, _ := zw.Create("index.html")
+	io.WriteString(f, "<h1>zipped</h1>")
+	zw.Close()
+	path := filepath.Join(t.TempDir(), "site.zip")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+
+	built := simulateBuild(t, st, hub, "")
+	r := run(t, "", "deploy", "--project", "web", "--zip", path).ok(t)
+	d := <-built
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, d.Host) {
+		t.Fatalf("last stdout line %q, want the deployment's URL", last)
+	}
+	if !strings.Contains(r.stderr, "Uploading site.zip") || !strings.Contains(r.stderr, "vite v5.4.0") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	stored, err := st.DeploymentByID(t.Context(), d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Source != apogee.SourceZip || stored.SourceBlob != hex.EncodeToString(sum[:]) || stored.Target != apogee.TargetProduction {
+		t.Fatalf("zip deployment %+v", stored)
+	}
+
+	r = run(t, "", "deploy", "--project", "web", "--zip", path, "--ref", "main")
+	if r.code == 0 || !strings.Contains(r.stderr, "--ref is for --git") {
+		t.Fatalf("--zip --ref: code %d\n%s", r.code, r.stderr)
+	}
+	r = run(t, "", "deploy", "--project", "web", "--zip", filepath.Join(t.TempDir(), "missing.zip"))
+	if r.code == 0 || !strings.Contains(r.stderr, "cannot read the ZIP") {
+		t.Fatalf("--zip of a missing file: code %d\n%s", r.code, r.stderr)
+	}
 }

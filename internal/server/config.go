@@ -27,6 +27,7 @@ type Config struct {
 	Blobs       string        // file:///path, s3://…, azblob://…; default in Data
 	CacheMB     int64         // edge file cache bound
 	MaxFileMB   int64         // largest file of a deployment
+	MaxZipMB    int64         // largest ZIP upload of a source tree (0: 500)
 	UploadTTL   time.Duration // an upload not finalized by then expires
 	LogLevel    string        // debug, info, warn, error
 	LogFormat   string        // text or json
@@ -75,6 +76,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Blobs, "blobs", "", "blob store URL: file:///path, s3://bucket?endpoint=…, azblob://container (default: the data folder)")
 	fs.Int64Var(&c.CacheMB, "cache-mb", 256, "edge memory cache for file bytes, in MiB")
 	fs.Int64Var(&c.MaxFileMB, "max-file-mb", 100, "largest file a deployment may hold, in MiB")
+	fs.Int64Var(&c.MaxZipMB, "max-zip-mb", 500, "largest ZIP of a source tree (apogee deploy --zip), in MiB")
 	fs.DurationVar(&c.UploadTTL, "upload-ttl", 24*time.Hour, "an upload not finalized within this time expires and is cleaned up")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -40,6 +43,11 @@ func (s *Server) setupSecrets() error {
 	box, err := secretbox.New(key)
 	if err != nil {
 		return err
+	}
+	// A key of its own for upload URLs: a leaked signature reveals
+	// nothing of the key that seals secrets.
+	if s.uploadKey, err = hkdf.Key(sha256.New, key, nil, "apogee upload URLs v1", 32); err != nil {
+		return fmt.Errorf("server: derive the upload key: %w", err)
 	}
 	clear(key)
 	s.box = box

@@ -50,6 +50,9 @@ type Server struct {
 
 	box *secretbox.Box   // seals secrets at rest (see secrets.go)
 	env *envvars.Service // projects' environment variables, for the API and the builder
+	// uploadKey signs pre-signed ZIP upload URLs; derived from the
+	// secret key, so every server sharing that key accepts them.
+	uploadKey []byte
 
 	suffix  string // "." + domain, to tell a site host from the apex
 	scheme  string // "http", or "https" with a TLS listener
@@ -117,6 +120,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		Resolver:    res,
 		DomainURL:   s.DomainURL,
 		MaxFileSize: cfg.MaxFileMB << 20,
+		MaxZipSize:  cfg.MaxZipMB << 20,
+		UploadKey:   s.uploadKey,
 		Log:         log.With("component", "api"),
 		Registerer:  reg,
 		Box:         s.box,

@@ -59,6 +59,9 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"ConcurrentCreateDomain", testConcurrentCreateDomain},
 		{"Env", testEnv},
 		{"EnvLimit", testEnvLimit},
+		{"Uploads", testUploads},
+		{"ConcurrentUseUpload", testConcurrentUseUpload},
+		{"Sessions", testSessions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
