@@ -253,7 +253,10 @@ func (b *Builder) env(vars []string) []string {
 		"npm_config_fetch_timeout=60000",
 		"npm_config_fetch_retries=4",
 		"YARN_CACHE_FOLDER=/cache/yarn",
-		"npm_config_store_dir=/cache/pnpm",
+		// pnpm keeps its store under $XDG_DATA_HOME/pnpm (npm would warn
+		// about an npm_config_store_dir it does not know).
+		"XDG_DATA_HOME=/cache/xdg-data",
+		"XDG_CACHE_HOME=/cache/xdg-cache",
 	}
 	return append(env, vars...)
 }
