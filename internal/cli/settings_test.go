@@ -39,3 +39,30 @@ func TestProjectsUpdate(t *testing.T) {
 		t.Errorf("unknown project: code %d\n%s", r.code, r.stderr)
 	}
 }
+
+func TestProjectsUpdateBuild(t *testing.T) {
+	realAPI(t)
+
+	got := oneJSON(t, run(t, "", "projects", "update", "web", "--build-command", "npm run build:prod",
+		"--output-dir", "build", "--install-command", "", "--root-dir", "apps/web", "--json").ok(t).stdout)
+	settings, _ := got["settings"].(map[string]any)
+	build, _ := settings["build"].(map[string]any)
+	if build["build_command"] != "npm run build:prod" || build["output_dir"] != "build" || build["install_command"] != "" || build["root_dir"] != "apps/web" {
+		t.Fatalf("update --json settings.build = %v", build)
+	}
+	r := run(t, "", "projects", "update", "web", "--output-dir", "auto", "--root-dir", "auto").ok(t)
+	for _, want := range []string{"Output folder", "auto (detected)", "npm run build:prod", "(none)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("update output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	got = oneJSON(t, run(t, "", "projects", "show", "web", "--json").ok(t).stdout)
+	settings, _ = got["settings"].(map[string]any)
+	build, _ = settings["build"].(map[string]any)
+	if _, ok := build["output_dir"]; ok || build["build_command"] != "npm run build:prod" {
+		t.Fatalf("after going back to auto settings.build = %v", build)
+	}
+	if r := run(t, "", "projects", "update", "web", "--output-dir", "../../etc"); r.code == 0 || !strings.Contains(r.stderr, "output") {
+		t.Errorf("an output folder outside the project: code %d\n%s", r.code, r.stderr)
+	}
+}
