@@ -428,10 +428,12 @@ func (s *Store) HashesInUse(ctx context.Context, hashes []string) ([]string, err
 	var inUse []string
 	for chunk := range slices.Chunk(hashes, inListMax) {
 		marks, args := inList(chunk)
-		// A precompressed variant is in use while its original is.
+		// A precompressed variant is in use while its original is; an
+		// uploaded ZIP while a build waits for it or runs from it.
 		rows, err := s.rdb.QueryContext(ctx, "SELECT DISTINCT sha256 FROM deployment_files WHERE sha256 IN ("+marks+")"+
 			" UNION SELECT v.variant_sha256 FROM blob_variants v WHERE v.variant_sha256 IN ("+marks+")"+
-			" AND EXISTS (SELECT 1 FROM deployment_files f WHERE f.sha256 = v.sha256)", args...)
+			" AND EXISTS (SELECT 1 FROM deployment_files f WHERE f.sha256 = v.sha256)"+
+			" UNION SELECT source_blob FROM deployments WHERE source_blob IN ("+marks+") AND status IN ('queued', 'building')", args...)
 		if err != nil {
 			return nil, wrap("hashes in use", err)
 		}

@@ -791,14 +791,24 @@ func testHashesInUse(t *testing.T, s apogee.Store) {
 	_, err = s.ExpireUploads(ctx, base.Add(time.Minute)) // drops d's manifest
 	must(t, err)
 
-	query := []string{hash("a"), hash("b"), hash("c"), hash("d"), hash("e")}
+	// A queued zip build holds its ZIP; an ended one does not.
+	zq := &apogee.Deployment{ID: apogee.NewID(), ProjectID: web.ID, Target: apogee.TargetPreview, CreatedAt: base.Add(time.Hour),
+		Source: apogee.SourceZip, SourceBlob: hash("zip-queued")}
+	must(t, s.QueueBuild(ctx, zq))
+	ze := &apogee.Deployment{ID: apogee.NewID(), ProjectID: web.ID, Target: apogee.TargetPreview, CreatedAt: base.Add(time.Hour),
+		Source: apogee.SourceZip, SourceBlob: hash("zip-ended")}
+	must(t, s.QueueBuild(ctx, ze))
+	_, err = s.EndBuild(ctx, ze.ID, apogee.StatusCanceled, "x", base.Add(time.Hour))
+	must(t, err)
+
+	query := []string{hash("a"), hash("b"), hash("c"), hash("d"), hash("e"), hash("zip-queued"), hash("zip-ended")}
 	for i := 0; i < 1200; i++ { // more than one batch
 		query = append(query, hash(fmt.Sprint("none", i)))
 	}
 	got, err := s.HashesInUse(ctx, query)
 	must(t, err)
 	slices.Sort(got)
-	want := []string{hash("a"), hash("b"), hash("c")}
+	want := []string{hash("a"), hash("b"), hash("c"), hash("zip-queued")}
 	slices.Sort(want)
 	equal(t, "hashes in use", got, want)
 
