@@ -32,6 +32,7 @@ type Config struct {
 	LogLevel    string        // debug, info, warn, error
 	LogFormat   string        // text or json
 	ShutdownTTL time.Duration // grace period for open requests on stop
+	Signup      string        // dashboard sign-up: open or closed (accounts made by an admin)
 
 	// HTTPS (see tls.go): on when TLSListen is set.
 	TLSListen   string // address of the HTTPS listener, e.g. :443
@@ -81,6 +82,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "time open requests get to finish on stop")
+	fs.StringVar(&c.Signup, "signup", "closed", "dashboard sign-up: open (anyone may make an account; the first is admin) or closed (apogee admin create-user)")
 	fs.StringVar(&c.TLSListen, "tls-listen", "", "address to serve HTTPS on (e.g. :443), with certificates from ACME obtained on demand")
 	fs.StringVar(&c.ACMECA, "acme-ca", "", "ACME directory URL (default: Let's Encrypt)")
 	fs.StringVar(&c.ACMECARoot, "acme-ca-root", "", "PEM file of CA certificates to trust for the ACME directory (a private CA)")
@@ -126,6 +128,13 @@ func EnvName(flag string) string {
 func (c *Config) Normalize() error {
 	if c.Data == "" {
 		return apogee.Errorf(apogee.EINVALID, "--data is empty; name a folder for Apogee's data")
+	}
+	switch c.Signup {
+	case "":
+		c.Signup = "closed"
+	case "open", "closed":
+	default:
+		return apogee.Errorf(apogee.EINVALID, "--signup %q must be open or closed", c.Signup)
 	}
 	switch c.Sandbox {
 	case "":

@@ -25,6 +25,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/builder"
+	"github.com/apogee-dev/apogee/internal/dashboard"
 	"github.com/apogee-dev/apogee/internal/edge"
 	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/events"
@@ -140,7 +141,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	} else {
 		s.apex.Handle("/git/", gs)
 	}
-	s.apex.HandleFunc("/", s.home)
+	dash, err := dashboard.New(dashboard.Config{
+		Store:   s.store,
+		API:     s.api,
+		Logs:    s.hub,
+		SiteURL: s.SiteURL,
+		BaseURL: s.URL,
+		Signup:  cfg.Signup,
+		Log:     log.With("component", "dashboard"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	s.apex.Handle("/", dash)
 	return s, nil
 }
 

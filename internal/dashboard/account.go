@@ -1,0 +1,119 @@
+package dashboard
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/auth"
+)
+
+// expiries are the choices of a new token's lifetime.
+var expiries = map[string]string{"": "", "30d": "720h", "90d": "2160h", "365d": "8760h"}
+
+type accountData struct {
+	Tokens   []*apogee.Token
+	NewToken *apogee.TokenResponse // shown once, on the page that made it
+	Error    string                // of the password form
+	Now      any
+}
+
+func (d *Dashboard) account(w http.ResponseWriter, r *http.Request, s *session, status int, data accountData) error {
+	var list struct {
+		Tokens []*apogee.Token `json:"tokens"`
+	}
+	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("tokens"), nil, &list); err != nil {
+		return err
+	}
+	// Newest first; revoked and expired ones after the usable ones.
+	now := d.now()
+	var usable, dead []*apogee.Token
+	for i := len(list.Tokens) - 1; i >= 0; i-- {
+		if t := list.Tokens[i]; t.Valid(now) {
+			usable = append(usable, t)
+		} else {
+			dead = append(dead, t)
+		}
+	}
+	data.Tokens = append(usable, dead...)
+	data.Now = now
+	d.render(w, r, status, "account", s, "Account", data)
+	return nil
+}
+
+func (d *Dashboard) accountPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	return d.account(w, r, s, http.StatusOK, accountData{})
+}
+
+// createToken makes an API token and shows its secret on the page it
+// answers with, once: it is not kept anywhere it could be shown again.
+func (d *Dashboard) createToken(w http.ResponseWriter, r *http.Request, s *session) error {
+	exp, ok := expiries[r.PostFormValue("expires")]
+	if !ok {
+		return apogee.Errorf(apogee.EINVALID, "choose an expiry from the list")
+	}
+	var resp apogee.TokenResponse
+	req := apogee.CreateTokenRequest{Name: r.PostFormValue("name"), ExpiresIn: exp}
+	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("tokens"), req, &resp); err != nil {
+		if apogee.ErrorCode(err) == apogee.EINTERNAL {
+			return err
+		}
+		setFlash(w, r, "error", apogee.ErrorMessage(err))
+		return seeOther(w, r, "/account")
+	}
+	return d.account(w, r, s, http.StatusOK, accountData{NewToken: &resp})
+}
+
+func (d *Dashboard) revokeToken(w http.ResponseWriter, r *http.Request, s *session) error {
+	err := d.api.Call(r.Context(), s.user, "DELETE", apiPath("tokens", r.PathValue("id")), nil, nil)
+	if err != nil {
+		return err // another user's token is a 404, like a missing one
+	}
+	setFlash(w, r, "ok", "Token revoked: it no longer works.")
+	return seeOther(w, r, "/account")
+}
+
+// changePassword replaces the password after checking the current one,
+// and signs out every other session of the user.
+func (d *Dashboard) changePassword(w http.ResponseWriter, r *http.Request, s *session) error {
+	current, next := r.PostFormValue("current"), r.PostFormValue("new")
+	fail := func(status int, msg string) error {
+		return d.account(w, r, s, status, accountData{Error: msg})
+	}
+	u, err := d.store.UserByID(r.Context(), s.user.ID)
+	if err != nil {
+		return errorf("change password: %w", err)
+	}
+	ok, err := auth.VerifyPassword(u.Password, current)
+	if err != nil {
+		return errorf("change password: user %s: %w", u.ID, err)
+	}
+	switch {
+	case !ok:
+		return fail(http.StatusBadRequest, "the current password is wrong")
+	case len(next) < auth.MinPasswordLen:
+		return fail(http.StatusBadRequest, "choose a new password of at least 8 characters")
+	case next != r.PostFormValue("new2"):
+		return fail(http.StatusBadRequest, "the two new passwords differ")
+	case strings.TrimSpace(next) == "":
+		return fail(http.StatusBadRequest, "choose a new password that is not only spaces")
+	}
+	hash, err := auth.HashPassword(next)
+	if err != nil {
+		return errorf("change password: %w", err)
+	}
+	if err := d.store.SetPassword(r.Context(), u.ID, hash); err != nil {
+		return errorf("change password: %w", err)
+	}
+	n, err := d.store.DeleteUserSessions(r.Context(), u.ID, s.hash)
+	if err != nil {
+		return errorf("change password: sign out other sessions: %w", err)
+	}
+	d.log.Info("password changed", "user", u.ID, "sessions_ended", n)
+	msg := "Password changed."
+	if n > 0 {
+		msg += " Your other sessions were signed out."
+	}
+	setFlash(w, r, "ok", msg)
+	return seeOther(w, r, "/account")
+}

@@ -1,0 +1,299 @@
+// Package dashboard serves the pages a person signs in to at the apex:
+// the landing page, sign-in and sign-up, projects, deployments with their
+// live build logs, and the account (API tokens, password).
+//
+// Pages are server-rendered from embedded html/template files with one
+// CSS file and a little plain JavaScript (live logs over Server-Sent
+// Events); `go build` alone yields everything. Reads of the build log go
+// to the store and the log hub; every other read and every change goes
+// through the REST API in process (API.Call) as the signed-in user, so
+// the dashboard gets the API's checks, events and metrics without a copy
+// of them, and ownership is decided in one place: another user's project
+// or deployment is a 404 here as there.
+//
+// Sessions are cookies holding a random 256-bit id whose SHA-256 is
+// stored (apogee.AccountStore). Every POST carries a CSRF token derived
+// from the session id and is also checked by net/http's
+// CrossOriginProtection (Sec-Fetch-Site / Origin).
+package dashboard
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/logs"
+)
+
+// Store is what the dashboard reads and writes itself: users, sessions
+// and passwords, and build logs. Everything else goes through the API.
+type Store interface {
+	apogee.UserStore
+	apogee.AccountStore
+	apogee.LogStore
+	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
+}
+
+// API serves one REST API request in process as an authenticated user
+// (internal/api's *API implements it). An error answer is an
+// *apogee.Error with the API's code and message.
+type API interface {
+	Call(ctx context.Context, u *apogee.User, method, path string, in, out any) error
+}
+
+// Sign-up modes (server flag --signup).
+const (
+	SignupClosed = "closed" // accounts are made by an admin (apogee admin create-user)
+	SignupOpen   = "open"   // anyone who reaches the dashboard may sign up
+)
+
+// Config is what the dashboard needs. Store and API are required.
+type Config struct {
+	Store Store
+	API   API
+	// Logs fans build logs out live (the server's hub; default a hub of
+	// its own, which sees no builds).
+	Logs *logs.Hub
+	// SiteURL returns the public URL of a host label.
+	SiteURL func(label string) string
+	// BaseURL returns the dashboard's own URL without a trailing slash
+	// (shown in the landing page's commands).
+	BaseURL func() string
+	// Signup is SignupOpen or SignupClosed (default).
+	Signup string
+	// SessionTTL is how long a sign-in lasts (default 14 days).
+	SessionTTL time.Duration
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+// Dashboard is the http.Handler of the dashboard's pages.
+type Dashboard struct {
+	store   Store
+	api     API
+	hub     *logs.Hub
+	siteURL func(string) string
+	baseURL func() string
+	signup  bool
+	ttl     time.Duration
+	log     *slog.Logger
+	now     func() time.Time
+	logins  *limiter
+	pages   map[string]*template.Template
+	handler http.Handler
+}
+
+// DefaultSessionTTL is how long a sign-in lasts.
+const DefaultSessionTTL = 14 * 24 * time.Hour
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// New returns the dashboard with its routes registered.
+func New(cfg Config) (*Dashboard, error) {
+	if cfg.Store == nil || cfg.API == nil {
+		return nil, errors.New("dashboard: Store and API are required")
+	}
+	d := &Dashboard{
+		store: cfg.Store, api: cfg.API, hub: cfg.Logs, siteURL: cfg.SiteURL, baseURL: cfg.BaseURL,
+		ttl: cfg.SessionTTL, log: cfg.Log, now: cfg.Now,
+		logins: newLimiter(10, 10*time.Minute),
+	}
+	switch cfg.Signup {
+	case "", SignupClosed:
+	case SignupOpen:
+		d.signup = true
+	default:
+		return nil, apogee.Errorf(apogee.EINVALID, "sign-up mode %q must be %q or %q", cfg.Signup, SignupOpen, SignupClosed)
+	}
+	if d.hub == nil {
+		d.hub = logs.NewHub(0)
+	}
+	if d.siteURL == nil {
+		d.siteURL = func(label string) string { return "http://" + label + ".localhost/" }
+	}
+	if d.baseURL == nil {
+		d.baseURL = func() string { return "http://localhost" }
+	}
+	if d.ttl <= 0 {
+		d.ttl = DefaultSessionTTL
+	}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	var err error
+	if d.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	d.handler = d.routes()
+	return d, nil
+}
+
+func (d *Dashboard) routes() http.Handler {
+	m := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	m.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+
+	m.Handle("GET /{$}", d.wrap(d.home))
+	m.Handle("GET /login", d.wrap(d.loginPage))
+	m.Handle("POST /login", d.wrap(d.login))
+	m.Handle("GET /signup", d.wrap(d.signupPage))
+	m.Handle("POST /signup", d.wrap(d.signupSubmit))
+	m.Handle("POST /logout", d.authed(d.logout))
+
+	m.Handle("GET /projects/new", d.authed(d.newProjectPage))
+	m.Handle("POST /projects/new", d.authed(d.createProject))
+	m.Handle("GET /projects/{name}", d.authed(d.projectPage))
+	m.Handle("POST /projects/{name}/deploy", d.authed(d.deployNow))
+	m.Handle("POST /projects/{name}/promote", d.authed(d.promote))
+	m.Handle("POST /projects/{name}/rollback", d.authed(d.rollback))
+	m.Handle("POST /projects/{name}/env", d.authed(d.setEnv))
+	m.Handle("POST /projects/{name}/env/delete", d.authed(d.deleteEnv))
+
+	m.Handle("GET /deployments/{id}", d.authed(d.deploymentPage))
+	m.Handle("GET /deployments/{id}/log", d.authed(d.deploymentLog))
+	m.Handle("POST /deployments/{id}/cancel", d.authed(d.cancel))
+
+	m.Handle("GET /account", d.authed(d.accountPage))
+	m.Handle("POST /account/tokens", d.authed(d.createToken))
+	m.Handle("POST /account/tokens/{id}/revoke", d.authed(d.revokeToken))
+	m.Handle("POST /account/password", d.authed(d.changePassword))
+
+	m.Handle("/", d.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return apogee.Errorf(apogee.ENOTFOUND, "there is no page at %s", r.URL.Path)
+	}))
+
+	// A second layer under the per-session tokens: browsers say where a
+	// request comes from (Sec-Fetch-Site, Origin); cross-site POSTs stop here.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.renderError(w, r, apogee.Errorf(apogee.EFORBIDDEN, "this form was sent from another site; open the page here and send it again"))
+	}))
+	return securityHeaders(cop.Handler(m))
+}
+
+// ServeHTTP serves the dashboard.
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.handler.ServeHTTP(w, r) }
+
+// securityHeaders sets the headers every page gets: no framing, no
+// sniffing, scripts and styles only from this origin.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func cacheStatic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// wrap turns a handler that returns an error into an http.Handler that
+// shows the error as a page.
+func (d *Dashboard) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			d.renderError(w, r, err)
+		}
+	})
+}
+
+// statusOf maps an error code to the status of its page.
+func statusOf(code string) int {
+	switch code {
+	case apogee.EINVALID:
+		return http.StatusBadRequest
+	case apogee.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case apogee.EFORBIDDEN:
+		return http.StatusForbidden
+	case apogee.ENOTFOUND:
+		return http.StatusNotFound
+	case apogee.ECONFLICT, apogee.EMISSING:
+		return http.StatusConflict
+	case apogee.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case codeTooMany:
+		return http.StatusTooManyRequests
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// codeTooMany is the dashboard's own code for a rate-limited sign-in.
+const codeTooMany = "too_many_requests"
+
+// renderError shows err as a page with its status. Internal errors are
+// logged in full and shown as a generic message.
+func (d *Dashboard) renderError(w http.ResponseWriter, r *http.Request, err error) {
+	code := apogee.ErrorCode(err)
+	if code == apogee.EINTERNAL {
+		d.log.Error("page failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	status := statusOf(code)
+	title := http.StatusText(status)
+	if code == apogee.ENOTFOUND {
+		title = "Not found"
+	}
+	s, _ := d.session(r) // the header shows who is signed in, if anyone
+	d.render(w, r, status, "error", s, title, map[string]any{"Status": status, "Message": apogee.ErrorMessage(err)})
+}
+
+// page is what every template gets.
+type page struct {
+	Title  string
+	User   *apogee.User
+	CSRF   string
+	Flash  *flash
+	Signup bool
+	Path   string
+	Data   any
+}
+
+// render executes the named page with status. s may be nil (signed out).
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, name string, s *session, title string, data any) {
+	t, ok := d.pages[name]
+	if !ok {
+		panic("dashboard: no template " + name)
+	}
+	p := page{Title: title, Signup: d.signup, Path: r.URL.Path, Data: data, Flash: takeFlash(w, r)}
+	if s != nil {
+		p.User, p.CSRF = s.user, s.csrf
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := t.ExecuteTemplate(w, "layout", p); err != nil {
+		d.log.Error("render page", "page", name, "err", err)
+	}
+}
+
+// seeOther redirects after a POST (303: the browser GETs the target).
+func seeOther(w http.ResponseWriter, r *http.Request, to string) error {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+// errorf wraps an internal failure with what was being done.
+func errorf(format string, args ...any) error { return fmt.Errorf("dashboard: "+format, args...) }

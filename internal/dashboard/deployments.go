@@ -1,0 +1,128 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/logs"
+)
+
+// maxPageLines is how many stored log lines the page itself shows; the
+// rest of a longer log is linked as the API's JSON.
+const maxPageLines = 5000
+
+func isLive(status string) bool {
+	return status == apogee.StatusQueued || status == apogee.StatusBuilding
+}
+
+// deployment returns the deployment of the request's path if the user
+// may see it (the API decides: another user's is a 404).
+func (d *Dashboard) deployment(r *http.Request, s *session) (*apogee.DeploymentView, error) {
+	var v apogee.DeploymentView
+	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("deployments", r.PathValue("id")), nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// deploymentPage shows a deployment and its build log: the stored lines
+// in the page, then, while it builds, the rest live (deploymentLog).
+func (d *Dashboard) deploymentPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	v, err := d.deployment(r, s)
+	if err != nil {
+		return err
+	}
+	lines, err := d.store.Logs(r.Context(), v.ID, 0, maxPageLines)
+	if err != nil {
+		return errorf("logs of %s: %w", v.ID, err)
+	}
+	var last int64
+	if len(lines) > 0 {
+		last = lines[len(lines)-1].Seq
+	}
+	d.render(w, r, http.StatusOK, "deployment", s, "Deployment "+v.ID, map[string]any{
+		"D": row(v, d.now()), "Lines": lines, "Live": isLive(v.Status), "LastSeq": last,
+		"Truncated": len(lines) == maxPageLines,
+	})
+	return nil
+}
+
+// deploymentLog streams the log lines after ?after=SEQ (or the
+// Last-Event-ID a reconnecting EventSource sends) as Server-Sent Events
+// until the build ends, then sends "end" with the final status. The
+// events are those of GET /api/v1/deployments/{id}/logs?follow=1.
+func (d *Dashboard) deploymentLog(w http.ResponseWriter, r *http.Request, s *session) error {
+	v, err := d.deployment(r, s)
+	if err != nil {
+		return err
+	}
+	after := int64(0)
+	for _, v := range []string{r.URL.Query().Get("after"), r.Header.Get("Last-Event-ID")} {
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return apogee.Errorf(apogee.EINVALID, "after %q must be a line number", v)
+		}
+		after = n
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	live := func(ctx context.Context) (bool, error) {
+		cur, err := d.store.DeploymentByID(ctx, v.ID)
+		if err != nil {
+			return false, err
+		}
+		return isLive(cur.Status), nil
+	}
+	err = logs.Follow(r.Context(), d.store, d.hub, v.ID, after, live, func(lines []apogee.LogLine) error {
+		for _, l := range lines {
+			b, _ := json.Marshal(l)
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: line\ndata: %s\n\n", l.Seq, b); err != nil {
+				return err
+			}
+		}
+		return rc.Flush()
+	})
+	if err != nil {
+		if r.Context().Err() == nil {
+			d.log.Warn("log stream ended", "deployment", v.ID, "err", err)
+		}
+		return nil // the response has begun
+	}
+	status := ""
+	if cur, err := d.store.DeploymentByID(context.WithoutCancel(r.Context()), v.ID); err == nil {
+		status = cur.Status
+	}
+	fmt.Fprintf(w, "event: end\ndata: {\"status\":%q}\n\n", status)
+	_ = rc.Flush()
+	return nil
+}
+
+func (d *Dashboard) cancel(w http.ResponseWriter, r *http.Request, s *session) error {
+	v, err := d.deployment(r, s)
+	if err != nil {
+		return err
+	}
+	err = d.api.Call(r.Context(), s.user, "POST", apiPath("deployments", v.ID, "cancel"), nil, nil)
+	switch {
+	case apogee.ErrorCode(err) == apogee.EINTERNAL:
+		return err
+	case err != nil:
+		setFlash(w, r, "error", apogee.ErrorMessage(err))
+	default:
+		setFlash(w, r, "ok", "Build canceled.")
+	}
+	return seeOther(w, r, "/deployments/"+url.PathEscape(v.ID))
+}

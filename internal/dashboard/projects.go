@@ -1,0 +1,258 @@
+package dashboard
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// apiPath builds an API path from escaped parts: apiPath("projects", name).
+func apiPath(parts ...string) string {
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return "/api/v1/" + strings.Join(parts, "/")
+}
+
+// deploymentRow is a deployment as the pages list it.
+type deploymentRow struct {
+	*apogee.DeploymentView
+	Duration string
+}
+
+func row(v *apogee.DeploymentView, now time.Time) deploymentRow {
+	return deploymentRow{DeploymentView: v, Duration: duration(v.Deployment, now)}
+}
+
+// duration is how long a deployment took (or has taken so far) to be
+// ready: the build for built ones, the upload for uploaded ones.
+func duration(d *apogee.Deployment, now time.Time) string {
+	var took time.Duration
+	switch {
+	case d.BuildStartedAt != nil && d.BuildFinishedAt != nil:
+		took = d.BuildFinishedAt.Sub(*d.BuildStartedAt)
+	case d.BuildStartedAt != nil && d.Status == apogee.StatusBuilding:
+		took = now.Sub(*d.BuildStartedAt)
+	case d.ReadyAt != nil:
+		took = d.ReadyAt.Sub(d.CreatedAt)
+	default:
+		return ""
+	}
+	return shortDuration(took)
+}
+
+func shortDuration(d time.Duration) string {
+	if d < time.Second {
+		return "<1s"
+	}
+	return d.Round(time.Second).String()
+}
+
+type projectItem struct {
+	*apogee.ProjectView
+	Last *deploymentRow
+}
+
+// home is the projects list for a signed-in user and the landing page
+// for everyone else.
+func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
+	s, err := d.session(r)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		d.render(w, r, http.StatusOK, "landing", nil, "Apogee: your own deployment platform", map[string]string{
+			"URL": d.baseURL(), "SiteURL": d.siteURL("<project>"),
+		})
+		return nil
+	}
+	var list struct {
+		Projects []*apogee.ProjectView `json:"projects"`
+	}
+	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects"), nil, &list); err != nil {
+		return err
+	}
+	items := make([]projectItem, len(list.Projects))
+	now := d.now()
+	for i, p := range list.Projects {
+		items[i].ProjectView = p
+		var deps struct {
+			Deployments []*apogee.DeploymentView `json:"deployments"`
+		}
+		if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", p.Name, "deployments")+"?limit=1", nil, &deps); err != nil {
+			return err
+		}
+		if len(deps.Deployments) > 0 {
+			r := row(deps.Deployments[0], now)
+			items[i].Last = &r
+		}
+	}
+	d.render(w, r, http.StatusOK, "projects", s, "Projects", map[string]any{"Projects": items, "URL": d.baseURL()})
+	return nil
+}
+
+type newProjectForm struct {
+	Name, GitURL, Branch, Kind, Error string
+}
+
+func (d *Dashboard) newProjectPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	kind := "empty"
+	if r.URL.Query().Get("kind") == "git" {
+		kind = "git"
+	}
+	d.render(w, r, http.StatusOK, "new_project", s, "New project", newProjectForm{Branch: "main", Kind: kind})
+	return nil
+}
+
+func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *session) error {
+	f := newProjectForm{
+		Name:   strings.TrimSpace(r.PostFormValue("name")),
+		GitURL: strings.TrimSpace(r.PostFormValue("git_url")),
+		Branch: strings.TrimSpace(r.PostFormValue("branch")),
+		Kind:   r.PostFormValue("kind"),
+	}
+	req := apogee.CreateProjectRequest{Name: f.Name}
+	if f.Kind == "git" {
+		if f.GitURL == "" {
+			f.Error = "enter the repository's URL, such as https://github.com/acme/web.git"
+			d.render(w, r, http.StatusBadRequest, "new_project", s, "New project", f)
+			return nil
+		}
+		req.Git = &apogee.GitSource{URL: f.GitURL, Branch: f.Branch}
+	}
+	var p apogee.ProjectView
+	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects"), req, &p); err != nil {
+		if c := apogee.ErrorCode(err); c == apogee.EINTERNAL {
+			return err
+		}
+		f.Error = apogee.ErrorMessage(err)
+		d.render(w, r, statusOf(apogee.ErrorCode(err)), "new_project", s, "New project", f)
+		return nil
+	}
+	setFlash(w, r, "ok", "Project "+p.Name+" created.")
+	return seeOther(w, r, "/projects/"+url.PathEscape(p.Name))
+}
+
+func (d *Dashboard) projectPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	name := r.PathValue("name")
+	var p apogee.ProjectView
+	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", name), nil, &p); err != nil {
+		return err
+	}
+	var deps struct {
+		Deployments []*apogee.DeploymentView `json:"deployments"`
+	}
+	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", name, "deployments")+"?limit=50", nil, &deps); err != nil {
+		return err
+	}
+	var env struct {
+		Env []apogee.EnvVarView `json:"env"`
+	}
+	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", name, "env"), nil, &env); err != nil {
+		return err
+	}
+	now := d.now()
+	rows := make([]deploymentRow, len(deps.Deployments))
+	var production *deploymentRow
+	building := false
+	for i, dv := range deps.Deployments {
+		rows[i] = row(dv, now)
+		if dv.Production {
+			production = &rows[i]
+		}
+		if dv.Status == apogee.StatusQueued || dv.Status == apogee.StatusBuilding {
+			building = true
+		}
+	}
+	d.render(w, r, http.StatusOK, "project", s, p.Name, map[string]any{
+		"Project": &p, "Deployments": rows, "Production": production, "Env": env.Env,
+		"Building": building, "URL": d.baseURL(),
+	})
+	return nil
+}
+
+// back returns to the project page with a message saying how an action
+// went: the API's own message when it refused.
+func back(w http.ResponseWriter, r *http.Request, err error, ok string) error {
+	switch {
+	case apogee.ErrorCode(err) == apogee.EINTERNAL:
+		return err
+	case err != nil:
+		setFlash(w, r, "error", apogee.ErrorMessage(err))
+	default:
+		setFlash(w, r, "ok", ok)
+	}
+	return seeOther(w, r, "/projects/"+url.PathEscape(r.PathValue("name")))
+}
+
+// mayUse checks that the signed-in user may see the project of the
+// request's path before an action on it: a missing project, or another
+// user's, is the 404 page rather than a message on a page they cannot see.
+func (d *Dashboard) mayUse(r *http.Request, s *session) error {
+	return d.api.Call(r.Context(), s.user, "GET", apiPath("projects", r.PathValue("name")), nil, nil)
+}
+
+// deployNow queues a build of the project's branch, as
+// POST /api/v1/projects/{name}/builds does, and opens its page.
+func (d *Dashboard) deployNow(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.mayUse(r, s); err != nil {
+		return err
+	}
+	var v apogee.DeploymentView
+	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", r.PathValue("name"), "builds"), nil, &v); err != nil {
+		return back(w, r, err, "")
+	}
+	setFlash(w, r, "ok", "Build queued.")
+	return seeOther(w, r, "/deployments/"+url.PathEscape(v.ID))
+}
+
+func (d *Dashboard) promote(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.mayUse(r, s); err != nil {
+		return err
+	}
+	id := r.PostFormValue("deployment_id")
+	err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", r.PathValue("name"), "promote"),
+		apogee.PromoteRequest{DeploymentID: id}, nil)
+	return back(w, r, err, "Deployment "+id+" is production now.")
+}
+
+func (d *Dashboard) rollback(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.mayUse(r, s); err != nil {
+		return err
+	}
+	var v apogee.DeploymentView
+	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", r.PathValue("name"), "rollback"), nil, &v); err != nil {
+		return back(w, r, err, "")
+	}
+	return back(w, r, nil, "Rolled back: production is deployment "+v.ID+" again.")
+}
+
+func (d *Dashboard) setEnv(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.mayUse(r, s); err != nil {
+		return err
+	}
+	key := strings.TrimSpace(r.PostFormValue("key"))
+	value := r.PostFormValue("value")
+	secret := r.PostFormValue("secret") != ""
+	if err := apogee.ValidateEnvKey(key); err != nil {
+		return back(w, r, err, "")
+	}
+	err := d.api.Call(r.Context(), s.user, "PUT", apiPath("projects", r.PathValue("name"), "env", key),
+		apogee.SetEnvRequest{Value: &value, Secret: secret}, nil)
+	return back(w, r, err, key+" saved; it applies from the next build.")
+}
+
+func (d *Dashboard) deleteEnv(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.mayUse(r, s); err != nil {
+		return err
+	}
+	key := r.PostFormValue("key")
+	if err := apogee.ValidateEnvKey(key); err != nil {
+		return back(w, r, err, "")
+	}
+	err := d.api.Call(r.Context(), s.user, "DELETE", apiPath("projects", r.PathValue("name"), "env", key), nil, nil)
+	return back(w, r, err, key+" removed.")
+}

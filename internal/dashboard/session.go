@@ -1,0 +1,417 @@
+package dashboard
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/auth"
+)
+
+// Cookie names.
+const (
+	sessionCookie = "apogee_session"
+	loginCookie   = "apogee_login" // CSRF token of the sign-in and sign-up forms
+	flashCookie   = "apogee_flash"
+)
+
+// csrfField is the hidden form field that carries the CSRF token.
+const csrfField = "csrf"
+
+// touchGranularity limits writes that record a session's last use.
+const touchGranularity = time.Minute
+
+// session is a signed-in request: the user, the stored session and the
+// CSRF token every form of the session carries.
+type session struct {
+	user *apogee.User
+	hash []byte
+	csrf string
+}
+
+// newSecret returns 256 random bits, base64url-encoded.
+func newSecret() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("dashboard: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashID(id string) []byte {
+	h := sha256.Sum256([]byte(id))
+	return h[:]
+}
+
+// csrfToken derives a session's CSRF token from its id, which only the
+// browser holds (the store has its hash): nothing to store, and a token
+// is good for its session only.
+func csrfToken(id string) string {
+	m := hmac.New(sha256.New, []byte(id))
+	m.Write([]byte("apogee dashboard csrf v1"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func sameToken(got, want string) bool {
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// session returns the request's valid session, or nil.
+func (d *Dashboard) session(r *http.Request) (*session, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	hash := hashID(c.Value)
+	st, err := d.store.SessionByHash(r.Context(), hash)
+	if errors.Is(err, apogee.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errorf("look up session: %w", err)
+	}
+	now := d.now()
+	if !st.Valid(now) {
+		return nil, nil
+	}
+	u, err := d.store.UserByID(r.Context(), st.UserID)
+	if errors.Is(err, apogee.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errorf("look up session's user: %w", err)
+	}
+	if now.Sub(st.LastSeen) > touchGranularity {
+		if err := d.store.TouchSession(r.Context(), hash, now.UTC()); err != nil {
+			d.log.Warn("record session use", "user", u.ID, "err", err)
+		}
+	}
+	return &session{user: u, hash: hash, csrf: csrfToken(c.Value)}, nil
+}
+
+// authed passes the signed-in session to h. Without one, a GET is sent
+// to the sign-in page, which comes back here after; a POST is refused.
+// Every POST must carry the session's CSRF token: 403 otherwise.
+func (d *Dashboard) authed(h func(http.ResponseWriter, *http.Request, *session) error) http.Handler {
+	return d.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		s, err := d.session(r)
+		if err != nil {
+			return err
+		}
+		if s == nil {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				return apogee.Errorf(apogee.EFORBIDDEN, "you are signed out; sign in and send the form again")
+			}
+			return seeOther(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()))
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			if !sameToken(r.PostFormValue(csrfField), s.csrf) {
+				return errBadCSRF
+			}
+		}
+		return h(w, r, s)
+	})
+}
+
+// maxForm bounds a form body (an environment variable's value is at most
+// 64 KiB).
+const maxForm = 256 << 10
+
+var errBadCSRF = apogee.Errorf(apogee.EFORBIDDEN, "this form has expired or did not come from this dashboard; reload the page and send it again")
+
+// safeNext returns next if it is a path on this site ("/projects/web"),
+// or "/": never another site ("//evil.example", "https://…", "/\\evil").
+func safeNext(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n\t") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return next
+}
+
+// loginToken returns the CSRF token of the sign-in forms: a random value
+// in a cookie that the form must repeat (double submit), set if absent.
+func (d *Dashboard) loginToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(loginCookie); err == nil && len(c.Value) == 43 {
+		return c.Value
+	}
+	v := newSecret()
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: v, Path: "/", HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: 24 * 3600})
+	return v
+}
+
+func checkLoginToken(r *http.Request) bool {
+	c, err := r.Cookie(loginCookie)
+	return err == nil && sameToken(r.PostFormValue(csrfField), c.Value)
+}
+
+type loginForm struct {
+	Email, Next, Token, Error string
+}
+
+func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) error {
+	next := safeNext(r.URL.Query().Get("next"))
+	if s, err := d.session(r); err == nil && s != nil {
+		return seeOther(w, r, next)
+	}
+	d.render(w, r, http.StatusOK, "login", nil, "Sign in", loginForm{Next: next, Token: d.loginToken(w, r)})
+	return nil
+}
+
+var errBadLogin = "wrong email or password"
+
+func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if !checkLoginToken(r) {
+		return errBadCSRF
+	}
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	password := r.PostFormValue("password")
+	next := safeNext(r.PostFormValue("next"))
+	form := loginForm{Email: email, Next: next, Token: d.loginToken(w, r)}
+	key := clientIP(r) + "\x00" + strings.ToLower(email)
+	now := d.now()
+	if ok, wait := d.logins.allow(key, now); !ok {
+		d.log.Warn("sign-in rate limited", "ip", clientIP(r))
+		form.Error = "too many failed sign-ins; try again in " + wait.Round(time.Minute).String()
+		d.render(w, r, http.StatusTooManyRequests, "login", nil, "Sign in", form)
+		return nil
+	}
+	if email == "" || password == "" {
+		form.Error = "enter your email and password"
+		d.render(w, r, http.StatusBadRequest, "login", nil, "Sign in", form)
+		return nil
+	}
+	u, err := d.store.UserByEmail(r.Context(), email)
+	ok := false
+	switch {
+	case errors.Is(err, apogee.ErrNotFound):
+		auth.BurnVerify(password) // the same time as a wrong password: no hint
+	case err != nil:
+		return errorf("sign in: %w", err)
+	default:
+		if ok, err = auth.VerifyPassword(u.Password, password); err != nil {
+			return errorf("sign in: user %s: %w", u.ID, err)
+		}
+	}
+	if !ok {
+		d.logins.fail(key, now)
+		form.Error = errBadLogin
+		d.render(w, r, http.StatusUnauthorized, "login", nil, "Sign in", form)
+		return nil
+	}
+	d.logins.reset(key)
+	if err := d.startSession(w, r, u); err != nil {
+		return err
+	}
+	d.log.Info("dashboard sign-in", "user", u.ID)
+	return seeOther(w, r, next)
+}
+
+// startSession makes a session for u and sets its cookie. Expired
+// sessions of anyone are deleted on the way: sign-ins are rare enough.
+func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
+	now := d.now().UTC()
+	if _, err := d.store.DeleteExpiredSessions(r.Context(), now); err != nil {
+		d.log.Warn("delete expired sessions", "err", err)
+	}
+	id := newSecret()
+	st := &apogee.Session{Hash: hashID(id), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(d.ttl), LastSeen: now}
+	if err := d.store.CreateSession(r.Context(), st); err != nil {
+		return errorf("create session: %w", err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, Expires: st.ExpiresAt, MaxAge: int(d.ttl.Seconds())})
+	return nil
+}
+
+func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.store.DeleteSession(r.Context(), s.hash); err != nil {
+		return errorf("sign out: %w", err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	setFlash(w, r, "ok", "You are signed out.")
+	return seeOther(w, r, "/login")
+}
+
+type signupForm struct {
+	Email, Token, Error string
+}
+
+func (d *Dashboard) signupPage(w http.ResponseWriter, r *http.Request) error {
+	if !d.signup {
+		return errSignupClosed
+	}
+	d.render(w, r, http.StatusOK, "signup", nil, "Sign up", signupForm{Token: d.loginToken(w, r)})
+	return nil
+}
+
+var errSignupClosed = apogee.Errorf(apogee.ENOTFOUND, "sign-up is closed on this server; ask its admin for an account")
+
+// signupSubmit makes an account and signs it in. The first account of a
+// server is its admin.
+func (d *Dashboard) signupSubmit(w http.ResponseWriter, r *http.Request) error {
+	if !d.signup {
+		return errSignupClosed
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if !checkLoginToken(r) {
+		return errBadCSRF
+	}
+	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
+	password := r.PostFormValue("password")
+	form := signupForm{Email: email, Token: d.loginToken(w, r)}
+	fail := func(status int, msg string) error {
+		form.Error = msg
+		d.render(w, r, status, "signup", nil, "Sign up", form)
+		return nil
+	}
+	if at := strings.IndexByte(email, '@'); at < 1 || at == len(email)-1 || len(email) > 254 || strings.ContainsAny(email, " \t\r\n") {
+		return fail(http.StatusBadRequest, "enter an email address such as you@example.com")
+	}
+	if len(password) < auth.MinPasswordLen {
+		return fail(http.StatusBadRequest, "choose a password of at least 8 characters")
+	}
+	if password != r.PostFormValue("password2") {
+		return fail(http.StatusBadRequest, "the two passwords differ")
+	}
+	users, err := d.store.ListUsers(r.Context())
+	if err != nil {
+		return errorf("sign up: %w", err)
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return errorf("sign up: %w", err)
+	}
+	u := &apogee.User{ID: apogee.NewID(), Email: email, Password: hash, Admin: len(users) == 0, CreatedAt: d.now().UTC()}
+	if err := d.store.CreateUser(r.Context(), u); err != nil {
+		if apogee.ErrorCode(err) == apogee.ECONFLICT {
+			return fail(http.StatusConflict, "an account with this email exists already; sign in instead")
+		}
+		return errorf("sign up: %w", err)
+	}
+	d.log.Info("signed up", "user", u.ID, "admin", u.Admin)
+	if err := d.startSession(w, r, u); err != nil {
+		return err
+	}
+	setFlash(w, r, "ok", "Welcome to Apogee. Create your first project below.")
+	return seeOther(w, r, "/")
+}
+
+// clientIP is the address the request came from. Forwarded headers are
+// not trusted: anyone can send them.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// limiter counts failed sign-ins per key (client address and email) in a
+// sliding window, in memory: a restart forgets, and each process of a
+// scaled-out platform counts its own. Safe for concurrent use.
+type limiter struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	fails  map[string][]time.Time
+}
+
+// maxLimiterKeys bounds the limiter's memory; past it, keys with no
+// failure inside the window are dropped.
+const maxLimiterKeys = 10_000
+
+func newLimiter(max int, window time.Duration) *limiter {
+	return &limiter{max: max, window: window, fails: make(map[string][]time.Time)}
+}
+
+// recent returns the key's failures inside the window, trimmed. l.mu held.
+func (l *limiter) recent(key string, now time.Time) []time.Time {
+	ts := l.fails[key]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= l.window {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) == 0 {
+		delete(l.fails, key)
+		return nil
+	}
+	l.fails[key] = ts
+	return ts
+}
+
+// allow reports whether key may try now, and if not, how long to wait.
+func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts := l.recent(key, now)
+	if len(ts) < l.max {
+		return true, 0
+	}
+	return false, ts[0].Add(l.window).Sub(now)
+}
+
+func (l *limiter) fail(key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.fails) >= maxLimiterKeys {
+		for k := range l.fails {
+			l.recent(k, now)
+		}
+	}
+	l.fails[key] = append(l.recent(key, now), now)
+}
+
+func (l *limiter) reset(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.fails, key)
+}
+
+// flash is a one-time message shown on the next page (after a redirect).
+type flash struct {
+	Kind string // "ok" or "error"
+	Text string
+}
+
+func setFlash(w http.ResponseWriter, r *http.Request, kind, text string) {
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(kind + ":" + text), Path: "/",
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: 60})
+}
+
+// takeFlash returns the request's flash message, if any, and clears it.
+func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return nil
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	v, err := url.QueryUnescape(c.Value)
+	if err != nil {
+		return nil
+	}
+	kind, text, ok := strings.Cut(v, ":")
+	if !ok || (kind != "ok" && kind != "error") || text == "" {
+		return nil
+	}
+	return &flash{Kind: kind, Text: text}
+}

@@ -1,0 +1,100 @@
+package dashboard
+
+import (
+	"fmt"
+	"html/template"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// pageNames are the templates/<name>.html files; each defines "content"
+// and is executed inside layout.html.
+var pageNames = []string{"landing", "login", "signup", "projects", "new_project", "project", "deployment", "account", "error"}
+
+func parsePages() (map[string]*template.Template, error) {
+	layout, err := fs.ReadFile(templateFS, "templates/layout.html")
+	if err != nil {
+		return nil, errorf("templates: %w", err)
+	}
+	pages := make(map[string]*template.Template, len(pageNames))
+	for _, name := range pageNames {
+		body, err := fs.ReadFile(templateFS, "templates/"+name+".html")
+		if err != nil {
+			return nil, errorf("templates: %w", err)
+		}
+		t, err := template.New("layout").Funcs(funcs).Parse(string(layout))
+		if err == nil {
+			_, err = t.New(name).Parse(string(body))
+		}
+		if err != nil {
+			return nil, errorf("template %s: %w", name, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+var funcs = template.FuncMap{
+	"ago":      ago,
+	"when":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"short":    func(s string) string { return s[:min(len(s), 7)] },
+	"status":   statusWord,
+	"size":     size,
+	"timeptr":  func(t *time.Time) time.Time { return *t },
+	"hasValue": func(v apogee.EnvVarView) bool { return v.Value != nil },
+	"deref":    func(s *string) string { return *s },
+	"valid":    func(t *apogee.Token, now time.Time) bool { return t.Valid(now) },
+}
+
+// ago says how long ago t was, in the largest whole unit.
+func ago(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < 10*time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	}
+}
+
+// statusWord is the status as a person reads it.
+func statusWord(s string) string {
+	switch s {
+	case apogee.StatusReady:
+		return "Ready"
+	case apogee.StatusBuilding:
+		return "Building"
+	case apogee.StatusQueued:
+		return "Queued"
+	case apogee.StatusUploading:
+		return "Uploading"
+	case apogee.StatusError:
+		return "Error"
+	case apogee.StatusCanceled:
+		return "Canceled"
+	case apogee.StatusExpired:
+		return "Expired"
+	}
+	return strings.ToUpper(s[:min(1, len(s))]) + s[min(1, len(s)):]
+}
+
+func size(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+}
