@@ -1,7 +1,12 @@
 package main_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,6 +143,73 @@ func TestGitBuilds(t *testing.T) {
 		t.Fatal("a preview build moved production")
 	}
 
+	// A signed GitHub push webhook builds the pushed commit of the branch.
+	git(t, repo, "checkout", "-q", "main")
+	os.WriteFile(filepath.Join(repo, "src", "App.jsx"), []byte(strings.Replace(string(app), "Get started", "Deployed by a webhook", 1)), 0o644)
+	git(t, repo, "commit", "-q", "-am", "webhook change")
+	head := git(t, repo, "rev-parse", "HEAD")
+	var shown struct {
+		WebhookSecret string `json:"webhook_secret"`
+	}
+	w.cliJSON(&shown, "projects", "show", "web")
+	if shown.WebhookSecret == "" {
+		t.Fatal("projects show --json has no webhook_secret for the owner")
+	}
+	payload := `{"ref":"refs/heads/main","before":"` + strings.Repeat("0", 40) + `","after":"` + head + `","deleted":false,` +
+		`"repository":{"full_name":"acme/web","clone_url":"file://` + repo + `"},"head_commit":{"id":"` + head + `","message":"webhook change"}}`
+	post := func(sig string) int {
+		req, _ := http.NewRequest("POST", w.server()+"/api/v1/webhooks/github", strings.NewReader(payload))
+		req.Host = "localhost"
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-GitHub-Event", "push")
+		if sig != "" {
+			req.Header.Set("X-Hub-Signature-256", sig)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := post(""); code != 401 {
+		t.Fatalf("unsigned webhook: %d, want 401", code)
+	}
+	if code := post("sha256=" + strings.Repeat("ab", 32)); code != 401 {
+		t.Fatalf("badly signed webhook: %d, want 401", code)
+	}
+	mac := hmac.New(sha256.New, []byte(shown.WebhookSecret))
+	mac.Write([]byte(payload))
+	if code := post("sha256=" + hex.EncodeToString(mac.Sum(nil))); code != 202 {
+		t.Fatalf("signed webhook: %d, want 202", code)
+	}
+	hooked := w.waitForBuild("web", head)
+	if !hooked.Production {
+		t.Fatalf("the webhook's build of main is not production: %+v", hooked)
+	}
+	_, page = w.get("web.localhost", "/")
+	asset = regexp.MustCompile(`/assets/index-[A-Za-z0-9_-]+\.js`).FindString(page)
+	if _, js := w.get("web.localhost", asset); !strings.Contains(js, "Deployed by a webhook") {
+		t.Fatal("production does not serve the webhook's commit")
+	}
+
+	// git push to the platform builds and serves a project that has no
+	// repository of its own yet.
+	w.cli(true, "projects", "create", "pushed")
+	token := w.token()
+	pushURL := "http://x:" + token + "@" + w.addr + "/git/pushed.git"
+	if out, err := exec.Command("git", "-C", repo, "push", "-q", strings.Replace(pushURL, token, "wrong", 1), "main").CombinedOutput(); err == nil {
+		t.Fatalf("a push with a wrong token went through:\n%s", out)
+	}
+	git(t, repo, "push", "-q", pushURL, "main")
+	pushed := w.waitForBuildOf("pushed", head)
+	if pushed.Status != "ready" || !pushed.Production {
+		t.Fatalf("pushed build = %+v", pushed)
+	}
+	if code, page := w.get("pushed.localhost", "/"); code != 200 || !strings.Contains(page, `<div id="root">`) {
+		t.Fatalf("the pushed project serves %d %q", code, page)
+	}
+
 	// A failing build ends in error with its reason; production stays.
 	git(t, repo, "checkout", "-q", "-b", "broken")
 	pkg, _ := os.ReadFile(filepath.Join(repo, "package.json"))
@@ -247,4 +319,50 @@ func BenchmarkRedeployVite(b *testing.B) {
 		fmt.Fprintf(&steps, "\n%6.2fs %s", l.Time.Sub(log.Lines[0].Time).Seconds(), l.Text)
 	}
 	fmt.Fprintln(os.Stderr, "BenchmarkRedeployVite: the last build's log:"+steps.String())
+}
+
+// token returns the API token the CLI keeps in the world's config.
+func (w *world) token() string {
+	w.t.Helper()
+	b, err := os.ReadFile(filepath.Join(w.config, "apogee", "config.json"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var cfg struct{ Token string }
+	if err := json.Unmarshal(b, &cfg); err != nil || cfg.Token == "" {
+		w.t.Fatalf("config %s has no token", b)
+	}
+	return cfg.Token
+}
+
+// waitForBuild waits until the project's deployment of commit ends and
+// fails the test unless it is ready.
+func (w *world) waitForBuild(project, commit string) buildOut {
+	w.t.Helper()
+	d := w.waitForBuildOf(project, commit)
+	if d.Status != "ready" {
+		w.t.Fatalf("build of %s ended %s: %s", commit, d.Status, d.Error)
+	}
+	return d
+}
+
+// waitForBuildOf waits until the project's deployment of commit ends.
+func (w *world) waitForBuildOf(project, commit string) buildOut {
+	w.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var list struct {
+			Deployments []buildOut `json:"deployments"`
+		}
+		w.cliJSON(&list, "deployments", "list", "--project", project)
+		for _, d := range list.Deployments {
+			if d.Commit == commit && d.Status != "queued" && d.Status != "building" {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("no finished build of %s in %s: %+v\nserver log:\n%s", commit, project, list.Deployments, w.logs.String())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
