@@ -210,6 +210,23 @@ func TestGitBuilds(t *testing.T) {
 		t.Fatalf("the pushed project serves %d %q", code, page)
 	}
 
+	// A private repository over HTTP: the platform's own git endpoint
+	// wants a token. Without GIT_TOKEN the clone fails and says why; with
+	// it the build runs, and the token shows up nowhere in the log.
+	w.cli(true, "projects", "create", "private", "--git", "http://"+w.addr+"/git/pushed.git")
+	_, errOut := w.cli(false, "deploy", "--project", "private", "--git")
+	if !strings.Contains(errOut, "authentication failed") && !strings.Contains(errOut, "token") {
+		t.Fatalf("clone without a token said:\n%s", errOut)
+	}
+	w.cli(true, "env", "set", "GIT_TOKEN="+token, "--secret", "--project", "private")
+	_, errOut = w.cli(true, "deploy", "--project", "private", "--git")
+	if strings.Contains(errOut, token) {
+		t.Fatal("the build log shows the repository token")
+	}
+	if code, page := w.get("private.localhost", "/"); code != 200 || !strings.Contains(page, `<div id="root">`) {
+		t.Fatalf("the private project serves %d %q", code, page)
+	}
+
 	// A failing build ends in error with its reason; production stays.
 	git(t, repo, "checkout", "-q", "-b", "broken")
 	pkg, _ := os.ReadFile(filepath.Join(repo, "package.json"))

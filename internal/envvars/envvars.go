@@ -122,6 +122,26 @@ func (s *Service) Resolve(ctx context.Context, projectID string) (vars, secrets 
 	return vars, secrets, nil
 }
 
+// GitTokenKey is the project variable whose value, if set, authenticates
+// the clone of the project's repository over HTTPS (a GitHub or GitLab
+// token that can read it). Mark it secret: the log masks it like any
+// secret, and the source fetcher keeps it out of git's argv and config.
+const GitTokenKey = "GIT_TOKEN"
+
+// GitToken returns the project's GIT_TOKEN variable, or "" when unset.
+func (s *Service) GitToken(ctx context.Context, p *apogee.Project) (string, error) {
+	vs, err := s.store.ListEnv(ctx, p.ID)
+	if err != nil {
+		return "", fmt.Errorf("envvars: git token: %w", err)
+	}
+	for _, v := range vs {
+		if v.Key == GitTokenKey {
+			return s.open(p.ID, v)
+		}
+	}
+	return "", nil
+}
+
 // open decrypts v's value, or fails with an error that names v's key.
 func (s *Service) open(projectID string, v *apogee.EnvVar) (string, error) {
 	value, err := s.box.Open(v.Value, apogee.EnvPurpose(projectID, v.Key))

@@ -42,6 +42,7 @@ func (s *Server) setupBuilds() error {
 		limits.Wall = s.cfg.BuildTimeout
 	}
 	host, _ := os.Hostname()
+	env := envvars.New(s.store, s.box, nil)
 	s.builder, err = builder.New(builder.Config{
 		Store:   s.store,
 		Blobs:   s.blobs,
@@ -52,9 +53,10 @@ func (s *Server) setupBuilds() error {
 			Git:       &source.Git{Log: s.log.With("component", "git"), AllowFile: s.cfg.AllowFileGit},
 			Blobs:     s.blobs,
 			LocalRoot: filepath.Join(s.cfg.Data, "git"),
+			Token:     env.GitToken,
 		},
 		Prepare: preparer{s},
-		Env:     envvars.New(s.store, s.box, nil),
+		Env:     env,
 		Dir:     filepath.Join(s.cfg.Data, "builds"),
 		Workers: s.cfg.BuildWorkers,
 		Limits:  limits,
