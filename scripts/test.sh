@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 
 . scripts/lib.sh
 
-# Tools the tests run for real.
-apt_install ca-certificates curl unzip git postgresql bubblewrap runsc pebble
+# Tools the tests run for real (chromium: the dashboard's browser tests).
+apt_install ca-certificates curl unzip git postgresql bubblewrap runsc pebble chromium
 ensure_go
 ensure_node
 
