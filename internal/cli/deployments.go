@@ -30,11 +30,7 @@ func newDeploymentsListCmd(a *app) *cobra.Command {
 		Short:   "List a project's deployments, newest first",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			proj, err := project(projectFlag)
-			if err != nil {
-				return err
-			}
-			c, _, err := a.client()
+			proj, c, err := a.projectClient(projectFlag)
 			if err != nil {
 				return err
 			}
@@ -44,10 +40,7 @@ func newDeploymentsListCmd(a *app) *cobra.Command {
 			}
 			o := a.output(cmd)
 			if a.json {
-				if ds == nil {
-					ds = []apogee.DeploymentView{}
-				}
-				return o.JSON(map[string]any{"deployments": ds})
+				return jsonList(o, "deployments", ds)
 			}
 			if len(ds) == 0 {
 				o.Printf("Project %s has no deployments yet.\n", proj)
@@ -165,11 +158,7 @@ func newRollbackCmd(a *app) *cobra.Command {
 		Short: "Point production back at the previous deployment, or at --to",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			proj, err := project(projectFlag)
-			if err != nil {
-				return err
-			}
-			c, _, err := a.client()
+			proj, c, err := a.projectClient(projectFlag)
 			if err != nil {
 				return err
 			}

@@ -116,11 +116,7 @@ func newDomainsListCmd(a *app) *cobra.Command {
 		Short:   "List a project's custom domains",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			proj, err := project(projectFlag)
-			if err != nil {
-				return err
-			}
-			c, _, err := a.client()
+			proj, c, err := a.projectClient(projectFlag)
 			if err != nil {
 				return err
 			}
@@ -130,10 +126,7 @@ func newDomainsListCmd(a *app) *cobra.Command {
 			}
 			o := a.output(cmd)
 			if a.json {
-				if ds == nil {
-					ds = []apogee.DomainView{}
-				}
-				return o.JSON(map[string]any{"domains": ds})
+				return jsonList(o, "domains", ds)
 			}
 			if len(ds) == 0 {
 				o.Printf("Project %s has no custom domains.\n", proj)

@@ -184,11 +184,7 @@ func newEnvListCmd(a *app) *cobra.Command {
 		Short:   "List a project's environment variables (secret values are never shown)",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			proj, err := project(projectFlag)
-			if err != nil {
-				return err
-			}
-			c, _, err := a.client()
+			proj, c, err := a.projectClient(projectFlag)
 			if err != nil {
 				return err
 			}

@@ -120,3 +120,12 @@ func plural(n int, one, many string) string {
 	}
 	return fmt.Sprintf("%d %s", n, many)
 }
+
+// jsonList prints a list as {"key": [...]}, an empty array rather than
+// null when there is nothing.
+func jsonList[T any](o *output, key string, items []T) error {
+	if items == nil {
+		items = []T{}
+	}
+	return o.JSON(map[string]any{key: items})
+}

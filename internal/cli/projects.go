@@ -92,10 +92,7 @@ func newProjectsListCmd(a *app) *cobra.Command {
 			}
 			o := a.output(cmd)
 			if a.json {
-				if ps == nil {
-					ps = []apogee.ProjectView{}
-				}
-				return o.JSON(map[string]any{"projects": ps})
+				return jsonList(o, "projects", ps)
 			}
 			if len(ps) == 0 {
 				o.Println("No projects yet.")

@@ -104,6 +104,20 @@ func newClient(server, token string) *client.Client {
 }
 
 // project returns the --project flag's value, or $APOGEE_PROJECT.
+// projectClient resolves the project of a command (--project or
+// APOGEE_PROJECT) and makes the API client.
+func (a *app) projectClient(flag string) (string, *client.Client, error) {
+	proj, err := project(flag)
+	if err != nil {
+		return "", nil, err
+	}
+	c, _, err := a.client()
+	if err != nil {
+		return "", nil, err
+	}
+	return proj, c, nil
+}
+
 func project(flag string) (string, error) {
 	if flag != "" {
 		return flag, nil

@@ -77,10 +77,7 @@ func newTokensListCmd(a *app) *cobra.Command {
 			}
 			o := a.output(cmd)
 			if a.json {
-				if ts == nil {
-					ts = []apogee.Token{}
-				}
-				return o.JSON(map[string]any{"tokens": ts})
+				return jsonList(o, "tokens", ts)
 			}
 			now := time.Now()
 			rows := make([][]string, 0, len(ts))
