@@ -7,10 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -20,9 +18,8 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/auth"
-	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/events"
-	"github.com/apogee-dev/apogee/internal/sqlstore"
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 type env struct {
@@ -59,19 +56,8 @@ func newEnv(t *testing.T) *env {
 // newEnvWith is newEnv with changes to the API's configuration.
 func newEnvWith(t *testing.T, configure func(*api.Config)) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(dir, "apogee.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	bl, err := blob.Open(ctx, "file://"+filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bl.Close() })
+	st, bl, _ := testbed.Backends(t)
+	log := testbed.Quiet
 	e := &env{t: t, store: st, blobs: bl, bus: events.NewLocal(log), now: time.Now().UTC()}
 	cfg := api.Config{
 		Store: st, Blobs: bl, Bus: e.bus, MaxFileSize: maxFile, Log: log,

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,16 +15,15 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/builder"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 	"github.com/apogee-dev/apogee/internal/source"
-	"github.com/apogee-dev/apogee/internal/sqlstore"
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = testbed.Quiet
 
 // rig is a builder on real backends: SQLite, file blobs, the bwrap
 // sandbox, the in-process bus.
@@ -61,15 +59,7 @@ func newRig(t *testing.T, limits sandbox.Limits, vars env) *rig {
 		t.Fatal("bwrap is missing: apt-get install bubblewrap")
 	}
 	ctx := context.Background()
-	data := t.TempDir()
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(data, "apogee.db"), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bl, err := blob.Open(ctx, "file://"+filepath.Join(data, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, bl, data := testbed.Backends(t)
 	sb, err := sandbox.New("bwrap", sandbox.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
@@ -109,8 +99,6 @@ func newRig(t *testing.T, limits sandbox.Limits, vars env) *rig {
 	t.Cleanup(func() {
 		cancel()
 		<-r.done
-		st.Close()
-		bl.Close()
 	})
 	return r
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -19,10 +18,9 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/auth"
-	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/logs"
-	"github.com/apogee-dev/apogee/internal/sqlstore"
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 // buildAPI runs the real API on SQLite with project "web" built from a
@@ -32,18 +30,8 @@ func buildAPI(t *testing.T) (apogee.Store, *logs.Hub) {
 	t.Helper()
 	env(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(dir, "apogee.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	bl, err := blob.Open(ctx, "file://"+filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bl.Close() })
+	st, bl, _ := testbed.Backends(t)
+	log := testbed.Quiet
 	hub := logs.NewHub(0)
 	srv := httptest.NewServer(api.New(api.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log,
 		Logs: hub, GitSchemes: []string{"https", "file"}}))

@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,9 +12,8 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/auth"
-	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/events"
-	"github.com/apogee-dev/apogee/internal/sqlstore"
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 // txtDNS answers TXT lookups from a map.
@@ -45,18 +41,8 @@ func realAPI(t *testing.T) *txtDNS {
 	t.Helper()
 	env(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(dir, "apogee.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	bl, err := blob.Open(ctx, "file://"+filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bl.Close() })
+	st, bl, _ := testbed.Backends(t)
+	log := testbed.Quiet
 	dns := &txtDNS{txt: map[string]string{}}
 	srv := httptest.NewServer(api.New(api.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log,
 		Domain: "apogee.test", Resolver: dns}))

@@ -3,8 +3,6 @@ package gitserve_test
 import (
 	"context"
 	"crypto/rand"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,10 +15,9 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/auth"
-	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/gitserve"
-	"github.com/apogee-dev/apogee/internal/sqlstore"
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 type env struct {
@@ -38,19 +35,8 @@ func newEnv(t *testing.T, maxPush int64) *env {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Fatal("these tests need the git binary:", err)
 	}
-	ctx := context.Background()
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(dir, "apogee.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	bl, err := blob.Open(ctx, "file://"+filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bl.Close() })
+	st, bl, dir := testbed.Backends(t)
+	log := testbed.Quiet
 	a := api.New(api.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log})
 	gs, err := gitserve.New(gitserve.Config{Root: filepath.Join(dir, "git"), Store: st, Builds: a, MaxPush: maxPush, Log: log})
 	if err != nil {
