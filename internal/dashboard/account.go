@@ -3,6 +3,7 @@ package dashboard
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/auth"
@@ -15,7 +16,7 @@ type accountData struct {
 	Tokens   []*apogee.Token
 	NewToken *apogee.TokenResponse // shown once, on the page that made it
 	Error    string                // of the password form
-	Now      any
+	Now      time.Time
 }
 
 func (d *Dashboard) account(w http.ResponseWriter, r *http.Request, s *session, status int, data accountData) error {
