@@ -2,12 +2,10 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/apogee-dev/apogee"
@@ -171,16 +169,9 @@ func (a *API) deploymentLogs(w http.ResponseWriter, r *http.Request, u *apogee.U
 		return err
 	}
 	q := r.URL.Query()
-	after := int64(0)
-	for _, s := range []string{q.Get("after"), r.Header.Get("Last-Event-ID")} {
-		if s == "" {
-			continue
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
-			return apogee.Errorf(apogee.EINVALID, "after %q must be a line number (seq)", s)
-		}
-		after = n
+	after, err := logs.After(r)
+	if err != nil {
+		return err
 	}
 	follow := q.Get("follow") == "1" || q.Get("follow") == "true" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 	if !follow {
@@ -195,41 +186,12 @@ func (a *API) deploymentLogs(w http.ResponseWriter, r *http.Request, u *apogee.U
 		return nil
 	}
 
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	_ = rc.Flush()
-	live := func(ctx context.Context) (bool, error) {
+	logs.ServeSSE(w, r, a.store, a.hub, d.ID, after, func(ctx context.Context) (string, error) {
 		cur, err := a.store.DeploymentByID(ctx, d.ID)
 		if err != nil {
-			return false, err
+			return "", err
 		}
-		return cur.Status == apogee.StatusQueued || cur.Status == apogee.StatusBuilding, nil
-	}
-	err = logs.Follow(r.Context(), a.store, a.hub, d.ID, after, live, func(lines []apogee.LogLine) error {
-		for _, l := range lines {
-			b, _ := json.Marshal(l)
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: line\ndata: %s\n\n", l.Seq, b); err != nil {
-				return err
-			}
-		}
-		return rc.Flush()
-	})
-	if err != nil {
-		if r.Context().Err() == nil {
-			a.log.Warn("log stream ended", "deployment", d.ID, "err", err)
-		}
-		return nil // the response has begun; nothing more to say
-	}
-	final, ferr := a.store.DeploymentByID(context.WithoutCancel(r.Context()), d.ID)
-	status := ""
-	if ferr == nil {
-		status = final.Status
-	}
-	fmt.Fprintf(w, "event: end\ndata: {\"status\":%q}\n\n", status)
-	_ = rc.Flush()
+		return cur.Status, nil
+	}, a.log)
 	return nil
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/apogee-dev/apogee/internal/auth"
 )
 
-// statusOf maps an error code to its HTTP status. This is the only place
-// that knows the mapping.
-func statusOf(code string) int {
+// StatusOf maps an error code to its HTTP status. This is the only place
+// that knows the mapping; the dashboard's pages use it too.
+func StatusOf(code string) int {
 	switch code {
 	case apogee.EINVALID:
 		return http.StatusBadRequest
@@ -59,7 +59,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == apogee.EUNAUTHORIZED {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="apogee"`)
 	}
-	writeJSON(w, statusOf(code), body)
+	writeJSON(w, StatusOf(code), body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/logs"
 )
 
@@ -218,26 +219,13 @@ func (d *Dashboard) wrap(h func(http.ResponseWriter, *http.Request) error) http.
 	})
 }
 
-// statusOf maps an error code to the status of its page.
+// statusOf maps an error code to the status of its page: the API's
+// mapping, and the dashboard's own code for a rate-limited sign-in.
 func statusOf(code string) int {
-	switch code {
-	case apogee.EINVALID:
-		return http.StatusBadRequest
-	case apogee.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case apogee.EFORBIDDEN:
-		return http.StatusForbidden
-	case apogee.ENOTFOUND:
-		return http.StatusNotFound
-	case apogee.ECONFLICT, apogee.EMISSING:
-		return http.StatusConflict
-	case apogee.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case codeTooMany:
+	if code == codeTooMany {
 		return http.StatusTooManyRequests
-	default:
-		return http.StatusInternalServerError
 	}
+	return api.StatusOf(code)
 }
 
 // codeTooMany is the dashboard's own code for a rate-limited sign-in.

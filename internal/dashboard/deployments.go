@@ -2,11 +2,8 @@ package dashboard
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/logs"
@@ -61,52 +58,17 @@ func (d *Dashboard) deploymentLog(w http.ResponseWriter, r *http.Request, s *ses
 	if err != nil {
 		return err
 	}
-	after := int64(0)
-	for _, v := range []string{r.URL.Query().Get("after"), r.Header.Get("Last-Event-ID")} {
-		if v == "" {
-			continue
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return apogee.Errorf(apogee.EINVALID, "after %q must be a line number", v)
-		}
-		after = n
+	after, err := logs.After(r)
+	if err != nil {
+		return err
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	_ = rc.Flush()
-	live := func(ctx context.Context) (bool, error) {
+	logs.ServeSSE(w, r, d.store, d.hub, v.ID, after, func(ctx context.Context) (string, error) {
 		cur, err := d.store.DeploymentByID(ctx, v.ID)
 		if err != nil {
-			return false, err
+			return "", err
 		}
-		return isLive(cur.Status), nil
-	}
-	err = logs.Follow(r.Context(), d.store, d.hub, v.ID, after, live, func(lines []apogee.LogLine) error {
-		for _, l := range lines {
-			b, _ := json.Marshal(l)
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: line\ndata: %s\n\n", l.Seq, b); err != nil {
-				return err
-			}
-		}
-		return rc.Flush()
-	})
-	if err != nil {
-		if r.Context().Err() == nil {
-			d.log.Warn("log stream ended", "deployment", v.ID, "err", err)
-		}
-		return nil // the response has begun
-	}
-	status := ""
-	if cur, err := d.store.DeploymentByID(context.WithoutCancel(r.Context()), v.ID); err == nil {
-		status = cur.Status
-	}
-	fmt.Fprintf(w, "event: end\ndata: {\"status\":%q}\n\n", status)
-	_ = rc.Flush()
+		return cur.Status, nil
+	}, d.log)
 	return nil
 }
 
