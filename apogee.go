@@ -107,6 +107,12 @@ const (
 	StatusExpired   = "expired"
 )
 
+// Building reports whether a deployment in status may still change: a
+// build waits for it or runs it, so its log may still grow.
+func Building(status string) bool {
+	return status == StatusQueued || status == StatusBuilding
+}
+
 // Deployment sources.
 const (
 	SourceUpload = "upload" // files sent by `apogee deploy`

@@ -103,7 +103,7 @@ func TestGitBuilds(t *testing.T) {
 	if asset == "" {
 		t.Fatalf("the page names no built script:\n%s", page)
 	}
-	if code, js := w.get("web.localhost", asset); code != 200 || !strings.Contains(js, "react") && len(js) < 10000 {
+	if code, js := w.get("web.localhost", asset); code != 200 || len(js) < 10000 || !strings.Contains(js, "Get started") {
 		t.Fatalf("%s = %d, %d bytes", asset, code, len(js))
 	}
 	logs, _ := w.cli(true, "logs", b1.ID)

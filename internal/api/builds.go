@@ -186,12 +186,6 @@ func (a *API) deploymentLogs(w http.ResponseWriter, r *http.Request, u *apogee.U
 		return nil
 	}
 
-	logs.ServeSSE(w, r, a.store, a.hub, d.ID, after, func(ctx context.Context) (string, error) {
-		cur, err := a.store.DeploymentByID(ctx, d.ID)
-		if err != nil {
-			return "", err
-		}
-		return cur.Status, nil
-	}, a.log)
+	logs.ServeSSE(w, r, a.store, a.hub, d.ID, after, logs.DeploymentStatus(a.store, d.ID), a.log)
 	return nil
 }

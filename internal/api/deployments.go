@@ -98,16 +98,7 @@ func (a *API) createDeployment(w http.ResponseWriter, r *http.Request, u *apogee
 	if err != nil {
 		return err
 	}
-	var size int64
-	seen := make(map[string]struct{}, len(files))
-	hashes := make([]string, 0, len(files))
-	for _, f := range files {
-		size += f.Size
-		if _, ok := seen[f.SHA256]; !ok {
-			seen[f.SHA256] = struct{}{}
-			hashes = append(hashes, f.SHA256)
-		}
-	}
+	hashes := distinctHashes(files)
 	id := apogee.NewID()
 	d := &apogee.Deployment{
 		ID:        id,
@@ -115,8 +106,6 @@ func (a *API) createDeployment(w http.ResponseWriter, r *http.Request, u *apogee
 		Status:    apogee.StatusUploading,
 		Target:    req.Target,
 		Host:      apogee.DeploymentHost(p.Name, id),
-		Files:     len(files),
-		Size:      size,
 		CreatedBy: u.ID,
 		CreatedAt: a.now().UTC(),
 	}
@@ -194,15 +183,7 @@ func (a *API) finalize(w http.ResponseWriter, r *http.Request, u *apogee.User) e
 	if err != nil {
 		return fmt.Errorf("api: read manifest: %w", err)
 	}
-	seen := make(map[string]struct{}, len(files))
-	hashes := make([]string, 0, len(files))
-	for _, f := range files {
-		if _, ok := seen[f.SHA256]; !ok {
-			seen[f.SHA256] = struct{}{}
-			hashes = append(hashes, f.SHA256)
-		}
-	}
-	missing, err := a.blobs.Missing(r.Context(), hashes)
+	missing, err := a.blobs.Missing(r.Context(), distinctHashes(files))
 	if err != nil {
 		return fmt.Errorf("api: check blobs: %w", err)
 	}
@@ -325,4 +306,17 @@ func (a *API) aliasMoved(w http.ResponseWriter, r *http.Request, p *apogee.Proje
 	a.log.Info("production moved", "action", action, "project", p.Name, "deployment", d.ID)
 	writeJSON(w, http.StatusOK, a.view(d, p))
 	return nil
+}
+
+// distinctHashes returns the hashes of a manifest, each once, in order.
+func distinctHashes(files []apogee.File) []string {
+	seen := make(map[string]struct{}, len(files))
+	hashes := make([]string, 0, len(files))
+	for _, f := range files {
+		if _, ok := seen[f.SHA256]; !ok {
+			seen[f.SHA256] = struct{}{}
+			hashes = append(hashes, f.SHA256)
+		}
+	}
+	return hashes
 }

@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -88,8 +89,7 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 	files := make([]apogee.File, len(entries))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	var stored, sent int64
-	sentCh := make(chan int64, len(entries))
+	var sent atomic.Int64
 	for i, e := range entries {
 		g.Go(func() error {
 			p := path.Join(out, e.rel)
@@ -113,19 +113,14 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 			if _, err := blobs.Put(gctx, sum, f, maxOutputFile); err != nil {
 				return fmt.Errorf("store %s: %w", e.rel, err)
 			}
-			sentCh <- 1
+			sent.Add(1)
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	close(sentCh)
-	for range sentCh {
-		sent++
-	}
-	stored = int64(len(files))
-	w.Systemf("Output: %d files, %d new", stored, sent)
+	w.Systemf("Output: %d files, %d new", len(files), sent.Load())
 	return files, nil
 }
 

@@ -54,7 +54,7 @@ With --json it prints one object {"lines": [...], "status": "..."}; with
 				for _, l := range page.Lines {
 					p.print(l)
 				}
-				if page.Status == apogee.StatusQueued || page.Status == apogee.StatusBuilding {
+				if apogee.Building(page.Status) {
 					o.Notef("The build is %s; follow it with `apogee logs %s --follow`.\n", page.Status, id)
 				} else if len(page.Lines) == 0 {
 					o.Notef("Deployment %s has no log lines (%s).\n", id, page.Status)

@@ -219,18 +219,6 @@ func (d *Dashboard) wrap(h func(http.ResponseWriter, *http.Request) error) http.
 	})
 }
 
-// statusOf maps an error code to the status of its page: the API's
-// mapping, and the dashboard's own code for a rate-limited sign-in.
-func statusOf(code string) int {
-	if code == codeTooMany {
-		return http.StatusTooManyRequests
-	}
-	return api.StatusOf(code)
-}
-
-// codeTooMany is the dashboard's own code for a rate-limited sign-in.
-const codeTooMany = "too_many_requests"
-
 // renderError shows err as a page with its status. Internal errors are
 // logged in full and shown as a generic message.
 func (d *Dashboard) renderError(w http.ResponseWriter, r *http.Request, err error) {
@@ -238,7 +226,7 @@ func (d *Dashboard) renderError(w http.ResponseWriter, r *http.Request, err erro
 	if code == apogee.EINTERNAL {
 		d.log.Error("page failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	status := statusOf(code)
+	status := api.StatusOf(code)
 	title := http.StatusText(status)
 	if code == apogee.ENOTFOUND {
 		title = "Not found"

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 
@@ -12,10 +11,6 @@ import (
 // maxPageLines is how many stored log lines the page itself shows; the
 // rest of a longer log is linked as the API's JSON.
 const maxPageLines = 5000
-
-func isLive(status string) bool {
-	return status == apogee.StatusQueued || status == apogee.StatusBuilding
-}
 
 // deployment returns the deployment of the request's path if the user
 // may see it (the API decides: another user's is a 404).
@@ -43,7 +38,7 @@ func (d *Dashboard) deploymentPage(w http.ResponseWriter, r *http.Request, s *se
 		last = lines[len(lines)-1].Seq
 	}
 	d.render(w, r, http.StatusOK, "deployment", s, "Deployment "+v.ID, map[string]any{
-		"D": row(v, d.now()), "Lines": lines, "Live": isLive(v.Status), "LastSeq": last,
+		"D": row(v, d.now()), "Lines": lines, "Live": apogee.Building(v.Status), "LastSeq": last,
 		"Truncated": len(lines) == maxPageLines,
 	})
 	return nil
@@ -62,13 +57,7 @@ func (d *Dashboard) deploymentLog(w http.ResponseWriter, r *http.Request, s *ses
 	if err != nil {
 		return err
 	}
-	logs.ServeSSE(w, r, d.store, d.hub, v.ID, after, func(ctx context.Context) (string, error) {
-		cur, err := d.store.DeploymentByID(ctx, v.ID)
-		if err != nil {
-			return "", err
-		}
-		return cur.Status, nil
-	}, d.log)
+	logs.ServeSSE(w, r, d.store, d.hub, v.ID, after, logs.DeploymentStatus(d.store, v.ID), d.log)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/api"
 )
 
 // apiPath builds an API path from escaped parts: apiPath("projects", name).
@@ -129,7 +130,7 @@ func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *ses
 			return err
 		}
 		f.Error = apogee.ErrorMessage(err)
-		d.render(w, r, statusOf(apogee.ErrorCode(err)), "new_project", s, "New project", f)
+		d.render(w, r, api.StatusOf(apogee.ErrorCode(err)), "new_project", s, "New project", f)
 		return nil
 	}
 	setFlash(w, r, "ok", "Project "+p.Name+" created.")
@@ -163,7 +164,7 @@ func (d *Dashboard) projectPage(w http.ResponseWriter, r *http.Request, s *sessi
 		if dv.Production {
 			production = &rows[i]
 		}
-		if dv.Status == apogee.StatusQueued || dv.Status == apogee.StatusBuilding {
+		if apogee.Building(dv.Status) {
 			building = true
 		}
 	}

@@ -68,22 +68,6 @@ func ago(t time.Time) string {
 
 // statusWord is the status as a person reads it.
 func statusWord(s string) string {
-	switch s {
-	case apogee.StatusReady:
-		return "Ready"
-	case apogee.StatusBuilding:
-		return "Building"
-	case apogee.StatusQueued:
-		return "Queued"
-	case apogee.StatusUploading:
-		return "Uploading"
-	case apogee.StatusError:
-		return "Error"
-	case apogee.StatusCanceled:
-		return "Canceled"
-	case apogee.StatusExpired:
-		return "Expired"
-	}
 	return strings.ToUpper(s[:min(1, len(s))]) + s[min(1, len(s)):]
 }
 

@@ -168,6 +168,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, st *site, f *
 	h := w.Header()
 	h["X-Apogee-Deployment"] = st.hdrID
 	h["Cache-Control"] = f.cc
+	h["Content-Type"] = f.ctype // before the rules' headers, which may replace it
 
 	ref, clen, etag := &f.blobRef, f.clen, f.etag
 	_, ranged := r.Header["Range"]
@@ -209,7 +210,6 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, st *site, f *
 			return
 		}
 	}
-	h["Content-Type"] = f.ctype
 	h["Content-Length"] = clen
 	if status != http.StatusOK {
 		w.WriteHeader(status)
@@ -271,7 +271,6 @@ func (s *Server) serveRange(w http.ResponseWriter, r *http.Request, st *site, f 
 		}
 		body = b[start : end+1]
 	}
-	h["Content-Type"] = f.ctype
 	h["Content-Length"] = []string{strconv.FormatInt(end-start+1, 10)}
 	h["Content-Range"] = []string{"bytes " + strconv.FormatInt(start, 10) + "-" + strconv.FormatInt(end, 10) + "/" + strconv.FormatInt(f.size, 10)}
 	w.WriteHeader(http.StatusPartialContent)

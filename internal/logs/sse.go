@@ -31,6 +31,19 @@ func After(r *http.Request) (int64, error) {
 // StatusFunc returns a deployment's current status.
 type StatusFunc func(ctx context.Context) (string, error)
 
+// DeploymentStatus is the StatusFunc of deployment id in store.
+func DeploymentStatus(store interface {
+	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
+}, id string) StatusFunc {
+	return func(ctx context.Context) (string, error) {
+		d, err := store.DeploymentByID(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return d.Status, nil
+	}
+}
+
 // ServeSSE streams the lines of log id after after as Server-Sent Events
 // ("line" events whose id is the seq and data the JSON line) while status
 // says the deployment is queued or building, then one "end" event with
@@ -45,7 +58,7 @@ func ServeSSE(w http.ResponseWriter, r *http.Request, store apogee.LogStore, hub
 	_ = rc.Flush()
 	live := func(ctx context.Context) (bool, error) {
 		s, err := status(ctx)
-		return s == apogee.StatusQueued || s == apogee.StatusBuilding, err
+		return apogee.Building(s), err
 	}
 	err := Follow(r.Context(), store, hub, id, after, live, func(lines []apogee.LogLine) error {
 		for _, l := range lines {

@@ -180,14 +180,12 @@ func (w *Writer) Close(ctx context.Context) error {
 		w.mu.Unlock()
 		return nil
 	}
+	// From here on lines are dropped, so the flush below stores the last.
+	w.closed = true
 	w.mu.Unlock()
 	close(w.stop)
 	<-w.done
-	err := w.flush(ctx)
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
-	if err != nil {
+	if err := w.flush(ctx); err != nil {
 		return fmt.Errorf("logs: store the last lines of %s: %w", w.id, err)
 	}
 	return nil
