@@ -56,6 +56,10 @@ type Project struct {
 	Settings      ProjectSettings `json:"settings"`
 }
 
+// MayAccess reports whether u may see and change p: its owner or an
+// admin. Everyone else is told the project does not exist.
+func (p *Project) MayAccess(u *User) bool { return u.Admin || p.OwnerID == u.ID }
+
 // GitSource is a project's repository: pushes to Branch deploy to
 // production, pushes to other branches make previews.
 type GitSource struct {

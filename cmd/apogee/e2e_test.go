@@ -315,17 +315,9 @@ func TestEndToEnd(t *testing.T) {
 // it returns the host the deployment would have.
 func startUpload(t *testing.T, w *world) string {
 	t.Helper()
-	cfgRaw, err := os.ReadFile(filepath.Join(w.config, "apogee", "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg struct{ Token string }
-	if err := json.Unmarshal(cfgRaw, &cfg); err != nil || cfg.Token == "" {
-		t.Fatalf("config %s has no token", cfgRaw)
-	}
 	body := `{"target":"production","files":[{"path":"index.html","sha256":"` + strings.Repeat("ab", 32) + `","size":3}]}`
 	req, _ := http.NewRequestWithContext(context.Background(), "POST", w.server()+"/api/v1/projects/hello/deployments", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+cfg.Token)
+	req.Header.Set("Authorization", "Bearer "+w.token())
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/source"
 )
 
 // validateGit checks a project's repository: a URL of an allowed scheme
@@ -33,26 +34,10 @@ func (a *API) validateGit(g apogee.GitSource) (apogee.GitSource, error) {
 	if g.Branch == "" {
 		g.Branch = "main"
 	}
-	if err := validRef(g.Branch); err != nil {
+	if err := source.ValidRef(g.Branch); err != nil {
 		return g, err
 	}
 	return g, nil
-}
-
-// validRef refuses refs git would refuse or read as an option.
-func validRef(ref string) error {
-	bad := ref == "" || len(ref) > 255 || strings.HasPrefix(ref, "-") || strings.HasPrefix(ref, "/") ||
-		strings.HasSuffix(ref, "/") || strings.HasSuffix(ref, ".lock") || strings.Contains(ref, "..") ||
-		strings.Contains(ref, "@{") || strings.Contains(ref, "//")
-	for _, c := range ref {
-		if c < 0x20 || c == 0x7f || strings.ContainsRune(" ~^:?*[\\", c) {
-			bad = true
-		}
-	}
-	if bad {
-		return apogee.Errorf(apogee.EINVALID, "%q is not a valid branch, tag or commit name", ref)
-	}
-	return nil
 }
 
 // queueBuild queues a build of the project's repository.
@@ -73,7 +58,7 @@ func (a *API) queueBuild(w http.ResponseWriter, r *http.Request, u *apogee.User)
 	if p.Git == nil {
 		return apogee.Errorf(apogee.EINVALID, "project %q has no Git repository; connect one with `apogee projects create NAME --git URL`, or deploy a folder with `apogee deploy`", p.Name)
 	}
-	d, err := a.enqueue(r.Context(), p, u.ID, apogee.SourceGit, req.Ref, req.Target, "", req.NoCache)
+	d, err := a.enqueue(r.Context(), p, u.ID, req.Ref, req.Target, req.NoCache)
 	if err != nil {
 		return err
 	}
@@ -81,12 +66,12 @@ func (a *API) queueBuild(w http.ResponseWriter, r *http.Request, u *apogee.User)
 	return nil
 }
 
-// enqueue queues a build of ref (a branch, tag or commit; "" = the
-// project's branch) and wakes the builders. The target defaults to
+// enqueue queues a build of the project's repository at ref (a branch,
+// tag or commit; "" = the project's branch) and wakes the builders. The target defaults to
 // production for the project's branch and preview for anything else.
-func (a *API) enqueue(ctx context.Context, p *apogee.Project, userID, source, ref, target, blob string, noCache bool) (*apogee.Deployment, error) {
+func (a *API) enqueue(ctx context.Context, p *apogee.Project, userID, ref, target string, noCache bool) (*apogee.Deployment, error) {
 	if ref != "" {
-		if err := validRef(ref); err != nil {
+		if err := source.ValidRef(ref); err != nil {
 			return nil, err
 		}
 	}
@@ -101,7 +86,7 @@ func (a *API) enqueue(ctx context.Context, p *apogee.Project, userID, source, re
 	switch target {
 	case "":
 		target = apogee.TargetPreview
-		if p.Git != nil && branch == p.Git.Branch || source == apogee.SourceZip {
+		if p.Git != nil && branch == p.Git.Branch {
 			target = apogee.TargetProduction
 		}
 	case apogee.TargetProduction, apogee.TargetPreview:
@@ -110,7 +95,7 @@ func (a *API) enqueue(ctx context.Context, p *apogee.Project, userID, source, re
 	}
 	return a.queue(ctx, p, &apogee.Deployment{
 		Target: target, CreatedBy: userID,
-		Source: source, Branch: branch, Commit: commit, NoCache: noCache, SourceBlob: blob,
+		Source: apogee.SourceGit, Branch: branch, Commit: commit, NoCache: noCache,
 	})
 }
 
@@ -128,17 +113,8 @@ func (a *API) queue(ctx context.Context, p *apogee.Project, d *apogee.Deployment
 	return d, nil
 }
 
-func isSHA(s string) bool {
-	if len(s) < 7 || len(s) > 40 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+// isSHA reports whether s is a full or abbreviated commit name.
+func isSHA(s string) bool { return len(s) >= 7 && len(s) <= 40 && isHex(s) }
 
 // cancelBuild ends a queued or building deployment as canceled. A worker
 // building it stops at once (event) or at its next heartbeat.

@@ -27,7 +27,7 @@ func (a *API) deployment(r *http.Request, u *apogee.User, id string) (*apogee.De
 	if err != nil {
 		return nil, nil, fmt.Errorf("api: look up project of deployment %q: %w", id, err)
 	}
-	if !mayAccess(u, p) {
+	if !p.MayAccess(u) {
 		return nil, nil, notFound
 	}
 	return d, p, nil

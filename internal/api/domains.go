@@ -74,7 +74,7 @@ func (a *API) domain(r *http.Request, u *apogee.User, name string) (*apogee.Doma
 	if err != nil {
 		return nil, nil, fmt.Errorf("api: look up project of domain %q: %w", name, err)
 	}
-	if !mayAccess(u, p) {
+	if !p.MayAccess(u) {
 		return nil, nil, notFound
 	}
 	return d, p, nil

@@ -131,32 +131,44 @@ func (a *API) authenticate(h func(http.ResponseWriter, *http.Request, *apogee.Us
 		if !ok {
 			return apogee.Errorf(apogee.EUNAUTHORIZED, "this route needs an API token: send \"Authorization: Bearer <token>\" (get one with `apogee login`)")
 		}
-		tok, err := a.store.TokenByHash(r.Context(), auth.HashToken(secret))
-		if errors.Is(err, apogee.ErrNotFound) {
-			return errBadToken
-		}
+		u, err := a.UserByToken(r.Context(), secret)
 		if err != nil {
-			return fmt.Errorf("api: look up token: %w", err)
-		}
-		now := a.now()
-		if !tok.Valid(now) {
-			return errBadToken
-		}
-		u, err := a.store.UserByID(r.Context(), tok.UserID)
-		if errors.Is(err, apogee.ErrNotFound) {
-			return errBadToken
-		}
-		if err != nil {
-			return fmt.Errorf("api: look up token's user: %w", err)
-		}
-		if tok.LastUsed == nil || now.Sub(*tok.LastUsed) > lastUsedGranularity {
-			if err := a.store.TouchToken(r.Context(), tok.ID, now); err != nil {
-				a.log.Warn("record token use", "token", tok.ID, "err", err)
-			}
+			return err
 		}
 		ctx := context.WithValue(r.Context(), userKey{}, u)
 		return h(w, r.WithContext(ctx), u)
 	}
+}
+
+// UserByToken returns the user whose API token secret is, and records
+// the token's use. A missing, expired or revoked token, or one whose user
+// is gone, is EUNAUTHORIZED without saying which. git push authenticates
+// with it too.
+func (a *API) UserByToken(ctx context.Context, secret string) (*apogee.User, error) {
+	tok, err := a.store.TokenByHash(ctx, auth.HashToken(secret))
+	if errors.Is(err, apogee.ErrNotFound) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("api: look up token: %w", err)
+	}
+	now := a.now()
+	if !tok.Valid(now) {
+		return nil, errBadToken
+	}
+	u, err := a.store.UserByID(ctx, tok.UserID)
+	if errors.Is(err, apogee.ErrNotFound) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("api: look up token's user: %w", err)
+	}
+	if tok.LastUsed == nil || now.Sub(*tok.LastUsed) > lastUsedGranularity {
+		if err := a.store.TouchToken(ctx, tok.ID, now); err != nil {
+			a.log.Warn("record token use", "token", tok.ID, "err", err)
+		}
+	}
+	return u, nil
 }
 
 var errBadToken = apogee.Errorf(apogee.EUNAUTHORIZED, "the API token is invalid, expired or revoked; run `apogee login` for a new one")

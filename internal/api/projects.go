@@ -22,15 +22,10 @@ func (a *API) project(r *http.Request, u *apogee.User, name string) (*apogee.Pro
 	if err != nil {
 		return nil, fmt.Errorf("api: look up project %q: %w", name, err)
 	}
-	if !mayAccess(u, p) {
+	if !p.MayAccess(u) {
 		return nil, notFound
 	}
 	return p, nil
-}
-
-// mayAccess reports whether u may see and change p: its owner, or an admin.
-func mayAccess(u *apogee.User, p *apogee.Project) bool {
-	return u.Admin || p.OwnerID == u.ID
 }
 
 func (a *API) projectView(p *apogee.Project) *apogee.ProjectView {

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/source"
 )
 
 // maxWebhookBody is GitHub's own limit on a webhook payload.
@@ -212,7 +213,7 @@ func repoURLVariants(urls ...string) []string {
 // project's branch, a preview otherwise. The git push endpoint and the
 // GitHub webhook both call it.
 func (a *API) EnqueuePush(ctx context.Context, p *apogee.Project, userID, branch, commit string) (*apogee.Deployment, error) {
-	if err := validRef(branch); err != nil {
+	if err := source.ValidRef(branch); err != nil {
 		return nil, err
 	}
 	commit = strings.ToLower(commit)

@@ -535,8 +535,8 @@ func TestMetrics(t *testing.T) {
 		"apogee_edge_response_bytes_total": 10 + float64(len(pageNoHost.body)),
 	}
 	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %v; want %v", k, got[k], v)
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present: %v); want %v", k, g, ok, v)
 		}
 	}
 	if _, err := New(Config{Domain: "localhost", Store: f.store, Blobs: f.blobs, Registerer: reg}); err == nil {

@@ -36,7 +36,6 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/auth"
 )
 
 // Store is what gitserve needs of the platform's records.
@@ -52,6 +51,9 @@ type Builds interface {
 	// EnqueuePush queues a build of commit, the new head of branch, for
 	// userID: production for the project's branch, a preview otherwise.
 	EnqueuePush(ctx context.Context, p *apogee.Project, userID, branch, commit string) (*apogee.Deployment, error)
+	// UserByToken returns the user of an API token secret and records its
+	// use; EUNAUTHORIZED for a bad one.
+	UserByToken(ctx context.Context, secret string) (*apogee.User, error)
 }
 
 // Config is what a Server needs. Root, Store and Builds are required.
@@ -183,7 +185,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.cfg.Store.ProjectByName(ctx, name)
-	if errors.Is(err, apogee.ErrNotFound) || err == nil && !(u.Admin || p.OwnerID == u.ID) {
+	if errors.Is(err, apogee.ErrNotFound) || err == nil && !p.MayAccess(u) {
 		gitError(w, http.StatusNotFound, "project "+name+" not found; list yours with `apogee projects list`")
 		return
 	}
@@ -274,29 +276,11 @@ func (s *Server) build(ctx context.Context, p *apogee.Project, u *apogee.User, m
 
 // authenticate returns the user whose API token is the Basic password.
 func (s *Server) authenticate(r *http.Request) (*apogee.User, error) {
-	bad := apogee.Errorf(apogee.EUNAUTHORIZED, "bad or missing token")
 	_, secret, ok := r.BasicAuth()
 	if !ok || secret == "" {
-		return nil, bad
+		return nil, apogee.Errorf(apogee.EUNAUTHORIZED, "bad or missing token")
 	}
-	tok, err := s.cfg.Store.TokenByHash(r.Context(), auth.HashToken(secret))
-	if errors.Is(err, apogee.ErrNotFound) {
-		return nil, bad
-	}
-	if err != nil {
-		return nil, fmt.Errorf("gitserve: look up token: %w", err)
-	}
-	if !tok.Valid(s.cfg.Now()) {
-		return nil, bad
-	}
-	u, err := s.cfg.Store.UserByID(r.Context(), tok.UserID)
-	if errors.Is(err, apogee.ErrNotFound) {
-		return nil, bad
-	}
-	if err != nil {
-		return nil, fmt.Errorf("gitserve: look up token's user: %w", err)
-	}
-	return u, nil
+	return s.cfg.Builds.UserByToken(r.Context(), secret)
 }
 
 // cgi runs git http-backend for the request, on the project's own

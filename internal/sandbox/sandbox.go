@@ -125,7 +125,6 @@ type config struct {
 	logger       *slog.Logger
 	noLimits     bool
 	cgroupParent string
-	cgroupRoot   string // the cgroup mount directory; tests only
 	uid, gid     int
 	bwrapPath    string
 	runscPath    string
@@ -178,7 +177,7 @@ func New(kind string, opts ...Option) (Sandbox, error) {
 	var cg *cgroups
 	if !c.noLimits {
 		var err error
-		cg, err = detectCgroups(c.cgroupRoot, c.cgroupParent)
+		cg, err = detectCgroups("", c.cgroupParent)
 		if err != nil {
 			return nil, err
 		}

@@ -454,11 +454,8 @@ echo ok > /workspace/ok && echo ok > /tmp/` + mark + ` && echo ok > ./rel && ech
 	if b, err := os.ReadFile(filepath.Join(ws, "ok")); err != nil || string(b) != "ok\n" {
 		t.Errorf("workspace file on the host: %q %v", b, err)
 	}
-	if _, err := os.Stat(filepath.Join(os.TempDir(), mark)); err == nil {
-		t.Errorf("/tmp is not private: %s appeared on the host", mark)
-	}
-	if _, err := os.Stat("/" + mark); err == nil {
-		t.Errorf("%s appeared on the host", mark)
+	if _, err := os.Stat(filepath.Join("/tmp", mark)); err == nil {
+		t.Errorf("/tmp is not private: %s appeared in the host's /tmp", mark)
 	}
 }
 
@@ -475,9 +472,9 @@ func TestBwrap(t *testing.T) {
 	testSandbox(t, "bwrap", traits{isolating: true, hostProcs: true})
 }
 
-// TestRunsc runs the suite under gVisor. runsc is not in the test
-// script's packages, so without it the test skips, unless
-// APOGEE_TEST_RUNSC=1 asks for it: then a missing runsc fails.
+// TestRunsc runs the suite under gVisor. scripts/test.sh installs runsc
+// and sets APOGEE_TEST_RUNSC=1, so there a missing runsc fails; a plain
+// `go test` elsewhere skips it.
 func TestRunsc(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("runsc"); err != nil {

@@ -321,6 +321,17 @@ func parseRef(ref string) (wantRef, error) {
 	return w, nil
 }
 
+// ValidRef checks a branch, tag or commit name by the rules git applies
+// (git check-ref-format), so a name the platform accepts is one a fetch
+// can ask for. The error is an *apogee.Error with code EINVALID.
+func ValidRef(ref string) error {
+	if ref == "" {
+		return invalid("the branch, tag or commit name is empty")
+	}
+	_, err := parseRef(ref)
+	return err
+}
+
 // isHex reports whether s could be an abbreviated or full object name.
 func isHex(s string) bool {
 	if len(s) < 4 || len(s) > 64 {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/api"
 )
 
 // Server is a running test double. Its zero value is not usable; use New.
@@ -267,7 +268,7 @@ func (s *Server) project(w http.ResponseWriter, name string, u *user) *apogee.Pr
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, u *user) {
 	out := []apogee.ProjectView{}
 	for _, p := range s.projects {
-		if p.OwnerID == u.ID || u.Admin {
+		if p.MayAccess(&u.User) {
 			out = append(out, s.projectView(p))
 		}
 	}
@@ -408,7 +409,7 @@ func (s *Server) missing(d *deployment) []string {
 func (s *Server) deployment(w http.ResponseWriter, id string, u *user) *deployment {
 	d, ok := s.deployments[id]
 	if ok {
-		if p := s.projects[d.project]; p != nil && (p.OwnerID == u.ID || u.Admin) {
+		if p := s.projects[d.project]; p != nil && p.MayAccess(&u.User) {
 			return d
 		}
 	}
@@ -503,14 +504,7 @@ func (s *Server) promote(w http.ResponseWriter, r *http.Request, u *user) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	d := s.readyDeployment(w, p, req.DeploymentID)
-	if d == nil {
-		return
-	}
-	if p.ProductionID != d.ID {
-		s.setProduction(d)
-	}
-	writeJSON(w, 200, s.view(d))
+	s.promoteTo(w, p, req.DeploymentID)
 }
 
 func (s *Server) rollback(w http.ResponseWriter, r *http.Request, u *user) {
@@ -581,17 +575,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-var statusOf = map[string]int{
-	apogee.EINVALID:      400,
-	apogee.EUNAUTHORIZED: 401,
-	apogee.EFORBIDDEN:    403,
-	apogee.ENOTFOUND:     404,
-	apogee.ECONFLICT:     409,
-	apogee.EMISSING:      409,
-	apogee.ETOOLARGE:     413,
-	apogee.EINTERNAL:     500,
-}
-
 func writeErr(w http.ResponseWriter, err error) {
 	var body apogee.ErrorBody
 	body.Error.Code = apogee.ErrorCode(err)
@@ -599,5 +582,5 @@ func writeErr(w http.ResponseWriter, err error) {
 	if e, ok := err.(*apogee.Error); ok {
 		body.Error.Data = e.Data
 	}
-	writeJSON(w, statusOf[body.Error.Code], body)
+	writeJSON(w, api.StatusOf(body.Error.Code), body)
 }
