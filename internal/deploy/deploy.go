@@ -23,9 +23,9 @@ import (
 // The edge does not serve them: they are configuration, not content.
 var ConfigFiles = [...]string{rules.VercelJSON, rules.NetlifyRedirects, rules.NetlifyHeaders, rules.NetlifyTOML}
 
-// IsConfigFile reports whether a manifest path is one of ConfigFiles.
+// IsConfigFile reports whether a manifest path is one of rules.ConfigFiles.
 func IsConfigFile(path string) bool {
-	for _, c := range ConfigFiles {
+	for _, c := range rules.ConfigFiles {
 		if path == c {
 			return true
 		}
@@ -63,7 +63,7 @@ func Rules(ctx context.Context, blobs Getter, files []apogee.File, serve apogee.
 			return nil, fmt.Errorf("deploy: read %s: %w", f.Path, err)
 		}
 		if cfg == nil {
-			cfg = make(map[string][]byte, len(ConfigFiles))
+			cfg = make(map[string][]byte, len(rules.ConfigFiles))
 		}
 		cfg[f.Path] = b
 	}

@@ -119,6 +119,10 @@ type dynValue struct {
 
 var emptySet Set
 
+// ConfigFiles are the config files Compile reads, by their names in a
+// deployment's root.
+var ConfigFiles = [...]string{VercelJSON, NetlifyRedirects, NetlifyHeaders, NetlifyTOML}
+
 // Compile parses and compiles the config files of a deployment. files
 // maps a config file name (VercelJSON, NetlifyRedirects, NetlifyHeaders,
 // NetlifyTOML) to its bytes; absent names are skipped, other names are
@@ -129,7 +133,7 @@ var emptySet Set
 // Data holds every fault found ([]string). Nothing is half applied.
 func Compile(files map[string][]byte, s Settings) (*Set, error) {
 	b := &builder{}
-	for _, name := range []string{VercelJSON, NetlifyRedirects, NetlifyHeaders, NetlifyTOML} {
+	for _, name := range ConfigFiles {
 		if data, ok := files[name]; ok && len(data) > MaxFileSize {
 			b.errf("%s: file is %d bytes; the limit is %d", name, len(data), MaxFileSize)
 		}
