@@ -19,11 +19,9 @@ import (
 	"github.com/apogee-dev/apogee/internal/rules"
 )
 
-// ConfigFiles are the routing config files read from a deployment's root.
-// The edge does not serve them: they are configuration, not content.
-var ConfigFiles = [...]string{rules.VercelJSON, rules.NetlifyRedirects, rules.NetlifyHeaders, rules.NetlifyTOML}
-
-// IsConfigFile reports whether a manifest path is one of rules.ConfigFiles.
+// IsConfigFile reports whether a manifest path is one of rules.ConfigFiles,
+// the routing config files read from a deployment's root. The edge does
+// not serve them: they are configuration, not content.
 func IsConfigFile(path string) bool {
 	for _, c := range rules.ConfigFiles {
 		if path == c {

@@ -20,7 +20,7 @@ type manifest struct {
 	// files maps a request path without its leading slash to a file. Each
 	// "dir/index.html" is also under "dir/" (and index.html under ""), so
 	// that resolving an index costs no string concatenation. The routing
-	// config files (prep.ConfigFiles) are not served.
+	// config files (rules.ConfigFiles) are not served.
 	files map[string]*file
 	// dirs holds each "dir" that has a "dir/index.html" but is not a file:
 	// a request for "/dir" is redirected to "/dir/".
