@@ -88,7 +88,9 @@ type DeploymentStore interface {
 	ExpireUploads(ctx context.Context, olderThan time.Time) ([]string, error)
 	// HashesInUse returns those of hashes that any deployment's manifest
 	// holds (expired uploads hold none), or that are a recorded variant
-	// (VariantStore) of a hash a manifest holds, in no particular order.
+	// (VariantStore) of a hash a manifest holds, or the uploaded ZIP
+	// (SourceBlob) of a queued or building deployment, in no particular
+	// order.
 	// The blob garbage collector deletes the others.
 	HashesInUse(ctx context.Context, hashes []string) ([]string, error)
 	// Routes returns what the edge serves: one route per project with a

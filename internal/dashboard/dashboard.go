@@ -4,9 +4,10 @@
 //
 // Pages are server-rendered from embedded html/template files with one
 // CSS file and a little plain JavaScript (live logs over Server-Sent
-// Events); `go build` alone yields everything. Reads of the build log go
-// to the store and the log hub; every other read and every change goes
-// through the REST API in process (API.Call) as the signed-in user, so
+// Events); `go build` alone yields everything. Accounts, sessions and the
+// build log go to the store and the log hub; every read and change of
+// projects, deployments, variables and tokens goes through the REST API
+// in process (API.Call) as the signed-in user, so
 // the dashboard gets the API's checks, events and metrics without a copy
 // of them, and ownership is decided in one place: another user's project
 // or deployment is a 404 here as there.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -433,7 +434,8 @@ func (s *Store) HashesInUse(ctx context.Context, hashes []string) ([]string, err
 		rows, err := s.rdb.QueryContext(ctx, "SELECT DISTINCT sha256 FROM deployment_files WHERE sha256 IN ("+marks+")"+
 			" UNION SELECT v.variant_sha256 FROM blob_variants v WHERE v.variant_sha256 IN ("+marks+")"+
 			" AND EXISTS (SELECT 1 FROM deployment_files f WHERE f.sha256 = v.sha256)"+
-			" UNION SELECT source_blob FROM deployments WHERE source_blob IN ("+marks+") AND status IN ('queued', 'building')", args...)
+			" UNION SELECT source_blob FROM deployments WHERE source_blob IN ("+marks+") AND status IN ($"+strconv.Itoa(len(chunk)+1)+", $"+strconv.Itoa(len(chunk)+2)+")",
+			append(args, apogee.StatusQueued, apogee.StatusBuilding)...)
 		if err != nil {
 			return nil, wrap("hashes in use", err)
 		}
