@@ -50,3 +50,8 @@ say "go test"
 # Every sandbox kind must run here: a missing runsc fails rather than skips.
 export APOGEE_TEST_RUNSC=1
 go test -race -count=1 -timeout 20m "${@:-./...}"
+
+# Every benchmark once, so that the ones the docs quote keep running; the
+# figures come from longer runs (see the README's Benchmarks section).
+say "benchmarks, once each"
+go test -run '^$' -bench . -benchtime 1x "${@:-./...}"
