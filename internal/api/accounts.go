@@ -17,8 +17,6 @@ const lastUsedGranularity = time.Minute
 // maxTokenName bounds a token's name.
 const maxTokenName = 100
 
-var errBadLogin = apogee.Errorf(apogee.EUNAUTHORIZED, "wrong email or password")
-
 func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	var req apogee.LoginRequest
 	if err := decode(w, r, maxJSONBody, &req); err != nil {
@@ -27,23 +25,13 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if req.Email == "" || req.Password == "" {
 		return apogee.Errorf(apogee.EINVALID, "send both \"email\" and \"password\"")
 	}
-	u, err := a.store.UserByEmail(r.Context(), req.Email)
-	if errors.Is(err, apogee.ErrNotFound) {
-		// Same work and answer as a wrong password: no hint which part was wrong.
-		auth.BurnVerify(req.Password)
+	u, err := auth.Login(r.Context(), a.store, req.Email, req.Password)
+	if errors.Is(err, auth.ErrBadLogin) {
 		a.metrics.logins.WithLabelValues("failed").Inc()
-		return errBadLogin
+		return err
 	}
 	if err != nil {
-		return fmt.Errorf("api: login: %w", err)
-	}
-	ok, err := auth.VerifyPassword(u.Password, req.Password)
-	if err != nil {
-		return fmt.Errorf("api: login: user %s: %w", u.ID, err)
-	}
-	if !ok {
-		a.metrics.logins.WithLabelValues("failed").Inc()
-		return errBadLogin
+		return fmt.Errorf("api: %w", err)
 	}
 	name := req.TokenName
 	if name == "" {

@@ -1,9 +1,11 @@
-// Package auth hashes passwords with argon2id and makes API tokens whose
-// secrets are stored only as SHA-256 hashes. It knows nothing of users or
-// HTTP; internal/api decides who may do what.
+// Package auth hashes passwords with argon2id, checks a sign-in against a
+// user's hash, and makes API tokens whose secrets are stored only as
+// SHA-256 hashes. It knows nothing of HTTP; internal/api decides who may
+// do what.
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -12,6 +14,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/apogee-dev/apogee"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -28,8 +31,47 @@ type Params struct {
 // DefaultParams are used by HashPassword.
 var DefaultParams = Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 
-// MinPasswordLen is the shortest password HashPassword accepts.
+// MinPasswordLen is the shortest password CheckNewPassword accepts.
 const MinPasswordLen = 8
+
+// CheckNewPassword refuses a password too short or only spaces, with an
+// EINVALID message for the person choosing it.
+func CheckNewPassword(password string) error {
+	if len(password) < MinPasswordLen || strings.TrimSpace(password) == "" {
+		return apogee.Errorf(apogee.EINVALID, "choose a password of at least %d characters (not only spaces)", MinPasswordLen)
+	}
+	return nil
+}
+
+// Users finds a user by email; apogee.UserStore is one.
+type Users interface {
+	UserByEmail(ctx context.Context, email string) (*apogee.User, error)
+}
+
+// ErrBadLogin is the answer to a wrong email or a wrong password alike.
+var ErrBadLogin = apogee.Errorf(apogee.EUNAUTHORIZED, "wrong email or password")
+
+// Login returns the user with this email and password, or ErrBadLogin. An
+// unknown email costs the same argon2id work as a wrong password, so the
+// time of the answer does not tell which was wrong either.
+func Login(ctx context.Context, users Users, email, password string) (*apogee.User, error) {
+	u, err := users.UserByEmail(ctx, email)
+	if errors.Is(err, apogee.ErrNotFound) {
+		BurnVerify(password)
+		return nil, ErrBadLogin
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: login: %w", err)
+	}
+	ok, err := VerifyPassword(u.Password, password)
+	if err != nil {
+		return nil, fmt.Errorf("auth: login: user %s: %w", u.ID, err)
+	}
+	if !ok {
+		return nil, ErrBadLogin
+	}
+	return u, nil
+}
 
 // ErrMalformedHash is returned for a stored hash that is not an argon2id
 // PHC string.

@@ -2,8 +2,12 @@ package auth
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/apogee-dev/apogee"
 )
 
 func TestPasswordRoundTrip(t *testing.T) {
@@ -73,5 +77,40 @@ func TestTokens(t *testing.T) {
 	}
 	if BurnVerify("anything") {
 		t.Fatal("BurnVerify returned true")
+	}
+}
+
+func TestCheckNewPassword(t *testing.T) {
+	for pw, ok := range map[string]bool{"": false, "short": false, "        ": false, "12345678": true, "a long passphrase": true} {
+		if err := CheckNewPassword(pw); (err == nil) != ok {
+			t.Errorf("CheckNewPassword(%q) = %v, want ok=%v", pw, err, ok)
+		}
+	}
+}
+
+type users map[string]*apogee.User
+
+func (u users) UserByEmail(_ context.Context, email string) (*apogee.User, error) {
+	if x, ok := u[email]; ok {
+		return x, nil
+	}
+	return nil, apogee.ErrNotFound
+}
+
+func TestLogin(t *testing.T) {
+	h, _ := HashPassword("right password")
+	us := users{"a@example.com": {ID: "u1", Email: "a@example.com", Password: h}}
+	ctx := context.Background()
+	if u, err := Login(ctx, us, "a@example.com", "right password"); err != nil || u.ID != "u1" {
+		t.Fatalf("right password: %v %v", u, err)
+	}
+	for _, c := range [][2]string{{"a@example.com", "wrong password"}, {"b@example.com", "right password"}} {
+		if u, err := Login(ctx, us, c[0], c[1]); u != nil || !errors.Is(err, ErrBadLogin) {
+			t.Errorf("Login(%q, %q) = %v, %v; want ErrBadLogin", c[0], c[1], u, err)
+		}
+	}
+	us["c@example.com"] = &apogee.User{ID: "u3", Password: "not a hash"}
+	if _, err := Login(ctx, us, "c@example.com", "x"); err == nil || errors.Is(err, ErrBadLogin) {
+		t.Errorf("a corrupt stored hash gave %v, want an internal error", err)
 	}
 }

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/apogee-dev/apogee"
@@ -92,12 +91,10 @@ func (d *Dashboard) changePassword(w http.ResponseWriter, r *http.Request, s *se
 	switch {
 	case !ok:
 		return fail(http.StatusBadRequest, "the current password is wrong")
-	case len(next) < auth.MinPasswordLen:
-		return fail(http.StatusBadRequest, "choose a new password of at least 8 characters")
+	case auth.CheckNewPassword(next) != nil:
+		return fail(http.StatusBadRequest, apogee.ErrorMessage(auth.CheckNewPassword(next)))
 	case next != r.PostFormValue("new2"):
 		return fail(http.StatusBadRequest, "the two new passwords differ")
-	case strings.TrimSpace(next) == "":
-		return fail(http.StatusBadRequest, "choose a new password that is not only spaces")
 	}
 	hash, err := auth.HashPassword(next)
 	if err != nil {

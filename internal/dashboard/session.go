@@ -197,19 +197,11 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) error {
 		d.render(w, r, http.StatusBadRequest, "login", nil, "Sign in", form)
 		return nil
 	}
-	u, err := d.store.UserByEmail(r.Context(), email)
-	ok := false
-	switch {
-	case errors.Is(err, apogee.ErrNotFound):
-		auth.BurnVerify(password) // the same time as a wrong password: no hint
-	case err != nil:
+	u, err := auth.Login(r.Context(), d.store, email, password)
+	if err != nil && !errors.Is(err, auth.ErrBadLogin) {
 		return errorf("sign in: %w", err)
-	default:
-		if ok, err = auth.VerifyPassword(u.Password, password); err != nil {
-			return errorf("sign in: user %s: %w", u.ID, err)
-		}
 	}
-	if !ok {
+	if u == nil {
 		d.logins.fail(key, now)
 		form.Error = errBadLogin
 		d.render(w, r, http.StatusUnauthorized, "login", nil, "Sign in", form)
@@ -285,8 +277,8 @@ func (d *Dashboard) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 	if at := strings.IndexByte(email, '@'); at < 1 || at == len(email)-1 || len(email) > 254 || strings.ContainsAny(email, " \t\r\n") {
 		return fail(http.StatusBadRequest, "enter an email address such as you@example.com")
 	}
-	if len(password) < auth.MinPasswordLen {
-		return fail(http.StatusBadRequest, "choose a password of at least 8 characters")
+	if err := auth.CheckNewPassword(password); err != nil {
+		return fail(http.StatusBadRequest, apogee.ErrorMessage(err))
 	}
 	if password != r.PostFormValue("password2") {
 		return fail(http.StatusBadRequest, "the two passwords differ")

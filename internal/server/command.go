@@ -137,8 +137,8 @@ func newCreateUserCommand() *cobra.Command {
 				}
 				password = string(b)
 			}
-			if len(password) < auth.MinPasswordLen {
-				return apogee.Errorf(apogee.EINVALID, "the password must be at least %d characters", auth.MinPasswordLen)
+			if err := auth.CheckNewPassword(password); err != nil {
+				return err
 			}
 			hash, err := auth.HashPassword(password)
 			if err != nil {
