@@ -173,8 +173,6 @@ func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var errBadLogin = "wrong email or password"
-
 func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if !checkLoginToken(r) {
@@ -203,7 +201,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	if u == nil {
 		d.logins.fail(key, now)
-		form.Error = errBadLogin
+		form.Error = apogee.ErrorMessage(auth.ErrBadLogin)
 		d.render(w, r, http.StatusUnauthorized, "login", nil, "Sign in", form)
 		return nil
 	}
