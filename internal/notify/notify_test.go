@@ -324,8 +324,7 @@ func TestWebhookPrivateAddressRefused(t *testing.T) {
 	}
 	// Stored anyway (as if its name had resolved elsewhere when made).
 	h := w.hook(url, "0123456789abcdef")
-	note := w.n.About(apogee.NotifyPing, w.web, nil)
-	d := w.sender.Ping(t.Context(), h, note)
+	d := w.sender.Ping(t.Context(), w.web, h)
 	if d.Status != apogee.DeliveryFailed || !strings.Contains(d.Error, "refused") || !strings.Contains(d.Error, "not a public address") || d.Attempts != 1 {
 		t.Errorf("ping to loopback = %+v; want failed, refused (not a public address) after 1 attempt", d)
 	}

@@ -156,9 +156,11 @@ func (s *Sender) Dispatch(ctx context.Context, note Notification) {
 	}
 }
 
-// Ping sends note (a ping) to webhook h at once, one attempt, and
-// returns and records the outcome.
-func (s *Sender) Ping(ctx context.Context, h *apogee.Webhook, note Notification) apogee.WebhookDelivery {
+// Ping sends a ping about project p to its webhook h at once, one
+// attempt, and returns and records the outcome.
+func (s *Sender) Ping(ctx context.Context, p *apogee.Project, h *apogee.Webhook) apogee.WebhookDelivery {
+	note := Notification{Type: apogee.NotifyPing, Project: p.Name, At: s.cfg.Now().UTC(), projectID: p.ID}
+	note.Text = text(note)
 	body, _ := json.Marshal(note)
 	return s.deliver(ctx, job{hook: h, body: body, typ: note.Type}, 1)
 }
