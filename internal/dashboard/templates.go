@@ -12,7 +12,8 @@ import (
 
 // pageNames are the templates/<name>.html files; each defines "content"
 // and is executed inside layout.html.
-var pageNames = []string{"landing", "login", "signup", "projects", "new_project", "project", "deployment", "account", "error"}
+var pageNames = []string{"landing", "login", "signup", "projects", "new_project", "project", "deployment", "account", "error",
+	"webhook_created"}
 
 func parsePages() (map[string]*template.Template, error) {
 	layout, err := fs.ReadFile(templateFS, "templates/layout.html")
@@ -47,6 +48,8 @@ var funcs = template.FuncMap{
 	"hasValue": func(v apogee.EnvVarView) bool { return v.Value != nil },
 	"deref":    func(s *string) string { return *s },
 	"valid":    func(t *apogee.Token, now time.Time) bool { return t.Valid(now) },
+	"hostOf":   hostOf,
+	"events":   func() []string { return apogee.WebhookEvents },
 }
 
 // ago says how long ago t was, in the largest whole unit.
