@@ -115,5 +115,6 @@ type Store interface {
 	EnvStore
 	UploadStore
 	AccountStore
+	IdentityStore
 	Close() error
 }
