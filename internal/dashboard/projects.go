@@ -97,6 +97,7 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 
 type newProjectForm struct {
 	Name, GitURL, Branch, Kind, Error string
+	GitHub                            githubRepos // the user's repositories, when GitHub is connected
 }
 
 func (d *Dashboard) newProjectPage(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -104,7 +105,16 @@ func (d *Dashboard) newProjectPage(w http.ResponseWriter, r *http.Request, s *se
 	if r.URL.Query().Get("kind") == "git" {
 		kind = "git"
 	}
-	d.render(w, r, http.StatusOK, "new_project", s, "New project", newProjectForm{Branch: "main", Kind: kind})
+	f := newProjectForm{Branch: "main", Kind: kind}
+	// A repository picked from the GitHub list fills the form.
+	if q := r.URL.Query(); q.Get("git_url") != "" {
+		f.Kind, f.GitURL, f.Name = "git", q.Get("git_url"), q.Get("name")
+		if b := q.Get("branch"); b != "" {
+			f.Branch = b
+		}
+	}
+	f.GitHub = d.githubRepos(r, s)
+	d.render(w, r, http.StatusOK, "new_project", s, "New project", f)
 	return nil
 }
 
