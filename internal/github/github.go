@@ -127,6 +127,15 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// CheckURLs checks GitHub's web and API URLs ("" for the defaults).
+func CheckURLs(webURL, apiURL string) error {
+	if _, err := baseURL("--github-url", webURL, DefaultWebURL); err != nil {
+		return err
+	}
+	_, err := baseURL("--github-api-url", apiURL, DefaultAPIURL)
+	return err
+}
+
 // baseURL checks an http(s) URL and drops a trailing slash.
 func baseURL(flag, raw, def string) (string, error) {
 	if raw == "" {
