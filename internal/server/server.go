@@ -126,6 +126,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		Log:         log.With("component", "api"),
 		Registerer:  reg,
 		Box:         s.box,
+		Edge:        edgeCounter{reg},
 	})
 	s.apex = http.NewServeMux()
 	s.apex.Handle("/api/", s.api)
