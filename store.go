@@ -116,5 +116,6 @@ type Store interface {
 	UploadStore
 	AccountStore
 	IdentityStore
+	AdminStore
 	Close() error
 }

@@ -78,6 +78,10 @@ type Config struct {
 	// GitHub signs people in with GitHub and lists their repositories;
 	// nil: nothing about GitHub shows and its routes answer 404.
 	GitHub *github.Client
+	// MaxZipSize is the largest ZIP the browser may upload: the API's
+	// limit (default api.DefaultMaxZipSize). The API checks it; the
+	// dashboard says it on the form and stops a larger body early.
+	MaxZipSize int64
 }
 
 // Dashboard is the http.Handler of the dashboard's pages.
@@ -95,6 +99,7 @@ type Dashboard struct {
 	pages   map[string]*template.Template
 	handler http.Handler
 	gh      *github.Client
+	maxZip  int64
 }
 
 // DefaultSessionTTL is how long a sign-in lasts.
@@ -142,6 +147,9 @@ func New(cfg Config) (*Dashboard, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	if d.maxZip = cfg.MaxZipSize; d.maxZip <= 0 {
+		d.maxZip = api.DefaultMaxZipSize
+	}
 	var err error
 	if d.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -163,13 +171,20 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /logout", d.authed(d.logout))
 
 	m.Handle("GET /projects/new", d.authed(d.newProjectPage))
-	m.Handle("POST /projects/new", d.authed(d.createProject))
+	m.Handle("POST /projects/new", d.authedUpload(d.createProject))
 	m.Handle("GET /projects/{name}", d.authed(d.projectPage))
 	m.Handle("POST /projects/{name}/deploy", d.authed(d.deployNow))
 	m.Handle("POST /projects/{name}/promote", d.authed(d.promote))
 	m.Handle("POST /projects/{name}/rollback", d.authed(d.rollback))
 	m.Handle("POST /projects/{name}/env", d.authed(d.setEnv))
 	m.Handle("POST /projects/{name}/env/delete", d.authed(d.deleteEnv))
+	// Project settings, domains and ZIP deploys (settings.go, zipupload.go).
+	m.Handle("POST /projects/{name}/settings/build", d.authed(d.saveBuildSettings))
+	m.Handle("POST /projects/{name}/settings/serve", d.authed(d.saveServeSettings))
+	m.Handle("POST /projects/{name}/domains", d.authed(d.addDomain))
+	m.Handle("POST /projects/{name}/domains/verify", d.authed(d.verifyDomain))
+	m.Handle("POST /projects/{name}/domains/remove", d.authed(d.removeDomain))
+	m.Handle("POST /projects/{name}/zip", d.authedUpload(d.deployZip))
 
 	m.Handle("GET /deployments/{id}", d.authed(d.deploymentPage))
 	m.Handle("GET /deployments/{id}/log", d.authed(d.deploymentLog))
