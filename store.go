@@ -115,5 +115,6 @@ type Store interface {
 	EnvStore
 	UploadStore
 	AccountStore
+	AdminStore
 	Close() error
 }

@@ -127,6 +127,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		Log:         log.With("component", "api"),
 		Registerer:  reg,
 		Box:         s.box,
+		Edge:        edgeCounter{reg},
 	})
 	s.apex = http.NewServeMux()
 	s.apex.Handle("/api/", s.api)
@@ -150,6 +151,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		BaseURL: s.URL,
 		Signup:  cfg.Signup,
 		Log:     log.With("component", "dashboard"),
+
+		MaxZipSize: cfg.MaxZipMB << 20,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
