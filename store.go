@@ -116,5 +116,7 @@ type Store interface {
 	UploadStore
 	AccountStore
 	WebhookStore
+	IdentityStore
+	AdminStore
 	Close() error
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/logs"
 )
 
@@ -74,6 +75,13 @@ type Config struct {
 	SessionTTL time.Duration
 	Log        *slog.Logger
 	Now        func() time.Time
+	// GitHub signs people in with GitHub and lists their repositories;
+	// nil: nothing about GitHub shows and its routes answer 404.
+	GitHub *github.Client
+	// MaxZipSize is the largest ZIP the browser may upload: the API's
+	// limit (default api.DefaultMaxZipSize). The API checks it; the
+	// dashboard says it on the form and stops a larger body early.
+	MaxZipSize int64
 
 	// Notify gives users their live notifications, served at /events
 	// (nil: none). Heartbeat is how often that stream pings and checks
@@ -96,6 +104,8 @@ type Dashboard struct {
 	logins  *limiter
 	pages   map[string]*template.Template
 	handler http.Handler
+	gh      *github.Client
+	maxZip  int64
 
 	notify    Notifications // live notifications (events.go)
 	heartbeat time.Duration
@@ -119,6 +129,7 @@ func New(cfg Config) (*Dashboard, error) {
 		store: cfg.Store, api: cfg.API, hub: cfg.Logs, siteURL: cfg.SiteURL, baseURL: cfg.BaseURL,
 		ttl: cfg.SessionTTL, log: cfg.Log, now: cfg.Now,
 		logins: newLimiter(10, 10*time.Minute),
+		gh:     cfg.GitHub,
 	}
 	switch cfg.Signup {
 	case "", SignupClosed:
@@ -145,6 +156,9 @@ func New(cfg Config) (*Dashboard, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	if d.maxZip = cfg.MaxZipSize; d.maxZip <= 0 {
+		d.maxZip = api.DefaultMaxZipSize
+	}
 	d.notify, d.heartbeat = cfg.Notify, cfg.Heartbeat
 	if d.heartbeat <= 0 {
 		d.heartbeat = heartbeat
@@ -170,13 +184,20 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /logout", d.authed(d.logout))
 
 	m.Handle("GET /projects/new", d.authed(d.newProjectPage))
-	m.Handle("POST /projects/new", d.authed(d.createProject))
+	m.Handle("POST /projects/new", d.authedUpload(d.createProject))
 	m.Handle("GET /projects/{name}", d.authed(d.projectPage))
 	m.Handle("POST /projects/{name}/deploy", d.authed(d.deployNow))
 	m.Handle("POST /projects/{name}/promote", d.authed(d.promote))
 	m.Handle("POST /projects/{name}/rollback", d.authed(d.rollback))
 	m.Handle("POST /projects/{name}/env", d.authed(d.setEnv))
 	m.Handle("POST /projects/{name}/env/delete", d.authed(d.deleteEnv))
+	// Project settings, domains and ZIP deploys (settings.go, zipupload.go).
+	m.Handle("POST /projects/{name}/settings/build", d.authed(d.saveBuildSettings))
+	m.Handle("POST /projects/{name}/settings/serve", d.authed(d.saveServeSettings))
+	m.Handle("POST /projects/{name}/domains", d.authed(d.addDomain))
+	m.Handle("POST /projects/{name}/domains/verify", d.authed(d.verifyDomain))
+	m.Handle("POST /projects/{name}/domains/remove", d.authed(d.removeDomain))
+	m.Handle("POST /projects/{name}/zip", d.authedUpload(d.deployZip))
 
 	m.Handle("GET /deployments/{id}", d.authed(d.deploymentPage))
 	m.Handle("GET /deployments/{id}/log", d.authed(d.deploymentLog))
@@ -191,6 +212,12 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /account/tokens", d.authed(d.createToken))
 	m.Handle("POST /account/tokens/{id}/revoke", d.authed(d.revokeToken))
 	m.Handle("POST /account/password", d.authed(d.changePassword))
+
+	if d.gh != nil { // sign in with GitHub (github.go)
+		m.Handle("GET /auth/github", d.wrap(d.githubStart))
+		m.Handle("GET /auth/github/callback", d.wrap(d.githubCallback))
+		m.Handle("POST /account/github/disconnect", d.authed(d.githubDisconnect))
+	}
 
 	m.Handle("/", d.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return apogee.Errorf(apogee.ENOTFOUND, "there is no page at %s", r.URL.Path)
@@ -261,6 +288,7 @@ type page struct {
 	CSRF   string
 	Flash  *flash
 	Signup bool
+	GitHub bool // sign-in with GitHub is configured
 	Path   string
 	Data   any
 }
@@ -272,6 +300,7 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 		panic("dashboard: no template " + name)
 	}
 	p := page{Title: title, Signup: d.signup, Path: r.URL.Path, Data: data, Flash: takeFlash(w, r)}
+	p.GitHub = d.gh != nil
 	if s != nil {
 		p.User, p.CSRF = s.user, s.csrf
 	}

@@ -63,6 +63,8 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"ConcurrentUseUpload", testConcurrentUseUpload},
 		{"Sessions", testSessions},
 		{"Webhooks", testWebhooks},
+		{"Identities", testIdentities},
+		{"Admin", testAdmin},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
