@@ -189,6 +189,10 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /account/tokens/{id}/revoke", d.authed(d.revokeToken))
 	m.Handle("POST /account/password", d.authed(d.changePassword))
 
+	m.Handle("GET /admin", d.admin(d.adminOverview))
+	m.Handle("GET /admin/projects", d.admin(d.adminProjects))
+	m.Handle("GET /admin/deployments", d.admin(d.adminDeployments))
+
 	m.Handle("/", d.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return apogee.Errorf(apogee.ENOTFOUND, "there is no page at %s", r.URL.Path)
 	}))
