@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Uploads", testUploads},
 		{"ConcurrentUseUpload", testConcurrentUseUpload},
 		{"Sessions", testSessions},
+		{"Identities", testIdentities},
 		{"Admin", testAdmin},
 	}
 	for _, tt := range tests {
