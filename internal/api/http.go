@@ -29,6 +29,8 @@ func StatusOf(code string) int {
 		return http.StatusConflict
 	case apogee.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
+	case apogee.EQUOTA:
+		return http.StatusPaymentRequired
 	default:
 		return http.StatusInternalServerError
 	}
