@@ -208,8 +208,9 @@ type PlanView struct {
 	Month time.Time `json:"month"`
 }
 
-// AdminUserView is a user as the admin API lists them.
-type AdminUserView struct {
+// UserView is a user with their plan and usage, as GET /api/v1/user and
+// the admin API show them.
+type UserView struct {
 	*User
 	Plan     *Plan  `json:"plan"`
 	Usage    *Usage `json:"usage"`

@@ -183,6 +183,8 @@ func (a *API) routes() {
 	authed("PUT /api/v1/deployments/{id}/files/{sha256}", a.uploadFile)
 	authed("POST /api/v1/deployments/{id}/finalize", a.finalize)
 
+	a.adminRoutes(authed) // admin.go: /api/v1/admin/…, /api/v1/usage
+
 	handle("/api/", func(w http.ResponseWriter, r *http.Request) error {
 		return apogee.Errorf(apogee.ENOTFOUND, "no API route %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path)
 	})
