@@ -14,13 +14,16 @@ import (
 // Call serves one API request in process as u, who the caller has
 // authenticated already (the dashboard, by its session cookie): method
 // and path as on the wire ("/api/v1/projects/web/rollback"), in as the
-// JSON body (nil: none) and the JSON answer decoded into out (nil:
-// dropped). Every check, event and metric of the route applies, exactly
+// JSON body (nil: none; an io.Reader is streamed as is, for a ZIP
+// upload) and the JSON answer decoded into out (nil: dropped). Every check, event and metric of the route applies, exactly
 // as for a client with a token. An error answer comes back as an
 // *apogee.Error with the code and message the client would have read.
 func (a *API) Call(ctx context.Context, u *apogee.User, method, path string, in, out any) error {
 	var body io.Reader = http.NoBody
-	if in != nil {
+	raw, isRaw := in.(io.Reader)
+	if isRaw {
+		body = raw
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("api: call %s %s: %w", method, path, err)
@@ -31,7 +34,10 @@ func (a *API) Call(ctx context.Context, u *apogee.User, method, path string, in,
 	if err != nil {
 		return fmt.Errorf("api: call %s %s: %w", method, path, err)
 	}
-	if in != nil {
+	switch {
+	case isRaw:
+		r.Header.Set("Content-Type", "application/octet-stream")
+	case in != nil:
 		r.Header.Set("Content-Type", "application/json")
 	}
 	rec := &recorder{header: make(http.Header), code: http.StatusOK}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/framework"
 )
 
 // updateProject changes a project's settings by a JSON merge patch (RFC
@@ -125,10 +126,14 @@ func validateBuildSettings(b apogee.BuildSettings) error {
 			return apogee.Errorf(apogee.EINVALID, "settings.build.%s must be one line of at most 4096 bytes", name)
 		}
 	}
-	if f := b.Framework; f != nil && (len(*f) > 64 || strings.ContainsFunc(*f, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-')
-	})) {
-		return apogee.Errorf(apogee.EINVALID, "settings.build.framework %q must be a preset name such as \"vite\"", *f)
+	if f := b.Framework; f != nil {
+		if _, ok := framework.Lookup(*f); !ok {
+			ids := make([]string, 0, 16)
+			for _, p := range framework.Presets() {
+				ids = append(ids, p.Framework)
+			}
+			return apogee.Errorf(apogee.EINVALID, "settings.build.framework %q is not a preset; use one of %s, or null to detect", *f, strings.Join(ids, ", "))
+		}
 	}
 	return nil
 }

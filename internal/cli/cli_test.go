@@ -141,7 +141,8 @@ func TestLoginWritesPrivateConfig(t *testing.T) {
 		t.Fatalf("after logout: %+v", cfg)
 	}
 	r = run(t, "", "whoami", "--token", old)
-	if r.code != 1 || !strings.Contains(r.stderr, "Error: missing or invalid API token") {
+	if r.code != 1 || !strings.Contains(r.stderr, "Error: the API token is invalid, expired or revoked") ||
+		!strings.Contains(r.stderr, "The server is "+srv.URL) {
 		t.Fatalf("revoked token: %+v", r)
 	}
 }
@@ -227,7 +228,7 @@ func TestDeployErrors(t *testing.T) {
 	}
 	r = run(t, "", "deploy", dir, "--project", "nope")
 	if r.code != 1 || !strings.Contains(r.stderr, `Error: project "nope" not found`) ||
-		!strings.Contains(r.stderr, "List your projects with `apogee projects list`") {
+		!strings.Contains(r.stderr, "`apogee projects list`") || !strings.Contains(r.stderr, "Create it with `apogee projects create nope`.") {
 		t.Fatalf("unknown project: %+v", r)
 	}
 	if r.stdout != "" {
@@ -244,7 +245,7 @@ func TestErrorSuggestions(t *testing.T) {
 
 	srv := clienttest.New(t)
 	r = run(t, "", "projects", "list", "--server", srv.URL, "--token", "bad")
-	if r.code != 1 || !strings.Contains(r.stderr, "Run `apogee login --server "+srv.URL+"` first, or set APOGEE_TOKEN.") {
+	if r.code != 1 || !strings.Contains(r.stderr, "run `apogee login`") || !strings.Contains(r.stderr, "The server is "+srv.URL+"; APOGEE_TOKEN") {
 		t.Fatalf("bad token: %+v", r)
 	}
 
@@ -336,9 +337,15 @@ func TestJSONOutputIsOneObject(t *testing.T) {
 	if v["id"] != first || v["production"] != true || v["production_url"] == "" {
 		t.Fatalf("promote: %v", v)
 	}
-	v = oneJSON(t, run(t, "", "rollback", "--project", "site", "--json").ok(t).stdout)
+	// Production is the oldest production-target deployment: nothing
+	// earlier to roll back to.
+	r = run(t, "", "rollback", "--project", "site", "--json")
+	if v := oneJSON(t, r.stdout); r.code != 1 || v["error"].(map[string]any)["code"] != "conflict" {
+		t.Fatalf("rollback with nothing earlier: %+v", r)
+	}
+	v = oneJSON(t, run(t, "", "promote", second, "--json").ok(t).stdout)
 	if v["id"] != second || v["production"] != true {
-		t.Fatalf("rollback: %v", v)
+		t.Fatalf("promote back: %v", v)
 	}
 	v = oneJSON(t, run(t, "", "rollback", "--project", "site", "--to", first, "--json").ok(t).stdout)
 	if v["id"] != first {
@@ -360,7 +367,7 @@ func TestJSONOutputIsOneObject(t *testing.T) {
 	r = run(t, "", "projects", "show", "nope", "--json")
 	v = oneJSON(t, r.stdout)
 	e := v["error"].(map[string]any)
-	if r.code != 1 || e["code"] != "not_found" || e["message"] != `project "nope" not found` {
+	if r.code != 1 || e["code"] != "not_found" || !strings.HasPrefix(e["message"].(string), `project "nope" not found`) {
 		t.Fatalf("error --json: %+v", r)
 	}
 	r = run(t, "", "projects", "delete", "site", "--json")

@@ -80,8 +80,7 @@ The deployment's URL is the last line on stdout.`,
 			})
 			p.finish()
 			if err != nil {
-				return withHint(err, apogee.ENOTFOUND,
-					"List your projects with `apogee projects list`, or create this one with `apogee projects create "+proj+"`.")
+				return withHint(err, apogee.ENOTFOUND, "Create it with `apogee projects create "+proj+"`.")
 			}
 			if a.json {
 				return o.JSON(res)

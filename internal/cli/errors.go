@@ -50,13 +50,13 @@ func (r *reported) Error() string { return r.err.Error() }
 func (r *reported) Unwrap() error { return r.err }
 
 // withHint attaches a suggestion to err when its code is code, unless
-// the message already names the suggested command.
+// the message already names the suggested command (in full).
 func withHint(err error, code, hint string) error {
 	if err == nil || apogee.ErrorCode(err) != code {
 		return err
 	}
 	if _, rest, ok := strings.Cut(hint, "`apogee "); ok {
-		cmd, _, _ := strings.Cut(rest, " ")
+		cmd, _, _ := strings.Cut(rest, "`")
 		if strings.Contains(apogee.ErrorMessage(err), "apogee "+cmd) {
 			return err
 		}
@@ -134,6 +134,9 @@ func describe(err error, server string) (code, msg, hint string) {
 			u = "URL"
 		}
 		hint = fmt.Sprintf("Run `apogee login --server %s` first, or set APOGEE_TOKEN.", u)
+		if strings.Contains(msg, "apogee login") { // the server said it already
+			hint = fmt.Sprintf("The server is %s; APOGEE_TOKEN, if set, overrides the saved token.", u)
+		}
 	}
 	return code, msg, hint
 }

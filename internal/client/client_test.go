@@ -228,7 +228,7 @@ func TestErrorMapping(t *testing.T) {
 
 	_, err := c.GetProject(ctx, "nope")
 	var ae *apogee.Error
-	if !errors.As(err, &ae) || ae.Code != apogee.ENOTFOUND || ae.Message != `project "nope" not found` {
+	if !errors.As(err, &ae) || ae.Code != apogee.ENOTFOUND || !strings.HasPrefix(ae.Message, `project "nope" not found`) {
 		t.Fatalf("GetProject: %#v", err)
 	}
 	if _, err := c.CreateProject(ctx, "site"); apogee.ErrorCode(err) != apogee.ECONFLICT {

@@ -74,6 +74,10 @@ type Config struct {
 	SessionTTL time.Duration
 	Log        *slog.Logger
 	Now        func() time.Time
+	// MaxZipSize is the largest ZIP the browser may upload: the API's
+	// limit (default api.DefaultMaxZipSize). The API checks it; the
+	// dashboard says it on the form and stops a larger body early.
+	MaxZipSize int64
 }
 
 // Dashboard is the http.Handler of the dashboard's pages.
@@ -90,6 +94,7 @@ type Dashboard struct {
 	logins  *limiter
 	pages   map[string]*template.Template
 	handler http.Handler
+	maxZip  int64
 }
 
 // DefaultSessionTTL is how long a sign-in lasts.
@@ -136,6 +141,9 @@ func New(cfg Config) (*Dashboard, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	if d.maxZip = cfg.MaxZipSize; d.maxZip <= 0 {
+		d.maxZip = api.DefaultMaxZipSize
+	}
 	var err error
 	if d.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -157,13 +165,20 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /logout", d.authed(d.logout))
 
 	m.Handle("GET /projects/new", d.authed(d.newProjectPage))
-	m.Handle("POST /projects/new", d.authed(d.createProject))
+	m.Handle("POST /projects/new", d.authedUpload(d.createProject))
 	m.Handle("GET /projects/{name}", d.authed(d.projectPage))
 	m.Handle("POST /projects/{name}/deploy", d.authed(d.deployNow))
 	m.Handle("POST /projects/{name}/promote", d.authed(d.promote))
 	m.Handle("POST /projects/{name}/rollback", d.authed(d.rollback))
 	m.Handle("POST /projects/{name}/env", d.authed(d.setEnv))
 	m.Handle("POST /projects/{name}/env/delete", d.authed(d.deleteEnv))
+	// Project settings, domains and ZIP deploys (settings.go, zipupload.go).
+	m.Handle("POST /projects/{name}/settings/build", d.authed(d.saveBuildSettings))
+	m.Handle("POST /projects/{name}/settings/serve", d.authed(d.saveServeSettings))
+	m.Handle("POST /projects/{name}/domains", d.authed(d.addDomain))
+	m.Handle("POST /projects/{name}/domains/verify", d.authed(d.verifyDomain))
+	m.Handle("POST /projects/{name}/domains/remove", d.authed(d.removeDomain))
+	m.Handle("POST /projects/{name}/zip", d.authedUpload(d.deployZip))
 
 	m.Handle("GET /deployments/{id}", d.authed(d.deploymentPage))
 	m.Handle("GET /deployments/{id}/log", d.authed(d.deploymentLog))

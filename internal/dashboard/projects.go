@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -97,41 +98,54 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 
 type newProjectForm struct {
 	Name, GitURL, Branch, Kind, Error string
+	MaxZip                            int64
 }
 
 func (d *Dashboard) newProjectPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	kind := "empty"
-	if r.URL.Query().Get("kind") == "git" {
-		kind = "git"
+	if k := r.URL.Query().Get("kind"); k == "git" || k == zipKind {
+		kind = k
 	}
-	d.render(w, r, http.StatusOK, "new_project", s, "New project", newProjectForm{Branch: "main", Kind: kind})
+	d.render(w, r, http.StatusOK, "new_project", s, "New project", newProjectForm{Branch: "main", Kind: kind, MaxZip: d.maxZip})
 	return nil
 }
 
-func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *session) error {
+// createProject makes a project: empty (for CLI deploys), built from a
+// Git repository, or built from the ZIP the form carries.
+func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *session, file *multipart.Part) error {
 	f := newProjectForm{
 		Name:   strings.TrimSpace(r.PostFormValue("name")),
 		GitURL: strings.TrimSpace(r.PostFormValue("git_url")),
 		Branch: strings.TrimSpace(r.PostFormValue("branch")),
 		Kind:   r.PostFormValue("kind"),
+		MaxZip: d.maxZip,
 	}
-	req := apogee.CreateProjectRequest{Name: f.Name}
-	if f.Kind == "git" {
-		if f.GitURL == "" {
-			f.Error = "enter the repository's URL, such as https://github.com/acme/web.git"
-			d.render(w, r, http.StatusBadRequest, "new_project", s, "New project", f)
-			return nil
-		}
-		req.Git = &apogee.GitSource{URL: f.GitURL, Branch: f.Branch}
-	}
-	var p apogee.ProjectView
-	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects"), req, &p); err != nil {
+	refuse := func(err error) error {
 		if c := apogee.ErrorCode(err); c == apogee.EINTERNAL {
 			return err
 		}
 		f.Error = apogee.ErrorMessage(err)
 		d.render(w, r, api.StatusOf(apogee.ErrorCode(err)), "new_project", s, "New project", f)
 		return nil
+	}
+	req := apogee.CreateProjectRequest{Name: f.Name}
+	switch f.Kind {
+	case "git":
+		if f.GitURL == "" {
+			return refuse(apogee.Errorf(apogee.EINVALID, "enter the repository's URL, such as https://github.com/acme/web.git"))
+		}
+		req.Git = &apogee.GitSource{URL: f.GitURL, Branch: f.Branch}
+	case zipKind:
+		v, err := d.createFromZip(r.Context(), s, req, file)
+		if err != nil {
+			return refuse(err)
+		}
+		setFlash(w, r, "ok", "Project "+f.Name+" created; its ZIP is building.")
+		return seeOther(w, r, "/deployments/"+url.PathEscape(v.ID))
+	}
+	var p apogee.ProjectView
+	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects"), req, &p); err != nil {
+		return refuse(err)
 	}
 	setFlash(w, r, "ok", "Project "+p.Name+" created.")
 	return seeOther(w, r, "/projects/"+url.PathEscape(p.Name))
@@ -168,9 +182,17 @@ func (d *Dashboard) projectPage(w http.ResponseWriter, r *http.Request, s *sessi
 			building = true
 		}
 	}
+	var domains struct {
+		Domains []*apogee.DomainView `json:"domains"`
+	}
+	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", name, "domains"), nil, &domains); err != nil {
+		return err
+	}
 	d.render(w, r, http.StatusOK, "project", s, p.Name, map[string]any{
 		"Project": &p, "Deployments": rows, "Production": production, "Env": env.Env,
 		"Building": building, "URL": d.baseURL(),
+		// settings.go, zipupload.go
+		"Previews": previewsByBranch(rows), "Domains": domains.Domains, "Presets": presetOptions(), "MaxZip": d.maxZip,
 	})
 	return nil
 }
@@ -256,4 +278,29 @@ func (d *Dashboard) deleteEnv(w http.ResponseWriter, r *http.Request, s *session
 	}
 	err := d.api.Call(r.Context(), s.user, "DELETE", apiPath("projects", r.PathValue("name"), "env", key), nil, nil)
 	return back(w, r, err, key+" removed.")
+}
+
+// branchPreview is the newest preview deployment of one branch.
+type branchPreview struct {
+	Branch string
+	deploymentRow
+}
+
+// previewsByBranch picks, from rows (newest first), the newest preview
+// of each branch, in the order of their newest deployment.
+func previewsByBranch(rows []deploymentRow) []branchPreview {
+	var out []branchPreview
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if r.Target != apogee.TargetPreview || seen[r.Branch] {
+			continue
+		}
+		seen[r.Branch] = true
+		b := r.Branch
+		if b == "" {
+			b = "(no branch)"
+		}
+		out = append(out, branchPreview{Branch: b, deploymentRow: r})
+	}
+	return out
 }

@@ -47,6 +47,8 @@ var funcs = template.FuncMap{
 	"hasValue": func(v apogee.EnvVarView) bool { return v.Value != nil },
 	"deref":    func(s *string) string { return *s },
 	"valid":    func(t *apogee.Token, now time.Time) bool { return t.Valid(now) },
+	"opt":      derefOr,
+	"slash":    trailingSlash,
 }
 
 // ago says how long ago t was, in the largest whole unit.
@@ -81,4 +83,23 @@ func size(n int64) string {
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+}
+
+// derefOr is *s, or "" for nil (a build setting left to detection).
+func derefOr(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// trailingSlash names the trailing-slash choice of the serve settings.
+func trailingSlash(b *bool) string {
+	switch {
+	case b == nil:
+		return "leave"
+	case *b:
+		return "add"
+	}
+	return "remove"
 }

@@ -45,7 +45,7 @@ func ruleHeavyVercelJSON() string {
 // rulesServer serves at bench.localhost the same 5 KB index.html as
 // benchServer, with the rule-heavy vercel.json, and at plain.localhost the
 // same files without it.
-func rulesServer(b *testing.B) *Server {
+func rulesServer(b testing.TB) *Server {
 	b.Helper()
 	st, bl := newMemStore(), newMemBlobs()
 	files := map[string]string{
@@ -243,4 +243,24 @@ func rssMB() float64 {
 		}
 	}
 	return 0
+}
+
+// A cached file with header rules (one matching, and two merged) costs no
+// allocation: rule headers are canonical and shared.
+func TestRuleHeadersAllocateNothing(t *testing.T) {
+	s := rulesServer(t)
+	for _, c := range []struct{ path, header, want string }{
+		{"/", "X-Frame-Options", "DENY"},
+		{"/assets/app-3f9a1c2b.js", "X-Frame-Options", "DENY"},
+	} {
+		r := httptest.NewRequest("GET", "http://bench.localhost"+c.path, nil)
+		w := &nopWriter{h: http.Header{}}
+		s.ServeHTTP(w, r)
+		if got := w.h.Get(c.header); got != c.want {
+			t.Fatalf("%s: %s = %q, want %q", c.path, c.header, got, c.want)
+		}
+		if n := testing.AllocsPerRun(200, func() { clear(w.h); s.ServeHTTP(w, r) }); n != 0 {
+			t.Errorf("GET %s with header rules: %v allocations per request, want 0", c.path, n)
+		}
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/apogee-dev/apogee/internal/rules"
 )
 
 var _ http.Handler = (*Server)(nil)
@@ -155,16 +157,18 @@ var statusPages sync.Map // int → *page
 // addHeaders sets the headers of matching header rules. They come after
 // the edge's own, so a rule may replace Cache-Control, say; rules cannot
 // name the headers that frame the message (package rules refuses them).
-func addHeaders(h http.Header, hs [][2]string) {
+// The names are canonical and the values shared and full (rules.Header),
+// so this allocates nothing.
+func addHeaders(h http.Header, hs []rules.Header) {
 	for _, kv := range hs {
-		h[textproto.CanonicalMIMEHeaderKey(kv[0])] = []string{kv[1]}
+		h[kv.Name] = kv.Value
 	}
 }
 
 // serveFile answers with f and status: 200 for the file at the path
 // (conditional and range requests apply), or a rule's status (404.html,
 // a rewrite with a status) served as is.
-func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, st *site, f *file, status int, extra [][2]string) {
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, st *site, f *file, status int, extra []rules.Header) {
 	h := w.Header()
 	h["X-Apogee-Deployment"] = st.hdrID
 	h["Cache-Control"] = f.cc

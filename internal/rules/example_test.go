@@ -30,6 +30,6 @@ func Example() {
 	}
 	// Output:
 	// 301 /posts/hello?ref=rss  []
-	// 200  assets/app.js [[Cache-Control public, max-age=31536000, immutable]]
+	// 200  assets/app.js [{Cache-Control [public, max-age=31536000, immutable]}]
 	// 200  index.html []
 }

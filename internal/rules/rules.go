@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"net/textproto"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -59,7 +60,20 @@ type Result struct {
 	File string
 	// Headers are extra response headers from header rules, in order, one
 	// value per name. The slice is shared between requests: do not modify.
-	Headers [][2]string
+	Headers []Header
+}
+
+// Header is one response header from a header rule, ready for an
+// http.Header: Name is in canonical form and Value holds one value, with
+// no spare capacity, so that an append by a later handler copies it
+// instead of writing into the shared array.
+type Header struct {
+	Name  string
+	Value []string
+}
+
+func newHeader(name, value string) Header {
+	return Header{Name: textproto.CanonicalMIMEHeaderKey(name), Value: []string{value}[:1:1]}
 }
 
 // Set is the compiled routing of one deployment. It is immutable and safe
@@ -76,7 +90,7 @@ type Set struct {
 
 	// hcache holds merged header lists by the set of rules that matched
 	// (one bit per rule, for up to 64 header rules), copy-on-write.
-	hcache atomic.Pointer[map[uint64][][2]string]
+	hcache atomic.Pointer[map[uint64][]Header]
 }
 
 type slashMode uint8
@@ -108,8 +122,9 @@ type route struct {
 
 type headerRule struct {
 	m      *matcher
-	values [][2]string
-	dyn    []dynValue // values computed from the path (Vercel ":param")
+	values [][2]string // as written, while compiling
+	out    []Header    // values, made once by Compile
+	dyn    []dynValue  // values computed from the path (Vercel ":param")
 }
 
 type dynValue struct {
@@ -171,6 +186,13 @@ func Compile(files map[string][]byte, s Settings) (*Set, error) {
 	set := &Set{routes: b.routes, headers: b.headers, spa: s.SPA, cleanURLs: s.CleanURLs}
 	set.routeIdx = newIndex(len(set.routes), func(i int) *matcher { return set.routes[i].m })
 	set.headerIdx = newIndex(len(set.headers), func(i int) *matcher { return set.headers[i].m })
+	for i := range set.headers {
+		h := &set.headers[i]
+		h.out = make([]Header, len(h.values))
+		for j, kv := range h.values {
+			h.out[j] = newHeader(kv[0], kv[1])
+		}
+	}
 	if b.cleanURLs != nil {
 		set.cleanURLs = *b.cleanURLs
 	}
@@ -428,7 +450,7 @@ func (s *Set) resolve(p string, exists func(string) bool, target bool) (file str
 }
 
 // headersFor returns the headers of every header rule matching p.
-func (s *Set) headersFor(p string) [][2]string {
+func (s *Set) headersFor(p string) []Header {
 	if len(s.headers) == 0 {
 		return nil
 	}
@@ -453,7 +475,7 @@ func (s *Set) headersFor(p string) [][2]string {
 	case n == 0:
 		return nil
 	case n == 1 && !dyn:
-		return s.headers[one].values
+		return s.headers[one].out
 	}
 	cacheable := !dyn && len(s.headers) <= 64
 	if cacheable {
@@ -463,24 +485,24 @@ func (s *Set) headersFor(p string) [][2]string {
 			}
 		}
 	}
-	var out [][2]string
+	var out []Header
 	for _, i := range candidates {
 		h := &s.headers[i]
 		if !h.m.match(p) {
 			continue
 		}
-		values := h.values
+		values := h.out
 		if h.dyn != nil {
-			values = append([][2]string(nil), h.values...)
+			values = append([]Header(nil), h.out...)
 			idx := h.m.captures(p)
 			for _, d := range h.dyn {
-				values[d.i][1] = d.t.expand(p, idx, modeHeader)
+				values[d.i].Value = []string{d.t.expand(p, idx, modeHeader)}[:1:1]
 			}
 		}
 	next:
 		for _, kv := range values {
 			for j := range out {
-				if strings.EqualFold(out[j][0], kv[0]) {
+				if out[j].Name == kv.Name {
 					out[j] = kv
 					continue next
 				}
@@ -491,7 +513,7 @@ func (s *Set) headersFor(p string) [][2]string {
 	if cacheable {
 		old := s.hcache.Load()
 		if old == nil || len(*old) < 256 {
-			m := make(map[uint64][][2]string, 1+lenOf(old))
+			m := make(map[uint64][]Header, 1+lenOf(old))
 			if old != nil {
 				for k, v := range *old {
 					m[k] = v
@@ -504,7 +526,7 @@ func (s *Set) headersFor(p string) [][2]string {
 	return out
 }
 
-func lenOf(m *map[uint64][][2]string) int {
+func lenOf(m *map[uint64][]Header) int {
 	if m == nil {
 		return 0
 	}

@@ -149,6 +149,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		BaseURL: s.URL,
 		Signup:  cfg.Signup,
 		Log:     log.With("component", "dashboard"),
+
+		MaxZipSize: cfg.MaxZipMB << 20,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)

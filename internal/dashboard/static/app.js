@@ -44,15 +44,33 @@ document.querySelectorAll("form[data-confirm]").forEach(function (f) {
   });
 });
 
-// New project: the Git fields matter only for a Git project.
+// New project: the Git fields matter only for a Git project, the file
+// only for a ZIP upload.
 (function () {
-  var git = document.getElementById("kind-git");
-  var fields = document.querySelector(".git-fields");
-  if (!git || !fields) return;
+  var kinds = document.querySelectorAll('input[name="kind"]');
+  var groups = document.querySelectorAll("[data-kind]");
+  if (!kinds.length || !groups.length) return;
   function sync() {
-    fields.hidden = !git.checked;
-    document.getElementById("git_url").required = git.checked;
+    var kind = (document.querySelector('input[name="kind"]:checked') || {}).value;
+    groups.forEach(function (g) { g.hidden = g.dataset.kind !== kind; });
+    document.getElementById("git_url").required = kind === "git";
+    document.getElementById("zip").required = kind === "zip";
   }
-  document.querySelectorAll('input[name="kind"]').forEach(function (r) { r.addEventListener("change", sync); });
+  kinds.forEach(function (r) { r.addEventListener("change", sync); });
   sync();
 })();
+
+// A ZIP larger than the server takes is refused before it is sent.
+document.querySelectorAll('input[type="file"][data-max]').forEach(function (input) {
+  function check() {
+    var max = Number(input.dataset.max), f = input.files && input.files[0];
+    if (f && max && f.size > max) {
+      input.setCustomValidity("This file is " + Math.ceil(f.size / 1048576) + " MiB; the limit is " +
+        Math.floor(max / 1048576) + " MiB. Leave node_modules and build output out of the ZIP.");
+    } else {
+      input.setCustomValidity("");
+    }
+  }
+  input.addEventListener("change", function () { check(); input.reportValidity(); });
+  check();
+});
