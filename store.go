@@ -117,5 +117,6 @@ type Store interface {
 	AccountStore
 	PlanStore
 	UsageStore
+	AdminStore
 	Close() error
 }

@@ -13,26 +13,16 @@ import (
 
 // The admin API (/api/v1/admin/…) and the caller's own plan and usage.
 // Admin routes answer 401 without a token and 403 to anyone who is not an
-// admin; they see every user.
+// admin (adminOnly, figures.go); they see every user.
 
 func (a *API) adminRoutes(authed func(string, func(http.ResponseWriter, *http.Request, *apogee.User) error)) {
 	authed("GET /api/v1/usage", a.usage)
-	authed("GET /api/v1/admin/users", a.admin(a.adminListUsers))
-	authed("PATCH /api/v1/admin/users/{id}", a.admin(a.adminUpdateUser))
-	authed("GET /api/v1/admin/plans", a.admin(a.adminListPlans))
-	authed("POST /api/v1/admin/plans", a.admin(a.adminCreatePlan))
-	authed("PATCH /api/v1/admin/plans/{id}", a.admin(a.adminUpdatePlan))
-	authed("DELETE /api/v1/admin/plans/{id}", a.admin(a.adminDeletePlan))
-}
-
-// admin lets only admins through to h.
-func (a *API) admin(h func(http.ResponseWriter, *http.Request, *apogee.User) error) func(http.ResponseWriter, *http.Request, *apogee.User) error {
-	return func(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
-		if !u.Admin {
-			return apogee.Errorf(apogee.EFORBIDDEN, "only admins may use %s; ask an admin of this server", r.URL.Path)
-		}
-		return h(w, r, u)
-	}
+	authed("GET /api/v1/admin/users", adminOnly(a.adminListUsers))
+	authed("PATCH /api/v1/admin/users/{id}", adminOnly(a.adminUpdateUser))
+	authed("GET /api/v1/admin/plans", adminOnly(a.adminListPlans))
+	authed("POST /api/v1/admin/plans", adminOnly(a.adminCreatePlan))
+	authed("PATCH /api/v1/admin/plans/{id}", adminOnly(a.adminUpdatePlan))
+	authed("DELETE /api/v1/admin/plans/{id}", adminOnly(a.adminDeletePlan))
 }
 
 // planUsage returns the plan and usage of a user (the owner of projects).

@@ -68,7 +68,7 @@ func TestAdminRoutesWhoMayCall(t *testing.T) {
 			}
 			for _, tok := range []string{e.owner, e.other} {
 				b = e.wantErr(e.call(r.method, r.path, tok, r.body), 403, apogee.EFORBIDDEN)
-				if !strings.Contains(b.Error.Message, "only admins") {
+				if !strings.Contains(b.Error.Message, "only an admin") {
 					t.Errorf("403 message %q does not say why", b.Error.Message)
 				}
 			}
