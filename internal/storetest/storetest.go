@@ -62,11 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Uploads", testUploads},
 		{"ConcurrentUseUpload", testConcurrentUseUpload},
 		{"Sessions", testSessions},
-<<<<<<< HEAD
 		{"Plans", testPlans}, {"DisableUser", testDisableUser}, {"Usage", testUsage}, {"ConcurrentBuildLimit", testConcurrentBuildLimit},
-=======
 		{"Admin", testAdmin},
->>>>>>> main
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
