@@ -117,6 +117,7 @@ type Store interface {
 	AccountStore
 	PlanStore
 	UsageStore
+	IdentityStore
 	AdminStore
 	Close() error
 }

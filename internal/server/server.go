@@ -143,7 +143,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	} else {
 		s.apex.Handle("/git/", gs)
 	}
+	gh, err := s.githubClient()
+	if err != nil {
+		return nil, err
+	}
 	dash, err := dashboard.New(dashboard.Config{
+		GitHub:  gh,
 		Store:   s.store,
 		API:     s.api,
 		Logs:    s.hub,

@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"ConcurrentUseUpload", testConcurrentUseUpload},
 		{"Sessions", testSessions},
 		{"Plans", testPlans}, {"DisableUser", testDisableUser}, {"Usage", testUsage}, {"ConcurrentBuildLimit", testConcurrentBuildLimit},
+		{"Identities", testIdentities},
 		{"Admin", testAdmin},
 	}
 	for _, tt := range tests {
