@@ -116,6 +116,8 @@ type Store interface {
 	UploadStore
 	AccountStore
 	WebhookStore
+	PlanStore
+	UsageStore
 	IdentityStore
 	AdminStore
 	Close() error

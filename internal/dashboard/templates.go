@@ -13,7 +13,8 @@ import (
 // pageNames are the templates/<name>.html files; each defines "content"
 // and is executed inside layout.html.
 var pageNames = []string{"landing", "login", "signup", "projects", "new_project", "project", "deployment", "account", "error",
-	"webhook_created"}
+	"webhook_created",
+	"admin", "admin_projects", "admin_deployments"}
 
 func parsePages() (map[string]*template.Template, error) {
 	layout, err := fs.ReadFile(templateFS, "templates/layout.html")

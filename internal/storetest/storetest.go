@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"ConcurrentUseUpload", testConcurrentUseUpload},
 		{"Sessions", testSessions},
 		{"Webhooks", testWebhooks},
+		{"Plans", testPlans}, {"DisableUser", testDisableUser}, {"Usage", testUsage}, {"ConcurrentBuildLimit", testConcurrentBuildLimit},
 		{"Identities", testIdentities},
 		{"Admin", testAdmin},
 	}
@@ -654,6 +655,7 @@ func queued(t *testing.T, s apogee.Store, p *apogee.Project, target string, at t
 func testBuildQueue(t *testing.T, s apogee.Store) {
 	ctx := t.Context()
 	alice := user(t, s, "alice@example.com")
+	unlimited(t, s, alice) // several builds at once
 	web := project(t, s, alice, "web")
 	live := ready(t, s, web, apogee.TargetProduction, base, true)
 
@@ -742,6 +744,7 @@ func testBuildQueue(t *testing.T, s apogee.Store) {
 func testConcurrentClaims(t *testing.T, s apogee.Store) {
 	ctx := t.Context()
 	alice := user(t, s, "alice@example.com")
+	unlimited(t, s, alice) // five builds at once
 	web := project(t, s, alice, "web")
 	for i := 0; i < 5; i++ {
 		queued(t, s, web, apogee.TargetPreview, base.Add(time.Duration(i)*time.Second))
