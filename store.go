@@ -115,5 +115,7 @@ type Store interface {
 	EnvStore
 	UploadStore
 	AccountStore
+	IdentityStore
+	AdminStore
 	Close() error
 }

@@ -60,6 +60,9 @@ type Config struct {
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// Edge reports this process's edge traffic for the admin figures
+	// (default none: the figures then have no edge part).
+	Edge EdgeCounter
 }
 
 // API is the http.Handler of /api/v1.
@@ -75,6 +78,7 @@ type API struct {
 	box     apogee.Sealer
 	env     *envvars.Service
 	uploads uploadConfig
+	edge    EdgeCounter
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -94,6 +98,7 @@ func New(cfg Config) *API {
 		maxFile: cfg.MaxFileSize,
 		log:     cfg.Log,
 		now:     cfg.Now,
+		edge:    cfg.Edge,
 		mux:     http.NewServeMux(),
 	}
 	if a.maxFile <= 0 {
@@ -182,6 +187,10 @@ func (a *API) routes() {
 	authed("GET /api/v1/deployments/{id}", a.getDeployment)
 	authed("PUT /api/v1/deployments/{id}/files/{sha256}", a.uploadFile)
 	authed("POST /api/v1/deployments/{id}/finalize", a.finalize)
+
+	authed("GET /api/v1/admin/figures", adminOnly(a.adminFigures))
+	authed("GET /api/v1/admin/projects", adminOnly(a.adminProjects))
+	authed("GET /api/v1/admin/deployments", adminOnly(a.adminDeployments))
 
 	handle("/api/", func(w http.ResponseWriter, r *http.Request) error {
 		return apogee.Errorf(apogee.ENOTFOUND, "no API route %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path)

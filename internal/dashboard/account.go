@@ -16,6 +16,7 @@ type accountData struct {
 	NewToken *apogee.TokenResponse // shown once, on the page that made it
 	Error    string                // of the password form
 	Now      time.Time
+	GitHub   githubAccount // the GitHub connection (github.go)
 }
 
 func (d *Dashboard) account(w http.ResponseWriter, r *http.Request, s *session, status int, data accountData) error {
@@ -37,6 +38,10 @@ func (d *Dashboard) account(w http.ResponseWriter, r *http.Request, s *session, 
 	}
 	data.Tokens = append(usable, dead...)
 	data.Now = now
+	var err error
+	if data.GitHub, err = d.githubAccount(r, s); err != nil {
+		return err
+	}
 	d.render(w, r, status, "account", s, "Account", data)
 	return nil
 }

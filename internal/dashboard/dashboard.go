@@ -31,6 +31,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/logs"
 )
 
@@ -74,6 +75,9 @@ type Config struct {
 	SessionTTL time.Duration
 	Log        *slog.Logger
 	Now        func() time.Time
+	// GitHub signs people in with GitHub and lists their repositories;
+	// nil: nothing about GitHub shows and its routes answer 404.
+	GitHub *github.Client
 	// MaxZipSize is the largest ZIP the browser may upload: the API's
 	// limit (default api.DefaultMaxZipSize). The API checks it; the
 	// dashboard says it on the form and stops a larger body early.
@@ -94,6 +98,7 @@ type Dashboard struct {
 	logins  *limiter
 	pages   map[string]*template.Template
 	handler http.Handler
+	gh      *github.Client
 	maxZip  int64
 }
 
@@ -115,6 +120,7 @@ func New(cfg Config) (*Dashboard, error) {
 		store: cfg.Store, api: cfg.API, hub: cfg.Logs, siteURL: cfg.SiteURL, baseURL: cfg.BaseURL,
 		ttl: cfg.SessionTTL, log: cfg.Log, now: cfg.Now,
 		logins: newLimiter(10, 10*time.Minute),
+		gh:     cfg.GitHub,
 	}
 	switch cfg.Signup {
 	case "", SignupClosed:
@@ -191,6 +197,12 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /account/tokens/{id}/revoke", d.authed(d.revokeToken))
 	m.Handle("POST /account/password", d.authed(d.changePassword))
 
+	if d.gh != nil { // sign in with GitHub (github.go)
+		m.Handle("GET /auth/github", d.wrap(d.githubStart))
+		m.Handle("GET /auth/github/callback", d.wrap(d.githubCallback))
+		m.Handle("POST /account/github/disconnect", d.authed(d.githubDisconnect))
+	}
+
 	m.Handle("/", d.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return apogee.Errorf(apogee.ENOTFOUND, "there is no page at %s", r.URL.Path)
 	}))
@@ -260,6 +272,7 @@ type page struct {
 	CSRF   string
 	Flash  *flash
 	Signup bool
+	GitHub bool // sign-in with GitHub is configured
 	Path   string
 	Data   any
 }
@@ -271,6 +284,7 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 		panic("dashboard: no template " + name)
 	}
 	p := page{Title: title, Signup: d.signup, Path: r.URL.Path, Data: data, Flash: takeFlash(w, r)}
+	p.GitHub = d.gh != nil
 	if s != nil {
 		p.User, p.CSRF = s.user, s.csrf
 	}

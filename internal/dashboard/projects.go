@@ -98,6 +98,7 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 
 type newProjectForm struct {
 	Name, GitURL, Branch, Kind, Error string
+	GitHub                            githubRepos // the user's repositories, when GitHub is connected
 	MaxZip                            int64
 }
 
@@ -106,7 +107,16 @@ func (d *Dashboard) newProjectPage(w http.ResponseWriter, r *http.Request, s *se
 	if k := r.URL.Query().Get("kind"); k == "git" || k == zipKind {
 		kind = k
 	}
-	d.render(w, r, http.StatusOK, "new_project", s, "New project", newProjectForm{Branch: "main", Kind: kind, MaxZip: d.maxZip})
+	f := newProjectForm{Branch: "main", Kind: kind, MaxZip: d.maxZip}
+	// A repository picked from the GitHub list fills the form.
+	if q := r.URL.Query(); q.Get("git_url") != "" {
+		f.Kind, f.GitURL, f.Name = "git", q.Get("git_url"), q.Get("name")
+		if b := q.Get("branch"); b != "" {
+			f.Branch = b
+		}
+	}
+	f.GitHub = d.githubRepos(r, s)
+	d.render(w, r, http.StatusOK, "new_project", s, "New project", f)
 	return nil
 }
 

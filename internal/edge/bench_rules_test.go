@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // ruleHeavyVercelJSON is a vercel.json of 100 rules of every kind, as a
@@ -196,6 +197,67 @@ func BenchmarkManyProjectsHTTP(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 		})
 	}
+}
+
+// BenchmarkManyProjectsInterleaved answers "throughput within 10% of one
+// project" on a machine that also runs other work: a server with one
+// project and a server with 10,000 (every request to another host, so
+// every request misses the CPU caches a small site keeps warm) take turns
+// request by request, over net/http on loopback with parallel keep-alive
+// clients, so that whatever else the machine does falls on both alike.
+// It reports each one's time per request and many/one, the throughput of
+// the 10,000-project server relative to the one-project server.
+func BenchmarkManyProjectsInterleaved(b *testing.B) {
+	one, oneReqs := manyProjects(b, 1)
+	many, manyReqs := manyProjects(b, 10_000)
+	ts1, tsN := httptest.NewServer(one), httptest.NewServer(many)
+	defer ts1.Close()
+	defer tsN.Close()
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	get := func(base, host string) error {
+		req, _ := http.NewRequest("GET", base+"/", nil)
+		req.Host = host
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode != 200 {
+			err = fmt.Errorf("%s: %d", host, resp.StatusCode)
+		}
+		return err
+	}
+	var next, tOne, tMany atomic.Int64
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var d1, dN time.Duration
+		for pb.Next() {
+			i := int(next.Add(1))
+			t0 := time.Now()
+			err := get(ts1.URL, oneReqs[0].Host)
+			t1 := time.Now()
+			if err == nil {
+				err = get(tsN.URL, manyReqs[i%len(manyReqs)].Host)
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			d1 += t1.Sub(t0)
+			dN += time.Since(t1)
+		}
+		tOne.Add(int64(d1))
+		tMany.Add(int64(dN))
+	})
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(float64(tOne.Load())/n/1e3, "one-us/req")
+	b.ReportMetric(float64(tMany.Load())/n/1e3, "many-us/req")
+	b.ReportMetric(float64(tOne.Load())/float64(tMany.Load()), "many/one")
 }
 
 // BenchmarkManyProjects serves small sites from 1 and from 10,000

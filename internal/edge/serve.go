@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/apogee-dev/apogee/internal/coalesce"
 	"github.com/apogee-dev/apogee/internal/rules"
 )
 
@@ -220,10 +221,23 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, st *site, f *
 	}
 	s.m.count(status)
 	if body != nil {
+		if len(body) > holdAbove && len(body) <= holdUpTo {
+			// Headers and body in one segment, not net/http's two.
+			coalesce.Hold(r)
+		}
 		w.Write(body)
 		s.m.bytes.Add(float64(len(body)))
 	}
 }
+
+// Bodies the edge holds until the response is complete (package
+// coalesce): below, headers and body fit net/http's 4 KB buffer and leave
+// in one write anyway; above, the extra write matters little and the
+// memory held would.
+const (
+	holdAbove = 3 << 10
+	holdUpTo  = coalesce.MaxHeld - 4<<10
+)
 
 // fileError answers 500 for a file whose bytes could not be read.
 func (s *Server) fileError(w http.ResponseWriter, r *http.Request, st *site, f *file, err error) {

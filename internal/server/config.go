@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 )
 
@@ -33,6 +34,12 @@ type Config struct {
 	LogFormat   string        // text or json
 	ShutdownTTL time.Duration // grace period for open requests on stop
 	Signup      string        // dashboard sign-up: open or closed (accounts made by an admin)
+
+	// Sign in with GitHub (see github.go): on when GitHubClientID is set.
+	GitHubClientID     string // OAuth App or GitHub App client id
+	GitHubClientSecret string
+	GitHubURL          string // GitHub's web base (GitHub Enterprise: https://ghe.example.com)
+	GitHubAPIURL       string // GitHub's API base (GitHub Enterprise: https://ghe.example.com/api/v3)
 
 	// HTTPS (see tls.go): on when TLSListen is set.
 	TLSListen   string // address of the HTTPS listener, e.g. :443
@@ -83,6 +90,10 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "time open requests get to finish on stop")
 	fs.StringVar(&c.Signup, "signup", "closed", "dashboard sign-up: open (anyone may make an account; the first is admin) or closed (apogee admin create-user)")
+	fs.StringVar(&c.GitHubClientID, "github-client-id", "", "client id of the GitHub OAuth App or GitHub App that signs people in (off when empty; callback URL <dashboard URL>/auth/github/callback)")
+	fs.StringVar(&c.GitHubClientSecret, "github-client-secret", "", "client secret of that app; prefer APOGEE_GITHUB_CLIENT_SECRET, which ps does not show")
+	fs.StringVar(&c.GitHubURL, "github-url", github.DefaultWebURL, "GitHub's web URL (GitHub Enterprise: https://ghe.example.com)")
+	fs.StringVar(&c.GitHubAPIURL, "github-api-url", github.DefaultAPIURL, "GitHub's API URL (GitHub Enterprise: https://ghe.example.com/api/v3)")
 	fs.StringVar(&c.TLSListen, "tls-listen", "", "address to serve HTTPS on (e.g. :443), with certificates from ACME obtained on demand")
 	fs.StringVar(&c.ACMECA, "acme-ca", "", "ACME directory URL (default: Let's Encrypt)")
 	fs.StringVar(&c.ACMECARoot, "acme-ca-root", "", "PEM file of CA certificates to trust for the ACME directory (a private CA)")
@@ -179,6 +190,9 @@ func (c *Config) Normalize() error {
 		return apogee.Errorf(apogee.EINVALID, "--upload-ttl must be at least 1m")
 	}
 	if err := c.normalizeTLS(); err != nil {
+		return err
+	}
+	if err := c.normalizeGitHub(); err != nil {
 		return err
 	}
 	switch c.LogFormat {

@@ -25,6 +25,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/builder"
+	"github.com/apogee-dev/apogee/internal/coalesce"
 	"github.com/apogee-dev/apogee/internal/dashboard"
 	"github.com/apogee-dev/apogee/internal/edge"
 	"github.com/apogee-dev/apogee/internal/envvars"
@@ -126,6 +127,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		Log:         log.With("component", "api"),
 		Registerer:  reg,
 		Box:         s.box,
+		Edge:        edgeCounter{reg},
 	})
 	s.apex = http.NewServeMux()
 	s.apex.Handle("/api/", s.api)
@@ -141,7 +143,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	} else {
 		s.apex.Handle("/git/", gs)
 	}
+	gh, err := s.githubClient()
+	if err != nil {
+		return nil, err
+	}
 	dash, err := dashboard.New(dashboard.Config{
+		GitHub:  gh,
 		Store:   s.store,
 		API:     s.api,
 		Logs:    s.hub,
@@ -252,9 +259,11 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// Site files whole in memory leave in one write (package coalesce).
+	coalesce.Setup(hs)
 	servers := []*http.Server{hs}
 	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(coalesce.Listener(ln)) }()
 	if tlsLn != nil {
 		hts := &http.Server{
 			Handler:           s,

@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Uploads", testUploads},
 		{"ConcurrentUseUpload", testConcurrentUseUpload},
 		{"Sessions", testSessions},
+		{"Identities", testIdentities},
+		{"Admin", testAdmin},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,127 @@
+package api_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/auth"
+)
+
+// admin makes an admin and returns a token of theirs.
+func (e *env) admin(email string) string {
+	e.t.Helper()
+	h, err := auth.HashPassword("password-" + email)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.store.CreateUser(context.Background(), &apogee.User{ID: apogee.NewID(), Email: email, Password: h, Admin: true, CreatedAt: e.clock()}); err != nil {
+		e.t.Fatal(err)
+	}
+	var tr apogee.TokenResponse
+	e.must(e.call("POST", "/api/v1/auth/login", "", apogee.LoginRequest{Email: email, Password: "password-" + email}), 200, &tr)
+	return tr.Token
+}
+
+// edgeCount is an api.EdgeCounter that answers what it holds (the
+// server's real one, on Prometheus, is tested in internal/server).
+type edgeCount apogee.EdgeTraffic
+
+func (c edgeCount) EdgeTraffic(context.Context) (apogee.EdgeTraffic, error) {
+	return apogee.EdgeTraffic(c), nil
+}
+
+func TestAdminRoutes(t *testing.T) {
+	e := newEnvWith(t, func(c *api.Config) { c.Edge = edgeCount{Requests: 12, Bytes: 3456} })
+	root := e.admin("root@example.com")
+	alice := e.user("alice@example.com")
+	bob := e.user("bob@example.com")
+	e.must(e.call("POST", "/api/v1/projects", alice, apogee.CreateProjectRequest{Name: "web"}), 201, nil)
+	e.must(e.call("POST", "/api/v1/projects", bob, apogee.CreateProjectRequest{Name: "docs"}), 201, nil)
+	d1 := e.deploy(alice, "web", "production", file{"index.html", "one"}, file{"a.css", "body{}"})
+	d2 := e.deploy(alice, "web", "preview", file{"index.html", "two!"}, file{"a.css", "body{}"})
+
+	// Who may ask: admins only.
+	for _, path := range []string{"/api/v1/admin/figures", "/api/v1/admin/projects", "/api/v1/admin/deployments"} {
+		e.wantErr(e.call("GET", path, "", nil), 401, apogee.EUNAUTHORIZED)
+		e.wantErr(e.call("GET", path, alice, nil), 403, apogee.EFORBIDDEN)
+	}
+
+	var f apogee.AdminFigures
+	e.must(e.call("GET", "/api/v1/admin/figures", root, nil), 200, &f)
+	if f.Users != 3 || f.Projects != 2 || f.Deployments != 2 || f.BuildsRunning != 0 || f.BuildsQueued != 0 {
+		t.Errorf("figures %+v, want 3 users, 2 projects, 2 deployments, no builds", f.SystemFigures)
+	}
+	// Three distinct files: "one", "two!" and "body{}" (shared, stored once).
+	if want := int64(len("one") + len("two!") + len("body{}")); f.StoredBytes != want {
+		t.Errorf("stored bytes %d, want %d", f.StoredBytes, want)
+	}
+	if f.Edge == nil || *f.Edge != (apogee.EdgeTraffic{Requests: 12, Bytes: 3456}) {
+		t.Errorf("edge %+v, want what the edge counter said", f.Edge)
+	}
+	if f.Days != api.FigureDays || len(f.DeploymentsPerDay) != api.FigureDays {
+		t.Fatalf("%d days of %d, want %d", len(f.DeploymentsPerDay), f.Days, api.FigureDays)
+	}
+	today := d2.CreatedAt.UTC().Format(apogee.DayLayout)
+	last := f.DeploymentsPerDay[api.FigureDays-1]
+	if last != (apogee.DayCount{Day: today, Count: 2}) {
+		t.Errorf("last day %+v, want %s with 2", last, today)
+	}
+	first, _ := time.Parse(apogee.DayLayout, f.DeploymentsPerDay[0].Day)
+	if got := first.AddDate(0, 0, api.FigureDays-1).Format(apogee.DayLayout); got != today {
+		t.Errorf("days start at %s: %d days later is %s, not today %s", first, api.FigureDays-1, got, today)
+	}
+	for _, d := range f.DeploymentsPerDay[:api.FigureDays-1] {
+		if d.Count != 0 {
+			t.Errorf("day %s has %d deployments, want 0", d.Day, d.Count)
+		}
+	}
+
+	var ps struct {
+		Projects []apogee.AdminProjectView `json:"projects"`
+	}
+	e.must(e.call("GET", "/api/v1/admin/projects", root, nil), 200, &ps)
+	if len(ps.Projects) != 2 {
+		t.Fatalf("%d projects, want 2", len(ps.Projects))
+	}
+	docs, web := ps.Projects[0], ps.Projects[1]
+	if docs.Name != "docs" || docs.OwnerEmail != "bob@example.com" || docs.LastDeployment != nil {
+		t.Errorf("docs = %+v (last %+v), want bob's with no deployment", docs.Project, docs.LastDeployment)
+	}
+	if web.Name != "web" || web.OwnerEmail != "alice@example.com" || web.URL != "http://web.localhost/" ||
+		web.ProductionID != d1.ID || web.LastDeployment == nil || web.LastDeployment.ID != d2.ID ||
+		web.LastDeployment.Status != apogee.StatusReady || web.LastDeployment.Production {
+		t.Errorf("web = %+v (last %+v), want alice's with d2 last and d1 in production", web.Project, web.LastDeployment)
+	}
+	if web.WebhookSecret != "" {
+		t.Error("the admin list shows a project's webhook secret")
+	}
+
+	var ds struct {
+		Deployments []apogee.DeploymentView `json:"deployments"`
+	}
+	e.must(e.call("GET", "/api/v1/admin/deployments", root, nil), 200, &ds)
+	if len(ds.Deployments) != 2 || ds.Deployments[0].ID != d2.ID || ds.Deployments[1].ID != d1.ID ||
+		ds.Deployments[1].Project != "web" || !ds.Deployments[1].Production || ds.Deployments[1].URL == "" {
+		t.Errorf("deployments %+v, want d2 then d1 (production) of web", ds.Deployments)
+	}
+	e.must(e.call("GET", "/api/v1/admin/deployments?limit=1", root, nil), 200, &ds)
+	if len(ds.Deployments) != 1 || ds.Deployments[0].ID != d2.ID {
+		t.Errorf("limit=1 gave %+v, want d2", ds.Deployments)
+	}
+	for _, bad := range []string{"0", "1001", "x"} {
+		e.wantErr(e.call("GET", "/api/v1/admin/deployments?limit="+bad, root, nil), 400, apogee.EINVALID)
+	}
+}
+
+func TestAdminFiguresWithoutEdge(t *testing.T) {
+	e := newEnv(t)
+	root := e.admin("root@example.com")
+	var f apogee.AdminFigures
+	e.must(e.call("GET", "/api/v1/admin/figures", root, nil), 200, &f)
+	if f.Edge != nil || f.Users != 1 || f.StoredBytes != 0 {
+		t.Errorf("figures %+v, edge %+v: want one user, nothing stored, no edge", f.SystemFigures, f.Edge)
+	}
+}

@@ -1,0 +1,47 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/api"
+)
+
+// edgeCounter reads the edge's traffic for the admin figures from the
+// process's Prometheus metrics (internal/edge/metrics.go): what /metrics
+// shows is what the dashboard shows.
+type edgeCounter struct{ g prometheus.Gatherer }
+
+var _ api.EdgeCounter = edgeCounter{}
+
+// The edge's counters.
+const (
+	edgeRequestsMetric = "apogee_edge_requests_total"       // by code
+	edgeBytesMetric    = "apogee_edge_response_bytes_total" // response bodies
+)
+
+// EdgeTraffic sums the edge's request counter over every status code and
+// reads its byte counter.
+func (e edgeCounter) EdgeTraffic(ctx context.Context) (apogee.EdgeTraffic, error) {
+	var t apogee.EdgeTraffic
+	mfs, err := e.g.Gather()
+	if err != nil {
+		return t, fmt.Errorf("gather metrics: %w", err)
+	}
+	for _, mf := range mfs {
+		var sum float64
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue()
+		}
+		switch mf.GetName() {
+		case edgeRequestsMetric:
+			t.Requests = uint64(sum)
+		case edgeBytesMetric:
+			t.Bytes = uint64(sum)
+		}
+	}
+	return t, nil
+}
