@@ -22,8 +22,8 @@ func purpose(githubID, kind string) string { return "identity/github/" + githubI
 const expiryDelta = time.Minute
 
 // ErrReconnect means the stored GitHub tokens no longer work and the user
-// must connect GitHub again; match it with errors.Is. The error returned
-// is an *apogee.Error (EFORBIDDEN) with a message for the user.
+// must connect GitHub again; match it with errors.Is, and show the user
+// Message(err).
 var ErrReconnect = errors.New("github: reconnect needed")
 
 type reconnectError struct{ msg string }
@@ -31,8 +31,7 @@ type reconnectError struct{ msg string }
 func (e *reconnectError) Error() string        { return e.msg }
 func (e *reconnectError) Is(target error) bool { return target == ErrReconnect }
 
-// AsAPIError makes err an *apogee.Error if it is a reconnect error, for
-// pages that show errors by code.
+// reconnect is the error of a connection that needs renewing.
 func reconnect(login, why string) error {
 	return &reconnectError{msg: fmt.Sprintf("GitHub no longer accepts Apogee's access to @%s (%s); reconnect GitHub on your Account page", login, why)}
 }
