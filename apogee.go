@@ -15,7 +15,17 @@ type User struct {
 	Password  string    `json:"-"`
 	Admin     bool      `json:"admin"`
 	CreatedAt time.Time `json:"created_at"`
+	// PlanID is the user's plan; "" means the default plan (plans.go).
+	PlanID string `json:"plan_id,omitempty"`
+	// DisabledAt is when an admin disabled the account: a disabled user
+	// cannot sign in, their tokens and sessions stop working and pushes
+	// and webhooks of their projects build nothing. Their sites keep
+	// serving.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
 }
+
+// Disabled reports whether an admin disabled the account.
+func (u *User) Disabled() bool { return u.DisabledAt != nil }
 
 // Token is an API token. Only the SHA-256 of the secret is kept; the
 // secret itself is shown once, when the token is made.

@@ -115,6 +115,8 @@ type Store interface {
 	EnvStore
 	UploadStore
 	AccountStore
+	PlanStore
+	UsageStore
 	IdentityStore
 	AdminStore
 	Close() error

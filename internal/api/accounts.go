@@ -68,11 +68,6 @@ func (a *API) issueToken(r *http.Request, u *apogee.User, name string, expires *
 	return &apogee.TokenResponse{Token: secret, Detail: t}, nil
 }
 
-func (a *API) whoami(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
-	writeJSON(w, http.StatusOK, u)
-	return nil
-}
-
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
 	ts, err := a.store.ListTokens(r.Context(), u.ID)
 	if err != nil {

@@ -188,6 +188,7 @@ func (a *API) routes() {
 	authed("PUT /api/v1/deployments/{id}/files/{sha256}", a.uploadFile)
 	authed("POST /api/v1/deployments/{id}/finalize", a.finalize)
 
+	a.adminRoutes(authed) // admin.go: /api/v1/admin/…, /api/v1/usage
 	authed("GET /api/v1/admin/figures", adminOnly(a.adminFigures))
 	authed("GET /api/v1/admin/projects", adminOnly(a.adminProjects))
 	authed("GET /api/v1/admin/deployments", adminOnly(a.adminDeployments))

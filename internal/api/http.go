@@ -29,6 +29,8 @@ func StatusOf(code string) int {
 		return http.StatusConflict
 	case apogee.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
+	case apogee.EQUOTA:
+		return http.StatusPaymentRequired
 	default:
 		return http.StatusInternalServerError
 	}
@@ -125,6 +127,9 @@ func (a *API) authenticate(h func(http.ResponseWriter, *http.Request, *apogee.Us
 		if u := UserFrom(r.Context()); u != nil {
 			// An in-process Call: its caller authenticated u. Requests
 			// from the network never carry userKey (it is unexported).
+			if err := auth.CheckActive(u); err != nil {
+				return err
+			}
 			return h(w, r, u)
 		}
 		secret, ok := bearer(r)
@@ -142,7 +147,8 @@ func (a *API) authenticate(h func(http.ResponseWriter, *http.Request, *apogee.Us
 
 // UserByToken returns the user whose API token secret is, and records
 // the token's use. A missing, expired or revoked token, or one whose user
-// is gone, is EUNAUTHORIZED without saying which. git push authenticates
+// is gone, is EUNAUTHORIZED without saying which; a disabled user's token
+// is auth.ErrDisabled. git push authenticates
 // with it too.
 func (a *API) UserByToken(ctx context.Context, secret string) (*apogee.User, error) {
 	tok, err := a.store.TokenByHash(ctx, auth.HashToken(secret))
@@ -162,6 +168,9 @@ func (a *API) UserByToken(ctx context.Context, secret string) (*apogee.User, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("api: look up token's user: %w", err)
+	}
+	if err := auth.CheckActive(u); err != nil {
+		return nil, err
 	}
 	if tok.LastUsed == nil || now.Sub(*tok.LastUsed) > lastUsedGranularity {
 		if err := a.store.TouchToken(ctx, tok.ID, now); err != nil {

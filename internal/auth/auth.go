@@ -51,7 +51,8 @@ type Users interface {
 // ErrBadLogin is the answer to a wrong email or a wrong password alike.
 var ErrBadLogin = apogee.Errorf(apogee.EUNAUTHORIZED, "wrong email or password")
 
-// Login returns the user with this email and password, or ErrBadLogin. An
+// Login returns the user with this email and password, or ErrBadLogin,
+// or ErrDisabled when the password is right but the account is disabled. An
 // unknown email costs the same argon2id work as a wrong password, so the
 // time of the answer does not tell which was wrong either.
 func Login(ctx context.Context, users Users, email, password string) (*apogee.User, error) {
@@ -70,7 +71,24 @@ func Login(ctx context.Context, users Users, email, password string) (*apogee.Us
 	if !ok {
 		return nil, ErrBadLogin
 	}
+	if err := CheckActive(u); err != nil {
+		return nil, err
+	}
 	return u, nil
+}
+
+// ErrDisabled is the answer to a disabled user's sign-in, token or
+// session.
+var ErrDisabled = apogee.Errorf(apogee.EUNAUTHORIZED, "this account is disabled; ask an admin of this Apogee server to enable it")
+
+// CheckActive returns ErrDisabled for a user an admin disabled, nil
+// otherwise. Every way in calls it: password sign-in (Login), API tokens,
+// dashboard sessions, git push, and sign-in through GitHub.
+func CheckActive(u *apogee.User) error {
+	if u.Disabled() {
+		return ErrDisabled
+	}
+	return nil
 }
 
 // ErrMalformedHash is returned for a stored hash that is not an argon2id

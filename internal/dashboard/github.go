@@ -216,7 +216,12 @@ func (d *Dashboard) githubUser(r *http.Request, acct *github.Account) (u *apogee
 }
 
 // refuseDisabled refuses a user an admin has disabled.
-// TODO(plans): call the disabled check of internal/auth once it lands.
+//
+// TODO(plans): the disabled flag and auth.CheckActive (branch plans) had
+// not landed on main when this was written; once they have, this is
+// `return auth.CheckActive(u)`, and TestGitHubSignIn gets a "disabled
+// user" case (a linked user disabled by an admin: 401 "this account is
+// disabled", no session).
 func refuseDisabled(u *apogee.User) error { return nil }
 
 // githubDisconnect forgets the user's GitHub account (POST, CSRF).

@@ -91,6 +91,9 @@ func (d *Dashboard) session(r *http.Request) (*session, error) {
 	if err != nil {
 		return nil, errorf("look up session's user: %w", err)
 	}
+	if err := auth.CheckActive(u); err != nil {
+		return nil, err // 401: the account is disabled
+	}
 	if now.Sub(st.LastSeen) > touchGranularity {
 		if err := d.store.TouchSession(r.Context(), hash, now.UTC()); err != nil {
 			d.log.Warn("record session use", "user", u.ID, "err", err)
@@ -196,6 +199,11 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	u, err := auth.Login(r.Context(), d.store, email, password)
+	if errors.Is(err, auth.ErrDisabled) {
+		form.Error = apogee.ErrorMessage(err)
+		d.render(w, r, http.StatusUnauthorized, "login", nil, "Sign in", form)
+		return nil
+	}
 	if err != nil && !errors.Is(err, auth.ErrBadLogin) {
 		return errorf("sign in: %w", err)
 	}

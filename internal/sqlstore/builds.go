@@ -14,25 +14,86 @@ func (s *Store) QueueBuild(ctx context.Context, d *apogee.Deployment) error {
 	return s.createDeployment(ctx, d, nil, apogee.StatusQueued)
 }
 
-// ClaimBuild marks the oldest queued deployment building for worker.
-// PostgreSQL skips rows other workers are claiming; SQLite has one writer.
+// ClaimBuild marks the oldest queued deployment building for worker,
+// skipping deployments whose owner already has as many builds building as
+// their plan's concurrent_builds allows. PostgreSQL skips rows other
+// workers are claiming; SQLite has one writer.
+//
+// On PostgreSQL two workers may each pick a build of the same owner at
+// once, both seeing the other's claim as not yet made. So after its
+// UPDATE a claim locks the owner's user row and counts again: the second
+// of two racing claims waits for the first to commit, sees it, and if
+// the owner is now over the limit it rolls back and tries again (and
+// then skips that owner's builds).
 func (s *Store) ClaimBuild(ctx context.Context, worker string, at time.Time) (*apogee.Deployment, error) {
+	for attempt := 0; ; attempt++ {
+		d, err := s.claimBuild(ctx, worker, at)
+		if errors.Is(err, errOverLimit) && attempt < 20 {
+			continue
+		}
+		if errors.Is(err, errOverLimit) {
+			return nil, apogee.Errorf(apogee.ENOTFOUND, "no build is queued that its owner's plan lets start now")
+		}
+		return d, err
+	}
+}
+
+// errOverLimit rolls back a claim that took an owner over their plan's
+// concurrent builds.
+var errOverLimit = errors.New("sqlstore: claim over the owner's concurrent builds")
+
+// claimable is the oldest queued deployment whose owner has fewer builds
+// building than their plan allows ($1 building, $4 queued, $5 true).
+const claimable = `SELECT d.id FROM deployments d
+	JOIN projects p ON p.id = d.project_id
+	JOIN users u ON u.id = p.owner_id
+	LEFT JOIN plans pl ON pl.id = COALESCE(u.plan_id, (SELECT dp.id FROM plans dp WHERE dp.is_default = $5))
+	WHERE d.status = $4 AND (pl.id IS NULL OR pl.concurrent_builds < 0 OR pl.concurrent_builds > (
+		SELECT COUNT(*) FROM deployments b JOIN projects bp ON bp.id = b.project_id
+		WHERE b.status = $1 AND bp.owner_id = p.owner_id))
+	ORDER BY d.created_at, d.id LIMIT 1`
+
+func (s *Store) claimBuild(ctx context.Context, worker string, at time.Time) (*apogee.Deployment, error) {
 	skip := ""
 	if s.d == dialectPostgres {
-		skip = " FOR UPDATE SKIP LOCKED"
+		skip = " FOR UPDATE OF d SKIP LOCKED"
 	}
 	var d *apogee.Deployment
 	err := s.inTx(ctx, "claim build", func(tx *sql.Tx) error {
 		var err error
 		d, err = scanDeployment(tx.QueryRowContext(ctx, `UPDATE deployments
 			SET status = $1, build_worker = $2, build_started_at = $3, build_heartbeat_at = $3
-			WHERE status = $4 AND id = (SELECT id FROM deployments WHERE status = $4 ORDER BY created_at, id LIMIT 1`+skip+`)
+			WHERE status = $4 AND id = (`+claimable+skip+`)
 			RETURNING `+deploymentCols,
-			apogee.StatusBuilding, worker, s.d.timeArg(at), apogee.StatusQueued))
+			apogee.StatusBuilding, worker, s.d.timeArg(at), apogee.StatusQueued, true))
 		if errors.Is(err, sql.ErrNoRows) {
 			return apogee.Errorf(apogee.ENOTFOUND, "no build is queued")
 		}
-		return err
+		if err != nil || s.d != dialectPostgres {
+			return err
+		}
+		var owner string
+		var limit sql.NullInt64
+		err = tx.QueryRowContext(ctx, `SELECT u.id, pl.concurrent_builds FROM projects p
+			JOIN users u ON u.id = p.owner_id
+			LEFT JOIN plans pl ON pl.id = COALESCE(u.plan_id, (SELECT dp.id FROM plans dp WHERE dp.is_default))
+			WHERE p.id = $1`, d.ProjectID).Scan(&owner, &limit)
+		if err != nil || !limit.Valid || limit.Int64 < 0 {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE", owner); err != nil {
+			return err
+		}
+		var building int64
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM deployments b JOIN projects bp ON bp.id = b.project_id
+			WHERE b.status = $1 AND bp.owner_id = $2`, apogee.StatusBuilding, owner).Scan(&building)
+		if err != nil {
+			return err
+		}
+		if building > limit.Int64 {
+			return errOverLimit
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -10,11 +10,13 @@ import (
 	"github.com/apogee-dev/apogee"
 )
 
-const userCols = "id, email, password, admin, created_at"
+const userCols = "id, email, password, admin, created_at, plan_id, disabled_at"
 
 func scanUser(row scanner) (*apogee.User, error) {
 	var u apogee.User
-	err := row.Scan(&u.ID, &u.Email, &u.Password, &u.Admin, timeCol{&u.CreatedAt})
+	var plan sql.NullString
+	err := row.Scan(&u.ID, &u.Email, &u.Password, &u.Admin, timeCol{&u.CreatedAt}, &plan, nullTimeCol{&u.DisabledAt})
+	u.PlanID = plan.String
 	return &u, err
 }
 
@@ -29,8 +31,8 @@ func (s *Store) CreateUser(ctx context.Context, u *apogee.User) error {
 	}
 	u.Email = strings.ToLower(u.Email)
 	u.CreatedAt = normTime(u.CreatedAt)
-	_, err := s.exec(ctx, "INSERT INTO users ("+userCols+") VALUES ($1, $2, $3, $4, $5)",
-		u.ID, u.Email, u.Password, u.Admin, s.d.timeArg(u.CreatedAt))
+	_, err := s.exec(ctx, "INSERT INTO users ("+userCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		u.ID, u.Email, u.Password, u.Admin, s.d.timeArg(u.CreatedAt), nullString(u.PlanID), s.d.nullTimeArg(u.DisabledAt))
 	if isUnique(err) {
 		return apogee.Errorf(apogee.ECONFLICT, "a user with email %q exists already", u.Email)
 	}

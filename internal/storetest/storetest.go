@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Uploads", testUploads},
 		{"ConcurrentUseUpload", testConcurrentUseUpload},
 		{"Sessions", testSessions},
+		{"Plans", testPlans}, {"DisableUser", testDisableUser}, {"Usage", testUsage}, {"ConcurrentBuildLimit", testConcurrentBuildLimit},
 		{"Identities", testIdentities},
 		{"Admin", testAdmin},
 	}
@@ -653,6 +654,7 @@ func queued(t *testing.T, s apogee.Store, p *apogee.Project, target string, at t
 func testBuildQueue(t *testing.T, s apogee.Store) {
 	ctx := t.Context()
 	alice := user(t, s, "alice@example.com")
+	unlimited(t, s, alice) // several builds at once
 	web := project(t, s, alice, "web")
 	live := ready(t, s, web, apogee.TargetProduction, base, true)
 
@@ -741,6 +743,7 @@ func testBuildQueue(t *testing.T, s apogee.Store) {
 func testConcurrentClaims(t *testing.T, s apogee.Store) {
 	ctx := t.Context()
 	alice := user(t, s, "alice@example.com")
+	unlimited(t, s, alice) // five builds at once
 	web := project(t, s, alice, "web")
 	for i := 0; i < 5; i++ {
 		queued(t, s, web, apogee.TargetPreview, base.Add(time.Duration(i)*time.Second))

@@ -1,0 +1,259 @@
+package apogee
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// EQUOTA is the error code of a request refused because a limit of the
+// user's plan is reached (HTTP 402 Payment Required: a larger plan is
+// what unblocks it). The error's Data is a QuotaData.
+const EQUOTA = "quota_exceeded"
+
+// Unlimited is the value of a plan limit that has no bound. Limits are
+// plain integers in JSON: -1 is unlimited, 0 allows none, n allows n.
+// (null is not used, so a PATCH can tell "leave as is" (absent) from
+// "unlimited" (-1).)
+const Unlimited int64 = -1
+
+// DefaultPlanID is the id of the plan the first migration seeds as the
+// default ("free"). An admin may make another plan the default.
+const DefaultPlanID = "free"
+
+// PlanLimits are what a plan allows one user (the owner of the projects).
+// Each is Unlimited (-1) or a bound >= 0.
+type PlanLimits struct {
+	// Projects the user may own.
+	Projects int64 `json:"projects"`
+	// ConcurrentBuilds the user's projects may have building at once;
+	// more stay queued until one ends.
+	ConcurrentBuilds int64 `json:"concurrent_builds"`
+	// BuildMinutes per calendar month (UTC), counted from each build's
+	// start to its end (or now, while it runs).
+	BuildMinutes int64 `json:"build_minutes"`
+	// StorageBytes is the size of the distinct files in all the user's
+	// deployments' manifests (each content hash counted once).
+	StorageBytes int64 `json:"storage_bytes"`
+	// CustomDomains across all the user's projects, verified or not.
+	CustomDomains int64 `json:"custom_domains"`
+}
+
+// Plan is a set of limits users are put on. Exactly one plan is the
+// default: users with no plan of their own are on it.
+type Plan struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Default   bool       `json:"default"`
+	Limits    PlanLimits `json:"limits"`
+	CreatedAt time.Time  `json:"created_at"`
+	// Users is how many users are on the plan by choice (not counting
+	// those on it by default); filled in by ListPlans and PlanByID.
+	Users int `json:"users"`
+}
+
+// Validate checks a plan's name and limits and returns an EINVALID error
+// that says which is wrong.
+func (p *Plan) Validate() error {
+	p.Name = strings.TrimSpace(p.Name)
+	if p.Name == "" || len(p.Name) > 50 {
+		return Errorf(EINVALID, "a plan needs a name of 1 to 50 characters")
+	}
+	for _, l := range p.Limits.list() {
+		if *l.v < Unlimited {
+			return Errorf(EINVALID, "limit %q is %d; use -1 for unlimited or a number >= 0", l.name, *l.v)
+		}
+	}
+	return nil
+}
+
+type namedLimit struct {
+	name string
+	v    *int64
+}
+
+func (l *PlanLimits) list() []namedLimit {
+	return []namedLimit{
+		{"projects", &l.Projects},
+		{"concurrent_builds", &l.ConcurrentBuilds},
+		{"build_minutes", &l.BuildMinutes},
+		{"storage_bytes", &l.StorageBytes},
+		{"custom_domains", &l.CustomDomains},
+	}
+}
+
+// Allows reports whether a limit lets used grow to used+adding.
+func Allows(limit, used, adding int64) bool {
+	return limit == Unlimited || used+adding <= limit
+}
+
+// Usage is what one user uses of their plan's limits.
+type Usage struct {
+	Projects      int64 `json:"projects"`
+	BuildsRunning int64 `json:"builds_running"`
+	BuildsQueued  int64 `json:"builds_queued"`
+	// BuildSeconds this calendar month (UTC): builds that started this
+	// month, from start to end or to now while they run.
+	BuildSeconds  int64 `json:"build_seconds"`
+	StorageBytes  int64 `json:"storage_bytes"`
+	CustomDomains int64 `json:"custom_domains"`
+}
+
+// BuildMinutes is BuildSeconds rounded up to whole minutes, the unit of
+// PlanLimits.BuildMinutes.
+func (u *Usage) BuildMinutes() int64 { return (u.BuildSeconds + 59) / 60 }
+
+// MonthStart returns the start of t's calendar month in UTC: build
+// minutes count from there.
+func MonthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// PlanStore keeps plans and which plan each user is on. Errors follow
+// the Store conventions.
+type PlanStore interface {
+	// CreatePlan inserts p (ID and CreatedAt filled in when empty);
+	// ECONFLICT if the name is taken. If p.Default, it becomes the
+	// default plan in the same transaction.
+	CreatePlan(ctx context.Context, p *Plan) error
+	// UpdatePlan writes p's name, limits and, when p.Default is true,
+	// makes it the default (un-defaulting the previous one). Clearing
+	// Default of the default plan is EINVALID: make another plan the
+	// default instead. ErrNotFound, ECONFLICT (name taken) as usual.
+	UpdatePlan(ctx context.Context, p *Plan) error
+	// DeletePlan removes a plan; ECONFLICT if it is the default or any
+	// user is on it.
+	DeletePlan(ctx context.Context, id string) error
+	// ListPlans returns every plan by name, with Users counted.
+	ListPlans(ctx context.Context) ([]*Plan, error)
+	PlanByID(ctx context.Context, id string) (*Plan, error)
+	DefaultPlan(ctx context.Context) (*Plan, error)
+	// UserPlan returns the plan the user is on: their own, or the
+	// default. ErrNotFound if there is no such user.
+	UserPlan(ctx context.Context, userID string) (*Plan, error)
+	// SetUserPlan puts the user on the plan ("" = back to the default);
+	// ErrNotFound if the user or the plan does not exist.
+	SetUserPlan(ctx context.Context, userID, planID string) error
+	// SetUserDisabled disables the user at at, or enables them (nil).
+	SetUserDisabled(ctx context.Context, userID string, at *time.Time) error
+	// SetUserAdmin grants or removes the admin flag.
+	SetUserAdmin(ctx context.Context, userID string, admin bool) error
+}
+
+// UsageStore measures what users use of their plans.
+type UsageStore interface {
+	// Usage returns the user's usage, counting build time of builds that
+	// started at or after since (the month's start) up to now.
+	Usage(ctx context.Context, userID string, since, now time.Time) (*Usage, error)
+	// NewBytes returns the total size of those files whose hash no
+	// manifest of the user's deployments holds yet, each hash counted
+	// once: what a deployment of files would add to the user's storage.
+	NewBytes(ctx context.Context, userID string, files []File) (int64, error)
+}
+
+// Quota limit names, as PlanLimits' JSON fields and in EQUOTA data.
+const (
+	LimitProjects         = "projects"
+	LimitConcurrentBuilds = "concurrent_builds"
+	LimitBuildMinutes     = "build_minutes"
+	LimitStorageBytes     = "storage_bytes"
+	LimitCustomDomains    = "custom_domains"
+)
+
+// QuotaData is the Data of an EQUOTA error: which limit, what the plan
+// allows and what the user has.
+type QuotaData struct {
+	Plan    string `json:"plan"`
+	Limit   string `json:"limit"`
+	Allowed int64  `json:"allowed"`
+	Used    int64  `json:"used"`
+}
+
+// QuotaError returns the EQUOTA error for limit of plan: "your plan
+// "free" allows 3 projects and you have 3; delete one or ask an admin
+// for a larger plan". what describes the allowance ("3 projects"), have
+// the use ("you have 3"), todo the remedy.
+func QuotaError(plan *Plan, limit string, allowed, used int64, what, have, todo string) *Error {
+	return &Error{
+		Code:    EQUOTA,
+		Message: fmt.Sprintf("your plan %q allows %s and %s; %s", plan.Name, what, have, todo),
+		Data:    QuotaData{Plan: plan.Name, Limit: limit, Allowed: allowed, Used: used},
+	}
+}
+
+// FormatBytes writes n bytes for people: "512 B", "1.5 MiB", "1 GiB".
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	s := fmt.Sprintf("%.1f", float64(n)/float64(div))
+	s = strings.TrimSuffix(s, ".0")
+	return s + " " + string("KMGTP"[exp]) + "iB"
+}
+
+// PlanView is a user's plan with their usage, as GET /api/v1/usage and
+// the admin's user list show it.
+type PlanView struct {
+	Plan  *Plan  `json:"plan"`
+	Usage *Usage `json:"usage"`
+	// Month is the start of the calendar month build minutes count from.
+	Month time.Time `json:"month"`
+}
+
+// UserView is a user with their plan and usage, as GET /api/v1/user and
+// the admin API show them.
+type UserView struct {
+	*User
+	Plan     *Plan  `json:"plan"`
+	Usage    *Usage `json:"usage"`
+	Disabled bool   `json:"disabled"`
+}
+
+// UpdateUserRequest is PATCH /api/v1/admin/users/{id}: absent fields
+// stay as they are. Plan "" puts the user back on the default plan.
+type UpdateUserRequest struct {
+	Plan     *string `json:"plan,omitempty"` // a plan id or name
+	Disabled *bool   `json:"disabled,omitempty"`
+	Admin    *bool   `json:"admin,omitempty"`
+}
+
+// PlanRequest creates (POST) or changes (PATCH) a plan. On PATCH absent
+// fields stay as they are; on POST absent limits are 0 (none allowed)
+// except where noted in the API document.
+type PlanRequest struct {
+	Name             *string `json:"name,omitempty"`
+	Default          *bool   `json:"default,omitempty"`
+	Projects         *int64  `json:"projects,omitempty"`
+	ConcurrentBuilds *int64  `json:"concurrent_builds,omitempty"`
+	BuildMinutes     *int64  `json:"build_minutes,omitempty"`
+	StorageBytes     *int64  `json:"storage_bytes,omitempty"`
+	CustomDomains    *int64  `json:"custom_domains,omitempty"`
+}
+
+// Apply copies the fields present in r onto p.
+func (r *PlanRequest) Apply(p *Plan) {
+	set := func(dst *int64, v *int64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	if r.Name != nil {
+		p.Name = *r.Name
+	}
+	if r.Default != nil {
+		p.Default = *r.Default
+	}
+	set(&p.Limits.Projects, r.Projects)
+	set(&p.Limits.ConcurrentBuilds, r.ConcurrentBuilds)
+	set(&p.Limits.BuildMinutes, r.BuildMinutes)
+	set(&p.Limits.StorageBytes, r.StorageBytes)
+	set(&p.Limits.CustomDomains, r.CustomDomains)
+}
