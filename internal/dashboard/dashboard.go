@@ -195,6 +195,10 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /account/tokens/{id}/revoke", d.authed(d.revokeToken))
 	m.Handle("POST /account/password", d.authed(d.changePassword))
 
+	m.Handle("GET /admin", d.admin(d.adminOverview))
+	m.Handle("GET /admin/projects", d.admin(d.adminProjects))
+	m.Handle("GET /admin/deployments", d.admin(d.adminDeployments))
+
 	if d.gh != nil { // sign in with GitHub (github.go)
 		m.Handle("GET /auth/github", d.wrap(d.githubStart))
 		m.Handle("GET /auth/github/callback", d.wrap(d.githubCallback))

@@ -12,7 +12,8 @@ import (
 
 // pageNames are the templates/<name>.html files; each defines "content"
 // and is executed inside layout.html.
-var pageNames = []string{"landing", "login", "signup", "projects", "new_project", "project", "deployment", "account", "error"}
+var pageNames = []string{"landing", "login", "signup", "projects", "new_project", "project", "deployment", "account", "error",
+	"admin", "admin_projects", "admin_deployments"}
 
 func parsePages() (map[string]*template.Template, error) {
 	layout, err := fs.ReadFile(templateFS, "templates/layout.html")

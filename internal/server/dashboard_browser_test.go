@@ -262,4 +262,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	shot("project-phone")
 
 	run("sign out", chromedp.EmulateViewport(1280, 900), chromedp.Click(button("Sign out")), chromedp.WaitVisible(byLabel("Email")))
+
+	adminSteps(t, b, addr, store, run, text, shot)
 }
