@@ -185,6 +185,8 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /projects/{name}/domains/verify", d.authed(d.verifyDomain))
 	m.Handle("POST /projects/{name}/domains/remove", d.authed(d.removeDomain))
 	m.Handle("POST /projects/{name}/zip", d.authedUpload(d.deployZip))
+	m.Handle("GET /docs", d.wrap(d.docsPage))
+	m.Handle("GET /docs/{page}", d.wrap(d.docsPage))
 
 	m.Handle("GET /deployments/{id}", d.authed(d.deploymentPage))
 	m.Handle("GET /deployments/{id}/log", d.authed(d.deploymentLog))
