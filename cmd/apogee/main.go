@@ -13,8 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	root := cli.New()
-	root.AddCommand(server.NewCommand(), server.NewAdminCommand())
+	root := server.NewRoot()
 	code := cli.Execute(ctx, root)
 	stop()
 	os.Exit(code)

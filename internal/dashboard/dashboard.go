@@ -198,6 +198,8 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /projects/{name}/domains/verify", d.authed(d.verifyDomain))
 	m.Handle("POST /projects/{name}/domains/remove", d.authed(d.removeDomain))
 	m.Handle("POST /projects/{name}/zip", d.authedUpload(d.deployZip))
+	m.Handle("GET /docs", d.wrap(d.docsPage))
+	m.Handle("GET /docs/{page}", d.wrap(d.docsPage))
 
 	m.Handle("GET /deployments/{id}", d.authed(d.deploymentPage))
 	m.Handle("GET /deployments/{id}/log", d.authed(d.deploymentLog))
@@ -216,6 +218,14 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("GET /admin", d.admin(d.adminOverview))
 	m.Handle("GET /admin/projects", d.admin(d.adminProjects))
 	m.Handle("GET /admin/deployments", d.admin(d.adminDeployments))
+	m.Handle("GET /admin/users", d.admin(d.adminUsers))
+	m.Handle("POST /admin/users/{id}/disabled", d.admin(d.adminSetDisabled))
+	m.Handle("POST /admin/users/{id}/plan", d.admin(d.adminSetPlan))
+	m.Handle("GET /admin/plans", d.admin(d.adminPlans))
+	m.Handle("POST /admin/plans", d.admin(d.adminSavePlan))
+	m.Handle("GET /admin/plans/{id}", d.admin(d.adminPlans))
+	m.Handle("POST /admin/plans/{id}", d.admin(d.adminSavePlan))
+	m.Handle("POST /admin/plans/{id}/delete", d.admin(d.adminDeletePlan))
 
 	if d.gh != nil { // sign in with GitHub (github.go)
 		m.Handle("GET /auth/github", d.wrap(d.githubStart))

@@ -14,7 +14,7 @@ import (
 // and is executed inside layout.html.
 var pageNames = []string{"landing", "login", "signup", "projects", "new_project", "project", "deployment", "account", "error",
 	"webhook_created",
-	"admin", "admin_projects", "admin_deployments"}
+	"admin", "admin_projects", "admin_deployments", "admin_users", "admin_plans", "docs"}
 
 func parsePages() (map[string]*template.Template, error) {
 	layout, err := fs.ReadFile(templateFS, "templates/layout.html")

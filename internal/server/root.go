@@ -1,0 +1,16 @@
+package server
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/apogee-dev/apogee/internal/cli"
+)
+
+// NewRoot returns the apogee command with every subcommand: the CLI's and
+// the server's. main runs it; the docs' CLI reference is generated from it
+// (internal/docs).
+func NewRoot() *cobra.Command {
+	root := cli.New()
+	root.AddCommand(NewCommand(), NewAdminCommand())
+	return root
+}
