@@ -100,13 +100,22 @@ func (a *API) enqueue(ctx context.Context, p *apogee.Project, userID, ref, targe
 }
 
 // queue gives d (what to build and its target) an id, host and creation
-// time, inserts it queued and wakes the builders.
+// time, inserts it queued and wakes the builders. Every way a build
+// starts comes here, so here the owner's plan is checked (quotas.go): a
+// disabled owner or used-up build minutes refuse the build; a build over
+// the plan's concurrent builds is queued with a first log line saying
+// why it waits.
 func (a *API) queue(ctx context.Context, p *apogee.Project, d *apogee.Deployment) (*apogee.Deployment, error) {
+	plan, use, err := a.checkBuild(ctx, p)
+	if err != nil {
+		return nil, err
+	}
 	d.ID = apogee.NewID()
 	d.ProjectID, d.Host, d.CreatedAt = p.ID, apogee.DeploymentHost(p.Name, d.ID), a.now().UTC()
 	if err := a.store.QueueBuild(ctx, d); err != nil {
 		return nil, fmt.Errorf("api: queue build: %w", err)
 	}
+	a.noteWaiting(ctx, d, plan, use)
 	a.publish(ctx, apogee.Event{Type: apogee.EventBuildQueued, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID})
 	a.log.Info("build queued", "project", p.Name, "deployment", d.ID, "source", d.Source,
 		"branch", d.Branch, "commit", d.Commit, "target", d.Target)

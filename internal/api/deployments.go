@@ -98,6 +98,9 @@ func (a *API) createDeployment(w http.ResponseWriter, r *http.Request, u *apogee
 	if err != nil {
 		return err
 	}
+	if err := a.checkStorage(r.Context(), p.OwnerID, files); err != nil {
+		return err
+	}
 	hashes := distinctHashes(files)
 	id := apogee.NewID()
 	d := &apogee.Deployment{

@@ -159,6 +159,9 @@ func (a *API) createDomain(w http.ResponseWriter, r *http.Request, u *apogee.Use
 	if err != nil {
 		return err
 	}
+	if err := a.checkDomains(r.Context(), p.OwnerID); err != nil {
+		return err
+	}
 	d := &apogee.Domain{Name: name, ProjectID: p.ID, Token: apogee.NewVerificationToken(), CreatedAt: a.now().UTC()}
 	if err := a.store.CreateDomain(r.Context(), d); err != nil {
 		if apogee.ErrorCode(err) == apogee.ECONFLICT {

@@ -62,6 +62,9 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, u *apogee.Us
 		}
 		p.Git = &g
 	}
+	if err := a.checkProjects(r.Context(), u.ID); err != nil {
+		return err
+	}
 	if err := a.store.CreateProject(r.Context(), p); err != nil {
 		if apogee.ErrorCode(err) == apogee.ECONFLICT {
 			return apogee.Errorf(apogee.ECONFLICT, "project name %q is taken; choose another", req.Name)

@@ -60,6 +60,9 @@ func (a *API) createUpload(w http.ResponseWriter, r *http.Request, u *apogee.Use
 	if err != nil {
 		return err
 	}
+	if _, _, err := a.checkBuild(r.Context(), p); err != nil {
+		return err // refused before the ZIP is sent, not after
+	}
 	now := a.now().UTC()
 	up := &apogee.Upload{ID: apogee.NewID(), ProjectID: p.ID, CreatedBy: u.ID, CreatedAt: now,
 		ExpiresAt: now.Add(a.uploads.ttl).Truncate(time.Second)}

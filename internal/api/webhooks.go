@@ -102,16 +102,36 @@ func (a *API) githubWebhook(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "ignored": "branch " + branch + " was deleted"})
 		return nil
 	}
+	// A project whose owner's plan refuses the build (quota, disabled
+	// owner) is listed under "refused"; the others build. When none
+	// builds, the first refusal is the answer (402 or 403).
 	var views []*apogee.DeploymentView
+	var refused []map[string]string
+	var firstRefusal error
 	for _, proj := range signed {
 		d, err := a.EnqueuePush(r.Context(), proj, "", branch, p.After)
+		if code := apogee.ErrorCode(err); code == apogee.EQUOTA || code == apogee.EFORBIDDEN {
+			log.Info("github push refused", "project", proj.Name, "branch", branch, "reason", apogee.ErrorMessage(err))
+			refused = append(refused, map[string]string{"project": proj.Name, "error": apogee.ErrorMessage(err)})
+			if firstRefusal == nil {
+				firstRefusal = err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
 		log.Info("github push queued a build", "project", proj.Name, "deployment", d.ID, "branch", branch, "target", d.Target)
 		views = append(views, a.view(d, proj))
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"ok": true, "deployments": views})
+	if len(views) == 0 && firstRefusal != nil {
+		return firstRefusal
+	}
+	answer := map[string]any{"ok": true, "deployments": views}
+	if len(refused) > 0 {
+		answer["refused"] = refused
+	}
+	writeJSON(w, http.StatusAccepted, answer)
 	return nil
 }
 

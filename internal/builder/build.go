@@ -39,7 +39,13 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 	if err == nil && b.cfg.Env != nil {
 		vars, secrets, err = b.cfg.Env.Resolve(ctx, d.ProjectID)
 	}
-	w := logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{Secrets: secrets, Log: log})
+	// The log may have lines already: the API notes why a build waited
+	// (its owner's concurrent builds).
+	var after int64
+	if lines, lerr := b.cfg.Store.Logs(ctx, d.ID, 0, 0); lerr == nil && len(lines) > 0 {
+		after = lines[len(lines)-1].Seq
+	}
+	w := logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{Secrets: secrets, Log: log, After: after})
 
 	hbDone := make(chan struct{})
 	go b.heartbeat(ctx, cancel, worker, d.ID, hbDone)

@@ -215,14 +215,9 @@ func (d *Dashboard) githubUser(r *http.Request, acct *github.Account) (u *apogee
 		CreatedAt: d.now().UTC()}, true, nil
 }
 
-// refuseDisabled refuses a user an admin has disabled.
-//
-// TODO(plans): the disabled flag and auth.CheckActive (branch plans) had
-// not landed on main when this was written; once they have, this is
-// `return auth.CheckActive(u)`, and TestGitHubSignIn gets a "disabled
-// user" case (a linked user disabled by an admin: 401 "this account is
-// disabled", no session).
-func refuseDisabled(u *apogee.User) error { return nil }
+// refuseDisabled refuses a user an admin has disabled (auth.ErrDisabled),
+// as password sign-in does.
+func refuseDisabled(u *apogee.User) error { return auth.CheckActive(u) }
 
 // githubDisconnect forgets the user's GitHub account (POST, CSRF).
 func (d *Dashboard) githubDisconnect(w http.ResponseWriter, r *http.Request, s *session) error {

@@ -246,6 +246,29 @@ func TestGitHubSignIn(t *testing.T) {
 		want(t, "account", b.get("/account"), http.StatusOK, "Connected to GitHub as <b>@alicegh</b>")
 	})
 
+	t.Run("disabled user", func(t *testing.T) {
+		g := newGitHubEnv(t, SignupClosed)
+		b := g.browser()
+		g.viaGitHub(b, "alicegh", "/auth/github") // linked while enabled
+		want(t, "sign out", b.post("/logout", nil), http.StatusSeeOther)
+		at := time.Now().UTC()
+		if err := g.store.SetUserDisabled(t.Context(), g.alice.ID, &at); err != nil {
+			t.Fatal(err)
+		}
+		before := g.identity(g.alice)
+		res, path := g.viaGitHub(b, "alicegh", "/auth/github")
+		want(t, "disabled", res, http.StatusUnauthorized, "this account is disabled")
+		if path != "/auth/github/callback" {
+			t.Errorf("ended on %s", path)
+		}
+		if res := b.get("/account"); res.code != http.StatusSeeOther {
+			t.Errorf("a disabled user got a session: /account = %d", res.code)
+		}
+		if after := g.identity(g.alice); after.AccessToken != before.AccessToken {
+			t.Error("a refused sign-in stored new tokens")
+		}
+	})
+
 	// Every refusal: a page that says what happened, and nothing stored.
 	for _, tt := range []struct {
 		name   string

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/auth"
 )
 
 // Store is what gitserve needs of the platform's records.
@@ -54,6 +55,10 @@ type Builds interface {
 	// UserByToken returns the user of an API token secret and records its
 	// use; EUNAUTHORIZED for a bad one.
 	UserByToken(ctx context.Context, secret string) (*apogee.User, error)
+	// CheckBuild returns the error a build of p would be refused with
+	// now (EQUOTA, or EFORBIDDEN for a disabled owner), or nil: a push
+	// is refused before git receives anything.
+	CheckBuild(ctx context.Context, p *apogee.Project) error
 }
 
 // Config is what a Server needs. Root, Store and Builds are required.
@@ -178,6 +183,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if apogee.ErrorCode(err) == apogee.EUNAUTHORIZED {
 			w.Header().Set("WWW-Authenticate", `Basic realm="apogee"`)
+			if errors.Is(err, auth.ErrDisabled) {
+				gitError(w, http.StatusUnauthorized, apogee.ErrorMessage(err))
+				return
+			}
 			gitError(w, http.StatusUnauthorized, "an API token is needed as the password: git push http://x:TOKEN@HOST/git/PROJECT.git (make one with `apogee tokens create git`)")
 			return
 		}
@@ -208,6 +217,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if err := s.cfg.Builds.CheckBuild(ctx, p); err != nil {
+		if code := apogee.ErrorCode(err); code == apogee.EQUOTA || code == apogee.EFORBIDDEN {
+			gitError(w, statusOf(code), apogee.ErrorMessage(err))
+			return
+		}
+		s.internalError(w, r, err)
+		return
+	}
 	lock := s.lock(p.ID)
 	lock.Lock()
 	defer lock.Unlock()
@@ -399,6 +416,15 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error
 
 // gitError answers in text/plain, which git shows to the person pushing
 // ("remote: …").
+// statusOf is the HTTP status of a refused push: 402 for a plan's
+// limit (as internal/api answers EQUOTA), 403 otherwise.
+func statusOf(code string) int {
+	if code == apogee.EQUOTA {
+		return http.StatusPaymentRequired
+	}
+	return http.StatusForbidden
+}
+
 func gitError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
