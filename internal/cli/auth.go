@@ -166,21 +166,21 @@ func newLogoutCmd(a *app) *cobra.Command {
 func newWhoamiCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "whoami",
-		Short: "Show the user the token belongs to",
+		Short: "Show the user the token belongs to, with their plan and usage",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, cfg, err := a.client()
 			if err != nil {
 				return err
 			}
-			u, err := c.WhoAmI(cmd.Context())
+			u, err := c.Me(cmd.Context())
 			if err != nil {
 				return err
 			}
 			o := a.output(cmd)
 			if a.json {
 				return o.JSON(struct {
-					*apogee.User
+					*apogee.UserView
 					Server string `json:"server"`
 				}{u, cfg.Server})
 			}
@@ -189,6 +189,7 @@ func newWhoamiCmd(a *app) *cobra.Command {
 				role = " (admin)"
 			}
 			o.Printf("%s%s on %s\n", u.Email, role, cfg.Server)
+			printUsage(o, u.Plan, u.Usage)
 			return nil
 		},
 	}

@@ -106,3 +106,124 @@ func TestNewChart(t *testing.T) {
 		t.Errorf("thousands = %s", got)
 	}
 }
+
+func TestAdminUsersAndPlans(t *testing.T) {
+	e := newEnv(t, SignupClosed)
+	admin, alice, nobody := e.signedIn(e.admin), e.signedIn(e.alice), e.browser()
+	ctx := t.Context()
+	pro := &apogee.Plan{Name: "pro", Limits: apogee.PlanLimits{Projects: 50, ConcurrentBuilds: 4, BuildMinutes: 6000, StorageBytes: 10 << 30, CustomDomains: -1}}
+	if err := e.store.CreatePlan(ctx, pro); err != nil {
+		t.Fatal(err)
+	}
+
+	// The pages: admins only.
+	for _, p := range []struct {
+		path string
+		want []string
+	}{
+		{"/admin/users", []string{`data-user="alice@example.com"`, `<label for="plan-` + e.alice.ID + `" class="sr-only">Plan of alice@example.com</label>`,
+			`<option value="` + pro.ID + `">pro</option>`, `aria-label="Disable alice@example.com"`, `<span class="badge ready">Active</span>`}},
+		{"/admin/plans", []string{`data-plan="pro"`, `data-plan="free"`, "unlimited", "10 GiB", `<label for="plan-name">Plan name</label>`}},
+		{"/admin/plans/" + pro.ID, []string{"Edit plan pro", `value="10240"`, "Delete plan"}},
+	} {
+		want(t, "admin "+p.path, admin.get(p.path), http.StatusOK, p.want...)
+		want(t, "non-admin "+p.path, alice.get(p.path), http.StatusForbidden, "for the admins of this server")
+		if res := nobody.get(p.path); res.code != http.StatusSeeOther || !strings.HasPrefix(res.location, "/login?next=") {
+			t.Errorf("signed out %s: %d to %q", p.path, res.code, res.location)
+		}
+	}
+	want(t, "no such plan", admin.get("/admin/plans/nope"), http.StatusNotFound)
+
+	// Every POST: admin only, with the session's CSRF token.
+	posts := []struct {
+		path string
+		form url.Values
+	}{
+		{"/admin/users/" + e.bob.ID + "/disabled", url.Values{"disabled": {"1"}}},
+		{"/admin/users/" + e.bob.ID + "/plan", url.Values{"plan": {pro.ID}}},
+		{"/admin/plans", url.Values{"name": {"team"}, "projects": {"10"}, "concurrent_builds": {"2"}, "build_minutes": {"1000"}, "storage_mib": {"2048"}, "custom_domains": {"5"}}},
+		{"/admin/plans/" + pro.ID, url.Values{"name": {"pro"}, "projects": {"60"}, "concurrent_builds": {"4"}, "build_minutes": {"-1"}, "storage_mib": {"-1"}, "custom_domains": {"-1"}}},
+		{"/admin/plans/" + pro.ID + "/delete", url.Values{}},
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		bob, _ := e.store.UserByID(ctx, e.bob.ID)
+		plans, _ := e.store.ListPlans(ctx)
+		p, _ := e.store.PlanByID(ctx, pro.ID)
+		if bob.Disabled() || bob.PlanID != "" || len(plans) != 2 || p == nil || p.Limits.Projects != 50 {
+			t.Fatalf("%s changed something: bob %+v, %d plans, pro %+v", what, bob, len(plans), p)
+		}
+	}
+	for _, p := range posts {
+		noCSRF := url.Values{"csrf": {""}}
+		for k, v := range p.form {
+			noCSRF[k] = v
+		}
+		want(t, "no CSRF "+p.path, admin.post(p.path, noCSRF), http.StatusForbidden)
+		want(t, "non-admin "+p.path, alice.post(p.path, clone(p.form)), http.StatusForbidden)
+		want(t, "signed out "+p.path, nobody.post(p.path, clone(p.form)), http.StatusForbidden)
+	}
+	unchanged("refused POSTs")
+
+	// The admin disables bob: he can no longer sign in, and the page says so.
+	bobB := e.signedIn(e.bob)
+	res := admin.post(posts[0].path, clone(posts[0].form))
+	if res.code != http.StatusSeeOther || res.location != "/admin/users" {
+		t.Fatalf("disable: %d %q %s", res.code, res.location, res.body[strings.Index(res.body, "<main>"):])
+	}
+	want(t, "after disable", admin.get("/admin/users"), http.StatusOK, "bob@example.com is disabled", `<tr data-user="bob@example.com" class="disabled">`,
+		`<span class="badge error">Disabled</span>`, `aria-label="Enable bob@example.com"`)
+	if res := bobB.get("/"); res.code == http.StatusOK && strings.Contains(res.body, "bob@example.com") {
+		t.Error("bob's session still works after he was disabled")
+	}
+	if res := e.browser().post("/login", url.Values{"email": {"bob@example.com"}, "password": {password}}); res.code == http.StatusSeeOther {
+		t.Error("a disabled user signed in")
+	}
+	// Bad input: nothing changes, the page says what was wrong.
+	want(t, "bad disabled value", admin.post(posts[0].path, url.Values{"disabled": {"maybe"}}), http.StatusSeeOther)
+	want(t, "own account", admin.post("/admin/users/"+e.admin.ID+"/disabled", url.Values{"disabled": {"1"}}), http.StatusSeeOther)
+	want(t, "flash", admin.get("/admin/users"), http.StatusOK, "you cannot disable your own account")
+	want(t, "no such user", admin.post("/admin/users/nope/disabled", url.Values{"disabled": {"1"}}), http.StatusNotFound)
+	want(t, "enable", admin.post(posts[0].path, url.Values{"disabled": {"0"}}), http.StatusSeeOther)
+	if bob, _ := e.store.UserByID(ctx, e.bob.ID); bob.Disabled() {
+		t.Error("bob is still disabled after enable")
+	}
+
+	// Plans: a user's plan, then create, edit and delete.
+	want(t, "set plan", admin.post(posts[1].path, clone(posts[1].form)), http.StatusSeeOther)
+	if bob, _ := e.store.UserByID(ctx, e.bob.ID); bob.PlanID != pro.ID {
+		t.Errorf("bob's plan is %q, want pro", bob.PlanID)
+	}
+	want(t, "plan flash", admin.get("/admin/users"), http.StatusOK, "bob@example.com is on plan pro now.", `<option value="`+pro.ID+`" selected>pro</option>`)
+	want(t, "create plan", admin.post(posts[2].path, clone(posts[2].form)), http.StatusSeeOther)
+	want(t, "plans", admin.get("/admin/plans"), http.StatusOK, "Plan team created.", `data-plan="team"`, "2 GiB")
+	bad := url.Values{"name": {"broken"}, "projects": {"ten"}, "concurrent_builds": {"1"}, "build_minutes": {"1"}, "storage_mib": {"1"}, "custom_domains": {"1"}}
+	want(t, "bad limit", admin.post("/admin/plans", bad), http.StatusBadRequest, "Projects: enter a whole number", `value="broken"`)
+	dup := url.Values{"name": {"team"}, "projects": {"1"}, "concurrent_builds": {"1"}, "build_minutes": {"1"}, "storage_mib": {"1"}, "custom_domains": {"1"}}
+	want(t, "duplicate name", admin.post("/admin/plans", dup), http.StatusConflict, "team")
+	if plans, _ := e.store.ListPlans(ctx); len(plans) != 3 {
+		t.Errorf("%d plans after refused creates, want 3", len(plans))
+	}
+	want(t, "edit plan", admin.post(posts[3].path, clone(posts[3].form)), http.StatusSeeOther)
+	if p, _ := e.store.PlanByID(ctx, pro.ID); p.Limits.Projects != 60 || p.Limits.StorageBytes != apogee.Unlimited {
+		t.Errorf("pro after edit: %+v", p.Limits)
+	}
+	want(t, "delete plan in use", admin.post(posts[4].path, nil), http.StatusSeeOther)
+	if p, _ := e.store.PlanByID(ctx, pro.ID); p == nil {
+		t.Fatal("a plan with a user on it was deleted")
+	}
+	want(t, "back to default", admin.post(posts[1].path, url.Values{"plan": {""}}), http.StatusSeeOther)
+	want(t, "delete plan", admin.post(posts[4].path, nil), http.StatusSeeOther)
+	if _, err := e.store.PlanByID(ctx, pro.ID); err == nil {
+		t.Error("plan pro was not deleted")
+	}
+}
+
+// clone copies a form, which browser.post fills in with a CSRF token.
+func clone(v url.Values) url.Values {
+	c := url.Values{}
+	for k, vs := range v {
+		c[k] = append([]string(nil), vs...)
+	}
+	return c
+}

@@ -77,11 +77,31 @@ func adminSteps(t *testing.T, b context.Context, addr string, store apogee.Store
 	}
 	shot("admin-deployments")
 
+	// Disable the developer: the row says so, and the store has it.
+	run("admin users", chromedp.Navigate(addr+"/admin/users"), chromedp.WaitVisible(`//tr[@data-user="dev@example.com"]`))
+	shot("admin-users")
+	run("disable a user",
+		void(chromedp.Evaluate[bool](`window.confirm = () => true; true`)),
+		chromedp.Click(`//button[@aria-label="Disable dev@example.com"]`),
+		chromedp.WaitVisible(`//div[contains(@class,"flash") and contains(., "dev@example.com is disabled")]`),
+	)
+	if got := text(`//tr[@data-user="dev@example.com"]`); !strings.Contains(got, "Disabled") {
+		t.Errorf("after disabling, dev's row reads %q", got)
+	}
+	if u, err := store.UserByEmail(ctx, "dev@example.com"); err != nil || !u.Disabled() {
+		t.Errorf("dev@example.com is not disabled in the store: %+v %v", u, err)
+	}
+	shot("admin-users-disabled")
+	run("admin plans", chromedp.Navigate(addr+"/admin/plans"), chromedp.WaitVisible(byLabel("Plan name")))
+	shot("admin-plans")
+
 	// A phone: the pages read without sideways scrolling.
 	for _, p := range []struct{ path, wait, name string }{
 		{"/admin", `figure.chart`, "admin-phone"},
 		{"/admin/projects", `table.admin-projects`, "admin-projects-phone"},
 		{"/admin/deployments", `table.admin-deployments`, "admin-deployments-phone"},
+		{"/admin/users", `table.admin-users`, "admin-users-phone"},
+		{"/admin/plans", `table.admin-plans`, "admin-plans-phone"},
 	} {
 		run(p.name, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.Navigate(addr+p.path), chromedp.WaitVisible(p.wait))
 		if w, _ := chromedp.Run(b, chromedp.Evaluate[float64](`document.documentElement.scrollWidth`)); w > 390 {

@@ -11,6 +11,14 @@ import (
 // (internal/docs).
 func NewRoot() *cobra.Command {
 	root := cli.New()
-	root.AddCommand(NewCommand(), NewAdminCommand())
+	root.AddCommand(NewCommand())
+	// `apogee admin` has the CLI's API commands (plans, users); the
+	// offline ones (create-user) join them.
+	offline := NewAdminCommand()
+	if admin, _, err := root.Find([]string{"admin"}); err == nil && admin != root {
+		admin.AddCommand(offline.Commands()...)
+	} else {
+		root.AddCommand(offline)
+	}
 	return root
 }
