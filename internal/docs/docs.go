@@ -75,6 +75,7 @@ func render() ([]*Page, error) {
 		goldmark.WithExtensions(extension.Table, extension.Strikethrough),
 		goldmark.WithParserOptions(
 			parser.WithAutoHeadingID(),
+			parser.WithAttribute(), // "## vercel.json {#vercel-json}" sets an id
 			parser.WithASTTransformers(util.Prioritized(anchors{}, 100)),
 		),
 		goldmark.WithRendererOptions(html.WithUnsafe()), // our own files only

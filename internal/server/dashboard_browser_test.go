@@ -173,6 +173,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	run("landing page", chromedp.Navigate(addr+"/"), chromedp.WaitVisible(`//h1[contains(., "deployment platform")]`))
 	shot("landing")
+	docsSteps(t, b, addr, run, text, shot) // pages_browser_test.go
 	// Signed out, a page of the dashboard leads to the sign-in form and back.
 	run("open the project signed out",
 		chromedp.Navigate(addr+"/projects/web"),
@@ -260,6 +261,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("on a 390px phone the project page is %vpx wide: it scrolls sideways", w)
 	}
 	shot("project-phone")
+
+	pagesSteps(t, b, addr, s, run, text, shot) // pages_browser_test.go
 
 	run("sign out", chromedp.EmulateViewport(1280, 900), chromedp.Click(button("Sign out")), chromedp.WaitVisible(byLabel("Email")))
 
