@@ -50,6 +50,7 @@ var funcs = template.FuncMap{
 	"valid":    func(t *apogee.Token, now time.Time) bool { return t.Valid(now) },
 	"opt":      derefOr,
 	"slash":    trailingSlash,
+	"building": apogee.Building,
 }
 
 // ago says how long ago t was, in the largest whole unit.
