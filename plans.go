@@ -226,8 +226,7 @@ type UpdateUserRequest struct {
 }
 
 // PlanRequest creates (POST) or changes (PATCH) a plan. On PATCH absent
-// fields stay as they are; on POST absent limits are 0 (none allowed)
-// except where noted in the API document.
+// fields stay as they are; on POST absent limits are the default plan's.
 type PlanRequest struct {
 	Name             *string `json:"name,omitempty"`
 	Default          *bool   `json:"default,omitempty"`

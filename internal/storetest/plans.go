@@ -107,8 +107,18 @@ func testPlans(t *testing.T, s apogee.Store) {
 func testDisableUser(t *testing.T, s apogee.Store) {
 	ctx := t.Context()
 	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+	live := ready(t, s, web, apogee.TargetProduction, base, true)
 	at := base.Add(time.Hour)
 	must(t, s.SetUserDisabled(ctx, alice.ID, &at))
+	// A disabled user's sites keep serving: disabling stops the person.
+	routes, err := s.Routes(ctx)
+	must(t, err)
+	served := map[string]string{}
+	for _, r := range routes {
+		served[r.Host] = r.DeploymentID
+	}
+	equal(t, "routes of a disabled user", served, map[string]string{"web": live.ID, live.Host: live.ID})
 	u, err := s.UserByEmail(ctx, alice.Email)
 	must(t, err)
 	equal(t, "disabled at", u.DisabledAt, &at)
