@@ -27,6 +27,7 @@ const (
 	EventAliasChanged    = "alias.changed"    // a project's production host moved
 	EventProjectDeleted  = "project.deleted"  // every host of a project is gone
 	EventBuildQueued     = "build.queued"     // a build waits for a worker
+	EventBuildStarted    = "build.started"    // a worker began building DeploymentID
 	EventBuildCanceled   = "build.canceled"   // stop building DeploymentID
 	EventBuildEnded      = "build.ended"      // a build ended: ready, error or canceled
 	// EventDomainChanged: custom domain Host now serves DeploymentID, or,

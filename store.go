@@ -115,6 +115,7 @@ type Store interface {
 	EnvStore
 	UploadStore
 	AccountStore
+	WebhookStore
 	PlanStore
 	UsageStore
 	IdentityStore

@@ -16,6 +16,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/notify"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 )
 
@@ -60,6 +61,11 @@ type Config struct {
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+
+	// Webhooks checks outgoing webhook URLs and sends test deliveries
+	// (default: a notify.Sender of this API's store and box that refuses
+	// private addresses).
+	Webhooks WebhookSender
 	// Edge reports this process's edge traffic for the admin figures
 	// (default none: the figures then have no edge part).
 	Edge EdgeCounter
@@ -83,6 +89,8 @@ type API struct {
 	now     func() time.Time
 	metrics *metrics
 	mux     *http.ServeMux
+
+	webhooks WebhookSender // outgoing webhooks: see outgoing.go
 }
 
 // DefaultMaxFileSize bounds one file of a deployment.
@@ -128,6 +136,10 @@ func New(cfg Config) *API {
 	}
 	a.env = envvars.New(a.store, a.box, a.now)
 	a.uploads = newUploadConfig(cfg)
+	a.webhooks = cfg.Webhooks
+	if a.webhooks == nil {
+		a.webhooks = notify.NewSender(notify.SenderConfig{Store: a.store, Box: a.box, Log: a.log})
+	}
 	a.domains = newDomainConfig(cfg)
 	a.metrics = newMetrics(cfg.Registerer)
 	a.routes()
@@ -177,6 +189,11 @@ func (a *API) routes() {
 	authed("GET /api/v1/projects/{name}/env", a.listEnv)
 	authed("PUT /api/v1/projects/{name}/env/{key}", a.setEnv)
 	authed("DELETE /api/v1/projects/{name}/env/{key}", a.deleteEnv)
+
+	authed("GET /api/v1/projects/{name}/webhooks", a.listWebhooks)
+	authed("POST /api/v1/projects/{name}/webhooks", a.createWebhook)
+	authed("DELETE /api/v1/projects/{name}/webhooks/{id}", a.deleteWebhook)
+	authed("POST /api/v1/projects/{name}/webhooks/{id}/test", a.testWebhook)
 
 	handle("POST /api/v1/webhooks/github", a.githubWebhook)
 	authed("POST /api/v1/projects/{name}/uploads", a.createUpload)

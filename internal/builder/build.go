@@ -31,6 +31,7 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 	}()
 	log := b.log.With("deployment", d.ID, "worker", worker)
 	log.Info("build started", "source", d.Source, "branch", d.Branch)
+	b.publish(ctx, apogee.Event{Type: apogee.EventBuildStarted, ProjectID: d.ProjectID, DeploymentID: d.ID})
 
 	// The outcome is recorded even when the server is stopping.
 	bg := context.WithoutCancel(parent)

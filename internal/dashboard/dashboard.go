@@ -82,6 +82,12 @@ type Config struct {
 	// limit (default api.DefaultMaxZipSize). The API checks it; the
 	// dashboard says it on the form and stops a larger body early.
 	MaxZipSize int64
+
+	// Notify gives users their live notifications, served at /events
+	// (nil: none). Heartbeat is how often that stream pings and checks
+	// its session (default 20 s).
+	Notify    Notifications
+	Heartbeat time.Duration
 }
 
 // Dashboard is the http.Handler of the dashboard's pages.
@@ -100,6 +106,9 @@ type Dashboard struct {
 	handler http.Handler
 	gh      *github.Client
 	maxZip  int64
+
+	notify    Notifications // live notifications (events.go)
+	heartbeat time.Duration
 }
 
 // DefaultSessionTTL is how long a sign-in lasts.
@@ -150,6 +159,10 @@ func New(cfg Config) (*Dashboard, error) {
 	if d.maxZip = cfg.MaxZipSize; d.maxZip <= 0 {
 		d.maxZip = api.DefaultMaxZipSize
 	}
+	d.notify, d.heartbeat = cfg.Notify, cfg.Heartbeat
+	if d.heartbeat <= 0 {
+		d.heartbeat = heartbeat
+	}
 	var err error
 	if d.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -192,6 +205,11 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("GET /deployments/{id}", d.authed(d.deploymentPage))
 	m.Handle("GET /deployments/{id}/log", d.authed(d.deploymentLog))
 	m.Handle("POST /deployments/{id}/cancel", d.authed(d.cancel))
+
+	m.Handle("GET /events", d.authed(d.events))
+	m.Handle("POST /projects/{name}/webhooks", d.authed(d.addWebhook))
+	m.Handle("POST /projects/{name}/webhooks/{id}/delete", d.authed(d.removeWebhook))
+	m.Handle("POST /projects/{name}/webhooks/{id}/test", d.authed(d.testWebhook))
 
 	m.Handle("GET /account", d.authed(d.accountPage))
 	m.Handle("POST /account/tokens", d.authed(d.createToken))

@@ -179,6 +179,10 @@ func (d *Dashboard) projectPage(w http.ResponseWriter, r *http.Request, s *sessi
 	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", name, "env"), nil, &env); err != nil {
 		return err
 	}
+	hooks, err := d.webhookList(r, s, name)
+	if err != nil {
+		return err
+	}
 	now := d.now()
 	rows := make([]deploymentRow, len(deps.Deployments))
 	var production *deploymentRow
@@ -201,6 +205,7 @@ func (d *Dashboard) projectPage(w http.ResponseWriter, r *http.Request, s *sessi
 	d.render(w, r, http.StatusOK, "project", s, p.Name, map[string]any{
 		"Project": &p, "Deployments": rows, "Production": production, "Env": env.Env,
 		"Building": building, "URL": d.baseURL(),
+		"Webhooks": hooks,
 		// settings.go, zipupload.go
 		"Previews": previewsByBranch(rows), "Domains": domains.Domains, "Presets": presetOptions(), "MaxZip": d.maxZip,
 	})

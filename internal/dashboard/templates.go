@@ -13,6 +13,7 @@ import (
 // pageNames are the templates/<name>.html files; each defines "content"
 // and is executed inside layout.html.
 var pageNames = []string{"landing", "login", "signup", "projects", "new_project", "project", "deployment", "account", "error",
+	"webhook_created",
 	"admin", "admin_projects", "admin_deployments", "admin_users", "admin_plans", "docs"}
 
 func parsePages() (map[string]*template.Template, error) {
@@ -48,6 +49,8 @@ var funcs = template.FuncMap{
 	"hasValue": func(v apogee.EnvVarView) bool { return v.Value != nil },
 	"deref":    func(s *string) string { return *s },
 	"valid":    func(t *apogee.Token, now time.Time) bool { return t.Valid(now) },
+	"hostOf":   hostOf,
+	"events":   func() []string { return apogee.WebhookEvents },
 	"opt":      derefOr,
 	"slash":    trailingSlash,
 	"building": apogee.Building,

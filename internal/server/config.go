@@ -56,6 +56,10 @@ type Config struct {
 	BuildTimeout  time.Duration // wall-clock limit of one step
 	AllowFileGit  bool          // projects may use file:// repositories (development, tests)
 
+	// WebhooksAllowPrivate lets outgoing webhooks reach loopback, private
+	// and link-local addresses (self-hosted receivers, tests).
+	WebhooksAllowPrivate bool
+
 	// onCertEvent receives certmagic's events (tests count ACME orders).
 	onCertEvent func(ctx context.Context, event string, data map[string]any) error
 	// onlyHTTP01 turns TLS-ALPN-01 off (tests of the HTTP challenge path).
@@ -104,6 +108,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.BuildCPUs, "build-cpus", 1, "CPU limit of a build's steps, in cores")
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", 15*time.Minute, "wall-clock limit of a build's install and build steps")
 	fs.BoolVar(&c.AllowFileGit, "allow-file-git", false, "let projects build from file:// repositories on this machine (development and tests)")
+	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let projects' outgoing webhooks reach loopback, private and link-local addresses (self-hosted receivers; any user can then reach this server's network)")
 	fs.StringVar(&c.DNSResolver, "dns-resolver", "", "DNS server (host:port) that custom-domain verification asks (default: the system's resolver)")
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/notify"
 	"github.com/apogee-dev/apogee/internal/resolver"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
@@ -61,6 +62,9 @@ type Server struct {
 	urlPort string // ":8080" in URLs, "" for port 80 (443 with TLS); set by Serve
 	mu      sync.Mutex
 	tls     tlsState
+
+	notifier *notify.Notifier // deployment notifications: live and webhooks (notify.go)
+	webhooks *notify.Sender
 }
 
 // New opens the backends named in cfg (already normalized) and builds the
@@ -111,7 +115,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if err := s.setupBuilds(); err != nil {
 		return nil, err
 	}
+	if err := s.setupNotify(); err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
 	s.api = api.New(api.Config{
+		Webhooks:    s.webhooks,
 		Logs:        s.hub,
 		GitSchemes:  s.gitSchemes(),
 		Store:       s.store,
@@ -155,6 +163,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		SiteURL: s.SiteURL,
 		BaseURL: s.URL,
 		Signup:  cfg.Signup,
+		Notify:  s.notifier,
 		Log:     log.With("component", "dashboard"),
 
 		MaxZipSize: cfg.MaxZipMB << 20,
@@ -251,6 +260,11 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 	go func() {
 		defer wg.Done()
 		s.janitor(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.runNotify(ctx)
 	}()
 
 	hs := &http.Server{

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Uploads", testUploads},
 		{"ConcurrentUseUpload", testConcurrentUseUpload},
 		{"Sessions", testSessions},
+		{"Webhooks", testWebhooks},
 		{"Plans", testPlans}, {"DisableUser", testDisableUser}, {"Usage", testUsage}, {"ConcurrentBuildLimit", testConcurrentBuildLimit},
 		{"Identities", testIdentities},
 		{"Admin", testAdmin},

@@ -60,6 +60,91 @@ document.querySelectorAll("form[data-confirm]").forEach(function (f) {
   sync();
 })();
 
+// Live notifications (GET /events, Server-Sent Events of the signed-in
+// user's projects): a deployment that becomes ready, fails or is
+// canceled shows up as a toast on any page, and the status badges the
+// page shows of it follow. Toasts are text (never HTML) in a polite live
+// region, so screen readers announce them.
+(function () {
+  var src = document.body.dataset.events;
+  if (!src || !window.EventSource) return;
+  var region = document.createElement("div");
+  region.className = "toasts";
+  region.id = "toasts";
+  region.setAttribute("role", "status");
+  region.setAttribute("aria-live", "polite");
+  document.body.appendChild(region);
+  var says = {
+    "deployment.ready": ["ready", "Ready", "is ready"],
+    "deployment.error": ["error", "Error", "failed"],
+    "deployment.canceled": ["canceled", "Canceled", "was canceled"],
+    "deployment.building": ["building", "Building", "is building"]
+  };
+
+  function setBadge(badge, status, word) {
+    badge.className = "badge " + status;
+    badge.textContent = word;
+  }
+
+  function refresh(n, s) {
+    var id = n.deployment.id;
+    document.querySelectorAll('[data-deployment="' + id + '"] .badge').forEach(function (b) { setBadge(b, s[0], s[1]); });
+    document.querySelectorAll('[data-project="' + n.project + '"] .last .badge').forEach(function (b) { setBadge(b, s[0], s[1]); });
+    var status = document.getElementById("status"); // a deployment's own page
+    if (status && location.pathname === "/deployments/" + id) setBadge(status, s[0], s[1]);
+  }
+
+  function toast(n, s) {
+    var d = n.deployment;
+    var t = document.createElement("div");
+    t.className = "toast " + s[0];
+    var badge = document.createElement("span");
+    setBadge(badge, s[0], s[1]);
+    var msg = document.createElement("div");
+    msg.className = "msg";
+    msg.appendChild(document.createTextNode(n.project + ": deployment "));
+    var link = document.createElement("a");
+    link.href = "/deployments/" + encodeURIComponent(d.id);
+    link.textContent = d.id;
+    msg.appendChild(link);
+    msg.appendChild(document.createTextNode(" " + s[2] + (d.production ? " (production)" : "") + "."));
+    if (n.type === "deployment.ready" && d.url) {
+      msg.appendChild(document.createTextNode(" "));
+      var visit = document.createElement("a");
+      visit.href = d.url;
+      visit.textContent = "Visit";
+      msg.appendChild(visit);
+    } else if (d.error && n.type === "deployment.error") {
+      var why = document.createElement("div");
+      why.className = "small error-text";
+      why.textContent = d.error;
+      msg.appendChild(why);
+    }
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", function () { t.remove(); });
+    t.appendChild(badge);
+    t.appendChild(msg);
+    t.appendChild(close);
+    region.appendChild(t);
+    while (region.children.length > 4) region.firstElementChild.remove();
+    // Successes fade after a while; failures stay until dismissed.
+    if (n.type !== "deployment.error") setTimeout(function () { t.remove(); }, 15000);
+  }
+
+  var es = new EventSource(src);
+  es.addEventListener("deployment", function (e) {
+    var n = JSON.parse(e.data);
+    var s = says[n.type];
+    if (!s || !n.deployment) return;
+    refresh(n, s);
+    if (n.type !== "deployment.building") toast(n, s);
+  });
+  es.addEventListener("end", function () { es.close(); }); // signed out
+})();
 // A ZIP larger than the server takes is refused before it is sent.
 document.querySelectorAll('input[type="file"][data-max]').forEach(function (input) {
   function check() {

@@ -1,0 +1,73 @@
+package dashboard
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// Outgoing webhooks on the project page: add (the secret is shown once,
+// on the page that answers), test, remove. Everything goes through the
+// API, which checks ownership, URLs and the server's address policy.
+
+func (d *Dashboard) addWebhook(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.mayUse(r, s); err != nil {
+		return err
+	}
+	req := apogee.CreateWebhookRequest{
+		URL:    strings.TrimSpace(r.PostFormValue("url")),
+		Events: r.PostForm["events"],
+		Secret: strings.TrimSpace(r.PostFormValue("secret")),
+	}
+	if len(req.Events) == len(apogee.WebhookEvents) {
+		req.Events = nil // every event, including those added later
+	}
+	var v apogee.WebhookView
+	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", r.PathValue("name"), "webhooks"), req, &v); err != nil {
+		return back(w, r, err, "")
+	}
+	d.render(w, r, http.StatusOK, "webhook_created", s, "Webhook added", map[string]any{"Hook": &v})
+	return nil
+}
+
+func (d *Dashboard) removeWebhook(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.mayUse(r, s); err != nil {
+		return err
+	}
+	err := d.api.Call(r.Context(), s.user, "DELETE", apiPath("projects", r.PathValue("name"), "webhooks", r.PathValue("id")), nil, nil)
+	return back(w, r, err, "Webhook removed.")
+}
+
+func (d *Dashboard) testWebhook(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.mayUse(r, s); err != nil {
+		return err
+	}
+	var res apogee.WebhookDelivery
+	err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", r.PathValue("name"), "webhooks", r.PathValue("id"), "test"), nil, &res)
+	if err == nil && res.Status != apogee.DeliveryOK {
+		err = apogee.Errorf(apogee.EINVALID, "Test delivery failed: %s", res.Error)
+	}
+	return back(w, r, err, fmt.Sprintf("Test delivery sent: the receiver answered %d.", res.Code))
+}
+
+// webhookList is what the project page shows of the project's webhooks.
+func (d *Dashboard) webhookList(r *http.Request, s *session, project string) ([]*apogee.WebhookView, error) {
+	var l struct {
+		Webhooks []*apogee.WebhookView `json:"webhooks"`
+	}
+	err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", project, "webhooks"), nil, &l)
+	return l.Webhooks, err
+}
+
+// hostOf is a webhook URL's host, which the page shows (the path of a
+// Slack URL is its secret, so the whole URL is shown only on demand).
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Host
+}

@@ -1,0 +1,261 @@
+// Package notify turns deployment events on the bus into notifications
+// for the people a project belongs to: live, to their open dashboard pages
+// (Subscribe, served as Server-Sent Events by the dashboard), and as
+// outgoing webhooks of the project (Sender: JSON with a Slack-compatible
+// "text", signed with HMAC-SHA256, retried, never to private addresses
+// unless the server allows them).
+//
+// The Notifier reads the bus in its own goroutine and never blocks it:
+// live subscribers that fall behind lose notifications, and webhook
+// deliveries wait in a bounded queue served by the Sender's workers.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// Store is what the notifier reads: the project and deployment an event
+// names.
+type Store interface {
+	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
+	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
+}
+
+// Notification is one thing a project's people are told. It is the body
+// of a webhook delivery and the data of a live dashboard event.
+type Notification struct {
+	Type       string      `json:"type"`
+	Project    string      `json:"project"`
+	Deployment *Deployment `json:"deployment,omitempty"`
+	// Text says it in one line; it makes the body a valid Slack (and
+	// Mattermost, Rocket.Chat) incoming-webhook message.
+	Text string `json:"text"`
+	// At is when it happened.
+	At time.Time `json:"at"`
+
+	projectID  string   // the project the webhooks of which get it
+	recipients []string // ids of the users who see it live
+}
+
+// Deployment is the deployment a notification is about.
+type Deployment struct {
+	ID           string     `json:"id"`
+	URL          string     `json:"url"`
+	DashboardURL string     `json:"dashboard_url,omitempty"`
+	Status       string     `json:"status"`
+	Target       string     `json:"target"`
+	Production   bool       `json:"production"`
+	Source       string     `json:"source,omitempty"`
+	Branch       string     `json:"branch,omitempty"`
+	Commit       string     `json:"commit,omitempty"`
+	Error        string     `json:"error,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ReadyAt      *time.Time `json:"ready_at,omitempty"`
+}
+
+// Config is what a Notifier needs. Store and Bus are required.
+type Config struct {
+	Store Store
+	Bus   apogee.EventBus
+	// Webhooks delivers the projects' outgoing webhooks (nil: none).
+	Webhooks *Sender
+	// SiteURL returns the public URL of a host label.
+	SiteURL func(label string) string
+	// BaseURL returns the dashboard's URL without a trailing slash.
+	BaseURL func() string
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Notifier turns bus events into notifications. Its Subscribe is safe for
+// concurrent use.
+type Notifier struct {
+	cfg Config
+	log *slog.Logger
+
+	mu   sync.Mutex
+	subs map[string]map[chan Notification]struct{} // by user id
+}
+
+// liveBuffer is how many notifications a live subscriber may lag behind.
+const liveBuffer = 64
+
+// New returns a Notifier; Run starts it.
+func New(cfg Config) (*Notifier, error) {
+	if cfg.Store == nil || cfg.Bus == nil {
+		return nil, errors.New("notify: Store and Bus are required")
+	}
+	if cfg.SiteURL == nil {
+		cfg.SiteURL = func(label string) string { return "http://" + label + ".localhost/" }
+	}
+	if cfg.BaseURL == nil {
+		cfg.BaseURL = func() string { return "http://localhost" }
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Notifier{cfg: cfg, log: cfg.Log, subs: make(map[string]map[chan Notification]struct{})}, nil
+}
+
+// Run reads the bus until ctx ends. It subscribes before it returns an
+// error or starts reading, so events published after Run began are seen.
+func (n *Notifier) Run(ctx context.Context) error {
+	events, err := n.cfg.Bus.Subscribe(ctx)
+	if err != nil {
+		return fmt.Errorf("notify: subscribe: %w", err)
+	}
+	for e := range events {
+		note, ok, err := n.notification(ctx, e)
+		if err != nil {
+			if ctx.Err() == nil {
+				n.log.Warn("notification lost", "type", e.Type, "deployment", e.DeploymentID, "err", err)
+			}
+			continue
+		}
+		if !ok {
+			continue
+		}
+		n.publish(note)
+		if n.cfg.Webhooks != nil {
+			n.cfg.Webhooks.Dispatch(ctx, note)
+		}
+	}
+	return nil
+}
+
+// notification returns what e tells people, if anything: a deployment
+// that is ready, failed, was canceled or began building.
+func (n *Notifier) notification(ctx context.Context, e apogee.Event) (Notification, bool, error) {
+	var typ string
+	switch e.Type {
+	case apogee.EventDeploymentReady:
+		typ = apogee.NotifyDeploymentReady
+	case apogee.EventBuildStarted:
+		typ = apogee.NotifyDeploymentBuilding
+	case apogee.EventBuildEnded:
+		// A ready build was told by its deployment.ready; only failures
+		// and cancellations are news here (decided by the stored status).
+	default:
+		return Notification{}, false, nil
+	}
+	d, err := n.cfg.Store.DeploymentByID(ctx, e.DeploymentID)
+	if err != nil {
+		return Notification{}, false, fmt.Errorf("deployment %s: %w", e.DeploymentID, err)
+	}
+	if e.Type == apogee.EventBuildEnded {
+		switch d.Status {
+		case apogee.StatusError:
+			typ = apogee.NotifyDeploymentError
+		case apogee.StatusCanceled:
+			typ = apogee.NotifyDeploymentCanceled
+		default:
+			return Notification{}, false, nil
+		}
+	}
+	p, err := n.cfg.Store.ProjectByID(ctx, d.ProjectID)
+	if err != nil {
+		return Notification{}, false, fmt.Errorf("project of %s: %w", d.ID, err)
+	}
+	return n.About(typ, p, d), true, nil
+}
+
+// About returns the notification of type typ about deployment d of
+// project p (d nil: about the project only, as a ping is).
+func (n *Notifier) About(typ string, p *apogee.Project, d *apogee.Deployment) Notification {
+	note := Notification{Type: typ, Project: p.Name, At: n.cfg.Now().UTC(), projectID: p.ID, recipients: Recipients(p)}
+	if d != nil {
+		note.Deployment = &Deployment{
+			ID: d.ID, URL: n.cfg.SiteURL(d.Host), DashboardURL: n.cfg.BaseURL() + "/deployments/" + d.ID,
+			Status: d.Status, Target: d.Target, Production: d.Status == apogee.StatusReady && p.ProductionID == d.ID,
+			Source: d.Source, Branch: d.Branch, Commit: d.Commit, Error: d.Error, CreatedAt: d.CreatedAt, ReadyAt: d.ReadyAt,
+		}
+	}
+	note.Text = text(note)
+	return note
+}
+
+// Recipients are the users who see a project's notifications live. Today
+// that is its owner; teams will add their members here, and only here.
+func Recipients(p *apogee.Project) []string { return []string{p.OwnerID} }
+
+// text says a notification in one line.
+func text(n Notification) string {
+	d := n.Deployment
+	if d == nil {
+		return fmt.Sprintf("%s: test notification from Apogee; this webhook works.", n.Project)
+	}
+	what := fmt.Sprintf("%s: deployment %s", n.Project, d.ID)
+	if d.Branch != "" {
+		what += " of " + d.Branch
+		if d.Commit != "" {
+			what += "@" + d.Commit[:min(7, len(d.Commit))]
+		}
+	}
+	switch n.Type {
+	case apogee.NotifyDeploymentReady:
+		s := what + " is ready at " + d.URL
+		if d.Production {
+			s += " (production)"
+		}
+		return s
+	case apogee.NotifyDeploymentError:
+		if d.Error != "" {
+			return what + " failed: " + d.Error
+		}
+		return what + " failed"
+	case apogee.NotifyDeploymentCanceled:
+		return what + " was canceled"
+	case apogee.NotifyDeploymentBuilding:
+		return what + " is building"
+	}
+	return what + ": " + n.Type
+}
+
+// Subscribe returns the notifications for user id from now until ctx
+// ends, when the channel is closed. A subscriber that falls liveBuffer
+// behind loses the notifications that do not fit (they are a courtesy:
+// the pages show the truth when they load).
+func (n *Notifier) Subscribe(ctx context.Context, userID string) <-chan Notification {
+	ch := make(chan Notification, liveBuffer)
+	n.mu.Lock()
+	if n.subs[userID] == nil {
+		n.subs[userID] = make(map[chan Notification]struct{})
+	}
+	n.subs[userID][ch] = struct{}{}
+	n.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		delete(n.subs[userID], ch)
+		if len(n.subs[userID]) == 0 {
+			delete(n.subs, userID)
+		}
+		close(ch)
+	})
+	return ch
+}
+
+// publish hands note to its recipients' live subscribers without waiting.
+func (n *Notifier) publish(note Notification) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, id := range note.recipients {
+		for ch := range n.subs[id] {
+			select {
+			case ch <- note:
+			default:
+				n.log.Warn("live notification dropped for a slow page", "user", id, "type", note.Type)
+			}
+		}
+	}
+}

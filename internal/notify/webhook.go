@@ -1,0 +1,318 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// WebhookStore is what the Sender reads and writes: a project's webhooks
+// and the outcome of their deliveries.
+type WebhookStore interface {
+	ListWebhooks(ctx context.Context, projectID string) ([]*apogee.Webhook, error)
+	RecordWebhookDelivery(ctx context.Context, id string, d apogee.WebhookDelivery) error
+}
+
+// SenderConfig is what a Sender needs. Store and Box are required.
+type SenderConfig struct {
+	Store WebhookStore
+	// Box opens the webhooks' sealed secrets.
+	Box apogee.Sealer
+	// AllowPrivate lets webhooks reach loopback, private and link-local
+	// addresses (--webhooks-allow-private: self-hosted receivers, tests).
+	AllowPrivate bool
+	// Timeout bounds one attempt, connection to last byte (default 10 s).
+	Timeout time.Duration
+	// Attempts is how many times a delivery is tried when the receiver
+	// fails with a network error, 429 or 5xx (default 4).
+	Attempts int
+	// Backoff is the wait before the first retry; it doubles after each
+	// (default 2 s: retries after 2, 4 and 8 s).
+	Backoff time.Duration
+	// Workers deliver at once (default 4); Queue deliveries may wait for
+	// one (default 256; past that they fail at once, recorded).
+	Workers int
+	Queue   int
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Sender delivers outgoing webhooks. Dispatch and Ping are safe for
+// concurrent use; Run serves the queue Dispatch fills.
+type Sender struct {
+	cfg    SenderConfig
+	log    *slog.Logger
+	client *http.Client
+	queue  chan job
+	once   sync.Once
+}
+
+type job struct {
+	hook *apogee.Webhook
+	body []byte
+	typ  string
+}
+
+// UserAgent is the User-Agent of webhook deliveries.
+const UserAgent = "Apogee-Webhook"
+
+// NewSender returns a Sender; Run starts its workers.
+func NewSender(cfg SenderConfig) *Sender {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 4
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = 2 * time.Second
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 256
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Sender{cfg: cfg, log: cfg.Log, client: newClient(cfg.AllowPrivate, cfg.Timeout), queue: make(chan job, cfg.Queue)}
+}
+
+// CheckURL checks a webhook URL the way this server will use it
+// (apogee.ValidateWebhookURL with the server's private-address policy).
+func (s *Sender) CheckURL(raw string) error {
+	_, err := apogee.ValidateWebhookURL(raw, s.cfg.AllowPrivate)
+	return err
+}
+
+// Run delivers queued webhooks until ctx ends, then waits for the
+// deliveries under way (their attempts end with ctx).
+func (s *Sender) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-s.queue:
+					s.deliver(ctx, j, s.cfg.Attempts)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Dispatch queues note for every webhook of its project that wants it.
+// It never waits for a delivery: when the queue is full the delivery
+// fails at once and is recorded so.
+func (s *Sender) Dispatch(ctx context.Context, note Notification) {
+	hooks, err := s.cfg.Store.ListWebhooks(ctx, note.projectID)
+	if err != nil {
+		s.log.Error("list webhooks", "project", note.Project, "err", err)
+		return
+	}
+	if len(hooks) == 0 {
+		return
+	}
+	body, err := json.Marshal(note)
+	if err != nil {
+		s.log.Error("encode notification", "type", note.Type, "err", err)
+		return
+	}
+	for _, h := range hooks {
+		if !h.Wants(note.Type) {
+			continue
+		}
+		select {
+		case s.queue <- job{hook: h, body: body, typ: note.Type}:
+		default:
+			s.record(h, apogee.WebhookDelivery{ID: apogee.NewID(), Status: apogee.DeliveryFailed,
+				Error: "not sent: too many deliveries waiting on this server", At: s.cfg.Now().UTC()}, note.Type)
+		}
+	}
+}
+
+// Ping sends a ping about project p to its webhook h at once, one
+// attempt, and returns and records the outcome.
+func (s *Sender) Ping(ctx context.Context, p *apogee.Project, h *apogee.Webhook) apogee.WebhookDelivery {
+	note := Notification{Type: apogee.NotifyPing, Project: p.Name, At: s.cfg.Now().UTC(), projectID: p.ID}
+	note.Text = text(note)
+	body, _ := json.Marshal(note)
+	return s.deliver(ctx, job{hook: h, body: body, typ: note.Type}, 1)
+}
+
+// deliver POSTs j, retrying up to attempts times on network errors, 429
+// and 5xx, and records the outcome.
+func (s *Sender) deliver(ctx context.Context, j job, attempts int) apogee.WebhookDelivery {
+	d := apogee.WebhookDelivery{ID: apogee.NewID(), Status: apogee.DeliveryFailed}
+	secret, err := s.cfg.Box.Open(j.hook.Secret, apogee.WebhookSecretPurpose(j.hook.ProjectID, j.hook.ID))
+	if err != nil {
+		d.Error = "not sent: the webhook's secret cannot be opened with this server's key"
+		d.At = s.cfg.Now().UTC()
+		s.record(j.hook, d, j.typ)
+		return d
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(j.body)
+	sig := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	wait := s.cfg.Backoff
+	for d.Attempts < attempts {
+		if d.Attempts > 0 {
+			select {
+			case <-ctx.Done():
+				d.Error += " (not retried: the server is stopping)"
+				d.At = s.cfg.Now().UTC()
+				s.record(j.hook, d, j.typ)
+				return d
+			case <-time.After(wait):
+			}
+			wait *= 2
+		}
+		d.Attempts++
+		code, retry, err := s.post(ctx, j, d.ID, sig)
+		d.Code = code
+		if err == nil {
+			d.Status, d.Error = apogee.DeliveryOK, ""
+			break
+		}
+		d.Error = err.Error()
+		if !retry {
+			break
+		}
+	}
+	d.At = s.cfg.Now().UTC()
+	s.record(j.hook, d, j.typ)
+	return d
+}
+
+// post makes one attempt. It returns the status code (0 without an
+// answer), whether a failure is worth retrying, and a failure's reason in
+// words that never quote the URL (a Slack URL's path is its secret).
+func (s *Sender) post(ctx context.Context, j job, delivery, sig string) (int, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, j.hook.URL, bytes.NewReader(j.body))
+	if err != nil {
+		return 0, false, errors.New("the webhook URL is not valid")
+	}
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", UserAgent)
+	h.Set("X-Apogee-Event", j.typ)
+	h.Set("X-Apogee-Delivery", delivery)
+	h.Set("X-Apogee-Signature", sig)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		var refused *refusedError
+		if errors.As(err, &refused) {
+			return 0, false, refused
+		}
+		if ctx.Err() != nil {
+			return 0, true, fmt.Errorf("no answer within %s", s.cfg.Timeout)
+		}
+		return 0, true, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	switch c := resp.StatusCode; {
+	case c >= 200 && c < 300:
+		return c, false, nil
+	case c >= 300 && c < 400:
+		return c, false, fmt.Errorf("answered %s; webhook URLs must not redirect: give the final URL", resp.Status)
+	case c == http.StatusTooManyRequests || c >= 500:
+		return c, true, fmt.Errorf("answered %s", resp.Status)
+	default:
+		return c, false, fmt.Errorf("answered %s", resp.Status)
+	}
+}
+
+// record keeps d as the webhook's last delivery and logs it (by host:
+// never the whole URL).
+func (s *Sender) record(h *apogee.Webhook, d apogee.WebhookDelivery, typ string) {
+	host := ""
+	if u, err := url.Parse(h.URL); err == nil {
+		host = u.Host
+	}
+	log := s.log.With("project_id", h.ProjectID, "webhook", h.ID, "host", host, "event", typ, "delivery", d.ID, "attempts", d.Attempts)
+	if d.Status == apogee.DeliveryOK {
+		log.Info("webhook delivered", "code", d.Code)
+	} else {
+		log.Warn("webhook failed", "code", d.Code, "err", d.Error)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.RecordWebhookDelivery(ctx, h.ID, d); err != nil && apogee.ErrorCode(err) != apogee.ENOTFOUND {
+		log.Error("record webhook delivery", "err", err)
+	}
+}
+
+// refusedError is a dial the private-address policy stopped.
+type refusedError struct{ addr string }
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("refused: the webhook's host resolves to %s, which is not a public address (a self-hosted server may allow private ones with --webhooks-allow-private)", e.addr)
+}
+
+// newClient returns the HTTP client of deliveries: no proxy from the
+// environment (the address check must see the receiver's address), no
+// redirects, and, unless allowPrivate, a dialer that refuses every
+// address that is not public. The check runs on the address actually
+// dialled, after DNS resolution, so a name that resolves to a public
+// address when the webhook is made and to 127.0.0.1 later (DNS
+// rebinding) is refused.
+func newClient(allowPrivate bool, timeout time.Duration) *http.Client {
+	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	if !allowPrivate {
+		dialer.Control = func(network, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return &refusedError{addr: address}
+			}
+			a, err := netip.ParseAddr(host)
+			if err != nil || !apogee.PublicAddr(a) {
+				return &refusedError{addr: host}
+			}
+			return nil
+		}
+	}
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil,
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          20,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   timeout,
+			ResponseHeaderTimeout: timeout,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}

@@ -1,0 +1,47 @@
+package server
+
+import (
+	"context"
+	"sync"
+
+	"github.com/apogee-dev/apogee/internal/notify"
+)
+
+// setupNotify makes the webhook sender (also the API's, for test pings)
+// and the notifier that turns deployment events into live dashboard
+// notifications and webhook deliveries.
+func (s *Server) setupNotify() error {
+	s.webhooks = notify.NewSender(notify.SenderConfig{
+		Store:        s.store,
+		Box:          s.box,
+		AllowPrivate: s.cfg.WebhooksAllowPrivate,
+		Log:          s.log.With("component", "webhooks"),
+	})
+	if s.cfg.WebhooksAllowPrivate {
+		s.log.Warn("webhooks may reach private and loopback addresses (--webhooks-allow-private): any user can make this server send requests into its own network")
+	}
+	var err error
+	s.notifier, err = notify.New(notify.Config{
+		Store:    s.store,
+		Bus:      s.bus,
+		Webhooks: s.webhooks,
+		SiteURL:  s.SiteURL,
+		BaseURL:  s.URL,
+		Log:      s.log.With("component", "notify"),
+	})
+	return err
+}
+
+// runNotify runs the notifier and the webhook workers until ctx ends.
+func (s *Server) runNotify(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.webhooks.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		if err := s.notifier.Run(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("notifications stopped", "err", err)
+		}
+	}()
+	wg.Wait()
+}
