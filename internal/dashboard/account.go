@@ -17,6 +17,7 @@ type accountData struct {
 	Error    string                // of the password form
 	Now      time.Time
 	GitHub   githubAccount // the GitHub connection (github.go)
+	Usage    *planUsage    // plan and usage (usage.go)
 }
 
 func (d *Dashboard) account(w http.ResponseWriter, r *http.Request, s *session, status int, data accountData) error {
@@ -40,6 +41,9 @@ func (d *Dashboard) account(w http.ResponseWriter, r *http.Request, s *session, 
 	data.Now = now
 	var err error
 	if data.GitHub, err = d.githubAccount(r, s); err != nil {
+		return err
+	}
+	if data.Usage, err = d.planUsageOf(r, s); err != nil {
 		return err
 	}
 	d.render(w, r, status, "account", s, "Account", data)

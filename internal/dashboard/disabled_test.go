@@ -4,8 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/apogee-dev/apogee"
 )
 
 // TestDisabledUser: disabling a user ends their open dashboard session at
@@ -36,4 +39,26 @@ func TestDisabledUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(t, "enabled again", b.get("/"), http.StatusOK)
+}
+
+// TestAccountShowsPlanAndUsage: the Account page shows the user's plan
+// and usage, and marks a reached limit in words.
+func TestAccountShowsPlanAndUsage(t *testing.T) {
+	e := newEnv(t, SignupClosed)
+	b := e.signedIn(e.alice)
+	want(t, "account on free", b.get("/account"), http.StatusOK, "Plan and usage", "<b>free</b>", "Projects</dt><dd>0 of 10</dd>", "Storage</dt><dd>0 B of 1 GiB</dd>")
+	one := &apogee.Plan{Name: "one", Limits: apogee.PlanLimits{Projects: 1, ConcurrentBuilds: -1, BuildMinutes: -1, StorageBytes: -1, CustomDomains: -1}}
+	if err := e.store.CreatePlan(context.Background(), one); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SetUserPlan(context.Background(), e.alice.ID, one.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.project(e.alice, "web")
+	res := b.get("/account")
+	want(t, "account at the limit", res, http.StatusOK, "<b>one</b>", "1 of 1 <span class=\"badge error\">limit reached</span>", "Storage</dt><dd>")
+	if strings.Count(res.body, "limit reached") != 1 {
+		t.Errorf("limit reached shown %d times, want once (unlimited limits are never reached)", strings.Count(res.body, "limit reached"))
+	}
+	want(t, "bob sees his own", e.signedIn(e.bob).get("/account"), http.StatusOK, "<b>free</b>", "Projects</dt><dd>0 of 10</dd>")
 }

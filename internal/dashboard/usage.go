@@ -1,0 +1,53 @@
+package dashboard
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// planUsage is the Account page's "Plan and usage" card.
+type planUsage struct {
+	Plan string
+	Rows []usageRow
+}
+
+// usageRow is one limit: what is used, what the plan allows, and whether
+// the limit is reached (shown in colour and words).
+type usageRow struct {
+	Name, Used, Limit string
+	Full              bool
+}
+
+// planUsageOf reads the signed-in user's plan and usage through the API.
+func (d *Dashboard) planUsageOf(r *http.Request, s *session) (*planUsage, error) {
+	var pv apogee.PlanView
+	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("usage"), nil, &pv); err != nil {
+		return nil, err
+	}
+	if pv.Plan == nil || pv.Usage == nil {
+		return nil, nil
+	}
+	l, u := pv.Plan.Limits, pv.Usage
+	row := func(name string, used, limit int64, bytes, full bool) usageRow {
+		text := func(n int64) string {
+			if bytes {
+				return apogee.FormatBytes(n)
+			}
+			return strconv.FormatInt(n, 10)
+		}
+		lim := "unlimited"
+		if limit != apogee.Unlimited {
+			lim = text(limit)
+		}
+		return usageRow{Name: name, Used: text(used), Limit: lim, Full: full && limit != apogee.Unlimited}
+	}
+	return &planUsage{Plan: pv.Plan.Name, Rows: []usageRow{
+		row("Projects", u.Projects, l.Projects, false, u.Projects >= l.Projects),
+		row("Builds at once", u.BuildsRunning, l.ConcurrentBuilds, false, u.BuildsRunning >= l.ConcurrentBuilds),
+		row("Build minutes this month", u.BuildMinutes(), l.BuildMinutes, false, u.BuildMinutes() >= l.BuildMinutes),
+		row("Storage", u.StorageBytes, l.StorageBytes, true, u.StorageBytes >= l.StorageBytes),
+		row("Custom domains", u.CustomDomains, l.CustomDomains, false, u.CustomDomains >= l.CustomDomains),
+	}}, nil
+}
