@@ -198,6 +198,7 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /projects/{name}/domains/verify", d.authed(d.verifyDomain))
 	m.Handle("POST /projects/{name}/domains/remove", d.authed(d.removeDomain))
 	m.Handle("POST /projects/{name}/zip", d.authedUpload(d.deployZip))
+	m.Handle("POST /projects/{name}/redeploy", d.authed(d.redeploy))
 	m.Handle("GET /docs", d.wrap(d.docsPage))
 	m.Handle("GET /docs/{page}", d.wrap(d.docsPage))
 

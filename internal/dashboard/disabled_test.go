@@ -62,3 +62,34 @@ func TestAccountShowsPlanAndUsage(t *testing.T) {
 	}
 	want(t, "bob sees his own", e.signedIn(e.bob).get("/account"), http.StatusOK, "<b>free</b>", "Projects</dt><dd>0 of 10</dd>")
 }
+
+// TestDeployNowOverQuota: the dashboard's deploy button goes through the
+// API, so a build over the plan's minutes is refused there; the project
+// page shows the plan's message and nothing is queued.
+func TestDeployNowOverQuota(t *testing.T) {
+	e := newEnv(t, SignupClosed)
+	ctx := context.Background()
+	b := e.signedIn(e.alice)
+	p := &apogee.Project{ID: apogee.NewID(), Name: "app", OwnerID: e.alice.ID, CreatedAt: time.Now().UTC(),
+		Git: &apogee.GitSource{URL: "https://git.example/acme/app.git", Branch: "main"}}
+	if err := e.store.CreateProject(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	none := &apogee.Plan{Name: "nobuilds", Limits: apogee.PlanLimits{Projects: -1, ConcurrentBuilds: -1, BuildMinutes: 0, StorageBytes: -1, CustomDomains: -1}}
+	if err := e.store.CreatePlan(ctx, none); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SetUserPlan(ctx, e.alice.ID, none.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.get("/projects/app")
+	res := b.post("/projects/app/deploy", nil)
+	if res.code != http.StatusSeeOther || res.location != "/projects/app" {
+		t.Fatalf("deploy now over the quota = %d %q", res.code, res.location)
+	}
+	want(t, "project page after a refused build", b.get("/projects/app"), http.StatusOK,
+		`your plan &#34;nobuilds&#34; allows 0 build minutes a month`)
+	if ds, err := e.store.ListDeployments(ctx, p.ID, 0); err != nil || len(ds) != 0 {
+		t.Errorf("a refused build was queued: %d, %v", len(ds), err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -411,4 +412,62 @@ func TestZipUploads(t *testing.T) {
 	alice.get("/projects/new")
 	want(t, "empty project", alice.post("/projects/new", url.Values{"name": {"plain"}, "kind": {"empty"}}), http.StatusSeeOther)
 	mustProject(t, e, "plain")
+}
+
+// TestRedeploy builds a Git deployment's commit again from the project page.
+func TestRedeploy(t *testing.T) {
+	e, _ := newPagesEnv(t, 0)
+	ctx := context.Background()
+	alice, bob, anon := e.signedIn(e.alice), e.signedIn(e.bob), e.browser()
+	want(t, "git project", alice.post("/projects/new", url.Values{"name": {"app"}, "kind": {"git"},
+		"git_url": {"https://git.example/acme/app.git"}, "branch": {"main"}}), http.StatusSeeOther)
+	p := mustProject(t, e, "app")
+	const commit = "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+	id := apogee.NewID()
+	if err := e.store.QueueBuild(ctx, &apogee.Deployment{ID: id, ProjectID: p.ID, Target: apogee.TargetPreview,
+		Host: apogee.DeploymentHost("app", id), CreatedAt: time.Now().UTC(), Source: apogee.SourceGit, Branch: "feature", Commit: commit}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.ClaimBuild(ctx, "test/1/1", time.Now().UTC()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.FinishBuild(ctx, id, nil, time.Now().UTC(), false); err != nil {
+		t.Fatal(err)
+	}
+	_, upload, _ := e.project(e.alice, "site") // an uploaded deployment of another project
+	count := func() int {
+		ds, err := e.store.ListDeployments(ctx, p.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ds)
+	}
+	want(t, "project page", alice.get("/projects/app"), 200, `action="/projects/app/redeploy"`, `aria-label="Redeploy 4f2a9c1"`)
+
+	want(t, "bob", bob.post("/projects/app/redeploy", url.Values{"deployment_id": {id}}), 404)
+	want(t, "signed out", anon.post("/projects/app/redeploy", url.Values{"deployment_id": {id}}), 403)
+	want(t, "no csrf", alice.post("/projects/app/redeploy", url.Values{"csrf": {""}, "deployment_id": {id}}), 403)
+	for _, c := range []struct{ id, msg string }{
+		{"", "names no deployment"},
+		{upload.ID, "is not a deployment of project app"},
+		{"nosuchdeploy", "not found"},
+	} {
+		want(t, "redeploy "+c.id, alice.post("/projects/app/redeploy", url.Values{"deployment_id": {c.id}}), http.StatusSeeOther)
+		want(t, "message for "+c.id, alice.get("/projects/app"), 200, `class="flash error"`, c.msg)
+	}
+	want(t, "upload through its own project", alice.post("/projects/site/redeploy", url.Values{"deployment_id": {upload.ID}}), http.StatusSeeOther)
+	want(t, "upload message", alice.get("/projects/site"), 200, "was not built from a Git commit")
+	if n := count(); n != 1 {
+		t.Fatalf("%d deployments after refused redeploys, want 1", n)
+	}
+
+	res := alice.post("/projects/app/redeploy", url.Values{"deployment_id": {id}})
+	want(t, "redeploy", res, http.StatusSeeOther)
+	d, err := e.store.DeploymentByID(ctx, strings.TrimPrefix(res.location, "/deployments/"))
+	if err != nil || d.Status != apogee.StatusQueued || d.Target != apogee.TargetPreview || d.Source != apogee.SourceGit || d.Commit != commit || d.ID == id {
+		t.Fatalf("redeploy made %+v, %v", d, err)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d deployments after a redeploy, want 2", n)
+	}
 }

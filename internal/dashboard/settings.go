@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/apogee-dev/apogee"
@@ -140,4 +141,33 @@ func (d *Dashboard) removeDomain(w http.ResponseWriter, r *http.Request, s *sess
 	}
 	err = d.api.Call(r.Context(), s.user, "DELETE", apiPath("domains", name), nil, nil)
 	return back(w, r, err, "Domain "+name+" removed.")
+}
+
+// redeploy builds again the commit a Git deployment of the project was
+// built from, to the same target: a fresh build of the same source (after
+// a change of variables or build settings, say).
+func (d *Dashboard) redeploy(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.mayUse(r, s); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	var old apogee.DeploymentView
+	if id := r.PostFormValue("deployment_id"); id == "" {
+		return back(w, r, apogee.Errorf(apogee.EINVALID, "the form names no deployment; reload the page and press Redeploy again"), "")
+	} else if err := d.api.Call(r.Context(), s.user, "GET", apiPath("deployments", id), nil, &old); err != nil {
+		return back(w, r, err, "")
+	}
+	if old.Project != name {
+		return back(w, r, apogee.Errorf(apogee.ENOTFOUND, "deployment %s is not a deployment of project %s", old.ID, name), "")
+	}
+	if old.Source != apogee.SourceGit || old.Commit == "" {
+		return back(w, r, apogee.Errorf(apogee.EINVALID, "deployment %s was not built from a Git commit; deploy a new version instead", old.ID), "")
+	}
+	var v apogee.DeploymentView
+	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", name, "builds"),
+		apogee.BuildRequest{Ref: old.Commit, Target: old.Target}, &v); err != nil {
+		return back(w, r, err, "")
+	}
+	setFlash(w, r, "ok", "Redeploying "+old.Commit[:min(7, len(old.Commit))]+": build queued.")
+	return seeOther(w, r, "/deployments/"+url.PathEscape(v.ID))
 }

@@ -53,6 +53,7 @@ var funcs = template.FuncMap{
 	"events":   func() []string { return apogee.WebhookEvents },
 	"opt":      derefOr,
 	"slash":    trailingSlash,
+	"building": apogee.Building,
 }
 
 // ago says how long ago t was, in the largest whole unit.
