@@ -62,6 +62,7 @@ func New() *cobra.Command {
 		newLogsCmd(a),
 		newCancelCmd(a),
 		newAdminCmd(a), newUsageCmd(a), // admin.go
+		newWebhooksCmd(a), // webhooks.go
 	)
 	return root
 }

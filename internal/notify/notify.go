@@ -80,8 +80,9 @@ type Notifier struct {
 	cfg Config
 	log *slog.Logger
 
-	mu   sync.Mutex
-	subs map[string]map[chan Notification]struct{} // by user id
+	mu     sync.Mutex
+	subs   map[string]map[chan Notification]struct{} // by user id
+	closed bool                                      // Run has ended
 }
 
 // liveBuffer is how many notifications a live subscriber may lag behind.
@@ -107,9 +108,11 @@ func New(cfg Config) (*Notifier, error) {
 	return &Notifier{cfg: cfg, log: cfg.Log, subs: make(map[string]map[chan Notification]struct{})}, nil
 }
 
-// Run reads the bus until ctx ends. It subscribes before it returns an
-// error or starts reading, so events published after Run began are seen.
+// Run reads the bus until ctx ends. When it returns, every live
+// subscription is closed (so the dashboard's streams end and a server can
+// shut down) and later ones are closed at once.
 func (n *Notifier) Run(ctx context.Context) error {
+	defer n.closeAll()
 	events, err := n.cfg.Bus.Subscribe(ctx)
 	if err != nil {
 		return fmt.Errorf("notify: subscribe: %w", err)
@@ -228,6 +231,11 @@ func text(n Notification) string {
 func (n *Notifier) Subscribe(ctx context.Context, userID string) <-chan Notification {
 	ch := make(chan Notification, liveBuffer)
 	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		close(ch)
+		return ch
+	}
 	if n.subs[userID] == nil {
 		n.subs[userID] = make(map[chan Notification]struct{})
 	}
@@ -236,6 +244,9 @@ func (n *Notifier) Subscribe(ctx context.Context, userID string) <-chan Notifica
 	context.AfterFunc(ctx, func() {
 		n.mu.Lock()
 		defer n.mu.Unlock()
+		if _, ok := n.subs[userID][ch]; !ok {
+			return // closed by closeAll
+		}
 		delete(n.subs[userID], ch)
 		if len(n.subs[userID]) == 0 {
 			delete(n.subs, userID)
@@ -243,6 +254,19 @@ func (n *Notifier) Subscribe(ctx context.Context, userID string) <-chan Notifica
 		close(ch)
 	})
 	return ch
+}
+
+// closeAll ends every live subscription, now and to come.
+func (n *Notifier) closeAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.closed = true
+	for id, chans := range n.subs {
+		for ch := range chans {
+			close(ch)
+		}
+		delete(n.subs, id)
+	}
 }
 
 // publish hands note to its recipients' live subscribers without waiting.

@@ -393,3 +393,28 @@ func TestLiveNotificationsGoToTheOwner(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+func TestSubscriptionsEndWithRun(t *testing.T) {
+	st, _, _ := testbed.Backends(t)
+	bus := events.NewLocal(testbed.Quiet)
+	defer bus.Close()
+	n, err := notify.New(notify.Config{Store: st, Bus: bus, Log: testbed.Quiet})
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- n.Run(ctx) }()
+	live := n.Subscribe(t.Context(), "u1") // a page that stays open
+	cancel()                               // the server stops
+	must(t, <-done)
+	select {
+	case _, ok := <-live:
+		if ok {
+			t.Fatal("a notification after Run ended")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a live subscription outlived Run: the dashboard's stream would hold up shutdown")
+	}
+	if _, ok := <-n.Subscribe(t.Context(), "u2"); ok {
+		t.Fatal("Subscribe after Run ended gave an open channel")
+	}
+}

@@ -240,6 +240,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	waitFor(t, addr, "web.localhost", "v1")
 
+	notifySteps(t, b, addr, c, run, text, shot) // notify_browser_test.go
+
 	run("new project", chromedp.Navigate(addr+"/projects/new"), chromedp.WaitVisible(byLabel("Name")),
 		chromedp.Click(`#kind-git`), chromedp.WaitVisible(byLabel("Repository URL")))
 	shot("new-project")
