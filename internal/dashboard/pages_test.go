@@ -350,7 +350,7 @@ func TestZipUploads(t *testing.T) {
 	}{
 		{"no file", [][2]string{{"name", "nofile"}, {"kind", "zip"}}, "", nil, 400, "choose a .zip file"},
 		{"not a zip", [][2]string{{"name", "notzip"}, {"kind", "zip"}}, "site.zip", []byte("hello, not a zip"), 400, "not a ZIP file"},
-		{"too large", [][2]string{{"name", "toolarge"}, {"kind", "zip"}}, "site.zip", big, 413, "larger than the limit of 64.0 KiB"},
+		{"too large", [][2]string{{"name", "toolarge"}, {"kind", "zip"}}, "site.zip", big, 413, "larger than the limit of 64 KiB"},
 		{"bad name", [][2]string{{"name", "Bad Name"}, {"kind", "zip"}}, "site.zip", site, 400, "name"},
 		{"no csrf", [][2]string{{"csrf", ""}, {"name", "nocsrf"}, {"kind", "zip"}}, "site.zip", site, 403, "reload the page"},
 	} {

@@ -83,11 +83,11 @@ func size(n int64) string {
 	case n < 1<<10:
 		return fmt.Sprintf("%d B", n)
 	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+		return unit(n, 1<<10, "KiB")
 	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+		return unit(n, 1<<20, "MiB")
 	}
-	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	return unit(n, 1<<30, "GiB")
 }
 
 // derefOr is *s, or "" for nil (a build setting left to detection).
@@ -107,4 +107,13 @@ func trailingSlash(b *bool) string {
 		return "add"
 	}
 	return "remove"
+}
+
+// unit is n in units of u, with one decimal unless it is whole
+// ("500 MiB", "1.5 KiB").
+func unit(n, u int64, name string) string {
+	if n%u == 0 {
+		return fmt.Sprintf("%d %s", n/u, name)
+	}
+	return fmt.Sprintf("%.1f %s", float64(n)/float64(u), name)
 }
