@@ -30,6 +30,9 @@ const (
 	EventBuildStarted    = "build.started"    // a worker began building DeploymentID
 	EventBuildCanceled   = "build.canceled"   // stop building DeploymentID
 	EventBuildEnded      = "build.ended"      // a build ended: ready, error or canceled
+	// EventDeploymentFailed: an upload ended in error at finalize (an
+	// invalid config file); builds say so with EventBuildEnded.
+	EventDeploymentFailed = "deployment.failed"
 	// EventDomainChanged: custom domain Host now serves DeploymentID, or,
 	// when DeploymentID is "", serves nothing any more (removed, or its
 	// project has no production deployment).

@@ -233,6 +233,7 @@ func (a *API) prepare(r *http.Request, d *apogee.Deployment, p *apogee.Project, 
 			a.log.Error("mark deployment failed", "project", p.Name, "deployment", d.ID, "err", ferr)
 		}
 		a.log.Info("deployment failed", "project", p.Name, "deployment", d.ID, "reason", reason)
+		a.publish(r.Context(), apogee.Event{Type: apogee.EventDeploymentFailed, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID})
 		return err
 	}
 	if err != nil {

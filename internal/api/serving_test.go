@@ -15,6 +15,10 @@ func TestFinalizeInvalidConfig(t *testing.T) {
 	tok := e.user("a@example.com")
 	e.must(e.call("POST", "/api/v1/projects", tok, apogee.CreateProjectRequest{Name: "web"}), 201, nil)
 	live := e.deploy(tok, "web", apogee.TargetProduction, file{"index.html", "v1"})
+	events, err := e.bus.Subscribe(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	files := []file{
 		{"index.html", "v2"},
@@ -40,6 +44,15 @@ func TestFinalizeInvalidConfig(t *testing.T) {
 		t.Errorf("production moved to %s after a failed finalize; want %s", p, live.ID)
 	}
 	e.wantErr(e.call("POST", "/api/v1/deployments/"+d.ID+"/finalize", tok, nil), 409, apogee.ECONFLICT)
+	// The failure is told on the bus (notifications), and nothing else is.
+	var told []string
+	for len(events) > 0 {
+		ev := <-events
+		told = append(told, ev.Type+" "+ev.DeploymentID)
+	}
+	if len(told) != 1 || told[0] != apogee.EventDeploymentFailed+" "+d.ID {
+		t.Errorf("events after the failed finalize: %q; want one %s of %s", told, apogee.EventDeploymentFailed, d.ID)
+	}
 }
 
 // Finalize snapshots the project's serve settings and makes variants of

@@ -145,6 +145,8 @@ func (n *Notifier) notification(ctx context.Context, e apogee.Event) (Notificati
 		typ = apogee.NotifyDeploymentReady
 	case apogee.EventBuildStarted:
 		typ = apogee.NotifyDeploymentBuilding
+	case apogee.EventDeploymentFailed:
+		typ = apogee.NotifyDeploymentError
 	case apogee.EventBuildEnded:
 		// A ready build was told by its deployment.ready; only failures
 		// and cancellations are news here (decided by the stored status).
@@ -169,12 +171,12 @@ func (n *Notifier) notification(ctx context.Context, e apogee.Event) (Notificati
 	if err != nil {
 		return Notification{}, false, fmt.Errorf("project of %s: %w", d.ID, err)
 	}
-	return n.About(typ, p, d), true, nil
+	return n.about(typ, p, d), true, nil
 }
 
-// About returns the notification of type typ about deployment d of
+// about returns the notification of type typ about deployment d of
 // project p (d nil: about the project only, as a ping is).
-func (n *Notifier) About(typ string, p *apogee.Project, d *apogee.Deployment) Notification {
+func (n *Notifier) about(typ string, p *apogee.Project, d *apogee.Deployment) Notification {
 	note := Notification{Type: typ, Project: p.Name, At: n.cfg.Now().UTC(), projectID: p.ID, recipients: Recipients(p)}
 	if d != nil {
 		note.Deployment = &Deployment{

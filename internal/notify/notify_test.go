@@ -370,6 +370,29 @@ func TestWebhookEventFilter(t *testing.T) {
 	}
 }
 
+// An upload that fails at finalize (an invalid vercel.json) is told as
+// deployment.error with its reason.
+func TestFailedUploadNotified(t *testing.T) {
+	w := newWorld(t, notify.SenderConfig{AllowPrivate: true})
+	alice := w.n.Subscribe(t.Context(), w.alice.ID)
+	ctx := t.Context()
+	d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: w.web.ID, Target: apogee.TargetProduction, Source: apogee.SourceUpload, CreatedAt: time.Now()}
+	d.Host = "web--" + d.ID
+	must(t, w.store.CreateDeployment(ctx, d, nil))
+	_, err := w.store.FailDeployment(ctx, d.ID, "vercel.json: redirects[1]: bad pattern")
+	must(t, err)
+	must(t, w.bus.Publish(ctx, apogee.Event{Type: apogee.EventDeploymentFailed, DeploymentID: d.ID}))
+	select {
+	case n := <-alice:
+		if n.Type != apogee.NotifyDeploymentError || n.Deployment.Error != "vercel.json: redirects[1]: bad pattern" ||
+			n.Text != "web: deployment "+d.ID+" failed: vercel.json: redirects[1]: bad pattern" {
+			t.Errorf("got %+v", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notification of the failed upload")
+	}
+}
+
 func TestLiveNotificationsGoToTheOwner(t *testing.T) {
 	w := newWorld(t, notify.SenderConfig{AllowPrivate: true})
 	alice := w.n.Subscribe(t.Context(), w.alice.ID)
