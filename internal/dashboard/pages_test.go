@@ -351,6 +351,7 @@ func TestZipUploads(t *testing.T) {
 		{"no file", [][2]string{{"name", "nofile"}, {"kind", "zip"}}, "", nil, 400, "choose a .zip file"},
 		{"not a zip", [][2]string{{"name", "notzip"}, {"kind", "zip"}}, "site.zip", []byte("hello, not a zip"), 400, "not a ZIP file"},
 		{"too large", [][2]string{{"name", "toolarge"}, {"kind", "zip"}}, "site.zip", big, 413, "larger than the limit of 64 KiB"},
+		{"far too large", [][2]string{{"name", "fartoolarge"}, {"kind", "zip"}}, "site.zip", make([]byte, limit+maxForm), 413, "larger than the limit of 64 KiB"},
 		{"bad name", [][2]string{{"name", "Bad Name"}, {"kind", "zip"}}, "site.zip", site, 400, "name"},
 		{"no csrf", [][2]string{{"csrf", ""}, {"name", "nocsrf"}, {"kind", "zip"}}, "site.zip", site, 403, "reload the page"},
 	} {
@@ -470,4 +471,17 @@ func TestRedeploy(t *testing.T) {
 	if n := count(); n != 2 {
 		t.Fatalf("%d deployments after a redeploy, want 2", n)
 	}
+}
+
+// TestDocsPages serves the documentation signed out and signed in; an
+// unknown page is a 404 that points at the index.
+func TestDocsPages(t *testing.T) {
+	e, _ := newPagesEnv(t, 0)
+	for _, b := range []*browser{e.browser(), e.signedIn(e.alice)} {
+		want(t, "index", b.get("/docs"), 200, "Apogee documentation", `href="/docs/quick-start"`, `href="/docs/cli"`)
+		res := b.get("/docs/cli")
+		want(t, "cli", res, 200, `<h2 id="apogee-deploy">`, `href="#apogee-deploy"`, `aria-current="page">CLI reference</a>`)
+		want(t, "unknown", b.get("/docs/nope"), 404, "/docs")
+	}
+	want(t, "signed in header", e.signedIn(e.alice).get("/docs/api"), 200, "alice@example.com", "Sign out")
 }
