@@ -215,7 +215,10 @@ func TestWebhooksSection(t *testing.T) {
 
 	// Bad input says why and adds nothing; another user and a missing
 	// CSRF token are refused.
-	res = alice.post("/projects/web/webhooks", url.Values{"url": {"ftp://example.com/"}})
+	res = alice.post("/projects/web/webhooks", url.Values{"url": {"https://example.com/"}})
+	want(t, "no event", res, http.StatusSeeOther)
+	want(t, "after no event", alice.get("/projects/web"), 200, "choose at least one event")
+	res = alice.post("/projects/web/webhooks", url.Values{"url": {"ftp://example.com/"}, "events": {"deployment.ready"}})
 	want(t, "ftp URL", res, http.StatusSeeOther)
 	want(t, "after a refused URL", alice.get("/projects/web"), 200, "must start with https://")
 	want(t, "bob adds", bob.post("/projects/web/webhooks", form()), 404)

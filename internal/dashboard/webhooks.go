@@ -22,6 +22,9 @@ func (d *Dashboard) addWebhook(w http.ResponseWriter, r *http.Request, s *sessio
 		Events: r.PostForm["events"],
 		Secret: strings.TrimSpace(r.PostFormValue("secret")),
 	}
+	if len(req.Events) == 0 {
+		return back(w, r, apogee.Errorf(apogee.EINVALID, "choose at least one event for the webhook"), "")
+	}
 	if len(req.Events) == len(apogee.WebhookEvents) {
 		req.Events = nil // every event, including those added later
 	}
