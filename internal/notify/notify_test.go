@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/notify"
@@ -25,23 +27,25 @@ import (
 // world is a real SQLite store, an in-process bus, a secret box and a
 // running Notifier with its Sender.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	store  *sqlstore.Store
 	bus    *events.Local
 	box    apogee.Sealer
 	sender *notify.Sender
+	reg    *prometheus.Registry
 	n      *notify.Notifier
 	alice  *apogee.User
 	bob    *apogee.User
 	web    *apogee.Project
 }
 
-func newWorld(t *testing.T, cfg notify.SenderConfig) *world {
+func newWorld(t testing.TB, cfg notify.SenderConfig) *world {
 	t.Helper()
 	st, _, _ := testbed.Backends(t)
 	w := &world{t: t, store: st, bus: events.NewLocal(testbed.Quiet), box: secretbox.NewRandom()}
 	t.Cleanup(func() { w.bus.Close() })
-	cfg.Store, cfg.Box, cfg.Log = st, w.box, testbed.Quiet
+	w.reg = prometheus.NewRegistry()
+	cfg.Store, cfg.Box, cfg.Log, cfg.Registerer = st, w.box, testbed.Quiet, w.reg
 	if cfg.Backoff == 0 {
 		cfg.Backoff = 10 * time.Millisecond
 	}
@@ -83,7 +87,7 @@ func newWorld(t *testing.T, cfg notify.SenderConfig) *world {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +148,25 @@ func (w *world) waitDelivery(h *apogee.Webhook) *apogee.Webhook {
 	}
 	w.t.Fatalf("webhook %s has no recorded delivery after 10 s", h.ID)
 	return nil
+}
+
+// metric returns the value of counter name (with outcome label, if
+// given) in the world's registry.
+func (w *world) metric(name, outcome string) float64 {
+	w.t.Helper()
+	mfs, err := w.reg.Gather()
+	must(w.t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if outcome == "" || (len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == outcome) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // received is one request a receiver got.
@@ -252,6 +275,9 @@ func TestWebhookRetriesThenSucceeds(t *testing.T) {
 	if got.LastStatus != apogee.DeliveryOK || got.LastCode != 200 || len(reqs) != 3 {
 		t.Fatalf("after 500, 502, 200: last = %s %d %q with %d requests; want ok 200 with 3", got.LastStatus, got.LastCode, got.LastError, len(reqs))
 	}
+	if ok, attempts := w.metric("apogee_webhook_deliveries_total", "ok"), w.metric("apogee_webhook_attempts_total", ""); ok != 1 || attempts != 3 {
+		t.Errorf("metrics: deliveries ok %v, attempts %v; want 1 and 3", ok, attempts)
+	}
 	id := reqs[0].header.Get("X-Apogee-Delivery")
 	for i, r := range reqs {
 		if r.header.Get("X-Apogee-Delivery") != id || string(r.body) != string(reqs[0].body) {
@@ -291,6 +317,9 @@ func TestWebhookFailureRecorded(t *testing.T) {
 			}
 			if n := len(rcv.requests()); n != tt.attempts {
 				t.Errorf("receiver got %d requests; want %d", n, tt.attempts)
+			}
+			if n := w.metric("apogee_webhook_deliveries_total", "failed"); n != 1 {
+				t.Errorf("failed deliveries counted %v; want 1", n)
 			}
 		})
 	}

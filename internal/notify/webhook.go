@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/apogee-dev/apogee"
 )
 
@@ -51,6 +53,8 @@ type SenderConfig struct {
 	Queue   int
 	Log     *slog.Logger
 	Now     func() time.Time
+	// Registerer gets the delivery metrics (nil: none).
+	Registerer prometheus.Registerer
 }
 
 // Sender delivers outgoing webhooks. Dispatch and Ping are safe for
@@ -60,7 +64,10 @@ type Sender struct {
 	log    *slog.Logger
 	client *http.Client
 	queue  chan job
-	once   sync.Once
+	// deliveries counts deliveries by outcome (ok, failed) and attempts
+	// counts every POST made.
+	deliveries *prometheus.CounterVec
+	attempts   prometheus.Counter
 }
 
 type job struct {
@@ -95,7 +102,18 @@ func NewSender(cfg SenderConfig) *Sender {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Sender{cfg: cfg, log: cfg.Log, client: newClient(cfg.AllowPrivate, cfg.Timeout), queue: make(chan job, cfg.Queue)}
+	s := &Sender{cfg: cfg, log: cfg.Log, client: newClient(cfg.AllowPrivate, cfg.Timeout), queue: make(chan job, cfg.Queue),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apogee_webhook_deliveries_total", Help: "Outgoing webhook deliveries by outcome (ok, failed), after retries.",
+		}, []string{"outcome"}),
+		attempts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "apogee_webhook_attempts_total", Help: "Outgoing webhook POSTs made, retries included.",
+		}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(s.deliveries, s.attempts)
+	}
+	return s
 }
 
 // CheckURL checks a webhook URL the way this server will use it
@@ -193,6 +211,7 @@ func (s *Sender) deliver(ctx context.Context, j job, attempts int) apogee.Webhoo
 			wait *= 2
 		}
 		d.Attempts++
+		s.attempts.Inc()
 		code, retry, err := s.post(ctx, j, d.ID, sig)
 		d.Code = code
 		if err == nil {
@@ -261,6 +280,7 @@ func (s *Sender) record(h *apogee.Webhook, d apogee.WebhookDelivery, typ string)
 	if u, err := url.Parse(h.URL); err == nil {
 		host = u.Host
 	}
+	s.deliveries.WithLabelValues(d.Status).Inc()
 	log := s.log.With("project_id", h.ProjectID, "webhook", h.ID, "host", host, "event", typ, "delivery", d.ID, "attempts", d.Attempts)
 	if d.Status == apogee.DeliveryOK {
 		log.Info("webhook delivered", "code", d.Code)

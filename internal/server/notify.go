@@ -4,18 +4,21 @@ import (
 	"context"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/apogee-dev/apogee/internal/notify"
 )
 
 // setupNotify makes the webhook sender (also the API's, for test pings)
 // and the notifier that turns deployment events into live dashboard
 // notifications and webhook deliveries.
-func (s *Server) setupNotify() error {
+func (s *Server) setupNotify(reg prometheus.Registerer) error {
 	s.webhooks = notify.NewSender(notify.SenderConfig{
 		Store:        s.store,
 		Box:          s.box,
 		AllowPrivate: s.cfg.WebhooksAllowPrivate,
 		Log:          s.log.With("component", "webhooks"),
+		Registerer:   reg,
 	})
 	if s.cfg.WebhooksAllowPrivate {
 		s.log.Warn("webhooks may reach private and loopback addresses (--webhooks-allow-private): any user can make this server send requests into its own network")

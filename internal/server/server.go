@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if err := s.setupBuilds(); err != nil {
 		return nil, err
 	}
-	if err := s.setupNotify(); err != nil {
+	if err := s.setupNotify(reg); err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
 	s.api = api.New(api.Config{
