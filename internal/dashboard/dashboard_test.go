@@ -692,6 +692,22 @@ func TestStaticAndHeaders(t *testing.T) {
 	for _, f := range []string{"/static/app.css", "/static/app.js", "/static/favicon.svg"} {
 		want(t, f, b.get(f), 200)
 	}
+	// Every block of the stylesheet is closed: an unclosed one swallows
+	// every rule after it into a media query.
+	css, err := staticFS.ReadFile("static/app.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	depth := 0
+	for i, line := range strings.Split(string(css), "\n") {
+		depth += strings.Count(line, "{") - strings.Count(line, "}")
+		if depth < 0 {
+			t.Fatalf("app.css line %d closes a block that is not open", i+1)
+		}
+	}
+	if depth != 0 {
+		t.Fatalf("app.css ends with %d block(s) open", depth)
+	}
 	res := b.get("/login")
 	if csp := res.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 		t.Fatalf("CSP %q", csp)

@@ -63,6 +63,13 @@ func adminSteps(t *testing.T, b context.Context, addr string, store apogee.Store
 	if err != nil || bars < 1 {
 		t.Errorf("the chart draws %d non-empty bars (%v), want today's at least", bars, err)
 	}
+	// The stylesheet applies: cards in a grid, bars in the accent colour
+	// (a lost brace in app.css once left them a bulleted list of black bars).
+	style, err := chromedp.Run(b, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("ul.figures")).display + " " +
+		getComputedStyle(document.querySelector("figure.chart rect.bar:not(.zero)")).fill`))
+	if err != nil || !strings.HasPrefix(style, "grid ") || strings.HasSuffix(style, "rgb(0, 0, 0)") {
+		t.Errorf("the overview's figures and bars are styled %q (%v), want a grid and coloured bars", style, err)
+	}
 	shot("admin")
 
 	run("admin projects", chromedp.Navigate(addr+"/admin/projects"), chromedp.WaitVisible(`//tr[@data-project="web"]`))
