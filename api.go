@@ -55,6 +55,13 @@ type BuildRequest struct {
 	UploadID string `json:"upload_id,omitempty"`
 }
 
+// RedeployRequest is the optional body of POST
+// /api/v1/deployments/{id}/redeploy.
+type RedeployRequest struct {
+	// NoCache skips the dependency cache.
+	NoCache bool `json:"no_cache,omitempty"`
+}
+
 // ProjectView is a project with its production URL.
 type ProjectView struct {
 	*Project

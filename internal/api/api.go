@@ -89,6 +89,9 @@ type API struct {
 	now     func() time.Time
 	metrics *metrics
 	mux     *http.ServeMux
+	// patterns are the routes registered, for the test that checks each
+	// is in the OpenAPI document.
+	patterns []string
 
 	webhooks WebhookSender // outgoing webhooks: see outgoing.go
 }
@@ -152,6 +155,7 @@ var openAPI []byte
 func (a *API) routes() {
 	m := a.mux
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		a.patterns = append(a.patterns, pattern)
 		m.Handle(pattern, a.metrics.instrument(pattern, a.wrap(h)))
 	}
 	authed := func(pattern string, h func(http.ResponseWriter, *http.Request, *apogee.User) error) {
@@ -201,6 +205,7 @@ func (a *API) routes() {
 	authed("POST /api/v1/projects/{name}/builds", a.queueBuild)
 	authed("GET /api/v1/deployments/{id}/logs", a.deploymentLogs)
 	authed("POST /api/v1/deployments/{id}/cancel", a.cancelBuild)
+	authed("POST /api/v1/deployments/{id}/redeploy", a.redeploy)
 	authed("GET /api/v1/deployments/{id}", a.getDeployment)
 	authed("PUT /api/v1/deployments/{id}/files/{sha256}", a.uploadFile)
 	authed("POST /api/v1/deployments/{id}/finalize", a.finalize)

@@ -25,6 +25,7 @@ import (
 type env struct {
 	t     *testing.T
 	srv   *httptest.Server
+	api   *api.API
 	store apogee.Store
 	blobs apogee.Blobs
 	bus   *events.Local
@@ -68,6 +69,7 @@ func newEnvWith(t *testing.T, configure func(*api.Config)) *env {
 		configure(&cfg)
 	}
 	a := api.New(cfg)
+	e.api = a
 	e.srv = httptest.NewServer(a)
 	t.Cleanup(e.srv.Close)
 	return e
@@ -450,6 +452,16 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	e.must(e.call("GET", "/api/v1/openapi.json", "", nil), 200, &doc)
 	if len(doc.Paths) < 12 {
 		t.Fatalf("only %d paths documented", len(doc.Paths))
+	}
+	// And every route is documented.
+	for _, pattern := range api.Patterns(e.api) {
+		method, path, ok := strings.Cut(pattern, " ")
+		if !ok || path == "/api/" {
+			continue
+		}
+		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
+			t.Errorf("%s is routed but not in openapi.json", pattern)
+		}
 	}
 	for path, ops := range doc.Paths {
 		for method := range ops {

@@ -122,6 +122,37 @@ func (a *API) queue(ctx context.Context, p *apogee.Project, d *apogee.Deployment
 	return d, nil
 }
 
+// redeploy builds a Git deployment's commit again, with its branch and
+// target, as a new deployment (Vercel's "Redeploy"). The new build reads
+// the project's current settings and variables.
+func (a *API) redeploy(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
+	old, p, err := a.deployment(r, u, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var req apogee.RedeployRequest
+	if r.ContentLength != 0 {
+		if err := decode(w, r, maxJSONBody, &req); err != nil {
+			return err
+		}
+	}
+	if old.Source != apogee.SourceGit || old.Commit == "" {
+		return apogee.Errorf(apogee.EINVALID, "deployment %s was not built from a Git commit, so there is nothing to build again; deploy a new version instead", old.ID)
+	}
+	if p.Git == nil {
+		return apogee.Errorf(apogee.EINVALID, "project %q has no Git repository any more; connect one with `apogee projects update %s --git URL`", p.Name, p.Name)
+	}
+	d, err := a.queue(r.Context(), p, &apogee.Deployment{
+		Target: old.Target, CreatedBy: u.ID, Source: apogee.SourceGit,
+		Branch: old.Branch, Commit: old.Commit, NoCache: req.NoCache,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, a.view(d, p))
+	return nil
+}
+
 // isSHA reports whether s is a full or abbreviated commit name.
 func isSHA(s string) bool { return len(s) >= 7 && len(s) <= 40 && isHex(s) }
 

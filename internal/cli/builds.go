@@ -88,11 +88,17 @@ func (a *app) deployBuild(cmd *cobra.Command, argv []string, proj string, prod b
 		what = filepath.Base(b.zip)
 	}
 	o.Notef("Queued build %s of %s (%s, %s).\n", d.ID, proj, what, d.Target)
+	return a.followBuild(ctx, o, c, d, b.quiet)
+}
 
+// followBuild streams a queued build's log to stderr (unless quiet) and
+// prints the URL as the last line once it is ready, or fails with the
+// build's reason.
+func (a *app) followBuild(ctx context.Context, o *output, c *client.Client, d *apogee.DeploymentView, quiet bool) error {
 	start := time.Now()
 	lw := &logPrinter{w: o.err}
 	status, err := c.FollowLogs(ctx, d.ID, 0, func(l apogee.LogLine) error {
-		if !b.quiet {
+		if !quiet {
 			lw.print(l)
 		}
 		return nil
@@ -119,7 +125,7 @@ func (a *app) deployBuild(cmd *cobra.Command, argv []string, proj string, prod b
 	}
 	o.Notef("Ready in %s: %s (%s).\n", time.Since(start).Round(10*time.Millisecond), plural(final.Files, "file", "files"), formatBytes(final.Size))
 	if final.Production {
-		if pv, err := c.GetProject(ctx, proj); err == nil {
+		if pv, err := c.GetProject(ctx, final.Project); err == nil {
 			o.Notef("Production: %s\n", pv.URL)
 		}
 	}
@@ -227,6 +233,34 @@ func newCancelCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newRedeployCmd(a *app) *cobra.Command {
+	var noCache, quiet bool
+	cmd := &cobra.Command{
+		Use:   "redeploy ID",
+		Short: "Build a Git deployment's commit again, with its branch and target",
+		Long: "Queues a new deployment of the same commit, branch and target as deployment ID, built with the\n" +
+			"project's current settings and variables, streams its log and prints its URL as the last line.",
+		Example: "  apogee redeploy jdxdnsq6zx4q\n  apogee redeploy jdxdnsq6zx4q --no-cache --json",
+		Args:    args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			o := a.output(cmd)
+			d, err := c.Redeploy(cmd.Context(), argv[0], noCache)
+			if err != nil {
+				return withHint(err, apogee.ENOTFOUND, "List deployments with `apogee deployments list --project NAME`.")
+			}
+			o.Notef("Queued build %s of %s (commit %s, %s).\n", d.ID, d.Project, d.Commit, d.Target)
+			return a.followBuild(cmd.Context(), o, c, d, quiet)
+		},
+	}
+	cmd.Flags().BoolVar(&noCache, "no-cache", false, "build without the dependency cache")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not stream the build log to stderr")
+	return cmd
 }
 
 // shortError cuts a deployment's error for a table cell.

@@ -280,3 +280,47 @@ func TestDeployZip(t *testing.T) {
 		t.Fatalf("--zip of a missing file: code %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestRedeploy builds a Git deployment's commit again: same commit,
+// branch and target, log streamed, URL last; an uploaded deployment is
+// refused with the server's reason.
+func TestRedeploy(t *testing.T) {
+	st, hub := buildAPI(t)
+	ctx := context.Background()
+	p, err := st.ProjectByName(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const commit = "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+	old := &apogee.Deployment{ID: apogee.NewID(), ProjectID: p.ID, Target: apogee.TargetPreview, CreatedAt: time.Now().UTC(),
+		Source: apogee.SourceGit, Branch: "feature-x", Commit: commit}
+	old.Host = apogee.DeploymentHost("web", old.ID)
+	if err := st.QueueBuild(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	<-simulateBuild(t, st, hub, "")
+
+	built := simulateBuild(t, st, hub, "")
+	r := run(t, "", "redeploy", old.ID, "--no-cache", "--json").ok(t)
+	d := <-built
+	got := oneJSON(t, r.stdout)
+	if got["id"] != d.ID || d.ID == old.ID || got["status"] != apogee.StatusReady || got["commit"] != commit ||
+		got["branch"] != "feature-x" || got["target"] != apogee.TargetPreview || got["no_cache"] != true {
+		t.Fatalf("redeploy --json = %v", got)
+	}
+	if !strings.Contains(r.stderr, "vite v5.4.0") {
+		t.Errorf("--json should keep the log on stderr:\n%s", r.stderr)
+	}
+	built = simulateBuild(t, st, hub, "")
+	r = run(t, "", "redeploy", d.ID).ok(t)
+	d2 := <-built
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if !strings.Contains(r.stderr, "Queued build "+d2.ID+" of web (commit "+commit) || !strings.Contains(lines[len(lines)-1], d2.Host) {
+		t.Errorf("redeploy: stdout %q, stderr:\n%s", r.stdout, r.stderr)
+	}
+
+	r = run(t, "", "redeploy", "nosuch")
+	if r.code != 1 || !strings.Contains(r.stderr, `deployment "nosuch" not found`) {
+		t.Fatalf("unknown deployment: %+v", r)
+	}
+}

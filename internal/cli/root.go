@@ -61,6 +61,7 @@ func New() *cobra.Command {
 		newEnvCmd(a),
 		newLogsCmd(a),
 		newCancelCmd(a),
+		newRedeployCmd(a),
 		newAdminCmd(a), newUsageCmd(a), // admin.go
 		newWebhooksCmd(a), // webhooks.go
 	)

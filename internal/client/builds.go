@@ -51,6 +51,17 @@ func (c *Client) Cancel(ctx context.Context, id string) (*apogee.DeploymentView,
 	return &out, nil
 }
 
+// Redeploy queues a new build of a Git deployment's commit, with its
+// branch and target.
+func (c *Client) Redeploy(ctx context.Context, id string, noCache bool) (*apogee.DeploymentView, error) {
+	var out apogee.DeploymentView
+	in := apogee.RedeployRequest{NoCache: noCache}
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/api/v1/deployments/" + esc(id) + "/redeploy", in: in, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // LogPage is the stored log of a deployment after some line, and the
 // deployment's status when it was read.
 type LogPage struct {

@@ -465,7 +465,7 @@ func TestRedeploy(t *testing.T) {
 	res := alice.post("/projects/app/redeploy", url.Values{"deployment_id": {id}})
 	want(t, "redeploy", res, http.StatusSeeOther)
 	d, err := e.store.DeploymentByID(ctx, strings.TrimPrefix(res.location, "/deployments/"))
-	if err != nil || d.Status != apogee.StatusQueued || d.Target != apogee.TargetPreview || d.Source != apogee.SourceGit || d.Commit != commit || d.ID == id {
+	if err != nil || d.Status != apogee.StatusQueued || d.Target != apogee.TargetPreview || d.Source != apogee.SourceGit || d.Commit != commit || d.Branch != "feature" || d.ID == id {
 		t.Fatalf("redeploy made %+v, %v", d, err)
 	}
 	if n := count(); n != 2 {

@@ -160,12 +160,8 @@ func (d *Dashboard) redeploy(w http.ResponseWriter, r *http.Request, s *session)
 	if old.Project != name {
 		return back(w, r, apogee.Errorf(apogee.ENOTFOUND, "deployment %s is not a deployment of project %s", old.ID, name), "")
 	}
-	if old.Source != apogee.SourceGit || old.Commit == "" {
-		return back(w, r, apogee.Errorf(apogee.EINVALID, "deployment %s was not built from a Git commit; deploy a new version instead", old.ID), "")
-	}
 	var v apogee.DeploymentView
-	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", name, "builds"),
-		apogee.BuildRequest{Ref: old.Commit, Target: old.Target}, &v); err != nil {
+	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("deployments", old.ID, "redeploy"), nil, &v); err != nil {
 		return back(w, r, err, "")
 	}
 	setFlash(w, r, "ok", "Redeploying "+old.Commit[:min(7, len(old.Commit))]+": build queued.")
