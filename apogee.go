@@ -12,7 +12,7 @@ import (
 type User struct {
 	ID        string    `json:"id"`
 	Email     string    `json:"email"`
-	Password  string    `json:"-"`
+	Password  string    `json:"-"` // argon2id PHC hash; "" = no password (HasPassword)
 	Admin     bool      `json:"admin"`
 	CreatedAt time.Time `json:"created_at"`
 	// PlanID is the user's plan; "" means the default plan (plans.go).
@@ -23,6 +23,11 @@ type User struct {
 	// serving.
 	DisabledAt *time.Time `json:"disabled_at,omitempty"`
 }
+
+// HasPassword reports whether a password signs in to the account. An
+// account made through GitHub sign-in has none (Password is "") until its
+// owner sets one on the Account page.
+func (u *User) HasPassword() bool { return u.Password != "" }
 
 // Disabled reports whether an admin disabled the account.
 func (u *User) Disabled() bool { return u.DisabledAt != nil }

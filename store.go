@@ -120,5 +120,6 @@ type Store interface {
 	UsageStore
 	IdentityStore
 	AdminStore
+	InviteStore
 	Close() error
 }

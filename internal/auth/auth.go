@@ -64,6 +64,10 @@ func Login(ctx context.Context, users Users, email, password string) (*apogee.Us
 	if err != nil {
 		return nil, fmt.Errorf("auth: login: %w", err)
 	}
+	if !u.HasPassword() { // made through GitHub: no password signs in until one is set
+		BurnVerify(password)
+		return nil, ErrBadLogin
+	}
 	ok, err := VerifyPassword(u.Password, password)
 	if err != nil {
 		return nil, fmt.Errorf("auth: login: user %s: %w", u.ID, err)

@@ -109,6 +109,14 @@ func TestLogin(t *testing.T) {
 			t.Errorf("Login(%q, %q) = %v, %v; want ErrBadLogin", c[0], c[1], u, err)
 		}
 	}
+	// An account with no password (made through GitHub) is refused for
+	// every password, the empty one included.
+	us["g@example.com"] = &apogee.User{ID: "u2", Email: "g@example.com", Password: ""}
+	for _, pw := range []string{"", "right password", "anything"} {
+		if u, err := Login(ctx, us, "g@example.com", pw); u != nil || !errors.Is(err, ErrBadLogin) {
+			t.Errorf("no-password account, Login(%q) = %v, %v; want ErrBadLogin", pw, u, err)
+		}
+	}
 	us["c@example.com"] = &apogee.User{ID: "u3", Password: "not a hash"}
 	if _, err := Login(ctx, us, "c@example.com", "x"); err == nil || errors.Is(err, ErrBadLogin) {
 		t.Errorf("a corrupt stored hash gave %v, want an internal error", err)

@@ -53,7 +53,8 @@ type API interface {
 
 // Sign-up modes (server flag --signup).
 const (
-	SignupClosed = "closed" // accounts are made by an admin (apogee admin create-user)
+	SignupInvite = "invite" // only with an admin's invitation link (invites.go), or apogee admin create-user
+	SignupClosed = "closed" // another name for SignupInvite, from before invitations
 	SignupOpen   = "open"   // anyone who reaches the dashboard may sign up
 )
 
@@ -69,7 +70,8 @@ type Config struct {
 	// BaseURL returns the dashboard's own URL without a trailing slash
 	// (shown in the landing page's commands).
 	BaseURL func() string
-	// Signup is SignupOpen or SignupClosed (default).
+	// Signup is SignupOpen or SignupInvite (default; SignupClosed is the
+	// same). Invitation links work in both.
 	Signup string
 	// SessionTTL is how long a sign-in lasts (default 14 days).
 	SessionTTL time.Duration
@@ -132,11 +134,11 @@ func New(cfg Config) (*Dashboard, error) {
 		gh:     cfg.GitHub,
 	}
 	switch cfg.Signup {
-	case "", SignupClosed:
+	case "", SignupInvite, SignupClosed:
 	case SignupOpen:
 		d.signup = true
 	default:
-		return nil, apogee.Errorf(apogee.EINVALID, "sign-up mode %q must be %q or %q", cfg.Signup, SignupOpen, SignupClosed)
+		return nil, apogee.Errorf(apogee.EINVALID, "sign-up mode %q must be %q or %q", cfg.Signup, SignupOpen, SignupInvite)
 	}
 	if d.hub == nil {
 		d.hub = logs.NewHub(0)

@@ -33,7 +33,7 @@ type Config struct {
 	LogLevel    string        // debug, info, warn, error
 	LogFormat   string        // text or json
 	ShutdownTTL time.Duration // grace period for open requests on stop
-	Signup      string        // dashboard sign-up: open or closed (accounts made by an admin)
+	Signup      string        // dashboard sign-up: open or invite (accounts by an admin's invitation; "closed" is a synonym)
 
 	// Sign in with GitHub (see github.go): on when GitHubClientID is set.
 	GitHubClientID     string // OAuth App or GitHub App client id
@@ -93,7 +93,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "time open requests get to finish on stop")
-	fs.StringVar(&c.Signup, "signup", "closed", "dashboard sign-up: open (anyone may make an account; the first is admin) or closed (apogee admin create-user)")
+	fs.StringVar(&c.Signup, "signup", "invite", "dashboard sign-up: open (anyone may make an account; the first is admin) or invite (only with an admin's invitation link, apogee admin users invite, or apogee admin create-user; closed is another name for it)")
 	fs.StringVar(&c.GitHubClientID, "github-client-id", "", "client id of the GitHub OAuth App or GitHub App that signs people in (off when empty; callback URL <dashboard URL>/auth/github/callback)")
 	fs.StringVar(&c.GitHubClientSecret, "github-client-secret", "", "client secret of that app; prefer APOGEE_GITHUB_CLIENT_SECRET, which ps does not show")
 	fs.StringVar(&c.GitHubURL, "github-url", github.DefaultWebURL, "GitHub's web URL (GitHub Enterprise: https://ghe.example.com)")
@@ -146,11 +146,11 @@ func (c *Config) Normalize() error {
 		return apogee.Errorf(apogee.EINVALID, "--data is empty; name a folder for Apogee's data")
 	}
 	switch c.Signup {
-	case "":
-		c.Signup = "closed"
-	case "open", "closed":
+	case "", "invite", "closed": // closed: the name before invitations, same mode
+		c.Signup = "invite"
+	case "open":
 	default:
-		return apogee.Errorf(apogee.EINVALID, "--signup %q must be open or closed", c.Signup)
+		return apogee.Errorf(apogee.EINVALID, "--signup %q must be open or invite (closed is another name for invite)", c.Signup)
 	}
 	switch c.Sandbox {
 	case "":

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Plans", testPlans}, {"DisableUser", testDisableUser}, {"Usage", testUsage}, {"ConcurrentBuildLimit", testConcurrentBuildLimit},
 		{"Identities", testIdentities},
 		{"Admin", testAdmin},
+		{"Invites", testInvites},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
