@@ -64,3 +64,18 @@ func CheckEmail(email string) (string, error) {
 	}
 	return email, nil
 }
+
+// InviteRequest is the body of POST /api/v1/admin/invites.
+type InviteRequest struct {
+	Email string `json:"email"`
+	// ExpiresIn is how long the link is good for, in seconds (default 7
+	// days).
+	ExpiresIn int64 `json:"expires_in,omitempty"`
+}
+
+// NewInvite is the answer to POST /api/v1/admin/invites: the invite and
+// its link, which is never shown again.
+type NewInvite struct {
+	*Invite
+	URL string `json:"url"`
+}

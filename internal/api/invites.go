@@ -27,23 +27,8 @@ func (a *API) inviteRoutes(authed func(string, func(http.ResponseWriter, *http.R
 	authed("DELETE /api/v1/admin/invites/{id}", adminOnly(a.deleteInvite))
 }
 
-// InviteRequest is the body of POST /api/v1/admin/invites.
-type InviteRequest struct {
-	Email string `json:"email"`
-	// ExpiresIn is how long the link is good for, in seconds (default 7
-	// days).
-	ExpiresIn int64 `json:"expires_in,omitempty"`
-}
-
-// NewInvite is the answer to POST /api/v1/admin/invites: the invite and
-// its link, which is never shown again.
-type NewInvite struct {
-	*apogee.Invite
-	URL string `json:"url"`
-}
-
 func (a *API) createInvite(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
-	var req InviteRequest
+	var req apogee.InviteRequest
 	if err := decode(w, r, maxJSONBody, &req); err != nil {
 		return err
 	}
@@ -72,7 +57,7 @@ func (a *API) createInvite(w http.ResponseWriter, r *http.Request, u *apogee.Use
 		return fmt.Errorf("api: invite: %w", err)
 	}
 	a.log.Info("invite made", "invite", inv.ID, "by", u.ID, "expires", inv.ExpiresAt)
-	writeJSON(w, http.StatusCreated, NewInvite{Invite: inv, URL: a.baseURL() + "/signup?invite=" + url.QueryEscape(secret)})
+	writeJSON(w, http.StatusCreated, apogee.NewInvite{Invite: inv, URL: a.baseURL() + "/signup?invite=" + url.QueryEscape(secret)})
 	return nil
 }
 
@@ -84,7 +69,7 @@ func (a *API) listInvites(w http.ResponseWriter, r *http.Request, _ *apogee.User
 	if list == nil {
 		list = []*apogee.Invite{}
 	}
-	writeJSON(w, http.StatusOK, list)
+	writeJSON(w, http.StatusOK, map[string]any{"invites": list})
 	return nil
 }
 

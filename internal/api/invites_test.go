@@ -31,7 +31,7 @@ func newInviteEnv(t *testing.T) *adminEnv {
 // is not an admin, and nothing made or removed by either.
 func TestInviteRoutesWhoMayCall(t *testing.T) {
 	e := newInviteEnv(t)
-	var inv api.NewInvite
+	var inv apogee.NewInvite
 	e.must(e.call("POST", "/api/v1/admin/invites", e.admin, map[string]any{"email": "keep@example.com"}), 201, &inv)
 	routes := []struct {
 		method, path string
@@ -74,7 +74,7 @@ func pendingEmails(t *testing.T, e *adminEnv) []string {
 
 func TestInviteCreateListRevoke(t *testing.T) {
 	e := newInviteEnv(t)
-	var inv api.NewInvite
+	var inv apogee.NewInvite
 	e.must(e.call("POST", "/api/v1/admin/invites", e.admin, map[string]any{"email": " Carol@Example.COM ", "expires_in": 3600}), 201, &inv)
 	if inv.Email != "carol@example.com" || inv.InvitedBy != e.adminID || inv.ExpiresAt.Sub(inv.CreatedAt) != time.Hour {
 		t.Fatalf("invite = %+v", inv.Invite)
@@ -91,7 +91,7 @@ func TestInviteCreateListRevoke(t *testing.T) {
 		t.Fatalf("stored invite for the link's token: %+v, %v", got, err)
 	}
 
-	var def api.NewInvite
+	var def apogee.NewInvite
 	e.must(e.call("POST", "/api/v1/admin/invites", e.admin, map[string]any{"email": "dave@example.com"}), 201, &def)
 	if d := def.ExpiresAt.Sub(def.CreatedAt); d != apogee.DefaultInviteTTL {
 		t.Fatalf("default lifetime %v, want 7 days", d)
@@ -99,8 +99,9 @@ func TestInviteCreateListRevoke(t *testing.T) {
 
 	// The list never carries a token or a link.
 	r := e.call("GET", "/api/v1/admin/invites", e.admin, nil)
-	var list []apogee.Invite
-	e.must(r, 200, &list)
+	var page struct{ Invites []apogee.Invite }
+	e.must(r, 200, &page)
+	list := page.Invites
 	if len(list) != 2 || list[0].ID != inv.ID || list[1].ID != def.ID {
 		t.Fatalf("list = %+v", list)
 	}
@@ -116,7 +117,8 @@ func TestInviteCreateListRevoke(t *testing.T) {
 	if _, err := e.store.InviteByHash(context.Background(), sum[:]); !errors.Is(err, apogee.ErrNotFound) {
 		t.Fatalf("revoked invite still stored: %v", err)
 	}
-	e.must(e.call("GET", "/api/v1/admin/invites", e.admin, nil), 200, &list)
+	e.must(e.call("GET", "/api/v1/admin/invites", e.admin, nil), 200, &page)
+	list = page.Invites
 	if len(list) != 1 || list[0].ID != def.ID {
 		t.Fatalf("list after revoke = %+v", list)
 	}
