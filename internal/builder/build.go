@@ -53,7 +53,11 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 
 	var files []apogee.File
 	if err == nil {
-		files, err = b.run(ctx, w, p, d, vars)
+		var stop func() bool
+		if stop, err = b.budget(ctx, cancel, w, p); err == nil {
+			files, err = b.run(ctx, w, p, d, vars)
+			stop()
+		}
 	}
 	cancel(nil)
 	<-hbDone
@@ -83,6 +87,8 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 		status, reason = apogee.StatusCanceled, "canceled"
 	case errors.Is(cause, errTakenAway):
 		reason = "the build was ended elsewhere (canceled or timed out)"
+	case errors.As(cause, new(*apogee.Error)):
+		reason = apogee.ErrorMessage(cause) // the plan's build minutes ran out
 	case parent.Err() != nil:
 		reason = ReasonRestart
 	}
@@ -94,6 +100,43 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 	b.cfg.Hub.End(d.ID)
 	b.publish(bg, apogee.Event{Type: apogee.EventBuildEnded, ProjectID: d.ProjectID, DeploymentID: d.ID})
 	log.Info("build ended", "status", status, "reason", reason)
+}
+
+// budget bounds a build by its owner's build minutes: the build is
+// refused when none are left (builds of the same owner may have used them
+// since it was queued), and otherwise stopped, with the plan's limit as
+// the reason, when the minutes left this month (UTC) run out. The
+// returned func releases the timer.
+func (b *Builder) budget(ctx context.Context, cancel context.CancelCauseFunc, w *logs.Writer, p *apogee.Project) (func() bool, error) {
+	none := func() bool { return false }
+	plan, err := b.cfg.Store.UserPlan(ctx, p.OwnerID)
+	if err != nil {
+		return none, fmt.Errorf("plan of the project's owner: %w", err)
+	}
+	l := plan.Limits.BuildMinutes
+	if l == apogee.Unlimited {
+		return none, nil
+	}
+	now := time.Now().UTC()
+	use, err := b.cfg.Store.Usage(ctx, p.OwnerID, apogee.MonthStart(now), now)
+	if err != nil {
+		return none, fmt.Errorf("usage of the project's owner: %w", err)
+	}
+	used := time.Duration(use.BuildSeconds) * time.Second
+	quota := func() error {
+		return apogee.QuotaError(plan, apogee.LimitBuildMinutes, l, use.BuildMinutes(),
+			fmt.Sprintf("%d build %s a month", l, map[bool]string{true: "minute", false: "minutes"}[l == 1]), "this month's are used up",
+			"builds start again next month, or ask an admin for a larger plan")
+	}
+	left := time.Duration(l)*time.Minute - used
+	if left <= 0 {
+		return none, quota()
+	}
+	if left < b.cfg.Limits.Wall {
+		w.Systemf("Your plan %q has %s of build time left this month; the build stops if it takes longer", plan.Name, left.Round(time.Second))
+	}
+	t := time.AfterFunc(left, func() { cancel(quota()) })
+	return t.Stop, nil
 }
 
 // appendLine adds one system line to a log whose writer is closed.

@@ -27,6 +27,9 @@ type Store interface {
 	apogee.LogStore
 	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
 	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
+	// UserPlan and Usage bound a build by its owner's build minutes.
+	UserPlan(ctx context.Context, userID string) (*apogee.Plan, error)
+	Usage(ctx context.Context, userID string, since, now time.Time) (*apogee.Usage, error)
 }
 
 // Source fetches the source tree of a deployment into dir, writing its

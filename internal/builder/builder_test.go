@@ -55,6 +55,13 @@ func (e env) Resolve(context.Context, string) ([]string, []string, error) {
 
 func newRig(t *testing.T, limits sandbox.Limits, vars env) *rig {
 	t.Helper()
+	return newRigWith(t, limits, vars, nil)
+}
+
+// newRigWith is newRig with before run on the store and the project's
+// owner before the builder starts.
+func newRigWith(t *testing.T, limits sandbox.Limits, vars env, before func(st apogee.Store, owner *apogee.User)) *rig {
+	t.Helper()
 	if _, err := exec.LookPath("bwrap"); err != nil {
 		t.Fatal("bwrap is missing: apt-get install bubblewrap")
 	}
@@ -72,6 +79,9 @@ func newRig(t *testing.T, limits sandbox.Limits, vars env) *rig {
 	}
 	if err := st.CreateProject(ctx, r.project); err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(st, u)
 	}
 	if limits == (sandbox.Limits{}) {
 		limits = sandbox.Limits{MemoryBytes: 1 << 30, CPUs: 1, Pids: 512, Wall: 2 * time.Minute}
@@ -417,5 +427,63 @@ func TestRestartFailsInterruptedBuilds(t *testing.T) {
 	got, log := r.wait(d.ID, 10*time.Second)
 	if got.Status != apogee.StatusError || got.Error != builder.ReasonRestart || !strings.Contains(log, builder.ReasonRestart) {
 		t.Fatalf("after a restart: %s %q\n%s", got.Status, got.Error, log)
+	}
+}
+
+// TestBuildMinutesBound: a build stops when its owner's build minutes of
+// the month run out, with the plan's limit as the reason; the next build
+// is refused at once.
+func TestBuildMinutesBound(t *testing.T) {
+	r := newRigWith(t, sandbox.Limits{MemoryBytes: 128 << 20, CPUs: 1, Pids: 256, Wall: time.Minute}, nil,
+		func(st apogee.Store, owner *apogee.User) {
+			ctx := context.Background()
+			plan := &apogee.Plan{Name: "tiny", Limits: apogee.PlanLimits{Projects: 1, ConcurrentBuilds: 1, BuildMinutes: 1,
+				StorageBytes: apogee.Unlimited, CustomDomains: 0}}
+			if err := st.CreatePlan(ctx, plan); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SetUserPlan(ctx, owner.ID, plan.ID); err != nil {
+				t.Fatal(err)
+			}
+			// 58 of the month's 60 seconds spent by an earlier build.
+			start := time.Now().UTC().Add(-58 * time.Second)
+			if ms := apogee.MonthStart(time.Now()); start.Before(ms) {
+				start = ms
+			}
+			p, err := st.ListProjects(ctx, owner.ID)
+			if err != nil || len(p) != 1 {
+				t.Fatal(p, err)
+			}
+			id := apogee.NewID()
+			if err := st.QueueBuild(ctx, &apogee.Deployment{ID: id, ProjectID: p[0].ID, Target: apogee.TargetPreview,
+				Host: apogee.DeploymentHost(p[0].Name, id), CreatedAt: start, Source: apogee.SourceGit, Branch: "main"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.ClaimBuild(ctx, "earlier/1", start); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.EndBuild(ctx, id, apogee.StatusError, "earlier", start.Add(58*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	h := r.zipOf(map[string]string{
+		"package.json": `{"name":"site","private":true,"scripts":{"build":"sleep 50"}}`,
+		"index.html":   "<h1>x</h1>",
+	})
+	started := time.Now()
+	d, log := r.wait(r.queue(h, apogee.TargetPreview, false).ID, 45*time.Second)
+	if d.Status != apogee.StatusError || !strings.Contains(d.Error, `your plan "tiny" allows 1 build minute a month`) {
+		t.Fatalf("status %s error %q; log:\n%s", d.Status, d.Error, log)
+	}
+	if took := time.Since(started); took > 30*time.Second {
+		t.Errorf("the build ran %v with 2 s of build time left", took)
+	}
+	if !strings.Contains(log, `Your plan "tiny" has`) || !strings.Contains(log, "of build time left this month") {
+		t.Errorf("the log does not warn of the time left:\n%s", log)
+	}
+
+	d, log = r.wait(r.queue(h, apogee.TargetPreview, false).ID, 30*time.Second)
+	if d.Status != apogee.StatusError || !strings.Contains(d.Error, "this month's are used up") {
+		t.Fatalf("a build with no minutes left: status %s error %q; log:\n%s", d.Status, d.Error, log)
 	}
 }

@@ -5,82 +5,32 @@ import (
 	"bytes"
 	"context"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/miekg/dns"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/resolver"
+	"github.com/apogee-dev/apogee/internal/resolver/resolvertest"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
-// dnsZone is a real DNS server on loopback (UDP and TCP) answering TXT
-// records from a map the test fills.
-type dnsZone struct {
-	mu  sync.Mutex
-	txt map[string]string // FQDN with the final dot → value
-}
-
-func (z *dnsZone) set(name, value string) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	z.txt[dns.Fqdn(name)] = value
-}
-
-func startDNS(t *testing.T) (*dnsZone, string) {
-	t.Helper()
-	z := &dnsZone{txt: map[string]string{}}
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		q := r.Question[0]
-		z.mu.Lock()
-		v, ok := z.txt[q.Name]
-		z.mu.Unlock()
-		if ok && q.Qtype == dns.TypeTXT {
-			m.Answer = append(m.Answer, &dns.TXT{
-				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 1}, Txt: []string{v}})
-		} else {
-			m.Rcode = dns.RcodeNameError
-		}
-		w.WriteMsg(m)
-	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp := &dns.Server{PacketConn: pc, Handler: h}
-	tcp := &dns.Server{Listener: ln, Handler: h}
-	go udp.ActivateAndServe()
-	go tcp.ActivateAndServe()
-	t.Cleanup(func() { udp.Shutdown(); tcp.Shutdown() })
-	return z, pc.LocalAddr().String()
-}
-
 // newPagesEnv is newEnv with the platform domain apogee.test, a DNS
 // server the test controls and a ZIP limit of maxZip bytes.
-func newPagesEnv(t *testing.T, maxZip int64) (*env, *dnsZone) {
+func newPagesEnv(t *testing.T, maxZip int64) (*env, *resolvertest.Zone) {
 	t.Helper()
 	store, blobs, _ := testbed.Backends(t)
 	log := testbed.Quiet
 	bus := events.NewLocal(log)
 	t.Cleanup(func() { bus.Close() })
-	zone, addr := startDNS(t)
+	zone, addr := resolvertest.Start(t)
 	res, err := resolver.New(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +193,7 @@ func TestDomains(t *testing.T) {
 	want(t, "signed out add", anon.post("/projects/web/domains", url.Values{"domain": {"x.example.com"}}), 403)
 	want(t, "no csrf add", alice.post("/projects/web/domains", url.Values{"csrf": {""}, "domain": {"x.example.com"}}), 403)
 	want(t, "no csrf remove", alice.post("/projects/web/domains/remove", url.Values{"csrf": {""}, "domain": {"www.example.com"}}), 403)
-	zone.set("_apogee.www.example.com", d.Token)
+	zone.Set("_apogee.www.example.com", d.Token)
 	want(t, "no csrf verify", alice.post("/projects/web/domains/verify", url.Values{"csrf": {""}, "domain": {"www.example.com"}}), 403)
 	if d, _ := e.store.DomainByName(context.Background(), "www.example.com"); d.Verified() {
 		t.Fatal("a refused form verified the domain")

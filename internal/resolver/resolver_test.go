@@ -5,45 +5,12 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/miekg/dns"
+	"github.com/apogee-dev/apogee/internal/resolver/resolvertest"
 )
 
-// fakeServer answers TXT queries for _apogee.www.example.com on UDP and
-// TCP at one loopback port.
-func fakeServer(t *testing.T) string {
-	t.Helper()
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		q := r.Question[0]
-		if q.Qtype == dns.TypeTXT && q.Name == "_apogee.www.example.com." {
-			m.Answer = append(m.Answer, &dns.TXT{
-				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 1},
-				Txt: []string{"apogee-token"},
-			})
-		} else {
-			m.Rcode = dns.RcodeNameError
-		}
-		w.WriteMsg(m)
-	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp := &dns.Server{PacketConn: pc, Handler: h}
-	tcp := &dns.Server{Listener: ln, Handler: h}
-	go udp.ActivateAndServe()
-	go tcp.ActivateAndServe()
-	t.Cleanup(func() { udp.Shutdown(); tcp.Shutdown() })
-	return pc.LocalAddr().String()
-}
-
 func TestResolver(t *testing.T) {
-	addr := fakeServer(t)
+	zone, addr := resolvertest.Start(t)
+	zone.Set("_apogee.www.example.com", "apogee-token")
 	r, err := New(addr)
 	if err != nil {
 		t.Fatal(err)

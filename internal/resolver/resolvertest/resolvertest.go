@@ -1,0 +1,61 @@
+// Package resolvertest runs a real DNS server on loopback (UDP and TCP on
+// one port) that answers TXT records a test sets, for tests of custom
+// domain verification through internal/resolver.
+package resolvertest
+
+import (
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// Zone is the server's TXT records; it is safe for concurrent use.
+type Zone struct {
+	mu  sync.Mutex
+	txt map[string]string // FQDN → value
+}
+
+// Set makes name answer value.
+func (z *Zone) Set(name, value string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.txt[dns.Fqdn(name)] = value
+}
+
+// Start runs the server until t ends and returns its zone and address
+// ("127.0.0.1:PORT"). Names without a record answer NXDOMAIN.
+func Start(t testing.TB) (*Zone, string) {
+	t.Helper()
+	z := &Zone{txt: map[string]string{}}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		q := r.Question[0]
+		z.mu.Lock()
+		v, ok := z.txt[q.Name]
+		z.mu.Unlock()
+		if ok && q.Qtype == dns.TypeTXT {
+			m.Answer = append(m.Answer, &dns.TXT{
+				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 1}, Txt: []string{v}})
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp := &dns.Server{PacketConn: pc, Handler: h}
+	tcp := &dns.Server{Listener: ln, Handler: h}
+	go udp.ActivateAndServe()
+	go tcp.ActivateAndServe()
+	t.Cleanup(func() { udp.Shutdown(); tcp.Shutdown() })
+	return z, pc.LocalAddr().String()
+}
