@@ -2,6 +2,7 @@ package apogee
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -51,3 +52,30 @@ type InviteStore interface {
 // ErrInviteUsed is the answer to an invite link that was used, revoked
 // or has expired.
 var ErrInviteUsed = Errorf(EINVALID, "this invitation link was used already, was revoked or has expired; ask the admin who invited you for a new one")
+
+// CheckEmail trims and lower-cases an email address and refuses one
+// that cannot be an address, with an EINVALID message that says what to
+// enter.
+func CheckEmail(email string) (string, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	at := strings.IndexByte(email, '@')
+	if at < 1 || at == len(email)-1 || len(email) > 254 || strings.ContainsAny(email, " \t\r\n<>\"") || strings.Count(email, "@") != 1 {
+		return "", Errorf(EINVALID, "enter an email address such as you@example.com")
+	}
+	return email, nil
+}
+
+// InviteRequest is the body of POST /api/v1/admin/invites.
+type InviteRequest struct {
+	Email string `json:"email"`
+	// ExpiresIn is how long the link is good for, in seconds (default 7
+	// days).
+	ExpiresIn int64 `json:"expires_in,omitempty"`
+}
+
+// NewInvite is the answer to POST /api/v1/admin/invites: the invite and
+// its link, which is never shown again.
+type NewInvite struct {
+	*Invite
+	URL string `json:"url"`
+}

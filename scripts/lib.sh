@@ -41,9 +41,27 @@ ensure_go() {
 	export PATH=$dir/bin:$PATH
 }
 
-# ensure_node: builds run npm inside the sandbox; Debian's nodejs and npm
-# are enough when the machine has no Node.js of its own.
+# ensure_node: builds run npm inside the sandbox. Debian's nodejs and npm
+# when the machine has no Node.js of its own; then, when that Node.js is
+# older than 20.19 (Debian 12 ships 18, and Vite 8 needs 20.19), Node 20
+# from the npm registry's node-linux-<arch> package, linked into
+# /usr/local/bin, which comes first on PATH here and in the sandbox.
 ensure_node() {
-	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && return 0
-	apt_install nodejs npm
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		apt_install nodejs npm
+	fi
+	if node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+		return 0
+	fi
+	local arch
+	case $(uname -m) in
+	x86_64) arch=x64 ;;
+	aarch64 | arm64) arch=arm64 ;;
+	*) say "Node.js $(node --version) is older than 20.19 and there is no Node 20 package for $(uname -m); install Node.js 20.19 or later"; return 1 ;;
+	esac
+	say "Node.js $(node --version) is older than 20.19: installing Node 20 from the npm registry (node-linux-$arch)"
+	npm install -g --no-audit --no-fund "node-linux-$arch@20" >/dev/null
+	ln -sf "$(npm root -g)/node-linux-$arch/bin/node" /usr/local/bin/node
+	hash -r
+	say "Node.js $(node --version)"
 }

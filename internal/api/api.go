@@ -69,6 +69,9 @@ type Config struct {
 	// Edge reports this process's edge traffic for the admin figures
 	// (default none: the figures then have no edge part).
 	Edge EdgeCounter
+	// BaseURL returns the dashboard's URL without a trailing slash, for
+	// invitation links (default http://localhost).
+	BaseURL func() string
 }
 
 // API is the http.Handler of /api/v1.
@@ -94,6 +97,7 @@ type API struct {
 	patterns []string
 
 	webhooks WebhookSender // outgoing webhooks: see outgoing.go
+	baseURL  func() string // invitation links: see invites.go
 }
 
 // DefaultMaxFileSize bounds one file of a deployment.
@@ -133,6 +137,9 @@ func New(cfg Config) *API {
 		a.schemes = []string{"https", "http"}
 	}
 	a.box = cfg.Box
+	if a.baseURL = cfg.BaseURL; a.baseURL == nil {
+		a.baseURL = func() string { return "http://localhost" }
+	}
 	if a.box == nil {
 		a.box = secretbox.NewRandom()
 		a.log.Warn("no secret key given: secrets are sealed with a key that is lost when the process ends")
@@ -210,7 +217,8 @@ func (a *API) routes() {
 	authed("PUT /api/v1/deployments/{id}/files/{sha256}", a.uploadFile)
 	authed("POST /api/v1/deployments/{id}/finalize", a.finalize)
 
-	a.adminRoutes(authed) // admin.go: /api/v1/admin/…, /api/v1/usage
+	a.adminRoutes(authed)  // admin.go: /api/v1/admin/…, /api/v1/usage
+	a.inviteRoutes(authed) // invites.go: /api/v1/admin/invites
 	authed("GET /api/v1/admin/figures", adminOnly(a.adminFigures))
 	authed("GET /api/v1/admin/projects", adminOnly(a.adminProjects))
 	authed("GET /api/v1/admin/deployments", adminOnly(a.adminDeployments))

@@ -19,6 +19,7 @@ func newAdminCmd(a *app) *cobra.Command {
 		Short: "Administer the server: plans and users (as an admin), accounts in a data folder",
 	}
 	cmd.AddCommand(newAdminPlansCmd(a), newAdminUsersCmd(a))
+	cmd.AddCommand(newAdminInvitesCmd(a)) // invites.go
 	return cmd
 }
 
@@ -286,7 +287,7 @@ func userRow(u apogee.UserView) []string {
 var userHeader = []string{"EMAIL", "PLAN", "ROLE", "STATUS", "PROJECTS", "BUILD MIN", "STORAGE"}
 
 func newAdminUsersCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "users", Short: "List users, set their plan, disable or enable them (admins only)"}
+	cmd := &cobra.Command{Use: "users", Short: "List and invite users, set their plan, disable or enable them (admins only)"}
 
 	update := func(cmd *cobra.Command, user string, req apogee.UpdateUserRequest, verb string) error {
 		c, _, err := a.client()
@@ -371,6 +372,7 @@ func newAdminUsersCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(list, setPlan, disable, enable)
+	cmd.AddCommand(newAdminUsersInviteCmd(a)) // invites.go
 	return cmd
 }
 

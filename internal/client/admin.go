@@ -79,3 +79,29 @@ func (c *Client) AdminUpdatePlan(ctx context.Context, plan string, req apogee.Pl
 func (c *Client) AdminDeletePlan(ctx context.Context, plan string) error {
 	return c.do(ctx, request{method: http.MethodDelete, path: "/api/v1/admin/plans/" + esc(plan)})
 }
+
+// AdminInvite invites an email; the answer holds the link, shown this
+// once (admins only).
+func (c *Client) AdminInvite(ctx context.Context, req apogee.InviteRequest) (*apogee.NewInvite, error) {
+	var out apogee.NewInvite
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/api/v1/admin/invites", in: req, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// AdminInvites lists the pending invites (admins only).
+func (c *Client) AdminInvites(ctx context.Context) ([]apogee.Invite, error) {
+	var out struct {
+		Invites []apogee.Invite `json:"invites"`
+	}
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/api/v1/admin/invites", out: &out}); err != nil {
+		return nil, err
+	}
+	return out.Invites, nil
+}
+
+// AdminRevokeInvite revokes an invite by id (admins only).
+func (c *Client) AdminRevokeInvite(ctx context.Context, id string) error {
+	return c.do(ctx, request{method: http.MethodDelete, path: "/api/v1/admin/invites/" + esc(id)})
+}

@@ -138,6 +138,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		Registerer:  reg,
 		Box:         s.box,
 		Edge:        edgeCounter{reg},
+		BaseURL:     s.URL,
 	})
 	s.apex = http.NewServeMux()
 	s.apex.Handle("/api/", s.api)
