@@ -225,7 +225,7 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("GET /admin/users", d.admin(d.adminUsers))
 	m.Handle("POST /admin/users/{id}/disabled", d.admin(d.adminSetDisabled))
 	m.Handle("POST /admin/users/{id}/plan", d.admin(d.adminSetPlan))
-	m.Handle("POST /admin/invites", d.admin(d.adminInvite))                 // invites.go
+	m.Handle("POST /admin/invites", d.admin(d.adminInvite))                   // invites.go
 	m.Handle("POST /admin/invites/{id}/revoke", d.admin(d.adminRevokeInvite)) // invites.go
 	m.Handle("GET /admin/plans", d.admin(d.adminPlans))
 	m.Handle("POST /admin/plans", d.admin(d.adminSavePlan))
