@@ -46,6 +46,10 @@ type Event struct {
 	Project      string `json:"project,omitempty"`
 	DeploymentID string `json:"deployment_id,omitempty"`
 	Host         string `json:"host,omitempty"`
+	// Remote is set by a bus that spans processes on events another
+	// process published; work that must happen once per platform, not once
+	// per process (outgoing webhooks), is done only where Remote is false.
+	Remote bool `json:"-"`
 }
 
 // EventBus fans events out to every subscriber. Publish returns once the

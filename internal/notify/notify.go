@@ -129,7 +129,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 			continue
 		}
 		n.publish(note)
-		if n.cfg.Webhooks != nil {
+		// Every server sees every event; the one that published it sends
+		// the webhooks, so each is sent once.
+		if n.cfg.Webhooks != nil && !e.Remote {
 			n.cfg.Webhooks.Dispatch(ctx, note)
 		}
 	}

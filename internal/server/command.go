@@ -54,7 +54,7 @@ Every flag can also be set as an APOGEE_* variable: --listen is APOGEE_LISTEN.`,
 				return apogee.Errorf(apogee.EINVALID, "cannot listen on %s: %v; choose another address with --listen", cfg.Listen, err)
 			}
 			log.Info("listening", "addr", ln.Addr().String(), "domain", cfg.Domain,
-				"database", Redacted(cfg.Database), "blobs", Redacted(cfg.Blobs), "data", cfg.Data)
+				"database", Redacted(cfg.Database), "blobs", Redacted(cfg.Blobs), "events", Redacted(cfg.Events), "data", cfg.Data)
 			s.setListener(ln)
 			var tlsLn net.Listener
 			if cfg.TLSListen != "" {

@@ -87,7 +87,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if s.blobs, err = blob.Open(ctx, cfg.Blobs); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", Redacted(cfg.Blobs), err)
 	}
-	s.bus = events.NewLocal(log.With("component", "events"))
+	if s.bus, err = events.Open(ctx, cfg.Events, log.With("component", "events")); err != nil {
+		return nil, fmt.Errorf("event bus --events %s (APOGEE_EVENTS): %w", Redacted(cfg.Events), err)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -1,0 +1,204 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// DefaultSubject is the subject prefix of events on NATS: an event of type
+// alias.changed is published on apogee.events.alias.changed.
+const DefaultSubject = "apogee.events"
+
+// originHeader names the bus that published a message, so a bus skips its
+// own events coming back from NATS (it delivered them in process already).
+const originHeader = "Apogee-Origin"
+
+// NATS is an apogee.EventBus spanning processes: events are JSON messages
+// on core NATS subjects under a prefix, so every process connected to the
+// same NATS with the same prefix sees every event. Core NATS delivers at
+// most once, which is the bus contract; subscribers rebuild from the store.
+//
+// Events published in this process are handed to its own subscribers
+// directly, as Local does, so a process sees its own events at once and
+// even while NATS is unreachable; events from other processes arrive with
+// Remote set.
+type NATS struct {
+	local   *Local
+	nc      *nats.Conn
+	sub     *nats.Subscription
+	subject string
+	origin  string
+	log     *slog.Logger
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by nats.go once the connection is closed
+}
+
+var _ apogee.EventBus = (*NATS)(nil)
+
+// DialNATS connects to the NATS server at rawURL (nats://[user:pass@]host:4222,
+// several separated by commas) and subscribes to the events under the
+// subject prefix given by its "subject" query parameter (DefaultSubject if
+// none). It fails if NATS cannot be reached now; a connection lost later
+// is retried forever and logged.
+func DialNATS(ctx context.Context, rawURL string, log *slog.Logger) (*NATS, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	servers, subject, err := parseNATSURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	b := &NATS{
+		local:   NewLocal(log),
+		subject: subject,
+		origin:  apogee.NewID(),
+		log:     log,
+		closed:  make(chan struct{}),
+	}
+	timeout := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	b.nc, err = nats.Connect(servers,
+		nats.Name("apogee"),
+		nats.Timeout(timeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("lost the connection to NATS; reconnecting (events published meanwhile by other servers are missed)", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Error("NATS", "err", err)
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { b.closeOnce.Do(func() { close(b.closed) }) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	b.sub, err = b.nc.Subscribe(subject+".>", b.receive)
+	if err == nil {
+		// The subscription is registered on the server once the flush
+		// returns: events published elsewhere from now on reach us.
+		fctx, cancel := context.WithTimeout(ctx, timeout)
+		err = b.nc.FlushWithContext(fctx)
+		cancel()
+	}
+	if err != nil {
+		b.nc.Close()
+		return nil, fmt.Errorf("subscribe to NATS subject %s.>: %w", subject, err)
+	}
+	return b, nil
+}
+
+// parseNATSURL splits the subject query parameter off rawURL, which
+// nats.go does not know.
+func parseNATSURL(rawURL string) (servers, subject string, err error) {
+	subject = DefaultSubject
+	servers, query, _ := strings.Cut(rawURL, "?")
+	if query != "" {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return "", "", apogee.Errorf(apogee.EINVALID, "events URL query %q: %v", query, err)
+		}
+		for k := range q {
+			if k != "subject" {
+				return "", "", apogee.Errorf(apogee.EINVALID, "events URL: unknown parameter %q; only subject=<prefix> is known", k)
+			}
+		}
+		if s := q.Get("subject"); s != "" {
+			subject = s
+		}
+	}
+	if strings.ContainsAny(subject, " \t*>") || strings.HasPrefix(subject, ".") || strings.HasSuffix(subject, ".") {
+		return "", "", apogee.Errorf(apogee.EINVALID, "events URL: subject %q is not a NATS subject prefix like apogee.events", subject)
+	}
+	for _, s := range strings.Split(servers, ",") {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls") {
+			return "", "", apogee.Errorf(apogee.EINVALID, "events URL: %q is not nats://host:port (several separated by commas)", redactURL(s))
+		}
+	}
+	return servers, subject, nil
+}
+
+// receive hands a message from NATS to this process's subscribers.
+func (b *NATS) receive(m *nats.Msg) {
+	if m.Header.Get(originHeader) == b.origin {
+		return // delivered in process by Publish
+	}
+	var e apogee.Event
+	if err := json.Unmarshal(m.Data, &e); err != nil || e.Type == "" {
+		b.log.Warn("ignored a malformed event from NATS", "subject", m.Subject, "err", err)
+		return
+	}
+	e.Remote = true
+	_ = b.local.Publish(context.Background(), e)
+}
+
+// Publish hands e to this process's subscribers and to NATS. While the
+// connection is being re-established, nats.go buffers the message.
+func (b *NATS) Publish(ctx context.Context, e apogee.Event) error {
+	if e.Type == "" {
+		return errors.New("events: publish an event without a type")
+	}
+	e.Remote = false
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("events: encode %s: %w", e.Type, err)
+	}
+	_ = b.local.Publish(ctx, e)
+	m := &nats.Msg{Subject: b.subject + "." + e.Type, Data: data, Header: nats.Header{}}
+	m.Header.Set(originHeader, b.origin)
+	if err := b.nc.PublishMsg(m); err != nil {
+		return fmt.Errorf("events: publish %s to NATS: %w", e.Type, err)
+	}
+	return nil
+}
+
+// Subscribe returns a channel of the events published from now on, in this
+// process or another, until ctx ends or the bus is closed.
+func (b *NATS) Subscribe(ctx context.Context) (<-chan apogee.Event, error) {
+	return b.local.Subscribe(ctx)
+}
+
+// Close drains the connection (messages already received are delivered,
+// ones already published are sent), then ends every subscription.
+func (b *NATS) Close() error {
+	err := b.nc.Drain()
+	if err == nil || errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining) {
+		err = nil
+		select {
+		case <-b.closed:
+		case <-time.After(10 * time.Second):
+			b.nc.Close()
+			err = errors.New("events: NATS did not drain within 10s")
+		}
+	}
+	b.local.Close()
+	return err
+}
+
+// redactURL hides the password of a URL for error messages.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return "(malformed URL)"
+}

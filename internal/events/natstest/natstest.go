@@ -1,0 +1,54 @@
+// Package natstest runs a real NATS server inside a test process (the
+// embedded github.com/nats-io/nats-server), so tests of the NATS event bus
+// share no state with a NATS server of the machine. Only tests import it.
+package natstest
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Server is an embedded NATS server on 127.0.0.1.
+type Server struct {
+	*server.Server
+	port int
+}
+
+// Start runs a NATS server on a free port of 127.0.0.1 until the test
+// ends and returns it; URL() is what the bus dials.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	s := &Server{Server: start(tb, -1)}
+	s.port = s.Addr().(*net.TCPAddr).Port
+	tb.Cleanup(func() { s.Shutdown() })
+	return s
+}
+
+// URL is nats://127.0.0.1:port.
+func (s *Server) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.port) }
+
+// Restart stops the server and starts a new one on the same port, so
+// clients see the connection drop and come back.
+func (s *Server) Restart(tb testing.TB, down time.Duration) {
+	tb.Helper()
+	s.Shutdown()
+	s.WaitForShutdown()
+	time.Sleep(down)
+	s.Server = start(tb, s.port)
+}
+
+func start(tb testing.TB, port int) *server.Server {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		tb.Fatalf("embedded NATS server: %v", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("embedded NATS server did not start within 10s")
+	}
+	return ns
+}

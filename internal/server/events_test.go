@@ -1,0 +1,165 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/auth"
+	"github.com/apogee-dev/apogee/internal/client"
+	"github.com/apogee-dev/apogee/internal/events/natstest"
+)
+
+// testPostgres returns the URL of a fresh schema of the test PostgreSQL
+// (APOGEE_TEST_POSTGRES), dropped when the test ends.
+func testPostgres(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("APOGEE_TEST_POSTGRES")
+	if base == "" {
+		base = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
+	}
+	admin, err := sql.Open("pgx", base)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		err = admin.PingContext(ctx)
+		cancel()
+	}
+	if err != nil {
+		t.Fatalf("PostgreSQL is not reachable at %s: %v\n"+
+			"Install and start PostgreSQL (trust auth, user root, database test), "+
+			"or set APOGEE_TEST_POSTGRES to the URL of a database the tests may create schemas in.", Redacted(base), err)
+	}
+	schema := "apogee_test_" + apogee.NewID()
+	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+		admin.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// startServer runs a server with cfg (Data, Database, Blobs, Events and
+// SecretKey as the caller wants them) on 127.0.0.1:0 until the test ends
+// and returns its address.
+func startServer(t *testing.T, cfg Config) (*Server, string) {
+	t.Helper()
+	cfg.Listen, cfg.Domain, cfg.CacheMB, cfg.MaxFileMB = "127.0.0.1:0", "localhost", 16, 8
+	cfg.UploadTTL, cfg.LogLevel, cfg.LogFormat, cfg.ShutdownTTL = time.Hour, "warn", "text", time.Second
+	if err := cfg.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		s.Close()
+	})
+	return s, "http://" + ln.Addr().String()
+}
+
+// TestTwoServersOneEventBus is the scaled-out platform: two servers share
+// one PostgreSQL database, one blob folder and one NATS. A deployment made
+// through A is served by B, and B follows a rollback made through A.
+func TestTwoServersOneEventBus(t *testing.T) {
+	ns := natstest.Start(t)
+	shared := Config{
+		Database:  testPostgres(t),
+		Blobs:     "file://" + filepath.Join(t.TempDir(), "blobs"),
+		Events:    ns.URL() + "?subject=apogee.test." + apogee.NewID(),
+		SecretKey: strings.Repeat("ab", 32),
+	}
+	cfgA, cfgB := shared, shared
+	cfgA.Data, cfgB.Data = t.TempDir(), t.TempDir()
+	a, addrA := startServer(t, cfgA)
+	_, addrB := startServer(t, cfgB)
+
+	ctx := context.Background()
+	hash, _ := auth.HashPassword("password")
+	u := &apogee.User{ID: apogee.NewID(), Email: "admin@example.com", Password: hash, Admin: true, CreatedAt: time.Now()}
+	if err := a.Store().CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	secret, th := auth.NewToken()
+	if err := a.Store().CreateToken(ctx, &apogee.Token{ID: apogee.NewID(), UserID: u.ID, Name: "t", Hash: th, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(addrA, secret)
+	if _, err := c.CreateProject(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+
+	one, err := c.Deploy(ctx, site(t, "one"), client.DeployOptions{Project: "web", Production: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, addrB, one.Deployment.Host+".localhost", "one")
+	waitFor(t, addrB, "web.localhost", "one")
+
+	if _, err := c.Deploy(ctx, site(t, "two"), client.DeployOptions{Project: "web", Production: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, addrB, "web.localhost", "two")
+
+	if _, err := c.Rollback(ctx, "web", one.Deployment.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, addrB, "web.localhost", "one")
+	waitFor(t, addrA, "web.localhost", "one")
+}
+
+func TestEventsFlag(t *testing.T) {
+	tests := []struct{ events, err string }{
+		{"nats://127.0.0.1:1", "--events nats://127.0.0.1:1 (APOGEE_EVENTS)"},
+		{"nats://u:hunter2@127.0.0.1:1", "--events nats://u:xxxxx@127.0.0.1:1 (APOGEE_EVENTS)"},
+		{"redis://127.0.0.1:6379", "use local (one server) or nats://"},
+	}
+	for _, tt := range tests {
+		cfg := Config{Data: t.TempDir(), Events: tt.events, Listen: "127.0.0.1:0", Domain: "localhost", CacheMB: 16, MaxFileMB: 8,
+			UploadTTL: time.Hour, LogLevel: "warn", LogFormat: "text", ShutdownTTL: time.Second}
+		if err := cfg.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err == nil {
+			s.Close()
+			t.Errorf("--events %s: server started", tt.events)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.err) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("--events %s: error %q, want one containing %q and no password", tt.events, err, tt.err)
+		}
+	}
+}
