@@ -93,9 +93,13 @@ func (d *Dashboard) changePassword(w http.ResponseWriter, r *http.Request, s *se
 	if err != nil {
 		return errorf("change password: %w", err)
 	}
-	ok, err := auth.VerifyPassword(u.Password, current)
-	if err != nil {
-		return errorf("change password: user %s: %w", u.ID, err)
+	// An account made through GitHub has no password yet: setting the
+	// first one asks for no current password (the session is the proof).
+	ok := !u.HasPassword()
+	if u.HasPassword() {
+		if ok, err = auth.VerifyPassword(u.Password, current); err != nil {
+			return errorf("change password: user %s: %w", u.ID, err)
+		}
 	}
 	switch {
 	case !ok:
@@ -118,6 +122,9 @@ func (d *Dashboard) changePassword(w http.ResponseWriter, r *http.Request, s *se
 	}
 	d.log.Info("password changed", "user", u.ID, "sessions_ended", n)
 	msg := "Password changed."
+	if !u.HasPassword() {
+		msg = "Password set: you can now sign in with your email and password too."
+	}
 	if n > 0 {
 		msg += " Your other sessions were signed out."
 	}

@@ -14,6 +14,12 @@ import (
 // routes (PATCH /api/v1/admin/users/{id}, /api/v1/admin/plans…).
 
 func (d *Dashboard) adminUsers(w http.ResponseWriter, r *http.Request, s *session) error {
+	return d.adminUsersPage(w, r, s, nil)
+}
+
+// adminUsersPage shows the users and the pending invitations; invite is
+// one just made, whose link is shown this once (invites.go).
+func (d *Dashboard) adminUsersPage(w http.ResponseWriter, r *http.Request, s *session, invite *apogee.NewInvite) error {
 	var users struct {
 		Users []*apogee.UserView `json:"users"`
 	}
@@ -30,8 +36,13 @@ func (d *Dashboard) adminUsers(w http.ResponseWriter, r *http.Request, s *sessio
 			def = p
 		}
 	}
+	invites, err := d.pendingInvites(r, s)
+	if err != nil {
+		return err
+	}
 	d.render(w, r, http.StatusOK, "admin_users", s, "Admin: users", map[string]any{
 		"Users": users.Users, "Plans": plans, "Default": def, "Me": s.user.ID,
+		"Invites": invites, "NewInvite": invite, "InviteExpiries": inviteExpiries,
 	})
 	return nil
 }

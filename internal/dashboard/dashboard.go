@@ -41,6 +41,7 @@ type Store interface {
 	apogee.UserStore
 	apogee.AccountStore
 	apogee.LogStore
+	apogee.InviteStore // sign-up by invitation (invites.go)
 	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
 }
 
@@ -224,6 +225,8 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("GET /admin/users", d.admin(d.adminUsers))
 	m.Handle("POST /admin/users/{id}/disabled", d.admin(d.adminSetDisabled))
 	m.Handle("POST /admin/users/{id}/plan", d.admin(d.adminSetPlan))
+	m.Handle("POST /admin/invites", d.admin(d.adminInvite))                   // invites.go
+	m.Handle("POST /admin/invites/{id}/revoke", d.admin(d.adminRevokeInvite)) // invites.go
 	m.Handle("GET /admin/plans", d.admin(d.adminPlans))
 	m.Handle("POST /admin/plans", d.admin(d.adminSavePlan))
 	m.Handle("GET /admin/plans/{id}", d.admin(d.adminPlans))

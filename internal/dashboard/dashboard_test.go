@@ -658,7 +658,7 @@ func TestPasswordChange(t *testing.T) {
 func TestSignup(t *testing.T) {
 	closed := newEnv(t, SignupClosed)
 	b := closed.browser()
-	want(t, "closed", b.get("/signup"), 404, "sign-up is closed")
+	want(t, "closed", b.get("/signup"), 404, "sign-up on this server is by invitation")
 	if strings.Contains(b.get("/login").body, `href="/signup"`) {
 		t.Fatal("a closed server links to sign-up")
 	}

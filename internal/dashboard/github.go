@@ -67,7 +67,7 @@ var (
 	errGitHubEmail = apogee.Errorf(apogee.EFORBIDDEN,
 		"your GitHub account has no verified primary email address, so Apogee cannot tell who you are; verify one at GitHub (Settings → Emails) and try again")
 	errGitHubSignupClosed = apogee.Errorf(apogee.EFORBIDDEN,
-		"there is no Apogee account for this GitHub account and sign-up is closed on this server; ask its admin for an account, then connect GitHub on your Account page")
+		"there is no Apogee account for this GitHub account and sign-up on this server is by invitation; ask its admin for an invitation link, then connect GitHub on your Account page")
 )
 
 // githubCallback finishes the flow: check the state, trade the code for
@@ -205,13 +205,9 @@ func (d *Dashboard) githubUser(r *http.Request, acct *github.Account) (u *apogee
 	if err != nil {
 		return nil, false, errorf("GitHub sign-up: %w", err)
 	}
-	// No password signs in to this account: its hash is of a random
-	// secret nobody keeps. The person signs in with GitHub.
-	hash, err := auth.HashPassword(newSecret())
-	if err != nil {
-		return nil, false, errorf("GitHub sign-up: %w", err)
-	}
-	return &apogee.User{ID: apogee.NewID(), Email: acct.Email, Password: hash, Admin: len(users) == 0,
+	// No password signs in to this account (Password "": auth.Login
+	// refuses it) until its owner sets one on the Account page.
+	return &apogee.User{ID: apogee.NewID(), Email: acct.Email, Password: "", Admin: len(users) == 0,
 		CreatedAt: d.now().UTC()}, true, nil
 }
 
@@ -221,6 +217,10 @@ func refuseDisabled(u *apogee.User) error { return auth.CheckActive(u) }
 
 // githubDisconnect forgets the user's GitHub account (POST, CSRF).
 func (d *Dashboard) githubDisconnect(w http.ResponseWriter, r *http.Request, s *session) error {
+	if !s.user.HasPassword() { // GitHub is their only way in
+		setFlash(w, r, "error", "Set a password below first: without GitHub or a password you could not sign in again.")
+		return seeOther(w, r, "/account")
+	}
 	if err := d.gh.Disconnect(r.Context(), s.user.ID); err != nil {
 		if errors.Is(err, apogee.ErrNotFound) {
 			setFlash(w, r, "error", "GitHub was not connected.")

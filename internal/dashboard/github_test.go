@@ -279,7 +279,7 @@ func TestGitHubSignIn(t *testing.T) {
 		status int
 		says   string
 	}{
-		{"closed sign-up", SignupClosed, "octo", nil, "/auth/github", http.StatusForbidden, "sign-up is closed on this server; ask its admin"},
+		{"closed sign-up", SignupClosed, "octo", nil, "/auth/github", http.StatusForbidden, "sign-up on this server is by invitation; ask its admin"},
 		{"unverified email does not link", SignupClosed, "sly", nil, "/auth/github", http.StatusForbidden, "no verified primary email"},
 		{"unverified email, open sign-up", SignupOpen, "sly", nil, "/auth/github", http.StatusForbidden, "no verified primary email"},
 		{"access denied", SignupOpen, "octo", func(g *ghEnv) { g.gh.Deny(true) }, "/auth/github", http.StatusForbidden, "you did not allow Apogee to use your GitHub account"},

@@ -250,9 +250,13 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, s *session) e
 
 type signupForm struct {
 	Email, Token, Error string
+	Invite              string // the invitation token, when signing up by invitation (invites.go)
 }
 
 func (d *Dashboard) signupPage(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Query().Has("invite") {
+		return d.inviteSignupPage(w, r)
+	}
 	if !d.signup {
 		return errSignupClosed
 	}
@@ -260,15 +264,18 @@ func (d *Dashboard) signupPage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var errSignupClosed = apogee.Errorf(apogee.ENOTFOUND, "sign-up is closed on this server; ask its admin for an account")
+var errSignupClosed = apogee.Errorf(apogee.ENOTFOUND, "sign-up on this server is by invitation: ask its admin for an invitation link")
 
 // signupSubmit makes an account and signs it in. The first account of a
 // server is its admin.
 func (d *Dashboard) signupSubmit(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if r.PostFormValue("invite") != "" {
+		return d.inviteSignupSubmit(w, r)
+	}
 	if !d.signup {
 		return errSignupClosed
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if !checkLoginToken(r) {
 		return errBadCSRF
 	}
