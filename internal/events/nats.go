@@ -16,9 +16,10 @@ import (
 	"github.com/apogee-dev/apogee"
 )
 
-// DefaultSubject is the subject prefix of events on NATS: an event of type
-// alias.changed is published on apogee.events.alias.changed.
-const DefaultSubject = "apogee.events"
+// DefaultSubject is the subject prefix on NATS: an event of type
+// alias.changed is published on apogee.events.alias.changed, live lines of
+// log d1 on apogee.logs.d1.
+const DefaultSubject = "apogee"
 
 // originHeader names the bus that published a message, so a bus skips its
 // own events coming back from NATS (it delivered them in process already).
@@ -93,7 +94,7 @@ func DialNATS(ctx context.Context, rawURL string, log *slog.Logger) (*NATS, erro
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)
 	}
-	b.sub, err = b.nc.Subscribe(subject+".>", b.receive)
+	b.sub, err = b.nc.Subscribe(subject+".events.>", b.receive)
 	if err == nil {
 		// The subscription is registered on the server once the flush
 		// returns: events published elsewhere from now on reach us.
@@ -103,7 +104,7 @@ func DialNATS(ctx context.Context, rawURL string, log *slog.Logger) (*NATS, erro
 	}
 	if err != nil {
 		b.nc.Close()
-		return nil, fmt.Errorf("subscribe to NATS subject %s.>: %w", subject, err)
+		return nil, fmt.Errorf("subscribe to NATS subject %s.events.>: %w", subject, err)
 	}
 	return b, nil
 }
@@ -128,7 +129,7 @@ func parseNATSURL(rawURL string) (servers, subject string, err error) {
 		}
 	}
 	if strings.ContainsAny(subject, " \t*>") || strings.HasPrefix(subject, ".") || strings.HasSuffix(subject, ".") {
-		return "", "", apogee.Errorf(apogee.EINVALID, "events URL: subject %q is not a NATS subject prefix like apogee.events", subject)
+		return "", "", apogee.Errorf(apogee.EINVALID, "events URL: subject %q is not a NATS subject prefix like apogee", subject)
 	}
 	for _, s := range strings.Split(servers, ",") {
 		u, err := url.Parse(s)
@@ -165,7 +166,7 @@ func (b *NATS) Publish(ctx context.Context, e apogee.Event) error {
 		return fmt.Errorf("events: encode %s: %w", e.Type, err)
 	}
 	_ = b.local.Publish(ctx, e)
-	m := &nats.Msg{Subject: b.subject + "." + e.Type, Data: data, Header: nats.Header{}}
+	m := &nats.Msg{Subject: b.subject + ".events." + e.Type, Data: data, Header: nats.Header{}}
 	m.Header.Set(originHeader, b.origin)
 	if err := b.nc.PublishMsg(m); err != nil {
 		return fmt.Errorf("events: publish %s to NATS: %w", e.Type, err)

@@ -19,6 +19,7 @@ type Hub struct {
 	mu      sync.Mutex
 	logs    map[string]*live
 	ringLen int
+	relay   Relay // other processes' hubs, if any (relay.go)
 }
 
 type live struct {
@@ -58,6 +59,9 @@ func NewHub(ringLen int) *Hub {
 
 // Publish hands lines of log id to its followers. It never blocks.
 func (h *Hub) Publish(id string, lines ...apogee.LogLine) {
+	if h.relay != nil {
+		h.relay.RelayLines(id, lines)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	l := h.logs[id]
@@ -90,6 +94,9 @@ func (h *Hub) Publish(id string, lines ...apogee.LogLine) {
 // status) is written, so that a follower arriving later learns from that
 // record that there is nothing to wait for.
 func (h *Hub) End(id string) {
+	if h.relay != nil {
+		h.relay.RelayEnd(id)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	l := h.logs[id]

@@ -11,6 +11,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/builder"
 	"github.com/apogee-dev/apogee/internal/deploy"
 	"github.com/apogee-dev/apogee/internal/envvars"
+	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 	"github.com/apogee-dev/apogee/internal/source"
@@ -21,6 +22,11 @@ import (
 // server with what to do, rather than failing every build later.
 func (s *Server) setupBuilds() error {
 	s.hub = logs.NewHub(0)
+	if nb, ok := s.bus.(*events.NATS); ok { // live logs followed through another server
+		if err := nb.RelayLogs(s.hub); err != nil {
+			return fmt.Errorf("live logs over --events: %w", err)
+		}
+	}
 	if s.cfg.BuildWorkers == 0 {
 		return nil
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/client"
+	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/events/natstest"
 )
 
@@ -188,5 +189,88 @@ func TestEventsFlag(t *testing.T) {
 		if !strings.Contains(err.Error(), tt.err) || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("--events %s: error %q, want one containing %q and no password", tt.events, err, tt.err)
 		}
+	}
+}
+
+// TestTwoServersLiveLogs: a build's log written on server A (where it
+// runs) is followed live through server B's API, and the follow ends when
+// A ends the log. The writer stores nothing meanwhile, so the lines B
+// streams can only have come over NATS.
+func TestTwoServersLiveLogs(t *testing.T) {
+	ns := natstest.Start(t)
+	shared := Config{
+		Database:     testPostgres(t),
+		Blobs:        "file://" + filepath.Join(t.TempDir(), "blobs"),
+		Events:       ns.URL() + "?subject=apogee.test." + apogee.NewID(),
+		SecretKey:    strings.Repeat("cd", 32),
+		AllowFileGit: true,
+	}
+	cfgA, cfgB := shared, shared
+	cfgA.Data, cfgB.Data = t.TempDir(), t.TempDir()
+	a, addrA := startServer(t, cfgA)
+	_, addrB := startServer(t, cfgB)
+
+	ctx := t.Context()
+	hash, _ := auth.HashPassword("password")
+	u := &apogee.User{ID: apogee.NewID(), Email: "admin@example.com", Password: hash, Admin: true, CreatedAt: time.Now()}
+	if err := a.Store().CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	secret, th := auth.NewToken()
+	if err := a.Store().CreateToken(ctx, &apogee.Token{ID: apogee.NewID(), UserID: u.ID, Name: "t", Hash: th, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	ca, cb := client.New(addrA, secret), client.New(addrB, secret)
+	if _, err := ca.CreateGitProject(ctx, "app", apogee.GitSource{URL: "file://" + t.TempDir(), Branch: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	// No server has build workers: the build stays queued while this
+	// test writes its log on A, as A's builder would.
+	d, err := ca.QueueBuild(ctx, "app", apogee.BuildRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	got := make(chan apogee.LogLine, 16)
+	followed := make(chan error, 1)
+	go func() {
+		_, err := cb.FollowLogs(ctx, d.ID, 0, func(l apogee.LogLine) error { got <- l; return nil })
+		followed <- err
+	}()
+	w := logs.NewWriter(d.ID, a.Store(), a.hub, logs.Options{FlushInterval: time.Hour})
+	deadline := time.After(20 * time.Second) // a late subscriber waits up to 5s on a gap
+	for _, want := range []string{"Installing", "Building"} {
+		// Write until B streams it: B may not have subscribed yet.
+		tick := time.NewTicker(200 * time.Millisecond)
+		w.Systemf("%s", want)
+	wait:
+		for {
+			select {
+			case l := <-got:
+				if l.Text == want {
+					break wait
+				}
+			case <-tick.C:
+				w.Systemf("%s", want)
+			case <-deadline:
+				t.Fatalf("B did not stream %q written on A within 20s", want)
+			}
+		}
+		tick.Stop()
+	}
+	if _, err := ca.Cancel(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.hub.End(d.ID)
+	select {
+	case err := <-followed:
+		if err != nil {
+			t.Fatalf("follow through B: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the follow through B did not end within 10s of A ending the log")
 	}
 }
