@@ -37,6 +37,10 @@ const (
 	// when DeploymentID is "", serves nothing any more (removed, or its
 	// project has no production deployment).
 	EventDomainChanged = "domain.changed"
+	// EventResync: events may have been missed (a bus spanning processes
+	// lost its connection and has it again); rebuild state from the
+	// store. A bus hands it to its own subscribers only.
+	EventResync = "events.resync"
 )
 
 // Event tells other roles, in this process or another, that routes changed.

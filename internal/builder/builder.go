@@ -194,7 +194,7 @@ func (b *Builder) listen(ctx context.Context, events <-chan apogee.Event) {
 				return
 			}
 			switch e.Type {
-			case apogee.EventBuildQueued:
+			case apogee.EventBuildQueued, apogee.EventResync:
 				b.Kick()
 			case apogee.EventBuildCanceled:
 				b.cancel(e.DeploymentID, errCanceled)

@@ -243,11 +243,11 @@ func (s *Server) Apply(e apogee.Event) {
 			return
 		}
 		s.set(s.hostKey(e.Host), e.DeploymentID)
-	case apogee.EventProjectDeleted:
+	case apogee.EventProjectDeleted, apogee.EventResync:
 		ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 		defer cancel()
 		if err := s.Load(ctx); err != nil {
-			s.log.Error("reload after project deletion failed; will retry", "project", e.Project, "err", err)
+			s.log.Error("reload of routes failed; will retry", "event", e.Type, "project", e.Project, "err", err)
 		}
 	case apogee.EventDomainChanged:
 		// A custom domain (Host, a full name) moved to DeploymentID, or,

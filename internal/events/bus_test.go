@@ -188,8 +188,12 @@ func TestNATSReconnect(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
 	a, b := dial(t, url, log), dial(t, url, nil)
 	sub, _ := b.Subscribe(t.Context())
+	subA, _ := a.Subscribe(t.Context())
 
 	ns.Restart(t, 200*time.Millisecond)
+	if got := receive(t, "a after reconnecting", subA); got.Type != apogee.EventResync {
+		t.Fatalf("a's subscriber got %+v after the reconnect, want %s", got, apogee.EventResync)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(logBuf.String(), "reconnected to NATS") {
 		if time.Now().After(deadline) {
@@ -208,6 +212,9 @@ func TestNATSReconnect(t *testing.T) {
 		}
 		select {
 		case got := <-sub:
+			if got.Type == apogee.EventResync {
+				continue // b's own reconnect
+			}
 			if got.DeploymentID != "d2" || !got.Remote {
 				t.Fatalf("got %+v", got)
 			}

@@ -82,7 +82,8 @@ func DialNATS(ctx context.Context, rawURL string, log *slog.Logger) (*NATS, erro
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted())
+			log.Info("reconnected to NATS; subscribers reload from the store", "server", nc.ConnectedUrlRedacted())
+			_ = b.local.Publish(context.Background(), apogee.Event{Type: apogee.EventResync})
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			log.Error("NATS", "err", err)
@@ -144,7 +145,7 @@ func (b *NATS) receive(m *nats.Msg) {
 		return // delivered in process by Publish
 	}
 	var e apogee.Event
-	if err := json.Unmarshal(m.Data, &e); err != nil || e.Type == "" {
+	if err := json.Unmarshal(m.Data, &e); err != nil || e.Type == "" || e.Type == apogee.EventResync {
 		b.log.Warn("ignored a malformed event from NATS", "subject", m.Subject, "err", err)
 		return
 	}
@@ -155,8 +156,8 @@ func (b *NATS) receive(m *nats.Msg) {
 // Publish hands e to this process's subscribers and to NATS. While the
 // connection is being re-established, nats.go buffers the message.
 func (b *NATS) Publish(ctx context.Context, e apogee.Event) error {
-	if e.Type == "" {
-		return errors.New("events: publish an event without a type")
+	if e.Type == "" || e.Type == apogee.EventResync {
+		return fmt.Errorf("events: publish an event of type %q: only the bus sends resyncs, to its own subscribers", e.Type)
 	}
 	e.Remote = false
 	data, err := json.Marshal(e)

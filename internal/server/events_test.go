@@ -6,10 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,6 +103,8 @@ func TestTwoServersOneEventBus(t *testing.T) {
 		Blobs:     "file://" + filepath.Join(t.TempDir(), "blobs"),
 		Events:    ns.URL() + "?subject=apogee.test." + apogee.NewID(),
 		SecretKey: strings.Repeat("ab", 32),
+
+		WebhooksAllowPrivate: true,
 	}
 	cfgA, cfgB := shared, shared
 	cfgA.Data, cfgB.Data = t.TempDir(), t.TempDir()
@@ -121,12 +126,34 @@ func TestTwoServersOneEventBus(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Both servers see every event; the webhook must still come once.
+	var hooks atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), apogee.NotifyDeploymentReady) {
+			hooks.Add(1)
+		}
+	}))
+	t.Cleanup(receiver.Close)
+	if _, err := c.CreateWebhook(ctx, "web", apogee.CreateWebhookRequest{URL: receiver.URL, Events: []string{apogee.NotifyDeploymentReady}}); err != nil {
+		t.Fatal(err)
+	}
+
 	one, err := c.Deploy(ctx, site(t, "one"), client.DeployOptions{Project: "web", Production: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, addrB, one.Deployment.Host+".localhost", "one")
 	waitFor(t, addrB, "web.localhost", "one")
+	for deadline := time.Now().Add(5 * time.Second); hooks.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no deployment.ready webhook within 5s")
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // room for a second, wrong one
+	if n := hooks.Load(); n != 1 {
+		t.Errorf("deployment.ready webhook sent %d times by two servers, want once", n)
+	}
 
 	if _, err := c.Deploy(ctx, site(t, "two"), client.DeployOptions{Project: "web", Production: true}); err != nil {
 		t.Fatal(err)
