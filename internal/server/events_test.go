@@ -19,8 +19,8 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/client"
-	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/events/natstest"
+	"github.com/apogee-dev/apogee/internal/logs"
 )
 
 // testPostgres returns the URL of a fresh schema of the test PostgreSQL
