@@ -12,9 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/apogee-dev/apogee/internal/testio"
 )
 
 // These tests build the real binary and drive it as a user would: the
@@ -46,7 +47,7 @@ type world struct {
 	config string
 	srv    *exec.Cmd
 	addr   string
-	logs   *syncBuffer
+	logs   *testio.Buffer
 	env    []string // extra environment of the server
 }
 
@@ -64,23 +65,6 @@ func newWorld(t testing.TB) *world {
 	return w
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // start runs `apogee server` and waits for its address: on 127.0.0.1:0
 // the first time, on the same address after a restart (the CLI's config
 // names it).
@@ -96,7 +80,7 @@ func (w *world) start() {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	w.logs = &syncBuffer{}
+	w.logs = &testio.Buffer{}
 	cmd.Stderr = w.logs
 	if err := cmd.Start(); err != nil {
 		w.t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,25 +19,8 @@ import (
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
+	"github.com/apogee-dev/apogee/internal/testio"
 )
-
-// syncBuffer is a log destination the test reads while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // secretWorld is a data folder (SQLite store, blobs) that API servers
 // with a given key can be started on, one after the other, like a server
@@ -48,7 +30,7 @@ type secretWorld struct {
 	t     *testing.T
 	store *sqlstore.Store
 	blobs apogee.Blobs
-	logs  *syncBuffer
+	logs  *testio.Buffer
 }
 
 func newSecretWorld(t *testing.T) *secretWorld {
@@ -64,7 +46,7 @@ func newSecretWorld(t *testing.T) *secretWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bl.Close() })
-	return &secretWorld{t: t, store: st, blobs: bl, logs: &syncBuffer{}}
+	return &secretWorld{t: t, store: st, blobs: bl, logs: &testio.Buffer{}}
 }
 
 // start runs an API with a box of key on the world's data.

@@ -1,17 +1,16 @@
 package events
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/events/natstest"
+	"github.com/apogee-dev/apogee/internal/testio"
 )
 
 // buses are the implementations every contract test runs on.
@@ -184,7 +183,7 @@ func TestNATSCloseDrains(t *testing.T) {
 func TestNATSReconnect(t *testing.T) {
 	ns := natstest.Start(t)
 	url := ns.URL() + "?subject=" + uniqueSubject()
-	var logBuf syncBuffer
+	var logBuf testio.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
 	a, b := dial(t, url, log), dial(t, url, nil)
 	sub, _ := b.Subscribe(t.Context())
@@ -262,21 +261,4 @@ func TestOpen(t *testing.T) {
 		}
 		bus.Close()
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -74,18 +74,7 @@ func (h *Hub) Publish(id string, lines ...apogee.LogLine) {
 	if over := len(l.ring) - h.ringLen; over > 0 {
 		l.ring = append(l.ring[:0], l.ring[over:]...)
 	}
-	for s := range l.subs {
-		for _, line := range lines {
-			select {
-			case s.c <- line:
-			default: // too slow: cut loose, it catches up from the store
-				delete(l.subs, s)
-				close(s.c)
-				goto next
-			}
-		}
-	next:
-	}
+	l.send(lines)
 }
 
 // End marks log id finished: its followers' channels close with Ended
@@ -158,5 +147,23 @@ func (s *Subscription) Close() {
 	// A log nobody writes to or follows needs no entry.
 	if len(l.subs) == 0 && !l.published {
 		delete(h.logs, s.id)
+	}
+}
+
+// send hands lines to every follower of l, in order. A follower too slow
+// to take them is cut loose: its channel closes and it catches up from
+// the store. The hub's lock must be held.
+func (l *live) send(lines []apogee.LogLine) {
+	for s := range l.subs {
+		for _, line := range lines {
+			select {
+			case s.c <- line:
+			default:
+				delete(l.subs, s)
+				close(s.c)
+				goto next
+			}
+		}
+	next:
 	}
 }

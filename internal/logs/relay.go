@@ -27,18 +27,7 @@ func (h *Hub) PublishFromPeer(id string, lines []apogee.LogLine) {
 	if l == nil {
 		return
 	}
-	for s := range l.subs {
-		for _, line := range lines {
-			select {
-			case s.c <- line:
-			default: // too slow: cut loose, it catches up from the store
-				delete(l.subs, s)
-				close(s.c)
-				goto next
-			}
-		}
-	next:
-	}
+	l.send(lines)
 }
 
 // EndFromPeer ends log id for its followers in this process, as End does,

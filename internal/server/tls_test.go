@@ -29,6 +29,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/client"
+	"github.com/apogee-dev/apogee/internal/testio"
 )
 
 // pebble is a running ACME test CA (Debian's pebble) with its DNS server
@@ -136,7 +137,7 @@ func startPebble(t *testing.T, httpPort, tlsPort int) *pebble {
 	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testio.Buffer{}
 	start := func(name string, env []string, args ...string) {
 		cmd := exec.Command(name, args...)
 		cmd.Env = append(os.Environ(), env...)
@@ -205,23 +206,6 @@ func (p *pebble) roots(t *testing.T) *x509.CertPool {
 	return pool
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // obtaining counts certmagic's "cert_obtaining" events by name: each is
 // the start of an ACME order.
 type obtaining struct {
@@ -271,7 +255,7 @@ func TestHTTPSWithACME(t *testing.T) {
 	cfg.onCertEvent = orders.event
 	cfg.onlyHTTP01 = true // the test is about the HTTP listener's challenge path
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &testio.Buffer{}
 	s, err := New(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/testio"
 )
 
 // requireGit fails the test (never skips it) when git is missing.
@@ -151,24 +152,6 @@ func sharedRepos(t *testing.T) (root string, repo, v0 testRepo) {
 	return shared.root, shared.repo, shared.v0
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func assertEmptyDir(t *testing.T, dir string) {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -233,7 +216,7 @@ func TestFetchRefs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dst := filepath.Join(t.TempDir(), "src") // absent: Fetch makes it
-			var progress syncBuffer
+			var progress testio.Buffer
 			co, err := g.Fetch(context.Background(), tc.url, tc.ref, "", dst, &progress)
 			if err != nil {
 				t.Fatalf("Fetch: %v\nprogress:\n%s", err, progress.String())
@@ -267,7 +250,7 @@ func TestFetchRefs(t *testing.T) {
 func TestFetchNotesSubmodulesAndLFS(t *testing.T) {
 	t.Parallel()
 	_, r, _ := sharedRepos(t)
-	var progress syncBuffer
+	var progress testio.Buffer
 	dst := t.TempDir()
 	if _, err := (&Git{AllowFile: true}).Fetch(context.Background(), r.dir, "main", "", dst, &progress); err != nil {
 		t.Fatal(err)
@@ -473,7 +456,7 @@ func TestFetchHTTPSToken(t *testing.T) {
 
 	t.Run("right token", func(t *testing.T) {
 		dst := t.TempDir()
-		var progress syncBuffer
+		var progress testio.Buffer
 		co, err := g.Fetch(context.Background(), url, "feature", token, dst, &progress)
 		if err != nil {
 			t.Fatalf("Fetch: %v\n%s", err, progress.String())
@@ -527,7 +510,7 @@ func TestFetchHTTPSToken(t *testing.T) {
 	for name, tok := range map[string]string{"wrong token": "ghs_WrongWrongWrong987", "no token": ""} {
 		t.Run(name, func(t *testing.T) {
 			dst := t.TempDir()
-			var progress syncBuffer
+			var progress testio.Buffer
 			_, err := g.Fetch(context.Background(), url, "main", tok, dst, &progress)
 			assertCode(t, err, apogee.EINVALID, "authentication failed", "check the URL and that the token can read the repository")
 			if tok != "" {
@@ -548,7 +531,7 @@ func TestFetchSHAFallback(t *testing.T) {
 	t.Parallel()
 	root, _, r := sharedRepos(t)
 	srv := gitHTTP(t, root, "", true)
-	var progress syncBuffer
+	var progress testio.Buffer
 	dst := t.TempDir()
 	co, err := (&Git{}).Fetch(context.Background(), srv.URL+"/v0.git", r.first, "", dst, &progress)
 	if err != nil {
