@@ -90,6 +90,43 @@ func button(text string) string {
 	return fmt.Sprintf(`//button[normalize-space()=%q]`, text)
 }
 
+// steps returns the actions a browser test takes in tab b: run steps (15
+// s each at most), read an element's text, and save a full-page
+// screenshot to shots.
+func steps(t *testing.T, b context.Context, shots string) (run func(string, ...chromedp.Action[chromedp.Void]), text func(string) string, shot func(string)) {
+	run = func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		rctx, cancel := context.WithTimeout(b, 15*time.Second)
+		defer cancel()
+		if err := chromedp.Do(rctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text = func(sel string) string {
+		t.Helper()
+		rctx, cancel := context.WithTimeout(b, 15*time.Second)
+		defer cancel()
+		s, err := chromedp.Run(rctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	shot = func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		path := filepath.Join(shots, name+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", path)
+	}
+	return run, text, shot
+}
+
 // TestDashboardInBrowser drives the dashboard of a real in-process server
 // with headless chromium: sign in by the form's labels, see a project,
 // watch a build's log line arrive live, roll back from the project page
@@ -100,15 +137,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	store := s.Store()
 
 	// A user who owns a project with two real deployments (v1, then v2 in production).
-	hash, _ := auth.HashPassword("a long password")
-	u := &apogee.User{ID: apogee.NewID(), Email: "dev@example.com", Password: hash, CreatedAt: time.Now()}
-	if err := store.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	secret, th := auth.NewToken()
-	if err := store.CreateToken(ctx, &apogee.Token{ID: apogee.NewID(), UserID: u.ID, Name: "laptop", Hash: th, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	secret := userToken(t, store, "dev@example.com", "a long password", false)
 	c := client.New(addr, secret)
 	if _, err := c.CreateProject(ctx, "web"); err != nil {
 		t.Fatal(err)
@@ -140,36 +169,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	b := newBrowser(t)
 	shots := artifacts(t)
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		path := filepath.Join(shots, name+".png")
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", path)
-	}
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		rctx, cancel := context.WithTimeout(b, 15*time.Second)
-		defer cancel()
-		if err := chromedp.Do(rctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		rctx, cancel := context.WithTimeout(b, 15*time.Second)
-		defer cancel()
-		s, err := chromedp.Run(rctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
+	run, text, shot := steps(t, b, shots)
 
 	run("landing page", chromedp.Navigate(addr+"/"), chromedp.WaitVisible(`//h1[contains(., "deployment platform")]`))
 	shot("landing")

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/client"
 	"github.com/apogee-dev/apogee/internal/events/natstest"
 	"github.com/apogee-dev/apogee/internal/logs"
@@ -65,7 +64,7 @@ func testPostgres(t *testing.T) string {
 // startServer runs a server with cfg (Data, Database, Blobs, Events and
 // SecretKey as the caller wants them) on 127.0.0.1:0 until the test ends
 // and returns its address.
-func startServer(t *testing.T, cfg Config) (*Server, string) {
+func startServer(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
 	cfg.Listen, cfg.Domain, cfg.CacheMB, cfg.MaxFileMB = "127.0.0.1:0", "localhost", 16, 8
 	cfg.UploadTTL, cfg.LogLevel, cfg.LogFormat, cfg.ShutdownTTL = time.Hour, "warn", "text", time.Second
@@ -94,34 +93,31 @@ func startServer(t *testing.T, cfg Config) (*Server, string) {
 	return s, "http://" + ln.Addr().String()
 }
 
+// twoServers starts servers A and B with cfg, each with a data folder of
+// its own, sharing a fresh PostgreSQL schema, a blob folder, a secret key
+// and a subject prefix on ns: one platform in two processes.
+func twoServers(t *testing.T, ns *natstest.Server, cfg Config) (a *Server, addrA, addrB string) {
+	t.Helper()
+	cfg.Database = testPostgres(t)
+	cfg.Blobs = "file://" + filepath.Join(t.TempDir(), "blobs")
+	cfg.Events = ns.URL() + "?subject=apogee.test." + apogee.NewID()
+	cfg.SecretKey = strings.Repeat("ab", 32)
+	cfgA, cfgB := cfg, cfg
+	cfgA.Data, cfgB.Data = t.TempDir(), t.TempDir()
+	a, addrA = startServer(t, cfgA)
+	_, addrB = startServer(t, cfgB)
+	return a, addrA, addrB
+}
+
 // TestTwoServersOneEventBus is the scaled-out platform: two servers share
 // one PostgreSQL database, one blob folder and one NATS. A deployment made
 // through A is served by B, and B follows a rollback made through A.
 func TestTwoServersOneEventBus(t *testing.T) {
 	ns := natstest.Start(t)
-	shared := Config{
-		Database:  testPostgres(t),
-		Blobs:     "file://" + filepath.Join(t.TempDir(), "blobs"),
-		Events:    ns.URL() + "?subject=apogee.test." + apogee.NewID(),
-		SecretKey: strings.Repeat("ab", 32),
-
-		WebhooksAllowPrivate: true,
-	}
-	cfgA, cfgB := shared, shared
-	cfgA.Data, cfgB.Data = t.TempDir(), t.TempDir()
-	a, addrA := startServer(t, cfgA)
-	_, addrB := startServer(t, cfgB)
+	a, addrA, addrB := twoServers(t, ns, Config{WebhooksAllowPrivate: true})
 
 	ctx := context.Background()
-	hash, _ := auth.HashPassword("password")
-	u := &apogee.User{ID: apogee.NewID(), Email: "admin@example.com", Password: hash, Admin: true, CreatedAt: time.Now()}
-	if err := a.Store().CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	secret, th := auth.NewToken()
-	if err := a.Store().CreateToken(ctx, &apogee.Token{ID: apogee.NewID(), UserID: u.ID, Name: "t", Hash: th, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	secret := userToken(t, a.Store(), "admin@example.com", "password", true)
 	c := client.New(addrA, secret)
 	if _, err := c.CreateProject(ctx, "web"); err != nil {
 		t.Fatal(err)
@@ -198,28 +194,10 @@ func TestEventsFlag(t *testing.T) {
 // streams can only have come over NATS.
 func TestTwoServersLiveLogs(t *testing.T) {
 	ns := natstest.Start(t)
-	shared := Config{
-		Database:     testPostgres(t),
-		Blobs:        "file://" + filepath.Join(t.TempDir(), "blobs"),
-		Events:       ns.URL() + "?subject=apogee.test." + apogee.NewID(),
-		SecretKey:    strings.Repeat("cd", 32),
-		AllowFileGit: true,
-	}
-	cfgA, cfgB := shared, shared
-	cfgA.Data, cfgB.Data = t.TempDir(), t.TempDir()
-	a, addrA := startServer(t, cfgA)
-	_, addrB := startServer(t, cfgB)
+	a, addrA, addrB := twoServers(t, ns, Config{AllowFileGit: true})
 
 	ctx := t.Context()
-	hash, _ := auth.HashPassword("password")
-	u := &apogee.User{ID: apogee.NewID(), Email: "admin@example.com", Password: hash, Admin: true, CreatedAt: time.Now()}
-	if err := a.Store().CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	secret, th := auth.NewToken()
-	if err := a.Store().CreateToken(ctx, &apogee.Token{ID: apogee.NewID(), UserID: u.ID, Name: "t", Hash: th, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	secret := userToken(t, a.Store(), "admin@example.com", "password", true)
 	ca, cb := client.New(addrA, secret), client.New(addrB, secret)
 	if _, err := ca.CreateGitProject(ctx, "app", apogee.GitSource{URL: "file://" + t.TempDir(), Branch: "main"}); err != nil {
 		t.Fatal(err)

@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -111,37 +109,18 @@ func TestGitHubInBrowser(t *testing.T) {
 	gh := fakeGitHub(t)
 	_, addr := githubServer(t, gh)
 	b := newBrowser(t)
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		rctx, cancel := context.WithTimeout(b, 15*time.Second)
-		defer cancel()
-		if err := chromedp.Do(rctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	run, text, shot := steps(t, b, artifacts(t))
 	run("sign-in page", chromedp.Navigate(addr+"/login"), chromedp.WaitVisible(`//a[normalize-space()="Continue with GitHub"]`))
-	png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(artifacts(t), "login-github.png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	shot("login-github")
 	run("continue with GitHub",
 		chromedp.Click(`//a[normalize-space()="Continue with GitHub"]`),
 		chromedp.WaitVisible(`//div[contains(@class,"flash") and contains(., "Welcome to Apogee, @mona")]`),
 	)
 	run("account", chromedp.Navigate(addr+"/account"), chromedp.WaitVisible(`//section[@id="github"]`))
-	if got, _ := chromedp.Run(b, chromedp.Text(`#github`)); !strings.Contains(got, "Connected to GitHub as @mona") {
+	if got := text(`#github`); !strings.Contains(got, "Connected to GitHub as @mona") {
 		t.Fatalf("account page says %q", got)
 	}
-	png, err = chromedp.Run(b, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(artifacts(t), "account-github.png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	shot("account-github")
 }
 
 func TestGitHubConfig(t *testing.T) {

@@ -3,11 +3,8 @@ package server
 import (
 	"context"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -20,40 +17,8 @@ import (
 func TestInvitesInBrowser(t *testing.T) {
 	s, _, addr := testServer(t)
 	shots := artifacts(t)
-	session := func(b context.Context) (func(string, ...chromedp.Action[chromedp.Void]), func(string) string, func(string)) {
-		run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-			t.Helper()
-			rctx, cancel := context.WithTimeout(b, 15*time.Second)
-			defer cancel()
-			if err := chromedp.Do(rctx, steps...); err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
-		}
-		text := func(sel string) string {
-			t.Helper()
-			rctx, cancel := context.WithTimeout(b, 15*time.Second)
-			defer cancel()
-			s, err := chromedp.Run(rctx, chromedp.Text(sel))
-			if err != nil {
-				t.Fatalf("text of %s: %v", sel, err)
-			}
-			return s
-		}
-		shot := func(name string) {
-			t.Helper()
-			png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
-			if err != nil {
-				t.Fatalf("screenshot %s: %v", name, err)
-			}
-			if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return run, text, shot
-	}
-
 	admin := newBrowser(t)
-	run, text, shot := session(admin)
+	run, text, shot := steps(t, admin, shots)
 	run("admin signs in",
 		chromedp.Navigate(addr+"/admin/users"),
 		chromedp.WaitVisible(byLabel("Email")),
@@ -79,7 +44,7 @@ func TestInvitesInBrowser(t *testing.T) {
 	shot("admin-invite")
 
 	carol := newBrowser(t)
-	run, text, shot = session(carol)
+	run, text, shot = steps(t, carol, shots)
 	run("open the link", chromedp.Navigate(link), chromedp.WaitVisible(byLabel("Password")))
 	email, err := chromedp.Run(carol, chromedp.Evaluate[string](`(() => { const e = document.getElementById("email"); return e.value + (e.readOnly ? " readonly" : "") })()`))
 	if err != nil || email != "carol@example.com readonly" {

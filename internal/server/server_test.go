@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,40 +27,27 @@ import (
 // with an API client of an admin user.
 func testServer(tb testing.TB) (*Server, *client.Client, string) {
 	tb.Helper()
-	cfg := Config{Data: tb.TempDir(), Listen: "127.0.0.1:0", Domain: "localhost", CacheMB: 16, MaxFileMB: 8,
-		UploadTTL: time.Hour, LogLevel: "warn", LogFormat: "text", ShutdownTTL: time.Second}
-	if err := cfg.Normalize(); err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, addr := startServer(tb, Config{Data: tb.TempDir()})
+	return s, client.New(addr, userToken(tb, s.Store(), "admin@example.com", "password", true)), addr
+}
+
+// userToken makes a user with password and returns an API token of theirs.
+func userToken(tb testing.TB, store apogee.Store, email, password string, admin bool) string {
+	tb.Helper()
+	ctx := context.Background()
+	hash, err := auth.HashPassword(password)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("Serve: %v", err)
-		}
-		s.Close()
-	})
-	hash, _ := auth.HashPassword("password")
-	u := &apogee.User{ID: apogee.NewID(), Email: "admin@example.com", Password: hash, Admin: true, CreatedAt: time.Now()}
-	if err := s.Store().CreateUser(ctx, u); err != nil {
+	u := &apogee.User{ID: apogee.NewID(), Email: email, Password: hash, Admin: admin, CreatedAt: time.Now()}
+	if err := store.CreateUser(ctx, u); err != nil {
 		tb.Fatal(err)
 	}
 	secret, th := auth.NewToken()
-	if err := s.Store().CreateToken(ctx, &apogee.Token{ID: apogee.NewID(), UserID: u.ID, Name: "t", Hash: th, CreatedAt: time.Now()}); err != nil {
+	if err := store.CreateToken(ctx, &apogee.Token{ID: apogee.NewID(), UserID: u.ID, Name: "t", Hash: th, CreatedAt: time.Now()}); err != nil {
 		tb.Fatal(err)
 	}
-	addr := "http://" + ln.Addr().String()
-	return s, client.New(addr, secret), addr
+	return secret
 }
 
 func get(tb testing.TB, addr, host, path string) (int, string) {

@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/client"
 	"github.com/apogee-dev/apogee/internal/testio"
 )
@@ -274,15 +273,7 @@ func TestHTTPSWithACME(t *testing.T) {
 	})
 
 	// A user, a project, a production deployment.
-	hash, _ := auth.HashPassword("password")
-	u := &apogee.User{ID: apogee.NewID(), Email: "admin@example.com", Password: hash, CreatedAt: time.Now()}
-	if err := s.Store().CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	secret, th := auth.NewToken()
-	if err := s.Store().CreateToken(ctx, &apogee.Token{ID: apogee.NewID(), UserID: u.ID, Name: "t", Hash: th, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	secret := userToken(t, s.Store(), "admin@example.com", "password", false)
 	c := client.New("http://"+ln.Addr().String(), secret) // an IP: the API, never redirected
 	if _, err := c.CreateProject(ctx, "web"); err != nil {
 		t.Fatal(err)
