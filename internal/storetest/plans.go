@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -216,27 +215,10 @@ func testConcurrentBuildLimit(t *testing.T, s apogee.Store) {
 		queued(t, s, site, apogee.TargetPreview, base.Add(time.Duration(i)*time.Second+time.Millisecond))
 	}
 	claimAll := func() map[string]int {
-		var mu sync.Mutex
-		var wg sync.WaitGroup
 		byProject := map[string]int{}
-		for w := 0; w < 10; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				d, err := s.ClaimBuild(ctx, fmt.Sprintf("node/%d", w), base.Add(time.Hour))
-				if apogee.ErrorCode(err) == apogee.ENOTFOUND {
-					return
-				}
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				byProject[d.ProjectID]++
-				mu.Unlock()
-			}()
+		for _, d := range claimConcurrently(t, s, 10, base.Add(time.Hour)) {
+			byProject[d.ProjectID]++
 		}
-		wg.Wait()
 		return byProject
 	}
 	equal(t, "claimed by owner", claimAll(), map[string]int{web.ID: 1, site.ID: 2})

@@ -743,34 +743,16 @@ func testBuildQueue(t *testing.T, s apogee.Store) {
 }
 
 func testConcurrentClaims(t *testing.T, s apogee.Store) {
-	ctx := t.Context()
 	alice := user(t, s, "alice@example.com")
 	unlimited(t, s, alice) // five builds at once
 	web := project(t, s, alice, "web")
 	for i := 0; i < 5; i++ {
 		queued(t, s, web, apogee.TargetPreview, base.Add(time.Duration(i)*time.Second))
 	}
-	var mu sync.Mutex
 	claimed := map[string]int{}
-	var wg sync.WaitGroup
-	for w := 0; w < 10; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d, err := s.ClaimBuild(ctx, fmt.Sprintf("node/%d", w), base.Add(time.Hour))
-			if apogee.ErrorCode(err) == apogee.ENOTFOUND {
-				return
-			}
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			claimed[d.ID]++
-			mu.Unlock()
-		}()
+	for _, d := range claimConcurrently(t, s, 10, base.Add(time.Hour)) {
+		claimed[d.ID]++
 	}
-	wg.Wait()
 	equal(t, "distinct builds claimed", len(claimed), 5)
 	for id, n := range claimed {
 		if n != 1 {
@@ -1064,4 +1046,32 @@ func testCanceledContext(t *testing.T, s apogee.Store) {
 	if _, err := s.ProjectByName(t.Context(), "web"); !errors.Is(err, apogee.ErrNotFound) {
 		t.Errorf("project created despite a canceled context: %v", err)
 	}
+}
+
+// claimConcurrently has workers claim a build each at once, at at, and
+// returns what they claimed (a worker that finds none claims nothing).
+func claimConcurrently(t *testing.T, s apogee.Store, workers int, at time.Time) []*apogee.Deployment {
+	t.Helper()
+	var mu sync.Mutex
+	var out []*apogee.Deployment
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := s.ClaimBuild(context.Background(), fmt.Sprintf("node/%d", w), at)
+			if apogee.ErrorCode(err) == apogee.ENOTFOUND {
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			out = append(out, d)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
 }
