@@ -72,6 +72,14 @@ func (c *cache) slow(ctx context.Context, f *blobRef) ([]byte, error) {
 	c.mu.Unlock()
 	c.m.cacheMisses.Inc()
 	v, err, _ := c.sf.Do(f.hash, func() (any, error) {
+		// A flight that ended between the look-up above and this one
+		// has cached the bytes already.
+		c.mu.Lock()
+		e := c.entries[f.hash]
+		c.mu.Unlock()
+		if e != nil {
+			return e, nil
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
 		defer cancel()
 		b, err := c.blobs.Get(ctx, f.hash)
