@@ -26,7 +26,7 @@ type BuildStore interface {
 	// EndBuild ends a queued or building deployment with status
 	// StatusError or StatusCanceled and reason. ECONFLICT if it has
 	// ended already.
-	EndBuild(ctx context.Context, id, status, reason string, at time.Time) (*Deployment, error)
+	EndBuild(ctx context.Context, id string, status Status, reason string, at time.Time) (*Deployment, error)
 	// FailStaleBuilds ends as error, with reason, the building deployments
 	// whose heartbeat is older than before or whose worker's name starts
 	// with workerPrefix+"/" (a previous run of this node), and returns

@@ -115,7 +115,7 @@ func (w *world) uploaded(prod bool) *apogee.Deployment {
 }
 
 // failedBuild makes a git build of web that ended with status.
-func (w *world) failedBuild(status, reason string) *apogee.Deployment {
+func (w *world) failedBuild(status apogee.Status, reason string) *apogee.Deployment {
 	ctx := w.t.Context()
 	d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: w.web.ID, Target: apogee.TargetProduction, Source: apogee.SourceGit,
 		Branch: "main", Commit: "0123456789abcdef0123456789abcdef01234567", CreatedAt: time.Now()}

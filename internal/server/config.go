@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/edge"
 	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 )
@@ -34,6 +35,7 @@ type Config struct {
 	LogLevel    string        // debug, info, warn, error
 	LogFormat   string        // text or json
 	ShutdownTTL time.Duration // grace period for open requests on stop
+	RouteCheck  time.Duration // how often the edge catches up with route changes it did not hear of
 	Signup      string        // dashboard sign-up: open or invite (accounts by an admin's invitation; "closed" is a synonym)
 
 	// Sign in with GitHub (see github.go): on when GitHubClientID is set.
@@ -95,6 +97,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "time open requests get to finish on stop")
+	fs.DurationVar(&c.RouteCheck, "route-check", edge.DefaultCheckEvery, "how often the edge asks the database whether routes changed without an event telling it (a lost event), and reloads what did")
 	fs.StringVar(&c.Signup, "signup", "invite", "dashboard sign-up: open (anyone may make an account; the first is admin) or invite (only with an admin's invitation link, apogee admin users invite, or apogee admin create-user; closed is another name for it)")
 	fs.StringVar(&c.GitHubClientID, "github-client-id", "", "client id of the GitHub OAuth App or GitHub App that signs people in (off when empty; callback URL <dashboard URL>/auth/github/callback)")
 	fs.StringVar(&c.GitHubClientSecret, "github-client-secret", "", "client secret of that app; prefer APOGEE_GITHUB_CLIENT_SECRET, which ps does not show")
@@ -192,6 +195,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.MaxFileMB < 1 {
 		return apogee.Errorf(apogee.EINVALID, "--max-file-mb must be at least 1")
+	}
+	if c.RouteCheck < 0 {
+		return apogee.Errorf(apogee.EINVALID, "--route-check must not be negative")
 	}
 	if c.UploadTTL < time.Minute {
 		return apogee.Errorf(apogee.EINVALID, "--upload-ttl must be at least 1m")
