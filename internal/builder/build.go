@@ -203,13 +203,7 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		w.Systemf("Commit %s", commit)
 	}
 
-	overrides := framework.Overrides{
-		Framework:      p.Settings.Build.Framework,
-		InstallCommand: p.Settings.Build.InstallCommand,
-		BuildCommand:   p.Settings.Build.BuildCommand,
-		OutputDir:      p.Settings.Build.OutputDir,
-		RootDir:        p.Settings.Build.RootDir,
-	}
+	overrides := framework.Overrides(p.Settings.Build)
 	root, err := os.OpenRoot(src)
 	if err != nil {
 		return nil, fmt.Errorf("open checkout: %w", err)

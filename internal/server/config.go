@@ -89,7 +89,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Domain, "domain", "localhost", "apex domain: dashboard at <domain>, sites at <project>.<domain>")
 	fs.StringVar(&c.Database, "database", "", "database URL: sqlite:///path/apogee.db or postgres://… (default: SQLite in the data folder)")
 	fs.StringVar(&c.Blobs, "blobs", "", "blob store URL: file:///path, s3://bucket?endpoint=…, azblob://container (default: the data folder)")
-	fs.StringVar(&c.Events, "events", "local", "event bus: local (in this process; one server) or nats://host:4222[?subject=prefix] (every server sharing the database and blobs must use the same NATS)")
+	fs.StringVar(&c.Events, "events", "local", "event bus: local (in this process; one server) or nats://[user:password@]host:4222[?subject=prefix&creds=FILE&nkey=FILE] (every server sharing the database and blobs must use the same NATS)")
 	fs.Int64Var(&c.CacheMB, "cache-mb", 256, "edge memory cache for file bytes, in MiB")
 	fs.Int64Var(&c.MaxFileMB, "max-file-mb", 100, "largest file a deployment may hold, in MiB")
 	fs.Int64Var(&c.MaxZipMB, "max-zip-mb", 500, "largest ZIP of a source tree (apogee deploy --zip), in MiB")
