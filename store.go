@@ -51,8 +51,9 @@ type ProjectStore interface {
 	// ProjectsByGitURL returns the projects built from the repository at
 	// url, by name (none for "").
 	ProjectsByGitURL(ctx context.Context, url string) ([]*Project, error)
-	// DeleteProject removes the project, its deployments and manifests.
-	// Blobs stay: they may be shared with other deployments.
+	// DeleteProject removes the project, its deployments and manifests,
+	// and moves the route version, in one transaction. Blobs stay: they
+	// may be shared with other deployments.
 	DeleteProject(ctx context.Context, id string) error
 }
 

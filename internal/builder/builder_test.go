@@ -106,7 +106,7 @@ func newRigWith(t *testing.T, limits sandbox.Limits, vars env, before func(st ap
 		Limits:    limits,
 		Node:      "test-node",
 		Poll:      50 * time.Millisecond,
-		Heartbeat: 200 * time.Millisecond,
+		Heartbeat: 500 * time.Millisecond, // stale after 1.5 s: a loaded machine stalls a 200 ms beat past 3 beats
 		Log:       quiet,
 	})
 	if err != nil {
