@@ -62,6 +62,12 @@ func testSandbox(t *testing.T, kind string, tr traits) {
 const serverSecret = "TOPSECRET-server-env-4f2a9c"
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(orphanEnv); spec != "" {
+		os.Exit(orphanHelper(spec))
+	}
+	if os.Getenv(echoEnv) != "" {
+		os.Exit(echoServer())
+	}
 	os.Setenv("APOGEE_TEST_SERVER_SECRET", serverSecret)
 	os.Exit(m.Run())
 }
@@ -97,15 +103,7 @@ func newTestSandbox(t *testing.T, kind string) Sandbox {
 
 // cgroupProcs counts the processes in the cgroups of sb's runs.
 func cgroupProcs(t *testing.T, sb Sandbox) int {
-	var g *cgroups
-	switch sb := sb.(type) {
-	case *Bwrap:
-		g = sb.cg
-	case *Runsc:
-		g = sb.cg
-	case *None:
-		g = sb.cg
-	}
+	g := sb.(interface{ cgroups() *cgroups }).cgroups()
 	n := 0
 	m, _ := filepath.Glob(filepath.Join(g.parents["pids"], "*", "cgroup.procs"))
 	for _, f := range m {
@@ -472,18 +470,40 @@ func TestBwrap(t *testing.T) {
 	testSandbox(t, "bwrap", traits{isolating: true, hostProcs: true})
 }
 
+func TestBwrapInstances(t *testing.T) {
+	t.Parallel()
+	requireBwrap(t)
+	testInstances(t, "bwrap", traits{isolating: true, hostProcs: true})
+}
+
+func TestNoneInstances(t *testing.T) {
+	t.Parallel()
+	testInstances(t, "none", traits{hostProcs: true})
+}
+
+func TestRunscInstances(t *testing.T) {
+	t.Parallel()
+	requireRunsc(t)
+	testInstances(t, "runsc", traits{isolating: true})
+}
+
 // TestRunsc runs the suite under gVisor. scripts/test.sh installs runsc
 // and sets APOGEE_TEST_RUNSC=1, so there a missing runsc fails; a plain
 // `go test` elsewhere skips it.
 func TestRunsc(t *testing.T) {
 	t.Parallel()
+	requireRunsc(t)
+	testSandbox(t, "runsc", traits{isolating: true})
+}
+
+func requireRunsc(t *testing.T) {
+	t.Helper()
 	if _, err := exec.LookPath("runsc"); err != nil {
 		if os.Getenv("APOGEE_TEST_RUNSC") == "1" {
 			t.Fatal("runsc not found: install gVisor (apt-get install runsc)")
 		}
 		t.Skip("runsc not installed (apt-get install runsc); APOGEE_TEST_RUNSC=1 makes this a failure")
 	}
-	testSandbox(t, "runsc", traits{isolating: true})
 }
 
 func TestNone(t *testing.T) {
