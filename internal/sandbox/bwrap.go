@@ -95,7 +95,9 @@ func (b *Bwrap) Run(ctx context.Context, s Spec) (Result, error) {
 	if err := b.prepare(&s); err != nil {
 		return Result{}, err
 	}
-	return b.run(ctx, s, b.launch(s, b.args(s, false)))
+	l := b.launch(s, b.args(s, false))
+	l.netns = s.Network && b.cfg.isolateNet
+	return b.run(ctx, s, l)
 }
 
 // The files an instance's gate passes on, after the payloads (3, 4).
@@ -289,6 +291,8 @@ func (b *Bwrap) args(s Spec, instance bool) []string {
 	case !s.Network:
 		a = append(a, "--die-with-parent", "--unshare-net")
 	default:
+		// The gate's own namespace with NAT (isolateNet), else the
+		// host's.
 		a = append(a, "--die-with-parent")
 	}
 	if b.root {
@@ -315,6 +319,11 @@ func (b *Bwrap) args(s Spec, instance bool) []string {
 		}
 	}
 	for _, f := range etcFiles {
+		if f == "/etc/resolv.conf" && s.Network && b.cfg.isolateNet {
+			f = b.cfg.resolvPath // slirp's DNS
+			a = append(a, "--ro-bind", f, "/etc/resolv.conf")
+			continue
+		}
 		a = append(a, "--ro-bind-try", f, f)
 	}
 	a = append(a,

@@ -29,9 +29,10 @@ import (
 //     ends; ctx bounds only the start. A program that cannot be executed
 //     (not found) is an Instance that ends at once with exit code 127
 //     (runsc: 128), its stderr saying why;
-//   - the instance always gets a network namespace of its own with only a
-//     loopback interface (Spec.Network is ignored), so every instance can
-//     listen on the same port; Instance.DialContext reaches it;
+//   - the instance always gets a network namespace of its own, so every
+//     instance can listen on the same port; Instance.DialContext reaches
+//     it. With Spec.Network it also reaches the internet through NAT, as
+//     a Run does; without, it has only a loopback interface;
 //   - the instance is not tied to the server's life: a server that dies
 //     (kill -9) leaves it running, and the next server's KillOrphans (call
 //     it at start, before starting instances) kills it and removes its
@@ -334,7 +335,7 @@ func (r *runner) start(ctx context.Context, s Spec, l launch) (Instance, error) 
 		name = newRunID()
 	}
 	id := InstancePrefix + name
-	l.netns = true
+	l.netns, l.detached = true, true
 	p, err := r.spawn(s, l, id)
 	if err != nil {
 		return nil, err

@@ -208,9 +208,12 @@ type launch struct {
 	// gVisor's threads, not the program's processes).
 	hostPids int64
 	// netns clones the gate into a network namespace of its own, with its
-	// loopback up (instances). The gate lives as long as the run, and
-	// does not die with the server.
+	// loopback up; with Spec.Network, spawn gives it egress (network.go)
+	// before the gate goes on.
 	netns bool
+	// detached runs outlive the server (instances): no parent-death
+	// signal for the gate or slirp4netns.
+	detached bool
 	// ready, for Start, waits until the program runs and returns how to
 	// signal it (nil: signal the gate's process).
 	ready func(ctx context.Context, p *proc) (func(syscall.Signal) error, error)
@@ -238,9 +241,10 @@ type proc struct {
 	waitCh  chan error // cmd.Wait's result, once
 	wg      sync.WaitGroup
 	copies  sync.WaitGroup
-	readers []*os.File // our ends of the output pipes
-	closers []func()   // run by finish
-	netns   *os.File   // the gate's network namespace, with launch.netns
+	readers []*os.File    // our ends of the output pipes
+	closers []func()      // run by finish
+	netns   *os.File      // the gate's network namespace, with launch.netns
+	helpers []*os.Process // slirp4netns: killed with the run
 }
 
 // run starts l, enforces s.Limits and ctx, waits for every process of the
@@ -348,7 +352,8 @@ func (r *runner) spawn(s Spec, l launch, id string) (_ *proc, err error) {
 	if l.netns {
 		p.cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
 		l.gate.Loopback = true
-	} else {
+	}
+	if !l.detached {
 		// A run ends with the server: its gate (and bwrap's
 		// --die-with-parent) see to that.
 		p.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
@@ -370,6 +375,14 @@ func (r *runner) spawn(s Spec, l launch, id string) (_ *proc, err error) {
 			return nil, err
 		}
 		p.closers = append(p.closers, func() { p.netns.Close() })
+	}
+	if l.netns && s.Network {
+		if err := p.network(); err != nil {
+			closeAll(ours)
+			p.killAll()
+			p.finish("", <-p.waitCh)
+			return nil, err
+		}
 	}
 	toClose = nil
 	for _, c := range copyFrom {
@@ -441,6 +454,9 @@ func (p *proc) output(w io.Writer, toClose *[]*os.File, copyFrom *[]func()) (*os
 
 // killAll kills every process of the run.
 func (p *proc) killAll() {
+	for _, h := range p.helpers {
+		h.Kill()
+	}
 	pid := p.cmd.Process.Pid
 	syscall.Kill(-pid, syscall.SIGKILL) // the gate's process group
 	p.cmd.Process.Kill()
@@ -497,6 +513,9 @@ func (p *proc) finish(reason string, waitErr error) (res Result, err error) {
 // killLeftovers kills whatever the program left behind (a daemon under
 // "none"); under bwrap the PID namespace has already taken it.
 func (p *proc) killLeftovers() {
+	for _, h := range p.helpers {
+		h.Kill()
+	}
 	if p.cg != nil {
 		if err := p.cg.kill(); err != nil {
 			p.r.cfg.logger.Error("sandbox: killing what the run left", "err", err)

@@ -145,7 +145,8 @@ func (r *Runsc) prepare(s Spec, instance bool) (launch, func(*proc, syscall.Sign
 	}
 	args := []string{r.runsc, "--root", state, "--ignore-cgroups"}
 	if s.Network || instance {
-		// An instance's "host" network is its gate's own namespace.
+		// The "host" network is the gate's own namespace (isolateNet,
+		// and every instance), else the host's.
 		args = append(args, "--network=host")
 	} else {
 		args = append(args, "--network=none")
@@ -169,7 +170,8 @@ func (r *Runsc) prepare(s Spec, instance bool) (launch, func(*proc, syscall.Sign
 		}
 		return nil
 	}
-	return launch{gate: payload{Argv: args}, cleanup: cleanup, hostPids: hostPids}, kill, nil
+	l := launch{gate: payload{Argv: args}, cleanup: cleanup, hostPids: hostPids, netns: s.Network && r.cfg.isolateNet}
+	return l, kill, nil
 }
 
 // How Limits.Pids becomes pids.max for runsc.
@@ -288,6 +290,12 @@ func (r *Runsc) bundle(dir string, s Spec) (*ociSpec, error) {
 		}
 	}
 	for _, f := range etcFiles {
+		if f == "/etc/resolv.conf" && s.Network && r.cfg.isolateNet {
+			if err := bind(r.cfg.resolvPath, f, false); err != nil { // slirp's DNS
+				return nil, err
+			}
+			continue
+		}
 		src, err := filepath.EvalSymlinks(f)
 		if err != nil {
 			continue // absent here

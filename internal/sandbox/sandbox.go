@@ -37,7 +37,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -69,10 +71,14 @@ type Spec struct {
 	// Stdout and Stderr receive the program's output; nil discards it.
 	Stdout, Stderr io.Writer
 	Limits         Limits
-	// Network keeps the host's network (builds need package registries).
-	// When false the program gets an empty network namespace (loopback
-	// only, not the host's). Start ignores it: an instance always has a
-	// network namespace of its own (see Instance.DialContext).
+	// Network gives the program the internet (builds need package
+	// registries): through a user-space NAT from a network namespace of
+	// its own, never to the host's loopback, the machine's addresses, or
+	// private, link-local (cloud metadata) and reserved ranges unless
+	// allowed (WithAllowNet); see network.go. Under "none", and when the
+	// server does not run as root, a Run shares the host's network
+	// instead. When false the program gets an empty network namespace
+	// (loopback only, not the host's).
 	Network bool
 	// Name is, for Start only, the instance's name: letters, digits, '.',
 	// '_' and '-', at most 64, unique among the running instances of the
@@ -151,6 +157,11 @@ type config struct {
 	bwrapPath    string
 	runscPath    string
 	runscPlat    string
+	allowNet     []netip.Prefix
+	slirpPath    string // slirp4netns, found by New when root
+	nftPath      string // nft, found by New when root
+	resolvPath   string // the resolv.conf of programs with egress
+	isolateNet   bool   // egress goes through slirp4netns (root)
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -204,6 +215,13 @@ func New(kind string, opts ...Option) (Sandbox, error) {
 			return nil, err
 		}
 	}
+	if os.Geteuid() == 0 {
+		if err := c.findNetTools(); err != nil {
+			return nil, err
+		}
+	} else if kind != "none" {
+		c.logger.Warn("sandbox: not running as root, so sandboxed programs share the host's network (its loopback services included); run apogee as root to isolate them")
+	}
 	// Instances are dialed from a thread that enters their network
 	// namespace and comes back to this one.
 	host, err := openNetns()
@@ -227,6 +245,23 @@ func New(kind string, opts ...Option) (Sandbox, error) {
 		return nil, err
 	}
 	return sb, nil
+}
+
+// findNetTools finds slirp4netns and nft, which give sandboxes their
+// egress and its limits, and writes their resolv.conf.
+func (c *config) findNetTools() error {
+	var err error
+	if c.slirpPath, err = exec.LookPath("slirp4netns"); err != nil {
+		return fmt.Errorf("sandbox: slirp4netns not found (%w): sandboxed programs reach the internet through it; install it: apt-get install slirp4netns", err)
+	}
+	if c.nftPath, err = exec.LookPath("nft"); err != nil {
+		return fmt.Errorf("sandbox: nft not found (%w): it keeps sandboxed programs off the host and private networks; install it: apt-get install nftables", err)
+	}
+	if c.resolvPath, err = resolvConf(); err != nil {
+		return fmt.Errorf("sandbox: writing the sandboxes' resolv.conf: %w", err)
+	}
+	c.isolateNet = true
+	return nil
 }
 
 // openNetns opens the network namespace of the calling thread: the

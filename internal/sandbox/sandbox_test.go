@@ -68,6 +68,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(echoEnv) != "" {
 		os.Exit(echoServer())
 	}
+	if kind := os.Getenv(egressEnv); kind != "" {
+		os.Exit(egressHelper(kind))
+	}
 	os.Setenv("APOGEE_TEST_SERVER_SECRET", serverSecret)
 	os.Exit(m.Run())
 }
@@ -335,12 +338,16 @@ func countProcs(marker string) int {
 	return n
 }
 
+// testNetwork checks a program with Network reaches the internet (npm's
+// registry, through the machine's npm configuration) but, in an isolating
+// kind, not the host's loopback, neither as 127.0.0.1 nor through the
+// NAT's gateway (10.0.2.2); under "none" the same script does reach it,
+// so the check can fail.
 func testNetwork(t *testing.T, sb Sandbox, isolating bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer ln.Close()
@@ -355,18 +362,32 @@ func testNetwork(t *testing.T, sb Sandbox, isolating bool) {
 		}
 	})
 	port := ln.Addr().(*net.TCPAddr).Port
-	script := fmt.Sprintf(`require("net").connect(%d, "127.0.0.1").on("data", d => { process.stdout.write(d); process.exit(0) }).on("error", e => { console.log("error " + e.code); process.exit(1) })`, port)
-
-	res, out, errOut := run(t, sb, Spec{Argv: []string{"node", "-e", script}, Network: true})
-	if res.ExitCode != 0 || out != "hello from the host\n" {
-		t.Errorf("with network: %+v %q %q", res, out, errOut)
+	script := fmt.Sprintf(`
+const net = require("net");
+let left = 2;
+for (const host of ["127.0.0.1", "10.0.2.2"]) {
+	const c = net.connect({port: %d, host, timeout: 5000});
+	c.on("data", d => { console.log("reached " + host + ": " + String(d).trim()); c.destroy(); if (!--left) process.exit(0) });
+	c.on("error", e => { console.log("refused " + host + ": " + e.code); if (!--left) process.exit(0) });
+	c.on("timeout", () => { console.log("timeout " + host); c.destroy(); if (!--left) process.exit(0) });
+}`, port)
+	for _, network := range []bool{true, false} {
+		res, out, errOut := run(t, sb, Spec{Argv: []string{"node", "-e", script}, Network: network})
+		if res.ExitCode != 0 {
+			t.Errorf("network %v: %+v %q %q", network, res, out, errOut)
+		}
+		reached := strings.Contains(out, "reached")
+		switch {
+		case isolating && reached:
+			t.Errorf("network %v: the host's loopback answered: %q", network, out)
+		case !isolating && network && !strings.Contains(out, "reached 127.0.0.1: hello from the host"):
+			t.Errorf("unisolated: the host's loopback did not answer: %q", out)
+		}
 	}
-	if !isolating {
-		return
-	}
-	res, out, _ = run(t, sb, Spec{Argv: []string{"node", "-e", script}, Network: false})
-	if res.ExitCode == 0 || strings.Contains(out, "hello") {
-		t.Errorf("without network the host's loopback answered: %+v %q", res, out)
+	// The internet, through the machine's npm configuration.
+	res, out, errOut := run(t, sb, Spec{Argv: []string{"npm", "view", "is-number@7.0.0", "version"}, Network: true, Limits: Limits{Wall: time.Minute}})
+	if res.ExitCode != 0 || strings.TrimSpace(out) != "7.0.0" {
+		t.Errorf("npm view with network: %+v %q %q", res, out, errOut)
 	}
 }
 
@@ -517,3 +538,5 @@ func TestNone(t *testing.T) {
 		}
 	})
 }
+
+func bgContext() context.Context { return context.Background() }
