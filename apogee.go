@@ -109,6 +109,9 @@ type ServeSettings struct {
 	NoSniff       bool  `json:"nosniff,omitempty"`        // X-Content-Type-Options: nosniff
 }
 
+// Status is the state of a deployment.
+type Status string
+
 // Deployment states. A deployment is created "uploading", becomes "ready"
 // in the transaction that finalizes it and never changes after that.
 // Uploads that never finalize become "expired" and are cleaned up.
@@ -117,18 +120,18 @@ type ServeSettings struct {
 // ends in error or canceled with the reason in Error; it never changes
 // after it is ready, error or canceled.
 const (
-	StatusQueued    = "queued"
-	StatusBuilding  = "building"
-	StatusUploading = "uploading"
-	StatusReady     = "ready"
-	StatusError     = "error"
-	StatusCanceled  = "canceled"
-	StatusExpired   = "expired"
+	StatusQueued    Status = "queued"
+	StatusBuilding  Status = "building"
+	StatusUploading Status = "uploading"
+	StatusReady     Status = "ready"
+	StatusError     Status = "error"
+	StatusCanceled  Status = "canceled"
+	StatusExpired   Status = "expired"
 )
 
 // Building reports whether a deployment in status may still change: a
 // build waits for it or runs it, so its log may still grow.
-func Building(status string) bool {
+func Building(status Status) bool {
 	return status == StatusQueued || status == StatusBuilding
 }
 
@@ -150,7 +153,7 @@ const (
 type Deployment struct {
 	ID        string     `json:"id"`
 	ProjectID string     `json:"project_id"`
-	Status    string     `json:"status"`
+	Status    Status     `json:"status"`
 	Target    string     `json:"target"`
 	Host      string     `json:"host"`
 	Files     int        `json:"files"`
@@ -187,6 +190,7 @@ type File struct {
 type Route struct {
 	Host         string
 	DeploymentID string
+	ProjectID    string
 }
 
 // NewID returns a random 12-character lower-case identifier that is also a

@@ -21,7 +21,11 @@ type Blobs interface {
 	Close() error
 }
 
-// Event types carried by the EventBus.
+// Event types carried by the EventBus. Events say what changed and where
+// (ids); they are never the truth: a subscriber that acts on one reads
+// the record it names from the store, so a forged, stale or lost event
+// costs at most a reload. The platform's services publish them after the
+// change is committed.
 const (
 	EventDeploymentReady = "deployment.ready" // a deployment's own host serves it
 	EventAliasChanged    = "alias.changed"    // a project's production host moved
@@ -33,17 +37,17 @@ const (
 	// EventDeploymentFailed: an upload ended in error at finalize (an
 	// invalid config file); builds say so with EventBuildEnded.
 	EventDeploymentFailed = "deployment.failed"
-	// EventDomainChanged: custom domain Host now serves DeploymentID, or,
-	// when DeploymentID is "", serves nothing any more (removed, or its
-	// project has no production deployment).
+	// EventDomainChanged: custom domain Host of ProjectID was verified or
+	// removed.
 	EventDomainChanged = "domain.changed"
-	// EventResync: events may have been missed (a bus spanning processes
-	// lost its connection and has it again); rebuild state from the
-	// store. A bus hands it to its own subscribers only.
+	// EventResync: events may have been missed (a slow subscriber lost
+	// some, or a bus spanning processes lost its connection or messages);
+	// catch up from the store. A bus hands it to its own subscribers only.
 	EventResync = "events.resync"
 )
 
-// Event tells other roles, in this process or another, that routes changed.
+// Event tells other roles, in this process or another, that something
+// changed: a deployment, a project's routes, a build.
 type Event struct {
 	Type         string `json:"type"`
 	ProjectID    string `json:"project_id,omitempty"`

@@ -20,13 +20,14 @@ type BuildStore interface {
 	// the deployment is no longer building or is another worker's.
 	BuildHeartbeat(ctx context.Context, id, worker string, at time.Time) error
 	// FinishBuild stores the output manifest of a building deployment,
-	// makes it ready and, if promote, production, in one transaction.
-	// ECONFLICT if the deployment is not building.
+	// makes it ready and, if promote, production, in one transaction that
+	// moves the route version. ECONFLICT if the deployment is not
+	// building.
 	FinishBuild(ctx context.Context, id string, files []File, at time.Time, promote bool) (*Deployment, error)
 	// EndBuild ends a queued or building deployment with status
 	// StatusError or StatusCanceled and reason. ECONFLICT if it has
 	// ended already.
-	EndBuild(ctx context.Context, id, status, reason string, at time.Time) (*Deployment, error)
+	EndBuild(ctx context.Context, id string, status Status, reason string, at time.Time) (*Deployment, error)
 	// FailStaleBuilds ends as error, with reason, the building deployments
 	// whose heartbeat is older than before or whose worker's name starts
 	// with workerPrefix+"/" (a previous run of this node), and returns

@@ -44,7 +44,10 @@ type DomainStore interface {
 	ListDomains(ctx context.Context, projectID string) ([]*Domain, error)
 	// VerifyDomain records that the domain's ownership was proved at at
 	// and returns it. Verifying a verified domain keeps the first time.
+	// The route version moves in the same transaction (RouteStore).
 	VerifyDomain(ctx context.Context, name string, at time.Time) (*Domain, error)
+	// DeleteDomain removes the domain; the route version moves in the same
+	// transaction.
 	DeleteDomain(ctx context.Context, name string) error
 }
 

@@ -51,8 +51,9 @@ type ProjectStore interface {
 	// ProjectsByGitURL returns the projects built from the repository at
 	// url, by name (none for "").
 	ProjectsByGitURL(ctx context.Context, url string) ([]*Project, error)
-	// DeleteProject removes the project, its deployments and manifests.
-	// Blobs stay: they may be shared with other deployments.
+	// DeleteProject removes the project, its deployments and manifests,
+	// and moves the route version, in one transaction. Blobs stay: they
+	// may be shared with other deployments.
 	DeleteProject(ctx context.Context, id string) error
 }
 
@@ -72,16 +73,19 @@ type DeploymentStore interface {
 	ListDeployments(ctx context.Context, projectID string, limit int) ([]*Deployment, error)
 	// FinalizeDeployment turns an uploading deployment ready at at and, if
 	// promote, points its project's production alias at it, in one
-	// transaction. ECONFLICT if the deployment is not uploading.
+	// transaction that bumps the route version. ECONFLICT if the
+	// deployment is not uploading.
 	FinalizeDeployment(ctx context.Context, id string, at time.Time, promote bool) (*Deployment, error)
 	// SetProduction points the project's production alias at a ready
-	// deployment of that project. ErrNotFound if the deployment is not the
-	// project's; ECONFLICT if it is not ready.
+	// deployment of that project, in one transaction that bumps the route
+	// version. ErrNotFound if the deployment is not the project's;
+	// ECONFLICT if it is not ready.
 	SetProduction(ctx context.Context, projectID, deploymentID string) error
-	// Rollback points production at the newest ready production-target
-	// deployment created before the current production one, in one
-	// transaction, and returns it. ECONFLICT if there is none.
-	Rollback(ctx context.Context, projectID string) (*Deployment, error)
+	// RollbackTarget returns the newest ready production-target
+	// deployment created before the project's current production one:
+	// where a rollback goes. ECONFLICT if there is none. It changes
+	// nothing: SetProduction moves the alias.
+	RollbackTarget(ctx context.Context, projectID string) (*Deployment, error)
 	// ExpireUploads marks deployments still uploading that were created
 	// before olderThan as StatusExpired, drops their manifests and returns
 	// their ids.
@@ -93,13 +97,44 @@ type DeploymentStore interface {
 	// order.
 	// The blob garbage collector deletes the others.
 	HashesInUse(ctx context.Context, hashes []string) ([]string, error)
+}
+
+// RouteStore is what the edge serves and how it changed. Every change of
+// a route (a deployment becomes ready, a production alias moves, a custom
+// domain is verified or removed, a project is deleted) bumps the route
+// version by one in the transaction that makes it and records which
+// project it changed, so that an edge that lost an event catches up by
+// reloading only those projects.
+type RouteStore interface {
 	// Routes returns what the edge serves: one route per project with a
 	// production deployment (Host = project name), one per ready
 	// deployment (Host = its own host label) and one per verified custom
 	// domain of a project with a production deployment (Host = the full
 	// domain name: a Host with a dot is a full host, never a label).
 	Routes(ctx context.Context) ([]Route, error)
+	// ProjectRoutes returns the routes of one project, as Routes has
+	// them; none for a project that does not exist (any more).
+	ProjectRoutes(ctx context.Context, projectID string) ([]Route, error)
+	// RouteVersion returns the current route version (0 before any
+	// change). Read it before Routes: a change between the two is then
+	// seen again, never missed.
+	RouteVersion(ctx context.Context) (int64, error)
+	// RouteChanges returns, oldest first, at most limit changes with a
+	// version after since. Versions have no gaps, so a first change
+	// other than since+1 means older changes are no longer kept (the
+	// store keeps the newest MaxRouteChanges): reload everything.
+	RouteChanges(ctx context.Context, since int64, limit int) ([]RouteChange, error)
 }
+
+// RouteChange is one bump of the route version: the project whose
+// routes it changed.
+type RouteChange struct {
+	Version   int64
+	ProjectID string
+}
+
+// MaxRouteChanges is how many route changes the store keeps at least.
+const MaxRouteChanges = 10_000
 
 // Store is every record the platform keeps.
 type Store interface {
@@ -107,6 +142,7 @@ type Store interface {
 	TokenStore
 	ProjectStore
 	DeploymentStore
+	RouteStore
 	DomainStore
 	LogStore
 	ServingStore

@@ -12,6 +12,12 @@ const (
 	MaxManifestFiles = 100_000
 )
 
+// Default size limits of uploads (--max-file-mb, --max-zip-mb).
+const (
+	DefaultMaxFileSize = 100 << 20 // one file of a deployment
+	DefaultMaxZipSize  = 500 << 20 // one ZIP of a source tree
+)
+
 // ValidateProjectName checks that name is a DNS label Apogee can use as a
 // host: 1 to 63 lower-case letters, digits and hyphens, not starting or
 // ending with a hyphen and without "--" (reserved for deployment hosts).

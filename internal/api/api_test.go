@@ -17,8 +17,10 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/api/apitest"
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
@@ -54,13 +56,13 @@ func newEnv(t *testing.T) *env {
 	return newEnvWith(t, nil)
 }
 
-// newEnvWith is newEnv with changes to the API's configuration.
-func newEnvWith(t *testing.T, configure func(*api.Config)) *env {
+// newEnvWith is newEnv with changes to the platform's configuration.
+func newEnvWith(t *testing.T, configure func(*platform.Config)) *env {
 	t.Helper()
 	st, bl, _ := testbed.Backends(t)
 	log := testbed.Quiet
 	e := &env{t: t, store: st, blobs: bl, bus: events.NewLocal(log), now: time.Now().UTC()}
-	cfg := api.Config{
+	cfg := platform.Config{
 		Store: st, Blobs: bl, Bus: e.bus, MaxFileSize: maxFile, Log: log,
 		SiteURL: func(l string) string { return "http://" + l + ".localhost/" },
 		Now:     e.clock,
@@ -68,7 +70,7 @@ func newEnvWith(t *testing.T, configure func(*api.Config)) *env {
 	if configure != nil {
 		configure(&cfg)
 	}
-	a := api.New(cfg)
+	a := apitest.New(t, cfg)
 	e.api = a
 	e.srv = httptest.NewServer(a)
 	t.Cleanup(e.srv.Close)

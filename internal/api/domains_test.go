@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/api/apitest"
 	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
 )
 
@@ -73,7 +74,7 @@ func newDomainEnv(t *testing.T) (*env, *fakeDNS) {
 		"web.apogee.test": {"2001:db8::7", "203.0.113.7"},
 	}}
 	e := &env{t: t, store: st, blobs: bl, bus: events.NewLocal(log), now: time.Now().UTC()}
-	a := api.New(api.Config{
+	a := apitest.New(t, platform.Config{
 		Store: st, Blobs: bl, Bus: e.bus, MaxFileSize: maxFile, Log: log,
 		SiteURL:   func(l string) string { return "https://" + l + ".apogee.test/" },
 		DomainURL: func(n string) string { return "https://" + n + "/" },
@@ -157,56 +158,64 @@ func TestDomainLifecycle(t *testing.T) {
 		t.Errorf("error data %v lacks what was found", b.Error.Data)
 	}
 
-	// Verified before the first deployment: the event carries no
-	// deployment yet.
+	// Verified before the first deployment: the edges hear that the
+	// project's routes changed (and find none for the domain yet).
 	dns.setTXT("_apogee.www.example.com", "something-else", www.Verification.Value)
 	var v apogee.DomainView
 	e.must(e.call("POST", "/api/v1/domains/www.example.com/verify", tok, nil), 200, &v)
 	if !v.Verified || v.VerifiedAt == nil {
 		t.Fatalf("verified domain %+v", v)
 	}
-	if ev := nextEvent(t, evs, apogee.EventDomainChanged); ev.Host != "www.example.com" || ev.DeploymentID != "" {
+	web, err := e.store.ProjectByName(t.Context(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, evs, apogee.EventDomainChanged); ev.Host != "www.example.com" || ev.ProjectID != web.ID {
 		t.Fatalf("event %+v", ev)
 	}
 
 	// The domain follows the production alias: deploy, promote, rollback.
+	// Each move tells the edges the project changed; its routes, the
+	// domain's among them, are the store's.
+	routeOf := func(what, want string) {
+		t.Helper()
+		if ev := nextEvent(t, evs, apogee.EventAliasChanged); ev.ProjectID != web.ID || ev.DeploymentID != want {
+			t.Fatalf("after %s: event %+v; want alias.changed of %s to %s", what, ev, web.ID, want)
+		}
+		rs, err := e.store.ProjectRoutes(t.Context(), web.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Host == "www.example.com" && r.DeploymentID == want {
+				return
+			}
+		}
+		t.Fatalf("after %s: routes %+v lack www.example.com → %s", what, rs, want)
+	}
 	d1 := e.deploy(tok, "web", "production", file{"index.html", "one"})
-	if ev := nextEvent(t, evs, apogee.EventDomainChanged); ev.Host != "www.example.com" || ev.DeploymentID != d1.ID {
-		t.Fatalf("after deploy: event %+v; want the domain on %s", ev, d1.ID)
-	}
+	routeOf("deploy", d1.ID)
 	d2 := e.deploy(tok, "web", "production", file{"index.html", "two"})
-	if ev := nextEvent(t, evs, apogee.EventDomainChanged); ev.DeploymentID != d2.ID {
-		t.Fatalf("after second deploy: event %+v; want %s", ev, d2.ID)
-	}
+	routeOf("second deploy", d2.ID)
 	e.must(e.call("POST", "/api/v1/projects/web/rollback", tok, nil), 200, nil)
-	if ev := nextEvent(t, evs, apogee.EventDomainChanged); ev.DeploymentID != d1.ID {
-		t.Fatalf("after rollback: event %+v; want %s", ev, d1.ID)
-	}
+	routeOf("rollback", d1.ID)
 	e.must(e.call("POST", "/api/v1/projects/web/promote", tok, apogee.PromoteRequest{DeploymentID: d2.ID}), 200, nil)
-	if ev := nextEvent(t, evs, apogee.EventDomainChanged); ev.DeploymentID != d2.ID {
-		t.Fatalf("after promote: event %+v; want %s", ev, d2.ID)
-	}
-	rs, err := e.store.Routes(t.Context())
+	routeOf("promote", d2.ID)
+
+	// Verifying again is a no-op that succeeds, even once the record is
+	// gone, and changes no route.
+	dns.setTXT("_apogee.www.example.com")
+	version, err := e.store.RouteVersion(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	routed := false
-	for _, r := range rs {
-		routed = routed || r.Host == "www.example.com" && r.DeploymentID == d2.ID
-	}
-	if !routed {
-		t.Errorf("routes %+v lack www.example.com → %s", rs, d2.ID)
-	}
-
-	// Verifying again is a no-op that succeeds, even once the record is gone.
-	dns.setTXT("_apogee.www.example.com")
 	e.must(e.call("POST", "/api/v1/domains/www.example.com/verify", tok, nil), 200, &v)
-	if ev := nextEvent(t, evs, apogee.EventDomainChanged); !v.Verified || ev.DeploymentID != d2.ID {
-		t.Fatalf("verify again: %+v, event %+v", v, ev)
+	if now, err := e.store.RouteVersion(t.Context()); !v.Verified || err != nil || now != version {
+		t.Fatalf("verify again: %+v, route version %d → %d (%v)", v, version, now, err)
 	}
 
 	e.must(e.call("DELETE", "/api/v1/domains/www.example.com", tok, nil), 204, nil)
-	if ev := nextEvent(t, evs, apogee.EventDomainChanged); ev.Host != "www.example.com" || ev.DeploymentID != "" {
+	if ev := nextEvent(t, evs, apogee.EventDomainChanged); ev.Host != "www.example.com" || ev.ProjectID != web.ID {
 		t.Fatalf("after delete: event %+v", ev)
 	}
 	e.wantErr(e.call("GET", "/api/v1/domains/www.example.com", tok, nil), 404, apogee.ENOTFOUND)

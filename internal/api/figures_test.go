@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/auth"
+	"github.com/apogee-dev/apogee/internal/platform"
 )
 
 // admin makes an admin and returns a token of theirs.
@@ -34,7 +34,7 @@ func (c edgeCount) EdgeTraffic(context.Context) (apogee.EdgeTraffic, error) {
 }
 
 func TestAdminRoutes(t *testing.T) {
-	e := newEnvWith(t, func(c *api.Config) { c.Edge = edgeCount{Requests: 12, Bytes: 3456} })
+	e := newEnvWith(t, func(c *platform.Config) { c.Edge = edgeCount{Requests: 12, Bytes: 3456} })
 	root := e.admin("root@example.com")
 	alice := e.user("alice@example.com")
 	bob := e.user("bob@example.com")
@@ -61,19 +61,19 @@ func TestAdminRoutes(t *testing.T) {
 	if f.Edge == nil || *f.Edge != (apogee.EdgeTraffic{Requests: 12, Bytes: 3456}) {
 		t.Errorf("edge %+v, want what the edge counter said", f.Edge)
 	}
-	if f.Days != api.FigureDays || len(f.DeploymentsPerDay) != api.FigureDays {
-		t.Fatalf("%d days of %d, want %d", len(f.DeploymentsPerDay), f.Days, api.FigureDays)
+	if f.Days != apogee.FigureDays || len(f.DeploymentsPerDay) != apogee.FigureDays {
+		t.Fatalf("%d days of %d, want %d", len(f.DeploymentsPerDay), f.Days, apogee.FigureDays)
 	}
 	today := d2.CreatedAt.UTC().Format(apogee.DayLayout)
-	last := f.DeploymentsPerDay[api.FigureDays-1]
+	last := f.DeploymentsPerDay[apogee.FigureDays-1]
 	if last != (apogee.DayCount{Day: today, Count: 2}) {
 		t.Errorf("last day %+v, want %s with 2", last, today)
 	}
 	first, _ := time.Parse(apogee.DayLayout, f.DeploymentsPerDay[0].Day)
-	if got := first.AddDate(0, 0, api.FigureDays-1).Format(apogee.DayLayout); got != today {
-		t.Errorf("days start at %s: %d days later is %s, not today %s", first, api.FigureDays-1, got, today)
+	if got := first.AddDate(0, 0, apogee.FigureDays-1).Format(apogee.DayLayout); got != today {
+		t.Errorf("days start at %s: %d days later is %s, not today %s", first, apogee.FigureDays-1, got, today)
 	}
-	for _, d := range f.DeploymentsPerDay[:api.FigureDays-1] {
+	for _, d := range f.DeploymentsPerDay[:apogee.FigureDays-1] {
 		if d.Count != 0 {
 			t.Errorf("day %s has %d deployments, want 0", d.Day, d.Count)
 		}

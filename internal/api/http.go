@@ -1,20 +1,17 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/auth"
 )
 
 // StatusOf maps an error code to its HTTP status. This is the only place
-// that knows the mapping; the dashboard's pages use it too.
+// that knows the mapping; the dashboard's pages and git push use it too.
 func StatusOf(code string) int {
 	switch code {
 	case apogee.EINVALID:
@@ -38,7 +35,7 @@ func StatusOf(code string) int {
 
 // wrap turns a handler that returns an error into an http.Handler that
 // writes the error as JSON. Only internal errors are logged.
-func (a *API) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+func (a *API) wrap(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			a.writeError(w, r, err)
@@ -112,75 +109,22 @@ func decode(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	return nil
 }
 
-type userKey struct{}
-
-// UserFrom returns the authenticated user of a request's context.
-func UserFrom(ctx context.Context) *apogee.User {
-	u, _ := ctx.Value(userKey{}).(*apogee.User)
-	return u
-}
-
-// authenticate checks the Bearer token and passes the user to h. No or
-// a bad token gets 401; the message does not say which check failed.
-func (a *API) authenticate(h func(http.ResponseWriter, *http.Request, *apogee.User) error) func(http.ResponseWriter, *http.Request) error {
+// authenticate checks the Bearer token and serves h as its user, whom
+// the services read from the request's context. No or a bad token gets
+// 401; the message does not say which check failed.
+func (a *API) authenticate(h handler) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if u := UserFrom(r.Context()); u != nil {
-			// An in-process Call: its caller authenticated u. Requests
-			// from the network never carry userKey (it is unexported).
-			if err := auth.CheckActive(u); err != nil {
-				return err
-			}
-			return h(w, r, u)
-		}
 		secret, ok := bearer(r)
 		if !ok {
-			return apogee.Errorf(apogee.EUNAUTHORIZED, "this route needs an API token: send \"Authorization: Bearer <token>\" (get one with `apogee login`)")
+			return apogee.Errorf(apogee.EUNAUTHORIZED, "this route needs an API token: send \"Authorization: Bearer <token>\"")
 		}
-		u, err := a.UserByToken(r.Context(), secret)
+		u, err := a.svc.Accounts.Authenticate(r.Context(), secret)
 		if err != nil {
 			return err
 		}
-		ctx := context.WithValue(r.Context(), userKey{}, u)
-		return h(w, r.WithContext(ctx), u)
+		return h(w, r.WithContext(apogee.NewContextWithUser(r.Context(), u)))
 	}
 }
-
-// UserByToken returns the user whose API token secret is, and records
-// the token's use. A missing, expired or revoked token, or one whose user
-// is gone, is EUNAUTHORIZED without saying which; a disabled user's token
-// is auth.ErrDisabled. git push authenticates
-// with it too.
-func (a *API) UserByToken(ctx context.Context, secret string) (*apogee.User, error) {
-	tok, err := a.store.TokenByHash(ctx, auth.HashToken(secret))
-	if errors.Is(err, apogee.ErrNotFound) {
-		return nil, errBadToken
-	}
-	if err != nil {
-		return nil, fmt.Errorf("api: look up token: %w", err)
-	}
-	now := a.now()
-	if !tok.Valid(now) {
-		return nil, errBadToken
-	}
-	u, err := a.store.UserByID(ctx, tok.UserID)
-	if errors.Is(err, apogee.ErrNotFound) {
-		return nil, errBadToken
-	}
-	if err != nil {
-		return nil, fmt.Errorf("api: look up token's user: %w", err)
-	}
-	if err := auth.CheckActive(u); err != nil {
-		return nil, err
-	}
-	if tok.LastUsed == nil || now.Sub(*tok.LastUsed) > lastUsedGranularity {
-		if err := a.store.TouchToken(ctx, tok.ID, now); err != nil {
-			a.log.Warn("record token use", "token", tok.ID, "err", err)
-		}
-	}
-	return u, nil
-}
-
-var errBadToken = apogee.Errorf(apogee.EUNAUTHORIZED, "the API token is invalid, expired or revoked; run `apogee login` for a new one")
 
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")

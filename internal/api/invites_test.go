@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/platform"
 )
 
 func newInviteEnv(t *testing.T) *adminEnv {
 	t.Helper()
-	e := &adminEnv{env: newEnvWith(t, func(c *api.Config) {
+	e := &adminEnv{env: newEnvWith(t, func(c *platform.Config) {
 		c.BaseURL = func() string { return "https://apogee.example.com" }
 	})}
 	e.admin = e.user("root@example.com")
@@ -111,8 +111,8 @@ func TestInviteCreateListRevoke(t *testing.T) {
 
 	e.must(e.call("DELETE", "/api/v1/admin/invites/"+inv.ID, e.admin, nil), 204, nil)
 	b := e.wantErr(e.call("DELETE", "/api/v1/admin/invites/"+inv.ID, e.admin, nil), 404, apogee.ENOTFOUND)
-	if !strings.Contains(b.Error.Message, "invites list") {
-		t.Errorf("404 message %q does not say where to look", b.Error.Message)
+	if !strings.Contains(b.Error.Message, inv.ID) {
+		t.Errorf("404 message %q does not name the invite", b.Error.Message)
 	}
 	if _, err := e.store.InviteByHash(context.Background(), sum[:]); !errors.Is(err, apogee.ErrNotFound) {
 		t.Fatalf("revoked invite still stored: %v", err)

@@ -8,14 +8,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// metrics count the API's requests; what they do is counted by the
+// platform, whichever way it was asked.
 type metrics struct {
-	requests    *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	deploys     *prometheus.CounterVec
-	aliasMoves  *prometheus.CounterVec
-	logins      *prometheus.CounterVec
-	uploadBytes prometheus.Counter
-	uploadFiles prometheus.Counter
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,24 +24,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "apogee_api_request_duration_seconds", Help: "API request latency by route.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
-		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "apogee_deployments_ready_total", Help: "Deployments finalized, by target.",
-		}, []string{"target"}),
-		aliasMoves: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "apogee_alias_moves_total", Help: "Production pointer moves by promote or rollback.",
-		}, []string{"action"}),
-		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "apogee_logins_total", Help: "Password logins by result.",
-		}, []string{"result"}),
-		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "apogee_upload_bytes_total", Help: "Bytes of deployment files uploaded and stored.",
-		}),
-		uploadFiles: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "apogee_upload_files_total", Help: "Deployment files uploaded and stored.",
-		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.deploys, m.aliasMoves, m.logins, m.uploadBytes, m.uploadFiles)
+		reg.MustRegister(m.requests, m.duration)
 	}
 	return m
 }

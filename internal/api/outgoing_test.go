@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/notify"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
@@ -21,7 +21,7 @@ import (
 // webhookEnv is an API whose webhooks may reach loopback (as with
 // --webhooks-allow-private), so a receiver on 127.0.0.1 can be pinged.
 func webhookEnv(t *testing.T) *env {
-	return newEnvWith(t, func(c *api.Config) {
+	return newEnvWith(t, func(c *platform.Config) {
 		c.Box = secretbox.NewRandom()
 		c.Webhooks = notify.NewSender(notify.SenderConfig{Store: c.Store, Box: c.Box, AllowPrivate: true, Log: testbed.Quiet})
 	})
@@ -103,7 +103,7 @@ func TestWebhooksAPI(t *testing.T) {
 
 	e.must(e.call("DELETE", "/api/v1/projects/web/webhooks/"+id, tok, nil), 204, nil)
 	b := e.wantErr(e.call("DELETE", "/api/v1/projects/web/webhooks/"+id, tok, nil), 404, apogee.ENOTFOUND)
-	if !strings.Contains(b.Error.Message, "apogee webhooks list --project web") {
+	if !strings.Contains(b.Error.Message, id) {
 		t.Errorf("delete twice: %q", b.Error.Message)
 	}
 	e.wantErr(e.call("POST", "/api/v1/projects/web/webhooks/"+id+"/test", tok, nil), 404, apogee.ENOTFOUND)
@@ -147,7 +147,7 @@ func TestWebhooksAPIWho(t *testing.T) {
 }
 
 func TestWebhooksAPIBadInput(t *testing.T) {
-	e := newEnvWith(t, func(c *api.Config) { c.Box = secretbox.NewRandom() }) // the default: public addresses only
+	e := newEnvWith(t, func(c *platform.Config) { c.Box = secretbox.NewRandom() }) // the default: public addresses only
 	tok := e.user("alice@example.com")
 	e.must(e.call("POST", "/api/v1/projects", tok, apogee.CreateProjectRequest{Name: "web"}), 201, nil)
 	tests := []struct {

@@ -1,106 +1,126 @@
 package api
 
 import (
-	"errors"
-	"fmt"
+	"encoding/json"
 	"net/http"
 
 	"github.com/apogee-dev/apogee"
 )
 
-// project returns the named project if u may see it. Another user's
-// project is reported exactly like a missing one.
-func (a *API) project(r *http.Request, u *apogee.User, name string) (*apogee.Project, error) {
-	notFound := apogee.Errorf(apogee.ENOTFOUND, "project %q not found; list yours with `apogee projects list`", name)
-	if apogee.ValidateProjectName(name) != nil {
-		return nil, notFound
-	}
-	p, err := a.store.ProjectByName(r.Context(), name)
-	if errors.Is(err, apogee.ErrNotFound) {
-		return nil, notFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("api: look up project %q: %w", name, err)
-	}
-	if !p.MayAccess(u) {
-		return nil, notFound
-	}
-	return p, nil
+// Projects, their custom domains, environment variables and outgoing
+// webhooks.
+
+func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
+	ps, err := a.svc.Projects.Projects(r.Context())
+	return answer(w, http.StatusOK, map[string]any{"projects": ps}, err)
 }
 
-func (a *API) projectView(p *apogee.Project) *apogee.ProjectView {
-	return &apogee.ProjectView{Project: p, URL: a.siteURL(p.Name)}
-}
-
-func (a *API) listProjects(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
-	ps, err := a.store.ListProjects(r.Context(), u.ID)
-	if err != nil {
-		return fmt.Errorf("api: list projects: %w", err)
-	}
-	views := make([]*apogee.ProjectView, len(ps))
-	for i, p := range ps {
-		views[i] = a.projectView(p)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"projects": views})
-	return nil
-}
-
-func (a *API) createProject(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
+func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	var req apogee.CreateProjectRequest
 	if err := decode(w, r, maxJSONBody, &req); err != nil {
 		return err
 	}
-	if err := apogee.ValidateProjectName(req.Name); err != nil {
-		return err
-	}
-	p := &apogee.Project{ID: apogee.NewID(), Name: req.Name, OwnerID: u.ID, CreatedAt: a.now().UTC()}
-	webhookSecret := a.newWebhookSecret(p)
-	if req.Git != nil {
-		g, err := a.validateGit(*req.Git)
-		if err != nil {
-			return err
-		}
-		p.Git = &g
-	}
-	if err := a.checkProjects(r.Context(), u.ID); err != nil {
-		return err
-	}
-	if err := a.store.CreateProject(r.Context(), p); err != nil {
-		if apogee.ErrorCode(err) == apogee.ECONFLICT {
-			return apogee.Errorf(apogee.ECONFLICT, "project name %q is taken; choose another", req.Name)
-		}
-		return fmt.Errorf("api: create project: %w", err)
-	}
-	a.log.Info("project created", "project", p.Name, "user", u.ID)
-	view := a.projectView(p)
-	view.WebhookSecret = webhookSecret
-	writeJSON(w, http.StatusCreated, view)
-	return nil
+	v, err := a.svc.Projects.CreateProject(r.Context(), req)
+	return answer(w, http.StatusCreated, v, err)
 }
 
-func (a *API) getProject(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
-	p, err := a.project(r, u, r.PathValue("name"))
-	if err != nil {
-		return err
-	}
-	view, err := a.ownerView(p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, view)
-	return nil
+func (a *API) getProject(w http.ResponseWriter, r *http.Request) error {
+	v, err := a.svc.Projects.Project(r.Context(), r.PathValue("name"))
+	return answer(w, http.StatusOK, v, err)
 }
 
-func (a *API) deleteProject(w http.ResponseWriter, r *http.Request, u *apogee.User) error {
-	p, err := a.project(r, u, r.PathValue("name"))
-	if err != nil {
+// updateProject changes a project's settings by a JSON merge patch (RFC
+// 7396) of its "settings":
+//
+//	PATCH /api/v1/projects/web
+//	{"settings": {"serve": {"spa": true, "trailing_slash": null}}}
+func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Settings map[string]json.RawMessage `json:"settings"`
+	}
+	if err := decode(w, r, maxJSONBody, &req); err != nil {
 		return err
 	}
-	if err := a.store.DeleteProject(r.Context(), p.ID); err != nil {
-		return fmt.Errorf("api: delete project %q: %w", p.Name, err)
+	v, err := a.svc.Projects.UpdateProject(r.Context(), r.PathValue("name"), req.Settings)
+	return answer(w, http.StatusOK, v, err)
+}
+
+func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
+	return noContent(w, a.svc.Projects.DeleteProject(r.Context(), r.PathValue("name")))
+}
+
+func (a *API) listDomains(w http.ResponseWriter, r *http.Request) error {
+	ds, err := a.svc.Domains.Domains(r.Context(), r.PathValue("name"))
+	return answer(w, http.StatusOK, map[string]any{"domains": ds}, err)
+}
+
+func (a *API) createDomain(w http.ResponseWriter, r *http.Request) error {
+	var req apogee.CreateDomainRequest
+	if err := decode(w, r, maxJSONBody, &req); err != nil {
+		return err
 	}
-	a.publish(r.Context(), apogee.Event{Type: apogee.EventProjectDeleted, ProjectID: p.ID, Project: p.Name})
-	a.log.Info("project deleted", "project", p.Name, "user", u.ID)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	v, err := a.svc.Domains.AddDomain(r.Context(), r.PathValue("name"), req.Name)
+	return answer(w, http.StatusCreated, v, err)
+}
+
+func (a *API) getDomain(w http.ResponseWriter, r *http.Request) error {
+	v, err := a.svc.Domains.Domain(r.Context(), r.PathValue("domain"))
+	return answer(w, http.StatusOK, v, err)
+}
+
+func (a *API) verifyDomain(w http.ResponseWriter, r *http.Request) error {
+	v, err := a.svc.Domains.VerifyDomain(r.Context(), r.PathValue("domain"))
+	return answer(w, http.StatusOK, v, err)
+}
+
+func (a *API) deleteDomain(w http.ResponseWriter, r *http.Request) error {
+	return noContent(w, a.svc.Domains.RemoveDomain(r.Context(), r.PathValue("domain")))
+}
+
+func (a *API) listEnv(w http.ResponseWriter, r *http.Request) error {
+	vs, err := a.svc.Env.Env(r.Context(), r.PathValue("name"))
+	return answer(w, http.StatusOK, map[string]any{"env": vs}, err)
+}
+
+func (a *API) setEnv(w http.ResponseWriter, r *http.Request) error {
+	key := r.PathValue("key")
+	if err := apogee.ValidateEnvKey(key); err != nil {
+		return err
+	}
+	var req apogee.SetEnvRequest
+	if err := decode(w, r, maxJSONBody, &req); err != nil {
+		return err
+	}
+	if req.Value == nil {
+		return apogee.Errorf(apogee.EINVALID, "request body needs \"value\" (a string; \"\" for an empty value)")
+	}
+	v, err := a.svc.Env.SetEnv(r.Context(), r.PathValue("name"), key, *req.Value, req.Secret)
+	return answer(w, http.StatusOK, v, err)
+}
+
+func (a *API) deleteEnv(w http.ResponseWriter, r *http.Request) error {
+	return noContent(w, a.svc.Env.DeleteEnv(r.Context(), r.PathValue("name"), r.PathValue("key")))
+}
+
+func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request) error {
+	hs, err := a.svc.Webhooks.Webhooks(r.Context(), r.PathValue("name"))
+	return answer(w, http.StatusOK, map[string]any{"webhooks": hs}, err)
+}
+
+func (a *API) createWebhook(w http.ResponseWriter, r *http.Request) error {
+	var req apogee.CreateWebhookRequest
+	if err := decode(w, r, maxJSONBody, &req); err != nil {
+		return err
+	}
+	v, err := a.svc.Webhooks.CreateWebhook(r.Context(), r.PathValue("name"), req)
+	return answer(w, http.StatusCreated, v, err)
+}
+
+func (a *API) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
+	return noContent(w, a.svc.Webhooks.DeleteWebhook(r.Context(), r.PathValue("name"), r.PathValue("id")))
+}
+
+func (a *API) testWebhook(w http.ResponseWriter, r *http.Request) error {
+	d, err := a.svc.Webhooks.TestWebhook(r.Context(), r.PathValue("name"), r.PathValue("id"))
+	return answer(w, http.StatusOK, d, err)
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/platform"
 )
 
 // zipOf returns a real ZIP of files (path → content).
@@ -45,7 +45,7 @@ func path(t *testing.T, e *env, uploadURL string) string {
 
 func TestZipUpload(t *testing.T) {
 	const limit = 64 << 10
-	e := newEnvWith(t, func(c *api.Config) { c.MaxZipSize = limit })
+	e := newEnvWith(t, func(c *platform.Config) { c.MaxZipSize = limit })
 	tok := e.user("a@example.com")
 	bob := e.user("b@example.com")
 	e.must(e.call("POST", "/api/v1/projects", tok, apogee.CreateProjectRequest{Name: "web"}), 201, nil)
@@ -114,7 +114,7 @@ func TestZipUpload(t *testing.T) {
 	// An upload URL expires.
 	var late apogee.UploadResponse
 	e.must(e.call("POST", "/api/v1/projects/web/uploads", tok, nil), 201, &late)
-	e.advance(api.DefaultUploadTTL + time.Second)
+	e.advance(platform.DefaultUploadTTL + time.Second)
 	b := e.wantErr(e.call("PUT", path(t, e, late.UploadURL), "", body), 403, apogee.EFORBIDDEN)
 	if !strings.Contains(b.Error.Message, "expired") {
 		t.Fatalf("expired upload: %q", b.Error.Message)

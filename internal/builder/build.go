@@ -31,7 +31,6 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 	}()
 	log := b.log.With("deployment", d.ID, "worker", worker)
 	log.Info("build started", "source", d.Source, "branch", d.Branch)
-	b.publish(ctx, apogee.Event{Type: apogee.EventBuildStarted, ProjectID: d.ProjectID, DeploymentID: d.ID})
 
 	// The outcome is recorded even when the server is stopping.
 	bg := context.WithoutCancel(parent)
@@ -65,15 +64,12 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 	if err == nil {
 		w.Systemf("Build completed; deploying %d files", len(files))
 		_ = w.Close(bg)
-		ready, ferr := b.cfg.Store.FinishBuild(bg, d.ID, files, time.Now().UTC(), d.Target == apogee.TargetProduction)
+		// The queue readies the output and makes it ready (and, for
+		// production, live) as finalize does an upload.
+		ready, ferr := b.cfg.Queue.FinishBuild(bg, d.ID, files)
 		if ferr == nil {
 			b.appendLine(bg, d.ID, w.Seq(), "Ready: %s", b.cfg.SiteURL(ready.Host))
 			b.cfg.Hub.End(d.ID)
-			b.publish(bg, apogee.Event{Type: apogee.EventDeploymentReady, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID, Host: ready.Host})
-			if d.Target == apogee.TargetProduction {
-				b.publish(bg, apogee.Event{Type: apogee.EventAliasChanged, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID})
-			}
-			b.publish(bg, apogee.Event{Type: apogee.EventBuildEnded, ProjectID: p.ID, DeploymentID: d.ID})
 			log.Info("build ready", "files", len(files))
 			return
 		}
@@ -92,13 +88,12 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 	case parent.Err() != nil:
 		reason = ReasonRestart
 	}
-	w.Systemf("Build %s: %s", map[string]string{apogee.StatusError: "failed", apogee.StatusCanceled: "canceled"}[status], reason)
+	w.Systemf("Build %s: %s", map[apogee.Status]string{apogee.StatusError: "failed", apogee.StatusCanceled: "canceled"}[status], reason)
 	_ = w.Close(bg)
-	if _, err := b.cfg.Store.EndBuild(bg, d.ID, status, reason, time.Now().UTC()); err != nil && apogee.ErrorCode(err) != apogee.ECONFLICT {
+	if _, err := b.cfg.Queue.FailBuild(bg, d.ID, status, reason); err != nil && apogee.ErrorCode(err) != apogee.ECONFLICT {
 		log.Error("record build failure", "err", err)
 	}
 	b.cfg.Hub.End(d.ID)
-	b.publish(bg, apogee.Event{Type: apogee.EventBuildEnded, ProjectID: d.ProjectID, DeploymentID: d.ID})
 	log.Info("build ended", "status", status, "reason", reason)
 }
 
@@ -208,13 +203,7 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		w.Systemf("Commit %s", commit)
 	}
 
-	overrides := framework.Overrides{
-		Framework:      p.Settings.Build.Framework,
-		InstallCommand: p.Settings.Build.InstallCommand,
-		BuildCommand:   p.Settings.Build.BuildCommand,
-		OutputDir:      p.Settings.Build.OutputDir,
-		RootDir:        p.Settings.Build.RootDir,
-	}
+	overrides := framework.Overrides(p.Settings.Build)
 	root, err := os.OpenRoot(src)
 	if err != nil {
 		return nil, fmt.Errorf("open checkout: %w", err)
@@ -267,11 +256,6 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	files, err := collect(ctx, b.cfg.Blobs, src, filepath.Join(rootDir, filepath.Clean(plan.OutputDir)), w)
 	if err != nil {
 		return nil, err
-	}
-	if b.cfg.Prepare != nil {
-		if err := b.cfg.Prepare.Prepare(ctx, d, files); err != nil {
-			return nil, err
-		}
 	}
 	if err := cache.save(projectDir); err != nil {
 		w.Systemf("Could not save the dependency cache: %v", err)

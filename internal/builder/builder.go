@@ -1,8 +1,11 @@
 // Package builder runs the platform's builds: workers claim queued
-// deployments from the store, fetch their source, detect the framework,
-// install and build in a sandbox with the project's cache, store the
-// output as content-addressed blobs and make the deployment ready. Every
-// step writes to the deployment's log, which streams live.
+// deployments from the build queue, fetch their source, detect the
+// framework, install and build in a sandbox with the project's cache,
+// store the output as content-addressed blobs and hand it to the queue,
+// which makes the deployment ready (apogee.BuildQueue: the same path as
+// an upload's, so a production build moves production and its custom
+// domains). Every step writes to the deployment's log, which streams
+// live.
 package builder
 
 import (
@@ -21,10 +24,14 @@ import (
 	"github.com/apogee-dev/apogee/internal/sandbox"
 )
 
-// Store is what the builder needs of the platform's records.
+// Store is what the builder reads and writes itself: the build's log,
+// its heartbeat, and what it builds for whom. Everything that others see
+// change goes through the Queue.
 type Store interface {
-	apogee.BuildStore
 	apogee.LogStore
+	// BuildHeartbeat records that worker still builds id (see
+	// apogee.BuildStore).
+	BuildHeartbeat(ctx context.Context, id, worker string, at time.Time) error
 	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
 	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
 	// UserPlan and Usage bound a build by its owner's build minutes.
@@ -44,24 +51,19 @@ type Env interface {
 	Resolve(ctx context.Context, projectID string) (vars, secrets []string, err error)
 }
 
-// Preparer runs over a build's output before it is made ready (routing
-// rules are checked, compressed variants made). An *apogee.Error it
-// returns fails the build with its message.
-type Preparer interface {
-	Prepare(ctx context.Context, d *apogee.Deployment, files []apogee.File) error
-}
-
-// Config is what a Builder needs. Store, Blobs, Bus, Hub, Sandbox,
+// Config is what a Builder needs. Store, Queue, Blobs, Bus, Hub, Sandbox,
 // Source and Dir are required.
 type Config struct {
-	Store   Store
-	Blobs   apogee.Blobs
+	Store Store
+	// Queue claims builds and ends them (internal/platform's Queue).
+	Queue apogee.BuildQueue
+	Blobs apogee.Blobs
+	// Bus wakes workers for new builds and stops canceled ones.
 	Bus     apogee.EventBus
 	Hub     *logs.Hub
 	Sandbox sandbox.Sandbox
 	Source  Source
-	Env     Env      // optional
-	Prepare Preparer // optional
+	Env     Env // optional
 	// Dir holds workspaces (Dir/work) and caches (Dir/cache).
 	Dir string
 	// Workers is how many builds run at once (default 1).
@@ -102,8 +104,8 @@ var DefaultLimits = sandbox.Limits{
 
 // New returns a Builder; Run starts its workers.
 func New(cfg Config) (*Builder, error) {
-	if cfg.Store == nil || cfg.Blobs == nil || cfg.Bus == nil || cfg.Hub == nil || cfg.Sandbox == nil || cfg.Source == nil || cfg.Dir == "" {
-		return nil, errors.New("builder: Store, Blobs, Bus, Hub, Sandbox, Source and Dir are required")
+	if cfg.Store == nil || cfg.Queue == nil || cfg.Blobs == nil || cfg.Bus == nil || cfg.Hub == nil || cfg.Sandbox == nil || cfg.Source == nil || cfg.Dir == "" {
+		return nil, errors.New("builder: Store, Queue, Blobs, Bus, Hub, Sandbox, Source and Dir are required")
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
@@ -146,7 +148,7 @@ const ReasonRestart = "interrupted by a restart of the server; deploy again"
 // Run fails the builds a previous run of this node left behind, then runs
 // the workers until ctx ends, waiting for running builds to stop.
 func (b *Builder) Run(ctx context.Context) error {
-	stale, err := b.cfg.Store.FailStaleBuilds(ctx, time.Now().Add(-3*b.cfg.Heartbeat), b.cfg.Node, ReasonRestart)
+	stale, err := b.cfg.Queue.FailStaleBuilds(ctx, time.Now().Add(-3*b.cfg.Heartbeat), b.cfg.Node, ReasonRestart)
 	if err != nil {
 		return fmt.Errorf("builder: fail stale builds: %w", err)
 	}
@@ -180,10 +182,11 @@ func (b *Builder) endLog(ctx context.Context, d *apogee.Deployment, reason strin
 	w.Systemf("Build failed: %s", reason)
 	_ = w.Close(ctx)
 	b.cfg.Hub.End(d.ID)
-	b.publish(ctx, apogee.Event{Type: apogee.EventBuildEnded, ProjectID: d.ProjectID, DeploymentID: d.ID})
 }
 
-// listen wakes workers for new builds and cancels canceled ones.
+// listen wakes workers for new builds and cancels canceled ones. An
+// event only says where to look: a build stops when the store says it
+// was canceled, never because an event said so.
 func (b *Builder) listen(ctx context.Context, events <-chan apogee.Event) {
 	for {
 		select {
@@ -197,7 +200,11 @@ func (b *Builder) listen(ctx context.Context, events <-chan apogee.Event) {
 			case apogee.EventBuildQueued, apogee.EventResync:
 				b.Kick()
 			case apogee.EventBuildCanceled:
-				b.cancel(e.DeploymentID, errCanceled)
+				if b.isRunning(e.DeploymentID) {
+					if d, err := b.cfg.Store.DeploymentByID(ctx, e.DeploymentID); err == nil && d.Status == apogee.StatusCanceled {
+						b.cancel(e.DeploymentID, errCanceled)
+					}
+				}
 			}
 		}
 	}
@@ -213,7 +220,7 @@ func (b *Builder) reap(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		stale, err := b.cfg.Store.FailStaleBuilds(ctx, time.Now().Add(-3*b.cfg.Heartbeat), "", "the builder stopped answering; deploy again")
+		stale, err := b.cfg.Queue.FailStaleBuilds(ctx, time.Now().Add(-3*b.cfg.Heartbeat), "", "the builder stopped answering; deploy again")
 		if err != nil {
 			if ctx.Err() == nil {
 				b.log.Error("fail stale builds", "err", err)
@@ -236,6 +243,14 @@ func (b *Builder) Kick() {
 
 var errCanceled = errors.New("canceled")
 
+// isRunning reports whether build id runs in this process.
+func (b *Builder) isRunning(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.running[id]
+	return ok
+}
+
 // cancel stops a build running in this process, if it is one.
 func (b *Builder) cancel(id string, cause error) bool {
 	b.mu.Lock()
@@ -249,7 +264,7 @@ func (b *Builder) cancel(id string, cause error) bool {
 
 func (b *Builder) work(ctx context.Context, worker string) {
 	for {
-		d, err := b.cfg.Store.ClaimBuild(ctx, worker, time.Now().UTC())
+		d, err := b.cfg.Queue.ClaimBuild(ctx, worker)
 		switch {
 		case err == nil:
 			b.build(ctx, worker, d)
@@ -263,11 +278,5 @@ func (b *Builder) work(ctx context.Context, worker string) {
 		case <-b.wake:
 		case <-time.After(b.cfg.Poll):
 		}
-	}
-}
-
-func (b *Builder) publish(ctx context.Context, e apogee.Event) {
-	if err := b.cfg.Bus.Publish(ctx, e); err != nil {
-		b.log.Error("publish event", "type", e.Type, "deployment", e.DeploymentID, "err", err)
 	}
 }

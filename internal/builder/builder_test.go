@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/builder"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 	"github.com/apogee-dev/apogee/internal/source"
 	"github.com/apogee-dev/apogee/internal/testbed"
@@ -30,6 +32,7 @@ var quiet = testbed.Quiet
 type rig struct {
 	t       *testing.T
 	store   apogee.Store
+	queue   apogee.BuildQueue
 	blobs   apogee.Blobs
 	bus     *events.Local
 	hub     *logs.Hub
@@ -38,6 +41,9 @@ type rig struct {
 	data    string
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	mu      sync.Mutex
+	watched map[string]*logs.Subscription // live logs of builds, by deployment
 }
 
 type env map[string]string
@@ -71,7 +77,13 @@ func newRigWith(t *testing.T, limits sandbox.Limits, vars env, before func(st ap
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, store: st, blobs: bl, bus: events.NewLocal(quiet), hub: logs.NewHub(0), data: data, done: make(chan struct{})}
+	r := &rig{t: t, store: st, blobs: bl, bus: events.NewLocal(quiet), hub: logs.NewHub(0), data: data, done: make(chan struct{}),
+		watched: map[string]*logs.Subscription{}}
+	pl, err := platform.New(platform.Config{Store: st, Blobs: bl, Bus: r.bus, Logs: r.hub, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.queue = pl.Queue()
 	u := &apogee.User{ID: apogee.NewID(), Email: "a@example.com", Password: "x", CreatedAt: time.Now()}
 	r.project = &apogee.Project{ID: apogee.NewID(), Name: "web", OwnerID: u.ID, CreatedAt: time.Now()}
 	if err := st.CreateUser(ctx, u); err != nil {
@@ -87,14 +99,14 @@ func newRigWith(t *testing.T, limits sandbox.Limits, vars env, before func(st ap
 		limits = sandbox.Limits{MemoryBytes: 1 << 30, CPUs: 1, Pids: 512, Wall: 2 * time.Minute}
 	}
 	r.b, err = builder.New(builder.Config{
-		Store: st, Blobs: bl, Bus: r.bus, Hub: r.hub, Sandbox: sb,
+		Store: st, Queue: r.queue, Blobs: bl, Bus: r.bus, Hub: r.hub, Sandbox: sb,
 		Source:    &builder.Sources{Git: &source.Git{AllowFile: true}, Blobs: bl},
 		Env:       vars,
 		Dir:       filepath.Join(data, "builds"),
 		Limits:    limits,
 		Node:      "test-node",
 		Poll:      50 * time.Millisecond,
-		Heartbeat: 200 * time.Millisecond,
+		Heartbeat: 500 * time.Millisecond, // stale after 1.5 s: a loaded machine stalls a 200 ms beat past 3 beats
 		Log:       quiet,
 	})
 	if err != nil {
@@ -136,11 +148,13 @@ func (r *rig) zipOf(files map[string]string) string {
 	return h
 }
 
-// queue queues a build of a ZIP and wakes the builder.
-func (r *rig) queue(blobHash string, target string, noCache bool) *apogee.Deployment {
+// build queues a build of a ZIP, watching its live log, and wakes the
+// builder.
+func (r *rig) build(blobHash string, target string, noCache bool) *apogee.Deployment {
 	r.t.Helper()
 	d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: r.project.ID, Target: target, CreatedAt: time.Now(),
 		Source: apogee.SourceZip, SourceBlob: blobHash, NoCache: noCache}
+	r.watch(d.ID)
 	if err := r.store.QueueBuild(context.Background(), d); err != nil {
 		r.t.Fatal(err)
 	}
@@ -148,25 +162,60 @@ func (r *rig) queue(blobHash string, target string, noCache bool) *apogee.Deploy
 	return d
 }
 
-// wait waits for a deployment to end and returns it with its log.
+// watch follows deployment id's live log from now on: the builder ends
+// it after the build's last line and final status are stored.
+func (r *rig) watch(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watched[id] = r.hub.Subscribe(id)
+}
+
+// line waits until a line of watched build id contains s.
+func (r *rig) line(id, s string, within time.Duration) {
+	r.t.Helper()
+	r.mu.Lock()
+	sub := r.watched[id]
+	r.mu.Unlock()
+	timeout := time.After(within)
+	for {
+		select {
+		case l, ok := <-sub.C:
+			if !ok {
+				r.t.Fatalf("build %s's log ended without %q:\n%s", id, s, r.log(id))
+			}
+			if strings.Contains(l.Text, s) {
+				return
+			}
+		case <-timeout:
+			r.t.Fatalf("build %s logged no %q within %v:\n%s", id, s, within, r.log(id))
+		}
+	}
+}
+
+// wait waits until watched build id ends (its live log does) and returns
+// the deployment with its log.
 func (r *rig) wait(id string, within time.Duration) (*apogee.Deployment, string) {
 	r.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		d, err := r.store.DeploymentByID(context.Background(), id)
-		if err != nil {
-			r.t.Fatal(err)
+	r.mu.Lock()
+	sub := r.watched[id]
+	r.mu.Unlock()
+	timeout := time.After(within)
+	for ended := false; !ended; {
+		select {
+		case _, ok := <-sub.C:
+			ended = !ok
+		case <-timeout:
+			r.t.Fatalf("build %s did not end within %v; log:\n%s", id, within, r.log(id))
 		}
-		switch d.Status {
-		case apogee.StatusReady, apogee.StatusError, apogee.StatusCanceled:
-			time.Sleep(50 * time.Millisecond) // the closing lines
-			return d, r.log(id)
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("build %s still %s after %v; log:\n%s", id, d.Status, within, r.log(id))
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	if !sub.Ended() {
+		r.t.Fatalf("the test fell behind build %s's live log", id)
+	}
+	d, err := r.store.DeploymentByID(context.Background(), id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return d, r.log(id)
 }
 
 func (r *rig) log(id string) string {
@@ -207,7 +256,7 @@ func TestBuildOutcomes(t *testing.T) {
 	tests := []struct {
 		name      string
 		build     string
-		status    string
+		status    apogee.Status
 		inError   string
 		inLog     []string
 		notInLog  []string
@@ -253,7 +302,7 @@ func TestBuildOutcomes(t *testing.T) {
 				"package.json": `{"name":"site","private":true,"scripts":{"build":` + quoteJSON(tt.build) + `}}`,
 				"index.html":   index,
 			})
-			q := r.queue(h, apogee.TargetProduction, false)
+			q := r.build(h, apogee.TargetProduction, false)
 			d, log := r.wait(q.ID, 90*time.Second)
 			if d.Status != tt.status || !strings.Contains(d.Error, tt.inError) {
 				t.Fatalf("status %s error %q, want %s with %q; log:\n%s", d.Status, d.Error, tt.status, tt.inError, log)
@@ -322,7 +371,7 @@ func TestHostileBuild(t *testing.T) {
 		"echo '<p>hi</p>' > dist/index.html",
 	}, "; ")
 	h := r.zipOf(map[string]string{"package.json": `{"scripts":{"build":` + quoteJSON(script) + `}}`})
-	d, log := r.wait(r.queue(h, apogee.TargetPreview, false).ID, 60*time.Second)
+	d, log := r.wait(r.build(h, apogee.TargetPreview, false).ID, 60*time.Second)
 	if d.Status != apogee.StatusReady {
 		t.Fatalf("hostile build %s: %s\n%s", d.Status, d.Error, log)
 	}
@@ -351,14 +400,8 @@ func TestHostileBuild(t *testing.T) {
 func TestCancelBuild(t *testing.T) {
 	r := newRig(t, sandbox.Limits{}, nil)
 	h := r.zipOf(map[string]string{"package.json": `{"scripts":{"build":"echo started; sleep 60"}}`})
-	q := r.queue(h, apogee.TargetProduction, false)
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(r.log(q.ID), "started") {
-		if time.Now().After(deadline) {
-			t.Fatalf("build never started:\n%s", r.log(q.ID))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	q := r.build(h, apogee.TargetProduction, false)
+	r.line(q.ID, "started", 30*time.Second)
 	start := time.Now()
 	if _, err := r.store.EndBuild(context.Background(), q.ID, apogee.StatusCanceled, "canceled by a@example.com", time.Now()); err != nil {
 		t.Fatal(err)
@@ -369,7 +412,7 @@ func TestCancelBuild(t *testing.T) {
 		t.Fatalf("status %s after cancel:\n%s", d.Status, log)
 	}
 	// The worker stops the sandbox: the next build starts promptly.
-	next := r.queue(r.zipOf(map[string]string{"index.html": "x"}), apogee.TargetPreview, false)
+	next := r.build(r.zipOf(map[string]string{"index.html": "x"}), apogee.TargetPreview, false)
 	if d, log := r.wait(next.ID, 20*time.Second); d.Status != apogee.StatusReady {
 		t.Fatalf("build after a cancel: %s\n%s", d.Status, log)
 	}
@@ -387,15 +430,15 @@ func TestDependencyCache(t *testing.T) {
 			`"node_modules/is-number":{"version":"7.0.0","resolved":"https://registry.npmjs.org/is-number/-/is-number-7.0.0.tgz","integrity":"sha512-41Cifkg6e8TylSpdtTpeLVMqvSBEVzTttHvERD741+pnZ8ANv0004MRL43QKPDlK9cGvNp6NZWZUBlbGXYxxng==","engines":{"node":">=0.12.0"}}}}`,
 	}
 	h := r.zipOf(files)
-	first, log1 := r.wait(r.queue(h, apogee.TargetPreview, false).ID, 3*time.Minute)
+	first, log1 := r.wait(r.build(h, apogee.TargetPreview, false).ID, 3*time.Minute)
 	if first.Status != apogee.StatusReady || !strings.Contains(log1, "Installing: npm ci") {
 		t.Fatalf("first build %s (%s):\n%s", first.Status, first.Error, log1)
 	}
-	second, log2 := r.wait(r.queue(h, apogee.TargetPreview, false).ID, 3*time.Minute)
+	second, log2 := r.wait(r.build(h, apogee.TargetPreview, false).ID, 3*time.Minute)
 	if second.Status != apogee.StatusReady || !strings.Contains(log2, "Restored node_modules") || strings.Contains(log2, "Installing:") {
 		t.Fatalf("second build did not use the cache (%s):\n%s", second.Status, log2)
 	}
-	third, log3 := r.wait(r.queue(h, apogee.TargetPreview, true).ID, 3*time.Minute)
+	third, log3 := r.wait(r.build(h, apogee.TargetPreview, true).ID, 3*time.Minute)
 	if third.Status != apogee.StatusReady || !strings.Contains(log3, "Installing: npm ci") {
 		t.Fatalf("--no-cache build skipped the install (%s):\n%s", third.Status, log3)
 	}
@@ -413,9 +456,10 @@ func TestRestartFailsInterruptedBuilds(t *testing.T) {
 	if _, err := r.store.ClaimBuild(ctx, "test-node/previous-run/0", time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	r.watch(d.ID)
 	// Same store and node name: a restart.
 	sb, _ := sandbox.New("bwrap", sandbox.WithLogger(quiet))
-	b, err := builder.New(builder.Config{Store: r.store, Blobs: r.blobs, Bus: r.bus, Hub: r.hub, Sandbox: sb,
+	b, err := builder.New(builder.Config{Store: r.store, Queue: r.queue, Blobs: r.blobs, Bus: r.bus, Hub: r.hub, Sandbox: sb,
 		Source: &builder.Sources{Git: &source.Git{}, Blobs: r.blobs}, Dir: filepath.Join(r.data, "builds"), Node: "test-node", Log: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -471,7 +515,7 @@ func TestBuildMinutesBound(t *testing.T) {
 		"index.html":   "<h1>x</h1>",
 	})
 	started := time.Now()
-	d, log := r.wait(r.queue(h, apogee.TargetPreview, false).ID, 45*time.Second)
+	d, log := r.wait(r.build(h, apogee.TargetPreview, false).ID, 45*time.Second)
 	if d.Status != apogee.StatusError || !strings.Contains(d.Error, `your plan "tiny" allows 1 build minute a month`) {
 		t.Fatalf("status %s error %q; log:\n%s", d.Status, d.Error, log)
 	}
@@ -482,7 +526,7 @@ func TestBuildMinutesBound(t *testing.T) {
 		t.Errorf("the log does not warn of the time left:\n%s", log)
 	}
 
-	d, log = r.wait(r.queue(h, apogee.TargetPreview, false).ID, 30*time.Second)
+	d, log = r.wait(r.build(h, apogee.TargetPreview, false).ID, 30*time.Second)
 	if d.Status != apogee.StatusError || !strings.Contains(d.Error, "this month's are used up") {
 		t.Fatalf("a build with no minutes left: status %s error %q; log:\n%s", d.Status, d.Error, log)
 	}

@@ -134,7 +134,7 @@ func (a *app) followBuild(ctx context.Context, o *output, c *client.Client, d *a
 }
 
 // buildFailure is the error of a build that ended without a deployment.
-func buildFailure(d *apogee.DeploymentView, status string) error {
+func buildFailure(d *apogee.DeploymentView, status apogee.Status) error {
 	if status == "" {
 		status = d.Status
 	}

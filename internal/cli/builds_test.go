@@ -16,10 +16,11 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/api/apitest"
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
@@ -33,7 +34,7 @@ func buildAPI(t *testing.T) (apogee.Store, *logs.Hub) {
 	st, bl, _ := testbed.Backends(t)
 	log := testbed.Quiet
 	hub := logs.NewHub(0)
-	srv := httptest.NewServer(api.New(api.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log,
+	srv := httptest.NewServer(apitest.New(t, platform.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log,
 		Logs: hub, GitSchemes: []string{"https", "file"}}))
 	t.Cleanup(srv.Close)
 
@@ -134,7 +135,7 @@ func TestDeployGitStreamsLogAndPrintsURL(t *testing.T) {
 	r = run(t, "", "deploy", "-p", "web", "--git", "--ref", "feature-x", "--no-cache", "--json").ok(t)
 	d = <-built
 	got := oneJSON(t, r.stdout)
-	if got["id"] != d.ID || got["status"] != apogee.StatusReady || got["target"] != apogee.TargetPreview || got["branch"] != "feature-x" || got["no_cache"] != true {
+	if got["id"] != d.ID || got["status"] != string(apogee.StatusReady) || got["target"] != apogee.TargetPreview || got["branch"] != "feature-x" || got["no_cache"] != true {
 		t.Fatalf("deploy --json = %v", got)
 	}
 	if !strings.Contains(r.stderr, "vite v5.4.0") {
@@ -154,7 +155,7 @@ func TestDeployGitStreamsLogAndPrintsURL(t *testing.T) {
 		t.Fatalf("logs:\n%s", r.stdout)
 	}
 	page := oneJSON(t, run(t, "", "logs", d.ID, "--json").ok(t).stdout)
-	if ls, _ := page["lines"].([]any); len(ls) != 4 || page["status"] != apogee.StatusReady {
+	if ls, _ := page["lines"].([]any); len(ls) != 4 || page["status"] != string(apogee.StatusReady) {
 		t.Fatalf("logs --json = %v", page)
 	}
 	r = run(t, "", "logs", d.ID, "--follow", "--json", "--after", "2").ok(t)
@@ -177,7 +178,7 @@ func TestDeployGitFailureAndCancel(t *testing.T) {
 	r = run(t, "", "deploy", "--project", "web", "--git", "--json")
 	<-built
 	got := oneJSON(t, r.stdout)
-	if r.code == 0 || got["status"] != apogee.StatusError || got["error"] != "out of memory" {
+	if r.code == 0 || got["status"] != string(apogee.StatusError) || got["error"] != "out of memory" {
 		t.Fatalf("failed build --json: code %d: %v", r.code, got)
 	}
 
@@ -190,7 +191,7 @@ func TestDeployGitFailureAndCancel(t *testing.T) {
 	}
 	v = *q
 	can := oneJSON(t, run(t, "", "cancel", v.ID, "--json").ok(t).stdout)
-	if can["status"] != apogee.StatusCanceled || !strings.Contains(can["error"].(string), "canceled by "+email) {
+	if can["status"] != string(apogee.StatusCanceled) || !strings.Contains(can["error"].(string), "canceled by "+email) {
 		t.Fatalf("cancel --json = %v", can)
 	}
 	r = run(t, "", "cancel", v.ID)
@@ -304,7 +305,7 @@ func TestRedeploy(t *testing.T) {
 	r := run(t, "", "redeploy", old.ID, "--no-cache", "--json").ok(t)
 	d := <-built
 	got := oneJSON(t, r.stdout)
-	if got["id"] != d.ID || d.ID == old.ID || got["status"] != apogee.StatusReady || got["commit"] != commit ||
+	if got["id"] != d.ID || d.ID == old.ID || got["status"] != string(apogee.StatusReady) || got["commit"] != commit ||
 		got["branch"] != "feature-x" || got["target"] != apogee.TargetPreview || got["no_cache"] != true {
 		t.Fatalf("redeploy --json = %v", got)
 	}

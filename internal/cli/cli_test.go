@@ -142,7 +142,7 @@ func TestLoginWritesPrivateConfig(t *testing.T) {
 	}
 	r = run(t, "", "whoami", "--token", old)
 	if r.code != 1 || !strings.Contains(r.stderr, "Error: the API token is invalid, expired or revoked") ||
-		!strings.Contains(r.stderr, "The server is "+srv.URL) {
+		!strings.Contains(r.stderr, "apogee login --server "+srv.URL) {
 		t.Fatalf("revoked token: %+v", r)
 	}
 }
@@ -187,7 +187,7 @@ func TestEnvAndFlagsOverrideConfig(t *testing.T) {
 	t.Setenv("APOGEE_TOKEN", "")
 	r := run(t, "", "whoami")
 	if r.code != 1 || !strings.Contains(r.stderr, "not logged in to "+srvB.URL) ||
-		!strings.Contains(r.stderr, "Run `apogee login --server "+srvB.URL+"` first, or set APOGEE_TOKEN.") {
+		!strings.Contains(r.stderr, "Run `apogee login --server "+srvB.URL+"`, or set APOGEE_TOKEN") {
 		t.Fatalf("file token with another server: %+v", r)
 	}
 }
@@ -227,8 +227,8 @@ func TestDeployErrors(t *testing.T) {
 		t.Fatalf("no project: %+v", r)
 	}
 	r = run(t, "", "deploy", dir, "--project", "nope")
-	if r.code != 1 || !strings.Contains(r.stderr, `Error: project "nope" not found`) ||
-		!strings.Contains(r.stderr, "`apogee projects list`") || !strings.Contains(r.stderr, "Create it with `apogee projects create nope`.") {
+	if r.code != 1 || !strings.Contains(r.stderr, `Error: project "nope" not found`+"\n") ||
+		!strings.Contains(r.stderr, "Create it with `apogee projects create nope`.") {
 		t.Fatalf("unknown project: %+v", r)
 	}
 	if r.stdout != "" {
@@ -245,7 +245,8 @@ func TestErrorSuggestions(t *testing.T) {
 
 	srv := clienttest.New(t)
 	r = run(t, "", "projects", "list", "--server", srv.URL, "--token", "bad")
-	if r.code != 1 || !strings.Contains(r.stderr, "run `apogee login`") || !strings.Contains(r.stderr, "The server is "+srv.URL+"; APOGEE_TOKEN") {
+	if r.code != 1 || !strings.Contains(r.stderr, "Error: the API token is invalid, expired or revoked\n") ||
+		!strings.Contains(r.stderr, "Run `apogee login --server "+srv.URL+"`, or set APOGEE_TOKEN") {
 		t.Fatalf("bad token: %+v", r)
 	}
 

@@ -49,7 +49,7 @@ func newDeploymentsListCmd(a *app) *cobra.Command {
 			}
 			rows := make([][]string, 0, len(ds))
 			for _, d := range ds {
-				status := d.Status
+				status := string(d.Status)
 				if d.Production {
 					status += " (production)"
 				}
@@ -97,7 +97,7 @@ func newDeploymentsShowCmd(a *app, use string) *cobra.Command {
 			o.Fields(
 				"ID", d.ID,
 				"Project", d.Project,
-				"Status", d.Status,
+				"Status", string(d.Status),
 				"Target", d.Target,
 				"Production", prod,
 				"Files", itoa(d.Files),

@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/api/apitest"
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
@@ -44,7 +45,7 @@ func realAPI(t *testing.T) *txtDNS {
 	st, bl, _ := testbed.Backends(t)
 	log := testbed.Quiet
 	dns := &txtDNS{txt: map[string]string{}}
-	srv := httptest.NewServer(api.New(api.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log,
+	srv := httptest.NewServer(apitest.New(t, platform.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log,
 		Domain: "apogee.test", Resolver: dns}))
 	t.Cleanup(srv.Close)
 

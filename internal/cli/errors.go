@@ -136,10 +136,7 @@ func describe(err error, server string) (code, msg, hint string) {
 		if u == "" {
 			u = "URL"
 		}
-		hint = fmt.Sprintf("Run `apogee login --server %s` first, or set APOGEE_TOKEN.", u)
-		if strings.Contains(msg, "apogee login") { // the server said it already
-			hint = fmt.Sprintf("The server is %s; APOGEE_TOKEN, if set, overrides the saved token.", u)
-		}
+		hint = fmt.Sprintf("Run `apogee login --server %s`, or set APOGEE_TOKEN (which, if set, overrides the saved token).", u)
 	}
 	return code, msg, hint
 }

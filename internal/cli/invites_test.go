@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/api/apitest"
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
@@ -24,7 +25,7 @@ func inviteAPI(t *testing.T) (apogee.Store, string) {
 	ctx := context.Background()
 	st, bl, _ := testbed.Backends(t)
 	log := testbed.Quiet
-	srv := httptest.NewServer(api.New(api.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log,
+	srv := httptest.NewServer(apitest.New(t, platform.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log,
 		BaseURL: func() string { return "https://apogee.example.com" }}))
 	t.Cleanup(srv.Close)
 	token := func(email string, admin bool) string {

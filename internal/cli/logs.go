@@ -74,7 +74,7 @@ With --json it prints one object {"lines": [...], "status": "..."}; with
 				return hint(err)
 			}
 			if a.json {
-				return enc.Encode(map[string]string{"status": status})
+				return enc.Encode(map[string]apogee.Status{"status": status})
 			}
 			o.Notef("Build ended: %s.\n", status)
 			return nil

@@ -66,7 +66,7 @@ func (c *Client) Redeploy(ctx context.Context, id string, noCache bool) (*apogee
 // deployment's status when it was read.
 type LogPage struct {
 	Lines  []apogee.LogLine `json:"lines"`
-	Status string           `json:"status"`
+	Status apogee.Status    `json:"status"`
 }
 
 // Logs returns the stored lines of deployment id with Seq > after.
@@ -93,7 +93,7 @@ const FollowRetries = 8
 // when the connection drops before the stream's end, reconnects with
 // Last-Event-ID so no line is lost or repeated. An error from fn stops it
 // and is returned. Only ctx bounds how long it runs.
-func (c *Client) FollowLogs(ctx context.Context, id string, after int64, fn func(apogee.LogLine) error) (status string, err error) {
+func (c *Client) FollowLogs(ctx context.Context, id string, after int64, fn func(apogee.LogLine) error) (status apogee.Status, err error) {
 	failures := 0
 	for {
 		got, status, ended, err := c.followOnce(ctx, id, &after, fn)
@@ -151,7 +151,7 @@ func (e *callbackError) Error() string { return e.err.Error() }
 // followOnce makes one SSE connection. It advances *after past every line
 // delivered and reports whether any event arrived, and whether the stream
 // reached its end (with the final status).
-func (c *Client) followOnce(ctx context.Context, id string, after *int64, fn func(apogee.LogLine) error) (got bool, status string, ended bool, err error) {
+func (c *Client) followOnce(ctx context.Context, id string, after *int64, fn func(apogee.LogLine) error) (got bool, status apogee.Status, ended bool, err error) {
 	if c.base == "" {
 		return false, "", false, apogee.Errorf(apogee.EINVALID, "no server URL configured")
 	}
@@ -199,7 +199,7 @@ func (c *Client) followOnce(ctx context.Context, id string, after *int64, fn fun
 			*after = l.Seq
 		case "end":
 			var e struct {
-				Status string `json:"status"`
+				Status apogee.Status `json:"status"`
 			}
 			_ = json.Unmarshal([]byte(ev.data), &e)
 			status, ended = e.Status, true

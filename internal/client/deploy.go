@@ -53,14 +53,14 @@ type DeployOptions struct {
 
 // DeployResult is what Deploy did.
 type DeployResult struct {
-	ID         string `json:"id"`
-	URL        string `json:"url"`
-	Status     string `json:"status"`
-	Files      int    `json:"files"`    // files in the deployment
-	Uploaded   int    `json:"uploaded"` // files actually sent
-	Bytes      int64  `json:"bytes"`    // bytes actually sent
-	Project    string `json:"project"`
-	Production bool   `json:"production"`
+	ID         string        `json:"id"`
+	URL        string        `json:"url"`
+	Status     apogee.Status `json:"status"`
+	Files      int           `json:"files"`    // files in the deployment
+	Uploaded   int           `json:"uploaded"` // files actually sent
+	Bytes      int64         `json:"bytes"`    // bytes actually sent
+	Project    string        `json:"project"`
+	Production bool          `json:"production"`
 	// Warnings lists the files that were skipped and why.
 	Warnings []string `json:"-"`
 	// Deployment is the server's final view of the deployment.

@@ -21,17 +21,15 @@ type accountData struct {
 }
 
 func (d *Dashboard) account(w http.ResponseWriter, r *http.Request, s *session, status int, data accountData) error {
-	var list struct {
-		Tokens []*apogee.Token `json:"tokens"`
-	}
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("tokens"), nil, &list); err != nil {
+	tokens, err := d.svc.Accounts.Tokens(r.Context())
+	if err != nil {
 		return err
 	}
 	// Newest first; revoked and expired ones after the usable ones.
 	now := d.now()
 	var usable, dead []*apogee.Token
-	for i := len(list.Tokens) - 1; i >= 0; i-- {
-		if t := list.Tokens[i]; t.Valid(now) {
+	for i := len(tokens) - 1; i >= 0; i-- {
+		if t := tokens[i]; t.Valid(now) {
 			usable = append(usable, t)
 		} else {
 			dead = append(dead, t)
@@ -39,11 +37,10 @@ func (d *Dashboard) account(w http.ResponseWriter, r *http.Request, s *session, 
 	}
 	data.Tokens = append(usable, dead...)
 	data.Now = now
-	var err error
 	if data.GitHub, err = d.githubAccount(r, s); err != nil {
 		return err
 	}
-	if data.Usage, err = d.planUsageOf(r, s); err != nil {
+	if data.Usage, err = d.planUsageOf(r); err != nil {
 		return err
 	}
 	d.render(w, r, status, "account", s, "Account", data)
@@ -61,21 +58,20 @@ func (d *Dashboard) createToken(w http.ResponseWriter, r *http.Request, s *sessi
 	if !ok {
 		return apogee.Errorf(apogee.EINVALID, "choose an expiry from the list")
 	}
-	var resp apogee.TokenResponse
 	req := apogee.CreateTokenRequest{Name: r.PostFormValue("name"), ExpiresIn: exp}
-	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("tokens"), req, &resp); err != nil {
+	resp, err := d.svc.Accounts.CreateToken(r.Context(), req)
+	if err != nil {
 		if apogee.ErrorCode(err) == apogee.EINTERNAL {
 			return err
 		}
 		setFlash(w, r, "error", apogee.ErrorMessage(err))
 		return seeOther(w, r, "/account")
 	}
-	return d.account(w, r, s, http.StatusOK, accountData{NewToken: &resp})
+	return d.account(w, r, s, http.StatusOK, accountData{NewToken: resp})
 }
 
 func (d *Dashboard) revokeToken(w http.ResponseWriter, r *http.Request, s *session) error {
-	err := d.api.Call(r.Context(), s.user, "DELETE", apiPath("tokens", r.PathValue("id")), nil, nil)
-	if err != nil {
+	if err := d.svc.Accounts.RevokeToken(r.Context(), r.PathValue("id")); err != nil {
 		return err // another user's token is a 404, like a missing one
 	}
 	setFlash(w, r, "ok", "Token revoked: it no longer works.")

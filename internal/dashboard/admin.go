@@ -113,8 +113,8 @@ func thousands(n int64) string {
 }
 
 func (d *Dashboard) adminOverview(w http.ResponseWriter, r *http.Request, s *session) error {
-	var f apogee.AdminFigures
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("admin", "figures"), nil, &f); err != nil {
+	f, err := d.svc.Admin.Figures(r.Context())
+	if err != nil {
 		return err
 	}
 	c := newChart(f.DeploymentsPerDay)
@@ -133,7 +133,7 @@ func (d *Dashboard) adminOverview(w http.ResponseWriter, r *http.Request, s *ses
 		)
 	}
 	d.render(w, r, http.StatusOK, "admin", s, "Admin", map[string]any{
-		"Cards": cards, "Chart": c, "Figures": &f,
+		"Cards": cards, "Chart": c, "Figures": f,
 	})
 	return nil
 }
@@ -145,15 +145,13 @@ type adminProjectRow struct {
 }
 
 func (d *Dashboard) adminProjects(w http.ResponseWriter, r *http.Request, s *session) error {
-	var list struct {
-		Projects []*apogee.AdminProjectView `json:"projects"`
-	}
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("admin", "projects"), nil, &list); err != nil {
+	projects, err := d.svc.Admin.AllProjects(r.Context())
+	if err != nil {
 		return err
 	}
 	now := d.now()
-	rows := make([]adminProjectRow, len(list.Projects))
-	for i, p := range list.Projects {
+	rows := make([]adminProjectRow, len(projects))
+	for i, p := range projects {
 		rows[i].AdminProjectView = p
 		if p.LastDeployment != nil {
 			lr := row(p.LastDeployment, now)
@@ -168,16 +166,13 @@ func (d *Dashboard) adminProjects(w http.ResponseWriter, r *http.Request, s *ses
 const adminDeploymentsShown = 100
 
 func (d *Dashboard) adminDeployments(w http.ResponseWriter, r *http.Request, s *session) error {
-	var list struct {
-		Deployments []*apogee.DeploymentView `json:"deployments"`
-	}
-	path := apiPath("admin", "deployments") + "?limit=" + strconv.Itoa(adminDeploymentsShown)
-	if err := d.api.Call(r.Context(), s.user, "GET", path, nil, &list); err != nil {
+	deployments, err := d.svc.Admin.RecentDeployments(r.Context(), adminDeploymentsShown)
+	if err != nil {
 		return err
 	}
 	now := d.now()
-	rows := make([]deploymentRow, len(list.Deployments))
-	for i, v := range list.Deployments {
+	rows := make([]deploymentRow, len(deployments))
+	for i, v := range deployments {
 		rows[i] = row(v, now)
 	}
 	d.render(w, r, http.StatusOK, "admin_deployments", s, "Admin: deployments", map[string]any{

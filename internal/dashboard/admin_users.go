@@ -10,8 +10,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/api"
 )
 
-// The admin's users and plans pages, on the admin API's users and plans
-// routes (PATCH /api/v1/admin/users/{id}, /api/v1/admin/plans…).
+// The admin's users and plans pages, on the admin service.
 
 func (d *Dashboard) adminUsers(w http.ResponseWriter, r *http.Request, s *session) error {
 	return d.adminUsersPage(w, r, s, nil)
@@ -20,13 +19,11 @@ func (d *Dashboard) adminUsers(w http.ResponseWriter, r *http.Request, s *sessio
 // adminUsersPage shows the users and the pending invitations; invite is
 // one just made, whose link is shown this once (invites.go).
 func (d *Dashboard) adminUsersPage(w http.ResponseWriter, r *http.Request, s *session, invite *apogee.NewInvite) error {
-	var users struct {
-		Users []*apogee.UserView `json:"users"`
-	}
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("admin", "users"), nil, &users); err != nil {
+	users, err := d.svc.Admin.Users(r.Context())
+	if err != nil {
 		return err
 	}
-	plans, err := d.plans(r, s)
+	plans, err := d.svc.Admin.Plans(r.Context())
 	if err != nil {
 		return err
 	}
@@ -36,29 +33,19 @@ func (d *Dashboard) adminUsersPage(w http.ResponseWriter, r *http.Request, s *se
 			def = p
 		}
 	}
-	invites, err := d.pendingInvites(r, s)
+	invites, err := d.pendingInvites(r)
 	if err != nil {
 		return err
 	}
 	d.render(w, r, http.StatusOK, "admin_users", s, "Admin: users", map[string]any{
-		"Users": users.Users, "Plans": plans, "Default": def, "Me": s.user.ID,
+		"Users": users, "Plans": plans, "Default": def, "Me": s.user.ID,
 		"Invites": invites, "NewInvite": invite, "InviteExpiries": inviteExpiries,
 	})
 	return nil
 }
 
-func (d *Dashboard) plans(r *http.Request, s *session) ([]*apogee.Plan, error) {
-	var list struct {
-		Plans []*apogee.Plan `json:"plans"`
-	}
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("admin", "plans"), nil, &list); err != nil {
-		return nil, err
-	}
-	return list.Plans, nil
-}
-
 // backTo returns to an admin page with a message saying how an action
-// went: the API's own message when it refused. A user or plan that does
+// went: the service's own message when it refused. A user or plan that does
 // not exist is the 404 page.
 func backTo(w http.ResponseWriter, r *http.Request, to string, err error, ok string) error {
 	switch c := apogee.ErrorCode(err); {
@@ -72,17 +59,15 @@ func backTo(w http.ResponseWriter, r *http.Request, to string, err error, ok str
 	return seeOther(w, r, to)
 }
 
-// adminUser reads the user of the request's path through the API, so a
-// missing one is the 404 page and the flash can name them.
-func (d *Dashboard) adminUser(r *http.Request, s *session) (*apogee.UserView, error) {
-	var users struct {
-		Users []*apogee.UserView `json:"users"`
-	}
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("admin", "users"), nil, &users); err != nil {
+// adminUser reads the user of the request's path, so a missing one is
+// the 404 page and the flash can name them.
+func (d *Dashboard) adminUser(r *http.Request) (*apogee.UserView, error) {
+	users, err := d.svc.Admin.Users(r.Context())
+	if err != nil {
 		return nil, err
 	}
 	id := r.PathValue("id")
-	for _, u := range users.Users {
+	for _, u := range users {
 		if u.ID == id {
 			return u, nil
 		}
@@ -92,7 +77,7 @@ func (d *Dashboard) adminUser(r *http.Request, s *session) (*apogee.UserView, er
 
 // adminSetDisabled disables (disabled=1) or enables (disabled=0) a user.
 func (d *Dashboard) adminSetDisabled(w http.ResponseWriter, r *http.Request, s *session) error {
-	u, err := d.adminUser(r, s)
+	u, err := d.adminUser(r)
 	if err != nil {
 		return err
 	}
@@ -104,7 +89,7 @@ func (d *Dashboard) adminSetDisabled(w http.ResponseWriter, r *http.Request, s *
 	default:
 		return backTo(w, r, "/admin/users", apogee.Errorf(apogee.EINVALID, "say whether to disable or enable the user"), "")
 	}
-	err = d.api.Call(r.Context(), s.user, "PATCH", apiPath("admin", "users", u.ID), apogee.UpdateUserRequest{Disabled: &disabled}, nil)
+	_, err = d.svc.Admin.UpdateUser(r.Context(), u.ID, apogee.UpdateUserRequest{Disabled: &disabled})
 	ok := u.Email + " is disabled: they cannot sign in, and their tokens and sessions stop working."
 	if !disabled {
 		ok = u.Email + " is enabled again."
@@ -114,16 +99,16 @@ func (d *Dashboard) adminSetDisabled(w http.ResponseWriter, r *http.Request, s *
 
 // adminSetPlan puts a user on a plan ("" = the default plan).
 func (d *Dashboard) adminSetPlan(w http.ResponseWriter, r *http.Request, s *session) error {
-	u, err := d.adminUser(r, s)
+	u, err := d.adminUser(r)
 	if err != nil {
 		return err
 	}
 	plan := r.PostFormValue("plan")
-	err = d.api.Call(r.Context(), s.user, "PATCH", apiPath("admin", "users", u.ID), apogee.UpdateUserRequest{Plan: &plan}, nil)
+	_, err = d.svc.Admin.UpdateUser(r.Context(), u.ID, apogee.UpdateUserRequest{Plan: &plan})
 	ok := u.Email + " is on the default plan now."
 	if plan != "" {
 		ok = u.Email + " is on another plan now."
-		if plans, perr := d.plans(r, s); perr == nil {
+		if plans, perr := d.svc.Admin.Plans(r.Context()); perr == nil {
 			for _, p := range plans {
 				if p.ID == plan {
 					ok = u.Email + " is on plan " + p.Name + " now."
@@ -210,7 +195,7 @@ func (d *Dashboard) adminPlans(w http.ResponseWriter, r *http.Request, s *sessio
 }
 
 func (d *Dashboard) renderPlans(w http.ResponseWriter, r *http.Request, s *session, status int, form *planForm) error {
-	plans, err := d.plans(r, s)
+	plans, err := d.svc.Admin.Plans(r.Context())
 	if err != nil {
 		return err
 	}
@@ -252,9 +237,9 @@ func (d *Dashboard) adminSavePlan(w http.ResponseWriter, r *http.Request, s *ses
 	req, err := f.request()
 	if err == nil {
 		if f.ID == "" {
-			err = d.api.Call(r.Context(), s.user, "POST", apiPath("admin", "plans"), req, nil)
+			_, err = d.svc.Admin.CreatePlan(r.Context(), req)
 		} else {
-			err = d.api.Call(r.Context(), s.user, "PATCH", apiPath("admin", "plans", f.ID), req, nil)
+			_, err = d.svc.Admin.UpdatePlan(r.Context(), f.ID, req)
 		}
 	}
 	switch c := apogee.ErrorCode(err); {
@@ -276,8 +261,8 @@ func (d *Dashboard) adminSavePlan(w http.ResponseWriter, r *http.Request, s *ses
 // adminDeletePlan deletes a plan no user is on.
 func (d *Dashboard) adminDeletePlan(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
-	err := d.api.Call(r.Context(), s.user, "DELETE", apiPath("admin", "plans", id), nil, nil)
-	if err != nil && apogee.ErrorCode(err) != apogee.ENOTFOUND && apogee.ErrorCode(err) != apogee.EINTERNAL {
+	err := d.svc.Admin.DeletePlan(r.Context(), id)
+	if c := apogee.ErrorCode(err); c != "" && c != apogee.ENOTFOUND && c != apogee.EINTERNAL {
 		setFlash(w, r, "error", apogee.ErrorMessage(err))
 		return seeOther(w, r, "/admin/plans/"+url.PathEscape(id))
 	}

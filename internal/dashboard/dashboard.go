@@ -4,13 +4,14 @@
 //
 // Pages are server-rendered from embedded html/template files with one
 // CSS file and a little plain JavaScript (live logs over Server-Sent
-// Events); `go build` alone yields everything. Accounts, sessions and the
-// build log go to the store and the log hub; every read and change of
-// projects, deployments, variables and tokens goes through the REST API
-// in process (API.Call) as the signed-in user, so
-// the dashboard gets the API's checks, events and metrics without a copy
-// of them, and ownership is decided in one place: another user's project
-// or deployment is a 404 here as there.
+// Events); `go build` alone yields everything. Sign-up, sessions,
+// passwords and the build log go to the store and the log hub; every
+// read and change of projects, deployments, variables, domains, webhooks,
+// tokens, plans and users goes through the platform's services
+// (apogee.Services) as the signed-in user, so the dashboard gets the same
+// checks and events as the API without a copy of them, and ownership is
+// decided in one place: another user's project or deployment is a 404
+// here as there.
 //
 // Sessions are cookies holding a random 256-bit id whose SHA-256 is
 // stored (apogee.AccountStore). Every POST carries a CSRF token derived
@@ -36,20 +37,14 @@ import (
 )
 
 // Store is what the dashboard reads and writes itself: users, sessions
-// and passwords, and build logs. Everything else goes through the API.
+// and passwords, invitations redeemed at sign-up, and build logs.
+// Everything else goes through the services.
 type Store interface {
 	apogee.UserStore
 	apogee.AccountStore
 	apogee.LogStore
 	apogee.InviteStore // sign-up by invitation (invites.go)
 	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
-}
-
-// API serves one REST API request in process as an authenticated user
-// (internal/api's *API implements it). An error answer is an
-// *apogee.Error with the API's code and message.
-type API interface {
-	Call(ctx context.Context, u *apogee.User, method, path string, in, out any) error
 }
 
 // Sign-up modes (server flag --signup).
@@ -59,10 +54,11 @@ const (
 	SignupOpen   = "open"   // anyone who reaches the dashboard may sign up
 )
 
-// Config is what the dashboard needs. Store and API are required.
+// Config is what the dashboard needs. Store and the Services are
+// required.
 type Config struct {
-	Store Store
-	API   API
+	Store    Store
+	Services apogee.Services
 	// Logs fans build logs out live (the server's hub; default a hub of
 	// its own, which sees no builds).
 	Logs *logs.Hub
@@ -81,9 +77,10 @@ type Config struct {
 	// GitHub signs people in with GitHub and lists their repositories;
 	// nil: nothing about GitHub shows and its routes answer 404.
 	GitHub *github.Client
-	// MaxZipSize is the largest ZIP the browser may upload: the API's
-	// limit (default api.DefaultMaxZipSize). The API checks it; the
-	// dashboard says it on the form and stops a larger body early.
+	// MaxZipSize is the largest ZIP the browser may upload: the
+	// platform's limit (default apogee.DefaultMaxZipSize). The build
+	// service checks it; the dashboard says it on the form and stops a
+	// larger body early.
 	MaxZipSize int64
 
 	// Notify gives users their live notifications, served at /events
@@ -96,7 +93,7 @@ type Config struct {
 // Dashboard is the http.Handler of the dashboard's pages.
 type Dashboard struct {
 	store   Store
-	api     API
+	svc     apogee.Services
 	hub     *logs.Hub
 	siteURL func(string) string
 	baseURL func() string
@@ -125,11 +122,11 @@ var staticFS embed.FS
 
 // New returns the dashboard with its routes registered.
 func New(cfg Config) (*Dashboard, error) {
-	if cfg.Store == nil || cfg.API == nil {
-		return nil, errors.New("dashboard: Store and API are required")
+	if cfg.Store == nil || cfg.Services.Projects == nil {
+		return nil, errors.New("dashboard: Store and Services are required")
 	}
 	d := &Dashboard{
-		store: cfg.Store, api: cfg.API, hub: cfg.Logs, siteURL: cfg.SiteURL, baseURL: cfg.BaseURL,
+		store: cfg.Store, svc: cfg.Services, hub: cfg.Logs, siteURL: cfg.SiteURL, baseURL: cfg.BaseURL,
 		ttl: cfg.SessionTTL, log: cfg.Log, now: cfg.Now,
 		logins: newLimiter(10, 10*time.Minute),
 		gh:     cfg.GitHub,
@@ -160,7 +157,7 @@ func New(cfg Config) (*Dashboard, error) {
 		d.now = time.Now
 	}
 	if d.maxZip = cfg.MaxZipSize; d.maxZip <= 0 {
-		d.maxZip = api.DefaultMaxZipSize
+		d.maxZip = apogee.DefaultMaxZipSize
 	}
 	d.notify, d.heartbeat = cfg.Notify, cfg.Heartbeat
 	if d.heartbeat <= 0 {

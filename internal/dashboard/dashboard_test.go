@@ -18,6 +18,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
@@ -29,7 +30,8 @@ type env struct {
 	store  apogee.Store
 	hub    *logs.Hub
 	box    apogee.Sealer
-	api    *api.API
+	api    *api.API        // the REST API on the same services
+	svc    apogee.Services // what the dashboard calls
 	srv    *httptest.Server
 	alice  *apogee.User
 	bob    *apogee.User
@@ -47,13 +49,13 @@ func newEnv(t *testing.T, signup string) *env {
 	t.Cleanup(func() { bus.Close() })
 	hub := logs.NewHub(0)
 	box := secretbox.NewRandom()
-	a := api.New(api.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
+	svc, a := services(t, platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
 		GitSchemes: []string{"https", "file"}})
-	d, err := New(Config{Store: store, API: a, Logs: hub, Signup: signup, Log: log})
+	d, err := New(Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, hub: hub, box: box, api: a, signup: signup, srv: httptest.NewServer(d)}
+	e := &env{t: t, store: store, hub: hub, box: box, api: a, svc: svc, signup: signup, srv: httptest.NewServer(d)}
 	t.Cleanup(e.srv.Close)
 	if signup != SignupOpen {
 		e.alice = e.user("alice@example.com", false)
@@ -62,6 +64,20 @@ func newEnv(t *testing.T, signup string) *env {
 	}
 	return e
 }
+
+// services are the platform's services of cfg, and the REST API on them.
+func services(t *testing.T, cfg platform.Config) (apogee.Services, *api.API) {
+	t.Helper()
+	pl, err := platform.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := pl.Services()
+	return svc, api.New(api.Config{Services: svc, Logs: cfg.Store, Hub: cfg.Logs, Log: cfg.Log})
+}
+
+// as is ctx acting as u.
+func as(u *apogee.User) context.Context { return apogee.NewContextWithUser(context.Background(), u) }
 
 func (e *env) user(email string, admin bool) *apogee.User {
 	e.t.Helper()
@@ -681,7 +697,7 @@ func TestSignup(t *testing.T) {
 	if !u1.Admin || u2.Admin {
 		t.Fatalf("admin flags: first %v, second %v; want only the first", u1.Admin, u2.Admin)
 	}
-	if _, err := New(Config{Store: e.store, API: e.api, Signup: "maybe"}); err == nil {
+	if _, err := New(Config{Store: e.store, Services: e.svc, Signup: "maybe"}); err == nil {
 		t.Fatal("a bad sign-up mode was accepted")
 	}
 }

@@ -13,19 +13,15 @@ import (
 const maxPageLines = 5000
 
 // deployment returns the deployment of the request's path if the user
-// may see it (the API decides: another user's is a 404).
-func (d *Dashboard) deployment(r *http.Request, s *session) (*apogee.DeploymentView, error) {
-	var v apogee.DeploymentView
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("deployments", r.PathValue("id")), nil, &v); err != nil {
-		return nil, err
-	}
-	return &v, nil
+// may see it (the service decides: another user's is a 404).
+func (d *Dashboard) deployment(r *http.Request) (*apogee.DeploymentView, error) {
+	return d.svc.Deployments.Deployment(r.Context(), r.PathValue("id"))
 }
 
 // deploymentPage shows a deployment and its build log: the stored lines
 // in the page, then, while it builds, the rest live (deploymentLog).
 func (d *Dashboard) deploymentPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	v, err := d.deployment(r, s)
+	v, err := d.deployment(r)
 	if err != nil {
 		return err
 	}
@@ -49,7 +45,7 @@ func (d *Dashboard) deploymentPage(w http.ResponseWriter, r *http.Request, s *se
 // until the build ends, then sends "end" with the final status. The
 // events are those of GET /api/v1/deployments/{id}/logs?follow=1.
 func (d *Dashboard) deploymentLog(w http.ResponseWriter, r *http.Request, s *session) error {
-	v, err := d.deployment(r, s)
+	v, err := d.deployment(r)
 	if err != nil {
 		return err
 	}
@@ -62,11 +58,11 @@ func (d *Dashboard) deploymentLog(w http.ResponseWriter, r *http.Request, s *ses
 }
 
 func (d *Dashboard) cancel(w http.ResponseWriter, r *http.Request, s *session) error {
-	v, err := d.deployment(r, s)
+	v, err := d.deployment(r)
 	if err != nil {
 		return err
 	}
-	err = d.api.Call(r.Context(), s.user, "POST", apiPath("deployments", v.ID, "cancel"), nil, nil)
+	_, err = d.svc.Builds.Cancel(r.Context(), v.ID)
 	switch {
 	case apogee.ErrorCode(err) == apogee.EINTERNAL:
 		return err

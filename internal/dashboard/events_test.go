@@ -13,10 +13,10 @@ import (
 	"net/http/httptest"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/notify"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
@@ -32,7 +32,7 @@ func notifyEnv(t *testing.T) (*env, *events.Local) {
 	hub := logs.NewHub(0)
 	box := secretbox.NewRandom()
 	sender := notify.NewSender(notify.SenderConfig{Store: store, Box: box, AllowPrivate: true, Log: log})
-	a := api.New(api.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box, Webhooks: sender})
+	svc, a := services(t, platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box, Webhooks: sender})
 	n, err := notify.New(notify.Config{Store: store, Bus: bus, Webhooks: sender, Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -43,11 +43,11 @@ func notifyEnv(t *testing.T) (*env, *events.Local) {
 	go func() { defer wg.Done(); _ = n.Run(ctx) }()
 	go func() { defer wg.Done(); sender.Run(ctx) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	d, err := New(Config{Store: store, API: a, Logs: hub, Log: log, Notify: n, Heartbeat: 50 * time.Millisecond})
+	d, err := New(Config{Store: store, Services: svc, Logs: hub, Log: log, Notify: n, Heartbeat: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, hub: hub, box: box, api: a, srv: httptest.NewServer(d)}
+	e := &env{t: t, store: store, hub: hub, box: box, api: a, svc: svc, srv: httptest.NewServer(d)}
 	t.Cleanup(e.srv.Close)
 	e.alice = e.user("alice@example.com", false)
 	e.bob = e.user("bob@example.com", false)
@@ -205,13 +205,11 @@ func TestWebhooksSection(t *testing.T) {
 	if strings.Contains(page.body, secret) {
 		t.Fatal("the project page shows the webhook's secret again")
 	}
-	var l struct {
-		Webhooks []apogee.WebhookView `json:"webhooks"`
+	hooks, err := e.svc.Webhooks.Webhooks(as(e.alice), "web")
+	if err != nil || len(hooks) != 1 {
+		t.Fatalf("webhooks after the form: %+v %v", hooks, err)
 	}
-	if err := e.api.Call(context.Background(), e.alice, "GET", "/api/v1/projects/web/webhooks", nil, &l); err != nil || len(l.Webhooks) != 1 {
-		t.Fatalf("webhooks after the form: %+v %v", l, err)
-	}
-	id := l.Webhooks[0].ID
+	id := hooks[0].ID
 
 	// Bad input says why and adds nothing; another user and a missing
 	// CSRF token are refused.

@@ -123,9 +123,6 @@ func (d *Dashboard) githubCallback(w http.ResponseWriter, r *http.Request) error
 		return err
 	} else if s != nil {
 		if _, err := d.gh.Save(r.Context(), s.user.ID, acct, tok); err != nil {
-			if apogee.ErrorCode(err) == apogee.ECONFLICT {
-				return err
-			}
 			return errorf("connect GitHub: %w", err)
 		}
 		d.log.Info("GitHub connected", "user", s.user.ID, "github", acct.Login)
@@ -143,17 +140,11 @@ func (d *Dashboard) githubCallback(w http.ResponseWriter, r *http.Request) error
 	if created {
 		// Only now is anything written: the user, then the link.
 		if err := d.store.CreateUser(r.Context(), u); err != nil {
-			if apogee.ErrorCode(err) == apogee.ECONFLICT {
-				return err
-			}
 			return errorf("GitHub sign-up: %w", err)
 		}
 		d.log.Info("signed up with GitHub", "user", u.ID, "admin", u.Admin, "github", acct.Login)
 	}
 	if _, err := d.gh.Save(r.Context(), u.ID, acct, tok); err != nil {
-		if apogee.ErrorCode(err) == apogee.ECONFLICT {
-			return err
-		}
 		return errorf("GitHub sign-in: %w", err)
 	}
 	d.logins.reset(key)

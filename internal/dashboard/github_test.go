@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/github/githubtest"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
@@ -88,14 +88,14 @@ func newGitHubEnv(t *testing.T, signup string) *ghEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := api.New(api.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box, GitSchemes: []string{"https"}})
+	svc, a := services(t, platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box, GitSchemes: []string{"https"}})
 	var base string
-	d, err := New(Config{Store: store, API: a, Logs: hub, Signup: signup, Log: log, Now: clk.Now, GitHub: gh,
+	d, err := New(Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log, Now: clk.Now, GitHub: gh,
 		BaseURL: func() string { return base }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, hub: hub, box: box, api: a, signup: signup, srv: httptest.NewServer(d)}
+	e := &env{t: t, store: store, hub: hub, box: box, api: a, svc: svc, signup: signup, srv: httptest.NewServer(d)}
 	t.Cleanup(e.srv.Close)
 	base = e.srv.URL
 	fake.CallbackURL = base + "/auth/github/callback"

@@ -104,20 +104,14 @@ func (d *Dashboard) inviteSignupSubmit(w http.ResponseWriter, r *http.Request) e
 }
 
 // pendingInvites lists the invitations an admin may revoke.
-func (d *Dashboard) pendingInvites(r *http.Request, s *session) ([]*apogee.Invite, error) {
-	var list struct {
-		Invites []*apogee.Invite `json:"invites"`
-	}
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("admin", "invites"), nil, &list); err != nil {
-		return nil, err
-	}
-	return list.Invites, nil
+func (d *Dashboard) pendingInvites(r *http.Request) ([]*apogee.Invite, error) {
+	return d.svc.Admin.Invites(r.Context())
 }
 
 // adminInvite makes an invitation and answers with the users page
 // showing its link, once: it is not kept anywhere it could be shown
 // again. A refusal (bad email, an existing account) goes back with the
-// API's message and nothing made.
+// service's message and nothing made.
 func (d *Dashboard) adminInvite(w http.ResponseWriter, r *http.Request, s *session) error {
 	var secs int64
 	for _, e := range inviteExpiries {
@@ -129,15 +123,15 @@ func (d *Dashboard) adminInvite(w http.ResponseWriter, r *http.Request, s *sessi
 		setFlash(w, r, "error", "choose how long the invitation works from the list")
 		return seeOther(w, r, "/admin/users")
 	}
-	var inv apogee.NewInvite
 	req := apogee.InviteRequest{Email: r.PostFormValue("email"), ExpiresIn: secs}
-	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("admin", "invites"), req, &inv); err != nil {
+	inv, err := d.svc.Admin.Invite(r.Context(), req)
+	if err != nil {
 		return backTo(w, r, "/admin/users", err, "")
 	}
-	return d.adminUsersPage(w, r, s, &inv)
+	return d.adminUsersPage(w, r, s, inv)
 }
 
 func (d *Dashboard) adminRevokeInvite(w http.ResponseWriter, r *http.Request, s *session) error {
-	err := d.api.Call(r.Context(), s.user, "DELETE", apiPath("admin", "invites", r.PathValue("id")), nil, nil)
+	err := d.svc.Admin.RevokeInvite(r.Context(), r.PathValue("id"))
 	return backTo(w, r, "/admin/users", err, "Invitation revoked: its link no longer works.")
 }

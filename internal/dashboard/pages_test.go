@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/resolver"
 	"github.com/apogee-dev/apogee/internal/resolver/resolvertest"
 	"github.com/apogee-dev/apogee/internal/secretbox"
@@ -37,13 +37,13 @@ func newPagesEnv(t *testing.T, maxZip int64) (*env, *resolvertest.Zone) {
 	}
 	hub := logs.NewHub(0)
 	box := secretbox.NewRandom()
-	a := api.New(api.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
+	svc, a := services(t, platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
 		Domain: "apogee.test", Resolver: res, MaxZipSize: maxZip, GitSchemes: []string{"https", "file"}})
-	d, err := New(Config{Store: store, API: a, Logs: hub, Log: log, MaxZipSize: maxZip})
+	d, err := New(Config{Store: store, Services: svc, Logs: hub, Log: log, MaxZipSize: maxZip})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, hub: hub, box: box, api: a, srv: httptest.NewServer(d)}
+	e := &env{t: t, store: store, hub: hub, box: box, api: a, svc: svc, srv: httptest.NewServer(d)}
 	t.Cleanup(e.srv.Close)
 	e.alice = e.user("alice@example.com", false)
 	e.bob = e.user("bob@example.com", false)
@@ -330,13 +330,11 @@ func TestZipUploads(t *testing.T) {
 
 	// The project page's ZIP deploy: a preview; other users and refused files change nothing.
 	count := func() int {
-		var list struct {
-			Deployments []*apogee.DeploymentView `json:"deployments"`
-		}
-		if err := e.api.Call(context.Background(), e.alice, "GET", "/api/v1/projects/zipped/deployments", nil, &list); err != nil {
+		list, err := e.svc.Deployments.Deployments(as(e.alice), "zipped", 20)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return len(list.Deployments)
+		return len(list)
 	}
 	want(t, "project page", alice.get("/projects/zipped"), 200, `<label for="zip-file">ZIP file</label>`, `action="/projects/zipped/zip"`)
 	want(t, "bob zip", bob.postFile("/projects/zipped/zip", [][2]string{{"target", "preview"}}, "site.zip", site), 404)

@@ -11,14 +11,6 @@ import (
 	"github.com/apogee-dev/apogee/internal/api"
 )
 
-// apiPath builds an API path from escaped parts: apiPath("projects", name).
-func apiPath(parts ...string) string {
-	for i, p := range parts {
-		parts[i] = url.PathEscape(p)
-	}
-	return "/api/v1/" + strings.Join(parts, "/")
-}
-
 // deploymentRow is a deployment as the pages list it.
 type deploymentRow struct {
 	*apogee.DeploymentView
@@ -71,24 +63,22 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 		})
 		return nil
 	}
-	var list struct {
-		Projects []*apogee.ProjectView `json:"projects"`
-	}
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects"), nil, &list); err != nil {
+	// The page acts as the signed-in user (home is not behind authed).
+	ctx := apogee.NewContextWithUser(r.Context(), s.user)
+	projects, err := d.svc.Projects.Projects(ctx)
+	if err != nil {
 		return err
 	}
-	items := make([]projectItem, len(list.Projects))
+	items := make([]projectItem, len(projects))
 	now := d.now()
-	for i, p := range list.Projects {
+	for i, p := range projects {
 		items[i].ProjectView = p
-		var deps struct {
-			Deployments []*apogee.DeploymentView `json:"deployments"`
-		}
-		if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", p.Name, "deployments")+"?limit=1", nil, &deps); err != nil {
+		deps, err := d.svc.Deployments.Deployments(ctx, p.Name, 1)
+		if err != nil {
 			return err
 		}
-		if len(deps.Deployments) > 0 {
-			r := row(deps.Deployments[0], now)
+		if len(deps) > 0 {
+			r := row(deps[0], now)
 			items[i].Last = &r
 		}
 	}
@@ -153,8 +143,8 @@ func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *ses
 		setFlash(w, r, "ok", "Project "+f.Name+" created; its ZIP is building.")
 		return seeOther(w, r, "/deployments/"+url.PathEscape(v.ID))
 	}
-	var p apogee.ProjectView
-	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects"), req, &p); err != nil {
+	p, err := d.svc.Projects.CreateProject(r.Context(), req)
+	if err != nil {
 		return refuse(err)
 	}
 	setFlash(w, r, "ok", "Project "+p.Name+" created.")
@@ -162,32 +152,32 @@ func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *ses
 }
 
 func (d *Dashboard) projectPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	name := r.PathValue("name")
-	var p apogee.ProjectView
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", name), nil, &p); err != nil {
+	ctx, name := r.Context(), r.PathValue("name")
+	p, err := d.svc.Projects.Project(ctx, name)
+	if err != nil {
 		return err
 	}
-	var deps struct {
-		Deployments []*apogee.DeploymentView `json:"deployments"`
-	}
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", name, "deployments")+"?limit=50", nil, &deps); err != nil {
+	deps, err := d.svc.Deployments.Deployments(ctx, name, 50)
+	if err != nil {
 		return err
 	}
-	var env struct {
-		Env []apogee.EnvVarView `json:"env"`
-	}
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", name, "env"), nil, &env); err != nil {
+	env, err := d.svc.Env.Env(ctx, name)
+	if err != nil {
 		return err
 	}
-	hooks, err := d.webhookList(r, s, name)
+	hooks, err := d.webhookList(r, name)
+	if err != nil {
+		return err
+	}
+	domains, err := d.svc.Domains.Domains(ctx, name)
 	if err != nil {
 		return err
 	}
 	now := d.now()
-	rows := make([]deploymentRow, len(deps.Deployments))
+	rows := make([]deploymentRow, len(deps))
 	var production *deploymentRow
 	building := false
-	for i, dv := range deps.Deployments {
+	for i, dv := range deps {
 		rows[i] = row(dv, now)
 		if dv.Production {
 			production = &rows[i]
@@ -196,24 +186,18 @@ func (d *Dashboard) projectPage(w http.ResponseWriter, r *http.Request, s *sessi
 			building = true
 		}
 	}
-	var domains struct {
-		Domains []*apogee.DomainView `json:"domains"`
-	}
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", name, "domains"), nil, &domains); err != nil {
-		return err
-	}
 	d.render(w, r, http.StatusOK, "project", s, p.Name, map[string]any{
-		"Project": &p, "Deployments": rows, "Production": production, "Env": env.Env,
+		"Project": p, "Deployments": rows, "Production": production, "Env": env,
 		"Building": building, "URL": d.baseURL(),
 		"Webhooks": hooks,
 		// settings.go, zipupload.go
-		"Previews": previewsByBranch(rows), "Domains": domains.Domains, "Presets": presetOptions(), "MaxZip": d.maxZip,
+		"Previews": previewsByBranch(rows), "Domains": domains, "Presets": presetOptions(), "MaxZip": d.maxZip,
 	})
 	return nil
 }
 
 // back returns to the project page with a message saying how an action
-// went: the API's own message when it refused.
+// went: the service's own message when it refused.
 func back(w http.ResponseWriter, r *http.Request, err error, ok string) error {
 	switch {
 	case apogee.ErrorCode(err) == apogee.EINTERNAL:
@@ -230,17 +214,17 @@ func back(w http.ResponseWriter, r *http.Request, err error, ok string) error {
 // request's path before an action on it: a missing project, or another
 // user's, is the 404 page rather than a message on a page they cannot see.
 func (d *Dashboard) mayUse(r *http.Request, s *session) error {
-	return d.api.Call(r.Context(), s.user, "GET", apiPath("projects", r.PathValue("name")), nil, nil)
+	_, err := d.svc.Projects.Project(r.Context(), r.PathValue("name"))
+	return err
 }
 
-// deployNow queues a build of the project's branch, as
-// POST /api/v1/projects/{name}/builds does, and opens its page.
+// deployNow queues a build of the project's branch and opens its page.
 func (d *Dashboard) deployNow(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := d.mayUse(r, s); err != nil {
 		return err
 	}
-	var v apogee.DeploymentView
-	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", r.PathValue("name"), "builds"), nil, &v); err != nil {
+	v, err := d.svc.Builds.QueueBuild(r.Context(), r.PathValue("name"), apogee.BuildRequest{})
+	if err != nil {
 		return back(w, r, err, "")
 	}
 	setFlash(w, r, "ok", "Build queued.")
@@ -252,8 +236,7 @@ func (d *Dashboard) promote(w http.ResponseWriter, r *http.Request, s *session) 
 		return err
 	}
 	id := r.PostFormValue("deployment_id")
-	err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", r.PathValue("name"), "promote"),
-		apogee.PromoteRequest{DeploymentID: id}, nil)
+	_, err := d.svc.Deployments.Promote(r.Context(), r.PathValue("name"), id)
 	return back(w, r, err, "Deployment "+id+" is production now.")
 }
 
@@ -261,8 +244,8 @@ func (d *Dashboard) rollback(w http.ResponseWriter, r *http.Request, s *session)
 	if err := d.mayUse(r, s); err != nil {
 		return err
 	}
-	var v apogee.DeploymentView
-	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", r.PathValue("name"), "rollback"), nil, &v); err != nil {
+	v, err := d.svc.Deployments.Rollback(r.Context(), r.PathValue("name"), "")
+	if err != nil {
 		return back(w, r, err, "")
 	}
 	return back(w, r, nil, "Rolled back: production is deployment "+v.ID+" again.")
@@ -278,8 +261,7 @@ func (d *Dashboard) setEnv(w http.ResponseWriter, r *http.Request, s *session) e
 	if err := apogee.ValidateEnvKey(key); err != nil {
 		return back(w, r, err, "")
 	}
-	err := d.api.Call(r.Context(), s.user, "PUT", apiPath("projects", r.PathValue("name"), "env", key),
-		apogee.SetEnvRequest{Value: &value, Secret: secret}, nil)
+	_, err := d.svc.Env.SetEnv(r.Context(), r.PathValue("name"), key, value, secret)
 	return back(w, r, err, key+" saved; it applies from the next build.")
 }
 
@@ -291,7 +273,7 @@ func (d *Dashboard) deleteEnv(w http.ResponseWriter, r *http.Request, s *session
 	if err := apogee.ValidateEnvKey(key); err != nil {
 		return back(w, r, err, "")
 	}
-	err := d.api.Call(r.Context(), s.user, "DELETE", apiPath("projects", r.PathValue("name"), "env", key), nil, nil)
+	err := d.svc.Env.DeleteEnv(r.Context(), r.PathValue("name"), key)
 	return back(w, r, err, key+" removed.")
 }
 

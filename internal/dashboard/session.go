@@ -123,7 +123,8 @@ func (d *Dashboard) authed(h func(http.ResponseWriter, *http.Request, *session) 
 				return errBadCSRF
 			}
 		}
-		return h(w, r, s)
+		// The services act for the signed-in user.
+		return h(w, r.WithContext(apogee.NewContextWithUser(r.Context(), s.user)), s)
 	})
 }
 

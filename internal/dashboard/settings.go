@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,9 +11,8 @@ import (
 )
 
 // The project page's settings: build overrides, serve switches and
-// custom domains. Each form is turned into one call of the API
-// (PATCH /api/v1/projects/{name}, the domains routes), which checks and
-// refuses; the page shows its message.
+// custom domains. Each form is turned into one call of a service, which
+// checks and refuses; the page shows its message.
 
 // presetOption is one choice of the framework select.
 type presetOption struct {
@@ -47,14 +47,13 @@ func (d *Dashboard) saveBuildSettings(w http.ResponseWriter, r *http.Request, s 
 		return err
 	}
 	f := func(name string) *string { return orDetect(r.PostFormValue(name)) }
-	patch := map[string]any{"settings": map[string]any{"build": map[string]*string{
+	err := d.patchSettings(r, "build", map[string]*string{
 		"framework":       f("framework"),
 		"install_command": f("install_command"),
 		"build_command":   f("build_command"),
 		"output_dir":      f("output_dir"),
 		"root_dir":        f("root_dir"),
-	}}}
-	err := d.api.Call(r.Context(), s.user, "PATCH", apiPath("projects", r.PathValue("name")), patch, nil)
+	})
 	return back(w, r, err, "Build settings saved; they apply from the next build.")
 }
 
@@ -76,12 +75,22 @@ func (d *Dashboard) saveServeSettings(w http.ResponseWriter, r *http.Request, s 
 	default:
 		return back(w, r, apogee.Errorf(apogee.EINVALID, "trailing slash must be leave, add or remove"), "")
 	}
-	patch := map[string]any{"settings": map[string]any{"serve": map[string]any{
+	err := d.patchSettings(r, "serve", map[string]any{
 		"spa": on("spa"), "clean_urls": on("clean_urls"), "hsts": on("hsts"), "nosniff": on("nosniff"),
 		"trailing_slash": slash,
-	}}}
-	err := d.api.Call(r.Context(), s.user, "PATCH", apiPath("projects", r.PathValue("name")), patch, nil)
+	})
 	return back(w, r, err, "Serve settings saved; they apply from the next deployment.")
+}
+
+// patchSettings sets the fields of one settings section of the project
+// of the request's path (a JSON merge patch: nil resets a field).
+func (d *Dashboard) patchSettings(r *http.Request, section string, fields any) error {
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		return errorf("settings %s: %w", section, err)
+	}
+	_, err = d.svc.Projects.UpdateProject(r.Context(), r.PathValue("name"), map[string]json.RawMessage{section: raw})
+	return err
 }
 
 // addDomain adds a custom domain; the page then lists it with the DNS
@@ -94,9 +103,8 @@ func (d *Dashboard) addDomain(w http.ResponseWriter, r *http.Request, s *session
 	if name == "" {
 		return back(w, r, apogee.Errorf(apogee.EINVALID, "enter a domain name, such as www.example.com"), "")
 	}
-	var v apogee.DomainView
-	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", r.PathValue("name"), "domains"),
-		apogee.CreateDomainRequest{Name: name}, &v); err != nil {
+	v, err := d.svc.Domains.AddDomain(r.Context(), r.PathValue("name"), name)
+	if err != nil {
 		return back(w, r, err, "")
 	}
 	return back(w, r, nil, "Domain "+v.Name+" added. Create its DNS records below, then press Verify.")
@@ -105,13 +113,12 @@ func (d *Dashboard) addDomain(w http.ResponseWriter, r *http.Request, s *session
 // projectDomain checks that the form's domain belongs to the project of
 // the path (a domain of another project, even the user's own, is not on
 // this page) and returns its name.
-func (d *Dashboard) projectDomain(r *http.Request, s *session) (string, error) {
+func (d *Dashboard) projectDomain(r *http.Request) (string, error) {
 	name := strings.ToLower(strings.TrimSpace(r.PostFormValue("domain")))
 	if name == "" {
 		return "", apogee.Errorf(apogee.EINVALID, "the form names no domain; reload the page and press the button again")
 	}
-	var v apogee.DomainView
-	err := d.api.Call(r.Context(), s.user, "GET", apiPath("domains", name), nil, &v)
+	v, err := d.svc.Domains.Domain(r.Context(), name)
 	if err == nil && v.Project != r.PathValue("name") {
 		err = apogee.Errorf(apogee.ENOTFOUND, "domain %q is not a domain of project %s", name, r.PathValue("name"))
 	}
@@ -122,12 +129,11 @@ func (d *Dashboard) verifyDomain(w http.ResponseWriter, r *http.Request, s *sess
 	if err := d.mayUse(r, s); err != nil {
 		return err
 	}
-	name, err := d.projectDomain(r, s)
+	name, err := d.projectDomain(r)
 	if err != nil {
 		return back(w, r, err, "")
 	}
-	var v apogee.DomainView
-	err = d.api.Call(r.Context(), s.user, "POST", apiPath("domains", name, "verify"), nil, &v)
+	_, err = d.svc.Domains.VerifyDomain(r.Context(), name)
 	return back(w, r, err, "Domain "+name+" is verified; it serves the production deployment.")
 }
 
@@ -135,11 +141,11 @@ func (d *Dashboard) removeDomain(w http.ResponseWriter, r *http.Request, s *sess
 	if err := d.mayUse(r, s); err != nil {
 		return err
 	}
-	name, err := d.projectDomain(r, s)
+	name, err := d.projectDomain(r)
 	if err != nil {
 		return back(w, r, err, "")
 	}
-	err = d.api.Call(r.Context(), s.user, "DELETE", apiPath("domains", name), nil, nil)
+	err = d.svc.Domains.RemoveDomain(r.Context(), name)
 	return back(w, r, err, "Domain "+name+" removed.")
 }
 
@@ -150,18 +156,19 @@ func (d *Dashboard) redeploy(w http.ResponseWriter, r *http.Request, s *session)
 	if err := d.mayUse(r, s); err != nil {
 		return err
 	}
-	name := r.PathValue("name")
-	var old apogee.DeploymentView
-	if id := r.PostFormValue("deployment_id"); id == "" {
+	name, id := r.PathValue("name"), r.PostFormValue("deployment_id")
+	if id == "" {
 		return back(w, r, apogee.Errorf(apogee.EINVALID, "the form names no deployment; reload the page and press Redeploy again"), "")
-	} else if err := d.api.Call(r.Context(), s.user, "GET", apiPath("deployments", id), nil, &old); err != nil {
+	}
+	old, err := d.svc.Deployments.Deployment(r.Context(), id)
+	if err != nil {
 		return back(w, r, err, "")
 	}
 	if old.Project != name {
 		return back(w, r, apogee.Errorf(apogee.ENOTFOUND, "deployment %s is not a deployment of project %s", old.ID, name), "")
 	}
-	var v apogee.DeploymentView
-	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("deployments", old.ID, "redeploy"), nil, &v); err != nil {
+	v, err := d.svc.Builds.Redeploy(r.Context(), old.ID, apogee.RedeployRequest{})
+	if err != nil {
 		return back(w, r, err, "")
 	}
 	setFlash(w, r, "ok", "Redeploying "+old.Commit[:min(7, len(old.Commit))]+": build queued.")

@@ -74,7 +74,8 @@ func ago(t time.Time) string {
 }
 
 // statusWord is the status as a person reads it.
-func statusWord(s string) string {
+func statusWord(status apogee.Status) string {
+	s := string(status)
 	return strings.ToUpper(s[:min(1, len(s))]) + s[min(1, len(s)):]
 }
 

@@ -20,10 +20,10 @@ type usageRow struct {
 	Full              bool
 }
 
-// planUsageOf reads the signed-in user's plan and usage through the API.
-func (d *Dashboard) planUsageOf(r *http.Request, s *session) (*planUsage, error) {
-	var pv apogee.PlanView
-	if err := d.api.Call(r.Context(), s.user, "GET", apiPath("usage"), nil, &pv); err != nil {
+// planUsageOf reads the signed-in user's plan and usage.
+func (d *Dashboard) planUsageOf(r *http.Request) (*planUsage, error) {
+	pv, err := d.svc.Accounts.Usage(r.Context())
+	if err != nil {
 		return nil, err
 	}
 	if pv.Plan == nil || pv.Usage == nil {

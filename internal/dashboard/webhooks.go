@@ -10,8 +10,8 @@ import (
 )
 
 // Outgoing webhooks on the project page: add (the secret is shown once,
-// on the page that answers), test, remove. Everything goes through the
-// API, which checks ownership, URLs and the server's address policy.
+// on the page that answers), test, remove. The webhook service checks
+// ownership, URLs and the server's address policy.
 
 func (d *Dashboard) addWebhook(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := d.mayUse(r, s); err != nil {
@@ -28,11 +28,11 @@ func (d *Dashboard) addWebhook(w http.ResponseWriter, r *http.Request, s *sessio
 	if len(req.Events) == len(apogee.WebhookEvents) {
 		req.Events = nil // every event, including those added later
 	}
-	var v apogee.WebhookView
-	if err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", r.PathValue("name"), "webhooks"), req, &v); err != nil {
+	v, err := d.svc.Webhooks.CreateWebhook(r.Context(), r.PathValue("name"), req)
+	if err != nil {
 		return back(w, r, err, "")
 	}
-	d.render(w, r, http.StatusOK, "webhook_created", s, "Webhook added", map[string]any{"Hook": &v})
+	d.render(w, r, http.StatusOK, "webhook_created", s, "Webhook added", map[string]any{"Hook": v})
 	return nil
 }
 
@@ -40,7 +40,7 @@ func (d *Dashboard) removeWebhook(w http.ResponseWriter, r *http.Request, s *ses
 	if err := d.mayUse(r, s); err != nil {
 		return err
 	}
-	err := d.api.Call(r.Context(), s.user, "DELETE", apiPath("projects", r.PathValue("name"), "webhooks", r.PathValue("id")), nil, nil)
+	err := d.svc.Webhooks.DeleteWebhook(r.Context(), r.PathValue("name"), r.PathValue("id"))
 	return back(w, r, err, "Webhook removed.")
 }
 
@@ -48,21 +48,19 @@ func (d *Dashboard) testWebhook(w http.ResponseWriter, r *http.Request, s *sessi
 	if err := d.mayUse(r, s); err != nil {
 		return err
 	}
-	var res apogee.WebhookDelivery
-	err := d.api.Call(r.Context(), s.user, "POST", apiPath("projects", r.PathValue("name"), "webhooks", r.PathValue("id"), "test"), nil, &res)
-	if err == nil && res.Status != apogee.DeliveryOK {
+	res, err := d.svc.Webhooks.TestWebhook(r.Context(), r.PathValue("name"), r.PathValue("id"))
+	if err != nil {
+		return back(w, r, err, "")
+	}
+	if res.Status != apogee.DeliveryOK {
 		err = apogee.Errorf(apogee.EINVALID, "Test delivery failed: %s", res.Error)
 	}
 	return back(w, r, err, fmt.Sprintf("Test delivery sent: the receiver answered %d.", res.Code))
 }
 
 // webhookList is what the project page shows of the project's webhooks.
-func (d *Dashboard) webhookList(r *http.Request, s *session, project string) ([]*apogee.WebhookView, error) {
-	var l struct {
-		Webhooks []*apogee.WebhookView `json:"webhooks"`
-	}
-	err := d.api.Call(r.Context(), s.user, "GET", apiPath("projects", project, "webhooks"), nil, &l)
-	return l.Webhooks, err
+func (d *Dashboard) webhookList(r *http.Request, project string) ([]*apogee.WebhookView, error) {
+	return d.svc.Webhooks.Webhooks(r.Context(), project)
 }
 
 // hostOf is a webhook URL's host, which the page shows (the path of a

@@ -15,11 +15,10 @@ import (
 // ZIP uploads from the browser. A form with a file is read as a stream:
 // its fields (the CSRF token first) are read into r.PostForm, the token
 // is checked, and the file part, which must come last, is handed on
-// unread. The dashboard streams it into the API's own ZIP flow in
-// process: POST /projects/{p}/uploads for a pre-signed upload, PUT of
-// the bytes to its URL, POST /projects/{p}/builds with the upload's id.
-// So the API alone checks the size, that it is a ZIP, and who may build;
-// the dashboard keeps no copy of the file.
+// unread. The dashboard streams it to the build service (UploadZip), then
+// queues its build with the upload's id. So the service alone checks the
+// size, that it is a ZIP, and who may build; the dashboard keeps no copy
+// of the file.
 
 // authedUpload is authed for a POST that may carry one file
 // (multipart/form-data). An ordinary urlencoded form is read as authed
@@ -43,7 +42,7 @@ func (d *Dashboard) authedUpload(h func(w http.ResponseWriter, r *http.Request, 
 			if !sameToken(r.PostFormValue(csrfField), s.csrf) {
 				return errBadCSRF
 			}
-			return h(w, r, s, nil)
+			return h(w, r.WithContext(apogee.NewContextWithUser(r.Context(), s.user)), s, nil)
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		mr, err := r.MultipartReader()
@@ -75,7 +74,7 @@ func (d *Dashboard) authedUpload(h func(w http.ResponseWriter, r *http.Request, 
 		if !sameToken(form.Get(csrfField), s.csrf) {
 			return errBadCSRF
 		}
-		return h(w, r, s, file)
+		return h(w, r.WithContext(apogee.NewContextWithUser(r.Context(), s.user)), s, file)
 	})
 }
 
@@ -91,28 +90,16 @@ var noFile = apogee.Errorf(apogee.EINVALID, "choose a .zip file of your site's s
 func hasFile(file *multipart.Part) bool { return file != nil && file.FileName() != "" }
 
 // buildZip uploads zip as the source of a build of project and queues
-// the build, all through the API as u.
-func (d *Dashboard) buildZip(ctx context.Context, u *apogee.User, project string, zip io.Reader, target string) (*apogee.DeploymentView, error) {
-	var up apogee.UploadResponse
-	if err := d.api.Call(ctx, u, "POST", apiPath("projects", project, "uploads"), nil, &up); err != nil {
-		return nil, err
+// the build, as the user of ctx.
+func (d *Dashboard) buildZip(ctx context.Context, project string, zip io.Reader, target string) (*apogee.DeploymentView, error) {
+	up, err := d.svc.Builds.UploadZip(ctx, project, zip)
+	if apogee.ErrorCode(err) == apogee.ETOOLARGE {
+		return nil, errZipTooLarge(d.maxZip)
 	}
-	to, err := url.Parse(up.UploadURL)
 	if err != nil {
-		return nil, errorf("upload URL %q: %w", up.UploadURL, err)
-	}
-	if err := d.api.Call(ctx, u, "PUT", to.RequestURI(), zip, nil); err != nil {
-		if apogee.ErrorCode(err) == apogee.ETOOLARGE {
-			return nil, errZipTooLarge(d.maxZip)
-		}
 		return nil, err
 	}
-	var v apogee.DeploymentView
-	if err := d.api.Call(ctx, u, "POST", apiPath("projects", project, "builds"),
-		apogee.BuildRequest{UploadID: up.ID, Target: target}, &v); err != nil {
-		return nil, err
-	}
-	return &v, nil
+	return d.svc.Builds.QueueBuild(ctx, project, apogee.BuildRequest{UploadID: up.ID, Target: target})
 }
 
 // deployZip builds a new ZIP of the project's source, for production
@@ -128,7 +115,7 @@ func (d *Dashboard) deployZip(w http.ResponseWriter, r *http.Request, s *session
 	if !hasFile(file) {
 		return back(w, r, noFile, "")
 	}
-	v, err := d.buildZip(r.Context(), s.user, r.PathValue("name"), file, target)
+	v, err := d.buildZip(r.Context(), r.PathValue("name"), file, target)
 	if err != nil {
 		return back(w, r, err, "")
 	}
@@ -146,13 +133,13 @@ func (d *Dashboard) createFromZip(ctx context.Context, s *session, req apogee.Cr
 	if !hasFile(file) {
 		return nil, noFile
 	}
-	var p apogee.ProjectView
-	if err := d.api.Call(ctx, s.user, "POST", apiPath("projects"), req, &p); err != nil {
+	p, err := d.svc.Projects.CreateProject(ctx, req)
+	if err != nil {
 		return nil, err
 	}
-	v, err := d.buildZip(ctx, s.user, p.Name, file, apogee.TargetProduction)
+	v, err := d.buildZip(ctx, p.Name, file, apogee.TargetProduction)
 	if err != nil {
-		if derr := d.api.Call(context.WithoutCancel(ctx), s.user, "DELETE", apiPath("projects", p.Name), nil, nil); derr != nil {
+		if derr := d.svc.Projects.DeleteProject(context.WithoutCancel(ctx), p.Name); derr != nil {
 			d.log.Error("delete project after a refused ZIP", "project", p.Name, "err", derr)
 		}
 		return nil, err

@@ -6,8 +6,13 @@
 // manifest is loaded, and assigned to the response header map as is.
 //
 // The host map is an immutable snapshot behind an atomic pointer. Writers
-// (Load, Apply) are rare and serialised; they copy the snapshot, change the
-// copy and swap it in, so readers never lock. Manifests are loaded lazily,
+// (Load, Apply, Check) are rare and serialised; they copy the snapshot,
+// change the copy and swap it in, so readers never lock. The edge never
+// trusts an event's contents for routing: an event names a project, and
+// the edge reads that project's routes from the store. Each snapshot
+// knows the store's route version it is complete to; Check, every
+// Config.CheckEvery and whenever the bus says events were lost, reloads
+// the projects whose routes changed since. Manifests are loaded lazily,
 // on a deployment's first request, once per burst (singleflight), and kept
 // for at most Config.MaxManifests deployments (CLOCK eviction). File bytes
 // come from a size-bounded CLOCK cache in front of the blob store.
@@ -29,13 +34,21 @@ import (
 	"github.com/apogee-dev/apogee"
 )
 
-// Store is what the edge needs from the platform's records. Its methods
-// are safe for concurrent use and honour ctx (see apogee.DeploymentStore).
+// Store is what the edge needs from the platform's records: seven
+// methods. They are safe for concurrent use and honour ctx (see
+// apogee.RouteStore and apogee.DeploymentStore).
 type Store interface {
 	// Routes returns every host the edge serves; a Route.Host is a host
 	// label (project name or deployment host), or a full host name when it
-	// contains a dot (custom domains, later).
+	// contains a dot (a verified custom domain).
 	Routes(ctx context.Context) ([]apogee.Route, error)
+	// ProjectRoutes returns the routes of one project (none once it is
+	// deleted).
+	ProjectRoutes(ctx context.Context, projectID string) ([]apogee.Route, error)
+	// RouteVersion and RouteChanges say what changed in the routes since
+	// a version (see apogee.RouteStore).
+	RouteVersion(ctx context.Context) (int64, error)
+	RouteChanges(ctx context.Context, since int64, limit int) ([]apogee.RouteChange, error)
 	// DeploymentFiles returns a deployment's manifest; an error matching
 	// apogee.ErrNotFound if the deployment does not exist.
 	DeploymentFiles(ctx context.Context, id string) ([]apogee.File, error)
@@ -66,6 +79,10 @@ type Config struct {
 	// MaxManifests bounds how many deployments' manifests are kept in
 	// memory at once (default 1,000); others are reloaded on demand.
 	MaxManifests int
+	// CheckEvery is how often the edge asks the store whether routes
+	// changed without it hearing of it (a lost event), and reloads what
+	// did (default 5 s).
+	CheckEvery time.Duration
 	// Log is used as is: the caller adds the component field.
 	Log *slog.Logger
 	// Registerer receives the edge's metrics; nil: not registered.
@@ -76,6 +93,7 @@ type Config struct {
 const (
 	DefaultCacheBytes   = 256 << 20
 	DefaultMaxManifests = 1000
+	DefaultCheckEvery   = 5 * time.Second
 )
 
 // loadTimeout bounds a manifest or blob load that serves requests: it is
@@ -93,7 +111,10 @@ type Server struct {
 	cache  *cache
 
 	routes atomic.Pointer[routes]
-	wmu    sync.Mutex // serialises writers of routes (Load, Apply)
+	wmu    sync.Mutex // serialises writers of routes (Load, Apply, Check)
+	// version is the store's route version the host map is complete to;
+	// -1 until a Load succeeds. Guarded by wmu.
+	version int64
 
 	manifests    singleflight.Group
 	mmu          sync.Mutex // guards loaded and hand
@@ -101,10 +122,7 @@ type Server struct {
 	hand         int
 	maxManifests int
 
-	// reload is set when a reload from the store failed; Run retries it
-	// every retryEvery.
-	reload     atomic.Bool
-	retryEvery time.Duration
+	checkEvery time.Duration
 }
 
 // routes is one immutable snapshot of what the edge serves.
@@ -116,13 +134,16 @@ type routes struct {
 // site is one deployment as the edge serves it. Every host that serves the
 // deployment shares its site, so a manifest is loaded once.
 type site struct {
-	id    string
-	hdrID []string // the X-Apogee-Deployment header value
-	man   atomic.Pointer[manifest]
-	ref   atomic.Bool // CLOCK reference bit of the manifest
+	id      string
+	project string   // the project's id: a project's hosts reload together
+	hdrID   []string // the X-Apogee-Deployment header value
+	man     atomic.Pointer[manifest]
+	ref     atomic.Bool // CLOCK reference bit of the manifest
 }
 
-func newSite(id string) *site { return &site{id: id, hdrID: []string{id}} }
+func newSite(r apogee.Route) *site {
+	return &site{id: r.DeploymentID, project: r.ProjectID, hdrID: []string{r.DeploymentID}}
+}
 
 // New returns a Server with an empty host map: call Load or Run.
 func New(cfg Config) (*Server, error) {
@@ -139,6 +160,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxManifests <= 0 {
 		cfg.MaxManifests = DefaultMaxManifests
 	}
+	if cfg.CheckEvery <= 0 {
+		cfg.CheckEvery = DefaultCheckEvery
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -152,7 +176,8 @@ func New(cfg Config) (*Server, error) {
 		log:          cfg.Log,
 		m:            m,
 		maxManifests: cfg.MaxManifests,
-		retryEvery:   2 * time.Second,
+		version:      -1,
+		checkEvery:   cfg.CheckEvery,
 	}
 	s.cache = newCache(cfg.Blobs, cfg.CacheBytes, m)
 	s.routes.Store(&routes{hosts: map[string]*site{}, byID: map[string]*site{}})
@@ -201,93 +226,131 @@ func (s *Server) hostKey(label string) string {
 func (s *Server) Load(ctx context.Context) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	s.m.reloads.Inc()
+	// The version first: a change that lands between the two reads is
+	// then seen again by Check, never missed.
+	v, err := s.store.RouteVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("edge: load routes: %w", err)
+	}
 	rs, err := s.store.Routes(ctx)
 	if err != nil {
-		s.reload.Store(true)
 		return fmt.Errorf("edge: load routes: %w", err)
 	}
 	old := s.routes.Load()
 	next := &routes{hosts: make(map[string]*site, len(rs)), byID: make(map[string]*site)}
+	s.add(next, old, rs)
+	s.swap(next)
+	s.version = v
+	s.log.Debug("routes loaded", "hosts", len(next.hosts), "deployments", len(next.byID), "version", v)
+	return nil
+}
+
+// add puts rs into next, reusing old's site of a deployment when there
+// is one (its manifest stays loaded).
+func (s *Server) add(next, old *routes, rs []apogee.Route) {
 	for _, r := range rs {
 		if r.Host == "" || r.DeploymentID == "" {
 			continue
 		}
 		st := next.byID[r.DeploymentID]
 		if st == nil {
-			st = old.byID[r.DeploymentID]
-			if st == nil {
-				st = newSite(r.DeploymentID)
+			if st = old.byID[r.DeploymentID]; st == nil {
+				st = newSite(r)
 			}
 			next.byID[r.DeploymentID] = st
 		}
 		next.hosts[s.hostKey(r.Host)] = st
 	}
+}
+
+// reloadProject replaces every host of project id with what the store
+// says it serves now (nothing, for a deleted project).
+func (s *Server) reloadProject(ctx context.Context, id string) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.m.projectReloads.Inc()
+	rs, err := s.store.ProjectRoutes(ctx, id)
+	if err != nil {
+		return fmt.Errorf("edge: load routes of project %s: %w", id, err)
+	}
+	old := s.routes.Load()
+	next := &routes{hosts: make(map[string]*site, len(old.hosts)+len(rs)), byID: make(map[string]*site, len(old.byID)+len(rs))}
+	for h, st := range old.hosts {
+		if st.project != id {
+			next.hosts[h] = st
+			next.byID[st.id] = st
+		}
+	}
+	s.add(next, old, rs)
 	s.swap(next)
-	s.reload.Store(false)
-	s.log.Debug("routes loaded", "hosts", len(next.hosts), "deployments", len(next.byID))
 	return nil
 }
 
-// Apply applies one event to the host map synchronously. A project
-// deletion reloads everything from the store (bounded by a timeout); if
-// that fails, the failure is logged and Run retries it.
+// Apply applies one event synchronously. Only the project it names is
+// taken from it: that project's routes are read from the store (bounded
+// by a timeout), so a forged or stale event costs one reload and can
+// route nothing the store does not say. A resync (the bus lost events)
+// runs Check. A failure is logged; Check heals it later.
 func (s *Server) Apply(e apogee.Event) {
+	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	defer cancel()
 	switch e.Type {
-	case apogee.EventAliasChanged:
-		if e.Project == "" || e.DeploymentID == "" {
+	case apogee.EventAliasChanged, apogee.EventDeploymentReady, apogee.EventDomainChanged, apogee.EventProjectDeleted:
+		if e.ProjectID == "" {
 			return
 		}
-		s.set(s.hostKey(e.Project), e.DeploymentID)
-	case apogee.EventDeploymentReady:
-		if e.Host == "" || e.DeploymentID == "" {
-			return
+		if err := s.reloadProject(ctx, e.ProjectID); err != nil {
+			s.log.Error("reload of a project's routes failed; the next check retries", "event", e.Type, "project", e.ProjectID, "err", err)
 		}
-		s.set(s.hostKey(e.Host), e.DeploymentID)
-	case apogee.EventProjectDeleted, apogee.EventResync:
-		ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
-		defer cancel()
-		if err := s.Load(ctx); err != nil {
-			s.log.Error("reload of routes failed; will retry", "event", e.Type, "project", e.Project, "err", err)
-		}
-	case apogee.EventDomainChanged:
-		// A custom domain (Host, a full name) moved to DeploymentID, or,
-		// without one, was removed: removals are rare, so they reload.
-		if e.Host == "" || !strings.Contains(e.Host, ".") {
-			return
-		}
-		if e.DeploymentID != "" {
-			s.set(s.hostKey(e.Host), e.DeploymentID)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
-		defer cancel()
-		if err := s.Load(ctx); err != nil {
-			s.log.Error("reload after domain change failed; will retry", "domain", e.Host, "err", err)
+	case apogee.EventResync:
+		if err := s.Check(ctx); err != nil {
+			s.log.Error("route check after lost events failed; the next check retries", "err", err)
 		}
 	}
 }
 
-// set points host at deployment id in a new snapshot.
-func (s *Server) set(host, id string) {
+// checkLimit bounds the changes one Check reloads project by project;
+// more reload everything.
+const checkLimit = 1000
+
+// Check catches up with route changes the edge did not hear of: it
+// reloads the projects whose routes changed since the version the host
+// map is complete to, or everything when that is unknown (no load yet,
+// a failed one) or the store no longer keeps changes that old.
+func (s *Server) Check(ctx context.Context) error {
 	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	old := s.routes.Load()
-	if st := old.hosts[host]; st != nil && st.id == id {
-		return
+	since := s.version
+	s.wmu.Unlock()
+	if since < 0 {
+		return s.Load(ctx)
 	}
-	next := &routes{hosts: make(map[string]*site, len(old.hosts)+1), byID: make(map[string]*site, len(old.byID)+1)}
-	for h, st := range old.hosts {
-		next.hosts[h] = st
+	changes, err := s.store.RouteChanges(ctx, since, checkLimit)
+	if err != nil {
+		return fmt.Errorf("edge: route changes: %w", err)
 	}
-	st := old.byID[id]
-	if st == nil {
-		st = newSite(id)
+	if len(changes) == 0 {
+		return nil
 	}
-	next.hosts[host] = st
-	for _, st := range next.hosts {
-		next.byID[st.id] = st
+	if changes[0].Version != since+1 || len(changes) == checkLimit {
+		return s.Load(ctx)
 	}
-	s.swap(next)
+	done := map[string]bool{}
+	for _, c := range changes {
+		if !done[c.ProjectID] {
+			done[c.ProjectID] = true
+			if err := s.reloadProject(ctx, c.ProjectID); err != nil {
+				return err
+			}
+		}
+	}
+	s.wmu.Lock()
+	if s.version == since { // no Load moved it on meanwhile
+		s.version = changes[len(changes)-1].Version
+	}
+	s.wmu.Unlock()
+	s.log.Debug("routes caught up", "projects", len(done), "version", changes[len(changes)-1].Version)
+	return nil
 }
 
 // swap publishes next and forgets the manifests of deployments no host
@@ -314,8 +377,8 @@ func (s *Server) swap(next *routes) {
 // Run subscribes to bus, loads the host map and applies events until ctx
 // ends; then it returns nil. It subscribes before loading so that no event
 // falls between the two. If the subscription ends while ctx is alive (the
-// bus closed it), it subscribes again and reloads. Failed reloads are
-// retried with backoff.
+// bus closed it), it subscribes again and reloads. Every CheckEvery it
+// runs Check, which also retries a failed load.
 func (s *Server) Run(ctx context.Context, bus apogee.EventBus) error {
 	backoff := newBackoff()
 	for {
@@ -348,11 +411,11 @@ func (s *Server) Run(ctx context.Context, bus apogee.EventBus) error {
 	}
 }
 
-// consume applies events from ch until it closes or ctx ends, retrying a
-// failed reload now and then.
+// consume applies events from ch until it closes or ctx ends, checking
+// for changes it did not hear of every checkEvery.
 func (s *Server) consume(ctx context.Context, ch <-chan apogee.Event) {
-	retry := time.NewTicker(s.retryEvery)
-	defer retry.Stop()
+	check := time.NewTicker(s.checkEvery)
+	defer check.Stop()
 	for {
 		select {
 		case e, ok := <-ch:
@@ -360,11 +423,9 @@ func (s *Server) consume(ctx context.Context, ch <-chan apogee.Event) {
 				return
 			}
 			s.Apply(e)
-		case <-retry.C:
-			if s.reload.Load() {
-				if err := s.Load(ctx); err != nil && ctx.Err() == nil {
-					s.log.Error("load routes failed; will retry", "err", err)
-				}
+		case <-check.C:
+			if err := s.Check(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("route check failed; will retry", "err", err)
 			}
 		case <-ctx.Done():
 			return

@@ -248,18 +248,20 @@ func TestBrokenBlobs(t *testing.T) {
 func TestApplyAliasChange(t *testing.T) {
 	f := newSiteFixture(t)
 	deploy(f.store, f.blobs, "site", "d2", map[string]string{"index.html": "v2"})
-	f.edge.Apply(apogee.Event{Type: apogee.EventDeploymentReady, Host: apogee.DeploymentHost("site", "d2"), DeploymentID: "d2"})
+	f.edge.Apply(apogee.Event{Type: apogee.EventDeploymentReady, ProjectID: "site", Host: apogee.DeploymentHost("site", "d2"), DeploymentID: "d2"})
 	if _, body := f.do(t, "GET", "site--d2.localhost", "/", nil); body != "v2" {
 		t.Fatalf("deployment host after ready = %q", body)
 	}
 	if _, body := f.do(t, "GET", "site.localhost", "/", nil); body != "<h1>home</h1>" {
 		t.Fatalf("production before promote = %q", body)
 	}
-	f.edge.Apply(apogee.Event{Type: apogee.EventAliasChanged, Project: "site", DeploymentID: "d2"})
+	f.store.setRoute("site", "d2")
+	f.edge.Apply(apogee.Event{Type: apogee.EventAliasChanged, ProjectID: "site", Project: "site", DeploymentID: "d2"})
 	if resp, body := f.do(t, "GET", "site.localhost", "/", nil); body != "v2" || resp.Header.Get("X-Apogee-Deployment") != "d2" {
 		t.Fatalf("production after promote = %q (%s)", body, resp.Header.Get("X-Apogee-Deployment"))
 	}
-	f.edge.Apply(apogee.Event{Type: apogee.EventAliasChanged, Project: "site", DeploymentID: "d1"})
+	f.store.setRoute("site", "d1")
+	f.edge.Apply(apogee.Event{Type: apogee.EventAliasChanged, ProjectID: "site", Project: "site", DeploymentID: "d1"})
 	if _, body := f.do(t, "GET", "site.localhost", "/", nil); body != "<h1>home</h1>" {
 		t.Fatalf("production after rollback = %q", body)
 	}
@@ -276,7 +278,7 @@ func TestApplyProjectDeleted(t *testing.T) {
 	f.load(t)
 	f.store.deleteRoute("site")
 	f.store.deleteRoute(apogee.DeploymentHost("site", "d1"))
-	f.edge.Apply(apogee.Event{Type: apogee.EventProjectDeleted, Project: "site"})
+	f.edge.Apply(apogee.Event{Type: apogee.EventProjectDeleted, ProjectID: "site", Project: "site"})
 	for _, h := range []string{"site.localhost", "site--d1.localhost"} {
 		if resp, _ := f.do(t, "GET", h, "/", nil); resp.StatusCode != 404 {
 			t.Errorf("GET %s after delete = %d; want 404", h, resp.StatusCode)
@@ -350,8 +352,9 @@ func TestRun(t *testing.T) {
 	waitFor(t, "initial load", func() bool { id, _ := f.edge.Lookup("site.localhost"); return id == "d1" })
 
 	deploy(f.store, f.blobs, "site", "d2", map[string]string{"index.html": "v2"})
-	bus.Publish(ctx, apogee.Event{Type: apogee.EventDeploymentReady, Host: "site--d2", DeploymentID: "d2"})
-	bus.Publish(ctx, apogee.Event{Type: apogee.EventAliasChanged, Project: "site", DeploymentID: "d2"})
+	f.store.setRoute("site", "d2")
+	bus.Publish(ctx, apogee.Event{Type: apogee.EventDeploymentReady, ProjectID: "site", Host: "site--d2", DeploymentID: "d2"})
+	bus.Publish(ctx, apogee.Event{Type: apogee.EventAliasChanged, ProjectID: "site", Project: "site", DeploymentID: "d2"})
 	waitFor(t, "alias event", func() bool { id, _ := f.edge.Lookup("site.localhost"); return id == "d2" })
 
 	// The subscription ends; a change made meanwhile (no event reaches
@@ -359,7 +362,8 @@ func TestRun(t *testing.T) {
 	bus.drop()
 	f.store.setRoute("site", "d1")
 	waitFor(t, "resubscribe and reload", func() bool { id, _ := f.edge.Lookup("site.localhost"); return id == "d1" && bus.subs.Load() == 2 })
-	bus.Publish(ctx, apogee.Event{Type: apogee.EventAliasChanged, Project: "site", DeploymentID: "d2"})
+	f.store.setRoute("site", "d2")
+	bus.Publish(ctx, apogee.Event{Type: apogee.EventAliasChanged, ProjectID: "site", Project: "site", DeploymentID: "d2"})
 	waitFor(t, "event after resubscribe", func() bool { id, _ := f.edge.Lookup("site.localhost"); return id == "d2" })
 	if _, body := f.do(t, "GET", "site.localhost", "/", nil); body != "v2" {
 		t.Errorf("GET after events = %q", body)
@@ -367,15 +371,19 @@ func TestRun(t *testing.T) {
 }
 
 func TestRunRetriesFailedLoad(t *testing.T) {
-	f := newFixture(t, Config{})
+	f := newFixture(t, Config{CheckEvery: 10 * time.Millisecond})
 	deploy(f.store, f.blobs, "site", "d1", map[string]string{"index.html": "v1"})
 	f.store.err = fmt.Errorf("database is down")
-	f.edge.retryEvery = 10 * time.Millisecond
 	bus := events.NewLocal(nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go f.edge.Run(ctx, bus)
-	time.Sleep(50 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- f.edge.Run(ctx, bus) }()
+	t.Cleanup(func() { cancel(); <-done })
+	// Run tried to load (and failed) at start, and tries again at a check.
+	waitFor(t, "a failed load and its retry", func() bool { return f.store.loads.Load() >= 2 })
+	if _, ok := f.edge.Lookup("site--d1.localhost"); ok {
+		t.Fatal("routes loaded while the store failed")
+	}
 	f.store.mu.Lock()
 	f.store.err = nil
 	f.store.mu.Unlock()
@@ -559,9 +567,10 @@ func TestAliasSwitchRace(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := 0; ctx.Err() == nil; i++ {
-			f.edge.Apply(apogee.Event{Type: apogee.EventAliasChanged, Project: "site", DeploymentID: []string{"d1", "d2"}[i%2]})
+			f.store.setRoute("site", []string{"d1", "d2"}[i%2])
+			f.edge.Apply(apogee.Event{Type: apogee.EventAliasChanged, ProjectID: "site", Project: "site"})
 			if i%50 == 0 {
-				f.edge.Apply(apogee.Event{Type: apogee.EventProjectDeleted, Project: "other"})
+				f.edge.Apply(apogee.Event{Type: apogee.EventProjectDeleted, ProjectID: "other", Project: "other"})
 			}
 		}
 	})

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,17 +19,22 @@ import (
 )
 
 // memStore is an in-memory Store. gate, when set, blocks DeploymentFiles
-// until it is closed.
+// until it is closed. A route's project is projectOf its host; every
+// change of a route is a route change of that project, as the real store
+// records it.
 type memStore struct {
-	mu     sync.Mutex
-	routes map[string]string // host label → deployment id
-	files  map[string][]apogee.File
+	mu      sync.Mutex
+	routes  map[string]string // host label → deployment id
+	changes []apogee.RouteChange
+	keep    int // changes kept (0: all); older ones are dropped
+	files   map[string][]apogee.File
 	// serve and variants are what deployments were finalized with.
 	serve    map[string]apogee.ServeSettings
 	variants map[string][]apogee.BlobVariant
 	gate     chan struct{}
 	calls    atomic.Int64 // DeploymentFiles calls
 	err      error        // returned by Routes when set
+	loads    atomic.Int64 // RouteVersion calls: the start of every load
 }
 
 var _ Store = (*memStore)(nil)
@@ -37,7 +44,23 @@ func newMemStore() *memStore {
 		serve: map[string]apogee.ServeSettings{}, variants: map[string][]apogee.BlobVariant{}}
 }
 
+// projectOf is the project (its id is its name here) of a route's host:
+// the label before "--" of a deployment host, the label itself of a
+// production host, and "site" for a custom domain.
+func projectOf(host string) string {
+	if strings.Contains(host, ".") {
+		return "site"
+	}
+	p, _, _ := strings.Cut(host, "--")
+	return p
+}
+
 func (s *memStore) Routes(ctx context.Context) ([]apogee.Route, error) {
+	return s.ProjectRoutes(ctx, "")
+}
+
+// ProjectRoutes returns the routes of project, or all with "".
+func (s *memStore) ProjectRoutes(ctx context.Context, project string) ([]apogee.Route, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -45,9 +68,51 @@ func (s *memStore) Routes(ctx context.Context) ([]apogee.Route, error) {
 	}
 	var rs []apogee.Route
 	for h, id := range s.routes {
-		rs = append(rs, apogee.Route{Host: h, DeploymentID: id})
+		if p := projectOf(h); project == "" || p == project {
+			rs = append(rs, apogee.Route{Host: h, DeploymentID: id, ProjectID: p})
+		}
 	}
 	return rs, nil
+}
+
+func (s *memStore) RouteVersion(ctx context.Context) (int64, error) {
+	s.loads.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return 0, s.err
+	}
+	return s.version(), nil
+}
+
+func (s *memStore) version() int64 {
+	if n := len(s.changes); n > 0 {
+		return s.changes[n-1].Version
+	}
+	return 0
+}
+
+func (s *memStore) RouteChanges(ctx context.Context, since int64, limit int) ([]apogee.RouteChange, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	var out []apogee.RouteChange
+	for _, c := range s.changes {
+		if c.Version > since && len(out) < limit {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// changed records a change of host's routes; callers hold mu.
+func (s *memStore) changed(host string) {
+	s.changes = append(s.changes, apogee.RouteChange{Version: s.version() + 1, ProjectID: projectOf(host)})
+	if s.keep > 0 && len(s.changes) > s.keep {
+		s.changes = slices.Clone(s.changes[len(s.changes)-s.keep:])
+	}
 }
 
 func (s *memStore) DeploymentFiles(ctx context.Context, id string) ([]apogee.File, error) {
@@ -90,12 +155,14 @@ func (s *memStore) setRoute(label, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.routes[label] = id
+	s.changed(label)
 }
 
 func (s *memStore) deleteRoute(label string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.routes, label)
+	s.changed(label)
 }
 
 // memBlobs is an in-memory Blobs that counts Get calls.

@@ -47,6 +47,10 @@ type metrics struct {
 	cacheHits   prometheus.Counter
 	cacheMisses prometheus.Counter
 	cacheBytes  prometheus.Gauge
+	// reloads count whole reloads of the routes, projectReloads reloads
+	// of one project's (an event, a caught-up change).
+	reloads        prometheus.Counter
+	projectReloads prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -72,6 +76,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "apogee_edge_cache_bytes",
 			Help: "Bytes held by the edge's memory cache.",
 		}),
+		reloads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "apogee_edge_route_loads_total",
+			Help: "Reloads of every route from the store.",
+		}),
+		projectReloads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "apogee_edge_project_route_loads_total",
+			Help: "Reloads of one project's routes from the store (an event, or a change the edge caught up with).",
+		}),
 	}
 	for i, c := range codes {
 		m.requests[i] = requests.WithLabelValues(strconv.Itoa(c))
@@ -79,7 +91,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{requests, m.bytes, m.cacheHits, m.cacheMisses, m.cacheBytes} {
+	for _, c := range []prometheus.Collector{requests, m.bytes, m.cacheHits, m.cacheMisses, m.cacheBytes, m.reloads, m.projectReloads} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -193,13 +193,12 @@ func TestNATSReconnect(t *testing.T) {
 	if got := receive(t, "a after reconnecting", subA); got.Type != apogee.EventResync {
 		t.Fatalf("a's subscriber got %+v after the reconnect, want %s", got, apogee.EventResync)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logBuf.String(), "reconnected to NATS") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reconnection logged within 10s; log:\n%s", logBuf.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	wctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := logBuf.Wait(wctx, "reconnected to NATS"); err != nil {
+		t.Fatalf("no reconnection logged within 10s; log:\n%s", logBuf.String())
 	}
+	deadline := time.Now().Add(10 * time.Second)
 	if !strings.Contains(logBuf.String(), "lost the connection to NATS") {
 		t.Errorf("the lost connection was not logged; log:\n%s", logBuf.String())
 	}

@@ -13,13 +13,19 @@ import (
 
 // Local is an in-process apogee.EventBus. Publish never blocks on a slow
 // subscriber: each has a buffered channel, and an event that does not fit
-// is dropped for that subscriber and logged (subscribers rebuild from the
-// store, see apogee.EventBus).
+// is dropped for that subscriber and logged. The subscriber then gets an
+// apogee.EventResync before its next event, as soon as one fits, so that
+// it rebuilds from the store (see apogee.EventBus).
 type Local struct {
 	mu     sync.Mutex
-	subs   map[chan apogee.Event]struct{}
+	subs   map[chan apogee.Event]*subscriber
 	closed bool
 	log    *slog.Logger
+}
+
+// subscriber is one subscription's state; guarded by Local.mu.
+type subscriber struct {
+	missed bool // an event was dropped: send a resync first
 }
 
 var _ apogee.EventBus = (*Local)(nil)
@@ -32,19 +38,31 @@ func NewLocal(log *slog.Logger) *Local {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Local{subs: make(map[chan apogee.Event]struct{}), log: log}
+	return &Local{subs: make(map[chan apogee.Event]*subscriber), log: log}
 }
 
-// Publish hands e to every current subscriber.
+// Publish hands e to every current subscriber. A subscriber that missed
+// an event gets a resync before e.
 func (b *Local) Publish(ctx context.Context, e apogee.Event) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for ch := range b.subs {
-		select {
-		case ch <- e:
-		default:
-			b.log.Warn("event dropped for a slow subscriber", "type", e.Type, "deployment", e.DeploymentID)
+	for ch, sub := range b.subs {
+		if sub.missed {
+			select {
+			case ch <- apogee.Event{Type: apogee.EventResync}:
+				sub.missed = false
+			default:
+			}
 		}
+		if !sub.missed {
+			select {
+			case ch <- e:
+				continue
+			default:
+				sub.missed = true
+			}
+		}
+		b.log.Warn("event dropped for a slow subscriber; it reloads from the store when it catches up", "type", e.Type, "deployment", e.DeploymentID)
 	}
 	return nil
 }
@@ -59,7 +77,7 @@ func (b *Local) Subscribe(ctx context.Context) (<-chan apogee.Event, error) {
 		close(ch)
 		return ch, nil
 	}
-	b.subs[ch] = struct{}{}
+	b.subs[ch] = &subscriber{}
 	go func() {
 		<-ctx.Done()
 		b.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -48,16 +49,28 @@ type NATS struct {
 
 var _ apogee.EventBus = (*NATS)(nil)
 
-// DialNATS connects to the NATS server at rawURL (nats://[user:pass@]host:4222,
-// several separated by commas) and subscribes to the events under the
-// subject prefix given by its "subject" query parameter (DefaultSubject if
-// none). It fails if NATS cannot be reached now; a connection lost later
-// is retried forever and logged.
+// DialNATS connects to the NATS server at rawURL and subscribes to the
+// events under the subject prefix given by its "subject" query parameter
+// (DefaultSubject if none). It fails if NATS cannot be reached now, or
+// refuses the credentials; a connection lost later is retried forever
+// and logged.
+//
+// rawURL is nats://host:4222 (tls:// for TLS; several servers separated
+// by commas) with the credentials NATS asks for:
+//
+//	nats://user:password@host:4222       user and password
+//	nats://TOKEN@host:4222               a token
+//	nats://host:4222?creds=/etc/apogee/nats.creds   a JWT and nkey seed (creds file)
+//	nats://host:4222?nkey=/etc/apogee/nats.nk       an nkey seed file
+//
+// Events steer every server's routing and builds, so a NATS anyone can
+// publish to is a way in: a connection to a NATS that asks for no
+// credentials is logged as a warning.
 func DialNATS(ctx context.Context, rawURL string, log *slog.Logger) (*NATS, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	servers, subject, err := parseNATSURL(rawURL)
+	servers, subject, auth, err := parseNATSURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +85,7 @@ func DialNATS(ctx context.Context, rawURL string, log *slog.Logger) (*NATS, erro
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = max(time.Until(dl), time.Millisecond)
 	}
-	b.nc, err = nats.Connect(servers,
+	b.nc, err = nats.Connect(servers, append(auth,
 		nats.Name("apogee"),
 		nats.Timeout(timeout),
 		nats.MaxReconnects(-1),
@@ -87,12 +100,22 @@ func DialNATS(ctx context.Context, rawURL string, log *slog.Logger) (*NATS, erro
 			_ = b.local.Publish(context.Background(), apogee.Event{Type: apogee.EventResync})
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			log.Error("NATS", "err", err)
+			// A slow consumer lost messages, and any other fault may have:
+			// subscribers catch up from the store.
+			log.Error("NATS; subscribers reload from the store", "err", err)
+			_ = b.local.Publish(context.Background(), apogee.Event{Type: apogee.EventResync})
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { b.closeOnce.Do(func() { close(b.closed) }) }),
-	)
+	)...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return nil, apogee.Errorf(apogee.EINVALID, "NATS refused the credentials of --events (%v); give its user and password, token, ?creds=FILE or ?nkey=FILE", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	if !b.nc.AuthRequired() {
+		log.Warn("the NATS server asks for no credentials: anyone who can reach it can publish events to every Apogee server; give NATS users and put them in --events (nats://user:password@host, ?creds=FILE or ?nkey=FILE)",
+			"server", b.nc.ConnectedUrlRedacted())
 	}
 	b.sub, err = b.nc.Subscribe(subject+".events.>", b.receive)
 	if err == nil {
@@ -109,35 +132,50 @@ func DialNATS(ctx context.Context, rawURL string, log *slog.Logger) (*NATS, erro
 	return b, nil
 }
 
-// parseNATSURL splits the subject query parameter off rawURL, which
-// nats.go does not know.
-func parseNATSURL(rawURL string) (servers, subject string, err error) {
+// parseNATSURL splits the query parameters nats.go does not know off
+// rawURL: the subject prefix and the credential files, which it turns
+// into connection options. User, password and token stay in the URL,
+// where nats.go reads them.
+func parseNATSURL(rawURL string) (servers, subject string, auth []nats.Option, err error) {
 	subject = DefaultSubject
 	servers, query, _ := strings.Cut(rawURL, "?")
 	if query != "" {
 		q, err := url.ParseQuery(query)
 		if err != nil {
-			return "", "", apogee.Errorf(apogee.EINVALID, "events URL query %q: %v", query, err)
+			return "", "", nil, apogee.Errorf(apogee.EINVALID, "events URL query: %v", err)
 		}
 		for k := range q {
-			if k != "subject" {
-				return "", "", apogee.Errorf(apogee.EINVALID, "events URL: unknown parameter %q; only subject=<prefix> is known", k)
+			if k != "subject" && k != "creds" && k != "nkey" {
+				return "", "", nil, apogee.Errorf(apogee.EINVALID, "events URL: unknown parameter %q; the known ones are subject=<prefix>, creds=<file> and nkey=<seed file>", k)
 			}
 		}
 		if s := q.Get("subject"); s != "" {
 			subject = s
 		}
+		if f := q.Get("creds"); f != "" {
+			if _, err := os.Stat(f); err != nil {
+				return "", "", nil, apogee.Errorf(apogee.EINVALID, "events URL: creds file %s cannot be read: %v", f, err)
+			}
+			auth = append(auth, nats.UserCredentials(f))
+		}
+		if f := q.Get("nkey"); f != "" {
+			opt, err := nats.NkeyOptionFromSeed(f)
+			if err != nil {
+				return "", "", nil, apogee.Errorf(apogee.EINVALID, "events URL: nkey seed file %s: %v", f, err)
+			}
+			auth = append(auth, opt)
+		}
 	}
 	if strings.ContainsAny(subject, " \t*>") || strings.HasPrefix(subject, ".") || strings.HasSuffix(subject, ".") {
-		return "", "", apogee.Errorf(apogee.EINVALID, "events URL: subject %q is not a NATS subject prefix like apogee", subject)
+		return "", "", nil, apogee.Errorf(apogee.EINVALID, "events URL: subject %q is not a NATS subject prefix like apogee", subject)
 	}
 	for _, s := range strings.Split(servers, ",") {
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls") {
-			return "", "", apogee.Errorf(apogee.EINVALID, "events URL: %q is not nats://host:port (several separated by commas)", redactURL(s))
+			return "", "", nil, apogee.Errorf(apogee.EINVALID, "events URL: %q is not nats://host:port (several separated by commas)", redactURL(s))
 		}
 	}
-	return servers, subject, nil
+	return servers, subject, auth, nil
 }
 
 // receive hands a message from NATS to this process's subscribers.

@@ -75,19 +75,14 @@ type Plan struct {
 	NodeVersion string `json:"node_version"`
 }
 
-// Overrides are a project's settings that replace detected values. A nil
-// field keeps the detected value; a pointer to "" sets the value to empty
-// (an empty BuildCommand skips the build).
-type Overrides struct {
-	InstallCommand *string `json:"install_command,omitempty"`
-	BuildCommand   *string `json:"build_command,omitempty"`
-	OutputDir      *string `json:"output_dir,omitempty"`
-	// RootDir is the folder of the repository that holds the project. It is
-	// applied by the caller before detection (see Sub); With ignores it.
-	RootDir *string `json:"root_dir,omitempty"`
-	// Framework forces a preset by its identifier (see Presets).
-	Framework *string `json:"framework,omitempty"`
-}
+// Overrides are a project's build settings (apogee.BuildSettings, whose
+// fields they are: a project's settings convert as they are) that replace
+// detected values. A nil field keeps the detected value; a pointer to ""
+// sets the value to empty (an empty BuildCommand skips the build).
+// RootDir, the folder of the repository that holds the project, is
+// applied by the caller before detection (see Sub); With ignores it.
+// Framework forces a preset by its identifier (see Presets).
+type Overrides apogee.BuildSettings
 
 // Limits on override values.
 const (

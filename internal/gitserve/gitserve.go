@@ -36,37 +36,42 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/auth"
 )
 
-// Store is what gitserve needs of the platform's records.
-type Store interface {
-	TokenByHash(ctx context.Context, hash []byte) (*apogee.Token, error)
-	UserByID(ctx context.Context, id string) (*apogee.User, error)
-	ProjectByName(ctx context.Context, name string) (*apogee.Project, error)
-	UpdateProject(ctx context.Context, p *apogee.Project) error
+// Auth authenticates a pusher by the API token they give as the password
+// (apogee.AccountService implements it): EUNAUTHORIZED for a bad one.
+type Auth interface {
+	Authenticate(ctx context.Context, secret string) (*apogee.User, error)
 }
 
-// Builds queues the build of a pushed branch; *api.API implements it.
+// Projects finds the project a push or fetch names, if its user may use
+// it (apogee.ProjectService implements it): ENOTFOUND otherwise.
+type Projects interface {
+	Project(ctx context.Context, name string) (*apogee.ProjectView, error)
+}
+
+// Builds is what a push asks of the build service (apogee.BuildService
+// implements it), as the pushing user.
 type Builds interface {
-	// EnqueuePush queues a build of commit, the new head of branch, for
-	// userID: production for the project's branch, a preview otherwise.
-	EnqueuePush(ctx context.Context, p *apogee.Project, userID, branch, commit string) (*apogee.Deployment, error)
-	// UserByToken returns the user of an API token secret and records its
-	// use; EUNAUTHORIZED for a bad one.
-	UserByToken(ctx context.Context, secret string) (*apogee.User, error)
-	// CheckBuild returns the error a build of p would be refused with
-	// now (EQUOTA, or EFORBIDDEN for a disabled owner), or nil: a push
-	// is refused before git receives anything.
-	CheckBuild(ctx context.Context, p *apogee.Project) error
+	// CheckPush returns the error a build of the project would be
+	// refused with now (EQUOTA, or EFORBIDDEN for a disabled owner), or
+	// nil: a push is refused before git receives anything.
+	CheckPush(ctx context.Context, project string) (*apogee.Project, error)
+	// Pushed queues a build of every branch the push moved; a project
+	// without a repository adopts the platform's at repoURL.
+	Pushed(ctx context.Context, project, repoURL string, moved []apogee.PushedBranch) ([]*apogee.DeploymentView, error)
 }
 
-// Config is what a Server needs. Root, Store and Builds are required.
+// Config is what a Server needs. Root, Auth, Projects and Builds are
+// required.
 type Config struct {
 	// Root holds the bare repositories (<data>/git).
-	Root   string
-	Store  Store
-	Builds Builds
+	Root     string
+	Auth     Auth
+	Projects Projects
+	Builds   Builds
 	// Prefix is the URL path the handler is mounted at (default "/git").
 	Prefix string
 	// MaxPush bounds the body of one push (default 1 GiB).
@@ -91,8 +96,8 @@ type Server struct {
 
 // New returns a Server; it checks that the git binary can be found.
 func New(cfg Config) (*Server, error) {
-	if cfg.Root == "" || cfg.Store == nil || cfg.Builds == nil {
-		return nil, errors.New("gitserve: Root, Store and Builds are required")
+	if cfg.Root == "" || cfg.Auth == nil || cfg.Projects == nil || cfg.Builds == nil {
+		return nil, errors.New("gitserve: Root, Auth, Projects and Builds are required")
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "/git"
@@ -178,7 +183,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		gitError(w, http.StatusNotFound, "not a Git smart HTTP request; push with: git push http://x:TOKEN@HOST/git/PROJECT.git BRANCH")
 		return
 	}
-	ctx := r.Context()
 	u, err := s.authenticate(r)
 	if err != nil {
 		if apogee.ErrorCode(err) == apogee.EUNAUTHORIZED {
@@ -193,8 +197,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	p, err := s.cfg.Store.ProjectByName(ctx, name)
-	if errors.Is(err, apogee.ErrNotFound) || err == nil && !p.MayAccess(u) {
+	// The services act for the pusher from here on.
+	ctx := apogee.NewContextWithUser(r.Context(), u)
+	r = r.WithContext(ctx)
+	pv, err := s.cfg.Projects.Project(ctx, name)
+	if apogee.ErrorCode(err) == apogee.ENOTFOUND {
 		gitError(w, http.StatusNotFound, "project "+name+" not found; list yours with `apogee projects list`")
 		return
 	}
@@ -202,6 +209,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
+	p := pv.Project
 	platform := s.RepoURL(p.ID)
 	if service == receivePack && p.Git != nil && p.Git.URL != platform {
 		gitError(w, http.StatusForbidden, fmt.Sprintf("project %s builds from %s: push there (its webhook or `apogee deploy --git` builds it)", p.Name, p.Git.URL))
@@ -217,9 +225,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if err := s.cfg.Builds.CheckBuild(ctx, p); err != nil {
-		if code := apogee.ErrorCode(err); code == apogee.EQUOTA || code == apogee.EFORBIDDEN {
-			gitError(w, statusOf(code), apogee.ErrorMessage(err))
+	if _, err := s.cfg.Builds.CheckPush(ctx, p.Name); err != nil {
+		if code := apogee.ErrorCode(err); code != apogee.EINTERNAL {
+			gitError(w, api.StatusOf(code), apogee.ErrorMessage(err))
 			return
 		}
 		s.internalError(w, r, err)
@@ -256,38 +264,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	moved := movedBranches(before, after)
 	s.log.Info("git push", "project", p.Name, "user", u.ID, "moved", len(moved), "took", s.cfg.Now().Sub(start).Round(time.Millisecond))
 	if len(moved) > 0 {
-		s.build(context.WithoutCancel(ctx), p, u, moved)
-	}
-}
-
-// build adopts the platform's repository for a project without one and
-// queues a build of every moved branch. Failures are logged: the push
-// itself has succeeded and its answer is sent.
-func (s *Server) build(ctx context.Context, p *apogee.Project, u *apogee.User, moved []ref) {
-	if p.Git == nil {
-		branch := "main"
-		if len(moved) == 1 {
-			branch = moved[0].branch
+		// Failures are logged: the push itself has succeeded and its
+		// answer is sent.
+		if _, err := s.cfg.Builds.Pushed(context.WithoutCancel(ctx), p.Name, platform, moved); err != nil {
+			s.log.Error("git push: queue builds", "project", p.Name, "err", err)
 		}
-		for _, m := range moved {
-			if m.branch == "main" {
-				branch = "main"
-			}
-		}
-		p.Git = &apogee.GitSource{URL: s.RepoURL(p.ID), Branch: branch}
-		if err := s.cfg.Store.UpdateProject(ctx, p); err != nil {
-			s.log.Error("git push: adopt the platform's repository", "project", p.Name, "err", err)
-			return
-		}
-		s.log.Info("project adopted the platform's repository", "project", p.Name, "branch", branch)
-	}
-	for _, m := range moved {
-		d, err := s.cfg.Builds.EnqueuePush(ctx, p, u.ID, m.branch, m.commit)
-		if err != nil {
-			s.log.Error("git push: queue build", "project", p.Name, "branch", m.branch, "err", err)
-			continue
-		}
-		s.log.Info("git push queued a build", "project", p.Name, "deployment", d.ID, "branch", m.branch, "target", d.Target)
 	}
 }
 
@@ -297,7 +278,7 @@ func (s *Server) authenticate(r *http.Request) (*apogee.User, error) {
 	if !ok || secret == "" {
 		return nil, apogee.Errorf(apogee.EUNAUTHORIZED, "bad or missing token")
 	}
-	return s.cfg.Builds.UserByToken(r.Context(), secret)
+	return s.cfg.Auth.Authenticate(r.Context(), secret)
 }
 
 // cgi runs git http-backend for the request, on the project's own
@@ -360,9 +341,6 @@ func (s *Server) initRepo(ctx context.Context, dir string) error {
 	return nil
 }
 
-// ref is a branch and the commit it points at.
-type ref struct{ branch, commit string }
-
 // branches returns the repository's branches and their commits.
 func (s *Server) branches(ctx context.Context, dir string) (map[string]string, error) {
 	out, err := s.git(ctx, "--git-dir", dir, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
@@ -381,14 +359,14 @@ func (s *Server) branches(ctx context.Context, dir string) (map[string]string, e
 
 // movedBranches returns the branches that are new or point elsewhere in
 // after, by name; deleted branches are not builds.
-func movedBranches(before, after map[string]string) []ref {
-	var moved []ref
+func movedBranches(before, after map[string]string) []apogee.PushedBranch {
+	var moved []apogee.PushedBranch
 	for b, c := range after {
 		if before[b] != c {
-			moved = append(moved, ref{b, c})
+			moved = append(moved, apogee.PushedBranch{Branch: b, Commit: c})
 		}
 	}
-	slices.SortFunc(moved, func(a, b ref) int { return strings.Compare(a.branch, b.branch) })
+	slices.SortFunc(moved, func(a, b apogee.PushedBranch) int { return strings.Compare(a.Branch, b.Branch) })
 	return moved
 }
 
@@ -416,15 +394,6 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error
 
 // gitError answers in text/plain, which git shows to the person pushing
 // ("remote: …").
-// statusOf is the HTTP status of a refused push: 402 for a plan's
-// limit (as internal/api answers EQUOTA), 403 otherwise.
-func statusOf(code string) int {
-	if code == apogee.EQUOTA {
-		return http.StatusPaymentRequired
-	}
-	return http.StatusForbidden
-}
-
 func gitError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -17,6 +17,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/gitserve"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
@@ -37,8 +38,14 @@ func newEnv(t *testing.T, maxPush int64) *env {
 	}
 	st, bl, dir := testbed.Backends(t)
 	log := testbed.Quiet
-	a := api.New(api.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log})
-	gs, err := gitserve.New(gitserve.Config{Root: filepath.Join(dir, "git"), Store: st, Builds: a, MaxPush: maxPush, Log: log})
+	pl, err := platform.New(platform.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := pl.Services()
+	a := api.New(api.Config{Services: svc, Logs: st, Log: log})
+	gs, err := gitserve.New(gitserve.Config{Root: filepath.Join(dir, "git"),
+		Auth: svc.Accounts, Projects: svc.Projects, Builds: svc.Builds, MaxPush: maxPush, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,13 +29,13 @@ func After(r *http.Request) (int64, error) {
 }
 
 // StatusFunc returns a deployment's current status.
-type StatusFunc func(ctx context.Context) (string, error)
+type StatusFunc func(ctx context.Context) (apogee.Status, error)
 
 // DeploymentStatus is the StatusFunc of deployment id in store.
 func DeploymentStatus(store interface {
 	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
 }, id string) StatusFunc {
-	return func(ctx context.Context) (string, error) {
+	return func(ctx context.Context) (apogee.Status, error) {
 		d, err := store.DeploymentByID(ctx, id)
 		if err != nil {
 			return "", err

@@ -46,18 +46,18 @@ type Notification struct {
 
 // Deployment is the deployment a notification is about.
 type Deployment struct {
-	ID           string     `json:"id"`
-	URL          string     `json:"url"`
-	DashboardURL string     `json:"dashboard_url,omitempty"`
-	Status       string     `json:"status"`
-	Target       string     `json:"target"`
-	Production   bool       `json:"production"`
-	Source       string     `json:"source,omitempty"`
-	Branch       string     `json:"branch,omitempty"`
-	Commit       string     `json:"commit,omitempty"`
-	Error        string     `json:"error,omitempty"`
-	CreatedAt    time.Time  `json:"created_at"`
-	ReadyAt      *time.Time `json:"ready_at,omitempty"`
+	ID           string        `json:"id"`
+	URL          string        `json:"url"`
+	DashboardURL string        `json:"dashboard_url,omitempty"`
+	Status       apogee.Status `json:"status"`
+	Target       string        `json:"target"`
+	Production   bool          `json:"production"`
+	Source       string        `json:"source,omitempty"`
+	Branch       string        `json:"branch,omitempty"`
+	Commit       string        `json:"commit,omitempty"`
+	Error        string        `json:"error,omitempty"`
+	CreatedAt    time.Time     `json:"created_at"`
+	ReadyAt      *time.Time    `json:"ready_at,omitempty"`
 }
 
 // Config is what a Notifier needs. Store and Bus are required.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -115,7 +116,7 @@ func (w *world) uploaded(prod bool) *apogee.Deployment {
 }
 
 // failedBuild makes a git build of web that ended with status.
-func (w *world) failedBuild(status, reason string) *apogee.Deployment {
+func (w *world) failedBuild(status apogee.Status, reason string) *apogee.Deployment {
 	ctx := w.t.Context()
 	d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: w.web.ID, Target: apogee.TargetProduction, Source: apogee.SourceGit,
 		Branch: "main", Commit: "0123456789abcdef0123456789abcdef01234567", CreatedAt: time.Now()}
@@ -179,13 +180,14 @@ type received struct {
 // turn (the last one from then on).
 type receiver struct {
 	*httptest.Server
-	mu    sync.Mutex
-	got   []received
-	codes []int
+	mu      sync.Mutex
+	got     []received
+	codes   []int
+	arrived chan struct{} // one value per request received
 }
 
 func newReceiver(t *testing.T, codes ...int) *receiver {
-	r := &receiver{codes: codes}
+	r := &receiver{codes: codes, arrived: make(chan struct{}, 1024)}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
@@ -193,9 +195,23 @@ func newReceiver(t *testing.T, codes ...int) *receiver {
 		code := r.codes[min(len(r.got), len(r.codes))-1]
 		r.mu.Unlock()
 		w.WriteHeader(code)
+		r.arrived <- struct{}{}
 	}))
 	t.Cleanup(r.Close)
 	return r
+}
+
+// wait waits until the receiver has got n requests in all.
+func (r *receiver) wait(t *testing.T, n int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for len(r.requests()) < n {
+		select {
+		case <-r.arrived:
+		case <-timeout:
+			t.Fatalf("the receiver got %d requests within 10 s, want %d", len(r.requests()), n)
+		}
+	}
 }
 
 func (r *receiver) requests() []received {
@@ -366,36 +382,44 @@ func TestWebhookPrivateAddressRefused(t *testing.T) {
 	}
 }
 
+// TestWebhookEventFilter: a webhook gets the events it asked for, once.
+// One worker delivers in the order of the events, so a last event that
+// both webhooks want marks the end: whatever a wrong delivery of the
+// events before it would be has arrived by then.
 func TestWebhookEventFilter(t *testing.T) {
-	w := newWorld(t, notify.SenderConfig{AllowPrivate: true})
+	w := newWorld(t, notify.SenderConfig{AllowPrivate: true, Workers: 1})
 	errorsOnly := newReceiver(t, 200)
 	all := newReceiver(t, 200)
-	he := w.hook(errorsOnly.URL, "0123456789abcdef", apogee.NotifyDeploymentError)
-	ha := w.hook(all.URL, "0123456789abcdef")
+	w.hook(errorsOnly.URL, "0123456789abcdef", apogee.NotifyDeploymentError)
+	w.hook(all.URL, "0123456789abcdef")
 	ready := w.uploaded(false)
 	failed := w.failedBuild(apogee.StatusError, "boom")
+	last := w.failedBuild(apogee.StatusError, "the last")
 	must(t, w.bus.Publish(t.Context(), apogee.Event{Type: apogee.EventDeploymentReady, DeploymentID: ready.ID}))
 	// A ready build also ends with build.ended: that says nothing new.
 	must(t, w.bus.Publish(t.Context(), apogee.Event{Type: apogee.EventBuildEnded, DeploymentID: ready.ID}))
 	must(t, w.bus.Publish(t.Context(), apogee.Event{Type: apogee.EventBuildEnded, DeploymentID: failed.ID}))
-	w.waitDelivery(he)
-	w.waitDelivery(ha)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(all.requests()) < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond) // room for a wrong extra delivery
-	events := func(r *receiver) (out []string) {
+	must(t, w.bus.Publish(t.Context(), apogee.Event{Type: apogee.EventBuildEnded, DeploymentID: last.ID}))
+	deployments := func(r *receiver, n int) (out []string) {
+		r.wait(t, n)
 		for _, q := range r.requests() {
-			out = append(out, q.header.Get("X-Apogee-Event"))
+			var body struct {
+				Type       string `json:"type"`
+				Deployment struct {
+					ID string `json:"id"`
+				} `json:"deployment"`
+			}
+			must(t, json.Unmarshal(q.body, &body))
+			out = append(out, body.Type+" "+body.Deployment.ID)
 		}
 		return out
 	}
-	if got := events(errorsOnly); len(got) != 1 || got[0] != "deployment.error" {
-		t.Errorf("error-only webhook got %v; want [deployment.error]", got)
+	if got, want := deployments(errorsOnly, 2), []string{"deployment.error " + failed.ID, "deployment.error " + last.ID}; !slices.Equal(got, want) {
+		t.Errorf("error-only webhook got %v; want %v", got, want)
 	}
-	if got := strings.Join(events(all), " "); got != "deployment.ready deployment.error" && got != "deployment.error deployment.ready" {
-		t.Errorf("webhook of every event got %q; want deployment.ready and deployment.error once each", got)
+	want := []string{"deployment.ready " + ready.ID, "deployment.error " + failed.ID, "deployment.error " + last.ID}
+	if got := deployments(all, 3); !slices.Equal(got, want) {
+		t.Errorf("webhook of every event got %v; want %v", got, want)
 	}
 }
 

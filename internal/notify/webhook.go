@@ -68,6 +68,10 @@ type Sender struct {
 	// counts every POST made.
 	deliveries *prometheus.CounterVec
 	attempts   prometheus.Counter
+
+	mu    sync.Mutex
+	busy  int             // deliveries queued or under way
+	idles []chan struct{} // closed when busy drops to 0
 }
 
 type job struct {
@@ -137,6 +141,7 @@ func (s *Sender) Run(ctx context.Context) {
 					return
 				case j := <-s.queue:
 					s.deliver(ctx, j, s.cfg.Attempts)
+					s.done()
 				}
 			}
 		}()
@@ -165,13 +170,43 @@ func (s *Sender) Dispatch(ctx context.Context, note Notification) {
 		if !h.Wants(note.Type) {
 			continue
 		}
+		s.mu.Lock()
+		s.busy++
+		s.mu.Unlock()
 		select {
 		case s.queue <- job{hook: h, body: body, typ: note.Type}:
 		default:
 			s.record(h, apogee.WebhookDelivery{ID: apogee.NewID(), Status: apogee.DeliveryFailed,
 				Error: "not sent: too many deliveries waiting on this server", At: s.cfg.Now().UTC()}, note.Type)
+			s.done()
 		}
 	}
+}
+
+// done ends one queued delivery.
+func (s *Sender) done() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy--; s.busy == 0 {
+		for _, c := range s.idles {
+			close(c)
+		}
+		s.idles = nil
+	}
+}
+
+// Idle returns a channel that is closed once no delivery is queued or
+// under way (at once when none is).
+func (s *Sender) Idle() <-chan struct{} {
+	c := make(chan struct{})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy == 0 {
+		close(c)
+	} else {
+		s.idles = append(s.idles, c)
+	}
+	return c
 }
 
 // Ping sends a ping about project p to its webhook h at once, one

@@ -9,24 +9,15 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/builder"
-	"github.com/apogee-dev/apogee/internal/deploy"
-	"github.com/apogee-dev/apogee/internal/envvars"
-	"github.com/apogee-dev/apogee/internal/events"
-	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 	"github.com/apogee-dev/apogee/internal/source"
 )
 
-// setupBuilds makes the log hub and, when this process builds, the
-// sandbox and the builder. A sandbox that cannot run here stops the
-// server with what to do, rather than failing every build later.
-func (s *Server) setupBuilds() error {
-	s.hub = logs.NewHub(0)
-	if nb, ok := s.bus.(*events.NATS); ok { // live logs followed through another server
-		if err := nb.RelayLogs(s.hub); err != nil {
-			return fmt.Errorf("live logs over --events: %w", err)
-		}
-	}
+// setupBuilds makes, when this process builds, the sandbox and the
+// builder, which ends its builds through the platform's build queue. A
+// sandbox that cannot run here stops the server with what to do, rather
+// than failing every build later.
+func (s *Server) setupBuilds(context.Context) error {
 	if s.cfg.BuildWorkers == 0 {
 		return nil
 	}
@@ -49,9 +40,10 @@ func (s *Server) setupBuilds() error {
 		limits.Wall = s.cfg.BuildTimeout
 	}
 	host, _ := os.Hostname()
-	env := envvars.New(s.store, s.box, nil)
+	env := s.platform.Env()
 	s.builder, err = builder.New(builder.Config{
 		Store:   s.store,
+		Queue:   s.platform.Queue(),
 		Blobs:   s.blobs,
 		Bus:     s.bus,
 		Hub:     s.hub,
@@ -62,7 +54,6 @@ func (s *Server) setupBuilds() error {
 			LocalRoot: filepath.Join(s.cfg.Data, "git"),
 			Token:     env.GitToken,
 		},
-		Prepare: preparer{s},
 		Env:     env,
 		Dir:     filepath.Join(s.cfg.Data, "builds"),
 		Workers: s.cfg.BuildWorkers,
@@ -104,18 +95,4 @@ func (s *Server) runBuilder(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-// preparer readies a build's output like an upload's at finalize: routing
-// rules compiled (an invalid file fails the build), variants compressed,
-// the project's serve settings recorded.
-type preparer struct{ s *Server }
-
-func (p preparer) Prepare(ctx context.Context, d *apogee.Deployment, files []apogee.File) error {
-	proj, err := p.s.store.ProjectByID(ctx, d.ProjectID)
-	if err != nil {
-		return err
-	}
-	_, err = deploy.Prepare(ctx, p.s.blobs, p.s.store, d.ID, files, proj.Settings.Serve)
-	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/edge"
 	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 	"github.com/apogee-dev/apogee/internal/secretbox"
@@ -35,6 +36,7 @@ type Config struct {
 	LogLevel    string        // debug, info, warn, error
 	LogFormat   string        // text or json
 	ShutdownTTL time.Duration // grace period for open requests on stop
+	RouteCheck  time.Duration // how often the edge catches up with route changes it did not hear of
 	Signup      string        // dashboard sign-up: open or invite (accounts by an admin's invitation; "closed" is a synonym)
 
 	// Sign in with GitHub (see github.go): on when GitHubClientID is set.
@@ -91,7 +93,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Domain, "domain", "localhost", "apex domain: dashboard at <domain>, sites at <project>.<domain>")
 	fs.StringVar(&c.Database, "database", "", "database URL: sqlite:///path/apogee.db or postgres://… (default: SQLite in the data folder)")
 	fs.StringVar(&c.Blobs, "blobs", "", "blob store URL: file:///path, s3://bucket?endpoint=…, azblob://container (default: the data folder)")
-	fs.StringVar(&c.Events, "events", "local", "event bus: local (in this process; one server) or nats://host:4222[?subject=prefix] (every server sharing the database and blobs must use the same NATS)")
+	fs.StringVar(&c.Events, "events", "local", "event bus: local (in this process; one server) or nats://[user:password@]host:4222[?subject=prefix&creds=FILE&nkey=FILE] (every server sharing the database and blobs must use the same NATS)")
 	fs.Int64Var(&c.CacheMB, "cache-mb", 256, "edge memory cache for file bytes, in MiB")
 	fs.Int64Var(&c.MaxFileMB, "max-file-mb", 100, "largest file a deployment may hold, in MiB")
 	fs.Int64Var(&c.MaxZipMB, "max-zip-mb", 500, "largest ZIP of a source tree (apogee deploy --zip), in MiB")
@@ -99,6 +101,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "time open requests get to finish on stop")
+	fs.DurationVar(&c.RouteCheck, "route-check", edge.DefaultCheckEvery, "how often the edge asks the database whether routes changed without an event telling it (a lost event), and reloads what did")
 	fs.StringVar(&c.Signup, "signup", "invite", "dashboard sign-up: open (anyone may make an account; the first is admin) or invite (only with an admin's invitation link, apogee admin users invite, or apogee admin create-user; closed is another name for it)")
 	fs.StringVar(&c.GitHubClientID, "github-client-id", "", "client id of the GitHub OAuth App or GitHub App that signs people in (off when empty; callback URL <dashboard URL>/auth/github/callback)")
 	fs.StringVar(&c.GitHubClientSecret, "github-client-secret", "", "client secret of that app; prefer APOGEE_GITHUB_CLIENT_SECRET, which ps does not show")
@@ -200,6 +203,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.MaxFileMB < 1 {
 		return apogee.Errorf(apogee.EINVALID, "--max-file-mb must be at least 1")
+	}
+	if c.RouteCheck < 0 {
+		return apogee.Errorf(apogee.EINVALID, "--route-check must not be negative")
 	}
 	if c.UploadTTL < time.Minute {
 		return apogee.Errorf(apogee.EINVALID, "--upload-ttl must be at least 1m")

@@ -96,7 +96,7 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 // twoServers starts servers A and B with cfg, each with a data folder of
 // its own, sharing a fresh PostgreSQL schema, a blob folder, a secret key
 // and a subject prefix on ns: one platform in two processes.
-func twoServers(t *testing.T, ns *natstest.Server, cfg Config) (a *Server, addrA, addrB string) {
+func twoServers(t *testing.T, ns *natstest.Server, cfg Config) (a, b *Server, addrA, addrB string) {
 	t.Helper()
 	cfg.Database = testPostgres(t)
 	cfg.Blobs = "file://" + filepath.Join(t.TempDir(), "blobs")
@@ -105,8 +105,8 @@ func twoServers(t *testing.T, ns *natstest.Server, cfg Config) (a *Server, addrA
 	cfgA, cfgB := cfg, cfg
 	cfgA.Data, cfgB.Data = t.TempDir(), t.TempDir()
 	a, addrA = startServer(t, cfgA)
-	_, addrB = startServer(t, cfgB)
-	return a, addrA, addrB
+	b, addrB = startServer(t, cfgB)
+	return a, b, addrA, addrB
 }
 
 // TestTwoServersOneEventBus is the scaled-out platform: two servers share
@@ -114,7 +114,7 @@ func twoServers(t *testing.T, ns *natstest.Server, cfg Config) (a *Server, addrA
 // through A is served by B, and B follows a rollback made through A.
 func TestTwoServersOneEventBus(t *testing.T) {
 	ns := natstest.Start(t)
-	a, addrA, addrB := twoServers(t, ns, Config{WebhooksAllowPrivate: true})
+	a, b, addrA, addrB := twoServers(t, ns, Config{WebhooksAllowPrivate: true})
 
 	ctx := context.Background()
 	secret := userToken(t, a.Store(), "admin@example.com", "password", true)
@@ -136,26 +136,48 @@ func TestTwoServersOneEventBus(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// B's live notifications say when B has handled an event: a
+	// webhook B wrongly dispatched for it is queued by then.
+	admin, err := a.Store().UserByEmail(ctx, "admin@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	liveB := b.notifier.Subscribe(t.Context(), admin.ID)
+
 	one, err := c.Deploy(ctx, site(t, "one"), client.DeployOptions{Project: "web", Production: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, addrB, one.Deployment.Host+".localhost", "one")
 	waitFor(t, addrB, "web.localhost", "one")
-	for deadline := time.Now().Add(5 * time.Second); hooks.Load() == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no deployment.ready webhook within 5s")
-		}
-	}
-	time.Sleep(300 * time.Millisecond) // room for a second, wrong one
-	if n := hooks.Load(); n != 1 {
-		t.Errorf("deployment.ready webhook sent %d times by two servers, want once", n)
-	}
-
-	if _, err := c.Deploy(ctx, site(t, "two"), client.DeployOptions{Project: "web", Production: true}); err != nil {
+	two, err := c.Deploy(ctx, site(t, "two"), client.DeployOptions{Project: "web", Production: true})
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, addrB, "web.localhost", "two")
+	for _, want := range []string{one.Deployment.ID, two.Deployment.ID} {
+		select {
+		case n := <-liveB:
+			if n.Type != apogee.NotifyDeploymentReady || n.Deployment == nil || n.Deployment.ID != want {
+				t.Fatalf("B's live notification %+v, want deployment.ready of %s", n, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("B told no one of deployment %s within 10 s", want)
+		}
+	}
+	// B handled both events (the live notification of "two" comes after
+	// any dispatch for "one"); once neither server has a delivery queued
+	// or under way, every webhook either sent has arrived.
+	for _, s := range []*Server{a, b} {
+		select {
+		case <-s.webhooks.Idle():
+		case <-time.After(10 * time.Second):
+			t.Fatal("webhook deliveries still under way after 10 s")
+		}
+	}
+	if n := hooks.Load(); n != 2 {
+		t.Errorf("deployment.ready webhooks sent %d times for two deployments by two servers, want twice (once each)", n)
+	}
 
 	if _, err := c.Rollback(ctx, "web", one.Deployment.ID); err != nil {
 		t.Fatal(err)
@@ -194,7 +216,7 @@ func TestEventsFlag(t *testing.T) {
 // streams can only have come over NATS.
 func TestTwoServersLiveLogs(t *testing.T) {
 	ns := natstest.Start(t)
-	a, addrA, addrB := twoServers(t, ns, Config{AllowFileGit: true})
+	a, _, addrA, addrB := twoServers(t, ns, Config{AllowFileGit: true})
 
 	ctx := t.Context()
 	secret := userToken(t, a.Store(), "admin@example.com", "password", true)

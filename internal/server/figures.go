@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/platform"
 )
 
 // edgeCounter reads the edge's traffic for the admin figures from the
@@ -15,7 +15,7 @@ import (
 // shows is what the dashboard shows.
 type edgeCounter struct{ g prometheus.Gatherer }
 
-var _ api.EdgeCounter = edgeCounter{}
+var _ platform.EdgeCounter = edgeCounter{}
 
 // The edge's counters.
 const (

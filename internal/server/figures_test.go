@@ -20,10 +20,10 @@ func TestAdminFiguresCountEdgeTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := &apogee.User{ID: apogee.NewID(), Email: "root@example.com", Admin: true}
-	figures := func() apogee.AdminFigures {
+	figures := func() *apogee.AdminFigures {
 		t.Helper()
-		var f apogee.AdminFigures
-		if err := s.api.Call(ctx, admin, "GET", "/api/v1/admin/figures", nil, &f); err != nil {
+		f, err := s.platform.Services().Admin.Figures(apogee.NewContextWithUser(ctx, admin))
+		if err != nil {
 			t.Fatal(err)
 		}
 		if f.Edge == nil {

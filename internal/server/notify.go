@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"fmt"
 
 	"github.com/apogee-dev/apogee/internal/notify"
 )
@@ -12,13 +12,13 @@ import (
 // setupNotify makes the webhook sender (also the API's, for test pings)
 // and the notifier that turns deployment events into live dashboard
 // notifications and webhook deliveries.
-func (s *Server) setupNotify(reg prometheus.Registerer) error {
+func (s *Server) setupNotify(context.Context) error {
 	s.webhooks = notify.NewSender(notify.SenderConfig{
 		Store:        s.store,
 		Box:          s.box,
 		AllowPrivate: s.cfg.WebhooksAllowPrivate,
 		Log:          s.log.With("component", "webhooks"),
-		Registerer:   reg,
+		Registerer:   s.reg,
 	})
 	if s.cfg.WebhooksAllowPrivate {
 		s.log.Warn("webhooks may reach private and loopback addresses (--webhooks-allow-private): any user can make this server send requests into its own network")
@@ -32,7 +32,10 @@ func (s *Server) setupNotify(reg prometheus.Registerer) error {
 		BaseURL:  s.URL,
 		Log:      s.log.With("component", "notify"),
 	})
-	return err
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	return nil
 }
 
 // runNotify runs the notifier and the webhook workers until ctx ends.

@@ -8,15 +8,13 @@ import (
 	"strings"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 )
 
 // setupSecrets loads the key that seals secrets at rest (environment
 // variables, webhook secrets): --secret-key if given, else the key file
-// in the data folder, made on the first start. It makes s.box and
-// s.env, the environment variables service the API and the builder
-// share (builder.Config.Env takes s.env). The key itself is never logged.
+// in the data folder, made on the first start. It makes s.box and the
+// key of upload URLs. The key itself is never logged.
 func (s *Server) setupSecrets() error {
 	var key []byte
 	if s.cfg.SecretKey != "" {
@@ -51,6 +49,5 @@ func (s *Server) setupSecrets() error {
 	}
 	clear(key)
 	s.box = box
-	s.env = envvars.New(s.store, box, nil)
 	return nil
 }

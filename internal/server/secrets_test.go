@@ -45,7 +45,7 @@ func secretServer(t *testing.T, data, secretKey string, logs io.Writer) (*Server
 	if err := s.Store().CreateToken(ctx, &apogee.Token{ID: apogee.NewID(), UserID: u.ID, Name: "t", Hash: hash, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s.api)
+	srv := httptest.NewServer(s.apex)
 	t.Cleanup(srv.Close)
 	return s, client.New(srv.URL, tok), nil
 }
@@ -83,7 +83,7 @@ func TestSecretKeyFile(t *testing.T) {
 	if err != nil || got.WebhookSecret != p.WebhookSecret || got.WebhookSecret == "" {
 		t.Fatalf("webhook secret after restart: %q, %v; want %q", got.WebhookSecret, err, p.WebhookSecret)
 	}
-	vars, secrets, err := s2.env.Resolve(ctx, got.ID)
+	vars, secrets, err := s2.platform.Env().Resolve(ctx, got.ID)
 	if err != nil || len(vars) != 1 || vars[0] != "TOKEN=restart-proof" || len(secrets) != 1 {
 		t.Fatalf("Resolve after restart: %q %q %v", vars, secrets, err)
 	}

@@ -28,11 +28,11 @@ import (
 	"github.com/apogee-dev/apogee/internal/coalesce"
 	"github.com/apogee-dev/apogee/internal/dashboard"
 	"github.com/apogee-dev/apogee/internal/edge"
-	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/notify"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/resolver"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
@@ -40,19 +40,19 @@ import (
 
 // Server is one Apogee process with every role.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	store   apogee.Store
-	blobs   apogee.Blobs
-	bus     apogee.EventBus
-	edge    *edge.Server
-	hub     *logs.Hub
-	builder *builder.Builder
-	api     *api.API
-	apex    *http.ServeMux
+	cfg      Config
+	log      *slog.Logger
+	reg      *prometheus.Registry // every role's metrics, served at /metrics
+	store    apogee.Store
+	blobs    apogee.Blobs
+	bus      apogee.EventBus
+	edge     *edge.Server
+	hub      *logs.Hub
+	platform *platform.Platform // the rules every way in calls (setupPlatform)
+	builder  *builder.Builder
+	apex     *http.ServeMux
 
-	box *secretbox.Box   // seals secrets at rest (see secrets.go)
-	env *envvars.Service // projects' environment variables, for the API and the builder
+	box *secretbox.Box // seals secrets at rest (see secrets.go)
 	// uploadKey signs pre-signed ZIP upload URLs; derived from the
 	// secret key, so every server sharing that key accepts them.
 	uploadKey []byte
@@ -68,114 +68,165 @@ type Server struct {
 }
 
 // New opens the backends named in cfg (already normalized) and builds the
-// roles. The edge's host map is loaded before New returns, so a server
-// serves what it served before a restart from its first request.
+// roles, one named step after another. The edge's host map is loaded
+// before New returns, so a server serves what it served before a restart
+// from its first request.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: log, suffix: "." + cfg.Domain, scheme: "http"}
+	s := &Server{cfg: cfg, log: log, suffix: "." + cfg.Domain, scheme: "http", reg: prometheus.NewRegistry()}
 	defer func() {
 		// s, not the result, which a failing return sets to nil.
 		if err != nil {
 			s.Close()
 		}
 	}()
-	if s.store, err = sqlstore.Open(ctx, cfg.Database, log.With("component", "store")); err != nil {
-		return nil, fmt.Errorf("open database %s: %w", Redacted(cfg.Database), err)
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, step := range []func(context.Context) error{
+		s.openBackends,  // the database, the secret key, blobs, the event bus
+		s.setupEdge,     // the edge, its routes loaded
+		s.setupHTTPS,    // certificates, when --tls-listen is set (tls.go)
+		s.setupNotify,   // webhook deliveries and live notifications (notify.go)
+		s.setupPlatform, // the services: the platform's rules
+		s.setupBuilds,   // the sandbox and the builder, when this process builds (builds.go)
+		s.setupApex,     // the API, git push, the dashboard, /metrics and /healthz
+	} {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// openBackends opens the store, the secret key, the blob store and the
+// event bus named by the configuration.
+func (s *Server) openBackends(ctx context.Context) error {
+	var err error
+	if s.store, err = sqlstore.Open(ctx, s.cfg.Database, s.log.With("component", "store")); err != nil {
+		return fmt.Errorf("open database %s: %w", Redacted(s.cfg.Database), err)
 	}
 	if err := s.setupSecrets(); err != nil {
-		return nil, err
+		return err
 	}
-	if s.blobs, err = blob.Open(ctx, cfg.Blobs); err != nil {
-		return nil, fmt.Errorf("open blob store %s: %w", Redacted(cfg.Blobs), err)
+	if s.blobs, err = blob.Open(ctx, s.cfg.Blobs); err != nil {
+		return fmt.Errorf("open blob store %s: %w", Redacted(s.cfg.Blobs), err)
 	}
-	if s.bus, err = events.Open(ctx, cfg.Events, log.With("component", "events")); err != nil {
-		return nil, fmt.Errorf("event bus --events %s (APOGEE_EVENTS): %w", Redacted(cfg.Events), err)
+	if s.bus, err = events.Open(ctx, s.cfg.Events, s.log.With("component", "events")); err != nil {
+		return fmt.Errorf("event bus --events %s (APOGEE_EVENTS): %w", Redacted(s.cfg.Events), err)
 	}
+	return nil
+}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+// setupEdge makes the edge and loads its routes.
+func (s *Server) setupEdge(ctx context.Context) error {
+	var err error
 	s.edge, err = edge.New(edge.Config{
-		Domain:     cfg.Domain,
+		Domain:     s.cfg.Domain,
 		Store:      s.store,
 		Blobs:      s.blobs,
-		CacheBytes: cfg.CacheMB << 20,
-		Log:        log.With("component", "edge"),
-		Registerer: reg,
+		CacheBytes: s.cfg.CacheMB << 20,
+		CheckEvery: s.cfg.RouteCheck,
+		Log:        s.log.With("component", "edge"),
+		Registerer: s.reg,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("edge: %w", err)
+		return fmt.Errorf("edge: %w", err)
 	}
 	if err := s.edge.Load(ctx); err != nil {
-		return nil, fmt.Errorf("edge: load routes: %w", err)
+		return fmt.Errorf("edge: load routes: %w", err)
 	}
-	res, err := resolver.New(cfg.DNSResolver)
-	if err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// setupHTTPS gets certificates ready when --tls-listen is set.
+func (s *Server) setupHTTPS(ctx context.Context) error {
 	if err := s.setupTLS(ctx); err != nil {
-		return nil, fmt.Errorf("https: %w", err)
+		return fmt.Errorf("https: %w", err)
 	}
-	if err := s.setupBuilds(); err != nil {
-		return nil, err
+	return nil
+}
+
+// setupPlatform makes the log hub (relayed across servers by a NATS bus)
+// and the platform: the services every way in calls.
+func (s *Server) setupPlatform(context.Context) error {
+	s.hub = logs.NewHub(0)
+	if nb, ok := s.bus.(*events.NATS); ok { // live logs followed through another server
+		if err := nb.RelayLogs(s.hub); err != nil {
+			return fmt.Errorf("live logs over --events: %w", err)
+		}
 	}
-	if err := s.setupNotify(reg); err != nil {
-		return nil, fmt.Errorf("notifications: %w", err)
+	res, err := resolver.New(s.cfg.DNSResolver)
+	if err != nil {
+		return err
 	}
-	s.api = api.New(api.Config{
-		Webhooks:    s.webhooks,
-		Logs:        s.hub,
-		GitSchemes:  s.gitSchemes(),
+	s.platform, err = platform.New(platform.Config{
 		Store:       s.store,
 		Blobs:       s.blobs,
 		Bus:         s.bus,
-		SiteURL:     s.SiteURL,
-		Domain:      cfg.Domain,
-		Resolver:    res,
-		DomainURL:   s.DomainURL,
-		MaxFileSize: cfg.MaxFileMB << 20,
-		MaxZipSize:  cfg.MaxZipMB << 20,
-		UploadKey:   s.uploadKey,
-		Log:         log.With("component", "api"),
-		Registerer:  reg,
+		Logs:        s.hub,
 		Box:         s.box,
-		Edge:        edgeCounter{reg},
+		Webhooks:    s.webhooks,
+		Edge:        edgeCounter{s.reg},
+		SiteURL:     s.SiteURL,
+		DomainURL:   s.DomainURL,
 		BaseURL:     s.URL,
+		Domain:      s.cfg.Domain,
+		Resolver:    res,
+		GitSchemes:  s.gitSchemes(),
+		MaxFileSize: s.cfg.MaxFileMB << 20,
+		MaxZipSize:  s.cfg.MaxZipMB << 20,
+		UploadKey:   s.uploadKey,
+		Log:         s.log.With("component", "platform"),
+		Registerer:  s.reg,
 	})
+	return err
+}
+
+// setupApex serves the apex: the API, /metrics, /healthz, git push and
+// the dashboard, each calling the platform's services.
+func (s *Server) setupApex(context.Context) error {
+	svc := s.platform.Services()
 	s.apex = http.NewServeMux()
-	s.apex.Handle("/api/", s.api)
-	s.apex.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.apex.Handle("/api/", api.New(api.Config{
+		Services:   svc,
+		Logs:       s.store,
+		Hub:        s.hub,
+		Log:        s.log.With("component", "api"),
+		Registerer: s.reg,
+	}))
+	s.apex.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.apex.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
 	// git push to the platform: Git's smart HTTP through git http-backend.
-	if gs, err := gitserve.New(gitserve.Config{Root: filepath.Join(cfg.Data, "git"), Store: s.store, Builds: s.api,
-		Log: log.With("component", "git")}); err != nil {
-		log.Warn("git push to the platform is off", "err", err)
+	if gs, err := gitserve.New(gitserve.Config{Root: filepath.Join(s.cfg.Data, "git"),
+		Auth: svc.Accounts, Projects: svc.Projects, Builds: svc.Builds,
+		Log: s.log.With("component", "git")}); err != nil {
+		s.log.Warn("git push to the platform is off", "err", err)
 	} else {
 		s.apex.Handle("/git/", gs)
 	}
 	gh, err := s.githubClient()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	dash, err := dashboard.New(dashboard.Config{
-		GitHub:  gh,
-		Store:   s.store,
-		API:     s.api,
-		Logs:    s.hub,
-		SiteURL: s.SiteURL,
-		BaseURL: s.URL,
-		Signup:  cfg.Signup,
-		Notify:  s.notifier,
-		Log:     log.With("component", "dashboard"),
+		GitHub:   gh,
+		Store:    s.store,
+		Services: svc,
+		Logs:     s.hub,
+		SiteURL:  s.SiteURL,
+		BaseURL:  s.URL,
+		Signup:   s.cfg.Signup,
+		Notify:   s.notifier,
+		Log:      s.log.With("component", "dashboard"),
 
-		MaxZipSize: cfg.MaxZipMB << 20,
+		MaxZipSize: s.cfg.MaxZipMB << 20,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dashboard: %w", err)
+		return fmt.Errorf("dashboard: %w", err)
 	}
 	s.apex.Handle("/", dash)
-	return s, nil
+	return nil
 }
 
 // Store returns the server's store (for commands that share the process).

@@ -146,7 +146,7 @@ func (n *nullDeployment) deployment() *apogee.Deployment {
 		return nil
 	}
 	d := n.d
-	d.ID, d.ProjectID, d.Status, d.Target, d.Host = n.id.String, n.projectID.String, n.status.String, n.target.String, n.host.String
+	d.ID, d.ProjectID, d.Status, d.Target, d.Host = n.id.String, n.projectID.String, apogee.Status(n.status.String), n.target.String, n.host.String
 	d.Files, d.Size, d.CreatedAt = int(n.files.Int64), n.size.Int64, *n.createdAt
 	d.CreatedBy, d.Source, d.Branch, d.Commit, d.Error = n.createdBy.String, n.source.String, n.branch.String, n.commit.String, n.errorMsg.String
 	d.NoCache, d.SourceBlob = n.noCache.Bool, n.sourceBlob.String

@@ -117,68 +117,11 @@ func (s *Store) BuildHeartbeat(ctx context.Context, id, worker string, at time.T
 // FinishBuild stores the manifest of a building deployment and makes it
 // ready (and production, if promote) in one transaction.
 func (s *Store) FinishBuild(ctx context.Context, id string, files []apogee.File, at time.Time, promote bool) (*apogee.Deployment, error) {
-	var size int64
-	for _, f := range files {
-		size += f.Size
-	}
-	var d *apogee.Deployment
-	err := s.inTx(ctx, "finish build", func(tx *sql.Tx) error {
-		var projectID string
-		err := tx.QueryRowContext(ctx, "SELECT project_id FROM deployments WHERE id = $1", id).Scan(&projectID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("deployment", id)
-		}
-		if err != nil {
-			return err
-		}
-		if _, _, err := s.lockProject(ctx, tx, projectID); err != nil {
-			if errors.Is(err, apogee.ErrNotFound) {
-				return notFound("deployment", id)
-			}
-			return err
-		}
-		d, err = scanDeployment(tx.QueryRowContext(ctx, `UPDATE deployments
-			SET status = $2, ready_at = $3, build_finished_at = $3, files = $4, size = $5
-			WHERE id = $1 AND status = $6 RETURNING `+deploymentCols,
-			id, apogee.StatusReady, s.d.timeArg(at), len(files), size, apogee.StatusBuilding))
-		if errors.Is(err, sql.ErrNoRows) {
-			return s.notBuilding(ctx, tx, id)
-		}
-		if err != nil {
-			return err
-		}
-		if err := s.insertFiles(ctx, tx, id, files); err != nil {
-			if isUnique(err) {
-				return apogee.Errorf(apogee.EINVALID, "the build output lists a path twice")
-			}
-			return err
-		}
-		if promote {
-			return setProduction(ctx, tx, projectID, id)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
-// notBuilding explains why a deployment is not in a building state.
-func (s *Store) notBuilding(ctx context.Context, tx *sql.Tx, id string) error {
-	var status string
-	err := tx.QueryRowContext(ctx, "SELECT status FROM deployments WHERE id = $1", id).Scan(&status)
-	if errors.Is(err, sql.ErrNoRows) {
-		return notFound("deployment", id)
-	}
-	if err != nil {
-		return err
-	}
-	return apogee.Errorf(apogee.ECONFLICT, "deployment %q is %s, not building", id, status)
+	return s.makeReady(ctx, "finish build", id, apogee.StatusBuilding, at, files, promote)
 }
 
 // EndBuild ends a queued or building deployment as error or canceled.
-func (s *Store) EndBuild(ctx context.Context, id, status, reason string, at time.Time) (*apogee.Deployment, error) {
+func (s *Store) EndBuild(ctx context.Context, id string, status apogee.Status, reason string, at time.Time) (*apogee.Deployment, error) {
 	if status != apogee.StatusError && status != apogee.StatusCanceled {
 		return nil, apogee.Errorf(apogee.EINVALID, "a build ends as %q or %q, not %q", apogee.StatusError, apogee.StatusCanceled, status)
 	}
@@ -190,7 +133,7 @@ func (s *Store) EndBuild(ctx context.Context, id, status, reason string, at time
 			WHERE id = $1 AND status IN ($5, $6) RETURNING `+deploymentCols,
 			id, status, reason, s.d.timeArg(at), apogee.StatusQueued, apogee.StatusBuilding))
 		if errors.Is(err, sql.ErrNoRows) {
-			return s.notBuilding(ctx, tx, id)
+			return s.notIn(ctx, tx, id, apogee.StatusBuilding)
 		}
 		return err
 	})

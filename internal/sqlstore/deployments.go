@@ -78,7 +78,7 @@ func (s *Store) CreateDeployment(ctx context.Context, d *apogee.Deployment, file
 }
 
 // createDeployment inserts d with status and its manifest.
-func (s *Store) createDeployment(ctx context.Context, d *apogee.Deployment, files []apogee.File, status string) error {
+func (s *Store) createDeployment(ctx context.Context, d *apogee.Deployment, files []apogee.File, status apogee.Status) error {
 	if d.Target != apogee.TargetProduction && d.Target != apogee.TargetPreview {
 		return apogee.Errorf(apogee.EINVALID, "deployment target %q is neither %q nor %q",
 			d.Target, apogee.TargetProduction, apogee.TargetPreview)
@@ -266,8 +266,26 @@ func setProduction(ctx context.Context, tx *sql.Tx, projectID, deploymentID stri
 // FinalizeDeployment turns the uploading deployment ready at at and, if
 // promote, makes it its project's production deployment.
 func (s *Store) FinalizeDeployment(ctx context.Context, id string, at time.Time, promote bool) (*apogee.Deployment, error) {
+	return s.makeReady(ctx, "finalize deployment", id, apogee.StatusUploading, at, nil, promote)
+}
+
+// makeReady turns deployment id, now in status from, ready at at, and,
+// if promote, its project's production deployment, in one transaction
+// that bumps the route version. A build (from building) gets output as
+// its manifest and its end time; an upload has its manifest already.
+// Finalizing an upload and finishing a build both come here.
+func (s *Store) makeReady(ctx context.Context, op, id string, from apogee.Status, at time.Time, output []apogee.File, promote bool) (*apogee.Deployment, error) {
+	set, args := "status = $2, ready_at = $3", []any{id, apogee.StatusReady, s.d.timeArg(at), from}
+	if from == apogee.StatusBuilding {
+		var size int64
+		for _, f := range output {
+			size += f.Size
+		}
+		set += ", build_finished_at = $3, files = $5, size = $6"
+		args = append(args, len(output), size)
+	}
 	var d *apogee.Deployment
-	err := s.inTx(ctx, "finalize deployment", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
 		var projectID string
 		err := tx.QueryRowContext(ctx, "SELECT project_id FROM deployments WHERE id = $1", id).Scan(&projectID)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -285,27 +303,44 @@ func (s *Store) FinalizeDeployment(ctx context.Context, id string, at time.Time,
 			return err
 		}
 		d, err = scanDeployment(tx.QueryRowContext(ctx,
-			"UPDATE deployments SET status = $2, ready_at = $3 WHERE id = $1 AND status = $4 RETURNING "+deploymentCols,
-			id, apogee.StatusReady, s.d.timeArg(at), apogee.StatusUploading))
+			"UPDATE deployments SET "+set+" WHERE id = $1 AND status = $4 RETURNING "+deploymentCols, args...))
 		if errors.Is(err, sql.ErrNoRows) {
-			var status string
-			if err := tx.QueryRowContext(ctx, "SELECT status FROM deployments WHERE id = $1", id).Scan(&status); err != nil {
-				return err
-			}
-			return apogee.Errorf(apogee.ECONFLICT, "deployment %q is %s; only an uploading deployment can be finalized", id, status)
+			return s.notIn(ctx, tx, id, from)
 		}
 		if err != nil {
 			return err
 		}
-		if promote {
-			return setProduction(ctx, tx, projectID, id)
+		if err := s.insertFiles(ctx, tx, id, output); err != nil {
+			if isUnique(err) {
+				return apogee.Errorf(apogee.EINVALID, "the build output lists a path twice")
+			}
+			return err
 		}
-		return nil
+		if promote {
+			if err := setProduction(ctx, tx, projectID, id); err != nil {
+				return err
+			}
+		}
+		return bumpRoutes(ctx, tx, projectID)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// notIn is the ECONFLICT of a deployment that is not in status want (or
+// ErrNotFound if it is gone).
+func (s *Store) notIn(ctx context.Context, tx *sql.Tx, id string, want apogee.Status) error {
+	var status apogee.Status
+	err := tx.QueryRowContext(ctx, "SELECT status FROM deployments WHERE id = $1", id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("deployment", id)
+	}
+	if err != nil {
+		return err
+	}
+	return apogee.Errorf(apogee.ECONFLICT, "deployment %q is %s, not %s", id, status, want)
 }
 
 // SetProduction points the project's production alias at a ready
@@ -316,7 +351,7 @@ func (s *Store) SetProduction(ctx context.Context, projectID, deploymentID strin
 		if err != nil {
 			return err
 		}
-		var status string
+		var status apogee.Status
 		err = tx.QueryRowContext(ctx, "SELECT status FROM deployments WHERE id = $1 AND project_id = $2",
 			deploymentID, projectID).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -328,37 +363,38 @@ func (s *Store) SetProduction(ctx context.Context, projectID, deploymentID strin
 		if status != apogee.StatusReady {
 			return apogee.Errorf(apogee.ECONFLICT, "deployment %q is %s; only a ready deployment can serve production", deploymentID, status)
 		}
-		return setProduction(ctx, tx, projectID, deploymentID)
+		if err := setProduction(ctx, tx, projectID, deploymentID); err != nil {
+			return err
+		}
+		return bumpRoutes(ctx, tx, projectID)
 	})
 }
 
-// Rollback points production at the newest ready production-target
-// deployment created before the current one (ties broken by id).
-func (s *Store) Rollback(ctx context.Context, projectID string) (*apogee.Deployment, error) {
-	var d *apogee.Deployment
-	err := s.inTx(ctx, "rollback", func(tx *sql.Tx) error {
-		name, current, err := s.lockProject(ctx, tx, projectID)
-		if err != nil {
-			return err
-		}
-		if current == "" {
-			return apogee.Errorf(apogee.ECONFLICT, "project %q has no production deployment to roll back from", name)
-		}
-		d, err = scanDeployment(tx.QueryRowContext(ctx, "SELECT "+deploymentCols+` FROM deployments
-			WHERE project_id = $1 AND status = $3 AND target = $4
-			  AND (created_at, id) < (SELECT created_at, id FROM deployments WHERE id = $2)
-			ORDER BY created_at DESC, id DESC LIMIT 1`,
-			projectID, current, apogee.StatusReady, apogee.TargetProduction))
-		if errors.Is(err, sql.ErrNoRows) {
-			return apogee.Errorf(apogee.ECONFLICT, "no earlier production deployment of project %q to roll back to", name)
-		}
-		if err != nil {
-			return err
-		}
-		return setProduction(ctx, tx, projectID, d.ID)
-	})
+// RollbackTarget returns the newest ready production-target deployment
+// created before the current production one (ties broken by id).
+func (s *Store) RollbackTarget(ctx context.Context, projectID string) (*apogee.Deployment, error) {
+	var name string
+	var current sql.NullString
+	err := s.rdb.QueryRowContext(ctx, "SELECT name, production_id FROM projects WHERE id = $1", projectID).Scan(&name, &current)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("project", projectID)
+	}
 	if err != nil {
-		return nil, err
+		return nil, wrap("rollback target", err)
+	}
+	if !current.Valid {
+		return nil, apogee.Errorf(apogee.ECONFLICT, "project %q has no production deployment to roll back from", name)
+	}
+	d, err := scanDeployment(s.rdb.QueryRowContext(ctx, "SELECT "+deploymentCols+` FROM deployments
+		WHERE project_id = $1 AND status = $3 AND target = $4
+		  AND (created_at, id) < (SELECT created_at, id FROM deployments WHERE id = $2)
+		ORDER BY created_at DESC, id DESC LIMIT 1`,
+		projectID, current.String, apogee.StatusReady, apogee.TargetProduction))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apogee.Errorf(apogee.ECONFLICT, "no earlier production deployment of project %q to roll back to", name)
+	}
+	if err != nil {
+		return nil, wrap("rollback target", err)
 	}
 	return d, nil
 }
@@ -397,29 +433,6 @@ func (s *Store) ExpireUploads(ctx context.Context, olderThan time.Time) ([]strin
 	}
 	slices.Sort(ids)
 	return ids, nil
-}
-
-// Routes returns one route per production alias (Host = project name),
-// one per ready deployment (Host = its own host) and one per verified
-// custom domain of a project with a production deployment (Host = the
-// domain, which has a dot), ordered by host.
-func (s *Store) Routes(ctx context.Context) ([]apogee.Route, error) {
-	rows, err := s.rdb.QueryContext(ctx, `
-		SELECT name, production_id FROM projects WHERE production_id IS NOT NULL
-		UNION ALL
-		SELECT host, id FROM deployments WHERE status = $1
-		UNION ALL
-		SELECT d.name, p.production_id FROM domains d JOIN projects p ON p.id = d.project_id
-		WHERE d.verified_at IS NOT NULL AND p.production_id IS NOT NULL
-		ORDER BY 1`, apogee.StatusReady)
-	if err != nil {
-		return nil, wrap("routes", err)
-	}
-	routes, err := collect(rows, func(row scanner) (r apogee.Route, err error) {
-		err = row.Scan(&r.Host, &r.DeploymentID)
-		return r, err
-	})
-	return routes, wrap("routes", err)
 }
 
 // HashesInUse returns the hashes of hashes that some manifest holds, or

@@ -64,27 +64,41 @@ func (s *Store) ListDomains(ctx context.Context, projectID string) ([]*apogee.Do
 	return ds, wrap("list domains", err)
 }
 
-// VerifyDomain sets verified_at unless it is set already.
+// VerifyDomain sets verified_at unless it is set already; the domain is
+// routed from then on, so the route version moves in the same
+// transaction.
 func (s *Store) VerifyDomain(ctx context.Context, name string, at time.Time) (*apogee.Domain, error) {
-	d, err := scanDomain(s.db.QueryRowContext(ctx,
-		"UPDATE domains SET verified_at = COALESCE(verified_at, $2) WHERE name = $1 RETURNING "+domainCols,
-		name, s.d.timeArg(at)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("domain", name)
-	}
+	var d *apogee.Domain
+	err := s.inTx(ctx, "verify domain", func(tx *sql.Tx) error {
+		var err error
+		d, err = scanDomain(tx.QueryRowContext(ctx,
+			"UPDATE domains SET verified_at = COALESCE(verified_at, $2) WHERE name = $1 RETURNING "+domainCols,
+			name, s.d.timeArg(at)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("domain", name)
+		}
+		if err != nil {
+			return err
+		}
+		return bumpRoutes(ctx, tx, d.ProjectID)
+	})
 	if err != nil {
-		return nil, wrap("verify domain", err)
+		return nil, err
 	}
 	return d, nil
 }
 
+// DeleteDomain removes a domain and moves the route version.
 func (s *Store) DeleteDomain(ctx context.Context, name string) error {
-	n, err := s.exec(ctx, "DELETE FROM domains WHERE name = $1", name)
-	if err != nil {
-		return wrap("delete domain", err)
-	}
-	if n == 0 {
-		return notFound("domain", name)
-	}
-	return nil
+	return s.inTx(ctx, "delete domain", func(tx *sql.Tx) error {
+		var projectID string
+		err := tx.QueryRowContext(ctx, "DELETE FROM domains WHERE name = $1 RETURNING project_id", name).Scan(&projectID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("domain", name)
+		}
+		if err != nil {
+			return err
+		}
+		return bumpRoutes(ctx, tx, projectID)
+	})
 }

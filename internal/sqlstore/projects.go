@@ -145,14 +145,20 @@ func (s *Store) ProjectsByGitURL(ctx context.Context, url string) ([]*apogee.Pro
 }
 
 // DeleteProject removes the project; foreign keys cascade the delete to
-// its deployments and their manifests.
+// its deployments and their manifests. Every host of it stops serving,
+// so the route version moves in the same transaction.
 func (s *Store) DeleteProject(ctx context.Context, id string) error {
-	n, err := s.exec(ctx, "DELETE FROM projects WHERE id = $1", id)
-	if err != nil {
-		return wrap("delete project", err)
-	}
-	if n == 0 {
-		return notFound("project", id)
-	}
-	return nil
+	return s.inTx(ctx, "delete project", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM projects WHERE id = $1", id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = notFound("project", id)
+			}
+			return err
+		}
+		return bumpRoutes(ctx, tx, id)
+	})
 }

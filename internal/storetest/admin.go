@@ -85,7 +85,8 @@ func testAdmin(t *testing.T, s apogee.Store) {
 		t.Fatalf("ProjectSummaries returned %d projects; want 3", len(sums))
 	}
 	type summary struct {
-		Name, Owner, Last, Status, Production string
+		Name, Owner, Last, Production string
+		Status                        apogee.Status
 	}
 	got := make([]summary, len(sums))
 	for i, ps := range sums {

@@ -125,7 +125,7 @@ func testDomainRoutes(t *testing.T, s apogee.Store) {
 	if id, _ := routeOf("www.example.com"); id != b.ID {
 		t.Fatalf("after promote the domain routes to %q; want %q", id, b.ID)
 	}
-	_, err = s.Rollback(ctx, web.ID)
+	_, err = rollback(ctx, s, web.ID)
 	must(t, err)
 	if id, _ := routeOf("www.example.com"); id != a.ID {
 		t.Fatalf("after rollback the domain routes to %q; want %q", id, a.ID)

@@ -48,10 +48,10 @@ func testFailDeployment(t *testing.T, s apogee.Store) {
 
 	failed, err := s.FailDeployment(ctx, d.ID, "vercel.json: redirects[0]: source is empty")
 	must(t, err)
-	equal(t, "failed", failed.Status+": "+failed.Error, "error: vercel.json: redirects[0]: source is empty")
+	equal(t, "failed", string(failed.Status)+": "+failed.Error, "error: vercel.json: redirects[0]: source is empty")
 	got, err := s.DeploymentByID(ctx, d.ID)
 	must(t, err)
-	equal(t, "stored failure", got.Status+": "+got.Error, failed.Status+": "+failed.Error)
+	equal(t, "stored failure", string(got.Status)+": "+got.Error, string(failed.Status)+": "+failed.Error)
 	equal(t, "production after a failed deployment", productionID(t, s, web.ID), live.ID)
 
 	// It is final: it can neither fail again nor be finalized.

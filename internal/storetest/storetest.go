@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"ProjectSettings", testProjectSettings},
 		{"Logs", testLogs},
 		{"Routes", testRoutes},
+		{"RouteChanges", testRouteChanges},
 		{"DeleteProject", testDeleteProject},
 		{"ConcurrentCreateProject", testConcurrentCreateProject},
 		{"ConcurrentPromote", testConcurrentPromote},
@@ -511,9 +512,9 @@ func testRollback(t *testing.T, s apogee.Store) {
 	alice := user(t, s, "alice@example.com")
 	web := project(t, s, alice, "web")
 
-	_, err := s.Rollback(ctx, web.ID)
+	_, err := rollback(ctx, s, web.ID)
 	wantCode(t, err, apogee.ECONFLICT) // nothing in production yet
-	_, err = s.Rollback(ctx, "nosuchproject")
+	_, err = rollback(ctx, s, "nosuchproject")
 	wantNotFound(t, err, "nosuchproject")
 
 	a := ready(t, s, web, apogee.TargetProduction, base, true)
@@ -526,18 +527,18 @@ func testRollback(t *testing.T, s apogee.Store) {
 	equal(t, "production", productionID(t, s, web.ID), c.ID)
 
 	for _, want := range []*apogee.Deployment{b, a} {
-		got, err := s.Rollback(ctx, web.ID)
+		got, err := rollback(ctx, s, web.ID)
 		must(t, err)
 		equal(t, "rolled back to", got, want)
 		equal(t, "production after rollback", productionID(t, s, web.ID), want.ID)
 	}
-	_, err = s.Rollback(ctx, web.ID)
+	_, err = rollback(ctx, s, web.ID)
 	wantCode(t, err, apogee.ECONFLICT)
 	equal(t, "production after failed rollback", productionID(t, s, web.ID), a.ID)
 
 	// Rolling back from a deployment set by hand starts from its place.
 	must(t, s.SetProduction(ctx, web.ID, c.ID))
-	got, err := s.Rollback(ctx, web.ID)
+	got, err := rollback(ctx, s, web.ID)
 	must(t, err)
 	equal(t, "rolled back from c", got.ID, b.ID)
 }
@@ -561,7 +562,7 @@ func testExpireUploads(t *testing.T, s apogee.Store) {
 
 	for _, tt := range []struct {
 		d      *apogee.Deployment
-		status string
+		status apogee.Status
 		files  int
 	}{
 		{old1, apogee.StatusExpired, 0},
@@ -669,7 +670,7 @@ func testBuildQueue(t *testing.T, s apogee.Store) {
 	equal(t, "queued status", first.Status, apogee.StatusQueued)
 	got, err := s.DeploymentByID(ctx, first.ID)
 	must(t, err)
-	equal(t, "queued deployment", got.Status+" "+got.Source+" "+got.Branch, "queued git main")
+	equal(t, "queued deployment", string(got.Status)+" "+got.Source+" "+got.Branch, "queued git main")
 
 	c1, err := s.ClaimBuild(ctx, "node/a", base.Add(4*time.Minute))
 	must(t, err)
@@ -683,7 +684,7 @@ func testBuildQueue(t *testing.T, s apogee.Store) {
 	out := manifest(4)
 	done, err := s.FinishBuild(ctx, c1.ID, out, base.Add(6*time.Minute), true)
 	must(t, err)
-	equal(t, "finished", done.Status+" "+fmt.Sprint(done.Files), "ready 4")
+	equal(t, "finished", string(done.Status)+" "+fmt.Sprint(done.Files), "ready 4")
 	equal(t, "production after finish", productionID(t, s, web.ID), c1.ID)
 	files, err := s.DeploymentFiles(ctx, c1.ID)
 	must(t, err)
@@ -695,7 +696,7 @@ func testBuildQueue(t *testing.T, s apogee.Store) {
 	// A queued build can be canceled; an ended one cannot end again.
 	ended, err := s.EndBuild(ctx, third.ID, apogee.StatusCanceled, "canceled by alice", base.Add(7*time.Minute))
 	must(t, err)
-	equal(t, "canceled", ended.Status+": "+ended.Error, "canceled: canceled by alice")
+	equal(t, "canceled", string(ended.Status)+": "+ended.Error, "canceled: canceled by alice")
 	_, err = s.EndBuild(ctx, third.ID, apogee.StatusError, "x", base)
 	wantCode(t, err, apogee.ECONFLICT)
 	_, err = s.EndBuild(ctx, third.ID, apogee.StatusReady, "x", base)
@@ -860,15 +861,95 @@ func testRoutes(t *testing.T, s apogee.Store) {
 
 	got, err := s.Routes(ctx)
 	must(t, err)
-	want := []apogee.Route{
-		{Host: "web", DeploymentID: b.ID},
-		{Host: a.Host, DeploymentID: a.ID},
-		{Host: b.Host, DeploymentID: b.ID},
-		{Host: p.Host, DeploymentID: p.ID},
+	webRoutes := []apogee.Route{
+		{Host: "web", DeploymentID: b.ID, ProjectID: web.ID},
+		{Host: a.Host, DeploymentID: a.ID, ProjectID: web.ID},
+		{Host: b.Host, DeploymentID: b.ID, ProjectID: web.ID},
 	}
+	want := append(slices.Clone(webRoutes), apogee.Route{Host: p.Host, DeploymentID: p.ID, ProjectID: blog.ID})
 	sortRoutes(got)
 	sortRoutes(want)
 	equal(t, "Routes", got, want)
+
+	got, err = s.ProjectRoutes(ctx, web.ID)
+	must(t, err)
+	sortRoutes(got)
+	sortRoutes(webRoutes)
+	equal(t, "ProjectRoutes(web)", got, webRoutes)
+	got, err = s.ProjectRoutes(ctx, "nosuchproject")
+	must(t, err)
+	equal(t, "ProjectRoutes of no project", len(got), 0)
+}
+
+// rollback moves production where a rollback goes, as the platform does.
+func rollback(ctx context.Context, s apogee.Store, projectID string) (*apogee.Deployment, error) {
+	d, err := s.RollbackTarget(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	return d, s.SetProduction(ctx, projectID, d.ID)
+}
+
+// testRouteChanges checks that every change of a route moves the route
+// version by one, in order and naming the project, and that nothing else
+// does.
+func testRouteChanges(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+	blog := project(t, s, alice, "blog")
+
+	v0, err := s.RouteVersion(ctx)
+	must(t, err)
+	var want []apogee.RouteChange
+	changed := func(what string, p *apogee.Project) {
+		t.Helper()
+		want = append(want, apogee.RouteChange{Version: v0 + int64(len(want)) + 1, ProjectID: p.ID})
+		got, err := s.RouteChanges(ctx, v0, 100)
+		must(t, err)
+		equal(t, "route changes after "+what, got, want)
+		v, err := s.RouteVersion(ctx)
+		must(t, err)
+		equal(t, "route version after "+what, v, v0+int64(len(want)))
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		v, err := s.RouteVersion(ctx)
+		must(t, err)
+		equal(t, "route version after "+what, v, v0+int64(len(want)))
+	}
+
+	d := deployment(t, s, web, apogee.TargetProduction, base)
+	unchanged("an upload starts")
+	_, err = s.FinalizeDeployment(ctx, d.ID, base, true)
+	must(t, err)
+	changed("finalize", web)
+	b := &apogee.Deployment{ID: apogee.NewID(), ProjectID: blog.ID, Target: apogee.TargetPreview, Source: apogee.SourceGit, CreatedAt: base}
+	b.Host = apogee.DeploymentHost(blog.Name, b.ID)
+	must(t, s.QueueBuild(ctx, b))
+	_, err = s.ClaimBuild(ctx, "w", base)
+	must(t, err)
+	unchanged("a build is queued and claimed")
+	_, err = s.FinishBuild(ctx, b.ID, manifest(2), base, false)
+	must(t, err)
+	changed("finish build", blog)
+	must(t, s.SetProduction(ctx, blog.ID, b.ID))
+	changed("set production", blog)
+	domain(t, s, web, "www.example.com")
+	unchanged("a domain is added")
+	_, err = s.VerifyDomain(ctx, "www.example.com", base)
+	must(t, err)
+	changed("verify domain", web)
+	must(t, s.DeleteDomain(ctx, "www.example.com"))
+	changed("delete domain", web)
+	wantCode(t, s.SetProduction(ctx, web.ID, "nosuchdeploy"), apogee.ENOTFOUND)
+	unchanged("a refused set production")
+	must(t, s.DeleteProject(ctx, blog.ID))
+	changed("delete project", blog)
+
+	got, err := s.RouteChanges(ctx, v0+2, 2)
+	must(t, err)
+	equal(t, "two changes after the second", got, want[2:4])
 }
 
 func sortRoutes(r []apogee.Route) {
@@ -899,7 +980,7 @@ func testDeleteProject(t *testing.T, s apogee.Store) {
 	routes, err := s.Routes(ctx)
 	must(t, err)
 	sortRoutes(routes)
-	equal(t, "routes after delete", routes, []apogee.Route{{Host: "keep", DeploymentID: k.ID}, {Host: k.Host, DeploymentID: k.ID}})
+	equal(t, "routes after delete", routes, []apogee.Route{{Host: "keep", DeploymentID: k.ID, ProjectID: k.ProjectID}, {Host: k.Host, DeploymentID: k.ID, ProjectID: k.ProjectID}})
 	files, err := s.DeploymentFiles(ctx, k.ID)
 	must(t, err)
 	equal(t, "other project's manifest", len(files), 3)
@@ -972,7 +1053,7 @@ func testConcurrentPromote(t *testing.T, s apogee.Store) {
 			if code := apogee.ErrorCode(err); code != "" && code != apogee.ECONFLICT {
 				t.Errorf("set production: %v", err)
 			}
-			if _, err := s.Rollback(ctx, web.ID); err != nil && apogee.ErrorCode(err) != apogee.ECONFLICT {
+			if _, err := rollback(ctx, s, web.ID); err != nil && apogee.ErrorCode(err) != apogee.ECONFLICT {
 				t.Errorf("rollback: %v", err)
 			}
 		})
@@ -998,7 +1079,7 @@ func testConcurrentPromote(t *testing.T, s apogee.Store) {
 	}
 	// The chain is still whole: rolling back repeatedly ends at first.
 	for range n + 1 {
-		if _, err := s.Rollback(ctx, web.ID); err != nil {
+		if _, err := rollback(ctx, s, web.ID); err != nil {
 			wantCode(t, err, apogee.ECONFLICT)
 			break
 		}

@@ -1,6 +1,6 @@
-// Package clienttest runs Apogee's real REST API (internal/api) on SQLite
-// and a file blob store in a temporary folder, on loopback, for the tests
-// of the client and the CLI. It adds only what a test needs to look
+// Package clienttest runs Apogee's real REST API (internal/api on
+// internal/platform) on SQLite and a file blob store in a temporary
+// folder, on loopback, for the tests of the client and the CLI. It adds only what a test needs to look
 // inside: users with a token, the manifest and blobs stored, a count of
 // accepted file uploads, and a way to lose uploads on the wire.
 package clienttest
@@ -18,9 +18,10 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/api/apitest"
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
@@ -44,7 +45,7 @@ func New(t testing.TB) *Server {
 	st, bl, _ := testbed.Backends(t)
 	s := &Server{Store: st, Blobs: bl, t: t}
 	var port string
-	a := api.New(api.Config{
+	a := apitest.New(t, platform.Config{
 		Store: st, Blobs: bl, Bus: events.NewLocal(testbed.Quiet), Log: testbed.Quiet,
 		SiteURL: func(label string) string { return "http://" + label + ".localhost:" + port + "/" },
 	})

@@ -15,14 +15,19 @@ import (
 // Server is an embedded NATS server on 127.0.0.1.
 type Server struct {
 	*server.Server
-	port int
+	port      int
+	configure func(*server.Options)
 }
 
 // Start runs a NATS server on a free port of 127.0.0.1 until the test
 // ends and returns it; URL() is what the bus dials.
-func Start(tb testing.TB) *Server {
+func Start(tb testing.TB) *Server { return StartWith(tb, nil) }
+
+// StartWith is Start with changes to the server's options (its users,
+// tokens, nkeys).
+func StartWith(tb testing.TB, configure func(*server.Options)) *Server {
 	tb.Helper()
-	s := &Server{Server: start(tb, -1)}
+	s := &Server{Server: start(tb, -1, configure), configure: configure}
 	s.port = s.Addr().(*net.TCPAddr).Port
 	tb.Cleanup(func() { s.Shutdown() })
 	return s
@@ -38,11 +43,15 @@ func (s *Server) Restart(tb testing.TB, down time.Duration) {
 	s.Shutdown()
 	s.WaitForShutdown()
 	time.Sleep(down)
-	s.Server = start(tb, s.port)
+	s.Server = start(tb, s.port, s.configure)
 }
 
-func start(tb testing.TB, port int) *server.Server {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+func start(tb testing.TB, port int, configure func(*server.Options)) *server.Server {
+	opts := &server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true}
+	if configure != nil {
+		configure(opts)
+	}
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		tb.Fatalf("embedded NATS server: %v", err)
 	}

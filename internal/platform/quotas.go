@@ -1,4 +1,4 @@
-package api
+package platform
 
 import (
 	"context"
@@ -11,23 +11,30 @@ import (
 // Quotas: every way that makes a project, a domain, a deployment or a
 // build passes through one of the checks below, on the plan of the
 // project's owner (an admin acting on someone's project spends the
-// owner's quota). A refusal is an EQUOTA error (402) that names the limit,
-// what the plan allows and what to do; it is returned before anything is
+// owner's quota). A refusal is an EQUOTA error that names the limit, what
+// the plan allows and what to do; it is returned before anything is
 // written. Two requests racing for the last unit may both pass: the
-// checks read usage, then the handler writes, without a lock between.
+// checks read usage, then the caller writes, without a lock between.
 
 const askAdmin = "or ask an admin for a larger plan"
 
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
+// planUsage returns the plan and usage of a user (the owner of projects).
+func (pl *Platform) planUsage(ctx context.Context, userID string) (*apogee.Plan, *apogee.Usage, error) {
+	p, err := pl.store.UserPlan(ctx, userID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("platform: plan of user %s: %w", userID, err)
 	}
-	return fmt.Sprintf("%d %s", n, many)
+	now := pl.now().UTC()
+	use, err := pl.store.Usage(ctx, userID, apogee.MonthStart(now), now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("platform: usage of user %s: %w", userID, err)
+	}
+	return p, use, nil
 }
 
 // checkProjects refuses a new project for ownerID beyond the plan.
-func (a *API) checkProjects(ctx context.Context, ownerID string) error {
-	p, use, err := a.planUsage(ctx, ownerID)
+func (pl *Platform) checkProjects(ctx context.Context, ownerID string) error {
+	p, use, err := pl.planUsage(ctx, ownerID)
 	if err != nil {
 		return err
 	}
@@ -40,8 +47,8 @@ func (a *API) checkProjects(ctx context.Context, ownerID string) error {
 }
 
 // checkDomains refuses a new custom domain for ownerID beyond the plan.
-func (a *API) checkDomains(ctx context.Context, ownerID string) error {
-	p, use, err := a.planUsage(ctx, ownerID)
+func (pl *Platform) checkDomains(ctx context.Context, ownerID string) error {
+	p, use, err := pl.planUsage(ctx, ownerID)
 	if err != nil {
 		return err
 	}
@@ -55,8 +62,8 @@ func (a *API) checkDomains(ctx context.Context, ownerID string) error {
 
 // checkStorage refuses a deployment of files whose content the owner
 // does not store yet when it would take them over the plan's storage.
-func (a *API) checkStorage(ctx context.Context, ownerID string, files []apogee.File) error {
-	p, use, err := a.planUsage(ctx, ownerID)
+func (pl *Platform) checkStorage(ctx context.Context, ownerID string, files []apogee.File) error {
+	p, use, err := pl.planUsage(ctx, ownerID)
 	if err != nil {
 		return err
 	}
@@ -64,9 +71,9 @@ func (a *API) checkStorage(ctx context.Context, ownerID string, files []apogee.F
 	if l == apogee.Unlimited {
 		return nil
 	}
-	adds, err := a.store.NewBytes(ctx, ownerID, files)
+	adds, err := pl.store.NewBytes(ctx, ownerID, files)
 	if err != nil {
-		return fmt.Errorf("api: storage quota: %w", err)
+		return fmt.Errorf("platform: storage quota: %w", err)
 	}
 	if !apogee.Allows(l, use.StorageBytes, adds) {
 		return apogee.QuotaError(p, apogee.LimitStorageBytes, l, use.StorageBytes,
@@ -80,23 +87,23 @@ func (a *API) checkStorage(ctx context.Context, ownerID string, files []apogee.F
 // checkBuild refuses a build of p when its owner is disabled, has used
 // the month's build minutes, or has no storage left for the output. It
 // returns the owner's plan and usage for the concurrency note.
-func (a *API) checkBuild(ctx context.Context, p *apogee.Project) (*apogee.Plan, *apogee.Usage, error) {
-	owner, err := a.store.UserByID(ctx, p.OwnerID)
+func (pl *Platform) checkBuild(ctx context.Context, p *apogee.Project) (*apogee.Plan, *apogee.Usage, error) {
+	owner, err := pl.store.UserByID(ctx, p.OwnerID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("api: owner of project %s: %w", p.Name, err)
+		return nil, nil, fmt.Errorf("platform: owner of project %s: %w", p.Name, err)
 	}
 	if owner.Disabled() {
 		return nil, nil, apogee.Errorf(apogee.EFORBIDDEN, "the account that owns project %q is disabled, so it builds nothing; an admin can enable it", p.Name)
 	}
-	plan, use, err := a.planUsage(ctx, p.OwnerID)
+	plan, use, err := pl.planUsage(ctx, p.OwnerID)
 	if err != nil {
 		return nil, nil, err
 	}
 	if l := plan.Limits.BuildMinutes; l != apogee.Unlimited && use.BuildMinutes() >= l {
-		next := apogee.MonthStart(a.now()).AddDate(0, 1, 0)
+		next := apogee.MonthStart(pl.now()).AddDate(0, 1, 0)
 		return nil, nil, apogee.QuotaError(plan, apogee.LimitBuildMinutes, l, use.BuildMinutes(),
 			plural(l, "build minute", "build minutes")+" a month", fmt.Sprintf("%d were used this month", use.BuildMinutes()),
-			"builds start again on "+next.Format("January 2")+" (UTC) "+askAdmin+"; uploads with `apogee deploy` need no build")
+			"builds start again on "+next.Format("January 2")+" (UTC) "+askAdmin+"; uploaded folders need no build")
 	}
 	if l := plan.Limits.StorageBytes; l != apogee.Unlimited && use.StorageBytes >= l {
 		return nil, nil, apogee.QuotaError(plan, apogee.LimitStorageBytes, l, use.StorageBytes,
@@ -109,22 +116,15 @@ func (a *API) checkBuild(ctx context.Context, p *apogee.Project) (*apogee.Plan, 
 // noteWaiting writes the first line of a queued build's log when its
 // owner already has as many builds running as the plan allows: the
 // build waits, and the log says why.
-func (a *API) noteWaiting(ctx context.Context, d *apogee.Deployment, plan *apogee.Plan, use *apogee.Usage) {
+func (pl *Platform) noteWaiting(ctx context.Context, d *apogee.Deployment, plan *apogee.Plan, use *apogee.Usage) {
 	l := plan.Limits.ConcurrentBuilds
 	if l == apogee.Unlimited || use.BuildsRunning < l {
 		return
 	}
-	w := logs.NewWriter(d.ID, a.store, a.hub, logs.Options{Log: a.log, Now: a.now})
+	w := logs.NewWriter(d.ID, pl.store, pl.hub, logs.Options{Log: pl.log, Now: pl.now})
 	w.Systemf("Queued: your plan %q allows %s at a time and %d %s running; this build starts when one ends (or ask an admin for a larger plan)",
 		plan.Name, plural(l, "build", "builds"), use.BuildsRunning, map[bool]string{true: "is", false: "are"}[use.BuildsRunning == 1])
 	if err := w.Close(ctx); err != nil {
-		a.log.Warn("write queued note", "deployment", d.ID, "err", err)
+		pl.log.Warn("write queued note", "deployment", d.ID, "err", err)
 	}
-}
-
-// CheckBuild returns the error a build of p would be refused with now,
-// or nil. git push asks before it receives anything.
-func (a *API) CheckBuild(ctx context.Context, p *apogee.Project) error {
-	_, _, err := a.checkBuild(ctx, p)
-	return err
 }

@@ -1,0 +1,370 @@
+package platform
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/source"
+)
+
+// builds implements apogee.BuildService.
+type builds struct{ *Platform }
+
+var _ apogee.BuildService = builds{}
+
+// validateGit checks a project's repository: a URL of an allowed scheme
+// without credentials in it, and a branch name git accepts.
+func (pl *Platform) validateGit(g apogee.GitSource) (apogee.GitSource, error) {
+	u, err := url.Parse(g.URL)
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.Scheme != "file") || u.Path == "" {
+		return g, apogee.Errorf(apogee.EINVALID, "git URL %q is not a URL such as https://github.com/acme/web.git", g.URL)
+	}
+	if !slices.Contains(pl.cfg.GitSchemes, u.Scheme) {
+		return g, apogee.Errorf(apogee.EINVALID, "git URL scheme %q is not allowed here; use one of %s", u.Scheme, strings.Join(pl.cfg.GitSchemes, ", "))
+	}
+	if u.User != nil {
+		return g, apogee.Errorf(apogee.EINVALID, "git URL %q carries credentials; remove them (tokens are set separately)", u.Redacted())
+	}
+	if h := strings.ToLower(u.Host); h != u.Host {
+		// Hosts are case-insensitive; webhooks match repositories by URL.
+		u.Host = h
+		g.URL = u.String()
+	}
+	if g.Branch == "" {
+		g.Branch = "main"
+	}
+	if err := source.ValidRef(g.Branch); err != nil {
+		return g, err
+	}
+	return g, nil
+}
+
+func (pl builds) QueueBuild(ctx context.Context, project string, req apogee.BuildRequest) (*apogee.DeploymentView, error) {
+	u, p, err := pl.project(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	var d *apogee.Deployment
+	if req.UploadID != "" {
+		d, err = pl.queueZip(ctx, u, p, req)
+	} else {
+		if p.Git == nil {
+			return nil, apogee.Errorf(apogee.EINVALID, "project %q has no Git repository to build; connect one, or deploy a folder or a ZIP", p.Name)
+		}
+		d, err = pl.enqueue(ctx, p, u.ID, req.Ref, req.Target, req.NoCache)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return pl.view(d, p), nil
+}
+
+// enqueue queues a build of the project's repository at ref (a branch,
+// tag or commit; "" = the project's branch). The target defaults to
+// production for the project's branch and preview for anything else.
+func (pl *Platform) enqueue(ctx context.Context, p *apogee.Project, userID, ref, target string, noCache bool) (*apogee.Deployment, error) {
+	if ref != "" {
+		if err := source.ValidRef(ref); err != nil {
+			return nil, err
+		}
+	}
+	branch := ref
+	if p.Git != nil && (ref == "" || ref == p.Git.Branch) {
+		branch = p.Git.Branch
+	}
+	commit := ""
+	if isSHA(ref) {
+		commit, branch = ref, ""
+	}
+	switch target {
+	case "":
+		target = apogee.TargetPreview
+		if p.Git != nil && branch == p.Git.Branch {
+			target = apogee.TargetProduction
+		}
+	case apogee.TargetProduction, apogee.TargetPreview:
+	default:
+		return nil, apogee.Errorf(apogee.EINVALID, "target %q must be \"production\" or \"preview\"", target)
+	}
+	return pl.queue(ctx, p, &apogee.Deployment{
+		Target: target, CreatedBy: userID,
+		Source: apogee.SourceGit, Branch: branch, Commit: commit, NoCache: noCache,
+	})
+}
+
+// enqueuePush queues a build of commit, the new head of branch after a
+// push by userID ("" for a webhook): production when branch is the
+// project's branch, a preview otherwise.
+func (pl *Platform) enqueuePush(ctx context.Context, p *apogee.Project, userID, branch, commit string) (*apogee.Deployment, error) {
+	if err := source.ValidRef(branch); err != nil {
+		return nil, err
+	}
+	commit = strings.ToLower(commit)
+	if len(commit) != 40 && len(commit) != 64 || !isHex(commit) {
+		return nil, apogee.Errorf(apogee.EINVALID, "%q is not a full commit hash", commit)
+	}
+	target := apogee.TargetPreview
+	if p.Git != nil && branch == p.Git.Branch {
+		target = apogee.TargetProduction
+	}
+	return pl.queue(ctx, p, &apogee.Deployment{
+		Target: target, CreatedBy: userID,
+		Source: apogee.SourceGit, Branch: branch, Commit: commit,
+	})
+}
+
+// queue gives d (what to build and its target) an id, host and creation
+// time, inserts it queued and wakes the builders. Every way a build
+// starts comes here, so here the owner's plan is checked: a disabled
+// owner or used-up build minutes refuse the build; a build over the
+// plan's concurrent builds is queued with a first log line saying why it
+// waits.
+func (pl *Platform) queue(ctx context.Context, p *apogee.Project, d *apogee.Deployment) (*apogee.Deployment, error) {
+	plan, use, err := pl.checkBuild(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	d.ID = apogee.NewID()
+	d.ProjectID, d.Host, d.CreatedAt = p.ID, apogee.DeploymentHost(p.Name, d.ID), pl.now().UTC()
+	if err := pl.store.QueueBuild(ctx, d); err != nil {
+		return nil, fmt.Errorf("platform: queue build: %w", err)
+	}
+	pl.noteWaiting(ctx, d, plan, use)
+	pl.publish(ctx, apogee.Event{Type: apogee.EventBuildQueued, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID})
+	pl.log.Info("build queued", "project", p.Name, "deployment", d.ID, "source", d.Source,
+		"branch", d.Branch, "commit", d.Commit, "target", d.Target)
+	return d, nil
+}
+
+// Redeploy builds a Git deployment's commit again, with its branch and
+// target, as a new deployment (Vercel's "Redeploy").
+func (pl builds) Redeploy(ctx context.Context, id string, req apogee.RedeployRequest) (*apogee.DeploymentView, error) {
+	u, old, p, err := pl.deployment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if old.Source != apogee.SourceGit || old.Commit == "" {
+		return nil, apogee.Errorf(apogee.EINVALID, "deployment %s was not built from a Git commit, so there is nothing to build again; deploy a new version instead", old.ID)
+	}
+	if p.Git == nil {
+		return nil, apogee.Errorf(apogee.EINVALID, "project %q has no Git repository any more; connect one to build from it", p.Name)
+	}
+	d, err := pl.queue(ctx, p, &apogee.Deployment{
+		Target: old.Target, CreatedBy: u.ID, Source: apogee.SourceGit,
+		Branch: old.Branch, Commit: old.Commit, NoCache: req.NoCache,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return pl.view(d, p), nil
+}
+
+// Cancel ends a queued or building deployment as canceled. A worker
+// building it stops at once (event) or at its next heartbeat.
+func (pl builds) Cancel(ctx context.Context, id string) (*apogee.DeploymentView, error) {
+	u, d, p, err := pl.deployment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d, err = pl.store.EndBuild(ctx, d.ID, apogee.StatusCanceled, "canceled by "+u.Email, pl.now().UTC())
+	if apogee.ErrorCode(err) == apogee.ECONFLICT {
+		return nil, apogee.Errorf(apogee.ECONFLICT, "deployment %s is not queued or building; there is nothing to cancel", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("platform: cancel: %w", err)
+	}
+	pl.publish(ctx, apogee.Event{Type: apogee.EventBuildCanceled, ProjectID: p.ID, DeploymentID: d.ID})
+	return pl.view(d, p), nil
+}
+
+// CheckPush: the pusher may use the project and its owner may build.
+func (pl builds) CheckPush(ctx context.Context, project string) (*apogee.Project, error) {
+	_, p, err := pl.project(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := pl.checkBuild(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Pushed adopts the platform's repository for a project without one and
+// queues a build of every moved branch. A refused branch is logged: the
+// push itself has happened.
+func (pl builds) Pushed(ctx context.Context, project, repoURL string, moved []apogee.PushedBranch) ([]*apogee.DeploymentView, error) {
+	u, p, err := pl.project(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	if p.Git == nil {
+		branch := "main"
+		if len(moved) == 1 {
+			branch = moved[0].Branch
+		}
+		if slices.ContainsFunc(moved, func(m apogee.PushedBranch) bool { return m.Branch == "main" }) {
+			branch = "main"
+		}
+		p.Git = &apogee.GitSource{URL: repoURL, Branch: branch}
+		if err := pl.store.UpdateProject(ctx, p); err != nil {
+			return nil, fmt.Errorf("platform: adopt the platform's repository for %s: %w", p.Name, err)
+		}
+		pl.log.Info("project adopted the platform's repository", "project", p.Name, "branch", branch)
+	}
+	var views []*apogee.DeploymentView
+	for _, m := range moved {
+		d, err := pl.enqueuePush(ctx, p, u.ID, m.Branch, m.Commit)
+		if err != nil {
+			pl.log.Error("git push: queue build", "project", p.Name, "branch", m.Branch, "err", err)
+			continue
+		}
+		pl.log.Info("git push queued a build", "project", p.Name, "deployment", d.ID, "branch", m.Branch, "target", d.Target)
+		views = append(views, pl.view(d, p))
+	}
+	return views, nil
+}
+
+// SignedPush: the projects built from the repository whose webhook
+// secret signed the body build the pushed commit. A project whose owner's
+// plan refuses the build (quota, disabled owner) is listed under Refused;
+// the others build. When none builds, the first refusal is the answer.
+// Nothing changes before the signature is verified.
+func (pl builds) SignedPush(ctx context.Context, push apogee.SignedPush) (*apogee.PushResult, error) {
+	projects, err := pl.projectsByRepository(ctx, push.RepoURLs...)
+	if err != nil {
+		return nil, err
+	}
+	if len(projects) == 0 {
+		return nil, apogee.Errorf(apogee.ENOTFOUND, "no project is built from repository %s", strings.Join(push.RepoURLs[:min(1, len(push.RepoURLs))], ""))
+	}
+	signed, err := pl.signedBy(projects, push.Signature, push.Body)
+	if err != nil {
+		return nil, err
+	}
+	res := &apogee.PushResult{Deployments: []*apogee.DeploymentView{}}
+	for _, p := range signed {
+		res.Projects = append(res.Projects, p.Name)
+	}
+	if push.Branch == "" {
+		return res, nil
+	}
+	var firstRefusal error
+	for _, p := range signed {
+		d, err := pl.enqueuePush(ctx, p, "", push.Branch, push.Commit)
+		if code := apogee.ErrorCode(err); code == apogee.EQUOTA || code == apogee.EFORBIDDEN {
+			pl.log.Info("signed push refused", "project", p.Name, "branch", push.Branch, "reason", apogee.ErrorMessage(err))
+			res.Refused = append(res.Refused, apogee.PushRefusal{Project: p.Name, Error: apogee.ErrorMessage(err)})
+			if firstRefusal == nil {
+				firstRefusal = err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		pl.log.Info("signed push queued a build", "project", p.Name, "deployment", d.ID, "branch", push.Branch, "target", d.Target)
+		res.Deployments = append(res.Deployments, pl.view(d, p))
+	}
+	if len(res.Deployments) == 0 && firstRefusal != nil {
+		return nil, firstRefusal
+	}
+	return res, nil
+}
+
+// signedBy returns those of projects whose webhook secret signed body,
+// checking each in constant time. None is EUNAUTHORIZED.
+func (pl *Platform) signedBy(projects []*apogee.Project, header string, body []byte) ([]*apogee.Project, error) {
+	hexSig, ok := strings.CutPrefix(header, "sha256=")
+	sig, err := hex.DecodeString(hexSig)
+	if !ok || err != nil || len(sig) != sha256.Size {
+		return nil, apogee.Errorf(apogee.EUNAUTHORIZED, "the signature (X-Hub-Signature-256) is missing or malformed; set the webhook's secret to the project's webhook secret")
+	}
+	var signed []*apogee.Project
+	for _, p := range projects {
+		secret, err := p.OpenWebhookSecret(pl.box)
+		if err != nil {
+			pl.log.Error("open webhook secret", "project", p.Name, "err", err)
+			continue
+		}
+		if secret == "" {
+			continue
+		}
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write(body)
+		if hmac.Equal(mac.Sum(nil), sig) {
+			signed = append(signed, p)
+		}
+	}
+	if len(signed) == 0 {
+		return nil, apogee.Errorf(apogee.EUNAUTHORIZED, "the signature (X-Hub-Signature-256) does not match the webhook secret of the project; set the webhook's secret to the project's webhook secret")
+	}
+	return signed, nil
+}
+
+// projectsByRepository returns the projects whose Git URL is one of urls,
+// give or take a trailing ".git" or "/" and the case of the host.
+func (pl *Platform) projectsByRepository(ctx context.Context, urls ...string) ([]*apogee.Project, error) {
+	seen := map[string]bool{}
+	var out []*apogee.Project
+	for _, c := range repoURLVariants(urls...) {
+		ps, err := pl.store.ProjectsByGitURL(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("platform: projects by repository: %w", err)
+		}
+		for _, p := range ps {
+			if !seen[p.ID] {
+				seen[p.ID] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// repoURLVariants returns the spellings a project may have stored for the
+// repositories at urls: each with and without ".git", the host in lower
+// case (as projects store it).
+func repoURLVariants(urls ...string) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	for _, raw := range urls {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		if u, err := url.Parse(raw); err == nil && u.Host != "" {
+			u.Host = strings.ToLower(u.Host)
+			raw = u.String()
+		}
+		base := strings.TrimSuffix(strings.TrimRight(raw, "/"), ".git")
+		add(base)
+		add(base + ".git")
+		add(base + "/")
+	}
+	return out
+}
+
+// isSHA reports whether s is a full or abbreviated commit name.
+func isSHA(s string) bool { return len(s) >= 7 && len(s) <= 40 && isHex(s) }
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

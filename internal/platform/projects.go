@@ -1,0 +1,214 @@
+package platform
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/framework"
+)
+
+// projects implements apogee.ProjectService.
+type projects struct{ *Platform }
+
+var _ apogee.ProjectService = projects{}
+
+func (pl projects) Projects(ctx context.Context) ([]*apogee.ProjectView, error) {
+	u, err := pl.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := pl.store.ListProjects(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("platform: list projects: %w", err)
+	}
+	views := make([]*apogee.ProjectView, len(ps))
+	for i, p := range ps {
+		views[i] = pl.projectView(p)
+	}
+	return views, nil
+}
+
+func (pl projects) Project(ctx context.Context, name string) (*apogee.ProjectView, error) {
+	_, p, err := pl.project(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return pl.ownerView(p)
+}
+
+// ownerView is the project as its owner (or an admin) sees it: with the
+// webhook secret in plain text.
+func (pl *Platform) ownerView(p *apogee.Project) (*apogee.ProjectView, error) {
+	v := pl.projectView(p)
+	secret, err := p.OpenWebhookSecret(pl.box)
+	if err != nil {
+		return nil, fmt.Errorf("platform: project %q: webhook secret: %w", p.Name, err)
+	}
+	v.WebhookSecret = secret
+	return v, nil
+}
+
+func (pl projects) CreateProject(ctx context.Context, req apogee.CreateProjectRequest) (*apogee.ProjectView, error) {
+	u, err := pl.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := apogee.ValidateProjectName(req.Name); err != nil {
+		return nil, err
+	}
+	p := &apogee.Project{ID: apogee.NewID(), Name: req.Name, OwnerID: u.ID, CreatedAt: pl.now().UTC()}
+	secret := apogee.NewSecret(32)
+	p.SealWebhookSecret(pl.box, secret)
+	if req.Git != nil {
+		g, err := pl.validateGit(*req.Git)
+		if err != nil {
+			return nil, err
+		}
+		p.Git = &g
+	}
+	if err := pl.checkProjects(ctx, u.ID); err != nil {
+		return nil, err
+	}
+	if err := pl.store.CreateProject(ctx, p); err != nil {
+		if apogee.ErrorCode(err) == apogee.ECONFLICT {
+			return nil, apogee.Errorf(apogee.ECONFLICT, "project name %q is taken; choose another", req.Name)
+		}
+		return nil, fmt.Errorf("platform: create project: %w", err)
+	}
+	pl.log.Info("project created", "project", p.Name, "user", u.ID)
+	view := pl.projectView(p)
+	view.WebhookSecret = secret
+	return view, nil
+}
+
+// UpdateProject changes a project's settings by a JSON merge patch (RFC
+// 7396) per section. Serve settings apply from the project's next
+// deployment on: deployments never change, so no route does now.
+func (pl projects) UpdateProject(ctx context.Context, name string, settings map[string]json.RawMessage) (*apogee.ProjectView, error) {
+	u, p, err := pl.project(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if settings == nil {
+		return nil, apogee.Errorf(apogee.EINVALID, "send {\"settings\": {\"serve\": {…}}} with the settings to change")
+	}
+	for section, raw := range settings {
+		switch section {
+		case "serve":
+			p.Settings.Serve, err = mergePatch(p.Settings.Serve, raw, "settings.serve")
+		case "build":
+			p.Settings.Build, err = mergePatch(p.Settings.Build, raw, "settings.build")
+			if err == nil {
+				err = validateBuildSettings(p.Settings.Build)
+			}
+		default:
+			err = apogee.Errorf(apogee.EINVALID, "settings has no section %q; the sections are \"serve\" and \"build\"", section)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := pl.store.UpdateProject(ctx, p); err != nil {
+		return nil, fmt.Errorf("platform: update project %q: %w", p.Name, err)
+	}
+	pl.log.Info("project settings updated", "project", p.Name, "user", u.ID)
+	return pl.projectView(p), nil
+}
+
+func (pl projects) DeleteProject(ctx context.Context, name string) error {
+	u, p, err := pl.project(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := pl.store.DeleteProject(ctx, p.ID); err != nil {
+		return fmt.Errorf("platform: delete project %q: %w", p.Name, err)
+	}
+	pl.publish(ctx, apogee.Event{Type: apogee.EventProjectDeleted, ProjectID: p.ID, Project: p.Name})
+	pl.log.Info("project deleted", "project", p.Name, "user", u.ID)
+	return nil
+}
+
+// mergePatch applies the JSON merge patch raw to cur, a settings struct
+// of flat fields, and returns the result. where names the object in
+// error messages.
+func mergePatch[T any](cur T, raw json.RawMessage, where string) (T, error) {
+	var zero T
+	var patch any
+	if err := json.Unmarshal(raw, &patch); err != nil {
+		return cur, apogee.Errorf(apogee.EINVALID, "%s is not valid JSON", where)
+	}
+	if patch == nil {
+		return zero, nil // null resets the section
+	}
+	obj, ok := patch.(map[string]any)
+	if !ok {
+		return cur, apogee.Errorf(apogee.EINVALID, "%s must be an object", where)
+	}
+	b, err := json.Marshal(cur)
+	if err != nil {
+		return cur, fmt.Errorf("platform: %s: %w", where, err)
+	}
+	doc := map[string]any{}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return cur, fmt.Errorf("platform: %s: %w", where, err)
+	}
+	for k, v := range obj {
+		if v == nil {
+			delete(doc, k)
+		} else {
+			doc[k] = v
+		}
+	}
+	b, err = json.Marshal(doc)
+	if err != nil {
+		return cur, fmt.Errorf("platform: %s: %w", where, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var out T
+	if err := dec.Decode(&out); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr):
+			return cur, apogee.Errorf(apogee.EINVALID, "%s.%s must be a %s, not a JSON %s", where, typeErr.Field, typeErr.Type.Kind(), typeErr.Value)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return cur, apogee.Errorf(apogee.EINVALID, "%s has no field %s", where, strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return cur, apogee.Errorf(apogee.EINVALID, "%s: %v", where, err)
+	}
+	return out, nil
+}
+
+// validateBuildSettings checks the build overrides: directories are
+// relative paths inside the repository, commands are one line of
+// reasonable length.
+func validateBuildSettings(b apogee.BuildSettings) error {
+	for name, dir := range map[string]*string{"output_dir": b.OutputDir, "root_dir": b.RootDir} {
+		if dir == nil || *dir == "" || *dir == "." {
+			continue
+		}
+		if _, err := apogee.CleanPath(strings.TrimSuffix(*dir, "/")); err != nil {
+			return apogee.Errorf(apogee.EINVALID, "settings.build.%s %q must be a relative path inside the repository", name, *dir)
+		}
+	}
+	for name, cmd := range map[string]*string{"install_command": b.InstallCommand, "build_command": b.BuildCommand} {
+		if cmd != nil && (len(*cmd) > 4096 || strings.ContainsAny(*cmd, "\x00\n\r")) {
+			return apogee.Errorf(apogee.EINVALID, "settings.build.%s must be one line of at most 4096 bytes", name)
+		}
+	}
+	if f := b.Framework; f != nil {
+		if _, ok := framework.Lookup(*f); !ok {
+			ids := make([]string, 0, 16)
+			for _, p := range framework.Presets() {
+				ids = append(ids, p.Framework)
+			}
+			return apogee.Errorf(apogee.EINVALID, "settings.build.framework %q is not a preset; use one of %s, or null to detect", *f, strings.Join(ids, ", "))
+		}
+	}
+	return nil
+}
