@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/apogee-dev/apogee"
@@ -187,11 +189,25 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	if err := os.RemoveAll(work); err != nil {
 		return nil, fmt.Errorf("clear workspace: %w", err)
 	}
+	defer os.RemoveAll(work)
+	var disk *sandbox.Disk
+	if b.cfg.DiskBytes > 0 {
+		// The workspace is a file system of its own, as large as the
+		// build may write.
+		var err error
+		if disk, err = sandbox.MountDisk(ctx, work, b.cfg.DiskBytes); err != nil {
+			return nil, fmt.Errorf("build disk (set --build-disk-mb 0 where disks cannot be mounted): %w", err)
+		}
+		defer func() {
+			if err := disk.Unmount(); err != nil {
+				b.log.Error("build disk", "deployment", d.ID, "err", err)
+			}
+		}()
+	}
 	src := filepath.Join(work, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		return nil, fmt.Errorf("make workspace: %w", err)
 	}
-	defer os.RemoveAll(work)
 
 	sys := w.Stream(apogee.StreamSystem)
 	defer sys.Close()
@@ -238,17 +254,22 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		w.Systemf("Restored node_modules from the cache (lockfile unchanged)")
 	}
 
-	env := b.env(vars)
-	mounts := []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}}
+	ws := workspace{
+		dir:     src,
+		rootDir: rootDir,
+		env:     b.env(vars),
+		mounts:  []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}},
+		disk:    disk,
+	}
 	if plan.InstallCommand != "" && !skipInstall {
-		if err := b.step(ctx, w, "Installing", plan.InstallCommand, src, rootDir, env, mounts); err != nil {
+		if err := b.step(ctx, w, "Installing", plan.InstallCommand, ws); err != nil {
 			return nil, err
 		}
 	} else if skipInstall {
 		w.Systemf("Skipping install")
 	}
 	if plan.BuildCommand != "" {
-		if err := b.step(ctx, w, "Building", plan.BuildCommand, src, rootDir, env, mounts); err != nil {
+		if err := b.step(ctx, w, "Building", plan.BuildCommand, ws); err != nil {
 			return nil, err
 		}
 	}
@@ -295,20 +316,29 @@ func (b *Builder) env(vars []string) []string {
 	return append(env, vars...)
 }
 
-// step runs one command in the sandbox, in rootDir of the workspace, and
-// turns a failure into the message that ends the log.
-func (b *Builder) step(ctx context.Context, w *logs.Writer, what, command, workspace, rootDir string, env []string, mounts []sandbox.Mount) error {
+// workspace is where a build's steps run.
+type workspace struct {
+	dir     string // the checkout, /workspace in the sandbox
+	rootDir string // the project's folder in it
+	env     []string
+	mounts  []sandbox.Mount
+	disk    *sandbox.Disk // nil: no bound
+}
+
+// step runs one command in the sandbox, in the project's folder of the
+// workspace, and turns a failure into the message that ends the log.
+func (b *Builder) step(ctx context.Context, w *logs.Writer, what, command string, ws workspace) error {
 	w.Systemf("%s: %s", what, command)
 	script := command
-	if rootDir != "." {
-		script = "cd " + shellQuote(rootDir) + " && " + command
+	if ws.rootDir != "." {
+		script = "cd " + shellQuote(ws.rootDir) + " && " + command
 	}
 	out, errw := w.Stream(apogee.StreamStdout), w.Stream(apogee.StreamStderr)
 	res, err := b.cfg.Sandbox.Run(ctx, sandbox.Spec{
 		Argv:    []string{"/bin/sh", "-c", script},
-		Dir:     workspace,
-		Env:     env,
-		Mounts:  mounts,
+		Dir:     ws.dir,
+		Env:     ws.env,
+		Mounts:  ws.mounts,
 		Stdout:  out,
 		Stderr:  errw,
 		Limits:  b.cfg.Limits,
@@ -325,6 +355,8 @@ func (b *Builder) step(ctx context.Context, w *logs.Writer, what, command, works
 		return context.Cause(ctx)
 	case res.Killed():
 		return apogee.Errorf(apogee.EINVALID, "`%s` was %s", command, res.Reason)
+	case res.ExitCode != 0 && ws.disk != nil && ws.disk.Full():
+		return apogee.Errorf(apogee.EINVALID, "`%s` exited with code %d: the build's %s", command, res.ExitCode, ws.disk.Reason())
 	case res.ExitCode != 0:
 		return apogee.Errorf(apogee.EINVALID, "`%s` exited with code %d", command, res.ExitCode)
 	}
@@ -369,7 +401,26 @@ func (c *cache) restore(projectDir string) bool {
 	if _, err := os.Stat(filepath.Join(projectDir, "node_modules")); err == nil {
 		return false // the repository ships its own
 	}
-	return os.Rename(c.modules(), filepath.Join(projectDir, "node_modules")) == nil
+	return moveDir(c.modules(), filepath.Join(projectDir, "node_modules")) == nil
+}
+
+// moveDir renames src to dst, or copies and removes it when they are on
+// different file systems (a workspace on its own disk).
+func moveDir(src, dst string) error {
+	err := os.Rename(src, dst)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	if _, err := os.Stat(src); err != nil {
+		return err
+	}
+	cp := exec.Command("cp", "-a", "--", src, dst)
+	cp.Env = []string{"PATH=/usr/bin:/bin"}
+	if out, err := cp.CombinedOutput(); err != nil {
+		os.RemoveAll(dst)
+		return fmt.Errorf("copying %s: %w: %s", filepath.Base(src), err, strings.TrimSpace(string(out)))
+	}
+	return os.RemoveAll(src)
 }
 
 // save keeps the project's node_modules for the next build with the same
@@ -386,5 +437,5 @@ func (c *cache) save(projectDir string) error {
 	for _, o := range old {
 		os.RemoveAll(o)
 	}
-	return os.Rename(nm, c.modules())
+	return moveDir(nm, c.modules())
 }

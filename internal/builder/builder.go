@@ -70,6 +70,9 @@ type Config struct {
 	Workers int
 	// Limits bound each install and build step.
 	Limits sandbox.Limits
+	// DiskBytes bounds what a build may write to its workspace (a disk of
+	// its own, see sandbox.Disk; needs root). 0: no bound.
+	DiskBytes int64
 	// Node names this process; workers are "<Node>/<instance>/<n>".
 	Node string
 	// SiteURL returns a host label's URL, for the log's last line.
@@ -132,6 +135,10 @@ func New(cfg Config) (*Builder, error) {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("builder: %w", err)
 		}
+	}
+	// Disks of builds that a killed process left mounted.
+	if err := sandbox.UnmountStale(filepath.Join(cfg.Dir, "work")); err != nil {
+		cfg.Log.Warn("builder: unmounting the disks of earlier builds", "err", err)
 	}
 	return &Builder{
 		cfg:      cfg,

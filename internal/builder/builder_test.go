@@ -104,6 +104,7 @@ func newRigWith(t *testing.T, limits sandbox.Limits, vars env, before func(st ap
 		Env:       vars,
 		Dir:       filepath.Join(data, "builds"),
 		Limits:    limits,
+		DiskBytes: 64 << 20, // each build on a disk of its own
 		Node:      "test-node",
 		Poll:      50 * time.Millisecond,
 		Heartbeat: 500 * time.Millisecond, // stale after 1.5 s: a loaded machine stalls a 200 ms beat past 3 beats
@@ -269,6 +270,14 @@ func TestBuildOutcomes(t *testing.T) {
 			inLog:     []string{"[stdout] greeting=hello", "[stdout] token=" + logs.Mask, "Detected", "Ready: "},
 			notInLog:  []string{"s3cr3t-v4lue-123"},
 			wantIndex: true,
+		},
+		{
+			// 2 GB written to the workspace once went unchecked.
+			name:    "disk limit",
+			build:   "dd if=/dev/zero of=big bs=1M count=100",
+			status:  apogee.StatusError,
+			inError: "exited with code 1: the build's disk limit 64 MiB reached",
+			inLog:   []string{"No space left on device"},
 		},
 		{
 			name:    "failing build",

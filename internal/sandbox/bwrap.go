@@ -40,13 +40,17 @@ import (
 //     as inside (no user namespace is needed: bwrap sets up as root and our
 //     init drops to the uid before the program runs), with no capabilities
 //     and no_new_privs. Dir and writable Mounts are chowned to that uid
-//     first. When the server is not root, bwrap makes a user namespace and
+//     first;
+//   - a seccomp filter (seccomp.go): no new namespaces (so no user
+//     namespace in which to be root), no mounts, ptrace, keyrings, bpf,
+//     perf events, io_uring, nor what only an admin does. When the server is not root, bwrap makes a user namespace and
 //     the program runs as the server's own uid without capabilities.
 type Bwrap struct {
 	runner
-	bwrap string
-	self  string // our own binary, bound into the sandbox as the init
-	root  bool   // running as root: drop to cfg.uid
+	seccomp []byte // the filter (seccomp.go)
+	bwrap   string
+	self    string // our own binary, bound into the sandbox as the init
+	root    bool   // running as root: drop to cfg.uid
 }
 
 var _ Sandbox = (*Bwrap)(nil)
@@ -68,7 +72,11 @@ func newBwrap(r runner) (*Bwrap, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: finding our own binary: %w", err)
 	}
-	return &Bwrap{runner: r, bwrap: p, self: self, root: os.Geteuid() == 0}, nil
+	filter, err := seccompFilter()
+	if err != nil {
+		return nil, err
+	}
+	return &Bwrap{runner: r, seccomp: filter, bwrap: p, self: self, root: os.Geteuid() == 0}, nil
 }
 
 // etcFiles are the parts of the host's /etc a sandbox sees (those that
@@ -95,15 +103,21 @@ func (b *Bwrap) Run(ctx context.Context, s Spec) (Result, error) {
 	if err := b.prepare(&s); err != nil {
 		return Result{}, err
 	}
-	l := b.launch(s, b.args(s, false))
+	filter, err := seccompFile(b.seccomp)
+	if err != nil {
+		return Result{}, err
+	}
+	l := b.launch(s, b.args(s, false, 5))
+	l.extra = []*os.File{filter} // fd 5
 	l.netns = s.Network && b.cfg.isolateNet
 	return b.run(ctx, s, l)
 }
 
 // The files an instance's gate passes on, after the payloads (3, 4).
 const (
-	readyFD = 5 // the init writes a byte there just before its exec
-	infoFD  = 6 // bwrap --info-fd: the PID of the namespace's init
+	readyFD   = 5 // the init writes a byte there just before its exec
+	infoFD    = 6 // bwrap --info-fd: the PID of the namespace's init
+	seccompFD = 7
 )
 
 // Start starts s under bubblewrap as an instance. See Starter for the
@@ -114,19 +128,25 @@ func (b *Bwrap) Start(ctx context.Context, s Spec) (Instance, error) {
 	if err := b.prepare(&s); err != nil {
 		return nil, err
 	}
+	filter, err := seccompFile(b.seccomp)
+	if err != nil {
+		return nil, err
+	}
 	readyR, readyW, err := pipe()
 	if err != nil {
+		filter.Close()
 		return nil, err
 	}
 	infoR, infoW, err := pipe()
 	if err != nil {
+		filter.Close()
 		readyR.Close()
 		readyW.Close()
 		return nil, err
 	}
-	l := b.launch(s, b.args(s, true))
+	l := b.launch(s, b.args(s, true, seccompFD))
 	l.init.ReadyFD = readyFD
-	l.extra = []*os.File{readyW, infoW}
+	l.extra = []*os.File{readyW, infoW, filter}
 	l.cleanup = func() {
 		readyR.Close()
 		infoR.Close()
@@ -278,8 +298,9 @@ func (b *Bwrap) launch(s Spec, args []string) launch {
 // An instance (Start) lives on if the server dies (no --die-with-parent),
 // stays in the network namespace its gate was cloned into, and reports
 // its namespace's init on --info-fd.
-func (b *Bwrap) args(s Spec, instance bool) []string {
+func (b *Bwrap) args(s Spec, instance bool, seccompFD int) []string {
 	a := []string{
+		"--seccomp", strconv.Itoa(seccompFD),
 		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--new-session",
 		"--hostname", "sandbox",

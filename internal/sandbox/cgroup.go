@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -14,6 +13,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"github.com/containerd/cgroups/v3/cgroup2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/apogee-dev/apogee"
 )
@@ -38,6 +41,12 @@ type cgroups struct {
 	// parents maps a controller to the directory under which runs get
 	// their cgroup. On v2 all three share one directory.
 	parents map[string]string
+	rel     string // the parent, relative to each hierarchy's root
+	mount   string // v2: the unified tree's mount point
+	// roots maps a v1 controller to the folder its hierarchy is named in
+	// (/sys/fs/cgroup for /sys/fs/cgroup/memory), as cgroup1 takes it.
+	roots map[string]string
+	swap  bool // swap is accounted: the memory limit covers it too
 }
 
 const cgroupFixHint = "run apogee as root with cgroups mounted read-write " +
@@ -101,13 +110,18 @@ func detectCgroups(root, parent string) (*cgroups, error) {
 		for _, c := range cgroupControllers {
 			p[c] = dir
 		}
-		return &cgroups{v2: true, parents: p}, nil
+		_, serr := os.Stat(filepath.Join(dir, "memory.swap.max"))
+		return &cgroups{v2: true, parents: p, rel: parent, mount: m, swap: serr == nil}, nil
 	}
 
-	p := map[string]string{}
+	p, roots := map[string]string{}, map[string]string{}
 	for _, c := range cgroupControllers {
 		m, ok := v1[c]
-		if !ok {
+		if ok {
+			if roots[c], ok = v1Root(m, c); !ok {
+				return nil, cgroupErr("the cgroup v1 %s hierarchy is mounted at %s, not in a folder named %s", c, m, c)
+			}
+		} else {
 			if len(v2mounts) > 0 {
 				return nil, cgroupErr("the cgroup v2 tree lacks the %s controllers and no cgroup v1 %s hierarchy is mounted", strings.Join(cgroupControllers, ", "), c)
 			}
@@ -122,12 +136,28 @@ func detectCgroups(root, parent string) (*cgroups, error) {
 	for _, c := range cgroupOptional {
 		if m, ok := v1[c]; ok {
 			dir := filepath.Join(m, parent)
-			if err := os.MkdirAll(dir, 0o755); err == nil {
-				p[c] = dir
+			root, ok := v1Root(m, c)
+			if err := os.MkdirAll(dir, 0o755); err == nil && ok {
+				p[c], roots[c] = dir, root
 			}
 		}
 	}
-	return &cgroups{parents: p}, nil
+	_, err := os.Stat(filepath.Join(p["memory"], "memory.memsw.limit_in_bytes"))
+	return &cgroups{parents: p, rel: parent, roots: roots, swap: err == nil}, nil
+}
+
+// v1Root is the folder in which the v1 hierarchy mounted at mount is
+// named after controller c (co-mounted hierarchies such as
+// "cpu,cpuacct" usually have such a link).
+func v1Root(mount, c string) (string, bool) {
+	dir := filepath.Dir(mount)
+	if filepath.Base(mount) == c {
+		return dir, true
+	}
+	if _, err := os.Stat(filepath.Join(dir, c)); err == nil {
+		return dir, true
+	}
+	return "", false
 }
 
 func hasAll(have, want []string) bool {
@@ -212,10 +242,12 @@ func unescapeMount(s string) string {
 }
 
 // cgroup is the cgroup of one run: one directory on v2, one per
-// controller on v1.
+// controller on v1, driven through containerd's cgroups library.
 type cgroup struct {
 	v2   bool
 	dirs map[string]string // controller → directory
+	m2   *cgroup2.Manager  // v2
+	c1   cgroup1.Cgroup    // v1
 }
 
 func newRunID() string {
@@ -224,86 +256,101 @@ func newRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// create makes the run's cgroup and writes its limits.
+// create makes the run's cgroup with its limits. A cgroup of that name
+// already there is ECONFLICT.
 func (g *cgroups) create(id string, l Limits) (_ *cgroup, err error) {
-	cg := &cgroup{v2: g.v2, dirs: map[string]string{}}
-	made := map[string]bool{}
+	cg := g.open(id)
+	// Made here first, so that a name in use is told apart.
+	if err := os.Mkdir(cg.dirs["pids"], 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, apogee.Errorf(apogee.ECONFLICT, "sandbox: %s is already running", id)
+		}
+		return nil, fmt.Errorf("sandbox: creating cgroup: %w", err)
+	}
 	defer func() {
 		if err != nil {
-			for dir := range made {
-				syscall.Rmdir(dir)
+			for _, d := range cg.uniqueDirs() {
+				syscall.Rmdir(d)
 			}
 		}
 	}()
-	for c, parent := range g.parents {
-		dir := filepath.Join(parent, id)
-		if !made[dir] {
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				if errors.Is(err, fs.ErrExist) {
-					return nil, apogee.Errorf(apogee.ECONFLICT, "sandbox: %s is already running", id)
-				}
-				return nil, fmt.Errorf("sandbox: creating cgroup: %w", err)
+	const period = 100000
+	quota := max(int64(l.CPUs*period), 1000)
+	if g.v2 {
+		res := &cgroup2.Resources{}
+		if l.MemoryBytes > 0 {
+			res.Memory = &cgroup2.Memory{Max: &l.MemoryBytes}
+			if g.swap {
+				none := int64(0) // no swap: the limit is the limit
+				res.Memory.Swap = &none
 			}
-			made[dir] = true
 		}
-		cg.dirs[c] = dir
-	}
-	w := func(c, file, val string) error {
-		if err := os.WriteFile(filepath.Join(cg.dirs[c], file), []byte(val), 0); err != nil {
-			return fmt.Errorf("sandbox: setting cgroup %s to %s: %w", file, val, err)
+		if l.CPUs > 0 {
+			p := uint64(period)
+			res.CPU = &cgroup2.CPU{Max: cgroup2.NewCPUMax(&quota, &p)}
 		}
-		return nil
+		if l.Pids > 0 {
+			res.Pids = &cgroup2.Pids{Max: l.Pids}
+		}
+		if cg.m2, err = cgroup2.NewManager(g.mount, "/"+g.rel+"/"+id, res); err != nil {
+			return nil, fmt.Errorf("sandbox: creating cgroup: %w", err)
+		}
+		return cg, nil
 	}
+	res := &specs.LinuxResources{}
 	if l.MemoryBytes > 0 {
-		v := strconv.FormatInt(l.MemoryBytes, 10)
-		if g.v2 {
-			if err := w("memory", "memory.max", v); err != nil {
-				return nil, err
-			}
-			// No swap: the limit is the limit. Absent without swap accounting.
-			w("memory", "memory.swap.max", "0")
-		} else {
-			if err := w("memory", "memory.limit_in_bytes", v); err != nil {
-				return nil, err
-			}
-			// memsw is RAM+swap; present only with swap accounting.
-			if _, err := os.Stat(filepath.Join(cg.dirs["memory"], "memory.memsw.limit_in_bytes")); err == nil {
-				if err := w("memory", "memory.memsw.limit_in_bytes", v); err != nil {
-					return nil, err
-				}
-			}
+		res.Memory = &specs.LinuxMemory{Limit: &l.MemoryBytes}
+		if g.swap {
+			res.Memory.Swap = &l.MemoryBytes // memsw is RAM+swap: no swap
 		}
 	}
 	if l.CPUs > 0 {
-		const period = 100000
-		quota := max(int64(l.CPUs*period), 1000)
-		if g.v2 {
-			if err := w("cpu", "cpu.max", fmt.Sprintf("%d %d", quota, period)); err != nil {
-				return nil, err
-			}
-		} else {
-			if err := w("cpu", "cpu.cfs_period_us", strconv.Itoa(period)); err != nil {
-				return nil, err
-			}
-			if err := w("cpu", "cpu.cfs_quota_us", strconv.FormatInt(quota, 10)); err != nil {
-				return nil, err
-			}
-		}
+		p := uint64(period)
+		res.CPU = &specs.LinuxCPU{Quota: &quota, Period: &p}
 	}
 	if l.Pids > 0 {
-		if err := w("pids", "pids.max", strconv.FormatInt(l.Pids, 10)); err != nil {
-			return nil, err
-		}
+		res.Pids = &specs.LinuxPids{Limit: &l.Pids}
+	}
+	if cg.c1, err = cgroup1.New(cgroup1.StaticPath("/"+g.rel+"/"+id), res, cgroup1.WithHierarchy(g.hierarchy)); err != nil {
+		return nil, fmt.Errorf("sandbox: creating cgroup: %w", err)
 	}
 	return cg, nil
 }
 
+// hierarchy is the v1 controllers a run uses, for cgroup1.
+func (g *cgroups) hierarchy() ([]cgroup1.Subsystem, error) {
+	var subs []cgroup1.Subsystem
+	for _, c := range append(cgroupControllers, cgroupOptional...) {
+		root, ok := g.roots[c]
+		if !ok {
+			continue
+		}
+		switch c {
+		case "memory":
+			subs = append(subs, cgroup1.NewMemory(root))
+		case "cpu":
+			subs = append(subs, cgroup1.NewCpu(root))
+		case "pids":
+			subs = append(subs, cgroup1.NewPids(root))
+		case "cpuacct":
+			subs = append(subs, cgroup1.NewCpuacct(root))
+		case "freezer":
+			subs = append(subs, cgroup1.NewFreezer(root))
+		}
+	}
+	return subs, nil
+}
+
 // add moves a process into the cgroup, in every hierarchy.
 func (cg *cgroup) add(pid int) error {
-	for _, dir := range cg.uniqueDirs() {
-		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-			return fmt.Errorf("sandbox: moving process into cgroup %s: %w", dir, err)
-		}
+	var err error
+	if cg.v2 {
+		err = cg.m2.AddProc(uint64(pid))
+	} else {
+		err = cg.c1.AddProc(uint64(pid))
+	}
+	if err != nil {
+		return fmt.Errorf("sandbox: moving process into cgroup %s: %w", cg.dirs["pids"], err)
 	}
 	return nil
 }
@@ -320,11 +367,17 @@ func (cg *cgroup) uniqueDirs() []string {
 	return out
 }
 
-// open is the cgroup id below the parents, as create made it.
+// open is the cgroup id below the parents, as create made it (or an
+// earlier server: KillOrphans).
 func (g *cgroups) open(id string) *cgroup {
 	cg := &cgroup{v2: g.v2, dirs: map[string]string{}}
 	for c, parent := range g.parents {
 		cg.dirs[c] = filepath.Join(parent, id)
+	}
+	if g.v2 {
+		cg.m2, _ = cgroup2.Load("/"+g.rel+"/"+id, cgroup2.WithMountpoint(g.mount))
+	} else {
+		cg.c1, _ = cgroup1.Load(cgroup1.StaticPath("/"+g.rel+"/"+id), cgroup1.WithHierarchy(g.hierarchy))
 	}
 	return cg
 }
@@ -349,53 +402,20 @@ func (g *cgroups) children(prefix string) ([]string, error) {
 	return out, nil
 }
 
-// setFrozen freezes or thaws every process of the cgroup and waits until
-// the kernel says it is done.
+// setFrozen freezes or thaws every process of the cgroup; the library
+// waits until the kernel says it is done.
 func (cg *cgroup) setFrozen(on bool) error {
-	var file, val, want string
 	switch {
+	case cg.v2 && on:
+		return cg.m2.Freeze()
 	case cg.v2:
-		file, val, want = "cgroup.freeze", "0", "frozen 0"
-		if on {
-			val, want = "1", "frozen 1"
-		}
-	case cg.dirs["freezer"] != "":
-		file, val, want = "freezer.state", "THAWED", "THAWED"
-		if on {
-			val, want = "FROZEN", "FROZEN"
-		}
-	default:
+		return cg.m2.Thaw()
+	case cg.dirs["freezer"] == "" || cg.c1 == nil:
 		return errors.New("no cgroup freezer is mounted")
+	case on:
+		return cg.c1.Freeze()
 	}
-	dir := cg.dirs["freezer"]
-	if cg.v2 {
-		dir = cg.dirs["pids"]
-	}
-	if err := os.WriteFile(filepath.Join(dir, file), []byte(val), 0); err != nil {
-		return err
-	}
-	state := filepath.Join(dir, "freezer.state")
-	if cg.v2 {
-		state = filepath.Join(dir, "cgroup.events")
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, err := os.ReadFile(state)
-		if err != nil {
-			return err
-		}
-		if strings.Contains(string(b), want) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("still not %s after 10s: %s", want, strings.TrimSpace(string(b)))
-		}
-		if !cg.v2 && on {
-			// A v1 freeze that met a busy task stays FREEZING: ask again.
-			os.WriteFile(filepath.Join(dir, file), []byte(val), 0)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	return cg.c1.Thaw()
 }
 
 func (cg *cgroup) frozen() bool {
@@ -412,22 +432,36 @@ func (cg *cgroup) frozen() bool {
 // stats reads the cgroup's use.
 func (cg *cgroup) stats() (Stats, error) {
 	var st Stats
-	mem := filepath.Join(cg.dirs["memory"], "memory.usage_in_bytes")
 	if cg.v2 {
-		mem = filepath.Join(cg.dirs["memory"], "memory.current")
-	}
-	st.MemoryBytes = readInt(mem)
-	if st.MemoryBytes < 0 {
-		return Stats{}, fmt.Errorf("reading %s", mem)
+		m, err := cg.m2.Stat()
+		if err != nil {
+			return Stats{}, err
+		}
+		if m.Memory != nil {
+			st.MemoryBytes = int64(m.Memory.Usage)
+		}
+		if m.CPU != nil {
+			st.CPU = time.Duration(m.CPU.UsageUsec) * time.Microsecond
+		}
+		if m.Pids != nil {
+			st.Pids = int64(m.Pids.Current)
+		}
+	} else {
+		m, err := cg.c1.Stat(cgroup1.IgnoreNotExist)
+		if err != nil {
+			return Stats{}, err
+		}
+		if m.Memory != nil && m.Memory.Usage != nil {
+			st.MemoryBytes = int64(m.Memory.Usage.Usage)
+		}
+		if m.CPU != nil && m.CPU.Usage != nil {
+			st.CPU = time.Duration(m.CPU.Usage.Total)
+		}
+		if m.Pids != nil {
+			st.Pids = int64(m.Pids.Current)
+		}
 	}
 	st.PeakMemoryBytes = cg.peakMemory()
-	st.Pids = max(readInt(filepath.Join(cg.dirs["pids"], "pids.current")), 0)
-	switch {
-	case cg.v2:
-		st.CPU = time.Duration(max(readKeyed(filepath.Join(cg.dirs["cpu"], "cpu.stat"), "usage_usec"), 0)) * time.Microsecond
-	case cg.dirs["cpuacct"] != "":
-		st.CPU = time.Duration(max(readInt(filepath.Join(cg.dirs["cpuacct"], "cpuacct.usage")), 0))
-	}
 	st.Frozen = cg.frozen()
 	return st, nil
 }
@@ -435,28 +469,28 @@ func (cg *cgroup) stats() (Stats, error) {
 // procs lists the processes in the cgroup (the pids hierarchy holds all
 // of them on v1 as on v2).
 func (cg *cgroup) procs() ([]int, error) {
-	if cg.dirs["pids"] == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(filepath.Join(cg.dirs["pids"], "cgroup.procs"))
-	if err != nil {
-		return nil, err
-	}
 	var pids []int
-	for _, f := range bytes.Fields(b) {
-		if n, err := strconv.Atoi(string(f)); err == nil {
-			pids = append(pids, n)
+	if cg.v2 {
+		ps, err := cg.m2.Procs(false)
+		for _, p := range ps {
+			pids = append(pids, int(p))
 		}
+		return pids, err
 	}
-	return pids, nil
+	ps, err := cg.c1.Processes(cgroup1.Pids, false)
+	for _, p := range ps {
+		pids = append(pids, p.Pid)
+	}
+	return pids, err
 }
 
 // kill sends SIGKILL to every process in the cgroup until it is empty:
-// cgroup.kill on v2 (Linux 5.14+), else a loop over cgroup.procs, which
-// also catches processes forked while it runs.
+// cgroup.kill on v2 (Linux 5.14+; the library falls back to a loop),
+// else a loop over the processes, which also catches those forked while
+// it runs.
 func (cg *cgroup) kill() error {
-	if cg.v2 {
-		os.WriteFile(filepath.Join(cg.dirs["pids"], "cgroup.kill"), []byte("1"), 0)
+	if cg.v2 && cg.m2 != nil {
+		cg.m2.Kill()
 	} else if cg.frozen() {
 		// Frozen v1 tasks do not die until thawed.
 		cg.setFrozen(false)
@@ -465,7 +499,7 @@ func (cg *cgroup) kill() error {
 	for {
 		pids, err := cg.procs()
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENODEV) {
+			if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENODEV) || errors.Is(err, cgroup1.ErrCgroupDeleted) {
 				return nil // removed meanwhile
 			}
 			return err
@@ -512,25 +546,23 @@ func (cg *cgroup) peakMemory() int64 {
 	return max(readInt(filepath.Join(cg.dirs["memory"], f)), 0)
 }
 
-// destroy kills what is left and removes the cgroup.
+// destroy kills what is left and removes the cgroup (the library retries
+// while the kernel still counts the dead).
 func (cg *cgroup) destroy() error {
 	err := cg.kill()
-	for _, dir := range cg.uniqueDirs() {
-		var rmErr error
-		for range 200 {
-			rmErr = syscall.Rmdir(dir)
-			if rmErr == nil || errors.Is(rmErr, syscall.ENOENT) {
-				rmErr = nil
-				break
-			}
-			if !errors.Is(rmErr, syscall.EBUSY) {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		if rmErr != nil && err == nil {
-			err = fmt.Errorf("sandbox: removing cgroup %s: %w", dir, rmErr)
-		}
+	var derr error
+	switch {
+	case cg.v2 && cg.m2 != nil:
+		derr = cg.m2.Delete()
+	case cg.c1 != nil:
+		derr = cg.c1.Delete()
+	}
+	if derr != nil && !errors.Is(derr, os.ErrNotExist) && !errors.Is(derr, cgroup1.ErrCgroupDeleted) && err == nil {
+		err = fmt.Errorf("sandbox: removing cgroup %s: %w", cg.dirs["pids"], derr)
+	}
+	// What the library does not know of (a hierarchy it was not given).
+	for _, d := range cg.uniqueDirs() {
+		syscall.Rmdir(d)
 	}
 	return err
 }

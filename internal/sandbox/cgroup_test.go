@@ -22,6 +22,8 @@ func TestCgroupV2Layout(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "apogee", "builds"), 0o755)
 	write(t, filepath.Join(root, "apogee", "cgroup.subtree_control"), "")
 	write(t, filepath.Join(root, "apogee", "builds", "cgroup.subtree_control"), "")
+	// Swap is accounted: the parent has memory.swap.max.
+	write(t, filepath.Join(root, "apogee", "builds", "memory.swap.max"), "max")
 
 	g, err := detectCgroups(root, "apogee/builds")
 	if err != nil {

@@ -318,17 +318,21 @@ func (in *instance) freeze(on bool) error {
 
 // start is what every kind's Start shares once it has made its launch.
 func (r *runner) start(ctx context.Context, s Spec, l launch) (Instance, error) {
-	if r.cg == nil {
-		return nil, fmt.Errorf("%w: instances need cgroups; the sandbox was made WithoutLimits", ErrCgroups)
-	}
-	if os.Geteuid() != 0 {
-		return nil, errors.New("sandbox: instances need the server to run as root (network namespaces of their own)")
-	}
-	if err := ctx.Err(); err != nil {
+	abandon := func(err error) (Instance, error) {
+		closeAll(l.extra)
 		if l.cleanup != nil {
 			l.cleanup()
 		}
 		return nil, err
+	}
+	if r.cg == nil {
+		return abandon(fmt.Errorf("%w: instances need cgroups; the sandbox was made WithoutLimits", ErrCgroups))
+	}
+	if os.Geteuid() != 0 {
+		return abandon(errors.New("sandbox: instances need the server to run as root (network namespaces of their own)"))
+	}
+	if err := ctx.Err(); err != nil {
+		return abandon(err)
 	}
 	name := s.Name
 	if name == "" {

@@ -87,6 +87,11 @@ func (w *lineWaiter) Write(p []byte) (int, error) {
 // startApp starts serverJS from a read-only release folder with a
 // writable data folder, and waits until it listens.
 func startApp(t *testing.T, sb Sandbox, name string, lim Limits) (Instance, *lineWaiter, *output, string) {
+	return startAppNet(t, sb, name, lim, false)
+}
+
+// startAppNet is startApp, with egress through the NAT when network.
+func startAppNet(t *testing.T, sb Sandbox, name string, lim Limits, network bool) (Instance, *lineWaiter, *output, string) {
 	t.Helper()
 	release := t.TempDir()
 	os.Chmod(release, 0o755)
@@ -107,6 +112,7 @@ func startApp(t *testing.T, sb Sandbox, name string, lim Limits) (Instance, *lin
 		Stdout:   out,
 		Stderr:   errOut,
 		Limits:   lim,
+		Network:  network,
 	})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -148,7 +154,7 @@ func get(t *testing.T, c *http.Client, path string) string {
 
 func testNodeServer(t *testing.T, sb Sandbox, tr traits) {
 	a, _, _, data := startApp(t, sb, "a", Limits{})
-	b, _, _, _ := startApp(t, sb, "b", Limits{})
+	b, _, _, _ := startAppNet(t, sb, "b", Limits{}, true) // with egress: NAT and firewall
 	// Both listen on 8080, each in its own namespace.
 	if got := get(t, client(a), "/"); got != "hello from a" {
 		t.Errorf("a answered %q", got)

@@ -110,6 +110,9 @@ for (const a of addrs) {
 		return fail(err)
 	}
 	fmt.Printf("%s\nexit %+v\nstderr %q\n", out.String(), res, errOut.String())
+	for _, dir := range sb.(interface{ cgroups() *cgroups }).cgroups().parents {
+		os.Remove(dir)
+	}
 	return 0
 }
 

@@ -12,8 +12,9 @@
 //   - "none": no isolation at all, for development. It says so loudly at
 //     every Run.
 //
-// Every kind enforces Limits through cgroups and a wall-clock timer. New
-// reads /proc/self/mountinfo: the unified v2 tree is used when it has the
+// Every kind enforces Limits through cgroups (driven through
+// github.com/containerd/cgroups/v3) and a wall-clock timer. New reads
+// /proc/self/mountinfo: the unified v2 tree is used when it has the
 // memory, cpu and pids controllers (most hosts), else the v1 hierarchies
 // of those three (hosts where v2 is mounted without controllers count as
 // v1). Each Run gets its own cgroup below the parent (WithCgroupParent)

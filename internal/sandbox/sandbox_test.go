@@ -68,6 +68,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(echoEnv) != "" {
 		os.Exit(echoServer())
 	}
+	if what := os.Getenv(attemptEnv); what != "" {
+		os.Exit(attemptMain(what))
+	}
 	if kind := os.Getenv(egressEnv); kind != "" {
 		os.Exit(egressHelper(kind))
 	}

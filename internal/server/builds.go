@@ -39,6 +39,11 @@ func (s *Server) setupBuilds(context.Context) error {
 	if s.cfg.BuildTimeout > 0 {
 		limits.Wall = s.cfg.BuildTimeout
 	}
+	diskMB := s.cfg.BuildDiskMB
+	if diskMB > 0 && os.Geteuid() != 0 {
+		s.log.Warn("builds' disk is not bounded: --build-disk-mb needs apogee to run as root (a loop mount)")
+		diskMB = 0
+	}
 	host, _ := os.Hostname()
 	env := s.platform.Env()
 	s.builder, err = builder.New(builder.Config{
@@ -58,6 +63,8 @@ func (s *Server) setupBuilds(context.Context) error {
 		Dir:     filepath.Join(s.cfg.Data, "builds"),
 		Workers: s.cfg.BuildWorkers,
 		Limits:  limits,
+		// The disk bound needs root (a loop mount), as the sandbox does.
+		DiskBytes: diskMB << 20,
 		// One node per data folder: a restart of this server fails the
 		// builds its previous run left.
 		Node:    host + ":" + s.cfg.Data,

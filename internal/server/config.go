@@ -58,6 +58,7 @@ type Config struct {
 	BuildMemoryMB int64         // memory limit of one install or build step
 	BuildCPUs     float64       // CPU limit of one step
 	BuildTimeout  time.Duration // wall-clock limit of one step
+	BuildDiskMB   int64         // disk a build may write to its workspace; 0: no bound
 	AllowFileGit  bool          // projects may use file:// repositories (development, tests)
 	// SandboxAllowNet are ranges sandboxed programs may reach although
 	// private or otherwise blocked (CIDRs; see sandbox.WithAllowNet).
@@ -115,6 +116,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.BuildWorkers, "build-workers", 1, "builds this process runs at once (0: this process does not build)")
 	fs.Int64Var(&c.BuildMemoryMB, "build-memory-mb", 2048, "memory limit of a build's install and build steps, in MiB")
 	fs.Float64Var(&c.BuildCPUs, "build-cpus", 1, "CPU limit of a build's steps, in cores")
+	fs.Int64Var(&c.BuildDiskMB, "build-disk-mb", 4096, "disk a build may write to its workspace, in MiB (a file system of its own; needs root; 0: no bound)")
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", 15*time.Minute, "wall-clock limit of a build's install and build steps")
 	fs.StringSliceVar(&c.SandboxAllowNet, "sandbox-allow-net", nil, "a network (CIDR) that builds and apps may reach although it is private, link-local or this machine's (repeatable, or comma-separated; e.g. a package mirror at 10.1.2.0/24); never needed for the internet")
 	fs.BoolVar(&c.AllowFileGit, "allow-file-git", false, "let projects build from file:// repositories on this machine (development and tests)")
@@ -172,7 +174,7 @@ func (c *Config) Normalize() error {
 	if _, err := sandbox.ParseAllowNet(c.SandboxAllowNet); err != nil {
 		return apogee.Errorf(apogee.EINVALID, "--sandbox-allow-net: %s", strings.TrimPrefix(err.Error(), "sandbox: "))
 	}
-	if c.BuildWorkers < 0 || c.BuildMemoryMB < 0 || c.BuildCPUs < 0 || c.BuildTimeout < 0 {
+	if c.BuildWorkers < 0 || c.BuildMemoryMB < 0 || c.BuildCPUs < 0 || c.BuildTimeout < 0 || c.BuildDiskMB < 0 {
 		return apogee.Errorf(apogee.EINVALID, "build limits must not be negative")
 	}
 	abs, err := filepath.Abs(c.Data)
