@@ -71,15 +71,19 @@ func (c *cache) slow(ctx context.Context, f *blobRef) ([]byte, error) {
 	}
 	c.mu.Unlock()
 	c.m.cacheMisses.Inc()
+	// The flight hands back the bytes it got, never just the entry: by the
+	// time a caller reads the entry, another insert may have evicted it
+	// and cleared its data.
 	v, err, _ := c.sf.Do(f.hash, func() (any, error) {
 		// A flight that ended between the look-up above and this one
 		// has cached the bytes already.
 		c.mu.Lock()
-		e := c.entries[f.hash]
-		c.mu.Unlock()
-		if e != nil {
-			return e, nil
+		if e := c.entries[f.hash]; e != nil {
+			l := loaded{e, *e.data.Load()} // eviction clears data under mu only
+			c.mu.Unlock()
+			return l, nil
 		}
+		c.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
 		defer cancel()
 		b, err := c.blobs.Get(ctx, f.hash)
@@ -90,20 +94,25 @@ func (c *cache) slow(ctx context.Context, f *blobRef) ([]byte, error) {
 			return nil, fmt.Errorf("edge: blob %s has %d bytes, the manifest says %d", f.hash, len(b), f.size)
 		}
 		if int64(len(b)) > c.large {
-			return b, nil
+			return loaded{nil, b}, nil
 		}
-		return c.insert(f.hash, b), nil
+		return loaded{c.insert(f.hash, b), b}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	switch v := v.(type) {
-	case *entry:
-		f.ent.Store(v)
-		return *v.data.Load(), nil
-	default:
-		return v.([]byte), nil
+	l := v.(loaded)
+	if l.e != nil {
+		f.ent.Store(l.e)
 	}
+	return l.b, nil
+}
+
+// loaded is what a load hands to every request waiting on it: the bytes,
+// and the entry that cached them (nil if they are too large to cache).
+type loaded struct {
+	e *entry
+	b []byte
 }
 
 // insert adds b under hash and evicts until the cache is within its bound.
