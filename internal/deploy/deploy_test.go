@@ -75,6 +75,18 @@ func (b *memBlobs) Get(ctx context.Context, hash string) ([]byte, error) {
 	return d, nil
 }
 
+func (b *memBlobs) Open(ctx context.Context, hash string, offset, length int64) (io.ReadCloser, error) {
+	d, err := b.Get(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	d = d[min(offset, int64(len(d))):]
+	if length >= 0 && length < int64(len(d)) {
+		d = d[:length]
+	}
+	return io.NopCloser(bytes.NewReader(d)), nil
+}
+
 func (b *memBlobs) Close() error { return nil }
 
 // memVariants is an in-memory Store.

@@ -10,13 +10,15 @@
 // copy and swap it in, so readers never lock. Manifests are loaded lazily,
 // on a deployment's first request, once per burst (singleflight), and kept
 // for at most Config.MaxManifests deployments (CLOCK eviction). File bytes
-// come from a size-bounded CLOCK cache in front of the blob store.
+// of small files come from a size-bounded cache in front of the blob
+// store; large files, and ranges of them, are streamed from it.
 package edge
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -47,10 +49,13 @@ type Store interface {
 	DeploymentVariants(ctx context.Context, id string) ([]apogee.BlobVariant, error)
 }
 
-// Blobs is what the edge needs of the blob store: a blob's bytes by its
-// hash, apogee.ErrNotFound if it is not stored. Safe for concurrent use.
+// Blobs is what the edge needs of the blob store (see apogee.Blobs): a
+// small blob's bytes by its hash, to cache, and a reader of part of a
+// large one, to stream. Both return apogee.ErrNotFound for a blob that is
+// not stored. Safe for concurrent use.
 type Blobs interface {
 	Get(ctx context.Context, hash string) ([]byte, error)
+	Open(ctx context.Context, hash string, offset, length int64) (io.ReadCloser, error)
 }
 
 // Config configures a Server. Domain, Store and Blobs are required.
@@ -61,7 +66,8 @@ type Config struct {
 	Store  Store
 	Blobs  Blobs
 	// CacheBytes bounds the in-memory file cache (default 256 MiB). Files
-	// larger than CacheBytes/8 are served from Blobs without caching.
+	// larger than CacheBytes/8 are streamed from Blobs, never cached or
+	// held whole in memory.
 	CacheBytes int64
 	// MaxManifests bounds how many deployments' manifests are kept in
 	// memory at once (default 1,000); others are reloaded on demand.

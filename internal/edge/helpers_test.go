@@ -1,9 +1,11 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -98,11 +100,14 @@ func (s *memStore) deleteRoute(label string) {
 	delete(s.routes, label)
 }
 
-// memBlobs is an in-memory Blobs that counts Get calls.
+// memBlobs is an in-memory Blobs that counts Get and Open calls and
+// keeps the ranges opened.
 type memBlobs struct {
-	mu    sync.Mutex
-	blobs map[string][]byte
-	gets  atomic.Int64
+	mu     sync.Mutex
+	blobs  map[string][]byte
+	gets   atomic.Int64
+	opens  atomic.Int64
+	ranges [][2]int64 // offset, length of each Open; guarded by mu
 }
 
 var _ Blobs = (*memBlobs)(nil)
@@ -118,6 +123,25 @@ func (b *memBlobs) Get(ctx context.Context, hash string) ([]byte, error) {
 		return nil, apogee.ErrNotFound
 	}
 	return d, nil
+}
+
+func (b *memBlobs) Open(ctx context.Context, hash string, offset, length int64) (io.ReadCloser, error) {
+	b.opens.Add(1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ranges = append(b.ranges, [2]int64{offset, length})
+	d, ok := b.blobs[hash]
+	if !ok {
+		return nil, apogee.ErrNotFound
+	}
+	if offset < 0 || offset >= int64(len(d)) && len(d) > 0 {
+		return nil, fmt.Errorf("memBlobs: offset %d outside %d bytes", offset, len(d))
+	}
+	d = d[offset:]
+	if length >= 0 && length < int64(len(d)) {
+		d = d[:length]
+	}
+	return io.NopCloser(bytes.NewReader(d)), nil
 }
 
 func (b *memBlobs) put(data []byte) string {
