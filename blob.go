@@ -20,6 +20,9 @@ type Blobs interface {
 	// reads the whole blob into memory: for large blobs, or part of one,
 	// use Open.
 	Get(ctx context.Context, hash string) ([]byte, error)
+	// Size returns a blob's size in bytes; ErrNotFound if it is not
+	// stored.
+	Size(ctx context.Context, hash string) (int64, error)
 	// Open returns a reader of length bytes of a blob from offset, which
 	// must lie inside the blob (length < 0: up to its end; a length past
 	// the end reads what there is); ErrNotFound if it is not stored.

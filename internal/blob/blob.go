@@ -296,6 +296,19 @@ func (s *Store) Get(ctx context.Context, hash string) ([]byte, error) {
 	return b, nil
 }
 
+// Size returns the size in bytes of the blob with the given hash, or an
+// error matching apogee.ErrNotFound if it is not stored.
+func (s *Store) Size(ctx context.Context, hash string) (int64, error) {
+	if err := checkHash(hash); err != nil {
+		return 0, err
+	}
+	a, err := s.bucket.Attributes(ctx, blobKey(hash))
+	if err != nil {
+		return 0, fmt.Errorf("blob: size of %s: %w", hash, notFound(hash, err))
+	}
+	return a.Size, nil
+}
+
 // Open returns a reader of length bytes of the blob with the given hash
 // from offset (length < 0: up to its end; past the end it reads what
 // there is), or an error matching apogee.ErrNotFound if it is not stored.

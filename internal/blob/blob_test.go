@@ -283,6 +283,9 @@ func testStore(t *testing.T, open func(t *testing.T) *Store) {
 			if err := s.Delete(ctx, h); apogee.ErrorCode(err) != apogee.EINVALID {
 				t.Errorf("Delete(%q): %v, want EINVALID", h, err)
 			}
+			if _, err := s.Size(ctx, h); apogee.ErrorCode(err) != apogee.EINVALID {
+				t.Errorf("Size(%q): %v, want EINVALID", h, err)
+			}
 			if _, err := s.Open(ctx, h, 0, -1); apogee.ErrorCode(err) != apogee.EINVALID {
 				t.Errorf("Open(%q): %v, want EINVALID", h, err)
 			}
@@ -303,7 +306,7 @@ func testStore(t *testing.T, open func(t *testing.T) *Store) {
 		}
 	})
 
-	t.Run("OpenRange", func(t *testing.T) {
+	t.Run("OpenRangeAndSize", func(t *testing.T) {
 		s := open(t)
 		data := make([]byte, 100_000)
 		for i := range data {
@@ -333,6 +336,12 @@ func testStore(t *testing.T, open func(t *testing.T) *Store) {
 			if err != nil || !bytes.Equal(got, tt.want) {
 				t.Errorf("Open(%d, %d) read %d bytes, %v; want %d bytes", tt.off, tt.n, len(got), err, len(tt.want))
 			}
+		}
+		if n, err := s.Size(ctx, h); err != nil || n != int64(len(data)) {
+			t.Errorf("Size = %d, %v; want %d", n, err, len(data))
+		}
+		if _, err := s.Size(ctx, sum256([]byte("never stored"))); !errors.Is(err, apogee.ErrNotFound) {
+			t.Errorf("Size of a missing blob: %v, want ErrNotFound", err)
 		}
 		if _, err := s.Open(ctx, h, -1, 10); apogee.ErrorCode(err) != apogee.EINVALID {
 			t.Errorf("Open at offset -1: %v, want EINVALID", err)

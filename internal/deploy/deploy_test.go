@@ -75,6 +75,11 @@ func (b *memBlobs) Get(ctx context.Context, hash string) ([]byte, error) {
 	return d, nil
 }
 
+func (b *memBlobs) Size(ctx context.Context, hash string) (int64, error) {
+	d, err := b.Get(ctx, hash)
+	return int64(len(d)), err
+}
+
 func (b *memBlobs) Open(ctx context.Context, hash string, offset, length int64) (io.ReadCloser, error) {
 	d, err := b.Get(ctx, hash)
 	if err != nil {
