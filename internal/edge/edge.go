@@ -166,30 +166,17 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Lookup returns the deployment that host serves. host may carry a port
-// and any case.
+// and any case; a host ParseHost refuses serves nothing.
 func (s *Server) Lookup(host string) (deploymentID string, ok bool) {
-	st := s.routes.Load().hosts[normalHost(host)]
+	h, ok := ParseHost(host)
+	if !ok {
+		return "", false
+	}
+	st := s.routes.Load().hosts[h]
 	if st == nil {
 		return "", false
 	}
 	return st.id, true
-}
-
-// normalHost strips a port and a trailing dot from host and lower-cases
-// it. It allocates only if host has an upper-case letter.
-func normalHost(host string) string {
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-		host = host[:i]
-	}
-	if n := len(host); n > 0 && host[n-1] == '.' {
-		host = host[:n-1]
-	}
-	for i := 0; i < len(host); i++ {
-		if c := host[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(host)
-		}
-	}
-	return host
 }
 
 // hostKey turns a route's host label into the full host it is served at.

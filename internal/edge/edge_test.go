@@ -58,6 +58,9 @@ func TestHostRouting(t *testing.T) {
 		{"site.example.com", 404, "No deployment is at this host"},
 		{"localhost", 404, "No deployment is at this host"},
 		{"[::1]:8080", 404, "No deployment is at this host"},
+		{"site.localhost:19000.evil.com", 400, "not a valid host name"},
+		{"site.localhost:abc", 400, "not a valid host name"},
+		{"site_.localhost", 400, "not a valid host name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
@@ -65,7 +68,7 @@ func TestHostRouting(t *testing.T) {
 			if resp.StatusCode != tt.code || !strings.Contains(body, tt.body) {
 				t.Fatalf("GET %s/ = %d %q; want %d with %q", tt.host, resp.StatusCode, body, tt.code, tt.body)
 			}
-			if tt.code == 404 && resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+			if tt.code >= 400 && resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 				t.Errorf("404 Content-Type = %q", resp.Header.Get("Content-Type"))
 			}
 		})

@@ -38,17 +38,24 @@ var (
 	pageNoHost   = newPage(404, code404, "No deployment here", "No deployment is at this host. Check the address, or deploy to it with <code>apogee deploy</code>.")
 	pageNotFound = newPage(404, code404, "404: not found", "This deployment has no file at this path.")
 	pageBadPath  = newPage(400, code400, "400: bad request", "The path of this request is not allowed.")
+	pageBadHost  = newPage(400, code400, "400: bad request", "The Host header of this request is not a valid host name.")
 	pageMethod   = newPage(405, code405, "405: method not allowed", "Only GET and HEAD are served here.")
 	pageInternal = newPage(500, code500, "500: internal error", "This file could not be read. Try again; the server log has the details.")
 	pageRange    = newPage(416, code416, "416: range not satisfiable", "The requested range lies outside this file.")
 )
 
-// ServeHTTP serves r from the deployment its host points at. A GET of a
+// ServeHTTP serves r from the deployment its host points at; a Host that
+// ParseHost refuses is 400. A GET of a
 // cached file of a deployment without routing rules assigns prebuilt
 // header values and writes the cached bytes: no allocation beyond
 // net/http's own. A deployment with rules asks its compiled set first.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := s.routes.Load().hosts[normalHost(r.Host)]
+	host, ok := ParseHost(r.Host)
+	if !ok {
+		s.error(w, r, pageBadHost, nil)
+		return
+	}
+	st := s.routes.Load().hosts[host]
 	if st == nil {
 		s.error(w, r, pageNoHost, nil)
 		return
