@@ -198,13 +198,15 @@ func TestBlobReaderAt(t *testing.T) {
 	}
 }
 
-// BenchmarkZipSource unpacks an uploaded ZIP of ZIP_MIB MiB (default 300)
-// from a file blob store, as a ZIP build does, and reports the process's
-// peak resident memory above what it was before (peak-rss-MiB), the bytes
-// allocated and the blob readers opened. Reading the ZIP whole, as
-// builds did before, gave 626 MiB peak for 300 MiB.
+// BenchmarkZipSource unpacks an uploaded ZIP of ZIP_MIB MiB (default 64,
+// so that the suite's one run of every benchmark stays short; the figures
+// quoted are for ZIP_MIB=300) from a file blob store, as a ZIP build
+// does, and reports the process's peak resident memory above what it was
+// before (peak-rss-MiB), the bytes allocated and the blob readers opened.
+// For 300 MiB: 4.7 MiB peak through 3 readers; reading the ZIP whole, as
+// builds did before, took 626 MiB.
 func BenchmarkZipSource(b *testing.B) {
-	mib := 300
+	mib := 64
 	if v := os.Getenv("ZIP_MIB"); v != "" {
 		var err error
 		if mib, err = strconv.Atoi(v); err != nil {
