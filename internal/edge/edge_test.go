@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/events"
@@ -377,8 +378,18 @@ func TestRunRetriesFailedLoad(t *testing.T) {
 	bus := events.NewLocal(nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go f.edge.Run(ctx, bus)
-	time.Sleep(50 * time.Millisecond)
+	done := make(chan struct{})
+	go func() { defer close(done); f.edge.Run(ctx, bus) }()
+	defer func() { cancel(); <-done }()
+	// The load Run starts with fails, so nothing is served yet.
+	select {
+	case <-f.store.failed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run never loaded routes")
+	}
+	if _, ok := f.edge.Lookup("site--d1.localhost"); ok {
+		t.Fatal("served a host although loading routes failed")
+	}
 	f.store.mu.Lock()
 	f.store.err = nil
 	f.store.mu.Unlock()
@@ -399,8 +410,11 @@ func TestManifestSingleflight(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "first manifest load", func() bool { return f.store.calls.Load() > 0 })
-	time.Sleep(50 * time.Millisecond) // let the other requests join the load
+	// Every request has missed the manifest while the first load waits
+	// at the gate; then they share that load.
+	waitFor(t, "20 requests waiting for the manifest", func() bool {
+		return testutil.ToFloat64(f.edge.m.manifestMisses) == 20 && f.store.calls.Load() > 0
+	})
 	close(gate)
 	wg.Wait()
 	if n := f.store.calls.Load(); n != 1 {
@@ -408,6 +422,21 @@ func TestManifestSingleflight(t *testing.T) {
 	}
 	if n := f.blobs.gets.Load(); n != 1 {
 		t.Errorf("Blobs.Get called %d times; want 1", n)
+	}
+
+	// The counters do count a second load: the deployment stops being
+	// served (its manifest is dropped), then is served again.
+	deploy(f.store, f.blobs, "site", "d2", map[string]string{"index.html": "other"})
+	f.store.setRoute("site", "d2")
+	f.store.deleteRoute("site--d1")
+	f.load(t)
+	f.store.setRoute("site", "d1")
+	f.load(t)
+	if resp, _ := f.do(t, "GET", "site.localhost", "/", nil); resp.StatusCode != 200 {
+		t.Fatalf("GET after reload = %d", resp.StatusCode)
+	}
+	if n := f.store.calls.Load(); n != 2 {
+		t.Errorf("after the manifest was dropped, DeploymentFiles called %d times in all; want 2", n)
 	}
 }
 

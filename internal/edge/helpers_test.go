@@ -30,19 +30,27 @@ type memStore struct {
 	gate     chan struct{}
 	calls    atomic.Int64 // DeploymentFiles calls
 	err      error        // returned by Routes when set
+	// failed receives a value (if it has room) each time Routes returns
+	// err.
+	failed chan struct{}
 }
 
 var _ Store = (*memStore)(nil)
 
 func newMemStore() *memStore {
 	return &memStore{routes: map[string]string{}, files: map[string][]apogee.File{},
-		serve: map[string]apogee.ServeSettings{}, variants: map[string][]apogee.BlobVariant{}}
+		serve: map[string]apogee.ServeSettings{}, variants: map[string][]apogee.BlobVariant{},
+		failed: make(chan struct{}, 1)}
 }
 
 func (s *memStore) Routes(ctx context.Context) ([]apogee.Route, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
+		select {
+		case s.failed <- struct{}{}:
+		default:
+		}
 		return nil, s.err
 	}
 	var rs []apogee.Route

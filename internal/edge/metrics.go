@@ -47,6 +47,9 @@ type metrics struct {
 	cacheHits   prometheus.Counter
 	cacheMisses prometheus.Counter
 	cacheBytes  prometheus.Gauge
+	// manifestMisses counts requests that found their deployment's
+	// manifest not loaded (a first request, or one after eviction).
+	manifestMisses prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -72,6 +75,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "apogee_edge_cache_bytes",
 			Help: "Bytes held by the edge's memory cache.",
 		}),
+		manifestMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "apogee_edge_manifest_misses_total",
+			Help: "Requests that found their deployment's manifest not in memory (loads are shared by concurrent requests).",
+		}),
 	}
 	for i, c := range codes {
 		m.requests[i] = requests.WithLabelValues(strconv.Itoa(c))
@@ -79,7 +86,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{requests, m.bytes, m.cacheHits, m.cacheMisses, m.cacheBytes} {
+	for _, c := range []prometheus.Collector{requests, m.bytes, m.cacheHits, m.cacheMisses, m.cacheBytes, m.manifestMisses} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
