@@ -16,8 +16,18 @@ type Blobs interface {
 	// EINVALID if the bytes do not hash to hash. On any error nothing is
 	// stored under hash. Storing a blob that exists already is a no-op.
 	Put(ctx context.Context, hash string, r io.Reader, max int64) (int64, error)
-	// Get returns a blob's bytes; ErrNotFound if it is not stored.
+	// Get returns a blob's bytes; ErrNotFound if it is not stored. It
+	// reads the whole blob into memory: for large blobs, or part of one,
+	// use Open.
 	Get(ctx context.Context, hash string) ([]byte, error)
+	// Size returns a blob's size in bytes; ErrNotFound if it is not
+	// stored.
+	Size(ctx context.Context, hash string) (int64, error)
+	// Open returns a reader of length bytes of a blob from offset, which
+	// must lie inside the blob (length < 0: up to its end; a length past
+	// the end reads what there is); ErrNotFound if it is not stored.
+	// Reads fail once ctx ends; the caller must close the reader.
+	Open(ctx context.Context, hash string, offset, length int64) (io.ReadCloser, error)
 	Close() error
 }
 

@@ -296,6 +296,45 @@ func (s *Store) Get(ctx context.Context, hash string) ([]byte, error) {
 	return b, nil
 }
 
+// Size returns the size in bytes of the blob with the given hash, or an
+// error matching apogee.ErrNotFound if it is not stored.
+func (s *Store) Size(ctx context.Context, hash string) (int64, error) {
+	if err := checkHash(hash); err != nil {
+		return 0, err
+	}
+	a, err := s.bucket.Attributes(ctx, blobKey(hash))
+	if err != nil {
+		return 0, fmt.Errorf("blob: size of %s: %w", hash, notFound(hash, err))
+	}
+	return a.Size, nil
+}
+
+// Open returns a reader of length bytes of the blob with the given hash
+// from offset (length < 0: up to its end; past the end it reads what
+// there is), or an error matching apogee.ErrNotFound if it is not stored.
+// offset must lie inside the blob: S3 refuses a range that starts at or
+// past the end. Open reads only that range from the backend (a ranged GET
+// on S3 and Azure, a seek on a folder), so a caller can stream a blob of
+// any size, or a part of it, in bounded memory. Reads fail once ctx ends;
+// the caller must close the reader.
+func (s *Store) Open(ctx context.Context, hash string, offset, length int64) (io.ReadCloser, error) {
+	if err := checkHash(hash); err != nil {
+		return nil, err
+	}
+	if offset < 0 {
+		return nil, apogee.Errorf(apogee.EINVALID, "blob %s: negative offset %d", hash, offset)
+	}
+	r, err := s.bucket.NewRangeReader(ctx, blobKey(hash), offset, length, nil)
+	if err != nil {
+		return nil, fmt.Errorf("blob: open %s: %w", hash, notFound(hash, err))
+	}
+	// The file driver reads on after ctx ends; the others do not.
+	return struct {
+		io.Reader
+		io.Closer
+	}{ctxReader{ctx, r}, r}, nil
+}
+
 // notFound turns gocloud's NotFound into an apogee ENOTFOUND error that
 // keeps the cause.
 func notFound(hash string, err error) error {

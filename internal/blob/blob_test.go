@@ -283,6 +283,12 @@ func testStore(t *testing.T, open func(t *testing.T) *Store) {
 			if err := s.Delete(ctx, h); apogee.ErrorCode(err) != apogee.EINVALID {
 				t.Errorf("Delete(%q): %v, want EINVALID", h, err)
 			}
+			if _, err := s.Size(ctx, h); apogee.ErrorCode(err) != apogee.EINVALID {
+				t.Errorf("Size(%q): %v, want EINVALID", h, err)
+			}
+			if _, err := s.Open(ctx, h, 0, -1); apogee.ErrorCode(err) != apogee.EINVALID {
+				t.Errorf("Open(%q): %v, want EINVALID", h, err)
+			}
 			if _, err := s.Missing(ctx, []string{valid, h}); apogee.ErrorCode(err) != apogee.EINVALID {
 				t.Errorf("Missing(%q): %v, want EINVALID", h, err)
 			}
@@ -297,6 +303,67 @@ func testStore(t *testing.T, open func(t *testing.T) *Store) {
 		}
 		if apogee.ErrorCode(err) != apogee.ENOTFOUND {
 			t.Errorf("Get: code %s, want ENOTFOUND", apogee.ErrorCode(err))
+		}
+	})
+
+	t.Run("OpenRangeAndSize", func(t *testing.T) {
+		s := open(t)
+		data := make([]byte, 100_000)
+		for i := range data {
+			data[i] = byte(i * 31 >> 2)
+		}
+		h := put(t, s, data)
+		for _, tt := range []struct {
+			off, n int64
+			want   []byte
+		}{
+			{0, -1, data},
+			{0, 100_000, data},
+			{0, 1, data[:1]},
+			{12_345, 1000, data[12_345:13_345]},
+			{99_999, -1, data[99_999:]},
+			{99_000, 5000, data[99_000:]}, // past the end: what there is
+			{50_000, 0, nil},
+		} {
+			rc, err := s.Open(ctx, h, tt.off, tt.n)
+			if err != nil {
+				t.Fatalf("Open(%d, %d): %v", tt.off, tt.n, err)
+			}
+			got, err := io.ReadAll(rc)
+			if cerr := rc.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil || !bytes.Equal(got, tt.want) {
+				t.Errorf("Open(%d, %d) read %d bytes, %v; want %d bytes", tt.off, tt.n, len(got), err, len(tt.want))
+			}
+		}
+		if n, err := s.Size(ctx, h); err != nil || n != int64(len(data)) {
+			t.Errorf("Size = %d, %v; want %d", n, err, len(data))
+		}
+		if _, err := s.Size(ctx, sum256([]byte("never stored"))); !errors.Is(err, apogee.ErrNotFound) {
+			t.Errorf("Size of a missing blob: %v, want ErrNotFound", err)
+		}
+		if _, err := s.Open(ctx, h, -1, 10); apogee.ErrorCode(err) != apogee.EINVALID {
+			t.Errorf("Open at offset -1: %v, want EINVALID", err)
+		}
+		_, err := s.Open(ctx, sum256([]byte("never stored")), 0, -1)
+		if !errors.Is(err, apogee.ErrNotFound) || apogee.ErrorCode(err) != apogee.ENOTFOUND {
+			t.Errorf("Open of a missing blob: %v, want ENOTFOUND", err)
+		}
+
+		// The reader is bound to its ctx: reading after cancel fails.
+		cctx, cancel := context.WithCancel(ctx)
+		rc, err := s.Open(cctx, h, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		if _, err := io.ReadFull(rc, make([]byte, 10)); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if _, err := io.ReadAll(rc); err == nil {
+			t.Error("reading on after ctx was canceled succeeded")
 		}
 	})
 

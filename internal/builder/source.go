@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -70,16 +69,21 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 		if d.SourceBlob == "" {
 			return "", apogee.Errorf(apogee.EINVALID, "deployment %s names no uploaded ZIP", d.ID)
 		}
-		b, err := s.Blobs.Get(ctx, d.SourceBlob)
-		if err != nil {
-			return "", fmt.Errorf("read the uploaded ZIP: %w", err)
-		}
 		lim := s.Zip
 		if lim == (source.ZipLimits{}) {
 			lim = DefaultZipLimits
 		}
-		fmt.Fprintf(log, "Unpacking the uploaded ZIP (%d bytes)\n", len(b))
-		n, size, err := source.ExtractZip(ctx, bytes.NewReader(b), int64(len(b)), dir, lim)
+		// Read in place through ranged reads: a 300 MiB ZIP took 626 MiB
+		// of memory when read whole, 4.5 MiB so (BenchmarkZipSource),
+		// and no spool file (5 MiB, 20% slower, 300 MiB more disk).
+		zsize, err := s.Blobs.Size(ctx, d.SourceBlob)
+		if err != nil {
+			return "", fmt.Errorf("read the uploaded ZIP: %w", err)
+		}
+		ra := newBlobReaderAt(ctx, s.Blobs, d.SourceBlob, zsize)
+		defer ra.Close()
+		fmt.Fprintf(log, "Unpacking the uploaded ZIP (%d bytes)\n", zsize)
+		n, size, err := source.ExtractZip(ctx, ra, zsize, dir, lim)
 		if err != nil {
 			return "", err
 		}

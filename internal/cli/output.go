@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -77,34 +78,15 @@ func isTerminal(f any) bool {
 }
 
 // formatBytes prints n in decimal units: "512 B", "1.2 kB", "3.4 MB".
-func formatBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}
+func formatBytes(n int64) string { return humanize.Bytes(uint64(max(n, 0))) }
 
-// ago prints how long ago t was: "just now", "5m ago", "3d ago".
+// ago prints how long ago t was: "now", "5 minutes ago", "3 days ago";
+// "-" for no time.
 func ago(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	d := time.Since(t)
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	return humanize.Time(t)
 }
 
 func orDash(s string) string {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -204,29 +205,37 @@ func TestStreamingIsNotHeld(t *testing.T) {
 }
 
 // Server.Close interrupts a connection whose client reads nothing, held
-// or not.
+// or not: the handler's write is blocked on a full socket when Close
+// comes, and fails rather than completes.
 func TestCloseInterruptsBlockedWrite(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), 8<<20)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	started := make(chan struct{}, 1)
+	// The server's socket buffer is small, so the 8 MiB write cannot
+	// complete while the client reads nothing.
+	sl := &signalListener{Listener: l, writing: make(chan struct{}), wrote: make(chan error, 1)}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		coalesce.Hold(r)
-		started <- struct{}{}
 		w.Write(big)
 	})}
 	coalesce.Setup(srv)
-	go srv.Serve(coalesce.Listener(l))
+	go srv.Serve(coalesce.Listener(sl))
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if err := c.(*net.TCPConn).SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
-	<-started
-	time.Sleep(100 * time.Millisecond) // the write blocks on a full socket
+	select {
+	case <-sl.writing: // a write of the body is under way
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler never wrote its body")
+	}
 	done := make(chan struct{})
 	go func() { srv.Close(); close(done) }()
 	select {
@@ -234,4 +243,51 @@ func TestCloseInterruptsBlockedWrite(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Server.Close did not return while a write was blocked")
 	}
+	select {
+	case err := <-sl.wrote:
+		if err == nil {
+			t.Fatal("the 8 MiB write completed although the client read nothing: it was never blocked")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the blocked write did not return after Close")
+	}
+}
+
+// signalListener's connections have a small send buffer, close writing
+// when a write of 1 MiB or more starts, and send its result to wrote.
+type signalListener struct {
+	net.Listener
+	writing chan struct{}
+	wrote   chan error
+	once    sync.Once
+}
+
+func (l *signalListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.(*net.TCPConn).SetWriteBuffer(4096); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &signalConn{Conn: c, l: l}, nil
+}
+
+type signalConn struct {
+	net.Conn
+	l *signalListener
+}
+
+func (c *signalConn) Write(p []byte) (int, error) {
+	if len(p) < 1<<20 {
+		return c.Conn.Write(p)
+	}
+	c.l.once.Do(func() { close(c.l.writing) })
+	n, err := c.Conn.Write(p)
+	select {
+	case c.l.wrote <- err:
+	default:
+	}
+	return n, err
 }

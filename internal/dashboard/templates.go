@@ -1,11 +1,12 @@
 package dashboard
 
 import (
-	"fmt"
 	"html/template"
 	"io/fs"
 	"strings"
 	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/apogee-dev/apogee"
 )
@@ -56,22 +57,8 @@ var funcs = template.FuncMap{
 	"building": apogee.Building,
 }
 
-// ago says how long ago t was, in the largest whole unit.
-func ago(t time.Time) string {
-	d := time.Since(t)
-	switch {
-	case d < 10*time.Second:
-		return "just now"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", int(d.Hours()))
-	default:
-		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
-	}
-}
+// ago says how long ago t was ("now", "5 minutes ago", "3 days ago").
+func ago(t time.Time) string { return humanize.Time(t) }
 
 // statusWord is the status as a person reads it.
 func statusWord(status apogee.Status) string {
@@ -79,17 +66,8 @@ func statusWord(status apogee.Status) string {
 	return strings.ToUpper(s[:min(1, len(s))]) + s[min(1, len(s)):]
 }
 
-func size(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return unit(n, 1<<10, "KiB")
-	case n < 1<<30:
-		return unit(n, 1<<20, "MiB")
-	}
-	return unit(n, 1<<30, "GiB")
-}
+// size is n bytes in binary units ("512 B", "1.5 KiB", "500 MiB").
+func size(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
 
 // derefOr is *s, or "" for nil (a build setting left to detection).
 func derefOr(s *string) string {
@@ -108,13 +86,4 @@ func trailingSlash(b *bool) string {
 		return "add"
 	}
 	return "remove"
-}
-
-// unit is n in units of u, with one decimal unless it is whole
-// ("500 MiB", "1.5 KiB").
-func unit(n, u int64, name string) string {
-	if n%u == 0 {
-		return fmt.Sprintf("%d %s", n/u, name)
-	}
-	return fmt.Sprintf("%.1f %s", float64(n)/float64(u), name)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/andybalholm/brotli"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/apogee-dev/apogee"
 )
@@ -155,46 +156,13 @@ func Compress(ctx context.Context, blobs apogee.Blobs, store apogee.VariantStore
 		return st, nil
 	}
 
-	// Workers compress; this goroutine records results in batches.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type result struct {
-		vs  []apogee.BlobVariant
-		in  int64
-		err error
-	}
-	work := make(chan job)
-	results := make(chan result)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range work {
-				vs, err := compressBlob(ctx, blobs, j.hash, j.encs)
-				select {
-				case results <- result{vs, sizes[j.hash], err}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	go func() {
-		defer close(work)
-		for _, j := range jobs {
-			select {
-			case work <- j:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() { wg.Wait(); close(results) }()
-
+	// Up to GOMAXPROCS blobs are compressed at once; what they give is
+	// recorded in batches, by whichever worker fills one. The first
+	// error cancels the rest.
 	const batch = 64
+	var mu sync.Mutex // guards st and pending
 	var pending []apogee.BlobVariant
-	flush := func() error {
+	flush := func(ctx context.Context) error { // with mu held
 		if len(pending) == 0 {
 			return nil
 		}
@@ -204,36 +172,39 @@ func Compress(ctx context.Context, blobs apogee.Blobs, store apogee.VariantStore
 		pending = pending[:0]
 		return nil
 	}
-	var firstErr error
-	for r := range results {
-		if firstErr != nil {
-			continue // drain
-		}
-		if r.err != nil {
-			firstErr = r.err
-			cancel()
-			continue
-		}
-		st.Compressed++
-		st.BytesIn += r.in
-		for _, v := range r.vs {
-			if v.VariantSHA256 != "" {
-				st.Variants++
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for _, j := range jobs {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
 			}
-		}
-		pending = append(pending, r.vs...)
-		if len(pending) >= batch {
-			if err := flush(); err != nil {
-				firstErr = err
-				cancel()
+			vs, err := compressBlob(gctx, blobs, j.hash, j.encs)
+			if err != nil {
+				return err
 			}
-		}
+			mu.Lock()
+			defer mu.Unlock()
+			st.Compressed++
+			st.BytesIn += sizes[j.hash]
+			for _, v := range vs {
+				if v.VariantSHA256 != "" {
+					st.Variants++
+				}
+			}
+			pending = append(pending, vs...)
+			if len(pending) >= batch {
+				return flush(gctx)
+			}
+			return nil
+		})
 	}
-	if firstErr == nil {
-		firstErr = flush()
+	err = g.Wait()
+	if err == nil {
+		err = flush(ctx)
 	}
 	st.Took = time.Since(start)
-	return st, firstErr
+	return st, err
 }
 
 // compressBlob makes the variants encs of one blob, stores those that pay

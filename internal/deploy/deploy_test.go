@@ -6,8 +6,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -73,6 +76,23 @@ func (b *memBlobs) Get(ctx context.Context, hash string) ([]byte, error) {
 		return nil, apogee.ErrNotFound
 	}
 	return d, nil
+}
+
+func (b *memBlobs) Size(ctx context.Context, hash string) (int64, error) {
+	d, err := b.Get(ctx, hash)
+	return int64(len(d)), err
+}
+
+func (b *memBlobs) Open(ctx context.Context, hash string, offset, length int64) (io.ReadCloser, error) {
+	d, err := b.Get(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	d = d[min(offset, int64(len(d))):]
+	if length >= 0 && length < int64(len(d)) {
+		d = d[:length]
+	}
+	return io.NopCloser(bytes.NewReader(d)), nil
 }
 
 func (b *memBlobs) Close() error { return nil }
@@ -267,6 +287,46 @@ func TestCompress(t *testing.T) {
 	}
 	if stats.Compressed != 1 || stats.Variants != 1 || stats.Reused != 1 {
 		t.Errorf("after GC: %+v; want the gzip variant made again", stats)
+	}
+}
+
+// failingVariants fails PutVariants with err.
+type failingVariants struct {
+	*memVariants
+	err error
+}
+
+func (s failingVariants) PutVariants(ctx context.Context, vs []apogee.BlobVariant) error {
+	return s.err
+}
+
+// TestCompressFails: a blob that cannot be read, or records that cannot
+// be stored, end Compress with the error, after every worker stopped.
+func TestCompressFails(t *testing.T) {
+	ctx := t.Context()
+	bl := &memBlobs{}
+	contents := map[string][]byte{}
+	for i := range 80 { // more than a batch of records
+		contents[fmt.Sprintf("f%03d.js", i)] = []byte(strings.Repeat(fmt.Sprintf("var x%d = %d;\n", i, i), 100))
+	}
+	fs := files(bl, contents)
+	lost := apogee.File{Path: "lost.js", SHA256: strings.Repeat("a", 64), Size: 4096}
+	if _, err := Compress(ctx, bl, &memVariants{}, append([]apogee.File{lost}, fs...)); !errors.Is(err, apogee.ErrNotFound) {
+		t.Errorf("Compress with a missing blob: %v; want ErrNotFound", err)
+	}
+	down := errors.New("database is down")
+	st, err := Compress(ctx, bl, failingVariants{&memVariants{}, down}, fs)
+	if !errors.Is(err, down) {
+		t.Errorf("Compress with a failing store: %v; want %v", err, down)
+	}
+	if st.Compressed > 64+runtime.GOMAXPROCS(0) {
+		t.Errorf("Compress went on after the store failed: %d of %d compressed", st.Compressed, len(fs))
+	}
+	// A canceled ctx stops it too.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := Compress(cctx, bl, &memVariants{}, fs); !errors.Is(err, context.Canceled) {
+		t.Errorf("Compress with a canceled ctx: %v; want context.Canceled", err)
 	}
 }
 

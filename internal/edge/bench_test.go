@@ -39,9 +39,11 @@ func BenchmarkServeCached(b *testing.B) {
 	s.ServeHTTP(w, r)
 	b.ReportAllocs()
 	b.SetBytes(5120)
-	for b.Loop() {
-		s.ServeHTTP(w, r)
-	}
+	reportCPU(b, func() {
+		for b.Loop() {
+			s.ServeHTTP(w, r)
+		}
+	})
 }
 
 func BenchmarkServeCachedParallel(b *testing.B) {
@@ -49,12 +51,14 @@ func BenchmarkServeCachedParallel(b *testing.B) {
 	s.ServeHTTP(&nopWriter{h: http.Header{}}, httptest.NewRequest("GET", "http://bench.localhost/", nil))
 	b.ReportAllocs()
 	b.SetBytes(5120)
-	b.RunParallel(func(pb *testing.PB) {
-		r := httptest.NewRequest("GET", "http://bench.localhost:8080/", nil)
-		w := &nopWriter{h: http.Header{}}
-		for pb.Next() {
-			s.ServeHTTP(w, r)
-		}
+	reportCPU(b, func() {
+		b.RunParallel(func(pb *testing.PB) {
+			r := httptest.NewRequest("GET", "http://bench.localhost:8080/", nil)
+			w := &nopWriter{h: http.Header{}}
+			for pb.Next() {
+				s.ServeHTTP(w, r)
+			}
+		})
 	})
 }
 

@@ -3,16 +3,34 @@ package edge
 import (
 	"context"
 	"fmt"
+	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/sync/singleflight"
 )
 
-// cache is a size-bounded in-memory cache of blobs by hash in front of the
-// blob store, with CLOCK (second chance) eviction: a hit only sets a
-// reference bit, so the hot path takes no lock; the FIFO order is changed
-// only on insert and eviction, under mu.
+// cache is a memory cache of small blobs by hash in front of the blob
+// store, bounded by the sum of their sizes. Blobs above large are never
+// cached: the edge streams them (open).
+//
+// Eviction is CLOCK (second chance) on golang-lru's list: a hit sets the
+// entry's reference bit and touches nothing else, so the hot path takes
+// no lock and allocates nothing; an insert past the bound walks from the
+// oldest entry, moving a referenced one to the front with its bit
+// cleared and evicting the first that was not referenced.
+//
+// Why not the libraries' own recency: every hit would then go through
+// them. Measured with BenchmarkCacheHit and BenchmarkServeCached (CPU
+// time per operation, median of 8 runs, 2 cores, 2026-12): a hit costs
+// 15 ns with the reference bit, 65 ns with golang-lru's Get under a mutex
+// and 135 ns with otter v2's GetIfPresent (which hashes the 64-character
+// key); a whole cached GET through the handler costs 539 ns, 625 ns
+// (+16%) and 785 ns (+46%), and with both cores busy 543, 659 (+21%) and
+// 791 ns (+46%). Under churn (BenchmarkCacheChurn) the three were within
+// noise of each other for lru and CLOCK, otter 1.8× slower per read.
 type cache struct {
 	blobs Blobs
 	max   int64 // bound of the sum of cached blob sizes
@@ -20,32 +38,34 @@ type cache struct {
 	m     *metrics
 	sf    singleflight.Group
 
-	mu         sync.Mutex
-	size       int64
-	entries    map[string]*entry
-	head, tail *entry // FIFO: head is the next eviction candidate
+	mu   sync.Mutex
+	size int64                          // sum of cached sizes; guarded by mu
+	lru  *simplelru.LRU[string, *entry] // hash → entry, oldest first; guarded by mu
 }
 
 // entry is one cached blob. Files point at the entry that holds their
 // bytes; eviction sets data to nil so that the bytes can be collected even
 // while a file still points at the entry.
 type entry struct {
-	hash string
 	size int64
 	data atomic.Pointer[[]byte]
 	ref  atomic.Bool // CLOCK reference bit
-
-	prev, next *entry // guarded by cache.mu
 }
 
 func newCache(blobs Blobs, max int64, m *metrics) *cache {
-	return &cache{blobs: blobs, max: max, large: max / 8, m: m, entries: map[string]*entry{}}
+	c := &cache{blobs: blobs, max: max, large: max / 8, m: m}
+	// Bounded by bytes, not by count: the count bound never applies.
+	c.lru, _ = simplelru.NewLRU(math.MaxInt, func(_ string, e *entry) { // err only for a size <= 0
+		e.data.Store(nil)
+		c.size -= e.size
+	})
+	return c
 }
 
-// bytes returns f's bytes: from the entry f holds (no lock, no
-// allocation), else from the cache, else from the blob store. It checks
-// that the blob has the size the manifest says, since Content-Length is
-// prebuilt from it.
+// bytes returns the bytes of f, which must be at most c.large: from the
+// entry f holds (no lock, no allocation), else from the cache, else from
+// the blob store, once for concurrent callers. It checks that the blob has
+// the size the manifest says, since Content-Length is prebuilt from it.
 func (c *cache) bytes(ctx context.Context, f *blobRef) ([]byte, error) {
 	if e := f.ent.Load(); e != nil {
 		if d := e.data.Load(); d != nil {
@@ -60,25 +80,21 @@ func (c *cache) bytes(ctx context.Context, f *blobRef) ([]byte, error) {
 }
 
 func (c *cache) slow(ctx context.Context, f *blobRef) ([]byte, error) {
-	c.mu.Lock()
-	if e := c.entries[f.hash]; e != nil {
-		d := e.data.Load()
-		c.mu.Unlock()
+	if e, b := c.lookup(f.hash); e != nil {
 		e.ref.Store(true)
 		f.ent.Store(e)
 		c.m.cacheHits.Inc()
-		return *d, nil
+		return b, nil
 	}
-	c.mu.Unlock()
 	c.m.cacheMisses.Inc()
+	// The flight hands back the bytes it got, never just the entry: by the
+	// time a caller reads the entry, another insert may have evicted it
+	// and cleared its data.
 	v, err, _ := c.sf.Do(f.hash, func() (any, error) {
 		// A flight that ended between the look-up above and this one
 		// has cached the bytes already.
-		c.mu.Lock()
-		e := c.entries[f.hash]
-		c.mu.Unlock()
-		if e != nil {
-			return e, nil
+		if e, b := c.lookup(f.hash); e != nil {
+			return loaded{e, b}, nil
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
 		defer cancel()
@@ -90,74 +106,74 @@ func (c *cache) slow(ctx context.Context, f *blobRef) ([]byte, error) {
 			return nil, fmt.Errorf("edge: blob %s has %d bytes, the manifest says %d", f.hash, len(b), f.size)
 		}
 		if int64(len(b)) > c.large {
-			return b, nil
+			return loaded{nil, b}, nil
 		}
-		return c.insert(f.hash, b), nil
+		return loaded{c.insert(f.hash, b), b}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	switch v := v.(type) {
-	case *entry:
-		f.ent.Store(v)
-		return *v.data.Load(), nil
-	default:
-		return v.([]byte), nil
+	l := v.(loaded)
+	if l.e != nil {
+		f.ent.Store(l.e)
 	}
+	return l.b, nil
+}
+
+// loaded is what a load hands to every request waiting on it: the bytes,
+// and the entry that cached them (nil if they are too large to cache).
+type loaded struct {
+	e *entry
+	b []byte
+}
+
+// lookup returns the entry cached under hash and its bytes, read under
+// mu, which eviction holds to clear them; nil if there is none.
+func (c *cache) lookup(hash string) (*entry, []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.lru.Peek(hash)
+	if !ok {
+		return nil, nil
+	}
+	return e, *e.data.Load()
 }
 
 // insert adds b under hash and evicts until the cache is within its bound.
 func (c *cache) insert(hash string, b []byte) *entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e := c.entries[hash]; e != nil {
+	if e, ok := c.lru.Peek(hash); ok {
 		return e
 	}
-	e := &entry{hash: hash, size: int64(len(b))}
+	e := &entry{size: int64(len(b))}
 	e.data.Store(&b)
-	c.entries[hash] = e
-	c.push(e)
+	c.lru.Add(hash, e)
 	c.size += e.size
 	for c.size > c.max {
 		// e is at most max/8, so older entries go before it does: a
 		// second chance each, the referenced ones and e itself.
-		v := c.head
-		c.unlink(v)
+		k, v, _ := c.lru.GetOldest()
 		if v == e || v.ref.Load() {
 			v.ref.Store(false)
-			c.push(v)
+			c.lru.Get(k) // to the front
 			continue
 		}
-		delete(c.entries, v.hash)
-		v.data.Store(nil)
-		c.size -= v.size
+		c.lru.RemoveOldest() // the callback clears v and its size
 	}
 	c.m.cacheBytes.Set(float64(c.size))
 	return e
 }
 
-func (c *cache) push(e *entry) {
-	e.prev, e.next = c.tail, nil
-	if c.tail != nil {
-		c.tail.next = e
-	} else {
-		c.head = e
+// open returns a reader of n bytes of f from offset, straight from the
+// blob store: how the edge serves what it does not cache. The reader is
+// bound to ctx.
+func (c *cache) open(ctx context.Context, f *blobRef, offset, n int64) (io.ReadCloser, error) {
+	rc, err := c.blobs.Open(ctx, f.hash, offset, n)
+	if err != nil {
+		return nil, fmt.Errorf("edge: open blob %s: %w", f.hash, err)
 	}
-	c.tail = e
-}
-
-func (c *cache) unlink(e *entry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		c.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		c.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
+	return rc, nil
 }
 
 // bytesCached returns the sum of cached blob sizes.

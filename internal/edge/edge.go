@@ -15,13 +15,15 @@
 // the projects whose routes changed since. Manifests are loaded lazily,
 // on a deployment's first request, once per burst (singleflight), and kept
 // for at most Config.MaxManifests deployments (CLOCK eviction). File bytes
-// come from a size-bounded CLOCK cache in front of the blob store.
+// of small files come from a size-bounded cache in front of the blob
+// store; large files, and ranges of them, are streamed from it.
 package edge
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -60,10 +62,13 @@ type Store interface {
 	DeploymentVariants(ctx context.Context, id string) ([]apogee.BlobVariant, error)
 }
 
-// Blobs is what the edge needs of the blob store: a blob's bytes by its
-// hash, apogee.ErrNotFound if it is not stored. Safe for concurrent use.
+// Blobs is what the edge needs of the blob store (see apogee.Blobs): a
+// small blob's bytes by its hash, to cache, and a reader of part of a
+// large one, to stream. Both return apogee.ErrNotFound for a blob that is
+// not stored. Safe for concurrent use.
 type Blobs interface {
 	Get(ctx context.Context, hash string) ([]byte, error)
+	Open(ctx context.Context, hash string, offset, length int64) (io.ReadCloser, error)
 }
 
 // Config configures a Server. Domain, Store and Blobs are required.
@@ -74,7 +79,8 @@ type Config struct {
 	Store  Store
 	Blobs  Blobs
 	// CacheBytes bounds the in-memory file cache (default 256 MiB). Files
-	// larger than CacheBytes/8 are served from Blobs without caching.
+	// larger than CacheBytes/8 are streamed from Blobs, never cached or
+	// held whole in memory.
 	CacheBytes int64
 	// MaxManifests bounds how many deployments' manifests are kept in
 	// memory at once (default 1,000); others are reloaded on demand.
@@ -185,30 +191,17 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Lookup returns the deployment that host serves. host may carry a port
-// and any case.
+// and any case; a host ParseHost refuses serves nothing.
 func (s *Server) Lookup(host string) (deploymentID string, ok bool) {
-	st := s.routes.Load().hosts[normalHost(host)]
+	h, ok := ParseHost(host)
+	if !ok {
+		return "", false
+	}
+	st := s.routes.Load().hosts[h]
 	if st == nil {
 		return "", false
 	}
 	return st.id, true
-}
-
-// normalHost strips a port and a trailing dot from host and lower-cases
-// it. It allocates only if host has an upper-case letter.
-func normalHost(host string) string {
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-		host = host[:i]
-	}
-	if n := len(host); n > 0 && host[n-1] == '.' {
-		host = host[:n-1]
-	}
-	for i := 0; i < len(host); i++ {
-		if c := host[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(host)
-		}
-	}
-	return host
 }
 
 // hostKey turns a route's host label into the full host it is served at.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/events"
@@ -58,6 +59,9 @@ func TestHostRouting(t *testing.T) {
 		{"site.example.com", 404, "No deployment is at this host"},
 		{"localhost", 404, "No deployment is at this host"},
 		{"[::1]:8080", 404, "No deployment is at this host"},
+		{"site.localhost:19000.evil.com", 400, "not a valid host name"},
+		{"site.localhost:abc", 400, "not a valid host name"},
+		{"site_.localhost", 400, "not a valid host name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
@@ -65,7 +69,7 @@ func TestHostRouting(t *testing.T) {
 			if resp.StatusCode != tt.code || !strings.Contains(body, tt.body) {
 				t.Fatalf("GET %s/ = %d %q; want %d with %q", tt.host, resp.StatusCode, body, tt.code, tt.body)
 			}
-			if tt.code == 404 && resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+			if tt.code >= 400 && resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 				t.Errorf("404 Content-Type = %q", resp.Header.Get("Content-Type"))
 			}
 		})
@@ -404,8 +408,11 @@ func TestManifestSingleflight(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "first manifest load", func() bool { return f.store.calls.Load() > 0 })
-	time.Sleep(50 * time.Millisecond) // let the other requests join the load
+	// Every request has missed the manifest while the first load waits
+	// at the gate; then they share that load.
+	waitFor(t, "20 requests waiting for the manifest", func() bool {
+		return testutil.ToFloat64(f.edge.m.manifestMisses) == 20 && f.store.calls.Load() > 0
+	})
 	close(gate)
 	wg.Wait()
 	if n := f.store.calls.Load(); n != 1 {
@@ -413,6 +420,21 @@ func TestManifestSingleflight(t *testing.T) {
 	}
 	if n := f.blobs.gets.Load(); n != 1 {
 		t.Errorf("Blobs.Get called %d times; want 1", n)
+	}
+
+	// The counters do count a second load: the deployment stops being
+	// served (its manifest is dropped), then is served again.
+	deploy(f.store, f.blobs, "site", "d2", map[string]string{"index.html": "other"})
+	f.store.setRoute("site", "d2")
+	f.store.deleteRoute("site--d1")
+	f.load(t)
+	f.store.setRoute("site", "d1")
+	f.load(t)
+	if resp, _ := f.do(t, "GET", "site.localhost", "/", nil); resp.StatusCode != 200 {
+		t.Fatalf("GET after reload = %d", resp.StatusCode)
+	}
+	if n := f.store.calls.Load(); n != 2 {
+		t.Errorf("after the manifest was dropped, DeploymentFiles called %d times in all; want 2", n)
 	}
 }
 
@@ -481,12 +503,12 @@ func TestCacheBound(t *testing.T) {
 	if f.blobs.gets.Load() != before {
 		t.Error("hot file was evicted")
 	}
-	// The large file goes to the blob store each time.
-	before = f.blobs.gets.Load()
+	// The large file is streamed from the blob store each time.
+	before, opens := f.blobs.gets.Load(), f.blobs.opens.Load()
 	f.do(t, "GET", "site.localhost", "/big.bin", nil)
 	f.do(t, "GET", "site.localhost", "/big.bin", nil)
-	if n := f.blobs.gets.Load() - before; n != 2 {
-		t.Errorf("large file: %d blob reads for 2 requests; want 2", n)
+	if n := f.blobs.opens.Load() - opens; n != 2 || f.blobs.gets.Load() != before {
+		t.Errorf("large file: %d blob opens and %d whole reads for 2 requests; want 2 and 0", n, f.blobs.gets.Load()-before)
 	}
 }
 

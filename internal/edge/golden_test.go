@@ -270,6 +270,11 @@ func (b fullBlobs) Put(ctx context.Context, hash string, r io.Reader, max int64)
 	return int64(len(data)), nil
 }
 
+func (b fullBlobs) Size(ctx context.Context, hash string) (int64, error) {
+	d, err := b.Get(ctx, hash)
+	return int64(len(d)), err
+}
+
 func (b fullBlobs) Close() error { return nil }
 
 // memVariantStore is an in-memory apogee.VariantStore.

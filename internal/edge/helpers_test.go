@@ -1,9 +1,11 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -35,13 +37,17 @@ type memStore struct {
 	calls    atomic.Int64 // DeploymentFiles calls
 	err      error        // returned by Routes when set
 	loads    atomic.Int64 // RouteVersion calls: the start of every load
+	// failed receives a value (if it has room) each time Routes returns
+	// err.
+	failed chan struct{}
 }
 
 var _ Store = (*memStore)(nil)
 
 func newMemStore() *memStore {
 	return &memStore{routes: map[string]string{}, files: map[string][]apogee.File{},
-		serve: map[string]apogee.ServeSettings{}, variants: map[string][]apogee.BlobVariant{}}
+		serve: map[string]apogee.ServeSettings{}, variants: map[string][]apogee.BlobVariant{},
+		failed: make(chan struct{}, 1)}
 }
 
 // projectOf is the project (its id is its name here) of a route's host:
@@ -64,6 +70,10 @@ func (s *memStore) ProjectRoutes(ctx context.Context, project string) ([]apogee.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
+		select {
+		case s.failed <- struct{}{}:
+		default:
+		}
 		return nil, s.err
 	}
 	var rs []apogee.Route
@@ -165,11 +175,14 @@ func (s *memStore) deleteRoute(label string) {
 	s.changed(label)
 }
 
-// memBlobs is an in-memory Blobs that counts Get calls.
+// memBlobs is an in-memory Blobs that counts Get and Open calls and
+// keeps the ranges opened.
 type memBlobs struct {
-	mu    sync.Mutex
-	blobs map[string][]byte
-	gets  atomic.Int64
+	mu     sync.Mutex
+	blobs  map[string][]byte
+	gets   atomic.Int64
+	opens  atomic.Int64
+	ranges [][2]int64 // offset, length of each Open; guarded by mu
 }
 
 var _ Blobs = (*memBlobs)(nil)
@@ -185,6 +198,25 @@ func (b *memBlobs) Get(ctx context.Context, hash string) ([]byte, error) {
 		return nil, apogee.ErrNotFound
 	}
 	return d, nil
+}
+
+func (b *memBlobs) Open(ctx context.Context, hash string, offset, length int64) (io.ReadCloser, error) {
+	b.opens.Add(1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ranges = append(b.ranges, [2]int64{offset, length})
+	d, ok := b.blobs[hash]
+	if !ok {
+		return nil, apogee.ErrNotFound
+	}
+	if offset < 0 || offset >= int64(len(d)) && len(d) > 0 {
+		return nil, fmt.Errorf("memBlobs: offset %d outside %d bytes", offset, len(d))
+	}
+	d = d[offset:]
+	if length >= 0 && length < int64(len(d)) {
+		d = d[:length]
+	}
+	return io.NopCloser(bytes.NewReader(d)), nil
 }
 
 func (b *memBlobs) put(data []byte) string {

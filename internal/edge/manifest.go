@@ -313,7 +313,13 @@ func (s *Server) manifest(ctx context.Context, st *site) (*manifest, error) {
 		}
 		return m, nil
 	}
+	s.m.manifestMisses.Inc()
 	v, err, _ := s.manifests.Do(st.id, func() (any, error) {
+		// A flight that ended between the look-up above and this one
+		// has kept the manifest already: it keeps it before it ends.
+		if m := st.man.Load(); m != nil {
+			return m, nil
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
 		defer cancel()
 		files, err := s.store.DeploymentFiles(ctx, st.id)
@@ -342,14 +348,14 @@ func (s *Server) manifest(ctx context.Context, st *site) (*manifest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("edge: load routing rules of %s: %w", st.id, err)
 		}
-		return buildManifest(files, variants, serve, set), nil
+		m := buildManifest(files, variants, serve, set)
+		s.keep(st, m)
+		return m, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	m := v.(*manifest)
-	s.keep(st, m)
-	return m, nil
+	return v.(*manifest), nil
 }
 
 // keep stores m as st's manifest if st is still served, evicting another

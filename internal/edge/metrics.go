@@ -51,6 +51,9 @@ type metrics struct {
 	// of one project's (an event, a caught-up change).
 	reloads        prometheus.Counter
 	projectReloads prometheus.Counter
+	// manifestMisses counts requests that found their deployment's
+	// manifest not loaded (a first request, or one after eviction).
+	manifestMisses prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -84,6 +87,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "apogee_edge_project_route_loads_total",
 			Help: "Reloads of one project's routes from the store (an event, or a change the edge caught up with).",
 		}),
+		manifestMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "apogee_edge_manifest_misses_total",
+			Help: "Requests that found their deployment's manifest not in memory (loads are shared by concurrent requests).",
+		}),
 	}
 	for i, c := range codes {
 		m.requests[i] = requests.WithLabelValues(strconv.Itoa(c))
@@ -91,7 +98,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{requests, m.bytes, m.cacheHits, m.cacheMisses, m.cacheBytes, m.reloads, m.projectReloads} {
+	for _, c := range []prometheus.Collector{requests, m.bytes, m.cacheHits, m.cacheMisses, m.cacheBytes, m.reloads, m.projectReloads, m.manifestMisses} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -37,17 +38,24 @@ var (
 	pageNoHost   = newPage(404, code404, "No deployment here", "No deployment is at this host. Check the address, or deploy to it with <code>apogee deploy</code>.")
 	pageNotFound = newPage(404, code404, "404: not found", "This deployment has no file at this path.")
 	pageBadPath  = newPage(400, code400, "400: bad request", "The path of this request is not allowed.")
+	pageBadHost  = newPage(400, code400, "400: bad request", "The Host header of this request is not a valid host name.")
 	pageMethod   = newPage(405, code405, "405: method not allowed", "Only GET and HEAD are served here.")
 	pageInternal = newPage(500, code500, "500: internal error", "This file could not be read. Try again; the server log has the details.")
 	pageRange    = newPage(416, code416, "416: range not satisfiable", "The requested range lies outside this file.")
 )
 
-// ServeHTTP serves r from the deployment its host points at. A GET of a
+// ServeHTTP serves r from the deployment its host points at; a Host that
+// ParseHost refuses is 400. A GET of a
 // cached file of a deployment without routing rules assigns prebuilt
 // header values and writes the cached bytes: no allocation beyond
 // net/http's own. A deployment with rules asks its compiled set first.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := s.routes.Load().hosts[normalHost(r.Host)]
+	host, ok := ParseHost(r.Host)
+	if !ok {
+		s.error(w, r, pageBadHost, nil)
+		return
+	}
+	st := s.routes.Load().hosts[host]
 	if st == nil {
 		s.error(w, r, pageNoHost, nil)
 		return
@@ -206,28 +214,64 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, st *site, f *
 			}
 		}
 	}
-	var body []byte
-	if r.Method != http.MethodHead { // HEAD answers from the manifest alone
-		var err error
-		body, err = s.cache.bytes(r.Context(), ref)
+	if r.Method == http.MethodHead { // HEAD answers from the manifest alone
+		h["Content-Length"] = clen
+		if status != http.StatusOK {
+			w.WriteHeader(status)
+		}
+		s.m.count(status)
+		return
+	}
+	if ref.size > s.cache.large {
+		rc, err := s.cache.open(r.Context(), ref, 0, ref.size)
 		if err != nil {
 			s.fileError(w, r, st, f, err)
 			return
 		}
+		defer rc.Close()
+		h["Content-Length"] = clen
+		if status != http.StatusOK {
+			w.WriteHeader(status)
+		}
+		s.m.count(status)
+		s.stream(w, r, st, f, rc, ref.size)
+		return
+	}
+	body, err := s.cache.bytes(r.Context(), ref)
+	if err != nil {
+		s.fileError(w, r, st, f, err)
+		return
 	}
 	h["Content-Length"] = clen
 	if status != http.StatusOK {
 		w.WriteHeader(status)
 	}
 	s.m.count(status)
-	if body != nil {
-		if len(body) > holdAbove && len(body) <= holdUpTo {
-			// Headers and body in one segment, not net/http's two.
-			coalesce.Hold(r)
-		}
-		w.Write(body)
-		s.m.bytes.Add(float64(len(body)))
+	if len(body) > holdAbove && len(body) <= holdUpTo {
+		// Headers and body in one segment, not net/http's two.
+		coalesce.Hold(r)
 	}
+	w.Write(body)
+	s.m.bytes.Add(float64(len(body)))
+}
+
+// stream copies n bytes of a file from rc to w, whose headers are set.
+// If rc ends early or fails, the response cannot be mended (its status
+// and Content-Length are sent): the connection is aborted, so that the
+// client sees a broken response rather than a short file.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, st *site, f *file, rc io.Reader, n int64) {
+	written, err := io.Copy(w, io.LimitReader(rc, n))
+	s.m.bytes.Add(float64(written))
+	if err == nil && written == n {
+		return
+	}
+	if r.Context().Err() == nil { // not the client going away
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		s.log.Error("stream file failed", "deployment", st.id, "path", f.path, "written", written, "size", n, "err", err)
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // Bodies the edge holds until the response is complete (package
@@ -280,8 +324,20 @@ func (s *Server) serveRange(w http.ResponseWriter, r *http.Request, st *site, f 
 		s.errorKeep(w, r, pageRange, st)
 		return true
 	}
+	n := end - start + 1
 	var body []byte
-	if r.Method != http.MethodHead {
+	var rc io.ReadCloser
+	switch {
+	case r.Method == http.MethodHead:
+	case f.size > s.cache.large:
+		// Only the range is read from the blob store.
+		var err error
+		if rc, err = s.cache.open(r.Context(), &f.blobRef, start, n); err != nil {
+			s.fileError(w, r, st, f, err)
+			return true
+		}
+		defer rc.Close()
+	default:
 		b, err := s.cache.bytes(r.Context(), &f.blobRef)
 		if err != nil {
 			s.fileError(w, r, st, f, err)
@@ -289,11 +345,14 @@ func (s *Server) serveRange(w http.ResponseWriter, r *http.Request, st *site, f 
 		}
 		body = b[start : end+1]
 	}
-	h["Content-Length"] = []string{strconv.FormatInt(end-start+1, 10)}
+	h["Content-Length"] = []string{strconv.FormatInt(n, 10)}
 	h["Content-Range"] = []string{"bytes " + strconv.FormatInt(start, 10) + "-" + strconv.FormatInt(end, 10) + "/" + strconv.FormatInt(f.size, 10)}
 	w.WriteHeader(http.StatusPartialContent)
 	s.m.requests[code206].Inc()
-	if body != nil {
+	switch {
+	case rc != nil:
+		s.stream(w, r, st, f, rc, n)
+	case body != nil:
 		w.Write(body)
 		s.m.bytes.Add(float64(len(body)))
 	}

@@ -137,7 +137,7 @@ func TestNewRejects(t *testing.T) {
 func TestFormat(t *testing.T) {
 	for got, want := range map[string]string{
 		memoryReason(512 << 20):      "killed: memory limit 512 MiB",
-		memoryReason(2 << 30):        "killed: memory limit 2 GiB",
+		memoryReason(2 << 30):        "killed: memory limit 2.0 GiB",
 		timeReason(10 * time.Minute): "killed: time limit 10m",
 		timeReason(time.Second):      "killed: time limit 1s",
 		timeReason(90 * time.Second): "killed: time limit 1m30s",

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"golang.org/x/sys/unix"
 )
 
@@ -84,8 +85,8 @@ func (d *Disk) Full() bool {
 	return int64(st.Bavail)*int64(st.Bsize) < 1<<20 || st.Ffree == 0
 }
 
-// Reason says a step failed on the full disk: "disk limit 4 GiB reached".
-func (d *Disk) Reason() string { return "disk limit " + formatBytes(d.size) + " reached" }
+// Reason says a step failed on the full disk: "disk limit 4.0 GiB reached".
+func (d *Disk) Reason() string { return "disk limit " + humanize.IBytes(uint64(d.size)) + " reached" }
 
 // Unmount unmounts the disk and removes its image; what was on it is
 // gone. Every program that used it must have ended.

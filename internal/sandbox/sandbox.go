@@ -46,6 +46,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/apogee-dev/apogee"
 )
 
@@ -305,23 +307,10 @@ func validate(s *Spec) error {
 }
 
 // memoryReason is the Reason of a run killed at its memory limit.
-func memoryReason(n int64) string { return "killed: memory limit " + formatBytes(n) }
+func memoryReason(n int64) string { return "killed: memory limit " + humanize.IBytes(uint64(n)) }
 
 // timeReason is the Reason of a run killed at its wall-clock limit.
 func timeReason(d time.Duration) string { return "killed: time limit " + formatDuration(d) }
-
-func formatBytes(n int64) string {
-	const mib, gib = 1 << 20, 1 << 30
-	switch {
-	case n > 0 && n%gib == 0:
-		return fmt.Sprintf("%d GiB", n/gib)
-	case n > 0 && n%mib == 0:
-		return fmt.Sprintf("%d MiB", n/mib)
-	case n >= mib:
-		return fmt.Sprintf("%.1f MiB", float64(n)/mib)
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
 
 // formatDuration prints 10m rather than 10m0s.
 func formatDuration(d time.Duration) string {

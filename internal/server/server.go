@@ -254,17 +254,14 @@ func (s *Server) DomainURL(name string) string {
 }
 
 // ServeHTTP sends a request for the apex (or an IP address) to the
-// dashboard and API and every other host to the edge.
+// dashboard and API and every other host to the edge. A Host that
+// edge.ParseHost refuses goes to the edge too, which answers 400.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	host := r.Host
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
-		host = host[:i]
-	}
-	if len(host) > len(s.suffix) && strings.EqualFold(host[len(host)-len(s.suffix):], s.suffix) {
-		s.edge.ServeHTTP(w, r)
-		return
-	}
-	if strings.EqualFold(host, s.cfg.Domain) || isIP(host) {
+	host, ok := edge.ParseHost(r.Host)
+	switch {
+	case !ok:
+	case len(host) > len(s.suffix) && strings.EqualFold(host[len(host)-len(s.suffix):], s.suffix):
+	case strings.EqualFold(host, s.cfg.Domain) || isIP(host):
 		s.apex.ServeHTTP(w, r)
 		return
 	}

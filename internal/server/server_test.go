@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -104,6 +105,13 @@ func TestHostDispatch(t *testing.T) {
 		{"web.localhost", "/healthz", 404, ""},
 		{"other.localhost", "/", 404, ""},
 		{"example.com", "/", 404, ""},
+		// Host parsed strictly (edge.ParseHost), for sites and the apex.
+		{"web.localhost:19000.evil.com", "/", 400, "not a valid host name"},
+		{"web.localhost:abc", "/", 400, "not a valid host name"},
+		{"localhost:abc", "/healthz", 400, "not a valid host name"},
+		{"localhost:19000.evil.com", "/healthz", 400, "not a valid host name"},
+		{"web.localhost:99999", "/", 400, "not a valid host name"},
+		{"we_b.localhost", "/", 400, "not a valid host name"},
 	}
 	for _, tt := range tests {
 		code, body := get(t, addr, tt.host, tt.path)
@@ -369,4 +377,46 @@ func BenchmarkSSELatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+}
+
+// TestHostWhitespace sends Host lines with tabs over a raw connection.
+// Whitespace around a field value is optional whitespace (RFC 9110 §5.5),
+// not part of it: net/http drops it, so "web.localhost<TAB>" is the host
+// web.localhost, as it is for any proxy in front. Whitespace inside the
+// value is refused.
+func TestHostWhitespace(t *testing.T) {
+	_, c, addr := testServer(t)
+	ctx := context.Background()
+	if _, err := c.CreateProject(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Deploy(ctx, site(t, "hello"), client.DeployOptions{Project: "web", Production: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, addr, "web.localhost", "hello")
+	for _, tt := range []struct {
+		line string
+		code int
+	}{
+		{"Host: web.localhost\t", 200},
+		{"Host: \tweb.localhost", 200},
+		{"Host: web.localhost\t.evil.com", 400},
+		{"Host: web.localhost\t:80", 400},
+		{"Host: web.localhost :80", 400},
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(addr, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET / HTTP/1.1\r\n%s\r\nConnection: close\r\n\r\n", tt.line)
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.line, err)
+		}
+		res.Body.Close()
+		conn.Close()
+		if res.StatusCode != tt.code {
+			t.Errorf("%q: %d; want %d", tt.line, res.StatusCode, tt.code)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/certs"
+	"github.com/apogee-dev/apogee/internal/edge"
 	"github.com/apogee-dev/apogee/internal/resolver"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
 )
@@ -160,12 +161,8 @@ func (s *Server) httpHandler() http.Handler {
 		return s
 	}
 	redirect := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := strings.ToLower(r.Host)
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		host = strings.TrimSuffix(host, ".")
-		if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") || !s.hasTLS(host) {
+		host, ok := edge.ParseHost(r.Host)
+		if !ok || strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") || !s.hasTLS(host) {
 			s.ServeHTTP(w, r)
 			return
 		}

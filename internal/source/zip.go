@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/apogee-dev/apogee"
 )
 
@@ -174,11 +176,11 @@ func planZip(ctx context.Context, zr *zip.Reader, lim ZipLimits) ([]zipEntry, er
 		if e.kind != kindDir {
 			if f.UncompressedSize64 > uint64(lim.MaxFileBytes) {
 				return nil, tooLarge("entry %q is %s; the limit for one file is %s",
-					f.Name, formatBytes(int64(min(f.UncompressedSize64, 1<<62))), formatBytes(lim.MaxFileBytes))
+					f.Name, ibytes(int64(min(f.UncompressedSize64, 1<<62))), ibytes(lim.MaxFileBytes))
 			}
 			if stated += f.UncompressedSize64; stated > uint64(lim.MaxBytes) {
 				return nil, tooLarge("the ZIP archive holds more than %s (at entry %q); that is the limit",
-					formatBytes(lim.MaxBytes), f.Name)
+					ibytes(lim.MaxBytes), f.Name)
 			}
 		}
 		entries = append(entries, e)
@@ -415,11 +417,11 @@ func (x *extractor) file(e zipEntry, p string) error {
 		if k > 0 {
 			n += int64(k)
 			if n > x.lim.MaxFileBytes {
-				return tooLarge("entry %q inflates past the limit for one file, %s", e.f.Name, formatBytes(x.lim.MaxFileBytes))
+				return tooLarge("entry %q inflates past the limit for one file, %s", e.f.Name, ibytes(x.lim.MaxFileBytes))
 			}
 			if x.bytes+int64(k) > x.lim.MaxBytes {
 				return tooLarge("the ZIP archive inflates to more than %s (at entry %q); that is the limit",
-					formatBytes(x.lim.MaxBytes), e.f.Name)
+					ibytes(x.lim.MaxBytes), e.f.Name)
 			}
 			if _, err := w.Write(x.buf[:k]); err != nil {
 				return fmt.Errorf("source: extracting %q: %w", e.f.Name, err)
@@ -463,20 +465,5 @@ func modeKind(m fs.FileMode) string {
 	return "special file"
 }
 
-// formatBytes writes n in binary units.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	v := float64(n) / float64(div)
-	if n%div == 0 {
-		return fmt.Sprintf("%d %ciB", n/div, "KMGTPE"[exp])
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[exp])
-}
+// ibytes writes n in binary units ("1.5 KiB", "256 MiB").
+func ibytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
