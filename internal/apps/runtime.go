@@ -263,6 +263,9 @@ type Exit struct {
 	Signal int `json:"signal,omitempty"`
 	// OOM is set when the kernel killed it at its memory limit.
 	OOM bool `json:"oom,omitempty"`
+	// Health is set when the runtime ended it for failing its health
+	// check: its boot timeout, or liveness for Health.Replace.
+	Health bool `json:"health,omitempty"`
 	// Reason is for people: "exited with code 1", "killed by signal 9",
 	// "killed: out of memory (limit 512 MiB)", "start command not found".
 	Reason string `json:"reason"`

@@ -277,7 +277,7 @@ func (in *instance) runProcess(attempt int) (apps.Exit, time.Duration) {
 		exit.Reason = fmt.Sprintf("killed: out of memory (limit %s)", apogee.FormatBytes(in.spec.Limits.MemoryBytes))
 	}
 	if v != nil {
-		exit.Reason = v.reason
+		exit.Reason, exit.Health = v.reason, true
 	}
 	in.mu.Lock()
 	in.proc = nil

@@ -84,7 +84,7 @@ func Run(t *testing.T, caps Caps, newRuntime Factory) {
 					t.Errorf("Close: %v", err)
 				}
 			})
-			tc.fn(t, &env{rt: rt, obs: obs, dir: appDir(t)})
+			tc.fn(t, &env{rt: rt, obs: obs, dir: AppDir(t)})
 		})
 	}
 }
@@ -100,8 +100,9 @@ type env struct {
 	dir string
 }
 
-// appDir copies testdata/app to a fresh folder: the release tree.
-func appDir(t *testing.T) string {
+// AppDir copies the suite's test app (testdata/app/app.js; see its MODE
+// variable) to a fresh folder, a release tree, and returns its path.
+func AppDir(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	src := filepath.Join(filepath.Dir(file), "testdata", "app", "app.js")

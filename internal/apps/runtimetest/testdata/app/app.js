@@ -11,7 +11,8 @@
 //   forkbomb    starts processes until it cannot
 // Paths of a good app: / (hello), /env/NAME, /sick (health fails from
 // then on), /crash (kill -9 of itself), /write/FILE (writes there),
-// /connect/HOST/PORT (tries a TCP connection), /pid.
+// /connect/HOST/PORT (tries a TCP connection), /pid, /slow/MS (answers
+// after MS milliseconds).
 'use strict';
 const http = require('http');
 const net = require('net');
@@ -75,6 +76,10 @@ const server = http.createServer((req, res) => {
       return;
     case 'crash':
       res.end('crashing\n', () => process.kill(process.pid, 'SIGKILL'));
+      return;
+    case 'slow':
+      console.log('slow request for ' + parts[2] + ' ms');
+      setTimeout(() => res.end('slow ' + (process.env.GREETING || 'app') + '\n'), Number(parts[2]));
       return;
     case 'pid':
       res.end(String(process.pid));
