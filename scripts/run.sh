@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 # The build sandbox, git for sources, Node.js for JavaScript builds.
-apt_install ca-certificates git bubblewrap
+apt_install ca-certificates git bubblewrap slirp4netns nftables
 ensure_go
 ensure_node
 mkdir -p bin

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # Tools the tests run for real (chromium: the dashboard's browser tests).
-apt_install ca-certificates curl unzip git postgresql bubblewrap runsc pebble chromium
+apt_install ca-certificates curl unzip git postgresql bubblewrap runsc slirp4netns nftables iproute2 util-linux pebble chromium
 ensure_go
 ensure_node
 

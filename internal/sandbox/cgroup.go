@@ -7,16 +7,24 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/apogee-dev/apogee"
 )
 
 // The controllers every run needs.
 var cgroupControllers = []string{"memory", "cpu", "pids"}
+
+// The v1 hierarchies used when mounted: CPU time (cpuacct) and the
+// freezer. On v2 both are core files of every cgroup (cpu.stat,
+// cgroup.freeze).
+var cgroupOptional = []string{"cpuacct", "freezer"}
 
 // ErrCgroups is wrapped by New's error when cgroups cannot be used.
 var ErrCgroups = errors.New("sandbox: cgroups are not usable")
@@ -111,6 +119,14 @@ func detectCgroups(root, parent string) (*cgroups, error) {
 		}
 		p[c] = dir
 	}
+	for _, c := range cgroupOptional {
+		if m, ok := v1[c]; ok {
+			dir := filepath.Join(m, parent)
+			if err := os.MkdirAll(dir, 0o755); err == nil {
+				p[c] = dir
+			}
+		}
+	}
 	return &cgroups{parents: p}, nil
 }
 
@@ -164,7 +180,7 @@ func cgroupMounts() (v1 map[string]string, v2 []string, err error) {
 			v2 = append(v2, mnt)
 		case "cgroup":
 			for _, o := range strings.Split(qf[2], ",") {
-				for _, c := range cgroupControllers {
+				for _, c := range append(cgroupControllers, cgroupOptional...) {
 					if o == c {
 						if _, seen := v1[c]; !seen {
 							v1[c] = mnt
@@ -211,16 +227,21 @@ func newRunID() string {
 // create makes the run's cgroup and writes its limits.
 func (g *cgroups) create(id string, l Limits) (_ *cgroup, err error) {
 	cg := &cgroup{v2: g.v2, dirs: map[string]string{}}
+	made := map[string]bool{}
 	defer func() {
 		if err != nil {
-			cg.destroy()
+			for dir := range made {
+				syscall.Rmdir(dir)
+			}
 		}
 	}()
-	made := map[string]bool{}
-	for _, c := range cgroupControllers {
-		dir := filepath.Join(g.parents[c], id)
+	for c, parent := range g.parents {
+		dir := filepath.Join(parent, id)
 		if !made[dir] {
 			if err := os.Mkdir(dir, 0o755); err != nil {
+				if errors.Is(err, fs.ErrExist) {
+					return nil, apogee.Errorf(apogee.ECONFLICT, "sandbox: %s is already running", id)
+				}
 				return nil, fmt.Errorf("sandbox: creating cgroup: %w", err)
 			}
 			made[dir] = true
@@ -289,13 +310,126 @@ func (cg *cgroup) add(pid int) error {
 
 func (cg *cgroup) uniqueDirs() []string {
 	var out []string
-	for _, c := range cgroupControllers {
-		d := cg.dirs[c]
-		if d != "" && (len(out) == 0 || out[len(out)-1] != d) {
+	seen := map[string]bool{}
+	for _, c := range append(cgroupControllers, cgroupOptional...) {
+		if d := cg.dirs[c]; d != "" && !seen[d] {
+			seen[d] = true
 			out = append(out, d)
 		}
 	}
 	return out
+}
+
+// open is the cgroup id below the parents, as create made it.
+func (g *cgroups) open(id string) *cgroup {
+	cg := &cgroup{v2: g.v2, dirs: map[string]string{}}
+	for c, parent := range g.parents {
+		cg.dirs[c] = filepath.Join(parent, id)
+	}
+	return cg
+}
+
+// children lists the cgroups below the parents whose names start with
+// prefix.
+func (g *cgroups) children(prefix string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, parent := range g.parents {
+		ents, err := os.ReadDir(parent)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: listing cgroups: %w", err)
+		}
+		for _, e := range ents {
+			if n := e.Name(); e.IsDir() && strings.HasPrefix(n, prefix) && !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	return out, nil
+}
+
+// setFrozen freezes or thaws every process of the cgroup and waits until
+// the kernel says it is done.
+func (cg *cgroup) setFrozen(on bool) error {
+	var file, val, want string
+	switch {
+	case cg.v2:
+		file, val, want = "cgroup.freeze", "0", "frozen 0"
+		if on {
+			val, want = "1", "frozen 1"
+		}
+	case cg.dirs["freezer"] != "":
+		file, val, want = "freezer.state", "THAWED", "THAWED"
+		if on {
+			val, want = "FROZEN", "FROZEN"
+		}
+	default:
+		return errors.New("no cgroup freezer is mounted")
+	}
+	dir := cg.dirs["freezer"]
+	if cg.v2 {
+		dir = cg.dirs["pids"]
+	}
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(val), 0); err != nil {
+		return err
+	}
+	state := filepath.Join(dir, "freezer.state")
+	if cg.v2 {
+		state = filepath.Join(dir, "cgroup.events")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(state)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), want) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still not %s after 10s: %s", want, strings.TrimSpace(string(b)))
+		}
+		if !cg.v2 && on {
+			// A v1 freeze that met a busy task stays FREEZING: ask again.
+			os.WriteFile(filepath.Join(dir, file), []byte(val), 0)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (cg *cgroup) frozen() bool {
+	switch {
+	case cg.v2:
+		return readKeyed(filepath.Join(cg.dirs["pids"], "cgroup.events"), "frozen") == 1
+	case cg.dirs["freezer"] != "":
+		b, _ := os.ReadFile(filepath.Join(cg.dirs["freezer"], "freezer.state"))
+		return strings.TrimSpace(string(b)) != "THAWED" && len(b) > 0
+	}
+	return false
+}
+
+// stats reads the cgroup's use.
+func (cg *cgroup) stats() (Stats, error) {
+	var st Stats
+	mem := filepath.Join(cg.dirs["memory"], "memory.usage_in_bytes")
+	if cg.v2 {
+		mem = filepath.Join(cg.dirs["memory"], "memory.current")
+	}
+	st.MemoryBytes = readInt(mem)
+	if st.MemoryBytes < 0 {
+		return Stats{}, fmt.Errorf("reading %s", mem)
+	}
+	st.PeakMemoryBytes = cg.peakMemory()
+	st.Pids = max(readInt(filepath.Join(cg.dirs["pids"], "pids.current")), 0)
+	switch {
+	case cg.v2:
+		st.CPU = time.Duration(max(readKeyed(filepath.Join(cg.dirs["cpu"], "cpu.stat"), "usage_usec"), 0)) * time.Microsecond
+	case cg.dirs["cpuacct"] != "":
+		st.CPU = time.Duration(max(readInt(filepath.Join(cg.dirs["cpuacct"], "cpuacct.usage")), 0))
+	}
+	st.Frozen = cg.frozen()
+	return st, nil
 }
 
 // procs lists the processes in the cgroup (the pids hierarchy holds all
@@ -323,13 +457,16 @@ func (cg *cgroup) procs() ([]int, error) {
 func (cg *cgroup) kill() error {
 	if cg.v2 {
 		os.WriteFile(filepath.Join(cg.dirs["pids"], "cgroup.kill"), []byte("1"), 0)
+	} else if cg.frozen() {
+		// Frozen v1 tasks do not die until thawed.
+		cg.setFrozen(false)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		pids, err := cg.procs()
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil
+			if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENODEV) {
+				return nil // removed meanwhile
 			}
 			return err
 		}

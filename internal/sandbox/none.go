@@ -25,15 +25,36 @@ const NoneWarning = "WARNING: sandbox \"none\": this program runs UNSANDBOXED on
 
 // Run runs s directly. See Sandbox for the contract.
 func (n *None) Run(ctx context.Context, s Spec) (Result, error) {
-	if err := validate(&s); err != nil {
+	if err := n.prepare(&s); err != nil {
 		return Result{}, err
 	}
+	return n.run(ctx, s, launch{gate: payload{Argv: s.Argv, Env: s.Env, Dir: s.Dir}})
+}
+
+// Start starts s directly, in a network namespace of its own (the only
+// thing of an instance that "none" keeps: every instance can listen on the
+// same port). See Starter for the contract.
+func (n *None) Start(ctx context.Context, s Spec) (Instance, error) {
+	if err := n.prepare(&s); err != nil {
+		return nil, err
+	}
+	l := launch{gate: payload{Argv: s.Argv, Env: s.Env, Dir: s.Dir}}
+	if err := gateReady(&l, nil); err != nil {
+		return nil, err
+	}
+	return n.start(ctx, s, l)
+}
+
+func (n *None) prepare(s *Spec) error {
+	if err := validate(s); err != nil {
+		return err
+	}
 	if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
-		return Result{}, fmt.Errorf("sandbox: workspace %s: not a directory", s.Dir)
+		return fmt.Errorf("sandbox: workspace %s: not a directory", s.Dir)
 	}
 	n.cfg.logger.Warn("sandbox none: running a program without isolation", "argv0", s.Argv[0], "dir", s.Dir)
 	if s.Stderr != nil {
 		fmt.Fprintln(s.Stderr, NoneWarning)
 	}
-	return n.run(ctx, s, launch{gate: payload{Argv: s.Argv, Env: s.Env, Dir: s.Dir}})
+	return nil
 }

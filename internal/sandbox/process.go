@@ -13,7 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // A run starts our own binary again under one of two names (the re-exec
@@ -46,6 +47,12 @@ type payload struct {
 	// no_new_privs and checks no capability is left.
 	Drop     bool `json:",omitempty"`
 	Uid, Gid int  `json:",omitempty"`
+	// Loopback brings the loopback interface up first (the gate, in a
+	// network namespace of its own).
+	Loopback bool `json:",omitempty"`
+	// ReadyFD, when set, gets one byte just before the exec, and is
+	// closed.
+	ReadyFD int `json:",omitempty"`
 }
 
 func init() {
@@ -78,6 +85,11 @@ func childMain(fd int, who string) int {
 	if err := json.Unmarshal(b, &p); err != nil || len(p.Argv) == 0 {
 		return fail(125, "bad payload: %v", err)
 	}
+	if p.Loopback {
+		if err := loopbackUp(); err != nil {
+			return fail(125, "bringing up the loopback interface: %v", err)
+		}
+	}
 	if p.Dir != "" {
 		if err := os.Chdir(p.Dir); err != nil {
 			return fail(125, "%v", err)
@@ -92,6 +104,10 @@ func childMain(fd int, who string) int {
 	if err != nil {
 		return fail(127, "%s: %v", p.Argv[0], err)
 	}
+	if p.ReadyFD > 0 {
+		unix.Write(p.ReadyFD, []byte{'R'})
+		unix.Close(p.ReadyFD)
+	}
 	err = syscall.Exec(path, p.Argv, p.Env)
 	return fail(126, "%s: %v", p.Argv[0], err)
 }
@@ -99,10 +115,9 @@ func childMain(fd int, who string) int {
 func dropPrivileges(uid, gid int) error {
 	// Empty the bounding set (needs CAP_SETPCAP), so nothing executed later
 	// can gain a capability even without no_new_privs.
-	const prCapbsetDrop = 24
-	for c := uintptr(0); c < 64; c++ {
-		if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prCapbsetDrop, c, 0); e != 0 && e != syscall.EINVAL {
-			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, e)
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
+			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
 		}
 	}
 	if err := syscall.Setgroups(nil); err != nil {
@@ -117,17 +132,13 @@ func dropPrivileges(uid, gid int) error {
 		return fmt.Errorf("setresuid: %w", err)
 	}
 	// The inheritable set survives the switch: empty it (and the rest).
-	hdr := struct {
-		version uint32
-		pid     int32
-	}{version: 0x20080522} // _LINUX_CAPABILITY_VERSION_3
-	var data [2]struct{ effective, permitted, inheritable uint32 }
-	if _, _, e := syscall.RawSyscall(syscall.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
-		return fmt.Errorf("capset: %w", e)
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
 	}
-	const prSetNoNewPrivs = 38
-	if _, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, prSetNoNewPrivs, 1, 0, 0, 0, 0); e != 0 {
-		return fmt.Errorf("no_new_privs: %w", e)
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
 	}
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -141,6 +152,24 @@ func dropPrivileges(uid, gid int) error {
 		}
 	}
 	return nil
+}
+
+// loopbackUp sets the loopback interface up, as bwrap --unshare-net does.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // lookPath finds file in the PATH of env (not of this process).
@@ -170,171 +199,67 @@ func lookPath(file string, env []string) (string, error) {
 type launch struct {
 	gate payload  // what the gate execs on the host
 	init *payload // what the init execs inside the sandbox, if used
+	// extra are more files for the gate to pass on, from fd 4 (no init)
+	// or 5 on; spawn closes them once the gate has started.
+	extra []*os.File
 	// cleanup runs after the run, whatever happened.
 	cleanup func()
 	// hostPids, when set, is pids.max instead of Spec.Limits.Pids (runsc:
 	// gVisor's threads, not the program's processes).
 	hostPids int64
+	// netns clones the gate into a network namespace of its own, with its
+	// loopback up; with Spec.Network, spawn gives it egress (network.go)
+	// before the gate goes on.
+	netns bool
+	// detached runs outlive the server (instances): no parent-death
+	// signal for the gate or slirp4netns.
+	detached bool
+	// ready, for Start, waits until the program runs and returns how to
+	// signal it (nil: signal the gate's process).
+	ready func(ctx context.Context, p *proc) (func(syscall.Signal) error, error)
+	// signal, when set, signals the program of an instance whose ready
+	// gave no way to (nil: signal the gate's process).
+	signal func(p *proc, sig syscall.Signal) error
 }
 
 // runner is what every kind shares: the gate, the cgroup, the limits.
 type runner struct {
-	cfg config
-	cg  *cgroups // nil without limits
+	cfg       config
+	cg        *cgroups // nil without limits
+	hostNetns *os.File // the server's network namespace, for dialing back
+}
+
+// proc is one started run: the gate's process, its cgroup, the copies of
+// its output.
+type proc struct {
+	r       *runner
+	l       launch
+	s       Spec
+	cg      *cgroup // nil without limits
+	cmd     *exec.Cmd
+	start   time.Time
+	waitCh  chan error // cmd.Wait's result, once
+	wg      sync.WaitGroup
+	copies  sync.WaitGroup
+	readers []*os.File    // our ends of the output pipes
+	closers []func()      // run by finish
+	netns   *os.File      // the gate's network namespace, with launch.netns
+	helpers []*os.Process // slirp4netns: killed with the run
 }
 
 // run starts l, enforces s.Limits and ctx, waits for every process of the
 // run and reports how it ended.
-func (r *runner) run(ctx context.Context, s Spec, l launch) (res Result, err error) {
-	if l.cleanup != nil {
-		defer l.cleanup()
-	}
+func (r *runner) run(ctx context.Context, s Spec, l launch) (Result, error) {
 	if err := ctx.Err(); err != nil {
+		if l.cleanup != nil {
+			l.cleanup()
+		}
 		return Result{ExitCode: -1, Reason: ReasonCanceled}, nil
 	}
-	var cg *cgroup
-	if r.cg != nil {
-		lim := s.Limits
-		if l.hostPids > 0 {
-			lim.Pids = l.hostPids
-		}
-		if cg, err = r.cg.create(newRunID(), lim); err != nil {
-			return Result{}, err
-		}
-		defer func() {
-			if derr := cg.destroy(); derr != nil {
-				r.cfg.logger.Error("sandbox: cleaning up cgroup", "err", derr)
-				if err == nil {
-					err = derr
-				}
-			}
-		}()
-	}
-
-	var (
-		toClose []*os.File // the child's ends, closed after Start
-		extra   []*os.File
-		copies  sync.WaitGroup
-		readers []*os.File
-	)
-	defer func() {
-		for _, f := range toClose {
-			f.Close()
-		}
-	}()
-	pipe := func() (*os.File, *os.File, error) {
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			return nil, nil, fmt.Errorf("sandbox: %w", err)
-		}
-		return pr, pw, nil
-	}
-	gateR, gateW, err := pipe()
+	p, err := r.spawn(s, l, newRunID())
 	if err != nil {
 		return Result{}, err
 	}
-	defer gateW.Close()
-	toClose = append(toClose, gateR)
-	extra = append(extra, gateR)
-	var initW *os.File
-	if l.init != nil {
-		var initR *os.File
-		if initR, initW, err = pipe(); err != nil {
-			return Result{}, err
-		}
-		defer initW.Close()
-		toClose = append(toClose, initR)
-		extra = append(extra, initR)
-	}
-	// output gives the child's end for w, and starts copying into w when
-	// w is not a file.
-	var copyFrom []func()
-	output := func(w io.Writer) (*os.File, error) {
-		if w == nil {
-			return nil, nil
-		}
-		if f, ok := w.(*os.File); ok {
-			return f, nil
-		}
-		pr, pw, err := pipe()
-		if err != nil {
-			return nil, err
-		}
-		toClose = append(toClose, pw)
-		readers = append(readers, pr)
-		copyFrom = append(copyFrom, func() { io.Copy(w, pr) })
-		return pw, nil
-	}
-	stdout, err := output(s.Stdout)
-	if err != nil {
-		return Result{}, err
-	}
-	stderr, err := output(s.Stderr)
-	if err != nil {
-		closeAll(readers)
-		return Result{}, err
-	}
-
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{gateName},
-		Env:        []string{}, // not the server's
-		Stdout:     stdout,
-		Stderr:     stderr,
-		ExtraFiles: extra,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
-		},
-	}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		for _, f := range readers {
-			f.Close()
-		}
-		return Result{}, fmt.Errorf("sandbox: starting: %w", err)
-	}
-	for _, f := range toClose {
-		f.Close()
-	}
-	toClose = nil
-	for _, c := range copyFrom {
-		copies.Go(c)
-	}
-	pid := cmd.Process.Pid
-	killAll := func() {
-		syscall.Kill(-pid, syscall.SIGKILL) // the gate's process group
-		cmd.Process.Kill()
-		if cg != nil {
-			if err := cg.kill(); err != nil {
-				r.cfg.logger.Error("sandbox: killing the run", "err", err)
-			}
-		}
-	}
-
-	waitCh := make(chan error, 1)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() { waitCh <- cmd.Wait() })
-
-	if cg != nil {
-		if err := cg.add(pid); err != nil {
-			gateW.Close()
-			killAll()
-			<-waitCh
-			closeAll(readers)
-			copies.Wait()
-			return Result{}, err
-		}
-	}
-	// Release the gate, then hand the init its payload.
-	wg.Go(func() {
-		writePayload(gateW, l.gate)
-		if initW != nil {
-			writePayload(initW, *l.init)
-		}
-	})
-
 	var timeout <-chan time.Time
 	if s.Limits.Wall > 0 {
 		t := time.NewTimer(s.Limits.Wall)
@@ -344,69 +269,294 @@ func (r *runner) run(ctx context.Context, s Spec, l launch) (res Result, err err
 	var waitErr error
 	reason := ""
 	select {
-	case waitErr = <-waitCh:
+	case waitErr = <-p.waitCh:
 	case <-ctx.Done():
 		reason = ReasonCanceled
-		killAll()
-		waitErr = <-waitCh
+		p.killAll()
+		waitErr = <-p.waitCh
 	case <-timeout:
 		reason = timeReason(s.Limits.Wall)
-		killAll()
-		waitErr = <-waitCh
+		p.killAll()
+		waitErr = <-p.waitCh
 	}
-	res.Duration = time.Since(start)
+	return p.finish(reason, waitErr)
+}
 
-	// Whatever the program left behind (a daemon under "none") goes now;
-	// under bwrap the PID namespace has already taken it.
-	if cg != nil {
-		if err := cg.kill(); err != nil {
-			r.cfg.logger.Error("sandbox: killing what the run left", "err", err)
+// spawn makes the run's cgroup, starts the gate, puts it in the cgroup
+// and releases it. On error nothing of the run is left.
+func (r *runner) spawn(s Spec, l launch, id string) (_ *proc, err error) {
+	p := &proc{r: r, l: l, s: s, waitCh: make(chan error, 1)}
+	var toClose []*os.File // the child's ends, closed once it has started
+	started := false       // from then on, finish cleans up
+	defer func() {
+		closeAll(toClose)
+		if err != nil && !started {
+			closeAll(p.readers)
+			if p.cg != nil {
+				if derr := p.cg.destroy(); derr != nil {
+					r.cfg.logger.Error("sandbox: cleaning up cgroup", "err", derr)
+				}
+			}
+			if l.cleanup != nil {
+				l.cleanup()
+			}
 		}
-	} else {
-		syscall.Kill(-pid, syscall.SIGKILL)
+	}()
+	toClose = append(toClose, l.extra...)
+	if err := p.makeCgroup(id); err != nil {
+		return nil, err
 	}
-	// Output ends when the last writer is gone; a writer that escaped the
-	// kill (only possible without cgroups) does not hold the run up.
-	done := make(chan struct{})
-	go func() { copies.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-		closeAll(readers)
-		<-done
+	gateR, gateW, err := pipe()
+	if err != nil {
+		return nil, err
 	}
-	closeAll(readers)
+	// Our ends go to writePayload once the gate is in its cgroup.
+	var ours []*os.File
+	defer func() {
+		if err != nil {
+			closeAll(ours)
+		}
+	}()
+	ours = append(ours, gateW)
+	toClose = append(toClose, gateR)
+	extra := []*os.File{gateR}
+	var initW *os.File
+	if l.init != nil {
+		var initR *os.File
+		if initR, initW, err = pipe(); err != nil {
+			return nil, err
+		}
+		ours = append(ours, initW)
+		toClose = append(toClose, initR)
+		extra = append(extra, initR)
+	}
+	extra = append(extra, l.extra...)
+	var copyFrom []func()
+	stdout, err := p.output(s.Stdout, &toClose, &copyFrom)
+	if err != nil {
+		return nil, err
+	}
+	stderr, err := p.output(s.Stderr, &toClose, &copyFrom)
+	if err != nil {
+		return nil, err
+	}
+	p.cmd = &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        []string{gateName},
+		Env:         []string{}, // not the server's
+		Stdout:      stdout,
+		Stderr:      stderr,
+		ExtraFiles:  extra,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	if l.netns {
+		p.cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
+		l.gate.Loopback = true
+	}
+	if !l.detached {
+		// A run ends with the server: its gate (and bwrap's
+		// --die-with-parent) see to that.
+		p.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
+	p.start = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("sandbox: starting: %w", err)
+	}
+	started = true
+	closeAll(toClose)
+	if l.netns {
+		// A file keeps the namespace, whatever becomes of the process.
+		p.netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", p.cmd.Process.Pid))
+		if err != nil {
+			err = fmt.Errorf("sandbox: opening the instance's network namespace: %w", err)
+			closeAll(ours)
+			p.killAll()
+			p.finish("", <-p.waitCh)
+			return nil, err
+		}
+		p.closers = append(p.closers, func() { p.netns.Close() })
+	}
+	if l.netns && s.Network {
+		if err := p.network(); err != nil {
+			closeAll(ours)
+			p.killAll()
+			p.finish("", <-p.waitCh)
+			return nil, err
+		}
+	}
+	toClose = nil
+	for _, c := range copyFrom {
+		p.copies.Go(c)
+	}
+	p.wg.Go(func() { p.waitCh <- p.cmd.Wait() })
+	if p.cg != nil {
+		if err := p.cg.add(p.cmd.Process.Pid); err != nil {
+			closeAll(ours)
+			p.killAll()
+			p.finish("", <-p.waitCh)
+			return nil, err
+		}
+	}
+	// Release the gate, then hand the init its payload.
+	p.wg.Go(func() {
+		writePayload(gateW, l.gate)
+		if initW != nil {
+			writePayload(initW, *l.init)
+		}
+	})
+	return p, nil
+}
+
+func pipe() (*os.File, *os.File, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: %w", err)
+	}
+	return pr, pw, nil
+}
+
+// makeCgroup creates the run's cgroup with its limits (none without
+// cgroups).
+func (p *proc) makeCgroup(id string) error {
+	if p.r.cg == nil {
+		return nil
+	}
+	lim := p.s.Limits
+	if p.l.hostPids > 0 {
+		lim.Pids = p.l.hostPids
+	}
+	cg, err := p.r.cg.create(id, lim)
+	if err != nil {
+		return err
+	}
+	p.cg = cg
+	return nil
+}
+
+// output gives the child's end for w, and arranges to copy into w when w
+// is not a file.
+func (p *proc) output(w io.Writer, toClose *[]*os.File, copyFrom *[]func()) (*os.File, error) {
+	if w == nil {
+		return nil, nil
+	}
+	if f, ok := w.(*os.File); ok {
+		return f, nil
+	}
+	pr, pw, err := pipe()
+	if err != nil {
+		return nil, err
+	}
+	*toClose = append(*toClose, pw)
+	p.readers = append(p.readers, pr)
+	*copyFrom = append(*copyFrom, func() { io.Copy(w, pr) })
+	return pw, nil
+}
+
+// killAll kills every process of the run.
+func (p *proc) killAll() {
+	for _, h := range p.helpers {
+		h.Kill()
+	}
+	pid := p.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGKILL) // the gate's process group
+	p.cmd.Process.Kill()
+	if p.cg != nil {
+		if err := p.cg.kill(); err != nil {
+			p.r.cfg.logger.Error("sandbox: killing the run", "err", err)
+		}
+	}
+}
+
+// finish ends a run whose gate has exited (waitErr is cmd.Wait's): it
+// kills what is left, drains the output, reads how it ended, removes the
+// cgroup and runs the launch's cleanup. reason, when set, is why the run
+// was stopped.
+func (p *proc) finish(reason string, waitErr error) (res Result, err error) {
+	defer func() {
+		p.wg.Wait()
+		if p.cg != nil {
+			if derr := p.cg.destroy(); derr != nil {
+				p.r.cfg.logger.Error("sandbox: cleaning up cgroup", "err", derr)
+				if err == nil {
+					err = derr
+				}
+			}
+		}
+		for _, c := range p.closers {
+			c()
+		}
+		if p.l.cleanup != nil {
+			p.l.cleanup()
+		}
+	}()
+	res.Duration = time.Since(p.start)
+	p.killLeftovers()
+	p.drainOutput()
 
 	var ee *exec.ExitError
 	if waitErr != nil && !errors.As(waitErr, &ee) {
 		return Result{}, fmt.Errorf("sandbox: waiting: %w", waitErr)
 	}
-	st := cmd.ProcessState
+	st := p.cmd.ProcessState
 	ws, _ := st.Sys().(syscall.WaitStatus)
-	switch {
-	case ws.Signaled():
+	res.ExitCode = st.ExitCode()
+	if ws.Signaled() {
 		res.ExitCode = 128 + int(ws.Signal())
-	default:
-		res.ExitCode = st.ExitCode()
 	}
-	if cg != nil {
-		res.PeakMemory = cg.peakMemory()
+	if p.cg != nil {
+		res.PeakMemory = p.cg.peakMemory()
 	}
+	res.Reason = p.reason(reason, res.ExitCode, ws)
+	return res, nil
+}
+
+// killLeftovers kills whatever the program left behind (a daemon under
+// "none"); under bwrap the PID namespace has already taken it.
+func (p *proc) killLeftovers() {
+	for _, h := range p.helpers {
+		h.Kill()
+	}
+	if p.cg != nil {
+		if err := p.cg.kill(); err != nil {
+			p.r.cfg.logger.Error("sandbox: killing what the run left", "err", err)
+		}
+		return
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+}
+
+// drainOutput waits until the copies of the output are done. Output ends
+// when the last writer is gone; a writer that escaped the kill (only
+// possible without cgroups) does not hold the run up.
+func (p *proc) drainOutput() {
+	done := make(chan struct{})
+	go func() { p.copies.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		closeAll(p.readers)
+		<-done
+	}
+	closeAll(p.readers)
+}
+
+// reason says why a run ended: stopped (reason set), killed at its memory
+// limit, killed by a signal, failed at its process limit, or exited.
+func (p *proc) reason(stopped string, code int, ws syscall.WaitStatus) string {
+	lim := p.s.Limits
 	switch {
-	case reason != "":
-		res.Reason = reason
-	case cg != nil && res.ExitCode != 0 && s.Limits.MemoryBytes > 0 && cg.oomKilled():
-		res.Reason = memoryReason(s.Limits.MemoryBytes)
+	case stopped != "":
+		return stopped
+	case p.cg != nil && code != 0 && lim.MemoryBytes > 0 && p.cg.oomKilled():
+		return memoryReason(lim.MemoryBytes)
 	case ws.Signaled():
-		res.Reason = fmt.Sprintf("killed: signal %d", int(ws.Signal()))
-	case cg != nil && res.ExitCode != 0 && s.Limits.Pids > 0 && cg.pidsLimitHit():
+		return fmt.Sprintf("killed: signal %d", int(ws.Signal()))
+	case p.cg != nil && code != 0 && lim.Pids > 0 && p.cg.pidsLimitHit():
 		// The program ended after a fork failed at its limit: not a kill,
 		// but the likely cause.
-		res.Reason = fmt.Sprintf("exited: process limit %d reached", s.Limits.Pids)
-	default:
-		res.Reason = ReasonExited
+		return fmt.Sprintf("exited: process limit %d reached", lim.Pids)
 	}
-	return res, nil
+	return ReasonExited
 }
 
 func writePayload(w *os.File, p payload) {
@@ -420,3 +570,6 @@ func closeAll(fs []*os.File) {
 		f.Close()
 	}
 }
+
+// cgroups is the layout found at New (nil without limits), for tests.
+func (r *runner) cgroups() *cgroups { return r.cg }

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"syscall"
 )
 
 // Runsc runs programs under gVisor: `runsc run` with an OCI bundle made
@@ -34,7 +37,8 @@ var _ Sandbox = (*Runsc)(nil)
 // Name returns "runsc".
 func (*Runsc) Name() string { return "runsc" }
 
-func newRunsc(c config, cg *cgroups) (*Runsc, error) {
+func newRunsc(r runner) (*Runsc, error) {
+	c := r.cfg
 	path := c.runscPath
 	if path == "" {
 		path = "runsc"
@@ -46,55 +50,89 @@ func newRunsc(c config, cg *cgroups) (*Runsc, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("sandbox: runsc needs the server to run as root (this version of apogee does not drive rootless gVisor)")
 	}
-	return &Runsc{runner: runner{cfg: c, cg: cg}, runsc: p}, nil
+	return &Runsc{runner: r, runsc: p}, nil
 }
 
 // Run runs s under gVisor. See Sandbox for the contract.
 func (r *Runsc) Run(ctx context.Context, s Spec) (Result, error) {
-	if err := validate(&s); err != nil {
+	l, _, err := r.prepare(s, false)
+	if err != nil {
 		return Result{}, err
+	}
+	return r.run(ctx, s, l)
+}
+
+// Start starts s under gVisor as an instance. See Starter for the
+// contract. gVisor uses the network namespace of the instance's gate as
+// its host network; Signal is `runsc kill`.
+func (r *Runsc) Start(ctx context.Context, s Spec) (Instance, error) {
+	l, kill, err := r.prepare(s, true)
+	if err != nil {
+		return nil, err
+	}
+	l.signal = kill
+	if err := gateReady(&l, nil); err != nil {
+		l.cleanup()
+		return nil, err
+	}
+	return r.start(ctx, s, l)
+}
+
+// prepare makes the OCI bundle of s and the launch that runs it, and a
+// function that signals the container.
+func (r *Runsc) prepare(s Spec, instance bool) (launch, func(*proc, syscall.Signal) error, error) {
+	if err := validate(&s); err != nil {
+		return launch{}, nil, err
 	}
 	if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
-		return Result{}, fmt.Errorf("sandbox: workspace %s: not a directory", s.Dir)
+		return launch{}, nil, fmt.Errorf("sandbox: workspace %s: not a directory", s.Dir)
 	}
-	if err := chownTree(s.Dir, r.cfg.uid, r.cfg.gid); err != nil {
-		return Result{}, err
+	if !s.ReadOnly {
+		if err := chownTree(s.Dir, r.cfg.uid, r.cfg.gid); err != nil {
+			return launch{}, nil, err
+		}
 	}
 	for _, m := range s.Mounts {
 		if m.Writable {
 			if err := chownTree(m.Source, r.cfg.uid, r.cfg.gid); err != nil {
-				return Result{}, err
+				return launch{}, nil, err
 			}
 		}
 	}
 	bundle, err := os.MkdirTemp("", "apogee-runsc-bundle-")
 	if err != nil {
-		return Result{}, fmt.Errorf("sandbox: %w", err)
+		return launch{}, nil, fmt.Errorf("sandbox: %w", err)
 	}
 	// runsc's state (--root) lives in the bundle too, so a run killed by
 	// its cgroup leaves nothing behind once the bundle is removed.
 	id := "apogee-" + newRunID()
 	state := filepath.Join(bundle, "state")
+	runsc := func(args ...string) error {
+		c := exec.Command(r.runsc, append([]string{"--root", state}, args...)...)
+		c.Env = []string{}
+		if out, err := c.CombinedOutput(); err != nil {
+			return fmt.Errorf("runsc %s: %w: %s", args[0], err, out)
+		}
+		return nil
+	}
 	cleanup := func() {
 		// The run's cgroup is already killed; this drops runsc's record.
-		c := exec.Command(r.runsc, "--root", state, "delete", "--force", id)
-		c.Env = []string{}
-		c.Run()
+		runsc("delete", "--force", id)
 		os.RemoveAll(bundle)
 	}
 	if err := os.Mkdir(state, 0o700); err != nil {
 		cleanup()
-		return Result{}, fmt.Errorf("sandbox: %w", err)
+		return launch{}, nil, fmt.Errorf("sandbox: %w", err)
 	}
 	spec, err := r.bundle(bundle, s)
 	if err != nil {
 		cleanup()
-		return Result{}, err
+		return launch{}, nil, err
 	}
 	b, _ := json.Marshal(spec)
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
 		cleanup()
-		return Result{}, fmt.Errorf("sandbox: %w", err)
+		return launch{}, nil, fmt.Errorf("sandbox: %w", err)
 	}
 	// gVisor's tasks are not host processes: the host's pids.max counts
 	// gVisor's threads (about 120 at rest, some 9 per task on the ptrace
@@ -106,7 +144,9 @@ func (r *Runsc) Run(ctx context.Context, s Spec) (Result, error) {
 		hostPids = runscPidsBase + runscPidsPerTask*s.Limits.Pids
 	}
 	args := []string{r.runsc, "--root", state, "--ignore-cgroups"}
-	if s.Network {
+	if s.Network || instance {
+		// The "host" network is the gate's own namespace (isolateNet,
+		// and every instance), else the host's.
 		args = append(args, "--network=host")
 	} else {
 		args = append(args, "--network=none")
@@ -115,7 +155,23 @@ func (r *Runsc) Run(ctx context.Context, s Spec) (Result, error) {
 		args = append(args, "--platform="+r.cfg.runscPlat)
 	}
 	args = append(args, "run", "--bundle", bundle, id)
-	return r.run(ctx, s, launch{gate: payload{Argv: args}, cleanup: cleanup, hostPids: hostPids})
+	// runsc kill talks to the sandbox over a socket of the instance's
+	// network namespace: run it there.
+	kill := func(p *proc, sig syscall.Signal) error {
+		c := exec.Command(r.runsc, "--root", state, "kill", id, strconv.Itoa(int(sig)))
+		c.Env = []string{}
+		var out bytes.Buffer
+		c.Stdout, c.Stderr = &out, &out
+		if err := startIn(p.netns, r.hostNetns, c); err != nil {
+			return err
+		}
+		if err := c.Wait(); err != nil {
+			return fmt.Errorf("runsc kill: %w: %s", err, out.Bytes())
+		}
+		return nil
+	}
+	l := launch{gate: payload{Argv: args}, cleanup: cleanup, hostPids: hostPids, netns: s.Network && r.cfg.isolateNet}
+	return l, kill, nil
 }
 
 // How Limits.Pids becomes pids.max for runsc.
@@ -234,6 +290,12 @@ func (r *Runsc) bundle(dir string, s Spec) (*ociSpec, error) {
 		}
 	}
 	for _, f := range etcFiles {
+		if f == "/etc/resolv.conf" && s.Network && r.cfg.isolateNet {
+			if err := bind(r.cfg.resolvPath, f, false); err != nil { // slirp's DNS
+				return nil, err
+			}
+			continue
+		}
 		src, err := filepath.EvalSymlinks(f)
 		if err != nil {
 			continue // absent here
@@ -242,7 +304,7 @@ func (r *Runsc) bundle(dir string, s Spec) (*ociSpec, error) {
 			return nil, err
 		}
 	}
-	if err := bind(s.Dir, "/workspace", true); err != nil {
+	if err := bind(s.Dir, "/workspace", !s.ReadOnly); err != nil {
 		return nil, err
 	}
 	for _, m := range s.Mounts {

@@ -26,6 +26,9 @@
 // process in its cgroup is killed (cgroup.kill on v2, SIGKILL to each pid
 // of cgroup.procs until it is empty on v1) and the cgroup removed.
 //
+// Start runs a long-lived program (an app instance) the same way and
+// returns an Instance: see Starter.
+//
 // A Sandbox is safe for concurrent use.
 package sandbox
 
@@ -34,7 +37,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -47,10 +54,15 @@ type Spec struct {
 	// PATH of Env when it has no slash.
 	Argv []string
 	// Dir is the host path of the workspace: the only writable place
-	// besides a private /tmp. Sandboxes mount it at /workspace and run
-	// there; "none" runs in Dir itself. Under bwrap run as root, Dir and
-	// read-write Mounts are chowned to the sandbox user before the run.
+	// besides a private /tmp and writable Mounts. Sandboxes mount it at
+	// /workspace and run there; "none" runs in Dir itself. Under bwrap run
+	// as root, Dir (unless ReadOnly) and writable Mounts are chowned to the
+	// sandbox user before the run.
 	Dir string
+	// ReadOnly mounts Dir read-only (an app's release tree). It must then
+	// be readable by the sandbox user (65534): it is not chowned. "none"
+	// cannot enforce it.
+	ReadOnly bool
 	// Env is the only environment the program sees, as KEY=VALUE. The
 	// server's own environment never reaches it.
 	Env []string
@@ -59,10 +71,20 @@ type Spec struct {
 	// Stdout and Stderr receive the program's output; nil discards it.
 	Stdout, Stderr io.Writer
 	Limits         Limits
-	// Network keeps the host's network (builds need package registries).
-	// When false the program gets an empty network namespace (loopback
-	// only, not the host's).
+	// Network gives the program the internet (builds need package
+	// registries): through a user-space NAT from a network namespace of
+	// its own, never to the host's loopback, the machine's addresses, or
+	// private, link-local (cloud metadata) and reserved ranges unless
+	// allowed (WithAllowNet); see network.go. Under "none", and when the
+	// server does not run as root, a Run shares the host's network
+	// instead. When false the program gets an empty network namespace
+	// (loopback only, not the host's).
 	Network bool
+	// Name is, for Start only, the instance's name: letters, digits, '.',
+	// '_' and '-', at most 64, unique among the running instances of the
+	// Sandbox. Empty means a random one. The instance's ID and cgroup are
+	// InstancePrefix+Name.
+	Name string
 }
 
 // Mount binds a host path into the sandbox.
@@ -115,6 +137,12 @@ func (r Result) Killed() bool { return strings.HasPrefix(r.Reason, "killed:") }
 // use.
 type Sandbox interface {
 	Name() string
+	Runner
+	Starter
+}
+
+// Runner runs a program to its end: see Sandbox.
+type Runner interface {
 	Run(ctx context.Context, s Spec) (Result, error)
 }
 
@@ -129,6 +157,11 @@ type config struct {
 	bwrapPath    string
 	runscPath    string
 	runscPlat    string
+	allowNet     []netip.Prefix
+	slirpPath    string // slirp4netns, found by New when root
+	nftPath      string // nft, found by New when root
+	resolvPath   string // the resolv.conf of programs with egress
+	isolateNet   bool   // egress goes through slirp4netns (root)
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -182,18 +215,69 @@ func New(kind string, opts ...Option) (Sandbox, error) {
 			return nil, err
 		}
 	}
+	if os.Geteuid() == 0 {
+		if err := c.findNetTools(); err != nil {
+			return nil, err
+		}
+	} else if kind != "none" {
+		c.logger.Warn("sandbox: not running as root, so sandboxed programs share the host's network (its loopback services included); run apogee as root to isolate them")
+	}
+	// Instances are dialed from a thread that enters their network
+	// namespace and comes back to this one.
+	host, err := openNetns()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: opening our network namespace: %w", err)
+	}
+	r := runner{cfg: c, cg: cg, hostNetns: host}
+	var sb Sandbox
 	switch kind {
 	case "", "bwrap":
-		return newBwrap(c, cg)
+		sb, err = newBwrap(r)
 	case "runsc":
-		return newRunsc(c, cg)
+		sb, err = newRunsc(r)
 	case "none":
-		return &None{runner: runner{cfg: c, cg: cg}}, nil
+		sb = &None{runner: r}
+	default:
+		err = apogee.Errorf(apogee.EINVALID, "unknown sandbox %q: choose one of %s", kind, strings.Join(Kinds, ", "))
 	}
-	return nil, apogee.Errorf(apogee.EINVALID, "unknown sandbox %q: choose one of %s", kind, strings.Join(Kinds, ", "))
+	if err != nil {
+		host.Close()
+		return nil, err
+	}
+	return sb, nil
+}
+
+// findNetTools finds slirp4netns and nft, which give sandboxes their
+// egress and its limits, and writes their resolv.conf.
+func (c *config) findNetTools() error {
+	var err error
+	if c.slirpPath, err = exec.LookPath("slirp4netns"); err != nil {
+		return fmt.Errorf("sandbox: slirp4netns not found (%w): sandboxed programs reach the internet through it; install it: apt-get install slirp4netns", err)
+	}
+	if c.nftPath, err = exec.LookPath("nft"); err != nil {
+		return fmt.Errorf("sandbox: nft not found (%w): it keeps sandboxed programs off the host and private networks; install it: apt-get install nftables", err)
+	}
+	if c.resolvPath, err = resolvConf(); err != nil {
+		return fmt.Errorf("sandbox: writing the sandboxes' resolv.conf: %w", err)
+	}
+	c.isolateNet = true
+	return nil
+}
+
+// openNetns opens the network namespace of the calling thread: the
+// process's own, since a thread that enters an instance's is locked to
+// its goroutine until it has come back (/proc/self would name the main
+// thread's, which may be one of those for a moment).
+func openNetns() (*os.File, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return os.Open("/proc/thread-self/ns/net")
 }
 
 func validate(s *Spec) error {
+	if s.Name != "" && !validName(s.Name) {
+		return apogee.Errorf(apogee.EINVALID, "sandbox: instance name %q: use at most 64 letters, digits, '.', '_' or '-', starting with a letter or digit", s.Name)
+	}
 	if len(s.Argv) == 0 || s.Argv[0] == "" {
 		return apogee.Errorf(apogee.EINVALID, "sandbox: nothing to run (empty Argv)")
 	}
@@ -248,4 +332,19 @@ func formatDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+func validName(n string) bool {
+	if len(n) == 0 || len(n) > 64 {
+		return false
+	}
+	for i, c := range n {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -62,6 +62,15 @@ func testSandbox(t *testing.T, kind string, tr traits) {
 const serverSecret = "TOPSECRET-server-env-4f2a9c"
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(orphanEnv); spec != "" {
+		os.Exit(orphanHelper(spec))
+	}
+	if os.Getenv(echoEnv) != "" {
+		os.Exit(echoServer())
+	}
+	if kind := os.Getenv(egressEnv); kind != "" {
+		os.Exit(egressHelper(kind))
+	}
 	os.Setenv("APOGEE_TEST_SERVER_SECRET", serverSecret)
 	os.Exit(m.Run())
 }
@@ -97,15 +106,7 @@ func newTestSandbox(t *testing.T, kind string) Sandbox {
 
 // cgroupProcs counts the processes in the cgroups of sb's runs.
 func cgroupProcs(t *testing.T, sb Sandbox) int {
-	var g *cgroups
-	switch sb := sb.(type) {
-	case *Bwrap:
-		g = sb.cg
-	case *Runsc:
-		g = sb.cg
-	case *None:
-		g = sb.cg
-	}
+	g := sb.(interface{ cgroups() *cgroups }).cgroups()
 	n := 0
 	m, _ := filepath.Glob(filepath.Join(g.parents["pids"], "*", "cgroup.procs"))
 	for _, f := range m {
@@ -337,12 +338,16 @@ func countProcs(marker string) int {
 	return n
 }
 
+// testNetwork checks a program with Network reaches the internet (npm's
+// registry, through the machine's npm configuration) but, in an isolating
+// kind, not the host's loopback, neither as 127.0.0.1 nor through the
+// NAT's gateway (10.0.2.2); under "none" the same script does reach it,
+// so the check can fail.
 func testNetwork(t *testing.T, sb Sandbox, isolating bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer ln.Close()
@@ -357,18 +362,32 @@ func testNetwork(t *testing.T, sb Sandbox, isolating bool) {
 		}
 	})
 	port := ln.Addr().(*net.TCPAddr).Port
-	script := fmt.Sprintf(`require("net").connect(%d, "127.0.0.1").on("data", d => { process.stdout.write(d); process.exit(0) }).on("error", e => { console.log("error " + e.code); process.exit(1) })`, port)
-
-	res, out, errOut := run(t, sb, Spec{Argv: []string{"node", "-e", script}, Network: true})
-	if res.ExitCode != 0 || out != "hello from the host\n" {
-		t.Errorf("with network: %+v %q %q", res, out, errOut)
+	script := fmt.Sprintf(`
+const net = require("net");
+let left = 2;
+for (const host of ["127.0.0.1", "10.0.2.2"]) {
+	const c = net.connect({port: %d, host, timeout: 5000});
+	c.on("data", d => { console.log("reached " + host + ": " + String(d).trim()); c.destroy(); if (!--left) process.exit(0) });
+	c.on("error", e => { console.log("refused " + host + ": " + e.code); if (!--left) process.exit(0) });
+	c.on("timeout", () => { console.log("timeout " + host); c.destroy(); if (!--left) process.exit(0) });
+}`, port)
+	for _, network := range []bool{true, false} {
+		res, out, errOut := run(t, sb, Spec{Argv: []string{"node", "-e", script}, Network: network})
+		if res.ExitCode != 0 {
+			t.Errorf("network %v: %+v %q %q", network, res, out, errOut)
+		}
+		reached := strings.Contains(out, "reached")
+		switch {
+		case isolating && reached:
+			t.Errorf("network %v: the host's loopback answered: %q", network, out)
+		case !isolating && network && !strings.Contains(out, "reached 127.0.0.1: hello from the host"):
+			t.Errorf("unisolated: the host's loopback did not answer: %q", out)
+		}
 	}
-	if !isolating {
-		return
-	}
-	res, out, _ = run(t, sb, Spec{Argv: []string{"node", "-e", script}, Network: false})
-	if res.ExitCode == 0 || strings.Contains(out, "hello") {
-		t.Errorf("without network the host's loopback answered: %+v %q", res, out)
+	// The internet, through the machine's npm configuration.
+	res, out, errOut := run(t, sb, Spec{Argv: []string{"npm", "view", "is-number@7.0.0", "version"}, Network: true, Limits: Limits{Wall: time.Minute}})
+	if res.ExitCode != 0 || strings.TrimSpace(out) != "7.0.0" {
+		t.Errorf("npm view with network: %+v %q %q", res, out, errOut)
 	}
 }
 
@@ -472,18 +491,40 @@ func TestBwrap(t *testing.T) {
 	testSandbox(t, "bwrap", traits{isolating: true, hostProcs: true})
 }
 
+func TestBwrapInstances(t *testing.T) {
+	t.Parallel()
+	requireBwrap(t)
+	testInstances(t, "bwrap", traits{isolating: true, hostProcs: true})
+}
+
+func TestNoneInstances(t *testing.T) {
+	t.Parallel()
+	testInstances(t, "none", traits{hostProcs: true})
+}
+
+func TestRunscInstances(t *testing.T) {
+	t.Parallel()
+	requireRunsc(t)
+	testInstances(t, "runsc", traits{isolating: true})
+}
+
 // TestRunsc runs the suite under gVisor. scripts/test.sh installs runsc
 // and sets APOGEE_TEST_RUNSC=1, so there a missing runsc fails; a plain
 // `go test` elsewhere skips it.
 func TestRunsc(t *testing.T) {
 	t.Parallel()
+	requireRunsc(t)
+	testSandbox(t, "runsc", traits{isolating: true})
+}
+
+func requireRunsc(t *testing.T) {
+	t.Helper()
 	if _, err := exec.LookPath("runsc"); err != nil {
 		if os.Getenv("APOGEE_TEST_RUNSC") == "1" {
 			t.Fatal("runsc not found: install gVisor (apt-get install runsc)")
 		}
 		t.Skip("runsc not installed (apt-get install runsc); APOGEE_TEST_RUNSC=1 makes this a failure")
 	}
-	testSandbox(t, "runsc", traits{isolating: true})
 }
 
 func TestNone(t *testing.T) {
@@ -497,3 +538,5 @@ func TestNone(t *testing.T) {
 		}
 	})
 }
+
+func bgContext() context.Context { return context.Background() }

@@ -30,9 +30,10 @@ func (s *Server) setupBuilds() error {
 	if s.cfg.BuildWorkers == 0 {
 		return nil
 	}
-	sb, err := sandbox.New(s.cfg.Sandbox, sandbox.WithLogger(s.log.With("component", "sandbox")))
+	allow, _ := sandbox.ParseAllowNet(s.cfg.SandboxAllowNet) // checked by Normalize
+	sb, err := sandbox.New(s.cfg.Sandbox, sandbox.WithLogger(s.log.With("component", "sandbox")), sandbox.WithAllowNet(allow...))
 	if err != nil {
-		return apogee.Errorf(apogee.EINVALID, "the %s build sandbox cannot run here: %v; install it (bwrap: apt-get install bubblewrap; runsc: apt-get install runsc), or run builds elsewhere with --build-workers 0", s.cfg.Sandbox, err)
+		return apogee.Errorf(apogee.EINVALID, "the %s build sandbox cannot run here: %v; install it (bwrap: apt-get install bubblewrap slirp4netns nftables; runsc: apt-get install runsc slirp4netns nftables), or run builds elsewhere with --build-workers 0", s.cfg.Sandbox, err)
 	}
 	if s.cfg.Sandbox == "none" {
 		s.log.Warn("builds run WITHOUT a sandbox (--sandbox none): a build script can read and change this machine; use it for development only")

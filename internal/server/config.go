@@ -13,6 +13,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/github"
+	"github.com/apogee-dev/apogee/internal/sandbox"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 )
 
@@ -56,6 +57,9 @@ type Config struct {
 	BuildCPUs     float64       // CPU limit of one step
 	BuildTimeout  time.Duration // wall-clock limit of one step
 	AllowFileGit  bool          // projects may use file:// repositories (development, tests)
+	// SandboxAllowNet are ranges sandboxed programs may reach although
+	// private or otherwise blocked (CIDRs; see sandbox.WithAllowNet).
+	SandboxAllowNet []string
 
 	// WebhooksAllowPrivate lets outgoing webhooks reach loopback, private
 	// and link-local addresses (self-hosted receivers, tests).
@@ -109,6 +113,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.BuildMemoryMB, "build-memory-mb", 2048, "memory limit of a build's install and build steps, in MiB")
 	fs.Float64Var(&c.BuildCPUs, "build-cpus", 1, "CPU limit of a build's steps, in cores")
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", 15*time.Minute, "wall-clock limit of a build's install and build steps")
+	fs.StringSliceVar(&c.SandboxAllowNet, "sandbox-allow-net", nil, "a network (CIDR) that builds and apps may reach although it is private, link-local or this machine's (repeatable, or comma-separated; e.g. a package mirror at 10.1.2.0/24); never needed for the internet")
 	fs.BoolVar(&c.AllowFileGit, "allow-file-git", false, "let projects build from file:// repositories on this machine (development and tests)")
 	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let projects' outgoing webhooks reach loopback, private and link-local addresses (self-hosted receivers; any user can then reach this server's network)")
 	fs.StringVar(&c.DNSResolver, "dns-resolver", "", "DNS server (host:port) that custom-domain verification asks (default: the system's resolver)")
@@ -160,6 +165,9 @@ func (c *Config) Normalize() error {
 	case "bwrap", "runsc", "none":
 	default:
 		return apogee.Errorf(apogee.EINVALID, "--sandbox %q must be bwrap, runsc or none", c.Sandbox)
+	}
+	if _, err := sandbox.ParseAllowNet(c.SandboxAllowNet); err != nil {
+		return apogee.Errorf(apogee.EINVALID, "--sandbox-allow-net: %s", strings.TrimPrefix(err.Error(), "sandbox: "))
 	}
 	if c.BuildWorkers < 0 || c.BuildMemoryMB < 0 || c.BuildCPUs < 0 || c.BuildTimeout < 0 {
 		return apogee.Errorf(apogee.EINVALID, "build limits must not be negative")
