@@ -34,7 +34,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	obs := runtimetest.NewRecorder()
-	rt, err := supervisor.New(supervisor.Options{Launcher: supervisor.Host{}, DataDir: t.TempDir(), Log: quiet(), Observer: obs})
+	rt, err := supervisor.New(context.Background(), supervisor.Options{Launcher: supervisor.Host{}, DataDir: t.TempDir(), Log: quiet(), Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}

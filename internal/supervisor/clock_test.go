@@ -144,7 +144,7 @@ func (l *fakeLauncher) startTimes() []time.Duration {
 func bubble(t *testing.T, behave func(n int, p *fakeProc), fn func(s *Supervisor, l *fakeLauncher)) {
 	synctest.Test(t, func(t *testing.T) {
 		l := &fakeLauncher{epoch: time.Now(), behave: behave}
-		s, err := New(Options{Launcher: l, DataDir: t.TempDir(), Log: quiet(), Jitter: func() float64 { return 0.5 }})
+		s, err := New(context.Background(), Options{Launcher: l, DataDir: t.TempDir(), Log: quiet(), Jitter: func() float64 { return 0.5 }})
 		if err != nil {
 			t.Fatal(err)
 		}

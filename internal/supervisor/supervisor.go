@@ -32,6 +32,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -70,8 +71,10 @@ type Supervisor struct {
 
 var _ apps.Runtime = (*Supervisor)(nil)
 
-// New returns a supervisor.
-func New(opts Options) (*Supervisor, error) {
+// New returns a supervisor. When the launcher's processes can outlive a
+// server (OrphanKiller), New first kills those an earlier server left,
+// so none is orphaned by a crash of the server; ctx bounds that.
+func New(ctx context.Context, opts Options) (*Supervisor, error) {
 	if opts.Launcher == nil {
 		return nil, errors.New("supervisor: no launcher")
 	}
@@ -90,8 +93,28 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.Jitter == nil {
 		opts.Jitter = rand.Float64
 	}
+	if ok, isKiller := opts.Launcher.(OrphanKiller); isKiller {
+		ids, err := ok.KillOrphans(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("supervisor: killing the instances an earlier server left: %w", err)
+		}
+		if len(ids) > 0 {
+			opts.Log.Warn("killed app instances an earlier server left", "instances", len(ids))
+		}
+	}
+	// Their data folders go with them (only names an instance has).
+	if entries, err := os.ReadDir(opts.DataDir); err == nil {
+		for _, e := range entries {
+			if instanceIDRE.MatchString(e.Name()) {
+				os.RemoveAll(filepath.Join(opts.DataDir, e.Name()))
+			}
+		}
+	}
 	return &Supervisor{opts: opts, instances: make(map[string]*instance)}, nil
 }
+
+// instanceIDRE matches apogee.NewID's identifiers.
+var instanceIDRE = regexp.MustCompile(`^[0-9a-hjkmnp-tv-z]{12}$`)
 
 type nobody struct{}
 
