@@ -17,13 +17,15 @@ import (
 	"github.com/apogee-dev/apogee/internal/appproxy"
 	"github.com/apogee-dev/apogee/internal/apps"
 	"github.com/apogee-dev/apogee/internal/apps/runtimetest"
+	"github.com/apogee-dev/apogee/internal/sandbox"
 	"github.com/apogee-dev/apogee/internal/supervisor"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// fixture is a manager on the host runtime with real Node apps, and the
-// project's production host served on loopback.
+// fixture is a manager on the local runtime with bwrap (the default
+// sandbox) running real Node apps, and the project's production host
+// served on loopback.
 type fixture struct {
 	m   *apps.Manager
 	obs *runtimetest.Recorder
@@ -34,7 +36,13 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	obs := runtimetest.NewRecorder()
-	rt, err := supervisor.New(context.Background(), supervisor.Options{Launcher: supervisor.Host{}, DataDir: t.TempDir(), Log: quiet(), Observer: obs})
+	sb, err := sandbox.New("bwrap", sandbox.WithLogger(quiet()), sandbox.WithCgroupParent("apogee-test/manager"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := supervisor.New(context.Background(), supervisor.Options{
+		Launcher: supervisor.Sandboxed{Sandbox: sb}, DataDir: t.TempDir(), Log: quiet(), Observer: obs,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
