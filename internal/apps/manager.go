@@ -27,7 +27,8 @@ import (
 //     stops its instances (SIGTERM, grace, kill) in the background. Call
 //     it once the alias has moved.
 //   - Rollout is Prepare then Switch; a rollback is the same with a kept
-//     release, and no build.
+//     release, and no build (and no boot, when the release was kept warm:
+//     ManagerOptions.KeepWarm).
 //   - Scale and Restart change the instances of the release that serves,
 //     each new instance ready before it takes traffic.
 //   - Retire drains and stops a release that no longer serves (a preview
@@ -46,6 +47,7 @@ type Manager struct {
 	releases   map[string]*release       // by release id
 	production map[string]*appproxy.Pool // by project
 	current    map[string]string         // project → release serving production
+	warm       map[string][]string       // project → previous releases kept running, newest first
 	locks      map[string]*sync.Mutex    // per project
 	closed     bool
 	background sync.WaitGroup // drains and stops
@@ -62,7 +64,11 @@ type ManagerOptions struct {
 	// failed health check gives up at once: trying again would take as
 	// long and end the same way.
 	MaxStartFailures int
-	Log              *slog.Logger
+	// KeepWarm is how many previous releases of a project keep running
+	// after a switch (default 0): a rollback to one of them switches at
+	// once, without booting anything, at the cost of their memory.
+	KeepWarm int
+	Log      *slog.Logger
 }
 
 // release is a release's running instances.
@@ -98,6 +104,7 @@ func NewManager(rt Runtime, proxy *appproxy.Proxy, opts ManagerOptions) *Manager
 		releases:   make(map[string]*release),
 		production: make(map[string]*appproxy.Pool),
 		current:    make(map[string]string),
+		warm:       make(map[string][]string),
 		locks:      make(map[string]*sync.Mutex),
 	}
 }
@@ -321,13 +328,25 @@ func (m *Manager) switchLocked(project, releaseID string) error {
 	}
 	pool.Switch(rel.targets...)
 	m.current[project] = releaseID
-	old := m.releases[prev]
-	if old != nil {
-		delete(m.releases, prev)
+	// The previous release stays warm (running, its own host serving)
+	// while it is among the KeepWarm last; the rest are retired.
+	warm := slices.DeleteFunc(m.warm[project], func(id string) bool { return id == releaseID })
+	if prev != "" {
+		warm = append([]string{prev}, warm...)
 	}
+	var gone []*release
+	for len(warm) > m.opts.KeepWarm {
+		id := warm[len(warm)-1]
+		warm = warm[:len(warm)-1]
+		if old := m.releases[id]; old != nil {
+			delete(m.releases, id)
+			gone = append(gone, old)
+		}
+	}
+	m.warm[project] = warm
 	m.mu.Unlock()
 	m.opts.Log.Info("app release switched", "project", project, "release", releaseID, "previous", prev)
-	if old != nil {
+	for _, old := range gone {
 		m.retire(old.instances, old.targets)
 	}
 	return nil

@@ -33,8 +33,13 @@ type fixture struct {
 	url string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB, opts ...apps.ManagerOptions) *fixture {
 	t.Helper()
+	o := apps.ManagerOptions{DrainTimeout: 10 * time.Second}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Log = quiet()
 	obs := runtimetest.NewRecorder()
 	sb, err := sandbox.New("bwrap", sandbox.WithLogger(quiet()), sandbox.WithCgroupParent("apogee-test/manager"))
 	if err != nil {
@@ -46,7 +51,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := apps.NewManager(rt, appproxy.New(appproxy.Options{Log: quiet()}), apps.ManagerOptions{Log: quiet(), DrainTimeout: 10 * time.Second})
+	m := apps.NewManager(rt, appproxy.New(appproxy.Options{Log: quiet()}), o)
 	srv := httptest.NewServer(m.Production("web"))
 	t.Cleanup(func() {
 		srv.Close()
@@ -428,5 +433,38 @@ func TestSwitchNeedsAPreparedRelease(t *testing.T) {
 	}
 	if err := f.m.Retire(ctx, "p"); apogee.ErrorCode(err) != apogee.ECONFLICT {
 		t.Errorf("retiring the serving release: %v", err)
+	}
+}
+
+func TestRollbackToAWarmRelease(t *testing.T) {
+	f := newFixture(t, apps.ManagerOptions{KeepWarm: 1})
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		if err := f.m.Rollout(ctx, f.release(id, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warmA := f.m.Instances("a")
+	if len(warmA) != 1 || !warmA[0].Ready() {
+		t.Fatalf("a is not kept warm: %v", warmA)
+	}
+	// The rollback switches to a's running instance: nothing boots.
+	if err := f.m.Rollout(ctx, f.release("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.m.Instances("a"); len(got) != 1 || got[0].ID() != warmA[0].ID() {
+		t.Errorf("the rollback started new instances: %v", got)
+	}
+	if _, body := f.get(t, "/"); body != "hello from a\n" {
+		t.Errorf("after the rollback: %q", body)
+	}
+	// b is the warm one now; a third release keeps a warm and retires b.
+	b := f.m.Instances("b")
+	if err := f.m.Rollout(ctx, f.release("c", 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, b)
+	if f.m.Instances("a") == nil || f.m.Instances("b") != nil {
+		t.Errorf("after c: a warm %v, b %v", f.m.Instances("a"), f.m.Instances("b"))
 	}
 }
