@@ -54,6 +54,12 @@ type Capture struct {
 	droppedBytes int64
 	lastNote     time.Time
 	totalDropped int64
+	// dropUntil: until then no token is back, and whole writes are
+	// counted and dropped without looking at their lines. An app that
+	// floods its stdout blocks on the pipe when it is read slowly (Node
+	// writes pipes synchronously), so dropping must cost next to
+	// nothing.
+	dropUntil time.Time
 }
 
 // NewCapture returns the capture of one instance's output.
@@ -126,16 +132,47 @@ func (c *Capture) line(stream string, text []byte) {
 	now := c.opts.Now()
 	n := len(text)
 	if !c.lines.AllowN(now, 1) || !c.bytes.AllowN(now, max(n, 1)) {
-		c.droppedLines++
-		c.droppedBytes += int64(n)
-		c.totalDropped++
-		if now.Sub(c.lastNote) >= c.opts.NoteEvery {
-			c.noteLocked(now)
-		}
+		c.dropLocked(now, 1, int64(n))
+		// The time for one line's tokens to come back.
+		wait := time.Duration(float64(time.Second) * max(1/c.opts.LinesPerSecond, float64(n)/c.opts.BytesPerSecond))
+		c.dropUntil = now.Add(wait)
 		return
 	}
 	c.noteLocked(now)
 	c.emitLocked(now, stream, string(text))
+}
+
+// dropLocked counts dropped lines and notes them when a note is due.
+func (c *Capture) dropLocked(now time.Time, lines, bytes int64) {
+	c.droppedLines += lines
+	c.droppedBytes += bytes
+	c.totalDropped += lines
+	if now.Sub(c.lastNote) >= c.opts.NoteEvery {
+		c.noteLocked(now)
+	}
+}
+
+// dropWhole drops a whole write while no token is back; it reports
+// false when tokens may be back and the write must be read line by line.
+func (c *Capture) dropWhole(p []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.opts.Now()
+	if !now.Before(c.dropUntil) {
+		return false
+	}
+	lines := int64(bytes.Count(p, newline))
+	c.dropLocked(now, lines, int64(len(p))-lines)
+	return true
+}
+
+var newline = []byte{'\n'}
+
+// drop counts a line dropped outside the limiter.
+func (c *Capture) drop(lines, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropLocked(c.opts.Now(), lines, bytes)
 }
 
 // noteLocked emits the count of dropped lines, if any, and resets it.
@@ -168,12 +205,29 @@ type captureStream struct {
 	stream string
 	mu     sync.Mutex
 	buf    []byte
+	skip   bool // drop up to the next newline: its line began in a dropped write
 }
 
 func (s *captureStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := len(p)
+	if s.c.dropWhole(p) {
+		// The line in buf goes too (its newline is counted when it
+		// comes), and the rest of a line this write began.
+		s.buf = s.buf[:0]
+		s.skip = p[len(p)-1] != '\n'
+		return n, nil
+	}
+	if s.skip {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			return n, nil
+		}
+		s.c.drop(1, int64(i))
+		s.skip = false
+		p = p[i+1:]
+	}
 	max := s.c.opts.MaxLine
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')

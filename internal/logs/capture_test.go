@@ -136,3 +136,30 @@ func TestCaptureFloodKeepsMemoryBounded(t *testing.T) {
 		t.Errorf("the heap grew by %s while 20 MB were dropped", apogee.FormatBytes(grew))
 	}
 }
+
+func TestCaptureDropsWholeWritesWhileOverTheRate(t *testing.T) {
+	var sink lineSink
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	c := NewCapture("i", sink.emit, CaptureOptions{LinesPerSecond: 10, LineBurst: 1, Now: func() time.Time { return now }})
+	w := c.Stream("stdout")
+	w.Write([]byte("one\n"))
+	w.Write([]byte("two\n")) // over the rate: dropped, no token for 100 ms
+	// A write while no token is back is dropped whole, the line it
+	// begins included, even once tokens are back.
+	w.Write([]byte("three\nfour\nfi"))
+	now = now.Add(time.Second)
+	w.Write([]byte("ve\nsix\n"))
+	got := sink.texts()
+	want := []string{
+		"stdout:one",
+		"system:… 1 lines (3 B) dropped: the instance logged more than 10 lines or 1 MiB a second",
+		"system:… 3 lines (13 B) dropped: the instance logged more than 10 lines or 1 MiB a second",
+		"stdout:six",
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("lines\n%q\nwant\n%q", got, want)
+	}
+	if c.Dropped() != 4 {
+		t.Errorf("dropped %d, want 4 (two, three, four, five)", c.Dropped())
+	}
+}

@@ -415,7 +415,12 @@ func testIgnoresSIGTERM(t *testing.T, e *env) {
 }
 
 func testFloodsStdout(t *testing.T, e *env) {
-	in := e.start(t, e.spec("flood"))
+	// The app's own event loop is busy writing: give its checks the
+	// default timeout, not the suite's short one.
+	s := e.spec("flood")
+	s.Health.Timeout = apps.DefaultCheckTimeout
+	s.Health.BootTimeout = 5*time.Second + 4*e.boot
+	in := e.start(t, s)
 	waitReady(t, in)
 	e.obs.waitLine(t, func(l apogee.LogLine) bool {
 		return l.Stream == apogee.StreamSystem && strings.Contains(l.Text, "lines") && strings.Contains(l.Text, "dropped")

@@ -109,8 +109,16 @@ server.listen(mode === 'wrongport' ? port + 1 : port, () => {
 });
 if (mode === 'flood') {
   const line = 'flood '.repeat(15) + '\n';
-  const write = () => { while (process.stdout.write(line)); process.stdout.once('drain', write); };
-  write();
+  // A thousand lines a turn of the event loop, every turn: as fast as
+  // it can while still serving (a loop that never yields would starve
+  // the server under gVisor, where pipe writes never push back).
+  const flood = () => {
+    let ok = true;
+    for (let i = 0; i < 1000 && ok; i++) ok = process.stdout.write(line);
+    if (ok) setImmediate(flood);
+    else process.stdout.once('drain', flood);
+  };
+  flood();
 }
 process.on('SIGTERM', () => {
   if (mode === 'ignoreterm') {
