@@ -21,6 +21,9 @@ type LogLine struct {
 	Time   time.Time `json:"time"`
 	Stream string    `json:"stream"`
 	Text   string    `json:"text"`
+	// Instance names the app instance that wrote a runtime log line; ""
+	// in build logs.
+	Instance string `json:"instance,omitempty"`
 }
 
 // LogStore keeps log lines by the deployment they belong to.

@@ -34,6 +34,11 @@
 // Astro server mode, SvelteKit without adapter-static) is an *apogee.Error
 // with code EINVALID and a message saying what to change.
 //
+// DetectKind tells a static project from an app (a Node.js server the
+// runtime runs) with a table of its own, beside the presets: a Procfile
+// web: process, Next.js without a static export, a start script that is
+// not a dev server, or a server entry make an app; see kindRules.
+//
 // Untrusted trees: Detect follows symbolic links if fsys does. Give it
 // (*os.Root).FS() of the checkout so that a link cannot reach outside it.
 package framework

@@ -20,7 +20,9 @@ const (
 
 // packageJSON holds the fields of package.json that planning reads.
 type packageJSON struct {
-	Name            string            `json:"name"`
+	Name string `json:"name"`
+	// Main is decoded leniently too (mainEntry): only app detection reads it.
+	Main            json.RawMessage   `json:"main"`
 	Scripts         map[string]string `json:"scripts"`
 	Dependencies    map[string]string `json:"dependencies"`
 	DevDependencies map[string]string `json:"devDependencies"`
@@ -44,6 +46,15 @@ func (p *packageJSON) version(dep string) string {
 		return v
 	}
 	return p.DevDependencies[dep]
+}
+
+// mainEntry returns the "main" field when it is a string, else "".
+func (p *packageJSON) mainEntry() string {
+	var s string
+	if len(p.Main) == 0 || json.Unmarshal(p.Main, &s) != nil {
+		return ""
+	}
+	return strings.TrimSpace(s)
 }
 
 func (p *packageJSON) enginesNode() string {

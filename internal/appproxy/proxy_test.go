@@ -1,0 +1,476 @@
+package appproxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/websocket"
+)
+
+// backend is a real HTTP server on loopback standing in for an instance.
+type backend struct {
+	id    string
+	srv   *httptest.Server
+	addr  string
+	ready atomic.Bool
+	dials atomic.Int64
+	hits  atomic.Int64
+}
+
+func newBackend(t *testing.T, id string, h http.Handler) *backend {
+	t.Helper()
+	b := &backend{id: id}
+	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.hits.Add(1)
+		w.Header().Set("X-Instance", id)
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(b.srv.Close)
+	b.addr = b.srv.Listener.Addr().String()
+	b.ready.Store(true)
+	return b
+}
+
+func (b *backend) ID() string  { return b.id }
+func (b *backend) Ready() bool { return b.ready.Load() }
+func (b *backend) Dial(ctx context.Context) (net.Conn, error) {
+	b.dials.Add(1)
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", b.addr)
+}
+
+// deadBackend is ready but nobody listens at its address.
+func deadBackend(t *testing.T, id string) *backend {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backend{id: id, addr: l.Addr().String()}
+	l.Close()
+	b.ready.Store(true)
+	return b
+}
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// front serves pool on loopback and returns its URL.
+func front(t *testing.T, h http.Handler) string {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+func get(t *testing.T, url string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	return res, string(body)
+}
+
+func echo() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s host=%s xff=%q xfh=%q xfp=%q fwd=%q xri=%q body=%s",
+			r.Method, r.URL.RequestURI(), r.Host,
+			r.Header.Values("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-Proto"),
+			r.Header.Get("Forwarded"), r.Header.Get("X-Real-Ip"), body)
+	})
+}
+
+func TestProxyPassesRequestAndSetsForwardedHeaders(t *testing.T) {
+	p := New(Options{Log: quiet()})
+	b := newBackend(t, "a", echo())
+	pool := p.NewPool("web", p.NewTarget(b))
+	url := front(t, pool)
+
+	res, body := get(t, url+"/path/x?a;b=1&c=%20", map[string]string{
+		"Host":              "web.example.com",
+		"X-Forwarded-For":   "6.6.6.6",
+		"X-Forwarded-Host":  "evil.example",
+		"X-Forwarded-Proto": "https",
+		"Forwarded":         "for=6.6.6.6",
+		"X-Real-Ip":         "6.6.6.6",
+	})
+	if res.StatusCode != 200 || res.Header.Get("X-Instance") != "a" {
+		t.Fatalf("status %d, instance %q", res.StatusCode, res.Header.Get("X-Instance"))
+	}
+	want := `GET /path/x?a;b=1&c=%20 host=web.example.com xff=["127.0.0.1"] xfh="web.example.com" xfp="http" fwd="" xri="" body=`
+	if body != want {
+		t.Errorf("the instance saw\n%s\nwant\n%s", body, want)
+	}
+
+	// Behind TLS the instance is told https.
+	ts := httptest.NewTLSServer(pool)
+	t.Cleanup(ts.Close)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	tres, err := client.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, _ := io.ReadAll(tres.Body)
+	tres.Body.Close()
+	if !strings.Contains(string(tb), `xfp="https"`) {
+		t.Errorf("over TLS the instance saw %s", tb)
+	}
+
+	// A body goes through.
+	pres, err := http.Post(url+"/form", "text/plain", strings.NewReader("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := io.ReadAll(pres.Body)
+	pres.Body.Close()
+	if !strings.HasPrefix(string(pb), "POST /form") || !strings.HasSuffix(string(pb), "body=hello") {
+		t.Errorf("POST: %s", pb)
+	}
+}
+
+// hold is a handler that blocks each request until released, and says
+// when one has arrived.
+type hold struct {
+	arrived chan string
+	release chan struct{}
+}
+
+func newHold() *hold { return &hold{arrived: make(chan string, 100), release: make(chan struct{})} }
+
+func (h *hold) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.arrived <- r.URL.Path
+	select {
+	case <-h.release:
+	case <-r.Context().Done():
+	}
+	io.WriteString(w, "released")
+}
+
+func TestRequestsSpreadOverIdleTargets(t *testing.T) {
+	p := New(Options{Log: quiet()})
+	a, b := newBackend(t, "a", echo()), newBackend(t, "b", echo())
+	url := front(t, p.NewPool("web", p.NewTarget(a), p.NewTarget(b)))
+	// With equal counts (none in flight), ties rotate.
+	for i := range 20 {
+		get(t, fmt.Sprintf("%s/spread/%d", url, i), nil)
+	}
+	if a.hits.Load() < 5 || b.hits.Load() < 5 {
+		t.Errorf("hits a=%d b=%d: not spread", a.hits.Load(), b.hits.Load())
+	}
+}
+
+func TestLeastInFlightPrefersIdleTarget(t *testing.T) {
+	p := New(Options{Log: quiet()})
+	ha := newHold()
+	a := newBackend(t, "a", ha)
+	b := newBackend(t, "b", echo())
+	ta, tb := p.NewTarget(a), p.NewTarget(b)
+	url := front(t, p.NewPool("web", ta, tb))
+
+	// Hold one request on whichever target takes the first; make sure it
+	// is a by sending until a holds one.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(ha.release)
+	for ta.InFlight() == 0 {
+		done := make(chan struct{})
+		wg.Go(func() { get(t, url+"/first", nil); close(done) })
+		select {
+		case <-ha.arrived:
+		case <-done: // went to b and finished
+		}
+	}
+	// a has one in flight, b none: every new request goes to b.
+	for i := range 10 {
+		res, _ := get(t, fmt.Sprintf("%s/n/%d", url, i), nil)
+		if got := res.Header.Get("X-Instance"); got != "b" {
+			t.Fatalf("request %d went to %q while a had %d in flight", i, got, ta.InFlight())
+		}
+	}
+}
+
+func TestNotReadyTargetsGetNothing(t *testing.T) {
+	p := New(Options{Log: quiet()})
+	a, b := newBackend(t, "a", echo()), newBackend(t, "b", echo())
+	a.ready.Store(false)
+	url := front(t, p.NewPool("web", p.NewTarget(a), p.NewTarget(b)))
+	for range 10 {
+		res, _ := get(t, url+"/", nil)
+		if res.Header.Get("X-Instance") != "b" {
+			t.Fatalf("went to %q", res.Header.Get("X-Instance"))
+		}
+	}
+	if a.hits.Load() != 0 || a.dials.Load() != 0 {
+		t.Errorf("a, not ready, got %d requests, %d dials", a.hits.Load(), a.dials.Load())
+	}
+	b.ready.Store(false)
+	res, body := get(t, url+"/", nil)
+	if res.StatusCode != 503 || !strings.Contains(body, "No instance of this app is ready") || res.Header.Get("Retry-After") == "" {
+		t.Errorf("nothing ready: %d %q", res.StatusCode, body)
+	}
+	// An empty pool is the same.
+	empty := front(t, p.NewPool("none"))
+	if res, _ := get(t, empty+"/", nil); res.StatusCode != 503 {
+		t.Errorf("empty pool: %d", res.StatusCode)
+	}
+}
+
+func TestRetryOnlyWhenTheInstanceWasNeverReached(t *testing.T) {
+	p := New(Options{Log: quiet()})
+	dead := deadBackend(t, "dead")
+	live := newBackend(t, "live", echo())
+	// The dead one is first and has no requests: the balancer may pick it.
+	url := front(t, p.NewPool("web", p.NewTarget(dead), p.NewTarget(live)))
+	for i := range 10 {
+		res, err := http.Post(fmt.Sprintf("%s/p/%d", url, i), "text/plain", strings.NewReader("payload"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !strings.HasSuffix(string(body), "body=payload") {
+			t.Fatalf("request %d: %d %s", i, res.StatusCode, body)
+		}
+	}
+	if dead.dials.Load() == 0 {
+		t.Fatal("the dead instance was never tried: the test proves nothing")
+	}
+	if live.hits.Load() != 10 {
+		t.Errorf("live got %d of 10", live.hits.Load())
+	}
+
+	// Alone, a dead instance is 503.
+	url2 := front(t, p.NewPool("solo", p.NewTarget(deadBackend(t, "dead2"))))
+	if res, _ := get(t, url2+"/", nil); res.StatusCode != 503 {
+		t.Errorf("only a dead instance: %d", res.StatusCode)
+	}
+
+	// A request that reached an instance which then failed is not retried.
+	var broken atomic.Int64
+	cut := newBackend(t, "cut", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		broken.Add(1)
+		io.ReadAll(r.Body)
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			c.Close()
+		}
+	}))
+	other := newBackend(t, "other", echo())
+	tc, to := p.NewTarget(cut), p.NewTarget(other)
+	url3 := front(t, p.NewPool("cut", tc, to))
+	failed := 0
+	for i := range 10 {
+		res, err := http.Post(fmt.Sprintf("%s/c/%d", url3, i), "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode == 502 {
+			failed++
+		}
+	}
+	if broken.Load() == 0 {
+		t.Fatal("the cutting instance got no request: the test proves nothing")
+	}
+	if int64(failed) != broken.Load() || other.hits.Load() != 10-broken.Load() {
+		t.Errorf("%d reached the cutting instance, %d answered 502, other got %d: a reached request was retried",
+			broken.Load(), failed, other.hits.Load())
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	p := New(Options{Log: quiet(), MaxBodyBytes: 1000})
+	b := newBackend(t, "a", echo())
+	url := front(t, p.NewPool("web", p.NewTarget(b)))
+
+	// Declared too large: refused before the instance hears of it.
+	res, err := http.Post(url+"/", "text/plain", strings.NewReader(strings.Repeat("x", 1001)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 413 || b.hits.Load() != 0 {
+		t.Fatalf("declared 1001 bytes: %d, instance hits %d", res.StatusCode, b.hits.Load())
+	}
+	// Chunked, too large: 413 while streaming.
+	pr, pw := io.Pipe()
+	go func() { pw.Write([]byte(strings.Repeat("y", 5000))); pw.Close() }()
+	req, _ := http.NewRequest("POST", url+"/", pr)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 413 {
+		t.Errorf("chunked 5000 bytes: %d", res.StatusCode)
+	}
+	// Within the limit: fine.
+	res, err = http.Post(url+"/", "text/plain", strings.NewReader(strings.Repeat("z", 1000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("1000 bytes: %d", res.StatusCode)
+	}
+}
+
+func TestResponseTimeout(t *testing.T) {
+	p := New(Options{Log: quiet(), ResponseTimeout: 100 * time.Millisecond})
+	h := newHold()
+	defer close(h.release)
+	url := front(t, p.NewPool("web", p.NewTarget(newBackend(t, "slow", h))))
+	res, body := get(t, url+"/", nil)
+	if res.StatusCode != 504 || !strings.Contains(body, "did not answer") {
+		t.Errorf("%d %q", res.StatusCode, body)
+	}
+}
+
+func TestWebSocketPassThrough(t *testing.T) {
+	p := New(Options{Log: quiet()})
+	b := newBackend(t, "ws", websocket.Handler(func(c *websocket.Conn) { io.Copy(c, c) }))
+	tgt := p.NewTarget(b)
+	url := front(t, p.NewPool("web", tgt))
+	ws, err := websocket.Dial(strings.Replace(url, "http", "ws", 1)+"/socket", "", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	for _, msg := range []string{"hello", "world"} {
+		if err := websocket.Message.Send(ws, msg); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := websocket.Message.Receive(ws, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got != msg {
+			t.Errorf("echo %q, want %q", got, msg)
+		}
+	}
+	if tgt.InFlight() != 1 {
+		t.Errorf("an open WebSocket counts as in flight: %d", tgt.InFlight())
+	}
+}
+
+func TestServerSentEventsStream(t *testing.T) {
+	p := New(Options{Log: quiet()})
+	h := newHold()
+	defer close(h.release)
+	b := newBackend(t, "sse", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		h.ServeHTTP(w, r) // keeps the stream open
+	}))
+	url := front(t, p.NewPool("web", p.NewTarget(b)))
+	res, err := http.Get(url + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	line, err := bufio.NewReader(res.Body).ReadString('\n')
+	if err != nil || line != "data: first\n" {
+		t.Fatalf("first event %q, %v: the stream was buffered", line, err)
+	}
+}
+
+func TestSwitchAndDrain(t *testing.T) {
+	p := New(Options{Log: quiet()})
+	hOld := newHold()
+	old := newBackend(t, "old", hOld)
+	nu := newBackend(t, "new", echo())
+	tOld, tNew := p.NewTarget(old), p.NewTarget(nu)
+	pool := p.NewPool("web", tOld)
+	url := front(t, pool)
+
+	// A request in flight on the old release.
+	done := make(chan string)
+	go func() { _, body := get(t, url+"/long", nil); done <- body }()
+	<-hOld.arrived
+
+	prev := pool.Switch(tNew)
+	if len(prev) != 1 || prev[0] != tOld {
+		t.Fatalf("Switch returned %v", prev)
+	}
+	drained := make(chan int)
+	go func() { drained <- tOld.Drain(context.Background(), time.Minute) }()
+	// New requests go to the new release at once.
+	for range 5 {
+		if res, _ := get(t, url+"/", nil); res.Header.Get("X-Instance") != "new" {
+			t.Fatalf("after the switch a request went to %q", res.Header.Get("X-Instance"))
+		}
+	}
+	select {
+	case n := <-drained:
+		t.Fatalf("drain ended (%d canceled) while a request was in flight", n)
+	default:
+	}
+	close(hOld.release)
+	if body := <-done; body != "released" {
+		t.Errorf("the old request got %q", body)
+	}
+	if n := <-drained; n != 0 {
+		t.Errorf("drain canceled %d", n)
+	}
+	// A drained target is never picked again, even in a pool that still
+	// holds it.
+	stale := front(t, p.NewPool("stale", tOld))
+	if res, _ := get(t, stale+"/", nil); res.StatusCode != 503 {
+		t.Errorf("drained target served: %d", res.StatusCode)
+	}
+}
+
+func TestDrainDeadlineCancelsWebSocket(t *testing.T) {
+	p := New(Options{Log: quiet()})
+	b := newBackend(t, "ws", websocket.Handler(func(c *websocket.Conn) { io.Copy(c, c) }))
+	tgt := p.NewTarget(b)
+	url := front(t, p.NewPool("web", tgt))
+	ws, err := websocket.Dial(strings.Replace(url, "http", "ws", 1)+"/socket", "", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := websocket.Message.Send(ws, "x"); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := websocket.Message.Receive(ws, &got); err != nil {
+		t.Fatal(err)
+	}
+	if n := tgt.Drain(context.Background(), 50*time.Millisecond); n != 1 {
+		t.Fatalf("drain canceled %d, want the one WebSocket", n)
+	}
+	// The client sees its socket closed.
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := websocket.Message.Receive(ws, &got); err == nil {
+		t.Errorf("the WebSocket still works after the drain deadline: %q", got)
+	}
+}
