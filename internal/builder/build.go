@@ -23,7 +23,7 @@ import (
 func (b *Builder) build(parent context.Context, worker string, d *apogee.Deployment) {
 	ctx, cancel := context.WithCancelCause(parent)
 	b.mu.Lock()
-	b.running[d.ID] = cancel
+	b.running[d.ID] = runningBuild{worker: worker, cancel: cancel}
 	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()

@@ -94,7 +94,7 @@ type Builder struct {
 	wake     chan struct{}
 
 	mu      sync.Mutex
-	running map[string]context.CancelCauseFunc
+	running map[string]runningBuild
 }
 
 // Default limits of one build step.
@@ -145,7 +145,7 @@ func New(cfg Config) (*Builder, error) {
 		log:      cfg.Log,
 		instance: apogee.NewID(),
 		wake:     make(chan struct{}, 1),
-		running:  make(map[string]context.CancelCauseFunc),
+		running:  make(map[string]runningBuild),
 	}, nil
 }
 
@@ -217,7 +217,17 @@ func (b *Builder) listen(ctx context.Context, events <-chan apogee.Event) {
 	}
 }
 
-// reap fails builds of other processes whose heartbeat stopped.
+// runningBuild is a build this process runs: its worker's name and how
+// to stop it.
+type runningBuild struct {
+	worker string
+	cancel context.CancelCauseFunc
+}
+
+// reap fails builds of other processes whose heartbeat stopped. The
+// builds of this process are alive by definition: it beats for them
+// first, so that a heartbeat goroutine delayed on a loaded machine
+// never gets its own live build failed.
 func (b *Builder) reap(ctx context.Context) {
 	t := time.NewTicker(3 * b.cfg.Heartbeat)
 	defer t.Stop()
@@ -227,6 +237,7 @@ func (b *Builder) reap(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		b.beatOwn(ctx)
 		stale, err := b.cfg.Queue.FailStaleBuilds(ctx, time.Now().Add(-3*b.cfg.Heartbeat), "", "the builder stopped answering; deploy again")
 		if err != nil {
 			if ctx.Err() == nil {
@@ -236,6 +247,25 @@ func (b *Builder) reap(ctx context.Context) {
 		}
 		for _, d := range stale {
 			b.endLog(ctx, d, "the builder stopped answering; deploy again")
+		}
+	}
+}
+
+// beatOwn records a heartbeat for every build this process runs. A
+// conflict (the build was canceled or taken) is left to the build's own
+// heartbeat, which stops it.
+func (b *Builder) beatOwn(ctx context.Context) {
+	b.mu.Lock()
+	own := make(map[string]string, len(b.running))
+	for id, r := range b.running {
+		own[id] = r.worker
+	}
+	b.mu.Unlock()
+	now := time.Now().UTC()
+	for id, worker := range own {
+		if err := b.cfg.Store.BuildHeartbeat(ctx, id, worker, now); err != nil &&
+			apogee.ErrorCode(err) != apogee.ECONFLICT && ctx.Err() == nil {
+			b.log.Warn("build heartbeat", "deployment", id, "err", err)
 		}
 	}
 }
@@ -262,9 +292,9 @@ func (b *Builder) isRunning(id string) bool {
 func (b *Builder) cancel(id string, cause error) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	c, ok := b.running[id]
+	r, ok := b.running[id]
 	if ok {
-		c(cause)
+		r.cancel(cause)
 	}
 	return ok
 }
