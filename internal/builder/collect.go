@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 
@@ -18,6 +16,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/safefs"
 )
 
 // Output limits.
@@ -26,20 +25,21 @@ const (
 	maxOutputFile  = 100 << 20
 )
 
-// collect stores the files of the output folder out (relative to the
-// workspace) in the blob store, only those it lacks, and returns the
-// manifest. Links that leave the workspace are skipped, never followed.
-func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *logs.Writer) ([]apogee.File, error) {
-	root, err := os.OpenRoot(workspace)
-	if err != nil {
-		return nil, fmt.Errorf("open workspace: %w", err)
-	}
-	defer root.Close()
-	out = filepath.ToSlash(filepath.Clean(out))
-	if st, err := root.Stat(out); err != nil || !st.IsDir() {
+// collect stores the files of the output folder out (slash-separated,
+// relative to the workspace ws) in the blob store, only those it lacks,
+// and returns the manifest. Nothing is followed: links, FIFOs, sockets
+// and devices are skipped with a line in the log, and a link on the way
+// to the output folder fails the build (safefs).
+func collect(ctx context.Context, blobs apogee.Blobs, ws *safefs.Dir, out string, w *logs.Writer) ([]apogee.File, error) {
+	out = path.Clean(out)
+	st, err := ws.Lstat(out)
+	switch {
+	case errors.Is(err, safefs.ErrLink) || err == nil && st.Mode().Type() == fs.ModeSymlink:
+		return nil, apogee.Errorf(apogee.EINVALID, "the output folder %q is, or passes through, a symbolic link; links are not followed: set the folder itself with `apogee projects update --output-dir DIR`", out)
+	case err != nil || !st.IsDir():
 		return nil, apogee.Errorf(apogee.EINVALID, "the output folder %q does not exist after the build; set the right one with `apogee projects update --output-dir DIR`", out)
 	}
-	fsys := root.FS()
+	fsys := ws.FS(maxOutputFile)
 	type entry struct {
 		rel  string
 		size int64
@@ -50,20 +50,31 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 		if err != nil {
 			return err
 		}
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
 		if de.IsDir() {
 			if de.Name() == ".git" || (de.Name() == "node_modules" && p != out) {
 				return fs.SkipDir
 			}
 			return nil
 		}
-		rel := strings.TrimPrefix(strings.TrimPrefix(p, out), "/")
-		info, err := fs.Stat(fsys, p) // follows links, but only inside the workspace
-		if err != nil {
-			w.Systemf("Skipping %s: %v", rel, errors.Unwrap(err))
+		rel := p
+		if out != "." {
+			rel = strings.TrimPrefix(p, out+"/")
+		}
+		switch de.Type() {
+		case 0:
+		case fs.ModeSymlink:
+			w.Systemf("Skipping %s: a symbolic link (links are not followed; copy the file into the output instead)", rel)
+			return nil
+		default:
+			w.Systemf("Skipping %s: not a regular file", rel)
 			return nil
 		}
-		if !info.Mode().IsRegular() {
-			w.Systemf("Skipping %s: not a regular file", rel)
+		info, err := de.Info()
+		if err != nil {
+			w.Systemf("Skipping %s: %v", rel, errors.Unwrap(err))
 			return nil
 		}
 		if _, err := apogee.CleanPath(rel); err != nil {
@@ -93,8 +104,13 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 	for i, e := range entries {
 		g.Go(func() error {
 			p := path.Join(out, e.rel)
-			sum, err := hashFile(fsys, p)
+			sum, err := hashFile(gctx, ws, p)
 			if err != nil {
+				if safefs.IsUnsafe(err) {
+					// Replaced since the walk: the build's processes
+					// are gone, so only by something else.
+					return apogee.Errorf(apogee.EINVALID, "output file %s %s", e.rel, safefs.Reason(err))
+				}
 				return fmt.Errorf("hash %s: %w", e.rel, err)
 			}
 			files[i] = apogee.File{Path: e.rel, SHA256: sum, Size: e.size, Mode: uint32(e.mode.Perm())}
@@ -105,12 +121,12 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 			if len(missing) == 0 {
 				return nil
 			}
-			f, err := fsys.Open(p)
+			f, err := ws.Open(p)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			if _, err := blobs.Put(gctx, sum, f, maxOutputFile); err != nil {
+			if _, err := blobs.Put(gctx, sum, safefs.Limit(gctx, f, p, maxOutputFile), maxOutputFile); err != nil {
 				return fmt.Errorf("store %s: %w", e.rel, err)
 			}
 			sent.Add(1)
@@ -124,14 +140,15 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 	return files, nil
 }
 
-func hashFile(fsys fs.FS, p string) (string, error) {
-	f, err := fsys.Open(p)
+// hashFile hashes the regular file p of ws, stopping when ctx ends.
+func hashFile(ctx context.Context, ws *safefs.Dir, p string) (string, error) {
+	f, err := ws.Open(p)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, safefs.Limit(ctx, f, p, maxOutputFile)); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
