@@ -28,6 +28,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/coalesce"
 	"github.com/apogee-dev/apogee/internal/dashboard"
 	"github.com/apogee-dev/apogee/internal/edge"
+	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
@@ -171,6 +172,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		Domain:      s.cfg.Domain,
 		Resolver:    res,
 		GitSchemes:  s.gitSchemes(),
+		GitPolicy:   egress.Policy{AllowPrivate: s.cfg.AllowPrivateGit},
 		MaxFileSize: s.cfg.MaxFileMB << 20,
 		MaxZipSize:  s.cfg.MaxZipMB << 20,
 		UploadKey:   s.uploadKey,
