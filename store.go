@@ -157,5 +157,6 @@ type Store interface {
 	IdentityStore
 	AdminStore
 	InviteStore
+	ReleaseStore
 	Close() error
 }
