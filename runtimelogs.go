@@ -2,6 +2,9 @@ package apogee
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -156,3 +159,61 @@ type RuntimeLogPage struct {
 // (internal/logs), beside the build logs that go by deployment id: the
 // "-" never occurs in an apogee.NewID.
 func RuntimeLogHubID(projectID string) string { return "rt-" + projectID }
+
+// RuntimeLogService reads the runtime logs of the user's projects: their
+// owner's (or an admin's); anyone else is told the project does not
+// exist.
+type RuntimeLogService interface {
+	// RuntimeLogs returns the lines q selects: with q.AfterSeq the
+	// oldest q.Limit after it (paging forward), else the newest q.Limit
+	// (before q.BeforeSeq, when set: paging back). q.Limit 0 is
+	// DefaultRuntimeLogLines; more than MaxRuntimeLogLines is EINVALID,
+	// as are Since after Until and a malformed instance id.
+	RuntimeLogs(ctx context.Context, project string, q RuntimeLogQuery) (*RuntimeLogPage, error)
+	// FollowRuntimeLogs checks who may follow what, calls fn once with
+	// no lines (it has begun), then with the lines q selects as they are
+	// written, after the stored ones: from q.AfterSeq when set, else from
+	// q.Since when set, else the newest q.Limit (default
+	// DefaultRuntimeLogFollowLines). It returns ctx's error when ctx
+	// ends, fn's when fn fails, and nil once q.Until has passed.
+	FollowRuntimeLogs(ctx context.Context, project string, q RuntimeLogQuery, fn func([]LogLine) error) error
+}
+
+// DefaultRuntimeLogFollowLines is how many of the newest lines a follower
+// sees before the live ones, when it says nothing else (Heroku's
+// `logs --tail` shows 100 too).
+const DefaultRuntimeLogFollowLines = 100
+
+// ParseLogTime reads a time bound of a log query: an RFC 3339 time
+// ("2026-12-01T10:00:00Z"), or a duration before now ("90s", "15m",
+// "1h30m", "2d"). "" is the zero time.
+func ParseLogTime(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := parseDays(s)
+	if err != nil || d < 0 {
+		return time.Time{}, Errorf(EINVALID, "time %q: use a duration before now (90s, 15m, 1h, 2d) or an RFC 3339 time (2026-12-01T10:00:00Z)", s)
+	}
+	return now.Add(-d), nil
+}
+
+// parseDays is time.ParseDuration with days ("2d", "1d12h") too.
+func parseDays(s string) (time.Duration, error) {
+	var days time.Duration
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.Atoi(s[:i])
+		if err != nil || n > 3650 {
+			return 0, fmt.Errorf("days %q", s[:i])
+		}
+		days, s = time.Duration(n)*24*time.Hour, s[i+1:]
+		if s == "" {
+			return days, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	return days + d, err
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/apps"
 	"github.com/apogee-dev/apogee/internal/apps/runtimetest"
+	"github.com/apogee-dev/apogee/internal/appwatch"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/runtimelog"
 	"github.com/apogee-dev/apogee/internal/supervisor"
@@ -42,7 +43,7 @@ func TestFloodingAppKeepsServerMemoryBounded(t *testing.T) {
 	hub := logs.NewHub(0)
 	w := runtimelog.NewWriter(st, hub, runtimelog.Options{Log: testbed.Quiet})
 	sup, err := supervisor.New(ctx, supervisor.Options{Launcher: supervisor.Host{}, DataDir: t.TempDir(),
-		Observer: runtimelog.Observer{Writer: w}, Log: testbed.Quiet})
+		Observer: appwatch.New(w), Log: testbed.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

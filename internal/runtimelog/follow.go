@@ -18,19 +18,27 @@ type Reader interface {
 // replayPage is how many stored lines one read of a replay returns.
 const replayPage = 1000
 
+// untilGrace is how long after a follow's Until it waits for the lines
+// written before Until to be stored (a Writer stores every 100 ms).
+const untilGrace = time.Second
+
 // Follow calls fn with the lines of the project's runtime log that q
-// selects, in order and each once: first the stored ones, then each line
+// selects, in order and each once: first with none (it has begun: a
+// caller answering a request may send its headers), then the stored ones, then each line
 // as it is stored, until ctx ends (it returns ctx's error) or fn fails
 // (it returns fn's error). The stored ones are, with q.Tail, the newest
-// q.Limit; else those after q.AfterSeq. A q.Until that has passed ends
-// Follow once the stored lines are sent, and a live line at or after it
-// ends it too.
+// q.Limit; else those after q.AfterSeq. With q.Until Follow returns nil
+// once Until has passed and the lines written before it are sent (it
+// waits untilGrace past Until for them to be stored).
 //
 // Lines are stored before they are published, and a project's lines are
 // numbered in the order they commit, so a live line past a gap means the
 // lines between are in the store: Follow reads them from there at once.
 func Follow(ctx context.Context, store Reader, hub *logs.Hub, projectID string, q apogee.RuntimeLogQuery, fn func([]apogee.LogLine) error) error {
 	f := &follower{ctx: ctx, store: store, projectID: projectID, q: q, fn: fn, last: q.AfterSeq}
+	if err := fn(nil); err != nil {
+		return err
+	}
 	first := true
 	for {
 		sub := hub.Subscribe(apogee.RuntimeLogHubID(projectID))
@@ -74,13 +82,26 @@ func (f *follower) follow(sub *logs.Subscription, first bool) (bool, error) {
 	} else if err := f.replay(st.LastSeq + 1); err != nil {
 		return false, err
 	}
-	if !f.q.Until.IsZero() && !time.Now().Before(f.q.Until) {
-		return true, nil
+	var untilC <-chan time.Time
+	if !f.q.Until.IsZero() {
+		wait := time.Until(f.q.Until.Add(untilGrace))
+		if wait <= 0 {
+			return true, f.replay(1 << 62)
+		}
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		untilC = t.C
 	}
 	for {
 		select {
 		case <-f.ctx.Done():
 			return false, f.ctx.Err()
+		case <-untilC:
+			st, err := f.store.RuntimeLogStats(f.ctx, f.projectID)
+			if err != nil {
+				return false, fmt.Errorf("runtimelog: follow %s: %w", f.projectID, err)
+			}
+			return true, f.replay(st.LastSeq + 1)
 		case l, ok := <-sub.C:
 			if !ok {
 				return false, nil
@@ -94,9 +115,6 @@ func (f *follower) follow(sub *logs.Subscription, first bool) (bool, error) {
 				}
 			}
 			f.last = l.Seq
-			if !f.q.Until.IsZero() && !l.Time.Before(f.q.Until) {
-				return true, nil
-			}
 			if f.q.Matches(l) {
 				if err := f.fn([]apogee.LogLine{l}); err != nil {
 					return false, err

@@ -2,8 +2,8 @@
 // instances write and what the platform says about them, one log per
 // project (see apogee.RuntimeLogStore).
 //
-//   - A Writer takes each line as the runtime hands it over (it is the
-//     output side of an apps.Observer, see Observer), stores the lines in
+//   - A Writer takes each line as the runtime hands it over (through
+//     package appwatch, the runtime's apps.Observer), stores the lines in
 //     batches that the store numbers, and then hands each stored batch to
 //     the log hub, which fans it out to followers here and, with
 //     --events nats://, on every other server. Lines reach followers
