@@ -65,6 +65,8 @@ type Server struct {
 
 	notifier *notify.Notifier // deployment notifications: live and webhooks (notify.go)
 	webhooks *notify.Sender
+
+	apps appState // the app runtime, when this process runs apps (apps.go)
 }
 
 // New opens the backends named in cfg (already normalized) and builds the
@@ -86,6 +88,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		s.setupHTTPS,    // certificates, when --tls-listen is set (tls.go)
 		s.setupNotify,   // webhook deliveries and live notifications (notify.go)
 		s.setupPlatform, // the services: the platform's rules
+		s.setupApps,     // the app runtime, when this process runs apps (apps.go)
 		s.setupBuilds,   // the sandbox and the builder, when this process builds (builds.go)
 		s.setupApex,     // the API, git push, the dashboard, /metrics and /healthz
 	} {
@@ -103,6 +106,7 @@ func (s *Server) openBackends(ctx context.Context) error {
 	if s.store, err = sqlstore.Open(ctx, s.cfg.Database, s.log.With("component", "store")); err != nil {
 		return fmt.Errorf("open database %s: %w", Redacted(s.cfg.Database), err)
 	}
+	s.apps.front.store = s.store
 	if err := s.setupSecrets(); err != nil {
 		return err
 	}
@@ -124,6 +128,7 @@ func (s *Server) setupEdge(ctx context.Context) error {
 		Blobs:      s.blobs,
 		CacheBytes: s.cfg.CacheMB << 20,
 		CheckEvery: s.cfg.RouteCheck,
+		Apps:       &s.apps.front,
 		Log:        s.log.With("component", "edge"),
 		Registerer: s.reg,
 	})
@@ -164,6 +169,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		Logs:        s.hub,
 		Box:         s.box,
 		Webhooks:    s.webhooks,
+		Gate:        &s.apps.front,
 		Edge:        edgeCounter{s.reg},
 		SiteURL:     s.SiteURL,
 		DomainURL:   s.DomainURL,
@@ -312,10 +318,14 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		defer wg.Done()
 		s.janitor(ctx)
 	}()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		s.runNotify(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.runApps(ctx)
 	}()
 
 	hs := &http.Server{
@@ -430,6 +440,7 @@ func (s *Server) Close() error {
 	if s.tls.certs != nil {
 		s.tls.certs.Close()
 	}
+	errs = append(errs, s.closeApps())
 	if s.bus != nil {
 		errs = append(errs, s.bus.Close())
 	}
