@@ -24,12 +24,24 @@ import (
 const (
 	maxOutputFiles = apogee.MaxManifestFiles
 	maxOutputFile  = 100 << 20
+	// maxAppFile bounds one file of an app's tree: native modules of
+	// some dependencies (Next.js's SWC binary) pass 100 MiB.
+	maxAppFile = 512 << 20
 )
+
+// collectOptions say what a tree keeps besides a static site's files.
+type collectOptions struct {
+	// app keeps node_modules and records symbolic links that stay inside
+	// the tree as links (Mode has fs.ModeSymlink; the blob is the link's
+	// target), as node_modules/.bin needs them.
+	app bool
+}
 
 // collect stores the files of the output folder out (relative to the
 // workspace) in the blob store, only those it lacks, and returns the
-// manifest. Links that leave the workspace are skipped, never followed.
-func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *logs.Writer) ([]apogee.File, error) {
+// manifest. Links that leave the workspace are skipped, never followed;
+// for an app, links that stay inside out are kept as links.
+func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *logs.Writer, opts collectOptions) ([]apogee.File, error) {
 	root, err := os.OpenRoot(workspace)
 	if err != nil {
 		return nil, fmt.Errorf("open workspace: %w", err)
@@ -41,9 +53,14 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 	}
 	fsys := root.FS()
 	type entry struct {
-		rel  string
-		size int64
-		mode fs.FileMode
+		rel    string
+		size   int64
+		mode   fs.FileMode
+		target string // a link's
+	}
+	limit := int64(maxOutputFile)
+	if opts.app {
+		limit = maxAppFile
 	}
 	var entries []entry
 	err = fs.WalkDir(fsys, out, func(p string, de fs.DirEntry, err error) error {
@@ -51,12 +68,24 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 			return err
 		}
 		if de.IsDir() {
-			if de.Name() == ".git" || (de.Name() == "node_modules" && p != out) {
+			if de.Name() == ".git" || (de.Name() == "node_modules" && p != out && !opts.app) {
 				return fs.SkipDir
 			}
 			return nil
 		}
 		rel := strings.TrimPrefix(strings.TrimPrefix(p, out), "/")
+		if opts.app && de.Type()&fs.ModeSymlink != 0 {
+			target, err := root.Readlink(p)
+			if err != nil {
+				return fmt.Errorf("read link %s: %w", rel, err)
+			}
+			if !linkInside(rel, target) {
+				w.Systemf("Skipping %s: a link to %s, outside the app", rel, target)
+				return nil
+			}
+			entries = append(entries, entry{rel: rel, size: int64(len(target)), mode: fs.ModeSymlink | 0o777, target: target})
+			return nil
+		}
 		info, err := fs.Stat(fsys, p) // follows links, but only inside the workspace
 		if err != nil {
 			w.Systemf("Skipping %s: %v", rel, errors.Unwrap(err))
@@ -70,10 +99,10 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 			w.Systemf("Skipping %s: %s", rel, apogee.ErrorMessage(err))
 			return nil
 		}
-		if info.Size() > maxOutputFile {
-			return apogee.Errorf(apogee.ETOOLARGE, "output file %s is %d bytes; the limit is %d", rel, info.Size(), maxOutputFile)
+		if info.Size() > limit {
+			return apogee.Errorf(apogee.ETOOLARGE, "output file %s is %d bytes; the limit is %d", rel, info.Size(), limit)
 		}
-		entries = append(entries, entry{rel, info.Size(), info.Mode()})
+		entries = append(entries, entry{rel: rel, size: info.Size(), mode: info.Mode()})
 		if len(entries) > maxOutputFiles {
 			return apogee.Errorf(apogee.ETOOLARGE, "the output has more than %d files", maxOutputFiles)
 		}
@@ -92,6 +121,19 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 	var sent atomic.Int64
 	for i, e := range entries {
 		g.Go(func() error {
+			if e.mode&fs.ModeSymlink != 0 {
+				sum := sha256.Sum256([]byte(e.target))
+				files[i] = apogee.File{Path: e.rel, SHA256: hex.EncodeToString(sum[:]), Size: e.size, Mode: uint32(e.mode)}
+				missing, err := blobs.Missing(gctx, []string{files[i].SHA256})
+				if err != nil || len(missing) == 0 {
+					return err
+				}
+				if _, err := blobs.Put(gctx, files[i].SHA256, strings.NewReader(e.target), e.size); err != nil {
+					return fmt.Errorf("store link %s: %w", e.rel, err)
+				}
+				sent.Add(1)
+				return nil
+			}
 			p := path.Join(out, e.rel)
 			sum, err := hashFile(fsys, p)
 			if err != nil {
@@ -110,7 +152,7 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 				return err
 			}
 			defer f.Close()
-			if _, err := blobs.Put(gctx, sum, f, maxOutputFile); err != nil {
+			if _, err := blobs.Put(gctx, sum, f, limit); err != nil {
 				return fmt.Errorf("store %s: %w", e.rel, err)
 			}
 			sent.Add(1)
@@ -135,4 +177,26 @@ func hashFile(fsys fs.FS, p string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// linkInside reports whether a link at rel (slash-separated, relative to
+// the tree) pointing at target resolves inside the tree without leaving
+// it on the way: a relative target that never climbs above the root.
+func linkInside(rel, target string) bool {
+	if target == "" || strings.HasPrefix(target, "/") || strings.ContainsRune(target, 0) {
+		return false
+	}
+	depth := strings.Count(rel, "/") // folders above the link, inside the tree
+	for _, part := range strings.Split(target, "/") {
+		switch part {
+		case "", ".":
+		case "..":
+			if depth--; depth < 0 {
+				return false
+			}
+		default:
+			depth++
+		}
+	}
+	return true
 }

@@ -61,6 +61,7 @@ type Store interface {
 	apogee.UsageStore
 	apogee.AdminStore
 	apogee.InviteStore
+	apogee.ReleaseStore
 }
 
 // Gate is asked before a project's production alias moves to a
