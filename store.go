@@ -158,5 +158,6 @@ type Store interface {
 	IdentityStore
 	AdminStore
 	InviteStore
+	ReleaseStore
 	Close() error
 }
