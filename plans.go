@@ -62,14 +62,13 @@ type PlanLimits struct {
 // The free plan's app limits, which migration 00021 gives every plan
 // that existed before: an instance the size of Heroku's Standard-1X and
 // Render's Starter (512 MiB, one CPU, Heroku's 256 processes), up to 3
-// instances an app, the last 10 releases, and a week or 100 MiB of
-// runtime log.
+// instances an app, the last DefaultReleasesKept (10) releases, and a
+// week or 100 MiB of runtime log.
 const (
 	DefaultAppMemoryMB  = 512
 	DefaultAppCPUs      = 1
 	DefaultAppPids      = 256
 	DefaultAppInstances = 3
-	DefaultReleasesKept = 10
 )
 
 // Plan is a set of limits users are put on. Exactly one plan is the
