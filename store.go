@@ -145,6 +145,7 @@ type Store interface {
 	RouteStore
 	DomainStore
 	LogStore
+	RuntimeLogStore
 	ServingStore
 	VariantStore
 	BuildStore
@@ -157,5 +158,6 @@ type Store interface {
 	IdentityStore
 	AdminStore
 	InviteStore
+	ReleaseStore
 	Close() error
 }

@@ -36,21 +36,22 @@ type fixture struct {
 	path    string // the project name requests carry: project, or the other user's own in a mixed request
 	markers map[string]bool
 
-	deps      map[string]string // production, previous, preview, queued: deployment ids
-	uploading *uploading
-	uploaded  string // a deployment with every file, not finalized
-	plain     string // a project without a repository (git push)
-	otherRepo string // the webhook secret of the other user's project on the victim's repository
-	secret    string // the victim project's webhook secret
-	filled    string // the upload, once it received its ZIP
-	domain    string
-	envKey    string
-	webhook   string
-	upload    *apogee.UploadResponse
-	token     string
-	plan      string
-	invite    string
-	user      string
+	deps        map[string]string // production, previous, preview, queued: deployment ids
+	uploading   *uploading
+	uploaded    string // a deployment with every file, not finalized
+	plain       string // a project without a repository (git push)
+	otherRepo   string // the webhook secret of the other user's project on the victim's repository
+	secret      string // the victim project's webhook secret
+	filled      string // the upload, once it received its ZIP
+	runtimeLine string // a line of the project's runtime log
+	domain      string
+	envKey      string
+	webhook     string
+	upload      *apogee.UploadResponse
+	token       string
+	plan        string
+	invite      string
+	user        string
 }
 
 type uploading struct {
@@ -261,6 +262,28 @@ func (f *fixture) GitHubPush(secret string) request {
 		h.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
 	}
 	return request{method: "POST", path: "/api/v1/webhooks/github", body: body, contentType: "application/json", header: h, noAuth: true}
+}
+
+// RuntimeLog writes a line to the project's runtime log (as its app
+// would) and returns its text.
+func (f *fixture) RuntimeLog() string {
+	if f.runtimeLine == "" {
+		st, ok := f.w.store.(apogee.RuntimeLogStore)
+		if !ok {
+			f.t.Fatalf("the store %T keeps no runtime logs", f.w.store)
+		}
+		p, err := f.w.store.ProjectByName(f.ctx, f.project)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		text := f.Unique("app says its secret ")
+		if _, _, err := st.AppendRuntimeLogs(f.ctx, p.ID, []apogee.LogLine{{Time: time.Now().UTC(), Stream: "stdout", Text: text}}); err != nil {
+			f.t.Fatal(err)
+		}
+		f.runtimeLine = text
+		f.mark(text)
+	}
+	return f.runtimeLine
 }
 
 // Queued is a build queued from a commit of the project's repository (no

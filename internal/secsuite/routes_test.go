@@ -73,6 +73,11 @@ func matrix() []row {
 			req: func(f *fixture) request {
 				return request{method: "POST", path: "/api/v1/deployments/" + f.Uploaded() + "/finalize"}
 			}},
+		{route: "GET /api/v1/projects/{name}/runtime-logs", who: owner, want: 200,
+			req: func(f *fixture) request {
+				f.RuntimeLog()
+				return get("/api/v1/projects/" + f.Name() + "/runtime-logs")(f)
+			}},
 		{route: "GET /api/v1/deployments/{id}/logs", who: owner, want: 200,
 			req: func(f *fixture) request { return get("/api/v1/deployments/" + f.Queued() + "/logs")(f) }},
 		{route: "POST /api/v1/deployments/{id}/cancel", who: owner, want: 200, changes: true,

@@ -23,6 +23,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/appwatch"
 	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/builder"
 	"github.com/apogee-dev/apogee/internal/coalesce"
@@ -35,6 +36,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/resolver"
 	"github.com/apogee-dev/apogee/internal/routemux"
+	"github.com/apogee-dev/apogee/internal/runtimelog"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
 )
@@ -66,6 +68,12 @@ type Server struct {
 
 	notifier *notify.Notifier // deployment notifications: live and webhooks (notify.go)
 	webhooks *notify.Sender
+
+	// Runtime logs of apps (runtimelogs.go): appWatch is the apps.Observer
+	// to give a runtime; it writes instance output through runtimeLogs.
+	runtimeLogs *runtimelog.Writer
+	logPruner   *runtimelog.Pruner
+	appWatch    *appwatch.Watcher
 }
 
 // New opens the backends named in cfg (already normalized) and builds the
@@ -82,13 +90,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, step := range []func(context.Context) error{
-		s.openBackends,  // the database, the secret key, blobs, the event bus
-		s.setupEdge,     // the edge, its routes loaded
-		s.setupHTTPS,    // certificates, when --tls-listen is set (tls.go)
-		s.setupNotify,   // webhook deliveries and live notifications (notify.go)
-		s.setupPlatform, // the services: the platform's rules
-		s.setupBuilds,   // the sandbox and the builder, when this process builds (builds.go)
-		s.setupApex,     // the API, git push, the dashboard, /metrics and /healthz
+		s.openBackends,     // the database, the secret key, blobs, the event bus
+		s.setupEdge,        // the edge, its routes loaded
+		s.setupHTTPS,       // certificates, when --tls-listen is set (tls.go)
+		s.setupNotify,      // webhook deliveries and live notifications (notify.go)
+		s.setupPlatform,    // the services: the platform's rules
+		s.setupRuntimeLogs, // apps' runtime logs: the writer and the pruner (runtimelogs.go)
+		s.setupBuilds,      // the sandbox and the builder, when this process builds (builds.go)
+		s.setupApex,        // the API, git push, the dashboard, /metrics and /healthz
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -323,6 +332,11 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		defer wg.Done()
 		s.runNotify(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.logPruner.Run(ctx)
+	}()
 
 	hs := &http.Server{
 		Handler:           s.httpHandler(),
@@ -435,6 +449,12 @@ func (s *Server) Close() error {
 	var errs []error
 	if s.tls.certs != nil {
 		s.tls.certs.Close()
+	}
+	if s.runtimeLogs != nil {
+		// After the runtime: its instances' last lines ("stopped") are in.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.runtimeLogs.Close(ctx))
+		cancel()
 	}
 	if s.bus != nil {
 		errs = append(errs, s.bus.Close())
