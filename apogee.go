@@ -86,6 +86,7 @@ type GitSource struct {
 type ProjectSettings struct {
 	Build BuildSettings `json:"build"`
 	Serve ServeSettings `json:"serve"`
+	App   AppSettings   `json:"app"`
 }
 
 // BuildSettings override what framework detection finds; nil means
@@ -191,6 +192,9 @@ type Route struct {
 	Host         string
 	DeploymentID string
 	ProjectID    string
+	// App is set when the deployment is an app's release: its requests
+	// go to its instances, not to files.
+	App bool
 }
 
 // NewID returns a random 12-character lower-case identifier that is also a

@@ -82,8 +82,8 @@ type DeploymentStore interface {
 	// ECONFLICT if it is not ready.
 	SetProduction(ctx context.Context, projectID, deploymentID string) error
 	// RollbackTarget returns the newest ready production-target
-	// deployment created before the project's current production one:
-	// where a rollback goes. ECONFLICT if there is none. It changes
+	// deployment created before the project's current production one,
+	// other than an app's pruned release: where a rollback goes. ECONFLICT if there is none. It changes
 	// nothing: SetProduction moves the alias.
 	RollbackTarget(ctx context.Context, projectID string) (*Deployment, error)
 	// ExpireUploads marks deployments still uploading that were created
@@ -145,6 +145,7 @@ type Store interface {
 	RouteStore
 	DomainStore
 	LogStore
+	RuntimeLogStore
 	ServingStore
 	VariantStore
 	BuildStore
@@ -157,5 +158,6 @@ type Store interface {
 	IdentityStore
 	AdminStore
 	InviteStore
+	ReleaseStore
 	Close() error
 }

@@ -58,30 +58,49 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 	go b.heartbeat(ctx, cancel, worker, d.ID, hbDone)
 
 	var files []apogee.File
+	var app *apogee.AppBuild
 	if err == nil {
 		var stop func() bool
 		if stop, err = b.budget(ctx, cancel, w, p); err == nil {
-			files, err = b.run(ctx, w, p, d, vars)
+			files, app, err = b.run(ctx, w, p, d, vars)
 			stop()
 		}
 	}
-	cancel(nil)
-	<-hbDone
 
 	if err == nil {
-		w.Systemf("Build completed; deploying %d files", len(files))
-		_ = w.Close(bg)
+		var ready *apogee.Deployment
+		var ferr error
 		// The queue readies the output and makes it ready (and, for
 		// production, live) as finalize does an upload.
-		ready, ferr := b.cfg.Queue.FinishBuild(bg, d.ID, files)
+		if app != nil {
+			// An app's release goes live once its instances are ready,
+			// which takes a boot (and the release command): the build
+			// keeps its heartbeat meanwhile, and a cancel or a stop of
+			// the server ends the wait.
+			w.Systemf("Build completed; releasing %d files", len(files))
+			_ = w.Close(bg)
+			ready, ferr = b.cfg.Queue.FinishRelease(ctx, d.ID, files, *app)
+		} else {
+			w.Systemf("Build completed; deploying %d files", len(files))
+			_ = w.Close(bg)
+			ready, ferr = b.cfg.Queue.FinishBuild(bg, d.ID, files)
+		}
+		cancel(nil)
+		<-hbDone
+		// Going live may have added lines (the release phase, the
+		// instances' boot).
+		last := b.lastSeq(bg, d.ID, w.Seq())
 		if ferr == nil {
-			b.appendLine(bg, d.ID, w.Seq(), "Ready: %s", b.cfg.SiteURL(ready.Host))
+			b.appendLine(bg, d.ID, last, "Ready: %s", b.cfg.SiteURL(ready.Host))
 			b.cfg.Hub.End(d.ID)
-			log.Info("build ready", "files", len(files))
+			log.Info("build ready", "files", len(files), "app", app != nil)
 			return
 		}
 		err = ferr
-		w = logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{After: w.Seq(), Log: log})
+		w = logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{After: last, Log: log})
+	} else {
+		cancel(nil)
+		<-hbDone
 	}
 
 	status, reason := apogee.StatusError, failureReason(err)
@@ -141,6 +160,16 @@ func (b *Builder) budget(ctx context.Context, cancel context.CancelCauseFunc, w 
 	return t.Stop, nil
 }
 
+// lastSeq returns the number of the last stored line of a log, at least
+// min.
+func (b *Builder) lastSeq(ctx context.Context, id string, min int64) int64 {
+	lines, err := b.cfg.Store.Logs(ctx, id, min, 0)
+	if err != nil || len(lines) == 0 {
+		return min
+	}
+	return max(min, lines[len(lines)-1].Seq)
+}
+
 // appendLine adds one system line to a log whose writer is closed.
 func (b *Builder) appendLine(ctx context.Context, id string, after int64, format string, args ...any) {
 	w := logs.NewWriter(id, b.cfg.Store, b.cfg.Hub, logs.Options{After: after, Log: b.log})
@@ -188,11 +217,12 @@ func (b *Builder) heartbeat(ctx context.Context, cancel context.CancelCauseFunc,
 	}
 }
 
-// run fetches, installs, builds and collects the output.
-func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d *apogee.Deployment, vars []string) ([]apogee.File, error) {
+// run fetches, installs, builds and collects the output. For an app it
+// also returns how the app starts (nil for a static site).
+func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d *apogee.Deployment, vars []string) ([]apogee.File, *apogee.AppBuild, error) {
 	work := filepath.Join(b.cfg.Dir, "work", d.ID)
 	if err := os.RemoveAll(work); err != nil {
-		return nil, fmt.Errorf("clear workspace: %w", err)
+		return nil, nil, fmt.Errorf("clear workspace: %w", err)
 	}
 	defer os.RemoveAll(work)
 	var disk *sandbox.Disk
@@ -201,7 +231,7 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		// build may write.
 		var err error
 		if disk, err = sandbox.MountDisk(ctx, work, b.cfg.DiskBytes); err != nil {
-			return nil, fmt.Errorf("build disk (set --build-disk-mb 0 where disks cannot be mounted): %w", err)
+			return nil, nil, fmt.Errorf("build disk (set --build-disk-mb 0 where disks cannot be mounted): %w", err)
 		}
 		defer func() {
 			if err := disk.Unmount(); err != nil {
@@ -211,14 +241,14 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	}
 	src := filepath.Join(work, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
-		return nil, fmt.Errorf("make workspace: %w", err)
+		return nil, nil, fmt.Errorf("make workspace: %w", err)
 	}
 
 	sys := w.Stream(apogee.StreamSystem)
 	defer sys.Close()
 	commit, err := b.cfg.Source.Fetch(ctx, p, d, src, sys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if commit != "" {
 		w.Systemf("Commit %s", commit)
@@ -229,26 +259,41 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	// and opening only regular files, each with a cap (safefs).
 	root, err := safefs.OpenDir(src)
 	if err != nil {
-		return nil, fmt.Errorf("open checkout: %w", err)
+		return nil, nil, fmt.Errorf("open checkout: %w", err)
 	}
 	defer root.Close()
 	fsys, err := overrides.Sub(root.FS(maxConfigRead))
 	if err != nil {
-		return nil, err
-	}
-	plan, err := framework.DetectWith(fsys, overrides)
-	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rootDir := "."
 	if overrides.RootDir != nil && *overrides.RootDir != "" {
 		rootDir = path.Clean(filepath.ToSlash(*overrides.RootDir))
 	}
+	ws := workspace{
+		dir:     src,
+		root:    root,
+		rootDir: rootDir,
+		env:     b.env(vars),
+		disk:    disk,
+	}
+	kind, err := detectKind(fsys, p.Settings.App)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kind.Kind == framework.KindApp {
+		return b.runApp(ctx, w, p, d, fsys, overrides, kind, ws)
+	}
+
+	plan, err := framework.DetectWith(fsys, overrides)
+	if err != nil {
+		return nil, nil, err
+	}
 	w.Systemf("Detected %s: install %s, build %s, output %q", plan.Name, quoteOr(plan.InstallCommand, "none"), quoteOr(plan.BuildCommand, "none"), plan.OutputDir)
 
-	cache, err := b.openCache(ctx, p.ID, root, rootDir, plan.Lockfile, w)
+	cache, err := b.openCache(ctx, p.ID, root, rootDir, plan.Lockfile, "", w)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	skipInstall := false
 	if d.NoCache {
@@ -260,34 +305,111 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		w.Systemf("Restored node_modules from the cache (lockfile unchanged)")
 	}
 
-	ws := workspace{
-		dir:     src,
-		rootDir: rootDir,
-		env:     b.env(vars),
-		mounts:  []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}},
-		disk:    disk,
-	}
+	ws.mounts = []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}}
 	if plan.InstallCommand != "" && !skipInstall {
 		if err := b.step(ctx, w, "Installing", plan.InstallCommand, ws); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else if skipInstall {
 		w.Systemf("Skipping install")
 	}
 	if plan.BuildCommand != "" {
 		if err := b.step(ctx, w, "Building", plan.BuildCommand, ws); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 
-	files, err := collect(ctx, b.cfg.Blobs, root, path.Join(rootDir, path.Clean(filepath.ToSlash(plan.OutputDir))), w)
+	files, err := collect(ctx, b.cfg.Blobs, root, path.Join(rootDir, path.Clean(filepath.ToSlash(plan.OutputDir))), w, collectOptions{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := cache.save(root, rootDir); err != nil {
 		w.Systemf("Could not save the dependency cache: %v", err)
 	}
-	return files, nil
+	return files, nil, nil
+}
+
+// detectKind tells an app from a static site: the project's setting
+// wins, else the tree decides (framework.DetectKind). A project set to
+// be an app whose tree shows no start command gets none here (the
+// platform then uses the project's start command or npm start).
+func detectKind(fsys fs.FS, a apogee.AppSettings) (framework.KindPlan, error) {
+	if a.Kind != nil && *a.Kind == apogee.KindStatic {
+		return framework.KindPlan{Kind: framework.KindStatic, Rule: "project setting"}, nil
+	}
+	kind, err := framework.DetectKind(fsys)
+	if err != nil {
+		return kind, err
+	}
+	if a.Kind != nil && *a.Kind == apogee.KindApp && kind.Kind != framework.KindApp {
+		kind.Kind, kind.Rule = framework.KindApp, "project setting"
+	}
+	return kind, nil
+}
+
+// runApp installs an app's dependencies, builds it if it has a build
+// script, leaves only its production dependencies and stores the whole
+// tree (node_modules and the links in it included) content-addressed:
+// a rebuild that changes one file stores one file. A build with no
+// build step installs production dependencies only, and keeps that
+// node_modules in the dependency cache for the next build with the
+// same lockfile.
+func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project, d *apogee.Deployment, fsys fs.FS,
+	overrides framework.Overrides, kind framework.KindPlan, ws workspace) ([]apogee.File, *apogee.AppBuild, error) {
+	plan, err := framework.PlanApp(fsys, overrides)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := kind.StartCommand
+	if p.Settings.App.StartCommand != nil {
+		start = *p.Settings.App.StartCommand
+	}
+	w.Systemf("Detected a Node.js app (%s): start %s, install %s, build %s", kind.Rule,
+		quoteOr(start, "`npm start`"), quoteOr(plan.InstallCommand, "none"), quoteOr(plan.BuildCommand, "none"))
+	if kind.ReleaseCommand != "" {
+		w.Systemf("Release command %s runs once before the release takes traffic", quoteOr(kind.ReleaseCommand, ""))
+	}
+
+	cache, err := b.openCache(ctx, p.ID, ws.root, ws.rootDir, plan.Lockfile, "prod", w)
+	if err != nil {
+		return nil, nil, err
+	}
+	skipInstall := false
+	switch {
+	case d.NoCache:
+		w.Systemf("Building without the dependency cache (--no-cache)")
+	case plan.ProdOnly && cache.restore(ws.root, ws.rootDir):
+		skipInstall = overrides.InstallCommand == nil
+		w.Systemf("Restored node_modules from the cache (lockfile unchanged)")
+	}
+	ws.mounts = []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}}
+	if plan.InstallCommand != "" && !skipInstall {
+		if err := b.step(ctx, w, "Installing", plan.InstallCommand, ws); err != nil {
+			return nil, nil, err
+		}
+	} else if skipInstall {
+		w.Systemf("Skipping install")
+	}
+	if plan.BuildCommand != "" {
+		if err := b.step(ctx, w, "Building", plan.BuildCommand, ws); err != nil {
+			return nil, nil, err
+		}
+		if plan.PruneCommand != "" {
+			if err := b.step(ctx, w, "Pruning devDependencies", plan.PruneCommand, ws); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	files, err := collect(ctx, b.cfg.Blobs, ws.root, ws.rootDir, w, collectOptions{app: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	if plan.ProdOnly {
+		if err := cache.save(ws.root, ws.rootDir); err != nil {
+			w.Systemf("Could not save the dependency cache: %v", err)
+		}
+	}
+	return files, &apogee.AppBuild{StartCommand: kind.StartCommand, ReleaseCommand: kind.ReleaseCommand}, nil
 }
 
 func quoteOr(s, none string) string {
@@ -324,8 +446,9 @@ func (b *Builder) env(vars []string) []string {
 
 // workspace is where a build's steps run.
 type workspace struct {
-	dir     string // the checkout, /workspace in the sandbox
-	rootDir string // the project's folder in it
+	dir     string      // the checkout, /workspace in the sandbox
+	root    *safefs.Dir // the checkout, as the server reads it
+	rootDir string      // the project's folder in it (slash-separated)
 	env     []string
 	mounts  []sandbox.Mount
 	disk    *sandbox.Disk // nil: no bound
@@ -400,7 +523,10 @@ type cache struct {
 // the project's folder rootDir of the workspace. A lockfile that is a
 // link, no regular file or larger than maxLockfile gets no key: the
 // build runs without the node_modules cache, and says why.
-func (b *Builder) openCache(ctx context.Context, projectID string, ws *safefs.Dir, rootDir, lockfile string, w *logs.Writer) (*cache, error) {
+//
+// flavor tells node_modules installed differently from the same lockfile
+// apart ("prod": without devDependencies).
+func (b *Builder) openCache(ctx context.Context, projectID string, ws *safefs.Dir, rootDir, lockfile, flavor string, w *logs.Writer) (*cache, error) {
 	c := &cache{dir: filepath.Join(b.cfg.Dir, "cache", projectID)}
 	c.pkgDir = filepath.Join(c.dir, "pkg")
 	if err := os.MkdirAll(c.pkgDir, 0o755); err != nil {
@@ -427,6 +553,9 @@ func (b *Builder) openCache(ctx context.Context, projectID string, ws *safefs.Di
 		return c, nil
 	}
 	c.key = hex.EncodeToString(h.Sum(nil))
+	if flavor != "" {
+		c.key += "-" + flavor
+	}
 	return c, nil
 }
 

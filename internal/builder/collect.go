@@ -23,14 +23,26 @@ import (
 const (
 	maxOutputFiles = apogee.MaxManifestFiles
 	maxOutputFile  = 100 << 20
+	// maxAppFile bounds one file of an app's tree: native modules of
+	// some dependencies (Next.js's SWC binary) pass 100 MiB.
+	maxAppFile = 512 << 20
 )
+
+// collectOptions say what a tree keeps besides a static site's files.
+type collectOptions struct {
+	// app keeps node_modules and records symbolic links that stay inside
+	// the tree as links (Mode has fs.ModeSymlink; the blob is the link's
+	// target), as node_modules/.bin needs them.
+	app bool
+}
 
 // collect stores the files of the output folder out (slash-separated,
 // relative to the workspace ws) in the blob store, only those it lacks,
-// and returns the manifest. Nothing is followed: links, FIFOs, sockets
-// and devices are skipped with a line in the log, and a link on the way
-// to the output folder fails the build (safefs).
-func collect(ctx context.Context, blobs apogee.Blobs, ws *safefs.Dir, out string, w *logs.Writer) ([]apogee.File, error) {
+// and returns the manifest. Nothing is followed (safefs): links, FIFOs,
+// sockets and devices are skipped with a line in the log, and a link on
+// the way to the output folder fails the build; for an app, links that
+// stay inside out are kept as links (recorded, still not followed).
+func collect(ctx context.Context, blobs apogee.Blobs, ws *safefs.Dir, out string, w *logs.Writer, opts collectOptions) ([]apogee.File, error) {
 	out = path.Clean(out)
 	st, err := ws.Lstat(out)
 	switch {
@@ -39,12 +51,17 @@ func collect(ctx context.Context, blobs apogee.Blobs, ws *safefs.Dir, out string
 	case err != nil || !st.IsDir():
 		return nil, apogee.Errorf(apogee.EINVALID, "the output folder %q does not exist after the build; set the right one with `apogee projects update --output-dir DIR`", out)
 	}
-	fsys := ws.FS(maxOutputFile)
 	type entry struct {
-		rel  string
-		size int64
-		mode fs.FileMode
+		rel    string
+		size   int64
+		mode   fs.FileMode
+		target string // a link's
 	}
+	limit := int64(maxOutputFile)
+	if opts.app {
+		limit = maxAppFile
+	}
+	fsys := ws.FS(limit)
 	var entries []entry
 	err = fs.WalkDir(fsys, out, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
@@ -54,7 +71,7 @@ func collect(ctx context.Context, blobs apogee.Blobs, ws *safefs.Dir, out string
 			return context.Cause(ctx)
 		}
 		if de.IsDir() {
-			if de.Name() == ".git" || (de.Name() == "node_modules" && p != out) {
+			if de.Name() == ".git" || (de.Name() == "node_modules" && p != out && !opts.app) {
 				return fs.SkipDir
 			}
 			return nil
@@ -62,6 +79,18 @@ func collect(ctx context.Context, blobs apogee.Blobs, ws *safefs.Dir, out string
 		rel := p
 		if out != "." {
 			rel = strings.TrimPrefix(p, out+"/")
+		}
+		if opts.app && de.Type()&fs.ModeSymlink != 0 {
+			target, err := ws.Readlink(p)
+			if err != nil {
+				return fmt.Errorf("read link %s: %w", rel, err)
+			}
+			if !linkInside(rel, target) {
+				w.Systemf("Skipping %s: a link to %s, outside the app", rel, target)
+				return nil
+			}
+			entries = append(entries, entry{rel: rel, size: int64(len(target)), mode: fs.ModeSymlink | 0o777, target: target})
+			return nil
 		}
 		switch de.Type() {
 		case 0:
@@ -81,10 +110,10 @@ func collect(ctx context.Context, blobs apogee.Blobs, ws *safefs.Dir, out string
 			w.Systemf("Skipping %s: %s", rel, apogee.ErrorMessage(err))
 			return nil
 		}
-		if info.Size() > maxOutputFile {
-			return apogee.Errorf(apogee.ETOOLARGE, "output file %s is %d bytes; the limit is %d", rel, info.Size(), maxOutputFile)
+		if info.Size() > limit {
+			return apogee.Errorf(apogee.ETOOLARGE, "output file %s is %d bytes; the limit is %d", rel, info.Size(), limit)
 		}
-		entries = append(entries, entry{rel, info.Size(), info.Mode()})
+		entries = append(entries, entry{rel: rel, size: info.Size(), mode: info.Mode()})
 		if len(entries) > maxOutputFiles {
 			return apogee.Errorf(apogee.ETOOLARGE, "the output has more than %d files", maxOutputFiles)
 		}
@@ -103,8 +132,21 @@ func collect(ctx context.Context, blobs apogee.Blobs, ws *safefs.Dir, out string
 	var sent atomic.Int64
 	for i, e := range entries {
 		g.Go(func() error {
+			if e.mode&fs.ModeSymlink != 0 {
+				sum := sha256.Sum256([]byte(e.target))
+				files[i] = apogee.File{Path: e.rel, SHA256: hex.EncodeToString(sum[:]), Size: e.size, Mode: uint32(e.mode)}
+				missing, err := blobs.Missing(gctx, []string{files[i].SHA256})
+				if err != nil || len(missing) == 0 {
+					return err
+				}
+				if _, err := blobs.Put(gctx, files[i].SHA256, strings.NewReader(e.target), e.size); err != nil {
+					return fmt.Errorf("store link %s: %w", e.rel, err)
+				}
+				sent.Add(1)
+				return nil
+			}
 			p := path.Join(out, e.rel)
-			sum, err := hashFile(gctx, ws, p)
+			sum, err := hashFile(gctx, ws, p, limit)
 			if err != nil {
 				if safefs.IsUnsafe(err) {
 					// Replaced since the walk: the build's processes
@@ -126,7 +168,7 @@ func collect(ctx context.Context, blobs apogee.Blobs, ws *safefs.Dir, out string
 				return err
 			}
 			defer f.Close()
-			if _, err := blobs.Put(gctx, sum, safefs.Limit(gctx, f, p, maxOutputFile), maxOutputFile); err != nil {
+			if _, err := blobs.Put(gctx, sum, safefs.Limit(gctx, f, p, limit), limit); err != nil {
 				return fmt.Errorf("store %s: %w", e.rel, err)
 			}
 			sent.Add(1)
@@ -141,15 +183,37 @@ func collect(ctx context.Context, blobs apogee.Blobs, ws *safefs.Dir, out string
 }
 
 // hashFile hashes the regular file p of ws, stopping when ctx ends.
-func hashFile(ctx context.Context, ws *safefs.Dir, p string) (string, error) {
+func hashFile(ctx context.Context, ws *safefs.Dir, p string, limit int64) (string, error) {
 	f, err := ws.Open(p)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, safefs.Limit(ctx, f, p, maxOutputFile)); err != nil {
+	if _, err := io.Copy(h, safefs.Limit(ctx, f, p, limit)); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// linkInside reports whether a link at rel (slash-separated, relative to
+// the tree) pointing at target resolves inside the tree without leaving
+// it on the way: a relative target that never climbs above the root.
+func linkInside(rel, target string) bool {
+	if target == "" || strings.HasPrefix(target, "/") || strings.ContainsRune(target, 0) {
+		return false
+	}
+	depth := strings.Count(rel, "/") // folders above the link, inside the tree
+	for _, part := range strings.Split(target, "/") {
+		switch part {
+		case "", ".":
+		case "..":
+			if depth--; depth < 0 {
+				return false
+			}
+		default:
+			depth++
+		}
+	}
+	return true
 }

@@ -65,6 +65,7 @@ func New() *cobra.Command {
 		newAdminCmd(a), newUsageCmd(a), // admin.go
 		newWebhooksCmd(a), // webhooks.go
 	)
+	setVersion(a, root) // version.go
 	return root
 }
 
@@ -72,6 +73,7 @@ func New() *cobra.Command {
 // prints any error, with a suggestion of what to do next, and returns the
 // process's exit code: 0, or 1 on error.
 func Execute(ctx context.Context, root *cobra.Command) int {
+	strictGroups(root)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0

@@ -51,6 +51,7 @@ type Store interface {
 	apogee.DeploymentStore
 	apogee.DomainStore
 	apogee.LogStore
+	apogee.RuntimeLogStore
 	apogee.ServingStore
 	apogee.VariantStore
 	apogee.BuildStore
@@ -61,6 +62,7 @@ type Store interface {
 	apogee.UsageStore
 	apogee.AdminStore
 	apogee.InviteStore
+	apogee.ReleaseStore
 }
 
 // Gate is asked before a project's production alias moves to a
@@ -257,6 +259,7 @@ func (pl *Platform) Services() apogee.Services {
 		Builds:      builds{pl},
 		Domains:     domains{pl},
 		Env:         env{pl},
+		RuntimeLogs: runtimeLogs{pl},
 		Webhooks:    webhooks{pl},
 		Accounts:    accounts{pl},
 		Admin:       admin{pl},

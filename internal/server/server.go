@@ -23,6 +23,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/appwatch"
 	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/builder"
 	"github.com/apogee-dev/apogee/internal/coalesce"
@@ -35,6 +36,8 @@ import (
 	"github.com/apogee-dev/apogee/internal/notify"
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/resolver"
+	"github.com/apogee-dev/apogee/internal/routemux"
+	"github.com/apogee-dev/apogee/internal/runtimelog"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
 )
@@ -51,7 +54,7 @@ type Server struct {
 	hub      *logs.Hub
 	platform *platform.Platform // the rules every way in calls (setupPlatform)
 	builder  *builder.Builder
-	apex     *http.ServeMux
+	apex     *routemux.Mux // its routes: Routes
 
 	box *secretbox.Box // seals secrets at rest (see secrets.go)
 	// uploadKey signs pre-signed ZIP upload URLs; derived from the
@@ -66,6 +69,14 @@ type Server struct {
 
 	notifier *notify.Notifier // deployment notifications: live and webhooks (notify.go)
 	webhooks *notify.Sender
+
+	// Runtime logs of apps (runtimelogs.go): appWatch is the apps.Observer
+	// to give a runtime; it writes instance output through runtimeLogs.
+	runtimeLogs *runtimelog.Writer
+	logPruner   *runtimelog.Pruner
+	appWatch    *appwatch.Watcher
+
+	apps appState // the app runtime, when this process runs apps (apps.go)
 }
 
 // New opens the backends named in cfg (already normalized) and builds the
@@ -82,13 +93,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, step := range []func(context.Context) error{
-		s.openBackends,  // the database, the secret key, blobs, the event bus
-		s.setupEdge,     // the edge, its routes loaded
-		s.setupHTTPS,    // certificates, when --tls-listen is set (tls.go)
-		s.setupNotify,   // webhook deliveries and live notifications (notify.go)
-		s.setupPlatform, // the services: the platform's rules
-		s.setupBuilds,   // the sandbox and the builder, when this process builds (builds.go)
-		s.setupApex,     // the API, git push, the dashboard, /metrics and /healthz
+		s.openBackends,     // the database, the secret key, blobs, the event bus
+		s.setupEdge,        // the edge, its routes loaded
+		s.setupHTTPS,       // certificates, when --tls-listen is set (tls.go)
+		s.setupNotify,      // webhook deliveries and live notifications (notify.go)
+		s.setupPlatform,    // the services: the platform's rules
+		s.setupRuntimeLogs, // apps' runtime logs: the writer and the pruner (runtimelogs.go)
+		s.setupApps,        // the app runtime, when this process runs apps (apps.go)
+		s.setupBuilds,      // the sandbox and the builder, when this process builds (builds.go)
+		s.setupApex,        // the API, git push, the dashboard, /metrics and /healthz
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -104,6 +117,7 @@ func (s *Server) openBackends(ctx context.Context) error {
 	if s.store, err = sqlstore.Open(ctx, s.cfg.Database, s.log.With("component", "store")); err != nil {
 		return fmt.Errorf("open database %s: %w", Redacted(s.cfg.Database), err)
 	}
+	s.apps.front.store = s.store
 	if err := s.setupSecrets(); err != nil {
 		return err
 	}
@@ -125,6 +139,7 @@ func (s *Server) setupEdge(ctx context.Context) error {
 		Blobs:      s.blobs,
 		CacheBytes: s.cfg.CacheMB << 20,
 		CheckEvery: s.cfg.RouteCheck,
+		Apps:       &s.apps.front,
 		Log:        s.log.With("component", "edge"),
 		Registerer: s.reg,
 	})
@@ -165,6 +180,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		Logs:        s.hub,
 		Box:         s.box,
 		Webhooks:    s.webhooks,
+		Gate:        &s.apps.front,
 		Edge:        edgeCounter{s.reg},
 		SiteURL:     s.SiteURL,
 		DomainURL:   s.DomainURL,
@@ -186,7 +202,7 @@ func (s *Server) setupPlatform(context.Context) error {
 // the dashboard, each calling the platform's services.
 func (s *Server) setupApex(context.Context) error {
 	svc := s.platform.Services()
-	s.apex = http.NewServeMux()
+	s.apex = routemux.New()
 	s.apex.Handle("/api/", api.New(api.Config{
 		Services:   svc,
 		Logs:       s.store,
@@ -230,6 +246,11 @@ func (s *Server) setupApex(context.Context) error {
 	s.apex.Handle("/", dash)
 	return nil
 }
+
+// Routes returns the patterns of every route of the apex: the API's, the
+// dashboard's, /metrics, /healthz and git push. The security suite's
+// authorization matrix holds each to a row.
+func (s *Server) Routes() []string { return s.apex.Routes() }
 
 // Store returns the server's store (for commands that share the process).
 func (s *Server) Store() apogee.Store { return s.store }
@@ -314,10 +335,19 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		defer wg.Done()
 		s.janitor(ctx)
 	}()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		s.runNotify(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.logPruner.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.runApps(ctx)
 	}()
 
 	hs := &http.Server{
@@ -431,6 +461,13 @@ func (s *Server) Close() error {
 	var errs []error
 	if s.tls.certs != nil {
 		s.tls.certs.Close()
+	}
+	errs = append(errs, s.closeApps())
+	if s.runtimeLogs != nil {
+		// After the runtime: its instances' last lines ("stopped") are in.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.runtimeLogs.Close(ctx))
+		cancel()
 	}
 	if s.bus != nil {
 		errs = append(errs, s.bus.Close())

@@ -10,10 +10,14 @@ import (
 // routesSQL selects every route: production aliases, ready deployments'
 // own hosts, verified custom domains of projects in production. Each
 // part ends in a WHERE that projectRoutesSQL extends.
+// The last column says whether the deployment is an app's release.
 const (
-	routesAliases = `SELECT name, production_id, id FROM projects WHERE production_id IS NOT NULL`
-	routesHosts   = `SELECT host, id, project_id FROM deployments WHERE status = $1`
-	routesDomains = `SELECT d.name, p.production_id, p.id FROM domains d JOIN projects p ON p.id = d.project_id
+	routesAliases = `SELECT name, production_id, id, EXISTS (SELECT 1 FROM releases r WHERE r.deployment_id = projects.production_id)
+		FROM projects WHERE production_id IS NOT NULL`
+	routesHosts = `SELECT host, id, project_id, EXISTS (SELECT 1 FROM releases r WHERE r.deployment_id = deployments.id)
+		FROM deployments WHERE status = $1`
+	routesDomains = `SELECT d.name, p.production_id, p.id, EXISTS (SELECT 1 FROM releases r WHERE r.deployment_id = p.production_id)
+		FROM domains d JOIN projects p ON p.id = d.project_id
 		WHERE d.verified_at IS NOT NULL AND p.production_id IS NOT NULL`
 )
 
@@ -38,7 +42,7 @@ func (s *Store) routes(ctx context.Context, op, query string, args ...any) ([]ap
 		return nil, wrap(op, err)
 	}
 	routes, err := collect(rows, func(row scanner) (r apogee.Route, err error) {
-		err = row.Scan(&r.Host, &r.DeploymentID, &r.ProjectID)
+		err = row.Scan(&r.Host, &r.DeploymentID, &r.ProjectID, &r.App)
 		return r, err
 	})
 	return routes, wrap(op, err)

@@ -48,6 +48,9 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ProjectSettings", testProjectSettings},
 		{"Logs", testLogs},
+		{"RuntimeLogs", testRuntimeLogs},
+		{"RuntimeLogsLargePrune", testRuntimeLogsLargePrune},
+		{"ConcurrentRuntimeLogs", testConcurrentRuntimeLogs},
 		{"Routes", testRoutes},
 		{"RouteChanges", testRouteChanges},
 		{"DeleteProject", testDeleteProject},
@@ -68,6 +71,9 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Identities", testIdentities},
 		{"Admin", testAdmin},
 		{"Invites", testInvites},
+		{"Releases", testReleases},
+		{"PruneReleases", testPruneReleases},
+		{"ConcurrentReleases", testConcurrentReleases},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +106,8 @@ func wantNotFound(t *testing.T, err error, key string) {
 		t.Errorf("not-found message %q does not name %q", msg, key)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func must(t *testing.T, err error) {
 	t.Helper()
@@ -596,6 +604,7 @@ func testProjectSettings(t *testing.T, s apogee.Store) {
 		Settings: apogee.ProjectSettings{
 			Build: apogee.BuildSettings{OutputDir: &out},
 			Serve: apogee.ServeSettings{SPA: true, TrailingSlash: &yes},
+			App:   apogee.AppSettings{Kind: ptr(apogee.KindApp), StartCommand: ptr("node server.js"), HealthPath: ptr("/healthz"), BootTimeout: ptr(30), Instances: ptr(2)},
 		},
 	}
 	must(t, s.CreateProject(ctx, p))

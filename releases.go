@@ -1,0 +1,160 @@
+package apogee
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Kinds of project: a static site, whose files the edge serves, or an
+// app, a Node.js server whose instances run behind the edge.
+const (
+	KindStatic = "static"
+	KindApp    = "app"
+)
+
+// Deployment source of a release made without a build: the production
+// deployment's tree again, with the project's environment or app
+// settings as they are now.
+const SourceEnv = "env"
+
+// AppSettings are a project's app settings. A nil field takes the value
+// the build detects or the default.
+type AppSettings struct {
+	// Kind is KindStatic or KindApp; nil: detected at each build (see
+	// internal/framework's DetectKind).
+	Kind *string `json:"kind,omitempty"`
+	// StartCommand starts the app's web process (a shell command line
+	// run in the release tree with PORT set); nil: the Procfile's web:
+	// line, else the package manager's start ("npm start").
+	StartCommand *string `json:"start_command,omitempty"`
+	// HealthPath is the path of the readiness and liveness check, an HTTP
+	// GET that passes with 2xx or 3xx; nil: DefaultHealthPath.
+	HealthPath *string `json:"health_path,omitempty"`
+	// BootTimeout is how many seconds an instance has to listen on PORT
+	// and pass its check; nil: DefaultBootTimeout.
+	BootTimeout *int `json:"boot_timeout,omitempty"`
+	// Instances is how many instances serve production; nil: 1.
+	Instances *int `json:"instances,omitempty"`
+}
+
+// App defaults and bounds.
+const (
+	// DefaultHealthPath is "/": Render's and Heroku's routers check
+	// nothing more.
+	DefaultHealthPath = "/"
+	// DefaultBootTimeout is 60 s, Heroku's R10 boot timeout.
+	DefaultBootTimeout = 60
+	// MaxBootTimeout bounds the boot timeout setting (Heroku allows up to
+	// 180 s on request; apps here get 10 minutes).
+	MaxBootTimeout = 600
+	// DefaultMaxInstances is how many instances of one app a project may
+	// run: Heroku's Standard dynos scale to 10 per process type.
+	DefaultMaxInstances = 10
+	// DefaultReleasesKept is how many releases of an app are kept for
+	// rollback (Heroku keeps every release but rolls back within the
+	// last few; 10 bounds the storage).
+	DefaultReleasesKept = 10
+)
+
+// ValidateAppSettings checks a project's app settings and returns an
+// EINVALID error naming the field.
+func ValidateAppSettings(a AppSettings) error {
+	if a.Kind != nil && *a.Kind != KindStatic && *a.Kind != KindApp {
+		return Errorf(EINVALID, "settings.app.kind %q must be %q or %q (null: detect at each build)", *a.Kind, KindStatic, KindApp)
+	}
+	if c := a.StartCommand; c != nil {
+		if strings.TrimSpace(*c) == "" || len(*c) > 4096 || strings.ContainsAny(*c, "\x00\n\r") {
+			return Errorf(EINVALID, "settings.app.start_command must be one line of 1 to 4096 bytes (null: the Procfile's web: line or npm start)")
+		}
+	}
+	if p := a.HealthPath; p != nil {
+		if !strings.HasPrefix(*p, "/") || len(*p) > 1024 || strings.ContainsFunc(*p, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return Errorf(EINVALID, "settings.app.health_path %.60q must be a path starting with / (at most 1024 bytes, no spaces)", *p)
+		}
+	}
+	if b := a.BootTimeout; b != nil && (*b < 1 || *b > MaxBootTimeout) {
+		return Errorf(EINVALID, "settings.app.boot_timeout is %d; it is seconds from 1 to %d", *b, MaxBootTimeout)
+	}
+	if n := a.Instances; n != nil && (*n < 1 || *n > DefaultMaxInstances) {
+		return Errorf(EINVALID, "settings.app.instances is %d; an app runs 1 to %d instances", *n, DefaultMaxInstances)
+	}
+	return nil
+}
+
+// InstancesOr returns the number of production instances a's project
+// runs: its setting, else 1.
+func (a AppSettings) InstancesOr() int {
+	if a.Instances != nil {
+		return *a.Instances
+	}
+	return 1
+}
+
+// Release is an app's deployment as it runs: the deployment's tree (its
+// manifest, with the production dependencies installed), how it starts,
+// the environment it runs with and its runtime settings. A release never
+// changes; a change of the project's variables or app settings makes a
+// new release (a new deployment with the same tree), so a rollback runs
+// the older code with the environment it had, as on Heroku.
+type Release struct {
+	// DeploymentID is the release's deployment: one release per
+	// deployment of an app, sharing its id and host.
+	DeploymentID string `json:"deployment_id"`
+	ProjectID    string `json:"project_id"`
+	// Version counts the project's releases from 1 (v1, v2, …).
+	Version int `json:"version"`
+	// StartCommand starts the web process; ReleaseCommand (the
+	// Procfile's release: line) runs once before any instance takes
+	// traffic.
+	StartCommand   string `json:"start_command"`
+	ReleaseCommand string `json:"release_command,omitempty"`
+	// HealthPath and BootTimeout (seconds) are the health check.
+	HealthPath  string `json:"health_path"`
+	BootTimeout int    `json:"boot_timeout"`
+	// Env is the project's variables when the release was made, values
+	// sealed as the store keeps them (EnvVar.Value): never shown.
+	Env []EnvVar `json:"-"`
+	// Description says what made the release, for people ("build of
+	// main@1a2b3c4", "set DATABASE_URL").
+	Description string    `json:"description"`
+	CreatedAt   time.Time `json:"created_at"`
+	// ReleasedAt is when the release command succeeded (or when the
+	// release first went live, without one): it never runs again.
+	ReleasedAt *time.Time `json:"released_at,omitempty"`
+	// PrunedAt is when the release fell out of the kept ones: its tree
+	// is gone and it cannot serve again.
+	PrunedAt *time.Time `json:"pruned_at,omitempty"`
+}
+
+// AppBuild is what a build of an app found besides its files.
+type AppBuild struct {
+	StartCommand   string `json:"start_command"`
+	ReleaseCommand string `json:"release_command,omitempty"`
+}
+
+// ReleaseStore keeps apps' releases. Errors follow the Store conventions.
+type ReleaseStore interface {
+	// CreateRelease records r for its deployment, which must be the
+	// project's, uploading, queued or building (ECONFLICT otherwise, and
+	// for a deployment that has a release). It sets r.Version to the
+	// project's next and a zero r.CreatedAt to now.
+	CreateRelease(ctx context.Context, r *Release) error
+	// Release returns the release of a deployment; ErrNotFound when the
+	// deployment is not an app's.
+	Release(ctx context.Context, deploymentID string) (*Release, error)
+	// ListReleases returns a project's releases, newest first, at most
+	// limit (<= 0: all), pruned ones included.
+	ListReleases(ctx context.Context, projectID string, limit int) ([]*Release, error)
+	// MarkReleased records that the release's release phase is done.
+	// ErrNotFound for a deployment without a release.
+	MarkReleased(ctx context.Context, deploymentID string, at time.Time) error
+	// PruneReleases marks pruned the project's ready or failed releases
+	// beyond the newest keep ones, never its production one, drops their
+	// manifests (their blobs may then be collected) in one transaction,
+	// and returns their deployment ids.
+	PruneReleases(ctx context.Context, projectID string, keep int, at time.Time) ([]string, error)
+	// ProductionReleases returns the release of every project whose
+	// production deployment is an app's: what a server runs at start.
+	ProductionReleases(ctx context.Context) ([]*Release, error)
+}
