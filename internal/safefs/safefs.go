@@ -214,6 +214,31 @@ func (d *Dir) Lstat(name string) (fs.FileInfo, error) {
 	return fileInfo{fi, path.Base(name)}, nil
 }
 
+// Readlink returns the target of the link name (not following it, nor
+// any link on the way to it).
+func (d *Dir) Readlink(name string) (string, error) {
+	if !fs.ValidPath(name) || name == "." {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	parent := d
+	if dir := path.Dir(name); dir != "." {
+		var err error
+		if parent, err = d.OpenDir(dir); err != nil {
+			return "", err
+		}
+		defer parent.Close()
+	}
+	buf := make([]byte, 4096)
+	n, err := unix.Readlinkat(parent.Fd(), path.Base(name), buf)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	if n == len(buf) {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: tooLarge(int64(len(buf) - 1))}
+	}
+	return string(buf[:n]), nil
+}
+
 // fileInfo renames a FileInfo (an O_PATH descriptor of a link has the
 // link's name as "/proc/self/fd/N" otherwise).
 type fileInfo struct {
