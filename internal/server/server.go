@@ -29,6 +29,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/coalesce"
 	"github.com/apogee-dev/apogee/internal/dashboard"
 	"github.com/apogee-dev/apogee/internal/edge"
+	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
@@ -187,6 +188,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		Domain:      s.cfg.Domain,
 		Resolver:    res,
 		GitSchemes:  s.gitSchemes(),
+		GitPolicy:   egress.Policy{AllowPrivate: s.cfg.AllowPrivateGit},
 		MaxFileSize: s.cfg.MaxFileMB << 20,
 		MaxZipSize:  s.cfg.MaxZipMB << 20,
 		UploadKey:   s.uploadKey,
