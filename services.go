@@ -37,6 +37,7 @@ type Services struct {
 	Builds      BuildService
 	Domains     DomainService
 	Env         EnvService
+	RuntimeLogs RuntimeLogService
 	Webhooks    WebhookService
 	Accounts    AccountService
 	Admin       AdminService

@@ -145,6 +145,7 @@ type Store interface {
 	RouteStore
 	DomainStore
 	LogStore
+	RuntimeLogStore
 	ServingStore
 	VariantStore
 	BuildStore

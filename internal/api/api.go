@@ -112,6 +112,8 @@ func (a *API) routes() {
 	authed("PUT /api/v1/projects/{name}/env/{key}", a.setEnv)
 	authed("DELETE /api/v1/projects/{name}/env/{key}", a.deleteEnv)
 
+	authed("GET /api/v1/projects/{name}/runtime-logs", a.runtimeLogs)
+
 	authed("GET /api/v1/projects/{name}/webhooks", a.listWebhooks)
 	authed("POST /api/v1/projects/{name}/webhooks", a.createWebhook)
 	authed("DELETE /api/v1/projects/{name}/webhooks/{id}", a.deleteWebhook)

@@ -25,8 +25,9 @@ type CaptureOptions struct {
 	// MaxLine cuts longer lines (default 16 KiB).
 	MaxLine int
 	// NoteEvery is how often, at most, a note says how much was dropped
-	// while lines are being dropped (default 1 s); the last note comes at
-	// Flush.
+	// while lines are being dropped (default 1 s). Once the dropping
+	// stops (no line dropped for noteQuiet), the next line is preceded by
+	// the note of the rest; the last note comes at Flush.
 	NoteEvery time.Duration
 	Now       func() time.Time
 }
@@ -53,6 +54,7 @@ type Capture struct {
 	droppedLines int64
 	droppedBytes int64
 	lastNote     time.Time
+	lastDrop     time.Time
 	totalDropped int64
 	// dropUntil: until then no token is back, and whole writes are
 	// counted and dropped without looking at their lines. An app that
@@ -138,7 +140,12 @@ func (c *Capture) line(stream string, text []byte) {
 		c.dropUntil = now.Add(wait)
 		return
 	}
-	c.noteLocked(now)
+	// While an app floods, a line passes now and then between drops: it
+	// gets no note of its own (that would double the log), the notes
+	// come every NoteEvery.
+	if now.Sub(c.lastNote) >= c.opts.NoteEvery || now.Sub(c.lastDrop) >= noteQuiet {
+		c.noteLocked(now)
+	}
 	c.emitLocked(now, stream, string(text))
 }
 
@@ -146,6 +153,7 @@ func (c *Capture) line(stream string, text []byte) {
 func (c *Capture) dropLocked(now time.Time, lines, bytes int64) {
 	c.droppedLines += lines
 	c.droppedBytes += bytes
+	c.lastDrop = now
 	c.totalDropped += lines
 	if now.Sub(c.lastNote) >= c.opts.NoteEvery {
 		c.noteLocked(now)
@@ -167,6 +175,10 @@ func (c *Capture) dropWhole(p []byte) bool {
 }
 
 var newline = []byte{'\n'}
+
+// noteQuiet is how long no line must be dropped for the dropping to count
+// as over, so that the next line is preceded by the note of the rest.
+const noteQuiet = 100 * time.Millisecond
 
 // drop counts a line dropped outside the limiter.
 func (c *Capture) drop(lines, bytes int64) {

@@ -163,3 +163,40 @@ func TestCaptureDropsWholeWritesWhileOverTheRate(t *testing.T) {
 		t.Errorf("dropped %d, want 4 (two, three, four, five)", c.Dropped())
 	}
 }
+
+// TestCaptureNotesWhileFlooding: while an app floods, the lines that pass
+// between drops get no note each; a note comes about every NoteEvery, and
+// the rest before the first line once the flood is over.
+func TestCaptureNotesWhileFlooding(t *testing.T) {
+	var sink lineSink
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	c := NewCapture("i", sink.emit, CaptureOptions{LinesPerSecond: 1000, LineBurst: 10, Now: func() time.Time { return now }})
+	w := c.Stream("stdout")
+	for range 3000 { // 3 s of 100 lines a millisecond
+		now = now.Add(time.Millisecond)
+		w.Write([]byte(strings.Repeat("x\n", 100)))
+	}
+	now = now.Add(time.Second)
+	w.Write([]byte("after\n"))
+	notes, passed := 0, 0
+	for _, l := range sink.texts() {
+		if strings.HasPrefix(l, "system:") {
+			notes++
+		} else {
+			passed++
+		}
+	}
+	if notes < 3 || notes > 5 {
+		t.Errorf("%d notes in a 3 s flood, want one a second and the rest", notes)
+	}
+	if passed < 2900 {
+		t.Errorf("%d lines passed; the rate allows about 3,000", passed)
+	}
+	got := sink.texts()
+	if !strings.HasPrefix(got[len(got)-2], "system:… ") || got[len(got)-1] != "stdout:after" {
+		t.Errorf("the end: %q", got[len(got)-2:])
+	}
+	if c.Dropped() != 300_000-int64(passed-1) {
+		t.Errorf("dropped %d of %d", c.Dropped(), 300_000)
+	}
+}

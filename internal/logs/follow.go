@@ -18,7 +18,7 @@ const replayPage = 1000
 // has subscribed, so a log that ends meanwhile is never waited on.
 // Follow returns nil when the log has ended, ctx's error when ctx ends,
 // and fn's error when fn fails.
-func Follow(ctx context.Context, store apogee.LogStore, hub *Hub, id string, afterSeq int64,
+func Follow(ctx context.Context, store Reader, hub *Hub, id string, afterSeq int64,
 	live func(context.Context) (bool, error), fn func([]apogee.LogLine) error) error {
 	f := &follower{ctx: ctx, store: store, id: id, last: afterSeq, fn: fn}
 	for {
@@ -32,9 +32,15 @@ func Follow(ctx context.Context, store apogee.LogStore, hub *Hub, id string, aft
 	}
 }
 
+// Reader reads the stored lines of a log (apogee.LogStore is one).
+type Reader interface {
+	// Logs returns up to limit lines with Seq > afterSeq, in order.
+	Logs(ctx context.Context, id string, afterSeq int64, limit int) ([]apogee.LogLine, error)
+}
+
 type follower struct {
 	ctx   context.Context
-	store apogee.LogStore
+	store Reader
 	id    string
 	last  int64
 	fn    func([]apogee.LogLine) error

@@ -77,6 +77,23 @@ func (h *Hub) Publish(id string, lines ...apogee.LogLine) {
 	l.send(lines)
 }
 
+// PublishStored hands lines of log id that are stored already to its
+// followers here and, through the relay, elsewhere. Unlike Publish it
+// keeps no ring and makes no entry: a follower that subscribes later
+// replays them from the store. Runtime logs go this way (the store
+// numbers their lines), so a project that logs a lot costs the hub no
+// memory while nobody follows it. It never blocks.
+func (h *Hub) PublishStored(id string, lines ...apogee.LogLine) {
+	if h.relay != nil {
+		h.relay.RelayLines(id, lines)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if l := h.logs[id]; l != nil {
+		l.send(lines)
+	}
+}
+
 // End marks log id finished: its followers' channels close with Ended
 // true and its ring is dropped. Call it after the last line is stored and
 // after the record that says the log is over (a deployment's final

@@ -50,6 +50,7 @@ type Store interface {
 	apogee.DeploymentStore
 	apogee.DomainStore
 	apogee.LogStore
+	apogee.RuntimeLogStore
 	apogee.ServingStore
 	apogee.VariantStore
 	apogee.BuildStore
@@ -252,6 +253,7 @@ func (pl *Platform) Services() apogee.Services {
 		Builds:      builds{pl},
 		Domains:     domains{pl},
 		Env:         env{pl},
+		RuntimeLogs: runtimeLogs{pl},
 		Webhooks:    webhooks{pl},
 		Accounts:    accounts{pl},
 		Admin:       admin{pl},

@@ -95,7 +95,7 @@ func (s *Server) setupApps(ctx context.Context) error {
 	}
 	log := s.log.With("component", "apps")
 	a := &s.apps
-	a.observer = apphost.NewObserver(nil)
+	a.observer = apphost.NewObserver(s.appWatch) // and on to the runtime logs
 	a.runtime, err = supervisor.New(ctx, supervisor.Options{
 		Launcher: supervisor.Sandboxed{Sandbox: sb, Network: true},
 		DataDir:  filepath.Join(s.cfg.Data, "apps", "instances"),

@@ -23,6 +23,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/appwatch"
 	"github.com/apogee-dev/apogee/internal/blob"
 	"github.com/apogee-dev/apogee/internal/builder"
 	"github.com/apogee-dev/apogee/internal/coalesce"
@@ -34,6 +35,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/notify"
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/resolver"
+	"github.com/apogee-dev/apogee/internal/runtimelog"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
 )
@@ -66,6 +68,12 @@ type Server struct {
 	notifier *notify.Notifier // deployment notifications: live and webhooks (notify.go)
 	webhooks *notify.Sender
 
+	// Runtime logs of apps (runtimelogs.go): appWatch is the apps.Observer
+	// to give a runtime; it writes instance output through runtimeLogs.
+	runtimeLogs *runtimelog.Writer
+	logPruner   *runtimelog.Pruner
+	appWatch    *appwatch.Watcher
+
 	apps appState // the app runtime, when this process runs apps (apps.go)
 }
 
@@ -83,14 +91,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, step := range []func(context.Context) error{
-		s.openBackends,  // the database, the secret key, blobs, the event bus
-		s.setupEdge,     // the edge, its routes loaded
-		s.setupHTTPS,    // certificates, when --tls-listen is set (tls.go)
-		s.setupNotify,   // webhook deliveries and live notifications (notify.go)
-		s.setupPlatform, // the services: the platform's rules
-		s.setupApps,     // the app runtime, when this process runs apps (apps.go)
-		s.setupBuilds,   // the sandbox and the builder, when this process builds (builds.go)
-		s.setupApex,     // the API, git push, the dashboard, /metrics and /healthz
+		s.openBackends,     // the database, the secret key, blobs, the event bus
+		s.setupEdge,        // the edge, its routes loaded
+		s.setupHTTPS,       // certificates, when --tls-listen is set (tls.go)
+		s.setupNotify,      // webhook deliveries and live notifications (notify.go)
+		s.setupPlatform,    // the services: the platform's rules
+		s.setupRuntimeLogs, // apps' runtime logs: the writer and the pruner (runtimelogs.go)
+		s.setupApps,        // the app runtime, when this process runs apps (apps.go)
+		s.setupBuilds,      // the sandbox and the builder, when this process builds (builds.go)
+		s.setupApex,        // the API, git push, the dashboard, /metrics and /healthz
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -327,6 +336,11 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		defer wg.Done()
 		s.runApps(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.logPruner.Run(ctx)
+	}()
 
 	hs := &http.Server{
 		Handler:           s.httpHandler(),
@@ -441,6 +455,12 @@ func (s *Server) Close() error {
 		s.tls.certs.Close()
 	}
 	errs = append(errs, s.closeApps())
+	if s.runtimeLogs != nil {
+		// After the runtime: its instances' last lines ("stopped") are in.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.runtimeLogs.Close(ctx))
+		cancel()
+	}
 	if s.bus != nil {
 		errs = append(errs, s.bus.Close())
 	}

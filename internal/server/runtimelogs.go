@@ -1,0 +1,21 @@
+package server
+
+import (
+	"context"
+
+	"github.com/apogee-dev/apogee/internal/appwatch"
+	"github.com/apogee-dev/apogee/internal/runtimelog"
+)
+
+// setupRuntimeLogs makes the runtime log writer of this process's app
+// instances, on the log hub that build logs go through (so a runtime log
+// is followed through any server with --events nats://), and the pruner
+// that keeps every project's runtime log within its owner's plan. The
+// runtime that runs instances here reports to s.appWatch.
+func (s *Server) setupRuntimeLogs(context.Context) error {
+	log := s.log.With("component", "runtimelogs")
+	s.logPruner = runtimelog.NewPruner(s.store, runtimelog.PrunerOptions{Log: log})
+	s.runtimeLogs = runtimelog.NewWriter(s.store, s.hub, runtimelog.Options{Stored: s.logPruner.Stored, Log: log})
+	s.appWatch = appwatch.New(s.runtimeLogs)
+	return nil
+}
