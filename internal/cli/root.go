@@ -11,6 +11,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -64,6 +65,7 @@ func New() *cobra.Command {
 		newRedeployCmd(a),
 		newAdminCmd(a), newUsageCmd(a), // admin.go
 		newWebhooksCmd(a), // webhooks.go
+		newAppsCmd(a),     // apps.go
 	)
 	return root
 }
@@ -102,8 +104,14 @@ func (a *app) client() (*client.Client, *Config, error) {
 	return newClient(cfg.Server, cfg.Token), cfg, nil
 }
 
+// cliTimeout bounds one API call of the CLI. A call that makes an app's
+// release (a variable set, a rollback, a settings change) returns once
+// its instances are ready, which takes their boot and the release
+// command: minutes, at worst. Ctrl-C ends the wait sooner.
+const cliTimeout = 10 * time.Minute
+
 func newClient(server, token string) *client.Client {
-	return client.New(server, token, client.WithUserAgent("apogee-cli"))
+	return client.New(server, token, client.WithUserAgent("apogee-cli"), client.WithTimeout(cliTimeout))
 }
 
 // project returns the --project flag's value, or $APOGEE_PROJECT.

@@ -45,8 +45,33 @@ type appFront struct {
 
 var (
 	_ platform.Gate = (*appFront)(nil)
+	_ platform.Apps = (*appFront)(nil)
 	_ edge.Apps     = (*appFront)(nil)
 )
+
+// errNoApps answers for the runtime of a server that runs none.
+var errNoApps = apogee.Errorf(apogee.ECONFLICT, "this server runs no apps (--app-sandbox off)")
+
+func (f *appFront) Instances(project string) ([]apogee.AppInstance, []string) {
+	if h := f.h.Load(); h != nil {
+		return h.Instances(project)
+	}
+	return nil, nil
+}
+
+func (f *appFront) Scale(ctx context.Context, project string, n int) error {
+	if h := f.h.Load(); h != nil {
+		return h.Scale(ctx, project, n)
+	}
+	return errNoApps
+}
+
+func (f *appFront) Restart(ctx context.Context, project string) error {
+	if h := f.h.Load(); h != nil {
+		return h.Restart(ctx, project)
+	}
+	return errNoApps
+}
 
 func (f *appFront) BeforeProduction(ctx context.Context, p *apogee.Project, d *apogee.Deployment, files []apogee.File) error {
 	if h := f.h.Load(); h != nil {
