@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/source"
 )
@@ -82,12 +84,12 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 		}
 		ra := newBlobReaderAt(ctx, s.Blobs, d.SourceBlob, zsize)
 		defer ra.Close()
-		fmt.Fprintf(log, "Unpacking the uploaded ZIP (%d bytes)\n", zsize)
+		fmt.Fprintf(log, "Unpacking the uploaded ZIP (%s)\n", humanize.IBytes(uint64(zsize)))
 		n, size, err := source.ExtractZip(ctx, ra, zsize, dir, lim)
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(log, "Unpacked %d files (%d bytes)\n", n, size)
+		fmt.Fprintf(log, "Unpacked %d files (%s)\n", n, humanize.IBytes(uint64(max(size, 0))))
 		return "", nil
 	default:
 		return "", apogee.Errorf(apogee.EINVALID, "deployment %s has no source to build (source %q)", d.ID, d.Source)

@@ -2,7 +2,11 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -24,15 +28,18 @@ func newDeployCmd(a *app) *cobra.Command {
 
 Only files the server does not have yet are uploaded, so a redeploy with one
 changed file uploads one file. ".git" folders and ".DS_Store" files are
-skipped, and so are symbolic links that lead outside the folder. With --prod
-the deployment becomes the project's production as soon as it is ready.
+skipped, and so are symbolic links that lead outside the folder.
 
 With --git the server builds the project's repository instead (--ref picks
 a branch, tag or commit), and with --zip FILE it builds an uploaded ZIP of
 the source tree; the build log streams to stderr while it builds. A build
-of the project's branch (or of a ZIP) goes to production unless --preview;
-any other ref makes a preview unless --prod. A build that fails or is
-canceled exits non-zero with the reason.
+that fails or is canceled exits non-zero with the reason.
+
+Production or preview: every deploy from the command line (a folder, --git
+or --zip) makes a preview with its own URL unless --prod is given; with
+--prod it becomes the project's production as soon as it is ready. (Pushes,
+by git push or a GitHub webhook, build the project's branch to production
+and other branches as previews.)
 
 The deployment's URL is the last line on stdout.`,
 		Example: `  apogee deploy ./public --project my-site
@@ -53,18 +60,21 @@ The deployment's URL is the last line on stdout.`,
 			if build.active() {
 				return a.deployBuild(cmd, argv, proj, prod, &build)
 			}
-			if build.preview || build.ref != "" || build.noCache {
-				return usageError(cmd, errors.New("--preview, --ref and --no-cache are for builds on the server: add --git or --zip"))
+			if build.ref != "" || build.noCache {
+				return usageError(cmd, errors.New("--ref and --no-cache are for builds on the server: add --git or --zip"))
+			}
+			if prod && build.preview {
+				return usageError(cmd, errors.New("--prod and --preview cannot be combined"))
+			}
+			if err := checkFolder(dir); err != nil {
+				return err
 			}
 			c, _, err := a.client()
 			if err != nil {
 				return err
 			}
 			o := a.output(cmd)
-			target := apogee.TargetPreview
-			if prod {
-				target = apogee.TargetProduction
-			}
+			target := deployTarget(prod)
 			abs, _ := filepath.Abs(dir)
 			o.Notef("Deploying %s to %s (%s)\n", abs, proj, target)
 
@@ -99,7 +109,7 @@ The deployment's URL is the last line on stdout.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&projectFlag, "project", "p", "", "project to deploy to (default: $APOGEE_PROJECT)")
-	f.BoolVar(&prod, "prod", false, "make the deployment production once it is ready")
+	f.BoolVar(&prod, "prod", false, "make the deployment production once it is ready (default: a preview)")
 	f.IntVar(&concurrency, "concurrency", client.DefaultConcurrency, "files to upload at once")
 	build.add(cmd)
 	return cmd
@@ -133,6 +143,7 @@ func (p *deployProgress) start(files int, bytes int64) {
 	p.bar = progressbar.NewOptions64(bytes,
 		progressbar.OptionSetWriter(p.o.err),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionUseIECUnits(true),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
@@ -153,4 +164,31 @@ func (p *deployProgress) finish() {
 		_ = p.bar.Finish()
 		p.bar = nil
 	}
+}
+
+// deployTarget is the one rule of every `apogee deploy`, of a folder, with
+// --git or with --zip: a preview unless --prod.
+func deployTarget(prod bool) string {
+	if prod {
+		return apogee.TargetProduction
+	}
+	return apogee.TargetPreview
+}
+
+// checkFolder fails with advice when dir is not a folder to deploy.
+func checkFolder(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &cliError{code: "invalid", msg: fmt.Sprintf("folder %s does not exist", dir),
+			hint: "Check the path, or build your site first (for example `npm run build`) and deploy the folder the build wrote."}
+	case err != nil:
+		return &cliError{code: "invalid", msg: "cannot read " + dir, err: err}
+	case !st.IsDir() && strings.EqualFold(filepath.Ext(dir), ".zip"):
+		return &cliError{code: "invalid", msg: dir + " is a file, not a folder",
+			hint: "To build a ZIP of your source on the server, pass it with --zip: `apogee deploy --zip " + dir + "`."}
+	case !st.IsDir():
+		return &cliError{code: "invalid", msg: dir + " is a file, not a folder", hint: "Pass the folder that holds your site."}
+	}
+	return nil
 }

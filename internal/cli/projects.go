@@ -56,6 +56,7 @@ to answer it (default 60) and --instances how many serve (default 1).`,
 			}
 			req := apogee.CreateProjectRequest{Name: argv[0]}
 			if git.URL != "" {
+				git.URL = localGitURL(git.URL) // localgit.go
 				req.Git = &git
 			} else if git.Branch != "" {
 				return usageError(cmd, errors.New("--branch needs --git URL"))
@@ -68,6 +69,9 @@ to answer it (default 60) and --instances how many serve (default 1).`,
 				req.App = &settings
 			}
 			p, err := c.CreateProjectWith(cmd.Context(), req)
+			if req.Git != nil {
+				err = localGitHint(err, git.URL, argv[0])
+			}
 			if err != nil {
 				return withHint(err, apogee.ECONFLICT, "Pick another name; see yours with `apogee projects list`.")
 			}
@@ -85,7 +89,7 @@ to answer it (default 60) and --instances how many serve (default 1).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&git.URL, "git", "", "Git repository to build from (https://…, or file://… where the server allows it)")
+	cmd.Flags().StringVar(&git.URL, "git", "", "Git repository to build from (https://…; a local path or file://… only where the server runs with --allow-file-git)")
 	cmd.Flags().StringVar(&git.Branch, "branch", "", "production branch of the repository (default main)")
 	appFlags.add(cmd)
 	return cmd

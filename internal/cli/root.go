@@ -67,6 +67,7 @@ func New() *cobra.Command {
 		newWebhooksCmd(a), // webhooks.go
 		newAppsCmd(a),     // apps.go
 	)
+	setVersion(a, root) // version.go
 	return root
 }
 
@@ -74,6 +75,7 @@ func New() *cobra.Command {
 // prints any error, with a suggestion of what to do next, and returns the
 // process's exit code: 0, or 1 on error.
 func Execute(ctx context.Context, root *cobra.Command) int {
+	strictGroups(root)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0

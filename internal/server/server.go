@@ -35,6 +35,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/notify"
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/resolver"
+	"github.com/apogee-dev/apogee/internal/routemux"
 	"github.com/apogee-dev/apogee/internal/runtimelog"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
@@ -52,7 +53,7 @@ type Server struct {
 	hub      *logs.Hub
 	platform *platform.Platform // the rules every way in calls (setupPlatform)
 	builder  *builder.Builder
-	apex     *http.ServeMux
+	apex     *routemux.Mux // its routes: Routes
 
 	box *secretbox.Box // seals secrets at rest (see secrets.go)
 	// uploadKey signs pre-signed ZIP upload URLs; derived from the
@@ -200,7 +201,7 @@ func (s *Server) setupPlatform(context.Context) error {
 // the dashboard, each calling the platform's services.
 func (s *Server) setupApex(context.Context) error {
 	svc := s.platform.Services()
-	s.apex = http.NewServeMux()
+	s.apex = routemux.New()
 	s.apex.Handle("/api/", api.New(api.Config{
 		Services:   svc,
 		Logs:       s.store,
@@ -244,6 +245,11 @@ func (s *Server) setupApex(context.Context) error {
 	s.apex.Handle("/", dash)
 	return nil
 }
+
+// Routes returns the patterns of every route of the apex: the API's, the
+// dashboard's, /metrics, /healthz and git push. The security suite's
+// authorization matrix holds each to a row.
+func (s *Server) Routes() []string { return s.apex.Routes() }
 
 // Store returns the server's store (for commands that share the process).
 func (s *Server) Store() apogee.Store { return s.store }
@@ -333,14 +339,14 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		defer wg.Done()
 		s.runNotify(ctx)
 	}()
-	go func() {
-		defer wg.Done()
-		s.runApps(ctx)
-	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		s.logPruner.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.runApps(ctx)
 	}()
 
 	hs := &http.Server{
