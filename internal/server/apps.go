@@ -149,6 +149,11 @@ func (s *Server) setupApps(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Requests for the apps that Restore brings back wait for them from
+	// the first one on.
+	if err := a.host.PlanRestore(ctx); err != nil {
+		return fmt.Errorf("apps: the production releases to restore: %w", err)
+	}
 	a.front.h.Store(a.host)
 	return nil
 }
