@@ -181,6 +181,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		Box:         s.box,
 		Webhooks:    s.webhooks,
 		Gate:        &s.apps.front,
+		Apps:        &s.apps.front,
 		Edge:        edgeCounter{s.reg},
 		SiteURL:     s.SiteURL,
 		DomainURL:   s.DomainURL,
