@@ -331,6 +331,11 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		defer wg.Done()
 		s.logPruner.Run(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.appWatch.Run(ctx)
+	}()
 
 	hs := &http.Server{
 		Handler:           s.httpHandler(),
