@@ -264,6 +264,7 @@ func (pl *Platform) goLive(ctx context.Context, p *apogee.Project, d *apogee.Dep
 			if ae := (*apogee.Error)(nil); !errors.As(err, &ae) {
 				err = fmt.Errorf("platform: before production: %w", err)
 			}
+			pl.deployFailed(ctx, p, d, action, err)
 			return d, refusal{err}
 		}
 	}
