@@ -57,6 +57,7 @@ type Store interface {
 	apogee.BuildStore
 	apogee.EnvStore
 	apogee.UploadStore
+	apogee.BlobHoldStore
 	apogee.WebhookStore
 	apogee.PlanStore
 	apogee.UsageStore
