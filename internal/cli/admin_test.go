@@ -76,9 +76,9 @@ func TestAdminPlansCommands(t *testing.T) {
 		argv []string
 		says string
 	}{
-		{[]string{"admin", "plans", "create", "x", "--storage", "lots"}, "is not a size such as 500MB"},
+		{[]string{"admin", "plans", "create", "x", "--storage", "lots"}, "is not a size such as 500MiB"},
 		{[]string{"admin", "plans", "create", "x", "--projects", "2.5"}, "is not a whole number"},
-		{[]string{"admin", "plans", "update", "business"}, "nothing to change"},
+		{[]string{"admin", "plans", "update", "business"}, "Nothing to change"},
 		{[]string{"admin", "plans", "update", "nosuch", "--projects", "1"}, "admin plans list"},
 		{[]string{"admin", "plans", "delete", "free"}, "default"},
 		{[]string{"admin", "plans", "create", "business"}, "exists already"},
@@ -112,7 +112,7 @@ func TestAdminUsersCommands(t *testing.T) {
 	// and where to look.
 	t.Setenv("APOGEE_TOKEN", adaTok)
 	r := run(t, "", "projects", "create", "second")
-	if r.code == 0 || !strings.Contains(r.stderr, `your plan "pro" allows 1 project and you have 1`) || !strings.Contains(r.stderr, "apogee usage") {
+	if r.code == 0 || !strings.Contains(r.stderr, `Your plan "pro" allows 1 project and you have 1`) || !strings.Contains(r.stderr, "apogee usage") {
 		t.Errorf("project over the quota: exit %d\n%s", r.code, r.stderr)
 	}
 	j := oneJSON(t, run(t, "", "projects", "create", "second", "--json").stdout)
@@ -135,7 +135,7 @@ func TestAdminUsersCommands(t *testing.T) {
 	}
 	// Not an admin: refused with a hint.
 	r = run(t, "", "admin", "users", "list")
-	if r.code == 0 || !strings.Contains(r.stderr, "only an admin") || !strings.Contains(r.stderr, "admin's token") {
+	if r.code == 0 || !strings.Contains(r.stderr, "Only an admin") || !strings.Contains(r.stderr, "admin's token") {
 		t.Errorf("non-admin: exit %d\n%s", r.code, r.stderr)
 	}
 
@@ -179,6 +179,50 @@ func TestParseLimit(t *testing.T) {
 		got, err := parseLimit("x", tc.in, tc.size)
 		if (err != nil) != tc.bad || got != tc.want {
 			t.Errorf("parseLimit(%q, %v) = %d, %v", tc.in, tc.size, got, err)
+		}
+	}
+}
+
+func TestAdminPlanAppLimitsCommands(t *testing.T) {
+	adminAPI(t)
+	created := oneJSON(t, run(t, "", "admin", "plans", "create", "apps", "--app-memory", "2GiB", "--app-cpus", "1.5",
+		"--app-pids", "unlimited", "--app-instances", "10", "--releases-kept", "30", "--runtime-log-size", "1GiB",
+		"--runtime-log-days", "30", "--json").ok(t).stdout)
+	l := created["limits"].(map[string]any)
+	for k, want := range map[string]float64{"app_memory_mb": 2048, "app_cpus": 1.5, "app_pids": -1, "app_instances": 10,
+		"releases_kept": 30, "runtime_log_bytes": 1 << 30, "runtime_log_days": 30} {
+		if l[k] != want {
+			t.Errorf("%s = %v, want %v", k, l[k], want)
+		}
+	}
+	run(t, "", "admin", "plans", "update", "apps", "--app-cpus", "unlimited", "--runtime-log-days", "-1").ok(t)
+	out := run(t, "", "admin", "plans", "list").ok(t).stdout
+	rows := map[string]string{} // by name: the app limits table comes last
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			rows[f[0]] = strings.Join(f, " ")
+		}
+	}
+	for _, want := range []string{
+		"apps 2 GiB unlimited unlimited 10 30 unlimited 1 GiB",
+		"free 512 MiB 1 256 3 10 7 100 MiB",
+	} {
+		if got := rows[strings.Fields(want)[0]]; got != want {
+			t.Errorf("plans list lacks %q:\n%s", want, out)
+		}
+	}
+	for _, tc := range []struct {
+		argv []string
+		says string
+	}{
+		{[]string{"admin", "plans", "update", "apps", "--app-cpus", "lots"}, "not a number of CPUs"},
+		{[]string{"admin", "plans", "update", "apps", "--app-cpus", "0.001"}, "from 0.01 to 1024"},
+		{[]string{"admin", "plans", "update", "apps", "--app-instances", "2.5"}, "is not a whole number"},
+		{[]string{"admin", "plans", "update", "apps", "--runtime-log-size", "big"}, "is not a size"},
+	} {
+		r := run(t, "", tc.argv...)
+		if r.code == 0 || !strings.Contains(r.stderr, tc.says) {
+			t.Errorf("%v: exit %d, stderr %q does not say %q", tc.argv, r.code, r.stderr, tc.says)
 		}
 	}
 }

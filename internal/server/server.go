@@ -29,6 +29,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/coalesce"
 	"github.com/apogee-dev/apogee/internal/dashboard"
 	"github.com/apogee-dev/apogee/internal/edge"
+	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
@@ -74,6 +75,8 @@ type Server struct {
 	runtimeLogs *runtimelog.Writer
 	logPruner   *runtimelog.Pruner
 	appWatch    *appwatch.Watcher
+
+	apps appState // the app runtime, when this process runs apps (apps.go)
 }
 
 // New opens the backends named in cfg (already normalized) and builds the
@@ -96,6 +99,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		s.setupNotify,      // webhook deliveries and live notifications (notify.go)
 		s.setupPlatform,    // the services: the platform's rules
 		s.setupRuntimeLogs, // apps' runtime logs: the writer and the pruner (runtimelogs.go)
+		s.setupApps,        // the app runtime, when this process runs apps (apps.go)
 		s.setupBuilds,      // the sandbox and the builder, when this process builds (builds.go)
 		s.setupApex,        // the API, git push, the dashboard, /metrics and /healthz
 	} {
@@ -113,6 +117,7 @@ func (s *Server) openBackends(ctx context.Context) error {
 	if s.store, err = sqlstore.Open(ctx, s.cfg.Database, s.log.With("component", "store")); err != nil {
 		return fmt.Errorf("open database %s: %w", Redacted(s.cfg.Database), err)
 	}
+	s.apps.front.store = s.store
 	if err := s.setupSecrets(); err != nil {
 		return err
 	}
@@ -134,6 +139,7 @@ func (s *Server) setupEdge(ctx context.Context) error {
 		Blobs:      s.blobs,
 		CacheBytes: s.cfg.CacheMB << 20,
 		CheckEvery: s.cfg.RouteCheck,
+		Apps:       &s.apps.front,
 		Log:        s.log.With("component", "edge"),
 		Registerer: s.reg,
 	})
@@ -174,6 +180,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		Logs:        s.hub,
 		Box:         s.box,
 		Webhooks:    s.webhooks,
+		Gate:        &s.apps.front,
 		Edge:        edgeCounter{s.reg},
 		SiteURL:     s.SiteURL,
 		DomainURL:   s.DomainURL,
@@ -181,6 +188,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		Domain:      s.cfg.Domain,
 		Resolver:    res,
 		GitSchemes:  s.gitSchemes(),
+		GitPolicy:   egress.Policy{AllowPrivate: s.cfg.AllowPrivateGit},
 		MaxFileSize: s.cfg.MaxFileMB << 20,
 		MaxZipSize:  s.cfg.MaxZipMB << 20,
 		UploadKey:   s.uploadKey,
@@ -327,7 +335,7 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		defer wg.Done()
 		s.janitor(ctx)
 	}()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		s.runNotify(ctx)
@@ -336,6 +344,10 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 	go func() {
 		defer wg.Done()
 		s.logPruner.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.runApps(ctx)
 	}()
 
 	hs := &http.Server{
@@ -450,6 +462,7 @@ func (s *Server) Close() error {
 	if s.tls.certs != nil {
 		s.tls.certs.Close()
 	}
+	errs = append(errs, s.closeApps())
 	if s.runtimeLogs != nil {
 		// After the runtime: its instances' last lines ("stopped") are in.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
