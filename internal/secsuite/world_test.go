@@ -155,10 +155,13 @@ func startWorld(t *testing.T, database string) *world {
 		t.Fatal(err)
 	}
 	jar := w.revoked.browser.Jar
-	kept := jar.Cookies(mustURL(t, w.base))
+	kept := jar.Cookies(w.apex())
+	if len(kept) == 0 {
+		t.Fatal("the owner's second dashboard session has no cookie to keep")
+	}
 	w.send(w.revoked, request{method: "POST", path: "/logout", form: url.Values{}}, 303)
 	fresh := newBrowser()
-	fresh.Jar.SetCookies(mustURL(t, w.base), kept)
+	fresh.Jar.SetCookies(w.apex(), kept)
 	w.revoked.browser = fresh
 
 	// Disabled after signing in: their token and session exist.
@@ -190,6 +193,12 @@ func startWorld(t *testing.T, database string) *world {
 	}
 	deployFiles(t, otherAPI, w.otherProject, map[string]string{"index.html": "attacker's"}, true)
 	return w
+}
+
+// apex is the dashboard's URL as browsers see it (requests go to
+// 127.0.0.1 with this Host, and cookie jars file cookies under the Host).
+func (w *world) apex() *url.URL {
+	return &url.URL{Scheme: "http", Host: "localhost" + w.port, Path: "/"}
 }
 
 // signIn makes a user with the shared password and signs them in: an API
