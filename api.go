@@ -39,6 +39,9 @@ type CreateTokenRequest struct {
 type CreateProjectRequest struct {
 	Name string     `json:"name"`
 	Git  *GitSource `json:"git,omitempty"`
+	// App sets the project's app settings from the start (kind, start
+	// command, health check, instances).
+	App *AppSettings `json:"app,omitempty"`
 }
 
 // BuildRequest asks the platform to build a project from its repository.

@@ -38,7 +38,38 @@ type PlanLimits struct {
 	StorageBytes int64 `json:"storage_bytes"`
 	// CustomDomains across all the user's projects, verified or not.
 	CustomDomains int64 `json:"custom_domains"`
+
+	// What each instance of the user's apps may use (-1: no bound of the
+	// plan's; 0: the default, DefaultApp*): memory in MiB (swap included;
+	// past it the kernel kills the instance), CPU time per wall second
+	// (1.5 = one and a half cores), processes and threads.
+	AppMemoryMB int64   `json:"app_memory_mb"`
+	AppCPUs     float64 `json:"app_cpus"`
+	AppPids     int64   `json:"app_pids"`
+	// AppInstances is how many instances one app may run at once (0: the
+	// user may run no apps).
+	AppInstances int64 `json:"app_instances"`
+	// ReleasesKept is how many of an app's newest releases are kept for
+	// rollback, the serving one included (0: the default, 10).
+	ReleasesKept int64 `json:"releases_kept"`
+	// RuntimeLogBytes and RuntimeLogDays bound each app's runtime log
+	// (apogee.RuntimeLogSize of its lines; whole days): the oldest lines
+	// go first, whichever bound they pass.
+	RuntimeLogBytes int64 `json:"runtime_log_bytes"`
+	RuntimeLogDays  int64 `json:"runtime_log_days"`
 }
+
+// The free plan's app limits, which migration 00021 gives every plan
+// that existed before: an instance the size of Heroku's Standard-1X and
+// Render's Starter (512 MiB, one CPU, Heroku's 256 processes), up to 3
+// instances an app, the last DefaultReleasesKept (10) releases, and a
+// week or 100 MiB of runtime log.
+const (
+	DefaultAppMemoryMB  = 512
+	DefaultAppCPUs      = 1
+	DefaultAppPids      = 256
+	DefaultAppInstances = 3
+)
 
 // Plan is a set of limits users are put on. Exactly one plan is the
 // default: users with no plan of their own are on it.
@@ -65,6 +96,9 @@ func (p *Plan) Validate() error {
 			return Errorf(EINVALID, "limit %q is %d; use -1 for unlimited or a number >= 0", l.name, *l.v)
 		}
 	}
+	if c := p.Limits.AppCPUs; c != float64(Unlimited) && c != 0 && !(c >= 0.01 && c <= 1024) {
+		return Errorf(EINVALID, "limit %q is %g; use -1 for unlimited, 0 for the default or a number of CPUs from 0.01 to 1024", LimitAppCPUs, c)
+	}
 	return nil
 }
 
@@ -80,6 +114,12 @@ func (l *PlanLimits) list() []namedLimit {
 		{"build_minutes", &l.BuildMinutes},
 		{"storage_bytes", &l.StorageBytes},
 		{"custom_domains", &l.CustomDomains},
+		{LimitAppMemoryMB, &l.AppMemoryMB},
+		{LimitAppPids, &l.AppPids},
+		{LimitAppInstances, &l.AppInstances},
+		{LimitReleasesKept, &l.ReleasesKept},
+		{LimitRuntimeLogBytes, &l.RuntimeLogBytes},
+		{LimitRuntimeLogDays, &l.RuntimeLogDays},
 	}
 }
 
@@ -160,6 +200,13 @@ const (
 	LimitBuildMinutes     = "build_minutes"
 	LimitStorageBytes     = "storage_bytes"
 	LimitCustomDomains    = "custom_domains"
+	LimitAppMemoryMB      = "app_memory_mb"
+	LimitAppCPUs          = "app_cpus"
+	LimitAppPids          = "app_pids"
+	LimitAppInstances     = "app_instances"
+	LimitReleasesKept     = "releases_kept"
+	LimitRuntimeLogBytes  = "runtime_log_bytes"
+	LimitRuntimeLogDays   = "runtime_log_days"
 )
 
 // QuotaData is the Data of an EQUOTA error: which limit, what the plan
@@ -235,6 +282,14 @@ type PlanRequest struct {
 	BuildMinutes     *int64  `json:"build_minutes,omitempty"`
 	StorageBytes     *int64  `json:"storage_bytes,omitempty"`
 	CustomDomains    *int64  `json:"custom_domains,omitempty"`
+
+	AppMemoryMB     *int64   `json:"app_memory_mb,omitempty"`
+	AppCPUs         *float64 `json:"app_cpus,omitempty"`
+	AppPids         *int64   `json:"app_pids,omitempty"`
+	AppInstances    *int64   `json:"app_instances,omitempty"`
+	ReleasesKept    *int64   `json:"releases_kept,omitempty"`
+	RuntimeLogBytes *int64   `json:"runtime_log_bytes,omitempty"`
+	RuntimeLogDays  *int64   `json:"runtime_log_days,omitempty"`
 }
 
 // Apply copies the fields present in r onto p.
@@ -255,4 +310,78 @@ func (r *PlanRequest) Apply(p *Plan) {
 	set(&p.Limits.BuildMinutes, r.BuildMinutes)
 	set(&p.Limits.StorageBytes, r.StorageBytes)
 	set(&p.Limits.CustomDomains, r.CustomDomains)
+	set(&p.Limits.AppMemoryMB, r.AppMemoryMB)
+	if r.AppCPUs != nil {
+		p.Limits.AppCPUs = *r.AppCPUs
+	}
+	set(&p.Limits.AppPids, r.AppPids)
+	set(&p.Limits.AppInstances, r.AppInstances)
+	set(&p.Limits.ReleasesKept, r.ReleasesKept)
+	set(&p.Limits.RuntimeLogBytes, r.RuntimeLogBytes)
+	set(&p.Limits.RuntimeLogDays, r.RuntimeLogDays)
+}
+
+// AppLimits are what a plan allows each app of its users, in the units a
+// runtime takes. Zero is "no bound of the plan's" for the per-instance
+// limits: the runtime's own default or none (see Apps).
+type AppLimits struct {
+	// Plan names the plan, for the errors that cite it.
+	Plan *Plan
+	// MemoryBytes, CPUs and Pids bound each instance; 0 where the plan
+	// sets none.
+	MemoryBytes int64
+	CPUs        float64
+	Pids        int64
+	// MaxInstances is how many instances one app may run (Unlimited:
+	// any; 0: none).
+	MaxInstances int64
+	// ReleasesKept is how many of an app's newest releases to keep
+	// (Unlimited: all).
+	ReleasesKept int64
+	// RuntimeLogAge and RuntimeLogBytes bound its runtime log (< 0: no
+	// bound).
+	RuntimeLogAge   time.Duration
+	RuntimeLogBytes int64
+}
+
+// Apps returns what plan p allows each app of its users, the defaults
+// (DefaultApp*) where a per-instance limit or ReleasesKept is 0.
+func (p *Plan) Apps() AppLimits {
+	l := p.Limits
+	or := func(v, def int64) int64 {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	a := AppLimits{Plan: p, MaxInstances: l.AppInstances, ReleasesKept: or(l.ReleasesKept, DefaultReleasesKept),
+		RuntimeLogAge: -1, RuntimeLogBytes: l.RuntimeLogBytes, CPUs: l.AppCPUs}
+	if m := or(l.AppMemoryMB, DefaultAppMemoryMB); m != Unlimited {
+		a.MemoryBytes = m << 20
+	}
+	if n := or(l.AppPids, DefaultAppPids); n != Unlimited {
+		a.Pids = n
+	}
+	if a.CPUs == 0 {
+		a.CPUs = DefaultAppCPUs
+	} else if a.CPUs < 0 {
+		a.CPUs = 0
+	}
+	if l.RuntimeLogDays != Unlimited {
+		a.RuntimeLogAge = time.Duration(l.RuntimeLogDays) * 24 * time.Hour
+	}
+	return a
+}
+
+// CheckInstances returns the EQUOTA error for an app asking to run n
+// instances past the plan, or nil.
+func (a AppLimits) CheckInstances(n int) error {
+	if a.MaxInstances == Unlimited || int64(n) <= a.MaxInstances {
+		return nil
+	}
+	if a.MaxInstances == 0 {
+		return QuotaError(a.Plan, LimitAppInstances, 0, int64(n), "no apps", fmt.Sprintf("this one asks for %d instances", n), "ask an admin for a plan with apps")
+	}
+	return QuotaError(a.Plan, LimitAppInstances, a.MaxInstances, int64(n),
+		fmt.Sprintf("%d instances of an app", a.MaxInstances), fmt.Sprintf("this asks for %d", n), "scale to fewer or ask an admin for a larger plan")
 }

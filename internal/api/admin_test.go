@@ -95,7 +95,8 @@ func TestAdminUsersAndPlans(t *testing.T) {
 	// unlimited.
 	var pro apogee.Plan
 	e.must(e.call("POST", "/api/v1/admin/plans", e.admin, map[string]any{"name": "pro", "projects": -1, "storage_bytes": 10 << 30}), 201, &pro)
-	wantLimits := apogee.PlanLimits{Projects: -1, ConcurrentBuilds: 1, BuildMinutes: 100, StorageBytes: 10 << 30, CustomDomains: 5}
+	wantLimits := apogee.PlanLimits{Projects: -1, ConcurrentBuilds: 1, BuildMinutes: 100, StorageBytes: 10 << 30, CustomDomains: 5,
+		AppMemoryMB: 512, AppCPUs: 1, AppPids: 256, AppInstances: 3, ReleasesKept: 10, RuntimeLogBytes: 100 << 20, RuntimeLogDays: 7}
 	if pro.Limits != wantLimits || pro.Default {
 		t.Errorf("created plan %+v, want limits %+v, not default", pro, wantLimits)
 	}
@@ -214,4 +215,33 @@ func TestDisabledUser(t *testing.T) {
 		t.Fatalf("after enabling: %+v", uv)
 	}
 	e.must(e.call("GET", "/api/v1/projects", e.owner, nil), 200, nil)
+}
+
+// TestAdminPlanAppLimits: an admin sets a plan's app limits; they reach
+// the platform's accessor; bad values change nothing; a user may not.
+func TestAdminPlanAppLimits(t *testing.T) {
+	e := newAdminEnv(t)
+	var pro apogee.Plan
+	e.must(e.call("POST", "/api/v1/admin/plans", e.admin, map[string]any{"name": "pro", "app_memory_mb": 2048, "app_cpus": 1.5,
+		"app_instances": 10, "releases_kept": 30, "runtime_log_bytes": 1 << 30, "runtime_log_days": 30}), 201, &pro)
+	want := apogee.PlanLimits{Projects: 10, ConcurrentBuilds: 1, BuildMinutes: 100, StorageBytes: 1 << 30, CustomDomains: 5,
+		AppMemoryMB: 2048, AppCPUs: 1.5, AppPids: 256, AppInstances: 10, ReleasesKept: 30, RuntimeLogBytes: 1 << 30, RuntimeLogDays: 30}
+	if pro.Limits != want {
+		t.Errorf("created %+v\nwant %+v", pro.Limits, want)
+	}
+	e.must(e.call("PATCH", "/api/v1/admin/plans/pro", e.admin, map[string]any{"app_pids": -1, "app_cpus": 0.5, "runtime_log_days": -1}), 200, &pro)
+	want.AppPids, want.AppCPUs, want.RuntimeLogDays = -1, 0.5, -1
+	if pro.Limits != want {
+		t.Errorf("updated %+v\nwant %+v", pro.Limits, want)
+	}
+	for _, bad := range []map[string]any{
+		{"app_cpus": 0.001}, {"app_cpus": -3}, {"app_memory_mb": -2}, {"runtime_log_days": "week"}, {"app_instances": 1.5},
+	} {
+		e.wantErr(e.call("PATCH", "/api/v1/admin/plans/pro", e.admin, bad), 400, apogee.EINVALID)
+	}
+	e.wantErr(e.call("PATCH", "/api/v1/admin/plans/pro", e.owner, map[string]any{"app_instances": 100}), 403, apogee.EFORBIDDEN)
+	got, err := e.store.PlanByID(context.Background(), pro.ID)
+	if err != nil || got.Limits != want {
+		t.Fatalf("after refused changes: %+v %v", got.Limits, err)
+	}
 }

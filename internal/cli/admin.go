@@ -81,6 +81,8 @@ func parseLimit(flag, s string, size bool) (int64, error) {
 // given are sent.
 type planFlags struct {
 	name, projects, builds, minutes, storage, domains string
+	appMemory, appCPUs, appPids, appInstances         string
+	releases, logSize, logDays                        string
 	isDefault                                         bool
 }
 
@@ -94,6 +96,13 @@ func (f *planFlags) register(cmd *cobra.Command, withName bool) {
 	fl.StringVar(&f.minutes, "build-minutes", "", "build minutes per calendar month (UTC)")
 	fl.StringVar(&f.storage, "storage", "", "storage of a user's deployments, e.g. 500MiB, 10GiB")
 	fl.StringVar(&f.domains, "custom-domains", "", "custom domains across a user's projects")
+	fl.StringVar(&f.appMemory, "app-memory", "", "memory of each app instance, e.g. 512MiB, 2GiB (0: the default, 512 MiB)")
+	fl.StringVar(&f.appCPUs, "app-cpus", "", "CPUs of each app instance, e.g. 0.5, 2 (0: the default, 1)")
+	fl.StringVar(&f.appPids, "app-pids", "", "processes and threads of each app instance (0: the default, 256)")
+	fl.StringVar(&f.appInstances, "app-instances", "", "instances one app may run (0: no apps)")
+	fl.StringVar(&f.releases, "releases-kept", "", "newest releases of an app kept for rollback (0: the default, 10)")
+	fl.StringVar(&f.logSize, "runtime-log-size", "", "runtime log kept per app, e.g. 100MiB (its oldest lines go first)")
+	fl.StringVar(&f.logDays, "runtime-log-days", "", "days of runtime log kept per app")
 	fl.BoolVar(&f.isDefault, "default", false, "make it the default plan (users without a plan of their own)")
 }
 
@@ -116,6 +125,12 @@ func (f *planFlags) request(cmd *cobra.Command) (apogee.PlanRequest, error) {
 		{"build-minutes", f.minutes, false, &req.BuildMinutes},
 		{"storage", f.storage, true, &req.StorageBytes},
 		{"custom-domains", f.domains, false, &req.CustomDomains},
+		{"app-memory", f.appMemory, true, &req.AppMemoryMB},
+		{"app-pids", f.appPids, false, &req.AppPids},
+		{"app-instances", f.appInstances, false, &req.AppInstances},
+		{"releases-kept", f.releases, false, &req.ReleasesKept},
+		{"runtime-log-size", f.logSize, true, &req.RuntimeLogBytes},
+		{"runtime-log-days", f.logDays, false, &req.RuntimeLogDays},
 	} {
 		if !fl.Changed(l.flag) {
 			continue
@@ -124,7 +139,21 @@ func (f *planFlags) request(cmd *cobra.Command) (apogee.PlanRequest, error) {
 		if err != nil {
 			return req, err
 		}
+		if l.flag == "app-memory" && n > 0 {
+			n = (n + 1<<20 - 1) >> 20 // the plan counts MiB
+		}
 		*l.dst = &n
+	}
+	if fl.Changed("app-cpus") {
+		t := strings.ToLower(strings.TrimSpace(f.appCPUs))
+		c, err := strconv.ParseFloat(t, 64)
+		if t == "unlimited" {
+			c, err = float64(apogee.Unlimited), nil
+		}
+		if err != nil || c < 0 && c != float64(apogee.Unlimited) {
+			return req, &cliError{code: apogee.EINVALID, msg: fmt.Sprintf("--app-cpus %q is not a number of CPUs (0.5, 2) or \"unlimited\"", f.appCPUs)}
+		}
+		req.AppCPUs = &c
 	}
 	return req, nil
 }
@@ -141,6 +170,25 @@ func planRow(p apogee.Plan) []string {
 }
 
 var planHeader = []string{"NAME", "DEFAULT", "PROJECTS", "CONCURRENT BUILDS", "BUILD MIN/MONTH", "STORAGE", "DOMAINS", "USERS"}
+
+// planAppRow is a plan's app limits as `plans list` shows them.
+func planAppRow(p apogee.Plan) []string {
+	a := p.Apps()
+	mem, cpus, pids := "unlimited", "unlimited", "unlimited"
+	if a.MemoryBytes > 0 {
+		mem = apogee.FormatBytes(a.MemoryBytes)
+	}
+	if a.CPUs > 0 {
+		cpus = strconv.FormatFloat(a.CPUs, 'f', -1, 64)
+	}
+	if a.Pids > 0 {
+		pids = strconv.FormatInt(a.Pids, 10)
+	}
+	return []string{p.Name, mem, cpus, pids, limitText(a.MaxInstances, false), limitText(a.ReleasesKept, false),
+		limitText(p.Limits.RuntimeLogDays, false), limitText(p.Limits.RuntimeLogBytes, true)}
+}
+
+var planAppHeader = []string{"NAME", "APP MEMORY", "APP CPUS", "APP PIDS", "INSTANCES", "RELEASES KEPT", "LOG DAYS", "LOG SIZE"}
 
 // adminHint says what to do when the server refuses an admin command.
 func adminHint(err error) error {
@@ -168,20 +216,25 @@ func newAdminPlansCmd(a *app) *cobra.Command {
 				return jsonList(o, "plans", plans)
 			}
 			rows := make([][]string, len(plans))
+			appRows := make([][]string, len(plans))
 			for i, p := range plans {
 				rows[i] = planRow(p)
+				appRows[i] = planAppRow(p)
 			}
 			o.Table(planHeader, rows)
+			o.Println()
+			o.Table(planAppHeader, appRows)
 			return nil
 		},
 	}
 
 	var cf planFlags
 	create := &cobra.Command{
-		Use:     "create NAME",
-		Short:   "Create a plan; limits not given are the default plan's",
-		Example: "  apogee admin plans create pro --projects 100 --concurrent-builds 4 --build-minutes 6000 --storage 100GiB --custom-domains unlimited",
-		Args:    args(cobra.ExactArgs(1)),
+		Use:   "create NAME",
+		Short: "Create a plan; limits not given are the default plan's",
+		Example: "  apogee admin plans create pro --projects 100 --concurrent-builds 4 --build-minutes 6000 --storage 100GiB --custom-domains unlimited\n" +
+			"  apogee admin plans create apps --app-memory 2GiB --app-cpus 2 --app-instances 10 --releases-kept 30 --runtime-log-size 1GiB --runtime-log-days 30",
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			req, err := cf.request(cmd)
 			if err != nil {
@@ -205,7 +258,7 @@ func newAdminPlansCmd(a *app) *cobra.Command {
 	update := &cobra.Command{
 		Use:     "update PLAN",
 		Short:   "Change a plan's name, limits, or make it the default",
-		Example: "  apogee admin plans update free --build-minutes 300\n  apogee admin plans update pro --default",
+		Example: "  apogee admin plans update free --build-minutes 300\n  apogee admin plans update pro --default\n  apogee admin plans update free --app-instances 0   # no apps on the free plan",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			req, err := uf.request(cmd)
@@ -259,6 +312,8 @@ func (a *app) printPlan(cmd *cobra.Command, verb string, p *apogee.Plan) error {
 	}
 	o.Printf("%s plan %s\n", verb, p.Name)
 	o.Table(planHeader, [][]string{planRow(*p)})
+	o.Println()
+	o.Table(planAppHeader, [][]string{planAppRow(*p)})
 	return nil
 }
 
@@ -415,4 +470,27 @@ func printUsage(o *output, p *apogee.Plan, u *apogee.Usage) {
 		"Storage", usedOf(u.StorageBytes, l.StorageBytes, true),
 		"Custom domains", usedOf(u.CustomDomains, l.CustomDomains, false),
 	)
+	r := planAppRow(*p)
+	o.Fields(
+		"App instance", r[1]+" memory, "+r[2]+" CPUs, "+r[3]+" processes",
+		"Instances per app", r[4],
+		"Releases kept", r[5],
+		"Runtime log kept", retentionText(p.Limits),
+	)
+}
+
+// retentionText says how much runtime log a plan keeps: "7 days or
+// 100 MiB", "30 days", "unlimited".
+func retentionText(l apogee.PlanLimits) string {
+	var parts []string
+	if l.RuntimeLogDays != apogee.Unlimited {
+		parts = append(parts, fmt.Sprintf("%d days", l.RuntimeLogDays))
+	}
+	if l.RuntimeLogBytes != apogee.Unlimited {
+		parts = append(parts, apogee.FormatBytes(l.RuntimeLogBytes))
+	}
+	if len(parts) == 0 {
+		return "unlimited"
+	}
+	return strings.Join(parts, " or ")
 }

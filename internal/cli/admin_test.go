@@ -182,3 +182,47 @@ func TestParseLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminPlanAppLimitsCommands(t *testing.T) {
+	adminAPI(t)
+	created := oneJSON(t, run(t, "", "admin", "plans", "create", "apps", "--app-memory", "2GiB", "--app-cpus", "1.5",
+		"--app-pids", "unlimited", "--app-instances", "10", "--releases-kept", "30", "--runtime-log-size", "1GiB",
+		"--runtime-log-days", "30", "--json").ok(t).stdout)
+	l := created["limits"].(map[string]any)
+	for k, want := range map[string]float64{"app_memory_mb": 2048, "app_cpus": 1.5, "app_pids": -1, "app_instances": 10,
+		"releases_kept": 30, "runtime_log_bytes": 1 << 30, "runtime_log_days": 30} {
+		if l[k] != want {
+			t.Errorf("%s = %v, want %v", k, l[k], want)
+		}
+	}
+	run(t, "", "admin", "plans", "update", "apps", "--app-cpus", "unlimited", "--runtime-log-days", "-1").ok(t)
+	out := run(t, "", "admin", "plans", "list").ok(t).stdout
+	rows := map[string]string{} // by name: the app limits table comes last
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			rows[f[0]] = strings.Join(f, " ")
+		}
+	}
+	for _, want := range []string{
+		"apps 2 GiB unlimited unlimited 10 30 unlimited 1 GiB",
+		"free 512 MiB 1 256 3 10 7 100 MiB",
+	} {
+		if got := rows[strings.Fields(want)[0]]; got != want {
+			t.Errorf("plans list lacks %q:\n%s", want, out)
+		}
+	}
+	for _, tc := range []struct {
+		argv []string
+		says string
+	}{
+		{[]string{"admin", "plans", "update", "apps", "--app-cpus", "lots"}, "not a number of CPUs"},
+		{[]string{"admin", "plans", "update", "apps", "--app-cpus", "0.001"}, "from 0.01 to 1024"},
+		{[]string{"admin", "plans", "update", "apps", "--app-instances", "2.5"}, "is not a whole number"},
+		{[]string{"admin", "plans", "update", "apps", "--runtime-log-size", "big"}, "is not a size"},
+	} {
+		r := run(t, "", tc.argv...)
+		if r.code == 0 || !strings.Contains(r.stderr, tc.says) {
+			t.Errorf("%v: exit %d, stderr %q does not say %q", tc.argv, r.code, r.stderr, tc.says)
+		}
+	}
+}

@@ -227,3 +227,35 @@ func clone(v url.Values) url.Values {
 	}
 	return c
 }
+
+// TestAdminPlanAppLimits: the plans page shows each plan's app limits,
+// and an admin edits them; a bad value changes nothing.
+func TestAdminPlanAppLimits(t *testing.T) {
+	e := newEnv(t, SignupClosed)
+	admin := e.signedIn(e.admin)
+	want(t, "plans", admin.get("/admin/plans"), http.StatusOK, `<tr data-plan-apps="free">`, "512 MiB", "7 days or 100 MiB",
+		`name="app_memory_mb"`, `name="runtime_log_days"`)
+	form := url.Values{"name": {"free"}, "projects": {"10"}, "concurrent_builds": {"1"}, "build_minutes": {"100"}, "storage_mib": {"1024"},
+		"custom_domains": {"5"}, "app_memory_mb": {"1024"}, "app_cpus": {"0.5"}, "app_pids": {"-1"}, "app_instances": {"0"},
+		"releases_kept": {"5"}, "runtime_log_mib": {"50"}, "runtime_log_days": {"3"}}
+	want(t, "save", admin.post("/admin/plans/free", form), http.StatusSeeOther)
+	p, err := e.store.PlanByID(t.Context(), "free")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantL := apogee.PlanLimits{Projects: 10, ConcurrentBuilds: 1, BuildMinutes: 100, StorageBytes: 1 << 30, CustomDomains: 5,
+		AppMemoryMB: 1024, AppCPUs: 0.5, AppPids: -1, AppInstances: 0, ReleasesKept: 5, RuntimeLogBytes: 50 << 20, RuntimeLogDays: 3}
+	if p.Limits != wantL {
+		t.Fatalf("saved %+v\nwant %+v", p.Limits, wantL)
+	}
+	want(t, "after save", admin.get("/admin/plans"), http.StatusOK, "1 GiB", "0.5", "3 days or 50 MiB")
+	want(t, "edit form", admin.get("/admin/plans/free"), http.StatusOK, `name="app_cpus" type="number" min="-1" step="0.01" value="0.5"`)
+	for field, bad := range map[string]string{"app_cpus": "half", "app_instances": "many", "runtime_log_mib": "-7"} {
+		f := clone(form)
+		f.Set(field, bad)
+		want(t, "bad "+field, admin.post("/admin/plans/free", f), http.StatusBadRequest, "enter")
+	}
+	if p, _ := e.store.PlanByID(t.Context(), "free"); p.Limits != wantL {
+		t.Errorf("refused edits changed the plan: %+v", p.Limits)
+	}
+}

@@ -119,30 +119,45 @@ func (d *Dashboard) adminSetPlan(w http.ResponseWriter, r *http.Request, s *sess
 	return backTo(w, r, "/admin/users", err, ok)
 }
 
-// planForm is the plan form as sent: limits as typed, storage in MiB.
+// planForm is the plan form as sent: limits as typed, sizes in MiB. The
+// app limits may be left empty: unchanged (a new plan: the default
+// plan's).
 type planForm struct {
 	ID, Name                                                            string
 	Default                                                             bool
 	Projects, ConcurrentBuilds, BuildMinutes, StorageMiB, CustomDomains string
+	AppMemoryMiB, AppCPUs, AppPids, AppInstances, ReleasesKept          string
+	RuntimeLogMiB, RuntimeLogDays                                       string
 	Error                                                               string
+}
+
+// mib is a size limit in MiB, rounded up (-1 stays).
+func mib(v int64) int64 {
+	if v > 0 {
+		v = (v + (1<<20 - 1)) >> 20
+	}
+	return v
 }
 
 func formOf(p *apogee.Plan) planForm {
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
-	mib := p.Limits.StorageBytes
-	if mib > 0 {
-		mib = (mib + (1<<20 - 1)) >> 20
-	}
-	return planForm{ID: p.ID, Name: p.Name, Default: p.Default, Projects: n(p.Limits.Projects),
-		ConcurrentBuilds: n(p.Limits.ConcurrentBuilds), BuildMinutes: n(p.Limits.BuildMinutes),
-		StorageMiB: n(mib), CustomDomains: n(p.Limits.CustomDomains)}
+	l := p.Limits
+	return planForm{ID: p.ID, Name: p.Name, Default: p.Default, Projects: n(l.Projects),
+		ConcurrentBuilds: n(l.ConcurrentBuilds), BuildMinutes: n(l.BuildMinutes),
+		StorageMiB: n(mib(l.StorageBytes)), CustomDomains: n(l.CustomDomains),
+		AppMemoryMiB: n(l.AppMemoryMB), AppCPUs: strconv.FormatFloat(l.AppCPUs, 'f', -1, 64), AppPids: n(l.AppPids),
+		AppInstances: n(l.AppInstances), ReleasesKept: n(l.ReleasesKept),
+		RuntimeLogMiB: n(mib(l.RuntimeLogBytes)), RuntimeLogDays: n(l.RuntimeLogDays)}
 }
 
 func readPlanForm(r *http.Request) planForm {
 	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	return planForm{ID: r.PathValue("id"), Name: v("name"), Default: r.PostFormValue("default") != "",
 		Projects: v("projects"), ConcurrentBuilds: v("concurrent_builds"), BuildMinutes: v("build_minutes"),
-		StorageMiB: v("storage_mib"), CustomDomains: v("custom_domains")}
+		StorageMiB: v("storage_mib"), CustomDomains: v("custom_domains"),
+		AppMemoryMiB: v("app_memory_mb"), AppCPUs: v("app_cpus"), AppPids: v("app_pids"),
+		AppInstances: v("app_instances"), ReleasesKept: v("releases_kept"),
+		RuntimeLogMiB: v("runtime_log_mib"), RuntimeLogDays: v("runtime_log_days")}
 }
 
 // request turns the form into the API's request, or an EINVALID error
@@ -156,13 +171,23 @@ func (f planForm) request() (apogee.PlanRequest, error) {
 		label, value string
 		dst          **int64
 		scale        int64
+		optional     bool
 	}{
-		{"Projects", f.Projects, &req.Projects, 1},
-		{"Concurrent builds", f.ConcurrentBuilds, &req.ConcurrentBuilds, 1},
-		{"Build minutes a month", f.BuildMinutes, &req.BuildMinutes, 1},
-		{"Storage (MiB)", f.StorageMiB, &req.StorageBytes, 1 << 20},
-		{"Custom domains", f.CustomDomains, &req.CustomDomains, 1},
+		{"Projects", f.Projects, &req.Projects, 1, false},
+		{"Concurrent builds", f.ConcurrentBuilds, &req.ConcurrentBuilds, 1, false},
+		{"Build minutes a month", f.BuildMinutes, &req.BuildMinutes, 1, false},
+		{"Storage (MiB)", f.StorageMiB, &req.StorageBytes, 1 << 20, false},
+		{"Custom domains", f.CustomDomains, &req.CustomDomains, 1, false},
+		{"Memory per instance (MiB)", f.AppMemoryMiB, &req.AppMemoryMB, 1, true},
+		{"Processes per instance", f.AppPids, &req.AppPids, 1, true},
+		{"Instances per app", f.AppInstances, &req.AppInstances, 1, true},
+		{"Releases kept", f.ReleasesKept, &req.ReleasesKept, 1, true},
+		{"Runtime log per app (MiB)", f.RuntimeLogMiB, &req.RuntimeLogBytes, 1 << 20, true},
+		{"Runtime log days", f.RuntimeLogDays, &req.RuntimeLogDays, 1, true},
 	} {
+		if l.optional && l.value == "" {
+			continue
+		}
 		n, err := strconv.ParseInt(l.value, 10, 64)
 		if err != nil || n < apogee.Unlimited || n > (1<<62)/l.scale {
 			return req, apogee.Errorf(apogee.EINVALID, "%s: enter a whole number, 0 for none or -1 for unlimited", l.label)
@@ -172,6 +197,13 @@ func (f planForm) request() (apogee.PlanRequest, error) {
 		}
 		*l.dst = &n
 	}
+	if f.AppCPUs != "" {
+		c, err := strconv.ParseFloat(f.AppCPUs, 64)
+		if err != nil || c < 0 && c != float64(apogee.Unlimited) {
+			return req, apogee.Errorf(apogee.EINVALID, "CPUs per instance: enter a number such as 0.5 or 2, 0 for the default or -1 for unlimited")
+		}
+		req.AppCPUs = &c
+	}
 	return req, nil
 }
 
@@ -179,6 +211,39 @@ func (f planForm) request() (apogee.PlanRequest, error) {
 type planRow struct {
 	*apogee.Plan
 	Storage string
+	Apps    planAppsRow
+}
+
+// planAppsRow is a plan's app limits for people.
+type planAppsRow struct {
+	Memory, CPUs, Pids, Instances, Releases, RuntimeLog string
+}
+
+func appsRow(p *apogee.Plan) planAppsRow {
+	a := p.Apps()
+	r := planAppsRow{Memory: "unlimited", CPUs: "unlimited", Pids: "unlimited",
+		Instances: limitText(a.MaxInstances), Releases: limitText(a.ReleasesKept)}
+	if a.MemoryBytes > 0 {
+		r.Memory = apogee.FormatBytes(a.MemoryBytes)
+	}
+	if a.CPUs > 0 {
+		r.CPUs = strconv.FormatFloat(a.CPUs, 'f', -1, 64)
+	}
+	if a.Pids > 0 {
+		r.Pids = thousands(a.Pids)
+	}
+	var parts []string
+	if l := p.Limits.RuntimeLogDays; l != apogee.Unlimited {
+		parts = append(parts, thousands(l)+" days")
+	}
+	if l := p.Limits.RuntimeLogBytes; l != apogee.Unlimited {
+		parts = append(parts, apogee.FormatBytes(l))
+	}
+	r.RuntimeLog = "unlimited"
+	if len(parts) > 0 {
+		r.RuntimeLog = strings.Join(parts, " or ")
+	}
+	return r
 }
 
 func limitText(v int64) string {
@@ -202,7 +267,7 @@ func (d *Dashboard) renderPlans(w http.ResponseWriter, r *http.Request, s *sessi
 	rows := make([]planRow, len(plans))
 	var editing *apogee.Plan
 	for i, p := range plans {
-		rows[i] = planRow{Plan: p, Storage: "unlimited"}
+		rows[i] = planRow{Plan: p, Storage: "unlimited", Apps: appsRow(p)}
 		if p.Limits.StorageBytes != apogee.Unlimited {
 			rows[i].Storage = apogee.FormatBytes(p.Limits.StorageBytes)
 		}
@@ -214,7 +279,9 @@ func (d *Dashboard) renderPlans(w http.ResponseWriter, r *http.Request, s *sessi
 		return apogee.Errorf(apogee.ENOTFOUND, "there is no plan %q; see the plans page", r.PathValue("id"))
 	}
 	if form == nil {
-		f := planForm{Projects: "3", ConcurrentBuilds: "1", BuildMinutes: "100", StorageMiB: "1024", CustomDomains: "1"}
+		f := planForm{Projects: "3", ConcurrentBuilds: "1", BuildMinutes: "100", StorageMiB: "1024", CustomDomains: "1",
+			AppMemoryMiB: "512", AppCPUs: "1", AppPids: "256", AppInstances: "3", ReleasesKept: "10",
+			RuntimeLogMiB: "100", RuntimeLogDays: "7"}
 		if editing != nil {
 			f = formOf(editing)
 		}

@@ -128,3 +128,22 @@ func (pl *Platform) noteWaiting(ctx context.Context, d *apogee.Deployment, plan 
 		pl.log.Warn("write queued note", "deployment", d.ID, "err", err)
 	}
 }
+
+// AppLimits returns what the plan of the owner of the project named
+// project allows its app: memory, CPUs and processes per instance, how
+// many instances, how many releases are kept, and its runtime log's
+// retention (apogee.Plan.Apps). It is for the platform's own roles (the
+// apps Manager and runtime, which start instances in these limits, and
+// scale, which refuses more instances with AppLimits.CheckInstances): it
+// needs no user. ENOTFOUND when there is no such project.
+func (pl *Platform) AppLimits(ctx context.Context, project string) (apogee.AppLimits, error) {
+	p, err := pl.store.ProjectByName(ctx, project)
+	if err != nil {
+		return apogee.AppLimits{}, fmt.Errorf("platform: app limits of %q: %w", project, err)
+	}
+	plan, err := pl.store.UserPlan(ctx, p.OwnerID)
+	if err != nil {
+		return apogee.AppLimits{}, fmt.Errorf("platform: plan of the owner of %q: %w", project, err)
+	}
+	return plan.Apps(), nil
+}

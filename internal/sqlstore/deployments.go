@@ -394,6 +394,7 @@ func (s *Store) RollbackTarget(ctx context.Context, projectID string) (*apogee.D
 	d, err := scanDeployment(s.rdb.QueryRowContext(ctx, "SELECT "+deploymentCols+` FROM deployments
 		WHERE project_id = $1 AND status = $3 AND target = $4
 		  AND (created_at, id) < (SELECT created_at, id FROM deployments WHERE id = $2)
+		  AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.deployment_id = deployments.id AND r.pruned_at IS NOT NULL)
 		ORDER BY created_at DESC, id DESC LIMIT 1`,
 		projectID, current.String, apogee.StatusReady, apogee.TargetProduction))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -24,10 +24,14 @@ func testPlans(t *testing.T, s apogee.Store) {
 	must(t, err)
 	equal(t, "seeded default plan", free.ID+" "+free.Name, apogee.DefaultPlanID+" free")
 	equal(t, "free limits", free.Limits, apogee.PlanLimits{
-		Projects: 10, ConcurrentBuilds: 1, BuildMinutes: 100, StorageBytes: 1 << 30, CustomDomains: 5})
+		Projects: 10, ConcurrentBuilds: 1, BuildMinutes: 100, StorageBytes: 1 << 30, CustomDomains: 5,
+		AppMemoryMB: 512, AppCPUs: 1, AppPids: 256, AppInstances: 3, ReleasesKept: 10,
+		RuntimeLogBytes: 100 << 20, RuntimeLogDays: 7})
 
 	pro := &apogee.Plan{Name: "pro", CreatedAt: base, Limits: apogee.PlanLimits{
-		Projects: 100, ConcurrentBuilds: 4, BuildMinutes: apogee.Unlimited, StorageBytes: 100 << 30, CustomDomains: 0}}
+		Projects: 100, ConcurrentBuilds: 4, BuildMinutes: apogee.Unlimited, StorageBytes: 100 << 30, CustomDomains: 0,
+		AppMemoryMB: 2048, AppCPUs: 1.5, AppPids: apogee.Unlimited, AppInstances: 10, ReleasesKept: 30,
+		RuntimeLogBytes: 1 << 30, RuntimeLogDays: 30}}
 	must(t, s.CreatePlan(ctx, pro))
 	got, err := s.PlanByID(ctx, pro.ID)
 	must(t, err)
@@ -37,6 +41,7 @@ func testPlans(t *testing.T, s apogee.Store) {
 	wantCode(t, err, apogee.ENOTFOUND)
 
 	pro.Name, pro.Limits.CustomDomains = "professional", 50
+	pro.Limits.AppCPUs, pro.Limits.AppInstances, pro.Limits.RuntimeLogDays = 0.25, apogee.Unlimited, 14
 	must(t, s.UpdatePlan(ctx, pro))
 	got, err = s.PlanByID(ctx, pro.ID)
 	must(t, err)
