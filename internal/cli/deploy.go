@@ -41,6 +41,10 @@ or --zip) makes a preview with its own URL unless --prod is given; with
 by git push or a GitHub webhook, build the project's branch to production
 and other branches as previews.)
 
+A project set to be a Node.js app (` + "`projects update --kind app`" + `) is built on the
+server from the folder's source: the folder goes up as a ZIP, without
+node_modules and .git, as with --zip.
+
 The deployment's URL is the last line on stdout.`,
 		Example: `  apogee deploy ./public --project my-site
   apogee deploy --project my-site --prod
@@ -76,6 +80,19 @@ The deployment's URL is the last line on stdout.`,
 			o := a.output(cmd)
 			target := deployTarget(prod)
 			abs, _ := filepath.Abs(dir)
+			if pv, err := c.GetProject(cmd.Context(), proj); err == nil && pv.Settings.App.Kind != nil && *pv.Settings.App.Kind == apogee.KindApp {
+				// An app is built on the server from its source: the
+				// folder goes up as a ZIP.
+				zipPath, err := zipSource(dir)
+				if err != nil {
+					return &cliError{code: "invalid", msg: "cannot pack " + dir, err: err}
+				}
+				defer os.Remove(zipPath)
+				o.Notef("%s is an app: building %s on the server\n", proj, abs)
+				b := build
+				b.zip = zipPath
+				return a.deployBuild(cmd, nil, proj, prod, &b)
+			}
 			o.Notef("Deploying %s to %s (%s)\n", abs, proj, target)
 
 			p := newDeployProgress(o, !a.json && isTerminal(o.err))
