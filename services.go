@@ -151,6 +151,12 @@ type BuildQueue interface {
 	// An *Error (an invalid config file, production refused) fails
 	// nothing: the builder fails the build with its message.
 	FinishBuild(ctx context.Context, id string, files []File) (*Deployment, error)
+	// FinishRelease is FinishBuild for an app: it records the build's
+	// release (its start and release commands, the project's variables
+	// and app settings as they are now), then makes the deployment ready
+	// as FinishBuild does; its instances must be ready before it goes
+	// live (the platform's Gate).
+	FinishRelease(ctx context.Context, id string, files []File, app AppBuild) (*Deployment, error)
 	// FailBuild ends a queued or building deployment with status
 	// StatusError or StatusCanceled and reason (ECONFLICT if it ended).
 	FailBuild(ctx context.Context, id string, status Status, reason string) (*Deployment, error)

@@ -82,8 +82,8 @@ type DeploymentStore interface {
 	// ECONFLICT if it is not ready.
 	SetProduction(ctx context.Context, projectID, deploymentID string) error
 	// RollbackTarget returns the newest ready production-target
-	// deployment created before the project's current production one:
-	// where a rollback goes. ECONFLICT if there is none. It changes
+	// deployment created before the project's current production one,
+	// other than an app's pruned release: where a rollback goes. ECONFLICT if there is none. It changes
 	// nothing: SetProduction moves the alias.
 	RollbackTarget(ctx context.Context, projectID string) (*Deployment, error)
 	// ExpireUploads marks deployments still uploading that were created

@@ -90,7 +90,7 @@ func TestGitBuilds(t *testing.T) {
 	// First build: npm ci from the registry, vite build, served.
 	start := time.Now()
 	var b1 buildOut
-	w.cliJSON(&b1, "deploy", "--project", "web", "--git")
+	w.cliJSON(&b1, "deploy", "--project", "web", "--git", "--prod")
 	first := time.Since(start)
 	if b1.Status != "ready" || !b1.Production || b1.Branch != "main" {
 		t.Fatalf("first build = %+v; server log:\n%s", b1, w.logs.String())
@@ -116,7 +116,7 @@ func TestGitBuilds(t *testing.T) {
 	// Same lockfile: node_modules comes from the cache and install is skipped.
 	start = time.Now()
 	var b2 buildOut
-	w.cliJSON(&b2, "deploy", "--project", "web", "--git")
+	w.cliJSON(&b2, "deploy", "--project", "web", "--git", "--prod")
 	second := time.Since(start)
 	logs2, _ := w.cli(true, "logs", b2.ID)
 	if b2.Status != "ready" || !strings.Contains(logs2, "Restored node_modules") || strings.Contains(logs2, "Installing:") {
@@ -219,7 +219,7 @@ func TestGitBuilds(t *testing.T) {
 		t.Fatalf("clone without a token said:\n%s", errOut)
 	}
 	w.cli(true, "env", "set", "GIT_TOKEN="+token, "--secret", "--project", "private")
-	_, errOut = w.cli(true, "deploy", "--project", "private", "--git")
+	_, errOut = w.cli(true, "deploy", "--project", "private", "--git", "--prod")
 	if strings.Contains(errOut, token) {
 		t.Fatal("the build log shows the repository token")
 	}
@@ -274,7 +274,7 @@ func BenchmarkRedeployVite(b *testing.B) {
 	git(b, repo, "add", "-A")
 	git(b, repo, "commit", "-q", "-m", "template")
 	w.cli(true, "projects", "create", "web", "--git", "file://"+repo)
-	w.cli(true, "deploy", "--project", "web", "--git", "--quiet") // fills the cache
+	w.cli(true, "deploy", "--project", "web", "--git", "--prod", "--quiet") // fills the cache
 
 	plain := b.TempDir()
 	copyTree(b, "testdata/vite-react", plain)
@@ -304,7 +304,7 @@ func BenchmarkRedeployVite(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		var d buildOut
-		w.cliJSON(&d, "deploy", "--project", "web", "--git", "--quiet")
+		w.cliJSON(&d, "deploy", "--project", "web", "--git", "--prod", "--quiet")
 		live += time.Since(start)
 		b.StopTimer()
 		if d.Status != "ready" {

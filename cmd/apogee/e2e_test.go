@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	bin = filepath.Join(dir, "apogee")
-	build := exec.Command("go", "build", "-o", bin, ".")
+	build := exec.Command("go", "build", "-o", bin, "-ldflags", ldflags(), ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building apogee:", err)
@@ -39,6 +39,17 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// ldflags stamps the binary as scripts/run.sh does: the checkout's
+// commit and the build's date (`apogee version` prints them).
+func ldflags() string {
+	const pkg = "github.com/apogee-dev/apogee/internal/cli"
+	flags := "-X " + pkg + ".Date=" + time.Now().UTC().Format(time.RFC3339)
+	if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
+		flags += " -X " + pkg + ".Commit=" + strings.TrimSpace(string(out))
+	}
+	return flags
 }
 
 type world struct {
@@ -203,7 +214,7 @@ func TestEndToEnd(t *testing.T) {
 	w.start()
 
 	_, errOut = w.cli(false, "login", "--server", w.server(), "--email", "me@example.com", "--password", "wrong password")
-	if !strings.Contains(errOut, "wrong email or password") {
+	if !strings.Contains(errOut, "Wrong email or password") {
 		t.Fatalf("bad login said %q", errOut)
 	}
 	w.cli(true, "login", "--server", w.server(), "--email", "me@example.com", "--password", "correct horse")

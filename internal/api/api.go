@@ -11,6 +11,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -147,6 +148,10 @@ func (a *API) routes() {
 		return apogee.Errorf(apogee.ENOTFOUND, "no API route %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path)
 	})
 }
+
+// Routes returns the patterns of the API's routes, in the order they were
+// registered (the security suite's authorization matrix reads them).
+func (a *API) Routes() []string { return slices.Clone(a.patterns) }
 
 // ServeHTTP serves the API.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }

@@ -363,6 +363,65 @@ func (m *Manager) Rollout(ctx context.Context, r Release) error {
 	return m.switchLocked(spec.Project, spec.Release)
 }
 
+// Running returns the ids of the releases whose instances run, by
+// project: what serves production, the warm ones and the others (a
+// preview's own host).
+func (m *Manager) Running() map[string][]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string][]string)
+	for id, r := range m.releases {
+		out[r.project] = append(out[r.project], id)
+	}
+	return out
+}
+
+// Warm reports whether a release of the project is kept running after
+// it stopped serving production (ManagerOptions.KeepWarm).
+func (m *Manager) Warm(project, releaseID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Contains(m.warm[project], releaseID)
+}
+
+// StopProject takes a project's production pool off every instance (it
+// answers 503), then drains and stops the instances of all its releases,
+// and waits until they are gone (or ctx ends): the project became a
+// static site, or was deleted.
+func (m *Manager) StopProject(ctx context.Context, project string) error {
+	defer m.lock(project)()
+	m.mu.Lock()
+	if p := m.production[project]; p != nil {
+		p.Switch()
+	}
+	delete(m.current, project)
+	delete(m.warm, project)
+	var gone []*release
+	for id, r := range m.releases {
+		if r.project == project {
+			delete(m.releases, id)
+			gone = append(gone, r)
+		}
+	}
+	m.mu.Unlock()
+	var dones []<-chan struct{}
+	for _, r := range gone {
+		r.pool.Switch()
+		dones = append(dones, m.retire(r.instances, r.targets))
+	}
+	for _, done := range dones {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("apps: stopping %s: %w", project, ctx.Err())
+		}
+	}
+	if len(gone) > 0 {
+		m.opts.Log.Info("app stopped", "project", project, "releases", len(gone))
+	}
+	return nil
+}
+
 // Retire drains and stops a release that does not serve production, and
 // waits until its instances are gone (or ctx ends).
 func (m *Manager) Retire(ctx context.Context, releaseID string) error {
@@ -383,6 +442,7 @@ func (m *Manager) Retire(ctx context.Context, releaseID string) error {
 		return nil
 	}
 	delete(m.releases, releaseID)
+	m.warm[rel.project] = slices.DeleteFunc(m.warm[rel.project], func(id string) bool { return id == releaseID })
 	m.mu.Unlock()
 	done := m.retire(rel.instances, rel.targets)
 	select {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -466,5 +467,44 @@ func TestRollbackToAWarmRelease(t *testing.T) {
 	waitStopped(t, b)
 	if f.m.Instances("a") == nil || f.m.Instances("b") != nil {
 		t.Errorf("after c: a warm %v, b %v", f.m.Instances("a"), f.m.Instances("b"))
+	}
+}
+
+// TestStopProject: a project's production and warm releases and a
+// release serving only its own host all stop; the production pool
+// answers 503 afterwards.
+func TestStopProject(t *testing.T) {
+	f := newFixture(t, apps.ManagerOptions{KeepWarm: 1})
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		if err := f.m.Rollout(ctx, f.release(id, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.m.Prepare(ctx, f.release("preview", 1)); err != nil {
+		t.Fatal(err)
+	}
+	running := f.m.Running()["web"]
+	slices.Sort(running)
+	if !slices.Equal(running, []string{"a", "b", "preview"}) || !f.m.Warm("web", "a") || f.m.Warm("web", "b") {
+		t.Fatalf("running %v, a warm %v, b warm %v", running, f.m.Warm("web", "a"), f.m.Warm("web", "b"))
+	}
+	var all []apps.Instance
+	for _, id := range running {
+		all = append(all, f.m.Instances(id)...)
+	}
+	if err := f.m.StopProject(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range all {
+		if st := in.Status().State; st != apps.StateStopped {
+			t.Errorf("instance %s of %s is %s after StopProject", in.ID(), in.Spec().Release, st)
+		}
+	}
+	if code, _ := f.get(t, "/"); code != http.StatusServiceUnavailable {
+		t.Errorf("production after StopProject answers %d, want 503", code)
+	}
+	if len(f.m.Running()) != 0 || f.m.Current("web") != "" {
+		t.Errorf("after StopProject: running %v, current %q", f.m.Running(), f.m.Current("web"))
 	}
 }

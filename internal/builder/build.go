@@ -6,16 +6,21 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/framework"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/safefs"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 )
 
@@ -53,30 +58,49 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 	go b.heartbeat(ctx, cancel, worker, d.ID, hbDone)
 
 	var files []apogee.File
+	var app *apogee.AppBuild
 	if err == nil {
 		var stop func() bool
 		if stop, err = b.budget(ctx, cancel, w, p); err == nil {
-			files, err = b.run(ctx, w, p, d, vars)
+			files, app, err = b.run(ctx, w, p, d, vars)
 			stop()
 		}
 	}
-	cancel(nil)
-	<-hbDone
 
 	if err == nil {
-		w.Systemf("Build completed; deploying %d files", len(files))
-		_ = w.Close(bg)
+		var ready *apogee.Deployment
+		var ferr error
 		// The queue readies the output and makes it ready (and, for
 		// production, live) as finalize does an upload.
-		ready, ferr := b.cfg.Queue.FinishBuild(bg, d.ID, files)
+		if app != nil {
+			// An app's release goes live once its instances are ready,
+			// which takes a boot (and the release command): the build
+			// keeps its heartbeat meanwhile, and a cancel or a stop of
+			// the server ends the wait.
+			w.Systemf("Build completed; releasing %d files", len(files))
+			_ = w.Close(bg)
+			ready, ferr = b.cfg.Queue.FinishRelease(ctx, d.ID, files, *app)
+		} else {
+			w.Systemf("Build completed; deploying %d files", len(files))
+			_ = w.Close(bg)
+			ready, ferr = b.cfg.Queue.FinishBuild(bg, d.ID, files)
+		}
+		cancel(nil)
+		<-hbDone
+		// Going live may have added lines (the release phase, the
+		// instances' boot).
+		last := b.lastSeq(bg, d.ID, w.Seq())
 		if ferr == nil {
-			b.appendLine(bg, d.ID, w.Seq(), "Ready: %s", b.cfg.SiteURL(ready.Host))
+			b.appendLine(bg, d.ID, last, "Ready: %s", b.cfg.SiteURL(ready.Host))
 			b.cfg.Hub.End(d.ID)
-			log.Info("build ready", "files", len(files))
+			log.Info("build ready", "files", len(files), "app", app != nil)
 			return
 		}
 		err = ferr
-		w = logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{After: w.Seq(), Log: log})
+		w = logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{After: last, Log: log})
+	} else {
+		cancel(nil)
+		<-hbDone
 	}
 
 	status, reason := apogee.StatusError, failureReason(err)
@@ -136,6 +160,16 @@ func (b *Builder) budget(ctx context.Context, cancel context.CancelCauseFunc, w 
 	return t.Stop, nil
 }
 
+// lastSeq returns the number of the last stored line of a log, at least
+// min.
+func (b *Builder) lastSeq(ctx context.Context, id string, min int64) int64 {
+	lines, err := b.cfg.Store.Logs(ctx, id, min, 0)
+	if err != nil || len(lines) == 0 {
+		return min
+	}
+	return max(min, lines[len(lines)-1].Seq)
+}
+
 // appendLine adds one system line to a log whose writer is closed.
 func (b *Builder) appendLine(ctx context.Context, id string, after int64, format string, args ...any) {
 	w := logs.NewWriter(id, b.cfg.Store, b.cfg.Hub, logs.Options{After: after, Log: b.log})
@@ -183,11 +217,12 @@ func (b *Builder) heartbeat(ctx context.Context, cancel context.CancelCauseFunc,
 	}
 }
 
-// run fetches, installs, builds and collects the output.
-func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d *apogee.Deployment, vars []string) ([]apogee.File, error) {
+// run fetches, installs, builds and collects the output. For an app it
+// also returns how the app starts (nil for a static site).
+func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d *apogee.Deployment, vars []string) ([]apogee.File, *apogee.AppBuild, error) {
 	work := filepath.Join(b.cfg.Dir, "work", d.ID)
 	if err := os.RemoveAll(work); err != nil {
-		return nil, fmt.Errorf("clear workspace: %w", err)
+		return nil, nil, fmt.Errorf("clear workspace: %w", err)
 	}
 	defer os.RemoveAll(work)
 	var disk *sandbox.Disk
@@ -196,7 +231,7 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		// build may write.
 		var err error
 		if disk, err = sandbox.MountDisk(ctx, work, b.cfg.DiskBytes); err != nil {
-			return nil, fmt.Errorf("build disk (set --build-disk-mb 0 where disks cannot be mounted): %w", err)
+			return nil, nil, fmt.Errorf("build disk (set --build-disk-mb 0 where disks cannot be mounted): %w", err)
 		}
 		defer func() {
 			if err := disk.Unmount(); err != nil {
@@ -206,82 +241,175 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	}
 	src := filepath.Join(work, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
-		return nil, fmt.Errorf("make workspace: %w", err)
+		return nil, nil, fmt.Errorf("make workspace: %w", err)
 	}
 
 	sys := w.Stream(apogee.StreamSystem)
 	defer sys.Close()
 	commit, err := b.cfg.Source.Fetch(ctx, p, d, src, sys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if commit != "" {
 		w.Systemf("Commit %s", commit)
 	}
 
 	overrides := framework.Overrides(p.Settings.Build)
-	root, err := os.OpenRoot(src)
+	// The checkout is the repository's: it is read following no link
+	// and opening only regular files, each with a cap (safefs).
+	root, err := safefs.OpenDir(src)
 	if err != nil {
-		return nil, fmt.Errorf("open checkout: %w", err)
+		return nil, nil, fmt.Errorf("open checkout: %w", err)
 	}
 	defer root.Close()
-	fsys, err := overrides.Sub(root.FS())
+	fsys, err := overrides.Sub(root.FS(maxConfigRead))
 	if err != nil {
-		return nil, err
-	}
-	plan, err := framework.DetectWith(fsys, overrides)
-	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rootDir := "."
 	if overrides.RootDir != nil && *overrides.RootDir != "" {
-		rootDir = filepath.Clean(*overrides.RootDir)
+		rootDir = path.Clean(filepath.ToSlash(*overrides.RootDir))
+	}
+	ws := workspace{
+		dir:     src,
+		root:    root,
+		rootDir: rootDir,
+		env:     b.env(vars),
+		disk:    disk,
+	}
+	kind, err := detectKind(fsys, p.Settings.App)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kind.Kind == framework.KindApp {
+		return b.runApp(ctx, w, p, d, fsys, overrides, kind, ws)
+	}
+
+	plan, err := framework.DetectWith(fsys, overrides)
+	if err != nil {
+		return nil, nil, err
 	}
 	w.Systemf("Detected %s: install %s, build %s, output %q", plan.Name, quoteOr(plan.InstallCommand, "none"), quoteOr(plan.BuildCommand, "none"), plan.OutputDir)
 
-	projectDir := filepath.Join(src, rootDir)
-	cache, err := b.openCache(p.ID, projectDir, plan.Lockfile)
+	cache, err := b.openCache(ctx, p.ID, root, rootDir, plan.Lockfile, "", w)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	skipInstall := false
 	if d.NoCache {
 		w.Systemf("Building without the dependency cache (--no-cache)")
-	} else if cache.restore(projectDir) {
+	} else if cache.restore(root, rootDir) {
 		// The lockfile is the same as the cached install's: the install
 		// would produce the same node_modules.
 		skipInstall = overrides.InstallCommand == nil
 		w.Systemf("Restored node_modules from the cache (lockfile unchanged)")
 	}
 
-	ws := workspace{
-		dir:     src,
-		rootDir: rootDir,
-		env:     b.env(vars),
-		mounts:  []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}},
-		disk:    disk,
-	}
+	ws.mounts = []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}}
 	if plan.InstallCommand != "" && !skipInstall {
 		if err := b.step(ctx, w, "Installing", plan.InstallCommand, ws); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else if skipInstall {
 		w.Systemf("Skipping install")
 	}
 	if plan.BuildCommand != "" {
 		if err := b.step(ctx, w, "Building", plan.BuildCommand, ws); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 
-	files, err := collect(ctx, b.cfg.Blobs, src, filepath.Join(rootDir, filepath.Clean(plan.OutputDir)), w)
+	files, err := collect(ctx, b.cfg.Blobs, root, path.Join(rootDir, path.Clean(filepath.ToSlash(plan.OutputDir))), w, collectOptions{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := cache.save(projectDir); err != nil {
+	if err := cache.save(root, rootDir); err != nil {
 		w.Systemf("Could not save the dependency cache: %v", err)
 	}
-	return files, nil
+	return files, nil, nil
+}
+
+// detectKind tells an app from a static site: the project's setting
+// wins, else the tree decides (framework.DetectKind). A project set to
+// be an app whose tree shows no start command gets none here (the
+// platform then uses the project's start command or npm start).
+func detectKind(fsys fs.FS, a apogee.AppSettings) (framework.KindPlan, error) {
+	if a.Kind != nil && *a.Kind == apogee.KindStatic {
+		return framework.KindPlan{Kind: framework.KindStatic, Rule: "project setting"}, nil
+	}
+	kind, err := framework.DetectKind(fsys)
+	if err != nil {
+		return kind, err
+	}
+	if a.Kind != nil && *a.Kind == apogee.KindApp && kind.Kind != framework.KindApp {
+		kind.Kind, kind.Rule = framework.KindApp, "project setting"
+	}
+	return kind, nil
+}
+
+// runApp installs an app's dependencies, builds it if it has a build
+// script, leaves only its production dependencies and stores the whole
+// tree (node_modules and the links in it included) content-addressed:
+// a rebuild that changes one file stores one file. A build with no
+// build step installs production dependencies only, and keeps that
+// node_modules in the dependency cache for the next build with the
+// same lockfile.
+func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project, d *apogee.Deployment, fsys fs.FS,
+	overrides framework.Overrides, kind framework.KindPlan, ws workspace) ([]apogee.File, *apogee.AppBuild, error) {
+	plan, err := framework.PlanApp(fsys, overrides)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := kind.StartCommand
+	if p.Settings.App.StartCommand != nil {
+		start = *p.Settings.App.StartCommand
+	}
+	w.Systemf("Detected a Node.js app (%s): start %s, install %s, build %s", kind.Rule,
+		quoteOr(start, "`npm start`"), quoteOr(plan.InstallCommand, "none"), quoteOr(plan.BuildCommand, "none"))
+	if kind.ReleaseCommand != "" {
+		w.Systemf("Release command %s runs once before the release takes traffic", quoteOr(kind.ReleaseCommand, ""))
+	}
+
+	cache, err := b.openCache(ctx, p.ID, ws.root, ws.rootDir, plan.Lockfile, "prod", w)
+	if err != nil {
+		return nil, nil, err
+	}
+	skipInstall := false
+	switch {
+	case d.NoCache:
+		w.Systemf("Building without the dependency cache (--no-cache)")
+	case plan.ProdOnly && cache.restore(ws.root, ws.rootDir):
+		skipInstall = overrides.InstallCommand == nil
+		w.Systemf("Restored node_modules from the cache (lockfile unchanged)")
+	}
+	ws.mounts = []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}}
+	if plan.InstallCommand != "" && !skipInstall {
+		if err := b.step(ctx, w, "Installing", plan.InstallCommand, ws); err != nil {
+			return nil, nil, err
+		}
+	} else if skipInstall {
+		w.Systemf("Skipping install")
+	}
+	if plan.BuildCommand != "" {
+		if err := b.step(ctx, w, "Building", plan.BuildCommand, ws); err != nil {
+			return nil, nil, err
+		}
+		if plan.PruneCommand != "" {
+			if err := b.step(ctx, w, "Pruning devDependencies", plan.PruneCommand, ws); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	files, err := collect(ctx, b.cfg.Blobs, ws.root, ws.rootDir, w, collectOptions{app: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	if plan.ProdOnly {
+		if err := cache.save(ws.root, ws.rootDir); err != nil {
+			w.Systemf("Could not save the dependency cache: %v", err)
+		}
+	}
+	return files, &apogee.AppBuild{StartCommand: kind.StartCommand, ReleaseCommand: kind.ReleaseCommand}, nil
 }
 
 func quoteOr(s, none string) string {
@@ -318,8 +446,9 @@ func (b *Builder) env(vars []string) []string {
 
 // workspace is where a build's steps run.
 type workspace struct {
-	dir     string // the checkout, /workspace in the sandbox
-	rootDir string // the project's folder in it
+	dir     string      // the checkout, /workspace in the sandbox
+	root    *safefs.Dir // the checkout, as the server reads it
+	rootDir string      // the project's folder in it (slash-separated)
 	env     []string
 	mounts  []sandbox.Mount
 	disk    *sandbox.Disk // nil: no bound
@@ -365,77 +494,170 @@ func (b *Builder) step(ctx context.Context, w *logs.Writer, what, command string
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
+// Caps on what the server reads from a workspace.
+const (
+	// maxConfigRead bounds any one file framework detection reads
+	// (package.json, lockfile heads, configuration files); it reads less
+	// of most.
+	maxConfigRead = 16 << 20
+	// maxLockfile bounds the lockfile hashed for the dependency cache's
+	// key (streamed, not held); a larger one builds without the cache.
+	maxLockfile = 256 << 20
+)
+
 // cache is a project's dependency cache: package manager stores (mounted
 // at /cache) and the node_modules of the last successful build, kept
 // under the hash of the lockfile it was installed from.
+//
+// node_modules is moved between the cache and the workspace through
+// descriptors of folders opened without following links (safefs), so a
+// build that turns the project's folder or node_modules into a link
+// cannot make the server move a folder of its choosing.
 type cache struct {
 	dir    string // <Dir>/cache/<project>
 	pkgDir string // mounted at /cache: npm, yarn, pnpm stores
 	key    string // sha256 of the lockfile; "" without one
 }
 
-func (b *Builder) openCache(projectID, projectDir, lockfile string) (*cache, error) {
+// openCache opens project's cache, keyed by the hash of the lockfile in
+// the project's folder rootDir of the workspace. A lockfile that is a
+// link, no regular file or larger than maxLockfile gets no key: the
+// build runs without the node_modules cache, and says why.
+//
+// flavor tells node_modules installed differently from the same lockfile
+// apart ("prod": without devDependencies).
+func (b *Builder) openCache(ctx context.Context, projectID string, ws *safefs.Dir, rootDir, lockfile, flavor string, w *logs.Writer) (*cache, error) {
 	c := &cache{dir: filepath.Join(b.cfg.Dir, "cache", projectID)}
 	c.pkgDir = filepath.Join(c.dir, "pkg")
 	if err := os.MkdirAll(c.pkgDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	if lockfile != "" {
-		f, err := os.ReadFile(filepath.Join(projectDir, lockfile))
-		if err == nil {
-			sum := sha256.Sum256(f)
-			c.key = hex.EncodeToString(sum[:])
+	if lockfile == "" {
+		return c, nil
+	}
+	name := path.Join(rootDir, lockfile)
+	f, err := ws.Open(name)
+	if err != nil {
+		if safefs.IsUnsafe(err) {
+			w.Systemf("Not using the dependency cache: %s %s", lockfile, safefs.Reason(err))
 		}
+		return c, nil
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, safefs.Limit(ctx, f, name, maxLockfile)); err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		w.Systemf("Not using the dependency cache: %s %s", lockfile, safefs.Reason(err))
+		return c, nil
+	}
+	c.key = hex.EncodeToString(h.Sum(nil))
+	if flavor != "" {
+		c.key += "-" + flavor
 	}
 	return c, nil
 }
 
 func (c *cache) modules() string { return filepath.Join(c.dir, "node_modules-"+c.key) }
 
-// restore moves the cached node_modules into the project if it was
-// installed from the same lockfile.
-func (c *cache) restore(projectDir string) bool {
+// restore moves the cached node_modules into the project's folder rootDir
+// of the workspace if it was installed from the same lockfile.
+func (c *cache) restore(ws *safefs.Dir, rootDir string) bool {
 	if c.key == "" {
 		return false
 	}
-	if _, err := os.Stat(filepath.Join(projectDir, "node_modules")); err == nil {
+	pd, err := ws.OpenDir(rootDir)
+	if err != nil {
+		return false
+	}
+	defer pd.Close()
+	if _, err := pd.Lstat("node_modules"); !errors.Is(err, fs.ErrNotExist) {
 		return false // the repository ships its own
 	}
-	return moveDir(c.modules(), filepath.Join(projectDir, "node_modules")) == nil
-}
-
-// moveDir renames src to dst, or copies and removes it when they are on
-// different file systems (a workspace on its own disk).
-func moveDir(src, dst string) error {
-	err := os.Rename(src, dst)
-	if !errors.Is(err, syscall.EXDEV) {
-		return err
+	if _, err := os.Lstat(c.modules()); err != nil {
+		return false
 	}
-	if _, err := os.Stat(src); err != nil {
-		return err
-	}
-	cp := exec.Command("cp", "-a", "--", src, dst)
-	cp.Env = []string{"PATH=/usr/bin:/bin"}
-	if out, err := cp.CombinedOutput(); err != nil {
-		os.RemoveAll(dst)
-		return fmt.Errorf("copying %s: %w: %s", filepath.Base(src), err, strings.TrimSpace(string(out)))
-	}
-	return os.RemoveAll(src)
+	return moveIn(c.modules(), pd) == nil
 }
 
 // save keeps the project's node_modules for the next build with the same
-// lockfile, replacing older ones.
-func (c *cache) save(projectDir string) error {
+// lockfile, replacing older ones. The build has ended: its folder and
+// node_modules are opened without following links, so one it turned into
+// a link is not saved.
+func (c *cache) save(ws *safefs.Dir, rootDir string) error {
 	if c.key == "" {
 		return nil
 	}
-	nm := filepath.Join(projectDir, "node_modules")
-	if _, err := os.Stat(nm); err != nil {
+	pd, err := ws.OpenDir(rootDir)
+	if err != nil {
+		return err
+	}
+	defer pd.Close()
+	fi, err := pd.Lstat("node_modules")
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("node_modules is not a folder (%s)", fi.Mode().Type())
 	}
 	old, _ := filepath.Glob(filepath.Join(c.dir, "node_modules-*"))
 	for _, o := range old {
 		os.RemoveAll(o)
 	}
-	return moveDir(nm, c.modules())
+	return moveOut(pd, c.modules())
+}
+
+// moveIn moves the server's folder src to node_modules in dst.
+func moveIn(src string, dst *safefs.Dir) error {
+	err := unix.Renameat(unix.AT_FDCWD, src, dst.Fd(), "node_modules")
+	if err != unix.EXDEV {
+		return err
+	}
+	// The workspace is on a disk of its own: copy, then remove.
+	if err := copyTree(src, "/proc/self/fd/3/node_modules", dst); err != nil {
+		os.RemoveAll(fdPath(dst, "node_modules"))
+		return err
+	}
+	return os.RemoveAll(src)
+}
+
+// moveOut moves node_modules of src to the server's path dst.
+func moveOut(src *safefs.Dir, dst string) error {
+	err := unix.Renameat(src.Fd(), "node_modules", unix.AT_FDCWD, dst)
+	if err != unix.EXDEV {
+		return err
+	}
+	if err := copyTree("/proc/self/fd/3/node_modules", dst, src); err != nil {
+		os.RemoveAll(dst)
+		return err
+	}
+	return os.RemoveAll(fdPath(src, "node_modules"))
+}
+
+// fdPath names name in d through this process's descriptor of d.
+func fdPath(d *safefs.Dir, name string) string {
+	return filepath.Join("/proc/self/fd", fmt.Sprint(d.Fd()), name)
+}
+
+// copyTree copies a folder with cp -a (links copied as links, never
+// followed), giving cp the workspace folder ws as its descriptor 3, so
+// that paths under /proc/self/fd/3 name it whatever became of its path.
+func copyTree(src, dst string, ws *safefs.Dir) error {
+	fd, err := unix.Dup(ws.Fd())
+	if err != nil {
+		return fmt.Errorf("copying node_modules: %w", err)
+	}
+	dir := os.NewFile(uintptr(fd), ws.Name())
+	defer dir.Close()
+	cp := exec.Command("cp", "-a", "--no-target-directory", "--", src, dst)
+	cp.Env = []string{"PATH=/usr/bin:/bin"}
+	cp.ExtraFiles = []*os.File{dir}
+	if out, err := cp.CombinedOutput(); err != nil {
+		return fmt.Errorf("copying node_modules: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

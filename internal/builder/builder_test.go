@@ -6,7 +6,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,7 +33,7 @@ var quiet = testbed.Quiet
 // rig is a builder on real backends: SQLite, file blobs, the bwrap
 // sandbox, the in-process bus.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	store   apogee.Store
 	queue   apogee.BuildQueue
 	blobs   apogee.Blobs
@@ -59,14 +62,14 @@ func (e env) Resolve(context.Context, string) ([]string, []string, error) {
 	return vars, secrets, nil
 }
 
-func newRig(t *testing.T, limits sandbox.Limits, vars env) *rig {
+func newRig(t testing.TB, limits sandbox.Limits, vars env) *rig {
 	t.Helper()
 	return newRigWith(t, limits, vars, nil)
 }
 
 // newRigWith is newRig with before run on the store and the project's
 // owner before the builder starts.
-func newRigWith(t *testing.T, limits sandbox.Limits, vars env, before func(st apogee.Store, owner *apogee.User)) *rig {
+func newRigWith(t testing.TB, limits sandbox.Limits, vars env, before func(st apogee.Store, owner *apogee.User)) *rig {
 	t.Helper()
 	if _, err := exec.LookPath("bwrap"); err != nil {
 		t.Fatal("bwrap is missing: apt-get install bubblewrap")
@@ -538,5 +541,91 @@ func TestBuildMinutesBound(t *testing.T) {
 	d, log = r.wait(r.build(h, apogee.TargetPreview, false).ID, 30*time.Second)
 	if d.Status != apogee.StatusError || !strings.Contains(d.Error, "this month's are used up") {
 		t.Fatalf("a build with no minutes left: status %s error %q; log:\n%s", d.Status, d.Error, log)
+	}
+}
+
+// appTree is a small app: a Procfile with web and release processes, two
+// production dependencies from the npm registry (mkdirp has a bin, so
+// node_modules/.bin holds a link) and one devDependency, pinned by a
+// real lockfile (npm install --package-lock-only).
+var appTree = map[string]string{
+	"Procfile":   "web: node server.js\nrelease: node migrate.js\n",
+	"server.js":  `require('http').createServer((q, s) => s.end(String(require('is-number')(5)))).listen(process.env.PORT)`,
+	"migrate.js": `console.log('migrated')`,
+	"package.json": `{"name":"app-test","version":"1.0.0","private":true,"scripts":{"start":"node server.js"},` +
+		`"dependencies":{"is-number":"7.0.0","mkdirp":"1.0.4"},"devDependencies":{"kind-of":"6.0.3"}}`,
+	"package-lock.json": `{"name":"app-test","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"app-test","version":"1.0.0","dependencies":{"is-number":"7.0.0","mkdirp":"1.0.4"},"devDependencies":{"kind-of":"6.0.3"}},` +
+		`"node_modules/is-number":{"version":"7.0.0","integrity":"sha512-41Cifkg6e8TylSpdtTpeLVMqvSBEVzTttHvERD741+pnZ8ANv0004MRL43QKPDlK9cGvNp6NZWZUBlbGXYxxng==","license":"MIT","engines":{"node":">=0.12.0"}},` +
+		`"node_modules/kind-of":{"version":"6.0.3","integrity":"sha512-dcS1ul+9tmeD95T+x28/ehLgd9mENa3LsvDTtzm3vyBEO7RPptvAD+t44WVXaUjTBRcrpFeFlC8WCruUR456hw==","dev":true,"license":"MIT","engines":{"node":">=0.10.0"}},` +
+		`"node_modules/mkdirp":{"version":"1.0.4","integrity":"sha512-vVqVZQyf3WLx2Shd0qJ9xuvqgAyKPLAiqITEtqW0oIUjzo3PePDd6fW9iFz30ef7Ysp/oiWqbhszeGWW2T6Gzw==","license":"MIT","bin":{"mkdirp":"bin/cmd.js"},"engines":{"node":">=10"}}}}`,
+}
+
+// TestAppBuild builds an app into a release: production dependencies
+// only, node_modules and its links in the manifest, the Procfile's
+// commands in the release; a rebuild restores node_modules from the
+// cache and stores no new file; a project set to static is not an app.
+func TestAppBuild(t *testing.T) {
+	r := newRig(t, sandbox.Limits{}, env{"GREETING": "hello"})
+	h := r.zipOf(appTree)
+	d, log := r.wait(r.build(h, apogee.TargetPreview, false).ID, 3*time.Minute)
+	if d.Status != apogee.StatusReady {
+		t.Fatalf("app build %s (%s):\n%s", d.Status, d.Error, log)
+	}
+	for _, want := range []string{"Detected a Node.js app (procfile-web): start `node server.js`", "Installing: npm ci --omit=dev",
+		"Release command `node migrate.js` runs once"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	rel, err := r.store.Release(context.Background(), d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.StartCommand != "node server.js" || rel.ReleaseCommand != "node migrate.js" || rel.Version != 1 || rel.HealthPath != "/" || rel.BootTimeout != 60 {
+		t.Errorf("release = %+v", rel)
+	}
+	files, err := r.store.DeploymentFiles(context.Background(), d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPath := map[string]apogee.File{}
+	for _, f := range files {
+		byPath[f.Path] = f
+	}
+	for _, p := range []string{"server.js", "Procfile", "node_modules/is-number/index.js", "node_modules/mkdirp/bin/cmd.js"} {
+		if _, ok := byPath[p]; !ok {
+			t.Errorf("the release lacks %s", p)
+		}
+	}
+	if _, ok := byPath["node_modules/kind-of/index.js"]; ok {
+		t.Error("the release holds a devDependency")
+	}
+	bin, ok := byPath["node_modules/.bin/mkdirp"]
+	if !ok || fs.FileMode(bin.Mode)&fs.ModeSymlink == 0 || r.file(d, bin.Path) != "../mkdirp/bin/cmd.js" {
+		t.Errorf("node_modules/.bin/mkdirp = %+v, want a link to ../mkdirp/bin/cmd.js", bin)
+	}
+
+	again, log2 := r.wait(r.build(h, apogee.TargetPreview, false).ID, 3*time.Minute)
+	if again.Status != apogee.StatusReady || !strings.Contains(log2, "Restored node_modules") || strings.Contains(log2, "Installing:") ||
+		!strings.Contains(log2, fmt.Sprintf("Output: %d files, 0 new", len(files))) {
+		t.Fatalf("rebuild (%s) did not reuse the cache and the stored files:\n%s", again.Status, log2)
+	}
+	if rel2, err := r.store.Release(context.Background(), again.ID); err != nil || rel2.Version != 2 {
+		t.Fatalf("second release = %+v, %v", rel2, err)
+	}
+
+	// Set to static, the same tree is a static build (which needs a
+	// build script, so it fails saying so).
+	static := apogee.KindStatic
+	r.project.Settings.App.Kind = &static
+	if err := r.store.UpdateProject(context.Background(), r.project); err != nil {
+		t.Fatal(err)
+	}
+	st, log3 := r.wait(r.build(h, apogee.TargetPreview, false).ID, 3*time.Minute)
+	if st.Status != apogee.StatusError || !strings.Contains(st.Error, "no \"build\" script") {
+		t.Fatalf("static build of the app tree: %s (%s):\n%s", st.Status, st.Error, log3)
+	}
+	if _, err := r.store.Release(context.Background(), st.ID); !errors.Is(err, apogee.ErrNotFound) {
+		t.Errorf("a static build has a release (%v)", err)
 	}
 }

@@ -44,7 +44,7 @@ func usedOf(used, limit int64, bytes bool) string {
 }
 
 // parseLimit reads a limit flag: "unlimited" or -1, a number, or for
-// sizes a number with a unit (500MB, 1GiB, 1.5G…).
+// sizes a number with a unit (500MiB, 1GiB, 1.5G…; 500MB is 500,000,000 bytes).
 func parseLimit(flag, s string, size bool) (int64, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
 	if t == "unlimited" || t == "-1" {
@@ -70,7 +70,7 @@ func parseLimit(flag, s string, size bool) (int64, error) {
 	if err != nil || f < 0 || (!size && f != float64(int64(f))) {
 		what := "a whole number"
 		if size {
-			what = "a size such as 500MB or 1GiB"
+			what = "a size such as 500MiB or 1GiB"
 		}
 		return 0, &cliError{code: apogee.EINVALID, msg: fmt.Sprintf("--%s %q is not %s or \"unlimited\"", flag, s, what)}
 	}
@@ -94,7 +94,7 @@ func (f *planFlags) register(cmd *cobra.Command, withName bool) {
 	fl.StringVar(&f.projects, "projects", "", `projects a user may own ("unlimited" or -1 for no limit)`)
 	fl.StringVar(&f.builds, "concurrent-builds", "", "builds a user's projects may run at once; more wait queued")
 	fl.StringVar(&f.minutes, "build-minutes", "", "build minutes per calendar month (UTC)")
-	fl.StringVar(&f.storage, "storage", "", "storage of a user's deployments, e.g. 500MB, 10GiB")
+	fl.StringVar(&f.storage, "storage", "", "storage of a user's deployments, e.g. 500MiB, 10GiB")
 	fl.StringVar(&f.domains, "custom-domains", "", "custom domains across a user's projects")
 	fl.StringVar(&f.appMemory, "app-memory", "", "memory of each app instance, e.g. 512MiB, 2GiB (0: the default, 512 MiB)")
 	fl.StringVar(&f.appCPUs, "app-cpus", "", "CPUs of each app instance, e.g. 0.5, 2 (0: the default, 1)")

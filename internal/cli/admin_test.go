@@ -76,9 +76,9 @@ func TestAdminPlansCommands(t *testing.T) {
 		argv []string
 		says string
 	}{
-		{[]string{"admin", "plans", "create", "x", "--storage", "lots"}, "is not a size such as 500MB"},
+		{[]string{"admin", "plans", "create", "x", "--storage", "lots"}, "is not a size such as 500MiB"},
 		{[]string{"admin", "plans", "create", "x", "--projects", "2.5"}, "is not a whole number"},
-		{[]string{"admin", "plans", "update", "business"}, "nothing to change"},
+		{[]string{"admin", "plans", "update", "business"}, "Nothing to change"},
 		{[]string{"admin", "plans", "update", "nosuch", "--projects", "1"}, "admin plans list"},
 		{[]string{"admin", "plans", "delete", "free"}, "default"},
 		{[]string{"admin", "plans", "create", "business"}, "exists already"},
@@ -112,7 +112,7 @@ func TestAdminUsersCommands(t *testing.T) {
 	// and where to look.
 	t.Setenv("APOGEE_TOKEN", adaTok)
 	r := run(t, "", "projects", "create", "second")
-	if r.code == 0 || !strings.Contains(r.stderr, `your plan "pro" allows 1 project and you have 1`) || !strings.Contains(r.stderr, "apogee usage") {
+	if r.code == 0 || !strings.Contains(r.stderr, `Your plan "pro" allows 1 project and you have 1`) || !strings.Contains(r.stderr, "apogee usage") {
 		t.Errorf("project over the quota: exit %d\n%s", r.code, r.stderr)
 	}
 	j := oneJSON(t, run(t, "", "projects", "create", "second", "--json").stdout)
@@ -135,7 +135,7 @@ func TestAdminUsersCommands(t *testing.T) {
 	}
 	// Not an admin: refused with a hint.
 	r = run(t, "", "admin", "users", "list")
-	if r.code == 0 || !strings.Contains(r.stderr, "only an admin") || !strings.Contains(r.stderr, "admin's token") {
+	if r.code == 0 || !strings.Contains(r.stderr, "Only an admin") || !strings.Contains(r.stderr, "admin's token") {
 		t.Errorf("non-admin: exit %d\n%s", r.code, r.stderr)
 	}
 

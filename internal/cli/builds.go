@@ -33,9 +33,9 @@ func (b *buildFlags) add(cmd *cobra.Command) {
 	f.BoolVar(&b.git, "git", false, "build on the server from the project's Git repository")
 	f.StringVar(&b.zip, "zip", "", "build on the server from a ZIP of the source tree")
 	f.StringVar(&b.ref, "ref", "", "with --git: branch, tag or commit to build (default: the project's branch)")
-	f.BoolVar(&b.noCache, "no-cache", false, "with --git or --zip: build without the dependency cache")
-	f.BoolVar(&b.preview, "preview", false, "make a preview deployment, even of the production branch")
-	f.BoolVarP(&b.quiet, "quiet", "q", false, "with --git or --zip: do not stream the build log to stderr")
+	f.BoolVar(&b.noCache, "no-cache", false, "for a build on the server (a source folder, --git, --zip): build without the dependency cache")
+	f.BoolVar(&b.preview, "preview", false, "make a preview deployment (the default; the opposite of --prod)")
+	f.BoolVarP(&b.quiet, "quiet", "q", false, "for a build on the server: do not stream the build log to stderr")
 }
 
 // active reports whether the flags ask for a build on the server.
@@ -55,13 +55,7 @@ func (a *app) deployBuild(cmd *cobra.Command, argv []string, proj string, prod b
 	case b.zip != "" && b.ref != "":
 		return usageError(cmd, errors.New("--ref is for --git; a ZIP has no branches"))
 	}
-	req := apogee.BuildRequest{Ref: b.ref, NoCache: b.noCache}
-	if prod {
-		req.Target = apogee.TargetProduction
-	}
-	if b.preview {
-		req.Target = apogee.TargetPreview
-	}
+	req := apogee.BuildRequest{Ref: b.ref, NoCache: b.noCache, Target: deployTarget(prod)}
 	c, _, err := a.client()
 	if err != nil {
 		return err
@@ -179,6 +173,7 @@ func (a *app) uploadZip(ctx context.Context, o *output, c *client.Client, proj, 
 		bar = progressbar.NewOptions64(st.Size(),
 			progressbar.OptionSetWriter(o.err),
 			progressbar.OptionShowBytes(true),
+			progressbar.OptionUseIECUnits(true),
 			progressbar.OptionSetWidth(30),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),

@@ -111,7 +111,7 @@ func simulateBuild(t *testing.T, st apogee.Store, hub *logs.Hub, fail string) <-
 func TestDeployGitStreamsLogAndPrintsURL(t *testing.T) {
 	st, hub := buildAPI(t)
 	built := simulateBuild(t, st, hub, "")
-	r := run(t, "", "deploy", "--project", "web", "--git").ok(t)
+	r := run(t, "", "deploy", "--project", "web", "--git", "--prod").ok(t)
 	d := <-built
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	if last := lines[len(lines)-1]; !strings.Contains(last, d.Host) {
@@ -147,6 +147,12 @@ func TestDeployGitStreamsLogAndPrintsURL(t *testing.T) {
 	if r.code != 0 || strings.Contains(r.stderr, "vite") {
 		t.Fatalf("--quiet: code %d\n%s", r.code, r.stderr)
 	}
+	// Like a folder, the project's own branch makes a preview without --prod.
+	built = simulateBuild(t, st, hub, "")
+	run(t, "", "deploy", "-p", "web", "--git", "--quiet").ok(t)
+	if pv := <-built; pv.Target != apogee.TargetPreview || pv.Branch != "main" {
+		t.Fatalf("deploy --git without --prod built %+v, want a preview of main", pv)
+	}
 
 	// Stored logs, as text and as one JSON object; following an ended
 	// build prints everything and stops.
@@ -169,7 +175,7 @@ func TestDeployGitFailureAndCancel(t *testing.T) {
 	built := simulateBuild(t, st, hub, "npm run build exited with code 1")
 	r := run(t, "", "deploy", "--project", "web", "--git")
 	d := <-built
-	if r.code == 0 || !strings.Contains(r.stderr, "build "+d.ID+" failed: npm run build exited with code 1") ||
+	if r.code == 0 || !strings.Contains(r.stderr, "Build "+d.ID+" failed: npm run build exited with code 1") ||
 		!strings.Contains(r.stderr, "apogee logs "+d.ID) || r.stdout != "" {
 		t.Fatalf("failed build: code %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -211,7 +217,7 @@ func TestDeployGitFailureAndCancel(t *testing.T) {
 		t.Fatalf("--git --zip: code %d\n%s", r.code, r.stderr)
 	}
 	r = run(t, "", "deploy", "--project", "web", "--ref", "main")
-	if r.code == 0 || !strings.Contains(r.stderr, "add --git or --zip") {
+	if r.code == 0 || !strings.Contains(r.stderr, "add --git") {
 		t.Fatalf("--ref alone: code %d\n%s", r.code, r.stderr)
 	}
 }
@@ -268,7 +274,7 @@ func TestDeployZip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored.Source != apogee.SourceZip || stored.SourceBlob != hex.EncodeToString(sum[:]) || stored.Target != apogee.TargetProduction {
+	if stored.Source != apogee.SourceZip || stored.SourceBlob != hex.EncodeToString(sum[:]) || stored.Target != apogee.TargetPreview {
 		t.Fatalf("zip deployment %+v", stored)
 	}
 
@@ -277,7 +283,7 @@ func TestDeployZip(t *testing.T) {
 		t.Fatalf("--zip --ref: code %d\n%s", r.code, r.stderr)
 	}
 	r = run(t, "", "deploy", "--project", "web", "--zip", filepath.Join(t.TempDir(), "missing.zip"))
-	if r.code == 0 || !strings.Contains(r.stderr, "cannot read the ZIP") {
+	if r.code == 0 || !strings.Contains(r.stderr, "Cannot read the ZIP") {
 		t.Fatalf("--zip of a missing file: code %d\n%s", r.code, r.stderr)
 	}
 }
@@ -321,7 +327,7 @@ func TestRedeploy(t *testing.T) {
 	}
 
 	r = run(t, "", "redeploy", "nosuch")
-	if r.code != 1 || !strings.Contains(r.stderr, `deployment "nosuch" not found`) {
+	if r.code != 1 || !strings.Contains(r.stderr, `Deployment "nosuch" not found`) {
 		t.Fatalf("unknown deployment: %+v", r)
 	}
 }

@@ -141,7 +141,7 @@ func TestLoginWritesPrivateConfig(t *testing.T) {
 		t.Fatalf("after logout: %+v", cfg)
 	}
 	r = run(t, "", "whoami", "--token", old)
-	if r.code != 1 || !strings.Contains(r.stderr, "Error: the API token is invalid, expired or revoked") ||
+	if r.code != 1 || !strings.Contains(r.stderr, "Error: The API token is invalid, expired or revoked") ||
 		!strings.Contains(r.stderr, "apogee login --server "+srv.URL) {
 		t.Fatalf("revoked token: %+v", r)
 	}
@@ -152,7 +152,7 @@ func TestLoginWrongPasswordAndNoTTY(t *testing.T) {
 	srv := clienttest.New(t)
 	srv.AddUser(email, password)
 	r := run(t, "nope\n", "login", "--server", srv.URL, "--email", email, "--password-stdin")
-	if r.code != 1 || !strings.Contains(r.stderr, "Error: wrong email or password") {
+	if r.code != 1 || !strings.Contains(r.stderr, "Error: Wrong email or password") {
 		t.Fatalf("%+v", r)
 	}
 	r = run(t, "", "login", "--server", srv.URL)
@@ -186,7 +186,7 @@ func TestEnvAndFlagsOverrideConfig(t *testing.T) {
 	// The file's token is never sent to another server.
 	t.Setenv("APOGEE_TOKEN", "")
 	r := run(t, "", "whoami")
-	if r.code != 1 || !strings.Contains(r.stderr, "not logged in to "+srvB.URL) ||
+	if r.code != 1 || !strings.Contains(r.stderr, "Not logged in to "+srvB.URL) ||
 		!strings.Contains(r.stderr, "Run `apogee login --server "+srvB.URL+"`, or set APOGEE_TOKEN") {
 		t.Fatalf("file token with another server: %+v", r)
 	}
@@ -223,11 +223,11 @@ func TestDeployErrors(t *testing.T) {
 	loggedIn(t)
 	dir := makeSite(t, 1)
 	r := run(t, "", "deploy", dir)
-	if r.code != 1 || !strings.Contains(r.stderr, "Error: no project given") || !strings.Contains(r.stderr, "APOGEE_PROJECT") {
+	if r.code != 1 || !strings.Contains(r.stderr, "Error: No project given") || !strings.Contains(r.stderr, "APOGEE_PROJECT") {
 		t.Fatalf("no project: %+v", r)
 	}
 	r = run(t, "", "deploy", dir, "--project", "nope")
-	if r.code != 1 || !strings.Contains(r.stderr, `Error: project "nope" not found`+"\n") ||
+	if r.code != 1 || !strings.Contains(r.stderr, `Error: Project "nope" not found`+"\n") ||
 		!strings.Contains(r.stderr, "Create it with `apogee projects create nope`.") {
 		t.Fatalf("unknown project: %+v", r)
 	}
@@ -239,13 +239,13 @@ func TestDeployErrors(t *testing.T) {
 func TestErrorSuggestions(t *testing.T) {
 	env(t)
 	r := run(t, "", "projects", "list")
-	if r.code != 1 || r.stderr != "Error: no Apogee server configured\nRun `apogee login --server http://localhost:8080` (your server's URL), or set APOGEE_SERVER.\n" {
+	if r.code != 1 || r.stderr != "Error: No Apogee server configured\nRun `apogee login --server http://localhost:8080` (your server's URL), or set APOGEE_SERVER.\n" {
 		t.Fatalf("no server: %+v", r)
 	}
 
 	srv := clienttest.New(t)
 	r = run(t, "", "projects", "list", "--server", srv.URL, "--token", "bad")
-	if r.code != 1 || !strings.Contains(r.stderr, "Error: the API token is invalid, expired or revoked\n") ||
+	if r.code != 1 || !strings.Contains(r.stderr, "Error: The API token is invalid, expired or revoked\n") ||
 		!strings.Contains(r.stderr, "Run `apogee login --server "+srv.URL+"`, or set APOGEE_TOKEN") {
 		t.Fatalf("bad token: %+v", r)
 	}
@@ -267,11 +267,11 @@ func TestErrorSuggestions(t *testing.T) {
 	}
 
 	r = run(t, "", "projects", "show")
-	if r.code != 1 || !strings.Contains(r.stderr, "accepts 1 arg") || !strings.Contains(r.stderr, "apogee projects show --help") {
+	if r.code != 1 || !strings.Contains(r.stderr, "Accepts 1 arg") || !strings.Contains(r.stderr, "apogee projects show --help") {
 		t.Fatalf("missing argument: %+v", r)
 	}
 	r = run(t, "", "deploy", "--nope")
-	if r.code != 1 || !strings.Contains(r.stderr, "unknown flag: --nope") {
+	if r.code != 1 || !strings.Contains(r.stderr, "Unknown flag: --nope") {
 		t.Fatalf("unknown flag: %+v", r)
 	}
 }
@@ -392,7 +392,7 @@ func TestHumanOutput(t *testing.T) {
 		t.Fatalf("deployments list:\n%s", r.stdout)
 	}
 	r = run(t, "", "rollback", "--project", "site")
-	if r.code != 1 || !strings.Contains(r.stderr, "no earlier production deployment") || !strings.Contains(r.stderr, "--to ID") {
+	if r.code != 1 || !strings.Contains(r.stderr, "No earlier production deployment") || !strings.Contains(r.stderr, "--to ID") {
 		t.Fatalf("rollback with nothing to go back to: %+v", r)
 	}
 	r = run(t, "", "tokens", "create", "ci").ok(t)

@@ -171,7 +171,7 @@ func printError(cmd, root *cobra.Command, err error) {
 		return
 	}
 	w := cmd.ErrOrStderr()
-	fmt.Fprintf(w, "Error: %s\n", msg)
+	fmt.Fprintf(w, "Error: %s\n", sentence(msg))
 	if hint != "" {
 		fmt.Fprintln(w, hint)
 	}

@@ -85,7 +85,7 @@ func TestAdminInviteCommands(t *testing.T) {
 	}
 
 	run(t, "", "admin", "invites", "revoke", inv.ID).ok(t)
-	if got := run(t, "", "admin", "invites", "revoke", inv.ID); got.code == 0 || !strings.Contains(got.stderr, "no invite") {
+	if got := run(t, "", "admin", "invites", "revoke", inv.ID); got.code == 0 || !strings.Contains(got.stderr, "No invite") {
 		t.Errorf("second revoke: code %d, stderr %q", got.code, got.stderr)
 	}
 	run(t, "", "admin", "invites", "revoke", j["id"].(string), "--json").ok(t)
@@ -103,7 +103,7 @@ func TestAdminInviteCommands(t *testing.T) {
 		{"expires too short", "", []string{"admin", "users", "invite", "x@example.com", "--expires", "10s"}, "--expires"},
 		{"not an email", "", []string{"admin", "users", "invite", "nobody"}, "you@example.com"},
 		{"has an account", "", []string{"admin", "users", "invite", "ada@example.com"}, "has an account already"},
-		{"not an admin", adaTok, []string{"admin", "users", "invite", "x@example.com"}, "only an admin"},
+		{"not an admin", adaTok, []string{"admin", "users", "invite", "x@example.com"}, "Only an admin"},
 	} {
 		if c.token != "" {
 			t.Setenv("APOGEE_TOKEN", c.token)

@@ -49,7 +49,7 @@ func (o *output) Notef(format string, args ...any) {
 
 // Warnf prints a warning on stderr, even with --json.
 func (o *output) Warnf(format string, args ...any) {
-	fmt.Fprintf(o.err, "Warning: "+format, args...)
+	fmt.Fprint(o.err, "Warning: "+sentence(fmt.Sprintf(format, args...)))
 }
 
 // Table prints rows under a header, aligned.
@@ -77,8 +77,9 @@ func isTerminal(f any) bool {
 	return ok && term.IsTerminal(int(file.Fd()))
 }
 
-// formatBytes prints n in decimal units: "512 B", "1.2 kB", "3.4 MB".
-func formatBytes(n int64) string { return humanize.Bytes(uint64(max(n, 0))) }
+// formatBytes prints n in binary units, as the dashboard and the plans do:
+// "512 B", "1.2 KiB", "3.4 MiB".
+func formatBytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
 
 // ago prints how long ago t was: "now", "5 minutes ago", "3 days ago";
 // "-" for no time.

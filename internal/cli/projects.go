@@ -47,7 +47,9 @@ or push to the platform itself (git push http://x:TOKEN@SERVER/git/NAME.git).`,
 			}
 			var p *apogee.ProjectView
 			if git.URL != "" {
+				git.URL = localGitURL(git.URL) // localgit.go
 				p, err = c.CreateGitProject(cmd.Context(), argv[0], git)
+				err = localGitHint(err, git.URL, argv[0])
 			} else if git.Branch != "" {
 				return usageError(cmd, errors.New("--branch needs --git URL"))
 			} else {
@@ -70,7 +72,7 @@ or push to the platform itself (git push http://x:TOKEN@SERVER/git/NAME.git).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&git.URL, "git", "", "Git repository to build from (https://…, or file://… where the server allows it)")
+	cmd.Flags().StringVar(&git.URL, "git", "", "Git repository to build from (https://…; a local path or file://… only where the server runs with --allow-file-git)")
 	cmd.Flags().StringVar(&git.Branch, "branch", "", "production branch of the repository (default main)")
 	return cmd
 }

@@ -64,7 +64,9 @@ func New() *cobra.Command {
 		newRedeployCmd(a),
 		newAdminCmd(a), newUsageCmd(a), // admin.go
 		newWebhooksCmd(a), // webhooks.go
+		newLinkCmd(a),     // link.go
 	)
+	setVersion(a, root) // version.go
 	return root
 }
 
@@ -72,6 +74,7 @@ func New() *cobra.Command {
 // prints any error, with a suggestion of what to do next, and returns the
 // process's exit code: 0, or 1 on error.
 func Execute(ctx context.Context, root *cobra.Command) int {
+	strictGroups(root)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
@@ -106,7 +109,6 @@ func newClient(server, token string) *client.Client {
 	return client.New(server, token, client.WithUserAgent("apogee-cli"))
 }
 
-// project returns the --project flag's value, or $APOGEE_PROJECT.
 // projectClient resolves the project of a command (--project or
 // APOGEE_PROJECT) and makes the API client.
 func (a *app) projectClient(flag string) (string, *client.Client, error) {
@@ -121,6 +123,8 @@ func (a *app) projectClient(flag string) (string, *client.Client, error) {
 	return proj, c, nil
 }
 
+// project returns the --project flag's value, or $APOGEE_PROJECT, or the
+// project the current folder is linked to (.apogee/project.json).
 func project(flag string) (string, error) {
 	if flag != "" {
 		return flag, nil
@@ -128,11 +132,19 @@ func project(flag string) (string, error) {
 	if p := os.Getenv("APOGEE_PROJECT"); p != "" {
 		return p, nil
 	}
-	return "", &cliError{
-		code: "invalid",
-		msg:  "no project given",
-		hint: "Pass --project NAME or set APOGEE_PROJECT. List your projects with `apogee projects list`.",
+	if l, err := readLink("."); err != nil || l != nil { // link.go
+		if err != nil {
+			return "", err
+		}
+		return l.Project, nil
 	}
+	return "", errNoProject
+}
+
+var errNoProject = &cliError{
+	code: "invalid",
+	msg:  "no project given",
+	hint: "Pass --project NAME, set APOGEE_PROJECT, or link the folder with `apogee link --project NAME`. List your projects with `apogee projects list`.",
 }
 
 // normalizeServer accepts "localhost:8080" for "http://localhost:8080"

@@ -29,7 +29,7 @@ func TestProjectsUpdate(t *testing.T) {
 		t.Fatalf("after the second update settings.serve = %v", serve)
 	}
 
-	if r := run(t, "", "projects", "update", "web"); r.code == 0 || !strings.Contains(r.stderr, "nothing to change") {
+	if r := run(t, "", "projects", "update", "web"); r.code == 0 || !strings.Contains(r.stderr, "Nothing to change") {
 		t.Errorf("update without flags: code %d\n%s", r.code, r.stderr)
 	}
 	if r := run(t, "", "projects", "update", "web", "--trailing-slash=maybe"); r.code == 0 || !strings.Contains(r.stderr, "true, false or unset") {

@@ -58,7 +58,7 @@ func TestWebhooksCommands(t *testing.T) {
 	// The test delivery cannot reach hooks.example.com from here: it
 	// fails, exits 1 and says why; the failure is the webhook's last.
 	r = run(t, "", "webhooks", "test", id, "-p", "web")
-	if r.code != 1 || !strings.Contains(r.stderr, "the test delivery failed") {
+	if r.code != 1 || !strings.Contains(r.stderr, "The test delivery failed") {
 		t.Fatalf("test: %+v", r)
 	}
 	if r = run(t, "", "webhooks", "ls", "-p", "web").ok(t); !strings.Contains(r.stdout, "failed") {

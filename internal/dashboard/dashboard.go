@@ -28,12 +28,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/routemux"
 )
 
 // Store is what the dashboard reads and writes itself: users, sessions
@@ -104,6 +106,7 @@ type Dashboard struct {
 	logins  *limiter
 	pages   map[string]*template.Template
 	handler http.Handler
+	paths   []string // the routes registered (Routes)
 	gh      *github.Client
 	maxZip  int64
 
@@ -172,7 +175,8 @@ func New(cfg Config) (*Dashboard, error) {
 }
 
 func (d *Dashboard) routes() http.Handler {
-	m := http.NewServeMux()
+	m := routemux.New()
+	defer func() { d.paths = m.Routes() }()
 	static, _ := fs.Sub(staticFS, "static")
 	m.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
 
@@ -248,6 +252,10 @@ func (d *Dashboard) routes() http.Handler {
 	}))
 	return securityHeaders(cop.Handler(m))
 }
+
+// Routes returns the patterns of the dashboard's pages, for the security
+// suite's authorization matrix.
+func (d *Dashboard) Routes() []string { return slices.Clone(d.paths) }
 
 // ServeHTTP serves the dashboard.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.handler.ServeHTTP(w, r) }

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,6 +72,15 @@ type Blobs interface {
 	Open(ctx context.Context, hash string, offset, length int64) (io.ReadCloser, error)
 }
 
+// Apps serves the hosts of app deployments (apogee.Route.App): their
+// requests go to the app's instances, never to files. own reports
+// whether the host is the deployment's own (<project>--<id>) rather than
+// the project's production host or a custom domain of it. Safe for
+// concurrent use.
+type Apps interface {
+	ServeApp(w http.ResponseWriter, r *http.Request, projectID, deploymentID string, own bool)
+}
+
 // Config configures a Server. Domain, Store and Blobs are required.
 type Config struct {
 	// Domain is the platform's domain, e.g. "localhost": a route's host
@@ -93,6 +103,9 @@ type Config struct {
 	Log *slog.Logger
 	// Registerer receives the edge's metrics; nil: not registered.
 	Registerer prometheus.Registerer
+	// Apps serves app deployments' hosts (nil: they answer 503, no app
+	// runs here).
+	Apps Apps
 }
 
 // Defaults of Config.
@@ -112,6 +125,7 @@ const loadTimeout = 30 * time.Second
 type Server struct {
 	domain string // lower-case, without a trailing dot
 	store  Store
+	apps   Apps
 	log    *slog.Logger
 	m      *metrics
 	cache  *cache
@@ -142,13 +156,15 @@ type routes struct {
 type site struct {
 	id      string
 	project string   // the project's id: a project's hosts reload together
+	app     bool     // an app's release: requests go to Config.Apps
+	own     string   // an app's own host (<project>--<id>.<domain>)
 	hdrID   []string // the X-Apogee-Deployment header value
 	man     atomic.Pointer[manifest]
 	ref     atomic.Bool // CLOCK reference bit of the manifest
 }
 
 func newSite(r apogee.Route) *site {
-	return &site{id: r.DeploymentID, project: r.ProjectID, hdrID: []string{r.DeploymentID}}
+	return &site{id: r.DeploymentID, project: r.ProjectID, app: r.App, hdrID: []string{r.DeploymentID}}
 }
 
 // New returns a Server with an empty host map: call Load or Run.
@@ -179,6 +195,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		domain:       domain,
 		store:        cfg.Store,
+		apps:         cfg.Apps,
 		log:          cfg.Log,
 		m:            m,
 		maxManifests: cfg.MaxManifests,
@@ -253,7 +270,17 @@ func (s *Server) add(next, old *routes, rs []apogee.Route) {
 			}
 			next.byID[r.DeploymentID] = st
 		}
-		next.hosts[s.hostKey(r.Host)] = st
+		key := s.hostKey(r.Host)
+		if st.app && strings.Contains(r.Host, "--") && !strings.Contains(r.Host, ".") {
+			// A deployment's own host: project names never hold "--",
+			// custom domains always hold a dot. Written only when it
+			// changes: st may be a served site kept from old, read by
+			// requests while this reload runs.
+			if st.own != key {
+				st.own = key
+			}
+		}
+		next.hosts[key] = st
 	}
 }
 

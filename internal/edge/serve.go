@@ -60,6 +60,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, pageNoHost, nil)
 		return
 	}
+	if st.app {
+		s.serveApp(w, r, st, host)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header()["Allow"] = allowGetHead
 		s.error(w, r, pageMethod, st)
@@ -596,4 +600,18 @@ func etagMatch(values []string, etag string) bool {
 		}
 	}
 	return false
+}
+
+// pageNoApps answers for an app's host on a server that runs no apps.
+var pageNoApps = newPage(503, -1, "503: app not running here", "This host is an app, and this server runs no apps.")
+
+// serveApp hands a request for an app's host to Config.Apps, with the
+// deployment header the edge sets on everything it serves.
+func (s *Server) serveApp(w http.ResponseWriter, r *http.Request, st *site, host string) {
+	if s.apps == nil {
+		s.error(w, r, pageNoApps, st)
+		return
+	}
+	w.Header()["X-Apogee-Deployment"] = st.hdrID
+	s.apps.ServeApp(w, r, st.project, st.id, host == st.own)
 }

@@ -23,6 +23,11 @@ var _ apogee.BuildService = builds{}
 // without credentials in it, and a branch name git accepts.
 func (pl *Platform) validateGit(g apogee.GitSource) (apogee.GitSource, error) {
 	u, err := url.Parse(g.URL)
+	if err == nil && (u.Scheme == "file" || u.Scheme == "" && strings.HasPrefix(g.URL, "/")) && !slices.Contains(pl.cfg.GitSchemes, "file") {
+		return g, apogee.Errorf(apogee.EINVALID, "this server does not build from repositories on its own disk (%s): "+
+			"they are refused unless it runs with --allow-file-git, meant for development and tests; "+
+			"push the repository to the platform with git push, or give an https:// URL", g.URL)
+	}
 	if err != nil || u.Scheme == "" || (u.Host == "" && u.Scheme != "file") || u.Path == "" {
 		return g, apogee.Errorf(apogee.EINVALID, "git URL %q is not a URL such as https://github.com/acme/web.git", g.URL)
 	}
@@ -31,6 +36,13 @@ func (pl *Platform) validateGit(g apogee.GitSource) (apogee.GitSource, error) {
 	}
 	if u.User != nil {
 		return g, apogee.Errorf(apogee.EINVALID, "git URL %q carries credentials; remove them (tokens are set separately)", u.Redacted())
+	}
+	if u.Scheme != "file" {
+		policy := pl.cfg.GitPolicy
+		policy.Flag, policy.What = "--allow-private-git", "the repository's host"
+		if err := policy.CheckHost(u.Hostname()); err != nil {
+			return g, apogee.Errorf(apogee.EINVALID, "%s", err.Error())
+		}
 	}
 	if h := strings.ToLower(u.Host); h != u.Host {
 		// Hosts are case-insensitive; webhooks match repositories by URL.

@@ -64,6 +64,11 @@ func (pl deployments) CreateDeployment(ctx context.Context, project string, req 
 	if err := pl.checkStorage(ctx, p.OwnerID, files); err != nil {
 		return nil, err
 	}
+	if req.Build { // a source folder: refused now if its owner may not build
+		if _, _, err := pl.checkBuild(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	id := apogee.NewID()
 	d := &apogee.Deployment{
 		ID:        id,
@@ -73,6 +78,9 @@ func (pl deployments) CreateDeployment(ctx context.Context, project string, req 
 		Host:      apogee.DeploymentHost(p.Name, id),
 		CreatedBy: u.ID,
 		CreatedAt: pl.now().UTC(),
+	}
+	if req.Build {
+		d.Source, d.NoCache = apogee.SourceFolder, req.NoCache
 	}
 	missing, err := pl.blobs.Missing(ctx, distinctHashes(files))
 	if err != nil {
@@ -125,6 +133,8 @@ func (pl deployments) UploadFile(ctx context.Context, id, hash string, r io.Read
 
 // Finalize is step three: once every blob is stored the deployment is
 // readied for serving and becomes ready, and for production also live.
+// A source folder (CreateDeploymentRequest.Build) is queued for a build
+// instead.
 func (pl deployments) Finalize(ctx context.Context, id string) (*apogee.DeploymentView, error) {
 	_, d, p, err := pl.deployment(ctx, id)
 	if err != nil {
@@ -147,6 +157,9 @@ func (pl deployments) Finalize(ctx context.Context, id string) (*apogee.Deployme
 			Message: fmt.Sprintf("%d files of deployment %s are not uploaded yet; upload them and finalize again", len(missing), d.ID),
 			Data:    map[string]any{"missing": missing},
 		}
+	}
+	if d.Source == apogee.SourceFolder {
+		return pl.queueFolder(ctx, p, d) // sources.go
 	}
 	if err := pl.prepare(ctx, d, p, files); err != nil {
 		if apogee.ErrorCode(err) == apogee.EINVALID { // an invalid config file

@@ -35,6 +35,9 @@ func (pl env) SetEnv(ctx context.Context, project, key, value string, secret boo
 		return nil, fmt.Errorf("platform: set env %s of %q: %w", key, p.Name, err)
 	}
 	pl.log.Info("env var set", "project", p.Name, "key", key, "secret", secret, "user", u.ID)
+	if err := pl.envReleased(ctx, u, p, "set "+key); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 
@@ -53,5 +56,19 @@ func (pl env) DeleteEnv(ctx context.Context, project, key string) error {
 		return fmt.Errorf("platform: delete env %s of %q: %w", key, p.Name, err)
 	}
 	pl.log.Info("env var removed", "project", p.Name, "key", key, "user", u.ID)
+	return pl.envReleased(ctx, u, p, "removed "+key)
+}
+
+// envReleased rolls an app's change of variables out: a new release with
+// them. The variable stays changed when the release fails; the error
+// says so, and the release that served keeps serving.
+func (pl *Platform) envReleased(ctx context.Context, u *apogee.User, p *apogee.Project, what string) error {
+	if _, err := pl.rerelease(ctx, u, p, what); err != nil {
+		return &apogee.Error{
+			Code:    apogee.ErrorCode(err),
+			Message: fmt.Sprintf("the variables are saved, but the app's new release (%s) failed and the previous release keeps serving: %s", what, apogee.ErrorMessage(err)),
+			Err:     err,
+		}
+	}
 	return nil
 }

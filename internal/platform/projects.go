@@ -71,6 +71,12 @@ func (pl projects) CreateProject(ctx context.Context, req apogee.CreateProjectRe
 		}
 		p.Git = &g
 	}
+	if req.App != nil {
+		if err := apogee.ValidateAppSettings(*req.App); err != nil {
+			return nil, err
+		}
+		p.Settings.App = *req.App
+	}
 	if err := pl.checkProjects(ctx, u.ID); err != nil {
 		return nil, err
 	}
@@ -97,6 +103,7 @@ func (pl projects) UpdateProject(ctx context.Context, name string, settings map[
 	if settings == nil {
 		return nil, apogee.Errorf(apogee.EINVALID, "send {\"settings\": {\"serve\": {…}}} with the settings to change")
 	}
+	before := p.Settings.App
 	for section, raw := range settings {
 		switch section {
 		case "serve":
@@ -106,8 +113,13 @@ func (pl projects) UpdateProject(ctx context.Context, name string, settings map[
 			if err == nil {
 				err = validateBuildSettings(p.Settings.Build)
 			}
+		case "app":
+			p.Settings.App, err = mergePatch(p.Settings.App, raw, "settings.app")
+			if err == nil {
+				err = apogee.ValidateAppSettings(p.Settings.App)
+			}
 		default:
-			err = apogee.Errorf(apogee.EINVALID, "settings has no section %q; the sections are \"serve\" and \"build\"", section)
+			err = apogee.Errorf(apogee.EINVALID, "settings has no section %q; the sections are \"serve\", \"build\" and \"app\"", section)
 		}
 		if err != nil {
 			return nil, err
@@ -117,6 +129,9 @@ func (pl projects) UpdateProject(ctx context.Context, name string, settings map[
 		return nil, fmt.Errorf("platform: update project %q: %w", p.Name, err)
 	}
 	pl.log.Info("project settings updated", "project", p.Name, "user", u.ID)
+	if err := pl.appSettingsChanged(ctx, u, p, before); err != nil {
+		return nil, err
+	}
 	return pl.projectView(p), nil
 }
 

@@ -136,6 +136,9 @@ func newCreateUserCommand() *cobra.Command {
 					return fmt.Errorf("read password: %w", err)
 				}
 				password = string(b)
+			} else if password == "" {
+				return apogee.Errorf(apogee.EINVALID, "no password given, and standard input is not a terminal to ask for one: "+
+					"pass --password 'a long password', or --password-stdin to read it from standard input")
 			}
 			if err := auth.CheckNewPassword(password); err != nil {
 				return err

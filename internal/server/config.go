@@ -60,6 +60,12 @@ type Config struct {
 	BuildTimeout  time.Duration // wall-clock limit of one step
 	BuildDiskMB   int64         // disk a build may write to its workspace; 0: no bound
 	AllowFileGit  bool          // projects may use file:// repositories (development, tests)
+	// Apps (see apps.go).
+	AppSandbox  string  // bwrap (default), runsc, none, or off (this process runs no apps)
+	AppMemoryMB int64   // memory limit of one instance
+	AppCPUs     float64 // CPU limit of one instance
+	AppKeepWarm int     // previous releases of each app kept running for instant rollbacks
+
 	// SandboxAllowNet are ranges sandboxed programs may reach although
 	// private or otherwise blocked (CIDRs; see sandbox.WithAllowNet).
 	SandboxAllowNet []string
@@ -67,6 +73,12 @@ type Config struct {
 	// WebhooksAllowPrivate lets outgoing webhooks reach loopback, private
 	// and link-local addresses (self-hosted receivers, tests).
 	WebhooksAllowPrivate bool
+
+	// Egress and stored bytes (issue 10: egress's block).
+	// AllowPrivateGit lets Git fetches reach loopback, private and
+	// link-local addresses (a self-hosted Git server on the same
+	// network, tests).
+	AllowPrivateGit bool
 
 	// onCertEvent receives certmagic's events (tests count ACME orders).
 	onCertEvent func(ctx context.Context, event string, data map[string]any) error
@@ -118,9 +130,15 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.BuildCPUs, "build-cpus", 1, "CPU limit of a build's steps, in cores")
 	fs.Int64Var(&c.BuildDiskMB, "build-disk-mb", 4096, "disk a build may write to its workspace, in MiB (a file system of its own; needs root; 0: no bound)")
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", 15*time.Minute, "wall-clock limit of a build's install and build steps")
+	fs.StringVar(&c.AppSandbox, "app-sandbox", "bwrap", "sandbox of app instances and release commands: bwrap, runsc (gVisor), none (development only: no isolation) or off (this server runs no apps)")
+	fs.Int64Var(&c.AppMemoryMB, "app-memory-mb", 512, "memory limit of one app instance, in MiB (past it the instance is killed and restarted)")
+	fs.Float64Var(&c.AppCPUs, "app-cpus", 1, "CPU limit of one app instance, in cores")
+	fs.IntVar(&c.AppKeepWarm, "app-keep-warm", 1, "previous releases of each app kept running after a deploy, so that a rollback to one switches at once (each costs its instances' memory)")
 	fs.StringSliceVar(&c.SandboxAllowNet, "sandbox-allow-net", nil, "a network (CIDR) that builds and apps may reach although it is private, link-local or this machine's (repeatable, or comma-separated; e.g. a package mirror at 10.1.2.0/24); never needed for the internet")
 	fs.BoolVar(&c.AllowFileGit, "allow-file-git", false, "let projects build from file:// repositories on this machine (development and tests)")
 	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let projects' outgoing webhooks reach loopback, private and link-local addresses (self-hosted receivers; any user can then reach this server's network)")
+	// Egress and stored bytes (issue 10: egress's block).
+	fs.BoolVar(&c.AllowPrivateGit, "allow-private-git", false, "let projects' Git repositories be fetched from loopback, private and link-local addresses (a Git server on this network; any user can then make this server fetch from its network)")
 	fs.StringVar(&c.DNSResolver, "dns-resolver", "", "DNS server (host:port) that custom-domain verification asks (default: the system's resolver)")
 }
 
@@ -170,6 +188,16 @@ func (c *Config) Normalize() error {
 	case "bwrap", "runsc", "none":
 	default:
 		return apogee.Errorf(apogee.EINVALID, "--sandbox %q must be bwrap, runsc or none", c.Sandbox)
+	}
+	switch c.AppSandbox {
+	case "":
+		c.AppSandbox = "bwrap"
+	case "bwrap", "runsc", "none", "off":
+	default:
+		return apogee.Errorf(apogee.EINVALID, "--app-sandbox %q must be bwrap, runsc, none or off", c.AppSandbox)
+	}
+	if c.AppMemoryMB < 0 || c.AppCPUs < 0 || c.AppKeepWarm < 0 {
+		return apogee.Errorf(apogee.EINVALID, "app limits must not be negative")
 	}
 	if _, err := sandbox.ParseAllowNet(c.SandboxAllowNet); err != nil {
 		return apogee.Errorf(apogee.EINVALID, "--sandbox-allow-net: %s", strings.TrimPrefix(err.Error(), "sandbox: "))

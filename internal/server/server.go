@@ -29,12 +29,14 @@ import (
 	"github.com/apogee-dev/apogee/internal/coalesce"
 	"github.com/apogee-dev/apogee/internal/dashboard"
 	"github.com/apogee-dev/apogee/internal/edge"
+	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/notify"
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/resolver"
+	"github.com/apogee-dev/apogee/internal/routemux"
 	"github.com/apogee-dev/apogee/internal/runtimelog"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
@@ -52,7 +54,7 @@ type Server struct {
 	hub      *logs.Hub
 	platform *platform.Platform // the rules every way in calls (setupPlatform)
 	builder  *builder.Builder
-	apex     *http.ServeMux
+	apex     *routemux.Mux // its routes: Routes
 
 	box *secretbox.Box // seals secrets at rest (see secrets.go)
 	// uploadKey signs pre-signed ZIP upload URLs; derived from the
@@ -73,6 +75,8 @@ type Server struct {
 	runtimeLogs *runtimelog.Writer
 	logPruner   *runtimelog.Pruner
 	appWatch    *appwatch.Watcher
+
+	apps appState // the app runtime, when this process runs apps (apps.go)
 }
 
 // New opens the backends named in cfg (already normalized) and builds the
@@ -95,6 +99,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		s.setupNotify,      // webhook deliveries and live notifications (notify.go)
 		s.setupPlatform,    // the services: the platform's rules
 		s.setupRuntimeLogs, // apps' runtime logs: the writer and the pruner (runtimelogs.go)
+		s.setupApps,        // the app runtime, when this process runs apps (apps.go)
 		s.setupBuilds,      // the sandbox and the builder, when this process builds (builds.go)
 		s.setupApex,        // the API, git push, the dashboard, /metrics and /healthz
 	} {
@@ -112,6 +117,7 @@ func (s *Server) openBackends(ctx context.Context) error {
 	if s.store, err = sqlstore.Open(ctx, s.cfg.Database, s.log.With("component", "store")); err != nil {
 		return fmt.Errorf("open database %s: %w", Redacted(s.cfg.Database), err)
 	}
+	s.apps.front.store = s.store
 	if err := s.setupSecrets(); err != nil {
 		return err
 	}
@@ -133,6 +139,7 @@ func (s *Server) setupEdge(ctx context.Context) error {
 		Blobs:      s.blobs,
 		CacheBytes: s.cfg.CacheMB << 20,
 		CheckEvery: s.cfg.RouteCheck,
+		Apps:       &s.apps.front,
 		Log:        s.log.With("component", "edge"),
 		Registerer: s.reg,
 	})
@@ -173,6 +180,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		Logs:        s.hub,
 		Box:         s.box,
 		Webhooks:    s.webhooks,
+		Gate:        &s.apps.front,
 		Edge:        edgeCounter{s.reg},
 		SiteURL:     s.SiteURL,
 		DomainURL:   s.DomainURL,
@@ -180,6 +188,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		Domain:      s.cfg.Domain,
 		Resolver:    res,
 		GitSchemes:  s.gitSchemes(),
+		GitPolicy:   egress.Policy{AllowPrivate: s.cfg.AllowPrivateGit},
 		MaxFileSize: s.cfg.MaxFileMB << 20,
 		MaxZipSize:  s.cfg.MaxZipMB << 20,
 		UploadKey:   s.uploadKey,
@@ -193,7 +202,7 @@ func (s *Server) setupPlatform(context.Context) error {
 // the dashboard, each calling the platform's services.
 func (s *Server) setupApex(context.Context) error {
 	svc := s.platform.Services()
-	s.apex = http.NewServeMux()
+	s.apex = routemux.New()
 	s.apex.Handle("/api/", api.New(api.Config{
 		Services:   svc,
 		Logs:       s.store,
@@ -237,6 +246,11 @@ func (s *Server) setupApex(context.Context) error {
 	s.apex.Handle("/", dash)
 	return nil
 }
+
+// Routes returns the patterns of every route of the apex: the API's, the
+// dashboard's, /metrics, /healthz and git push. The security suite's
+// authorization matrix holds each to a row.
+func (s *Server) Routes() []string { return s.apex.Routes() }
 
 // Store returns the server's store (for commands that share the process).
 func (s *Server) Store() apogee.Store { return s.store }
@@ -321,7 +335,7 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		defer wg.Done()
 		s.janitor(ctx)
 	}()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		s.runNotify(ctx)
@@ -335,6 +349,10 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 	go func() {
 		defer wg.Done()
 		s.appWatch.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.runApps(ctx)
 	}()
 
 	hs := &http.Server{
@@ -449,6 +467,7 @@ func (s *Server) Close() error {
 	if s.tls.certs != nil {
 		s.tls.certs.Close()
 	}
+	errs = append(errs, s.closeApps())
 	if s.runtimeLogs != nil {
 		// After the runtime: its instances' last lines ("stopped") are in.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

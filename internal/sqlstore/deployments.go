@@ -310,6 +310,12 @@ func (s *Store) makeReady(ctx context.Context, op, id string, from apogee.Status
 		if err != nil {
 			return err
 		}
+		if from == apogee.StatusBuilding {
+			// A source folder's manifest gives way to the output.
+			if _, err := tx.ExecContext(ctx, "DELETE FROM deployment_files WHERE deployment_id = $1", id); err != nil {
+				return err
+			}
+		}
 		if err := s.insertFiles(ctx, tx, id, output); err != nil {
 			if isUnique(err) {
 				return apogee.Errorf(apogee.EINVALID, "the build output lists a path twice")
@@ -388,6 +394,7 @@ func (s *Store) RollbackTarget(ctx context.Context, projectID string) (*apogee.D
 	d, err := scanDeployment(s.rdb.QueryRowContext(ctx, "SELECT "+deploymentCols+` FROM deployments
 		WHERE project_id = $1 AND status = $3 AND target = $4
 		  AND (created_at, id) < (SELECT created_at, id FROM deployments WHERE id = $2)
+		  AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.deployment_id = deployments.id AND r.pruned_at IS NOT NULL)
 		ORDER BY created_at DESC, id DESC LIMIT 1`,
 		projectID, current.String, apogee.StatusReady, apogee.TargetProduction))
 	if errors.Is(err, sql.ErrNoRows) {

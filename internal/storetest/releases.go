@@ -173,10 +173,24 @@ func testPruneReleases(t *testing.T, s apogee.Store) {
 		must(t, err)
 		equal(t, fmt.Sprintf("v%d's own blob in use", i+1), len(inUse) == 1, !gone)
 	}
+	// A rollback from v5 skips the pruned v3 and v2.
+	must(t, s.SetProduction(ctx, api.ID, ds[4].ID))
+	back, err := s.RollbackTarget(ctx, api.ID)
+	must(t, err)
+	equal(t, "rollback target", back.ID, ds[3].ID)
+	must(t, s.SetProduction(ctx, api.ID, ds[3].ID))
+	back, err = s.RollbackTarget(ctx, api.ID)
+	must(t, err)
+	equal(t, "rollback target past pruned releases", back.ID, ds[0].ID)
+
 	// Pruning again prunes nothing more; another project's or none.
+	// Pruning again prunes v1, which serves no more, and then nothing.
 	pruned, err = s.PruneReleases(ctx, api.ID, 3, base.Add(3*time.Hour))
 	must(t, err)
-	equal(t, "pruned again", len(pruned), 0)
+	equal(t, "pruned again", pruned, []string{ds[0].ID})
+	pruned, err = s.PruneReleases(ctx, api.ID, 3, base.Add(3*time.Hour))
+	must(t, err)
+	equal(t, "pruned a third time", len(pruned), 0)
 	_, err = s.PruneReleases(ctx, "nosuch", 3, base)
 	wantNotFound(t, err, "nosuch")
 }

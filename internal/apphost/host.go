@@ -1,0 +1,439 @@
+// Package apphost runs apps' releases on this server. It stands between
+// the platform and the runtime:
+//
+//   - It is the platform's Gate for apps: before a project's production
+//     moves to a release, the release's tree is laid out on disk from the
+//     blob store (Trees), its release command (the Procfile's release:
+//     line) runs once in the sandbox, and its instances are started and
+//     ready (apps.Manager.Prepare); then production's pool switches to
+//     them. Any failure refuses the move with the reason, and the release
+//     that served keeps serving.
+//   - It serves the edge's requests for apps' hosts (edge.Apps): a
+//     project's production host and custom domains go to its production
+//     pool, a release's own host (<project>--<id>) to that release's
+//     instances, which start on the first request when they do not run
+//     (a preview) and stop after being idle.
+//   - When the server starts, Restore brings back the instances of every
+//     production release (the runtime killed what an earlier server
+//     left); Run follows the event bus to stop the apps of projects that
+//     became static or were deleted, and keeps the disk tidy.
+package apphost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/appproxy"
+	"github.com/apogee-dev/apogee/internal/apps"
+	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/sandbox"
+)
+
+// Store is what the host reads and writes: releases, the projects and
+// manifests they belong to, and deployment logs (the release phase's
+// output joins the deployment's log).
+type Store interface {
+	apogee.LogStore
+	Release(ctx context.Context, deploymentID string) (*apogee.Release, error)
+	MarkReleased(ctx context.Context, deploymentID string, at time.Time) error
+	ProductionReleases(ctx context.Context) ([]*apogee.Release, error)
+	ListReleases(ctx context.Context, projectID string, limit int) ([]*apogee.Release, error)
+	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
+	DeploymentFiles(ctx context.Context, id string) ([]apogee.File, error)
+}
+
+// Config is what a Host needs. Store, Blobs, Manager, Sandbox, Box, Hub
+// and Dir are required.
+type Config struct {
+	Store   Store
+	Blobs   Blobs
+	Manager *apps.Manager
+	// Observer is the runtime's observer (for the failed instances' last
+	// lines); nil: the log of a failed release has none.
+	Observer *Observer
+	// Sandbox runs release commands (the app sandbox).
+	Sandbox sandbox.Runner
+	// Box opens the sealed variables of releases.
+	Box apogee.Sealer
+	Hub *logs.Hub
+	// Dir holds trees and objects (see Trees).
+	Dir string
+	// Limits bound each instance (zero fields: apps' defaults) and the
+	// release command.
+	Limits apps.Limits
+	// ReleaseTimeout bounds a release command (default 30 min; Heroku's
+	// release phase has an hour).
+	ReleaseTimeout time.Duration
+	// IdleTimeout stops a release that serves only its own host (a
+	// preview) after this long without a request (default 15 min).
+	IdleTimeout time.Duration
+	Log         *slog.Logger
+	Now         func() time.Time
+}
+
+// Defaults of Config.
+const (
+	DefaultReleaseTimeout = 30 * time.Minute
+	DefaultIdleTimeout    = 15 * time.Minute
+)
+
+// Host runs apps' releases on this server. Safe for concurrent use.
+type Host struct {
+	cfg   Config
+	m     *apps.Manager
+	trees *Trees
+	log   *slog.Logger
+
+	treeMu  sync.RWMutex // Trees.Make (read) against Trees.Collect (write)
+	flights singleflight.Group
+
+	mu    sync.Mutex
+	names map[string]string    // project id → name, of projects seen
+	used  map[string]time.Time // release id → last request to its own host
+}
+
+// New returns a host over cfg.
+func New(cfg Config) (*Host, error) {
+	if cfg.Store == nil || cfg.Blobs == nil || cfg.Manager == nil || cfg.Sandbox == nil || cfg.Box == nil || cfg.Hub == nil || cfg.Dir == "" {
+		return nil, errors.New("apphost: Store, Blobs, Manager, Sandbox, Box, Hub and Dir are required")
+	}
+	if cfg.ReleaseTimeout <= 0 {
+		cfg.ReleaseTimeout = DefaultReleaseTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	trees, err := NewTrees(cfg.Dir, cfg.Blobs)
+	if err != nil {
+		return nil, err
+	}
+	return &Host{cfg: cfg, m: cfg.Manager, trees: trees, log: cfg.Log,
+		names: make(map[string]string), used: make(map[string]time.Time)}, nil
+}
+
+// BeforeProduction is the platform's Gate: for an app's release it lays
+// out the tree, runs the release command once, starts the project's
+// number of instances, waits until all are ready, and switches the
+// project's production pool to them. A static deployment passes (Run
+// stops the app it replaces once the alias moved). An error refuses the
+// move; the release that served keeps serving.
+func (h *Host) BeforeProduction(ctx context.Context, p *apogee.Project, d *apogee.Deployment, files []apogee.File) error {
+	rel, err := h.cfg.Store.Release(ctx, d.ID)
+	if errors.Is(err, apogee.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("apphost: release of %s: %w", d.ID, err)
+	}
+	h.remember(p)
+	// The first time a release goes live, its deployment's log tells how
+	// (the build's log, or the log of a release made by a change of
+	// variables); a rollback to it says nothing there.
+	var w *logs.Writer
+	if rel.ReleasedAt == nil {
+		w = h.logWriter(ctx, d.ID, rel)
+		defer w.Close(context.WithoutCancel(ctx))
+	}
+	n := p.Settings.App.InstancesOr()
+	start := h.cfg.Now()
+	if err := h.prepare(ctx, p, rel, files, w, n); err != nil {
+		if w != nil {
+			w.Systemf("Release v%d failed: %s", rel.Version, apogee.ErrorMessage(err))
+			h.quoteTail(w, rel.DeploymentID)
+		}
+		return err
+	}
+	if err := h.m.Switch(ctx, p.Name, d.ID); err != nil {
+		return fmt.Errorf("apphost: switch %s to %s: %w", p.Name, d.ID, err)
+	}
+	if w != nil {
+		w.Systemf("Release v%d: %s ready in %s; production serves it", rel.Version, plural(n, "instance"), h.cfg.Now().Sub(start).Round(time.Millisecond))
+	}
+	h.log.Info("app release serves production", "project", p.Name, "release", d.ID, "version", rel.Version, "instances", n)
+	go h.tidy(context.WithoutCancel(ctx))
+	return nil
+}
+
+// prepare makes release rel of p run n ready instances: its tree, its
+// release command (once), its instances. w (nil: none) is the log to
+// tell.
+func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Release, files []apogee.File, w *logs.Writer, n int) error {
+	if rel.PrunedAt != nil {
+		return apogee.Errorf(apogee.ECONFLICT, "release v%d of %s is no longer kept (only the newest %d are); deploy it again",
+			rel.Version, p.Name, apogee.DefaultReleasesKept)
+	}
+	dir, err := h.tree(ctx, rel.DeploymentID, files)
+	if err != nil {
+		return err
+	}
+	env, secrets, err := h.env(rel)
+	if err != nil {
+		return err
+	}
+	if rel.ReleasedAt == nil {
+		if rel.ReleaseCommand != "" {
+			if err := h.releasePhase(ctx, p, rel, dir, env, secrets, w); err != nil {
+				return err
+			}
+		}
+		if err := h.cfg.Store.MarkReleased(ctx, rel.DeploymentID, h.cfg.Now().UTC()); err != nil {
+			return fmt.Errorf("apphost: mark %s released: %w", rel.DeploymentID, err)
+		}
+	}
+	if w != nil {
+		w.Systemf("Starting %s of release v%d: %s", plural(n, "instance"), rel.Version, rel.StartCommand)
+	}
+	err = h.m.Prepare(ctx, apps.Release{Instances: n, Spec: apps.Spec{
+		Project: p.Name,
+		Release: rel.DeploymentID,
+		Dir:     dir,
+		Command: rel.StartCommand,
+		Env:     env,
+		Limits:  h.cfg.Limits,
+		Health:  apps.Health{Path: rel.HealthPath, BootTimeout: time.Duration(rel.BootTimeout) * time.Second},
+	}})
+	if err != nil {
+		if apogee.ErrorCode(err) == apogee.EINTERNAL {
+			return fmt.Errorf("apphost: start release %s: %w", rel.DeploymentID, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// tree lays out a release's tree once, however many ask at a time.
+func (h *Host) tree(ctx context.Context, id string, files []apogee.File) (string, error) {
+	dir, err, _ := h.flights.Do("tree/"+id, func() (any, error) {
+		h.treeMu.RLock()
+		defer h.treeMu.RUnlock()
+		if files == nil {
+			var err error
+			if files, err = h.cfg.Store.DeploymentFiles(ctx, id); err != nil {
+				return "", fmt.Errorf("apphost: manifest of %s: %w", id, err)
+			}
+		}
+		return h.trees.Make(ctx, id, files)
+	})
+	if err != nil {
+		return "", err
+	}
+	return dir.(string), nil
+}
+
+// env opens a release's variables: KEY=VALUE pairs, and the secret
+// values to mask in logs.
+func (h *Host) env(rel *apogee.Release) (env, secrets []string, err error) {
+	for _, v := range rel.Env {
+		val, err := h.cfg.Box.Open(v.Value, apogee.EnvPurpose(rel.ProjectID, v.Key))
+		if err != nil {
+			return nil, nil, fmt.Errorf("apphost: variable %s of release %s: %w", v.Key, rel.DeploymentID, err)
+		}
+		env = append(env, v.Key+"="+val)
+		if v.Secret {
+			secrets = append(secrets, val)
+		}
+	}
+	return env, secrets, nil
+}
+
+// releasePhase runs the release command in the sandbox: the release's
+// tree read-only, its variables, the internet (migrations reach their
+// database), the instances' limits and ReleaseTimeout.
+func (h *Host) releasePhase(ctx context.Context, p *apogee.Project, rel *apogee.Release, dir string, env, secrets []string, w *logs.Writer) error {
+	if w == nil {
+		w = h.logWriter(ctx, rel.DeploymentID, rel)
+		defer w.Close(context.WithoutCancel(ctx))
+	}
+	w.Systemf("Release phase: %s", rel.ReleaseCommand)
+	base := []string{"PATH=/workspace/node_modules/.bin:/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "NODE_ENV=production"}
+	out, errw := w.Stream(apogee.StreamStdout), w.Stream(apogee.StreamStderr)
+	lim := h.cfg.Limits
+	res, err := h.cfg.Sandbox.Run(ctx, sandbox.Spec{
+		Argv:     []string{"/bin/sh", "-c", rel.ReleaseCommand},
+		Dir:      dir,
+		ReadOnly: true,
+		Env:      append(base, env...),
+		Stdout:   out,
+		Stderr:   errw,
+		Limits: sandbox.Limits{
+			MemoryBytes: cmp(lim.MemoryBytes, apps.DefaultMemory), CPUs: cmpf(lim.CPUs, apps.DefaultCPUs),
+			Pids: cmp(lim.Pids, apps.DefaultPids), Wall: h.cfg.ReleaseTimeout,
+		},
+		Network: true,
+	})
+	out.Close()
+	errw.Close()
+	if err != nil {
+		return fmt.Errorf("apphost: release command of %s: %w", rel.DeploymentID, err)
+	}
+	w.Systemf("Release phase finished in %s (exit code %d)", res.Duration.Round(time.Millisecond), res.ExitCode)
+	switch {
+	case res.Reason == sandbox.ReasonCanceled:
+		return fmt.Errorf("apphost: release command of %s: %w", rel.DeploymentID, context.Cause(ctx))
+	case res.Killed():
+		return apogee.Errorf(apogee.EINVALID, "the release command `%s` was %s", rel.ReleaseCommand, res.Reason)
+	case res.ExitCode == 127:
+		return apogee.Errorf(apogee.EINVALID, "the release command `%s` was not found (exit code 127)", rel.ReleaseCommand)
+	case res.ExitCode != 0:
+		return apogee.Errorf(apogee.EINVALID, "the release command `%s` exited with code %d", rel.ReleaseCommand, res.ExitCode)
+	}
+	h.log.Info("release phase done", "project", p.Name, "release", rel.DeploymentID)
+	return nil
+}
+
+func cmp(v, def int64) int64 {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func cmpf(v, def float64) float64 {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// logWriter appends to a deployment's log, after its last stored line.
+func (h *Host) logWriter(ctx context.Context, id string, rel *apogee.Release) *logs.Writer {
+	var after int64
+	if lines, err := h.cfg.Store.Logs(ctx, id, 0, 0); err == nil && len(lines) > 0 {
+		after = lines[len(lines)-1].Seq
+	}
+	_, secrets, _ := h.env(rel)
+	return logs.NewWriter(id, h.cfg.Store, h.cfg.Hub, logs.Options{After: after, Secrets: secrets, Log: h.log})
+}
+
+// quoteTail writes the last lines a release's instances printed.
+func (h *Host) quoteTail(w *logs.Writer, release string) {
+	if h.cfg.Observer == nil {
+		return
+	}
+	lines := h.cfg.Observer.Tail(release)
+	if len(lines) == 0 {
+		return
+	}
+	w.Systemf("The app's last %s:", plural(len(lines), "line"))
+	for _, l := range lines {
+		w.Systemf("  [%s %s] %s", l.Instance, l.Stream, l.Text)
+	}
+}
+
+// ServeApp serves a request for an app's host (edge.Apps).
+func (h *Host) ServeApp(w http.ResponseWriter, r *http.Request, projectID, deploymentID string, own bool) {
+	if !own {
+		name, err := h.projectName(r.Context(), projectID)
+		if err != nil {
+			h.log.Error("app request: project", "project", projectID, "err", err)
+			http.Error(w, "503: the app is not available; try again", http.StatusServiceUnavailable)
+			return
+		}
+		h.m.Production(name).ServeHTTP(w, r)
+		return
+	}
+	h.touch(deploymentID)
+	pool := h.m.ReleasePool(deploymentID)
+	if pool == nil {
+		var err error
+		if pool, err = h.startOwn(r.Context(), projectID, deploymentID); err != nil {
+			w.Header().Set("Retry-After", "5")
+			code := http.StatusServiceUnavailable
+			if apogee.ErrorCode(err) == apogee.EINTERNAL {
+				h.log.Error("start a release for its own host", "release", deploymentID, "err", err)
+			}
+			http.Error(w, "503: this release is not running: "+apogee.ErrorMessage(err), code)
+			return
+		}
+	}
+	pool.ServeHTTP(w, r)
+}
+
+// startOwn starts one instance of a release for its own host and waits
+// for it, once however many requests wait (bounded by the release's boot
+// timeout, not by any one request).
+func (h *Host) startOwn(ctx context.Context, projectID, id string) (*appproxy.Pool, error) {
+	ch := h.flights.DoChan("own/"+id, func() (any, error) {
+		ctx := context.WithoutCancel(ctx)
+		p, err := h.cfg.Store.ProjectByID(ctx, projectID)
+		if err != nil {
+			return nil, fmt.Errorf("apphost: project %s: %w", projectID, err)
+		}
+		h.remember(p)
+		rel, err := h.cfg.Store.Release(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("apphost: release %s: %w", id, err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(rel.BootTimeout)*time.Second+time.Minute)
+		defer cancel()
+		if err := h.prepare(ctx, p, rel, nil, nil, 1); err != nil {
+			return nil, err
+		}
+		h.log.Info("release started for its own host", "project", p.Name, "release", id)
+		return h.m.ReleasePool(id), nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		if pool, ok := res.Val.(*appproxy.Pool); ok && pool != nil {
+			return pool, nil
+		}
+		return nil, apogee.Errorf(apogee.ECONFLICT, "it stopped as it started")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// touch records a request to a release's own host.
+func (h *Host) touch(id string) {
+	now := h.cfg.Now()
+	h.mu.Lock()
+	h.used[id] = now
+	h.mu.Unlock()
+}
+
+// remember keeps a project's name by its id (the edge knows ids, the
+// manager names).
+func (h *Host) remember(p *apogee.Project) {
+	h.mu.Lock()
+	h.names[p.ID] = p.Name
+	h.mu.Unlock()
+}
+
+func (h *Host) projectName(ctx context.Context, id string) (string, error) {
+	h.mu.Lock()
+	name, ok := h.names[id]
+	h.mu.Unlock()
+	if ok {
+		return name, nil
+	}
+	p, err := h.cfg.Store.ProjectByID(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	h.remember(p)
+	return p.Name, nil
+}
+
+func plural(n int, one string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %ss", n, one)
+}

@@ -1,0 +1,419 @@
+package secsuite
+
+import (
+	"net/url"
+	"strings"
+)
+
+// matrix is one row per route of the server: every operation of the
+// OpenAPI document, every dashboard page and form, and the apex's own
+// routes. checkCoverage fails on a route without a row. To add one, say
+// who may use the route and the request that works for them, naming the
+// victim's things through the fixture; see docs/security.md.
+func matrix() []row {
+	return []row{
+		// The API (internal/api, documented in openapi.json).
+		{route: "GET /api/v1/openapi.json", who: public, want: 200,
+			req: get("/api/v1/openapi.json")},
+		{route: "POST /api/v1/auth/login", who: public, want: 200,
+			req: func(f *fixture) request {
+				return request{method: "POST", path: "/api/v1/auth/login", noAuth: true,
+					json: map[string]string{"email": f.w.other.user.Email, "password": password, "token_name": f.Unique("login")}}
+			}},
+		{route: "GET /api/v1/user", who: signedIn, want: 200, req: get("/api/v1/user")},
+		{route: "GET /api/v1/usage", who: signedIn, want: 200, req: get("/api/v1/usage")},
+		{route: "GET /api/v1/tokens", who: signedIn, want: 200, req: get("/api/v1/tokens")},
+		{route: "POST /api/v1/tokens", who: signedIn, want: 201, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/tokens", map[string]string{"name": f.Unique("token")})
+			}},
+		{route: "DELETE /api/v1/tokens/{id}", who: personal, want: 204, changes: true,
+			req: func(f *fixture) request { return request{method: "DELETE", path: "/api/v1/tokens/" + f.Token()} }},
+
+		{route: "GET /api/v1/projects", who: signedIn, want: 200, req: get("/api/v1/projects")},
+		{route: "POST /api/v1/projects", who: signedIn, want: 201, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/projects", map[string]string{"name": f.Unique("new")})
+			}},
+		{route: "GET /api/v1/projects/{name}", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/api/v1/projects/" + f.Name())(f) }},
+		{route: "PATCH /api/v1/projects/{name}", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("PATCH", "/api/v1/projects/"+f.Name(), map[string]any{"settings": map[string]any{"serve": map[string]any{"spa": true}}})
+			}},
+		{route: "DELETE /api/v1/projects/{name}", who: owner, want: 204, changes: true,
+			req: func(f *fixture) request { return request{method: "DELETE", path: "/api/v1/projects/" + f.Name()} }},
+		{route: "GET /api/v1/projects/{name}/deployments", who: owner, want: 200,
+			req: func(f *fixture) request {
+				f.Production()
+				return get("/api/v1/projects/" + f.Name() + "/deployments")(f)
+			}},
+		{route: "POST /api/v1/projects/{name}/deployments", who: owner, want: 201, changes: true,
+			req: func(f *fixture) request {
+				content := f.Unique("new file ")
+				return jsonReq("POST", "/api/v1/projects/"+f.Name()+"/deployments", map[string]any{
+					"files": []map[string]any{{"path": "index.html", "sha256": sha(content), "size": len(content)}}})
+			}},
+		{route: "POST /api/v1/projects/{name}/promote", who: owner, want: 200, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/projects/"+f.Name()+"/promote", map[string]string{"deployment_id": f.Preview()})
+			}},
+		{route: "POST /api/v1/projects/{name}/rollback", who: owner, want: 200, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/projects/"+f.Name()+"/rollback", map[string]string{"deployment_id": f.Previous()})
+			}},
+		{route: "GET /api/v1/deployments/{id}", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/api/v1/deployments/" + f.Production())(f) }},
+		{route: "PUT /api/v1/deployments/{id}/files/{sha256}", who: owner, want: 204, changes: true,
+			req: func(f *fixture) request {
+				id, sum, content := f.Uploading()
+				return request{method: "PUT", path: "/api/v1/deployments/" + id + "/files/" + sum, body: []byte(content), contentType: "application/octet-stream"}
+			}},
+		{route: "POST /api/v1/deployments/{id}/finalize", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "POST", path: "/api/v1/deployments/" + f.Uploaded() + "/finalize"}
+			}},
+		{route: "GET /api/v1/projects/{name}/runtime-logs", who: owner, want: 200,
+			req: func(f *fixture) request {
+				f.RuntimeLog()
+				return get("/api/v1/projects/" + f.Name() + "/runtime-logs")(f)
+			}},
+		{route: "GET /api/v1/deployments/{id}/logs", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/api/v1/deployments/" + f.Queued() + "/logs")(f) }},
+		{route: "POST /api/v1/deployments/{id}/cancel", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "POST", path: "/api/v1/deployments/" + f.Queued() + "/cancel"}
+			}},
+		{route: "POST /api/v1/deployments/{id}/redeploy", who: owner, want: 201, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "POST", path: "/api/v1/deployments/" + f.Queued() + "/redeploy"}
+			}},
+		// A build of an uploaded ZIP: the mixed request builds the
+		// victim's upload in the other user's project.
+		{route: "POST /api/v1/projects/{name}/builds", who: owner, want: 201, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/projects/"+f.Name()+"/builds", map[string]string{"upload_id": f.FilledUpload()})
+			}},
+		{route: "POST /api/v1/projects/{name}/uploads", who: owner, want: 201,
+			req: func(f *fixture) request {
+				return request{method: "POST", path: "/api/v1/projects/" + f.Name() + "/uploads"}
+			}},
+		{route: "PUT /api/v1/uploads/{id}", who: capability, want: 201, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "PUT", path: f.UploadPath(), body: zipOf(f.t, map[string]string{"index.html": "zip"}),
+					contentType: "application/zip", noAuth: true}
+			},
+			forged: []forgery{
+				{what: "no signature", req: func(f *fixture) request {
+					return request{method: "PUT", path: "/api/v1/uploads/" + f.Upload().ID, body: zipOf(f.t, map[string]string{"index.html": "forged"})}
+				}},
+				{what: "a wrong signature", req: func(f *fixture) request {
+					u := mustURL(f.t, f.Upload().UploadURL)
+					q := u.Query()
+					q.Set("sig", strings.Repeat("A", len(q.Get("sig"))))
+					return request{method: "PUT", path: u.Path + "?" + q.Encode(), body: zipOf(f.t, map[string]string{"index.html": "forged"})}
+				}},
+				{what: "a later expiry under the same signature", req: func(f *fixture) request {
+					u := mustURL(f.t, f.Upload().UploadURL)
+					q := u.Query()
+					q.Set("expires", q.Get("expires")+"0")
+					return request{method: "PUT", path: u.Path + "?" + q.Encode(), body: zipOf(f.t, map[string]string{"index.html": "forged"})}
+				}},
+				{what: "the signature of the other user's own upload", req: func(f *fixture) request {
+					own := mustURL(f.t, f.OtherUpload().UploadURL)
+					return request{method: "PUT", path: "/api/v1/uploads/" + f.Upload().ID + "?" + own.RawQuery, body: zipOf(f.t, map[string]string{"index.html": "forged"})}
+				}},
+			}},
+
+		{route: "GET /api/v1/projects/{name}/domains", who: owner, want: 200,
+			req: func(f *fixture) request { f.Domain(); return get("/api/v1/projects/" + f.Name() + "/domains")(f) }},
+		{route: "POST /api/v1/projects/{name}/domains", who: owner, want: 201, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/projects/"+f.Name()+"/domains", map[string]string{"name": f.Unique("www") + ".victim-example.com"})
+			}},
+		{route: "GET /api/v1/domains/{domain}", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/api/v1/domains/" + f.Domain())(f) }},
+		{route: "POST /api/v1/domains/{domain}/verify", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "POST", path: "/api/v1/domains/" + f.Domain() + "/verify"}
+			}},
+		{route: "DELETE /api/v1/domains/{domain}", who: owner, want: 204, changes: true,
+			req: func(f *fixture) request { return request{method: "DELETE", path: "/api/v1/domains/" + f.Domain()} }},
+
+		{route: "GET /api/v1/projects/{name}/env", who: owner, want: 200,
+			req: func(f *fixture) request { f.EnvKey(); return get("/api/v1/projects/" + f.Name() + "/env")(f) }},
+		{route: "PUT /api/v1/projects/{name}/env/{key}", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("PUT", "/api/v1/projects/"+f.Name()+"/env/"+f.EnvKey(), map[string]any{"value": "overwritten", "secret": true})
+			}},
+		{route: "DELETE /api/v1/projects/{name}/env/{key}", who: owner, want: 204, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "DELETE", path: "/api/v1/projects/" + f.Name() + "/env/" + f.EnvKey()}
+			}},
+
+		{route: "GET /api/v1/projects/{name}/webhooks", who: owner, want: 200,
+			req: func(f *fixture) request { f.Webhook(); return get("/api/v1/projects/" + f.Name() + "/webhooks")(f) }},
+		{route: "POST /api/v1/projects/{name}/webhooks", who: owner, want: 201, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/projects/"+f.Name()+"/webhooks", map[string]any{"url": f.w.hooks.URL + "/" + f.Unique("newhook")})
+			}},
+		{route: "DELETE /api/v1/projects/{name}/webhooks/{id}", who: owner, want: 204, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return request{method: "DELETE", path: "/api/v1/projects/" + f.Name() + "/webhooks/" + f.Webhook()}
+			}},
+		{route: "POST /api/v1/projects/{name}/webhooks/{id}/test", who: owner, want: 200, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return request{method: "POST", path: "/api/v1/projects/" + f.Name() + "/webhooks/" + f.Webhook() + "/test"}
+			}},
+		{route: "POST /api/v1/webhooks/github", who: capability, want: 202, changes: true,
+			req: func(f *fixture) request { return f.GitHubPush(f.ProjectWebhookSecret()) },
+			forged: []forgery{
+				{what: "no signature", req: func(f *fixture) request { return f.GitHubPush("") }},
+				{what: "a wrong secret", req: func(f *fixture) request { return f.GitHubPush("not-the-secret-0123456789") }},
+				// The other user connects the victim's repository to a
+				// project of their own: its secret may build their
+				// project, never the victim's.
+				{what: "the secret of the other user's project on the same repository", anyStatus: true,
+					req: func(f *fixture) request { return f.GitHubPush(f.OtherSameRepoSecret()) }},
+			}},
+
+		{route: "GET /api/v1/admin/figures", who: admin, want: 200, req: get("/api/v1/admin/figures")},
+		{route: "GET /api/v1/admin/projects", who: admin, want: 200,
+			req: func(f *fixture) request { f.Production(); return get("/api/v1/admin/projects")(f) }},
+		{route: "GET /api/v1/admin/deployments", who: admin, want: 200,
+			req: func(f *fixture) request { f.Production(); return get("/api/v1/admin/deployments")(f) }},
+		{route: "GET /api/v1/admin/users", who: admin, want: 200, req: get("/api/v1/admin/users")},
+		{route: "PATCH /api/v1/admin/users/{id}", who: admin, want: 200, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return jsonReq("PATCH", "/api/v1/admin/users/"+f.User(), map[string]any{"admin": true, "plan": f.Plan()})
+			}},
+		{route: "GET /api/v1/admin/plans", who: admin, want: 200,
+			req: func(f *fixture) request { f.Plan(); return get("/api/v1/admin/plans")(f) }},
+		{route: "POST /api/v1/admin/plans", who: admin, want: 201, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/admin/plans", map[string]any{"name": f.Unique("plan"), "projects": 1})
+			}},
+		{route: "PATCH /api/v1/admin/plans/{id}", who: admin, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("PATCH", "/api/v1/admin/plans/"+f.Plan(), map[string]any{"projects": 1000})
+			}},
+		{route: "DELETE /api/v1/admin/plans/{id}", who: admin, want: 204, changes: true,
+			req: func(f *fixture) request { return request{method: "DELETE", path: "/api/v1/admin/plans/" + f.Plan()} }},
+		{route: "GET /api/v1/admin/invites", who: admin, want: 200,
+			req: func(f *fixture) request { f.Invite(); return get("/api/v1/admin/invites")(f) }},
+		{route: "POST /api/v1/admin/invites", who: admin, want: 201,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/admin/invites", map[string]any{"email": f.Unique("invited") + "@victim.example"})
+			}},
+		{route: "DELETE /api/v1/admin/invites/{id}", who: admin, want: 204, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "DELETE", path: "/api/v1/admin/invites/" + f.Invite()}
+			}},
+		{route: "/api/", who: public, want: 404, reason: "the API's answer to a path it has no route for",
+			req: get("/api/v1/no-such-route")},
+
+		// The apex's own routes (internal/server).
+		{route: "GET /metrics", who: public, want: 200, reason: "Prometheus figures, no tenant's data (issue 10 moves them behind --metrics-listen)",
+			req: get("/metrics")},
+		{route: "GET /healthz", who: public, want: 200, req: get("/healthz")},
+		{route: "/git/", who: owner, want: 200,
+			req: func(f *fixture) request {
+				return get("/git/" + f.PlainName() + ".git/info/refs?service=git-receive-pack")(f)
+			}},
+
+		// The dashboard (internal/dashboard).
+		{route: "GET /static/", who: public, want: 200, req: get("/static/app.css")},
+		{route: "GET /{$}", who: public, req: get("/"), refuse: []role{roleDisabled},
+			reason: "the landing page reads the session: a disabled user's is refused"},
+		{route: "/", who: public, want: 404, reason: "the dashboard's answer to a path it has no page for",
+			req: get("/no-such-page")},
+		{route: "GET /login", who: public, req: get("/login")},
+		{route: "POST /login", who: public, want: 303,
+			req: func(f *fixture) request {
+				return loginForm("/login", url.Values{"email": {f.w.other.user.Email}, "password": {password}, "next": {"/"}})
+			}},
+		{route: "GET /signup", who: public, want: 200,
+			req: func(f *fixture) request { return get("/signup?invite=" + url.QueryEscape(f.InviteToken()))(f) }},
+		{route: "POST /signup", who: public, want: 303,
+			req: func(f *fixture) request {
+				return loginForm("/signup", url.Values{"invite": {f.InviteToken()}, "password": {password}, "password2": {password}})
+			}},
+		{route: "POST /logout", who: signedIn, want: 303, freshSession: true,
+			req: func(f *fixture) request { return form("/logout", nil) }},
+		{route: "GET /docs", who: public, want: 200, req: get("/docs")},
+		{route: "GET /docs/{page}", who: public, want: 200, req: get("/docs/quick-start")},
+		{route: "GET /events", who: signedIn, want: 200, req: func(f *fixture) request {
+			r := get("/events")(f)
+			r.stream = true
+			return r
+		}},
+
+		{route: "GET /projects/new", who: signedIn, want: 200, req: get("/projects/new")},
+		{route: "POST /projects/new", who: signedIn, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/projects/new", url.Values{"name": {f.Unique("dash")}, "kind": {"empty"}})
+			}},
+		{route: "GET /projects/{name}", who: owner, want: 200,
+			req: func(f *fixture) request {
+				f.Production()
+				f.EnvKey()
+				f.Webhook()
+				f.Domain()
+				return get("/projects/" + f.Name())(f)
+			}},
+		{route: "POST /projects/{name}/deploy", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/projects/"+f.Name()+"/deploy", nil) }},
+		{route: "POST /projects/{name}/promote", who: owner, want: 303, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/promote", url.Values{"deployment_id": {f.Preview()}})
+			}},
+		{route: "POST /projects/{name}/rollback", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request { f.Previous(); return form("/projects/"+f.Name()+"/rollback", nil) }},
+		{route: "POST /projects/{name}/redeploy", who: owner, want: 303, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/redeploy", url.Values{"deployment_id": {f.Queued()}})
+			}},
+		{route: "POST /projects/{name}/zip", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "POST", path: "/projects/" + f.Name() + "/zip",
+					multipart: &multipartBody{fields: url.Values{"target": {"preview"}}, file: "site.zip",
+						content: zipOf(f.t, map[string]string{"index.html": "from the dashboard"})}}
+			}},
+		{route: "POST /projects/{name}/env", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/env", url.Values{"key": {f.EnvKey()}, "value": {"overwritten"}, "secret": {"1"}})
+			}},
+		{route: "POST /projects/{name}/env/delete", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/env/delete", url.Values{"key": {f.EnvKey()}})
+			}},
+		{route: "POST /projects/{name}/settings/build", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/settings/build", url.Values{"build_command": {"npm run attack"}})
+			}},
+		{route: "POST /projects/{name}/settings/serve", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/settings/serve", url.Values{"spa": {"1"}, "trailing_slash": {"add"}})
+			}},
+		{route: "POST /projects/{name}/domains", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/domains", url.Values{"domain": {f.Unique("dash") + ".victim-example.com"}})
+			}},
+		{route: "POST /projects/{name}/domains/verify", who: owner, want: 303, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/domains/verify", url.Values{"domain": {f.Domain()}})
+			}},
+		{route: "POST /projects/{name}/domains/remove", who: owner, want: 303, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/domains/remove", url.Values{"domain": {f.Domain()}})
+			}},
+		{route: "POST /projects/{name}/webhooks", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/webhooks", url.Values{"url": {f.w.hooks.URL + "/" + f.Unique("dashhook")},
+					"events": {"deployment.ready"}})
+			}},
+		{route: "POST /projects/{name}/webhooks/{id}/delete", who: owner, want: 303, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/webhooks/"+f.Webhook()+"/delete", nil)
+			}},
+		{route: "POST /projects/{name}/webhooks/{id}/test", who: owner, want: 303, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/webhooks/"+f.Webhook()+"/test", nil)
+			}},
+
+		{route: "GET /deployments/{id}", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/deployments/" + f.Production())(f) }},
+		{route: "GET /deployments/{id}/log", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/deployments/" + f.Production() + "/log")(f) }},
+		{route: "POST /deployments/{id}/cancel", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/deployments/"+f.Queued()+"/cancel", nil) }},
+
+		{route: "GET /account", who: signedIn, want: 200, req: get("/account")},
+		{route: "POST /account/tokens", who: signedIn, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return form("/account/tokens", url.Values{"name": {f.Unique("dashtoken")}, "expires": {"30d"}})
+			}},
+		{route: "POST /account/tokens/{id}/revoke", who: personal, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/account/tokens/"+f.Token()+"/revoke", nil) }},
+		{route: "POST /account/password", who: signedIn, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/account/password", url.Values{"current": {password}, "new": {password}, "new2": {password}})
+			}},
+		{route: "GET /auth/github", who: public, want: 302, reason: "sends the browser to GitHub with a fresh state",
+			req: get("/auth/github")},
+		{route: "GET /auth/github/callback", who: capability,
+			reason: "the proof is the OAuth state cookie set by GET /auth/github; GitHub itself is not reachable here, so no genuine request",
+			forged: []forgery{
+				{what: "no state cookie", req: func(f *fixture) request {
+					return get("/auth/github/callback?code=stolen&state=" + strings.Repeat("s", 43))(f)
+				}},
+			}},
+		{route: "POST /account/github/disconnect", who: signedIn, want: 303,
+			req: func(f *fixture) request { return form("/account/github/disconnect", nil) }},
+
+		{route: "GET /admin", who: admin, want: 200, req: get("/admin")},
+		{route: "GET /admin/projects", who: admin, want: 200,
+			req: func(f *fixture) request { f.Production(); return get("/admin/projects")(f) }},
+		{route: "GET /admin/deployments", who: admin, want: 200,
+			req: func(f *fixture) request { f.Production(); return get("/admin/deployments")(f) }},
+		{route: "GET /admin/users", who: admin, want: 200,
+			req: func(f *fixture) request { f.User(); f.Invite(); return get("/admin/users")(f) }},
+		{route: "POST /admin/users/{id}/disabled", who: admin, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/admin/users/"+f.User()+"/disabled", url.Values{"disabled": {"1"}})
+			}},
+		{route: "POST /admin/users/{id}/plan", who: admin, want: 303, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return form("/admin/users/"+f.User()+"/plan", url.Values{"plan": {f.Plan()}})
+			}},
+		{route: "POST /admin/invites", who: admin, want: 200,
+			req: func(f *fixture) request {
+				return form("/admin/invites", url.Values{"email": {f.Unique("dashinvite") + "@victim.example"}, "expires": {"1d"}})
+			}},
+		{route: "POST /admin/invites/{id}/revoke", who: admin, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/admin/invites/"+f.Invite()+"/revoke", nil) }},
+		{route: "GET /admin/plans", who: admin, want: 200,
+			req: func(f *fixture) request { f.Plan(); return get("/admin/plans")(f) }},
+		{route: "GET /admin/plans/{id}", who: admin, want: 200,
+			req: func(f *fixture) request { return get("/admin/plans/" + f.Plan())(f) }},
+		{route: "POST /admin/plans", who: admin, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/admin/plans", url.Values{"name": {f.Unique("dashplan")}, "projects": {"1"},
+					"concurrent_builds": {"1"}, "build_minutes": {"1"}, "storage_mib": {"1"}, "custom_domains": {"1"}})
+			}},
+		{route: "POST /admin/plans/{id}", who: admin, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/admin/plans/"+f.Plan(), url.Values{"name": {f.Unique("renamed")}, "projects": {"9"},
+					"concurrent_builds": {"1"}, "build_minutes": {"1"}, "storage_mib": {"1"}, "custom_domains": {"1"}})
+			}},
+		{route: "POST /admin/plans/{id}/delete", who: admin, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/admin/plans/"+f.Plan()+"/delete", nil) }},
+	}
+}
+
+// get is a GET of path.
+func get(path string) func(*fixture) request {
+	return func(*fixture) request { return request{method: "GET", path: path} }
+}
+
+func jsonReq(method, path string, body any) request {
+	return request{method: method, path: path, json: body}
+}
+
+// form is a dashboard form POSTed to path (the caller's CSRF token added).
+func form(path string, values url.Values) request {
+	if values == nil {
+		values = url.Values{}
+	}
+	return request{method: "POST", path: path, form: values}
+}
+
+// loginForm is a sign-in or sign-up form as a signed-out browser sends
+// it: the CSRF token in the form and in its cookie (double submit), and
+// no session, so that no principal's own session is replaced.
+func loginForm(path string, values url.Values) request {
+	token := strings.Repeat("t", 43)
+	values.Set("csrf", token)
+	return request{method: "POST", path: path, form: values, noAuth: true,
+		header: map[string][]string{"Cookie": {"apogee_login=" + token}}}
+}

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/apphost"
+	"github.com/apogee-dev/apogee/internal/appproxy"
+	"github.com/apogee-dev/apogee/internal/apps"
+	"github.com/apogee-dev/apogee/internal/edge"
+	"github.com/apogee-dev/apogee/internal/platform"
+	"github.com/apogee-dev/apogee/internal/sandbox"
+	"github.com/apogee-dev/apogee/internal/supervisor"
+)
+
+// appState is the app runtime of this process (setupApps): the
+// supervisor of instances, the manager of their pools and the host that
+// is the platform's Gate and the edge's Apps. The edge and the platform
+// are made before it, so they reach it through appFront.
+type appState struct {
+	front    appFront
+	runtime  *supervisor.Supervisor
+	manager  *apps.Manager
+	host     *apphost.Host
+	observer *apphost.Observer
+}
+
+// appFront stands for the app host before it exists, and where this
+// process runs no apps (--app-sandbox off): then an app's release cannot
+// go live here and its hosts answer 503.
+type appFront struct {
+	h     atomic.Pointer[apphost.Host]
+	store interface {
+		Release(ctx context.Context, id string) (*apogee.Release, error)
+	}
+}
+
+var (
+	_ platform.Gate = (*appFront)(nil)
+	_ edge.Apps     = (*appFront)(nil)
+)
+
+func (f *appFront) BeforeProduction(ctx context.Context, p *apogee.Project, d *apogee.Deployment, files []apogee.File) error {
+	if h := f.h.Load(); h != nil {
+		return h.BeforeProduction(ctx, p, d, files)
+	}
+	_, err := f.store.Release(ctx, d.ID)
+	switch {
+	case errors.Is(err, apogee.ErrNotFound):
+		return nil // a static deployment
+	case err != nil:
+		return err
+	}
+	return apogee.Errorf(apogee.ECONFLICT, "this server runs no apps (--app-sandbox off); start it with --app-sandbox bwrap to deploy %s's app", p.Name)
+}
+
+func (f *appFront) ServeApp(w http.ResponseWriter, r *http.Request, projectID, deploymentID string, own bool) {
+	if h := f.h.Load(); h != nil {
+		h.ServeApp(w, r, projectID, deploymentID, own)
+		return
+	}
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "503: this server runs no apps", http.StatusServiceUnavailable)
+}
+
+// setupApps makes the app runtime when this process runs apps: the
+// sandbox of instances (--app-sandbox), the supervisor, which first kills
+// the instances an earlier run of this server left (a restart, kill -9),
+// the proxy, the manager and the host. The instances' cgroups sit under
+// a parent named after the data folder, so servers sharing a machine
+// (tests, several data folders) never kill each other's. Restore, in
+// ServeTLS, starts the production releases again.
+func (s *Server) setupApps(ctx context.Context) error {
+	if s.cfg.AppSandbox == "off" {
+		s.log.Info("this server runs no apps (--app-sandbox off)")
+		return nil
+	}
+	sum := sha256.Sum256([]byte(s.cfg.Data))
+	allow, _ := sandbox.ParseAllowNet(s.cfg.SandboxAllowNet) // checked by Normalize
+	sb, err := sandbox.New(s.cfg.AppSandbox, sandbox.WithLogger(s.log.With("component", "sandbox")), sandbox.WithAllowNet(allow...),
+		sandbox.WithCgroupParent("apogee/apps-"+hex.EncodeToString(sum[:6])))
+	if err != nil {
+		return apogee.Errorf(apogee.EINVALID, "the %s app sandbox cannot run here: %v; install it (bwrap: apt-get install bubblewrap slirp4netns nftables; runsc: apt-get install runsc slirp4netns nftables), or run no apps here with --app-sandbox off", s.cfg.AppSandbox, err)
+	}
+	if s.cfg.AppSandbox == "none" {
+		s.log.Warn("apps run WITHOUT a sandbox (--app-sandbox none): an app can read and change this machine; use it for development only")
+	}
+	log := s.log.With("component", "apps")
+	a := &s.apps
+	a.observer = apphost.NewObserver(s.appWatch) // output to the runtime log, crashes to the bus (runtimelogs.go)
+	a.runtime, err = supervisor.New(ctx, supervisor.Options{
+		Launcher: supervisor.Sandboxed{Sandbox: sb, Network: true},
+		DataDir:  filepath.Join(s.cfg.Data, "apps", "instances"),
+		Observer: a.observer,
+		Log:      log,
+	})
+	if err != nil {
+		return fmt.Errorf("apps: %w", err)
+	}
+	a.manager = apps.NewManager(a.runtime, appproxy.New(appproxy.Options{Log: log}), apps.ManagerOptions{
+		KeepWarm: s.cfg.AppKeepWarm,
+		Log:      log,
+	})
+	a.host, err = apphost.New(apphost.Config{
+		Store:    s.store,
+		Blobs:    s.blobs,
+		Manager:  a.manager,
+		Observer: a.observer,
+		Sandbox:  sb,
+		Box:      s.box,
+		Hub:      s.hub,
+		Dir:      filepath.Join(s.cfg.Data, "apps"),
+		Limits:   apps.Limits{MemoryBytes: s.cfg.AppMemoryMB << 20, CPUs: s.cfg.AppCPUs},
+		Log:      log,
+	})
+	if err != nil {
+		return err
+	}
+	a.front.h.Store(a.host)
+	return nil
+}
+
+// runApps brings the production releases back, then follows the bus for
+// projects that stop being apps, until ctx ends.
+func (s *Server) runApps(ctx context.Context) {
+	h := s.apps.host
+	if h == nil {
+		return
+	}
+	go func() {
+		if err := h.Restore(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("apps: restoring the production releases", "err", err)
+		}
+	}()
+	if err := h.Run(ctx, s.bus); err != nil && ctx.Err() == nil {
+		s.log.Error("apps: event loop stopped", "err", err)
+	}
+}
+
+// closeApps stops every instance (SIGTERM, then the kill after their
+// grace): the next start restores them.
+func (s *Server) closeApps() error {
+	a := &s.apps
+	if a.runtime == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return errors.Join(a.manager.Close(ctx), a.runtime.Close(ctx))
+}
