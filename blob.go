@@ -74,6 +74,14 @@ const (
 	// EventDomainChanged: custom domain Host of ProjectID was verified or
 	// removed.
 	EventDomainChanged = "domain.changed"
+	// EventAppCrashed: instance Instance of release DeploymentID of
+	// project Project crashed, for Reason (Count crashes of the project's
+	// instances since the last such event). The runtime that saw it
+	// publishes it; nothing in the store records it.
+	EventAppCrashed = "app.crashed"
+	// EventAppDeployFailed: deployment DeploymentID of ProjectID could
+	// not go live, for Reason: its instances did not become ready.
+	EventAppDeployFailed = "app.deploy_failed"
 	// EventResync: events may have been missed (a slow subscriber lost
 	// some, or a bus spanning processes lost its connection or messages);
 	// catch up from the store. A bus hands it to its own subscribers only.
@@ -88,6 +96,12 @@ type Event struct {
 	Project      string `json:"project,omitempty"`
 	DeploymentID string `json:"deployment_id,omitempty"`
 	Host         string `json:"host,omitempty"`
+	// Instance and Reason say which app instance an app event is about
+	// and why (EventAppCrashed, EventAppDeployFailed); Count how many
+	// times it happened since the last event of its kind.
+	Instance string `json:"instance,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Count    int    `json:"count,omitempty"`
 	// Remote is set by a bus that spans processes on events another
 	// process published; work that must happen once per platform, not once
 	// per process (outgoing webhooks), is done only where Remote is false.

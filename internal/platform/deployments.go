@@ -66,6 +66,11 @@ func (pl deployments) CreateDeployment(ctx context.Context, project string, req 
 	if err := pl.checkStorage(ctx, p.OwnerID, files); err != nil {
 		return nil, err
 	}
+	if req.Build { // a source folder: refused now if its owner may not build
+		if _, _, err := pl.checkBuild(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	id := apogee.NewID()
 	d := &apogee.Deployment{
 		ID:        id,
@@ -75,6 +80,9 @@ func (pl deployments) CreateDeployment(ctx context.Context, project string, req 
 		Host:      apogee.DeploymentHost(p.Name, id),
 		CreatedBy: u.ID,
 		CreatedAt: pl.now().UTC(),
+	}
+	if req.Build {
+		d.Source, d.NoCache = apogee.SourceFolder, req.NoCache
 	}
 	missing, held, err := pl.missingFor(ctx, p.OwnerID, files)
 	if err != nil {
@@ -132,6 +140,8 @@ func (pl deployments) UploadFile(ctx context.Context, id, hash string, r io.Read
 
 // Finalize is step three: once every blob is stored the deployment is
 // readied for serving and becomes ready, and for production also live.
+// A source folder (CreateDeploymentRequest.Build) is queued for a build
+// instead.
 func (pl deployments) Finalize(ctx context.Context, id string) (*apogee.DeploymentView, error) {
 	_, d, p, err := pl.deployment(ctx, id)
 	if err != nil {
@@ -157,6 +167,9 @@ func (pl deployments) Finalize(ctx context.Context, id string) (*apogee.Deployme
 	}
 	if err := pl.checkSizes(ctx, p.OwnerID, files, held); err != nil {
 		return nil, pl.failUpload(ctx, d, p, err)
+	}
+	if d.Source == apogee.SourceFolder {
+		return pl.queueFolder(ctx, p, d) // sources.go
 	}
 	if err := pl.prepare(ctx, d, p, files); err != nil {
 		if apogee.ErrorCode(err) == apogee.EINVALID { // an invalid config file
@@ -261,6 +274,7 @@ func (pl *Platform) goLive(ctx context.Context, p *apogee.Project, d *apogee.Dep
 			if ae := (*apogee.Error)(nil); !errors.As(err, &ae) {
 				err = fmt.Errorf("platform: before production: %w", err)
 			}
+			pl.deployFailed(ctx, p, d, action, err)
 			return d, refusal{err}
 		}
 	}

@@ -63,6 +63,7 @@ func (s *Server) setupBuilds(context.Context) error {
 			Blobs:     s.blobs,
 			LocalRoot: filepath.Join(s.cfg.Data, "git"),
 			Token:     env.GitToken,
+			Manifests: s.store,
 		},
 		Env:     env,
 		Dir:     filepath.Join(s.cfg.Data, "builds"),

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"FailDeployment", testFailDeployment},
 		{"Variants", testVariants},
 		{"BuildQueue", testBuildQueue},
+		{"SourceFolder", testSourceFolder}, // sources.go
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ProjectSettings", testProjectSettings},
 		{"Logs", testLogs},
