@@ -101,6 +101,9 @@ type forgery struct {
 	// (their project on the same repository); it must still leave the
 	// victim's alone.
 	anyStatus bool
+	// want is the exact status, where another refusal would tell the
+	// caller something (0: any refusal).
+	want int
 }
 
 // TestAuthorizationMatrix runs the matrix against a real server on
@@ -199,7 +202,11 @@ func (w *world) run(t *testing.T, r row) {
 		}
 		if r.who == capability {
 			for _, forge := range r.forged {
-				w.check(t, f, p, "forged: "+forge.what, forge.req(f), refusedStatus(forge.anyStatus))
+				status := refusedStatus(forge.anyStatus)
+				if forge.want != 0 {
+					status = exactStatus(forge.want)
+				}
+				w.check(t, f, p, "forged: "+forge.what, forge.req(f), status)
 			}
 			continue
 		}
@@ -257,6 +264,11 @@ func refusedStatus(any bool) statusCheck {
 		return any || slices.Contains([]int{401, 403, 404}, res.status) ||
 			res.status == 303 && strings.HasPrefix(res.header.Get("Location"), "/login")
 	}}
+}
+
+// exactStatus: that status and no other.
+func exactStatus(want int) statusCheck {
+	return statusCheck{want: fmt.Sprint(want), ok: func(res response) bool { return res.status == want }}
 }
 
 // notFoundStatus: exactly 404, the answer for a project (deployment,

@@ -170,6 +170,11 @@ func matrix() []row {
 			forged: []forgery{
 				{what: "no signature", req: func(f *fixture) request { return f.GitHubPush("") }},
 				{what: "a wrong secret", req: func(f *fixture) request { return f.GitHubPush("not-the-secret-0123456789") }},
+				// Answered as a wrong secret: whether someone deploys a
+				// repository is not the caller's to learn.
+				{what: "a repository no project builds from", want: 401, req: func(f *fixture) request {
+					return f.GitHubPushTo("https://git.invalid/"+f.Unique("nobody")+".git", f.ProjectWebhookSecret())
+				}},
 				// The other user connects the victim's repository to a
 				// project of their own: its secret may build their
 				// project, never the victim's.
