@@ -181,6 +181,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		Box:         s.box,
 		Webhooks:    s.webhooks,
 		Gate:        &s.apps.front,
+		Apps:        &s.apps.front,
 		Edge:        edgeCounter{s.reg},
 		SiteURL:     s.SiteURL,
 		DomainURL:   s.DomainURL,
@@ -218,7 +219,8 @@ func (s *Server) setupApex(context.Context) error {
 	// git push to the platform: Git's smart HTTP through git http-backend.
 	if gs, err := gitserve.New(gitserve.Config{Root: filepath.Join(s.cfg.Data, "git"),
 		Auth: svc.Accounts, Projects: svc.Projects, Builds: svc.Builds,
-		Log: s.log.With("component", "git")}); err != nil {
+		Logs: &gitserve.HubLogs{Store: s.store, Hub: s.hub, Deployments: svc.Deployments},
+		Log:  s.log.With("component", "git")}); err != nil {
 		s.log.Warn("git push to the platform is off", "err", err)
 	} else {
 		s.apex.Handle("/git/", gs)
@@ -335,20 +337,18 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		defer wg.Done()
 		s.janitor(ctx)
 	}()
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		s.runNotify(ctx)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.logPruner.Run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		s.runApps(ctx)
-	}()
+	for _, run := range []func(context.Context){
+		s.runNotify,     // notify.go
+		s.logPruner.Run, // apps' runtime logs kept within their plan's bounds
+		s.runApps,       // the app runtime (apps.go)
+		s.appWatch.Run,  // instances' output into runtime logs
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(ctx)
+		}()
+	}
 
 	hs := &http.Server{
 		Handler:           s.httpHandler(),
