@@ -117,9 +117,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			w := startWorld(t, database)
 			checkCoverage(t, w, matrix())
-			for _, r := range matrix() {
+			rows := matrix()
+			for _, r := range rows {
 				t.Run(r.route, func(t *testing.T) { w.run(t, r) })
 			}
+			t.Logf("%d routes, %d requests checked", len(rows), w.checks.Load())
 		})
 	}
 }
@@ -291,6 +293,7 @@ func mixedStatus(w *world) statusCheck {
 // the victim's data is unchanged.
 func (w *world) check(t *testing.T, f *fixture, p *principal, what string, req request, status statusCheck) {
 	t.Helper()
+	w.checks.Add(1)
 	before := f.snapshot()
 	res := w.do(p, req)
 	after := f.snapshot()
@@ -314,6 +317,7 @@ func (w *world) check(t *testing.T, f *fixture, p *principal, what string, req r
 // succeeds without showing or changing the victim's data.
 func (w *world) allowedElsewhere(t *testing.T, f *fixture, p *principal, r row, req request) {
 	t.Helper()
+	w.checks.Add(1)
 	before := f.snapshot()
 	res := w.do(p, req)
 	after := f.snapshot()
@@ -335,6 +339,7 @@ func (w *world) allowedElsewhere(t *testing.T, f *fixture, p *principal, r row, 
 // changed.
 func (w *world) allowed(t *testing.T, p *principal, r row) {
 	t.Helper()
+	w.checks.Add(1)
 	f := w.fixture(t)
 	req := r.req(f)
 	before := f.snapshot()
