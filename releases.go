@@ -158,3 +158,63 @@ type ReleaseStore interface {
 	// production deployment is an app's: what a server runs at start.
 	ProductionReleases(ctx context.Context) ([]*Release, error)
 }
+
+// AppStatus is an app as its owner sees it: its releases and the
+// instances that run them.
+type AppStatus struct {
+	Project string `json:"project"`
+	// Kind is the kind of the project's production deployment (KindApp
+	// for a release, else KindStatic; "" before any).
+	Kind string `json:"kind"`
+	// Production is the deployment (release) serving production.
+	Production string `json:"production,omitempty"`
+	// Instances is how many instances serve production (the setting).
+	Instances int `json:"instances"`
+	// Releases are the newest releases, newest first.
+	Releases []ReleaseView `json:"releases"`
+	// Running are the instances of the project's releases running on the
+	// server that answered, ordered by release and start.
+	Running []AppInstance `json:"running"`
+}
+
+// ReleaseView is a release with what its deployment says of it.
+type ReleaseView struct {
+	*Release
+	Status     Status `json:"status"`
+	Error      string `json:"error,omitempty"`
+	Production bool   `json:"production"`
+	// Warm is set for a previous release kept running, so that a rollback
+	// to it switches at once.
+	Warm bool   `json:"warm,omitempty"`
+	URL  string `json:"url"`
+}
+
+// AppInstance is one running instance of a release.
+type AppInstance struct {
+	ID      string `json:"id"`
+	Release string `json:"release"`
+	// State is starting, ready, unhealthy, crashed, stopping or stopped;
+	// Reason says why it is not ready.
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// Healthy: the last health check passed and the instance takes
+	// requests.
+	Healthy  bool `json:"healthy"`
+	Restarts int  `json:"restarts"`
+	// LastExit says how its last process ended, if one did.
+	LastExit string    `json:"last_exit,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	// UptimeSeconds is how long its current process has run.
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	MemoryBytes   int64   `json:"memory_bytes"`
+	// CPUSeconds is the CPU time its processes used since it started.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	Processes  int64   `json:"processes"`
+	// InFlight is how many requests it is serving now.
+	InFlight int64 `json:"in_flight"`
+}
+
+// ScaleRequest is the body of POST /api/v1/projects/{name}/app/scale.
+type ScaleRequest struct {
+	Instances int `json:"instances"`
+}

@@ -38,6 +38,7 @@ type Services struct {
 	Domains     DomainService
 	Env         EnvService
 	RuntimeLogs RuntimeLogService
+	Apps        AppService
 	Webhooks    WebhookService
 	Accounts    AccountService
 	Admin       AdminService
@@ -214,6 +215,24 @@ type DomainService interface {
 	// production deployment. ECONFLICT says what was found instead.
 	VerifyDomain(ctx context.Context, name string) (*DomainView, error)
 	RemoveDomain(ctx context.Context, name string) error
+}
+
+// AppService is apps' runtime as their owners see it: releases and
+// instances, scaling and restarts. Instances are those of the server that
+// answers (the one that runs the project's app).
+type AppService interface {
+	// AppStatus returns the project's newest releases and the instances
+	// running them.
+	AppStatus(ctx context.Context, project string) (*AppStatus, error)
+	// ScaleApp sets how many instances serve the project's production (1
+	// to DefaultMaxInstances) and applies it now: new instances take
+	// requests once ready, extra ones are drained first. EINVALID for a
+	// project whose production is not an app's release.
+	ScaleApp(ctx context.Context, project string, instances int) (*AppStatus, error)
+	// RestartApp replaces every instance serving the project's
+	// production with a new one, with no downtime: the new ones are
+	// ready before the old ones drain.
+	RestartApp(ctx context.Context, project string) (*AppStatus, error)
 }
 
 // EnvService keeps projects' environment variables, sealed at rest.

@@ -115,6 +115,10 @@ func (a *API) routes() {
 
 	authed("GET /api/v1/projects/{name}/runtime-logs", a.runtimeLogs)
 
+	authed("GET /api/v1/projects/{name}/app", a.appStatus)
+	authed("POST /api/v1/projects/{name}/app/scale", a.scaleApp)
+	authed("POST /api/v1/projects/{name}/app/restart", a.restartApp)
+
 	authed("GET /api/v1/projects/{name}/webhooks", a.listWebhooks)
 	authed("POST /api/v1/projects/{name}/webhooks", a.createWebhook)
 	authed("DELETE /api/v1/projects/{name}/webhooks/{id}", a.deleteWebhook)

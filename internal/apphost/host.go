@@ -98,7 +98,16 @@ type Host struct {
 	mu    sync.Mutex
 	names map[string]string    // project id → name, of projects seen
 	used  map[string]time.Time // release id → last request to its own host
+	// restoring holds, by project name, a channel closed when Restore
+	// has the project's production running (or gave up on it).
+	restoring map[string]chan struct{}
+	plan      []restoring // what Restore starts (PlanRestore)
+	planned   bool
 }
+
+// restoreWait bounds how long a request to a production host waits for
+// Restore to bring its app back.
+const restoreWait = 30 * time.Second
 
 // New returns a host over cfg.
 func New(cfg Config) (*Host, error) {
@@ -122,7 +131,7 @@ func New(cfg Config) (*Host, error) {
 		return nil, err
 	}
 	return &Host{cfg: cfg, m: cfg.Manager, trees: trees, log: cfg.Log,
-		names: make(map[string]string), used: make(map[string]time.Time)}, nil
+		names: make(map[string]string), used: make(map[string]time.Time), restoring: make(map[string]chan struct{})}, nil
 }
 
 // BeforeProduction is the platform's Gate: for an app's release it lays
@@ -343,7 +352,24 @@ func (h *Host) ServeApp(w http.ResponseWriter, r *http.Request, projectID, deplo
 			http.Error(w, "503: the app is not available; try again", http.StatusServiceUnavailable)
 			return
 		}
-		h.m.Production(name).ServeHTTP(w, r)
+		pool := h.m.Production(name)
+		if len(pool.Targets()) == 0 {
+			// The server just started: hold the request while Restore
+			// brings the app back, rather than answer 503.
+			h.mu.Lock()
+			ch := h.restoring[name]
+			h.mu.Unlock()
+			if ch != nil {
+				t := time.NewTimer(restoreWait)
+				select {
+				case <-ch:
+				case <-t.C:
+				case <-r.Context().Done():
+				}
+				t.Stop()
+			}
+		}
+		pool.ServeHTTP(w, r)
 		return
 	}
 	h.touch(deploymentID)

@@ -9,43 +9,95 @@ import (
 	"github.com/apogee-dev/apogee"
 )
 
-// Restore starts the instances of every production release, as many as
+// PlanRestore reads the production releases Restore will start and,
+// from now on, holds the requests for their projects' hosts until each is
+// back (at most restoreWait). Call it before the server takes requests.
+func (h *Host) PlanRestore(ctx context.Context) error {
+	rels, err := h.cfg.Store.ProductionReleases(ctx)
+	if err != nil {
+		return err
+	}
+	plan := make([]restoring, 0, len(rels))
+	for _, rel := range rels {
+		p, err := h.cfg.Store.ProjectByID(ctx, rel.ProjectID)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		h.remember(p)
+		r := restoring{rel: rel, project: p.Name, done: make(chan struct{})}
+		h.mu.Lock()
+		h.restoring[p.Name] = r.done
+		h.mu.Unlock()
+		plan = append(plan, r)
+	}
+	h.mu.Lock()
+	h.plan = plan
+	h.planned = true
+	h.mu.Unlock()
+	return nil
+}
+
+// restoring is a production release Restore brings back.
+type restoring struct {
+	rel     *apogee.Release
+	project string
+	done    chan struct{} // closed once restored, or given up
+}
+
+// Restore starts the instances of every production release (those
+// PlanRestore read, or, without it, those there are now), as many as
 // each project runs, a few projects at a time, and switches their pools
 // to them. It is what a server does at start: the runtime killed the
 // instances an earlier server left (a restart, or kill -9), so nothing
 // runs twice. A release that fails to start is logged; its project's
 // host answers 503 until the next deploy or rollback.
 func (h *Host) Restore(ctx context.Context) error {
-	rels, err := h.cfg.Store.ProductionReleases(ctx)
-	if err != nil {
-		return err
+	h.mu.Lock()
+	planned := h.planned
+	h.mu.Unlock()
+	if !planned {
+		if err := h.PlanRestore(ctx); err != nil {
+			return err
+		}
 	}
+	h.mu.Lock()
+	plan := h.plan
+	h.plan = nil
+	h.mu.Unlock()
 	start := h.cfg.Now()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
 	var mu sync.Mutex
 	failed := 0
-	for _, rel := range rels {
+	for _, r := range plan {
 		wg.Go(func() {
+			defer func() {
+				h.mu.Lock()
+				if h.restoring[r.project] == r.done {
+					delete(h.restoring, r.project)
+				}
+				h.mu.Unlock()
+				close(r.done)
+			}()
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
 			defer func() { <-sem }()
-			if err := h.restore(ctx, rel); err != nil {
+			if err := h.restore(ctx, r.rel); err != nil {
 				mu.Lock()
 				failed++
 				mu.Unlock()
 				if ctx.Err() == nil {
-					h.log.Error("app release not restored", "project", rel.ProjectID, "release", rel.DeploymentID, "err", err)
+					h.log.Error("app release not restored", "project", r.project, "release", r.rel.DeploymentID, "err", err)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if len(rels) > 0 {
-		h.log.Info("app releases restored", "releases", len(rels)-failed, "failed", failed, "took", h.cfg.Now().Sub(start).Round(time.Millisecond))
+	if len(plan) > 0 {
+		h.log.Info("app releases restored", "releases", len(plan)-failed, "failed", failed, "took", h.cfg.Now().Sub(start).Round(time.Millisecond))
 	}
 	return ctx.Err()
 }

@@ -25,17 +25,26 @@ func newProjectsCmd(a *app) *cobra.Command {
 
 func newProjectsCreateCmd(a *app) *cobra.Command {
 	var git apogee.GitSource
+	var appFlags appSettingFlags
 	cmd := &cobra.Command{
-		Use:   "create NAME [--git URL [--branch BRANCH]]",
+		Use:   "create NAME [--git URL [--branch BRANCH]] [--kind static|app] [--start-command C] [--health-path P]",
 		Short: "Create a project; its name is also its host name",
 		Long: `Create makes a project; its name is also its host name.
 
 With --git the platform builds the project from that repository: pushes to
 --branch (default main) deploy to production, other branches make
 previews. Build it with ` + "`apogee deploy --project NAME --git`" + `, a GitHub webhook,
-or push to the platform itself (git push http://x:TOKEN@SERVER/git/NAME.git).`,
+or push to the platform itself (git push http://x:TOKEN@SERVER/git/NAME.git).
+
+Whether a project is a static site or a Node.js app is detected at each
+build (a Procfile web: line, a start script, server.js, Next.js in server
+mode make an app); --kind fixes it. For an app, --start-command replaces
+the Procfile's web: line or npm start, --health-path is the path its
+health check GETs (default /), --boot-timeout the seconds an instance has
+to answer it (default 60) and --instances how many serve (default 1).`,
 		Example: `  apogee projects create my-site
-  apogee projects create web --git https://github.com/acme/web.git --branch main`,
+  apogee projects create web --git https://github.com/acme/web.git --branch main
+  apogee projects create api --git https://github.com/acme/api.git --kind app --health-path /healthz`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if err := apogee.ValidateProjectName(argv[0]); err != nil {
@@ -45,15 +54,23 @@ or push to the platform itself (git push http://x:TOKEN@SERVER/git/NAME.git).`,
 			if err != nil {
 				return err
 			}
-			var p *apogee.ProjectView
+			req := apogee.CreateProjectRequest{Name: argv[0]}
 			if git.URL != "" {
 				git.URL = localGitURL(git.URL) // localgit.go
-				p, err = c.CreateGitProject(cmd.Context(), argv[0], git)
-				err = localGitHint(err, git.URL, argv[0])
+				req.Git = &git
 			} else if git.Branch != "" {
 				return usageError(cmd, errors.New("--branch needs --git URL"))
-			} else {
-				p, err = c.CreateProject(cmd.Context(), argv[0])
+			}
+			settings, err := appFlags.settings(cmd)
+			if err != nil {
+				return err
+			}
+			if settings != (apogee.AppSettings{}) {
+				req.App = &settings
+			}
+			p, err := c.CreateProjectWith(cmd.Context(), req)
+			if req.Git != nil {
+				err = localGitHint(err, git.URL, argv[0])
 			}
 			if err != nil {
 				return withHint(err, apogee.ECONFLICT, "Pick another name; see yours with `apogee projects list`.")
@@ -74,6 +91,7 @@ or push to the platform itself (git push http://x:TOKEN@SERVER/git/NAME.git).`,
 	}
 	cmd.Flags().StringVar(&git.URL, "git", "", "Git repository to build from (https://…; a local path or file://… only where the server runs with --allow-file-git)")
 	cmd.Flags().StringVar(&git.Branch, "branch", "", "production branch of the repository (default main)")
+	appFlags.add(cmd)
 	return cmd
 }
 

@@ -11,6 +11,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -65,6 +66,7 @@ func New() *cobra.Command {
 		newAdminCmd(a), newUsageCmd(a), // admin.go
 		newWebhooksCmd(a), // webhooks.go
 		newLinkCmd(a),     // link.go
+		newAppsCmd(a),     // apps.go
 	)
 	setVersion(a, root) // version.go
 	return root
@@ -105,8 +107,14 @@ func (a *app) client() (*client.Client, *Config, error) {
 	return newClient(cfg.Server, cfg.Token), cfg, nil
 }
 
+// cliTimeout bounds one API call of the CLI. A call that makes an app's
+// release (a variable set, a rollback, a settings change) returns once
+// its instances are ready, which takes their boot and the release
+// command: minutes, at worst. Ctrl-C ends the wait sooner.
+const cliTimeout = 10 * time.Minute
+
 func newClient(server, token string) *client.Client {
-	return client.New(server, token, client.WithUserAgent("apogee-cli"))
+	return client.New(server, token, client.WithUserAgent("apogee-cli"), client.WithTimeout(cliTimeout))
 }
 
 // projectClient resolves the project of a command (--project or

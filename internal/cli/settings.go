@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/apogee-dev/apogee"
 )
 
 // newProjectsUpdateCmd changes a project's serve settings: only the flags
@@ -12,10 +14,11 @@ import (
 func newProjectsUpdateCmd(a *app) *cobra.Command {
 	var spa, clean, hsts, nosniff bool
 	var slash string
+	var appFlags appSettingFlags
 	build := map[string]*string{}
 	cmd := &cobra.Command{
-		Use:   "update NAME [--build-command C] [--install-command C] [--output-dir D] [--root-dir D] [--framework F] [--spa] [--clean-urls] [--trailing-slash=true|false|unset] [--hsts] [--nosniff]",
-		Short: "Change how a project is built and how its sites are served",
+		Use:   "update NAME [--build-command C] [--install-command C] [--output-dir D] [--root-dir D] [--framework F] [--spa] [--clean-urls] [--trailing-slash=true|false|unset] [--hsts] [--nosniff] [--kind K] [--start-command C] [--health-path P] [--boot-timeout S] [--instances N]",
+		Short: "Change how a project is built, served and run",
 		Long: `Update changes a project's build and serve settings. Only the flags you give change.
 
 Build settings override what framework detection finds, for the next build:
@@ -38,10 +41,22 @@ trailingSlash win over these settings.
   --trailing-slash  true: page URLs end with "/"; false: never; unset: only
                     directories get one (the default)
   --hsts            Strict-Transport-Security on HTTPS responses
-  --nosniff         X-Content-Type-Options: nosniff`,
+  --nosniff         X-Content-Type-Options: nosniff
+
+App settings (Node.js apps) apply at once: a new start command or health
+check makes a new release of the app and rolls it out (the old one keeps
+serving if the new one fails), and --instances scales it.
+
+  --kind K            static or app; "auto" detects it at each build
+  --start-command C   e.g. "node dist/server.js"; "auto": the Procfile's web:
+                      line, else npm start
+  --health-path P     the path the health check GETs, e.g. /healthz
+  --boot-timeout S    seconds an instance has to listen on PORT and pass it
+  --instances N       instances serving production (1 to 10)`,
 		Example: `  apogee projects update web --spa --clean-urls
   apogee projects update web --trailing-slash=false --hsts --nosniff
-  apogee projects update web --spa=false --trailing-slash=unset --json`,
+  apogee projects update web --spa=false --trailing-slash=unset --json
+  apogee projects update api --kind app --start-command 'node server.js' --health-path /healthz`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			serve := map[string]any{}
@@ -75,8 +90,12 @@ trailingSlash win over these settings.
 					buildPatch[key] = v
 				}
 			}
-			if len(serve) == 0 && len(buildPatch) == 0 {
-				return usageError(cmd, fmt.Errorf("nothing to change: give a build flag (--build-command, --install-command, --output-dir, --root-dir, --framework) or a serve flag (--spa, --clean-urls, --trailing-slash, --hsts, --nosniff)"))
+			appPatch, err := appFlags.patch(cmd)
+			if err != nil {
+				return err
+			}
+			if len(serve) == 0 && len(buildPatch) == 0 && len(appPatch) == 0 {
+				return usageError(cmd, fmt.Errorf("nothing to change: give a build flag (--build-command, --install-command, --output-dir, --root-dir, --framework), a serve flag (--spa, --clean-urls, --trailing-slash, --hsts, --nosniff) or an app flag (--kind, --start-command, --health-path, --boot-timeout, --instances)"))
 			}
 			patch := map[string]map[string]any{}
 			if len(serve) > 0 {
@@ -84,6 +103,9 @@ trailingSlash win over these settings.
 			}
 			if len(buildPatch) > 0 {
 				patch["build"] = buildPatch
+			}
+			if len(appPatch) > 0 {
+				patch["app"] = appPatch
 			}
 			c, _, err := a.client()
 			if err != nil {
@@ -110,8 +132,18 @@ trailingSlash win over these settings.
 				"Trailing slash", slashSetting(s.TrailingSlash),
 				"HSTS", onOff(s.HSTS),
 				"nosniff", onOff(s.NoSniff),
+				"Kind", orAuto(p.Settings.App.Kind),
+				"Start command", orAuto(p.Settings.App.StartCommand),
+				"Health path", orDefault(p.Settings.App.HealthPath, apogee.DefaultHealthPath),
+				"Boot timeout", orDefaultInt(p.Settings.App.BootTimeout, apogee.DefaultBootTimeout, "s"),
+				"Instances", orDefaultInt(p.Settings.App.Instances, 1, ""),
 			)
-			o.Notef("These apply from the next deployment of %s on: run `apogee deploy --project %s` (or redeploy).\n", p.Name, p.Name)
+			if len(serve) > 0 || len(buildPatch) > 0 {
+				o.Notef("Build and serve settings apply from the next deployment of %s on: run `apogee deploy --project %s` (or redeploy).\n", p.Name, p.Name)
+			}
+			if len(appPatch) > 0 {
+				o.Notef("App settings apply now; see the app with `apogee apps status %s`.\n", p.Name)
+			}
 			return nil
 		},
 	}
@@ -130,7 +162,23 @@ trailingSlash win over these settings.
 	} {
 		build[b.flag] = f.String(b.flag, "", b.usage)
 	}
+	appFlags.add(cmd)
 	return cmd
+}
+
+// orDefault shows a setting, or its default.
+func orDefault(s *string, def string) string {
+	if s == nil {
+		return def + " (default)"
+	}
+	return *s
+}
+
+func orDefaultInt(n *int, def int, unit string) string {
+	if n == nil {
+		return fmt.Sprintf("%d%s (default)", def, unit)
+	}
+	return fmt.Sprintf("%d%s", *n, unit)
 }
 
 // orAuto shows a build override, or that detection decides.

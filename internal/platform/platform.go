@@ -57,6 +57,7 @@ type Store interface {
 	apogee.BuildStore
 	apogee.EnvStore
 	apogee.UploadStore
+	apogee.BlobHoldStore
 	apogee.WebhookStore
 	apogee.PlanStore
 	apogee.UsageStore
@@ -127,6 +128,9 @@ type Config struct {
 	Webhooks WebhookSender
 	// Gate is asked before production moves (nil: never refuses).
 	Gate Gate
+	// Apps is this server's app runtime, for the AppService (nil: it
+	// runs no apps).
+	Apps Apps
 	// Edge reports this process's edge traffic for the admin figures
 	// (nil: the figures have no edge part).
 	Edge EdgeCounter
@@ -180,6 +184,7 @@ type Platform struct {
 	box     apogee.Sealer
 	env     *envvars.Service
 	gate    Gate
+	apps    Apps
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -245,7 +250,7 @@ func New(cfg Config) (*Platform, error) {
 	}
 	return &Platform{
 		cfg: cfg, store: cfg.Store, blobs: cfg.Blobs, bus: cfg.Bus, hub: cfg.Logs, box: cfg.Box,
-		env: envvars.New(cfg.Store, cfg.Box, cfg.Now), gate: cfg.Gate,
+		env: envvars.New(cfg.Store, cfg.Box, cfg.Now), gate: cfg.Gate, apps: cfg.Apps,
 		log: cfg.Log, now: cfg.Now, metrics: m, platformDomain: domain,
 	}, nil
 }
@@ -260,6 +265,7 @@ func (pl *Platform) Services() apogee.Services {
 		Domains:     domains{pl},
 		Env:         env{pl},
 		RuntimeLogs: runtimeLogs{pl},
+		Apps:        appService{pl},
 		Webhooks:    webhooks{pl},
 		Accounts:    accounts{pl},
 		Admin:       admin{pl},

@@ -38,6 +38,9 @@ func (pl queue) FinishRelease(ctx context.Context, id string, files []apogee.Fil
 			what = "a Git ref"
 		}
 	}
+	if err := pl.hold(ctx, p.OwnerID, files); err != nil {
+		return nil, err
+	}
 	if _, err := pl.createRelease(ctx, p, d, app.StartCommand, app.ReleaseCommand, "build of "+what); err != nil {
 		return nil, err
 	}
@@ -172,6 +175,15 @@ func (pl *Platform) failRelease(ctx context.Context, p *apogee.Project, d *apoge
 // error says so.
 func (pl *Platform) appSettingsChanged(ctx context.Context, u *apogee.User, p *apogee.Project, before apogee.AppSettings) error {
 	after := p.Settings.App
+	if !same(before.Instances, after.Instances) && pl.apps != nil && pl.needApp(ctx, p) == nil {
+		if err := pl.apps.Scale(ctx, p.Name, after.InstancesOr()); err != nil {
+			return &apogee.Error{
+				Code:    apogee.ErrorCode(err),
+				Message: "the settings are saved, but scaling the app failed: " + apogee.ErrorMessage(err),
+				Err:     err,
+			}
+		}
+	}
 	if same(before.StartCommand, after.StartCommand) && same(before.HealthPath, after.HealthPath) && same(before.BootTimeout, after.BootTimeout) {
 		return nil
 	}

@@ -45,8 +45,33 @@ type appFront struct {
 
 var (
 	_ platform.Gate = (*appFront)(nil)
+	_ platform.Apps = (*appFront)(nil)
 	_ edge.Apps     = (*appFront)(nil)
 )
+
+// errNoApps answers for the runtime of a server that runs none.
+var errNoApps = apogee.Errorf(apogee.ECONFLICT, "this server runs no apps (--app-sandbox off)")
+
+func (f *appFront) Instances(project string) ([]apogee.AppInstance, []string) {
+	if h := f.h.Load(); h != nil {
+		return h.Instances(project)
+	}
+	return nil, nil
+}
+
+func (f *appFront) Scale(ctx context.Context, project string, n int) error {
+	if h := f.h.Load(); h != nil {
+		return h.Scale(ctx, project, n)
+	}
+	return errNoApps
+}
+
+func (f *appFront) Restart(ctx context.Context, project string) error {
+	if h := f.h.Load(); h != nil {
+		return h.Restart(ctx, project)
+	}
+	return errNoApps
+}
 
 func (f *appFront) BeforeProduction(ctx context.Context, p *apogee.Project, d *apogee.Deployment, files []apogee.File) error {
 	if h := f.h.Load(); h != nil {
@@ -95,7 +120,7 @@ func (s *Server) setupApps(ctx context.Context) error {
 	}
 	log := s.log.With("component", "apps")
 	a := &s.apps
-	a.observer = apphost.NewObserver(nil)
+	a.observer = apphost.NewObserver(s.appWatch) // and on to the runtime logs
 	a.runtime, err = supervisor.New(ctx, supervisor.Options{
 		Launcher: supervisor.Sandboxed{Sandbox: sb, Network: true},
 		DataDir:  filepath.Join(s.cfg.Data, "apps", "instances"),
@@ -123,6 +148,11 @@ func (s *Server) setupApps(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	// Requests for the apps that Restore brings back wait for them from
+	// the first one on.
+	if err := a.host.PlanRestore(ctx); err != nil {
+		return fmt.Errorf("apps: the production releases to restore: %w", err)
 	}
 	a.front.h.Store(a.host)
 	return nil

@@ -181,6 +181,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		Box:         s.box,
 		Webhooks:    s.webhooks,
 		Gate:        &s.apps.front,
+		Apps:        &s.apps.front,
 		Edge:        edgeCounter{s.reg},
 		SiteURL:     s.SiteURL,
 		DomainURL:   s.DomainURL,
@@ -336,20 +337,18 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		defer wg.Done()
 		s.janitor(ctx)
 	}()
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		s.runNotify(ctx)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.logPruner.Run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		s.runApps(ctx)
-	}()
+	for _, run := range []func(context.Context){
+		s.runNotify,     // notify.go
+		s.logPruner.Run, // apps' runtime logs kept within their plan's bounds
+		s.runApps,       // the app runtime (apps.go)
+		s.appWatch.Run,  // instances' output into runtime logs
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(ctx)
+		}()
+	}
 
 	hs := &http.Server{
 		Handler:           s.httpHandler(),

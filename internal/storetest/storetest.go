@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"EnvLimit", testEnvLimit},
 		{"Uploads", testUploads},
 		{"ConcurrentUseUpload", testConcurrentUseUpload},
+		{"BlobHolds", testBlobHolds},
 		{"Sessions", testSessions},
 		{"Webhooks", testWebhooks},
 		{"Plans", testPlans}, {"DisableUser", testDisableUser}, {"Usage", testUsage}, {"ConcurrentBuildLimit", testConcurrentBuildLimit},

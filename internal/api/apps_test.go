@@ -1,0 +1,112 @@
+package api_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/platform"
+)
+
+// runtimeStandIn is the app runtime as the AppService sees it: it
+// records what it is asked and answers with one instance. The real
+// runtime is tested in internal/apphost and internal/server.
+type runtimeStandIn struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *runtimeStandIn) Instances(project string) ([]apogee.AppInstance, []string) {
+	return []apogee.AppInstance{{ID: "inst1", Release: "r", State: "ready", Healthy: true, MemoryBytes: 40 << 20}}, nil
+}
+
+func (r *runtimeStandIn) Scale(ctx context.Context, project string, n int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, "scale "+project+" "+string(rune('0'+n)))
+	return nil
+}
+
+func (r *runtimeStandIn) Restart(ctx context.Context, project string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, "restart "+project)
+	return nil
+}
+
+// TestAppRoutes: status, scale and restart answer only the project's
+// owner, check their input and the project's kind, and reach the
+// runtime.
+func TestAppRoutes(t *testing.T) {
+	rt := &runtimeStandIn{}
+	e := newEnvWith(t, func(c *platform.Config) { c.Apps = rt })
+	alice, bob := e.user("alice@example.com"), e.user("bob@example.com")
+	e.must(e.call("POST", "/api/v1/projects", alice, apogee.CreateProjectRequest{Name: "api",
+		App: &apogee.AppSettings{StartCommand: ptr("node server.js"), HealthPath: ptr("/healthz")}}), 201, nil)
+	routes := []struct{ method, path string }{
+		{"GET", "/api/v1/projects/api/app"},
+		{"POST", "/api/v1/projects/api/app/scale"},
+		{"POST", "/api/v1/projects/api/app/restart"},
+	}
+	for _, r := range routes {
+		e.wantErr(e.call(r.method, r.path, "", apogee.ScaleRequest{Instances: 2}), 401, apogee.EUNAUTHORIZED)
+		e.wantErr(e.call(r.method, r.path, bob, apogee.ScaleRequest{Instances: 2}), 404, apogee.ENOTFOUND)
+	}
+	var st apogee.AppStatus
+	e.must(e.call("GET", "/api/v1/projects/api/app", alice, nil), 200, &st)
+	if st.Kind != "" || st.Instances != 1 || len(st.Releases) != 0 {
+		t.Errorf("status before any deploy: %+v", st)
+	}
+	e.wantErr(e.call("POST", "/api/v1/projects/api/app/scale", alice, apogee.ScaleRequest{Instances: 2}), 409, apogee.ECONFLICT)
+
+	// A static production: not an app.
+	ctx := t.Context()
+	p, err := e.store.ProjectByName(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy := func(app bool) *apogee.Deployment {
+		d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: p.ID, Target: apogee.TargetProduction, CreatedAt: time.Now()}
+		if err := e.store.CreateDeployment(ctx, d, []apogee.File{{Path: "server.js", SHA256: sha("x"), Size: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if app {
+			if err := e.store.CreateRelease(ctx, &apogee.Release{DeploymentID: d.ID, ProjectID: p.ID, StartCommand: "node server.js", HealthPath: "/", BootTimeout: 60}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.store.FinalizeDeployment(ctx, d.ID, time.Now(), true); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	deploy(false)
+	e.wantErr(e.call("POST", "/api/v1/projects/api/app/restart", alice, nil), 400, apogee.EINVALID)
+
+	d := deploy(true)
+	e.must(e.call("GET", "/api/v1/projects/api/app", alice, nil), 200, &st)
+	if st.Kind != apogee.KindApp || st.Production != d.ID || len(st.Releases) != 1 || !st.Releases[0].Production ||
+		st.Releases[0].Version != 1 || len(st.Running) != 1 || st.Running[0].ID != "inst1" {
+		t.Errorf("status of the app: %+v", st)
+	}
+	for _, n := range []int{0, 11, -1} {
+		e.wantErr(e.call("POST", "/api/v1/projects/api/app/scale", alice, apogee.ScaleRequest{Instances: n}), 400, apogee.EINVALID)
+	}
+	e.wantErr(e.call("POST", "/api/v1/projects/api/app/scale", alice, `{"instances":"two"}`), 400, apogee.EINVALID)
+	e.must(e.call("POST", "/api/v1/projects/api/app/scale", alice, apogee.ScaleRequest{Instances: 3}), 200, &st)
+	if st.Instances != 3 {
+		t.Errorf("instances after scale: %d", st.Instances)
+	}
+	e.must(e.call("POST", "/api/v1/projects/api/app/restart", alice, nil), 200, nil)
+	// A change of settings.app.instances scales too.
+	e.must(e.call("PATCH", "/api/v1/projects/api", alice, map[string]any{"settings": map[string]any{"app": map[string]any{"instances": 2}}}), 200, nil)
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if want := []string{"scale api 3", "restart api", "scale api 2"}; len(rt.calls) != 3 || rt.calls[0] != want[0] || rt.calls[1] != want[1] || rt.calls[2] != want[2] {
+		t.Errorf("runtime asked %v, want %v", rt.calls, want)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
