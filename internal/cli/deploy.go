@@ -138,16 +138,19 @@ The deployment's URL is the last line on stdout.`,
 			if err != nil {
 				return withHint(err, apogee.ENOTFOUND, "Create it with `apogee projects create "+proj+"`.")
 			}
-			if !linked {
-				a.linkAfterDeploy(o, dir, proj, res, cfg.Server)
-			}
 			if src.build {
 				o.Notef("Uploaded the source: %s, %s sent (%s)%s.\n", plural(res.Files, "file", "files"),
 					plural(res.Uploaded, "file", "files"), formatBytes(res.Bytes), skippedNote(ig.skipped))
+				if !linked {
+					a.linkAfterDeploy(o, dir, proj, res, cfg.Server)
+				}
 				o.Notef("Queued build %s of %s (%s).\n", res.ID, proj, target)
 				return a.followBuild(cmd.Context(), o, c, res.Deployment, build.quiet)
 			}
 			if a.json {
+				if !linked {
+					a.linkAfterDeploy(o, dir, proj, res, cfg.Server)
+				}
 				return o.JSON(res)
 			}
 			o.Notef("Ready in %s: %s, %s uploaded (%s).\n", time.Since(start).Round(10*time.Millisecond),
@@ -156,6 +159,9 @@ The deployment's URL is the last line on stdout.`,
 				if pv, err := c.GetProject(cmd.Context(), proj); err == nil {
 					o.Notef("Production: %s\n", pv.URL)
 				}
+			}
+			if !linked {
+				a.linkAfterDeploy(o, dir, proj, res, cfg.Server)
 			}
 			o.Notef("Inspect it with `apogee inspect %s`.\n", res.ID)
 			o.Println(res.URL)
