@@ -81,6 +81,12 @@ type CreateDeploymentRequest struct {
 	Files []File `json:"files"`
 	// Target is "production" (promote on finalize) or "preview" (default).
 	Target string `json:"target,omitempty"`
+	// Build says the files are a project's source folder: finalize
+	// queues a build of them (status queued) instead of serving them, and
+	// the deployment's files become what the build makes.
+	Build bool `json:"build,omitempty"`
+	// NoCache, with Build, builds without the project's dependency cache.
+	NoCache bool `json:"no_cache,omitempty"`
 }
 
 // DeploymentView is a deployment as the API shows it.

@@ -141,6 +141,11 @@ const (
 	SourceUpload = "upload" // files sent by `apogee deploy`
 	SourceGit    = "git"    // built from the project's repository
 	SourceZip    = "zip"    // built from an uploaded ZIP of the source
+	// SourceFolder is a project's source folder sent by `apogee deploy`
+	// through the deploy protocol (CreateDeploymentRequest.Build) and
+	// built by the platform: its manifest is the source until the build
+	// replaces it with the output.
+	SourceFolder = "folder"
 )
 
 // Deployment targets.

@@ -3,6 +3,7 @@ package apogee
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Blobs is a content-addressed blob store: every blob is named by the
@@ -31,6 +32,29 @@ type Blobs interface {
 	Close() error
 }
 
+// HeldBlob is a blob a user holds, with its size as received (-1: not
+// known).
+type HeldBlob struct {
+	SHA256 string
+	Size   int64
+}
+
+// BlobHoldStore records who holds which blob. A blob's hash is a
+// capability: whoever could name a hash and get its bytes served would
+// read another account's files, so a manifest may reference a blob
+// without sending it only if the project's owner holds it. A user holds
+// a blob once they uploaded its bytes (a file of a deployment, a ZIP) or
+// a build of theirs produced them; holding outlives the deployments that
+// use it. Errors follow the Store conventions.
+type BlobHoldStore interface {
+	// HoldBlobs records that userID holds blobs, as of at. Recording a
+	// held blob again is a no-op, except that a known size replaces an
+	// unknown one.
+	HoldBlobs(ctx context.Context, userID string, blobs []HeldBlob, at time.Time) error
+	// HeldBlobs returns those of hashes userID holds, with their sizes.
+	HeldBlobs(ctx context.Context, userID string, hashes []string) (map[string]int64, error)
+}
+
 // Event types carried by the EventBus. Events say what changed and where
 // (ids); they are never the truth: a subscriber that acts on one reads
 // the record it names from the store, so a forged, stale or lost event
@@ -50,6 +74,14 @@ const (
 	// EventDomainChanged: custom domain Host of ProjectID was verified or
 	// removed.
 	EventDomainChanged = "domain.changed"
+	// EventAppCrashed: instance Instance of release DeploymentID of
+	// project Project crashed, for Reason (Count crashes of the project's
+	// instances since the last such event). The runtime that saw it
+	// publishes it; nothing in the store records it.
+	EventAppCrashed = "app.crashed"
+	// EventAppDeployFailed: deployment DeploymentID of ProjectID could
+	// not go live, for Reason: its instances did not become ready.
+	EventAppDeployFailed = "app.deploy_failed"
 	// EventResync: events may have been missed (a slow subscriber lost
 	// some, or a bus spanning processes lost its connection or messages);
 	// catch up from the store. A bus hands it to its own subscribers only.
@@ -64,6 +96,12 @@ type Event struct {
 	Project      string `json:"project,omitempty"`
 	DeploymentID string `json:"deployment_id,omitempty"`
 	Host         string `json:"host,omitempty"`
+	// Instance and Reason say which app instance an app event is about
+	// and why (EventAppCrashed, EventAppDeployFailed); Count how many
+	// times it happened since the last event of its kind.
+	Instance string `json:"instance,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Count    int    `json:"count,omitempty"`
 	// Remote is set by a bus that spans processes on events another
 	// process published; work that must happen once per platform, not once
 	// per process (outgoing webhooks), is done only where Remote is false.

@@ -13,14 +13,20 @@ type BuildStore interface {
 	// QueueBuild inserts d with status queued and no files (d.Source,
 	// Branch and Commit say what to build).
 	QueueBuild(ctx context.Context, d *Deployment) error
+	// QueueUploaded turns uploading deployment id, a source folder
+	// (SourceFolder), into a queued build; its manifest stays as the
+	// source to build until FinishBuild replaces it with the output.
+	// ECONFLICT if it is not uploading.
+	QueueUploaded(ctx context.Context, id string) (*Deployment, error)
 	// ClaimBuild marks the oldest queued deployment building for worker
 	// at at and returns it; ErrNotFound when none is queued.
 	ClaimBuild(ctx context.Context, worker string, at time.Time) (*Deployment, error)
 	// BuildHeartbeat records that worker still builds id; ECONFLICT if
 	// the deployment is no longer building or is another worker's.
 	BuildHeartbeat(ctx context.Context, id, worker string, at time.Time) error
-	// FinishBuild stores the output manifest of a building deployment,
-	// makes it ready and, if promote, production, in one transaction that
+	// FinishBuild stores the output manifest of a building deployment
+	// (in place of the source manifest of a SourceFolder build), makes it
+	// ready and, if promote, production, in one transaction that
 	// moves the route version. ECONFLICT if the deployment is not
 	// building.
 	FinishBuild(ctx context.Context, id string, files []File, at time.Time, promote bool) (*Deployment, error)

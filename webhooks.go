@@ -18,10 +18,20 @@ const (
 	NotifyDeploymentError    = "deployment.error"    // its build or upload failed
 	NotifyDeploymentCanceled = "deployment.canceled" // its build was canceled
 	NotifyPing               = "ping"                // a test delivery asked for by the owner
+	// An app's instance crashed (the reason: its exit code, the signal
+	// that ended it, out of memory, a failed health check), and how many
+	// times its instances crashed since the last such notification.
+	NotifyAppCrashed = "app.crashed"
+	// An app's release could not go live (promote, rollback, a release of
+	// new variables or settings): its instances did not become ready, and
+	// the release that served keeps serving. A build whose release fails
+	// is a deployment.error, as any failed build.
+	NotifyAppDeployFailed = "app.deploy_failed"
 )
 
 // WebhookEvents are the notification types a webhook may subscribe to.
-var WebhookEvents = []string{NotifyDeploymentBuilding, NotifyDeploymentReady, NotifyDeploymentError, NotifyDeploymentCanceled}
+var WebhookEvents = []string{NotifyDeploymentBuilding, NotifyDeploymentReady, NotifyDeploymentError, NotifyDeploymentCanceled,
+	NotifyAppCrashed, NotifyAppDeployFailed}
 
 // Limits on outgoing webhooks.
 const (

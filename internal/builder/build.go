@@ -6,17 +6,21 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/framework"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/safefs"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 )
 
@@ -251,21 +255,24 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	}
 
 	overrides := framework.Overrides(p.Settings.Build)
-	root, err := os.OpenRoot(src)
+	// The checkout is the repository's: it is read following no link
+	// and opening only regular files, each with a cap (safefs).
+	root, err := safefs.OpenDir(src)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open checkout: %w", err)
 	}
 	defer root.Close()
-	fsys, err := overrides.Sub(root.FS())
+	fsys, err := overrides.Sub(root.FS(maxConfigRead))
 	if err != nil {
 		return nil, nil, err
 	}
 	rootDir := "."
 	if overrides.RootDir != nil && *overrides.RootDir != "" {
-		rootDir = filepath.Clean(*overrides.RootDir)
+		rootDir = path.Clean(filepath.ToSlash(*overrides.RootDir))
 	}
 	ws := workspace{
 		dir:     src,
+		root:    root,
 		rootDir: rootDir,
 		env:     b.env(vars),
 		disk:    disk,
@@ -284,15 +291,14 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	}
 	w.Systemf("Detected %s: install %s, build %s, output %q", plan.Name, quoteOr(plan.InstallCommand, "none"), quoteOr(plan.BuildCommand, "none"), plan.OutputDir)
 
-	projectDir := filepath.Join(src, rootDir)
-	cache, err := b.openCache(p.ID, projectDir, plan.Lockfile, "")
+	cache, err := b.openCache(ctx, p.ID, root, rootDir, plan.Lockfile, "", w)
 	if err != nil {
 		return nil, nil, err
 	}
 	skipInstall := false
 	if d.NoCache {
 		w.Systemf("Building without the dependency cache (--no-cache)")
-	} else if cache.restore(projectDir) {
+	} else if cache.restore(root, rootDir) {
 		// The lockfile is the same as the cached install's: the install
 		// would produce the same node_modules.
 		skipInstall = overrides.InstallCommand == nil
@@ -313,11 +319,11 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		}
 	}
 
-	files, err := collect(ctx, b.cfg.Blobs, src, filepath.Join(rootDir, filepath.Clean(plan.OutputDir)), w, collectOptions{})
+	files, err := collect(ctx, b.cfg.Blobs, root, path.Join(rootDir, path.Clean(filepath.ToSlash(plan.OutputDir))), w, collectOptions{})
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := cache.save(projectDir); err != nil {
+	if err := cache.save(root, rootDir); err != nil {
 		w.Systemf("Could not save the dependency cache: %v", err)
 	}
 	return files, nil, nil
@@ -364,8 +370,7 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 		w.Systemf("Release command %s runs once before the release takes traffic", quoteOr(kind.ReleaseCommand, ""))
 	}
 
-	projectDir := filepath.Join(ws.dir, ws.rootDir)
-	cache, err := b.openCache(p.ID, projectDir, plan.Lockfile, "prod")
+	cache, err := b.openCache(ctx, p.ID, ws.root, ws.rootDir, plan.Lockfile, "prod", w)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -373,7 +378,7 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 	switch {
 	case d.NoCache:
 		w.Systemf("Building without the dependency cache (--no-cache)")
-	case plan.ProdOnly && cache.restore(projectDir):
+	case plan.ProdOnly && cache.restore(ws.root, ws.rootDir):
 		skipInstall = overrides.InstallCommand == nil
 		w.Systemf("Restored node_modules from the cache (lockfile unchanged)")
 	}
@@ -395,12 +400,12 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 			}
 		}
 	}
-	files, err := collect(ctx, b.cfg.Blobs, ws.dir, ws.rootDir, w, collectOptions{app: true})
+	files, err := collect(ctx, b.cfg.Blobs, ws.root, ws.rootDir, w, collectOptions{app: true})
 	if err != nil {
 		return nil, nil, err
 	}
 	if plan.ProdOnly {
-		if err := cache.save(projectDir); err != nil {
+		if err := cache.save(ws.root, ws.rootDir); err != nil {
 			w.Systemf("Could not save the dependency cache: %v", err)
 		}
 	}
@@ -441,8 +446,9 @@ func (b *Builder) env(vars []string) []string {
 
 // workspace is where a build's steps run.
 type workspace struct {
-	dir     string // the checkout, /workspace in the sandbox
-	rootDir string // the project's folder in it
+	dir     string      // the checkout, /workspace in the sandbox
+	root    *safefs.Dir // the checkout, as the server reads it
+	rootDir string      // the project's folder in it (slash-separated)
 	env     []string
 	mounts  []sandbox.Mount
 	disk    *sandbox.Disk // nil: no bound
@@ -488,83 +494,170 @@ func (b *Builder) step(ctx context.Context, w *logs.Writer, what, command string
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
+// Caps on what the server reads from a workspace.
+const (
+	// maxConfigRead bounds any one file framework detection reads
+	// (package.json, lockfile heads, configuration files); it reads less
+	// of most.
+	maxConfigRead = 16 << 20
+	// maxLockfile bounds the lockfile hashed for the dependency cache's
+	// key (streamed, not held); a larger one builds without the cache.
+	maxLockfile = 256 << 20
+)
+
 // cache is a project's dependency cache: package manager stores (mounted
 // at /cache) and the node_modules of the last successful build, kept
 // under the hash of the lockfile it was installed from.
+//
+// node_modules is moved between the cache and the workspace through
+// descriptors of folders opened without following links (safefs), so a
+// build that turns the project's folder or node_modules into a link
+// cannot make the server move a folder of its choosing.
 type cache struct {
 	dir    string // <Dir>/cache/<project>
 	pkgDir string // mounted at /cache: npm, yarn, pnpm stores
 	key    string // sha256 of the lockfile; "" without one
 }
 
-// openCache opens the project's cache; flavor tells node_modules
-// installed differently from the same lockfile apart ("prod": without
-// devDependencies).
-func (b *Builder) openCache(projectID, projectDir, lockfile, flavor string) (*cache, error) {
+// openCache opens project's cache, keyed by the hash of the lockfile in
+// the project's folder rootDir of the workspace. A lockfile that is a
+// link, no regular file or larger than maxLockfile gets no key: the
+// build runs without the node_modules cache, and says why.
+//
+// flavor tells node_modules installed differently from the same lockfile
+// apart ("prod": without devDependencies).
+func (b *Builder) openCache(ctx context.Context, projectID string, ws *safefs.Dir, rootDir, lockfile, flavor string, w *logs.Writer) (*cache, error) {
 	c := &cache{dir: filepath.Join(b.cfg.Dir, "cache", projectID)}
 	c.pkgDir = filepath.Join(c.dir, "pkg")
 	if err := os.MkdirAll(c.pkgDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	if lockfile != "" {
-		f, err := os.ReadFile(filepath.Join(projectDir, lockfile))
-		if err == nil {
-			sum := sha256.Sum256(f)
-			c.key = hex.EncodeToString(sum[:])
-			if flavor != "" {
-				c.key += "-" + flavor
-			}
+	if lockfile == "" {
+		return c, nil
+	}
+	name := path.Join(rootDir, lockfile)
+	f, err := ws.Open(name)
+	if err != nil {
+		if safefs.IsUnsafe(err) {
+			w.Systemf("Not using the dependency cache: %s %s", lockfile, safefs.Reason(err))
 		}
+		return c, nil
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, safefs.Limit(ctx, f, name, maxLockfile)); err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		w.Systemf("Not using the dependency cache: %s %s", lockfile, safefs.Reason(err))
+		return c, nil
+	}
+	c.key = hex.EncodeToString(h.Sum(nil))
+	if flavor != "" {
+		c.key += "-" + flavor
 	}
 	return c, nil
 }
 
 func (c *cache) modules() string { return filepath.Join(c.dir, "node_modules-"+c.key) }
 
-// restore moves the cached node_modules into the project if it was
-// installed from the same lockfile.
-func (c *cache) restore(projectDir string) bool {
+// restore moves the cached node_modules into the project's folder rootDir
+// of the workspace if it was installed from the same lockfile.
+func (c *cache) restore(ws *safefs.Dir, rootDir string) bool {
 	if c.key == "" {
 		return false
 	}
-	if _, err := os.Stat(filepath.Join(projectDir, "node_modules")); err == nil {
+	pd, err := ws.OpenDir(rootDir)
+	if err != nil {
+		return false
+	}
+	defer pd.Close()
+	if _, err := pd.Lstat("node_modules"); !errors.Is(err, fs.ErrNotExist) {
 		return false // the repository ships its own
 	}
-	return moveDir(c.modules(), filepath.Join(projectDir, "node_modules")) == nil
-}
-
-// moveDir renames src to dst, or copies and removes it when they are on
-// different file systems (a workspace on its own disk).
-func moveDir(src, dst string) error {
-	err := os.Rename(src, dst)
-	if !errors.Is(err, syscall.EXDEV) {
-		return err
+	if _, err := os.Lstat(c.modules()); err != nil {
+		return false
 	}
-	if _, err := os.Stat(src); err != nil {
-		return err
-	}
-	cp := exec.Command("cp", "-a", "--", src, dst)
-	cp.Env = []string{"PATH=/usr/bin:/bin"}
-	if out, err := cp.CombinedOutput(); err != nil {
-		os.RemoveAll(dst)
-		return fmt.Errorf("copying %s: %w: %s", filepath.Base(src), err, strings.TrimSpace(string(out)))
-	}
-	return os.RemoveAll(src)
+	return moveIn(c.modules(), pd) == nil
 }
 
 // save keeps the project's node_modules for the next build with the same
-// lockfile, replacing older ones.
-func (c *cache) save(projectDir string) error {
+// lockfile, replacing older ones. The build has ended: its folder and
+// node_modules are opened without following links, so one it turned into
+// a link is not saved.
+func (c *cache) save(ws *safefs.Dir, rootDir string) error {
 	if c.key == "" {
 		return nil
 	}
-	nm := filepath.Join(projectDir, "node_modules")
-	if _, err := os.Stat(nm); err != nil {
+	pd, err := ws.OpenDir(rootDir)
+	if err != nil {
+		return err
+	}
+	defer pd.Close()
+	fi, err := pd.Lstat("node_modules")
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("node_modules is not a folder (%s)", fi.Mode().Type())
 	}
 	old, _ := filepath.Glob(filepath.Join(c.dir, "node_modules-*"))
 	for _, o := range old {
 		os.RemoveAll(o)
 	}
-	return moveDir(nm, c.modules())
+	return moveOut(pd, c.modules())
+}
+
+// moveIn moves the server's folder src to node_modules in dst.
+func moveIn(src string, dst *safefs.Dir) error {
+	err := unix.Renameat(unix.AT_FDCWD, src, dst.Fd(), "node_modules")
+	if err != unix.EXDEV {
+		return err
+	}
+	// The workspace is on a disk of its own: copy, then remove.
+	if err := copyTree(src, "/proc/self/fd/3/node_modules", dst); err != nil {
+		os.RemoveAll(fdPath(dst, "node_modules"))
+		return err
+	}
+	return os.RemoveAll(src)
+}
+
+// moveOut moves node_modules of src to the server's path dst.
+func moveOut(src *safefs.Dir, dst string) error {
+	err := unix.Renameat(src.Fd(), "node_modules", unix.AT_FDCWD, dst)
+	if err != unix.EXDEV {
+		return err
+	}
+	if err := copyTree("/proc/self/fd/3/node_modules", dst, src); err != nil {
+		os.RemoveAll(dst)
+		return err
+	}
+	return os.RemoveAll(fdPath(src, "node_modules"))
+}
+
+// fdPath names name in d through this process's descriptor of d.
+func fdPath(d *safefs.Dir, name string) string {
+	return filepath.Join("/proc/self/fd", fmt.Sprint(d.Fd()), name)
+}
+
+// copyTree copies a folder with cp -a (links copied as links, never
+// followed), giving cp the workspace folder ws as its descriptor 3, so
+// that paths under /proc/self/fd/3 name it whatever became of its path.
+func copyTree(src, dst string, ws *safefs.Dir) error {
+	fd, err := unix.Dup(ws.Fd())
+	if err != nil {
+		return fmt.Errorf("copying node_modules: %w", err)
+	}
+	dir := os.NewFile(uintptr(fd), ws.Name())
+	defer dir.Close()
+	cp := exec.Command("cp", "-a", "--no-target-directory", "--", src, dst)
+	cp.Env = []string{"PATH=/usr/bin:/bin"}
+	cp.ExtraFiles = []*os.File{dir}
+	if out, err := cp.CombinedOutput(); err != nil {
+		return fmt.Errorf("copying node_modules: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

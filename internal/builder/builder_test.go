@@ -33,7 +33,7 @@ var quiet = testbed.Quiet
 // rig is a builder on real backends: SQLite, file blobs, the bwrap
 // sandbox, the in-process bus.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	store   apogee.Store
 	queue   apogee.BuildQueue
 	blobs   apogee.Blobs
@@ -62,14 +62,14 @@ func (e env) Resolve(context.Context, string) ([]string, []string, error) {
 	return vars, secrets, nil
 }
 
-func newRig(t *testing.T, limits sandbox.Limits, vars env) *rig {
+func newRig(t testing.TB, limits sandbox.Limits, vars env) *rig {
 	t.Helper()
 	return newRigWith(t, limits, vars, nil)
 }
 
 // newRigWith is newRig with before run on the store and the project's
 // owner before the builder starts.
-func newRigWith(t *testing.T, limits sandbox.Limits, vars env, before func(st apogee.Store, owner *apogee.User)) *rig {
+func newRigWith(t testing.TB, limits sandbox.Limits, vars env, before func(st apogee.Store, owner *apogee.User)) *rig {
 	t.Helper()
 	if _, err := exec.LookPath("bwrap"); err != nil {
 		t.Fatal("bwrap is missing: apt-get install bubblewrap")

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 
@@ -18,6 +16,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/safefs"
 )
 
 // Output limits.
@@ -37,21 +36,21 @@ type collectOptions struct {
 	app bool
 }
 
-// collect stores the files of the output folder out (relative to the
-// workspace) in the blob store, only those it lacks, and returns the
-// manifest. Links that leave the workspace are skipped, never followed;
-// for an app, links that stay inside out are kept as links.
-func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *logs.Writer, opts collectOptions) ([]apogee.File, error) {
-	root, err := os.OpenRoot(workspace)
-	if err != nil {
-		return nil, fmt.Errorf("open workspace: %w", err)
-	}
-	defer root.Close()
-	out = filepath.ToSlash(filepath.Clean(out))
-	if st, err := root.Stat(out); err != nil || !st.IsDir() {
+// collect stores the files of the output folder out (slash-separated,
+// relative to the workspace ws) in the blob store, only those it lacks,
+// and returns the manifest. Nothing is followed (safefs): links, FIFOs,
+// sockets and devices are skipped with a line in the log, and a link on
+// the way to the output folder fails the build; for an app, links that
+// stay inside out are kept as links (recorded, still not followed).
+func collect(ctx context.Context, blobs apogee.Blobs, ws *safefs.Dir, out string, w *logs.Writer, opts collectOptions) ([]apogee.File, error) {
+	out = path.Clean(out)
+	st, err := ws.Lstat(out)
+	switch {
+	case errors.Is(err, safefs.ErrLink) || err == nil && st.Mode().Type() == fs.ModeSymlink:
+		return nil, apogee.Errorf(apogee.EINVALID, "the output folder %q is, or passes through, a symbolic link; links are not followed: set the folder itself with `apogee projects update --output-dir DIR`", out)
+	case err != nil || !st.IsDir():
 		return nil, apogee.Errorf(apogee.EINVALID, "the output folder %q does not exist after the build; set the right one with `apogee projects update --output-dir DIR`", out)
 	}
-	fsys := root.FS()
 	type entry struct {
 		rel    string
 		size   int64
@@ -62,10 +61,14 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 	if opts.app {
 		limit = maxAppFile
 	}
+	fsys := ws.FS(limit)
 	var entries []entry
 	err = fs.WalkDir(fsys, out, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
 		}
 		if de.IsDir() {
 			if de.Name() == ".git" || (de.Name() == "node_modules" && p != out && !opts.app) {
@@ -73,9 +76,12 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 			}
 			return nil
 		}
-		rel := strings.TrimPrefix(strings.TrimPrefix(p, out), "/")
+		rel := p
+		if out != "." {
+			rel = strings.TrimPrefix(p, out+"/")
+		}
 		if opts.app && de.Type()&fs.ModeSymlink != 0 {
-			target, err := root.Readlink(p)
+			target, err := ws.Readlink(p)
 			if err != nil {
 				return fmt.Errorf("read link %s: %w", rel, err)
 			}
@@ -86,13 +92,18 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 			entries = append(entries, entry{rel: rel, size: int64(len(target)), mode: fs.ModeSymlink | 0o777, target: target})
 			return nil
 		}
-		info, err := fs.Stat(fsys, p) // follows links, but only inside the workspace
-		if err != nil {
-			w.Systemf("Skipping %s: %v", rel, errors.Unwrap(err))
+		switch de.Type() {
+		case 0:
+		case fs.ModeSymlink:
+			w.Systemf("Skipping %s: a symbolic link (links are not followed; copy the file into the output instead)", rel)
+			return nil
+		default:
+			w.Systemf("Skipping %s: not a regular file", rel)
 			return nil
 		}
-		if !info.Mode().IsRegular() {
-			w.Systemf("Skipping %s: not a regular file", rel)
+		info, err := de.Info()
+		if err != nil {
+			w.Systemf("Skipping %s: %v", rel, errors.Unwrap(err))
 			return nil
 		}
 		if _, err := apogee.CleanPath(rel); err != nil {
@@ -135,8 +146,13 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 				return nil
 			}
 			p := path.Join(out, e.rel)
-			sum, err := hashFile(fsys, p)
+			sum, err := hashFile(gctx, ws, p, limit)
 			if err != nil {
+				if safefs.IsUnsafe(err) {
+					// Replaced since the walk: the build's processes
+					// are gone, so only by something else.
+					return apogee.Errorf(apogee.EINVALID, "output file %s %s", e.rel, safefs.Reason(err))
+				}
 				return fmt.Errorf("hash %s: %w", e.rel, err)
 			}
 			files[i] = apogee.File{Path: e.rel, SHA256: sum, Size: e.size, Mode: uint32(e.mode.Perm())}
@@ -147,12 +163,12 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 			if len(missing) == 0 {
 				return nil
 			}
-			f, err := fsys.Open(p)
+			f, err := ws.Open(p)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			if _, err := blobs.Put(gctx, sum, f, limit); err != nil {
+			if _, err := blobs.Put(gctx, sum, safefs.Limit(gctx, f, p, limit), limit); err != nil {
 				return fmt.Errorf("store %s: %w", e.rel, err)
 			}
 			sent.Add(1)
@@ -166,14 +182,15 @@ func collect(ctx context.Context, blobs apogee.Blobs, workspace, out string, w *
 	return files, nil
 }
 
-func hashFile(fsys fs.FS, p string) (string, error) {
-	f, err := fsys.Open(p)
+// hashFile hashes the regular file p of ws, stopping when ctx ends.
+func hashFile(ctx context.Context, ws *safefs.Dir, p string, limit int64) (string, error) {
+	f, err := ws.Open(p)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, safefs.Limit(ctx, f, p, limit)); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

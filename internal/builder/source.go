@@ -14,7 +14,8 @@ import (
 )
 
 // Sources fetches a deployment's source tree: a clone of the project's
-// repository at the deployment's commit or branch, or the uploaded ZIP.
+// repository at the deployment's commit or branch, the uploaded ZIP, or
+// the uploaded source folder.
 type Sources struct {
 	Git   *source.Git
 	Blobs apogee.Blobs
@@ -25,6 +26,8 @@ type Sources struct {
 	LocalRoot string
 	// Token returns the token for a project's private repository, if any.
 	Token func(ctx context.Context, p *apogee.Project) (string, error)
+	// Manifests reads the manifest of a source folder (folder.go).
+	Manifests Manifests
 }
 
 var _ Source = (*Sources)(nil)
@@ -91,6 +94,8 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 		}
 		fmt.Fprintf(log, "Unpacked %d files (%s)\n", n, humanize.IBytes(uint64(max(size, 0))))
 		return "", nil
+	case apogee.SourceFolder:
+		return "", s.fetchFolder(ctx, d, dir, log)
 	default:
 		return "", apogee.Errorf(apogee.EINVALID, "deployment %s has no source to build (source %q)", d.ID, d.Source)
 	}

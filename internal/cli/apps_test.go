@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"archive/zip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -62,42 +59,5 @@ func TestAppSettingsAndCommands(t *testing.T) {
 		if r := run(t, "", tt.argv...); r.code == 0 || !strings.Contains(r.stderr, tt.want) {
 			t.Errorf("%s: code %d, want an error saying %q:\n%s", strings.Join(tt.argv, " "), r.code, tt.want, r.stderr)
 		}
-	}
-}
-
-// TestZipSource packs an app's folder for a build on the server: no
-// node_modules, .git or links, executables kept executable.
-func TestZipSource(t *testing.T) {
-	dir := t.TempDir()
-	for name, mode := range map[string]os.FileMode{
-		"server.js": 0o644, "bin/start": 0o755, "node_modules/x/index.js": 0o644, "lib/node_modules/y.js": 0o644,
-		".git/HEAD": 0o644, "src/.DS_Store": 0o644,
-	} {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(name), mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "passwd")); err != nil {
-		t.Fatal(err)
-	}
-	path, err := zipSource(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(path)
-	zr, err := zip.OpenReader(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zr.Close()
-	got := map[string]os.FileMode{}
-	for _, f := range zr.File {
-		got[f.Name] = f.Mode().Perm()
-	}
-	want := map[string]os.FileMode{"server.js": 0o644, "bin/start": 0o755}
-	if len(got) != len(want) || got["server.js"] != want["server.js"] || got["bin/start"] != want["bin/start"] {
-		t.Errorf("the ZIP holds %v, want %v", got, want)
 	}
 }

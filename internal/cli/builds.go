@@ -33,9 +33,9 @@ func (b *buildFlags) add(cmd *cobra.Command) {
 	f.BoolVar(&b.git, "git", false, "build on the server from the project's Git repository")
 	f.StringVar(&b.zip, "zip", "", "build on the server from a ZIP of the source tree")
 	f.StringVar(&b.ref, "ref", "", "with --git: branch, tag or commit to build (default: the project's branch)")
-	f.BoolVar(&b.noCache, "no-cache", false, "with --git or --zip: build without the dependency cache")
+	f.BoolVar(&b.noCache, "no-cache", false, "for a build on the server (a source folder, --git, --zip): build without the dependency cache")
 	f.BoolVar(&b.preview, "preview", false, "make a preview deployment (the default; the opposite of --prod)")
-	f.BoolVarP(&b.quiet, "quiet", "q", false, "with --git or --zip: do not stream the build log to stderr")
+	f.BoolVarP(&b.quiet, "quiet", "q", false, "for a build on the server: do not stream the build log to stderr")
 }
 
 // active reports whether the flags ask for a build on the server.

@@ -217,7 +217,7 @@ func TestDeployGitFailureAndCancel(t *testing.T) {
 		t.Fatalf("--git --zip: code %d\n%s", r.code, r.stderr)
 	}
 	r = run(t, "", "deploy", "--project", "web", "--ref", "main")
-	if r.code == 0 || !strings.Contains(r.stderr, "add --git or --zip") {
+	if r.code == 0 || !strings.Contains(r.stderr, "add --git") {
 		t.Fatalf("--ref alone: code %d\n%s", r.code, r.stderr)
 	}
 }

@@ -18,22 +18,35 @@ import (
 
 func newDeployCmd(a *app) *cobra.Command {
 	var projectFlag string
-	var prod bool
+	var prod, prebuilt bool
 	var concurrency int
 	var build buildFlags
 	cmd := &cobra.Command{
 		Use:   "deploy [DIR]",
 		Short: "Deploy a folder; prints the deployment's URL as the last line",
-		Long: `Deploy uploads a folder as a new, immutable deployment of a project.
+		Long: `Deploy sends a folder to a project as a new, immutable deployment.
 
-Only files the server does not have yet are uploaded, so a redeploy with one
-changed file uploads one file. ".git" folders and ".DS_Store" files are
-skipped, and so are symbolic links that lead outside the folder.
+A folder that is a project's source (a framework Apogee detects, such as
+Vite, Next.js or Astro, a package.json with a build script, or a Node.js
+app) is uploaded as source and built on the server, like "vercel deploy":
+the build log streams to stderr while it builds. node_modules, .git, and
+what .gitignore and .apogeeignore files exclude are never uploaded. Any
+other folder (plain HTML, or build output) is deployed as it is, and so is
+a source folder with --prebuilt; there only .apogeeignore applies.
+
+Either way only files the server does not have yet are uploaded, so a
+redeploy with one changed file uploads one file. ".git" folders,
+".DS_Store" files and symbolic links that lead outside the folder are
+skipped.
 
 With --git the server builds the project's repository instead (--ref picks
 a branch, tag or commit), and with --zip FILE it builds an uploaded ZIP of
-the source tree; the build log streams to stderr while it builds. A build
-that fails or is canceled exits non-zero with the reason.
+the source tree. A build that fails or is canceled exits non-zero with the
+reason.
+
+The project: --project, else $APOGEE_PROJECT, else the folder's link
+(.apogee/project.json, written by "apogee link" and by the first deploy of
+the folder with --project), so later deploys of the folder need none.
 
 Production or preview: every deploy from the command line (a folder, --git
 or --zip) makes a preview with its own URL unless --prod is given; with
@@ -41,14 +54,14 @@ or --zip) makes a preview with its own URL unless --prod is given; with
 by git push or a GitHub webhook, build the project's branch to production
 and other branches as previews.)
 
-A project set to be a Node.js app (` + "`projects update --kind app`" + `) is built on the
-server from the folder's source: the folder goes up as a ZIP, without
-node_modules and .git, as with --zip.
+A project set to be a Node.js app (` + "`projects update --kind app`" + `) is always
+built on the server from the folder's source.
 
 The deployment's URL is the last line on stdout.`,
-		Example: `  apogee deploy ./public --project my-site
-  apogee deploy --project my-site --prod
-  APOGEE_PROJECT=my-site apogee deploy dist --json
+		Example: `  apogee deploy ./my-app --project my-app      # a source folder: built on the server
+  apogee deploy                                 # again, from the linked folder
+  apogee deploy ./dist --project my-site --prebuilt --prod
+  APOGEE_PROJECT=my-site apogee deploy public --json
   apogee deploy --project my-site --git --ref feature-x
   apogee deploy --project my-site --zip site.zip`,
 		Args: args(cobra.MaximumNArgs(1)),
@@ -57,15 +70,18 @@ The deployment's URL is the last line on stdout.`,
 			if len(argv) == 1 {
 				dir = argv[0]
 			}
-			proj, err := project(projectFlag)
-			if err != nil {
-				return err
-			}
 			if build.active() {
+				if prebuilt {
+					return usageError(cmd, errors.New("--prebuilt is for folders; --git and --zip build on the server"))
+				}
+				proj, err := project(projectFlag)
+				if err != nil {
+					return err
+				}
 				return a.deployBuild(cmd, argv, proj, prod, &build)
 			}
-			if build.ref != "" || build.noCache {
-				return usageError(cmd, errors.New("--ref and --no-cache are for builds on the server: add --git or --zip"))
+			if build.ref != "" {
+				return usageError(cmd, errors.New("--ref is for builds of the project's repository: add --git"))
 			}
 			if prod && build.preview {
 				return usageError(cmd, errors.New("--prod and --preview cannot be combined"))
@@ -73,33 +89,46 @@ The deployment's URL is the last line on stdout.`,
 			if err := checkFolder(dir); err != nil {
 				return err
 			}
-			c, _, err := a.client()
+			src := folderSource{}
+			if !prebuilt {
+				src = detectSource(dir)
+			}
+			if build.noCache && !src.build {
+				return usageError(cmd, errors.New("--no-cache is for builds on the server, and this folder is deployed as it is"))
+			}
+			proj, linked, err := a.deployProject(projectFlag, dir)
+			if err != nil {
+				return err
+			}
+			c, cfg, err := a.client()
 			if err != nil {
 				return err
 			}
 			o := a.output(cmd)
 			target := deployTarget(prod)
 			abs, _ := filepath.Abs(dir)
-			if pv, err := c.GetProject(cmd.Context(), proj); err == nil && pv.Settings.App.Kind != nil && *pv.Settings.App.Kind == apogee.KindApp {
-				// An app is built on the server from its source: the
-				// folder goes up as a ZIP.
-				zipPath, err := zipSource(dir)
-				if err != nil {
-					return &cliError{code: "invalid", msg: "cannot pack " + dir, err: err}
+			if !prebuilt && !src.build {
+				// A project set to be an app is built from its source,
+				// whatever the folder looks like.
+				if pv, err := c.GetProject(cmd.Context(), proj); err == nil && pv.Settings.App.Kind != nil && *pv.Settings.App.Kind == apogee.KindApp {
+					src = folderSource{build: true, what: "the source of an app"}
 				}
-				defer os.Remove(zipPath)
-				o.Notef("%s is an app: building %s on the server\n", proj, abs)
-				b := build
-				b.zip = zipPath
-				return a.deployBuild(cmd, nil, proj, prod, &b)
 			}
-			o.Notef("Deploying %s to %s (%s)\n", abs, proj, target)
+			if src.build {
+				o.Notef("Deploying the source of %s (%s) to %s (%s): the server builds it; --prebuilt deploys the folder as it is.\n", abs, src.what, proj, target)
+			} else {
+				o.Notef("Deploying %s to %s (%s)\n", abs, proj, target)
+			}
 
+			ig := newIgnorer(dir, src.build)
 			p := newDeployProgress(o, !a.json && isTerminal(o.err))
 			start := time.Now()
 			res, err := c.Deploy(cmd.Context(), dir, client.DeployOptions{
 				Project:     proj,
 				Production:  prod,
+				Build:       src.build,
+				NoCache:     build.noCache,
+				Skip:        ig.skip,
 				Concurrency: concurrency,
 				OnWarning:   func(msg string) { o.Warnf("%s\n", msg) },
 				OnUpload:    p.start,
@@ -108,6 +137,15 @@ The deployment's URL is the last line on stdout.`,
 			p.finish()
 			if err != nil {
 				return withHint(err, apogee.ENOTFOUND, "Create it with `apogee projects create "+proj+"`.")
+			}
+			if !linked {
+				a.linkAfterDeploy(o, dir, proj, res, cfg.Server)
+			}
+			if src.build {
+				o.Notef("Uploaded the source: %s, %s sent (%s)%s.\n", plural(res.Files, "file", "files"),
+					plural(res.Uploaded, "file", "files"), formatBytes(res.Bytes), skippedNote(ig.skipped))
+				o.Notef("Queued build %s of %s (%s).\n", res.ID, proj, target)
+				return a.followBuild(cmd.Context(), o, c, res.Deployment, build.quiet)
 			}
 			if a.json {
 				return o.JSON(res)
@@ -125,8 +163,9 @@ The deployment's URL is the last line on stdout.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&projectFlag, "project", "p", "", "project to deploy to (default: $APOGEE_PROJECT)")
+	f.StringVarP(&projectFlag, "project", "p", "", "project to deploy to (default: $APOGEE_PROJECT, then the folder's link)")
 	f.BoolVar(&prod, "prod", false, "make the deployment production once it is ready (default: a preview)")
+	f.BoolVar(&prebuilt, "prebuilt", false, "deploy the folder as it is, even if it is a project's source")
 	f.IntVar(&concurrency, "concurrency", client.DefaultConcurrency, "files to upload at once")
 	build.add(cmd)
 	return cmd

@@ -49,7 +49,7 @@ func (o *output) Notef(format string, args ...any) {
 
 // Warnf prints a warning on stderr, even with --json.
 func (o *output) Warnf(format string, args ...any) {
-	fmt.Fprintf(o.err, "Warning: "+format, args...)
+	fmt.Fprint(o.err, "Warning: "+sentence(fmt.Sprintf(format, args...)))
 }
 
 // Table prints rows under a header, aligned.

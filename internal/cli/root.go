@@ -65,6 +65,7 @@ func New() *cobra.Command {
 		newRedeployCmd(a),
 		newAdminCmd(a), newUsageCmd(a), // admin.go
 		newWebhooksCmd(a), // webhooks.go
+		newLinkCmd(a),     // link.go
 		newAppsCmd(a),     // apps.go
 	)
 	setVersion(a, root) // version.go
@@ -116,7 +117,6 @@ func newClient(server, token string) *client.Client {
 	return client.New(server, token, client.WithUserAgent("apogee-cli"), client.WithTimeout(cliTimeout))
 }
 
-// project returns the --project flag's value, or $APOGEE_PROJECT.
 // projectClient resolves the project of a command (--project or
 // APOGEE_PROJECT) and makes the API client.
 func (a *app) projectClient(flag string) (string, *client.Client, error) {
@@ -131,6 +131,8 @@ func (a *app) projectClient(flag string) (string, *client.Client, error) {
 	return proj, c, nil
 }
 
+// project returns the --project flag's value, or $APOGEE_PROJECT, or the
+// project the current folder is linked to (.apogee/project.json).
 func project(flag string) (string, error) {
 	if flag != "" {
 		return flag, nil
@@ -138,11 +140,19 @@ func project(flag string) (string, error) {
 	if p := os.Getenv("APOGEE_PROJECT"); p != "" {
 		return p, nil
 	}
-	return "", &cliError{
-		code: "invalid",
-		msg:  "no project given",
-		hint: "Pass --project NAME or set APOGEE_PROJECT. List your projects with `apogee projects list`.",
+	if l, err := readLink("."); err != nil || l != nil { // link.go
+		if err != nil {
+			return "", err
+		}
+		return l.Project, nil
 	}
+	return "", errNoProject
+}
+
+var errNoProject = &cliError{
+	code: "invalid",
+	msg:  "no project given",
+	hint: "Pass --project NAME, set APOGEE_PROJECT, or link the folder with `apogee link --project NAME`. List your projects with `apogee projects list`.",
 }
 
 // normalizeServer accepts "localhost:8080" for "http://localhost:8080"

@@ -39,6 +39,19 @@ type DeployOptions struct {
 	// number of CPUs, at most 16).
 	HashWorkers int
 
+	// Build sends the folder as a project's source: once every file is
+	// uploaded the server queues a build of it (the result's Status is
+	// queued) and the deployment becomes what the build makes. Follow
+	// the build with FollowLogs.
+	Build bool
+	// NoCache, with Build, builds without the project's dependency cache.
+	NoCache bool
+	// Skip, if set, leaves files and folders out: rel is the path inside
+	// the folder, slash separated, and dir says whether it is a folder
+	// (whose whole tree is then left out). It is called in walk order: a
+	// folder before what it holds.
+	Skip func(rel string, dir bool) bool
+
 	// OnWarning reports a file that is skipped, such as a symbolic link
 	// that leaves the folder.
 	OnWarning func(msg string)
@@ -81,7 +94,7 @@ func (c *Client) Deploy(ctx context.Context, dir string, opts DeployOptions) (*D
 		return nil, apogee.Errorf(apogee.EINVALID, "no project given to deploy to")
 	}
 	d := &deployer{c: c, opts: opts}
-	files, err := hashTree(ctx, dir, opts.HashWorkers, d.warn)
+	files, err := hashTree(ctx, dir, opts.HashWorkers, opts.Skip, d.warn)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +109,7 @@ func (c *Client) Deploy(ctx context.Context, dir string, opts DeployOptions) (*D
 			d.byHash[files[i].SHA256] = &files[i]
 		}
 	}
-	req := apogee.CreateDeploymentRequest{Files: manifest, Target: apogee.TargetPreview}
+	req := apogee.CreateDeploymentRequest{Files: manifest, Target: apogee.TargetPreview, Build: opts.Build, NoCache: opts.NoCache}
 	if opts.Production {
 		req.Target = apogee.TargetProduction
 	}
@@ -340,8 +353,8 @@ type localFile struct {
 
 // hashTree lists the files under root (see Deploy for what is skipped)
 // and hashes them, workers at a time. Files are sorted by path.
-func hashTree(ctx context.Context, root string, workers int, warn func(string)) ([]localFile, error) {
-	files, err := scanTree(root, warn)
+func hashTree(ctx context.Context, root string, workers int, skip func(string, bool) bool, warn func(string)) ([]localFile, error) {
+	files, err := scanTree(root, skip, warn)
 	if err != nil {
 		return nil, err
 	}
@@ -389,7 +402,7 @@ func hashFile(f *localFile, buf []byte) error {
 }
 
 // scanTree walks root and returns its files, unhashed, sorted by path.
-func scanTree(root string, warn func(string)) ([]localFile, error) {
+func scanTree(root string, skip func(string, bool) bool, warn func(string)) ([]localFile, error) {
 	real, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", root, err)
@@ -412,8 +425,16 @@ func scanTree(root string, warn func(string)) ([]localFile, error) {
 		}
 		name := d.Name()
 		if d.IsDir() {
-			if name == ".git" && p != real {
+			if p == real {
+				return nil
+			}
+			if name == ".git" {
 				return filepath.SkipDir
+			}
+			if skip != nil {
+				if rel, err := filepath.Rel(real, p); err == nil && skip(filepath.ToSlash(rel), true) {
+					return filepath.SkipDir
+				}
 			}
 			return nil
 		}
@@ -425,6 +446,9 @@ func scanTree(root string, warn func(string)) ([]localFile, error) {
 			return err
 		}
 		mpath := filepath.ToSlash(rel)
+		if skip != nil && skip(mpath, false) {
+			return nil
+		}
 		if _, err := apogee.CleanPath(mpath); err != nil {
 			warn(fmt.Sprintf("skipped %q: %s", mpath, apogee.ErrorMessage(err)))
 			return nil

@@ -24,7 +24,7 @@ func BenchmarkHashTree(b *testing.B) {
 	b.SetBytes(1000 * 4096)
 	b.ReportAllocs()
 	for b.Loop() {
-		files, err := hashTree(b.Context(), dir, 0, func(string) {})
+		files, err := hashTree(b.Context(), dir, 0, nil, func(string) {})
 		if err != nil || len(files) != 1000 {
 			b.Fatalf("%d files, %v", len(files), err)
 		}

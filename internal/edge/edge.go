@@ -273,8 +273,12 @@ func (s *Server) add(next, old *routes, rs []apogee.Route) {
 		key := s.hostKey(r.Host)
 		if st.app && strings.Contains(r.Host, "--") && !strings.Contains(r.Host, ".") {
 			// A deployment's own host: project names never hold "--",
-			// custom domains always hold a dot.
-			st.own = key
+			// custom domains always hold a dot. Written only when it
+			// changes: st may be a served site kept from old, read by
+			// requests while this reload runs.
+			if st.own != key {
+				st.own = key
+			}
 		}
 		next.hosts[key] = st
 	}

@@ -39,8 +39,10 @@
 // web: process, Next.js without a static export, a start script that is
 // not a dev server, or a server entry make an app; see kindRules.
 //
-// Untrusted trees: Detect follows symbolic links if fsys does. Give it
-// (*os.Root).FS() of the checkout so that a link cannot reach outside it.
+// Untrusted trees: Detect reads what fsys gives. Give it safefs's FS of
+// the checkout, which follows no link and opens only regular files, so
+// that a link, a FIFO or a huge file planted in the repository is an
+// error rather than a read outside it, a stalled worker or a full memory.
 package framework
 
 import (
@@ -51,6 +53,7 @@ import (
 	"strings"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/safefs"
 )
 
 // Plan says how to install and build a project and where its site is after
@@ -150,8 +153,12 @@ func (o Overrides) Sub(fsys fs.FS) (fs.FS, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, apogee.Errorf(apogee.EINVALID, "root directory %q does not exist in the repository", dir)
+	case errors.Is(err, safefs.ErrLink):
+		return nil, apogee.Errorf(apogee.EINVALID, "root directory %q passes through a symbolic link; links are not followed: name the folder itself", dir)
 	case err != nil:
 		return nil, fmt.Errorf("framework: stat root directory: %w", err)
+	case fi.Mode().Type() == fs.ModeSymlink:
+		return nil, apogee.Errorf(apogee.EINVALID, "root directory %q is a symbolic link; links are not followed: name the folder itself", dir)
 	case !fi.IsDir():
 		return nil, apogee.Errorf(apogee.EINVALID, "root directory %q is not a folder", dir)
 	}

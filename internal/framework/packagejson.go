@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/safefs"
 )
 
 const (
@@ -135,6 +136,11 @@ func readFile(fsys fs.FS, name string, limit int64) (data []byte, truncated, ok 
 	f, err := fsys.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, false, nil
+	}
+	if safefs.IsUnsafe(err) {
+		// A link, FIFO or device planted in the repository (safefs).
+		return nil, false, false, &apogee.Error{Code: apogee.EINVALID, Err: err,
+			Message: fmt.Sprintf("%s %s; commit the file itself", name, safefs.Reason(err))}
 	}
 	if err != nil {
 		return nil, false, false, fmt.Errorf("framework: open %s: %w", name, err)

@@ -25,6 +25,7 @@ import (
 // names.
 type Store interface {
 	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
+	ProjectByName(ctx context.Context, name string) (*apogee.Project, error)
 	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
 }
 
@@ -39,6 +40,12 @@ type Notification struct {
 	Text string `json:"text"`
 	// At is when it happened.
 	At time.Time `json:"at"`
+	// Instance, Reason and Count are an app's notifications' (app.crashed,
+	// app.deploy_failed): which instance, why, and how many crashes since
+	// the last app.crashed of the project.
+	Instance string `json:"instance,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Count    int    `json:"count,omitempty"`
 
 	projectID  string   // the project the webhooks of which get it
 	recipients []string // ids of the users who see it live
@@ -152,6 +159,10 @@ func (n *Notifier) notification(ctx context.Context, e apogee.Event) (Notificati
 	case apogee.EventBuildEnded:
 		// A ready build was told by its deployment.ready; only failures
 		// and cancellations are news here (decided by the stored status).
+	case apogee.EventAppCrashed:
+		return n.appNotification(ctx, apogee.NotifyAppCrashed, e)
+	case apogee.EventAppDeployFailed:
+		return n.appNotification(ctx, apogee.NotifyAppDeployFailed, e)
 	default:
 		return Notification{}, false, nil
 	}
@@ -176,6 +187,32 @@ func (n *Notifier) notification(ctx context.Context, e apogee.Event) (Notificati
 	return n.about(typ, p, d), true, nil
 }
 
+// appNotification returns the notification of an app's event: its
+// project (by id, or by name from a runtime), the deployment of the
+// release when it is the project's, and the event's instance and reason.
+func (n *Notifier) appNotification(ctx context.Context, typ string, e apogee.Event) (Notification, bool, error) {
+	var p *apogee.Project
+	var err error
+	if e.ProjectID != "" {
+		p, err = n.cfg.Store.ProjectByID(ctx, e.ProjectID)
+	} else {
+		p, err = n.cfg.Store.ProjectByName(ctx, e.Project)
+	}
+	if err != nil {
+		return Notification{}, false, fmt.Errorf("project of %s event: %w", e.Type, err)
+	}
+	var d *apogee.Deployment
+	if e.DeploymentID != "" {
+		if d, err = n.cfg.Store.DeploymentByID(ctx, e.DeploymentID); err != nil || d.ProjectID != p.ID {
+			d = nil // a release that is no deployment of the project's: say nothing of it
+		}
+	}
+	note := n.about(typ, p, d)
+	note.Instance, note.Reason, note.Count = e.Instance, e.Reason, e.Count
+	note.Text = text(note)
+	return note, true, nil
+}
+
 // about returns the notification of type typ about deployment d of
 // project p (d nil: about the project only, as a ping is).
 func (n *Notifier) about(typ string, p *apogee.Project, d *apogee.Deployment) Notification {
@@ -198,6 +235,26 @@ func Recipients(p *apogee.Project) []string { return []string{p.OwnerID} }
 // text says a notification in one line.
 func text(n Notification) string {
 	d := n.Deployment
+	switch n.Type {
+	case apogee.NotifyAppCrashed:
+		s := n.Project + ": instance " + n.Instance
+		if d != nil {
+			s += " of deployment " + d.ID
+		}
+		s += " crashed: " + n.Reason
+		if n.Count > 1 {
+			s += fmt.Sprintf(" (%d crashes since the last notice)", n.Count)
+		}
+		return s
+	case apogee.NotifyAppDeployFailed:
+		s := n.Project + ": "
+		if d != nil {
+			s += "deployment " + d.ID + " "
+		} else {
+			s += "a release "
+		}
+		return s + "could not go live: " + n.Reason + "; the release that served keeps serving"
+	}
 	if d == nil {
 		return fmt.Sprintf("%s: test notification from Apogee; this webhook works.", n.Project)
 	}

@@ -11,17 +11,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/egress"
 )
 
 // WebhookStore is what the Sender reads and writes: a project's webhooks
@@ -285,7 +283,7 @@ func (s *Sender) post(ctx context.Context, j job, delivery, sig string) (int, bo
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		var refused *refusedError
+		var refused *egress.RefusedError
 		if errors.As(err, &refused) {
 			return 0, false, refused
 		}
@@ -329,39 +327,19 @@ func (s *Sender) record(h *apogee.Webhook, d apogee.WebhookDelivery, typ string)
 	}
 }
 
-// refusedError is a dial the private-address policy stopped.
-type refusedError struct{ addr string }
-
-func (e *refusedError) Error() string {
-	return fmt.Sprintf("refused: the webhook's host resolves to %s, which is not a public address (a self-hosted server may allow private ones with --webhooks-allow-private)", e.addr)
-}
-
 // newClient returns the HTTP client of deliveries: no proxy from the
 // environment (the address check must see the receiver's address), no
-// redirects, and, unless allowPrivate, a dialer that refuses every
-// address that is not public. The check runs on the address actually
-// dialled, after DNS resolution, so a name that resolves to a public
-// address when the webhook is made and to 127.0.0.1 later (DNS
-// rebinding) is refused.
+// redirects, and a dialer under the egress policy: unless allowPrivate,
+// every address that is not public is refused. The check runs on the
+// address actually dialled, after DNS resolution, so a name that
+// resolves to a public address when the webhook is made and to 127.0.0.1
+// later (DNS rebinding) is refused.
 func newClient(allowPrivate bool, timeout time.Duration) *http.Client {
-	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-	if !allowPrivate {
-		dialer.Control = func(network, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return &refusedError{addr: address}
-			}
-			a, err := netip.ParseAddr(host)
-			if err != nil || !apogee.PublicAddr(a) {
-				return &refusedError{addr: host}
-			}
-			return nil
-		}
-	}
+	policy := egress.Policy{AllowPrivate: allowPrivate, Flag: "--webhooks-allow-private", What: "the webhook's host"}
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 nil,
-			DialContext:           dialer.DialContext,
+			DialContext:           policy.Dialer(timeout).DialContext,
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          20,
 			IdleConnTimeout:       90 * time.Second,

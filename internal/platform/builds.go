@@ -37,6 +37,13 @@ func (pl *Platform) validateGit(g apogee.GitSource) (apogee.GitSource, error) {
 	if u.User != nil {
 		return g, apogee.Errorf(apogee.EINVALID, "git URL %q carries credentials; remove them (tokens are set separately)", u.Redacted())
 	}
+	if u.Scheme != "file" {
+		policy := pl.cfg.GitPolicy
+		policy.Flag, policy.What = "--allow-private-git", "the repository's host"
+		if err := policy.CheckHost(u.Hostname()); err != nil {
+			return g, apogee.Errorf(apogee.EINVALID, "%s", err.Error())
+		}
+	}
 	if h := strings.ToLower(u.Host); h != u.Host {
 		// Hosts are case-insensitive; webhooks match repositories by URL.
 		u.Host = h

@@ -44,16 +44,18 @@ func (pl deployments) Deployments(ctx context.Context, project string, limit int
 
 // CreateDeployment is step one of the deploy protocol: the manifest is
 // checked against the owner's storage and recorded, and the answer says
-// which blobs the server lacks.
+// which blobs the client must send: those the server lacks and those the
+// project's owner does not hold (see missingFor). Sizes of held blobs
+// must match.
 func (pl deployments) CreateDeployment(ctx context.Context, project string, req apogee.CreateDeploymentRequest) (*apogee.DeploymentView, error) {
 	u, p, err := pl.project(ctx, project)
 	if err != nil {
 		return nil, err
 	}
-	if k := p.Settings.App.Kind; k != nil && *k == apogee.KindApp {
+	if k := p.Settings.App.Kind; k != nil && *k == apogee.KindApp && !req.Build {
 		// Uploaded files are served as they are: an app's would expose
 		// its source and never run.
-		return nil, apogee.Errorf(apogee.EINVALID, "project %s is an app: it deploys from its source, built on the server (a Git repository, git push, or a ZIP), not from uploaded files", p.Name)
+		return nil, apogee.Errorf(apogee.EINVALID, "project %s is an app: it deploys from its source, built on the server (a source folder, a Git repository, git push, or a ZIP), not from prebuilt files", p.Name)
 	}
 	switch req.Target {
 	case "":
@@ -69,6 +71,11 @@ func (pl deployments) CreateDeployment(ctx context.Context, project string, req 
 	if err := pl.checkStorage(ctx, p.OwnerID, files); err != nil {
 		return nil, err
 	}
+	if req.Build { // a source folder: refused now if its owner may not build
+		if _, _, err := pl.checkBuild(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	id := apogee.NewID()
 	d := &apogee.Deployment{
 		ID:        id,
@@ -79,9 +86,15 @@ func (pl deployments) CreateDeployment(ctx context.Context, project string, req 
 		CreatedBy: u.ID,
 		CreatedAt: pl.now().UTC(),
 	}
-	missing, err := pl.blobs.Missing(ctx, distinctHashes(files))
+	if req.Build {
+		d.Source, d.NoCache = apogee.SourceFolder, req.NoCache
+	}
+	missing, held, err := pl.missingFor(ctx, p.OwnerID, files)
 	if err != nil {
-		return nil, fmt.Errorf("platform: check blobs: %w", err)
+		return nil, err
+	}
+	if err := pl.checkSizes(ctx, p.OwnerID, files, held); err != nil {
+		return nil, err
 	}
 	if err := pl.store.CreateDeployment(ctx, d, files); err != nil {
 		return nil, fmt.Errorf("platform: create deployment: %w", err)
@@ -89,16 +102,15 @@ func (pl deployments) CreateDeployment(ctx context.Context, project string, req 
 	pl.log.Info("deployment created", "project", p.Name, "deployment", d.ID, "files", len(files), "missing", len(missing))
 	v := pl.view(d, p)
 	v.Missing = missing
-	if v.Missing == nil {
-		v.Missing = []string{}
-	}
 	return v, nil
 }
 
 // UploadFile is step two: one blob of the deployment's own manifest,
 // verified against its hash as it arrives, only while it is uploading.
+// The project's owner holds the blob from then on (the bytes are read
+// and hashed even when the store has the blob already).
 func (pl deployments) UploadFile(ctx context.Context, id, hash string, r io.Reader, size int64) error {
-	_, d, _, err := pl.deployment(ctx, id)
+	_, d, p, err := pl.deployment(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -121,7 +133,10 @@ func (pl deployments) UploadFile(ctx context.Context, id, hash string, r io.Read
 	}
 	n, err := pl.blobs.Put(ctx, hash, r, max)
 	if err != nil {
-		return fmt.Errorf("platform: store blob %s: %w", hash, err)
+		return fmt.Errorf("platform: store a blob: %w", err)
+	}
+	if err := pl.store.HoldBlobs(ctx, p.OwnerID, []apogee.HeldBlob{{SHA256: hash, Size: n}}, pl.now().UTC()); err != nil {
+		return fmt.Errorf("platform: record a held blob: %w", err)
 	}
 	pl.metrics.uploadBytes.Add(float64(n))
 	pl.metrics.uploadFiles.Inc()
@@ -130,6 +145,8 @@ func (pl deployments) UploadFile(ctx context.Context, id, hash string, r io.Read
 
 // Finalize is step three: once every blob is stored the deployment is
 // readied for serving and becomes ready, and for production also live.
+// A source folder (CreateDeploymentRequest.Build) is queued for a build
+// instead.
 func (pl deployments) Finalize(ctx context.Context, id string) (*apogee.DeploymentView, error) {
 	_, d, p, err := pl.deployment(ctx, id)
 	if err != nil {
@@ -142,9 +159,9 @@ func (pl deployments) Finalize(ctx context.Context, id string) (*apogee.Deployme
 	if err != nil {
 		return nil, fmt.Errorf("platform: read manifest: %w", err)
 	}
-	missing, err := pl.blobs.Missing(ctx, distinctHashes(files))
+	missing, held, err := pl.missingFor(ctx, p.OwnerID, files)
 	if err != nil {
-		return nil, fmt.Errorf("platform: check blobs: %w", err)
+		return nil, err
 	}
 	if len(missing) > 0 {
 		return nil, &apogee.Error{
@@ -152,6 +169,12 @@ func (pl deployments) Finalize(ctx context.Context, id string) (*apogee.Deployme
 			Message: fmt.Sprintf("%d files of deployment %s are not uploaded yet; upload them and finalize again", len(missing), d.ID),
 			Data:    map[string]any{"missing": missing},
 		}
+	}
+	if err := pl.checkSizes(ctx, p.OwnerID, files, held); err != nil {
+		return nil, pl.failUpload(ctx, d, p, err)
+	}
+	if d.Source == apogee.SourceFolder {
+		return pl.queueFolder(ctx, p, d) // sources.go
 	}
 	if err := pl.prepare(ctx, d, p, files); err != nil {
 		if apogee.ErrorCode(err) == apogee.EINVALID { // an invalid config file
@@ -256,6 +279,7 @@ func (pl *Platform) goLive(ctx context.Context, p *apogee.Project, d *apogee.Dep
 			if ae := (*apogee.Error)(nil); !errors.As(err, &ae) {
 				err = fmt.Errorf("platform: before production: %w", err)
 			}
+			pl.deployFailed(ctx, p, d, action, err)
 			return d, refusal{err}
 		}
 	}

@@ -34,6 +34,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/auth"
+	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/notify"
@@ -56,6 +57,7 @@ type Store interface {
 	apogee.BuildStore
 	apogee.EnvStore
 	apogee.UploadStore
+	apogee.BlobHoldStore
 	apogee.WebhookStore
 	apogee.PlanStore
 	apogee.UsageStore
@@ -148,6 +150,11 @@ type Config struct {
 	// GitSchemes are the URL schemes a project's repository may use
 	// (default https and http; add "file" for local repositories).
 	GitSchemes []string
+	// GitPolicy is the address policy of Git fetches (--allow-private-git);
+	// a repository URL naming an address it refuses (127.0.0.1,
+	// localhost, 10.x) is refused when saved, and every fetch is checked
+	// again at connect time (internal/source).
+	GitPolicy egress.Policy
 	// MaxFileSize bounds one deployment file (default 100 MiB),
 	// MaxZipSize one uploaded ZIP (default 500 MiB).
 	MaxFileSize int64

@@ -38,6 +38,9 @@ func (pl queue) FinishRelease(ctx context.Context, id string, files []apogee.Fil
 			what = "a Git ref"
 		}
 	}
+	if err := pl.hold(ctx, p.OwnerID, files); err != nil {
+		return nil, err
+	}
 	if _, err := pl.createRelease(ctx, p, d, app.StartCommand, app.ReleaseCommand, "build of "+what); err != nil {
 		return nil, err
 	}

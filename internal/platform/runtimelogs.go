@@ -103,3 +103,25 @@ func (s runtimeLogs) FollowRuntimeLogs(ctx context.Context, project string, q ap
 	q.Tail = q.AfterSeq == 0 && q.Since.IsZero()
 	return runtimelog.Follow(ctx, pl.store, pl.hub, p.ID, q, fn)
 }
+
+// deployFailed tells of a deployment the Gate kept from going live (an
+// app's release whose instances did not become ready): a line in the
+// project's runtime log, and app.deploy_failed for its people, unless
+// the deployment itself ends in error for it (a build, a finalized upload: the
+// builder and Finalize fail it, which is told as deployment.error).
+func (pl *Platform) deployFailed(ctx context.Context, p *apogee.Project, d *apogee.Deployment, action string, err error) {
+	ctx = context.WithoutCancel(ctx)
+	reason := apogee.ErrorMessage(err)
+	if apogee.ErrorCode(err) == apogee.EINTERNAL {
+		reason = "internal error; see the server's log"
+	}
+	line := apogee.LogLine{Time: pl.now().UTC(), Stream: apogee.StreamSystem,
+		Text: fmt.Sprintf("deploy of %s (%s) failed: %s; the release that served keeps serving", d.ID, action, reason)}
+	if err := runtimelog.Append(ctx, pl.store, pl.hub, p.ID, line); err != nil {
+		pl.log.Error("runtime log: deploy failed", "project", p.Name, "deployment", d.ID, "err", err)
+	}
+	if action == "build" || action == "deploy" {
+		return
+	}
+	pl.publish(ctx, apogee.Event{Type: apogee.EventAppDeployFailed, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID, Reason: reason})
+}

@@ -43,7 +43,7 @@ func TestFloodingAppKeepsServerMemoryBounded(t *testing.T) {
 	hub := logs.NewHub(0)
 	w := runtimelog.NewWriter(st, hub, runtimelog.Options{Log: testbed.Quiet})
 	sup, err := supervisor.New(ctx, supervisor.Options{Launcher: supervisor.Host{}, DataDir: t.TempDir(),
-		Observer: appwatch.New(w), Log: testbed.Quiet})
+		Observer: appwatch.New(w, appwatch.Options{}), Log: testbed.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

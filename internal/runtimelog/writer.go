@@ -297,3 +297,20 @@ func (w *Writer) projectID(ctx context.Context, name string) (string, error) {
 	w.ids[name] = p.ID
 	return p.ID, nil
 }
+
+// AppendStore stores runtime log lines.
+type AppendStore interface {
+	AppendRuntimeLogs(ctx context.Context, projectID string, lines []apogee.LogLine) ([]apogee.LogLine, apogee.RuntimeLogStats, error)
+}
+
+// Append stores lines of a project's runtime log at once and hands them
+// to the hub: for the platform's own few lines (a deploy that failed),
+// which need no batching.
+func Append(ctx context.Context, store AppendStore, hub *logs.Hub, projectID string, lines ...apogee.LogLine) error {
+	stored, _, err := store.AppendRuntimeLogs(ctx, projectID, lines)
+	if err != nil {
+		return fmt.Errorf("runtimelog: append to %s: %w", projectID, err)
+	}
+	hub.PublishStored(apogee.RuntimeLogHubID(projectID), stored...)
+	return nil
+}

@@ -138,6 +138,20 @@ func (f *fixture) deployments() {
 	prev2 := deployFiles(t, f.api(), f.project, map[string]string{"index.html": "preview " + f.project}, false)
 	f.deps["previous"], f.deps["production"], f.deps["preview"] = prev.ID, prod.ID, prev2.ID
 	f.mark(prev.ID, prod.ID, prev2.ID)
+	// The edge hears of the new production through the event bus: wait
+	// until it serves it, so that the snapshot sees a settled site.
+	host := f.project + ".localhost" + f.w.port
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res := f.w.do(f.w.none, request{method: "GET", path: "/", host: host, noAuth: true})
+		if res.status == 200 && string(res.body) == "production "+f.project {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never served its production deployment: %s", host, res)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Production is the id of the project's production deployment.

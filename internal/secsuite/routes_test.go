@@ -230,13 +230,13 @@ func matrix() []row {
 		{route: "GET /login", who: public, req: get("/login")},
 		{route: "POST /login", who: public, want: 303,
 			req: func(f *fixture) request {
-				return loginForm("/login", url.Values{"email": {f.w.other.user.Email}, "password": {password}, "next": {"/"}})
+				return loginForm(f, "/login", url.Values{"email": {f.w.other.user.Email}, "password": {password}, "next": {"/"}})
 			}},
 		{route: "GET /signup", who: public, want: 200,
 			req: func(f *fixture) request { return get("/signup?invite=" + url.QueryEscape(f.InviteToken()))(f) }},
 		{route: "POST /signup", who: public, want: 303,
 			req: func(f *fixture) request {
-				return loginForm("/signup", url.Values{"invite": {f.InviteToken()}, "password": {password}, "password2": {password}})
+				return loginForm(f, "/signup", url.Values{"invite": {f.InviteToken()}, "password": {password}, "password2": {password}})
 			}},
 		{route: "POST /logout", who: signedIn, want: 303, freshSession: true,
 			req: func(f *fixture) request { return form("/logout", nil) }},
@@ -409,11 +409,16 @@ func form(path string, values url.Values) request {
 }
 
 // loginForm is a sign-in or sign-up form as a signed-out browser sends
-// it: the CSRF token in the form and in its cookie (double submit), and
-// no session, so that no principal's own session is replaced.
-func loginForm(path string, values url.Values) request {
-	token := strings.Repeat("t", 43)
-	values.Set("csrf", token)
+// it, with the CSRF token and cookie the sign-in page gave a fresh
+// browser, and no session, so that no principal's own is replaced.
+func loginForm(f *fixture, path string, values url.Values) request {
+	b := newBrowser()
+	page := f.w.send(&principal{role: roleNone, browser: b}, request{method: "GET", path: "/login"}, 200)
+	values.Set("csrf", csrfOf(f.t, page.body))
+	var cookies []string
+	for _, c := range b.Jar.Cookies(f.w.apex()) {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
 	return request{method: "POST", path: path, form: values, noAuth: true,
-		header: map[string][]string{"Cookie": {"apogee_login=" + token}}}
+		header: map[string][]string{"Cookie": {strings.Join(cookies, "; ")}}}
 }

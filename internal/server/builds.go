@@ -9,6 +9,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/builder"
+	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 	"github.com/apogee-dev/apogee/internal/source"
 )
@@ -44,6 +45,9 @@ func (s *Server) setupBuilds(context.Context) error {
 		s.log.Warn("builds' disk is not bounded: --build-disk-mb needs apogee to run as root (a loop mount)")
 		diskMB = 0
 	}
+	if s.cfg.AllowPrivateGit {
+		s.log.Warn("Git fetches may reach private and loopback addresses (--allow-private-git): any user can make this server fetch from its own network")
+	}
 	host, _ := os.Hostname()
 	env := s.platform.Env()
 	s.builder, err = builder.New(builder.Config{
@@ -54,10 +58,12 @@ func (s *Server) setupBuilds(context.Context) error {
 		Hub:     s.hub,
 		Sandbox: sb,
 		Source: &builder.Sources{
-			Git:       &source.Git{Log: s.log.With("component", "git"), AllowFile: s.cfg.AllowFileGit},
+			Git: &source.Git{Log: s.log.With("component", "git"), AllowFile: s.cfg.AllowFileGit,
+				Policy: egress.Policy{AllowPrivate: s.cfg.AllowPrivateGit}},
 			Blobs:     s.blobs,
 			LocalRoot: filepath.Join(s.cfg.Data, "git"),
 			Token:     env.GitToken,
+			Manifests: s.store,
 		},
 		Env:     env,
 		Dir:     filepath.Join(s.cfg.Data, "builds"),

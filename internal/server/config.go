@@ -72,6 +72,12 @@ type Config struct {
 	// and link-local addresses (self-hosted receivers, tests).
 	WebhooksAllowPrivate bool
 
+	// Egress and stored bytes (issue 10: egress's block).
+	// AllowPrivateGit lets Git fetches reach loopback, private and
+	// link-local addresses (a self-hosted Git server on the same
+	// network, tests).
+	AllowPrivateGit bool
+
 	// onCertEvent receives certmagic's events (tests count ACME orders).
 	onCertEvent func(ctx context.Context, event string, data map[string]any) error
 	// onlyHTTP01 turns TLS-ALPN-01 off (tests of the HTTP challenge path).
@@ -127,6 +133,8 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.SandboxAllowNet, "sandbox-allow-net", nil, "a network (CIDR) that builds and apps may reach although it is private, link-local or this machine's (repeatable, or comma-separated; e.g. a package mirror at 10.1.2.0/24); never needed for the internet")
 	fs.BoolVar(&c.AllowFileGit, "allow-file-git", false, "let projects build from file:// repositories on this machine (development and tests)")
 	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let projects' outgoing webhooks reach loopback, private and link-local addresses (self-hosted receivers; any user can then reach this server's network)")
+	// Egress and stored bytes (issue 10: egress's block).
+	fs.BoolVar(&c.AllowPrivateGit, "allow-private-git", false, "let projects' Git repositories be fetched from loopback, private and link-local addresses (a Git server on this network; any user can then make this server fetch from its network)")
 	fs.StringVar(&c.DNSResolver, "dns-resolver", "", "DNS server (host:port) that custom-domain verification asks (default: the system's resolver)")
 }
 

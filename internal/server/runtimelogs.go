@@ -13,12 +13,13 @@ import (
 // is followed through any server with --events nats://), and the pruner
 // that keeps every project's runtime log within its owner's plan
 // (runtime_log_days, runtime_log_bytes). The runtime that runs instances
-// here reports to s.appWatch.
+// here reports to s.appWatch, which also tells crashes on the bus
+// (app.crashed: the notifier's).
 func (s *Server) setupRuntimeLogs(context.Context) error {
 	log := s.log.With("component", "runtimelogs")
 	s.logPruner = runtimelog.NewPruner(s.store, runtimelog.PrunerOptions{Log: log, Retention: s.runtimeLogRetention})
 	s.runtimeLogs = runtimelog.NewWriter(s.store, s.hub, runtimelog.Options{Stored: s.logPruner.Stored, Log: log})
-	s.appWatch = appwatch.New(s.runtimeLogs)
+	s.appWatch = appwatch.New(s.runtimeLogs, appwatch.Options{Bus: s.bus, Log: log})
 	return nil
 }
 

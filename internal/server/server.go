@@ -29,6 +29,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/coalesce"
 	"github.com/apogee-dev/apogee/internal/dashboard"
 	"github.com/apogee-dev/apogee/internal/edge"
+	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
@@ -188,6 +189,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		Domain:      s.cfg.Domain,
 		Resolver:    res,
 		GitSchemes:  s.gitSchemes(),
+		GitPolicy:   egress.Policy{AllowPrivate: s.cfg.AllowPrivateGit},
 		MaxFileSize: s.cfg.MaxFileMB << 20,
 		MaxZipSize:  s.cfg.MaxZipMB << 20,
 		UploadKey:   s.uploadKey,
@@ -217,7 +219,8 @@ func (s *Server) setupApex(context.Context) error {
 	// git push to the platform: Git's smart HTTP through git http-backend.
 	if gs, err := gitserve.New(gitserve.Config{Root: filepath.Join(s.cfg.Data, "git"),
 		Auth: svc.Accounts, Projects: svc.Projects, Builds: svc.Builds,
-		Log: s.log.With("component", "git")}); err != nil {
+		Logs: &gitserve.HubLogs{Store: s.store, Hub: s.hub, Deployments: svc.Deployments},
+		Log:  s.log.With("component", "git")}); err != nil {
 		s.log.Warn("git push to the platform is off", "err", err)
 	} else {
 		s.apex.Handle("/git/", gs)
@@ -334,20 +337,18 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		defer wg.Done()
 		s.janitor(ctx)
 	}()
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		s.runNotify(ctx)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.logPruner.Run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		s.runApps(ctx)
-	}()
+	for _, run := range []func(context.Context){
+		s.runNotify,     // notify.go
+		s.logPruner.Run, // apps' runtime logs kept within their plan's bounds
+		s.runApps,       // the app runtime (apps.go)
+		s.appWatch.Run,  // instances' output into runtime logs
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(ctx)
+		}()
+	}
 
 	hs := &http.Server{
 		Handler:           s.httpHandler(),

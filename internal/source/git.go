@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/egress"
 )
 
 // DefaultGitTimeout bounds a whole Fetch when Git.Timeout is zero.
@@ -64,6 +65,18 @@ const DefaultGitTimeout = 10 * time.Minute
 //     askpass, no credential helper), no hooks, no templates, no automatic
 //     gc, LC_ALL=C; only PATH, TMPDIR, proxy and CA-bundle variables come
 //     from the server's environment.
+//   - http(s) fetches go through the egress policy (internal/egress), as
+//     outgoing webhooks do: unless Policy.AllowPrivate
+//     (--allow-private-git), git reaches the network only through an
+//     egress.Proxy on loopback, started for the fetch, that dials every
+//     connection (CONNECT tunnels for https, requests for http) after
+//     checking the address it resolved to, so loopback, private and
+//     link-local addresses are refused at connect time, after DNS, for
+//     every redirect too (git follows them through the proxy). A URL
+//     whose host is such an address, or localhost, is refused before git
+//     runs. The server's own proxy variables (http_proxy, no_proxy, …) are
+//     then not given to git: an upstream proxy would see the address
+//     instead of the policy. With AllowPrivate git connects directly.
 //   - git runs in a process group of its own that is killed when ctx ends
 //     or Timeout passes.
 //
@@ -76,6 +89,22 @@ type Git struct {
 	// AllowFile allows file:// URLs and absolute local paths (local
 	// repositories: development, tests, a server's own repositories).
 	AllowFile bool
+	// Policy bounds the addresses http(s) fetches may reach; the zero
+	// Policy allows public addresses only. AllowPrivate
+	// (--allow-private-git) allows all.
+	Policy egress.Policy
+}
+
+// policy is g.Policy with its messages.
+func (g *Git) policy() egress.Policy {
+	p := g.Policy
+	if p.Flag == "" {
+		p.Flag = "--allow-private-git"
+	}
+	if p.What == "" {
+		p.What = "the repository's host"
+	}
+	return p
 }
 
 // Checkout describes what Fetch checked out.
@@ -152,7 +181,22 @@ func (g *Git) Fetch(ctx context.Context, repoURL, ref, token, dir string, progre
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	var proxyURL string
+	var proxy *egress.Proxy
+	if rem.origin != "" && !g.policy().AllowPrivate {
+		if proxy, err = egress.StartProxy(g.policy(), log); err != nil {
+			return Checkout{}, fmt.Errorf("source: %w", err)
+		}
+		defer proxy.Close()
+		proxyURL = proxy.URL()
+		if u, err := url.Parse(proxyURL); err == nil {
+			pass, _ := u.User.Password()
+			secrets = append(secrets, pass)
+		}
+	}
+
 	f := &fetcher{
+		proxy:    proxy,
 		parent:   ctx,
 		ctx:      tctx,
 		timeout:  timeout,
@@ -165,8 +209,8 @@ func (g *Git) Fetch(ctx context.Context, repoURL, ref, token, dir string, progre
 		progress: progress,
 		log:      log.With("component", "source", "url", rem.url),
 	}
-	f.env = gitEnv(home, g.AllowFile, "", "")
-	f.netEnv = gitEnv(home, g.AllowFile, rem.origin, header)
+	f.env = gitEnv(home, g.AllowFile, "", "", proxyURL)
+	f.netEnv = gitEnv(home, g.AllowFile, rem.origin, header, proxyURL)
 
 	start := time.Now()
 	f.say("Fetching %s (%s)", rem.url, label)
@@ -223,6 +267,9 @@ func (g *Git) parseRemote(raw, token string) (remote, error) {
 		}
 		if u.Host == "" {
 			return remote{}, invalid("the repository URL has no host; %s", useHTTPS)
+		}
+		if err := g.policy().CheckHost(u.Hostname()); err != nil {
+			return remote{}, invalid("%s", err.Error())
 		}
 		if token != "" && scheme == "http" && !isLoopback(u.Hostname()) {
 			return remote{}, invalid("refusing to send the token over plain http to %s; use https", u.Host)
@@ -346,8 +393,9 @@ func isHex(s string) bool {
 }
 
 // gitEnv is the whole environment of a git command. origin and header
-// are set only for the commands that talk to the server.
-func gitEnv(home string, allowFile bool, origin, header string) []string {
+// are set only for the commands that talk to the server; proxy, if set,
+// is the egress proxy every http(s) connection goes through.
+func gitEnv(home string, allowFile bool, origin, header, proxy string) []string {
 	path := os.Getenv("PATH")
 	if path == "" {
 		path = "/usr/local/bin:/usr/bin:/bin"
@@ -367,8 +415,11 @@ func gitEnv(home string, allowFile bool, origin, header string) []string {
 		"LC_ALL=C",
 		"LANG=C",
 	}
-	for _, k := range []string{"TMPDIR", "http_proxy", "https_proxy", "no_proxy", "all_proxy",
-		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO"} {
+	pass := []string{"TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO"}
+	if proxy == "" {
+		pass = append(pass, "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+	}
+	for _, k := range pass {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
@@ -391,6 +442,9 @@ func gitEnv(home string, allowFile bool, origin, header string) []string {
 	if header != "" {
 		config = append(config, [2]string{"http." + origin + ".extraHeader", header})
 	}
+	if proxy != "" {
+		config = append(config, [2]string{"http.proxy", proxy}, [2]string{"http.proxyAuthMethod", "basic"})
+	}
 	env = append(env, "GIT_CONFIG_COUNT="+strconv.Itoa(len(config)))
 	for i, kv := range config {
 		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, kv[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, kv[1]))
@@ -400,6 +454,7 @@ func gitEnv(home string, allowFile bool, origin, header string) []string {
 
 // fetcher is one Fetch in progress.
 type fetcher struct {
+	proxy       *egress.Proxy // nil: git connects directly
 	parent, ctx context.Context
 	timeout     time.Duration
 	bin, dir    string
@@ -481,6 +536,13 @@ func (f *fetcher) fail(err error) error {
 		}
 	}
 	var ge *gitError
+	if errors.As(err, &ge) && f.proxy != nil && f.proxy.Refused() != nil {
+		return &apogee.Error{
+			Code:    apogee.EINVALID,
+			Message: fmt.Sprintf("cannot fetch %s: %s", f.url, f.proxy.Refused().Error()),
+			Err:     err,
+		}
+	}
 	if errors.As(err, &ge) {
 		return &apogee.Error{
 			Code: apogee.EINVALID,

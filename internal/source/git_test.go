@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,11 +20,12 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/testio"
 )
 
 // requireGit fails the test (never skips it) when git is missing.
-func requireGit(t *testing.T) string {
+func requireGit(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("git")
 	if err != nil {
@@ -34,7 +36,7 @@ func requireGit(t *testing.T) string {
 
 // testGit runs git for a test's own set-up, isolated from the user's
 // configuration, and returns its trimmed stdout.
-func testGit(t *testing.T, dir string, args ...string) string {
+func testGit(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -355,7 +357,7 @@ func TestGitEnvForbidsOtherTransports(t *testing.T) {
 	for _, allowFile := range []bool{false, true} {
 		cmd := exec.Command("git", "ls-remote", "ext::sh -c touch% "+marker)
 		cmd.Dir = root
-		cmd.Env = gitEnv(root, allowFile, "", "")
+		cmd.Env = gitEnv(root, allowFile, "", "", "")
 		out, err := cmd.CombinedOutput()
 		if err == nil {
 			t.Fatalf("git ran an ext:: URL: %s", out)
@@ -397,7 +399,12 @@ func TestFetchWithoutGit(t *testing.T) {
 // request needs HTTP Basic auth with it as the password. v0 drops the
 // Git-Protocol header, so the server speaks protocol v0, which refuses
 // commits that are not tips unless the repository allows them.
-func gitHTTP(t *testing.T, root, token string, v0 bool) *httptest.Server {
+// throughProxy sends fetches through the egress proxy, as on a server
+// without --allow-private-git, but lets the test servers' loopback
+// through.
+var throughProxy = egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+
+func gitHTTP(t testing.TB, root, token string, v0 bool) *httptest.Server {
 	t.Helper()
 	execPath := testGit(t, root, "--exec-path")
 	backend := &cgi.Handler{
@@ -451,7 +458,8 @@ func TestFetchHTTPSToken(t *testing.T) {
 	srv := gitHTTP(t, root, token, false)
 	url := srv.URL + "/repo.git"
 	bin, argvLog := argvRecorder(t)
-	g := &Git{Bin: bin}
+	// Through the egress proxy, which lets loopback through here.
+	g := &Git{Bin: bin, Policy: throughProxy}
 	secrets := []string{token, base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))}
 
 	t.Run("right token", func(t *testing.T) {
@@ -533,7 +541,7 @@ func TestFetchSHAFallback(t *testing.T) {
 	srv := gitHTTP(t, root, "", true)
 	var progress testio.Buffer
 	dst := t.TempDir()
-	co, err := (&Git{}).Fetch(context.Background(), srv.URL+"/v0.git", r.first, "", dst, &progress)
+	co, err := (&Git{Policy: throughProxy}).Fetch(context.Background(), srv.URL+"/v0.git", r.first, "", dst, &progress)
 	if err != nil {
 		t.Fatalf("Fetch: %v\n%s", err, progress.String())
 	}
@@ -545,7 +553,7 @@ func TestFetchSHAFallback(t *testing.T) {
 	}
 	// A tip still comes at depth 1 from the same server, by its name.
 	dst = t.TempDir()
-	co, err = (&Git{}).Fetch(context.Background(), srv.URL+"/v0.git", r.feature, "", dst, nil)
+	co, err = (&Git{Policy: throughProxy}).Fetch(context.Background(), srv.URL+"/v0.git", r.feature, "", dst, nil)
 	if err != nil || co.Commit != r.feature || !co.Shallow {
 		t.Fatalf("Fetch of a tip by SHA: %+v, %v", co, err)
 	}
@@ -568,7 +576,7 @@ func TestFetchCancel(t *testing.T) {
 	time.AfterFunc(300*time.Millisecond, cancel)
 	dst := t.TempDir()
 	start := time.Now()
-	_, err := (&Git{}).Fetch(ctx, srv.URL+"/web.git", "", "", dst, nil)
+	_, err := (&Git{Policy: egress.Policy{AllowPrivate: true}}).Fetch(ctx, srv.URL+"/web.git", "", "", dst, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -584,7 +592,7 @@ func TestFetchTimeout(t *testing.T) {
 	srv := hangingServer(t)
 	dst := t.TempDir()
 	start := time.Now()
-	_, err := (&Git{Timeout: 300 * time.Millisecond}).Fetch(context.Background(), srv.URL+"/web.git", "", "", dst, nil)
+	_, err := (&Git{Timeout: 300 * time.Millisecond, Policy: egress.Policy{AllowPrivate: true}}).Fetch(context.Background(), srv.URL+"/web.git", "", "", dst, nil)
 	assertCode(t, err, apogee.EINVALID, "took longer than 300ms")
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Fetch took %v to stop after its timeout", d)

@@ -14,6 +14,25 @@ func (s *Store) QueueBuild(ctx context.Context, d *apogee.Deployment) error {
 	return s.createDeployment(ctx, d, nil, apogee.StatusQueued)
 }
 
+// QueueUploaded turns an uploading source folder into a queued build.
+func (s *Store) QueueUploaded(ctx context.Context, id string) (*apogee.Deployment, error) {
+	var d *apogee.Deployment
+	err := s.inTx(ctx, "queue uploaded source", func(tx *sql.Tx) error {
+		var err error
+		d, err = scanDeployment(tx.QueryRowContext(ctx, `UPDATE deployments SET status = $2
+			WHERE id = $1 AND status = $3 AND source = $4 RETURNING `+deploymentCols,
+			id, apogee.StatusQueued, apogee.StatusUploading, apogee.SourceFolder))
+		if errors.Is(err, sql.ErrNoRows) {
+			return s.notIn(ctx, tx, id, apogee.StatusUploading)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
 // ClaimBuild marks the oldest queued deployment building for worker,
 // skipping deployments whose owner already has as many builds building as
 // their plan's concurrent_builds allows. PostgreSQL skips rows other

@@ -310,6 +310,12 @@ func (s *Store) makeReady(ctx context.Context, op, id string, from apogee.Status
 		if err != nil {
 			return err
 		}
+		if from == apogee.StatusBuilding {
+			// A source folder's manifest gives way to the output.
+			if _, err := tx.ExecContext(ctx, "DELETE FROM deployment_files WHERE deployment_id = $1", id); err != nil {
+				return err
+			}
+		}
 		if err := s.insertFiles(ctx, tx, id, output); err != nil {
 			if isUnique(err) {
 				return apogee.Errorf(apogee.EINVALID, "the build output lists a path twice")

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"FailDeployment", testFailDeployment},
 		{"Variants", testVariants},
 		{"BuildQueue", testBuildQueue},
+		{"SourceFolder", testSourceFolder}, // sources.go
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ProjectSettings", testProjectSettings},
 		{"Logs", testLogs},
@@ -65,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"EnvLimit", testEnvLimit},
 		{"Uploads", testUploads},
 		{"ConcurrentUseUpload", testConcurrentUseUpload},
+		{"BlobHolds", testBlobHolds},
 		{"Sessions", testSessions},
 		{"Webhooks", testWebhooks},
 		{"Plans", testPlans}, {"DisableUser", testDisableUser}, {"Usage", testUsage}, {"ConcurrentBuildLimit", testConcurrentBuildLimit},

@@ -135,9 +135,45 @@ document.querySelectorAll("form[data-confirm]").forEach(function (f) {
     if (n.type !== "deployment.error") setTimeout(function () { t.remove(); }, 15000);
   }
 
+  // An app's crash or failed deploy: the notification's own text, a link
+  // to the app's page, and it stays until dismissed.
+  var appSays = {
+    "app.crashed": ["error", "Crashed"],
+    "app.deploy_failed": ["error", "Deploy failed"]
+  };
+  function appToast(n, s) {
+    var t = document.createElement("div");
+    t.className = "toast " + s[0];
+    t.dataset.type = n.type;
+    var badge = document.createElement("span");
+    setBadge(badge, s[0], s[1]);
+    var msg = document.createElement("div");
+    msg.className = "msg";
+    msg.appendChild(document.createTextNode(n.text + " "));
+    var link = document.createElement("a");
+    link.href = "/projects/" + encodeURIComponent(n.project) + "/app";
+    link.textContent = "Open the app";
+    msg.appendChild(link);
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", function () { t.remove(); });
+    t.appendChild(badge);
+    t.appendChild(msg);
+    t.appendChild(close);
+    region.appendChild(t);
+    while (region.children.length > 4) region.firstElementChild.remove();
+  }
+
   var es = new EventSource(src);
   es.addEventListener("deployment", function (e) {
     var n = JSON.parse(e.data);
+    if (appSays[n.type]) {
+      appToast(n, appSays[n.type]);
+      return;
+    }
     var s = says[n.type];
     if (!s || !n.deployment) return;
     refresh(n, s);
