@@ -160,7 +160,7 @@ func (h *Host) BeforeProduction(ctx context.Context, p *apogee.Project, d *apoge
 	}
 	n := p.Settings.App.InstancesOr()
 	start := h.cfg.Now()
-	if err := h.prepare(ctx, p, rel, files, w, n); err != nil {
+	if err := h.prepare(ctx, p, rel, files, w, n, true); err != nil {
 		if w != nil {
 			w.Systemf("Release v%d failed: %s", rel.Version, apogee.ErrorMessage(err))
 			h.quoteTail(w, rel.DeploymentID)
@@ -179,9 +179,11 @@ func (h *Host) BeforeProduction(ctx context.Context, p *apogee.Project, d *apoge
 }
 
 // prepare makes release rel of p run n ready instances: its tree, its
-// release command (once), its instances. w (nil: none) is the log to
-// tell.
-func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Release, files []apogee.File, w *logs.Writer, n int) error {
+// release command (once, when live: the release goes live; a release
+// started only for its own host, a preview, never runs it, since its
+// variables may name production's database), its instances. w (nil:
+// none) is the log to tell.
+func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Release, files []apogee.File, w *logs.Writer, n int, live bool) error {
 	if rel.PrunedAt != nil {
 		return apogee.Errorf(apogee.ECONFLICT, "release v%d of %s is no longer kept (only the newest are, as the plan says); deploy it again",
 			rel.Version, p.Name)
@@ -202,7 +204,7 @@ func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Relea
 	if err != nil {
 		return err
 	}
-	if rel.ReleasedAt == nil {
+	if rel.ReleasedAt == nil && live {
 		if rel.ReleaseCommand != "" {
 			if err := h.releasePhase(ctx, p, rel, dir, env, secrets, limits, w); err != nil {
 				return err
@@ -426,7 +428,7 @@ func (h *Host) startOwn(ctx context.Context, projectID, id string) (*appproxy.Po
 		}
 		ctx, cancel := context.WithTimeout(ctx, time.Duration(rel.BootTimeout)*time.Second+time.Minute)
 		defer cancel()
-		if err := h.prepare(ctx, p, rel, nil, nil, 1); err != nil {
+		if err := h.prepare(ctx, p, rel, nil, nil, 1, false); err != nil {
 			return nil, err
 		}
 		h.log.Info("release started for its own host", "project", p.Name, "release", id)
