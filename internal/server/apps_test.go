@@ -253,6 +253,13 @@ func TestExpressApp(t *testing.T) {
 	// The first release's own host: started on its first request, with
 	// its own (empty) variables.
 	serves(t, addr, first.Deployment.Host+".localhost", "/", "hello from express")
+
+	_, metrics, _ := request(t, addr, "GET", "localhost", "/metrics", "")
+	for _, want := range []string{`apogee_app_releases_total{outcome="live"} 4`, "apogee_app_instances ", "apogee_app_release_ready_seconds_count 4"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
 
 // TestAppFaults deploys broken apps over a working one: each build fails
