@@ -224,8 +224,8 @@ func TestAppEndToEnd(t *testing.T) {
 		t.Errorf("after the rollback: %+v", st)
 	}
 
-	// A folder deploy of an app sends its source (not node_modules), built
-	// on the server.
+	// A folder deploy of an app goes up as source (node_modules left
+	// out) and is built on the server.
 	src := t.TempDir()
 	copyTree(t, expressDir, src)
 	server, _ := os.ReadFile(filepath.Join(src, "server.js"))
@@ -233,7 +233,7 @@ func TestAppEndToEnd(t *testing.T) {
 	os.MkdirAll(filepath.Join(src, "node_modules", "junk"), 0o755)
 	os.WriteFile(filepath.Join(src, "node_modules", "junk", "index.js"), []byte("junk"), 0o644)
 	out, errOut := w.cli(true, "deploy", src, "--project", "api", "--prod")
-	if !strings.Contains(errOut, "the server builds it") || !strings.Contains(out, "api--") {
+	if !strings.Contains(errOut, "Deploying the source of") || !strings.Contains(out, "api--") {
 		t.Errorf("deploy of the app's folder:\n%s%s", out, errOut)
 	}
 	w.eventually("api.localhost", "/", "hey from world")
