@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/apogee-dev/apogee"
@@ -78,6 +79,8 @@ type Config struct {
 	IdleTimeout time.Duration
 	Log         *slog.Logger
 	Now         func() time.Time
+	// Registerer receives the host's metrics; nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 // Defaults of Config.
@@ -92,6 +95,7 @@ type Host struct {
 	m     *apps.Manager
 	trees *Trees
 	log   *slog.Logger
+	met   *metrics
 
 	treeMu  sync.RWMutex // Trees.Make (read) against Trees.Collect (write)
 	flights singleflight.Group
@@ -131,8 +135,12 @@ func New(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Host{cfg: cfg, m: cfg.Manager, trees: trees, log: cfg.Log,
-		names: make(map[string]string), used: make(map[string]time.Time), restoring: make(map[string]chan struct{})}, nil
+	h := &Host{cfg: cfg, m: cfg.Manager, trees: trees, log: cfg.Log,
+		names: make(map[string]string), used: make(map[string]time.Time), restoring: make(map[string]chan struct{})}
+	if h.met, err = newMetrics(cfg.Registerer, h); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // BeforeProduction is the platform's Gate: for an app's release it lays
@@ -160,16 +168,20 @@ func (h *Host) BeforeProduction(ctx context.Context, p *apogee.Project, d *apoge
 	}
 	n := p.Settings.App.InstancesOr()
 	start := h.cfg.Now()
-	if err := h.prepare(ctx, p, rel, files, w, n); err != nil {
+	if err := h.prepare(ctx, p, rel, files, w, n, true); err != nil {
+		h.met.releases.WithLabelValues("failed").Inc()
 		if w != nil {
 			w.Systemf("Release v%d failed: %s", rel.Version, apogee.ErrorMessage(err))
 			h.quoteTail(w, rel.DeploymentID)
 		}
 		return err
 	}
+	h.met.ready.Observe(h.cfg.Now().Sub(start).Seconds())
 	if err := h.m.Switch(ctx, p.Name, d.ID); err != nil {
+		h.met.releases.WithLabelValues("failed").Inc()
 		return fmt.Errorf("apphost: switch %s to %s: %w", p.Name, d.ID, err)
 	}
+	h.met.releases.WithLabelValues("live").Inc()
 	if w != nil {
 		w.Systemf("Release v%d: %s ready in %s; production serves it", rel.Version, plural(n, "instance"), h.cfg.Now().Sub(start).Round(time.Millisecond))
 	}
@@ -179,9 +191,11 @@ func (h *Host) BeforeProduction(ctx context.Context, p *apogee.Project, d *apoge
 }
 
 // prepare makes release rel of p run n ready instances: its tree, its
-// release command (once), its instances. w (nil: none) is the log to
-// tell.
-func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Release, files []apogee.File, w *logs.Writer, n int) error {
+// release command (once, when live: the release goes live; a release
+// started only for its own host, a preview, never runs it, since its
+// variables may name production's database), its instances. w (nil:
+// none) is the log to tell.
+func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Release, files []apogee.File, w *logs.Writer, n int, live bool) error {
 	if rel.PrunedAt != nil {
 		return apogee.Errorf(apogee.ECONFLICT, "release v%d of %s is no longer kept (only the newest are, as the plan says); deploy it again",
 			rel.Version, p.Name)
@@ -202,7 +216,7 @@ func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Relea
 	if err != nil {
 		return err
 	}
-	if rel.ReleasedAt == nil {
+	if rel.ReleasedAt == nil && live {
 		if rel.ReleaseCommand != "" {
 			if err := h.releasePhase(ctx, p, rel, dir, env, secrets, limits, w); err != nil {
 				return err
@@ -426,7 +440,7 @@ func (h *Host) startOwn(ctx context.Context, projectID, id string) (*appproxy.Po
 		}
 		ctx, cancel := context.WithTimeout(ctx, time.Duration(rel.BootTimeout)*time.Second+time.Minute)
 		defer cancel()
-		if err := h.prepare(ctx, p, rel, nil, nil, 1); err != nil {
+		if err := h.prepare(ctx, p, rel, nil, nil, 1, false); err != nil {
 			return nil, err
 		}
 		h.log.Info("release started for its own host", "project", p.Name, "release", id)

@@ -120,7 +120,7 @@ func (h *Host) restore(ctx context.Context, rel *apogee.Release) error {
 		h.log.Warn("app restored with fewer instances: its owner's plan allows no more", "project", p.Name, "asked", n, "allowed", plan.MaxInstances)
 		n = int(plan.MaxInstances)
 	}
-	if err := h.prepare(ctx, p, rel, nil, nil, n); err != nil {
+	if err := h.prepare(ctx, p, rel, nil, nil, n, true); err != nil {
 		return err
 	}
 	return h.m.Switch(ctx, p.Name, rel.DeploymentID)

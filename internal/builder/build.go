@@ -367,7 +367,7 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 	w.Systemf("Detected a Node.js app (%s): start %s, install %s, build %s", kind.Rule,
 		quoteOr(start, "`npm start`"), quoteOr(plan.InstallCommand, "none"), quoteOr(plan.BuildCommand, "none"))
 	if kind.ReleaseCommand != "" {
-		w.Systemf("Release command %s runs once before the release takes traffic", quoteOr(kind.ReleaseCommand, ""))
+		w.Systemf("Release command %s runs once, before the release serves production", quoteOr(kind.ReleaseCommand, ""))
 	}
 
 	cache, err := b.openCache(ctx, p.ID, ws.root, ws.rootDir, plan.Lockfile, "prod", w)

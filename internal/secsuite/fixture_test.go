@@ -44,6 +44,7 @@ type fixture struct {
 	secret      string // the victim project's webhook secret
 	filled      string // the upload, once it received its ZIP
 	runtimeLine string // a line of the project's runtime log
+	app         string // the app release serving production
 	domain      string
 	envKey      string
 	webhook     string
@@ -593,4 +594,61 @@ func diff(before, after string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// App makes the project an app whose production is a running release
+// (a one-file Node server, its release recorded as a build's would be,
+// then promoted through the gate, which starts its instance): status,
+// scale and restart take it. It returns the release's deployment id.
+func (f *fixture) App() string {
+	if f.app != "" {
+		return f.app
+	}
+	t := f.t
+	t.Helper()
+	body := f.Unique("app of ")
+	files := map[string]string{
+		"server.js": `require('http').createServer((q, s) => s.end('` + body + `')).listen(process.env.PORT)`,
+	}
+	var manifest []apogee.File
+	for name, content := range files {
+		manifest = append(manifest, apogee.File{Path: name, SHA256: sha(content), Size: int64(len(content))})
+	}
+	d, err := f.api().CreateDeployment(f.ctx, f.project, apogee.CreateDeploymentRequest{Files: manifest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range manifest {
+		if err := f.api().UploadFile(f.ctx, d.ID, m.SHA256, strings.NewReader(files[m.Path]), m.Size); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := f.w.store.ProjectByName(f.ctx, f.project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.w.store.CreateRelease(f.ctx, &apogee.Release{DeploymentID: d.ID, ProjectID: p.ID, StartCommand: "node server.js",
+		HealthPath: "/", BootTimeout: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.api().Finalize(f.ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.api().Promote(f.ctx, f.project, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.app = d.ID
+	f.mark(d.ID, body)
+	host := f.project + ".localhost" + f.w.port
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res := f.w.do(f.w.none, request{method: "GET", path: "/", host: host, noAuth: true})
+		if res.status == 200 && string(res.body) == body {
+			return f.app
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never served its app: %s", host, res)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -73,6 +73,18 @@ func matrix() []row {
 			req: func(f *fixture) request {
 				return request{method: "POST", path: "/api/v1/deployments/" + f.Uploaded() + "/finalize"}
 			}},
+		{route: "GET /api/v1/projects/{name}/app", who: owner, want: 200,
+			req: func(f *fixture) request { f.App(); return get("/api/v1/projects/" + f.Name() + "/app")(f) }},
+		{route: "POST /api/v1/projects/{name}/app/scale", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				f.App()
+				return jsonReq("POST", "/api/v1/projects/"+f.Name()+"/app/scale", map[string]any{"instances": 2})
+			}},
+		{route: "POST /api/v1/projects/{name}/app/restart", who: owner, want: 200,
+			req: func(f *fixture) request {
+				f.App()
+				return request{method: "POST", path: "/api/v1/projects/" + f.Name() + "/app/restart"}
+			}},
 		{route: "GET /api/v1/projects/{name}/runtime-logs", who: owner, want: 200,
 			req: func(f *fixture) request {
 				f.RuntimeLog()

@@ -135,16 +135,17 @@ func (s *Server) setupApps(ctx context.Context) error {
 		Log:      log,
 	})
 	a.host, err = apphost.New(apphost.Config{
-		Store:    s.store,
-		Blobs:    s.blobs,
-		Manager:  a.manager,
-		Observer: a.observer,
-		Sandbox:  sb,
-		Box:      s.box,
-		Hub:      s.hub,
-		Dir:      filepath.Join(s.cfg.Data, "apps"),
-		Plans:    s.platform.AppLimits,
-		Log:      log,
+		Store:      s.store,
+		Blobs:      s.blobs,
+		Manager:    a.manager,
+		Observer:   a.observer,
+		Sandbox:    sb,
+		Box:        s.box,
+		Hub:        s.hub,
+		Dir:        filepath.Join(s.cfg.Data, "apps"),
+		Plans:      s.platform.AppLimits,
+		Log:        log,
+		Registerer: s.reg,
 	})
 	if err != nil {
 		return err

@@ -253,6 +253,13 @@ func TestExpressApp(t *testing.T) {
 	// The first release's own host: started on its first request, with
 	// its own (empty) variables.
 	serves(t, addr, first.Deployment.Host+".localhost", "/", "hello from express")
+
+	_, metrics, _ := request(t, addr, "GET", "localhost", "/metrics", "")
+	for _, want := range []string{`apogee_app_releases_total{outcome="live"} 4`, "apogee_app_instances ", "apogee_app_release_ready_seconds_count 4"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
 
 // TestAppFaults deploys broken apps over a working one: each build fails
@@ -311,5 +318,85 @@ func TestAppFaults(t *testing.T) {
 			}
 			serves(t, addr, "api.localhost", "/", "good")
 		})
+	}
+}
+
+// TestAppPreviewAndStatic: a preview release serves its own host without
+// running its release command (its variables may name production's
+// database), which runs when it is promoted; a project turned static
+// serves files again and its app's instances stop.
+func TestAppPreviewAndStatic(t *testing.T) {
+	_, c, addr, _ := appServer(t)
+	ctx := t.Context()
+	if _, err := c.CreateProject(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "src.zip")
+	writeZip(t, path, map[string]string{
+		"Procfile":  "web: node server.js\nrelease: echo migrated-now",
+		"server.js": `require('http').createServer((q, s) => s.end('preview')).listen(process.env.PORT)`,
+	})
+	zip, _ := os.ReadFile(path)
+	up, err := c.CreateUpload(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutUpload(ctx, up.UploadURL, bytes.NewReader(zip), int64(len(zip))); err != nil {
+		t.Fatal(err)
+	}
+	q, err := c.QueueBuild(ctx, "web", apogee.BuildRequest{UploadID: up.ID, Target: apogee.TargetPreview})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, log := followBuild(t, c, q.ID)
+	if d.Status != apogee.StatusReady || d.Production {
+		t.Fatalf("preview build: %s (%s), production %v\n%s", d.Status, d.Error, d.Production, log)
+	}
+	serves(t, addr, d.Deployment.Host+".localhost", "/", "preview")
+	logOf := func() string {
+		page, err := c.Logs(ctx, d.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, l := range page.Lines {
+			b.WriteString(l.Text + "\n")
+		}
+		return b.String()
+	}
+	if l := logOf(); strings.Contains(l, "Release phase") || strings.Contains(l, "migrated-now\n") {
+		t.Errorf("the preview ran its release command:\n%s", l)
+	}
+	if _, err := c.Promote(ctx, "web", d.ID); err != nil {
+		t.Fatal(err)
+	}
+	serves(t, addr, "web.localhost", "/", "preview")
+	if l := logOf(); !strings.Contains(l, "Release phase: echo migrated-now") || !strings.Contains(l, "migrated-now\n") {
+		t.Errorf("the promoted release did not run its release command:\n%s", l)
+	}
+
+	// Static now: a prebuilt folder serves, and the app stops.
+	if _, err := c.UpdateProjectSettings(ctx, "web", map[string]map[string]any{"app": {"kind": "static"}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("static again"), 0o644)
+	if _, err := c.Deploy(ctx, dir, client.DeployOptions{Project: "web", Production: true}); err != nil {
+		t.Fatal(err)
+	}
+	serves(t, addr, "web.localhost", "/", "static again")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := c.AppStatus(ctx, "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Kind == apogee.KindStatic && len(st.Running) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the app still runs after the project turned static: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
