@@ -3,6 +3,7 @@ package apogee
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Blobs is a content-addressed blob store: every blob is named by the
@@ -29,6 +30,29 @@ type Blobs interface {
 	// Reads fail once ctx ends; the caller must close the reader.
 	Open(ctx context.Context, hash string, offset, length int64) (io.ReadCloser, error)
 	Close() error
+}
+
+// HeldBlob is a blob a user holds, with its size as received (-1: not
+// known).
+type HeldBlob struct {
+	SHA256 string
+	Size   int64
+}
+
+// BlobHoldStore records who holds which blob. A blob's hash is a
+// capability: whoever could name a hash and get its bytes served would
+// read another account's files, so a manifest may reference a blob
+// without sending it only if the project's owner holds it. A user holds
+// a blob once they uploaded its bytes (a file of a deployment, a ZIP) or
+// a build of theirs produced them; holding outlives the deployments that
+// use it. Errors follow the Store conventions.
+type BlobHoldStore interface {
+	// HoldBlobs records that userID holds blobs, as of at. Recording a
+	// held blob again is a no-op, except that a known size replaces an
+	// unknown one.
+	HoldBlobs(ctx context.Context, userID string, blobs []HeldBlob, at time.Time) error
+	// HeldBlobs returns those of hashes userID holds, with their sizes.
+	HeldBlobs(ctx context.Context, userID string, hashes []string) (map[string]int64, error)
 }
 
 // Event types carried by the EventBus. Events say what changed and where

@@ -10,7 +10,9 @@ import (
 // Domain is a custom domain of a project: a full host name, such as
 // www.example.com, that serves the project's production deployment once
 // its owner has proved control of it with a DNS TXT record holding Token
-// at VerificationName(Name). A name belongs to one project at most.
+// at VerificationName(Name). Until then it is a claim of its project
+// only: other projects may claim the name too, and the first to verify
+// it gets it.
 type Domain struct {
 	Name      string `json:"name"` // lower-case, no trailing dot
 	ProjectID string `json:"project_id"`
@@ -32,23 +34,34 @@ func VerificationName(domain string) string { return "_apogee." + domain }
 // 128 random bits in hex.
 func NewVerificationToken() string { return "apogee-" + NewSecret(16) }
 
-// DomainStore keeps custom domains. The general contract of the store
-// interfaces applies (see store.go).
+// DomainStore keeps custom domains. A project's domain is a claim until
+// it is verified: several projects may claim one name, each with its own
+// token, and at most one claim of a name is verified (the first to prove
+// control of its DNS). The general contract of the store interfaces
+// applies (see store.go).
 type DomainStore interface {
-	// CreateDomain inserts d, unverified; ECONFLICT if any project has the
-	// name already (the message does not say which); ErrNotFound if the
-	// project does not exist.
+	// CreateDomain inserts d, unverified; ECONFLICT if d's project claims
+	// the name already or another project has verified it (the message
+	// does not say which project); ErrNotFound if the project does not
+	// exist.
 	CreateDomain(ctx context.Context, d *Domain) error
+	// DomainByName returns the verified claim of name if there is one,
+	// else its oldest claim.
 	DomainByName(ctx context.Context, name string) (*Domain, error)
+	// DomainClaims returns every claim of name: the verified one first,
+	// then by age. None is not an error.
+	DomainClaims(ctx context.Context, name string) ([]*Domain, error)
 	// ListDomains returns a project's domains ordered by name.
 	ListDomains(ctx context.Context, projectID string) ([]*Domain, error)
-	// VerifyDomain records that the domain's ownership was proved at at
-	// and returns it. Verifying a verified domain keeps the first time.
-	// The route version moves in the same transaction (RouteStore).
-	VerifyDomain(ctx context.Context, name string, at time.Time) (*Domain, error)
-	// DeleteDomain removes the domain; the route version moves in the same
-	// transaction.
-	DeleteDomain(ctx context.Context, name string) error
+	// VerifyDomain records that project's claim of name was proved at at
+	// and returns it; ECONFLICT if another project's claim of name is
+	// verified (of two racing, one wins). Verifying a verified domain
+	// keeps the first time. The route version moves in the same
+	// transaction (RouteStore).
+	VerifyDomain(ctx context.Context, projectID, name string, at time.Time) (*Domain, error)
+	// DeleteDomain removes project's claim of name; the route version
+	// moves in the same transaction.
+	DeleteDomain(ctx context.Context, projectID, name string) error
 }
 
 // Limits on domain names (RFC 1035: 253 characters in text form, labels

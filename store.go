@@ -151,6 +151,7 @@ type Store interface {
 	BuildStore
 	EnvStore
 	UploadStore
+	BlobHoldStore
 	AccountStore
 	WebhookStore
 	PlanStore

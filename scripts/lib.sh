@@ -65,3 +65,11 @@ ensure_node() {
 	hash -r
 	say "Node.js $(node --version)"
 }
+
+# build_apogee OUT: builds cmd/apogee into OUT, stamped with the checkout's
+# commit and the build's date (`apogee version` prints them).
+build_apogee() {
+	local pkg=github.com/apogee-dev/apogee/internal/cli commit
+	commit=$(git rev-parse HEAD 2>/dev/null || true)
+	go build -o "$1" -ldflags "-X $pkg.Commit=$commit -X $pkg.Date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" ./cmd/apogee
+}

@@ -55,3 +55,11 @@ go test -race -count=1 -timeout 20m "${@:-./...}"
 # figures come from longer runs (see the README's Benchmarks section).
 say "benchmarks, once each"
 go test -run '^$' -bench . -benchtime 1x "${@:-./...}"
+
+# Every fuzz target for a few seconds beyond its committed corpus (which
+# the tests above ran); scripts/fuzz.sh runs them longer. Only with the
+# whole suite.
+if [ $# -eq 0 ]; then
+	say "fuzzing, ${APOGEE_FUZZTIME:-3s} per target"
+	bash scripts/fuzz.sh "${APOGEE_FUZZTIME:-3s}"
+fi

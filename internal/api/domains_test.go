@@ -238,15 +238,35 @@ func TestDomainOwnership(t *testing.T) {
 	e.wantErr(e.call("DELETE", "/api/v1/domains/www.example.com", bob, nil), 404, apogee.ENOTFOUND)
 	e.wantErr(e.call("GET", "/api/v1/projects/web/domains", bob, nil), 404, apogee.ENOTFOUND)
 	e.wantErr(e.call("POST", "/api/v1/projects/web/domains", bob, apogee.CreateDomainRequest{Name: "x.example.com"}), 404, apogee.ENOTFOUND)
-	b := e.wantErr(e.call("POST", "/api/v1/projects/blog/domains", bob, apogee.CreateDomainRequest{Name: "www.example.com"}), 409, apogee.ECONFLICT)
-	if b.Error.Message != `domain "www.example.com" is already used by another project` {
-		t.Errorf("conflict message %q", b.Error.Message)
+	// Alice's claim is unverified: it blocks no one (issue 10). Bob's
+	// claim is his own, with a token of his own, and touches nothing of
+	// Alice's.
+	var bobs apogee.DomainView
+	e.must(e.call("POST", "/api/v1/projects/blog/domains", bob, apogee.CreateDomainRequest{Name: "www.example.com"}), 201, &bobs)
+	if bobs.Project != "blog" || bobs.Verification.Value == d.Verification.Value {
+		t.Fatalf("Bob's claim %+v", bobs)
+	}
+	// Alice controls the DNS: her record verifies hers, not Bob's.
+	b := e.wantErr(e.call("POST", "/api/v1/domains/www.example.com/verify", bob, nil), 409, apogee.ECONFLICT)
+	if !strings.Contains(b.Error.Message, "is not verified") {
+		t.Errorf("Bob's verify with Alice's record: %q", b.Error.Message)
 	}
 	got, err := e.store.DomainByName(t.Context(), "www.example.com")
-	if err != nil || got.Verified() {
+	if err != nil || got.Verified() || got.ProjectID == "" {
 		t.Fatalf("after Bob's attempts: %+v, %v", got, err)
 	}
 	e.must(e.call("POST", "/api/v1/domains/www.example.com/verify", alice, nil), 200, nil)
+	// The first to verify wins: Bob's claim fails, saying why, and the
+	// name is taken for new claims.
+	b = e.wantErr(e.call("POST", "/api/v1/domains/www.example.com/verify", bob, nil), 409, apogee.ECONFLICT)
+	if !strings.Contains(b.Error.Message, "was verified by another project first") {
+		t.Errorf("Bob's verify after Alice's: %q", b.Error.Message)
+	}
+	e.must(e.call("DELETE", "/api/v1/domains/www.example.com", bob, nil), 204, nil)
+	b = e.wantErr(e.call("POST", "/api/v1/projects/blog/domains", bob, apogee.CreateDomainRequest{Name: "www.example.com"}), 409, apogee.ECONFLICT)
+	if b.Error.Message != `domain "www.example.com" is already used by another project` {
+		t.Errorf("conflict message %q", b.Error.Message)
+	}
 
 	// Deleting the project frees the name.
 	e.must(e.call("DELETE", "/api/v1/projects/web", alice, nil), 204, nil)

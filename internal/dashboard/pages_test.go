@@ -170,7 +170,8 @@ func TestDomains(t *testing.T) {
 		{"", "enter a domain name"},
 		{"localhost", ""},
 		{"www.apogee.test", "the platform&#39;s own domain"},
-		{"www.example.com", "already used by another project"},
+		// Alice claims a name in one of her projects at most.
+		{"www.example.com", "already added to project"},
 	} {
 		want(t, "add "+c.domain, alice.post("/projects/blog/domains", url.Values{"domain": {c.domain}}), http.StatusSeeOther)
 		res := alice.get("/projects/blog")

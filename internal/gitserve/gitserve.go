@@ -78,8 +78,12 @@ type Config struct {
 	MaxPush int64
 	// Git is the git binary (default "git" on $PATH).
 	Git string
-	Log *slog.Logger
-	Now func() time.Time
+	// Logs, if set, lets a push follow the builds it queued and print
+	// their logs (see report.go); without it a push prints their ids
+	// and URLs only.
+	Logs BuildLogs
+	Log  *slog.Logger
+	Now  func() time.Time
 }
 
 // DefaultMaxPush bounds one push.
@@ -202,7 +206,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(ctx)
 	pv, err := s.cfg.Projects.Project(ctx, name)
 	if apogee.ErrorCode(err) == apogee.ENOTFOUND {
-		gitError(w, http.StatusNotFound, "project "+name+" not found; list yours with `apogee projects list`")
+		gitError(w, http.StatusNotFound, "You have no project "+name+". Create it with `apogee projects create "+name+"`, then push again (`apogee projects list` lists yours).")
 		return
 	}
 	if err != nil {
@@ -233,43 +237,82 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
+	sb, moved, ok := s.receive(w, r, p, u, dir, advertise)
+	if !ok || advertise {
+		return
+	}
+	var ds []*apogee.DeploymentView
+	if len(moved) > 0 {
+		// Failures are logged: the push itself has succeeded.
+		ds, err = s.cfg.Builds.Pushed(context.WithoutCancel(ctx), p.Name, platform, moved)
+		if err != nil {
+			s.log.Error("git push: queue builds", "project", p.Name, "err", err)
+			if sb != nil && apogee.ErrorCode(err) != apogee.EINTERNAL {
+				sb.say("Apogee: nothing was built: %s", apogee.ErrorMessage(err))
+			}
+		}
+	}
+	if sb != nil {
+		sb.finish(s.report(ctx, sb, p, ds))
+	}
+}
+
+// receive runs git-receive-pack (or its advertisement) for a push under
+// the repository's lock, which it releases before the builds are
+// followed. For a push it returns the sideband filter the answer went
+// through (nil when the client asked for no side band: then the answer
+// is complete) and the branches that moved; ok is false when it answered
+// with an error.
+func (s *Server) receive(w http.ResponseWriter, r *http.Request, p *apogee.Project, u *apogee.User, dir string, advertise bool) (sb *sideband, moved []apogee.PushedBranch, ok bool) {
+	ctx := r.Context()
 	lock := s.lock(p.ID)
 	lock.Lock()
 	defer lock.Unlock()
 	if err := s.initRepo(ctx, dir); err != nil {
 		s.internalError(w, r, err)
-		return
+		return nil, nil, false
 	}
 	if advertise {
-		s.cgi(w, r, p, u, service, true)
-		return
+		s.cgi(w, r, p, u, receivePack, true)
+		return nil, nil, true
 	}
 	before, err := s.branches(ctx, dir)
 	if err != nil {
 		s.internalError(w, r, err)
-		return
+		return nil, nil, false
 	}
 	if r.ContentLength > s.cfg.MaxPush {
 		gitError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("push of %d bytes is over the limit of %d", r.ContentLength, s.cfg.MaxPush))
-		return
+		return nil, nil, false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxPush)
+	caps, body, gzipped, err := pushCaps(r.Body, r.Header.Get("Content-Encoding"))
+	if err != nil {
+		gitError(w, http.StatusBadRequest, "the push's gzip body cannot be read: "+err.Error())
+		return nil, nil, false
+	}
+	r.Body = body
+	if gzipped {
+		r.Header.Del("Content-Encoding")
+	}
+	out := w
+	if caps["side-band-64k"] || caps["side-band"] {
+		sb = newSideband(w, !caps["side-band-64k"])
+		out = sb
+	}
 	start := s.cfg.Now()
-	s.cgi(w, r, p, u, service, false)
+	s.cgi(out, r, p, u, receivePack, false)
 	after, err := s.branches(context.WithoutCancel(ctx), dir)
 	if err != nil {
 		s.log.Error("git push: read branches after the push", "project", p.Name, "err", err)
-		return
-	}
-	moved := movedBranches(before, after)
-	s.log.Info("git push", "project", p.Name, "user", u.ID, "moved", len(moved), "took", s.cfg.Now().Sub(start).Round(time.Millisecond))
-	if len(moved) > 0 {
-		// Failures are logged: the push itself has succeeded and its
-		// answer is sent.
-		if _, err := s.cfg.Builds.Pushed(context.WithoutCancel(ctx), p.Name, platform, moved); err != nil {
-			s.log.Error("git push: queue builds", "project", p.Name, "err", err)
+		if sb != nil {
+			sb.finish(nil)
 		}
+		return nil, nil, false
 	}
+	moved = movedBranches(before, after)
+	s.log.Info("git push", "project", p.Name, "user", u.ID, "moved", len(moved), "took", s.cfg.Now().Sub(start).Round(time.Millisecond))
+	return sb, moved, true
 }
 
 // authenticate returns the user whose API token is the Basic password.

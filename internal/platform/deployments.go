@@ -44,11 +44,18 @@ func (pl deployments) Deployments(ctx context.Context, project string, limit int
 
 // CreateDeployment is step one of the deploy protocol: the manifest is
 // checked against the owner's storage and recorded, and the answer says
-// which blobs the server lacks.
+// which blobs the client must send: those the server lacks and those the
+// project's owner does not hold (see missingFor). Sizes of held blobs
+// must match.
 func (pl deployments) CreateDeployment(ctx context.Context, project string, req apogee.CreateDeploymentRequest) (*apogee.DeploymentView, error) {
 	u, p, err := pl.project(ctx, project)
 	if err != nil {
 		return nil, err
+	}
+	if k := p.Settings.App.Kind; k != nil && *k == apogee.KindApp {
+		// Uploaded files are served as they are: an app's would expose
+		// its source and never run.
+		return nil, apogee.Errorf(apogee.EINVALID, "project %s is an app: it deploys from its source, built on the server (a Git repository, git push, or a ZIP), not from uploaded files", p.Name)
 	}
 	switch req.Target {
 	case "":
@@ -82,9 +89,12 @@ func (pl deployments) CreateDeployment(ctx context.Context, project string, req 
 	if req.Build {
 		d.Source, d.NoCache = apogee.SourceFolder, req.NoCache
 	}
-	missing, err := pl.blobs.Missing(ctx, distinctHashes(files))
+	missing, held, err := pl.missingFor(ctx, p.OwnerID, files)
 	if err != nil {
-		return nil, fmt.Errorf("platform: check blobs: %w", err)
+		return nil, err
+	}
+	if err := pl.checkSizes(ctx, p.OwnerID, files, held); err != nil {
+		return nil, err
 	}
 	if err := pl.store.CreateDeployment(ctx, d, files); err != nil {
 		return nil, fmt.Errorf("platform: create deployment: %w", err)
@@ -92,16 +102,15 @@ func (pl deployments) CreateDeployment(ctx context.Context, project string, req 
 	pl.log.Info("deployment created", "project", p.Name, "deployment", d.ID, "files", len(files), "missing", len(missing))
 	v := pl.view(d, p)
 	v.Missing = missing
-	if v.Missing == nil {
-		v.Missing = []string{}
-	}
 	return v, nil
 }
 
 // UploadFile is step two: one blob of the deployment's own manifest,
 // verified against its hash as it arrives, only while it is uploading.
+// The project's owner holds the blob from then on (the bytes are read
+// and hashed even when the store has the blob already).
 func (pl deployments) UploadFile(ctx context.Context, id, hash string, r io.Reader, size int64) error {
-	_, d, _, err := pl.deployment(ctx, id)
+	_, d, p, err := pl.deployment(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -124,7 +133,10 @@ func (pl deployments) UploadFile(ctx context.Context, id, hash string, r io.Read
 	}
 	n, err := pl.blobs.Put(ctx, hash, r, max)
 	if err != nil {
-		return fmt.Errorf("platform: store blob %s: %w", hash, err)
+		return fmt.Errorf("platform: store a blob: %w", err)
+	}
+	if err := pl.store.HoldBlobs(ctx, p.OwnerID, []apogee.HeldBlob{{SHA256: hash, Size: n}}, pl.now().UTC()); err != nil {
+		return fmt.Errorf("platform: record a held blob: %w", err)
 	}
 	pl.metrics.uploadBytes.Add(float64(n))
 	pl.metrics.uploadFiles.Inc()
@@ -147,9 +159,9 @@ func (pl deployments) Finalize(ctx context.Context, id string) (*apogee.Deployme
 	if err != nil {
 		return nil, fmt.Errorf("platform: read manifest: %w", err)
 	}
-	missing, err := pl.blobs.Missing(ctx, distinctHashes(files))
+	missing, held, err := pl.missingFor(ctx, p.OwnerID, files)
 	if err != nil {
-		return nil, fmt.Errorf("platform: check blobs: %w", err)
+		return nil, err
 	}
 	if len(missing) > 0 {
 		return nil, &apogee.Error{
@@ -157,6 +169,9 @@ func (pl deployments) Finalize(ctx context.Context, id string) (*apogee.Deployme
 			Message: fmt.Sprintf("%d files of deployment %s are not uploaded yet; upload them and finalize again", len(missing), d.ID),
 			Data:    map[string]any{"missing": missing},
 		}
+	}
+	if err := pl.checkSizes(ctx, p.OwnerID, files, held); err != nil {
+		return nil, pl.failUpload(ctx, d, p, err)
 	}
 	if d.Source == apogee.SourceFolder {
 		return pl.queueFolder(ctx, p, d) // sources.go

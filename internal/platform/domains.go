@@ -22,9 +22,12 @@ var _ apogee.DomainService = domains{}
 // dnsTimeout bounds one DNS lookup made for a request.
 const dnsTimeout = 10 * time.Second
 
-// domain returns the named custom domain and its project if the acting
-// user may see them. Another user's domain is reported exactly like a
-// missing one.
+// domain returns the acting user's claim of the named custom domain and
+// its project. Several projects may claim a name until one verifies it:
+// the claim returned is the first the user may see of the verified one
+// and then the others by age (a user claims a name in one of their
+// projects at most, so for everyone but an admin that is their own).
+// Another user's claim is reported exactly like a missing one.
 func (pl *Platform) domain(ctx context.Context, name string) (*apogee.User, *apogee.Domain, *apogee.Project, error) {
 	u, err := pl.actor(ctx)
 	if err != nil {
@@ -35,24 +38,23 @@ func (pl *Platform) domain(ctx context.Context, name string) (*apogee.User, *apo
 	if err != nil {
 		return nil, nil, nil, notFound
 	}
-	d, err := pl.store.DomainByName(ctx, name)
-	if errors.Is(err, apogee.ErrNotFound) {
-		return nil, nil, nil, notFound
-	}
+	claims, err := pl.store.DomainClaims(ctx, name)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("platform: look up domain %q: %w", name, err)
 	}
-	p, err := pl.store.ProjectByID(ctx, d.ProjectID)
-	if errors.Is(err, apogee.ErrNotFound) {
-		return nil, nil, nil, notFound // deleted with its project meanwhile
+	for _, d := range claims {
+		p, err := pl.store.ProjectByID(ctx, d.ProjectID)
+		if errors.Is(err, apogee.ErrNotFound) {
+			continue // deleted with its project meanwhile
+		}
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("platform: look up project of domain %q: %w", name, err)
+		}
+		if p.MayAccess(u) {
+			return u, d, p, nil
+		}
 	}
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("platform: look up project of domain %q: %w", name, err)
-	}
-	if !p.MayAccess(u) {
-		return nil, nil, nil, notFound
-	}
-	return u, d, p, nil
+	return nil, nil, nil, notFound
 }
 
 // isApex reports whether name is a registrable domain (example.com,
@@ -129,15 +131,29 @@ func (pl domains) AddDomain(ctx context.Context, project, name string) (*apogee.
 	if err != nil {
 		return nil, err
 	}
+	// An unverified claim of another project blocks no one; a verified
+	// one does, and so does the owner's own claim in another project.
+	claims, err := pl.store.DomainClaims(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("platform: look up domain %q: %w", name, err)
+	}
+	for _, c := range claims {
+		switch {
+		case c.ProjectID == p.ID:
+			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already added to project %q", name, p.Name)
+		case c.Verified():
+			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already used by another project", name)
+		}
+		if other, err := pl.store.ProjectByID(ctx, c.ProjectID); err == nil && other.OwnerID == p.OwnerID {
+			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already added to project %q; remove it there first", name, other.Name)
+		}
+	}
 	if err := pl.checkDomains(ctx, p.OwnerID); err != nil {
 		return nil, err
 	}
 	d := &apogee.Domain{Name: name, ProjectID: p.ID, Token: apogee.NewVerificationToken(), CreatedAt: pl.now().UTC()}
 	if err := pl.store.CreateDomain(ctx, d); err != nil {
 		if apogee.ErrorCode(err) == apogee.ECONFLICT {
-			if old, err := pl.store.DomainByName(ctx, name); err == nil && old.ProjectID == p.ID {
-				return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already added to project %q", name, p.Name)
-			}
 			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already used by another project", name)
 		}
 		return nil, fmt.Errorf("platform: create domain: %w", err)
@@ -164,10 +180,20 @@ func (pl domains) VerifyDomain(ctx context.Context, name string) (*apogee.Domain
 		return nil, err
 	}
 	if !d.Verified() {
+		taken := func() error {
+			return apogee.Errorf(apogee.ECONFLICT, "domain %s was verified by another project first: whoever controls its DNS proved it to them; "+
+				"if that is you, remove the domain from the other project, then remove it here and add it again (project %q keeps its claim until then)", d.Name, p.Name)
+		}
+		if claims, err := pl.store.DomainClaims(ctx, d.Name); err == nil && len(claims) > 0 && claims[0].Verified() && claims[0].ProjectID != p.ID {
+			return nil, taken()
+		}
 		if err := pl.checkTXT(ctx, d); err != nil {
 			return nil, err
 		}
-		if d, err = pl.store.VerifyDomain(ctx, d.Name, pl.now().UTC()); err != nil {
+		if d, err = pl.store.VerifyDomain(ctx, p.ID, d.Name, pl.now().UTC()); err != nil {
+			if apogee.ErrorCode(err) == apogee.ECONFLICT {
+				return nil, taken() // another verified it meanwhile
+			}
 			return nil, fmt.Errorf("platform: verify domain: %w", err)
 		}
 		pl.log.Info("domain verified", "project", p.Name, "domain", d.Name, "user", u.ID)
@@ -228,7 +254,7 @@ func (pl domains) RemoveDomain(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := pl.store.DeleteDomain(ctx, d.Name); err != nil && !errors.Is(err, apogee.ErrNotFound) {
+	if err := pl.store.DeleteDomain(ctx, p.ID, d.Name); err != nil && !errors.Is(err, apogee.ErrNotFound) {
 		return fmt.Errorf("platform: delete domain %q: %w", d.Name, err)
 	}
 	pl.publish(ctx, apogee.Event{Type: apogee.EventDomainChanged, ProjectID: p.ID, Project: p.Name, Host: d.Name})

@@ -33,8 +33,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/auth"
+	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/notify"
@@ -57,6 +57,7 @@ type Store interface {
 	apogee.BuildStore
 	apogee.EnvStore
 	apogee.UploadStore
+	apogee.BlobHoldStore
 	apogee.WebhookStore
 	apogee.PlanStore
 	apogee.UsageStore

@@ -161,7 +161,7 @@ func TestFinishBuildMovesDomains(t *testing.T) {
 	if err := w.store.CreateDomain(t.Context(), &apogee.Domain{Name: "www.example.com", ProjectID: w.web.ID, Token: "t"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.store.VerifyDomain(t.Context(), "www.example.com", time.Now()); err != nil {
+	if _, err := w.store.VerifyDomain(t.Context(), w.web.ID, "www.example.com", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256([]byte("two"))

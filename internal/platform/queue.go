@@ -41,6 +41,10 @@ func (pl queue) FinishBuild(ctx context.Context, id string, files []apogee.File)
 	if err != nil {
 		return nil, fmt.Errorf("platform: finish build: %w", err)
 	}
+	// The builder read the output's bytes itself: its owner holds them.
+	if err := pl.hold(ctx, p.OwnerID, files); err != nil {
+		return nil, err
+	}
 	if err := pl.prepare(ctx, d, p, files); err != nil {
 		return nil, err
 	}

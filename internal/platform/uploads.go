@@ -130,7 +130,7 @@ func (pl *Platform) receiveZip(ctx context.Context, up *apogee.Upload, r io.Read
 		return nil, fmt.Errorf("platform: upload: %w", err)
 	}
 	if _, err := pl.blobs.Put(ctx, hash, tmp, max); err != nil {
-		return nil, fmt.Errorf("platform: store ZIP of upload %s: %w", up.ID, err)
+		return nil, fmt.Errorf("platform: store the ZIP of upload %s: %w", up.ID, err)
 	}
 	used, err := pl.store.UseUpload(ctx, up.ID, hash, n, pl.now().UTC())
 	if apogee.ErrorCode(err) == apogee.ECONFLICT {
@@ -138,6 +138,15 @@ func (pl *Platform) receiveZip(ctx context.Context, up *apogee.Upload, r io.Read
 	}
 	if err != nil {
 		return nil, fmt.Errorf("platform: record upload: %w", err)
+	}
+	// Whoever sent the bytes holds them, for the project's owner (the
+	// ZIP's hash is never logged: it is a capability).
+	p, err := pl.store.ProjectByID(ctx, up.ProjectID)
+	if err != nil {
+		return nil, fmt.Errorf("platform: project of upload %s: %w", up.ID, err)
+	}
+	if err := pl.store.HoldBlobs(ctx, p.OwnerID, []apogee.HeldBlob{{SHA256: hash, Size: n}}, pl.now().UTC()); err != nil {
+		return nil, fmt.Errorf("platform: record a held blob: %w", err)
 	}
 	pl.metrics.uploadBytes.Add(float64(n))
 	pl.log.Info("upload received", "upload", up.ID, "project_id", up.ProjectID, "size", n)

@@ -138,6 +138,20 @@ func (f *fixture) deployments() {
 	prev2 := deployFiles(t, f.api(), f.project, map[string]string{"index.html": "preview " + f.project}, false)
 	f.deps["previous"], f.deps["production"], f.deps["preview"] = prev.ID, prod.ID, prev2.ID
 	f.mark(prev.ID, prod.ID, prev2.ID)
+	// The edge hears of the new production through the event bus: wait
+	// until it serves it, so that the snapshot sees a settled site.
+	host := f.project + ".localhost" + f.w.port
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res := f.w.do(f.w.none, request{method: "GET", path: "/", host: host, noAuth: true})
+		if res.status == 200 && string(res.body) == "production "+f.project {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never served its production deployment: %s", host, res)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Production is the id of the project's production deployment.
@@ -246,11 +260,14 @@ func (f *fixture) repoURL() string { return "https://git.invalid/" + f.project +
 
 // GitHubPush is GitHub's push webhook for the victim's repository and
 // branch, signed with secret ("" for unsigned).
-func (f *fixture) GitHubPush(secret string) request {
+func (f *fixture) GitHubPush(secret string) request { return f.GitHubPushTo(f.repoURL(), secret) }
+
+// GitHubPushTo is GitHub's push webhook for the repository at repo.
+func (f *fixture) GitHubPushTo(repo, secret string) request {
 	f.ProjectWebhookSecret()
 	body, err := json.Marshal(map[string]any{
 		"ref": "refs/heads/main", "after": sha(f.Unique("pushed"))[:40],
-		"repository": map[string]string{"full_name": "victim/" + f.project, "clone_url": f.repoURL()},
+		"repository": map[string]string{"full_name": "victim/" + f.project, "clone_url": repo},
 	})
 	if err != nil {
 		f.t.Fatal(err)

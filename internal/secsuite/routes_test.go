@@ -78,6 +78,25 @@ func matrix() []row {
 				f.RuntimeLog()
 				return get("/api/v1/projects/" + f.Name() + "/runtime-logs")(f)
 			}},
+		{route: "GET /api/v1/projects/{name}/app", who: owner, want: 200,
+			req: func(f *fixture) request { f.Production(); return get("/api/v1/projects/" + f.Name() + "/app")(f) }},
+		// Scaling and restarting need a running app (Node in the sandbox),
+		// which the matrix does not build: the owner gets the app check's
+		// answer for a static site (400), so the check of who asks came
+		// first; everyone else gets what they get for any project of
+		// someone else's.
+		{route: "POST /api/v1/projects/{name}/app/scale", who: owner, want: 400,
+			reason: "the owner's request passes authorization and stops at \"not an app\"",
+			req: func(f *fixture) request {
+				f.Production()
+				return jsonReq("POST", "/api/v1/projects/"+f.Name()+"/app/scale", map[string]int{"instances": 2})
+			}},
+		{route: "POST /api/v1/projects/{name}/app/restart", who: owner, want: 400,
+			reason: "the owner's request passes authorization and stops at \"not an app\"",
+			req: func(f *fixture) request {
+				f.Production()
+				return request{method: "POST", path: "/api/v1/projects/" + f.Name() + "/app/restart"}
+			}},
 		{route: "GET /api/v1/deployments/{id}/logs", who: owner, want: 200,
 			req: func(f *fixture) request { return get("/api/v1/deployments/" + f.Queued() + "/logs")(f) }},
 		{route: "POST /api/v1/deployments/{id}/cancel", who: owner, want: 200, changes: true,
@@ -170,6 +189,11 @@ func matrix() []row {
 			forged: []forgery{
 				{what: "no signature", req: func(f *fixture) request { return f.GitHubPush("") }},
 				{what: "a wrong secret", req: func(f *fixture) request { return f.GitHubPush("not-the-secret-0123456789") }},
+				// Answered as a wrong secret: whether someone deploys a
+				// repository is not the caller's to learn.
+				{what: "a repository no project builds from", want: 401, req: func(f *fixture) request {
+					return f.GitHubPushTo("https://git.invalid/"+f.Unique("nobody")+".git", f.ProjectWebhookSecret())
+				}},
 				// The other user connects the victim's repository to a
 				// project of their own: its secret may build their
 				// project, never the victim's.
@@ -230,13 +254,13 @@ func matrix() []row {
 		{route: "GET /login", who: public, req: get("/login")},
 		{route: "POST /login", who: public, want: 303,
 			req: func(f *fixture) request {
-				return loginForm("/login", url.Values{"email": {f.w.other.user.Email}, "password": {password}, "next": {"/"}})
+				return loginForm(f, "/login", url.Values{"email": {f.w.other.user.Email}, "password": {password}, "next": {"/"}})
 			}},
 		{route: "GET /signup", who: public, want: 200,
 			req: func(f *fixture) request { return get("/signup?invite=" + url.QueryEscape(f.InviteToken()))(f) }},
 		{route: "POST /signup", who: public, want: 303,
 			req: func(f *fixture) request {
-				return loginForm("/signup", url.Values{"invite": {f.InviteToken()}, "password": {password}, "password2": {password}})
+				return loginForm(f, "/signup", url.Values{"invite": {f.InviteToken()}, "password": {password}, "password2": {password}})
 			}},
 		{route: "POST /logout", who: signedIn, want: 303, freshSession: true,
 			req: func(f *fixture) request { return form("/logout", nil) }},
@@ -409,11 +433,16 @@ func form(path string, values url.Values) request {
 }
 
 // loginForm is a sign-in or sign-up form as a signed-out browser sends
-// it: the CSRF token in the form and in its cookie (double submit), and
-// no session, so that no principal's own session is replaced.
-func loginForm(path string, values url.Values) request {
-	token := strings.Repeat("t", 43)
-	values.Set("csrf", token)
+// it, with the CSRF token and cookie the sign-in page gave a fresh
+// browser, and no session, so that no principal's own is replaced.
+func loginForm(f *fixture, path string, values url.Values) request {
+	b := newBrowser()
+	page := f.w.send(&principal{role: roleNone, browser: b}, request{method: "GET", path: "/login"}, 200)
+	values.Set("csrf", csrfOf(f.t, page.body))
+	var cookies []string
+	for _, c := range b.Jar.Cookies(f.w.apex()) {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
 	return request{method: "POST", path: path, form: values, noAuth: true,
-		header: map[string][]string{"Cookie": {"apogee_login=" + token}}}
+		header: map[string][]string{"Cookie": {strings.Join(cookies, "; ")}}}
 }

@@ -81,6 +81,7 @@ type world struct {
 
 	otherProject string // the other user's own project (mixed requests)
 	seq          atomic.Int64
+	checks       atomic.Int64 // requests checked (refused, or permitted and checked)
 }
 
 func (w *world) principals() []*principal {
@@ -155,10 +156,13 @@ func startWorld(t *testing.T, database string) *world {
 		t.Fatal(err)
 	}
 	jar := w.revoked.browser.Jar
-	kept := jar.Cookies(mustURL(t, w.base))
+	kept := jar.Cookies(w.apex())
+	if len(kept) == 0 {
+		t.Fatal("the owner's second dashboard session has no cookie to keep")
+	}
 	w.send(w.revoked, request{method: "POST", path: "/logout", form: url.Values{}}, 303)
 	fresh := newBrowser()
-	fresh.Jar.SetCookies(mustURL(t, w.base), kept)
+	fresh.Jar.SetCookies(w.apex(), kept)
 	w.revoked.browser = fresh
 
 	// Disabled after signing in: their token and session exist.
@@ -192,6 +196,12 @@ func startWorld(t *testing.T, database string) *world {
 	return w
 }
 
+// apex is the dashboard's URL as browsers see it (requests go to
+// 127.0.0.1 with this Host, and cookie jars file cookies under the Host).
+func (w *world) apex() *url.URL {
+	return &url.URL{Scheme: "http", Host: "localhost" + w.port, Path: "/"}
+}
+
 // signIn makes a user with the shared password and signs them in: an API
 // token through POST /api/v1/auth/login and a dashboard session through
 // the sign-in form, with the CSRF token of that session's pages. An
@@ -219,7 +229,7 @@ func (w *world) signIn(r role, email string, admin bool) *principal {
 	page := w.send(p, request{method: "GET", path: "/login"}, 200)
 	token := csrfOf(t, page.body)
 	form := url.Values{"email": {email}, "password": {password}, "next": {"/"}, "csrf": {token}}
-	w.sendRaw(p, request{method: "POST", path: "/login", form: form}, 303)
+	w.send(p, request{method: "POST", path: "/login", form: form}, 303)
 	page = w.send(p, request{method: "GET", path: "/account"}, 200)
 	p.csrf = csrfOf(t, page.body)
 	return p
@@ -268,7 +278,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 type request struct {
 	method, path string
 	json         any        // a JSON body
-	form         url.Values // a form body; the principal's CSRF token is added unless it has one
+	form         url.Values // a form body; the caller's CSRF token is added unless it has one
 	body         []byte     // a raw body (with contentType)
 	contentType  string
 	header       http.Header
@@ -326,13 +336,6 @@ func (w *world) send(p *principal, req request, want int) response {
 	return res
 }
 
-// sendRaw is send with req's form sent as it is (no CSRF token added).
-func (w *world) sendRaw(p *principal, req request, want int) response {
-	w.t.Helper()
-	req.header = http.Header{"X-Secsuite-Raw-Form": {"1"}}
-	return w.send(p, req, want)
-}
-
 func (w *world) do(p *principal, req request) response {
 	w.t.Helper()
 	var body io.Reader
@@ -349,7 +352,7 @@ func (w *world) do(p *principal, req request) response {
 		for k, v := range req.form {
 			form[k] = slices.Clone(v)
 		}
-		if !form.Has("csrf") && req.header.Get("X-Secsuite-Raw-Form") == "" && !req.noAuth {
+		if !form.Has("csrf") && !req.noAuth {
 			form.Set("csrf", p.csrf)
 		}
 		body, ct = strings.NewReader(form.Encode()), "application/x-www-form-urlencoded"
@@ -382,9 +385,7 @@ func (w *world) do(p *principal, req request) response {
 		hr.Header.Set("Content-Type", ct)
 	}
 	for k, vs := range req.header {
-		if k != "X-Secsuite-Raw-Form" {
-			hr.Header[k] = vs
-		}
+		hr.Header[k] = vs
 	}
 	if req.host != "" {
 		hr.Host = req.host

@@ -219,7 +219,8 @@ func (s *Server) setupApex(context.Context) error {
 	// git push to the platform: Git's smart HTTP through git http-backend.
 	if gs, err := gitserve.New(gitserve.Config{Root: filepath.Join(s.cfg.Data, "git"),
 		Auth: svc.Accounts, Projects: svc.Projects, Builds: svc.Builds,
-		Log: s.log.With("component", "git")}); err != nil {
+		Logs: &gitserve.HubLogs{Store: s.store, Hub: s.hub, Deployments: svc.Deployments},
+		Log:  s.log.With("component", "git")}); err != nil {
 		s.log.Warn("git push to the platform is off", "err", err)
 	} else {
 		s.apex.Handle("/git/", gs)

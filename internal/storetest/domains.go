@@ -46,36 +46,70 @@ func testDomains(t *testing.T, s apogee.Store) {
 	must(t, err)
 	equal(t, "ListDomains(unknown)", len(list), 0)
 
-	// One name, one project, whoever asks; the message does not say who
-	// has it.
-	for _, p := range []*apogee.Project{blog, web} {
-		err = s.CreateDomain(ctx, &apogee.Domain{Name: "www.example.com", ProjectID: p.ID, Token: "t", CreatedAt: base})
-		wantCode(t, err, apogee.ECONFLICT)
-		if msg := apogee.ErrorMessage(err); strings.Contains(msg, "web") || strings.Contains(msg, web.ID) {
-			t.Errorf("conflict message %q reveals the project", msg)
-		}
-	}
+	// A project claims a name once.
+	wantCode(t, s.CreateDomain(ctx, &apogee.Domain{Name: "www.example.com", ProjectID: web.ID, Token: "t", CreatedAt: base}), apogee.ECONFLICT)
+	// An unverified claim blocks no other project: bob claims it too,
+	// with a token of his own.
+	bobs := &apogee.Domain{Name: "www.example.com", ProjectID: blog.ID, Token: "bob-token", CreatedAt: base.Add(time.Second)}
+	must(t, s.CreateDomain(ctx, bobs))
+	claims, err := s.DomainClaims(ctx, "www.example.com")
+	must(t, err)
+	equal(t, "claims, oldest first", claims, []*apogee.Domain{www, bobs})
+	got, err = s.DomainByName(ctx, "www.example.com")
+	must(t, err)
+	equal(t, "DomainByName of two unverified claims", got, www)
+	claims, err = s.DomainClaims(ctx, "nosuch.example.com")
+	must(t, err)
+	equal(t, "claims of an unclaimed name", len(claims), 0)
 	wantNotFound(t, s.CreateDomain(ctx, &apogee.Domain{Name: "x.example.com", ProjectID: "nosuchproject", Token: "t", CreatedAt: base}), "nosuchproject")
 	_, err = s.DomainByName(ctx, "nosuch.example.com")
 	wantNotFound(t, err, "nosuch.example.com")
 
+	// The first to verify wins: bob, here. Web's claim stays, unverified,
+	// and cannot be verified; nobody can claim the name any more.
 	at := base.Add(time.Hour)
-	v, err := s.VerifyDomain(ctx, "www.example.com", at)
+	bv, err := s.VerifyDomain(ctx, blog.ID, "www.example.com", at)
+	must(t, err)
+	if !bv.Verified() || bv.ProjectID != blog.ID {
+		t.Fatalf("bob's verify: %+v", bv)
+	}
+	_, err = s.VerifyDomain(ctx, web.ID, "www.example.com", at)
+	wantCode(t, err, apogee.ECONFLICT)
+	got, err = s.DomainByName(ctx, "www.example.com")
+	must(t, err)
+	equal(t, "DomainByName after bob verified", got.ProjectID, blog.ID)
+	claims, err = s.DomainClaims(ctx, "www.example.com")
+	must(t, err)
+	if len(claims) != 2 || claims[0].ProjectID != blog.ID || claims[1].Verified() {
+		t.Fatalf("claims after bob verified: %+v", claims)
+	}
+	carol := project(t, s, user(t, s, "carol@example.com"), "carol")
+	err = s.CreateDomain(ctx, &apogee.Domain{Name: "www.example.com", ProjectID: carol.ID, Token: "t", CreatedAt: base})
+	wantCode(t, err, apogee.ECONFLICT)
+	if msg := apogee.ErrorMessage(err); strings.Contains(msg, "blog") || strings.Contains(msg, blog.ID) {
+		t.Errorf("conflict message %q reveals the project", msg)
+	}
+	// Bob removes his; web verifies its own claim.
+	must(t, s.DeleteDomain(ctx, blog.ID, "www.example.com"))
+	v, err := s.VerifyDomain(ctx, web.ID, "www.example.com", at)
 	must(t, err)
 	if v.VerifiedAt == nil || !v.VerifiedAt.Equal(at) || !v.Verified() {
 		t.Fatalf("VerifyDomain: verified_at = %v; want %v", v.VerifiedAt, at)
 	}
-	v, err = s.VerifyDomain(ctx, "www.example.com", at.Add(time.Hour)) // keeps the first time
+	v, err = s.VerifyDomain(ctx, web.ID, "www.example.com", at.Add(time.Hour)) // keeps the first time
 	must(t, err)
 	equal(t, "verified_at after verifying twice", *v.VerifiedAt, at)
 	got, err = s.DomainByName(ctx, "www.example.com")
 	must(t, err)
 	equal(t, "stored after verify", got, v)
-	_, err = s.VerifyDomain(ctx, "nosuch.example.com", at)
+	_, err = s.VerifyDomain(ctx, web.ID, "nosuch.example.com", at)
 	wantNotFound(t, err, "nosuch.example.com")
+	_, err = s.VerifyDomain(ctx, blog.ID, "example.com", at) // web's claim, not blog's
+	wantNotFound(t, err, "example.com")
 
-	must(t, s.DeleteDomain(ctx, "example.com"))
-	wantNotFound(t, s.DeleteDomain(ctx, "example.com"), "example.com")
+	wantNotFound(t, s.DeleteDomain(ctx, blog.ID, "example.com"), "example.com")
+	must(t, s.DeleteDomain(ctx, web.ID, "example.com"))
+	wantNotFound(t, s.DeleteDomain(ctx, web.ID, "example.com"), "example.com")
 	_, err = s.DomainByName(ctx, "example.com")
 	wantNotFound(t, err, "example.com")
 	// The name is free again, for any project.
@@ -97,8 +131,13 @@ func testDomainRoutes(t *testing.T, s apogee.Store) {
 	web := project(t, s, alice, "web")
 	domain(t, s, web, "www.example.com")
 	domain(t, s, web, "unverified.example.com")
-	_, err := s.VerifyDomain(ctx, "www.example.com", base)
+	// Another project's unverified claim of the name changes nothing.
+	other := project(t, s, user(t, s, "eve@example.com"), "eve")
+	domain(t, s, other, "www.example.com")
+	_, err := s.VerifyDomain(ctx, web.ID, "www.example.com", base)
 	must(t, err)
+	_, err = s.VerifyDomain(ctx, other.ID, "www.example.com", base)
+	wantCode(t, err, apogee.ECONFLICT)
 
 	routeOf := func(host string) (string, bool) {
 		t.Helper()
@@ -130,37 +169,63 @@ func testDomainRoutes(t *testing.T, s apogee.Store) {
 	if id, _ := routeOf("www.example.com"); id != a.ID {
 		t.Fatalf("after rollback the domain routes to %q; want %q", id, a.ID)
 	}
-	must(t, s.DeleteDomain(ctx, "www.example.com"))
+	must(t, s.DeleteDomain(ctx, web.ID, "www.example.com"))
 	if _, ok := routeOf("www.example.com"); ok {
 		t.Fatal("a deleted domain is routed")
 	}
 }
 
-// testConcurrentCreateDomain races two projects for one name: exactly one
-// wins.
+// testConcurrentCreateDomain races claims of one name and then their
+// verifications: every project gets its claim once, and exactly one
+// verification wins.
 func testConcurrentCreateDomain(t *testing.T, s apogee.Store) {
 	alice := user(t, s, "alice@example.com")
-	projects := []*apogee.Project{project(t, s, alice, "one"), project(t, s, alice, "two")}
-	const n = 8
+	projects := []*apogee.Project{project(t, s, alice, "one"), project(t, s, alice, "two"), project(t, s, alice, "three")}
+	const n = 9
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
 			errs[i] = s.CreateDomain(t.Context(), &apogee.Domain{
-				Name: "race.example.com", ProjectID: projects[i%2].ID, Token: "t", CreatedAt: base,
+				Name: "race.example.com", ProjectID: projects[i%3].ID, Token: "t", CreatedAt: base,
 			})
 		})
 	}
 	wg.Wait()
-	won := 0
-	for _, err := range errs {
-		switch apogee.ErrorCode(err) {
-		case "":
-			won++
-		case apogee.ECONFLICT:
-		default:
-			t.Errorf("CreateDomain: %v", err)
+	count := func(errs []error) int {
+		won := 0
+		for _, err := range errs {
+			switch apogee.ErrorCode(err) {
+			case "":
+				won++
+			case apogee.ECONFLICT:
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		}
+		return won
+	}
+	equal(t, "claims made", count(errs), 3)
+
+	verrs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, verrs[i] = s.VerifyDomain(t.Context(), projects[i%3].ID, "race.example.com", base)
+		})
+	}
+	wg.Wait()
+	// A project verifying its verified claim again succeeds: count the
+	// projects whose verification held.
+	claims, err := s.DomainClaims(t.Context(), "race.example.com")
+	must(t, err)
+	verified := 0
+	for _, c := range claims {
+		if c.Verified() {
+			verified++
 		}
 	}
-	equal(t, "winners", won, 1)
+	equal(t, "verified claims", verified, 1)
+	if count(verrs) < 1 {
+		t.Error("no verification succeeded")
+	}
 }

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"EnvLimit", testEnvLimit},
 		{"Uploads", testUploads},
 		{"ConcurrentUseUpload", testConcurrentUseUpload},
+		{"BlobHolds", testBlobHolds},
 		{"Sessions", testSessions},
 		{"Webhooks", testWebhooks},
 		{"Plans", testPlans}, {"DisableUser", testDisableUser}, {"Usage", testUsage}, {"ConcurrentBuildLimit", testConcurrentBuildLimit},
@@ -947,10 +948,10 @@ func testRouteChanges(t *testing.T, s apogee.Store) {
 	changed("set production", blog)
 	domain(t, s, web, "www.example.com")
 	unchanged("a domain is added")
-	_, err = s.VerifyDomain(ctx, "www.example.com", base)
+	_, err = s.VerifyDomain(ctx, web.ID, "www.example.com", base)
 	must(t, err)
 	changed("verify domain", web)
-	must(t, s.DeleteDomain(ctx, "www.example.com"))
+	must(t, s.DeleteDomain(ctx, web.ID, "www.example.com"))
 	changed("delete domain", web)
 	wantCode(t, s.SetProduction(ctx, web.ID, "nosuchdeploy"), apogee.ENOTFOUND)
 	unchanged("a refused set production")
