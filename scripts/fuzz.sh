@@ -8,6 +8,7 @@
 #   bash scripts/fuzz.sh                      # each target 60 s
 #   bash scripts/fuzz.sh 10m                  # each target 10 minutes
 #   bash scripts/fuzz.sh 30s 'ExtractZip|Host' # only targets whose name matches
+#   FUZZ_PARALLEL=1 bash scripts/fuzz.sh 10m  # one worker (default: one per CPU)
 #
 # A target that finds a failure writes the input to its package's
 # testdata/fuzz/<Target>/ and the script goes on with the others, then
@@ -35,7 +36,7 @@ n=0
 while read -r dir name; do
 	n=$((n + 1))
 	say "fuzz ${dir}: ${name} for ${fuzztime}"
-	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "./${dir#./}" 2>&1 | grep -vE '^fuzz: elapsed: '; then
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" ${FUZZ_PARALLEL:+-parallel "$FUZZ_PARALLEL"} "./${dir#./}" 2>&1 | grep -vE '^fuzz: elapsed: '; then
 		failed+=("${dir} ${name}")
 	fi
 done <<<"$targets"

@@ -147,7 +147,10 @@ func TestAppEndToEnd(t *testing.T) {
 	w.cli(true, "admin", "create-user", "--data", w.data, "--email", "me@example.com", "--password", "correct horse")
 	w.start()
 	w.cli(true, "login", "--server", w.server(), "--email", "me@example.com", "--password", "correct horse")
-	w.cli(true, "projects", "create", "api", "--kind", "app", "--health-path", "/healthz")
+	out, _ := w.cli(true, "projects", "create", "api", "--kind", "app", "--health-path", "/healthz")
+	if !strings.Contains(out, "api.localhost") {
+		t.Errorf("projects create: %s", out)
+	}
 	marker := "APOGEE_E2E_" + apogee.NewID()
 	w.cli(true, "env", "set", "MARKER="+marker, "--project", "api")
 
@@ -171,7 +174,7 @@ func TestAppEndToEnd(t *testing.T) {
 	if st.Kind != "app" || st.Production != b1.ID || st.production() != 1 || st.Running[0].MemoryBytes == 0 {
 		t.Fatalf("apps status after the first deploy: %+v", st)
 	}
-	out, _ := w.cli(true, "apps", "status", "api")
+	out, _ = w.cli(true, "apps", "status", "api")
 	for _, want := range []string{"RELEASE", "v1", "production", "INSTANCE", "ready", "ok"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("apps status lacks %q:\n%s", want, out)
@@ -221,6 +224,20 @@ func TestAppEndToEnd(t *testing.T) {
 		t.Errorf("after the rollback: %+v", st)
 	}
 
+	// A folder deploy of an app goes up as source (node_modules left
+	// out) and is built on the server.
+	src := t.TempDir()
+	copyTree(t, expressDir, src)
+	server, _ := os.ReadFile(filepath.Join(src, "server.js"))
+	os.WriteFile(filepath.Join(src, "server.js"), []byte(strings.Replace(string(server), "hello from", "hey from", 1)), 0o644)
+	os.MkdirAll(filepath.Join(src, "node_modules", "junk"), 0o755)
+	os.WriteFile(filepath.Join(src, "node_modules", "junk", "index.js"), []byte("junk"), 0o644)
+	out, errOut := w.cli(true, "deploy", src, "--project", "api", "--prod")
+	if !strings.Contains(errOut, "Deploying the source of") || !strings.Contains(out, "api--") {
+		t.Errorf("deploy of the app's folder:\n%s%s", out, errOut)
+	}
+	w.eventually("api.localhost", "/", "hey from world")
+
 	// kill -9: the instances outlive the server until it starts again.
 	old := markerPIDs(marker)
 	if len(old) == 0 {
@@ -233,7 +250,7 @@ func TestAppEndToEnd(t *testing.T) {
 	restarted := time.Now()
 	w.start()
 	// The first request waits while the server brings the app back.
-	if code, body := w.get("api.localhost", "/"); code != 200 || body != "hi from express" {
+	if code, body := w.get("api.localhost", "/"); code != 200 || body != "hey from world" {
 		t.Fatalf("the first request after the restart: %d %q", code, body)
 	}
 	t.Logf("restart after kill -9 → serving: %v", time.Since(restarted).Round(time.Millisecond))

@@ -203,10 +203,17 @@ func TestGitBuilds(t *testing.T) {
 	if out, err := exec.Command("git", "-C", repo, "push", "-q", strings.Replace(pushURL, token, "wrong", 1), "main").CombinedOutput(); err == nil {
 		t.Fatalf("a push with a wrong token went through:\n%s", out)
 	}
-	git(t, repo, "push", "-q", pushURL, "main")
+	// The push reports its build until it ends: id, URL, log.
+	pushOut := git(t, repo, "push", pushURL, "main")
 	pushed := w.waitForBuildOf("pushed", head)
 	if pushed.Status != "ready" || !pushed.Production {
 		t.Fatalf("pushed build = %+v", pushed)
+	}
+	for _, want := range []string{"remote: Apogee: building main of pushed as deployment " + pushed.ID, "remote: ==> Detected Vite",
+		"remote: Apogee: deployment " + pushed.ID + " of main is ready: http://pushed--" + pushed.ID + ".localhost:"} {
+		if !strings.Contains(pushOut, want) {
+			t.Errorf("git push printed no %q:\n%s", want, pushOut)
+		}
 	}
 	if code, page := w.get("pushed.localhost", "/"); code != 200 || !strings.Contains(page, `<div id="root">`) {
 		t.Fatalf("the pushed project serves %d %q", code, page)

@@ -95,6 +95,9 @@ func TestAppRoutes(t *testing.T) {
 		e.wantErr(e.call("POST", "/api/v1/projects/api/app/scale", alice, apogee.ScaleRequest{Instances: n}), 400, apogee.EINVALID)
 	}
 	e.wantErr(e.call("POST", "/api/v1/projects/api/app/scale", alice, `{"instances":"two"}`), 400, apogee.EINVALID)
+	// The default plan allows 3 instances an app.
+	e.wantErr(e.call("POST", "/api/v1/projects/api/app/scale", alice, apogee.ScaleRequest{Instances: 4}), 402, apogee.EQUOTA)
+	e.wantErr(e.call("PATCH", "/api/v1/projects/api", alice, map[string]any{"settings": map[string]any{"app": map[string]any{"instances": 4}}}), 402, apogee.EQUOTA)
 	e.must(e.call("POST", "/api/v1/projects/api/app/scale", alice, apogee.ScaleRequest{Instances: 3}), 200, &st)
 	if st.Instances != 3 {
 		t.Errorf("instances after scale: %d", st.Instances)

@@ -37,8 +37,9 @@ type githubPayload struct {
 // the pushed commit; a ping is answered; tag pushes and branch deletions
 // are acknowledged and ignored.
 //
-// The order of checks is body size (413), JSON (400), repository (404),
-// then signature (401). Nothing changes before the signature is verified.
+// The order of checks is body size (413), JSON (400), then signature
+// (401), which a repository no project builds from fails too, with the
+// same answer. Nothing changes before the signature is verified.
 func (a *API) githubWebhook(w http.ResponseWriter, r *http.Request) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	if err != nil {

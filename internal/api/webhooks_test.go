@@ -94,7 +94,14 @@ func TestGitHubWebhook(t *testing.T) {
 	e.wantErr(e.hook("push", push, sign(web.WebhookSecret, append(push, ' ')), js), 401, apogee.EUNAUTHORIZED)
 	e.wantErr(e.hook("push", push, "sha1="+strings.TrimPrefix(sign(web.WebhookSecret, push), "sha256="), js), 401, apogee.EUNAUTHORIZED)
 	unknown := payload(t, "github_push.json", "acme/web", "acme/nothing")
-	e.wantErr(e.hook("push", unknown, sign(web.WebhookSecret, unknown), js), 404, apogee.ENOTFOUND)
+	// A repository no project builds from is answered as a wrong
+	// signature, word for word: whether one does is not for the caller.
+	gotUnknown := e.wantErr(e.hook("push", unknown, sign(web.WebhookSecret, unknown), js), 401, apogee.EUNAUTHORIZED)
+	gotWrong := e.wantErr(e.hook("push", push, sign(other.WebhookSecret, push), js), 401, apogee.EUNAUTHORIZED)
+	if gotUnknown.Error.Message != gotWrong.Error.Message {
+		t.Errorf("unknown repository %q, wrong secret %q: the answers differ", gotUnknown.Error.Message, gotWrong.Error.Message)
+	}
+	e.wantErr(e.hook("push", unknown, "", js), 401, apogee.EUNAUTHORIZED)
 	bad := []byte(`{"ref": "refs/heads/main", "repository": `)
 	e.wantErr(e.hook("push", bad, sign(web.WebhookSecret, bad), js), 400, apogee.EINVALID)
 	big := bytes.Repeat([]byte(" "), 25<<20+1)

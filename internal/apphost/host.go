@@ -66,9 +66,10 @@ type Config struct {
 	Hub *logs.Hub
 	// Dir holds trees and objects (see Trees).
 	Dir string
-	// Limits bound each instance (zero fields: apps' defaults) and the
-	// release command.
-	Limits apps.Limits
+	// Plans returns what the plan of a project's owner allows its app
+	// (instance limits, instances, releases kept; the platform's
+	// AppLimits). nil: apps' defaults, any number of instances.
+	Plans func(ctx context.Context, project string) (apogee.AppLimits, error)
 	// ReleaseTimeout bounds a release command (default 30 min; Heroku's
 	// release phase has an hour).
 	ReleaseTimeout time.Duration
@@ -182,9 +183,17 @@ func (h *Host) BeforeProduction(ctx context.Context, p *apogee.Project, d *apoge
 // tell.
 func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Release, files []apogee.File, w *logs.Writer, n int) error {
 	if rel.PrunedAt != nil {
-		return apogee.Errorf(apogee.ECONFLICT, "release v%d of %s is no longer kept (only the newest %d are); deploy it again",
-			rel.Version, p.Name, apogee.DefaultReleasesKept)
+		return apogee.Errorf(apogee.ECONFLICT, "release v%d of %s is no longer kept (only the newest are, as the plan says); deploy it again",
+			rel.Version, p.Name)
 	}
+	plan, err := h.appLimits(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	if err := plan.CheckInstances(n); err != nil {
+		return err
+	}
+	limits := apps.Limits{MemoryBytes: plan.MemoryBytes, CPUs: plan.CPUs, Pids: plan.Pids}
 	dir, err := h.tree(ctx, rel.DeploymentID, files)
 	if err != nil {
 		return err
@@ -195,7 +204,7 @@ func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Relea
 	}
 	if rel.ReleasedAt == nil {
 		if rel.ReleaseCommand != "" {
-			if err := h.releasePhase(ctx, p, rel, dir, env, secrets, w); err != nil {
+			if err := h.releasePhase(ctx, p, rel, dir, env, secrets, limits, w); err != nil {
 				return err
 			}
 		}
@@ -212,7 +221,7 @@ func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Relea
 		Dir:     dir,
 		Command: rel.StartCommand,
 		Env:     env,
-		Limits:  h.cfg.Limits,
+		Limits:  limits,
 		Health:  apps.Health{Path: rel.HealthPath, BootTimeout: time.Duration(rel.BootTimeout) * time.Second},
 	}})
 	if err != nil {
@@ -222,6 +231,18 @@ func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Relea
 		return err
 	}
 	return nil
+}
+
+// appLimits returns what the plan of a project's owner allows its app.
+func (h *Host) appLimits(ctx context.Context, project string) (apogee.AppLimits, error) {
+	if h.cfg.Plans == nil {
+		return apogee.AppLimits{MaxInstances: apogee.Unlimited, ReleasesKept: apogee.Unlimited}, nil
+	}
+	l, err := h.cfg.Plans(ctx, project)
+	if err != nil {
+		return l, fmt.Errorf("apphost: plan of %s: %w", project, err)
+	}
+	return l, nil
 }
 
 // tree lays out a release's tree once, however many ask at a time.
@@ -262,7 +283,7 @@ func (h *Host) env(rel *apogee.Release) (env, secrets []string, err error) {
 // releasePhase runs the release command in the sandbox: the release's
 // tree read-only, its variables, the internet (migrations reach their
 // database), the instances' limits and ReleaseTimeout.
-func (h *Host) releasePhase(ctx context.Context, p *apogee.Project, rel *apogee.Release, dir string, env, secrets []string, w *logs.Writer) error {
+func (h *Host) releasePhase(ctx context.Context, p *apogee.Project, rel *apogee.Release, dir string, env, secrets []string, lim apps.Limits, w *logs.Writer) error {
 	if w == nil {
 		w = h.logWriter(ctx, rel.DeploymentID, rel)
 		defer w.Close(context.WithoutCancel(ctx))
@@ -270,7 +291,6 @@ func (h *Host) releasePhase(ctx context.Context, p *apogee.Project, rel *apogee.
 	w.Systemf("Release phase: %s", rel.ReleaseCommand)
 	base := []string{"PATH=/workspace/node_modules/.bin:/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "NODE_ENV=production"}
 	out, errw := w.Stream(apogee.StreamStdout), w.Stream(apogee.StreamStderr)
-	lim := h.cfg.Limits
 	res, err := h.cfg.Sandbox.Run(ctx, sandbox.Spec{
 		Argv:     []string{"/bin/sh", "-c", rel.ReleaseCommand},
 		Dir:      dir,

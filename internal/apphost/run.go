@@ -113,7 +113,14 @@ func (h *Host) restore(ctx context.Context, rel *apogee.Release) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(rel.BootTimeout)*time.Second+time.Minute)
 	defer cancel()
-	if err := h.prepare(ctx, p, rel, nil, nil, p.Settings.App.InstancesOr()); err != nil {
+	n := p.Settings.App.InstancesOr()
+	// A plan that allows fewer instances now (an admin changed it) runs
+	// as many as it allows rather than none.
+	if plan, err := h.appLimits(ctx, p.Name); err == nil && plan.MaxInstances > 0 && int64(n) > plan.MaxInstances {
+		h.log.Warn("app restored with fewer instances: its owner's plan allows no more", "project", p.Name, "asked", n, "allowed", plan.MaxInstances)
+		n = int(plan.MaxInstances)
+	}
+	if err := h.prepare(ctx, p, rel, nil, nil, n); err != nil {
 		return err
 	}
 	return h.m.Switch(ctx, p.Name, rel.DeploymentID)

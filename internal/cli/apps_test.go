@@ -61,3 +61,6 @@ func TestAppSettingsAndCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestZipSource packs an app's folder for a build on the server: no
+// node_modules, .git or links, executables kept executable.

@@ -54,6 +54,9 @@ or --zip) makes a preview with its own URL unless --prod is given; with
 by git push or a GitHub webhook, build the project's branch to production
 and other branches as previews.)
 
+A project set to be a Node.js app (projects update --kind app) is always
+built on the server from the folder's source, even without a build script.
+
 The deployment's URL is the last line on stdout.`,
 		Example: `  apogee deploy ./my-app --project my-app      # a source folder: built on the server
   apogee deploy                                 # again, from the linked folder
@@ -90,9 +93,6 @@ The deployment's URL is the last line on stdout.`,
 			if !prebuilt {
 				src = detectSource(dir)
 			}
-			if build.noCache && !src.build {
-				return usageError(cmd, errors.New("--no-cache is for builds on the server, and this folder is deployed as it is"))
-			}
 			proj, linked, err := a.deployProject(projectFlag, dir)
 			if err != nil {
 				return err
@@ -104,6 +104,16 @@ The deployment's URL is the last line on stdout.`,
 			o := a.output(cmd)
 			target := deployTarget(prod)
 			abs, _ := filepath.Abs(dir)
+			if !src.build && !prebuilt {
+				// A project set to be a Node.js app is always built on
+				// the server from its source, even with no build script.
+				if pv, err := c.GetProject(cmd.Context(), proj); err == nil && pv.Settings.App.Kind != nil && *pv.Settings.App.Kind == apogee.KindApp {
+					src = folderSource{build: true, what: "a Node.js app"}
+				}
+			}
+			if build.noCache && !src.build {
+				return usageError(cmd, errors.New("--no-cache is for builds on the server, and this folder is deployed as it is"))
+			}
 			if src.build {
 				o.Notef("Deploying the source of %s (%s) to %s (%s): the server builds it; --prebuilt deploys the folder as it is.\n", abs, src.what, proj, target)
 			} else {
@@ -128,16 +138,19 @@ The deployment's URL is the last line on stdout.`,
 			if err != nil {
 				return withHint(err, apogee.ENOTFOUND, "Create it with `apogee projects create "+proj+"`.")
 			}
-			if !linked {
-				a.linkAfterDeploy(o, dir, proj, res, cfg.Server)
-			}
 			if src.build {
 				o.Notef("Uploaded the source: %s, %s sent (%s)%s.\n", plural(res.Files, "file", "files"),
 					plural(res.Uploaded, "file", "files"), formatBytes(res.Bytes), skippedNote(ig.skipped))
+				if !linked {
+					a.linkAfterDeploy(o, dir, proj, res, cfg.Server)
+				}
 				o.Notef("Queued build %s of %s (%s).\n", res.ID, proj, target)
 				return a.followBuild(cmd.Context(), o, c, res.Deployment, build.quiet)
 			}
 			if a.json {
+				if !linked {
+					a.linkAfterDeploy(o, dir, proj, res, cfg.Server)
+				}
 				return o.JSON(res)
 			}
 			o.Notef("Ready in %s: %s, %s uploaded (%s).\n", time.Since(start).Round(10*time.Millisecond),
@@ -146,6 +159,9 @@ The deployment's URL is the last line on stdout.`,
 				if pv, err := c.GetProject(cmd.Context(), proj); err == nil {
 					o.Notef("Production: %s\n", pv.URL)
 				}
+			}
+			if !linked {
+				a.linkAfterDeploy(o, dir, proj, res, cfg.Server)
 			}
 			o.Notef("Inspect it with `apogee inspect %s`.\n", res.ID)
 			o.Println(res.URL)

@@ -90,6 +90,9 @@ type Config struct {
 	// its session (default 20 s).
 	Notify    Notifications
 	Heartbeat time.Duration
+	// StatusEvery is how often an app page's status stream samples the
+	// app's instances (default 2 s).
+	StatusEvery time.Duration
 }
 
 // Dashboard is the http.Handler of the dashboard's pages.
@@ -110,8 +113,9 @@ type Dashboard struct {
 	gh      *github.Client
 	maxZip  int64
 
-	notify    Notifications // live notifications (events.go)
-	heartbeat time.Duration
+	notify      Notifications // live notifications (events.go)
+	heartbeat   time.Duration
+	statusEvery time.Duration // apps.go
 }
 
 // DefaultSessionTTL is how long a sign-in lasts.
@@ -166,6 +170,9 @@ func New(cfg Config) (*Dashboard, error) {
 	if d.heartbeat <= 0 {
 		d.heartbeat = heartbeat
 	}
+	if d.statusEvery = cfg.StatusEvery; d.statusEvery <= 0 {
+		d.statusEvery = statusEvery
+	}
 	var err error
 	if d.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -190,6 +197,14 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("GET /projects/new", d.authed(d.newProjectPage))
 	m.Handle("POST /projects/new", d.authedUpload(d.createProject))
 	m.Handle("GET /projects/{name}", d.authed(d.projectPage))
+	m.Handle("GET /projects/{name}/app", d.authed(d.appPage))                  // apps.go
+	m.Handle("GET /projects/{name}/app/status", d.authed(d.appStatusStream))   // apps.go
+	m.Handle("GET /projects/{name}/app/logs", d.authed(d.appLogs))             // apps.go
+	m.Handle("POST /projects/{name}/app/restart", d.authed(d.appRestart))      // apps.go
+	m.Handle("POST /projects/{name}/app/scale", d.authed(d.appScale))          // apps.go
+	m.Handle("POST /projects/{name}/app/rollback", d.authed(d.appRollback))    // apps.go
+	m.Handle("POST /projects/{name}/app/env", d.authed(d.appSetEnv))           // apps.go
+	m.Handle("POST /projects/{name}/app/env/delete", d.authed(d.appDeleteEnv)) // apps.go
 	m.Handle("POST /projects/{name}/deploy", d.authed(d.deployNow))
 	m.Handle("POST /projects/{name}/promote", d.authed(d.promote))
 	m.Handle("POST /projects/{name}/rollback", d.authed(d.rollback))

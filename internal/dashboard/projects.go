@@ -173,6 +173,10 @@ func (d *Dashboard) projectPage(w http.ResponseWriter, r *http.Request, s *sessi
 	if err != nil {
 		return err
 	}
+	isApp := p.Settings.App.Kind != nil && *p.Settings.App.Kind == apogee.KindApp
+	if st, err := d.svc.Apps.AppStatus(ctx, name); err == nil && st.Kind == apogee.KindApp {
+		isApp = true // production is an app's release
+	}
 	now := d.now()
 	rows := make([]deploymentRow, len(deps))
 	var production *deploymentRow
@@ -189,7 +193,7 @@ func (d *Dashboard) projectPage(w http.ResponseWriter, r *http.Request, s *sessi
 	d.render(w, r, http.StatusOK, "project", s, p.Name, map[string]any{
 		"Project": p, "Deployments": rows, "Production": production, "Env": env,
 		"Building": building, "URL": d.baseURL(),
-		"Webhooks": hooks,
+		"Webhooks": hooks, "IsApp": isApp, // apps.go
 		// settings.go, zipupload.go
 		"Previews": previewsByBranch(rows), "Domains": domains, "Presets": presetOptions(), "MaxZip": d.maxZip,
 	})

@@ -14,7 +14,7 @@ import (
 // pageNames are the templates/<name>.html files; each defines "content"
 // and is executed inside layout.html.
 var pageNames = []string{"landing", "login", "signup", "projects", "new_project", "project", "deployment", "account", "error",
-	"webhook_created",
+	"webhook_created", "app",
 	"admin", "admin_projects", "admin_deployments", "admin_users", "admin_plans", "docs"}
 
 func parsePages() (map[string]*template.Template, error) {

@@ -54,6 +54,8 @@ var toc = []struct{ slug, file, title, summary string }{
 	{"cli", "cli.md", "CLI reference", "Every command and flag of the apogee binary."},
 	{"configuration", "configuration.md", "Configuration files", "vercel.json, _redirects, _headers, netlify.toml and the project's own settings."},
 	{"frameworks", "frameworks.md", "Builds and frameworks", "How a build is planned, the framework presets and what you can override."},
+	{"apps", "apps.md", "Deploy a Node.js app", "Releases and instances: the Procfile, health checks, variables, scaling, rollbacks and limits."},
+	{"runtime-logs", "runtime-logs.md", "Runtime logs and app limits", "Read and follow what an app's instances write, crash notifications, and the app limits of a plan."},
 	{"domains", "domains.md", "Custom domains and HTTPS", "Add a domain, prove it is yours with DNS, get certificates automatically."},
 	{"api", "api.md", "REST API", "Authentication, errors, the deploy protocol and the OpenAPI document."},
 }

@@ -84,6 +84,9 @@ func (pl appService) ScaleApp(ctx context.Context, project string, n int) (*apog
 	if err := pl.needApp(ctx, p); err != nil {
 		return nil, err
 	}
+	if err := pl.checkInstances(ctx, p.OwnerID, n); err != nil {
+		return nil, err
+	}
 	p.Settings.App.Instances = &n
 	if err := pl.store.UpdateProject(ctx, p); err != nil {
 		return nil, fmt.Errorf("platform: scale %q: %w", p.Name, err)

@@ -253,9 +253,9 @@ func (pl builds) SignedPush(ctx context.Context, push apogee.SignedPush) (*apoge
 	if err != nil {
 		return nil, err
 	}
-	if len(projects) == 0 {
-		return nil, apogee.Errorf(apogee.ENOTFOUND, "no project is built from repository %s", strings.Join(push.RepoURLs[:min(1, len(push.RepoURLs))], ""))
-	}
+	// A repository no project builds from is answered as a signature that
+	// matches none (signedBy with no projects): whether another user
+	// deploys a repository is theirs to know, not an unsigned caller's.
 	signed, err := pl.signedBy(projects, push.Signature, push.Body)
 	if err != nil {
 		return nil, err
@@ -314,8 +314,15 @@ func (pl *Platform) signedBy(projects []*apogee.Project, header string, body []b
 			signed = append(signed, p)
 		}
 	}
+	if len(projects) == 0 {
+		// The same work as a project's check, so that the time of the
+		// answer does not tell an unknown repository either.
+		mac := hmac.New(sha256.New, []byte("no project builds this repository"))
+		mac.Write(body)
+		_ = hmac.Equal(mac.Sum(nil), sig)
+	}
 	if len(signed) == 0 {
-		return nil, apogee.Errorf(apogee.EUNAUTHORIZED, "the signature (X-Hub-Signature-256) does not match the webhook secret of the project; set the webhook's secret to the project's webhook secret")
+		return nil, apogee.Errorf(apogee.EUNAUTHORIZED, "the signature (X-Hub-Signature-256) does not match the webhook secret of a project built from this repository; check the project's repository URL and set the webhook's secret to its webhook secret")
 	}
 	return signed, nil
 }

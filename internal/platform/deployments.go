@@ -52,6 +52,11 @@ func (pl deployments) CreateDeployment(ctx context.Context, project string, req 
 	if err != nil {
 		return nil, err
 	}
+	if k := p.Settings.App.Kind; k != nil && *k == apogee.KindApp {
+		// Uploaded files are served as they are: an app's would expose
+		// its source and never run.
+		return nil, apogee.Errorf(apogee.EINVALID, "project %s is an app: it deploys from its source, built on the server (a Git repository, git push, or a ZIP), not from uploaded files", p.Name)
+	}
 	switch req.Target {
 	case "":
 		req.Target = apogee.TargetPreview

@@ -33,8 +33,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/auth"
+	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/notify"

@@ -75,6 +75,11 @@ func (pl projects) CreateProject(ctx context.Context, req apogee.CreateProjectRe
 		if err := apogee.ValidateAppSettings(*req.App); err != nil {
 			return nil, err
 		}
+		if n := req.App.Instances; n != nil {
+			if err := pl.checkInstances(ctx, u.ID, *n); err != nil {
+				return nil, err
+			}
+		}
 		p.Settings.App = *req.App
 	}
 	if err := pl.checkProjects(ctx, u.ID); err != nil {
@@ -117,6 +122,9 @@ func (pl projects) UpdateProject(ctx context.Context, name string, settings map[
 			p.Settings.App, err = mergePatch(p.Settings.App, raw, "settings.app")
 			if err == nil {
 				err = apogee.ValidateAppSettings(p.Settings.App)
+			}
+			if err == nil && p.Settings.App.Instances != nil && !same(before.Instances, p.Settings.App.Instances) {
+				err = pl.checkInstances(ctx, p.OwnerID, *p.Settings.App.Instances)
 			}
 		default:
 			err = apogee.Errorf(apogee.EINVALID, "settings has no section %q; the sections are \"serve\", \"build\" and \"app\"", section)

@@ -97,10 +97,21 @@ func (pl *Platform) createRelease(ctx context.Context, p *apogee.Project, d *apo
 	return r, nil
 }
 
-// pruneReleases drops the project's releases beyond the kept ones (never
-// production's). A failure is logged: the next release prunes again.
+// pruneReleases drops the project's releases beyond the ones its owner's
+// plan keeps (never production's). A failure is logged: the next release
+// prunes again.
 func (pl *Platform) pruneReleases(ctx context.Context, p *apogee.Project) {
-	ids, err := pl.store.PruneReleases(context.WithoutCancel(ctx), p.ID, apogee.DefaultReleasesKept, pl.now().UTC())
+	ctx = context.WithoutCancel(ctx)
+	plan, err := pl.store.UserPlan(ctx, p.OwnerID)
+	if err != nil {
+		pl.log.Error("prune releases: plan", "project", p.Name, "err", err)
+		return
+	}
+	keep := plan.Apps().ReleasesKept
+	if keep == apogee.Unlimited {
+		return
+	}
+	ids, err := pl.store.PruneReleases(ctx, p.ID, int(max(keep, 1)), pl.now().UTC())
 	if err != nil {
 		pl.log.Error("prune releases", "project", p.Name, "err", err)
 		return
@@ -178,7 +189,7 @@ func (pl *Platform) failRelease(ctx context.Context, p *apogee.Project, d *apoge
 // error says so.
 func (pl *Platform) appSettingsChanged(ctx context.Context, u *apogee.User, p *apogee.Project, before apogee.AppSettings) error {
 	after := p.Settings.App
-	if !same(before.Instances, after.Instances) && pl.apps != nil && pl.needApp(ctx, p) == nil {
+	if !same(before.Instances, after.Instances) && pl.apps != nil && pl.needApp(ctx, p) == nil && after.Instances != nil {
 		if err := pl.apps.Scale(ctx, p.Name, after.InstancesOr()); err != nil {
 			return &apogee.Error{
 				Code:    apogee.ErrorCode(err),
@@ -198,6 +209,16 @@ func (pl *Platform) appSettingsChanged(ctx context.Context, u *apogee.User, p *a
 		}
 	}
 	return nil
+}
+
+// checkInstances refuses a number of instances past the plan of the
+// project's owner (EQUOTA).
+func (pl *Platform) checkInstances(ctx context.Context, ownerID string, n int) error {
+	plan, err := pl.store.UserPlan(ctx, ownerID)
+	if err != nil {
+		return fmt.Errorf("platform: plan of the project's owner: %w", err)
+	}
+	return plan.Apps().CheckInstances(n)
 }
 
 // same reports whether two optional settings are equal.

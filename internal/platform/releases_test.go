@@ -72,6 +72,11 @@ func TestAppReleases(t *testing.T) {
 	if err := w.update("app", `{"kind":"app","start_command":"node app.js","instances":2}`); err != nil {
 		t.Fatal(err)
 	}
+	// An app's files are never uploaded to be served as they are.
+	_, err := w.svc.Deployments.CreateDeployment(w.ctx, "web", apogee.CreateDeploymentRequest{Files: []apogee.File{{Path: "server.js", SHA256: strings.Repeat("a", 64), Size: 1}}})
+	if apogee.ErrorCode(err) != apogee.EINVALID || !strings.Contains(apogee.ErrorMessage(err), "is an app") {
+		w.t.Fatalf("an upload to an app: %v", err)
+	}
 	d, err := w.buildApp(apogee.AppBuild{StartCommand: "npm start", ReleaseCommand: "node migrate.js"})
 	if err != nil {
 		t.Fatal(err)

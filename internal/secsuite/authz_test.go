@@ -101,6 +101,9 @@ type forgery struct {
 	// (their project on the same repository); it must still leave the
 	// victim's alone.
 	anyStatus bool
+	// want is the exact status, where another refusal would tell the
+	// caller something (0: any refusal).
+	want int
 }
 
 // TestAuthorizationMatrix runs the matrix against a real server on
@@ -114,9 +117,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			w := startWorld(t, database)
 			checkCoverage(t, w, matrix())
-			for _, r := range matrix() {
+			rows := matrix()
+			for _, r := range rows {
 				t.Run(r.route, func(t *testing.T) { w.run(t, r) })
 			}
+			t.Logf("%d routes, %d requests checked", len(rows), w.checks.Load())
 		})
 	}
 }
@@ -199,7 +204,11 @@ func (w *world) run(t *testing.T, r row) {
 		}
 		if r.who == capability {
 			for _, forge := range r.forged {
-				w.check(t, f, p, "forged: "+forge.what, forge.req(f), refusedStatus(forge.anyStatus))
+				status := refusedStatus(forge.anyStatus)
+				if forge.want != 0 {
+					status = exactStatus(forge.want)
+				}
+				w.check(t, f, p, "forged: "+forge.what, forge.req(f), status)
 			}
 			continue
 		}
@@ -259,6 +268,11 @@ func refusedStatus(any bool) statusCheck {
 	}}
 }
 
+// exactStatus: that status and no other.
+func exactStatus(want int) statusCheck {
+	return statusCheck{want: fmt.Sprint(want), ok: func(res response) bool { return res.status == want }}
+}
+
 // notFoundStatus: exactly 404, the answer for a project (deployment,
 // domain, token) that does not exist: another user may not learn it does.
 var notFoundStatus = statusCheck{want: "404, as for one that does not exist", ok: func(res response) bool { return res.status == 404 }}
@@ -279,6 +293,7 @@ func mixedStatus(w *world) statusCheck {
 // the victim's data is unchanged.
 func (w *world) check(t *testing.T, f *fixture, p *principal, what string, req request, status statusCheck) {
 	t.Helper()
+	w.checks.Add(1)
 	before := f.snapshot()
 	res := w.do(p, req)
 	after := f.snapshot()
@@ -302,6 +317,7 @@ func (w *world) check(t *testing.T, f *fixture, p *principal, what string, req r
 // succeeds without showing or changing the victim's data.
 func (w *world) allowedElsewhere(t *testing.T, f *fixture, p *principal, r row, req request) {
 	t.Helper()
+	w.checks.Add(1)
 	before := f.snapshot()
 	res := w.do(p, req)
 	after := f.snapshot()
@@ -323,6 +339,7 @@ func (w *world) allowedElsewhere(t *testing.T, f *fixture, p *principal, r row, 
 // changed.
 func (w *world) allowed(t *testing.T, p *principal, r row) {
 	t.Helper()
+	w.checks.Add(1)
 	f := w.fixture(t)
 	req := r.req(f)
 	before := f.snapshot()

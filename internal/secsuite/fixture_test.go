@@ -260,11 +260,14 @@ func (f *fixture) repoURL() string { return "https://git.invalid/" + f.project +
 
 // GitHubPush is GitHub's push webhook for the victim's repository and
 // branch, signed with secret ("" for unsigned).
-func (f *fixture) GitHubPush(secret string) request {
+func (f *fixture) GitHubPush(secret string) request { return f.GitHubPushTo(f.repoURL(), secret) }
+
+// GitHubPushTo is GitHub's push webhook for the repository at repo.
+func (f *fixture) GitHubPushTo(repo, secret string) request {
 	f.ProjectWebhookSecret()
 	body, err := json.Marshal(map[string]any{
 		"ref": "refs/heads/main", "after": sha(f.Unique("pushed"))[:40],
-		"repository": map[string]string{"full_name": "victim/" + f.project, "clone_url": f.repoURL()},
+		"repository": map[string]string{"full_name": "victim/" + f.project, "clone_url": repo},
 	})
 	if err != nil {
 		f.t.Fatal(err)

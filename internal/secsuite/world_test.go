@@ -81,6 +81,7 @@ type world struct {
 
 	otherProject string // the other user's own project (mixed requests)
 	seq          atomic.Int64
+	checks       atomic.Int64 // requests checked (refused, or permitted and checked)
 }
 
 func (w *world) principals() []*principal {

@@ -143,7 +143,7 @@ func (s *Server) setupApps(ctx context.Context) error {
 		Box:      s.box,
 		Hub:      s.hub,
 		Dir:      filepath.Join(s.cfg.Data, "apps"),
-		Limits:   apps.Limits{MemoryBytes: s.cfg.AppMemoryMB << 20, CPUs: s.cfg.AppCPUs},
+		Plans:    s.platform.AppLimits,
 		Log:      log,
 	})
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 )
 
 // needAppTools fails t unless the tools a real app deploy needs are here.
-func needAppTools(t *testing.T) {
+func needAppTools(t testing.TB) {
 	t.Helper()
 	for tool, pkg := range map[string]string{"bwrap": "bubblewrap", "node": "nodejs", "npm": "npm", "git": "git", "slirp4netns": "slirp4netns"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -28,10 +28,15 @@ func needAppTools(t *testing.T) {
 
 // appServer starts a server that builds and runs apps in bwrap, with a
 // user and their client.
-func appServer(t *testing.T) (*Server, *client.Client, string, string) {
+func appServer(t testing.TB) (*Server, *client.Client, string, string) {
+	return appServerWith(t, 1)
+}
+
+// appServerWith is appServer keeping keepWarm previous releases running.
+func appServerWith(t testing.TB, keepWarm int) (*Server, *client.Client, string, string) {
 	t.Helper()
 	needAppTools(t)
-	s, addr := startServer(t, Config{Data: t.TempDir(), BuildWorkers: 1, Sandbox: "bwrap", AppSandbox: "bwrap", AppKeepWarm: 1})
+	s, addr := startServer(t, Config{Data: t.TempDir(), BuildWorkers: 1, Sandbox: "bwrap", AppSandbox: "bwrap", AppKeepWarm: keepWarm})
 	token := userToken(t, s.Store(), "dev@example.com", "password", false)
 	// Releases wait for their instances: longer than the default call.
 	return s, client.New(addr, token, client.WithTimeout(3*time.Minute)), addr, token
@@ -39,7 +44,7 @@ func appServer(t *testing.T) (*Server, *client.Client, string, string) {
 
 // expressApp is the Express app of testdata/express (a 10-line server
 // and its real lockfile) with extra files.
-func expressApp(t *testing.T, extra map[string]string) map[string]string {
+func expressApp(t testing.TB, extra map[string]string) map[string]string {
 	t.Helper()
 	files := map[string]string{}
 	for _, name := range []string{"package.json", "package-lock.json", "server.js"} {
@@ -58,7 +63,7 @@ func expressApp(t *testing.T, extra map[string]string) map[string]string {
 // zipBuild builds a ZIP of files for project's production through the
 // API and the builder, and returns the deployment once its build ended,
 // with its log.
-func zipBuild(t *testing.T, c *client.Client, project string, files map[string]string) (*apogee.DeploymentView, string) {
+func zipBuild(t testing.TB, c *client.Client, project string, files map[string]string) (*apogee.DeploymentView, string) {
 	t.Helper()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "src.zip")
@@ -82,7 +87,7 @@ func zipBuild(t *testing.T, c *client.Client, project string, files map[string]s
 }
 
 // followBuild follows a build's log to its end.
-func followBuild(t *testing.T, c *client.Client, id string) (*apogee.DeploymentView, string) {
+func followBuild(t testing.TB, c *client.Client, id string) (*apogee.DeploymentView, string) {
 	t.Helper()
 	var log strings.Builder
 	if _, err := c.FollowLogs(t.Context(), id, 0, func(l apogee.LogLine) error {
@@ -125,7 +130,7 @@ func gitPush(t *testing.T, addr, token, project string, files map[string]string)
 }
 
 // request sends method path to host through the server's edge.
-func request(t *testing.T, addr, method, host, path, body string) (int, string, http.Header) {
+func request(t testing.TB, addr, method, host, path, body string) (int, string, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(method, addr+path, strings.NewReader(body))
 	if err != nil {
@@ -146,7 +151,7 @@ func request(t *testing.T, addr, method, host, path, body string) (int, string, 
 
 // serves waits until host answers GET path with 200 and body (the edge
 // applies an alias move when its event arrives).
-func serves(t *testing.T, addr, host, path, body string) {
+func serves(t testing.TB, addr, host, path, body string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -61,10 +61,8 @@ type Config struct {
 	BuildDiskMB   int64         // disk a build may write to its workspace; 0: no bound
 	AllowFileGit  bool          // projects may use file:// repositories (development, tests)
 	// Apps (see apps.go).
-	AppSandbox  string  // bwrap (default), runsc, none, or off (this process runs no apps)
-	AppMemoryMB int64   // memory limit of one instance
-	AppCPUs     float64 // CPU limit of one instance
-	AppKeepWarm int     // previous releases of each app kept running for instant rollbacks
+	AppSandbox  string // bwrap (default), runsc, none, or off (this process runs no apps)
+	AppKeepWarm int    // previous releases of each app kept running for instant rollbacks
 
 	// SandboxAllowNet are ranges sandboxed programs may reach although
 	// private or otherwise blocked (CIDRs; see sandbox.WithAllowNet).
@@ -131,8 +129,6 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.BuildDiskMB, "build-disk-mb", 4096, "disk a build may write to its workspace, in MiB (a file system of its own; needs root; 0: no bound)")
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", 15*time.Minute, "wall-clock limit of a build's install and build steps")
 	fs.StringVar(&c.AppSandbox, "app-sandbox", "bwrap", "sandbox of app instances and release commands: bwrap, runsc (gVisor), none (development only: no isolation) or off (this server runs no apps)")
-	fs.Int64Var(&c.AppMemoryMB, "app-memory-mb", 512, "memory limit of one app instance, in MiB (past it the instance is killed and restarted)")
-	fs.Float64Var(&c.AppCPUs, "app-cpus", 1, "CPU limit of one app instance, in cores")
 	fs.IntVar(&c.AppKeepWarm, "app-keep-warm", 1, "previous releases of each app kept running after a deploy, so that a rollback to one switches at once (each costs its instances' memory)")
 	fs.StringSliceVar(&c.SandboxAllowNet, "sandbox-allow-net", nil, "a network (CIDR) that builds and apps may reach although it is private, link-local or this machine's (repeatable, or comma-separated; e.g. a package mirror at 10.1.2.0/24); never needed for the internet")
 	fs.BoolVar(&c.AllowFileGit, "allow-file-git", false, "let projects build from file:// repositories on this machine (development and tests)")
@@ -196,8 +192,8 @@ func (c *Config) Normalize() error {
 	default:
 		return apogee.Errorf(apogee.EINVALID, "--app-sandbox %q must be bwrap, runsc, none or off", c.AppSandbox)
 	}
-	if c.AppMemoryMB < 0 || c.AppCPUs < 0 || c.AppKeepWarm < 0 {
-		return apogee.Errorf(apogee.EINVALID, "app limits must not be negative")
+	if c.AppKeepWarm < 0 {
+		return apogee.Errorf(apogee.EINVALID, "--app-keep-warm must not be negative")
 	}
 	if _, err := sandbox.ParseAllowNet(c.SandboxAllowNet); err != nil {
 		return apogee.Errorf(apogee.EINVALID, "--sandbox-allow-net: %s", strings.TrimPrefix(err.Error(), "sandbox: "))

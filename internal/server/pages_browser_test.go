@@ -165,7 +165,7 @@ func pagesSteps(t *testing.T, b context.Context, addr string, s *Server,
 	run("back to a desktop", desktop())
 }
 
-func writeZip(t *testing.T, path string, files map[string]string) {
+func writeZip(t testing.TB, path string, files map[string]string) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {

@@ -37,6 +37,104 @@ document.querySelectorAll("[data-log-src]").forEach(function (log) {
   });
 });
 
+// An app's runtime log (the app page): the lines after those the page
+// shows arrive over Server-Sent Events with the page's filter, each as
+// text (never HTML): the time, the instance, the line.
+document.querySelectorAll("[data-runtime-src]").forEach(function (log) {
+  var es = new EventSource(log.dataset.runtimeSrc);
+  var follow = true;
+  var empty = document.getElementById("log-empty");
+  log.addEventListener("scroll", function () {
+    follow = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
+  });
+  log.scrollTop = log.scrollHeight;
+  es.addEventListener("line", function (e) {
+    var l = JSON.parse(e.data);
+    if (log.querySelector('[data-seq="' + l.seq + '"]')) return;
+    var div = document.createElement("div");
+    div.className = "line " + l.stream;
+    div.dataset.seq = l.seq;
+    var t = document.createElement("time");
+    t.dateTime = l.time;
+    t.textContent = new Date(l.time).toISOString().slice(11, 19);
+    var inst = document.createElement("span");
+    inst.className = "inst";
+    inst.textContent = l.instance || "";
+    var text = document.createElement("span");
+    text.className = "text";
+    text.textContent = l.text;
+    div.appendChild(t);
+    div.appendChild(inst);
+    div.appendChild(text);
+    log.appendChild(div);
+    if (empty) { empty.remove(); empty = null; }
+    while (log.children.length > 5000) log.firstElementChild.remove();
+    if (follow) log.scrollTop = log.scrollHeight;
+  });
+  es.addEventListener("end", function () {
+    es.close();
+    var live = document.getElementById("live");
+    if (live) live.remove();
+  });
+});
+
+// An app's instances (the app page): the server sends the app's status
+// every few seconds; the table follows (state, health, resource use).
+document.querySelectorAll("[data-status-src]").forEach(function (card) {
+  var body = document.getElementById("instance-rows");
+  var none = document.getElementById("no-instances");
+  var es = new EventSource(card.dataset.statusSrc);
+  function cell(label, text, cls) {
+    var td = document.createElement("td");
+    td.dataset.label = label;
+    if (cls) td.className = cls;
+    td.textContent = text;
+    return td;
+  }
+  function note(td, text) {
+    if (!text) return;
+    var d = document.createElement("div");
+    d.className = "small muted";
+    d.textContent = text;
+    td.appendChild(d);
+  }
+  es.addEventListener("status", function (e) {
+    var st = JSON.parse(e.data);
+    var rows = st.rows || [];
+    var trs = rows.map(function (r) {
+      var tr = document.createElement("tr");
+      tr.dataset.instance = r.id;
+      tr.appendChild(cell("Instance", r.id, "mono"));
+      var state = cell("State", "");
+      var badge = document.createElement("span");
+      badge.className = "badge " + r.state;
+      badge.textContent = r.state;
+      state.appendChild(badge);
+      if (r.healthy) {
+        var tag = document.createElement("span");
+        tag.className = "tag ok";
+        tag.textContent = "healthy";
+        state.appendChild(document.createTextNode(" "));
+        state.appendChild(tag);
+      }
+      note(state, r.reason);
+      tr.appendChild(state);
+      tr.appendChild(cell("Release", r.Version));
+      tr.appendChild(cell("Uptime", r.Uptime));
+      tr.appendChild(cell("Memory", r.Memory));
+      tr.appendChild(cell("CPU", r.CPU));
+      var restarts = cell("Restarts", String(r.restarts));
+      note(restarts, r.last_exit);
+      tr.appendChild(restarts);
+      tr.appendChild(cell("Requests", String(r.in_flight)));
+      return tr;
+    });
+    body.replaceChildren.apply(body, trs);
+    if (none) none.hidden = rows.length > 0;
+  });
+  es.addEventListener("end", function () { es.close(); }); // signed out
+});
+
 // Forms that change something important ask first.
 document.querySelectorAll("form[data-confirm]").forEach(function (f) {
   f.addEventListener("submit", function (e) {
