@@ -136,9 +136,33 @@ type Usage struct {
 	// BuildSeconds this calendar month (UTC): builds that started this
 	// month, from start to end or to now while they run.
 	BuildSeconds  int64 `json:"build_seconds"`
-	StorageBytes  int64 `json:"storage_bytes"`
-	CustomDomains int64 `json:"custom_domains"`
+	// StorageBytes is every byte the user causes to be stored, the sum
+	// of Storage's parts.
+	StorageBytes  int64      `json:"storage_bytes"`
+	Storage       StorageUse `json:"storage"`
+	CustomDomains int64      `json:"custom_domains"`
 }
+
+// StorageUse says what a user's storage is made of. A blob counts once
+// per user however many deployments hold it.
+type StorageUse struct {
+	// Files: the distinct files of the deployments of the user's projects
+	// (uploaded folders and build outputs, apps' trees).
+	Files int64 `json:"files_bytes"`
+	// Variants: their precompressed (gzip, brotli) copies.
+	Variants int64 `json:"variants_bytes"`
+	// Uploads: uploaded ZIPs of source, built or not, until the server
+	// cleans them up (--upload-ttl after they arrive, unless a build
+	// waits for one).
+	Uploads int64 `json:"uploads_bytes"`
+	// Caches: the projects' dependency caches on the builders' disk.
+	Caches int64 `json:"caches_bytes"`
+	// Logs: the text of the deployments' build logs.
+	Logs int64 `json:"logs_bytes"`
+}
+
+// Total is the sum of the parts.
+func (s StorageUse) Total() int64 { return s.Files + s.Variants + s.Uploads + s.Caches + s.Logs }
 
 // BuildMinutes is BuildSeconds rounded up to whole minutes, the unit of
 // PlanLimits.BuildMinutes.
@@ -191,6 +215,9 @@ type UsageStore interface {
 	// manifest of the user's deployments holds yet, each hash counted
 	// once: what a deployment of files would add to the user's storage.
 	NewBytes(ctx context.Context, userID string, files []File) (int64, error)
+	// SetCacheBytes records the size of a project's dependency cache on
+	// the builders' disk; ErrNotFound for an unknown project.
+	SetCacheBytes(ctx context.Context, projectID string, n int64) error
 }
 
 // Quota limit names, as PlanLimits' JSON fields and in EQUOTA data.

@@ -31,6 +31,11 @@ type UploadStore interface {
 	// bytes at at. It is atomic: of two racing calls one wins and the
 	// other gets ECONFLICT, as does any call once the upload is used.
 	UseUpload(ctx context.Context, id, hash string, size int64, at time.Time) (*Upload, error)
+	// DeleteStaleUploads deletes the uploads created before olderThan
+	// whose ZIP no queued or building deployment is built from, and
+	// returns how many it deleted: their ZIPs are garbage then, and stop
+	// counting against their owner's storage.
+	DeleteStaleUploads(ctx context.Context, olderThan time.Time) (int64, error)
 }
 
 // UploadResponse answers POST /api/v1/projects/{name}/uploads: PUT the

@@ -326,6 +326,7 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	if err := cache.save(root, rootDir); err != nil {
 		w.Systemf("Could not save the dependency cache: %v", err)
 	}
+	b.recordCache(ctx, p, cache, w)
 	return files, nil, nil
 }
 
@@ -409,6 +410,7 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 			w.Systemf("Could not save the dependency cache: %v", err)
 		}
 	}
+	b.recordCache(ctx, p, cache, w)
 	return files, &apogee.AppBuild{StartCommand: kind.StartCommand, ReleaseCommand: kind.ReleaseCommand}, nil
 }
 
@@ -493,6 +495,44 @@ func (b *Builder) step(ctx context.Context, w *logs.Writer, what, command string
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// recordCache measures the project's dependency cache (package
+// manager stores and the saved node_modules) and records it: it counts
+// against the owner's storage.
+func (b *Builder) recordCache(ctx context.Context, p *apogee.Project, c *cache, w *logs.Writer) {
+	n, err := dirBytes(c.dir)
+	if err != nil {
+		b.log.Warn("measure dependency cache", "project", p.ID, "err", err)
+		return
+	}
+	if err := b.cfg.Store.SetCacheBytes(ctx, p.ID, n); err != nil {
+		b.log.Warn("record dependency cache size", "project", p.ID, "err", err)
+		return
+	}
+	w.Systemf("Dependency cache: %s", apogee.FormatBytes(n))
+}
+
+// dirBytes sums the sizes of the files under dir, following no link.
+func dirBytes(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if de.Type().IsRegular() {
+			fi, err := de.Info()
+			if err != nil {
+				return nil // removed meanwhile
+			}
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n, err
+}
 
 // Caps on what the server reads from a workspace.
 const (

@@ -37,6 +37,9 @@ type Store interface {
 	// UserPlan and Usage bound a build by its owner's build minutes.
 	UserPlan(ctx context.Context, userID string) (*apogee.Plan, error)
 	Usage(ctx context.Context, userID string, since, now time.Time) (*apogee.Usage, error)
+	// SetCacheBytes records the size of a project's dependency cache,
+	// which counts against its owner's storage.
+	SetCacheBytes(ctx context.Context, projectID string, n int64) error
 }
 
 // Source fetches the source tree of a deployment into dir, writing its

@@ -446,6 +446,14 @@ func TestDependencyCache(t *testing.T) {
 	if first.Status != apogee.StatusReady || !strings.Contains(log1, "Installing: npm ci") {
 		t.Fatalf("first build %s (%s):\n%s", first.Status, first.Error, log1)
 	}
+	// The cache counts against its owner's storage, and so does the log.
+	use, err := r.store.Usage(context.Background(), r.project.OwnerID, apogee.MonthStart(time.Now()), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if use.Storage.Caches < 1<<10 || use.Storage.Logs == 0 || !strings.Contains(log1, "Dependency cache: ") {
+		t.Fatalf("storage after a cached build: %+v\n%s", use.Storage, log1)
+	}
 	second, log2 := r.wait(r.build(h, apogee.TargetPreview, false).ID, 3*time.Minute)
 	if second.Status != apogee.StatusReady || !strings.Contains(log2, "Restored node_modules") || strings.Contains(log2, "Installing:") {
 		t.Fatalf("second build did not use the cache (%s):\n%s", second.Status, log2)

@@ -145,6 +145,12 @@ func TestHostileWorkspace(t *testing.T) {
 			inError: "package.json is a symbolic link (links are not followed); commit the file itself",
 		},
 		{
+			name:    "Procfile links to a FIFO",
+			files:   map[string]string{"Procfile": "->" + fifo, "package.json": site},
+			status:  apogee.StatusError,
+			inError: "Procfile is a symbolic link (links are not followed); commit the file itself",
+		},
+		{
 			name:    "package.json links inside the repository",
 			files:   map[string]string{"package.json": "->real.json", "real.json": site},
 			status:  apogee.StatusError,

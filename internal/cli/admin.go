@@ -468,6 +468,7 @@ func printUsage(o *output, p *apogee.Plan, u *apogee.Usage) {
 		"Builds running", usedOf(u.BuildsRunning, l.ConcurrentBuilds, false)+fmt.Sprintf(" (%d queued)", u.BuildsQueued),
 		"Build minutes", usedOf(u.BuildMinutes(), l.BuildMinutes, false)+" this month (UTC)",
 		"Storage", usedOf(u.StorageBytes, l.StorageBytes, true),
+		"Storage made of", storageParts(u.Storage),
 		"Custom domains", usedOf(u.CustomDomains, l.CustomDomains, false),
 	)
 	r := planAppRow(*p)
@@ -493,4 +494,11 @@ func retentionText(l apogee.PlanLimits) string {
 		return "unlimited"
 	}
 	return strings.Join(parts, " or ")
+}
+
+// storageParts says what a user's storage is made of.
+func storageParts(s apogee.StorageUse) string {
+	return fmt.Sprintf("files %s, compressed copies %s, ZIP uploads %s, dependency caches %s, build logs %s",
+		apogee.FormatBytes(s.Files), apogee.FormatBytes(s.Variants), apogee.FormatBytes(s.Uploads),
+		apogee.FormatBytes(s.Caches), apogee.FormatBytes(s.Logs))
 }

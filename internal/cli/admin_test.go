@@ -120,13 +120,14 @@ func TestAdminUsersCommands(t *testing.T) {
 		t.Errorf("--json error: %v", j)
 	}
 	usage := run(t, "", "usage").ok(t).stdout
-	for _, want := range []string{"Plan:", "pro", "Projects:", "1 / 1", "Build minutes:", "Storage:"} {
+	for _, want := range []string{"Plan:", "pro", "Projects:", "1 / 1", "Build minutes:", "Storage:",
+		"Storage made of:", "ZIP uploads 0 B, dependency caches 0 B, build logs 0 B"} {
 		if !strings.Contains(usage, want) {
 			t.Errorf("usage lacks %q:\n%s", want, usage)
 		}
 	}
 	uj := oneJSON(t, run(t, "", "usage", "--json").ok(t).stdout)
-	if uj["usage"].(map[string]any)["projects"] != 1.0 {
+	if uj["usage"].(map[string]any)["projects"] != 1.0 || uj["usage"].(map[string]any)["storage"].(map[string]any)["caches_bytes"] != 0.0 {
 		t.Errorf("usage --json: %v", uj)
 	}
 	who := run(t, "", "whoami").ok(t).stdout

@@ -46,7 +46,7 @@ func TestDisabledUser(t *testing.T) {
 func TestAccountShowsPlanAndUsage(t *testing.T) {
 	e := newEnv(t, SignupClosed)
 	b := e.signedIn(e.alice)
-	want(t, "account on free", b.get("/account"), http.StatusOK, "Plan and usage", "<b>free</b>", "Projects</dt><dd>0 of 10</dd>", "Storage</dt><dd>0 B of 1 GiB</dd>")
+	want(t, "account on free", b.get("/account"), http.StatusOK, "Plan and usage", "<b>free</b>", "Projects</dt><dd>0 of 10</dd>", "Storage</dt><dd>0 B of 1 GiB<br><small class=\"muted\">files 0 B, compressed copies 0 B, ZIP uploads 0 B, dependency caches 0 B, build logs 0 B</small></dd>")
 	one := &apogee.Plan{Name: "one", Limits: apogee.PlanLimits{Projects: 1, ConcurrentBuilds: -1, BuildMinutes: -1, StorageBytes: -1, CustomDomains: -1}}
 	if err := e.store.CreatePlan(context.Background(), one); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ type planUsage struct {
 type usageRow struct {
 	Name, Used, Limit string
 	Full              bool
+	Detail            string // what the use is made of, if told
 }
 
 // planUsageOf reads the signed-in user's plan and usage.
@@ -43,11 +44,16 @@ func (d *Dashboard) planUsageOf(r *http.Request) (*planUsage, error) {
 		}
 		return usageRow{Name: name, Used: text(used), Limit: lim, Full: full && limit != apogee.Unlimited}
 	}
+	storage := row("Storage", u.StorageBytes, l.StorageBytes, true, u.StorageBytes >= l.StorageBytes)
+	st := u.Storage
+	storage.Detail = "files " + apogee.FormatBytes(st.Files) + ", compressed copies " + apogee.FormatBytes(st.Variants) +
+		", ZIP uploads " + apogee.FormatBytes(st.Uploads) + ", dependency caches " + apogee.FormatBytes(st.Caches) +
+		", build logs " + apogee.FormatBytes(st.Logs)
 	return &planUsage{Plan: pv.Plan.Name, Rows: []usageRow{
 		row("Projects", u.Projects, l.Projects, false, u.Projects >= l.Projects),
 		row("Builds at once", u.BuildsRunning, l.ConcurrentBuilds, false, u.BuildsRunning >= l.ConcurrentBuilds),
 		row("Build minutes this month", u.BuildMinutes(), l.BuildMinutes, false, u.BuildMinutes() >= l.BuildMinutes),
-		row("Storage", u.StorageBytes, l.StorageBytes, true, u.StorageBytes >= l.StorageBytes),
+		storage,
 		row("Custom domains", u.CustomDomains, l.CustomDomains, false, u.CustomDomains >= l.CustomDomains),
 	}}, nil
 }

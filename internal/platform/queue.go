@@ -41,6 +41,9 @@ func (pl queue) FinishBuild(ctx context.Context, id string, files []apogee.File)
 	if err != nil {
 		return nil, fmt.Errorf("platform: finish build: %w", err)
 	}
+	if err := pl.checkOutput(ctx, p.OwnerID, files); err != nil {
+		return nil, err
+	}
 	// The builder read the output's bytes itself: its owner holds them.
 	if err := pl.hold(ctx, p.OwnerID, files); err != nil {
 		return nil, err

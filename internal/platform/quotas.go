@@ -84,6 +84,32 @@ func (pl *Platform) checkStorage(ctx context.Context, ownerID string, files []ap
 	return nil
 }
 
+// checkStorageBytes refuses adding adds bytes of what (a ZIP, a build's
+// output) to ownerID's storage beyond the plan.
+func (pl *Platform) checkStorageBytes(ctx context.Context, ownerID string, adds int64, what string) error {
+	p, use, err := pl.planUsage(ctx, ownerID)
+	if err != nil {
+		return err
+	}
+	if l := p.Limits.StorageBytes; !apogee.Allows(l, use.StorageBytes, adds) {
+		return apogee.QuotaError(p, apogee.LimitStorageBytes, l, use.StorageBytes,
+			apogee.FormatBytes(l)+" of storage",
+			fmt.Sprintf("you use %s; %s adds %s", apogee.FormatBytes(use.StorageBytes), what, apogee.FormatBytes(adds)),
+			"delete projects or deployments you no longer need "+askAdmin)
+	}
+	return nil
+}
+
+// checkOutput refuses a build's output files when they would take the
+// owner over the plan's storage.
+func (pl *Platform) checkOutput(ctx context.Context, ownerID string, files []apogee.File) error {
+	adds, err := pl.store.NewBytes(ctx, ownerID, files)
+	if err != nil {
+		return fmt.Errorf("platform: storage quota: %w", err)
+	}
+	return pl.checkStorageBytes(ctx, ownerID, adds, "the build's output")
+}
+
 // checkBuild refuses a build of p when its owner is disabled, has used
 // the month's build minutes, or has no storage left for the output. It
 // returns the owner's plan and usage for the concurrency note.

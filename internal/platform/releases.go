@@ -38,6 +38,9 @@ func (pl queue) FinishRelease(ctx context.Context, id string, files []apogee.Fil
 			what = "a Git ref"
 		}
 	}
+	if err := pl.checkOutput(ctx, p.OwnerID, files); err != nil {
+		return nil, err
+	}
 	if err := pl.hold(ctx, p.OwnerID, files); err != nil {
 		return nil, err
 	}

@@ -126,6 +126,15 @@ func (pl *Platform) receiveZip(ctx context.Context, up *apogee.Upload, r io.Read
 		return nil, apogee.Errorf(apogee.EINVALID, "the upload is not a ZIP file; send the bytes of a .zip of the source tree")
 	}
 	hash := hex.EncodeToString(h.Sum(nil))
+	// A ZIP counts against its project owner's storage until it is
+	// cleaned up, built or not.
+	p, err := pl.store.ProjectByID(ctx, up.ProjectID)
+	if err != nil {
+		return nil, fmt.Errorf("platform: project of upload %s: %w", up.ID, err)
+	}
+	if err := pl.checkStorageBytes(ctx, p.OwnerID, n, "the ZIP"); err != nil {
+		return nil, err
+	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("platform: upload: %w", err)
 	}
@@ -141,10 +150,6 @@ func (pl *Platform) receiveZip(ctx context.Context, up *apogee.Upload, r io.Read
 	}
 	// Whoever sent the bytes holds them, for the project's owner (the
 	// ZIP's hash is never logged: it is a capability).
-	p, err := pl.store.ProjectByID(ctx, up.ProjectID)
-	if err != nil {
-		return nil, fmt.Errorf("platform: project of upload %s: %w", up.ID, err)
-	}
 	if err := pl.store.HoldBlobs(ctx, p.OwnerID, []apogee.HeldBlob{{SHA256: hash, Size: n}}, pl.now().UTC()); err != nil {
 		return nil, fmt.Errorf("platform: record a held blob: %w", err)
 	}

@@ -454,6 +454,18 @@ func (s *Server) expireUploads(ctx context.Context, olderThan time.Time) {
 	if len(ids) > 0 {
 		s.log.Info("expired stale uploads", "count", len(ids))
 	}
+	// ZIP uploads as old: their ZIPs are garbage unless a build waits for
+	// one, and stop counting against their owners' storage.
+	n, err := s.store.DeleteStaleUploads(ctx, olderThan)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("delete stale ZIP uploads", "err", err)
+		}
+		return
+	}
+	if n > 0 {
+		s.log.Info("deleted stale ZIP uploads", "count", n)
+	}
 }
 
 // Close releases the backends.

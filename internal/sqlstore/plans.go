@@ -213,15 +213,36 @@ func (s *Store) Usage(ctx context.Context, userID string, since, now time.Time) 
 		(SELECT COUNT(*) FROM projects WHERE owner_id = $1),
 		(SELECT COUNT(*) FROM deployments d JOIN projects p ON p.id = d.project_id WHERE p.owner_id = $1 AND d.status = $2),
 		(SELECT COUNT(*) FROM deployments d JOIN projects p ON p.id = d.project_id WHERE p.owner_id = $1 AND d.status = $3),
-		(SELECT COUNT(*) FROM domains m JOIN projects p ON p.id = m.project_id WHERE p.owner_id = $1),
-		(SELECT COALESCE(SUM(f.size), 0) FROM (SELECT DISTINCT df.sha256, df.size FROM deployment_files df
-			JOIN deployments d ON d.id = df.deployment_id JOIN projects p ON p.id = d.project_id
-			WHERE p.owner_id = $1) f)`,
+		(SELECT COUNT(*) FROM domains m JOIN projects p ON p.id = m.project_id WHERE p.owner_id = $1)`,
 		userID, apogee.StatusBuilding, apogee.StatusQueued).
-		Scan(&u.Projects, &u.BuildsRunning, &u.BuildsQueued, &u.CustomDomains, &u.StorageBytes)
+		Scan(&u.Projects, &u.BuildsRunning, &u.BuildsQueued, &u.CustomDomains)
 	if err != nil {
 		return nil, wrap("usage", err)
 	}
+	// Storage: each blob once (a file, its variants, a ZIP that is also
+	// a file counts as the file), then caches and logs.
+	st := &u.Storage
+	err = s.rdb.QueryRowContext(ctx, `WITH files AS (
+			SELECT DISTINCT df.sha256, df.size FROM deployment_files df
+			JOIN deployments d ON d.id = df.deployment_id JOIN projects p ON p.id = d.project_id
+			WHERE p.owner_id = $1)
+		SELECT
+		(SELECT COALESCE(SUM(size), 0) FROM files),
+		(SELECT COALESCE(SUM(v.size), 0) FROM (SELECT DISTINCT bv.variant_sha256, bv.size FROM blob_variants bv
+			WHERE bv.sha256 IN (SELECT sha256 FROM files)) v),
+		(SELECT COALESCE(SUM(z.size), 0) FROM (SELECT u.blob_sha256, MAX(u.size) AS size FROM uploads u
+			JOIN projects p ON p.id = u.project_id
+			WHERE p.owner_id = $1 AND u.used_at IS NOT NULL AND u.blob_sha256 NOT IN (SELECT sha256 FROM files)
+			GROUP BY u.blob_sha256) z),
+		(SELECT COALESCE(SUM(cache_bytes), 0) FROM projects WHERE owner_id = $1),
+		(SELECT COALESCE(SUM(`+s.d.octets("l.text")+`), 0) FROM deployment_logs l
+			JOIN deployments d ON d.id = l.deployment_id JOIN projects p ON p.id = d.project_id
+			WHERE p.owner_id = $1)`, userID).
+		Scan(&st.Files, &st.Variants, &st.Uploads, &st.Caches, &st.Logs)
+	if err != nil {
+		return nil, wrap("usage: storage", err)
+	}
+	u.StorageBytes = st.Total()
 	// Build time: summed here rather than in SQL, where the two
 	// dialects' time arithmetic differs; a month has few builds.
 	rows, err := s.rdb.QueryContext(ctx, `SELECT d.build_started_at, d.build_finished_at FROM deployments d
@@ -290,4 +311,16 @@ func (s *Store) NewBytes(ctx context.Context, userID string, files []apogee.File
 		total += n
 	}
 	return total, nil
+}
+
+// SetCacheBytes records a project's dependency cache size.
+func (s *Store) SetCacheBytes(ctx context.Context, projectID string, n int64) error {
+	k, err := s.exec(ctx, "UPDATE projects SET cache_bytes = $2 WHERE id = $1", projectID, n)
+	if err != nil {
+		return wrap("set cache bytes", err)
+	}
+	if k == 0 {
+		return notFound("project", projectID)
+	}
+	return nil
 }

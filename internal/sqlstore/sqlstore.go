@@ -249,6 +249,14 @@ func (d dialect) lockRow() string {
 	return ""
 }
 
+// octets is the SQL for the length in bytes of the text column col.
+func (d dialect) octets(col string) string {
+	if d == dialectPostgres {
+		return "OCTET_LENGTH(" + col + ")"
+	}
+	return "LENGTH(CAST(" + col + " AS BLOB))"
+}
+
 // timeLayout is how SQLite stores times: fixed width, UTC, microseconds,
 // so that string order is time order.
 const timeLayout = "2006-01-02T15:04:05.000000Z"

@@ -64,3 +64,12 @@ func (s *Store) UseUpload(ctx context.Context, id, hash string, size int64, at t
 	}
 	return u, nil
 }
+
+// DeleteStaleUploads deletes old uploads no waiting or running build
+// reads.
+func (s *Store) DeleteStaleUploads(ctx context.Context, olderThan time.Time) (int64, error) {
+	n, err := s.exec(ctx, `DELETE FROM uploads WHERE created_at < $1 AND NOT EXISTS (
+		SELECT 1 FROM deployments d WHERE d.source_blob = uploads.blob_sha256 AND uploads.blob_sha256 <> ''
+		AND d.status IN ($2, $3))`, s.d.timeArg(olderThan), apogee.StatusQueued, apogee.StatusBuilding)
+	return n, wrap("delete stale uploads", err)
+}

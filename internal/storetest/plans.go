@@ -190,12 +190,58 @@ func testUsage(t *testing.T, s apogee.Store) {
 
 	got := usage(alice, base.Add(time.Hour+30*time.Second))
 	equal(t, "alice's usage", got, apogee.Usage{
-		Projects: 2, BuildsRunning: 1, BuildsQueued: 1, BuildSeconds: 120, StorageBytes: 1003, CustomDomains: 3})
+		Projects: 2, BuildsRunning: 1, BuildsQueued: 1, BuildSeconds: 120, StorageBytes: 1003, CustomDomains: 3,
+		Storage: apogee.StorageUse{Files: 1003}})
 	equal(t, "build minutes round up", got.BuildMinutes(), int64(2))
 	equal(t, "bob's usage", usage(bob, base), apogee.Usage{Projects: 1})
 
+	// Every other byte stored for alice counts too: precompressed copies
+	// (once each), ZIPs received (built or not; one that is also a file
+	// counts as the file), dependency caches and build logs (bytes, not
+	// characters).
+	files := manifest(3)
+	must(t, s.PutVariants(ctx, []apogee.BlobVariant{
+		{SHA256: files[1].SHA256, Encoding: apogee.EncodingGzip, VariantSHA256: hash("gz1"), Size: 11},
+		{SHA256: files[2].SHA256, Encoding: apogee.EncodingGzip, VariantSHA256: hash("gz2"), Size: 13},
+		{SHA256: hash("bobs-file"), Encoding: apogee.EncodingGzip, VariantSHA256: hash("gz3"), Size: 1000},
+	}))
+	zip := func(p *apogee.Project, h string, size int64, used bool) {
+		up := &apogee.Upload{ID: apogee.NewID(), ProjectID: p.ID, CreatedBy: alice.ID, CreatedAt: base, ExpiresAt: base.Add(time.Hour)}
+		must(t, s.CreateUpload(ctx, up))
+		if used {
+			_, err := s.UseUpload(ctx, up.ID, h, size, base)
+			must(t, err)
+		}
+	}
+	zip(web, hash("zip1"), 300, true)
+	zip(api, hash("zip1"), 300, true) // the same ZIP again: once
+	zip(api, hash("zip2"), 200, true)
+	zip(api, hash("big"), 1000, true) // also a file: counted there
+	zip(web, "", 0, false)            // never sent
+	must(t, s.SetCacheBytes(ctx, web.ID, 5000))
+	must(t, s.SetCacheBytes(ctx, api.ID, 700))
+	wantNotFound(t, s.SetCacheBytes(ctx, "nosuch", 1), "nosuch")
+	must(t, s.AppendLogs(ctx, b2.ID, []apogee.LogLine{{Seq: 1, Time: base, Stream: "stdout", Text: "héllo"}, {Seq: 2, Time: base, Stream: "stdout", Text: "abc"}}))
+	got = usage(alice, base.Add(time.Hour+30*time.Second))
+	want := apogee.StorageUse{Files: 1003, Variants: 24, Uploads: 500, Caches: 5700, Logs: 9}
+	equal(t, "alice's storage", got.Storage, want)
+	equal(t, "alice's storage bytes", got.StorageBytes, want.Total())
+	equal(t, "bob's usage after", usage(bob, base), apogee.Usage{Projects: 1})
+
+	// Old uploads go, except one a build waits for.
+	must(t, s.QueueBuild(ctx, &apogee.Deployment{ID: apogee.NewID(), ProjectID: api.ID, Target: apogee.TargetPreview,
+		CreatedAt: base.Add(4 * time.Second), Source: apogee.SourceZip, SourceBlob: hash("zip2")}))
+	n, err := s.DeleteStaleUploads(ctx, base.Add(time.Minute))
+	must(t, err)
+	equal(t, "stale uploads deleted", n, int64(4))
+	got = usage(alice, base.Add(time.Hour+30*time.Second))
+	equal(t, "uploads after they went", got.Storage.Uploads, int64(200))
+	n, err = s.DeleteStaleUploads(ctx, base.Add(-time.Minute))
+	must(t, err)
+	equal(t, "young uploads deleted", n, int64(0))
+
 	// NewBytes: what a manifest would add to the owner's storage.
-	n, err := s.NewBytes(ctx, alice.ID, append(manifest(4), big[0], apogee.File{Path: "n", SHA256: hash("new"), Size: 7}, apogee.File{Path: "m", SHA256: hash("new"), Size: 7}))
+	n, err = s.NewBytes(ctx, alice.ID, append(manifest(4), big[0], apogee.File{Path: "n", SHA256: hash("new"), Size: 7}, apogee.File{Path: "m", SHA256: hash("new"), Size: 7}))
 	must(t, err)
 	equal(t, "new bytes for alice", n, int64(3+7)) // manifest(4)'s fourth file has size 3
 	n, err = s.NewBytes(ctx, bob.ID, manifest(3))
