@@ -135,7 +135,7 @@ type Usage struct {
 	BuildsQueued  int64 `json:"builds_queued"`
 	// BuildSeconds this calendar month (UTC): builds that started this
 	// month, from start to end or to now while they run.
-	BuildSeconds  int64 `json:"build_seconds"`
+	BuildSeconds int64 `json:"build_seconds"`
 	// StorageBytes is every byte the user causes to be stored, the sum
 	// of Storage's parts.
 	StorageBytes  int64      `json:"storage_bytes"`
