@@ -90,25 +90,6 @@ func matrix() []row {
 				f.RuntimeLog()
 				return get("/api/v1/projects/" + f.Name() + "/runtime-logs")(f)
 			}},
-		{route: "GET /api/v1/projects/{name}/app", who: owner, want: 200,
-			req: func(f *fixture) request { f.Production(); return get("/api/v1/projects/" + f.Name() + "/app")(f) }},
-		// Scaling and restarting need a running app (Node in the sandbox),
-		// which the matrix does not build: the owner gets the app check's
-		// answer for a static site (400), so the check of who asks came
-		// first; everyone else gets what they get for any project of
-		// someone else's.
-		{route: "POST /api/v1/projects/{name}/app/scale", who: owner, want: 400,
-			reason: "the owner's request passes authorization and stops at \"not an app\"",
-			req: func(f *fixture) request {
-				f.Production()
-				return jsonReq("POST", "/api/v1/projects/"+f.Name()+"/app/scale", map[string]int{"instances": 2})
-			}},
-		{route: "POST /api/v1/projects/{name}/app/restart", who: owner, want: 400,
-			reason: "the owner's request passes authorization and stops at \"not an app\"",
-			req: func(f *fixture) request {
-				f.Production()
-				return request{method: "POST", path: "/api/v1/projects/" + f.Name() + "/app/restart"}
-			}},
 		{route: "GET /api/v1/deployments/{id}/logs", who: owner, want: 200,
 			req: func(f *fixture) request { return get("/api/v1/deployments/" + f.Queued() + "/logs")(f) }},
 		{route: "POST /api/v1/deployments/{id}/cancel", who: owner, want: 200, changes: true,
