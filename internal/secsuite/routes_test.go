@@ -339,6 +339,48 @@ func matrix() []row {
 			req: func(f *fixture) request {
 				return form("/projects/"+f.Name()+"/env/delete", url.Values{"key": {f.EnvKey()}})
 			}},
+		// The app page (internal/dashboard/apps.go).
+		{route: "GET /projects/{name}/app", who: owner, want: 200,
+			req: func(f *fixture) request {
+				f.Production()
+				f.RuntimeLog()
+				return get("/projects/" + f.Name() + "/app")(f)
+			}},
+		{route: "GET /projects/{name}/app/logs", who: owner, want: 200, req: func(f *fixture) request {
+			f.RuntimeLog()
+			r := get("/projects/" + f.Name() + "/app/logs")(f)
+			r.stream = true
+			return r
+		}},
+		{route: "GET /projects/{name}/app/status", who: owner, want: 200, req: func(f *fixture) request {
+			f.Production()
+			r := get("/projects/" + f.Name() + "/app/status")(f)
+			r.stream = true
+			return r
+		}},
+		{route: "POST /projects/{name}/app/env", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/app/env", url.Values{"key": {f.EnvKey()}, "value": {"overwritten"}, "secret": {"1"}})
+			}},
+		{route: "POST /projects/{name}/app/env/delete", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/app/env/delete", url.Values{"key": {f.EnvKey()}})
+			}},
+		{route: "POST /projects/{name}/app/rollback", who: owner, want: 303, changes: true, mixed: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/app/rollback", url.Values{"deployment_id": {f.Previous()}})
+			}},
+		// As for the API's: no app runs in the matrix, so the owner's
+		// request passes authorization and comes back with "not an app".
+		{route: "POST /projects/{name}/app/scale", who: owner, want: 303,
+			reason: "the owner's request passes authorization and stops at \"not an app\" (a message on the app page)",
+			req: func(f *fixture) request {
+				f.Production()
+				return form("/projects/"+f.Name()+"/app/scale", url.Values{"instances": {"2"}})
+			}},
+		{route: "POST /projects/{name}/app/restart", who: owner, want: 303,
+			reason: "the owner's request passes authorization and stops at \"not an app\" (a message on the app page)",
+			req:    func(f *fixture) request { f.Production(); return form("/projects/"+f.Name()+"/app/restart", nil) }},
 		{route: "POST /projects/{name}/settings/build", who: owner, want: 303, changes: true,
 			req: func(f *fixture) request {
 				return form("/projects/"+f.Name()+"/settings/build", url.Values{"build_command": {"npm run attack"}})
