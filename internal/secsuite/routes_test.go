@@ -296,41 +296,6 @@ func matrix() []row {
 					multipart: &multipartBody{fields: url.Values{"target": {"preview"}}, file: "site.zip",
 						content: zipOf(f.t, map[string]string{"index.html": "from the dashboard"})}}
 			}},
-		// The app page (internal/dashboard/apps.go).
-		{route: "GET /projects/{name}/app", who: owner, want: 200,
-			req: func(f *fixture) request { f.App(); return get("/projects/" + f.Name() + "/app")(f) }},
-		{route: "GET /projects/{name}/app/status", who: owner, want: 200, req: func(f *fixture) request {
-			f.App()
-			r := get("/projects/" + f.Name() + "/app/status")(f)
-			r.stream = true
-			return r
-		}},
-		{route: "GET /projects/{name}/app/logs", who: owner, want: 200, req: func(f *fixture) request {
-			f.App()
-			r := get("/projects/" + f.Name() + "/app/logs")(f)
-			r.stream = true
-			return r
-		}},
-		{route: "POST /projects/{name}/app/restart", who: owner, want: 303,
-			req: func(f *fixture) request { f.App(); return form("/projects/"+f.Name()+"/app/restart", nil) }},
-		{route: "POST /projects/{name}/app/scale", who: owner, want: 303, changes: true,
-			req: func(f *fixture) request {
-				f.App()
-				return form("/projects/"+f.Name()+"/app/scale", url.Values{"instances": {"2"}})
-			}},
-		{route: "POST /projects/{name}/app/rollback", who: owner, want: 303, mixed: true,
-			req: func(f *fixture) request {
-				f.App()
-				return form("/projects/"+f.Name()+"/app/rollback", url.Values{"deployment_id": {f.Previous()}})
-			}},
-		{route: "POST /projects/{name}/app/env", who: owner, want: 303, changes: true,
-			req: func(f *fixture) request {
-				return form("/projects/"+f.Name()+"/app/env", url.Values{"key": {f.EnvKey()}, "value": {"overwritten"}, "secret": {"1"}})
-			}},
-		{route: "POST /projects/{name}/app/env/delete", who: owner, want: 303, changes: true,
-			req: func(f *fixture) request {
-				return form("/projects/"+f.Name()+"/app/env/delete", url.Values{"key": {f.EnvKey()}})
-			}},
 		{route: "POST /projects/{name}/env", who: owner, want: 303, changes: true,
 			req: func(f *fixture) request {
 				return form("/projects/"+f.Name()+"/env", url.Values{"key": {f.EnvKey()}, "value": {"overwritten"}, "secret": {"1"}})
