@@ -165,9 +165,14 @@ func TestTwoServersOneEventBus(t *testing.T) {
 			t.Fatalf("B told no one of deployment %s within 10 s", want)
 		}
 	}
-	// B handled both events (the live notification of "two" comes after
-	// any dispatch for "one"); once neither server has a delivery queued
-	// or under way, every webhook either sent has arrived.
+	// A's own dispatch of "two" may still be on its way (B's live
+	// notifications say nothing of A): wait until both webhooks arrived.
+	// Then B handled both events (the live notification of "two" comes
+	// after any dispatch for "one"); once neither server has a delivery
+	// queued or under way, a webhook sent twice would have arrived too.
+	for deadline := time.Now().Add(10 * time.Second); hooks.Load() < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, s := range []*Server{a, b} {
 		select {
 		case <-s.webhooks.Idle():
