@@ -19,20 +19,9 @@ type matcher struct {
 	kind    matchKind
 	slashOK bool // mExact also matches prefix + "/" (Netlify)
 	fold    bool // prefix compares case-insensitively (Netlify headers)
-	re      regex
+	re      *regexp.Regexp
 	groups  map[string]int // parameter name → capture group (1-based)
 	ngroups int
-	// keyed: prefix ends where a segment does (what follows it in a
-	// matching path is "/" or nothing), so the index may file the rule
-	// under all of prefix's segments.
-	keyed bool
-}
-
-func (m *matcher) setGroup(name string, g int) {
-	if m.groups == nil {
-		m.groups = map[string]int{}
-	}
-	m.groups[name] = g
 }
 
 type matchKind uint8
@@ -317,7 +306,7 @@ func compileVercelSource(src string) (*matcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &matcher{}
+	m := &matcher{groups: map[string]int{}}
 	var re strings.Builder
 	re.WriteString("^")
 	literalPrefix := true
@@ -342,7 +331,7 @@ func compileVercelSource(src string) (*matcher, error) {
 			if _, dup := m.groups[t.name]; dup {
 				return nil, fmt.Errorf("parameter :%s appears twice", t.name)
 			}
-			m.setGroup(t.name, m.ngroups)
+			m.groups[t.name] = m.ngroups
 		}
 		switch {
 		case (prefix != "" || suffix != "") && (t.modifier == "+" || t.modifier == "*"):
@@ -358,7 +347,7 @@ func compileVercelSource(src string) (*matcher, error) {
 		}
 	}
 	if literalPrefix {
-		m.kind, m.keyed = mExact, true
+		m.kind = mExact
 		return m, nil
 	}
 	// The common shapes, a literal and one last key, need no regexp:
@@ -382,13 +371,12 @@ func compileVercelSource(src string) (*matcher, error) {
 			case "*":
 				m.kind, m.slashOK = mSegments, true
 			}
-			m.keyed = true
 		}
 	}
 	re.WriteString("$")
-	r, _, err := compileRegex(re.String())
+	r, err := regexp.Compile(re.String())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("regular expression not supported (Go's RE2 has no lookahead, lookbehind or backreferences): %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 	}
 	if r.NumSubexp() != m.ngroups {
 		return nil, fmt.Errorf("capturing groups inside a parameter pattern are not supported; use (?:…)")
@@ -411,9 +399,9 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 	if len(from) > 1 {
 		from = strings.TrimSuffix(from, "/")
 	}
-	m := &matcher{}
+	m := &matcher{groups: map[string]int{}}
 	if from == "/" {
-		m.prefix, m.kind, m.keyed = "/", mExact, true
+		m.prefix, m.kind = "/", mExact
 		return m, nil, false, nil
 	}
 	segs := strings.Split(from[1:], "/")
@@ -430,7 +418,7 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 			}
 			splat = true
 			m.ngroups++
-			m.setGroup("splat", m.ngroups)
+			m.groups["splat"] = m.ngroups
 			re.WriteString("(?:/(.*))?")
 			literalPrefix = false
 		case strings.Contains(seg, "*"):
@@ -441,7 +429,7 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 				return nil, nil, false, fmt.Errorf("placeholder :%s appears twice", name)
 			}
 			m.ngroups++
-			m.setGroup(name, m.ngroups)
+			m.groups[name] = m.ngroups
 			names = append(names, name)
 			re.WriteString("/([^/]+)")
 			literalPrefix = false
@@ -453,7 +441,6 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 			re.WriteString("/" + regexp.QuoteMeta(lit))
 		}
 	}
-	m.keyed = true // every literal is a whole segment
 	if literalPrefix {
 		m.kind, m.slashOK = mExact, true
 		return m, names, splat, nil
@@ -480,6 +467,9 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 // segment matches any characters; an optional trailing slash; and, unlike
 // redirects, case-insensitive.
 func compileNetlifyHeaderPath(p string) (*matcher, error) {
+	if !strings.HasPrefix(p, "/") {
+		return nil, fmt.Errorf("must start with \"/\"")
+	}
 	var parts, lits []string
 	for _, seg := range strings.Split(p, "/") {
 		seg = strings.TrimRight(seg, " \t")
@@ -521,17 +511,12 @@ func compileNetlifyHeaderPath(p string) (*matcher, error) {
 	switch {
 	case !ascii:
 	case len(lits) == len(parts):
-		m.prefix, m.fold, m.kind, m.slashOK, m.keyed = prefix, true, mExact, true, true
+		m.prefix, m.fold, m.kind, m.slashOK = prefix, true, mExact, true
 	case len(lits) == len(parts)-1 && parts[len(parts)-1] == "?(.*)":
 		if len(lits) == 0 {
 			m.prefix, m.kind = "", mPrefix
 		} else {
 			m.prefix, m.fold, m.kind = prefix, true, mPrefix
-		}
-	default:
-		// Literal segments before the first pattern, for the index only.
-		if len(lits) > 0 {
-			m.prefix, m.fold, m.keyed = prefix, true, true
 		}
 	}
 	return m, nil
