@@ -125,10 +125,12 @@ func TestTwoServersOneEventBus(t *testing.T) {
 
 	// Both servers see every event; the webhook must still come once.
 	var hooks atomic.Int32
+	arrived := make(chan struct{}, 16) // one per webhook received
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if strings.Contains(string(body), apogee.NotifyDeploymentReady) {
 			hooks.Add(1)
+			arrived <- struct{}{}
 		}
 	}))
 	t.Cleanup(receiver.Close)
@@ -170,8 +172,12 @@ func TestTwoServersOneEventBus(t *testing.T) {
 	// Then B handled both events (the live notification of "two" comes
 	// after any dispatch for "one"); once neither server has a delivery
 	// queued or under way, a webhook sent twice would have arrived too.
-	for deadline := time.Now().Add(10 * time.Second); hooks.Load() < 2 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
+	for range 2 {
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d deployment.ready webhooks within 10 s, want 2", hooks.Load())
+		}
 	}
 	for _, s := range []*Server{a, b} {
 		select {
