@@ -180,7 +180,10 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrations: %w", err)
 	}
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	// Out of order: migrations are numbered when work starts and land when
+	// it is done, so a lower number can arrive after a higher one has run;
+	// each migration stands alone, so applying it late is safe.
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true)}
 	gd := goose.DialectSQLite3
 	if s.d == dialectPostgres {
 		gd = goose.DialectPostgres
