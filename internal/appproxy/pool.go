@@ -56,6 +56,7 @@ type reqState struct {
 	tried  []*Target
 	body   *trackedBody
 	cancel context.CancelCauseFunc
+	w      http.ResponseWriter // the answer's, for Options.LabelHeader
 }
 
 type stateKey struct{}
@@ -79,7 +80,7 @@ func (pl *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	rs := &reqState{pool: pl, cancel: cancel}
+	rs := &reqState{pool: pl, cancel: cancel, w: w}
 	if !pl.claim(rs) {
 		writePage(w, pageUnavailable)
 		return

@@ -27,6 +27,8 @@
 //     that reached an app may have changed something;
 //   - no ready target is 503, an instance that failed mid-request 502,
 //     each a small page saying so.
+//   - with Options.LabelHeader set, an answer from a Labeler target
+//     names its label (the release) in that header.
 //
 // The proxy speaks HTTP/1.1 to instances and never uses proxy settings
 // from the environment.
@@ -60,6 +62,16 @@ type Backend interface {
 	Dial(ctx context.Context) (net.Conn, error)
 }
 
+// Labeler is a Backend that names what it runs (an app instance: its
+// release). With Options.LabelHeader set, every answer from it carries
+// the label in that header, whatever the caller or the app set there:
+// the answer says which release made it even when a switch raced the
+// request.
+type Labeler interface {
+	Backend
+	Label() string
+}
+
 // Options tune a Proxy. Zero values take the defaults.
 type Options struct {
 	// MaxBodyBytes bounds a request body (default 100 MiB, Cloudflare's
@@ -84,6 +96,9 @@ type Options struct {
 	Retries int
 	// Log receives proxy errors (default slog.Default()).
 	Log *slog.Logger
+	// LabelHeader is the response header that names the Labeler that
+	// answered ("": none).
+	LabelHeader string
 }
 
 func (o *Options) defaults() {
@@ -124,11 +139,12 @@ func New(opts Options) *Proxy {
 	opts.defaults()
 	p := &Proxy{opts: opts}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:      rewrite,
-		Transport:    roundTripper{},
-		ErrorHandler: p.proxyError,
-		BufferPool:   bufferPool{},
-		ErrorLog:     slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
+		Rewrite:        rewrite,
+		Transport:      roundTripper{},
+		ErrorHandler:   p.proxyError,
+		ModifyResponse: p.label,
+		BufferPool:     bufferPool{},
+		ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
 	}
 	return p
 }
@@ -153,6 +169,19 @@ func rewrite(pr *httputil.ProxyRequest) {
 		rs.body = &trackedBody{rc: pr.Out.Body}
 		pr.Out.Body = rs.body
 	}
+}
+
+// label names the target that answered in Options.LabelHeader, in
+// place of any value the caller or the app set.
+func (p *Proxy) label(res *http.Response) error {
+	if p.opts.LabelHeader == "" {
+		return nil
+	}
+	if rs := stateOf(res.Request.Context()); rs != nil && rs.target != nil && rs.target.label != nil {
+		rs.w.Header().Del(p.opts.LabelHeader)
+		res.Header[p.opts.LabelHeader] = rs.target.label
+	}
+	return nil
 }
 
 // proxyError answers a request that failed between the proxy and the

@@ -474,3 +474,50 @@ func TestDrainDeadlineCancelsWebSocket(t *testing.T) {
 		t.Errorf("the WebSocket still works after the drain deadline: %q", got)
 	}
 }
+
+// labeledBackend is a backend that names its release.
+type labeledBackend struct {
+	*backend
+	release string
+}
+
+func (b labeledBackend) Label() string { return b.release }
+
+// TestLabelHeaderNamesTheTargetThatAnswered: the header names the
+// release whose target answered, replacing what the caller set before
+// (the edge's idea of production) and what the app set; a target that is
+// no Labeler leaves the caller's value; a retry names the target that
+// finally answered.
+func TestLabelHeaderNamesTheTargetThatAnswered(t *testing.T) {
+	p := New(Options{Log: quiet(), LabelHeader: "X-Release"})
+	forging := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Release", "forged")
+		io.WriteString(w, "ok")
+	})
+	caller := func(pl *Pool) string {
+		return front(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Release", "edge")
+			pl.ServeHTTP(w, r)
+		}))
+	}
+	for _, c := range []struct {
+		name    string
+		targets []*Target
+		want    []string
+	}{
+		{"labeled", []*Target{p.NewTarget(labeledBackend{newBackend(t, "a", forging), "r2"})}, []string{"r2"}},
+		{"not labeled", []*Target{p.NewTarget(newBackend(t, "b", echo()))}, []string{"edge"}},
+		{"retried", []*Target{p.NewTarget(labeledBackend{deadBackend(t, "dead"), "r1"}), p.NewTarget(labeledBackend{newBackend(t, "c", forging), "r3"})},
+			[]string{"r3"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			url := caller(p.NewPool("web", c.targets...))
+			for range 4 { // every rotation of the balancer's start
+				res, _ := get(t, url, nil)
+				if got := res.Header.Values("X-Release"); res.StatusCode != 200 || strings.Join(got, ",") != strings.Join(c.want, ",") {
+					t.Errorf("%d, X-Release %q, want %q", res.StatusCode, got, c.want)
+				}
+			}
+		})
+	}
+}

@@ -20,6 +20,7 @@ var errDrained = errors.New("appproxy: instance drained")
 // safe for concurrent use.
 type Target struct {
 	backend   Backend
+	label     []string // the Labeler's label, as a header value; nil: none
 	transport *http.Transport
 	inflight  atomic.Int64
 	closed    atomic.Bool // draining or drained: no new requests
@@ -34,6 +35,9 @@ type Target struct {
 // between the pools that serve the instance.
 func (p *Proxy) NewTarget(b Backend) *Target {
 	t := &Target{backend: b, reqs: make(map[*reqState]struct{}), idle: make(chan struct{})}
+	if l, ok := b.(Labeler); ok {
+		t.label = []string{l.Label()}
+	}
 	dialTimeout := p.opts.DialTimeout
 	t.transport = &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
