@@ -231,7 +231,15 @@ func (roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errNoTarget
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := rs.target.transport.RoundTrip(req)
+		var (
+			res *http.Response
+			err error
+		)
+		if plain(req) {
+			res, err = rs.target.plain.RoundTrip(req)
+		} else {
+			res, err = rs.target.transport.RoundTrip(req)
+		}
 		if err == nil {
 			return res, nil
 		}
