@@ -81,7 +81,18 @@ func (in *instance) check(ctx context.Context, p Process, verdicts chan<- verdic
 			return
 		case <-tick.C:
 		}
+		// No check while paused: a frozen app answers nothing, and the
+		// time it spent frozen is no failure.
+		if in.lockPause(ctx) != nil {
+			return
+		}
+		if in.isPaused() {
+			in.unlockPause()
+			failingSince = time.Time{}
+			continue
+		}
 		r := probe(ctx, client, url, h, port)
+		in.unlockPause()
 		if ctx.Err() != nil {
 			return
 		}
