@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apogee-dev/apogee/internal/appproxy"
 	"github.com/apogee-dev/apogee/internal/apps"
 )
 
@@ -135,7 +136,7 @@ func probe(ctx context.Context, c *http.Client, url string, h apps.Health, port 
 	if err != nil {
 		return probeResult{reason: err.Error()}
 	}
-	req.Header.Set("User-Agent", "Apogee-Health-Check")
+	req.Header.Set("User-Agent", appproxy.HealthCheckUserAgent)
 	res, err := c.Do(req)
 	if err != nil {
 		var de *dialError
