@@ -97,6 +97,11 @@ type BuildSettings struct {
 	BuildCommand   *string `json:"build_command,omitempty"`
 	OutputDir      *string `json:"output_dir,omitempty"`
 	RootDir        *string `json:"root_dir,omitempty"`
+	// NodeVersion is the Node.js builds run with: a version, a range as
+	// npm writes them (">=22") or an nvm alias (lts/*); nil: what the
+	// tree asks for (engines.node, .nvmrc, .node-version), else the
+	// current LTS.
+	NodeVersion *string `json:"node_version,omitempty"`
 }
 
 // ServeSettings are the edge's per-project switches for the common cases

@@ -26,7 +26,11 @@
 //     Options.Retries times); nothing else is retried, because a request
 //     that reached an app may have changed something;
 //   - no ready target is 503, an instance that failed mid-request 502,
-//     each a small page saying so.
+//     each a small page saying so; with Options.Waker, a request that
+//     finds no ready target is first held while the app wakes (the
+//     activator: a bounded queue per pool, the first held request wakes
+//     the app at once, bodies kept in memory up to 1 MiB and then on
+//     disk, 503 with Retry-After at the hold timeout; see Waker).
 //
 // The proxy speaks HTTP/1.1 to instances and never uses proxy settings
 // from the environment.
@@ -84,6 +88,25 @@ type Options struct {
 	Retries int
 	// Log receives proxy errors (default slog.Default()).
 	Log *slog.Logger
+
+	// Waker, when set, turns the proxy into an activator as well: a
+	// request for a pool with no ready target is held while Waker wakes
+	// the app, instead of answered 503 at once. See Waker.
+	Waker Waker
+	// HoldQueue bounds the requests held per pool (default
+	// DefaultHoldQueue); one more is answered 503 at once.
+	HoldQueue int
+	// HoldTimeout is the shortest time a request is held (default
+	// DefaultHoldTimeout); the pool's is max(HoldTimeout, BootFactor × its
+	// slowest recent boot). Past it the request is answered 503 with
+	// Retry-After.
+	HoldTimeout time.Duration
+	// HoldMemory is how many bytes of a held request's body stay in
+	// memory (default DefaultHoldMemory); the rest waits in a temporary
+	// file in TempDir (default os.TempDir()), removed when the request
+	// ends.
+	HoldMemory int64
+	TempDir    string
 }
 
 func (o *Options) defaults() {
@@ -109,6 +132,15 @@ func (o *Options) defaults() {
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.HoldQueue <= 0 {
+		o.HoldQueue = DefaultHoldQueue
+	}
+	if o.HoldTimeout <= 0 {
+		o.HoldTimeout = DefaultHoldTimeout
+	}
+	if o.HoldMemory <= 0 {
+		o.HoldMemory = DefaultHoldMemory
 	}
 }
 

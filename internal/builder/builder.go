@@ -21,6 +21,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/nodejs"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 )
 
@@ -54,6 +55,15 @@ type Env interface {
 	Resolve(ctx context.Context, projectID string) (vars, secrets []string, err error)
 }
 
+// Nodes picks the Node.js a build runs with and keeps it on the server
+// (nodejs.Dist): want is a version, a range or an nvm alias ("" for the
+// current LTS), from says where it was read. A Choice without Dir means
+// the server's own Node.js; its Why is the log's line either way. An
+// EINVALID error fails the build with its message.
+type Nodes interface {
+	Choose(ctx context.Context, want, from string) (nodejs.Choice, error)
+}
+
 // Config is what a Builder needs. Store, Queue, Blobs, Bus, Hub, Sandbox,
 // Source and Dir are required.
 type Config struct {
@@ -67,6 +77,8 @@ type Config struct {
 	Sandbox sandbox.Sandbox
 	Source  Source
 	Env     Env // optional
+	// NodeJS chooses each build's Node.js; nil: the server's own.
+	NodeJS Nodes
 	// Dir holds workspaces (Dir/work) and caches (Dir/cache).
 	Dir string
 	// Workers is how many builds run at once (default 1).

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apogee-dev/apogee/internal/appproxy"
 	"github.com/apogee-dev/apogee/internal/apps"
 )
 
@@ -81,7 +82,18 @@ func (in *instance) check(ctx context.Context, p Process, verdicts chan<- verdic
 			return
 		case <-tick.C:
 		}
+		// No check while paused: a frozen app answers nothing, and the
+		// time it spent frozen is no failure.
+		if in.lockPause(ctx) != nil {
+			return
+		}
+		if in.isPaused() {
+			in.unlockPause()
+			failingSince = time.Time{}
+			continue
+		}
 		r := probe(ctx, client, url, h, port)
+		in.unlockPause()
 		if ctx.Err() != nil {
 			return
 		}
@@ -124,7 +136,7 @@ func probe(ctx context.Context, c *http.Client, url string, h apps.Health, port 
 	if err != nil {
 		return probeResult{reason: err.Error()}
 	}
-	req.Header.Set("User-Agent", "Apogee-Health-Check")
+	req.Header.Set("User-Agent", appproxy.HealthCheckUserAgent)
 	res, err := c.Do(req)
 	if err != nil {
 		var de *dialError
