@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -250,8 +251,11 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	if err != nil {
 		return nil, nil, err
 	}
-	if commit != "" {
-		w.Systemf("Commit %s", commit)
+	if commit.SHA != "" {
+		if err := b.cfg.Store.SetBuildCommit(ctx, d.ID, commit); err != nil {
+			return nil, nil, fmt.Errorf("record the commit: %w", err)
+		}
+		w.Systemf("Commit %s", commitLine(commit))
 	}
 
 	overrides := framework.Overrides(p.Settings.Build)
@@ -422,6 +426,21 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 	}
 	b.recordCache(ctx, p, cache, w)
 	return files, &apogee.AppBuild{StartCommand: kind.StartCommand, ReleaseCommand: kind.ReleaseCommand}, nil
+}
+
+// commitLine is a commit as the log shows it: short SHA, subject, author.
+func commitLine(c apogee.CommitInfo) string {
+	s := c.SHA
+	if len(s) > 12 {
+		s = s[:12]
+	}
+	if c.Message != "" {
+		s += " " + strconv.Quote(c.Message)
+	}
+	if c.Author != "" {
+		s += " by " + c.Author
+	}
+	return s
 }
 
 func quoteOr(s, none string) string {
