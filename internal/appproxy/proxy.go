@@ -100,6 +100,9 @@ type Options struct {
 	Retries int
 	// Log receives proxy errors (default slog.Default()).
 	Log *slog.Logger
+	// LabelHeader is the response header that names the Labeler that
+	// answered ("": none).
+	LabelHeader string
 
 	// Waker, when set, turns the proxy into an activator as well: a
 	// request for a pool with no ready target is held while Waker wakes
@@ -119,10 +122,6 @@ type Options struct {
 	// ends.
 	HoldMemory int64
 	TempDir    string
-
-	// LabelHeader is the response header that names the Labeler that
-	// answered ("": none).
-	LabelHeader string
 }
 
 func (o *Options) defaults() {
