@@ -131,12 +131,14 @@ func (w *wakeApp) sleep(b *testing.B, stop bool) {
 type sandboxVariant struct {
 	name, kind string
 	network    bool
+	spare      bool // cold starts find a spare sandbox (Prestart)
 }
 
 var wakeVariants = []sandboxVariant{
-	{"bwrap", "bwrap", true},
-	{"bwrap-no-egress", "bwrap", false},
-	{"runsc", "runsc", true},
+	{"bwrap", "bwrap", true, false},
+	{"bwrap-no-egress", "bwrap", false, false},
+	{"bwrap-spare", "bwrap", true, true},
+	{"runsc", "runsc", true, false},
 }
 
 func wakeFixture(b *testing.B, v sandboxVariant) (*wakeApp, string) {
@@ -217,6 +219,9 @@ func median(ds []time.Duration) float64 {
 // cgroup), and the request is sent. Target: p50 ≤ 10 ms.
 func BenchmarkResumeFirstByte(b *testing.B) {
 	for _, v := range wakeVariants {
+		if v.spare {
+			continue
+		}
 		b.Run(v.name, func(b *testing.B) {
 			w, url := wakeFixture(b, v)
 			firstByte(b, url) // cold start once
@@ -233,13 +238,19 @@ func BenchmarkResumeFirstByte(b *testing.B) {
 // BenchmarkColdStartFirstByte: the app has no instance; a request
 // arrives, the activator holds it and wakes the app (start an instance,
 // wait for its readiness check), and the request is sent. Node hello
-// world; bwrap target: p50 ≤ 200 ms, p99 ≤ 400 ms; runsc is reported.
+// world; bwrap target: p50 ≤ 200 ms, p99 ≤ 400 ms; runsc is reported;
+// bwrap-spare finds a spare sandbox made beforehand (Prestart).
 func BenchmarkColdStartFirstByte(b *testing.B) {
 	for _, v := range wakeVariants {
 		b.Run(v.name, func(b *testing.B) {
 			w, url := wakeFixture(b, v)
 			var ds, launch, boot, switched, detect []time.Duration
 			for b.Loop() {
+				if v.spare {
+					if err := w.s.Prestart(context.Background(), w.spec); err != nil {
+						b.Fatal(err)
+					}
+				}
 				ds = append(ds, firstByte(b, url))
 				launch, boot, switched = append(launch, w.launch), append(boot, w.boot), append(switched, w.switched)
 				detect = append(detect, w.detect)
@@ -255,7 +266,8 @@ func BenchmarkColdStartFirstByte(b *testing.B) {
 }
 
 // BenchmarkPausedMemory reports what a paused instance holds: its
-// cgroup's memory (the app's, page cache included) and, for a stopped
+// cgroup's memory (the app's, page cache included), what a spare sandbox
+// holds (its cgroup: the waiting shell, bwrap's init, slirp4netns) and, for a stopped
 // app, the server's own memory per app (its pool, with the activator's
 // state, is all that remains), from the Go heap over 1,000 apps. Target
 // for the stopped app: ≤ 1 MB.
@@ -270,6 +282,18 @@ func BenchmarkPausedMemory(b *testing.B) {
 		}
 		b.ReportMetric(float64(u.MemoryBytes)/(1<<20), "paused-MiB")
 		w.sleep(b, true)
+		// A spare sandbox.
+		if err := w.s.Prestart(context.Background(), w.spec); err != nil {
+			b.Fatal(err)
+		}
+		w.s.mu.Lock()
+		sp := w.s.spares[w.spec.Release].spare
+		w.s.mu.Unlock()
+		if u, err = sp.proc.Usage(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(u.MemoryBytes)/(1<<20), "spare-MiB")
+		w.s.DropSpare(w.spec.Release)
 	}
 	const n = 1000
 	var before, after runtime.MemStats
