@@ -177,3 +177,4 @@ func (sp *spare) release() error {
 		}
 	}
 }
+var _ apps.Prestarter = (*Supervisor)(nil)
