@@ -30,6 +30,8 @@ type spare struct {
 	gate           string // the FIFO, on the host
 }
 
+var _ apps.Prestarter = (*Supervisor)(nil)
+
 // spareGate is the FIFO's name in the data folder, which is HOME under
 // every launcher.
 const spareGate = ".apogee-start"
@@ -177,4 +179,3 @@ func (sp *spare) release() error {
 		}
 	}
 }
-var _ apps.Prestarter = (*Supervisor)(nil)
