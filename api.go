@@ -18,6 +18,15 @@ type LoginRequest struct {
 	Password string `json:"password"`
 	// TokenName names the token made; default "cli".
 	TokenName string `json:"token_name,omitempty"`
+	// Address is the client's IP address, set by the server from the
+	// connection, never from the body.
+	Address string `json:"-"`
+}
+
+// SignInRequest is a password sign-in from the client at Address (its
+// IP address, from the connection: forwarded headers are not trusted).
+type SignInRequest struct {
+	Email, Password, Address string
 }
 
 // TokenResponse carries a new token's secret, shown only once.
