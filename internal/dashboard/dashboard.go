@@ -48,6 +48,9 @@ type Store interface {
 	apogee.LogStore
 	apogee.InviteStore // sign-up by invitation (invites.go)
 	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
+	// DeploymentFiles lists a deployment's manifest (its page's files),
+	// read once the service has said the user may see it.
+	DeploymentFiles(ctx context.Context, id string) ([]apogee.File, error)
 }
 
 // Sign-up modes (server flag --signup).

@@ -317,6 +317,10 @@ func back(w http.ResponseWriter, r *http.Request, err error, ok string) error {
 // projectBack is the page a project form returns to: the Settings page it is
 // on, or the Deployments tab for actions on deployments.
 func projectBack(r *http.Request) string {
+	// A deployment page's buttons come back to it.
+	if rt := r.PostFormValue("return_to"); isDeploymentPath(rt) {
+		return rt
+	}
 	base := "/projects/" + url.PathEscape(r.PathValue("name"))
 	rest := strings.TrimPrefix(r.URL.Path, "/projects/"+r.PathValue("name"))
 	for _, b := range []struct{ prefix, page string }{
@@ -369,7 +373,9 @@ func (d *Dashboard) rollback(w http.ResponseWriter, r *http.Request, s *session)
 	if err := d.mayUse(r, s); err != nil {
 		return err
 	}
-	v, err := d.svc.Deployments.Rollback(r.Context(), r.PathValue("name"), "")
+	// deployment_id: roll back to that one (the deployment page's
+	// button); none: to the one before production (the project's).
+	v, err := d.svc.Deployments.Rollback(r.Context(), r.PathValue("name"), r.PostFormValue("deployment_id"))
 	if err != nil {
 		return back(w, r, err, "")
 	}
@@ -425,4 +431,10 @@ func previewsByBranch(rows []deploymentRow) []branchPreview {
 		out = append(out, branchPreview{Branch: b, deploymentRow: r})
 	}
 	return out
+}
+
+// isDeploymentPath says path is /deployments/ID, a page of this site.
+func isDeploymentPath(path string) bool {
+	id, ok := strings.CutPrefix(path, "/deployments/")
+	return ok && id != "" && len(id) <= 64 && strings.Trim(id, "0123456789abcdefghijklmnopqrstuvwxyz") == ""
 }
