@@ -78,7 +78,7 @@ func (d *Dashboard) deploymentPage(w http.ResponseWriter, r *http.Request, s *se
 	d.render(w, r, http.StatusOK, "deployment", s, "Deployment "+v.ID, map[string]any{
 		"D": row(v, d.now()), "Lines": lines, "Live": apogee.Building(v.Status), "LastSeq": last,
 		"Truncated": len(lines) == maxPageLines,
-		"Files": rows, "FileCount": len(files), "MoreFiles": len(files) > len(shown),
+		"Files":     rows, "FileCount": len(files), "MoreFiles": len(files) > len(shown),
 	})
 	return nil
 }
