@@ -1,8 +1,11 @@
 package dashboard
 
 import (
+	"mime"
 	"net/http"
 	"net/url"
+	"path"
+	"strings"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/logs"
@@ -11,6 +14,36 @@ import (
 // maxPageLines is how many stored log lines the page itself shows; the
 // rest of a longer log is linked as the API's JSON.
 const maxPageLines = 5000
+
+// maxPageFiles is how many files of a deployment its page lists.
+const maxPageFiles = 1000
+
+// fileRow is one file of a deployment as its page lists it: opened on
+// the deployment's own URL.
+type fileRow struct {
+	apogee.File
+	Type string
+	Open string
+}
+
+// contentType names a file's type by its extension, as the edge serves
+// it.
+func contentType(p string) string {
+	if t := mime.TypeByExtension(path.Ext(p)); t != "" {
+		t, _, _ = strings.Cut(t, ";")
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// escapePath escapes each segment of a manifest path for a URL.
+func escapePath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = url.PathEscape(s)
+	}
+	return strings.Join(parts, "/")
+}
 
 // deployment returns the deployment of the request's path if the user
 // may see it (the service decides: another user's is a 404).
@@ -33,9 +66,19 @@ func (d *Dashboard) deploymentPage(w http.ResponseWriter, r *http.Request, s *se
 	if len(lines) > 0 {
 		last = lines[len(lines)-1].Seq
 	}
+	files, err := d.store.DeploymentFiles(r.Context(), v.ID)
+	if err != nil {
+		return errorf("files of %s: %w", v.ID, err)
+	}
+	shown := files[:min(len(files), maxPageFiles)]
+	rows := make([]fileRow, len(shown))
+	for i, f := range shown {
+		rows[i] = fileRow{File: f, Type: contentType(f.Path), Open: strings.TrimSuffix(v.URL, "/") + "/" + escapePath(f.Path)}
+	}
 	d.render(w, r, http.StatusOK, "deployment", s, "Deployment "+v.ID, map[string]any{
 		"D": row(v, d.now()), "Lines": lines, "Live": apogee.Building(v.Status), "LastSeq": last,
 		"Truncated": len(lines) == maxPageLines,
+		"Files":     rows, "FileCount": len(files), "MoreFiles": len(files) > len(shown),
 	})
 	return nil
 }

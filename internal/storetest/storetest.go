@@ -336,6 +336,23 @@ func testProjects(t *testing.T, s apogee.Store) {
 	_, err = s.ProjectByID(ctx, "nosuchid")
 	wantNotFound(t, err, "nosuchid")
 
+	// Rename: the new name finds it, the old does not; a taken name or a
+	// missing project changes nothing; the routes moved.
+	v0, err := s.RouteVersion(ctx)
+	must(t, err)
+	must(t, s.RenameProject(ctx, api.ID, "api-v2"))
+	if got, err := s.ProjectByName(ctx, "api-v2"); err != nil || got.ID != api.ID {
+		t.Fatalf("after rename, api-v2 = %+v, %v", got, err)
+	}
+	_, err = s.ProjectByName(ctx, "api")
+	wantNotFound(t, err, "api")
+	if v1, _ := s.RouteVersion(ctx); v1 != v0+1 {
+		t.Errorf("rename moved the route version from %d to %d, want one step", v0, v1)
+	}
+	wantCode(t, s.RenameProject(ctx, api.ID, "web"), apogee.ECONFLICT)
+	wantNotFound(t, s.RenameProject(ctx, "nosuchid", "free"), "nosuchid")
+	must(t, s.RenameProject(ctx, api.ID, "api"))
+
 	must(t, s.DeleteProject(ctx, api.ID))
 	_, err = s.ProjectByID(ctx, api.ID)
 	wantNotFound(t, err, api.ID)

@@ -321,3 +321,9 @@ document.querySelectorAll("button[data-copy]").forEach(function (b) {
     setTimeout(function () { b.textContent = label; }, 2000);
   });
 });
+
+// A select marked data-autosubmit sends its form when it changes (the
+// Logs tab's deployment picker); without JavaScript a button does.
+document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
+  s.addEventListener("change", function () { s.form.submit(); });
+});
