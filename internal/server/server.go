@@ -128,7 +128,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, step := range []func(context.Context) error{
+		s.makePrivate,      // the data folder 0700, before anything is written in it (private.go)
 		s.openBackends,     // the database, the secret key, blobs, the event bus
+		s.makePrivate,      // and the database just made 0600
 		s.setupEdge,        // the edge, its routes loaded
 		s.setupHTTPS,       // certificates, when --tls-listen is set (tls.go)
 		s.setupNotify,      // webhook deliveries and live notifications (notify.go)
