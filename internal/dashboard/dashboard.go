@@ -330,7 +330,7 @@ func (d *Dashboard) wrap(h func(http.ResponseWriter, *http.Request) error) http.
 // logged in full and shown as a generic message.
 func (d *Dashboard) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	code := apogee.ErrorCode(err)
-	if code == apogee.EINTERNAL {
+	if code == apogee.EINTERNAL || code == apogee.ESTORAGEFULL || code == apogee.EUNAVAILABLE {
 		d.log.Error("page failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	status := api.StatusOf(code)

@@ -230,8 +230,6 @@ func matrix() []row {
 			req: get("/api/v1/no-such-route")},
 
 		// The apex's own routes (internal/server).
-		{route: "GET /metrics", who: public, want: 200, reason: "Prometheus figures, no tenant's data (issue 10 moves them behind --metrics-listen)",
-			req: get("/metrics")},
 		{route: "GET /healthz", who: public, want: 200, req: get("/healthz")},
 		{route: "/git/", who: owner, want: 200,
 			req: func(f *fixture) request {
