@@ -36,9 +36,9 @@ func TestHTML(t *testing.T) {
 func TestStrip(t *testing.T) {
 	for in, want := range map[string]string{
 		"\x1b[1m\x1b[32mvite\x1b[39m\x1b[22m v5": "vite v5",
-		"plain":                                "plain",
-		"\x1b]0;title\x07x":                    "x",
-		"a\rb":                                 "ab",
+		"plain":                                  "plain",
+		"\x1b]0;title\x07x":                      "x",
+		"a\rb":                                   "ab",
 	} {
 		if got := Strip(in); got != want {
 			t.Errorf("Strip(%q) = %q, want %q", in, got, want)
