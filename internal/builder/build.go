@@ -381,8 +381,10 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 		w.Systemf("Release command %s runs once, before the release serves production", quoteOr(kind.ReleaseCommand, ""))
 	}
 
-	if err := b.useNode(ctx, w, p, plan.NodeVersion, plan.NodeVersionFrom, &ws); err != nil {
-		return nil, nil, err
+	// An app runs with the server's Node.js, so it is built with it too:
+	// native modules built for another Node.js would not load.
+	if want := p.Settings.Build.NodeVersion; plan.NodeVersion != "" || (want != nil && *want != "") {
+		w.Systemf("Apps build and run with the server's Node.js for now; the version asked for is not used")
 	}
 
 	cache, err := b.openCache(ctx, p.ID, ws.root, ws.rootDir, plan.Lockfile, "prod", w)
