@@ -29,7 +29,7 @@ func TestFrameworkCache(t *testing.T) {
 				`head -c ` + itoaKB(cacheKB) + ` /dev/zero > node_modules/.vite/blob && echo ok > dist/index.html"}}`,
 		}
 	}
-	const noCache = "[stdout] No build cache found\n" // the script's line, not npm's echo of it
+	const noCache = "[stdout] No build cache found\n"         // the script's line, not npm's echo of it
 	settings := apogee.BuildSettings{InstallCommand: ptr("")} // no registry: node_modules is the build's own
 	r.project.Settings.Build = settings
 	if err := r.store.UpdateProject(context.Background(), r.project); err != nil {
