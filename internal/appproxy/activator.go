@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"sync"
 	"time"
 )
@@ -63,6 +64,7 @@ type activation struct {
 type holdState struct {
 	mu      sync.Mutex
 	held    int
+	stop    chan struct{} // ends the watcher; nil while nothing is held
 	act     *activation   // the Wake in flight, nil when none
 	changed chan struct{} // closed by Switch and Notify
 	boots   [bootSamples]time.Duration
@@ -135,6 +137,10 @@ func (pl *Pool) holdFor(w http.ResponseWriter, r *http.Request, rs *reqState) (*
 		return nil, nil, false
 	}
 	h.held++
+	if h.stop == nil {
+		h.stop = make(chan struct{})
+		go pl.watch(h.stop)
+	}
 	act := h.act
 	if act == nil {
 		act = &activation{done: make(chan struct{})}
@@ -146,6 +152,10 @@ func (pl *Pool) holdFor(w http.ResponseWriter, r *http.Request, rs *reqState) (*
 	release := func() {
 		h.mu.Lock()
 		h.held--
+		if h.held == 0 {
+			close(h.stop)
+			h.stop = nil
+		}
 		h.mu.Unlock()
 	}
 	deadline := time.NewTimer(timeout)
@@ -207,6 +217,43 @@ func (pl *Pool) holdFor(w http.ResponseWriter, r *http.Request, rs *reqState) (*
 			cleanup()
 			w.WriteHeader(499)
 			return nil, nil, false
+		}
+	}
+}
+
+// Changer is a Backend that tells when it may have changed (every
+// apps.Instance is one): Changed returns a channel closed at its next
+// change, taken before Ready is read.
+type Changer interface {
+	Changed() <-chan struct{}
+}
+
+// watch runs while requests are held for the pool: it calls Notify when
+// a target that is a Changer changes, so that an instance made ready by
+// anyone (a Resume outside Wake, a restart) releases the held requests.
+func (pl *Pool) watch(stop <-chan struct{}) {
+	for {
+		cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stop)}, {}}
+		ready := false
+		for _, t := range pl.Targets() {
+			if c, ok := t.backend.(Changer); ok {
+				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c.Changed())})
+			}
+			ready = ready || t.available()
+		}
+		if ready {
+			// Ready before its channel was taken: nobody was told.
+			pl.Notify()
+		}
+		pl.hold.mu.Lock()
+		cases[1] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(pl.hold.changed)}
+		pl.hold.mu.Unlock()
+		i, _, _ := reflect.Select(cases)
+		switch {
+		case i == 0:
+			return
+		case i >= 2:
+			pl.Notify()
 		}
 	}
 }

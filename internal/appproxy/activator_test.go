@@ -291,3 +291,46 @@ func TestHoldTimeoutFollowsBoots(t *testing.T) {
 		t.Fatalf("after %d fast boots: %v", bootSamples, got)
 	}
 }
+
+// changer is a backend that tells when it changes, as apps.Instance
+// does.
+type changer struct {
+	*backend
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (c *changer) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ch
+}
+
+func (c *changer) setReady(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ready.Store(on)
+	close(c.ch)
+	c.ch = make(chan struct{})
+}
+
+// An instance made ready outside Wake (resumed by someone else)
+// releases the held requests when it says it changed.
+func TestActivatorReleasedByBackendChange(t *testing.T) {
+	wk := newWaker()
+	p := New(Options{Log: quiet(), Waker: wk})
+	c := &changer{backend: newBackend(t, "a", echo()), ch: make(chan struct{})}
+	c.ready.Store(false)
+	pool := p.NewPool("web", p.NewTarget(c))
+	waiting := make(chan struct{}, 4)
+	pool.hold.waiting = func() { waiting <- struct{}{} }
+	url := front(t, pool)
+	ch := send(url+"/", "GET", "")
+	<-wk.calls
+	<-waiting
+	c.setReady(true)
+	if a := <-ch; a.code != 200 {
+		t.Fatalf("after the backend became ready: %+v", a)
+	}
+	wk.result <- nil
+}

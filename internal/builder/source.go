@@ -51,10 +51,14 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 			ref = p.Git.Branch
 		}
 		g := *s.Git
+		shown := p.Git.URL
 		if s.LocalRoot != "" && strings.HasPrefix(p.Git.URL, "file://") {
 			path := strings.TrimPrefix(p.Git.URL, "file://")
 			if rel, err := filepath.Rel(s.LocalRoot, path); err == nil && !strings.HasPrefix(rel, "..") {
 				g.AllowFile = true
+				// The platform's own repository: its path on the server
+				// says nothing to the user and is not theirs to see.
+				shown = "the pushed repository"
 			}
 		}
 		var token string
@@ -65,7 +69,7 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 			}
 			token = t
 		}
-		fmt.Fprintf(log, "Cloning %s at %s\n", p.Git.URL, ref)
+		fmt.Fprintf(log, "Cloning %s at %s\n", shown, ref)
 		co, err := g.Fetch(ctx, p.Git.URL, ref, token, dir, log)
 		if err != nil {
 			return none, err
