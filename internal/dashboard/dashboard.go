@@ -244,6 +244,7 @@ func (d *Dashboard) routes() http.Handler {
 
 	m.Handle("GET /deployments/{id}", d.authed(d.deploymentPage))
 	m.Handle("GET /deployments/{id}/log", d.authed(d.deploymentLog))
+	m.Handle("GET /deployments/{id}/log.txt", d.authed(d.deploymentLogText))
 	m.Handle("POST /deployments/{id}/cancel", d.authed(d.cancel))
 
 	m.Handle("GET /events", d.authed(d.events))

@@ -405,6 +405,8 @@ func matrix() []row {
 			req: func(f *fixture) request { return get("/deployments/" + f.Production())(f) }},
 		{route: "GET /deployments/{id}/log", who: owner, want: 200,
 			req: func(f *fixture) request { return get("/deployments/" + f.Production() + "/log")(f) }},
+		{route: "GET /deployments/{id}/log.txt", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/deployments/" + f.Production() + "/log.txt")(f) }},
 		{route: "POST /deployments/{id}/cancel", who: owner, want: 303, changes: true,
 			req: func(f *fixture) request { return form("/deployments/"+f.Queued()+"/cancel", nil) }},
 
