@@ -122,6 +122,12 @@ type Options struct {
 	// ends.
 	HoldMemory int64
 	TempDir    string
+	// HoldMemoryTotal and HoldDiskTotal bound the held bodies of every
+	// pool together (defaults DefaultHoldMemoryTotal, DefaultHoldDiskTotal):
+	// past the first a body goes to disk at once, past the second the
+	// request is answered 503.
+	HoldMemoryTotal int64
+	HoldDiskTotal   int64
 }
 
 func (o *Options) defaults() {
@@ -157,6 +163,12 @@ func (o *Options) defaults() {
 	if o.HoldMemory <= 0 {
 		o.HoldMemory = DefaultHoldMemory
 	}
+	if o.HoldMemoryTotal <= 0 {
+		o.HoldMemoryTotal = DefaultHoldMemoryTotal
+	}
+	if o.HoldDiskTotal <= 0 {
+		o.HoldDiskTotal = DefaultHoldDiskTotal
+	}
 }
 
 // Proxy holds what every target and pool shares: the options and the one
@@ -164,12 +176,16 @@ func (o *Options) defaults() {
 type Proxy struct {
 	opts Options
 	rp   *httputil.ReverseProxy
+	// What held request bodies may still take (see Options.HoldMemoryTotal).
+	memHeld, diskHeld budget
 }
 
 // New returns a proxy with opts.
 func New(opts Options) *Proxy {
 	opts.defaults()
 	p := &Proxy{opts: opts}
+	p.memHeld.left.Store(opts.HoldMemoryTotal)
+	p.diskHeld.left.Store(opts.HoldDiskTotal)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        rewrite,
 		Transport:      roundTripper{},
