@@ -529,7 +529,29 @@ func (b *Builder) env(vars []string) []string {
 		"XDG_DATA_HOME=/cache/xdg-data",
 		"XDG_CACHE_HOME=/cache/xdg-cache",
 	}
+	if ca := systemCABundle(); ca != "" {
+		env = append(env, "NODE_EXTRA_CA_CERTS="+ca)
+	}
 	return append(env, vars...)
+}
+
+// caBundles are where distributions keep the machine's trusted
+// certificates in one file; the sandbox sees them (sandbox's /etc).
+var caBundles = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"}
+
+// systemCABundle returns the machine's certificate bundle, or "". A
+// build's Node.js (downloaded from nodejs.org) trusts only the roots
+// built into it, where the distribution's node and npm trust the
+// machine's: a registry reached through a TLS-inspecting proxy whose CA
+// the admin installed would fail with SELF_SIGNED_CERT_IN_CHAIN.
+// NODE_EXTRA_CA_CERTS adds the machine's to the built-in ones.
+func systemCABundle() string {
+	for _, p := range caBundles {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
 }
 
 // workspace is where a build's steps run.
