@@ -318,6 +318,8 @@ document.querySelectorAll("form[data-confirm]").forEach(function (f) {
   }
 
   var es = new EventSource(src);
+  // The page says when it listens (tests wait for it before acting).
+  es.addEventListener("open", function () { document.body.dataset.live = "1"; });
   es.addEventListener("deployment", function (e) {
     var n = JSON.parse(e.data);
     if (appSays[n.type]) {
