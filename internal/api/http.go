@@ -60,8 +60,11 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &e) {
 		body.Error.Data = e.Data
 	}
-	if code == apogee.EINTERNAL {
+	switch code {
+	case apogee.EINTERNAL:
 		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case apogee.ESTORAGEFULL, apogee.EUNAVAILABLE: // the caller is told what; the admin needs why
+		a.log.Error("storage failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if code == apogee.EUNAUTHORIZED {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="apogee"`)

@@ -334,3 +334,37 @@ func TestActivatorReleasedByBackendChange(t *testing.T) {
 	}
 	wk.result <- nil
 }
+
+// Held bodies share budgets across pools: past the memory budget a body
+// goes to disk, past the disk budget the request is refused; all of it
+// is given back when the requests are done.
+func TestActivatorBodyBudgets(t *testing.T) {
+	dir := t.TempDir()
+	wk := newWaker()
+	pool, b, waiting := activatorPool(t, Options{HoldMemory: 16, HoldMemoryTotal: 16, HoldDiskTotal: 100, TempDir: dir}, wk)
+	url := front(t, pool)
+	first := send(url+"/", "POST", "0123456789")
+	<-wk.calls
+	<-waiting
+	second := send(url+"/", "POST", "abcdefghij") // 6 bytes left in memory: 4 go to disk
+	<-waiting
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("files while the memory budget is spent: %d, want 1", len(ents))
+	}
+	if a := <-send(url+"/", "POST", strings.Repeat("x", 200)); a.code != 503 || !strings.Contains(a.body, "too many requests waiting") {
+		t.Fatalf("a body past the disk budget: %+v", a)
+	}
+	b.ready.Store(true)
+	wk.result <- nil
+	for _, c := range []struct {
+		ch   <-chan answer
+		body string
+	}{{first, "0123456789"}, {second, "abcdefghij"}} {
+		if a := <-c.ch; a.code != 200 || !strings.HasSuffix(a.body, "body="+c.body) {
+			t.Fatalf("held: %+v", a)
+		}
+	}
+	if m, d := pool.proxy.memHeld.left.Load(), pool.proxy.diskHeld.left.Load(); m != 16 || d != 100 {
+		t.Fatalf("budgets after: memory %d, disk %d; want 16, 100", m, d)
+	}
+}

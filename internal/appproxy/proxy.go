@@ -100,6 +100,9 @@ type Options struct {
 	Retries int
 	// Log receives proxy errors (default slog.Default()).
 	Log *slog.Logger
+	// LabelHeader is the response header that names the Labeler that
+	// answered ("": none).
+	LabelHeader string
 
 	// Waker, when set, turns the proxy into an activator as well: a
 	// request for a pool with no ready target is held while Waker wakes
@@ -119,10 +122,12 @@ type Options struct {
 	// ends.
 	HoldMemory int64
 	TempDir    string
-
-	// LabelHeader is the response header that names the Labeler that
-	// answered ("": none).
-	LabelHeader string
+	// HoldMemoryTotal and HoldDiskTotal bound the held bodies of every
+	// pool together (defaults DefaultHoldMemoryTotal, DefaultHoldDiskTotal):
+	// past the first a body goes to disk at once, past the second the
+	// request is answered 503.
+	HoldMemoryTotal int64
+	HoldDiskTotal   int64
 }
 
 func (o *Options) defaults() {
@@ -158,6 +163,12 @@ func (o *Options) defaults() {
 	if o.HoldMemory <= 0 {
 		o.HoldMemory = DefaultHoldMemory
 	}
+	if o.HoldMemoryTotal <= 0 {
+		o.HoldMemoryTotal = DefaultHoldMemoryTotal
+	}
+	if o.HoldDiskTotal <= 0 {
+		o.HoldDiskTotal = DefaultHoldDiskTotal
+	}
 }
 
 // Proxy holds what every target and pool shares: the options and the one
@@ -165,12 +176,16 @@ func (o *Options) defaults() {
 type Proxy struct {
 	opts Options
 	rp   *httputil.ReverseProxy
+	// What held request bodies may still take (see Options.HoldMemoryTotal).
+	memHeld, diskHeld budget
 }
 
 // New returns a proxy with opts.
 func New(opts Options) *Proxy {
 	opts.defaults()
 	p := &Proxy{opts: opts}
+	p.memHeld.left.Store(opts.HoldMemoryTotal)
+	p.diskHeld.left.Store(opts.HoldDiskTotal)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        rewrite,
 		Transport:      roundTripper{},

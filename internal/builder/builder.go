@@ -88,6 +88,9 @@ type Config struct {
 	Workers int
 	// Limits bound each install and build step.
 	Limits sandbox.Limits
+	// FrameworkCacheBytes bounds one branch's framework caches
+	// (default DefaultFrameworkCacheBytes).
+	FrameworkCacheBytes int64
 	// DiskBytes bounds what a build may write to its workspace (a disk of
 	// its own, see sandbox.Disk; needs root). 0: no bound.
 	DiskBytes int64

@@ -95,7 +95,7 @@ func simulateBuild(t *testing.T, st apogee.Store, hub *logs.Hub, fail string) <-
 		w := logs.NewWriter(d.ID, st, hub, logs.Options{FlushInterval: 10 * time.Millisecond})
 		w.Systemf("Cloning %s", d.Branch)
 		out := w.Stream(apogee.StreamStdout)
-		for _, l := range []string{"vite v5.4.0 building for production...", "✓ 31 modules transformed."} {
+		for _, l := range []string{"vite v5.4.0 building for production...", "\x1b[32m✓\x1b[39m 31 modules transformed."} {
 			io.WriteString(out, l+"\n")
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -184,7 +184,8 @@ func TestDeployGitStreamsLogAndPrintsURL(t *testing.T) {
 	// Stored logs, as text and as one JSON object; following an ended
 	// build prints everything and stops.
 	r = run(t, "", "logs", d.ID).ok(t)
-	if !strings.Contains(r.stdout, "==> Cloning feature-x") || !strings.Contains(r.stdout, "✓ 31 modules") {
+	// Colours are stripped when the output is no terminal.
+	if !strings.Contains(r.stdout, "==> Cloning feature-x") || !strings.Contains(r.stdout, "✓ 31 modules") || strings.Contains(r.stdout, "\x1b") {
 		t.Fatalf("logs:\n%s", r.stdout)
 	}
 	page := oneJSON(t, run(t, "", "logs", d.ID, "--json").ok(t).stdout)

@@ -244,6 +244,7 @@ func (d *Dashboard) routes() http.Handler {
 
 	m.Handle("GET /deployments/{id}", d.authed(d.deploymentPage))
 	m.Handle("GET /deployments/{id}/log", d.authed(d.deploymentLog))
+	m.Handle("GET /deployments/{id}/log.txt", d.authed(d.deploymentLogText))
 	m.Handle("POST /deployments/{id}/cancel", d.authed(d.cancel))
 
 	m.Handle("GET /events", d.authed(d.events))
@@ -330,7 +331,7 @@ func (d *Dashboard) wrap(h func(http.ResponseWriter, *http.Request) error) http.
 // logged in full and shown as a generic message.
 func (d *Dashboard) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	code := apogee.ErrorCode(err)
-	if code == apogee.EINTERNAL {
+	if code == apogee.EINTERNAL || code == apogee.ESTORAGEFULL || code == apogee.EUNAVAILABLE {
 		d.log.Error("page failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	status := api.StatusOf(code)

@@ -230,8 +230,6 @@ func matrix() []row {
 			req: get("/api/v1/no-such-route")},
 
 		// The apex's own routes (internal/server).
-		{route: "GET /metrics", who: public, want: 200, reason: "Prometheus figures, no tenant's data (issue 10 moves them behind --metrics-listen)",
-			req: get("/metrics")},
 		{route: "GET /healthz", who: public, want: 200, req: get("/healthz")},
 		{route: "/git/", who: owner, want: 200,
 			req: func(f *fixture) request {
@@ -407,6 +405,8 @@ func matrix() []row {
 			req: func(f *fixture) request { return get("/deployments/" + f.Production())(f) }},
 		{route: "GET /deployments/{id}/log", who: owner, want: 200,
 			req: func(f *fixture) request { return get("/deployments/" + f.Production() + "/log")(f) }},
+		{route: "GET /deployments/{id}/log.txt", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/deployments/" + f.Production() + "/log.txt")(f) }},
 		{route: "POST /deployments/{id}/cancel", who: owner, want: 303, changes: true,
 			req: func(f *fixture) request { return form("/deployments/"+f.Queued()+"/cancel", nil) }},
 

@@ -102,7 +102,8 @@ func startWorld(t *testing.T, database string) *world {
 	cfg := server.Config{
 		Data: t.TempDir(), Database: database,
 		Listen: "127.0.0.1:0", Domain: "localhost", CacheMB: 16, MaxFileMB: 8,
-		UploadTTL: time.Hour, LogLevel: "warn", LogFormat: "text", ShutdownTTL: time.Second,
+		MetricsListen: "127.0.0.1:0", // never the public listener: TestMetricsNotPublic
+		UploadTTL:     time.Hour, LogLevel: "warn", LogFormat: "text", ShutdownTTL: time.Second,
 		DNSResolver:          dns,
 		WebhooksAllowPrivate: true, // the fixtures' webhooks go to a receiver on loopback
 		// Sign-in with GitHub on, so that its routes exist; GitHub itself

@@ -37,7 +37,12 @@ type Config struct {
 	LogFormat   string        // text or json
 	ShutdownTTL time.Duration // grace period for open requests on stop
 	RouteCheck  time.Duration // how often the edge catches up with route changes it did not hear of
-	Signup      string        // dashboard sign-up: open or invite (accounts by an admin's invitation; "closed" is a synonym)
+	BodyTimeout time.Duration // a request body must send 64 KiB within this, and again after each 64 KiB
+	MaxUploads  int           // uploads (files, ZIPs, git pushes) received at once
+	// MetricsListen is the address of the Prometheus metrics listener
+	// (/metrics); "" serves no metrics. Never on the public listener.
+	MetricsListen string
+	Signup        string // dashboard sign-up: open or invite (accounts by an admin's invitation; "closed" is a synonym)
 
 	// Sign in with GitHub (see github.go): on when GitHubClientID is set.
 	GitHubClientID     string // OAuth App or GitHub App client id
@@ -113,6 +118,9 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "time open requests get to finish on stop")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", DefaultBodyTimeout, "a request body must send its first 64 KiB within this time and each next 64 KiB within this time of the last; slower bodies are cut (uploads may take as long as they keep this pace)")
+	fs.IntVar(&c.MaxUploads, "max-uploads", DefaultMaxUploads, "uploads (deployment files, ZIPs, git pushes) received at once; the next waits up to --body-timeout for a free one, then gets 429")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9090 (default: none; the public listener never serves them)")
 	fs.DurationVar(&c.RouteCheck, "route-check", edge.DefaultCheckEvery, "how often the edge asks the database whether routes changed without an event telling it (a lost event), and reloads what did")
 	fs.StringVar(&c.Signup, "signup", "invite", "dashboard sign-up: open (anyone may make an account; the first is admin) or invite (only with an admin's invitation link, apogee admin users invite, or apogee admin create-user; closed is another name for it)")
 	fs.StringVar(&c.GitHubClientID, "github-client-id", "", "client id of the GitHub OAuth App or GitHub App that signs people in (off when empty; callback URL <dashboard URL>/auth/github/callback)")
@@ -234,6 +242,20 @@ func (c *Config) Normalize() error {
 	}
 	if c.MaxFileMB < 1 {
 		return apogee.Errorf(apogee.EINVALID, "--max-file-mb must be at least 1")
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = DefaultBodyTimeout
+	}
+	if c.MaxUploads < 0 {
+		return apogee.Errorf(apogee.EINVALID, "--max-uploads must be at least 1")
+	}
+	if c.MaxUploads == 0 {
+		c.MaxUploads = DefaultMaxUploads
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return apogee.Errorf(apogee.EINVALID, "--metrics-listen %q is not host:port (e.g. 127.0.0.1:9090)", c.MetricsListen)
+		}
 	}
 	if c.RouteCheck < 0 {
 		return apogee.Errorf(apogee.EINVALID, "--route-check must not be negative")

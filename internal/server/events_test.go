@@ -27,6 +27,9 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
 	cfg.Listen, cfg.Domain, cfg.CacheMB, cfg.MaxFileMB = "127.0.0.1:0", "localhost", 16, 8
 	cfg.UploadTTL, cfg.LogLevel, cfg.LogFormat, cfg.ShutdownTTL = time.Hour, "warn", "text", time.Second
+	if cfg.MetricsListen == "" {
+		cfg.MetricsListen = "127.0.0.1:0"
+	}
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}

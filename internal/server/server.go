@@ -77,6 +77,40 @@ type Server struct {
 	appWatch    *appwatch.Watcher
 
 	apps appState // the app runtime, when this process runs apps (apps.go)
+
+	uploads   chan struct{} // --max-uploads slots (limits.go)
+	metricsLn net.Listener  // --metrics-listen's, opened by New, served by Serve
+}
+
+// listenMetrics opens the --metrics-listen listener, if one is asked
+// for: a port in use fails the start, not the first scrape.
+func (s *Server) listenMetrics(context.Context) error {
+	if s.cfg.MetricsListen == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.MetricsListen)
+	if err != nil {
+		return apogee.Errorf(apogee.EINVALID, "cannot listen on %s: %v; choose another address with --metrics-listen", s.cfg.MetricsListen, err)
+	}
+	s.metricsLn = ln
+	s.log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return nil
+}
+
+// metricsHandler serves /metrics of every role, and nothing else.
+func (s *Server) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	return mux
+}
+
+// MetricsAddr is the address /metrics is served on (--metrics-listen);
+// "" without one.
+func (s *Server) MetricsAddr() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return s.metricsLn.Addr().String()
 }
 
 // New opens the backends named in cfg (already normalized) and builds the
@@ -84,7 +118,8 @@ type Server struct {
 // before New returns, so a server serves what it served before a restart
 // from its first request.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: log, suffix: "." + cfg.Domain, scheme: "http", reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: log, suffix: "." + cfg.Domain, scheme: "http", reg: prometheus.NewRegistry(),
+		uploads: make(chan struct{}, max(cfg.MaxUploads, 1))}
 	defer func() {
 		// s, not the result, which a failing return sets to nil.
 		if err != nil {
@@ -93,7 +128,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, step := range []func(context.Context) error{
+		s.makePrivate,      // the data folder 0700, before anything is written in it (private.go)
 		s.openBackends,     // the database, the secret key, blobs, the event bus
+		s.makePrivate,      // and the database just made 0600
 		s.setupEdge,        // the edge, its routes loaded
 		s.setupHTTPS,       // certificates, when --tls-listen is set (tls.go)
 		s.setupNotify,      // webhook deliveries and live notifications (notify.go)
@@ -101,7 +138,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		s.setupRuntimeLogs, // apps' runtime logs: the writer and the pruner (runtimelogs.go)
 		s.setupApps,        // the app runtime, when this process runs apps (apps.go)
 		s.setupBuilds,      // the sandbox and the builder, when this process builds (builds.go)
-		s.setupApex,        // the API, git push, the dashboard, /metrics and /healthz
+		s.setupApex,        // the API, git push, the dashboard and /healthz
+		s.listenMetrics,    // /metrics on --metrics-listen, if set
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -199,7 +237,7 @@ func (s *Server) setupPlatform(context.Context) error {
 	return err
 }
 
-// setupApex serves the apex: the API, /metrics, /healthz, git push and
+// setupApex serves the apex: the API, /healthz, git push and
 // the dashboard, each calling the platform's services.
 func (s *Server) setupApex(context.Context) error {
 	svc := s.platform.Services()
@@ -211,7 +249,6 @@ func (s *Server) setupApex(context.Context) error {
 		Log:        s.log.With("component", "api"),
 		Registerer: s.reg,
 	}))
-	s.apex.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.apex.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -251,7 +288,8 @@ func (s *Server) setupApex(context.Context) error {
 }
 
 // Routes returns the patterns of every route of the apex: the API's, the
-// dashboard's, /metrics, /healthz and git push. The security suite's
+// dashboard's, /healthz and git push. (/metrics is on --metrics-listen
+// only.) The security suite's
 // authorization matrix holds each to a row.
 func (s *Server) Routes() []string { return s.apex.Routes() }
 
@@ -283,11 +321,18 @@ func (s *Server) DomainURL(name string) string {
 // dashboard and API and every other host to the edge. A Host that
 // edge.ParseHost refuses goes to the edge too, which answers 400.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.paceBody(w, r)
 	host, ok := edge.ParseHost(r.Host)
 	switch {
 	case !ok:
 	case len(host) > len(s.suffix) && strings.EqualFold(host[len(host)-len(s.suffix):], s.suffix):
 	case strings.EqualFold(host, s.cfg.Domain) || isIP(host):
+		if isUpload(r) {
+			if !s.takeUpload(w, r) {
+				return
+			}
+			defer s.releaseUpload()
+		}
 		s.apex.ServeHTTP(w, r)
 		return
 	}
@@ -351,27 +396,23 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		}()
 	}
 
-	hs := &http.Server{
-		Handler:           s.httpHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	hs := s.newHTTPServer(s.httpHandler())
 	// Site files whole in memory leave in one write (package coalesce).
 	coalesce.Setup(hs)
 	servers := []*http.Server{hs}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- hs.Serve(coalesce.Listener(ln)) }()
 	if tlsLn != nil {
-		hts := &http.Server{
-			Handler:           s,
-			TLSConfig:         s.tls.certs.TLSConfig(),
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		}
+		hts := s.newHTTPServer(s)
+		hts.TLSConfig = s.tls.certs.TLSConfig()
 		servers = append(servers, hts)
 		go func() { errc <- hts.ServeTLS(tlsLn, "", "") }()
+	}
+
+	if s.metricsLn != nil {
+		ms := s.newHTTPServer(s.metricsHandler())
+		servers = append(servers, ms)
+		go func() { errc <- ms.Serve(s.metricsLn) }()
 	}
 
 	var err error
@@ -476,6 +517,9 @@ func (s *Server) Close() error {
 		s.tls.certs.Close()
 	}
 	errs = append(errs, s.closeApps())
+	if s.metricsLn != nil {
+		s.metricsLn.Close() // if Serve never ran; closed twice is harmless
+	}
 	if s.runtimeLogs != nil {
 		// After the runtime: its instances' last lines ("stopped") are in.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

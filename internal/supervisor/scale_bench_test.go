@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,7 +19,6 @@ import (
 	"github.com/apogee-dev/apogee/internal/appproxy"
 	"github.com/apogee-dev/apogee/internal/apps"
 	"github.com/apogee-dev/apogee/internal/sandbox"
-	"golang.org/x/sys/unix"
 )
 
 // The scale-to-zero benchmarks: a request through the activator
@@ -131,12 +129,13 @@ func (w *wakeApp) sleep(b *testing.B, stop bool) {
 type sandboxVariant struct {
 	name, kind string
 	network    bool
+	spare      bool // cold starts alternate with ones that find a spare sandbox (Prestart)
 }
 
 var wakeVariants = []sandboxVariant{
-	{"bwrap", "bwrap", true},
-	{"bwrap-no-egress", "bwrap", false},
-	{"runsc", "runsc", true},
+	{"bwrap", "bwrap", true, true},
+	{"bwrap-no-egress", "bwrap", false, false},
+	{"runsc", "runsc", true, false},
 }
 
 func wakeFixture(b *testing.B, v sandboxVariant) (*wakeApp, string) {
@@ -180,14 +179,15 @@ func firstByte(b *testing.B, url string) time.Duration {
 }
 
 func reportPercentiles(b *testing.B, ds []time.Duration) {
-	slices.Sort(ds)
-	pct := func(p float64) float64 {
-		i := int(float64(len(ds)-1) * p)
-		return float64(ds[i].Microseconds()) / 1000
-	}
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(percentile(ds, 0.50), "p50-ms")
+	b.ReportMetric(percentile(ds, 0.99), "p99-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+// percentile returns the p-th of ds in ms (sorting ds).
+func percentile(ds []time.Duration, p float64) float64 {
+	slices.Sort(ds)
+	return float64(ds[int(float64(len(ds)-1)*p)].Microseconds()) / 1000
 }
 
 // helloDir is a release tree of the hello world (testdata/hello).
@@ -207,10 +207,7 @@ func helloDir(b *testing.B) string {
 	return dir
 }
 
-func median(ds []time.Duration) float64 {
-	slices.Sort(ds)
-	return float64(ds[len(ds)/2].Microseconds()) / 1000
-}
+func median(ds []time.Duration) float64 { return percentile(ds, 0.5) }
 
 // BenchmarkResumeFirstByte: the app's one instance is paused; a request
 // arrives, the activator holds it and wakes the app (Resume: thaw the
@@ -234,28 +231,44 @@ func BenchmarkResumeFirstByte(b *testing.B) {
 // arrives, the activator holds it and wakes the app (start an instance,
 // wait for its readiness check), and the request is sent. Node hello
 // world; bwrap target: p50 ≤ 200 ms, p99 ≤ 400 ms; runsc is reported.
+// Under bwrap every cold start alternates with one that finds a spare
+// sandbox made beforehand (Prestart): spare-p50-ms, spare-p99-ms.
 func BenchmarkColdStartFirstByte(b *testing.B) {
 	for _, v := range wakeVariants {
 		b.Run(v.name, func(b *testing.B) {
 			w, url := wakeFixture(b, v)
-			var ds, launch, boot, switched, detect []time.Duration
+			var ds, spared, launch, boot, switched, detect []time.Duration
 			for b.Loop() {
 				ds = append(ds, firstByte(b, url))
 				launch, boot, switched = append(launch, w.launch), append(boot, w.boot), append(switched, w.switched)
 				detect = append(detect, w.detect)
 				w.sleep(b, true)
+				if v.spare {
+					// The same with a spare, alternated so that both see
+					// the same load.
+					if err := w.s.Prestart(context.Background(), w.spec); err != nil {
+						b.Fatal(err)
+					}
+					spared = append(spared, firstByte(b, url))
+					w.sleep(b, true)
+				}
 			}
 			reportPercentiles(b, ds)
 			b.ReportMetric(median(launch), "launch-p50-ms")
 			b.ReportMetric(median(boot), "boot-p50-ms")
 			b.ReportMetric(median(switched), "switch-p50-ms")
 			b.ReportMetric(median(detect), "seen-ready-p50-ms")
+			if v.spare {
+				b.ReportMetric(percentile(spared, 0.50), "spare-p50-ms")
+				b.ReportMetric(percentile(spared, 0.99), "spare-p99-ms")
+			}
 		})
 	}
 }
 
 // BenchmarkPausedMemory reports what a paused instance holds: its
-// cgroup's memory (the app's, page cache included) and, for a stopped
+// cgroup's memory (the app's, page cache included), what a spare sandbox
+// holds (its cgroup: the waiting shell, bwrap's init, slirp4netns) and, for a stopped
 // app, the server's own memory per app (its pool, with the activator's
 // state, is all that remains), from the Go heap over 1,000 apps. Target
 // for the stopped app: ≤ 1 MB.
@@ -270,6 +283,18 @@ func BenchmarkPausedMemory(b *testing.B) {
 		}
 		b.ReportMetric(float64(u.MemoryBytes)/(1<<20), "paused-MiB")
 		w.sleep(b, true)
+		// A spare sandbox.
+		if err := w.s.Prestart(context.Background(), w.spec); err != nil {
+			b.Fatal(err)
+		}
+		w.s.mu.Lock()
+		sp := w.s.spares[w.spec.Release].spare
+		w.s.mu.Unlock()
+		if u, err = sp.proc.Usage(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(u.MemoryBytes)/(1<<20), "spare-MiB")
+		w.s.DropSpare(w.spec.Release)
 	}
 	const n = 1000
 	var before, after runtime.MemStats
@@ -283,104 +308,5 @@ func BenchmarkPausedMemory(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(pools)
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n/1024, "stopped-KiB/app")
-	b.ReportMetric(0, "ns/op")
-}
-
-// BenchmarkPrecreatedSandbox measures what a pool of pre-created
-// sandboxes would save on a cold start: "cold" launches the hello world
-// and polls it (every 5 ms, as the supervisor does) until it answers;
-// "precreated" has the sandbox (cgroup, namespaces, slirp4netns, the
-// mounts) made beforehand with a shell waiting on a FIFO in the data
-// folder, and times from the write to the FIFO (the shell then execs
-// node) to the first answer. The two alternate, so both see the same
-// load. Measured here (load average 18-20 on 2 cores): cold 230-318 ms,
-// precreated 208-235 ms at p50: the sandbox's set-up is 20-85 ms of a
-// cold start, what such a pool would save.
-func BenchmarkPrecreatedSandbox(b *testing.B) {
-	sb, err := sandbox.New("bwrap", sandbox.WithLogger(quiet()), sandbox.WithCgroupParent("apogee-test/bench-precreated"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	l := Sandboxed{Sandbox: sb, Network: true}
-	dir := helloDir(b)
-	spec := func(name, cmd, data string) LaunchSpec {
-		return LaunchSpec{
-			Name: name, Argv: []string{"/bin/sh", "-c", cmd}, Dir: dir, DataDir: data,
-			Env:  []string{"PORT=8080", "PATH=/usr/local/bin:/usr/bin:/bin"},
-			Port: 8080, Limits: apps.Spec{}.WithDefaults().Limits,
-			Stdout: io.Discard, Stderr: io.Discard,
-		}
-	}
-	answer := func(p Process) {
-		c := &http.Client{Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return p.DialContext(ctx, "tcp", "127.0.0.1:8080")
-			},
-			DisableKeepAlives: true,
-		}}
-		for {
-			res, err := c.Get("http://instance/")
-			if err == nil {
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode == 200 {
-					return
-				}
-			}
-			select {
-			case <-p.Done():
-				b.Fatalf("ended: %+v", p.Exit())
-			case <-time.After(bootDialInterval):
-			}
-		}
-	}
-	n := 0
-	run := func(precreated bool) time.Duration {
-		n++
-		data := b.TempDir()
-		os.Chmod(data, 0o777)
-		name := fmt.Sprintf("pc%d", n)
-		if !precreated {
-			start := time.Now()
-			p, err := l.Launch(context.Background(), spec(name, "exec node app.js", data))
-			if err != nil {
-				b.Fatal(err)
-			}
-			answer(p)
-			took := time.Since(start)
-			p.Kill()
-			<-p.Done()
-			return took
-		}
-		fifo := filepath.Join(data, "go")
-		if err := unix.Mkfifo(fifo, 0o666); err != nil {
-			b.Fatal(err)
-		}
-		p, err := l.Launch(context.Background(), spec(name, "read x < /data/go; exec node app.js", data))
-		if err != nil {
-			b.Fatal(err)
-		}
-		// Opening the FIFO waits for the shell's open: the sandbox is up.
-		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		f.Write([]byte("go\n"))
-		f.Close()
-		answer(p)
-		took := time.Since(start)
-		p.Kill()
-		<-p.Done()
-		return took
-	}
-	// Alternated, so that both see the same load.
-	var cold, pre []time.Duration
-	for b.Loop() {
-		cold = append(cold, run(false))
-		pre = append(pre, run(true))
-	}
-	b.ReportMetric(median(cold), "cold-p50-ms")
-	b.ReportMetric(median(pre), "precreated-p50-ms")
 	b.ReportMetric(0, "ns/op")
 }
