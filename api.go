@@ -83,6 +83,12 @@ type ProjectView struct {
 	// shadows Project.WebhookSecret, the sealed form, which is never
 	// marshalled.
 	WebhookSecret string `json:"webhook_secret,omitempty"`
+	// PushURL is where `git push` sends this project's source (the
+	// platform's own repository of it).
+	PushURL string `json:"push_url"`
+	// GitHosted says the project builds from that repository: Git.URL is
+	// then a path on the server, and PushURL is what people use.
+	GitHosted bool `json:"git_hosted,omitempty"`
 }
 
 // CreateDeploymentRequest starts a deployment by sending its manifest.

@@ -60,6 +60,10 @@ type ProjectService interface {
 	// resets it (or a whole section), keys left out stay. Serve settings
 	// apply from the next deployment on.
 	UpdateProject(ctx context.Context, name string, settings map[string]json.RawMessage) (*ProjectView, error)
+	// RenameProject gives the project a new name: its production URL
+	// moves to the new name at once (the old one stops serving), every
+	// deployment keeps its own URL. ECONFLICT for a taken name.
+	RenameProject(ctx context.Context, name, newName string) (*ProjectView, error)
 	// DeleteProject removes the project with its deployments, domains and
 	// variables; every host of it stops serving.
 	DeleteProject(ctx context.Context, name string) error

@@ -51,6 +51,11 @@ type ProjectStore interface {
 	// ProjectsByGitURL returns the projects built from the repository at
 	// url, by name (none for "").
 	ProjectsByGitURL(ctx context.Context, url string) ([]*Project, error)
+	// RenameProject gives project id the name name and moves the route
+	// version, in one transaction: its production host becomes the new
+	// name; deployments keep their own hosts. ECONFLICT if the name is
+	// taken, ErrNotFound if the project does not exist.
+	RenameProject(ctx context.Context, id, name string) error
 	// DeleteProject removes the project, its deployments and manifests,
 	// and moves the route version, in one transaction. Blobs stay: they
 	// may be shared with other deployments.

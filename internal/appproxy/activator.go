@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,7 +48,38 @@ const (
 	// DefaultHoldMemory is how much of a held request's body is kept in
 	// memory; the rest goes to a temporary file until the request is sent.
 	DefaultHoldMemory = 1 << 20
+	// DefaultHoldMemoryTotal and DefaultHoldDiskTotal bound the bodies
+	// held across every pool, so that requests to sleeping apps cannot
+	// exhaust the server's memory or disk: past the memory budget a body
+	// goes to disk from its first byte, past the disk budget the request
+	// is refused (503).
+	DefaultHoldMemoryTotal = 64 << 20
+	DefaultHoldDiskTotal   = 1 << 30
 )
+
+// errHoldFull is spool's error when the disk budget is spent.
+var errHoldFull = errors.New("appproxy: no room left for held request bodies")
+
+// budget is bytes that holds may take, across goroutines.
+type budget struct {
+	left atomic.Int64
+}
+
+// take takes up to n bytes and returns how many it took.
+func (b *budget) take(n int64) int64 {
+	for {
+		left := b.left.Load()
+		got := min(n, left)
+		if got <= 0 {
+			return 0
+		}
+		if b.left.CompareAndSwap(left, left-got) {
+			return got
+		}
+	}
+}
+
+func (b *budget) give(n int64) { b.left.Add(n) }
 
 // bootSamples is how many recent boot times set the hold timeout (the
 // slowest of them counts: a resume in milliseconds must not shorten the
@@ -63,6 +96,7 @@ type activation struct {
 type holdState struct {
 	mu      sync.Mutex
 	held    int
+	stop    chan struct{} // ends the watcher; nil while nothing is held
 	act     *activation   // the Wake in flight, nil when none
 	changed chan struct{} // closed by Switch and Notify
 	boots   [bootSamples]time.Duration
@@ -135,6 +169,10 @@ func (pl *Pool) holdFor(w http.ResponseWriter, r *http.Request, rs *reqState) (*
 		return nil, nil, false
 	}
 	h.held++
+	if h.stop == nil {
+		h.stop = make(chan struct{})
+		go pl.watch(h.stop)
+	}
 	act := h.act
 	if act == nil {
 		act = &activation{done: make(chan struct{})}
@@ -146,6 +184,10 @@ func (pl *Pool) holdFor(w http.ResponseWriter, r *http.Request, rs *reqState) (*
 	release := func() {
 		h.mu.Lock()
 		h.held--
+		if h.held == 0 {
+			close(h.stop)
+			h.stop = nil
+		}
 		h.mu.Unlock()
 	}
 	deadline := time.NewTimer(timeout)
@@ -153,13 +195,16 @@ func (pl *Pool) holdFor(w http.ResponseWriter, r *http.Request, rs *reqState) (*
 
 	cleanup := func() {}
 	if r.Body != nil && r.Body != http.NoBody {
-		body, err := spool(r.Body, o.HoldMemory, o.TempDir)
+		body, err := pl.proxy.spool(r.Body)
 		if err != nil {
 			release()
 			var mbe *http.MaxBytesError
 			switch {
 			case errors.As(err, &mbe):
 				writePage(w, pageTooLarge)
+			case errors.Is(err, errHoldFull):
+				pl.proxy.opts.Log.Warn("app proxy: no room left for held request bodies", "pool", pl.name)
+				writePage(w, pageQueueFull)
 			case r.Context().Err() != nil:
 				w.WriteHeader(499)
 			default:
@@ -211,6 +256,43 @@ func (pl *Pool) holdFor(w http.ResponseWriter, r *http.Request, rs *reqState) (*
 	}
 }
 
+// Changer is a Backend that tells when it may have changed (every
+// apps.Instance is one): Changed returns a channel closed at its next
+// change, taken before Ready is read.
+type Changer interface {
+	Changed() <-chan struct{}
+}
+
+// watch runs while requests are held for the pool: it calls Notify when
+// a target that is a Changer changes, so that an instance made ready by
+// anyone (a Resume outside Wake, a restart) releases the held requests.
+func (pl *Pool) watch(stop <-chan struct{}) {
+	for {
+		cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stop)}, {}}
+		ready := false
+		for _, t := range pl.Targets() {
+			if c, ok := t.backend.(Changer); ok {
+				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c.Changed())})
+			}
+			ready = ready || t.available()
+		}
+		if ready {
+			// Ready before its channel was taken: nobody was told.
+			pl.Notify()
+		}
+		pl.hold.mu.Lock()
+		cases[1] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(pl.hold.changed)}
+		pl.hold.mu.Unlock()
+		i, _, _ := reflect.Select(cases)
+		switch {
+		case i == 0:
+			return
+		case i >= 2:
+			pl.Notify()
+		}
+	}
+}
+
 // wake calls the Waker for act and tells the held requests how it went.
 func (pl *Pool) wake(act *activation, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -234,13 +316,33 @@ func (pl *Pool) wake(act *activation, timeout time.Duration) {
 }
 
 // spooled is a held request's body: the first part in memory, the rest
-// in a temporary file that Close removes.
+// in a temporary file that Close (or the body's end) removes, giving back
+// what it took of the budgets.
 type spooled struct {
 	io.Reader
-	f *os.File
+	p *Proxy
+
+	mu        sync.Mutex // Read (the transport's goroutine) and Close
+	f         *os.File
+	mem, disk int64
+}
+
+// Read reads the body; at its end it gives back the budgets and removes
+// the file at once, not when the response is done.
+func (s *spooled) Read(b []byte) (int, error) {
+	n, err := s.Reader.Read(b)
+	if err == io.EOF {
+		s.Close()
+	}
+	return n, err
 }
 
 func (s *spooled) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p.memHeld.give(s.mem)
+	s.p.diskHeld.give(s.disk)
+	s.mem, s.disk = 0, 0
 	if s.f == nil {
 		return nil
 	}
@@ -250,35 +352,57 @@ func (s *spooled) Close() error {
 	return err
 }
 
-// spool reads body to its end: up to mem bytes into memory, the rest into
-// a temporary file in dir, and closes it.
-func spool(body io.ReadCloser, mem int64, dir string) (io.ReadCloser, error) {
+// spool reads body to its end: up to HoldMemory bytes (as far as the
+// memory budget goes) into memory, the rest into a temporary file in
+// TempDir (as far as the disk budget goes, else errHoldFull), and
+// closes it.
+func (p *Proxy) spool(body io.ReadCloser) (_ io.ReadCloser, err error) {
 	defer body.Close()
+	s := &spooled{p: p}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	s.mem = p.memHeld.take(p.opts.HoldMemory)
 	var buf bytes.Buffer
-	n, err := io.CopyN(&buf, body, mem+1)
-	if err == io.EOF || (err == nil && n <= mem) {
-		return &spooled{Reader: bytes.NewReader(buf.Bytes())}, nil
+	n, err := io.CopyN(&buf, body, s.mem)
+	if err == io.EOF {
+		p.memHeld.give(s.mem - n)
+		s.mem = n
+		s.Reader = bytes.NewReader(buf.Bytes())
+		return s, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(dir, "apogee-held-body-*")
+	f, err := os.CreateTemp(p.opts.TempDir, "apogee-held-body-*")
 	if err != nil {
 		return nil, err
 	}
-	s := &spooled{f: f}
-	if _, err := f.Write(buf.Bytes()[mem:]); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if _, err := io.Copy(f, body); err != nil {
-		s.Close()
+	s.f = f
+	if _, err := io.Copy(&budgetWriter{w: f, s: s}, body); err != nil {
 		return nil, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		s.Close()
 		return nil, err
 	}
-	s.Reader = io.MultiReader(bytes.NewReader(buf.Bytes()[:mem]), f)
+	s.Reader = io.MultiReader(bytes.NewReader(buf.Bytes()), f)
 	return s, nil
+}
+
+// budgetWriter writes to the spool's file what the disk budget allows.
+type budgetWriter struct {
+	w io.Writer
+	s *spooled
+}
+
+func (bw *budgetWriter) Write(b []byte) (int, error) {
+	n := int64(len(b))
+	if got := bw.s.p.diskHeld.take(n); got < n {
+		bw.s.p.diskHeld.give(got)
+		return 0, errHoldFull
+	}
+	bw.s.disk += n
+	return bw.w.Write(b)
 }

@@ -291,3 +291,80 @@ func TestHoldTimeoutFollowsBoots(t *testing.T) {
 		t.Fatalf("after %d fast boots: %v", bootSamples, got)
 	}
 }
+
+// changer is a backend that tells when it changes, as apps.Instance
+// does.
+type changer struct {
+	*backend
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (c *changer) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ch
+}
+
+func (c *changer) setReady(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ready.Store(on)
+	close(c.ch)
+	c.ch = make(chan struct{})
+}
+
+// An instance made ready outside Wake (resumed by someone else)
+// releases the held requests when it says it changed.
+func TestActivatorReleasedByBackendChange(t *testing.T) {
+	wk := newWaker()
+	p := New(Options{Log: quiet(), Waker: wk})
+	c := &changer{backend: newBackend(t, "a", echo()), ch: make(chan struct{})}
+	c.ready.Store(false)
+	pool := p.NewPool("web", p.NewTarget(c))
+	waiting := make(chan struct{}, 4)
+	pool.hold.waiting = func() { waiting <- struct{}{} }
+	url := front(t, pool)
+	ch := send(url+"/", "GET", "")
+	<-wk.calls
+	<-waiting
+	c.setReady(true)
+	if a := <-ch; a.code != 200 {
+		t.Fatalf("after the backend became ready: %+v", a)
+	}
+	wk.result <- nil
+}
+
+// Held bodies share budgets across pools: past the memory budget a body
+// goes to disk, past the disk budget the request is refused; all of it
+// is given back when the requests are done.
+func TestActivatorBodyBudgets(t *testing.T) {
+	dir := t.TempDir()
+	wk := newWaker()
+	pool, b, waiting := activatorPool(t, Options{HoldMemory: 16, HoldMemoryTotal: 16, HoldDiskTotal: 100, TempDir: dir}, wk)
+	url := front(t, pool)
+	first := send(url+"/", "POST", "0123456789")
+	<-wk.calls
+	<-waiting
+	second := send(url+"/", "POST", "abcdefghij") // 6 bytes left in memory: 4 go to disk
+	<-waiting
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("files while the memory budget is spent: %d, want 1", len(ents))
+	}
+	if a := <-send(url+"/", "POST", strings.Repeat("x", 200)); a.code != 503 || !strings.Contains(a.body, "too many requests waiting") {
+		t.Fatalf("a body past the disk budget: %+v", a)
+	}
+	b.ready.Store(true)
+	wk.result <- nil
+	for _, c := range []struct {
+		ch   <-chan answer
+		body string
+	}{{first, "0123456789"}, {second, "abcdefghij"}} {
+		if a := <-c.ch; a.code != 200 || !strings.HasSuffix(a.body, "body="+c.body) {
+			t.Fatalf("held: %+v", a)
+		}
+	}
+	if m, d := pool.proxy.memHeld.left.Load(), pool.proxy.diskHeld.left.Load(); m != 16 || d != 100 {
+		t.Fatalf("budgets after: memory %d, disk %d; want 16, 100", m, d)
+	}
+}

@@ -59,6 +59,7 @@ type reqState struct {
 	tried  []*Target
 	body   *trackedBody
 	cancel context.CancelCauseFunc
+	w      http.ResponseWriter // the answer's, for Options.LabelHeader
 }
 
 type stateKey struct{}
@@ -83,7 +84,7 @@ func (pl *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	rs := &reqState{pool: pl, cancel: cancel}
+	rs := &reqState{pool: pl, cancel: cancel, w: w}
 	if !pl.claim(rs) {
 		if pl.proxy.opts.Waker == nil || r.Header.Get("User-Agent") == HealthCheckUserAgent {
 			writePage(w, pageUnavailable)

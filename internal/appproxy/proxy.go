@@ -30,7 +30,9 @@
 //     finds no ready target is first held while the app wakes (the
 //     activator: a bounded queue per pool, the first held request wakes
 //     the app at once, bodies kept in memory up to 1 MiB and then on
-//     disk, 503 with Retry-After at the hold timeout; see Waker).
+//     disk, 503 with Retry-After at the hold timeout; see Waker);
+//   - with Options.LabelHeader set, an answer from a Labeler target
+//     names its label (the release) in that header.
 //
 // The proxy speaks HTTP/1.1 to instances and never uses proxy settings
 // from the environment.
@@ -64,6 +66,16 @@ type Backend interface {
 	Dial(ctx context.Context) (net.Conn, error)
 }
 
+// Labeler is a Backend that names what it runs (an app instance: its
+// release). With Options.LabelHeader set, every answer from it carries
+// the label in that header, whatever the caller or the app set there:
+// the answer says which release made it even when a switch raced the
+// request.
+type Labeler interface {
+	Backend
+	Label() string
+}
+
 // Options tune a Proxy. Zero values take the defaults.
 type Options struct {
 	// MaxBodyBytes bounds a request body (default 100 MiB, Cloudflare's
@@ -88,6 +100,9 @@ type Options struct {
 	Retries int
 	// Log receives proxy errors (default slog.Default()).
 	Log *slog.Logger
+	// LabelHeader is the response header that names the Labeler that
+	// answered ("": none).
+	LabelHeader string
 
 	// Waker, when set, turns the proxy into an activator as well: a
 	// request for a pool with no ready target is held while Waker wakes
@@ -107,6 +122,12 @@ type Options struct {
 	// ends.
 	HoldMemory int64
 	TempDir    string
+	// HoldMemoryTotal and HoldDiskTotal bound the held bodies of every
+	// pool together (defaults DefaultHoldMemoryTotal, DefaultHoldDiskTotal):
+	// past the first a body goes to disk at once, past the second the
+	// request is answered 503.
+	HoldMemoryTotal int64
+	HoldDiskTotal   int64
 }
 
 func (o *Options) defaults() {
@@ -142,6 +163,12 @@ func (o *Options) defaults() {
 	if o.HoldMemory <= 0 {
 		o.HoldMemory = DefaultHoldMemory
 	}
+	if o.HoldMemoryTotal <= 0 {
+		o.HoldMemoryTotal = DefaultHoldMemoryTotal
+	}
+	if o.HoldDiskTotal <= 0 {
+		o.HoldDiskTotal = DefaultHoldDiskTotal
+	}
 }
 
 // Proxy holds what every target and pool shares: the options and the one
@@ -149,18 +176,23 @@ func (o *Options) defaults() {
 type Proxy struct {
 	opts Options
 	rp   *httputil.ReverseProxy
+	// What held request bodies may still take (see Options.HoldMemoryTotal).
+	memHeld, diskHeld budget
 }
 
 // New returns a proxy with opts.
 func New(opts Options) *Proxy {
 	opts.defaults()
 	p := &Proxy{opts: opts}
+	p.memHeld.left.Store(opts.HoldMemoryTotal)
+	p.diskHeld.left.Store(opts.HoldDiskTotal)
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:      rewrite,
-		Transport:    roundTripper{},
-		ErrorHandler: p.proxyError,
-		BufferPool:   bufferPool{},
-		ErrorLog:     slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
+		Rewrite:        rewrite,
+		Transport:      roundTripper{},
+		ErrorHandler:   p.proxyError,
+		ModifyResponse: p.label,
+		BufferPool:     bufferPool{},
+		ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
 	}
 	return p
 }
@@ -185,6 +217,19 @@ func rewrite(pr *httputil.ProxyRequest) {
 		rs.body = &trackedBody{rc: pr.Out.Body}
 		pr.Out.Body = rs.body
 	}
+}
+
+// label names the target that answered in Options.LabelHeader, in
+// place of any value the caller or the app set.
+func (p *Proxy) label(res *http.Response) error {
+	if p.opts.LabelHeader == "" {
+		return nil
+	}
+	if rs := stateOf(res.Request.Context()); rs != nil && rs.target != nil && rs.target.label != nil {
+		rs.w.Header().Del(p.opts.LabelHeader)
+		res.Header[p.opts.LabelHeader] = rs.target.label
+	}
+	return nil
 }
 
 // proxyError answers a request that failed between the proxy and the
@@ -234,7 +279,15 @@ func (roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errNoTarget
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := rs.target.transport.RoundTrip(req)
+		var (
+			res *http.Response
+			err error
+		)
+		if plain(req) {
+			res, err = rs.target.plain.RoundTrip(req)
+		} else {
+			res, err = rs.target.transport.RoundTrip(req)
+		}
 		if err == nil {
 			return res, nil
 		}

@@ -98,6 +98,17 @@ type Pauser interface {
 	Resume(ctx context.Context) error
 }
 
+// Prestarter is a Runtime that can make an instance's sandbox ahead of
+// its start, so that a cold start skips the sandbox's set-up: Prestart
+// makes a spare for s's release (one per release; again does nothing),
+// which the next Start of an equal Spec takes; DropSpare removes a
+// release's spare (when the release retires, or memory is short); Close
+// removes them all. A spare uses no CPU and a little memory.
+type Prestarter interface {
+	Prestart(ctx context.Context, s Spec) error
+	DropSpare(release string)
+}
+
 // Observer hears what a runtime's instances do. A runtime calls it from
 // its own goroutines, in order for any one instance; each method must
 // return quickly (hand slow work to a queue of its own).

@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -250,8 +252,11 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	if err != nil {
 		return nil, nil, err
 	}
-	if commit != "" {
-		w.Systemf("Commit %s", commit)
+	if commit.SHA != "" {
+		if err := b.cfg.Store.SetBuildCommit(ctx, d.ID, commit); err != nil {
+			return nil, nil, fmt.Errorf("record the commit: %w", err)
+		}
+		w.Systemf("Commit %s", commitLine(commit))
 	}
 
 	overrides := framework.Overrides(p.Settings.Build)
@@ -319,6 +324,10 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	} else if skipInstall {
 		w.Systemf("Skipping install")
 	}
+	fw := b.frameworkCache(p, d)
+	if plan.BuildCommand != "" && !d.NoCache {
+		fw.restore(root, rootDir, plan.CacheDirs, w)
+	}
 	if plan.BuildCommand != "" {
 		if err := b.step(ctx, w, "Building", plan.BuildCommand, ws); err != nil {
 			return nil, nil, err
@@ -328,6 +337,13 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	files, err := collect(ctx, b.cfg.Blobs, root, path.Join(rootDir, path.Clean(filepath.ToSlash(plan.OutputDir))), w, collectOptions{})
 	if err != nil {
 		return nil, nil, err
+	}
+	// Before node_modules goes to its cache: some framework caches are in
+	// it (node_modules/.vite).
+	if plan.BuildCommand != "" {
+		if err := fw.save(root, rootDir, plan.CacheDirs, w); err != nil {
+			w.Systemf("Could not keep the framework cache: %v", err)
+		}
 	}
 	if err := cache.save(root, rootDir); err != nil {
 		w.Systemf("Could not save the dependency cache: %v", err)
@@ -377,8 +393,10 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 		w.Systemf("Release command %s runs once, before the release serves production", quoteOr(kind.ReleaseCommand, ""))
 	}
 
-	if err := b.useNode(ctx, w, p, plan.NodeVersion, plan.NodeVersionFrom, &ws); err != nil {
-		return nil, nil, err
+	// An app runs with the server's Node.js, so it is built with it too:
+	// native modules built for another Node.js would not load.
+	if want := p.Settings.Build.NodeVersion; plan.NodeVersion != "" || (want != nil && *want != "") {
+		w.Systemf("Apps build and run with the server's Node.js for now; the version asked for is not used")
 	}
 
 	cache, err := b.openCache(ctx, p.ID, ws.root, ws.rootDir, plan.Lockfile, "prod", w)
@@ -424,6 +442,21 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 	return files, &apogee.AppBuild{StartCommand: kind.StartCommand, ReleaseCommand: kind.ReleaseCommand}, nil
 }
 
+// commitLine is a commit as the log shows it: short SHA, subject, author.
+func commitLine(c apogee.CommitInfo) string {
+	s := c.SHA
+	if len(s) > 12 {
+		s = s[:12]
+	}
+	if c.Message != "" {
+		s += " " + strconv.Quote(c.Message)
+	}
+	if c.Author != "" {
+		s += " by " + c.Author
+	}
+	return s
+}
+
 func quoteOr(s, none string) string {
 	if s == "" {
 		return none
@@ -462,6 +495,13 @@ func (b *Builder) useNode(ctx context.Context, w *logs.Writer, p *apogee.Project
 	for i, kv := range ws.env {
 		if strings.HasPrefix(kv, "PATH=") {
 			ws.env[i] = "PATH=" + bin + ":" + strings.TrimPrefix(kv, "PATH=")
+		}
+	}
+	// The project's variables win over these.
+	for _, kv := range c.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(ws.env, func(e string) bool { return strings.HasPrefix(e, k+"=") }) {
+			ws.env = append(ws.env, kv)
 		}
 	}
 	return nil
@@ -698,30 +738,36 @@ func (c *cache) save(ws *safefs.Dir, rootDir string) error {
 }
 
 // moveIn moves the server's folder src to node_modules in dst.
-func moveIn(src string, dst *safefs.Dir) error {
-	err := unix.Renameat(unix.AT_FDCWD, src, dst.Fd(), "node_modules")
+func moveIn(src string, dst *safefs.Dir) error { return moveInAs(src, dst, "node_modules") }
+
+// moveInAs moves the server's folder src to name in dst.
+func moveInAs(src string, dst *safefs.Dir, name string) error {
+	err := unix.Renameat(unix.AT_FDCWD, src, dst.Fd(), name)
 	if err != unix.EXDEV {
 		return err
 	}
 	// The workspace is on a disk of its own: copy, then remove.
-	if err := copyTree(src, "/proc/self/fd/3/node_modules", dst); err != nil {
-		os.RemoveAll(fdPath(dst, "node_modules"))
+	if err := copyTree(src, "/proc/self/fd/3/"+name, dst); err != nil {
+		os.RemoveAll(fdPath(dst, name))
 		return err
 	}
 	return os.RemoveAll(src)
 }
 
 // moveOut moves node_modules of src to the server's path dst.
-func moveOut(src *safefs.Dir, dst string) error {
-	err := unix.Renameat(src.Fd(), "node_modules", unix.AT_FDCWD, dst)
+func moveOut(src *safefs.Dir, dst string) error { return moveOutAs(src, "node_modules", dst) }
+
+// moveOutAs moves name of src to the server's path dst.
+func moveOutAs(src *safefs.Dir, name, dst string) error {
+	err := unix.Renameat(src.Fd(), name, unix.AT_FDCWD, dst)
 	if err != unix.EXDEV {
 		return err
 	}
-	if err := copyTree("/proc/self/fd/3/node_modules", dst, src); err != nil {
+	if err := copyTree("/proc/self/fd/3/"+name, dst, src); err != nil {
 		os.RemoveAll(dst)
 		return err
 	}
-	return os.RemoveAll(fdPath(src, "node_modules"))
+	return os.RemoveAll(fdPath(src, name))
 }
 
 // fdPath names name in d through this process's descriptor of d.
@@ -735,7 +781,7 @@ func fdPath(d *safefs.Dir, name string) string {
 func copyTree(src, dst string, ws *safefs.Dir) error {
 	fd, err := unix.Dup(ws.Fd())
 	if err != nil {
-		return fmt.Errorf("copying node_modules: %w", err)
+		return fmt.Errorf("copying %s: %w", filepath.Base(src), err)
 	}
 	dir := os.NewFile(uintptr(fd), ws.Name())
 	defer dir.Close()
@@ -743,7 +789,7 @@ func copyTree(src, dst string, ws *safefs.Dir) error {
 	cp.Env = []string{"PATH=/usr/bin:/bin"}
 	cp.ExtraFiles = []*os.File{dir}
 	if out, err := cp.CombinedOutput(); err != nil {
-		return fmt.Errorf("copying node_modules: %w: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("copying %s: %w: %s", filepath.Base(src), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

@@ -41,12 +41,15 @@ type Store interface {
 	// SetCacheBytes records the size of a project's dependency cache,
 	// which counts against its owner's storage.
 	SetCacheBytes(ctx context.Context, projectID string, n int64) error
+	// SetBuildCommit records the commit a Git build fetched (see
+	// apogee.BuildStore).
+	SetBuildCommit(ctx context.Context, id string, c apogee.CommitInfo) error
 }
 
 // Source fetches the source tree of a deployment into dir, writing its
-// progress to log, and returns the commit it built ("" when not Git).
+// progress to log, and returns the commit it built (zero when not Git).
 type Source interface {
-	Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deployment, dir string, log io.Writer) (commit string, err error)
+	Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deployment, dir string, log io.Writer) (apogee.CommitInfo, error)
 }
 
 // Env resolves a project's build environment: KEY=VALUE pairs and the
@@ -85,6 +88,9 @@ type Config struct {
 	Workers int
 	// Limits bound each install and build step.
 	Limits sandbox.Limits
+	// FrameworkCacheBytes bounds one branch's framework caches
+	// (default DefaultFrameworkCacheBytes).
+	FrameworkCacheBytes int64
 	// DiskBytes bounds what a build may write to its workspace (a disk of
 	// its own, see sandbox.Disk; needs root). 0: no bound.
 	DiskBytes int64

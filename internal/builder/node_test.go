@@ -34,9 +34,14 @@ func TestNodeVersion(t *testing.T) {
 		dist = &nodejs.Dist{Dir: filepath.Join(filepath.Dir(c.Dir), "node")}
 		c.NodeJS = dist
 	})
+	// A real package from the registry (the lockfile names no registry:
+	// npm's configuration does): npm on the fetched Node.js must trust
+	// what the machine's npm trusts (its CA bundle, its config).
 	files := map[string]string{
-		"package.json": `{"name":"pinned","private":true,"engines":{"node":"` + want + `"},` +
-			`"scripts":{"build":"mkdir -p dist && node --version > dist/node.txt && npm --version && node -e \"console.log('npm runs on', process.version)\""}}`,
+		"package.json": `{"name":"pinned","version":"1.0.0","private":true,"engines":{"node":"` + want + `"},"dependencies":{"is-number":"7.0.0"},` +
+			`"scripts":{"build":"mkdir -p dist && node --version > dist/node.txt && npm --version && node -e \"require('is-number'); console.log('npm runs on', process.version)\""}}`,
+		"package-lock.json": `{"name":"pinned","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"pinned","version":"1.0.0","dependencies":{"is-number":"7.0.0"}},` +
+			`"node_modules/is-number":{"version":"7.0.0","integrity":"sha512-41Cifkg6e8TylSpdtTpeLVMqvSBEVzTttHvERD741+pnZ8ANv0004MRL43QKPDlK9cGvNp6NZWZUBlbGXYxxng==","engines":{"node":">=0.12.0"}}}}`,
 	}
 	d, log := r.wait(r.build(r.zipOf(files), apogee.TargetPreview, false).ID, 5*time.Minute)
 	if d.Status != apogee.StatusReady {

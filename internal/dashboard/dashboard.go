@@ -48,6 +48,9 @@ type Store interface {
 	apogee.LogStore
 	apogee.InviteStore // sign-up by invitation (invites.go)
 	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
+	// DeploymentFiles lists a deployment's manifest (its page's files),
+	// read once the service has said the user may see it.
+	DeploymentFiles(ctx context.Context, id string) ([]apogee.File, error)
 }
 
 // Sign-up modes (server flag --signup).
@@ -205,6 +208,16 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("GET /projects/new", d.authed(d.newProjectPage))
 	m.Handle("POST /projects/new", d.authedUpload(d.createProject))
 	m.Handle("GET /projects/{name}", d.authed(d.projectPage))
+	m.Handle("GET /projects/{name}/logs", d.authed(d.projectLogs))
+	for tab := range settingsTabs {
+		path := "/projects/{name}/settings"
+		if tab != "" {
+			path += "/" + tab
+		}
+		m.Handle("GET "+path, d.authed(d.settingsPage(tab)))
+	}
+	m.Handle("POST /projects/{name}/rename", d.authed(d.renameProject))
+	m.Handle("POST /projects/{name}/delete", d.authed(d.deleteProject))
 	m.Handle("GET /projects/{name}/app", d.authed(d.appPage))                  // apps.go
 	m.Handle("GET /projects/{name}/app/status", d.authed(d.appStatusStream))   // apps.go
 	m.Handle("GET /projects/{name}/app/logs", d.authed(d.appLogs))             // apps.go
@@ -231,6 +244,7 @@ func (d *Dashboard) routes() http.Handler {
 
 	m.Handle("GET /deployments/{id}", d.authed(d.deploymentPage))
 	m.Handle("GET /deployments/{id}/log", d.authed(d.deploymentLog))
+	m.Handle("GET /deployments/{id}/log.txt", d.authed(d.deploymentLogText))
 	m.Handle("POST /deployments/{id}/cancel", d.authed(d.cancel))
 
 	m.Handle("GET /events", d.authed(d.events))

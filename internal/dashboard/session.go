@@ -245,7 +245,11 @@ func (d *Dashboard) signupPage(w http.ResponseWriter, r *http.Request) error {
 		return d.inviteSignupPage(w, r)
 	}
 	if !d.signup {
-		return errSignupClosed
+		// Titled for what it is, not "Not found": the page exists, and
+		// says how to get an account.
+		d.render(w, r, http.StatusNotFound, "error", nil, "Sign-up is by invitation", map[string]any{
+			"Status": http.StatusNotFound, "Message": apogee.ErrorMessage(errSignupClosed)})
+		return nil
 	}
 	d.render(w, r, http.StatusOK, "signup", nil, "Sign up", signupForm{Token: d.loginToken(w, r)})
 	return nil

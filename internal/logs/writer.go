@@ -150,6 +150,11 @@ func (w *Writer) Systemf(format string, args ...any) {
 
 func (w *Writer) add(stream, text string) {
 	text = strings.TrimRight(text, "\r")
+	// A carriage return redraws the line on a terminal (progress meters,
+	// spinners): the log keeps what the terminal would show at the end.
+	if i := strings.LastIndexByte(text, '\r'); i >= 0 {
+		text = text[i+1:]
+	}
 	if w.mask != nil {
 		text = w.mask.Replace(text)
 	}
@@ -255,6 +260,10 @@ func (s *streamWriter) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			s.buf = append(s.buf, p...)
+			// What a carriage return redraws is gone (see add).
+			if j := bytes.LastIndexByte(s.buf, '\r'); j >= 0 && j < len(s.buf)-1 {
+				s.buf = append(s.buf[:0], s.buf[j+1:]...)
+			}
 			if len(s.buf) >= s.w.opts.MaxLine {
 				s.w.add(s.stream, string(s.buf))
 				s.buf = s.buf[:0]

@@ -3,6 +3,9 @@ package nodejs
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/apogee-dev/apogee"
@@ -16,6 +19,11 @@ type Choice struct {
 	Dir string
 	// Why is the build log's line: which Node.js and why.
 	Why string
+	// Env is what a build running it needs besides PATH: the machine's
+	// CA bundle (the official binaries trust only their own roots) and
+	// the machine's npm's global configuration (npm looks for it next to
+	// node). Paths are the machine's, which the sandbox shows read-only.
+	Env []string
 }
 
 // Choose picks and installs the Node.js for a build that asks for want
@@ -57,7 +65,7 @@ func (d *Dist) Choose(ctx context.Context, want, from string) (Choice, error) {
 	if want != "" {
 		why = fmt.Sprintf("%s %s", from, want)
 	}
-	c := Choice{Version: v.String(), Dir: dir, Why: fmt.Sprintf("Node.js %s from %s", v, why)}
+	c := Choice{Version: v.String(), Dir: dir, Why: fmt.Sprintf("Node.js %s from %s", v, why), Env: d.buildEnv(ctx)}
 	switch {
 	case err != nil:
 		c.Why += " (kept on the server; the npm registry could not be reached)"
@@ -65,4 +73,27 @@ func (d *Dist) Choose(ctx context.Context, want, from string) (Choice, error) {
 		c.Why += " (the registry could not be reached: the last list of versions was used)"
 	}
 	return c, nil
+}
+
+// caBundles are where distributions keep the system's CA bundle.
+var caBundles = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"}
+
+// buildEnv is Choice.Env, worked out once.
+func (d *Dist) buildEnv(ctx context.Context) []string {
+	d.envOnce.Do(func() {
+		for _, f := range caBundles {
+			if _, err := os.Stat(f); err == nil {
+				d.env = append(d.env, "NODE_EXTRA_CA_CERTS="+f)
+				break
+			}
+		}
+		if out, err := d.npmRun(ctx, d.Dir, "config", "get", "globalconfig"); err == nil {
+			if f := strings.TrimSpace(string(out)); filepath.IsAbs(f) {
+				if _, err := os.Stat(f); err == nil {
+					d.env = append(d.env, "npm_config_globalconfig="+f)
+				}
+			}
+		}
+	})
+	return d.env
 }

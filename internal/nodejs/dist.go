@@ -44,6 +44,8 @@ type Dist struct {
 	Log      *slog.Logger
 
 	fetches singleflight.Group
+	envOnce sync.Once
+	env     []string
 	mu      sync.Mutex
 	index   Index
 	fetched time.Time

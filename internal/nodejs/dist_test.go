@@ -4,6 +4,8 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,11 +40,14 @@ func TestDist(t *testing.T) {
 		}
 	}
 	c := choices[0]
-	if c != choices[1] {
+	if !reflect.DeepEqual(c, choices[1]) {
 		t.Fatalf("two builds got different choices: %+v and %+v", c, choices[1])
 	}
 	if !strings.HasPrefix(c.Version, "22.") || c.Dir != filepath.Join(d.Dir, c.Version) {
 		t.Fatalf("got %+v, want a 22.x in %s", c, d.Dir)
+	}
+	if !slices.Contains(c.Env, "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt") {
+		t.Errorf("Env %q lacks the machine's CA bundle", c.Env)
 	}
 	if want := "Node.js " + c.Version + " from .nvmrc 22"; c.Why != want {
 		t.Errorf("Why = %q, want %q", c.Why, want)

@@ -381,7 +381,15 @@ func (pl *Platform) view(d *apogee.Deployment, p *apogee.Project) *apogee.Deploy
 }
 
 func (pl *Platform) projectView(p *apogee.Project) *apogee.ProjectView {
-	return &apogee.ProjectView{Project: p, URL: pl.cfg.SiteURL(p.Name)}
+	return &apogee.ProjectView{Project: p, URL: pl.cfg.SiteURL(p.Name),
+		PushURL: pl.cfg.BaseURL() + "/git/" + p.Name + ".git", GitHosted: gitHosted(p)}
+}
+
+// gitHosted says p builds from the platform's own repository of it, the
+// one git push fills: a file:// URL ending in <project id>.git
+// (internal/gitserve's RepoURL), which only the platform makes.
+func gitHosted(p *apogee.Project) bool {
+	return p.Git != nil && strings.HasPrefix(p.Git.URL, "file://") && strings.HasSuffix(p.Git.URL, "/"+p.ID+".git")
 }
 
 // publish hands an event to the bus; a failure is logged, not returned:

@@ -144,6 +144,37 @@ func (pl projects) UpdateProject(ctx context.Context, name string, settings map[
 	return pl.projectView(p), nil
 }
 
+// RenameProject renames a project and tells every edge: the production
+// host follows the name, deployment hosts stay.
+func (pl projects) RenameProject(ctx context.Context, name, newName string) (*apogee.ProjectView, error) {
+	u, p, err := pl.project(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := apogee.ValidateProjectName(newName); err != nil {
+		return nil, err
+	}
+	if newName == p.Name {
+		return nil, apogee.Errorf(apogee.EINVALID, "project %s has that name already; enter a different one", p.Name)
+	}
+	if releases, err := pl.store.ListReleases(ctx, p.ID, 1); err != nil {
+		return nil, fmt.Errorf("platform: rename %q: releases: %w", p.Name, err)
+	} else if len(releases) > 0 {
+		return nil, apogee.Errorf(apogee.ECONFLICT, "project %s runs an app; apps cannot be renamed yet: create a project with the new name and deploy there", p.Name)
+	}
+	if err := pl.store.RenameProject(ctx, p.ID, newName); err != nil {
+		if apogee.ErrorCode(err) == apogee.ECONFLICT {
+			return nil, apogee.Errorf(apogee.ECONFLICT, "project name %q is taken; choose another", newName)
+		}
+		return nil, fmt.Errorf("platform: rename project %q: %w", p.Name, err)
+	}
+	old := p.Name
+	p.Name = newName
+	pl.publish(ctx, apogee.Event{Type: apogee.EventAliasChanged, ProjectID: p.ID, Project: p.Name, DeploymentID: p.ProductionID})
+	pl.log.Info("project renamed", "project", p.Name, "from", old, "user", u.ID)
+	return pl.ownerView(p)
+}
+
 func (pl projects) DeleteProject(ctx context.Context, name string) error {
 	u, p, err := pl.project(ctx, name)
 	if err != nil {

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -42,6 +43,8 @@ type instance struct {
 	// each liveness check, so that no check is in flight while an
 	// instance is frozen (it would time out and count as a failure).
 	pauseSem chan struct{}
+
+	spare *spare // the sandbox made by Prestart, until the run loop takes it
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed by Stop
@@ -222,23 +225,26 @@ type verdict struct {
 // runProcess starts one process of the instance, supervises it until it
 // ends and reports how, and how long it was ready.
 func (in *instance) runProcess(attempt int) (apps.Exit, time.Duration) {
-	stdout, stderr := in.capture.Stream(apogee.StreamStdout), in.capture.Stream(apogee.StreamStderr)
-	defer stderr.Close()
-	defer stdout.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	proc, err := in.sup.opts.Launcher.Launch(ctx, LaunchSpec{
-		Name:    fmt.Sprintf("%s-%d", in.id, attempt),
-		Argv:    []string{"/bin/sh", "-c", in.spec.Command},
-		Dir:     in.spec.Dir,
-		DataDir: in.dataDir,
-		Env:     in.env(),
-		Port:    in.spec.Port,
-		Limits:  in.spec.Limits,
-		Stdout:  stdout,
-		Stderr:  stderr,
-	})
-	cancel()
+	var (
+		proc           Process
+		stdout, stderr io.WriteCloser
+		err            error
+	)
+	if sp := in.takeSpare(); sp != nil && attempt == 0 {
+		proc, stdout, stderr = sp.proc, sp.stdout, sp.stderr
+		err = sp.release()
+	} else {
+		proc, stdout, stderr, err = in.launch(attempt, "")
+	}
+	if stdout != nil {
+		defer stderr.Close()
+		defer stdout.Close()
+	}
 	if err != nil {
+		if proc != nil {
+			proc.Kill()
+			<-proc.Done()
+		}
 		in.sup.opts.Log.Error("app instance: launch failed", "instance", in.id, "err", err)
 		return apps.Exit{Code: -1, Reason: "could not start: " + apogee.ErrorMessage(err)}, 0
 	}
@@ -309,6 +315,31 @@ func (in *instance) runProcess(attempt int) (apps.Exit, time.Duration) {
 		readyFor = time.Since(readySince)
 	}
 	return exit, readyFor
+}
+
+// launch starts a process of the instance: its command, after prefix
+// (shell) when set.
+func (in *instance) launch(attempt int, prefix string) (Process, io.WriteCloser, io.WriteCloser, error) {
+	stdout, stderr := in.capture.Stream(apogee.StreamStdout), in.capture.Stream(apogee.StreamStderr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	proc, err := in.sup.opts.Launcher.Launch(ctx, LaunchSpec{
+		Name:    fmt.Sprintf("%s-%d", in.id, attempt),
+		Argv:    []string{"/bin/sh", "-c", prefix + in.spec.Command},
+		Dir:     in.spec.Dir,
+		DataDir: in.dataDir,
+		Env:     in.env(),
+		Port:    in.spec.Port,
+		Limits:  in.spec.Limits,
+		Stdout:  stdout,
+		Stderr:  stderr,
+	})
+	if err != nil {
+		stdout.Close()
+		stderr.Close()
+		return nil, nil, nil, err
+	}
+	return proc, stdout, stderr, nil
 }
 
 // terminate sends SIGTERM, waits up to grace for the exit, then kills

@@ -22,13 +22,8 @@ func TestPauseResumeReal(t *testing.T) {
 		name     string
 		launcher func(t *testing.T) Launcher
 	}{
-		{"bwrap", func(t *testing.T) Launcher {
-			sb, err := sandbox.New("bwrap", sandbox.WithLogger(quiet()), sandbox.WithCgroupParent("apogee-test/supervisor-pause"))
-			if err != nil {
-				t.Fatalf("sandbox bwrap (install bubblewrap, run as root with cgroups): %v", err)
-			}
-			return Sandboxed{Sandbox: sb}
-		}},
+		{"bwrap", sandboxed("bwrap")},
+		{"runsc", sandboxed("runsc")},
 		{"host", func(*testing.T) Launcher { return Host{} }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -93,6 +88,16 @@ func TestPauseResumeReal(t *testing.T) {
 				t.Fatalf("after resume: %d %v", code, err)
 			}
 		})
+	}
+}
+
+func sandboxed(kind string) func(t *testing.T) Launcher {
+	return func(t *testing.T) Launcher {
+		sb, err := sandbox.New(kind, sandbox.WithLogger(quiet()), sandbox.WithCgroupParent("apogee-test/supervisor-pause-"+kind))
+		if err != nil {
+			t.Fatalf("sandbox %s (run as root with cgroups; bwrap: apt-get install bubblewrap, runsc: apt-get install runsc): %v", kind, err)
+		}
+		return Sandboxed{Sandbox: sb}
 	}
 }
 

@@ -3,11 +3,45 @@
 // when the page was made.
 "use strict";
 
+// Build log search: lines that do not hold the query (any case) are
+// hidden, and the number of matches is said. A failed build's log opens
+// at its first error line.
+document.querySelectorAll(".log.build").forEach(function (log) {
+  var input = document.getElementById("log-search");
+  var count = document.getElementById("log-matches");
+  if (input) {
+    input.hidden = false;
+    var search = {
+      q: "",
+      filter: function (line) {
+        var hit = !this.q || line.textContent.toLowerCase().indexOf(this.q) >= 0;
+        line.hidden = !hit;
+        return hit;
+      },
+    };
+    input.addEventListener("input", function () {
+      search.q = input.value.trim().toLowerCase();
+      var n = 0;
+      log.querySelectorAll(".line").forEach(function (line) {
+        if (search.filter(line)) n++;
+      });
+      count.textContent = search.q ? n + (n === 1 ? " line" : " lines") : "";
+    });
+    log.logSearch = search;
+  }
+  var first = log.dataset.firstError && document.getElementById("first-error");
+  if (first) {
+    log.scrollTop = Math.max(0, first.offsetTop - log.offsetTop - 48);
+  }
+});
+
 // Live build log: lines arrive over Server-Sent Events and are appended
-// as text (never HTML), coloured by stream. When the build ends the page
+// with the HTML the server made of them (escaped text, terminal colours
+// as spans), coloured by stream. When the build ends the page
 // reloads once to show the final status, duration and URL.
 document.querySelectorAll("[data-log-src]").forEach(function (log) {
   var es = new EventSource(log.dataset.logSrc);
+  var search = log.logSearch;
   var follow = true;
   log.addEventListener("scroll", function () {
     follow = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
@@ -19,8 +53,18 @@ document.querySelectorAll("[data-log-src]").forEach(function (log) {
     var div = document.createElement("div");
     div.className = "line " + l.stream;
     div.dataset.seq = l.seq;
-    div.textContent = l.text;
+    var time = document.createElement("time");
+    time.dateTime = l.time;
+    time.textContent = String(l.time).substring(11, 19);
+    var text = document.createElement("span");
+    text.className = "text";
+    // l.html is the server's rendering of the line: its text escaped,
+    // terminal colours as spans (internal/ansi).
+    text.innerHTML = l.html;
+    div.appendChild(time);
+    div.appendChild(text);
     log.appendChild(div);
+    if (search) search.filter(div);
     if (follow) log.scrollTop = log.scrollHeight;
   });
   es.addEventListener("end", function (e) {
@@ -292,4 +336,38 @@ document.querySelectorAll('input[type="file"][data-max]').forEach(function (inpu
   }
   input.addEventListener("change", function () { check(); input.reportValidity(); });
   check();
+});
+
+// A page answered to a form's POST (a new token) puts its own address in
+// the location bar, so a reload does not send the form again.
+document.querySelectorAll("[data-replace-url]").forEach(function (el) {
+  history.replaceState(null, "", el.dataset.replaceUrl);
+});
+
+// Copy buttons copy the text of the element they name, and say so.
+document.querySelectorAll("button[data-copy]").forEach(function (b) {
+  b.addEventListener("click", function () {
+    var el = document.getElementById(b.dataset.copy);
+    if (!el) return;
+    var label = b.textContent;
+    navigator.clipboard.writeText(el.textContent.trim()).then(function () {
+      b.textContent = "Copied";
+    }, function () {
+      // No clipboard (an http:// page other than localhost): select the
+      // text for the person to copy.
+      var range = document.createRange();
+      range.selectNodeContents(el);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      b.textContent = "Press Ctrl+C to copy";
+    });
+    setTimeout(function () { b.textContent = label; }, 2000);
+  });
+});
+
+// A select marked data-autosubmit sends its form when it changes (the
+// Logs tab's deployment picker); without JavaScript a button does.
+document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
+  s.addEventListener("change", function () { s.form.submit(); });
 });
