@@ -27,7 +27,7 @@ func benchSet(b *testing.B) (*Set, func(string) bool) {
 	}
 	cfg := `{"cleanUrls": true, "redirects": [` + strings.Join(rules, ",") + `], "rewrites": [` + strings.Join(rewrites, ",") +
 		`], "headers": [` + strings.Join(headers, ",") + `]}`
-	set, err := Compile(map[string][]byte{VercelJSON: []byte(cfg)}, Settings{})
+	set, _, err := Compile(map[string][]byte{VercelJSON: []byte(cfg)}, Settings{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func BenchmarkMatchNil(b *testing.B) {
 // BenchmarkMatchHeaders is a Netlify site with overlapping header rules:
 // the merged list is cached per set of matching rules.
 func BenchmarkMatchHeaders(b *testing.B) {
-	set, err := Compile(map[string][]byte{NetlifyHeaders: []byte("/*\n  X-Frame-Options: DENY\n  X-Content-Type-Options: nosniff\n/assets/*\n  Cache-Control: public, max-age=31536000, immutable\n")}, Settings{})
+	set, _, err := Compile(map[string][]byte{NetlifyHeaders: []byte("/*\n  X-Frame-Options: DENY\n  X-Content-Type-Options: nosniff\n/assets/*\n  Cache-Control: public, max-age=31536000, immutable\n")}, Settings{})
 	if err != nil {
 		b.Fatal(err)
 	}

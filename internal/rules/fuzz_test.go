@@ -25,7 +25,7 @@ func seeds(f *testing.F, name string) {
 // that matches without panicking, or an EINVALID *apogee.Error that names
 // the file.
 func checkCompile(t *testing.T, name string, data []byte) {
-	set, err := Compile(map[string][]byte{name: data}, Settings{SPA: true})
+	set, _, err := Compile(map[string][]byte{name: data}, Settings{SPA: true})
 	if err != nil {
 		var e *apogee.Error
 		if !errors.As(err, &e) || e.Code != apogee.EINVALID {
@@ -95,7 +95,7 @@ func FuzzMatch(f *testing.F) {
 				files[name] = b
 			}
 		}
-		set, err := Compile(files, Settings{SPA: true, CleanURLs: true})
+		set, _, err := Compile(files, Settings{SPA: true, CleanURLs: true})
 		if err != nil {
 			f.Fatal(err)
 		}
