@@ -51,6 +51,11 @@ func checkResult(t *testing.T, p string, r Result, exists func(string) bool) {
 		if r.File != "" || r.Headers != nil {
 			t.Fatalf("%s: redirect with a file or headers: %+v", p, r)
 		}
+	case r.Proxy != "":
+		// An external rewrite: answered from an absolute http(s) URL.
+		if !strings.HasPrefix(r.Proxy, "http://") && !strings.HasPrefix(r.Proxy, "https://") || r.File != "" {
+			t.Fatalf("%s: proxy to %q with file %q", p, r.Proxy, r.File)
+		}
 	case r.Status == 200:
 		if r.File == "" || !exists(r.File) {
 			t.Fatalf("%s: 200 with file %q", p, r.File)
