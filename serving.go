@@ -35,6 +35,11 @@ type ServingStore interface {
 	// DeploymentServe returns the serve settings recorded for a
 	// deployment; zero settings if none were.
 	DeploymentServe(ctx context.Context, id string) (ServeSettings, error)
+	// SetDeploymentWarnings records the rules of its routing files a
+	// deployment is made without (Deployment.Warnings), replacing any
+	// recorded; nil clears them. ECONFLICT unless the deployment is
+	// uploading, queued or building.
+	SetDeploymentWarnings(ctx context.Context, id string, w []RuleWarning) error
 	// FailDeployment ends an uploading deployment with StatusError and
 	// reason as its Error (an invalid config file, say); production stays
 	// where it was. ECONFLICT if the deployment is not uploading.

@@ -106,6 +106,7 @@ func newDeploymentsShowCmd(a *app, use string) *cobra.Command {
 				"Ready", ready,
 				"URL", d.URL,
 			)
+			printRuleWarnings(o, d.Warnings)
 			return nil
 		},
 	}

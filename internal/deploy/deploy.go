@@ -90,11 +90,12 @@ func Rules(ctx context.Context, blobs Getter, files []apogee.File, serve apogee.
 	return set, append(folders, warnings...), nil
 }
 
-// Store is what Prepare records: the serve settings snapshot and the
-// variants. apogee.Store is one.
+// Store is what Prepare records: the serve settings snapshot, the rule
+// warnings and the variants. apogee.Store is one.
 type Store interface {
 	apogee.VariantStore
 	SetDeploymentServe(ctx context.Context, id string, s apogee.ServeSettings) error
+	SetDeploymentWarnings(ctx context.Context, id string, w []apogee.RuleWarning) error
 }
 
 // Report says what Prepare did.
@@ -109,7 +110,7 @@ type Report struct {
 // it compiles its routing rules with serve (failing with EINVALID, see
 // Rules, before anything is written), makes the precompressed variants
 // its compressible files lack, and records serve as the deployment's
-// settings snapshot. The deployment must still be uploading, queued or
+// settings snapshot and the rule warnings. The deployment must still be uploading, queued or
 // building. Compression outlives a canceled ctx by up to compressTimeout,
 // so that a client that gave up and finalizes again finds the work done.
 func Prepare(ctx context.Context, blobs apogee.Blobs, store Store, id string, files []apogee.File, serve apogee.ServeSettings, o Options) (Report, error) {
@@ -127,6 +128,9 @@ func Prepare(ctx context.Context, blobs apogee.Blobs, store Store, id string, fi
 	}
 	if err := store.SetDeploymentServe(ctx, id, serve); err != nil {
 		return rep, fmt.Errorf("deploy: record serve settings: %w", err)
+	}
+	if err := store.SetDeploymentWarnings(ctx, id, warnings); err != nil {
+		return rep, fmt.Errorf("deploy: record rule warnings: %w", err)
 	}
 	return rep, nil
 }

@@ -102,6 +102,7 @@ type memVariants struct {
 	mu    sync.Mutex
 	m     map[[2]string]apogee.BlobVariant
 	serve map[string]apogee.ServeSettings
+	warn  map[string][]apogee.RuleWarning
 }
 
 func (s *memVariants) PutVariants(ctx context.Context, vs []apogee.BlobVariant) error {
@@ -139,6 +140,16 @@ func (s *memVariants) SetDeploymentServe(ctx context.Context, id string, setting
 		s.serve = map[string]apogee.ServeSettings{}
 	}
 	s.serve[id] = settings
+	return nil
+}
+
+func (s *memVariants) SetDeploymentWarnings(ctx context.Context, id string, w []apogee.RuleWarning) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.warn == nil {
+		s.warn = map[string][]apogee.RuleWarning{}
+	}
+	s.warn[id] = w
 	return nil
 }
 
@@ -369,5 +380,8 @@ func TestPrepare(t *testing.T) {
 	}
 	if st.serve["d2"] != serve {
 		t.Errorf("recorded settings %+v; want %+v", st.serve["d2"], serve)
+	}
+	if w := st.warn["d2"]; len(w) != 1 || w[0] != rep.Warnings[0] {
+		t.Errorf("recorded warnings %+v; want %+v", w, rep.Warnings)
 	}
 }

@@ -45,7 +45,7 @@ func checkCompile(t *testing.T, name string, data []byte) {
 func checkResult(t *testing.T, p string, r Result, exists func(string) bool) {
 	switch {
 	case r.Status >= 300 && r.Status < 400:
-		if r.Location == "" || strings.ContainsAny(r.Location, " \r\n\x00") {
+		if r.Location == "" || hasControl(r.Location) || strings.Contains(r.Location, " ") {
 			t.Fatalf("%s: redirect %d to %q", p, r.Status, r.Location)
 		}
 		if r.File != "" || r.Headers != nil {
@@ -53,7 +53,7 @@ func checkResult(t *testing.T, p string, r Result, exists func(string) bool) {
 		}
 	case r.Proxy != "":
 		// An external rewrite: answered from an absolute http(s) URL.
-		if !strings.HasPrefix(r.Proxy, "http://") && !strings.HasPrefix(r.Proxy, "https://") || r.File != "" {
+		if !strings.HasPrefix(r.Proxy, "http://") && !strings.HasPrefix(r.Proxy, "https://") || r.File != "" || hasControl(r.Proxy) {
 			t.Fatalf("%s: proxy to %q with file %q", p, r.Proxy, r.File)
 		}
 	case r.Status == 200:
@@ -72,6 +72,11 @@ func checkResult(t *testing.T, p string, r Result, exists func(string) bool) {
 			t.Fatalf("%s: header %q", p, h)
 		}
 	}
+}
+
+// hasControl reports whether s has a byte no header value may carry.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0
 }
 
 func FuzzCompile(f *testing.F) {

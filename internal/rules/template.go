@@ -2,9 +2,12 @@ package rules
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"path"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // template is a compiled destination: literal text and references to
@@ -57,6 +60,35 @@ func isExternal(dest string) bool {
 	return strings.HasPrefix(dest, "https://") || strings.HasPrefix(dest, "http://")
 }
 
+// externalAuthority checks the host[:port] of an absolute destination,
+// as a browser's URL parser would, and returns it in ASCII: an
+// internationalised name becomes its punycode, and a host that is not a
+// name or address (control characters, spaces, percent escapes, a user
+// and password) is an error, so that it never reaches a Location header
+// or a proxied request.
+func externalAuthority(auth string) (string, error) {
+	if strings.ContainsAny(auth, "@%\\") || strings.IndexFunc(auth, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		return "", fmt.Errorf("host %q is not a valid host name", auth)
+	}
+	u, err := url.Parse("http://" + auth)
+	if err != nil || u.Host != auth || u.Hostname() == "" {
+		return "", fmt.Errorf("host %q is not a valid host name", auth)
+	}
+	host := u.Hostname()
+	if !strings.HasPrefix(auth, "[") {
+		if host, err = idna.Lookup.ToASCII(host); err != nil {
+			return "", fmt.Errorf("host %q is not a valid host name: %w", auth, err)
+		}
+	}
+	if port := u.Port(); port != "" {
+		return net.JoinHostPort(host, port), nil
+	}
+	if strings.HasPrefix(auth, "[") {
+		return "[" + host + "]", nil
+	}
+	return host, nil
+}
+
 // destOpts say how a destination is read.
 type destOpts struct {
 	// vercel: "$1" references; an unknown ":name" is an error; "{", "}"
@@ -89,7 +121,11 @@ func compileDest(dest string, o destOpts) (*template, error) {
 		if j == 0 {
 			return nil, fmt.Errorf("destination %q has no host", dest)
 		}
-		t.parts = append(t.parts, tpart{lit: dest[:i+j]})
+		auth, err := externalAuthority(dest[i : i+j])
+		if err != nil {
+			return nil, fmt.Errorf("destination %q: %w", dest, err)
+		}
+		t.parts = append(t.parts, tpart{lit: dest[:i] + auth})
 		rest = dest[i+j:]
 	} else if !strings.HasPrefix(dest, "/") && !(o.relative && o.url) {
 		return nil, fmt.Errorf("destination %q must start with \"/\", \"http://\" or \"https://\"", dest)
