@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
@@ -36,6 +37,11 @@ type netlifyRedirect struct {
 // forward rule: to is from with "/*" replaced by "/:splat". A line
 // Netlify cannot parse is skipped with a warning, as Netlify does.
 func (b *builder) netlifyRedirects(data []byte) {
+	if n := bytes.Count(data, []byte{'\n'}) + 1; cap(b.routes)-len(b.routes) < n {
+		// One route a line at most: no regrowing for a big file.
+		b.routes = slices.Grow(b.routes, n)
+		b.keys = slices.Grow(b.keys, n)
+	}
 	for n, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' {
@@ -219,18 +225,21 @@ func (b *builder) netlifyRule(r netlifyRedirect) {
 		warn("signed proxy rules (signed = %q) need Netlify's signature service, which Apogee does not have", r.signed)
 		return
 	}
-	c := &conds{scheme: scheme, host: host}
-	names := map[string]ref{}
+	c := conds{scheme: scheme, host: host} // copied to the heap only if the rule has conditions
+	var names map[string]ref               // query captures; most rules have none
 	for _, q := range r.query {
 		if name, ok := strings.CutPrefix(q[1], ":"); ok && isName(name) {
 			c.ncaps++
 			c.query = append(c.query, queryCond{key: q[0], cap: c.ncaps})
+			if names == nil {
+				names = map[string]ref{}
+			}
 			names[name] = ref{cap: c.ncaps}
 			continue
 		}
 		c.query = append(c.query, queryCond{key: q[0], value: q[1]})
 	}
-	keys := make([]string, 0, len(r.conditions))
+	var keys []string
 	for k := range r.conditions {
 		keys = append(keys, k)
 	}
@@ -267,7 +276,8 @@ func (b *builder) netlifyRule(r netlifyRedirect) {
 		rt.dropQuery = true
 	}
 	if c.scheme != "" || c.query != nil || c.langs != nil || c.countries != nil || c.cookies != nil {
-		rt.cond = c
+		cc := c
+		rt.cond = &cc
 	}
 	if len(r.headers) > 0 {
 		if rt.kind != kindProxy {
@@ -294,9 +304,14 @@ func (b *builder) netlifyRule(r netlifyRedirect) {
 		return
 	}
 	rt.dest = t
-	key := fmt.Sprintf("%s\x00%q\x00%s\x00%d\x00%v\x00%v\x00%q", r.from, r.query, to, r.status, r.force, keys, r.headers)
-	for _, k := range keys {
-		key += "\x00" + strings.Join(r.conditions[k], ",")
+	// The rule's identity, for dedupe: a plain rule's without fmt, which
+	// a 45,000-rule file would feel.
+	key := r.from + "\x00" + to + "\x00" + strconv.Itoa(r.status) + "\x00" + strconv.FormatBool(r.force)
+	if len(r.query) > 0 || len(keys) > 0 || len(r.headers) > 0 {
+		key += fmt.Sprintf("\x00%q\x00%v\x00%q", r.query, keys, r.headers)
+		for _, k := range keys {
+			key += "\x00" + strings.Join(r.conditions[k], ",")
+		}
 	}
 	b.addRoute(rt, key)
 }

@@ -466,11 +466,7 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 		re.WriteString("/?")
 	}
 	re.WriteString("$")
-	r, err := regexp.Compile(re.String())
-	if err != nil {
-		return nil, nil, false, err
-	}
-	m.re = r
+	m.re = newLazyRE(re.String())
 	return m, names, splat, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dlclark/regexp2/v2"
@@ -95,3 +96,47 @@ func (b *backtrack) NumSubexp() int { return len(b.re.GetGroupNumbers()) - 1 }
 // SubexpNames returns the name of each group by number ("" for unnamed
 // ones), as regexp.Regexp does.
 func (b *backtrack) SubexpNames() []string { return b.names }
+
+// lazyRE is an RE2 pattern compiled on its first use. Netlify's patterns
+// are built from quoted literals and fixed groups, so they always
+// compile; with the rules index, a deployment of 45,000 rules compiles
+// only those that requests reach, which keeps deploys fast and the
+// compiled set small.
+type lazyRE struct {
+	expr string
+	once sync.Once
+	re   *regexp.Regexp // nil if expr did not compile: matches nothing
+}
+
+func newLazyRE(expr string) *lazyRE { return &lazyRE{expr: expr} }
+
+func (l *lazyRE) get() *regexp.Regexp {
+	l.once.Do(func() { l.re, _ = regexp.Compile(l.expr) })
+	return l.re
+}
+
+func (l *lazyRE) MatchString(s string) bool {
+	re := l.get()
+	return re != nil && re.MatchString(s)
+}
+
+func (l *lazyRE) FindStringSubmatchIndex(s string) []int {
+	if re := l.get(); re != nil {
+		return re.FindStringSubmatchIndex(s)
+	}
+	return nil
+}
+
+func (l *lazyRE) NumSubexp() int {
+	if re := l.get(); re != nil {
+		return re.NumSubexp()
+	}
+	return 0
+}
+
+func (l *lazyRE) SubexpNames() []string {
+	if re := l.get(); re != nil {
+		return re.SubexpNames()
+	}
+	return nil
+}

@@ -332,3 +332,29 @@ func TestHeadersConcurrent(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+// TestNetlify45k: Netlify's parser tests carry a 45,000-rule _redirects
+// of 1.6 MB; it deploys, and the index finds each kind of rule in it.
+func TestNetlify45k(t *testing.T) {
+	data := redirects45k()
+	set, warnings, err := Compile(map[string][]byte{NetlifyRedirects: data}, Settings{})
+	if err != nil || len(warnings) > 0 {
+		t.Fatalf("Compile: %v %v", err, warnings)
+	}
+	if len(set.routes) != 45_000 {
+		t.Fatalf("%d rules, want 45000", len(set.routes))
+	}
+	exists := func(p string) bool { return p == "index.html" }
+	for _, c := range []struct{ path, want string }{
+		{"/old/page-0", "301 /new/page-0"},
+		{"/old/page-44999/", "301 /new/page-44999"},
+		{"/c44997/hello", "301 /n44997/hello"},
+		{"/d/44998/a/b", "302 /e/44998/a/b"},
+		{"/old/page-45000", "404 -"},
+		{"/", "200 index.html"},
+	} {
+		if got := format(set.Match("GET", c.path, "", exists)); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.path, got, c.want)
+		}
+	}
+}
