@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -250,8 +251,11 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	if err != nil {
 		return nil, nil, err
 	}
-	if commit != "" {
-		w.Systemf("Commit %s", commit)
+	if commit.SHA != "" {
+		if err := b.cfg.Store.SetBuildCommit(ctx, d.ID, commit); err != nil {
+			return nil, nil, fmt.Errorf("record the commit: %w", err)
+		}
+		w.Systemf("Commit %s", commitLine(commit))
 	}
 
 	overrides := framework.Overrides(p.Settings.Build)
@@ -291,6 +295,12 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	}
 	w.Systemf("Detected %s: install %s, build %s, output %q", plan.Name, quoteOr(plan.InstallCommand, "none"), quoteOr(plan.BuildCommand, "none"), plan.OutputDir)
 
+	if plan.InstallCommand != "" || plan.BuildCommand != "" {
+		if err := b.useNode(ctx, w, p, plan.NodeVersion, plan.NodeVersionFrom, &ws); err != nil {
+			return nil, nil, err
+		}
+	}
+
 	cache, err := b.openCache(ctx, p.ID, root, rootDir, plan.Lockfile, "", w)
 	if err != nil {
 		return nil, nil, err
@@ -305,7 +315,7 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		w.Systemf("Restored node_modules from the cache (lockfile unchanged)")
 	}
 
-	ws.mounts = []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}}
+	ws.mounts = append(ws.mounts, sandbox.Mount{Source: cache.pkgDir, Target: "/cache", Writable: true})
 	if plan.InstallCommand != "" && !skipInstall {
 		if err := b.step(ctx, w, "Installing", plan.InstallCommand, ws); err != nil {
 			return nil, nil, err
@@ -371,6 +381,10 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 		w.Systemf("Release command %s runs once, before the release serves production", quoteOr(kind.ReleaseCommand, ""))
 	}
 
+	if err := b.useNode(ctx, w, p, plan.NodeVersion, plan.NodeVersionFrom, &ws); err != nil {
+		return nil, nil, err
+	}
+
 	cache, err := b.openCache(ctx, p.ID, ws.root, ws.rootDir, plan.Lockfile, "prod", w)
 	if err != nil {
 		return nil, nil, err
@@ -383,7 +397,7 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 		skipInstall = overrides.InstallCommand == nil
 		w.Systemf("Restored node_modules from the cache (lockfile unchanged)")
 	}
-	ws.mounts = []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}}
+	ws.mounts = append(ws.mounts, sandbox.Mount{Source: cache.pkgDir, Target: "/cache", Writable: true})
 	if plan.InstallCommand != "" && !skipInstall {
 		if err := b.step(ctx, w, "Installing", plan.InstallCommand, ws); err != nil {
 			return nil, nil, err
@@ -414,11 +428,62 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 	return files, &apogee.AppBuild{StartCommand: kind.StartCommand, ReleaseCommand: kind.ReleaseCommand}, nil
 }
 
+// commitLine is a commit as the log shows it: short SHA, subject, author.
+func commitLine(c apogee.CommitInfo) string {
+	s := c.SHA
+	if len(s) > 12 {
+		s = s[:12]
+	}
+	if c.Message != "" {
+		s += " " + strconv.Quote(c.Message)
+	}
+	if c.Author != "" {
+		s += " by " + c.Author
+	}
+	return s
+}
+
 func quoteOr(s, none string) string {
 	if s == "" {
 		return none
 	}
 	return "`" + s + "`"
+}
+
+// nodeTarget is where a build's Node.js is mounted in the sandbox (the
+// sandbox makes /run/apogee traversable; a new parent would be 0700).
+const nodeTarget = "/run/apogee/node"
+
+// useNode picks the build's Node.js (the project's setting, else what
+// the tree asks for, else the current LTS), mounts it read-only and puts
+// it first on PATH, and logs which and why.
+func (b *Builder) useNode(ctx context.Context, w *logs.Writer, p *apogee.Project, want, from string, ws *workspace) error {
+	if b.cfg.NodeJS == nil {
+		return nil
+	}
+	if s := p.Settings.Build.NodeVersion; s != nil && *s != "" {
+		want, from = *s, "the project's setting"
+	}
+	c, err := b.cfg.NodeJS.Choose(ctx, want, from)
+	if err != nil {
+		return err
+	}
+	w.Systemf("%s", c.Why)
+	if c.Dir == "" {
+		return nil
+	}
+	bin := nodeTarget + "/bin"
+	if b.cfg.Sandbox.Name() == "none" {
+		bin = filepath.Join(c.Dir, "bin") // nothing is mounted
+	} else {
+		ws.mounts = append(ws.mounts, sandbox.Mount{Source: c.Dir, Target: nodeTarget})
+	}
+	for i, kv := range ws.env {
+		if strings.HasPrefix(kv, "PATH=") {
+			ws.env[i] = "PATH=" + bin + ":" + strings.TrimPrefix(kv, "PATH=")
+		}
+	}
+	return nil
 }
 
 // env is the whole environment of a build step: a fixed base and the

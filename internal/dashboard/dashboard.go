@@ -33,6 +33,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/routemux"
@@ -79,6 +80,10 @@ type Config struct {
 	// GitHub signs people in with GitHub and lists their repositories;
 	// nil: nothing about GitHub shows and its routes answer 404.
 	GitHub *github.Client
+	// Guard limits sign-ins through GitHub; give it the platform's
+	// (platform.Platform.Guard), which password sign-ins go through, so
+	// that one limit counts both (default: a guard of its own).
+	Guard *auth.Guard
 	// MaxZipSize is the largest ZIP the browser may upload: the
 	// platform's limit (default apogee.DefaultMaxZipSize). The build
 	// service checks it; the dashboard says it on the form and stops a
@@ -106,7 +111,7 @@ type Dashboard struct {
 	ttl     time.Duration
 	log     *slog.Logger
 	now     func() time.Time
-	logins  *limiter
+	guard   *auth.Guard
 	pages   map[string]*template.Template
 	handler http.Handler
 	paths   []string // the routes registered (Routes)
@@ -135,8 +140,8 @@ func New(cfg Config) (*Dashboard, error) {
 	d := &Dashboard{
 		store: cfg.Store, svc: cfg.Services, hub: cfg.Logs, siteURL: cfg.SiteURL, baseURL: cfg.BaseURL,
 		ttl: cfg.SessionTTL, log: cfg.Log, now: cfg.Now,
-		logins: newLimiter(10, 10*time.Minute),
-		gh:     cfg.GitHub,
+		guard: cfg.Guard,
+		gh:    cfg.GitHub,
 	}
 	switch cfg.Signup {
 	case "", SignupInvite, SignupClosed:
@@ -156,6 +161,9 @@ func New(cfg Config) (*Dashboard, error) {
 	}
 	if d.ttl <= 0 {
 		d.ttl = DefaultSessionTTL
+	}
+	if d.guard == nil {
+		d.guard = auth.NewGuard(auth.GuardConfig{Now: cfg.Now})
 	}
 	if d.log == nil {
 		d.log = slog.Default()
@@ -313,6 +321,7 @@ func (d *Dashboard) renderError(w http.ResponseWriter, r *http.Request, err erro
 		d.log.Error("page failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	status := api.StatusOf(code)
+	api.SetRetryAfter(w, err)
 	title := http.StatusText(status)
 	if code == apogee.ENOTFOUND {
 		title = "Not found"

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,13 @@ const password = "correct horse"
 
 func newEnv(t *testing.T, signup string) *env {
 	t.Helper()
+	return newEnvAt(t, signup, nil)
+}
+
+// newEnvAt is newEnv whose platform and dashboard read the time from now
+// (nil: the clock).
+func newEnvAt(t *testing.T, signup string, now func() time.Time) *env {
+	t.Helper()
 	store, blobs, _ := testbed.Backends(t)
 	log := testbed.Quiet
 	bus := events.NewLocal(log)
@@ -50,8 +58,8 @@ func newEnv(t *testing.T, signup string) *env {
 	hub := logs.NewHub(0)
 	box := secretbox.NewRandom()
 	svc, a := services(t, platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
-		GitSchemes: []string{"https", "file"}})
-	d, err := New(Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log})
+		GitSchemes: []string{"https", "file"}, Now: now})
+	d, err := New(Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,20 +388,23 @@ func TestCSRF(t *testing.T) {
 }
 
 func TestLoginRateLimit(t *testing.T) {
-	e := newEnv(t, SignupClosed)
-	now := time.Now()
-	e.srv.Config.Handler.(*Dashboard).now = func() time.Time { return now }
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	e := newEnvAt(t, SignupClosed, func() time.Time { return time.Unix(0, now.Load()) })
 	b := e.browser()
 	b.get("/login")
-	for i := range 10 {
+	for i := range auth.DefaultPerPair {
 		want(t, "failure", b.post("/login", url.Values{"email": {"alice@example.com"}, "password": {"nope" + string(rune('a'+i))}}), 401)
 	}
 	res := b.post("/login", url.Values{"email": {"alice@example.com"}, "password": {password}})
 	want(t, "11th try, right password", res, 429, "too many failed sign-ins")
+	if res.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
 	// Another email from the same address is not held back.
 	want(t, "bob", b.post("/login", url.Values{"email": {"bob@example.com"}, "password": {password}}), 303)
-	// Ten minutes later alice may try again.
-	now = now.Add(10*time.Minute + time.Second)
+	// Once the window has passed alice may try again.
+	now.Add(int64(auth.DefaultGuardWindow + time.Second))
 	b2 := e.browser()
 	b2.get("/login")
 	want(t, "after the window", b2.post("/login", url.Values{"email": {"alice@example.com"}, "password": {password}}), 303)

@@ -381,8 +381,17 @@ func TestRedeploy(t *testing.T) {
 	if _, err := e.store.ClaimBuild(ctx, "test/1/1", time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
+	// The builder records the commit it fetched; lists show it, escaped.
+	if err := e.store.SetBuildCommit(ctx, id, apogee.CommitInfo{SHA: commit, Message: "Fix the <b>header</b>", Author: "Ada Lovelace",
+		URL: "https://github.com/acme/app/commit/" + commit}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.store.FinishBuild(ctx, id, nil, time.Now().UTC(), false); err != nil {
 		t.Fatal(err)
+	}
+	for _, page := range []string{"/projects/app", "/deployments/" + id} {
+		want(t, "commit on "+page, alice.get(page), 200, "Fix the &lt;b&gt;header&lt;/b&gt;", "Ada Lovelace",
+			`href="https://github.com/acme/app/commit/`+commit+`"`)
 	}
 	_, upload, _ := e.project(e.alice, "site") // an uploaded deployment of another project
 	count := func() int {

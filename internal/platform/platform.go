@@ -170,6 +170,9 @@ type Config struct {
 	// UploadTTL is how long a pre-signed upload URL is good for (default
 	// 15 minutes).
 	UploadTTL time.Duration
+	// Guard limits password sign-ins (default: auth.NewGuard's
+	// defaults). Give the dashboard the same one (Platform.Guard).
+	Guard *auth.Guard
 
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
@@ -193,6 +196,7 @@ type Platform struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	guard   *auth.Guard // limits password sign-ins (accounts.SignIn)
 
 	platformDomain string // lower-case --domain, "localhost" by default
 }
@@ -230,6 +234,9 @@ func New(cfg Config) (*Platform, error) {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
+	if cfg.Guard == nil {
+		cfg.Guard = auth.NewGuard(auth.GuardConfig{Now: cfg.Now})
+	}
 	if len(cfg.GitSchemes) == 0 {
 		cfg.GitSchemes = []string{"https", "http"}
 	}
@@ -256,9 +263,14 @@ func New(cfg Config) (*Platform, error) {
 	return &Platform{
 		cfg: cfg, store: cfg.Store, blobs: cfg.Blobs, bus: cfg.Bus, hub: cfg.Logs, box: cfg.Box,
 		env: envvars.New(cfg.Store, cfg.Box, cfg.Now), gate: cfg.Gate, apps: cfg.Apps,
-		log: cfg.Log, now: cfg.Now, metrics: m, platformDomain: domain,
+		log: cfg.Log, now: cfg.Now, metrics: m, guard: cfg.Guard, platformDomain: domain,
 	}, nil
 }
+
+// Guard returns the limiter of sign-ins, for ways in that sign people in
+// without a password (the dashboard's sign-in through GitHub) to count
+// their failures with the same limits.
+func (pl *Platform) Guard() *auth.Guard { return pl.guard }
 
 // Services returns the platform's services, for the API and the
 // dashboard.
@@ -374,7 +386,15 @@ func (pl *Platform) view(d *apogee.Deployment, p *apogee.Project) *apogee.Deploy
 }
 
 func (pl *Platform) projectView(p *apogee.Project) *apogee.ProjectView {
-	return &apogee.ProjectView{Project: p, URL: pl.cfg.SiteURL(p.Name)}
+	return &apogee.ProjectView{Project: p, URL: pl.cfg.SiteURL(p.Name),
+		PushURL: pl.cfg.BaseURL() + "/git/" + p.Name + ".git", GitHosted: gitHosted(p)}
+}
+
+// gitHosted says p builds from the platform's own repository of it, the
+// one git push fills: a file:// URL ending in <project id>.git
+// (internal/gitserve's RepoURL), which only the platform makes.
+func gitHosted(p *apogee.Project) bool {
+	return p.Git != nil && strings.HasPrefix(p.Git.URL, "file://") && strings.HasSuffix(p.Git.URL, "/"+p.ID+".git")
 }
 
 // publish hands an event to the bus; a failure is logged, not returned:

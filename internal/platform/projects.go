@@ -10,6 +10,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/framework"
+	"github.com/apogee-dev/apogee/internal/nodejs"
 )
 
 // projects implements apogee.ProjectService.
@@ -222,6 +223,11 @@ func validateBuildSettings(b apogee.BuildSettings) error {
 	for name, cmd := range map[string]*string{"install_command": b.InstallCommand, "build_command": b.BuildCommand} {
 		if cmd != nil && (len(*cmd) > 4096 || strings.ContainsAny(*cmd, "\x00\n\r")) {
 			return apogee.Errorf(apogee.EINVALID, "settings.build.%s must be one line of at most 4096 bytes", name)
+		}
+	}
+	if v := b.NodeVersion; v != nil && *v != "" {
+		if err := nodejs.Check(*v); err != nil {
+			return apogee.Errorf(apogee.EINVALID, "settings.build.node_version: %s", apogee.ErrorMessage(err))
 		}
 	}
 	if f := b.Framework; f != nil {

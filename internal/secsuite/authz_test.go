@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 // access is who may use a route.
@@ -113,7 +115,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Run(db, func(t *testing.T) {
 			database := ""
 			if db == "postgres" {
-				database = testPostgres(t)
+				database = testbed.PostgresURL(t)
 			}
 			w := startWorld(t, database)
 			checkCoverage(t, w, matrix())

@@ -245,6 +245,7 @@ func (s *Server) setupApex(context.Context) error {
 	}
 	dash, err := dashboard.New(dashboard.Config{
 		GitHub:   gh,
+		Guard:    s.platform.Guard(), // one sign-in limit for passwords and GitHub
 		Store:    s.store,
 		Services: svc,
 		Logs:     s.hub,

@@ -692,6 +692,24 @@ func testBuildQueue(t *testing.T, s apogee.Store) {
 	must(t, s.BuildHeartbeat(ctx, c1.ID, "node/a", base.Add(5*time.Minute)))
 	wantCode(t, s.BuildHeartbeat(ctx, c1.ID, "node/b", base.Add(5*time.Minute)), apogee.ECONFLICT)
 
+	// The commit a build fetched is recorded with its message, author
+	// and link, and every read of the deployment carries them.
+	commit := apogee.CommitInfo{SHA: strings.Repeat("ab", 20), Message: "Fix the header's colour ✓", Author: "Ada Lovelace",
+		URL: "https://github.com/acme/web/commit/" + strings.Repeat("ab", 20)}
+	must(t, s.SetBuildCommit(ctx, c1.ID, commit))
+	got, err = s.DeploymentByID(ctx, c1.ID)
+	must(t, err)
+	equal(t, "recorded commit", apogee.CommitInfo{SHA: got.Commit, Message: got.CommitMessage, Author: got.CommitAuthor, URL: got.CommitURL}, commit)
+	listed, err := s.ListDeployments(ctx, web.ID, 0)
+	must(t, err)
+	for _, d := range listed {
+		if d.ID == c1.ID {
+			equal(t, "listed commit message", d.CommitMessage, commit.Message)
+		}
+	}
+	wantCode(t, s.SetBuildCommit(ctx, "nosuch", commit), apogee.ENOTFOUND)
+	wantCode(t, s.SetBuildCommit(ctx, live.ID, commit), apogee.ECONFLICT)
+
 	// Finishing stores the output and moves production in one go.
 	out := manifest(4)
 	done, err := s.FinishBuild(ctx, c1.ID, out, base.Add(6*time.Minute), true)

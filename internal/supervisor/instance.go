@@ -35,7 +35,13 @@ type instance struct {
 	status  apps.Status
 	changed chan struct{}
 	proc    Process // nil while none runs
+	paused  bool    // proc is frozen
 	grace   time.Duration
+
+	// pauseSem, a lock that honours a context, orders Pause, Resume and
+	// each liveness check, so that no check is in flight while an
+	// instance is frozen (it would time out and count as a failure).
+	pauseSem chan struct{}
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed by Stop
@@ -47,9 +53,10 @@ var _ apps.Instance = (*instance)(nil)
 func newInstance(s *Supervisor, id string, spec apps.Spec, dataDir string) *instance {
 	in := &instance{
 		sup: s, id: id, spec: spec, dataDir: dataDir,
-		changed: make(chan struct{}),
-		stopCh:  make(chan struct{}),
-		done:    make(chan struct{}),
+		changed:  make(chan struct{}),
+		pauseSem: make(chan struct{}, 1),
+		stopCh:   make(chan struct{}),
+		done:     make(chan struct{}),
 		status: apps.Status{
 			ID: id, Project: spec.Project, Release: spec.Release,
 			State: apps.StateStarting, Created: time.Now(),
@@ -260,9 +267,19 @@ func (in *instance) runProcess(attempt int) (apps.Exit, time.Duration) {
 		in.terminate(proc, got.grace)
 	case <-in.stopCh:
 		in.mu.Lock()
-		grace := in.grace
+		grace, paused := in.grace, in.paused
 		in.mu.Unlock()
-		in.update(func(s *apps.Status) bool { s.State, s.Reason = apps.StateStopping, "stopping"; return true })
+		if paused {
+			// A frozen app would not see its SIGTERM.
+			if err := proc.Thaw(); err != nil {
+				in.sup.opts.Log.Warn("app instance: thaw before stop", "instance", in.id, "err", err)
+			}
+		}
+		in.update(func(s *apps.Status) bool {
+			in.paused = false
+			s.State, s.Reason, s.PausedSince = apps.StateStopping, "stopping", time.Time{}
+			return true
+		})
 		in.capture.Systemf("stopping: SIGTERM, then %s to exit", roundDuration(grace))
 		in.terminate(proc, grace)
 	}
@@ -280,7 +297,8 @@ func (in *instance) runProcess(attempt int) (apps.Exit, time.Duration) {
 		exit.Reason, exit.Health = v.reason, true
 	}
 	in.mu.Lock()
-	in.proc = nil
+	in.proc, in.paused = nil, false
+	in.status.PausedSince = time.Time{}
 	readySince := in.status.ReadySince
 	in.mu.Unlock()
 	if !in.stopRequested() {

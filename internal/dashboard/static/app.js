@@ -293,3 +293,31 @@ document.querySelectorAll('input[type="file"][data-max]').forEach(function (inpu
   input.addEventListener("change", function () { check(); input.reportValidity(); });
   check();
 });
+
+// A page answered to a form's POST (a new token) puts its own address in
+// the location bar, so a reload does not send the form again.
+document.querySelectorAll("[data-replace-url]").forEach(function (el) {
+  history.replaceState(null, "", el.dataset.replaceUrl);
+});
+
+// Copy buttons copy the text of the element they name, and say so.
+document.querySelectorAll("button[data-copy]").forEach(function (b) {
+  b.addEventListener("click", function () {
+    var el = document.getElementById(b.dataset.copy);
+    if (!el) return;
+    var label = b.textContent;
+    navigator.clipboard.writeText(el.textContent.trim()).then(function () {
+      b.textContent = "Copied";
+    }, function () {
+      // No clipboard (an http:// page other than localhost): select the
+      // text for the person to copy.
+      var range = document.createRange();
+      range.selectNodeContents(el);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      b.textContent = "Press Ctrl+C to copy";
+    });
+    setTimeout(function () { b.textContent = label; }, 2000);
+  });
+});
