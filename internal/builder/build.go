@@ -93,7 +93,14 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 		// instances' boot).
 		last := b.lastSeq(bg, d.ID, w.Seq())
 		if ferr == nil {
-			b.appendLine(bg, d.ID, last, "Ready: %s", b.cfg.SiteURL(ready.Host))
+			// The rules of its routing files the deployment is made
+			// without, as Netlify's deploy log lists them.
+			w = logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{After: last, Log: log})
+			for _, rw := range ready.Warnings {
+				w.Systemf("Warning: %s", rw)
+			}
+			w.Systemf("Ready: %s", b.cfg.SiteURL(ready.Host))
+			_ = w.Close(bg)
 			b.cfg.Hub.End(d.ID)
 			log.Info("build ready", "files", len(files), "app", app != nil)
 			return
@@ -170,13 +177,6 @@ func (b *Builder) lastSeq(ctx context.Context, id string, min int64) int64 {
 		return min
 	}
 	return max(min, lines[len(lines)-1].Seq)
-}
-
-// appendLine adds one system line to a log whose writer is closed.
-func (b *Builder) appendLine(ctx context.Context, id string, after int64, format string, args ...any) {
-	w := logs.NewWriter(id, b.cfg.Store, b.cfg.Hub, logs.Options{After: after, Log: b.log})
-	w.Systemf(format, args...)
-	_ = w.Close(ctx)
 }
 
 // failureReason is what a failed build's last log line and Error say.

@@ -47,7 +47,8 @@ func shortDuration(d time.Duration) string {
 
 type projectItem struct {
 	*apogee.ProjectView
-	Last *deploymentRow
+	Last      *deploymentRow
+	Framework string // the preset chosen in the build settings ("" detects at build)
 }
 
 // home is the projects list for a signed-in user and the landing page
@@ -69,10 +70,29 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	items := make([]projectItem, len(projects))
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	var matched []*apogee.ProjectView
+	for _, p := range projects {
+		if q == "" || strings.Contains(p.Name, strings.ToLower(q)) {
+			matched = append(matched, p)
+		}
+	}
+	v := url.Values{}
+	if q != "" {
+		v.Set("q", q)
+	}
+	shown, pg := paginate(matched, pageOf(r.URL.Query()), projectsPerPage, func(n int) string { return pageLink("/", v, n) })
+	names := map[string]string{}
+	for _, o := range presetOptions() {
+		names[o.ID] = o.Name
+	}
+	items := make([]projectItem, len(shown))
 	now := d.now()
-	for i, p := range projects {
+	for i, p := range shown {
 		items[i].ProjectView = p
+		if f := p.Settings.Build.Framework; f != nil {
+			items[i].Framework = names[*f]
+		}
 		deps, err := d.svc.Deployments.Deployments(ctx, p.Name, 1)
 		if err != nil {
 			return err
@@ -82,7 +102,8 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 			items[i].Last = &r
 		}
 	}
-	d.render(w, r, http.StatusOK, "projects", s, "Projects", map[string]any{"Projects": items, "URL": d.baseURL()})
+	d.render(w, r, http.StatusOK, "projects", s, "Projects", map[string]any{"Projects": items, "URL": d.baseURL(),
+		"Q": q, "Pager": pg, "Any": len(projects) > 0})
 	return nil
 }
 
@@ -173,20 +194,31 @@ func (d *Dashboard) projectPage(w http.ResponseWriter, r *http.Request, s *sessi
 	if err != nil {
 		return err
 	}
-	deps, err := d.svc.Deployments.Deployments(r.Context(), p.Name, 50)
+	deps, err := d.svc.Deployments.Deployments(r.Context(), p.Name, listWindow)
 	if err != nil {
 		return err
 	}
 	now := d.now()
-	rows := make([]deploymentRow, len(deps))
+	f := readDeploymentFilter(r)
 	var production *deploymentRow
-	for i, dv := range deps {
-		rows[i] = row(dv, now)
+	var all, matched []deploymentRow
+	for _, dv := range deps {
+		rw := row(dv, now)
 		if dv.Production {
-			production = &rows[i]
+			production = &rw
+		}
+		if len(all) < 50 {
+			all = append(all, rw) // the previews by branch come from the newest
+		}
+		if f.match(dv) {
+			matched = append(matched, rw)
 		}
 	}
-	data["Deployments"], data["Production"], data["Previews"], data["MaxZip"] = rows, production, previewsByBranch(rows), d.maxZip
+	path := "/projects/" + url.PathEscape(p.Name)
+	rows, pg := paginate(matched, f.Page, deploymentsPerPage, func(n int) string { return pageLink(path, f.values(), n) })
+	data["Deployments"], data["Production"], data["Previews"], data["MaxZip"] = rows, production, previewsByBranch(all), d.maxZip
+	data["Any"], data["Filter"], data["Pager"] = len(deps) > 0, f, pg
+	data["Branches"], data["Statuses"] = branchesOf(deps), statusChoices
 	d.render(w, r, http.StatusOK, "project", s, p.Name, data)
 	return nil
 }

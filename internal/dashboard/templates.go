@@ -44,6 +44,7 @@ var funcs = template.FuncMap{
 	"ago":      ago,
 	"when":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"short":    func(s string) string { return s[:min(len(s), 7)] },
+	"rfc3339":  func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
 	"short12":  func(s string) string { return s[:min(len(s), 12)] },
 	"status":   statusWord,
 	"size":     size,

@@ -228,12 +228,64 @@ document.querySelectorAll("form[data-confirm]").forEach(function (f) {
     badge.textContent = word;
   }
 
+  function prodTag() {
+    var tag = document.createElement("span");
+    tag.className = "tag prod";
+    tag.textContent = "Production";
+    return tag;
+  }
+
+  // refresh makes what the page shows of the deployment true again: its
+  // badges; once it is ready, its URL; once it is production, the
+  // Production tag moves to it (rows, its own page, the project's card).
   function refresh(n, s) {
-    var id = n.deployment.id;
-    document.querySelectorAll('[data-deployment="' + id + '"] .badge').forEach(function (b) { setBadge(b, s[0], s[1]); });
-    document.querySelectorAll('[data-project="' + n.project + '"] .last .badge').forEach(function (b) { setBadge(b, s[0], s[1]); });
+    var d = n.deployment, id = d.id;
+    var rows = document.querySelectorAll('tr[data-deployment="' + id + '"]');
+    rows.forEach(function (tr) {
+      var b = tr.querySelector(".badge");
+      if (b) setBadge(b, s[0], s[1]);
+      if (n.type !== "deployment.building") tr.querySelectorAll("[data-started]").forEach(stopClock);
+      var cell = tr.querySelector("td.dep");
+      if (n.type === "deployment.ready" && d.url && cell && !cell.querySelector("a.url")) {
+        var div = document.createElement("div");
+        div.className = "small";
+        var a = document.createElement("a");
+        a.className = "url";
+        a.href = d.url;
+        a.textContent = d.url;
+        div.appendChild(a);
+        var tag = cell.querySelector(".tag");
+        cell.insertBefore(div, tag ? tag.nextSibling : cell.querySelector("a").nextSibling);
+      }
+    });
+    if (n.type === "deployment.ready" && d.production && rows.length) {
+      document.querySelectorAll("tr.production").forEach(function (tr) {
+        tr.classList.remove("production");
+        tr.querySelectorAll(".tag.prod").forEach(function (t) { t.remove(); });
+      });
+      rows.forEach(function (tr) {
+        tr.classList.add("production");
+        var cell = tr.querySelector("td.dep");
+        var old = cell && cell.querySelector(".tag");
+        if (old) old.remove();
+        if (cell) cell.insertBefore(prodTag(), cell.querySelector("a").nextSibling);
+      });
+    }
+    document.querySelectorAll('[data-project="' + n.project + '"] .last').forEach(function (last) {
+      var b = last.querySelector(".badge");
+      if (b) setBadge(b, s[0], s[1]);
+      var what = last.querySelector("[data-target]");
+      if (what) what.textContent = d.production ? "Production" : d.target === "preview" ? "Preview" : "Not in production";
+    });
     var status = document.getElementById("status"); // a deployment's own page
-    if (status && location.pathname === "/deployments/" + id) setBadge(status, s[0], s[1]);
+    if (status && location.pathname === "/deployments/" + id) {
+      setBadge(status, s[0], s[1]);
+      if (d.production && !status.parentNode.querySelector(".tag.prod")) {
+        status.parentNode.appendChild(document.createTextNode(" "));
+        status.parentNode.appendChild(prodTag());
+      }
+      if (n.type !== "deployment.building") document.querySelectorAll("[data-started]").forEach(stopClock);
+    }
   }
 
   function toast(n, s) {
@@ -310,6 +362,8 @@ document.querySelectorAll("form[data-confirm]").forEach(function (f) {
   }
 
   var es = new EventSource(src);
+  // The page says when it listens (tests wait for it before acting).
+  es.addEventListener("open", function () { document.body.dataset.live = "1"; });
   es.addEventListener("deployment", function (e) {
     var n = JSON.parse(e.data);
     if (appSays[n.type]) {
@@ -371,3 +425,27 @@ document.querySelectorAll("button[data-copy]").forEach(function (b) {
 document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
   s.addEventListener("change", function () { s.form.submit(); });
 });
+
+// A build's duration counts while it builds: elements with data-started
+// (an RFC 3339 time) show the time since, each second, until the build
+// ends (the notification stops them).
+function shortDuration(ms) {
+  var s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 1) return "<1s";
+  var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
+  s = s % 60;
+  return (h ? h + "h" : "") + (h || m ? m + "m" : "") + s + "s";
+}
+function stopClock(el) { delete el.dataset.started; }
+(function () {
+  var clocks = document.querySelectorAll("[data-started]");
+  if (!clocks.length) return;
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-started]").forEach(function (el) {
+      el.textContent = shortDuration(now - Date.parse(el.dataset.started));
+    });
+  }
+  tick();
+  setInterval(tick, 1000);
+})();
