@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apogee-dev/apogee"
 )
 
 // The generators the framework apps come from: pinned, so a new release
@@ -169,10 +171,12 @@ export async function GET() {
 	w.cli(true, "admin", "create-user", "--data", w.data, "--email", "me@example.com", "--password", "correct horse")
 	w.start()
 	w.cli(true, "login", "--server", w.server(), "--email", "me@example.com", "--password", "correct horse")
+	marker := "APOGEE_E2E_" + apogee.NewID() // in the environment of every instance
 
 	t.Run("fastify", func(t *testing.T) {
 		w.t = t
 		w.cli(true, "projects", "create", "fast")
+		w.cli(true, "env", "set", "MARKER="+marker, "--project", "fast")
 		cache := w.projectNPMCache("fast", fastifyCLI)
 		cache.seed(t)
 		start := time.Now()
@@ -205,6 +209,7 @@ export async function GET() {
 	t.Run("nextjs", func(t *testing.T) {
 		w.t = t
 		w.cli(true, "projects", "create", "site")
+		w.cli(true, "env", "set", "MARKER="+marker, "--project", "site")
 		cache := w.projectNPMCache("site", createNextApp)
 		cache.seed(t)
 		start := time.Now()
@@ -242,4 +247,14 @@ export async function GET() {
 			t.Errorf("apps status: %+v", st)
 		}
 	})
+
+	// SIGTERM: the server stops every instance before it exits.
+	w.t = t
+	if len(markerPIDs(marker)) == 0 {
+		t.Fatal("no process of the apps' instances carries the marker")
+	}
+	w.stop()
+	if left := markerPIDs(marker); len(left) > 0 {
+		t.Errorf("processes %v of the apps outlived the server's SIGTERM", left)
+	}
 }

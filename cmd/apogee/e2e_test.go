@@ -68,17 +68,7 @@ func newWorld(t testing.TB) *world {
 	w := &world{t: t, data: t.TempDir(), config: t.TempDir()}
 	t.Cleanup(func() {
 		if w.srv != nil {
-			// SIGTERM: the server stops its apps' instances, which would
-			// outlive a kill -9 of it.
-			w.srv.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { w.srv.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(time.Minute):
-				w.srv.Process.Kill()
-				<-done
-			}
+			w.stop()
 		}
 		if t.Failed() && w.logs != nil {
 			t.Logf("server log:\n%s", w.logs.String())
@@ -126,6 +116,23 @@ func (w *world) start() {
 	case <-time.After(30 * time.Second):
 		w.t.Fatalf("server did not start; log:\n%s", w.logs.String())
 	}
+}
+
+// stop stops the server with SIGTERM, as a service manager would: it
+// stops its apps' instances, which would outlive a kill -9 of it. After a
+// minute it is killed.
+func (w *world) stop() {
+	w.srv.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { w.srv.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		w.t.Errorf("the server did not stop within a minute of SIGTERM")
+		w.srv.Process.Kill()
+		<-done
+	}
+	w.srv = nil
 }
 
 // kill9 kills the server the hard way.
