@@ -26,6 +26,7 @@ var tourSkips = map[string]string{
 	"GET /static/":                    "files",
 	"GET /events":                     "a stream",
 	"GET /deployments/{id}/log":       "a stream",
+	"GET /deployments/{id}/log.txt":   "a download (the build log as text)",
 	"GET /projects/{name}/app/status": "a stream",
 	"GET /projects/{name}/app/logs":   "a stream",
 	"GET /auth/github":                "a redirect to GitHub (not configured here)",
