@@ -89,6 +89,16 @@ type ProjectView struct {
 	// GitHosted says the project builds from that repository: Git.URL is
 	// then a path on the server, and PushURL is what people use.
 	GitHosted bool `json:"git_hosted,omitempty"`
+	// Branches are the stable URLs of the project's branches, each
+	// serving the branch's newest ready deployment (GET of one project).
+	Branches []BranchURL `json:"branches,omitempty"`
+}
+
+// BranchURL is a branch's stable URL and the deployment it serves.
+type BranchURL struct {
+	Branch       string `json:"branch"`
+	URL          string `json:"url"`
+	DeploymentID string `json:"deployment_id"`
 }
 
 // CreateDeploymentRequest starts a deployment by sending its manifest.

@@ -70,3 +70,31 @@ func TestDeploymentPageActions(t *testing.T) {
 	}
 	want(t, "bob", bob.get("/deployments/"+preview.ID), 404)
 }
+
+// TestBranchURLs: the Deployments tab lists each branch's stable URL and
+// a deployment's page says whether its branch's URL serves it.
+func TestBranchURLs(t *testing.T) {
+	e := newEnv(t, SignupClosed)
+	p, _, _ := e.project(e.alice, "web")
+	ctx := context.Background()
+	var ids []string
+	for i := range 2 {
+		id := apogee.NewID()
+		at := time.Now().UTC().Add(time.Duration(i) * time.Second)
+		if err := e.store.CreateDeployment(ctx, &apogee.Deployment{ID: id, ProjectID: p.ID, Status: apogee.StatusUploading,
+			Target: apogee.TargetPreview, Host: apogee.DeploymentHost("web", id), CreatedAt: at, Source: apogee.SourceUpload, Branch: "feature/x"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.FinalizeDeployment(ctx, id, at, false); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := e.store.SetBranchAlias(ctx, apogee.BranchAlias{ProjectID: p.ID, Branch: "feature/x", Host: apogee.BranchHost("web", "feature/x", false), DeploymentID: ids[1]}); err != nil {
+		t.Fatal(err)
+	}
+	alice := e.signedIn(e.alice)
+	want(t, "project", alice.get("/projects/web"), 200, "Branch URLs", `href="http://web-git-feature-x.localhost/"`, `<a class="mono" href="/deployments/`+ids[1]+`">`)
+	want(t, "newest", alice.get("/deployments/"+ids[1]), 200, "Branch URL", "serves this deployment")
+	want(t, "older", alice.get("/deployments/"+ids[0]), 200, "Branch URL", `serves <a class="mono" href="/deployments/`+ids[1]+`">`)
+}

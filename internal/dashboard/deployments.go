@@ -86,8 +86,22 @@ func (d *Dashboard) deploymentPage(w http.ResponseWriter, r *http.Request, s *se
 	if v.Status == apogee.StatusError {
 		failure = failureOf(v.Error, view)
 	}
+	// The stable URL of the deployment's branch, if it has one.
+	var branch *apogee.BranchURL
+	if v.Branch != "" {
+		p, err := d.svc.Projects.Project(r.Context(), v.Project)
+		if err != nil {
+			return err
+		}
+		for i := range p.Branches {
+			if p.Branches[i].Branch == v.Branch {
+				branch = &p.Branches[i]
+			}
+		}
+	}
 	d.render(w, r, http.StatusOK, "deployment", s, "Deployment "+v.ID, map[string]any{
-		"D": row(v, d.now()), "Lines": view, "Live": apogee.Building(v.Status), "LastSeq": last,
+		"Branch": branch,
+		"D":      row(v, d.now()), "Lines": view, "Live": apogee.Building(v.Status), "LastSeq": last,
 		"Truncated": len(lines) == maxPageLines, "Failure": failure,
 		"Files": rows, "FileCount": len(files), "MoreFiles": len(files) > len(shown),
 	})

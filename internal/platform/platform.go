@@ -65,6 +65,7 @@ type Store interface {
 	apogee.AdminStore
 	apogee.InviteStore
 	apogee.ReleaseStore
+	apogee.BranchStore
 }
 
 // Gate is asked before a project's production alias moves to a

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"ConcurrentRuntimeLogs", testConcurrentRuntimeLogs},
 		{"Routes", testRoutes},
 		{"RouteChanges", testRouteChanges},
+		{"BranchAliases", testBranchAliases}, // branches.go
 		{"DeleteProject", testDeleteProject},
 		{"ConcurrentCreateProject", testConcurrentCreateProject},
 		{"ConcurrentPromote", testConcurrentPromote},
