@@ -189,6 +189,9 @@ type Deployment struct {
 	NoCache bool `json:"no_cache,omitempty"`
 	// SourceBlob is the hash of the uploaded ZIP a zip build unpacks.
 	SourceBlob string `json:"-"`
+	// Warnings are the rules of its routing files the deployment was
+	// made without, and why (recorded while it is prepared).
+	Warnings []RuleWarning `json:"warnings,omitempty"`
 }
 
 // File is one entry of a deployment's manifest. Path is relative, slash

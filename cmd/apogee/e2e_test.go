@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,8 +68,17 @@ func newWorld(t testing.TB) *world {
 	w := &world{t: t, data: t.TempDir(), config: t.TempDir()}
 	t.Cleanup(func() {
 		if w.srv != nil {
-			w.srv.Process.Kill()
-			w.srv.Wait()
+			// SIGTERM: the server stops its apps' instances, which would
+			// outlive a kill -9 of it.
+			w.srv.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { w.srv.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				w.srv.Process.Kill()
+				<-done
+			}
 		}
 		if t.Failed() && w.logs != nil {
 			t.Logf("server log:\n%s", w.logs.String())

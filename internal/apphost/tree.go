@@ -171,9 +171,11 @@ func (t *Trees) object(ctx context.Context, f apogee.File) (string, error) {
 	if err := os.Chmod(tmp.Name(), mode); err != nil {
 		return "", err
 	}
-	// Two trees fetching one object race to the same name: either
-	// rename wins, with the same bytes.
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	// Workers fetching one object race to the same name: the first link
+	// wins, the others use it. Never rename over it: a link(2) of the
+	// name that resolved the replaced file while its last name went
+	// fails with ENOENT.
+	if err := os.Link(tmp.Name(), p); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", err
 	}
 	return p, nil

@@ -93,7 +93,14 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 		// instances' boot).
 		last := b.lastSeq(bg, d.ID, w.Seq())
 		if ferr == nil {
-			b.appendLine(bg, d.ID, last, "Ready: %s", b.cfg.SiteURL(ready.Host))
+			// The rules of its routing files the deployment is made
+			// without, as Netlify's deploy log lists them.
+			w = logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{After: last, Log: log})
+			for _, rw := range ready.Warnings {
+				w.Systemf("Warning: %s", rw)
+			}
+			w.Systemf("Ready: %s", b.cfg.SiteURL(ready.Host))
+			_ = w.Close(bg)
 			b.cfg.Hub.End(d.ID)
 			log.Info("build ready", "files", len(files), "app", app != nil)
 			return
@@ -170,13 +177,6 @@ func (b *Builder) lastSeq(ctx context.Context, id string, min int64) int64 {
 		return min
 	}
 	return max(min, lines[len(lines)-1].Seq)
-}
-
-// appendLine adds one system line to a log whose writer is closed.
-func (b *Builder) appendLine(ctx context.Context, id string, after int64, format string, args ...any) {
-	w := logs.NewWriter(id, b.cfg.Store, b.cfg.Hub, logs.Options{After: after, Log: b.log})
-	w.Systemf(format, args...)
-	_ = w.Close(ctx)
 }
 
 // failureReason is what a failed build's last log line and Error say.
@@ -529,7 +529,29 @@ func (b *Builder) env(vars []string) []string {
 		"XDG_DATA_HOME=/cache/xdg-data",
 		"XDG_CACHE_HOME=/cache/xdg-cache",
 	}
+	if ca := systemCABundle(); ca != "" {
+		env = append(env, "NODE_EXTRA_CA_CERTS="+ca)
+	}
 	return append(env, vars...)
+}
+
+// caBundles are where distributions keep the machine's trusted
+// certificates in one file; the sandbox sees them (sandbox's /etc).
+var caBundles = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"}
+
+// systemCABundle returns the machine's certificate bundle, or "". A
+// build's Node.js (downloaded from nodejs.org) trusts only the roots
+// built into it, where the distribution's node and npm trust the
+// machine's: a registry reached through a TLS-inspecting proxy whose CA
+// the admin installed would fail with SELF_SIGNED_CERT_IN_CHAIN.
+// NODE_EXTRA_CA_CERTS adds the machine's to the built-in ones.
+func systemCABundle() string {
+	for _, p := range caBundles {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
 }
 
 // workspace is where a build's steps run.

@@ -279,6 +279,14 @@ func TestBuildOutcomes(t *testing.T) {
 			wantIndex: true,
 		},
 		{
+			// Netlify's deploy log lists the rules it skipped.
+			name:      "skipped rules in the log",
+			build:     `mkdir -p dist && cp index.html dist/ && printf '/a /b 200\n/c /d 999\n' > dist/_redirects`,
+			status:    apogee.StatusReady,
+			inLog:     []string{"[system] Warning: _redirects line 2: ", "Ready: "},
+			wantIndex: true,
+		},
+		{
 			// 2 GB written to the workspace once went unchecked.
 			name:    "disk limit",
 			build:   "dd if=/dev/zero of=big bs=1M count=100",

@@ -115,6 +115,7 @@ func newDeploymentsShowCmd(a *app, use string) *cobra.Command {
 					"Commit URL", orDash(d.CommitURL),
 				)
 			}
+			printRuleWarnings(o, d.Warnings)
 			return nil
 		},
 	}

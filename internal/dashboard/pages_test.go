@@ -444,3 +444,36 @@ func TestDocsPages(t *testing.T) {
 	}
 	want(t, "signed in header", e.signedIn(e.alice).get("/docs/api"), 200, "alice@example.com", "Sign out")
 }
+
+// TestDeploymentRuleWarnings lists the rules a deployment was made
+// without, with file and line, on its page.
+func TestDeploymentRuleWarnings(t *testing.T) {
+	e, _ := newPagesEnv(t, 0)
+	ctx := context.Background()
+	alice := e.signedIn(e.alice)
+	p, plain, _ := e.project(e.alice, "site")
+	id := apogee.NewID()
+	d := &apogee.Deployment{ID: id, ProjectID: p.ID, Status: apogee.StatusUploading, Target: apogee.TargetPreview,
+		Host: apogee.DeploymentHost(p.Name, id), CreatedAt: time.Now().UTC(), Source: apogee.SourceUpload}
+	if err := e.store.CreateDeployment(ctx, d, nil); err != nil {
+		t.Fatal(err)
+	}
+	ws := []apogee.RuleWarning{
+		{File: "_redirects", Line: 2, Message: "status 999 is not a redirect or error status: <skipped>"},
+		{File: "vercel.json", Rule: "rewrites[1]", Message: "Role conditions need Netlify Identity"},
+	}
+	if err := e.store.SetDeploymentWarnings(ctx, id, ws); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.FinalizeDeployment(ctx, id, time.Now().UTC(), false); err != nil {
+		t.Fatal(err)
+	}
+	want(t, "deployment with warnings", alice.get("/deployments/"+id), 200, `id="rule-warnings"`,
+		`_redirects line 2</span>: status 999 is not a redirect or error status: &lt;skipped&gt;`,
+		`vercel.json rewrites[1]</span>: Role conditions`)
+	res := alice.get("/deployments/" + plain.ID)
+	want(t, "deployment without warnings", res, 200)
+	if strings.Contains(res.body, "rule-warnings") {
+		t.Errorf("a deployment without warnings shows the section")
+	}
+}

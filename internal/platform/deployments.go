@@ -214,12 +214,12 @@ func (pl *Platform) failUpload(ctx context.Context, d *apogee.Deployment, p *apo
 // file is EINVALID naming file and rule), precompressed variants, the
 // settings snapshot.
 func (pl *Platform) prepare(ctx context.Context, d *apogee.Deployment, p *apogee.Project, files []apogee.File) error {
-	rep, err := deploy.Prepare(ctx, pl.blobs, pl.store, d.ID, files, p.Settings.Serve)
+	rep, err := deploy.Prepare(ctx, pl.blobs, pl.store, d.ID, files, p.Settings.Serve, pl.cfg.Rules)
 	if err != nil {
 		return fmt.Errorf("platform: prepare deployment %s: %w", d.ID, err)
 	}
 	c := rep.Compress
-	pl.log.Info("deployment prepared", "project", p.Name, "deployment", d.ID, "rules", rep.Rules,
+	pl.log.Info("deployment prepared", "project", p.Name, "deployment", d.ID, "rules", rep.Rules, "rule_warnings", len(rep.Warnings),
 		"compressed", c.Compressed, "variants", c.Variants, "reused", c.Reused, "bytes_in", c.BytesIn, "took", c.Took)
 	return nil
 }

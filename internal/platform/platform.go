@@ -34,6 +34,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/auth"
+	"github.com/apogee-dev/apogee/internal/deploy"
 	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/logs"
@@ -160,6 +161,10 @@ type Config struct {
 	// MaxZipSize one uploaded ZIP (default 500 MiB).
 	MaxFileSize int64
 	MaxZipSize  int64
+	// Rules are the server's side of compiling deployments' routing
+	// rules (a country database for Country conditions): the edges that
+	// serve them must be given the same.
+	Rules deploy.Options
 	// UploadKey signs pre-signed ZIP upload URLs (HMAC-SHA256); every
 	// process behind one URL needs the same. Default: a random key.
 	UploadKey []byte

@@ -84,6 +84,14 @@ type Config struct {
 	// network, tests).
 	AllowPrivateGit bool
 
+	// Routing rules (issue 14).
+	// GeoIPDB is a MaxMind country database (.mmdb) for the Country
+	// conditions of routing rules; "": rules with one are skipped.
+	GeoIPDB string
+	// ProxyAllowPrivate lets proxy rules and external rewrites reach
+	// loopback, private and link-local addresses.
+	ProxyAllowPrivate bool
+
 	// onCertEvent receives certmagic's events (tests count ACME orders).
 	onCertEvent func(ctx context.Context, event string, data map[string]any) error
 	// onlyHTTP01 turns TLS-ALPN-01 off (tests of the HTTP challenge path).
@@ -145,6 +153,8 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let projects' outgoing webhooks reach loopback, private and link-local addresses (self-hosted receivers; any user can then reach this server's network)")
 	// Egress and stored bytes (issue 10: egress's block).
 	fs.BoolVar(&c.AllowPrivateGit, "allow-private-git", false, "let projects' Git repositories be fetched from loopback, private and link-local addresses (a Git server on this network; any user can then make this server fetch from its network)")
+	fs.StringVar(&c.GeoIPDB, "geoip-db", "", "MaxMind country database (.mmdb, e.g. GeoLite2-Country) for routing rules with a Country condition (default: none; such rules are skipped with a deploy warning)")
+	fs.BoolVar(&c.ProxyAllowPrivate, "proxy-allow-private", false, "let routing rules that proxy (a _redirects 200 to a URL, a vercel.json rewrite to one) reach loopback, private and link-local addresses (self-hosted upstreams; any user can then reach this server's network)")
 	fs.StringVar(&c.DNSResolver, "dns-resolver", "", "DNS server (host:port) that custom-domain verification asks (default: the system's resolver)")
 }
 

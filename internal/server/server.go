@@ -28,15 +28,18 @@ import (
 	"github.com/apogee-dev/apogee/internal/builder"
 	"github.com/apogee-dev/apogee/internal/coalesce"
 	"github.com/apogee-dev/apogee/internal/dashboard"
+	"github.com/apogee-dev/apogee/internal/deploy"
 	"github.com/apogee-dev/apogee/internal/edge"
 	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/geoip"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/notify"
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/resolver"
 	"github.com/apogee-dev/apogee/internal/routemux"
+	"github.com/apogee-dev/apogee/internal/rules"
 	"github.com/apogee-dev/apogee/internal/runtimelog"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
@@ -51,6 +54,7 @@ type Server struct {
 	blobs    apogee.Blobs
 	bus      apogee.EventBus
 	edge     *edge.Server
+	geo      *geoip.DB // --geoip-db; nil without
 	hub      *logs.Hub
 	platform *platform.Platform // the rules every way in calls (setupPlatform)
 	builder  *builder.Builder
@@ -171,6 +175,13 @@ func (s *Server) openBackends(ctx context.Context) error {
 // setupEdge makes the edge and loads its routes.
 func (s *Server) setupEdge(ctx context.Context) error {
 	var err error
+	var geo rules.Countries // a nil interface without a database
+	if s.cfg.GeoIPDB != "" {
+		if s.geo, err = geoip.Open(s.cfg.GeoIPDB); err != nil {
+			return fmt.Errorf("--geoip-db (APOGEE_GEOIP_DB): %w", err)
+		}
+		geo = s.geo
+	}
 	s.edge, err = edge.New(edge.Config{
 		Domain:     s.cfg.Domain,
 		Store:      s.store,
@@ -178,6 +189,8 @@ func (s *Server) setupEdge(ctx context.Context) error {
 		CacheBytes: s.cfg.CacheMB << 20,
 		CheckEvery: s.cfg.RouteCheck,
 		Apps:       &s.apps.front,
+		GeoIP:      geo,
+		Proxy:      edge.ProxyConfig{AllowPrivate: s.cfg.ProxyAllowPrivate},
 		Log:        s.log.With("component", "edge"),
 		Registerer: s.reg,
 	})
@@ -231,6 +244,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		MaxFileSize: s.cfg.MaxFileMB << 20,
 		MaxZipSize:  s.cfg.MaxZipMB << 20,
 		UploadKey:   s.uploadKey,
+		Rules:       deploy.Options{Countries: s.geo != nil},
 		Log:         s.log.With("component", "platform"),
 		Registerer:  s.reg,
 	})
@@ -528,6 +542,9 @@ func (s *Server) Close() error {
 	}
 	if s.bus != nil {
 		errs = append(errs, s.bus.Close())
+	}
+	if s.geo != nil {
+		errs = append(errs, s.geo.Close())
 	}
 	if s.blobs != nil {
 		errs = append(errs, s.blobs.Close())

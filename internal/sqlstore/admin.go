@@ -138,7 +138,7 @@ func (n *nullDeployment) dest() []any {
 	return []any{&n.id, &n.projectID, &n.status, &n.target, &n.host, &n.files, &n.size,
 		&n.createdBy, nullTimeCol{&n.createdAt}, nullTimeCol{&n.d.ReadyAt},
 		&n.source, &n.branch, &n.commit, &n.errorMsg, nullTimeCol{&n.d.BuildStartedAt}, nullTimeCol{&n.d.BuildFinishedAt},
-		&n.noCache, &n.sourceBlob, &n.message, &n.author, &n.commitURL}
+		&n.noCache, &n.sourceBlob, &n.message, &n.author, &n.commitURL, warningsCol{&n.d.Warnings}}
 }
 
 func (n *nullDeployment) deployment() *apogee.Deployment {

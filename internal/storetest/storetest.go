@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"ExpireUploads", testExpireUploads},
 		{"HashesInUse", testHashesInUse},
 		{"ServeSettings", testServeSettings},
+		{"RuleWarnings", testRuleWarnings},
 		{"FailDeployment", testFailDeployment},
 		{"Variants", testVariants},
 		{"BuildQueue", testBuildQueue},
