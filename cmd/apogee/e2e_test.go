@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apogee-dev/apogee/internal/testbed"
 	"github.com/apogee-dev/apogee/internal/testio"
 )
 
@@ -87,7 +88,7 @@ func (w *world) start() {
 		listen = w.addr
 	}
 	cmd := exec.Command(bin, "server", "--data", w.data, "--listen", listen, "--metrics-listen", "127.0.0.1:0", "--json")
-	cmd.Env = append(append(os.Environ(), "APOGEE_LOG_LEVEL=debug"), w.env...)
+	cmd.Env = append(append(os.Environ(), "APOGEE_LOG_LEVEL=debug", "APOGEE_NODE_DIR="+testbed.NodeDir(w.t)), w.env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		w.t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 // readmeMarker, on the line before a fenced block of README.md, marks the
@@ -105,6 +107,9 @@ func TestReadme(t *testing.T) {
 			env = append(env, k+"="+string(bytes.TrimSpace(v)))
 		}
 	}
+	// Nor a download of the builds' Node.js: the server keeps them in the
+	// folder every test server shares.
+	env = append(env, "APOGEE_NODE_DIR="+testbed.NodeDir(t))
 	if v, err := exec.Command("npm", "config", "get", "cache").Output(); err == nil {
 		env = append(env, "npm_config_cache="+string(bytes.TrimSpace(v)))
 	}

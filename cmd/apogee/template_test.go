@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 // createVite is the create-vite release the tests generate templates
@@ -15,14 +17,7 @@ const createVite = "vite@9.3.0" // npm create vite@9.3.0 runs create-vite 9.3.0
 // between runs: $APOGEE_TEST_CACHE, else the user's cache folder.
 func testCache(t testing.TB) string {
 	t.Helper()
-	if cache := os.Getenv("APOGEE_TEST_CACHE"); cache != "" {
-		return cache
-	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(dir, "apogee-test")
+	return testbed.Cache(t)
 }
 
 // npm runs npm in dir with no terminal (generators ask nothing) and

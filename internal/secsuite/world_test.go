@@ -32,6 +32,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/client"
 	"github.com/apogee-dev/apogee/internal/resolver/resolvertest"
 	"github.com/apogee-dev/apogee/internal/server"
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 // password is every principal's password, so that a self-service form
@@ -100,7 +101,7 @@ func startWorld(t *testing.T, database string) *world {
 	zone, dns := resolvertest.Start(t)
 	w := &world{t: t, zone: zone, hooks: newReceiver(t)}
 	cfg := server.Config{
-		Data: t.TempDir(), Database: database,
+		Data: t.TempDir(), Database: database, NodeDir: testbed.NodeDir(t),
 		Listen: "127.0.0.1:0", Domain: "localhost", CacheMB: 16, MaxFileMB: 8,
 		MetricsListen: "127.0.0.1:0", // never the public listener: TestMetricsNotPublic
 		UploadTTL:     time.Hour, LogLevel: "warn", LogFormat: "text", ShutdownTTL: time.Second,

@@ -53,7 +53,11 @@ func (s *Server) setupBuilds(context.Context) error {
 	env := s.platform.Env()
 	var nodes builder.Nodes
 	if s.cfg.BuildNode != "system" {
-		nodes = &nodejs.Dist{Dir: filepath.Join(s.cfg.Data, "node"), Log: s.log.With("component", "nodejs")}
+		dir := s.cfg.NodeDir
+		if dir == "" {
+			dir = filepath.Join(s.cfg.Data, "node")
+		}
+		nodes = &nodejs.Dist{Dir: dir, Log: s.log.With("component", "nodejs")}
 	}
 	s.builder, err = builder.New(builder.Config{
 		NodeJS:  nodes,

@@ -66,6 +66,7 @@ type Config struct {
 	BuildDiskMB   int64         // disk a build may write to its workspace; 0: no bound
 	AllowFileGit  bool          // projects may use file:// repositories (development, tests)
 	BuildNode     string        // registry (default, also ""): each build's Node.js from the npm registry; system: the server's own
+	NodeDir       string        // where fetched Node.js versions are kept (default: node in the data folder)
 	// Apps (see apps.go).
 	AppSandbox  string // bwrap (default), runsc, none, or off (this process runs no apps)
 	AppKeepWarm int    // previous releases of each app kept running for instant rollbacks
@@ -140,6 +141,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ACMECARoot, "acme-ca-root", "", "PEM file of CA certificates to trust for the ACME directory (a private CA)")
 	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact email of the ACME account")
 	fs.StringVar(&c.Sandbox, "sandbox", "bwrap", "sandbox of builds: bwrap, runsc (gVisor) or none (development only: no isolation)")
+	fs.StringVar(&c.NodeDir, "node-dir", "", "folder that keeps the Node.js versions builds fetch, one folder per version; servers of one machine may share it (default: node in the data folder)")
 	fs.StringVar(&c.BuildNode, "build-node", "registry", "Node.js of builds: registry (the version each project asks for, else the current LTS, fetched from the npm registry once and kept in the data folder) or system (the server's own node for every build)")
 	fs.IntVar(&c.BuildWorkers, "build-workers", 1, "builds this process runs at once (0: this process does not build)")
 	fs.Int64Var(&c.BuildMemoryMB, "build-memory-mb", 2048, "memory limit of a build's install and build steps, in MiB")

@@ -30,6 +30,9 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 	if cfg.MetricsListen == "" {
 		cfg.MetricsListen = "127.0.0.1:0"
 	}
+	if cfg.NodeDir == "" {
+		cfg.NodeDir = testbed.NodeDir(t)
+	}
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}

@@ -115,3 +115,27 @@ func PostgresStore(tb testing.TB) *sqlstore.Store {
 	tb.Cleanup(func() { st.Close() })
 	return st
 }
+
+// Cache is the folder where tests keep what is slow to make and the same
+// from run to run (generated templates, npm artefacts, Node.js
+// versions): $APOGEE_TEST_CACHE, else apogee-test in the user's cache
+// folder.
+func Cache(tb testing.TB) string {
+	tb.Helper()
+	if cache := os.Getenv("APOGEE_TEST_CACHE"); cache != "" {
+		return cache
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return filepath.Join(dir, "apogee-test")
+}
+
+// NodeDir is the folder of Node.js versions that test servers share (a
+// server's --node-dir), so that a build's Node.js is fetched once per
+// machine, not once per test.
+func NodeDir(tb testing.TB) string {
+	tb.Helper()
+	return filepath.Join(Cache(tb), "node")
+}
