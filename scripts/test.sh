@@ -49,7 +49,7 @@ fi
 say "go test"
 # Every sandbox kind must run here: a missing runsc fails rather than skips.
 export APOGEE_TEST_RUNSC=1
-go test -race -count=1 -timeout 20m "${@:-./...}"
+go test -race -count=1 -timeout 30m "${@:-./...}"
 
 # Every benchmark once, so that the ones the docs quote keep running; the
 # figures come from longer runs (see the README's Benchmarks section).
