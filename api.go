@@ -18,6 +18,15 @@ type LoginRequest struct {
 	Password string `json:"password"`
 	// TokenName names the token made; default "cli".
 	TokenName string `json:"token_name,omitempty"`
+	// Address is the client's IP address, set by the server from the
+	// connection, never from the body.
+	Address string `json:"-"`
+}
+
+// SignInRequest is a password sign-in from the client at Address (its
+// IP address, from the connection: forwarded headers are not trusted).
+type SignInRequest struct {
+	Email, Password, Address string
 }
 
 // TokenResponse carries a new token's secret, shown only once.
@@ -74,6 +83,22 @@ type ProjectView struct {
 	// shadows Project.WebhookSecret, the sealed form, which is never
 	// marshalled.
 	WebhookSecret string `json:"webhook_secret,omitempty"`
+	// PushURL is where `git push` sends this project's source (the
+	// platform's own repository of it).
+	PushURL string `json:"push_url"`
+	// GitHosted says the project builds from that repository: Git.URL is
+	// then a path on the server, and PushURL is what people use.
+	GitHosted bool `json:"git_hosted,omitempty"`
+	// Branches are the stable URLs of the project's branches, each
+	// serving the branch's newest ready deployment (GET of one project).
+	Branches []BranchURL `json:"branches,omitempty"`
+}
+
+// BranchURL is a branch's stable URL and the deployment it serves.
+type BranchURL struct {
+	Branch       string `json:"branch"`
+	URL          string `json:"url"`
+	DeploymentID string `json:"deployment_id"`
 }
 
 // CreateDeploymentRequest starts a deployment by sending its manifest.

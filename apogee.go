@@ -97,6 +97,11 @@ type BuildSettings struct {
 	BuildCommand   *string `json:"build_command,omitempty"`
 	OutputDir      *string `json:"output_dir,omitempty"`
 	RootDir        *string `json:"root_dir,omitempty"`
+	// NodeVersion is the Node.js builds run with: a version, a range as
+	// npm writes them (">=22") or an nvm alias (lts/*); nil: what the
+	// tree asks for (engines.node, .nvmrc, .node-version), else the
+	// current LTS.
+	NodeVersion *string `json:"node_version,omitempty"`
 }
 
 // ServeSettings are the edge's per-project switches for the common cases
@@ -168,9 +173,15 @@ type Deployment struct {
 	CreatedAt time.Time  `json:"created_at"`
 	ReadyAt   *time.Time `json:"ready_at,omitempty"`
 
-	Source          string     `json:"source"`
-	Branch          string     `json:"branch,omitempty"`
-	Commit          string     `json:"commit,omitempty"`
+	Source string `json:"source"`
+	Branch string `json:"branch,omitempty"`
+	Commit string `json:"commit,omitempty"`
+	// CommitMessage, CommitAuthor and CommitURL describe the commit a
+	// Git deployment built: its subject line, its author's name and a
+	// link to it on the repository's host ("" where none is known).
+	CommitMessage   string     `json:"commit_message,omitempty"`
+	CommitAuthor    string     `json:"commit_author,omitempty"`
+	CommitURL       string     `json:"commit_url,omitempty"`
 	Error           string     `json:"error,omitempty"`
 	BuildStartedAt  *time.Time `json:"build_started_at,omitempty"`
 	BuildFinishedAt *time.Time `json:"build_finished_at,omitempty"`
@@ -178,6 +189,9 @@ type Deployment struct {
 	NoCache bool `json:"no_cache,omitempty"`
 	// SourceBlob is the hash of the uploaded ZIP a zip build unpacks.
 	SourceBlob string `json:"-"`
+	// Warnings are the rules of its routing files the deployment was
+	// made without, and why (recorded while it is prepared).
+	Warnings []RuleWarning `json:"warnings,omitempty"`
 }
 
 // File is one entry of a deployment's manifest. Path is relative, slash

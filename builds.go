@@ -24,6 +24,10 @@ type BuildStore interface {
 	// BuildHeartbeat records that worker still builds id; ECONFLICT if
 	// the deployment is no longer building or is another worker's.
 	BuildHeartbeat(ctx context.Context, id, worker string, at time.Time) error
+	// SetBuildCommit records the commit a queued or building deployment
+	// builds (its SHA, subject, author and link). ECONFLICT if the
+	// deployment has ended; ErrNotFound if there is none.
+	SetBuildCommit(ctx context.Context, id string, c CommitInfo) error
 	// FinishBuild stores the output manifest of a building deployment
 	// (in place of the source manifest of a SourceFolder build), makes it
 	// ready and, if promote, production, in one transaction that
@@ -39,4 +43,12 @@ type BuildStore interface {
 	// with workerPrefix+"/" (a previous run of this node), and returns
 	// them. An empty workerPrefix matches no worker.
 	FailStaleBuilds(ctx context.Context, before time.Time, workerPrefix, reason string) ([]*Deployment, error)
+}
+
+// CommitInfo is what a deployment records of the commit it built.
+type CommitInfo struct {
+	SHA     string
+	Message string // the subject line
+	Author  string // the author's name
+	URL     string // the commit on the repository's host; "" if unknown
 }

@@ -2,6 +2,8 @@ package apogee
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"strings"
 	"time"
@@ -144,4 +146,41 @@ type DomainView struct {
 	URL          string    `json:"url"`
 	Verification DNSRecord `json:"verification"`
 	DNS          DNSRecord `json:"dns"`
+}
+
+// BranchAlias is a branch's stable host: Host (a label under the
+// platform's domain, see BranchHost) serves DeploymentID, the newest
+// ready deployment built from Branch of ProjectID.
+type BranchAlias struct {
+	ProjectID    string `json:"-"`
+	Branch       string `json:"branch"`
+	Host         string `json:"host"`
+	DeploymentID string `json:"deployment_id"`
+}
+
+// BranchHost returns the stable host label of a project's branch in
+// Vercel's form, "<project>-git-<branch>": the branch lower-cased, every
+// run of other characters than letters and digits one "-". A label
+// longer than 63 characters, or hashed (a second branch whose label
+// would be taken), is cut and ends in "-" and six hex digits of the
+// SHA-256 of project and branch. It never holds "--", which only
+// deployment hosts do.
+func BranchHost(project, branch string, hashed bool) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(branch) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	label := strings.TrimRight(project+"-git-"+strings.TrimRight(b.String(), "-"), "-")
+	if len(label) <= 63 && !hashed {
+		return label
+	}
+	sum := sha256.Sum256([]byte(project + "\x00" + branch))
+	return strings.TrimRight(label[:min(len(label), 63-7)], "-") + "-" + hex.EncodeToString(sum[:3])
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // EnvVar is one environment variable of a project, given to its builds
@@ -83,6 +84,21 @@ func ValidateEnvValue(key, value string) error {
 	}
 	if strings.IndexByte(value, 0) >= 0 {
 		return Errorf(EINVALID, "the value of %s contains a NUL byte, which an environment variable cannot hold", key)
+	}
+	return nil
+}
+
+// MinSecretLen is the shortest value a secret variable may have: build
+// and app logs mask secret values, and a shorter one could not be masked
+// without also hiding ordinary words and numbers in every line.
+const MinSecretLen = 8
+
+// ValidateSecretValue refuses a secret value shorter than MinSecretLen,
+// with a message that says what to do. It never quotes the value.
+func ValidateSecretValue(key, value string) error {
+	if n := utf8.RuneCountInString(value); n < MinSecretLen {
+		return Errorf(EINVALID, "the secret value of %s has %d characters; a secret needs at least %d, or logs could not mask it without hiding ordinary text: use a longer value, or set %s without --secret if it is not secret",
+			key, n, MinSecretLen, key)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package apogee
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. They are part of the API: the HTTP layer maps each to a
@@ -15,6 +16,9 @@ const (
 	EFORBIDDEN    = "forbidden"     // authenticated, but not allowed
 	ETOOLARGE     = "too_large"     // a body or file over its limit
 	EMISSING      = "missing_files" // finalize while blobs are still missing
+	ETOOMANY      = "too_many"      // too many attempts (sign-in): wait RetryAfter and try again
+	ESTORAGEFULL  = "storage_full"  // the server's storage is full: nothing was stored
+	EUNAVAILABLE  = "unavailable"   // the server cannot do this now (storage not writable): try later
 	EINTERNAL     = "internal"      // a bug or a backend fault; details are logged, never shown
 )
 
@@ -81,4 +85,34 @@ func (e *Error) Is(target error) bool {
 		return false
 	}
 	return t == ErrNotFound && e.Code == ENOTFOUND
+}
+
+// Retry is the Data of an ETOOMANY error: how long to wait before the
+// next attempt may succeed (the HTTP layer sends it as Retry-After).
+type Retry struct {
+	AfterSeconds int `json:"retry_after_seconds"`
+}
+
+// TooMany returns an ETOOMANY error that asks to wait at least after
+// (rounded up to whole seconds, at least 1).
+func TooMany(after time.Duration, format string, args ...any) *Error {
+	secs := int((after + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	e := Errorf(ETOOMANY, format, args...)
+	e.Data = Retry{AfterSeconds: secs}
+	return e
+}
+
+// RetryAfter returns the wait an ETOOMANY error in err's chain asks for,
+// or 0.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		if r, ok := e.Data.(Retry); ok {
+			return time.Duration(r.AfterSeconds) * time.Second
+		}
+	}
+	return 0
 }

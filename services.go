@@ -60,6 +60,10 @@ type ProjectService interface {
 	// resets it (or a whole section), keys left out stay. Serve settings
 	// apply from the next deployment on.
 	UpdateProject(ctx context.Context, name string, settings map[string]json.RawMessage) (*ProjectView, error)
+	// RenameProject gives the project a new name: its production URL
+	// moves to the new name at once (the old one stops serving), every
+	// deployment keeps its own URL. ECONFLICT for a taken name.
+	RenameProject(ctx context.Context, name, newName string) (*ProjectView, error)
 	// DeleteProject removes the project with its deployments, domains and
 	// variables; every host of it stops serving.
 	DeleteProject(ctx context.Context, name string) error
@@ -258,8 +262,17 @@ type WebhookService interface {
 // AccountService is a person's own account: signing in with a password,
 // API tokens, and their plan and usage.
 type AccountService interface {
-	// Login exchanges an email and password for a new API token. It
-	// needs no user; a wrong pair is EUNAUTHORIZED without saying which.
+	// SignIn returns the user of an email and password sent from the
+	// client at req.Address. Every way in that takes a password (the
+	// API's login, the dashboard's sign-in form, git over HTTP) calls it,
+	// so one limit holds for all: ETOOMANY, with the wait (RetryAfter),
+	// after too many failures of the account, of the address or of the
+	// two together, or while too many passwords are being checked at
+	// once. It needs no user; a wrong pair is EUNAUTHORIZED without
+	// saying which.
+	SignIn(ctx context.Context, req SignInRequest) (*User, error)
+	// Login exchanges an email and password for a new API token, through
+	// SignIn.
 	Login(ctx context.Context, req LoginRequest) (*TokenResponse, error)
 	// Authenticate returns the user of an API token secret and records
 	// its use. It needs no user; a bad, expired or revoked token is

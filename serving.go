@@ -1,6 +1,9 @@
 package apogee
 
-import "context"
+import (
+	"context"
+	"strconv"
+)
 
 // Content encodings of precompressed variants.
 const (
@@ -32,6 +35,11 @@ type ServingStore interface {
 	// DeploymentServe returns the serve settings recorded for a
 	// deployment; zero settings if none were.
 	DeploymentServe(ctx context.Context, id string) (ServeSettings, error)
+	// SetDeploymentWarnings records the rules of its routing files a
+	// deployment is made without (Deployment.Warnings), replacing any
+	// recorded; nil clears them. ECONFLICT unless the deployment is
+	// uploading, queued or building.
+	SetDeploymentWarnings(ctx context.Context, id string, w []RuleWarning) error
 	// FailDeployment ends an uploading deployment with StatusError and
 	// reason as its Error (an invalid config file, say); production stays
 	// where it was. ECONFLICT if the deployment is not uploading.
@@ -51,4 +59,30 @@ type VariantStore interface {
 	// deployment's manifest, without negative records, in no particular
 	// order.
 	DeploymentVariants(ctx context.Context, id string) ([]BlobVariant, error)
+}
+
+// RuleWarning is a rule of a deployment's routing files (vercel.json,
+// _redirects, _headers, netlify.toml) that the platform skipped or
+// applies differently from what its author may expect, and why: a
+// deployment is made with the rules it can honour, as Netlify does,
+// and says which it could not.
+type RuleWarning struct {
+	File string `json:"file"`
+	// Line is the rule's line in File (1-based), 0 when not known.
+	Line int `json:"line,omitempty"`
+	// Rule is the rule as written, shortened, or where it is
+	// ("redirects[3]") in formats without lines.
+	Rule    string `json:"rule,omitempty"`
+	Message string `json:"message"`
+}
+
+// String reads "_redirects line 3: message".
+func (w RuleWarning) String() string {
+	s := w.File
+	if w.Line > 0 {
+		s += " line " + strconv.Itoa(w.Line)
+	} else if w.Rule != "" {
+		s += " " + w.Rule
+	}
+	return s + ": " + w.Message
 }

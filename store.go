@@ -51,6 +51,11 @@ type ProjectStore interface {
 	// ProjectsByGitURL returns the projects built from the repository at
 	// url, by name (none for "").
 	ProjectsByGitURL(ctx context.Context, url string) ([]*Project, error)
+	// RenameProject gives project id the name name and moves the route
+	// version, in one transaction: its production host becomes the new
+	// name; deployments keep their own hosts. ECONFLICT if the name is
+	// taken, ErrNotFound if the project does not exist.
+	RenameProject(ctx context.Context, id, name string) error
 	// DeleteProject removes the project, its deployments and manifests,
 	// and moves the route version, in one transaction. Blobs stay: they
 	// may be shared with other deployments.
@@ -126,6 +131,20 @@ type RouteStore interface {
 	RouteChanges(ctx context.Context, since int64, limit int) ([]RouteChange, error)
 }
 
+// BranchStore keeps the stable hosts of branches (BranchAlias).
+type BranchStore interface {
+	// SetBranchAlias points a branch's stable host at a ready deployment
+	// of the project and moves the route version, in one transaction,
+	// unless the branch's host serves a newer deployment already (an
+	// older build finishing late changes nothing). A host another branch
+	// holds is ECONFLICT. Routes and ProjectRoutes include branch hosts
+	// (Host = the label), except one equal to a project's name: a
+	// project's own host always wins.
+	SetBranchAlias(ctx context.Context, a BranchAlias) error
+	// BranchAliases returns a project's branch hosts by branch.
+	BranchAliases(ctx context.Context, projectID string) ([]BranchAlias, error)
+}
+
 // RouteChange is one bump of the route version: the project whose
 // routes it changed.
 type RouteChange struct {
@@ -143,6 +162,7 @@ type Store interface {
 	ProjectStore
 	DeploymentStore
 	RouteStore
+	BranchStore
 	DomainStore
 	LogStore
 	RuntimeLogStore

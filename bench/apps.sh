@@ -34,69 +34,15 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-2s}
 CORES=${CORES:-1}
-case $CORES in
-all) nginx_workers=auto apogee_procs=${GOMAXPROCS:-} ;;
-1) nginx_workers=1 apogee_procs=1 ;;
-*) echo "apps.sh: CORES is all or 1, not $CORES" >&2; exit 2 ;;
-esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-say() { printf 'apps.sh: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
-
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need+=(nginx)
-command -v curl >/dev/null || need+=(curl)
-command -v node >/dev/null || need+=(nodejs)
-if [ ${#need[@]} -gt 0 ]; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	say "installing ${need[*]}"
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-nginx_bin=/usr/sbin/nginx
-[ -x "$nginx_bin" ] || nginx_bin=$(command -v nginx)
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/apogee-apps-bench.XXXXXX")
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port found"
-}
-
-wait_http() {
-	for _ in $(seq 200); do
-		if curl -fsS -o /dev/null "$1" 2>/dev/null; then
-			return
-		fi
-		sleep 0.05
-	done
-	die "$1 did not answer; see the logs in $tmp"
-}
+bench=apps
+. bench/lib.sh
+bench_cores
+bench_tools node:nodejs
+bench_tmp
 
 # The instance.
 app_port=$(free_port)
@@ -160,56 +106,4 @@ want=$(curl -fsS "http://127.0.0.1:$app_port/")
 [ "$(curl -fsS "http://127.0.0.1:$apogee_port/")" = "$want" ] || die "apogee's proxy does not answer what the app does"
 [ "$(curl -fsS "http://127.0.0.1:$nginx_port/")" = "$want" ] || die "nginx does not answer what the app does"
 
-cpu_ticks() {
-	local t=0 p
-	for p in "$@"; do
-		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-	done
-	echo "$t"
-}
-
-# run_wrk NAME DURATION URL PID...: Requests/sec and the proxy's CPU
-# microseconds per request.
-run_wrk() {
-	local name=$1 d=$2 url=$3 out c0 c1
-	shift 3
-	c0=$(cpu_ticks "$@")
-	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$d" "$url")
-	c1=$(cpu_ticks "$@")
-	if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
-		say "$name: wrk reported errors:"
-		printf '%s\n' "$out" >&2
-		exit 1
-	fi
-	awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '
-		/^Requests\/sec:/ {rps = $2}
-		/ requests in / {n = $1}
-		END {printf "%s %.1f\n", rps, c / hz * 1e6 / n}' <<<"$out"
-}
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-
-apogee_url=http://127.0.0.1:$apogee_port/
-nginx_url=http://127.0.0.1:$nginx_port/
-nginx_pids=("$(cat "$tmp/nginx/nginx.pid")")
-mapfile -t -O 1 nginx_pids < <(pgrep -P "${nginx_pids[0]}")
-say "warming up ($WARMUP each)"
-run_wrk apogee "$WARMUP" "$apogee_url" "$apogee_pid" >/dev/null
-run_wrk nginx "$WARMUP" "$nginx_url" "${nginx_pids[@]}" >/dev/null
-
-say "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS round(s), $(nproc) cores, CORES=$CORES, one Node instance"
-a_rps=() n_rps=() a_cpu=() n_cpu=()
-for r in $(seq "$ROUNDS"); do
-	read -r a ac < <(run_wrk apogee "$DURATION" "$apogee_url" "$apogee_pid")
-	read -r n nc < <(run_wrk nginx "$DURATION" "$nginx_url" "${nginx_pids[@]}")
-	a_rps+=("$a") n_rps+=("$n") a_cpu+=("$ac") n_cpu+=("$nc")
-	[ "$ROUNDS" -eq 1 ] || say "round $r: apogee $a req/s (${ac} cpu-us/req), nginx $n req/s (${nc} cpu-us/req)"
-done
-a=$(printf '%s\n' "${a_rps[@]}" | median)
-n=$(printf '%s\n' "${n_rps[@]}" | median)
-ac=$(printf '%s\n' "${a_cpu[@]}" | median)
-nc=$(printf '%s\n' "${n_cpu[@]}" | median)
-ratio=$(awk -v a="$a" -v n="$n" 'BEGIN {printf "%.3f", a/n}')
-printf 'apogee %s req/s  (proxy CPU %s us/request)\n' "$a" "$ac"
-printf 'nginx  %s req/s  (proxy CPU %s us/request)\n' "$n" "$nc"
-printf 'ratio  %s (target >= 0.9)\n' "$ratio"
+bench_compare proxy "one Node instance" "http://127.0.0.1:$apogee_port/" "" "$apogee_pid" "http://127.0.0.1:$nginx_port/"

@@ -263,6 +263,15 @@ func TestAppEndToEnd(t *testing.T) {
 	if st.production() != 2 {
 		t.Errorf("after the restart: %+v", st)
 	}
+
+	// SIGTERM: the server stops its instances before it exits.
+	if len(markerPIDs(marker)) == 0 {
+		t.Fatal("no process of the restarted server's instances carries the marker")
+	}
+	w.stop()
+	if left := markerPIDs(marker); len(left) > 0 {
+		t.Errorf("processes %v of the app outlived the server's SIGTERM", left)
+	}
 }
 
 // writeAppZip zips the app in dir with each file's text changed by

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,21 +54,21 @@ func ldflags() string {
 }
 
 type world struct {
-	t      testing.TB
-	data   string
-	config string
-	srv    *exec.Cmd
-	addr   string
-	logs   *testio.Buffer
-	env    []string // extra environment of the server
+	t       testing.TB
+	data    string
+	config  string
+	srv     *exec.Cmd
+	addr    string
+	logs    *testio.Buffer
+	env     []string // extra environment of the server
+	metrics string   // URL of /metrics (--metrics-listen)
 }
 
 func newWorld(t testing.TB) *world {
 	w := &world{t: t, data: t.TempDir(), config: t.TempDir()}
 	t.Cleanup(func() {
 		if w.srv != nil {
-			w.srv.Process.Kill()
-			w.srv.Wait()
+			w.stop()
 		}
 		if t.Failed() && w.logs != nil {
 			t.Logf("server log:\n%s", w.logs.String())
@@ -85,7 +86,7 @@ func (w *world) start() {
 	if w.addr != "" {
 		listen = w.addr
 	}
-	cmd := exec.Command(bin, "server", "--data", w.data, "--listen", listen, "--json")
+	cmd := exec.Command(bin, "server", "--data", w.data, "--listen", listen, "--metrics-listen", "127.0.0.1:0", "--json")
 	cmd.Env = append(append(os.Environ(), "APOGEE_LOG_LEVEL=debug"), w.env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -107,14 +108,31 @@ func (w *world) start() {
 	}()
 	select {
 	case l := <-line:
-		var v struct{ Addr, URL string }
-		if err := json.Unmarshal([]byte(l), &v); err != nil || v.Addr == "" {
-			w.t.Fatalf("server's first line %q is not {\"addr\":…}", l)
+		var v struct{ Addr, URL, Metrics string }
+		if err := json.Unmarshal([]byte(l), &v); err != nil || v.Addr == "" || v.Metrics == "" {
+			w.t.Fatalf("server's first line %q is not {\"addr\":…, \"metrics\":…}", l)
 		}
-		w.addr = v.Addr
+		w.addr, w.metrics = v.Addr, v.Metrics
 	case <-time.After(30 * time.Second):
 		w.t.Fatalf("server did not start; log:\n%s", w.logs.String())
 	}
+}
+
+// stop stops the server with SIGTERM, as a service manager would: it
+// stops its apps' instances, which would outlive a kill -9 of it. After a
+// minute it is killed.
+func (w *world) stop() {
+	w.srv.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { w.srv.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		w.t.Errorf("the server did not stop within a minute of SIGTERM")
+		w.srv.Process.Kill()
+		<-done
+	}
+	w.srv = nil
 }
 
 // kill9 kills the server the hard way.
@@ -299,10 +317,19 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("after restart %d deployments, want 4 (3 ready, 1 uploading)", len(list.Deployments))
 	}
 
-	// The metrics endpoint counts what happened.
-	code, metrics := w.get("localhost", "/metrics")
-	if code != 200 || !strings.Contains(metrics, "apogee_edge_requests_total") || !strings.Contains(metrics, "apogee_api_requests_total") {
-		t.Fatalf("/metrics = %d, missing apogee series", code)
+	// The metrics endpoint counts what happened, on --metrics-listen
+	// only.
+	if code, _ := w.get("localhost", "/metrics"); code != 404 {
+		t.Fatalf("/metrics on the public listener = %d, want 404", code)
+	}
+	res, err := http.Get(w.metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(metrics), "apogee_edge_requests_total") || !strings.Contains(string(metrics), "apogee_api_requests_total") {
+		t.Fatalf("/metrics = %d, missing apogee series", res.StatusCode)
 	}
 }
 

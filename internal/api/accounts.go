@@ -13,6 +13,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, maxJSONBody, &req); err != nil {
 		return err
 	}
+	req.Address = r.RemoteAddr // forwarded headers are not trusted: anyone can send them
 	resp, err := a.svc.Accounts.Login(r.Context(), req)
 	if err != nil {
 		return err

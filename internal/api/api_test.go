@@ -475,3 +475,20 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployRuleWarnings: a rule Netlify cannot process is skipped, not
+// a refused deployment; finalize and GET name it with file and line.
+func TestDeployRuleWarnings(t *testing.T) {
+	e := newEnv(t)
+	tok := e.user("a@example.com")
+	e.must(e.call("POST", "/api/v1/projects", tok, apogee.CreateProjectRequest{Name: "site"}), 201, nil)
+	d := e.deploy(tok, "site", "production", file{"index.html", "x"}, file{"_redirects", "/old /new 301\n/a /b 999\n"})
+	if d.Status != apogee.StatusReady || len(d.Warnings) != 1 || d.Warnings[0].File != "_redirects" || d.Warnings[0].Line != 2 {
+		t.Fatalf("finalize = %s with warnings %+v", d.Status, d.Warnings)
+	}
+	var got apogee.DeploymentView
+	e.must(e.call("GET", "/api/v1/deployments/"+d.ID, tok, nil), 200, &got)
+	if len(got.Warnings) != 1 || got.Warnings[0] != d.Warnings[0] {
+		t.Fatalf("GET warnings %+v; want %+v", got.Warnings, d.Warnings)
+	}
+}

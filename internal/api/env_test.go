@@ -212,6 +212,8 @@ func TestEnvBadInput(t *testing.T) {
 		{"escaped space", "A%20B", setBody("v", false), 400, apogee.EINVALID},
 		{"no value", "K", map[string]any{"secret": true}, 400, apogee.EINVALID},
 		{"value not a string", "K", map[string]any{"value": 5}, 400, apogee.EINVALID},
+		{"secret of 2 characters", "K", setBody("ab", true), 400, apogee.EINVALID},
+		{"secret of 7 characters", "K", setBody("1234567", true), 400, apogee.EINVALID},
 		{"unknown field", "K", map[string]any{"value": "v", "sekret": true}, 400, apogee.EINVALID},
 		{"empty body", "K", nil, 400, apogee.EINVALID},
 		{"NUL in value", "K", setBody("a\x00b", false), 400, apogee.EINVALID},

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apogee-dev/apogee"
 )
@@ -28,6 +30,12 @@ func StatusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case apogee.EQUOTA:
 		return http.StatusPaymentRequired
+	case apogee.ETOOMANY:
+		return http.StatusTooManyRequests
+	case apogee.ESTORAGEFULL:
+		return http.StatusInsufficientStorage
+	case apogee.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
@@ -52,13 +60,25 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &e) {
 		body.Error.Data = e.Data
 	}
-	if code == apogee.EINTERNAL {
+	switch code {
+	case apogee.EINTERNAL:
 		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case apogee.ESTORAGEFULL, apogee.EUNAVAILABLE: // the caller is told what; the admin needs why
+		a.log.Error("storage failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if code == apogee.EUNAUTHORIZED {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="apogee"`)
 	}
+	SetRetryAfter(w, err)
 	writeJSON(w, StatusOf(code), body)
+}
+
+// SetRetryAfter sets the Retry-After header of an ETOOMANY error's
+// answer (the dashboard and git push use it too).
+func SetRetryAfter(w http.ResponseWriter, err error) {
+	if d := apogee.RetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(d/time.Second)))
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -36,12 +36,21 @@ func (a *API) getProject(w http.ResponseWriter, r *http.Request) error {
 //	{"settings": {"serve": {"spa": true, "trailing_slash": null}}}
 func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
+		Name     string                     `json:"name"`
 		Settings map[string]json.RawMessage `json:"settings"`
 	}
 	if err := decode(w, r, maxJSONBody, &req); err != nil {
 		return err
 	}
-	v, err := a.svc.Projects.UpdateProject(r.Context(), r.PathValue("name"), req.Settings)
+	name := r.PathValue("name")
+	if req.Name == "" || req.Settings != nil {
+		v, err := a.svc.Projects.UpdateProject(r.Context(), name, req.Settings)
+		if err != nil || req.Name == "" {
+			return answer(w, http.StatusOK, v, err)
+		}
+	}
+	// A new name, like Vercel's PATCH {"name": …}: after any settings.
+	v, err := a.svc.Projects.RenameProject(r.Context(), name, req.Name)
 	return answer(w, http.StatusOK, v, err)
 }
 

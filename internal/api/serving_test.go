@@ -145,7 +145,7 @@ func TestUpdateProjectSettings(t *testing.T) {
 		{`{"settings": {"deploy": {}}}`, `no section "deploy"`},
 		{`{"settings": {"build": {"root_dir": "../x"}}}`, `settings.build.root_dir`},
 		{`{"settings": {"build": {"build_command": "a\nb"}}}`, `settings.build.build_command`},
-		{`{"name": "x"}`, `unknown field "name"`},
+		{`{"nmae": "x"}`, `unknown field "nmae"`},
 		{`{}`, `send {"settings"`},
 	} {
 		b := e.wantErr(e.call("PATCH", "/api/v1/projects/web", tok, tt.body), 400, apogee.EINVALID)

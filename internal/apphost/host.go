@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -249,6 +250,7 @@ func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Relea
 	if err != nil {
 		return err
 	}
+	env = append(env, releaseMetadata(p, rel)...)
 	if rel.ReleasedAt == nil && live {
 		if rel.ReleaseCommand != "" {
 			if err := h.releasePhase(ctx, p, rel, dir, env, secrets, limits, w); err != nil {
@@ -325,6 +327,20 @@ func (h *Host) env(rel *apogee.Release) (env, secrets []string, err error) {
 		}
 	}
 	return env, secrets, nil
+}
+
+// releaseMetadata is what the platform tells a release's processes about
+// themselves, as Heroku's dyno metadata and Render's RENDER_* variables
+// do: the project, the release's id (its deployment, the
+// X-Apogee-Deployment header the edge adds to its answers) and its
+// version. The APOGEE_ prefix is reserved, so no variable of the
+// project's can shadow them.
+func releaseMetadata(p *apogee.Project, rel *apogee.Release) []string {
+	return []string{
+		"APOGEE_PROJECT=" + p.Name,
+		"APOGEE_RELEASE_ID=" + rel.DeploymentID,
+		"APOGEE_RELEASE_VERSION=" + strconv.Itoa(rel.Version),
+	}
 }
 
 // releasePhase runs the release command in the sandbox: the release's

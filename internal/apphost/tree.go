@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/safefs"
 )
 
 // Trees lays releases' trees out on this host's disk, from the blob
@@ -108,7 +109,7 @@ func (t *Trees) Make(ctx context.Context, id string, files []apogee.File) (strin
 				if err != nil {
 					return fmt.Errorf("link %s: %w", f.Path, err)
 				}
-				if !linkInside(f.Path, string(target)) {
+				if !safefs.LinkInside(f.Path, string(target)) {
 					return apogee.Errorf(apogee.EINVALID, "the release's link %s points outside its tree", f.Path)
 				}
 				return os.Symlink(string(target), dst)
@@ -170,9 +171,11 @@ func (t *Trees) object(ctx context.Context, f apogee.File) (string, error) {
 	if err := os.Chmod(tmp.Name(), mode); err != nil {
 		return "", err
 	}
-	// Two trees fetching one object race to the same name: either
-	// rename wins, with the same bytes.
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	// Workers fetching one object race to the same name: the first link
+	// wins, the others use it. Never rename over it: a link(2) of the
+	// name that resolved the replaced file while its last name went
+	// fails with ENOENT.
+	if err := os.Link(tmp.Name(), p); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", err
 	}
 	return p, nil
@@ -219,25 +222,4 @@ func (t *Trees) Collect() (n int, bytes int64, err error) {
 		return nil
 	})
 	return n, bytes, err
-}
-
-// linkInside reports whether a link at rel pointing at target resolves
-// inside the tree without climbing above its root.
-func linkInside(rel, target string) bool {
-	if target == "" || strings.HasPrefix(target, "/") || strings.ContainsRune(target, 0) {
-		return false
-	}
-	depth := strings.Count(rel, "/")
-	for _, part := range strings.Split(target, "/") {
-		switch part {
-		case "", ".":
-		case "..":
-			if depth--; depth < 0 {
-				return false
-			}
-		default:
-			depth++
-		}
-	}
-	return true
 }

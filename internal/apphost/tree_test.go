@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -103,5 +104,36 @@ func TestTrees(t *testing.T) {
 	}
 	if ids, err := tr.Trees(); err != nil || len(ids) != 1 || ids[0] != "r2" {
 		t.Errorf("Trees = %v, %v", ids, err)
+	}
+}
+
+// TestTreeSharedContent lays out trees where many files share a few
+// contents (as a package's test fixtures do), fetched at once by Make's
+// workers: every file is there. (Workers renamed their copy over the
+// object's name, and a link of the replaced file failed with ENOENT:
+// @fastify/autoload's fixtures failed the first release of a Fastify app
+// about one time in three.)
+func TestTreeSharedContent(t *testing.T) {
+	_, bl, data := testbed.Backends(t)
+	var files []apogee.File
+	for i := range 400 {
+		body := fmt.Sprintf("module.exports = %d", i%3)
+		sum := sha256.Sum256([]byte(body))
+		h := hex.EncodeToString(sum[:])
+		if i < 3 {
+			if _, err := bl.Put(t.Context(), h, bytes.NewReader([]byte(body)), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		files = append(files, apogee.File{Path: fmt.Sprintf("node_modules/p%d/test/basic/one/index.js", i), SHA256: h, Size: int64(len(body)), Mode: 0o644})
+	}
+	for round := range 5 {
+		tr, err := NewTrees(filepath.Join(data, fmt.Sprintf("apps%d", round)), bl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.Make(t.Context(), "r", files); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -29,6 +29,12 @@ var (
 		"The app's instance closed the connection or sent a malformed response before answering this request.")
 	pageTimeout = newPage(504, "504: gateway timeout",
 		"The app's instance did not answer this request in time.")
+	pageStarting = newPage(503, "503: the app is starting",
+		"This app was asleep and no instance of it became ready in time to answer this request. Try again in a few seconds.")
+	pageWakeFailed = newPage(503, "503: the app could not start",
+		"This app was asleep and could not be started to answer this request. The app's runtime log says why.")
+	pageQueueFull = newPage(503, "503: too many requests waiting",
+		"This app is starting and too many requests are already waiting for it. Try again in a few seconds.")
 	pageTooLarge = newPage(413, "413: request too large",
 		"The body of this request is larger than this app accepts.")
 )

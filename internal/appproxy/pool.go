@@ -20,6 +20,7 @@ type Pool struct {
 	name    string
 	targets atomic.Pointer[[]*Target]
 	next    atomic.Uint64 // where the balancer's scan starts, for ties
+	hold    holdState     // the activator's (see Waker)
 }
 
 var _ http.Handler = (*Pool)(nil)
@@ -40,7 +41,9 @@ func (pl *Pool) Name() string { return pl.name }
 // targets that no other pool holds.
 func (pl *Pool) Switch(targets ...*Target) (old []*Target) {
 	ts := slices.Clone(targets)
-	if prev := pl.targets.Swap(&ts); prev != nil {
+	prev := pl.targets.Swap(&ts)
+	pl.Notify()
+	if prev != nil {
 		return *prev
 	}
 	return nil
@@ -56,6 +59,7 @@ type reqState struct {
 	tried  []*Target
 	body   *trackedBody
 	cancel context.CancelCauseFunc
+	w      http.ResponseWriter // the answer's, for Options.LabelHeader
 }
 
 type stateKey struct{}
@@ -66,7 +70,8 @@ func stateOf(ctx context.Context) *reqState {
 }
 
 // ServeHTTP proxies r to the ready target with the fewest requests in
-// flight.
+// flight. When none is ready and the proxy has a Waker, the activator
+// holds r while the app wakes (see Waker and Options.HoldTimeout).
 func (pl *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if max := pl.proxy.opts.MaxBodyBytes; max > 0 {
 		if r.ContentLength > max {
@@ -79,10 +84,18 @@ func (pl *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	rs := &reqState{pool: pl, cancel: cancel}
+	rs := &reqState{pool: pl, cancel: cancel, w: w}
 	if !pl.claim(rs) {
-		writePage(w, pageUnavailable)
-		return
+		if pl.proxy.opts.Waker == nil || r.Header.Get("User-Agent") == HealthCheckUserAgent {
+			writePage(w, pageUnavailable)
+			return
+		}
+		held, cleanup, ok := pl.holdFor(w, r, rs)
+		if !ok {
+			return
+		}
+		defer cleanup()
+		r = held
 	}
 	defer func() { rs.target.end(rs) }()
 	pl.proxy.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, rs)))

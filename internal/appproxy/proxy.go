@@ -26,7 +26,13 @@
 //     Options.Retries times); nothing else is retried, because a request
 //     that reached an app may have changed something;
 //   - no ready target is 503, an instance that failed mid-request 502,
-//     each a small page saying so.
+//     each a small page saying so; with Options.Waker, a request that
+//     finds no ready target is first held while the app wakes (the
+//     activator: a bounded queue per pool, the first held request wakes
+//     the app at once, bodies kept in memory up to 1 MiB and then on
+//     disk, 503 with Retry-After at the hold timeout; see Waker);
+//   - with Options.LabelHeader set, an answer from a Labeler target
+//     names its label (the release) in that header.
 //
 // The proxy speaks HTTP/1.1 to instances and never uses proxy settings
 // from the environment.
@@ -60,6 +66,16 @@ type Backend interface {
 	Dial(ctx context.Context) (net.Conn, error)
 }
 
+// Labeler is a Backend that names what it runs (an app instance: its
+// release). With Options.LabelHeader set, every answer from it carries
+// the label in that header, whatever the caller or the app set there:
+// the answer says which release made it even when a switch raced the
+// request.
+type Labeler interface {
+	Backend
+	Label() string
+}
+
 // Options tune a Proxy. Zero values take the defaults.
 type Options struct {
 	// MaxBodyBytes bounds a request body (default 100 MiB, Cloudflare's
@@ -84,6 +100,34 @@ type Options struct {
 	Retries int
 	// Log receives proxy errors (default slog.Default()).
 	Log *slog.Logger
+	// LabelHeader is the response header that names the Labeler that
+	// answered ("": none).
+	LabelHeader string
+
+	// Waker, when set, turns the proxy into an activator as well: a
+	// request for a pool with no ready target is held while Waker wakes
+	// the app, instead of answered 503 at once. See Waker.
+	Waker Waker
+	// HoldQueue bounds the requests held per pool (default
+	// DefaultHoldQueue); one more is answered 503 at once.
+	HoldQueue int
+	// HoldTimeout is the shortest time a request is held (default
+	// DefaultHoldTimeout); the pool's is max(HoldTimeout, BootFactor × its
+	// slowest recent boot). Past it the request is answered 503 with
+	// Retry-After.
+	HoldTimeout time.Duration
+	// HoldMemory is how many bytes of a held request's body stay in
+	// memory (default DefaultHoldMemory); the rest waits in a temporary
+	// file in TempDir (default os.TempDir()), removed when the request
+	// ends.
+	HoldMemory int64
+	TempDir    string
+	// HoldMemoryTotal and HoldDiskTotal bound the held bodies of every
+	// pool together (defaults DefaultHoldMemoryTotal, DefaultHoldDiskTotal):
+	// past the first a body goes to disk at once, past the second the
+	// request is answered 503.
+	HoldMemoryTotal int64
+	HoldDiskTotal   int64
 }
 
 func (o *Options) defaults() {
@@ -110,6 +154,21 @@ func (o *Options) defaults() {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.HoldQueue <= 0 {
+		o.HoldQueue = DefaultHoldQueue
+	}
+	if o.HoldTimeout <= 0 {
+		o.HoldTimeout = DefaultHoldTimeout
+	}
+	if o.HoldMemory <= 0 {
+		o.HoldMemory = DefaultHoldMemory
+	}
+	if o.HoldMemoryTotal <= 0 {
+		o.HoldMemoryTotal = DefaultHoldMemoryTotal
+	}
+	if o.HoldDiskTotal <= 0 {
+		o.HoldDiskTotal = DefaultHoldDiskTotal
+	}
 }
 
 // Proxy holds what every target and pool shares: the options and the one
@@ -117,18 +176,23 @@ func (o *Options) defaults() {
 type Proxy struct {
 	opts Options
 	rp   *httputil.ReverseProxy
+	// What held request bodies may still take (see Options.HoldMemoryTotal).
+	memHeld, diskHeld budget
 }
 
 // New returns a proxy with opts.
 func New(opts Options) *Proxy {
 	opts.defaults()
 	p := &Proxy{opts: opts}
+	p.memHeld.left.Store(opts.HoldMemoryTotal)
+	p.diskHeld.left.Store(opts.HoldDiskTotal)
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:      rewrite,
-		Transport:    roundTripper{},
-		ErrorHandler: p.proxyError,
-		BufferPool:   bufferPool{},
-		ErrorLog:     slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
+		Rewrite:        rewrite,
+		Transport:      roundTripper{},
+		ErrorHandler:   p.proxyError,
+		ModifyResponse: p.label,
+		BufferPool:     bufferPool{},
+		ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
 	}
 	return p
 }
@@ -153,6 +217,19 @@ func rewrite(pr *httputil.ProxyRequest) {
 		rs.body = &trackedBody{rc: pr.Out.Body}
 		pr.Out.Body = rs.body
 	}
+}
+
+// label names the target that answered in Options.LabelHeader, in
+// place of any value the caller or the app set.
+func (p *Proxy) label(res *http.Response) error {
+	if p.opts.LabelHeader == "" {
+		return nil
+	}
+	if rs := stateOf(res.Request.Context()); rs != nil && rs.target != nil && rs.target.label != nil {
+		rs.w.Header().Del(p.opts.LabelHeader)
+		res.Header[p.opts.LabelHeader] = rs.target.label
+	}
+	return nil
 }
 
 // proxyError answers a request that failed between the proxy and the
@@ -202,7 +279,15 @@ func (roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errNoTarget
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := rs.target.transport.RoundTrip(req)
+		var (
+			res *http.Response
+			err error
+		)
+		if plain(req) {
+			res, err = rs.target.plain.RoundTrip(req)
+		} else {
+			res, err = rs.target.transport.RoundTrip(req)
+		}
 		if err == nil {
 			return res, nil
 		}

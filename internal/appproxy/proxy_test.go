@@ -474,3 +474,150 @@ func TestDrainDeadlineCancelsWebSocket(t *testing.T) {
 		t.Errorf("the WebSocket still works after the drain deadline: %q", got)
 	}
 }
+
+// labeledBackend is a backend that names its release.
+type labeledBackend struct {
+	*backend
+	release string
+}
+
+func (b labeledBackend) Label() string { return b.release }
+
+// TestLabelHeaderNamesTheTargetThatAnswered: the header names the
+// release whose target answered, replacing what the caller set before
+// (the edge's idea of production) and what the app set; a target that is
+// no Labeler leaves the caller's value; a retry names the target that
+// finally answered.
+func TestLabelHeaderNamesTheTargetThatAnswered(t *testing.T) {
+	p := New(Options{Log: quiet(), LabelHeader: "X-Release"})
+	forging := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Release", "forged")
+		io.WriteString(w, "ok")
+	})
+	caller := func(pl *Pool) string {
+		return front(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Release", "edge")
+			pl.ServeHTTP(w, r)
+		}))
+	}
+	for _, c := range []struct {
+		name    string
+		targets []*Target
+		want    []string
+	}{
+		{"labeled", []*Target{p.NewTarget(labeledBackend{newBackend(t, "a", forging), "r2"})}, []string{"r2"}},
+		{"not labeled", []*Target{p.NewTarget(newBackend(t, "b", echo()))}, []string{"edge"}},
+		{"retried", []*Target{p.NewTarget(labeledBackend{deadBackend(t, "dead"), "r1"}), p.NewTarget(labeledBackend{newBackend(t, "c", forging), "r3"})},
+			[]string{"r3"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			url := caller(p.NewPool("web", c.targets...))
+			for range 4 { // every rotation of the balancer's start
+				res, _ := get(t, url, nil)
+				if got := res.Header.Values("X-Release"); res.StatusCode != 200 || strings.Join(got, ",") != strings.Join(c.want, ",") {
+					t.Errorf("%d, X-Release %q, want %q", res.StatusCode, got, c.want)
+				}
+			}
+		})
+	}
+}
+
+// rawBackend answers each connection's requests with the raw response
+// answer gives for its number on that connection (1, 2, …); "" closes the
+// connection without a word.
+func rawBackend(t *testing.T, id string, answer func(n int) string) *backend {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for n := 1; ; n++ {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					req.Body.Close()
+					a := answer(n)
+					if a == "" {
+						return
+					}
+					io.WriteString(c, a)
+				}
+			}()
+		}
+	}()
+	b := &backend{id: id, addr: l.Addr().String()}
+	b.ready.Store(true)
+	return b
+}
+
+// TestPlainRequestsKeepAlive: bodiless GETs and HEADs go over kept-alive
+// connections, 1xx answers are skipped, a HEAD's or a 204's empty body
+// keeps the connection, and a connection the instance closed while it
+// was idle is replaced without the request failing.
+func TestPlainRequestsKeepAlive(t *testing.T) {
+	t.Run("kept alive", func(t *testing.T) {
+		b := rawBackend(t, "a", func(n int) string {
+			switch n % 3 {
+			case 0:
+				return "HTTP/1.1 204 No Content\r\n\r\n"
+			case 1:
+				return "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+			}
+			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+		})
+		p := New(Options{Log: quiet()})
+		url := front(t, p.NewPool("web", p.NewTarget(b)))
+		for i := range 9 {
+			res, body := get(t, url, nil)
+			want, wantBody := 200, "ok"
+			if i%3 == 2 {
+				want, wantBody = 204, ""
+			}
+			if res.StatusCode != want || body != wantBody {
+				t.Errorf("request %d: %d %q, want %d %q", i, res.StatusCode, body, want, wantBody)
+			}
+		}
+		if n := b.dials.Load(); n != 1 {
+			t.Errorf("%d connections for 9 requests one after the other, want 1", n)
+		}
+	})
+	t.Run("closed while idle", func(t *testing.T) {
+		// One answer per connection, then a close without saying so.
+		b := rawBackend(t, "b", func(n int) string {
+			if n > 1 {
+				return ""
+			}
+			return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+		})
+		p := New(Options{Log: quiet()})
+		url := front(t, p.NewPool("web", p.NewTarget(b)))
+		for i := range 5 {
+			if res, body := get(t, url, nil); res.StatusCode != 200 || body != "ok" {
+				t.Errorf("request %d: %d %q", i, res.StatusCode, body)
+			}
+		}
+		if n := b.dials.Load(); n < 5 {
+			t.Errorf("%d connections, want a new one per request", n)
+		}
+	})
+	t.Run("headers too large", func(t *testing.T) {
+		huge := "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 11<<20) + "\r\nContent-Length: 0\r\n\r\n"
+		b := rawBackend(t, "c", func(int) string { return huge })
+		p := New(Options{Log: quiet()})
+		url := front(t, p.NewPool("web", p.NewTarget(b)))
+		if res, _ := get(t, url, nil); res.StatusCode != 502 {
+			t.Errorf("response headers of 11 MiB: %d, want 502", res.StatusCode)
+		}
+	})
+}

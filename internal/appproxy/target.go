@@ -20,7 +20,9 @@ var errDrained = errors.New("appproxy: instance drained")
 // safe for concurrent use.
 type Target struct {
 	backend   Backend
-	transport *http.Transport
+	label     []string        // the Labeler's label, as a header value; nil: none
+	transport *http.Transport // requests with bodies, upgrades
+	plain     *plainTransport // bodiless GET and HEAD
 	inflight  atomic.Int64
 	closed    atomic.Bool // draining or drained: no new requests
 
@@ -34,17 +36,23 @@ type Target struct {
 // between the pools that serve the instance.
 func (p *Proxy) NewTarget(b Backend) *Target {
 	t := &Target{backend: b, reqs: make(map[*reqState]struct{}), idle: make(chan struct{})}
+	if l, ok := b.(Labeler); ok {
+		t.label = []string{l.Label()}
+	}
 	dialTimeout := p.opts.DialTimeout
+	dial := func(ctx context.Context) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+		c, err := b.Dial(ctx)
+		if err != nil {
+			return nil, &dialError{err: err}
+		}
+		return c, nil
+	}
+	t.plain = &plainTransport{dial: dial, maxIdle: p.opts.IdleConnsPerTarget, idleTimeout: p.opts.IdleConnTimeout,
+		responseTimeout: p.opts.ResponseTimeout}
 	t.transport = &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(ctx, dialTimeout)
-			defer cancel()
-			c, err := b.Dial(ctx)
-			if err != nil {
-				return nil, &dialError{err: err}
-			}
-			return c, nil
-		},
+		DialContext:           func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
 		MaxIdleConnsPerHost:   p.opts.IdleConnsPerTarget,
 		IdleConnTimeout:       p.opts.IdleConnTimeout,
 		ResponseHeaderTimeout: p.opts.ResponseTimeout,
@@ -124,10 +132,13 @@ func (t *Target) Drain(ctx context.Context, timeout time.Duration) int {
 		rs.cancel(errDrained)
 	}
 	t.mu.Unlock()
-	t.transport.CloseIdleConnections()
+	t.CloseIdleConnections()
 	return n
 }
 
 // CloseIdleConnections closes the target's idle keep-alive connections
 // (say, after its instance restarted).
-func (t *Target) CloseIdleConnections() { t.transport.CloseIdleConnections() }
+func (t *Target) CloseIdleConnections() {
+	t.transport.CloseIdleConnections()
+	t.plain.closeIdle()
+}

@@ -233,7 +233,7 @@ func (m *Manager) ensure(ctx context.Context, spec Spec, n int) ([]Instance, err
 	}
 	for _, in := range started {
 		rel.instances = append(rel.instances, in)
-		rel.targets = append(rel.targets, m.proxy.NewTarget(in))
+		rel.targets = append(rel.targets, m.proxy.NewTarget(labeled{in}))
 	}
 	rel.pool.Switch(rel.targets...)
 	if m.current[spec.Project] == spec.Release {
@@ -504,7 +504,7 @@ func (m *Manager) Restart(ctx context.Context, project string) error {
 	}
 	targets := make([]*appproxy.Target, len(started))
 	for i, in := range started {
-		targets[i] = m.proxy.NewTarget(in)
+		targets[i] = m.proxy.NewTarget(labeled{in})
 	}
 	m.mu.Lock()
 	old, oldT := rel.instances, rel.targets
@@ -562,3 +562,9 @@ func (m *Manager) Close(ctx context.Context) error {
 		return fmt.Errorf("apps: closing: %w", ctx.Err())
 	}
 }
+
+// labeled is an instance as the proxy sees it: labeled with its release,
+// which the proxy can name in each answer (appproxy.Options.LabelHeader).
+type labeled struct{ Instance }
+
+func (l labeled) Label() string { return l.Spec().Release }

@@ -40,6 +40,12 @@ func newFixture(t testing.TB, opts ...apps.ManagerOptions) *fixture {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	return newFixtureLogging(t, o, quiet())
+}
+
+// newFixtureLogging is newFixture with o, its proxy logging to proxyLog.
+func newFixtureLogging(t testing.TB, o apps.ManagerOptions, proxyLog *slog.Logger) *fixture {
+	t.Helper()
 	o.Log = quiet()
 	obs := runtimetest.NewRecorder()
 	sb, err := sandbox.New("bwrap", sandbox.WithLogger(quiet()), sandbox.WithCgroupParent("apogee-test/manager"))
@@ -52,7 +58,7 @@ func newFixture(t testing.TB, opts ...apps.ManagerOptions) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := apps.NewManager(rt, appproxy.New(appproxy.Options{Log: quiet()}), o)
+	m := apps.NewManager(rt, appproxy.New(appproxy.Options{Log: proxyLog}), o)
 	srv := httptest.NewServer(m.Production("web"))
 	t.Cleanup(func() {
 		srv.Close()
@@ -373,8 +379,41 @@ func TestScaleAndRestart(t *testing.T) {
 	}
 }
 
+// proxyFailures records the instance each failed request went to, as
+// the proxy logs it (one warning per request it could not answer).
+type proxyFailures struct {
+	mu        sync.Mutex
+	instances []string
+}
+
+func (p *proxyFailures) Enabled(context.Context, slog.Level) bool { return true }
+func (p *proxyFailures) WithAttrs([]slog.Attr) slog.Handler       { return p }
+func (p *proxyFailures) WithGroup(string) slog.Handler            { return p }
+func (p *proxyFailures) Handle(_ context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn {
+		return nil
+	}
+	id := "(none)"
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "instance" {
+			id = a.Value.String()
+		}
+		return true
+	})
+	p.mu.Lock()
+	p.instances = append(p.instances, id+": "+r.Message)
+	p.mu.Unlock()
+	return nil
+}
+
+// TestKillNineUnderLoad kills one of two instances with SIGKILL while
+// clients keep requesting: the instance is replaced, and the only
+// requests that fail are those the killed process held at that instant
+// (the proxy names the instance of every request it fails); none sent to
+// the other instance fails, and new requests never reach the dead one.
 func TestKillNineUnderLoad(t *testing.T) {
-	f := newFixture(t)
+	failed := &proxyFailures{}
+	f := newFixtureLogging(t, apps.ManagerOptions{DrainTimeout: 10 * time.Second}, slog.New(failed))
 	ctx := context.Background()
 	if err := f.m.Rollout(ctx, f.release("r", 2)); err != nil {
 		t.Fatal(err)
@@ -384,6 +423,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 	l := startLoad(f.url, 8)
 	l.waitMore(200)
 	// The app kills itself with SIGKILL: as kill -9 from outside.
+	killed := time.Now()
 	runtimetestGet(victim, "/crash")
 	deadline := time.NewTimer(time.Minute)
 	for {
@@ -397,13 +437,20 @@ func TestKillNineUnderLoad(t *testing.T) {
 			t.Fatalf("never replaced: %+v", victim.Status())
 		}
 	}
+	t.Logf("replaced and ready %v after the kill", time.Since(killed).Round(time.Millisecond))
 	l.waitMore(200)
 	l.end()
-	// Requests in flight to the killed process at that instant may fail;
-	// no other may.
-	t.Logf("%d of %d requests failed around the kill", len(l.failures), l.total.Load())
-	if len(l.failures) > 8 {
-		t.Errorf("%d requests failed (more than were in flight): %v", len(l.failures), l.failures)
+	failed.mu.Lock()
+	defer failed.mu.Unlock()
+	t.Logf("%d of %d requests failed around the kill: %v", len(l.failures), l.total.Load(), l.failures)
+	for _, f := range failed.instances {
+		if !strings.HasPrefix(f, victim.ID()+": ") {
+			t.Errorf("a request failed that was not the killed instance's: %s", f)
+		}
+	}
+	if len(l.failures) != len(failed.instances) || len(l.failures) > 8 {
+		t.Errorf("%d requests failed, the proxy failed %d on the killed instance (at most the 8 in flight may): %v; %v",
+			len(l.failures), len(failed.instances), l.failures, failed.instances)
 	}
 	if st := other.Status(); st.Restarts != 0 || st.State != apps.StateReady {
 		t.Errorf("the other instance: %+v", st)

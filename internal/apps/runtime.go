@@ -80,6 +80,35 @@ type Instance interface {
 	Stop(ctx context.Context, grace time.Duration) error
 }
 
+// Pauser is an Instance that can be paused: every process of it frozen
+// at once (the cgroup freezer), its memory kept, no CPU used, its health
+// checks suspended, and out of rotation (Ready is false, State is
+// StatePaused). Resume thaws it and puts it back in rotation at once,
+// without a readiness check: the app was ready when it was frozen, and a
+// connection made meanwhile waits in the kernel's queue until the thaw.
+// Resume takes milliseconds.
+//
+// Pause fails with an *apogee.Error (ECONFLICT) unless the instance is
+// ready; pausing a paused instance and resuming a running one do nothing.
+// An instance that stops or is stopped while paused is thawed first, so
+// it gets its SIGTERM and grace. Both are safe for concurrent use; ctx
+// bounds the wait for the kernel.
+type Pauser interface {
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
+}
+
+// Prestarter is a Runtime that can make an instance's sandbox ahead of
+// its start, so that a cold start skips the sandbox's set-up: Prestart
+// makes a spare for s's release (one per release; again does nothing),
+// which the next Start of an equal Spec takes; DropSpare removes a
+// release's spare (when the release retires, or memory is short); Close
+// removes them all. A spare uses no CPU and a little memory.
+type Prestarter interface {
+	Prestart(ctx context.Context, s Spec) error
+	DropSpare(release string)
+}
+
 // Observer hears what a runtime's instances do. A runtime calls it from
 // its own goroutines, in order for any one instance; each method must
 // return quickly (hand slow work to a queue of its own).
@@ -217,6 +246,7 @@ const (
 //	   │  └──backoff── crashed ◄─────┴── exit, boot or Replace ──────┘
 //	   └── exit / boot timeout ──► crashed
 //	any ──Stop──► stopping ──► stopped (final)
+//	ready ──Pause──► paused ──Resume──► ready (see Pauser)
 type State string
 
 const (
@@ -225,6 +255,7 @@ const (
 	StateUnhealthy State = "unhealthy" // failing liveness: out of rotation
 	StateCrashed   State = "crashed"   // no process; waiting to restart
 	StateStopping  State = "stopping"  // SIGTERM sent, waiting for the exit
+	StatePaused    State = "paused"    // frozen: memory kept, no CPU, no health checks; out of rotation
 	StateStopped   State = "stopped"   // gone for good
 )
 
@@ -252,6 +283,8 @@ type Status struct {
 	ReadySince time.Time `json:"ready_since,omitzero"`
 	// NextStart is when a crashed instance starts again.
 	NextStart time.Time `json:"next_start,omitzero"`
+	// PausedSince is when a paused instance was paused (zero otherwise).
+	PausedSince time.Time `json:"paused_since,omitzero"`
 }
 
 // Exit is how an instance's process ended.

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"gocloud.dev/blob"
@@ -198,16 +199,40 @@ func (s *Store) Put(ctx context.Context, hash string, r io.Reader, max int64) (i
 		return 0, err
 	}
 	key := blobKey(hash)
+	n, err := s.put(ctx, hash, key, r, max)
+	if err != nil {
+		return n, fmt.Errorf("blob: put %s: %w", hash, storageError(err))
+	}
+	return n, nil
+}
+
+// storageError gives a write that failed for want of room or of
+// permission its code: ESTORAGEFULL (507) for a full disk or quota,
+// EUNAVAILABLE (503) for a read-only or forbidden folder, the cause kept
+// for the log. Other errors are returned as they are.
+func storageError(err error) error {
+	var e *apogee.Error
+	if errors.As(err, &e) {
+		return err // a refusal of the upload itself (ETOOLARGE, EINVALID)
+	}
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return &apogee.Error{Code: apogee.ESTORAGEFULL, Err: err,
+			Message: "storage full: the server has no room for this file; nothing was stored (its admin must free space or add some)"}
+	case errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return &apogee.Error{Code: apogee.EUNAVAILABLE, Err: err,
+			Message: "storage not writable: the server cannot store files now; nothing was stored (its admin must check the blob store), try again later"}
+	}
+	return err
+}
+
+func (s *Store) put(ctx context.Context, hash, key string, r io.Reader, max int64) (int64, error) {
 	exists, err := s.bucket.Exists(ctx, key)
 	if err != nil {
-		return 0, fmt.Errorf("blob: put %s: %w", hash, err)
+		return 0, err
 	}
 	if exists {
-		n, err := verify(ctx, hash, io.Discard, r, max)
-		if err != nil {
-			return n, fmt.Errorf("blob: put %s: %w", hash, err)
-		}
-		return n, nil
+		return verify(ctx, hash, io.Discard, r, max)
 	}
 
 	// Cancelling wctx before Close is gocloud's way to abort a write: the
@@ -224,7 +249,7 @@ func (s *Store) Put(ctx context.Context, hash string, r io.Reader, max int64) (i
 		},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("blob: put %s: %w", hash, err)
+		return 0, err
 	}
 	n, err := verify(ctx, hash, w, r, max)
 	if err == nil && file != nil {
@@ -238,12 +263,9 @@ func (s *Store) Put(ctx context.Context, hash string, r io.Reader, max int64) (i
 	if err != nil {
 		abort()
 		_ = w.Close() // reports the cancellation we asked for
-		return n, fmt.Errorf("blob: put %s: %w", hash, err)
+		return n, err
 	}
-	if err := w.Close(); err != nil {
-		return n, fmt.Errorf("blob: put %s: %w", hash, err)
-	}
-	return n, nil
+	return n, w.Close()
 }
 
 // verify copies r to w while hashing it, and fails if r holds more than max

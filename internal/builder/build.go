@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,7 +93,14 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 		// instances' boot).
 		last := b.lastSeq(bg, d.ID, w.Seq())
 		if ferr == nil {
-			b.appendLine(bg, d.ID, last, "Ready: %s", b.cfg.SiteURL(ready.Host))
+			// The rules of its routing files the deployment is made
+			// without, as Netlify's deploy log lists them.
+			w = logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{After: last, Log: log})
+			for _, rw := range ready.Warnings {
+				w.Systemf("Warning: %s", rw)
+			}
+			w.Systemf("Ready: %s", b.cfg.SiteURL(ready.Host))
+			_ = w.Close(bg)
 			b.cfg.Hub.End(d.ID)
 			log.Info("build ready", "files", len(files), "app", app != nil)
 			return
@@ -170,13 +179,6 @@ func (b *Builder) lastSeq(ctx context.Context, id string, min int64) int64 {
 	return max(min, lines[len(lines)-1].Seq)
 }
 
-// appendLine adds one system line to a log whose writer is closed.
-func (b *Builder) appendLine(ctx context.Context, id string, after int64, format string, args ...any) {
-	w := logs.NewWriter(id, b.cfg.Store, b.cfg.Hub, logs.Options{After: after, Log: b.log})
-	w.Systemf(format, args...)
-	_ = w.Close(ctx)
-}
-
 // failureReason is what a failed build's last log line and Error say.
 func failureReason(err error) string {
 	var e *apogee.Error
@@ -250,8 +252,11 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	if err != nil {
 		return nil, nil, err
 	}
-	if commit != "" {
-		w.Systemf("Commit %s", commit)
+	if commit.SHA != "" {
+		if err := b.cfg.Store.SetBuildCommit(ctx, d.ID, commit); err != nil {
+			return nil, nil, fmt.Errorf("record the commit: %w", err)
+		}
+		w.Systemf("Commit %s", commitLine(commit))
 	}
 
 	overrides := framework.Overrides(p.Settings.Build)
@@ -291,6 +296,12 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	}
 	w.Systemf("Detected %s: install %s, build %s, output %q", plan.Name, quoteOr(plan.InstallCommand, "none"), quoteOr(plan.BuildCommand, "none"), plan.OutputDir)
 
+	if plan.InstallCommand != "" || plan.BuildCommand != "" {
+		if err := b.useNode(ctx, w, p, plan.NodeVersion, plan.NodeVersionFrom, &ws); err != nil {
+			return nil, nil, err
+		}
+	}
+
 	cache, err := b.openCache(ctx, p.ID, root, rootDir, plan.Lockfile, "", w)
 	if err != nil {
 		return nil, nil, err
@@ -305,13 +316,17 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		w.Systemf("Restored node_modules from the cache (lockfile unchanged)")
 	}
 
-	ws.mounts = []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}}
+	ws.mounts = append(ws.mounts, sandbox.Mount{Source: cache.pkgDir, Target: "/cache", Writable: true})
 	if plan.InstallCommand != "" && !skipInstall {
 		if err := b.step(ctx, w, "Installing", plan.InstallCommand, ws); err != nil {
 			return nil, nil, err
 		}
 	} else if skipInstall {
 		w.Systemf("Skipping install")
+	}
+	fw := b.frameworkCache(p, d)
+	if plan.BuildCommand != "" && !d.NoCache {
+		fw.restore(root, rootDir, plan.CacheDirs, w)
 	}
 	if plan.BuildCommand != "" {
 		if err := b.step(ctx, w, "Building", plan.BuildCommand, ws); err != nil {
@@ -322,6 +337,13 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	files, err := collect(ctx, b.cfg.Blobs, root, path.Join(rootDir, path.Clean(filepath.ToSlash(plan.OutputDir))), w, collectOptions{})
 	if err != nil {
 		return nil, nil, err
+	}
+	// Before node_modules goes to its cache: some framework caches are in
+	// it (node_modules/.vite).
+	if plan.BuildCommand != "" {
+		if err := fw.save(root, rootDir, plan.CacheDirs, w); err != nil {
+			w.Systemf("Could not keep the framework cache: %v", err)
+		}
 	}
 	if err := cache.save(root, rootDir); err != nil {
 		w.Systemf("Could not save the dependency cache: %v", err)
@@ -371,6 +393,12 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 		w.Systemf("Release command %s runs once, before the release serves production", quoteOr(kind.ReleaseCommand, ""))
 	}
 
+	// An app runs with the server's Node.js, so it is built with it too:
+	// native modules built for another Node.js would not load.
+	if want := p.Settings.Build.NodeVersion; plan.NodeVersion != "" || (want != nil && *want != "") {
+		w.Systemf("Apps build and run with the server's Node.js for now; the version asked for is not used")
+	}
+
 	cache, err := b.openCache(ctx, p.ID, ws.root, ws.rootDir, plan.Lockfile, "prod", w)
 	if err != nil {
 		return nil, nil, err
@@ -383,7 +411,7 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 		skipInstall = overrides.InstallCommand == nil
 		w.Systemf("Restored node_modules from the cache (lockfile unchanged)")
 	}
-	ws.mounts = []sandbox.Mount{{Source: cache.pkgDir, Target: "/cache", Writable: true}}
+	ws.mounts = append(ws.mounts, sandbox.Mount{Source: cache.pkgDir, Target: "/cache", Writable: true})
 	if plan.InstallCommand != "" && !skipInstall {
 		if err := b.step(ctx, w, "Installing", plan.InstallCommand, ws); err != nil {
 			return nil, nil, err
@@ -414,11 +442,69 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 	return files, &apogee.AppBuild{StartCommand: kind.StartCommand, ReleaseCommand: kind.ReleaseCommand}, nil
 }
 
+// commitLine is a commit as the log shows it: short SHA, subject, author.
+func commitLine(c apogee.CommitInfo) string {
+	s := c.SHA
+	if len(s) > 12 {
+		s = s[:12]
+	}
+	if c.Message != "" {
+		s += " " + strconv.Quote(c.Message)
+	}
+	if c.Author != "" {
+		s += " by " + c.Author
+	}
+	return s
+}
+
 func quoteOr(s, none string) string {
 	if s == "" {
 		return none
 	}
 	return "`" + s + "`"
+}
+
+// nodeTarget is where a build's Node.js is mounted in the sandbox (the
+// sandbox makes /run/apogee traversable; a new parent would be 0700).
+const nodeTarget = "/run/apogee/node"
+
+// useNode picks the build's Node.js (the project's setting, else what
+// the tree asks for, else the current LTS), mounts it read-only and puts
+// it first on PATH, and logs which and why.
+func (b *Builder) useNode(ctx context.Context, w *logs.Writer, p *apogee.Project, want, from string, ws *workspace) error {
+	if b.cfg.NodeJS == nil {
+		return nil
+	}
+	if s := p.Settings.Build.NodeVersion; s != nil && *s != "" {
+		want, from = *s, "the project's setting"
+	}
+	c, err := b.cfg.NodeJS.Choose(ctx, want, from)
+	if err != nil {
+		return err
+	}
+	w.Systemf("%s", c.Why)
+	if c.Dir == "" {
+		return nil
+	}
+	bin := nodeTarget + "/bin"
+	if b.cfg.Sandbox.Name() == "none" {
+		bin = filepath.Join(c.Dir, "bin") // nothing is mounted
+	} else {
+		ws.mounts = append(ws.mounts, sandbox.Mount{Source: c.Dir, Target: nodeTarget})
+	}
+	for i, kv := range ws.env {
+		if strings.HasPrefix(kv, "PATH=") {
+			ws.env[i] = "PATH=" + bin + ":" + strings.TrimPrefix(kv, "PATH=")
+		}
+	}
+	// The project's variables win over these.
+	for _, kv := range c.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(ws.env, func(e string) bool { return strings.HasPrefix(e, k+"=") }) {
+			ws.env = append(ws.env, kv)
+		}
+	}
+	return nil
 }
 
 // env is the whole environment of a build step: a fixed base and the
@@ -443,7 +529,29 @@ func (b *Builder) env(vars []string) []string {
 		"XDG_DATA_HOME=/cache/xdg-data",
 		"XDG_CACHE_HOME=/cache/xdg-cache",
 	}
+	if ca := systemCABundle(); ca != "" {
+		env = append(env, "NODE_EXTRA_CA_CERTS="+ca)
+	}
 	return append(env, vars...)
+}
+
+// caBundles are where distributions keep the machine's trusted
+// certificates in one file; the sandbox sees them (sandbox's /etc).
+var caBundles = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"}
+
+// systemCABundle returns the machine's certificate bundle, or "". A
+// build's Node.js (downloaded from nodejs.org) trusts only the roots
+// built into it, where the distribution's node and npm trust the
+// machine's: a registry reached through a TLS-inspecting proxy whose CA
+// the admin installed would fail with SELF_SIGNED_CERT_IN_CHAIN.
+// NODE_EXTRA_CA_CERTS adds the machine's to the built-in ones.
+func systemCABundle() string {
+	for _, p := range caBundles {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
 }
 
 // workspace is where a build's steps run.
@@ -652,30 +760,36 @@ func (c *cache) save(ws *safefs.Dir, rootDir string) error {
 }
 
 // moveIn moves the server's folder src to node_modules in dst.
-func moveIn(src string, dst *safefs.Dir) error {
-	err := unix.Renameat(unix.AT_FDCWD, src, dst.Fd(), "node_modules")
+func moveIn(src string, dst *safefs.Dir) error { return moveInAs(src, dst, "node_modules") }
+
+// moveInAs moves the server's folder src to name in dst.
+func moveInAs(src string, dst *safefs.Dir, name string) error {
+	err := unix.Renameat(unix.AT_FDCWD, src, dst.Fd(), name)
 	if err != unix.EXDEV {
 		return err
 	}
 	// The workspace is on a disk of its own: copy, then remove.
-	if err := copyTree(src, "/proc/self/fd/3/node_modules", dst); err != nil {
-		os.RemoveAll(fdPath(dst, "node_modules"))
+	if err := copyTree(src, "/proc/self/fd/3/"+name, dst); err != nil {
+		os.RemoveAll(fdPath(dst, name))
 		return err
 	}
 	return os.RemoveAll(src)
 }
 
 // moveOut moves node_modules of src to the server's path dst.
-func moveOut(src *safefs.Dir, dst string) error {
-	err := unix.Renameat(src.Fd(), "node_modules", unix.AT_FDCWD, dst)
+func moveOut(src *safefs.Dir, dst string) error { return moveOutAs(src, "node_modules", dst) }
+
+// moveOutAs moves name of src to the server's path dst.
+func moveOutAs(src *safefs.Dir, name, dst string) error {
+	err := unix.Renameat(src.Fd(), name, unix.AT_FDCWD, dst)
 	if err != unix.EXDEV {
 		return err
 	}
-	if err := copyTree("/proc/self/fd/3/node_modules", dst, src); err != nil {
+	if err := copyTree("/proc/self/fd/3/"+name, dst, src); err != nil {
 		os.RemoveAll(dst)
 		return err
 	}
-	return os.RemoveAll(fdPath(src, "node_modules"))
+	return os.RemoveAll(fdPath(src, name))
 }
 
 // fdPath names name in d through this process's descriptor of d.
@@ -689,7 +803,7 @@ func fdPath(d *safefs.Dir, name string) string {
 func copyTree(src, dst string, ws *safefs.Dir) error {
 	fd, err := unix.Dup(ws.Fd())
 	if err != nil {
-		return fmt.Errorf("copying node_modules: %w", err)
+		return fmt.Errorf("copying %s: %w", filepath.Base(src), err)
 	}
 	dir := os.NewFile(uintptr(fd), ws.Name())
 	defer dir.Close()
@@ -697,7 +811,7 @@ func copyTree(src, dst string, ws *safefs.Dir) error {
 	cp.Env = []string{"PATH=/usr/bin:/bin"}
 	cp.ExtraFiles = []*os.File{dir}
 	if out, err := cp.CombinedOutput(); err != nil {
-		return fmt.Errorf("copying node_modules: %w: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("copying %s: %w: %s", filepath.Base(src), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/nodejs"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 )
 
@@ -40,18 +41,30 @@ type Store interface {
 	// SetCacheBytes records the size of a project's dependency cache,
 	// which counts against its owner's storage.
 	SetCacheBytes(ctx context.Context, projectID string, n int64) error
+	// SetBuildCommit records the commit a Git build fetched (see
+	// apogee.BuildStore).
+	SetBuildCommit(ctx context.Context, id string, c apogee.CommitInfo) error
 }
 
 // Source fetches the source tree of a deployment into dir, writing its
-// progress to log, and returns the commit it built ("" when not Git).
+// progress to log, and returns the commit it built (zero when not Git).
 type Source interface {
-	Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deployment, dir string, log io.Writer) (commit string, err error)
+	Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deployment, dir string, log io.Writer) (apogee.CommitInfo, error)
 }
 
 // Env resolves a project's build environment: KEY=VALUE pairs and the
 // secret values to mask in the log.
 type Env interface {
 	Resolve(ctx context.Context, projectID string) (vars, secrets []string, err error)
+}
+
+// Nodes picks the Node.js a build runs with and keeps it on the server
+// (nodejs.Dist): want is a version, a range or an nvm alias ("" for the
+// current LTS), from says where it was read. A Choice without Dir means
+// the server's own Node.js; its Why is the log's line either way. An
+// EINVALID error fails the build with its message.
+type Nodes interface {
+	Choose(ctx context.Context, want, from string) (nodejs.Choice, error)
 }
 
 // Config is what a Builder needs. Store, Queue, Blobs, Bus, Hub, Sandbox,
@@ -67,12 +80,17 @@ type Config struct {
 	Sandbox sandbox.Sandbox
 	Source  Source
 	Env     Env // optional
+	// NodeJS chooses each build's Node.js; nil: the server's own.
+	NodeJS Nodes
 	// Dir holds workspaces (Dir/work) and caches (Dir/cache).
 	Dir string
 	// Workers is how many builds run at once (default 1).
 	Workers int
 	// Limits bound each install and build step.
 	Limits sandbox.Limits
+	// FrameworkCacheBytes bounds one branch's framework caches
+	// (default DefaultFrameworkCacheBytes).
+	FrameworkCacheBytes int64
 	// DiskBytes bounds what a build may write to its workspace (a disk of
 	// its own, see sandbox.Disk; needs root). 0: no bound.
 	DiskBytes int64

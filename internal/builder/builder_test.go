@@ -69,7 +69,7 @@ func newRig(t testing.TB, limits sandbox.Limits, vars env) *rig {
 
 // newRigWith is newRig with before run on the store and the project's
 // owner before the builder starts.
-func newRigWith(t testing.TB, limits sandbox.Limits, vars env, before func(st apogee.Store, owner *apogee.User)) *rig {
+func newRigWith(t testing.TB, limits sandbox.Limits, vars env, before func(st apogee.Store, owner *apogee.User), opts ...func(*builder.Config)) *rig {
 	t.Helper()
 	if _, err := exec.LookPath("bwrap"); err != nil {
 		t.Fatal("bwrap is missing: apt-get install bubblewrap")
@@ -101,7 +101,7 @@ func newRigWith(t testing.TB, limits sandbox.Limits, vars env, before func(st ap
 	if limits == (sandbox.Limits{}) {
 		limits = sandbox.Limits{MemoryBytes: 1 << 30, CPUs: 1, Pids: 512, Wall: 2 * time.Minute}
 	}
-	r.b, err = builder.New(builder.Config{
+	cfg := builder.Config{
 		Store: st, Queue: r.queue, Blobs: bl, Bus: r.bus, Hub: r.hub, Sandbox: sb,
 		Source:    &builder.Sources{Git: &source.Git{AllowFile: true}, Blobs: bl},
 		Env:       vars,
@@ -112,7 +112,11 @@ func newRigWith(t testing.TB, limits sandbox.Limits, vars env, before func(st ap
 		Poll:      50 * time.Millisecond,
 		Heartbeat: 500 * time.Millisecond, // stale after 1.5 s: a loaded machine stalls a 200 ms beat past 3 beats
 		Log:       quiet,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	r.b, err = builder.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,6 +276,14 @@ func TestBuildOutcomes(t *testing.T) {
 			status:    apogee.StatusReady,
 			inLog:     []string{"[stdout] greeting=hello", "[stdout] token=" + logs.Mask, "Detected", "Ready: "},
 			notInLog:  []string{"s3cr3t-v4lue-123"},
+			wantIndex: true,
+		},
+		{
+			// Netlify's deploy log lists the rules it skipped.
+			name:      "skipped rules in the log",
+			build:     `mkdir -p dist && cp index.html dist/ && printf '/a /b 200\n/c /d 999\n' > dist/_redirects`,
+			status:    apogee.StatusReady,
+			inLog:     []string{"[system] Warning: _redirects line 2: ", "Ready: "},
 			wantIndex: true,
 		},
 		{

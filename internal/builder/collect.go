@@ -85,7 +85,7 @@ func collect(ctx context.Context, blobs apogee.Blobs, ws *safefs.Dir, out string
 			if err != nil {
 				return fmt.Errorf("read link %s: %w", rel, err)
 			}
-			if !linkInside(rel, target) {
+			if !safefs.LinkInside(rel, target) {
 				w.Systemf("Skipping %s: a link to %s, outside the app", rel, target)
 				return nil
 			}
@@ -194,26 +194,4 @@ func hashFile(ctx context.Context, ws *safefs.Dir, p string, limit int64) (strin
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// linkInside reports whether a link at rel (slash-separated, relative to
-// the tree) pointing at target resolves inside the tree without leaving
-// it on the way: a relative target that never climbs above the root.
-func linkInside(rel, target string) bool {
-	if target == "" || strings.HasPrefix(target, "/") || strings.ContainsRune(target, 0) {
-		return false
-	}
-	depth := strings.Count(rel, "/") // folders above the link, inside the tree
-	for _, part := range strings.Split(target, "/") {
-		switch part {
-		case "", ".":
-		case "..":
-			if depth--; depth < 0 {
-				return false
-			}
-		default:
-			depth++
-		}
-	}
-	return true
 }

@@ -36,11 +36,12 @@ var _ Source = (*Sources)(nil)
 var DefaultZipLimits = source.ZipLimits{MaxFiles: 100_000, MaxBytes: 2 << 30, MaxFileBytes: 512 << 20}
 
 // Fetch implements Source.
-func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deployment, dir string, log io.Writer) (string, error) {
+func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deployment, dir string, log io.Writer) (apogee.CommitInfo, error) {
+	var none apogee.CommitInfo
 	switch d.Source {
 	case apogee.SourceGit:
 		if p.Git == nil {
-			return "", apogee.Errorf(apogee.EINVALID, "project %q has no Git repository to build from", p.Name)
+			return none, apogee.Errorf(apogee.EINVALID, "project %q has no Git repository to build from", p.Name)
 		}
 		ref := d.Commit
 		if ref == "" {
@@ -50,29 +51,35 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 			ref = p.Git.Branch
 		}
 		g := *s.Git
+		shown := p.Git.URL
 		if s.LocalRoot != "" && strings.HasPrefix(p.Git.URL, "file://") {
 			path := strings.TrimPrefix(p.Git.URL, "file://")
 			if rel, err := filepath.Rel(s.LocalRoot, path); err == nil && !strings.HasPrefix(rel, "..") {
 				g.AllowFile = true
+				// The platform's own repository: its path on the server
+				// says nothing to the user and is not theirs to see.
+				shown = "the pushed repository"
 			}
 		}
 		var token string
 		if s.Token != nil {
 			t, err := s.Token(ctx, p)
 			if err != nil {
-				return "", fmt.Errorf("repository token: %w", err)
+				return none, fmt.Errorf("repository token: %w", err)
 			}
 			token = t
 		}
-		fmt.Fprintf(log, "Cloning %s at %s\n", p.Git.URL, ref)
+		fmt.Fprintf(log, "Cloning %s at %s\n", shown, ref)
 		co, err := g.Fetch(ctx, p.Git.URL, ref, token, dir, log)
 		if err != nil {
-			return "", err
+			return none, err
 		}
-		return co.Commit, nil
+		author, _, _ := strings.Cut(co.Author, " <")
+		return apogee.CommitInfo{SHA: co.Commit, Message: co.Message, Author: strings.TrimSpace(author),
+			URL: source.CommitURL(p.Git.URL, co.Commit)}, nil
 	case apogee.SourceZip:
 		if d.SourceBlob == "" {
-			return "", apogee.Errorf(apogee.EINVALID, "deployment %s names no uploaded ZIP", d.ID)
+			return none, apogee.Errorf(apogee.EINVALID, "deployment %s names no uploaded ZIP", d.ID)
 		}
 		lim := s.Zip
 		if lim == (source.ZipLimits{}) {
@@ -83,20 +90,20 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 		// and no spool file (5 MiB, 20% slower, 300 MiB more disk).
 		zsize, err := s.Blobs.Size(ctx, d.SourceBlob)
 		if err != nil {
-			return "", fmt.Errorf("read the uploaded ZIP: %w", err)
+			return none, fmt.Errorf("read the uploaded ZIP: %w", err)
 		}
 		ra := newBlobReaderAt(ctx, s.Blobs, d.SourceBlob, zsize)
 		defer ra.Close()
 		fmt.Fprintf(log, "Unpacking the uploaded ZIP (%s)\n", humanize.IBytes(uint64(zsize)))
 		n, size, err := source.ExtractZip(ctx, ra, zsize, dir, lim)
 		if err != nil {
-			return "", err
+			return none, err
 		}
 		fmt.Fprintf(log, "Unpacked %d files (%s)\n", n, humanize.IBytes(uint64(max(size, 0))))
-		return "", nil
+		return none, nil
 	case apogee.SourceFolder:
-		return "", s.fetchFolder(ctx, d, dir, log)
+		return none, s.fetchFolder(ctx, d, dir, log)
 	default:
-		return "", apogee.Errorf(apogee.EINVALID, "deployment %s has no source to build (source %q)", d.ID, d.Source)
+		return none, apogee.Errorf(apogee.EINVALID, "deployment %s has no source to build (source %q)", d.ID, d.Source)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/ansi"
 	"github.com/apogee-dev/apogee/internal/client"
 )
 
@@ -90,7 +91,7 @@ func (a *app) deployBuild(cmd *cobra.Command, argv []string, proj string, prod b
 // build's reason.
 func (a *app) followBuild(ctx context.Context, o *output, c *client.Client, d *apogee.DeploymentView, quiet bool) error {
 	start := time.Now()
-	lw := &logPrinter{w: o.err}
+	lw := newLogPrinter(o.err)
 	status, err := c.FollowLogs(ctx, d.ID, 0, func(l apogee.LogLine) error {
 		if !quiet {
 			lw.print(l)
@@ -192,17 +193,27 @@ func (a *app) uploadZip(ctx context.Context, o *output, c *client.Client, proj, 
 }
 
 // logPrinter prints log lines for people: the build's own output as it
-// is, the platform's lines after "==> ".
+// is, the platform's lines after "==> ". Terminal colours stay on a
+// terminal (unless NO_COLOR is set) and are stripped elsewhere.
 type logPrinter struct {
-	w io.Writer
+	w     io.Writer
+	color bool
+}
+
+func newLogPrinter(w io.Writer) *logPrinter {
+	return &logPrinter{w: w, color: isTerminal(w) && os.Getenv("NO_COLOR") == ""}
 }
 
 func (p *logPrinter) print(l apogee.LogLine) {
+	text := l.Text
+	if !p.color {
+		text = ansi.Strip(text)
+	}
 	if l.Stream == apogee.StreamSystem {
-		fmt.Fprintf(p.w, "==> %s\n", l.Text)
+		fmt.Fprintf(p.w, "==> %s\n", text)
 		return
 	}
-	fmt.Fprintln(p.w, l.Text)
+	fmt.Fprintln(p.w, text)
 }
 
 func newCancelCmd(a *app) *cobra.Command {

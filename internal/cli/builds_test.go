@@ -60,6 +60,10 @@ func buildAPI(t *testing.T) (apogee.Store, *logs.Hub) {
 // build, writes its log through internal/logs a line at a time (so the
 // CLI sees them live), and ends it ready, or in error with fail as the
 // reason. It returns the deployment's id once done.
+// simulatedCommit is the commit simulateBuild's builds record.
+var simulatedCommit = apogee.CommitInfo{SHA: "0123456789abcdef0123456789abcdef01234567", Message: "Add the header to every page of the site",
+	Author: "Ada Lovelace", URL: "https://github.com/acme/web/commit/0123456789abcdef0123456789abcdef01234567"}
+
 func simulateBuild(t *testing.T, st apogee.Store, hub *logs.Hub, fail string) <-chan *apogee.Deployment {
 	t.Helper()
 	done := make(chan *apogee.Deployment, 1)
@@ -79,10 +83,19 @@ func simulateBuild(t *testing.T, st apogee.Store, hub *logs.Hub, fail string) <-
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+		// As the builder does after fetching (the commit asked for, if any).
+		c := simulatedCommit
+		if d.Commit != "" {
+			c.SHA, c.URL = d.Commit, "https://github.com/acme/web/commit/"+d.Commit
+		}
+		if err := st.SetBuildCommit(ctx, d.ID, c); err != nil {
+			t.Error("set commit:", err)
+			return
+		}
 		w := logs.NewWriter(d.ID, st, hub, logs.Options{FlushInterval: 10 * time.Millisecond})
 		w.Systemf("Cloning %s", d.Branch)
 		out := w.Stream(apogee.StreamStdout)
-		for _, l := range []string{"vite v5.4.0 building for production...", "✓ 31 modules transformed."} {
+		for _, l := range []string{"vite v5.4.0 building for production...", "\x1b[32m✓\x1b[39m 31 modules transformed."} {
 			io.WriteString(out, l+"\n")
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -141,6 +154,20 @@ func TestDeployGitStreamsLogAndPrintsURL(t *testing.T) {
 	if !strings.Contains(r.stderr, "vite v5.4.0") {
 		t.Errorf("--json without --quiet should keep the log on stderr:\n%s", r.stderr)
 	}
+	if got["commit_message"] != simulatedCommit.Message || got["commit_author"] != "Ada Lovelace" || got["commit_url"] != simulatedCommit.URL {
+		t.Errorf("deploy --json lacks the commit: %v", got)
+	}
+	// Lists and show name the commit.
+	r = run(t, "", "deployments", "list", "-p", "web").ok(t)
+	if !strings.Contains(r.stdout, "COMMIT") || !strings.Contains(r.stdout, "feature-x@0123456 Add the header to every page of the site ") {
+		t.Errorf("deployments list lacks the commit:\n%s", r.stdout)
+	}
+	r = run(t, "", "deployments", "show", d.ID).ok(t)
+	for _, want := range []string{simulatedCommit.SHA, simulatedCommit.Message, "Ada Lovelace", simulatedCommit.URL} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("deployments show lacks %q:\n%s", want, r.stdout)
+		}
+	}
 	built = simulateBuild(t, st, hub, "")
 	r = run(t, "", "deploy", "-p", "web", "--git", "--quiet", "--preview")
 	<-built
@@ -157,7 +184,8 @@ func TestDeployGitStreamsLogAndPrintsURL(t *testing.T) {
 	// Stored logs, as text and as one JSON object; following an ended
 	// build prints everything and stops.
 	r = run(t, "", "logs", d.ID).ok(t)
-	if !strings.Contains(r.stdout, "==> Cloning feature-x") || !strings.Contains(r.stdout, "✓ 31 modules") {
+	// Colours are stripped when the output is no terminal.
+	if !strings.Contains(r.stdout, "==> Cloning feature-x") || !strings.Contains(r.stdout, "✓ 31 modules") || strings.Contains(r.stdout, "\x1b") {
 		t.Fatalf("logs:\n%s", r.stdout)
 	}
 	page := oneJSON(t, run(t, "", "logs", d.ID, "--json").ok(t).stdout)

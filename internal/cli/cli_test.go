@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/client/clienttest"
 )
 
@@ -216,6 +217,36 @@ func TestDeployURLIsLastLine(t *testing.T) {
 	}
 	if srv.Puts() != 30 {
 		t.Fatalf("redeploy uploaded again: %d PUTs", srv.Puts())
+	}
+}
+
+// TestDeployListsSkippedRules: as Netlify's deploy does, a deployment
+// with a rule that cannot be processed goes live without it and says
+// which, with file and line, in the deploy output, inspect and --json.
+func TestDeployListsSkippedRules(t *testing.T) {
+	loggedIn(t)
+	dir := makeSite(t, 1)
+	if err := os.WriteFile(filepath.Join(dir, "_redirects"), []byte("/old /new 301\n/a /b 999\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "", "deploy", dir, "--project", "site").ok(t)
+	if !strings.Contains(r.stderr, "1 rule of the routing files skipped:") || !strings.Contains(r.stderr, "Warning: _redirects line 2: ") {
+		t.Fatalf("deploy stderr lacks the skipped rule:\n%s", r.stderr)
+	}
+	var res struct {
+		ID           string               `json:"id"`
+		RuleWarnings []apogee.RuleWarning `json:"rule_warnings"`
+	}
+	r = run(t, "", "deploy", dir, "--project", "site", "--json").ok(t)
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("deploy --json: %v\n%s", err, r.stdout)
+	}
+	if len(res.RuleWarnings) != 1 || res.RuleWarnings[0].File != "_redirects" || res.RuleWarnings[0].Line != 2 {
+		t.Fatalf("deploy --json rule_warnings = %+v", res.RuleWarnings)
+	}
+	r = run(t, "", "inspect", res.ID).ok(t)
+	if !strings.Contains(r.stderr+r.stdout, "Warning: _redirects line 2: ") {
+		t.Fatalf("inspect lacks the skipped rule:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	}
 }
 

@@ -155,6 +155,7 @@ The deployment's URL is the last line on stdout.`,
 			}
 			o.Notef("Ready in %s: %s, %s uploaded (%s).\n", time.Since(start).Round(10*time.Millisecond),
 				plural(res.Files, "file", "files"), plural(res.Uploaded, "file", "files"), formatBytes(res.Bytes))
+			printRuleWarnings(o, res.RuleWarnings)
 			if res.Production {
 				if pv, err := c.GetProject(cmd.Context(), proj); err == nil {
 					o.Notef("Production: %s\n", pv.URL)
@@ -175,6 +176,18 @@ The deployment's URL is the last line on stdout.`,
 	f.IntVar(&concurrency, "concurrency", client.DefaultConcurrency, "files to upload at once")
 	build.add(cmd)
 	return cmd
+}
+
+// printRuleWarnings lists, one warning each, the rules of the routing
+// files a deployment is made without, with file and line.
+func printRuleWarnings(o *output, ws []apogee.RuleWarning) {
+	if len(ws) == 0 {
+		return
+	}
+	o.Notef("%s of the routing files skipped:\n", plural(len(ws), "rule", "rules"))
+	for _, w := range ws {
+		o.Warnf("%s\n", w)
+	}
 }
 
 // deployProgress shows upload progress on stderr: a bar on a terminal,

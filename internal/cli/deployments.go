@@ -56,9 +56,9 @@ func newDeploymentsListCmd(a *app) *cobra.Command {
 				if d.Error != "" {
 					status += ": " + shortError(d.Error)
 				}
-				rows = append(rows, []string{d.ID, status, d.Target, itoa(d.Files), formatBytes(d.Size), ago(d.CreatedAt), d.URL})
+				rows = append(rows, []string{d.ID, status, d.Target, commitCell(d.Branch, d.Commit, d.CommitMessage), itoa(d.Files), formatBytes(d.Size), ago(d.CreatedAt), d.URL})
 			}
-			o.Table([]string{"ID", "STATUS", "TARGET", "FILES", "SIZE", "CREATED", "URL"}, rows)
+			o.Table([]string{"ID", "STATUS", "TARGET", "COMMIT", "FILES", "SIZE", "CREATED", "URL"}, rows)
 			return nil
 		},
 	}
@@ -106,6 +106,16 @@ func newDeploymentsShowCmd(a *app, use string) *cobra.Command {
 				"Ready", ready,
 				"URL", d.URL,
 			)
+			if d.Commit != "" {
+				o.Fields(
+					"Branch", orDash(d.Branch),
+					"Commit", d.Commit,
+					"Message", orDash(d.CommitMessage),
+					"Author", orDash(d.CommitAuthor),
+					"Commit URL", orDash(d.CommitURL),
+				)
+			}
+			printRuleWarnings(o, d.Warnings)
 			return nil
 		},
 	}
@@ -193,4 +203,24 @@ func printAlias(ctx context.Context, a *app, o *output, c *client.Client, proj s
 		o.Printf("Production URL: %s\n", prodURL)
 	}
 	return nil
+}
+
+// commitCell is a deployment's commit in a list: the branch, the short
+// SHA and the start of the subject line; "-" for a deployment not from
+// Git.
+func commitCell(branch, sha, message string) string {
+	if sha == "" {
+		return "-"
+	}
+	s := sha[:min(7, len(sha))]
+	if branch != "" {
+		s = branch + "@" + s
+	}
+	if message != "" {
+		if r := []rune(message); len(r) > 40 {
+			message = string(r[:39]) + "…"
+		}
+		s += " " + message
+	}
+	return s
 }

@@ -138,6 +138,13 @@ New values apply to the next build.`,
 				return err
 			}
 			o := a.output(cmd)
+			if secret { // before any is set: all or none
+				for _, p := range pairs {
+					if err := apogee.ValidateSecretValue(p.key, p.value); err != nil {
+						return err
+					}
+				}
+			}
 			set := make([]apogee.EnvVarView, 0, len(pairs))
 			for _, p := range pairs {
 				v, err := c.SetEnv(cmd.Context(), proj, p.key, p.value, secret)

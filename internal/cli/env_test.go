@@ -103,6 +103,8 @@ func TestEnvCommandErrors(t *testing.T) {
 		{"unknown project", "", []string{"env", "ls", "-p", "nope"}, apogee.ENOTFOUND, `project "nope" not found`},
 		{"rm bad key", "", []string{"env", "rm", "A-B", "-p", "web"}, apogee.EINVALID, `"-"`},
 		{"no args", "", []string{"env", "set", "-p", "web"}, apogee.EINVALID, "arg"},
+		{"short secret", "", []string{"env", "set", "PIN=1234", "--secret", "-p", "web"}, apogee.EINVALID, "a secret needs at least 8"},
+		{"one short secret of two", "", []string{"env", "set", "LONG=long enough", "PIN=12", "--secret", "-p", "web"}, apogee.EINVALID, "a secret needs at least 8"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := run(t, c.stdin, append(c.argv, "--json")...)

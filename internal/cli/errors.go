@@ -128,6 +128,9 @@ func describe(err error, server string) (code, msg, hint string) {
 	default:
 		code, msg = "error", err.Error()
 	}
+	if hint == "" && code == apogee.ETOOMANY {
+		hint = "Wait a while and try again; an API token (apogee tokens create) signs in without a password."
+	}
 	if hint == "" && code == apogee.EQUOTA {
 		hint = "See your plan's limits and usage with `apogee usage`."
 	}

@@ -115,7 +115,7 @@ func buildLogs(cmd *cobra.Command, a *app, id string, follow bool, after int64) 
 			}
 			return o.JSON(page)
 		}
-		p := &logPrinter{w: o.out}
+		p := newLogPrinter(o.out)
 		for _, l := range page.Lines {
 			p.print(l)
 		}
@@ -127,7 +127,7 @@ func buildLogs(cmd *cobra.Command, a *app, id string, follow bool, after int64) 
 		return nil
 	}
 	enc := json.NewEncoder(o.out)
-	p := &logPrinter{w: o.out}
+	p := newLogPrinter(o.out)
 	status, err := c.FollowLogs(cmd.Context(), id, after, func(l apogee.LogLine) error {
 		if a.json {
 			return enc.Encode(l)

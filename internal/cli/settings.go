@@ -17,7 +17,7 @@ func newProjectsUpdateCmd(a *app) *cobra.Command {
 	var appFlags appSettingFlags
 	build := map[string]*string{}
 	cmd := &cobra.Command{
-		Use:   "update NAME [--build-command C] [--install-command C] [--output-dir D] [--root-dir D] [--framework F] [--spa] [--clean-urls] [--trailing-slash=true|false|unset] [--hsts] [--nosniff] [--kind K] [--start-command C] [--health-path P] [--boot-timeout S] [--instances N]",
+		Use:   "update NAME [--build-command C] [--install-command C] [--output-dir D] [--root-dir D] [--framework F] [--node-version V] [--spa] [--clean-urls] [--trailing-slash=true|false|unset] [--hsts] [--nosniff] [--kind K] [--start-command C] [--health-path P] [--boot-timeout S] [--instances N]",
 		Short: "Change how a project is built, served and run",
 		Long: `Update changes a project's build and serve settings. Only the flags you give change.
 
@@ -28,6 +28,9 @@ Build settings override what framework detection finds, for the next build:
   --build-command C    e.g. "npm run build:prod"; "" skips the build
   --output-dir D       the folder the build leaves the site in, e.g. build
   --root-dir D         the app's folder inside the repository, e.g. apps/web
+  --node-version V     the Node.js builds run with: 22, 22.12.0, ">=22", lts/*;
+                       by default package.json's engines.node, else .nvmrc,
+                       else .node-version, else the current LTS
 Give "auto" to any of them to go back to what detection finds.
 
 Serve settings: only the flags you give change;
@@ -80,7 +83,7 @@ serving if the new one fails), and --instances scales it.
 			}
 			buildPatch := map[string]any{}
 			for flag, key := range map[string]string{"framework": "framework", "install-command": "install_command",
-				"build-command": "build_command", "output-dir": "output_dir", "root-dir": "root_dir"} {
+				"build-command": "build_command", "output-dir": "output_dir", "root-dir": "root_dir", "node-version": "node_version"} {
 				if !cmd.Flags().Changed(flag) {
 					continue
 				}
@@ -95,7 +98,7 @@ serving if the new one fails), and --instances scales it.
 				return err
 			}
 			if len(serve) == 0 && len(buildPatch) == 0 && len(appPatch) == 0 {
-				return usageError(cmd, fmt.Errorf("nothing to change: give a build flag (--build-command, --install-command, --output-dir, --root-dir, --framework), a serve flag (--spa, --clean-urls, --trailing-slash, --hsts, --nosniff) or an app flag (--kind, --start-command, --health-path, --boot-timeout, --instances)"))
+				return usageError(cmd, fmt.Errorf("nothing to change: give a build flag (--build-command, --install-command, --output-dir, --root-dir, --framework, --node-version), a serve flag (--spa, --clean-urls, --trailing-slash, --hsts, --nosniff) or an app flag (--kind, --start-command, --health-path, --boot-timeout, --instances)"))
 			}
 			patch := map[string]map[string]any{}
 			if len(serve) > 0 {
@@ -127,6 +130,7 @@ serving if the new one fails), and --instances scales it.
 				"Build command", orAuto(bs.BuildCommand),
 				"Output folder", orAuto(bs.OutputDir),
 				"Root folder", orAuto(bs.RootDir),
+				"Node.js", orAuto(bs.NodeVersion),
 				"SPA fallback", onOff(s.SPA),
 				"Clean URLs", onOff(s.CleanURLs),
 				"Trailing slash", slashSetting(s.TrailingSlash),
@@ -159,6 +163,7 @@ serving if the new one fails), and --instances scales it.
 		{"build-command", "build command (\"\": none, \"auto\": detect)"},
 		{"output-dir", "folder the build writes the site to (\"auto\": detect)"},
 		{"root-dir", "the app's folder in the repository (\"auto\": the root)"},
+		{"node-version", "Node.js of builds: a version or range, e.g. 22 or >=22 (\"auto\": engines.node, .nvmrc, else the current LTS)"},
 	} {
 		build[b.flag] = f.String(b.flag, "", b.usage)
 	}

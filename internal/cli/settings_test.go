@@ -65,4 +65,18 @@ func TestProjectsUpdateBuild(t *testing.T) {
 	if r := run(t, "", "projects", "update", "web", "--output-dir", "../../etc"); r.code == 0 || !strings.Contains(r.stderr, "output") {
 		t.Errorf("an output folder outside the project: code %d\n%s", r.code, r.stderr)
 	}
+
+	// The Node.js of builds: checked without the registry, "auto" unsets.
+	got = oneJSON(t, run(t, "", "projects", "update", "web", "--node-version", ">=22", "--json").ok(t).stdout)
+	settings, _ = got["settings"].(map[string]any)
+	if build, _ = settings["build"].(map[string]any); build["node_version"] != ">=22" {
+		t.Fatalf("update --node-version: settings.build = %v", build)
+	}
+	if r := run(t, "", "projects", "update", "web", "--node-version", "banana"); r.code == 0 || !strings.Contains(r.stderr, "node_version") || !strings.Contains(r.stderr, "banana") {
+		t.Errorf("a Node.js version that is none: code %d\n%s", r.code, r.stderr)
+	}
+	r = run(t, "", "projects", "update", "web", "--node-version", "auto").ok(t)
+	if !strings.Contains(r.stdout, "Node.js") || !strings.Contains(r.stdout, "auto (detected)") {
+		t.Errorf("update --node-version auto:\n%s", r.stdout)
+	}
 }

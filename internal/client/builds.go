@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/apogee-dev/apogee"
 )
@@ -82,10 +81,6 @@ func (c *Client) Logs(ctx context.Context, id string, after int64) (*LogPage, er
 	return &out, nil
 }
 
-// FollowRetries is how many reconnections in a row FollowLogs makes
-// without receiving anything before it gives up.
-const FollowRetries = 8
-
 // FollowLogs streams the log of deployment id from the line after after,
 // calling fn for each line in order, until the build ends; it returns the
 // deployment's final status (ready, error, canceled). It reads the
@@ -94,123 +89,22 @@ const FollowRetries = 8
 // Last-Event-ID so no line is lost or repeated. An error from fn stops it
 // and is returned. Only ctx bounds how long it runs.
 func (c *Client) FollowLogs(ctx context.Context, id string, after int64, fn func(apogee.LogLine) error) (status apogee.Status, err error) {
-	failures := 0
-	for {
-		got, status, ended, err := c.followOnce(ctx, id, &after, fn)
-		if ended {
-			return status, nil
+	query := func(after int64) url.Values {
+		q := url.Values{}
+		if after > 0 {
+			q.Set("after", strconv.FormatInt(after, 10))
 		}
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		var fnErr *callbackError
-		if errors.As(err, &fnErr) {
-			return "", fnErr.err
-		}
-		var ae *apogee.Error
-		var se *StatusError
-		if errors.As(err, &ae) || errors.As(err, &se) && se.StatusCode < 500 {
-			return "", err // the server said no: retrying will not help
-		}
-		if got {
-			failures = 0
-		}
-		failures++
-		if failures > FollowRetries {
-			if err == nil {
-				err = io.ErrUnexpectedEOF
-			}
-			return "", fmt.Errorf("follow log of %s: connection lost %d times: %w", id, failures, err)
-		}
-		wait := min(time.Duration(1<<min(failures-1, 6))*c.followWait(), 5*time.Second)
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(wait):
-		}
+		return q
 	}
-}
-
-// WithFollowBackoff sets the first wait of FollowLogs before it
-// reconnects (default 250 ms); each further failure doubles it, up to
-// 5 s.
-func WithFollowBackoff(d time.Duration) Option { return func(c *Client) { c.followBackoff = d } }
-
-func (c *Client) followWait() time.Duration {
-	if c.followBackoff > 0 {
-		return c.followBackoff
-	}
-	return 250 * time.Millisecond
-}
-
-// callbackError carries an error of FollowLogs' fn out of the stream.
-type callbackError struct{ err error }
-
-func (e *callbackError) Error() string { return e.err.Error() }
-
-// followOnce makes one SSE connection. It advances *after past every line
-// delivered and reports whether any event arrived, and whether the stream
-// reached its end (with the final status).
-func (c *Client) followOnce(ctx context.Context, id string, after *int64, fn func(apogee.LogLine) error) (got bool, status apogee.Status, ended bool, err error) {
-	if c.base == "" {
-		return false, "", false, apogee.Errorf(apogee.EINVALID, "no server URL configured")
-	}
-	q := url.Values{"follow": {"1"}}
-	if *after > 0 {
-		q.Set("after", strconv.FormatInt(*after, 10))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/deployments/"+esc(id)+"/logs?"+q.Encode(), nil)
+	end, err := c.followLines(ctx, "log of "+id, "/api/v1/deployments/"+esc(id)+"/logs", query, after, fn)
 	if err != nil {
-		return false, "", false, err
+		return "", err
 	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("User-Agent", c.userAgent)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	var e struct {
+		Status apogee.Status `json:"status"`
 	}
-	if *after > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(*after, 10))
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return false, "", false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		return false, "", false, decodeError(req, resp)
-	}
-	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		return false, "", false, decodeError(req, resp)
-	}
-	err = readEvents(resp.Body, func(ev event) error {
-		got = true
-		switch ev.name {
-		case "line", "":
-			var l apogee.LogLine
-			if err := json.Unmarshal([]byte(ev.data), &l); err != nil {
-				return fmt.Errorf("follow log of %s: bad line event: %w", id, err)
-			}
-			if l.Seq <= *after {
-				return nil // already delivered before a reconnect
-			}
-			if err := fn(l); err != nil {
-				return &callbackError{err}
-			}
-			*after = l.Seq
-		case "end":
-			var e struct {
-				Status apogee.Status `json:"status"`
-			}
-			_ = json.Unmarshal([]byte(ev.data), &e)
-			status, ended = e.Status, true
-			return errEndOfStream
-		}
-		return nil
-	})
-	if errors.Is(err, errEndOfStream) {
-		err = nil
-	}
-	return got, status, ended, err
+	_ = json.Unmarshal([]byte(end), &e)
+	return e.Status, nil
 }
 
 var errEndOfStream = errors.New("end of stream")

@@ -76,6 +76,10 @@ type DeployResult struct {
 	Production bool          `json:"production"`
 	// Warnings lists the files that were skipped and why.
 	Warnings []string `json:"-"`
+	// RuleWarnings lists the rules of the routing files (vercel.json,
+	// _redirects, _headers, netlify.toml) the deployment is made
+	// without, and why.
+	RuleWarnings []apogee.RuleWarning `json:"rule_warnings,omitempty"`
 	// Deployment is the server's final view of the deployment.
 	Deployment *apogee.DeploymentView `json:"-"`
 }
@@ -142,7 +146,7 @@ func (c *Client) Deploy(ctx context.Context, dir string, opts DeployOptions) (*D
 	}
 	res.ID = dep.ID
 	if final.Deployment != nil {
-		res.Status = final.Status
+		res.Status, res.RuleWarnings = final.Status, final.Warnings
 	}
 	if res.Project == "" {
 		res.Project = opts.Project

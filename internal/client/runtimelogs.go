@@ -2,15 +2,9 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/apogee-dev/apogee"
 )
@@ -65,95 +59,7 @@ func (c *Client) RuntimeLogs(ctx context.Context, project string, o RuntimeLogOp
 // returns nil once o.Until has passed, ctx's error when ctx ends, and
 // fn's error when fn fails.
 func (c *Client) FollowRuntimeLogs(ctx context.Context, project string, o RuntimeLogOptions, fn func(apogee.LogLine) error) error {
-	failures := 0
-	after := o.After
-	for {
-		got, ended, err := c.followRuntimeOnce(ctx, project, o, &after, fn)
-		if ended {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var fnErr *callbackError
-		if errors.As(err, &fnErr) {
-			return fnErr.err
-		}
-		var ae *apogee.Error
-		var se *StatusError
-		if errors.As(err, &ae) || errors.As(err, &se) && se.StatusCode < 500 {
-			return err // the server said no: retrying will not help
-		}
-		if got {
-			failures = 0
-		}
-		failures++
-		if failures > FollowRetries {
-			if err == nil {
-				err = io.ErrUnexpectedEOF
-			}
-			return fmt.Errorf("follow runtime log of %s: connection lost %d times: %w", project, failures, err)
-		}
-		wait := min(time.Duration(1<<min(failures-1, 6))*c.followWait(), 5*time.Second)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-}
-
-// followRuntimeOnce makes one SSE connection, advancing *after past every
-// line delivered.
-func (c *Client) followRuntimeOnce(ctx context.Context, project string, o RuntimeLogOptions, after *int64, fn func(apogee.LogLine) error) (got, ended bool, err error) {
-	if c.base == "" {
-		return false, false, apogee.Errorf(apogee.EINVALID, "no server URL configured")
-	}
-	q := o.values()
-	q.Set("follow", "1")
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/projects/"+esc(project)+"/runtime-logs?"+q.Encode(), nil)
-	if err != nil {
-		return false, false, err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("User-Agent", c.userAgent)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if *after > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(*after, 10))
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return false, false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 400 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		return false, false, decodeError(req, resp)
-	}
-	err = readEvents(resp.Body, func(ev event) error {
-		got = true
-		switch ev.name {
-		case "line", "":
-			var l apogee.LogLine
-			if err := json.Unmarshal([]byte(ev.data), &l); err != nil {
-				return fmt.Errorf("follow runtime log of %s: bad line event: %w", project, err)
-			}
-			if l.Seq <= *after {
-				return nil // already delivered before a reconnect
-			}
-			if err := fn(l); err != nil {
-				return &callbackError{err}
-			}
-			*after = l.Seq
-		case "end":
-			ended = true
-			return errEndOfStream
-		}
-		return nil
-	})
-	if errors.Is(err, errEndOfStream) {
-		err = nil
-	}
-	return got, ended, err
+	query := func(int64) url.Values { return o.values() }
+	_, err := c.followLines(ctx, "runtime log of "+project, "/api/v1/projects/"+esc(project)+"/runtime-logs", query, o.After, fn)
+	return err
 }

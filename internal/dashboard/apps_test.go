@@ -60,7 +60,7 @@ func TestAppPage(t *testing.T) {
 	alice, bob, nobody := e.signedIn(e.alice), e.signedIn(e.bob), e.browser()
 
 	res := alice.get("/projects/api/app")
-	want(t, "app page", res, http.StatusOK, "<h1>App</h1>", `data-release="`+ds[1].ID+`"`, "<b>v2</b>", `<span class="tag prod">Production</span>`,
+	want(t, "app page", res, http.StatusOK, `<h2 class="page-title">App</h2>`, `data-release="`+ds[1].ID+`"`, "<b>v2</b>", `<span class="tag prod">Production</span>`,
 		"build 1", "node server.js", `aria-label="Roll back to v1"`, "Roll back to this",
 		`data-status-src="/projects/api/app/status"`, "No instance runs on this server.",
 		"GET /item/29 &lt;b&gt;200&lt;/b&gt;", `<span class="inst">bbbbbbbbbbbb</span>`, `data-runtime-src="/projects/api/app/logs?after=30"`,

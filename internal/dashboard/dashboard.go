@@ -33,6 +33,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/routemux"
@@ -47,6 +48,9 @@ type Store interface {
 	apogee.LogStore
 	apogee.InviteStore // sign-up by invitation (invites.go)
 	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
+	// DeploymentFiles lists a deployment's manifest (its page's files),
+	// read once the service has said the user may see it.
+	DeploymentFiles(ctx context.Context, id string) ([]apogee.File, error)
 }
 
 // Sign-up modes (server flag --signup).
@@ -79,6 +83,10 @@ type Config struct {
 	// GitHub signs people in with GitHub and lists their repositories;
 	// nil: nothing about GitHub shows and its routes answer 404.
 	GitHub *github.Client
+	// Guard limits sign-ins through GitHub; give it the platform's
+	// (platform.Platform.Guard), which password sign-ins go through, so
+	// that one limit counts both (default: a guard of its own).
+	Guard *auth.Guard
 	// MaxZipSize is the largest ZIP the browser may upload: the
 	// platform's limit (default apogee.DefaultMaxZipSize). The build
 	// service checks it; the dashboard says it on the form and stops a
@@ -106,7 +114,7 @@ type Dashboard struct {
 	ttl     time.Duration
 	log     *slog.Logger
 	now     func() time.Time
-	logins  *limiter
+	guard   *auth.Guard
 	pages   map[string]*template.Template
 	handler http.Handler
 	paths   []string // the routes registered (Routes)
@@ -135,8 +143,8 @@ func New(cfg Config) (*Dashboard, error) {
 	d := &Dashboard{
 		store: cfg.Store, svc: cfg.Services, hub: cfg.Logs, siteURL: cfg.SiteURL, baseURL: cfg.BaseURL,
 		ttl: cfg.SessionTTL, log: cfg.Log, now: cfg.Now,
-		logins: newLimiter(10, 10*time.Minute),
-		gh:     cfg.GitHub,
+		guard: cfg.Guard,
+		gh:    cfg.GitHub,
 	}
 	switch cfg.Signup {
 	case "", SignupInvite, SignupClosed:
@@ -156,6 +164,9 @@ func New(cfg Config) (*Dashboard, error) {
 	}
 	if d.ttl <= 0 {
 		d.ttl = DefaultSessionTTL
+	}
+	if d.guard == nil {
+		d.guard = auth.NewGuard(auth.GuardConfig{Now: cfg.Now})
 	}
 	if d.log == nil {
 		d.log = slog.Default()
@@ -197,6 +208,16 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("GET /projects/new", d.authed(d.newProjectPage))
 	m.Handle("POST /projects/new", d.authedUpload(d.createProject))
 	m.Handle("GET /projects/{name}", d.authed(d.projectPage))
+	m.Handle("GET /projects/{name}/logs", d.authed(d.projectLogs))
+	for tab := range settingsTabs {
+		path := "/projects/{name}/settings"
+		if tab != "" {
+			path += "/" + tab
+		}
+		m.Handle("GET "+path, d.authed(d.settingsPage(tab)))
+	}
+	m.Handle("POST /projects/{name}/rename", d.authed(d.renameProject))
+	m.Handle("POST /projects/{name}/delete", d.authed(d.deleteProject))
 	m.Handle("GET /projects/{name}/app", d.authed(d.appPage))                  // apps.go
 	m.Handle("GET /projects/{name}/app/status", d.authed(d.appStatusStream))   // apps.go
 	m.Handle("GET /projects/{name}/app/logs", d.authed(d.appLogs))             // apps.go
@@ -223,6 +244,7 @@ func (d *Dashboard) routes() http.Handler {
 
 	m.Handle("GET /deployments/{id}", d.authed(d.deploymentPage))
 	m.Handle("GET /deployments/{id}/log", d.authed(d.deploymentLog))
+	m.Handle("GET /deployments/{id}/log.txt", d.authed(d.deploymentLogText))
 	m.Handle("POST /deployments/{id}/cancel", d.authed(d.cancel))
 
 	m.Handle("GET /events", d.authed(d.events))
@@ -309,10 +331,11 @@ func (d *Dashboard) wrap(h func(http.ResponseWriter, *http.Request) error) http.
 // logged in full and shown as a generic message.
 func (d *Dashboard) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	code := apogee.ErrorCode(err)
-	if code == apogee.EINTERNAL {
+	if code == apogee.EINTERNAL || code == apogee.ESTORAGEFULL || code == apogee.EUNAVAILABLE {
 		d.log.Error("page failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	status := api.StatusOf(code)
+	api.SetRetryAfter(w, err)
 	title := http.StatusText(status)
 	if code == apogee.ENOTFOUND {
 		title = "Not found"

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,13 @@ const password = "correct horse"
 
 func newEnv(t *testing.T, signup string) *env {
 	t.Helper()
+	return newEnvAt(t, signup, nil)
+}
+
+// newEnvAt is newEnv whose platform and dashboard read the time from now
+// (nil: the clock).
+func newEnvAt(t *testing.T, signup string, now func() time.Time) *env {
+	t.Helper()
 	store, blobs, _ := testbed.Backends(t)
 	log := testbed.Quiet
 	bus := events.NewLocal(log)
@@ -50,8 +58,8 @@ func newEnv(t *testing.T, signup string) *env {
 	hub := logs.NewHub(0)
 	box := secretbox.NewRandom()
 	svc, a := services(t, platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
-		GitSchemes: []string{"https", "file"}})
-	d, err := New(Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log})
+		GitSchemes: []string{"https", "file"}, Now: now})
+	d, err := New(Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,20 +388,23 @@ func TestCSRF(t *testing.T) {
 }
 
 func TestLoginRateLimit(t *testing.T) {
-	e := newEnv(t, SignupClosed)
-	now := time.Now()
-	e.srv.Config.Handler.(*Dashboard).now = func() time.Time { return now }
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	e := newEnvAt(t, SignupClosed, func() time.Time { return time.Unix(0, now.Load()) })
 	b := e.browser()
 	b.get("/login")
-	for i := range 10 {
+	for i := range auth.DefaultPerPair {
 		want(t, "failure", b.post("/login", url.Values{"email": {"alice@example.com"}, "password": {"nope" + string(rune('a'+i))}}), 401)
 	}
 	res := b.post("/login", url.Values{"email": {"alice@example.com"}, "password": {password}})
 	want(t, "11th try, right password", res, 429, "too many failed sign-ins")
+	if res.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
 	// Another email from the same address is not held back.
 	want(t, "bob", b.post("/login", url.Values{"email": {"bob@example.com"}, "password": {password}}), 303)
-	// Ten minutes later alice may try again.
-	now = now.Add(10*time.Minute + time.Second)
+	// Once the window has passed alice may try again.
+	now.Add(int64(auth.DefaultGuardWindow + time.Second))
 	b2 := e.browser()
 	b2.get("/login")
 	want(t, "after the window", b2.post("/login", url.Values{"email": {"alice@example.com"}, "password": {password}}), 303)
@@ -469,7 +480,8 @@ func TestProjectPages(t *testing.T) {
 	if res.code != 303 || res.location != "/projects/site" {
 		t.Fatalf("create = %d %q %.300s", res.code, res.location, res.body)
 	}
-	want(t, "empty project", b.get("/projects/site"), 200, "Project site created.", "No deployments yet", "apogee deploy ./dist --project site --prod", "Show webhook secret")
+	want(t, "empty project", b.get("/projects/site"), 200, "Project site created.", "No deployments yet", "apogee deploy ./dist --project site --prod")
+	want(t, "empty project's git", b.get("/projects/site/settings/git"), 200, "git push http://localhost/git/site.git main", "Show webhook secret")
 	// A taken or bad name comes back to the form with the reason.
 	want(t, "taken", b.post("/projects/new", url.Values{"name": {"site"}, "kind": {"empty"}}), 409, "is taken", `value="site"`)
 	want(t, "bad name", b.post("/projects/new", url.Values{"name": {"Bad Name"}, "kind": {"empty"}}), 400)
@@ -480,8 +492,9 @@ func TestProjectPages(t *testing.T) {
 	if res.code != 303 {
 		t.Fatalf("create git project = %d %.300s", res.code, res.body)
 	}
-	page := b.get("/projects/app")
-	want(t, "git project", page, 200, "Deploy release now", "https://git.example/acme/app.git")
+	want(t, "git project", b.get("/projects/app"), 200, "Deploy release now", "https://git.example/acme/app.git")
+	page := b.get("/projects/app/settings/git")
+	want(t, "git settings", page, 200, "https://git.example/acme/app.git", "GitHub webhook")
 	p, _ := e.store.ProjectByName(context.Background(), "app")
 	secret, err := p.OpenWebhookSecret(e.apiBox())
 	if err != nil || secret == "" || !strings.Contains(page.body, secret) {
@@ -536,15 +549,15 @@ func TestEnvVars(t *testing.T) {
 	b := e.signedIn(e.alice)
 	want(t, "set", b.post("/projects/web/env", url.Values{"key": {"API_URL"}, "value": {"https://api.example"}}), 303)
 	want(t, "set secret", b.post("/projects/web/env", url.Values{"key": {"TOKEN"}, "value": {"s3cr3t-value"}, "secret": {"1"}}), 303)
-	page := b.get("/projects/web")
+	page := b.get("/projects/web/settings/environment")
 	want(t, "env list", page, 200, "API_URL", "https://api.example", "TOKEN", "•••••• secret", `<label for="env-key">`)
 	if strings.Contains(page.body, "s3cr3t-value") {
 		t.Fatal("a secret value is shown")
 	}
 	want(t, "bad key", b.post("/projects/web/env", url.Values{"key": {"APOGEE_X"}, "value": {"1"}}), 303)
-	want(t, "bad key message", b.get("/projects/web"), 200, `class="flash error"`)
+	want(t, "bad key message", b.get("/projects/web/settings/environment"), 200, `class="flash error"`)
 	want(t, "remove", b.post("/projects/web/env/delete", url.Values{"key": {"TOKEN"}}), 303)
-	page = b.get("/projects/web")
+	page = b.get("/projects/web/settings/environment")
 	want(t, "removed", page, 200, "TOKEN removed.")
 	if strings.Contains(page.body, `<td class="mono">TOKEN</td>`) {
 		t.Fatal("removed variable still listed")

@@ -191,7 +191,7 @@ func TestWebhooksSection(t *testing.T) {
 	e.project(e.alice, "web")
 	alice, bob := e.signedIn(e.alice), e.signedIn(e.bob)
 
-	want(t, "project page", alice.get("/projects/web"), 200, "No webhooks yet", `<label for="hook-url">Receiver URL</label>`)
+	want(t, "project page", alice.get("/projects/web/settings/notifications"), 200, "No webhooks yet", `<label for="hook-url">Receiver URL</label>`)
 	form := func() url.Values {
 		return url.Values{"url": {"https://hooks.slack.example/services/T0/B0/xyz"}, "events": {"deployment.ready", "deployment.error"}}
 	}
@@ -200,7 +200,7 @@ func TestWebhooksSection(t *testing.T) {
 	secret := res.body[strings.Index(res.body, "whsec_"):]
 	secret = secret[:strings.IndexByte(secret, '<')]
 
-	page := alice.get("/projects/web")
+	page := alice.get("/projects/web/settings/notifications")
 	want(t, "project page with a webhook", page, 200, "hooks.slack.example", "deployment.ready, deployment.error", "Nothing sent yet")
 	if strings.Contains(page.body, secret) {
 		t.Fatal("the project page shows the webhook's secret again")
@@ -215,10 +215,10 @@ func TestWebhooksSection(t *testing.T) {
 	// CSRF token are refused.
 	res = alice.post("/projects/web/webhooks", url.Values{"url": {"https://example.com/"}})
 	want(t, "no event", res, http.StatusSeeOther)
-	want(t, "after no event", alice.get("/projects/web"), 200, "choose at least one event")
+	want(t, "after no event", alice.get("/projects/web/settings/notifications"), 200, "choose at least one event")
 	res = alice.post("/projects/web/webhooks", url.Values{"url": {"ftp://example.com/"}, "events": {"deployment.ready"}})
 	want(t, "ftp URL", res, http.StatusSeeOther)
-	want(t, "after a refused URL", alice.get("/projects/web"), 200, "must start with https://")
+	want(t, "after a refused URL", alice.get("/projects/web/settings/notifications"), 200, "must start with https://")
 	want(t, "bob adds", bob.post("/projects/web/webhooks", form()), 404)
 	want(t, "bob removes", bob.post("/projects/web/webhooks/"+id+"/delete", nil), 404)
 	want(t, "no CSRF", alice.post("/projects/web/webhooks/"+id+"/delete", url.Values{"csrf": {""}}), 403)
@@ -226,7 +226,7 @@ func TestWebhooksSection(t *testing.T) {
 	// Test sends a ping (to an unresolvable host here: it fails, and
 	// says so), then remove.
 	want(t, "test", alice.post("/projects/web/webhooks/"+id+"/test", nil), http.StatusSeeOther)
-	want(t, "after the test", alice.get("/projects/web"), 200, "Test delivery failed", "Failed")
+	want(t, "after the test", alice.get("/projects/web/settings/notifications"), 200, "Test delivery failed", "Failed")
 	want(t, "remove", alice.post("/projects/web/webhooks/"+id+"/delete", nil), http.StatusSeeOther)
-	want(t, "after remove", alice.get("/projects/web"), 200, "Webhook removed.", "No webhooks yet")
+	want(t, "after remove", alice.get("/projects/web/settings/notifications"), 200, "Webhook removed.", "No webhooks yet")
 }

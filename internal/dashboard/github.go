@@ -70,6 +70,10 @@ var (
 		"there is no Apogee account for this GitHub account and sign-up on this server is by invitation; ask its admin for an invitation link, then connect GitHub on your Account page")
 )
 
+// githubAttempts is the account name sign-ins through GitHub are counted
+// under by the guard: no email can be it.
+const githubAttempts = "\x00github"
+
 // githubCallback finishes the flow: check the state, trade the code for
 // tokens, read the GitHub account, then sign in (or connect) as the user
 // it belongs to. Every refusal ends on a page that says why, with nothing
@@ -77,16 +81,21 @@ var (
 func (d *Dashboard) githubCallback(w http.ResponseWriter, r *http.Request) error {
 	flow := githubFlow(w, r)
 	q := r.URL.Query()
-	key := clientIP(r) + "\x00github"
-	now := d.now()
-	if ok, wait := d.logins.allow(key, now); !ok {
-		d.log.Warn("GitHub sign-in rate limited", "ip", clientIP(r))
-		d.render(w, r, http.StatusTooManyRequests, "error", nil, "Too many sign-ins", map[string]any{
-			"Status": http.StatusTooManyRequests, "Message": "too many failed sign-ins; try again in " + wait.Round(time.Minute).String()})
-		return nil
+	// The same limits as password sign-ins, under an account name of its
+	// own: a failure is a callback whose state, code or account is wrong.
+	attempt, err := d.guard.Begin(r.RemoteAddr, githubAttempts)
+	if err != nil {
+		d.log.Warn("GitHub sign-in rate limited", "address", r.RemoteAddr)
+		return err
 	}
+	counted := false
+	defer func() {
+		if !counted { // ended for another reason than a failure or a success
+			attempt.Forget()
+		}
+	}()
 	failed := func(err error) error {
-		d.logins.fail(key, now)
+		counted = true
 		return err
 	}
 	if flow == nil || !sameToken(q.Get("state"), flow.Get("state")) {
@@ -147,7 +156,8 @@ func (d *Dashboard) githubCallback(w http.ResponseWriter, r *http.Request) error
 	if _, err := d.gh.Save(r.Context(), u.ID, acct, tok); err != nil {
 		return errorf("GitHub sign-in: %w", err)
 	}
-	d.logins.reset(key)
+	attempt.Succeeded()
+	counted = true
 	if err := d.startSession(w, r, u); err != nil {
 		return err
 	}

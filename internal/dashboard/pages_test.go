@@ -71,9 +71,10 @@ func TestBuildAndServeSettings(t *testing.T) {
 	e.project(e.alice, "web")
 	alice, bob, anon := e.signedIn(e.alice), e.signedIn(e.bob), e.browser()
 
-	page := alice.get("/projects/web")
-	want(t, "project page", page, 200, `<label for="b-framework">Framework preset</label>`, `<option value="vite">Vite</option>`,
-		`<label for="b-output">Output folder</label>`, `<label class="choice" for="s-spa">`, "Domains", "No custom domains")
+	want(t, "build settings page", alice.get("/projects/web/settings/build"), 200, `<label for="b-framework">Framework preset</label>`,
+		`<option value="vite">Vite</option>`, `<label for="b-output">Output folder</label>`)
+	want(t, "serving settings page", alice.get("/projects/web/settings/serving"), 200, `<label class="choice" for="s-spa">`)
+	want(t, "domains settings page", alice.get("/projects/web/settings/domains"), 200, "No custom domains")
 
 	form := url.Values{"framework": {"vite"}, "install_command": {""}, "build_command": {"npm run build:site"},
 		"output_dir": {" public "}, "root_dir": {"apps/web"}}
@@ -86,7 +87,7 @@ func TestBuildAndServeSettings(t *testing.T) {
 	if e.settings("web").Build.InstallCommand != nil {
 		t.Fatal("an empty install command must mean detect (null), not an empty command")
 	}
-	want(t, "page after save", alice.get("/projects/web"), 200, "Build settings saved", `<option value="vite" selected>`,
+	want(t, "page after save", alice.get("/projects/web/settings/build"), 200, "Build settings saved", `<option value="vite" selected>`,
 		`value="npm run build:site"`, `value="apps/web"`)
 
 	// Refused by the API: a message on the page and nothing changed.
@@ -101,7 +102,7 @@ func TestBuildAndServeSettings(t *testing.T) {
 		}
 		bad.Set(c.field, c.value)
 		want(t, "bad "+c.field, alice.post("/projects/web/settings/build", bad), http.StatusSeeOther)
-		want(t, "bad "+c.field+" message", alice.get("/projects/web"), 200, c.msg)
+		want(t, "bad "+c.field+" message", alice.get("/projects/web/settings/build"), 200, c.msg)
 		if got := derefAll(e.settings("web").Build); got != saved {
 			t.Fatalf("bad %s changed the settings to %q", c.field, got)
 		}
@@ -120,9 +121,9 @@ func TestBuildAndServeSettings(t *testing.T) {
 	if !serve.SPA || !serve.HSTS || serve.CleanURLs || serve.NoSniff || serve.TrailingSlash == nil || !*serve.TrailingSlash {
 		t.Fatalf("serve settings = %+v", serve)
 	}
-	want(t, "page after serve", alice.get("/projects/web"), 200, `id="s-spa" name="spa" value="1" checked`, `<option value="add" selected>`)
+	want(t, "page after serve", alice.get("/projects/web/settings/serving"), 200, `id="s-spa" name="spa" value="1" checked`, `<option value="add" selected>`)
 	want(t, "bad trailing slash", alice.post("/projects/web/settings/serve", url.Values{"trailing_slash": {"sideways"}}), http.StatusSeeOther)
-	want(t, "bad trailing slash message", alice.get("/projects/web"), 200, "trailing slash must be leave, add or remove")
+	want(t, "bad trailing slash message", alice.get("/projects/web/settings/serving"), 200, "trailing slash must be leave, add or remove")
 	if got := e.settings("web").Serve; !got.SPA || got.TrailingSlash == nil {
 		t.Fatalf("a refused form changed the serve settings: %+v", got)
 	}
@@ -162,7 +163,7 @@ func TestDomains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := alice.get("/projects/web")
+	page := alice.get("/projects/web/settings/domains")
 	want(t, "page with domain", page, 200, "Domain www.example.com added", "www.example.com", "Not verified",
 		"_apogee.www.example.com", d.Token, "CNAME", "web.apogee.test", `<button type="submit" class="small">Verify</button>`)
 
@@ -174,7 +175,7 @@ func TestDomains(t *testing.T) {
 		{"www.example.com", "already added to project"},
 	} {
 		want(t, "add "+c.domain, alice.post("/projects/blog/domains", url.Values{"domain": {c.domain}}), http.StatusSeeOther)
-		res := alice.get("/projects/blog")
+		res := alice.get("/projects/blog/settings/domains")
 		want(t, "message for "+c.domain, res, 200, `class="flash error"`, c.msg)
 	}
 	if ds, _ := e.store.ListDomains(context.Background(), mustProject(t, e, "blog").ID); len(ds) != 0 {
@@ -183,10 +184,10 @@ func TestDomains(t *testing.T) {
 
 	// Verify before the record exists: the API's 409 message; then with it.
 	want(t, "verify early", alice.post("/projects/web/domains/verify", url.Values{"domain": {"www.example.com"}}), http.StatusSeeOther)
-	want(t, "verify early message", alice.get("/projects/web"), 200, `class="flash error"`, "_apogee.www.example.com")
+	want(t, "verify early message", alice.get("/projects/web/settings/domains"), 200, `class="flash error"`, "_apogee.www.example.com")
 	// The domain through another of alice's projects' path: not here.
 	want(t, "verify by blog", alice.post("/projects/blog/domains/verify", url.Values{"domain": {"www.example.com"}}), http.StatusSeeOther)
-	want(t, "verify by blog message", alice.get("/projects/blog"), 200, "is not a domain of project blog")
+	want(t, "verify by blog message", alice.get("/projects/blog/settings/domains"), 200, "is not a domain of project blog")
 	// Bob, signed out, no CSRF: refused and still unverified.
 	want(t, "bob verify", bob.post("/projects/web/domains/verify", url.Values{"domain": {"www.example.com"}}), 404)
 	want(t, "bob add", bob.post("/projects/web/domains", url.Values{"domain": {"bob.example.com"}}), 404)
@@ -204,13 +205,13 @@ func TestDomains(t *testing.T) {
 	}
 
 	want(t, "verify", alice.post("/projects/web/domains/verify", url.Values{"domain": {"www.example.com"}}), http.StatusSeeOther)
-	want(t, "verified", alice.get("/projects/web"), 200, "is verified", `<span class="badge ready">Verified</span>`)
+	want(t, "verified", alice.get("/projects/web/settings/domains"), 200, "is verified", `<span class="badge ready">Verified</span>`)
 	if d, _ := e.store.DomainByName(context.Background(), "www.example.com"); !d.Verified() {
 		t.Fatal("the domain is not verified in the store")
 	}
 
 	want(t, "remove", alice.post("/projects/web/domains/remove", url.Values{"domain": {"www.example.com"}}), http.StatusSeeOther)
-	want(t, "removed", alice.get("/projects/web"), 200, "Domain www.example.com removed", "No custom domains")
+	want(t, "removed", alice.get("/projects/web/settings/domains"), 200, "Domain www.example.com removed", "No custom domains")
 	if _, err := e.store.DomainByName(context.Background(), "www.example.com"); err == nil {
 		t.Fatal("the domain is still there")
 	}
@@ -381,8 +382,17 @@ func TestRedeploy(t *testing.T) {
 	if _, err := e.store.ClaimBuild(ctx, "test/1/1", time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
+	// The builder records the commit it fetched; lists show it, escaped.
+	if err := e.store.SetBuildCommit(ctx, id, apogee.CommitInfo{SHA: commit, Message: "Fix the <b>header</b>", Author: "Ada Lovelace",
+		URL: "https://github.com/acme/app/commit/" + commit}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.store.FinishBuild(ctx, id, nil, time.Now().UTC(), false); err != nil {
 		t.Fatal(err)
+	}
+	for _, page := range []string{"/projects/app", "/deployments/" + id} {
+		want(t, "commit on "+page, alice.get(page), 200, "Fix the &lt;b&gt;header&lt;/b&gt;", "Ada Lovelace",
+			`href="https://github.com/acme/app/commit/`+commit+`"`)
 	}
 	_, upload, _ := e.project(e.alice, "site") // an uploaded deployment of another project
 	count := func() int {
@@ -433,4 +443,37 @@ func TestDocsPages(t *testing.T) {
 		want(t, "unknown", b.get("/docs/nope"), 404, "/docs")
 	}
 	want(t, "signed in header", e.signedIn(e.alice).get("/docs/api"), 200, "alice@example.com", "Sign out")
+}
+
+// TestDeploymentRuleWarnings lists the rules a deployment was made
+// without, with file and line, on its page.
+func TestDeploymentRuleWarnings(t *testing.T) {
+	e, _ := newPagesEnv(t, 0)
+	ctx := context.Background()
+	alice := e.signedIn(e.alice)
+	p, plain, _ := e.project(e.alice, "site")
+	id := apogee.NewID()
+	d := &apogee.Deployment{ID: id, ProjectID: p.ID, Status: apogee.StatusUploading, Target: apogee.TargetPreview,
+		Host: apogee.DeploymentHost(p.Name, id), CreatedAt: time.Now().UTC(), Source: apogee.SourceUpload}
+	if err := e.store.CreateDeployment(ctx, d, nil); err != nil {
+		t.Fatal(err)
+	}
+	ws := []apogee.RuleWarning{
+		{File: "_redirects", Line: 2, Message: "status 999 is not a redirect or error status: <skipped>"},
+		{File: "vercel.json", Rule: "rewrites[1]", Message: "Role conditions need Netlify Identity"},
+	}
+	if err := e.store.SetDeploymentWarnings(ctx, id, ws); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.FinalizeDeployment(ctx, id, time.Now().UTC(), false); err != nil {
+		t.Fatal(err)
+	}
+	want(t, "deployment with warnings", alice.get("/deployments/"+id), 200, `id="rule-warnings"`,
+		`_redirects line 2</span>: status 999 is not a redirect or error status: &lt;skipped&gt;`,
+		`vercel.json rewrites[1]</span>: Role conditions`)
+	res := alice.get("/deployments/" + plain.ID)
+	want(t, "deployment without warnings", res, 200)
+	if strings.Contains(res.body, "rule-warnings") {
+		t.Errorf("a deployment without warnings shows the section")
+	}
 }

@@ -47,7 +47,8 @@ func shortDuration(d time.Duration) string {
 
 type projectItem struct {
 	*apogee.ProjectView
-	Last *deploymentRow
+	Last      *deploymentRow
+	Framework string // the preset chosen in the build settings ("" detects at build)
 }
 
 // home is the projects list for a signed-in user and the landing page
@@ -69,10 +70,29 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	items := make([]projectItem, len(projects))
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	var matched []*apogee.ProjectView
+	for _, p := range projects {
+		if q == "" || strings.Contains(p.Name, strings.ToLower(q)) {
+			matched = append(matched, p)
+		}
+	}
+	v := url.Values{}
+	if q != "" {
+		v.Set("q", q)
+	}
+	shown, pg := paginate(matched, pageOf(r.URL.Query()), projectsPerPage, func(n int) string { return pageLink("/", v, n) })
+	names := map[string]string{}
+	for _, o := range presetOptions() {
+		names[o.ID] = o.Name
+	}
+	items := make([]projectItem, len(shown))
 	now := d.now()
-	for i, p := range projects {
+	for i, p := range shown {
 		items[i].ProjectView = p
+		if f := p.Settings.Build.Framework; f != nil {
+			items[i].Framework = names[*f]
+		}
 		deps, err := d.svc.Deployments.Deployments(ctx, p.Name, 1)
 		if err != nil {
 			return err
@@ -82,7 +102,8 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 			items[i].Last = &r
 		}
 	}
-	d.render(w, r, http.StatusOK, "projects", s, "Projects", map[string]any{"Projects": items, "URL": d.baseURL()})
+	d.render(w, r, http.StatusOK, "projects", s, "Projects", map[string]any{"Projects": items, "URL": d.baseURL(),
+		"Q": q, "Pager": pg, "Any": len(projects) > 0})
 	return nil
 }
 
@@ -151,53 +172,164 @@ func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *ses
 	return seeOther(w, r, "/projects/"+url.PathEscape(p.Name))
 }
 
-func (d *Dashboard) projectPage(w http.ResponseWriter, r *http.Request, s *session) error {
+// projectBase loads what every project page shows in its heading and
+// tabs: the project, whether it runs an app, and the tab.
+func (d *Dashboard) projectBase(r *http.Request, tab string) (*apogee.ProjectView, map[string]any, error) {
 	ctx, name := r.Context(), r.PathValue("name")
 	p, err := d.svc.Projects.Project(ctx, name)
 	if err != nil {
-		return err
-	}
-	deps, err := d.svc.Deployments.Deployments(ctx, name, 50)
-	if err != nil {
-		return err
-	}
-	env, err := d.svc.Env.Env(ctx, name)
-	if err != nil {
-		return err
-	}
-	hooks, err := d.webhookList(r, name)
-	if err != nil {
-		return err
-	}
-	domains, err := d.svc.Domains.Domains(ctx, name)
-	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	isApp := p.Settings.App.Kind != nil && *p.Settings.App.Kind == apogee.KindApp
 	if st, err := d.svc.Apps.AppStatus(ctx, name); err == nil && st.Kind == apogee.KindApp {
 		isApp = true // production is an app's release
 	}
+	return p, map[string]any{"Project": p, "Tab": tab, "IsApp": isApp, "URL": d.baseURL()}, nil
+}
+
+// projectPage is a project's Deployments tab: production, the
+// deployments, the newest preview of each branch and a ZIP upload.
+func (d *Dashboard) projectPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	p, data, err := d.projectBase(r, "deployments")
+	if err != nil {
+		return err
+	}
+	deps, err := d.svc.Deployments.Deployments(r.Context(), p.Name, listWindow)
+	if err != nil {
+		return err
+	}
 	now := d.now()
-	rows := make([]deploymentRow, len(deps))
+	f := readDeploymentFilter(r)
 	var production *deploymentRow
-	building := false
-	for i, dv := range deps {
-		rows[i] = row(dv, now)
+	var all, matched []deploymentRow
+	for _, dv := range deps {
+		rw := row(dv, now)
 		if dv.Production {
-			production = &rows[i]
+			production = &rw
 		}
-		if apogee.Building(dv.Status) {
-			building = true
+		if len(all) < 50 {
+			all = append(all, rw) // the previews by branch come from the newest
+		}
+		if f.match(dv) {
+			matched = append(matched, rw)
 		}
 	}
-	d.render(w, r, http.StatusOK, "project", s, p.Name, map[string]any{
-		"Project": p, "Deployments": rows, "Production": production, "Env": env,
-		"Building": building, "URL": d.baseURL(),
-		"Webhooks": hooks, "IsApp": isApp, // apps.go
-		// settings.go, zipupload.go
-		"Previews": previewsByBranch(rows), "Domains": domains, "Presets": presetOptions(), "MaxZip": d.maxZip,
-	})
+	path := "/projects/" + url.PathEscape(p.Name)
+	rows, pg := paginate(matched, f.Page, deploymentsPerPage, func(n int) string { return pageLink(path, f.values(), n) })
+	data["Deployments"], data["Production"], data["Previews"], data["MaxZip"] = rows, production, previewsByBranch(all), d.maxZip
+	data["Any"], data["Filter"], data["Pager"] = len(deps) > 0, f, pg
+	data["Branches"], data["Statuses"] = branchesOf(deps), statusChoices
+	d.render(w, r, http.StatusOK, "project", s, p.Name, data)
 	return nil
+}
+
+// projectLogs is the Logs tab: the build log of ?deployment= (default
+// the newest), live while it builds, with a picker of the recent ones.
+func (d *Dashboard) projectLogs(w http.ResponseWriter, r *http.Request, s *session) error {
+	p, data, err := d.projectBase(r, "logs")
+	if err != nil {
+		return err
+	}
+	deps, err := d.svc.Deployments.Deployments(r.Context(), p.Name, 50)
+	if err != nil {
+		return err
+	}
+	data["Deployments"] = deps
+	var v *apogee.DeploymentView
+	if id := r.URL.Query().Get("deployment"); id != "" {
+		if v, err = d.svc.Deployments.Deployment(r.Context(), id); err != nil {
+			return err
+		}
+		if v.Project != p.Name {
+			return apogee.Errorf(apogee.ENOTFOUND, "deployment %s is not a deployment of project %s", id, p.Name)
+		}
+	} else if len(deps) > 0 {
+		v = deps[0]
+	}
+	if v != nil {
+		lines, err := d.store.Logs(r.Context(), v.ID, 0, maxPageLines)
+		if err != nil {
+			return errorf("logs of %s: %w", v.ID, err)
+		}
+		var last int64
+		if len(lines) > 0 {
+			last = lines[len(lines)-1].Seq
+		}
+		data["D"], data["Lines"], data["LastSeq"] = v, lines, last
+		data["Live"], data["Truncated"] = apogee.Building(v.Status), len(lines) == maxPageLines
+	}
+	d.render(w, r, http.StatusOK, "project_logs", s, p.Name+" · logs", data)
+	return nil
+}
+
+// settingsTabs are the Settings pages by the path under
+// /projects/{name}/settings.
+var settingsTabs = map[string]string{
+	"": "General", "build": "Build", "serving": "Serving", "domains": "Domains",
+	"git": "Git", "environment": "Environment", "notifications": "Notifications",
+}
+
+// settingsPage is one page of a project's Settings.
+func (d *Dashboard) settingsPage(tab string) func(http.ResponseWriter, *http.Request, *session) error {
+	return func(w http.ResponseWriter, r *http.Request, s *session) error {
+		key := "settings"
+		if tab != "" {
+			key += "/" + tab
+		}
+		p, data, err := d.projectBase(r, key)
+		if err != nil {
+			return err
+		}
+		ctx := r.Context()
+		switch tab {
+		case "build":
+			data["Presets"] = presetOptions()
+		case "domains":
+			if data["Domains"], err = d.svc.Domains.Domains(ctx, p.Name); err != nil {
+				return err
+			}
+		case "environment":
+			if data["Env"], err = d.svc.Env.Env(ctx, p.Name); err != nil {
+				return err
+			}
+		case "notifications":
+			if data["Webhooks"], err = d.webhookList(r, p.Name); err != nil {
+				return err
+			}
+		}
+		d.render(w, r, http.StatusOK, "project_settings", s, p.Name+" · "+settingsTabs[tab]+" settings", data)
+		return nil
+	}
+}
+
+// renameProject renames the project and opens it under its new name.
+func (d *Dashboard) renameProject(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.mayUse(r, s); err != nil {
+		return err
+	}
+	to := strings.TrimSpace(r.PostFormValue("new_name"))
+	v, err := d.svc.Projects.RenameProject(r.Context(), r.PathValue("name"), to)
+	if err != nil {
+		return back(w, r, err, "")
+	}
+	setFlash(w, r, "ok", "Project renamed to "+v.Name+"; it serves at "+v.URL+" now.")
+	return seeOther(w, r, "/projects/"+url.PathEscape(v.Name)+"/settings")
+}
+
+// deleteProject deletes the project once its name is typed to confirm.
+func (d *Dashboard) deleteProject(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.mayUse(r, s); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if strings.TrimSpace(r.PostFormValue("confirm")) != name {
+		return back(w, r, apogee.Errorf(apogee.EINVALID, "type the project's name, %s, to confirm that it goes", name), "")
+	}
+	if err := d.svc.Projects.DeleteProject(r.Context(), name); err != nil {
+		return back(w, r, err, "")
+	}
+	setFlash(w, r, "ok", "Project "+name+" deleted.")
+	return seeOther(w, r, "/")
 }
 
 // back returns to the project page with a message saying how an action
@@ -211,7 +343,32 @@ func back(w http.ResponseWriter, r *http.Request, err error, ok string) error {
 	default:
 		setFlash(w, r, "ok", ok)
 	}
-	return seeOther(w, r, "/projects/"+url.PathEscape(r.PathValue("name")))
+	return seeOther(w, r, projectBack(r))
+}
+
+// projectBack is the page a project form returns to: the Settings page it is
+// on, or the Deployments tab for actions on deployments.
+func projectBack(r *http.Request) string {
+	// A deployment page's buttons come back to it.
+	if rt := r.PostFormValue("return_to"); isDeploymentPath(rt) {
+		return rt
+	}
+	base := "/projects/" + url.PathEscape(r.PathValue("name"))
+	rest := strings.TrimPrefix(r.URL.Path, "/projects/"+r.PathValue("name"))
+	for _, b := range []struct{ prefix, page string }{
+		{"/env", "/settings/environment"},
+		{"/settings/build", "/settings/build"},
+		{"/settings/serve", "/settings/serving"},
+		{"/domains", "/settings/domains"},
+		{"/webhooks", "/settings/notifications"},
+		{"/rename", "/settings"},
+		{"/delete", "/settings"},
+	} {
+		if strings.HasPrefix(rest, b.prefix) {
+			return base + b.page
+		}
+	}
+	return base
 }
 
 // mayUse checks that the signed-in user may see the project of the
@@ -248,7 +405,9 @@ func (d *Dashboard) rollback(w http.ResponseWriter, r *http.Request, s *session)
 	if err := d.mayUse(r, s); err != nil {
 		return err
 	}
-	v, err := d.svc.Deployments.Rollback(r.Context(), r.PathValue("name"), "")
+	// deployment_id: roll back to that one (the deployment page's
+	// button); none: to the one before production (the project's).
+	v, err := d.svc.Deployments.Rollback(r.Context(), r.PathValue("name"), r.PostFormValue("deployment_id"))
 	if err != nil {
 		return back(w, r, err, "")
 	}
@@ -304,4 +463,10 @@ func previewsByBranch(rows []deploymentRow) []branchPreview {
 		out = append(out, branchPreview{Branch: b, deploymentRow: r})
 	}
 	return out
+}
+
+// isDeploymentPath says path is /deployments/ID, a page of this site.
+func isDeploymentPath(path string) bool {
+	id, ok := strings.CutPrefix(path, "/deployments/")
+	return ok && id != "" && len(id) <= 64 && strings.Trim(id, "0123456789abcdefghijklmnopqrstuvwxyz") == ""
 }

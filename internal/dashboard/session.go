@@ -7,14 +7,13 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/auth"
 )
 
@@ -186,35 +185,22 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) error {
 	password := r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
 	form := loginForm{Email: email, Next: next, Token: d.loginToken(w, r)}
-	key := clientIP(r) + "\x00" + strings.ToLower(email)
-	now := d.now()
-	if ok, wait := d.logins.allow(key, now); !ok {
-		d.log.Warn("sign-in rate limited", "ip", clientIP(r))
-		form.Error = "too many failed sign-ins; try again in " + wait.Round(time.Minute).String()
-		d.render(w, r, http.StatusTooManyRequests, "login", nil, "Sign in", form)
-		return nil
-	}
 	if email == "" || password == "" {
 		form.Error = "enter your email and password"
 		d.render(w, r, http.StatusBadRequest, "login", nil, "Sign in", form)
 		return nil
 	}
-	u, err := auth.Login(r.Context(), d.store, email, password)
-	if errors.Is(err, auth.ErrDisabled) {
+	u, err := d.svc.Accounts.SignIn(r.Context(), apogee.SignInRequest{Email: email, Password: password, Address: r.RemoteAddr})
+	switch code := apogee.ErrorCode(err); code {
+	case "":
+	case apogee.EUNAUTHORIZED, apogee.ETOOMANY: // a wrong pair, a disabled account, too many tries
 		form.Error = apogee.ErrorMessage(err)
-		d.render(w, r, http.StatusUnauthorized, "login", nil, "Sign in", form)
+		api.SetRetryAfter(w, err)
+		d.render(w, r, api.StatusOf(code), "login", nil, "Sign in", form)
 		return nil
-	}
-	if err != nil && !errors.Is(err, auth.ErrBadLogin) {
+	default:
 		return errorf("sign in: %w", err)
 	}
-	if u == nil {
-		d.logins.fail(key, now)
-		form.Error = apogee.ErrorMessage(auth.ErrBadLogin)
-		d.render(w, r, http.StatusUnauthorized, "login", nil, "Sign in", form)
-		return nil
-	}
-	d.logins.reset(key)
 	if err := d.startSession(w, r, u); err != nil {
 		return err
 	}
@@ -259,7 +245,11 @@ func (d *Dashboard) signupPage(w http.ResponseWriter, r *http.Request) error {
 		return d.inviteSignupPage(w, r)
 	}
 	if !d.signup {
-		return errSignupClosed
+		// Titled for what it is, not "Not found": the page exists, and
+		// says how to get an account.
+		d.render(w, r, http.StatusNotFound, "error", nil, "Sign-up is by invitation", map[string]any{
+			"Status": http.StatusNotFound, "Message": apogee.ErrorMessage(errSignupClosed)})
+		return nil
 	}
 	d.render(w, r, http.StatusOK, "signup", nil, "Sign up", signupForm{Token: d.loginToken(w, r)})
 	return nil
@@ -318,78 +308,6 @@ func (d *Dashboard) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	setFlash(w, r, "ok", "Welcome to Apogee. Create your first project below.")
 	return seeOther(w, r, "/")
-}
-
-// clientIP is the address the request came from. Forwarded headers are
-// not trusted: anyone can send them.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// limiter counts failed sign-ins per key (client address and email) in a
-// sliding window, in memory: a restart forgets, and each process of a
-// scaled-out platform counts its own. Safe for concurrent use.
-type limiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	fails  map[string][]time.Time
-}
-
-// maxLimiterKeys bounds the limiter's memory; past it, keys with no
-// failure inside the window are dropped.
-const maxLimiterKeys = 10_000
-
-func newLimiter(max int, window time.Duration) *limiter {
-	return &limiter{max: max, window: window, fails: make(map[string][]time.Time)}
-}
-
-// recent returns the key's failures inside the window, trimmed. l.mu held.
-func (l *limiter) recent(key string, now time.Time) []time.Time {
-	ts := l.fails[key]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= l.window {
-		i++
-	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(l.fails, key)
-		return nil
-	}
-	l.fails[key] = ts
-	return ts
-}
-
-// allow reports whether key may try now, and if not, how long to wait.
-func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ts := l.recent(key, now)
-	if len(ts) < l.max {
-		return true, 0
-	}
-	return false, ts[0].Add(l.window).Sub(now)
-}
-
-func (l *limiter) fail(key string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.fails) >= maxLimiterKeys {
-		for k := range l.fails {
-			l.recent(k, now)
-		}
-	}
-	l.fails[key] = append(l.recent(key, now), now)
-}
-
-func (l *limiter) reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.fails, key)
 }
 
 // flash is a one-time message shown on the next page (after a redirect).

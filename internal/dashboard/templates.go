@@ -13,7 +13,7 @@ import (
 
 // pageNames are the templates/<name>.html files; each defines "content"
 // and is executed inside layout.html.
-var pageNames = []string{"landing", "login", "signup", "projects", "new_project", "project", "deployment", "account", "error",
+var pageNames = []string{"landing", "login", "signup", "projects", "new_project", "project", "project_logs", "project_settings", "deployment", "account", "error",
 	"webhook_created", "app",
 	"admin", "admin_projects", "admin_deployments", "admin_users", "admin_plans", "docs"}
 
@@ -44,6 +44,8 @@ var funcs = template.FuncMap{
 	"ago":      ago,
 	"when":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"short":    func(s string) string { return s[:min(len(s), 7)] },
+	"rfc3339":  func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+	"short12":  func(s string) string { return s[:min(len(s), 12)] },
 	"status":   statusWord,
 	"size":     size,
 	"timeptr":  func(t *time.Time) time.Time { return *t },

@@ -102,6 +102,7 @@ type memVariants struct {
 	mu    sync.Mutex
 	m     map[[2]string]apogee.BlobVariant
 	serve map[string]apogee.ServeSettings
+	warn  map[string][]apogee.RuleWarning
 }
 
 func (s *memVariants) PutVariants(ctx context.Context, vs []apogee.BlobVariant) error {
@@ -142,6 +143,16 @@ func (s *memVariants) SetDeploymentServe(ctx context.Context, id string, setting
 	return nil
 }
 
+func (s *memVariants) SetDeploymentWarnings(ctx context.Context, id string, w []apogee.RuleWarning) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.warn == nil {
+		s.warn = map[string][]apogee.RuleWarning{}
+	}
+	s.warn[id] = w
+	return nil
+}
+
 func files(bl *memBlobs, m map[string][]byte) []apogee.File {
 	var fs []apogee.File
 	for p, c := range m {
@@ -154,19 +165,19 @@ func files(bl *memBlobs, m map[string][]byte) []apogee.File {
 func TestRules(t *testing.T) {
 	ctx := t.Context()
 	bl := &memBlobs{}
-	set, err := Rules(ctx, bl, files(bl, map[string][]byte{"index.html": []byte("hi")}), apogee.ServeSettings{HSTS: true})
+	set, _, err := Rules(ctx, bl, files(bl, map[string][]byte{"index.html": []byte("hi")}), apogee.ServeSettings{HSTS: true}, Options{})
 	if err != nil || set != nil {
 		t.Fatalf("plain site: %v, %v; want nil, nil", set, err)
 	}
-	set, err = Rules(ctx, bl, nil, apogee.ServeSettings{SPA: true})
+	set, _, err = Rules(ctx, bl, nil, apogee.ServeSettings{SPA: true}, Options{})
 	if err != nil || set == nil {
 		t.Fatalf("SPA setting: %v, %v; want a set", set, err)
 	}
-	set, err = Rules(ctx, bl, files(bl, map[string][]byte{
+	set, _, err = Rules(ctx, bl, files(bl, map[string][]byte{
 		"vercel.json": []byte(`{"redirects": [{"source": "/a", "destination": "/b"}]}`),
 		// Only the root's config files count.
 		"sub/_redirects": []byte("nonsense"),
-	}), apogee.ServeSettings{})
+	}), apogee.ServeSettings{}, Options{})
 	if err != nil || set == nil {
 		t.Fatalf("vercel.json: %v, %v; want a set", set, err)
 	}
@@ -174,19 +185,41 @@ func TestRules(t *testing.T) {
 		t.Errorf("/a = %+v; want 308 /b", r)
 	}
 
-	_, err = Rules(ctx, bl, files(bl, map[string][]byte{
+	_, _, err = Rules(ctx, bl, files(bl, map[string][]byte{
 		"vercel.json": []byte(`{"redirects": [{"source": "/a"}]}`),
-	}), apogee.ServeSettings{})
+	}), apogee.ServeSettings{}, Options{})
 	if apogee.ErrorCode(err) != apogee.EINVALID || !strings.Contains(apogee.ErrorMessage(err), "vercel.json") {
 		t.Errorf("invalid vercel.json: %v; want EINVALID naming the file", err)
 	}
-	_, err = Rules(ctx, bl, []apogee.File{{Path: "_redirects", SHA256: strings.Repeat("0", 64), Size: 2 << 20}}, apogee.ServeSettings{})
+	_, _, err = Rules(ctx, bl, []apogee.File{{Path: "_redirects", SHA256: strings.Repeat("0", 64), Size: 9 << 20}}, apogee.ServeSettings{}, Options{})
 	if apogee.ErrorCode(err) != apogee.EINVALID || !strings.Contains(apogee.ErrorMessage(err), "_redirects: file is") {
 		t.Errorf("huge _redirects: %v; want EINVALID naming the file", err)
 	}
-	_, err = Rules(ctx, bl, []apogee.File{{Path: "_headers", SHA256: strings.Repeat("0", 64), Size: 10}}, apogee.ServeSettings{})
+	_, _, err = Rules(ctx, bl, []apogee.File{{Path: "_headers", SHA256: strings.Repeat("0", 64), Size: 10}}, apogee.ServeSettings{}, Options{})
 	if err == nil || apogee.ErrorCode(err) == apogee.EINVALID {
 		t.Errorf("unreadable _headers: %v; want an internal error", err)
+	}
+
+	// Rules Netlify skips are warnings, the deployment goes on; so is a
+	// _redirects that is a folder (Netlify cannot read it either).
+	set, warnings, err := Rules(ctx, bl, files(bl, map[string][]byte{
+		"_redirects":      []byte("/a /b\n/c /d 999\n"),
+		"_headers/readme": []byte("x"),
+		"_headers/other":  []byte("y"),
+	}), apogee.ServeSettings{}, Options{})
+	if err != nil || set == nil {
+		t.Fatalf("_redirects with a bad rule: %v, %v", set, err)
+	}
+	var got []string
+	for _, w := range warnings {
+		got = append(got, w.String())
+	}
+	want := []string{
+		"_headers: _headers is a folder, not a file: its rules are not read (the files in it are served as they are)",
+		"_redirects line 2: status 999 is not supported; use 200, 301, 302, 303, 307, 308 or a 4xx/5xx status; the rule is skipped",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings\n got %q\nwant %q", got, want)
 	}
 }
 
@@ -334,18 +367,21 @@ func TestPrepare(t *testing.T) {
 	ctx := t.Context()
 	bl, st := &memBlobs{}, &memVariants{}
 	serve := apogee.ServeSettings{CleanURLs: true}
-	_, err := Prepare(ctx, bl, st, "d1", files(bl, map[string][]byte{"_redirects": []byte("/a /b 999\n")}), serve)
-	if apogee.ErrorCode(err) != apogee.EINVALID || !strings.Contains(apogee.ErrorMessage(err), "_redirects line 1") {
-		t.Errorf("invalid _redirects: %v", err)
+	_, err := Prepare(ctx, bl, st, "d1", files(bl, map[string][]byte{"vercel.json": []byte(`{"redirects": 1}`)}), serve, Options{})
+	if apogee.ErrorCode(err) != apogee.EINVALID || !strings.Contains(apogee.ErrorMessage(err), "vercel.json") {
+		t.Errorf("invalid vercel.json: %v", err)
 	}
 	if _, ok := st.serve["d1"]; ok {
 		t.Error("a failed Prepare recorded settings")
 	}
-	rep, err := Prepare(ctx, bl, st, "d2", files(bl, map[string][]byte{"index.html": []byte("x")}), serve)
-	if err != nil || !rep.Rules {
+	rep, err := Prepare(ctx, bl, st, "d2", files(bl, map[string][]byte{"index.html": []byte("x"), "_redirects": []byte("/a /b 999\n")}), serve, Options{})
+	if err != nil || !rep.Rules || len(rep.Warnings) != 1 || rep.Warnings[0].Line != 1 {
 		t.Fatalf("Prepare = %+v, %v", rep, err)
 	}
 	if st.serve["d2"] != serve {
 		t.Errorf("recorded settings %+v; want %+v", st.serve["d2"], serve)
+	}
+	if w := st.warn["d2"]; len(w) != 1 || w[0] != rep.Warnings[0] {
+		t.Errorf("recorded warnings %+v; want %+v", w, rep.Warnings)
 	}
 }

@@ -53,6 +53,7 @@ var toc = []struct{ slug, file, title, summary string }{
 	{"quick-start", "quick-start.md", "Quick start", "Run a server, sign in, deploy a folder, a Git repository or a ZIP."},
 	{"cli", "cli.md", "CLI reference", "Every command and flag of the apogee binary."},
 	{"configuration", "configuration.md", "Configuration files", "vercel.json, _redirects, _headers, netlify.toml and the project's own settings."},
+	{"compatibility", "compatibility.md", "Routing compatibility", "Every feature of _redirects, _headers, netlify.toml and vercel.json: supported, supported differently or not, and why."},
 	{"frameworks", "frameworks.md", "Builds and frameworks", "How a build is planned, the framework presets and what you can override."},
 	{"apps", "apps.md", "Deploy a Node.js app", "Releases and instances: the Procfile, health checks, variables, scaling, rollbacks and limits."},
 	{"runtime-logs", "runtime-logs.md", "Runtime logs and app limits", "Read and follow what an app's instances write, crash notifications, and the app limits of a plan."},

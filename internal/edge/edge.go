@@ -26,6 +26,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,8 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/egress"
+	"github.com/apogee-dev/apogee/internal/rules"
 )
 
 // Store is what the edge needs from the platform's records: seven
@@ -106,6 +109,11 @@ type Config struct {
 	// Apps serves app deployments' hosts (nil: they answer 503, no app
 	// runs here).
 	Apps Apps
+	// GeoIP tells the country of a client for rules with a Country
+	// condition (nil: no database; compiling then warns about them).
+	GeoIP rules.Countries
+	// Proxy configures rules that answer from another server.
+	Proxy ProxyConfig
 }
 
 // Defaults of Config.
@@ -143,6 +151,10 @@ type Server struct {
 	maxManifests int
 
 	checkEvery time.Duration
+
+	geo         rules.Countries
+	proxy       *httputil.ReverseProxy
+	proxyPolicy egress.Policy
 }
 
 // routes is one immutable snapshot of what the edge serves.
@@ -203,6 +215,9 @@ func New(cfg Config) (*Server, error) {
 		checkEvery:   cfg.CheckEvery,
 	}
 	s.cache = newCache(cfg.Blobs, cfg.CacheBytes, m)
+	s.geo = cfg.GeoIP
+	s.proxy = newProxy(cfg.Proxy, s)
+	s.proxyPolicy = egress.Policy{AllowPrivate: cfg.Proxy.AllowPrivate, Flag: "--proxy-allow-private", What: "the proxy rule's host"}
 	s.routes.Store(&routes{hosts: map[string]*site{}, byID: map[string]*site{}})
 	return s, nil
 }

@@ -90,7 +90,7 @@ func goldenServer(t *testing.T, dir string) *Server {
 	// What finalize does: check the rules, make the variants.
 	ctx := context.Background()
 	manifest := st.files["g1"]
-	if _, err := prep.Rules(ctx, bl, manifest, serve); err != nil {
+	if _, _, err := prep.Rules(ctx, bl, manifest, serve, prep.Options{}); err != nil {
 		t.Fatalf("the site's rules do not compile: %v", err)
 	}
 	vs := &memVariantStore{}

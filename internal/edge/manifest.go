@@ -340,7 +340,7 @@ func (s *Server) manifest(ctx context.Context, st *site) (*manifest, error) {
 		// Compiled once per deployment, from the same files finalize
 		// checked. A deployment made before rules were checked may fail:
 		// it is served without them, as it was before.
-		set, err := prep.Rules(ctx, s.cache.blobs, files, serve)
+		set, _, err := prep.Rules(ctx, s.cache.blobs, files, serve, prep.Options{Countries: s.geo != nil})
 		if apogee.ErrorCode(err) == apogee.EINVALID {
 			s.log.Warn("routing rules of a ready deployment are invalid; serving without them", "deployment", st.id, "err", err)
 			set, err = nil, nil

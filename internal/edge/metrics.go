@@ -54,6 +54,8 @@ type metrics struct {
 	// manifestMisses counts requests that found their deployment's
 	// manifest not loaded (a first request, or one after eviction).
 	manifestMisses prometheus.Counter
+	// proxied counts requests answered by a proxy rule.
+	proxied prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -91,6 +93,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "apogee_edge_manifest_misses_total",
 			Help: "Requests that found their deployment's manifest not in memory (loads are shared by concurrent requests).",
 		}),
+		proxied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "apogee_edge_proxied_total",
+			Help: "Requests a deployment's proxy rule sent to another server (Netlify 200 rules to a URL, Vercel external rewrites).",
+		}),
 	}
 	for i, c := range codes {
 		m.requests[i] = requests.WithLabelValues(strconv.Itoa(c))
@@ -98,7 +104,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{requests, m.bytes, m.cacheHits, m.cacheMisses, m.cacheBytes, m.reloads, m.projectReloads, m.manifestMisses} {
+	for _, c := range []prometheus.Collector{requests, m.bytes, m.cacheHits, m.cacheMisses, m.cacheBytes, m.reloads, m.projectReloads, m.manifestMisses, m.proxied} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

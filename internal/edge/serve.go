@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -64,11 +65,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveApp(w, r, st, host)
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header()["Allow"] = allowGetHead
-		s.error(w, r, pageMethod, st)
-		return
-	}
+	// GET and HEAD are served from files; other methods only by a proxy
+	// rule of the deployment, known once its manifest is loaded.
+	getHead := r.Method == http.MethodGet || r.Method == http.MethodHead
 	p := r.URL.Path
 	if !validPath(p) {
 		s.error(w, r, pageBadPath, st)
@@ -85,11 +84,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, pageInternal, st)
 		return
 	}
+	if !getHead && !m.set.Proxies() {
+		w.Header()["Allow"] = allowGetHead
+		s.error(w, r, pageMethod, st)
+		return
+	}
 	if m.hsts || m.nosniff {
 		m.security(w.Header(), r)
 	}
 	if m.set != nil {
-		s.serveRules(w, r, st, m, p)
+		s.serveRules(w, r, st, m, p, host, getHead)
 		return
 	}
 	f := m.files[p[1:]]
@@ -119,9 +123,29 @@ func (m *manifest) security(h http.Header, r *http.Request) {
 	}
 }
 
-// serveRules answers r through the deployment's compiled routing.
-func (s *Server) serveRules(w http.ResponseWriter, r *http.Request, st *site, m *manifest, p string) {
-	res := m.set.Match(r.Method, p, r.URL.RawQuery, m.exists)
+// serveRules answers r through the deployment's compiled routing. A
+// method other than GET and HEAD (getHead false) gets a proxy rule's
+// answer, a redirect, or 405.
+func (s *Server) serveRules(w http.ResponseWriter, r *http.Request, st *site, m *manifest, p, host string, getHead bool) {
+	req := rules.Request{Method: r.Method, Path: p, RawQuery: r.URL.RawQuery, Host: host, Scheme: "http", Header: r.Header, Geo: s.geo}
+	if r.TLS != nil {
+		req.Scheme = "https"
+	}
+	if s.geo != nil {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			req.ClientIP = ap.Addr().Unmap()
+		}
+	}
+	res := m.set.MatchRequest(&req, m.exists)
+	if res.Proxy != "" {
+		s.serveProxy(w, r, st, res)
+		return
+	}
+	if !getHead && (res.Location == "" || res.Status < 300 || res.Status >= 400) {
+		w.Header()["Allow"] = allowGetHead
+		s.error(w, r, pageMethod, st)
+		return
+	}
 	switch {
 	case res.Location != "" && res.Status >= 300 && res.Status < 400:
 		h := w.Header()

@@ -46,6 +46,11 @@ func (s *Service) Set(ctx context.Context, projectID, key, value string, secret 
 	if err := apogee.ValidateEnvValue(key, value); err != nil {
 		return nil, err
 	}
+	if secret {
+		if err := apogee.ValidateSecretValue(key, value); err != nil {
+			return nil, err
+		}
+	}
 	v := &apogee.EnvVar{
 		Key:       key,
 		Value:     s.box.Seal(value, apogee.EnvPurpose(projectID, key)),

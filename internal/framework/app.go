@@ -34,6 +34,8 @@ type AppPlan struct {
 	Lockfile string `json:"lockfile"`
 	// NodeVersion is engines.node, .nvmrc or .node-version, as written.
 	NodeVersion string `json:"node_version"`
+	// NodeVersionFrom says where NodeVersion was read (Plan's).
+	NodeVersionFrom string `json:"node_version_from"`
 }
 
 // PlanApp plans the build of an app rooted at fsys. Overrides apply as
@@ -67,7 +69,7 @@ func PlanApp(fsys fs.FS, o Overrides) (AppPlan, error) {
 		if is != nil && !is.rescuedBy(o) {
 			return AppPlan{}, is.err
 		}
-		if plan.NodeVersion, err = pr.nodeVersion(pkg); err != nil {
+		if plan.NodeVersion, plan.NodeVersionFrom, err = pr.nodeVersion(pkg); err != nil {
 			return AppPlan{}, err
 		}
 		plan.PackageManager, plan.Lockfile = pm.name, pm.lockfile

@@ -81,6 +81,11 @@ type Plan struct {
 	// NodeVersion is package.json engines.node, else .nvmrc, else
 	// .node-version, as written (a range or a version); "" if none.
 	NodeVersion string `json:"node_version"`
+	// NodeVersionFrom says where NodeVersion was read: "engines.node",
+	// ".nvmrc" or ".node-version"; "" with no NodeVersion.
+	NodeVersionFrom string `json:"node_version_from"`
+	// CacheDirs are the preset's cache folders (Preset.CacheDirs).
+	CacheDirs []string `json:"cache_dirs"`
 }
 
 // Overrides are a project's build settings (apogee.BuildSettings, whose
@@ -208,7 +213,7 @@ func DetectWith(fsys fs.FS, o Overrides) (Plan, error) {
 func (p Plan) With(o Overrides) Plan {
 	if o.Framework != nil && *o.Framework != p.Framework {
 		if pre, ok := Lookup(*o.Framework); ok {
-			p.Framework, p.Name, p.OutputDir = pre.Framework, pre.Name, pre.OutputDir
+			p.Framework, p.Name, p.OutputDir, p.CacheDirs = pre.Framework, pre.Name, pre.OutputDir, pre.CacheDirs
 			if pre.Framework == "static" {
 				p.PackageManager, p.InstallCommand, p.BuildCommand, p.Lockfile = "", "", "", ""
 			} else {

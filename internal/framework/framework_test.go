@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -427,26 +428,30 @@ func TestWith(t *testing.T) {
 		{"framework takes the preset's name and output", Overrides{Framework: ptr("create-react-app")},
 			func() Plan {
 				p := base
-				p.Framework, p.Name, p.OutputDir = "create-react-app", "Create React App", "build"
+				p.Framework, p.Name, p.OutputDir, p.CacheDirs = "create-react-app", "Create React App", "build", []string{"node_modules/.cache"}
 				return p
 			}()},
 		{"framework then explicit output", Overrides{Framework: ptr("gatsby"), OutputDir: ptr("site")},
-			func() Plan { p := base; p.Framework, p.Name, p.OutputDir = "gatsby", "Gatsby", "site"; return p }()},
+			func() Plan {
+				p := base
+				p.Framework, p.Name, p.OutputDir, p.CacheDirs = "gatsby", "Gatsby", "site", []string{".cache"}
+				return p
+			}()},
 		{"static clears install and build", Overrides{Framework: ptr("static")},
 			Plan{Framework: "static", Name: "Static HTML", OutputDir: ".", NodeVersion: "22"}},
 		{"static with a build of its own", Overrides{Framework: ptr("static"), BuildCommand: ptr("./gen.sh"), OutputDir: ptr("site")},
 			Plan{Framework: "static", Name: "Static HTML", BuildCommand: "./gen.sh", OutputDir: "site", NodeVersion: "22"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := base.With(tc.o); got != tc.want {
+			if got := base.With(tc.o); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
 			}
 		})
 	}
 	t.Run("from static to a framework", func(t *testing.T) {
 		p := Plan{Framework: "static", Name: "Static HTML", OutputDir: "."}.With(Overrides{Framework: ptr("vite")})
-		want := Plan{Framework: "vite", Name: "Vite", PackageManager: "npm", InstallCommand: "npm install", BuildCommand: "vite build", OutputDir: "dist"}
-		if p != want {
+		want := Plan{Framework: "vite", Name: "Vite", PackageManager: "npm", InstallCommand: "npm install", BuildCommand: "vite build", OutputDir: "dist", CacheDirs: []string{"node_modules/.vite"}}
+		if !reflect.DeepEqual(p, want) {
 			t.Errorf("got  %+v\nwant %+v", p, want)
 		}
 	})
@@ -465,8 +470,9 @@ func TestDetectWith(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := Plan{Framework: "astro", Name: "Astro", PackageManager: "yarn", InstallCommand: "yarn install --frozen-lockfile",
-			BuildCommand: "yarn run build", OutputDir: "dist", Lockfile: "yarn.lock"}
-		if p != want {
+			BuildCommand: "yarn run build", OutputDir: "dist", Lockfile: "yarn.lock",
+			CacheDirs: []string{".astro", "node_modules/.astro", "node_modules/.vite"}}
+		if !reflect.DeepEqual(p, want) {
 			t.Errorf("got  %+v\nwant %+v", p, want)
 		}
 	})
@@ -489,7 +495,7 @@ func TestDetectWith(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := Plan{Framework: "other", Name: "Other", PackageManager: "npm", InstallCommand: "npm install", BuildCommand: "npx tailwindcss -o out.css", OutputDir: "."}
-		if p != want {
+		if !reflect.DeepEqual(p, want) {
 			t.Errorf("got  %+v\nwant %+v", p, want)
 		}
 	})

@@ -261,17 +261,17 @@ func (pr *project) detectPackageManager(pkg *packageJSON) (packageManager, *issu
 func npmFallback() packageManager { return packageManager{"npm", "npm install", ""} }
 
 // nodeVersion is engines.node, else the first line of .nvmrc or
-// .node-version.
-func (pr *project) nodeVersion(pkg *packageJSON) (string, error) {
+// .node-version, and where it was read.
+func (pr *project) nodeVersion(pkg *packageJSON) (version, from string, err error) {
 	if pkg != nil {
 		if v := pkg.enginesNode(); v != "" {
-			return v, nil
+			return v, "engines.node", nil
 		}
 	}
 	for _, name := range []string{".nvmrc", ".node-version"} {
 		data, _, ok, err := readFile(pr.fsys, name, 1024)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if !ok {
 			continue
@@ -279,9 +279,9 @@ func (pr *project) nodeVersion(pkg *packageJSON) (string, error) {
 		for _, line := range strings.Split(string(data), "\n") {
 			line, _, _ = strings.Cut(line, "#")
 			if line = strings.TrimSpace(line); line != "" {
-				return line, nil
+				return line, name, nil
 			}
 		}
 	}
-	return "", nil
+	return "", "", nil
 }

@@ -29,6 +29,11 @@ type Preset struct {
 	// OutputDir is where the site is after the build unless the
 	// framework's config says otherwise.
 	OutputDir string `json:"output_dir"`
+	// CacheDirs are the folders, relative to the project root, where the
+	// framework keeps what makes its next build faster (".next/cache",
+	// "node_modules/.vite"): the builder keeps them per project and
+	// branch and puts them back before the next build.
+	CacheDirs []string `json:"cache_dirs,omitempty"`
 
 	// resolve reads the framework's own config to settle the output
 	// folder, the name, or that the mode is unsupported.
@@ -46,19 +51,22 @@ var presets = []Preset{
 		Dependencies: []string{"next"},
 		ConfigFiles:  configNames("next.config", "js", "mjs", "cjs", "ts", "mts"),
 		BuildCommand: "next build", OutputDir: "out",
-		resolve: resolveNext,
+		CacheDirs: []string{".next/cache"},
+		resolve:   resolveNext,
 	},
 	{
 		Framework: "gatsby", Name: "Gatsby",
 		Dependencies: []string{"gatsby"},
 		ConfigFiles:  configNames("gatsby-config", "js", "mjs", "ts"),
 		BuildCommand: "gatsby build", OutputDir: "public",
+		CacheDirs: []string{".cache"},
 	},
 	{
 		Framework: "docusaurus", Name: "Docusaurus",
 		Dependencies: []string{"@docusaurus/core"},
 		ConfigFiles:  configNames("docusaurus.config", "js", "mjs", "ts"),
 		BuildCommand: "docusaurus build", OutputDir: "build",
+		CacheDirs: []string{".docusaurus", "node_modules/.cache"},
 	},
 	{
 		Framework: "nuxt", Name: "Nuxt (static generate)",
@@ -66,7 +74,8 @@ var presets = []Preset{
 		ConfigFiles:  configNames("nuxt.config", "js", "mjs", "ts"),
 		BuildScript:  "generate",
 		BuildCommand: "nuxt generate", OutputDir: ".output/public",
-		resolve: resolveNuxt,
+		CacheDirs: []string{".nuxt", "node_modules/.cache", "node_modules/.vite"},
+		resolve:   resolveNuxt,
 	},
 	{
 		Framework: "sveltekit", Name: "SvelteKit (static adapter)",
@@ -74,47 +83,54 @@ var presets = []Preset{
 		// has one without SvelteKit.
 		Dependencies: []string{"@sveltejs/kit"},
 		BuildCommand: "vite build", OutputDir: "build",
-		resolve: resolveSvelteKit,
+		CacheDirs: []string{".svelte-kit", "node_modules/.vite"},
+		resolve:   resolveSvelteKit,
 	},
 	{
 		Framework: "astro", Name: "Astro",
 		Dependencies: []string{"astro"},
 		ConfigFiles:  configNames("astro.config", "mjs", "js", "ts", "mts", "cjs"),
 		BuildCommand: "astro build", OutputDir: "dist",
-		resolve: resolveAstro,
+		CacheDirs: []string{".astro", "node_modules/.astro", "node_modules/.vite"},
+		resolve:   resolveAstro,
 	},
 	{
 		Framework: "react-router", Name: "React Router (SPA mode)",
 		Dependencies: []string{"@react-router/dev", "@remix-run/dev"},
 		ConfigFiles:  configNames("react-router.config", "ts", "js", "mjs"),
 		BuildCommand: "react-router build", OutputDir: "build/client",
-		resolve: resolveReactRouter,
+		CacheDirs: []string{"node_modules/.vite"},
+		resolve:   resolveReactRouter,
 	},
 	{
 		Framework: "angular", Name: "Angular",
 		Dependencies: []string{"@angular/core"},
 		ConfigFiles:  []string{"angular.json"},
 		BuildCommand: "ng build", OutputDir: "dist",
-		resolve: resolveAngular,
+		CacheDirs: []string{".angular/cache"},
+		resolve:   resolveAngular,
 	},
 	{
 		Framework: "vue-cli", Name: "Vue CLI",
 		Dependencies: []string{"@vue/cli-service"},
 		ConfigFiles:  configNames("vue.config", "js", "cjs", "mjs"),
 		BuildCommand: "vue-cli-service build", OutputDir: "dist",
-		resolve: resolveVueCLI,
+		CacheDirs: []string{"node_modules/.cache"},
+		resolve:   resolveVueCLI,
 	},
 	{
 		Framework: "create-react-app", Name: "Create React App",
 		Dependencies: []string{"react-scripts"},
 		BuildCommand: "react-scripts build", OutputDir: "build",
+		CacheDirs: []string{"node_modules/.cache"},
 	},
 	{
 		Framework: "vite", Name: "Vite",
 		Dependencies: []string{"vite"},
 		ConfigFiles:  configNames("vite.config", "js", "mjs", "cjs", "ts", "mts", "cts"),
 		BuildCommand: "vite build", OutputDir: "dist",
-		resolve: resolveVite,
+		CacheDirs: []string{"node_modules/.vite"},
+		resolve:   resolveVite,
 	},
 	{
 		// A package.json with a build script and no framework Apogee
@@ -275,11 +291,12 @@ func detect(fsys fs.FS, o Overrides) (Plan, []issue, error) {
 	if is != nil {
 		issues = append(issues, *is)
 	}
-	node, err := pr.nodeVersion(pkg)
+	node, from, err := pr.nodeVersion(pkg)
 	if err != nil {
 		return Plan{}, nil, err
 	}
 	plan := planFor(*preset, pm, node)
+	plan.NodeVersionFrom = from
 	script := preset.BuildScript
 	if script == "" {
 		script = "build"
@@ -325,6 +342,7 @@ func planFor(p Preset, pm packageManager, node string) Plan {
 		OutputDir:      p.OutputDir,
 		Lockfile:       pm.lockfile,
 		NodeVersion:    node,
+		CacheDirs:      p.CacheDirs,
 	}
 }
 

@@ -8,8 +8,9 @@
 // (git-receive-pack, git-upload-pack). The dumb protocol's plain file
 // reads are 404.
 //
-// Every request authenticates with HTTP Basic, the API token as the
-// password (any user name). Only the project's owner, or an admin, may
+// Every request authenticates with HTTP Basic: an API token as the
+// password (any user name), or the account's email and password, which
+// go through the same sign-in limits as the API and the dashboard. Only the project's owner, or an admin, may
 // push or fetch; another user gets 404, as if the project did not
 // exist. A project's bare repository is <root>/<project id>.git (by id,
 // so a deleted project's history never reaches a new project of the same
@@ -40,10 +41,12 @@ import (
 	"github.com/apogee-dev/apogee/internal/auth"
 )
 
-// Auth authenticates a pusher by the API token they give as the password
-// (apogee.AccountService implements it): EUNAUTHORIZED for a bad one.
+// Auth authenticates a pusher by the API token they give as the password,
+// or by their email and password (apogee.AccountService implements it):
+// EUNAUTHORIZED for a bad one, ETOOMANY past the sign-in limits.
 type Auth interface {
 	Authenticate(ctx context.Context, secret string) (*apogee.User, error)
+	SignIn(ctx context.Context, req apogee.SignInRequest) (*apogee.User, error)
 }
 
 // Projects finds the project a push or fetch names, if its user may use
@@ -189,13 +192,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.authenticate(r)
 	if err != nil {
+		if apogee.ErrorCode(err) == apogee.ETOOMANY {
+			api.SetRetryAfter(w, err)
+			gitError(w, http.StatusTooManyRequests, apogee.ErrorMessage(err))
+			return
+		}
 		if apogee.ErrorCode(err) == apogee.EUNAUTHORIZED {
 			w.Header().Set("WWW-Authenticate", `Basic realm="apogee"`)
 			if errors.Is(err, auth.ErrDisabled) {
 				gitError(w, http.StatusUnauthorized, apogee.ErrorMessage(err))
 				return
 			}
-			gitError(w, http.StatusUnauthorized, "an API token is needed as the password: git push http://x:TOKEN@HOST/git/PROJECT.git (make one with `apogee tokens create git`)")
+			gitError(w, http.StatusUnauthorized, "sign in with an API token as the password: git push http://x:TOKEN@HOST/git/PROJECT.git (make one with `apogee tokens create git`), or with your email and password")
 			return
 		}
 		s.internalError(w, r, err)
@@ -315,11 +323,16 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request, p *apogee.Proje
 	return sb, moved, true
 }
 
-// authenticate returns the user whose API token is the Basic password.
+// authenticate returns the user whose API token is the Basic password,
+// or, when the user name is an email and the password no token, whose
+// email and password they are.
 func (s *Server) authenticate(r *http.Request) (*apogee.User, error) {
-	_, secret, ok := r.BasicAuth()
+	user, secret, ok := r.BasicAuth()
 	if !ok || secret == "" {
 		return nil, apogee.Errorf(apogee.EUNAUTHORIZED, "bad or missing token")
+	}
+	if strings.Contains(user, "@") && !strings.HasPrefix(secret, auth.TokenPrefix) {
+		return s.cfg.Auth.SignIn(r.Context(), apogee.SignInRequest{Email: user, Password: secret, Address: r.RemoteAddr})
 	}
 	return s.cfg.Auth.Authenticate(r.Context(), secret)
 }

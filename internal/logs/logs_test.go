@@ -62,6 +62,12 @@ func TestWriterLines(t *testing.T) {
 	io.WriteString(out, "line one\n")
 	io.WriteString(out, strings.Repeat("x", 40)+"\n")
 	io.WriteString(out, "bad utf8 \xff\n")
+	// A progress meter that redraws its line: only the last state stays,
+	// and the buffer does not grow with the redraws.
+	io.WriteString(out, "Receiving:   4% (1/25)\rReceiving: ")
+	io.WriteString(out, strings.Repeat(" 52% (13/25)\rReceiving: ", 10))
+	io.WriteString(out, "100%, done.\r")
+	io.WriteString(out, "\n")
 	io.WriteString(out, "no newline at the end")
 	out.Close()
 	if err := w.Close(context.Background()); err != nil {
@@ -80,6 +86,7 @@ func TestWriterLines(t *testing.T) {
 		"stdout:" + strings.Repeat("x", 32),
 		"stdout:" + strings.Repeat("x", 8),
 		"stdout:bad utf8 \uFFFD",
+		"stdout:Receiving: 100%, done.",
 		"stdout:no newline at the end",
 	}
 	if !slices.Equal(texts(got), want) {

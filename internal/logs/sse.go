@@ -52,6 +52,12 @@ func DeploymentStatus(store interface {
 // says the deployment is queued or building, then one "end" event with
 // the final status. The API and the dashboard serve the same stream.
 func ServeSSE(w http.ResponseWriter, r *http.Request, store apogee.LogStore, hub *Hub, id string, after int64, status StatusFunc, log *slog.Logger) {
+	ServeSSEAs(w, r, store, hub, id, after, status, log, nil)
+}
+
+// ServeSSEAs is ServeSSE with each line's data the JSON of encode(line)
+// (nil: the line itself): the dashboard adds the line's HTML.
+func ServeSSEAs(w http.ResponseWriter, r *http.Request, store apogee.LogStore, hub *Hub, id string, after int64, status StatusFunc, log *slog.Logger, encode func(apogee.LogLine) any) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -65,7 +71,11 @@ func ServeSSE(w http.ResponseWriter, r *http.Request, store apogee.LogStore, hub
 	}
 	err := Follow(r.Context(), store, hub, id, after, live, func(lines []apogee.LogLine) error {
 		for _, l := range lines {
-			b, _ := json.Marshal(l)
+			var v any = l
+			if encode != nil {
+				v = encode(l)
+			}
+			b, _ := json.Marshal(v)
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: line\ndata: %s\n\n", l.Seq, b); err != nil {
 				return err
 			}

@@ -3,9 +3,13 @@ package logs
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -15,9 +19,9 @@ import (
 
 // Options tune a Writer.
 type Options struct {
-	// Secrets are values that must never appear in a line: each is
-	// replaced by Mask. Values shorter than 3 bytes are not masked (they
-	// would garble every line).
+	// Secrets are values that must never appear in a line: each, and its
+	// common encodings (see masker), is replaced by Mask. Values shorter
+	// than 3 bytes are not masked (they would garble every line).
 	Secrets []string
 	// FlushInterval is how often lines are stored (default 100 ms).
 	FlushInterval time.Duration
@@ -32,6 +36,62 @@ type Options struct {
 
 // Mask replaces secret values in log lines.
 const Mask = "••••••"
+
+// minMasked is the shortest form of a secret that is masked: shorter ones
+// would garble every line (secrets are at least apogee.MinSecretLen
+// characters; older ones may be shorter).
+const minMasked = 3
+
+// masker returns the replacer that masks secrets, and the forms a build
+// script prints them in without meaning to reveal them: base64 (standard
+// and URL alphabets, padded or not), hex (lower and upper case), URL
+// encoding (query and path), and upper and lower case. A multi-line
+// secret is masked line by line: lines are what a log holds. nil: nothing
+// to mask.
+func masker(secrets []string) *strings.Replacer {
+	seen := map[string]bool{}
+	var forms []string
+	add := func(f string) {
+		if len(f) >= minMasked && !seen[f] {
+			seen[f] = true
+			forms = append(forms, f)
+		}
+	}
+	for _, s := range secrets {
+		var parts []string
+		for _, part := range strings.Split(s, "\n") {
+			parts = append(parts, strings.TrimRight(part, "\r"))
+		}
+		if len(parts) > 1 {
+			parts = append(parts, s) // encoded whole, a multi-line secret is one line
+		}
+		for _, p := range parts {
+			if len(p) < minMasked {
+				continue
+			}
+			for _, f := range []string{
+				p, strings.ToUpper(p), strings.ToLower(p),
+				base64.StdEncoding.EncodeToString([]byte(p)), base64.RawStdEncoding.EncodeToString([]byte(p)),
+				base64.URLEncoding.EncodeToString([]byte(p)), base64.RawURLEncoding.EncodeToString([]byte(p)),
+				hex.EncodeToString([]byte(p)), strings.ToUpper(hex.EncodeToString([]byte(p))),
+				url.QueryEscape(p), url.PathEscape(p),
+			} {
+				add(f)
+			}
+		}
+	}
+	if len(forms) == 0 {
+		return nil
+	}
+	// At one position the first form given that matches wins: the
+	// longest first, so that a padded form is masked with its padding.
+	sort.SliceStable(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	pairs := make([]string, 0, 2*len(forms))
+	for _, f := range forms {
+		pairs = append(pairs, f, Mask)
+	}
+	return strings.NewReplacer(pairs...)
+}
 
 // Writer numbers, masks and timestamps the lines of one log, publishes
 // each to the Hub at once and stores them in batches. Its stream writers
@@ -72,18 +132,7 @@ func NewWriter(id string, store apogee.LogStore, hub *Hub, opts Options) *Writer
 	}
 	w := &Writer{id: id, store: store, hub: hub, opts: opts, seq: opts.After,
 		stop: make(chan struct{}), done: make(chan struct{})}
-	var pairs []string
-	for _, s := range opts.Secrets {
-		// A multi-line secret is masked line by line: lines are what we see.
-		for _, part := range strings.Split(s, "\n") {
-			if part = strings.TrimRight(part, "\r"); len(part) >= 3 {
-				pairs = append(pairs, part, Mask)
-			}
-		}
-	}
-	if len(pairs) > 0 {
-		w.mask = strings.NewReplacer(pairs...)
-	}
+	w.mask = masker(opts.Secrets)
 	go w.flusher()
 	return w
 }
@@ -101,6 +150,11 @@ func (w *Writer) Systemf(format string, args ...any) {
 
 func (w *Writer) add(stream, text string) {
 	text = strings.TrimRight(text, "\r")
+	// A carriage return redraws the line on a terminal (progress meters,
+	// spinners): the log keeps what the terminal would show at the end.
+	if i := strings.LastIndexByte(text, '\r'); i >= 0 {
+		text = text[i+1:]
+	}
 	if w.mask != nil {
 		text = w.mask.Replace(text)
 	}
@@ -206,6 +260,10 @@ func (s *streamWriter) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			s.buf = append(s.buf, p...)
+			// What a carriage return redraws is gone (see add).
+			if j := bytes.LastIndexByte(s.buf, '\r'); j >= 0 && j < len(s.buf)-1 {
+				s.buf = append(s.buf[:0], s.buf[j+1:]...)
+			}
 			if len(s.buf) >= s.w.opts.MaxLine {
 				s.w.add(s.stream, string(s.buf))
 				s.buf = s.buf[:0]

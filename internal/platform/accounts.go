@@ -22,17 +22,32 @@ const lastUsedGranularity = time.Minute
 // maxTokenName bounds a token's name.
 const maxTokenName = 100
 
-func (pl accounts) Login(ctx context.Context, req apogee.LoginRequest) (*apogee.TokenResponse, error) {
+func (pl accounts) SignIn(ctx context.Context, req apogee.SignInRequest) (*apogee.User, error) {
 	if req.Email == "" || req.Password == "" {
 		return nil, apogee.Errorf(apogee.EINVALID, "send both an email and a password")
 	}
-	u, err := auth.Login(ctx, pl.store, req.Email, req.Password)
-	if errors.Is(err, auth.ErrBadLogin) {
+	u, err := pl.guard.SignIn(ctx, pl.store, req.Address, req.Email, req.Password)
+	switch code := apogee.ErrorCode(err); {
+	case err == nil:
+		return u, nil
+	case errors.Is(err, auth.ErrBadLogin):
 		pl.metrics.logins.WithLabelValues("failed").Inc()
 		return nil, err
+	case code == apogee.ETOOMANY:
+		pl.metrics.logins.WithLabelValues("limited").Inc()
+		pl.log.Warn("sign-in refused: too many", "address", req.Address)
+		return nil, err
+	case code != apogee.EINTERNAL || errors.Is(err, context.Canceled):
+		return nil, err
+	default:
+		return nil, fmt.Errorf("platform: sign in: %w", err)
 	}
+}
+
+func (pl accounts) Login(ctx context.Context, req apogee.LoginRequest) (*apogee.TokenResponse, error) {
+	u, err := pl.SignIn(ctx, apogee.SignInRequest{Email: req.Email, Password: req.Password, Address: req.Address})
 	if err != nil {
-		return nil, fmt.Errorf("platform: login: %w", err)
+		return nil, err
 	}
 	name := req.TokenName
 	if name == "" {

@@ -214,12 +214,12 @@ func (pl *Platform) failUpload(ctx context.Context, d *apogee.Deployment, p *apo
 // file is EINVALID naming file and rule), precompressed variants, the
 // settings snapshot.
 func (pl *Platform) prepare(ctx context.Context, d *apogee.Deployment, p *apogee.Project, files []apogee.File) error {
-	rep, err := deploy.Prepare(ctx, pl.blobs, pl.store, d.ID, files, p.Settings.Serve)
+	rep, err := deploy.Prepare(ctx, pl.blobs, pl.store, d.ID, files, p.Settings.Serve, pl.cfg.Rules)
 	if err != nil {
 		return fmt.Errorf("platform: prepare deployment %s: %w", d.ID, err)
 	}
 	c := rep.Compress
-	pl.log.Info("deployment prepared", "project", p.Name, "deployment", d.ID, "rules", rep.Rules,
+	pl.log.Info("deployment prepared", "project", p.Name, "deployment", d.ID, "rules", rep.Rules, "rule_warnings", len(rep.Warnings),
 		"compressed", c.Compressed, "variants", c.Variants, "reused", c.Reused, "bytes_in", c.BytesIn, "took", c.Took)
 	return nil
 }
@@ -237,6 +237,7 @@ func (pl *Platform) ready(ctx context.Context, p *apogee.Project, d *apogee.Depl
 		if err != nil {
 			return nil, err
 		}
+		pl.moveBranch(ctx, p, ready, false)
 		pl.publish(ctx, apogee.Event{Type: apogee.EventDeploymentReady, ProjectID: p.ID, Project: p.Name, DeploymentID: ready.ID, Host: ready.Host})
 		pl.metrics.deploys.WithLabelValues(ready.Target).Inc()
 		pl.log.Info("deployment ready", "project", p.Name, "deployment", ready.ID, "production", promote)
@@ -246,6 +247,34 @@ func (pl *Platform) ready(ctx context.Context, p *apogee.Project, d *apogee.Depl
 		return pl.goLive(ctx, p, d, files, action, move)
 	}
 	return move(ctx)
+}
+
+// moveBranch points the stable host of d's branch at d, now ready,
+// unless a newer deployment of the branch serves it (the store decides,
+// in the transaction that moves it). Like the production alias it is a
+// pointer in the store that edges read on deployment.ready, which
+// follows. The label is Vercel's "<project>-git-<branch>", hashed when a
+// project has that name or another branch holds it. A failure is logged:
+// the deployment is ready and its own URL serves it.
+//
+// hashed asks for the hashed form at once (a rename keeps the form each
+// branch had, so two branches never swap hosts).
+func (pl *Platform) moveBranch(ctx context.Context, p *apogee.Project, d *apogee.Deployment, hashed bool) {
+	if d.Branch == "" {
+		return
+	}
+	a := apogee.BranchAlias{ProjectID: p.ID, Branch: d.Branch, DeploymentID: d.ID, Host: apogee.BranchHost(p.Name, d.Branch, hashed)}
+	if _, err := pl.store.ProjectByName(ctx, a.Host); err == nil && !hashed {
+		a.Host = apogee.BranchHost(p.Name, d.Branch, true)
+	}
+	err := pl.store.SetBranchAlias(ctx, a)
+	if apogee.ErrorCode(err) == apogee.ECONFLICT {
+		a.Host = apogee.BranchHost(p.Name, d.Branch, true)
+		err = pl.store.SetBranchAlias(ctx, a)
+	}
+	if err != nil {
+		pl.log.Error("branch host not moved", "project", p.Name, "branch", d.Branch, "deployment", d.ID, "err", err)
+	}
 }
 
 // errRefused marks an error of the Gate.

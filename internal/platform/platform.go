@@ -34,6 +34,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/auth"
+	"github.com/apogee-dev/apogee/internal/deploy"
 	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/envvars"
 	"github.com/apogee-dev/apogee/internal/logs"
@@ -64,6 +65,7 @@ type Store interface {
 	apogee.AdminStore
 	apogee.InviteStore
 	apogee.ReleaseStore
+	apogee.BranchStore
 }
 
 // Gate is asked before a project's production alias moves to a
@@ -159,12 +161,19 @@ type Config struct {
 	// MaxZipSize one uploaded ZIP (default 500 MiB).
 	MaxFileSize int64
 	MaxZipSize  int64
+	// Rules are the server's side of compiling deployments' routing
+	// rules (a country database for Country conditions): the edges that
+	// serve them must be given the same.
+	Rules deploy.Options
 	// UploadKey signs pre-signed ZIP upload URLs (HMAC-SHA256); every
 	// process behind one URL needs the same. Default: a random key.
 	UploadKey []byte
 	// UploadTTL is how long a pre-signed upload URL is good for (default
 	// 15 minutes).
 	UploadTTL time.Duration
+	// Guard limits password sign-ins (default: auth.NewGuard's
+	// defaults). Give the dashboard the same one (Platform.Guard).
+	Guard *auth.Guard
 
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
@@ -188,6 +197,7 @@ type Platform struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	guard   *auth.Guard // limits password sign-ins (accounts.SignIn)
 
 	platformDomain string // lower-case --domain, "localhost" by default
 }
@@ -225,6 +235,9 @@ func New(cfg Config) (*Platform, error) {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
+	if cfg.Guard == nil {
+		cfg.Guard = auth.NewGuard(auth.GuardConfig{Now: cfg.Now})
+	}
 	if len(cfg.GitSchemes) == 0 {
 		cfg.GitSchemes = []string{"https", "http"}
 	}
@@ -251,9 +264,14 @@ func New(cfg Config) (*Platform, error) {
 	return &Platform{
 		cfg: cfg, store: cfg.Store, blobs: cfg.Blobs, bus: cfg.Bus, hub: cfg.Logs, box: cfg.Box,
 		env: envvars.New(cfg.Store, cfg.Box, cfg.Now), gate: cfg.Gate, apps: cfg.Apps,
-		log: cfg.Log, now: cfg.Now, metrics: m, platformDomain: domain,
+		log: cfg.Log, now: cfg.Now, metrics: m, guard: cfg.Guard, platformDomain: domain,
 	}, nil
 }
+
+// Guard returns the limiter of sign-ins, for ways in that sign people in
+// without a password (the dashboard's sign-in through GitHub) to count
+// their failures with the same limits.
+func (pl *Platform) Guard() *auth.Guard { return pl.guard }
 
 // Services returns the platform's services, for the API and the
 // dashboard.
@@ -369,7 +387,15 @@ func (pl *Platform) view(d *apogee.Deployment, p *apogee.Project) *apogee.Deploy
 }
 
 func (pl *Platform) projectView(p *apogee.Project) *apogee.ProjectView {
-	return &apogee.ProjectView{Project: p, URL: pl.cfg.SiteURL(p.Name)}
+	return &apogee.ProjectView{Project: p, URL: pl.cfg.SiteURL(p.Name),
+		PushURL: pl.cfg.BaseURL() + "/git/" + p.Name + ".git", GitHosted: gitHosted(p)}
+}
+
+// gitHosted says p builds from the platform's own repository of it, the
+// one git push fills: a file:// URL ending in <project id>.git
+// (internal/gitserve's RepoURL), which only the platform makes.
+func gitHosted(p *apogee.Project) bool {
+	return p.Git != nil && strings.HasPrefix(p.Git.URL, "file://") && strings.HasSuffix(p.Git.URL, "/"+p.ID+".git")
 }
 
 // publish hands an event to the bus; a failure is logged, not returned:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/framework"
+	"github.com/apogee-dev/apogee/internal/nodejs"
 )
 
 // projects implements apogee.ProjectService.
@@ -38,11 +39,27 @@ func (pl projects) Project(ctx context.Context, name string) (*apogee.ProjectVie
 	if err != nil {
 		return nil, err
 	}
-	return pl.ownerView(p)
+	v, err := pl.ownerView(p)
+	if err != nil {
+		return nil, err
+	}
+	return pl.withBranches(ctx, v)
 }
 
 // ownerView is the project as its owner (or an admin) sees it: with the
 // webhook secret in plain text.
+// withBranches adds the project's branch URLs to v.
+func (pl *Platform) withBranches(ctx context.Context, v *apogee.ProjectView) (*apogee.ProjectView, error) {
+	as, err := pl.store.BranchAliases(ctx, v.ID)
+	if err != nil {
+		return nil, fmt.Errorf("platform: branch hosts of %q: %w", v.Name, err)
+	}
+	for _, a := range as {
+		v.Branches = append(v.Branches, apogee.BranchURL{Branch: a.Branch, URL: pl.cfg.SiteURL(a.Host), DeploymentID: a.DeploymentID})
+	}
+	return v, nil
+}
+
 func (pl *Platform) ownerView(p *apogee.Project) (*apogee.ProjectView, error) {
 	v := pl.projectView(p)
 	secret, err := p.OpenWebhookSecret(pl.box)
@@ -106,7 +123,7 @@ func (pl projects) UpdateProject(ctx context.Context, name string, settings map[
 		return nil, err
 	}
 	if settings == nil {
-		return nil, apogee.Errorf(apogee.EINVALID, "send {\"settings\": {\"serve\": {…}}} with the settings to change")
+		return nil, apogee.Errorf(apogee.EINVALID, "send {\"settings\": {\"serve\": {…}}} with the settings to change, or {\"name\": …} to rename")
 	}
 	before := p.Settings.App
 	for section, raw := range settings {
@@ -146,6 +163,49 @@ func (pl projects) UpdateProject(ctx context.Context, name string, settings map[
 		return nil, err
 	}
 	return pl.projectView(p), nil
+}
+
+// RenameProject renames a project and tells every edge: the production
+// host follows the name, deployment hosts stay.
+func (pl projects) RenameProject(ctx context.Context, name, newName string) (*apogee.ProjectView, error) {
+	u, p, err := pl.project(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := apogee.ValidateProjectName(newName); err != nil {
+		return nil, err
+	}
+	if newName == p.Name {
+		return nil, apogee.Errorf(apogee.EINVALID, "project %s has that name already; enter a different one", p.Name)
+	}
+	if releases, err := pl.store.ListReleases(ctx, p.ID, 1); err != nil {
+		return nil, fmt.Errorf("platform: rename %q: releases: %w", p.Name, err)
+	} else if len(releases) > 0 {
+		return nil, apogee.Errorf(apogee.ECONFLICT, "project %s runs an app; apps cannot be renamed yet: create a project with the new name and deploy there", p.Name)
+	}
+	old := p.Name
+	if err := pl.store.RenameProject(ctx, p.ID, newName); err != nil {
+		if apogee.ErrorCode(err) == apogee.ECONFLICT {
+			return nil, apogee.Errorf(apogee.ECONFLICT, "project name %q is taken; choose another", newName)
+		}
+		return nil, fmt.Errorf("platform: rename project %q: %w", p.Name, err)
+	}
+	p.Name = newName
+	// Branch hosts carry the name: they move with it.
+	as, err := pl.store.BranchAliases(ctx, p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("platform: rename %q: branch hosts: %w", old, err)
+	}
+	for _, a := range as {
+		pl.moveBranch(ctx, p, &apogee.Deployment{ID: a.DeploymentID, Branch: a.Branch}, a.Host != apogee.BranchHost(old, a.Branch, false))
+	}
+	pl.publish(ctx, apogee.Event{Type: apogee.EventAliasChanged, ProjectID: p.ID, Project: p.Name, DeploymentID: p.ProductionID})
+	pl.log.Info("project renamed", "project", p.Name, "from", old, "user", u.ID)
+	v, err := pl.ownerView(p)
+	if err != nil {
+		return nil, err
+	}
+	return pl.withBranches(ctx, v)
 }
 
 func (pl projects) DeleteProject(ctx context.Context, name string) error {
@@ -227,6 +287,11 @@ func validateBuildSettings(b apogee.BuildSettings) error {
 	for name, cmd := range map[string]*string{"install_command": b.InstallCommand, "build_command": b.BuildCommand} {
 		if cmd != nil && (len(*cmd) > 4096 || strings.ContainsAny(*cmd, "\x00\n\r")) {
 			return apogee.Errorf(apogee.EINVALID, "settings.build.%s must be one line of at most 4096 bytes", name)
+		}
+	}
+	if v := b.NodeVersion; v != nil && *v != "" {
+		if err := nodejs.Check(*v); err != nil {
+			return apogee.Errorf(apogee.EINVALID, "settings.build.node_version: %s", apogee.ErrorMessage(err))
 		}
 	}
 	if f := b.Framework; f != nil {

@@ -5,7 +5,8 @@
 //
 // It is pure: no I/O, no logging. The caller reads the config files of a
 // deployment, calls Compile at deploy time (an error fails the deployment
-// with a message naming the file and rule), keeps the *Set with the
+// with a message naming the file and rule; a warning names a rule the
+// deployment is made without), keeps the *Set with the
 // deployment's manifest, and calls Set.Match for each request with a
 // function that looks a path up in the manifest. A deployment without
 // rules gets a nil *Set, whose Match answers like a plain static server.
@@ -17,17 +18,19 @@
 //     false → 307) or statusCode (301, 302, 303, 307, 308, not both).
 //     Destinations may be absolute http(s) URLs (external redirects).
 //   - rewrites: source, destination, optional statusCode. A rewrite to an
-//     external URL is a proxy and is refused at compile time (not yet).
+//     external URL is a proxy (Result.Proxy).
 //   - headers: source and headers [{key, value}]; a value may use the
 //     source's ":param".
 //   - cleanUrls, trailingSlash (see Settings for what they do).
 //   - Sources use path-to-regexp 6 syntax as Vercel does (strict,
 //     case-sensitive): ":param", ":param?", ":param*", ":param+",
 //     ":param(\\d+)", groups "(.*)", "{…}" and "\\" escapes; destinations
-//     use ":param" and "$1". Regular expressions run on Go's RE2, so
-//     lookahead such as "(?!uk/)" is refused with a clear message.
-//   - "has" and "missing" conditions and the legacy "routes" are refused as
-//     not supported yet, as are unknown properties.
+//     use ":param", "{:param}" and "$1". Regular expressions run on Go's
+//     RE2, or on regexp2 with MatchTimeout when they need lookaround or
+//     backreferences (Vercel's docs use "/((?!general).*)").
+//   - "has" and "missing" conditions (header, cookie, query, host) with
+//     their named captures. The legacy "routes" is skipped with a
+//     warning; unknown properties make the file invalid, as on Vercel.
 //
 // Netlify, following @netlify/redirect-parser and @netlify/headers-parser:
 //   - _redirects lines "from to [status][!]", "#" comments, status 301 by
@@ -37,9 +40,11 @@
 //     placeholders. A rule matches with or without a trailing slash.
 //   - "!" (force = true in netlify.toml) applies the rule even when a file
 //     exists at the path; without it a file shadows the rule.
-//   - Query parameter matching, conditions (Country, Language, Role,
-//     Cookie), signed rules, domain-level "from" URLs and proxies (200 to
-//     an http(s) URL) are refused as not supported yet.
+//   - Query parameter matching, conditions (Language, Cookie; Country with
+//     Settings.Countries), domain-level "from" URLs and proxies (200 to an
+//     http(s) URL). A rule that cannot be processed (Role, signed rules, a
+//     bad status…) is skipped with a warning, as Netlify deploys without
+//     it. A target resolves like a pretty URL (/x serves x.html).
 //   - _headers: a path line, then "Name: value" lines; "*" and ":name" in
 //     paths; matching is case-insensitive with an optional trailing slash,
 //     as Netlify's. netlify.toml [[redirects]] (from, to, status, force)

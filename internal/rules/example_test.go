@@ -9,7 +9,7 @@ import (
 // The edge compiles a deployment's config files once, when it loads the
 // manifest, and asks the Set about each request.
 func Example() {
-	set, err := rules.Compile(map[string][]byte{
+	set, _, err := rules.Compile(map[string][]byte{
 		rules.NetlifyRedirects: []byte("/blog/*  /posts/:splat  301\n/*  /index.html  200\n"),
 		rules.NetlifyHeaders:   []byte("/assets/*\n  Cache-Control: public, max-age=31536000, immutable\n"),
 	}, rules.Settings{})

@@ -25,7 +25,7 @@ func seeds(f *testing.F, name string) {
 // that matches without panicking, or an EINVALID *apogee.Error that names
 // the file.
 func checkCompile(t *testing.T, name string, data []byte) {
-	set, err := Compile(map[string][]byte{name: data}, Settings{SPA: true})
+	set, _, err := Compile(map[string][]byte{name: data}, Settings{SPA: true})
 	if err != nil {
 		var e *apogee.Error
 		if !errors.As(err, &e) || e.Code != apogee.EINVALID {
@@ -45,11 +45,16 @@ func checkCompile(t *testing.T, name string, data []byte) {
 func checkResult(t *testing.T, p string, r Result, exists func(string) bool) {
 	switch {
 	case r.Status >= 300 && r.Status < 400:
-		if r.Location == "" || strings.ContainsAny(r.Location, " \r\n\x00") {
+		if r.Location == "" || hasControl(r.Location) || strings.Contains(r.Location, " ") {
 			t.Fatalf("%s: redirect %d to %q", p, r.Status, r.Location)
 		}
 		if r.File != "" || r.Headers != nil {
 			t.Fatalf("%s: redirect with a file or headers: %+v", p, r)
+		}
+	case r.Proxy != "":
+		// An external rewrite: answered from an absolute http(s) URL.
+		if !strings.HasPrefix(r.Proxy, "http://") && !strings.HasPrefix(r.Proxy, "https://") || r.File != "" || hasControl(r.Proxy) {
+			t.Fatalf("%s: proxy to %q with file %q", p, r.Proxy, r.File)
 		}
 	case r.Status == 200:
 		if r.File == "" || !exists(r.File) {
@@ -67,6 +72,11 @@ func checkResult(t *testing.T, p string, r Result, exists func(string) bool) {
 			t.Fatalf("%s: header %q", p, h)
 		}
 	}
+}
+
+// hasControl reports whether s has a byte no header value may carry.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0
 }
 
 func FuzzCompile(f *testing.F) {
@@ -95,7 +105,7 @@ func FuzzMatch(f *testing.F) {
 				files[name] = b
 			}
 		}
-		set, err := Compile(files, Settings{SPA: true, CleanURLs: true})
+		set, _, err := Compile(files, Settings{SPA: true, CleanURLs: true})
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -112,7 +122,9 @@ func FuzzMatch(f *testing.F) {
 		if strings.HasSuffix(p, "/") && c != "/" {
 			c += "/"
 		}
-		if strings.ContainsAny(c, "\x00\\") || strings.Contains(q, "#") || strings.ContainsAny(q, " \r\n\x00") {
+		// and a query as net/http passes it on: no control characters
+		// (url.ParseRequestURI refuses them), no space, no fragment.
+		if strings.ContainsAny(c, "\x00\\") || strings.ContainsAny(q, "# ") || hasControl(q) {
 			return
 		}
 		for _, s := range sets {

@@ -1,8 +1,10 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,133 +13,317 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
+// netlifyRedirect is one Netlify redirect rule as @netlify/redirect-parser
+// normalizes it, from _redirects or netlify.toml.
+type netlifyRedirect struct {
+	file, rule string
+	line       int
+	from, to   string
+	hasTo      bool
+	status     int // 0: not given (301)
+	force      bool
+	query      [][2]string         // key, value as written (":name" captures)
+	conditions map[string][]string // Country, Language, Role, Cookie, others as written
+	signed     string
+	headers    [][2]string // request headers of a proxy
+}
+
 // netlifyRedirects parses a _redirects file: one rule a line,
 //
 //	from [query] to [status[!]] [conditions]
 //
 // with "#" comments (whole lines, or from a field starting with "#").
 // A line "from status" with from ending in "/*" and a 2xx status is a
-// forward rule: to is from with "/*" replaced by "/:splat".
+// forward rule: to is from with "/*" replaced by "/:splat". A line
+// Netlify cannot parse is skipped with a warning, as Netlify does.
 func (b *builder) netlifyRedirects(data []byte) {
+	if n := bytes.Count(data, []byte{'\n'}) + 1; cap(b.routes)-len(b.routes) < n {
+		// One route a line at most: no regrowing for a big file.
+		b.routes = slices.Grow(b.routes, n)
+		b.keys = slices.Grow(b.keys, n)
+	}
 	for n, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		where := fmt.Sprintf("%s line %d", NetlifyRedirects, n+1)
+		b.markNetlify(NetlifyRedirects)
+		r := netlifyRedirect{file: NetlifyRedirects, line: n + 1, rule: line}
+		warn := func(format string, args ...any) {
+			b.warnf(NetlifyRedirects, n+1, line, format+"; the rule is skipped", args...)
+		}
 		fields := strings.Fields(line)
 		if k := slices.IndexFunc(fields, func(f string) bool { return f[0] == '#' }); k >= 0 {
 			fields = fields[:k]
 		}
-		from, parts := fields[0], fields[1:]
+		r.from = fields[0]
+		parts := fields[1:]
 		if len(parts) == 0 {
-			b.errf("%s: missing destination after %q", where, from)
+			warn("missing destination path or URL after %q", r.from)
 			continue
 		}
-		var to string
 		var rest []string
-		if statusToken(parts[0]) {
-			rest = parts // forward rule, to comes from from
+		if _, ok := jsParseInt(parts[0]); ok {
+			rest = parts // a forward rule: to comes from from
 		} else {
 			k := slices.IndexFunc(parts, func(p string) bool { return p[0] == '/' || isExternal(p) })
 			if k < 0 {
-				b.errf("%s: destination %q must start with \"/\", \"http://\" or \"https://\"", where, parts[0])
+				warn("the destination must start with \"/\", \"http:\" or \"https:\"")
 				continue
 			}
-			if k > 0 {
-				b.errf("%s: query parameter matching (%s) is not supported yet", where, strings.Join(parts[:k], " "))
-				continue
+			for _, q := range parts[:k] {
+				key, value, ok := strings.Cut(q, "=")
+				if !ok {
+					b.warnf(NetlifyRedirects, n+1, line, "query parameter %q has no \"=value\": Netlify ignores it", q)
+					continue
+				}
+				r.query = append(r.query, [2]string{key, value})
 			}
-			to, rest = parts[0], parts[1:]
+			r.to, r.hasTo, rest = parts[k], true, parts[k+1:]
 		}
-		status, force := 301, false
 		if len(rest) > 0 {
 			st := rest[0]
-			if strings.Contains(st, "=") {
-				b.errf("%s: condition %q is not supported yet (country, language, role, cookie and signed rules)", where, st)
+			v, ok := jsParseInt(st)
+			if !ok {
+				warn("invalid status code %q", st)
 				continue
 			}
-			force = strings.HasSuffix(st, "!")
-			v, err := strconv.Atoi(strings.TrimSuffix(st, "!"))
-			if err != nil || v < 0 {
-				b.errf("%s: status %q is not a number", where, st)
-				continue
-			}
-			status = v
-			bad := false
+			r.status, r.force = v, strings.HasSuffix(st, "!")
 			for _, c := range rest[1:] {
-				if strings.Contains(c, "=") {
-					b.errf("%s: condition %q is not supported yet (country, language, role, cookie and signed rules)", where, c)
-				} else {
-					b.errf("%s: unexpected %q after the status", where, c)
+				key, value, ok := strings.Cut(c, "=")
+				if !ok {
+					b.warnf(NetlifyRedirects, n+1, line, "%q after the status is no condition (key=value): Netlify ignores it", c)
+					continue
 				}
-				bad = true
-			}
-			if bad {
-				continue
+				if key == "Sign" || key == "signed" {
+					r.signed = value
+					continue
+				}
+				if r.conditions == nil {
+					r.conditions = map[string][]string{}
+				}
+				r.conditions[conditionName(key)] = splitList(value)
 			}
 		}
-		b.netlifyRule(where, NetlifyRedirects, from, to, status, force)
+		b.netlifyRule(r)
 	}
 }
 
-var statusRE = regexp.MustCompile(`^[0-9]+!?$`)
+// jsParseInt reads a status the way JavaScript's Number.parseInt does:
+// leading digits ("301!" is 301), false when there are none.
+func jsParseInt(s string) (int, bool) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' && i < 9 {
+		i++
+	}
+	if i == 0 {
+		return 0, false
+	}
+	v, _ := strconv.Atoi(s[:i])
+	return v, true
+}
 
-func statusToken(s string) bool { return statusRE.MatchString(s) }
+// conditionName writes Netlify's conditions with a capital as its parser
+// does ("country" is "Country").
+func conditionName(k string) string {
+	switch k {
+	case "role", "Role":
+		return "Role"
+	case "language", "Language":
+		return "Language"
+	case "country", "Country":
+		return "Country"
+	case "cookie", "Cookie":
+		return "Cookie"
+	}
+	return k
+}
 
-// netlifyRule compiles one redirect rule of _redirects or netlify.toml.
-func (b *builder) netlifyRule(where, file, from, to string, status int, force bool) {
-	b.markNetlify(file)
-	if isExternal(from) {
-		b.errf("%s: domain-level rules (from %q) are not supported yet; use a path", where, from)
+var listRE = regexp.MustCompile(`\s*,\s*`)
+
+func splitList(v string) []string {
+	return listRE.Split(strings.TrimSpace(v), -1)
+}
+
+// netlifyRule compiles one redirect rule of _redirects or netlify.toml,
+// or skips it with a warning saying why.
+func (b *builder) netlifyRule(r netlifyRedirect) {
+	label := ""
+	if r.file == NetlifyTOML {
+		label = r.rule + ": "
+	}
+	warn := func(format string, args ...any) {
+		b.warnf(r.file, r.line, r.rule, label+format+"; the rule is skipped", args...)
+	}
+	if len(r.from) > MaxSourceLen || len(r.to) > MaxSourceLen {
+		warn("from or to is longer than %d characters", MaxSourceLen)
 		return
 	}
-	if len(from) > MaxSourceLen || len(to) > MaxSourceLen {
-		b.errf("%s: from or to is longer than %d characters", where, MaxSourceLen)
-		return
-	}
-	m, _, _, err := compileNetlifyFrom(from)
-	if err != nil {
-		b.errf("%s: from %q: %v", where, from, err)
-		return
-	}
-	if to == "" {
-		if !strings.HasSuffix(from, "/*") || status < 200 || status > 299 {
-			b.errf("%s: missing destination (only a \"/path/*\" rule with a 2xx status may leave it out)", where)
+	// Domain-level rules: "https://old.example.com/*".
+	var scheme, host string
+	path := r.from
+	if isExternal(r.from) {
+		u, err := url.Parse(r.from)
+		if err != nil || u.Host == "" {
+			warn("from %q is not a valid URL", r.from)
 			return
 		}
-		to = strings.TrimSuffix(from, "/*") + "/:splat"
+		if u.Port() != "" || strings.ContainsAny(u.Hostname(), ":*") {
+			warn("from %q: a domain-level rule names a host without placeholders or port", r.from)
+			return
+		}
+		scheme, host, path = u.Scheme, strings.ToLower(u.Hostname()), u.EscapedPath()
+		if path == "" {
+			path = "/"
+		}
 	}
-	rt := route{m: m, status: status, force: force, passQuery: true}
+	if strings.HasPrefix(path, "/.netlify") {
+		warn("from must not start with /.netlify (Netlify refuses it)")
+		return
+	}
+	if !strings.HasPrefix(path, "/") {
+		warn("from %q must start with \"/\" or be an http(s) URL: it never matches a request", r.from)
+		return
+	}
+	status := r.status
+	if status == 0 {
+		status = 301
+	}
+	to := r.to
+	if !r.hasTo {
+		if !strings.HasSuffix(r.from, "/*") || status < 200 || status > 299 {
+			warn("missing destination (only a \"/path/*\" rule with a 2xx status may leave it out)")
+			return
+		}
+		to = strings.TrimSuffix(r.from, "/*") + "/:splat"
+	}
+	if !strings.HasPrefix(to, "/") && !isExternal(to) {
+		to = "/" + to // netlify.toml: a path relative to the site's root
+	}
+	m, _, _, err := compileNetlifyFrom(path)
+	if err != nil {
+		warn("from %q: %v", r.from, err)
+		return
+	}
+	rt := route{m: m, status: status, force: r.force, passQuery: true, netlify: true}
 	switch {
 	case status == 301 || status == 302 || status == 303 || status == 307 || status == 308:
 		rt.kind = kindRedirect
+	case status == 200 && isExternal(to):
+		rt.kind = kindProxy
 	case status == 200 || status >= 400 && status <= 599:
 		rt.kind = kindRewrite
 		if isExternal(to) {
-			b.errf("%s: rewriting to an external URL (%s, status %d) is a proxy, which is not supported yet; use a redirect status such as 301", where, to, status)
+			warn("a rule with status %d cannot answer from a URL (%s); proxies use status 200", status, to)
 			return
 		}
 	default:
-		b.errf("%s: status %d is not supported; use 200, 301, 302, 303, 307, 308 or a 4xx/5xx status", where, status)
+		warn("status %d is not supported; use 200, 301, 302, 303, 307, 308 or a 4xx/5xx status", status)
 		return
 	}
-	t, err := compileDest(to, m, false, false, rt.kind == kindRedirect)
+	if r.signed != "" {
+		warn("signed proxy rules (signed = %q) need Netlify's signature service, which Apogee does not have", r.signed)
+		return
+	}
+	c := conds{scheme: scheme, host: host} // copied to the heap only if the rule has conditions
+	var names map[string]ref               // query captures; most rules have none
+	for _, q := range r.query {
+		if name, ok := strings.CutPrefix(q[1], ":"); ok && isName(name) {
+			c.ncaps++
+			c.query = append(c.query, queryCond{key: q[0], cap: c.ncaps})
+			if names == nil {
+				names = map[string]ref{}
+			}
+			names[name] = ref{cap: c.ncaps}
+			continue
+		}
+		c.query = append(c.query, queryCond{key: q[0], value: q[1]})
+	}
+	var keys []string
+	for k := range r.conditions {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := r.conditions[k]
+		switch k {
+		case "Language":
+			for _, l := range v {
+				c.langs = append(c.langs, strings.ToLower(l))
+			}
+		case "Country":
+			if !b.settings.Countries {
+				warn("Country conditions need a country database: the server's admin can give one with --geoip-db")
+				return
+			}
+			for _, l := range v {
+				c.countries = append(c.countries, strings.ToUpper(l))
+			}
+		case "Cookie":
+			c.cookies = append(c.cookies, v...)
+		case "Role":
+			warn("Role conditions need Netlify Identity's JSON Web Tokens, which Apogee does not issue")
+			return
+		default:
+			warn("unknown condition %q (Netlify knows Country, Language, Role and Cookie)", k)
+			return
+		}
+	}
+	if c.query != nil {
+		// Netlify's docs: "/store id=:id /blog/:id 301" sends
+		// /store?id=my-blog-post to /blog/my-blog-post: a rule that
+		// matches on the query does not pass it on.
+		rt.dropQuery = true
+	}
+	if c.scheme != "" || c.query != nil || c.langs != nil || c.countries != nil || c.cookies != nil {
+		cc := c
+		rt.cond = &cc
+	}
+	if len(r.headers) > 0 {
+		if rt.kind != kindProxy {
+			b.warnf(r.file, r.line, r.rule, "%sheaders are sent only with proxy rules (status 200 to a URL): ignored", label)
+		} else {
+			for _, h := range r.headers {
+				if err := checkHeader(h[0], h[1]); err != nil {
+					warn("%v", err)
+					return
+				}
+				rt.headers = append(rt.headers, newHeader(h[0], h[1]))
+			}
+		}
+	}
+	t, err := compileDest(to, destOpts{url: rt.kind != kindRewrite, ngroups: m.ngroups, names: func(name string) (ref, bool) {
+		if r, ok := names[name]; ok {
+			return r, true
+		}
+		g, ok := m.groups[name]
+		return ref{group: g}, ok
+	}})
 	if err != nil {
-		b.errf("%s: %v", where, err)
+		warn("%v", err)
 		return
 	}
 	rt.dest = t
-	b.routes = append(b.routes, rt)
+	// The rule's identity, for dedupe: a plain rule's without fmt, which
+	// a 45,000-rule file would feel.
+	key := r.from + "\x00" + to + "\x00" + strconv.Itoa(r.status) + "\x00" + strconv.FormatBool(r.force)
+	if len(r.query) > 0 || len(keys) > 0 || len(r.headers) > 0 {
+		key += fmt.Sprintf("\x00%q\x00%v\x00%q", r.query, keys, r.headers)
+		for _, k := range keys {
+			key += "\x00" + strings.Join(r.conditions[k], ",")
+		}
+	}
+	b.addRoute(rt, key)
 }
 
 // netlifyHeaders parses a _headers file: a path line (starting with "/")
 // followed by "Name: value" lines (indented by convention). A name given
-// twice for one path is joined with ", ", as Netlify does.
+// twice for one path is joined with ", ", as Netlify does; a line that
+// is neither is ignored, as Netlify does.
 func (b *builder) netlifyHeaders(data []byte) {
 	var cur *headerRule
 	flush := func() {
-		if cur != nil && len(cur.values) > 0 {
+		if cur != nil && cur.m != nil && len(cur.values) > 0 {
 			b.headers = append(b.headers, *cur)
 		}
 		cur = nil
@@ -147,41 +333,45 @@ func (b *builder) netlifyHeaders(data []byte) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		where := fmt.Sprintf("%s line %d", NetlifyHeaders, n+1)
 		b.markNetlify(NetlifyHeaders)
+		warn := func(format string, args ...any) {
+			b.warnf(NetlifyHeaders, n+1, line, format, args...)
+		}
 		if line[0] == '/' {
 			flush()
 			m, err := compileNetlifyHeaderPath(line)
 			if err != nil {
-				b.errf("%s: path %q: %v", where, line, err)
-				cur = &headerRule{m: &matcher{}} // keep parsing its lines
+				warn("path %q: %v; its headers are skipped", line, err)
+				cur = &headerRule{} // swallow its header lines
 				continue
 			}
 			cur = &headerRule{m: m}
 			continue
 		}
 		if isExternal(line) {
-			b.errf("%s: %q: paths must start with \"/\"; domain-level headers are not supported", where, line)
-			flush()
-			cur = &headerRule{m: &matcher{}} // swallow its header lines
+			warn("%q: _headers paths start with \"/\"; Netlify reads this line as a header named %q, Apogee skips it", line, line[:strings.IndexByte(line, ':')])
 			continue
 		}
 		k := strings.IndexByte(line, ':')
 		if k < 0 {
-			b.errf("%s: %q is neither a path (starting with \"/\") nor a \"Name: value\" header", where, line)
-			continue
+			continue // neither a path nor a header: Netlify ignores it
 		}
 		name, value := strings.TrimSpace(line[:k]), strings.TrimSpace(line[k+1:])
-		if value == "" && name != "" {
-			b.errf("%s: header %q has no value", where, name)
+		switch {
+		case name == "":
+			warn("missing header name; the line is skipped")
 			continue
+		case value == "":
+			warn("header %q has no value; the line is skipped", name)
+			continue
+		case cur == nil:
+			warn("header %q comes before any path; the line is skipped", name)
+			continue
+		case cur.m == nil:
+			continue // under a path that was skipped
 		}
 		if err := checkHeader(name, value); err != nil {
-			b.errf("%s: %v", where, err)
-			continue
-		}
-		if cur == nil {
-			b.errf("%s: header %q comes before any path", where, name)
+			warn("%v; the line is skipped", err)
 			continue
 		}
 		addValue(cur, name, value)
@@ -201,7 +391,9 @@ func addValue(h *headerRule, name, value string) {
 
 // netlifyTOML reads the [[redirects]] and [[headers]] tables of
 // netlify.toml; the rest of the file (build settings, plugins, …) is not
-// routing and is ignored here.
+// routing and is ignored here. A file that is not TOML fails, as it
+// fails a Netlify build; a rule Netlify would skip is skipped with a
+// warning.
 func (b *builder) netlifyTOML(data []byte) {
 	const file = NetlifyTOML
 	var doc map[string]any
@@ -214,12 +406,29 @@ func (b *builder) netlifyTOML(data []byte) {
 		}
 		return
 	}
+	lines := tableLines(data)
 	for i, r := range b.tomlTables(doc, "redirects") {
-		b.tomlRedirect(r, fmt.Sprintf("%s [[redirects]] #%d", file, i+1))
+		b.tomlRedirect(r, i+1, lines["redirects"])
 	}
 	for i, h := range b.tomlTables(doc, "headers") {
-		b.tomlHeader(h, fmt.Sprintf("%s [[headers]] #%d", file, i+1))
+		b.tomlHeader(h, i+1, lines["headers"])
 	}
+}
+
+// tableLines finds the line of each [[name]] header of a TOML file, by
+// table name, in order: TOML decoders keep no positions.
+func tableLines(data []byte) map[string][]int {
+	out := map[string][]int{}
+	for n, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[[") {
+			if k := strings.Index(line, "]]"); k > 2 {
+				name := strings.TrimSpace(line[2:k])
+				out[name] = append(out[name], n+1)
+			}
+		}
+	}
+	return out
 }
 
 func (b *builder) tomlTables(doc map[string]any, key string) []map[string]any {
@@ -227,6 +436,7 @@ func (b *builder) tomlTables(doc map[string]any, key string) []map[string]any {
 	if !ok {
 		return nil
 	}
+	b.markNetlify(NetlifyTOML)
 	tables, ok := v.([]map[string]any)
 	if !ok {
 		b.errf("%s: %q must be an array of tables, written [[%s]]", NetlifyTOML, key, key)
@@ -235,119 +445,197 @@ func (b *builder) tomlTables(doc map[string]any, key string) []map[string]any {
 	return tables
 }
 
-func tomlKnown(b *builder, where string, t map[string]any, allowed ...string) bool {
+// first returns the value of the first of keys present in t (a key and
+// its legacy names).
+func first(t map[string]any, keys ...string) (any, bool) {
+	for _, k := range keys {
+		if v, ok := t[k]; ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+var tomlRedirectKeys = []string{"from", "origin", "to", "destination", "status", "force", "query", "params", "parameters",
+	"conditions", "signed", "signing", "sign", "headers"}
+
+func (b *builder) tomlRedirect(t map[string]any, n int, lines []int) {
+	line := 0
+	if n <= len(lines) {
+		line = lines[n-1]
+	}
+	rule := fmt.Sprintf("[[redirects]] #%d", n)
+	warn := func(format string, args ...any) {
+		b.warnf(NetlifyTOML, line, rule, rule+": "+format+"; the rule is skipped", args...)
+	}
 	keys := make([]string, 0, len(t))
 	for k := range t {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	ok := true
 	for _, k := range keys {
-		if !slices.Contains(allowed, k) {
-			b.errf("%s: unknown key %q (allowed: %s)", where, k, strings.Join(allowed, ", "))
-			ok = false
+		switch {
+		case k == "rate_limit":
+			b.warnf(NetlifyTOML, line, rule, "%s: rate_limit is not supported: the rule applies without a rate limit", rule)
+		case !slices.Contains(tomlRedirectKeys, k):
+			b.warnf(NetlifyTOML, line, rule, rule+": unknown key %q is ignored", k)
 		}
 	}
-	return ok
-}
-
-func (b *builder) tomlRedirect(t map[string]any, where string) {
-	b.markNetlify(NetlifyTOML)
-	if !tomlKnown(b, where, t, "from", "to", "status", "force", "query", "conditions", "headers", "signed") {
+	r := netlifyRedirect{file: NetlifyTOML, line: line, rule: rule}
+	v, ok := first(t, "from", "origin")
+	if r.from, _ = v.(string); !ok || r.from == "" {
+		warn("missing \"from\" (a path or URL)")
 		return
 	}
-	for _, k := range []string{"query", "conditions", "headers", "signed"} {
-		if v, ok := t[k]; ok && !emptyTOML(v) {
-			b.errf("%s: %q is not supported yet", where, k)
+	if v, ok := first(t, "to", "destination"); ok {
+		if r.to, ok = v.(string); !ok || r.to == "" {
+			warn("\"to\" must be a non-empty string")
 			return
 		}
+		r.hasTo = true
 	}
-	from, ok := t["from"].(string)
-	if !ok || from == "" {
-		b.errf("%s: \"from\" must be a non-empty string", where)
-		return
-	}
-	to := ""
-	if v, ok := t["to"]; ok {
-		if to, ok = v.(string); !ok || to == "" {
-			b.errf("%s: \"to\" must be a non-empty string", where)
-			return
-		}
-	}
-	status := 301
 	if v, ok := t["status"]; ok {
-		n, ok := v.(int64)
-		if !ok {
-			if str, isStr := v.(string); isStr {
-				b.errf("%s: status %q is not a number", where, str)
-			} else {
-				b.errf("%s: status must be a number, not %v", where, v)
+		switch v := v.(type) {
+		case int64:
+			if v < 0 || v > 999 {
+				warn("invalid status code %d", v)
+				return
 			}
+			r.status = int(v)
+		case string: // "200": Netlify's parser reads it with parseInt
+			s, ok := jsParseInt(strings.TrimSpace(v))
+			if !ok {
+				warn("invalid status code %q", v)
+				return
+			}
+			r.status = s
+		default:
+			warn("invalid status code %v", v)
 			return
 		}
-		if n < 0 || n > 999 {
-			b.errf("%s: status %d is not supported; use 200, 301, 302, 303, 307, 308 or a 4xx/5xx status", where, n)
-			return
-		}
-		status = int(n)
 	}
-	force := false
 	if v, ok := t["force"]; ok {
-		if force, ok = v.(bool); !ok {
-			b.errf("%s: \"force\" must be true or false", where)
+		if r.force, ok = v.(bool); !ok {
+			warn("\"force\" must be true or false")
 			return
 		}
 	}
-	b.netlifyRule(where, NetlifyTOML, from, to, status, force)
+	if v, ok := first(t, "query", "params", "parameters"); ok {
+		q, ok := v.(map[string]any)
+		if !ok {
+			warn("\"query\" must be a table of parameter names and values")
+			return
+		}
+		for _, k := range sortedKeys(q) {
+			s, ok := q[k].(string)
+			if !ok {
+				warn("query parameter %q must be a string", k)
+				return
+			}
+			r.query = append(r.query, [2]string{k, s})
+		}
+	}
+	if v, ok := t["conditions"]; ok {
+		c, ok := v.(map[string]any)
+		if !ok {
+			warn("\"conditions\" must be a table")
+			return
+		}
+		for _, k := range sortedKeys(c) {
+			var list []string
+			switch v := c[k].(type) {
+			case string:
+				list = splitList(v)
+			case []any:
+				for _, e := range v {
+					s, ok := e.(string)
+					if !ok {
+						warn("condition %q must be a list of strings", k)
+						return
+					}
+					list = append(list, s)
+				}
+			default:
+				warn("condition %q must be a string or a list of strings", k)
+				return
+			}
+			if r.conditions == nil {
+				r.conditions = map[string][]string{}
+			}
+			r.conditions[conditionName(k)] = list
+		}
+	}
+	if v, ok := first(t, "signed", "signing", "sign"); ok {
+		r.signed, _ = v.(string)
+		if r.signed == "" {
+			r.signed = fmt.Sprint(v)
+		}
+	}
+	if v, ok := t["headers"]; ok {
+		h, ok := v.(map[string]any)
+		if !ok {
+			warn("\"headers\" must be a table of header names and values")
+			return
+		}
+		for _, k := range sortedKeys(h) {
+			s, ok := h[k].(string)
+			if !ok {
+				warn("header %q must be a string", k)
+				return
+			}
+			r.headers = append(r.headers, [2]string{k, s})
+		}
+	}
+	b.netlifyRule(r)
 }
 
-func emptyTOML(v any) bool {
-	switch v := v.(type) {
-	case map[string]any:
-		return len(v) == 0
-	case []any:
-		return len(v) == 0
-	case bool:
-		return !v
-	case string:
-		return v == ""
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	return false
+	slices.Sort(keys)
+	return keys
 }
 
 var commaRE = regexp.MustCompile(`\s*,\s*`)
 
-func (b *builder) tomlHeader(t map[string]any, where string) {
-	b.markNetlify(NetlifyTOML)
-	if !tomlKnown(b, where, t, "for", "values") {
-		return
+func (b *builder) tomlHeader(t map[string]any, n int, lines []int) {
+	line := 0
+	if n <= len(lines) {
+		line = lines[n-1]
+	}
+	rule := fmt.Sprintf("[[headers]] #%d", n)
+	warn := func(format string, args ...any) {
+		b.warnf(NetlifyTOML, line, rule, rule+": "+format, args...)
+	}
+	for _, k := range sortedKeys(t) {
+		if k != "for" && k != "values" {
+			warn("unknown key %q is ignored", k)
+		}
 	}
 	p, ok := t["for"].(string)
 	if !ok || strings.TrimSpace(p) == "" {
-		b.errf("%s: \"for\" must be a path string", where)
+		warn("\"for\" must be a path; the rule is skipped")
 		return
 	}
 	p = strings.TrimSpace(p)
 	m, err := compileNetlifyHeaderPath(p)
 	if err != nil {
-		b.errf("%s: for %q: %v", where, p, err)
+		warn("for %q: %v; the rule is skipped", p, err)
 		return
 	}
-	values, ok := t["values"].(map[string]any)
-	if !ok {
-		if _, has := t["values"]; has {
-			b.errf("%s: \"values\" must be a table of header names and values", where)
-		}
+	raw, has := t["values"]
+	if !has {
 		return // Netlify ignores a rule without values
 	}
-	names := make([]string, 0, len(values))
-	for k := range values {
-		names = append(names, k)
+	values, ok := raw.(map[string]any)
+	if !ok {
+		warn("\"values\" must be a table of header names and values; the rule is skipped")
+		return
 	}
-	slices.Sort(names) // TOML tables have no order; make it stable
 	h := headerRule{m: m}
-	bad := false
-	for _, name := range names {
+	for _, name := range sortedKeys(values) { // TOML tables have no order; make it stable
 		var value string
 		switch v := values[name].(type) {
 		case string:
@@ -358,32 +646,28 @@ func (b *builder) tomlHeader(t map[string]any, where string) {
 			for _, e := range v {
 				s, ok := e.(string)
 				if !ok {
-					b.errf("%s: values of header %q must be strings", where, name)
-					bad = true
-					break
+					warn("values of header %q must be strings; the rule is skipped", name)
+					return
 				}
 				parts = append(parts, strings.TrimSpace(s))
 			}
 			value = strings.Join(parts, ", ")
 		default:
-			b.errf("%s: value of header %q must be a string or an array of strings", where, name)
-			bad = true
-			continue
+			warn("value of header %q must be a string or an array of strings; the rule is skipped", name)
+			return
 		}
 		name = strings.TrimSpace(name)
 		if value == "" {
-			b.errf("%s: header %q has no value", where, name)
-			bad = true
+			warn("header %q has no value; it is skipped", name)
 			continue
 		}
 		if err := checkHeader(name, value); err != nil {
-			b.errf("%s: %v", where, err)
-			bad = true
+			warn("%v; it is skipped", err)
 			continue
 		}
 		addValue(&h, name, value)
 	}
-	if !bad && len(h.values) > 0 {
+	if len(h.values) > 0 {
 		b.headers = append(b.headers, h)
 	}
 }

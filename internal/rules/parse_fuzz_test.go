@@ -36,7 +36,7 @@ func fuzzParse(f *testing.F, name string) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, s := range []rules.Settings{{}, {SPA: true, CleanURLs: true}} {
-			set, err := rules.Compile(map[string][]byte{name: data}, s)
+			set, _, err := rules.Compile(map[string][]byte{name: data}, s)
 			if err != nil {
 				var e *apogee.Error
 				if !errors.As(err, &e) || e.Code != apogee.EINVALID {
@@ -46,7 +46,7 @@ func fuzzParse(f *testing.F, name string) {
 					t.Fatalf("%s: message %q does not name the file", name, e.Message)
 				}
 			}
-			set2, err2 := rules.Compile(map[string][]byte{name: data}, s)
+			set2, _, err2 := rules.Compile(map[string][]byte{name: data}, s)
 			if (err == nil) != (err2 == nil) || err != nil && err.Error() != err2.Error() || (set == nil) != (set2 == nil) {
 				t.Fatalf("%s: two compilations differ: %v / %v", name, err, err2)
 			}

@@ -19,9 +19,20 @@ type matcher struct {
 	kind    matchKind
 	slashOK bool // mExact also matches prefix + "/" (Netlify)
 	fold    bool // prefix compares case-insensitively (Netlify headers)
-	re      *regexp.Regexp
+	re      regex
 	groups  map[string]int // parameter name → capture group (1-based)
 	ngroups int
+	// keyed: prefix ends where a segment does (what follows it in a
+	// matching path is "/" or nothing), so the index may file the rule
+	// under all of prefix's segments.
+	keyed bool
+}
+
+func (m *matcher) setGroup(name string, g int) {
+	if m.groups == nil {
+		m.groups = map[string]int{}
+	}
+	m.groups[name] = g
 }
 
 type matchKind uint8
@@ -306,7 +317,7 @@ func compileVercelSource(src string) (*matcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &matcher{groups: map[string]int{}}
+	m := &matcher{}
 	var re strings.Builder
 	re.WriteString("^")
 	literalPrefix := true
@@ -331,7 +342,7 @@ func compileVercelSource(src string) (*matcher, error) {
 			if _, dup := m.groups[t.name]; dup {
 				return nil, fmt.Errorf("parameter :%s appears twice", t.name)
 			}
-			m.groups[t.name] = m.ngroups
+			m.setGroup(t.name, m.ngroups)
 		}
 		switch {
 		case (prefix != "" || suffix != "") && (t.modifier == "+" || t.modifier == "*"):
@@ -347,7 +358,7 @@ func compileVercelSource(src string) (*matcher, error) {
 		}
 	}
 	if literalPrefix {
-		m.kind = mExact
+		m.kind, m.keyed = mExact, true
 		return m, nil
 	}
 	// The common shapes, a literal and one last key, need no regexp:
@@ -371,12 +382,13 @@ func compileVercelSource(src string) (*matcher, error) {
 			case "*":
 				m.kind, m.slashOK = mSegments, true
 			}
+			m.keyed = true
 		}
 	}
 	re.WriteString("$")
-	r, err := regexp.Compile(re.String())
+	r, _, err := compileRegex(re.String())
 	if err != nil {
-		return nil, fmt.Errorf("regular expression not supported (Go's RE2 has no lookahead, lookbehind or backreferences): %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		return nil, err
 	}
 	if r.NumSubexp() != m.ngroups {
 		return nil, fmt.Errorf("capturing groups inside a parameter pattern are not supported; use (?:…)")
@@ -399,9 +411,9 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 	if len(from) > 1 {
 		from = strings.TrimSuffix(from, "/")
 	}
-	m := &matcher{groups: map[string]int{}}
+	m := &matcher{}
 	if from == "/" {
-		m.prefix, m.kind = "/", mExact
+		m.prefix, m.kind, m.keyed = "/", mExact, true
 		return m, nil, false, nil
 	}
 	segs := strings.Split(from[1:], "/")
@@ -418,7 +430,7 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 			}
 			splat = true
 			m.ngroups++
-			m.groups["splat"] = m.ngroups
+			m.setGroup("splat", m.ngroups)
 			re.WriteString("(?:/(.*))?")
 			literalPrefix = false
 		case strings.Contains(seg, "*"):
@@ -429,7 +441,7 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 				return nil, nil, false, fmt.Errorf("placeholder :%s appears twice", name)
 			}
 			m.ngroups++
-			m.groups[name] = m.ngroups
+			m.setGroup(name, m.ngroups)
 			names = append(names, name)
 			re.WriteString("/([^/]+)")
 			literalPrefix = false
@@ -441,6 +453,7 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 			re.WriteString("/" + regexp.QuoteMeta(lit))
 		}
 	}
+	m.keyed = true // every literal is a whole segment
 	if literalPrefix {
 		m.kind, m.slashOK = mExact, true
 		return m, names, splat, nil
@@ -453,11 +466,7 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 		re.WriteString("/?")
 	}
 	re.WriteString("$")
-	r, err := regexp.Compile(re.String())
-	if err != nil {
-		return nil, nil, false, err
-	}
-	m.re = r
+	m.re = newLazyRE(re.String())
 	return m, names, splat, nil
 }
 
@@ -467,9 +476,6 @@ func compileNetlifyFrom(from string) (*matcher, []string, bool, error) {
 // segment matches any characters; an optional trailing slash; and, unlike
 // redirects, case-insensitive.
 func compileNetlifyHeaderPath(p string) (*matcher, error) {
-	if !strings.HasPrefix(p, "/") {
-		return nil, fmt.Errorf("must start with \"/\"")
-	}
 	var parts, lits []string
 	for _, seg := range strings.Split(p, "/") {
 		seg = strings.TrimRight(seg, " \t")
@@ -511,12 +517,17 @@ func compileNetlifyHeaderPath(p string) (*matcher, error) {
 	switch {
 	case !ascii:
 	case len(lits) == len(parts):
-		m.prefix, m.fold, m.kind, m.slashOK = prefix, true, mExact, true
+		m.prefix, m.fold, m.kind, m.slashOK, m.keyed = prefix, true, mExact, true, true
 	case len(lits) == len(parts)-1 && parts[len(parts)-1] == "?(.*)":
 		if len(lits) == 0 {
 			m.prefix, m.kind = "", mPrefix
 		} else {
 			m.prefix, m.fold, m.kind = prefix, true, mPrefix
+		}
+	default:
+		// Literal segments before the first pattern, for the index only.
+		if len(lits) > 0 {
+			m.prefix, m.fold, m.keyed = prefix, true, true
 		}
 	}
 	return m, nil

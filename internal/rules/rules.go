@@ -3,7 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/textproto"
-	"slices"
+	"sort"
 	"strings"
 	"sync/atomic"
 
@@ -18,10 +18,12 @@ const (
 	NetlifyTOML      = "netlify.toml"
 )
 
-// Limits on what one deployment may configure.
+// Limits on what one deployment may configure. Netlify's own parser
+// tests carry a _redirects of 45,000 rules (1.6 MB); the index keeps the
+// cost of a request flat whatever the count (see BenchmarkMatch45k).
 const (
-	MaxFileSize = 1 << 20 // bytes per config file
-	MaxRules    = 10_000  // redirects, rewrites and header rules together
+	MaxFileSize = 8 << 20 // bytes per config file
+	MaxRules    = 100_000 // redirects, rewrites and header rules together
 )
 
 // Settings are a project's own routing switches, for sites without a
@@ -44,6 +46,10 @@ type Settings struct {
 	// docs/index.html exists (as nginx and Netlify do), except with a
 	// vercel.json, where both forms are served as on Vercel.
 	TrailingSlash *bool
+	// Countries says the server has a country database (--geoip-db):
+	// without one, rules with a Country condition are skipped with a
+	// warning instead of never matching unannounced.
+	Countries bool
 }
 
 // Result is what to do with one request.
@@ -61,6 +67,14 @@ type Result struct {
 	// Headers are extra response headers from header rules, in order, one
 	// value per name. The slice is shared between requests: do not modify.
 	Headers []Header
+	// Proxy, when set, is the absolute http(s) URL to answer the request
+	// from (a Netlify 200 rule to a URL, a Vercel rewrite to one), with
+	// the request's query string; Status is the rule's (200 unless a
+	// rule says otherwise) and replaces the upstream's only when not 200.
+	Proxy string
+	// ProxyHeaders are request headers to send to Proxy (netlify.toml's
+	// headers of a redirect).
+	ProxyHeaders []Header
 }
 
 // Header is one response header from a header rule, ready for an
@@ -87,6 +101,7 @@ type Set struct {
 	cleanURLs bool
 	slash     slashMode
 	spa       bool
+	proxies   bool // some route is a proxy
 
 	// hcache holds merged header lists by the set of rules that matched
 	// (one bit per rule, for up to 64 header rules), copy-on-write.
@@ -107,29 +122,37 @@ type routeKind uint8
 const (
 	kindRedirect routeKind = iota
 	kindRewrite            // serve dest's file with status (200, 404, …)
+	kindProxy              // answer from dest, an external URL
 )
 
 // route is one redirect or rewrite. force routes apply even when a file
 // exists at the request path; the others are shadowed by it.
 type route struct {
 	m         *matcher
+	cond      *conds // nil: none
 	kind      routeKind
 	status    int
 	force     bool
 	dest      *template
 	passQuery bool // Netlify: always carry the query; Vercel: only if dest has none
+	dropQuery bool // Netlify rules that match on the query never carry it
+	netlify   bool // a target resolves as on Netlify: /x serves x.html too
+	headers   []Header
 }
 
 type headerRule struct {
 	m      *matcher
+	cond   *conds
 	values [][2]string // as written, while compiling
 	out    []Header    // values, made once by Compile
 	dyn    []dynValue  // values computed from the path (Vercel ":param")
 }
 
+// dynValue is a header whose name (k) or value (t) depends on what the
+// rule captured.
 type dynValue struct {
-	i int
-	t *template
+	i    int
+	k, t *template
 }
 
 var emptySet Set
@@ -141,13 +164,17 @@ var ConfigFiles = [...]string{VercelJSON, NetlifyRedirects, NetlifyHeaders, Netl
 // Compile parses and compiles the config files of a deployment. files
 // maps a config file name (VercelJSON, NetlifyRedirects, NetlifyHeaders,
 // NetlifyTOML) to its bytes; absent names are skipped, other names are
-// ignored. It returns nil and no error when there is nothing to apply.
+// ignored. It returns a nil *Set when there is nothing to apply.
 //
-// Any invalid file fails the whole compilation with an *apogee.Error of
-// code EINVALID whose message names the file, the rule and the fault;
-// Data holds every fault found ([]string). Nothing is half applied.
-func Compile(files map[string][]byte, s Settings) (*Set, error) {
-	b := &builder{}
+// What each upstream refuses, Compile refuses: an invalid vercel.json
+// (Vercel refuses to deploy it) or a netlify.toml that is not TOML fails
+// the whole compilation with an *apogee.Error of code EINVALID whose
+// message names the file, the rule and the fault; Data holds every fault
+// found ([]string). A Netlify rule that cannot be processed is skipped,
+// as Netlify deploys without it, and so is a valid rule Apogee cannot
+// honour: each is a warning, in file order, naming file, line and why.
+func Compile(files map[string][]byte, s Settings) (*Set, []apogee.RuleWarning, error) {
+	b := &builder{settings: s}
 	for _, name := range ConfigFiles {
 		if data, ok := files[name]; ok && len(data) > MaxFileSize {
 			b.errf("%s: file is %d bytes; the limit is %d", name, len(data), MaxFileSize)
@@ -180,7 +207,17 @@ func Compile(files map[string][]byte, s Settings) (*Set, error) {
 		if n := len(b.errs) - 1; n > 0 {
 			msg += fmt.Sprintf(" (and %d more)", n)
 		}
-		return nil, &apogee.Error{Code: apogee.EINVALID, Message: msg, Data: b.errs}
+		return nil, nil, &apogee.Error{Code: apogee.EINVALID, Message: msg, Data: b.errs}
+	}
+	b.dedupe()
+	warnings := b.warnings
+	sort.SliceStable(warnings, func(i, j int) bool {
+		return fileOrder(warnings[i].File) < fileOrder(warnings[j].File) ||
+			warnings[i].File == warnings[j].File && warnings[i].Line < warnings[j].Line && warnings[i].Line > 0
+	})
+	if b.skipped > 0 {
+		warnings = append(warnings, apogee.RuleWarning{File: warnings[len(warnings)-1].File,
+			Message: fmt.Sprintf("and %d more warnings", b.skipped)})
 	}
 
 	set := &Set{routes: b.routes, headers: b.headers, spa: s.SPA, cleanURLs: s.CleanURLs}
@@ -192,6 +229,10 @@ func Compile(files map[string][]byte, s Settings) (*Set, error) {
 		for j, kv := range h.values {
 			h.out[j] = newHeader(kv[0], kv[1])
 		}
+		h.values = nil
+	}
+	for i := range set.routes {
+		set.proxies = set.proxies || set.routes[i].kind == kindProxy
 	}
 	if b.cleanURLs != nil {
 		set.cleanURLs = *b.cleanURLs
@@ -209,109 +250,156 @@ func Compile(files map[string][]byte, s Settings) (*Set, error) {
 		set.slash = slashServe
 	}
 	if len(set.routes) == 0 && len(set.headers) == 0 && !set.spa && !set.cleanURLs && set.slash == slashDir {
-		return nil, nil
+		return nil, warnings, nil
 	}
-	return set, nil
+	return set, warnings, nil
 }
 
-// Match decides what to answer to a request. path is the decoded, cleaned
-// request path (r.URL.Path, starting with "/"); rawQuery is the request's
-// query string as sent. exists reports whether a manifest path (no leading
-// slash) is a file of the deployment; it is called a few times at most.
+func fileOrder(name string) int {
+	for i, n := range ConfigFiles {
+		if n == name {
+			return i
+		}
+	}
+	return len(ConfigFiles)
+}
+
+// Proxies reports whether some rule answers from another server: the
+// edge then asks Match about every method, not only GET and HEAD.
+func (s *Set) Proxies() bool { return s != nil && s.proxies }
+
+// Match decides what to answer to a request for path with method and
+// query rawQuery, as MatchRequest does for a request that carries
+// nothing else (no host, headers or client address).
+func (s *Set) Match(method, path, rawQuery string, exists func(p string) bool) Result {
+	return s.MatchRequest(&Request{Method: method, Path: path, RawQuery: rawQuery}, exists)
+}
+
+// MatchRequest decides what to answer to r. exists reports whether a
+// manifest path (no leading slash) is a file of the deployment; it is
+// called a few times at most.
 //
 // The order, which follows what Vercel and Netlify do:
 //  1. cleanUrls and trailingSlash redirects (308)
-//  2. redirects and rewrites in file order, first match wins; a rule that
-//     is not forced (Netlify without "!", every vercel.json rewrite) does
-//     not apply when the path is a file (shadowing), nor does a redirect
-//     to the request path itself
+//  2. redirects, rewrites and proxies in file order, first match wins; a
+//     rule that is not forced (Netlify without "!", every vercel.json
+//     rewrite) does not apply when the path is a file (shadowing), nor
+//     does a redirect to the request path itself
 //  3. the file itself, a clean URL (about.html) or a directory index
 //  4. the SPA fallback to index.html
 //  5. 404.html with status 404
 //
 // Header rules are matched against the request path and all that match
 // apply (a later rule replaces an earlier one's header of the same name)
-// to every answer except redirects.
+// to every answer except redirects and Netlify proxies.
 //
-// Match does not allocate when the request's own path is a file and no
-// rule answers first, whatever the number of rules; looking up clean URLs,
-// directory indexes and 404s costs a small string each, and redirects and
-// rewrites allocate their result.
-func (s *Set) Match(method, path, rawQuery string, exists func(p string) bool) Result {
+// MatchRequest does not allocate when the request's own path is a file
+// and no rule answers first, whatever the number of rules; looking up
+// clean URLs, directory indexes and 404s costs a small string each, and
+// redirects, rewrites and rules with conditions allocate their result.
+func (s *Set) MatchRequest(r *Request, exists func(p string) bool) Result {
 	if s == nil {
 		s = &emptySet
 	}
+	st := reqState{Request: r}
+	path := r.Path
 	if path == "" || path[0] != '/' {
-		return s.notFound(path, exists)
+		return s.notFound(&st, exists)
 	}
-	if r, ok := s.normalize(path, rawQuery); ok {
-		return r
+	if res, ok := s.normalize(path, r.RawQuery); ok {
+		return res
 	}
 	resolved := false
 	var file string
 	var dir bool
-	for _, i := range s.routeIdx.lookup(path) {
+	var c cursor
+	s.routeIdx.lookup(path, &c)
+	for i := c.next(); i >= 0; i = c.next() {
 		rt := &s.routes[i]
 		if !rt.m.match(path) {
 			continue
 		}
+		var caps []string
+		if rt.cond != nil {
+			var ok bool
+			if caps, ok = rt.cond.eval(&st); !ok {
+				continue
+			}
+		}
 		if !rt.force {
 			if !resolved {
-				file, dir = s.resolve(path, exists, false)
+				file, dir = s.resolve(path, exists, false, false)
 				resolved = true
 			}
 			if file != "" || dir {
 				continue
 			}
 		}
-		if r, ok := s.apply(rt, path, rawQuery, exists); ok {
-			return r
+		if res, ok := s.apply(rt, &st, caps, exists); ok {
+			return res
 		}
 	}
 	if !resolved {
-		file, dir = s.resolve(path, exists, false)
+		file, dir = s.resolve(path, exists, false, false)
 	}
 	switch {
 	case file != "":
-		return Result{Status: 200, File: file, Headers: s.headersFor(path)}
+		return Result{Status: 200, File: file, Headers: s.headersFor(&st)}
 	case dir:
-		return Result{Status: 301, Location: withQuery(escapedPath(path)+"/", rawQuery, true, false)}
+		return Result{Status: 301, Location: withQuery(escapedPath(path)+"/", r.RawQuery, true, false)}
 	}
-	if s.spa && (method == "GET" || method == "HEAD" || method == "") && looksLikePage(path) && exists("index.html") {
-		return Result{Status: 200, File: "index.html", Headers: s.headersFor(path)}
+	if s.spa && (r.Method == "GET" || r.Method == "HEAD" || r.Method == "") && looksLikePage(path) && exists("index.html") {
+		return Result{Status: 200, File: "index.html", Headers: s.headersFor(&st)}
 	}
-	return s.notFound(path, exists)
+	return s.notFound(&st, exists)
 }
 
-func (s *Set) notFound(path string, exists func(string) bool) Result {
-	r := Result{Status: 404, Headers: s.headersFor(path)}
+func (s *Set) notFound(st *reqState, exists func(string) bool) Result {
+	r := Result{Status: 404, Headers: s.headersFor(st)}
 	if exists("404.html") {
 		r.File = "404.html"
 	}
 	return r
 }
 
-// apply answers with route rt, which matched path. A redirect to the
-// path itself is skipped (ok false): Netlify ignores such looping rules,
-// and a browser would only loop.
-func (s *Set) apply(rt *route, path, rawQuery string, exists func(string) bool) (Result, bool) {
+// apply answers with route rt, which matched the request with condition
+// captures caps. A redirect to the path itself is skipped (ok false):
+// Netlify ignores such looping rules, and a browser would only loop.
+func (s *Set) apply(rt *route, st *reqState, caps []string, exists func(string) bool) (Result, bool) {
+	path := st.Path
 	var idx []int
-	if !rt.dest.isStatic {
+	if !rt.dest.isStatic || rt.dest.autoQuery != nil {
 		idx = rt.m.captures(path)
 	}
-	if rt.kind == kindRedirect {
-		loc := rt.dest.expand(path, idx, modeRedirect)
+	switch rt.kind {
+	case kindRedirect:
+		loc := rt.dest.expand(path, idx, caps, modeRedirect)
 		if !rt.dest.external && loc == escapedPath(path) {
 			return Result{}, false
 		}
-		return Result{Status: rt.status, Location: withQuery(loc, rawQuery, rt.passQuery, rt.dest.hasQuery)}, true
+		q := st.RawQuery
+		if rt.dropQuery {
+			q = ""
+		}
+		return Result{Status: rt.status, Location: withQuery(loc, q, rt.passQuery, rt.dest.hasQuery)}, true
+	case kindProxy:
+		q := st.RawQuery
+		if rt.dropQuery {
+			q = ""
+		}
+		target := withQuery(rt.dest.expand(path, idx, caps, modeRedirect), q, true, false)
+		res := Result{Status: rt.status, Proxy: target, ProxyHeaders: rt.headers}
+		if !rt.netlify { // Netlify: custom headers never apply to proxied content
+			res.Headers = s.headersFor(st)
+		}
+		return res, true
 	}
-	target := rt.dest.expand(path, idx, modeRewrite)
-	file, _ := s.resolve(target, exists, true)
+	target := rt.dest.expand(path, idx, caps, modeRewrite)
+	file, _ := s.resolve(target, exists, true, rt.netlify)
 	if file == "" {
-		return s.notFound(path, exists), true
+		return s.notFound(st, exists), true
 	}
-	return Result{Status: rt.status, File: file, Headers: s.headersFor(path)}, true
+	return Result{Status: rt.status, File: file, Headers: s.headersFor(st)}, true
 }
 
 // withQuery appends the request's query to a redirect target: always when
@@ -411,21 +499,23 @@ func looksLikePage(p string) bool {
 }
 
 // resolve finds the file that serves path p: the file itself, p.html with
-// clean URLs, or a directory index. dir reports "/dir" that must redirect
-// to "/dir/" (slashDir); for rewrite targets the index is served instead.
-func (s *Set) resolve(p string, exists func(string) bool, target bool) (file string, dir bool) {
+// clean URLs (or, for a Netlify target, always: Netlify's pretty URLs),
+// or a directory index. dir reports "/dir" that must redirect to "/dir/"
+// (slashDir); for rewrite targets the index is served instead.
+func (s *Set) resolve(p string, exists func(string) bool, target, pretty bool) (file string, dir bool) {
 	if p == "/" {
 		if exists("index.html") {
 			return "index.html", false
 		}
 		return "", false
 	}
+	html := s.cleanURLs || pretty
 	rel := p[1:]
 	if rel[len(rel)-1] == '/' {
 		if f := rel + "index.html"; exists(f) {
 			return f, false
 		}
-		if s.cleanURLs {
+		if html {
 			if f := rel[:len(rel)-1] + ".html"; exists(f) {
 				return f, false
 			}
@@ -435,7 +525,7 @@ func (s *Set) resolve(p string, exists func(string) bool, target bool) (file str
 	if exists(rel) {
 		return rel, false
 	}
-	if s.cleanURLs && !strings.HasSuffix(rel, ".html") {
+	if html && !strings.HasSuffix(rel, ".html") {
 		if f := rel + ".html"; exists(f) {
 			return f, false
 		}
@@ -449,18 +539,34 @@ func (s *Set) resolve(p string, exists func(string) bool, target bool) (file str
 	return "", false
 }
 
-// headersFor returns the headers of every header rule matching p.
-func (s *Set) headersFor(p string) []Header {
+// headersFor returns the headers of every header rule matching the
+// request's path and conditions.
+func (s *Set) headersFor(st *reqState) []Header {
 	if len(s.headers) == 0 {
 		return nil
 	}
+	p := st.Path
 	var mask uint64
 	n, one, dyn := 0, -1, false
-	candidates := s.headerIdx.lookup(p)
-	for _, i := range candidates {
+	var c cursor
+	s.headerIdx.lookup(p, &c)
+	var matched [64]int32
+	var more []int32
+	for i := c.next(); i >= 0; i = c.next() {
 		h := &s.headers[i]
 		if !h.m.match(p) {
 			continue
+		}
+		if h.cond != nil {
+			if _, ok := h.cond.eval(st); !ok {
+				continue
+			}
+			dyn = true
+		}
+		if n < len(matched) {
+			matched[n] = i
+		} else {
+			more = append(more, i)
 		}
 		n++
 		one = int(i)
@@ -486,21 +592,36 @@ func (s *Set) headersFor(p string) []Header {
 		}
 	}
 	var out []Header
-	for _, i := range candidates {
-		h := &s.headers[i]
-		if !h.m.match(p) {
-			continue
+	for k := 0; k < n; k++ {
+		var i int32
+		if k < len(matched) {
+			i = matched[k]
+		} else {
+			i = more[k-len(matched)]
 		}
+		h := &s.headers[i]
 		values := h.out
 		if h.dyn != nil {
 			values = append([]Header(nil), h.out...)
 			idx := h.m.captures(p)
+			var caps []string
+			if h.cond != nil {
+				caps, _ = h.cond.eval(st)
+			}
 			for _, d := range h.dyn {
-				values[d.i].Value = []string{d.t.expand(p, idx, modeHeader)}[:1:1]
+				if d.k != nil {
+					values[d.i].Name = textproto.CanonicalMIMEHeaderKey(d.k.expand(p, idx, caps, modeHeader))
+				}
+				if d.t != nil {
+					values[d.i].Value = []string{d.t.expand(p, idx, caps, modeHeader)}[:1:1]
+				}
 			}
 		}
 	next:
 		for _, kv := range values {
+			if kv.Name == "" || !validHeaderName(kv.Name) {
+				continue // a name made from a capture that is no header name
+			}
 			for j := range out {
 				if out[j].Name == kv.Name {
 					out[j] = kv
@@ -526,6 +647,15 @@ func (s *Set) headersFor(p string) []Header {
 	return out
 }
 
+func validHeaderName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if !tokenByte(name[i]) {
+			return false
+		}
+	}
+	return name != ""
+}
+
 func lenOf(m *map[uint64][]Header) int {
 	if m == nil {
 		return 0
@@ -533,73 +663,14 @@ func lenOf(m *map[uint64][]Header) int {
 	return len(*m)
 }
 
-// ruleIndex narrows the rules a path can match by the byte after its
-// leading "/", keeping file order: a request for /assets/… only looks at
-// rules whose literal prefix starts with "/a" and rules without one.
-// It costs 256 bytes plus the lists.
-type ruleIndex struct {
-	slot  [256]uint8 // byte → 1 + index into lists; 0: generic
-	lists [][]int32
-	gen   []int32 // rules any path may match
-}
-
-func newIndex(n int, m func(i int) *matcher) ruleIndex {
-	var x ruleIndex
-	keys := func(i int) []byte {
-		mi := m(i)
-		if len(mi.prefix) < 2 {
-			return nil
-		}
-		c := mi.prefix[1]
-		if mi.fold && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return []byte{c | 0x20, c &^ 0x20}
-		}
-		return []byte{c}
-	}
-	var used []byte
-	for i := 0; i < n; i++ {
-		ks := keys(i)
-		if ks == nil {
-			x.gen = append(x.gen, int32(i))
-		}
-		for _, c := range ks {
-			if x.slot[c] == 0 && len(used) < 255 {
-				used = append(used, c)
-				x.slot[c] = uint8(len(used))
-			}
-		}
-	}
-	x.lists = make([][]int32, len(used))
-	for i := 0; i < n; i++ {
-		ks := keys(i)
-		for j, c := range used {
-			if ks == nil || slices.Contains(ks, c) {
-				x.lists[j] = append(x.lists[j], int32(i))
-			}
-		}
-	}
-	if len(used) == 255 { // more first bytes than slots: bytes left out use all rules
-		x.gen = x.gen[:0]
-		for i := 0; i < n; i++ {
-			x.gen = append(x.gen, int32(i))
-		}
-	}
-	return x
-}
-
-func (x *ruleIndex) lookup(p string) []int32 {
-	if len(p) > 1 {
-		if k := x.slot[p[1]]; k != 0 {
-			return x.lists[k-1]
-		}
-	}
-	return x.gen
-}
-
-// builder collects rules and faults while files are parsed.
+// builder collects rules, faults and warnings while files are parsed.
 type builder struct {
+	settings      Settings
 	errs          []string
+	warnings      []apogee.RuleWarning
+	skipped       int // warnings beyond maxWarnings
 	routes        []route
+	keys          []string // Netlify: a key per route for dedupe ("" for others)
 	headers       []headerRule
 	vercelUsed    bool
 	netlifyUsed   string // the first Netlify file that defines rules
@@ -607,7 +678,10 @@ type builder struct {
 	trailingSlash *bool
 }
 
-const maxErrors = 20
+const (
+	maxErrors   = 20
+	maxWarnings = 200
+)
 
 func (b *builder) errf(format string, args ...any) {
 	if len(b.errs) < maxErrors {
@@ -615,8 +689,57 @@ func (b *builder) errf(format string, args ...any) {
 	}
 }
 
+// warnf records a warning about the rule at line of file (0: unknown;
+// rule then says where it is).
+func (b *builder) warnf(file string, line int, rule, format string, args ...any) {
+	if len(b.warnings) >= maxWarnings {
+		b.skipped++
+		return
+	}
+	if len(rule) > 200 {
+		rule = rule[:200] + "…"
+	}
+	b.warnings = append(b.warnings, apogee.RuleWarning{File: file, Line: line, Rule: rule, Message: fmt.Sprintf(format, args...)})
+}
+
 func (b *builder) markNetlify(file string) {
 	if b.netlifyUsed == "" {
 		b.netlifyUsed = file
 	}
+}
+
+// addRoute appends a rule; key identifies a Netlify rule for dedupe.
+func (b *builder) addRoute(rt route, key string) {
+	b.routes = append(b.routes, rt)
+	b.keys = append(b.keys, key)
+}
+
+// dedupe removes Netlify redirect rules written twice, keeping the last
+// (Netlify merges _redirects and netlify.toml so).
+func (b *builder) dedupe() {
+	seen := make(map[string]bool)
+	drop := false
+	for i := len(b.keys) - 1; i >= 0; i-- {
+		k := b.keys[i]
+		if k == "" {
+			continue
+		}
+		if seen[k] {
+			b.keys[i] = "\x00"
+			drop = true
+			continue
+		}
+		seen[k] = true
+	}
+	if !drop {
+		return
+	}
+	out := b.routes[:0]
+	for i, rt := range b.routes {
+		if b.keys[i] != "\x00" {
+			out = append(out, rt)
+		}
+	}
+	b.routes = out
+	b.keys = nil
 }

@@ -6,15 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
 // MaxSourceLen is the longest source or destination accepted, as on Vercel.
 const MaxSourceLen = 4096
 
+// maxVercelItems is Vercel's limit on each of redirects, rewrites and
+// headers.
+const maxVercelItems = 2048
+
 // vercel parses vercel.json: redirects, rewrites, headers, cleanUrls and
 // trailingSlash. Other keys (buildCommand, functions, …) are not routing
-// and are ignored here.
+// and are ignored here. What Vercel's schema refuses fails the
+// deployment, as Vercel refuses it; a valid rule Apogee cannot honour is
+// skipped with a warning.
 func (b *builder) vercel(data []byte) {
 	const file = VercelJSON
 	var doc map[string]json.RawMessage
@@ -26,12 +33,18 @@ func (b *builder) vercel(data []byte) {
 		b.errf("%s: must be a JSON object", file)
 		return
 	}
-	if _, ok := doc["routes"]; ok {
-		b.errf("%s: \"routes\" (the legacy routing format) is not supported; use \"redirects\", \"rewrites\" and \"headers\"", file)
-	}
+	lines := jsonLines(data)
 	for _, k := range []string{"redirects", "rewrites", "headers", "cleanUrls", "trailingSlash"} {
 		if _, ok := doc[k]; ok {
 			b.vercelUsed = true
+		}
+	}
+	if _, ok := doc["routes"]; ok {
+		if b.vercelUsed {
+			b.errf("%s: \"routes\" cannot be used together with \"redirects\", \"rewrites\", \"headers\", \"cleanUrls\" or \"trailingSlash\" (Vercel refuses it too)", file)
+		} else {
+			b.vercelUsed = true
+			b.warnf(file, lines.key["routes"], "routes", "routes: \"routes\" (Vercel's legacy routing) is not supported: its rules are skipped; write them as \"redirects\", \"rewrites\" and \"headers\"")
 		}
 	}
 	for _, k := range []string{"cleanUrls", "trailingSlash"} {
@@ -50,27 +63,84 @@ func (b *builder) vercel(data []byte) {
 			b.trailingSlash = &v
 		}
 	}
-	for _, o := range b.vercelArray(doc, "redirects") {
+	for _, o := range b.vercelArray(doc, "redirects", lines) {
 		b.vercelRedirect(o)
 	}
-	for _, o := range b.vercelArray(doc, "rewrites") {
+	for _, o := range b.vercelArray(doc, "rewrites", lines) {
 		b.vercelRewrite(o)
 	}
-	for _, o := range b.vercelArray(doc, "headers") {
+	for _, o := range b.vercelArray(doc, "headers", lines) {
 		b.vercelHeader(o)
 	}
+}
+
+// jsonPos holds the lines of vercel.json's top-level keys and of the
+// items of its rule arrays, for messages.
+type jsonPos struct {
+	key   map[string]int
+	items map[string][]int
+}
+
+// jsonLines finds where the top-level keys and the items of the top-level
+// arrays of a JSON object start. It stops at anything irregular: lines
+// only make messages clearer.
+func jsonLines(data []byte) jsonPos {
+	pos := jsonPos{key: map[string]int{}, items: map[string][]int{}}
+	lineAt := func(off int64) int {
+		i := int(off)
+		for i < len(data) && strings.IndexByte(" \t\r\n,:", data[i]) >= 0 {
+			i++
+		}
+		return 1 + bytes.Count(data[:min(i, len(data))], []byte("\n"))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return pos
+	}
+	for dec.More() {
+		off := dec.InputOffset()
+		t, err := dec.Token()
+		key, ok := t.(string)
+		if err != nil || !ok {
+			return pos
+		}
+		pos.key[key] = lineAt(off)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return pos
+		}
+		if len(raw) == 0 || raw[0] != '[' {
+			continue
+		}
+		base := dec.InputOffset() - int64(len(raw))
+		ad := json.NewDecoder(bytes.NewReader(raw))
+		if _, err := ad.Token(); err != nil {
+			continue
+		}
+		for ad.More() {
+			var item json.RawMessage
+			start := ad.InputOffset()
+			if err := ad.Decode(&item); err != nil {
+				break
+			}
+			pos.items[key] = append(pos.items[key], lineAt(base+start))
+		}
+	}
+	return pos
 }
 
 // jsonObj is one rule object of vercel.json, with typed getters that
 // report faults with the rule's name.
 type jsonObj struct {
 	b     *builder
-	where string
+	where string // "vercel.json redirects[3]"
+	rule  string // "redirects[3]"
+	line  int
 	m     map[string]json.RawMessage
 	bad   bool
 }
 
-func (b *builder) vercelArray(doc map[string]json.RawMessage, key string) []*jsonObj {
+func (b *builder) vercelArray(doc map[string]json.RawMessage, key string, lines jsonPos) []*jsonObj {
 	raw, ok := doc[key]
 	if !ok {
 		return nil
@@ -80,9 +150,17 @@ func (b *builder) vercelArray(doc map[string]json.RawMessage, key string) []*jso
 		b.errf("%s: %q must be an array, not %s", VercelJSON, key, clip(raw))
 		return nil
 	}
+	if len(items) > maxVercelItems {
+		b.errf("%s: %q has %d rules; Vercel allows at most %d", VercelJSON, key, len(items), maxVercelItems)
+		return nil
+	}
 	out := make([]*jsonObj, 0, len(items))
 	for i, it := range items {
-		o := &jsonObj{b: b, where: fmt.Sprintf("%s %s[%d]", VercelJSON, key, i)}
+		rule := fmt.Sprintf("%s[%d]", key, i)
+		o := &jsonObj{b: b, where: VercelJSON + " " + rule, rule: rule}
+		if l := lines.items[key]; i < len(l) {
+			o.line = l[i]
+		}
 		if err := json.Unmarshal(it, &o.m); err != nil || o.m == nil {
 			b.errf("%s: must be an object, not %s", o.where, clip(it))
 			o.bad = true
@@ -97,8 +175,12 @@ func (o *jsonObj) fail(format string, args ...any) {
 	o.b.errf("%s: %s", o.where, fmt.Sprintf(format, args...))
 }
 
-// known reports any key outside allowed; has and missing conditions are
-// reported as not supported.
+// warn records that the rule is skipped, and why.
+func (o *jsonObj) warn(format string, args ...any) {
+	o.b.warnf(VercelJSON, o.line, o.rule, o.rule+": "+format, args...)
+}
+
+// known fails on any key outside allowed, as Vercel's schema does.
 func (o *jsonObj) known(allowed ...string) {
 	keys := make([]string, 0, len(o.m))
 	for k := range o.m {
@@ -106,16 +188,13 @@ func (o *jsonObj) known(allowed ...string) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		switch {
-		case k == "has" || k == "missing":
-			o.fail("%q conditions are not supported yet; remove the condition or handle it in your application", k)
-		case !slices.Contains(allowed, k):
+		if !slices.Contains(allowed, k) {
 			o.fail("unknown property %q (allowed: %s)", k, strings.Join(allowed, ", "))
 		}
 	}
 }
 
-func (o *jsonObj) str(key string) (string, bool) {
+func (o *jsonObj) str(key string, maxLen int, empty bool) (string, bool) {
 	raw, ok := o.m[key]
 	if !ok {
 		o.fail("missing %q", key)
@@ -126,12 +205,12 @@ func (o *jsonObj) str(key string) (string, bool) {
 		o.fail("%q must be a string, not %s", key, clip(raw))
 		return "", false
 	}
-	if s == "" {
+	if s == "" && !empty {
 		o.fail("%q is empty", key)
 		return "", false
 	}
-	if len(s) > MaxSourceLen {
-		o.fail("%q is longer than %d characters", key, MaxSourceLen)
+	if len(s) > maxLen {
+		o.fail("%q is longer than %d characters", key, maxLen)
 		return "", false
 	}
 	return s, true
@@ -160,31 +239,291 @@ func (o *jsonObj) integer(key string) *int {
 		o.fail("%q must be an integer, not %s", key, clip(raw))
 		return nil
 	}
+	if v < 100 || v > 999 {
+		o.fail("%q must be between 100 and 999, not %d", key, v)
+		return nil
+	}
 	return &v
 }
 
-func (o *jsonObj) source() *matcher {
-	src, ok := o.str("source")
+// source compiles the rule's source. A source Vercel accepts but that
+// can never match a path (it does not start with "/") is kept with a
+// warning; never is then set.
+func (o *jsonObj) source() (m *matcher, never bool) {
+	src, ok := o.str("source", MaxSourceLen, false)
 	if !ok {
-		return nil
+		return nil, false
+	}
+	if !strings.HasPrefix(src, "/") {
+		if isExternal(src) {
+			o.warn("a source with a domain (%s) is not supported: the rule is skipped; use \"has\": [{\"type\": \"host\", \"value\": …}]", src)
+			return nil, true
+		}
+		o.warn("source %q does not start with \"/\", so it never matches a request path (Vercel compares it with paths too)", src)
+		return nil, true
 	}
 	m, err := compileVercelSource(src)
 	if err != nil {
 		o.fail("source %q: %v", src, err)
-		return nil
+		return nil, false
 	}
-	return m
+	return m, false
+}
+
+// conds compiles the rule's has and missing items and returns how the
+// destination's names resolve: has captures first, then the source's
+// parameters ("has" matches override "source" matches on Vercel).
+func (o *jsonObj) conds(m *matcher) (*conds, func(string) (ref, bool)) {
+	c := &conds{}
+	names := map[string]ref{}
+	for _, key := range []string{"has", "missing"} {
+		raw, ok := o.m[key]
+		if !ok {
+			continue
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil || items == nil {
+			o.fail("%q must be an array, not %s", key, clip(raw))
+			continue
+		}
+		if len(items) > 16 {
+			o.fail("%q has %d items; Vercel allows at most 16", key, len(items))
+			continue
+		}
+		for i, it := range items {
+			h, ok := o.hasItem(fmt.Sprintf("%s[%d]", key, i), it, c, names, key == "has")
+			if !ok {
+				continue
+			}
+			if key == "has" {
+				c.has = append(c.has, h)
+			} else {
+				c.missing = append(c.missing, h)
+			}
+		}
+	}
+	lookup := func(name string) (ref, bool) {
+		if r, ok := names[name]; ok {
+			return r, true
+		}
+		if m == nil {
+			return ref{}, false
+		}
+		g, ok := m.groups[name]
+		return ref{group: g}, ok
+	}
+	if c.has == nil && c.missing == nil {
+		return nil, lookup
+	}
+	return c, lookup
+}
+
+// hasItem compiles one has or missing item; capture (has only) gives it
+// captures, registered in names.
+func (o *jsonObj) hasItem(where string, raw json.RawMessage, c *conds, names map[string]ref, capture bool) (hasCond, bool) {
+	var it map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &it); err != nil || it == nil {
+		o.fail("%s must be an object, not %s", where, clip(raw))
+		return hasCond{}, false
+	}
+	io := &jsonObj{b: o.b, where: o.where + "." + where, m: it}
+	var h hasCond
+	typ, ok := io.str("type", 32, false)
+	if !ok {
+		o.bad = true
+		return h, false
+	}
+	h.typ = typ
+	switch typ {
+	case "host":
+		io.known("type", "value")
+		if _, ok := it["value"]; !ok {
+			io.fail("a host item needs a \"value\"")
+		}
+	case "header", "cookie", "query":
+		io.known("type", "key", "value")
+		h.key, _ = io.str("key", MaxSourceLen, false)
+		if typ == "header" {
+			h.key = strings.ToLower(h.key)
+		}
+	default:
+		io.fail("type %q must be header, cookie, query or host", typ)
+	}
+	if io.bad {
+		o.bad = true
+		return h, false
+	}
+	newCap := func(name string) int {
+		c.ncaps++
+		names[name] = ref{cap: c.ncaps}
+		if safe := letters(name); safe != name && safe != "" {
+			names[safe] = ref{cap: c.ncaps}
+		}
+		return c.ncaps
+	}
+	rawValue, hasValue := it["value"]
+	switch {
+	case !hasValue:
+		if capture {
+			h.keyCap = newCap(h.key)
+		}
+	case len(bytes.TrimSpace(rawValue)) > 0 && bytes.TrimSpace(rawValue)[0] == '{':
+		op, err := parseValueOp(rawValue)
+		if err != nil {
+			io.fail("value: %v", err)
+			o.bad = true
+			return h, false
+		}
+		h.op = op
+	default:
+		v, ok := io.str("value", MaxSourceLen, true)
+		if !ok {
+			o.bad = true
+			return h, false
+		}
+		re, _, err := compileRegex("^" + v + "$")
+		if err != nil {
+			io.fail("value %q: %v", v, err)
+			o.bad = true
+			return h, false
+		}
+		h.re = re
+		if capture {
+			named := false
+			for g, name := range re.SubexpNames() {
+				if name == "" {
+					continue
+				}
+				if h.groupCaps == nil {
+					h.groupCaps = make([]int, re.NumSubexp()+1)
+				}
+				h.groupCaps[g] = newCap(name)
+				named = true
+			}
+			if typ == "host" && !named {
+				h.hostCap = newCap("host")
+			}
+		}
+	}
+	if typ == "header" && h.key == "x-vercel-ip-country" && !o.b.settings.Countries {
+		o.warn("%s asks for the header x-vercel-ip-country, which Apogee sets only with a country database (--geoip-db, set by the server's admin): without one it is never there", where)
+	}
+	return h, true
+}
+
+// parseValueOp reads a condition operation object.
+func parseValueOp(raw json.RawMessage) (*valueOp, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || len(m) == 0 {
+		return nil, errors.New("must be a string or a non-empty object of operations")
+	}
+	op := &valueOp{}
+	str := func(k string, raw json.RawMessage) (*string, error) {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			var n float64
+			if k == "eq" && json.Unmarshal(raw, &n) == nil {
+				s = strconv.FormatFloat(n, 'f', -1, 64)
+				return &s, nil
+			}
+			return nil, fmt.Errorf("%q must be a string", k)
+		}
+		return &s, nil
+	}
+	num := func(k string, raw json.RawMessage) (*float64, error) {
+		var n float64
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return nil, fmt.Errorf("%q must be a number", k)
+		}
+		return &n, nil
+	}
+	list := func(k string, raw json.RawMessage) ([]string, error) {
+		var l []string
+		if err := json.Unmarshal(raw, &l); err != nil || l == nil {
+			return nil, fmt.Errorf("%q must be an array of strings", k)
+		}
+		return l, nil
+	}
+	var err error
+	for _, k := range sortedKeysRaw(m) {
+		raw := m[k]
+		switch k {
+		case "eq":
+			op.eq, err = str(k, raw)
+		case "neq":
+			op.neq, err = str(k, raw)
+		case "pre":
+			op.pre, err = str(k, raw)
+		case "suf":
+			op.suf, err = str(k, raw)
+		case "re":
+			var s *string
+			if s, err = str(k, raw); err == nil {
+				op.re, _, err = compileRegex(*s)
+			}
+		case "inc":
+			op.inc, err = list(k, raw)
+		case "ninc":
+			op.ninc, err = list(k, raw)
+		case "gt":
+			op.gt, err = num(k, raw)
+		case "gte":
+			op.gte, err = num(k, raw)
+		case "lt":
+			op.lt, err = num(k, raw)
+		case "lte":
+			op.lte, err = num(k, raw)
+		default:
+			err = fmt.Errorf("unknown operation %q (eq, neq, inc, ninc, pre, suf, re, gt, gte, lt, lte)", k)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return op, nil
+}
+
+func sortedKeysRaw(m map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// letters keeps the ASCII letters of s: Vercel's safe name of a has key.
+func letters(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// destination reads the rule's destination: a string, or an object
+// (a Vercel service), which is skipped with a warning (skip true).
+func (o *jsonObj) destination() (dest string, skip bool) {
+	if raw, ok := o.m["destination"]; ok && len(bytes.TrimSpace(raw)) > 0 && bytes.TrimSpace(raw)[0] == '{' {
+		o.warn("a service destination (%s) is not supported: the rule is skipped", clip(raw))
+		return "", true
+	}
+	d, _ := o.str("destination", MaxSourceLen, false)
+	return d, false
 }
 
 func (b *builder) vercelRedirect(o *jsonObj) {
 	if o.bad {
 		return
 	}
-	o.known("source", "destination", "permanent", "statusCode")
-	m := o.source()
-	dest, _ := o.str("destination")
+	o.known("source", "destination", "permanent", "statusCode", "has", "missing", "env")
+	m, never := o.source()
+	dest, skipDest := o.destination()
 	permanent := o.boolean("permanent")
 	code := o.integer("statusCode")
+	c, names := o.conds(m)
 	if o.bad {
 		return
 	}
@@ -200,90 +539,127 @@ func (b *builder) vercelRedirect(o *jsonObj) {
 		case 301, 302, 303, 307, 308:
 			status = *code
 		default:
-			o.fail("statusCode %d is not a redirect status; use 301, 302, 303, 307 or 308", *code)
+			o.warn("statusCode %d is not a redirect status (301, 302, 303, 307 or 308): the rule is skipped", *code)
 			return
 		}
 	}
-	t, err := compileDest(dest, m, true, true, true)
+	if never || skipDest || o.env() {
+		return
+	}
+	t, err := compileDest(dest, destOpts{vercel: true, url: true, names: names, ngroups: m.ngroups, relative: true})
 	if err != nil {
 		o.fail("%v", err)
 		return
 	}
-	b.routes = append(b.routes, route{m: m, kind: kindRedirect, status: status, force: true, dest: t})
+	b.addRoute(route{m: m, cond: c, kind: kindRedirect, status: status, force: true, dest: t}, "")
+}
+
+// env skips a rule that names environment variables to replace in it,
+// which Apogee does not do.
+func (o *jsonObj) env() bool {
+	if _, ok := o.m["env"]; ok {
+		o.warn("\"env\" (environment variables replaced at request time) is not supported: the rule is skipped")
+		return true
+	}
+	return false
 }
 
 func (b *builder) vercelRewrite(o *jsonObj) {
 	if o.bad {
 		return
 	}
-	o.known("source", "destination", "statusCode")
-	m := o.source()
-	dest, _ := o.str("destination")
+	o.known("source", "destination", "statusCode", "has", "missing", "env", "respectOriginCacheControl")
+	m, never := o.source()
+	dest, skipDest := o.destination()
 	code := o.integer("statusCode")
+	o.boolean("respectOriginCacheControl")
+	c, names := o.conds(m)
 	if o.bad {
 		return
 	}
 	status := 200
 	if code != nil {
-		if *code < 200 || *code > 599 || *code >= 300 && *code < 400 {
-			o.fail("statusCode %d cannot answer a rewrite; use 200 or a 4xx/5xx status (or a redirect)", *code)
+		if *code < 200 || *code >= 300 && *code < 400 {
+			o.warn("statusCode %d cannot answer a rewrite here (use 200 or a 4xx/5xx status): the rule is skipped", *code)
 			return
 		}
 		status = *code
 	}
-	if isExternal(dest) {
-		o.fail("rewriting to an external URL (%s) is a proxy, which is not supported yet; use a redirect", dest)
+	if never || skipDest || o.env() {
 		return
 	}
-	t, err := compileDest(dest, m, true, true, false)
+	kind := kindRewrite
+	if isExternal(dest) {
+		kind = kindProxy
+	} else if !strings.HasPrefix(dest, "/") {
+		dest = "/" + dest // "index.html": a path from the deployment's root
+	}
+	t, err := compileDest(dest, destOpts{vercel: true, url: kind == kindProxy, names: names, ngroups: m.ngroups})
 	if err != nil {
 		o.fail("%v", err)
 		return
 	}
+	if kind == kindProxy && !t.usesPath() {
+		// As Vercel does: the parameters go to the query of a
+		// destination that uses none of them in its path.
+		for name, g := range m.groups {
+			t.autoQuery = append(t.autoQuery, autoParam{key: name, ref: ref{group: g}})
+		}
+		slices.SortFunc(t.autoQuery, func(a, b autoParam) int { return a.ref.group - b.ref.group })
+		t.autoQuery = slices.DeleteFunc(t.autoQuery, func(a autoParam) bool { return t.queryHasKey(a.key) })
+		if len(t.autoQuery) == 0 {
+			t.autoQuery = nil
+		}
+	}
 	// Rewrites come after the filesystem on Vercel: a file at the path wins.
-	b.routes = append(b.routes, route{m: m, kind: kindRewrite, status: status, dest: t})
+	b.addRoute(route{m: m, cond: c, kind: kind, status: status, dest: t}, "")
 }
 
 func (b *builder) vercelHeader(o *jsonObj) {
 	if o.bad {
 		return
 	}
-	o.known("source", "headers")
-	m := o.source()
+	o.known("source", "headers", "has", "missing")
+	m, never := o.source()
 	raw, ok := o.m["headers"]
 	if !ok {
 		o.fail("missing %q", "headers")
 		return
 	}
 	var list []map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil || len(list) == 0 {
-		o.fail("\"headers\" must be a non-empty array of {\"key\", \"value\"} objects")
+	if err := json.Unmarshal(raw, &list); err != nil || list == nil {
+		o.fail("\"headers\" must be an array of {\"key\", \"value\"} objects")
 		return
 	}
+	c, names := o.conds(m)
 	if o.bad {
 		return
 	}
-	h := headerRule{m: m}
+	h := headerRule{m: m, cond: c}
 	for i, kv := range list {
-		ho := &jsonObj{b: b, where: fmt.Sprintf("%s.headers[%d]", o.where, i), m: kv}
+		ho := &jsonObj{b: b, where: fmt.Sprintf("%s.headers[%d]", o.where, i), rule: o.rule, line: o.line, m: kv}
 		if kv == nil {
 			ho.fail("must be an object")
 			continue
 		}
 		ho.known("key", "value")
-		key, _ := ho.str("key")
-		value, _ := ho.str("value")
+		key, _ := ho.str("key", MaxSourceLen, false)
+		value, _ := ho.str("value", 32768, true)
 		if ho.bad {
 			o.bad = true
 			continue
 		}
-		if err := checkHeader(key, value); err != nil {
-			ho.fail("%v", err)
-			o.bad = true
+		kt, vt := compileHeaderValue(key, names), compileHeaderValue(value, names)
+		name := key
+		if kt != nil {
+			name = "X-Placeholder" // checked when the request gives it a value
+		}
+		if err := checkHeader(name, value); err != nil {
+			o.warn("headers[%d]: %v: the header is skipped", i, err)
 			continue
 		}
 		// A later value of the same name replaces an earlier one.
-		j := slices.IndexFunc(h.values, func(p [2]string) bool { return strings.EqualFold(p[0], key) })
+		j := slices.IndexFunc(h.values, func(p [2]string) bool { return kt == nil && strings.EqualFold(p[0], key) })
 		if j < 0 {
 			j = len(h.values)
 			h.values = append(h.values, [2]string{key, value})
@@ -291,11 +667,20 @@ func (b *builder) vercelHeader(o *jsonObj) {
 			h.values[j] = [2]string{key, value}
 		}
 		h.dyn = slices.DeleteFunc(h.dyn, func(d dynValue) bool { return d.i == j })
-		if t := compileHeaderValue(value, m); t != nil {
-			h.dyn = append(h.dyn, dynValue{i: j, t: t})
+		if kt != nil || vt != nil {
+			h.dyn = append(h.dyn, dynValue{i: j, k: kt, t: vt})
 		}
 	}
 	if o.bad {
+		return
+	}
+	if len(h.values) == 0 {
+		if len(list) == 0 {
+			o.warn("\"headers\" is empty: the rule does nothing")
+		}
+		return
+	}
+	if never {
 		return
 	}
 	if len(h.dyn) == 0 {

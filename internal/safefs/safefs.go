@@ -405,3 +405,27 @@ func Reason(err error) string {
 	}
 	return err.Error()
 }
+
+// LinkInside reports whether a symbolic link at rel (slash-separated,
+// relative to a tree's root) pointing at target resolves inside the tree
+// without leaving it on the way: a relative target that never climbs
+// above the root. Builds keep such links in their output, and release
+// trees recreate them; any other link is refused.
+func LinkInside(rel, target string) bool {
+	if target == "" || strings.HasPrefix(target, "/") || strings.ContainsRune(target, 0) {
+		return false
+	}
+	depth := strings.Count(rel, "/") // folders above the link, inside the tree
+	for _, part := range strings.Split(target, "/") {
+		switch part {
+		case "", ".":
+		case "..":
+			if depth--; depth < 0 {
+				return false
+			}
+		default:
+			depth++
+		}
+	}
+	return true
+}

@@ -224,3 +224,25 @@ func TestFS(t *testing.T) {
 		t.Errorf("reading big through Open: %v", err)
 	}
 }
+
+func TestLinkInside(t *testing.T) {
+	for _, tc := range []struct {
+		rel, target string
+		want        bool
+	}{
+		{"a", "b", true},
+		{"dir/a", "../b", true},
+		{"dir/sub/a", "../../b", true},
+		{"dir/a", "./x/../y", true},
+		{"a", "../b", false},
+		{"dir/a", "../../b", false},
+		{"dir/a", "x/../../../b", false},
+		{"a", "/etc/passwd", false},
+		{"a", "", false},
+		{"a", "b\x00c", false},
+	} {
+		if got := LinkInside(tc.rel, tc.target); got != tc.want {
+			t.Errorf("LinkInside(%q, %q) = %v, want %v", tc.rel, tc.target, got, tc.want)
+		}
+	}
+}

@@ -402,14 +402,30 @@ func (g *cgroups) children(prefix string) ([]string, error) {
 	return out, nil
 }
 
-// setFrozen freezes or thaws every process of the cgroup; the library
-// waits until the kernel says it is done.
+// setFrozen freezes or thaws every process of the cgroup and returns
+// once the kernel says it is done. On v1 the library waits for
+// freezer.state; on v2 it only reads back cgroup.freeze (what was asked,
+// not what is done), so the wait for cgroup.events' "frozen" is here.
 func (cg *cgroup) setFrozen(on bool) error {
 	switch {
-	case cg.v2 && on:
-		return cg.m2.Freeze()
 	case cg.v2:
-		return cg.m2.Thaw()
+		var err error
+		if on {
+			err = cg.m2.Freeze()
+		} else {
+			err = cg.m2.Thaw()
+		}
+		if err != nil {
+			return err
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for cg.frozen() != on {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("cgroup.events of %s does not say frozen %v after 10s", cg.dirs["pids"], on)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		return nil
 	case cg.dirs["freezer"] == "" || cg.c1 == nil:
 		return errors.New("no cgroup freezer is mounted")
 	case on:

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 // access is who may use a route.
@@ -113,7 +115,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Run(db, func(t *testing.T) {
 			database := ""
 			if db == "postgres" {
-				database = testPostgres(t)
+				database = testbed.PostgresURL(t)
 			}
 			w := startWorld(t, database)
 			checkCoverage(t, w, matrix())
@@ -130,7 +132,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 // and every row whose route the server no longer serves. The routes are
 // the operations of the OpenAPI document the server serves and the
 // patterns its apex registered (the API's, the dashboard's, git push,
-// /metrics, /healthz).
+// /healthz).
 func checkCoverage(t *testing.T, w *world, rows []row) {
 	t.Helper()
 	routes := map[string]string{} // pattern → where it was found
@@ -151,7 +153,7 @@ func checkCoverage(t *testing.T, w *world, rows []row) {
 	}
 	for _, p := range w.srv.Routes() {
 		if _, ok := routes[p]; !ok {
-			routes[p] = "the server's routes (server.Server.Routes: the API, the dashboard, git push, /metrics, /healthz)"
+			routes[p] = "the server's routes (server.Server.Routes: the API, the dashboard, git push, /healthz)"
 		}
 	}
 	have := map[string]bool{}

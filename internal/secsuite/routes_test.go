@@ -230,8 +230,6 @@ func matrix() []row {
 			req: get("/api/v1/no-such-route")},
 
 		// The apex's own routes (internal/server).
-		{route: "GET /metrics", who: public, want: 200, reason: "Prometheus figures, no tenant's data (issue 10 moves them behind --metrics-listen)",
-			req: get("/metrics")},
 		{route: "GET /healthz", who: public, want: 200, req: get("/healthz")},
 		{route: "/git/", who: owner, want: 200,
 			req: func(f *fixture) request {
@@ -277,6 +275,29 @@ func matrix() []row {
 				f.Webhook()
 				f.Domain()
 				return get("/projects/" + f.Name())(f)
+			}},
+		{route: "GET /projects/{name}/logs", who: owner, want: 200,
+			req: func(f *fixture) request { f.Production(); return get("/projects/" + f.Name() + "/logs")(f) }},
+		{route: "GET /projects/{name}/settings", who: owner, want: 200, req: func(f *fixture) request { return get("/projects/" + f.Name() + "/settings")(f) }},
+		{route: "GET /projects/{name}/settings/build", who: owner, want: 200, req: func(f *fixture) request { return get("/projects/" + f.Name() + "/settings/build")(f) }},
+		{route: "GET /projects/{name}/settings/serving", who: owner, want: 200, req: func(f *fixture) request { return get("/projects/" + f.Name() + "/settings/serving")(f) }},
+		{route: "GET /projects/{name}/settings/domains", who: owner, want: 200,
+			req: func(f *fixture) request { f.Domain(); return get("/projects/" + f.Name() + "/settings/domains")(f) }},
+		{route: "GET /projects/{name}/settings/git", who: owner, want: 200, req: func(f *fixture) request { return get("/projects/" + f.Name() + "/settings/git")(f) }},
+		{route: "GET /projects/{name}/settings/environment", who: owner, want: 200,
+			req: func(f *fixture) request { f.EnvKey(); return get("/projects/" + f.Name() + "/settings/environment")(f) }},
+		{route: "GET /projects/{name}/settings/notifications", who: owner, want: 200,
+			req: func(f *fixture) request {
+				f.Webhook()
+				return get("/projects/" + f.Name() + "/settings/notifications")(f)
+			}},
+		{route: "POST /projects/{name}/rename", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/rename", url.Values{"new_name": {f.Unique("renamed")}})
+			}},
+		{route: "POST /projects/{name}/delete", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/delete", url.Values{"confirm": {f.Name()}})
 			}},
 		{route: "POST /projects/{name}/deploy", who: owner, want: 303, changes: true,
 			req: func(f *fixture) request { return form("/projects/"+f.Name()+"/deploy", nil) }},
@@ -384,6 +405,8 @@ func matrix() []row {
 			req: func(f *fixture) request { return get("/deployments/" + f.Production())(f) }},
 		{route: "GET /deployments/{id}/log", who: owner, want: 200,
 			req: func(f *fixture) request { return get("/deployments/" + f.Production() + "/log")(f) }},
+		{route: "GET /deployments/{id}/log.txt", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/deployments/" + f.Production() + "/log.txt")(f) }},
 		{route: "POST /deployments/{id}/cancel", who: owner, want: 303, changes: true,
 			req: func(f *fixture) request { return form("/deployments/"+f.Queued()+"/cancel", nil) }},
 

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -104,7 +102,8 @@ func startWorld(t *testing.T, database string) *world {
 	cfg := server.Config{
 		Data: t.TempDir(), Database: database,
 		Listen: "127.0.0.1:0", Domain: "localhost", CacheMB: 16, MaxFileMB: 8,
-		UploadTTL: time.Hour, LogLevel: "warn", LogFormat: "text", ShutdownTTL: time.Second,
+		MetricsListen: "127.0.0.1:0", // never the public listener: TestMetricsNotPublic
+		UploadTTL:     time.Hour, LogLevel: "warn", LogFormat: "text", ShutdownTTL: time.Second,
 		DNSResolver:          dns,
 		WebhooksAllowPrivate: true, // the fixtures' webhooks go to a receiver on loopback
 		// Sign-in with GitHub on, so that its routes exist; GitHub itself
@@ -494,46 +493,6 @@ type testLog struct{ t *testing.T }
 func (l *testLog) Write(b []byte) (int, error) {
 	l.t.Logf("server: %s", bytes.TrimSpace(b))
 	return len(b), nil
-}
-
-// testPostgres returns the URL of a fresh schema in the test PostgreSQL
-// (APOGEE_TEST_POSTGRES, default root@127.0.0.1:5432/test), dropped
-// when the test ends.
-func testPostgres(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("APOGEE_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
-	}
-	db, err := sql.Open("pgx", base)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-	}
-	if err != nil {
-		t.Fatalf("PostgreSQL is not reachable at %s: %v\n"+
-			"Install and start PostgreSQL (trust auth, user root, database test: bash scripts/test.sh does), "+
-			"or set APOGEE_TEST_POSTGRES to the URL of a database the tests may create schemas in.", server.Redacted(base), err)
-	}
-	schema := "apogee_secsuite_" + strings.ToLower(apogee.NewID())
-	if _, err := db.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		db.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // zipOf returns a ZIP archive of files.

@@ -42,7 +42,7 @@ func TestAppPageInBrowser(t *testing.T) {
 	run, text, shot := steps(t, b, shots)
 	run("sign in", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(addr+"/login?next=/projects/api/app"),
 		chromedp.SendKeys(byLabel("Email"), "dev@example.com"), chromedp.SendKeys(byLabel("Password"), "password"),
-		chromedp.Click(button("Sign in")), chromedp.WaitVisible(`//h1[normalize-space()="App"]`))
+		chromedp.Click(button("Sign in")), chromedp.WaitVisible(`//h2[normalize-space()="App"]`))
 	run("the instance is ready", chromedp.WaitVisible(`//tbody[@id="instance-rows"]/tr/td//span[contains(@class,"badge") and normalize-space()="ready"]`),
 		chromedp.WaitVisible(`//div[@id="log"]/div[contains(., "listening on")]`))
 

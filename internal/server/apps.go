@@ -137,7 +137,7 @@ func (s *Server) setupApps(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("apps: %w", err)
 	}
-	a.manager = apps.NewManager(a.runtime, appproxy.New(appproxy.Options{Log: log}), apps.ManagerOptions{
+	a.manager = apps.NewManager(a.runtime, appproxy.New(appproxy.Options{Log: log, LabelHeader: "X-Apogee-Deployment"}), apps.ManagerOptions{
 		KeepWarm: s.cfg.AppKeepWarm,
 		Log:      log,
 	})

@@ -172,7 +172,7 @@ func serves(t testing.TB, addr, host, path, body string) {
 // (started on its first request), a change of variables rolled out as a
 // new release, and a rollback to the warm previous release.
 func TestExpressApp(t *testing.T) {
-	_, c, addr, token := appServer(t)
+	s, c, addr, token := appServer(t)
 	ctx := t.Context()
 	if _, err := c.CreateProject(ctx, "api"); err != nil {
 		t.Fatal(err)
@@ -254,7 +254,7 @@ func TestExpressApp(t *testing.T) {
 	// its own (empty) variables.
 	serves(t, addr, first.Deployment.Host+".localhost", "/", "hello from express")
 
-	_, metrics, _ := request(t, addr, "GET", "localhost", "/metrics", "")
+	_, metrics, _ := request(t, "http://"+s.MetricsAddr(), "GET", "localhost", "/metrics", "")
 	for _, want := range []string{`apogee_app_releases_total{outcome="live"} 4`, "apogee_app_instances ", "apogee_app_release_ready_seconds_count 4"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)

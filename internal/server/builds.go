@@ -10,6 +10,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/builder"
 	"github.com/apogee-dev/apogee/internal/egress"
+	"github.com/apogee-dev/apogee/internal/nodejs"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 	"github.com/apogee-dev/apogee/internal/source"
 )
@@ -50,7 +51,12 @@ func (s *Server) setupBuilds(context.Context) error {
 	}
 	host, _ := os.Hostname()
 	env := s.platform.Env()
+	var nodes builder.Nodes
+	if s.cfg.BuildNode != "system" {
+		nodes = &nodejs.Dist{Dir: filepath.Join(s.cfg.Data, "node"), Log: s.log.With("component", "nodejs")}
+	}
 	s.builder, err = builder.New(builder.Config{
+		NodeJS:  nodes,
 		Store:   s.store,
 		Queue:   s.platform.Queue(),
 		Blobs:   s.blobs,

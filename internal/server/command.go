@@ -65,7 +65,11 @@ Every flag can also be set as an APOGEE_* variable: --listen is APOGEE_LISTEN.`,
 				log.Info("serving HTTPS", "addr", tlsLn.Addr().String(), "acme_ca", cfg.ACMECA)
 			}
 			if jsonOut {
-				_ = json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]string{"url": s.URL(), "addr": ln.Addr().String(), "data": cfg.Data})
+				line := map[string]string{"url": s.URL(), "addr": ln.Addr().String(), "data": cfg.Data}
+				if a := s.MetricsAddr(); a != "" {
+					line["metrics"] = "http://" + a + "/metrics"
+				}
+				_ = json.NewEncoder(cmd.OutOrStdout()).Encode(line)
 			} else {
 				fmt.Fprintln(cmd.OutOrStdout(), s.Hint(ctx))
 			}

@@ -37,7 +37,12 @@ type Config struct {
 	LogFormat   string        // text or json
 	ShutdownTTL time.Duration // grace period for open requests on stop
 	RouteCheck  time.Duration // how often the edge catches up with route changes it did not hear of
-	Signup      string        // dashboard sign-up: open or invite (accounts by an admin's invitation; "closed" is a synonym)
+	BodyTimeout time.Duration // a request body must send 64 KiB within this, and again after each 64 KiB
+	MaxUploads  int           // uploads (files, ZIPs, git pushes) received at once
+	// MetricsListen is the address of the Prometheus metrics listener
+	// (/metrics); "" serves no metrics. Never on the public listener.
+	MetricsListen string
+	Signup        string // dashboard sign-up: open or invite (accounts by an admin's invitation; "closed" is a synonym)
 
 	// Sign in with GitHub (see github.go): on when GitHubClientID is set.
 	GitHubClientID     string // OAuth App or GitHub App client id
@@ -60,6 +65,7 @@ type Config struct {
 	BuildTimeout  time.Duration // wall-clock limit of one step
 	BuildDiskMB   int64         // disk a build may write to its workspace; 0: no bound
 	AllowFileGit  bool          // projects may use file:// repositories (development, tests)
+	BuildNode     string        // registry (default, also ""): each build's Node.js from the npm registry; system: the server's own
 	// Apps (see apps.go).
 	AppSandbox  string // bwrap (default), runsc, none, or off (this process runs no apps)
 	AppKeepWarm int    // previous releases of each app kept running for instant rollbacks
@@ -77,6 +83,14 @@ type Config struct {
 	// link-local addresses (a self-hosted Git server on the same
 	// network, tests).
 	AllowPrivateGit bool
+
+	// Routing rules (issue 14).
+	// GeoIPDB is a MaxMind country database (.mmdb) for the Country
+	// conditions of routing rules; "": rules with one are skipped.
+	GeoIPDB string
+	// ProxyAllowPrivate lets proxy rules and external rewrites reach
+	// loopback, private and link-local addresses.
+	ProxyAllowPrivate bool
 
 	// onCertEvent receives certmagic's events (tests count ACME orders).
 	onCertEvent func(ctx context.Context, event string, data map[string]any) error
@@ -112,6 +126,9 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "time open requests get to finish on stop")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", DefaultBodyTimeout, "a request body must send its first 64 KiB within this time and each next 64 KiB within this time of the last; slower bodies are cut (uploads may take as long as they keep this pace)")
+	fs.IntVar(&c.MaxUploads, "max-uploads", DefaultMaxUploads, "uploads (deployment files, ZIPs, git pushes) received at once; the next waits up to --body-timeout for a free one, then gets 429")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9090 (default: none; the public listener never serves them)")
 	fs.DurationVar(&c.RouteCheck, "route-check", edge.DefaultCheckEvery, "how often the edge asks the database whether routes changed without an event telling it (a lost event), and reloads what did")
 	fs.StringVar(&c.Signup, "signup", "invite", "dashboard sign-up: open (anyone may make an account; the first is admin) or invite (only with an admin's invitation link, apogee admin users invite, or apogee admin create-user; closed is another name for it)")
 	fs.StringVar(&c.GitHubClientID, "github-client-id", "", "client id of the GitHub OAuth App or GitHub App that signs people in (off when empty; callback URL <dashboard URL>/auth/github/callback)")
@@ -123,6 +140,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ACMECARoot, "acme-ca-root", "", "PEM file of CA certificates to trust for the ACME directory (a private CA)")
 	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact email of the ACME account")
 	fs.StringVar(&c.Sandbox, "sandbox", "bwrap", "sandbox of builds: bwrap, runsc (gVisor) or none (development only: no isolation)")
+	fs.StringVar(&c.BuildNode, "build-node", "registry", "Node.js of builds: registry (the version each project asks for, else the current LTS, fetched from the npm registry once and kept in the data folder) or system (the server's own node for every build)")
 	fs.IntVar(&c.BuildWorkers, "build-workers", 1, "builds this process runs at once (0: this process does not build)")
 	fs.Int64Var(&c.BuildMemoryMB, "build-memory-mb", 2048, "memory limit of a build's install and build steps, in MiB")
 	fs.Float64Var(&c.BuildCPUs, "build-cpus", 1, "CPU limit of a build's steps, in cores")
@@ -135,6 +153,8 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let projects' outgoing webhooks reach loopback, private and link-local addresses (self-hosted receivers; any user can then reach this server's network)")
 	// Egress and stored bytes (issue 10: egress's block).
 	fs.BoolVar(&c.AllowPrivateGit, "allow-private-git", false, "let projects' Git repositories be fetched from loopback, private and link-local addresses (a Git server on this network; any user can then make this server fetch from its network)")
+	fs.StringVar(&c.GeoIPDB, "geoip-db", "", "MaxMind country database (.mmdb, e.g. GeoLite2-Country) for routing rules with a Country condition (default: none; such rules are skipped with a deploy warning)")
+	fs.BoolVar(&c.ProxyAllowPrivate, "proxy-allow-private", false, "let routing rules that proxy (a _redirects 200 to a URL, a vercel.json rewrite to one) reach loopback, private and link-local addresses (self-hosted upstreams; any user can then reach this server's network)")
 	fs.StringVar(&c.DNSResolver, "dns-resolver", "", "DNS server (host:port) that custom-domain verification asks (default: the system's resolver)")
 }
 
@@ -198,6 +218,9 @@ func (c *Config) Normalize() error {
 	if _, err := sandbox.ParseAllowNet(c.SandboxAllowNet); err != nil {
 		return apogee.Errorf(apogee.EINVALID, "--sandbox-allow-net: %s", strings.TrimPrefix(err.Error(), "sandbox: "))
 	}
+	if c.BuildNode != "" && c.BuildNode != "registry" && c.BuildNode != "system" {
+		return apogee.Errorf(apogee.EINVALID, "--build-node %q must be registry or system", c.BuildNode)
+	}
 	if c.BuildWorkers < 0 || c.BuildMemoryMB < 0 || c.BuildCPUs < 0 || c.BuildTimeout < 0 || c.BuildDiskMB < 0 {
 		return apogee.Errorf(apogee.EINVALID, "build limits must not be negative")
 	}
@@ -229,6 +252,20 @@ func (c *Config) Normalize() error {
 	}
 	if c.MaxFileMB < 1 {
 		return apogee.Errorf(apogee.EINVALID, "--max-file-mb must be at least 1")
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = DefaultBodyTimeout
+	}
+	if c.MaxUploads < 0 {
+		return apogee.Errorf(apogee.EINVALID, "--max-uploads must be at least 1")
+	}
+	if c.MaxUploads == 0 {
+		c.MaxUploads = DefaultMaxUploads
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return apogee.Errorf(apogee.EINVALID, "--metrics-listen %q is not host:port (e.g. 127.0.0.1:9090)", c.MetricsListen)
+		}
 	}
 	if c.RouteCheck < 0 {
 		return apogee.Errorf(apogee.EINVALID, "--route-check must not be negative")

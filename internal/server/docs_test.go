@@ -66,7 +66,7 @@ func TestDocsLinks(t *testing.T) {
 				path = from
 			}
 			target := get(path)
-			// /login is a page; /metrics and the static files are served too.
+			// /login is a page; the static files are served too.
 			if target.status != http.StatusOK {
 				t.Errorf("%s links to %s: status %d", from, href, target.status)
 				continue

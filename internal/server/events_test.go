@@ -2,14 +2,11 @@ package server
 
 import (
 	"context"
-	"database/sql"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -20,46 +17,8 @@ import (
 	"github.com/apogee-dev/apogee/internal/client"
 	"github.com/apogee-dev/apogee/internal/events/natstest"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
-
-// testPostgres returns the URL of a fresh schema of the test PostgreSQL
-// (APOGEE_TEST_POSTGRES), dropped when the test ends.
-func testPostgres(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("APOGEE_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
-	}
-	admin, err := sql.Open("pgx", base)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		err = admin.PingContext(ctx)
-		cancel()
-	}
-	if err != nil {
-		t.Fatalf("PostgreSQL is not reachable at %s: %v\n"+
-			"Install and start PostgreSQL (trust auth, user root, database test), "+
-			"or set APOGEE_TEST_POSTGRES to the URL of a database the tests may create schemas in.", Redacted(base), err)
-	}
-	schema := "apogee_test_" + apogee.NewID()
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // startServer runs a server with cfg (Data, Database, Blobs, Events and
 // SecretKey as the caller wants them) on 127.0.0.1:0 until the test ends
@@ -68,6 +27,9 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
 	cfg.Listen, cfg.Domain, cfg.CacheMB, cfg.MaxFileMB = "127.0.0.1:0", "localhost", 16, 8
 	cfg.UploadTTL, cfg.LogLevel, cfg.LogFormat, cfg.ShutdownTTL = time.Hour, "warn", "text", time.Second
+	if cfg.MetricsListen == "" {
+		cfg.MetricsListen = "127.0.0.1:0"
+	}
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +60,7 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 // and a subject prefix on ns: one platform in two processes.
 func twoServers(t *testing.T, ns *natstest.Server, cfg Config) (a, b *Server, addrA, addrB string) {
 	t.Helper()
-	cfg.Database = testPostgres(t)
+	cfg.Database = testbed.PostgresURL(t)
 	cfg.Blobs = "file://" + filepath.Join(t.TempDir(), "blobs")
 	cfg.Events = ns.URL() + "?subject=apogee.test." + apogee.NewID()
 	cfg.SecretKey = strings.Repeat("ab", 32)

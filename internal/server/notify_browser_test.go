@@ -19,7 +19,7 @@ func notifySteps(t *testing.T, b context.Context, addr string, c *client.Client,
 	run func(string, ...chromedp.Action[chromedp.Void]), text func(string) string, shot func(string)) {
 	t.Helper()
 	run("add a webhook",
-		chromedp.Navigate(addr+"/projects/web"),
+		chromedp.Navigate(addr+"/projects/web/settings/notifications"),
 		chromedp.WaitVisible(byLabel("Receiver URL")),
 		chromedp.SendKeys(byLabel("Receiver URL"), "https://hooks.example.com/services/T0/B0/x"),
 		chromedp.Click(byLabel("deployment.building")), // off by default: on
@@ -32,7 +32,7 @@ func notifySteps(t *testing.T, b context.Context, addr string, c *client.Client,
 	}
 	shot("webhook-added")
 	run("project page with the webhook",
-		chromedp.Navigate(addr+"/projects/web"),
+		chromedp.Navigate(addr+"/projects/web/settings/notifications"),
 		chromedp.WaitVisible(`//table[contains(@class,"webhooks")]//span[normalize-space()="hooks.example.com"]`),
 	)
 	if got := text(`#webhooks`); strings.Contains(got, secret) {

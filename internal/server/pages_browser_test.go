@@ -3,6 +3,7 @@ package server
 import (
 	"archive/zip"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,12 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/logs"
 )
+
+// tab selects the link text of the navigation labelled nav (the
+// project's tabs, "Project"; its settings pages, "Settings").
+func tab(nav, text string) string {
+	return fmt.Sprintf(`//nav[@aria-label=%q]//a[normalize-space()=%q]`, nav, text)
+}
 
 // phone is the viewport of a phone: 390 CSS pixels wide.
 func phone() chromedp.Action[chromedp.Void] {
@@ -65,7 +72,8 @@ func pagesSteps(t *testing.T, b context.Context, addr string, s *Server,
 
 	// A build setting, edited by its label, is saved.
 	run("edit build settings", desktop(), chromedp.Navigate(addr+"/projects/web"),
-		chromedp.WaitVisible(byLabel("Build command")),
+		chromedp.Click(tab("Project", "Settings")), chromedp.WaitVisible(byLabel("Project name")),
+		chromedp.Click(tab("Settings", "Build")), chromedp.WaitVisible(byLabel("Build command")),
 		chromedp.SetValue(byLabel("Framework preset"), "vite"),
 		chromedp.SendKeys(byLabel("Build command"), "npm run build:site"),
 		chromedp.SendKeys(byLabel("Output folder"), "public"),
@@ -83,14 +91,16 @@ func pagesSteps(t *testing.T, b context.Context, addr string, s *Server,
 		bs.OutputDir == nil || *bs.OutputDir != "public" || bs.InstallCommand != nil {
 		t.Fatalf("build settings in the store: %+v", bs)
 	}
-	run("turn on SPA", chromedp.Click(byLabel("Single-page app")), chromedp.Click(button("Save serving settings")),
+	run("turn on SPA", chromedp.Click(tab("Settings", "Serving")), chromedp.WaitVisible(byLabel("Single-page app")),
+		chromedp.Click(byLabel("Single-page app")), chromedp.Click(button("Save serving settings")),
 		chromedp.WaitVisible(`//div[contains(@class,"flash") and contains(., "Serve settings saved")]`))
 	if p, _ := store.ProjectByName(ctx, "web"); !p.Settings.Serve.SPA {
 		t.Fatal("the SPA switch was not saved")
 	}
 
 	// A domain, once added, shows the TXT record that verifies it.
-	run("add a domain", chromedp.SendKeys(byLabel("Domain"), "www.example.com"), chromedp.Click(button("Add domain")),
+	run("add a domain", chromedp.Click(tab("Settings", "Domains")), chromedp.WaitVisible(byLabel("Domain")),
+		chromedp.SendKeys(byLabel("Domain"), "www.example.com"), chromedp.Click(button("Add domain")),
 		chromedp.WaitVisible(`//li[contains(@class,"domain")]//td[normalize-space()="_apogee.www.example.com"]`))
 	d, err := store.DomainByName(ctx, "www.example.com")
 	if err != nil {
@@ -103,7 +113,7 @@ func pagesSteps(t *testing.T, b context.Context, addr string, s *Server,
 		t.Fatalf("a new domain's state is %q", got)
 	}
 	shot("project-settings")
-	run("project page on a phone", phone(), chromedp.Navigate(addr+"/projects/web#domains"), chromedp.WaitVisible(`#domains`))
+	run("project page on a phone", phone(), chromedp.Navigate(addr+"/projects/web/settings/domains"), chromedp.WaitVisible(`#domains`))
 	noSideScroll(t, b, "the project page with settings and a domain")
 	shot("project-settings-phone")
 

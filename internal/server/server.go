@@ -28,15 +28,18 @@ import (
 	"github.com/apogee-dev/apogee/internal/builder"
 	"github.com/apogee-dev/apogee/internal/coalesce"
 	"github.com/apogee-dev/apogee/internal/dashboard"
+	"github.com/apogee-dev/apogee/internal/deploy"
 	"github.com/apogee-dev/apogee/internal/edge"
 	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/geoip"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/notify"
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/resolver"
 	"github.com/apogee-dev/apogee/internal/routemux"
+	"github.com/apogee-dev/apogee/internal/rules"
 	"github.com/apogee-dev/apogee/internal/runtimelog"
 	"github.com/apogee-dev/apogee/internal/secretbox"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
@@ -51,6 +54,7 @@ type Server struct {
 	blobs    apogee.Blobs
 	bus      apogee.EventBus
 	edge     *edge.Server
+	geo      *geoip.DB // --geoip-db; nil without
 	hub      *logs.Hub
 	platform *platform.Platform // the rules every way in calls (setupPlatform)
 	builder  *builder.Builder
@@ -77,6 +81,40 @@ type Server struct {
 	appWatch    *appwatch.Watcher
 
 	apps appState // the app runtime, when this process runs apps (apps.go)
+
+	uploads   chan struct{} // --max-uploads slots (limits.go)
+	metricsLn net.Listener  // --metrics-listen's, opened by New, served by Serve
+}
+
+// listenMetrics opens the --metrics-listen listener, if one is asked
+// for: a port in use fails the start, not the first scrape.
+func (s *Server) listenMetrics(context.Context) error {
+	if s.cfg.MetricsListen == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.MetricsListen)
+	if err != nil {
+		return apogee.Errorf(apogee.EINVALID, "cannot listen on %s: %v; choose another address with --metrics-listen", s.cfg.MetricsListen, err)
+	}
+	s.metricsLn = ln
+	s.log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return nil
+}
+
+// metricsHandler serves /metrics of every role, and nothing else.
+func (s *Server) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	return mux
+}
+
+// MetricsAddr is the address /metrics is served on (--metrics-listen);
+// "" without one.
+func (s *Server) MetricsAddr() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return s.metricsLn.Addr().String()
 }
 
 // New opens the backends named in cfg (already normalized) and builds the
@@ -84,7 +122,8 @@ type Server struct {
 // before New returns, so a server serves what it served before a restart
 // from its first request.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: log, suffix: "." + cfg.Domain, scheme: "http", reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: log, suffix: "." + cfg.Domain, scheme: "http", reg: prometheus.NewRegistry(),
+		uploads: make(chan struct{}, max(cfg.MaxUploads, 1))}
 	defer func() {
 		// s, not the result, which a failing return sets to nil.
 		if err != nil {
@@ -93,7 +132,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, step := range []func(context.Context) error{
+		s.makePrivate,      // the data folder 0700, before anything is written in it (private.go)
 		s.openBackends,     // the database, the secret key, blobs, the event bus
+		s.makePrivate,      // and the database just made 0600
 		s.setupEdge,        // the edge, its routes loaded
 		s.setupHTTPS,       // certificates, when --tls-listen is set (tls.go)
 		s.setupNotify,      // webhook deliveries and live notifications (notify.go)
@@ -101,7 +142,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		s.setupRuntimeLogs, // apps' runtime logs: the writer and the pruner (runtimelogs.go)
 		s.setupApps,        // the app runtime, when this process runs apps (apps.go)
 		s.setupBuilds,      // the sandbox and the builder, when this process builds (builds.go)
-		s.setupApex,        // the API, git push, the dashboard, /metrics and /healthz
+		s.setupApex,        // the API, git push, the dashboard and /healthz
+		s.listenMetrics,    // /metrics on --metrics-listen, if set
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -133,6 +175,13 @@ func (s *Server) openBackends(ctx context.Context) error {
 // setupEdge makes the edge and loads its routes.
 func (s *Server) setupEdge(ctx context.Context) error {
 	var err error
+	var geo rules.Countries // a nil interface without a database
+	if s.cfg.GeoIPDB != "" {
+		if s.geo, err = geoip.Open(s.cfg.GeoIPDB); err != nil {
+			return fmt.Errorf("--geoip-db (APOGEE_GEOIP_DB): %w", err)
+		}
+		geo = s.geo
+	}
 	s.edge, err = edge.New(edge.Config{
 		Domain:     s.cfg.Domain,
 		Store:      s.store,
@@ -140,6 +189,8 @@ func (s *Server) setupEdge(ctx context.Context) error {
 		CacheBytes: s.cfg.CacheMB << 20,
 		CheckEvery: s.cfg.RouteCheck,
 		Apps:       &s.apps.front,
+		GeoIP:      geo,
+		Proxy:      edge.ProxyConfig{AllowPrivate: s.cfg.ProxyAllowPrivate},
 		Log:        s.log.With("component", "edge"),
 		Registerer: s.reg,
 	})
@@ -193,13 +244,14 @@ func (s *Server) setupPlatform(context.Context) error {
 		MaxFileSize: s.cfg.MaxFileMB << 20,
 		MaxZipSize:  s.cfg.MaxZipMB << 20,
 		UploadKey:   s.uploadKey,
+		Rules:       deploy.Options{Countries: s.geo != nil},
 		Log:         s.log.With("component", "platform"),
 		Registerer:  s.reg,
 	})
 	return err
 }
 
-// setupApex serves the apex: the API, /metrics, /healthz, git push and
+// setupApex serves the apex: the API, /healthz, git push and
 // the dashboard, each calling the platform's services.
 func (s *Server) setupApex(context.Context) error {
 	svc := s.platform.Services()
@@ -211,7 +263,6 @@ func (s *Server) setupApex(context.Context) error {
 		Log:        s.log.With("component", "api"),
 		Registerer: s.reg,
 	}))
-	s.apex.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.apex.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -231,6 +282,7 @@ func (s *Server) setupApex(context.Context) error {
 	}
 	dash, err := dashboard.New(dashboard.Config{
 		GitHub:   gh,
+		Guard:    s.platform.Guard(), // one sign-in limit for passwords and GitHub
 		Store:    s.store,
 		Services: svc,
 		Logs:     s.hub,
@@ -250,7 +302,8 @@ func (s *Server) setupApex(context.Context) error {
 }
 
 // Routes returns the patterns of every route of the apex: the API's, the
-// dashboard's, /metrics, /healthz and git push. The security suite's
+// dashboard's, /healthz and git push. (/metrics is on --metrics-listen
+// only.) The security suite's
 // authorization matrix holds each to a row.
 func (s *Server) Routes() []string { return s.apex.Routes() }
 
@@ -282,11 +335,18 @@ func (s *Server) DomainURL(name string) string {
 // dashboard and API and every other host to the edge. A Host that
 // edge.ParseHost refuses goes to the edge too, which answers 400.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.paceBody(w, r)
 	host, ok := edge.ParseHost(r.Host)
 	switch {
 	case !ok:
 	case len(host) > len(s.suffix) && strings.EqualFold(host[len(host)-len(s.suffix):], s.suffix):
 	case strings.EqualFold(host, s.cfg.Domain) || isIP(host):
+		if isUpload(r) {
+			if !s.takeUpload(w, r) {
+				return
+			}
+			defer s.releaseUpload()
+		}
 		s.apex.ServeHTTP(w, r)
 		return
 	}
@@ -350,27 +410,23 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		}()
 	}
 
-	hs := &http.Server{
-		Handler:           s.httpHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	hs := s.newHTTPServer(s.httpHandler())
 	// Site files whole in memory leave in one write (package coalesce).
 	coalesce.Setup(hs)
 	servers := []*http.Server{hs}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- hs.Serve(coalesce.Listener(ln)) }()
 	if tlsLn != nil {
-		hts := &http.Server{
-			Handler:           s,
-			TLSConfig:         s.tls.certs.TLSConfig(),
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		}
+		hts := s.newHTTPServer(s)
+		hts.TLSConfig = s.tls.certs.TLSConfig()
 		servers = append(servers, hts)
 		go func() { errc <- hts.ServeTLS(tlsLn, "", "") }()
+	}
+
+	if s.metricsLn != nil {
+		ms := s.newHTTPServer(s.metricsHandler())
+		servers = append(servers, ms)
+		go func() { errc <- ms.Serve(s.metricsLn) }()
 	}
 
 	var err error
@@ -475,6 +531,9 @@ func (s *Server) Close() error {
 		s.tls.certs.Close()
 	}
 	errs = append(errs, s.closeApps())
+	if s.metricsLn != nil {
+		s.metricsLn.Close() // if Serve never ran; closed twice is harmless
+	}
 	if s.runtimeLogs != nil {
 		// After the runtime: its instances' last lines ("stopped") are in.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -483,6 +542,9 @@ func (s *Server) Close() error {
 	}
 	if s.bus != nil {
 		errs = append(errs, s.bus.Close())
+	}
+	if s.geo != nil {
+		errs = append(errs, s.geo.Close())
 	}
 	if s.blobs != nil {
 		errs = append(errs, s.blobs.Close())

@@ -98,7 +98,8 @@ func TestHostDispatch(t *testing.T) {
 		{"127.0.0.1" + port, "/healthz", 200, "ok"},
 		{"localhost", "/", 200, "Apogee"},
 		{"localhost", "/api/v1/openapi.json", 200, "openapi"},
-		{"localhost", "/metrics", 200, "apogee_api_requests_total"},
+		{"localhost", "/metrics", 404, ""}, // on --metrics-listen only
+		{"127.0.0.1" + port, "/metrics", 404, ""},
 		{"web.localhost", "/", 200, "hello"},
 		{"Web.LocalHost" + port, "/", 200, "hello"},
 		{d.Deployment.Host + ".localhost", "/", 200, "hello"},
@@ -118,6 +119,12 @@ func TestHostDispatch(t *testing.T) {
 		if code != tt.code || !strings.Contains(body, tt.contains) {
 			t.Errorf("%s%s = %d %.60q, want %d containing %q", tt.host, tt.path, code, body, tt.code, tt.contains)
 		}
+	}
+	if code, body := get(t, "http://"+s.MetricsAddr(), "localhost", "/metrics"); code != 200 || !strings.Contains(body, "apogee_api_requests_total") {
+		t.Errorf("--metrics-listen /metrics = %d %.60q", code, body)
+	}
+	if code, _ := get(t, "http://"+s.MetricsAddr(), "localhost", "/api/v1/user"); code != 404 {
+		t.Errorf("the metrics listener serves the API: %d", code)
 	}
 	if !strings.Contains(s.Hint(ctx), "apogee login --server http://localhost"+port) {
 		t.Errorf("hint %q does not say how to log in", s.Hint(ctx))

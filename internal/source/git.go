@@ -703,7 +703,7 @@ func (f *fetcher) lsRemote() (remoteRefs, error) {
 
 // fetchShallow fetches one refspec at depth 1.
 func (f *fetcher) fetchShallow(refspec string) error {
-	_, err := f.run(true, true, "fetch", "--depth", "1", "--no-tags", "--progress", "origin", refspec)
+	_, err := f.run(true, true, "fetch", "--depth", "1", "--no-tags", "--no-progress", "origin", refspec)
 	return err
 }
 
@@ -747,7 +747,7 @@ func (f *fetcher) fetchCommit(want string, refs remoteRefs) (Checkout, error) {
 
 	// Fall back to the history of every branch and tag.
 	f.say("Commit %s is not the tip of a branch or tag, or the server will not send it alone: fetching the history of every branch and tag", want)
-	args := []string{"fetch", "--no-tags", "--progress"}
+	args := []string{"fetch", "--no-tags", "--no-progress"}
 	if _, err := os.Stat(filepath.Join(f.dir, ".git", "shallow")); err == nil {
 		args = append(args, "--unshallow")
 	}

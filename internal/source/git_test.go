@@ -245,6 +245,12 @@ func TestFetchRefs(t *testing.T) {
 			if !strings.Contains(progress.String(), "Checked out "+tc.commit) {
 				t.Errorf("progress does not say what was checked out:\n%s", progress.String())
 			}
+			// git's progress meter is no reading for a build log.
+			for _, meter := range []string{"Counting objects", "Enumerating objects", "Receiving objects", "%", "\r"} {
+				if strings.Contains(progress.String(), meter) {
+					t.Errorf("progress holds git's meter (%q):\n%s", meter, progress.String())
+				}
+			}
 		})
 	}
 }

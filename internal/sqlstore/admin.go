@@ -127,7 +127,7 @@ func prefixed(prefix, cols string) string {
 type nullDeployment struct {
 	id, projectID, status, target, host         sql.NullString
 	createdBy, source, branch, commit, errorMsg sql.NullString
-	sourceBlob                                  sql.NullString
+	sourceBlob, message, author, commitURL      sql.NullString
 	files, size                                 sql.NullInt64
 	noCache                                     sql.NullBool
 	createdAt                                   *time.Time
@@ -138,7 +138,7 @@ func (n *nullDeployment) dest() []any {
 	return []any{&n.id, &n.projectID, &n.status, &n.target, &n.host, &n.files, &n.size,
 		&n.createdBy, nullTimeCol{&n.createdAt}, nullTimeCol{&n.d.ReadyAt},
 		&n.source, &n.branch, &n.commit, &n.errorMsg, nullTimeCol{&n.d.BuildStartedAt}, nullTimeCol{&n.d.BuildFinishedAt},
-		&n.noCache, &n.sourceBlob}
+		&n.noCache, &n.sourceBlob, &n.message, &n.author, &n.commitURL, warningsCol{&n.d.Warnings}}
 }
 
 func (n *nullDeployment) deployment() *apogee.Deployment {
@@ -150,6 +150,7 @@ func (n *nullDeployment) deployment() *apogee.Deployment {
 	d.Files, d.Size, d.CreatedAt = int(n.files.Int64), n.size.Int64, *n.createdAt
 	d.CreatedBy, d.Source, d.Branch, d.Commit, d.Error = n.createdBy.String, n.source.String, n.branch.String, n.commit.String, n.errorMsg.String
 	d.NoCache, d.SourceBlob = n.noCache.Bool, n.sourceBlob.String
+	d.CommitMessage, d.CommitAuthor, d.CommitURL = n.message.String, n.author.String, n.commitURL.String
 	return &d
 }
 

@@ -14,6 +14,23 @@ func (s *Store) QueueBuild(ctx context.Context, d *apogee.Deployment) error {
 	return s.createDeployment(ctx, d, nil, apogee.StatusQueued)
 }
 
+// SetBuildCommit records the commit a queued or building deployment
+// builds.
+func (s *Store) SetBuildCommit(ctx context.Context, id string, c apogee.CommitInfo) error {
+	return s.inTx(ctx, "set build commit", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE deployments SET commit_sha = $2, commit_message = $3, commit_author = $4, commit_url = $5
+			WHERE id = $1 AND status IN ($6, $7)`,
+			id, c.SHA, c.Message, c.Author, c.URL, apogee.StatusQueued, apogee.StatusBuilding)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		return s.notIn(ctx, tx, id, apogee.StatusBuilding)
+	})
+}
+
 // QueueUploaded turns an uploading source folder into a queued build.
 func (s *Store) QueueUploaded(ctx context.Context, id string) (*apogee.Deployment, error) {
 	var d *apogee.Deployment

@@ -144,6 +144,27 @@ func (s *Store) ProjectsByGitURL(ctx context.Context, url string) ([]*apogee.Pro
 	return projects, wrap("projects by git url", err)
 }
 
+// RenameProject renames project id and bumps the route version.
+func (s *Store) RenameProject(ctx context.Context, id, name string) error {
+	err := s.inTx(ctx, "rename project", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE projects SET name = $1 WHERE id = $2", name, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = notFound("project", id)
+			}
+			return err
+		}
+		return bumpRoutes(ctx, tx, id)
+	})
+	if isUnique(err) {
+		return apogee.Errorf(apogee.ECONFLICT, "project %q exists already", name)
+	}
+	return err
+}
+
 // DeleteProject removes the project; foreign keys cascade the delete to
 // its deployments and their manifests. Every host of it stops serving,
 // so the route version moves in the same transaction.

@@ -16,23 +16,27 @@ const (
 		FROM projects WHERE production_id IS NOT NULL`
 	routesHosts = `SELECT host, id, project_id, EXISTS (SELECT 1 FROM releases r WHERE r.deployment_id = deployments.id)
 		FROM deployments WHERE status = $1`
+	routesBranches = `SELECT b.host, b.deployment_id, b.project_id, EXISTS (SELECT 1 FROM releases r WHERE r.deployment_id = b.deployment_id)
+		FROM branch_aliases b JOIN deployments bd ON bd.id = b.deployment_id
+		WHERE bd.status = $1 AND b.host NOT IN (SELECT name FROM projects)`
 	routesDomains = `SELECT d.name, p.production_id, p.id, EXISTS (SELECT 1 FROM releases r WHERE r.deployment_id = p.production_id)
 		FROM domains d JOIN projects p ON p.id = d.project_id
 		WHERE d.verified_at IS NOT NULL AND p.production_id IS NOT NULL`
 )
 
 // Routes returns one route per production alias (Host = project name),
-// one per ready deployment (Host = its own host) and one per verified
+// one per ready deployment (Host = its own host), one per branch host and one per verified
 // custom domain of a project with a production deployment (Host = the
 // domain, which has a dot), ordered by host.
 func (s *Store) Routes(ctx context.Context) ([]apogee.Route, error) {
-	return s.routes(ctx, "routes", routesAliases+" UNION ALL "+routesHosts+" UNION ALL "+routesDomains+" ORDER BY 1",
+	return s.routes(ctx, "routes", routesAliases+" UNION ALL "+routesHosts+" UNION ALL "+routesBranches+" UNION ALL "+routesDomains+" ORDER BY 1",
 		apogee.StatusReady)
 }
 
 // ProjectRoutes returns the routes of one project, ordered by host.
 func (s *Store) ProjectRoutes(ctx context.Context, projectID string) ([]apogee.Route, error) {
 	return s.routes(ctx, "project routes", routesAliases+" AND id = $2 UNION ALL "+routesHosts+" AND project_id = $2 UNION ALL "+
+		routesBranches+" AND b.project_id = $2 UNION ALL "+
 		routesDomains+" AND p.id = $2 ORDER BY 1", apogee.StatusReady, projectID)
 }
 

@@ -23,10 +23,30 @@ func (s *Store) SetDeploymentServe(ctx context.Context, id string, settings apog
 	if err != nil {
 		return wrap("set deployment serve settings", err)
 	}
-	n, err := s.exec(ctx, "UPDATE deployments SET serve_settings = $2 WHERE id = $1 AND status IN ($3, $4, $5)",
-		id, string(doc), apogee.StatusUploading, apogee.StatusQueued, apogee.StatusBuilding)
+	return s.setUnfinished(ctx, "serve settings", "serve_settings", id, string(doc))
+}
+
+// SetDeploymentWarnings records w as the deployment's rule warnings while
+// it is uploading, queued or building.
+func (s *Store) SetDeploymentWarnings(ctx context.Context, id string, w []apogee.RuleWarning) error {
+	var doc []byte
+	if len(w) > 0 {
+		var err error
+		if doc, err = json.Marshal(w); err != nil {
+			return wrap("set deployment rule warnings", err)
+		}
+	}
+	return s.setUnfinished(ctx, "rule warnings", "rule_warnings", id, string(doc))
+}
+
+// setUnfinished sets column col of deployment id to value while the
+// deployment is uploading, queued or building: ECONFLICT after, what
+// naming the column in the message.
+func (s *Store) setUnfinished(ctx context.Context, what, col, id, value string) error {
+	n, err := s.exec(ctx, "UPDATE deployments SET "+col+" = $2 WHERE id = $1 AND status IN ($3, $4, $5)",
+		id, value, apogee.StatusUploading, apogee.StatusQueued, apogee.StatusBuilding)
 	if err != nil {
-		return wrap("set deployment serve settings", err)
+		return wrap("set deployment "+what, err)
 	}
 	if n == 1 {
 		return nil
@@ -37,9 +57,31 @@ func (s *Store) SetDeploymentServe(ctx context.Context, id string, settings apog
 		return notFound("deployment", id)
 	}
 	if err != nil {
-		return wrap("set deployment serve settings", err)
+		return wrap("set deployment "+what, err)
 	}
-	return apogee.Errorf(apogee.ECONFLICT, "deployment %q is %s; its serve settings are fixed", id, status)
+	return apogee.Errorf(apogee.ECONFLICT, "deployment %q is %s; its %s are fixed", id, status, what)
+}
+
+// warningsCol scans the rule_warnings column (a JSON array, ” or NULL
+// for none) into *w.
+type warningsCol struct{ w *[]apogee.RuleWarning }
+
+func (c warningsCol) Scan(v any) error {
+	var doc []byte
+	switch v := v.(type) {
+	case nil:
+	case string:
+		doc = []byte(v)
+	case []byte:
+		doc = v
+	default:
+		return fmt.Errorf("rule_warnings: unexpected %T", v)
+	}
+	*c.w = nil
+	if len(doc) == 0 {
+		return nil
+	}
+	return json.Unmarshal(doc, c.w)
 }
 
 // DeploymentServe returns the deployment's recorded serve settings.

@@ -39,6 +39,44 @@ func testServeSettings(t *testing.T, s apogee.Store) {
 	wantNotFound(t, err, "nosuch")
 }
 
+func testRuleWarnings(t *testing.T, s apogee.Store) {
+	ctx := t.Context()
+	alice := user(t, s, "alice@example.com")
+	web := project(t, s, alice, "web")
+	d := deployment(t, s, web, apogee.TargetProduction, base)
+
+	got, err := s.DeploymentByID(ctx, d.ID)
+	must(t, err)
+	equal(t, "warnings by default", len(got.Warnings), 0)
+
+	want := []apogee.RuleWarning{
+		{File: "_redirects", Line: 3, Rule: "/a /b 999", Message: "status 999 is not a redirect status"},
+		{File: "netlify.toml", Message: "Role conditions need Netlify Identity: skipped"},
+	}
+	must(t, s.SetDeploymentWarnings(ctx, d.ID, want))
+	got, err = s.DeploymentByID(ctx, d.ID)
+	must(t, err)
+	equal(t, "warnings", got.Warnings, want)
+
+	// Every read of a deployment carries them, ready and listed too.
+	final, err := s.FinalizeDeployment(ctx, d.ID, base.Add(time.Second), true)
+	must(t, err)
+	equal(t, "warnings of the finalized deployment", final.Warnings, want)
+	list, err := s.ListDeployments(ctx, web.ID, 0)
+	must(t, err)
+	equal(t, "listed warnings", list[0].Warnings, want)
+	wantCode(t, s.SetDeploymentWarnings(ctx, d.ID, nil), apogee.ECONFLICT)
+	wantNotFound(t, s.SetDeploymentWarnings(ctx, "nosuch", want), "nosuch")
+
+	// nil clears them.
+	other := deployment(t, s, web, apogee.TargetPreview, base.Add(time.Minute))
+	must(t, s.SetDeploymentWarnings(ctx, other.ID, want))
+	must(t, s.SetDeploymentWarnings(ctx, other.ID, nil))
+	got, err = s.DeploymentByID(ctx, other.ID)
+	must(t, err)
+	equal(t, "cleared warnings", len(got.Warnings), 0)
+}
+
 func testFailDeployment(t *testing.T, s apogee.Store) {
 	ctx := t.Context()
 	alice := user(t, s, "alice@example.com")

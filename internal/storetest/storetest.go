@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"ExpireUploads", testExpireUploads},
 		{"HashesInUse", testHashesInUse},
 		{"ServeSettings", testServeSettings},
+		{"RuleWarnings", testRuleWarnings},
 		{"FailDeployment", testFailDeployment},
 		{"Variants", testVariants},
 		{"BuildQueue", testBuildQueue},
@@ -54,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"ConcurrentRuntimeLogs", testConcurrentRuntimeLogs},
 		{"Routes", testRoutes},
 		{"RouteChanges", testRouteChanges},
+		{"BranchAliases", testBranchAliases}, // branches.go
 		{"DeleteProject", testDeleteProject},
 		{"ConcurrentCreateProject", testConcurrentCreateProject},
 		{"ConcurrentPromote", testConcurrentPromote},
@@ -335,6 +337,23 @@ func testProjects(t *testing.T, s apogee.Store) {
 	wantNotFound(t, err, "nosuchproject")
 	_, err = s.ProjectByID(ctx, "nosuchid")
 	wantNotFound(t, err, "nosuchid")
+
+	// Rename: the new name finds it, the old does not; a taken name or a
+	// missing project changes nothing; the routes moved.
+	v0, err := s.RouteVersion(ctx)
+	must(t, err)
+	must(t, s.RenameProject(ctx, api.ID, "api-v2"))
+	if got, err := s.ProjectByName(ctx, "api-v2"); err != nil || got.ID != api.ID {
+		t.Fatalf("after rename, api-v2 = %+v, %v", got, err)
+	}
+	_, err = s.ProjectByName(ctx, "api")
+	wantNotFound(t, err, "api")
+	if v1, _ := s.RouteVersion(ctx); v1 != v0+1 {
+		t.Errorf("rename moved the route version from %d to %d, want one step", v0, v1)
+	}
+	wantCode(t, s.RenameProject(ctx, api.ID, "web"), apogee.ECONFLICT)
+	wantNotFound(t, s.RenameProject(ctx, "nosuchid", "free"), "nosuchid")
+	must(t, s.RenameProject(ctx, api.ID, "api"))
 
 	must(t, s.DeleteProject(ctx, api.ID))
 	_, err = s.ProjectByID(ctx, api.ID)
@@ -690,6 +709,24 @@ func testBuildQueue(t *testing.T, s apogee.Store) {
 	equal(t, "build start", *c1.BuildStartedAt, base.Add(4*time.Minute))
 	must(t, s.BuildHeartbeat(ctx, c1.ID, "node/a", base.Add(5*time.Minute)))
 	wantCode(t, s.BuildHeartbeat(ctx, c1.ID, "node/b", base.Add(5*time.Minute)), apogee.ECONFLICT)
+
+	// The commit a build fetched is recorded with its message, author
+	// and link, and every read of the deployment carries them.
+	commit := apogee.CommitInfo{SHA: strings.Repeat("ab", 20), Message: "Fix the header's colour ✓", Author: "Ada Lovelace",
+		URL: "https://github.com/acme/web/commit/" + strings.Repeat("ab", 20)}
+	must(t, s.SetBuildCommit(ctx, c1.ID, commit))
+	got, err = s.DeploymentByID(ctx, c1.ID)
+	must(t, err)
+	equal(t, "recorded commit", apogee.CommitInfo{SHA: got.Commit, Message: got.CommitMessage, Author: got.CommitAuthor, URL: got.CommitURL}, commit)
+	listed, err := s.ListDeployments(ctx, web.ID, 0)
+	must(t, err)
+	for _, d := range listed {
+		if d.ID == c1.ID {
+			equal(t, "listed commit message", d.CommitMessage, commit.Message)
+		}
+	}
+	wantCode(t, s.SetBuildCommit(ctx, "nosuch", commit), apogee.ENOTFOUND)
+	wantCode(t, s.SetBuildCommit(ctx, live.ID, commit), apogee.ECONFLICT)
 
 	// Finishing stores the output and moves production in one go.
 	out := manifest(4)

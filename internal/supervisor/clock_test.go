@@ -32,6 +32,35 @@ type fakeProc struct {
 	exit       apps.Exit
 	done       chan struct{}
 	epoch      time.Time
+	// frozen: dials reach nothing that answers (counted in frozenDials),
+	// and a SIGTERM waits for the thaw.
+	frozen      bool
+	frozenDials int
+	pendingTerm bool
+}
+
+func (p *fakeProc) Freeze() error {
+	p.mu.Lock()
+	p.frozen = true
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *fakeProc) Thaw() error {
+	p.mu.Lock()
+	p.frozen = false
+	term := p.pendingTerm && !p.ignoreTerm
+	p.mu.Unlock()
+	if term {
+		p.end(apps.Exit{Code: 143, Signal: int(syscall.SIGTERM)})
+	}
+	return nil
+}
+
+func (p *fakeProc) counts() (frozenDials int, signals []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.frozenDials, slices.Clone(p.signals)
 }
 
 func (p *fakeProc) setStatus(code int) {
@@ -61,8 +90,17 @@ func (p *fakeProc) Exit() apps.Exit {
 
 func (p *fakeProc) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	p.mu.Lock()
-	code := p.status
+	code, frozen := p.status, p.frozen
+	if frozen {
+		p.frozenDials++
+	}
 	p.mu.Unlock()
+	if frozen {
+		// The kernel accepts; the app never reads.
+		client, server := net.Pipe()
+		go func() { <-ctx.Done(); server.Close() }()
+		return client, nil
+	}
 	select {
 	case <-p.done:
 		code = 0
@@ -86,6 +124,9 @@ func (p *fakeProc) Signal(sig syscall.Signal) error {
 	p.mu.Lock()
 	p.signals = append(p.signals, fmt.Sprintf("TERM@%s", time.Since(p.epoch)))
 	ignore := p.ignoreTerm
+	if p.frozen {
+		p.pendingTerm, ignore = true, true
+	}
 	p.mu.Unlock()
 	if !ignore {
 		p.end(apps.Exit{Code: 143, Signal: int(sig)})

@@ -129,6 +129,22 @@ func (p *hostProcess) Kill() error {
 	return syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 }
 
+// Freeze stops the process group with SIGSTOP (a process that left its
+// group keeps running: the sandbox's cgroup freezer is what holds all).
+func (p *hostProcess) Freeze() error { return p.groupSignal(syscall.SIGSTOP) }
+
+// Thaw continues the process group (SIGCONT).
+func (p *hostProcess) Thaw() error { return p.groupSignal(syscall.SIGCONT) }
+
+func (p *hostProcess) groupSignal(sig syscall.Signal) error {
+	select {
+	case <-p.done:
+		return os.ErrProcessDone
+	default:
+	}
+	return syscall.Kill(-p.cmd.Process.Pid, sig)
+}
+
 // Usage reads the main process's resident memory and CPU time from /proc.
 func (p *hostProcess) Usage() (apps.Usage, error) {
 	pid := p.cmd.Process.Pid

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -35,7 +36,15 @@ type instance struct {
 	status  apps.Status
 	changed chan struct{}
 	proc    Process // nil while none runs
+	paused  bool    // proc is frozen
 	grace   time.Duration
+
+	// pauseSem, a lock that honours a context, orders Pause, Resume and
+	// each liveness check, so that no check is in flight while an
+	// instance is frozen (it would time out and count as a failure).
+	pauseSem chan struct{}
+
+	spare *spare // the sandbox made by Prestart, until the run loop takes it
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed by Stop
@@ -47,9 +56,10 @@ var _ apps.Instance = (*instance)(nil)
 func newInstance(s *Supervisor, id string, spec apps.Spec, dataDir string) *instance {
 	in := &instance{
 		sup: s, id: id, spec: spec, dataDir: dataDir,
-		changed: make(chan struct{}),
-		stopCh:  make(chan struct{}),
-		done:    make(chan struct{}),
+		changed:  make(chan struct{}),
+		pauseSem: make(chan struct{}, 1),
+		stopCh:   make(chan struct{}),
+		done:     make(chan struct{}),
 		status: apps.Status{
 			ID: id, Project: spec.Project, Release: spec.Release,
 			State: apps.StateStarting, Created: time.Now(),
@@ -215,23 +225,26 @@ type verdict struct {
 // runProcess starts one process of the instance, supervises it until it
 // ends and reports how, and how long it was ready.
 func (in *instance) runProcess(attempt int) (apps.Exit, time.Duration) {
-	stdout, stderr := in.capture.Stream(apogee.StreamStdout), in.capture.Stream(apogee.StreamStderr)
-	defer stderr.Close()
-	defer stdout.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	proc, err := in.sup.opts.Launcher.Launch(ctx, LaunchSpec{
-		Name:    fmt.Sprintf("%s-%d", in.id, attempt),
-		Argv:    []string{"/bin/sh", "-c", in.spec.Command},
-		Dir:     in.spec.Dir,
-		DataDir: in.dataDir,
-		Env:     in.env(),
-		Port:    in.spec.Port,
-		Limits:  in.spec.Limits,
-		Stdout:  stdout,
-		Stderr:  stderr,
-	})
-	cancel()
+	var (
+		proc           Process
+		stdout, stderr io.WriteCloser
+		err            error
+	)
+	if sp := in.takeSpare(); sp != nil && attempt == 0 {
+		proc, stdout, stderr = sp.proc, sp.stdout, sp.stderr
+		err = sp.release()
+	} else {
+		proc, stdout, stderr, err = in.launch(attempt, "")
+	}
+	if stdout != nil {
+		defer stderr.Close()
+		defer stdout.Close()
+	}
 	if err != nil {
+		if proc != nil {
+			proc.Kill()
+			<-proc.Done()
+		}
 		in.sup.opts.Log.Error("app instance: launch failed", "instance", in.id, "err", err)
 		return apps.Exit{Code: -1, Reason: "could not start: " + apogee.ErrorMessage(err)}, 0
 	}
@@ -260,9 +273,19 @@ func (in *instance) runProcess(attempt int) (apps.Exit, time.Duration) {
 		in.terminate(proc, got.grace)
 	case <-in.stopCh:
 		in.mu.Lock()
-		grace := in.grace
+		grace, paused := in.grace, in.paused
 		in.mu.Unlock()
-		in.update(func(s *apps.Status) bool { s.State, s.Reason = apps.StateStopping, "stopping"; return true })
+		if paused {
+			// A frozen app would not see its SIGTERM.
+			if err := proc.Thaw(); err != nil {
+				in.sup.opts.Log.Warn("app instance: thaw before stop", "instance", in.id, "err", err)
+			}
+		}
+		in.update(func(s *apps.Status) bool {
+			in.paused = false
+			s.State, s.Reason, s.PausedSince = apps.StateStopping, "stopping", time.Time{}
+			return true
+		})
 		in.capture.Systemf("stopping: SIGTERM, then %s to exit", roundDuration(grace))
 		in.terminate(proc, grace)
 	}
@@ -280,7 +303,8 @@ func (in *instance) runProcess(attempt int) (apps.Exit, time.Duration) {
 		exit.Reason, exit.Health = v.reason, true
 	}
 	in.mu.Lock()
-	in.proc = nil
+	in.proc, in.paused = nil, false
+	in.status.PausedSince = time.Time{}
 	readySince := in.status.ReadySince
 	in.mu.Unlock()
 	if !in.stopRequested() {
@@ -291,6 +315,31 @@ func (in *instance) runProcess(attempt int) (apps.Exit, time.Duration) {
 		readyFor = time.Since(readySince)
 	}
 	return exit, readyFor
+}
+
+// launch starts a process of the instance: its command, after prefix
+// (shell) when set.
+func (in *instance) launch(attempt int, prefix string) (Process, io.WriteCloser, io.WriteCloser, error) {
+	stdout, stderr := in.capture.Stream(apogee.StreamStdout), in.capture.Stream(apogee.StreamStderr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	proc, err := in.sup.opts.Launcher.Launch(ctx, LaunchSpec{
+		Name:    fmt.Sprintf("%s-%d", in.id, attempt),
+		Argv:    []string{"/bin/sh", "-c", prefix + in.spec.Command},
+		Dir:     in.spec.Dir,
+		DataDir: in.dataDir,
+		Env:     in.env(),
+		Port:    in.spec.Port,
+		Limits:  in.spec.Limits,
+		Stdout:  stdout,
+		Stderr:  stderr,
+	})
+	if err != nil {
+		stdout.Close()
+		stderr.Close()
+		return nil, nil, nil, err
+	}
+	return proc, stdout, stderr, nil
 }
 
 // terminate sends SIGTERM, waits up to grace for the exit, then kills

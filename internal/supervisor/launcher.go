@@ -54,4 +54,8 @@ type Process interface {
 	Kill() error
 	// Usage is what the tree uses now.
 	Usage() (apps.Usage, error)
+	// Freeze stops every process of the tree at once, memory kept, until
+	// Thaw; connections made meanwhile wait in the kernel's queue.
+	Freeze() error
+	Thaw() error
 }

@@ -92,6 +92,10 @@ func (p *sandboxProcess) Signal(sig syscall.Signal) error { return p.in.Signal(s
 
 func (p *sandboxProcess) Kill() error { return p.in.Kill() }
 
+func (p *sandboxProcess) Freeze() error { return p.in.Freeze() }
+
+func (p *sandboxProcess) Thaw() error { return p.in.Thaw() }
+
 func (p *sandboxProcess) Usage() (apps.Usage, error) {
 	st, err := p.in.Stats()
 	if errors.Is(err, sandbox.ErrEnded) {

@@ -65,6 +65,7 @@ type Supervisor struct {
 
 	mu        sync.Mutex
 	instances map[string]*instance
+	spares    map[string]*instance // by release: made by Prestart, not started; nil while being made
 	closed    bool
 	wg        sync.WaitGroup
 }
@@ -110,7 +111,7 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 			}
 		}
 	}
-	return &Supervisor{opts: opts, instances: make(map[string]*instance)}, nil
+	return &Supervisor{opts: opts, instances: make(map[string]*instance), spares: make(map[string]*instance)}, nil
 }
 
 // instanceIDRE matches apogee.NewID's identifiers.
@@ -130,19 +131,24 @@ func (s *Supervisor) Start(ctx context.Context, spec apps.Spec) (apps.Instance, 
 	if err := validate(spec); err != nil {
 		return nil, err
 	}
-	id := apogee.NewID()
-	dataDir := filepath.Join(s.opts.DataDir, id)
-	if err := os.Mkdir(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("supervisor: data folder of %s: %w", id, err)
+	s.mu.Lock()
+	in := s.adoptSpare(spec)
+	s.mu.Unlock()
+	if in == nil {
+		id := apogee.NewID()
+		dataDir := filepath.Join(s.opts.DataDir, id)
+		if err := os.Mkdir(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("supervisor: data folder of %s: %w", id, err)
+		}
+		in = newInstance(s, id, spec, dataDir)
 	}
-	in := newInstance(s, id, spec, dataDir)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		os.RemoveAll(dataDir)
+		in.discard()
 		return nil, errors.New("supervisor: closed")
 	}
-	s.instances[id] = in
+	s.instances[in.id] = in
 	s.wg.Go(in.run)
 	s.mu.Unlock()
 	return in, nil
@@ -168,7 +174,17 @@ func (s *Supervisor) Close(ctx context.Context) error {
 	for _, in := range s.instances {
 		ins = append(ins, in)
 	}
+	var spares []*instance
+	for rel, in := range s.spares {
+		if in != nil {
+			spares = append(spares, in)
+		}
+		delete(s.spares, rel)
+	}
 	s.mu.Unlock()
+	for _, in := range spares {
+		s.wg.Go(in.discard)
+	}
 	for _, in := range ins {
 		in.requestStop(0)
 	}

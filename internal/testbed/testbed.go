@@ -12,7 +12,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/blob"
@@ -56,25 +58,42 @@ func Blobs(tb testing.TB, dir string) *blob.Store {
 // names another.
 const DefaultPostgres = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
 
-// PostgresStore opens a store on PostgreSQL in a schema of its own,
-// dropped when the test ends. It fails the test, saying what to do, when
-// PostgreSQL cannot be reached.
-func PostgresStore(tb testing.TB) *sqlstore.Store {
+// PostgresURL returns the URL of a fresh schema of the test PostgreSQL
+// (APOGEE_TEST_POSTGRES, or DefaultPostgres), dropped when the test
+// ends. It fails the test, saying what to do, when PostgreSQL cannot be
+// reached.
+func PostgresURL(tb testing.TB) string {
 	tb.Helper()
 	base := os.Getenv("APOGEE_TEST_POSTGRES")
 	if base == "" {
 		base = DefaultPostgres
 	}
 	admin, err := sql.Open("pgx", base)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = admin.PingContext(ctx)
+		cancel()
+	}
 	if err != nil {
-		tb.Fatal(err)
+		shown := base
+		if u, perr := url.Parse(base); perr == nil {
+			shown = u.Redacted()
+		}
+		tb.Fatalf("PostgreSQL is not reachable at %s: %v\n"+
+			"Install and start PostgreSQL (trust auth, user root, database test: bash scripts/test.sh does), "+
+			"or set APOGEE_TEST_POSTGRES to the URL of a database the tests may create schemas in.", shown, err)
 	}
-	tb.Cleanup(func() { admin.Close() })
-	schema := "apogee_test_" + apogee.NewID()
+	schema := "apogee_test_" + strings.ToLower(apogee.NewID())
 	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("PostgreSQL is not reachable (%v): install and start it (trust auth, user root, database test), or set APOGEE_TEST_POSTGRES", err)
+		admin.Close()
+		tb.Fatalf("create schema %s: %v", schema, err)
 	}
-	tb.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	tb.Cleanup(func() {
+		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+		admin.Close()
+	})
 	u, err := url.Parse(base)
 	if err != nil {
 		tb.Fatal(err)
@@ -82,7 +101,14 @@ func PostgresStore(tb testing.TB) *sqlstore.Store {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	st, err := sqlstore.Open(context.Background(), u.String(), Quiet)
+	return u.String()
+}
+
+// PostgresStore opens a store on PostgreSQL in a schema of its own (see
+// PostgresURL), dropped when the test ends.
+func PostgresStore(tb testing.TB) *sqlstore.Store {
+	tb.Helper()
+	st, err := sqlstore.Open(context.Background(), PostgresURL(tb), Quiet)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,11 +3,45 @@
 // when the page was made.
 "use strict";
 
+// Build log search: lines that do not hold the query (any case) are
+// hidden, and the number of matches is said. A failed build's log opens
+// at its first error line.
+document.querySelectorAll(".log.build").forEach(function (log) {
+  var input = document.getElementById("log-search");
+  var count = document.getElementById("log-matches");
+  if (input) {
+    input.hidden = false;
+    var search = {
+      q: "",
+      filter: function (line) {
+        var hit = !this.q || line.textContent.toLowerCase().indexOf(this.q) >= 0;
+        line.hidden = !hit;
+        return hit;
+      },
+    };
+    input.addEventListener("input", function () {
+      search.q = input.value.trim().toLowerCase();
+      var n = 0;
+      log.querySelectorAll(".line").forEach(function (line) {
+        if (search.filter(line)) n++;
+      });
+      count.textContent = search.q ? n + (n === 1 ? " line" : " lines") : "";
+    });
+    log.logSearch = search;
+  }
+  var first = log.dataset.firstError && document.getElementById("first-error");
+  if (first) {
+    log.scrollTop = Math.max(0, first.offsetTop - log.offsetTop - 48);
+  }
+});
+
 // Live build log: lines arrive over Server-Sent Events and are appended
-// as text (never HTML), coloured by stream. When the build ends the page
+// with the HTML the server made of them (escaped text, terminal colours
+// as spans), coloured by stream. When the build ends the page
 // reloads once to show the final status, duration and URL.
 document.querySelectorAll("[data-log-src]").forEach(function (log) {
   var es = new EventSource(log.dataset.logSrc);
+  var search = log.logSearch;
   var follow = true;
   log.addEventListener("scroll", function () {
     follow = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
@@ -19,8 +53,18 @@ document.querySelectorAll("[data-log-src]").forEach(function (log) {
     var div = document.createElement("div");
     div.className = "line " + l.stream;
     div.dataset.seq = l.seq;
-    div.textContent = l.text;
+    var time = document.createElement("time");
+    time.dateTime = l.time;
+    time.textContent = String(l.time).substring(11, 19);
+    var text = document.createElement("span");
+    text.className = "text";
+    // l.html is the server's rendering of the line: its text escaped,
+    // terminal colours as spans (internal/ansi).
+    text.innerHTML = l.html;
+    div.appendChild(time);
+    div.appendChild(text);
     log.appendChild(div);
+    if (search) search.filter(div);
     if (follow) log.scrollTop = log.scrollHeight;
   });
   es.addEventListener("end", function (e) {
@@ -184,12 +228,64 @@ document.querySelectorAll("form[data-confirm]").forEach(function (f) {
     badge.textContent = word;
   }
 
+  function prodTag() {
+    var tag = document.createElement("span");
+    tag.className = "tag prod";
+    tag.textContent = "Production";
+    return tag;
+  }
+
+  // refresh makes what the page shows of the deployment true again: its
+  // badges; once it is ready, its URL; once it is production, the
+  // Production tag moves to it (rows, its own page, the project's card).
   function refresh(n, s) {
-    var id = n.deployment.id;
-    document.querySelectorAll('[data-deployment="' + id + '"] .badge').forEach(function (b) { setBadge(b, s[0], s[1]); });
-    document.querySelectorAll('[data-project="' + n.project + '"] .last .badge').forEach(function (b) { setBadge(b, s[0], s[1]); });
+    var d = n.deployment, id = d.id;
+    var rows = document.querySelectorAll('tr[data-deployment="' + id + '"]');
+    rows.forEach(function (tr) {
+      var b = tr.querySelector(".badge");
+      if (b) setBadge(b, s[0], s[1]);
+      if (n.type !== "deployment.building") tr.querySelectorAll("[data-started]").forEach(stopClock);
+      var cell = tr.querySelector("td.dep");
+      if (n.type === "deployment.ready" && d.url && cell && !cell.querySelector("a.url")) {
+        var div = document.createElement("div");
+        div.className = "small";
+        var a = document.createElement("a");
+        a.className = "url";
+        a.href = d.url;
+        a.textContent = d.url;
+        div.appendChild(a);
+        var tag = cell.querySelector(".tag");
+        cell.insertBefore(div, tag ? tag.nextSibling : cell.querySelector("a").nextSibling);
+      }
+    });
+    if (n.type === "deployment.ready" && d.production && rows.length) {
+      document.querySelectorAll("tr.production").forEach(function (tr) {
+        tr.classList.remove("production");
+        tr.querySelectorAll(".tag.prod").forEach(function (t) { t.remove(); });
+      });
+      rows.forEach(function (tr) {
+        tr.classList.add("production");
+        var cell = tr.querySelector("td.dep");
+        var old = cell && cell.querySelector(".tag");
+        if (old) old.remove();
+        if (cell) cell.insertBefore(prodTag(), cell.querySelector("a").nextSibling);
+      });
+    }
+    document.querySelectorAll('[data-project="' + n.project + '"] .last').forEach(function (last) {
+      var b = last.querySelector(".badge");
+      if (b) setBadge(b, s[0], s[1]);
+      var what = last.querySelector("[data-target]");
+      if (what) what.textContent = d.production ? "Production" : d.target === "preview" ? "Preview" : "Not in production";
+    });
     var status = document.getElementById("status"); // a deployment's own page
-    if (status && location.pathname === "/deployments/" + id) setBadge(status, s[0], s[1]);
+    if (status && location.pathname === "/deployments/" + id) {
+      setBadge(status, s[0], s[1]);
+      if (d.production && !status.parentNode.querySelector(".tag.prod")) {
+        status.parentNode.appendChild(document.createTextNode(" "));
+        status.parentNode.appendChild(prodTag());
+      }
+      if (n.type !== "deployment.building") document.querySelectorAll("[data-started]").forEach(stopClock);
+    }
   }
 
   function toast(n, s) {
@@ -266,6 +362,8 @@ document.querySelectorAll("form[data-confirm]").forEach(function (f) {
   }
 
   var es = new EventSource(src);
+  // The page says when it listens (tests wait for it before acting).
+  es.addEventListener("open", function () { document.body.dataset.live = "1"; });
   es.addEventListener("deployment", function (e) {
     var n = JSON.parse(e.data);
     if (appSays[n.type]) {
@@ -293,3 +391,61 @@ document.querySelectorAll('input[type="file"][data-max]').forEach(function (inpu
   input.addEventListener("change", function () { check(); input.reportValidity(); });
   check();
 });
+
+// A page answered to a form's POST (a new token) puts its own address in
+// the location bar, so a reload does not send the form again.
+document.querySelectorAll("[data-replace-url]").forEach(function (el) {
+  history.replaceState(null, "", el.dataset.replaceUrl);
+});
+
+// Copy buttons copy the text of the element they name, and say so.
+document.querySelectorAll("button[data-copy]").forEach(function (b) {
+  b.addEventListener("click", function () {
+    var el = document.getElementById(b.dataset.copy);
+    if (!el) return;
+    var label = b.textContent;
+    navigator.clipboard.writeText(el.textContent.trim()).then(function () {
+      b.textContent = "Copied";
+    }, function () {
+      // No clipboard (an http:// page other than localhost): select the
+      // text for the person to copy.
+      var range = document.createRange();
+      range.selectNodeContents(el);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      b.textContent = "Press Ctrl+C to copy";
+    });
+    setTimeout(function () { b.textContent = label; }, 2000);
+  });
+});
+
+// A select marked data-autosubmit sends its form when it changes (the
+// Logs tab's deployment picker); without JavaScript a button does.
+document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
+  s.addEventListener("change", function () { s.form.submit(); });
+});
+
+// A build's duration counts while it builds: elements with data-started
+// (an RFC 3339 time) show the time since, each second, until the build
+// ends (the notification stops them).
+function shortDuration(ms) {
+  var s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 1) return "<1s";
+  var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
+  s = s % 60;
+  return (h ? h + "h" : "") + (h || m ? m + "m" : "") + s + "s";
+}
+function stopClock(el) { delete el.dataset.started; }
+(function () {
+  var clocks = document.querySelectorAll("[data-started]");
+  if (!clocks.length) return;
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-started]").forEach(function (el) {
+      el.textContent = shortDuration(now - Date.parse(el.dataset.started));
+    });
+  }
+  tick();
+  setInterval(tick, 1000);
+})();

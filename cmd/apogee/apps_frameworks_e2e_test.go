@@ -1,0 +1,260 @@
+package main_test
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// The generators the framework apps come from: pinned, so a new release
+// cannot change a test's input.
+const (
+	fastifyCLI    = "fastify-cli@8.0.2"
+	createNextApp = "create-next-app@16.4.3"
+)
+
+// fastifyApp is `fastify generate` of fastify-cli: package.json (start:
+// `fastify start -l info app.js`), app.js, plugins and routes.
+func fastifyApp(t testing.TB) string {
+	return generated(t, fastifyCLI+"-generate", func(dir string) {
+		npm(t, filepath.Dir(dir), "exec", "-y", "--package="+fastifyCLI, "--", "fastify", "generate", filepath.Base(dir))
+	})
+}
+
+// nextApp is create-next-app's default template (App Router, TypeScript,
+// Tailwind, ESLint) with one change: the root layout's two Google fonts
+// are left out, because `next build` downloads them from
+// fonts.googleapis.com and this machine may reach only the npm registry.
+func nextApp(t testing.TB) string {
+	return generated(t, createNextApp+"-default", func(dir string) {
+		npm(t, filepath.Dir(dir), "exec", "-y", "--package="+createNextApp, "--", "create-next-app", filepath.Base(dir),
+			"--yes", "--use-npm", "--skip-install", "--disable-git")
+		layout := filepath.Join(dir, "app", "layout.tsx")
+		b, err := os.ReadFile(layout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.Replace(string(b), "import { Geist, Geist_Mono } from \"next/font/google\";\n", "", 1)
+		s = regexp.MustCompile(`(?s)const geist\w+ = \w+\(\{.*?\}\);\n\n`).ReplaceAllString(s, "")
+		s = strings.Replace(s, "${geistSans.variable} ${geistMono.variable} ", "", 1)
+		if strings.Contains(s, "next/font/google") || strings.Contains(s, "geist") {
+			t.Fatalf("create-next-app's layout changed; the fonts could not be taken out:\n%s", s)
+		}
+		if err := os.WriteFile(layout, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// npmCache is the shared copy of the npm cache a project's builds fill
+// (its tarballs), kept in testCache: Next.js and its compiler are some
+// 200 MB from the registry, which a fresh data folder would fetch again on
+// every run.
+type npmCache struct {
+	shared string // testCache/npm-<key>
+	local  string // the project's npm cache in the server's data folder
+}
+
+// projectNPMCache returns the shared cache for key and the npm cache of
+// project in w's data folder, where the builder mounts it as /cache
+// (builds/cache/<project id>/pkg/npm).
+func (w *world) projectNPMCache(project, key string) npmCache {
+	w.t.Helper()
+	var p struct {
+		ID string `json:"id"`
+	}
+	w.cliJSON(&p, "projects", "show", project)
+	if p.ID == "" {
+		w.t.Fatalf("projects show %s --json has no id", project)
+	}
+	return npmCache{
+		shared: filepath.Join(testCache(w.t), "npm-"+key),
+		local:  filepath.Join(w.data, "builds", "cache", p.ID, "pkg", "npm"),
+	}
+}
+
+// seed copies the shared cache into the project's before its first
+// build, if there is one.
+func (c npmCache) seed(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(c.shared); err != nil {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(c.local), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", c.shared, c.local).CombinedOutput(); err != nil {
+		t.Fatalf("seeding the npm cache: %v\n%s", err, out)
+	}
+}
+
+// keep copies the project's cache to the shared one after a build
+// filled it, unless there is one already.
+func (c npmCache) keep(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(c.shared); err == nil {
+		return
+	}
+	tmp := c.shared + ".new-" + filepath.Base(t.TempDir())
+	if out, err := exec.Command("cp", "-a", c.local, tmp).CombinedOutput(); err != nil {
+		os.RemoveAll(tmp)
+		t.Logf("keeping the npm cache: %v\n%s", err, out)
+		return
+	}
+	if err := os.Rename(tmp, c.shared); err != nil {
+		os.RemoveAll(tmp) // made meanwhile
+	}
+}
+
+// pushApp commits dir and pushes it to the platform as project's main
+// branch, and returns the build once it has ended.
+func (w *world) pushApp(project, dir string) buildOut {
+	w.t.Helper()
+	git(w.t, dir, "init", "-q", "-b", "main")
+	git(w.t, dir, "add", "-A")
+	git(w.t, dir, "commit", "-q", "-m", "generated app")
+	head := git(w.t, dir, "rev-parse", "HEAD")
+	// A push whose build fails is rejected: the build tells why.
+	exec.Command("git", "-C", dir, "push", "-q", "http://x:"+w.token()+"@"+w.addr+"/git/"+project+".git", "main").Run()
+	return w.waitForBuildOf(project, head)
+}
+
+// getHeader fetches path from host and returns the status, body and
+// headers.
+func (w *world) getHeader(host, path string) (int, string, http.Header) {
+	w.t.Helper()
+	req, _ := http.NewRequest("GET", w.server()+path, nil)
+	req.Host = host
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), res.Header
+}
+
+// TestFrameworkApps builds apps generated by their own tools from a git
+// push to the platform, with no setting: the kind is detected (app), the
+// platform installs, builds and starts them, and the edge proxies to
+// their instances. Fastify from `fastify generate` (npm start runs
+// fastify-cli), and Next.js's default template in server mode (`next
+// build`, then `next start`), with a route handler added that renders on
+// every request, so a changed variable shows in the next release.
+func TestFrameworkApps(t *testing.T) {
+	for _, tool := range []string{"git", "bwrap", "npm", "node", "slirp4netns"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: apt-get install git bubblewrap nodejs npm slirp4netns", tool)
+		}
+	}
+	fastify, next := fastifyApp(t), nextApp(t)
+	os.MkdirAll(filepath.Join(next, "app", "api", "greeting"), 0o755)
+	if err := os.WriteFile(filepath.Join(next, "app", "api", "greeting", "route.ts"), []byte(`import { connection } from "next/server";
+
+export async function GET() {
+  await connection(); // rendered per request, not at build time
+  return new Response("hello from next, " + (process.env.GREETING ?? "nobody"));
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	w := newWorld(t)
+	w.cli(true, "admin", "create-user", "--data", w.data, "--email", "me@example.com", "--password", "correct horse")
+	w.start()
+	w.cli(true, "login", "--server", w.server(), "--email", "me@example.com", "--password", "correct horse")
+	marker := "APOGEE_E2E_" + apogee.NewID() // in the environment of every instance
+
+	t.Run("fastify", func(t *testing.T) {
+		w.t = t
+		w.cli(true, "projects", "create", "fast")
+		w.cli(true, "env", "set", "MARKER="+marker, "--project", "fast")
+		cache := w.projectNPMCache("fast", fastifyCLI)
+		cache.seed(t)
+		start := time.Now()
+		b := w.pushApp("fast", fastify)
+		cache.keep(t)
+		if b.Status != "ready" || !b.Production {
+			logs, _ := w.cli(true, "logs", b.ID)
+			t.Fatalf("the Fastify app's build: %+v\n%s", b, logs)
+		}
+		t.Logf("git push → serving: %v", time.Since(start).Round(time.Millisecond))
+		logs, _ := w.cli(true, "logs", b.ID)
+		for _, want := range []string{"Detected a Node.js app (start-script): start `npm start`", "npm ci --omit=dev", "Release v1: 1 instance ready"} {
+			if !strings.Contains(logs, want) {
+				t.Errorf("the build log lacks %q:\n%s", want, logs)
+			}
+		}
+		if code, body := w.get("fast.localhost", "/"); code != 200 || body != `{"root":true}` {
+			t.Errorf("GET / = %d %q", code, body)
+		}
+		if code, body := w.get("fast.localhost", "/example"); code != 200 || body != "this is an example" {
+			t.Errorf("GET /example = %d %q", code, body)
+		}
+		var st appStatus
+		w.cliJSON(&st, "apps", "status", "fast")
+		if st.Kind != "app" || st.production() != 1 {
+			t.Errorf("apps status: %+v", st)
+		}
+	})
+
+	t.Run("nextjs", func(t *testing.T) {
+		w.t = t
+		w.cli(true, "projects", "create", "site")
+		w.cli(true, "env", "set", "MARKER="+marker, "--project", "site")
+		cache := w.projectNPMCache("site", createNextApp)
+		cache.seed(t)
+		start := time.Now()
+		b := w.pushApp("site", next)
+		cache.keep(t)
+		if b.Status != "ready" || !b.Production {
+			logs, _ := w.cli(true, "logs", b.ID)
+			t.Fatalf("the Next.js app's build: %+v\n%s", b, logs)
+		}
+		t.Logf("git push → serving: %v", time.Since(start).Round(time.Millisecond))
+		logs, _ := w.cli(true, "logs", b.ID)
+		for _, want := range []string{"Detected a Node.js app (nextjs-server): start `npm start`", "next build", "Pruning devDependencies",
+			"Release v1: 1 instance ready"} {
+			if !strings.Contains(logs, want) {
+				t.Errorf("the build log lacks %q:\n%s", want, logs)
+			}
+		}
+		// next start answers, not files: its header, the prerendered page,
+		// and the route handler rendered per request.
+		code, page, hdr := w.getHeader("site.localhost", "/")
+		if code != 200 || !strings.Contains(page, "To get started, edit the") || hdr.Get("X-Powered-By") != "Next.js" {
+			t.Errorf("GET / = %d, X-Powered-By %q:\n%.400s", code, hdr.Get("X-Powered-By"), page)
+		}
+		if code, body := w.get("site.localhost", "/api/greeting"); code != 200 || body != "hello from next, nobody" {
+			t.Errorf("GET /api/greeting = %d %q", code, body)
+		}
+		if code, _ := w.get("site.localhost", "/no/such/page"); code != 404 {
+			t.Errorf("GET /no/such/page = %d, want Next's 404", code)
+		}
+		w.cli(true, "env", "set", "GREETING=world", "--project", "site")
+		w.eventually("site.localhost", "/api/greeting", "hello from next, world")
+		var st appStatus
+		w.cliJSON(&st, "apps", "status", "site")
+		if st.Kind != "app" || st.production() != 1 || len(st.Releases) != 2 {
+			t.Errorf("apps status: %+v", st)
+		}
+	})
+
+	// SIGTERM: the server stops every instance before it exits.
+	w.t = t
+	if len(markerPIDs(marker)) == 0 {
+		t.Fatal("no process of the apps' instances carries the marker")
+	}
+	w.stop()
+	if left := markerPIDs(marker); len(left) > 0 {
+		t.Errorf("processes %v of the apps outlived the server's SIGTERM", left)
+	}
+}
