@@ -34,8 +34,69 @@ type AppSettings struct {
 	// BootTimeout is how many seconds an instance has to listen on PORT
 	// and pass its check; nil: DefaultBootTimeout.
 	BootTimeout *int `json:"boot_timeout,omitempty"`
-	// Instances is how many instances serve production; nil: 1.
+	// Instances is how many instances serve production; nil: 1. It is
+	// the fixed scale of apps made before autoscaling: with MinInstances
+	// and MaxInstances unset it is both (see Scale).
 	Instances *int `json:"instances,omitempty"`
+	// MinInstances and MaxInstances bound the autoscaler: it keeps at
+	// least MinInstances (0: the app scales to zero when idle) and never
+	// runs more than MaxInstances (nor more than the owner's plan allows).
+	// Equal, they fix the number of instances. nil: Instances, else 1.
+	MinInstances *int `json:"min_instances,omitempty"`
+	MaxInstances *int `json:"max_instances,omitempty"`
+	// Concurrency is the target of requests in flight per instance the
+	// autoscaler aims at (times its 0.7 utilisation); nil:
+	// DefaultConcurrency.
+	Concurrency *int `json:"concurrency,omitempty"`
+	// PauseAfter and StopAfter are seconds without a request after which
+	// an app with MinInstances 0 has its last instance paused (frozen, its
+	// memory kept; it resumes in milliseconds) and then stopped (its
+	// memory freed; the next request starts one). nil: DefaultPauseAfter
+	// and DefaultStopAfter.
+	PauseAfter *int `json:"pause_after,omitempty"`
+	StopAfter  *int `json:"stop_after,omitempty"`
+}
+
+// AppScale is an app's scaling settings with every default applied: what
+// the autoscaler works with.
+type AppScale struct {
+	Min         int `json:"min"`
+	Max         int `json:"max"`
+	Concurrency int `json:"concurrency"`
+	PauseAfter  int `json:"pause_after"` // seconds
+	StopAfter   int `json:"stop_after"`  // seconds
+}
+
+// Fixed reports whether the app runs a fixed number of instances.
+func (s AppScale) Fixed() bool { return s.Min == s.Max }
+
+// Scale returns a's scaling settings with the defaults applied: min and
+// max from MinInstances and MaxInstances, else from Instances (an app
+// scaled before autoscaling keeps its fixed number), else 1.
+func (a AppSettings) Scale() AppScale {
+	fixed := 1
+	if a.Instances != nil {
+		fixed = *a.Instances
+	}
+	s := AppScale{Min: fixed, Max: fixed, Concurrency: DefaultConcurrency, PauseAfter: DefaultPauseAfter, StopAfter: DefaultStopAfter}
+	if a.MinInstances != nil {
+		s.Min = *a.MinInstances
+	}
+	if a.MaxInstances != nil {
+		s.Max = *a.MaxInstances
+	} else if a.MinInstances != nil {
+		s.Max = max(s.Min, fixed)
+	}
+	if a.Concurrency != nil {
+		s.Concurrency = *a.Concurrency
+	}
+	if a.PauseAfter != nil {
+		s.PauseAfter = *a.PauseAfter
+	}
+	if a.StopAfter != nil {
+		s.StopAfter = *a.StopAfter
+	}
+	return s
 }
 
 // App defaults and bounds.
@@ -51,6 +112,23 @@ const (
 	// DefaultMaxInstances is how many instances of one app a project may
 	// run: Heroku's Standard dynos scale to 10 per process type.
 	DefaultMaxInstances = 10
+	// DefaultConcurrency is the target of requests in flight per instance
+	// (Knative's container-concurrency-target-default: 100).
+	DefaultConcurrency = 100
+	// MaxConcurrency bounds the concurrency setting.
+	MaxConcurrency = 10000
+	// DefaultPauseAfter (5 min) and DefaultStopAfter (1 h) are the idle
+	// periods after which the last instance of an app with min 0 is
+	// paused and then stopped. Cloud Run keeps an idle instance up to
+	// 15 min, Fly stops a machine after a few minutes idle; a paused
+	// instance costs no CPU and resumes in milliseconds, so pausing early
+	// is cheap, and stopping after an hour frees its memory for good.
+	DefaultPauseAfter = 5 * 60
+	DefaultStopAfter  = 60 * 60
+	// MinIdlePeriod and MaxIdlePeriod bound PauseAfter and StopAfter
+	// (seconds): 10 s to 7 days.
+	MinIdlePeriod = 10
+	MaxIdlePeriod = 7 * 24 * 60 * 60
 	// DefaultReleasesKept is how many releases of an app are kept for
 	// rollback (Heroku keeps every release but rolls back within the
 	// last few; 10 bounds the storage).
@@ -79,16 +157,33 @@ func ValidateAppSettings(a AppSettings) error {
 	if n := a.Instances; n != nil && (*n < 1 || *n > DefaultMaxInstances) {
 		return Errorf(EINVALID, "settings.app.instances is %d; an app runs 1 to %d instances", *n, DefaultMaxInstances)
 	}
+	return ValidateScale(a.Scale())
+}
+
+// ValidateScale checks scaling settings and returns an EINVALID error
+// naming the field.
+func ValidateScale(s AppScale) error {
+	switch {
+	case s.Min < 0 || s.Min > DefaultMaxInstances:
+		return Errorf(EINVALID, "min instances is %d; it is 0 (scale to zero when idle) to %d", s.Min, DefaultMaxInstances)
+	case s.Max < 1 || s.Max > DefaultMaxInstances:
+		return Errorf(EINVALID, "max instances is %d; it is 1 to %d", s.Max, DefaultMaxInstances)
+	case s.Min > s.Max:
+		return Errorf(EINVALID, "min instances %d is above max instances %d; raise max or lower min", s.Min, s.Max)
+	case s.Concurrency < 1 || s.Concurrency > MaxConcurrency:
+		return Errorf(EINVALID, "concurrency is %d; it is the target of requests in flight per instance, 1 to %d", s.Concurrency, MaxConcurrency)
+	case s.PauseAfter < MinIdlePeriod || s.PauseAfter > MaxIdlePeriod:
+		return Errorf(EINVALID, "pause after is %d seconds; it is %d to %d", s.PauseAfter, MinIdlePeriod, MaxIdlePeriod)
+	case s.StopAfter < s.PauseAfter || s.StopAfter > MaxIdlePeriod:
+		return Errorf(EINVALID, "stop after is %d seconds; it is from pause after (%d) to %d", s.StopAfter, s.PauseAfter, MaxIdlePeriod)
+	}
 	return nil
 }
 
-// InstancesOr returns the number of production instances a's project
-// runs: its setting, else 1.
+// InstancesOr returns the number of instances a's project starts a
+// release with: its minimum, at least 1.
 func (a AppSettings) InstancesOr() int {
-	if a.Instances != nil {
-		return *a.Instances
-	}
-	return 1
+	return max(a.Scale().Min, 1)
 }
 
 // Release is an app's deployment as it runs: the deployment's tree (its
@@ -175,7 +270,60 @@ type AppStatus struct {
 	// Running are the instances of the project's releases running on the
 	// server that answered, ordered by release and start.
 	Running []AppInstance `json:"running"`
+	// Scale is the app's scaling settings; Autoscale what the autoscaler
+	// of the server that answered does with them (nil: it runs no apps).
+	Scale     AppScale    `json:"scale"`
+	Autoscale *AppScaling `json:"autoscale,omitempty"`
 }
+
+// AppScaling is the autoscaler's view of one app.
+type AppScaling struct {
+	// State is "running", "paused" (its instance frozen, memory kept),
+	// "stopped" (no instance: the next request starts one) or "" when
+	// the app does not run here.
+	State string `json:"state"`
+	// Desired is the instances the autoscaler wants; Ready those taking
+	// requests; InFlight the requests in flight to them now.
+	Desired  int   `json:"desired"`
+	Ready    int   `json:"ready"`
+	InFlight int64 `json:"in_flight"`
+	Panic    bool  `json:"panic"`
+	// IdleSince is when the app last had a request in flight.
+	IdleSince time.Time `json:"idle_since,omitzero"`
+	// Decisions are the last changes of scale and state, newest first
+	// (kept in the server's memory, at most ScaleDecisionsKept).
+	Decisions []ScaleDecision `json:"decisions"`
+	// History is instances and requests in flight over the last hour,
+	// one point per ScaleSampleEvery, oldest first.
+	History []ScaleSample `json:"history,omitempty"`
+}
+
+// ScaleDecision is one change the autoscaler made, and why.
+type ScaleDecision struct {
+	At       time.Time `json:"at"`
+	From     int       `json:"from"`
+	To       int       `json:"to"`
+	InFlight float64   `json:"in_flight"` // the window average it decided on
+	Panic    bool      `json:"panic,omitempty"`
+	// Action is "scale", "pause", "resume", "stop" or "start".
+	Action string `json:"action"`
+	Reason string `json:"reason"`
+}
+
+// ScaleSample is the most instances and requests in flight seen in one
+// ScaleSampleEvery.
+type ScaleSample struct {
+	At        time.Time `json:"at"`
+	Instances int       `json:"instances"`
+	InFlight  int64     `json:"in_flight"`
+}
+
+// How much scaling history a server keeps in memory per app.
+const (
+	ScaleDecisionsKept = 50
+	ScaleSampleEvery   = 10 * time.Second
+	ScaleHistory       = time.Hour
+)
 
 // ReleaseView is a release with what its deployment says of it.
 type ReleaseView struct {
@@ -215,6 +363,46 @@ type AppInstance struct {
 }
 
 // ScaleRequest is the body of POST /api/v1/projects/{name}/app/scale.
+// Instances fixes the number (min = max = instances); the other fields
+// change only what they name. Bounds are checked against the owner's plan.
 type ScaleRequest struct {
-	Instances int `json:"instances"`
+	Instances   int  `json:"instances,omitempty"`
+	Min         *int `json:"min,omitempty"`
+	Max         *int `json:"max,omitempty"`
+	Concurrency *int `json:"concurrency,omitempty"`
+	PauseAfter  *int `json:"pause_after,omitempty"`
+	StopAfter   *int `json:"stop_after,omitempty"`
+}
+
+// Apply returns a with r's changes.
+func (r ScaleRequest) Apply(a AppSettings) AppSettings {
+	cur := a.Scale()
+	if r.Instances != 0 {
+		cur.Min, cur.Max = r.Instances, r.Instances
+	}
+	set := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&cur.Min, r.Min)
+	set(&cur.Max, r.Max)
+	if r.Min != nil && r.Max == nil && cur.Max < cur.Min {
+		cur.Max = cur.Min
+	}
+	set(&cur.Concurrency, r.Concurrency)
+	set(&cur.PauseAfter, r.PauseAfter)
+	set(&cur.StopAfter, r.StopAfter)
+	a.Instances = nil
+	a.MinInstances, a.MaxInstances = &cur.Min, &cur.Max
+	if cur.Concurrency != DefaultConcurrency || a.Concurrency != nil {
+		a.Concurrency = &cur.Concurrency
+	}
+	if cur.PauseAfter != DefaultPauseAfter || a.PauseAfter != nil {
+		a.PauseAfter = &cur.PauseAfter
+	}
+	if cur.StopAfter != DefaultStopAfter || a.StopAfter != nil {
+		a.StopAfter = &cur.StopAfter
+	}
+	return a
 }

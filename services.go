@@ -228,11 +228,13 @@ type AppService interface {
 	// AppStatus returns the project's newest releases and the instances
 	// running them.
 	AppStatus(ctx context.Context, project string) (*AppStatus, error)
-	// ScaleApp sets how many instances serve the project's production (1
-	// to DefaultMaxInstances) and applies it now: new instances take
-	// requests once ready, extra ones are drained first. EINVALID for a
-	// project whose production is not an app's release.
-	ScaleApp(ctx context.Context, project string, instances int) (*AppStatus, error)
+	// ScaleApp changes the scaling settings of the project's app (a fixed
+	// number of instances, or the autoscaler's min, max and concurrency;
+	// max within the owner's plan, else EQUOTA) and applies their bounds
+	// now: new instances take requests once ready, extra ones are drained
+	// first. EINVALID for a project whose production is not an app's
+	// release.
+	ScaleApp(ctx context.Context, project string, req ScaleRequest) (*AppStatus, error)
 	// RestartApp replaces every instance serving the project's
 	// production with a new one, with no downtime: the new ones are
 	// ready before the old ones drain.

@@ -18,7 +18,7 @@ func (a *API) scaleApp(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, maxJSONBody, &req); err != nil {
 		return err
 	}
-	v, err := a.svc.Apps.ScaleApp(r.Context(), r.PathValue("name"), req.Instances)
+	v, err := a.svc.Apps.ScaleApp(r.Context(), r.PathValue("name"), req)
 	return answer(w, http.StatusOK, v, err)
 }
 

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -22,11 +23,15 @@ func (r *runtimeStandIn) Instances(project string) ([]apogee.AppInstance, []stri
 	return []apogee.AppInstance{{ID: "inst1", Release: "r", State: "ready", Healthy: true, MemoryBytes: 40 << 20}}, nil
 }
 
-func (r *runtimeStandIn) Scale(ctx context.Context, project string, n int) error {
+func (r *runtimeStandIn) SetScale(ctx context.Context, project string, s apogee.AppScale) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.calls = append(r.calls, "scale "+project+" "+string(rune('0'+n)))
+	r.calls = append(r.calls, fmt.Sprintf("scale %s %d-%d@%d", project, s.Min, s.Max, s.Concurrency))
 	return nil
+}
+
+func (r *runtimeStandIn) Scaling(project string) *apogee.AppScaling {
+	return &apogee.AppScaling{State: "running", Desired: 1, Ready: 1, Decisions: []apogee.ScaleDecision{}}
 }
 
 func (r *runtimeStandIn) Restart(ctx context.Context, project string) error {
@@ -105,9 +110,25 @@ func TestAppRoutes(t *testing.T) {
 	e.must(e.call("POST", "/api/v1/projects/api/app/restart", alice, nil), 200, nil)
 	// A change of settings.app.instances scales too.
 	e.must(e.call("PATCH", "/api/v1/projects/api", alice, map[string]any{"settings": map[string]any{"app": map[string]any{"instances": 2}}}), 200, nil)
+	// Autoscaling bounds: within the plan (3 here), min ≤ max, a
+	// positive concurrency; flags not sent keep their value.
+	for _, req := range []string{`{"min":0,"max":5}`, `{"max":4}`} {
+		e.wantErr(e.call("POST", "/api/v1/projects/api/app/scale", alice, req), 402, apogee.EQUOTA)
+	}
+	for _, req := range []string{`{"min":3,"max":2}`, `{"concurrency":0}`, `{"min":-1}`, `{"pause_after":5}`, `{"pause_after":600,"stop_after":300}`, `{}`, `{"instances":2,"min":1}`} {
+		e.wantErr(e.call("POST", "/api/v1/projects/api/app/scale", alice, req), 400, apogee.EINVALID)
+	}
+	e.must(e.call("POST", "/api/v1/projects/api/app/scale", alice, `{"min":0,"max":3,"concurrency":50}`), 200, &st)
+	if want := (apogee.AppScale{Min: 0, Max: 3, Concurrency: 50, PauseAfter: 300, StopAfter: 3600}); st.Scale != want || st.Autoscale == nil {
+		t.Errorf("scale after min 0 max 3: %+v, autoscale %+v", st.Scale, st.Autoscale)
+	}
+	e.must(e.call("POST", "/api/v1/projects/api/app/scale", alice, `{"min":2,"max":2}`), 200, &st)
+	if want := (apogee.AppScale{Min: 2, Max: 2, Concurrency: 50, PauseAfter: 300, StopAfter: 3600}); st.Scale != want || st.Instances != 2 {
+		t.Errorf("scale after min 2 max 2: %+v", st.Scale)
+	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if want := []string{"scale api 3", "restart api", "scale api 2"}; len(rt.calls) != 3 || rt.calls[0] != want[0] || rt.calls[1] != want[1] || rt.calls[2] != want[2] {
+	if want := []string{"scale api 3-3@100", "restart api", "scale api 2-2@100", "scale api 0-3@50", "scale api 2-2@50"}; fmt.Sprint(rt.calls) != fmt.Sprint(want) {
 		t.Errorf("runtime asked %v, want %v", rt.calls, want)
 	}
 }

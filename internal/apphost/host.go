@@ -35,6 +35,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/appproxy"
 	"github.com/apogee-dev/apogee/internal/apps"
+	"github.com/apogee-dev/apogee/internal/autoscale"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 )
@@ -78,8 +79,19 @@ type Config struct {
 	// IdleTimeout stops a release that serves only its own host (a
 	// preview) after this long without a request (default 15 min).
 	IdleTimeout time.Duration
-	Log         *slog.Logger
-	Now         func() time.Time
+	// AutoscaleTick is how often Run's autoscaler decides (default
+	// DefaultAutoscaleTick); < 0: never (call Autoscale yourself).
+	AutoscaleTick time.Duration
+	// Autoscale is the autoscaler's algorithm (zero: Knative's defaults,
+	// autoscale.DefaultConfig).
+	Autoscale autoscale.Config
+	// AppsMemory is the memory this server gives apps' instances, in
+	// bytes (each counts its memory limit, paused ones included); new
+	// instances past it stop the least recently used paused apps first,
+	// else are not started. 0: no bound.
+	AppsMemory int64
+	Log        *slog.Logger
+	Now        func() time.Time
 	// Registerer receives the host's metrics; nil: not registered.
 	Registerer prometheus.Registerer
 }
@@ -109,6 +121,11 @@ type Host struct {
 	restoring map[string]chan struct{}
 	plan      []restoring // what Restore starts (PlanRestore)
 	planned   bool
+
+	scaleMu      sync.Mutex
+	scalers      map[string]*scaler // by project name: production apps
+	scaleChanged chan struct{}      // closed at each decision
+	scaleWG      sync.WaitGroup     // scaling in the background
 }
 
 // restoreWait bounds how long a request to a production host waits for
@@ -132,12 +149,22 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AutoscaleTick == 0 {
+		cfg.AutoscaleTick = DefaultAutoscaleTick
+	}
+	if cfg.Autoscale == (autoscale.Config{}) {
+		cfg.Autoscale = autoscale.DefaultConfig()
+	}
+	if _, err := autoscale.New(cfg.Autoscale, autoscale.Settings{Max: 1, Concurrency: 1}); err != nil {
+		return nil, fmt.Errorf("apphost: %w", err)
+	}
 	trees, err := NewTrees(cfg.Dir, cfg.Blobs)
 	if err != nil {
 		return nil, err
 	}
 	h := &Host{cfg: cfg, m: cfg.Manager, trees: trees, log: cfg.Log,
-		names: make(map[string]string), used: make(map[string]time.Time), restoring: make(map[string]chan struct{})}
+		names: make(map[string]string), used: make(map[string]time.Time), restoring: make(map[string]chan struct{}),
+		scalers: make(map[string]*scaler), scaleChanged: make(chan struct{})}
 	if h.met, err = newMetrics(cfg.Registerer, h); err != nil {
 		return nil, err
 	}
@@ -167,7 +194,13 @@ func (h *Host) BeforeProduction(ctx context.Context, p *apogee.Project, d *apoge
 		w = h.logWriter(ctx, d.ID, rel)
 		defer w.Close(context.WithoutCancel(ctx))
 	}
+	// A new release starts with the instances the app runs now (the
+	// autoscaler's count), at least its min, at most its max.
+	set := p.Settings.App.Scale()
 	n := p.Settings.App.InstancesOr()
+	if s := h.Scaling(p.Name); s != nil {
+		n = min(max(n, s.Desired), max(set.Max, 1))
+	}
 	start := h.cfg.Now()
 	if err := h.prepare(ctx, p, rel, files, w, n, true); err != nil {
 		h.met.releases.WithLabelValues("failed").Inc()
@@ -402,6 +435,15 @@ func (h *Host) ServeApp(w http.ResponseWriter, r *http.Request, projectID, deplo
 			http.Error(w, "503: the app is not available; try again", http.StatusServiceUnavailable)
 			return
 		}
+		// A paused or stopped app wakes: the request waits for it.
+		if err := h.Wake(r.Context(), name); err != nil {
+			if r.Context().Err() == nil {
+				h.log.Warn("app request: wake the app", "project", name, "err", err)
+			}
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "503: the app is starting; try again", http.StatusServiceUnavailable)
+			return
+		}
 		pool := h.m.Production(name)
 		if len(pool.Targets()) == 0 {
 			// The server just started: hold the request while Restore
@@ -490,6 +532,10 @@ func (h *Host) remember(p *apogee.Project) {
 	h.mu.Lock()
 	h.names[p.ID] = p.Name
 	h.mu.Unlock()
+	set := p.Settings.App.Scale()
+	if apogee.ValidateScale(set) == nil {
+		h.scalerFor(p.Name, &set)
+	}
 }
 
 func (h *Host) projectName(ctx context.Context, id string) (string, error) {

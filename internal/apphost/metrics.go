@@ -10,6 +10,7 @@ import (
 type metrics struct {
 	releases *prometheus.CounterVec // by outcome: live, failed
 	ready    prometheus.Histogram   // seconds from the gate's call to the release's instances ready
+	scaleUp  prometheus.Histogram   // seconds from an autoscaler's scale-up to the new instances in the pool
 }
 
 func newMetrics(reg prometheus.Registerer, h *Host) (*metrics, error) {
@@ -20,6 +21,10 @@ func newMetrics(reg prometheus.Registerer, h *Host) (*metrics, error) {
 		ready: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "apogee_app_release_ready_seconds", Help: "Time for a release to be ready to serve production: its tree, release command and instances.",
 			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120},
+		}),
+		scaleUp: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "apogee_app_scale_up_seconds", Help: "Time from the autoscaler's decision to scale an app up to its new instances taking requests.",
+			Buckets: []float64{0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60},
 		}),
 	}
 	if reg == nil {
@@ -36,7 +41,7 @@ func newMetrics(reg prometheus.Registerer, h *Host) (*metrics, error) {
 		}
 		return float64(n)
 	})
-	for _, c := range []prometheus.Collector{m.releases, m.ready, instances} {
+	for _, c := range []prometheus.Collector{m.releases, m.ready, m.scaleUp, instances} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("apphost: register metrics: %w", err)
 		}

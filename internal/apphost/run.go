@@ -126,7 +126,8 @@ func (h *Host) restore(ctx context.Context, rel *apogee.Release) error {
 	return h.m.Switch(ctx, p.Name, rel.DeploymentID)
 }
 
-// Run follows bus until ctx ends: when a project's production moves to a
+// Run follows bus until ctx ends, and runs the autoscaler (see
+// Autoscale) every Config.AutoscaleTick: when a project's production moves to a
 // static deployment, or the project is deleted, its app's instances
 // stop. Every minute (and after each switch) it stops the releases that
 // serve only their own host and were idle for IdleTimeout, and deletes
@@ -137,6 +138,14 @@ func (h *Host) Run(ctx context.Context, bus apogee.EventBus) error {
 	if err != nil {
 		return err
 	}
+	scaling, stopScaling := context.WithCancel(ctx)
+	var scaler sync.WaitGroup
+	scaler.Go(func() { h.runAutoscaler(scaling) })
+	defer func() {
+		stopScaling()
+		scaler.Wait()
+		h.scaleWG.Wait()
+	}()
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -200,6 +209,7 @@ func (h *Host) check(ctx context.Context, projectID string) {
 		h.log.Error("stop app", "project", name, "err", err)
 		return
 	}
+	h.forgetScaler(name)
 	h.log.Info("app stopped: its project serves no app release", "project", name)
 }
 

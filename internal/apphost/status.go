@@ -51,11 +51,6 @@ func (h *Host) Instances(project string) (running []apogee.AppInstance, warm []s
 	return running, warm
 }
 
-// Scale runs n ready instances of the project's production release.
-func (h *Host) Scale(ctx context.Context, project string, n int) error {
-	return h.m.Scale(ctx, project, n)
-}
-
 // Restart replaces every instance of the project's production release.
 func (h *Host) Restart(ctx context.Context, project string) error {
 	return h.m.Restart(ctx, project)

@@ -455,9 +455,12 @@ func (m *Manager) Retire(ctx context.Context, releaseID string) error {
 
 // Scale runs n instances of the release serving the project's production:
 // new ones take traffic once ready; extra ones are drained and stopped.
+// With 0 the release stays the project's production with no instance
+// (its host answers 503 until something scales it up again: an app
+// scaled to zero).
 func (m *Manager) Scale(ctx context.Context, project string, n int) error {
-	if n < 1 {
-		return apogee.Errorf(apogee.EINVALID, "an app runs at least 1 instance (asked for %d)", n)
+	if n < 0 {
+		return apogee.Errorf(apogee.EINVALID, "an app runs 0 or more instances (asked for %d)", n)
 	}
 	defer m.lock(project)()
 	m.mu.Lock()

@@ -359,8 +359,23 @@ func TestScaleAndRestart(t *testing.T) {
 		}
 	}
 	waitStopped(t, before)
-	if err := f.m.Scale(ctx, "web", 0); apogee.ErrorCode(err) != apogee.EINVALID {
-		t.Errorf("scale to 0: %v", err)
+	if err := f.m.Scale(ctx, "web", -1); apogee.ErrorCode(err) != apogee.EINVALID {
+		t.Errorf("scale to -1: %v", err)
+	}
+	// Scaled to zero: production keeps its release with no instance, and
+	// answers again once scaled up.
+	if err := f.m.Scale(ctx, "web", 0); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, after)
+	if n := len(f.m.Production("web").Targets()); n != 0 || f.m.Current("web") != "r" {
+		t.Errorf("scaled to 0: %d targets, current %q", n, f.m.Current("web"))
+	}
+	if err := f.m.Scale(ctx, "web", 1); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := f.get(t, "/"); code != 200 {
+		t.Errorf("scaled up from 0: %d", code)
 	}
 }
 

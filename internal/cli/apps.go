@@ -19,8 +19,11 @@ func newAppsCmd(a *app) *cobra.Command {
 a release (the tree with its production dependencies, the start command,
 the variables), and the release's instances serve the project's hosts.
 
-  apogee apps status NAME        releases and instances (state, health, uptime, memory, CPU)
-  apogee apps scale NAME --instances 3
+  apogee apps status NAME        releases, instances (state, health, uptime, memory, CPU)
+                                 and the autoscaler's last decisions
+  apogee apps scale NAME --min 0 --max 5 --concurrency 50
+                                 autoscale on requests in flight, to zero when idle
+  apogee apps scale NAME --instances 3   (or --min 3 --max 3): a fixed number
   apogee apps restart NAME       new instances, then the old ones drain: no downtime
 
 The app's output: ` + "`apogee logs --project NAME --runtime`" + `.`,
@@ -53,25 +56,59 @@ func newAppsStatusCmd(a *app) *cobra.Command {
 }
 
 func newAppsScaleCmd(a *app) *cobra.Command {
-	var n int
+	var n, lo, hi, conc int
+	var pause, stop time.Duration
 	cmd := &cobra.Command{
-		Use:     "scale NAME --instances N",
-		Short:   "Set how many instances serve an app",
-		Long:    "Scale runs N instances of the app's production release (1 to 10). New instances take requests once they answer their health check; extra ones finish their requests first.",
-		Example: `  apogee apps scale api --instances 3`,
-		Args:    args(cobra.ExactArgs(1)),
+		Use:   "scale NAME [--min N --max N --concurrency N | --instances N]",
+		Short: "Set how an app scales: autoscaled between bounds, or a fixed number",
+		Long: `Scale sets the bounds of the app's autoscaler: it runs at least --min and at
+most --max instances (and no more than your plan allows), adding instances when
+the requests in flight per instance pass --concurrency × 0.7 and removing them,
+drained first, when traffic falls. With --min 0 an idle app's last instance is
+paused after --pause-after (no CPU, memory kept; it resumes in milliseconds)
+and stopped after --stop-after (memory freed; the next request starts it).
+--min N --max N, or --instances N, fixes the number. New instances take
+requests once they answer their health check. Flags not given keep their
+value.`,
+		Example: `  apogee apps scale api --min 0 --max 5 --concurrency 50
+  apogee apps scale api --min 2 --max 2
+  apogee apps scale api --instances 3`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			if !cmd.Flags().Changed("instances") {
-				return usageError(cmd, fmt.Errorf("give the number of instances with --instances N"))
+			f := cmd.Flags()
+			var req apogee.ScaleRequest
+			intFlag := func(name string, v int) *int {
+				if f.Changed(name) {
+					return &v
+				}
+				return nil
 			}
-			if n < 1 || n > apogee.DefaultMaxInstances {
-				return usageError(cmd, fmt.Errorf("--instances is 1 to %d, not %d", apogee.DefaultMaxInstances, n))
+			secFlag := func(name string, d time.Duration) *int {
+				if f.Changed(name) {
+					s := int(d / time.Second)
+					return &s
+				}
+				return nil
+			}
+			req.Min, req.Max, req.Concurrency = intFlag("min", lo), intFlag("max", hi), intFlag("concurrency", conc)
+			req.PauseAfter, req.StopAfter = secFlag("pause-after", pause), secFlag("stop-after", stop)
+			if f.Changed("instances") {
+				if req.Min != nil || req.Max != nil {
+					return usageError(cmd, fmt.Errorf("give --instances N or --min and --max, not both"))
+				}
+				if n < 1 || n > apogee.DefaultMaxInstances {
+					return usageError(cmd, fmt.Errorf("--instances is 1 to %d, not %d", apogee.DefaultMaxInstances, n))
+				}
+				req.Instances = n
+			}
+			if req == (apogee.ScaleRequest{}) {
+				return usageError(cmd, fmt.Errorf("give --min, --max and --concurrency (or --instances N for a fixed number)"))
 			}
 			c, _, err := a.client()
 			if err != nil {
 				return err
 			}
-			st, err := c.ScaleApp(cmd.Context(), argv[0], n)
+			st, err := c.ScaleApp(cmd.Context(), argv[0], req)
 			if err != nil {
 				return appHint(err, argv[0])
 			}
@@ -79,11 +116,21 @@ func newAppsScaleCmd(a *app) *cobra.Command {
 			if a.json {
 				return o.JSON(st)
 			}
-			o.Notef("%s runs %s.\n", st.Project, plural(st.Instances, "instance", "instances"))
+			if st.Scale.Fixed() {
+				o.Notef("%s runs %s.\n", st.Project, plural(st.Scale.Min, "instance", "instances"))
+			} else {
+				o.Notef("%s scales from %d to %d instances, at %d requests in flight per instance.\n", st.Project, st.Scale.Min, st.Scale.Max, st.Scale.Concurrency)
+			}
 			return printAppStatus(o, st)
 		},
 	}
-	cmd.Flags().IntVar(&n, "instances", 0, "instances to run (1 to 10)")
+	f := cmd.Flags()
+	f.IntVar(&lo, "min", 0, "fewest instances (0: scale to zero when idle)")
+	f.IntVar(&hi, "max", 0, "most instances (1 to 10, and within your plan)")
+	f.IntVar(&conc, "concurrency", apogee.DefaultConcurrency, "target requests in flight per instance")
+	f.DurationVar(&pause, "pause-after", apogee.DefaultPauseAfter*time.Second, "with --min 0: pause the idle app's last instance after this long without a request")
+	f.DurationVar(&stop, "stop-after", apogee.DefaultStopAfter*time.Second, "with --min 0: stop it after this long without a request")
+	f.IntVar(&n, "instances", 0, "a fixed number of instances (1 to 10): --min N --max N")
 	return cmd
 }
 
@@ -134,7 +181,31 @@ func printAppStatus(o *output, st *apogee.AppStatus) error {
 		"Kind", orDash(st.Kind),
 		"Production", orDash(st.Production),
 		"Instances", strconv.Itoa(st.Instances),
+		"Scale", scaleText(st.Scale),
 	)
+	if as := st.Autoscale; as != nil {
+		state := as.State
+		if as.Panic {
+			state += " (panic)"
+		}
+		o.Fields(
+			"State", orDash(state),
+			"Desired", strconv.Itoa(as.Desired),
+			"Ready", strconv.Itoa(as.Ready),
+			"In flight", strconv.FormatInt(as.InFlight, 10),
+		)
+		if len(as.Decisions) > 0 {
+			o.Println()
+			rows := [][]string{}
+			for i, d := range as.Decisions {
+				if i == 10 {
+					break
+				}
+				rows = append(rows, []string{ago(d.At), d.Action, fmt.Sprintf("%d → %d", d.From, d.To), d.Reason})
+			}
+			o.Table([]string{"WHEN", "ACTION", "INSTANCES", "WHY"}, rows)
+		}
+	}
 	if len(st.Releases) > 0 {
 		o.Println()
 		rows := make([][]string, 0, len(st.Releases))
@@ -175,6 +246,18 @@ func printAppStatus(o *output, st *apogee.AppStatus) error {
 	}
 	o.Table([]string{"INSTANCE", "RELEASE", "STATE", "HEALTH", "RESTARTS", "UPTIME", "MEMORY", "CPU", "IN FLIGHT"}, rows)
 	return nil
+}
+
+// scaleText says how an app scales.
+func scaleText(s apogee.AppScale) string {
+	if s.Fixed() {
+		return "fixed at " + plural(s.Min, "instance", "instances")
+	}
+	t := fmt.Sprintf("%d to %d instances at %d requests in flight each", s.Min, s.Max, s.Concurrency)
+	if s.Min == 0 {
+		t += fmt.Sprintf("; idle: paused after %s, stopped after %s", time.Duration(s.PauseAfter)*time.Second, time.Duration(s.StopAfter)*time.Second)
+	}
+	return t
 }
 
 // uptime prints seconds as a short duration: "45s", "12m", "3h20m".

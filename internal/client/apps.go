@@ -27,12 +27,13 @@ func (c *Client) AppStatus(ctx context.Context, project string) (*apogee.AppStat
 	return &out, nil
 }
 
-// ScaleApp sets how many instances serve an app's production; it returns
-// once they run.
-func (c *Client) ScaleApp(ctx context.Context, project string, instances int) (*apogee.AppStatus, error) {
+// ScaleApp changes an app's scaling settings (a fixed number of
+// instances, or the autoscaler's min, max and concurrency); it returns
+// once the instances its new bounds ask for run.
+func (c *Client) ScaleApp(ctx context.Context, project string, req apogee.ScaleRequest) (*apogee.AppStatus, error) {
 	var out apogee.AppStatus
 	err := c.do(ctx, request{method: http.MethodPost, path: "/api/v1/projects/" + url.PathEscape(project) + "/app/scale",
-		in: apogee.ScaleRequest{Instances: instances}, out: &out})
+		in: req, out: &out})
 	if err != nil {
 		return nil, err
 	}

@@ -235,7 +235,7 @@ func (d *Dashboard) appScale(w http.ResponseWriter, r *http.Request, s *session)
 	if err != nil {
 		return backToApp(w, r, apogee.Errorf(apogee.EINVALID, "instances: enter a whole number from 1 to %d", apogee.DefaultMaxInstances), "")
 	}
-	_, err = d.svc.Apps.ScaleApp(r.Context(), r.PathValue("name"), n)
+	_, err = d.svc.Apps.ScaleApp(r.Context(), r.PathValue("name"), apogee.ScaleRequest{Instances: n})
 	return backToApp(w, r, err, fmt.Sprintf("Scaled to %d instances.", n))
 }
 

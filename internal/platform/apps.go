@@ -14,8 +14,13 @@ type Apps interface {
 	// Instances returns the instances of the named project's releases
 	// running here, and the ids of its releases kept warm.
 	Instances(project string) (running []apogee.AppInstance, warm []string)
-	// Scale runs n ready instances of the project's production release.
-	Scale(ctx context.Context, project string, n int) error
+	// SetScale records the scaling settings of the project's app and
+	// applies their bounds now: the instances it lacks below min start
+	// (ready before SetScale returns), those above max are drained.
+	SetScale(ctx context.Context, project string, s apogee.AppScale) error
+	// Scaling is what the autoscaler does with the project's app here,
+	// nil when it does not run here.
+	Scaling(project string) *apogee.AppScaling
 	// Restart replaces every instance of the project's production
 	// release, each new one ready before the old ones drain.
 	Restart(ctx context.Context, project string) error
@@ -39,7 +44,7 @@ func (pl appService) AppStatus(ctx context.Context, project string) (*apogee.App
 
 func (pl *Platform) appStatus(ctx context.Context, p *apogee.Project) (*apogee.AppStatus, error) {
 	st := &apogee.AppStatus{Project: p.Name, Production: p.ProductionID, Instances: p.Settings.App.InstancesOr(),
-		Releases: []apogee.ReleaseView{}, Running: []apogee.AppInstance{}}
+		Releases: []apogee.ReleaseView{}, Running: []apogee.AppInstance{}, Scale: p.Settings.App.Scale()}
 	if p.ProductionID != "" {
 		st.Kind = apogee.KindStatic
 		if _, err := pl.store.Release(ctx, p.ProductionID); err == nil {
@@ -51,6 +56,7 @@ func (pl *Platform) appStatus(ctx context.Context, p *apogee.Project) (*apogee.A
 	var warm []string
 	if pl.apps != nil {
 		st.Running, warm = pl.apps.Instances(p.Name)
+		st.Autoscale = pl.apps.Scaling(p.Name)
 		if st.Running == nil {
 			st.Running = []apogee.AppInstance{}
 		}
@@ -73,28 +79,39 @@ func (pl *Platform) appStatus(ctx context.Context, p *apogee.Project) (*apogee.A
 	return st, nil
 }
 
-func (pl appService) ScaleApp(ctx context.Context, project string, n int) (*apogee.AppStatus, error) {
+func (pl appService) ScaleApp(ctx context.Context, project string, req apogee.ScaleRequest) (*apogee.AppStatus, error) {
 	u, p, err := pl.project(ctx, project)
 	if err != nil {
 		return nil, err
 	}
-	if err := apogee.ValidateAppSettings(apogee.AppSettings{Instances: &n}); err != nil {
-		return nil, apogee.Errorf(apogee.EINVALID, "an app runs 1 to %d instances; %d is out of range", apogee.DefaultMaxInstances, n)
+	if req == (apogee.ScaleRequest{}) {
+		return nil, apogee.Errorf(apogee.EINVALID, "send instances, or min, max and concurrency, to scale %s", p.Name)
+	}
+	if req.Instances != 0 && (req.Min != nil || req.Max != nil) {
+		return nil, apogee.Errorf(apogee.EINVALID, "send instances (a fixed number) or min and max, not both")
+	}
+	if req.Instances != 0 && (req.Instances < 1 || req.Instances > apogee.DefaultMaxInstances) {
+		return nil, apogee.Errorf(apogee.EINVALID, "an app runs 1 to %d instances; %d is out of range", apogee.DefaultMaxInstances, req.Instances)
+	}
+	app := req.Apply(p.Settings.App)
+	if err := apogee.ValidateAppSettings(app); err != nil {
+		return nil, err
 	}
 	if err := pl.needApp(ctx, p); err != nil {
 		return nil, err
 	}
-	if err := pl.checkInstances(ctx, p.OwnerID, n); err != nil {
+	set := app.Scale()
+	if err := pl.checkInstances(ctx, p.OwnerID, set.Max); err != nil {
 		return nil, err
 	}
-	p.Settings.App.Instances = &n
+	p.Settings.App = app
 	if err := pl.store.UpdateProject(ctx, p); err != nil {
 		return nil, fmt.Errorf("platform: scale %q: %w", p.Name, err)
 	}
-	if err := pl.apps.Scale(ctx, p.Name, n); err != nil {
+	if err := pl.apps.SetScale(ctx, p.Name, set); err != nil {
 		return nil, fmt.Errorf("platform: scale %q: %w", p.Name, err)
 	}
-	pl.log.Info("app scaled", "project", p.Name, "instances", n, "user", u.ID)
+	pl.log.Info("app scaled", "project", p.Name, "min", set.Min, "max", set.Max, "concurrency", set.Concurrency, "user", u.ID)
 	return pl.appStatus(ctx, p)
 }
 

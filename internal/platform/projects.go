@@ -92,8 +92,8 @@ func (pl projects) CreateProject(ctx context.Context, req apogee.CreateProjectRe
 		if err := apogee.ValidateAppSettings(*req.App); err != nil {
 			return nil, err
 		}
-		if n := req.App.Instances; n != nil {
-			if err := pl.checkInstances(ctx, u.ID, *n); err != nil {
+		if req.App.Instances != nil || req.App.MaxInstances != nil {
+			if err := pl.checkInstances(ctx, u.ID, req.App.Scale().Max); err != nil {
 				return nil, err
 			}
 		}
@@ -137,11 +137,16 @@ func (pl projects) UpdateProject(ctx context.Context, name string, settings map[
 			}
 		case "app":
 			p.Settings.App, err = mergePatch(p.Settings.App, raw, "settings.app")
+			if a := &p.Settings.App; err == nil && a.Instances != nil && !same(before.Instances, a.Instances) &&
+				same(before.MinInstances, a.MinInstances) && same(before.MaxInstances, a.MaxInstances) {
+				// A new fixed number replaces the autoscaler's bounds.
+				a.MinInstances, a.MaxInstances = nil, nil
+			}
 			if err == nil {
 				err = apogee.ValidateAppSettings(p.Settings.App)
 			}
-			if err == nil && p.Settings.App.Instances != nil && !same(before.Instances, p.Settings.App.Instances) {
-				err = pl.checkInstances(ctx, p.OwnerID, *p.Settings.App.Instances)
+			if err == nil && before.Scale().Max != p.Settings.App.Scale().Max {
+				err = pl.checkInstances(ctx, p.OwnerID, p.Settings.App.Scale().Max)
 			}
 		default:
 			err = apogee.Errorf(apogee.EINVALID, "settings has no section %q; the sections are \"serve\", \"build\" and \"app\"", section)

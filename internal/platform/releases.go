@@ -189,8 +189,8 @@ func (pl *Platform) failRelease(ctx context.Context, p *apogee.Project, d *apoge
 // error says so.
 func (pl *Platform) appSettingsChanged(ctx context.Context, u *apogee.User, p *apogee.Project, before apogee.AppSettings) error {
 	after := p.Settings.App
-	if !same(before.Instances, after.Instances) && pl.apps != nil && pl.needApp(ctx, p) == nil && after.Instances != nil {
-		if err := pl.apps.Scale(ctx, p.Name, after.InstancesOr()); err != nil {
+	if before.Scale() != after.Scale() && pl.apps != nil && pl.needApp(ctx, p) == nil {
+		if err := pl.apps.SetScale(ctx, p.Name, after.Scale()); err != nil {
 			return &apogee.Error{
 				Code:    apogee.ErrorCode(err),
 				Message: "the settings are saved, but scaling the app failed: " + apogee.ErrorMessage(err),

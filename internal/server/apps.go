@@ -59,11 +59,18 @@ func (f *appFront) Instances(project string) ([]apogee.AppInstance, []string) {
 	return nil, nil
 }
 
-func (f *appFront) Scale(ctx context.Context, project string, n int) error {
+func (f *appFront) SetScale(ctx context.Context, project string, s apogee.AppScale) error {
 	if h := f.h.Load(); h != nil {
-		return h.Scale(ctx, project, n)
+		return h.SetScale(ctx, project, s)
 	}
 	return errNoApps
+}
+
+func (f *appFront) Scaling(project string) *apogee.AppScaling {
+	if h := f.h.Load(); h != nil {
+		return h.Scaling(project)
+	}
+	return nil
 }
 
 func (f *appFront) Restart(ctx context.Context, project string) error {
