@@ -111,7 +111,7 @@ func (l *stepLoad) done() {
 }
 
 // waitMore waits, on a signal, for n more answers.
-func (l *stepLoad) waitMore(t *testing.T, n int64) {
+func (l *stepLoad) waitMore(t testing.TB, n int64) {
 	t.Helper()
 	ch := make(chan struct{})
 	l.mu.Lock()
@@ -248,4 +248,69 @@ func TestAutoscaleStepLoad(t *testing.T) {
 		actions = append(actions, d.Action)
 	}
 	t.Logf("decisions, newest first: %v", actions)
+}
+
+// BenchmarkScaleUpReaction measures how long a step load waits for new
+// instances: from the autoscaler's tick that sees 100 connections on one
+// instance (min 1, max 3, concurrency 10) to both new instances taking
+// requests. Reported: ms per scale-up (the instances' boot included).
+func BenchmarkScaleUpReaction(b *testing.B) {
+	needAppTools(b)
+	clock := &fakeClock{now: time.Now()}
+	s, addr := startServer(b, Config{Data: b.TempDir(), BuildWorkers: 1, Sandbox: "bwrap", AppSandbox: "bwrap",
+		appNow: clock.Now, appTick: -1})
+	c := client.New(addr, userToken(b, s.Store(), "dev@example.com", "password", false), client.WithTimeout(3*time.Minute))
+	ctx := b.Context()
+	if _, err := c.CreateProject(ctx, "api"); err != nil {
+		b.Fatal(err)
+	}
+	d, log := zipBuild(b, c, "api", expressApp(b, map[string]string{"server.js": slowExpress}))
+	if d.Status != apogee.StatusReady {
+		b.Fatalf("build: %s\n%s", d.Status, log)
+	}
+	h := s.apps.host
+	pool := s.apps.manager.Production("api")
+	one := apogee.AppScale{Min: 1, Max: 1, Concurrency: 10, PauseAfter: 300, StopAfter: 3600}
+	three := one
+	three.Max = 3
+	var total time.Duration
+	for b.Loop() {
+		if err := h.SetScale(ctx, "api", one); err != nil {
+			b.Fatal(err)
+		}
+		if err := h.SetScale(ctx, "api", three); err != nil {
+			b.Fatal(err)
+		}
+		for range 130 { // past the stable window and any panic
+			clock.Add(time.Second)
+			h.Autoscale(ctx)
+			h.Settle()
+		}
+		l := startStepLoad(addr, "api.localhost", "/slow", 100)
+		l.waitMore(b, 200)
+		start := time.Now()
+		for len(pool.Targets()) < 3 {
+			clock.Add(time.Second)
+			h.Autoscale(ctx)
+			h.Settle()
+		}
+		for {
+			busy := 0
+			for _, t := range pool.Targets() {
+				if t.InFlight() > 0 {
+					busy++
+				}
+			}
+			if busy == 3 {
+				break
+			}
+			runtime.Gosched()
+		}
+		total += time.Since(start)
+		l.stop()
+		if f := l.failed.Load(); f > 0 {
+			b.Fatalf("%d requests failed, first: %v", f, l.first.Load())
+		}
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/scale-up")
 }
