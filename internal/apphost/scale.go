@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/appproxy"
 	"github.com/apogee-dev/apogee/internal/apps"
 	"github.com/apogee-dev/apogee/internal/autoscale"
 )
@@ -26,22 +27,14 @@ import (
 // CPU, memory kept, back in milliseconds), after StopAfter (or earlier,
 // when another app needs the memory: least recently used first) it is
 // stopped and its memory freed. The next request wakes it (Wake): it is
-// held while the instance resumes or starts.
+// held (the edge's activator, appproxy.Waker) while the instance resumes
+// or starts. Instances that are no apps.Pauser are never paused: their
+// app's last instance runs until StopAfter.
 //
 // What the autoscaler decided, and a sample of instances and requests in
 // flight every ScaleSampleEvery, are kept in memory for the last hour
 // (apogee.ScaleDecisionsKept decisions): a restart of the server forgets
 // them, and each server knows only the apps it runs.
-
-// Pauser is an instance whose runtime can freeze it and thaw it (the
-// cgroup freezer). Pause returns once no process of the instance runs;
-// Resume once they run again; a request sent while paused completes
-// after Resume. Instances that do not implement it are never paused:
-// their app's last instance runs until StopAfter.
-type Pauser interface {
-	Pause(ctx context.Context) error
-	Resume(ctx context.Context) error
-}
 
 // App states, as apogee.AppScaling.State says them.
 const (
@@ -170,6 +163,8 @@ func (h *Host) SetScale(ctx context.Context, project string, set apogee.AppScale
 	return nil
 }
 
+var _ appproxy.Waker = (*Host)(nil)
+
 // Wake makes the project's production app take requests: a paused app is
 // resumed, a stopped one starts its min instances (at least one), and
 // Wake returns once one is ready (or ctx ends). An app that runs returns
@@ -213,13 +208,12 @@ func (h *Host) wake(ctx context.Context, s *scaler) error {
 	case statePaused:
 		start := time.Now()
 		for _, in := range h.m.Instances(cur) {
-			if p, ok := in.(Pauser); ok {
+			if p, ok := in.(apps.Pauser); ok {
 				if err := p.Resume(ctx); err != nil {
 					return fmt.Errorf("apphost: resume %s: %w", in.ID(), err)
 				}
 			}
 		}
-		h.m.Production(s.project).Switch(h.m.Targets(cur)...)
 		s.state.Store(stateRunning)
 		n := len(h.m.Instances(cur))
 		h.record(s, apogee.ScaleDecision{At: now, From: n, To: n, Action: "resume",
@@ -263,6 +257,10 @@ func (h *Host) ScaleChanged() <-chan struct{} {
 	defer h.scaleMu.Unlock()
 	return h.scaleChanged
 }
+
+// Settle waits until the scaling Autoscale started is done (for tests
+// that step the autoscaler themselves).
+func (h *Host) Settle() { h.scaleWG.Wait() }
 
 // runAutoscaler calls Autoscale every tick until ctx ends.
 func (h *Host) runAutoscaler(ctx context.Context) {
@@ -453,13 +451,14 @@ func (h *Host) background(ctx context.Context, s *scaler, f func(ctx context.Con
 	})
 }
 
-// pause freezes the app's instances, out of its pool first: requests
-// then wait in Wake. It gives up when a request arrived meanwhile or the
+// pause freezes the app's instances (the runtime takes them out of
+// rotation: the edge's activator holds requests and calls Wake). It
+// gives up when a request is in flight or arrived meanwhile, or the
 // runtime cannot pause them.
 func (h *Host) pause(ctx context.Context, s *scaler, cur string, now time.Time, idle time.Duration, set apogee.AppScale) {
 	ins := h.m.Instances(cur)
 	for _, in := range ins {
-		if _, ok := in.(Pauser); !ok {
+		if _, ok := in.(apps.Pauser); !ok {
 			h.scaleMu.Lock()
 			noted := len(s.decisions) > 0 && s.decisions[len(s.decisions)-1].Action == "keep"
 			h.scaleMu.Unlock()
@@ -470,21 +469,16 @@ func (h *Host) pause(ctx context.Context, s *scaler, cur string, now time.Time, 
 			return
 		}
 	}
-	s.state.Store(statePaused)
-	pool := h.m.Production(s.project)
-	targets := pool.Switch()
-	if autoscale.Total(targets) > 0 || s.lastReq.Load() > now.UnixNano() {
-		pool.Switch(targets...)
-		s.state.Store(stateRunning)
+	if autoscale.Total(h.m.Targets(cur)) > 0 || s.lastReq.Load() > now.UnixNano() {
 		return
 	}
+	s.state.Store(statePaused)
 	for _, in := range ins {
-		if err := in.(Pauser).Pause(ctx); err != nil {
+		if err := in.(apps.Pauser).Pause(ctx); err != nil {
 			h.log.Warn("pause an idle instance", "project", s.project, "instance", in.ID(), "err", err)
 			for _, in := range ins {
-				_ = in.(Pauser).Resume(ctx)
+				_ = in.(apps.Pauser).Resume(ctx)
 			}
-			pool.Switch(targets...)
 			s.state.Store(stateRunning)
 			return
 		}
@@ -505,7 +499,7 @@ func (h *Host) stop(ctx context.Context, s *scaler, now time.Time, why string) {
 	s.state.Store(stateStopped)
 	if was == statePaused {
 		for _, in := range ins {
-			if p, ok := in.(Pauser); ok {
+			if p, ok := in.(apps.Pauser); ok {
 				if err := p.Resume(ctx); err != nil {
 					h.log.Warn("resume a paused instance to stop it", "instance", in.ID(), "err", err)
 				}

@@ -8,8 +8,8 @@
 // by an appproxy.Pool, the sum of Target.InFlight over Pool.Targets() (see
 // Total). No metrics are scraped.
 //
-// The decider is not yet wired to the runtime: nothing calls it outside its
-// tests.
+// internal/apphost runs one decider per production app, every second
+// (apphost.Host.Autoscale), and applies its decisions.
 package autoscale
 
 import (

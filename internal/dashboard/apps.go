@@ -135,7 +135,7 @@ func (d *Dashboard) appPage(w http.ResponseWriter, r *http.Request, s *session) 
 	data := map[string]any{
 		"Project": p, "Status": st, "Instances": instanceRows(st), "Env": env,
 		"Filter": f, "SinceChoices": sinceChoices, "MaxInstances": apogee.DefaultMaxInstances,
-		"Tab": "app", "IsApp": true,
+		"Tab": "app", "IsApp": true, "Chart": scaleChart(st.Autoscale, d.now()),
 	}
 	if logErr != nil {
 		data["LogError"] = apogee.ErrorMessage(logErr)

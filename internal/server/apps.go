@@ -66,6 +66,15 @@ func (f *appFront) SetScale(ctx context.Context, project string, s apogee.AppSca
 	return errNoApps
 }
 
+// Wake is the edge's activator's Waker: it wakes a paused or stopped
+// app when a request for it is held.
+func (f *appFront) Wake(ctx context.Context, pool string) error {
+	if h := f.h.Load(); h != nil {
+		return h.Wake(ctx, pool)
+	}
+	return errNoApps
+}
+
 func (f *appFront) Scaling(project string) *apogee.AppScaling {
 	if h := f.h.Load(); h != nil {
 		return h.Scaling(project)
@@ -137,22 +146,25 @@ func (s *Server) setupApps(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("apps: %w", err)
 	}
-	a.manager = apps.NewManager(a.runtime, appproxy.New(appproxy.Options{Log: log, LabelHeader: "X-Apogee-Deployment"}), apps.ManagerOptions{
+	a.manager = apps.NewManager(a.runtime, appproxy.New(appproxy.Options{Log: log, LabelHeader: "X-Apogee-Deployment", Waker: &a.front}), apps.ManagerOptions{
 		KeepWarm: s.cfg.AppKeepWarm,
 		Log:      log,
 	})
 	a.host, err = apphost.New(apphost.Config{
-		Store:      s.store,
-		Blobs:      s.blobs,
-		Manager:    a.manager,
-		Observer:   a.observer,
-		Sandbox:    sb,
-		Box:        s.box,
-		Hub:        s.hub,
-		Dir:        filepath.Join(s.cfg.Data, "apps"),
-		Plans:      s.platform.AppLimits,
-		Log:        log,
-		Registerer: s.reg,
+		Store:         s.store,
+		Blobs:         s.blobs,
+		Manager:       a.manager,
+		Observer:      a.observer,
+		Sandbox:       sb,
+		Box:           s.box,
+		Hub:           s.hub,
+		Dir:           filepath.Join(s.cfg.Data, "apps"),
+		Plans:         s.platform.AppLimits,
+		AppsMemory:    s.cfg.AppsMemory << 20,
+		AutoscaleTick: s.cfg.appTick,
+		Now:           s.cfg.appNow,
+		Log:           log,
+		Registerer:    s.reg,
 	})
 	if err != nil {
 		return err

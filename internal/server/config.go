@@ -70,6 +70,13 @@ type Config struct {
 	// Apps (see apps.go).
 	AppSandbox  string // bwrap (default), runsc, none, or off (this process runs no apps)
 	AppKeepWarm int    // previous releases of each app kept running for instant rollbacks
+	// AppsMemory is the memory for apps' instances in MiB (each counts its
+	// plan's memory per instance, paused ones too); 0: no bound.
+	AppsMemory int64
+	// appNow and appTick, for tests, replace the autoscaler's clock and
+	// tick (appTick < 0: the test steps it with apphost.Host.Autoscale).
+	appNow  func() time.Time
+	appTick time.Duration
 
 	// SandboxAllowNet are ranges sandboxed programs may reach although
 	// private or otherwise blocked (CIDRs; see sandbox.WithAllowNet).
@@ -149,6 +156,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.BuildDiskMB, "build-disk-mb", 4096, "disk a build may write to its workspace, in MiB (a file system of its own; needs root; 0: no bound)")
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", 15*time.Minute, "wall-clock limit of a build's install and build steps")
 	fs.StringVar(&c.AppSandbox, "app-sandbox", "bwrap", "sandbox of app instances and release commands: bwrap, runsc (gVisor), none (development only: no isolation) or off (this server runs no apps)")
+	fs.Int64Var(&c.AppsMemory, "apps-memory", 0, "memory for apps' instances on this server, in MiB (each instance counts its plan's memory, paused ones too); when full, the least recently used paused apps are stopped first, then no more instances start; 0: no bound")
 	fs.IntVar(&c.AppKeepWarm, "app-keep-warm", 1, "previous releases of each app kept running after a deploy, so that a rollback to one switches at once (each costs its instances' memory)")
 	fs.StringSliceVar(&c.SandboxAllowNet, "sandbox-allow-net", nil, "a network (CIDR) that builds and apps may reach although it is private, link-local or this machine's (repeatable, or comma-separated; e.g. a package mirror at 10.1.2.0/24); never needed for the internet")
 	fs.BoolVar(&c.AllowFileGit, "allow-file-git", false, "let projects build from file:// repositories on this machine (development and tests)")
@@ -213,6 +221,9 @@ func (c *Config) Normalize() error {
 	case "bwrap", "runsc", "none", "off":
 	default:
 		return apogee.Errorf(apogee.EINVALID, "--app-sandbox %q must be bwrap, runsc, none or off", c.AppSandbox)
+	}
+	if c.AppsMemory < 0 {
+		return apogee.Errorf(apogee.EINVALID, "--apps-memory must not be negative (0: no bound)")
 	}
 	if c.AppKeepWarm < 0 {
 		return apogee.Errorf(apogee.EINVALID, "--app-keep-warm must not be negative")
