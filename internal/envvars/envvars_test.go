@@ -121,10 +121,10 @@ func TestWrongKey(t *testing.T) {
 	if err := env.Delete(ctx, p.ID, "PUBLIC"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Set(ctx, p.ID, "DB_PASSWORD", "new", true); err != nil {
+	if _, err := env.Set(ctx, p.ID, "DB_PASSWORD", "new-password", true); err != nil {
 		t.Fatal(err)
 	}
-	if vars, _, err := env.Resolve(ctx, p.ID); err != nil || !slices.Equal(vars, []string{"DB_PASSWORD=new"}) {
+	if vars, _, err := env.Resolve(ctx, p.ID); err != nil || !slices.Equal(vars, []string{"DB_PASSWORD=new-password"}) {
 		t.Fatalf("Resolve after replacing: %q, %v", vars, err)
 	}
 }
@@ -135,7 +135,7 @@ func TestSwappedRows(t *testing.T) {
 	st, p := open(t)
 	ctx := t.Context()
 	env := envvars.New(st, secretbox.NewRandom(), nil)
-	if _, err := env.Set(ctx, p.ID, "SECRET", "s3cr3t", true); err != nil {
+	if _, err := env.Set(ctx, p.ID, "SECRET", "s3cr3t-value", true); err != nil {
 		t.Fatal(err)
 	}
 	stored, err := st.ListEnv(ctx, p.ID)
