@@ -55,4 +55,3 @@ func TestMaskEncodedForms(t *testing.T) {
 		}
 	}
 }
-
