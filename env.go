@@ -94,9 +94,10 @@ func ValidateEnvValue(key, value string) error {
 const MinSecretLen = 8
 
 // ValidateSecretValue refuses a secret value shorter than MinSecretLen,
-// with a message that says what to do. It never quotes the value.
+// with a message that says what to do. It never quotes the value. An
+// empty value (a placeholder) has nothing to hide and is allowed.
 func ValidateSecretValue(key, value string) error {
-	if n := utf8.RuneCountInString(value); n < MinSecretLen {
+	if n := utf8.RuneCountInString(value); n > 0 && n < MinSecretLen {
 		return Errorf(EINVALID, "the secret value of %s has %d characters; a secret needs at least %d, or logs could not mask it without hiding ordinary text: use a longer value, or set %s without --secret if it is not secret",
 			key, n, MinSecretLen, key)
 	}
