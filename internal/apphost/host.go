@@ -459,6 +459,13 @@ func (h *Host) ServeApp(w http.ResponseWriter, r *http.Request, projectID, deplo
 				case <-r.Context().Done():
 				}
 				t.Stop()
+			} else if h.m.Current(name) == "" {
+				// No release of the app serves here (the project just
+				// stopped being an app, and the edge has not heard yet):
+				// nothing will wake, so the activator must not hold it.
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "503: the app is not running; try again", http.StatusServiceUnavailable)
+				return
 			}
 		}
 		pool.ServeHTTP(w, r)
