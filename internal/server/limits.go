@@ -96,6 +96,11 @@ func (s *Server) takeUpload(w http.ResponseWriter, r *http.Request) bool {
 	case s.uploads <- struct{}{}:
 		return true
 	case <-t.C:
+		// The body's read deadline passed while it waited: give the
+		// server a moment to read what the client sent of it after the
+		// answer, so that the connection closes cleanly instead of being
+		// reset under the client while it reads the 429.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Second))
 		err := apogee.TooMany(s.cfg.BodyTimeout, "the server is receiving too many uploads at once; try again in a moment")
 		api.SetRetryAfter(w, err)
 		http.Error(w, apogee.ErrorMessage(err), http.StatusTooManyRequests)
