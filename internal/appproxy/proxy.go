@@ -17,6 +17,8 @@
 //     edge accepted; the client's own X-Forwarded-*, Forwarded and
 //     X-Real-Ip are dropped, never trusted;
 //   - the Host header and the query string pass unchanged;
+//   - a Set-Cookie in the response whose Domain reaches beyond the
+//     request's host is dropped (package setcookie);
 //   - WebSocket (Upgrade) and streaming responses (SSE) pass through,
 //     flushed as they come;
 //   - a body over Options.MaxBodyBytes is 413; no response headers within
@@ -47,9 +49,12 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/apogee-dev/apogee/internal/setcookie"
 )
 
 // Backend is one instance the proxy can send requests to. Every
@@ -190,7 +195,7 @@ func New(opts Options) *Proxy {
 		Rewrite:        rewrite,
 		Transport:      roundTripper{},
 		ErrorHandler:   p.proxyError,
-		ModifyResponse: p.label,
+		ModifyResponse: p.modifyResponse,
 		BufferPool:     bufferPool{},
 		ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
 	}
@@ -219,17 +224,49 @@ func rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
+// modifyResponse is the ReverseProxy's ModifyResponse: the label
+// header, then the cookie filter.
+func (p *Proxy) modifyResponse(res *http.Response) error {
+	p.label(res)
+	p.dropForeignCookies(res.Request.Host, res.Header)
+	return nil
+}
+
 // label names the target that answered in Options.LabelHeader, in
 // place of any value the caller or the app set.
-func (p *Proxy) label(res *http.Response) error {
+func (p *Proxy) label(res *http.Response) {
 	if p.opts.LabelHeader == "" {
-		return nil
+		return
 	}
 	if rs := stateOf(res.Request.Context()); rs != nil && rs.target != nil && rs.target.label != nil {
 		rs.w.Header().Del(p.opts.LabelHeader)
 		res.Header[p.opts.LabelHeader] = rs.target.label
 	}
-	return nil
+}
+
+// dropForeignCookies removes from an instance's response header h every
+// Set-Cookie whose Domain reaches beyond the request's host (package
+// setcookie): an app on the sites domain, which is no public suffix,
+// must not set cookies for its sibling sites or for the platform.
+func (p *Proxy) dropForeignCookies(host string, h http.Header) {
+	values := h["Set-Cookie"]
+	if len(values) == 0 {
+		return
+	}
+	if hn, _, err := net.SplitHostPort(host); err == nil {
+		host = hn
+	}
+	host = strings.TrimSuffix(host, ".")
+	kept, dropped := setcookie.Filter(host, values)
+	if dropped == 0 {
+		return
+	}
+	p.opts.Log.Debug("app proxy: dropped a Set-Cookie whose Domain is not the site's host", "host", host, "dropped", dropped)
+	if len(kept) == 0 {
+		h.Del("Set-Cookie")
+	} else {
+		h["Set-Cookie"] = kept
+	}
 }
 
 // proxyError answers a request that failed between the proxy and the

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -517,6 +519,42 @@ func TestLabelHeaderNamesTheTargetThatAnswered(t *testing.T) {
 				if got := res.Header.Values("X-Release"); res.StatusCode != 200 || strings.Join(got, ",") != strings.Join(c.want, ",") {
 					t.Errorf("%d, X-Release %q, want %q", res.StatusCode, got, c.want)
 				}
+			}
+		})
+	}
+}
+
+// TestProxyDropsCookiesForOtherHosts: an instance's Set-Cookie reaches
+// the browser only if its Domain is absent or the request's own host; a
+// cookie for the platform's domain or a sibling site is dropped, with the
+// others of the same response kept.
+func TestProxyDropsCookiesForOtherHosts(t *testing.T) {
+	p := New(Options{Log: quiet()})
+	b := newBackend(t, "a", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, c := range r.URL.Query()["c"] {
+			w.Header().Add("Set-Cookie", c)
+		}
+	}))
+	url := front(t, p.NewPool("web", p.NewTarget(b)))
+	const own = "theme=dark; Path=/"
+	const ownDomain = "sid=1; Domain=Web.Apogee-Sites.test"
+	const apex = "apogee_session=stolen; Domain=apogee-sites.test; Path=/"
+	const sibling = "sid=2; Domain=.shop.apogee-sites.test"
+	for _, tc := range []struct {
+		name, host string
+		cookies    []string
+		want       []string
+	}{
+		{"host-only and own domain kept", "web.apogee-sites.test:8080", []string{own, ownDomain}, []string{own, ownDomain}},
+		{"platform's domain dropped", "web.apogee-sites.test", []string{apex}, nil},
+		{"sibling dropped, others kept", "web.apogee-sites.test", []string{own, sibling, ownDomain, apex}, []string{own, ownDomain}},
+		{"own domain of another host dropped", "www.example.com", []string{ownDomain, own}, []string{own}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := neturl.Values{"c": tc.cookies}
+			res, _ := get(t, url+"/?"+q.Encode(), map[string]string{"Host": tc.host})
+			if got := res.Header.Values("Set-Cookie"); !slices.Equal(got, tc.want) {
+				t.Errorf("Set-Cookie %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -56,6 +56,9 @@ type metrics struct {
 	manifestMisses prometheus.Counter
 	// proxied counts requests answered by a proxy rule.
 	proxied prometheus.Counter
+	// cookiesDropped counts Set-Cookie values of header rules dropped
+	// for a Domain beyond the site's host (package setcookie).
+	cookiesDropped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -97,6 +100,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "apogee_edge_proxied_total",
 			Help: "Requests a deployment's proxy rule sent to another server (Netlify 200 rules to a URL, Vercel external rewrites).",
 		}),
+		cookiesDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "apogee_edge_cookies_dropped_total",
+			Help: "Set-Cookie headers of header rules dropped because their Domain reaches beyond the site's own host.",
+		}),
 	}
 	for i, c := range codes {
 		m.requests[i] = requests.WithLabelValues(strconv.Itoa(c))
@@ -104,7 +111,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{requests, m.bytes, m.cacheHits, m.cacheMisses, m.cacheBytes, m.reloads, m.projectReloads, m.manifestMisses, m.proxied} {
+	for _, c := range []prometheus.Collector{requests, m.bytes, m.cacheHits, m.cacheMisses, m.cacheBytes, m.reloads, m.projectReloads, m.manifestMisses, m.proxied, m.cookiesDropped} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -69,7 +69,7 @@ func newProxy(cfg ProxyConfig, s *Server) *httputil.ReverseProxy {
 			t := resp.Request.Context().Value(proxyKey{}).(*proxyTarget)
 			h := resp.Header
 			h["X-Apogee-Deployment"] = t.site.hdrID
-			addHeaders(h, t.res.Headers)
+			s.addHeaders(h, t.res.Headers, resp.Request)
 			if t.res.Status != http.StatusOK && t.res.Status != 0 {
 				resp.StatusCode = t.res.Status
 				resp.Status = strconv.Itoa(t.res.Status) + " " + http.StatusText(t.res.Status)

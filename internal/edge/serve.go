@@ -12,6 +12,7 @@ import (
 
 	"github.com/apogee-dev/apogee/internal/coalesce"
 	"github.com/apogee-dev/apogee/internal/rules"
+	"github.com/apogee-dev/apogee/internal/setcookie"
 )
 
 var _ http.Handler = (*Server)(nil)
@@ -168,7 +169,7 @@ func (s *Server) serveRules(w http.ResponseWriter, r *http.Request, st *site, m 
 		}
 		h := w.Header()
 		h["Cache-Control"] = noStore
-		addHeaders(h, res.Headers)
+		s.addHeaders(h, res.Headers, r)
 		s.errorKeep(w, r, pg, st)
 	}
 }
@@ -195,11 +196,33 @@ var statusPages sync.Map // int → *page
 // the edge's own, so a rule may replace Cache-Control, say; rules cannot
 // name the headers that frame the message (package rules refuses them).
 // The names are canonical and the values shared and full (rules.Header),
-// so this allocates nothing.
-func addHeaders(h http.Header, hs []rules.Header) {
+// so this allocates nothing. A Set-Cookie whose Domain reaches beyond the
+// request's host is dropped (package setcookie): the sites domain is not
+// a public suffix, so a browser would take it.
+func (s *Server) addHeaders(h http.Header, hs []rules.Header, r *http.Request) {
 	for _, kv := range hs {
+		if kv.Name == "Set-Cookie" {
+			s.addCookies(h, kv.Value, r)
+			continue
+		}
 		h[kv.Name] = kv.Value
 	}
+}
+
+// addCookies sets the Set-Cookie values of a header rule that the
+// request's host may set (see setcookie.Allowed).
+func (s *Server) addCookies(h http.Header, values []string, r *http.Request) {
+	host, _ := ParseHost(r.Host) // parsed before: ServeHTTP routed by it
+	kept, dropped := setcookie.Filter(host, values)
+	if dropped > 0 {
+		s.m.cookiesDropped.Add(float64(dropped))
+		s.log.Debug("dropped a header rule's Set-Cookie whose Domain is not the site's host", "host", host, "path", r.URL.Path, "dropped", dropped)
+	}
+	if len(kept) == 0 {
+		delete(h, "Set-Cookie")
+		return
+	}
+	h["Set-Cookie"] = kept
 }
 
 // serveFile answers with f and status: 200 for the file at the path
@@ -226,7 +249,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, st *site, f *
 	}
 	h["Etag"] = etag
 	if extra != nil {
-		addHeaders(h, extra)
+		s.addHeaders(h, extra, r)
 	}
 	if status == http.StatusOK {
 		if inm, ok := r.Header["If-None-Match"]; ok && etagMatch(inm, etag[0]) {
