@@ -24,7 +24,9 @@ const chromiumPath = "/usr/bin/chromium"
 
 // newBrowser starts headless chromium with a fresh profile and returns a
 // chromedp context for one tab.
-func newBrowser(t *testing.T) context.Context {
+// newBrowser starts a headless chromium for t, with extra options (a
+// host-resolver rule, say) after the tests' own.
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if _, err := exec.LookPath(chromiumPath); err != nil {
 		t.Fatalf("the dashboard's browser tests need chromium at %s: apt-get install chromium (scripts/test.sh installs it)", chromiumPath)
@@ -44,6 +46,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() {

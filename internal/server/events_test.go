@@ -25,7 +25,10 @@ import (
 // and returns its address.
 func startServer(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
-	cfg.Listen, cfg.Domain, cfg.CacheMB, cfg.MaxFileMB = "127.0.0.1:0", "localhost", 16, 8
+	cfg.Listen, cfg.CacheMB, cfg.MaxFileMB = "127.0.0.1:0", 16, 8
+	if cfg.Domain == "" {
+		cfg.Domain = "localhost"
+	}
 	cfg.UploadTTL, cfg.LogLevel, cfg.LogFormat, cfg.ShutdownTTL = time.Hour, "warn", "text", time.Second
 	if cfg.MetricsListen == "" {
 		cfg.MetricsListen = "127.0.0.1:0"
