@@ -318,7 +318,8 @@ func (b *builder) netlifyRule(r netlifyRedirect) {
 
 // netlifyHeaders parses a _headers file: a path line (starting with "/")
 // followed by "Name: value" lines (indented by convention). A name given
-// twice for one path is joined with ", ", as Netlify does; a line that
+// twice for one path is joined with ", ", as Netlify does (Set-Cookie
+// lines stay separate cookies); a line that
 // is neither is ignored, as Netlify does.
 func (b *builder) netlifyHeaders(data []byte) {
 	var cur *headerRule
@@ -379,10 +380,17 @@ func (b *builder) netlifyHeaders(data []byte) {
 	flush()
 }
 
+// addValue adds a header line to h. Set-Cookie lines stay separate
+// values (joined here by "\n", which no header value holds, and split by
+// Compile): a comma-joined Set-Cookie would be one cookie to a browser.
 func addValue(h *headerRule, name, value string) {
 	for i := range h.values {
 		if strings.EqualFold(h.values[i][0], name) {
-			h.values[i][1] += ", " + value
+			sep := ", "
+			if strings.EqualFold(name, "Set-Cookie") {
+				sep = "\n"
+			}
+			h.values[i][1] += sep + value
 			return
 		}
 	}

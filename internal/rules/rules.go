@@ -228,6 +228,9 @@ func Compile(files map[string][]byte, s Settings) (*Set, []apogee.RuleWarning, e
 		h.out = make([]Header, len(h.values))
 		for j, kv := range h.values {
 			h.out[j] = newHeader(kv[0], kv[1])
+			if h.out[j].Name == "Set-Cookie" && strings.Contains(kv[1], "\n") {
+				h.out[j].Value = strings.Split(kv[1], "\n") // several cookies (see addValue)
+			}
 		}
 		h.values = nil
 	}

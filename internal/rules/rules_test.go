@@ -358,3 +358,23 @@ func TestNetlify45k(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadersSetCookieLinesStaySeparate: two Set-Cookie lines under one
+// _headers path are two cookies, not one comma-joined header (which a
+// browser reads as a single cookie); other repeated names are joined.
+func TestHeadersSetCookieLinesStaySeparate(t *testing.T) {
+	set, _, err := Compile(map[string][]byte{"_headers": []byte("/*\n  Set-Cookie: a=1; Path=/\n  Set-Cookie: b=2\n  X-Tag: x\n  X-Tag: y\n")}, Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, h := range set.Match("GET", "/", "", func(string) bool { return true }).Headers {
+		got[h.Name] = h.Value
+	}
+	if c := got["Set-Cookie"]; len(c) != 2 || c[0] != "a=1; Path=/" || c[1] != "b=2" {
+		t.Errorf("Set-Cookie %q, want two values", c)
+	}
+	if x := got["X-Tag"]; len(x) != 1 || x[0] != "x, y" {
+		t.Errorf("X-Tag %q, want one joined value", x)
+	}
+}
