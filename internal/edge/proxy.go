@@ -69,6 +69,11 @@ func newProxy(cfg ProxyConfig, s *Server) *httputil.ReverseProxy {
 			t := resp.Request.Context().Value(proxyKey{}).(*proxyTarget)
 			h := resp.Header
 			h["X-Apogee-Deployment"] = t.site.hdrID
+			if v := h["Set-Cookie"]; len(v) > 0 {
+				// The upstream answers on the site's host: its cookies
+				// pass the same filter as the site's own (setcookie).
+				s.addCookies(h, v, resp.Request)
+			}
 			s.addHeaders(h, t.res.Headers, resp.Request)
 			if t.res.Status != http.StatusOK && t.res.Status != 0 {
 				resp.StatusCode = t.res.Status

@@ -57,6 +57,8 @@ func TestProxyRules(t *testing.T) {
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("X-Upstream", "yes")
+		w.Header().Add("Set-Cookie", "own=1; Path=/")
+		w.Header().Add("Set-Cookie", "apogee_session=forged; Domain=localhost; Path=/")
 		if r.URL.Path == "/missing" {
 			w.WriteHeader(http.StatusNotFound)
 		}
@@ -93,6 +95,10 @@ headers = {X-From = "Netlify"}
 		}
 		if c.target != "/" && w.Header().Get("X-Upstream") != "yes" {
 			t.Errorf("%s %s: the upstream's headers are not passed on: %v", c.method, c.target, w.Header())
+		}
+		if c.target != "/" && strings.Join(w.Header().Values("Set-Cookie"), "|") != "own=1; Path=/" {
+			t.Errorf("%s %s: Set-Cookie %q; want the upstream's host-only cookie only (one for the platform's domain is dropped)",
+				c.method, c.target, w.Header().Values("Set-Cookie"))
 		}
 	}
 
