@@ -69,9 +69,9 @@ func TestNewUserInBrowser(t *testing.T) {
 
 	b := newBrowser(t)
 	run, text, shot := steps(t, b, artifacts(t))
-	long := func(what string, steps ...chromedp.Action[chromedp.Void]) { // a build may take a while
+	long := func(what string, steps ...chromedp.Action[chromedp.Void]) { // a build may take a while: minutes on a loaded 2-core machine
 		t.Helper()
-		ctx, cancel := context.WithTimeout(b, 3*time.Minute)
+		ctx, cancel := context.WithTimeout(b, 8*time.Minute)
 		defer cancel()
 		if err := chromedp.Do(ctx, steps...); err != nil {
 			t.Fatalf("%s: %v", what, err)
