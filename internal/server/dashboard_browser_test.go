@@ -93,6 +93,27 @@ func button(text string) string {
 	return fmt.Sprintf(`//button[normalize-space()=%q]`, text)
 }
 
+// pageState describes the page of tab b when a step failed: its address,
+// its text, and a screenshot saved to shots, so that a failure in CI
+// says what the browser showed.
+func pageState(b context.Context, shots, what string) string {
+	ctx, cancel := context.WithTimeout(b, 10*time.Second)
+	defer cancel()
+	url, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		return "the page's state could not be read: " + err.Error()
+	}
+	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	state := fmt.Sprintf("the page at %s shows:\n%s", url, body)
+	if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+		path := filepath.Join(shots, "failed-"+strings.NewReplacer(" ", "-", "/", "-").Replace(what)+".png")
+		if os.WriteFile(path, png, 0o644) == nil {
+			state += "\nscreenshot: " + path
+		}
+	}
+	return state
+}
+
 // steps returns the actions a browser test takes in tab b: run steps (15
 // s each at most), read an element's text, and save a full-page
 // screenshot to shots.
@@ -102,7 +123,7 @@ func steps(t *testing.T, b context.Context, shots string) (run func(string, ...c
 		rctx, cancel := context.WithTimeout(b, 15*time.Second)
 		defer cancel()
 		if err := chromedp.Do(rctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
+			t.Fatalf("%s: %v\n%s", what, err, pageState(b, shots, what))
 		}
 	}
 	text = func(sel string) string {

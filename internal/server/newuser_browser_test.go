@@ -68,13 +68,14 @@ func TestNewUserInBrowser(t *testing.T) {
 	t.Setenv("APOGEE_PROJECT", "")
 
 	b := newBrowser(t)
-	run, text, shot := steps(t, b, artifacts(t))
+	shots := artifacts(t)
+	run, text, shot := steps(t, b, shots)
 	long := func(what string, steps ...chromedp.Action[chromedp.Void]) { // a build may take a while: minutes on a loaded 2-core machine
 		t.Helper()
 		ctx, cancel := context.WithTimeout(b, 8*time.Minute)
 		defer cancel()
 		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
+			t.Fatalf("%s: %v\n%s", what, err, pageState(b, shots, what))
 		}
 	}
 
@@ -131,6 +132,7 @@ func TestNewUserInBrowser(t *testing.T) {
 		if len(ds) < 2 && len(done) > 0 {
 			t.Fatalf("the second deploy ended without a deployment: %s", <-done)
 		}
+		time.Sleep(50 * time.Millisecond) // a poll, not a wait for a result
 	}
 	long("watch the build", chromedp.Navigate(addr+"/deployments/"+v2),
 		chromedp.WaitVisible(`//span[@id="status" and normalize-space()="Ready"]`),
