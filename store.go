@@ -166,6 +166,7 @@ type Store interface {
 	DomainStore
 	LogStore
 	RuntimeLogStore
+	RequestStore
 	ServingStore
 	VariantStore
 	BuildStore
