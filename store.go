@@ -164,6 +164,7 @@ type Store interface {
 	RouteStore
 	BranchStore
 	DomainStore
+	ZoneStore
 	LogStore
 	RuntimeLogStore
 	RequestStore

@@ -84,6 +84,9 @@ func PlanApp(fsys fs.FS, o Overrides) (AppPlan, error) {
 		} else {
 			plan.InstallCommand, plan.ProdOnly = pm.prodInstall()
 		}
+		if pm.lockfile == "" && pkg.nothingToInstall() {
+			plan.InstallCommand, plan.PruneCommand, plan.ProdOnly = "", "", false
+		}
 	} else if o.BuildCommand != nil {
 		plan.BuildCommand = *o.BuildCommand
 	}

@@ -29,8 +29,8 @@ func TestPlanApp(t *testing.T) {
 		return root.FS()
 	}
 	str := func(s string) *string { return &s }
-	withBuild := `{"scripts": {"build": "tsc", "start": "node dist/server.js"}}`
-	noBuild := `{"scripts": {"start": "node server.js"}}`
+	withBuild := `{"scripts": {"build": "tsc", "start": "node dist/server.js"}, "dependencies": {"express": "^5"}}`
+	noBuild := `{"scripts": {"start": "node server.js"}, "dependencies": {"express": "^5"}}`
 	tests := []struct {
 		name string
 		fsys fs.FS
@@ -57,6 +57,14 @@ func TestPlanApp(t *testing.T) {
 			want: AppPlan{PackageManager: "yarn", InstallCommand: "yarn install --frozen-lockfile --production", ProdOnly: true, Lockfile: "yarn.lock"}},
 		{name: "yarn berry keeps devDependencies", fsys: tree(map[string]string{"package.json": withBuild, "yarn.lock": "__metadata:\n  version: 8\n"}),
 			want: AppPlan{PackageManager: "yarn", InstallCommand: "yarn install --immutable", BuildCommand: "yarn run build", Lockfile: "yarn.lock"}},
+		{name: "no dependencies: nothing to install", fsys: tree(map[string]string{"package.json": `{"scripts": {"start": "node server.js"}}`}),
+			want: AppPlan{PackageManager: "npm"}},
+		{name: "no dependencies but a build", fsys: tree(map[string]string{"package.json": `{"scripts": {"build": "node build.js"}}`}),
+			want: AppPlan{PackageManager: "npm", BuildCommand: "npm run build"}},
+		{name: "no dependencies but a postinstall script", fsys: tree(map[string]string{"package.json": `{"scripts": {"postinstall": "node gen.js"}}`}),
+			want: AppPlan{PackageManager: "npm", InstallCommand: "npm install --omit=dev", ProdOnly: true}},
+		{name: "no dependencies but workspaces", fsys: tree(map[string]string{"package.json": `{"workspaces": ["packages/*"]}`}),
+			want: AppPlan{PackageManager: "npm", InstallCommand: "npm install --omit=dev", ProdOnly: true}},
 		{name: "no package.json (a Procfile app)", fsys: tree(map[string]string{"Procfile": "web: ./server"}), want: AppPlan{}},
 		{name: "build override skips the build", fsys: tree(map[string]string{"package.json": withBuild}), o: Overrides{BuildCommand: str("")},
 			want: AppPlan{PackageManager: "npm", InstallCommand: "npm install --omit=dev", ProdOnly: true}},

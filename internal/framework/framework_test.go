@@ -499,6 +499,23 @@ func TestDetectWith(t *testing.T) {
 			t.Errorf("got  %+v\nwant %+v", p, want)
 		}
 	})
+	t.Run("nothing to install skips the install", func(t *testing.T) {
+		for _, tc := range []struct {
+			pkg, install string
+		}{
+			{`{"scripts":{"build":"node build.js"}}`, ""},
+			{`{"scripts":{"build":"node build.js"},"devDependencies":{"sass":"*"}}`, "npm install"},
+			{`{"scripts":{"build":"node build.js","prepare":"node gen.js"}}`, "npm install"},
+			{`{"scripts":{"build":"node build.js"},"optionalDependencies":{"fsevents":"*"}}`, "npm install"},
+		} {
+			if p := mustDetect(t, tree(map[string]string{"package.json": tc.pkg})); p.InstallCommand != tc.install {
+				t.Errorf("%s: install %q, want %q", tc.pkg, p.InstallCommand, tc.install)
+			}
+		}
+		if p := mustDetect(t, tree(map[string]string{"package.json": `{"scripts":{"build":"node build.js"}}`, "package-lock.json": "{}"})); p.InstallCommand != "npm ci" {
+			t.Errorf("with a lockfile: install %q, want npm ci", p.InstallCommand)
+		}
+	})
 	t.Run("invalid overrides", func(t *testing.T) {
 		for _, o := range []Overrides{
 			{Framework: ptr("hugo")},

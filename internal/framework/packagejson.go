@@ -27,10 +27,32 @@ type packageJSON struct {
 	Scripts         map[string]string `json:"scripts"`
 	Dependencies    map[string]string `json:"dependencies"`
 	DevDependencies map[string]string `json:"devDependencies"`
-	PackageManager  string            `json:"packageManager"`
+	// OptionalDependencies and Workspaces matter only to nothingToInstall.
+	OptionalDependencies map[string]string `json:"optionalDependencies"`
+	Workspaces           json.RawMessage   `json:"workspaces"`
+	PackageManager       string            `json:"packageManager"`
 	// Engines is decoded on its own and leniently: npm only warns about a
 	// malformed engines field, so Apogee does not refuse one either.
 	Engines json.RawMessage `json:"engines"`
+}
+
+// nothingToInstall reports whether installing would do nothing: no
+// dependency of any kind, no workspaces, and no script an install runs
+// (npm runs preinstall, install, postinstall and prepare). Apogee then
+// skips the install, which would only start the package manager.
+func (p *packageJSON) nothingToInstall() bool {
+	if len(p.Dependencies)+len(p.DevDependencies)+len(p.OptionalDependencies) > 0 {
+		return false
+	}
+	if w := strings.TrimSpace(string(p.Workspaces)); w != "" && w != "null" && w != "[]" && w != "{}" {
+		return false
+	}
+	for _, s := range []string{"preinstall", "install", "postinstall", "prepare"} {
+		if _, ok := p.Scripts[s]; ok {
+			return false
+		}
+	}
+	return true
 }
 
 // has reports whether dep is in dependencies or devDependencies.

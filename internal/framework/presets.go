@@ -297,6 +297,9 @@ func detect(fsys fs.FS, o Overrides) (Plan, []issue, error) {
 	}
 	plan := planFor(*preset, pm, node)
 	plan.NodeVersionFrom = from
+	if pm.lockfile == "" && pkg.nothingToInstall() {
+		plan.InstallCommand = ""
+	}
 	script := preset.BuildScript
 	if script == "" {
 		script = "build"

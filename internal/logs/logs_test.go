@@ -216,10 +216,15 @@ func TestFollowLaggingFollowerCatchesUp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var count atomic.Int64
+	// over is the record that says the log has ended (a deployment's final
+	// status), written before hub.End as the builder does: a follower cut
+	// loose that subscribes again after End learns from it that the log is
+	// over.
+	var over atomic.Bool
 	release := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- Follow(ctx, st, hub, id, 0, func(context.Context) (bool, error) { return true, nil },
+		done <- Follow(ctx, st, hub, id, 0, func(context.Context) (bool, error) { return !over.Load(), nil },
 			func(lines []apogee.LogLine) error {
 				if count.Add(int64(len(lines))) == 1 {
 					<-release // stall so the hub cuts this follower loose
@@ -236,6 +241,7 @@ func TestFollowLaggingFollowerCatchesUp(t *testing.T) {
 	}
 	close(release)
 	w.Close(ctx)
+	over.Store(true)
 	hub.End(id)
 	if err := <-done; err != nil {
 		t.Fatal(err)

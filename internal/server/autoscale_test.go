@@ -34,12 +34,12 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// slowExpress answers /slow after 100 ms, so that requests stay in
+// slowExpress answers /slow after 100 ms (or ?ms=N), so that requests stay in
 // flight.
 const slowExpress = `const express = require('express');
 const app = express();
 app.get('/', (req, res) => res.send('hello'));
-app.get('/slow', (req, res) => setTimeout(() => res.send('slow'), 100));
+app.get('/slow', (req, res) => setTimeout(() => res.send('slow'), Number(req.query.ms) || 100));
 app.listen(process.env.PORT);
 `
 
@@ -170,7 +170,9 @@ func TestAutoscaleStepLoad(t *testing.T) {
 		t.Fatalf("before the load: %d instances, want 1", n)
 	}
 
-	l := startStepLoad(addr, "api.localhost", "/slow", 200)
+	// Half a second each: the 200 clients keep about 200 requests in
+	// flight at every sample, however loaded the machine that runs them.
+	l := startStepLoad(addr, "api.localhost", "/slow?ms=500", 200)
 	defer l.stop()
 	l.waitMore(t, 400)
 	steps := 0

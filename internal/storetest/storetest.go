@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"LargeManifest", testLargeManifest},
 		{"CanceledContext", testCanceledContext},
 		{"Domains", testDomains},
+		{"Zones", testZones},             // zones.go
+		{"ZoneRecords", testZoneRecords}, // zones.go
 		{"DomainRoutes", testDomainRoutes},
 		{"ConcurrentCreateDomain", testConcurrentCreateDomain},
 		{"Env", testEnv},
