@@ -238,7 +238,7 @@ func BenchmarkColdStartAfterIdleStop(b *testing.B) {
 		withSpare := i%2 == 0
 		i++
 		if !withSpare {
-			s.apps.runtime.DropSpare(s.apps.manager.Current("api"))
+			h.DropSpare("api")
 		}
 		start := time.Now()
 		code, body, _ := request(b, addr, "GET", "api.localhost", "/", "")
