@@ -137,7 +137,9 @@ func (e *env) spec(mode string, env ...string) apps.Spec {
 	return apps.Spec{
 		Project: "web", Release: "r1", Dir: e.dir, Command: "exec node app.js", Env: env,
 		Health: apps.Health{
-			BootTimeout: 5 * time.Second, BootInterval: 20 * time.Millisecond,
+			// Past the boot this machine measured, four times over: a
+			// loaded machine (runsc most) boots slowly.
+			BootTimeout: 5*time.Second + 4*e.boot, BootInterval: 20 * time.Millisecond,
 			Interval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond,
 			Unready: 300 * time.Millisecond, Replace: 900 * time.Millisecond,
 		},
