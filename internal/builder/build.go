@@ -297,7 +297,7 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	w.Systemf("Detected %s: install %s, build %s, output %q", plan.Name, quoteOr(plan.InstallCommand, "none"), quoteOr(plan.BuildCommand, "none"), plan.OutputDir)
 
 	if plan.InstallCommand != "" || plan.BuildCommand != "" {
-		if err := b.useNode(ctx, w, p, plan.NodeVersion, plan.NodeVersionFrom, &ws); err != nil {
+		if _, err := b.useNode(ctx, w, p, plan.NodeVersion, plan.NodeVersionFrom, &ws); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -393,10 +393,11 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 		w.Systemf("Release command %s runs once, before the release serves production", quoteOr(kind.ReleaseCommand, ""))
 	}
 
-	// An app runs with the server's Node.js, so it is built with it too:
-	// native modules built for another Node.js would not load.
-	if want := p.Settings.Build.NodeVersion; plan.NodeVersion != "" || (want != nil && *want != "") {
-		w.Systemf("Apps build and run with the server's Node.js for now; the version asked for is not used")
+	// The release runs on the Node.js it was built with: native modules
+	// built for another would not load.
+	node, err := b.useNode(ctx, w, p, plan.NodeVersion, plan.NodeVersionFrom, &ws)
+	if err != nil {
+		return nil, nil, err
 	}
 
 	cache, err := b.openCache(ctx, p.ID, ws.root, ws.rootDir, plan.Lockfile, "prod", w)
@@ -439,7 +440,7 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 		}
 	}
 	b.recordCache(ctx, p, cache, w)
-	return files, &apogee.AppBuild{StartCommand: kind.StartCommand, ReleaseCommand: kind.ReleaseCommand}, nil
+	return files, &apogee.AppBuild{StartCommand: kind.StartCommand, ReleaseCommand: kind.ReleaseCommand, NodeVersion: node}, nil
 }
 
 // commitLine is a commit as the log shows it: short SHA, subject, author.
@@ -470,21 +471,22 @@ const nodeTarget = "/run/apogee/node"
 
 // useNode picks the build's Node.js (the project's setting, else what
 // the tree asks for, else the current LTS), mounts it read-only and puts
-// it first on PATH, and logs which and why.
-func (b *Builder) useNode(ctx context.Context, w *logs.Writer, p *apogee.Project, want, from string, ws *workspace) error {
+// it first on PATH, logs which and why, and returns its version ("" for
+// the server's own).
+func (b *Builder) useNode(ctx context.Context, w *logs.Writer, p *apogee.Project, want, from string, ws *workspace) (string, error) {
 	if b.cfg.NodeJS == nil {
-		return nil
+		return "", nil
 	}
 	if s := p.Settings.Build.NodeVersion; s != nil && *s != "" {
 		want, from = *s, "the project's setting"
 	}
 	c, err := b.cfg.NodeJS.Choose(ctx, want, from)
 	if err != nil {
-		return err
+		return "", err
 	}
 	w.Systemf("%s", c.Why)
 	if c.Dir == "" {
-		return nil
+		return "", nil
 	}
 	bin := nodeTarget + "/bin"
 	if b.cfg.Sandbox.Name() == "none" {
@@ -504,7 +506,7 @@ func (b *Builder) useNode(ctx context.Context, w *logs.Writer, p *apogee.Project
 			ws.env = append(ws.env, kv)
 		}
 	}
-	return nil
+	return c.Version, nil
 }
 
 // env is the whole environment of a build step: a fixed base and the
