@@ -126,3 +126,53 @@ type ZoneStore interface {
 	// zone's serial; ErrNotFound if the zone has no such record.
 	DeleteZoneRecord(ctx context.Context, zone, id string) error
 }
+
+// ZoneView is a zone as the API shows it to its owner: the nameservers
+// to set at the registrar and whether the delegation was found.
+type ZoneView struct {
+	*Zone
+	Project     string   `json:"project,omitempty"`
+	Verified    bool     `json:"verified"`
+	Nameservers []string `json:"nameservers"`
+}
+
+// AddZoneRequest delegates a zone to Apogee; Project, if set, is the
+// project its apex and www serve.
+type AddZoneRequest struct {
+	Name    string `json:"name"`
+	Project string `json:"project,omitempty"`
+}
+
+// AddRecordRequest adds a record to a zone; TTL 0 is DefaultTTL.
+type AddRecordRequest struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Value string `json:"value"`
+	TTL   int    `json:"ttl,omitempty"`
+}
+
+// DNSService keeps the user's delegated zones and their records. A zone
+// is its owner's alone (an admin sees every zone); another user's zone
+// is reported exactly like a missing one.
+type DNSService interface {
+	// Zones returns the user's zones by name.
+	Zones(ctx context.Context) ([]*ZoneView, error)
+	// AddZone delegates a zone to the platform; its view names the
+	// nameservers to set at the registrar. ECONFLICT if the zone is
+	// taken, ETOOLARGE beyond MaxZonesPerUser.
+	AddZone(ctx context.Context, req AddZoneRequest) (*ZoneView, error)
+	Zone(ctx context.Context, name string) (*ZoneView, error)
+	// VerifyZone asks the DNS for the zone's nameservers; if they are the
+	// platform's, the zone is verified and, when it has a project, its
+	// apex and www become the project's verified custom domains.
+	// ECONFLICT says which nameservers were found instead.
+	VerifyZone(ctx context.Context, name string) (*ZoneView, error)
+	RemoveZone(ctx context.Context, name string) error
+	// Records returns the zone's records by name and type.
+	Records(ctx context.Context, zone string) ([]*ZoneRecord, error)
+	// AddRecord validates the record (name, type, value, TTL, conflicts
+	// with the zone's records: EINVALID or ECONFLICT say which) and adds
+	// it; the DNS server answers it at once.
+	AddRecord(ctx context.Context, zone string, req AddRecordRequest) (*ZoneRecord, error)
+	RemoveRecord(ctx context.Context, zone, id string) error
+}

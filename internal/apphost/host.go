@@ -104,8 +104,11 @@ type Config struct {
 	// instances past it stop the least recently used paused apps first,
 	// else are not started. 0: no bound.
 	AppsMemory int64
-	Log        *slog.Logger
-	Now        func() time.Time
+	// MaxSpares bounds the spare sandboxes made for apps stopped when idle
+	// (default DefaultMaxSpares; < 0: none).
+	MaxSpares int
+	Log       *slog.Logger
+	Now       func() time.Time
 	// Registerer receives the host's metrics; nil: not registered.
 	Registerer prometheus.Registerer
 }
@@ -140,6 +143,14 @@ type Host struct {
 	scalers      map[string]*scaler // by project name: production apps
 	scaleChanged chan struct{}      // closed at each decision
 	scaleWG      sync.WaitGroup     // scaling in the background
+	spares       map[string]spareOf // by project: spare sandboxes of stopped apps
+	reserved     int64              // memory reserved for instances starting
+
+	// roomMu serializes the decisions on Config.AppsMemory (a pass of
+	// the autoscaler, a start, a spare). It is taken after the scaler's
+	// own op, if any, and before scaleMu; while it is held other scalers'
+	// ops are only tried (TryLock), never waited for.
+	roomMu sync.Mutex
 }
 
 // restoreWait bounds how long a request to a production host waits for
@@ -163,6 +174,9 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxSpares == 0 {
+		cfg.MaxSpares = DefaultMaxSpares
+	}
 	if cfg.AutoscaleTick == 0 {
 		cfg.AutoscaleTick = DefaultAutoscaleTick
 	}
@@ -178,7 +192,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, m: cfg.Manager, trees: trees, log: cfg.Log,
 		names: make(map[string]string), used: make(map[string]time.Time), restoring: make(map[string]chan struct{}),
-		scalers: make(map[string]*scaler), scaleChanged: make(chan struct{})}
+		scalers: make(map[string]*scaler), scaleChanged: make(chan struct{}), spares: make(map[string]spareOf)}
 	if h.met, err = newMetrics(cfg.Registerer, h); err != nil {
 		return nil, err
 	}
@@ -230,6 +244,7 @@ func (h *Host) BeforeProduction(ctx context.Context, p *apogee.Project, d *apoge
 		return fmt.Errorf("apphost: switch %s to %s: %w", p.Name, d.ID, err)
 	}
 	h.met.releases.WithLabelValues("live").Inc()
+	h.dropSpare(p.Name, d.ID)
 	if w != nil {
 		w.Systemf("Release v%d: %s ready in %s; production serves it", rel.Version, plural(n, "instance"), h.cfg.Now().Sub(start).Round(time.Millisecond))
 	}
@@ -498,11 +513,16 @@ func (h *Host) ServeApp(w http.ResponseWriter, r *http.Request, projectID, deplo
 		}
 		// A paused or stopped app wakes: the request waits for it.
 		if err := h.Wake(r.Context(), name); err != nil {
-			if r.Context().Err() == nil {
+			var we *appproxy.WakeError
+			switch {
+			case r.Context().Err() != nil:
+				w.WriteHeader(499)
+			case errors.As(err, &we):
+				appproxy.WriteWakeError(w, err) // logged where it failed
+			default:
 				h.log.Warn("app request: wake the app", "project", name, "err", err)
+				appproxy.WriteWakeError(w, err)
 			}
-			w.Header().Set("Retry-After", "5")
-			http.Error(w, "503: the app is starting; try again", http.StatusServiceUnavailable)
 			return
 		}
 		pool := h.m.Production(name)

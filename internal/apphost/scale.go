@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,29 @@ const (
 	stateStopped = "stopped"
 )
 
+// A stopped app whose start failed (it crashed as it started, or missed
+// its boot timeout) is not started again before a backoff: 10 s, doubling
+// with each failure in a row, at most 5 min (Kubernetes' CrashLoopBackOff).
+// Requests meanwhile are answered 503 at once, with the reason and
+// Retry-After; the first request after the backoff tries again.
+const (
+	wakeBackoffInitial = 10 * time.Second
+	wakeBackoffMax     = 5 * time.Minute
+)
+
+// wakeBackoff is the backoff after n failed starts in a row (n ≥ 1).
+func wakeBackoff(n int) time.Duration {
+	d := wakeBackoffInitial
+	for i := 1; i < n && d < wakeBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, wakeBackoffMax)
+}
+
+// memoryRetry is the Retry-After of a request refused because the memory
+// for apps is full: nothing frees on a schedule, so a short one.
+const memoryRetry = 10 * time.Second
+
 // DefaultAutoscaleTick is how often the autoscaler decides.
 const DefaultAutoscaleTick = autoscale.DefaultTick
 
@@ -62,17 +86,22 @@ type scaler struct {
 	state atomic.Value // string
 
 	// The rest is guarded by Host.scaleMu.
-	set       apogee.AppScale
-	dec       *autoscale.Decider
-	desired   int
-	busy      bool // a scale runs in the background
-	panic     bool
-	ready     int
-	inflight  int64
-	activeAt  time.Time // last tick with a request in flight, or a request
-	stateAt   time.Time // when the app was paused or stopped
-	plan      apogee.AppLimits
-	planAt    time.Time
+	set      apogee.AppScale
+	dec      *autoscale.Decider
+	desired  int
+	busy     bool // a scale runs in the background
+	panic    bool
+	ready    int
+	inflight int64
+	activeAt time.Time // last tick with a request in flight, or a request
+	stateAt  time.Time // when the app was paused or stopped
+	plan     apogee.AppLimits
+	planAt   time.Time
+	// A start that failed (Wake of a stopped app) backs off: failures in
+	// a row, when the next may start, and why the last did not.
+	failures  int
+	retryAt   time.Time
+	failed    string
 	decisions []apogee.ScaleDecision // oldest first
 	samples   []apogee.ScaleSample   // oldest first, one per ScaleSampleEvery
 }
@@ -152,6 +181,13 @@ func (h *Host) SetScale(ctx context.Context, project string, set apogee.AppScale
 	}
 	s.op.Lock()
 	defer s.op.Unlock()
+	if want > have {
+		done, err := h.reserve(ctx, s, cur, want-have)
+		if err != nil {
+			return err
+		}
+		defer done()
+	}
 	if err := h.m.Scale(ctx, project, want); err != nil {
 		return err
 	}
@@ -182,6 +218,9 @@ func (h *Host) Wake(ctx context.Context, project string) error {
 	if s.State() == stateRunning {
 		return nil
 	}
+	if err := h.backingOff(s); err != nil {
+		return err
+	}
 	ch := h.flights.DoChan("wake/"+project, func() (any, error) {
 		return nil, h.wake(context.WithoutCancel(ctx), s)
 	})
@@ -193,9 +232,45 @@ func (h *Host) Wake(ctx context.Context, project string) error {
 	}
 }
 
+// backingOff returns the error of the last failed start while its backoff
+// lasts (a *appproxy.WakeError), nil when the app may start.
+func (h *Host) backingOff(s *scaler) error {
+	now := h.cfg.Now()
+	h.scaleMu.Lock()
+	defer h.scaleMu.Unlock()
+	if s.failures == 0 || !now.Before(s.retryAt) {
+		return nil
+	}
+	wait := s.retryAt.Sub(now)
+	return &appproxy.WakeError{
+		Reason:     fmt.Sprintf("%s; it is tried again in %s", s.failed, wait.Round(time.Second)),
+		RetryAfter: wait,
+	}
+}
+
+// startFailed records a failed start of a stopped app and starts its
+// backoff; it returns the error every request gets until the backoff ends.
+func (h *Host) startFailed(s *scaler, now time.Time, n int, err error) error {
+	why := "the app did not start: " + apogee.ErrorMessage(err)
+	h.scaleMu.Lock()
+	s.failures++
+	wait := wakeBackoff(s.failures)
+	s.retryAt, s.failed = now.Add(wait), why
+	failures := s.failures
+	h.scaleMu.Unlock()
+	h.log.Warn("app start failed; backing off", "project", s.project, "failures", failures, "retry_in", wait, "err", err)
+	h.record(s, apogee.ScaleDecision{At: now, From: 0, To: 0, Action: "start-failed",
+		Reason: fmt.Sprintf("a request woke it to start %s, but %s; requests are answered 503 for %s, then the next one tries again (failure %d in a row)",
+			plural(n, "instance"), strings.TrimPrefix(why, "the app "), wait, failures)})
+	return &appproxy.WakeError{Reason: fmt.Sprintf("%s; it is tried again in %s", why, wait), RetryAfter: wait, Err: err}
+}
+
 func (h *Host) wake(ctx context.Context, s *scaler) error {
 	s.op.Lock()
 	defer s.op.Unlock()
+	if err := h.backingOff(s); err != nil {
+		return err // failed while this one waited for the lock
+	}
 	now := h.cfg.Now()
 	cur := h.m.Current(s.project)
 	if cur == "" {
@@ -220,15 +295,31 @@ func (h *Host) wake(ctx context.Context, s *scaler) error {
 			Reason: fmt.Sprintf("a request after %s idle: resumed in %s", idle, time.Since(start).Round(time.Microsecond))})
 	case stateStopped:
 		n := max(set.Min, 1)
+		done, err := h.reserve(ctx, s, cur, n)
+		if err != nil {
+			return err
+		}
+		defer done()
+		spare := h.takeSpare(s.project, cur)
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(ctx, apps.DefaultBootTimeout)
 		defer cancel()
 		if err := h.m.Scale(ctx, s.project, n); err != nil {
-			return fmt.Errorf("apphost: start %s: %w", s.project, err)
+			if ctx.Err() != nil && apogee.ErrorCode(err) == apogee.EINTERNAL {
+				err = apogee.Errorf(apogee.EINVALID, "no instance was ready within %s", apps.DefaultBootTimeout)
+			}
+			return h.startFailed(s, now, n, err)
 		}
 		s.state.Store(stateRunning)
+		h.scaleMu.Lock()
+		s.failures, s.failed = 0, ""
+		h.scaleMu.Unlock()
+		how := ""
+		if spare {
+			how = " (its sandbox made beforehand)"
+		}
 		h.record(s, apogee.ScaleDecision{At: now, From: 0, To: n, Action: "start",
-			Reason: fmt.Sprintf("a request after %s idle (stopped): %s ready in %s", idle, plural(n, "instance"), time.Since(start).Round(time.Millisecond))})
+			Reason: fmt.Sprintf("a request after %s idle (stopped): %s ready in %s%s", idle, plural(n, "instance"), time.Since(start).Round(time.Millisecond), how)})
 	}
 	h.scaleMu.Lock()
 	s.activeAt = now
@@ -285,6 +376,8 @@ func (h *Host) runAutoscaler(ctx context.Context) {
 // per app). Call it every DefaultAutoscaleTick; Run does.
 func (h *Host) Autoscale(ctx context.Context) {
 	now := h.cfg.Now()
+	h.roomMu.Lock()
+	defer h.roomMu.Unlock()
 	running := h.m.Running()
 	mem := h.memoryUse(running)
 	for project := range running {
@@ -299,6 +392,7 @@ func (h *Host) Autoscale(ctx context.Context) {
 // forgetScaler drops what the autoscaler knows of a project whose app
 // stopped for good (it became static, or was deleted).
 func (h *Host) forgetScaler(project string) {
+	h.dropSpare(project, "")
 	h.scaleMu.Lock()
 	defer h.scaleMu.Unlock()
 	delete(h.scalers, project)
@@ -310,9 +404,11 @@ type memory struct {
 }
 
 // memoryUse adds up the memory limits of every instance running or
-// paused here.
+// paused here, the spare sandboxes' and what starts reserved.
 func (h *Host) memoryUse(running map[string][]string) *memory {
-	m := &memory{}
+	h.scaleMu.Lock()
+	m := &memory{used: h.reserved + int64(len(h.spares))*spareMemory}
+	h.scaleMu.Unlock()
 	for _, ids := range running {
 		for _, id := range ids {
 			for _, in := range h.m.Instances(id) {
@@ -491,8 +587,15 @@ func (h *Host) pause(ctx context.Context, s *scaler, cur string, now time.Time, 
 }
 
 // stop stops the app's instances (a paused one is resumed first, so that
-// it can exit): its memory is freed, the next request starts one.
+// it can exit): its memory is freed, the next request starts one, in a
+// spare sandbox made now (prestart).
 func (h *Host) stop(ctx context.Context, s *scaler, now time.Time, why string) {
+	h.stopFor(ctx, s, now, why, true)
+}
+
+// stopFor is stop; spare says whether to make the app a spare sandbox
+// (not when it is stopped to free memory).
+func (h *Host) stopFor(ctx context.Context, s *scaler, now time.Time, why string, spare bool) {
 	cur := h.m.Current(s.project)
 	ins := h.m.Instances(cur)
 	was := s.State()
@@ -514,7 +617,11 @@ func (h *Host) stop(ctx context.Context, s *scaler, now time.Time, why string) {
 	h.scaleMu.Lock()
 	s.stateAt, s.desired = now, 0
 	h.scaleMu.Unlock()
-	h.record(s, apogee.ScaleDecision{At: now, From: len(ins), To: 0, Action: "stop", Reason: why + ": stopped, memory freed"})
+	why += ": stopped, memory freed"
+	if spare && h.prestart(ctx, s.project, now) {
+		why += "; a spare sandbox waits for its next start"
+	}
+	h.record(s, apogee.ScaleDecision{At: now, From: len(ins), To: 0, Action: "stop", Reason: why})
 }
 
 // fitMemory returns how many of want instances fit Config.AppsMemory,
@@ -522,15 +629,19 @@ func (h *Host) stop(ctx context.Context, s *scaler, now time.Time, why string) {
 // when it could not fit them all.
 func (h *Host) fitMemory(ctx context.Context, s *scaler, cur string, want, have int, mem *memory) (int, string) {
 	per := int64(apps.DefaultMemory)
-	if ins := h.m.Instances(cur); len(ins) > 0 {
-		per = instanceMemory(ins[0].Spec().Limits)
+	if spec, ok := h.m.Spec(cur); ok {
+		per = instanceMemory(spec.Limits)
 	}
 	need := int64(want-have) * per
 	if mem.used+need <= h.cfg.AppsMemory {
 		mem.used += need
 		return want, ""
 	}
-	// Least recently used paused apps first.
+	// Spare sandboxes first (the oldest first), then the least recently
+	// used paused apps.
+	for mem.used+need > h.cfg.AppsMemory && h.dropOldestSpare() {
+		mem.used -= spareMemory
+	}
 	h.scaleMu.Lock()
 	var paused []*scaler
 	for _, o := range h.scalers {
@@ -545,14 +656,24 @@ func (h *Host) fitMemory(ctx context.Context, s *scaler, cur string, want, have 
 		if mem.used+need <= h.cfg.AppsMemory {
 			break
 		}
+		// One busy with a change of its own is left alone (and no two
+		// apps making room can wait for each other).
+		if !o.op.TryLock() {
+			continue
+		}
+		if o.State() != statePaused {
+			o.op.Unlock()
+			continue
+		}
 		var freed int64
 		for _, in := range h.m.Instances(h.m.Current(o.project)) {
 			freed += instanceMemory(in.Spec().Limits)
 		}
-		o.op.Lock()
-		h.stop(ctx, o, now, fmt.Sprintf("%s needs the memory (--apps-memory is full; least recently used paused app)", s.project))
+		h.stopFor(ctx, o, now, fmt.Sprintf("%s needs the memory (--apps-memory is full; the least recently used paused app goes first)", s.project), false)
 		o.op.Unlock()
-		mem.used -= freed
+		if o.State() == stateStopped {
+			mem.used -= freed
+		}
 	}
 	fit := want
 	for fit > have && mem.used+int64(fit-have)*per > h.cfg.AppsMemory {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"html"
 	"io"
 	"net/http"
 	"os"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,44 @@ import (
 // pools.
 type Waker interface {
 	Wake(ctx context.Context, pool string) error
+}
+
+// WakeError is a Waker's error that says why the app cannot take
+// requests and when to ask again: the held requests are answered 503
+// with Reason in the page and Retry-After (WriteWakeError). A Waker that
+// backs off after a failed start returns one for every request until the
+// backoff ends, so that queued requests never retry the start in a loop.
+type WakeError struct {
+	// Reason is for the person who sent the request: no internals.
+	Reason string
+	// RetryAfter is how long until the app is tried again (at least 1 s
+	// is sent).
+	RetryAfter time.Duration
+	// Err is the cause, for the server's log.
+	Err error
+}
+
+func (e *WakeError) Error() string {
+	if e.Err != nil {
+		return e.Reason + ": " + e.Err.Error()
+	}
+	return e.Reason
+}
+
+func (e *WakeError) Unwrap() error { return e.Err }
+
+// WriteWakeError answers a request that a failed wake leaves without an
+// instance: 503, the WakeError's reason and Retry-After when err has one,
+// else the generic page (the app could not start; try again in 5 s).
+func WriteWakeError(w http.ResponseWriter, err error) {
+	var we *WakeError
+	if !errors.As(err, &we) {
+		writePage(w, pageWakeFailed)
+		return
+	}
+	secs := max(int64((we.RetryAfter+time.Second-1)/time.Second), 1)
+	p := newPage(http.StatusServiceUnavailable, "503: the app could not start", html.EscapeString(we.Reason))
+	writePageRetry(w, p, []string{strconv.FormatInt(secs, 10)})
 }
 
 // HealthCheckUserAgent is the User-Agent of the platform's own health
@@ -241,7 +281,10 @@ func (pl *Pool) holdFor(w http.ResponseWriter, r *http.Request, rs *reqState) (*
 		case <-changed:
 		case <-actDone:
 			if act.err != nil {
-				return fail(pageWakeFailed)
+				release()
+				cleanup()
+				WriteWakeError(w, act.err)
+				return nil, nil, false
 			}
 			actDone = nil // woke, yet no target: wait for the next change
 		case <-deadline.C:

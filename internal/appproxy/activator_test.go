@@ -183,6 +183,30 @@ func TestActivatorWakeFails(t *testing.T) {
 	}
 }
 
+// A WakeError's reason and Retry-After reach every request held for the
+// one wake that failed: the queued requests do not each wake the app.
+func TestActivatorWakeErrorReachesEveryHeldRequest(t *testing.T) {
+	wk := newWaker()
+	pool, _, waiting := activatorPool(t, Options{}, wk)
+	url := front(t, pool)
+	var chs []<-chan answer
+	for range 5 {
+		chs = append(chs, send(url+"/", "GET", ""))
+		<-waiting
+	}
+	<-wk.calls
+	wk.result <- &WakeError{Reason: "the app exited with code 1 <as it started>", RetryAfter: 9500 * time.Millisecond, Err: errors.New("instance x crashed")}
+	for i, ch := range chs {
+		a := <-ch
+		if a.code != 503 || a.retry != "10" || !strings.Contains(a.body, "exited with code 1 &lt;as it started&gt;") || strings.Contains(a.body, "instance x") {
+			t.Errorf("held request %d: %d, Retry-After %q, %q", i, a.code, a.retry, a.body)
+		}
+	}
+	if n := wk.count(); n != 1 {
+		t.Fatalf("%d wakes for 5 held requests, want 1", n)
+	}
+}
+
 // Past HoldQueue held requests, one more is refused at once.
 func TestActivatorQueueFull(t *testing.T) {
 	wk := newWaker()

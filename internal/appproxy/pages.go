@@ -41,13 +41,16 @@ var (
 
 var noStore = []string{"no-store"}
 
-func writePage(w http.ResponseWriter, p *page) {
+func writePage(w http.ResponseWriter, p *page) { writePageRetry(w, p, retryAfter) }
+
+// writePageRetry is writePage with the Retry-After of a 503.
+func writePageRetry(w http.ResponseWriter, p *page, retry []string) {
 	h := w.Header()
 	h["Content-Type"] = ctypeHTML
 	h["Content-Length"] = p.clen
 	h["Cache-Control"] = noStore
 	if p.code == http.StatusServiceUnavailable {
-		h["Retry-After"] = retryAfter
+		h["Retry-After"] = retry
 	}
 	w.WriteHeader(p.code)
 	w.Write(p.body)

@@ -164,6 +164,17 @@ func (m *Manager) Instances(releaseID string) []Instance {
 	return nil
 }
 
+// Spec returns the spec of a release's instances (also of one scaled to
+// zero), false when it does not run.
+func (m *Manager) Spec(releaseID string) (Spec, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r := m.releases[releaseID]; r != nil {
+		return r.spec, true
+	}
+	return Spec{}, false
+}
+
 // Targets returns the edge's view of a release's instances (requests in
 // flight per instance, for the autoscaler), nil when it does not run.
 func (m *Manager) Targets(releaseID string) []*appproxy.Target {
@@ -568,3 +579,33 @@ func (m *Manager) Close(ctx context.Context) error {
 type labeled struct{ Instance }
 
 func (l labeled) Label() string { return l.Spec().Release }
+
+// Prestart makes a spare sandbox for the next instance of the release
+// serving the project's production, when the runtime can (Prestarter):
+// the next start of an instance of it (an app scaled to zero woken by a
+// request) skips the sandbox's set-up. It returns the release it made
+// the spare for; "" when the runtime makes none or nothing serves.
+func (m *Manager) Prestart(ctx context.Context, project string) (string, error) {
+	ps, ok := m.rt.(Prestarter)
+	if !ok {
+		return "", nil
+	}
+	m.mu.Lock()
+	rel := m.releases[m.current[project]]
+	m.mu.Unlock()
+	if rel == nil {
+		return "", nil
+	}
+	if err := ps.Prestart(ctx, rel.spec); err != nil {
+		return "", fmt.Errorf("apps: a spare sandbox for %s: %w", rel.spec.Release, err)
+	}
+	return rel.spec.Release, nil
+}
+
+// DropSpare removes the spare sandbox of a release, if the runtime made
+// one.
+func (m *Manager) DropSpare(release string) {
+	if ps, ok := m.rt.(Prestarter); ok {
+		ps.DropSpare(release)
+	}
+}

@@ -342,12 +342,16 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) 
 }
 
 // Watch reloads the zones whenever the event bus says one changed (or
-// that events may have been missed), until ctx ends. Zones are small:
-// each reload reads them all.
+// that events may have been missed), until ctx ends; and once when it
+// has subscribed, for changes made since the last Load. Zones are
+// small: each reload reads them all.
 func (s *Server) Watch(ctx context.Context, bus apogee.EventBus) error {
 	evs, err := bus.Subscribe(ctx)
 	if err != nil {
 		return fmt.Errorf("dns: subscribe to events: %w", err)
+	}
+	if err := s.Load(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("dns reload", "err", err)
 	}
 	for e := range evs {
 		switch e.Type {
