@@ -207,6 +207,11 @@ type Release struct {
 	// HealthPath and BootTimeout (seconds) are the health check.
 	HealthPath  string `json:"health_path"`
 	BootTimeout int    `json:"boot_timeout"`
+	// NodeVersion is the Node.js the release was built with, and so
+	// runs on (native modules are built for it), e.g. "22.12.0"; "" for
+	// the server's own Node.js (a server that builds with it, or could
+	// not fetch the version asked for).
+	NodeVersion string `json:"node_version,omitempty"`
 	// Env is the project's variables when the release was made, values
 	// sealed as the store keeps them (EnvVar.Value): never shown.
 	Env []EnvVar `json:"-"`
@@ -226,6 +231,8 @@ type Release struct {
 type AppBuild struct {
 	StartCommand   string `json:"start_command"`
 	ReleaseCommand string `json:"release_command,omitempty"`
+	// NodeVersion is the Node.js the build ran ("" the server's own).
+	NodeVersion string `json:"node_version,omitempty"`
 }
 
 // ReleaseStore keeps apps' releases. Errors follow the Store conventions.

@@ -25,7 +25,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +39,9 @@ import (
 	"github.com/apogee-dev/apogee/internal/apps"
 	"github.com/apogee-dev/apogee/internal/autoscale"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/nodejs"
 	"github.com/apogee-dev/apogee/internal/sandbox"
+	"github.com/apogee-dev/apogee/internal/supervisor"
 )
 
 // Store is what the host reads and writes: releases, the projects and
@@ -53,6 +57,13 @@ type Store interface {
 	DeploymentFiles(ctx context.Context, id string) ([]apogee.File, error)
 }
 
+// Nodes keeps Node.js versions on the server (nodejs.Dist).
+type Nodes interface {
+	// Use returns exactly version v, fetched once when the server
+	// lacks it, or an error saying why it cannot be had.
+	Use(ctx context.Context, v string) (nodejs.Choice, error)
+}
+
 // Config is what a Host needs. Store, Blobs, Manager, Sandbox, Box, Hub
 // and Dir are required.
 type Config struct {
@@ -66,7 +77,10 @@ type Config struct {
 	Sandbox sandbox.Runner
 	// Box opens the sealed variables of releases.
 	Box apogee.Sealer
-	Hub *logs.Hub
+	// Nodes has the Node.js versions releases run on (the builds', see
+	// internal/nodejs); nil: releases run on the machine's Node.js.
+	Nodes Nodes
+	Hub   *logs.Hub
 	// Dir holds trees and objects (see Trees).
 	Dir string
 	// Plans returns what the plan of a project's owner allows its app
@@ -265,10 +279,15 @@ func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Relea
 	if err != nil {
 		return err
 	}
+	node, nodeEnv, err := h.node(ctx, rel)
+	if err != nil {
+		return err
+	}
 	env = append(env, releaseMetadata(p, rel)...)
+	env = withDefaults(env, nodeEnv)
 	if rel.ReleasedAt == nil && live {
 		if rel.ReleaseCommand != "" {
-			if err := h.releasePhase(ctx, p, rel, dir, env, secrets, limits, w); err != nil {
+			if err := h.releasePhase(ctx, p, rel, dir, node, env, secrets, limits, w); err != nil {
 				return err
 			}
 		}
@@ -284,6 +303,7 @@ func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Relea
 		Release: rel.DeploymentID,
 		Dir:     dir,
 		Command: rel.StartCommand,
+		Node:    node,
 		Env:     env,
 		Limits:  limits,
 		Health:  apps.Health{Path: rel.HealthPath, BootTimeout: time.Duration(rel.BootTimeout) * time.Second},
@@ -328,6 +348,41 @@ func (h *Host) tree(ctx context.Context, id string, files []apogee.File) (string
 	return dir.(string), nil
 }
 
+// node returns the folder of the Node.js rel runs on ("" the machine's)
+// and what that Node.js needs in its environment (the machine's CA
+// bundle, npm's global configuration). A release built with a version
+// this server lacks has it fetched; one that cannot be had refuses the
+// start: native modules are built for it.
+func (h *Host) node(ctx context.Context, rel *apogee.Release) (string, []string, error) {
+	if rel.NodeVersion == "" {
+		return "", nil, nil
+	}
+	if h.cfg.Nodes == nil {
+		return "", nil, apogee.Errorf(apogee.ECONFLICT, "release v%d was built with Node.js %s, and this server runs apps on its own Node.js only (--build-node system); deploy it again",
+			rel.Version, rel.NodeVersion)
+	}
+	c, err := h.cfg.Nodes.Use(ctx, rel.NodeVersion)
+	if err != nil {
+		if apogee.ErrorCode(err) != apogee.EINTERNAL || ctx.Err() != nil {
+			return "", nil, err
+		}
+		return "", nil, apogee.Errorf(apogee.EUNAVAILABLE, "release v%d runs on Node.js %s, which this server could not fetch: %v", rel.Version, rel.NodeVersion, err)
+	}
+	return c.Dir, c.Env, nil
+}
+
+// withDefaults returns env with each of defs whose key env lacks: the
+// project's variables win.
+func withDefaults(env, defs []string) []string {
+	for _, kv := range defs {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, k+"=") }) {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 // env opens a release's variables: KEY=VALUE pairs, and the secret
 // values to mask in logs.
 func (h *Host) env(rel *apogee.Release) (env, secrets []string, err error) {
@@ -361,18 +416,24 @@ func releaseMetadata(p *apogee.Project, rel *apogee.Release) []string {
 // releasePhase runs the release command in the sandbox: the release's
 // tree read-only, its variables, the internet (migrations reach their
 // database), the instances' limits and ReleaseTimeout.
-func (h *Host) releasePhase(ctx context.Context, p *apogee.Project, rel *apogee.Release, dir string, env, secrets []string, lim apps.Limits, w *logs.Writer) error {
+func (h *Host) releasePhase(ctx context.Context, p *apogee.Project, rel *apogee.Release, dir, node string, env, secrets []string, lim apps.Limits, w *logs.Writer) error {
 	if w == nil {
 		w = h.logWriter(ctx, rel.DeploymentID, rel)
 		defer w.Close(context.WithoutCancel(ctx))
 	}
 	w.Systemf("Release phase: %s", rel.ReleaseCommand)
-	base := []string{"PATH=/workspace/node_modules/.bin:/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "NODE_ENV=production"}
+	path := "/workspace/node_modules/.bin:/usr/local/bin:/usr/bin:/bin"
+	bin, mounts := supervisor.NodeIn(h.cfg.Sandbox, node)
+	if bin != "" {
+		path = "/workspace/node_modules/.bin:" + bin + ":/usr/local/bin:/usr/bin:/bin"
+	}
+	base := []string{"PATH=" + path, "HOME=/tmp", "NODE_ENV=production"}
 	out, errw := w.Stream(apogee.StreamStdout), w.Stream(apogee.StreamStderr)
 	res, err := h.cfg.Sandbox.Run(ctx, sandbox.Spec{
 		Argv:     []string{"/bin/sh", "-c", rel.ReleaseCommand},
 		Dir:      dir,
 		ReadOnly: true,
+		Mounts:   mounts,
 		Env:      append(base, env...),
 		Stdout:   out,
 		Stderr:   errw,

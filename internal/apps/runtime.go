@@ -141,6 +141,10 @@ type Spec struct {
 	// Command is the start command, a shell command line (the Procfile's
 	// web: line, or "npm start").
 	Command string
+	// Node is the folder of the Node.js the release runs on (bin/node in
+	// it), the one it was built with; "" for the machine's. The runtime
+	// puts its bin first on PATH; a sandboxed instance sees it read-only.
+	Node string
 	// Env is the instance's environment, KEY=VALUE: the project's
 	// variables, secrets included. The runtime adds PORT (and HOME, PATH
 	// and NODE_ENV=production where Env has none).

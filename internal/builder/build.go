@@ -404,10 +404,14 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 		w.Systemf("Release command %s runs once, before the release serves production", quoteOr(kind.ReleaseCommand, ""))
 	}
 
-	// An app runs with the server's Node.js, so it is built with it too:
-	// native modules built for another Node.js would not load.
-	if want := p.Settings.Build.NodeVersion; plan.NodeVersion != "" || (want != nil && *want != "") {
-		w.Systemf("Apps build and run with the server's Node.js for now; the version asked for is not used")
+	// The release runs on the Node.js it was built with (native modules
+	// built for another would not load): the release records it.
+	node, err := b.useNode(ctx, w, p, plan.NodeVersion, plan.NodeVersionFrom, &ws)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := b.cfg.Store.SetBuildInfo(ctx, d.ID, apogee.BuildInfo{NodeVersion: node.Version}); err != nil {
+		return nil, nil, fmt.Errorf("record the build's Node.js: %w", err)
 	}
 
 	cache, err := b.openCache(ctx, p.ID, ws.root, ws.rootDir, plan.Lockfile, "prod", w)
@@ -450,7 +454,7 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 		}
 	}
 	b.recordCache(ctx, p, cache, w)
-	return files, &apogee.AppBuild{StartCommand: kind.StartCommand, ReleaseCommand: kind.ReleaseCommand}, nil
+	return files, &apogee.AppBuild{StartCommand: kind.StartCommand, ReleaseCommand: kind.ReleaseCommand, NodeVersion: node.Version}, nil
 }
 
 // commitLine is a commit as the log shows it: short SHA, subject, author.

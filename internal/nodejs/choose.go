@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
+
 	"github.com/apogee-dev/apogee"
 )
 
@@ -96,4 +98,23 @@ func (d *Dist) buildEnv(ctx context.Context) []string {
 		}
 	})
 	return d.env
+}
+
+// Use returns the Node.js version v (exact, as a Choice's Version),
+// fetching it when the server lacks it: what a release built with v runs
+// on. It never falls back to another version (native modules are built
+// for v): an error says why v is not here.
+func (d *Dist) Use(ctx context.Context, v string) (Choice, error) {
+	sv, err := semver.StrictNewVersion(v)
+	if err != nil {
+		return Choice{}, apogee.Errorf(apogee.EINVALID, "Node.js version %q is not a version", v)
+	}
+	dir, err := d.Install(ctx, sv)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Choice{}, context.Cause(ctx)
+		}
+		return Choice{}, fmt.Errorf("nodejs: Node.js %s: %w", v, err)
+	}
+	return Choice{Version: sv.String(), Dir: dir, Why: "Node.js " + sv.String(), Env: d.buildEnv(ctx)}, nil
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/apogee-dev/apogee"
 )
 
 // TestDist fetches a real Node.js from the npm registry with the
@@ -87,6 +89,24 @@ func TestDist(t *testing.T) {
 		}
 		if got.Dir != "" || !strings.Contains(got.Why, "server's Node.js") {
 			t.Errorf("got %+v, want the server's Node.js and why", got)
+		}
+
+		// A release's exact version: the kept one without the
+		// registry; one not kept fails rather than running another.
+		use, err := off.Use(ctx, c.Version)
+		if err != nil || use.Dir != c.Dir || use.Version != c.Version {
+			t.Errorf("Use(%s) = %+v, %v; want the kept one", c.Version, use, err)
+		}
+		if use, err := empty.Use(ctx, c.Version); err == nil || apogee.ErrorCode(err) != apogee.EINTERNAL {
+			t.Errorf("Use(%s) with nothing kept and no registry = %+v, %v; want an error", c.Version, use, err)
+		}
+	})
+
+	t.Run("use: not a version", func(t *testing.T) {
+		for _, v := range []string{"", "22", "^22.1.0", "lts/*", "22.1.0; rm -rf /"} {
+			if _, err := d.Use(ctx, v); apogee.ErrorCode(err) != apogee.EINVALID {
+				t.Errorf("Use(%q) = %v, want EINVALID", v, err)
+			}
 		}
 	})
 }

@@ -44,7 +44,7 @@ func (pl queue) FinishRelease(ctx context.Context, id string, files []apogee.Fil
 	if err := pl.hold(ctx, p.OwnerID, files); err != nil {
 		return nil, err
 	}
-	if _, err := pl.createRelease(ctx, p, d, app.StartCommand, app.ReleaseCommand, "build of "+what); err != nil {
+	if _, err := pl.createRelease(ctx, p, d, app, "build of "+what); err != nil {
 		return nil, err
 	}
 	finish := func(ctx context.Context, promote bool) (*apogee.Deployment, error) {
@@ -60,11 +60,13 @@ func (pl queue) FinishRelease(ctx context.Context, id string, files []apogee.Fil
 }
 
 // createRelease records the release of d, a deployment of app project p
-// not yet final: the project's start command if it sets one, else start
-// (else DefaultStartCommand); its health check settings; its variables
-// as they are now, sealed as stored.
-func (pl *Platform) createRelease(ctx context.Context, p *apogee.Project, d *apogee.Deployment, start, release, description string) (*apogee.Release, error) {
+// not yet final: the project's start command if it sets one, else the
+// build's (else DefaultStartCommand); the build's release command and
+// Node.js; its health check settings; its variables as they are now,
+// sealed as stored.
+func (pl *Platform) createRelease(ctx context.Context, p *apogee.Project, d *apogee.Deployment, app apogee.AppBuild, description string) (*apogee.Release, error) {
 	a := p.Settings.App
+	start, release := app.StartCommand, app.ReleaseCommand
 	if a.StartCommand != nil {
 		start = *a.StartCommand
 	}
@@ -73,7 +75,7 @@ func (pl *Platform) createRelease(ctx context.Context, p *apogee.Project, d *apo
 	}
 	r := &apogee.Release{
 		DeploymentID: d.ID, ProjectID: p.ID,
-		StartCommand: start, ReleaseCommand: release,
+		StartCommand: start, ReleaseCommand: release, NodeVersion: app.NodeVersion,
 		HealthPath: apogee.DefaultHealthPath, BootTimeout: apogee.DefaultBootTimeout,
 		Description: description, CreatedAt: pl.now().UTC(),
 	}
@@ -155,7 +157,7 @@ func (pl *Platform) rerelease(ctx context.Context, u *apogee.User, p *apogee.Pro
 	if err := pl.store.CreateDeployment(ctx, d, files); err != nil {
 		return nil, fmt.Errorf("platform: new release of %q: %w", p.Name, err)
 	}
-	if _, err := pl.createRelease(ctx, p, d, base.StartCommand, base.ReleaseCommand, description); err != nil {
+	if _, err := pl.createRelease(ctx, p, d, apogee.AppBuild{StartCommand: base.StartCommand, ReleaseCommand: base.ReleaseCommand, NodeVersion: base.NodeVersion}, description); err != nil {
 		pl.failRelease(ctx, p, d, err)
 		return nil, err
 	}

@@ -150,7 +150,12 @@ func (s *Server) setupApps(ctx context.Context) error {
 		KeepWarm: s.cfg.AppKeepWarm,
 		Log:      log,
 	})
+	var nodes apphost.Nodes
+	if d := s.nodeDist(); d != nil {
+		nodes = d
+	}
 	a.host, err = apphost.New(apphost.Config{
+		Nodes:         nodes,
 		Store:         s.store,
 		Blobs:         s.blobs,
 		Manager:       a.manager,

@@ -52,12 +52,8 @@ func (s *Server) setupBuilds(context.Context) error {
 	host, _ := os.Hostname()
 	env := s.platform.Env()
 	var nodes builder.Nodes
-	if s.cfg.BuildNode != "system" {
-		dir := s.cfg.NodeDir
-		if dir == "" {
-			dir = filepath.Join(s.cfg.Data, "node")
-		}
-		nodes = &nodejs.Dist{Dir: dir, Log: s.log.With("component", "nodejs")}
+	if d := s.nodeDist(); d != nil {
+		nodes = d
 	}
 	s.builder, err = builder.New(builder.Config{
 		NodeJS:  nodes,
@@ -118,4 +114,21 @@ func (s *Server) runBuilder(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// nodeDist returns the Node.js versions builds run with and apps' releases
+// run on, kept in --node-dir (default: node in the data folder); nil with
+// --build-node system (everything runs on the server's own Node.js).
+func (s *Server) nodeDist() *nodejs.Dist {
+	if s.cfg.BuildNode == "system" {
+		return nil
+	}
+	s.nodesOnce.Do(func() {
+		dir := s.cfg.NodeDir
+		if dir == "" {
+			dir = filepath.Join(s.cfg.Data, "node")
+		}
+		s.nodes = &nodejs.Dist{Dir: dir, Log: s.log.With("component", "nodejs")}
+	})
+	return s.nodes
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/geoip"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/nodejs"
 	"github.com/apogee-dev/apogee/internal/notify"
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/resolver"
@@ -58,7 +59,10 @@ type Server struct {
 	hub      *logs.Hub
 	platform *platform.Platform // the rules every way in calls (setupPlatform)
 	builder  *builder.Builder
-	apex     *routemux.Mux // its routes: Routes
+	// nodes keeps the Node.js versions of builds and apps (nodeDist).
+	nodes     *nodejs.Dist
+	nodesOnce sync.Once
+	apex      *routemux.Mux // its routes: Routes
 
 	box *secretbox.Box // seals secrets at rest (see secrets.go)
 	// uploadKey signs pre-signed ZIP upload URLs; derived from the

@@ -14,7 +14,7 @@ import (
 var _ apogee.ReleaseStore = (*Store)(nil)
 
 const releaseCols = "deployment_id, project_id, version, start_command, release_command, health_path, boot_timeout, env, " +
-	"description, created_at, released_at, pruned_at"
+	"description, created_at, released_at, pruned_at, node_version"
 
 // releaseEnv is one variable of a release's snapshot, as stored.
 type releaseEnv struct {
@@ -27,7 +27,7 @@ func scanRelease(row scanner) (*apogee.Release, error) {
 	var r apogee.Release
 	var env string
 	err := row.Scan(&r.DeploymentID, &r.ProjectID, &r.Version, &r.StartCommand, &r.ReleaseCommand, &r.HealthPath,
-		&r.BootTimeout, &env, &r.Description, timeCol{&r.CreatedAt}, nullTimeCol{&r.ReleasedAt}, nullTimeCol{&r.PrunedAt})
+		&r.BootTimeout, &env, &r.Description, timeCol{&r.CreatedAt}, nullTimeCol{&r.ReleasedAt}, nullTimeCol{&r.PrunedAt}, &r.NodeVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -84,9 +84,9 @@ func (s *Store) CreateRelease(ctx context.Context, r *apogee.Release) error {
 		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE project_id = $1", r.ProjectID).Scan(&r.Version); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO releases ("+releaseCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)",
+		_, err = tx.ExecContext(ctx, "INSERT INTO releases ("+releaseCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11)",
 			r.DeploymentID, r.ProjectID, r.Version, r.StartCommand, r.ReleaseCommand, r.HealthPath, r.BootTimeout, string(env),
-			r.Description, s.d.timeArg(r.CreatedAt))
+			r.Description, s.d.timeArg(r.CreatedAt), r.NodeVersion)
 		if isUnique(err) {
 			return apogee.Errorf(apogee.ECONFLICT, "deployment %q has a release already", r.DeploymentID)
 		}

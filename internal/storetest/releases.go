@@ -41,7 +41,7 @@ func testReleases(t *testing.T, s apogee.Store) {
 	d1, _ := appDeployment(t, s, api, base)
 	r1 := &apogee.Release{
 		DeploymentID: d1.ID, ProjectID: api.ID, StartCommand: "node server.js", ReleaseCommand: "node migrate.js",
-		HealthPath: "/healthz", BootTimeout: 30, Description: "build of main@1a2b3c4",
+		HealthPath: "/healthz", BootTimeout: 30, NodeVersion: "22.12.0", Description: "build of main@1a2b3c4",
 		Env: []apogee.EnvVar{
 			{Key: "A", Value: "v1:sealed-a"},
 			{Key: "DATABASE_URL", Value: "v1:sealed-db", Secret: true},

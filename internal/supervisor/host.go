@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,9 @@ func (Host) Launch(ctx context.Context, s LaunchSpec) (Process, error) {
 		}
 	}
 	env = append(env, "PORT="+strconv.Itoa(port), "HOME="+s.DataDir)
+	if s.Node != "" {
+		env = prependPath(env, filepath.Join(s.Node, "bin"))
+	}
 	cmd := exec.Command(s.Argv[0], s.Argv[1:]...)
 	cmd.Dir = s.Dir
 	cmd.Env = env

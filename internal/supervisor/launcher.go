@@ -30,6 +30,9 @@ type LaunchSpec struct {
 	// DataDir is the instance's own writable folder on the host; the
 	// launcher makes it the program's HOME.
 	DataDir string
+	// Node is the folder of the Node.js to run (apps.Spec.Node; "" the
+	// machine's): the launcher puts its bin first on PATH.
+	Node string
 	// Env is the whole environment (PORT included; the launcher sets HOME).
 	Env    []string
 	Port   int

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -46,6 +47,43 @@ type OrphanKiller interface {
 // dataMount is where the instance's data folder appears.
 const dataMount = "/data"
 
+// NodeMount is where an instance's Node.js (LaunchSpec.Node) appears,
+// read-only: the place builds mount theirs, so that paths a build wrote
+// into the tree (a shebang, a native module's) hold when it runs.
+const NodeMount = "/run/apogee/node"
+
+// NodeIn returns the bin folder of Node.js node ("" the machine's) as a
+// program in sb sees it, and the mount that shows it there: read-only at
+// NodeMount, or the folder itself where the sandbox mounts nothing
+// ("none").
+func NodeIn(sb any, node string) (string, []sandbox.Mount) {
+	if node == "" {
+		return "", nil
+	}
+	if n, ok := sb.(interface{ Name() string }); ok && n.Name() == "none" {
+		return filepath.Join(node, "bin"), nil
+	}
+	return NodeMount + "/bin", []sandbox.Mount{{Source: node, Target: NodeMount}}
+}
+
+// prependPath returns env with dir first on its PATH (made from the
+// usual system folders when env has none).
+func prependPath(env []string, dir string) []string {
+	out := make([]string, 0, len(env)+1)
+	found := false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			found = true
+			kv = "PATH=" + dir + ":" + v
+		}
+		out = append(out, kv)
+	}
+	if !found {
+		out = append(out, "PATH="+dir+":/usr/local/bin:/usr/bin:/bin")
+	}
+	return out
+}
+
 // Launch starts s in the sandbox.
 func (sb Sandboxed) Launch(ctx context.Context, s LaunchSpec) (Process, error) {
 	env := make([]string, 0, len(s.Env)+1)
@@ -55,12 +93,18 @@ func (sb Sandboxed) Launch(ctx context.Context, s LaunchSpec) (Process, error) {
 		}
 	}
 	env = append(env, "HOME="+dataMount)
+	mounts := []sandbox.Mount{{Source: s.DataDir, Target: dataMount, Writable: true}}
+	bin, nm := NodeIn(sb.Sandbox, s.Node)
+	if bin != "" {
+		mounts = append(mounts, nm...)
+		env = prependPath(env, bin)
+	}
 	in, err := sb.Sandbox.Start(ctx, sandbox.Spec{
 		Argv:     s.Argv,
 		Dir:      s.Dir,
 		ReadOnly: true,
 		Env:      env,
-		Mounts:   []sandbox.Mount{{Source: s.DataDir, Target: dataMount, Writable: true}},
+		Mounts:   mounts,
 		Stdout:   s.Stdout,
 		Stderr:   s.Stderr,
 		Limits:   sandbox.Limits{MemoryBytes: s.Limits.MemoryBytes, CPUs: s.Limits.CPUs, Pids: s.Limits.Pids},
