@@ -47,7 +47,7 @@ func shortDuration(d time.Duration) string {
 
 type projectItem struct {
 	*apogee.ProjectView
-	Last      *deploymentRow
+	Last *deploymentRow
 	// Framework is the preset's identifier the newest deployment was
 	// built with, else the one the build settings choose ("" for none).
 	Framework string
@@ -285,6 +285,7 @@ func (d *Dashboard) settingsPage(tab string) func(http.ResponseWriter, *http.Req
 		switch tab {
 		case "build":
 			data["Presets"] = presetOptions()
+			data["NodeOptions"], data["NodeNote"] = d.nodeOptions(ctx, derefOr(p.Settings.Build.NodeVersion))
 		case "domains":
 			if data["Domains"], err = d.svc.Domains.Domains(ctx, p.Name); err != nil {
 				return err

@@ -15,6 +15,22 @@ import (
 	"github.com/apogee-dev/apogee/internal/source"
 )
 
+// nodeDist is the Node.js releases builds use and the build settings
+// offer, one for the process; nil with --build-node system.
+func (s *Server) nodeDist() *nodejs.Dist {
+	if s.cfg.BuildNode == "system" {
+		return nil
+	}
+	if s.nodes == nil {
+		dir := s.cfg.NodeDir
+		if dir == "" {
+			dir = filepath.Join(s.cfg.Data, "node")
+		}
+		s.nodes = &nodejs.Dist{Dir: dir, Log: s.log.With("component", "nodejs")}
+	}
+	return s.nodes
+}
+
 // setupBuilds makes, when this process builds, the sandbox and the
 // builder, which ends its builds through the platform's build queue. A
 // sandbox that cannot run here stops the server with what to do, rather
@@ -52,12 +68,8 @@ func (s *Server) setupBuilds(context.Context) error {
 	host, _ := os.Hostname()
 	env := s.platform.Env()
 	var nodes builder.Nodes
-	if s.cfg.BuildNode != "system" {
-		dir := s.cfg.NodeDir
-		if dir == "" {
-			dir = filepath.Join(s.cfg.Data, "node")
-		}
-		nodes = &nodejs.Dist{Dir: dir, Log: s.log.With("component", "nodejs")}
+	if d := s.nodeDist(); d != nil {
+		nodes = d
 	}
 	s.builder, err = builder.New(builder.Config{
 		NodeJS:  nodes,

@@ -35,6 +35,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/geoip"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/nodejs"
 	"github.com/apogee-dev/apogee/internal/notify"
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/resolver"
@@ -58,6 +59,7 @@ type Server struct {
 	hub      *logs.Hub
 	platform *platform.Platform // the rules every way in calls (setupPlatform)
 	builder  *builder.Builder
+	nodes    *nodejs.Dist  // nodeDist
 	apex     *routemux.Mux // its routes: Routes
 
 	box *secretbox.Box // seals secrets at rest (see secrets.go)
@@ -283,7 +285,7 @@ func (s *Server) setupApex(context.Context) error {
 	if err != nil {
 		return err
 	}
-	dash, err := dashboard.New(dashboard.Config{
+	dcfg := dashboard.Config{
 		GitHub:   gh,
 		Guard:    s.platform.Guard(), // one sign-in limit for passwords and GitHub
 		Store:    s.store,
@@ -296,7 +298,11 @@ func (s *Server) setupApex(context.Context) error {
 		Log:      s.log.With("component", "dashboard"),
 
 		MaxZipSize: s.cfg.MaxZipMB << 20,
-	})
+	}
+	if d := s.nodeDist(); d != nil {
+		dcfg.NodeVersions = d // a nil *Dist in the interface would not be nil
+	}
+	dash, err := dashboard.New(dcfg)
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
