@@ -59,6 +59,7 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 				// The platform's own repository: its path on the server
 				// says nothing to the user and is not theirs to see.
 				shown = "the pushed repository"
+				g.Name = shown
 			}
 		}
 		var token string

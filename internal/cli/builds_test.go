@@ -92,6 +92,10 @@ func simulateBuild(t *testing.T, st apogee.Store, hub *logs.Hub, fail string) <-
 			t.Error("set commit:", err)
 			return
 		}
+		if err := st.SetBuildInfo(ctx, d.ID, apogee.BuildInfo{Framework: "vite", NodeVersion: "22.12.0"}); err != nil {
+			t.Error("set build info:", err)
+			return
+		}
 		w := logs.NewWriter(d.ID, st, hub, logs.Options{FlushInterval: 10 * time.Millisecond})
 		w.Systemf("Cloning %s", d.Branch)
 		out := w.Stream(apogee.StreamStdout)
@@ -163,7 +167,7 @@ func TestDeployGitStreamsLogAndPrintsURL(t *testing.T) {
 		t.Errorf("deployments list lacks the commit:\n%s", r.stdout)
 	}
 	r = run(t, "", "deployments", "show", d.ID).ok(t)
-	for _, want := range []string{simulatedCommit.SHA, simulatedCommit.Message, "Ada Lovelace", simulatedCommit.URL} {
+	for _, want := range []string{simulatedCommit.SHA, simulatedCommit.Message, "Ada Lovelace", simulatedCommit.URL, "Framework:   vite", "Node.js:     22.12.0"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("deployments show lacks %q:\n%s", want, r.stdout)
 		}

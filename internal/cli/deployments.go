@@ -94,7 +94,7 @@ func newDeploymentsShowCmd(a *app, use string) *cobra.Command {
 			if d.Production {
 				prod = "yes"
 			}
-			o.Fields(
+			fields := []string{
 				"ID", d.ID,
 				"Project", d.Project,
 				"Status", string(d.Status),
@@ -102,12 +102,12 @@ func newDeploymentsShowCmd(a *app, use string) *cobra.Command {
 				"Production", prod,
 				"Files", itoa(d.Files),
 				"Size", formatBytes(d.Size),
-				"Created", d.CreatedAt.Local().Format(time.DateTime)+" ("+ago(d.CreatedAt)+")",
+				"Created", d.CreatedAt.Local().Format(time.DateTime) + " (" + ago(d.CreatedAt) + ")",
 				"Ready", ready,
 				"URL", d.URL,
-			)
+			}
 			if d.Commit != "" {
-				o.Fields(
+				fields = append(fields,
 					"Branch", orDash(d.Branch),
 					"Commit", d.Commit,
 					"Message", orDash(d.CommitMessage),
@@ -115,6 +115,10 @@ func newDeploymentsShowCmd(a *app, use string) *cobra.Command {
 					"Commit URL", orDash(d.CommitURL),
 				)
 			}
+			if d.Framework != "" {
+				fields = append(fields, "Framework", d.Framework, "Node.js", orDash(d.NodeVersion))
+			}
+			o.Fields(fields...)
 			printRuleWarnings(o, d.Warnings)
 			return nil
 		},

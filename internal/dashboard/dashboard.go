@@ -36,6 +36,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/nodejs"
 	"github.com/apogee-dev/apogee/internal/routemux"
 )
 
@@ -101,7 +102,20 @@ type Config struct {
 	// StatusEvery is how often an app page's status stream samples the
 	// app's instances (default 2 s).
 	StatusEvery time.Duration
+	// NodeVersions lists the Node.js lines the build settings offer
+	// (the builder's nodejs.Dist); nil: builds use the server's own
+	// Node.js and the setting takes a version as typed.
+	NodeVersions NodeVersions
 }
+
+// NodeVersions lists the Node.js lines a project may build with,
+// newest first. It may ask the registry (bounded by ctx) and is safe
+// for concurrent use.
+type NodeVersions interface {
+	Lines(ctx context.Context) ([]nodejs.Line, error)
+}
+
+var _ NodeVersions = (*nodejs.Dist)(nil)
 
 // Dashboard is the http.Handler of the dashboard's pages.
 type Dashboard struct {
@@ -120,6 +134,7 @@ type Dashboard struct {
 	paths   []string // the routes registered (Routes)
 	gh      *github.Client
 	maxZip  int64
+	nodes   NodeVersions
 
 	notify      Notifications // live notifications (events.go)
 	heartbeat   time.Duration
@@ -174,6 +189,7 @@ func New(cfg Config) (*Dashboard, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	d.nodes = cfg.NodeVersions
 	if d.maxZip = cfg.MaxZipSize; d.maxZip <= 0 {
 		d.maxZip = apogee.DefaultMaxZipSize
 	}

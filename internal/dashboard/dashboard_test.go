@@ -51,6 +51,12 @@ func newEnv(t *testing.T, signup string) *env {
 // (nil: the clock).
 func newEnvAt(t *testing.T, signup string, now func() time.Time) *env {
 	t.Helper()
+	return newEnvWith(t, signup, now, nil)
+}
+
+// newEnvWith is newEnvAt with changes to the dashboard's configuration.
+func newEnvWith(t *testing.T, signup string, now func() time.Time, configure func(*Config)) *env {
+	t.Helper()
 	store, blobs, _ := testbed.Backends(t)
 	log := testbed.Quiet
 	bus := events.NewLocal(log)
@@ -59,7 +65,11 @@ func newEnvAt(t *testing.T, signup string, now func() time.Time) *env {
 	box := secretbox.NewRandom()
 	svc, a := services(t, platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
 		GitSchemes: []string{"https", "file"}, Now: now})
-	d, err := New(Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log, Now: now})
+	cfg := Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log, Now: now}
+	if configure != nil {
+		configure(&cfg)
+	}
+	d, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

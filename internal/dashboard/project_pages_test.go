@@ -2,11 +2,14 @@ package dashboard
 
 import (
 	"context"
-	"github.com/apogee-dev/apogee/internal/logs"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/logs"
 )
 
 // TestProjectTabs: a project is pages, each with its own URL and its
@@ -118,4 +121,39 @@ func TestProjectLogsTab(t *testing.T) {
 	want(t, "an older one", alice.get("/projects/web/logs?deployment="+older.ID), 200, "no build, so no build log", `<option value="`+older.ID+`" selected>`)
 	want(t, "another project's", alice.get("/projects/web/logs?deployment="+other.ID), 404)
 	want(t, "bob", e.signedIn(e.bob).get("/projects/web/logs?deployment="+d.ID), 404)
+}
+
+// TestFrameworkLabels: the framework a build recorded is a label on the
+// project's card, its page (heading and row) and the deployment's page,
+// with the Node.js the build ran with; an upload of built files has
+// none.
+func TestFrameworkLabels(t *testing.T) {
+	e := newEnv(t, SignupClosed)
+	ctx := context.Background()
+	p, upload, _ := e.project(e.alice, "web")
+	d := e.building(p)
+	if err := e.store.SetBuildInfo(ctx, d.ID, apogee.BuildInfo{Framework: "nextjs", NodeVersion: "22.12.0"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.FinishBuild(ctx, d.ID, nil, time.Now().UTC(), true); err != nil {
+		t.Fatal(err)
+	}
+	e.project(e.alice, "plain") // uploads only
+	alice := e.signedIn(e.alice)
+	label := `<span class="framework" data-framework="nextjs"`
+	home := alice.get("/")
+	want(t, "home", home, 200, label, ">Next.js</span>")
+	if n := strings.Count(home.body, `class="framework"`); n != 1 {
+		t.Errorf("the home page shows %d framework labels, want 1 (the uploaded project has none)", n)
+	}
+	page := alice.get("/projects/web")
+	want(t, "project page", page, 200, label+` title="Production was built with Next.js">Next.js</span>`)
+	if n := strings.Count(page.body, label); n != 2 {
+		t.Errorf("the project page shows %d labels, want 2 (heading and the built row)", n)
+	}
+	want(t, "deployment page", alice.get("/deployments/"+d.ID), 200, "<dt>Framework</dt>", label, `<dd id="node-version">22.12.0</dd>`)
+	if res := alice.get("/deployments/" + upload.ID); strings.Contains(res.body, "<dt>Framework</dt>") || strings.Contains(res.body, "node-version") {
+		t.Errorf("an uploaded deployment's page names a framework or Node.js")
+	}
+	want(t, "bob", e.signedIn(e.bob).get("/deployments/"+d.ID), 404)
 }

@@ -47,8 +47,10 @@ func shortDuration(d time.Duration) string {
 
 type projectItem struct {
 	*apogee.ProjectView
-	Last      *deploymentRow
-	Framework string // the preset chosen in the build settings ("" detects at build)
+	Last *deploymentRow
+	// Framework is the preset's identifier the newest deployment was
+	// built with, else the one the build settings choose ("" for none).
+	Framework string
 }
 
 // home is the projects list for a signed-in user and the landing page
@@ -82,16 +84,12 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 		v.Set("q", q)
 	}
 	shown, pg := paginate(matched, pageOf(r.URL.Query()), projectsPerPage, func(n int) string { return pageLink("/", v, n) })
-	names := map[string]string{}
-	for _, o := range presetOptions() {
-		names[o.ID] = o.Name
-	}
 	items := make([]projectItem, len(shown))
 	now := d.now()
 	for i, p := range shown {
 		items[i].ProjectView = p
 		if f := p.Settings.Build.Framework; f != nil {
-			items[i].Framework = names[*f]
+			items[i].Framework = *f
 		}
 		deps, err := d.svc.Deployments.Deployments(ctx, p.Name, 1)
 		if err != nil {
@@ -100,6 +98,9 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 		if len(deps) > 0 {
 			r := row(deps[0], now)
 			items[i].Last = &r
+			if r.Framework != "" {
+				items[i].Framework = r.Framework
+			}
 		}
 	}
 	d.render(w, r, http.StatusOK, "projects", s, "Projects", map[string]any{"Projects": items, "URL": d.baseURL(),
@@ -284,6 +285,7 @@ func (d *Dashboard) settingsPage(tab string) func(http.ResponseWriter, *http.Req
 		switch tab {
 		case "build":
 			data["Presets"] = presetOptions()
+			data["NodeOptions"], data["NodeNote"] = d.nodeOptions(ctx, derefOr(p.Settings.Build.NodeVersion))
 		case "domains":
 			if data["Domains"], err = d.svc.Domains.Domains(ctx, p.Name); err != nil {
 				return err

@@ -1,13 +1,17 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/framework"
+	"github.com/apogee-dev/apogee/internal/nodejs"
 )
 
 // The project page's settings: build overrides, serve switches and
@@ -27,6 +31,54 @@ func presetOptions() []presetOption {
 		out[i] = presetOption{ID: p.Framework, Name: p.Name}
 	}
 	return out
+}
+
+// nodeOption is one choice of the Node.js select.
+type nodeOption struct {
+	Value, Label string
+	Selected     bool
+}
+
+// nodeListWait bounds how long the build settings page waits for the
+// registry's list of Node.js versions (fetched once an hour).
+const nodeListWait = 5 * time.Second
+
+// nodeOptions are the Node.js select's choices: detection, the lines
+// the server knows ("22.x", as Vercel offers them), and the project's
+// own value when it is none of those (a range set with the CLI). note
+// says why the list is short, "" when it is not.
+func (d *Dashboard) nodeOptions(ctx context.Context, current string) (opts []nodeOption, note string) {
+	opts = []nodeOption{{Value: "", Label: "Detect (engines.node, .nvmrc, .node-version; else the current LTS)", Selected: current == ""}}
+	var lines []nodejs.Line
+	if d.nodes == nil {
+		note = "This server builds with its own Node.js; a version set here is not fetched."
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, nodeListWait)
+		defer cancel()
+		var err error
+		if lines, err = d.nodes.Lines(ctx); err != nil {
+			d.log.Warn("dashboard: the list of Node.js versions", "err", err)
+			note = "The list of Node.js versions could not be fetched from the registry just now; type a version with the CLI (apogee projects update --node-version) or try again."
+		}
+	}
+	found := current == ""
+	for _, l := range lines {
+		o := nodeOption{Value: fmt.Sprintf("%d.x", l.Major), Label: fmt.Sprintf("%d.x (%s", l.Major, l.Newest)}
+		if l.LTS {
+			o.Label += ", LTS"
+		}
+		if l.Kept {
+			o.Label += ", on the server"
+		}
+		o.Label += ")"
+		o.Selected = current == o.Value
+		found = found || o.Selected
+		opts = append(opts, o)
+	}
+	if !found {
+		opts = append(opts, nodeOption{Value: current, Label: current + " (set with the CLI)", Selected: true})
+	}
+	return opts, note
 }
 
 // orDetect is the JSON merge patch value of a build setting field: an
@@ -53,6 +105,7 @@ func (d *Dashboard) saveBuildSettings(w http.ResponseWriter, r *http.Request, s 
 		"build_command":   f("build_command"),
 		"output_dir":      f("output_dir"),
 		"root_dir":        f("root_dir"),
+		"node_version":    f("node_version"),
 	})
 	return back(w, r, err, "Build settings saved; they apply from the next build.")
 }

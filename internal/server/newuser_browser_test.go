@@ -143,6 +143,20 @@ func TestNewUserInBrowser(t *testing.T) {
 	}
 	waitFor(t, addr, "my-site.localhost", "v2")
 
+	// The deployment's page names the framework found and the Node.js
+	// the build ran with (fetched from the registry: the current LTS).
+	built, err := s.Store().DeploymentByID(context.Background(), v2)
+	if err != nil || built.Framework != "other" || built.NodeVersion == "" {
+		t.Fatalf("the build recorded framework %q, Node.js %q (%v); want other and the LTS fetched", built.Framework, built.NodeVersion, err)
+	}
+	run("the build's framework and Node.js", chromedp.Navigate(addr+"/deployments/"+v2), chromedp.WaitVisible(`#node-version`))
+	if got := text(`#node-version`); got != built.NodeVersion {
+		t.Errorf("the deployment page shows Node.js %q, want %s", got, built.NodeVersion)
+	}
+	if got := text(`//dt[normalize-space()="Framework"]/following-sibling::dd`); got != "Other" {
+		t.Errorf("the deployment page shows the framework %q, want Other", got)
+	}
+
 	// Roll back from v1's page.
 	run("roll back from the deployment page", chromedp.Navigate(addr+"/deployments/"+v1),
 		chromedp.WaitVisible(button("Rollback")),

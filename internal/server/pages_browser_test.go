@@ -91,6 +91,27 @@ func pagesSteps(t *testing.T, b context.Context, addr string, s *Server,
 		bs.OutputDir == nil || *bs.OutputDir != "public" || bs.InstallCommand != nil {
 		t.Fatalf("build settings in the store: %+v", bs)
 	}
+	// The Node.js version is chosen from the lines the server knows
+	// (the registry's, fetched once an hour): the LTS line here.
+	lts := ""
+	for _, o := range strings.Split(text(`#b-node`), "\n") { // "22.x (22.12.0, LTS)"
+		if v, info, _ := strings.Cut(o, " ("); strings.HasSuffix(v, ".x") && strings.Contains(info, "LTS") {
+			lts = v
+		}
+	}
+	if lts == "" {
+		t.Fatalf("the Node.js select offers no LTS line: %q", text(`#b-node`))
+	}
+	run("choose a Node.js line", chromedp.Navigate(addr+"/projects/web/settings/build"), chromedp.WaitVisible(byLabel("Node.js version")),
+		chromedp.SetValue(byLabel("Node.js version"), lts), chromedp.Click(button("Save build settings")),
+		chromedp.WaitVisible(`//div[contains(@class,"flash") and contains(., "Build settings saved")]`))
+	if v, _ := chromedp.Run(b, chromedp.Value(byLabel("Node.js version"))); v != lts {
+		t.Fatalf("after saving, the Node.js field shows %q, want %q", v, lts)
+	}
+	if p, _ := store.ProjectByName(ctx, "web"); p.Settings.Build.NodeVersion == nil || *p.Settings.Build.NodeVersion != lts ||
+		p.Settings.Build.BuildCommand == nil || *p.Settings.Build.BuildCommand != "npm run build:site" {
+		t.Fatalf("build settings in the store after choosing Node.js: %+v", p.Settings.Build)
+	}
 	run("turn on SPA", chromedp.Click(tab("Settings", "Serving")), chromedp.WaitVisible(byLabel("Single-page app")),
 		chromedp.Click(byLabel("Single-page app")), chromedp.Click(button("Save serving settings")),
 		chromedp.WaitVisible(`//div[contains(@class,"flash") and contains(., "Serve settings saved")]`))

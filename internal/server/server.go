@@ -287,7 +287,7 @@ func (s *Server) setupApex(context.Context) error {
 	if err != nil {
 		return err
 	}
-	dash, err := dashboard.New(dashboard.Config{
+	dcfg := dashboard.Config{
 		GitHub:   gh,
 		Guard:    s.platform.Guard(), // one sign-in limit for passwords and GitHub
 		Store:    s.store,
@@ -300,7 +300,11 @@ func (s *Server) setupApex(context.Context) error {
 		Log:      s.log.With("component", "dashboard"),
 
 		MaxZipSize: s.cfg.MaxZipMB << 20,
-	})
+	}
+	if d := s.nodeDist(); d != nil {
+		dcfg.NodeVersions = d // a nil *Dist in the interface would not be nil
+	}
+	dash, err := dashboard.New(dcfg)
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}

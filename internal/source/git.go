@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -89,6 +90,10 @@ type Git struct {
 	// AllowFile allows file:// URLs and absolute local paths (local
 	// repositories: development, tests, a server's own repositories).
 	AllowFile bool
+	// Name is what progress lines and errors call the repository
+	// (default its URL): a server's own repository is named rather than
+	// shown by its path on the server.
+	Name string
 	// Policy bounds the addresses http(s) fetches may reach; the zero
 	// Policy allows public addresses only. AllowPrivate
 	// (--allow-private-git) allows all.
@@ -203,6 +208,7 @@ func (g *Git) Fetch(ctx context.Context, repoURL, ref, token, dir string, progre
 		bin:      bin,
 		dir:      abs,
 		url:      rem.url,
+		name:     cmp.Or(g.Name, rem.url),
 		ref:      want,
 		label:    label,
 		secrets:  secrets,
@@ -213,7 +219,7 @@ func (g *Git) Fetch(ctx context.Context, repoURL, ref, token, dir string, progre
 	f.netEnv = gitEnv(home, g.AllowFile, rem.origin, header, proxyURL)
 
 	start := time.Now()
-	f.say("Fetching %s (%s)", rem.url, label)
+	f.say("Fetching %s (%s)", f.name, label)
 	co, err = f.fetch()
 	if err != nil {
 		return Checkout{}, f.fail(err)
@@ -460,6 +466,7 @@ type fetcher struct {
 	bin, dir    string
 	env, netEnv []string
 	url         string
+	name        string // what messages call it (Git.Name)
 	ref         wantRef
 	label       string // the ref as given, or "default branch"
 	secrets     []string
@@ -494,11 +501,11 @@ func (f *fetcher) run(auth, show bool, args ...string) ([]byte, error) {
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	errTail := &tail{n: 16 << 10}
-	toTail := newRedactor(errTail, f.secrets...)
+	toTail := f.aliases(newRedactor(errTail, f.secrets...))
 	stderr := io.Writer(toTail)
 	var toProgress *redactor
 	if show && f.progress != nil {
-		toProgress = newRedactor(f.progress, f.secrets...)
+		toProgress = f.aliases(newRedactor(f.progress, f.secrets...))
 		stderr = io.MultiWriter(toProgress, toTail)
 	}
 	cmd.Stderr = stderr
@@ -515,6 +522,25 @@ func (f *fetcher) run(auth, show bool, args ...string) ([]byte, error) {
 	return stdout.Bytes(), nil
 }
 
+// aliases has r show a named repository by its name, not its URL or
+// path (Git.Name).
+func (f *fetcher) aliases(r *redactor) *redactor {
+	if f.name == f.url {
+		return r
+	}
+	// The whole forms first: git's "From" line drops a ".git" suffix.
+	p, local := strings.CutPrefix(f.url, "file://")
+	for _, u := range []string{f.url, strings.TrimSuffix(f.url, ".git")} {
+		r.alias(u, f.name)
+	}
+	if local {
+		for _, u := range []string{p, strings.TrimSuffix(p, ".git")} {
+			r.alias(u, f.name)
+		}
+	}
+	return r
+}
+
 // say writes a line of our own to the progress output.
 func (f *fetcher) say(format string, args ...any) {
 	if f.progress != nil {
@@ -525,13 +551,13 @@ func (f *fetcher) say(format string, args ...any) {
 // fail turns an error of fetch into what Fetch returns.
 func (f *fetcher) fail(err error) error {
 	if perr := f.parent.Err(); perr != nil {
-		return fmt.Errorf("source: fetching %s: %w", f.url, perr)
+		return fmt.Errorf("source: fetching %s: %w", f.name, perr)
 	}
 	if f.ctx.Err() != nil {
 		return &apogee.Error{
 			Code: apogee.EINVALID,
 			Message: fmt.Sprintf("fetching %s took longer than %v; check that the server answers, or use a smaller repository",
-				f.url, f.timeout),
+				f.name, f.timeout),
 			Err: f.ctx.Err(),
 		}
 	}
@@ -539,7 +565,7 @@ func (f *fetcher) fail(err error) error {
 	if errors.As(err, &ge) && f.proxy != nil && f.proxy.Refused() != nil {
 		return &apogee.Error{
 			Code:    apogee.EINVALID,
-			Message: fmt.Sprintf("cannot fetch %s: %s", f.url, f.proxy.Refused().Error()),
+			Message: fmt.Sprintf("cannot fetch %s: %s", f.name, f.proxy.Refused().Error()),
 			Err:     err,
 		}
 	}
@@ -547,7 +573,7 @@ func (f *fetcher) fail(err error) error {
 		return &apogee.Error{
 			Code: apogee.EINVALID,
 			Message: fmt.Sprintf("cannot fetch %s (%s): %s (git: %s); check the URL and that the token can read the repository",
-				f.url, f.label, explain(ge.stderr), summarize(ge.stderr)),
+				f.name, f.label, explain(ge.stderr), summarize(ge.stderr)),
 			Err: err,
 		}
 	}
@@ -637,7 +663,7 @@ func (f *fetcher) fetch() (Checkout, error) {
 		case refs.refs["HEAD"] != "":
 			refspec = "HEAD"
 		default:
-			return Checkout{}, invalid("%s has no default branch (is it empty?); push a commit or name a branch, tag or commit", f.url)
+			return Checkout{}, invalid("%s has no default branch (is it empty?); push a commit or name a branch, tag or commit", f.name)
 		}
 	case f.ref.kind != refTag && refs.refs["refs/heads/"+n] != "":
 		co.Branch = n
@@ -648,7 +674,7 @@ func (f *fetcher) fetch() (Checkout, error) {
 	case f.ref.kind == refName && isHex(n):
 		commit = strings.ToLower(n)
 	default:
-		return Checkout{}, invalid("%s has no %s; check the name, or give a full commit SHA", f.url, f.ref.String())
+		return Checkout{}, invalid("%s has no %s; check the name, or give a full commit SHA", f.name, f.ref.String())
 	}
 
 	if commit != "" {
@@ -659,7 +685,7 @@ func (f *fetcher) fetch() (Checkout, error) {
 	}
 	sha, err := f.revParse("FETCH_HEAD^{commit}")
 	if err != nil {
-		return Checkout{}, invalid("%s: %s does not point to a commit", f.url, f.ref)
+		return Checkout{}, invalid("%s: %s does not point to a commit", f.name, f.ref)
 	}
 	return f.checkout(co, sha, true)
 }
@@ -761,7 +787,7 @@ func (f *fetcher) fetchCommit(want string, refs remoteRefs) (Checkout, error) {
 			return Checkout{}, f.ctx.Err()
 		}
 		return Checkout{}, invalid("%s has no commit %s on any branch or tag (or the short SHA is ambiguous); check it, or give the full SHA",
-			f.url, want)
+			f.name, want)
 	}
 	return f.checkout(Checkout{}, sha, false)
 }

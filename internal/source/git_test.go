@@ -273,6 +273,26 @@ func TestFetchNotesSubmodulesAndLFS(t *testing.T) {
 	}
 }
 
+// TestFetchName: a repository given a name is called by it in the
+// progress output and in errors, never by its path.
+func TestFetchName(t *testing.T) {
+	t.Parallel()
+	_, r, _ := sharedRepos(t)
+	g := &Git{AllowFile: true, Name: "the pushed repository"}
+	var progress testio.Buffer
+	if _, err := g.Fetch(context.Background(), "file://"+r.dir, "main", "", t.TempDir(), &progress); err != nil {
+		t.Fatal(err)
+	}
+	if out := progress.String(); !strings.Contains(out, "Fetching the pushed repository (main)") || strings.Contains(out, "file://") || strings.Contains(out, r.dir) {
+		t.Errorf("progress names the repository by its path, or not by its name:\n%s", out)
+	}
+	_, err := g.Fetch(context.Background(), "file://"+r.dir, "nope", "", t.TempDir(), nil)
+	assertCode(t, err, apogee.EINVALID, "the pushed repository", "nope")
+	if strings.Contains(err.Error(), r.dir) {
+		t.Errorf("the error shows the path: %v", err)
+	}
+}
+
 func TestFetchErrors(t *testing.T) {
 	t.Parallel()
 	root, r, _ := sharedRepos(t)

@@ -18,7 +18,8 @@ const redacted = "***"
 type redactor struct {
 	w       io.Writer
 	secrets [][]byte
-	keep    int // the longest secret's length - 1
+	to      [][]byte // what each secret becomes: "***", or an alias's name
+	keep    int      // the longest secret's length - 1
 	buf     []byte
 	failed  bool
 }
@@ -31,10 +32,24 @@ func newRedactor(w io.Writer, secrets ...string) *redactor {
 		if s == "" {
 			continue
 		}
-		r.secrets = append(r.secrets, []byte(s))
-		r.keep = max(r.keep, len(s)-1)
+		r.add(s, redacted)
 	}
 	return r
+}
+
+// alias has the redactor write name in place of s (a repository's path
+// on the server, which the user is shown by its name).
+func (r *redactor) alias(s, name string) *redactor {
+	if s != "" {
+		r.add(s, name)
+	}
+	return r
+}
+
+func (r *redactor) add(s, to string) {
+	r.secrets = append(r.secrets, []byte(s))
+	r.to = append(r.to, []byte(to))
+	r.keep = max(r.keep, len(s)-1)
 }
 
 func (r *redactor) Write(p []byte) (int, error) {
@@ -82,9 +97,9 @@ func (r *redactor) emit(b []byte) {
 
 func (r *redactor) redact(b []byte) []byte {
 	out := b
-	for _, s := range r.secrets {
+	for i, s := range r.secrets {
 		if bytes.Contains(out, s) {
-			out = bytes.ReplaceAll(out, s, []byte(redacted))
+			out = bytes.ReplaceAll(out, s, r.to[i])
 		}
 	}
 	return out
