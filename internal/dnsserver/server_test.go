@@ -42,7 +42,7 @@ var fixtureRecords = []struct{ name, typ, value string }{
 	{"sub", "NS", "ns1.other.net"},
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "apogee.db"), nil)
@@ -84,7 +84,7 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{store: st, srv: srv, addr: pc.LocalAddr().String()}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
