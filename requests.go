@@ -123,11 +123,12 @@ type TrafficService interface {
 
 // ParseStatusClass reads a status class: "5xx" or "5" is 5.
 func ParseStatusClass(s string) (int, error) {
-	if len(s) == 3 && (s[1:] == "xx" || s[1:] == "XX") {
-		s = s[:1]
+	c := s
+	if len(c) == 3 && (c[1:] == "xx" || c[1:] == "XX") {
+		c = c[:1]
 	}
-	if len(s) == 1 && '1' <= s[0] && s[0] <= '5' {
-		return int(s[0] - '0'), nil
+	if len(c) == 1 && '1' <= c[0] && c[0] <= '5' {
+		return int(c[0] - '0'), nil
 	}
 	return 0, Errorf(EINVALID, "status %q: a class, 1xx to 5xx", s)
 }
