@@ -108,3 +108,27 @@ type RequestStore interface {
 
 // DefaultRequestRetention is how long request records are kept.
 const DefaultRequestRetention = 7 * 24 * time.Hour
+
+// TrafficService answers a project's traffic analytics and request log
+// to its owner (or an admin); another user's project is ENOTFOUND.
+type TrafficService interface {
+	// Traffic sums the project's requests in q's range. Since after
+	// Until, a bucket other than a minute, an hour or a day, or a range of
+	// more than 31 days is EINVALID.
+	Traffic(ctx context.Context, project string, q TrafficQuery) (*Traffic, error)
+	// Requests returns the project's request records q selects, oldest
+	// first (the newest q.Limit; at most 5,000).
+	Requests(ctx context.Context, project string, q RequestQuery) ([]Request, error)
+}
+
+// ParseStatusClass reads a status class: "5xx" or "5" is 5.
+func ParseStatusClass(s string) (int, error) {
+	c := s
+	if len(c) == 3 && (c[1:] == "xx" || c[1:] == "XX") {
+		c = c[:1]
+	}
+	if len(c) == 1 && '1' <= c[0] && c[0] <= '5' {
+		return int(c[0] - '0'), nil
+	}
+	return 0, Errorf(EINVALID, "status %q: a class, 1xx to 5xx", s)
+}

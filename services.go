@@ -39,6 +39,7 @@ type Services struct {
 	DNS         DNSService
 	Env         EnvService
 	RuntimeLogs RuntimeLogService
+	Traffic     TrafficService
 	Apps        AppService
 	Webhooks    WebhookService
 	Accounts    AccountService

@@ -123,6 +123,8 @@ func (a *API) routes() {
 	authed("DELETE /api/v1/projects/{name}/env/{key}", a.deleteEnv)
 
 	authed("GET /api/v1/projects/{name}/runtime-logs", a.runtimeLogs)
+	authed("GET /api/v1/projects/{name}/analytics", a.analytics)
+	authed("GET /api/v1/projects/{name}/requests", a.requests)
 
 	authed("GET /api/v1/projects/{name}/app", a.appStatus)
 	authed("POST /api/v1/projects/{name}/app/scale", a.scaleApp)

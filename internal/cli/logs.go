@@ -14,6 +14,8 @@ import (
 func newLogsCmd(a *app) *cobra.Command {
 	var (
 		follow, runtime bool
+		requests        bool
+		reqo            client.RequestOptions
 		after           int64
 		projectFlag     string
 		ro              client.RuntimeLogOptions
@@ -44,15 +46,37 @@ since --since).
 
 With --json it prints one object {"lines": [...], ...}; with --json and
 --follow it prints JSON lines instead, one object per log line ({"seq",
-"time", "stream", "text", "instance"}) as they come.`,
+"time", "stream", "text", "instance"}) as they come.
+
+With --requests it prints the project's request log: one line per request
+the edge answered (time, method, status, host, path without its query,
+bytes, duration), filtered by --status (a class: 5xx), --path (a prefix
+ending in *: '/api/*') and --since; --follow asks for new ones every two
+seconds. With --json, one JSON array, or JSON lines with --follow.`,
 		Example: `  apogee logs 7k2m9q4x1b3c
   apogee logs 7k2m9q4x1b3c --follow
   apogee logs --runtime --project api
   apogee logs --runtime --project api -f
+  apogee logs --requests --project web --status 5xx --path '/api/*' --since 1h
+  apogee logs --requests --project web -f
   apogee logs --runtime --project api --since 1h --search error
   apogee logs --runtime --project api --instance 3f9a1c2b7d0e --json | jq -r '.lines[].text'`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
+			if requests {
+				if len(argv) > 0 || runtime {
+					return usageError(cmd, fmt.Errorf("--requests reads a project's request log: give --project, not a deployment id or --runtime"))
+				}
+				proj, err := project(projectFlag)
+				if err != nil {
+					return err
+				}
+				reqo.Since = ro.Since
+				if cmd.Flags().Changed("lines") {
+					reqo.Limit = ro.Limit
+				}
+				return requestLogs(cmd, a, proj, follow, reqo)
+			}
 			if runtime || projectFlag != "" && len(argv) == 0 {
 				if len(argv) > 0 {
 					return usageError(cmd, fmt.Errorf("--runtime reads an app's log by its project, not a deployment id"))
@@ -80,6 +104,9 @@ With --json it prints one object {"lines": [...], ...}; with --json and
 	f := cmd.Flags()
 	f.BoolVarP(&follow, "follow", "f", false, "stream the log live (a build log until the build ends)")
 	f.Int64Var(&after, "after", 0, "start after this line number (seq)")
+	f.BoolVar(&requests, "requests", false, "the project's request log (what the edge answered) instead of a build log")
+	f.StringVar(&reqo.Status, "status", "", "only requests of this status class: 2xx, 4xx, 5xx (with --requests)")
+	f.StringVar(&reqo.Path, "path", "", "only requests of this path, or paths starting with a prefix ending in * (with --requests)")
 	f.BoolVar(&runtime, "runtime", false, "the app's runtime log (its instances' output) instead of a build log")
 	f.StringVarP(&projectFlag, "project", "p", "", "project of the runtime log (default $APOGEE_PROJECT)")
 	f.StringVar(&ro.Since, "since", "", "runtime log lines since this time: 15m, 1h, 2d or RFC 3339")

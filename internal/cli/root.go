@@ -62,6 +62,7 @@ func New() *cobra.Command {
 		newDNSCmd(a),
 		newEnvCmd(a),
 		newLogsCmd(a),
+		newAnalyticsCmd(a),
 		newCancelCmd(a),
 		newRedeployCmd(a),
 		newAdminCmd(a), newUsageCmd(a), // admin.go

@@ -114,6 +114,8 @@ type Config struct {
 	GeoIP rules.Countries
 	// Proxy configures rules that answer from another server.
 	Proxy ProxyConfig
+	// Access receives a record of every request to a site (nil: none).
+	Access AccessLog
 }
 
 // Defaults of Config.
@@ -155,6 +157,7 @@ type Server struct {
 	geo         rules.Countries
 	proxy       *httputil.ReverseProxy
 	proxyPolicy egress.Policy
+	access      AccessLog
 }
 
 // routes is one immutable snapshot of what the edge serves.
@@ -216,6 +219,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.cache = newCache(cfg.Blobs, cfg.CacheBytes, m)
 	s.geo = cfg.GeoIP
+	s.access = cfg.Access
 	s.proxy = newProxy(cfg.Proxy, s)
 	s.proxyPolicy = egress.Policy{AllowPrivate: cfg.Proxy.AllowPrivate, Flag: "--proxy-allow-private", What: "the proxy rule's host"}
 	s.routes.Store(&routes{hosts: map[string]*site{}, byID: map[string]*site{}})

@@ -52,6 +52,15 @@ var (
 // header values and writes the cached bytes: no allocation beyond
 // net/http's own. A deployment with rules asks its compiled set first.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.access != nil {
+		s.serveLogged(w, r)
+		return
+	}
+	s.serve(w, r, nil)
+}
+
+// serve answers r; rec, when the access log is on, learns the site.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *recorder) {
 	host, ok := ParseHost(r.Host)
 	if !ok {
 		s.error(w, r, pageBadHost, nil)
@@ -61,6 +70,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if st == nil {
 		s.error(w, r, pageNoHost, nil)
 		return
+	}
+	if rec != nil {
+		rec.site, rec.host = st, host
 	}
 	if st.app {
 		s.serveApp(w, r, st, host)
@@ -287,6 +299,11 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, st *site, f *
 		s.m.count(status)
 		s.stream(w, r, st, f, rc, ref.size)
 		return
+	}
+	if rec, ok := w.(*recorder); ok {
+		if e := ref.ent.Load(); e != nil {
+			rec.cacheHit = e.data.Load() != nil
+		}
 	}
 	body, err := s.cache.bytes(r.Context(), ref)
 	if err != nil {

@@ -54,6 +54,7 @@ type Store interface {
 	apogee.ZoneStore
 	apogee.LogStore
 	apogee.RuntimeLogStore
+	apogee.RequestStore
 	apogee.ServingStore
 	apogee.VariantStore
 	apogee.BuildStore
@@ -289,6 +290,7 @@ func (pl *Platform) Services() apogee.Services {
 		DNS:         zones{pl},
 		Env:         env{pl},
 		RuntimeLogs: runtimeLogs{pl},
+		Traffic:     traffic{pl},
 		Apps:        appService{pl},
 		Webhooks:    webhooks{pl},
 		Accounts:    accounts{pl},

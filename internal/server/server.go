@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/access"
 	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/appwatch"
 	"github.com/apogee-dev/apogee/internal/blob"
@@ -82,6 +83,7 @@ type Server struct {
 	// to give a runtime; it writes instance output through runtimeLogs.
 	runtimeLogs *runtimelog.Writer
 	logPruner   *runtimelog.Pruner
+	access      *access.Log // the edge's request records (issue 15)
 	appWatch    *appwatch.Watcher
 
 	apps appState // the app runtime, when this process runs apps (apps.go)
@@ -188,7 +190,16 @@ func (s *Server) setupEdge(ctx context.Context) error {
 		}
 		geo = s.geo
 	}
+	var countries access.Countries // a nil interface without a database
+	if s.geo != nil {
+		countries = s.geo
+	}
+	s.access, err = access.New(access.Config{Store: s.store, Countries: countries, Log: s.log.With("component", "access"), Registerer: s.reg})
+	if err != nil {
+		return fmt.Errorf("access log: %w", err)
+	}
 	s.edge, err = edge.New(edge.Config{
+		Access:     s.access,
 		Domain:     s.cfg.Domain,
 		Store:      s.store,
 		Blobs:      s.blobs,
@@ -414,6 +425,7 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		s.runApps,       // the app runtime (apps.go)
 		s.appWatch.Run,  // instances' output into runtime logs
 		s.runDNS,        // authoritative DNS (dns.go)
+		s.runAccess,     // request records into the store
 	} {
 		wg.Add(1)
 		go func() {
@@ -588,4 +600,11 @@ func (s *Server) urlPortLocked() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.urlPort
+}
+
+// runAccess writes the edge's request records until ctx ends.
+func (s *Server) runAccess(ctx context.Context) {
+	if err := s.access.Run(ctx); err != nil {
+		s.log.Error("access log stopped", "err", err)
+	}
 }

@@ -1,0 +1,170 @@
+package access_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/access"
+	"github.com/apogee-dev/apogee/internal/sqlstore"
+)
+
+const (
+	chromeMac    = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+	safariIPhone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+	googlebot    = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+)
+
+func openStore(t *testing.T) *sqlstore.Store {
+	t.Helper()
+	return openStoreAt(t, filepath.Join(t.TempDir(), "a.db"))
+}
+
+func openStoreAt(t *testing.T, path string) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(path), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestWrite(t *testing.T) {
+	st := openStore(t)
+	l, err := access.New(access.Config{Store: st, FlushEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	entry := func(addr, ua, ref string) access.Entry {
+		return access.Entry{Start: now, Duration: 3 * time.Millisecond, ProjectID: "web", DeploymentID: "d1",
+			Host: "web.localhost", Method: "GET", Path: "/a", Status: 200, Bytes: 10, RemoteAddr: addr, UserAgent: ua, Referer: ref}
+	}
+	for _, e := range []access.Entry{
+		entry("192.0.2.1:5000", chromeMac, "https://news.example/item?id=1"),
+		entry("192.0.2.1:5001", chromeMac, "http://web.localhost/other"), // same visitor, an inner link
+		entry("192.0.2.2:5000", safariIPhone, ""),
+		entry("[2001:db8::1]:443", googlebot, "not a url"),
+	} {
+		l.Record(e)
+	}
+	waitFor(t, "4 records written", func() bool { return l.Written() == 4 })
+	rs, err := st.Requests(t.Context(), "web", apogee.RequestQuery{})
+	if err != nil || len(rs) != 4 {
+		t.Fatalf("requests = %d, %v", len(rs), err)
+	}
+	for i, want := range []struct{ device, ref string }{
+		{apogee.DeviceDesktop, "news.example"},
+		{apogee.DeviceDesktop, ""},
+		{apogee.DeviceMobile, ""},
+		{apogee.DeviceBot, ""},
+	} {
+		if rs[i].Device != want.device || rs[i].Referrer != want.ref || !rs[i].Time.Equal(now) || rs[i].Duration != 3*time.Millisecond {
+			t.Errorf("record %d = %+v, want device %q referrer %q", i, rs[i], want.device, want.ref)
+		}
+	}
+	tr, err := st.Traffic(t.Context(), "web", apogee.TrafficQuery{Since: now.Add(-time.Minute)})
+	if err != nil || tr.Visitors != 3 {
+		t.Errorf("visitors = %d, %v; want 3 (two requests of one client)", tr.Visitors, err)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNoAddressStored checks that no stored column holds the client's
+// address.
+func TestNoAddressStored(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	st := openStoreAt(t, path)
+	l, err := access.New(access.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Record(access.Entry{Start: time.Now(), ProjectID: "web", Host: "web.localhost", Method: "GET", Path: "/", Status: 200,
+		RemoteAddr: "198.51.100.77:1234", UserAgent: chromeMac})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // Run writes what is buffered and returns
+	if err := l.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(t.Context(), "SELECT * FROM requests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var dump strings.Builder
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(&dump, vals...)
+	}
+	if !strings.Contains(dump.String(), "web.localhost") {
+		t.Fatalf("the record was not stored: %s", dump.String())
+	}
+	if strings.Contains(dump.String(), "198.51.100.77") {
+		t.Errorf("the client's address is stored: %s", dump.String())
+	}
+}
+
+func TestDropWhenFull(t *testing.T) {
+	l, err := access.New(access.Config{Store: openStore(t), Buffer: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 { // no Run: nothing drains the buffer
+		l.Record(access.Entry{ProjectID: "web"})
+	}
+	if got := l.Dropped(); got != 3 {
+		t.Errorf("dropped %d, want 3", got)
+	}
+}
+
+func BenchmarkRecord(b *testing.B) {
+	l, err := access.New(access.Config{Store: nil, Buffer: 1 << 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := access.Entry{Start: time.Now(), ProjectID: "web", Path: "/", RemoteAddr: "192.0.2.1:1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Record(e) // full after 1,024: the drop path, what a burst costs
+	}
+}
