@@ -74,6 +74,9 @@ const (
 	// EventDomainChanged: custom domain Host of ProjectID was verified or
 	// removed.
 	EventDomainChanged = "domain.changed"
+	// EventZoneChanged: DNS zone Host (apogee.Zone) or its records
+	// changed; the DNS server reloads its zones.
+	EventZoneChanged = "zone.changed"
 	// EventAppCrashed: instance Instance of release DeploymentID of
 	// project Project crashed, for Reason (Count crashes of the project's
 	// instances since the last such event). The runtime that saw it

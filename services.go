@@ -36,6 +36,7 @@ type Services struct {
 	Deployments DeploymentService
 	Builds      BuildService
 	Domains     DomainService
+	DNS         DNSService
 	Env         EnvService
 	RuntimeLogs RuntimeLogService
 	Apps        AppService

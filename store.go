@@ -164,8 +164,10 @@ type Store interface {
 	RouteStore
 	BranchStore
 	DomainStore
+	ZoneStore
 	LogStore
 	RuntimeLogStore
+	RequestStore
 	ServingStore
 	VariantStore
 	BuildStore

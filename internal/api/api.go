@@ -109,6 +109,15 @@ func (a *API) routes() {
 	authed("POST /api/v1/domains/{domain}/verify", a.verifyDomain)
 	authed("DELETE /api/v1/domains/{domain}", a.deleteDomain)
 
+	authed("GET /api/v1/dns/zones", a.listZones)
+	authed("POST /api/v1/dns/zones", a.createZone)
+	authed("GET /api/v1/dns/zones/{zone}", a.getZone)
+	authed("POST /api/v1/dns/zones/{zone}/verify", a.verifyZone)
+	authed("DELETE /api/v1/dns/zones/{zone}", a.deleteZone)
+	authed("GET /api/v1/dns/zones/{zone}/records", a.listRecords)
+	authed("POST /api/v1/dns/zones/{zone}/records", a.createRecord)
+	authed("DELETE /api/v1/dns/zones/{zone}/records/{id}", a.deleteRecord)
+
 	authed("GET /api/v1/projects/{name}/env", a.listEnv)
 	authed("PUT /api/v1/projects/{name}/env/{key}", a.setEnv)
 	authed("DELETE /api/v1/projects/{name}/env/{key}", a.deleteEnv)

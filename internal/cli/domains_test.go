@@ -40,13 +40,23 @@ func (d *txtDNS) LookupHost(ctx context.Context, host string) ([]string, error) 
 // in through APOGEE_SERVER and APOGEE_TOKEN.
 func realAPI(t *testing.T) *txtDNS {
 	t.Helper()
+	return realAPIWith(t, nil)
+}
+
+// realAPIWith is realAPI with the platform's configuration changed by
+// configure.
+func realAPIWith(t *testing.T, configure func(*platform.Config)) *txtDNS {
+	t.Helper()
 	env(t)
 	ctx := context.Background()
 	st, bl, _ := testbed.Backends(t)
 	log := testbed.Quiet
 	dns := &txtDNS{txt: map[string]string{}}
-	srv := httptest.NewServer(apitest.New(t, platform.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log,
-		Domain: "apogee.test", Resolver: dns}))
+	cfg := platform.Config{Store: st, Blobs: bl, Bus: events.NewLocal(log), Log: log, Domain: "apogee.test", Resolver: dns}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv := httptest.NewServer(apitest.New(t, cfg))
 	t.Cleanup(srv.Close)
 
 	u := &apogee.User{ID: apogee.NewID(), Email: email, Password: "x", CreatedAt: time.Now()}

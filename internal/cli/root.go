@@ -59,6 +59,7 @@ func New() *cobra.Command {
 		newRollbackCmd(a),
 		newTokensCmd(a),
 		newDomainsCmd(a),
+		newDNSCmd(a),
 		newEnvCmd(a),
 		newLogsCmd(a),
 		newCancelCmd(a),

@@ -51,6 +51,7 @@ type Store interface {
 	apogee.ProjectStore
 	apogee.DeploymentStore
 	apogee.DomainStore
+	apogee.ZoneStore
 	apogee.LogStore
 	apogee.RuntimeLogStore
 	apogee.ServingStore
@@ -149,6 +150,10 @@ type Config struct {
 	// Resolver looks up the TXT records that verify custom domains
 	// (default net.DefaultResolver).
 	Resolver Resolver
+	// Nameservers are the host names of the platform's authoritative
+	// DNS servers (--dns-nameservers): a delegated zone's registrar must
+	// name them.
+	Nameservers []string
 	// GitSchemes are the URL schemes a project's repository may use
 	// (default https and http; add "file" for local repositories).
 	GitSchemes []string
@@ -281,6 +286,7 @@ func (pl *Platform) Services() apogee.Services {
 		Deployments: deployments{pl},
 		Builds:      builds{pl},
 		Domains:     domains{pl},
+		DNS:         zones{pl},
 		Env:         env{pl},
 		RuntimeLogs: runtimeLogs{pl},
 		Apps:        appService{pl},

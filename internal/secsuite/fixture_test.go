@@ -46,6 +46,8 @@ type fixture struct {
 	runtimeLine string // a line of the project's runtime log
 	app         string // the app release serving production
 	domain      string
+	dnsZone     string // a delegated zone of the victim, attached to the project
+	dnsRecord   string // a record of it
 	envKey      string
 	webhook     string
 	upload      *apogee.UploadResponse
@@ -335,6 +337,36 @@ func (f *fixture) Domain() string {
 	return f.domain
 }
 
+// Zone is a delegated DNS zone of the victim, attached to the project,
+// whose delegation the loopback DNS reports (verify succeeds).
+func (f *fixture) Zone() string {
+	if f.dnsZone == "" {
+		name := f.w.unique("zone") + ".victim-example.net"
+		z, err := f.api().AddZone(f.ctx, apogee.AddZoneRequest{Name: name, Project: f.project})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.w.zone.SetNS(z.Name, z.Nameservers...)
+		f.dnsZone = z.Name
+		f.mark(z.Name)
+	}
+	return f.dnsZone
+}
+
+// ZoneRecord is a TXT record of the victim's zone, holding a marker.
+func (f *fixture) ZoneRecord() string {
+	if f.dnsRecord == "" {
+		value := f.w.unique("dnsvalue-")
+		r, err := f.api().AddRecord(f.ctx, f.Zone(), apogee.AddRecordRequest{Name: "@", Type: "TXT", Value: value})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.dnsRecord = r.ID
+		f.mark(value)
+	}
+	return f.dnsRecord
+}
+
 // EnvKey is a secret environment variable of the project.
 func (f *fixture) EnvKey() string {
 	if f.envKey == "" {
@@ -511,6 +543,14 @@ func (f *fixture) snapshot() string {
 	must(err)
 	for _, p := range plans {
 		put("plan", []any{p.ID, p.Name, p.Default, p.Limits, p.Users})
+	}
+	zones, err := w.store.ListZones(ctx, w.owner.user.ID)
+	must(err)
+	for _, z := range zones {
+		put("zone", z)
+		rs, err := w.store.ZoneRecords(ctx, z.Name)
+		must(err)
+		put("zone records", rs)
 	}
 	if f.invite != "" {
 		invites, err := w.store.ListInvites(ctx, time.Time{})

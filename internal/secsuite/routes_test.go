@@ -152,6 +152,31 @@ func matrix() []row {
 		{route: "DELETE /api/v1/domains/{domain}", who: owner, want: 204, changes: true,
 			req: func(f *fixture) request { return request{method: "DELETE", path: "/api/v1/domains/" + f.Domain()} }},
 
+		{route: "GET /api/v1/dns/zones", who: signedIn, want: 200, req: get("/api/v1/dns/zones")},
+		{route: "POST /api/v1/dns/zones", who: signedIn, want: 201, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/dns/zones", map[string]string{"name": f.w.unique("new") + ".example.org"})
+			}},
+		{route: "GET /api/v1/dns/zones/{zone}", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/api/v1/dns/zones/" + f.Zone())(f) }},
+		{route: "POST /api/v1/dns/zones/{zone}/verify", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "POST", path: "/api/v1/dns/zones/" + f.Zone() + "/verify"}
+			}},
+		{route: "DELETE /api/v1/dns/zones/{zone}", who: owner, want: 204, changes: true,
+			req: func(f *fixture) request { return request{method: "DELETE", path: "/api/v1/dns/zones/" + f.Zone()} }},
+		{route: "GET /api/v1/dns/zones/{zone}/records", who: owner, want: 200,
+			req: func(f *fixture) request { f.ZoneRecord(); return get("/api/v1/dns/zones/" + f.Zone() + "/records")(f) }},
+		{route: "POST /api/v1/dns/zones/{zone}/records", who: owner, want: 201, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/dns/zones/"+f.Zone()+"/records",
+					map[string]any{"name": f.w.unique("host"), "type": "A", "value": "192.0.2.1"})
+			}},
+		{route: "DELETE /api/v1/dns/zones/{zone}/records/{id}", who: owner, want: 204, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "DELETE", path: "/api/v1/dns/zones/" + f.Zone() + "/records/" + f.ZoneRecord()}
+			}},
+
 		{route: "GET /api/v1/projects/{name}/env", who: owner, want: 200,
 			req: func(f *fixture) request { f.EnvKey(); return get("/api/v1/projects/" + f.Name() + "/env")(f) }},
 		{route: "PUT /api/v1/projects/{name}/env/{key}", who: owner, want: 200, changes: true,

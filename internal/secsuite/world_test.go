@@ -105,7 +105,9 @@ func startWorld(t *testing.T, database string) *world {
 		Listen: "127.0.0.1:0", Domain: "localhost", CacheMB: 16, MaxFileMB: 8,
 		MetricsListen: "127.0.0.1:0", // never the public listener: TestMetricsNotPublic
 		UploadTTL:     time.Hour, LogLevel: "warn", LogFormat: "text", ShutdownTTL: time.Second,
-		DNSResolver:          dns,
+		DNSResolver: dns,
+		// The authoritative DNS on, so that delegated zones can be added.
+		DNSListen: "127.0.0.1:0", DNSNameservers: []string{"ns1.secsuite.test", "ns2.secsuite.test"},
 		WebhooksAllowPrivate: true, // the fixtures' webhooks go to a receiver on loopback
 		// Sign-in with GitHub on, so that its routes exist; GitHub itself
 		// is never reached (nothing here gets past the OAuth state check).

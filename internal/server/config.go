@@ -57,6 +57,12 @@ type Config struct {
 	ACMEEmail   string // ACME account contact
 	DNSResolver string // DNS server for domain verification, host:port; default the system's
 
+	// Authoritative DNS for delegated zones (see dns.go): on when
+	// DNSListen is set.
+	DNSListen      string   // address of the DNS server (UDP and TCP), e.g. :53
+	DNSNameservers []string // the platform's nameservers' names; default ns1.<domain>, ns2.<domain>
+	DNSEdge        []string // the edge's public IP addresses: A/AAAA of a project zone's apex and www
+
 	// Builds (see builds.go).
 	Sandbox       string        // bwrap (default), runsc or none
 	BuildWorkers  int           // builds at once in this process; 0 turns the builder role off
@@ -165,6 +171,9 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.AllowPrivateGit, "allow-private-git", false, "let projects' Git repositories be fetched from loopback, private and link-local addresses (a Git server on this network; any user can then make this server fetch from its network)")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", "", "MaxMind country database (.mmdb, e.g. GeoLite2-Country) for routing rules with a Country condition (default: none; such rules are skipped with a deploy warning)")
 	fs.BoolVar(&c.ProxyAllowPrivate, "proxy-allow-private", false, "let routing rules that proxy (a _redirects 200 to a URL, a vercel.json rewrite to one) reach loopback, private and link-local addresses (self-hosted upstreams; any user can then reach this server's network)")
+	fs.StringVar(&c.DNSListen, "dns-listen", "", "address to answer DNS on (UDP and TCP), e.g. :53, as the authoritative server of the zones users delegate to Apogee (default: off)")
+	fs.StringSliceVar(&c.DNSNameservers, "dns-nameservers", nil, "host names of the platform's nameservers, the NS records of every delegated zone and what users set at their registrar (default: ns1.<domain>,ns2.<domain>)")
+	fs.StringSliceVar(&c.DNSEdge, "dns-edge", nil, "the edge's public IP addresses (IPv4 and IPv6, comma-separated): the A and AAAA records of a delegated zone's apex and www")
 	fs.StringVar(&c.DNSResolver, "dns-resolver", "", "DNS server (host:port) that custom-domain verification asks (default: the system's resolver)")
 }
 
@@ -285,6 +294,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.UploadTTL < time.Minute {
 		return apogee.Errorf(apogee.EINVALID, "--upload-ttl must be at least 1m")
+	}
+	if err := c.normalizeDNS(); err != nil {
+		return err
 	}
 	if err := c.normalizeTLS(); err != nil {
 		return err

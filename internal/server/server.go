@@ -84,6 +84,7 @@ type Server struct {
 
 	uploads   chan struct{} // --max-uploads slots (limits.go)
 	metricsLn net.Listener  // --metrics-listen's, opened by New, served by Serve
+	dns       dnsState      // the authoritative DNS server, with --dns-listen (dns.go)
 }
 
 // listenMetrics opens the --metrics-listen listener, if one is asked
@@ -144,6 +145,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		s.setupBuilds,      // the sandbox and the builder, when this process builds (builds.go)
 		s.setupApex,        // the API, git push, the dashboard and /healthz
 		s.listenMetrics,    // /metrics on --metrics-listen, if set
+		s.setupDNS,         // authoritative DNS of delegated zones, with --dns-listen (dns.go)
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -239,6 +241,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		BaseURL:     s.URL,
 		Domain:      s.cfg.Domain,
 		Resolver:    res,
+		Nameservers: s.dnsNameservers(),
 		GitSchemes:  s.gitSchemes(),
 		GitPolicy:   egress.Policy{AllowPrivate: s.cfg.AllowPrivateGit},
 		MaxFileSize: s.cfg.MaxFileMB << 20,
@@ -402,6 +405,7 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		s.logPruner.Run, // apps' runtime logs kept within their plan's bounds
 		s.runApps,       // the app runtime (apps.go)
 		s.appWatch.Run,  // instances' output into runtime logs
+		s.runDNS,        // authoritative DNS (dns.go)
 	} {
 		wg.Add(1)
 		go func() {
@@ -534,6 +538,7 @@ func (s *Server) Close() error {
 	if s.metricsLn != nil {
 		s.metricsLn.Close() // if Serve never ran; closed twice is harmless
 	}
+	s.closeDNS()
 	if s.runtimeLogs != nil {
 		// After the runtime: its instances' last lines ("stopped") are in.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

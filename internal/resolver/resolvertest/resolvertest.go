@@ -1,6 +1,6 @@
 // Package resolvertest runs a real DNS server on loopback (UDP and TCP on
-// one port) that answers TXT records a test sets, for tests of custom
-// domain verification through internal/resolver.
+// one port) that answers TXT and NS records a test sets, for tests of
+// custom domain and DNS zone verification through internal/resolver.
 package resolvertest
 
 import (
@@ -11,10 +11,24 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Zone is the server's TXT records; it is safe for concurrent use.
+// Zone is the server's TXT and NS records; it is safe for concurrent
+// use.
 type Zone struct {
 	mu  sync.Mutex
-	txt map[string]string // FQDN → value
+	txt map[string]string   // FQDN → value
+	ns  map[string][]string // FQDN → nameservers' FQDNs
+}
+
+// SetNS makes name answer NS records naming hosts (a delegation as the
+// parent zone's servers report it).
+func (z *Zone) SetNS(name string, hosts ...string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	fq := make([]string, len(hosts))
+	for i, h := range hosts {
+		fq[i] = dns.Fqdn(h)
+	}
+	z.ns[dns.Fqdn(name)] = fq
 }
 
 // Set makes name answer value.
@@ -28,18 +42,25 @@ func (z *Zone) Set(name, value string) {
 // ("127.0.0.1:PORT"). Names without a record answer NXDOMAIN.
 func Start(t testing.TB) (*Zone, string) {
 	t.Helper()
-	z := &Zone{txt: map[string]string{}}
+	z := &Zone{txt: map[string]string{}, ns: map[string][]string{}}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		q := r.Question[0]
 		z.mu.Lock()
 		v, ok := z.txt[q.Name]
+		ns, nsOK := z.ns[q.Name]
 		z.mu.Unlock()
-		if ok && q.Qtype == dns.TypeTXT {
+		switch {
+		case ok && q.Qtype == dns.TypeTXT:
 			m.Answer = append(m.Answer, &dns.TXT{
 				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 1}, Txt: []string{v}})
-		} else {
+		case nsOK && q.Qtype == dns.TypeNS:
+			for _, h := range ns {
+				m.Answer = append(m.Answer, &dns.NS{
+					Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 1}, Ns: h})
+			}
+		default:
 			m.Rcode = dns.RcodeNameError
 		}
 		w.WriteMsg(m)

@@ -1,0 +1,67 @@
+package client
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// AddZone delegates a DNS zone to the platform.
+func (c *Client) AddZone(ctx context.Context, req apogee.AddZoneRequest) (*apogee.ZoneView, error) {
+	var out apogee.ZoneView
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/api/v1/dns/zones", in: req, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ListZones returns the user's zones by name.
+func (c *Client) ListZones(ctx context.Context) ([]apogee.ZoneView, error) {
+	var out struct {
+		Zones []apogee.ZoneView `json:"zones"`
+	}
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/api/v1/dns/zones", out: &out}); err != nil {
+		return nil, err
+	}
+	return out.Zones, nil
+}
+
+// VerifyZone checks the zone's delegation.
+func (c *Client) VerifyZone(ctx context.Context, zone string) (*apogee.ZoneView, error) {
+	var out apogee.ZoneView
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/api/v1/dns/zones/" + esc(zone) + "/verify", out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RemoveZone removes the zone and its records.
+func (c *Client) RemoveZone(ctx context.Context, zone string) error {
+	return c.do(ctx, request{method: http.MethodDelete, path: "/api/v1/dns/zones/" + esc(zone)})
+}
+
+// AddRecord adds a record to the zone.
+func (c *Client) AddRecord(ctx context.Context, zone string, req apogee.AddRecordRequest) (*apogee.ZoneRecord, error) {
+	var out apogee.ZoneRecord
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/api/v1/dns/zones/" + esc(zone) + "/records", in: req, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ListRecords returns the zone's records by name and type.
+func (c *Client) ListRecords(ctx context.Context, zone string) ([]apogee.ZoneRecord, error) {
+	var out struct {
+		Records []apogee.ZoneRecord `json:"records"`
+	}
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/api/v1/dns/zones/" + esc(zone) + "/records", out: &out}); err != nil {
+		return nil, err
+	}
+	return out.Records, nil
+}
+
+// RemoveRecord removes record id of the zone.
+func (c *Client) RemoveRecord(ctx context.Context, zone, id string) error {
+	return c.do(ctx, request{method: http.MethodDelete, path: "/api/v1/dns/zones/" + esc(zone) + "/records/" + esc(id)})
+}

@@ -1,0 +1,288 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/dnsserver"
+)
+
+// zones implements apogee.DNSService.
+type zones struct{ *Platform }
+
+var _ apogee.DNSService = zones{}
+
+// nsResolver is the part of a Resolver that zone verification needs;
+// *net.Resolver has it.
+type nsResolver interface {
+	LookupNS(ctx context.Context, name string) ([]*net.NS, error)
+}
+
+// zone returns the named zone if the acting user owns it (or is an
+// admin); another user's zone is reported exactly like a missing one.
+func (pl *Platform) zone(ctx context.Context, name string) (*apogee.User, *apogee.Zone, error) {
+	u, err := pl.actor(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	notFound := apogee.Errorf(apogee.ENOTFOUND, "DNS zone %q not found", name)
+	name, err = apogee.ValidateDomainName(name, "")
+	if err != nil {
+		return nil, nil, notFound
+	}
+	z, err := pl.store.ZoneByName(ctx, name)
+	if errors.Is(err, apogee.ErrNotFound) {
+		return nil, nil, notFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("platform: look up zone %q: %w", name, err)
+	}
+	if z.OwnerID != u.ID && !u.Admin {
+		return nil, nil, notFound
+	}
+	return u, z, nil
+}
+
+func (pl *Platform) zoneView(ctx context.Context, z *apogee.Zone) *apogee.ZoneView {
+	v := &apogee.ZoneView{Zone: z, Verified: z.VerifiedAt != nil, Nameservers: pl.nameservers()}
+	if z.ProjectID != "" {
+		if p, err := pl.store.ProjectByID(ctx, z.ProjectID); err == nil {
+			v.Project = p.Name
+		}
+	}
+	return v
+}
+
+// nameservers returns the platform's nameservers, lower-case without
+// the trailing dot.
+func (pl *Platform) nameservers() []string {
+	ns := make([]string, len(pl.cfg.Nameservers))
+	for i, n := range pl.cfg.Nameservers {
+		ns[i] = strings.ToLower(strings.TrimSuffix(n, "."))
+	}
+	return ns
+}
+
+func (pl zones) Zones(ctx context.Context) ([]*apogee.ZoneView, error) {
+	u, err := pl.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	zs, err := pl.store.ListZones(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("platform: list zones: %w", err)
+	}
+	views := make([]*apogee.ZoneView, len(zs))
+	for i, z := range zs {
+		views[i] = pl.zoneView(ctx, z)
+	}
+	return views, nil
+}
+
+func (pl zones) AddZone(ctx context.Context, req apogee.AddZoneRequest) (*apogee.ZoneView, error) {
+	u, err := pl.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(pl.cfg.Nameservers) == 0 {
+		return nil, apogee.Errorf(apogee.EUNAVAILABLE, "this server runs no DNS: its administrator starts it with --dns-listen and --dns-nameservers")
+	}
+	name, err := apogee.ValidateDomainName(req.Name, pl.platformDomain)
+	if err != nil {
+		return nil, err
+	}
+	z := &apogee.Zone{Name: name, OwnerID: u.ID, CreatedAt: pl.now().UTC()}
+	if req.Project != "" {
+		_, p, err := pl.project(ctx, req.Project)
+		if err != nil {
+			return nil, err
+		}
+		z.ProjectID = p.ID
+	}
+	if err := pl.store.CreateZone(ctx, z); err != nil {
+		if c := apogee.ErrorCode(err); c == apogee.ECONFLICT || c == apogee.ETOOLARGE {
+			return nil, err
+		}
+		return nil, fmt.Errorf("platform: add zone: %w", err)
+	}
+	pl.log.Info("dns zone added", "zone", z.Name, "user", u.ID)
+	pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: z.Name})
+	return pl.zoneView(ctx, z), nil
+}
+
+func (pl zones) Zone(ctx context.Context, name string) (*apogee.ZoneView, error) {
+	_, z, err := pl.zone(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return pl.zoneView(ctx, z), nil
+}
+
+func (pl zones) VerifyZone(ctx context.Context, name string) (*apogee.ZoneView, error) {
+	u, z, err := pl.zone(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := pl.checkDelegation(ctx, z.Name); err != nil {
+		return nil, err
+	}
+	if z, err = pl.store.SetZoneVerified(ctx, z.Name, pl.now().UTC()); err != nil {
+		return nil, fmt.Errorf("platform: verify zone: %w", err)
+	}
+	pl.log.Info("dns zone verified", "zone", z.Name, "user", u.ID)
+	if z.ProjectID != "" {
+		if err := pl.attachZone(ctx, z); err != nil {
+			return nil, err
+		}
+	}
+	return pl.zoneView(ctx, z), nil
+}
+
+// attachZone makes the zone's apex and www verified custom domains of
+// its project: the platform answers their DNS, which proves control as
+// well as a TXT record would. A name another project verified first
+// stays that project's.
+func (pl *Platform) attachZone(ctx context.Context, z *apogee.Zone) error {
+	p, err := pl.store.ProjectByID(ctx, z.ProjectID)
+	if err != nil {
+		return fmt.Errorf("platform: project of zone %s: %w", z.Name, err)
+	}
+	for _, host := range []string{z.Name, "www." + z.Name} {
+		err := pl.store.CreateDomain(ctx, &apogee.Domain{Name: host, ProjectID: p.ID, CreatedAt: pl.now().UTC()})
+		if err != nil && apogee.ErrorCode(err) != apogee.ECONFLICT {
+			return fmt.Errorf("platform: add domain %s of zone %s: %w", host, z.Name, err)
+		}
+		if _, err := pl.store.VerifyDomain(ctx, p.ID, host, pl.now().UTC()); err != nil {
+			if apogee.ErrorCode(err) == apogee.ECONFLICT || errors.Is(err, apogee.ErrNotFound) {
+				pl.log.Warn("zone host kept by another project", "zone", z.Name, "host", host)
+				continue
+			}
+			return fmt.Errorf("platform: verify domain %s of zone %s: %w", host, z.Name, err)
+		}
+		pl.publish(ctx, apogee.Event{Type: apogee.EventDomainChanged, ProjectID: p.ID, Project: p.Name, Host: host})
+	}
+	return nil
+}
+
+// checkDelegation returns nil if the DNS names the platform's
+// nameservers for zone, and otherwise an ECONFLICT error that says what
+// was expected and what was found.
+func (pl *Platform) checkDelegation(ctx context.Context, zone string) error {
+	r, ok := pl.cfg.Resolver.(nsResolver)
+	if !ok {
+		return errors.New("platform: the resolver cannot look up NS records")
+	}
+	ctx, cancel := context.WithTimeout(ctx, dnsTimeout)
+	defer cancel()
+	nss, err := r.LookupNS(ctx, zone)
+	var found []string
+	for _, ns := range nss {
+		found = append(found, strings.ToLower(strings.TrimSuffix(ns.Host, ".")))
+	}
+	slices.Sort(found)
+	want := pl.nameservers()
+	data := map[string]any{"expected": want, "found": found}
+	if found == nil {
+		data["found"] = []string{}
+	}
+	fix := "set the nameservers " + strings.Join(want, ", ") + " at your registrar and verify again; a delegation can take hours to show"
+	var dnsErr *net.DNSError
+	switch {
+	case err != nil && errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return &apogee.Error{Code: apogee.ECONFLICT, Data: data, Message: fmt.Sprintf("zone %s is not delegated: it has no NS records; %s", zone, fix)}
+	case err != nil && ctx.Err() != nil:
+		return &apogee.Error{Code: apogee.ECONFLICT, Data: data, Message: fmt.Sprintf("zone %s is not verified: the DNS lookup of its NS records timed out; try again in a moment", zone)}
+	case err != nil && errors.As(err, &dnsErr):
+		return &apogee.Error{Code: apogee.ECONFLICT, Data: data, Message: fmt.Sprintf("zone %s is not verified: the DNS lookup of its NS records failed (%s); try again in a moment", zone, dnsErr.Err)}
+	case err != nil:
+		return fmt.Errorf("platform: look up NS %s: %w", zone, err)
+	}
+	// Every nameserver the parent names must be ours: one of another
+	// provider would answer some of the queries with its own data.
+	for _, f := range found {
+		if !slices.Contains(want, f) {
+			return &apogee.Error{Code: apogee.ECONFLICT, Data: data,
+				Message: fmt.Sprintf("zone %s is not delegated to Apogee: its nameservers are %s; %s", zone, strings.Join(found, ", "), fix)}
+		}
+	}
+	return nil
+}
+
+func (pl zones) RemoveZone(ctx context.Context, name string) error {
+	u, z, err := pl.zone(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := pl.store.DeleteZone(ctx, z.Name); err != nil {
+		return fmt.Errorf("platform: remove zone: %w", err)
+	}
+	pl.log.Info("dns zone removed", "zone", z.Name, "user", u.ID)
+	pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: z.Name})
+	return nil
+}
+
+func (pl zones) Records(ctx context.Context, zone string) ([]*apogee.ZoneRecord, error) {
+	_, z, err := pl.zone(ctx, zone)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := pl.store.ZoneRecords(ctx, z.Name)
+	if err != nil {
+		return nil, fmt.Errorf("platform: zone records: %w", err)
+	}
+	return rs, nil
+}
+
+func (pl zones) AddRecord(ctx context.Context, zone string, req apogee.AddRecordRequest) (*apogee.ZoneRecord, error) {
+	_, z, err := pl.zone(ctx, zone)
+	if err != nil {
+		return nil, err
+	}
+	name, err := apogee.ValidateRecordName(req.Name, z.Name)
+	if err != nil {
+		return nil, err
+	}
+	r := &apogee.ZoneRecord{Zone: z.Name, Name: name, Type: strings.ToUpper(strings.TrimSpace(req.Type)),
+		Value: strings.TrimSpace(req.Value), TTL: req.TTL, CreatedAt: pl.now().UTC()}
+	if r.TTL == 0 {
+		r.TTL = apogee.DefaultTTL
+	}
+	if _, err := dnsserver.ParseRecord(r); err != nil {
+		return nil, err
+	}
+	existing, err := pl.store.ZoneRecords(ctx, z.Name)
+	if err != nil {
+		return nil, fmt.Errorf("platform: zone records: %w", err)
+	}
+	if err := dnsserver.CheckRecord(existing, r); err != nil {
+		return nil, err
+	}
+	if err := pl.store.AddZoneRecord(ctx, r); err != nil {
+		if apogee.ErrorCode(err) == apogee.ETOOLARGE {
+			return nil, err
+		}
+		return nil, fmt.Errorf("platform: add record: %w", err)
+	}
+	pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: z.Name})
+	return r, nil
+}
+
+func (pl zones) RemoveRecord(ctx context.Context, zone, id string) error {
+	_, z, err := pl.zone(ctx, zone)
+	if err != nil {
+		return err
+	}
+	if err := pl.store.DeleteZoneRecord(ctx, z.Name, id); err != nil {
+		if errors.Is(err, apogee.ErrNotFound) {
+			return apogee.Errorf(apogee.ENOTFOUND, "zone %s has no record %q", z.Name, id)
+		}
+		return fmt.Errorf("platform: remove record: %w", err)
+	}
+	pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: z.Name})
+	return nil
+}

@@ -1,0 +1,147 @@
+package platform_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/platform"
+	"github.com/apogee-dev/apogee/internal/resolver"
+	"github.com/apogee-dev/apogee/internal/resolver/resolvertest"
+	"github.com/apogee-dev/apogee/internal/testbed"
+)
+
+// newZoneWorld returns a platform with nameservers and a resolver on
+// loopback that plays the parent zones' servers, its store, that
+// server's records, and the contexts of two users, alice and bob.
+func newZoneWorld(t *testing.T) (apogee.Services, apogee.Store, *resolvertest.Zone, context.Context, context.Context) {
+	t.Helper()
+	st, bl, _ := testbed.Backends(t)
+	z, addr := resolvertest.Start(t)
+	res, err := resolver.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := platform.New(platform.Config{Store: st, Blobs: bl, Bus: events.NewLocal(testbed.Quiet), Log: testbed.Quiet,
+		Resolver: res, Nameservers: []string{"ns1.apogee.test", "ns2.apogee.test"}, Domain: "apogee.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := pl.Services()
+	ctxOf := func(email string) context.Context {
+		u := &apogee.User{ID: apogee.NewID(), Email: email, Password: "x", CreatedAt: time.Now()}
+		if err := st.CreateUser(t.Context(), u); err != nil {
+			t.Fatal(err)
+		}
+		return apogee.NewContextWithUser(t.Context(), u)
+	}
+	return svc, st, z, ctxOf("alice@example.com"), ctxOf("bob@example.com")
+}
+
+func TestZones(t *testing.T) {
+	svc, st, parent, alice, bob := newZoneWorld(t)
+	if _, err := svc.Projects.CreateProject(alice, apogee.CreateProjectRequest{Name: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Projects.CreateProject(bob, apogee.CreateProjectRequest{Name: "bobs"}); err != nil {
+		t.Fatal(err)
+	}
+	// Another user's project is not found, and nothing is made.
+	_, err := svc.DNS.AddZone(alice, apogee.AddZoneRequest{Name: "example.com", Project: "bobs"})
+	wantCode(t, err, apogee.ENOTFOUND)
+	v, err := svc.DNS.AddZone(alice, apogee.AddZoneRequest{Name: "Example.COM.", Project: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Name != "example.com" || v.Project != "web" || v.Verified || len(v.Nameservers) != 2 {
+		t.Fatalf("AddZone = %+v", v)
+	}
+	for _, bad := range []string{"com", "web.apogee.test", "192.0.2.1"} {
+		_, err := svc.DNS.AddZone(alice, apogee.AddZoneRequest{Name: bad})
+		wantCode(t, err, apogee.EINVALID)
+	}
+	_, err = svc.DNS.AddZone(bob, apogee.AddZoneRequest{Name: "example.com"})
+	wantCode(t, err, apogee.ECONFLICT)
+
+	// Every call on alice's zone by bob: not found, nothing changed.
+	_, err = svc.DNS.Zone(bob, "example.com")
+	wantCode(t, err, apogee.ENOTFOUND)
+	_, err = svc.DNS.Records(bob, "example.com")
+	wantCode(t, err, apogee.ENOTFOUND)
+	_, err = svc.DNS.AddRecord(bob, "example.com", apogee.AddRecordRequest{Name: "x", Type: "A", Value: "192.0.2.1"})
+	wantCode(t, err, apogee.ENOTFOUND)
+	_, err = svc.DNS.VerifyZone(bob, "example.com")
+	wantCode(t, err, apogee.ENOTFOUND)
+	wantCode(t, svc.DNS.RemoveZone(bob, "example.com"), apogee.ENOTFOUND)
+	if zs, err := svc.DNS.Zones(bob); err != nil || len(zs) != 0 {
+		t.Fatalf("bob's zones = %v, %v; want none", zs, err)
+	}
+
+	// Records: validated, conflicts refused, defaults filled in.
+	www, err := svc.DNS.AddRecord(alice, "example.com", apogee.AddRecordRequest{Name: "www", Type: "cname", Value: "web.apogee.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if www.TTL != apogee.DefaultTTL || www.Type != "CNAME" {
+		t.Errorf("record = %+v; want TTL %d, type CNAME", www, apogee.DefaultTTL)
+	}
+	for _, tt := range []struct {
+		req  apogee.AddRecordRequest
+		code string
+	}{
+		{apogee.AddRecordRequest{Name: "@", Type: "CNAME", Value: "web.apogee.test"}, apogee.EINVALID},
+		{apogee.AddRecordRequest{Name: "www", Type: "A", Value: "192.0.2.1"}, apogee.ECONFLICT},
+		{apogee.AddRecordRequest{Name: "a b", Type: "A", Value: "192.0.2.1"}, apogee.EINVALID},
+		{apogee.AddRecordRequest{Name: "x", Type: "A", Value: "192.0.2.1", TTL: 5}, apogee.EINVALID},
+		{apogee.AddRecordRequest{Name: "x", Type: "A", Value: "nope"}, apogee.EINVALID},
+	} {
+		_, err := svc.DNS.AddRecord(alice, "example.com", tt.req)
+		wantCode(t, err, tt.code)
+	}
+	rs, err := svc.DNS.Records(alice, "example.com")
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("records after refused adds = %v, %v; want the one CNAME", rs, err)
+	}
+	wantCode(t, svc.DNS.RemoveRecord(bob, "example.com", www.ID), apogee.ENOTFOUND)
+	wantCode(t, svc.DNS.RemoveRecord(alice, "example.com", "nope"), apogee.ENOTFOUND)
+	if err := svc.DNS.RemoveRecord(alice, "example.com", www.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Verification asks the DNS: no delegation, another provider's,
+	// then the platform's.
+	_, err = svc.DNS.VerifyZone(alice, "example.com")
+	wantCode(t, err, apogee.ECONFLICT)
+	parent.SetNS("example.com", "ns1.apogee.test", "dns.other.net")
+	_, err = svc.DNS.VerifyZone(alice, "example.com")
+	wantCode(t, err, apogee.ECONFLICT)
+	parent.SetNS("example.com", "ns1.apogee.test", "ns2.apogee.test")
+	v, err = svc.DNS.VerifyZone(alice, "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Verified {
+		t.Fatal("zone not verified after the delegation was found")
+	}
+	// The apex and www are now web's verified custom domains.
+	for _, host := range []string{"example.com", "www.example.com"} {
+		d, err := st.DomainByName(t.Context(), host)
+		if err != nil || !d.Verified() {
+			t.Errorf("domain %s = %+v, %v; want verified", host, d, err)
+		}
+	}
+	if err := svc.DNS.RemoveZone(alice, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.DNS.Zone(alice, "example.com")
+	wantCode(t, err, apogee.ENOTFOUND)
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := apogee.ErrorCode(err); got != code {
+		t.Fatalf("error %v (code %q); want code %q", err, got, code)
+	}
+}
