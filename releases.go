@@ -312,7 +312,9 @@ type ScaleDecision struct {
 	To       int       `json:"to"`
 	InFlight float64   `json:"in_flight"` // the window average it decided on
 	Panic    bool      `json:"panic,omitempty"`
-	// Action is "scale", "pause", "resume", "stop" or "start".
+	// Action is "scale", "pause", "resume", "stop", "start", "keep" (a
+	// runtime that cannot pause), "start-failed" (the start of a stopped
+	// app failed: it backs off) or "refused" (no room in --apps-memory).
 	Action string `json:"action"`
 	Reason string `json:"reason"`
 }
