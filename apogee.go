@@ -179,9 +179,16 @@ type Deployment struct {
 	// CommitMessage, CommitAuthor and CommitURL describe the commit a
 	// Git deployment built: its subject line, its author's name and a
 	// link to it on the repository's host ("" where none is known).
-	CommitMessage   string     `json:"commit_message,omitempty"`
-	CommitAuthor    string     `json:"commit_author,omitempty"`
-	CommitURL       string     `json:"commit_url,omitempty"`
+	CommitMessage string `json:"commit_message,omitempty"`
+	CommitAuthor  string `json:"commit_author,omitempty"`
+	CommitURL     string `json:"commit_url,omitempty"`
+	// Framework is the preset a build detected or was told to use (its
+	// identifier: "vite", "nextjs", "static", …; see framework.Presets);
+	// NodeVersion is the Node.js release the build ran with. Both are ""
+	// for uploaded files, for apps (which build with the server's
+	// Node.js) and until the build gets that far.
+	Framework       string     `json:"framework,omitempty"`
+	NodeVersion     string     `json:"node_version,omitempty"`
 	Error           string     `json:"error,omitempty"`
 	BuildStartedAt  *time.Time `json:"build_started_at,omitempty"`
 	BuildFinishedAt *time.Time `json:"build_finished_at,omitempty"`

@@ -28,6 +28,10 @@ type BuildStore interface {
 	// builds (its SHA, subject, author and link). ECONFLICT if the
 	// deployment has ended; ErrNotFound if there is none.
 	SetBuildCommit(ctx context.Context, id string, c CommitInfo) error
+	// SetBuildInfo records what a queued or building deployment builds
+	// with (its framework preset and Node.js release). ECONFLICT if the
+	// deployment has ended; ErrNotFound if there is none.
+	SetBuildInfo(ctx context.Context, id string, b BuildInfo) error
 	// FinishBuild stores the output manifest of a building deployment
 	// (in place of the source manifest of a SourceFolder build), makes it
 	// ready and, if promote, production, in one transaction that
@@ -51,4 +55,10 @@ type CommitInfo struct {
 	Message string // the subject line
 	Author  string // the author's name
 	URL     string // the commit on the repository's host; "" if unknown
+}
+
+// BuildInfo is what a deployment records of how it was built.
+type BuildInfo struct {
+	Framework   string // the preset's identifier ("vite", "nextjs", "static", …)
+	NodeVersion string // the Node.js release, e.g. "22.12.0"; "" for the server's own
 }

@@ -167,6 +167,7 @@ type Store interface {
 	ZoneStore
 	LogStore
 	RuntimeLogStore
+	RequestStore
 	ServingStore
 	VariantStore
 	BuildStore

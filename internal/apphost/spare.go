@@ -92,6 +92,10 @@ func (h *Host) takeSpare(project, cur string) bool {
 	return ok
 }
 
+// DropSpare drops the spare sandbox made for the project's stopped app,
+// if there is one: its next start sets up a sandbox of its own.
+func (h *Host) DropSpare(project string) { h.dropSpare(project, "") }
+
 // dropSpare drops the project's spare unless it is release keep's.
 func (h *Host) dropSpare(project, keep string) {
 	h.scaleMu.Lock()

@@ -22,6 +22,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/framework"
 	"github.com/apogee-dev/apogee/internal/logs"
+	"github.com/apogee-dev/apogee/internal/nodejs"
 	"github.com/apogee-dev/apogee/internal/safefs"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 )
@@ -296,10 +297,20 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	}
 	w.Systemf("Detected %s: install %s, build %s, output %q", plan.Name, quoteOr(plan.InstallCommand, "none"), quoteOr(plan.BuildCommand, "none"), plan.OutputDir)
 
+	info := apogee.BuildInfo{Framework: plan.Framework}
 	if plan.InstallCommand != "" || plan.BuildCommand != "" {
-		if err := b.useNode(ctx, w, p, plan.NodeVersion, plan.NodeVersionFrom, &ws); err != nil {
+		node, err := b.useNode(ctx, w, p, plan.NodeVersion, plan.NodeVersionFrom, &ws)
+		if err != nil {
+			// The framework is worth showing on a build that failed here.
+			if rerr := b.cfg.Store.SetBuildInfo(ctx, d.ID, info); rerr != nil {
+				w.Systemf("Could not record the framework: %v", rerr)
+			}
 			return nil, nil, err
 		}
+		info.NodeVersion = node.Version
+	}
+	if err := b.cfg.Store.SetBuildInfo(ctx, d.ID, info); err != nil {
+		return nil, nil, fmt.Errorf("record the framework: %w", err)
 	}
 
 	cache, err := b.openCache(ctx, p.ID, root, rootDir, plan.Lockfile, "", w)
@@ -470,21 +481,21 @@ const nodeTarget = "/run/apogee/node"
 
 // useNode picks the build's Node.js (the project's setting, else what
 // the tree asks for, else the current LTS), mounts it read-only and puts
-// it first on PATH, and logs which and why.
-func (b *Builder) useNode(ctx context.Context, w *logs.Writer, p *apogee.Project, want, from string, ws *workspace) error {
+// it first on PATH, logs which and why, and returns it.
+func (b *Builder) useNode(ctx context.Context, w *logs.Writer, p *apogee.Project, want, from string, ws *workspace) (nodejs.Choice, error) {
 	if b.cfg.NodeJS == nil {
-		return nil
+		return nodejs.Choice{}, nil
 	}
 	if s := p.Settings.Build.NodeVersion; s != nil && *s != "" {
 		want, from = *s, "the project's setting"
 	}
 	c, err := b.cfg.NodeJS.Choose(ctx, want, from)
 	if err != nil {
-		return err
+		return c, err
 	}
 	w.Systemf("%s", c.Why)
 	if c.Dir == "" {
-		return nil
+		return c, nil
 	}
 	bin := nodeTarget + "/bin"
 	if b.cfg.Sandbox.Name() == "none" {
@@ -504,7 +515,7 @@ func (b *Builder) useNode(ctx context.Context, w *logs.Writer, p *apogee.Project
 			ws.env = append(ws.env, kv)
 		}
 	}
-	return nil
+	return c, nil
 }
 
 // env is the whole environment of a build step: a fixed base and the

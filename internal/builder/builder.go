@@ -44,6 +44,9 @@ type Store interface {
 	// SetBuildCommit records the commit a Git build fetched (see
 	// apogee.BuildStore).
 	SetBuildCommit(ctx context.Context, id string, c apogee.CommitInfo) error
+	// SetBuildInfo records the framework a build detected and the
+	// Node.js it runs with (see apogee.BuildStore).
+	SetBuildInfo(ctx context.Context, id string, b apogee.BuildInfo) error
 }
 
 // Source fetches the source tree of a deployment into dir, writing its

@@ -12,7 +12,8 @@ import (
 )
 
 // TestGitBuildRecordsCommit: a build of a branch records the commit it
-// fetched, with its subject and author, and the log names it.
+// fetched, with its subject and author, and the log names it; it
+// records the framework it detected too.
 func TestGitBuildRecordsCommit(t *testing.T) {
 	r := newRig(t, sandbox.Limits{}, nil)
 	url := pushRepo(t, map[string]string{"index.html": "<h1>hi</h1>"})
@@ -22,6 +23,9 @@ func TestGitBuildRecordsCommit(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(d.Commit) || d.CommitMessage != "hostile" || d.CommitAuthor != "t" {
 		t.Fatalf("recorded commit %q %q %q, want the pushed one (hostile, by t)", d.Commit, d.CommitMessage, d.CommitAuthor)
+	}
+	if d.Framework != "static" || d.NodeVersion != "" {
+		t.Errorf("recorded framework %q, Node.js %q; want static and none (plain HTML runs nothing)", d.Framework, d.NodeVersion)
 	}
 	if d.CommitURL != "" {
 		t.Errorf("a file:// repository got a commit link %q", d.CommitURL)

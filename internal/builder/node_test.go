@@ -57,6 +57,10 @@ func TestNodeVersion(t *testing.T) {
 	if !regexp.MustCompile(`npm runs on v` + want + `\.`).MatchString(log) {
 		t.Errorf("node under npm is not the pinned one:\n%s", log)
 	}
+	// The deployment records the release and the framework it built.
+	if d.NodeVersion != strings.TrimPrefix(got, "v") || d.Framework != "other" {
+		t.Errorf("recorded Node.js %q, framework %q; want %s, other", d.NodeVersion, d.Framework, strings.TrimPrefix(got, "v"))
+	}
 
 	// The project's setting wins over engines.node.
 	setting := "^" + want
@@ -81,5 +85,8 @@ func TestNodeVersion(t *testing.T) {
 	d3, log3 := r.wait(r.build(r.zipOf(bad), apogee.TargetPreview, false).ID, 2*time.Minute)
 	if d3.Status != apogee.StatusError || !strings.Contains(d3.Error, "engines.node") || !strings.Contains(d3.Error, ">=99") {
 		t.Fatalf("build %s (%s), want an error naming engines.node:\n%s", d3.Status, d3.Error, log3)
+	}
+	if d3.Framework != "other" || d3.NodeVersion != "" {
+		t.Errorf("a build that found no Node.js recorded framework %q, Node.js %q; want other and none", d3.Framework, d3.NodeVersion)
 	}
 }

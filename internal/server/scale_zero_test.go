@@ -3,6 +3,7 @@ package server
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,4 +195,77 @@ func TestStoppedAppStartsInASpareAndBacksOffWhenItCrashes(t *testing.T) {
 	if st := h.Scaling("api").State; st != "running" {
 		t.Errorf("after the backoff: %s", st)
 	}
+}
+
+// BenchmarkColdStartAfterIdleStop: the whole path of a cold start
+// through the server: an Express app (min 0) is stopped by the
+// autoscaler after an hour idle (fake clock), and a request to its
+// production host waits for a new instance. The host makes a spare
+// sandbox when it stops the app; every other round the spare is dropped
+// before the request, so the cold start with a spare (spare-p50-ms) and
+// without (p50-ms, what the host did before it made spares) are
+// measured under the same load. Times are to the whole answer.
+func BenchmarkColdStartAfterIdleStop(b *testing.B) {
+	needAppTools(b)
+	clock := &fakeClock{now: time.Now()}
+	s, addr := startServer(b, Config{Data: b.TempDir(), BuildWorkers: 1, Sandbox: "bwrap", AppSandbox: "bwrap",
+		appNow: clock.Now, appTick: -1})
+	c := client.New(addr, userToken(b, s.Store(), "dev@example.com", "password", false), client.WithTimeout(3*time.Minute))
+	ctx := b.Context()
+	if _, err := c.CreateProject(ctx, "api"); err != nil {
+		b.Fatal(err)
+	}
+	d, log := zipBuild(b, c, "api", expressApp(b, nil))
+	if d.Status != apogee.StatusReady {
+		b.Fatalf("build: %s\n%s", d.Status, log)
+	}
+	ptr := func(v int) *int { return &v }
+	if _, err := c.ScaleApp(ctx, "api", apogee.ScaleRequest{Min: ptr(0), Max: ptr(1)}); err != nil {
+		b.Fatal(err)
+	}
+	h := s.apps.host
+	var cold, spared []time.Duration
+	i := 0
+	for b.Loop() {
+		for j := 0; j < 3700 && h.Scaling("api").State != "stopped"; j++ {
+			clock.Add(time.Second)
+			h.Autoscale(ctx)
+			h.Settle()
+		}
+		if d := lastDecision(s, "api"); d.Action != "stop" || !strings.Contains(d.Reason, "spare sandbox") {
+			b.Fatalf("not stopped with a spare: %+v", d)
+		}
+		withSpare := i%2 == 0
+		i++
+		if !withSpare {
+			h.DropSpare("api")
+		}
+		start := time.Now()
+		code, body, _ := request(b, addr, "GET", "api.localhost", "/", "")
+		took := time.Since(start)
+		if code != 200 {
+			b.Fatalf("the cold start: %d %q", code, body)
+		}
+		if withSpare {
+			spared = append(spared, took)
+		} else {
+			cold = append(cold, took)
+		}
+	}
+	if len(cold) == 0 {
+		b.Fatal("run at least 2 rounds (-benchtime 2x)")
+	}
+	p50 := func(ds []time.Duration) float64 {
+		slices.Sort(ds)
+		return float64(ds[(len(ds)-1)/2].Microseconds()) / 1000
+	}
+	p99 := func(ds []time.Duration) float64 {
+		slices.Sort(ds)
+		return float64(ds[int(float64(len(ds)-1)*0.99)].Microseconds()) / 1000
+	}
+	b.ReportMetric(p50(cold), "p50-ms")
+	b.ReportMetric(p99(cold), "p99-ms")
+	b.ReportMetric(p50(spared), "spare-p50-ms")
+	b.ReportMetric(p99(spared), "spare-p99-ms")
+	b.ReportMetric(0, "ns/op")
 }

@@ -128,6 +128,7 @@ type nullDeployment struct {
 	id, projectID, status, target, host         sql.NullString
 	createdBy, source, branch, commit, errorMsg sql.NullString
 	sourceBlob, message, author, commitURL      sql.NullString
+	framework, nodeVersion                      sql.NullString
 	files, size                                 sql.NullInt64
 	noCache                                     sql.NullBool
 	createdAt                                   *time.Time
@@ -138,7 +139,7 @@ func (n *nullDeployment) dest() []any {
 	return []any{&n.id, &n.projectID, &n.status, &n.target, &n.host, &n.files, &n.size,
 		&n.createdBy, nullTimeCol{&n.createdAt}, nullTimeCol{&n.d.ReadyAt},
 		&n.source, &n.branch, &n.commit, &n.errorMsg, nullTimeCol{&n.d.BuildStartedAt}, nullTimeCol{&n.d.BuildFinishedAt},
-		&n.noCache, &n.sourceBlob, &n.message, &n.author, &n.commitURL, warningsCol{&n.d.Warnings}}
+		&n.noCache, &n.sourceBlob, &n.message, &n.author, &n.commitURL, warningsCol{&n.d.Warnings}, &n.framework, &n.nodeVersion}
 }
 
 func (n *nullDeployment) deployment() *apogee.Deployment {
@@ -151,6 +152,7 @@ func (n *nullDeployment) deployment() *apogee.Deployment {
 	d.CreatedBy, d.Source, d.Branch, d.Commit, d.Error = n.createdBy.String, n.source.String, n.branch.String, n.commit.String, n.errorMsg.String
 	d.NoCache, d.SourceBlob = n.noCache.Bool, n.sourceBlob.String
 	d.CommitMessage, d.CommitAuthor, d.CommitURL = n.message.String, n.author.String, n.commitURL.String
+	d.Framework, d.NodeVersion = n.framework.String, n.nodeVersion.String
 	return &d
 }
 

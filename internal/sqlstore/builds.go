@@ -31,6 +31,22 @@ func (s *Store) SetBuildCommit(ctx context.Context, id string, c apogee.CommitIn
 	})
 }
 
+// SetBuildInfo records what a queued or building deployment builds with.
+func (s *Store) SetBuildInfo(ctx context.Context, id string, b apogee.BuildInfo) error {
+	return s.inTx(ctx, "set build info", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE deployments SET framework = $2, node_version = $3
+			WHERE id = $1 AND status IN ($4, $5)`,
+			id, b.Framework, b.NodeVersion, apogee.StatusQueued, apogee.StatusBuilding)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		return s.notIn(ctx, tx, id, apogee.StatusBuilding)
+	})
+}
+
 // QueueUploaded turns an uploading source folder into a queued build.
 func (s *Store) QueueUploaded(ctx context.Context, id string) (*apogee.Deployment, error) {
 	var d *apogee.Deployment

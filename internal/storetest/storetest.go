@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Releases", testReleases},
 		{"PruneReleases", testPruneReleases},
 		{"ConcurrentReleases", testConcurrentReleases},
+		{"Requests", testRequests}, // requests.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -730,11 +731,28 @@ func testBuildQueue(t *testing.T, s apogee.Store) {
 	wantCode(t, s.SetBuildCommit(ctx, "nosuch", commit), apogee.ENOTFOUND)
 	wantCode(t, s.SetBuildCommit(ctx, live.ID, commit), apogee.ECONFLICT)
 
+	// What the build detected and ran with is recorded the same way.
+	info := apogee.BuildInfo{Framework: "astro", NodeVersion: "22.12.0"}
+	must(t, s.SetBuildInfo(ctx, c1.ID, info))
+	got, err = s.DeploymentByID(ctx, c1.ID)
+	must(t, err)
+	equal(t, "recorded build info", apogee.BuildInfo{Framework: got.Framework, NodeVersion: got.NodeVersion}, info)
+	listed, err = s.ListDeployments(ctx, web.ID, 0)
+	must(t, err)
+	for _, d := range listed {
+		if d.ID == c1.ID {
+			equal(t, "listed framework", d.Framework+" "+d.NodeVersion, "astro 22.12.0")
+		}
+	}
+	wantCode(t, s.SetBuildInfo(ctx, "nosuch", info), apogee.ENOTFOUND)
+	wantCode(t, s.SetBuildInfo(ctx, live.ID, info), apogee.ECONFLICT)
+
 	// Finishing stores the output and moves production in one go.
 	out := manifest(4)
 	done, err := s.FinishBuild(ctx, c1.ID, out, base.Add(6*time.Minute), true)
 	must(t, err)
 	equal(t, "finished", string(done.Status)+" "+fmt.Sprint(done.Files), "ready 4")
+	equal(t, "finished keeps the framework", done.Framework, "astro")
 	equal(t, "production after finish", productionID(t, s, web.ID), c1.ID)
 	files, err := s.DeploymentFiles(ctx, c1.ID)
 	must(t, err)
