@@ -8,8 +8,8 @@
 // section, follows CNAMEs inside a zone, serves wildcards (RFC 4592) and
 // referrals for NS records below an apex, speaks EDNS0 and truncates
 // UDP answers that do not fit (the client retries over TCP). It
-// refuses recursion (names outside its zones), zone transfers and
-// every opcode but QUERY.
+// refuses recursion (names outside its zones), zone transfers except
+// AXFR to configured secondaries, and every opcode but QUERY.
 package dnsserver
 
 import (
@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,9 @@ type Config struct {
 	// Edge is the edge's addresses: the A and AAAA records of the apex
 	// and www of a zone attached to a project.
 	Edge []netip.Addr
+	// Secondaries are the addresses allowed to transfer zones (AXFR over
+	// TCP): secondary DNS servers. Everyone else is refused.
+	Secondaries []netip.Addr
 }
 
 // Source is where the server reads zones: the store. Its methods are
@@ -190,6 +194,9 @@ func (z *zone) add(rr dns.RR) {
 
 // ServeDNS answers one query.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if len(r.Question) == 1 && r.Question[0].Qtype == dns.TypeAXFR && r.Opcode == dns.OpcodeQuery && s.transfer(w, r) {
+		return
+	}
 	m := s.answer(r)
 	size := dns.MinMsgSize
 	if opt := r.IsEdns0(); opt != nil {
@@ -203,6 +210,47 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if err := w.WriteMsg(m); err != nil {
 		s.log.Debug("dns answer not sent", "err", err)
 	}
+}
+
+// transfer sends a whole zone to a secondary over TCP (AXFR) and
+// reports whether it did; every other asker is answered REFUSED by
+// answer.
+func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg) bool {
+	tcp, ok := w.RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	ip, _ := netip.AddrFromSlice(tcp.IP)
+	if !slices.Contains(s.cfg.Secondaries, ip.Unmap()) {
+		return false
+	}
+	z := s.snap.Load().zones[strings.ToLower(r.Question[0].Name)]
+	if z == nil {
+		return false
+	}
+	// The SOA first and last, every other record between (RFC 5936).
+	rrs := []dns.RR{z.soa}
+	for _, n := range z.nodes {
+		for t, set := range n.rrs {
+			if t != dns.TypeSOA {
+				rrs = append(rrs, set...)
+			}
+		}
+	}
+	rrs = append(rrs, z.soa)
+	ch := make(chan *dns.Envelope, 1)
+	tr := new(dns.Transfer)
+	errc := make(chan error, 1)
+	go func() { errc <- tr.Out(w, r, ch) }()
+	for i := 0; i < len(rrs); i += 100 {
+		ch <- &dns.Envelope{RR: rrs[i:min(i+100, len(rrs))]}
+	}
+	close(ch)
+	if err := <-errc; err != nil {
+		s.log.Warn("zone transfer", "zone", z.apex, "to", ip, "err", err)
+	}
+	w.Close()
+	return true
 }
 
 // Answer returns the server's answer to r, before EDNS0 and truncation.

@@ -42,7 +42,7 @@ var fixtureRecords = []struct{ name, typ, value string }{
 	{"sub", "NS", "ns1.other.net"},
 }
 
-func newFixture(t testing.TB) *fixture {
+func newFixture(t testing.TB, secondaries ...netip.Addr) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "apogee.db"), nil)
@@ -67,6 +67,7 @@ func newFixture(t testing.TB) *fixture {
 	srv, err := dnsserver.New(dnsserver.Config{
 		Nameservers: []string{"ns1.apogee.test", "ns2.apogee.test"},
 		Edge:        []netip.Addr{netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::7")},
+		Secondaries: secondaries,
 	}, st, slog.New(slog.DiscardHandler))
 	must(t, err)
 	must(t, srv.Load(ctx))
@@ -282,5 +283,37 @@ func TestReloadOnEvent(t *testing.T) {
 	after := f.ask(t, "udp", "example.com", dns.TypeSOA, false).Answer[0].(*dns.SOA).Serial
 	if after != before+1 {
 		t.Errorf("serial %d after one added record; want %d", after, before+1)
+	}
+}
+
+// TestAXFRToSecondary: a configured secondary gets the whole zone over
+// TCP, SOA first and last; the same request from anyone else is
+// refused (TestRefusesTransfersAndOtherOpcodes).
+func TestAXFRToSecondary(t *testing.T) {
+	f := newFixture(t, netip.MustParseAddr("127.0.0.1"))
+	m := new(dns.Msg)
+	m.SetAxfr("example.com.")
+	env, err := new(dns.Transfer).In(m, f.addr)
+	must(t, err)
+	var rrs []dns.RR
+	for e := range env {
+		must(t, e.Error)
+		rrs = append(rrs, e.RR...)
+	}
+	if len(rrs) < 2 || rrs[0].Header().Rrtype != dns.TypeSOA || rrs[len(rrs)-1].Header().Rrtype != dns.TypeSOA {
+		t.Fatalf("transfer of %d records does not start and end with the SOA", len(rrs))
+	}
+	// SOA twice, 2 NS, 51 records, the edge's A and AAAA at the apex and www.
+	if want := 2 + 2 + 51 + 4; len(rrs) != want {
+		t.Errorf("transfer has %d records; want %d", len(rrs), want)
+	}
+	// A name that is not a zone's apex is not transferred.
+	m.SetAxfr("www.example.com.")
+	env, err = new(dns.Transfer).In(m, f.addr)
+	must(t, err)
+	for e := range env {
+		if e.Error == nil {
+			t.Fatal("AXFR of a name that is not a zone gave records")
+		}
 	}
 }

@@ -39,6 +39,11 @@ func (c *Config) normalizeDNS() error {
 			return apogee.Errorf(apogee.EINVALID, "--dns-edge %q is not an IP address", e)
 		}
 	}
+	for _, e := range c.DNSSecondaries {
+		if _, err := netip.ParseAddr(strings.TrimSpace(e)); err != nil {
+			return apogee.Errorf(apogee.EINVALID, "--dns-secondaries %q is not an IP address", e)
+		}
+	}
 	return nil
 }
 
@@ -51,10 +56,15 @@ func (s *Server) setupDNS(ctx context.Context) error {
 	for _, e := range s.cfg.DNSEdge {
 		edge = append(edge, netip.MustParseAddr(strings.TrimSpace(e))) // checked by normalizeDNS
 	}
+	var secondaries []netip.Addr
+	for _, e := range s.cfg.DNSSecondaries {
+		secondaries = append(secondaries, netip.MustParseAddr(strings.TrimSpace(e)).Unmap()) // checked by normalizeDNS
+	}
 	if len(edge) == 0 {
 		s.log.Warn("--dns-edge is not set: delegated zones' apex and www have no A or AAAA records")
 	}
-	srv, err := dnsserver.New(dnsserver.Config{Nameservers: append([]string(nil), s.cfg.DNSNameservers...), Edge: edge},
+	srv, err := dnsserver.New(dnsserver.Config{
+		Nameservers: append([]string(nil), s.cfg.DNSNameservers...), Edge: edge, Secondaries: secondaries},
 		s.store, s.log.With("component", "dns"))
 	if err != nil {
 		return err
