@@ -142,6 +142,12 @@ func (b *browser) do(req *http.Request) response {
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
+	// A template that fails while it runs leaves a page cut short after
+	// the 200 went out: every whole page ends with its </html>.
+	if res.StatusCode == http.StatusOK && strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") &&
+		!strings.Contains(string(body), "</html>") {
+		b.e.t.Fatalf("GET/POST %s: the page ends early (a template error?):\n%s", req.URL.Path, body[max(0, len(body)-300):])
+	}
 	if m := csrfRE.FindSubmatch(body); m != nil {
 		b.csrf = string(m[1])
 	}
