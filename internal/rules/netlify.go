@@ -375,6 +375,9 @@ func (b *builder) netlifyHeaders(data []byte) {
 			warn("%v; the line is skipped", err)
 			continue
 		}
+		if msg := cookieDomainNote(name, value); msg != "" {
+			warn("%s", msg)
+		}
 		addValue(cur, name, value)
 	}
 	flush()
@@ -672,6 +675,9 @@ func (b *builder) tomlHeader(t map[string]any, n int, lines []int) {
 		if err := checkHeader(name, value); err != nil {
 			warn("%v; it is skipped", err)
 			continue
+		}
+		if msg := cookieDomainNote(name, value); msg != "" {
+			warn("%s", msg)
 		}
 		addValue(&h, name, value)
 	}

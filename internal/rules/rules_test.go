@@ -378,3 +378,51 @@ func TestHeadersSetCookieLinesStaySeparate(t *testing.T) {
 		t.Errorf("X-Tag %q, want one joined value", x)
 	}
 }
+
+// TestSetCookieWithDomainWarns: a header rule that sets a cookie with a
+// Domain attribute deploys, with a warning that the edge sends it only
+// from the host it names; a host-only cookie and other headers do not warn.
+func TestSetCookieWithDomainWarns(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files map[string][]byte
+		warn  string // the warning's file, "" for none
+	}{
+		{"_headers", map[string][]byte{"_headers": []byte("/*\n  Set-Cookie: s=1; Domain=.example.net; Path=/\n")}, "_headers"},
+		{"_headers host-only", map[string][]byte{"_headers": []byte("/*\n  Set-Cookie: s=1; Path=/\n  X-Domain: Domain=example.net\n")}, ""},
+		{"netlify.toml", map[string][]byte{"netlify.toml": []byte("[[headers]]\nfor = \"/*\"\n[headers.values]\nSet-Cookie = \"s=1; domain=example.net\"\n")}, "netlify.toml"},
+		{"vercel.json", map[string][]byte{"vercel.json": []byte(`{"headers":[{"source":"/(.*)","headers":[{"key":"set-cookie","value":"s=1; Domain=example.net"}]}]}`)}, "vercel.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set, warnings, err := Compile(tc.files, Settings{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cookie []apogee.RuleWarning
+			for _, w := range warnings {
+				if strings.Contains(w.Message, "Domain=example.net") {
+					cookie = append(cookie, w)
+				}
+			}
+			if tc.warn == "" {
+				if len(warnings) != 0 {
+					t.Fatalf("warnings %v, want none", warnings)
+				}
+				return
+			}
+			if len(cookie) != 1 || cookie[0].File != tc.warn || !strings.Contains(cookie[0].Message, "drops it from the site's other hosts") {
+				t.Fatalf("warnings %v, want one about the cookie's Domain in %s", warnings, tc.warn)
+			}
+			// The rule still applies: the edge filters per answering host.
+			var got []string
+			for _, h := range set.Match("GET", "/", "", func(string) bool { return true }).Headers {
+				if strings.EqualFold(h.Name, "Set-Cookie") {
+					got = append(got, h.Value...)
+				}
+			}
+			if len(got) != 1 {
+				t.Errorf("Set-Cookie %q, want the rule's cookie", got)
+			}
+		})
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/apogee-dev/apogee/internal/setcookie"
 )
 
 // MaxSourceLen is the longest source or destination accepted, as on Vercel.
@@ -658,6 +660,9 @@ func (b *builder) vercelHeader(o *jsonObj) {
 			o.warn("headers[%d]: %v: the header is skipped", i, err)
 			continue
 		}
+		if msg := cookieDomainNote(key, value); msg != "" {
+			o.warn("headers[%d]: %s", i, msg)
+		}
 		// A later value of the same name replaces an earlier one.
 		j := slices.IndexFunc(h.values, func(p [2]string) bool { return kt == nil && strings.EqualFold(p[0], key) })
 		if j < 0 {
@@ -712,6 +717,22 @@ func clip(raw []byte) string {
 }
 
 // checkHeader validates a header name and value from a config file.
+// cookieDomainNote is the deploy-time warning for a response header that
+// sets a cookie with a Domain attribute: the edge passes such a cookie only
+// in answers from the host it names and drops it from every other host of
+// the site (package setcookie says why), which its author should know.
+func cookieDomainNote(name, value string) string {
+	if !strings.EqualFold(name, "Set-Cookie") {
+		return ""
+	}
+	for _, d := range setcookie.Domains(value) {
+		if d = strings.TrimPrefix(d, "."); d != "" {
+			return fmt.Sprintf("Set-Cookie with Domain=%s: the edge sends this cookie only in answers from %s itself and drops it from the site's other hosts (a cookie for a wider domain would reach other sites); leave Domain out for a cookie of the answering host", d, d)
+		}
+	}
+	return ""
+}
+
 func checkHeader(name, value string) error {
 	if name == "" {
 		return fmt.Errorf("missing header name")
