@@ -36,16 +36,16 @@ func (d *Dashboard) githubCallbackURL() string { return d.baseURL() + githubPath
 func (d *Dashboard) githubStart(w http.ResponseWriter, r *http.Request) error {
 	state, verifier := newSecret(), oauth2.GenerateVerifier()
 	v := url.Values{"state": {state}, "verifier": {verifier}, "next": {safeNext(r.URL.Query().Get("next"))}}
-	http.SetCookie(w, &http.Cookie{Name: oauthCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(v.Encode())),
-		Path: githubPath, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: int(oauthFlowTTL.Seconds())})
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r, oauthCookie), Value: base64.RawURLEncoding.EncodeToString([]byte(v.Encode())),
+		Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: int(oauthFlowTTL.Seconds())})
 	http.Redirect(w, r, d.gh.AuthCodeURL(state, verifier, d.githubCallbackURL()), http.StatusFound)
 	return nil
 }
 
 // githubFlow reads and clears the flow cookie; nil if absent or spoilt.
 func githubFlow(w http.ResponseWriter, r *http.Request) url.Values {
-	c, err := r.Cookie(oauthCookie)
-	http.SetCookie(w, &http.Cookie{Name: oauthCookie, Value: "", Path: githubPath, HttpOnly: true,
+	c, err := r.Cookie(cookieName(r, oauthCookie))
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r, oauthCookie), Value: "", Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	if err != nil {
 		return nil

@@ -17,12 +17,25 @@ import (
 	"github.com/apogee-dev/apogee/internal/auth"
 )
 
-// Cookie names.
+// Cookie names, as sent over plain HTTP (see cookieName).
 const (
 	sessionCookie = "apogee_session"
 	loginCookie   = "apogee_login" // CSRF token of the sign-in and sign-up forms
 	flashCookie   = "apogee_flash"
 )
+
+// cookieName is the name of the dashboard's cookie base for request r.
+// Over HTTPS it carries the __Host- prefix: a browser then takes the
+// cookie only when it is Secure, has Path=/ and no Domain, so no other
+// host (a site under the same domain among them) can set or shadow it,
+// whatever the edge lets through. Every dashboard cookie is set with
+// Path=/ and no Domain for that reason.
+func cookieName(r *http.Request, base string) string {
+	if r.TLS != nil {
+		return "__Host-" + base
+	}
+	return base
+}
 
 // csrfField is the hidden form field that carries the CSRF token.
 const csrfField = "csrf"
@@ -67,7 +80,7 @@ func sameToken(got, want string) bool {
 
 // session returns the request's valid session, or nil.
 func (d *Dashboard) session(r *http.Request) (*session, error) {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(cookieName(r, sessionCookie))
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
@@ -149,17 +162,17 @@ func safeNext(next string) string {
 // loginToken returns the CSRF token of the sign-in forms: a random value
 // in a cookie that the form must repeat (double submit), set if absent.
 func (d *Dashboard) loginToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(loginCookie); err == nil && len(c.Value) == 43 {
+	if c, err := r.Cookie(cookieName(r, loginCookie)); err == nil && len(c.Value) == 43 {
 		return c.Value
 	}
 	v := newSecret()
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: v, Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r, loginCookie), Value: v, Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: 24 * 3600})
 	return v
 }
 
 func checkLoginToken(r *http.Request) bool {
-	c, err := r.Cookie(loginCookie)
+	c, err := r.Cookie(cookieName(r, loginCookie))
 	return err == nil && sameToken(r.PostFormValue(csrfField), c.Value)
 }
 
@@ -220,7 +233,7 @@ func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, u *apog
 	if err := d.store.CreateSession(r.Context(), st); err != nil {
 		return errorf("create session: %w", err)
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r, sessionCookie), Value: id, Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, Expires: st.ExpiresAt, MaxAge: int(d.ttl.Seconds())})
 	return nil
 }
@@ -229,7 +242,7 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, s *session) e
 	if err := d.store.DeleteSession(r.Context(), s.hash); err != nil {
 		return errorf("sign out: %w", err)
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r, sessionCookie), Value: "", Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	setFlash(w, r, "ok", "You are signed out.")
 	return seeOther(w, r, "/login")
@@ -317,17 +330,17 @@ type flash struct {
 }
 
 func setFlash(w http.ResponseWriter, r *http.Request, kind, text string) {
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(kind + ":" + text), Path: "/",
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r, flashCookie), Value: url.QueryEscape(kind + ":" + text), Path: "/",
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: 60})
 }
 
 // takeFlash returns the request's flash message, if any, and clears it.
 func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
-	c, err := r.Cookie(flashCookie)
+	c, err := r.Cookie(cookieName(r, flashCookie))
 	if err != nil {
 		return nil
 	}
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r, flashCookie), Value: "", Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	v, err := url.QueryUnescape(c.Value)
 	if err != nil {
