@@ -69,7 +69,7 @@ func isApex(name string) bool {
 // apex domain the traffic record is an A record with the addresses the
 // project's own host resolves to, looked up when lookup is set.
 func (pl *Platform) domainView(ctx context.Context, d *apogee.Domain, p *apogee.Project, lookup bool) *apogee.DomainView {
-	target := p.Name + "." + pl.platformDomain
+	target := p.Name + "." + pl.sitesDomain
 	v := &apogee.DomainView{
 		Domain:   d,
 		Project:  p.Name,
@@ -127,7 +127,7 @@ func (pl domains) AddDomain(ctx context.Context, project, name string) (*apogee.
 	if err != nil {
 		return nil, err
 	}
-	name, err = apogee.ValidateDomainName(name, pl.platformDomain)
+	name, err = pl.validDomain(name)
 	if err != nil {
 		return nil, err
 	}
@@ -260,4 +260,14 @@ func (pl domains) RemoveDomain(ctx context.Context, name string) error {
 	pl.publish(ctx, apogee.Event{Type: apogee.EventDomainChanged, ProjectID: p.ID, Project: p.Name, Host: d.Name})
 	pl.log.Info("domain removed", "project", p.Name, "domain", d.Name, "user", u.ID)
 	return nil
+}
+
+// validDomain validates a custom domain or zone name: neither the
+// platform's domain nor its sites domain, nor any name under them.
+func (pl *Platform) validDomain(name string) (string, error) {
+	name, err := apogee.ValidateDomainName(name, pl.platformDomain)
+	if err != nil || pl.sitesDomain == pl.platformDomain {
+		return name, err
+	}
+	return apogee.ValidateDomainName(name, pl.sitesDomain)
 }

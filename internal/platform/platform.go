@@ -148,6 +148,10 @@ type Config struct {
 	// Domain is the platform's domain (--domain): custom domains may not
 	// be under it, and their CNAME records point at <project>.<Domain>.
 	Domain string
+	// SitesDomain is the domain sites live under (--sites-domain; default
+	// Domain): custom domains may not be under it either, and their CNAME
+	// records point at <project>.<SitesDomain>.
+	SitesDomain string
 	// Resolver looks up the TXT records that verify custom domains
 	// (default net.DefaultResolver).
 	Resolver Resolver
@@ -206,6 +210,7 @@ type Platform struct {
 	guard   *auth.Guard // limits password sign-ins (accounts.SignIn)
 
 	platformDomain string // lower-case --domain, "localhost" by default
+	sitesDomain    string // lower-case --sites-domain, platformDomain by default
 }
 
 // New returns the platform over cfg's backends.
@@ -267,10 +272,14 @@ func New(cfg Config) (*Platform, error) {
 	if domain == "" {
 		domain = "localhost"
 	}
+	sites := strings.ToLower(strings.TrimSuffix(cfg.SitesDomain, "."))
+	if sites == "" {
+		sites = domain
+	}
 	return &Platform{
 		cfg: cfg, store: cfg.Store, blobs: cfg.Blobs, bus: cfg.Bus, hub: cfg.Logs, box: cfg.Box,
 		env: envvars.New(cfg.Store, cfg.Box, cfg.Now), gate: cfg.Gate, apps: cfg.Apps,
-		log: cfg.Log, now: cfg.Now, metrics: m, guard: cfg.Guard, platformDomain: domain,
+		log: cfg.Log, now: cfg.Now, metrics: m, guard: cfg.Guard, platformDomain: domain, sitesDomain: sites,
 	}, nil
 }
 

@@ -92,7 +92,7 @@ func (pl zones) AddZone(ctx context.Context, req apogee.AddZoneRequest) (*apogee
 	if len(pl.cfg.Nameservers) == 0 {
 		return nil, apogee.Errorf(apogee.EUNAVAILABLE, "this server runs no DNS: its administrator starts it with --dns-listen and --dns-nameservers")
 	}
-	name, err := apogee.ValidateDomainName(req.Name, pl.platformDomain)
+	name, err := pl.validDomain(req.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,8 @@ type Config struct {
 	Data        string        // data folder: SQLite database, blobs, keys
 	SecretKey   string        // key sealing secrets at rest (base64/hex, 32 bytes); default <Data>/secret.key
 	Listen      string        // address of the one HTTP listener
-	Domain      string        // apex of the dashboard/API; sites are <project>.<domain>
+	Domain      string        // apex of the dashboard/API; sites are <project>.<SitesDomain>
+	SitesDomain string        // domain the sites live under (default: Domain)
 	Database    string        // sqlite:///path or postgres://…; default in Data
 	Blobs       string        // file:///path, s3://…, azblob://…; default in Data
 	Events      string        // event bus: "" or local (in process), nats://host:4222 (servers sharing a database)
@@ -130,7 +131,8 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Data, "data", DefaultDataDir(), "data folder (SQLite database, blobs)")
 	fs.StringVar(&c.SecretKey, "secret-key", "", "key that encrypts secrets at rest: 32 bytes in base64 or hex; prefer APOGEE_SECRET_KEY, which ps does not show (default: secret.key in the data folder, made on first start)")
 	fs.StringVar(&c.Listen, "listen", ":8080", "address to listen on for the dashboard, API and sites")
-	fs.StringVar(&c.Domain, "domain", "localhost", "apex domain: dashboard at <domain>, sites at <project>.<domain>")
+	fs.StringVar(&c.Domain, "domain", "localhost", "apex domain: dashboard at <domain>, sites at <project>.<domain> unless --sites-domain says otherwise")
+	fs.StringVar(&c.SitesDomain, "sites-domain", "", "registrable domain the sites live under, apart from the dashboard's (as vercel.app beside vercel.com), so that no site shares a cookie domain with the dashboard (default: --domain)")
 	fs.StringVar(&c.Database, "database", "", "database URL: sqlite:///path/apogee.db or postgres://… (default: SQLite in the data folder)")
 	fs.StringVar(&c.Blobs, "blobs", "", "blob store URL: file:///path, s3://bucket?endpoint=…, azblob://container (default: the data folder)")
 	fs.StringVar(&c.Events, "events", "local", "event bus: local (in this process; one server) or nats://[user:password@]host:4222[?subject=prefix&creds=FILE&nkey=FILE] (every server sharing the database and blobs must use the same NATS)")
@@ -267,6 +269,18 @@ func (c *Config) Normalize() error {
 	c.Domain = strings.ToLower(strings.TrimSuffix(c.Domain, "."))
 	if c.Domain == "" {
 		return apogee.Errorf(apogee.EINVALID, "--domain is empty; use localhost or a domain whose subdomains point here")
+	}
+	c.SitesDomain = strings.ToLower(strings.TrimSuffix(c.SitesDomain, "."))
+	switch {
+	case c.SitesDomain == "":
+		c.SitesDomain = c.Domain
+	case c.SitesDomain != c.Domain && (strings.HasSuffix(c.Domain, "."+c.SitesDomain) || strings.HasSuffix(c.SitesDomain, "."+c.Domain)):
+		return apogee.Errorf(apogee.EINVALID, "--sites-domain %q and --domain %q nest: a site could then set cookies for the dashboard; use the same domain or two apart (e.g. example.com and example-sites.com)", c.SitesDomain, c.Domain)
+	}
+	if local := c.SitesDomain == "localhost" || strings.HasSuffix(c.SitesDomain, ".localhost"); c.SitesDomain != c.Domain && !local {
+		if _, err := apogee.ValidateDomainName(c.SitesDomain, ""); err != nil {
+			return apogee.Errorf(apogee.EINVALID, "--sites-domain %q: %s", c.SitesDomain, apogee.ErrorMessage(err))
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return apogee.Errorf(apogee.EINVALID, "--listen %q is not host:port (e.g. :8080 or 127.0.0.1:8080)", c.Listen)

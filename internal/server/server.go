@@ -129,7 +129,10 @@ func (s *Server) MetricsAddr() string {
 // before New returns, so a server serves what it served before a restart
 // from its first request.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: log, suffix: "." + cfg.Domain, scheme: "http", reg: prometheus.NewRegistry(),
+	if cfg.SitesDomain == "" {
+		cfg.SitesDomain = cfg.Domain // a Config built in code, not normalized
+	}
+	s := &Server{cfg: cfg, log: log, suffix: "." + cfg.SitesDomain, scheme: "http", reg: prometheus.NewRegistry(),
 		uploads: make(chan struct{}, max(cfg.MaxUploads, 1))}
 	defer func() {
 		// s, not the result, which a failing return sets to nil.
@@ -200,7 +203,7 @@ func (s *Server) setupEdge(ctx context.Context) error {
 	}
 	s.edge, err = edge.New(edge.Config{
 		Access:     s.access,
-		Domain:     s.cfg.Domain,
+		Domain:     s.cfg.SitesDomain,
 		Store:      s.store,
 		Blobs:      s.blobs,
 		CacheBytes: s.cfg.CacheMB << 20,
@@ -255,6 +258,7 @@ func (s *Server) setupPlatform(context.Context) error {
 		DomainURL:   s.DomainURL,
 		BaseURL:     s.URL,
 		Domain:      s.cfg.Domain,
+		SitesDomain: s.cfg.SitesDomain,
 		Resolver:    res,
 		Nameservers: s.dnsNameservers(),
 		GitSchemes:  s.gitSchemes(),
@@ -343,7 +347,7 @@ func (s *Server) URL() string {
 func (s *Server) SiteURL(label string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.scheme + "://" + label + "." + s.cfg.Domain + s.urlPort + "/"
+	return s.scheme + "://" + label + "." + s.cfg.SitesDomain + s.urlPort + "/"
 }
 
 // DomainURL is the public URL of a custom domain.
@@ -587,7 +591,7 @@ func (s *Server) Hint(ctx context.Context) string {
 	if err == nil && len(users) == 0 {
 		login = "no users yet: apogee admin create-user --data " + strconv.Quote(s.cfg.Data) + " --email you@example.com --password '…' --admin, then " + login
 	}
-	return "Apogee is running: dashboard and API at " + s.URL() + ", sites at " + s.schemeLocked() + "://<project>." + s.cfg.Domain + s.urlPortLocked() + "/ — " + login
+	return "Apogee is running: dashboard and API at " + s.URL() + ", sites at " + s.schemeLocked() + "://<project>." + s.cfg.SitesDomain + s.urlPortLocked() + "/ — " + login
 }
 
 func (s *Server) schemeLocked() string {

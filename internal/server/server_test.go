@@ -131,6 +131,60 @@ func TestHostDispatch(t *testing.T) {
 	}
 }
 
+// TestSitesDomain: with --sites-domain the sites live under a registrable
+// domain apart from the dashboard's, as vercel.app beside vercel.com:
+// projects and deployments answer there and nowhere under the dashboard's
+// domain, URLs name it, and custom domains under it are refused.
+func TestSitesDomain(t *testing.T) {
+	s, addr := startServer(t, Config{Data: t.TempDir(), Domain: "apogee.test", SitesDomain: "Apogee-Sites.test."})
+	c := client.New(addr, userToken(t, s.Store(), "dev@example.com", "a long password", false))
+	ctx := t.Context()
+	if _, err := c.CreateProject(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Deploy(ctx, site(t, "hello"), client.DeployOptions{Project: "web", Production: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := addr[strings.LastIndexByte(addr, ':'):]
+	if d.URL != "http://"+d.Deployment.Host+".apogee-sites.test"+port+"/" {
+		t.Fatalf("deployment URL %q is not under the sites domain", d.URL)
+	}
+	waitFor(t, addr, "web.apogee-sites.test", "hello")
+	for _, tt := range []struct {
+		host, path string
+		code       int
+		contains   string
+	}{
+		{"web.apogee-sites.test", "/", 200, "hello"},
+		{d.Deployment.Host + ".apogee-sites.test", "/", 200, "hello"},
+		{"web.apogee.test", "/", 404, ""}, // not under the dashboard's domain
+		{d.Deployment.Host + ".apogee.test", "/", 404, ""},
+		{"apogee.test", "/healthz", 200, "ok"},
+		{"apogee.test", "/api/v1/openapi.json", 200, "openapi"},
+		{"apogee-sites.test", "/api/v1/openapi.json", 404, ""}, // the sites domain is no dashboard
+	} {
+		if code, body := get(t, addr, tt.host, tt.path); code != tt.code || !strings.Contains(body, tt.contains) {
+			t.Errorf("%s%s = %d %.60q, want %d containing %q", tt.host, tt.path, code, body, tt.code, tt.contains)
+		}
+	}
+	for _, name := range []string{"shop.apogee-sites.test", "apogee-sites.test", "shop.apogee.test"} {
+		if _, err := c.AddDomain(ctx, "web", name); apogee.ErrorCode(err) != apogee.EINVALID {
+			t.Errorf("AddDomain %s = %v, want refused", name, err)
+		}
+	}
+	dv, err := c.AddDomain(ctx, "web", "shop.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fmt.Sprint(dv), "web.apogee-sites.test") {
+		t.Errorf("the custom domain's CNAME target does not name the sites domain: %+v", dv)
+	}
+	if hint := s.Hint(ctx); !strings.Contains(hint, "<project>.apogee-sites.test") {
+		t.Errorf("hint %q does not name the sites domain", hint)
+	}
+}
+
 func waitFor(tb testing.TB, addr, host, body string) {
 	tb.Helper()
 	deadline := time.Now().Add(2 * time.Second)
@@ -185,14 +239,17 @@ func TestConfigFromEnv(t *testing.T) {
 func TestNormalizeRejects(t *testing.T) {
 	base := Config{Data: "d", Listen: ":8080", Domain: "localhost", CacheMB: 1, MaxFileMB: 1, UploadTTL: time.Hour, LogLevel: "info", LogFormat: "text"}
 	for name, mut := range map[string]func(*Config){
-		"empty data":   func(c *Config) { c.Data = "" },
-		"bad listen":   func(c *Config) { c.Listen = "8080" },
-		"empty domain": func(c *Config) { c.Domain = "." },
-		"cache":        func(c *Config) { c.CacheMB = 0 },
-		"max file":     func(c *Config) { c.MaxFileMB = 0 },
-		"ttl":          func(c *Config) { c.UploadTTL = time.Second },
-		"log format":   func(c *Config) { c.LogFormat = "xml" },
-		"log level":    func(c *Config) { c.LogLevel = "loud" },
+		"empty data":                         func(c *Config) { c.Data = "" },
+		"bad listen":                         func(c *Config) { c.Listen = "8080" },
+		"empty domain":                       func(c *Config) { c.Domain = "." },
+		"cache":                              func(c *Config) { c.CacheMB = 0 },
+		"max file":                           func(c *Config) { c.MaxFileMB = 0 },
+		"ttl":                                func(c *Config) { c.UploadTTL = time.Second },
+		"log format":                         func(c *Config) { c.LogFormat = "xml" },
+		"log level":                          func(c *Config) { c.LogLevel = "loud" },
+		"sites domain under the dashboard's": func(c *Config) { c.Domain, c.SitesDomain = "example.com", "sites.example.com" },
+		"dashboard under the sites domain":   func(c *Config) { c.Domain, c.SitesDomain = "app.example.com", "example.com" },
+		"sites domain malformed":             func(c *Config) { c.Domain, c.SitesDomain = "example.com", "exa mple.net" },
 	} {
 		c := base
 		mut(&c)
