@@ -177,6 +177,10 @@ func matrix() []row {
 				return request{method: "DELETE", path: "/api/v1/dns/zones/" + f.Zone() + "/records/" + f.ZoneRecord()}
 			}},
 
+		{route: "GET /api/v1/projects/{name}/analytics", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/api/v1/projects/" + f.Name() + "/analytics?since=24h")(f) }},
+		{route: "GET /api/v1/projects/{name}/requests", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/api/v1/projects/" + f.Name() + "/requests")(f) }},
 		{route: "GET /api/v1/projects/{name}/env", who: owner, want: 200,
 			req: func(f *fixture) request { f.EnvKey(); return get("/api/v1/projects/" + f.Name() + "/env")(f) }},
 		{route: "PUT /api/v1/projects/{name}/env/{key}", who: owner, want: 200, changes: true,
