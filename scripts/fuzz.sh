@@ -36,9 +36,21 @@ n=0
 while read -r dir name; do
 	n=$((n + 1))
 	say "fuzz ${dir}: ${name} for ${fuzztime}"
-	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" ${FUZZ_PARALLEL:+-parallel "$FUZZ_PARALLEL"} "./${dir#./}" 2>&1 | grep -vE '^fuzz: elapsed: '; then
-		failed+=("${dir} ${name}")
+	fuzz() {
+		go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" ${FUZZ_PARALLEL:+-parallel "$FUZZ_PARALLEL"} "./${dir#./}" 2>&1 | grep -vE '^fuzz: elapsed: '
+	}
+	if ! out=$(fuzz); then
+		# Go's fuzzing engine reports "context deadline exceeded" when the
+		# time runs out while it still sets up its workers (a loaded
+		# machine, a short time), with no failing input: run it again.
+		if grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
+			say "fuzz ${dir}: ${name} ran out of time while starting; again"
+			out=$(fuzz) || failed+=("${dir} ${name}")
+		else
+			failed+=("${dir} ${name}")
+		fi
 	fi
+	printf '%s\n' "$out"
 done <<<"$targets"
 
 if [ ${#failed[@]} -gt 0 ]; then
