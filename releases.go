@@ -2,6 +2,7 @@ package apogee
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 )
@@ -55,7 +56,16 @@ type AppSettings struct {
 	// and DefaultStopAfter.
 	PauseAfter *int `json:"pause_after,omitempty"`
 	StopAfter  *int `json:"stop_after,omitempty"`
+	// Sandbox is the sandbox the app's instances and release command run
+	// in: "bwrap" (namespaces, seccomp) or "runsc" (gVisor's user-space
+	// kernel, for code trusted less), one of those the server allows
+	// (--app-sandboxes); nil: the server's --app-sandbox.
+	Sandbox *string `json:"sandbox,omitempty"`
 }
+
+// AppSandboxes are the sandboxes a project may ask for its app. ("none",
+// no isolation, is for a development server's --app-sandbox only.)
+var AppSandboxes = []string{"bwrap", "runsc"}
 
 // AppScale is an app's scaling settings with every default applied: what
 // the autoscaler works with.
@@ -153,6 +163,9 @@ func ValidateAppSettings(a AppSettings) error {
 	}
 	if b := a.BootTimeout; b != nil && (*b < 1 || *b > MaxBootTimeout) {
 		return Errorf(EINVALID, "settings.app.boot_timeout is %d; it is seconds from 1 to %d", *b, MaxBootTimeout)
+	}
+	if sb := a.Sandbox; sb != nil && !slices.Contains(AppSandboxes, *sb) {
+		return Errorf(EINVALID, "settings.app.sandbox %.40q must be one of %s (null: the server's default)", *sb, strings.Join(AppSandboxes, ", "))
 	}
 	if n := a.Instances; n != nil && (*n < 1 || *n > DefaultMaxInstances) {
 		return Errorf(EINVALID, "settings.app.instances is %d; an app runs 1 to %d instances", *n, DefaultMaxInstances)

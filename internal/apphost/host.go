@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -73,8 +74,13 @@ type Config struct {
 	// Observer is the runtime's observer (for the failed instances' last
 	// lines); nil: the log of a failed release has none.
 	Observer *Observer
-	// Sandbox runs release commands (the app sandbox).
-	Sandbox sandbox.Runner
+	// Sandbox runs release commands (the app sandbox) of apps that choose
+	// none; Sandboxes, by kind, those of apps that choose one
+	// (settings.app.sandbox), which their instances also get (apps.Spec's
+	// Sandbox). An app choosing a kind not in Sandboxes fails to start
+	// and says so.
+	Sandbox   sandbox.Runner
+	Sandboxes map[string]sandbox.Runner
 	// Box opens the sealed variables of releases.
 	Box apogee.Sealer
 	// Nodes has the Node.js versions releases run on (the builds', see
@@ -271,6 +277,10 @@ func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Relea
 		return err
 	}
 	limits := apps.Limits{MemoryBytes: plan.MemoryBytes, CPUs: plan.CPUs, Pids: plan.Pids}
+	kind, sb, err := h.sandboxOf(p)
+	if err != nil {
+		return err
+	}
 	dir, err := h.tree(ctx, rel.DeploymentID, files)
 	if err != nil {
 		return err
@@ -287,7 +297,7 @@ func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Relea
 	env = withDefaults(env, nodeEnv)
 	if rel.ReleasedAt == nil && live {
 		if rel.ReleaseCommand != "" {
-			if err := h.releasePhase(ctx, p, rel, dir, node, env, secrets, limits, w); err != nil {
+			if err := h.releasePhase(ctx, p, sb, rel, dir, node, env, secrets, limits, w); err != nil {
 				return err
 			}
 		}
@@ -305,6 +315,7 @@ func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Relea
 		Command: rel.StartCommand,
 		Node:    node,
 		Env:     env,
+		Sandbox: kind,
 		Limits:  limits,
 		Health:  apps.Health{Path: rel.HealthPath, BootTimeout: time.Duration(rel.BootTimeout) * time.Second},
 	}})
@@ -315,6 +326,21 @@ func (h *Host) prepare(ctx context.Context, p *apogee.Project, rel *apogee.Relea
 		return err
 	}
 	return nil
+}
+
+// sandboxOf returns the sandbox p's app asked for (settings.app.sandbox;
+// "" for the default) and the runner of its release command.
+func (h *Host) sandboxOf(p *apogee.Project) (string, sandbox.Runner, error) {
+	sb := p.Settings.App.Sandbox
+	if sb == nil {
+		return "", h.cfg.Sandbox, nil
+	}
+	r, ok := h.cfg.Sandboxes[*sb]
+	if !ok {
+		return "", nil, apogee.Errorf(apogee.EINVALID, "%s asks for the %q sandbox (settings.app.sandbox), which this server does not run apps in; it runs %s (--app-sandboxes): choose one of them or the default",
+			p.Name, *sb, strings.Join(slices.Sorted(maps.Keys(h.cfg.Sandboxes)), ", "))
+	}
+	return *sb, r, nil
 }
 
 // appLimits returns what the plan of a project's owner allows its app.
@@ -416,20 +442,20 @@ func releaseMetadata(p *apogee.Project, rel *apogee.Release) []string {
 // releasePhase runs the release command in the sandbox: the release's
 // tree read-only, its variables, the internet (migrations reach their
 // database), the instances' limits and ReleaseTimeout.
-func (h *Host) releasePhase(ctx context.Context, p *apogee.Project, rel *apogee.Release, dir, node string, env, secrets []string, lim apps.Limits, w *logs.Writer) error {
+func (h *Host) releasePhase(ctx context.Context, p *apogee.Project, sb sandbox.Runner, rel *apogee.Release, dir, node string, env, secrets []string, lim apps.Limits, w *logs.Writer) error {
 	if w == nil {
 		w = h.logWriter(ctx, rel.DeploymentID, rel)
 		defer w.Close(context.WithoutCancel(ctx))
 	}
 	w.Systemf("Release phase: %s", rel.ReleaseCommand)
 	path := "/workspace/node_modules/.bin:/usr/local/bin:/usr/bin:/bin"
-	bin, mounts := supervisor.NodeIn(h.cfg.Sandbox, node)
+	bin, mounts := supervisor.NodeIn(sb, node)
 	if bin != "" {
 		path = "/workspace/node_modules/.bin:" + bin + ":/usr/local/bin:/usr/bin:/bin"
 	}
 	base := []string{"PATH=" + path, "HOME=/tmp", "NODE_ENV=production"}
 	out, errw := w.Stream(apogee.StreamStdout), w.Stream(apogee.StreamStderr)
-	res, err := h.cfg.Sandbox.Run(ctx, sandbox.Spec{
+	res, err := sb.Run(ctx, sandbox.Spec{
 		Argv:     []string{"/bin/sh", "-c", rel.ReleaseCommand},
 		Dir:      dir,
 		ReadOnly: true,

@@ -153,6 +153,10 @@ type Spec struct {
 	// (default 8080, as on Cloud Run and Fly). Each instance has a network
 	// of its own, so every instance listens on the same port.
 	Port int
+	// Sandbox names the sandbox the instance runs in, for runtimes that
+	// offer several (the local one: "bwrap" or "runsc"); "" is the
+	// runtime's default. A runtime refuses one it does not offer.
+	Sandbox string
 	// Limits bound the instance's processes.
 	Limits Limits
 	// Health says how the instance's health is checked.

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -278,8 +280,8 @@ func uptime(s float64) string {
 // appSettingFlags are the app settings of `projects create` and
 // `projects update`.
 type appSettingFlags struct {
-	kind, start, health string
-	boot, instances     int
+	kind, start, health, sandbox string
+	boot, instances              int
 }
 
 func (f *appSettingFlags) add(cmd *cobra.Command) {
@@ -289,6 +291,7 @@ func (f *appSettingFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.health, "health-path", "", "path an app's health check GETs (default /)")
 	fs.IntVar(&f.boot, "boot-timeout", 0, "seconds an app's instance has to listen on PORT and pass its check (default 60)")
 	fs.IntVar(&f.instances, "instances", 0, "instances serving an app's production (default 1)")
+	fs.StringVar(&f.sandbox, "app-sandbox", "", "sandbox an app runs in: bwrap, or runsc (gVisor) where the server allows it (\"default\": the server's)")
 }
 
 // settings returns the app settings the flags give (for a new project).
@@ -311,6 +314,7 @@ func (f *appSettingFlags) settings(cmd *cobra.Command) (apogee.AppSettings, erro
 		return nil
 	}
 	s.Kind, s.StartCommand, s.HealthPath, s.BootTimeout, s.Instances = str("kind"), str("start_command"), str("health_path"), num("boot_timeout"), num("instances")
+	s.Sandbox = str("sandbox")
 	return s, apogee.ValidateAppSettings(s)
 }
 
@@ -334,6 +338,16 @@ func (f *appSettingFlags) patch(cmd *cobra.Command) (map[string]any, error) {
 	}
 	if fs.Changed("kind") && f.kind != "auto" && f.kind != apogee.KindStatic && f.kind != apogee.KindApp {
 		return nil, usageError(cmd, fmt.Errorf("--kind is static, app or auto, not %q", f.kind))
+	}
+	if fs.Changed("app-sandbox") {
+		switch {
+		case f.sandbox == "default":
+			p["sandbox"] = nil
+		case slices.Contains(apogee.AppSandboxes, f.sandbox):
+			p["sandbox"] = f.sandbox
+		default:
+			return nil, usageError(cmd, fmt.Errorf("--app-sandbox is %s or default, not %q", strings.Join(apogee.AppSandboxes, ", "), f.sandbox))
+		}
 	}
 	if fs.Changed("boot-timeout") {
 		p["boot_timeout"] = f.boot

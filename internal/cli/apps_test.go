@@ -36,6 +36,17 @@ func TestAppSettingsAndCommands(t *testing.T) {
 	if r := run(t, "", "projects", "update", "api", "--instances", "11"); r.code == 0 || !strings.Contains(r.stderr, "1 to 10") {
 		t.Errorf("update --instances 11: code %d\n%s", r.code, r.stderr)
 	}
+	// The sandbox: a kind the CLI does not know, and one this server (which
+	// runs no apps) lets no project choose.
+	if r := run(t, "", "projects", "update", "api", "--app-sandbox", "docker"); r.code == 0 || !strings.Contains(r.stderr, "--app-sandbox is bwrap, runsc or default") {
+		t.Errorf("update --app-sandbox docker: code %d\n%s", r.code, r.stderr)
+	}
+	if r := run(t, "", "projects", "update", "api", "--app-sandbox", "runsc"); r.code == 0 || !strings.Contains(r.stderr, "lets no app choose its sandbox") {
+		t.Errorf("update --app-sandbox runsc: code %d\n%s", r.code, r.stderr)
+	}
+	if r := run(t, "", "projects", "update", "api", "--app-sandbox", "default").ok(t); !strings.Contains(r.stdout, "Sandbox") {
+		t.Errorf("update --app-sandbox default shows no sandbox:\n%s", r.stdout)
+	}
 
 	st := oneJSON(t, run(t, "", "apps", "status", "api", "--json").ok(t).stdout)
 	if st["project"] != "api" || st["instances"] != float64(2) || len(st["releases"].([]any)) != 0 || len(st["running"].([]any)) != 0 {

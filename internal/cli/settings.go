@@ -141,6 +141,7 @@ serving if the new one fails), and --instances scales it.
 				"Health path", orDefault(p.Settings.App.HealthPath, apogee.DefaultHealthPath),
 				"Boot timeout", orDefaultInt(p.Settings.App.BootTimeout, apogee.DefaultBootTimeout, "s"),
 				"Instances", orDefaultInt(p.Settings.App.Instances, 1, ""),
+				"Sandbox", orDefault(p.Settings.App.Sandbox, "the server's"),
 			)
 			if len(serve) > 0 || len(buildPatch) > 0 {
 				o.Notef("Build and serve settings apply from the next deployment of %s on: run `apogee deploy --project %s` (or redeploy).\n", p.Name, p.Name)

@@ -136,6 +136,7 @@ func (d *Dashboard) appPage(w http.ResponseWriter, r *http.Request, s *session) 
 		"Project": p, "Status": st, "Instances": instanceRows(st), "Env": env,
 		"Filter": f, "SinceChoices": sinceChoices, "MaxInstances": apogee.DefaultMaxInstances,
 		"Tab": "app", "IsApp": true, "Chart": scaleChart(st.Autoscale, d.now()),
+		"Sandboxes": d.boxes,
 	}
 	if logErr != nil {
 		data["LogError"] = apogee.ErrorMessage(logErr)
@@ -237,6 +238,24 @@ func (d *Dashboard) appScale(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	_, err = d.svc.Apps.ScaleApp(r.Context(), r.PathValue("name"), apogee.ScaleRequest{Instances: n})
 	return backToApp(w, r, err, fmt.Sprintf("Scaled to %d instances.", n))
+}
+
+// appSandbox sets the sandbox the app runs in ("" the server's
+// default); the platform rolls a new release out in it.
+func (d *Dashboard) appSandbox(w http.ResponseWriter, r *http.Request, s *session) error {
+	if err := d.mayUse(r, s); err != nil {
+		return err
+	}
+	var sb *string
+	if v := strings.TrimSpace(r.PostFormValue("sandbox")); v != "" {
+		sb = &v
+	}
+	err := d.patchSettings(r, "app", map[string]*string{"sandbox": sb})
+	ok := "The app runs in the server's default sandbox from its new release on."
+	if sb != nil {
+		ok = "The app runs in " + *sb + " from its new release on."
+	}
+	return backToApp(w, r, err, ok)
 }
 
 // appRollback rolls production back to the release before, or to the

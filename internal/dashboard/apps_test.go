@@ -171,3 +171,37 @@ func TestAppPageStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestAppSandboxSelect: where the server offers more than one sandbox the
+// app page has a select; a choice the platform refuses is shown and
+// changes nothing; only the owner may post it.
+func TestAppSandboxSelect(t *testing.T) {
+	plain := newEnv(t, SignupClosed)
+	plain.appProject()
+	if res := plain.signedIn(plain.alice).get("/projects/api/app"); strings.Contains(res.body, `action="/projects/api/app/sandbox"`) {
+		t.Error("a server with one sandbox offers a choice")
+	}
+
+	e := newEnvWith(t, SignupClosed, nil, func(c *Config) { c.AppSandboxes = []string{"bwrap", "runsc"} })
+	e.appProject()
+	alice, bob := e.signedIn(e.alice), e.signedIn(e.bob)
+	want(t, "select", alice.get("/projects/api/app"), http.StatusOK, `action="/projects/api/app/sandbox"`,
+		`<option value="" selected>Server default</option>`, `<option value="runsc">runsc (gVisor)</option>`)
+	want(t, "bob", bob.post("/projects/api/app/sandbox", url.Values{"sandbox": {"runsc"}}), http.StatusNotFound)
+	want(t, "no CSRF", alice.post("/projects/api/app/sandbox", url.Values{"csrf": {""}, "sandbox": {"runsc"}}), http.StatusForbidden)
+	// This test's platform lets no app choose (it runs no apps).
+	res := alice.post("/projects/api/app/sandbox", url.Values{"sandbox": {"runsc"}})
+	if res.code != http.StatusSeeOther || res.location != "/projects/api/app" {
+		t.Fatalf("post: %d %q", res.code, res.location)
+	}
+	want(t, "refused", alice.get("/projects/api/app"), http.StatusOK, "this server lets no app choose its sandbox", `<option value="" selected>Server default</option>`)
+	p, err := e.store.ProjectByName(context.Background(), "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Settings.App.Sandbox != nil {
+		t.Errorf("the refused choice was saved: %q", *p.Settings.App.Sandbox)
+	}
+	alice.post("/projects/api/app/sandbox", url.Values{"sandbox": {""}})
+	want(t, "default", alice.get("/projects/api/app"), http.StatusOK, "The app runs in the server&#39;s default sandbox")
+}

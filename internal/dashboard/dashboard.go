@@ -106,6 +106,10 @@ type Config struct {
 	// (the builder's nodejs.Dist); nil: builds use the server's own
 	// Node.js and the setting takes a version as typed.
 	NodeVersions NodeVersions
+	// AppSandboxes are the sandboxes an app may choose (the server's
+	// --app-sandboxes): the app page offers them when there are two or
+	// more.
+	AppSandboxes []string
 }
 
 // NodeVersions lists the Node.js lines a project may build with,
@@ -135,6 +139,7 @@ type Dashboard struct {
 	gh      *github.Client
 	maxZip  int64
 	nodes   NodeVersions
+	boxes   []string // AppSandboxes
 
 	notify      Notifications // live notifications (events.go)
 	heartbeat   time.Duration
@@ -190,6 +195,7 @@ func New(cfg Config) (*Dashboard, error) {
 		d.now = time.Now
 	}
 	d.nodes = cfg.NodeVersions
+	d.boxes = cfg.AppSandboxes
 	if d.maxZip = cfg.MaxZipSize; d.maxZip <= 0 {
 		d.maxZip = apogee.DefaultMaxZipSize
 	}
@@ -239,6 +245,7 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("GET /projects/{name}/app/logs", d.authed(d.appLogs))             // apps.go
 	m.Handle("POST /projects/{name}/app/restart", d.authed(d.appRestart))      // apps.go
 	m.Handle("POST /projects/{name}/app/scale", d.authed(d.appScale))          // apps.go
+	m.Handle("POST /projects/{name}/app/sandbox", d.authed(d.appSandbox))      // apps.go
 	m.Handle("POST /projects/{name}/app/rollback", d.authed(d.appRollback))    // apps.go
 	m.Handle("POST /projects/{name}/app/env", d.authed(d.appSetEnv))           // apps.go
 	m.Handle("POST /projects/{name}/app/env/delete", d.authed(d.appDeleteEnv)) // apps.go

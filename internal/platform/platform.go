@@ -135,6 +135,10 @@ type Config struct {
 	// Apps is this server's app runtime, for the AppService (nil: it
 	// runs no apps).
 	Apps Apps
+	// AppSandboxes are the sandboxes a project may choose for its app
+	// (--app-sandboxes; settings.app.sandbox); nil: none may be chosen,
+	// every app runs in the server's default.
+	AppSandboxes []string
 	// Edge reports this process's edge traffic for the admin figures
 	// (nil: the figures have no edge part).
 	Edge EdgeCounter

@@ -92,6 +92,9 @@ func (pl projects) CreateProject(ctx context.Context, req apogee.CreateProjectRe
 		if err := apogee.ValidateAppSettings(*req.App); err != nil {
 			return nil, err
 		}
+		if err := pl.checkSandbox(req.App.Sandbox); err != nil {
+			return nil, err
+		}
 		if req.App.Instances != nil || req.App.MaxInstances != nil {
 			if err := pl.checkInstances(ctx, u.ID, req.App.Scale().Max); err != nil {
 				return nil, err
@@ -144,6 +147,12 @@ func (pl projects) UpdateProject(ctx context.Context, name string, settings map[
 			}
 			if err == nil {
 				err = apogee.ValidateAppSettings(p.Settings.App)
+			}
+			if err == nil && !same(before.Sandbox, p.Settings.App.Sandbox) {
+				// Checked on a change only: a project keeps a sandbox the
+				// server stopped allowing until it chooses another (its
+				// next release then fails and says why).
+				err = pl.checkSandbox(p.Settings.App.Sandbox)
 			}
 			if err == nil && before.Scale().Max != p.Settings.App.Scale().Max {
 				err = pl.checkInstances(ctx, p.OwnerID, p.Settings.App.Scale().Max)

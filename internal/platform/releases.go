@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/apogee-dev/apogee"
 )
@@ -200,7 +202,8 @@ func (pl *Platform) appSettingsChanged(ctx context.Context, u *apogee.User, p *a
 			}
 		}
 	}
-	if same(before.StartCommand, after.StartCommand) && same(before.HealthPath, after.HealthPath) && same(before.BootTimeout, after.BootTimeout) {
+	if same(before.StartCommand, after.StartCommand) && same(before.HealthPath, after.HealthPath) && same(before.BootTimeout, after.BootTimeout) &&
+		same(before.Sandbox, after.Sandbox) {
 		return nil
 	}
 	if _, err := pl.rerelease(ctx, u, p, "settings changed"); err != nil {
@@ -211,6 +214,18 @@ func (pl *Platform) appSettingsChanged(ctx context.Context, u *apogee.User, p *a
 		}
 	}
 	return nil
+}
+
+// checkSandbox refuses a sandbox the server does not allow apps to
+// choose (EINVALID); nil, the server's default, always passes.
+func (pl *Platform) checkSandbox(sb *string) error {
+	if sb == nil || slices.Contains(pl.cfg.AppSandboxes, *sb) {
+		return nil
+	}
+	if len(pl.cfg.AppSandboxes) == 0 {
+		return apogee.Errorf(apogee.EINVALID, "this server lets no app choose its sandbox: every app runs in its default one (an admin allows more with --app-sandboxes); leave settings.app.sandbox null")
+	}
+	return apogee.Errorf(apogee.EINVALID, "settings.app.sandbox %q is not one this server runs apps in; it allows %s (--app-sandboxes)", *sb, strings.Join(pl.cfg.AppSandboxes, ", "))
 }
 
 // checkInstances refuses a number of instances past the plan of the

@@ -393,6 +393,11 @@ func matrix() []row {
 				f.Production()
 				return form("/projects/"+f.Name()+"/app/scale", url.Values{"instances": {"2"}})
 			}},
+		{route: "POST /projects/{name}/app/sandbox", who: owner, want: 303,
+			reason: "the owner's request passes authorization and stops at the platform's refusal (the matrix's server lets no app choose a sandbox), a message on the app page",
+			req: func(f *fixture) request {
+				return form("/projects/"+f.Name()+"/app/sandbox", url.Values{"sandbox": {"runsc"}})
+			}},
 		{route: "POST /projects/{name}/app/restart", who: owner, want: 303,
 			reason: "the owner's request passes authorization and stops at \"not an app\" (a message on the app page)",
 			req:    func(f *fixture) request { f.Production(); return form("/projects/"+f.Name()+"/app/restart", nil) }},

@@ -126,19 +126,41 @@ func (s *Server) setupApps(ctx context.Context) error {
 	}
 	sum := sha256.Sum256([]byte(s.cfg.Data))
 	allow, _ := sandbox.ParseAllowNet(s.cfg.SandboxAllowNet) // checked by Normalize
-	sb, err := sandbox.New(s.cfg.AppSandbox, sandbox.WithLogger(s.log.With("component", "sandbox")), sandbox.WithAllowNet(allow...),
-		sandbox.WithCgroupParent("apogee/apps-"+hex.EncodeToString(sum[:6])))
+	// One sandbox per kind this server runs apps in: the default and the
+	// ones projects may choose (--app-sandboxes). They share the cgroup
+	// parent, so the orphans of any are found by each.
+	newSandbox := func(kind string) (sandbox.Sandbox, error) {
+		sb, err := sandbox.New(kind, sandbox.WithLogger(s.log.With("component", "sandbox")), sandbox.WithAllowNet(allow...),
+			sandbox.WithCgroupParent("apogee/apps-"+hex.EncodeToString(sum[:6])))
+		if err != nil {
+			return nil, apogee.Errorf(apogee.EINVALID, "the %s app sandbox cannot run here: %v; install it (bwrap: apt-get install bubblewrap slirp4netns nftables; runsc: apt-get install runsc slirp4netns nftables), or run no apps here with --app-sandbox off", kind, err)
+		}
+		return sb, nil
+	}
+	sb, err := newSandbox(s.cfg.AppSandbox)
 	if err != nil {
-		return apogee.Errorf(apogee.EINVALID, "the %s app sandbox cannot run here: %v; install it (bwrap: apt-get install bubblewrap slirp4netns nftables; runsc: apt-get install runsc slirp4netns nftables), or run no apps here with --app-sandbox off", s.cfg.AppSandbox, err)
+		return err
 	}
 	if s.cfg.AppSandbox == "none" {
 		s.log.Warn("apps run WITHOUT a sandbox (--app-sandbox none): an app can read and change this machine; use it for development only")
+	}
+	launchers := map[string]supervisor.Launcher{s.cfg.AppSandbox: supervisor.Sandboxed{Sandbox: sb, Network: true}}
+	runners := map[string]sandbox.Runner{}
+	for _, kind := range s.cfg.AppSandboxes {
+		other := sb
+		if kind != s.cfg.AppSandbox {
+			if other, err = newSandbox(kind); err != nil {
+				return err
+			}
+		}
+		launchers[kind] = supervisor.Sandboxed{Sandbox: other, Network: true}
+		runners[kind] = other
 	}
 	log := s.log.With("component", "apps")
 	a := &s.apps
 	a.observer = apphost.NewObserver(s.appWatch) // and on to the runtime logs
 	a.runtime, err = supervisor.New(ctx, supervisor.Options{
-		Launcher: supervisor.Sandboxed{Sandbox: sb, Network: true},
+		Launcher: supervisor.Kinds{Default: s.cfg.AppSandbox, Launchers: launchers},
 		DataDir:  filepath.Join(s.cfg.Data, "apps", "instances"),
 		Observer: a.observer,
 		Log:      log,
@@ -161,6 +183,7 @@ func (s *Server) setupApps(ctx context.Context) error {
 		Manager:       a.manager,
 		Observer:      a.observer,
 		Sandbox:       sb,
+		Sandboxes:     runners,
 		Box:           s.box,
 		Hub:           s.hub,
 		Dir:           filepath.Join(s.cfg.Data, "apps"),
@@ -210,4 +233,13 @@ func (s *Server) closeApps() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return errors.Join(a.manager.Close(ctx), a.runtime.Close(ctx))
+}
+
+// appSandboxes are the sandboxes projects may choose: none when this
+// server runs no apps.
+func (s *Server) appSandboxes() []string {
+	if s.cfg.AppSandbox == "off" {
+		return nil
+	}
+	return s.cfg.AppSandboxes
 }

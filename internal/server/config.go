@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,8 +77,11 @@ type Config struct {
 	BuildNode     string        // registry (default, also ""): each build's Node.js from the npm registry; system: the server's own
 	NodeDir       string        // where fetched Node.js versions are kept (default: node in the data folder)
 	// Apps (see apps.go).
-	AppSandbox  string // bwrap (default), runsc, none, or off (this process runs no apps)
-	AppKeepWarm int    // previous releases of each app kept running for instant rollbacks
+	AppSandbox string // bwrap (default), runsc, none, or off (this process runs no apps)
+	// AppSandboxes are the sandboxes a project may choose for its app
+	// (settings.app.sandbox) besides AppSandbox, which is always one.
+	AppSandboxes []string
+	AppKeepWarm  int // previous releases of each app kept running for instant rollbacks
 	// AppsMemory is the memory for apps' instances in MiB (each counts its
 	// plan's memory per instance, paused ones too); 0: no bound.
 	AppsMemory int64
@@ -167,6 +171,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.AppSandbox, "app-sandbox", "bwrap", "sandbox of app instances and release commands: bwrap, runsc (gVisor), none (development only: no isolation) or off (this server runs no apps)")
 	fs.Int64Var(&c.AppsMemory, "apps-memory", 0, "memory for apps' instances on this server, in MiB (each instance counts its plan's memory, paused ones too); when full, the least recently used paused apps are stopped first, then no more instances start; 0: no bound")
 	fs.IntVar(&c.AppKeepWarm, "app-keep-warm", 1, "previous releases of each app kept running after a deploy, so that a rollback to one switches at once (each costs its instances' memory)")
+	fs.StringSliceVar(&c.AppSandboxes, "app-sandboxes", nil, "sandboxes a project may choose for its app (settings.app.sandbox; comma-separated: bwrap, runsc), besides --app-sandbox, the default (e.g. --app-sandboxes runsc lets projects run in gVisor)")
 	fs.StringSliceVar(&c.SandboxAllowNet, "sandbox-allow-net", nil, "a network (CIDR) that builds and apps may reach although it is private, link-local or this machine's (repeatable, or comma-separated; e.g. a package mirror at 10.1.2.0/24); never needed for the internet")
 	fs.BoolVar(&c.AllowFileGit, "allow-file-git", false, "let projects build from file:// repositories on this machine (development and tests)")
 	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let projects' outgoing webhooks reach loopback, private and link-local addresses (self-hosted receivers; any user can then reach this server's network)")
@@ -234,6 +239,9 @@ func (c *Config) Normalize() error {
 	case "bwrap", "runsc", "none", "off":
 	default:
 		return apogee.Errorf(apogee.EINVALID, "--app-sandbox %q must be bwrap, runsc, none or off", c.AppSandbox)
+	}
+	if err := c.normalizeAppSandboxes(); err != nil {
+		return err
 	}
 	if c.AppsMemory < 0 {
 		return apogee.Errorf(apogee.EINVALID, "--apps-memory must not be negative (0: no bound)")
@@ -350,4 +358,34 @@ func Redacted(u string) string {
 		cred = cred[:c] + ":xxxxx"
 	}
 	return u[:i+3] + cred + rest[at:]
+}
+
+// normalizeAppSandboxes makes AppSandboxes the kinds a project may choose:
+// the ones given, each once, and AppSandbox's (unless it is none or off).
+// none cannot be chosen per project: an app owner must not be able to
+// leave the sandbox.
+func (c *Config) normalizeAppSandboxes() error {
+	var kinds []string
+	for _, k := range c.AppSandboxes {
+		k = strings.TrimSpace(k)
+		switch {
+		case k == "":
+			continue
+		case k == "none" || k == "off":
+			return apogee.Errorf(apogee.EINVALID, "--app-sandboxes %q: projects may choose bwrap or runsc, never to run without a sandbox (that is --app-sandbox none, for a development server)", k)
+		case !slices.Contains(apogee.AppSandboxes, k):
+			return apogee.Errorf(apogee.EINVALID, "--app-sandboxes %q must be bwrap or runsc", k)
+		}
+		if c.AppSandbox == "off" {
+			return apogee.Errorf(apogee.EINVALID, "--app-sandboxes needs a server that runs apps; it has --app-sandbox off")
+		}
+		if !slices.Contains(kinds, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	if slices.Contains(apogee.AppSandboxes, c.AppSandbox) && !slices.Contains(kinds, c.AppSandbox) {
+		kinds = append([]string{c.AppSandbox}, kinds...)
+	}
+	c.AppSandboxes = kinds
+	return nil
 }

@@ -245,30 +245,31 @@ func (s *Server) setupPlatform(context.Context) error {
 		return err
 	}
 	s.platform, err = platform.New(platform.Config{
-		Store:       s.store,
-		Blobs:       s.blobs,
-		Bus:         s.bus,
-		Logs:        s.hub,
-		Box:         s.box,
-		Webhooks:    s.webhooks,
-		Gate:        &s.apps.front,
-		Apps:        &s.apps.front,
-		Edge:        edgeCounter{s.reg},
-		SiteURL:     s.SiteURL,
-		DomainURL:   s.DomainURL,
-		BaseURL:     s.URL,
-		Domain:      s.cfg.Domain,
-		SitesDomain: s.cfg.SitesDomain,
-		Resolver:    res,
-		Nameservers: s.dnsNameservers(),
-		GitSchemes:  s.gitSchemes(),
-		GitPolicy:   egress.Policy{AllowPrivate: s.cfg.AllowPrivateGit},
-		MaxFileSize: s.cfg.MaxFileMB << 20,
-		MaxZipSize:  s.cfg.MaxZipMB << 20,
-		UploadKey:   s.uploadKey,
-		Rules:       deploy.Options{Countries: s.geo != nil},
-		Log:         s.log.With("component", "platform"),
-		Registerer:  s.reg,
+		Store:        s.store,
+		Blobs:        s.blobs,
+		Bus:          s.bus,
+		Logs:         s.hub,
+		Box:          s.box,
+		Webhooks:     s.webhooks,
+		Gate:         &s.apps.front,
+		Apps:         &s.apps.front,
+		Edge:         edgeCounter{s.reg},
+		SiteURL:      s.SiteURL,
+		DomainURL:    s.DomainURL,
+		BaseURL:      s.URL,
+		Domain:       s.cfg.Domain,
+		SitesDomain:  s.cfg.SitesDomain,
+		Resolver:     res,
+		AppSandboxes: s.appSandboxes(),
+		Nameservers:  s.dnsNameservers(),
+		GitSchemes:   s.gitSchemes(),
+		GitPolicy:    egress.Policy{AllowPrivate: s.cfg.AllowPrivateGit},
+		MaxFileSize:  s.cfg.MaxFileMB << 20,
+		MaxZipSize:   s.cfg.MaxZipMB << 20,
+		UploadKey:    s.uploadKey,
+		Rules:        deploy.Options{Countries: s.geo != nil},
+		Log:          s.log.With("component", "platform"),
+		Registerer:   s.reg,
 	})
 	return err
 }
@@ -319,6 +320,7 @@ func (s *Server) setupApex(context.Context) error {
 	if d := s.nodeDist(); d != nil {
 		dcfg.NodeVersions = d // a nil *Dist in the interface would not be nil
 	}
+	dcfg.AppSandboxes = s.appSandboxes()
 	dash, err := dashboard.New(dcfg)
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)

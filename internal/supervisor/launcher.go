@@ -27,6 +27,9 @@ type LaunchSpec struct {
 	Argv []string
 	// Dir is the release tree: read-only, the working directory.
 	Dir string
+	// Sandbox is the instance's sandbox (apps.Spec.Sandbox); "" the
+	// launcher's default. Only Kinds looks at it.
+	Sandbox string
 	// DataDir is the instance's own writable folder on the host; the
 	// launcher makes it the program's HOME.
 	DataDir string

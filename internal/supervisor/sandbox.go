@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/apps"
 	"github.com/apogee-dev/apogee/internal/sandbox"
 )
@@ -120,6 +123,49 @@ func (sb Sandboxed) Launch(ctx context.Context, s LaunchSpec) (Process, error) {
 // KillOrphans kills the instances an earlier server left.
 func (sb Sandboxed) KillOrphans(ctx context.Context) ([]string, error) {
 	return sb.Sandbox.KillOrphans(ctx)
+}
+
+// Kinds launches each instance in the sandbox its LaunchSpec names, one
+// launcher per kind ("bwrap", "runsc"), "" being Default's. A kind it
+// has no launcher for is refused with the kinds it has.
+type Kinds struct {
+	Default   string
+	Launchers map[string]Launcher
+}
+
+var (
+	_ Launcher     = Kinds{}
+	_ OrphanKiller = Kinds{}
+)
+
+// Launch starts s with the launcher of its kind.
+func (k Kinds) Launch(ctx context.Context, s LaunchSpec) (Process, error) {
+	kind := s.Sandbox
+	if kind == "" {
+		kind = k.Default
+	}
+	l, ok := k.Launchers[kind]
+	if !ok {
+		return nil, apogee.Errorf(apogee.EINVALID, "this server runs no apps in the %q sandbox; it runs them in %s (--app-sandboxes)",
+			kind, strings.Join(slices.Sorted(maps.Keys(k.Launchers)), ", "))
+	}
+	return l.Launch(ctx, s)
+}
+
+// KillOrphans kills what earlier servers left, through every launcher
+// that can (launchers sharing a cgroup parent find nothing the second
+// time).
+func (k Kinds) KillOrphans(ctx context.Context) ([]string, error) {
+	var killed []string
+	var errs []error
+	for _, kind := range slices.Sorted(maps.Keys(k.Launchers)) {
+		if ok, can := k.Launchers[kind].(OrphanKiller); can {
+			n, err := ok.KillOrphans(ctx)
+			killed = append(killed, n...)
+			errs = append(errs, err)
+		}
+	}
+	return killed, errors.Join(errs...)
 }
 
 type sandboxProcess struct{ in sandbox.Instance }
