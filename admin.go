@@ -100,7 +100,7 @@ type AdminFigures struct {
 	Edge *EdgeTraffic `json:"edge"`
 	// Traffic is the platform's traffic of the last TrafficFigureWindow.
 	Traffic *PlatformTraffic `json:"traffic"`
-	At   time.Time    `json:"at"`
+	At      time.Time        `json:"at"`
 }
 
 // AdminProjectView is a project as GET /api/v1/admin/projects lists it.

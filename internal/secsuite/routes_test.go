@@ -309,7 +309,10 @@ func matrix() []row {
 			req: func(f *fixture) request { f.Production(); return get("/projects/" + f.Name() + "/logs")(f) }},
 		// Analytics and the request log (internal/dashboard/analytics.go, requestlog.go).
 		{route: "GET /projects/{name}/analytics", who: owner, want: 200,
-			req: func(f *fixture) request { f.Production(); return get("/projects/" + f.Name() + "/analytics?range=7d")(f) }},
+			req: func(f *fixture) request {
+				f.Production()
+				return get("/projects/" + f.Name() + "/analytics?range=7d")(f)
+			}},
 		{route: "GET /projects/{name}/requests", who: owner, want: 200,
 			req: func(f *fixture) request { return get("/projects/" + f.Name() + "/requests?status=2xx&path=/*")(f) }},
 		{route: "GET /projects/{name}/requests/stream", who: owner, want: 200, req: func(f *fixture) request {
