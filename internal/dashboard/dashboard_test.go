@@ -57,14 +57,25 @@ func newEnvAt(t *testing.T, signup string, now func() time.Time) *env {
 // newEnvWith is newEnvAt with changes to the dashboard's configuration.
 func newEnvWith(t *testing.T, signup string, now func() time.Time, configure func(*Config)) *env {
 	t.Helper()
+	return newEnvOn(t, signup, now, nil, configure)
+}
+
+// newEnvOn is newEnvWith with changes to the platform's configuration
+// too (platform may be nil).
+func newEnvOn(t *testing.T, signup string, now func() time.Time, plat func(*platform.Config), configure func(*Config)) *env {
+	t.Helper()
 	store, blobs, _ := testbed.Backends(t)
 	log := testbed.Quiet
 	bus := events.NewLocal(log)
 	t.Cleanup(func() { bus.Close() })
 	hub := logs.NewHub(0)
 	box := secretbox.NewRandom()
-	svc, a := services(t, platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
-		GitSchemes: []string{"https", "file"}, Now: now})
+	pcfg := platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
+		GitSchemes: []string{"https", "file"}, Now: now}
+	if plat != nil {
+		plat(&pcfg)
+	}
+	svc, a := services(t, pcfg)
 	cfg := Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log, Now: now}
 	if configure != nil {
 		configure(&cfg)
