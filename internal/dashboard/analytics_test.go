@@ -13,6 +13,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/platform"
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 // analyticsNow is the fixed clock of the analytics tests: 12:30 UTC.
@@ -73,8 +74,24 @@ func topRows(body, id string) []string {
 	return rows
 }
 
+// backends are the stores the analytics tests run on: a platform
+// configuration change that sets none (SQLite), and PostgreSQL.
+var backends = map[string]func(*testing.T) func(*platform.Config){
+	"sqlite": func(*testing.T) func(*platform.Config) { return nil },
+	"postgres": func(t *testing.T) func(*platform.Config) {
+		return func(c *platform.Config) { c.Store = testbed.PostgresStore(t) }
+	},
+}
+
 func TestAnalyticsTab(t *testing.T) {
-	e := newEnvAt(t, SignupClosed, func() time.Time { return analyticsNow })
+	for db, plat := range backends {
+		t.Run(db, func(t *testing.T) {
+			testAnalyticsTab(t, newEnvOn(t, SignupClosed, func() time.Time { return analyticsNow }, plat(t), nil))
+		})
+	}
+}
+
+func testAnalyticsTab(t *testing.T, e *env) {
 	_, old, _ := trafficFixture(t, e)
 	alice := e.signedIn(e.alice)
 
@@ -197,7 +214,14 @@ func requestRows(body string) []string {
 }
 
 func TestRequestLogSearch(t *testing.T) {
-	e := newEnvAt(t, SignupClosed, func() time.Time { return analyticsNow })
+	for db, plat := range backends {
+		t.Run(db, func(t *testing.T) {
+			testRequestLogSearch(t, newEnvOn(t, SignupClosed, func() time.Time { return analyticsNow }, plat(t), nil))
+		})
+	}
+}
+
+func testRequestLogSearch(t *testing.T, e *env) {
 	_, old, _ := trafficFixture(t, e)
 	alice := e.signedIn(e.alice)
 	for _, c := range []struct {

@@ -21,6 +21,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/secretbox"
+	"github.com/apogee-dev/apogee/internal/sqlstore"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
@@ -61,9 +62,14 @@ func newEnvWith(t *testing.T, signup string, now func() time.Time, configure fun
 }
 
 // newEnvOn is newEnvWith with changes to the platform's configuration
-// too (platform may be nil).
+// too (plat may be nil). A store plat sets (a *sqlstore.Store on
+// PostgreSQL, say) is the dashboard's too.
 func newEnvOn(t *testing.T, signup string, now func() time.Time, plat func(*platform.Config), configure func(*Config)) *env {
 	t.Helper()
+	var store interface {
+		apogee.Store
+		Store
+	}
 	store, blobs, _ := testbed.Backends(t)
 	log := testbed.Quiet
 	bus := events.NewLocal(log)
@@ -74,6 +80,9 @@ func newEnvOn(t *testing.T, signup string, now func() time.Time, plat func(*plat
 		GitSchemes: []string{"https", "file"}, Now: now}
 	if plat != nil {
 		plat(&pcfg)
+		if st, ok := pcfg.Store.(*sqlstore.Store); ok {
+			store = st
+		}
 	}
 	svc, a := services(t, pcfg)
 	cfg := Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log, Now: now}
