@@ -204,8 +204,8 @@ func percent(part, whole int64) string {
 // "1.2 s".
 func latency(d time.Duration) string {
 	switch {
-	case d <= 0:
-		return "0 ms"
+	case d < 100*time.Microsecond:
+		return "<0.1 ms"
 	case d < 10*time.Millisecond:
 		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)), ".0") + " ms"
 	case d < time.Second:
@@ -310,7 +310,8 @@ func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, s *ses
 func trafficCards(t *apogee.Traffic, logLink func(url.Values) string) []figureCard {
 	errs := t.Status["5xx"]
 	return []figureCard{
-		{Label: "Requests", Value: thousands(t.Requests), Note: size(t.Bytes) + " sent"},
+		{Label: "Requests", Value: thousands(t.Requests), Note: plural64(t.Status["4xx"], "client error") + " (4xx)",
+			Link: logLink(url.Values{})},
 		{Label: "Visitors", Value: thousands(t.Visitors), Note: "unique a day, no cookie"},
 		{Label: "Bandwidth", Value: size(t.Bytes), Note: "response bodies"},
 		{Label: "Error rate", Value: percent(errs, t.Requests), Note: plural64(errs, "server error") + " (5xx)",

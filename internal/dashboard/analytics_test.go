@@ -352,7 +352,7 @@ func TestTrafficHelpers(t *testing.T) {
 	for _, c := range []struct {
 		d    time.Duration
 		want string
-	}{{0, "0 ms"}, {400 * time.Microsecond, "0.4 ms"}, {2 * time.Millisecond, "2 ms"}, {12400 * time.Microsecond, "12 ms"}, {1500 * time.Millisecond, "1.5 s"}, {2 * time.Second, "2 s"}} {
+	}{{0, "<0.1 ms"}, {90 * time.Microsecond, "<0.1 ms"}, {400 * time.Microsecond, "0.4 ms"}, {2 * time.Millisecond, "2 ms"}, {12400 * time.Microsecond, "12 ms"}, {1500 * time.Millisecond, "1.5 s"}, {2 * time.Second, "2 s"}} {
 		if got := latency(c.d); got != c.want {
 			t.Errorf("latency(%s) = %s, want %s", c.d, got, c.want)
 		}
