@@ -135,7 +135,7 @@ func (d *Dashboard) adminOverview(w http.ResponseWriter, r *http.Request, s *ses
 	}
 	data := map[string]any{"Cards": cards, "Chart": c, "Figures": f}
 	if t := f.Traffic; t != nil {
-		day := trafficRanges[0] // by hour, the current one included
+		day := lastDay // by hour, the current one included
 		data["TrafficCards"] = []figureCard{
 			{Label: "Requests, 24 h", Value: thousands(t.Requests), Note: "every project"},
 			{Label: "Bandwidth, 24 h", Value: size(t.Bytes), Note: "response bodies"},

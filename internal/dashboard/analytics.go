@@ -11,10 +11,11 @@ import (
 )
 
 // A project's Analytics tab (issue 15): what its edge answered over the
-// last 24 hours, 7 or 30 days, for every deployment or one, from the
-// traffic service. The charts are inline SVG drawn here: the pages'
-// CSP allows no inline script or style and nothing from elsewhere, and
-// a chart's caption says in words what it draws.
+// last hour (by minute), 24 hours or 7 days (by hour) or 30 days (by
+// day), for every deployment or one, from the traffic service. The
+// charts are inline SVG drawn here: the pages' CSP allows no inline
+// script or style and nothing from elsewhere, and a chart's caption says
+// in words what it draws.
 
 // trafficRange is one choice of the Analytics tab's range: Points
 // buckets of Bucket, the current one included.
@@ -25,21 +26,25 @@ type trafficRange struct {
 }
 
 var trafficRanges = []trafficRange{
-	{Key: "24h", Label: "Last 24 hours", Bucket: time.Hour, Points: 24},
+	{Key: "1h", Label: "Last hour", Bucket: time.Minute, Points: 60},
+	lastDay,
 	{Key: "7d", Label: "Last 7 days", Bucket: time.Hour, Points: 7 * 24},
 	{Key: "30d", Label: "Last 30 days", Bucket: 24 * time.Hour, Points: 30},
 }
 
+// lastDay is the default range: 24 hours by hour.
+var lastDay = trafficRange{Key: "24h", Label: "Last 24 hours", Bucket: time.Hour, Points: 24}
+
 func trafficRangeOf(key string) (trafficRange, error) {
 	if key == "" {
-		return trafficRanges[0], nil
+		return lastDay, nil
 	}
 	for _, tr := range trafficRanges {
 		if tr.Key == key {
 			return tr, nil
 		}
 	}
-	return trafficRange{}, apogee.Errorf(apogee.EINVALID, "range %q: choose 24h, 7d or 30d", key)
+	return trafficRange{}, apogee.Errorf(apogee.EINVALID, "range %q: choose 1h, 24h, 7d or 30d", key)
 }
 
 // window is the range's first bucket and its end (now): whole buckets,
@@ -58,6 +63,8 @@ func (tr trafficRange) label(t time.Time, axis bool) string {
 	case axis && tr.Points > 24:
 		return t.Format("Jan 2")
 	case axis:
+		return t.Format("15:04")
+	case tr.Bucket < time.Hour:
 		return t.Format("15:04")
 	}
 	return t.Format("Jan 2 15:04")

@@ -158,6 +158,16 @@ func testAnalyticsTab(t *testing.T, e *env) {
 	if n := strings.Count(chart, `<rect class="bar`); n != 30 {
 		t.Errorf("the 30-day bandwidth chart has %d bars, want 30", n)
 	}
+	// The last hour, by minute: 12:00's error only.
+	res = alice.get("/projects/web/analytics?range=1h")
+	_, chart, _ = strings.Cut(res.body, `id="chart-requests"`)
+	chart, _, _ = strings.Cut(chart, "</section>")
+	if got, n := cardValue(res.body, "Requests"), strings.Count(chart, `<rect class="bar`); got != "1" || n != 60+1 {
+		t.Errorf("1h: %s requests, %d bars and marks; want 1, 60 minutes and 1 mark", got, n)
+	}
+	if !strings.Contains(chart, "<title>12:00: 1, 1 with a server error (5xx)</title>") {
+		t.Error("the 1h chart lacks 12:00's error")
+	}
 	// One deployment.
 	res = alice.get("/projects/web/analytics?deployment=" + old.ID)
 	if got, pages := cardValue(res.body, "Requests"), topRows(res.body, "top-pages"); got != "1" || !slices.Equal(pages, []string{"/api/x=1"}) {
@@ -184,7 +194,7 @@ func TestAnalyticsEmptyAndRefused(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{alice, "/projects/quiet/analytics?range=1y", 400, "choose 24h, 7d or 30d"},
+		{alice, "/projects/quiet/analytics?range=1y", 400, "choose 1h, 24h, 7d or 30d"},
 		{alice, "/projects/quiet/analytics?deployment=" + bobsProd.ID, 404, "not found"},
 		{alice, "/projects/quiet/requests?status=6xx", 400, "1xx to 5xx"},
 		{alice, "/projects/quiet/requests?path=about", 400, "must start with /"},
