@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -377,6 +378,40 @@ func TestTrafficHelpers(t *testing.T) {
 		pts := tr.fill(since, []apogee.TrafficPoint{{Time: since, Requests: 2}, {Time: analyticsNow.Truncate(tr.Bucket), Requests: 3, Errors: 1}, {Time: since.Add(-tr.Bucket), Requests: 9}})
 		if len(pts) != tr.Points || pts[0].Requests != 2 || pts[len(pts)-1].Requests != 3 || pts[len(pts)-1].Errors != 1 {
 			t.Errorf("%s: fill = %d points, first %+v, last %+v", tr.Key, len(pts), pts[0], pts[len(pts)-1])
+		}
+	}
+}
+
+// BenchmarkAnalyticsTab renders the Analytics tab over 7 days of 100,000
+// requests (SQLite, the raw records), the time a person waits for it.
+func BenchmarkAnalyticsTab(b *testing.B) {
+	e := newEnvOn(b, SignupClosed, func() time.Time { return analyticsNow }, nil, nil)
+	_, _, prod := e.project(e.alice, "web")
+	const n = 100_000
+	paths := []string{"/", "/about", "/blog/a", "/blog/b", "/pricing", "/docs", "/missing"}
+	devices := []string{apogee.DeviceDesktop, apogee.DeviceMobile, apogee.DeviceBot}
+	batch := make([]apogee.Request, 0, 5000)
+	for i := range n {
+		p := paths[i%len(paths)]
+		status := 200
+		if p == "/missing" {
+			status = 404
+		}
+		batch = append(batch, apogee.Request{Time: analyticsNow.Add(-time.Duration(i+1) * (167 * time.Hour / n)), ProjectID: prod.ProjectID,
+			DeploymentID: prod.ID, Method: "GET", Path: p, Status: status, Bytes: int64(500 + i%1000), Duration: time.Duration(i%5000) * time.Microsecond,
+			Device: devices[i%len(devices)], Visitor: strconv.Itoa(i % 3000), Referrer: []string{"", "google.com", "news.ycombinator.com"}[i%3]})
+		if len(batch) == cap(batch) {
+			if err := e.store.AppendRequests(context.Background(), batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	alice := e.signedIn(e.alice)
+	b.ResetTimer()
+	for b.Loop() {
+		if res := alice.get("/projects/web/analytics?range=7d"); res.code != 200 || cardValue(res.body, "Requests") != "100,000" {
+			b.Fatalf("%d %s", res.code, cardValue(res.body, "Requests"))
 		}
 	}
 }

@@ -28,7 +28,7 @@ import (
 // env is a dashboard on a real SQLite store and the real API, served by
 // httptest, with three users: alice and bob (ordinary) and an admin.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	store  apogee.Store
 	hub    *logs.Hub
 	box    apogee.Sealer
@@ -64,7 +64,7 @@ func newEnvWith(t *testing.T, signup string, now func() time.Time, configure fun
 // newEnvOn is newEnvWith with changes to the platform's configuration
 // too (plat may be nil). A store plat sets (a *sqlstore.Store on
 // PostgreSQL, say) is the dashboard's too.
-func newEnvOn(t *testing.T, signup string, now func() time.Time, plat func(*platform.Config), configure func(*Config)) *env {
+func newEnvOn(t testing.TB, signup string, now func() time.Time, plat func(*platform.Config), configure func(*Config)) *env {
 	t.Helper()
 	var store interface {
 		apogee.Store
@@ -104,7 +104,7 @@ func newEnvOn(t *testing.T, signup string, now func() time.Time, plat func(*plat
 }
 
 // services are the platform's services of cfg, and the REST API on them.
-func services(t *testing.T, cfg platform.Config) (apogee.Services, *api.API) {
+func services(t testing.TB, cfg platform.Config) (apogee.Services, *api.API) {
 	t.Helper()
 	pl, err := platform.New(cfg)
 	if err != nil {
@@ -214,7 +214,7 @@ func (e *env) signedIn(u *apogee.User) *browser {
 	return b
 }
 
-func want(t *testing.T, what string, res response, code int, contains ...string) {
+func want(t testing.TB, what string, res response, code int, contains ...string) {
 	t.Helper()
 	if res.code != code {
 		t.Fatalf("%s: status %d, want %d; body %.300s", what, res.code, code, res.body)
