@@ -124,6 +124,18 @@ func testAnalyticsTab(t *testing.T, e *env) {
 	if want := []string{"2xx=3", "4xx=1", "5xx=1"}; !slices.Equal(classes, want) {
 		t.Errorf("status classes = %q, want %q", classes, want)
 	}
+	// Nothing the CSP (default-src 'self') would refuse: no inline style
+	// or script, nothing from another origin.
+	for _, page := range []string{res.body, alice.get("/projects/web/requests").body} {
+		if m := regexp.MustCompile(`(?i) style=|<style|src="(?:https?:)?//`).FindString(page); m != "" {
+			t.Errorf("a page has %q, which the CSP refuses", m)
+		}
+		for _, tag := range regexp.MustCompile(`<script[^>]*>[^<]*`).FindAllString(page, -1) {
+			if !regexp.MustCompile(`^<script src="/static/[^"]+"[^>]*>$`).MatchString(tag) {
+				t.Errorf("a page has the script %q, which the CSP refuses", tag)
+			}
+		}
+	}
 	// The charts: an hour a bar, the errors drawn over the requests.
 	_, chart, _ := strings.Cut(res.body, `id="chart-requests"`)
 	chart, _, _ = strings.Cut(chart, "</section>")
