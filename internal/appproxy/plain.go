@@ -56,7 +56,9 @@ func plain(req *http.Request) bool {
 		len(req.TransferEncoding) == 0 && req.Header.Get("Upgrade") == "" && len(req.Trailer) == 0
 }
 
-func (t *plainTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+// RoundTrip sends req, the request of rs, and returns the response with
+// its headers read.
+func (t *plainTransport) RoundTrip(req *http.Request, rs *reqState) (*http.Response, error) {
 	ctx := req.Context()
 	for {
 		pc, reused := t.get()
@@ -70,13 +72,21 @@ func (t *plainTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			pc.br = bufio.NewReaderSize(&pc.lr, 4<<10)
 			pc.bw = bufio.NewWriterSize(c, 4<<10)
 		}
-		res, retry, err := pc.roundTrip(ctx, req, t)
+		if err := rs.use(pc); err != nil {
+			t.put(pc)
+			return nil, err
+		}
+		res, retry, err := pc.roundTrip(ctx, req, t, rs)
 		if err == nil {
 			return res, nil
 		}
+		rs.use(nil)
 		pc.conn.Close()
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
+		}
+		if err := rs.abortedBy(); err != nil {
+			return nil, err
 		}
 		if !reused || !retry {
 			return nil, err
@@ -87,7 +97,7 @@ func (t *plainTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // roundTrip sends req on pc and reads the response headers. retry tells
 // that the request failed before any byte of a response came back.
-func (pc *plainConn) roundTrip(ctx context.Context, req *http.Request, t *plainTransport) (res *http.Response, retry bool, err error) {
+func (pc *plainConn) roundTrip(ctx context.Context, req *http.Request, t *plainTransport, rs *reqState) (res *http.Response, retry bool, err error) {
 	stop := context.AfterFunc(ctx, func() { pc.conn.SetDeadline(aLongTimeAgo) })
 	if err := req.Write(pc.bw); err != nil {
 		stop()
@@ -97,7 +107,7 @@ func (pc *plainConn) roundTrip(ctx context.Context, req *http.Request, t *plainT
 		stop()
 		return nil, true, err
 	}
-	pc.conn.SetReadDeadline(time.Now().Add(t.responseTimeout))
+	pc.setReadDeadline(ctx, rs, time.Now().Add(t.responseTimeout))
 	pc.lr.N = maxResponseHeaderBytes
 	for {
 		res, err = http.ReadResponse(pc.br, req)
@@ -117,11 +127,21 @@ func (pc *plainConn) roundTrip(ctx context.Context, req *http.Request, t *plainT
 		}
 		res.Body.Close() // a 1xx: the real response follows
 	}
-	pc.conn.SetReadDeadline(time.Time{})
+	pc.setReadDeadline(ctx, rs, time.Time{})
 	pc.lr.N = 1<<63 - 1
 	keep := !res.Close && !req.Close && res.ProtoAtLeast(1, 1) && res.StatusCode != http.StatusSwitchingProtocols
-	res.Body = &plainBody{rc: res.Body, pc: pc, t: t, stop: stop, keep: keep}
+	res.Body = &plainBody{rc: res.Body, pc: pc, t: t, rs: rs, stop: stop, keep: keep}
 	return res, false, nil
+}
+
+// setReadDeadline sets the read deadline of pc, unless ctx ended or rs
+// was aborted meanwhile: their deadline in the past, which this would
+// override, stays.
+func (pc *plainConn) setReadDeadline(ctx context.Context, rs *reqState, t time.Time) {
+	pc.conn.SetReadDeadline(t)
+	if ctx.Err() != nil || rs.abortedBy() != nil {
+		pc.conn.SetDeadline(aLongTimeAgo)
+	}
 }
 
 // aLongTimeAgo is a deadline that makes blocked reads and writes return
@@ -135,6 +155,7 @@ type plainBody struct {
 	rc   io.ReadCloser
 	pc   *plainConn
 	t    *plainTransport
+	rs   *reqState
 	stop func() bool
 	keep bool
 	done bool
@@ -166,6 +187,11 @@ func (b *plainBody) finish(whole bool) {
 	}
 	b.done = true
 	canceled := !b.stop()
+	b.rs.use(nil)
+	if b.rs.abortedBy() != nil {
+		// Drain may have set a deadline on it.
+		canceled = true
+	}
 	if whole && b.keep && !canceled && b.pc.br.Buffered() == 0 {
 		b.t.put(b.pc)
 		return

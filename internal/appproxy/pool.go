@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 )
 
@@ -52,21 +53,82 @@ func (pl *Pool) Switch(targets ...*Target) (old []*Target) {
 // Targets returns the pool's current set. Do not modify it.
 func (pl *Pool) Targets() []*Target { return *pl.targets.Load() }
 
-// reqState is one request on its way through the pool.
+// reqState is one request on its way through the pool. It is also the
+// context of the request the proxy sends (so the transport finds it
+// without a context.WithValue): its Done is the client request's, and
+// for requests with a body or an upgrade, which go through
+// http.Transport, a cancel context of its own that Drain can cancel.
+// Plain requests (see plain) need no such context: Drain interrupts the
+// plain connection they are on.
 type reqState struct {
+	context.Context
+
 	pool   *Pool
 	target *Target
 	tried  []*Target
 	body   *trackedBody
-	cancel context.CancelCauseFunc
-	w      http.ResponseWriter // the answer's, for Options.LabelHeader
+	cancel context.CancelCauseFunc // nil for plain requests
+	w      http.ResponseWriter     // the answer's, for Options.LabelHeader
+
+	// The target's list of requests in flight (see Target.begin).
+	in         *Target
+	prev, next *reqState
+
+	mu      sync.Mutex
+	conn    *plainConn // the plain connection in use, for abort
+	aborted error      // why Drain ended it; nil while it runs
 }
 
 type stateKey struct{}
 
+// Value returns rs itself for stateKey, and the client request's values
+// otherwise.
+func (rs *reqState) Value(key any) any {
+	if key == (stateKey{}) {
+		return rs
+	}
+	return rs.Context.Value(key)
+}
+
 func stateOf(ctx context.Context) *reqState {
 	rs, _ := ctx.Value(stateKey{}).(*reqState)
 	return rs
+}
+
+// abort ends rs because of cause: it cancels its context, or interrupts
+// the plain connection it is on (the blocked read or write returns).
+func (rs *reqState) abort(cause error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.aborted != nil {
+		return
+	}
+	rs.aborted = cause
+	if rs.cancel != nil {
+		rs.cancel(cause)
+	}
+	if rs.conn != nil {
+		rs.conn.conn.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// use records pc as the plain connection rs is on (nil: none); it fails
+// when rs was aborted already.
+func (rs *reqState) use(pc *plainConn) error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.aborted != nil && pc != nil {
+		return rs.aborted
+	}
+	rs.conn = pc
+	return nil
+}
+
+// abortedBy returns why Drain ended rs, or nil.
+func (rs *reqState) abortedBy() error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.aborted
 }
 
 // ServeHTTP proxies r to the ready target with the fewest requests in
@@ -82,9 +144,12 @@ func (pl *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Body = http.MaxBytesReader(w, r.Body, max)
 		}
 	}
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	rs := &reqState{pool: pl, cancel: cancel, w: w}
+	rs := &reqState{Context: r.Context(), pool: pl, w: w}
+	if !plain(r) {
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		rs.Context, rs.cancel = ctx, cancel
+	}
 	if !pl.claim(rs) {
 		if pl.proxy.opts.Waker == nil || r.Header.Get("User-Agent") == HealthCheckUserAgent {
 			writePage(w, pageUnavailable)
@@ -98,7 +163,7 @@ func (pl *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = held
 	}
 	defer func() { rs.target.end(rs) }()
-	pl.proxy.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, rs)))
+	pl.proxy.rp.ServeHTTP(w, r.WithContext(rs))
 }
 
 // claim gives rs a target it has not tried and counts it there.
@@ -120,12 +185,11 @@ func (pl *Pool) claim(rs *reqState) bool {
 
 // move sends rs, which never reached its target, to another one.
 func (pl *Pool) move(rs *reqState) bool {
-	old := rs.target
-	if !pl.claim(rs) {
-		return false
-	}
-	old.end(rs)
-	return true
+	// Out of the old target's count first: rs is in one target's list at
+	// a time. Should no other target take it, ServeHTTP's end of the old
+	// one finds it gone and does nothing.
+	rs.target.end(rs)
+	return pl.claim(rs)
 }
 
 // pick returns the available target with the fewest requests in flight,

@@ -211,7 +211,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 	// and Forwarded (ReverseProxy removes them before Rewrite); X-Real-Ip
 	// is just as easy to forge.
 	pr.Out.Header.Del("X-Real-Ip")
-	pr.SetXForwarded()
+	setXForwarded(pr)
 	pr.SetURL(targetURL)
 	pr.Out.Host = pr.In.Host
 	// Keep the query as sent: ReverseProxy would drop parameters it cannot
@@ -224,9 +224,41 @@ func rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
+// setXForwarded does what httputil.ProxyRequest.SetXForwarded does for a
+// request whose X-Forwarded-* the ReverseProxy removed (all of ours):
+// X-Forwarded-For is the client's address, -Host the Host it asked for,
+// -Proto http or https. It makes one allocation for the three values,
+// where SetXForwarded makes one per header.
+func setXForwarded(pr *httputil.ProxyRequest) {
+	if len(pr.Out.Header["X-Forwarded-For"]) > 0 {
+		pr.SetXForwarded() // a Rewrite before us added one: keep its chain
+		return
+	}
+	proto := "http"
+	if pr.In.TLS != nil {
+		proto = "https"
+	}
+	h := pr.Out.Header
+	clientIP, _, err := net.SplitHostPort(pr.In.RemoteAddr)
+	if err != nil {
+		v := []string{pr.In.Host, proto}
+		h["X-Forwarded-Host"], h["X-Forwarded-Proto"] = v[0:1:1], v[1:2:2]
+		return
+	}
+	v := []string{clientIP, pr.In.Host, proto}
+	h["X-Forwarded-For"], h["X-Forwarded-Host"], h["X-Forwarded-Proto"] = v[0:1:1], v[1:2:2], v[2:3:3]
+}
+
 // modifyResponse is the ReverseProxy's ModifyResponse: the label
 // header, then the cookie filter.
 func (p *Proxy) modifyResponse(res *http.Response) error {
+	if _, ok := res.Header["Content-Type"]; !ok {
+		// The app sent none: so does the proxy. Without this, net/http
+		// would sniff the body and add one of its own.
+		if rs := stateOf(res.Request.Context()); rs != nil {
+			rs.w.Header()["Content-Type"] = nil
+		}
+	}
 	p.label(res)
 	p.dropForeignCookies(res.Request.Host, res.Header)
 	return nil
@@ -290,7 +322,7 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		writePage(w, pageUnavailable)
 	case errors.As(err, &mbe):
 		writePage(w, pageTooLarge)
-	case r.Context().Err() != nil && errors.Is(context.Cause(r.Context()), errDrained):
+	case rs != nil && errors.Is(rs.abortedBy(), errDrained):
 		p.opts.Log.Info("app proxy: request canceled at the end of draining", "instance", id, "path", r.URL.Path)
 		writePage(w, pageTimeout)
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
@@ -321,7 +353,7 @@ func (roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			err error
 		)
 		if plain(req) {
-			res, err = rs.target.plain.RoundTrip(req)
+			res, err = rs.target.plain.RoundTrip(req, rs)
 		} else {
 			res, err = rs.target.transport.RoundTrip(req)
 		}

@@ -477,6 +477,127 @@ func TestDrainDeadlineCancelsWebSocket(t *testing.T) {
 	}
 }
 
+// TestDrainDeadlineCancelsPlainRequests: a plain GET (the proxy's own
+// transport, no context of its own to cancel) still in flight at the
+// drain deadline is ended, whether its instance has not answered yet
+// (504) or is streaming its body, and the drain counts it.
+func TestDrainDeadlineCancelsPlainRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		handler func(h *hold) http.Handler
+		// The answer the client sees: its status and the error of
+		// reading its body to the end.
+		status  int
+		readErr bool
+	}{{
+		name:    "waiting for headers",
+		handler: func(h *hold) http.Handler { return h },
+		status:  http.StatusGatewayTimeout,
+	}, {
+		name: "streaming",
+		handler: func(h *hold) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				io.WriteString(w, "data: first\n\n")
+				w.(http.Flusher).Flush()
+				h.ServeHTTP(w, r)
+			})
+		},
+		status:  http.StatusOK,
+		readErr: true,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := New(Options{Log: quiet()})
+			h := newHold()
+			defer close(h.release)
+			tgt := p.NewTarget(newBackend(t, "slow", tc.handler(h)))
+			url := front(t, p.NewPool("web", tgt))
+			type result struct {
+				status  int
+				readErr error
+			}
+			got := make(chan result, 1)
+			streaming := make(chan struct{})
+			go func() {
+				res, err := http.Get(url + "/long")
+				if err != nil {
+					got <- result{0, err}
+					return
+				}
+				defer res.Body.Close()
+				br := bufio.NewReader(res.Body)
+				if res.Header.Get("Content-Type") == "text/event-stream" {
+					br.ReadString('\n') // the first event: the body is streaming
+					close(streaming)
+				}
+				_, err = io.ReadAll(br)
+				got <- result{res.StatusCode, err}
+			}()
+			<-h.arrived
+			if tc.readErr {
+				<-streaming
+			}
+			if n := tgt.Drain(context.Background(), 50*time.Millisecond); n != 1 {
+				t.Fatalf("drain canceled %d, want 1", n)
+			}
+			select {
+			case r := <-got:
+				if r.status != tc.status || (r.readErr != nil) != tc.readErr {
+					t.Errorf("got %d with read error %v, want %d with an error: %v", r.status, r.readErr, tc.status, tc.readErr)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the request outlived the drain deadline by 10 s")
+			}
+			if n := tgt.InFlight(); n != 0 {
+				t.Errorf("%d requests still counted in flight", n)
+			}
+		})
+	}
+}
+
+// TestContentTypeAsTheAppSentIt: the proxy passes the app's Content-Type
+// and adds none when the app sent none (net/http would sniff the body).
+func TestContentTypeAsTheAppSentIt(t *testing.T) {
+	for _, tc := range []struct {
+		name, sent string // "": no Content-Type at all
+	}{
+		{"none", ""},
+		{"json", "application/json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := New(Options{Log: quiet()})
+			b := newBackend(t, "ct", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.sent == "" {
+					w.Header()["Content-Type"] = nil // no sniffing on the app's side either
+				} else {
+					w.Header().Set("Content-Type", tc.sent)
+				}
+				io.WriteString(w, "<html><body>looks like HTML</body></html>")
+			}))
+			url := front(t, p.NewPool("web", p.NewTarget(b)))
+			for _, method := range []string{"GET", "POST"} { // the plain transport and http.Transport
+				var body io.Reader
+				if method == "POST" {
+					body = strings.NewReader("x")
+				}
+				req, _ := http.NewRequest(method, url+"/", body)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				got, ok := res.Header["Content-Type"]
+				if tc.sent == "" && ok {
+					t.Errorf("%s: the proxy added Content-Type %q", method, got)
+				}
+				if tc.sent != "" && res.Header.Get("Content-Type") != tc.sent {
+					t.Errorf("%s: Content-Type %q, want %q", method, got, tc.sent)
+				}
+			}
+		})
+	}
+}
+
 // labeledBackend is a backend that names its release.
 type labeledBackend struct {
 	*backend

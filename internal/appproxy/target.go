@@ -28,14 +28,14 @@ type Target struct {
 
 	mu       sync.Mutex
 	draining bool
-	reqs     map[*reqState]struct{}
+	reqs     *reqState     // in flight: a list through reqState.prev/next
 	idle     chan struct{} // closed once draining with nothing in flight
 }
 
 // NewTarget returns the target of b. Make one per instance and share it
 // between the pools that serve the instance.
 func (p *Proxy) NewTarget(b Backend) *Target {
-	t := &Target{backend: b, reqs: make(map[*reqState]struct{}), idle: make(chan struct{})}
+	t := &Target{backend: b, idle: make(chan struct{})}
 	if l, ok := b.(Labeler); ok {
 		t.label = []string{l.Label()}
 	}
@@ -83,7 +83,11 @@ func (t *Target) begin(rs *reqState) bool {
 	if t.draining {
 		return false
 	}
-	t.reqs[rs] = struct{}{}
+	rs.in, rs.prev, rs.next = t, nil, t.reqs
+	if t.reqs != nil {
+		t.reqs.prev = rs
+	}
+	t.reqs = rs
 	t.inflight.Add(1)
 	return true
 }
@@ -92,12 +96,20 @@ func (t *Target) begin(rs *reqState) bool {
 func (t *Target) end(rs *reqState) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.reqs[rs]; !ok {
+	if rs.in != t {
 		return
 	}
-	delete(t.reqs, rs)
+	if rs.prev != nil {
+		rs.prev.next = rs.next
+	} else {
+		t.reqs = rs.next
+	}
+	if rs.next != nil {
+		rs.next.prev = rs.prev
+	}
+	rs.in, rs.prev, rs.next = nil, nil, nil
 	t.inflight.Add(-1)
-	if t.draining && len(t.reqs) == 0 {
+	if t.draining && t.reqs == nil {
 		close(t.idle)
 	}
 }
@@ -114,7 +126,7 @@ func (t *Target) Drain(ctx context.Context, timeout time.Duration) int {
 	if !t.draining {
 		t.draining = true
 		t.closed.Store(true)
-		if len(t.reqs) == 0 {
+		if t.reqs == nil {
 			close(t.idle)
 		}
 	}
@@ -127,9 +139,10 @@ func (t *Target) Drain(ctx context.Context, timeout time.Duration) int {
 	case <-ctx.Done():
 	}
 	t.mu.Lock()
-	n := len(t.reqs)
-	for rs := range t.reqs {
-		rs.cancel(errDrained)
+	n := 0
+	for rs := t.reqs; rs != nil; rs = rs.next {
+		rs.abort(errDrained)
+		n++
 	}
 	t.mu.Unlock()
 	t.CloseIdleConnections()
