@@ -60,11 +60,11 @@ func (tr trafficRange) label(t time.Time, axis bool) string {
 	switch {
 	case tr.Bucket >= 24*time.Hour:
 		return t.Format("Jan 2")
+	case tr.Bucket < time.Hour:
+		return t.Format("15:04")
 	case axis && tr.Points > 24:
 		return t.Format("Jan 2")
 	case axis:
-		return t.Format("15:04")
-	case tr.Bucket < time.Hour:
 		return t.Format("15:04")
 	}
 	return t.Format("Jan 2 15:04")

@@ -178,8 +178,8 @@ func testAnalyticsTab(t *testing.T, e *env) {
 	if got, n := cardValue(res.body, "Requests"), strings.Count(chart, `<rect class="bar`); got != "1" || n != 60+1 {
 		t.Errorf("1h: %s requests, %d bars and marks; want 1, 60 minutes and 1 mark", got, n)
 	}
-	if !strings.Contains(chart, "<title>12:00: 1, 1 with a server error (5xx)</title>") {
-		t.Error("the 1h chart lacks 12:00's error")
+	if !strings.Contains(chart, "<title>12:00: 1, 1 with a server error (5xx)</title>") || !strings.Contains(chart, "<span>11:31</span><span>12:01</span><span>12:30</span>") {
+		t.Errorf("the 1h chart lacks 12:00's error or its axis by minute:\n%s", chart)
 	}
 	// One deployment.
 	res = alice.get("/projects/web/analytics?deployment=" + old.ID)

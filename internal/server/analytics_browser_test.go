@@ -153,6 +153,13 @@ func TestAnalyticsInBrowser(t *testing.T) {
 		t.Errorf("countries without a GeoIP database say %q", got)
 	}
 	shot("analytics-1280")
+	for _, r := range []string{"1h", "7d", "30d"} {
+		run("the range "+r, chromedp.SetValue(`#an-range`, r), chromedp.Submit(`#an-range`), chromedp.WaitReady(`//select[@id="an-range"]/option[@value="`+r+`" and @selected]`), chromedp.WaitVisible(`#figures`))
+		if got := text(`#chart-requests figcaption`); !strings.Contains(got, "the most, 6,") {
+			t.Errorf("the %s chart says %q", r, got)
+		}
+		shot("analytics-" + r + "-1280")
+	}
 	run("analytics on a phone", phone(), chromedp.Navigate(addr+"/projects/web/analytics"), chromedp.WaitVisible(`#figures`))
 	noSideScroll(t, b, "the Analytics tab")
 	shot("analytics-390")
