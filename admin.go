@@ -59,7 +59,36 @@ type ProjectSummary struct {
 type EdgeTraffic struct {
 	Requests uint64 `json:"requests"`
 	Bytes    uint64 `json:"bytes"`
+	// AccessDropped is how many request records the edge dropped, its
+	// access buffer being full (apogee_access_dropped_total): requests the
+	// analytics and the request log do not show.
+	AccessDropped uint64 `json:"access_dropped"`
 }
+
+// PlatformTraffic is every project's traffic over the admin figures'
+// last TrafficFigureWindow, from the request records.
+type PlatformTraffic struct {
+	Since    time.Time `json:"since"`
+	Until    time.Time `json:"until"`
+	Requests int64     `json:"requests"`
+	// Visitors sums each project's unique visitors: a person who visits
+	// two projects counts in each (the visitor hash includes the project).
+	Visitors int64 `json:"visitors"`
+	Bytes    int64 `json:"bytes"`
+	Errors   int64 `json:"errors"` // 5xx
+	// Series is by hour, oldest first, every hour of the window filled in.
+	Series []TrafficPoint `json:"series"`
+	// TopProjects are the projects with the most requests (Key is the
+	// project's name), at most TopProjects of them.
+	TopProjects []Count `json:"top_projects"`
+}
+
+// TrafficFigureWindow is the window of the admin figures' traffic, and
+// TopProjects how many projects it ranks.
+const (
+	TrafficFigureWindow = 24 * time.Hour
+	TopProjects         = 10
+)
 
 // AdminFigures is the answer of GET /api/v1/admin/figures.
 type AdminFigures struct {
@@ -69,7 +98,9 @@ type AdminFigures struct {
 	Days int `json:"days"`
 	// Edge is nil when this process has no edge to ask.
 	Edge *EdgeTraffic `json:"edge"`
-	At   time.Time    `json:"at"`
+	// Traffic is the platform's traffic of the last TrafficFigureWindow.
+	Traffic *PlatformTraffic `json:"traffic"`
+	At      time.Time        `json:"at"`
 }
 
 // AdminProjectView is a project as GET /api/v1/admin/projects lists it.

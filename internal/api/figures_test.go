@@ -79,6 +79,42 @@ func TestAdminRoutes(t *testing.T) {
 		}
 	}
 
+	// The platform's traffic of 24 hours, from the request records: none
+	// yet, then web's 3 and docs' 1 (and an older one of web, left out).
+	if tr := f.Traffic; tr == nil || tr.Requests != 0 || len(tr.Series) != 24 || len(tr.TopProjects) != 0 {
+		t.Errorf("traffic before any request: %+v", tr)
+	}
+	now := e.clock()
+	var recs []apogee.Request
+	for i, r := range []struct {
+		project, visitor string
+		status           int
+		ago              time.Duration
+	}{{"web", "a", 200, time.Minute}, {"web", "b", 500, time.Hour}, {"web", "a", 200, time.Hour}, {"docs", "c", 200, time.Minute}, {"web", "d", 200, 30 * time.Hour}} {
+		p, err := e.store.ProjectByName(context.Background(), r.project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, apogee.Request{Time: now.Add(-r.ago), ProjectID: p.ID, DeploymentID: d1.ID, Method: "GET", Path: "/",
+			Status: r.status, Bytes: int64(100 * (i + 1)), Visitor: r.visitor, Device: apogee.DeviceDesktop})
+	}
+	if err := e.store.AppendRequests(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	e.must(e.call("GET", "/api/v1/admin/figures", root, nil), 200, &f)
+	tr := f.Traffic
+	if tr == nil || tr.Requests != 4 || tr.Visitors != 3 || tr.Bytes != 1000 || tr.Errors != 1 || len(tr.Series) != 24 ||
+		len(tr.TopProjects) != 2 || tr.TopProjects[0] != (apogee.Count{Key: "web", Count: 3}) || tr.TopProjects[1] != (apogee.Count{Key: "docs", Count: 1}) {
+		t.Fatalf("traffic %+v, want 4 requests of 3 visitors, 1,000 bytes, 1 error; web 3, docs 1", tr)
+	}
+	var sum, errs int64
+	for _, p := range tr.Series {
+		sum, errs = sum+p.Requests, errs+p.Errors
+	}
+	if last := tr.Series[23]; sum != 4 || errs != 1 || !last.Time.Equal(now.Truncate(time.Hour)) {
+		t.Errorf("series sums %d requests and %d errors, last hour %+v; want 4 and 1, the current hour last", sum, errs, last)
+	}
+
 	var ps struct {
 		Projects []apogee.AdminProjectView `json:"projects"`
 	}

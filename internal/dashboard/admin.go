@@ -3,6 +3,7 @@ package dashboard
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -132,9 +133,24 @@ func (d *Dashboard) adminOverview(w http.ResponseWriter, r *http.Request, s *ses
 			figureCard{Label: "Bytes served", Value: size(int64(f.Edge.Bytes)), Note: "since this server started"},
 		)
 	}
-	d.render(w, r, http.StatusOK, "admin", s, "Admin", map[string]any{
-		"Cards": cards, "Chart": c, "Figures": f,
-	})
+	data := map[string]any{"Cards": cards, "Chart": c, "Figures": f}
+	if t := f.Traffic; t != nil {
+		day := lastDay // by hour, the current one included
+		data["TrafficCards"] = []figureCard{
+			{Label: "Requests, 24 h", Value: thousands(t.Requests), Note: "every project"},
+			{Label: "Bandwidth, 24 h", Value: size(t.Bytes), Note: "response bodies"},
+			{Label: "Visitors, 24 h", Value: thousands(t.Visitors), Note: "each project's, summed"},
+			{Label: "Server errors, 24 h", Value: thousands(t.Errors), Note: percent(t.Errors, t.Requests) + " of requests (5xx)"},
+		}
+		data["TrafficChart"] = newSeriesChart("platform-requests", "Requests per hour", day, day.fill(t.Since, t.Series),
+			func(p apogee.TrafficPoint) int64 { return p.Requests }, func(p apogee.TrafficPoint) int64 { return p.Errors }, thousands)
+		data["TopProjects"] = newTopTable("projects", "Top projects", "Project", "No project had a request in the last 24 hours.",
+			t.TopProjects, t.Requests, nil, func(k string) string { return "/projects/" + url.PathEscape(k) + "/analytics" })
+	}
+	if f.Edge != nil && f.Edge.AccessDropped > 0 {
+		data["Dropped"] = thousands(int64(f.Edge.AccessDropped))
+	}
+	d.render(w, r, http.StatusOK, "admin", s, "Admin", data)
 	return nil
 }
 

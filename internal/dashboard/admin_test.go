@@ -74,8 +74,15 @@ func TestAdminPages(t *testing.T) {
 			t.Errorf("card %q shows %v, want %s", label, m, value)
 		}
 	}
-	if n := strings.Count(res.body, `<rect class="bar`); n != 30 {
-		t.Errorf("the chart has %d bars, want 30", n)
+	deploys, traffic, ok := strings.Cut(res.body, `id="platform-traffic"`)
+	if !ok {
+		t.Fatal("the overview has no traffic section")
+	}
+	if n := strings.Count(deploys, `<rect class="bar`); n != 30 {
+		t.Errorf("the deployments chart has %d bars, want 30", n)
+	}
+	if n := strings.Count(traffic, `<rect class="bar`); n != 24 {
+		t.Errorf("the traffic chart has %d bars, want 24 (hours)", n)
 	}
 	// Only an admin is shown the way in.
 	want(t, "admin's nav", admin.get("/account"), http.StatusOK, `<a href="/admin">Admin</a>`)

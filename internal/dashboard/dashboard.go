@@ -102,6 +102,9 @@ type Config struct {
 	// StatusEvery is how often an app page's status stream samples the
 	// app's instances (default 2 s).
 	StatusEvery time.Duration
+	// FollowEvery is how often the live request log asks for new records
+	// (default 1 s).
+	FollowEvery time.Duration
 	// NodeVersions lists the Node.js lines the build settings offer
 	// (the builder's nodejs.Dist); nil: builds use the server's own
 	// Node.js and the setting takes a version as typed.
@@ -144,6 +147,7 @@ type Dashboard struct {
 	notify      Notifications // live notifications (events.go)
 	heartbeat   time.Duration
 	statusEvery time.Duration // apps.go
+	followEvery time.Duration // requestlog.go
 }
 
 // DefaultSessionTTL is how long a sign-in lasts.
@@ -206,6 +210,9 @@ func New(cfg Config) (*Dashboard, error) {
 	if d.statusEvery = cfg.StatusEvery; d.statusEvery <= 0 {
 		d.statusEvery = statusEvery
 	}
+	if d.followEvery = cfg.FollowEvery; d.followEvery <= 0 {
+		d.followEvery = followEvery
+	}
 	var err error
 	if d.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -231,6 +238,9 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /projects/new", d.authedUpload(d.createProject))
 	m.Handle("GET /projects/{name}", d.authed(d.projectPage))
 	m.Handle("GET /projects/{name}/logs", d.authed(d.projectLogs))
+	m.Handle("GET /projects/{name}/analytics", d.authed(d.analyticsPage))        // analytics.go
+	m.Handle("GET /projects/{name}/requests", d.authed(d.requestsPage))          // requestlog.go
+	m.Handle("GET /projects/{name}/requests/stream", d.authed(d.requestsStream)) // requestlog.go
 	for tab := range settingsTabs {
 		path := "/projects/{name}/settings"
 		if tab != "" {

@@ -21,13 +21,14 @@ import (
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/secretbox"
+	"github.com/apogee-dev/apogee/internal/sqlstore"
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 // env is a dashboard on a real SQLite store and the real API, served by
 // httptest, with three users: alice and bob (ordinary) and an admin.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	store  apogee.Store
 	hub    *logs.Hub
 	box    apogee.Sealer
@@ -57,14 +58,33 @@ func newEnvAt(t *testing.T, signup string, now func() time.Time) *env {
 // newEnvWith is newEnvAt with changes to the dashboard's configuration.
 func newEnvWith(t *testing.T, signup string, now func() time.Time, configure func(*Config)) *env {
 	t.Helper()
+	return newEnvOn(t, signup, now, nil, configure)
+}
+
+// newEnvOn is newEnvWith with changes to the platform's configuration
+// too (plat may be nil). A store plat sets (a *sqlstore.Store on
+// PostgreSQL, say) is the dashboard's too.
+func newEnvOn(t testing.TB, signup string, now func() time.Time, plat func(*platform.Config), configure func(*Config)) *env {
+	t.Helper()
+	var store interface {
+		apogee.Store
+		Store
+	}
 	store, blobs, _ := testbed.Backends(t)
 	log := testbed.Quiet
 	bus := events.NewLocal(log)
 	t.Cleanup(func() { bus.Close() })
 	hub := logs.NewHub(0)
 	box := secretbox.NewRandom()
-	svc, a := services(t, platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
-		GitSchemes: []string{"https", "file"}, Now: now})
+	pcfg := platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
+		GitSchemes: []string{"https", "file"}, Now: now}
+	if plat != nil {
+		plat(&pcfg)
+		if st, ok := pcfg.Store.(*sqlstore.Store); ok {
+			store = st
+		}
+	}
+	svc, a := services(t, pcfg)
 	cfg := Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log, Now: now}
 	if configure != nil {
 		configure(&cfg)
@@ -84,7 +104,7 @@ func newEnvWith(t *testing.T, signup string, now func() time.Time, configure fun
 }
 
 // services are the platform's services of cfg, and the REST API on them.
-func services(t *testing.T, cfg platform.Config) (apogee.Services, *api.API) {
+func services(t testing.TB, cfg platform.Config) (apogee.Services, *api.API) {
 	t.Helper()
 	pl, err := platform.New(cfg)
 	if err != nil {
@@ -194,7 +214,7 @@ func (e *env) signedIn(u *apogee.User) *browser {
 	return b
 }
 
-func want(t *testing.T, what string, res response, code int, contains ...string) {
+func want(t testing.TB, what string, res response, code int, contains ...string) {
 	t.Helper()
 	if res.code != code {
 		t.Fatalf("%s: status %d, want %d; body %.300s", what, res.code, code, res.body)

@@ -1,10 +1,12 @@
 package platform
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -245,6 +247,58 @@ func (pl admin) Figures(ctx context.Context) (*apogee.AdminFigures, error) {
 		}
 		out.Edge = &t
 	}
+	if out.Traffic, err = pl.platformTraffic(ctx, now); err != nil {
+		return nil, fmt.Errorf("platform: admin figures: %w", err)
+	}
+	return out, nil
+}
+
+// platformTraffic sums every project's traffic over the hours of
+// apogee.TrafficFigureWindow up to now (the current hour included), one
+// store query per project.
+func (pl admin) platformTraffic(ctx context.Context, now time.Time) (*apogee.PlatformTraffic, error) {
+	hours := int(apogee.TrafficFigureWindow / time.Hour)
+	first := now.Truncate(time.Hour).Add(-time.Duration(hours-1) * time.Hour)
+	out := &apogee.PlatformTraffic{Since: first, Until: now, Series: make([]apogee.TrafficPoint, hours), TopProjects: []apogee.Count{}}
+	for i := range out.Series {
+		out.Series[i].Time = first.Add(time.Duration(i) * time.Hour)
+	}
+	ps, err := pl.store.ListProjects(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("traffic: %w", err)
+	}
+	for _, p := range ps {
+		t, err := pl.store.Traffic(ctx, p.ID, apogee.TrafficQuery{Since: first, Until: now, Bucket: time.Hour, Top: 1})
+		if err != nil {
+			return nil, fmt.Errorf("traffic of %s: %w", p.Name, err)
+		}
+		if t.Requests == 0 {
+			continue
+		}
+		out.Requests += t.Requests
+		out.Visitors += t.Visitors
+		out.Bytes += t.Bytes
+		out.Errors += t.Status["5xx"]
+		out.TopProjects = append(out.TopProjects, apogee.Count{Key: p.Name, Count: t.Requests})
+		for _, sp := range t.Series {
+			i := int(sp.Time.Sub(first) / time.Hour)
+			if i < 0 || i >= hours {
+				continue
+			}
+			pt := &out.Series[i]
+			pt.Requests += sp.Requests
+			pt.Visitors += sp.Visitors
+			pt.Bytes += sp.Bytes
+			pt.Errors += sp.Errors
+		}
+	}
+	slices.SortFunc(out.TopProjects, func(a, b apogee.Count) int {
+		if c := cmp.Compare(b.Count, a.Count); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	out.TopProjects = out.TopProjects[:min(len(out.TopProjects), apogee.TopProjects)]
 	return out, nil
 }
 

@@ -307,6 +307,19 @@ func matrix() []row {
 			}},
 		{route: "GET /projects/{name}/logs", who: owner, want: 200,
 			req: func(f *fixture) request { f.Production(); return get("/projects/" + f.Name() + "/logs")(f) }},
+		// Analytics and the request log (internal/dashboard/analytics.go, requestlog.go).
+		{route: "GET /projects/{name}/analytics", who: owner, want: 200,
+			req: func(f *fixture) request {
+				f.Production()
+				return get("/projects/" + f.Name() + "/analytics?range=7d")(f)
+			}},
+		{route: "GET /projects/{name}/requests", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/projects/" + f.Name() + "/requests?status=2xx&path=/*")(f) }},
+		{route: "GET /projects/{name}/requests/stream", who: owner, want: 200, req: func(f *fixture) request {
+			r := get("/projects/" + f.Name() + "/requests/stream?since=1h")(f)
+			r.stream = true
+			return r
+		}},
 		{route: "GET /projects/{name}/settings", who: owner, want: 200, req: func(f *fixture) request { return get("/projects/" + f.Name() + "/settings")(f) }},
 		{route: "GET /projects/{name}/settings/build", who: owner, want: 200, req: func(f *fixture) request { return get("/projects/" + f.Name() + "/settings/build")(f) }},
 		{route: "GET /projects/{name}/settings/serving", who: owner, want: 200, req: func(f *fixture) request { return get("/projects/" + f.Name() + "/settings/serving")(f) }},

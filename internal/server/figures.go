@@ -21,10 +21,11 @@ var _ platform.EdgeCounter = edgeCounter{}
 const (
 	edgeRequestsMetric = "apogee_edge_requests_total"       // by code
 	edgeBytesMetric    = "apogee_edge_response_bytes_total" // response bodies
+	accessDropMetric   = "apogee_access_dropped_total"      // request records dropped (internal/access)
 )
 
 // EdgeTraffic sums the edge's request counter over every status code and
-// reads its byte counter.
+// reads its byte counter and the access log's count of dropped records.
 func (e edgeCounter) EdgeTraffic(ctx context.Context) (apogee.EdgeTraffic, error) {
 	var t apogee.EdgeTraffic
 	mfs, err := e.g.Gather()
@@ -41,6 +42,8 @@ func (e edgeCounter) EdgeTraffic(ctx context.Context) (apogee.EdgeTraffic, error
 			t.Requests = uint64(sum)
 		case edgeBytesMetric:
 			t.Bytes = uint64(sum)
+		case accessDropMetric:
+			t.AccessDropped = uint64(sum)
 		}
 	}
 	return t, nil

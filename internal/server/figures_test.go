@@ -3,9 +3,14 @@ package server
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/access"
 	"github.com/apogee-dev/apogee/internal/client"
+	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 // The admin figures count what the edge served, read from the process's
@@ -49,5 +54,25 @@ func TestAdminFiguresCountEdgeTraffic(t *testing.T) {
 	}
 	if after.Deployments != 1 || after.Projects != 1 || after.StoredBytes != int64(len("hello")) {
 		t.Errorf("figures %+v, want the one deployment of 5 bytes", after.SystemFigures)
+	}
+}
+
+// The figures' count of dropped request records is the access log's
+// apogee_access_dropped_total, read from the same registry.
+func TestEdgeCounterReadsDroppedRecords(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	l, err := access.New(access.Config{Store: testbed.Store(t, t.TempDir()), Buffer: 1, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // the writer is not running: the first fills the buffer, two are dropped
+		l.Record(access.Entry{Start: time.Now(), ProjectID: "p", Path: "/", Status: 200})
+	}
+	got, err := edgeCounter{g: reg}.EdgeTraffic(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AccessDropped != 2 || l.Dropped() != 2 {
+		t.Errorf("dropped: figures %d, log %d; want 2", got.AccessDropped, l.Dropped())
 	}
 }

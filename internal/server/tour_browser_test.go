@@ -23,14 +23,15 @@ import (
 // tourSkips are the dashboard's GET routes that are not pages: streams
 // and files. Every other GET route must be on the tour.
 var tourSkips = map[string]string{
-	"GET /static/":                    "files",
-	"GET /events":                     "a stream",
-	"GET /deployments/{id}/log":       "a stream",
-	"GET /deployments/{id}/log.txt":   "a file to download",
-	"GET /projects/{name}/app/status": "a stream",
-	"GET /projects/{name}/app/logs":   "a stream",
-	"GET /auth/github":                "a redirect to GitHub (not configured here)",
-	"GET /auth/github/callback":       "GitHub's redirect back (not configured here)",
+	"GET /static/":                         "files",
+	"GET /events":                          "a stream",
+	"GET /deployments/{id}/log":            "a stream",
+	"GET /deployments/{id}/log.txt":        "a file to download",
+	"GET /projects/{name}/app/status":      "a stream",
+	"GET /projects/{name}/app/logs":        "a stream",
+	"GET /projects/{name}/requests/stream": "a stream",
+	"GET /auth/github":                     "a redirect to GitHub (not configured here)",
+	"GET /auth/github/callback":            "GitHub's redirect back (not configured here)",
 }
 
 // tourStop is one page of the tour: its route pattern, the path to open
@@ -69,6 +70,11 @@ func TestEveryPageAtPhoneAndLaptopWidth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Traffic of web through the edge, for its Analytics and Requests tabs.
+	waitRouted(t, s, "web.localhost")
+	visit(t, addr, "web.localhost", "/", uaChromeMac, "https://a-very-long-referring-site-name.example.com/with/a/path")
+	visit(t, addr, "web.localhost", "/"+strings.Repeat("a-long-path-segment-", 6), uaSafariIPhone, "")
+	waitTraffic(t, c, "web", 2)
 	building := apogee.NewID()
 	if err := store.QueueBuild(ctx, &apogee.Deployment{ID: building, ProjectID: p.ID, Target: apogee.TargetPreview,
 		Host: apogee.DeploymentHost("web", building), CreatedAt: time.Now().UTC(), Source: apogee.SourceGit,
@@ -123,6 +129,9 @@ func TestEveryPageAtPhoneAndLaptopWidth(t *testing.T) {
 		{route: "GET /projects/{name}", path: "/projects/shop", ready: `//h1[normalize-space()="shop"]`},
 		{route: "GET /projects/{name}/app", path: "/projects/web/app", ready: `//h1`},
 		{route: "GET /projects/{name}/logs", path: "/projects/web/logs", ready: `#log`},
+		{route: "GET /projects/{name}/analytics", path: "/projects/web/analytics", ready: `#figures`},
+		{route: "GET /projects/{name}/analytics", path: "/projects/shop/analytics", ready: `#no-traffic`},
+		{route: "GET /projects/{name}/requests", path: "/projects/web/requests", ready: `#request-table`},
 		{route: "GET /projects/{name}/settings", path: "/projects/web/settings", ready: byLabel("Project name")},
 		{route: "GET /projects/{name}/settings/build", path: "/projects/web/settings/build", ready: byLabel("Build command")},
 		{route: "GET /projects/{name}/settings/serving", path: "/projects/web/settings/serving", ready: byLabel("Trailing slash")},

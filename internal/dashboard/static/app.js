@@ -449,3 +449,69 @@ function stopClock(el) { delete el.dataset.started; }
   tick();
   setInterval(tick, 1000);
 })();
+
+// A project's request log follows live (requestlog.go): new records come
+// as "request" events and go on top; the button pauses and resumes.
+document.querySelectorAll("[data-requests-src]").forEach(function (tbody) {
+  if (!window.EventSource) return;
+  var live = document.getElementById("live"), btn = document.getElementById("follow");
+  var empty = document.getElementById("requests-empty");
+  var most = parseInt(tbody.dataset.max, 10) || 200, src = tbody.dataset.requestsSrc, es = null;
+  function cell(cls, text) {
+    var td = document.createElement("td");
+    if (cls) td.className = cls;
+    td.textContent = text || "";
+    return td;
+  }
+  function span(cls, text) {
+    var s = document.createElement("span");
+    s.className = cls;
+    s.textContent = text;
+    return s;
+  }
+  function row(r) {
+    var tr = document.createElement("tr");
+    tr.dataset.id = r.id;
+    tr.className = "new";
+    var t = cell("nowrap"), time = document.createElement("time");
+    time.dateTime = r.iso;
+    time.textContent = r.time;
+    t.appendChild(time);
+    tr.appendChild(t);
+    var st = cell("");
+    st.appendChild(span("status-code " + r.class, String(r.status)));
+    tr.appendChild(st);
+    var rq = cell("req");
+    rq.appendChild(span("method", r.method));
+    rq.appendChild(document.createTextNode(" "));
+    rq.appendChild(span("path", r.path));
+    tr.appendChild(rq);
+    tr.appendChild(cell("right nowrap", r.bytes));
+    tr.appendChild(cell("right nowrap", r.duration));
+    ["cache", "referrer", "device", "country"].forEach(function (k) { tr.appendChild(cell("hide-narrow", r[k])); });
+    return tr;
+  }
+  function start() {
+    es = new EventSource(src);
+    es.addEventListener("request", function (e) {
+      var r = JSON.parse(e.data);
+      src = src.replace(/([?&]after=)\d+/, "$1" + r.id); // a resumed follow starts here
+      if (tbody.querySelector('tr[data-id="' + r.id + '"]')) return;
+      tbody.insertBefore(row(r), tbody.firstChild);
+      while (tbody.rows.length > most) tbody.deleteRow(-1);
+      if (empty) empty.hidden = true;
+    });
+    es.addEventListener("end", stop); // signed out
+    live.hidden = false;
+    btn.textContent = "Pause";
+  }
+  function stop() {
+    if (es) es.close();
+    es = null;
+    live.hidden = true;
+    btn.textContent = "Follow live";
+  }
+  btn.hidden = false;
+  btn.addEventListener("click", function () { if (es) { stop(); } else { start(); } });
+  start();
+});
