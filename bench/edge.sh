@@ -27,6 +27,11 @@
 #   RULES=0           1: the deployment carries a vercel.json (21 redirects,
 #                     header rules that apply to /) and nginx gets the same
 #                     rules (return 308, add_header), so both do the work
+#   ACCESS=on         the edge's access log (request records for analytics):
+#                     on (the default server), off (--access-log=false), or
+#                     both: two apogee servers, one each way, measured in
+#                     the same rounds as nginx, printing the on/off ratio
+#                     (the target is at most 3% fewer requests/s with it on)
 #   APOGEE_BIN=path   use this binary instead of building one
 #
 # Only 127.0.0.1 is ever targeted. Every process started here is stopped
@@ -42,6 +47,8 @@ CORES=${CORES:-all}
 SIZE=${SIZE:-5120}
 RULES=${RULES:-0}
 case $RULES in 0 | 1) ;; *) echo "edge.sh: RULES is 0 or 1, not $RULES" >&2; exit 2 ;; esac
+ACCESS=${ACCESS:-on}
+case $ACCESS in on | off | both) ;; *) echo "edge.sh: ACCESS is on, off or both, not $ACCESS" >&2; exit 2 ;; esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -101,7 +108,6 @@ if [ -z "$apogee" ]; then
 fi
 export XDG_CONFIG_HOME=$tmp/config
 unset APOGEE_SERVER APOGEE_TOKEN APOGEE_PROJECT
-data=$tmp/data
 email=bench@example.com
 password=bench-password-$RANDOM$RANDOM
 # cli runs the apogee CLI with its output in cli.log, shown on failure.
@@ -111,17 +117,33 @@ cli() {
 		die "apogee $1 failed"
 	fi
 }
-cli admin create-user --data "$data" --email "$email" --password "$password" --admin
-apogee_port=$(free_port)
-GOMAXPROCS=$apogee_procs "$apogee" server --data "$data" --listen "127.0.0.1:$apogee_port" --domain localhost --log-level warn \
-	>"$tmp/apogee.log" 2>&1 &
-pids+=($!)
-apogee_pid=$!
-wait_http "http://127.0.0.1:$apogee_port/healthz"
-cli login --server "http://127.0.0.1:$apogee_port" --email "$email" --password "$password"
-cli projects create bench
-cli deploy "$tmp/www" --project bench --prod
-wait_http "http://127.0.0.1:$apogee_port/" bench.localhost
+# start_apogee NAME [FLAGS...]: a server with its own data folder, the
+# folder deployed as project bench; sets NAME_port and NAME_pid.
+start_apogee() {
+	local name=$1 port pid
+	shift
+	cli admin create-user --data "$tmp/data-$name" --email "$email" --password "$password" --admin
+	port=$(free_port)
+	GOMAXPROCS=$apogee_procs "$apogee" server --data "$tmp/data-$name" --listen "127.0.0.1:$port" --domain localhost --log-level warn "$@" \
+		>"$tmp/apogee-$name.log" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	wait_http "http://127.0.0.1:$port/healthz"
+	cli login --server "http://127.0.0.1:$port" --email "$email" --password "$password"
+	cli projects create bench
+	cli deploy "$tmp/www" --project bench --prod
+	wait_http "http://127.0.0.1:$port/" bench.localhost
+	printf -v "${name}_port" '%s' "$port"
+	printf -v "${name}_pid" '%s' "$pid"
+}
+case $ACCESS in
+on) start_apogee apogee ;;
+off) start_apogee apogee --access-log=false ;;
+both)
+	start_apogee apogee
+	start_apogee quiet --access-log=false
+	;;
+esac
 
 # nginx.
 nginx_port=$(free_port)
@@ -171,4 +193,39 @@ if [ "$RULES" = 1 ]; then
 	done
 fi
 
-bench_compare server "${SIZE}-byte index.html, RULES=$RULES" "http://127.0.0.1:$apogee_port/" bench.localhost "$apogee_pid" "http://127.0.0.1:$nginx_port/"
+if [ "$ACCESS" != both ]; then
+	bench_compare server "${SIZE}-byte index.html, RULES=$RULES, ACCESS=$ACCESS" "http://127.0.0.1:$apogee_port/" bench.localhost "$apogee_pid" "http://127.0.0.1:$nginx_port/"
+	exit 0
+fi
+
+# ACCESS=both: the access log on, off and nginx in each round, alternating.
+curl -fsS -H 'Host: bench.localhost' "http://127.0.0.1:$quiet_port/" | cmp -s - "$tmp/www/index.html" ||
+	die "apogee with --access-log=false does not serve the deployed index.html"
+nginx_pids=("$(cat "$tmp/nginx/nginx.pid")")
+mapfile -t -O 1 nginx_pids < <(pgrep -P "${nginx_pids[0]}")
+say "warming up ($WARMUP each)"
+run_wrk on "$WARMUP" "http://127.0.0.1:$apogee_port/" bench.localhost "$apogee_pid" >/dev/null
+run_wrk off "$WARMUP" "http://127.0.0.1:$quiet_port/" bench.localhost "$quiet_pid" >/dev/null
+run_wrk nginx "$WARMUP" "http://127.0.0.1:$nginx_port/" "" "${nginx_pids[@]}" >/dev/null
+say "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS round(s), $(nproc) cores, CORES=$CORES, ${SIZE}-byte index.html, RULES=$RULES, access log on and off"
+on_rps=() off_rps=() n_rps=() on_cpu=() off_cpu=() n_cpu=()
+for r in $(seq "$ROUNDS"); do
+	read -r a ac < <(run_wrk on "$DURATION" "http://127.0.0.1:$apogee_port/" bench.localhost "$apogee_pid")
+	read -r o oc < <(run_wrk off "$DURATION" "http://127.0.0.1:$quiet_port/" bench.localhost "$quiet_pid")
+	read -r n nc < <(run_wrk nginx "$DURATION" "http://127.0.0.1:$nginx_port/" "" "${nginx_pids[@]}")
+	on_rps+=("$a") off_rps+=("$o") n_rps+=("$n") on_cpu+=("$ac") off_cpu+=("$oc") n_cpu+=("$nc")
+	[ "$ROUNDS" -eq 1 ] || say "round $r: on $a req/s (${ac} cpu-us/req), off $o req/s (${oc} cpu-us/req), nginx $n req/s (${nc} cpu-us/req)"
+done
+a=$(printf '%s\n' "${on_rps[@]}" | median)
+o=$(printf '%s\n' "${off_rps[@]}" | median)
+n=$(printf '%s\n' "${n_rps[@]}" | median)
+ac=$(printf '%s\n' "${on_cpu[@]}" | median)
+oc=$(printf '%s\n' "${off_cpu[@]}" | median)
+nc=$(printf '%s\n' "${n_cpu[@]}" | median)
+printf 'apogee, access log on   %s req/s  (server CPU %s us/request)\n' "$a" "$ac"
+printf 'apogee, access log off  %s req/s  (server CPU %s us/request)\n' "$o" "$oc"
+printf 'nginx                   %s req/s  (server CPU %s us/request)\n' "$n" "$nc"
+awk -v a="$a" -v o="$o" -v n="$n" -v ac="$ac" -v oc="$oc" 'BEGIN {
+	printf "on/off  %.3f req/s, %+.1f%% CPU per request (target: at most 3%% fewer requests/s)\n", a/o, (ac/oc-1)*100
+	printf "on/nginx %.3f, off/nginx %.3f\n", a/n, o/n
+}'

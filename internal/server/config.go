@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,6 +106,10 @@ type Config struct {
 	AllowPrivateGit bool
 
 	// Routing rules (issue 14).
+	// NoAccessLog turns the edge's request records off (--access-log=false):
+	// no analytics and no request log, for a server whose edge must do the
+	// least (the records cost little, see bench/edge.sh ACCESS=both).
+	NoAccessLog bool
 	// GeoIPDB is a MaxMind country database (.mmdb) for the Country
 	// conditions of routing rules; "": rules with one are skipped.
 	GeoIPDB string
@@ -177,6 +182,8 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let projects' outgoing webhooks reach loopback, private and link-local addresses (self-hosted receivers; any user can then reach this server's network)")
 	// Egress and stored bytes (issue 10: egress's block).
 	fs.BoolVar(&c.AllowPrivateGit, "allow-private-git", false, "let projects' Git repositories be fetched from loopback, private and link-local addresses (a Git server on this network; any user can then make this server fetch from its network)")
+	fs.Var(invertedBool{&c.NoAccessLog}, "access-log", "record every request to a site for analytics and the request log (false: record none)")
+	fs.Lookup("access-log").NoOptDefVal = "true"
 	fs.StringVar(&c.GeoIPDB, "geoip-db", "", "MaxMind country database (.mmdb, e.g. GeoLite2-Country) for routing rules with a Country condition (default: none; such rules are skipped with a deploy warning)")
 	fs.BoolVar(&c.ProxyAllowPrivate, "proxy-allow-private", false, "let routing rules that proxy (a _redirects 200 to a URL, a vercel.json rewrite to one) reach loopback, private and link-local addresses (self-hosted upstreams; any user can then reach this server's network)")
 	fs.StringVar(&c.DNSListen, "dns-listen", "", "address to answer DNS on (UDP and TCP), e.g. :53, as the authoritative server of the zones users delegate to Apogee (default: off)")
@@ -389,3 +396,25 @@ func (c *Config) normalizeAppSandboxes() error {
 	c.AppSandboxes = kinds
 	return nil
 }
+
+// invertedBool is a boolean flag that sets the negation of its value: a
+// flag that is on by default over a field whose zero value means on.
+type invertedBool struct{ p *bool }
+
+func (b invertedBool) String() string {
+	if b.p == nil {
+		return "true"
+	}
+	return strconv.FormatBool(!*b.p)
+}
+
+func (b invertedBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", s)
+	}
+	*b.p = !v
+	return nil
+}
+
+func (invertedBool) Type() string { return "bool" }

@@ -197,12 +197,16 @@ func (s *Server) setupEdge(ctx context.Context) error {
 	if s.geo != nil {
 		countries = s.geo
 	}
-	s.access, err = access.New(access.Config{Store: s.store, Countries: countries, Log: s.log.With("component", "access"), Registerer: s.reg})
-	if err != nil {
-		return fmt.Errorf("access log: %w", err)
+	var accessLog edge.AccessLog // nil: none (a nil *access.Log would not be)
+	if !s.cfg.NoAccessLog {
+		s.access, err = access.New(access.Config{Store: s.store, Countries: countries, Log: s.log.With("component", "access"), Registerer: s.reg})
+		if err != nil {
+			return fmt.Errorf("access log: %w", err)
+		}
+		accessLog = s.access
 	}
 	s.edge, err = edge.New(edge.Config{
-		Access:     s.access,
+		Access:     accessLog,
 		Domain:     s.cfg.SitesDomain,
 		Store:      s.store,
 		Blobs:      s.blobs,
@@ -610,6 +614,9 @@ func (s *Server) urlPortLocked() string {
 
 // runAccess writes the edge's request records until ctx ends.
 func (s *Server) runAccess(ctx context.Context) {
+	if s.access == nil {
+		return
+	}
 	if err := s.access.Run(ctx); err != nil {
 		s.log.Error("access log stopped", "err", err)
 	}

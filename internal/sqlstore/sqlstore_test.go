@@ -183,3 +183,23 @@ func BenchmarkCreateDeployment1000Files(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendRequests: the access writer's cost per stored request
+// record on SQLite, in batches of 2,000 (its default).
+func BenchmarkAppendRequests(b *testing.B) {
+	s := openSQLite(b, filepath.Join(b.TempDir(), "apogee.db"))
+	ctx := b.Context()
+	batch := make([]apogee.Request, 2000)
+	now := time.Now()
+	for i := range batch {
+		batch[i] = apogee.Request{Time: now, ProjectID: "p1", DeploymentID: "d1", Host: "web.example.com", Method: "GET",
+			Path: fmt.Sprintf("/page/%d", i%50), Status: 200, Bytes: 5120, Duration: 180 * time.Microsecond,
+			Referrer: "news.ycombinator.com", Device: apogee.DeviceDesktop, Visitor: fmt.Sprintf("v%d", i%300)}
+	}
+	for b.Loop() {
+		if err := s.AppendRequests(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/record")
+}

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/apogee-dev/apogee/internal/client"
+)
+
+// TestAccessLogSwitch: by default the edge records each request to a
+// site; with --access-log=false (or APOGEE_ACCESS_LOG=false) it records
+// none, and the site serves the same.
+func TestAccessLogSwitch(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  string
+		want bool // requests recorded
+	}{
+		{"default", nil, "", true},
+		{"flag off", []string{"--access-log=false"}, "", false},
+		{"flag on", []string{"--access-log"}, "", true},
+		{"variable off", nil, "false", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("APOGEE_ACCESS_LOG", tc.env)
+			}
+			var cfg Config
+			fs := pflag.NewFlagSet("server", pflag.ContinueOnError)
+			cfg.Flags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := FromEnv(fs); err != nil {
+				t.Fatal(err)
+			}
+			if cfg.NoAccessLog == tc.want {
+				t.Fatalf("NoAccessLog %v after %v, APOGEE_ACCESS_LOG=%q", cfg.NoAccessLog, tc.args, tc.env)
+			}
+			s, addr := startServer(t, Config{Data: t.TempDir(), NoAccessLog: cfg.NoAccessLog})
+			ctx := context.Background()
+			c := client.New(addr, userToken(t, s.Store(), "owner@example.com", "a long password", false))
+			if _, err := c.CreateProject(ctx, "web"); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>home</h1>"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Deploy(ctx, dir, client.DeployOptions{Project: "web", Production: true}); err != nil {
+				t.Fatal(err)
+			}
+			waitRouted(t, s, "web.localhost")
+			for range 3 {
+				if code, _, _ := request(t, addr, "GET", "web.localhost", "/", ""); code != http.StatusOK {
+					t.Fatalf("the site answered %d", code)
+				}
+			}
+			// The writer stores records in batches: wait for them, or, with
+			// the log off, long enough that a record would have arrived.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				reqs, err := c.Requests(ctx, "web", client.RequestOptions{Since: "1h"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.want && len(reqs) >= 3 {
+					return
+				}
+				if !tc.want && len(reqs) > 0 {
+					t.Fatalf("with the access log off %d requests were recorded", len(reqs))
+				}
+				if time.Now().After(deadline) {
+					if tc.want {
+						t.Fatalf("%d requests recorded after 5 s, want 3", len(reqs))
+					}
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+	}
+}
