@@ -9,10 +9,15 @@
 // referrals for NS records below an apex, speaks EDNS0 and truncates
 // UDP answers that do not fit (the client retries over TCP). It
 // refuses recursion (names outside its zones), zone transfers except
-// AXFR to configured secondaries, and every opcode but QUERY.
+// AXFR to configured secondaries, and every opcode but QUERY. When a
+// zone's serial moves (or the zone is new), it sends the secondaries a
+// NOTIFY (RFC 1996), resent until each acknowledges it, so they transfer
+// the zone at once instead of at their next refresh (the first Load, made
+// before the server answers, notifies no one).
 package dnsserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -41,6 +47,9 @@ type Config struct {
 	// Secondaries are the addresses allowed to transfer zones (AXFR over
 	// TCP): secondary DNS servers. Everyone else is refused.
 	Secondaries []netip.Addr
+	// Notify are the secondaries' DNS addresses (port 53, usually) that
+	// get a NOTIFY when a zone changes; empty: none.
+	Notify []netip.AddrPort
 }
 
 // Source is where the server reads zones: the store. Its methods are
@@ -59,6 +68,17 @@ type Server struct {
 	log    *slog.Logger
 	snap   atomic.Pointer[snapshot]
 	loadMu sync.Mutex // one Load at a time: a slow old load never replaces a newer one
+	loaded bool       // a Load has run (under loadMu)
+
+	notifyMu sync.Mutex
+	notifyWG sync.WaitGroup
+	// notifying is each zone's NOTIFY round in flight, canceled when a
+	// newer serial starts one.
+	notifying map[string]context.CancelFunc
+	// NotifyTimeout and NotifyTries bound one NOTIFY: each try waits
+	// NotifyTimeout for the answer (defaults notifyTimeout, notifyTries).
+	NotifyTimeout time.Duration
+	NotifyTries   int
 }
 
 var _ dns.Handler = (*Server)(nil)
@@ -70,6 +90,11 @@ const (
 	edgeTTL    = 300  // the edge's A and AAAA at a project's apex and www
 	maxCNAMEs  = 8    // CNAMEs followed inside the zones for one answer
 	maxUDPSize = 1232 // the EDNS0 buffer size the server offers (DNS flag day 2020)
+
+	// RFC 1996 leaves the retry schedule to the primary; BIND resends a
+	// NOTIFY 5 times, starting a few seconds apart.
+	notifyTimeout = 2 * time.Second
+	notifyTries   = 5
 )
 
 // New returns a server of src's zones; it answers REFUSED for every
@@ -107,8 +132,85 @@ func (s *Server) Load(ctx context.Context) error {
 		}
 		snap.zones[dns.Fqdn(z.Name)] = s.build(z, rs)
 	}
-	s.snap.Store(snap)
+	old := s.snap.Swap(snap)
+	if !s.loaded {
+		// The first load, before the server answers: a NOTIFY now would
+		// make secondaries transfer from a server that is not listening
+		// yet. They catch up at their SOA refresh; later changes notify.
+		s.loaded = true
+		return nil
+	}
+	for apex, z := range snap.zones {
+		if prev := old.zones[apex]; prev == nil || prev.soa.Serial != z.soa.Serial {
+			s.notify(z)
+		}
+	}
 	return nil
+}
+
+// notify tells every secondary of Config.Notify that z changed: a
+// NOTIFY with z's SOA, over UDP, sent again (NotifyTries times in all)
+// until the secondary answers it. A newer change of the zone replaces a
+// round still in flight.
+func (s *Server) notify(z *zone) {
+	if len(s.cfg.Notify) == 0 {
+		return
+	}
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	if s.notifying == nil {
+		s.notifying = map[string]context.CancelFunc{}
+	}
+	if cancel := s.notifying[z.apex]; cancel != nil {
+		cancel()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.notifying[z.apex] = cancel
+	timeout, tries := cmp.Or(s.NotifyTimeout, notifyTimeout), cmp.Or(s.NotifyTries, notifyTries)
+	for _, to := range s.cfg.Notify {
+		s.notifyWG.Add(1)
+		go func() {
+			defer s.notifyWG.Done()
+			m := new(dns.Msg)
+			m.SetNotify(z.apex)
+			m.Authoritative = true
+			m.Answer = []dns.RR{z.soa}
+			c := &dns.Client{Net: "udp", Timeout: timeout}
+			var err error
+			for try := range tries {
+				if try > 0 {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(time.Duration(try) * timeout):
+					}
+				}
+				var r *dns.Msg
+				r, _, err = c.ExchangeContext(ctx, m, to.String())
+				if err == nil && r.Opcode == dns.OpcodeNotify && r.Rcode == dns.RcodeSuccess {
+					s.log.Debug("dns notify acknowledged", "zone", z.apex, "secondary", to, "serial", z.soa.Serial)
+					return
+				}
+				if err == nil {
+					err = fmt.Errorf("answered %s", dns.RcodeToString[r.Rcode])
+				}
+				if ctx.Err() != nil {
+					return
+				}
+			}
+			s.log.Warn("dns notify not acknowledged", "zone", z.apex, "secondary", to, "serial", z.soa.Serial, "tries", tries, "err", err)
+		}()
+	}
+}
+
+// Close stops the NOTIFY rounds in flight and waits for them.
+func (s *Server) Close() {
+	s.notifyMu.Lock()
+	for _, cancel := range s.notifying {
+		cancel()
+	}
+	s.notifyMu.Unlock()
+	s.notifyWG.Wait()
 }
 
 // Zones returns how many zones the server answers for.

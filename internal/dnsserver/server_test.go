@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +46,13 @@ var fixtureRecords = []struct{ name, typ, value string }{
 
 func newFixture(t testing.TB, secondaries ...netip.Addr) *fixture {
 	t.Helper()
+	return newFixtureWith(t, dnsserver.Config{Secondaries: secondaries}, nil)
+}
+
+// newFixtureWith is newFixture with cfg's Secondaries and Notify, and
+// setup run on the server before its first Load.
+func newFixtureWith(t testing.TB, cfg dnsserver.Config, setup func(*dnsserver.Server)) *fixture {
+	t.Helper()
 	ctx := t.Context()
 	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "apogee.db"), nil)
 	if err != nil {
@@ -67,9 +76,14 @@ func newFixture(t testing.TB, secondaries ...netip.Addr) *fixture {
 	srv, err := dnsserver.New(dnsserver.Config{
 		Nameservers: []string{"ns1.apogee.test", "ns2.apogee.test"},
 		Edge:        []netip.Addr{netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::7")},
-		Secondaries: secondaries,
+		Secondaries: cfg.Secondaries,
+		Notify:      cfg.Notify,
 	}, st, slog.New(slog.DiscardHandler))
 	must(t, err)
+	t.Cleanup(srv.Close)
+	if setup != nil {
+		setup(srv)
+	}
 	must(t, srv.Load(ctx))
 	pc, ln, err := dnsserver.Listen("127.0.0.1:0")
 	must(t, err)
@@ -315,5 +329,150 @@ func TestAXFRToSecondary(t *testing.T) {
 		if e.Error == nil {
 			t.Fatal("AXFR of a name that is not a zone gave records")
 		}
+	}
+}
+
+// secondary is a secondary DNS server as BIND runs one: it acknowledges
+// a NOTIFY and then transfers the zone (AXFR over TCP) from the primary.
+type secondary struct {
+	addr    netip.AddrPort
+	primary atomic.Value  // string: the primary's address (set after the secondary starts)
+	got     chan []dns.RR // each transfer's records
+	notices atomic.Int64
+}
+
+func newSecondary(t *testing.T) *secondary {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	must(t, err)
+	sec := &secondary{addr: netip.MustParseAddrPort(pc.LocalAddr().String()), got: make(chan []dns.RR, 16)}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		if r.Opcode != dns.OpcodeNotify || len(r.Question) != 1 {
+			m := new(dns.Msg)
+			m.SetRcode(r, dns.RcodeRefused)
+			w.WriteMsg(m)
+			return
+		}
+		sec.notices.Add(1)
+		m := new(dns.Msg)
+		m.SetReply(r)
+		w.WriteMsg(m)
+		zone := r.Question[0].Name
+		go func() {
+			x := new(dns.Msg)
+			x.SetAxfr(zone)
+			primary, _ := sec.primary.Load().(string)
+			env, err := new(dns.Transfer).In(x, primary)
+			if err != nil {
+				return
+			}
+			var rrs []dns.RR
+			for e := range env {
+				if e.Error != nil {
+					return
+				}
+				rrs = append(rrs, e.RR...)
+			}
+			sec.got <- rrs
+		}()
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return sec
+}
+
+func (sec *secondary) transfer(t *testing.T) []dns.RR {
+	t.Helper()
+	select {
+	case rrs := <-sec.got:
+		return rrs
+	case <-time.After(10 * time.Second):
+		t.Fatal("the secondary was not notified and did not transfer the zone within 10 s")
+		return nil
+	}
+}
+
+// TestNotifyOnChange: a secondary is notified of a zone whose records
+// changed and its transfer then holds the change; the first load (before
+// the server answers) and a reload that changes nothing notify no one.
+func TestNotifyOnChange(t *testing.T) {
+	sec := newSecondary(t)
+	var f *fixture
+	f = newFixtureWith(t, dnsserver.Config{Secondaries: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Notify: []netip.AddrPort{sec.addr}},
+		func(s *dnsserver.Server) { s.NotifyTimeout = 500 * time.Millisecond })
+	sec.primary.Store(f.addr)
+	// The first load, before the server listened, notified no one.
+	select {
+	case <-sec.got:
+		t.Fatal("the first load notified a secondary before the server answered")
+	case <-time.After(500 * time.Millisecond):
+	}
+	if n := sec.notices.Load(); n != 0 {
+		t.Fatalf("%d NOTIFY at the first load", n)
+	}
+
+	must(t, f.store.AddZoneRecord(t.Context(), &apogee.ZoneRecord{Zone: "example.com", Name: "fresh", Type: "A", Value: "192.0.2.123", TTL: 60}))
+	must(t, f.srv.Load(t.Context()))
+	rrs := sec.transfer(t)
+	if rrs[0].Header().Name != "example.com." {
+		t.Fatalf("transferred %s, want example.com.", rrs[0].Header().Name)
+	}
+	found := false
+	for _, rr := range rrs {
+		if a, ok := rr.(*dns.A); ok && a.Hdr.Name == "fresh.example.com." && a.A.String() == "192.0.2.123" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the transfer after the NOTIFY lacks the new record")
+	}
+
+	before := sec.notices.Load()
+	must(t, f.srv.Load(t.Context()))
+	select {
+	case rrs := <-sec.got:
+		t.Errorf("a reload without changes notified %s", rrs[0].Header().Name)
+	case <-time.After(time.Second):
+	}
+	if n := sec.notices.Load(); n != before {
+		t.Errorf("%d NOTIFY after a reload without changes", n-before)
+	}
+}
+
+// TestNotifyRetriesUntilAcknowledged: a secondary that does not answer
+// gets the NOTIFY again, NotifyTries times in all.
+func TestNotifyRetriesUntilAcknowledged(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	must(t, err)
+	defer pc.Close()
+	got := make(chan struct{}, 16)
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			m := new(dns.Msg)
+			if m.Unpack(buf[:n]) == nil && m.Opcode == dns.OpcodeNotify && m.Question[0].Name == "bare.test." {
+				got <- struct{}{}
+			}
+		}
+	}()
+	f := newFixtureWith(t, dnsserver.Config{Notify: []netip.AddrPort{netip.MustParseAddrPort(pc.LocalAddr().String())}},
+		func(s *dnsserver.Server) { s.NotifyTimeout, s.NotifyTries = 100*time.Millisecond, 3 })
+	must(t, f.store.AddZoneRecord(t.Context(), &apogee.ZoneRecord{Zone: "bare.test", Name: "x", Type: "A", Value: "192.0.2.1", TTL: 60}))
+	must(t, f.srv.Load(t.Context()))
+	for i := range 3 {
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("NOTIFY %d of 3 never came", i+1)
+		}
+	}
+	select {
+	case <-got:
+		t.Error("a fourth NOTIFY came; NotifyTries is 3")
+	case <-time.After(time.Second):
 	}
 }

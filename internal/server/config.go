@@ -189,7 +189,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.DNSListen, "dns-listen", "", "address to answer DNS on (UDP and TCP), e.g. :53, as the authoritative server of the zones users delegate to Apogee (default: off)")
 	fs.StringSliceVar(&c.DNSNameservers, "dns-nameservers", nil, "host names of the platform's nameservers, the NS records of every delegated zone and what users set at their registrar (default: ns1.<domain>,ns2.<domain>)")
 	fs.StringSliceVar(&c.DNSEdge, "dns-edge", nil, "the edge's public IP addresses (IPv4 and IPv6, comma-separated): the A and AAAA records of a delegated zone's apex and www")
-	fs.StringSliceVar(&c.DNSSecondaries, "dns-secondaries", nil, "IP addresses of secondary DNS servers that may transfer zones (AXFR over TCP); everyone else is refused (default: none)")
+	fs.StringSliceVar(&c.DNSSecondaries, "dns-secondaries", nil, "IP addresses of secondary DNS servers, which may transfer zones (AXFR over TCP; everyone else is refused) and get a NOTIFY when a zone changes (to port 53, or IP:port; default: none)")
 	fs.StringVar(&c.DNSResolver, "dns-resolver", "", "DNS server (host:port) that custom-domain verification asks (default: the system's resolver)")
 }
 

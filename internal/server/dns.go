@@ -40,11 +40,26 @@ func (c *Config) normalizeDNS() error {
 		}
 	}
 	for _, e := range c.DNSSecondaries {
-		if _, err := netip.ParseAddr(strings.TrimSpace(e)); err != nil {
-			return apogee.Errorf(apogee.EINVALID, "--dns-secondaries %q is not an IP address", e)
+		if _, err := parseSecondary(e); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// parseSecondary reads an entry of --dns-secondaries: an IP address, or
+// an IP address and the port its DNS server listens on for NOTIFY
+// (default 53; "[::1]:5353" for IPv6).
+func parseSecondary(e string) (netip.AddrPort, error) {
+	e = strings.TrimSpace(e)
+	if ip, err := netip.ParseAddr(e); err == nil {
+		return netip.AddrPortFrom(ip.Unmap(), 53), nil
+	}
+	ap, err := netip.ParseAddrPort(e)
+	if err != nil || ap.Port() == 0 {
+		return netip.AddrPort{}, apogee.Errorf(apogee.EINVALID, "--dns-secondaries %q is not an IP address, or an IP address and port", e)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
 // setupDNS makes the DNS server, loads the zones and opens its port.
@@ -57,14 +72,17 @@ func (s *Server) setupDNS(ctx context.Context) error {
 		edge = append(edge, netip.MustParseAddr(strings.TrimSpace(e))) // checked by normalizeDNS
 	}
 	var secondaries []netip.Addr
+	var notify []netip.AddrPort
 	for _, e := range s.cfg.DNSSecondaries {
-		secondaries = append(secondaries, netip.MustParseAddr(strings.TrimSpace(e)).Unmap()) // checked by normalizeDNS
+		ap, _ := parseSecondary(e) // checked by normalizeDNS
+		secondaries = append(secondaries, ap.Addr())
+		notify = append(notify, ap)
 	}
 	if len(edge) == 0 {
 		s.log.Warn("--dns-edge is not set: delegated zones' apex and www have no A or AAAA records")
 	}
 	srv, err := dnsserver.New(dnsserver.Config{
-		Nameservers: append([]string(nil), s.cfg.DNSNameservers...), Edge: edge, Secondaries: secondaries},
+		Nameservers: append([]string(nil), s.cfg.DNSNameservers...), Edge: edge, Secondaries: secondaries, Notify: notify},
 		s.store, s.log.With("component", "dns"))
 	if err != nil {
 		return err
@@ -98,6 +116,7 @@ func (s *Server) runDNS(ctx context.Context) {
 		s.log.Error("dns server stopped", "err", err)
 	}
 	wg.Wait()
+	s.dns.srv.Close()
 }
 
 // DNSAddr is the address the DNS server answers on (--dns-listen); ""

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,29 @@ func TestDelegatedZone(t *testing.T) {
 	}
 	if r := ask("example.org", dns.TypeA); r.Rcode != dns.RcodeRefused {
 		t.Errorf("a name of no zone: %s; want REFUSED", dns.RcodeToString[r.Rcode])
+	}
+}
+
+func TestParseSecondary(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{"192.0.2.53", "192.0.2.53:53", ""},
+		{" 2001:db8::53 ", "[2001:db8::53]:53", ""},
+		{"192.0.2.53:5353", "192.0.2.53:5353", ""},
+		{"[2001:db8::53]:5353", "[2001:db8::53]:5353", ""},
+		{"::ffff:192.0.2.53", "192.0.2.53:53", ""},
+		{"ns2.example.net", "", "not an IP address"},
+		{"192.0.2.53:0", "", "not an IP address"},
+		{"", "", "not an IP address"},
+	} {
+		got, err := parseSecondary(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: %v, %v; want an error saying %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got.String() != tc.want {
+			t.Errorf("%q: %v, %v; want %s", tc.in, got, err, tc.want)
+		}
 	}
 }
