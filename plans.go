@@ -57,7 +57,21 @@ type PlanLimits struct {
 	// go first, whichever bound they pass.
 	RuntimeLogBytes int64 `json:"runtime_log_bytes"`
 	RuntimeLogDays  int64 `json:"runtime_log_days"`
+
+	// DNSZones is how many DNS zones the user may delegate to the
+	// platform, and DNSRecords how many records each may hold (the
+	// platform's own bounds, MaxZonesPerUser and MaxZoneRecords, stay
+	// above any plan's).
+	DNSZones   int64 `json:"dns_zones"`
+	DNSRecords int64 `json:"dns_records"`
 }
+
+// The free plan's DNS limits, which migration 00052 gives every plan that
+// existed before: 3 zones of 100 records.
+const (
+	DefaultDNSZones   = 3
+	DefaultDNSRecords = 100
+)
 
 // The free plan's app limits, which migration 00021 gives every plan
 // that existed before: an instance the size of Heroku's Standard-1X and
@@ -120,6 +134,8 @@ func (l *PlanLimits) list() []namedLimit {
 		{LimitReleasesKept, &l.ReleasesKept},
 		{LimitRuntimeLogBytes, &l.RuntimeLogBytes},
 		{LimitRuntimeLogDays, &l.RuntimeLogDays},
+		{LimitDNSZones, &l.DNSZones},
+		{LimitDNSRecords, &l.DNSRecords},
 	}
 }
 
@@ -234,6 +250,8 @@ const (
 	LimitReleasesKept     = "releases_kept"
 	LimitRuntimeLogBytes  = "runtime_log_bytes"
 	LimitRuntimeLogDays   = "runtime_log_days"
+	LimitDNSZones         = "dns_zones"
+	LimitDNSRecords       = "dns_records"
 )
 
 // QuotaData is the Data of an EQUOTA error: which limit, what the plan
@@ -317,6 +335,9 @@ type PlanRequest struct {
 	ReleasesKept    *int64   `json:"releases_kept,omitempty"`
 	RuntimeLogBytes *int64   `json:"runtime_log_bytes,omitempty"`
 	RuntimeLogDays  *int64   `json:"runtime_log_days,omitempty"`
+
+	DNSZones   *int64 `json:"dns_zones,omitempty"`
+	DNSRecords *int64 `json:"dns_records,omitempty"`
 }
 
 // Apply copies the fields present in r onto p.
@@ -346,6 +367,8 @@ func (r *PlanRequest) Apply(p *Plan) {
 	set(&p.Limits.ReleasesKept, r.ReleasesKept)
 	set(&p.Limits.RuntimeLogBytes, r.RuntimeLogBytes)
 	set(&p.Limits.RuntimeLogDays, r.RuntimeLogDays)
+	set(&p.Limits.DNSZones, r.DNSZones)
+	set(&p.Limits.DNSRecords, r.DNSRecords)
 }
 
 // AppLimits are what a plan allows each app of its users, in the units a

@@ -64,3 +64,36 @@ func TestDNSZonesNeedTheDNSServer(t *testing.T) {
 	alice := e.user("alice@example.com")
 	e.wantErr(e.call("POST", "/api/v1/dns/zones", alice, map[string]string{"name": "example.com"}), 503, apogee.EUNAVAILABLE)
 }
+
+// TestQuotaDNS: the plan bounds a user's zones and each zone's records;
+// a refusal names the limit and adds nothing, and a larger plan lets the
+// same request through.
+func TestQuotaDNS(t *testing.T) {
+	e := newEnvWith(t, func(c *platform.Config) { c.Nameservers = []string{"ns1.apogee.test", "ns2.apogee.test"} })
+	alice := e.user("alice@example.com")
+	e.onPlan("alice@example.com", "dns-small", map[string]int64{"dns_zones": 1, "dns_records": 2})
+
+	e.must(e.call("POST", "/api/v1/dns/zones", alice, map[string]string{"name": "example.com"}), 201, nil)
+	e.wantQuota(e.call("POST", "/api/v1/dns/zones", alice, map[string]string{"name": "example.org"}),
+		apogee.LimitDNSZones, "allows 1 DNS zone and you have 1", "remove one")
+	for i, value := range []string{"192.0.2.1", "192.0.2.2"} {
+		e.must(e.call("POST", "/api/v1/dns/zones/example.com/records", alice,
+			map[string]any{"name": "host" + string(rune('a'+i)), "type": "A", "value": value}), 201, nil)
+	}
+	e.wantQuota(e.call("POST", "/api/v1/dns/zones/example.com/records", alice,
+		map[string]any{"name": "hostc", "type": "A", "value": "192.0.2.3"}),
+		apogee.LimitDNSRecords, "allows 2 records per DNS zone and example.com has 2")
+
+	var zones struct{ Zones []apogee.ZoneView }
+	e.must(e.call("GET", "/api/v1/dns/zones", alice, nil), 200, &zones)
+	var recs struct{ Records []apogee.ZoneRecord }
+	e.must(e.call("GET", "/api/v1/dns/zones/example.com/records", alice, nil), 200, &recs)
+	if len(zones.Zones) != 1 || len(recs.Records) != 2 {
+		t.Fatalf("after the refusals: %d zones, %d records; want 1 and 2", len(zones.Zones), len(recs.Records))
+	}
+
+	e.onPlan("alice@example.com", "dns-unlimited", map[string]int64{"dns_zones": -1, "dns_records": -1})
+	e.must(e.call("POST", "/api/v1/dns/zones", alice, map[string]string{"name": "example.org"}), 201, nil)
+	e.must(e.call("POST", "/api/v1/dns/zones/example.com/records", alice,
+		map[string]any{"name": "hostc", "type": "A", "value": "192.0.2.3"}), 201, nil)
+}

@@ -83,6 +83,7 @@ type planFlags struct {
 	name, projects, builds, minutes, storage, domains string
 	appMemory, appCPUs, appPids, appInstances         string
 	releases, logSize, logDays                        string
+	dnsZones, dnsRecords                              string
 	isDefault                                         bool
 }
 
@@ -103,6 +104,8 @@ func (f *planFlags) register(cmd *cobra.Command, withName bool) {
 	fl.StringVar(&f.releases, "releases-kept", "", "newest releases of an app kept for rollback (0: the default, 10)")
 	fl.StringVar(&f.logSize, "runtime-log-size", "", "runtime log kept per app, e.g. 100MiB (its oldest lines go first)")
 	fl.StringVar(&f.logDays, "runtime-log-days", "", "days of runtime log kept per app")
+	fl.StringVar(&f.dnsZones, "dns-zones", "", "DNS zones a user may delegate to the platform")
+	fl.StringVar(&f.dnsRecords, "dns-records", "", "records each of a user's DNS zones may hold")
 	fl.BoolVar(&f.isDefault, "default", false, "make it the default plan (users without a plan of their own)")
 }
 
@@ -131,6 +134,8 @@ func (f *planFlags) request(cmd *cobra.Command) (apogee.PlanRequest, error) {
 		{"releases-kept", f.releases, false, &req.ReleasesKept},
 		{"runtime-log-size", f.logSize, true, &req.RuntimeLogBytes},
 		{"runtime-log-days", f.logDays, false, &req.RuntimeLogDays},
+		{"dns-zones", f.dnsZones, false, &req.DNSZones},
+		{"dns-records", f.dnsRecords, false, &req.DNSRecords},
 	} {
 		if !fl.Changed(l.flag) {
 			continue
@@ -477,6 +482,7 @@ func printUsage(o *output, p *apogee.Plan, u *apogee.Usage) {
 		"Instances per app", r[4],
 		"Releases kept", r[5],
 		"Runtime log kept", retentionText(p.Limits),
+		"DNS zones", limitText(p.Limits.DNSZones, false)+" of "+limitText(p.Limits.DNSRecords, false)+" records each",
 	)
 }
 

@@ -128,6 +128,7 @@ type planForm struct {
 	Projects, ConcurrentBuilds, BuildMinutes, StorageMiB, CustomDomains string
 	AppMemoryMiB, AppCPUs, AppPids, AppInstances, ReleasesKept          string
 	RuntimeLogMiB, RuntimeLogDays                                       string
+	DNSZones, DNSRecords                                                string
 	Error                                                               string
 }
 
@@ -147,7 +148,8 @@ func formOf(p *apogee.Plan) planForm {
 		StorageMiB: n(mib(l.StorageBytes)), CustomDomains: n(l.CustomDomains),
 		AppMemoryMiB: n(l.AppMemoryMB), AppCPUs: strconv.FormatFloat(l.AppCPUs, 'f', -1, 64), AppPids: n(l.AppPids),
 		AppInstances: n(l.AppInstances), ReleasesKept: n(l.ReleasesKept),
-		RuntimeLogMiB: n(mib(l.RuntimeLogBytes)), RuntimeLogDays: n(l.RuntimeLogDays)}
+		RuntimeLogMiB: n(mib(l.RuntimeLogBytes)), RuntimeLogDays: n(l.RuntimeLogDays),
+		DNSZones: n(l.DNSZones), DNSRecords: n(l.DNSRecords)}
 }
 
 func readPlanForm(r *http.Request) planForm {
@@ -157,7 +159,8 @@ func readPlanForm(r *http.Request) planForm {
 		StorageMiB: v("storage_mib"), CustomDomains: v("custom_domains"),
 		AppMemoryMiB: v("app_memory_mb"), AppCPUs: v("app_cpus"), AppPids: v("app_pids"),
 		AppInstances: v("app_instances"), ReleasesKept: v("releases_kept"),
-		RuntimeLogMiB: v("runtime_log_mib"), RuntimeLogDays: v("runtime_log_days")}
+		RuntimeLogMiB: v("runtime_log_mib"), RuntimeLogDays: v("runtime_log_days"),
+		DNSZones: v("dns_zones"), DNSRecords: v("dns_records")}
 }
 
 // request turns the form into the API's request, or an EINVALID error
@@ -184,6 +187,8 @@ func (f planForm) request() (apogee.PlanRequest, error) {
 		{"Releases kept", f.ReleasesKept, &req.ReleasesKept, 1, true},
 		{"Runtime log per app (MiB)", f.RuntimeLogMiB, &req.RuntimeLogBytes, 1 << 20, true},
 		{"Runtime log days", f.RuntimeLogDays, &req.RuntimeLogDays, 1, true},
+		{"DNS zones", f.DNSZones, &req.DNSZones, 1, true},
+		{"Records per zone", f.DNSRecords, &req.DNSRecords, 1, true},
 	} {
 		if l.optional && l.value == "" {
 			continue
@@ -281,7 +286,7 @@ func (d *Dashboard) renderPlans(w http.ResponseWriter, r *http.Request, s *sessi
 	if form == nil {
 		f := planForm{Projects: "3", ConcurrentBuilds: "1", BuildMinutes: "100", StorageMiB: "1024", CustomDomains: "1",
 			AppMemoryMiB: "512", AppCPUs: "1", AppPids: "256", AppInstances: "3", ReleasesKept: "10",
-			RuntimeLogMiB: "100", RuntimeLogDays: "7"}
+			RuntimeLogMiB: "100", RuntimeLogDays: "7", DNSZones: "3", DNSRecords: "100"}
 		if editing != nil {
 			f = formOf(editing)
 		}

@@ -60,6 +60,41 @@ func (pl *Platform) checkDomains(ctx context.Context, ownerID string) error {
 	return nil
 }
 
+// checkZones refuses a new DNS zone for ownerID beyond the plan.
+func (pl *Platform) checkZones(ctx context.Context, ownerID string) error {
+	p, err := pl.store.UserPlan(ctx, ownerID)
+	if err != nil {
+		return fmt.Errorf("platform: plan of user %s: %w", ownerID, err)
+	}
+	l := p.Limits.DNSZones
+	if l == apogee.Unlimited {
+		return nil
+	}
+	zs, err := pl.store.ListZones(ctx, ownerID)
+	if err != nil {
+		return fmt.Errorf("platform: zones of user %s: %w", ownerID, err)
+	}
+	if n := int64(len(zs)); !apogee.Allows(l, n, 1) {
+		return apogee.QuotaError(p, apogee.LimitDNSZones, l, n,
+			plural(l, "DNS zone", "DNS zones"), fmt.Sprintf("you have %d", n), "remove one "+askAdmin)
+	}
+	return nil
+}
+
+// checkRecords refuses a new record in zone z, which has n, beyond the
+// plan of the zone's owner.
+func (pl *Platform) checkRecords(ctx context.Context, z *apogee.Zone, n int) error {
+	p, err := pl.store.UserPlan(ctx, z.OwnerID)
+	if err != nil {
+		return fmt.Errorf("platform: plan of user %s: %w", z.OwnerID, err)
+	}
+	if l := p.Limits.DNSRecords; !apogee.Allows(l, int64(n), 1) {
+		return apogee.QuotaError(p, apogee.LimitDNSRecords, l, int64(n),
+			plural(l, "record", "records")+" per DNS zone", fmt.Sprintf("%s has %d", z.Name, n), "remove one "+askAdmin)
+	}
+	return nil
+}
+
 // checkStorage refuses a deployment of files whose content the owner
 // does not store yet when it would take them over the plan's storage.
 func (pl *Platform) checkStorage(ctx context.Context, ownerID string, files []apogee.File) error {

@@ -96,6 +96,9 @@ func (pl zones) AddZone(ctx context.Context, req apogee.AddZoneRequest) (*apogee
 	if err != nil {
 		return nil, err
 	}
+	if err := pl.checkZones(ctx, u.ID); err != nil {
+		return nil, err
+	}
 	z := &apogee.Zone{Name: name, OwnerID: u.ID, CreatedAt: pl.now().UTC()}
 	if req.Project != "" {
 		_, p, err := pl.project(ctx, req.Project)
@@ -260,6 +263,9 @@ func (pl zones) AddRecord(ctx context.Context, zone string, req apogee.AddRecord
 		return nil, fmt.Errorf("platform: zone records: %w", err)
 	}
 	if err := dnsserver.CheckRecord(existing, r); err != nil {
+		return nil, err
+	}
+	if err := pl.checkRecords(ctx, z, len(existing)); err != nil {
 		return nil, err
 	}
 	if err := pl.store.AddZoneRecord(ctx, r); err != nil {
