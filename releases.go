@@ -285,6 +285,10 @@ type AppStatus struct {
 	Production string `json:"production,omitempty"`
 	// Instances is how many instances serve production (the setting).
 	Instances int `json:"instances"`
+	// Sandbox is the sandbox the project asks for its app
+	// (settings.app.sandbox: bwrap or runsc); "" for the server's default
+	// (--app-sandbox). A change applies from the next release.
+	Sandbox string `json:"sandbox"`
 	// Releases are the newest releases, newest first.
 	Releases []ReleaseView `json:"releases"`
 	// Running are the instances of the project's releases running on the

@@ -183,6 +183,7 @@ func printAppStatus(o *output, st *apogee.AppStatus) error {
 		"Kind", orDash(st.Kind),
 		"Production", orDash(st.Production),
 		"Instances", strconv.Itoa(st.Instances),
+		"Sandbox", sandboxText(st.Sandbox),
 		"Scale", scaleText(st.Scale),
 	)
 	if as := st.Autoscale; as != nil {
@@ -356,4 +357,13 @@ func (f *appSettingFlags) patch(cmd *cobra.Command) (map[string]any, error) {
 		p["instances"] = f.instances
 	}
 	return p, nil
+}
+
+// sandboxText is how the CLI shows an app's sandbox: the kind the project
+// asks for, or the server's default.
+func sandboxText(kind string) string {
+	if kind == "" {
+		return orDefault(nil, "the server's")
+	}
+	return kind
 }

@@ -47,12 +47,21 @@ func TestAppSettingsAndCommands(t *testing.T) {
 	if r := run(t, "", "projects", "update", "api", "--app-sandbox", "default").ok(t); !strings.Contains(r.stdout, "Sandbox") {
 		t.Errorf("update --app-sandbox default shows no sandbox:\n%s", r.stdout)
 	}
+	if r := run(t, "", "projects", "show", "api").ok(t); !strings.Contains(r.stdout, "the server's (default)") {
+		t.Errorf("projects show lacks the sandbox:\n%s", r.stdout)
+	}
 
 	st := oneJSON(t, run(t, "", "apps", "status", "api", "--json").ok(t).stdout)
 	if st["project"] != "api" || st["instances"] != float64(2) || len(st["releases"].([]any)) != 0 || len(st["running"].([]any)) != 0 {
 		t.Fatalf("apps status --json = %v", st)
 	}
+	if sb, ok := st["sandbox"]; !ok || sb != "" {
+		t.Errorf("apps status --json sandbox = %v (present %v), want \"\" (the server's default)", sb, ok)
+	}
 	r = run(t, "", "apps", "status", "api").ok(t)
+	if !strings.Contains(r.stdout, "the server's (default)") {
+		t.Errorf("apps status lacks the sandbox:\n%s", r.stdout)
+	}
 	if !strings.Contains(r.stdout, "No instances run.") || !strings.Contains(r.stderr, "apogee deploy --project api") {
 		t.Errorf("apps status of an app never deployed:\n%s%s", r.stdout, r.stderr)
 	}

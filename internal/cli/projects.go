@@ -152,6 +152,7 @@ func newProjectsShowCmd(a *app) *cobra.Command {
 				"ID", p.ID,
 				"URL", p.URL,
 				"Production", orDash(p.ProductionID),
+				"Sandbox", orDefault(p.Settings.App.Sandbox, "the server's"),
 				"Created", p.CreatedAt.Local().Format(time.DateTime)+" ("+ago(p.CreatedAt)+")",
 			)
 			return nil

@@ -45,6 +45,9 @@ func (pl appService) AppStatus(ctx context.Context, project string) (*apogee.App
 func (pl *Platform) appStatus(ctx context.Context, p *apogee.Project) (*apogee.AppStatus, error) {
 	st := &apogee.AppStatus{Project: p.Name, Production: p.ProductionID, Instances: p.Settings.App.InstancesOr(),
 		Releases: []apogee.ReleaseView{}, Running: []apogee.AppInstance{}, Scale: p.Settings.App.Scale()}
+	if sb := p.Settings.App.Sandbox; sb != nil {
+		st.Sandbox = *sb
+	}
 	if p.ProductionID != "" {
 		st.Kind = apogee.KindStatic
 		if _, err := pl.store.Release(ctx, p.ProductionID); err == nil {

@@ -62,6 +62,16 @@ func TestAppSandboxPerProject(t *testing.T) {
 	if got := kernel("gvisor"); got == string(host) || !strings.HasPrefix(got, "Linux version") {
 		t.Errorf("the runsc app sees kernel %q: the host's, or none", got)
 	}
+	// apps status says which sandbox each asks for.
+	for _, p := range []struct{ name, sandbox string }{{"plain", ""}, {"gvisor", "runsc"}} {
+		st, err := c.AppStatus(ctx, p.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Sandbox != p.sandbox {
+			t.Errorf("apps status of %s: sandbox %q, want %q", p.name, st.Sandbox, p.sandbox)
+		}
+	}
 
 	// Into gVisor: a new release, serving from its own sandbox.
 	if _, err := c.UpdateProjectSettings(ctx, "plain", map[string]map[string]any{"app": {"sandbox": "runsc"}}); err != nil {
