@@ -176,7 +176,7 @@ func startWorld(t *testing.T, database string) *world {
 	// Room for every fixture: no plan limit gets in the way of a row.
 	name, unl := "secsuite unlimited", apogee.Unlimited
 	plan, err := w.adminAPI.AdminCreatePlan(ctx, apogee.PlanRequest{Name: &name, Projects: &unl,
-		ConcurrentBuilds: &unl, BuildMinutes: &unl, StorageBytes: &unl, CustomDomains: &unl})
+		ConcurrentBuilds: &unl, BuildMinutes: &unl, StorageBytes: &unl, CustomDomains: &unl, DNSZones: &unl, DNSRecords: &unl})
 	if err != nil {
 		t.Fatal(err)
 	}
