@@ -271,6 +271,21 @@ func (s *Server) Lookup(host string) (deploymentID string, ok bool) {
 	return st.id, true
 }
 
+// WildcardOnly reports whether host is served only as any label under a
+// wildcard domain (its production), with no route naming it: such names
+// are unbounded, so the server orders no certificate of their own.
+func (s *Server) WildcardOnly(host string) bool {
+	h, ok := ParseHost(host)
+	if !ok {
+		return false
+	}
+	rt := s.routes.Load()
+	if rt.hosts[h] != nil || rt.wild[h] != nil {
+		return false
+	}
+	return rt.site(h) != nil
+}
+
 // hostKey turns a route's host label into the full host it is served at.
 // A name with a dot is a full host already (a custom domain).
 func (s *Server) hostKey(label string) string {

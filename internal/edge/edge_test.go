@@ -726,3 +726,18 @@ func TestWildcardLookup(t *testing.T) {
 		t.Errorf("GET other.example.com = %d %q; want production", resp.StatusCode, body)
 	}
 }
+
+func TestWildcardOnly(t *testing.T) {
+	f := newFixture(t, Config{})
+	deploy(f.store, f.blobs, "site", "prod", map[string]string{"index.html": "p"})
+	f.store.setRoute("*.example.com", "prod")
+	f.store.wild["feature-x.example.com"] = true
+	f.store.setRoute("feature-x.example.com", "prod")
+	f.store.setRoute("www.example.com", "prod")
+	f.load(t)
+	for host, want := range map[string]bool{"anything.example.com": true, "feature-x.example.com": false, "www.example.com": false, "example.org": false} {
+		if got := f.edge.WildcardOnly(host); got != want {
+			t.Errorf("WildcardOnly(%q) = %v; want %v", host, got, want)
+		}
+	}
+}

@@ -120,6 +120,12 @@ func (s *Server) allowCert(ctx context.Context, name string) error {
 	if name == s.cfg.Domain {
 		return nil
 	}
+	if s.edge.WildcardOnly(name) {
+		// Any label under a wildcard domain: unbounded names, so no
+		// certificate each (a stranger could make the server order them
+		// without end); the wildcard certificate is for DNS-01.
+		return fmt.Errorf("%s is served only by a wildcard domain; it gets no certificate of its own", name)
+	}
 	if _, ok := s.edge.Lookup(name); ok {
 		return nil
 	}
