@@ -286,6 +286,25 @@ func (s *Server) WildcardOnly(host string) bool {
 	return rt.site(h) != nil
 }
 
+// Wildcard returns the wildcard domain that serves host ("*.example.com"
+// for feature-x.example.com, a branch host or any label under it), and
+// false for a host with a route of its own or none at all.
+func (s *Server) Wildcard(host string) (string, bool) {
+	h, ok := ParseHost(host)
+	if !ok {
+		return "", false
+	}
+	rt := s.routes.Load()
+	i := strings.IndexByte(h, '.')
+	if rt.hosts[h] != nil || i <= 0 {
+		return "", false
+	}
+	if rt.wild[h] == nil && rt.wildBase[h[i+1:]] == nil {
+		return "", false
+	}
+	return "*." + h[i+1:], true
+}
+
 // hostKey turns a route's host label into the full host it is served at.
 // A name with a dot is a full host already (a custom domain).
 func (s *Server) hostKey(label string) string {

@@ -90,6 +90,7 @@ func (s *Server) setupTLS(ctx context.Context) error {
 		cfg.CARoots = roots
 	}
 	cfg.OnEvent = s.cfg.onCertEvent
+	cfg.Wildcard = s.edge.Wildcard
 	cfg.DisableTLSALPN = s.cfg.onlyHTTP01
 	m, err := certs.New(cfg)
 	if err != nil {
