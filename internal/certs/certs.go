@@ -108,7 +108,7 @@ func New(cfg Config) (*Manager, error) {
 			}
 			return m.magic, nil
 		},
-		Logger:           zl,
+		Logger: zl,
 	})
 	m.magic = certmagic.New(m.cache, certmagic.Config{
 		Storage: cfg.Storage,
