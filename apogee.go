@@ -221,6 +221,11 @@ type Route struct {
 	// App is set when the deployment is an app's release: its requests
 	// go to its instances, not to files.
 	App bool
+	// Wildcard is set for the routes of a wildcard domain: Host
+	// "*.example.com" (production) and "<branch label>.example.com" (a
+	// branch, see BranchLabel). They serve a host only when no other
+	// route names it exactly.
+	Wildcard bool
 }
 
 // NewID returns a random 12-character lower-case identifier that is also a

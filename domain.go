@@ -28,6 +28,12 @@ type Domain struct {
 // Verified reports whether the domain's ownership was proved.
 func (d *Domain) Verified() bool { return d.VerifiedAt != nil }
 
+// WildcardBase returns the name a wildcard domain covers the hosts of:
+// "example.com" for "*.example.com". ok is false for any other name.
+func WildcardBase(name string) (base string, ok bool) {
+	return strings.CutPrefix(name, "*.")
+}
+
 // VerificationName is the name of the TXT record that proves control of
 // domain: "_apogee.<domain>".
 func VerificationName(domain string) string { return "_apogee." + domain }
@@ -166,6 +172,34 @@ type BranchAlias struct {
 // SHA-256 of project and branch. It never holds "--", which only
 // deployment hosts do.
 func BranchHost(project, branch string, hashed bool) string {
+	label := strings.TrimRight(project+"-git-"+branchSlug(branch), "-")
+	if len(label) <= 63 && !hashed {
+		return label
+	}
+	sum := sha256.Sum256([]byte(project + "\x00" + branch))
+	return strings.TrimRight(label[:min(len(label), 63-7)], "-") + "-" + hex.EncodeToString(sum[:3])
+}
+
+// BranchLabel returns the label a branch is served at under a project's
+// wildcard domain: feature/Login-Page is feature-login-page, so
+// feature-login-page.example.com serves it when *.example.com is the
+// project's (Vercel's preview domains on a custom domain). The branch
+// is lower-cased and every run of other characters than letters and
+// digits is one "-"; a label longer than 63 characters is cut and ends
+// in "-" and six hex digits of the branch's SHA-256. "" for a branch
+// with no letter or digit.
+func BranchLabel(branch string) string {
+	label := branchSlug(branch)
+	if len(label) <= 63 {
+		return label
+	}
+	sum := sha256.Sum256([]byte(branch))
+	return strings.TrimRight(label[:63-7], "-") + "-" + hex.EncodeToString(sum[:3])
+}
+
+// branchSlug lower-cases branch and makes every run of other characters
+// than letters and digits one "-", with none at either end.
+func branchSlug(branch string) string {
 	var b strings.Builder
 	dash := false
 	for _, r := range strings.ToLower(branch) {
@@ -177,10 +211,5 @@ func BranchHost(project, branch string, hashed bool) string {
 			dash = true
 		}
 	}
-	label := strings.TrimRight(project+"-git-"+strings.TrimRight(b.String(), "-"), "-")
-	if len(label) <= 63 && !hashed {
-		return label
-	}
-	sum := sha256.Sum256([]byte(project + "\x00" + branch))
-	return strings.TrimRight(label[:min(len(label), 63-7)], "-") + "-" + hex.EncodeToString(sum[:3])
+	return strings.TrimRight(b.String(), "-")
 }

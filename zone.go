@@ -22,6 +22,11 @@ type Zone struct {
 	// parent zone's nameservers name the platform's nameservers.
 	VerifiedAt *time.Time `json:"verified_at,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
+	// Wildcard is set when "*.<Name>" is a verified wildcard domain of a
+	// project: every name below the apex without records of its own
+	// answers with the edge's addresses. Read-only: the store derives it
+	// from the domains.
+	Wildcard bool `json:"wildcard,omitempty"`
 }
 
 // ZoneRecord is one record of a zone, as its owner wrote it.

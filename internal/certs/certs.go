@@ -13,9 +13,13 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/certmagic"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/apogee-dev/apogee"
 )
@@ -45,15 +49,28 @@ type Config struct {
 	// "cert_obtained", "cert_failed", …), e.g. for tests.
 	OnEvent func(ctx context.Context, event string, data map[string]any) error
 	Log     *slog.Logger
+	// Wildcard, if set, names the wildcard certificate that is to serve
+	// name ("*.example.com" for feature-x.example.com), if any. Such
+	// names get that one certificate, obtained by the DNS-01 challenge
+	// once EnableDNS01 has run. It runs in handshakes: it must be cheap.
+	Wildcard func(name string) (wildcard string, ok bool)
 }
 
 // Manager hands out certificates for TLS handshakes and answers ACME
 // HTTP-01 challenges. Safe for concurrent use.
 type Manager struct {
+	cfg    Config
 	magic  *certmagic.Config
 	issuer *certmagic.ACMEIssuer
 	cache  *certmagic.Cache
 	once   sync.Once
+
+	// wild manages wildcard certificates with a DNS-01-only issuer; nil
+	// until EnableDNS01.
+	wild     *certmagic.Config
+	wildOnce singleflight.Group
+	wildMu   sync.Mutex
+	managed  map[string]bool // wildcard names wild manages
 }
 
 // LoadRoots reads a PEM file of CA certificates, e.g. pebble's or a
@@ -83,10 +100,15 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Log = slog.Default()
 	}
 	zl := zapLogger(cfg.Log)
-	m := &Manager{}
+	m := &Manager{cfg: cfg, managed: map[string]bool{}}
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return m.magic, nil },
-		Logger:           zl,
+		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
+			if m.wild != nil && slices.ContainsFunc(c.Names, func(n string) bool { return strings.HasPrefix(n, "*.") }) {
+				return m.wild, nil
+			}
+			return m.magic, nil
+		},
+		Logger: zl,
 	})
 	m.magic = certmagic.New(m.cache, certmagic.Config{
 		Storage: cfg.Storage,
@@ -117,6 +139,57 @@ func New(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
+// EnableDNS01 makes wildcard names (Config.Wildcard) get certificates
+// through the ACME DNS-01 challenge: p writes the TXT record into
+// Apogee's own zone and resolvers (host:port, Apogee's DNS servers) are
+// asked until they answer it. Every other name keeps HTTP-01 and
+// TLS-ALPN-01. Call it before serving.
+func (m *Manager) EnableDNS01(p *DNSProvider, resolvers []string) {
+	zl := zapLogger(m.cfg.Log)
+	m.wild = certmagic.New(m.cache, certmagic.Config{
+		Storage: m.cfg.Storage,
+		OCSP:    certmagic.OCSPConfig{DisableStapling: true},
+		OnEvent: m.cfg.OnEvent,
+		Logger:  zl,
+	})
+	issuer := certmagic.NewACMEIssuer(m.wild, certmagic.ACMEIssuer{
+		CA:           m.cfg.CA,
+		TrustedRoots: m.cfg.CARoots,
+		Email:        m.cfg.Email,
+		Agreed:       true,
+		DNS01Solver: &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
+			DNSProvider: p, Resolvers: resolvers, TTL: time.Minute, Logger: zl,
+		}},
+		Logger: zl,
+	})
+	m.wild.Issuers = []certmagic.Issuer{issuer}
+}
+
+// wildcard makes sure the wildcard certificate w is managed (loaded
+// from storage or obtained, then renewed); once per name, one caller at
+// a time.
+func (m *Manager) wildcard(ctx context.Context, w string) error {
+	m.wildMu.Lock()
+	done := m.managed[w]
+	m.wildMu.Unlock()
+	if done {
+		return nil
+	}
+	_, err, _ := m.wildOnce.Do(w, func() (any, error) {
+		if err := m.wild.ManageSync(ctx, []string{w}); err != nil {
+			return nil, err
+		}
+		m.wildMu.Lock()
+		m.managed[w] = true
+		m.wildMu.Unlock()
+		return nil, nil
+	})
+	if err != nil {
+		m.cfg.Log.Warn("wildcard certificate not obtained", "name", w, "err", err)
+	}
+	return err
+}
+
 // SetListeners tells the ACME issuer where this process answers
 // challenges: host is the address the listeners are bound to ("" for
 // all), httpPort the plain HTTP listener's port (HTTP-01), tlsPort the TLS
@@ -133,6 +206,17 @@ func (m *Manager) SetListeners(host string, httpPort, tlsPort int) {
 // demand, HTTP/2 and HTTP/1.1, and ACME's TLS-ALPN-01 protocol.
 func (m *Manager) TLSConfig() *tls.Config {
 	c := m.magic.TLSConfig()
+	get := c.GetCertificate
+	c.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if m.wild != nil && m.cfg.Wildcard != nil {
+			if w, ok := m.cfg.Wildcard(strings.ToLower(hello.ServerName)); ok {
+				if err := m.wildcard(hello.Context(), w); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return get(hello)
+	}
 	c.NextProtos = []string{"h2", "http/1.1", "acme-tls/1"}
 	c.MinVersion = tls.VersionTLS12
 	return c

@@ -53,9 +53,16 @@ func newDomainsAddCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			name, err := apogee.ValidateDomainName(argv[0], "")
+			base, wildcard := apogee.WildcardBase(strings.ToLower(strings.TrimSpace(argv[0])))
+			if !wildcard {
+				base = argv[0]
+			}
+			name, err := apogee.ValidateDomainName(base, "")
 			if err != nil {
 				return err
+			}
+			if wildcard {
+				name = "*." + name
 			}
 			c, _, err := a.client()
 			if err != nil {
@@ -68,6 +75,11 @@ func newDomainsAddCmd(a *app) *cobra.Command {
 			o := a.output(cmd)
 			if a.json {
 				return o.JSON(d)
+			}
+			if base, ok := apogee.WildcardBase(d.Name); ok {
+				o.Printf("Added %s to project %s, verified: Apogee's DNS answers %s.\n", d.Name, d.Project, base)
+				o.Printf("Each branch is served at <branch>.%s; any other name below it serves production.\n", base)
+				return nil
 			}
 			o.Printf("Added %s to project %s. Create these DNS records:\n\n", d.Name, d.Project)
 			o.printRecords(d)

@@ -4,7 +4,7 @@
 // query takes no lock and reads no database: SOA and NS at each apex
 // (the platform's nameservers), the zone's own records, and A/AAAA with
 // the edge's addresses at the apex and www of a zone attached to a
-// project. It answers NXDOMAIN and NODATA with the SOA in the authority
+// project, and at "*.<apex>" when a project has the wildcard domain. It answers NXDOMAIN and NODATA with the SOA in the authority
 // section, follows CNAMEs inside a zone, serves wildcards (RFC 4592) and
 // referrals for NS records below an apex, speaks EDNS0 and truncates
 // UDP answers that do not fit (the client retries over TCP). It
@@ -237,20 +237,25 @@ func (s *Server) build(z *apogee.Zone, rs []*apogee.ZoneRecord) *zone {
 		}
 		zn.add(rr)
 	}
+	var hosts []string
 	if z.ProjectID != "" {
-		for _, host := range []string{apex, "www." + apex} {
-			if n := zn.nodes[host]; n != nil && (len(n.rrs[dns.TypeCNAME]) > 0 || len(n.rrs[dns.TypeA]) > 0 || len(n.rrs[dns.TypeAAAA]) > 0) {
-				continue // the owner's records win
-			}
-			for _, ip := range s.cfg.Edge {
-				hdr := dns.RR_Header{Name: host, Class: dns.ClassINET, Ttl: edgeTTL}
-				if ip.Is4() {
-					hdr.Rrtype = dns.TypeA
-					zn.add(&dns.A{Hdr: hdr, A: ip.AsSlice()})
-				} else {
-					hdr.Rrtype = dns.TypeAAAA
-					zn.add(&dns.AAAA{Hdr: hdr, AAAA: ip.AsSlice()})
-				}
+		hosts = append(hosts, apex, "www."+apex)
+	}
+	if z.Wildcard {
+		hosts = append(hosts, "*."+apex) // a wildcard domain: every name below the apex
+	}
+	for _, host := range hosts {
+		if n := zn.nodes[host]; n != nil && (len(n.rrs[dns.TypeCNAME]) > 0 || len(n.rrs[dns.TypeA]) > 0 || len(n.rrs[dns.TypeAAAA]) > 0) {
+			continue // the owner's records win
+		}
+		for _, ip := range s.cfg.Edge {
+			hdr := dns.RR_Header{Name: host, Class: dns.ClassINET, Ttl: edgeTTL}
+			if ip.Is4() {
+				hdr.Rrtype = dns.TypeA
+				zn.add(&dns.A{Hdr: hdr, A: ip.AsSlice()})
+			} else {
+				hdr.Rrtype = dns.TypeAAAA
+				zn.add(&dns.AAAA{Hdr: hdr, AAAA: ip.AsSlice()})
 			}
 		}
 	}

@@ -476,3 +476,38 @@ func TestNotifyRetriesUntilAcknowledged(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 }
+
+// TestWildcardDomain: once *.example.com is a verified domain of a
+// project, every name below the apex without records of its own answers
+// with the edge's addresses; names with records keep them, and before
+// that such a name is NXDOMAIN.
+func TestWildcardDomain(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	if r := f.ask(t, "udp", "feature-x.example.com", dns.TypeA, true); r.Rcode != dns.RcodeNameError {
+		t.Fatalf("before the wildcard domain: %s; want NXDOMAIN", dns.RcodeToString[r.Rcode])
+	}
+	p, err := f.store.ProjectByName(ctx, "web")
+	must(t, err)
+	must(t, f.store.CreateDomain(ctx, &apogee.Domain{Name: "*.example.com", ProjectID: p.ID, Token: "t", CreatedAt: time.Now()}))
+	_, err = f.store.VerifyDomain(ctx, p.ID, "*.example.com", time.Now())
+	must(t, err)
+	must(t, f.srv.Load(ctx))
+	tests := []struct {
+		name  string
+		qtype uint16
+		want  []string
+	}{
+		{"feature-x.example.com", dns.TypeA, []string{"A 203.0.113.7"}},
+		{"feature-x.example.com", dns.TypeAAAA, []string{"AAAA 2001:db8::7"}},
+		{"mail.example.com", dns.TypeA, []string{"A 192.0.2.25"}},
+		{"a.preview.example.com", dns.TypeA, []string{"A 192.0.2.80"}},
+		{"bare.test", dns.TypeA, nil},
+	}
+	for _, tt := range tests {
+		r := f.ask(t, "udp", tt.name, tt.qtype, true)
+		if got := rdata(r.Answer, tt.name); !slices.Equal(got, tt.want) || !r.Authoritative {
+			t.Errorf("%s %s = %v (aa %v); want %v", tt.name, dns.TypeToString[tt.qtype], got, r.Authoritative, tt.want)
+		}
+	}
+}

@@ -160,10 +160,41 @@ type Server struct {
 	access      AccessLog
 }
 
-// routes is one immutable snapshot of what the edge serves.
+// routes is one immutable snapshot of what the edge serves. A host is
+// looked up exactly first, then among the branch hosts of wildcard
+// domains, then by its parent under a wildcard domain: at most three
+// map reads, none of which allocates.
 type routes struct {
 	hosts map[string]*site // full lower-case host → site
-	byID  map[string]*site // deployment id → site, for every site in hosts
+	byID  map[string]*site // deployment id → site, for every site in hosts, wild and wildBase
+	// wild is the branch hosts under wildcard domains
+	// (feature-x.example.com), served when no exact host has the name.
+	wild map[string]*site
+	// wildBase is the production of each wildcard domain by the name it
+	// covers the hosts of ("example.com" for *.example.com).
+	wildBase map[string]*site
+}
+
+func newRoutes(hosts, ids int) *routes {
+	return &routes{hosts: make(map[string]*site, hosts), byID: make(map[string]*site, ids),
+		wild: map[string]*site{}, wildBase: map[string]*site{}}
+}
+
+// site returns the site that serves host (lower-case, no port), or nil.
+func (rt *routes) site(host string) *site {
+	if st := rt.hosts[host]; st != nil {
+		return st
+	}
+	if len(rt.wild) == 0 && len(rt.wildBase) == 0 {
+		return nil
+	}
+	if st := rt.wild[host]; st != nil {
+		return st
+	}
+	if i := strings.IndexByte(host, '.'); i > 0 {
+		return rt.wildBase[host[i+1:]]
+	}
+	return nil
 }
 
 // site is one deployment as the edge serves it. Every host that serves the
@@ -222,7 +253,7 @@ func New(cfg Config) (*Server, error) {
 	s.access = cfg.Access
 	s.proxy = newProxy(cfg.Proxy, s)
 	s.proxyPolicy = egress.Policy{AllowPrivate: cfg.Proxy.AllowPrivate, Flag: "--proxy-allow-private", What: "the proxy rule's host"}
-	s.routes.Store(&routes{hosts: map[string]*site{}, byID: map[string]*site{}})
+	s.routes.Store(newRoutes(0, 0))
 	return s, nil
 }
 
@@ -233,11 +264,45 @@ func (s *Server) Lookup(host string) (deploymentID string, ok bool) {
 	if !ok {
 		return "", false
 	}
-	st := s.routes.Load().hosts[h]
+	st := s.routes.Load().site(h)
 	if st == nil {
 		return "", false
 	}
 	return st.id, true
+}
+
+// WildcardOnly reports whether host is served only as any label under a
+// wildcard domain (its production), with no route naming it: such names
+// are unbounded, so the server orders no certificate of their own.
+func (s *Server) WildcardOnly(host string) bool {
+	h, ok := ParseHost(host)
+	if !ok {
+		return false
+	}
+	rt := s.routes.Load()
+	if rt.hosts[h] != nil || rt.wild[h] != nil {
+		return false
+	}
+	return rt.site(h) != nil
+}
+
+// Wildcard returns the wildcard domain that serves host ("*.example.com"
+// for feature-x.example.com, a branch host or any label under it), and
+// false for a host with a route of its own or none at all.
+func (s *Server) Wildcard(host string) (string, bool) {
+	h, ok := ParseHost(host)
+	if !ok {
+		return "", false
+	}
+	rt := s.routes.Load()
+	i := strings.IndexByte(h, '.')
+	if rt.hosts[h] != nil || i <= 0 {
+		return "", false
+	}
+	if rt.wild[h] == nil && rt.wildBase[h[i+1:]] == nil {
+		return "", false
+	}
+	return "*." + h[i+1:], true
 }
 
 // hostKey turns a route's host label into the full host it is served at.
@@ -267,7 +332,7 @@ func (s *Server) Load(ctx context.Context) error {
 		return fmt.Errorf("edge: load routes: %w", err)
 	}
 	old := s.routes.Load()
-	next := &routes{hosts: make(map[string]*site, len(rs)), byID: make(map[string]*site)}
+	next := newRoutes(len(rs), 0)
 	s.add(next, old, rs)
 	s.swap(next)
 	s.version = v
@@ -299,7 +364,14 @@ func (s *Server) add(next, old *routes, rs []apogee.Route) {
 				st.own = key
 			}
 		}
-		next.hosts[key] = st
+		switch base, wildcard := apogee.WildcardBase(key); {
+		case wildcard:
+			next.wildBase[base] = st
+		case r.Wildcard:
+			next.wild[key] = st
+		default:
+			next.hosts[key] = st
+		}
 	}
 }
 
@@ -314,11 +386,13 @@ func (s *Server) reloadProject(ctx context.Context, id string) error {
 		return fmt.Errorf("edge: load routes of project %s: %w", id, err)
 	}
 	old := s.routes.Load()
-	next := &routes{hosts: make(map[string]*site, len(old.hosts)+len(rs)), byID: make(map[string]*site, len(old.byID)+len(rs))}
-	for h, st := range old.hosts {
-		if st.project != id {
-			next.hosts[h] = st
-			next.byID[st.id] = st
+	next := newRoutes(len(old.hosts)+len(rs), len(old.byID)+len(rs))
+	for _, m := range [][2]map[string]*site{{old.hosts, next.hosts}, {old.wild, next.wild}, {old.wildBase, next.wildBase}} {
+		for h, st := range m[0] {
+			if st.project != id {
+				m[1][h] = st
+				next.byID[st.id] = st
+			}
 		}
 	}
 	s.add(next, old, rs)

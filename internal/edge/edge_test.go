@@ -684,3 +684,60 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestWildcardLookup: a host is served by its exact route first, then
+// by a branch host under a wildcard domain, then by the wildcard's
+// production; one label deep only, and never the wildcard's own name.
+func TestWildcardLookup(t *testing.T) {
+	f := newFixture(t, Config{})
+	for id, body := range map[string]string{"prod": "production", "feature": "feature-x", "www": "exact www"} {
+		deploy(f.store, f.blobs, "site", id, map[string]string{"index.html": body})
+	}
+	f.store.setRoute("*.example.com", "prod")
+	f.store.wild["feature-x.example.com"] = true
+	f.store.setRoute("feature-x.example.com", "feature")
+	f.store.setRoute("www.example.com", "www")
+	f.load(t)
+	tests := []struct {
+		host string
+		want string // deployment; "" for none
+	}{
+		{"feature-x.example.com", "feature"},
+		{"Feature-X.Example.com:443", "feature"},
+		{"www.example.com", "www"},
+		{"anything.example.com", "prod"},
+		{"example.com", ""},
+		{"a.b.example.com", ""},
+		{"example.org", ""},
+		{"*.example.com", ""},
+	}
+	for _, tt := range tests {
+		id, ok := f.edge.Lookup(tt.host)
+		if id != tt.want || ok != (tt.want != "") {
+			t.Errorf("Lookup(%q) = %q, %v; want %q", tt.host, id, ok, tt.want)
+		}
+	}
+	resp, body := f.do(t, "GET", "feature-x.example.com", "/", nil)
+	if resp.StatusCode != 200 || body != "feature-x" {
+		t.Errorf("GET feature-x.example.com = %d %q; want the branch", resp.StatusCode, body)
+	}
+	resp, body = f.do(t, "GET", "other.example.com", "/", nil)
+	if resp.StatusCode != 200 || body != "production" {
+		t.Errorf("GET other.example.com = %d %q; want production", resp.StatusCode, body)
+	}
+}
+
+func TestWildcardOnly(t *testing.T) {
+	f := newFixture(t, Config{})
+	deploy(f.store, f.blobs, "site", "prod", map[string]string{"index.html": "p"})
+	f.store.setRoute("*.example.com", "prod")
+	f.store.wild["feature-x.example.com"] = true
+	f.store.setRoute("feature-x.example.com", "prod")
+	f.store.setRoute("www.example.com", "prod")
+	f.load(t)
+	for host, want := range map[string]bool{"anything.example.com": true, "feature-x.example.com": false, "www.example.com": false, "example.org": false} {
+		if got := f.edge.WildcardOnly(host); got != want {
+			t.Errorf("WildcardOnly(%q) = %v; want %v", host, got, want)
+		}
+	}
+}

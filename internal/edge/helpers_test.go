@@ -28,6 +28,7 @@ type memStore struct {
 	mu      sync.Mutex
 	routes  map[string]string // host label → deployment id
 	apps    map[string]bool   // deployment ids of apps' releases
+	wild    map[string]bool   // hosts of routes marked Wildcard (branches under a wildcard domain)
 	changes []apogee.RouteChange
 	keep    int // changes kept (0: all); older ones are dropped
 	files   map[string][]apogee.File
@@ -46,7 +47,7 @@ type memStore struct {
 var _ Store = (*memStore)(nil)
 
 func newMemStore() *memStore {
-	return &memStore{routes: map[string]string{}, apps: map[string]bool{}, files: map[string][]apogee.File{},
+	return &memStore{routes: map[string]string{}, apps: map[string]bool{}, wild: map[string]bool{}, files: map[string][]apogee.File{},
 		serve: map[string]apogee.ServeSettings{}, variants: map[string][]apogee.BlobVariant{},
 		failed: make(chan struct{}, 1)}
 }
@@ -80,7 +81,7 @@ func (s *memStore) ProjectRoutes(ctx context.Context, project string) ([]apogee.
 	var rs []apogee.Route
 	for h, id := range s.routes {
 		if p := projectOf(h); project == "" || p == project {
-			rs = append(rs, apogee.Route{Host: h, DeploymentID: id, ProjectID: p, App: s.apps[id]})
+			rs = append(rs, apogee.Route{Host: h, DeploymentID: id, ProjectID: p, App: s.apps[id], Wildcard: s.wild[h]})
 		}
 	}
 	return rs, nil

@@ -66,7 +66,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *recorder) {
 		s.error(w, r, pageBadHost, nil)
 		return
 	}
-	st := s.routes.Load().hosts[host]
+	st := s.routes.Load().site(host)
 	if st == nil {
 		s.error(w, r, pageNoHost, nil)
 		return

@@ -34,9 +34,16 @@ func (pl *Platform) domain(ctx context.Context, name string) (*apogee.User, *apo
 		return nil, nil, nil, err
 	}
 	notFound := apogee.Errorf(apogee.ENOTFOUND, "domain %q not found", name)
-	name, err = apogee.ValidateDomainName(name, "")
+	base, wildcard := apogee.WildcardBase(strings.ToLower(strings.TrimSpace(name)))
+	if !wildcard {
+		base = name
+	}
+	name, err = apogee.ValidateDomainName(base, "")
 	if err != nil {
 		return nil, nil, nil, notFound
+	}
+	if wildcard {
+		name = "*." + name
 	}
 	claims, err := pl.store.DomainClaims(ctx, name)
 	if err != nil {
@@ -69,6 +76,12 @@ func isApex(name string) bool {
 // apex domain the traffic record is an A record with the addresses the
 // project's own host resolves to, looked up when lookup is set.
 func (pl *Platform) domainView(ctx context.Context, d *apogee.Domain, p *apogee.Project, lookup bool) *apogee.DomainView {
+	if base, ok := apogee.WildcardBase(d.Name); ok {
+		// Apogee's DNS answers the zone: nothing to create by hand.
+		return &apogee.DomainView{Domain: d, Project: p.Name, Verified: d.Verified(), URL: pl.cfg.DomainURL("<branch>." + base),
+			DNS: apogee.DNSRecord{Type: "NS", Name: base, Value: strings.Join(pl.nameservers(), ", "),
+				Note: "the zone " + base + " is delegated to Apogee, whose DNS answers every name below it"}}
+	}
 	target := p.Name + "." + pl.sitesDomain
 	v := &apogee.DomainView{
 		Domain:   d,
@@ -126,6 +139,9 @@ func (pl domains) AddDomain(ctx context.Context, project, name string) (*apogee.
 	u, p, err := pl.project(ctx, project)
 	if err != nil {
 		return nil, err
+	}
+	if base, ok := apogee.WildcardBase(strings.ToLower(strings.TrimSpace(name))); ok {
+		return pl.addWildcard(ctx, u, p, base)
 	}
 	name, err = pl.validDomain(name)
 	if err != nil {
@@ -258,8 +274,71 @@ func (pl domains) RemoveDomain(ctx context.Context, name string) error {
 		return fmt.Errorf("platform: delete domain %q: %w", d.Name, err)
 	}
 	pl.publish(ctx, apogee.Event{Type: apogee.EventDomainChanged, ProjectID: p.ID, Project: p.Name, Host: d.Name})
+	if base, ok := apogee.WildcardBase(d.Name); ok {
+		pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: base})
+	}
 	pl.log.Info("domain removed", "project", p.Name, "domain", d.Name, "user", u.ID)
 	return nil
+}
+
+// addWildcard attaches *.<zone> to project p: zone must be a delegated,
+// verified zone of p's owner, whose delegation proves control of every
+// name below it, so the domain is verified at once. The edge then
+// serves every <label>.<zone> without a route of its own: the branch
+// whose label it is (apogee.BranchLabel), else production; the DNS
+// server answers those names with the edge's addresses, and the
+// certificate is one wildcard obtained through the ACME DNS-01
+// challenge, answered in the zone itself.
+func (pl *Platform) addWildcard(ctx context.Context, u *apogee.User, p *apogee.Project, base string) (*apogee.DomainView, error) {
+	base, err := pl.validDomain(base)
+	if err != nil {
+		return nil, err
+	}
+	name := "*." + base
+	z, err := pl.store.ZoneByName(ctx, base)
+	if err != nil && !errors.Is(err, apogee.ErrNotFound) {
+		return nil, fmt.Errorf("platform: look up zone %q: %w", base, err)
+	}
+	if err != nil || z.OwnerID != p.OwnerID {
+		return nil, apogee.Errorf(apogee.EINVALID, "a wildcard domain needs its zone delegated to Apogee: add it with `apogee dns zones add %s`, "+
+			"set the nameservers it prints at your registrar and verify it, then add %s again", base, name)
+	}
+	if z.VerifiedAt == nil {
+		return nil, apogee.Errorf(apogee.ECONFLICT, "zone %s is not verified yet: set its nameservers at your registrar, run `apogee dns zones verify %s`, then add %s again", base, base, name)
+	}
+	claims, err := pl.store.DomainClaims(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("platform: look up domain %q: %w", name, err)
+	}
+	for _, c := range claims {
+		if c.ProjectID == p.ID {
+			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already added to project %q", name, p.Name)
+		}
+		if other, err := pl.store.ProjectByID(ctx, c.ProjectID); err == nil {
+			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already added to project %q; remove it there first", name, other.Name)
+		}
+	}
+	if err := pl.checkDomains(ctx, p.OwnerID); err != nil {
+		return nil, err
+	}
+	d := &apogee.Domain{Name: name, ProjectID: p.ID, Token: apogee.NewVerificationToken(), CreatedAt: pl.now().UTC()}
+	if err := pl.store.CreateDomain(ctx, d); err != nil {
+		if apogee.ErrorCode(err) == apogee.ECONFLICT {
+			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already used by another project", name)
+		}
+		return nil, fmt.Errorf("platform: create domain: %w", err)
+	}
+	if d, err = pl.store.VerifyDomain(ctx, p.ID, name, pl.now().UTC()); err != nil {
+		_ = pl.store.DeleteDomain(ctx, p.ID, name)
+		if apogee.ErrorCode(err) == apogee.ECONFLICT {
+			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already used by another project", name)
+		}
+		return nil, fmt.Errorf("platform: verify domain: %w", err)
+	}
+	pl.log.Info("wildcard domain added", "project", p.Name, "domain", name, "user", u.ID)
+	pl.publish(ctx, apogee.Event{Type: apogee.EventDomainChanged, ProjectID: p.ID, Project: p.Name, Host: name})
+	pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: base})
+	return pl.domainView(ctx, d, p, false), nil
 }
 
 // validDomain validates a custom domain or zone name: neither the

@@ -224,6 +224,16 @@ func (pl zones) RemoveZone(ctx context.Context, name string) error {
 	if err := pl.store.DeleteZone(ctx, z.Name); err != nil {
 		return fmt.Errorf("platform: remove zone: %w", err)
 	}
+	// Its wildcard domain goes with it: nothing answers its names or
+	// its certificate's DNS-01 challenge any more.
+	if claims, err := pl.store.DomainClaims(ctx, "*."+z.Name); err == nil {
+		for _, d := range claims {
+			if err := pl.store.DeleteDomain(ctx, d.ProjectID, d.Name); err != nil && !errors.Is(err, apogee.ErrNotFound) {
+				return fmt.Errorf("platform: remove the wildcard domain of zone %s: %w", z.Name, err)
+			}
+			pl.publish(ctx, apogee.Event{Type: apogee.EventDomainChanged, ProjectID: d.ProjectID, Host: d.Name})
+		}
+	}
 	pl.log.Info("dns zone removed", "zone", z.Name, "user", u.ID)
 	pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: z.Name})
 	return nil

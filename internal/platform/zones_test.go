@@ -145,3 +145,58 @@ func wantCode(t *testing.T, err error, code string) {
 		t.Fatalf("error %v (code %q); want code %q", err, got, code)
 	}
 }
+
+// TestWildcardDomain: *.example.com is attached only when example.com
+// is a verified zone of the project's owner, verified at once, and goes
+// with the zone; bad input changes nothing.
+func TestWildcardDomain(t *testing.T) {
+	svc, st, parent, alice, bob := newZoneWorld(t)
+	for ctx, name := range map[context.Context]string{alice: "web", bob: "bobs"} {
+		if _, err := svc.Projects.CreateProject(ctx, apogee.CreateProjectRequest{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := svc.Domains.AddDomain(alice, "web", "*.example.com")
+	wantCode(t, err, apogee.EINVALID) // no zone
+	if _, err := svc.DNS.AddZone(alice, apogee.AddZoneRequest{Name: "example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Domains.AddDomain(alice, "web", "*.example.com")
+	wantCode(t, err, apogee.ECONFLICT) // not verified
+	parent.SetNS("example.com", "ns1.apogee.test", "ns2.apogee.test")
+	if _, err := svc.DNS.VerifyZone(alice, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Domains.AddDomain(bob, "bobs", "*.example.com")
+	wantCode(t, err, apogee.EINVALID) // alice's zone
+	for _, bad := range []string{"*.sub.example.com", "*.*.example.com", "*.apogee.test"} {
+		_, err = svc.Domains.AddDomain(alice, "web", bad)
+		if c := apogee.ErrorCode(err); c != apogee.EINVALID {
+			t.Errorf("AddDomain(%q) = %v; want invalid", bad, err)
+		}
+	}
+	v, err := svc.Domains.AddDomain(alice, "web", "*.Example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Name != "*.example.com" || !v.Verified || v.DNS.Type != "NS" {
+		t.Fatalf("AddDomain = %+v", v)
+	}
+	_, err = svc.Domains.AddDomain(alice, "web", "*.example.com")
+	wantCode(t, err, apogee.ECONFLICT)
+	if z, _ := st.ZoneByName(t.Context(), "example.com"); !z.Wildcard {
+		t.Error("zone not Wildcard")
+	}
+	if _, err := svc.Domains.Domain(alice, "*.example.com"); err != nil {
+		t.Errorf("Domain(*.example.com): %v", err)
+	}
+	if _, err := svc.Domains.Domain(bob, "*.example.com"); apogee.ErrorCode(err) != apogee.ENOTFOUND {
+		t.Errorf("bob's Domain(*.example.com): %v; want not found", err)
+	}
+	if err := svc.DNS.RemoveZone(alice, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := st.DomainClaims(t.Context(), "*.example.com"); len(cs) != 0 {
+		t.Errorf("the wildcard outlived its zone: %+v", cs)
+	}
+}

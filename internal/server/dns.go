@@ -4,10 +4,12 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/certs"
 	"github.com/apogee-dev/apogee/internal/dnsserver"
 )
 
@@ -95,6 +97,20 @@ func (s *Server) setupDNS(ctx context.Context) error {
 		return apogee.Errorf(apogee.EINVALID, "cannot answer DNS on %s: %v; choose another address with --dns-listen", s.cfg.DNSListen, err)
 	}
 	s.dns = dnsState{srv: srv, pc: pc, ln: ln}
+	if s.tls.certs != nil {
+		// Wildcard certificates by DNS-01, answered in the zone itself
+		// and checked against this DNS server.
+		addr := pc.LocalAddr().(*net.UDPAddr)
+		ip := addr.IP
+		if ip.IsUnspecified() {
+			ip = net.IPv4(127, 0, 0, 1)
+		}
+		s.tls.certs.EnableDNS01(&certs.DNSProvider{Store: s.store, Changed: func(ctx context.Context, zone string) {
+			if err := s.bus.Publish(context.WithoutCancel(ctx), apogee.Event{Type: apogee.EventZoneChanged, Host: zone}); err != nil {
+				s.log.Error("publish zone change", "zone", zone, "err", err)
+			}
+		}}, []string{net.JoinHostPort(ip.String(), strconv.Itoa(addr.Port))})
+	}
 	s.log.Info("dns", "addr", pc.LocalAddr().String(), "zones", srv.Zones(), "nameservers", strings.Join(s.cfg.DNSNameservers, ","))
 	return nil
 }

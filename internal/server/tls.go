@@ -90,6 +90,7 @@ func (s *Server) setupTLS(ctx context.Context) error {
 		cfg.CARoots = roots
 	}
 	cfg.OnEvent = s.cfg.onCertEvent
+	cfg.Wildcard = s.edge.Wildcard
 	cfg.DisableTLSALPN = s.cfg.onlyHTTP01
 	m, err := certs.New(cfg)
 	if err != nil {
@@ -119,6 +120,12 @@ func (s *Server) allowCert(ctx context.Context, name string) error {
 	}
 	if name == s.cfg.Domain {
 		return nil
+	}
+	if s.edge.WildcardOnly(name) {
+		// Any label under a wildcard domain: unbounded names, so no
+		// certificate each (a stranger could make the server order them
+		// without end); the wildcard certificate is for DNS-01.
+		return fmt.Errorf("%s is served only by a wildcard domain; it gets no certificate of its own", name)
 	}
 	if _, ok := s.edge.Lookup(name); ok {
 		return nil

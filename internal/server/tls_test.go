@@ -102,6 +102,13 @@ func writeTestCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 // the fake DNS answers: 127.0.0.1 for every name.
 func startPebble(t *testing.T, httpPort, tlsPort int) *pebble {
 	t.Helper()
+	return startPebbleDNS(t, httpPort, tlsPort, "")
+}
+
+// startPebbleDNS is startPebble with pebble resolving names through the
+// DNS server at dnsAddr instead of pebble-challtestsrv, when it is set.
+func startPebbleDNS(t *testing.T, httpPort, tlsPort int, dnsAddr string) *pebble {
+	t.Helper()
 	for _, bin := range []string{"pebble", "pebble-challtestsrv"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Fatalf("%s is not installed: apt-get install pebble (scripts/test.sh does)", bin)
@@ -152,9 +159,13 @@ func startPebble(t *testing.T, httpPort, tlsPort int) *pebble {
 			}
 		})
 	}
-	start("pebble-challtestsrv", nil,
-		"-dns01", p.dnsAddr, "-http01", "", "-https01", "", "-tlsalpn01", "",
-		"-management", strings.TrimPrefix(p.chalMgmt, "http://"), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
+	if dnsAddr != "" {
+		p.dnsAddr = dnsAddr
+	} else {
+		start("pebble-challtestsrv", nil,
+			"-dns01", p.dnsAddr, "-http01", "", "-https01", "", "-tlsalpn01", "",
+			"-management", strings.TrimPrefix(p.chalMgmt, "http://"), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
+	}
 	start("pebble", []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"},
 		"-config", cfgFile, "-dnsserver", p.dnsAddr)
 

@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
+	"strings"
 
 	"github.com/apogee-dev/apogee"
 )
@@ -24,32 +26,76 @@ const (
 		WHERE d.verified_at IS NOT NULL AND p.production_id IS NOT NULL`
 )
 
+// routesWildBranches selects, for every verified wildcard domain, the
+// branches of its project: the wildcard's name and the branch, of which
+// wildBranches makes the host.
+const routesWildBranches = `SELECT d.name, b.branch, b.deployment_id, b.project_id, EXISTS (SELECT 1 FROM releases r WHERE r.deployment_id = b.deployment_id)
+	FROM domains d JOIN branch_aliases b ON b.project_id = d.project_id JOIN deployments bd ON bd.id = b.deployment_id
+	WHERE d.verified_at IS NOT NULL AND d.name LIKE '*.%' AND bd.status = $1`
+
 // Routes returns one route per production alias (Host = project name),
-// one per ready deployment (Host = its own host), one per branch host and one per verified
+// one per ready deployment (Host = its own host), one per branch host, one per verified
 // custom domain of a project with a production deployment (Host = the
-// domain, which has a dot), ordered by host.
+// domain, which has a dot; "*.example.com" for a wildcard domain) and,
+// under each verified wildcard domain, one per branch of its project
+// (Host = the branch's label under the wildcard's name, see
+// apogee.BranchLabel), ordered by host. Routes of a wildcard domain are
+// marked apogee.Route.Wildcard.
 func (s *Store) Routes(ctx context.Context) ([]apogee.Route, error) {
 	return s.routes(ctx, "routes", routesAliases+" UNION ALL "+routesHosts+" UNION ALL "+routesBranches+" UNION ALL "+routesDomains+" ORDER BY 1",
-		apogee.StatusReady)
+		routesWildBranches+" ORDER BY d.name, b.branch", apogee.StatusReady)
 }
 
 // ProjectRoutes returns the routes of one project, ordered by host.
 func (s *Store) ProjectRoutes(ctx context.Context, projectID string) ([]apogee.Route, error) {
 	return s.routes(ctx, "project routes", routesAliases+" AND id = $2 UNION ALL "+routesHosts+" AND project_id = $2 UNION ALL "+
 		routesBranches+" AND b.project_id = $2 UNION ALL "+
-		routesDomains+" AND p.id = $2 ORDER BY 1", apogee.StatusReady, projectID)
+		routesDomains+" AND p.id = $2 ORDER BY 1", routesWildBranches+" AND b.project_id = $2 ORDER BY d.name, b.branch", apogee.StatusReady, projectID)
 }
 
-func (s *Store) routes(ctx context.Context, op, query string, args ...any) ([]apogee.Route, error) {
+// routes runs query (the exact routes) and wild (the branches under
+// wildcard domains), with the same arguments, and merges them by host.
+// Two branches with one label: the first by name is served.
+func (s *Store) routes(ctx context.Context, op, query, wild string, args ...any) ([]apogee.Route, error) {
 	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
 	routes, err := collect(rows, func(row scanner) (r apogee.Route, err error) {
 		err = row.Scan(&r.Host, &r.DeploymentID, &r.ProjectID, &r.App)
+		_, r.Wildcard = apogee.WildcardBase(r.Host)
 		return r, err
 	})
-	return routes, wrap(op, err)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	if rows, err = s.rdb.QueryContext(ctx, wild, args...); err != nil {
+		return nil, wrap(op, err)
+	}
+	branches, err := collect(rows, func(row scanner) (r apogee.Route, err error) {
+		var domain, branch string
+		err = row.Scan(&domain, &branch, &r.DeploymentID, &r.ProjectID, &r.App)
+		if label := apogee.BranchLabel(branch); label != "" {
+			r.Host = label + strings.TrimPrefix(domain, "*")
+		}
+		r.Wildcard = true
+		return r, err
+	})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	if len(branches) == 0 {
+		return routes, nil
+	}
+	seen := map[string]bool{}
+	for _, r := range branches {
+		if r.Host != "" && !seen[r.Host] {
+			seen[r.Host] = true
+			routes = append(routes, r)
+		}
+	}
+	slices.SortStableFunc(routes, func(a, b apogee.Route) int { return strings.Compare(a.Host, b.Host) })
+	return routes, nil
 }
 
 // RouteVersion returns the route version.

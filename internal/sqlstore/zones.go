@@ -13,10 +13,14 @@ var _ apogee.ZoneStore = (*Store)(nil)
 
 const zoneCols = "name, owner_id, project_id, serial, verified_at, created_at"
 
+// zoneRead is zoneCols and Zone.Wildcard: whether "*.<zone>" is a
+// verified domain.
+const zoneRead = zoneCols + `, EXISTS (SELECT 1 FROM domains wd WHERE wd.name = '*.' || dns_zones.name AND wd.verified_at IS NOT NULL)`
+
 func scanZone(row scanner) (*apogee.Zone, error) {
 	var z apogee.Zone
 	var project sql.NullString
-	err := row.Scan(&z.Name, &z.OwnerID, &project, &z.Serial, nullTimeCol{&z.VerifiedAt}, timeCol{&z.CreatedAt})
+	err := row.Scan(&z.Name, &z.OwnerID, &project, &z.Serial, nullTimeCol{&z.VerifiedAt}, timeCol{&z.CreatedAt}, &z.Wildcard)
 	z.ProjectID = project.String
 	return &z, err
 }
@@ -63,7 +67,7 @@ func (s *Store) CreateZone(ctx context.Context, z *apogee.Zone) error {
 }
 
 func (s *Store) ZoneByName(ctx context.Context, name string) (*apogee.Zone, error) {
-	z, err := scanZone(s.rdb.QueryRowContext(ctx, "SELECT "+zoneCols+" FROM dns_zones WHERE name = $1", name))
+	z, err := scanZone(s.rdb.QueryRowContext(ctx, "SELECT "+zoneRead+" FROM dns_zones WHERE name = $1", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("zone", name)
 	}
@@ -74,9 +78,9 @@ func (s *Store) ZoneByName(ctx context.Context, name string) (*apogee.Zone, erro
 }
 
 func (s *Store) ListZones(ctx context.Context, ownerID string) ([]*apogee.Zone, error) {
-	q, args := "SELECT "+zoneCols+" FROM dns_zones ORDER BY name", []any{}
+	q, args := "SELECT "+zoneRead+" FROM dns_zones ORDER BY name", []any{}
 	if ownerID != "" {
-		q, args = "SELECT "+zoneCols+" FROM dns_zones WHERE owner_id = $1 ORDER BY name", []any{ownerID}
+		q, args = "SELECT "+zoneRead+" FROM dns_zones WHERE owner_id = $1 ORDER BY name", []any{ownerID}
 	}
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -88,7 +92,7 @@ func (s *Store) ListZones(ctx context.Context, ownerID string) ([]*apogee.Zone, 
 
 func (s *Store) SetZoneVerified(ctx context.Context, name string, at time.Time) (*apogee.Zone, error) {
 	z, err := scanZone(s.db.QueryRowContext(ctx,
-		"UPDATE dns_zones SET verified_at = $2 WHERE name = $1 RETURNING "+zoneCols, name, s.d.timeArg(at)))
+		"UPDATE dns_zones SET verified_at = $2 WHERE name = $1 RETURNING "+zoneRead, name, s.d.timeArg(at)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("zone", name)
 	}

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Zones", testZones},             // zones.go
 		{"ZoneRecords", testZoneRecords}, // zones.go
 		{"DomainRoutes", testDomainRoutes},
+		{"WildcardRoutes", testWildcardRoutes}, // wildcard.go
 		{"ConcurrentCreateDomain", testConcurrentCreateDomain},
 		{"Env", testEnv},
 		{"EnvLimit", testEnvLimit},
