@@ -180,12 +180,7 @@ func (d *Dashboard) appStatusStream(w http.ResponseWriter, r *http.Request, s *s
 	if err != nil {
 		return err
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
+	rc := startEvents(w)
 	t := time.NewTicker(d.statusEvery)
 	defer t.Stop()
 	for {

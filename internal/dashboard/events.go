@@ -35,12 +35,7 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *session) e
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	notes := d.notify.Subscribe(ctx, s.user.ID)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
+	rc := startEvents(w)
 	// A retry hint: browsers reconnect after this many ms when cut off.
 	if _, err := fmt.Fprint(w, "retry: 5000\n: hello\n\n"); err != nil {
 		return nil
@@ -78,4 +73,15 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *session) e
 			_ = rc.Flush()
 		}
 	}
+}
+
+// startEvents answers 200 as a Server-Sent Events stream (not cached, not
+// buffered by a proxy in front) and returns the controller that flushes it.
+func startEvents(w http.ResponseWriter) *http.ResponseController {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	return http.NewResponseController(w)
 }

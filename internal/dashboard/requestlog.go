@@ -183,12 +183,7 @@ func (d *Dashboard) requestsStream(w http.ResponseWriter, r *http.Request, s *se
 	if err != nil {
 		return err
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
+	rc := startEvents(w)
 	// A comment at once: the client (and a proxy) see the stream begin.
 	if _, err := fmt.Fprint(w, ": following\n\n"); err != nil || rc.Flush() != nil {
 		return nil

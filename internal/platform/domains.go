@@ -164,15 +164,9 @@ func (pl domains) AddDomain(ctx context.Context, project, name string) (*apogee.
 			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already added to project %q; remove it there first", name, other.Name)
 		}
 	}
-	if err := pl.checkDomains(ctx, p.OwnerID); err != nil {
+	d, err := pl.createDomain(ctx, p, name)
+	if err != nil {
 		return nil, err
-	}
-	d := &apogee.Domain{Name: name, ProjectID: p.ID, Token: apogee.NewVerificationToken(), CreatedAt: pl.now().UTC()}
-	if err := pl.store.CreateDomain(ctx, d); err != nil {
-		if apogee.ErrorCode(err) == apogee.ECONFLICT {
-			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already used by another project", name)
-		}
-		return nil, fmt.Errorf("platform: create domain: %w", err)
 	}
 	pl.log.Info("domain added", "project", p.Name, "domain", name, "user", u.ID)
 	return pl.domainView(ctx, d, p, true), nil
@@ -318,15 +312,9 @@ func (pl *Platform) addWildcard(ctx context.Context, u *apogee.User, p *apogee.P
 			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already added to project %q; remove it there first", name, other.Name)
 		}
 	}
-	if err := pl.checkDomains(ctx, p.OwnerID); err != nil {
+	d, err := pl.createDomain(ctx, p, name)
+	if err != nil {
 		return nil, err
-	}
-	d := &apogee.Domain{Name: name, ProjectID: p.ID, Token: apogee.NewVerificationToken(), CreatedAt: pl.now().UTC()}
-	if err := pl.store.CreateDomain(ctx, d); err != nil {
-		if apogee.ErrorCode(err) == apogee.ECONFLICT {
-			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already used by another project", name)
-		}
-		return nil, fmt.Errorf("platform: create domain: %w", err)
 	}
 	if d, err = pl.store.VerifyDomain(ctx, p.ID, name, pl.now().UTC()); err != nil {
 		_ = pl.store.DeleteDomain(ctx, p.ID, name)
@@ -349,4 +337,20 @@ func (pl *Platform) validDomain(name string) (string, error) {
 		return name, err
 	}
 	return apogee.ValidateDomainName(name, pl.sitesDomain)
+}
+
+// createDomain records name, unverified, for project p after the plan's
+// custom domain quota allows it; a race for the name is ECONFLICT.
+func (pl *Platform) createDomain(ctx context.Context, p *apogee.Project, name string) (*apogee.Domain, error) {
+	if err := pl.checkDomains(ctx, p.OwnerID); err != nil {
+		return nil, err
+	}
+	d := &apogee.Domain{Name: name, ProjectID: p.ID, Token: apogee.NewVerificationToken(), CreatedAt: pl.now().UTC()}
+	if err := pl.store.CreateDomain(ctx, d); err != nil {
+		if apogee.ErrorCode(err) == apogee.ECONFLICT {
+			return nil, apogee.Errorf(apogee.ECONFLICT, "domain %q is already used by another project", name)
+		}
+		return nil, fmt.Errorf("platform: create domain: %w", err)
+	}
+	return d, nil
 }
