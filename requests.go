@@ -90,7 +90,61 @@ type Count struct {
 	Count int64  `json:"count"`
 }
 
-// RequestStore keeps the edge's request records. Safe for concurrent use.
+// TrafficRollup sums one deployment's requests over a minute or an hour,
+// as one writer (an access log of one server) counted them; a period's
+// rows of several writers add up. Visitors and Latency are sketches
+// (package traffic reads and merges them), so that rows merge into any
+// range without the raw records.
+type TrafficRollup struct {
+	ProjectID    string
+	DeploymentID string
+	Start        time.Time     // the period's start, UTC
+	Period       time.Duration // a minute or an hour
+	Writer       string        // the access log that counted it
+	Requests     int64
+	Bytes        int64
+	CacheHits    int64
+	Status       [5]int64 // requests by class: 1xx … 5xx
+	Visitors     []byte   // a HyperLogLog sketch of the visitor hashes
+	Latency      []byte   // a DDSketch of the durations in microseconds
+}
+
+// TrafficTop is one key among the most frequent of a kind in one
+// deployment's hour, as one writer counted it.
+type TrafficTop struct {
+	Key   string
+	Count int64
+}
+
+// Kinds of the top tables of an hour.
+const (
+	TopPath     = "path"
+	TopReferrer = "referrer"
+	TopNotFound = "404"
+	TopCountry  = "country"
+	TopDevice   = "device"
+)
+
+// TrafficTops is one writer's top tables of one deployment's hour.
+type TrafficTops struct {
+	ProjectID    string
+	DeploymentID string
+	Hour         time.Time
+	Writer       string
+	Kind         string // a Top* value
+	Keys         []TrafficTop
+}
+
+// RollupQuery selects rollups or top tables of a project: those whose
+// period starts in [Since, Until).
+type RollupQuery struct {
+	Since, Until time.Time
+	Period       time.Duration // a minute or an hour
+	DeploymentID string        // "": every deployment
+}
+
+// RequestStore keeps the edge's request records and the rollups the
+// traffic analytics read. Safe for concurrent use.
 type RequestStore interface {
 	// AppendRequests stores records in one transaction; their ID is
 	// ignored. Records of a project that does not exist are stored too
@@ -99,15 +153,34 @@ type RequestStore interface {
 	AppendRequests(ctx context.Context, rs []Request) error
 	// Requests returns the project's records q selects, oldest first.
 	Requests(ctx context.Context, projectID string, q RequestQuery) ([]Request, error)
-	// Traffic sums the project's records in q's range.
-	Traffic(ctx context.Context, projectID string, q TrafficQuery) (Traffic, error)
 	// PruneRequests deletes every record older than before and returns
 	// how many.
 	PruneRequests(ctx context.Context, before time.Time) (int64, error)
+
+	// SaveTraffic stores rollups and top tables in one transaction: a
+	// rollup replaces the one of the same project, deployment, period,
+	// start and writer; a top table replaces that writer's table of the
+	// same kind for the same deployment and hour.
+	SaveTraffic(ctx context.Context, rollups []TrafficRollup, tops []TrafficTops) error
+	// Rollups returns the project's rollups q selects, by start.
+	Rollups(ctx context.Context, projectID string, q RollupQuery) ([]TrafficRollup, error)
+	// TopCounts sums the project's top tables of kind over the hours q
+	// selects (its Period is ignored) and returns the n largest, largest
+	// first, ties by key.
+	TopCounts(ctx context.Context, projectID string, q RollupQuery, kind string, n int) ([]Count, error)
+	// PruneTraffic deletes the rollups of period (and, for an hour, the
+	// top tables) that start before before, and returns how many rows.
+	PruneTraffic(ctx context.Context, period time.Duration, before time.Time) (int64, error)
 }
 
-// DefaultRequestRetention is how long request records are kept.
-const DefaultRequestRetention = 7 * 24 * time.Hour
+// How long the traffic records are kept: the request log (raw records)
+// and the minute rollups for a week, the hour rollups and top tables for
+// 90 days (the analytics read at most 31 days back).
+const (
+	DefaultRequestRetention = 7 * 24 * time.Hour
+	MinuteRollupRetention   = 7 * 24 * time.Hour
+	HourRollupRetention     = 90 * 24 * time.Hour
+)
 
 // TrafficService answers a project's traffic analytics and request log
 // to its owner (or an admin); another user's project is ENOTFOUND.

@@ -1,18 +1,22 @@
-// Package access turns the edge's requests into request records (issue
-// 15) at no cost to the edge: Record copies a fixed-size Entry into a
-// bounded channel without blocking (a full buffer drops the entry and
-// counts it), and Run, in the background, classifies the User-Agent,
-// hashes the visitor, looks up the country and writes batches to the
-// store. No client address reaches the store.
+// Package access turns the edge's requests into traffic analytics and a
+// request log (issue 15) at no cost to the edge: Record copies a
+// fixed-size Entry into a bounded channel without blocking (a full buffer
+// drops the entry and counts it), and Run, in the background, classifies
+// the User-Agent, hashes the visitor, looks up the country, counts every
+// request into the rollups of package traffic (saved every second) and
+// keeps up to RawPerSecond raw records a second of each project for the
+// request log, written in batches. No client address reaches the store.
 package access
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
-	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/traffic"
 )
 
 // Entry is what the edge hands over for one request. Its strings are the
@@ -46,6 +51,8 @@ type Entry struct {
 type Store interface {
 	AppendRequests(ctx context.Context, rs []apogee.Request) error
 	PruneRequests(ctx context.Context, before time.Time) (int64, error)
+	SaveTraffic(ctx context.Context, rollups []apogee.TrafficRollup, tops []apogee.TrafficTops) error
+	PruneTraffic(ctx context.Context, period time.Duration, before time.Time) (int64, error)
 }
 
 // Countries tells a client address's country ("" unknown).
@@ -59,10 +66,15 @@ type Config struct {
 	Countries  Countries     // nil: no country
 	Buffer     int           // entries held before dropping (default 65,536)
 	Batch      int           // records per write at most (default 2,000)
-	FlushEvery time.Duration // longest an entry waits (default 1 s)
-	Retention  time.Duration // records kept (default apogee.DefaultRequestRetention)
-	Log        *slog.Logger
-	Registerer prometheus.Registerer // nil: metrics not registered
+	FlushEvery time.Duration // longest an entry waits before its rollups and record are saved (default 1 s)
+	TopsEvery  time.Duration // how often the hour's top tables are saved under steady traffic (default 10 s; when it pauses and at the hour's end too)
+	Retention  time.Duration // raw records kept (default apogee.DefaultRequestRetention)
+	// RawPerSecond bounds the raw records kept of each project each
+	// second (default 100; every request still counts in the rollups).
+	RawPerSecond int
+	Writer       string // names this log's rollups (default: host name and a random suffix)
+	Log          *slog.Logger
+	Registerer   prometheus.Registerer // nil: metrics not registered
 }
 
 // Log is the buffer and its writer. Record is safe for concurrent use;
@@ -80,6 +92,15 @@ type Log struct {
 	saltDay int64 // Unix days
 	salt    maphash.Seed
 	devices map[string]string // User-Agent → device class, reset when large
+	agg     *traffic.Aggregator
+	kept    map[string]second // raw records kept this second, by project
+	sampled atomic.Int64
+}
+
+// second counts the raw records kept of a project in one second.
+type second struct {
+	unix int64
+	n    int
 }
 
 // maxDevices bounds the device cache: User-Agents repeat, so most
@@ -100,6 +121,16 @@ func New(cfg Config) (*Log, error) {
 	if cfg.Retention <= 0 {
 		cfg.Retention = apogee.DefaultRequestRetention
 	}
+	if cfg.TopsEvery <= 0 {
+		cfg.TopsEvery = 10 * time.Second
+	}
+	if cfg.RawPerSecond <= 0 {
+		cfg.RawPerSecond = 100
+	}
+	if cfg.Writer == "" {
+		host, _ := os.Hostname()
+		cfg.Writer = fmt.Sprintf("%s-%08x", host, rand.Uint32())
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -109,6 +140,8 @@ func New(cfg Config) (*Log, error) {
 		mDrop:  prometheus.NewCounter(prometheus.CounterOpts{Name: "apogee_access_dropped_total", Help: "Request records dropped because the access buffer was full."}),
 		mWrite: prometheus.NewCounter(prometheus.CounterOpts{Name: "apogee_access_written_total", Help: "Request records written to the store."}),
 		ua:     useragent.NewParser(),
+		agg:    traffic.NewAggregator(cfg.Writer),
+		kept:   map[string]second{},
 	}
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{l.mDrop, l.mWrite} {
@@ -134,12 +167,17 @@ func (l *Log) Record(e Entry) {
 // Dropped is how many entries Record dropped so far.
 func (l *Log) Dropped() int64 { return l.dropped.Load() }
 
-// Written is how many records were stored so far.
+// Written is how many raw records were stored so far.
 func (l *Log) Written() int64 { return l.written.Load() }
 
-// Run writes recorded entries in batches and prunes old records every
-// hour until ctx ends; then it writes what is buffered (with a short
-// deadline of its own) and returns.
+// Sampled is how many requests were counted in the rollups but kept no
+// raw record, their project being over RawPerSecond.
+func (l *Log) Sampled() int64 { return l.sampled.Load() }
+
+// Run counts recorded entries into rollups and writes them and the raw
+// records in batches, and prunes old records every hour, until ctx ends;
+// then it writes what is buffered and counted (with a short deadline of
+// its own) and returns.
 func (l *Log) Run(ctx context.Context) error {
 	batch := make([]apogee.Request, 0, l.cfg.Batch)
 	tick := time.NewTicker(l.cfg.FlushEvery)
@@ -147,6 +185,8 @@ func (l *Log) Run(ctx context.Context) error {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	l.prune(ctx)
+	var lastTops time.Time
+	busy := false // entries came since the last tick
 	flush := func(ctx context.Context) {
 		if len(batch) == 0 {
 			return
@@ -159,15 +199,35 @@ func (l *Log) Run(ctx context.Context) error {
 		}
 		batch = batch[:0]
 	}
-	for {
-		select {
-		case e := <-l.ch:
-			batch = append(batch, l.request(e))
+	save := func(ctx context.Context, now time.Time, tops bool) {
+		rollups, tables := l.agg.Flush(now, tops)
+		if err := l.cfg.Store.SaveTraffic(ctx, rollups, tables); err != nil {
+			l.cfg.Log.Error("write traffic rollups failed", "rollups", len(rollups), "err", err)
+		}
+	}
+	add := func(ctx context.Context, e Entry) {
+		if r, keep := l.count(e); keep {
+			batch = append(batch, r)
 			if len(batch) == cap(batch) {
 				flush(ctx)
 			}
-		case <-tick.C:
+		}
+	}
+	for {
+		select {
+		case e := <-l.ch:
+			add(ctx, e)
+			busy = true
+		case now := <-tick.C:
 			flush(ctx)
+			// The top tables are rewritten whole: under steady traffic
+			// every TopsEvery, and as soon as it pauses.
+			tops := !busy || now.Sub(lastTops) >= l.cfg.TopsEvery
+			busy = false
+			if tops {
+				lastTops = now
+			}
+			save(ctx, now, tops)
 		case <-prune.C:
 			l.prune(ctx)
 		case <-ctx.Done():
@@ -176,12 +236,10 @@ func (l *Log) Run(ctx context.Context) error {
 			for {
 				select {
 				case e := <-l.ch:
-					batch = append(batch, l.request(e))
-					if len(batch) == cap(batch) {
-						flush(dctx)
-					}
+					add(dctx, e)
 				default:
 					flush(dctx)
+					save(dctx, time.Now(), true)
 					return nil
 				}
 			}
@@ -189,41 +247,79 @@ func (l *Log) Run(ctx context.Context) error {
 	}
 }
 
+// count counts e into the rollups and returns its raw record, and whether
+// to keep it: at most RawPerSecond of its project's each second.
+func (l *Log) count(e Entry) (apogee.Request, bool) {
+	r, visitor := l.request(e)
+	l.agg.Add(&r, visitor)
+	sec := e.Start.Unix()
+	k := l.kept[r.ProjectID]
+	if k.unix != sec {
+		if len(l.kept) >= maxDevices {
+			clear(l.kept)
+		}
+		k = second{unix: sec}
+	}
+	if k.n >= l.cfg.RawPerSecond {
+		l.sampled.Add(1)
+		return r, false
+	}
+	k.n++
+	l.kept[r.ProjectID] = k
+	r.Visitor = strconv.FormatUint(visitor, 36)
+	return r, true
+}
+
 func (l *Log) prune(ctx context.Context) {
-	n, err := l.cfg.Store.PruneRequests(ctx, time.Now().Add(-l.cfg.Retention))
-	if err != nil && ctx.Err() == nil {
-		l.cfg.Log.Error("prune request records failed", "err", err)
-	} else if n > 0 {
-		l.cfg.Log.Info("pruned request records", "records", n)
+	now := time.Now()
+	for _, p := range []struct {
+		what   string
+		before time.Time
+		prune  func(context.Context, time.Time) (int64, error)
+	}{
+		{"request records", now.Add(-l.cfg.Retention), l.cfg.Store.PruneRequests},
+		{"minute rollups", now.Add(-apogee.MinuteRollupRetention), func(ctx context.Context, t time.Time) (int64, error) {
+			return l.cfg.Store.PruneTraffic(ctx, traffic.Minute, t)
+		}},
+		{"hour rollups", now.Add(-apogee.HourRollupRetention), func(ctx context.Context, t time.Time) (int64, error) {
+			return l.cfg.Store.PruneTraffic(ctx, traffic.Hour, t)
+		}},
+	} {
+		n, err := p.prune(ctx, p.before)
+		if err != nil && ctx.Err() == nil {
+			l.cfg.Log.Error("prune "+p.what+" failed", "err", err)
+		} else if n > 0 {
+			l.cfg.Log.Info("pruned "+p.what, "rows", n)
+		}
 	}
 }
 
-// request makes the stored record of e: the path without its query, the
+// request makes the record of e: the path without its query, the
 // referrer's host (none when it is the request's own host), the device
-// class, the country and the visitor hash.
-func (l *Log) request(e Entry) apogee.Request {
+// class and the country; and the visitor hash.
+func (l *Log) request(e Entry) (apogee.Request, uint64) {
 	r := apogee.Request{
 		Time: e.Start, ProjectID: e.ProjectID, DeploymentID: e.DeploymentID, Host: e.Host, Method: e.Method,
 		Path: e.Path, Status: e.Status, Bytes: e.Bytes, Duration: e.Duration, CacheHit: e.CacheHit,
 		Referrer: referrerHost(e.Referer, e.Host), Device: l.device(e.UserAgent),
 	}
-	ipText, _, err := net.SplitHostPort(e.RemoteAddr)
+	ip, _, err := net.SplitHostPort(e.RemoteAddr) // substrings: no allocation
 	if err != nil {
-		ipText = e.RemoteAddr
+		ip = e.RemoteAddr
 	}
-	ip, _ := netip.ParseAddr(ipText)
-	if l.cfg.Countries != nil && ip.IsValid() {
-		r.Country = l.cfg.Countries.Country(ip.Unmap())
+	if l.cfg.Countries != nil {
+		if addr, err := netip.ParseAddr(ip); err == nil {
+			r.Country = l.cfg.Countries.Country(addr.Unmap())
+		}
 	}
-	r.Visitor = l.visitor(e.Start, ip.Unmap().String(), e.UserAgent, e.ProjectID)
-	return r
+	return r, l.visitor(e.Start, ip, e.UserAgent, e.ProjectID)
 }
 
 // visitor hashes the visitor with the salt of start's UTC day: a random
 // maphash seed that lives in memory only and is replaced when the day
 // changes, so yesterday's hashes cannot be recomputed (a restart starts a
 // new salt too: a visitor then counts twice that day).
-func (l *Log) visitor(start time.Time, ip, ua, project string) string {
+func (l *Log) visitor(start time.Time, ip, ua, project string) uint64 {
 	if day := start.Unix() / 86400; day != l.saltDay {
 		l.salt, l.saltDay = maphash.MakeSeed(), day
 	}
@@ -233,7 +329,7 @@ func (l *Log) visitor(start time.Time, ip, ua, project string) string {
 		h.WriteString(s)
 		h.WriteByte(0)
 	}
-	return strconv.FormatUint(h.Sum64(), 36)
+	return h.Sum64()
 }
 
 // device classes a User-Agent with go-useragent.
@@ -268,17 +364,31 @@ func (l *Log) parseDevice(ua string) string {
 }
 
 // referrerHost is the host of a Referer, lower-case without a port; ""
-// when there is none or it is own (navigation within the site).
+// when there is none or it is own (navigation within the site). It reads
+// scheme://[userinfo@]host[:port][/…] without allocating.
 func referrerHost(ref, own string) string {
-	if ref == "" {
+	_, rest, ok := strings.Cut(ref, "://")
+	if !ok {
 		return ""
 	}
-	u, err := url.Parse(ref)
-	if err != nil || u.Host == "" {
-		return ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
 	}
-	h := strings.ToLower(u.Hostname())
-	if h == own {
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	h := rest
+	if strings.HasPrefix(h, "[") { // [v6]:port
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			h = h[1:i]
+		} else {
+			return ""
+		}
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		h = h[:i]
+	}
+	h = strings.ToLower(h) // no copy when it is lower-case already
+	if h == "" || h == own {
 		return ""
 	}
 	return h

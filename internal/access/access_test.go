@@ -13,6 +13,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/access"
 	"github.com/apogee-dev/apogee/internal/sqlstore"
+	"github.com/apogee-dev/apogee/internal/traffic"
 )
 
 const (
@@ -86,9 +87,13 @@ func TestWrite(t *testing.T) {
 			t.Errorf("record %d = %+v, want device %q referrer %q", i, rs[i], want.device, want.ref)
 		}
 	}
-	tr, err := st.Traffic(t.Context(), "web", apogee.TrafficQuery{Since: now.Add(-time.Minute)})
-	if err != nil || tr.Visitors != 3 {
-		t.Errorf("visitors = %d, %v; want 3 (two requests of one client)", tr.Visitors, err)
+	var tr apogee.Traffic
+	waitFor(t, "rollups of 4 requests", func() bool {
+		tr, err = traffic.Sum(t.Context(), st, "web", apogee.TrafficQuery{Since: now.Add(-time.Minute), Bucket: time.Minute})
+		return err == nil && tr.Requests == 4
+	})
+	if tr.Visitors != 3 || tr.Bytes != 40 || tr.Status["2xx"] != 4 {
+		t.Errorf("rollups = %d visitors, %d bytes, status %v; want 3 (two requests of one client), 40, 4 2xx", tr.Visitors, tr.Bytes, tr.Status)
 	}
 
 	cancel()
@@ -118,29 +123,67 @@ func TestNoAddressStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(t.Context(), "SELECT * FROM requests")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
 	var dump strings.Builder
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
+	for _, table := range []string{"requests", "traffic_rollups", "traffic_tops"} {
+		rows, err := db.QueryContext(t.Context(), "SELECT * FROM "+table)
+		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintln(&dump, vals...)
+		cols, _ := rows.Columns()
+		n := 0
+		for ; rows.Next(); n++ {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintln(&dump, vals...)
+		}
+		rows.Close()
+		if n == 0 {
+			t.Fatalf("nothing stored in %s", table)
+		}
 	}
 	if !strings.Contains(dump.String(), "web.localhost") {
 		t.Fatalf("the record was not stored: %s", dump.String())
 	}
 	if strings.Contains(dump.String(), "198.51.100.77") {
 		t.Errorf("the client's address is stored: %s", dump.String())
+	}
+}
+
+// TestRawPerSecond: past RawPerSecond a second, a project's requests keep
+// no raw record but every one counts in the rollups, and another project
+// has its own budget.
+func TestRawPerSecond(t *testing.T) {
+	st := openStore(t)
+	l, err := access.New(access.Config{Store: st, RawPerSecond: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	for i := range 10 {
+		l.Record(access.Entry{Start: now.Add(time.Duration(i) * time.Millisecond), ProjectID: "web", DeploymentID: "d1",
+			Host: "web.localhost", Method: "GET", Path: "/", Status: 200, RemoteAddr: "192.0.2.1:1"})
+	}
+	l.Record(access.Entry{Start: now.Add(time.Second), ProjectID: "web", DeploymentID: "d1", Host: "web.localhost",
+		Method: "GET", Path: "/next", Status: 200, RemoteAddr: "192.0.2.1:1"}) // the next second: a new budget
+	l.Record(access.Entry{Start: now, ProjectID: "api", DeploymentID: "d2", Host: "api.localhost", Method: "GET",
+		Path: "/", Status: 200, RemoteAddr: "192.0.2.1:1"})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := l.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l.Written() != 5 || l.Sampled() != 7 {
+		t.Errorf("written %d, sampled %d; want 5 (3 + 1 of web, 1 of api) and 7", l.Written(), l.Sampled())
+	}
+	tr, err := traffic.Sum(t.Context(), st, "web", apogee.TrafficQuery{Since: now.Add(-time.Minute), Bucket: time.Minute})
+	if err != nil || tr.Requests != 11 || len(tr.Paths) != 2 || tr.Paths[0] != (apogee.Count{Key: "/", Count: 10}) {
+		t.Errorf("rollups = %d requests, paths %v, %v; want 11, / 10 and /next 1", tr.Requests, tr.Paths, err)
 	}
 }
 

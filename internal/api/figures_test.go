@@ -8,6 +8,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/platform"
+	"github.com/apogee-dev/apogee/internal/traffic"
 )
 
 // admin makes an admin and returns a token of theirs.
@@ -99,6 +100,9 @@ func TestAdminRoutes(t *testing.T) {
 			Status: r.status, Bytes: int64(100 * (i + 1)), Visitor: r.visitor, Device: apogee.DeviceDesktop})
 	}
 	if err := e.store.AppendRequests(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := traffic.Save(context.Background(), e.store, "test", recs); err != nil {
 		t.Fatal(err)
 	}
 	e.must(e.call("GET", "/api/v1/admin/figures", root, nil), 200, &f)

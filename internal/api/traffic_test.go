@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/traffic"
 )
 
 func TestTraffic(t *testing.T) {
@@ -27,6 +28,9 @@ func TestTraffic(t *testing.T) {
 		rs = append(rs, r)
 	}
 	if err := e.store.AppendRequests(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := traffic.Save(t.Context(), e.store, "test", rs); err != nil {
 		t.Fatal(err)
 	}
 

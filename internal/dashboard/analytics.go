@@ -207,16 +207,19 @@ func percent(part, whole int64) string {
 	return fmt.Sprintf("%.0f%%", p)
 }
 
-// latency writes a response time as a person reads it: "0.4 ms", "12 ms",
-// "1.2 s".
+// latency writes a response time as a person reads it, to two
+// significant figures (the percentiles come from a sketch within 1%):
+// "0.4 ms", "12 ms", "400 ms", "1.2 s".
 func latency(d time.Duration) string {
 	switch {
 	case d < 100*time.Microsecond:
 		return "<0.1 ms"
 	case d < 10*time.Millisecond:
 		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)), ".0") + " ms"
-	case d < time.Second:
+	case d < 100*time.Millisecond:
 		return fmt.Sprintf("%d ms", d.Round(time.Millisecond)/time.Millisecond)
+	case d < time.Second-5*time.Millisecond:
+		return fmt.Sprintf("%d ms", d.Round(10*time.Millisecond)/time.Millisecond)
 	}
 	return strings.TrimSuffix(fmt.Sprintf("%.1f", d.Seconds()), ".0") + " s"
 }

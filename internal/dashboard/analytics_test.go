@@ -15,6 +15,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/testbed"
+	"github.com/apogee-dev/apogee/internal/traffic"
 )
 
 // analyticsNow is the fixed clock of the analytics tests: 12:30 UTC.
@@ -45,6 +46,9 @@ func trafficFixture(t *testing.T, e *env) (web *apogee.Project, old, prod *apoge
 	}
 	_ = docs
 	if err := e.store.AppendRequests(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := traffic.Save(context.Background(), e.store, "test", rs); err != nil {
 		t.Fatal(err)
 	}
 	return web, old, prod
@@ -414,6 +418,9 @@ func BenchmarkAnalyticsTab(b *testing.B) {
 			Device: devices[i%len(devices)], Visitor: strconv.Itoa(i % 3000), Referrer: []string{"", "google.com", "news.ycombinator.com"}[i%3]})
 		if len(batch) == cap(batch) {
 			if err := e.store.AppendRequests(context.Background(), batch); err != nil {
+				b.Fatal(err)
+			}
+			if err := traffic.Save(context.Background(), e.store, "bench-"+strconv.Itoa(i), batch); err != nil {
 				b.Fatal(err)
 			}
 			batch = batch[:0]

@@ -83,6 +83,10 @@ type discard struct{}
 
 func (discard) AppendRequests(context.Context, []apogee.Request) error  { return nil }
 func (discard) PruneRequests(context.Context, time.Time) (int64, error) { return 0, nil }
+func (discard) SaveTraffic(context.Context, []apogee.TrafficRollup, []apogee.TrafficTops) error {
+	return nil
+}
+func (discard) PruneTraffic(context.Context, time.Duration, time.Time) (int64, error) { return 0, nil }
 
 // BenchmarkServeAccess compares a cached GET with the access log off and
 // on (a real access.Log, its writer draining the buffer), in one run.

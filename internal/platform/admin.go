@@ -12,6 +12,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/auth"
+	"github.com/apogee-dev/apogee/internal/traffic"
 )
 
 // admin implements apogee.AdminService: every method is for admins only
@@ -268,7 +269,7 @@ func (pl admin) platformTraffic(ctx context.Context, now time.Time) (*apogee.Pla
 		return nil, fmt.Errorf("traffic: %w", err)
 	}
 	for _, p := range ps {
-		t, err := pl.store.Traffic(ctx, p.ID, apogee.TrafficQuery{Since: first, Until: now, Bucket: time.Hour, Top: 1})
+		t, err := traffic.Sum(ctx, pl.store, p.ID, apogee.TrafficQuery{Since: first, Until: now, Bucket: time.Hour, Top: 1})
 		if err != nil {
 			return nil, fmt.Errorf("traffic of %s: %w", p.Name, err)
 		}

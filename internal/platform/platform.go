@@ -303,7 +303,7 @@ func (pl *Platform) Services() apogee.Services {
 		DNS:         zones{pl},
 		Env:         env{pl},
 		RuntimeLogs: runtimeLogs{pl},
-		Traffic:     traffic{pl},
+		Traffic:     trafficService{pl},
 		Apps:        appService{pl},
 		Webhooks:    webhooks{pl},
 		Accounts:    accounts{pl},

@@ -6,17 +6,18 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/traffic"
 )
 
 // traffic implements apogee.TrafficService.
-type traffic struct{ pl *Platform }
+type trafficService struct{ pl *Platform }
 
-var _ apogee.TrafficService = traffic{}
+var _ apogee.TrafficService = trafficService{}
 
 // maxTrafficRange bounds what one Traffic call sums.
 const maxTrafficRange = 31 * 24 * time.Hour
 
-func (s traffic) Traffic(ctx context.Context, project string, q apogee.TrafficQuery) (*apogee.Traffic, error) {
+func (s trafficService) Traffic(ctx context.Context, project string, q apogee.TrafficQuery) (*apogee.Traffic, error) {
 	_, p, err := s.pl.project(ctx, project)
 	if err != nil {
 		return nil, err
@@ -42,7 +43,7 @@ func (s traffic) Traffic(ctx context.Context, project string, q apogee.TrafficQu
 	default:
 		return nil, apogee.Errorf(apogee.EINVALID, "bucket %s: a minute, an hour or a day", q.Bucket)
 	}
-	t, err := s.pl.store.Traffic(ctx, p.ID, q)
+	t, err := traffic.Sum(ctx, s.pl.store, p.ID, q)
 	if err != nil {
 		return nil, fmt.Errorf("platform: traffic of %s: %w", project, err)
 	}
@@ -64,7 +65,7 @@ func bucketFor(d time.Duration) time.Duration {
 // maxRequests bounds one read of the request log.
 const maxRequests = 5000
 
-func (s traffic) Requests(ctx context.Context, project string, q apogee.RequestQuery) ([]apogee.Request, error) {
+func (s trafficService) Requests(ctx context.Context, project string, q apogee.RequestQuery) ([]apogee.Request, error) {
 	_, p, err := s.pl.project(ctx, project)
 	if err != nil {
 		return nil, err

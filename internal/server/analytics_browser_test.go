@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,8 @@ func waitRouted(t *testing.T, s *Server, host string) {
 }
 
 // waitTraffic waits until the access writer has stored n requests of
-// project (it writes in batches, about every second).
+// project, in its rollups and its top tables (it writes rollups about
+// every second, top tables a second after traffic pauses).
 func waitTraffic(t *testing.T, c *client.Client, project string, n int64) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
@@ -65,7 +67,11 @@ func waitTraffic(t *testing.T, c *client.Client, project string, n int64) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tr.Requests == n {
+		var paths int64
+		for _, p := range tr.Paths {
+			paths += p.Count
+		}
+		if tr.Requests == n && paths == n {
 			return
 		}
 		if tr.Requests > n || time.Now().After(deadline) {
@@ -154,7 +160,12 @@ func TestAnalyticsInBrowser(t *testing.T) {
 	}
 	shot("analytics-1280")
 	for _, r := range []string{"1h", "7d", "30d"} {
-		run("the range "+r, chromedp.SetValue(`#an-range`, r), chromedp.Submit(`#an-range`), chromedp.WaitReady(`//select[@id="an-range"]/option[@value="`+r+`" and @selected]`), chromedp.WaitVisible(`#figures`))
+		// Chosen and sent in one step in the page: as separate actions, chromedp
+		// could act on the node of the page the previous range had replaced.
+		if _, err := chromedp.Run(b, chromedp.Evaluate[bool](`{const s = document.querySelector("#an-range"); s.value = `+strconv.Quote(r)+`; s.form.requestSubmit(); true}`)); err != nil {
+			t.Fatalf("the range %s: %v", r, err)
+		}
+		run("the range "+r, chromedp.WaitReady(`//select[@id="an-range"]/option[@value="`+r+`" and @selected]`), chromedp.WaitVisible(`#figures`))
 		if got := text(`#chart-requests figcaption`); !strings.Contains(got, "the most, 6,") {
 			t.Errorf("the %s chart says %q", r, got)
 		}

@@ -42,7 +42,7 @@ func TestTrafficThroughTheEdge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tr.Requests == 4 {
+		if tr.Requests == 4 && len(tr.Paths) == 2 { // the top tables come a second after the rollups
 			if tr.Status["2xx"] != 3 || tr.Status["4xx"] != 1 || tr.Visitors != 1 || len(tr.NotFound) != 1 || tr.NotFound[0].Key != "/missing" {
 				t.Errorf("traffic = %+v", tr)
 			}

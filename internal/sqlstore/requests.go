@@ -105,103 +105,110 @@ func (s *Store) Requests(ctx context.Context, projectID string, q apogee.Request
 	return rs, wrap("requests", err)
 }
 
-// Traffic sums the project's records in q's range with a handful of
-// aggregate queries over the (project_id, at_ms) index.
-func (s *Store) Traffic(ctx context.Context, projectID string, q apogee.TrafficQuery) (apogee.Traffic, error) {
-	if q.Until.IsZero() {
-		q.Until = time.Now()
+// SaveTraffic upserts rollups and replaces top tables in one transaction.
+func (s *Store) SaveTraffic(ctx context.Context, rollups []apogee.TrafficRollup, tops []apogee.TrafficTops) error {
+	if len(rollups) == 0 && len(tops) == 0 {
+		return nil
 	}
-	if q.Top <= 0 {
-		q.Top = 10
-	}
-	if q.Bucket <= 0 {
-		q.Bucket = time.Hour
-	}
-	t := apogee.Traffic{Since: q.Since.UTC(), Until: q.Until.UTC(), Status: map[string]int64{}}
-	filter := func() *requestFilter { return newRequestFilter(projectID, q.Since, q.Until, q.DeploymentID) }
-	err := func() error {
-		f := filter()
-		err := s.rdb.QueryRowContext(ctx, "SELECT COUNT(*), COUNT(DISTINCT visitor), COALESCE(SUM(bytes), 0), "+
-			"COALESCE(SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END), 0) FROM requests"+f.b.String(), f.args...).
-			Scan(&t.Requests, &t.Visitors, &t.Bytes, &t.CacheHits)
-		if err != nil || t.Requests == 0 {
-			return err
-		}
-		f = filter()
-		rows, err := s.rdb.QueryContext(ctx, "SELECT status / 100, COUNT(*) FROM requests"+f.b.String()+" GROUP BY 1", f.args...)
-		if err != nil {
-			return err
-		}
-		classes, err := collect(rows, func(row scanner) (c [2]int64, err error) {
-			err = row.Scan(&c[0], &c[1])
-			return c, err
-		})
-		if err != nil {
-			return err
-		}
-		for _, c := range classes {
-			t.Status[fmt.Sprintf("%dxx", c[0])] = c[1]
-		}
-		for _, p := range []struct {
-			q   float64
-			out *time.Duration
-		}{{0.50, &t.P50}, {0.95, &t.P95}, {0.99, &t.P99}} {
-			// The nearest-rank percentile: the ceil(q·n)-th smallest.
-			rank := int64(p.q*float64(t.Requests)+0.999999) - 1
-			f = filter()
-			var us int64
-			if err := s.rdb.QueryRowContext(ctx, "SELECT duration_us FROM requests"+f.b.String()+
-				" ORDER BY duration_us LIMIT 1 OFFSET "+f.arg(max(rank, 0)), f.args...).Scan(&us); err != nil {
-				return fmt.Errorf("p%d: %w", int(p.q*100), err)
+	return s.inTx(ctx, "save traffic", func(tx *sql.Tx) error {
+		const cols = 15
+		args := make([]any, 0, cols*min(len(rollups), logsPerInsert))
+		for chunk := range slices.Chunk(rollups, logsPerInsert/2) {
+			args = args[:0]
+			for _, r := range chunk {
+				args = append(args, r.ProjectID, r.DeploymentID, int64(r.Period/time.Second), r.Start.Unix(), r.Writer,
+					r.Requests, r.Bytes, r.CacheHits, r.Status[0], r.Status[1], r.Status[2], r.Status[3], r.Status[4],
+					r.Visitors, r.Latency)
 			}
-			*p.out = time.Duration(us) * time.Microsecond
+			if _, err := tx.ExecContext(ctx, "INSERT INTO traffic_rollups (project_id, deployment_id, period_s, start_s, writer, "+
+				"requests, bytes, cache_hits, s1, s2, s3, s4, s5, visitors, latency) VALUES "+s.d.rowsSQL(len(chunk), cols)+
+				" ON CONFLICT (project_id, period_s, start_s, deployment_id, writer) DO UPDATE SET requests = excluded.requests, "+
+				"bytes = excluded.bytes, cache_hits = excluded.cache_hits, s1 = excluded.s1, s2 = excluded.s2, s3 = excluded.s3, "+
+				"s4 = excluded.s4, s5 = excluded.s5, visitors = excluded.visitors, latency = excluded.latency", args...); err != nil {
+				return fmt.Errorf("rollups: %w", err)
+			}
 		}
-		f = filter()
-		step := f.arg(q.Bucket.Milliseconds())
-		rows, err = s.rdb.QueryContext(ctx, "SELECT (at_ms / "+step+") * "+step+", COUNT(*), COUNT(DISTINCT visitor), SUM(bytes), "+
-			"SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END) FROM requests"+f.b.String()+" GROUP BY 1 ORDER BY 1", f.args...)
-		if err != nil {
-			return err
-		}
-		if t.Series, err = collect(rows, func(row scanner) (p apogee.TrafficPoint, err error) {
-			var at int64
-			err = row.Scan(&at, &p.Requests, &p.Visitors, &p.Bytes, &p.Errors)
-			p.Time = time.UnixMilli(at).UTC()
-			return p, err
-		}); err != nil {
-			return err
-		}
-		for _, tb := range []struct {
-			col, cond string
-			out       *[]apogee.Count
-		}{
-			{"path", "", &t.Paths},
-			{"referrer", " AND referrer <> ''", &t.Referrers},
-			{"path", " AND status = 404", &t.NotFound},
-			{"country", " AND country <> ''", &t.Countries},
-			{"device", "", &t.Devices},
-		} {
-			if *tb.out, err = s.top(ctx, filter(), tb.col, tb.cond, q.Top); err != nil {
-				return err
+		for _, t := range tops {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM traffic_tops WHERE project_id = $1 AND kind = $2 AND hour_s = $3 "+
+				"AND deployment_id = $4 AND writer = $5", t.ProjectID, t.Kind, t.Hour.Unix(), t.DeploymentID, t.Writer); err != nil {
+				return fmt.Errorf("tops: %w", err)
+			}
+			const cols = 7
+			for chunk := range slices.Chunk(t.Keys, logsPerInsert) {
+				args = args[:0]
+				for _, k := range chunk {
+					args = append(args, t.ProjectID, t.Kind, t.Hour.Unix(), t.DeploymentID, t.Writer, k.Key, k.Count)
+				}
+				if _, err := tx.ExecContext(ctx, "INSERT INTO traffic_tops (project_id, kind, hour_s, deployment_id, writer, key, count) "+
+					"VALUES "+s.d.rowsSQL(len(chunk), cols), args...); err != nil {
+					return fmt.Errorf("tops: %w", err)
+				}
 			}
 		}
 		return nil
-	}()
-	return t, wrap("traffic", err)
+	})
 }
 
-// top returns the most frequent values of col among the rows f selects
-// and cond narrows.
-func (s *Store) top(ctx context.Context, f *requestFilter, col, cond string, n int) ([]apogee.Count, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+col+", COUNT(*) FROM requests"+f.b.String()+cond+
-		" GROUP BY "+col+" ORDER BY 2 DESC, 1 LIMIT "+f.arg(n), f.args...)
-	if err != nil {
-		return nil, fmt.Errorf("top %s: %w", col, err)
+// rollupFilter is the WHERE clause of Rollups and TopCounts.
+func rollupFilter(projectID, col string, q apogee.RollupQuery) *requestFilter {
+	f := &requestFilter{}
+	f.b.WriteString(" WHERE project_id = " + f.arg(projectID))
+	if !q.Since.IsZero() {
+		f.b.WriteString(" AND " + col + " >= " + f.arg(q.Since.Unix()))
 	}
-	return collect(rows, func(row scanner) (c apogee.Count, err error) {
+	if !q.Until.IsZero() {
+		f.b.WriteString(" AND " + col + " < " + f.arg(q.Until.Unix()))
+	}
+	if q.DeploymentID != "" {
+		f.b.WriteString(" AND deployment_id = " + f.arg(q.DeploymentID))
+	}
+	return f
+}
+
+// Rollups returns the project's rollups of q's period in its range.
+func (s *Store) Rollups(ctx context.Context, projectID string, q apogee.RollupQuery) ([]apogee.TrafficRollup, error) {
+	f := rollupFilter(projectID, "start_s", q)
+	f.b.WriteString(" AND period_s = " + f.arg(int64(q.Period/time.Second)))
+	rows, err := s.rdb.QueryContext(ctx, "SELECT project_id, deployment_id, period_s, start_s, writer, requests, bytes, cache_hits, "+
+		"s1, s2, s3, s4, s5, visitors, latency FROM traffic_rollups"+f.b.String()+" ORDER BY start_s", f.args...)
+	if err != nil {
+		return nil, wrap("rollups", err)
+	}
+	rs, err := collect(rows, func(row scanner) (r apogee.TrafficRollup, err error) {
+		var period, start int64
+		err = row.Scan(&r.ProjectID, &r.DeploymentID, &period, &start, &r.Writer, &r.Requests, &r.Bytes, &r.CacheHits,
+			&r.Status[0], &r.Status[1], &r.Status[2], &r.Status[3], &r.Status[4], &r.Visitors, &r.Latency)
+		r.Period, r.Start = time.Duration(period)*time.Second, time.Unix(start, 0).UTC()
+		return r, err
+	})
+	return rs, wrap("rollups", err)
+}
+
+// TopCounts sums the top tables of kind over q's hours.
+func (s *Store) TopCounts(ctx context.Context, projectID string, q apogee.RollupQuery, kind string, n int) ([]apogee.Count, error) {
+	f := rollupFilter(projectID, "hour_s", q)
+	f.b.WriteString(" AND kind = " + f.arg(kind))
+	rows, err := s.rdb.QueryContext(ctx, "SELECT key, SUM(count) FROM traffic_tops"+f.b.String()+
+		" GROUP BY key ORDER BY 2 DESC, 1 LIMIT "+f.arg(n), f.args...)
+	if err != nil {
+		return nil, wrap("top "+kind, err)
+	}
+	cs, err := collect(rows, func(row scanner) (c apogee.Count, err error) {
 		err = row.Scan(&c.Key, &c.Count)
 		return c, err
 	})
+	return cs, wrap("top "+kind, err)
+}
+
+// PruneTraffic deletes rollups of period (and with hours, top tables)
+// older than before.
+func (s *Store) PruneTraffic(ctx context.Context, period time.Duration, before time.Time) (int64, error) {
+	n, err := s.exec(ctx, "DELETE FROM traffic_rollups WHERE period_s = $1 AND start_s < $2", int64(period/time.Second), before.Unix())
+	if err != nil || period != time.Hour {
+		return n, wrap("prune traffic", err)
+	}
+	m, err := s.exec(ctx, "DELETE FROM traffic_tops WHERE hour_s < $1", before.Unix())
+	return n + m, wrap("prune traffic", err)
 }
 
 // PruneRequests deletes records older than before, in batches so that

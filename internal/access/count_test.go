@@ -1,0 +1,33 @@
+package access
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkCount is the writer's work for one request beyond the raw
+// record budget, the case of a busy project: classify, hash, count into
+// the minute and hour rollups and top tables. It runs beside the edge on
+// the same cores, so it is what logging costs a request.
+func BenchmarkCount(b *testing.B) {
+	l, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l.cfg.RawPerSecond = 1
+	start := time.Now()
+	var es [64]Entry
+	for i := range es {
+		es[i] = Entry{Start: start, Duration: time.Duration(i) * time.Millisecond, ProjectID: "web", DeploymentID: "d1",
+			Host: "web.localhost", Method: "GET", Path: fmt.Sprintf("/page/%d", i%16), Status: 200 + (i%8)/7*204,
+			Bytes: 1000, RemoteAddr: fmt.Sprintf("192.0.2.%d:4000", i), Referer: "https://news.example/item?id=3",
+			UserAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		l.count(es[i%len(es)])
+		i++
+	}
+}

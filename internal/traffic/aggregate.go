@@ -1,0 +1,154 @@
+package traffic
+
+import (
+	"time"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/axiomhq/hyperloglog"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// Grace is how long after its end a period still takes late requests
+// before its rollup is final and forgotten.
+const Grace = 10 * time.Second
+
+// Aggregator sums requests into rollups and top tables for one writer.
+// It is not safe for concurrent use: the access writer's goroutine owns
+// it.
+type Aggregator struct {
+	writer  string
+	periods map[key]*rollup
+	last    struct { // the previous request's periods: most requests share them
+		project, deployment string
+		minute              int64
+		rollups             [2]*rollup
+	}
+}
+
+type key struct {
+	project, deployment string
+	period              time.Duration
+	start               int64 // Unix seconds
+}
+
+// rollup is a period being counted.
+type rollup struct {
+	row       apogee.TrafficRollup // counts only; sketches are below
+	visitors  *hyperloglog.Sketch
+	latency   *ddsketch.DDSketch
+	tops      []*topK // hours only, by kinds
+	dirty     bool    // counted since the last Flush
+	topsDirty bool    // counted since the last Flush of the top tables
+}
+
+// NewAggregator returns an Aggregator whose rows carry writer's name.
+func NewAggregator(writer string) *Aggregator {
+	return &Aggregator{writer: writer, periods: map[key]*rollup{}}
+}
+
+// Add counts r, whose visitor hash is visitor, into its minute and hour.
+func (a *Aggregator) Add(r *apogee.Request, visitor uint64) {
+	unix := r.Time.Unix()
+	minute := unix - (unix%60+60)%60
+	if l := &a.last; l.rollups[0] != nil && l.minute == minute && l.project == r.ProjectID && l.deployment == r.DeploymentID {
+		l.rollups[0].add(r, visitor)
+		l.rollups[1].add(r, visitor)
+		return
+	}
+	for i, period := range [...]time.Duration{Minute, Hour} {
+		secs := int64(period / time.Second)
+		k := key{project: r.ProjectID, deployment: r.DeploymentID, period: period, start: unix - (unix%secs+secs)%secs}
+		ru := a.periods[k]
+		if ru == nil {
+			ru = &rollup{
+				row: apogee.TrafficRollup{
+					ProjectID: r.ProjectID, DeploymentID: r.DeploymentID, Start: time.Unix(k.start, 0).UTC(),
+					Period: period, Writer: a.writer,
+				},
+				visitors: hyperloglog.New14(),
+				latency:  newLatency(),
+			}
+			if period == Hour {
+				ru.tops = make([]*topK, len(kinds))
+				for i := range ru.tops {
+					ru.tops[i] = newTopK(topTracked)
+				}
+			}
+			a.periods[k] = ru
+		}
+		ru.add(r, visitor)
+		a.last.rollups[i] = ru
+	}
+	a.last.project, a.last.deployment, a.last.minute = r.ProjectID, r.DeploymentID, minute
+}
+
+func (ru *rollup) add(r *apogee.Request, visitor uint64) {
+	ru.dirty = true
+	ru.row.Requests++
+	ru.row.Bytes += r.Bytes
+	if r.CacheHit {
+		ru.row.CacheHits++
+	}
+	if c := r.Status / 100; 1 <= c && c <= 5 {
+		ru.row.Status[c-1]++
+	}
+	ru.visitors.InsertHash(visitor)
+	_ = ru.latency.Add(float64(max(r.Duration, 0) / time.Microsecond)) // fails only for values out of range
+	if ru.tops == nil {
+		return
+	}
+	ru.topsDirty = true
+	ru.tops[0].add(r.Path)
+	if r.Referrer != "" {
+		ru.tops[1].add(r.Referrer)
+	}
+	if r.Status == 404 {
+		ru.tops[2].add(r.Path)
+	}
+	if r.Country != "" {
+		ru.tops[3].add(r.Country)
+	}
+	ru.tops[4].add(r.Device)
+}
+
+// Flush returns the rollups counted since the last Flush and, with tops
+// (or once an hour ends), the top tables of those hours; it forgets the
+// periods that ended more than Grace before now, whose rows are final.
+func (a *Aggregator) Flush(now time.Time, tops bool) ([]apogee.TrafficRollup, []apogee.TrafficTops) {
+	var rows []apogee.TrafficRollup
+	var tables []apogee.TrafficTops
+	for k, ru := range a.periods {
+		ended := !ru.row.Start.Add(k.period + Grace).After(now)
+		if ru.dirty {
+			rows = append(rows, ru.encode())
+			ru.dirty = false
+		}
+		if ru.topsDirty && (tops || ended) {
+			for i, t := range ru.tops {
+				if keys := t.top(TopStored); len(keys) > 0 {
+					tables = append(tables, apogee.TrafficTops{
+						ProjectID: k.project, DeploymentID: k.deployment, Hour: ru.row.Start, Writer: a.writer,
+						Kind: kinds[i], Keys: keys,
+					})
+				}
+			}
+			ru.topsDirty = false
+		}
+		if ended {
+			delete(a.periods, k)
+			a.last.rollups = [2]*rollup{}
+		}
+	}
+	return rows, tables
+}
+
+// Pending is how many periods are being counted.
+func (a *Aggregator) Pending() int { return len(a.periods) }
+
+func (ru *rollup) encode() apogee.TrafficRollup {
+	row := ru.row
+	row.Visitors, _ = ru.visitors.MarshalBinary() // never fails
+	ru.latency.Encode(&row.Latency, false)
+	return row
+}
