@@ -110,7 +110,7 @@ type TrafficRollup struct {
 }
 
 // TrafficTop is one key among the most frequent of a kind in one
-// deployment's hour, as one writer counted it.
+// deployment's hour or day, as one writer counted it.
 type TrafficTop struct {
 	Key   string
 	Count int64
@@ -125,11 +125,13 @@ const (
 	TopDevice   = "device"
 )
 
-// TrafficTops is one writer's top tables of one deployment's hour.
+// TrafficTops is one writer's top table of one kind of one deployment's
+// hour or day.
 type TrafficTops struct {
 	ProjectID    string
 	DeploymentID string
-	Hour         time.Time
+	Start        time.Time
+	Period       time.Duration // an hour or a day
 	Writer       string
 	Kind         string // a Top* value
 	Keys         []TrafficTop
@@ -160,22 +162,22 @@ type RequestStore interface {
 	// SaveTraffic stores rollups and top tables in one transaction: a
 	// rollup replaces the one of the same project, deployment, period,
 	// start and writer; a top table replaces that writer's table of the
-	// same kind for the same deployment and hour.
+	// same kind for the same deployment and period.
 	SaveTraffic(ctx context.Context, rollups []TrafficRollup, tops []TrafficTops) error
 	// Rollups returns the project's rollups q selects, by start.
 	Rollups(ctx context.Context, projectID string, q RollupQuery) ([]TrafficRollup, error)
-	// TopCounts sums the project's top tables of kind over the hours q
-	// selects (its Period is ignored) and returns the n largest, largest
-	// first, ties by key.
+	// TopCounts sums the project's top tables of kind over the hours or
+	// days q selects and returns the n largest, largest first, ties by
+	// key.
 	TopCounts(ctx context.Context, projectID string, q RollupQuery, kind string, n int) ([]Count, error)
-	// PruneTraffic deletes the rollups of period (and, for an hour, the
-	// top tables) that start before before, and returns how many rows.
+	// PruneTraffic deletes the rollups and top tables of period that
+	// start before before, and returns how many rows.
 	PruneTraffic(ctx context.Context, period time.Duration, before time.Time) (int64, error)
 }
 
 // How long the traffic records are kept: the request log (raw records)
-// and the minute rollups for a week, the hour rollups and top tables for
-// 90 days (the analytics read at most 31 days back).
+// and the minute rollups for a week, the hour and day rollups and top
+// tables for 90 days (the analytics read at most 31 days back).
 const (
 	DefaultRequestRetention = 7 * 24 * time.Hour
 	MinuteRollupRetention   = 7 * 24 * time.Hour

@@ -284,6 +284,9 @@ func (l *Log) prune(ctx context.Context) {
 		{"hour rollups", now.Add(-apogee.HourRollupRetention), func(ctx context.Context, t time.Time) (int64, error) {
 			return l.cfg.Store.PruneTraffic(ctx, traffic.Hour, t)
 		}},
+		{"day top tables", now.Add(-apogee.HourRollupRetention), func(ctx context.Context, t time.Time) (int64, error) {
+			return l.cfg.Store.PruneTraffic(ctx, traffic.Day, t)
+		}},
 	} {
 		n, err := p.prune(ctx, p.before)
 		if err != nil && ctx.Err() == nil {

@@ -129,17 +129,18 @@ func (s *Store) SaveTraffic(ctx context.Context, rollups []apogee.TrafficRollup,
 			}
 		}
 		for _, t := range tops {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM traffic_tops WHERE project_id = $1 AND kind = $2 AND hour_s = $3 "+
-				"AND deployment_id = $4 AND writer = $5", t.ProjectID, t.Kind, t.Hour.Unix(), t.DeploymentID, t.Writer); err != nil {
+			period := int64(t.Period / time.Second)
+			if _, err := tx.ExecContext(ctx, "DELETE FROM traffic_tops WHERE project_id = $1 AND kind = $2 AND period_s = $3 "+
+				"AND start_s = $4 AND deployment_id = $5 AND writer = $6", t.ProjectID, t.Kind, period, t.Start.Unix(), t.DeploymentID, t.Writer); err != nil {
 				return fmt.Errorf("tops: %w", err)
 			}
-			const cols = 7
+			const cols = 8
 			for chunk := range slices.Chunk(t.Keys, logsPerInsert) {
 				args = args[:0]
 				for _, k := range chunk {
-					args = append(args, t.ProjectID, t.Kind, t.Hour.Unix(), t.DeploymentID, t.Writer, k.Key, k.Count)
+					args = append(args, t.ProjectID, t.Kind, period, t.Start.Unix(), t.DeploymentID, t.Writer, k.Key, k.Count)
 				}
-				if _, err := tx.ExecContext(ctx, "INSERT INTO traffic_tops (project_id, kind, hour_s, deployment_id, writer, key, count) "+
+				if _, err := tx.ExecContext(ctx, "INSERT INTO traffic_tops (project_id, kind, period_s, start_s, deployment_id, writer, key, count) "+
 					"VALUES "+s.d.rowsSQL(len(chunk), cols), args...); err != nil {
 					return fmt.Errorf("tops: %w", err)
 				}
@@ -150,14 +151,14 @@ func (s *Store) SaveTraffic(ctx context.Context, rollups []apogee.TrafficRollup,
 }
 
 // rollupFilter is the WHERE clause of Rollups and TopCounts.
-func rollupFilter(projectID, col string, q apogee.RollupQuery) *requestFilter {
+func rollupFilter(projectID string, q apogee.RollupQuery) *requestFilter {
 	f := &requestFilter{}
-	f.b.WriteString(" WHERE project_id = " + f.arg(projectID))
+	f.b.WriteString(" WHERE project_id = " + f.arg(projectID) + " AND period_s = " + f.arg(int64(q.Period/time.Second)))
 	if !q.Since.IsZero() {
-		f.b.WriteString(" AND " + col + " >= " + f.arg(q.Since.Unix()))
+		f.b.WriteString(" AND start_s >= " + f.arg(q.Since.Unix()))
 	}
 	if !q.Until.IsZero() {
-		f.b.WriteString(" AND " + col + " < " + f.arg(q.Until.Unix()))
+		f.b.WriteString(" AND start_s < " + f.arg(q.Until.Unix()))
 	}
 	if q.DeploymentID != "" {
 		f.b.WriteString(" AND deployment_id = " + f.arg(q.DeploymentID))
@@ -167,8 +168,7 @@ func rollupFilter(projectID, col string, q apogee.RollupQuery) *requestFilter {
 
 // Rollups returns the project's rollups of q's period in its range.
 func (s *Store) Rollups(ctx context.Context, projectID string, q apogee.RollupQuery) ([]apogee.TrafficRollup, error) {
-	f := rollupFilter(projectID, "start_s", q)
-	f.b.WriteString(" AND period_s = " + f.arg(int64(q.Period/time.Second)))
+	f := rollupFilter(projectID, q)
 	rows, err := s.rdb.QueryContext(ctx, "SELECT project_id, deployment_id, period_s, start_s, writer, requests, bytes, cache_hits, "+
 		"s1, s2, s3, s4, s5, visitors, latency FROM traffic_rollups"+f.b.String()+" ORDER BY start_s", f.args...)
 	if err != nil {
@@ -184,9 +184,9 @@ func (s *Store) Rollups(ctx context.Context, projectID string, q apogee.RollupQu
 	return rs, wrap("rollups", err)
 }
 
-// TopCounts sums the top tables of kind over q's hours.
+// TopCounts sums the top tables of kind over q's periods.
 func (s *Store) TopCounts(ctx context.Context, projectID string, q apogee.RollupQuery, kind string, n int) ([]apogee.Count, error) {
-	f := rollupFilter(projectID, "hour_s", q)
+	f := rollupFilter(projectID, q)
 	f.b.WriteString(" AND kind = " + f.arg(kind))
 	rows, err := s.rdb.QueryContext(ctx, "SELECT key, SUM(count) FROM traffic_tops"+f.b.String()+
 		" GROUP BY key ORDER BY 2 DESC, 1 LIMIT "+f.arg(n), f.args...)
@@ -200,14 +200,14 @@ func (s *Store) TopCounts(ctx context.Context, projectID string, q apogee.Rollup
 	return cs, wrap("top "+kind, err)
 }
 
-// PruneTraffic deletes rollups of period (and with hours, top tables)
-// older than before.
+// PruneTraffic deletes rollups and top tables of period older than
+// before.
 func (s *Store) PruneTraffic(ctx context.Context, period time.Duration, before time.Time) (int64, error) {
 	n, err := s.exec(ctx, "DELETE FROM traffic_rollups WHERE period_s = $1 AND start_s < $2", int64(period/time.Second), before.Unix())
-	if err != nil || period != time.Hour {
+	if err != nil {
 		return n, wrap("prune traffic", err)
 	}
-	m, err := s.exec(ctx, "DELETE FROM traffic_tops WHERE hour_s < $1", before.Unix())
+	m, err := s.exec(ctx, "DELETE FROM traffic_tops WHERE period_s = $1 AND start_s < $2", int64(period/time.Second), before.Unix())
 	return n + m, wrap("prune traffic", err)
 }
 

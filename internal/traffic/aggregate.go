@@ -13,6 +13,13 @@ import (
 // before its rollup is final and forgotten.
 const Grace = 10 * time.Second
 
+// What each period keeps: minutes and hours a rollup row, hours and days
+// top tables.
+var periods = [...]struct {
+	d          time.Duration
+	rows, tops bool
+}{{Minute, true, false}, {Hour, true, true}, {Day, false, true}}
+
 // Aggregator sums requests into rollups and top tables for one writer.
 // It is not safe for concurrent use: the access writer's goroutine owns
 // it.
@@ -22,7 +29,7 @@ type Aggregator struct {
 	last    struct { // the previous request's periods: most requests share them
 		project, deployment string
 		minute              int64
-		rollups             [2]*rollup
+		rollups             [len(periods)]*rollup
 	}
 }
 
@@ -35,9 +42,9 @@ type key struct {
 // rollup is a period being counted.
 type rollup struct {
 	row       apogee.TrafficRollup // counts only; sketches are below
-	visitors  *hyperloglog.Sketch
+	visitors  *hyperloglog.Sketch  // nil: the period keeps no row
 	latency   *ddsketch.DDSketch
-	tops      []*topK // hours only, by kinds
+	tops      []*topK // by kinds; nil: the period keeps no top tables
 	dirty     bool    // counted since the last Flush
 	topsDirty bool    // counted since the last Flush of the top tables
 }
@@ -47,54 +54,65 @@ func NewAggregator(writer string) *Aggregator {
 	return &Aggregator{writer: writer, periods: map[key]*rollup{}}
 }
 
-// Add counts r, whose visitor hash is visitor, into its minute and hour.
+// Add counts r, whose visitor hash is visitor, into its minute, hour and
+// day.
 func (a *Aggregator) Add(r *apogee.Request, visitor uint64) {
 	unix := r.Time.Unix()
-	minute := unix - (unix%60+60)%60
-	if l := &a.last; l.rollups[0] != nil && l.minute == minute && l.project == r.ProjectID && l.deployment == r.DeploymentID {
-		l.rollups[0].add(r, visitor)
-		l.rollups[1].add(r, visitor)
-		return
-	}
-	for i, period := range [...]time.Duration{Minute, Hour} {
-		secs := int64(period / time.Second)
-		k := key{project: r.ProjectID, deployment: r.DeploymentID, period: period, start: unix - (unix%secs+secs)%secs}
-		ru := a.periods[k]
-		if ru == nil {
-			ru = &rollup{
-				row: apogee.TrafficRollup{
-					ProjectID: r.ProjectID, DeploymentID: r.DeploymentID, Start: time.Unix(k.start, 0).UTC(),
-					Period: period, Writer: a.writer,
-				},
-				visitors: hyperloglog.New14(),
-				latency:  newLatency(),
+	minute := floor(unix, Minute)
+	l := &a.last
+	if l.rollups[0] == nil || l.minute != minute || l.project != r.ProjectID || l.deployment != r.DeploymentID {
+		for i, p := range periods {
+			k := key{project: r.ProjectID, deployment: r.DeploymentID, period: p.d, start: floor(unix, p.d)}
+			ru := a.periods[k]
+			if ru == nil {
+				ru = newRollup(k, p.rows, p.tops, a.writer)
+				a.periods[k] = ru
 			}
-			if period == Hour {
-				ru.tops = make([]*topK, len(kinds))
-				for i := range ru.tops {
-					ru.tops[i] = newTopK(topTracked)
-				}
-			}
-			a.periods[k] = ru
+			l.rollups[i] = ru
 		}
-		ru.add(r, visitor)
-		a.last.rollups[i] = ru
+		l.project, l.deployment, l.minute = r.ProjectID, r.DeploymentID, minute
 	}
-	a.last.project, a.last.deployment, a.last.minute = r.ProjectID, r.DeploymentID, minute
+	for _, ru := range l.rollups {
+		ru.add(r, visitor)
+	}
+}
+
+// floor is the start of the period d that holds Unix second unix.
+func floor(unix int64, d time.Duration) int64 {
+	secs := int64(d / time.Second)
+	return unix - (unix%secs+secs)%secs
+}
+
+func newRollup(k key, rows, tops bool, writer string) *rollup {
+	ru := &rollup{row: apogee.TrafficRollup{
+		ProjectID: k.project, DeploymentID: k.deployment, Start: time.Unix(k.start, 0).UTC(), Period: k.period, Writer: writer,
+	}}
+	if rows {
+		ru.visitors, ru.latency = hyperloglog.New14(), newLatency()
+	}
+	if tops {
+		ru.tops = make([]*topK, len(kinds))
+		for i := range ru.tops {
+			ru.tops[i] = newTopK(topTracked)
+		}
+	}
+	return ru
 }
 
 func (ru *rollup) add(r *apogee.Request, visitor uint64) {
-	ru.dirty = true
-	ru.row.Requests++
-	ru.row.Bytes += r.Bytes
-	if r.CacheHit {
-		ru.row.CacheHits++
+	if ru.visitors != nil {
+		ru.dirty = true
+		ru.row.Requests++
+		ru.row.Bytes += r.Bytes
+		if r.CacheHit {
+			ru.row.CacheHits++
+		}
+		if c := r.Status / 100; 1 <= c && c <= 5 {
+			ru.row.Status[c-1]++
+		}
+		ru.visitors.InsertHash(visitor)
+		_ = ru.latency.Add(float64(max(r.Duration, 0) / time.Microsecond)) // fails only for values out of range
 	}
-	if c := r.Status / 100; 1 <= c && c <= 5 {
-		ru.row.Status[c-1]++
-	}
-	ru.visitors.InsertHash(visitor)
-	_ = ru.latency.Add(float64(max(r.Duration, 0) / time.Microsecond)) // fails only for values out of range
 	if ru.tops == nil {
 		return
 	}
@@ -113,8 +131,9 @@ func (ru *rollup) add(r *apogee.Request, visitor uint64) {
 }
 
 // Flush returns the rollups counted since the last Flush and, with tops
-// (or once an hour ends), the top tables of those hours; it forgets the
-// periods that ended more than Grace before now, whose rows are final.
+// (or once a period ends), the top tables of those periods; it forgets
+// the periods that ended more than Grace before now, whose rows are
+// final.
 func (a *Aggregator) Flush(now time.Time, tops bool) ([]apogee.TrafficRollup, []apogee.TrafficTops) {
 	var rows []apogee.TrafficRollup
 	var tables []apogee.TrafficTops
@@ -128,8 +147,8 @@ func (a *Aggregator) Flush(now time.Time, tops bool) ([]apogee.TrafficRollup, []
 			for i, t := range ru.tops {
 				if keys := t.top(TopStored); len(keys) > 0 {
 					tables = append(tables, apogee.TrafficTops{
-						ProjectID: k.project, DeploymentID: k.deployment, Hour: ru.row.Start, Writer: a.writer,
-						Kind: kinds[i], Keys: keys,
+						ProjectID: k.project, DeploymentID: k.deployment, Start: ru.row.Start, Period: k.period,
+						Writer: a.writer, Kind: kinds[i], Keys: keys,
 					})
 				}
 			}
@@ -137,7 +156,7 @@ func (a *Aggregator) Flush(now time.Time, tops bool) ([]apogee.TrafficRollup, []
 		}
 		if ended {
 			delete(a.periods, k)
-			a.last.rollups = [2]*rollup{}
+			a.last.rollups = [len(periods)]*rollup{}
 		}
 	}
 	return rows, tables

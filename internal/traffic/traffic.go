@@ -9,6 +9,7 @@
 package traffic
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/maphash"
@@ -28,6 +29,7 @@ import (
 const (
 	Minute = time.Minute
 	Hour   = time.Hour
+	Day    = 24 * time.Hour
 )
 
 // Accuracy is the latency sketch's relative accuracy: a percentile is
@@ -64,7 +66,8 @@ type Source interface {
 
 // Sum sums a project's traffic in q's range from its rollups: minute rows
 // for a series by minute, hour rows otherwise, so the range starts at the
-// start of its first minute or hour. Top tables cover the range's hours.
+// start of its first minute or hour. Top tables cover the range's hours
+// (whole days from day tables).
 func Sum(ctx context.Context, src Source, projectID string, q apogee.TrafficQuery) (apogee.Traffic, error) {
 	if q.Until.IsZero() {
 		q.Until = time.Now()
@@ -151,7 +154,6 @@ func Sum(ctx context.Context, src Source, projectID string, q apogee.TrafficQuer
 		b.Visitors = int64(b.visitors.Estimate())
 		t.Series[i] = b.TrafficPoint
 	}
-	hq := apogee.RollupQuery{Since: q.Since.Truncate(Hour), Until: q.Until, Period: Hour, DeploymentID: q.DeploymentID}
 	for _, tb := range []struct {
 		kind string
 		out  *[]apogee.Count
@@ -162,11 +164,52 @@ func Sum(ctx context.Context, src Source, projectID string, q apogee.TrafficQuer
 		{apogee.TopCountry, &t.Countries},
 		{apogee.TopDevice, &t.Devices},
 	} {
-		if *tb.out, err = src.TopCounts(ctx, projectID, hq, tb.kind, q.Top); err != nil {
+		if *tb.out, err = tops(ctx, src, projectID, q, tb.kind); err != nil {
 			return t, fmt.Errorf("traffic: %w", err)
 		}
 	}
 	return t, nil
+}
+
+// tops sums the top tables of kind over q's range from its hours: the
+// day tables for the whole days in it, the hour tables for the rest.
+func tops(ctx context.Context, src Source, projectID string, q apogee.TrafficQuery, kind string) ([]apogee.Count, error) {
+	since := q.Since.Truncate(Hour)
+	firstDay, lastDay := since.Truncate(Day), q.Until.Truncate(Day)
+	if firstDay.Before(since) {
+		firstDay = firstDay.Add(Day)
+	}
+	spans := []apogee.RollupQuery{{Since: since, Until: q.Until, Period: Hour}}
+	if firstDay.Before(lastDay) {
+		spans = []apogee.RollupQuery{
+			{Since: since, Until: firstDay, Period: Hour},
+			{Since: firstDay, Until: lastDay, Period: Day},
+			{Since: lastDay, Until: q.Until, Period: Hour},
+		}
+	}
+	counts := map[string]int64{}
+	for _, sq := range spans {
+		if !sq.Since.Before(sq.Until) {
+			continue
+		}
+		sq.DeploymentID = q.DeploymentID
+		cs, err := src.TopCounts(ctx, projectID, sq, kind, max(q.Top, TopStored))
+		if err != nil {
+			return nil, err
+		}
+		if len(spans) == 1 {
+			return cs[:min(q.Top, len(cs))], nil
+		}
+		for _, c := range cs {
+			counts[c.Key] += c.Count
+		}
+	}
+	out := make([]apogee.Count, 0, len(counts))
+	for k, n := range counts {
+		out = append(out, apogee.Count{Key: k, Count: n})
+	}
+	slices.SortFunc(out, func(a, b apogee.Count) int { return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Key, b.Key)) })
+	return out[:min(q.Top, len(out))], nil
 }
 
 // nearestRank is the quantile to ask a DDSketch of n values for the

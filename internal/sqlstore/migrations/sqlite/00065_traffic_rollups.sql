@@ -27,20 +27,22 @@ CREATE TABLE traffic_rollups (
 );
 CREATE INDEX traffic_rollups_prune ON traffic_rollups (period_s, start_s);
 
--- The hour's top tables (paths, referrers, 404s, countries, devices) of
--- each deployment as one writer counted them with a heavy-hitters sketch:
--- its most frequent keys only, replaced as the hour goes on.
+-- The top tables (paths, referrers, 404s, countries, devices) of each
+-- deployment's hours and days as one writer counted them with a
+-- heavy-hitters sketch: its most frequent keys only, replaced as the
+-- period goes on. Days keep a long range to a few thousand rows.
 CREATE TABLE traffic_tops (
     project_id    TEXT NOT NULL,
     kind          TEXT NOT NULL,
-    hour_s        INTEGER NOT NULL,
+    period_s      INTEGER NOT NULL,
+    start_s       INTEGER NOT NULL,
     deployment_id TEXT NOT NULL,
     writer        TEXT NOT NULL,
     key           TEXT NOT NULL,
     count         INTEGER NOT NULL,
-    PRIMARY KEY (project_id, kind, hour_s, deployment_id, writer, key)
+    PRIMARY KEY (project_id, kind, period_s, start_s, deployment_id, writer, key)
 );
-CREATE INDEX traffic_tops_prune ON traffic_tops (hour_s);
+CREATE INDEX traffic_tops_prune ON traffic_tops (period_s, start_s);
 
 -- +goose Down
 DROP INDEX traffic_tops_prune;
