@@ -212,9 +212,18 @@ func (s *Store) PruneTraffic(ctx context.Context, period time.Duration, before t
 }
 
 // PruneRequests deletes records older than before, in batches so that
-// pruning never holds the writer for long.
+// pruning never holds the writer for long. On PostgreSQL it first makes
+// the partitions of the days around now and drops the partitions of the
+// days that ended by before, whole.
 func (s *Store) PruneRequests(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
+	if s.d == dialectPostgres {
+		n, err := s.partitionRequests(ctx, time.Now(), before)
+		if err != nil {
+			return 0, wrap("prune requests", err)
+		}
+		total = n
+	}
 	for {
 		n, err := s.exec(ctx, "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE at_ms < $1 LIMIT $2)",
 			before.UnixMilli(), pruneBatch)
@@ -226,4 +235,63 @@ func (s *Store) PruneRequests(ctx context.Context, before time.Time) (int64, err
 			return total, nil
 		}
 	}
+}
+
+// requestPartitionsAhead is how many days after today have their
+// partition made in advance: pruning runs every hour, so a day's
+// partition is there long before its first request.
+const requestPartitionsAhead = 2
+
+// partitionRequests makes the day partitions of the request log from
+// yesterday to requestPartitionsAhead days after now (a day whose rows
+// are in the default partition already keeps them there) and drops the
+// partitions of the days that ended by before, returning how many rows
+// went with them.
+func (s *Store) partitionRequests(ctx context.Context, now, before time.Time) (int64, error) {
+	const day = 24 * time.Hour
+	today := now.UTC().Truncate(day)
+	for d := today.Add(-day); !d.After(today.Add(requestPartitionsAhead * day)); d = d.Add(day) {
+		name := "requests_" + d.Format("20060102")
+		var exists bool
+		if err := s.db.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", name).Scan(&exists); err != nil {
+			return 0, err
+		}
+		if exists || !d.Add(day).After(before) {
+			continue
+		}
+		_, err := s.db.ExecContext(ctx, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s PARTITION OF requests FOR VALUES FROM (%d) TO (%d)",
+			name, d.UnixMilli(), d.Add(day).UnixMilli()))
+		if err != nil {
+			// Rows of that day in the default partition: the day stays there.
+			s.log.Warn("request log: no partition for a day", "day", d.Format(time.DateOnly), "err", err)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "+
+		"WHERE i.inhparent = to_regclass('requests') AND c.relname <> 'requests_default'")
+	if err != nil {
+		return 0, err
+	}
+	names, err := collect(rows, func(row scanner) (name string, err error) {
+		err = row.Scan(&name)
+		return name, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	var dropped int64
+	for _, name := range names {
+		d, err := time.Parse("20060102", strings.TrimPrefix(name, "requests_"))
+		if err != nil || d.Add(day).After(before) {
+			continue
+		}
+		var n int64
+		if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+name).Scan(&n); err != nil {
+			return dropped, err
+		}
+		if _, err := s.db.ExecContext(ctx, "DROP TABLE "+name); err != nil {
+			return dropped, fmt.Errorf("drop %s: %w", name, err)
+		}
+		dropped += n
+	}
+	return dropped, nil
 }
