@@ -64,7 +64,21 @@ type PlanLimits struct {
 	// above any plan's).
 	DNSZones   int64 `json:"dns_zones"`
 	DNSRecords int64 `json:"dns_records"`
+
+	// RequestLogDays and RequestLogRows bound each project's request log
+	// (the edge's raw records; whole days): the oldest records go first,
+	// whichever bound they pass. The analytics' rollups are not bound by
+	// them.
+	RequestLogDays int64 `json:"request_log_days"`
+	RequestLogRows int64 `json:"request_log_rows"`
 }
+
+// The free plan's request log limits, which migration 00067 gives every
+// plan that existed before: a week, and a million records.
+const (
+	DefaultRequestLogDays = 7
+	DefaultRequestLogRows = 1_000_000
+)
 
 // The free plan's DNS limits, which migration 00052 gives every plan that
 // existed before: 3 zones of 100 records.
@@ -136,6 +150,8 @@ func (l *PlanLimits) list() []namedLimit {
 		{LimitRuntimeLogDays, &l.RuntimeLogDays},
 		{LimitDNSZones, &l.DNSZones},
 		{LimitDNSRecords, &l.DNSRecords},
+		{LimitRequestLogDays, &l.RequestLogDays},
+		{LimitRequestLogRows, &l.RequestLogRows},
 	}
 }
 
@@ -252,6 +268,8 @@ const (
 	LimitRuntimeLogDays   = "runtime_log_days"
 	LimitDNSZones         = "dns_zones"
 	LimitDNSRecords       = "dns_records"
+	LimitRequestLogDays   = "request_log_days"
+	LimitRequestLogRows   = "request_log_rows"
 )
 
 // QuotaData is the Data of an EQUOTA error: which limit, what the plan
@@ -338,6 +356,9 @@ type PlanRequest struct {
 
 	DNSZones   *int64 `json:"dns_zones,omitempty"`
 	DNSRecords *int64 `json:"dns_records,omitempty"`
+
+	RequestLogDays *int64 `json:"request_log_days,omitempty"`
+	RequestLogRows *int64 `json:"request_log_rows,omitempty"`
 }
 
 // Apply copies the fields present in r onto p.
@@ -369,6 +390,8 @@ func (r *PlanRequest) Apply(p *Plan) {
 	set(&p.Limits.RuntimeLogDays, r.RuntimeLogDays)
 	set(&p.Limits.DNSZones, r.DNSZones)
 	set(&p.Limits.DNSRecords, r.DNSRecords)
+	set(&p.Limits.RequestLogDays, r.RequestLogDays)
+	set(&p.Limits.RequestLogRows, r.RequestLogRows)
 }
 
 // AppLimits are what a plan allows each app of its users, in the units a

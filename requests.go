@@ -158,6 +158,10 @@ type RequestStore interface {
 	// PruneRequests deletes every record older than before and returns
 	// how many.
 	PruneRequests(ctx context.Context, before time.Time) (int64, error)
+	// PruneProjectRequests deletes the project's records older than
+	// before (zero: none for their age) and, past maxRows (< 0: no
+	// bound), the oldest; it returns how many.
+	PruneProjectRequests(ctx context.Context, projectID string, before time.Time, maxRows int64) (int64, error)
 
 	// SaveTraffic stores rollups and top tables in one transaction: a
 	// rollup replaces the one of the same project, deployment, period,

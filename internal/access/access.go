@@ -51,9 +51,22 @@ type Entry struct {
 type Store interface {
 	AppendRequests(ctx context.Context, rs []apogee.Request) error
 	PruneRequests(ctx context.Context, before time.Time) (int64, error)
+	PruneProjectRequests(ctx context.Context, projectID string, before time.Time, maxRows int64) (int64, error)
 	SaveTraffic(ctx context.Context, rollups []apogee.TrafficRollup, tops []apogee.TrafficTops) error
 	PruneTraffic(ctx context.Context, period time.Duration, before time.Time) (int64, error)
 }
+
+// Retention is how much of one project's request log is kept: records
+// younger than MaxAge and at most MaxRows of them (< 0: no bound).
+type Retention struct {
+	MaxAge  time.Duration
+	MaxRows int64
+}
+
+// RetentionsFunc returns the retention of each project and the longest
+// MaxAge of all (< 0: none), which bounds the log as a whole: records of
+// deleted projects, and PostgreSQL's day partitions.
+type RetentionsFunc func(ctx context.Context) (projects map[string]Retention, longest time.Duration, err error)
 
 // Countries tells a client address's country ("" unknown).
 type Countries interface {
@@ -68,7 +81,8 @@ type Config struct {
 	Batch      int           // records per write at most (default 2,000)
 	FlushEvery time.Duration // longest an entry waits before its rollups and record are saved (default 1 s)
 	TopsEvery  time.Duration // how often the hour's top tables are saved under steady traffic (default 10 s; when it pauses and at the hour's end too)
-	Retention  time.Duration // raw records kept (default apogee.DefaultRequestRetention)
+	Retention  time.Duration // raw records kept when Retentions is nil (default apogee.DefaultRequestRetention)
+	Retentions RetentionsFunc // each project's request log retention (its owner's plan); nil: Retention for all
 	// RawPerSecond bounds the raw records kept of each project each
 	// second (default 100; every request still counts in the rollups).
 	RawPerSecond int
@@ -272,12 +286,12 @@ func (l *Log) count(e Entry) (apogee.Request, bool) {
 
 func (l *Log) prune(ctx context.Context) {
 	now := time.Now()
+	l.pruneRequests(ctx, now)
 	for _, p := range []struct {
 		what   string
 		before time.Time
 		prune  func(context.Context, time.Time) (int64, error)
 	}{
-		{"request records", now.Add(-l.cfg.Retention), l.cfg.Store.PruneRequests},
 		{"minute rollups", now.Add(-apogee.MinuteRollupRetention), func(ctx context.Context, t time.Time) (int64, error) {
 			return l.cfg.Store.PruneTraffic(ctx, traffic.Minute, t)
 		}},
@@ -294,6 +308,47 @@ func (l *Log) prune(ctx context.Context) {
 		} else if n > 0 {
 			l.cfg.Log.Info("pruned "+p.what, "rows", n)
 		}
+	}
+}
+
+// pruneRequests keeps each project's request log within its retention:
+// the log as a whole within the longest, then each project within its
+// own.
+func (l *Log) pruneRequests(ctx context.Context, now time.Time) {
+	projects, longest := map[string]Retention(nil), l.cfg.Retention
+	if l.cfg.Retentions != nil {
+		var err error
+		if projects, longest, err = l.cfg.Retentions(ctx); err != nil {
+			l.cfg.Log.Error("prune request records failed: retentions", "err", err)
+			return
+		}
+	}
+	var total int64
+	if longest >= 0 {
+		n, err := l.cfg.Store.PruneRequests(ctx, now.Add(-longest))
+		if err != nil {
+			l.cfg.Log.Error("prune request records failed", "err", err)
+			return
+		}
+		total += n
+	}
+	for id, r := range projects {
+		var before time.Time
+		if r.MaxAge >= 0 && (longest < 0 || r.MaxAge < longest) {
+			before = now.Add(-r.MaxAge)
+		}
+		if before.IsZero() && r.MaxRows < 0 {
+			continue
+		}
+		n, err := l.cfg.Store.PruneProjectRequests(ctx, id, before, r.MaxRows)
+		if err != nil {
+			l.cfg.Log.Error("prune request records failed", "project", id, "err", err)
+			continue
+		}
+		total += n
+	}
+	if total > 0 {
+		l.cfg.Log.Info("pruned request records", "rows", total)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -184,6 +185,58 @@ func TestRawPerSecond(t *testing.T) {
 	tr, err := traffic.Sum(t.Context(), st, "web", apogee.TrafficQuery{Since: now.Add(-time.Minute), Bucket: time.Minute})
 	if err != nil || tr.Requests != 11 || len(tr.Paths) != 2 || tr.Paths[0] != (apogee.Count{Key: "/", Count: 10}) {
 		t.Errorf("rollups = %d requests, paths %v, %v; want 11, / 10 and /next 1", tr.Requests, tr.Paths, err)
+	}
+}
+
+// TestRetentions: each project's request log is kept within its own
+// retention (age, records), the log as a whole within the longest.
+func TestRetentions(t *testing.T) {
+	st := openStore(t)
+	now := time.Now()
+	rec := func(project string, ago time.Duration) apogee.Request {
+		return apogee.Request{Time: now.Add(-ago), ProjectID: project, DeploymentID: "d", Host: "h", Method: "GET", Path: "/", Status: 200}
+	}
+	rs := []apogee.Request{rec("web", 2*time.Hour), rec("web", 90*time.Minute), rec("web", time.Minute), rec("gone", 48*time.Hour)}
+	for i := range 5 {
+		rs = append(rs, rec("api", time.Duration(i)*time.Minute))
+	}
+	if err := st.AppendRequests(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	l, err := access.New(access.Config{Store: st, Retentions: func(context.Context) (map[string]access.Retention, time.Duration, error) {
+		return map[string]access.Retention{
+			"web": {MaxAge: time.Hour, MaxRows: -1},
+			"api": {MaxAge: 24 * time.Hour, MaxRows: 2},
+		}, 24 * time.Hour, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }() // it prunes at its start
+	want := map[string]int{"web": 1, "api": 2, "gone": 0}
+	kept := func() map[string]int {
+		got := map[string]int{}
+		for project := range want {
+			rs, err := st.Requests(t.Context(), project, apogee.RequestQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[project] = len(rs)
+		}
+		return got
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !maps.Equal(kept(), want) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := kept(); !maps.Equal(got, want) {
+		t.Errorf("records kept = %v, want %v", got, want)
 	}
 }
 

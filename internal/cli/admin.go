@@ -84,6 +84,7 @@ type planFlags struct {
 	appMemory, appCPUs, appPids, appInstances         string
 	releases, logSize, logDays                        string
 	dnsZones, dnsRecords                              string
+	requestDays, requestRows                          string
 	isDefault                                         bool
 }
 
@@ -106,6 +107,8 @@ func (f *planFlags) register(cmd *cobra.Command, withName bool) {
 	fl.StringVar(&f.logDays, "runtime-log-days", "", "days of runtime log kept per app")
 	fl.StringVar(&f.dnsZones, "dns-zones", "", "DNS zones a user may delegate to the platform")
 	fl.StringVar(&f.dnsRecords, "dns-records", "", "records each of a user's DNS zones may hold")
+	fl.StringVar(&f.requestDays, "request-log-days", "", "days of each project's request log kept")
+	fl.StringVar(&f.requestRows, "request-log-rows", "", "records of each project's request log kept")
 	fl.BoolVar(&f.isDefault, "default", false, "make it the default plan (users without a plan of their own)")
 }
 
@@ -136,6 +139,8 @@ func (f *planFlags) request(cmd *cobra.Command) (apogee.PlanRequest, error) {
 		{"runtime-log-days", f.logDays, false, &req.RuntimeLogDays},
 		{"dns-zones", f.dnsZones, false, &req.DNSZones},
 		{"dns-records", f.dnsRecords, false, &req.DNSRecords},
+		{"request-log-days", f.requestDays, false, &req.RequestLogDays},
+		{"request-log-rows", f.requestRows, false, &req.RequestLogRows},
 	} {
 		if !fl.Changed(l.flag) {
 			continue
@@ -483,6 +488,7 @@ func printUsage(o *output, p *apogee.Plan, u *apogee.Usage) {
 		"Releases kept", r[5],
 		"Runtime log kept", retentionText(p.Limits),
 		"DNS zones", limitText(p.Limits.DNSZones, false)+" of "+limitText(p.Limits.DNSRecords, false)+" records each",
+		"Request log kept", limitText(p.Limits.RequestLogDays, false)+" days, "+limitText(p.Limits.RequestLogRows, false)+" records a project",
 	)
 }
 

@@ -129,6 +129,7 @@ type planForm struct {
 	AppMemoryMiB, AppCPUs, AppPids, AppInstances, ReleasesKept          string
 	RuntimeLogMiB, RuntimeLogDays                                       string
 	DNSZones, DNSRecords                                                string
+	RequestLogDays, RequestLogRows                                      string
 	Error                                                               string
 }
 
@@ -149,7 +150,8 @@ func formOf(p *apogee.Plan) planForm {
 		AppMemoryMiB: n(l.AppMemoryMB), AppCPUs: strconv.FormatFloat(l.AppCPUs, 'f', -1, 64), AppPids: n(l.AppPids),
 		AppInstances: n(l.AppInstances), ReleasesKept: n(l.ReleasesKept),
 		RuntimeLogMiB: n(mib(l.RuntimeLogBytes)), RuntimeLogDays: n(l.RuntimeLogDays),
-		DNSZones: n(l.DNSZones), DNSRecords: n(l.DNSRecords)}
+		DNSZones: n(l.DNSZones), DNSRecords: n(l.DNSRecords),
+		RequestLogDays: n(l.RequestLogDays), RequestLogRows: n(l.RequestLogRows)}
 }
 
 func readPlanForm(r *http.Request) planForm {
@@ -160,7 +162,8 @@ func readPlanForm(r *http.Request) planForm {
 		AppMemoryMiB: v("app_memory_mb"), AppCPUs: v("app_cpus"), AppPids: v("app_pids"),
 		AppInstances: v("app_instances"), ReleasesKept: v("releases_kept"),
 		RuntimeLogMiB: v("runtime_log_mib"), RuntimeLogDays: v("runtime_log_days"),
-		DNSZones: v("dns_zones"), DNSRecords: v("dns_records")}
+		DNSZones: v("dns_zones"), DNSRecords: v("dns_records"),
+		RequestLogDays: v("request_log_days"), RequestLogRows: v("request_log_rows")}
 }
 
 // request turns the form into the API's request, or an EINVALID error
@@ -189,6 +192,8 @@ func (f planForm) request() (apogee.PlanRequest, error) {
 		{"Runtime log days", f.RuntimeLogDays, &req.RuntimeLogDays, 1, true},
 		{"DNS zones", f.DNSZones, &req.DNSZones, 1, true},
 		{"Records per zone", f.DNSRecords, &req.DNSRecords, 1, true},
+		{"Request log days", f.RequestLogDays, &req.RequestLogDays, 1, true},
+		{"Request log records", f.RequestLogRows, &req.RequestLogRows, 1, true},
 	} {
 		if l.optional && l.value == "" {
 			continue
@@ -286,7 +291,8 @@ func (d *Dashboard) renderPlans(w http.ResponseWriter, r *http.Request, s *sessi
 	if form == nil {
 		f := planForm{Projects: "3", ConcurrentBuilds: "1", BuildMinutes: "100", StorageMiB: "1024", CustomDomains: "1",
 			AppMemoryMiB: "512", AppCPUs: "1", AppPids: "256", AppInstances: "3", ReleasesKept: "10",
-			RuntimeLogMiB: "100", RuntimeLogDays: "7", DNSZones: "3", DNSRecords: "100"}
+			RuntimeLogMiB: "100", RuntimeLogDays: "7", DNSZones: "3", DNSRecords: "100",
+			RequestLogDays: "7", RequestLogRows: "1000000"}
 		if editing != nil {
 			f = formOf(editing)
 		}

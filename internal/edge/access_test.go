@@ -86,6 +86,9 @@ func (discard) PruneRequests(context.Context, time.Time) (int64, error) { return
 func (discard) SaveTraffic(context.Context, []apogee.TrafficRollup, []apogee.TrafficTops) error {
 	return nil
 }
+func (discard) PruneProjectRequests(context.Context, string, time.Time, int64) (int64, error) {
+	return 0, nil
+}
 func (discard) PruneTraffic(context.Context, time.Duration, time.Time) (int64, error) { return 0, nil }
 
 // BenchmarkServeAccess compares a cached GET with the access log off and

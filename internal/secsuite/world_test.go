@@ -176,7 +176,8 @@ func startWorld(t *testing.T, database string) *world {
 	// Room for every fixture: no plan limit gets in the way of a row.
 	name, unl := "secsuite unlimited", apogee.Unlimited
 	plan, err := w.adminAPI.AdminCreatePlan(ctx, apogee.PlanRequest{Name: &name, Projects: &unl,
-		ConcurrentBuilds: &unl, BuildMinutes: &unl, StorageBytes: &unl, CustomDomains: &unl, DNSZones: &unl, DNSRecords: &unl})
+		ConcurrentBuilds: &unl, BuildMinutes: &unl, StorageBytes: &unl, CustomDomains: &unl, DNSZones: &unl, DNSRecords: &unl,
+		RequestLogDays: &unl, RequestLogRows: &unl})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/access"
 	"github.com/apogee-dev/apogee/internal/client"
 )
 
@@ -86,5 +89,52 @@ func TestAccessLogSwitch(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// TestRequestLogRetentions: each project's request log is kept as its
+// owner's plan says (request_log_days, request_log_rows), and the log as
+// a whole as long as the longest of them.
+func TestRequestLogRetentions(t *testing.T) {
+	s, _ := startServer(t, Config{Data: t.TempDir()})
+	ctx := t.Context()
+	free, err := s.store.PlanByID(ctx, "free")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := &apogee.Plan{ID: "big", Name: "Big", Limits: free.Limits, CreatedAt: time.Now()}
+	big.Limits.RequestLogDays, big.Limits.RequestLogRows = 30, apogee.Unlimited
+	if err := s.store.CreatePlan(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]*apogee.User{}
+	for _, email := range []string{"a@example.com", "b@example.com"} {
+		u := &apogee.User{Email: email, Password: "h"}
+		if err := s.store.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		users[email] = u
+	}
+	if err := s.store.SetUserPlan(ctx, users["b@example.com"].ID, "big"); err != nil {
+		t.Fatal(err)
+	}
+	projects := map[string]*apogee.Project{}
+	for name, owner := range map[string]string{"small": "a@example.com", "large": "b@example.com"} {
+		p := &apogee.Project{Name: name, OwnerID: users[owner].ID}
+		if err := s.store.CreateProject(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		projects[name] = p
+	}
+	got, longest, err := s.requestLogRetentions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]access.Retention{
+		projects["small"].ID: {MaxAge: 7 * 24 * time.Hour, MaxRows: 1_000_000},
+		projects["large"].ID: {MaxAge: 30 * 24 * time.Hour, MaxRows: -1},
+	}
+	if !maps.Equal(got, want) || longest != 30*24*time.Hour {
+		t.Errorf("retentions = %v, longest %v; want %v, 720h", got, longest, want)
 	}
 }

@@ -199,7 +199,8 @@ func (s *Server) setupEdge(ctx context.Context) error {
 	}
 	var accessLog edge.AccessLog // nil: none (a nil *access.Log would not be)
 	if !s.cfg.NoAccessLog {
-		s.access, err = access.New(access.Config{Store: s.store, Countries: countries, Log: s.log.With("component", "access"), Registerer: s.reg})
+		s.access, err = access.New(access.Config{Store: s.store, Countries: countries, Log: s.log.With("component", "access"),
+			Registerer: s.reg, Retentions: s.requestLogRetentions})
 		if err != nil {
 			return fmt.Errorf("access log: %w", err)
 		}

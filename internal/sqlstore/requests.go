@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -229,6 +230,42 @@ func (s *Store) PruneRequests(ctx context.Context, before time.Time) (int64, err
 			before.UnixMilli(), pruneBatch)
 		if err != nil {
 			return total, wrap("prune requests", err)
+		}
+		total += n
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
+}
+
+// PruneProjectRequests deletes one project's records older than before
+// and those past its newest maxRows, in batches.
+func (s *Store) PruneProjectRequests(ctx context.Context, projectID string, before time.Time, maxRows int64) (int64, error) {
+	cut := int64(-1) // records with at_ms <= cut go
+	if !before.IsZero() {
+		cut = before.UnixMilli() - 1
+	}
+	if maxRows >= 0 {
+		var at int64
+		err := s.rdb.QueryRowContext(ctx, "SELECT at_ms FROM requests WHERE project_id = $1 ORDER BY at_ms DESC LIMIT 1 OFFSET $2",
+			projectID, maxRows).Scan(&at)
+		switch {
+		case errors.Is(err, sql.ErrNoRows): // not that many
+		case err != nil:
+			return 0, wrap("prune requests of "+projectID, err)
+		default:
+			cut = max(cut, at)
+		}
+	}
+	if cut < 0 {
+		return 0, nil
+	}
+	var total int64
+	for {
+		n, err := s.exec(ctx, "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE project_id = $1 AND at_ms <= $2 LIMIT $3)",
+			projectID, cut, pruneBatch)
+		if err != nil {
+			return total, wrap("prune requests of "+projectID, err)
 		}
 		total += n
 		if n < pruneBatch {

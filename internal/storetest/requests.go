@@ -193,6 +193,20 @@ func testRequests(t *testing.T, s apogee.Store) {
 	if left := paths(apogee.RequestQuery{}); len(left) != 10 {
 		t.Errorf("after pruning %d records, want 10", len(left))
 	}
+
+	// One project's log: past its newest 4, then older than a time.
+	if n, err := s.PruneProjectRequests(ctx, "web", time.Time{}, 4); err != nil || n != 6 {
+		t.Errorf("prune web to 4 records = %d, %v; want 6", n, err)
+	}
+	if n, err := s.PruneProjectRequests(ctx, "web", base.Add(108*time.Minute), -1); err != nil || n != 2 {
+		t.Errorf("prune web before 108 min = %d, %v; want 2", n, err)
+	}
+	if left, _ := s.Requests(ctx, "web", apogee.RequestQuery{}); len(left) != 2 || !left[0].Time.Equal(base.Add(108*time.Minute).Truncate(time.Millisecond)) {
+		t.Errorf("left %+v, want the records of 108 and 114 min", left)
+	}
+	if n, err := s.PruneProjectRequests(ctx, "web", time.Time{}, -1); err != nil || n != 0 {
+		t.Errorf("no bound pruned %d, %v", n, err)
+	}
 }
 
 // near tells whether a sketch's percentile is within its 1% of want.
