@@ -23,7 +23,8 @@ address and browser; no address is stored), bandwidth, status classes,
 cache hits, latency percentiles, and the top paths, referrers, 404s,
 countries (with --geoip-db on the server) and devices.
 
-Request records are kept 7 days.`,
+The request log is kept as the owner's plan says (7 days and a million
+records a project by default); the figures come from sums kept 90 days.`,
 		Example: `  apogee analytics --project web
   apogee analytics --project web --since 7d --json`,
 		Args: args(cobra.NoArgs),
