@@ -79,6 +79,7 @@ type Config struct {
 	Countries  Countries     // nil: no country
 	Buffer     int           // entries held before dropping (default 65,536)
 	Batch      int           // records per write at most (default 2,000)
+	DrainEvery time.Duration // how often the writer empties the buffer (default 20 ms)
 	FlushEvery time.Duration // longest an entry waits before its rollups and record are saved (default 1 s)
 	TopsEvery  time.Duration // how often the hour's top tables are saved under steady traffic (default 10 s; when it pauses and at the hour's end too)
 	Retention  time.Duration // raw records kept when Retentions is nil (default apogee.DefaultRequestRetention)
@@ -134,6 +135,9 @@ func New(cfg Config) (*Log, error) {
 	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = apogee.DefaultRequestRetention
+	}
+	if cfg.DrainEvery <= 0 {
+		cfg.DrainEvery = 20 * time.Millisecond
 	}
 	if cfg.TopsEvery <= 0 {
 		cfg.TopsEvery = 10 * time.Second
@@ -194,6 +198,8 @@ func (l *Log) Sampled() int64 { return l.sampled.Load() }
 // its own) and returns.
 func (l *Log) Run(ctx context.Context) error {
 	batch := make([]apogee.Request, 0, l.cfg.Batch)
+	drain := time.NewTicker(l.cfg.DrainEvery)
+	defer drain.Stop()
 	tick := time.NewTicker(l.cfg.FlushEvery)
 	defer tick.Stop()
 	prune := time.NewTicker(time.Hour)
@@ -229,9 +235,15 @@ func (l *Log) Run(ctx context.Context) error {
 	}
 	for {
 		select {
-		case e := <-l.ch:
-			add(ctx, e)
-			busy = true
+		case <-drain.C:
+			// The writer takes what the buffer holds every DrainEvery
+			// and never waits on the channel itself: a waiting receiver
+			// would be woken by each request's send, a scheduler round
+			// trip per request on the edge's cores.
+			for n := len(l.ch); n > 0; n-- {
+				add(ctx, <-l.ch)
+				busy = true
+			}
 		case now := <-tick.C:
 			flush(ctx)
 			// The top tables are rewritten whole: under steady traffic
