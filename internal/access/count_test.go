@@ -2,8 +2,10 @@ package access
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // BenchmarkCount is the writer's work for one request beyond the raw
@@ -29,5 +31,34 @@ func BenchmarkCount(b *testing.B) {
 	for b.Loop() {
 		l.count(es[i%len(es)])
 		i++
+	}
+}
+
+// BenchmarkBurstMemory is the access log's memory under a burst: a
+// million requests recorded with nobody draining the buffer. The buffer
+// is allocated once by New, so the heap grows by its size and no more;
+// what does not fit is dropped and counted.
+func BenchmarkBurstMemory(b *testing.B) {
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		l, err := New(Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e := Entry{Start: time.Now(), ProjectID: "web", DeploymentID: "d1", Host: "web.localhost", Method: "GET", Path: "/",
+			Status: 200, RemoteAddr: "192.0.2.1:4000", UserAgent: "Mozilla/5.0"}
+		for range 1_000_000 {
+			l.Record(e)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if l.Dropped() != 1_000_000-int64(cap(l.ch)) {
+			b.Fatalf("dropped %d", l.Dropped())
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(cap(l.ch))*float64(unsafe.Sizeof(e))/(1<<20), "buffer-MiB")
+		runtime.KeepAlive(l)
 	}
 }
