@@ -260,6 +260,7 @@ func matrix() []row {
 
 		// The apex's own routes (internal/server).
 		{route: "GET /healthz", who: public, want: 200, req: get("/healthz")},
+		{route: "GET /readyz", who: public, want: 200, req: get("/readyz")},
 		{route: "/git/", who: owner, want: 200,
 			req: func(f *fixture) request {
 				return get("/git/" + f.PlainName() + ".git/info/refs?service=git-receive-pack")(f)

@@ -213,10 +213,14 @@ func (s *Server) runApps(ctx context.Context) {
 	if h == nil {
 		return
 	}
+	s.ready.set(RoleRuntime, "restoring the running releases")
 	go func() {
 		if err := h.Restore(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("apps: restoring the production releases", "err", err)
+			s.ready.set(RoleRuntime, "restoring the running releases failed: "+err.Error())
+			return
 		}
+		s.ready.set(RoleRuntime, "ready")
 	}()
 	if err := h.Run(ctx, s.bus); err != nil && ctx.Err() == nil {
 		s.log.Error("apps: event loop stopped", "err", err)

@@ -103,11 +103,13 @@ func (s *Server) runBuilder(ctx context.Context) {
 		return
 	}
 	for {
+		s.ready.set(RoleBuilder, "ready")
 		err := s.builder.Run(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		s.log.Error("builder stopped; restarting", "err", err)
+		s.ready.set(RoleBuilder, "restarting after: "+err.Error())
 		select {
 		case <-ctx.Done():
 			return

@@ -70,6 +70,12 @@ type Config struct {
 	// Builds (see builds.go).
 	Sandbox       string        // bwrap (default), runsc or none
 	BuildWorkers  int           // builds at once in this process; 0 turns the builder role off
+	// Roles are what this process does (RoleAPI, RoleEdge, RoleBuilder,
+	// RoleRuntime). Normalize fills them in when empty (api, edge, and
+	// builder and runtime unless BuildWorkers is 0 or AppSandbox "off");
+	// without builder BuildWorkers becomes 0, without runtime AppSandbox
+	// "off".
+	Roles []string
 	BuildMemoryMB int64         // memory limit of one install or build step
 	BuildCPUs     float64       // CPU limit of one step
 	BuildTimeout  time.Duration // wall-clock limit of one step
@@ -169,6 +175,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.NodeDir, "node-dir", "", "folder that keeps the Node.js versions builds fetch, one folder per version; servers of one machine may share it (default: node in the data folder)")
 	fs.StringVar(&c.BuildNode, "build-node", "registry", "Node.js of builds: registry (the version each project asks for, else the current LTS, fetched from the npm registry once and kept in the data folder) or system (the server's own node for every build)")
 	fs.IntVar(&c.BuildWorkers, "build-workers", 1, "builds this process runs at once (0: this process does not build)")
+	fs.StringSliceVar(&c.Roles, "roles", nil, "what this server does, comma-separated: api (the API, dashboard and git push), edge (sites and apps' hosts), builder (builds), runtime (app instances) (default: all four, but builder with --build-workers 0 and runtime with --app-sandbox off; /readyz reports each)")
 	fs.Int64Var(&c.BuildMemoryMB, "build-memory-mb", 2048, "memory limit of a build's install and build steps, in MiB")
 	fs.Float64Var(&c.BuildCPUs, "build-cpus", 1, "CPU limit of a build's steps, in cores")
 	fs.Int64Var(&c.BuildDiskMB, "build-disk-mb", 4096, "disk a build may write to its workspace, in MiB (a file system of its own; needs root; 0: no bound)")
@@ -261,6 +268,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.BuildNode != "" && c.BuildNode != "registry" && c.BuildNode != "system" {
 		return apogee.Errorf(apogee.EINVALID, "--build-node %q must be registry or system", c.BuildNode)
+	}
+	if err := c.normalizeRoles(); err != nil {
+		return err
 	}
 	if c.BuildWorkers < 0 || c.BuildMemoryMB < 0 || c.BuildCPUs < 0 || c.BuildTimeout < 0 || c.BuildDiskMB < 0 {
 		return apogee.Errorf(apogee.EINVALID, "build limits must not be negative")

@@ -66,12 +66,19 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 // and a subject prefix on ns: one platform in two processes.
 func twoServers(t *testing.T, ns *natstest.Server, cfg Config) (a, b *Server, addrA, addrB string) {
 	t.Helper()
-	cfg.Database = testbed.PostgresURL(t)
-	cfg.Blobs = "file://" + filepath.Join(t.TempDir(), "blobs")
-	cfg.Events = ns.URL() + "?subject=apogee.test." + apogee.NewID()
-	cfg.SecretKey = strings.Repeat("ab", 32)
-	cfgA, cfgB := cfg, cfg
-	cfgA.Data, cfgB.Data = t.TempDir(), t.TempDir()
+	return twoServersWith(t, ns, cfg, cfg)
+}
+
+// twoServersWith is twoServers with a configuration each (their roles,
+// say).
+func twoServersWith(t *testing.T, ns *natstest.Server, cfgA, cfgB Config) (a, b *Server, addrA, addrB string) {
+	t.Helper()
+	database, blobs := testbed.PostgresURL(t), "file://"+filepath.Join(t.TempDir(), "blobs")
+	events := ns.URL() + "?subject=apogee.test." + apogee.NewID()
+	for _, cfg := range []*Config{&cfgA, &cfgB} {
+		cfg.Database, cfg.Blobs, cfg.Events, cfg.SecretKey = database, blobs, events, strings.Repeat("ab", 32)
+		cfg.Data = t.TempDir()
+	}
 	a, addrA = startServer(t, cfgA)
 	b, addrB = startServer(t, cfgB)
 	return a, b, addrA, addrB

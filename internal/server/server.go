@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,9 +46,10 @@ import (
 	"github.com/apogee-dev/apogee/internal/sqlstore"
 )
 
-// Server is one Apogee process with every role.
+// Server is one Apogee process with the roles its Config names.
 type Server struct {
 	cfg      Config
+	ready    readiness // of each role, at /readyz (roles.go)
 	log      *slog.Logger
 	reg      *prometheus.Registry // every role's metrics, served at /metrics
 	store    apogee.Store
@@ -225,6 +225,7 @@ func (s *Server) setupEdge(ctx context.Context) error {
 	if err := s.edge.Load(ctx); err != nil {
 		return fmt.Errorf("edge: load routes: %w", err)
 	}
+	s.ready.set(RoleEdge, "ready")
 	return nil
 }
 
@@ -291,10 +292,8 @@ func (s *Server) setupApex(context.Context) error {
 		Log:        s.log.With("component", "api"),
 		Registerer: s.reg,
 	}))
-	s.apex.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
+	s.apex.HandleFunc("GET /healthz", s.health) // also without the api role (ServeHTTP)
+	s.apex.HandleFunc("GET /readyz", s.health)
 	// git push to the platform: Git's smart HTTP through git http-backend.
 	if gs, err := gitserve.New(gitserve.Config{Root: filepath.Join(s.cfg.Data, "git"),
 		Auth: svc.Accounts, Projects: svc.Projects, Builds: svc.Builds,
@@ -374,6 +373,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !ok:
 	case len(host) > len(s.suffix) && strings.EqualFold(host[len(host)-len(s.suffix):], s.suffix):
 	case strings.EqualFold(host, s.cfg.Domain) || isIP(host):
+		if !s.cfg.Has(RoleAPI) {
+			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+				s.health(w, r)
+			} else {
+				notServed(w, RoleAPI)
+			}
+			return
+		}
 		if isUpload(r) {
 			if !s.takeUpload(w, r) {
 				return
@@ -381,6 +388,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			defer s.releaseUpload()
 		}
 		s.apex.ServeHTTP(w, r)
+		return
+	}
+	if !s.cfg.Has(RoleEdge) {
+		notServed(w, RoleEdge)
 		return
 	}
 	s.edge.ServeHTTP(w, r)

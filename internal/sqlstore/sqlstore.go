@@ -216,6 +216,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// Ping tells whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return wrap("ping", s.db.PingContext(ctx))
+}
+
 // Close closes the database connections.
 func (s *Store) Close() error {
 	err := s.db.Close()
