@@ -47,6 +47,11 @@ type BuildStore interface {
 	// with workerPrefix+"/" (a previous run of this node), and returns
 	// them. An empty workerPrefix matches no worker.
 	FailStaleBuilds(ctx context.Context, before time.Time, workerPrefix, reason string) ([]*Deployment, error)
+	// RequeueStaleBuilds queues again the building deployments
+	// FailStaleBuilds would end, of those taken over fewer than
+	// maxTakeovers times so far, for another builder to start from
+	// scratch; it counts the takeover and returns them.
+	RequeueStaleBuilds(ctx context.Context, before time.Time, workerPrefix string, maxTakeovers int) ([]*Deployment, error)
 }
 
 // CommitInfo is what a deployment records of the commit it built.

@@ -170,6 +170,10 @@ type BuildQueue interface {
 	// FailStaleBuilds ends as error the builds whose worker stopped (see
 	// BuildStore.FailStaleBuilds) and returns them.
 	FailStaleBuilds(ctx context.Context, before time.Time, workerPrefix, reason string) ([]*Deployment, error)
+	// RequeueStaleBuilds queues again for another builder the builds
+	// whose worker stopped (see BuildStore.RequeueStaleBuilds) and
+	// returns them.
+	RequeueStaleBuilds(ctx context.Context, before time.Time, workerPrefix string, maxTakeovers int) ([]*Deployment, error)
 }
 
 // PushedBranch is a branch a push moved and the commit it points at now.

@@ -173,18 +173,23 @@ func New(cfg Config) (*Builder, error) {
 	}, nil
 }
 
-// ReasonRestart is the error of builds a restart interrupted.
+// ReasonRestart is the error of builds a restart interrupted once they
+// were taken over MaxTakeovers times.
 const ReasonRestart = "interrupted by a restart of the server; deploy again"
 
-// Run fails the builds a previous run of this node left behind, then runs
-// the workers until ctx ends, waiting for running builds to stop.
+// MaxTakeovers is how many times a build whose builder stopped (killed,
+// its machine gone, restarted) is started again from scratch by another
+// builder, or by the same one restarted, before it fails.
+const MaxTakeovers = 3
+
+// Run takes over the builds a previous run of this node left behind (or
+// fails those taken over too often), then runs the workers until ctx
+// ends, waiting for running builds to stop.
 func (b *Builder) Run(ctx context.Context) error {
-	stale, err := b.cfg.Queue.FailStaleBuilds(ctx, time.Now().Add(-3*b.cfg.Heartbeat), b.cfg.Node, ReasonRestart)
-	if err != nil {
-		return fmt.Errorf("builder: fail stale builds: %w", err)
-	}
-	for _, d := range stale {
-		b.endLog(ctx, d, ReasonRestart)
+	// Only this node's: reap takes over other nodes' once their heartbeat
+	// stops.
+	if err := b.takeOver(ctx, time.Time{}, b.cfg.Node, "the server that ran it restarted", ReasonRestart); err != nil {
+		return err
 	}
 	events, err := b.cfg.Bus.Subscribe(ctx)
 	if err != nil {
@@ -201,17 +206,49 @@ func (b *Builder) Run(ctx context.Context) error {
 	return nil
 }
 
-// endLog writes a closing line to the log of a build that ended without
-// its worker (a restart, a stale heartbeat) and ends its live stream.
-func (b *Builder) endLog(ctx context.Context, d *apogee.Deployment, reason string) {
+// takeOver queues again, for a builder to start from scratch, the stale
+// builds (of a previous run of node when it is not "", and those whose
+// heartbeat is older than before), saying why in their log, and fails
+// with reason those already taken over MaxTakeovers times.
+func (b *Builder) takeOver(ctx context.Context, before time.Time, node, why, reason string) error {
+	again, err := b.cfg.Queue.RequeueStaleBuilds(ctx, before, node, MaxTakeovers)
+	if err != nil {
+		return fmt.Errorf("builder: take over stale builds: %w", err)
+	}
+	for _, d := range again {
+		b.log.Warn("build taken over", "deployment", d.ID, "why", why)
+		b.note(ctx, d, fmt.Sprintf("Build taken over: %s; it starts again from scratch.", why))
+	}
+	if len(again) > 0 {
+		b.Kick()
+	}
+	stale, err := b.cfg.Queue.FailStaleBuilds(ctx, before, node, reason)
+	if err != nil {
+		return fmt.Errorf("builder: fail stale builds: %w", err)
+	}
+	for _, d := range stale {
+		b.endLog(ctx, d, reason)
+	}
+	return nil
+}
+
+// note writes a line of Apogee's own to the log of a build that its
+// worker left.
+func (b *Builder) note(ctx context.Context, d *apogee.Deployment, line string) {
 	lines, _ := b.cfg.Store.Logs(ctx, d.ID, 0, 0)
 	var after int64
 	if n := len(lines); n > 0 {
 		after = lines[n-1].Seq
 	}
 	w := logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{After: after, Log: b.log})
-	w.Systemf("Build failed: %s", reason)
+	w.Systemf("%s", line)
 	_ = w.Close(ctx)
+}
+
+// endLog writes a closing line to the log of a build that ended without
+// its worker (a restart, a stale heartbeat) and ends its live stream.
+func (b *Builder) endLog(ctx context.Context, d *apogee.Deployment, reason string) {
+	b.note(ctx, d, "Build failed: "+reason)
 	b.cfg.Hub.End(d.ID)
 }
 
@@ -248,7 +285,8 @@ type runningBuild struct {
 	cancel context.CancelCauseFunc
 }
 
-// reap fails builds of other processes whose heartbeat stopped. The
+// reap takes over (or fails) builds of other processes whose heartbeat
+// stopped. The
 // builds of this process are alive by definition: it beats for them
 // first, so that a heartbeat goroutine delayed on a loaded machine
 // never gets its own live build failed.
@@ -262,15 +300,8 @@ func (b *Builder) reap(ctx context.Context) {
 		case <-t.C:
 		}
 		b.beatOwn(ctx)
-		stale, err := b.cfg.Queue.FailStaleBuilds(ctx, time.Now().Add(-3*b.cfg.Heartbeat), "", "the builder stopped answering; deploy again")
-		if err != nil {
-			if ctx.Err() == nil {
-				b.log.Error("fail stale builds", "err", err)
-			}
-			continue
-		}
-		for _, d := range stale {
-			b.endLog(ctx, d, "the builder stopped answering; deploy again")
+		if err := b.takeOver(ctx, time.Now().Add(-3*b.cfg.Heartbeat), "", "the builder running it stopped answering", "the builder stopped answering; deploy again"); err != nil && ctx.Err() == nil {
+			b.log.Error("stale builds", "err", err)
 		}
 	}
 }

@@ -476,33 +476,61 @@ func TestDependencyCache(t *testing.T) {
 	}
 }
 
-func TestRestartFailsInterruptedBuilds(t *testing.T) {
-	r := newRig(t, sandbox.Limits{}, nil)
-	r.cancel() // stop the rig's builder; play a previous run of this node
-	<-r.done
-	ctx := context.Background()
-	d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: r.project.ID, Target: apogee.TargetProduction, CreatedAt: time.Now(), Source: apogee.SourceZip}
-	if err := r.store.QueueBuild(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.store.ClaimBuild(ctx, "test-node/previous-run/0", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	r.watch(d.ID)
-	// Same store and node name: a restart.
-	sb, _ := sandbox.New("bwrap", sandbox.WithLogger(quiet))
-	b, err := builder.New(builder.Config{Store: r.store, Queue: r.queue, Blobs: r.blobs, Bus: r.bus, Hub: r.hub, Sandbox: sb,
-		Source: &builder.Sources{Git: &source.Git{}, Blobs: r.blobs}, Dir: filepath.Join(r.data, "builds"), Node: "test-node", Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); b.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
-	got, log := r.wait(d.ID, 10*time.Second)
-	if got.Status != apogee.StatusError || got.Error != builder.ReasonRestart || !strings.Contains(log, builder.ReasonRestart) {
-		t.Fatalf("after a restart: %s %q\n%s", got.Status, got.Error, log)
+// TestBuildTakeover: a build whose builder went away is started again
+// from scratch, and its log says so: after a restart of the same node
+// (a previous run's worker), and from another node whose heartbeat
+// stopped (kill -9, its machine gone). Past MaxTakeovers it fails.
+func TestBuildTakeover(t *testing.T) {
+	for _, tt := range []struct {
+		name, worker, says string
+		heartbeat          time.Time // of the dead worker
+		takeovers          int       // already
+		want               apogee.Status
+	}{
+		{"a restart of this node", "test-node/previous-run/0", "the server that ran it restarted", time.Now(), 0, apogee.StatusReady},
+		{"another node gone", "other-node/x/0", "the builder running it stopped answering", time.Now().Add(-time.Hour), 0, apogee.StatusReady},
+		{"taken over too often", "other-node/x/0", "Build failed: the builder stopped answering", time.Now().Add(-time.Hour), builder.MaxTakeovers, apogee.StatusError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, sandbox.Limits{}, nil)
+			r.cancel() // stop the rig's builder; play the builder that went away
+			<-r.done
+			ctx := context.Background()
+			d := &apogee.Deployment{ID: apogee.NewID(), ProjectID: r.project.ID, Target: apogee.TargetProduction, CreatedAt: time.Now(),
+				Source: apogee.SourceZip, SourceBlob: r.zipOf(map[string]string{"index.html": "<h1>taken over</h1>"})}
+			if err := r.store.QueueBuild(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			for i := range tt.takeovers + 1 {
+				if i > 0 {
+					if _, err := r.store.RequeueStaleBuilds(ctx, time.Now().Add(time.Hour), "", builder.MaxTakeovers); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := r.store.ClaimBuild(ctx, tt.worker, tt.heartbeat); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r.watch(d.ID)
+			sb, _ := sandbox.New("bwrap", sandbox.WithLogger(quiet))
+			b, err := builder.New(builder.Config{Store: r.store, Queue: r.queue, Blobs: r.blobs, Bus: r.bus, Hub: r.hub, Sandbox: sb,
+				Source: &builder.Sources{Git: &source.Git{}, Blobs: r.blobs}, Dir: filepath.Join(r.data, "builds"), Node: "test-node",
+				Heartbeat: 100 * time.Millisecond, Log: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); b.Run(runCtx) }()
+			defer func() { cancel(); <-done }()
+			got, log := r.wait(d.ID, time.Minute)
+			if got.Status != tt.want || !strings.Contains(log, tt.says) {
+				t.Fatalf("%s (%s), want %s with %q in the log:\n%s", got.Status, got.Error, tt.want, tt.says, log)
+			}
+			if tt.want == apogee.StatusReady && !strings.Contains(log, "starts again from scratch") {
+				t.Errorf("the log does not say the build starts again:\n%s", log)
+			}
+		})
 	}
 }
 

@@ -71,6 +71,17 @@ func (pl queue) FailBuild(ctx context.Context, id string, status apogee.Status, 
 	return d, nil
 }
 
+func (pl queue) RequeueStaleBuilds(ctx context.Context, before time.Time, workerPrefix string, maxTakeovers int) ([]*apogee.Deployment, error) {
+	ds, err := pl.store.RequeueStaleBuilds(ctx, before, workerPrefix, maxTakeovers)
+	if err != nil {
+		return nil, fmt.Errorf("platform: requeue stale builds: %w", err)
+	}
+	for _, d := range ds {
+		pl.publish(ctx, apogee.Event{Type: apogee.EventBuildQueued, ProjectID: d.ProjectID, DeploymentID: d.ID})
+	}
+	return ds, nil
+}
+
 func (pl queue) FailStaleBuilds(ctx context.Context, before time.Time, workerPrefix, reason string) ([]*apogee.Deployment, error) {
 	ds, err := pl.store.FailStaleBuilds(ctx, before, workerPrefix, reason)
 	if err != nil {

@@ -195,6 +195,25 @@ func (s *Store) EndBuild(ctx context.Context, id string, status apogee.Status, r
 	return d, nil
 }
 
+// RequeueStaleBuilds queues again the stale builds taken over fewer than
+// maxTakeovers times.
+func (s *Store) RequeueStaleBuilds(ctx context.Context, before time.Time, workerPrefix string, maxTakeovers int) ([]*apogee.Deployment, error) {
+	prefix := ""
+	if workerPrefix != "" {
+		prefix = workerPrefix + "/"
+	}
+	rows, err := s.db.QueryContext(ctx, `UPDATE deployments
+		SET status = $1, build_worker = '', build_heartbeat_at = NULL, build_attempts = build_attempts + 1
+		WHERE status = $2 AND (build_heartbeat_at < $3 OR ($4 <> '' AND substr(build_worker, 1, $5) = $4)) AND build_attempts < $6
+		RETURNING `+deploymentCols,
+		apogee.StatusQueued, apogee.StatusBuilding, s.d.timeArg(before), prefix, len(prefix), maxTakeovers)
+	if err != nil {
+		return nil, wrap("requeue stale builds", err)
+	}
+	ds, err := collect(rows, scanDeployment)
+	return ds, wrap("requeue stale builds", err)
+}
+
 // FailStaleBuilds ends builds whose worker stopped beating or belonged
 // to a previous run of this node.
 func (s *Store) FailStaleBuilds(ctx context.Context, before time.Time, workerPrefix, reason string) ([]*apogee.Deployment, error) {

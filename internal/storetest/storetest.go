@@ -810,6 +810,29 @@ func testBuildQueue(t *testing.T, s apogee.Store) {
 	stale, err = s.FailStaleBuilds(ctx, base.Add(20*time.Minute), "", "x")
 	must(t, err)
 	equal(t, "nothing more is stale", len(stale), 0)
+
+	// Takeover: a stale build is queued again for another builder, up to
+	// a bound of takeovers; then it can only fail.
+	_, err = s.EndBuild(ctx, fresh.ID, apogee.StatusCanceled, "out of the way", base.Add(31*time.Minute))
+	must(t, err)
+	orphan := queued(t, s, web, apogee.TargetPreview, base.Add(32*time.Minute))
+	for i, worker := range []string{"gone/1", "gone/2"} {
+		_, err = s.ClaimBuild(ctx, worker, base.Add(40*time.Minute+time.Duration(i)*time.Minute))
+		must(t, err)
+		again, err := s.RequeueStaleBuilds(ctx, base.Add(50*time.Minute), "", 2)
+		must(t, err)
+		equal(t, fmt.Sprintf("takeover %d", i+1), len(again), 1)
+		equal(t, "taken over", again[0].ID, orphan.ID)
+		equal(t, "queued again", again[0].Status, apogee.StatusQueued)
+	}
+	_, err = s.ClaimBuild(ctx, "gone/3", base.Add(42*time.Minute))
+	must(t, err)
+	again, err := s.RequeueStaleBuilds(ctx, base.Add(50*time.Minute), "", 2)
+	must(t, err)
+	equal(t, "no third takeover", len(again), 0)
+	stale, err = s.FailStaleBuilds(ctx, base.Add(50*time.Minute), "", "gave up")
+	must(t, err)
+	equal(t, "failed after its takeovers", len(stale), 1)
 }
 
 func testConcurrentClaims(t *testing.T, s apogee.Store) {
