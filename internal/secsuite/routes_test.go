@@ -172,6 +172,10 @@ func matrix() []row {
 				return jsonReq("POST", "/api/v1/dns/zones/"+f.Zone()+"/records",
 					map[string]any{"name": f.w.unique("host"), "type": "A", "value": "192.0.2.1"})
 			}},
+		{route: "PATCH /api/v1/dns/zones/{zone}/records/{id}", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("PATCH", "/api/v1/dns/zones/"+f.Zone()+"/records/"+f.ZoneRecord(), map[string]any{"value": f.w.unique("patched-")})
+			}},
 		{route: "DELETE /api/v1/dns/zones/{zone}/records/{id}", who: owner, want: 204, changes: true,
 			req: func(f *fixture) request {
 				return request{method: "DELETE", path: "/api/v1/dns/zones/" + f.Zone() + "/records/" + f.ZoneRecord()}
