@@ -32,11 +32,11 @@ type zoneRow struct {
 }
 
 type dnsData struct {
-	Zones      []zoneRow
-	Projects   []string
-	ZoneLimit  string // the plan's zones, "" when it is not known
-	ZonesFull  bool
-	Form       zoneForm
+	Zones     []zoneRow
+	Projects  []string
+	ZoneLimit string // the plan's zones, "" when it is not known
+	ZonesFull bool
+	Form      zoneForm
 }
 
 // recordForm is a record form as typed (add, or edit of ID), with the

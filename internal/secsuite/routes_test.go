@@ -482,7 +482,9 @@ func matrix() []row {
 				return form("/dns/zones/"+f.Zone()+"/records/"+f.ZoneRecord(), url.Values{"name": {"@"}, "type": {"TXT"}, "value": {f.w.unique("edited-")}, "ttl": {"300"}})
 			}},
 		{route: "POST /dns/zones/{zone}/records/{id}/remove", who: owner, want: 303, changes: true,
-			req: func(f *fixture) request { return form("/dns/zones/"+f.Zone()+"/records/"+f.ZoneRecord()+"/remove", nil) }},
+			req: func(f *fixture) request {
+				return form("/dns/zones/"+f.Zone()+"/records/"+f.ZoneRecord()+"/remove", nil)
+			}},
 
 		{route: "GET /account", who: signedIn, want: 200, req: get("/account")},
 		{route: "POST /account/tokens", who: signedIn, want: 200, changes: true,
