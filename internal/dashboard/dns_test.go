@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -215,6 +216,19 @@ func TestDNSZoneRecords(t *testing.T) {
 	want(t, "edited", alice.get("/dns/zones/example.com"), 200, "Saved example.com MX 20 mx.example.com (TTL 600)")
 	if rs := e.records("example.com"); rs[0].ID != mx.ID || rs[0].Value != "20 mx.example.com" || rs[0].TTL != 600 || len(rs) != 2 {
 		t.Fatalf("records after the edit: %+v", rs[0])
+	}
+	// Nothing the CSP (default-src 'self') would refuse on the DNS pages:
+	// no inline style or script, nothing from another origin.
+	for _, path := range []string{"/dns", "/dns/zones/example.com", "/dns/zones/example.com?edit=" + mx.ID} {
+		page := alice.get(path).body
+		if m := regexp.MustCompile(`(?i) style=|<style|src="(?:https?:)?//`).FindString(page); m != "" {
+			t.Errorf("%s has %q, which the CSP refuses", path, m)
+		}
+		for _, tag := range regexp.MustCompile(`<script[^>]*>[^<]*`).FindAllString(page, -1) {
+			if !regexp.MustCompile(`^<script src="/static/[^"]+"[^>]*>$`).MatchString(tag) {
+				t.Errorf("%s has the script %q, which the CSP refuses", path, tag)
+			}
+		}
 	}
 	want(t, "edit a missing record", edit("nope", "@", "MX", "10 mail.example.com", "300"), http.StatusSeeOther)
 	want(t, "missing record message", alice.get("/dns/zones/example.com"), 200, `class="flash error"`, `has no record &#34;nope&#34;`)
