@@ -305,7 +305,7 @@ func (d *Dashboard) addRecord(w http.ResponseWriter, r *http.Request, s *session
 		return err
 	}
 	setFlash(w, r, "ok", "Added "+rec.FQDN()+" "+rec.Type+" "+rec.Value+".")
-	return seeOther(w, r, zonePath(z.Name))
+	return seeOther(w, r, zonePath(z.Name)+"#records") // the new row, rather than the form again
 }
 
 func (d *Dashboard) updateRecord(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -328,7 +328,7 @@ func (d *Dashboard) updateRecord(w http.ResponseWriter, r *http.Request, s *sess
 		return backToZone(w, r, z.Name, err, "") // the record is gone: say so on the zone's page
 	}
 	setFlash(w, r, "ok", "Saved "+rec.FQDN()+" "+rec.Type+" "+rec.Value+" (TTL "+strconv.Itoa(rec.TTL)+").")
-	return seeOther(w, r, zonePath(z.Name))
+	return seeOther(w, r, zonePath(z.Name)+"#records")
 }
 
 func (d *Dashboard) removeRecord(w http.ResponseWriter, r *http.Request, s *session) error {

@@ -202,7 +202,7 @@ func TestDNSZoneRecords(t *testing.T) {
 	// Edit: the row becomes a form with the record's values; a refused
 	// change shows above the table and keeps what was typed.
 	want(t, "edit form", alice.get("/dns/zones/example.com?edit="+mx.ID), 200, `<tr data-record="`+mx.ID+`" class="editing">`,
-		`action="/dns/zones/example.com/records/`+mx.ID+`"`, `id="edit-value" form="edit-record" name="value" value="10 mail.example.com"`)
+		`action="/dns/zones/example.com/records/`+mx.ID+`#records"`, `id="edit-value" form="edit-record" name="value" value="10 mail.example.com"`)
 	edit := func(id, name, typ, value, ttl string) response {
 		return alice.post("/dns/zones/example.com/records/"+id, url.Values{"name": {name}, "type": {typ}, "value": {value}, "ttl": {ttl}})
 	}

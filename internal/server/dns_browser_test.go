@@ -137,6 +137,11 @@ func TestDNSInBrowser(t *testing.T) {
 		chromedp.SendKeys(`#record-value`, "web.apogee.test"), chromedp.Click(button("Add record")),
 		chromedp.WaitVisible(`#add-record p.error`))
 	noSideScroll(t, b, "the zone's page with an error")
+	// The form is far down a phone's page: the answer opens at it, so the
+	// refusal is on the screen.
+	if in, err := chromedp.Run(b, chromedp.Evaluate[bool](`(() => { const r = document.querySelector("#add-record p.error").getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight })()`)); err != nil || !in {
+		t.Errorf("on a phone the refusal is off the screen (%v)", err)
+	}
 	shot("dns-error-390")
 	run("the list on a phone", chromedp.Navigate(addr+"/dns"), chromedp.WaitVisible(`#add-zone`))
 	noSideScroll(t, b, "the DNS page")
