@@ -127,6 +127,11 @@ type ZoneStore interface {
 	AddZoneRecord(ctx context.Context, r *ZoneRecord) error
 	// ZoneRecords returns the zone's records by name, type and age.
 	ZoneRecords(ctx context.Context, zone string) ([]*ZoneRecord, error)
+	// UpdateZoneRecord replaces the name, type, value and TTL of record
+	// r.ID of zone r.Zone and moves the zone's serial, in one
+	// transaction; ErrNotFound if the zone has no such record. r's
+	// CreatedAt is set to the stored one.
+	UpdateZoneRecord(ctx context.Context, r *ZoneRecord) error
 	// DeleteZoneRecord removes record id of the zone and moves the
 	// zone's serial; ErrNotFound if the zone has no such record.
 	DeleteZoneRecord(ctx context.Context, zone, id string) error
@@ -156,6 +161,16 @@ type AddRecordRequest struct {
 	TTL   int    `json:"ttl,omitempty"`
 }
 
+// UpdateRecordRequest changes a record of a zone: each field set
+// replaces the record's; the result is validated as AddRecordRequest
+// is.
+type UpdateRecordRequest struct {
+	Name  *string `json:"name,omitempty"`
+	Type  *string `json:"type,omitempty"`
+	Value *string `json:"value,omitempty"`
+	TTL   *int    `json:"ttl,omitempty"`
+}
+
 // DNSService keeps the user's delegated zones and their records. A zone
 // is its owner's alone (an admin sees every zone); another user's zone
 // is reported exactly like a missing one.
@@ -179,5 +194,10 @@ type DNSService interface {
 	// with the zone's records: EINVALID or ECONFLICT say which) and adds
 	// it; the DNS server answers it at once.
 	AddRecord(ctx context.Context, zone string, req AddRecordRequest) (*ZoneRecord, error)
+	// UpdateRecord changes record id of the zone, validated exactly as
+	// AddRecord validates a new one (against the zone's other records);
+	// the record changes in one step or not at all. ENOTFOUND if the
+	// zone has no such record.
+	UpdateRecord(ctx context.Context, zone, id string, req UpdateRecordRequest) (*ZoneRecord, error)
 	RemoveRecord(ctx context.Context, zone, id string) error
 }

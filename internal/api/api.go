@@ -116,6 +116,7 @@ func (a *API) routes() {
 	authed("DELETE /api/v1/dns/zones/{zone}", a.deleteZone)
 	authed("GET /api/v1/dns/zones/{zone}/records", a.listRecords)
 	authed("POST /api/v1/dns/zones/{zone}/records", a.createRecord)
+	authed("PATCH /api/v1/dns/zones/{zone}/records/{id}", a.updateRecord)
 	authed("DELETE /api/v1/dns/zones/{zone}/records/{id}", a.deleteRecord)
 
 	authed("GET /api/v1/projects/{name}/env", a.listEnv)

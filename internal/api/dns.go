@@ -51,6 +51,15 @@ func (a *API) createRecord(w http.ResponseWriter, r *http.Request) error {
 	return answer(w, http.StatusCreated, rec, err)
 }
 
+func (a *API) updateRecord(w http.ResponseWriter, r *http.Request) error {
+	var req apogee.UpdateRecordRequest
+	if err := decode(w, r, maxJSONBody, &req); err != nil {
+		return err
+	}
+	rec, err := a.svc.DNS.UpdateRecord(r.Context(), r.PathValue("zone"), r.PathValue("id"), req)
+	return answer(w, http.StatusOK, rec, err)
+}
+
 func (a *API) deleteRecord(w http.ResponseWriter, r *http.Request) error {
 	return noContent(w, a.svc.DNS.RemoveRecord(r.Context(), r.PathValue("zone"), r.PathValue("id")))
 }

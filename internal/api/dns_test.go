@@ -29,10 +29,11 @@ func TestDNSRoutesCheckTheOwner(t *testing.T) {
 		{"DELETE", "/api/v1/dns/zones/example.com"},
 		{"GET", "/api/v1/dns/zones/example.com/records"},
 		{"POST", "/api/v1/dns/zones/example.com/records"},
+		{"PATCH", "/api/v1/dns/zones/example.com/records/" + rec.ID},
 		{"DELETE", "/api/v1/dns/zones/example.com/records/" + rec.ID},
 	} {
 		var body any
-		if c.method == "POST" {
+		if c.method == "POST" || c.method == "PATCH" {
 			body = map[string]any{"name": "x", "type": "A", "value": "192.0.2.1"}
 		}
 		e.wantErr(e.call(c.method, c.path, bob, body), 404, apogee.ENOTFOUND)
@@ -52,6 +53,21 @@ func TestDNSRoutesCheckTheOwner(t *testing.T) {
 	}
 	e.wantErr(e.call("POST", "/api/v1/dns/zones/example.com/records", alice,
 		map[string]any{"name": "@", "type": "CNAME", "value": "web.apogee.test"}), 400, apogee.EINVALID)
+	// PATCH changes the fields given and keeps the rest; a refused
+	// change (a CNAME at the apex) leaves the record as it was.
+	e.wantErr(e.call("PATCH", "/api/v1/dns/zones/example.com/records/"+rec.ID, alice,
+		map[string]any{"type": "CNAME", "value": "web.apogee.test"}), 400, apogee.EINVALID)
+	e.wantErr(e.call("PATCH", "/api/v1/dns/zones/example.com/records/nope", alice,
+		map[string]any{"ttl": 600}), 404, apogee.ENOTFOUND)
+	var upd apogee.ZoneRecord
+	e.must(e.call("PATCH", "/api/v1/dns/zones/example.com/records/"+rec.ID, alice, map[string]any{"value": "20 mx.example.com"}), 200, &upd)
+	if upd.ID != rec.ID || upd.Value != "20 mx.example.com" || upd.TTL != 3600 || upd.Type != "MX" || upd.Name != "@" {
+		t.Fatalf("PATCH record = %+v", upd)
+	}
+	e.must(e.call("GET", "/api/v1/dns/zones/example.com/records", alice, nil), 200, &recs)
+	if len(recs.Records) != 1 || recs.Records[0].Value != "20 mx.example.com" {
+		t.Fatalf("records after PATCH = %+v", recs.Records)
+	}
 	e.must(e.call("DELETE", "/api/v1/dns/zones/example.com/records/"+rec.ID, alice, nil), 204, nil)
 	e.must(e.call("DELETE", "/api/v1/dns/zones/example.com", alice, nil), 204, nil)
 	e.wantErr(e.call("GET", "/api/v1/dns/zones/example.com", alice, nil), 404, apogee.ENOTFOUND)

@@ -22,13 +22,14 @@ manage the other records here.
   apogee dns records add example.com www CNAME web.apogee.example --ttl 300
   apogee dns records add example.com @ MX "10 mail.example.com"
   apogee dns records list example.com
+  apogee dns records update example.com RECORD_ID --value "20 mail.example.com"
   apogee dns records remove example.com RECORD_ID`,
 		Args: args(cobra.NoArgs),
 	}
 	zones := &cobra.Command{Use: "zones", Aliases: []string{"zone"}, Short: "Add, verify, list and remove delegated zones", Args: args(cobra.NoArgs)}
 	zones.AddCommand(newZonesAddCmd(a), newZonesVerifyCmd(a), newZonesListCmd(a), newZonesRemoveCmd(a))
-	records := &cobra.Command{Use: "records", Aliases: []string{"record"}, Short: "Add, list and remove a zone's records", Args: args(cobra.NoArgs)}
-	records.AddCommand(newRecordsAddCmd(a), newRecordsListCmd(a), newRecordsRemoveCmd(a))
+	records := &cobra.Command{Use: "records", Aliases: []string{"record"}, Short: "Add, list, update and remove a zone's records", Args: args(cobra.NoArgs)}
+	records.AddCommand(newRecordsAddCmd(a), newRecordsListCmd(a), newRecordsUpdateCmd(a), newRecordsRemoveCmd(a))
 	cmd.AddCommand(zones, records)
 	return cmd
 }
@@ -234,6 +235,63 @@ func newRecordsListCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newRecordsUpdateCmd(a *app) *cobra.Command {
+	var name, typ, value string
+	var ttl int
+	cmd := &cobra.Command{
+		Use:   "update ZONE ID [--name NAME] [--type TYPE] [--value VALUE] [--ttl N]",
+		Short: "Change a record in place (see `apogee dns records list` for ids); flags not given keep their value",
+		Long: `Change a record's name, type, value or TTL in one step: the flags given
+replace the record's, the rest stay. The result is checked as a new record
+is (a CNAME at the apex, conflicts with the zone's other records, bad names,
+values and TTLs are refused, and nothing changes).
+
+  apogee dns records update example.com RECORD_ID --value "20 mail.example.com"
+  apogee dns records update example.com RECORD_ID --name api --type A --value 192.0.2.10 --ttl 600`,
+		Args: args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			zone := zoneArg(argv[0])
+			var req apogee.UpdateRecordRequest
+			f := cmd.Flags()
+			if f.Changed("name") {
+				req.Name = &name
+			}
+			if f.Changed("type") {
+				typ = strings.ToUpper(typ)
+				req.Type = &typ
+			}
+			if f.Changed("value") {
+				req.Value = &value
+			}
+			if f.Changed("ttl") {
+				req.TTL = &ttl
+			}
+			if req == (apogee.UpdateRecordRequest{}) {
+				return apogee.Errorf(apogee.EINVALID, "nothing to change: give --name, --type, --value or --ttl")
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.UpdateRecord(cmd.Context(), zone, argv[1], req)
+			if err != nil {
+				return withHint(err, apogee.ENOTFOUND, "List the zone's records with `apogee dns records list "+zone+"` (and your zones with `apogee dns zones list`).")
+			}
+			o := a.output(cmd)
+			if a.json {
+				return o.JSON(r)
+			}
+			o.Printf("Updated %s: %s %s %s (TTL %d).\n", r.ID, r.FQDN(), r.Type, r.Value, r.TTL)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "the record's new name, relative to the zone (@ for the apex)")
+	cmd.Flags().StringVar(&typ, "type", "", "the record's new type (A, AAAA, CNAME, MX, TXT, CAA, SRV, NS)")
+	cmd.Flags().StringVar(&value, "value", "", "the record's new value, as in a zone file")
+	cmd.Flags().IntVar(&ttl, "ttl", 0, "the record's new time to live in seconds, 60 to 86400")
+	return cmd
 }
 
 func newRecordsRemoveCmd(a *app) *cobra.Command {

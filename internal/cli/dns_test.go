@@ -58,6 +58,28 @@ func TestDNSCommands(t *testing.T) {
 			t.Errorf("records list lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	// update: the flags given change, the rest stay; a refused update
+	// changes nothing.
+	upd := oneJSON(t, run(t, "", "dns", "records", "update", "example.com", rec["id"].(string), "--value", "other.apogee.test", "--json").ok(t).stdout)
+	if upd["id"] != rec["id"] || upd["value"] != "other.apogee.test" || upd["ttl"] != float64(600) || upd["name"] != "www" {
+		t.Fatalf("records update --json = %v", upd)
+	}
+	r = run(t, "", "dns", "records", "update", "example.com", rec["id"].(string), "--name", "@")
+	if r.code == 0 || !strings.Contains(r.stderr, "apex") {
+		t.Fatalf("update to a CNAME at the apex: code %d\n%s", r.code, r.stderr)
+	}
+	r = run(t, "", "dns", "records", "update", "example.com", rec["id"].(string), "--ttl", "120").ok(t)
+	if !strings.Contains(r.stdout, "www.example.com CNAME other.apogee.test (TTL 120)") {
+		t.Errorf("records update output:\n%s", r.stdout)
+	}
+	r = run(t, "", "dns", "records", "update", "example.com", rec["id"].(string))
+	if r.code == 0 || !strings.Contains(r.stderr, "othing to change: give --name") {
+		t.Fatalf("update without flags: code %d\n%s", r.code, r.stderr)
+	}
+	r = run(t, "", "dns", "records", "update", "example.com", "nope", "--ttl", "120")
+	if r.code == 0 || !strings.Contains(r.stderr, "apogee dns records list example.com") {
+		t.Fatalf("update of a missing record: code %d\n%s", r.code, r.stderr)
+	}
 	rm := oneJSON(t, run(t, "", "dns", "records", "rm", "example.com", rec["id"].(string), "--json").ok(t).stdout)
 	if rm["removed"] != rec["id"] {
 		t.Fatalf("records rm --json = %v", rm)

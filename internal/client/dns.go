@@ -61,6 +61,16 @@ func (c *Client) ListRecords(ctx context.Context, zone string) ([]apogee.ZoneRec
 	return out.Records, nil
 }
 
+// UpdateRecord changes record id of the zone: each field set replaces
+// the record's.
+func (c *Client) UpdateRecord(ctx context.Context, zone, id string, req apogee.UpdateRecordRequest) (*apogee.ZoneRecord, error) {
+	var out apogee.ZoneRecord
+	if err := c.do(ctx, request{method: http.MethodPatch, path: "/api/v1/dns/zones/" + esc(zone) + "/records/" + esc(id), in: req, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // RemoveRecord removes record id of the zone.
 func (c *Client) RemoveRecord(ctx context.Context, zone, id string) error {
 	return c.do(ctx, request{method: http.MethodDelete, path: "/api/v1/dns/zones/" + esc(zone) + "/records/" + esc(id)})

@@ -1,6 +1,7 @@
 // Package dashboard serves the pages a person signs in to at the apex:
 // the landing page, sign-in and sign-up, projects, deployments with their
-// live build logs, and the account (API tokens, password).
+// live build logs, DNS zones and their records, and the account (API
+// tokens, password).
 //
 // Pages are server-rendered from embedded html/template files with one
 // CSS file and a little plain JavaScript (live logs over Server-Sent
@@ -284,6 +285,16 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /projects/{name}/webhooks", d.authed(d.addWebhook))
 	m.Handle("POST /projects/{name}/webhooks/{id}/delete", d.authed(d.removeWebhook))
 	m.Handle("POST /projects/{name}/webhooks/{id}/test", d.authed(d.testWebhook))
+
+	// DNS zones and their records (dns.go).
+	m.Handle("GET /dns", d.authed(d.dnsPage))
+	m.Handle("POST /dns/zones", d.authed(d.addZone))
+	m.Handle("GET /dns/zones/{zone}", d.authed(d.zonePage))
+	m.Handle("POST /dns/zones/{zone}/verify", d.authed(d.verifyZone))
+	m.Handle("POST /dns/zones/{zone}/remove", d.authed(d.removeZone))
+	m.Handle("POST /dns/zones/{zone}/records", d.authed(d.addRecord))
+	m.Handle("POST /dns/zones/{zone}/records/{id}", d.authed(d.updateRecord))
+	m.Handle("POST /dns/zones/{zone}/records/{id}/remove", d.authed(d.removeRecord))
 
 	m.Handle("GET /account", d.authed(d.accountPage))
 	m.Handle("POST /account/tokens", d.authed(d.createToken))

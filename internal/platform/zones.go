@@ -256,18 +256,11 @@ func (pl zones) AddRecord(ctx context.Context, zone string, req apogee.AddRecord
 	if err != nil {
 		return nil, err
 	}
-	name, err := apogee.ValidateRecordName(req.Name, z.Name)
+	r, err := newRecord(z, req)
 	if err != nil {
 		return nil, err
 	}
-	r := &apogee.ZoneRecord{Zone: z.Name, Name: name, Type: strings.ToUpper(strings.TrimSpace(req.Type)),
-		Value: strings.TrimSpace(req.Value), TTL: req.TTL, CreatedAt: pl.now().UTC()}
-	if r.TTL == 0 {
-		r.TTL = apogee.DefaultTTL
-	}
-	if _, err := dnsserver.ParseRecord(r); err != nil {
-		return nil, err
-	}
+	r.CreatedAt = pl.now().UTC()
 	existing, err := pl.store.ZoneRecords(ctx, z.Name)
 	if err != nil {
 		return nil, fmt.Errorf("platform: zone records: %w", err)
@@ -283,6 +276,72 @@ func (pl zones) AddRecord(ctx context.Context, zone string, req apogee.AddRecord
 			return nil, err
 		}
 		return nil, fmt.Errorf("platform: add record: %w", err)
+	}
+	pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: z.Name})
+	return r, nil
+}
+
+// newRecord validates req as a record of zone z: its name, type, value
+// and TTL (0 is apogee.DefaultTTL), and returns it in canonical form.
+func newRecord(z *apogee.Zone, req apogee.AddRecordRequest) (*apogee.ZoneRecord, error) {
+	name, err := apogee.ValidateRecordName(req.Name, z.Name)
+	if err != nil {
+		return nil, err
+	}
+	r := &apogee.ZoneRecord{Zone: z.Name, Name: name, Type: strings.ToUpper(strings.TrimSpace(req.Type)),
+		Value: strings.TrimSpace(req.Value), TTL: req.TTL}
+	if r.TTL == 0 {
+		r.TTL = apogee.DefaultTTL
+	}
+	if _, err := dnsserver.ParseRecord(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// UpdateRecord applies req to the record and validates the result as
+// AddRecord validates a new record, against the zone's other records;
+// the plan's record limit does not apply (the count does not change).
+func (pl zones) UpdateRecord(ctx context.Context, zone, id string, req apogee.UpdateRecordRequest) (*apogee.ZoneRecord, error) {
+	_, z, err := pl.zone(ctx, zone)
+	if err != nil {
+		return nil, err
+	}
+	existing, err := pl.store.ZoneRecords(ctx, z.Name)
+	if err != nil {
+		return nil, fmt.Errorf("platform: zone records: %w", err)
+	}
+	i := slices.IndexFunc(existing, func(r *apogee.ZoneRecord) bool { return r.ID == id })
+	if i < 0 {
+		return nil, apogee.Errorf(apogee.ENOTFOUND, "zone %s has no record %q", z.Name, id)
+	}
+	old := existing[i]
+	add := apogee.AddRecordRequest{Name: old.Name, Type: old.Type, Value: old.Value, TTL: old.TTL}
+	if req.Name != nil {
+		add.Name = *req.Name
+	}
+	if req.Type != nil {
+		add.Type = *req.Type
+	}
+	if req.Value != nil {
+		add.Value = *req.Value
+	}
+	if req.TTL != nil {
+		add.TTL = *req.TTL // 0 is apogee.DefaultTTL, as when adding
+	}
+	r, err := newRecord(z, add)
+	if err != nil {
+		return nil, err
+	}
+	r.ID = old.ID
+	if err := dnsserver.CheckRecord(slices.Delete(existing, i, i+1), r); err != nil {
+		return nil, err
+	}
+	if err := pl.store.UpdateZoneRecord(ctx, r); err != nil {
+		if errors.Is(err, apogee.ErrNotFound) { // removed meanwhile
+			return nil, apogee.Errorf(apogee.ENOTFOUND, "zone %s has no record %q", z.Name, id)
+		}
+		return nil, fmt.Errorf("platform: update record: %w", err)
 	}
 	pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: z.Name})
 	return r, nil

@@ -200,3 +200,81 @@ func TestWildcardDomain(t *testing.T) {
 		t.Errorf("the wildcard outlived its zone: %+v", cs)
 	}
 }
+
+// TestUpdateRecord: an update is validated as an add is, against the
+// zone's other records (not the record itself); a refused update
+// changes nothing, and another user's zone or record is not found.
+func TestUpdateRecord(t *testing.T) {
+	svc, st, _, alice, bob := newZoneWorld(t)
+	if _, err := svc.DNS.AddZone(alice, apogee.AddZoneRequest{Name: "example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.DNS.AddZone(alice, apogee.AddZoneRequest{Name: "example.net"}); err != nil {
+		t.Fatal(err)
+	}
+	add := func(name, typ, value string) *apogee.ZoneRecord {
+		t.Helper()
+		r, err := svc.DNS.AddRecord(alice, "example.com", apogee.AddRecordRequest{Name: name, Type: typ, Value: value})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	mx := add("@", "MX", "10 mail.example.com")
+	www := add("www", "CNAME", "web.apogee.test")
+	add("api", "A", "192.0.2.1")
+	str := func(s string) *string { return &s }
+	num := func(n int) *int { return &n }
+
+	for _, tt := range []struct {
+		what string
+		zone string
+		id   string
+		req  apogee.UpdateRecordRequest
+		code string
+	}{
+		{"a CNAME at the apex", "example.com", www.ID, apogee.UpdateRecordRequest{Name: str("@")}, apogee.EINVALID},
+		{"a CNAME beside an A", "example.com", www.ID, apogee.UpdateRecordRequest{Name: str("api")}, apogee.ECONFLICT},
+		{"an A where a CNAME is", "example.com", mx.ID, apogee.UpdateRecordRequest{Name: str("www"), Type: str("A"), Value: str("192.0.2.9")}, apogee.ECONFLICT},
+		{"a bad name", "example.com", mx.ID, apogee.UpdateRecordRequest{Name: str("a b")}, apogee.EINVALID},
+		{"a TTL too short", "example.com", mx.ID, apogee.UpdateRecordRequest{TTL: num(5)}, apogee.EINVALID},
+		{"a TTL too long", "example.com", mx.ID, apogee.UpdateRecordRequest{TTL: num(86401)}, apogee.EINVALID},
+		{"a value of another type", "example.com", mx.ID, apogee.UpdateRecordRequest{Type: str("A")}, apogee.EINVALID},
+		{"an unknown type", "example.com", mx.ID, apogee.UpdateRecordRequest{Type: str("PTR")}, apogee.EINVALID},
+		{"a missing record", "example.com", "nope", apogee.UpdateRecordRequest{TTL: num(600)}, apogee.ENOTFOUND},
+		{"a record of another zone", "example.net", mx.ID, apogee.UpdateRecordRequest{TTL: num(600)}, apogee.ENOTFOUND},
+	} {
+		t.Run(tt.what, func(t *testing.T) {
+			before, _ := st.ZoneByName(t.Context(), "example.com")
+			_, err := svc.DNS.UpdateRecord(alice, tt.zone, tt.id, tt.req)
+			wantCode(t, err, tt.code)
+			after, _ := st.ZoneByName(t.Context(), "example.com")
+			if after.Serial != before.Serial {
+				t.Errorf("serial moved from %d to %d on a refused update", before.Serial, after.Serial)
+			}
+		})
+	}
+	_, err := svc.DNS.UpdateRecord(bob, "example.com", mx.ID, apogee.UpdateRecordRequest{TTL: num(600)})
+	wantCode(t, err, apogee.ENOTFOUND)
+
+	// Its own name and type again are no conflict with itself.
+	got, err := svc.DNS.UpdateRecord(alice, "example.com", www.ID, apogee.UpdateRecordRequest{Value: str("other.apogee.test"), TTL: num(3600)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &apogee.ZoneRecord{ID: www.ID, Zone: "example.com", Name: "www", Type: "CNAME", Value: "other.apogee.test", TTL: 3600, CreatedAt: www.CreatedAt}
+	if *got != *want {
+		t.Errorf("updated = %+v; want %+v", got, want)
+	}
+	got, err = svc.DNS.UpdateRecord(alice, "example.com", mx.ID, apogee.UpdateRecordRequest{Name: str("mail"), Type: str("txt"), Value: str("hello"), TTL: num(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "mail" || got.Type != "TXT" || got.TTL != apogee.DefaultTTL {
+		t.Errorf("updated = %+v; want mail TXT with TTL %d", got, apogee.DefaultTTL)
+	}
+	rs, err := svc.DNS.Records(alice, "example.com")
+	if err != nil || len(rs) != 3 {
+		t.Fatalf("records = %v, %v; want the three, changed in place", rs, err)
+	}
+}

@@ -172,6 +172,10 @@ func matrix() []row {
 				return jsonReq("POST", "/api/v1/dns/zones/"+f.Zone()+"/records",
 					map[string]any{"name": f.w.unique("host"), "type": "A", "value": "192.0.2.1"})
 			}},
+		{route: "PATCH /api/v1/dns/zones/{zone}/records/{id}", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("PATCH", "/api/v1/dns/zones/"+f.Zone()+"/records/"+f.ZoneRecord(), map[string]any{"value": f.w.unique("patched-")})
+			}},
 		{route: "DELETE /api/v1/dns/zones/{zone}/records/{id}", who: owner, want: 204, changes: true,
 			req: func(f *fixture) request {
 				return request{method: "DELETE", path: "/api/v1/dns/zones/" + f.Zone() + "/records/" + f.ZoneRecord()}
@@ -457,6 +461,31 @@ func matrix() []row {
 			req: func(f *fixture) request { return get("/deployments/" + f.Production() + "/log.txt")(f) }},
 		{route: "POST /deployments/{id}/cancel", who: owner, want: 303, changes: true,
 			req: func(f *fixture) request { return form("/deployments/"+f.Queued()+"/cancel", nil) }},
+
+		// DNS zones and their records (internal/dashboard/dns.go).
+		{route: "GET /dns", who: signedIn, want: 200, req: get("/dns")},
+		{route: "POST /dns/zones", who: signedIn, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/dns/zones", url.Values{"name": {f.w.unique("dash") + ".example.org"}})
+			}},
+		{route: "GET /dns/zones/{zone}", who: owner, want: 200,
+			req: func(f *fixture) request { f.ZoneRecord(); return get("/dns/zones/" + f.Zone())(f) }},
+		{route: "POST /dns/zones/{zone}/verify", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/dns/zones/"+f.Zone()+"/verify", nil) }},
+		{route: "POST /dns/zones/{zone}/remove", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/dns/zones/"+f.Zone()+"/remove", nil) }},
+		{route: "POST /dns/zones/{zone}/records", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/dns/zones/"+f.Zone()+"/records", url.Values{"name": {f.w.unique("host")}, "type": {"A"}, "value": {"192.0.2.1"}})
+			}},
+		{route: "POST /dns/zones/{zone}/records/{id}", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/dns/zones/"+f.Zone()+"/records/"+f.ZoneRecord(), url.Values{"name": {"@"}, "type": {"TXT"}, "value": {f.w.unique("edited-")}, "ttl": {"300"}})
+			}},
+		{route: "POST /dns/zones/{zone}/records/{id}/remove", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/dns/zones/"+f.Zone()+"/records/"+f.ZoneRecord()+"/remove", nil)
+			}},
 
 		{route: "GET /account", who: signedIn, want: 200, req: get("/account")},
 		{route: "POST /account/tokens", who: signedIn, want: 200, changes: true,

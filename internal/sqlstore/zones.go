@@ -178,6 +178,21 @@ func (s *Store) ZoneRecords(ctx context.Context, zone string) ([]*apogee.ZoneRec
 	return rs, wrap("zone records", err)
 }
 
+func (s *Store) UpdateZoneRecord(ctx context.Context, r *apogee.ZoneRecord) error {
+	return s.inTx(ctx, "update zone record", func(tx *sql.Tx) error {
+		// The serial first: its UPDATE locks the zone's row, as adding does.
+		if err := bumpSerial(ctx, tx, r.Zone); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, "UPDATE dns_records SET name = $3, type = $4, value = $5, ttl = $6 WHERE zone = $1 AND id = $2 RETURNING created_at",
+			r.Zone, r.ID, r.Name, r.Type, r.Value, r.TTL).Scan(timeCol{&r.CreatedAt})
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("record", r.ID)
+		}
+		return err
+	})
+}
+
 func (s *Store) DeleteZoneRecord(ctx context.Context, zone, id string) error {
 	return s.inTx(ctx, "delete zone record", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM dns_records WHERE zone = $1 AND id = $2", zone, id)

@@ -109,6 +109,22 @@ func testZoneRecords(t *testing.T, s apogee.Store) {
 	z, err = s.ZoneByName(ctx, "example.com")
 	must(t, err)
 	equal(t, "serial after a delete", z.Serial, int64(5))
+
+	// An update replaces every field but the id and the age, and moves
+	// the serial; a record of another zone, or none, is not found and
+	// moves nothing.
+	changed := &apogee.ZoneRecord{ID: txt.ID, Zone: "example.com", Name: "_dmarc", Type: "TXT", Value: `"v=DMARC1; p=none"`, TTL: 600}
+	must(t, s.UpdateZoneRecord(ctx, changed))
+	equal(t, "created_at after an update", changed.CreatedAt, txt.CreatedAt)
+	wantNotFound(t, s.UpdateZoneRecord(ctx, &apogee.ZoneRecord{ID: www.ID, Zone: "example.net", Name: "@", Type: "A", Value: "192.0.2.1", TTL: 60}), www.ID)
+	wantNotFound(t, s.UpdateZoneRecord(ctx, &apogee.ZoneRecord{ID: "missing", Zone: "example.com", Name: "@", Type: "A", Value: "192.0.2.1", TTL: 60}), "missing")
+	rs, err = s.ZoneRecords(ctx, "example.com")
+	must(t, err)
+	equal(t, "ZoneRecords after an update", rs, []*apogee.ZoneRecord{changed, www})
+	z, err = s.ZoneByName(ctx, "example.com")
+	must(t, err)
+	equal(t, "serial after an update", z.Serial, int64(6))
+
 	n, err := s.ZoneByName(ctx, "example.net")
 	must(t, err)
 	equal(t, "serial of the other zone", n.Serial, int64(1))
