@@ -76,13 +76,13 @@ type Countries interface {
 // Config configures a Log. Store is required.
 type Config struct {
 	Store      Store
-	Countries  Countries     // nil: no country
-	Buffer     int           // entries held before dropping (default 65,536)
-	Batch      int           // records per write at most (default 2,000)
-	DrainEvery time.Duration // how often the writer empties the buffer (default 20 ms)
-	FlushEvery time.Duration // longest an entry waits before its rollups and record are saved (default 1 s)
-	TopsEvery  time.Duration // how often the hour's top tables are saved under steady traffic (default 10 s; when it pauses and at the hour's end too)
-	Retention  time.Duration // raw records kept when Retentions is nil (default apogee.DefaultRequestRetention)
+	Countries  Countries      // nil: no country
+	Buffer     int            // entries held before dropping (default 65,536)
+	Batch      int            // records per write at most (default 2,000)
+	DrainEvery time.Duration  // how often the writer empties the buffer (default 20 ms)
+	FlushEvery time.Duration  // longest an entry waits before its rollups and record are saved (default 1 s)
+	TopsEvery  time.Duration  // how often the hour's top tables are saved under steady traffic (default 10 s; when it pauses and at the hour's end too)
+	Retention  time.Duration  // raw records kept when Retentions is nil (default apogee.DefaultRequestRetention)
 	Retentions RetentionsFunc // each project's request log retention (its owner's plan); nil: Retention for all
 	// RawPerSecond bounds the raw records kept of each project each
 	// second (default 100; every request still counts in the rollups).

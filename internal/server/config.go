@@ -67,15 +67,16 @@ type Config struct {
 	DNSEdge        []string // the edge's public IP addresses: A/AAAA of a project zone's apex and www
 	DNSSecondaries []string // IP addresses of secondary DNS servers allowed to transfer zones (AXFR)
 
+	// Roles are what this process does (RoleAPI, RoleEdge, RoleBuilder,
+	// RoleRuntime; roles.go). Normalize fills them in when empty (api,
+	// edge, and builder and runtime unless BuildWorkers is 0 or AppSandbox
+	// "off"); without builder BuildWorkers becomes 0, without runtime
+	// AppSandbox "off".
+	Roles []string
+
 	// Builds (see builds.go).
 	Sandbox       string        // bwrap (default), runsc or none
 	BuildWorkers  int           // builds at once in this process; 0 turns the builder role off
-	// Roles are what this process does (RoleAPI, RoleEdge, RoleBuilder,
-	// RoleRuntime). Normalize fills them in when empty (api, edge, and
-	// builder and runtime unless BuildWorkers is 0 or AppSandbox "off");
-	// without builder BuildWorkers becomes 0, without runtime AppSandbox
-	// "off".
-	Roles []string
 	BuildMemoryMB int64         // memory limit of one install or build step
 	BuildCPUs     float64       // CPU limit of one step
 	BuildTimeout  time.Duration // wall-clock limit of one step

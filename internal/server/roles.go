@@ -89,7 +89,9 @@ func (r *readiness) get(role string) string {
 }
 
 // pinger is a store that can tell whether its database answers.
-type pinger interface{ Ping(ctx context.Context) error }
+type pinger interface {
+	Ping(ctx context.Context) error
+}
 
 // Readiness is the answer of /readyz.
 type Readiness struct {
