@@ -92,7 +92,9 @@ wait_http() {
 cpu_ticks() {
 	local t=0 p
 	for p in "$@"; do
-		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+		# utime and stime, counted after the command's name, which may
+		# hold spaces ("nsd: server 1").
+		t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
 	done
 	echo "$t"
 }
