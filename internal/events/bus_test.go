@@ -22,6 +22,9 @@ var buses = []struct {
 	{"nats", func(t *testing.T) apogee.EventBus {
 		return dial(t, natstest.Start(t).URL()+"?subject="+uniqueSubject(), nil)
 	}},
+	{"kafka", func(t *testing.T) apogee.EventBus {
+		return dialKafka(t, kafkaURL(startKafka(t), "", "apogee-test-"+apogee.NewID()), nil)
+	}},
 }
 
 func uniqueSubject() string { return "apogee.test." + apogee.NewID() }
@@ -227,6 +230,7 @@ func TestNATSReconnect(t *testing.T) {
 
 func TestOpen(t *testing.T) {
 	ns := natstest.Start(t)
+	kc := startKafka(t)
 	tests := []struct {
 		url, kind, err string
 	}{
@@ -235,7 +239,12 @@ func TestOpen(t *testing.T) {
 		{ns.URL(), "*events.NATS", ""},
 		{ns.URL() + "?subject=acme.events", "*events.NATS", ""},
 		{"nats://127.0.0.1:1", "", "connect to NATS"},
-		{"kafka://broker:9092", "", "use local (one server) or nats://"},
+		{"ftp://broker:9092", "", "or kafka://host:9092"},
+		{kafkaURL(kc, "", "acme"), "*events.Kafka", ""},
+		{"kafka://u:hunter2@127.0.0.1:1", "", "connect to Kafka"},
+		{"kafka://u:hunter2@127.0.0.1:1?x=1", "", "unknown parameter"},
+		{kafkaURL(kc, "", "a b"), "", "not a Kafka topic prefix"},
+		{"kafka://u:hunter2@/nohost", "", "is not kafka://host:port"},
 		{"nats://u:hunter2@127.0.0.1:1?x=1", "", "unknown parameter"},
 		{ns.URL() + "?subject=a.>", "", "not a NATS subject prefix"},
 		{"nats://u:hunter2@/nohost", "", "is not nats://host:port"},
