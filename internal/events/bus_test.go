@@ -155,12 +155,18 @@ func TestNATSAcrossProcesses(t *testing.T) {
 	none(t, "a bus with another subject prefix", subOther)
 }
 
-// TestNATSCloseDrains: events published just before Close still reach the
-// other process.
-func TestNATSCloseDrains(t *testing.T) {
-	ns := natstest.Start(t)
-	url := ns.URL() + "?subject=" + uniqueSubject()
-	a, b := dial(t, url, nil), dial(t, url, nil)
+// TestCloseDrains: events published just before Close still reach the
+// other process, on NATS and on Kafka.
+func TestCloseDrains(t *testing.T) {
+	for _, rb := range relayBuses {
+		t.Run(rb.name, func(t *testing.T) {
+			ra, rb := rb.open(t)
+			testCloseDrains(t, ra.(apogee.EventBus), rb.(apogee.EventBus))
+		})
+	}
+}
+
+func testCloseDrains(t *testing.T, a, b apogee.EventBus) {
 	sub, _ := b.Subscribe(t.Context())
 	const n = 200
 	for i := range n {
