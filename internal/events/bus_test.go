@@ -22,6 +22,9 @@ var buses = []struct {
 	{"nats", func(t *testing.T) apogee.EventBus {
 		return dial(t, natstest.Start(t).URL()+"?subject="+uniqueSubject(), nil)
 	}},
+	{"kafka", func(t *testing.T) apogee.EventBus {
+		return dialKafka(t, kafkaURL(startKafka(t), "", "apogee-test-"+apogee.NewID()), nil)
+	}},
 }
 
 func uniqueSubject() string { return "apogee.test." + apogee.NewID() }
@@ -152,12 +155,18 @@ func TestNATSAcrossProcesses(t *testing.T) {
 	none(t, "a bus with another subject prefix", subOther)
 }
 
-// TestNATSCloseDrains: events published just before Close still reach the
-// other process.
-func TestNATSCloseDrains(t *testing.T) {
-	ns := natstest.Start(t)
-	url := ns.URL() + "?subject=" + uniqueSubject()
-	a, b := dial(t, url, nil), dial(t, url, nil)
+// TestCloseDrains: events published just before Close still reach the
+// other process, on NATS and on Kafka.
+func TestCloseDrains(t *testing.T) {
+	for _, rb := range relayBuses {
+		t.Run(rb.name, func(t *testing.T) {
+			ra, rb := rb.open(t)
+			testCloseDrains(t, ra.(apogee.EventBus), rb.(apogee.EventBus))
+		})
+	}
+}
+
+func testCloseDrains(t *testing.T, a, b apogee.EventBus) {
 	sub, _ := b.Subscribe(t.Context())
 	const n = 200
 	for i := range n {
@@ -227,6 +236,7 @@ func TestNATSReconnect(t *testing.T) {
 
 func TestOpen(t *testing.T) {
 	ns := natstest.Start(t)
+	kc := startKafka(t)
 	tests := []struct {
 		url, kind, err string
 	}{
@@ -235,7 +245,12 @@ func TestOpen(t *testing.T) {
 		{ns.URL(), "*events.NATS", ""},
 		{ns.URL() + "?subject=acme.events", "*events.NATS", ""},
 		{"nats://127.0.0.1:1", "", "connect to NATS"},
-		{"kafka://broker:9092", "", "use local (one server) or nats://"},
+		{"ftp://broker:9092", "", "or kafka://host:9092"},
+		{kafkaURL(kc, "", "acme"), "*events.Kafka", ""},
+		{"kafka://u:hunter2@127.0.0.1:1", "", "connect to Kafka"},
+		{"kafka://u:hunter2@127.0.0.1:1?x=1", "", "unknown parameter"},
+		{kafkaURL(kc, "", "a b"), "", "not a Kafka topic prefix"},
+		{"kafka://u:hunter2@/nohost", "", "is not kafka://host:port"},
 		{"nats://u:hunter2@127.0.0.1:1?x=1", "", "unknown parameter"},
 		{ns.URL() + "?subject=a.>", "", "not a NATS subject prefix"},
 		{"nats://u:hunter2@/nohost", "", "is not nats://host:port"},

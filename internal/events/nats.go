@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,10 +20,6 @@ import (
 // alias.changed is published on apogee.events.alias.changed, live lines of
 // log d1 on apogee.logs.d1.
 const DefaultSubject = "apogee"
-
-// originHeader names the bus that published a message, so a bus skips its
-// own events coming back from NATS (it delivered them in process already).
-const originHeader = "Apogee-Origin"
 
 // NATS is an apogee.EventBus spanning processes: events are JSON messages
 // on core NATS subjects under a prefix, so every process connected to the
@@ -183,26 +178,22 @@ func (b *NATS) receive(m *nats.Msg) {
 	if m.Header.Get(originHeader) == b.origin {
 		return // delivered in process by Publish
 	}
-	var e apogee.Event
-	if err := json.Unmarshal(m.Data, &e); err != nil || e.Type == "" || e.Type == apogee.EventResync {
+	e, err := decodeRemoteEvent(m.Data)
+	if err != nil {
 		b.log.Warn("ignored a malformed event from NATS", "subject", m.Subject, "err", err)
 		return
 	}
-	e.Remote = true
 	_ = b.local.Publish(context.Background(), e)
 }
 
 // Publish hands e to this process's subscribers and to NATS. While the
 // connection is being re-established, nats.go buffers the message.
 func (b *NATS) Publish(ctx context.Context, e apogee.Event) error {
-	if e.Type == "" || e.Type == apogee.EventResync {
-		return fmt.Errorf("events: publish an event of type %q: only the bus sends resyncs, to its own subscribers", e.Type)
+	data, err := encodeEvent(e)
+	if err != nil {
+		return err
 	}
 	e.Remote = false
-	data, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("events: encode %s: %w", e.Type, err)
-	}
 	_ = b.local.Publish(ctx, e)
 	m := &nats.Msg{Subject: b.subject + ".events." + e.Type, Data: data, Header: nats.Header{}}
 	m.Header.Set(originHeader, b.origin)

@@ -1,7 +1,6 @@
 package events
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -10,9 +9,6 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/logs"
 )
-
-// endHeader marks the message that ends a live log.
-const endHeader = "Apogee-Log-End"
 
 // logRelay carries a hub's live lines over NATS on <prefix>.logs.<id>.
 type logRelay struct{ b *NATS }
@@ -30,16 +26,7 @@ func (b *NATS) RelayLogs(hub *logs.Hub) error {
 			return
 		}
 		id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
-		if m.Header.Get(endHeader) != "" {
-			hub.EndFromPeer(id)
-			return
-		}
-		var lines []apogee.LogLine
-		if err := json.Unmarshal(m.Data, &lines); err != nil {
-			b.log.Warn("ignored malformed log lines from NATS", "subject", m.Subject, "err", err)
-			return
-		}
-		hub.PublishFromPeer(id, lines)
+		relayFromPeer(hub, id, m.Data, m.Header.Get(endHeader) != "", b.log)
 	})
 	if err != nil {
 		return fmt.Errorf("subscribe to NATS subject %s.logs.*: %w", b.subject, err)
@@ -52,7 +39,7 @@ func (b *NATS) RelayLogs(hub *logs.Hub) error {
 }
 
 func (r logRelay) RelayLines(id string, lines []apogee.LogLine) {
-	data, err := json.Marshal(lines)
+	data, err := encodeLines(lines)
 	if err != nil {
 		r.b.log.Warn("log lines not relayed", "deployment", id, "err", err)
 		return

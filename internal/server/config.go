@@ -31,7 +31,7 @@ type Config struct {
 	SitesDomain string        // domain the sites live under (default: Domain)
 	Database    string        // sqlite:///path or postgres://…; default in Data
 	Blobs       string        // file:///path, s3://…, azblob://…; default in Data
-	Events      string        // event bus: "" or local (in process), nats://host:4222 (servers sharing a database)
+	Events      string        // event bus: "" or local (in process), nats://host:4222 or kafka://host:9092 (servers sharing a database)
 	CacheMB     int64         // edge file cache bound
 	MaxFileMB   int64         // largest file of a deployment
 	MaxZipMB    int64         // largest ZIP upload of a source tree (0: 500)
@@ -151,7 +151,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SitesDomain, "sites-domain", "", "registrable domain the sites live under, apart from the dashboard's (as vercel.app beside vercel.com), so that no site shares a cookie domain with the dashboard (default: --domain)")
 	fs.StringVar(&c.Database, "database", "", "database URL: sqlite:///path/apogee.db or postgres://… (default: SQLite in the data folder)")
 	fs.StringVar(&c.Blobs, "blobs", "", "blob store URL: file:///path, s3://bucket?endpoint=…, azblob://container (default: the data folder)")
-	fs.StringVar(&c.Events, "events", "local", "event bus: local (in this process; one server) or nats://[user:password@]host:4222[?subject=prefix&creds=FILE&nkey=FILE] (every server sharing the database and blobs must use the same NATS)")
+	fs.StringVar(&c.Events, "events", "local", "event bus: local (in this process; one server) or nats://[user:password@]host:4222[?subject=prefix&creds=FILE&nkey=FILE] or kafka[+tls]://[user:password@]host:9092[?topic=prefix&sasl=plain|scram-sha-256|scram-sha-512] (every server sharing the database and blobs must use the same NATS or Kafka)")
 	fs.Int64Var(&c.CacheMB, "cache-mb", 256, "edge memory cache for file bytes, in MiB")
 	fs.Int64Var(&c.MaxFileMB, "max-file-mb", 100, "largest file a deployment may hold, in MiB")
 	fs.Int64Var(&c.MaxZipMB, "max-zip-mb", 500, "largest ZIP of a source tree (apogee deploy --zip), in MiB")

@@ -14,7 +14,7 @@ import (
 
 // setupRuntimeLogs makes the runtime log writer of this process's app
 // instances, on the log hub that build logs go through (so a runtime log
-// is followed through any server with --events nats://), and the pruner
+// is followed through any server with --events nats:// or kafka://), and the pruner
 // that keeps every project's runtime log within its owner's plan
 // (runtime_log_days, runtime_log_bytes). The runtime that runs instances
 // here reports to s.appWatch, which also tells crashes on the bus

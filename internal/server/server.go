@@ -237,11 +237,14 @@ func (s *Server) setupHTTPS(ctx context.Context) error {
 	return nil
 }
 
-// setupPlatform makes the log hub (relayed across servers by a NATS bus)
+// logRelayer is a bus that also carries live logs between servers (NATS, Kafka).
+type logRelayer interface{ RelayLogs(*logs.Hub) error }
+
+// setupPlatform makes the log hub (relayed across servers by a NATS or Kafka bus)
 // and the platform: the services every way in calls.
 func (s *Server) setupPlatform(context.Context) error {
 	s.hub = logs.NewHub(0)
-	if nb, ok := s.bus.(*events.NATS); ok { // live logs followed through another server
+	if nb, ok := s.bus.(logRelayer); ok { // live logs followed through another server
 		if err := nb.RelayLogs(s.hub); err != nil {
 			return fmt.Errorf("live logs over --events: %w", err)
 		}

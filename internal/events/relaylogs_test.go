@@ -9,16 +9,38 @@ import (
 	"github.com/apogee-dev/apogee/internal/logs"
 )
 
-// TestNATSRelayLogs: a follower on server B sees the live lines of a log
+// logRelayer is a bus that carries live logs between servers.
+type logRelayer interface{ RelayLogs(*logs.Hub) error }
+
+// relayBuses open two buses ("two servers") on one broker.
+var relayBuses = []struct {
+	name string
+	open func(t *testing.T) (a, b logRelayer)
+}{
+	{"nats", func(t *testing.T) (logRelayer, logRelayer) {
+		url := natstest.Start(t).URL() + "?subject=" + uniqueSubject()
+		return dial(t, url, nil), dial(t, url, nil)
+	}},
+	{"kafka", func(t *testing.T) (logRelayer, logRelayer) {
+		url := kafkaURL(startKafka(t), "", "apogee-test-"+apogee.NewID())
+		return dialKafka(t, url, nil), dialKafka(t, url, nil)
+	}},
+}
+
+// TestRelayLogs: a follower on server B sees the live lines of a log
 // written on server A, in order, and its end; A's own follower gets each
-// line once (not again from NATS).
-func TestNATSRelayLogs(t *testing.T) {
-	ns := natstest.Start(t)
-	url := ns.URL() + "?subject=" + uniqueSubject()
-	busA, busB := dial(t, url, nil), dial(t, url, nil)
+// line once (not again from the broker).
+func TestRelayLogs(t *testing.T) {
+	for _, rb := range relayBuses {
+		t.Run(rb.name, func(t *testing.T) { testRelayLogs(t, rb.open) })
+	}
+}
+
+func testRelayLogs(t *testing.T, open func(t *testing.T) (a, b logRelayer)) {
+	busA, busB := open(t)
 	hubA, hubB := logs.NewHub(0), logs.NewHub(0)
 	for _, x := range []struct {
-		b *NATS
+		b logRelayer
 		h *logs.Hub
 	}{{busA, hubA}, {busB, hubB}} {
 		if err := x.b.RelayLogs(x.h); err != nil {
