@@ -29,5 +29,5 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (apogee.EventBus
 		}
 		return b, nil
 	}
-	return nil, apogee.Errorf(apogee.EINVALID, "events URL %q: use local (one server) nats://host:4222 or kafka://host:9092", redactURL(rawURL))
+	return nil, apogee.Errorf(apogee.EINVALID, "events URL %q: use local (one server), nats://host:4222 or kafka://host:9092", redactURL(rawURL))
 }

@@ -176,7 +176,7 @@ func TestEventsFlag(t *testing.T) {
 	tests := []struct{ events, err string }{
 		{"nats://127.0.0.1:1", "--events nats://127.0.0.1:1 (APOGEE_EVENTS)"},
 		{"nats://u:hunter2@127.0.0.1:1", "--events nats://u:xxxxx@127.0.0.1:1 (APOGEE_EVENTS)"},
-		{"redis://127.0.0.1:6379", "use local (one server) or nats://"},
+		{"redis://127.0.0.1:6379", "use local (one server), nats://host:4222 or kafka://"},
 	}
 	for _, tt := range tests {
 		cfg := Config{Data: t.TempDir(), Events: tt.events, Listen: "127.0.0.1:0", Domain: "localhost", CacheMB: 16, MaxFileMB: 8,
