@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/apogee-dev/apogee/internal/github"
 	"io"
 	"log/slog"
 	"net"
@@ -50,6 +51,7 @@ import (
 // Server is one Apogee process with every role.
 type Server struct {
 	cfg      Config
+	gh       *github.Client // sign-in with GitHub and its API (nil: off); githubClient
 	log      *slog.Logger
 	reg      *prometheus.Registry // every role's metrics, served at /metrics
 	store    apogee.Store
