@@ -506,7 +506,7 @@ func TestGitHubImportCreatesWebhook(t *testing.T) {
 		hooks    int
 	}{
 		{"hook created", nil, "/projects/web-site", "GitHub sends its pushes to Apogee", 1},
-		{"no webhook scope", []string{"read:user", "user:email"}, "/projects/web-site/settings", "sign in with GitHub again", 0},
+		{"no webhook scope", []string{"read:user", "user:email"}, "/projects/web-site/settings/git", "sign in with GitHub again", 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := newGitHubEnv(t, SignupOpen)
@@ -520,6 +520,9 @@ func TestGitHubImportCreatesWebhook(t *testing.T) {
 				t.Fatalf("import = %d %q, want 303 %q; %.300s", res.code, res.location, tt.location, res.body)
 			}
 			want(t, "landing", b.get(tt.location), http.StatusOK, "first build is queued", tt.flash)
+			if tt.hooks == 0 { // the manual steps are on the page
+				want(t, "manual webhook", b.get(tt.location), http.StatusOK, "/api/v1/webhooks/github", "Show webhook secret")
+			}
 			p, err := g.store.ProjectByName(t.Context(), "web-site")
 			if err != nil {
 				t.Fatal(err)

@@ -197,7 +197,7 @@ func (d *Dashboard) importGit(w http.ResponseWriter, r *http.Request, s *session
 	}
 	if hookErr != "" {
 		setFlash(w, r, "error", msg+". The repository's webhook was not created ("+hookErr+"): add it by hand as shown below.")
-		return seeOther(w, r, where+"/settings")
+		return seeOther(w, r, where+"/settings/git")
 	}
 	setFlash(w, r, "ok", msg+".")
 	return seeOther(w, r, where)
