@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/github/githubtest"
@@ -88,7 +89,9 @@ func newGitHubEnv(t *testing.T, signup string) *ghEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, a := services(t, platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box, GitSchemes: []string{"https"}})
+	// The fake GitHub's clone URLs are http on 127.0.0.1.
+	svc, a := services(t, platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
+		GitSchemes: []string{"https", "http"}, GitPolicy: egress.Policy{AllowPrivate: true}})
 	var base string
 	d, err := New(Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log, Now: clk.Now, GitHub: gh,
 		BaseURL: func() string { return base }})
@@ -201,7 +204,7 @@ func TestGitHubSignIn(t *testing.T) {
 		q := g.gh.LastAuthorize()
 		if q.Get("client_id") != ghClientID || q.Get("redirect_uri") != g.srv.URL+"/auth/github/callback" ||
 			q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || len(q.Get("state")) != 43 ||
-			q.Get("scope") != "read:user user:email" {
+			q.Get("scope") != "read:user user:email write:repo_hook repo:status" {
 			t.Errorf("authorize query = %v", q)
 		}
 		u, err := g.store.UserByEmail(t.Context(), "octo@example.com")
@@ -486,5 +489,67 @@ func TestGitHubOff(t *testing.T) {
 	}
 	for _, p := range []string{"/auth/github", "/auth/github/callback?code=x&state=y"} {
 		want(t, p, b.get(p), http.StatusNotFound)
+	}
+}
+
+// Importing a repository of the connected GitHub creates its webhook
+// through GitHub's API (json, the project's secret, push and
+// pull_request), queues the first build and goes to the project page. A
+// token without the webhook scope leaves the project built by hand: the
+// settings page's manual steps, with the reason.
+func TestGitHubImportCreatesWebhook(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		grant    []string // nil: every scope asked
+		location string
+		flash    string
+		hooks    int
+	}{
+		{"hook created", nil, "/projects/web-site", "GitHub sends its pushes to Apogee", 1},
+		{"no webhook scope", []string{"read:user", "user:email"}, "/projects/web-site/settings/git", "sign in with GitHub again", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newGitHubEnv(t, SignupOpen)
+			g.gh.Grant = tt.grant
+			b := g.browser()
+			g.viaGitHub(b, "octo", "/auth/github")
+			b.get("/projects/new")
+			res := b.post("/projects/new", url.Values{"kind": {"git"}, "name": {"web-site"},
+				"git_url": {g.gh.URL + "/octo/Web.Site.git"}, "branch": {"trunk"}})
+			if res.code != http.StatusSeeOther || res.location != tt.location {
+				t.Fatalf("import = %d %q, want 303 %q; %.300s", res.code, res.location, tt.location, res.body)
+			}
+			want(t, "landing", b.get(tt.location), http.StatusOK, "first build is queued", tt.flash)
+			if tt.hooks == 0 { // the manual steps are on the page
+				want(t, "manual webhook", b.get(tt.location), http.StatusOK, "/api/v1/webhooks/github", "Show webhook secret")
+			}
+			p, err := g.store.ProjectByName(t.Context(), "web-site")
+			if err != nil {
+				t.Fatal(err)
+			}
+			secret, err := p.OpenWebhookSecret(g.box)
+			if err != nil || secret == "" {
+				t.Fatalf("secret %q, %v", secret, err)
+			}
+			hooks := g.gh.Hooks("octo/Web.Site")
+			if len(hooks) != tt.hooks {
+				t.Fatalf("%d hooks, want %d: %+v", len(hooks), tt.hooks, hooks)
+			}
+			if tt.hooks > 0 {
+				h := hooks[0]
+				wantHook := githubtest.Hook{ID: h.ID, Name: "web", Active: true, Events: []string{"push", "pull_request"},
+					Config: githubtest.HookConfig{URL: g.srv.URL + "/api/v1/webhooks/github", ContentType: "json", Secret: secret, InsecureSSL: "0"}}
+				if fmt.Sprint(h) != fmt.Sprint(wantHook) {
+					t.Fatalf("hook %+v, want %+v", h, wantHook)
+				}
+			}
+			deps, err := g.store.ListDeployments(t.Context(), p.ID, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(deps) != 1 || deps[0].Branch != "trunk" {
+				t.Fatalf("deployments %+v, want the first build of trunk", deps)
+			}
+		})
 	}
 }

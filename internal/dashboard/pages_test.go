@@ -373,6 +373,14 @@ func TestRedeploy(t *testing.T) {
 	want(t, "git project", alice.post("/projects/new", url.Values{"name": {"app"}, "kind": {"git"},
 		"git_url": {"https://git.example/acme/app.git"}, "branch": {"main"}}), http.StatusSeeOther)
 	p := mustProject(t, e, "app")
+	// Import queued the first build; alice cancels it.
+	first, err := e.store.ListDeployments(ctx, p.ID, 0)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("deployments after import %v, %v", first, err)
+	}
+	if _, err := e.svc.Builds.Cancel(apogee.NewContextWithUser(ctx, e.alice), first[0].ID); err != nil {
+		t.Fatal(err)
+	}
 	const commit = "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
 	id := apogee.NewID()
 	if err := e.store.QueueBuild(ctx, &apogee.Deployment{ID: id, ProjectID: p.ID, Target: apogee.TargetPreview,
@@ -417,8 +425,8 @@ func TestRedeploy(t *testing.T) {
 	}
 	want(t, "upload through its own project", alice.post("/projects/site/redeploy", url.Values{"deployment_id": {upload.ID}}), http.StatusSeeOther)
 	want(t, "upload message", alice.get("/projects/site"), 200, "was not built from a Git commit")
-	if n := count(); n != 1 {
-		t.Fatalf("%d deployments after refused redeploys, want 1", n)
+	if n := count(); n != 2 { // the canceled first build and the feature build
+		t.Fatalf("%d deployments after refused redeploys, want 2", n)
 	}
 
 	res := alice.post("/projects/app/redeploy", url.Values{"deployment_id": {id}})
@@ -427,8 +435,8 @@ func TestRedeploy(t *testing.T) {
 	if err != nil || d.Status != apogee.StatusQueued || d.Target != apogee.TargetPreview || d.Source != apogee.SourceGit || d.Commit != commit || d.Branch != "feature" || d.ID == id {
 		t.Fatalf("redeploy made %+v, %v", d, err)
 	}
-	if n := count(); n != 2 {
-		t.Fatalf("%d deployments after a redeploy, want 2", n)
+	if n := count(); n != 3 {
+		t.Fatalf("%d deployments after a redeploy, want 3", n)
 	}
 }
 

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"errors"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
+	"github.com/apogee-dev/apogee/internal/github"
 )
 
 // deploymentRow is a deployment as the pages list it.
@@ -169,8 +171,67 @@ func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *ses
 	if err != nil {
 		return refuse(err)
 	}
+	if req.Git != nil {
+		return d.importGit(w, r, s, p)
+	}
 	setFlash(w, r, "ok", "Project "+p.Name+" created.")
 	return seeOther(w, r, "/projects/"+url.PathEscape(p.Name))
+}
+
+// importGit finishes a project made from a Git repository: on the
+// user's connected GitHub it creates the repository's webhook (push and
+// pull_request, signed with the project's secret), then queues the first
+// build. When GitHub refuses the webhook, the user lands on the settings
+// page's manual webhook instructions, told why.
+func (d *Dashboard) importGit(w http.ResponseWriter, r *http.Request, s *session, p *apogee.ProjectView) error {
+	hookErr := d.createGitHubHook(r, s, p)
+	where, msg := "/projects/"+url.PathEscape(p.Name), "Project "+p.Name+" created"
+	if hookErr == "" {
+		msg += "; GitHub sends its pushes to Apogee"
+	}
+	if _, err := d.svc.Builds.QueueBuild(r.Context(), p.Name, apogee.BuildRequest{}); err != nil {
+		d.log.Warn("first build of imported project", "project", p.Name, "err", err)
+		msg += "; its first build could not start: " + apogee.ErrorMessage(err)
+	} else {
+		msg += "; its first build is queued"
+	}
+	if hookErr != "" {
+		setFlash(w, r, "error", msg+". The repository's webhook was not created ("+hookErr+"): add it by hand as shown below.")
+		return seeOther(w, r, where+"/settings/git")
+	}
+	setFlash(w, r, "ok", msg+".")
+	return seeOther(w, r, where)
+}
+
+// createGitHubHook creates the webhook of p's repository when it is on
+// the GitHub the user has connected. It returns why it could not, or ""
+// when it did or when p is not on that GitHub (nothing to say then).
+func (d *Dashboard) createGitHubHook(r *http.Request, s *session, p *apogee.ProjectView) string {
+	if d.gh == nil || p.Git == nil {
+		return ""
+	}
+	repo, ok := d.gh.RepoOf(p.Git.URL)
+	if !ok {
+		return ""
+	}
+	if _, err := d.gh.Identity(r.Context(), s.user.ID); err != nil {
+		if errors.Is(err, apogee.ErrNotFound) {
+			return "GitHub is not connected to your account; connect it on the Account page to have Apogee create webhooks"
+		}
+		d.log.Error("GitHub connection", "user", s.user.ID, "err", err)
+		return "Apogee could not read your GitHub connection"
+	}
+	_, err := d.gh.CreateHook(r.Context(), s.user.ID, repo, github.Hook{
+		URL: d.baseURL() + "/api/v1/webhooks/github", Secret: p.WebhookSecret, Events: []string{"push", "pull_request"}})
+	if err != nil {
+		d.log.Warn("create GitHub webhook", "project", p.Name, "repository", repo, "err", err)
+		if errors.Is(err, github.ErrReconnect) {
+			return github.Message(err)
+		}
+		return "GitHub did not create it: " + err.Error()
+	}
+	d.log.Info("GitHub webhook created", "project", p.Name, "repository", repo)
+	return ""
 }
 
 // projectBase loads what every project page shows in its heading and

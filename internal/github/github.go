@@ -8,6 +8,7 @@
 //	GET  {web}/login/oauth/authorize?client_id&redirect_uri&state&scope&code_challenge
 //	POST {web}/login/oauth/access_token   grant_type authorization_code or refresh_token
 //	GET  {api}/user, {api}/user/emails, {api}/user/repos
+//	POST {api}/repos/{owner}/{repo}/hooks, {api}/repos/{owner}/{repo}/statuses/{sha}
 //
 // Both OAuth Apps (tokens that do not expire) and GitHub Apps with
 // expiring user tokens (expires_in, refresh_token, refresh_token_expires_in)
@@ -23,6 +24,7 @@
 package github
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,9 +49,11 @@ const (
 	DefaultAPIURL = "https://api.github.com"
 )
 
-// Scopes asked of an OAuth App: the profile and the email addresses
-// (GitHub Apps ignore scopes and use the app's permissions).
-var Scopes = []string{"read:user", "user:email"}
+// Scopes asked of an OAuth App: the profile and the email addresses, the
+// repositories' webhooks (import creates one) and commit statuses
+// (builds report on their commit). GitHub Apps ignore scopes and use the
+// app's permissions.
+var Scopes = []string{"read:user", "user:email", "write:repo_hook", "repo:status"}
 
 // Store is where identities are kept (apogee.IdentityStore).
 type Store interface {
@@ -76,6 +80,7 @@ type Config struct {
 // safe for concurrent use.
 type Client struct {
 	oauth  oauth2.Config
+	web    string
 	api    string
 	store  Store
 	box    apogee.Sealer
@@ -112,7 +117,7 @@ func New(cfg Config) (*Client, error) {
 				AuthStyle: oauth2.AuthStyleInParams,
 			},
 		},
-		api: api, store: cfg.Store, box: cfg.Box, http: cfg.HTTPClient, now: cfg.Now, log: cfg.Log,
+		web: web, api: api, store: cfg.Store, box: cfg.Box, http: cfg.HTTPClient, now: cfg.Now, log: cfg.Log,
 		locks: make(map[string]*sync.Mutex),
 	}
 	if c.http == nil {
@@ -236,30 +241,50 @@ func (c *Client) FetchAccount(ctx context.Context, tok *oauth2.Token) (*Account,
 
 // errAPI is a GitHub API answer that is not 2xx.
 type errAPI struct {
+	method  string
 	path    string
 	status  int
 	message string
 }
 
 func (e *errAPI) Error() string {
-	return fmt.Sprintf("github: GET %s: %d %s", e.path, e.status, e.message)
+	return fmt.Sprintf("github: %s %s: %d %s", e.method, e.path, e.status, e.message)
 }
 
 // get reads one API resource as JSON into out.
 func (c *Client) get(ctx context.Context, hc *http.Client, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.api+path, nil)
+	return c.call(ctx, hc, "GET", path, nil, out)
+}
+
+// call sends in (if not nil) as JSON and reads the answer into out (if
+// not nil). A 403 or 404 answer to a token that lacks every scope the
+// endpoint accepts (GitHub's X-OAuth-Scopes, X-Accepted-OAuth-Scopes) is
+// an error matching ErrReconnect that asks the user to sign in again.
+func (c *Client) call(ctx context.Context, hc *http.Client, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("github: %s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.api+path, body)
 	if err != nil {
 		return fmt.Errorf("github: %w", err)
 	}
 	req.Header.Set("Accept", "application/vnd.github+json")
 	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) || errors.Is(err, ErrReconnect) {
 			return err
 		}
-		return fmt.Errorf("github: GET %s: %w", path, err)
+		return fmt.Errorf("github: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -267,10 +292,38 @@ func (c *Client) get(ctx context.Context, hc *http.Client, path string, out any)
 			Message string `json:"message"`
 		}
 		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
-		return &errAPI{path: path, status: resp.StatusCode, message: e.Message}
+		if missing := missingScope(resp.Header); missing != "" && (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound) {
+			return &reconnectError{msg: fmt.Sprintf("Apogee's GitHub access lacks the %s scope; sign in with GitHub again (Account page, Connect GitHub) to grant it", missing)}
+		}
+		return &errAPI{method: method, path: path, status: resp.StatusCode, message: e.Message}
+	}
+	if out == nil {
+		return nil
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(out); err != nil {
-		return fmt.Errorf("github: GET %s: %w", path, err)
+		return fmt.Errorf("github: %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// missingScope returns the scopes an endpoint accepts when the token has
+// none of them ("" when it has one, or GitHub did not say).
+func missingScope(h http.Header) string {
+	accepted := h.Get("X-Accepted-OAuth-Scopes")
+	if accepted == "" || h.Values("X-OAuth-Scopes") == nil {
+		return ""
+	}
+	have := map[string]bool{}
+	for _, s := range strings.Split(h.Get("X-OAuth-Scopes"), ",") {
+		have[strings.TrimSpace(s)] = true
+	}
+	var want []string
+	for _, s := range strings.Split(accepted, ",") {
+		s = strings.TrimSpace(s)
+		if have[s] {
+			return ""
+		}
+		want = append(want, s)
+	}
+	return strings.Join(want, " or ")
 }

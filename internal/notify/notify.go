@@ -73,6 +73,9 @@ type Config struct {
 	Bus   apogee.EventBus
 	// Webhooks delivers the projects' outgoing webhooks (nil: none).
 	Webhooks *Sender
+	// Reporters are told each notification once, by the server whose
+	// event it was (as webhooks are sent), e.g. to set commit statuses.
+	Reporters []Reporter
 	// SiteURL returns the public URL of a host label.
 	SiteURL func(label string) string
 	// BaseURL returns the dashboard's URL without a trailing slash.
@@ -80,6 +83,15 @@ type Config struct {
 	Log     *slog.Logger
 	Now     func() time.Time
 }
+
+// Reporter is told notifications; it must not block for long (it runs
+// on the notifier's loop) and handles its own failures.
+type Reporter interface {
+	Report(ctx context.Context, note Notification)
+}
+
+// ProjectID is the id of the notification's project.
+func (n Notification) ProjectID() string { return n.projectID }
 
 // Notifier turns bus events into notifications. Its Subscribe is safe for
 // concurrent use.
@@ -140,6 +152,11 @@ func (n *Notifier) Run(ctx context.Context) error {
 		// the webhooks, so each is sent once.
 		if n.cfg.Webhooks != nil && !e.Remote {
 			n.cfg.Webhooks.Dispatch(ctx, note)
+		}
+		if !e.Remote {
+			for _, r := range n.cfg.Reporters {
+				r.Report(ctx, note)
+			}
 		}
 	}
 	return nil

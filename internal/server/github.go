@@ -24,12 +24,12 @@ func (c *Config) normalizeGitHub() error {
 	return github.CheckURLs(c.GitHubURL, c.GitHubAPIURL)
 }
 
-// githubClient is the dashboard's GitHub client, or nil when sign-in with
-// GitHub is off.
+// githubClient is the GitHub client of the dashboard and of commit
+// statuses (made once), or nil when sign-in with GitHub is off.
 func (s *Server) githubClient() (*github.Client, error) {
 	cfg := s.cfg
-	if cfg.GitHubClientID == "" {
-		return nil, nil
+	if cfg.GitHubClientID == "" || s.gh != nil {
+		return s.gh, nil
 	}
 	gh, err := github.New(github.Config{
 		ClientID: cfg.GitHubClientID, ClientSecret: cfg.GitHubClientSecret,
@@ -42,5 +42,6 @@ func (s *Server) githubClient() (*github.Client, error) {
 		return nil, fmt.Errorf("github sign-in: %w", err)
 	}
 	s.log.Info("sign-in with GitHub is on", "github", cfg.GitHubURL)
+	s.gh = gh
 	return gh, nil
 }

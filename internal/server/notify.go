@@ -23,14 +23,22 @@ func (s *Server) setupNotify(context.Context) error {
 	if s.cfg.WebhooksAllowPrivate {
 		s.log.Warn("webhooks may reach private and loopback addresses (--webhooks-allow-private): any user can make this server send requests into its own network")
 	}
-	var err error
+	gh, err := s.githubClient()
+	if err != nil {
+		return err
+	}
+	var reporters []notify.Reporter
+	if gh != nil { // builds of GitHub repositories set their commit's status
+		reporters = append(reporters, gh.Statuses(s.store))
+	}
 	s.notifier, err = notify.New(notify.Config{
-		Store:    s.store,
-		Bus:      s.bus,
-		Webhooks: s.webhooks,
-		SiteURL:  s.SiteURL,
-		BaseURL:  s.URL,
-		Log:      s.log.With("component", "notify"),
+		Store:     s.store,
+		Bus:       s.bus,
+		Webhooks:  s.webhooks,
+		Reporters: reporters,
+		SiteURL:   s.SiteURL,
+		BaseURL:   s.URL,
+		Log:       s.log.With("component", "notify"),
 	})
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)

@@ -33,6 +33,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/egress"
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/geoip"
+	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/nodejs"
@@ -49,7 +50,8 @@ import (
 // Server is one Apogee process with the roles its Config names.
 type Server struct {
 	cfg      Config
-	ready    readiness // of each role, at /readyz (roles.go)
+	ready    readiness      // of each role, at /readyz (roles.go)
+	gh       *github.Client // sign-in with GitHub and its API (nil: off); githubClient
 	log      *slog.Logger
 	reg      *prometheus.Registry // every role's metrics, served at /metrics
 	store    apogee.Store

@@ -13,6 +13,12 @@
 //	                                 unless Accept asks for JSON; errors come
 //	                                 in a 200 answer, as GitHub sends them
 //	GET  /api/v3/user, /api/v3/user/emails, /api/v3/user/repos
+//	POST /api/v3/repos/{owner}/{repo}/hooks, GET …/hooks   (recorded: Hooks)
+//	POST /api/v3/repos/{owner}/{repo}/statuses/{sha}       (recorded: Statuses)
+//
+// Tokens carry the scopes asked at authorize; repository calls without
+// an accepted scope get 404, as on GitHub, with X-OAuth-Scopes and
+// X-Accepted-OAuth-Scopes.
 //
 // The API sits under /api/v3 as on GitHub Enterprise. Access tokens expire
 // after AccessTTL and refresh tokens are rotated on every refresh, as with
@@ -27,6 +33,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,13 +65,14 @@ type User struct {
 }
 
 type code struct {
-	user                string
+	user, scope         string
 	redirect, challenge string
 	expires             time.Time
 }
 
 type token struct {
 	user    string
+	scope   string    // granted scopes, comma-separated as GitHub writes them
 	expires time.Time // zero: never
 }
 
@@ -80,6 +88,10 @@ type Server struct {
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration
 	Now        func() time.Time
+	// Grant, when not nil, is every scope the fake grants: a scope asked
+	// but not in it is left out of the token, as in a token issued
+	// before the app asked for more.
+	Grant []string
 
 	mu            sync.Mutex
 	users         map[string]*User // by login
@@ -91,6 +103,35 @@ type Server struct {
 	refreshes     int
 	apiCalls      map[string]int
 	lastAuthorize url.Values
+	hooks         map[string][]Hook   // by repository full name
+	statuses      map[string][]Status // by repository full name
+	nextID        int64
+}
+
+// HookConfig is a webhook's config as GitHub takes it.
+type HookConfig struct {
+	URL         string `json:"url"`
+	ContentType string `json:"content_type"`
+	Secret      string `json:"secret,omitempty"`
+	InsecureSSL string `json:"insecure_ssl"`
+}
+
+// Hook is a repository webhook the fake was asked to create.
+type Hook struct {
+	ID     int64      `json:"id"`
+	Name   string     `json:"name"`
+	Active bool       `json:"active"`
+	Events []string   `json:"events"`
+	Config HookConfig `json:"config"`
+}
+
+// Status is a commit status the fake was asked to set.
+type Status struct {
+	SHA         string `json:"-"`
+	State       string `json:"state"`
+	TargetURL   string `json:"target_url"`
+	Description string `json:"description"`
+	Context     string `json:"context"`
 }
 
 // New starts a fake GitHub with the given OAuth App credentials; it stops
@@ -99,13 +140,16 @@ type Server struct {
 func New(t testing.TB, clientID, clientSecret string) *Server {
 	s := &Server{ClientID: clientID, ClientSecret: clientSecret, AccessTTL: 8 * time.Hour, RefreshTTL: 184 * 24 * time.Hour,
 		Now: time.Now, users: map[string]*User{}, codes: map[string]*code{}, access: map[string]*token{},
-		refresh: map[string]*token{}, apiCalls: map[string]int{}}
+		refresh: map[string]*token{}, apiCalls: map[string]int{}, hooks: map[string][]Hook{}, statuses: map[string][]Status{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login/oauth/authorize", s.authorize)
 	mux.HandleFunc("POST /login/oauth/access_token", s.token)
 	mux.HandleFunc("GET /api/v3/user", s.api(s.user))
 	mux.HandleFunc("GET /api/v3/user/emails", s.api(s.emails))
 	mux.HandleFunc("GET /api/v3/user/repos", s.api(s.repos))
+	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/hooks", s.createHook)
+	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/hooks", s.listHooks)
+	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/statuses/{sha}", s.createStatus)
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s
@@ -234,7 +278,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c := random("")
-		s.codes[c] = &code{user: s.current, redirect: redirect, challenge: q.Get("code_challenge"), expires: s.Now().Add(10 * time.Minute)}
+		var scopes []string
+		for _, sc := range strings.Fields(q.Get("scope")) {
+			if s.Grant == nil || slices.Contains(s.Grant, sc) {
+				scopes = append(scopes, sc)
+			}
+		}
+		s.codes[c] = &code{user: s.current, scope: strings.Join(scopes, ","), redirect: redirect, challenge: q.Get("code_challenge"), expires: s.Now().Add(10 * time.Minute)}
 		v.Set("code", c)
 	}
 	back.RawQuery = v.Encode()
@@ -283,7 +333,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.Now()
-	var user string
+	var user, scope string
 	switch r.PostForm.Get("grant_type") {
 	case "", "authorization_code":
 		c := s.codes[r.PostForm.Get("code")]
@@ -303,7 +353,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		user = c.user
+		user, scope = c.user, c.scope
 	case "refresh_token":
 		rt := r.PostForm.Get("refresh_token")
 		t := s.refresh[rt]
@@ -312,23 +362,23 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			fail(w, r, "bad_refresh_token", "The refresh token passed is incorrect or expired.")
 			return
 		}
-		user = t.user
+		user, scope = t.user, t.scope
 		s.refreshes++
 	default:
 		fail(w, r, "unsupported_grant_type", "The grant type is not supported.")
 		return
 	}
 	at := random("ghu_")
-	resp := map[string]any{"access_token": at, "token_type": "bearer", "scope": ""}
+	resp := map[string]any{"access_token": at, "token_type": "bearer", "scope": scope}
 	if s.AccessTTL > 0 {
-		s.access[at] = &token{user: user, expires: now.Add(s.AccessTTL)}
+		s.access[at] = &token{user: user, scope: scope, expires: now.Add(s.AccessTTL)}
 		rt := random("ghr_")
-		s.refresh[rt] = &token{user: user, expires: now.Add(s.RefreshTTL)}
+		s.refresh[rt] = &token{user: user, scope: scope, expires: now.Add(s.RefreshTTL)}
 		resp["expires_in"] = int64(s.AccessTTL / time.Second)
 		resp["refresh_token"] = rt
 		resp["refresh_token_expires_in"] = int64(s.RefreshTTL / time.Second)
 	} else {
-		s.access[at] = &token{user: user}
+		s.access[at] = &token{user: user, scope: scope}
 	}
 	answer(w, r, resp)
 }
@@ -388,4 +438,158 @@ func (s *Server) SetClientSecret(secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ClientSecret = secret
+}
+
+// Hooks returns the webhooks created on repository fullName, in order.
+func (s *Server) Hooks(fullName string) []Hook {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Hook(nil), s.hooks[fullName]...)
+}
+
+// Statuses returns the commit statuses set on repository fullName, in order.
+func (s *Server) Statuses(fullName string) []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Status(nil), s.statuses[fullName]...)
+}
+
+// repoCall checks the bearer token, that its user reaches the path's
+// repository and that the token has one of the scopes accepted. It
+// answers as GitHub does: 401 for a bad token and 404 for a repository
+// out of reach or a token without the scope, with the X-OAuth-Scopes and
+// X-Accepted-OAuth-Scopes headers. It returns the repository's full name
+// with s.mu held, or "" having answered.
+func (s *Server) repoCall(w http.ResponseWriter, r *http.Request, accepted ...string) string {
+	auth := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok {
+		tok, ok = strings.CutPrefix(auth, "token ")
+	}
+	s.mu.Lock()
+	s.apiCalls[r.URL.Path]++
+	t := s.access[tok]
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if !ok || t == nil || (!t.expires.IsZero() && !s.Now().Before(t.expires)) {
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]string{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+		return ""
+	}
+	w.Header().Set("X-OAuth-Scopes", strings.ReplaceAll(t.scope, ",", ", "))
+	w.Header().Set("X-Accepted-OAuth-Scopes", strings.Join(accepted, ", "))
+	full := r.PathValue("owner") + "/" + r.PathValue("repo")
+	reach := false
+	for _, repo := range s.users[t.user].Repos {
+		reach = reach || repo.FullName == full
+	}
+	granted := false
+	for _, sc := range strings.Split(t.scope, ",") {
+		for _, a := range accepted {
+			granted = granted || sc == a
+		}
+	}
+	if !reach || !granted {
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(map[string]string{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+		return ""
+	}
+	return full
+}
+
+func invalid(w http.ResponseWriter, msg string) {
+	w.WriteHeader(http.StatusUnprocessableEntity)
+	json.NewEncoder(w).Encode(map[string]string{"message": msg, "documentation_url": "https://docs.github.com/rest"})
+}
+
+// createHook is POST /repos/{owner}/{repo}/hooks.
+func (s *Server) createHook(w http.ResponseWriter, r *http.Request) {
+	full := s.repoCall(w, r, "admin:repo_hook", "repo", "write:repo_hook")
+	if full == "" {
+		return
+	}
+	defer s.mu.Unlock()
+	h := Hook{Name: "web", Active: true, Events: []string{"push"}}
+	if err := json.NewDecoder(r.Body).Decode(&h); err != nil {
+		http.Error(w, `{"message":"Problems parsing JSON"}`, http.StatusBadRequest)
+		return
+	}
+	if h.Config.URL == "" {
+		invalid(w, "Validation Failed: config url is missing")
+		return
+	}
+	for _, old := range s.hooks[full] {
+		if old.Config.URL == h.Config.URL {
+			invalid(w, "Validation Failed: Hook already exists on this repository")
+			return
+		}
+	}
+	if h.Config.InsecureSSL == "" {
+		h.Config.InsecureSSL = "0"
+	}
+	s.nextID++
+	h.ID = s.nextID
+	s.hooks[full] = append(s.hooks[full], h)
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(s.hookJSON(full, h))
+}
+
+// hookJSON is a hook as GitHub answers it: the secret is masked.
+func (s *Server) hookJSON(full string, h Hook) map[string]any {
+	cfg := map[string]any{"url": h.Config.URL, "content_type": h.Config.ContentType, "insecure_ssl": h.Config.InsecureSSL}
+	if h.Config.Secret != "" {
+		cfg["secret"] = "********"
+	}
+	base := s.APIURL() + "/repos/" + full + "/hooks/" + strconv.FormatInt(h.ID, 10)
+	now := s.Now().UTC().Format(time.RFC3339)
+	return map[string]any{"type": "Repository", "id": h.ID, "name": h.Name, "active": h.Active, "events": h.Events,
+		"config": cfg, "created_at": now, "updated_at": now, "url": base, "test_url": base + "/test",
+		"ping_url": base + "/pings", "deliveries_url": base + "/deliveries",
+		"last_response": map[string]any{"code": nil, "status": "unused", "message": nil}}
+}
+
+// listHooks is GET /repos/{owner}/{repo}/hooks.
+func (s *Server) listHooks(w http.ResponseWriter, r *http.Request) {
+	full := s.repoCall(w, r, "admin:repo_hook", "read:repo_hook", "repo", "write:repo_hook")
+	if full == "" {
+		return
+	}
+	defer s.mu.Unlock()
+	out := []map[string]any{}
+	for _, h := range s.hooks[full] {
+		out = append(out, s.hookJSON(full, h))
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+// createStatus is POST /repos/{owner}/{repo}/statuses/{sha}.
+func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
+	full := s.repoCall(w, r, "repo", "repo:status")
+	if full == "" {
+		return
+	}
+	defer s.mu.Unlock()
+	var st Status
+	if err := json.NewDecoder(r.Body).Decode(&st); err != nil {
+		http.Error(w, `{"message":"Problems parsing JSON"}`, http.StatusBadRequest)
+		return
+	}
+	switch st.State {
+	case "error", "failure", "pending", "success":
+	default:
+		invalid(w, "Validation Failed: state is not included in the list")
+		return
+	}
+	if st.Context == "" {
+		st.Context = "default"
+	}
+	st.SHA = r.PathValue("sha")
+	s.statuses[full] = append(s.statuses[full], st)
+	s.nextID++
+	now := s.Now().UTC().Format(time.RFC3339)
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(map[string]any{"url": s.APIURL() + "/repos/" + full + "/statuses/" + st.SHA,
+		"id": s.nextID, "state": st.State, "description": st.Description, "target_url": st.TargetURL,
+		"context": st.Context, "created_at": now, "updated_at": now})
 }

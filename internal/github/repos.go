@@ -1,0 +1,94 @@
+package github
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"golang.org/x/oauth2"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// Hook is a repository webhook to create: GitHub sends the events as JSON
+// to URL, signed with Secret (X-Hub-Signature-256).
+type Hook struct {
+	URL    string
+	Secret string
+	Events []string
+}
+
+// CreateHook creates a webhook on repository fullName ("owner/name") as
+// the user, and returns its id. Errors match ErrReconnect when the
+// connection needs renewing or lacks the webhook scope.
+func (c *Client) CreateHook(ctx context.Context, userID, fullName string, h Hook) (int64, error) {
+	p, err := repoPath(fullName)
+	if err != nil {
+		return 0, err
+	}
+	in := map[string]any{"name": "web", "active": true, "events": h.Events,
+		"config": map[string]string{"url": h.URL, "content_type": "json", "secret": h.Secret, "insecure_ssl": "0"}}
+	var out struct {
+		ID int64 `json:"id"`
+	}
+	hc := oauth2.NewClient(c.ctx(ctx), c.TokenSource(ctx, userID))
+	if err := c.call(ctx, hc, "POST", p+"/hooks", in, &out); err != nil {
+		return 0, err
+	}
+	return out.ID, nil
+}
+
+// Commit status states.
+const (
+	StatePending = "pending"
+	StateSuccess = "success"
+	StateFailure = "failure"
+)
+
+// Status is a commit status.
+type Status struct {
+	State       string // StatePending, StateSuccess or StateFailure
+	Description string
+	TargetURL   string
+	Context     string
+}
+
+// SetStatus sets a status on commit sha of repository fullName as the
+// user.
+func (c *Client) SetStatus(ctx context.Context, userID, fullName, sha string, st Status) error {
+	p, err := repoPath(fullName)
+	if err != nil {
+		return err
+	}
+	if sha == "" || strings.ContainsAny(sha, "/?#") {
+		return apogee.Errorf(apogee.EINVALID, "commit %q is not a commit id", sha)
+	}
+	in := map[string]string{"state": st.State, "description": st.Description, "target_url": st.TargetURL, "context": st.Context}
+	hc := oauth2.NewClient(c.ctx(ctx), c.TokenSource(ctx, userID))
+	return c.call(ctx, hc, "POST", p+"/statuses/"+sha, in, nil)
+}
+
+// repoPath is "/repos/owner/name" for "owner/name".
+func repoPath(fullName string) (string, error) {
+	owner, name, ok := strings.Cut(fullName, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return "", apogee.Errorf(apogee.EINVALID, "%q is not a GitHub repository (owner/name)", fullName)
+	}
+	return "/repos/" + url.PathEscape(owner) + "/" + url.PathEscape(name), nil
+}
+
+// RepoOf returns "owner/name" of a clone or web URL on this client's
+// GitHub, and false for another host.
+func (c *Client) RepoOf(repoURL string) (string, bool) {
+	w, err1 := url.Parse(c.web)
+	u, err2 := url.Parse(repoURL)
+	if err1 != nil || err2 != nil || u.Host == "" || !strings.EqualFold(u.Host, w.Host) {
+		return "", false
+	}
+	p := strings.TrimPrefix(strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), ".git"), strings.TrimSuffix(w.Path, "/"))
+	full := strings.TrimPrefix(p, "/")
+	if _, err := repoPath(full); err != nil {
+		return "", false
+	}
+	return full, true
+}
