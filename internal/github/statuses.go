@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/apogee-dev/apogee"
@@ -22,17 +23,32 @@ type ProjectStore interface {
 // is ready (success) or fails (failure). It is a notify.Reporter. GitHub
 // not answering is logged and changes nothing else: a build never fails
 // for it.
+//
+// Report only queues: one goroutine sets the statuses in the order their
+// notifications came (pending before success), so that a slow GitHub
+// never holds up the notifier's loop.
 type Statuses struct {
 	c        *Client
 	projects ProjectStore
 	timeout  time.Duration
+	once     sync.Once
+	queue    chan queued
 }
+
+type queued struct {
+	ctx  context.Context
+	note notify.Notification
+}
+
+// statusQueue bounds the statuses waiting for GitHub; past it a status is
+// dropped and logged.
+const statusQueue = 256
 
 var _ notify.Reporter = (*Statuses)(nil)
 
 // Statuses returns the reporter of the client's commit statuses.
 func (c *Client) Statuses(projects ProjectStore) *Statuses {
-	return &Statuses{c: c, projects: projects, timeout: 10 * time.Second}
+	return &Statuses{c: c, projects: projects, timeout: 10 * time.Second, queue: make(chan queued, statusQueue)}
 }
 
 // status is the commit status a notification sets, if any.
@@ -58,13 +74,36 @@ func status(note notify.Notification) (Status, bool) {
 	return st, true
 }
 
-// Report sets the commit status of note, when it is about a Git build of
-// a repository on this GitHub.
+// Report queues the commit status of note, when it is about a Git build,
+// for the goroutine the first Report starts; it lives as long as ctx (the
+// notifier's).
 func (s *Statuses) Report(ctx context.Context, note notify.Notification) {
-	st, ok := status(note)
-	if !ok {
+	if _, ok := status(note); !ok {
 		return
 	}
+	s.once.Do(func() {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case q := <-s.queue:
+					s.set(q.ctx, q.note)
+				}
+			}
+		}()
+	})
+	select {
+	case s.queue <- queued{ctx: ctx, note: note}:
+	default:
+		s.c.log.Warn("commit status dropped: too many waiting for GitHub", "project", note.Project, "type", note.Type)
+	}
+}
+
+// set sets the commit status of note on GitHub when its project's
+// repository is on this GitHub.
+func (s *Statuses) set(ctx context.Context, note notify.Notification) {
+	st, _ := status(note)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	p, err := s.projects.ProjectByID(ctx, note.ProjectID())
