@@ -100,6 +100,10 @@ func TestEveryPageAtPhoneAndLaptopWidth(t *testing.T) {
 	if err := store.UpdateProject(ctx, shop); err != nil {
 		t.Fatal(err)
 	}
+	// A zone of web's owner, for the DNS pages.
+	if err := store.CreateZone(ctx, &apogee.Zone{Name: "example.com", OwnerID: p.OwnerID, ProjectID: p.ID, CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
 	plans, err := store.ListPlans(ctx)
 	if err != nil || len(plans) == 0 {
 		t.Fatalf("plans: %v, %v", plans, err)
@@ -142,6 +146,8 @@ func TestEveryPageAtPhoneAndLaptopWidth(t *testing.T) {
 		{route: "GET /projects/{name}/settings/notifications", path: "/projects/web/settings/notifications", ready: byLabel("Receiver URL")},
 		{route: "GET /deployments/{id}", path: "/deployments/" + last.Deployment.ID, ready: `#status`},
 		{route: "GET /deployments/{id}", path: "/deployments/" + building, ready: `#live`},
+		{route: "GET /dns", path: "/dns", ready: `//h1`},
+		{route: "GET /dns/zones/{zone}", path: "/dns/zones/example.com", ready: `//h1[normalize-space()="example.com"]`},
 		{route: "GET /account", path: "/account", ready: byLabel("Token name")},
 		{route: "GET /admin", path: "/admin", ready: `//h1`},
 		{route: "GET /admin/users", path: "/admin/users", ready: `//h1`},
@@ -259,7 +265,7 @@ func isDashboardPage(route string) bool {
 	if !ok {
 		return false
 	}
-	return !slices.ContainsFunc([]string{"/api/", "/git/", "/metrics", "/healthz"}, func(p string) bool {
+	return !slices.ContainsFunc([]string{"/api/", "/git/", "/metrics", "/healthz", "/readyz"}, func(p string) bool {
 		return strings.HasPrefix(path, p)
 	})
 }
