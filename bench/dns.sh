@@ -43,22 +43,7 @@ nsd_servers=$(nproc)
 [ "$CORES" = 1 ] && nsd_servers=1
 
 # Apogee, with the zone made through the CLI as a user makes it.
-apogee=${APOGEE_BIN:-}
-if [ -z "$apogee" ]; then
-	say "building apogee"
-	go build -o "$tmp/apogee" ./cmd/apogee
-	apogee=$tmp/apogee
-fi
-export XDG_CONFIG_HOME=$tmp/config
-unset APOGEE_SERVER APOGEE_TOKEN APOGEE_PROJECT
-email=bench@example.com
-password=bench-password-$RANDOM$RANDOM
-cli() {
-	if ! "$apogee" "$@" >>"$tmp/cli.log" 2>&1; then
-		cat "$tmp/cli.log" >&2
-		die "apogee $1 failed"
-	fi
-}
+bench_apogee
 cli admin create-user --data "$tmp/data" --email "$email" --password "$password" --admin
 http_port=$(free_port)
 apogee_dns=$(free_port)

@@ -100,23 +100,7 @@ JSON
 fi
 
 # Apogee.
-apogee=${APOGEE_BIN:-}
-if [ -z "$apogee" ]; then
-	say "building apogee"
-	go build -o "$tmp/apogee" ./cmd/apogee
-	apogee=$tmp/apogee
-fi
-export XDG_CONFIG_HOME=$tmp/config
-unset APOGEE_SERVER APOGEE_TOKEN APOGEE_PROJECT
-email=bench@example.com
-password=bench-password-$RANDOM$RANDOM
-# cli runs the apogee CLI with its output in cli.log, shown on failure.
-cli() {
-	if ! "$apogee" "$@" >>"$tmp/cli.log" 2>&1; then
-		cat "$tmp/cli.log" >&2
-		die "apogee $1 failed"
-	fi
-}
+bench_apogee
 # start_apogee NAME [FLAGS...]: a server with its own data folder, the
 # folder deployed as project bench; sets NAME_port and NAME_pid.
 start_apogee() {

@@ -152,3 +152,28 @@ bench_compare() {
 	printf 'nginx  %s req/s  (%s CPU %s us/request)\n' "$n" "$role" "$nc"
 	printf 'ratio  %s (target >= 0.9)\n' "$ratio"
 }
+
+# bench_apogee sets apogee to APOGEE_BIN or a binary built from this
+# checkout, gives the CLI a config folder of its own in $tmp, and sets
+# the account's email and password for cli admin create-user and login.
+bench_apogee() {
+	apogee=${APOGEE_BIN:-}
+	if [ -z "$apogee" ]; then
+		say "building apogee"
+		go build -o "$tmp/apogee" ./cmd/apogee
+		apogee=$tmp/apogee
+	fi
+	export XDG_CONFIG_HOME=$tmp/config
+	unset APOGEE_SERVER APOGEE_TOKEN APOGEE_PROJECT
+	email=bench@example.com
+	password=bench-password-$RANDOM$RANDOM
+}
+
+# cli runs the apogee CLI with its output in $tmp/cli.log, shown on
+# failure.
+cli() {
+	if ! "$apogee" "$@" >>"$tmp/cli.log" 2>&1; then
+		cat "$tmp/cli.log" >&2
+		die "apogee $1 failed"
+	fi
+}

@@ -36,25 +36,10 @@ bench_tmp
 mkdir -p "$tmp/www"
 head -c 5120 /dev/urandom | base64 -w 76 | head -c 5120 >"$tmp/www/index.html"
 
-apogee=${APOGEE_BIN:-}
-if [ -z "$apogee" ]; then
-	say "building apogee"
-	go build -o "$tmp/apogee" ./cmd/apogee
-	apogee=$tmp/apogee
-fi
+bench_apogee
 say "building the attacker"
 go build -o "$tmp/signinattack" ./bench/signinattack
-export XDG_CONFIG_HOME=$tmp/config
-unset APOGEE_SERVER APOGEE_TOKEN APOGEE_PROJECT
 data=$tmp/data
-email=bench@example.com
-password=bench-password-$RANDOM$RANDOM
-cli() {
-	if ! "$apogee" "$@" >>"$tmp/cli.log" 2>&1; then
-		cat "$tmp/cli.log" >&2
-		die "apogee $1 failed"
-	fi
-}
 cli admin create-user --data "$data" --email "$email" --password "$password" --admin
 port=$(free_port)
 "$apogee" server --data "$data" --listen "127.0.0.1:$port" --domain localhost --log-level error >"$tmp/apogee.log" 2>&1 &

@@ -56,6 +56,9 @@ func TestAppSandboxPerProject(t *testing.T) {
 			t.Fatalf("%s: %s (%s):\n%s", p.name, d.Status, d.Error, log)
 		}
 	}
+	// Production moved in the store; the edge learns it by an event.
+	waitRouted(t, s, "plain.localhost")
+	waitRouted(t, s, "gvisor.localhost")
 	if got := kernel("plain"); got != string(host) {
 		t.Errorf("the bwrap app sees kernel %q, want the host's %q", got, host)
 	}
