@@ -77,7 +77,7 @@ type Countries interface {
 type Config struct {
 	Store      Store
 	Countries  Countries      // nil: no country
-	Buffer     int            // entries held before dropping (default 65,536)
+	Buffer     int            // entries held before dropping (default 16,384)
 	Batch      int            // records per write at most (default 2,000)
 	DrainEvery time.Duration  // how often the writer empties the buffer (default 20 ms)
 	FlushEvery time.Duration  // longest an entry waits before its rollups and record are saved (default 1 s)
@@ -125,7 +125,7 @@ const maxDevices = 10_000
 // New returns a Log; call Run to write what it records.
 func New(cfg Config) (*Log, error) {
 	if cfg.Buffer <= 0 {
-		cfg.Buffer = 1 << 16
+		cfg.Buffer = 1 << 14
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 2000
@@ -185,6 +185,9 @@ func (l *Log) Record(e Entry) {
 // Dropped is how many entries Record dropped so far.
 func (l *Log) Dropped() int64 { return l.dropped.Load() }
 
+// Pending is how many entries wait in the buffer.
+func (l *Log) Pending() int { return len(l.ch) }
+
 // Written is how many raw records were stored so far.
 func (l *Log) Written() int64 { return l.written.Load() }
 
@@ -197,42 +200,72 @@ func (l *Log) Sampled() int64 { return l.sampled.Load() }
 // then it writes what is buffered and counted (with a short deadline of
 // its own) and returns.
 func (l *Log) Run(ctx context.Context) error {
+	// The store is written by a goroutine of its own, so that a slow
+	// write never keeps the buffer from being drained: writes queue up to
+	// maxWrites, and what finds the queue full is dropped and logged
+	// (rollups carry their period's totals so far, so the next save of a
+	// period makes up for a dropped one).
+	writes := make(chan func(context.Context), maxWrites)
+	wctx, stopWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWrites()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for w := range writes {
+			w(wctx)
+		}
+	}()
+	queue := func(what string, w func(context.Context)) {
+		select {
+		case writes <- w:
+		default:
+			l.cfg.Log.Warn("the store is slow: dropped a write of "+what, "queued", maxWrites)
+		}
+	}
 	batch := make([]apogee.Request, 0, l.cfg.Batch)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		rs := batch
+		batch = make([]apogee.Request, 0, l.cfg.Batch)
+		queue("request records", func(ctx context.Context) {
+			if err := l.cfg.Store.AppendRequests(ctx, rs); err != nil {
+				l.cfg.Log.Error("write request records failed", "records", len(rs), "err", err)
+				return
+			}
+			l.written.Add(int64(len(rs)))
+			l.mWrite.Add(float64(len(rs)))
+		})
+	}
+	save := func(now time.Time, tops bool) {
+		rollups, tables := l.agg.Flush(now, tops)
+		if len(rollups) == 0 && len(tables) == 0 {
+			return
+		}
+		queue("traffic rollups", func(ctx context.Context) {
+			if err := l.cfg.Store.SaveTraffic(ctx, rollups, tables); err != nil {
+				l.cfg.Log.Error("write traffic rollups failed", "rollups", len(rollups), "err", err)
+			}
+		})
+	}
+	add := func(e Entry) {
+		if r, keep := l.count(e); keep {
+			batch = append(batch, r)
+			if len(batch) == cap(batch) {
+				flush()
+			}
+		}
+	}
 	drain := time.NewTicker(l.cfg.DrainEvery)
 	defer drain.Stop()
 	tick := time.NewTicker(l.cfg.FlushEvery)
 	defer tick.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
-	l.prune(ctx)
+	queue("pruning", l.prune)
 	var lastTops time.Time
 	busy := false // entries came since the last tick
-	flush := func(ctx context.Context) {
-		if len(batch) == 0 {
-			return
-		}
-		if err := l.cfg.Store.AppendRequests(ctx, batch); err != nil {
-			l.cfg.Log.Error("write request records failed", "records", len(batch), "err", err)
-		} else {
-			l.written.Add(int64(len(batch)))
-			l.mWrite.Add(float64(len(batch)))
-		}
-		batch = batch[:0]
-	}
-	save := func(ctx context.Context, now time.Time, tops bool) {
-		rollups, tables := l.agg.Flush(now, tops)
-		if err := l.cfg.Store.SaveTraffic(ctx, rollups, tables); err != nil {
-			l.cfg.Log.Error("write traffic rollups failed", "rollups", len(rollups), "err", err)
-		}
-	}
-	add := func(ctx context.Context, e Entry) {
-		if r, keep := l.count(e); keep {
-			batch = append(batch, r)
-			if len(batch) == cap(batch) {
-				flush(ctx)
-			}
-		}
-	}
 	for {
 		select {
 		case <-drain.C:
@@ -241,11 +274,11 @@ func (l *Log) Run(ctx context.Context) error {
 			// would be woken by each request's send, a scheduler round
 			// trip per request on the edge's cores.
 			for n := len(l.ch); n > 0; n-- {
-				add(ctx, <-l.ch)
+				add(<-l.ch)
 				busy = true
 			}
 		case now := <-tick.C:
-			flush(ctx)
+			flush()
 			// The top tables are rewritten whole: under steady traffic
 			// every TopsEvery, and as soon as it pauses.
 			tops := !busy || now.Sub(lastTops) >= l.cfg.TopsEvery
@@ -253,25 +286,31 @@ func (l *Log) Run(ctx context.Context) error {
 			if tops {
 				lastTops = now
 			}
-			save(ctx, now, tops)
+			save(now, tops)
 		case <-prune.C:
-			l.prune(ctx)
+			queue("pruning", l.prune)
 		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			for {
-				select {
-				case e := <-l.ch:
-					add(dctx, e)
-				default:
-					flush(dctx)
-					save(dctx, time.Now(), true)
-					return nil
-				}
+			// What is buffered and counted is written, within a short
+			// deadline of its own.
+			for n := len(l.ch); n > 0; n-- {
+				add(<-l.ch)
 			}
+			flush()
+			save(time.Now(), true)
+			close(writes)
+			select {
+			case <-written:
+			case <-time.After(5 * time.Second):
+				stopWrites()
+				<-written
+			}
+			return nil
 		}
 	}
 }
+
+// maxWrites bounds the store writes waiting for the store.
+const maxWrites = 64
 
 // count counts e into the rollups and returns its raw record, and whether
 // to keep it: at most RawPerSecond of its project's each second.

@@ -253,6 +253,64 @@ func TestDropWhenFull(t *testing.T) {
 	}
 }
 
+// stuckStore is a store whose writes wait until release is closed.
+type stuckStore struct {
+	*sqlstore.Store
+	release chan struct{}
+}
+
+func (s stuckStore) AppendRequests(ctx context.Context, rs []apogee.Request) error {
+	<-s.release
+	return s.Store.AppendRequests(ctx, rs)
+}
+
+func (s stuckStore) SaveTraffic(ctx context.Context, rollups []apogee.TrafficRollup, tops []apogee.TrafficTops) error {
+	<-s.release
+	return s.Store.SaveTraffic(ctx, rollups, tops)
+}
+
+// TestSlowStoreDropsNothing: a store that takes its time (here: until
+// the test lets it go) keeps no entry from being drained and counted;
+// once it answers, everything counted is written.
+func TestSlowStoreDropsNothing(t *testing.T) {
+	st := stuckStore{Store: openStore(t), release: make(chan struct{})}
+	l, err := access.New(access.Config{Store: st, Buffer: 16, DrainEvery: time.Millisecond, FlushEvery: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+	start := time.Now()
+	for i := range 20 { // 20 buffers' worth while the store is stuck
+		for range 16 {
+			l.Record(access.Entry{Start: start, ProjectID: "web", DeploymentID: "d1", Host: "web.localhost", Method: "GET",
+				Path: fmt.Sprintf("/%d", i), Status: 200, RemoteAddr: "192.0.2.1:1"})
+		}
+		waitFor(t, "the buffer to be drained", func() bool { return l.Dropped() > 0 || l.Pending() == 0 })
+	}
+	if n := l.Dropped(); n != 0 {
+		t.Fatalf("%d entries dropped while the store was slow, want 0", n)
+	}
+	close(st.release)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Rollups(t.Context(), "web", apogee.RollupQuery{Period: traffic.Minute,
+		Since: start.Add(-time.Hour), Until: start.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, r := range got {
+		n += r.Requests
+	}
+	if n != 20*16 {
+		t.Errorf("rollups count %d requests, want %d", n, 20*16)
+	}
+}
+
 func BenchmarkRecord(b *testing.B) {
 	l, err := access.New(access.Config{Store: nil, Buffer: 1 << 10})
 	if err != nil {

@@ -26,12 +26,28 @@ var periods = [...]struct {
 type Aggregator struct {
 	writer  string
 	periods map[key]*rollup
+	// pending counts requests by everything the top tables take from
+	// them, until fold adds each distinct one to its hour's and day's
+	// tables once, with its count: requests repeat, and one map
+	// operation a request is cheaper than five for each table.
+	pending map[pendingKey]int64
 	last    struct { // the previous request's periods: most requests share them
 		project, deployment string
 		minute              int64
 		rollups             [len(periods)]*rollup
 	}
 }
+
+// pendingKey is what the top tables take from a request, and the tables.
+type pendingKey struct {
+	hour, day                       *rollup
+	path, referrer, country, device string
+	notFound                        bool
+}
+
+// maxPending bounds pending: reaching it folds (a flood of unique paths
+// costs no more memory than this).
+const maxPending = 4096
 
 type key struct {
 	project, deployment string
@@ -51,7 +67,7 @@ type rollup struct {
 
 // NewAggregator returns an Aggregator whose rows carry writer's name.
 func NewAggregator(writer string) *Aggregator {
-	return &Aggregator{writer: writer, periods: map[key]*rollup{}}
+	return &Aggregator{writer: writer, periods: map[key]*rollup{}, pending: map[pendingKey]int64{}}
 }
 
 // Add counts r, whose visitor hash is visitor, into its minute, hour and
@@ -75,6 +91,34 @@ func (a *Aggregator) Add(r *apogee.Request, visitor uint64) {
 	for _, ru := range l.rollups {
 		ru.add(r, visitor)
 	}
+	a.pending[pendingKey{
+		hour: l.rollups[1], day: l.rollups[2],
+		path: r.Path, referrer: r.Referrer, country: r.Country, device: r.Device, notFound: r.Status == 404,
+	}]++
+	if len(a.pending) >= maxPending {
+		a.fold()
+	}
+}
+
+// fold adds the pending counts to the top tables.
+func (a *Aggregator) fold() {
+	for k, n := range a.pending {
+		for _, ru := range [...]*rollup{k.hour, k.day} {
+			ru.topsDirty = true
+			ru.tops[0].addN(k.path, n)
+			if k.referrer != "" {
+				ru.tops[1].addN(k.referrer, n)
+			}
+			if k.notFound {
+				ru.tops[2].addN(k.path, n)
+			}
+			if k.country != "" {
+				ru.tops[3].addN(k.country, n)
+			}
+			ru.tops[4].addN(k.device, n)
+		}
+	}
+	clear(a.pending)
 }
 
 // floor is the start of the period d that holds Unix second unix.
@@ -113,21 +157,6 @@ func (ru *rollup) add(r *apogee.Request, visitor uint64) {
 		ru.visitors.InsertHash(visitor)
 		_ = ru.latency.Add(float64(max(r.Duration, 0) / time.Microsecond)) // fails only for values out of range
 	}
-	if ru.tops == nil {
-		return
-	}
-	ru.topsDirty = true
-	ru.tops[0].add(r.Path)
-	if r.Referrer != "" {
-		ru.tops[1].add(r.Referrer)
-	}
-	if r.Status == 404 {
-		ru.tops[2].add(r.Path)
-	}
-	if r.Country != "" {
-		ru.tops[3].add(r.Country)
-	}
-	ru.tops[4].add(r.Device)
 }
 
 // Flush returns the rollups counted since the last Flush and, with tops
@@ -137,6 +166,7 @@ func (ru *rollup) add(r *apogee.Request, visitor uint64) {
 func (a *Aggregator) Flush(now time.Time, tops bool) ([]apogee.TrafficRollup, []apogee.TrafficTops) {
 	var rows []apogee.TrafficRollup
 	var tables []apogee.TrafficTops
+	a.fold()
 	for k, ru := range a.periods {
 		ended := !ru.row.Start.Add(k.period + Grace).After(now)
 		if ru.dirty {

@@ -3,18 +3,21 @@ package traffic
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/apogee-dev/apogee"
 )
 
 // topK finds the most frequent keys of a stream in bounded memory with the
-// Misra–Gries summary ("Finding repeated elements", 1982): it counts up to
-// capacity keys; a new key that finds it full is not kept, and every
-// count drops by one instead, keys at zero leaving. A key's count is then
-// under its true count by at most n/(capacity+1) of n keys counted, and
-// every key more frequent than that is kept. Below capacity distinct keys
-// counts are exact. Each key counted costs one map operation, and the
-// drops, O(capacity) each, are paid for by the counts they take away.
+// Misra–Gries summary ("Finding repeated elements", 1982), in its weighted
+// form: it counts up to capacity keys; a new key of weight w that finds it
+// full takes d = min(w, the smallest count) off every count and off w,
+// keys at zero leaving, until w is spent or there is room for the rest.
+// A key's count is then under its true count by at most n/(capacity+1)
+// of n counted, and every key more frequent than that is kept. Below
+// capacity distinct keys counts are exact. Each add costs one map
+// operation, and the drops, O(capacity) each, are paid for by the counts
+// they take away.
 type topK struct {
 	capacity int
 	counts   map[string]int64
@@ -25,21 +28,31 @@ func newTopK(capacity int) *topK {
 }
 
 // add counts key once.
-func (t *topK) add(key string) {
-	if len(t.counts) < t.capacity {
-		t.counts[key]++
+func (t *topK) add(key string) { t.addN(key, 1) }
+
+// addN counts key n times. A key kept is copied: the summary never holds
+// on to a request's memory.
+func (t *topK) addN(key string, n int64) {
+	if c, ok := t.counts[key]; ok {
+		t.counts[key] = c + n
 		return
 	}
-	if n, ok := t.counts[key]; ok {
-		t.counts[key] = n + 1
-		return
-	}
-	for k, n := range t.counts {
-		if n == 1 {
-			delete(t.counts, k)
-		} else {
-			t.counts[k] = n - 1
+	for n > 0 && len(t.counts) >= t.capacity {
+		d := n
+		for _, c := range t.counts {
+			d = min(d, c)
 		}
+		for k, c := range t.counts {
+			if c == d {
+				delete(t.counts, k)
+			} else {
+				t.counts[k] = c - d
+			}
+		}
+		n -= d
+	}
+	if n > 0 {
+		t.counts[strings.Clone(key)] = n
 	}
 }
 

@@ -62,6 +62,38 @@ func TestTopK(t *testing.T) {
 	}
 }
 
+// TestTopKWeighted: counting a key n times at once keeps the summary's
+// bound, whatever the weights: every count is under its true count by at
+// most N/(capacity+1), and every key more frequent than that is kept.
+func TestTopKWeighted(t *testing.T) {
+	for seed := range uint64(20) {
+		rnd := rand.New(rand.NewPCG(seed, 1))
+		k := newTopK(10)
+		truth := map[string]int64{}
+		var total int64
+		for range 2000 {
+			key := fmt.Sprintf("/p/%d", rnd.IntN(40))
+			if rnd.IntN(3) == 0 {
+				key = "/hot"
+			}
+			n := int64(1 + rnd.IntN(20))
+			k.addN(key, n)
+			truth[key] += n
+			total += n
+		}
+		if len(k.counts) > 10 {
+			t.Fatalf("seed %d: %d keys kept, capacity 10", seed, len(k.counts))
+		}
+		bound := total / 11
+		for key, want := range truth {
+			got, ok := k.counts[key]
+			if got > want || (ok && got < want-bound) || (!ok && want > bound) {
+				t.Errorf("seed %d: %s counted %d (kept %v), true %d, bound %d", seed, key, got, ok, want, bound)
+			}
+		}
+	}
+}
+
 func TestNearestRank(t *testing.T) {
 	for _, tt := range []struct {
 		q, n float64
