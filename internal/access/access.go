@@ -1,6 +1,7 @@
 // Package access turns the edge's requests into traffic analytics and a
 // request log (issue 15) at no cost to the edge: Record copies a
-// fixed-size Entry into a bounded channel without blocking (a full buffer
+// fixed-size Entry into a bounded buffer without blocking (channels, one
+// per core, so that the edge's cores rarely meet on one; a full buffer
 // drops the entry and counts it), and Run, in the background, classifies
 // the User-Agent, hashes the visitor, looks up the country, counts every
 // request into the rollups of package traffic (saved every second) and
@@ -17,6 +18,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -96,7 +99,7 @@ type Config struct {
 // Run is called once, by one goroutine.
 type Log struct {
 	cfg     Config
-	ch      chan Entry
+	shards  []chan Entry // the buffer, cut so that the edge's cores rarely send to the same one at once
 	dropped atomic.Int64
 	written atomic.Int64
 	mDrop   prometheus.Counter
@@ -108,14 +111,34 @@ type Log struct {
 	salt    maphash.Seed
 	devices map[string]string // User-Agent → device class, reset when large
 	agg     *traffic.Aggregator
-	kept    map[string]second // raw records kept this second, by project
+	kept    map[string]*seconds // raw records kept in the latest seconds, by project
 	sampled atomic.Int64
+}
+
+// seconds counts the raw records kept of a project in its latest second
+// and the one before: entries reach the writer through several shards, so
+// a second's last entries may come after the next second's first.
+type seconds struct {
+	last, prev second
 }
 
 // second counts the raw records kept of a project in one second.
 type second struct {
 	unix int64
 	n    int
+}
+
+// of returns the count of second unix: the latest, the previous (or
+// anything older, which counts against it), or a new latest.
+func (s *seconds) of(unix int64) *second {
+	switch {
+	case unix == s.last.unix:
+		return &s.last
+	case unix < s.last.unix:
+		return &s.prev
+	}
+	s.prev, s.last = s.last, second{unix: unix}
+	return &s.last
 }
 
 // maxDevices bounds the device cache: User-Agents repeat, so most
@@ -154,12 +177,19 @@ func New(cfg Config) (*Log, error) {
 	}
 	l := &Log{
 		cfg:    cfg,
-		ch:     make(chan Entry, cfg.Buffer),
+		shards: make([]chan Entry, min(runtime.GOMAXPROCS(0), cfg.Buffer)),
 		mDrop:  prometheus.NewCounter(prometheus.CounterOpts{Name: "apogee_access_dropped_total", Help: "Request records dropped because the access buffer was full."}),
 		mWrite: prometheus.NewCounter(prometheus.CounterOpts{Name: "apogee_access_written_total", Help: "Request records written to the store."}),
 		ua:     useragent.NewParser(),
 		agg:    traffic.NewAggregator(cfg.Writer),
-		kept:   map[string]second{},
+		kept:   map[string]*seconds{},
+	}
+	for i := range l.shards { // Buffer entries in all
+		n := cfg.Buffer / len(l.shards)
+		if i < cfg.Buffer%len(l.shards) {
+			n++
+		}
+		l.shards[i] = make(chan Entry, n)
 	}
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{l.mDrop, l.mWrite} {
@@ -172,21 +202,36 @@ func New(cfg Config) (*Log, error) {
 }
 
 // Record hands e to the writer, or drops and counts it when the buffer is
-// full. It never blocks and allocates nothing.
+// full. It never blocks and allocates nothing. It tries a shard picked at
+// random (a per-thread generator: no shared state), then the others.
 func (l *Log) Record(e Entry) {
-	select {
-	case l.ch <- e:
-	default:
-		l.dropped.Add(1)
-		l.mDrop.Inc()
+	n := uint32(len(l.shards))
+	i := rand.Uint32N(n)
+	for range n {
+		select {
+		case l.shards[i] <- e:
+			return
+		default:
+		}
+		if i++; i == n {
+			i = 0
+		}
 	}
+	l.dropped.Add(1)
+	l.mDrop.Inc()
 }
 
 // Dropped is how many entries Record dropped so far.
 func (l *Log) Dropped() int64 { return l.dropped.Load() }
 
 // Pending is how many entries wait in the buffer.
-func (l *Log) Pending() int { return len(l.ch) }
+func (l *Log) Pending() int {
+	n := 0
+	for _, ch := range l.shards {
+		n += len(ch)
+	}
+	return n
+}
 
 // Written is how many raw records were stored so far.
 func (l *Log) Written() int64 { return l.written.Load() }
@@ -229,6 +274,9 @@ func (l *Log) Run(ctx context.Context) error {
 		}
 		rs := batch
 		batch = make([]apogee.Request, 0, l.cfg.Batch)
+		// The shards mix the order of the entries a drain takes:
+		// records get their ids in the order of their times.
+		slices.SortStableFunc(rs, func(a, b apogee.Request) int { return a.Time.Compare(b.Time) })
 		queue("request records", func(ctx context.Context) {
 			if err := l.cfg.Store.AppendRequests(ctx, rs); err != nil {
 				l.cfg.Log.Error("write request records failed", "records", len(rs), "err", err)
@@ -273,9 +321,11 @@ func (l *Log) Run(ctx context.Context) error {
 			// and never waits on the channel itself: a waiting receiver
 			// would be woken by each request's send, a scheduler round
 			// trip per request on the edge's cores.
-			for n := len(l.ch); n > 0; n-- {
-				add(<-l.ch)
-				busy = true
+			for _, ch := range l.shards {
+				for n := len(ch); n > 0; n-- {
+					add(<-ch)
+					busy = true
+				}
 			}
 		case now := <-tick.C:
 			flush()
@@ -292,8 +342,10 @@ func (l *Log) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			// What is buffered and counted is written, within a short
 			// deadline of its own.
-			for n := len(l.ch); n > 0; n-- {
-				add(<-l.ch)
+			for _, ch := range l.shards {
+				for n := len(ch); n > 0; n-- {
+					add(<-ch)
+				}
 			}
 			flush()
 			save(time.Now(), true)
@@ -317,20 +369,20 @@ const maxWrites = 64
 func (l *Log) count(e Entry) (apogee.Request, bool) {
 	r, visitor := l.request(e)
 	l.agg.Add(&r, visitor)
-	sec := e.Start.Unix()
-	k := l.kept[r.ProjectID]
-	if k.unix != sec {
+	ks := l.kept[r.ProjectID]
+	if ks == nil {
 		if len(l.kept) >= maxDevices {
 			clear(l.kept)
 		}
-		k = second{unix: sec}
+		ks = new(seconds)
+		l.kept[r.ProjectID] = ks
 	}
+	k := ks.of(e.Start.Unix())
 	if k.n >= l.cfg.RawPerSecond {
 		l.sampled.Add(1)
 		return r, false
 	}
 	k.n++
-	l.kept[r.ProjectID] = k
 	r.Visitor = strconv.FormatUint(visitor, 36)
 	return r, true
 }

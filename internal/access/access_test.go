@@ -61,8 +61,10 @@ func TestWrite(t *testing.T) {
 	go func() { done <- l.Run(ctx) }()
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
+	i := 0
 	entry := func(addr, ua, ref string) access.Entry {
-		return access.Entry{Start: now, Duration: 3 * time.Millisecond, ProjectID: "web", DeploymentID: "d1",
+		i++
+		return access.Entry{Start: now.Add(time.Duration(i) * time.Millisecond), Duration: 3 * time.Millisecond, ProjectID: "web", DeploymentID: "d1",
 			Host: "web.localhost", Method: "GET", Path: "/a", Status: 200, Bytes: 10, RemoteAddr: addr, UserAgent: ua, Referer: ref}
 	}
 	for _, e := range []access.Entry{
@@ -84,7 +86,7 @@ func TestWrite(t *testing.T) {
 		{apogee.DeviceMobile, ""},
 		{apogee.DeviceBot, ""},
 	} {
-		if rs[i].Device != want.device || rs[i].Referrer != want.ref || !rs[i].Time.Equal(now) || rs[i].Duration != 3*time.Millisecond {
+		if rs[i].Device != want.device || rs[i].Referrer != want.ref || !rs[i].Time.Equal(now.Add(time.Duration(i+1)*time.Millisecond)) || rs[i].Duration != 3*time.Millisecond {
 			t.Errorf("record %d = %+v, want device %q referrer %q", i, rs[i], want.device, want.ref)
 		}
 	}

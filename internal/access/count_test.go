@@ -54,11 +54,15 @@ func BenchmarkBurstMemory(b *testing.B) {
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if l.Dropped() != 1_000_000-int64(cap(l.ch)) {
+		held := 0
+		for _, ch := range l.shards {
+			held += cap(ch)
+		}
+		if l.Dropped() != 1_000_000-int64(held) || held != l.cfg.Buffer {
 			b.Fatalf("dropped %d", l.Dropped())
 		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MiB")
-		b.ReportMetric(float64(cap(l.ch))*float64(unsafe.Sizeof(e))/(1<<20), "buffer-MiB")
+		b.ReportMetric(float64(held)*float64(unsafe.Sizeof(e))/(1<<20), "buffer-MiB")
 		runtime.KeepAlive(l)
 	}
 }
