@@ -259,17 +259,27 @@ func (pl *Platform) ready(ctx context.Context, p *apogee.Project, d *apogee.Depl
 //
 // hashed asks for the hashed form at once (a rename keeps the form each
 // branch had, so two branches never swap hosts).
+//
+// A fork's build moves the host of "fork/<owner>/<branch>"
+// (apogee.PullRequestAlias), never one of the project's branches; the
+// build of a pull request closed meanwhile moves none.
 func (pl *Platform) moveBranch(ctx context.Context, p *apogee.Project, d *apogee.Deployment, hashed bool) {
 	if d.Branch == "" {
 		return
 	}
-	a := apogee.BranchAlias{ProjectID: p.ID, Branch: d.Branch, DeploymentID: d.ID, Host: apogee.BranchHost(p.Name, d.Branch, hashed)}
+	if d.PullRequest != 0 {
+		if pr, err := pl.store.PullRequest(ctx, p.ID, d.PullRequest); err == nil && pr.State == apogee.PullRequestClosed {
+			return
+		}
+	}
+	branch := apogee.PullRequestAlias(d.Branch, d.ForkRepo)
+	a := apogee.BranchAlias{ProjectID: p.ID, Branch: branch, DeploymentID: d.ID, Host: apogee.BranchHost(p.Name, branch, hashed)}
 	if _, err := pl.store.ProjectByName(ctx, a.Host); err == nil && !hashed {
-		a.Host = apogee.BranchHost(p.Name, d.Branch, true)
+		a.Host = apogee.BranchHost(p.Name, branch, true)
 	}
 	err := pl.store.SetBranchAlias(ctx, a)
 	if apogee.ErrorCode(err) == apogee.ECONFLICT {
-		a.Host = apogee.BranchHost(p.Name, d.Branch, true)
+		a.Host = apogee.BranchHost(p.Name, branch, true)
 		err = pl.store.SetBranchAlias(ctx, a)
 	}
 	if err != nil {
