@@ -111,8 +111,8 @@ type Server struct {
 	refreshes     int
 	apiCalls      map[string]int
 	lastAuthorize url.Values
-	hooks         map[string][]Hook   // by repository full name
-	statuses      map[string][]Status // by repository full name
+	hooks         map[string][]Hook       // by repository full name
+	statuses      map[string][]Status     // by repository full name
 	comments      map[string][]Comment    // by repository full name
 	deployments   map[string][]Deployment // by repository full name
 	nextID        int64

@@ -397,10 +397,10 @@ func (s *Server) PushPayload(fullName, branch, before, after, sender string) []b
 	repo := s.repoJSON(fullName)
 	b, _ := json.Marshal(map[string]any{"ref": "refs/heads/" + branch, "before": before, "after": after,
 		"created": false, "deleted": false, "forced": false, "base_ref": nil,
-		"compare": s.URL + "/" + fullName + "/compare/" + before[:12] + "..." + after[:12],
-		"commits": []any{map[string]any{"id": after, "message": "change", "distinct": true}},
+		"compare":     s.URL + "/" + fullName + "/compare/" + before[:12] + "..." + after[:12],
+		"commits":     []any{map[string]any{"id": after, "message": "change", "distinct": true}},
 		"head_commit": map[string]any{"id": after, "message": "change"},
-		"repository": repo, "pusher": map[string]any{"name": sender}, "sender": map[string]any{"login": sender, "type": "User"}})
+		"repository":  repo, "pusher": map[string]any{"name": sender}, "sender": map[string]any{"login": sender, "type": "User"}})
 	return b
 }
 
