@@ -36,8 +36,25 @@ func (pl deployments) Deployments(ctx context.Context, project string, limit int
 		return nil, fmt.Errorf("platform: list deployments: %w", err)
 	}
 	views := make([]*apogee.DeploymentView, len(ds))
+	var prs map[int]*apogee.PullRequest
 	for i, d := range ds {
 		views[i] = pl.view(d, p)
+		if d.PullRequest == 0 {
+			continue
+		}
+		if prs == nil {
+			list, err := pl.store.PullRequests(ctx, p.ID)
+			if err != nil {
+				return nil, fmt.Errorf("platform: list deployments: %w", err)
+			}
+			prs = make(map[int]*apogee.PullRequest, len(list))
+			for _, pr := range list {
+				prs[pr.Number] = pr
+			}
+		}
+		if pr := prs[d.PullRequest]; pr != nil {
+			views[i].PullRequestTitle, views[i].PullRequestState = pr.Title, pr.State
+		}
 	}
 	return views, nil
 }
