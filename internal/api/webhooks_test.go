@@ -189,6 +189,13 @@ func TestGitHubPullRequestWebhook(t *testing.T) {
 	if d := out.Deployments[0]; d.PullRequest != 13 || d.ForkRepo != "https://github.com/eve/web.git" || d.Target != apogee.TargetPreview {
 		t.Fatalf("fork queued %+v", d.Deployment)
 	}
+	// Redeployed, a fork's preview is built from the fork again (so
+	// without the project's variables), still the pull request's.
+	var again apogee.DeploymentView
+	e.must(e.call("POST", "/api/v1/deployments/"+out.Deployments[0].ID+"/redeploy", tok, nil), 201, &again)
+	if again.ForkRepo != "https://github.com/eve/web.git" || again.PullRequest != 13 {
+		t.Fatalf("redeploy of a fork's preview: %+v", again.Deployment)
+	}
 	local := payload(t, "github_pull_request.json", `"number": 12`, `"number": 14`, "HEADUSER", "mallory", "HEADCLONE", "http://127.0.0.1/mallory/web.git")
 	r := e.wantErr(e.hook("pull_request", local, sign(web.WebhookSecret, local), js), 400, apogee.EINVALID)
 	if !strings.Contains(r.Error.Message, "head repository cannot be built") {
@@ -204,8 +211,8 @@ func TestGitHubPullRequestWebhook(t *testing.T) {
 			t.Errorf("%s: %d %s", name, r.status, r.body)
 		}
 	}
-	if ds := e.deployments("web"); len(ds) != 2 {
-		t.Fatalf("%d builds queued, want 2", len(ds))
+	if ds := e.deployments("web"); len(ds) != 3 {
+		t.Fatalf("%d builds queued, want 3", len(ds))
 	}
 
 	closed := payload(t, "github_pull_request.json", `"action": "opened"`, `"action": "closed"`, "HEADUSER", "acme", "HEADCLONE", "https://github.com/acme/web.git")

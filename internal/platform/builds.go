@@ -187,9 +187,12 @@ func (pl builds) Redeploy(ctx context.Context, id string, req apogee.RedeployReq
 	if p.Git == nil {
 		return nil, apogee.Errorf(apogee.EINVALID, "project %q has no Git repository any more; connect one to build from it", p.Name)
 	}
+	// A pull request's preview stays one, and a fork's is built from the
+	// fork again, without the project's variables.
 	d, err := pl.queue(ctx, p, &apogee.Deployment{
 		Target: old.Target, CreatedBy: u.ID, Source: apogee.SourceGit,
 		Branch: old.Branch, Commit: old.Commit, NoCache: req.NoCache,
+		PullRequest: old.PullRequest, ForkRepo: old.ForkRepo,
 	})
 	if err != nil {
 		return nil, err
