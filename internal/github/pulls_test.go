@@ -260,6 +260,14 @@ func testPullRequestPreviews(t *testing.T, w *prWorld) {
 	if n := len(fake.Comments("hubot/site")); n != 2 { // #7's and #8's
 		t.Fatalf("%d comments, want one per pull request", n)
 	}
+	// The fork's pull request closes after the fork was deleted (GitHub
+	// names no head repository then): its fork branch host goes too.
+	gone := fake.PullRequestPayload(githubtest.PullRequestEvent{Action: "closed", Number: 8, Title: "Fix a typo",
+		Base: "hubot/site", HeadRepo: "eve/site", HeadBranch: "main", HeadSHA: sha('c'), Sender: "eve", HeadDeleted: true})
+	w.send("pull_request", gone, 200)
+	if as, _ := w.st.BranchAliases(t.Context(), w.web.ID); len(as) != 0 {
+		t.Fatalf("branch hosts after closing the fork's pull request: %+v", as)
+	}
 
 	// A deleted comment is posted again on the next news.
 	fake.DeleteComment("hubot/site", c.ID)

@@ -130,6 +130,11 @@ func (pl *Platform) buildPullRequest(ctx context.Context, p *apogee.Project, in 
 // closePullRequest marks the pull request closed and takes its previews
 // off their branch host; they keep their own URLs.
 func (pl *Platform) closePullRequest(ctx context.Context, p *apogee.Project, in apogee.SignedPullRequest) error {
+	// A pull request's head does not change; a closed event whose fork
+	// was deleted names none, so the recorded one is the truth.
+	if old, err := pl.store.PullRequest(ctx, p.ID, in.Number); err == nil {
+		in.HeadRepo, in.HeadBranch = old.HeadRepo, old.HeadBranch
+	}
 	if _, err := pl.savePullRequest(ctx, p, in, apogee.PullRequestClosed); err != nil {
 		return err
 	}

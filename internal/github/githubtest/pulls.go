@@ -346,6 +346,9 @@ type PullRequestEvent struct {
 	Before     string // synchronize: the previous head
 	Merged     bool   // closed: merged or not
 	Sender     string
+	// HeadDeleted: the head repository (a fork) was deleted; GitHub then
+	// sends "repo": null in head.
+	HeadDeleted bool
 }
 
 // PullRequestPayload is the body of a pull_request event as GitHub sends
@@ -386,6 +389,9 @@ func (s *Server) PullRequestPayload(ev PullRequestEvent) []byte {
 		"repository": s.repoJSON(ev.Base), "sender": sender}
 	if ev.Action == "synchronize" {
 		body["before"], body["after"] = ev.Before, ev.HeadSHA
+	}
+	if ev.HeadDeleted {
+		pr["head"].(map[string]any)["repo"] = nil
 	}
 	b, _ := json.Marshal(body)
 	return b
