@@ -41,6 +41,9 @@ type PullRequestStore interface {
 	PullRequest(ctx context.Context, projectID string, number int) (*PullRequest, error)
 	// PullRequests returns a project's pull requests, newest number first.
 	PullRequests(ctx context.Context, projectID string) ([]*PullRequest, error)
+	// NewestPullRequestDeployment returns the newest deployment of a
+	// pull request (ErrNotFound if none).
+	NewestPullRequestDeployment(ctx context.Context, projectID string, number int) (*Deployment, error)
 	// SetPullRequestComment records the id of Apogee's comment on it.
 	SetPullRequestComment(ctx context.Context, projectID string, number int, commentID int64) error
 	// QueueGitBuildOnce queues d (a Git build, see QueueBuild) unless the

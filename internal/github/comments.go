@@ -12,10 +12,21 @@ import (
 
 // comment brings Apogee's one comment on the notification's pull request
 // up to date: posted the first time (its id kept with the pull request),
-// edited in place afterwards, posted again if someone deleted it.
+// edited in place afterwards, posted again if someone deleted it. News of
+// a build older than the pull request's newest (an earlier commit's build
+// ending late) leaves the comment on the newest.
 func (s *Statuses) comment(ctx context.Context, p *apogee.Project, repo string, note notify.Notification, log *slog.Logger) {
 	d := note.Deployment
 	log = log.With("pull_request", d.PullRequest)
+	newest, err := s.projects.NewestPullRequestDeployment(ctx, p.ID, d.PullRequest)
+	if err != nil {
+		log.Warn("pull request comment: newest deployment", "err", err)
+		return
+	}
+	if newest.ID != d.ID {
+		log.Debug("pull request comment left on the newest deployment", "newest", newest.ID)
+		return
+	}
 	pr, err := s.projects.PullRequest(ctx, p.ID, d.PullRequest)
 	if err != nil {
 		log.Warn("pull request comment: pull request", "err", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -203,19 +204,38 @@ func testPullRequestPreviews(t *testing.T, w *prWorld) {
 	}
 	second := ds[0].ID
 	w.claim(second)
+	// Another commit while that one builds: the comment follows the
+	// newest, and the older build ending late does not take it back.
+	sync3 := fake.PullRequestPayload(githubtest.PullRequestEvent{Action: "synchronize", Number: 7, Title: "Add a login page",
+		Base: "hubot/site", HeadBranch: "login", HeadSHA: sha('c'), Before: sha('b'), Sender: "hubot"})
+	ds = w.send("pull_request", sync3, 202)
+	third := ds[0].ID
+	eventually(t, "comment on the newest commit", func() bool { return strings.Contains(w.comment().Body, "/deployments/"+third+")") },
+		func() any { return fake.Comments("hubot/site") })
 	if _, err := w.pl.Queue().FailBuild(t.Context(), second, apogee.StatusError, "npm run build exited with 1"); err != nil {
 		t.Fatal(err)
 	}
+	logURL := func(id string) string { return w.site + "/deployments/" + id }
+	failedB := githubtest.Status{SHA: sha('b'), State: "failure", Description: "Build failed", TargetURL: logURL(second), Context: "Apogee"}
+	eventually(t, "the older build's status", func() bool { return slices.Contains(fake.Statuses("hubot/site"), failedB) }, func() any { return fake.Statuses("hubot/site") })
+	if c2 := w.comment(); !strings.Contains(c2.Body, "/deployments/"+third+")") || strings.Contains(c2.Body, "Failed") {
+		t.Fatalf("an older build's end changed the comment: %+v", c2)
+	}
+	w.claim(third)
+	if _, err := w.pl.Queue().FailBuild(t.Context(), third, apogee.StatusError, "npm run build exited with 1"); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, "comment says failed", func() bool { return strings.Contains(w.comment().Body, "Failed") }, func() any { return fake.Comments("hubot/site") })
-	if c2 := w.comment(); c2.ID != c.ID || c2.Edits < 4 || !strings.Contains(c2.Body, w.site+"/deployments/"+second) {
+	if c2 := w.comment(); c2.ID != c.ID || c2.Edits < 5 || !strings.Contains(c2.Body, w.site+"/deployments/"+third) {
 		t.Fatalf("comment %+v, want comment %d edited in place", c2, c.ID)
 	}
-	logURL := func(id string) string { return w.site + "/deployments/" + id }
 	wantSt := []githubtest.Status{
 		{SHA: sha('a'), State: "pending", Description: "Building", TargetURL: logURL(first), Context: "Apogee"},
 		{SHA: sha('a'), State: "success", Description: "Preview ready", TargetURL: previewURL, Context: "Apogee"},
 		{SHA: sha('b'), State: "pending", Description: "Building", TargetURL: logURL(second), Context: "Apogee"},
-		{SHA: sha('b'), State: "failure", Description: "Build failed", TargetURL: logURL(second), Context: "Apogee"},
+		failedB,
+		{SHA: sha('c'), State: "pending", Description: "Building", TargetURL: logURL(third), Context: "Apogee"},
+		{SHA: sha('c'), State: "failure", Description: "Build failed", TargetURL: logURL(third), Context: "Apogee"},
 	}
 	eventually(t, "statuses", func() bool { return reflect.DeepEqual(fake.Statuses("hubot/site"), wantSt) }, func() any { return fake.Statuses("hubot/site") })
 

@@ -19,6 +19,7 @@ const StatusContext = "Apogee"
 type ProjectStore interface {
 	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
 	PullRequest(ctx context.Context, projectID string, number int) (*apogee.PullRequest, error)
+	NewestPullRequestDeployment(ctx context.Context, projectID string, number int) (*apogee.Deployment, error)
 	SetPullRequestComment(ctx context.Context, projectID string, number int, commentID int64) error
 	GitHubDeployment(ctx context.Context, deploymentID string) (int64, error)
 	SetGitHubDeployment(ctx context.Context, deploymentID string, githubID int64) error

@@ -145,15 +145,11 @@ func (pl *Platform) closePullRequest(ctx context.Context, p *apogee.Project, in 
 	if dropped {
 		pl.publish(ctx, apogee.Event{Type: apogee.EventAliasChanged, ProjectID: p.ID, Project: p.Name, DeploymentID: p.ProductionID})
 	}
-	ds, err := pl.store.ListDeployments(ctx, p.ID, 0)
-	if err != nil {
+	switch d, err := pl.store.NewestPullRequestDeployment(ctx, p.ID, in.Number); {
+	case err == nil:
+		pl.publish(ctx, apogee.Event{Type: apogee.EventPullRequest, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID, Reason: in.Action})
+	case apogee.ErrorCode(err) != apogee.ENOTFOUND:
 		return fmt.Errorf("platform: close pull request #%d of %s: %w", in.Number, p.Name, err)
-	}
-	for _, d := range ds { // newest first
-		if d.PullRequest == in.Number {
-			pl.publish(ctx, apogee.Event{Type: apogee.EventPullRequest, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID, Reason: in.Action})
-			break
-		}
 	}
 	pl.log.Info("pull request closed", "project", p.Name, "pull_request", in.Number, "branch_host_dropped", dropped)
 	return nil

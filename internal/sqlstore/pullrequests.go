@@ -55,6 +55,17 @@ func (s *Store) PullRequests(ctx context.Context, projectID string) ([]*apogee.P
 	return out, wrap("pull requests", err)
 }
 
+// NewestPullRequestDeployment returns the newest deployment of a pull
+// request.
+func (s *Store) NewestPullRequestDeployment(ctx context.Context, projectID string, number int) (*apogee.Deployment, error) {
+	d, err := scanDeployment(s.rdb.QueryRowContext(ctx, "SELECT "+deploymentCols+` FROM deployments
+		WHERE project_id = $1 AND pr_number = $2 ORDER BY created_at DESC, id DESC LIMIT 1`, projectID, number))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("deployment of pull request", "#"+strconv.Itoa(number))
+	}
+	return d, wrap("newest pull request deployment", err)
+}
+
 // SetPullRequestComment records the id of Apogee's comment.
 func (s *Store) SetPullRequestComment(ctx context.Context, projectID string, number int, commentID int64) error {
 	n, err := s.exec(ctx, "UPDATE pull_requests SET comment_id = $3 WHERE project_id = $1 AND number = $2", projectID, number, commentID)
