@@ -106,6 +106,14 @@ func testPullRequests(t *testing.T, s apogee.Store) {
 	if got, err := s.DeploymentByID(ctx, fork.ID); err != nil || got.ForkRepo != fork.ForkRepo || got.PullRequest != 9 {
 		t.Fatalf("fork's build read back %+v, %v", got, err)
 	}
+	if d, err := s.NewestPullRequestDeployment(ctx, web.ID, 9); err != nil || d.ID != fork.ID {
+		t.Fatalf("newest of #9: %+v, %v", d, err)
+	}
+	if d, err := s.NewestPullRequestDeployment(ctx, web.ID, 7); err != nil || d.ID != list[0].ID {
+		t.Fatalf("newest of #7: %+v, %v", d, err)
+	}
+	_, err = s.NewestPullRequestDeployment(ctx, web.ID, 99)
+	wantCode(t, err, apogee.ENOTFOUND)
 	_, err = s.QueueGitBuildOnce(ctx, &apogee.Deployment{ProjectID: web.ID, Target: apogee.TargetPreview, Source: apogee.SourceGit, Branch: "x"})
 	wantCode(t, err, apogee.EINVALID)
 	// A failed build does not count: the commit builds again.
