@@ -44,8 +44,11 @@ type PullRequestStore interface {
 	// NewestPullRequestDeployment returns the newest deployment of a
 	// pull request (ErrNotFound if none).
 	NewestPullRequestDeployment(ctx context.Context, projectID string, number int) (*Deployment, error)
-	// SetPullRequestComment records the id of Apogee's comment on it.
-	SetPullRequestComment(ctx context.Context, projectID string, number int, commentID int64) error
+	// SetPullRequestComment records commentID as the id of Apogee's
+	// comment on it if the recorded one is still old (compare and set:
+	// servers posting at once agree on one comment), and reports whether
+	// it did.
+	SetPullRequestComment(ctx context.Context, projectID string, number int, old, commentID int64) (bool, error)
 	// QueueGitBuildOnce queues d (a Git build, see QueueBuild) unless the
 	// project has a deployment of the same commit, branch and repository
 	// that is queued, building or ready: then it returns that one, with

@@ -50,10 +50,25 @@ func (s *Statuses) comment(ctx context.Context, p *apogee.Project, repo string, 
 		log.Warn("pull request comment not posted", "err", err)
 		return
 	}
-	if err := s.projects.SetPullRequestComment(ctx, p.ID, pr.Number, id); err != nil {
+	won, err := s.projects.SetPullRequestComment(ctx, p.ID, pr.Number, pr.CommentID, id)
+	if err != nil {
 		log.Warn("pull request comment: remember its id", "comment", id, "err", err)
+		return
 	}
-	log.Debug("pull request comment posted", "comment", id)
+	if won {
+		log.Debug("pull request comment posted", "comment", id)
+		return
+	}
+	// Another server posted one at the same time and recorded it first:
+	// one comment stays, theirs, with this news.
+	if err := s.c.DeleteComment(ctx, p.OwnerID, repo, id); err != nil {
+		log.Warn("second pull request comment not deleted", "comment", id, "err", err)
+	}
+	if pr, err = s.projects.PullRequest(ctx, p.ID, pr.Number); err == nil && pr.CommentID != 0 {
+		if err := s.c.UpdateComment(ctx, p.OwnerID, repo, pr.CommentID, body); err != nil {
+			log.Warn("pull request comment not edited", "comment", pr.CommentID, "err", err)
+		}
+	}
 }
 
 // commentBody is the comment on a pull request, as Vercel's bot writes

@@ -40,6 +40,16 @@ func (c *Client) UpdateComment(ctx context.Context, userID, fullName string, id 
 	return c.call(ctx, hc, "PATCH", p+"/issues/comments/"+strconv.FormatInt(id, 10), map[string]string{"body": body}, nil)
 }
 
+// DeleteComment deletes comment id of repository fullName as the user.
+func (c *Client) DeleteComment(ctx context.Context, userID, fullName string, id int64) error {
+	p, err := repoPath(fullName)
+	if err != nil {
+		return err
+	}
+	hc := oauth2.NewClient(c.ctx(ctx), c.TokenSource(ctx, userID))
+	return c.call(ctx, hc, "DELETE", p+"/issues/comments/"+strconv.FormatInt(id, 10), nil, nil)
+}
+
 // Deployment states of GitHub's deployment statuses.
 const (
 	DeployInProgress = "in_progress"

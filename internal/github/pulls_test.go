@@ -369,3 +369,68 @@ func testProductionDeployments(t *testing.T, w *prWorld) {
 		return len(d.Statuses) == 2 && d.Statuses[1].State == "error" && d.Statuses[1].Description == "Build canceled"
 	}, func() any { return got() })
 }
+
+// TestOneCommentAcrossServers: two servers telling GitHub the first news
+// of a pull request at the same moment leave one comment, recorded with
+// the pull request (the other is deleted).
+func TestOneCommentAcrossServers(t *testing.T) {
+	st := testbed.Store(t, t.TempDir())
+	f := newFixtureOn(t, st, nil)
+	withRepo(f)
+	f.connect(t)
+	ctx := t.Context()
+	p := &apogee.Project{ID: apogee.NewID(), Name: "site", OwnerID: f.user.ID, CreatedAt: time.Now().UTC(),
+		Git: &apogee.GitSource{URL: f.fake.URL + "/hubot/site.git", Branch: "main"}}
+	if err := st.CreateProject(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	var buses []*events.Local
+	for range 2 { // two servers, each with its notifier and reporter
+		bus := events.NewLocal(testbed.Quiet)
+		t.Cleanup(func() { bus.Close() })
+		n, err := notify.New(notify.Config{Store: st, Bus: bus, Reporters: []notify.Reporter{f.c.Statuses(st)}, Log: testbed.Quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); n.Run(runCtx) }()
+		t.Cleanup(func() { stop(); <-done })
+		buses = append(buses, bus)
+	}
+	time.Sleep(50 * time.Millisecond) // the notifiers have subscribed
+	const rounds = 5
+	for number := 1; number <= rounds; number++ {
+		if err := st.SavePullRequest(ctx, &apogee.PullRequest{ProjectID: p.ID, Number: number, HeadBranch: "b", State: apogee.PullRequestOpen, UpdatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		id := apogee.NewID()
+		if err := st.QueueBuild(ctx, &apogee.Deployment{ID: id, ProjectID: p.ID, Target: apogee.TargetPreview, Host: apogee.DeploymentHost("site", id),
+			CreatedAt: time.Now(), Source: apogee.SourceGit, Branch: "b", Commit: sha('a'), PullRequest: number}); err != nil {
+			t.Fatal(err)
+		}
+		for _, bus := range buses {
+			go bus.Publish(ctx, apogee.Event{Type: apogee.EventPullRequest, ProjectID: p.ID, DeploymentID: id, Reason: "opened"})
+		}
+	}
+	eventually(t, "every pull request's comment", func() bool {
+		for number := 1; number <= rounds; number++ {
+			pr, err := st.PullRequest(ctx, p.ID, number)
+			if err != nil || pr.CommentID == 0 {
+				return false
+			}
+		}
+		return true
+	}, func() any { return f.fake.Comments("hubot/site") })
+	time.Sleep(300 * time.Millisecond) // the losers' deletes
+	byIssue := map[int][]int64{}
+	for _, c := range f.fake.Comments("hubot/site") {
+		byIssue[c.Issue] = append(byIssue[c.Issue], c.ID)
+	}
+	for number := 1; number <= rounds; number++ {
+		pr, _ := st.PullRequest(ctx, p.ID, number)
+		if len(byIssue[number]) != 1 || byIssue[number][0] != pr.CommentID {
+			t.Errorf("pull request #%d: comments %v, recorded %d; want one, recorded", number, byIssue[number], pr.CommentID)
+		}
+	}
+}

@@ -20,7 +20,7 @@ type ProjectStore interface {
 	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
 	PullRequest(ctx context.Context, projectID string, number int) (*apogee.PullRequest, error)
 	NewestPullRequestDeployment(ctx context.Context, projectID string, number int) (*apogee.Deployment, error)
-	SetPullRequestComment(ctx context.Context, projectID string, number int, commentID int64) error
+	SetPullRequestComment(ctx context.Context, projectID string, number int, old, commentID int64) (bool, error)
 	GitHubDeployment(ctx context.Context, deploymentID string) (int64, error)
 	SetGitHubDeployment(ctx context.Context, deploymentID string, githubID int64) error
 }

@@ -66,13 +66,21 @@ func (s *Store) NewestPullRequestDeployment(ctx context.Context, projectID strin
 	return d, wrap("newest pull request deployment", err)
 }
 
-// SetPullRequestComment records the id of Apogee's comment.
-func (s *Store) SetPullRequestComment(ctx context.Context, projectID string, number int, commentID int64) error {
-	n, err := s.exec(ctx, "UPDATE pull_requests SET comment_id = $3 WHERE project_id = $1 AND number = $2", projectID, number, commentID)
-	if err == nil && n == 0 {
-		return notFound("pull request", "#"+strconv.Itoa(number))
+// SetPullRequestComment records the id of Apogee's comment if the
+// recorded one is still old.
+func (s *Store) SetPullRequestComment(ctx context.Context, projectID string, number int, old, commentID int64) (bool, error) {
+	n, err := s.exec(ctx, "UPDATE pull_requests SET comment_id = $4 WHERE project_id = $1 AND number = $2 AND comment_id = $3",
+		projectID, number, old, commentID)
+	if err != nil {
+		return false, wrap("set pull request comment", err)
 	}
-	return wrap("set pull request comment", err)
+	if n == 1 {
+		return true, nil
+	}
+	if _, err := s.PullRequest(ctx, projectID, number); err != nil {
+		return false, err
+	}
+	return false, nil
 }
 
 // QueueGitBuildOnce queues d unless a deployment of the same commit,

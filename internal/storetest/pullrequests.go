@@ -22,7 +22,12 @@ func testPullRequests(t *testing.T, s apogee.Store) {
 	pr := &apogee.PullRequest{ProjectID: web.ID, Number: 7, Title: "Login", URL: "https://github.com/acme/web/pull/7",
 		HeadBranch: "login", State: apogee.PullRequestOpen, UpdatedAt: base}
 	must(t, s.SavePullRequest(ctx, pr))
-	must(t, s.SetPullRequestComment(ctx, web.ID, 7, 1<<40))
+	if ok, err := s.SetPullRequestComment(ctx, web.ID, 7, 0, 1<<40); err != nil || !ok {
+		t.Fatalf("first comment: %v, %v", ok, err)
+	}
+	if ok, err := s.SetPullRequestComment(ctx, web.ID, 7, 0, 5); err != nil || ok {
+		t.Fatalf("a second comment set over the first: %v, %v", ok, err)
+	}
 	closedAt := base.Add(time.Hour)
 	pr.Title, pr.State, pr.Merged, pr.ClosedAt, pr.UpdatedAt = "Login page", apogee.PullRequestClosed, true, &closedAt, closedAt
 	must(t, s.SavePullRequest(ctx, pr))
@@ -33,7 +38,8 @@ func testPullRequests(t *testing.T, s apogee.Store) {
 		t.Fatalf("saved pull request %+v", got)
 	}
 	wantCode(t, s.SavePullRequest(ctx, &apogee.PullRequest{ProjectID: web.ID, Number: 8, HeadBranch: "x", State: "draft", UpdatedAt: base}), apogee.EINVALID)
-	wantCode(t, s.SetPullRequestComment(ctx, web.ID, 99, 1), apogee.ENOTFOUND)
+	_, err = s.SetPullRequestComment(ctx, web.ID, 99, 0, 1)
+	wantCode(t, err, apogee.ENOTFOUND)
 	_, err = s.PullRequest(ctx, web.ID, 99)
 	wantCode(t, err, apogee.ENOTFOUND)
 	must(t, s.SavePullRequest(ctx, &apogee.PullRequest{ProjectID: web.ID, Number: 9, HeadBranch: "b", State: apogee.PullRequestOpen, UpdatedAt: base}))
