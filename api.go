@@ -120,6 +120,11 @@ type DeploymentView struct {
 	Project    string `json:"project"`
 	URL        string `json:"url"`
 	Production bool   `json:"production"`
+	// PullRequestTitle and PullRequestState describe the pull request a
+	// listed deployment is a preview of (Deployment.PullRequest): its
+	// title and "open" or "closed".
+	PullRequestTitle string `json:"pull_request_title,omitempty"`
+	PullRequestState string `json:"pull_request_state,omitempty"`
 	// Missing lists, on creation, the hashes the server lacks: upload
 	// these with PUT /api/v1/deployments/{id}/files/{sha256}.
 	Missing []string `json:"missing,omitempty"`

@@ -196,6 +196,12 @@ type Deployment struct {
 	NoCache bool `json:"no_cache,omitempty"`
 	// SourceBlob is the hash of the uploaded ZIP a zip build unpacks.
 	SourceBlob string `json:"-"`
+	// PullRequest is the number of the pull request a Git build is a
+	// preview of (0: none); ForkRepo is the clone URL of the fork it was
+	// built from when that is not the project's repository. A fork's
+	// build gets none of the project's variables or tokens.
+	PullRequest int    `json:"pull_request,omitempty"`
+	ForkRepo    string `json:"fork_repo,omitempty"`
 	// Warnings are the rules of its routing files the deployment was
 	// made without, and why (recorded while it is prepared).
 	Warnings []RuleWarning `json:"warnings,omitempty"`

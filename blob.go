@@ -85,6 +85,11 @@ const (
 	// EventAppDeployFailed: deployment DeploymentID of ProjectID could
 	// not go live, for Reason: its instances did not become ready.
 	EventAppDeployFailed = "app.deploy_failed"
+	// EventPullRequest: a pull request of ProjectID was opened, updated
+	// or closed (Reason: GitHub's action); DeploymentID is its newest
+	// deployment, which names it. Reporters bring the pull request's comment up to
+	// date.
+	EventPullRequest = "pull_request.changed"
 	// EventResync: events may have been missed (a slow subscriber lost
 	// some, or a bus spanning processes lost its connection or messages);
 	// catch up from the store. A bus hands it to its own subscribers only.

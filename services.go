@@ -143,6 +143,13 @@ type BuildService interface {
 	// the body; a push with no Branch (a ping, an event that builds
 	// nothing) only checks the signature.
 	SignedPush(ctx context.Context, push SignedPush) (*PushResult, error)
+	// SignedPullRequest handles a pull request event, signed as a
+	// SignedPush is: opened, synchronize and reopened build a preview of
+	// the head commit (a fork's without the project's variables);
+	// closed marks the pull request closed and takes its previews off
+	// the branch host (they stay at their own URLs). Other actions only
+	// check the signature.
+	SignedPullRequest(ctx context.Context, pr SignedPullRequest) (*PushResult, error)
 }
 
 // BuildQueue is the builder's side of builds: the platform's own role,

@@ -34,8 +34,9 @@ type githubPayload struct {
 // It needs no token: the payload must be signed (X-Hub-Signature-256)
 // with the webhook secret of a project built from the payload's
 // repository, which the build service checks. A push to a branch builds
-// the pushed commit; a ping is answered; tag pushes and branch deletions
-// are acknowledged and ignored.
+// the pushed commit; a pull request event goes to githubPullRequest; a
+// ping is answered; tag pushes and branch deletions are acknowledged and
+// ignored.
 //
 // The order of checks is body size (413), JSON (400), then signature
 // (401), which a repository no project builds from fails too, with the
@@ -53,6 +54,9 @@ func (a *API) githubWebhook(w http.ResponseWriter, r *http.Request) error {
 	payload, err := githubJSON(r.Header.Get("Content-Type"), body)
 	if err != nil {
 		return err
+	}
+	if event == "pull_request" {
+		return a.githubPullRequest(w, r, body, payload)
 	}
 	var p githubPayload
 	if err := json.Unmarshal(payload, &p); err != nil {

@@ -146,3 +146,89 @@ func TestGitHubWebhook(t *testing.T) {
 		t.Fatalf("%d builds queued, want 2", len(ds))
 	}
 }
+
+// TestGitHubPullRequestWebhook: pull_request deliveries as GitHub sends
+// them. Unsigned or wrongly signed ones change nothing; opened builds a
+// preview of the head; a fork builds from the fork and a fork on a host
+// the server may not fetch from is refused; other actions and a deleted
+// head repository are acknowledged; closed marks the pull request.
+func TestGitHubPullRequestWebhook(t *testing.T) {
+	e := newEnv(t)
+	tok := e.user("a@example.com")
+	var web apogee.ProjectView
+	e.must(e.call("POST", "/api/v1/projects", tok, apogee.CreateProjectRequest{Name: "web",
+		Git: &apogee.GitSource{URL: "https://github.com/acme/web.git", Branch: "main"}}), 201, &web)
+	const js = "application/json"
+	const head = "4f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6"
+	same := payload(t, "github_pull_request.json", "HEADUSER", "acme", "HEADCLONE", "https://github.com/acme/web.git")
+
+	e.wantErr(e.hook("pull_request", same, "", js), 401, apogee.EUNAUTHORIZED)
+	e.wantErr(e.hook("pull_request", same, sign("not the secret", same), js), 401, apogee.EUNAUTHORIZED)
+	if ds := e.deployments("web"); len(ds) != 0 {
+		t.Fatalf("refused deliveries queued %d builds", len(ds))
+	}
+
+	var out struct {
+		Deployments []apogee.DeploymentView `json:"deployments"`
+	}
+	e.must(e.hook("pull_request", same, sign(web.WebhookSecret, same), js), 202, &out)
+	if len(out.Deployments) != 1 {
+		t.Fatalf("opened queued %+v", out)
+	}
+	if d := out.Deployments[0]; d.PullRequest != 12 || d.Branch != "pricing" || d.Commit != head || d.Target != apogee.TargetPreview || d.ForkRepo != "" {
+		t.Fatalf("opened queued %+v", d.Deployment)
+	}
+	// A redelivery of the same commit queues nothing more.
+	e.must(e.hook("pull_request", same, sign(web.WebhookSecret, same), js), 202, &out)
+	if ds := e.deployments("web"); len(ds) != 1 || out.Deployments[0].ID != ds[0].ID {
+		t.Fatalf("redelivery: %d builds, answered %+v", len(ds), out.Deployments)
+	}
+
+	fork := payload(t, "github_pull_request.json", `"number": 12`, `"number": 13`, "HEADUSER", "eve", "HEADCLONE", "https://github.com/eve/web.git")
+	e.must(e.hook("pull_request", fork, sign(web.WebhookSecret, fork), js), 202, &out)
+	if d := out.Deployments[0]; d.PullRequest != 13 || d.ForkRepo != "https://github.com/eve/web.git" || d.Target != apogee.TargetPreview {
+		t.Fatalf("fork queued %+v", d.Deployment)
+	}
+	// Redeployed, a fork's preview is built from the fork again (so
+	// without the project's variables), still the pull request's.
+	var again apogee.DeploymentView
+	e.must(e.call("POST", "/api/v1/deployments/"+out.Deployments[0].ID+"/redeploy", tok, nil), 201, &again)
+	if again.ForkRepo != "https://github.com/eve/web.git" || again.PullRequest != 13 {
+		t.Fatalf("redeploy of a fork's preview: %+v", again.Deployment)
+	}
+	local := payload(t, "github_pull_request.json", `"number": 12`, `"number": 14`, "HEADUSER", "mallory", "HEADCLONE", "http://127.0.0.1/mallory/web.git")
+	r := e.wantErr(e.hook("pull_request", local, sign(web.WebhookSecret, local), js), 400, apogee.EINVALID)
+	if !strings.Contains(r.Error.Message, "head repository cannot be built") {
+		t.Errorf("a fork on a private address: %q", r.Error.Message)
+	}
+
+	for name, b := range map[string][]byte{
+		"edited":       payload(t, "github_pull_request.json", `"action": "opened"`, `"action": "edited"`, "HEADUSER", "acme", "HEADCLONE", "https://github.com/acme/web.git"),
+		"deleted fork": []byte(strings.Replace(string(fork), `"repo": {`, `"repo": null, "gone": {`, 1)),
+	} {
+		r := e.hook("pull_request", b, sign(web.WebhookSecret, b), js)
+		if r.status != 200 || !strings.Contains(string(r.body), "ignored") {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+	if ds := e.deployments("web"); len(ds) != 3 {
+		t.Fatalf("%d builds queued, want 3", len(ds))
+	}
+
+	closed := payload(t, "github_pull_request.json", `"action": "opened"`, `"action": "closed"`, "HEADUSER", "acme", "HEADCLONE", "https://github.com/acme/web.git")
+	r2 := e.hook("pull_request", closed, sign(web.WebhookSecret, closed), js)
+	if r2.status != 200 || !strings.Contains(string(r2.body), `"closed": 12`) {
+		t.Fatalf("closed: %d %s", r2.status, r2.body)
+	}
+	var list struct {
+		Deployments []apogee.DeploymentView `json:"deployments"`
+	}
+	e.must(e.call("GET", "/api/v1/projects/web/deployments", tok, nil), 200, &list)
+	states := map[int]string{}
+	for _, d := range list.Deployments {
+		states[d.PullRequest] = d.PullRequestTitle + "/" + d.PullRequestState
+	}
+	if states[12] != "New pricing page/closed" || states[13] != "New pricing page/open" {
+		t.Fatalf("listed pull requests %v", states)
+	}
+}

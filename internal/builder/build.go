@@ -46,7 +46,9 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 	bg := context.WithoutCancel(parent)
 	var vars, secrets []string
 	p, err := b.cfg.Store.ProjectByID(ctx, d.ProjectID)
-	if err == nil && b.cfg.Env != nil {
+	// A fork's pull request is someone else's code: it gets none of the
+	// project's variables (secrets included), as on Vercel.
+	if err == nil && b.cfg.Env != nil && d.ForkRepo == "" {
 		vars, secrets, err = b.cfg.Env.Resolve(ctx, d.ProjectID)
 	}
 	// The log may have lines already: the API notes why a build waited
@@ -67,6 +69,10 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 		if stop, err = b.budget(ctx, cancel, w, p); err == nil {
 			files, app, err = b.run(ctx, w, p, d, vars)
 			stop()
+			if d.ForkRepo != "" {
+				// A fork's caches were its own, for this build only.
+				os.RemoveAll(filepath.Join(b.cfg.Dir, "cache", cacheOf(p, d)))
+			}
 		}
 	}
 
@@ -313,7 +319,7 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		return nil, nil, fmt.Errorf("record the framework: %w", err)
 	}
 
-	cache, err := b.openCache(ctx, p.ID, root, rootDir, plan.Lockfile, "", w)
+	cache, err := b.openCache(ctx, cacheOf(p, d), root, rootDir, plan.Lockfile, "", w)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -359,7 +365,9 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 	if err := cache.save(root, rootDir); err != nil {
 		w.Systemf("Could not save the dependency cache: %v", err)
 	}
-	b.recordCache(ctx, p, cache, w)
+	if d.ForkRepo == "" {
+		b.recordCache(ctx, p, cache, w)
+	}
 	return files, nil, nil
 }
 
@@ -414,7 +422,7 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 		return nil, nil, fmt.Errorf("record the build's Node.js: %w", err)
 	}
 
-	cache, err := b.openCache(ctx, p.ID, ws.root, ws.rootDir, plan.Lockfile, "prod", w)
+	cache, err := b.openCache(ctx, cacheOf(p, d), ws.root, ws.rootDir, plan.Lockfile, "prod", w)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -453,7 +461,9 @@ func (b *Builder) runApp(ctx context.Context, w *logs.Writer, p *apogee.Project,
 			w.Systemf("Could not save the dependency cache: %v", err)
 		}
 	}
-	b.recordCache(ctx, p, cache, w)
+	if d.ForkRepo == "" {
+		b.recordCache(ctx, p, cache, w)
+	}
 	return files, &apogee.AppBuild{StartCommand: kind.StartCommand, ReleaseCommand: kind.ReleaseCommand, NodeVersion: node.Version}, nil
 }
 
@@ -618,6 +628,18 @@ func (b *Builder) step(ctx context.Context, w *logs.Writer, what, command string
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// cacheOf names the folder of a build's caches under <Dir>/cache: the
+// project's, or for a fork's pull request one of its own that starts
+// empty and is removed after the build, so that a fork's code neither
+// reads the project's caches nor leaves anything in them for the
+// project's next build.
+func cacheOf(p *apogee.Project, d *apogee.Deployment) string {
+	if d.ForkRepo != "" {
+		return "fork-" + d.ID
+	}
+	return p.ID
+}
 
 // recordCache measures the project's dependency cache (package
 // manager stores and the saved node_modules) and records it: it counts

@@ -60,7 +60,7 @@ func branchKey(branch string) string {
 }
 
 func (b *Builder) frameworkCache(p *apogee.Project, d *apogee.Deployment) *fwCache {
-	c := &fwCache{root: filepath.Join(b.cfg.Dir, "cache", p.ID, "fw"), key: branchKey(d.Branch), max: b.cfg.FrameworkCacheBytes}
+	c := &fwCache{root: filepath.Join(b.cfg.Dir, "cache", cacheOf(p, d), "fw"), key: branchKey(d.Branch), max: b.cfg.FrameworkCacheBytes}
 	if p.Git != nil && p.Git.Branch != "" && p.Git.Branch != d.Branch {
 		c.fallback = branchKey(p.Git.Branch)
 	}

@@ -51,8 +51,13 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 			ref = p.Git.Branch
 		}
 		g := *s.Git
-		shown := p.Git.URL
-		if s.LocalRoot != "" && strings.HasPrefix(p.Git.URL, "file://") {
+		repo, shown := p.Git.URL, p.Git.URL
+		if d.ForkRepo != "" {
+			// A fork's pull request: its own repository, and no token of
+			// the project's.
+			repo, shown = d.ForkRepo, d.ForkRepo
+			fmt.Fprintf(log, "Pull request #%d from a fork: the project's environment variables are not set for this build\n", d.PullRequest)
+		} else if s.LocalRoot != "" && strings.HasPrefix(p.Git.URL, "file://") {
 			path := strings.TrimPrefix(p.Git.URL, "file://")
 			if rel, err := filepath.Rel(s.LocalRoot, path); err == nil && !strings.HasPrefix(rel, "..") {
 				g.AllowFile = true
@@ -63,7 +68,7 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 			}
 		}
 		var token string
-		if s.Token != nil {
+		if s.Token != nil && d.ForkRepo == "" {
 			t, err := s.Token(ctx, p)
 			if err != nil {
 				return none, fmt.Errorf("repository token: %w", err)
@@ -71,13 +76,13 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 			token = t
 		}
 		fmt.Fprintf(log, "Cloning %s at %s\n", shown, ref)
-		co, err := g.Fetch(ctx, p.Git.URL, ref, token, dir, log)
+		co, err := g.Fetch(ctx, repo, ref, token, dir, log)
 		if err != nil {
 			return none, err
 		}
 		author, _, _ := strings.Cut(co.Author, " <")
 		return apogee.CommitInfo{SHA: co.Commit, Message: co.Message, Author: strings.TrimSpace(author),
-			URL: source.CommitURL(p.Git.URL, co.Commit)}, nil
+			URL: source.CommitURL(repo, co.Commit)}, nil
 	case apogee.SourceZip:
 		if d.SourceBlob == "" {
 			return none, apogee.Errorf(apogee.EINVALID, "deployment %s names no uploaded ZIP", d.ID)

@@ -204,7 +204,7 @@ func TestGitHubSignIn(t *testing.T) {
 		q := g.gh.LastAuthorize()
 		if q.Get("client_id") != ghClientID || q.Get("redirect_uri") != g.srv.URL+"/auth/github/callback" ||
 			q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || len(q.Get("state")) != 43 ||
-			q.Get("scope") != "read:user user:email write:repo_hook repo:status" {
+			q.Get("scope") != "read:user user:email write:repo_hook repo:status repo_deployment public_repo" {
 			t.Errorf("authorize query = %v", q)
 		}
 		u, err := g.store.UserByEmail(t.Context(), "octo@example.com")

@@ -9,6 +9,9 @@
 //	POST {web}/login/oauth/access_token   grant_type authorization_code or refresh_token
 //	GET  {api}/user, {api}/user/emails, {api}/user/repos
 //	POST {api}/repos/{owner}/{repo}/hooks, {api}/repos/{owner}/{repo}/statuses/{sha}
+//	POST {api}/repos/{owner}/{repo}/issues/{number}/comments
+//	PATCH {api}/repos/{owner}/{repo}/issues/comments/{id}
+//	POST {api}/repos/{owner}/{repo}/deployments, …/deployments/{id}/statuses
 //
 // Both OAuth Apps (tokens that do not expire) and GitHub Apps with
 // expiring user tokens (expires_in, refresh_token, refresh_token_expires_in)
@@ -50,10 +53,13 @@ const (
 )
 
 // Scopes asked of an OAuth App: the profile and the email addresses, the
-// repositories' webhooks (import creates one) and commit statuses
-// (builds report on their commit). GitHub Apps ignore scopes and use the
-// app's permissions.
-var Scopes = []string{"read:user", "user:email", "write:repo_hook", "repo:status"}
+// repositories' webhooks (import creates one), commit statuses (builds
+// report on their commit), deployments (production builds are GitHub
+// Deployments) and public_repo, the narrowest scope that lets Apogee
+// comment on pull requests of public repositories (a private one's need
+// repo, or a GitHub App). GitHub Apps ignore scopes and use the app's
+// permissions.
+var Scopes = []string{"read:user", "user:email", "write:repo_hook", "repo:status", "repo_deployment", "public_repo"}
 
 // Store is where identities are kept (apogee.IdentityStore).
 type Store interface {

@@ -48,6 +48,11 @@ func (f *fixture) advance(d time.Duration) {
 
 func newFixture(t *testing.T, hc *http.Client) *fixture {
 	store, _, _ := testbed.Backends(t)
+	return newFixtureOn(t, store, hc)
+}
+
+// newFixtureOn is newFixture on a given store.
+func newFixtureOn(t *testing.T, store apogee.Store, hc *http.Client) *fixture {
 	f := &fixture{store: store, now: time.Now()}
 	f.fake = githubtest.New(t, "Iv1.x", "secret")
 	f.fake.Now = f.clock

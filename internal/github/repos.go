@@ -43,11 +43,12 @@ const (
 	StatePending = "pending"
 	StateSuccess = "success"
 	StateFailure = "failure"
+	StateError   = "error"
 )
 
 // Status is a commit status.
 type Status struct {
-	State       string // StatePending, StateSuccess or StateFailure
+	State       string // StatePending, StateSuccess, StateFailure or StateError
 	Description string
 	TargetURL   string
 	Context     string

@@ -20,7 +20,7 @@ func TestCreateHookAndStatus(t *testing.T) {
 	f := newFixture(t, nil)
 	withRepo(f)
 	f.connect(t)
-	if got := f.fake.LastAuthorize().Get("scope"); got != "read:user user:email write:repo_hook repo:status" {
+	if got := f.fake.LastAuthorize().Get("scope"); got != "read:user user:email write:repo_hook repo:status repo_deployment public_repo" {
 		t.Fatalf("scope asked %q", got)
 	}
 	id, err := f.c.CreateHook(t.Context(), f.user.ID, "hubot/site",

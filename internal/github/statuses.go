@@ -13,16 +13,27 @@ import (
 // StatusContext is the context of Apogee's commit statuses.
 const StatusContext = "Apogee"
 
-// ProjectStore is what Statuses reads: the project of a notification.
+// ProjectStore is what Statuses reads and writes: the project of a
+// notification, its pull requests (the comment's id) and the GitHub
+// Deployments made for production builds.
 type ProjectStore interface {
 	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
+	PullRequest(ctx context.Context, projectID string, number int) (*apogee.PullRequest, error)
+	NewestPullRequestDeployment(ctx context.Context, projectID string, number int) (*apogee.Deployment, error)
+	SetPullRequestComment(ctx context.Context, projectID string, number int, old, commentID int64) (bool, error)
+	GitHubDeployment(ctx context.Context, deploymentID string) (int64, error)
+	SetGitHubDeployment(ctx context.Context, deploymentID string, githubID int64) error
 }
 
-// Statuses sets a commit status on GitHub, as the project's owner, when a
-// build of a project whose repository is on this GitHub starts (pending),
-// is ready (success) or fails (failure). It is a notify.Reporter. GitHub
-// not answering is logged and changes nothing else: a build never fails
-// for it.
+// Statuses tells GitHub, as the project's owner, what a build of a
+// project whose repository is on this GitHub did. It is a
+// notify.Reporter. A commit status when the build starts (pending), is
+// ready (success), fails (failure) or is canceled (error); for the
+// preview of a pull request, one comment on it with the preview's URL,
+// edited in place as builds go and when it closes (comments.go); for a
+// production build, a GitHub Deployment to environment production with
+// its statuses. GitHub not answering is logged and changes nothing else:
+// a build never fails for it.
 //
 // Report only queues: one goroutine sets the statuses in the order their
 // notifications came (pending before success), so that a slow GitHub
@@ -68,6 +79,8 @@ func status(note notify.Notification) (Status, bool) {
 		}
 	case apogee.NotifyDeploymentError:
 		st.State, st.Description = StateFailure, "Build failed"
+	case apogee.NotifyDeploymentCanceled:
+		st.State, st.Description = StateError, "Build canceled"
 	default:
 		return Status{}, false
 	}
@@ -78,7 +91,7 @@ func status(note notify.Notification) (Status, bool) {
 // for the goroutine the first Report starts; it lives as long as ctx (the
 // notifier's).
 func (s *Statuses) Report(ctx context.Context, note notify.Notification) {
-	if _, ok := status(note); !ok {
+	if _, ok := status(note); !ok && !(note.Type == notify.PullRequestChanged && note.Deployment != nil) {
 		return
 	}
 	s.once.Do(func() {
@@ -103,7 +116,7 @@ func (s *Statuses) Report(ctx context.Context, note notify.Notification) {
 // set sets the commit status of note on GitHub when its project's
 // repository is on this GitHub.
 func (s *Statuses) set(ctx context.Context, note notify.Notification) {
-	st, _ := status(note)
+	st, hasStatus := status(note)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	p, err := s.projects.ProjectByID(ctx, note.ProjectID())
@@ -125,9 +138,17 @@ func (s *Statuses) set(ctx context.Context, note notify.Notification) {
 		}
 		return // the owner has not connected GitHub
 	}
-	if err := s.c.SetStatus(ctx, p.OwnerID, repo, note.Deployment.Commit, st); err != nil {
-		log.Warn("commit status not set", "err", err)
-		return
+	if hasStatus {
+		if err := s.c.SetStatus(ctx, p.OwnerID, repo, note.Deployment.Commit, st); err != nil {
+			log.Warn("commit status not set", "err", err)
+		} else {
+			log.Debug("commit status set")
+		}
 	}
-	log.Debug("commit status set")
+	if note.Deployment.PullRequest != 0 {
+		s.comment(ctx, p, repo, note, log)
+	}
+	if hasStatus && note.Deployment.Target == apogee.TargetProduction && note.Deployment.PullRequest == 0 {
+		s.deploy(ctx, p, repo, note, log)
+	}
 }

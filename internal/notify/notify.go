@@ -62,6 +62,7 @@ type Deployment struct {
 	Source       string        `json:"source,omitempty"`
 	Branch       string        `json:"branch,omitempty"`
 	Commit       string        `json:"commit,omitempty"`
+	PullRequest  int           `json:"pull_request,omitempty"`
 	Error        string        `json:"error,omitempty"`
 	CreatedAt    time.Time     `json:"created_at"`
 	ReadyAt      *time.Time    `json:"ready_at,omitempty"`
@@ -89,6 +90,12 @@ type Config struct {
 type Reporter interface {
 	Report(ctx context.Context, note Notification)
 }
+
+// PullRequestChanged is the type of the notification that a pull
+// request was opened, updated or closed (Reason: GitHub's action), about
+// its newest deployment. Only Reporters are told it: it is news for the
+// repository's host, not for people or outgoing webhooks.
+const PullRequestChanged = apogee.EventPullRequest
 
 // ProjectID is the id of the notification's project.
 func (n Notification) ProjectID() string { return n.projectID }
@@ -147,6 +154,14 @@ func (n *Notifier) Run(ctx context.Context) error {
 		if !ok {
 			continue
 		}
+		if note.Type == PullRequestChanged {
+			if !e.Remote {
+				for _, r := range n.cfg.Reporters {
+					r.Report(ctx, note)
+				}
+			}
+			continue
+		}
 		n.publish(note)
 		// Every server sees every event; the one that published it sends
 		// the webhooks, so each is sent once.
@@ -173,9 +188,12 @@ func (n *Notifier) notification(ctx context.Context, e apogee.Event) (Notificati
 		typ = apogee.NotifyDeploymentBuilding
 	case apogee.EventDeploymentFailed:
 		typ = apogee.NotifyDeploymentError
-	case apogee.EventBuildEnded:
+	case apogee.EventBuildEnded, apogee.EventBuildCanceled:
 		// A ready build was told by its deployment.ready; only failures
 		// and cancellations are news here (decided by the stored status).
+		// A build canceled by a person ends with build.canceled alone.
+	case apogee.EventPullRequest:
+		typ = PullRequestChanged
 	case apogee.EventAppCrashed:
 		return n.appNotification(ctx, apogee.NotifyAppCrashed, e)
 	case apogee.EventAppDeployFailed:
@@ -187,9 +205,12 @@ func (n *Notifier) notification(ctx context.Context, e apogee.Event) (Notificati
 	if err != nil {
 		return Notification{}, false, fmt.Errorf("deployment %s: %w", e.DeploymentID, err)
 	}
-	if e.Type == apogee.EventBuildEnded {
+	if e.Type == apogee.EventBuildEnded || e.Type == apogee.EventBuildCanceled {
 		switch d.Status {
 		case apogee.StatusError:
+			if e.Type == apogee.EventBuildCanceled {
+				return Notification{}, false, nil
+			}
 			typ = apogee.NotifyDeploymentError
 		case apogee.StatusCanceled:
 			typ = apogee.NotifyDeploymentCanceled
@@ -201,7 +222,11 @@ func (n *Notifier) notification(ctx context.Context, e apogee.Event) (Notificati
 	if err != nil {
 		return Notification{}, false, fmt.Errorf("project of %s: %w", d.ID, err)
 	}
-	return n.about(typ, p, d), true, nil
+	note := n.about(typ, p, d)
+	if typ == PullRequestChanged {
+		note.Reason = e.Reason
+	}
+	return note, true, nil
 }
 
 // appNotification returns the notification of an app's event: its
@@ -238,7 +263,8 @@ func (n *Notifier) about(typ string, p *apogee.Project, d *apogee.Deployment) No
 		note.Deployment = &Deployment{
 			ID: d.ID, URL: n.cfg.SiteURL(d.Host), DashboardURL: n.cfg.BaseURL() + "/deployments/" + d.ID,
 			Status: d.Status, Target: d.Target, Production: d.Status == apogee.StatusReady && p.ProductionID == d.ID,
-			Source: d.Source, Branch: d.Branch, Commit: d.Commit, Error: d.Error, CreatedAt: d.CreatedAt, ReadyAt: d.ReadyAt,
+			Source: d.Source, Branch: d.Branch, Commit: d.Commit, PullRequest: d.PullRequest, Error: d.Error,
+			CreatedAt: d.CreatedAt, ReadyAt: d.ReadyAt,
 		}
 	}
 	note.Text = text(note)

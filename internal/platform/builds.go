@@ -132,6 +132,25 @@ func (pl *Platform) enqueuePush(ctx context.Context, p *apogee.Project, userID, 
 	})
 }
 
+// enqueueSigned is enqueuePush for a push a repository host reported:
+// queued once per commit (queueOnce), as a pull request event of the
+// same commit may have queued it already.
+func (pl *Platform) enqueueSigned(ctx context.Context, p *apogee.Project, branch, commit string) (*apogee.Deployment, error) {
+	if err := source.ValidRef(branch); err != nil {
+		return nil, err
+	}
+	commit = strings.ToLower(commit)
+	if len(commit) != 40 && len(commit) != 64 || !isHex(commit) {
+		return nil, apogee.Errorf(apogee.EINVALID, "%q is not a full commit hash", commit)
+	}
+	target := apogee.TargetPreview
+	if p.Git != nil && branch == p.Git.Branch {
+		target = apogee.TargetProduction
+	}
+	d, _, err := pl.queueOnce(ctx, p, &apogee.Deployment{Target: target, Source: apogee.SourceGit, Branch: branch, Commit: commit})
+	return d, err
+}
+
 // queue gives d (what to build and its target) an id, host and creation
 // time, inserts it queued and wakes the builders. Every way a build
 // starts comes here, so here the owner's plan is checked: a disabled
@@ -168,9 +187,12 @@ func (pl builds) Redeploy(ctx context.Context, id string, req apogee.RedeployReq
 	if p.Git == nil {
 		return nil, apogee.Errorf(apogee.EINVALID, "project %q has no Git repository any more; connect one to build from it", p.Name)
 	}
+	// A pull request's preview stays one, and a fork's is built from the
+	// fork again, without the project's variables.
 	d, err := pl.queue(ctx, p, &apogee.Deployment{
 		Target: old.Target, CreatedBy: u.ID, Source: apogee.SourceGit,
 		Branch: old.Branch, Commit: old.Commit, NoCache: req.NoCache,
+		PullRequest: old.PullRequest, ForkRepo: old.ForkRepo,
 	})
 	if err != nil {
 		return nil, err
@@ -269,7 +291,7 @@ func (pl builds) SignedPush(ctx context.Context, push apogee.SignedPush) (*apoge
 	}
 	var firstRefusal error
 	for _, p := range signed {
-		d, err := pl.enqueuePush(ctx, p, "", push.Branch, push.Commit)
+		d, err := pl.enqueueSigned(ctx, p, push.Branch, push.Commit)
 		if code := apogee.ErrorCode(err); code == apogee.EQUOTA || code == apogee.EFORBIDDEN {
 			pl.log.Info("signed push refused", "project", p.Name, "branch", push.Branch, "reason", apogee.ErrorMessage(err))
 			res.Refused = append(res.Refused, apogee.PushRefusal{Project: p.Name, Error: apogee.ErrorMessage(err)})

@@ -36,8 +36,25 @@ func (pl deployments) Deployments(ctx context.Context, project string, limit int
 		return nil, fmt.Errorf("platform: list deployments: %w", err)
 	}
 	views := make([]*apogee.DeploymentView, len(ds))
+	var prs map[int]*apogee.PullRequest
 	for i, d := range ds {
 		views[i] = pl.view(d, p)
+		if d.PullRequest == 0 {
+			continue
+		}
+		if prs == nil {
+			list, err := pl.store.PullRequests(ctx, p.ID)
+			if err != nil {
+				return nil, fmt.Errorf("platform: list deployments: %w", err)
+			}
+			prs = make(map[int]*apogee.PullRequest, len(list))
+			for _, pr := range list {
+				prs[pr.Number] = pr
+			}
+		}
+		if pr := prs[d.PullRequest]; pr != nil {
+			views[i].PullRequestTitle, views[i].PullRequestState = pr.Title, pr.State
+		}
 	}
 	return views, nil
 }
@@ -259,17 +276,27 @@ func (pl *Platform) ready(ctx context.Context, p *apogee.Project, d *apogee.Depl
 //
 // hashed asks for the hashed form at once (a rename keeps the form each
 // branch had, so two branches never swap hosts).
+//
+// A fork's build moves the host of "fork/<owner>/<branch>"
+// (apogee.PullRequestAlias), never one of the project's branches; the
+// build of a pull request closed meanwhile moves none.
 func (pl *Platform) moveBranch(ctx context.Context, p *apogee.Project, d *apogee.Deployment, hashed bool) {
 	if d.Branch == "" {
 		return
 	}
-	a := apogee.BranchAlias{ProjectID: p.ID, Branch: d.Branch, DeploymentID: d.ID, Host: apogee.BranchHost(p.Name, d.Branch, hashed)}
+	if d.PullRequest != 0 {
+		if pr, err := pl.store.PullRequest(ctx, p.ID, d.PullRequest); err == nil && pr.State == apogee.PullRequestClosed {
+			return
+		}
+	}
+	branch := apogee.PullRequestAlias(d.Branch, d.ForkRepo)
+	a := apogee.BranchAlias{ProjectID: p.ID, Branch: branch, DeploymentID: d.ID, Host: apogee.BranchHost(p.Name, branch, hashed)}
 	if _, err := pl.store.ProjectByName(ctx, a.Host); err == nil && !hashed {
-		a.Host = apogee.BranchHost(p.Name, d.Branch, true)
+		a.Host = apogee.BranchHost(p.Name, branch, true)
 	}
 	err := pl.store.SetBranchAlias(ctx, a)
 	if apogee.ErrorCode(err) == apogee.ECONFLICT {
-		a.Host = apogee.BranchHost(p.Name, d.Branch, true)
+		a.Host = apogee.BranchHost(p.Name, branch, true)
 		err = pl.store.SetBranchAlias(ctx, a)
 	}
 	if err != nil {

@@ -68,6 +68,7 @@ type Store interface {
 	apogee.InviteStore
 	apogee.ReleaseStore
 	apogee.BranchStore
+	apogee.PullRequestStore
 }
 
 // Gate is asked before a project's production alias moves to a

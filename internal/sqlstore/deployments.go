@@ -15,14 +15,15 @@ import (
 
 const deploymentCols = "id, project_id, status, target, host, files, size, created_by, created_at, ready_at, " +
 	"source, branch, commit_sha, error, build_started_at, build_finished_at, build_no_cache, source_blob, " +
-	"commit_message, commit_author, commit_url, rule_warnings, framework, node_version"
+	"commit_message, commit_author, commit_url, rule_warnings, framework, node_version, pr_number, fork_repo"
 
 func scanDeployment(row scanner) (*apogee.Deployment, error) {
 	var d apogee.Deployment
 	err := row.Scan(&d.ID, &d.ProjectID, &d.Status, &d.Target, &d.Host, &d.Files, &d.Size,
 		&d.CreatedBy, timeCol{&d.CreatedAt}, nullTimeCol{&d.ReadyAt},
 		&d.Source, &d.Branch, &d.Commit, &d.Error, nullTimeCol{&d.BuildStartedAt}, nullTimeCol{&d.BuildFinishedAt},
-		&d.NoCache, &d.SourceBlob, &d.CommitMessage, &d.CommitAuthor, &d.CommitURL, warningsCol{&d.Warnings}, &d.Framework, &d.NodeVersion)
+		&d.NoCache, &d.SourceBlob, &d.CommitMessage, &d.CommitAuthor, &d.CommitURL, warningsCol{&d.Warnings}, &d.Framework, &d.NodeVersion,
+		&d.PullRequest, &d.ForkRepo)
 	return &d, err
 }
 
@@ -80,6 +81,16 @@ func (s *Store) CreateDeployment(ctx context.Context, d *apogee.Deployment, file
 
 // createDeployment inserts d with status and its manifest.
 func (s *Store) createDeployment(ctx context.Context, d *apogee.Deployment, files []apogee.File, status apogee.Status) error {
+	if err := prepareDeployment(d, files, status); err != nil {
+		return err
+	}
+	return s.inTx(ctx, "create deployment", func(tx *sql.Tx) error { return s.insertNew(ctx, tx, d, files) })
+}
+
+// prepareDeployment checks d's target and sets what a new deployment
+// starts with: an id and creation time if it has none, status, and no
+// outcome yet.
+func prepareDeployment(d *apogee.Deployment, files []apogee.File, status apogee.Status) error {
 	if d.Target != apogee.TargetProduction && d.Target != apogee.TargetPreview {
 		return apogee.Errorf(apogee.EINVALID, "deployment target %q is neither %q nor %q",
 			d.Target, apogee.TargetProduction, apogee.TargetPreview)
@@ -103,36 +114,45 @@ func (s *Store) createDeployment(ctx context.Context, d *apogee.Deployment, file
 	for _, f := range files {
 		d.Size += f.Size
 	}
+	return nil
+}
 
-	return s.inTx(ctx, "create deployment", func(tx *sql.Tx) error {
-		var project string
-		err := tx.QueryRowContext(ctx, "SELECT name FROM projects WHERE id = $1", d.ProjectID).Scan(&project)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("project", d.ProjectID)
-		}
-		if err != nil {
-			return err
-		}
-		if d.Host == "" {
-			d.Host = apogee.DeploymentHost(project, d.ID)
-		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO deployments ("+deploymentCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, '', NULL, NULL, $13, $14, $15, $16, $17, '', '', '')",
-			d.ID, d.ProjectID, d.Status, d.Target, d.Host, d.Files, d.Size, d.CreatedBy, s.d.timeArg(d.CreatedAt),
-			d.Source, d.Branch, d.Commit, d.NoCache, d.SourceBlob, d.CommitMessage, d.CommitAuthor, d.CommitURL)
-		switch {
-		case isUnique(err):
-			return apogee.Errorf(apogee.ECONFLICT, "deployment %q or host %q exists already", d.ID, d.Host)
-		case isForeignKey(err):
-			return notFound("project", d.ProjectID)
-		case err != nil:
-			return err
-		}
-		err = s.insertFiles(ctx, tx, d.ID, files)
-		if isUnique(err) {
-			return apogee.Errorf(apogee.EINVALID, "the manifest lists a path twice")
-		}
+// insertNew inserts a prepared deployment and its manifest in tx.
+func (s *Store) insertNew(ctx context.Context, tx *sql.Tx, d *apogee.Deployment, files []apogee.File) error {
+	var project string
+	err := tx.QueryRowContext(ctx, "SELECT name FROM projects WHERE id = $1", d.ProjectID).Scan(&project)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("project", d.ProjectID)
+	}
+	if err != nil {
 		return err
-	})
+	}
+	if d.Host == "" {
+		d.Host = apogee.DeploymentHost(project, d.ID)
+	}
+	err = s.insertDeployment(ctx, tx, d)
+	switch {
+	case isUnique(err):
+		return apogee.Errorf(apogee.ECONFLICT, "deployment %q or host %q exists already", d.ID, d.Host)
+	case isForeignKey(err):
+		return notFound("project", d.ProjectID)
+	case err != nil:
+		return err
+	}
+	err = s.insertFiles(ctx, tx, d.ID, files)
+	if isUnique(err) {
+		return apogee.Errorf(apogee.EINVALID, "the manifest lists a path twice")
+	}
+	return err
+}
+
+// insertDeployment inserts d's row (no files).
+func (s *Store) insertDeployment(ctx context.Context, tx *sql.Tx, d *apogee.Deployment) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO deployments ("+deploymentCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, '', NULL, NULL, $13, $14, $15, $16, $17, '', '', '', $18, $19)",
+		d.ID, d.ProjectID, d.Status, d.Target, d.Host, d.Files, d.Size, d.CreatedBy, s.d.timeArg(d.CreatedAt),
+		d.Source, d.Branch, d.Commit, d.NoCache, d.SourceBlob, d.CommitMessage, d.CommitAuthor, d.CommitURL,
+		d.PullRequest, d.ForkRepo)
+	return err
 }
 
 // insertFiles inserts a manifest in statements of filesPerInsert rows.

@@ -81,7 +81,8 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Releases", testReleases},
 		{"PruneReleases", testPruneReleases},
 		{"ConcurrentReleases", testConcurrentReleases},
-		{"Requests", testRequests}, // requests.go
+		{"Requests", testRequests},         // requests.go
+		{"PullRequests", testPullRequests}, // pullrequests.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,14 @@
 //	GET  /api/v3/user, /api/v3/user/emails, /api/v3/user/repos
 //	POST /api/v3/repos/{owner}/{repo}/hooks, GET …/hooks   (recorded: Hooks)
 //	POST /api/v3/repos/{owner}/{repo}/statuses/{sha}       (recorded: Statuses)
+//	POST/GET /api/v3/repos/{owner}/{repo}/issues/{n}/comments,
+//	PATCH/DELETE …/issues/comments/{id}                    (recorded: Comments)
+//	POST /api/v3/repos/{owner}/{repo}/deployments, …/deployments/{id}/statuses
+//	                                                        (recorded: Deployments)
+//
+// SendEvent delivers a webhook event to the hooks of a repository as
+// GitHub does (signed with each hook's secret); PullRequestPayload and
+// PushPayload make the events' bodies in GitHub's shape.
 //
 // Tokens carry the scopes asked at authorize; repository calls without
 // an accepted scope get 404, as on GitHub, with X-OAuth-Scopes and
@@ -103,8 +111,10 @@ type Server struct {
 	refreshes     int
 	apiCalls      map[string]int
 	lastAuthorize url.Values
-	hooks         map[string][]Hook   // by repository full name
-	statuses      map[string][]Status // by repository full name
+	hooks         map[string][]Hook       // by repository full name
+	statuses      map[string][]Status     // by repository full name
+	comments      map[string][]Comment    // by repository full name
+	deployments   map[string][]Deployment // by repository full name
 	nextID        int64
 }
 
@@ -140,7 +150,8 @@ type Status struct {
 func New(t testing.TB, clientID, clientSecret string) *Server {
 	s := &Server{ClientID: clientID, ClientSecret: clientSecret, AccessTTL: 8 * time.Hour, RefreshTTL: 184 * 24 * time.Hour,
 		Now: time.Now, users: map[string]*User{}, codes: map[string]*code{}, access: map[string]*token{},
-		refresh: map[string]*token{}, apiCalls: map[string]int{}, hooks: map[string][]Hook{}, statuses: map[string][]Status{}}
+		refresh: map[string]*token{}, apiCalls: map[string]int{}, hooks: map[string][]Hook{}, statuses: map[string][]Status{},
+		comments: map[string][]Comment{}, deployments: map[string][]Deployment{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login/oauth/authorize", s.authorize)
 	mux.HandleFunc("POST /login/oauth/access_token", s.token)
@@ -150,6 +161,12 @@ func New(t testing.TB, clientID, clientSecret string) *Server {
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/hooks", s.createHook)
 	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/hooks", s.listHooks)
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/statuses/{sha}", s.createStatus)
+	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/issues/{number}/comments", s.createComment)
+	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/issues/{number}/comments", s.listComments)
+	mux.HandleFunc("PATCH /api/v3/repos/{owner}/{repo}/issues/comments/{id}", s.updateComment)
+	mux.HandleFunc("DELETE /api/v3/repos/{owner}/{repo}/issues/comments/{id}", s.deleteComment)
+	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/deployments", s.createDeployment)
+	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/deployments/{id}/statuses", s.createDeploymentStatus)
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s

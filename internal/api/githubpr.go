@@ -1,0 +1,91 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/apogee-dev/apogee"
+)
+
+// githubRepo is a repository as GitHub's payloads describe it.
+type githubRepo struct {
+	FullName string `json:"full_name"`
+	CloneURL string `json:"clone_url"`
+	HTMLURL  string `json:"html_url"`
+	SSHURL   string `json:"ssh_url"`
+	GitURL   string `json:"git_url"`
+}
+
+// githubPullRequestPayload is what Apogee reads of a pull_request event.
+type githubPullRequestPayload struct {
+	Action      string `json:"action"`
+	Number      int    `json:"number"`
+	PullRequest *struct {
+		Number  int    `json:"number"`
+		Title   string `json:"title"`
+		HTMLURL string `json:"html_url"`
+		Merged  bool   `json:"merged"`
+		Head    struct {
+			Ref  string      `json:"ref"`
+			SHA  string      `json:"sha"`
+			Repo *githubRepo `json:"repo"` // null when the fork was deleted
+		} `json:"head"`
+	} `json:"pull_request"`
+	Repository *githubRepo `json:"repository"`
+}
+
+// githubPullRequest answers a pull_request event: opened, synchronize and
+// reopened build a preview of the head commit (a fork's from the fork),
+// closed takes the pull request's previews off their branch host; other
+// actions are acknowledged. The signature is checked as for a push, by
+// the build service, before anything changes.
+func (a *API) githubPullRequest(w http.ResponseWriter, r *http.Request, body, payload []byte) error {
+	var p githubPullRequestPayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return apogee.Errorf(apogee.EINVALID, "webhook payload is not a GitHub pull_request event: %v", err)
+	}
+	if p.Repository == nil || p.PullRequest == nil {
+		return apogee.Errorf(apogee.EINVALID, "webhook payload has no repository or pull request")
+	}
+	pr := p.PullRequest
+	in := apogee.SignedPullRequest{
+		RepoURLs:  []string{p.Repository.CloneURL, p.Repository.HTMLURL, p.Repository.SSHURL, p.Repository.GitURL},
+		Body:      body,
+		Signature: r.Header.Get("X-Hub-Signature-256"),
+		Action:    p.Action, Number: pr.Number, Title: pr.Title, URL: pr.HTMLURL, Merged: pr.Merged,
+		HeadBranch: pr.Head.Ref, HeadCommit: pr.Head.SHA,
+	}
+	if in.Number == 0 {
+		in.Number = p.Number
+	}
+	ignored := ""
+	switch {
+	case p.Action != "opened" && p.Action != "synchronize" && p.Action != "reopened" && p.Action != "closed":
+		ignored = "pull request action " + p.Action + " is not built"
+		in.Action = ""
+	case pr.Head.Repo == nil && p.Action != "closed":
+		ignored = "the pull request's head repository was deleted"
+		in.Action = ""
+	case pr.Head.Repo != nil && pr.Head.Repo.FullName != p.Repository.FullName:
+		in.HeadRepo = pr.Head.Repo.CloneURL // a fork
+	}
+	res, err := a.svc.Builds.SignedPullRequest(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	a.log.Info("github pull request", "delivery", r.Header.Get("X-GitHub-Delivery"), "repository", p.Repository.FullName,
+		"number", in.Number, "action", p.Action, "fork", in.HeadRepo != "", "projects", len(res.Projects))
+	switch {
+	case ignored != "":
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "ignored": ignored})
+	case in.Action == "closed":
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "closed": in.Number})
+	default:
+		answer := map[string]any{"ok": true, "deployments": res.Deployments}
+		if len(res.Refused) > 0 {
+			answer["refused"] = res.Refused
+		}
+		writeJSON(w, http.StatusAccepted, answer)
+	}
+	return nil
+}
