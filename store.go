@@ -182,5 +182,6 @@ type Store interface {
 	AdminStore
 	InviteStore
 	ReleaseStore
+	GitRepoStore
 	Close() error
 }
