@@ -183,5 +183,6 @@ type Store interface {
 	InviteStore
 	ReleaseStore
 	GitRepoStore
+	WebhookOutboxStore
 	Close() error
 }
