@@ -61,8 +61,8 @@ type SenderConfig struct {
 	// was not told of: queued by another, or whose claim lapsed (default
 	// 1 s).
 	Poll time.Duration
-	Log     *slog.Logger
-	Now     func() time.Time
+	Log  *slog.Logger
+	Now  func() time.Time
 	// Registerer gets the delivery metrics (nil: none).
 	Registerer prometheus.Registerer
 }
