@@ -183,5 +183,7 @@ type Store interface {
 	InviteStore
 	ReleaseStore
 	PullRequestStore
+	GitRepoStore
+	WebhookOutboxStore
 	Close() error
 }

@@ -108,6 +108,46 @@ type WebhookStore interface {
 	RecordWebhookDelivery(ctx context.Context, id string, d WebhookDelivery) error
 }
 
+// WebhookOutboxItem is one outgoing webhook delivery, durable from the
+// moment it is queued until it is sent or given up (issue 16): a server
+// that stops leaves it for itself after a restart or for another server.
+type WebhookOutboxItem struct {
+	ID        string // X-Apogee-Delivery, the same on every attempt
+	WebhookID string
+	ProjectID string
+	Event     string // the notification type, X-Apogee-Event
+	Body      []byte
+	Attempts  int       // POSTs made
+	DueAt     time.Time // when the next attempt may be made
+	CreatedAt time.Time
+	// LeaseHolder is sending it until LeaseUntil.
+	LeaseHolder string
+	LeaseUntil  time.Time
+}
+
+// WebhookOutboxStore keeps the outgoing deliveries not yet done. Safe for
+// concurrent use across servers; honours ctx. Delivery is at least once:
+// a server that stops mid-POST leaves its claim to lapse and the delivery
+// is made again (receivers dedupe by X-Apogee-Delivery).
+type WebhookOutboxStore interface {
+	// QueueWebhookDeliveries inserts items (DueAt and CreatedAt zero:
+	// now). ErrNotFound if a webhook is gone.
+	QueueWebhookDeliveries(ctx context.Context, items []*WebhookOutboxItem) error
+	// ClaimWebhookDeliveries leases to holder until until at most limit
+	// deliveries that are due at now and not leased (or whose lease
+	// lapsed), the earliest due first, then in the order queued; two
+	// servers never claim one delivery at once.
+	ClaimWebhookDeliveries(ctx context.Context, holder string, now, until time.Time, limit int) ([]*WebhookOutboxItem, error)
+	// RetryWebhookDelivery records attempts made and makes the delivery
+	// due again at due, unleased; ErrNotFound if it is gone.
+	RetryWebhookDelivery(ctx context.Context, id string, attempts int, due time.Time) error
+	// FinishWebhookDelivery removes a delivery that was sent or given up
+	// (a missing one is no error: another server finished it).
+	FinishWebhookDelivery(ctx context.Context, id string) error
+	// PendingWebhookDeliveries counts the deliveries not done.
+	PendingWebhookDeliveries(ctx context.Context) (int, error)
+}
+
 // WebhookView is a webhook as the API shows it. Secret is set only in the
 // answer that created it: it is never shown again.
 type WebhookView struct {

@@ -10,6 +10,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/gitrepo"
 	"github.com/apogee-dev/apogee/internal/source"
 )
 
@@ -24,6 +25,10 @@ type Sources struct {
 	// with `git push` to the platform); file:// URLs under it are always
 	// allowed, others only if Git.AllowFile is set.
 	LocalRoot string
+	// Repos, if set, brings this node's copy of a pushed repository up
+	// to date from the store (gitrepo.Repos): a build of a push another
+	// node took builds here.
+	Repos PushedRepos
 	// Token returns the token for a project's private repository, if any.
 	Token func(ctx context.Context, p *apogee.Project) (string, error)
 	// Manifests reads the manifest of a source folder (folder.go).
@@ -31,6 +36,12 @@ type Sources struct {
 }
 
 var _ Source = (*Sources)(nil)
+
+// PushedRepos gives this node's up-to-date copy of a project's pushed
+// repository (gitrepo.Repos implements it).
+type PushedRepos interface {
+	Sync(ctx context.Context, projectID string) (dir string, exists bool, err error)
+}
 
 // DefaultZipLimits bound an uploaded source tree.
 var DefaultZipLimits = source.ZipLimits{MaxFiles: 100_000, MaxBytes: 2 << 30, MaxFileBytes: 512 << 20}
@@ -51,12 +62,26 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 			ref = p.Git.Branch
 		}
 		g := *s.Git
-		repo, shown := p.Git.URL, p.Git.URL
+		repo, url, shown := p.Git.URL, p.Git.URL, p.Git.URL
 		if d.ForkRepo != "" {
 			// A fork's pull request: its own repository, and no token of
 			// the project's.
-			repo, shown = d.ForkRepo, d.ForkRepo
+			repo, url, shown = d.ForkRepo, d.ForkRepo, d.ForkRepo
 			fmt.Fprintf(log, "Pull request #%d from a fork: the project's environment variables are not set for this build\n", d.PullRequest)
+		} else if s.Repos != nil && gitrepo.IsPlatform(p.Git.URL, p.ID) {
+			// The platform's own repository, pushed to whichever node:
+			// this node's copy, brought up to date.
+			dir, exists, err := s.Repos.Sync(ctx, p.ID)
+			if err != nil {
+				return none, fmt.Errorf("bring the pushed repository up to date: %w", err)
+			}
+			if !exists {
+				return none, apogee.Errorf(apogee.EINVALID, "project %q has no pushed repository on the platform", p.Name)
+			}
+			url = "file://" + filepath.ToSlash(dir)
+			g.AllowFile = true
+			shown = "the pushed repository"
+			g.Name = shown
 		} else if s.LocalRoot != "" && strings.HasPrefix(p.Git.URL, "file://") {
 			path := strings.TrimPrefix(p.Git.URL, "file://")
 			if rel, err := filepath.Rel(s.LocalRoot, path); err == nil && !strings.HasPrefix(rel, "..") {
@@ -76,7 +101,7 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 			token = t
 		}
 		fmt.Fprintf(log, "Cloning %s at %s\n", shown, ref)
-		co, err := g.Fetch(ctx, repo, ref, token, dir, log)
+		co, err := g.Fetch(ctx, url, ref, token, dir, log)
 		if err != nil {
 			return none, err
 		}

@@ -9,9 +9,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/apogee-dev/apogee"
 )
@@ -22,9 +24,12 @@ import (
 const DefaultSubject = "apogee"
 
 // NATS is an apogee.EventBus spanning processes: events are JSON messages
-// on core NATS subjects under a prefix, so every process connected to the
-// same NATS with the same prefix sees every event. Core NATS delivers at
-// most once, which is the bus contract; subscribers rebuild from the store.
+// on NATS subjects under a prefix, so every process connected to the
+// same NATS with the same prefix sees every event. With JetStream on the
+// NATS server the events are also kept in a stream, read through an
+// ordered consumer, so a process that lost its connection gets the
+// events it missed once it is back; without, core NATS delivers at most
+// once, which is the bus contract, and subscribers rebuild from the store.
 //
 // Events published in this process are handed to its own subscribers
 // directly, as Local does, so a process sees its own events at once and
@@ -33,7 +38,9 @@ const DefaultSubject = "apogee"
 type NATS struct {
 	local   *Local
 	nc      *nats.Conn
-	sub     *nats.Subscription
+	sub     *nats.Subscription       // core NATS, without JetStream
+	consume jetstream.ConsumeContext // JetStream's ordered consumer
+	replays atomic.Bool              // events come through JetStream
 	subject string
 	origin  string
 	log     *slog.Logger
@@ -87,7 +94,11 @@ func DialNATS(ctx context.Context, rawURL string, log *slog.Logger) (*NATS, erro
 		nats.ReconnectWait(500*time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				log.Warn("lost the connection to NATS; reconnecting (events published meanwhile by other servers are missed)", "err", err)
+				missed := "events published meanwhile by other servers are missed"
+				if b.replays.Load() {
+					missed = "JetStream replays the events published meanwhile by other servers"
+				}
+				log.Warn("lost the connection to NATS; reconnecting ("+missed+")", "err", err)
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -112,6 +123,11 @@ func DialNATS(ctx context.Context, rawURL string, log *slog.Logger) (*NATS, erro
 		log.Warn("the NATS server asks for no credentials: anyone who can reach it can publish events to every Apogee server; give NATS users and put them in --events (nats://user:password@host, ?creds=FILE or ?nkey=FILE)",
 			"server", b.nc.ConnectedUrlRedacted())
 	}
+	jsErr := b.consumeStream(ctx, timeout)
+	if jsErr == nil {
+		return b, nil
+	}
+	log.Warn("NATS has no JetStream for the events (events other servers publish while this one is disconnected are missed; run nats-server with -js to have them replayed)", "err", jsErr)
 	b.sub, err = b.nc.Subscribe(subject+".events.>", b.receive)
 	if err == nil {
 		// The subscription is registered on the server once the flush
@@ -125,6 +141,69 @@ func DialNATS(ctx context.Context, rawURL string, log *slog.Logger) (*NATS, erro
 		return nil, fmt.Errorf("subscribe to NATS subject %s.events.>: %w", subject, err)
 	}
 	return b, nil
+}
+
+// StreamMaxAge is how long the events stream keeps an event for a server
+// that reconnects; StreamMaxMsgs bounds it too.
+const (
+	StreamMaxAge  = time.Hour
+	StreamMaxMsgs = 100_000
+)
+
+// StreamName is the JetStream stream of the events under subject
+// prefix subject.
+func StreamName(subject string) string {
+	return strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(subject)) + "_EVENTS"
+}
+
+// consumeStream reads the events through JetStream when NATS has it:
+// a stream (made if missing) keeps every event for StreamMaxAge, and an
+// ordered consumer delivers those published from now on. When the
+// connection is lost and comes back, the ordered consumer resumes after
+// the last event it delivered, so the events other servers published
+// meanwhile are replayed, in order, each once (issue 16: live
+// notifications missed during an outage). Publishing stays core NATS:
+// the stream captures the subjects.
+func (b *NATS) consumeStream(ctx context.Context, timeout time.Duration) error {
+	js, err := jetstream.New(b.nc)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	stream, err := js.CreateOrUpdateStream(sctx, jetstream.StreamConfig{
+		Name:        StreamName(b.subject),
+		Description: "Apogee's events, kept for servers that reconnect",
+		Subjects:    []string{b.subject + ".events.>"},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      StreamMaxAge,
+		MaxMsgs:     StreamMaxMsgs,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", StreamName(b.subject), err)
+	}
+	cons, err := stream.OrderedConsumer(sctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{b.subject + ".events.>"},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("ordered consumer: %w", err)
+	}
+	b.consume, err = cons.Consume(func(m jetstream.Msg) {
+		b.receive(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, jetstream.ErrConsumerDeleted) {
+			b.log.Debug("JetStream consumer", "err", err)
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	b.replays.Store(true)
+	b.log.Info("events through JetStream: a server that reconnects replays the events it missed", "stream", StreamName(b.subject))
+	return nil
 }
 
 // parseNATSURL splits the query parameters nats.go does not know off
@@ -212,6 +291,9 @@ func (b *NATS) Subscribe(ctx context.Context) (<-chan apogee.Event, error) {
 // Close drains the connection (messages already received are delivered,
 // ones already published are sent), then ends every subscription.
 func (b *NATS) Close() error {
+	if b.consume != nil {
+		b.consume.Stop()
+	}
 	err := b.nc.Drain()
 	if err == nil || errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining) {
 		err = nil

@@ -14,7 +14,11 @@
 // push or fetch; another user gets 404, as if the project did not
 // exist. A project's bare repository is <root>/<project id>.git (by id,
 // so a deleted project's history never reaches a new project of the same
-// name), made on the first push. After a push, every branch that moved
+// name), made on the first push. With Repos backed by the store and the
+// blob store (internal/gitrepo) that folder is the node's cache of a
+// repository every node serves: a push is acknowledged only once it is
+// stored there, and pushes to one repository are serialized across
+// nodes. After a push, every branch that moved
 // is built: the project's branch to production, others as previews. A
 // project without a repository adopts the platform's on its first push.
 package gitserve
@@ -30,15 +34,14 @@ import (
 	"net/http/cgi"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/api"
 	"github.com/apogee-dev/apogee/internal/auth"
+	"github.com/apogee-dev/apogee/internal/gitrepo"
 )
 
 // Auth authenticates a pusher by the API token they give as the password,
@@ -70,8 +73,11 @@ type Builds interface {
 // Config is what a Server needs. Root, Auth, Projects and Builds are
 // required.
 type Config struct {
-	// Root holds the bare repositories (<data>/git).
-	Root     string
+	// Root holds the bare repositories (<data>/git) when Repos is nil.
+	Root string
+	// Repos keeps the repositories (nil: on this node's disk at Root
+	// only).
+	Repos    *gitrepo.Repos
 	Auth     Auth
 	Projects Projects
 	Builds   Builds
@@ -94,16 +100,14 @@ const DefaultMaxPush = 1 << 30
 
 // Server is the http.Handler of /git/. It is safe for concurrent use.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex // per repository: one push at a time
+	cfg   Config
+	log   *slog.Logger
+	repos *gitrepo.Repos
 }
 
 // New returns a Server; it checks that the git binary can be found.
 func New(cfg Config) (*Server, error) {
-	if cfg.Root == "" || cfg.Auth == nil || cfg.Projects == nil || cfg.Builds == nil {
+	if (cfg.Root == "" && cfg.Repos == nil) || cfg.Auth == nil || cfg.Projects == nil || cfg.Builds == nil {
 		return nil, errors.New("gitserve: Root, Auth, Projects and Builds are required")
 	}
 	if cfg.Prefix == "" {
@@ -127,26 +131,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	root, err := filepath.Abs(cfg.Root)
-	if err != nil {
-		return nil, fmt.Errorf("gitserve: root: %w", err)
+	repos := cfg.Repos
+	if repos == nil {
+		var err error
+		if repos, err = gitrepo.New(gitrepo.Config{Root: cfg.Root, Git: cfg.Git, Log: cfg.Log, Now: cfg.Now}); err != nil {
+			return nil, fmt.Errorf("gitserve: %w", err)
+		}
 	}
-	cfg.Root = root
-	if err := os.MkdirAll(root, 0o750); err != nil {
-		return nil, fmt.Errorf("gitserve: %w", err)
-	}
-	return &Server{cfg: cfg, log: cfg.Log, locks: map[string]*sync.Mutex{}}, nil
+	cfg.Root = repos.Root()
+	return &Server{cfg: cfg, log: cfg.Log, repos: repos}, nil
 }
 
 // RepoURL is the file:// URL of project id's repository on this
-// machine: a project that adopts the platform's repository builds from
-// it.
+// machine: a project that adopts the platform's repository records it
+// (any node recognizes it by the project id: gitrepo.IsPlatform).
 func (s *Server) RepoURL(projectID string) string {
-	return "file://" + filepath.ToSlash(s.repoDir(projectID))
-}
-
-func (s *Server) repoDir(projectID string) string {
-	return filepath.Join(s.cfg.Root, projectID+".git")
+	return s.repos.URL(projectID)
 }
 
 // The smart HTTP services.
@@ -223,13 +223,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p := pv.Project
 	platform := s.RepoURL(p.ID)
-	if service == receivePack && p.Git != nil && p.Git.URL != platform {
+	if service == receivePack && p.Git != nil && !gitrepo.IsPlatform(p.Git.URL, p.ID) {
 		gitError(w, http.StatusForbidden, fmt.Sprintf("project %s builds from %s: push there (its webhook or `apogee deploy --git` builds it)", p.Name, p.Git.URL))
 		return
 	}
-	dir := s.repoDir(p.ID)
 	if service == uploadPack {
-		if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
+		_, exists, err := s.repos.Sync(ctx, p.ID)
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		if !exists {
 			gitError(w, http.StatusNotFound, "project "+name+" has no repository on the platform yet; push to it first")
 			return
 		}
@@ -245,7 +249,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	sb, moved, ok := s.receive(w, r, p, u, dir, advertise)
+	sb, moved, ok := s.receive(w, r, p, u, advertise)
 	if !ok || advertise {
 		return
 	}
@@ -265,29 +269,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// receive runs git-receive-pack (or its advertisement) for a push under
-// the repository's lock, which it releases before the builds are
-// followed. For a push it returns the sideband filter the answer went
-// through (nil when the client asked for no side band: then the answer
-// is complete) and the branches that moved; ok is false when it answered
-// with an error.
-func (s *Server) receive(w http.ResponseWriter, r *http.Request, p *apogee.Project, u *apogee.User, dir string, advertise bool) (sb *sideband, moved []apogee.PushedBranch, ok bool) {
+// receive runs git-receive-pack (or its advertisement) for a push with
+// the repository leased to this node (gitrepo.Repos.Push), which it
+// releases before the builds are followed. git's report-status is held
+// until the push is stored: a push that could not be stored is reported
+// rejected, ref by ref, and undone. For a push it returns the sideband
+// filter the answer went through (nil when the client asked for no side
+// band: then the answer is complete) and the branches that moved; ok is
+// false when it answered with an error.
+func (s *Server) receive(w http.ResponseWriter, r *http.Request, p *apogee.Project, u *apogee.User, advertise bool) (sb *sideband, moved []apogee.PushedBranch, ok bool) {
 	ctx := r.Context()
-	lock := s.lock(p.ID)
-	lock.Lock()
-	defer lock.Unlock()
-	if err := s.initRepo(ctx, dir); err != nil {
-		s.internalError(w, r, err)
-		return nil, nil, false
-	}
 	if advertise {
+		if _, err := s.repos.Open(ctx, p.ID); err != nil {
+			s.internalError(w, r, err)
+			return nil, nil, false
+		}
 		s.cgi(w, r, p, u, receivePack, true)
 		return nil, nil, true
-	}
-	before, err := s.branches(ctx, dir)
-	if err != nil {
-		s.internalError(w, r, err)
-		return nil, nil, false
 	}
 	if r.ContentLength > s.cfg.MaxPush {
 		gitError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("push of %d bytes is over the limit of %d", r.ContentLength, s.cfg.MaxPush))
@@ -303,24 +301,88 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request, p *apogee.Proje
 	if gzipped {
 		r.Header.Del("Content-Encoding")
 	}
-	out := w
+	var out http.ResponseWriter
+	var held *heldResponse
 	if caps["side-band-64k"] || caps["side-band"] {
 		sb = newSideband(w, !caps["side-band-64k"])
 		out = sb
+	} else {
+		held = &heldResponse{header: http.Header{}}
+		out = held
 	}
 	start := s.cfg.Now()
-	s.cgi(out, r, p, u, receivePack, false)
-	after, err := s.branches(context.WithoutCancel(ctx), dir)
-	if err != nil {
-		s.log.Error("git push: read branches after the push", "project", p.Name, "err", err)
-		if sb != nil {
-			sb.finish(nil)
+	err = s.repos.Push(ctx, p.ID, func(ctx context.Context, dir string) error {
+		before, err := s.branches(ctx, dir)
+		if err != nil {
+			return err
 		}
+		s.cgi(out, r, p, u, receivePack, false)
+		after, err := s.branches(context.WithoutCancel(ctx), dir)
+		if err != nil {
+			return fmt.Errorf("read branches after the push: %w", err)
+		}
+		moved = movedBranches(before, after)
+		return nil
+	})
+	if err != nil {
+		s.log.Error("git push not stored", "project", p.Name, "user", u.ID, "err", err)
+		msg := "the push was not stored; push again"
+		if code := apogee.ErrorCode(err); code != apogee.EINTERNAL {
+			msg = apogee.ErrorMessage(err)
+		}
+		if sb != nil {
+			sb.say("Apogee: %s", msg)
+			failed := map[string]string{}
+			for _, ref := range okRefs(sb.report) {
+				failed[ref] = "not stored on the platform"
+			}
+			sb.finish(failed)
+			return nil, nil, false
+		}
+		status := http.StatusInternalServerError
+		if apogee.ErrorCode(err) == apogee.ECONFLICT {
+			status = http.StatusConflict
+		}
+		gitError(w, status, msg)
 		return nil, nil, false
 	}
-	moved = movedBranches(before, after)
+	if held != nil {
+		held.replay(w)
+	}
 	s.log.Info("git push", "project", p.Name, "user", u.ID, "moved", len(moved), "took", s.cfg.Now().Sub(start).Round(time.Millisecond))
 	return sb, moved, true
+}
+
+// heldResponse holds git's whole answer to a push without side band
+// until the push is stored.
+type heldResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldResponse) Header() http.Header { return h.header }
+func (h *heldResponse) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+func (h *heldResponse) Write(p []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	return h.body.Write(p)
+}
+
+func (h *heldResponse) replay(w http.ResponseWriter) {
+	for k, v := range h.header {
+		w.Header()[k] = v
+	}
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	w.WriteHeader(h.status)
+	w.Write(h.body.Bytes())
 }
 
 // authenticate returns the user whose API token is the Basic password,
@@ -374,29 +436,6 @@ func (s *Server) cgi(w http.ResponseWriter, r *http.Request, p *apogee.Project, 
 	h.ServeHTTP(w, r2)
 }
 
-// initRepo makes the bare repository at dir unless it exists. Force
-// pushes are allowed: deployments are immutable, so rewriting a branch
-// changes only what the next build builds.
-func (s *Server) initRepo(ctx context.Context, dir string) error {
-	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err == nil {
-		return nil
-	}
-	steps := [][]string{
-		{"init", "--bare", "--quiet", "--initial-branch=main", dir},
-		{"--git-dir", dir, "config", "http.receivepack", "true"},
-		{"--git-dir", dir, "config", "receive.denyNonFastForwards", "false"},
-		{"--git-dir", dir, "config", "receive.denyDeletes", "false"},
-		{"--git-dir", dir, "config", "receive.fsckObjects", "true"},
-	}
-	for _, args := range steps {
-		if out, err := s.git(ctx, args...); err != nil {
-			os.RemoveAll(dir)
-			return fmt.Errorf("gitserve: git %s: %w: %s", args[0], err, bytes.TrimSpace(out))
-		}
-	}
-	return nil
-}
-
 // branches returns the repository's branches and their commits.
 func (s *Server) branches(ctx context.Context, dir string) (map[string]string, error) {
 	out, err := s.git(ctx, "--git-dir", dir, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
@@ -430,17 +469,6 @@ func (s *Server) git(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, s.cfg.Git, args...)
 	cmd.Env = []string{"GIT_CONFIG_NOSYSTEM=1", "HOME=" + s.cfg.Root, "PATH=" + os.Getenv("PATH")}
 	return cmd.CombinedOutput()
-}
-
-func (s *Server) lock(id string) *sync.Mutex {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.locks[id]
-	if l == nil {
-		l = &sync.Mutex{}
-		s.locks[id] = l
-	}
-	return l
 }
 
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {

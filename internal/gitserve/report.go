@@ -267,6 +267,28 @@ func rewriteReport(report []byte, failed map[string]string) []byte {
 	return out.Bytes()
 }
 
+// okRefs returns the refs a report-status (pkt-lines) says were updated.
+func okRefs(report []byte) []string {
+	var refs []string
+	rest := report
+	for len(rest) >= 4 {
+		n, err := strconv.ParseUint(string(rest[:4]), 16, 16)
+		if err != nil || (n > 0 && n < 4) || int(n) > len(rest) {
+			return refs
+		}
+		if n == 0 {
+			rest = rest[4:]
+			continue
+		}
+		line := strings.TrimSuffix(string(rest[4:n]), "\n")
+		rest = rest[n:]
+		if ref, ok := strings.CutPrefix(line, "ok "); ok {
+			refs = append(refs, ref)
+		}
+	}
+	return refs
+}
+
 // report tells the person pushing about the builds their push queued and,
 // with logs, follows each until it ends; it returns the refs whose build
 // failed, with a short reason for git's "[remote rejected]".

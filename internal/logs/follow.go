@@ -63,10 +63,19 @@ func (f *follower) follow(sub *Subscription, live func(context.Context) (bool, e
 	if !growing {
 		return true, f.replay()
 	}
+	// The end may never reach this subscription: on another server it
+	// can be relayed before this one subscribed while the deployment
+	// still read as building. Ask live again now and then.
+	recheck := time.NewTicker(liveRecheck)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-f.ctx.Done():
 			return false, f.ctx.Err()
+		case <-recheck.C:
+			if growing, err := live(f.ctx); err == nil && !growing {
+				return true, f.replay()
+			}
 		case l, ok := <-sub.C:
 			if !ok {
 				if sub.Ended() {
@@ -132,8 +141,10 @@ func (f *follower) deliver(l apogee.LogLine) error {
 	return nil
 }
 
-// How a follower waits for the store to fill a gap.
+// How a follower waits for the store to fill a gap, and how often it
+// asks whether a quiet log still grows.
 const (
-	gapWait = 5 * time.Second
-	gapPoll = 10 * time.Millisecond
+	liveRecheck = 2 * time.Second
+	gapWait     = 5 * time.Second
+	gapPoll     = 10 * time.Millisecond
 )

@@ -7,7 +7,8 @@
 //
 // The Notifier reads the bus in its own goroutine and never blocks it:
 // live subscribers that fall behind lose notifications, and webhook
-// deliveries wait in a bounded queue served by the Sender's workers.
+// deliveries wait in the outbox (the store, shared by every server) for
+// the Sender's workers of any server.
 package notify
 
 import (

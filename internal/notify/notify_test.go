@@ -38,11 +38,21 @@ type world struct {
 	alice  *apogee.User
 	bob    *apogee.User
 	web    *apogee.Project
+	stop   func() // stops the notifier and the sender's workers
 }
 
 func newWorld(t testing.TB, cfg notify.SenderConfig) *world {
 	t.Helper()
-	st, _, _ := testbed.Backends(t)
+	return newWorldOn(t, cfg, nil, true)
+}
+
+// newWorldOn is newWorld on store st (nil: a new SQLite one), running the
+// Sender's workers only if runSender.
+func newWorldOn(t testing.TB, cfg notify.SenderConfig, st *sqlstore.Store, runSender bool) *world {
+	t.Helper()
+	if st == nil {
+		st, _, _ = testbed.Backends(t)
+	}
 	w := &world{t: t, store: st, bus: events.NewLocal(testbed.Quiet), box: secretbox.NewRandom()}
 	t.Cleanup(func() { w.bus.Close() })
 	w.reg = prometheus.NewRegistry()
@@ -60,10 +70,14 @@ func newWorld(t testing.TB, cfg notify.SenderConfig) *world {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); w.sender.Run(ctx) }()
+	wg.Add(1)
+	if runSender {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.sender.Run(ctx) }()
+	}
 	go func() { defer wg.Done(); _ = w.n.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	w.stop = func() { cancel(); wg.Wait() }
+	t.Cleanup(w.stop)
 	w.alice, w.bob = w.user("alice@example.com"), w.user("bob@example.com")
 	w.web = &apogee.Project{ID: apogee.NewID(), Name: "web", OwnerID: w.alice.ID, CreatedAt: time.Now()}
 	must(t, st.CreateProject(t.Context(), w.web))

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -22,11 +23,14 @@ import (
 	"github.com/apogee-dev/apogee/internal/egress"
 )
 
-// WebhookStore is what the Sender reads and writes: a project's webhooks
-// and the outcome of their deliveries.
+// WebhookStore is what the Sender reads and writes: a project's webhooks,
+// the outcome of their deliveries, and the deliveries not yet done (the
+// outbox, shared by every server).
 type WebhookStore interface {
 	ListWebhooks(ctx context.Context, projectID string) ([]*apogee.Webhook, error)
+	WebhookByID(ctx context.Context, projectID, id string) (*apogee.Webhook, error)
 	RecordWebhookDelivery(ctx context.Context, id string, d apogee.WebhookDelivery) error
+	apogee.WebhookOutboxStore
 }
 
 // SenderConfig is what a Sender needs. Store and Box are required.
@@ -45,31 +49,37 @@ type SenderConfig struct {
 	// Backoff is the wait before the first retry; it doubles after each
 	// (default 2 s: retries after 2, 4 and 8 s).
 	Backoff time.Duration
-	// Workers deliver at once (default 4); Queue deliveries may wait for
-	// one (default 256; past that they fail at once, recorded).
+	// Workers deliver at once (default 4).
 	Workers int
-	Queue   int
-	Log     *slog.Logger
-	Now     func() time.Time
+	// Node names this server as the holder of the deliveries it claims
+	// (default: the host name and a random suffix).
+	Node string
+	// Lease is how long a claimed delivery is this server's before any
+	// server may claim it again (default: twice Timeout, at least 30 s).
+	Lease time.Duration
+	// Poll is how often the outbox is read for deliveries this server
+	// was not told of: queued by another, or whose claim lapsed (default
+	// 1 s).
+	Poll time.Duration
+	Log  *slog.Logger
+	Now  func() time.Time
 	// Registerer gets the delivery metrics (nil: none).
 	Registerer prometheus.Registerer
 }
 
 // Sender delivers outgoing webhooks. Dispatch and Ping are safe for
-// concurrent use; Run serves the queue Dispatch fills.
+// concurrent use; Run delivers what Dispatch queued in the outbox (the
+// store), on this server or any other.
 type Sender struct {
 	cfg    SenderConfig
 	log    *slog.Logger
 	client *http.Client
-	queue  chan job
+	holder string
+	wake   chan struct{}
 	// deliveries counts deliveries by outcome (ok, failed) and attempts
 	// counts every POST made.
 	deliveries *prometheus.CounterVec
 	attempts   prometheus.Counter
-
-	mu    sync.Mutex
-	busy  int             // deliveries queued or under way
-	idles []chan struct{} // closed when busy drops to 0
 }
 
 type job struct {
@@ -95,8 +105,15 @@ func NewSender(cfg SenderConfig) *Sender {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
-	if cfg.Queue <= 0 {
-		cfg.Queue = 256
+	if cfg.Lease <= 0 {
+		cfg.Lease = max(2*cfg.Timeout, 30*time.Second)
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.Node == "" {
+		host, _ := os.Hostname()
+		cfg.Node = host + "/" + apogee.NewID()
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -104,7 +121,7 @@ func NewSender(cfg SenderConfig) *Sender {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Sender{cfg: cfg, log: cfg.Log, client: newClient(cfg.AllowPrivate, cfg.Timeout), queue: make(chan job, cfg.Queue),
+	s := &Sender{cfg: cfg, log: cfg.Log, client: newClient(cfg.AllowPrivate, cfg.Timeout), holder: cfg.Node, wake: make(chan struct{}, 1),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "apogee_webhook_deliveries_total", Help: "Outgoing webhook deliveries by outcome (ok, failed), after retries.",
 		}, []string{"outcome"}),
@@ -125,31 +142,55 @@ func (s *Sender) CheckURL(raw string) error {
 	return err
 }
 
-// Run delivers queued webhooks until ctx ends, then waits for the
-// deliveries under way (their attempts end with ctx).
+// Run delivers the outbox's due deliveries until ctx ends, then waits
+// for the attempts under way (they end with ctx, and are left for a
+// retry). A delivery is claimed for Lease, tried once, and then finished
+// (sent, or given up and recorded) or made due again after its backoff.
 func (s *Sender) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for range s.cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case j := <-s.queue:
-					s.deliver(ctx, j, s.cfg.Attempts)
-					s.done()
-				}
+	defer wg.Wait()
+	slots := make(chan struct{}, s.cfg.Workers)
+	for {
+		free := s.cfg.Workers - len(slots)
+		if free > 0 {
+			now := s.cfg.Now()
+			items, err := s.cfg.Store.ClaimWebhookDeliveries(ctx, s.holder, now, now.Add(s.cfg.Lease), free)
+			if err != nil && ctx.Err() == nil {
+				s.log.Error("claim webhook deliveries", "err", err)
 			}
-		}()
+			for _, it := range items {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s.attempt(ctx, it)
+					<-slots
+					s.poke() // a worker is free: claim again
+				}()
+			}
+			if len(items) == free {
+				continue // there may be more
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-time.After(s.cfg.Poll):
+		}
 	}
-	wg.Wait()
 }
 
-// Dispatch queues note for every webhook of its project that wants it.
-// It never waits for a delivery: when the queue is full the delivery
-// fails at once and is recorded so.
+// poke wakes Run.
+func (s *Sender) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Dispatch queues note in the outbox for every webhook of its project
+// that wants it and wakes the workers; it never waits for a delivery.
 func (s *Sender) Dispatch(ctx context.Context, note Notification) {
 	hooks, err := s.cfg.Store.ListWebhooks(ctx, note.projectID)
 	if err != nil {
@@ -164,47 +205,105 @@ func (s *Sender) Dispatch(ctx context.Context, note Notification) {
 		s.log.Error("encode notification", "type", note.Type, "err", err)
 		return
 	}
+	var items []*apogee.WebhookOutboxItem
+	now := s.cfg.Now()
 	for _, h := range hooks {
-		if !h.Wants(note.Type) {
-			continue
-		}
-		s.mu.Lock()
-		s.busy++
-		s.mu.Unlock()
-		select {
-		case s.queue <- job{hook: h, body: body, typ: note.Type}:
-		default:
-			s.record(h, apogee.WebhookDelivery{ID: apogee.NewID(), Status: apogee.DeliveryFailed,
-				Error: "not sent: too many deliveries waiting on this server", At: s.cfg.Now().UTC()}, note.Type)
-			s.done()
+		if h.Wants(note.Type) {
+			items = append(items, &apogee.WebhookOutboxItem{ID: apogee.NewID(), WebhookID: h.ID, ProjectID: h.ProjectID,
+				Event: note.Type, Body: body, DueAt: now, CreatedAt: now})
 		}
 	}
-}
-
-// done ends one queued delivery.
-func (s *Sender) done() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.busy--; s.busy == 0 {
-		for _, c := range s.idles {
-			close(c)
-		}
-		s.idles = nil
+	if len(items) == 0 {
+		return
 	}
+	if err := s.cfg.Store.QueueWebhookDeliveries(context.WithoutCancel(ctx), items); err != nil {
+		s.log.Error("queue webhook deliveries", "project", note.Project, "type", note.Type, "err", err)
+		return
+	}
+	s.poke()
 }
 
-// Idle returns a channel that is closed once no delivery is queued or
-// under way (at once when none is).
+// Idle returns a channel that is closed once the outbox holds no
+// delivery, queued or under way, of any server (checked every 20 ms).
 func (s *Sender) Idle() <-chan struct{} {
 	c := make(chan struct{})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.busy == 0 {
-		close(c)
-	} else {
-		s.idles = append(s.idles, c)
-	}
+	go func() {
+		defer close(c)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			n, err := s.cfg.Store.PendingWebhookDeliveries(ctx)
+			cancel()
+			if err == nil && n == 0 {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	return c
+}
+
+// attempt makes one attempt of a claimed delivery and finishes it, or
+// makes it due again after its backoff.
+func (s *Sender) attempt(ctx context.Context, it *apogee.WebhookOutboxItem) {
+	sctx := context.WithoutCancel(ctx)
+	finish := func() {
+		if err := s.cfg.Store.FinishWebhookDelivery(sctx, it.ID); err != nil {
+			s.log.Error("finish webhook delivery", "delivery", it.ID, "err", err)
+		}
+	}
+	h, err := s.cfg.Store.WebhookByID(ctx, it.ProjectID, it.WebhookID)
+	if apogee.ErrorCode(err) == apogee.ENOTFOUND {
+		finish() // the webhook was removed meanwhile
+		return
+	}
+	if err != nil {
+		s.log.Error("read webhook", "webhook", it.WebhookID, "err", err)
+		s.retry(sctx, it, it.Attempts, s.cfg.Now().Add(s.cfg.Backoff))
+		return
+	}
+	d := apogee.WebhookDelivery{ID: it.ID, Status: apogee.DeliveryFailed, Attempts: it.Attempts}
+	secret, err := s.cfg.Box.Open(h.Secret, apogee.WebhookSecretPurpose(h.ProjectID, h.ID))
+	if err != nil {
+		d.Error = "not sent: the webhook's secret cannot be opened with this server's key"
+		d.At = s.cfg.Now().UTC()
+		finish()
+		s.record(h, d, it.Event)
+		return
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(it.Body)
+	sig := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	d.Attempts++
+	s.attempts.Inc()
+	code, retry, err := s.post(ctx, job{hook: h, body: it.Body, typ: it.Event}, d.ID, sig)
+	d.Code = code
+	if err == nil {
+		d.Status = apogee.DeliveryOK
+	} else {
+		d.Error = err.Error()
+		switch {
+		case ctx.Err() != nil:
+			// The server is stopping: the delivery waits in the outbox
+			// for its restart or another server.
+			s.retry(sctx, it, d.Attempts-1, s.cfg.Now())
+			return
+		case retry && d.Attempts < s.cfg.Attempts:
+			s.retry(sctx, it, d.Attempts, s.cfg.Now().Add(s.cfg.Backoff<<(d.Attempts-1)))
+			return
+		}
+	}
+	d.At = s.cfg.Now().UTC()
+	finish()
+	s.record(h, d, it.Event)
+}
+
+// retry makes a delivery due again at due and wakes Run then.
+func (s *Sender) retry(ctx context.Context, it *apogee.WebhookOutboxItem, attempts int, due time.Time) {
+	if err := s.cfg.Store.RetryWebhookDelivery(ctx, it.ID, attempts, due); err != nil {
+		s.log.Error("requeue webhook delivery", "delivery", it.ID, "err", err)
+		return
+	}
+	time.AfterFunc(max(due.Sub(s.cfg.Now()), 0), s.poke)
 }
 
 // Ping sends a ping about project p to its webhook h at once, one

@@ -62,6 +62,7 @@ type Store interface {
 	apogee.UploadStore
 	apogee.BlobHoldStore
 	apogee.WebhookStore
+	apogee.WebhookOutboxStore
 	apogee.PlanStore
 	apogee.UsageStore
 	apogee.AdminStore

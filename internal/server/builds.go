@@ -55,6 +55,17 @@ func (s *Server) setupBuilds(context.Context) error {
 	if d := s.nodeDist(); d != nil {
 		nodes = d
 	}
+	src := &builder.Sources{
+		Git: &source.Git{Log: s.log.With("component", "git"), AllowFile: s.cfg.AllowFileGit,
+			Policy: egress.Policy{AllowPrivate: s.cfg.AllowPrivateGit}},
+		Blobs:     s.blobs,
+		LocalRoot: filepath.Join(s.cfg.Data, "git"),
+		Token:     env.GitToken,
+		Manifests: s.store,
+	}
+	if s.repos != nil {
+		src.Repos = s.repos // a nil *Repos in the interface would not be nil
+	}
 	s.builder, err = builder.New(builder.Config{
 		NodeJS:  nodes,
 		Store:   s.store,
@@ -63,14 +74,7 @@ func (s *Server) setupBuilds(context.Context) error {
 		Bus:     s.bus,
 		Hub:     s.hub,
 		Sandbox: sb,
-		Source: &builder.Sources{
-			Git: &source.Git{Log: s.log.With("component", "git"), AllowFile: s.cfg.AllowFileGit,
-				Policy: egress.Policy{AllowPrivate: s.cfg.AllowPrivateGit}},
-			Blobs:     s.blobs,
-			LocalRoot: filepath.Join(s.cfg.Data, "git"),
-			Token:     env.GitToken,
-			Manifests: s.store,
-		},
+		Source:  src,
 		Env:     env,
 		Dir:     filepath.Join(s.cfg.Data, "builds"),
 		Workers: s.cfg.BuildWorkers,

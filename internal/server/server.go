@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/geoip"
 	"github.com/apogee-dev/apogee/internal/github"
+	"github.com/apogee-dev/apogee/internal/gitrepo"
 	"github.com/apogee-dev/apogee/internal/gitserve"
 	"github.com/apogee-dev/apogee/internal/logs"
 	"github.com/apogee-dev/apogee/internal/nodejs"
@@ -62,6 +64,7 @@ type Server struct {
 	hub      *logs.Hub
 	platform *platform.Platform // the rules every way in calls (setupPlatform)
 	builder  *builder.Builder
+	repos    *gitrepo.Repos // pushed repositories; nil without git
 	// nodes keeps the Node.js versions of builds and apps (nodeDist).
 	nodes     *nodejs.Dist
 	nodesOnce sync.Once
@@ -178,6 +181,14 @@ func (s *Server) openBackends(ctx context.Context) error {
 	}
 	if s.blobs, err = blob.Open(ctx, s.cfg.Blobs); err != nil {
 		return fmt.Errorf("open blob store %s: %w", Redacted(s.cfg.Blobs), err)
+	}
+	// Pushed repositories: bundles in the blob store, refs and leases in
+	// the store, this node's copies under <data>/git as a cache.
+	host, _ := os.Hostname()
+	if s.repos, err = gitrepo.New(gitrepo.Config{Root: filepath.Join(s.cfg.Data, "git"), Store: s.store, Blobs: s.blobs,
+		Node: host + ":" + s.cfg.Data, Log: s.log.With("component", "git")}); err != nil {
+		s.log.Warn("git push to the platform is off", "err", err)
+		s.repos = nil
 	}
 	if s.bus, err = events.Open(ctx, s.cfg.Events, s.log.With("component", "events")); err != nil {
 		return fmt.Errorf("event bus --events %s (APOGEE_EVENTS): %w", Redacted(s.cfg.Events), err)
@@ -300,7 +311,9 @@ func (s *Server) setupApex(context.Context) error {
 	s.apex.HandleFunc("GET /healthz", s.health) // also without the api role (ServeHTTP)
 	s.apex.HandleFunc("GET /readyz", s.health)
 	// git push to the platform: Git's smart HTTP through git http-backend.
-	if gs, err := gitserve.New(gitserve.Config{Root: filepath.Join(s.cfg.Data, "git"),
+	if s.repos == nil {
+		// Said at start (openBackends).
+	} else if gs, err := gitserve.New(gitserve.Config{Repos: s.repos,
 		Auth: svc.Accounts, Projects: svc.Projects, Builds: svc.Builds,
 		Logs: &gitserve.HubLogs{Store: s.store, Hub: s.hub, Deployments: svc.Deployments},
 		Log:  s.log.With("component", "git")}); err != nil {

@@ -465,8 +465,8 @@ func (s *Store) ExpireUploads(ctx context.Context, olderThan time.Time) ([]strin
 }
 
 // HashesInUse returns the hashes of hashes that some manifest holds, or
-// that are a precompressed variant of one that does, in no particular
-// order.
+// that are a precompressed variant of one that does, or a bundle of a
+// pushed repository, in no particular order.
 func (s *Store) HashesInUse(ctx context.Context, hashes []string) ([]string, error) {
 	var inUse []string
 	for chunk := range slices.Chunk(hashes, inListMax) {
@@ -476,7 +476,8 @@ func (s *Store) HashesInUse(ctx context.Context, hashes []string) ([]string, err
 		rows, err := s.rdb.QueryContext(ctx, "SELECT DISTINCT sha256 FROM deployment_files WHERE sha256 IN ("+marks+")"+
 			" UNION SELECT v.variant_sha256 FROM blob_variants v WHERE v.variant_sha256 IN ("+marks+")"+
 			" AND EXISTS (SELECT 1 FROM deployment_files f WHERE f.sha256 = v.sha256)"+
-			" UNION SELECT source_blob FROM deployments WHERE source_blob IN ("+marks+") AND status IN ($"+strconv.Itoa(len(chunk)+1)+", $"+strconv.Itoa(len(chunk)+2)+")",
+			" UNION SELECT source_blob FROM deployments WHERE source_blob IN ("+marks+") AND status IN ($"+strconv.Itoa(len(chunk)+1)+", $"+strconv.Itoa(len(chunk)+2)+")"+
+			" UNION SELECT sha256 FROM git_bundles WHERE sha256 IN ("+marks+")",
 			append(args, apogee.StatusQueued, apogee.StatusBuilding)...)
 		if err != nil {
 			return nil, wrap("hashes in use", err)

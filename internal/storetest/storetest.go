@@ -74,6 +74,8 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"BlobHolds", testBlobHolds},
 		{"Sessions", testSessions},
 		{"Webhooks", testWebhooks},
+		{"GitRepos", testGitRepos},           // gitrepos.go
+		{"WebhookOutbox", testWebhookOutbox}, // outbox.go
 		{"Plans", testPlans}, {"DisableUser", testDisableUser}, {"Usage", testUsage}, {"ConcurrentBuildLimit", testConcurrentBuildLimit},
 		{"Identities", testIdentities},
 		{"Admin", testAdmin},
