@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"reflect"
 	"slices"
@@ -180,9 +181,15 @@ func testPullRequestPreviews(t *testing.T, w *prWorld) {
 	if c.Issue != 7 || c.Author != "hubot" || !strings.Contains(c.Body, w.site+"/deployments/"+first) {
 		t.Fatalf("comment %+v", c)
 	}
-	pr, err := w.st.PullRequest(t.Context(), w.web.ID, 7)
-	if err != nil || pr.CommentID != c.ID || pr.Title != "Add a login page" || pr.State != apogee.PullRequestOpen || pr.HeadBranch != "login" {
-		t.Fatalf("pull request %+v, %v (comment %d)", pr, err, c.ID)
+	// The comment's id is saved right after GitHub answers its creation.
+	var pr *apogee.PullRequest
+	var err error
+	eventually(t, "the comment's id saved", func() bool {
+		pr, err = w.st.PullRequest(t.Context(), w.web.ID, 7)
+		return err == nil && pr.CommentID == c.ID
+	}, func() any { return fmt.Sprintf("%+v, %v (comment %d)", pr, err, c.ID) })
+	if pr.Title != "Add a login page" || pr.State != apogee.PullRequestOpen || pr.HeadBranch != "login" {
+		t.Fatalf("pull request %+v", pr)
 	}
 
 	w.claim(first)
