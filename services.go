@@ -167,6 +167,10 @@ type BuildQueue interface {
 	// FailBuild ends a queued or building deployment with status
 	// StatusError or StatusCanceled and reason (ECONFLICT if it ended).
 	FailBuild(ctx context.Context, id string, status Status, reason string) (*Deployment, error)
+	// SkipBuild ends a queued or building deployment as skipped (status
+	// canceled, Skipped set) with reason: the push did not touch the
+	// project or its ignored build step said to skip.
+	SkipBuild(ctx context.Context, id, reason string) (*Deployment, error)
 	// FailStaleBuilds ends as error the builds whose worker stopped (see
 	// BuildStore.FailStaleBuilds) and returns them.
 	FailStaleBuilds(ctx context.Context, before time.Time, workerPrefix, reason string) ([]*Deployment, error)
@@ -180,6 +184,10 @@ type BuildQueue interface {
 type PushedBranch struct {
 	Branch string
 	Commit string
+	// Before is the commit the branch pointed at before the push ("" for
+	// a new branch): the build compares the two to skip projects of a
+	// monorepo the push did not touch.
+	Before string
 }
 
 // SignedPush is what a repository host says about a push.
@@ -195,6 +203,14 @@ type SignedPush struct {
 	// Branch and Commit pushed; Branch "" checks the signature only.
 	Branch string
 	Commit string
+	// Before is the commit the branch moved from ("" for a new branch).
+	Before string
+	// Changed are the paths the push added, modified or removed, as the
+	// host listed them, when ChangedKnown: the list is whole (GitHub
+	// caps a push's commits and files). Otherwise the build compares
+	// Before with Commit in the clone.
+	Changed      []string
+	ChangedKnown bool
 }
 
 // PushResult is what a SignedPush did: the projects whose secret signed
@@ -203,6 +219,9 @@ type SignedPush struct {
 type PushResult struct {
 	Projects    []string          `json:"-"`
 	Deployments []*DeploymentView `json:"deployments"`
+	// Skipped are the projects the push did not touch (monorepos): each
+	// is recorded as a skipped deployment saying why.
+	Skipped []*DeploymentView `json:"skipped,omitempty"`
 	Refused     []PushRefusal     `json:"refused,omitempty"`
 }
 

@@ -15,14 +15,14 @@ import (
 
 const deploymentCols = "id, project_id, status, target, host, files, size, created_by, created_at, ready_at, " +
 	"source, branch, commit_sha, error, build_started_at, build_finished_at, build_no_cache, source_blob, " +
-	"commit_message, commit_author, commit_url, rule_warnings, framework, node_version"
+	"commit_message, commit_author, commit_url, rule_warnings, framework, node_version, skipped, diff_base"
 
 func scanDeployment(row scanner) (*apogee.Deployment, error) {
 	var d apogee.Deployment
 	err := row.Scan(&d.ID, &d.ProjectID, &d.Status, &d.Target, &d.Host, &d.Files, &d.Size,
 		&d.CreatedBy, timeCol{&d.CreatedAt}, nullTimeCol{&d.ReadyAt},
 		&d.Source, &d.Branch, &d.Commit, &d.Error, nullTimeCol{&d.BuildStartedAt}, nullTimeCol{&d.BuildFinishedAt},
-		&d.NoCache, &d.SourceBlob, &d.CommitMessage, &d.CommitAuthor, &d.CommitURL, warningsCol{&d.Warnings}, &d.Framework, &d.NodeVersion)
+		&d.NoCache, &d.SourceBlob, &d.CommitMessage, &d.CommitAuthor, &d.CommitURL, warningsCol{&d.Warnings}, &d.Framework, &d.NodeVersion, &d.Skipped, &d.DiffBase)
 	return &d, err
 }
 
@@ -91,12 +91,19 @@ func (s *Store) createDeployment(ctx context.Context, d *apogee.Deployment, file
 		d.CreatedAt = time.Now()
 	}
 	d.CreatedAt = normTime(d.CreatedAt)
-	d.Status = status
 	d.ReadyAt = nil
 	if d.Source == "" {
 		d.Source = apogee.SourceUpload
 	}
-	d.Error, d.BuildStartedAt, d.BuildFinishedAt = "", nil, nil
+	d.BuildStartedAt, d.BuildFinishedAt = nil, nil
+	if d.Skipped {
+		// A push that did not touch the project: recorded as it ended.
+		status = apogee.StatusCanceled
+		d.BuildFinishedAt = &d.CreatedAt
+	} else {
+		d.Error = ""
+	}
+	d.Status = status
 	d.Framework, d.NodeVersion = "", "" // the build records them (SetBuildInfo)
 	d.Files = len(files)
 	d.Size = 0
@@ -116,9 +123,9 @@ func (s *Store) createDeployment(ctx context.Context, d *apogee.Deployment, file
 		if d.Host == "" {
 			d.Host = apogee.DeploymentHost(project, d.ID)
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO deployments ("+deploymentCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, '', NULL, NULL, $13, $14, $15, $16, $17, '', '', '')",
+		_, err = tx.ExecContext(ctx, "INSERT INTO deployments ("+deploymentCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, $20, NULL, $21, $13, $14, $15, $16, $17, '', '', '', $18, $19)",
 			d.ID, d.ProjectID, d.Status, d.Target, d.Host, d.Files, d.Size, d.CreatedBy, s.d.timeArg(d.CreatedAt),
-			d.Source, d.Branch, d.Commit, d.NoCache, d.SourceBlob, d.CommitMessage, d.CommitAuthor, d.CommitURL)
+			d.Source, d.Branch, d.Commit, d.NoCache, d.SourceBlob, d.CommitMessage, d.CommitAuthor, d.CommitURL, d.Skipped, d.DiffBase, d.Error, s.d.nullTimeArg(d.BuildFinishedAt))
 		switch {
 		case isUnique(err):
 			return apogee.Errorf(apogee.ECONFLICT, "deployment %q or host %q exists already", d.ID, d.Host)
