@@ -222,7 +222,7 @@ type PushResult struct {
 	// Skipped are the projects the push did not touch (monorepos): each
 	// is recorded as a skipped deployment saying why.
 	Skipped []*DeploymentView `json:"skipped,omitempty"`
-	Refused     []PushRefusal     `json:"refused,omitempty"`
+	Refused []PushRefusal     `json:"refused,omitempty"`
 }
 
 // PushRefusal is a project a push did not build, and why.
