@@ -128,9 +128,9 @@ type nullDeployment struct {
 	id, projectID, status, target, host         sql.NullString
 	createdBy, source, branch, commit, errorMsg sql.NullString
 	sourceBlob, message, author, commitURL      sql.NullString
-	framework, nodeVersion                      sql.NullString
+	framework, nodeVersion, diffBase            sql.NullString
 	files, size                                 sql.NullInt64
-	noCache                                     sql.NullBool
+	noCache, skipped                            sql.NullBool
 	createdAt                                   *time.Time
 	d                                           apogee.Deployment
 }
@@ -139,7 +139,7 @@ func (n *nullDeployment) dest() []any {
 	return []any{&n.id, &n.projectID, &n.status, &n.target, &n.host, &n.files, &n.size,
 		&n.createdBy, nullTimeCol{&n.createdAt}, nullTimeCol{&n.d.ReadyAt},
 		&n.source, &n.branch, &n.commit, &n.errorMsg, nullTimeCol{&n.d.BuildStartedAt}, nullTimeCol{&n.d.BuildFinishedAt},
-		&n.noCache, &n.sourceBlob, &n.message, &n.author, &n.commitURL, warningsCol{&n.d.Warnings}, &n.framework, &n.nodeVersion}
+		&n.noCache, &n.sourceBlob, &n.message, &n.author, &n.commitURL, warningsCol{&n.d.Warnings}, &n.framework, &n.nodeVersion, &n.skipped, &n.diffBase}
 }
 
 func (n *nullDeployment) deployment() *apogee.Deployment {
@@ -153,6 +153,7 @@ func (n *nullDeployment) deployment() *apogee.Deployment {
 	d.NoCache, d.SourceBlob = n.noCache.Bool, n.sourceBlob.String
 	d.CommitMessage, d.CommitAuthor, d.CommitURL = n.message.String, n.author.String, n.commitURL.String
 	d.Framework, d.NodeVersion = n.framework.String, n.nodeVersion.String
+	d.Skipped, d.DiffBase = n.skipped.Bool, n.diffBase.String
 	return &d
 }
 
