@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"FailDeployment", testFailDeployment},
 		{"Variants", testVariants},
 		{"BuildQueue", testBuildQueue},
+		{"SkippedBuilds", testSkippedBuilds}, // monorepo.go
 		{"SourceFolder", testSourceFolder}, // sources.go
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ProjectSettings", testProjectSettings},
