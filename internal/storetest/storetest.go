@@ -47,7 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Variants", testVariants},
 		{"BuildQueue", testBuildQueue},
 		{"SkippedBuilds", testSkippedBuilds}, // monorepo.go
-		{"SourceFolder", testSourceFolder}, // sources.go
+		{"SourceFolder", testSourceFolder},   // sources.go
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ProjectSettings", testProjectSettings},
 		{"Logs", testLogs},
