@@ -182,5 +182,6 @@ type Store interface {
 	AdminStore
 	InviteStore
 	ReleaseStore
+	GitHubAppStore
 	Close() error
 }

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"Variants", testVariants},
 		{"BuildQueue", testBuildQueue},
 		{"SkippedBuilds", testSkippedBuilds}, // monorepo.go
+		{"AppProjects", testAppProjects},     // githubapp.go
 		{"SourceFolder", testSourceFolder},   // sources.go
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ProjectSettings", testProjectSettings},
