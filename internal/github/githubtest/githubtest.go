@@ -16,6 +16,18 @@
 //	POST /api/v3/repos/{owner}/{repo}/hooks, GET …/hooks   (recorded: Hooks)
 //	POST /api/v3/repos/{owner}/{repo}/statuses/{sha}       (recorded: Statuses)
 //
+// With SetApp, it is also a GitHub App (app.go): the app's endpoints take
+// an RS256 JWT signed with the app's key (issuer the app id, at most 10
+// minutes), as GitHub checks it:
+//
+//	GET  /api/v3/app                                   the app
+//	GET  /api/v3/repos/{owner}/{repo}/installation     the installation granting a repository
+//	POST /api/v3/app/installations/{id}/access_tokens  an installation token (1 hour)
+//	GET  /api/v3/installation/repositories             with an installation token
+//
+// and installation tokens reach the installation's repositories for the
+// repository calls above.
+//
 // Tokens carry the scopes asked at authorize; repository calls without
 // an accepted scope get 404, as on GitHub, with X-OAuth-Scopes and
 // X-Accepted-OAuth-Scopes.
@@ -71,7 +83,8 @@ type code struct {
 }
 
 type token struct {
-	user    string
+	user         string
+	installation int64 // an installation token (user "")
 	scope   string    // granted scopes, comma-separated as GitHub writes them
 	expires time.Time // zero: never
 }
@@ -106,6 +119,7 @@ type Server struct {
 	hooks         map[string][]Hook   // by repository full name
 	statuses      map[string][]Status // by repository full name
 	nextID        int64
+	app           *app // app.go
 }
 
 // HookConfig is a webhook's config as GitHub takes it.
@@ -150,6 +164,7 @@ func New(t testing.TB, clientID, clientSecret string) *Server {
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/hooks", s.createHook)
 	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/hooks", s.listHooks)
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/statuses/{sha}", s.createStatus)
+	s.appRoutes(mux)
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s
@@ -476,9 +491,20 @@ func (s *Server) repoCall(w http.ResponseWriter, r *http.Request, accepted ...st
 		json.NewEncoder(w).Encode(map[string]string{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
 		return ""
 	}
+	full := r.PathValue("owner") + "/" + r.PathValue("repo")
+	if t.installation != 0 {
+		// An installation token reaches the installation's repositories
+		// with the app's permissions; GitHub sends no scope headers.
+		if !s.installationReaches(t.installation, full) {
+			s.mu.Unlock()
+			w.WriteHeader(http.StatusNotFound)
+			json.NewEncoder(w).Encode(map[string]string{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+			return ""
+		}
+		return full
+	}
 	w.Header().Set("X-OAuth-Scopes", strings.ReplaceAll(t.scope, ",", ", "))
 	w.Header().Set("X-Accepted-OAuth-Scopes", strings.Join(accepted, ", "))
-	full := r.PathValue("owner") + "/" + r.PathValue("repo")
 	reach := false
 	for _, repo := range s.users[t.user].Repos {
 		reach = reach || repo.FullName == full
