@@ -84,9 +84,9 @@ type code struct {
 
 type token struct {
 	user         string
-	installation int64 // an installation token (user "")
-	scope   string    // granted scopes, comma-separated as GitHub writes them
-	expires time.Time // zero: never
+	installation int64     // an installation token (user "")
+	scope        string    // granted scopes, comma-separated as GitHub writes them
+	expires      time.Time // zero: never
 }
 
 // Server is the fake GitHub. Its fields may be set before the first
