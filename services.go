@@ -143,6 +143,31 @@ type BuildService interface {
 	// the body; a push with no Branch (a ping, an event that builds
 	// nothing) only checks the signature.
 	SignedPush(ctx context.Context, push SignedPush) (*PushResult, error)
+	// GitHubAppEvent handles a delivery of the platform's GitHub App. It
+	// needs no user: the body's signature by the app's webhook secret is
+	// the credential (EUNAUTHORIZED otherwise; ENOTFOUND when the server
+	// has no GitHub App). A push builds the projects linked to the
+	// installation for the repository; an uninstall or a repository
+	// taken away unlinks them. Other events are verified and ignored.
+	GitHubAppEvent(ctx context.Context, ev GitHubAppEvent) (*PushResult, error)
+}
+
+// GitHubAppEvent is a delivery of the platform's GitHub App.
+type GitHubAppEvent struct {
+	Event     string // X-GitHub-Event: installation, installation_repositories, push, …
+	Action    string // created, deleted, added, removed, …
+	Body      []byte
+	Signature string // X-Hub-Signature-256
+	// Installation is the payload's installation id.
+	Installation int64
+	// Repo is the pushed repository ("owner/name"); Removed are the
+	// repositories an installation_repositories event took away.
+	Repo    string
+	Removed []string
+	// Push is the branch pushed (Push.Branch "" for a tag, a deletion or
+	// another event) and the repository's URLs; its Body and Signature
+	// are unused.
+	Push SignedPush
 }
 
 // BuildQueue is the builder's side of builds: the platform's own role,

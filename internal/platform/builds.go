@@ -308,8 +308,16 @@ func (pl builds) SignedPush(ctx context.Context, push apogee.SignedPush) (*apoge
 	if push.Branch == "" {
 		return res, nil
 	}
+	return pl.buildPush(ctx, signed, push, res)
+}
+
+// buildPush builds (or records as skipped) the push's commit for each of
+// projects. A project whose owner's plan refuses the build (quota,
+// disabled owner) is listed under Refused; the others build. When none
+// builds, the first refusal is the answer.
+func (pl builds) buildPush(ctx context.Context, projects []*apogee.Project, push apogee.SignedPush, res *apogee.PushResult) (*apogee.PushResult, error) {
 	var firstRefusal error
-	for _, p := range signed {
+	for _, p := range projects {
 		d, err := pl.enqueuePush(ctx, p, "", pushed{branch: push.Branch, commit: push.Commit, before: push.Before,
 			changed: push.Changed, changedKnown: push.ChangedKnown})
 		if code := apogee.ErrorCode(err); code == apogee.EQUOTA || code == apogee.EFORBIDDEN {

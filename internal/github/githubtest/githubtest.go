@@ -161,6 +161,7 @@ func New(t testing.TB, clientID, clientSecret string) *Server {
 	mux.HandleFunc("GET /api/v3/user", s.api(s.user))
 	mux.HandleFunc("GET /api/v3/user/emails", s.api(s.emails))
 	mux.HandleFunc("GET /api/v3/user/repos", s.api(s.repos))
+	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}", s.getRepo)
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/hooks", s.createHook)
 	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/hooks", s.listHooks)
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/statuses/{sha}", s.createStatus)
@@ -509,7 +510,7 @@ func (s *Server) repoCall(w http.ResponseWriter, r *http.Request, accepted ...st
 	for _, repo := range s.users[t.user].Repos {
 		reach = reach || repo.FullName == full
 	}
-	granted := false
+	granted := len(accepted) == 0 // reading a repository needs no scope
 	for _, sc := range strings.Split(t.scope, ",") {
 		for _, a := range accepted {
 			granted = granted || sc == a
@@ -527,6 +528,36 @@ func (s *Server) repoCall(w http.ResponseWriter, r *http.Request, accepted ...st
 func invalid(w http.ResponseWriter, msg string) {
 	w.WriteHeader(http.StatusUnprocessableEntity)
 	json.NewEncoder(w).Encode(map[string]string{"message": msg, "documentation_url": "https://docs.github.com/rest"})
+}
+
+// getRepo is GET /repos/{owner}/{repo}: any token of a user who reaches
+// the repository, or of an installation granted it; 404 otherwise.
+func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
+	full := s.repoCall(w, r)
+	if full == "" {
+		return
+	}
+	defer s.mu.Unlock()
+	var rp Repo
+	for _, u := range s.users {
+		for _, x := range u.Repos {
+			if strings.EqualFold(x.FullName, full) {
+				rp = x
+			}
+		}
+	}
+	if s.app != nil {
+		for _, in := range s.app.installations {
+			for _, x := range in.Repos {
+				if strings.EqualFold(x.FullName, full) {
+					rp = x
+				}
+			}
+		}
+	}
+	json.NewEncoder(w).Encode(map[string]any{"full_name": rp.FullName, "private": rp.Private, "default_branch": rp.DefaultBranch,
+		"clone_url": s.URL + "/" + rp.FullName + ".git", "html_url": s.URL + "/" + rp.FullName,
+		"permissions": map[string]bool{"admin": false, "push": true, "pull": true}})
 }
 
 // createHook is POST /repos/{owner}/{repo}/hooks.
