@@ -132,8 +132,8 @@ type Config struct {
 	// the server has none).
 	GitHubApp GitHubApp
 	Store     Store
-	Blobs apogee.Blobs
-	Bus   apogee.EventBus
+	Blobs     apogee.Blobs
+	Bus       apogee.EventBus
 	// Logs fans build log lines out live (default: a hub of its own).
 	Logs *logs.Hub
 	// Box seals secrets at rest: environment variables, webhook secrets.
