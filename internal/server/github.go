@@ -1,8 +1,13 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/apogee-dev/apogee"
@@ -21,7 +26,73 @@ func (c *Config) normalizeGitHub() error {
 	if c.GitHubClientSecret == "" {
 		return apogee.Errorf(apogee.EINVALID, "--github-client-id needs --github-client-secret (APOGEE_GITHUB_CLIENT_SECRET) too")
 	}
-	return github.CheckURLs(c.GitHubURL, c.GitHubAPIURL)
+	if err := github.CheckURLs(c.GitHubURL, c.GitHubAPIURL); err != nil {
+		return err
+	}
+	return c.normalizeGitHubApp()
+}
+
+// normalizeGitHubApp checks the GitHub App's flags: an id needs its key
+// file and webhook secret, and the key must be the app's RSA key.
+func (c *Config) normalizeGitHubApp() error {
+	if c.GitHubAppID == 0 {
+		if c.GitHubAppKey != "" || c.GitHubAppWebhookSecret != "" {
+			return apogee.Errorf(apogee.EINVALID, "--github-app-key and --github-app-webhook-secret need --github-app-id (APOGEE_GITHUB_APP_ID) too")
+		}
+		return nil
+	}
+	if c.GitHubAppKey == "" {
+		return apogee.Errorf(apogee.EINVALID, "--github-app-id needs --github-app-key FILE, the app's private key (APOGEE_GITHUB_APP_KEY)")
+	}
+	_, err := c.newGitHubApp(nil)
+	return err
+}
+
+// newGitHubApp reads the app's key and makes the GitHub App client.
+func (c *Config) newGitHubApp(log *slog.Logger) (*github.App, error) {
+	key, err := os.ReadFile(c.GitHubAppKey)
+	if err != nil {
+		return nil, apogee.Errorf(apogee.EINVALID, "--github-app-key: cannot read the GitHub App's private key: %v", err)
+	}
+	return github.NewApp(github.AppConfig{AppID: c.GitHubAppID, PrivateKey: key, WebhookSecret: c.GitHubAppWebhookSecret,
+		WebURL: c.GitHubURL, APIURL: c.GitHubAPIURL, HTTPClient: &http.Client{Timeout: 30 * time.Second}, Log: log})
+}
+
+// githubApp is the platform's GitHub App (made once), or nil when off.
+func (s *Server) githubApp() (*github.App, error) {
+	if s.cfg.GitHubAppID == 0 || s.ghApp != nil {
+		return s.ghApp, nil
+	}
+	app, err := s.cfg.newGitHubApp(s.log.With("component", "github-app"))
+	if err != nil {
+		return nil, fmt.Errorf("github app: %w", err)
+	}
+	s.log.Info("the GitHub App is on", "app", s.cfg.GitHubAppID, "github", s.cfg.GitHubAPIURL)
+	s.ghApp = app
+	return app, nil
+}
+
+// appToken returns the token a build clones project p with: its GIT_TOKEN
+// variable when set, else the installation token of the GitHub App for a
+// project linked to an installation of the repository it still builds.
+func (s *Server) appToken(gitToken func(context.Context, *apogee.Project) (string, error)) func(context.Context, *apogee.Project) (string, error) {
+	return func(ctx context.Context, p *apogee.Project) (string, error) {
+		tok, err := gitToken(ctx, p)
+		if err != nil || tok != "" || s.ghApp == nil || p.Git == nil {
+			return tok, err
+		}
+		l, err := s.store.AppProject(ctx, p.ID)
+		if errors.Is(err, apogee.ErrNotFound) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if repo, ok := s.ghApp.RepoOf(p.Git.URL); !ok || !strings.EqualFold(repo, l.Repo) {
+			return "", nil // the project builds from another repository now
+		}
+		return s.ghApp.InstallationToken(ctx, l.InstallationID)
+	}
 }
 
 // githubClient is the GitHub client of the dashboard and of commit
