@@ -21,7 +21,12 @@ func (c *Config) normalizeGitHub() error {
 		if c.GitHubClientSecret != "" {
 			return apogee.Errorf(apogee.EINVALID, "--github-client-secret is set without --github-client-id; set both to turn on sign-in with GitHub")
 		}
-		return nil
+		if c.GitHubAppID != 0 {
+			if err := github.CheckURLs(c.GitHubURL, c.GitHubAPIURL); err != nil {
+				return err
+			}
+		}
+		return c.normalizeGitHubApp()
 	}
 	if c.GitHubClientSecret == "" {
 		return apogee.Errorf(apogee.EINVALID, "--github-client-id needs --github-client-secret (APOGEE_GITHUB_CLIENT_SECRET) too")
