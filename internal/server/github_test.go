@@ -204,7 +204,7 @@ func TestGitHubAppConfig(t *testing.T) {
 		{"id without key", func(c *Config) { c.GitHubAppID, c.GitHubAppWebhookSecret = 1, "s" }, "--github-app-key"},
 		{"id without secret", func(c *Config) { c.GitHubAppID, c.GitHubAppKey = 1, keyFile }, "--github-app-webhook-secret"},
 		{"key without id", func(c *Config) { c.GitHubAppKey = keyFile }, "--github-app-id"},
-		{"missing key file", func(c *Config) { c.GitHubAppID, c.GitHubAppKey, c.GitHubAppWebhookSecret = 1, keyFile + ".gone", "s" }, "cannot read"},
+		{"missing key file", func(c *Config) { c.GitHubAppID, c.GitHubAppKey, c.GitHubAppWebhookSecret = 1, keyFile+".gone", "s" }, "cannot read"},
 		{"not a key", func(c *Config) { c.GitHubAppID, c.GitHubAppKey, c.GitHubAppWebhookSecret = 1, bad, "s" }, "not an RSA private key"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
