@@ -194,3 +194,32 @@ func (a *App) SetStatus(ctx context.Context, id int64, fullName, sha string, st 
 	return a.c.call(ctx, hc, "POST", p+"/statuses/"+sha, map[string]string{
 		"state": st.State, "target_url": st.TargetURL, "description": st.Description, "context": st.Context}, nil)
 }
+
+// CloneToken returns the token function of builds (builder.Sources.Token):
+// first's token when it gives one (the project's GIT_TOKEN), else, for a
+// project linked to an installation (links) whose Git URL is on the app's
+// GitHub and still names the linked repository, the installation's
+// token; else "" (a public repository).
+func (a *App) CloneToken(links apogee.GitHubAppStore, first func(context.Context, *apogee.Project) (string, error)) func(context.Context, *apogee.Project) (string, error) {
+	return func(ctx context.Context, p *apogee.Project) (string, error) {
+		if first != nil {
+			if tok, err := first(ctx, p); err != nil || tok != "" {
+				return tok, err
+			}
+		}
+		if p.Git == nil {
+			return "", nil
+		}
+		l, err := links.AppProject(ctx, p.ID)
+		if errors.Is(err, apogee.ErrNotFound) {
+			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("github app: link of %s: %w", p.Name, err)
+		}
+		if repo, ok := a.RepoOf(p.Git.URL); !ok || !strings.EqualFold(repo, l.Repo) {
+			return "", nil // the project builds from another repository now
+		}
+		return a.InstallationToken(ctx, l.InstallationID)
+	}
+}

@@ -2,12 +2,10 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/apogee-dev/apogee"
@@ -77,27 +75,14 @@ func (s *Server) githubApp() (*github.App, error) {
 	return app, nil
 }
 
-// appToken returns the token a build clones project p with: its GIT_TOKEN
-// variable when set, else the installation token of the GitHub App for a
-// project linked to an installation of the repository it still builds.
+// appToken returns the token a build clones project p with: its
+// GIT_TOKEN variable, else the GitHub App's installation token for a
+// linked project (github.App.CloneToken).
 func (s *Server) appToken(gitToken func(context.Context, *apogee.Project) (string, error)) func(context.Context, *apogee.Project) (string, error) {
-	return func(ctx context.Context, p *apogee.Project) (string, error) {
-		tok, err := gitToken(ctx, p)
-		if err != nil || tok != "" || s.ghApp == nil || p.Git == nil {
-			return tok, err
-		}
-		l, err := s.store.AppProject(ctx, p.ID)
-		if errors.Is(err, apogee.ErrNotFound) {
-			return "", nil
-		}
-		if err != nil {
-			return "", err
-		}
-		if repo, ok := s.ghApp.RepoOf(p.Git.URL); !ok || !strings.EqualFold(repo, l.Repo) {
-			return "", nil // the project builds from another repository now
-		}
-		return s.ghApp.InstallationToken(ctx, l.InstallationID)
+	if s.ghApp == nil {
+		return gitToken
 	}
+	return s.ghApp.CloneToken(s.store, gitToken)
 }
 
 // githubClient is the GitHub client of the dashboard and of commit

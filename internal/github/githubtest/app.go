@@ -7,6 +7,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
+	"net/http/cgi"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,12 +29,15 @@ type Installation struct {
 }
 
 type app struct {
+	gitRoot       string          // ServeGit: bare repositories by full name
+	served        map[string]bool // lower-case full names served
 	id            int64
 	slug          string
 	key           *rsa.PublicKey
 	installations map[int64]*Installation
 	minted        int
 	jwts          int
+	gitFetches    int
 }
 
 // AppKey makes an RSA key for a GitHub App and returns it in PEM
@@ -98,6 +105,75 @@ func (s *Server) appRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/installation", s.asApp(s.repoInstallation))
 	mux.HandleFunc("POST /api/v3/app/installations/{id}/access_tokens", s.asApp(s.accessTokens))
 	mux.HandleFunc("GET /api/v3/installation/repositories", s.installationRepos)
+	mux.HandleFunc("/{owner}/{repo}/", s.gitHTTP)
+}
+
+// ServeGit serves the bare repository dir as fullName's clone URL
+// ({URL}/owner/name.git) over Git's smart HTTP (git http-backend), to
+// clients that authenticate as GitHub wants, Basic x-access-token:TOKEN
+// with a live installation token granted the repository; others get 401
+// (no credentials) or 404, as on GitHub for a private repository.
+func (s *Server) ServeGit(t testing.TB, fullName, dir string) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.app.gitRoot == "" {
+		s.app.gitRoot = t.TempDir()
+		s.app.served = map[string]bool{}
+	}
+	owner, _, _ := strings.Cut(fullName, "/")
+	if err := os.MkdirAll(filepath.Join(s.app.gitRoot, owner), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(dir, filepath.Join(s.app.gitRoot, fullName+".git")); err != nil {
+		t.Fatal(err)
+	}
+	s.app.served[strings.ToLower(fullName)] = true
+}
+
+// gitHTTP is a served repository's smart HTTP.
+func (s *Server) gitHTTP(w http.ResponseWriter, r *http.Request) {
+	full := r.PathValue("owner") + "/" + strings.TrimSuffix(r.PathValue("repo"), ".git")
+	s.mu.Lock()
+	if s.app == nil || !s.app.served[strings.ToLower(full)] || !strings.HasSuffix(r.PathValue("repo"), ".git") {
+		s.mu.Unlock()
+		http.NotFound(w, r)
+		return
+	}
+	user, tok, ok := r.BasicAuth()
+	t := s.access[tok]
+	allowed := ok && user == "x-access-token" && t != nil && t.installation != 0 &&
+		(t.expires.IsZero() || s.Now().Before(t.expires)) && s.installationReaches(t.installation, full)
+	root := s.app.gitRoot
+	s.app.gitFetches++
+	s.mu.Unlock()
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
+		http.Error(w, "Authentication required", http.StatusUnauthorized)
+		return
+	}
+	if !allowed {
+		http.Error(w, "Repository not found.", http.StatusNotFound)
+		return
+	}
+	r2 := r.Clone(r.Context())
+	r2.Header.Del("Authorization")
+	h := &cgi.Handler{Path: "git", Args: []string{"http-backend"}, Dir: root,
+		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "HOME=" + root}}
+	if p, err := exec.LookPath("git"); err == nil {
+		h.Path = p
+	}
+	h.ServeHTTP(w, r2)
+}
+
+// GitFetches is how many smart HTTP requests reached served repositories.
+func (s *Server) GitFetches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.app == nil {
+		return 0
+	}
+	return s.app.gitFetches
 }
 
 // installationReaches reports whether installation id was granted repo
