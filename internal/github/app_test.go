@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/github/githubtest"
 	"github.com/apogee-dev/apogee/internal/notify"
 	"github.com/apogee-dev/apogee/internal/testbed"
