@@ -115,6 +115,13 @@ func TestMonorepoBuild(t *testing.T) {
 	if p, _ := r.store.ProjectByID(ctx, r.project.ID); p.ProductionID != "" {
 		t.Fatal("a skipped build became production")
 	}
+	took := func(d *apogee.Deployment) time.Duration {
+		if d.BuildStartedAt == nil || d.BuildFinishedAt == nil {
+			return 0
+		}
+		return d.BuildFinishedAt.Sub(*d.BuildStartedAt).Round(time.Millisecond)
+	}
+	skippedIn := took(d)
 
 	d, log = build(c3, c2)
 	if d.Status != apogee.StatusReady || d.Skipped {
@@ -123,6 +130,7 @@ func TestMonorepoBuild(t *testing.T) {
 	if got := r.file(d, "index.html"); got != "<h1>docs</h1>" {
 		t.Errorf("built index.html = %q, want the docs'", got)
 	}
+	t.Logf("skipped by the clone's diff in %v; built (static, no install) in %v", skippedIn, took(d))
 
 	// The ignored build step: runs in apps/docs, sees the push.
 	ignore := `echo "ref=$APOGEE_GIT_COMMIT_REF target=$APOGEE_TARGET prev=$APOGEE_GIT_PREVIOUS_SHA"; test -f SKIP`
