@@ -305,7 +305,9 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		env:     b.env(vars),
 		disk:    disk,
 	}
-	if c := p.Settings.Build.IgnoreCommand; c != nil && strings.TrimSpace(*c) != "" {
+	// The ignored build step decides for builds from Git (a push, a
+	// redeploy); a folder or ZIP someone deployed is built as asked.
+	if c := p.Settings.Build.IgnoreCommand; c != nil && strings.TrimSpace(*c) != "" && d.Source == apogee.SourceGit {
 		if err := b.ignoredBuildStep(ctx, w, *c, d, ws); err != nil {
 			return nil, nil, err
 		}

@@ -151,6 +151,21 @@ func TestMonorepoBuild(t *testing.T) {
 	if d.Status != apogee.StatusReady || d.Skipped || !strings.Contains(log, "The ignored build step exited with code 1; building") {
 		t.Fatalf("ignored build step exiting 1: %s %q; log:\n%s", d.Status, d.Error, log)
 	}
+	// A ZIP someone deploys is built as asked: no ignored build step.
+	always := "exit 0"
+	r.project.Settings.Build.IgnoreCommand = &always
+	if err := r.store.UpdateProject(ctx, r.project); err != nil {
+		t.Fatal(err)
+	}
+	q := r.build(r.zipOf(map[string]string{"apps/docs/index.html": "<h1>zip</h1>", "README.md": "zip"}), apogee.TargetPreview, false)
+	d, log = r.wait(q.ID, 90*time.Second)
+	if d.Status != apogee.StatusReady || d.Skipped || strings.Contains(log, "ignored build step") {
+		t.Fatalf("a ZIP build with an ignored build step: %s %q; log:\n%s", d.Status, d.Error, log)
+	}
+	r.project.Settings.Build.IgnoreCommand = nil
+	if err := r.store.UpdateProject(ctx, r.project); err != nil {
+		t.Fatal(err)
+	}
 	// A base the repository does not have (a force push dropped it):
 	// the build goes on.
 	d, log = build(c5, strings.Repeat("0f", 20))
