@@ -3,6 +3,7 @@ package dashboard
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/apogee-dev/apogee"
@@ -53,6 +54,8 @@ func TestGitHubAppImport(t *testing.T) {
 	if deps, _ := g.store.ListDeployments(t.Context(), p.ID, 10); len(deps) != 1 || deps[0].Branch != "trunk" {
 		t.Fatalf("deployments %+v, want the first build of trunk", deps)
 	}
+	want(t, "git settings", b.get("/projects/web-site/settings/git"), http.StatusOK,
+		`Built through the Apogee GitHub App installed on <span class="mono">octo/web.site</span>`)
 
 	// Granted to the app, but octo's account cannot read it: not linked.
 	res = b.post("/projects/new", url.Values{"kind": {"git"}, "name": {"theirs"},
@@ -73,5 +76,8 @@ func TestGitHubAppImport(t *testing.T) {
 	}
 	if h := g.gh.Hooks("octo/secret-api"); len(h) != 1 {
 		t.Fatalf("%d hooks on a repository the app was not granted, want 1", len(h))
+	}
+	if page := b.get("/projects/secret-api/settings/git"); strings.Contains(string(page.body), "github-app") {
+		t.Fatal("a project with its own webhook says it is built through the app")
 	}
 }

@@ -399,6 +399,15 @@ func (d *Dashboard) settingsPage(tab string) func(http.ResponseWriter, *http.Req
 			if data["Webhooks"], err = d.webhookList(r, p.Name); err != nil {
 				return err
 			}
+		case "git":
+			// A project built through the GitHub App needs no webhook.
+			if d.links != nil {
+				if l, err := d.links.AppProject(ctx, p.ID); err == nil {
+					data["AppRepo"] = l.Repo
+				} else if !errors.Is(err, apogee.ErrNotFound) {
+					return err
+				}
+			}
 		}
 		d.render(w, r, http.StatusOK, "project_settings", s, p.Name+" · "+settingsTabs[tab]+" settings", data)
 		return nil
