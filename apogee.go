@@ -102,6 +102,17 @@ type BuildSettings struct {
 	// tree asks for (engines.node, .nvmrc, .node-version), else the
 	// current LTS.
 	NodeVersion *string `json:"node_version,omitempty"`
+	// WatchPaths are the folders and files, besides RootDir, whose change
+	// builds the project (a monorepo's shared packages): a push that
+	// touches neither the root folder nor one of them is skipped, as
+	// Vercel skips unaffected projects. Relative to the repository's top;
+	// a path ending in "/" or naming a folder covers what is inside it.
+	// Nil or empty with no RootDir: every push builds.
+	WatchPaths []string `json:"watch_paths,omitempty"`
+	// IgnoreCommand is the "ignored build step": a shell command run in
+	// the build sandbox in the checked-out tree (in RootDir) before the
+	// install; exit code 0 skips the build, any other builds.
+	IgnoreCommand *string `json:"ignore_command,omitempty"`
 }
 
 // ServeSettings are the edge's per-project switches for the common cases
@@ -194,6 +205,14 @@ type Deployment struct {
 	BuildFinishedAt *time.Time `json:"build_finished_at,omitempty"`
 	// NoCache asks the build to skip the project's dependency cache.
 	NoCache bool `json:"no_cache,omitempty"`
+	// Skipped marks a build that did not run because the push did not
+	// touch the project (its root folder and watch paths) or its ignored
+	// build step said so: its status is canceled and Error says why.
+	Skipped bool `json:"skipped,omitempty"`
+	// DiffBase is the commit a push moved the branch from, when what it
+	// changed is not known yet: the build compares it with Commit to
+	// decide whether the project is affected ("" = build).
+	DiffBase string `json:"-"`
 	// SourceBlob is the hash of the uploaded ZIP a zip build unpacks.
 	SourceBlob string `json:"-"`
 	// PullRequest is the number of the pull request a Git build is a

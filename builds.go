@@ -42,6 +42,10 @@ type BuildStore interface {
 	// StatusError or StatusCanceled and reason. ECONFLICT if it has
 	// ended already.
 	EndBuild(ctx context.Context, id string, status Status, reason string, at time.Time) (*Deployment, error)
+	// SkipBuild ends a queued or building deployment as skipped: status
+	// canceled, Skipped set, reason in Error. ECONFLICT if it has ended.
+	// (QueueBuild of a deployment with Skipped set records it ended so.)
+	SkipBuild(ctx context.Context, id, reason string, at time.Time) (*Deployment, error)
 	// FailStaleBuilds ends as error, with reason, the building deployments
 	// whose heartbeat is older than before or whose worker's name starts
 	// with workerPrefix+"/" (a previous run of this node), and returns
@@ -60,6 +64,10 @@ type CommitInfo struct {
 	Message string // the subject line
 	Author  string // the author's name
 	URL     string // the commit on the repository's host; "" if unknown
+	// Changed are the paths the push changed since the deployment's
+	// DiffBase, when ChangedKnown (a build's fetch compared the two).
+	Changed      []string
+	ChangedKnown bool
 }
 
 // BuildInfo is what a deployment records of how it was built.

@@ -150,6 +150,31 @@ type BuildService interface {
 	// the branch host (they stay at their own URLs). Other actions only
 	// check the signature.
 	SignedPullRequest(ctx context.Context, pr SignedPullRequest) (*PushResult, error)
+	// GitHubAppEvent handles a delivery of the platform's GitHub App. It
+	// needs no user: the body's signature by the app's webhook secret is
+	// the credential (EUNAUTHORIZED otherwise; ENOTFOUND when the server
+	// has no GitHub App). A push builds the projects linked to the
+	// installation for the repository; an uninstall or a repository
+	// taken away unlinks them. Other events are verified and ignored.
+	GitHubAppEvent(ctx context.Context, ev GitHubAppEvent) (*PushResult, error)
+}
+
+// GitHubAppEvent is a delivery of the platform's GitHub App.
+type GitHubAppEvent struct {
+	Event     string // X-GitHub-Event: installation, installation_repositories, push, …
+	Action    string // created, deleted, added, removed, …
+	Body      []byte
+	Signature string // X-Hub-Signature-256
+	// Installation is the payload's installation id.
+	Installation int64
+	// Repo is the pushed repository ("owner/name"); Removed are the
+	// repositories an installation_repositories event took away.
+	Repo    string
+	Removed []string
+	// Push is the branch pushed (Push.Branch "" for a tag, a deletion or
+	// another event) and the repository's URLs; its Body and Signature
+	// are unused.
+	Push SignedPush
 }
 
 // BuildQueue is the builder's side of builds: the platform's own role,
@@ -174,6 +199,10 @@ type BuildQueue interface {
 	// FailBuild ends a queued or building deployment with status
 	// StatusError or StatusCanceled and reason (ECONFLICT if it ended).
 	FailBuild(ctx context.Context, id string, status Status, reason string) (*Deployment, error)
+	// SkipBuild ends a queued or building deployment as skipped (status
+	// canceled, Skipped set) with reason: the push did not touch the
+	// project or its ignored build step said to skip.
+	SkipBuild(ctx context.Context, id, reason string) (*Deployment, error)
 	// FailStaleBuilds ends as error the builds whose worker stopped (see
 	// BuildStore.FailStaleBuilds) and returns them.
 	FailStaleBuilds(ctx context.Context, before time.Time, workerPrefix, reason string) ([]*Deployment, error)
@@ -187,6 +216,10 @@ type BuildQueue interface {
 type PushedBranch struct {
 	Branch string
 	Commit string
+	// Before is the commit the branch pointed at before the push ("" for
+	// a new branch): the build compares the two to skip projects of a
+	// monorepo the push did not touch.
+	Before string
 }
 
 // SignedPush is what a repository host says about a push.
@@ -202,6 +235,14 @@ type SignedPush struct {
 	// Branch and Commit pushed; Branch "" checks the signature only.
 	Branch string
 	Commit string
+	// Before is the commit the branch moved from ("" for a new branch).
+	Before string
+	// Changed are the paths the push added, modified or removed, as the
+	// host listed them, when ChangedKnown: the list is whole (GitHub
+	// caps a push's commits and files). Otherwise the build compares
+	// Before with Commit in the clone.
+	Changed      []string
+	ChangedKnown bool
 }
 
 // PushResult is what a SignedPush did: the projects whose secret signed
@@ -210,7 +251,10 @@ type SignedPush struct {
 type PushResult struct {
 	Projects    []string          `json:"-"`
 	Deployments []*DeploymentView `json:"deployments"`
-	Refused     []PushRefusal     `json:"refused,omitempty"`
+	// Skipped are the projects the push did not touch (monorepos): each
+	// is recorded as a skipped deployment saying why.
+	Skipped []*DeploymentView `json:"skipped,omitempty"`
+	Refused []PushRefusal     `json:"refused,omitempty"`
 }
 
 // PushRefusal is a project a push did not build, and why.

@@ -185,5 +185,6 @@ type Store interface {
 	PullRequestStore
 	GitRepoStore
 	WebhookOutboxStore
+	GitHubAppStore
 	Close() error
 }

@@ -137,6 +137,7 @@ func (a *API) routes() {
 	authed("POST /api/v1/projects/{name}/webhooks/{id}/test", a.testWebhook)
 
 	handle("POST /api/v1/webhooks/github", a.githubWebhook)
+	handle("POST /api/v1/webhooks/github-app", a.githubAppWebhook)
 	authed("POST /api/v1/projects/{name}/uploads", a.createUpload)
 	handle("PUT /api/v1/uploads/{id}", a.putUpload)
 	authed("POST /api/v1/projects/{name}/builds", a.queueBuild)

@@ -82,6 +82,7 @@ func (a *API) githubWebhook(w http.ResponseWriter, r *http.Request) error {
 		ignored = "branch " + branch + " was deleted"
 	default:
 		push.Branch, push.Commit = branch, p.After
+		push.Before, push.Changed, push.ChangedKnown = pushChanges(payload)
 	}
 	res, err := a.svc.Builds.SignedPush(r.Context(), push)
 	if err != nil {
@@ -96,6 +97,9 @@ func (a *API) githubWebhook(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "ignored": ignored})
 	default:
 		answer := map[string]any{"ok": true, "deployments": res.Deployments}
+		if len(res.Skipped) > 0 {
+			answer["skipped"] = res.Skipped
+		}
 		if len(res.Refused) > 0 {
 			answer["refused"] = res.Refused
 		}

@@ -64,6 +64,7 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 
 	var files []apogee.File
 	var app *apogee.AppBuild
+	var skip *skipError
 	if err == nil {
 		var stop func() bool
 		if stop, err = b.budget(ctx, cancel, w, p); err == nil {
@@ -115,10 +116,24 @@ func (b *Builder) build(parent context.Context, worker string, d *apogee.Deploym
 		err = ferr
 		w = logs.NewWriter(d.ID, b.cfg.Store, b.cfg.Hub, logs.Options{After: last, Log: log})
 	} else {
+		// A skip counts only if nothing ended the build meanwhile.
+		if errors.As(err, &skip) && ctx.Err() != nil {
+			skip = nil
+		}
 		cancel(nil)
 		<-hbDone
 	}
 
+	if skip != nil {
+		w.Systemf("%s", skip.reason)
+		_ = w.Close(bg)
+		if _, err := b.cfg.Queue.SkipBuild(bg, d.ID, skip.reason); err != nil && apogee.ErrorCode(err) != apogee.ECONFLICT {
+			log.Error("record skipped build", "err", err)
+		}
+		b.cfg.Hub.End(d.ID)
+		log.Info("build skipped", "reason", skip.reason)
+		return
+	}
 	status, reason := apogee.StatusError, failureReason(err)
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errCanceled):
@@ -265,6 +280,13 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		}
 		w.Systemf("Commit %s", commitLine(commit))
 	}
+	if commit.ChangedKnown {
+		// A monorepo's project: the push's changes were not known when
+		// it was queued (a git push, a truncated webhook payload).
+		if ok, reason := p.Settings.Build.Affected(commit.Changed); !ok {
+			return nil, nil, &skipError{reason: reason}
+		}
+	}
 
 	overrides := framework.Overrides(p.Settings.Build)
 	// The checkout is the repository's: it is read following no link
@@ -288,6 +310,13 @@ func (b *Builder) run(ctx context.Context, w *logs.Writer, p *apogee.Project, d 
 		rootDir: rootDir,
 		env:     b.env(vars),
 		disk:    disk,
+	}
+	// The ignored build step decides for builds from Git (a push, a
+	// redeploy); a folder or ZIP someone deployed is built as asked.
+	if c := p.Settings.Build.IgnoreCommand; c != nil && strings.TrimSpace(*c) != "" && d.Source == apogee.SourceGit {
+		if err := b.ignoredBuildStep(ctx, w, *c, d, ws); err != nil {
+			return nil, nil, err
+		}
 	}
 	kind, err := detectKind(fsys, p.Settings.App)
 	if err != nil {
@@ -623,6 +652,55 @@ func (b *Builder) step(ctx context.Context, w *logs.Writer, what, command string
 		return apogee.Errorf(apogee.EINVALID, "`%s` exited with code %d: the build's %s", command, res.ExitCode, ws.disk.Reason())
 	case res.ExitCode != 0:
 		return apogee.Errorf(apogee.EINVALID, "`%s` exited with code %d", command, res.ExitCode)
+	}
+	return nil
+}
+
+// skipError ends a build as skipped, with reason.
+type skipError struct{ reason string }
+
+func (e *skipError) Error() string { return e.reason }
+
+// ignoredBuildStep runs the project's "ignored build step" in the
+// sandbox, in the project's folder of the checkout, as Vercel does:
+// exit code 0 skips the build (a *skipError), any other builds. It sees
+// the build's environment and APOGEE_GIT_COMMIT_SHA, APOGEE_GIT_PREVIOUS_SHA
+// (the commit before the push, fetched into the clone; "" if unknown),
+// APOGEE_GIT_COMMIT_REF (the branch) and APOGEE_TARGET.
+func (b *Builder) ignoredBuildStep(ctx context.Context, w *logs.Writer, command string, d *apogee.Deployment, ws workspace) error {
+	w.Systemf("Running the ignored build step: %s", command)
+	script := command
+	if ws.rootDir != "." {
+		script = "cd " + shellQuote(ws.rootDir) + " && " + command
+	}
+	env := append(slices.Clone(ws.env),
+		"APOGEE_GIT_COMMIT_SHA="+d.Commit, "APOGEE_GIT_PREVIOUS_SHA="+d.DiffBase,
+		"APOGEE_GIT_COMMIT_REF="+d.Branch, "APOGEE_TARGET="+d.Target)
+	out, errw := w.Stream(apogee.StreamStdout), w.Stream(apogee.StreamStderr)
+	res, err := b.cfg.Sandbox.Run(ctx, sandbox.Spec{
+		Argv:    []string{"/bin/sh", "-c", script},
+		Dir:     ws.dir,
+		Env:     env,
+		Mounts:  ws.mounts,
+		Stdout:  out,
+		Stderr:  errw,
+		Limits:  b.cfg.Limits,
+		Network: true,
+	})
+	out.Close()
+	errw.Close()
+	if err != nil {
+		return fmt.Errorf("ignored build step: sandbox: %w", err)
+	}
+	switch {
+	case res.Reason == sandbox.ReasonCanceled:
+		return context.Cause(ctx)
+	case res.Killed():
+		w.Systemf("The ignored build step was %s; building", res.Reason)
+	case res.ExitCode == 0:
+		return &skipError{reason: fmt.Sprintf("Skipped by the ignored build step: `%s` exited with code 0", command)}
+	default:
+		w.Systemf("The ignored build step exited with code %d; building", res.ExitCode)
 	}
 	return nil
 }

@@ -101,13 +101,13 @@ func (s *Sources) Fetch(ctx context.Context, p *apogee.Project, d *apogee.Deploy
 			token = t
 		}
 		fmt.Fprintf(log, "Cloning %s at %s\n", shown, ref)
-		co, err := g.Fetch(ctx, url, ref, token, dir, log)
+		co, err := g.FetchChanges(ctx, url, ref, d.DiffBase, token, dir, log)
 		if err != nil {
 			return none, err
 		}
 		author, _, _ := strings.Cut(co.Author, " <")
 		return apogee.CommitInfo{SHA: co.Commit, Message: co.Message, Author: strings.TrimSpace(author),
-			URL: source.CommitURL(repo, co.Commit)}, nil
+			URL: source.CommitURL(repo, co.Commit), Changed: co.Changed, ChangedKnown: co.ChangedKnown}, nil
 	case apogee.SourceZip:
 		if d.SourceBlob == "" {
 			return none, apogee.Errorf(apogee.EINVALID, "deployment %s names no uploaded ZIP", d.ID)

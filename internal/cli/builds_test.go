@@ -166,6 +166,22 @@ func TestDeployGitStreamsLogAndPrintsURL(t *testing.T) {
 	if !strings.Contains(r.stdout, "COMMIT") || !strings.Contains(r.stdout, "feature-x@0123456 Add the header to every page of the site ") {
 		t.Errorf("deployments list lacks the commit:\n%s", r.stdout)
 	}
+	// A push a monorepo's project skipped lists as skipped, with why.
+	web, err := st.ProjectByName(t.Context(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := &apogee.Deployment{ID: apogee.NewID(), ProjectID: web.ID, Target: apogee.TargetPreview, CreatedAt: time.Now(), Source: apogee.SourceGit,
+		Branch: "feature-y", Commit: strings.Repeat("e", 40), Skipped: true, Error: "Skipped: no change in apps/web"}
+	if err := st.QueueBuild(t.Context(), sk); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "", "deployments", "list", "-p", "web").ok(t); !strings.Contains(r.stdout, "skipped: Skipped: no change in apps/web") {
+		t.Errorf("deployments list does not show the skipped build:\n%s", r.stdout)
+	}
+	if r := run(t, "", "deployments", "show", sk.ID).ok(t); !strings.Contains(r.stdout, "skipped") {
+		t.Errorf("deployments show does not say skipped:\n%s", r.stdout)
+	}
 	r = run(t, "", "deployments", "show", d.ID).ok(t)
 	for _, want := range []string{simulatedCommit.SHA, simulatedCommit.Message, "Ada Lovelace", simulatedCommit.URL, "Framework:   vite", "Node.js:     22.12.0"} {
 		if !strings.Contains(r.stdout, want) {

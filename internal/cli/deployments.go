@@ -49,7 +49,7 @@ func newDeploymentsListCmd(a *app) *cobra.Command {
 			}
 			rows := make([][]string, 0, len(ds))
 			for _, d := range ds {
-				status := string(d.Status)
+				status := statusWord(d.Deployment)
 				if d.Production {
 					status += " (production)"
 				}
@@ -97,7 +97,7 @@ func newDeploymentsShowCmd(a *app, use string) *cobra.Command {
 			fields := []string{
 				"ID", d.ID,
 				"Project", d.Project,
-				"Status", string(d.Status),
+				"Status", statusWord(d.Deployment),
 				"Target", d.Target,
 				"Production", prod,
 				"Files", itoa(d.Files),
@@ -227,4 +227,13 @@ func commitCell(branch, sha, message string) string {
 		s += " " + message
 	}
 	return s
+}
+
+// statusWord is a deployment's status as the CLI shows it: "skipped" for
+// a build a monorepo's push did not need (stored as canceled).
+func statusWord(d *apogee.Deployment) string {
+	if d.Skipped {
+		return "skipped"
+	}
+	return string(d.Status)
 }

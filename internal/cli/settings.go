@@ -13,11 +13,11 @@ import (
 // given are sent, so the others stay as they are.
 func newProjectsUpdateCmd(a *app) *cobra.Command {
 	var spa, clean, hsts, nosniff bool
-	var slash string
+	var slash, watch string
 	var appFlags appSettingFlags
 	build := map[string]*string{}
 	cmd := &cobra.Command{
-		Use:   "update NAME [--build-command C] [--install-command C] [--output-dir D] [--root-dir D] [--framework F] [--node-version V] [--spa] [--clean-urls] [--trailing-slash=true|false|unset] [--hsts] [--nosniff] [--kind K] [--start-command C] [--health-path P] [--boot-timeout S] [--instances N]",
+		Use:   "update NAME [--build-command C] [--install-command C] [--output-dir D] [--root-dir D] [--watch-paths P,P] [--ignore-command C] [--framework F] [--node-version V] [--spa] [--clean-urls] [--trailing-slash=true|false|unset] [--hsts] [--nosniff] [--kind K] [--start-command C] [--health-path P] [--boot-timeout S] [--instances N]",
 		Short: "Change how a project is built, served and run",
 		Long: `Update changes a project's build and serve settings. Only the flags you give change.
 
@@ -32,6 +32,20 @@ Build settings override what framework detection finds, for the next build:
                        by default package.json's engines.node, else .nvmrc,
                        else .node-version, else the current LTS
 Give "auto" to any of them to go back to what detection finds.
+
+Monorepos: several projects may build from one repository, each with its
+own --root-dir. A push builds a project only if it changed a file in its
+root folder or in one of its watch paths; the others get a deployment
+marked skipped that says why.
+
+  --watch-paths P,P    folders or files besides the root folder whose change
+                       builds the project, e.g. packages/ui,pnpm-lock.yaml
+                       (globs allowed); "auto": the root folder only
+  --ignore-command C   the ignored build step: run in the root folder of the
+                       checkout before the install; exit code 0 skips the
+                       build, any other builds. It sees APOGEE_GIT_COMMIT_SHA,
+                       APOGEE_GIT_PREVIOUS_SHA, APOGEE_GIT_COMMIT_REF and
+                       APOGEE_TARGET; "auto": none
 
 Serve settings: only the flags you give change;
 --spa=false turns a switch off again. The settings apply from the project's
@@ -59,6 +73,8 @@ serving if the new one fails), and --instances scales it.
 		Example: `  apogee projects update web --spa --clean-urls
   apogee projects update web --trailing-slash=false --hsts --nosniff
   apogee projects update web --spa=false --trailing-slash=unset --json
+  apogee projects update docs --root-dir apps/docs --watch-paths packages/ui
+  apogee projects update docs --ignore-command 'git diff --quiet $APOGEE_GIT_PREVIOUS_SHA HEAD -- .' 
   apogee projects update api --kind app --start-command 'node server.js' --health-path /healthz`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
@@ -83,7 +99,8 @@ serving if the new one fails), and --instances scales it.
 			}
 			buildPatch := map[string]any{}
 			for flag, key := range map[string]string{"framework": "framework", "install-command": "install_command",
-				"build-command": "build_command", "output-dir": "output_dir", "root-dir": "root_dir", "node-version": "node_version"} {
+				"build-command": "build_command", "output-dir": "output_dir", "root-dir": "root_dir", "node-version": "node_version",
+				"ignore-command": "ignore_command"} {
 				if !cmd.Flags().Changed(flag) {
 					continue
 				}
@@ -93,12 +110,25 @@ serving if the new one fails), and --instances scales it.
 					buildPatch[key] = v
 				}
 			}
+			if cmd.Flags().Changed("watch-paths") {
+				if v := strings.TrimSpace(watch); v == "auto" || v == "" {
+					buildPatch["watch_paths"] = nil
+				} else {
+					var paths []string
+					for _, p := range strings.Split(v, ",") {
+						if p = strings.TrimSpace(p); p != "" {
+							paths = append(paths, p)
+						}
+					}
+					buildPatch["watch_paths"] = paths
+				}
+			}
 			appPatch, err := appFlags.patch(cmd)
 			if err != nil {
 				return err
 			}
 			if len(serve) == 0 && len(buildPatch) == 0 && len(appPatch) == 0 {
-				return usageError(cmd, fmt.Errorf("nothing to change: give a build flag (--build-command, --install-command, --output-dir, --root-dir, --framework, --node-version), a serve flag (--spa, --clean-urls, --trailing-slash, --hsts, --nosniff) or an app flag (--kind, --start-command, --health-path, --boot-timeout, --instances)"))
+				return usageError(cmd, fmt.Errorf("nothing to change: give a build flag (--build-command, --install-command, --output-dir, --root-dir, --watch-paths, --ignore-command, --framework, --node-version), a serve flag (--spa, --clean-urls, --trailing-slash, --hsts, --nosniff) or an app flag (--kind, --start-command, --health-path, --boot-timeout, --instances)"))
 			}
 			patch := map[string]map[string]any{}
 			if len(serve) > 0 {
@@ -130,6 +160,8 @@ serving if the new one fails), and --instances scales it.
 				"Build command", orAuto(bs.BuildCommand),
 				"Output folder", orAuto(bs.OutputDir),
 				"Root folder", orAuto(bs.RootDir),
+				"Watch paths", watchPaths(bs.WatchPaths),
+				"Ignored build step", orNone(bs.IgnoreCommand),
 				"Node.js", orAuto(bs.NodeVersion),
 				"SPA fallback", onOff(s.SPA),
 				"Clean URLs", onOff(s.CleanURLs),
@@ -164,12 +196,30 @@ serving if the new one fails), and --instances scales it.
 		{"build-command", "build command (\"\": none, \"auto\": detect)"},
 		{"output-dir", "folder the build writes the site to (\"auto\": detect)"},
 		{"root-dir", "the app's folder in the repository (\"auto\": the root)"},
+		{"ignore-command", "ignored build step: exit code 0 skips the build (\"auto\": none)"},
 		{"node-version", "Node.js of builds: a version or range, e.g. 22 or >=22 (\"auto\": engines.node, .nvmrc, else the current LTS)"},
 	} {
 		build[b.flag] = f.String(b.flag, "", b.usage)
 	}
+	f.StringVar(&watch, "watch-paths", "", "comma-separated paths besides the root folder whose change builds the project (\"auto\": the root folder only)")
 	appFlags.add(cmd)
 	return cmd
+}
+
+// watchPaths shows a project's watch paths.
+func watchPaths(p []string) string {
+	if len(p) == 0 {
+		return "none (the root folder only)"
+	}
+	return strings.Join(p, ", ")
+}
+
+// orNone shows an optional command.
+func orNone(s *string) string {
+	if s == nil || *s == "" {
+		return "none"
+	}
+	return *s
 }
 
 // orDefault shows a setting, or its default.

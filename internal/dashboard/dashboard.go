@@ -85,6 +85,11 @@ type Config struct {
 	// GitHub signs people in with GitHub and lists their repositories;
 	// nil: nothing about GitHub shows and its routes answer 404.
 	GitHub *github.Client
+	// GitHubApp is the platform's GitHub App (nil: none): importing a
+	// repository granted to one of its installations links the project
+	// to it (AppLinks) instead of creating a repository webhook.
+	GitHubApp *github.App
+	AppLinks  apogee.GitHubAppStore
 	// Guard limits sign-ins through GitHub; give it the platform's
 	// (platform.Platform.Guard), which password sign-ins go through, so
 	// that one limit counts both (default: a guard of its own).
@@ -141,6 +146,8 @@ type Dashboard struct {
 	handler http.Handler
 	paths   []string // the routes registered (Routes)
 	gh      *github.Client
+	app     *github.App
+	links   apogee.GitHubAppStore
 	maxZip  int64
 	nodes   NodeVersions
 	boxes   []string // AppSandboxes
@@ -170,6 +177,11 @@ func New(cfg Config) (*Dashboard, error) {
 		ttl: cfg.SessionTTL, log: cfg.Log, now: cfg.Now,
 		guard: cfg.Guard,
 		gh:    cfg.GitHub,
+		app:   cfg.GitHubApp,
+		links: cfg.AppLinks,
+	}
+	if d.app != nil && d.links == nil {
+		return nil, errors.New("dashboard: GitHubApp needs AppLinks")
 	}
 	switch cfg.Signup {
 	case "", SignupInvite, SignupClosed:

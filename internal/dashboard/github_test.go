@@ -70,7 +70,7 @@ var (
 	sly = githubtest.User{ID: 303, Login: "sly", Emails: []githubtest.Email{{Email: "alice@example.com", Primary: true, Verified: false}}}
 )
 
-func newGitHubEnv(t *testing.T, signup string) *ghEnv {
+func newGitHubEnv(t *testing.T, signup string, opts ...func(*Config, *githubtest.Server)) *ghEnv {
 	t.Helper()
 	store, blobs, dir := testbed.Backends(t)
 	log := testbed.Quiet
@@ -93,8 +93,12 @@ func newGitHubEnv(t *testing.T, signup string) *ghEnv {
 	svc, a := services(t, platform.Config{Store: store, Blobs: blobs, Bus: bus, Logs: hub, Log: log, Box: box,
 		GitSchemes: []string{"https", "http"}, GitPolicy: egress.Policy{AllowPrivate: true}})
 	var base string
-	d, err := New(Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log, Now: clk.Now, GitHub: gh,
-		BaseURL: func() string { return base }})
+	cfg := Config{Store: store, Services: svc, Logs: hub, Signup: signup, Log: log, Now: clk.Now, GitHub: gh,
+		BaseURL: func() string { return base }}
+	for _, o := range opts {
+		o(&cfg, fake)
+	}
+	d, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

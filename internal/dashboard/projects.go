@@ -184,10 +184,15 @@ func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *ses
 // build. When GitHub refuses the webhook, the user lands on the settings
 // page's manual webhook instructions, told why.
 func (d *Dashboard) importGit(w http.ResponseWriter, r *http.Request, s *session, p *apogee.ProjectView) error {
-	hookErr := d.createGitHubHook(r, s, p)
 	where, msg := "/projects/"+url.PathEscape(p.Name), "Project "+p.Name+" created"
-	if hookErr == "" {
-		msg += "; GitHub sends its pushes to Apogee"
+	hookErr := ""
+	if linked := d.linkGitHubApp(r, s, p); linked != "" {
+		msg += "; the GitHub App installed on " + linked + " sends its pushes to Apogee"
+	} else {
+		hookErr = d.createGitHubHook(r, s, p)
+		if hookErr == "" {
+			msg += "; GitHub sends its pushes to Apogee"
+		}
 	}
 	if _, err := d.svc.Builds.QueueBuild(r.Context(), p.Name, apogee.BuildRequest{}); err != nil {
 		d.log.Warn("first build of imported project", "project", p.Name, "err", err)
@@ -201,6 +206,41 @@ func (d *Dashboard) importGit(w http.ResponseWriter, r *http.Request, s *session
 	}
 	setFlash(w, r, "ok", msg+".")
 	return seeOther(w, r, where)
+}
+
+// linkGitHubApp links p to the installation of the platform's GitHub App
+// that was granted its repository, when there is one and the user's
+// connected GitHub account can read the repository (so that the app's
+// token builds only what its owner may read). It returns the
+// installation's repository ("owner/name") when it linked, else "": the
+// repository webhook is then created as without an app.
+func (d *Dashboard) linkGitHubApp(r *http.Request, s *session, p *apogee.ProjectView) string {
+	if d.app == nil || d.gh == nil || p.Git == nil {
+		return ""
+	}
+	repo, ok := d.app.RepoOf(p.Git.URL)
+	if !ok {
+		return ""
+	}
+	log := d.log.With("project", p.Name, "repository", repo)
+	inst, err := d.app.RepoInstallation(r.Context(), repo)
+	if err != nil {
+		if !errors.Is(err, apogee.ErrNotFound) {
+			log.Warn("GitHub App installation of the repository", "err", err)
+		}
+		return ""
+	}
+	reach, err := d.gh.Reaches(r.Context(), s.user.ID, repo)
+	if err != nil || !reach {
+		log.Info("not linked to the GitHub App: the user's GitHub account does not reach the repository", "err", err)
+		return ""
+	}
+	if err := d.links.LinkAppProject(r.Context(), apogee.AppProject{ProjectID: p.ID, InstallationID: inst, Repo: repo, CreatedAt: d.now()}); err != nil {
+		log.Error("link the project to the GitHub App", "err", err)
+		return ""
+	}
+	log.Info("project linked to the GitHub App", "installation", inst)
+	return repo
 }
 
 // createGitHubHook creates the webhook of p's repository when it is on
@@ -358,6 +398,15 @@ func (d *Dashboard) settingsPage(tab string) func(http.ResponseWriter, *http.Req
 		case "notifications":
 			if data["Webhooks"], err = d.webhookList(r, p.Name); err != nil {
 				return err
+			}
+		case "git":
+			// A project built through the GitHub App needs no webhook.
+			if d.links != nil {
+				if l, err := d.links.AppProject(ctx, p.ID); err == nil {
+					data["AppRepo"] = l.Repo
+				} else if !errors.Is(err, apogee.ErrNotFound) {
+					return err
+				}
 			}
 		}
 		d.render(w, r, http.StatusOK, "project_settings", s, p.Name+" · "+settingsTabs[tab]+" settings", data)

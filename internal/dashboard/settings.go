@@ -99,13 +99,22 @@ func (d *Dashboard) saveBuildSettings(w http.ResponseWriter, r *http.Request, s 
 		return err
 	}
 	f := func(name string) *string { return orDetect(r.PostFormValue(name)) }
-	err := d.patchSettings(r, "build", map[string]*string{
+	// Watch paths: one a line, or separated by commas.
+	var watch []string
+	for _, p := range strings.FieldsFunc(r.PostFormValue("watch_paths"), func(c rune) bool { return c == ',' || c == '\n' || c == '\r' }) {
+		if p = strings.TrimSpace(p); p != "" {
+			watch = append(watch, p)
+		}
+	}
+	err := d.patchSettings(r, "build", map[string]any{
 		"framework":       f("framework"),
 		"install_command": f("install_command"),
 		"build_command":   f("build_command"),
 		"output_dir":      f("output_dir"),
 		"root_dir":        f("root_dir"),
 		"node_version":    f("node_version"),
+		"watch_paths":     watch,
+		"ignore_command":  f("ignore_command"),
 	})
 	return back(w, r, err, "Build settings saved; they apply from the next build.")
 }

@@ -55,6 +55,7 @@ var toc = []struct{ slug, file, title, summary string }{
 	{"configuration", "configuration.md", "Configuration files", "vercel.json, _redirects, _headers, netlify.toml and the project's own settings."},
 	{"compatibility", "compatibility.md", "Routing compatibility", "Every feature of _redirects, _headers, netlify.toml and vercel.json: supported, supported differently or not, and why."},
 	{"frameworks", "frameworks.md", "Builds and frameworks", "How a build is planned, the framework presets and what you can override."},
+	{"github", "github.md", "GitHub integration", "Import in one click, the Apogee GitHub App, commit statuses, and monorepos that build only what a push touched."},
 	{"apps", "apps.md", "Deploy a Node.js app", "Releases and instances: the Procfile, health checks, variables, scaling, rollbacks and limits."},
 	{"autoscaling", "autoscaling.md", "Autoscaling and scale to zero", "Instances that follow traffic between a min and a max, paused and stopped when idle, and why each decision was made."},
 	{"analytics", "analytics.md", "Traffic analytics and request logs", "Requests, visitors, bandwidth, errors and latency of a project, and its request log, from the edge, privately."},

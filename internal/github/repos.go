@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 
@@ -92,4 +93,29 @@ func (c *Client) RepoOf(repoURL string) (string, bool) {
 		return "", false
 	}
 	return full, true
+}
+
+// Reaches reports whether the user's GitHub account can read repository
+// fullName (GET {api}/repos/{owner}/{repo} with their token: 404 for a
+// repository they cannot see). The dashboard asks it before linking a
+// project to the GitHub App installation that grants the repository, so
+// that the app's token builds only repositories their owner can read.
+func (c *Client) Reaches(ctx context.Context, userID, fullName string) (bool, error) {
+	p, err := repoPath(fullName)
+	if err != nil {
+		return false, err
+	}
+	hc := oauth2.NewClient(c.ctx(ctx), c.TokenSource(ctx, userID))
+	var out struct {
+		FullName string `json:"full_name"`
+	}
+	err = c.get(ctx, hc, p, &out)
+	var ae *errAPI
+	if errors.As(err, &ae) && (ae.status == 404 || ae.status == 403) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return strings.EqualFold(out.FullName, fullName), nil
 }

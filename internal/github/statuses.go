@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -39,7 +40,10 @@ type ProjectStore interface {
 // notifications came (pending before success), so that a slow GitHub
 // never holds up the notifier's loop.
 type Statuses struct {
-	c        *Client
+	c        *Client // nil: only the app's statuses
+	app      *App    // nil: no GitHub App
+	links    apogee.GitHubAppStore
+	log      *slog.Logger
 	projects ProjectStore
 	timeout  time.Duration
 	once     sync.Once
@@ -59,7 +63,18 @@ var _ notify.Reporter = (*Statuses)(nil)
 
 // Statuses returns the reporter of the client's commit statuses.
 func (c *Client) Statuses(projects ProjectStore) *Statuses {
-	return &Statuses{c: c, projects: projects, timeout: 10 * time.Second, queue: make(chan queued, statusQueue)}
+	return &Statuses{c: c, log: c.log, projects: projects, timeout: 10 * time.Second, queue: make(chan queued, statusQueue)}
+}
+
+// WithApp has s set the statuses of projects built through the GitHub App
+// (linked in links) as their installation; c may be nil then, for a
+// server with the app and no sign-in with GitHub.
+func WithApp(s *Statuses, app *App, links apogee.GitHubAppStore, projects ProjectStore) *Statuses {
+	if s == nil {
+		s = &Statuses{log: app.log, projects: projects, timeout: 10 * time.Second, queue: make(chan queued, statusQueue)}
+	}
+	s.app, s.links = app, links
+	return s
 }
 
 // status is the commit status a notification sets, if any.
@@ -109,7 +124,7 @@ func (s *Statuses) Report(ctx context.Context, note notify.Notification) {
 	select {
 	case s.queue <- queued{ctx: ctx, note: note}:
 	default:
-		s.c.log.Warn("commit status dropped: too many waiting for GitHub", "project", note.Project, "type", note.Type)
+		s.log.Warn("commit status dropped: too many waiting for GitHub", "project", note.Project, "type", note.Type)
 	}
 }
 
@@ -121,17 +136,34 @@ func (s *Statuses) set(ctx context.Context, note notify.Notification) {
 	defer cancel()
 	p, err := s.projects.ProjectByID(ctx, note.ProjectID())
 	if err != nil {
-		s.c.log.Warn("commit status: project", "project", note.Project, "err", err)
+		s.log.Warn("commit status: project", "project", note.Project, "err", err)
 		return
 	}
 	if p.Git == nil {
+		return
+	}
+	if s.app != nil {
+		if l, err := s.links.AppProject(ctx, p.ID); err == nil {
+			log := s.log.With("project", p.Name, "repository", l.Repo, "installation", l.InstallationID, "commit", note.Deployment.Commit, "state", st.State)
+			if err := s.app.SetStatus(ctx, l.InstallationID, l.Repo, note.Deployment.Commit, st); err != nil {
+				log.Warn("commit status not set", "err", err)
+				return
+			}
+			log.Debug("commit status set")
+			return
+		} else if !errors.Is(err, apogee.ErrNotFound) {
+			s.log.Warn("commit status: GitHub App link", "project", p.Name, "err", err)
+			return
+		}
+	}
+	if s.c == nil {
 		return
 	}
 	repo, ok := s.c.RepoOf(p.Git.URL)
 	if !ok {
 		return
 	}
-	log := s.c.log.With("project", p.Name, "repository", repo, "commit", note.Deployment.Commit, "state", st.State)
+	log := s.log.With("project", p.Name, "repository", repo, "commit", note.Deployment.Commit, "state", st.State)
 	if _, err := s.c.Identity(ctx, p.OwnerID); err != nil {
 		if !errors.Is(err, apogee.ErrNotFound) {
 			log.Warn("commit status: GitHub connection", "err", err)

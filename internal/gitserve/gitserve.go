@@ -458,7 +458,7 @@ func movedBranches(before, after map[string]string) []apogee.PushedBranch {
 	var moved []apogee.PushedBranch
 	for b, c := range after {
 		if before[b] != c {
-			moved = append(moved, apogee.PushedBranch{Branch: b, Commit: c})
+			moved = append(moved, apogee.PushedBranch{Branch: b, Commit: c, Before: before[b]})
 		}
 	}
 	slices.SortFunc(moved, func(a, b apogee.PushedBranch) int { return strings.Compare(a.Branch, b.Branch) })

@@ -327,6 +327,10 @@ func (s *Server) report(ctx context.Context, sb *sideband, p *apogee.Project, ds
 		case err != nil:
 			s.log.Error("git push: follow the build", "project", p.Name, "deployment", d.ID, "err", err)
 			sb.say("Apogee: cannot follow build %s here; see it with `apogee logs %s --follow`", d.ID, d.ID)
+		case end.Skipped:
+			// A monorepo's project the push did not touch, or its ignored
+			// build step: not a failure.
+			sb.say("Apogee: build %s of %s was skipped: %s", d.ID, d.Branch, end.Error)
 		case end.Status == apogee.StatusReady:
 			sb.say("Apogee: deployment %s of %s is ready: %s", d.ID, d.Branch, end.URL)
 			if end.Production {

@@ -214,6 +214,11 @@ func (n *Notifier) notification(ctx context.Context, e apogee.Event) (Notificati
 			}
 			typ = apogee.NotifyDeploymentError
 		case apogee.StatusCanceled:
+			if d.Skipped {
+				// A monorepo's push that did not touch the project, or its
+				// ignored build step: nothing happened to tell.
+				return Notification{}, false, nil
+			}
 			typ = apogee.NotifyDeploymentCanceled
 		default:
 			return Notification{}, false, nil

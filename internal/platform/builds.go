@@ -113,42 +113,92 @@ func (pl *Platform) enqueue(ctx context.Context, p *apogee.Project, userID, ref,
 
 // enqueuePush queues a build of commit, the new head of branch after a
 // push by userID ("" for a webhook): production when branch is the
-// project's branch, a preview otherwise.
-func (pl *Platform) enqueuePush(ctx context.Context, p *apogee.Project, userID, branch, commit string) (*apogee.Deployment, error) {
-	if err := source.ValidRef(branch); err != nil {
+// project's branch, a preview otherwise. A project of a monorepo (a root
+// folder or watch paths) the push did not touch, by the host's whole
+// list of changed paths, gets a skipped deployment instead; when the
+// list is not known, the build compares before with commit.
+func (pl *Platform) enqueuePush(ctx context.Context, p *apogee.Project, userID string, push pushed) (*apogee.Deployment, error) {
+	d, skip, err := pushDeployment(p, userID, push)
+	switch {
+	case err != nil:
 		return nil, err
+	case skip != "":
+		return pl.skip(ctx, p, d, skip)
 	}
-	commit = strings.ToLower(commit)
-	if len(commit) != 40 && len(commit) != 64 || !isHex(commit) {
-		return nil, apogee.Errorf(apogee.EINVALID, "%q is not a full commit hash", commit)
-	}
-	target := apogee.TargetPreview
-	if p.Git != nil && branch == p.Git.Branch {
-		target = apogee.TargetProduction
-	}
-	return pl.queue(ctx, p, &apogee.Deployment{
-		Target: target, CreatedBy: userID,
-		Source: apogee.SourceGit, Branch: branch, Commit: commit,
-	})
+	return pl.queue(ctx, p, d)
 }
 
 // enqueueSigned is enqueuePush for a push a repository host reported:
 // queued once per commit (queueOnce), as a pull request event of the
 // same commit may have queued it already.
-func (pl *Platform) enqueueSigned(ctx context.Context, p *apogee.Project, branch, commit string) (*apogee.Deployment, error) {
-	if err := source.ValidRef(branch); err != nil {
+func (pl *Platform) enqueueSigned(ctx context.Context, p *apogee.Project, push pushed) (*apogee.Deployment, error) {
+	d, skip, err := pushDeployment(p, "", push)
+	switch {
+	case err != nil:
 		return nil, err
+	case skip != "":
+		return pl.skip(ctx, p, d, skip)
 	}
-	commit = strings.ToLower(commit)
+	d, _, err = pl.queueOnce(ctx, p, d)
+	return d, err
+}
+
+// pushDeployment is the deployment a push makes of p, and the reason to
+// skip it ("" to build).
+func pushDeployment(p *apogee.Project, userID string, push pushed) (*apogee.Deployment, string, error) {
+	if err := source.ValidRef(push.branch); err != nil {
+		return nil, "", err
+	}
+	commit := strings.ToLower(push.commit)
 	if len(commit) != 40 && len(commit) != 64 || !isHex(commit) {
-		return nil, apogee.Errorf(apogee.EINVALID, "%q is not a full commit hash", commit)
+		return nil, "", apogee.Errorf(apogee.EINVALID, "%q is not a full commit hash", commit)
 	}
 	target := apogee.TargetPreview
-	if p.Git != nil && branch == p.Git.Branch {
+	if p.Git != nil && push.branch == p.Git.Branch {
 		target = apogee.TargetProduction
 	}
-	d, _, err := pl.queueOnce(ctx, p, &apogee.Deployment{Target: target, Source: apogee.SourceGit, Branch: branch, Commit: commit})
-	return d, err
+	d := &apogee.Deployment{
+		Target: target, CreatedBy: userID,
+		Source: apogee.SourceGit, Branch: push.branch, Commit: commit,
+	}
+	if len(p.Settings.Build.Watched()) > 0 {
+		before := strings.ToLower(push.before)
+		switch {
+		case push.changedKnown:
+			if ok, reason := p.Settings.Build.Affected(push.changed); !ok {
+				return d, reason, nil
+			}
+		case isHex(before) && (len(before) == 40 || len(before) == 64) && strings.Trim(before, "0") != "":
+			d.DiffBase = before
+		}
+	}
+	return d, "", nil
+}
+
+// pushed is a branch a push moved: its new commit, the one before ("" or
+// zeros for a new branch) and, when changedKnown, the paths it changed.
+type pushed struct {
+	branch, commit, before string
+	changed                []string
+	changedKnown           bool
+}
+
+// skip records d as a skipped deployment of p with reason: no build, no
+// build minutes, the deployment list says why. The owner's plan is still
+// asked, as for a build (a disabled owner's pushes are refused).
+func (pl *Platform) skip(ctx context.Context, p *apogee.Project, d *apogee.Deployment, reason string) (*apogee.Deployment, error) {
+	if _, _, err := pl.checkBuild(ctx, p); err != nil {
+		return nil, err
+	}
+	d.ID = apogee.NewID()
+	d.ProjectID, d.Host, d.CreatedAt = p.ID, apogee.DeploymentHost(p.Name, d.ID), pl.now().UTC()
+	d.Skipped, d.Error = true, reason
+	if err := pl.store.QueueBuild(ctx, d); err != nil {
+		return nil, fmt.Errorf("platform: record skipped build: %w", err)
+	}
+	pl.publish(ctx, apogee.Event{Type: apogee.EventBuildEnded, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID})
+	pl.log.Info("build skipped", "project", p.Name, "deployment", d.ID, "branch", d.Branch, "commit", d.Commit, "reason", reason)
+	return d, nil
 }
 
 // queue gives d (what to build and its target) an id, host and creation
@@ -254,7 +304,7 @@ func (pl builds) Pushed(ctx context.Context, project, repoURL string, moved []ap
 	}
 	var views []*apogee.DeploymentView
 	for _, m := range moved {
-		d, err := pl.enqueuePush(ctx, p, u.ID, m.Branch, m.Commit)
+		d, err := pl.enqueuePush(ctx, p, u.ID, pushed{branch: m.Branch, commit: m.Commit, before: m.Before})
 		if err != nil {
 			pl.log.Error("git push: queue build", "project", p.Name, "branch", m.Branch, "err", err)
 			continue
@@ -289,9 +339,18 @@ func (pl builds) SignedPush(ctx context.Context, push apogee.SignedPush) (*apoge
 	if push.Branch == "" {
 		return res, nil
 	}
+	return pl.buildPush(ctx, signed, push, res)
+}
+
+// buildPush builds (or records as skipped) the push's commit for each of
+// projects. A project whose owner's plan refuses the build (quota,
+// disabled owner) is listed under Refused; the others build. When none
+// builds, the first refusal is the answer.
+func (pl builds) buildPush(ctx context.Context, projects []*apogee.Project, push apogee.SignedPush, res *apogee.PushResult) (*apogee.PushResult, error) {
 	var firstRefusal error
-	for _, p := range signed {
-		d, err := pl.enqueueSigned(ctx, p, push.Branch, push.Commit)
+	for _, p := range projects {
+		d, err := pl.enqueueSigned(ctx, p, pushed{branch: push.Branch, commit: push.Commit, before: push.Before,
+			changed: push.Changed, changedKnown: push.ChangedKnown})
 		if code := apogee.ErrorCode(err); code == apogee.EQUOTA || code == apogee.EFORBIDDEN {
 			pl.log.Info("signed push refused", "project", p.Name, "branch", push.Branch, "reason", apogee.ErrorMessage(err))
 			res.Refused = append(res.Refused, apogee.PushRefusal{Project: p.Name, Error: apogee.ErrorMessage(err)})
@@ -303,10 +362,14 @@ func (pl builds) SignedPush(ctx context.Context, push apogee.SignedPush) (*apoge
 		if err != nil {
 			return nil, err
 		}
+		if d.Skipped {
+			res.Skipped = append(res.Skipped, pl.view(d, p))
+			continue
+		}
 		pl.log.Info("signed push queued a build", "project", p.Name, "deployment", d.ID, "branch", push.Branch, "target", d.Target)
 		res.Deployments = append(res.Deployments, pl.view(d, p))
 	}
-	if len(res.Deployments) == 0 && firstRefusal != nil {
+	if len(res.Deployments) == 0 && len(res.Skipped) == 0 && firstRefusal != nil {
 		return nil, firstRefusal
 	}
 	return res, nil

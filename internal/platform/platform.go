@@ -70,6 +70,7 @@ type Store interface {
 	apogee.ReleaseStore
 	apogee.BranchStore
 	apogee.PullRequestStore
+	apogee.GitHubAppStore
 }
 
 // Gate is asked before a project's production alias moves to a
@@ -118,12 +119,23 @@ type EdgeCounter interface {
 	EdgeTraffic(ctx context.Context) (apogee.EdgeTraffic, error)
 }
 
+// GitHubApp is the platform's GitHub App as the platform uses it.
+type GitHubApp interface {
+	// Verify checks a delivery's X-Hub-Signature-256 (EUNAUTHORIZED).
+	Verify(signature string, body []byte) error
+	// Forget drops an installation's kept token (uninstalled).
+	Forget(installation int64)
+}
+
 // Config is what the platform stands on. Store, Blobs and Bus are
 // required.
 type Config struct {
-	Store Store
-	Blobs apogee.Blobs
-	Bus   apogee.EventBus
+	// GitHubApp verifies the deliveries of the platform's GitHub App (nil:
+	// the server has none).
+	GitHubApp GitHubApp
+	Store     Store
+	Blobs     apogee.Blobs
+	Bus       apogee.EventBus
 	// Logs fans build log lines out live (default: a hub of its own).
 	Logs *logs.Hub
 	// Box seals secrets at rest: environment variables, webhook secrets.

@@ -293,7 +293,10 @@ func validateBuildSettings(b apogee.BuildSettings) error {
 			return apogee.Errorf(apogee.EINVALID, "settings.build.%s %q must be a relative path inside the repository", name, *dir)
 		}
 	}
-	for name, cmd := range map[string]*string{"install_command": b.InstallCommand, "build_command": b.BuildCommand} {
+	if err := apogee.CheckWatchPaths(b.WatchPaths); err != nil {
+		return err
+	}
+	for name, cmd := range map[string]*string{"install_command": b.InstallCommand, "build_command": b.BuildCommand, "ignore_command": b.IgnoreCommand} {
 		if cmd != nil && (len(*cmd) > 4096 || strings.ContainsAny(*cmd, "\x00\n\r")) {
 			return apogee.Errorf(apogee.EINVALID, "settings.build.%s must be one line of at most 4096 bytes", name)
 		}

@@ -71,6 +71,15 @@ func (pl queue) FailBuild(ctx context.Context, id string, status apogee.Status, 
 	return d, nil
 }
 
+func (pl queue) SkipBuild(ctx context.Context, id, reason string) (*apogee.Deployment, error) {
+	d, err := pl.store.SkipBuild(ctx, id, reason, pl.now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("platform: skip build %s: %w", id, err)
+	}
+	pl.publish(ctx, apogee.Event{Type: apogee.EventBuildEnded, ProjectID: d.ProjectID, DeploymentID: d.ID})
+	return d, nil
+}
+
 func (pl queue) RequeueStaleBuilds(ctx context.Context, before time.Time, workerPrefix string, maxTakeovers int) ([]*apogee.Deployment, error) {
 	ds, err := pl.store.RequeueStaleBuilds(ctx, before, workerPrefix, maxTakeovers)
 	if err != nil {

@@ -261,6 +261,38 @@ func (f *fixture) OtherSameRepoSecret() string {
 
 func (f *fixture) repoURL() string { return "https://git.invalid/" + f.project + ".git" }
 
+// appSecret signs the world's GitHub App deliveries.
+const appSecret = "secsuite-app-secret"
+
+// AppPush is the GitHub App's push of the victim project's repository,
+// signed with secret ("" for unsigned), after linking the project to the
+// app's installation 9 as an import does.
+func (f *fixture) AppPush(secret string) request {
+	p, err := f.w.store.ProjectByName(f.ctx, f.project)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	repo := "victim/" + f.project
+	if err := f.w.store.LinkAppProject(f.ctx, apogee.AppProject{ProjectID: p.ID, InstallationID: 9, Repo: repo}); err != nil {
+		f.t.Fatal(err)
+	}
+	body, err := json.Marshal(map[string]any{
+		"ref": "refs/heads/main", "after": sha(f.Unique("apppushed"))[:40],
+		"installation": map[string]any{"id": 9},
+		"repository":   map[string]string{"full_name": repo, "clone_url": f.repoURL()},
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	h := http.Header{"X-Github-Event": {"push"}, "X-Github-Delivery": {f.Unique("delivery")}}
+	if secret != "" {
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write(body)
+		h.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
+	}
+	return request{method: "POST", path: "/api/v1/webhooks/github-app", body: body, contentType: "application/json", header: h, noAuth: true}
+}
+
 // GitHubPush is GitHub's push webhook for the victim's repository and
 // branch, signed with secret ("" for unsigned).
 func (f *fixture) GitHubPush(secret string) request { return f.GitHubPushTo(f.repoURL(), secret) }

@@ -227,6 +227,15 @@ func matrix() []row {
 					req: func(f *fixture) request { return f.GitHubPush(f.OtherSameRepoSecret()) }},
 			}},
 
+		{route: "POST /api/v1/webhooks/github-app", who: capability, want: 202, changes: true,
+			req: func(f *fixture) request { return f.AppPush(appSecret) },
+			forged: []forgery{
+				{what: "no signature", req: func(f *fixture) request { return f.AppPush("") }},
+				{what: "a wrong secret", req: func(f *fixture) request { return f.AppPush("not-the-app-secret-0123") }},
+				// A project's own webhook secret is no proof for the app.
+				{what: "the project's webhook secret", req: func(f *fixture) request { return f.AppPush(f.ProjectWebhookSecret()) }},
+			}},
+
 		{route: "GET /api/v1/admin/figures", who: admin, want: 200, req: get("/api/v1/admin/figures")},
 		{route: "GET /api/v1/admin/projects", who: admin, want: 200,
 			req: func(f *fixture) request { f.Production(); return get("/api/v1/admin/projects")(f) }},

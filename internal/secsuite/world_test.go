@@ -17,6 +17,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -30,6 +32,7 @@ import (
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/auth"
 	"github.com/apogee-dev/apogee/internal/client"
+	"github.com/apogee-dev/apogee/internal/github/githubtest"
 	"github.com/apogee-dev/apogee/internal/resolver/resolvertest"
 	"github.com/apogee-dev/apogee/internal/server"
 	"github.com/apogee-dev/apogee/internal/testbed"
@@ -93,6 +96,16 @@ func (w *world) unique(prefix string) string {
 	return fmt.Sprintf("%s%d%s", prefix, w.seq.Add(1), strings.ToLower(apogee.NewID()[:6]))
 }
 
+// appKeyFile writes a GitHub App key for the world.
+func appKeyFile(t *testing.T) string {
+	pemKey, _ := githubtest.AppKey(t)
+	name := filepath.Join(t.TempDir(), "app.pem")
+	if err := os.WriteFile(name, pemKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
 // startWorld runs a server on database ("" for SQLite in its data
 // folder) and makes the principals through the server's own sign-in
 // paths: the API's login and the dashboard's form.
@@ -113,6 +126,8 @@ func startWorld(t *testing.T, database string) *world {
 		// is never reached (nothing here gets past the OAuth state check).
 		GitHubClientID: "secsuite", GitHubClientSecret: "secsuite-secret",
 		GitHubURL: "https://github.invalid", GitHubAPIURL: "https://api.github.invalid",
+		// The GitHub App on, so that its webhook verifies deliveries.
+		GitHubAppID: 4242, GitHubAppKey: appKeyFile(t), GitHubAppWebhookSecret: appSecret,
 	}
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ func (s *Server) setupBuilds(context.Context) error {
 			Policy: egress.Policy{AllowPrivate: s.cfg.AllowPrivateGit}},
 		Blobs:     s.blobs,
 		LocalRoot: filepath.Join(s.cfg.Data, "git"),
-		Token:     env.GitToken,
+		Token:     s.appToken(env.GitToken),
 		Manifests: s.store,
 	}
 	if s.repos != nil {

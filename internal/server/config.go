@@ -52,6 +52,10 @@ type Config struct {
 	GitHubClientSecret string
 	GitHubURL          string // GitHub's web base (GitHub Enterprise: https://ghe.example.com)
 	GitHubAPIURL       string // GitHub's API base (GitHub Enterprise: https://ghe.example.com/api/v3)
+	// The platform's GitHub App (see github.go): on when GitHubAppID is set.
+	GitHubAppID            int64
+	GitHubAppKey           string // file of the app's private key (PEM)
+	GitHubAppWebhookSecret string
 
 	// HTTPS (see tls.go): on when TLSListen is set.
 	TLSListen   string // address of the HTTPS listener, e.g. :443
@@ -167,6 +171,9 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.GitHubClientID, "github-client-id", "", "client id of the GitHub OAuth App or GitHub App that signs people in (off when empty; callback URL <dashboard URL>/auth/github/callback)")
 	fs.StringVar(&c.GitHubClientSecret, "github-client-secret", "", "client secret of that app; prefer APOGEE_GITHUB_CLIENT_SECRET, which ps does not show")
 	fs.StringVar(&c.GitHubURL, "github-url", github.DefaultWebURL, "GitHub's web URL (GitHub Enterprise: https://ghe.example.com)")
+	fs.Int64Var(&c.GitHubAppID, "github-app-id", 0, "id of the GitHub App that builds the repositories organisations grant it, without a personal token (off when 0; webhook URL <dashboard URL>/api/v1/webhooks/github-app)")
+	fs.StringVar(&c.GitHubAppKey, "github-app-key", "", "file of the GitHub App's private key (the .pem GitHub's \"Generate a private key\" downloads)")
+	fs.StringVar(&c.GitHubAppWebhookSecret, "github-app-webhook-secret", "", "the GitHub App's webhook secret, which signs its deliveries; prefer APOGEE_GITHUB_APP_WEBHOOK_SECRET, which ps does not show")
 	fs.StringVar(&c.GitHubAPIURL, "github-api-url", github.DefaultAPIURL, "GitHub's API URL (GitHub Enterprise: https://ghe.example.com/api/v3)")
 	fs.StringVar(&c.TLSListen, "tls-listen", "", "address to serve HTTPS on (e.g. :443), with certificates from ACME obtained on demand")
 	fs.StringVar(&c.ACMECA, "acme-ca", "", "ACME directory URL (default: Let's Encrypt)")

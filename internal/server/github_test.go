@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -152,6 +154,58 @@ func TestGitHubConfig(t *testing.T) {
 		{"secret without id", func(c *Config) { c.GitHubClientSecret = "x" }, "--github-client-id"},
 		{"bad web URL", func(c *Config) { c.GitHubClientID, c.GitHubClientSecret, c.GitHubURL = "x", "y", "github.com" }, "--github-url"},
 		{"bad API URL", func(c *Config) { c.GitHubClientID, c.GitHubClientSecret, c.GitHubAPIURL = "x", "y", "ftp://api" }, "--github-api-url"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base
+			tt.mut(&c)
+			err := c.Normalize()
+			if apogee.ErrorCode(err) != apogee.EINVALID || !strings.Contains(apogee.ErrorMessage(err), tt.says) {
+				t.Fatalf("Normalize() = %v, want an invalid error naming %s", err, tt.says)
+			}
+		})
+	}
+}
+
+// TestGitHubAppConfig: the GitHub App's flags come from APOGEE_*
+// variables too; an id needs a readable key file holding an RSA key and
+// the webhook secret; a key or secret without an id is refused.
+func TestGitHubAppConfig(t *testing.T) {
+	pemKey, _ := githubtest.AppKey(t)
+	keyFile := filepath.Join(t.TempDir(), "app.pem")
+	if err := os.WriteFile(keyFile, pemKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	fs := pflag.NewFlagSet("server", pflag.ContinueOnError)
+	c.Flags(fs)
+	t.Setenv("APOGEE_GITHUB_APP_ID", "4242")
+	t.Setenv("APOGEE_GITHUB_APP_WEBHOOK_SECRET", "app-secret")
+	if err := fs.Parse([]string{"--data", t.TempDir(), "--github-app-key", keyFile}); err != nil {
+		t.Fatal(err)
+	}
+	if err := FromEnv(fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if c.GitHubAppID != 4242 || c.GitHubAppKey != keyFile || c.GitHubAppWebhookSecret != "app-secret" {
+		t.Fatalf("config %+v", c)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.pem")
+	os.WriteFile(bad, []byte("-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----\n"), 0o600)
+	base := Config{Data: "d", Listen: ":8080", Domain: "localhost", CacheMB: 1, MaxFileMB: 1, UploadTTL: time.Hour, LogLevel: "info", LogFormat: "text"}
+	for _, tt := range []struct {
+		name string
+		mut  func(*Config)
+		says string
+	}{
+		{"id without key", func(c *Config) { c.GitHubAppID, c.GitHubAppWebhookSecret = 1, "s" }, "--github-app-key"},
+		{"id without secret", func(c *Config) { c.GitHubAppID, c.GitHubAppKey = 1, keyFile }, "--github-app-webhook-secret"},
+		{"key without id", func(c *Config) { c.GitHubAppKey = keyFile }, "--github-app-id"},
+		{"missing key file", func(c *Config) { c.GitHubAppID, c.GitHubAppKey, c.GitHubAppWebhookSecret = 1, keyFile+".gone", "s" }, "cannot read"},
+		{"not a key", func(c *Config) { c.GitHubAppID, c.GitHubAppKey, c.GitHubAppWebhookSecret = 1, bad, "s" }, "not an RSA private key"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := base

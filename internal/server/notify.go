@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/apogee-dev/apogee/internal/github"
 	"sync"
 
 	"fmt"
@@ -27,9 +28,20 @@ func (s *Server) setupNotify(context.Context) error {
 	if err != nil {
 		return err
 	}
+	app, err := s.githubApp()
+	if err != nil {
+		return err
+	}
 	var reporters []notify.Reporter
+	var statuses *github.Statuses
 	if gh != nil { // builds of GitHub repositories set their commit's status
-		reporters = append(reporters, gh.Statuses(s.store))
+		statuses = gh.Statuses(s.store)
+	}
+	if app != nil { // as the installation, for projects built through the app
+		statuses = github.WithApp(statuses, app, s.store, s.store)
+	}
+	if statuses != nil {
+		reporters = append(reporters, statuses)
 	}
 	s.notifier, err = notify.New(notify.Config{
 		Store:     s.store,

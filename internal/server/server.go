@@ -54,6 +54,7 @@ type Server struct {
 	cfg      Config
 	ready    readiness      // of each role, at /readyz (roles.go)
 	gh       *github.Client // sign-in with GitHub and its API (nil: off); githubClient
+	ghApp    *github.App    // the platform's GitHub App (nil: off); githubApp
 	log      *slog.Logger
 	reg      *prometheus.Registry // every role's metrics, served at /metrics
 	store    apogee.Store
@@ -266,7 +267,14 @@ func (s *Server) setupPlatform(context.Context) error {
 	if err != nil {
 		return err
 	}
+	var ghApp platform.GitHubApp // verifies the GitHub App's deliveries
+	if app, err := s.githubApp(); err != nil {
+		return err
+	} else if app != nil {
+		ghApp = app
+	}
 	s.platform, err = platform.New(platform.Config{
+		GitHubApp:    ghApp,
 		Store:        s.store,
 		Blobs:        s.blobs,
 		Bus:          s.bus,
@@ -325,17 +333,23 @@ func (s *Server) setupApex(context.Context) error {
 	if err != nil {
 		return err
 	}
+	app, err := s.githubApp()
+	if err != nil {
+		return err
+	}
 	dcfg := dashboard.Config{
-		GitHub:   gh,
-		Guard:    s.platform.Guard(), // one sign-in limit for passwords and GitHub
-		Store:    s.store,
-		Services: svc,
-		Logs:     s.hub,
-		SiteURL:  s.SiteURL,
-		BaseURL:  s.URL,
-		Signup:   s.cfg.Signup,
-		Notify:   s.notifier,
-		Log:      s.log.With("component", "dashboard"),
+		GitHub:    gh,
+		GitHubApp: app,
+		AppLinks:  s.store,
+		Guard:     s.platform.Guard(), // one sign-in limit for passwords and GitHub
+		Store:     s.store,
+		Services:  svc,
+		Logs:      s.hub,
+		SiteURL:   s.SiteURL,
+		BaseURL:   s.URL,
+		Signup:    s.cfg.Signup,
+		Notify:    s.notifier,
+		Log:       s.log.With("component", "dashboard"),
 
 		MaxZipSize: s.cfg.MaxZipMB << 20,
 	}

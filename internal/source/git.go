@@ -120,6 +120,11 @@ type Checkout struct {
 	Message string // the commit's subject line
 	Author  string // "Name <email>"
 	Shallow bool   // the clone holds only this commit (depth 1)
+	// Changed are the paths that differ between the base commit given to
+	// FetchChanges and Commit, when ChangedKnown (the base could be
+	// fetched and compared).
+	Changed      []string
+	ChangedKnown bool
 }
 
 // Fetch clones repoURL shallowly into dir (which must be empty or absent) at
@@ -135,6 +140,19 @@ type Checkout struct {
 // the error wraps ctx's error. A missing git binary is an internal error
 // that says how to install it. On any error dir is left empty.
 func (g *Git) Fetch(ctx context.Context, repoURL, ref, token, dir string, progress io.Writer) (co Checkout, err error) {
+	return g.FetchChanges(ctx, repoURL, ref, "", token, dir, progress)
+}
+
+// FetchChanges is Fetch that also lists, in Checkout.Changed, the paths
+// that differ between the commit base (a full SHA; "" for none) and the
+// one checked out: it fetches base at depth 1 too and compares the two
+// trees (renames as a removal and an addition). A base that cannot be
+// fetched (a force push dropped it) or compared leaves ChangedKnown
+// false, with a line in the progress output, and is no error.
+func (g *Git) FetchChanges(ctx context.Context, repoURL, ref, base, token, dir string, progress io.Writer) (co Checkout, err error) {
+	if base != "" && (!isHex(base) || len(base) != 40 && len(base) != 64) {
+		return Checkout{}, invalid("base commit %q is not a full commit SHA", base)
+	}
 	rem, err := g.parseRemote(repoURL, token)
 	if err != nil {
 		return Checkout{}, err
@@ -225,6 +243,9 @@ func (g *Git) Fetch(ctx context.Context, repoURL, ref, token, dir string, progre
 		return Checkout{}, f.fail(err)
 	}
 	f.say("Checked out %s %q by %s", co.Commit, co.Message, co.Author)
+	if base != "" {
+		co.Changed, co.ChangedKnown = f.changes(strings.ToLower(base), co.Commit)
+	}
 	f.notes()
 	f.log.Info("source fetched", "ref", label, "commit", co.Commit, "shallow", co.Shallow,
 		"duration", time.Since(start).Round(time.Millisecond))
@@ -817,6 +838,37 @@ func (f *fetcher) checkout(co Checkout, sha string, shallow bool) (Checkout, err
 	co.Commit, co.Author, co.Message = parts[0], parts[1], parts[2]
 	co.Shallow = shallow
 	return co, nil
+}
+
+// changes lists the paths that differ between base and commit, fetching
+// base at depth 1 when the clone lacks it.
+func (f *fetcher) changes(base, commit string) ([]string, bool) {
+	if base == commit {
+		return []string{}, true
+	}
+	if _, err := f.revParse(base + "^{commit}"); err != nil {
+		if err := f.fetchShallow(base); err != nil {
+			if f.ctx.Err() == nil {
+				f.say("Cannot fetch the commit before the push (%s) to see what it changed; building", base)
+				f.log.Info("source: fetch the diff base", "base", base, "err", err)
+			}
+			return nil, false
+		}
+	}
+	out, err := f.run(false, false, "diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", base, commit, "--")
+	if err != nil {
+		f.say("Cannot compare %s with %s; building", base, commit)
+		f.log.Info("source: diff", "base", base, "err", err)
+		return nil, false
+	}
+	changed := []string{}
+	for _, p := range strings.Split(string(out), "\x00") {
+		if p != "" {
+			changed = append(changed, p)
+		}
+	}
+	f.say("The push changed %d files since %s", len(changed), base[:min(12, len(base))])
+	return changed, true
 }
 
 // notes tells the build log what the checkout lacks.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -225,7 +226,7 @@ func TestFetchRefs(t *testing.T) {
 			}
 			want := Checkout{Commit: tc.commit, Branch: tc.branch, Tag: tc.tag, Message: tc.message,
 				Author: "Ada Lovelace <ada@example.com>", Shallow: tc.shallow}
-			if co != want {
+			if !reflect.DeepEqual(co, want) {
 				t.Errorf("Checkout\n got %+v\nwant %+v", co, want)
 			}
 			if got := testGit(t, dst, "rev-parse", "HEAD"); got != tc.commit {

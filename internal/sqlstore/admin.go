@@ -128,9 +128,9 @@ type nullDeployment struct {
 	id, projectID, status, target, host         sql.NullString
 	createdBy, source, branch, commit, errorMsg sql.NullString
 	sourceBlob, message, author, commitURL      sql.NullString
-	framework, nodeVersion, forkRepo            sql.NullString
+	framework, nodeVersion, forkRepo, diffBase  sql.NullString
 	files, size, prNumber                       sql.NullInt64
-	noCache                                     sql.NullBool
+	noCache, skipped                            sql.NullBool
 	createdAt                                   *time.Time
 	d                                           apogee.Deployment
 }
@@ -140,7 +140,7 @@ func (n *nullDeployment) dest() []any {
 		&n.createdBy, nullTimeCol{&n.createdAt}, nullTimeCol{&n.d.ReadyAt},
 		&n.source, &n.branch, &n.commit, &n.errorMsg, nullTimeCol{&n.d.BuildStartedAt}, nullTimeCol{&n.d.BuildFinishedAt},
 		&n.noCache, &n.sourceBlob, &n.message, &n.author, &n.commitURL, warningsCol{&n.d.Warnings}, &n.framework, &n.nodeVersion,
-		&n.prNumber, &n.forkRepo}
+		&n.prNumber, &n.forkRepo, &n.skipped, &n.diffBase}
 }
 
 func (n *nullDeployment) deployment() *apogee.Deployment {
@@ -155,6 +155,7 @@ func (n *nullDeployment) deployment() *apogee.Deployment {
 	d.CommitMessage, d.CommitAuthor, d.CommitURL = n.message.String, n.author.String, n.commitURL.String
 	d.Framework, d.NodeVersion = n.framework.String, n.nodeVersion.String
 	d.PullRequest, d.ForkRepo = int(n.prNumber.Int64), n.forkRepo.String
+	d.Skipped, d.DiffBase = n.skipped.Bool, n.diffBase.String
 	return &d
 }
 

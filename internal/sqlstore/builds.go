@@ -195,6 +195,26 @@ func (s *Store) EndBuild(ctx context.Context, id string, status apogee.Status, r
 	return d, nil
 }
 
+// SkipBuild ends a queued or building deployment as skipped.
+func (s *Store) SkipBuild(ctx context.Context, id, reason string, at time.Time) (*apogee.Deployment, error) {
+	var d *apogee.Deployment
+	err := s.inTx(ctx, "skip build", func(tx *sql.Tx) error {
+		var err error
+		d, err = scanDeployment(tx.QueryRowContext(ctx, `UPDATE deployments
+			SET status = $2, error = $3, build_finished_at = $4, skipped = $5
+			WHERE id = $1 AND status IN ($6, $7) RETURNING `+deploymentCols,
+			id, apogee.StatusCanceled, reason, s.d.timeArg(at), true, apogee.StatusQueued, apogee.StatusBuilding))
+		if errors.Is(err, sql.ErrNoRows) {
+			return s.notIn(ctx, tx, id, apogee.StatusBuilding)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
 // RequeueStaleBuilds queues again the stale builds taken over fewer than
 // maxTakeovers times.
 func (s *Store) RequeueStaleBuilds(ctx context.Context, before time.Time, workerPrefix string, maxTakeovers int) ([]*apogee.Deployment, error) {

@@ -15,7 +15,7 @@ import (
 
 const deploymentCols = "id, project_id, status, target, host, files, size, created_by, created_at, ready_at, " +
 	"source, branch, commit_sha, error, build_started_at, build_finished_at, build_no_cache, source_blob, " +
-	"commit_message, commit_author, commit_url, rule_warnings, framework, node_version, pr_number, fork_repo"
+	"commit_message, commit_author, commit_url, rule_warnings, framework, node_version, pr_number, fork_repo, skipped, diff_base"
 
 func scanDeployment(row scanner) (*apogee.Deployment, error) {
 	var d apogee.Deployment
@@ -23,7 +23,7 @@ func scanDeployment(row scanner) (*apogee.Deployment, error) {
 		&d.CreatedBy, timeCol{&d.CreatedAt}, nullTimeCol{&d.ReadyAt},
 		&d.Source, &d.Branch, &d.Commit, &d.Error, nullTimeCol{&d.BuildStartedAt}, nullTimeCol{&d.BuildFinishedAt},
 		&d.NoCache, &d.SourceBlob, &d.CommitMessage, &d.CommitAuthor, &d.CommitURL, warningsCol{&d.Warnings}, &d.Framework, &d.NodeVersion,
-		&d.PullRequest, &d.ForkRepo)
+		&d.PullRequest, &d.ForkRepo, &d.Skipped, &d.DiffBase)
 	return &d, err
 }
 
@@ -102,12 +102,19 @@ func prepareDeployment(d *apogee.Deployment, files []apogee.File, status apogee.
 		d.CreatedAt = time.Now()
 	}
 	d.CreatedAt = normTime(d.CreatedAt)
-	d.Status = status
 	d.ReadyAt = nil
 	if d.Source == "" {
 		d.Source = apogee.SourceUpload
 	}
-	d.Error, d.BuildStartedAt, d.BuildFinishedAt = "", nil, nil
+	d.BuildStartedAt, d.BuildFinishedAt = nil, nil
+	if d.Skipped {
+		// A push that did not touch the project: recorded as it ended.
+		status = apogee.StatusCanceled
+		d.BuildFinishedAt = &d.CreatedAt
+	} else {
+		d.Error = ""
+	}
+	d.Status = status
 	d.Framework, d.NodeVersion = "", "" // the build records them (SetBuildInfo)
 	d.Files = len(files)
 	d.Size = 0
@@ -148,10 +155,10 @@ func (s *Store) insertNew(ctx context.Context, tx *sql.Tx, d *apogee.Deployment,
 
 // insertDeployment inserts d's row (no files).
 func (s *Store) insertDeployment(ctx context.Context, tx *sql.Tx, d *apogee.Deployment) error {
-	_, err := tx.ExecContext(ctx, "INSERT INTO deployments ("+deploymentCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, '', NULL, NULL, $13, $14, $15, $16, $17, '', '', '', $18, $19)",
+	_, err := tx.ExecContext(ctx, "INSERT INTO deployments ("+deploymentCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, $22, NULL, $23, $13, $14, $15, $16, $17, '', '', '', $18, $19, $20, $21)",
 		d.ID, d.ProjectID, d.Status, d.Target, d.Host, d.Files, d.Size, d.CreatedBy, s.d.timeArg(d.CreatedAt),
 		d.Source, d.Branch, d.Commit, d.NoCache, d.SourceBlob, d.CommitMessage, d.CommitAuthor, d.CommitURL,
-		d.PullRequest, d.ForkRepo)
+		d.PullRequest, d.ForkRepo, d.Skipped, d.DiffBase, d.Error, s.d.nullTimeArg(d.BuildFinishedAt))
 	return err
 }
 

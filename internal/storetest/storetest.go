@@ -46,7 +46,9 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"FailDeployment", testFailDeployment},
 		{"Variants", testVariants},
 		{"BuildQueue", testBuildQueue},
-		{"SourceFolder", testSourceFolder}, // sources.go
+		{"SkippedBuilds", testSkippedBuilds}, // monorepo.go
+		{"AppProjects", testAppProjects},     // githubapp.go
+		{"SourceFolder", testSourceFolder},   // sources.go
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ProjectSettings", testProjectSettings},
 		{"Logs", testLogs},

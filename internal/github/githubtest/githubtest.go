@@ -24,6 +24,18 @@
 // GitHub does (signed with each hook's secret); PullRequestPayload and
 // PushPayload make the events' bodies in GitHub's shape.
 //
+// With SetApp, it is also a GitHub App (app.go): the app's endpoints take
+// an RS256 JWT signed with the app's key (issuer the app id, at most 10
+// minutes), as GitHub checks it:
+//
+//	GET  /api/v3/app                                   the app
+//	GET  /api/v3/repos/{owner}/{repo}/installation     the installation granting a repository
+//	POST /api/v3/app/installations/{id}/access_tokens  an installation token (1 hour)
+//	GET  /api/v3/installation/repositories             with an installation token
+//
+// and installation tokens reach the installation's repositories for the
+// repository calls above.
+//
 // Tokens carry the scopes asked at authorize; repository calls without
 // an accepted scope get 404, as on GitHub, with X-OAuth-Scopes and
 // X-Accepted-OAuth-Scopes.
@@ -79,9 +91,10 @@ type code struct {
 }
 
 type token struct {
-	user    string
-	scope   string    // granted scopes, comma-separated as GitHub writes them
-	expires time.Time // zero: never
+	user         string
+	installation int64     // an installation token (user "")
+	scope        string    // granted scopes, comma-separated as GitHub writes them
+	expires      time.Time // zero: never
 }
 
 // Server is the fake GitHub. Its fields may be set before the first
@@ -116,6 +129,7 @@ type Server struct {
 	comments      map[string][]Comment    // by repository full name
 	deployments   map[string][]Deployment // by repository full name
 	nextID        int64
+	app           *app // app.go
 }
 
 // HookConfig is a webhook's config as GitHub takes it.
@@ -158,6 +172,7 @@ func New(t testing.TB, clientID, clientSecret string) *Server {
 	mux.HandleFunc("GET /api/v3/user", s.api(s.user))
 	mux.HandleFunc("GET /api/v3/user/emails", s.api(s.emails))
 	mux.HandleFunc("GET /api/v3/user/repos", s.api(s.repos))
+	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}", s.getRepo)
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/hooks", s.createHook)
 	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/hooks", s.listHooks)
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/statuses/{sha}", s.createStatus)
@@ -167,6 +182,7 @@ func New(t testing.TB, clientID, clientSecret string) *Server {
 	mux.HandleFunc("DELETE /api/v3/repos/{owner}/{repo}/issues/comments/{id}", s.deleteComment)
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/deployments", s.createDeployment)
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/deployments/{id}/statuses", s.createDeploymentStatus)
+	s.appRoutes(mux)
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s
@@ -493,14 +509,25 @@ func (s *Server) repoCall(w http.ResponseWriter, r *http.Request, accepted ...st
 		json.NewEncoder(w).Encode(map[string]string{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
 		return ""
 	}
+	full := r.PathValue("owner") + "/" + r.PathValue("repo")
+	if t.installation != 0 {
+		// An installation token reaches the installation's repositories
+		// with the app's permissions; GitHub sends no scope headers.
+		if !s.installationReaches(t.installation, full) {
+			s.mu.Unlock()
+			w.WriteHeader(http.StatusNotFound)
+			json.NewEncoder(w).Encode(map[string]string{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+			return ""
+		}
+		return full
+	}
 	w.Header().Set("X-OAuth-Scopes", strings.ReplaceAll(t.scope, ",", ", "))
 	w.Header().Set("X-Accepted-OAuth-Scopes", strings.Join(accepted, ", "))
-	full := r.PathValue("owner") + "/" + r.PathValue("repo")
 	reach := false
 	for _, repo := range s.users[t.user].Repos {
 		reach = reach || repo.FullName == full
 	}
-	granted := false
+	granted := len(accepted) == 0 // reading a repository needs no scope
 	for _, sc := range strings.Split(t.scope, ",") {
 		for _, a := range accepted {
 			granted = granted || sc == a
@@ -518,6 +545,36 @@ func (s *Server) repoCall(w http.ResponseWriter, r *http.Request, accepted ...st
 func invalid(w http.ResponseWriter, msg string) {
 	w.WriteHeader(http.StatusUnprocessableEntity)
 	json.NewEncoder(w).Encode(map[string]string{"message": msg, "documentation_url": "https://docs.github.com/rest"})
+}
+
+// getRepo is GET /repos/{owner}/{repo}: any token of a user who reaches
+// the repository, or of an installation granted it; 404 otherwise.
+func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
+	full := s.repoCall(w, r)
+	if full == "" {
+		return
+	}
+	defer s.mu.Unlock()
+	var rp Repo
+	for _, u := range s.users {
+		for _, x := range u.Repos {
+			if strings.EqualFold(x.FullName, full) {
+				rp = x
+			}
+		}
+	}
+	if s.app != nil {
+		for _, in := range s.app.installations {
+			for _, x := range in.Repos {
+				if strings.EqualFold(x.FullName, full) {
+					rp = x
+				}
+			}
+		}
+	}
+	json.NewEncoder(w).Encode(map[string]any{"full_name": rp.FullName, "private": rp.Private, "default_branch": rp.DefaultBranch,
+		"clone_url": s.URL + "/" + rp.FullName + ".git", "html_url": s.URL + "/" + rp.FullName,
+		"permissions": map[string]bool{"admin": false, "push": true, "pull": true}})
 }
 
 // createHook is POST /repos/{owner}/{repo}/hooks.

@@ -1,0 +1,207 @@
+package github_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/events"
+	"github.com/apogee-dev/apogee/internal/github"
+	"github.com/apogee-dev/apogee/internal/github/githubtest"
+	"github.com/apogee-dev/apogee/internal/notify"
+	"github.com/apogee-dev/apogee/internal/testbed"
+)
+
+func newApp(t *testing.T, fake *githubtest.Server, key []byte) (*github.App, error) {
+	t.Helper()
+	return github.NewApp(github.AppConfig{AppID: 4242, PrivateKey: key, WebhookSecret: "app-hook-secret",
+		WebURL: fake.WebURL(), APIURL: fake.APIURL(), HTTPClient: &http.Client{}})
+}
+
+// TestApp: installation tokens minted from the app's RS256 JWT (checked
+// by the fake as GitHub does) and kept until they near expiry, the
+// installation of a repository, the repositories granted (paged), a
+// commit status as the installation, a key that is not the app's, an
+// uninstalled app, and webhook signatures.
+func TestApp(t *testing.T) {
+	ctx := context.Background()
+	fake := githubtest.New(t, "cid", "csecret")
+	pemKey, key := githubtest.AppKey(t)
+	fake.SetApp(4242, "apogee-test", &key.PublicKey)
+	var repos []githubtest.Repo
+	for i := range 150 {
+		repos = append(repos, githubtest.Repo{FullName: fmt.Sprintf("acme/repo-%03d", i), DefaultBranch: "main", Private: true})
+	}
+	repos = append(repos, githubtest.Repo{FullName: "acme/mono", DefaultBranch: "main", Private: true})
+	fake.Install(githubtest.Installation{ID: 77, Account: "acme", Repos: repos})
+
+	app, err := newApp(t, fake, pemKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := app.RepoInstallation(ctx, "acme/mono")
+	if err != nil || id != 77 {
+		t.Fatalf("RepoInstallation(acme/mono) = %d, %v", id, err)
+	}
+	if _, err := app.RepoInstallation(ctx, "acme/elsewhere"); apogee.ErrorCode(err) != apogee.ENOTFOUND {
+		t.Fatalf("RepoInstallation of a repository not granted: %v", err)
+	}
+
+	tok, err := app.InstallationToken(ctx, 77)
+	if err != nil || !strings.HasPrefix(tok, "ghs_") {
+		t.Fatalf("InstallationToken = %q, %v", tok, err)
+	}
+	again, err := app.InstallationToken(ctx, 77)
+	if err != nil || again != tok || fake.Minted() != 1 {
+		t.Fatalf("a second InstallationToken = %q, %v after %d minted; want the same token, minted once", again, err, fake.Minted())
+	}
+	got, err := app.InstallationRepos(ctx, 77)
+	if err != nil || len(got) != 151 || got[150].FullName != "acme/mono" || !got[0].Private || got[0].CloneURL != fake.URL+"/acme/repo-000.git" {
+		t.Fatalf("InstallationRepos: %d repositories, %v", len(got), err)
+	}
+	if n := fake.APICalls("/api/v3/installation/repositories"); n != 2 {
+		t.Errorf("%d pages read, want 2 (100 a page)", n)
+	}
+	st := github.Status{State: github.StateSuccess, Description: "Production ready", TargetURL: "https://web.apogee.example/", Context: github.StatusContext}
+	if err := app.SetStatus(ctx, 77, "acme/mono", strings.Repeat("a", 40), st); err != nil {
+		t.Fatal(err)
+	}
+	if s := fake.Statuses("acme/mono"); len(s) != 1 || s[0].State != "success" || s[0].Context != "Apogee" {
+		t.Fatalf("statuses recorded: %+v", s)
+	}
+	if err := app.SetStatus(ctx, 77, "acme/elsewhere", strings.Repeat("a", 40), st); err == nil {
+		t.Fatal("a status on a repository the installation was not granted was set")
+	}
+
+	// A key that is not the app's: GitHub refuses the JWT.
+	otherKey, _ := githubtest.AppKey(t)
+	other, err := newApp(t, fake, otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.InstallationToken(ctx, 77); err == nil {
+		t.Fatal("a JWT signed by another key got a token")
+	}
+	if _, err := other.RepoInstallation(ctx, "acme/mono"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("RepoInstallation with another key: %v", err)
+	}
+
+	// Uninstalled: the kept token stops working and no new one comes.
+	fake.Uninstall(77)
+	app.Forget(77)
+	if _, err := app.InstallationToken(ctx, 77); apogee.ErrorCode(err) != apogee.ENOTFOUND {
+		t.Fatalf("token of an uninstalled app: %v", err)
+	}
+
+	// Deliveries are verified with the app's webhook secret.
+	body := []byte(`{"action":"created"}`)
+	mac := hmac.New(sha256.New, []byte("app-hook-secret"))
+	mac.Write(body)
+	good := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	if err := app.Verify(good, body); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", "sha256=00", "sha1=" + strings.TrimPrefix(good, "sha256="), good + "0"} {
+		if err := app.Verify(bad, body); apogee.ErrorCode(err) != apogee.EUNAUTHORIZED {
+			t.Errorf("Verify(%q) = %v", bad, err)
+		}
+	}
+	if err := app.Verify(good, append(body, ' ')); err == nil {
+		t.Error("a changed body verified")
+	}
+
+	// Bad configuration.
+	for _, c := range []github.AppConfig{
+		{AppID: 0, PrivateKey: pemKey, WebhookSecret: "s"},
+		{AppID: 1, PrivateKey: []byte("not a key"), WebhookSecret: "s"},
+		{AppID: 1, PrivateKey: pemKey},
+	} {
+		if _, err := github.NewApp(c); apogee.ErrorCode(err) != apogee.EINVALID {
+			t.Errorf("NewApp(%d, key %d bytes, secret %q) = %v", c.AppID, len(c.PrivateKey), c.WebhookSecret, err)
+		}
+	}
+}
+
+// TestAppCommitStatuses: with the GitHub App and no sign-in, a linked
+// project's Git builds set their commit's status as the installation
+// (pending, then success); an unlinked project's set none.
+func TestAppCommitStatuses(t *testing.T) {
+	f := newFixture(t, nil)
+	pemKey, key := githubtest.AppKey(t)
+	f.fake.SetApp(4242, "apogee-test", &key.PublicKey)
+	f.fake.Install(githubtest.Installation{ID: 77, Account: "acme", Repos: []githubtest.Repo{{FullName: "acme/site", Private: true}}})
+	app, err := newApp(t, f.fake, pemKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	bus := events.NewLocal(testbed.Quiet)
+	t.Cleanup(func() { bus.Close() })
+	n, err := notify.New(notify.Config{Store: f.store, Bus: bus, Reporters: []notify.Reporter{github.WithApp(nil, app, f.store, f.store)},
+		SiteURL: func(label string) string { return "https://" + label + ".apogee.example/" },
+		BaseURL: func() string { return "https://apogee.example" }, Log: testbed.Quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); n.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	project := func(name string, link bool) *apogee.Project {
+		p := &apogee.Project{ID: apogee.NewID(), Name: name, OwnerID: f.user.ID, CreatedAt: time.Now().UTC(),
+			Git: &apogee.GitSource{URL: f.fake.URL + "/acme/site.git", Branch: "main"}}
+		if err := f.store.CreateProject(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if link {
+			if err := f.store.LinkAppProject(ctx, apogee.AppProject{ProjectID: p.ID, InstallationID: 77, Repo: "acme/site"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	deploy := func(p *apogee.Project, commit string) *apogee.Deployment {
+		id := apogee.NewID()
+		d := &apogee.Deployment{ID: id, ProjectID: p.ID, Target: apogee.TargetProduction, Host: apogee.DeploymentHost(p.Name, id),
+			CreatedAt: time.Now().UTC(), Source: apogee.SourceGit, Branch: "main", Commit: commit}
+		if err := f.store.QueueBuild(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	linked, unlinked := project("site", true), project("copy", false)
+	time.Sleep(100 * time.Millisecond) // the notifier has subscribed
+	other, d := deploy(unlinked, "ccc333"), deploy(linked, "aaa111")
+	for _, ev := range []struct {
+		typ string
+		d   *apogee.Deployment
+	}{{apogee.EventBuildStarted, other}, {apogee.EventBuildStarted, d}, {apogee.EventDeploymentReady, d}} {
+		if err := bus.Publish(ctx, apogee.Event{Type: ev.typ, DeploymentID: ev.d.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []githubtest.Status{
+		{SHA: "aaa111", State: "pending", Description: "Building", TargetURL: "https://apogee.example/deployments/" + d.ID, Context: "Apogee"},
+		{SHA: "aaa111", State: "success", Description: "Production ready", TargetURL: "https://" + d.Host + ".apogee.example/", Context: "Apogee"},
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(f.fake.Statuses("acme/site")) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // a status of the unlinked project would be here by now
+	if got := f.fake.Statuses("acme/site"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("statuses\n%+v\nwant\n%+v", got, want)
+	}
+	if f.fake.Minted() != 1 {
+		t.Errorf("%d tokens minted, want 1 (kept for the second status)", f.fake.Minted())
+	}
+}
