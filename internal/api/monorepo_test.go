@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -107,6 +109,10 @@ func TestGitHubWebhookMonorepo(t *testing.T) {
 		"20 commits":   manyBody,
 		"no file list": payload(t, "github_push_monorepo.json", `"added": [],`, ``),
 	} {
+		// Each a commit of its own: a commit already queued is not
+		// queued again (a redelivery builds nothing).
+		after := fmt.Sprintf("%040x", sha256.Sum256([]byte(name)))[:40]
+		body = bytes.ReplaceAll(body, []byte("3e5b7a9c1d2f4e6a8b0c2d4e6f8a0b2c4d6e8f0a"), []byte(after))
 		a := deliver("docs", body)
 		if len(a.Deployments) != 1 {
 			t.Fatalf("%s: %+v, want docs queued", name, a)
@@ -115,7 +121,8 @@ func TestGitHubWebhookMonorepo(t *testing.T) {
 			t.Errorf("%s: queued %+v with diff base %q, want %s", name, d, d.DiffBase, before)
 		}
 	}
-	created := payload(t, "github_push_monorepo.json", `"created": false`, `"created": true`, before, strings.Repeat("0", 40))
+	created := payload(t, "github_push_monorepo.json", `"created": false`, `"created": true`, before, strings.Repeat("0", 40),
+		"3e5b7a9c1d2f4e6a8b0c2d4e6f8a0b2c4d6e8f0a", strings.Repeat("c", 40))
 	if a := deliver("docs", created); len(a.Deployments) != 1 {
 		t.Fatalf("new branch: %+v", a)
 	} else if d := e.deployments("docs")[0]; d.DiffBase != "" {
