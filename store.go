@@ -182,5 +182,7 @@ type Store interface {
 	AdminStore
 	InviteStore
 	ReleaseStore
+	TeamStore
+	AuditStore
 	Close() error
 }

@@ -36,7 +36,7 @@ const storedBytesSQL = `SELECT COALESCE(SUM(size), 0) FROM (
 func (s *Store) SystemFigures(ctx context.Context, since time.Time) (*apogee.SystemFigures, error) {
 	f := &apogee.SystemFigures{DeploymentsPerDay: []apogee.DayCount{}}
 	err := s.rdb.QueryRowContext(ctx, `SELECT
-		(SELECT COUNT(*) FROM users),
+		(SELECT COUNT(*) FROM users WHERE kind = 'user'),
 		(SELECT COUNT(*) FROM projects),
 		(SELECT COUNT(*) FROM deployments),
 		(SELECT COUNT(*) FROM deployments WHERE status = $1),

@@ -82,6 +82,8 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"PruneReleases", testPruneReleases},
 		{"ConcurrentReleases", testConcurrentReleases},
 		{"Requests", testRequests}, // requests.go
+		{"Teams", testTeams},       // teams.go
+		{"Audit", testAudit},       // teams.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
