@@ -206,3 +206,101 @@ type AuditStore interface {
 // DefaultTeamInviteTTL is how long a team invitation is good for unless
 // the owner says otherwise.
 const DefaultTeamInviteTTL = 7 * 24 * time.Hour
+
+// TeamService keeps teams, their members and invitations. Who may do what
+// is the roles' (Role): any member sees the team and its members; owners
+// change them. A team the caller is no member of is ENOTFOUND, as a
+// missing one.
+type TeamService interface {
+	// Teams returns the caller's teams with their role in each.
+	Teams(ctx context.Context) ([]*TeamMembership, error)
+	// Team returns one of the caller's teams with its members, its plan
+	// and usage, and (for owners) its pending invitations.
+	Team(ctx context.Context, name string) (*TeamView, error)
+	// CreateTeam makes a team with the caller as its owner.
+	CreateTeam(ctx context.Context, req CreateTeamRequest) (*TeamView, error)
+	// DeleteTeam removes an empty team (owners; ECONFLICT while it owns
+	// projects).
+	DeleteTeam(ctx context.Context, name string) error
+	// Members returns the team's members by email.
+	Members(ctx context.Context, team string) ([]*Member, error)
+	// SetRole changes a member's role, found by email or id (owners).
+	SetRole(ctx context.Context, team, user string, role Role) (*Member, error)
+	// RemoveMember removes a member (owners; anyone may leave): their
+	// access ends at once, their tokens scoped to the team are revoked.
+	RemoveMember(ctx context.Context, team, user string) error
+	// Invite makes an invitation link (owners); the link is in this
+	// answer only.
+	Invite(ctx context.Context, team string, req TeamInviteRequest) (*NewTeamInvite, error)
+	// Invites returns the team's pending invitations (owners).
+	Invites(ctx context.Context, team string) ([]*TeamInvite, error)
+	RevokeInvite(ctx context.Context, team, id string) error
+	// AcceptInvite makes the caller a member by an invitation's token
+	// (the last part of its link).
+	AcceptInvite(ctx context.Context, token string) (*TeamMembership, error)
+}
+
+// AuditService reads the audit log.
+type AuditService interface {
+	// Audit returns entries newest first: the caller's own log, a team's
+	// (its owners) or, for an admin asking for All, every entry.
+	Audit(ctx context.Context, req AuditRequest) ([]*AuditEntry, error)
+}
+
+// AuditRequest selects entries of GET /api/v1/audit.
+type AuditRequest struct {
+	Team    string `json:"team,omitempty"`
+	Project string `json:"project,omitempty"`
+	All     bool   `json:"all,omitempty"`
+	// Since is a duration before now ("7d", "12h") or an RFC 3339 time.
+	Since  string `json:"since,omitempty"`
+	Before int64  `json:"before,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+}
+
+// CreateTeamRequest is the body of POST /api/v1/teams. The name follows
+// the rules of project names (a DNS label).
+type CreateTeamRequest struct {
+	Name string `json:"name"`
+}
+
+// TeamView is a team as a member sees it.
+type TeamView struct {
+	*Team
+	Role    Role          `json:"role"`
+	Members []*Member     `json:"members"`
+	Invites []*TeamInvite `json:"invites,omitempty"`
+	Plan    *PlanView     `json:"plan,omitempty"`
+}
+
+// TeamInviteRequest is the body of POST /api/v1/teams/{team}/invites.
+type TeamInviteRequest struct {
+	Email string `json:"email,omitempty"`
+	Role  string `json:"role,omitempty"` // default member
+	// ExpiresIn is how long the link is good for, in seconds (default 7
+	// days, at most 30).
+	ExpiresIn int64 `json:"expires_in,omitempty"`
+}
+
+// NewTeamInvite is an invitation with its link, shown once.
+type NewTeamInvite struct {
+	*TeamInvite
+	URL   string `json:"url"`
+	Token string `json:"token"`
+}
+
+// AcceptTeamInviteRequest is the body of POST /api/v1/teams/join.
+type AcceptTeamInviteRequest struct {
+	Token string `json:"token"`
+}
+
+// SetRoleRequest is the body of PATCH /api/v1/teams/{team}/members/{user}.
+type SetRoleRequest struct {
+	Role string `json:"role"`
+}
+
+// MoveProjectRequest is the body of POST /api/v1/projects/{name}/move:
+// Team is where the project goes, "" for the caller in person.
+type MoveProjectRequest struct {
+	Team string `json:"team"`
+}

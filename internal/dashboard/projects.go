@@ -70,7 +70,7 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The page acts as the signed-in user (home is not behind authed).
 	ctx := apogee.NewContextWithUser(r.Context(), s.user)
-	projects, err := d.svc.Projects.Projects(ctx)
+	projects, err := d.svc.Projects.Projects(ctx, "")
 	if err != nil {
 		return err
 	}

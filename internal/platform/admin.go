@@ -131,6 +131,7 @@ func (pl admin) UpdateUser(ctx context.Context, user string, req apogee.UpdateUs
 	}
 	pl.log.Info("admin changed user", "admin", me.ID, "user", u.ID,
 		"plan", req.Plan, "disabled", req.Disabled, "is_admin", req.Admin)
+	pl.record(ctx, me, "", nil, "admin.user.update", u.Email, "")
 	if u, err = pl.store.UserByID(ctx, u.ID); err != nil {
 		return nil, fmt.Errorf("platform: read user back: %w", err)
 	}
@@ -173,6 +174,7 @@ func (pl admin) CreatePlan(ctx context.Context, req apogee.PlanRequest) (*apogee
 		return nil, fmt.Errorf("platform: create plan: %w", err)
 	}
 	pl.log.Info("admin created plan", "admin", me.ID, "plan", p.ID, "name", p.Name)
+	pl.record(ctx, me, "", nil, "admin.plan.create", p.Name, "")
 	return p, nil
 }
 
@@ -193,6 +195,7 @@ func (pl admin) UpdatePlan(ctx context.Context, plan string, req apogee.PlanRequ
 		return nil, fmt.Errorf("platform: update plan: %w", err)
 	}
 	pl.log.Info("admin updated plan", "admin", me.ID, "plan", p.ID, "name", p.Name)
+	pl.record(ctx, me, "", nil, "admin.plan.update", p.Name, "")
 	if p, err = pl.store.PlanByID(ctx, p.ID); err != nil {
 		return nil, fmt.Errorf("platform: read plan back: %w", err)
 	}
@@ -213,6 +216,7 @@ func (pl admin) DeletePlan(ctx context.Context, plan string) error {
 		return fmt.Errorf("platform: delete plan: %w", err)
 	}
 	pl.log.Info("admin deleted plan", "admin", me.ID, "plan", p.ID, "name", p.Name)
+	pl.record(ctx, me, "", nil, "admin.plan.delete", p.Name, "")
 	return nil
 }
 
@@ -390,6 +394,7 @@ func (pl admin) Invite(ctx context.Context, req apogee.InviteRequest) (*apogee.N
 		return nil, fmt.Errorf("platform: invite: %w", err)
 	}
 	pl.log.Info("invite made", "invite", inv.ID, "by", me.ID, "expires", inv.ExpiresAt)
+	pl.record(ctx, me, "", nil, "admin.invite.create", inv.Email, "")
 	return &apogee.NewInvite{Invite: inv, URL: pl.cfg.BaseURL() + "/signup?invite=" + url.QueryEscape(secret)}, nil
 }
 
@@ -419,5 +424,6 @@ func (pl admin) RevokeInvite(ctx context.Context, id string) error {
 		return fmt.Errorf("platform: revoke invite: %w", err)
 	}
 	pl.log.Info("invite revoked", "invite", id, "by", me.ID)
+	pl.record(ctx, me, "", nil, "admin.invite.revoke", id, "")
 	return nil
 }

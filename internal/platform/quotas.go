@@ -60,6 +60,24 @@ func (pl *Platform) checkDomains(ctx context.Context, ownerID string) error {
 	return nil
 }
 
+// checkDomainsN refuses n more custom domains for ownerID beyond the
+// plan (a project with its domains moving in).
+func (pl *Platform) checkDomainsN(ctx context.Context, ownerID string, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	p, use, err := pl.planUsage(ctx, ownerID)
+	if err != nil {
+		return err
+	}
+	if l := p.Limits.CustomDomains; !apogee.Allows(l, use.CustomDomains, n) {
+		return apogee.QuotaError(p, apogee.LimitCustomDomains, l, use.CustomDomains,
+			plural(l, "custom domain", "custom domains"), fmt.Sprintf("there are %d and the project brings %d", use.CustomDomains, n),
+			"remove some "+askAdmin)
+	}
+	return nil
+}
+
 // checkZones refuses a new DNS zone for ownerID beyond the plan.
 func (pl *Platform) checkZones(ctx context.Context, ownerID string) error {
 	p, err := pl.store.UserPlan(ctx, ownerID)
