@@ -69,6 +69,7 @@ func New() *cobra.Command {
 		newWebhooksCmd(a), // webhooks.go
 		newLinkCmd(a),     // link.go
 		newAppsCmd(a),     // apps.go
+		newTeamsCmd(a), newSwitchCmd(a), newAuditCmd(a), // teams.go
 	)
 	setVersion(a, root) // version.go
 	return root
