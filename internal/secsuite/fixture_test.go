@@ -55,6 +55,10 @@ type fixture struct {
 	plan        string
 	invite      string
 	user        string
+	team        string // the victim's team (teams_fixture_test.go)
+	teamID      string
+	teamInvite  string
+	teamMember  string
 }
 
 type uploading struct {
@@ -578,6 +582,7 @@ func (f *fixture) snapshot() string {
 		return nil
 	})
 	put("blobs", blobs)
+	f.teamSnapshot(put, must)
 	tokens, err := w.store.ListTokens(ctx, w.owner.user.ID)
 	must(err)
 	for _, tok := range tokens {
