@@ -262,10 +262,14 @@ func matrix() []row {
 		// Teams (issue 19): the victim owns the fixture's team.
 		{route: "GET /api/v1/teams", who: signedIn, want: 200, req: func(f *fixture) request { f.Team(); return get("/api/v1/teams")(f) }},
 		{route: "POST /api/v1/teams", who: signedIn, want: 201, changes: true,
-			req: func(f *fixture) request { return jsonReq("POST", "/api/v1/teams", map[string]string{"name": f.Unique("newteam")}) }},
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/teams", map[string]string{"name": f.Unique("newteam")})
+			}},
 		{route: "POST /api/v1/teams/join", who: signedIn, want: 200, changes: true,
 			reason: "the token is a third person's team's: joining it changes the caller's memberships only",
-			req: func(f *fixture) request { return jsonReq("POST", "/api/v1/teams/join", map[string]string{"token": f.JoinToken()}) }},
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/teams/join", map[string]string{"token": f.JoinToken()})
+			}},
 		{route: "GET /api/v1/teams/{team}", who: owner, want: 200,
 			req: func(f *fixture) request { return get("/api/v1/teams/" + f.Team())(f) }},
 		{route: "DELETE /api/v1/teams/{team}", who: owner, want: 204, changes: true,
