@@ -590,6 +590,14 @@ func (f *fixture) snapshot() string {
 	}
 	projects, err := w.store.ListProjects(ctx, w.owner.user.ID)
 	must(err)
+	// And the projects of the victim's teams (roles_test.go).
+	teams, err := w.store.Teams(ctx, w.owner.user.ID)
+	must(err)
+	for _, t := range teams {
+		ps, err := w.store.ListProjects(ctx, t.ID)
+		must(err)
+		projects = append(projects, ps...)
+	}
 	for _, p := range projects {
 		put("project", []any{p, p.WebhookSecret})
 		deps, err := w.store.ListDeployments(ctx, p.ID, 1000)
