@@ -44,7 +44,12 @@ func (pl admin) Users(ctx context.Context) ([]*apogee.UserView, error) {
 func (pl *Platform) lookupUser(ctx context.Context, key string) (*apogee.User, error) {
 	var u *apogee.User
 	var err error
-	if strings.Contains(key, "@") {
+	if name, ok := strings.CutPrefix(key, "team:"); ok { // a team's account: its plan
+		var t *apogee.Team
+		if t, err = pl.store.TeamByName(ctx, name); err == nil {
+			u, err = pl.store.UserByID(ctx, t.ID)
+		}
+	} else if strings.Contains(key, "@") {
 		u, err = pl.store.UserByEmail(ctx, key)
 	} else {
 		u, err = pl.store.UserByID(ctx, key)
@@ -100,6 +105,11 @@ func (pl admin) UpdateUser(ctx context.Context, user string, req apogee.UpdateUs
 	}
 	if u.ID == me.ID && req.Admin != nil && !*req.Admin {
 		return nil, apogee.Errorf(apogee.EINVALID, "you cannot remove your own admin rights; ask another admin")
+	}
+	if req.Admin != nil {
+		if _, err := pl.store.TeamByID(ctx, u.ID); err == nil {
+			return nil, apogee.Errorf(apogee.EINVALID, "a team is no person: it cannot be an admin; only its plan and disabled state change")
+		}
 	}
 	planID := ""
 	if req.Plan != nil && *req.Plan != "" {

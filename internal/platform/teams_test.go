@@ -307,3 +307,30 @@ func testTeamRoles(t *testing.T, w *teamWorld) {
 	// A team that owns projects cannot be deleted.
 	wantRole(t, "delete a team with projects", T.DeleteTeam(w.alice, "acme"), apogee.ECONFLICT)
 }
+
+// TestTeamPlan: an admin puts a team on a plan by "team:NAME"; the
+// team's projects count against it, not its members'; a team is never
+// made an admin.
+func TestTeamPlan(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newTeamWorld(t, open(t))
+			admin := apogee.NewContextWithUser(t.Context(), &apogee.User{ID: "root", Email: "root@example.com", Admin: true})
+			try(w.svc.Teams.CreateTeam(w.alice, apogee.CreateTeamRequest{Name: "acme"})).must(t)
+			one, planName := int64(1), "team of one"
+			plan := try(w.svc.Admin.CreatePlan(admin, apogee.PlanRequest{Name: &planName, Projects: &one})).must(t)
+			try(w.svc.Admin.UpdateUser(admin, "team:acme", apogee.UpdateUserRequest{Plan: &plan.ID})).must(t)
+			yes := true
+			_, err := w.svc.Admin.UpdateUser(admin, "team:acme", apogee.UpdateUserRequest{Admin: &yes})
+			wantRole(t, "a team made admin", err, apogee.EINVALID)
+			try(w.svc.Projects.CreateProject(w.alice, apogee.CreateProjectRequest{Name: "first", Team: "acme"})).must(t)
+			_, err = w.svc.Projects.CreateProject(w.alice, apogee.CreateProjectRequest{Name: "second", Team: "acme"})
+			wantRole(t, "beyond the team's plan", err, apogee.EQUOTA)
+			try(w.svc.Projects.CreateProject(w.alice, apogee.CreateProjectRequest{Name: "mine"})).must(t) // alice's own plan is not the team's
+			v := try(w.svc.Teams.Team(w.alice, "acme")).must(t)
+			if v.Plan == nil || v.Plan.Plan.ID != plan.ID || v.Plan.Usage.Projects != 1 {
+				t.Errorf("team view's plan %+v", v.Plan)
+			}
+		})
+	}
+}
