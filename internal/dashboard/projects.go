@@ -123,7 +123,7 @@ type newProjectForm struct {
 	Name, GitURL, Branch, Kind, Error string
 	Team                              string                   // the owner: "" you, else a team's name
 	Teams                             []*apogee.TeamMembership // the teams you may make projects in
-	GitHub                            githubRepos // the user's repositories, when GitHub is connected
+	GitHub                            githubRepos              // the user's repositories, when GitHub is connected
 	MaxZip                            int64
 }
 
