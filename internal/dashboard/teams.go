@@ -76,8 +76,8 @@ func (d *Dashboard) inviteToTeam(w http.ResponseWriter, r *http.Request, s *sess
 	inv, err := d.svc.Teams.Invite(r.Context(), r.PathValue("team"), apogee.TeamInviteRequest{
 		Email: r.PostFormValue("email"), Role: r.PostFormValue("role")})
 	if err != nil {
-		if apogee.ErrorCode(err) == apogee.EINTERNAL {
-			return err
+		if c := apogee.ErrorCode(err); c == apogee.EINTERNAL || c == apogee.ENOTFOUND {
+			return err // a team you are no member of is a 404, like a missing one
 		}
 		setFlash(w, r, "error", apogee.ErrorMessage(err))
 		return seeOther(w, r, teamURL(r))

@@ -527,6 +527,28 @@ func matrix() []row {
 				return form("/dns/zones/"+f.Zone()+"/records/"+f.ZoneRecord()+"/remove", nil)
 			}},
 
+		// Teams (issue 19, internal/dashboard/teams.go).
+		{route: "GET /teams", who: signedIn, want: 200, req: func(f *fixture) request { f.Team(); return get("/teams")(f) }},
+		{route: "POST /teams", who: signedIn, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/teams", url.Values{"name": {f.Unique("dashteam")}}) }},
+		{route: "GET /teams/join", who: signedIn, want: 200, req: get("/teams/join?token=apg_not-a-real-one")},
+		{route: "POST /teams/join", who: signedIn, want: 303, changes: true,
+			reason: "the token is a third person's team's: joining it changes the caller's memberships only",
+			req:    func(f *fixture) request { return form("/teams/join", url.Values{"token": {f.JoinToken()}}) }},
+		{route: "GET /teams/{team}", who: owner, want: 200,
+			req: func(f *fixture) request { f.TeamInvite(); f.TeamMember(); return get("/teams/" + f.Team())(f) }},
+		{route: "POST /teams/{team}/invites", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return form("/teams/"+f.Team()+"/invites", url.Values{"email": {f.Unique("dashinvitee") + "@victim.example"}, "role": {"viewer"}})
+			}},
+		{route: "POST /teams/{team}/invites/{id}/revoke", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/teams/"+f.Team()+"/invites/"+f.TeamInvite()+"/revoke", nil) }},
+		{route: "POST /teams/{team}/members/{user}/role", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/teams/"+f.Team()+"/members/"+f.TeamMember()+"/role", url.Values{"role": {"viewer"}})
+			}},
+		{route: "POST /teams/{team}/members/{user}/remove", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/teams/"+f.Team()+"/members/"+f.TeamMember()+"/remove", nil) }},
 		{route: "GET /account", who: signedIn, want: 200, req: get("/account")},
 		{route: "POST /account/tokens", who: signedIn, want: 200, changes: true,
 			req: func(f *fixture) request {
