@@ -315,6 +315,7 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("GET /admin", d.admin(d.adminOverview))
 	m.Handle("GET /admin/projects", d.admin(d.adminProjects))
 	m.Handle("GET /admin/deployments", d.admin(d.adminDeployments))
+	m.Handle("GET /admin/audit", d.admin(d.adminAudit)) // teams.go
 	m.Handle("GET /admin/users", d.admin(d.adminUsers))
 	m.Handle("POST /admin/users/{id}/disabled", d.admin(d.adminSetDisabled))
 	m.Handle("POST /admin/users/{id}/plan", d.admin(d.adminSetPlan))

@@ -150,3 +150,16 @@ func (d *Dashboard) joinTeam(w http.ResponseWriter, r *http.Request, s *session)
 	setFlash(w, r, "ok", "You joined team "+m.Name+" as "+string(m.Role)+".")
 	return seeOther(w, r, "/teams/"+url.PathEscape(m.Name))
 }
+
+// adminAudit is the platform's whole audit log, newest first (admins).
+func (d *Dashboard) adminAudit(w http.ResponseWriter, r *http.Request, s *session) error {
+	es, err := d.svc.Audit.Audit(r.Context(), apogee.AuditRequest{All: true, Limit: adminAuditShown})
+	if err != nil {
+		return err
+	}
+	d.render(w, r, http.StatusOK, "admin_audit", s, "Admin: audit log", map[string]any{"Entries": es, "Limit": adminAuditShown})
+	return nil
+}
+
+// adminAuditShown is how many entries the admin's audit page shows.
+const adminAuditShown = 200

@@ -14,7 +14,7 @@ import (
 
 // pageNames are the templates/<name>.html files; each defines "content"
 // and is executed inside layout.html.
-var pageNames = []string{"teams", "team", "team_join", "landing", "login", "signup", "projects", "new_project", "project", "project_logs", "project_analytics", "project_requests", "project_settings", "deployment", "account", "error",
+var pageNames = []string{"teams", "team", "team_join", "admin_audit", "landing", "login", "signup", "projects", "new_project", "project", "project_logs", "project_analytics", "project_requests", "project_settings", "deployment", "account", "error",
 	"webhook_created", "app", "dns", "dns_zone",
 	"admin", "admin_projects", "admin_deployments", "admin_users", "admin_plans", "docs"}
 

@@ -575,6 +575,7 @@ func matrix() []row {
 		{route: "GET /admin", who: admin, want: 200, req: get("/admin")},
 		{route: "GET /admin/projects", who: admin, want: 200,
 			req: func(f *fixture) request { f.Production(); return get("/admin/projects")(f) }},
+		{route: "GET /admin/audit", who: admin, want: 200, req: func(f *fixture) request { f.Team(); return get("/admin/audit")(f) }},
 		{route: "GET /admin/deployments", who: admin, want: 200,
 			req: func(f *fixture) request { f.Production(); return get("/admin/deployments")(f) }},
 		{route: "GET /admin/users", who: admin, want: 200,

@@ -167,6 +167,7 @@ func TestEveryPageAtPhoneAndLaptopWidth(t *testing.T) {
 		{route: "GET /admin/users", path: "/admin/users", ready: `//h1`},
 		{route: "GET /admin/projects", path: "/admin/projects", ready: `//h1`},
 		{route: "GET /admin/deployments", path: "/admin/deployments", ready: `//h1`},
+		{route: "GET /admin/audit", path: "/admin/audit", ready: `//tr[@data-action="team.create"]`},
 		{route: "GET /admin/plans", path: "/admin/plans", ready: `//h1`},
 		{route: "GET /admin/plans/{id}", path: "/admin/plans/" + url.PathEscape(plans[0].ID), ready: `//h1`},
 	}
