@@ -334,3 +334,52 @@ func TestTeamPlan(t *testing.T) {
 		})
 	}
 }
+
+// TestPruneAudit: each owner's entries older than their plan's
+// audit_log_days go, others stay; an unlimited plan keeps everything, an
+// owner that is gone is held to the default plan.
+func TestPruneAudit(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newTeamWorld(t, open(t))
+			ctx := t.Context()
+			admin := apogee.NewContextWithUser(ctx, &apogee.User{ID: "root", Email: "root@example.com", Admin: true})
+			unl, planName := int64(apogee.Unlimited), "keeps all"
+			plan := try(w.svc.Admin.CreatePlan(admin, apogee.PlanRequest{Name: &planName, AuditLogDays: &unl})).must(t)
+			bob := apogee.UserFromContext(w.bob)
+			if err := w.store.SetUserPlan(ctx, bob.ID, plan.ID); err != nil {
+				t.Fatal(err)
+			}
+			alice := apogee.UserFromContext(w.alice)
+			now := time.Now()
+			add := func(owner string, age time.Duration) {
+				if err := w.store.AddAudit(ctx, &apogee.AuditEntry{At: now.Add(-age), OwnerID: owner, Action: "test.entry"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			day := 24 * time.Hour
+			add(alice.ID, 100*day) // past the free plan's 90 days
+			add(alice.ID, 80*day)
+			add(bob.ID, 400*day) // unlimited
+			add("gone", 91*day)  // no such owner: the default plan
+			add("", 10*day)      // the platform's own
+			n, err := w.pl.PruneAudit(ctx)
+			if err != nil || n != 2 {
+				t.Fatalf("pruned %d, %v; want 2", n, err)
+			}
+			left := try(w.store.AuditLog(ctx, apogee.AuditQuery{All: true})).must(t)
+			var owners []string
+			for _, e := range left {
+				if e.Action == "test.entry" {
+					owners = append(owners, e.OwnerID)
+				}
+			}
+			want := []string{"", alice.ID, bob.ID}
+			slices.Sort(owners)
+			slices.Sort(want)
+			if !slices.Equal(owners, want) {
+				t.Errorf("left after pruning: %q", owners)
+			}
+		})
+	}
+}
