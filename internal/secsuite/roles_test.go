@@ -13,8 +13,8 @@ import (
 	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
-// Team roles as columns of the matrix (issue 19): every API row for a
-// project's owner runs again on a project of the victim's team, as a
+// Team roles as columns of the matrix (issue 19): every API and
+// dashboard row for a project's owner runs again on a project of the victim's team, as a
 // member and as a viewer of that team. A member may do what the owner
 // may except the owner's part (delete or move the project); a viewer may
 // read (GET) and nothing else, and never sees a secret value; both are
@@ -39,12 +39,25 @@ var ownersOnly = map[string]bool{
 	"GET /api/v1/teams/{team}/invites":           true,
 	"POST /api/v1/teams/{team}/invites":          true,
 	"DELETE /api/v1/teams/{team}/invites/{id}":   true,
+	"POST /projects/{name}/delete":               true,
+	"POST /teams/{team}/invites":                 true,
+	"POST /teams/{team}/invites/{id}/revoke":     true,
+	"POST /teams/{team}/members/{user}/role":     true,
+	"POST /teams/{team}/members/{user}/remove":   true,
+}
+
+// roleColumn says whether a route of the owner's gets the role columns:
+// the API's and the dashboard's, not git push (its own tests).
+func roleColumn(route string) bool {
+	return route != "/git/"
 }
 
 // personalOnly: DNS zones belong to a person, never to a team, so a
 // team's members are strangers to the victim's zones: 404, as to another
 // user.
-func personalOnly(route string) bool { return strings.Contains(route, " /api/v1/dns/") }
+func personalOnly(route string) bool {
+	return strings.Contains(route, " /api/v1/dns/") || strings.Contains(route, " /dns/")
+}
 
 // TestTeamRoleColumns runs the matrix's project rows as a team's member
 // and viewer, on SQLite and PostgreSQL.
@@ -59,7 +72,7 @@ func TestTeamRoleColumns(t *testing.T) {
 			crew, member, viewer := w.crew(t)
 			n := 0
 			for _, r := range matrix() {
-				if r.who != owner || !strings.Contains(r.route, " /api/v1/") {
+				if r.who != owner || !roleColumn(r.route) {
 					continue
 				}
 				n++
@@ -152,8 +165,13 @@ func (w *world) runRole(t *testing.T, r row, p *principal, team string) {
 	}
 	permitted := !ownersOnly[r.route] && (p.role == roleMember || req.method == http.MethodGet)
 	if !permitted {
-		if res.status != http.StatusForbidden {
-			t.Errorf("%s: %s; want 403 (the role does not allow it)", label, res)
+		// The API says 403; a dashboard form says why on the page it
+		// came from (303 back to the project's or the team's page).
+		loc := res.header.Get("Location")
+		back := res.status == http.StatusSeeOther && (strings.HasPrefix(loc, "/projects/"+f.project) || strings.HasPrefix(loc, "/teams/"+team) ||
+			strings.HasPrefix(loc, "/deployments/"))
+		if res.status != http.StatusForbidden && !back {
+			t.Errorf("%s: %s; want 403, or 303 back to the page (the role does not allow it)", label, res)
 		}
 		if before != after {
 			t.Errorf("%s: refused, yet the victim's data changed:\n%s", label, diff(before, after))
