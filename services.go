@@ -76,7 +76,7 @@ type ProjectService interface {
 	DeleteProject(ctx context.Context, name string) error
 	// MoveProject gives the project to a team (req.Team) or to the caller
 	// in person (""): owners of both sides only, within the receiving
-	// side's plan (projects, custom domains). Hosts stay.
+	// side's plan (projects, custom domains, storage). Hosts stay.
 	MoveProject(ctx context.Context, name string, req MoveProjectRequest) (*ProjectView, error)
 }
 

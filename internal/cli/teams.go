@@ -418,7 +418,7 @@ func newProjectsMoveCmd(a *app) *cobra.Command {
 		Short: "Move a project to a team or to your own account (owners of both sides)",
 		Long: `Move gives a project to a team, or back to you. Only an owner of both sides
 may, and the receiving side's plan must have room for the project and its
-custom domains. Its URLs stay.`,
+custom domains and storage. Its URLs stay.`,
 		Example: `  apogee projects move web --team acme
   apogee projects move web --personal`,
 		Args: args(cobra.ExactArgs(1)),

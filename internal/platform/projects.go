@@ -88,6 +88,9 @@ func (pl projects) MoveProject(ctx context.Context, name string, req apogee.Move
 	if err := pl.checkDomainsN(ctx, to, int64(len(ds))); err != nil {
 		return nil, err
 	}
+	if err := pl.checkMovedStorage(ctx, to, p); err != nil {
+		return nil, err
+	}
 	from := p.OwnerID
 	if err := pl.store.MoveProject(ctx, p.ID, to); err != nil {
 		return nil, fmt.Errorf("platform: move project %q: %w", p.Name, err)

@@ -327,6 +327,17 @@ func TestTeamPlan(t *testing.T) {
 			_, err = w.svc.Projects.CreateProject(w.alice, apogee.CreateProjectRequest{Name: "second", Team: "acme"})
 			wantRole(t, "beyond the team's plan", err, apogee.EQUOTA)
 			try(w.svc.Projects.CreateProject(w.alice, apogee.CreateProjectRequest{Name: "mine"})).must(t) // alice's own plan is not the team's
+			// Moving in is held to the team's plan: storage too.
+			tiny, tinyName := int64(4), "four bytes"
+			small := try(w.svc.Admin.CreatePlan(admin, apogee.PlanRequest{Name: &tinyName, StorageBytes: &tiny})).must(t)
+			try(w.svc.Teams.CreateTeam(w.alice, apogee.CreateTeamRequest{Name: "small"})).must(t)
+			try(w.svc.Admin.UpdateUser(admin, "team:small", apogee.UpdateUserRequest{Plan: &small.ID})).must(t)
+			try(w.deploy(w.alice, "mine", "more than four bytes")).must(t)
+			_, err = w.svc.Projects.MoveProject(w.alice, "mine", apogee.MoveProjectRequest{Team: "small"})
+			wantRole(t, "moving beyond the team's storage", err, apogee.EQUOTA)
+			if p := try(w.store.ProjectByName(t.Context(), "mine")).must(t); p.OwnerID != apogee.UserFromContext(w.alice).ID {
+				t.Errorf("a refused move moved the project")
+			}
 			v := try(w.svc.Teams.Team(w.alice, "acme")).must(t)
 			if v.Plan == nil || v.Plan.Plan.ID != plan.ID || v.Plan.Usage.Projects != 1 {
 				t.Errorf("team view's plan %+v", v.Plan)
