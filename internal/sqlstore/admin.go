@@ -75,11 +75,13 @@ func (s *Store) SystemFigures(ctx context.Context, since time.Time) (*apogee.Sys
 }
 
 // ProjectSummaries returns every project by name with its owner's email
-// and newest deployment, in one query.
+// ("team:<name>" for a team's) and newest deployment, in one query.
 func (s *Store) ProjectSummaries(ctx context.Context) ([]*apogee.ProjectSummary, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+prefixed("p.", projectCols)+", u.email, "+prefixed("d.", deploymentCols)+`
+	// A team's project shows "team:<name>", the key admins use for it.
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+prefixed("p.", projectCols)+", COALESCE('team:' || t.name, u.email), "+prefixed("d.", deploymentCols)+`
 		FROM projects p
 		JOIN users u ON u.id = p.owner_id
+		LEFT JOIN teams t ON t.id = p.owner_id
 		LEFT JOIN deployments d ON d.id = (
 			SELECT l.id FROM deployments l WHERE l.project_id = p.id ORDER BY l.created_at DESC, l.id DESC LIMIT 1)
 		ORDER BY p.name`)

@@ -161,6 +161,11 @@ func testTeams(t *testing.T, s apogee.Store) {
 	if moved.OwnerID != acme.ID {
 		t.Errorf("moved project's owner = %q; want the team", moved.OwnerID)
 	}
+	sums, err := s.ProjectSummaries(ctx)
+	must(t, err)
+	if len(sums) != 1 || sums[0].OwnerEmail != "team:acme" {
+		t.Errorf("admin's summary of a team's project: %+v", sums)
+	}
 	teamProjects, err := s.ListProjects(ctx, acme.ID)
 	must(t, err)
 	if len(teamProjects) != 1 || teamProjects[0].ID != web.ID {
