@@ -41,6 +41,10 @@ type CreateTokenRequest struct {
 	Name string `json:"name"`
 	// ExpiresIn is a Go duration ("720h"); empty means no expiry.
 	ExpiresIn string `json:"expires_in,omitempty"`
+	// Team scopes the token to a team of the caller's (its projects and
+	// the team); ReadOnly makes a token that changes nothing.
+	Team     string `json:"team,omitempty"`
+	ReadOnly bool   `json:"read_only,omitempty"`
 }
 
 // CreateProjectRequest makes a project, optionally built from a Git
@@ -48,6 +52,9 @@ type CreateTokenRequest struct {
 type CreateProjectRequest struct {
 	Name string     `json:"name"`
 	Git  *GitSource `json:"git,omitempty"`
+	// Team makes the project a team's (the caller needs the member role
+	// or more there); "" makes it the caller's own.
+	Team string `json:"team,omitempty"`
 	// App sets the project's app settings from the start (kind, start
 	// command, health check, instances).
 	App *AppSettings `json:"app,omitempty"`
@@ -92,6 +99,9 @@ type ProjectView struct {
 	// Branches are the stable URLs of the project's branches, each
 	// serving the branch's newest ready deployment (GET of one project).
 	Branches []BranchURL `json:"branches,omitempty"`
+	// Team is the name of the team that owns the project; "" for a
+	// person's.
+	Team string `json:"team,omitempty"`
 }
 
 // BranchURL is a branch's stable URL and the deployment it serves.

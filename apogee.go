@@ -22,6 +22,11 @@ type User struct {
 	// and webhooks of their projects build nothing. Their sites keep
 	// serving.
 	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	// Scope is what the credential the user acts with allows (a token
+	// scoped to a team, a read-only token); nil allows everything the
+	// user may do. AccountService.Authenticate sets it from the token;
+	// it is never stored with the user.
+	Scope *Scope `json:"-"`
 }
 
 // HasPassword reports whether a password signs in to the account. An
@@ -43,6 +48,11 @@ type Token struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	LastUsed  *time.Time `json:"last_used_at,omitempty"`
+	// TeamID scopes the token to one team (its projects and the team
+	// itself); "" lets it act for its user everywhere. ReadOnly tokens
+	// change nothing.
+	TeamID   string `json:"team_id,omitempty"`
+	ReadOnly bool   `json:"read_only,omitempty"`
 }
 
 // Valid reports whether the token may be used at now.
@@ -71,8 +81,9 @@ type Project struct {
 	Settings      ProjectSettings `json:"settings"`
 }
 
-// MayAccess reports whether u may see and change p: its owner or an
-// admin. Everyone else is told the project does not exist.
+// MayAccess reports whether u owns p in person or is an admin. Members of
+// a team that owns p may too, by their role: the platform's access check
+// asks the store about those.
 func (p *Project) MayAccess(u *User) bool { return u.Admin || p.OwnerID == u.ID }
 
 // GitSource is a project's repository: pushes to Branch deploy to

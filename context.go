@@ -18,3 +18,18 @@ func UserFromContext(ctx context.Context) *User {
 	u, _ := ctx.Value(userKey{}).(*User)
 	return u
 }
+
+type clientKey struct{}
+
+// NewContextWithClient returns a copy of ctx that carries the address of
+// the client a call comes from (its IP address from the connection, as
+// SignInRequest.Address), for the audit log.
+func NewContextWithClient(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientKey{}, addr)
+}
+
+// ClientFromContext returns the client's address of ctx, or "".
+func ClientFromContext(ctx context.Context) string {
+	a, _ := ctx.Value(clientKey{}).(string)
+	return a
+}

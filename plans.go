@@ -71,7 +71,16 @@ type PlanLimits struct {
 	// them.
 	RequestLogDays int64 `json:"request_log_days"`
 	RequestLogRows int64 `json:"request_log_rows"`
+
+	// AuditLogDays is how many whole days of its audit log an owner (a
+	// person or a team) keeps: every change to their projects, teams and
+	// tokens (issue 19).
+	AuditLogDays int64 `json:"audit_log_days"`
 }
+
+// DefaultAuditLogDays is the free plan's audit log retention, which
+// migration 00071 gives every plan that existed before.
+const DefaultAuditLogDays = 90
 
 // The free plan's request log limits, which migration 00067 gives every
 // plan that existed before: a week, and a million records.
@@ -152,6 +161,7 @@ func (l *PlanLimits) list() []namedLimit {
 		{LimitDNSRecords, &l.DNSRecords},
 		{LimitRequestLogDays, &l.RequestLogDays},
 		{LimitRequestLogRows, &l.RequestLogRows},
+		{LimitAuditLogDays, &l.AuditLogDays},
 	}
 }
 
@@ -270,6 +280,7 @@ const (
 	LimitDNSRecords       = "dns_records"
 	LimitRequestLogDays   = "request_log_days"
 	LimitRequestLogRows   = "request_log_rows"
+	LimitAuditLogDays     = "audit_log_days"
 )
 
 // QuotaData is the Data of an EQUOTA error: which limit, what the plan
@@ -359,6 +370,8 @@ type PlanRequest struct {
 
 	RequestLogDays *int64 `json:"request_log_days,omitempty"`
 	RequestLogRows *int64 `json:"request_log_rows,omitempty"`
+
+	AuditLogDays *int64 `json:"audit_log_days,omitempty"`
 }
 
 // Apply copies the fields present in r onto p.
@@ -392,6 +405,7 @@ func (r *PlanRequest) Apply(p *Plan) {
 	set(&p.Limits.DNSRecords, r.DNSRecords)
 	set(&p.Limits.RequestLogDays, r.RequestLogDays)
 	set(&p.Limits.RequestLogRows, r.RequestLogRows)
+	set(&p.Limits.AuditLogDays, r.AuditLogDays)
 }
 
 // AppLimits are what a plan allows each app of its users, in the units a

@@ -44,12 +44,16 @@ type Services struct {
 	Webhooks    WebhookService
 	Accounts    AccountService
 	Admin       AdminService
+	Teams       TeamService
+	Audit       AuditService
 }
 
 // ProjectService keeps the user's projects.
 type ProjectService interface {
-	// Projects returns the user's own projects by name.
-	Projects(ctx context.Context) ([]*ProjectView, error)
+	// Projects returns the projects of a scope by name: team "" is the
+	// user's own (or, for a token scoped to a team, the team's), a team's
+	// name that team's (any member).
+	Projects(ctx context.Context, team string) ([]*ProjectView, error)
 	// Project returns the named project as its owner (or an admin) sees
 	// it: with its webhook secret in plain text.
 	Project(ctx context.Context, name string) (*ProjectView, error)
@@ -67,8 +71,13 @@ type ProjectService interface {
 	// deployment keeps its own URL. ECONFLICT for a taken name.
 	RenameProject(ctx context.Context, name, newName string) (*ProjectView, error)
 	// DeleteProject removes the project with its deployments, domains and
-	// variables; every host of it stops serving.
+	// variables; every host of it stops serving. For a team's project,
+	// owners only.
 	DeleteProject(ctx context.Context, name string) error
+	// MoveProject gives the project to a team (req.Team) or to the caller
+	// in person (""): owners of both sides only, within the receiving
+	// side's plan (projects, custom domains, storage). Hosts stay.
+	MoveProject(ctx context.Context, name string, req MoveProjectRequest) (*ProjectView, error)
 }
 
 // DeploymentService is the deploy protocol and the production alias.

@@ -186,5 +186,7 @@ type Store interface {
 	GitRepoStore
 	WebhookOutboxStore
 	GitHubAppStore
+	TeamStore
+	AuditStore
 	Close() error
 }

@@ -97,7 +97,7 @@ func TestAdminUsersAndPlans(t *testing.T) {
 	e.must(e.call("POST", "/api/v1/admin/plans", e.admin, map[string]any{"name": "pro", "projects": -1, "storage_bytes": 10 << 30}), 201, &pro)
 	wantLimits := apogee.PlanLimits{Projects: -1, ConcurrentBuilds: 1, BuildMinutes: 100, StorageBytes: 10 << 30, CustomDomains: 5,
 		AppMemoryMB: 512, AppCPUs: 1, AppPids: 256, AppInstances: 3, ReleasesKept: 10, RuntimeLogBytes: 100 << 20, RuntimeLogDays: 7, DNSZones: 3, DNSRecords: 100,
-		RequestLogDays: 7, RequestLogRows: 1_000_000}
+		RequestLogDays: 7, RequestLogRows: 1_000_000, AuditLogDays: 90}
 	if pro.Limits != wantLimits || pro.Default {
 		t.Errorf("created plan %+v, want limits %+v, not default", pro, wantLimits)
 	}
@@ -227,7 +227,7 @@ func TestAdminPlanAppLimits(t *testing.T) {
 		"app_instances": 10, "releases_kept": 30, "runtime_log_bytes": 1 << 30, "runtime_log_days": 30}), 201, &pro)
 	want := apogee.PlanLimits{Projects: 10, ConcurrentBuilds: 1, BuildMinutes: 100, StorageBytes: 1 << 30, CustomDomains: 5,
 		AppMemoryMB: 2048, AppCPUs: 1.5, AppPids: 256, AppInstances: 10, ReleasesKept: 30, RuntimeLogBytes: 1 << 30, RuntimeLogDays: 30, DNSZones: 3, DNSRecords: 100,
-		RequestLogDays: 7, RequestLogRows: 1_000_000}
+		RequestLogDays: 7, RequestLogRows: 1_000_000, AuditLogDays: 90}
 	if pro.Limits != want {
 		t.Errorf("created %+v\nwant %+v", pro.Limits, want)
 	}

@@ -142,7 +142,8 @@ func (a *API) authenticate(h handler) handler {
 		if err != nil {
 			return err
 		}
-		return h(w, r.WithContext(apogee.NewContextWithUser(r.Context(), u)))
+		ctx := apogee.NewContextWithClient(apogee.NewContextWithUser(r.Context(), u), r.RemoteAddr)
+		return h(w, r.WithContext(ctx))
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 // webhooks.
 
 func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
-	ps, err := a.svc.Projects.Projects(r.Context())
+	ps, err := a.svc.Projects.Projects(r.Context(), r.URL.Query().Get("team"))
 	return answer(w, http.StatusOK, map[string]any{"projects": ps}, err)
 }
 

@@ -85,6 +85,7 @@ type planFlags struct {
 	releases, logSize, logDays                        string
 	dnsZones, dnsRecords                              string
 	requestDays, requestRows                          string
+	auditDays                                         string
 	isDefault                                         bool
 }
 
@@ -109,6 +110,7 @@ func (f *planFlags) register(cmd *cobra.Command, withName bool) {
 	fl.StringVar(&f.dnsRecords, "dns-records", "", "records each of a user's DNS zones may hold")
 	fl.StringVar(&f.requestDays, "request-log-days", "", "days of each project's request log kept")
 	fl.StringVar(&f.requestRows, "request-log-rows", "", "records of each project's request log kept")
+	fl.StringVar(&f.auditDays, "audit-log-days", "", "days of an owner's audit log kept")
 	fl.BoolVar(&f.isDefault, "default", false, "make it the default plan (users without a plan of their own)")
 }
 
@@ -141,6 +143,7 @@ func (f *planFlags) request(cmd *cobra.Command) (apogee.PlanRequest, error) {
 		{"dns-records", f.dnsRecords, false, &req.DNSRecords},
 		{"request-log-days", f.requestDays, false, &req.RequestLogDays},
 		{"request-log-rows", f.requestRows, false, &req.RequestLogRows},
+		{"audit-log-days", f.auditDays, false, &req.AuditLogDays},
 	} {
 		if !fl.Changed(l.flag) {
 			continue
@@ -489,6 +492,7 @@ func printUsage(o *output, p *apogee.Plan, u *apogee.Usage) {
 		"Runtime log kept", retentionText(p.Limits),
 		"DNS zones", limitText(p.Limits.DNSZones, false)+" of "+limitText(p.Limits.DNSRecords, false)+" records each",
 		"Request log kept", limitText(p.Limits.RequestLogDays, false)+" days, "+limitText(p.Limits.RequestLogRows, false)+" records a project",
+		"Audit log kept", limitText(p.Limits.AuditLogDays, false)+" days",
 	)
 }
 

@@ -81,7 +81,7 @@ func newLoginCmd(a *app) *cobra.Command {
 				return err
 			}
 			file.Server, file.Token, file.Email = cfg.Server, tr.Token, email
-			file.TokenID = ""
+			file.TokenID, file.Team = "", "" // a new sign-in starts in the personal scope
 			if tr.Detail != nil {
 				file.TokenID = tr.Detail.ID
 			}
@@ -141,7 +141,7 @@ func newLogoutCmd(a *app) *cobra.Command {
 				}
 			}
 			wasIn := file.Token != ""
-			file.Token, file.TokenID, file.Email = "", "", ""
+			file.Token, file.TokenID, file.Email, file.Team = "", "", "", ""
 			if wasIn {
 				if err := SaveConfig(file); err != nil {
 					return err

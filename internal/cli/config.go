@@ -16,6 +16,9 @@ type Config struct {
 	// TokenID and Email describe Token, so logout can revoke it.
 	TokenID string `json:"token_id,omitempty"`
 	Email   string `json:"email,omitempty"`
+	// Team is the current scope (`apogee switch`): new projects, the
+	// project list and the audit log are that team's; "" is personal.
+	Team string `json:"team,omitempty"`
 }
 
 // ConfigPath returns $XDG_CONFIG_HOME/apogee/config.json, or the
@@ -109,7 +112,7 @@ func (a *app) resolve() (*Config, error) {
 	// The file's token belongs to the file's server: do not send it to
 	// another one.
 	if c.Server != normalizeServer(fileServer) && a.token == "" && os.Getenv("APOGEE_TOKEN") == "" {
-		c.Token, c.TokenID, c.Email = "", "", ""
+		c.Token, c.TokenID, c.Email, c.Team = "", "", "", ""
 	}
 	return c, nil
 }

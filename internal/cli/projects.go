@@ -19,15 +19,17 @@ func newProjectsCmd(a *app) *cobra.Command {
 		Short:   "Create, list, show, update and delete projects",
 		Args:    args(cobra.NoArgs),
 	}
-	cmd.AddCommand(newProjectsCreateCmd(a), newProjectsListCmd(a), newProjectsShowCmd(a), newProjectsUpdateCmd(a), newProjectsDeleteCmd(a))
+	cmd.AddCommand(newProjectsCreateCmd(a), newProjectsListCmd(a), newProjectsShowCmd(a), newProjectsUpdateCmd(a), newProjectsDeleteCmd(a),
+		newProjectsMoveCmd(a)) // teams.go
 	return cmd
 }
 
 func newProjectsCreateCmd(a *app) *cobra.Command {
 	var git apogee.GitSource
 	var appFlags appSettingFlags
+	var team string
 	cmd := &cobra.Command{
-		Use:   "create NAME [--git URL [--branch BRANCH]] [--kind static|app] [--start-command C] [--health-path P]",
+		Use:   "create NAME [--team TEAM] [--git URL [--branch BRANCH]] [--kind static|app] [--start-command C] [--health-path P]",
 		Short: "Create a project; its name is also its host name",
 		Long: `Create makes a project; its name is also its host name.
 
@@ -41,8 +43,12 @@ build (a Procfile web: line, a start script, server.js, Next.js in server
 mode make an app); --kind fixes it. For an app, --start-command replaces
 the Procfile's web: line or npm start, --health-path is the path its
 health check GETs (default /), --boot-timeout the seconds an instance has
-to answer it (default 60) and --instances how many serve (default 1).`,
+to answer it (default 60) and --instances how many serve (default 1).
+
+--team makes the project a team's (default: the scope chosen with
+` + "`apogee switch`" + `, else your own).`,
 		Example: `  apogee projects create my-site
+  apogee projects create web --team acme
   apogee projects create web --git https://github.com/acme/web.git --branch main
   apogee projects create api --git https://github.com/acme/api.git --kind app --health-path /healthz`,
 		Args: args(cobra.ExactArgs(1)),
@@ -50,11 +56,11 @@ to answer it (default 60) and --instances how many serve (default 1).`,
 			if err := apogee.ValidateProjectName(argv[0]); err != nil {
 				return err
 			}
-			c, _, err := a.client()
+			c, cfg, err := a.client()
 			if err != nil {
 				return err
 			}
-			req := apogee.CreateProjectRequest{Name: argv[0]}
+			req := apogee.CreateProjectRequest{Name: argv[0], Team: scope(cmd, team, cfg)}
 			if git.URL != "" {
 				git.URL = localGitURL(git.URL) // localgit.go
 				req.Git = &git
@@ -79,7 +85,11 @@ to answer it (default 60) and --instances how many serve (default 1).`,
 			if a.json {
 				return o.JSON(p)
 			}
-			o.Printf("Created project %s.\n", p.Name)
+			if p.Team != "" {
+				o.Printf("Created project %s in team %s.\n", p.Name, p.Team)
+			} else {
+				o.Printf("Created project %s.\n", p.Name)
+			}
 			if p.Git != nil {
 				o.Notef("Pushes to %s of %s deploy to production; build it now with `apogee deploy --project %s --git`.\n", p.Git.Branch, p.Git.URL, p.Name)
 			} else {
@@ -91,22 +101,24 @@ to answer it (default 60) and --instances how many serve (default 1).`,
 	}
 	cmd.Flags().StringVar(&git.URL, "git", "", "Git repository to build from (https://…; a local path or file://… only where the server runs with --allow-file-git)")
 	cmd.Flags().StringVar(&git.Branch, "branch", "", "production branch of the repository (default main)")
+	cmd.Flags().StringVar(&team, "team", "", "make it a team's project (default: the scope of `apogee switch`)")
 	appFlags.add(cmd)
 	return cmd
 }
 
 func newProjectsListCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:     "list",
+	var team string
+	cmd := &cobra.Command{
+		Use:     "list [--team TEAM]",
 		Aliases: []string{"ls"},
-		Short:   "List your projects",
+		Short:   "List your projects, or a team's",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, _, err := a.client()
+			c, cfg, err := a.client()
 			if err != nil {
 				return err
 			}
-			ps, err := c.ListProjects(cmd.Context())
+			ps, err := c.ListTeamProjects(cmd.Context(), scope(cmd, team, cfg))
 			if err != nil {
 				return err
 			}
@@ -127,6 +139,8 @@ func newProjectsListCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&team, "team", "", "list a team's projects (default: the scope of `apogee switch`)")
+	return cmd
 }
 
 func newProjectsShowCmd(a *app) *cobra.Command {

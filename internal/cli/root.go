@@ -66,9 +66,10 @@ func New() *cobra.Command {
 		newCancelCmd(a),
 		newRedeployCmd(a),
 		newAdminCmd(a), newUsageCmd(a), // admin.go
-		newWebhooksCmd(a), // webhooks.go
-		newLinkCmd(a),     // link.go
-		newAppsCmd(a),     // apps.go
+		newWebhooksCmd(a),                               // webhooks.go
+		newLinkCmd(a),                                   // link.go
+		newAppsCmd(a),                                   // apps.go
+		newTeamsCmd(a), newSwitchCmd(a), newAuditCmd(a), // teams.go
 	)
 	setVersion(a, root) // version.go
 	return root

@@ -21,11 +21,12 @@ func newTokensCmd(a *app) *cobra.Command {
 }
 
 func newTokensCreateCmd(a *app) *cobra.Command {
-	var expires string
+	var expires, team string
+	var readOnly bool
 	cmd := &cobra.Command{
-		Use:     "create NAME [--expires 720h]",
+		Use:     "create NAME [--expires 720h] [--team TEAM] [--read-only]",
 		Short:   "Create an API token, for CI for example; its secret is shown once",
-		Example: "  apogee tokens create github-actions --expires 720h",
+		Example: "  apogee tokens create github-actions --expires 720h\n  apogee tokens create ci --team acme --read-only",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if expires != "" {
@@ -37,7 +38,8 @@ func newTokensCreateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tr, err := c.CreateToken(cmd.Context(), apogee.CreateTokenRequest{Name: argv[0], ExpiresIn: expires})
+			tr, err := c.CreateToken(cmd.Context(), apogee.CreateTokenRequest{Name: argv[0], ExpiresIn: expires,
+				Team: team, ReadOnly: readOnly})
 			if err != nil {
 				return err
 			}
@@ -57,6 +59,8 @@ func newTokensCreateCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&expires, "expires", "", "lifetime, such as 720h (default: never expires)")
+	cmd.Flags().StringVar(&team, "team", "", "scope the token to a team: it acts on that team and its projects only")
+	cmd.Flags().BoolVar(&readOnly, "read-only", false, "a token that may see but change nothing")
 	return cmd
 }
 

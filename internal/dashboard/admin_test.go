@@ -247,7 +247,7 @@ func TestAdminPlanAppLimits(t *testing.T) {
 	form := url.Values{"name": {"free"}, "projects": {"10"}, "concurrent_builds": {"1"}, "build_minutes": {"100"}, "storage_mib": {"1024"},
 		"custom_domains": {"5"}, "app_memory_mb": {"1024"}, "app_cpus": {"0.5"}, "app_pids": {"-1"}, "app_instances": {"0"},
 		"releases_kept": {"5"}, "runtime_log_mib": {"50"}, "runtime_log_days": {"3"}, "dns_zones": {"7"}, "dns_records": {"250"},
-		"request_log_days": {"14"}, "request_log_rows": {"5000"}}
+		"request_log_days": {"14"}, "request_log_rows": {"5000"}, "audit_log_days": {"30"}}
 	want(t, "save", admin.post("/admin/plans/free", form), http.StatusSeeOther)
 	p, err := e.store.PlanByID(t.Context(), "free")
 	if err != nil {
@@ -255,7 +255,7 @@ func TestAdminPlanAppLimits(t *testing.T) {
 	}
 	wantL := apogee.PlanLimits{Projects: 10, ConcurrentBuilds: 1, BuildMinutes: 100, StorageBytes: 1 << 30, CustomDomains: 5,
 		AppMemoryMB: 1024, AppCPUs: 0.5, AppPids: -1, AppInstances: 0, ReleasesKept: 5, RuntimeLogBytes: 50 << 20, RuntimeLogDays: 3,
-		DNSZones: 7, DNSRecords: 250, RequestLogDays: 14, RequestLogRows: 5000}
+		DNSZones: 7, DNSRecords: 250, RequestLogDays: 14, RequestLogRows: 5000, AuditLogDays: 30}
 	if p.Limits != wantL {
 		t.Fatalf("saved %+v\nwant %+v", p.Limits, wantL)
 	}

@@ -130,6 +130,7 @@ type planForm struct {
 	RuntimeLogMiB, RuntimeLogDays                                       string
 	DNSZones, DNSRecords                                                string
 	RequestLogDays, RequestLogRows                                      string
+	AuditLogDays                                                        string
 	Error                                                               string
 }
 
@@ -151,7 +152,7 @@ func formOf(p *apogee.Plan) planForm {
 		AppInstances: n(l.AppInstances), ReleasesKept: n(l.ReleasesKept),
 		RuntimeLogMiB: n(mib(l.RuntimeLogBytes)), RuntimeLogDays: n(l.RuntimeLogDays),
 		DNSZones: n(l.DNSZones), DNSRecords: n(l.DNSRecords),
-		RequestLogDays: n(l.RequestLogDays), RequestLogRows: n(l.RequestLogRows)}
+		RequestLogDays: n(l.RequestLogDays), RequestLogRows: n(l.RequestLogRows), AuditLogDays: n(l.AuditLogDays)}
 }
 
 func readPlanForm(r *http.Request) planForm {
@@ -163,7 +164,7 @@ func readPlanForm(r *http.Request) planForm {
 		AppInstances: v("app_instances"), ReleasesKept: v("releases_kept"),
 		RuntimeLogMiB: v("runtime_log_mib"), RuntimeLogDays: v("runtime_log_days"),
 		DNSZones: v("dns_zones"), DNSRecords: v("dns_records"),
-		RequestLogDays: v("request_log_days"), RequestLogRows: v("request_log_rows")}
+		RequestLogDays: v("request_log_days"), RequestLogRows: v("request_log_rows"), AuditLogDays: v("audit_log_days")}
 }
 
 // request turns the form into the API's request, or an EINVALID error
@@ -194,6 +195,7 @@ func (f planForm) request() (apogee.PlanRequest, error) {
 		{"Records per zone", f.DNSRecords, &req.DNSRecords, 1, true},
 		{"Request log days", f.RequestLogDays, &req.RequestLogDays, 1, true},
 		{"Request log records", f.RequestLogRows, &req.RequestLogRows, 1, true},
+		{"Audit log days", f.AuditLogDays, &req.AuditLogDays, 1, true},
 	} {
 		if l.optional && l.value == "" {
 			continue
@@ -292,7 +294,7 @@ func (d *Dashboard) renderPlans(w http.ResponseWriter, r *http.Request, s *sessi
 		f := planForm{Projects: "3", ConcurrentBuilds: "1", BuildMinutes: "100", StorageMiB: "1024", CustomDomains: "1",
 			AppMemoryMiB: "512", AppCPUs: "1", AppPids: "256", AppInstances: "3", ReleasesKept: "10",
 			RuntimeLogMiB: "100", RuntimeLogDays: "7", DNSZones: "3", DNSRecords: "100",
-			RequestLogDays: "7", RequestLogRows: "1000000"}
+			RequestLogDays: "7", RequestLogRows: "1000000", AuditLogDays: "90"}
 		if editing != nil {
 			f = formOf(editing)
 		}

@@ -308,6 +308,17 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /dns/zones/{zone}/records/{id}", d.authed(d.updateRecord))
 	m.Handle("POST /dns/zones/{zone}/records/{id}/remove", d.authed(d.removeRecord))
 
+	// Teams (teams.go).
+	m.Handle("GET /teams", d.authed(d.teamsPage))
+	m.Handle("POST /teams", d.authed(d.createTeam))
+	m.Handle("GET /teams/join", d.authed(d.joinPage))
+	m.Handle("POST /teams/join", d.authed(d.joinTeam))
+	m.Handle("GET /teams/{team}", d.authed(d.teamPage))
+	m.Handle("POST /teams/{team}/invites", d.authed(d.inviteToTeam))
+	m.Handle("POST /teams/{team}/invites/{id}/revoke", d.authed(d.revokeTeamInvite))
+	m.Handle("POST /teams/{team}/members/{user}/role", d.authed(d.setMemberRole))
+	m.Handle("POST /teams/{team}/members/{user}/remove", d.authed(d.removeMember))
+
 	m.Handle("GET /account", d.authed(d.accountPage))
 	m.Handle("POST /account/tokens", d.authed(d.createToken))
 	m.Handle("POST /account/tokens/{id}/revoke", d.authed(d.revokeToken))
@@ -316,6 +327,7 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("GET /admin", d.admin(d.adminOverview))
 	m.Handle("GET /admin/projects", d.admin(d.adminProjects))
 	m.Handle("GET /admin/deployments", d.admin(d.adminDeployments))
+	m.Handle("GET /admin/audit", d.admin(d.adminAudit)) // teams.go
 	m.Handle("GET /admin/users", d.admin(d.adminUsers))
 	m.Handle("POST /admin/users/{id}/disabled", d.admin(d.adminSetDisabled))
 	m.Handle("POST /admin/users/{id}/plan", d.admin(d.adminSetPlan))

@@ -84,7 +84,7 @@ func (d *Dashboard) renderDNS(w http.ResponseWriter, r *http.Request, s *session
 	if err != nil {
 		return err
 	}
-	ps, err := d.svc.Projects.Projects(ctx)
+	ps, err := d.svc.Projects.Projects(ctx, "")
 	if err != nil {
 		return err
 	}

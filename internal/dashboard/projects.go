@@ -70,7 +70,13 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The page acts as the signed-in user (home is not behind authed).
 	ctx := apogee.NewContextWithUser(r.Context(), s.user)
-	projects, err := d.svc.Projects.Projects(ctx)
+	// The scope: your own projects, or a team's (?team=).
+	team := r.URL.Query().Get("team")
+	teams, err := d.svc.Teams.Teams(ctx)
+	if err != nil {
+		return err
+	}
+	projects, err := d.svc.Projects.Projects(ctx, team)
 	if err != nil {
 		return err
 	}
@@ -84,6 +90,9 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 	v := url.Values{}
 	if q != "" {
 		v.Set("q", q)
+	}
+	if team != "" {
+		v.Set("team", team)
 	}
 	shown, pg := paginate(matched, pageOf(r.URL.Query()), projectsPerPage, func(n int) string { return pageLink("/", v, n) })
 	items := make([]projectItem, len(shown))
@@ -106,13 +115,15 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	d.render(w, r, http.StatusOK, "projects", s, "Projects", map[string]any{"Projects": items, "URL": d.baseURL(),
-		"Q": q, "Pager": pg, "Any": len(projects) > 0})
+		"Q": q, "Pager": pg, "Any": len(projects) > 0, "Team": team, "Teams": teams})
 	return nil
 }
 
 type newProjectForm struct {
 	Name, GitURL, Branch, Kind, Error string
-	GitHub                            githubRepos // the user's repositories, when GitHub is connected
+	Team                              string                   // the owner: "" you, else a team's name
+	Teams                             []*apogee.TeamMembership // the teams you may make projects in
+	GitHub                            githubRepos              // the user's repositories, when GitHub is connected
 	MaxZip                            int64
 }
 
@@ -121,7 +132,10 @@ func (d *Dashboard) newProjectPage(w http.ResponseWriter, r *http.Request, s *se
 	if k := r.URL.Query().Get("kind"); k == "git" || k == zipKind {
 		kind = k
 	}
-	f := newProjectForm{Branch: "main", Kind: kind, MaxZip: d.maxZip}
+	f := newProjectForm{Branch: "main", Kind: kind, MaxZip: d.maxZip, Team: r.URL.Query().Get("team")}
+	if err := d.creatorTeams(r, &f); err != nil {
+		return err
+	}
 	// A repository picked from the GitHub list fills the form.
 	if q := r.URL.Query(); q.Get("git_url") != "" {
 		f.Kind, f.GitURL, f.Name = "git", q.Get("git_url"), q.Get("name")
@@ -142,7 +156,11 @@ func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *ses
 		GitURL: strings.TrimSpace(r.PostFormValue("git_url")),
 		Branch: strings.TrimSpace(r.PostFormValue("branch")),
 		Kind:   r.PostFormValue("kind"),
+		Team:   r.PostFormValue("team"),
 		MaxZip: d.maxZip,
+	}
+	if err := d.creatorTeams(r, &f); err != nil {
+		return err
 	}
 	refuse := func(err error) error {
 		if c := apogee.ErrorCode(err); c == apogee.EINTERNAL {
@@ -152,7 +170,7 @@ func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *ses
 		d.render(w, r, api.StatusOf(apogee.ErrorCode(err)), "new_project", s, "New project", f)
 		return nil
 	}
-	req := apogee.CreateProjectRequest{Name: f.Name}
+	req := apogee.CreateProjectRequest{Name: f.Name, Team: f.Team}
 	switch f.Kind {
 	case "git":
 		if f.GitURL == "" {
@@ -581,4 +599,19 @@ func previewsByBranch(rows []deploymentRow) []branchPreview {
 func isDeploymentPath(path string) bool {
 	id, ok := strings.CutPrefix(path, "/deployments/")
 	return ok && id != "" && len(id) <= 64 && strings.Trim(id, "0123456789abcdefghijklmnopqrstuvwxyz") == ""
+}
+
+// creatorTeams fills in the teams whose projects the user may make (member
+// or owner) for the new-project form's owner choice.
+func (d *Dashboard) creatorTeams(r *http.Request, f *newProjectForm) error {
+	ts, err := d.svc.Teams.Teams(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if t.Role != apogee.RoleViewer {
+			f.Teams = append(f.Teams, t)
+		}
+	}
+	return nil
 }

@@ -136,7 +136,8 @@ func (d *Dashboard) authed(h func(http.ResponseWriter, *http.Request, *session) 
 			}
 		}
 		// The services act for the signed-in user.
-		return h(w, r.WithContext(apogee.NewContextWithUser(r.Context(), s.user)), s)
+		ctx := apogee.NewContextWithClient(apogee.NewContextWithUser(r.Context(), s.user), r.RemoteAddr)
+		return h(w, r.WithContext(ctx), s)
 	})
 }
 

@@ -14,7 +14,7 @@ import (
 
 // pageNames are the templates/<name>.html files; each defines "content"
 // and is executed inside layout.html.
-var pageNames = []string{"landing", "login", "signup", "projects", "new_project", "project", "project_logs", "project_analytics", "project_requests", "project_settings", "deployment", "account", "error",
+var pageNames = []string{"teams", "team", "team_join", "admin_audit", "landing", "login", "signup", "projects", "new_project", "project", "project_logs", "project_analytics", "project_requests", "project_settings", "deployment", "account", "error",
 	"webhook_created", "app", "dns", "dns_zone",
 	"admin", "admin_projects", "admin_deployments", "admin_users", "admin_plans", "docs"}
 
@@ -43,6 +43,7 @@ func parsePages() (map[string]*template.Template, error) {
 
 var funcs = template.FuncMap{
 	"ago":       ago,
+	"roles":     func() []apogee.Role { return []apogee.Role{apogee.RoleOwner, apogee.RoleMember, apogee.RoleViewer} },
 	"when":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"short":     func(s string) string { return s[:min(len(s), 7)] },
 	"rfc3339":   func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },

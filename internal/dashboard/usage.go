@@ -27,8 +27,14 @@ func (d *Dashboard) planUsageOf(r *http.Request) (*planUsage, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pv.Plan == nil || pv.Usage == nil {
-		return nil, nil
+	return usageCard(pv), nil
+}
+
+// usageCard is the "Plan and usage" card of a plan and its use (the
+// Account page's, a team page's).
+func usageCard(pv *apogee.PlanView) *planUsage {
+	if pv == nil || pv.Plan == nil || pv.Usage == nil {
+		return nil
 	}
 	l, u := pv.Plan.Limits, pv.Usage
 	row := func(name string, used, limit int64, bytes, full bool) usageRow {
@@ -55,5 +61,5 @@ func (d *Dashboard) planUsageOf(r *http.Request) (*planUsage, error) {
 		row("Build minutes this month", u.BuildMinutes(), l.BuildMinutes, false, u.BuildMinutes() >= l.BuildMinutes),
 		storage,
 		row("Custom domains", u.CustomDomains, l.CustomDomains, false, u.CustomDomains >= l.CustomDomains),
-	}}, nil
+	}}
 }

@@ -42,7 +42,7 @@ func (d *Dashboard) authedUpload(h func(w http.ResponseWriter, r *http.Request, 
 			if !sameToken(r.PostFormValue(csrfField), s.csrf) {
 				return errBadCSRF
 			}
-			return h(w, r.WithContext(apogee.NewContextWithUser(r.Context(), s.user)), s, nil)
+			return h(w, r.WithContext(apogee.NewContextWithClient(apogee.NewContextWithUser(r.Context(), s.user), r.RemoteAddr)), s, nil)
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		mr, err := r.MultipartReader()
@@ -74,7 +74,7 @@ func (d *Dashboard) authedUpload(h func(w http.ResponseWriter, r *http.Request, 
 		if !sameToken(form.Get(csrfField), s.csrf) {
 			return errBadCSRF
 		}
-		return h(w, r.WithContext(apogee.NewContextWithUser(r.Context(), s.user)), s, file)
+		return h(w, r.WithContext(apogee.NewContextWithClient(apogee.NewContextWithUser(r.Context(), s.user), r.RemoteAddr)), s, file)
 	})
 }
 

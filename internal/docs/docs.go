@@ -62,6 +62,7 @@ var toc = []struct{ slug, file, title, summary string }{
 	{"runtime-logs", "runtime-logs.md", "Runtime logs and app limits", "Read and follow what an app's instances write, crash notifications, and the app limits of a plan."},
 	{"github", "github.md", "GitHub integration", "Import a repository in one click, previews of pull requests with one comment, commit statuses and production Deployments on GitHub."},
 	{"domains", "domains.md", "Custom domains and HTTPS", "Add a domain, prove it is yours with DNS, get certificates automatically."},
+	{"teams", "teams.md", "Teams, roles and the audit log", "Deploy together: teams own projects, members have roles, every change is in the audit log."},
 	{"dns", "dns.md", "DNS hosting", "Point a domain's nameservers at Apogee: the apex serves a project, and you manage the other records."},
 	{"api", "api.md", "REST API", "Authentication, errors, the deploy protocol and the OpenAPI document."},
 }

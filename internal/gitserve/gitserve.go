@@ -210,7 +210,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The services act for the pusher from here on.
-	ctx := apogee.NewContextWithUser(r.Context(), u)
+	ctx := apogee.NewContextWithClient(apogee.NewContextWithUser(r.Context(), u), r.RemoteAddr)
 	r = r.WithContext(ctx)
 	pv, err := s.cfg.Projects.Project(ctx, name)
 	if apogee.ErrorCode(err) == apogee.ENOTFOUND {

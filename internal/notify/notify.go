@@ -28,6 +28,9 @@ type Store interface {
 	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
 	ProjectByName(ctx context.Context, name string) (*apogee.Project, error)
 	DeploymentByID(ctx context.Context, id string) (*apogee.Deployment, error)
+	// Members returns a team's members (none for an account that is no
+	// team).
+	Members(ctx context.Context, teamID string) ([]*apogee.Member, error)
 }
 
 // Notification is one thing a project's people are told. It is the body
@@ -228,7 +231,7 @@ func (n *Notifier) notification(ctx context.Context, e apogee.Event) (Notificati
 	if err != nil {
 		return Notification{}, false, fmt.Errorf("project of %s: %w", d.ID, err)
 	}
-	note := n.about(typ, p, d)
+	note := n.about(ctx, typ, p, d)
 	if typ == PullRequestChanged {
 		note.Reason = e.Reason
 	}
@@ -255,7 +258,7 @@ func (n *Notifier) appNotification(ctx context.Context, typ string, e apogee.Eve
 			d = nil // a release that is no deployment of the project's: say nothing of it
 		}
 	}
-	note := n.about(typ, p, d)
+	note := n.about(ctx, typ, p, d)
 	note.Instance, note.Reason, note.Count = e.Instance, e.Reason, e.Count
 	note.Text = text(note)
 	return note, true, nil
@@ -263,8 +266,12 @@ func (n *Notifier) appNotification(ctx context.Context, typ string, e apogee.Eve
 
 // about returns the notification of type typ about deployment d of
 // project p (d nil: about the project only, as a ping is).
-func (n *Notifier) about(typ string, p *apogee.Project, d *apogee.Deployment) Notification {
-	note := Notification{Type: typ, Project: p.Name, At: n.cfg.Now().UTC(), projectID: p.ID, recipients: Recipients(p)}
+func (n *Notifier) about(ctx context.Context, typ string, p *apogee.Project, d *apogee.Deployment) Notification {
+	members, err := n.cfg.Store.Members(ctx, p.OwnerID)
+	if err != nil {
+		n.log.Warn("notification: members of the project's owner", "project", p.Name, "err", err)
+	}
+	note := Notification{Type: typ, Project: p.Name, At: n.cfg.Now().UTC(), projectID: p.ID, recipients: Recipients(p, members)}
 	if d != nil {
 		note.Deployment = &Deployment{
 			ID: d.ID, URL: n.cfg.SiteURL(d.Host), DashboardURL: n.cfg.BaseURL() + "/deployments/" + d.ID,
@@ -277,9 +284,18 @@ func (n *Notifier) about(typ string, p *apogee.Project, d *apogee.Deployment) No
 	return note
 }
 
-// Recipients are the users who see a project's notifications live. Today
-// that is its owner; teams will add their members here, and only here.
-func Recipients(p *apogee.Project) []string { return []string{p.OwnerID} }
+// Recipients are the users who see a project's notifications live: its
+// owner, or for a team's project (members given) every member of the team.
+func Recipients(p *apogee.Project, members []*apogee.Member) []string {
+	if len(members) == 0 {
+		return []string{p.OwnerID}
+	}
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.UserID
+	}
+	return ids
+}
 
 // text says a notification in one line.
 func text(n Notification) string {

@@ -63,7 +63,7 @@ func (pl accounts) Login(ctx context.Context, req apogee.LoginRequest) (*apogee.
 	return resp, nil
 }
 
-func (pl *Platform) issueToken(ctx context.Context, u *apogee.User, name string, expires *time.Time) (*apogee.TokenResponse, error) {
+func (pl *Platform) issueToken(ctx context.Context, u *apogee.User, name string, expires *time.Time, scope ...apogee.Scope) (*apogee.TokenResponse, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > maxTokenName {
 		return nil, apogee.Errorf(apogee.EINVALID, "a token needs a name of 1 to %d characters", maxTokenName)
@@ -76,6 +76,9 @@ func (pl *Platform) issueToken(ctx context.Context, u *apogee.User, name string,
 		Hash:      hash,
 		CreatedAt: pl.now().UTC(),
 		ExpiresAt: expires,
+	}
+	for _, sc := range scope {
+		t.TeamID, t.ReadOnly = sc.TeamID, sc.ReadOnly
 	}
 	if err := pl.store.CreateToken(ctx, t); err != nil {
 		return nil, fmt.Errorf("platform: create token: %w", err)
@@ -111,6 +114,9 @@ func (pl accounts) Authenticate(ctx context.Context, secret string) (*apogee.Use
 	if err := auth.CheckActive(u); err != nil {
 		return nil, err
 	}
+	if tok.TeamID != "" || tok.ReadOnly {
+		u.Scope = &apogee.Scope{TeamID: tok.TeamID, ReadOnly: tok.ReadOnly}
+	}
 	if tok.LastUsed == nil || now.Sub(*tok.LastUsed) > lastUsedGranularity {
 		if err := pl.store.TouchToken(ctx, tok.ID, now); err != nil {
 			pl.log.Warn("record token use", "token", tok.ID, "err", err)
@@ -135,9 +141,22 @@ func (pl accounts) Tokens(ctx context.Context) ([]*apogee.Token, error) {
 }
 
 func (pl accounts) CreateToken(ctx context.Context, req apogee.CreateTokenRequest) (*apogee.TokenResponse, error) {
-	u, err := pl.actor(ctx)
+	u, err := pl.writer(ctx)
 	if err != nil {
 		return nil, err
+	}
+	scope := apogee.Scope{ReadOnly: req.ReadOnly}
+	if u.Scope != nil { // a scoped token makes no token wider than itself
+		if u.Scope.TeamID != "" && req.Team == "" {
+			scope.TeamID = u.Scope.TeamID
+		}
+	}
+	var team *apogee.Team
+	if req.Team != "" {
+		if team, _, err = pl.teamAs(ctx, u, req.Team, needRead); err != nil {
+			return nil, err
+		}
+		scope.TeamID = team.ID
 	}
 	var expires *time.Time
 	if req.ExpiresIn != "" {
@@ -148,11 +167,24 @@ func (pl accounts) CreateToken(ctx context.Context, req apogee.CreateTokenReques
 		at := pl.now().UTC().Add(d)
 		expires = &at
 	}
-	return pl.issueToken(ctx, u, req.Name, expires)
+	tr, err := pl.issueToken(ctx, u, req.Name, expires, scope)
+	if err != nil {
+		return nil, err
+	}
+	owner := u.ID
+	if scope.TeamID != "" {
+		owner = scope.TeamID
+	}
+	detail := ""
+	if scope.ReadOnly {
+		detail = "read-only"
+	}
+	pl.record(ctx, u, owner, nil, "token.create", tr.Detail.Name, detail)
+	return tr, nil
 }
 
 func (pl accounts) RevokeToken(ctx context.Context, id string) error {
-	u, err := pl.actor(ctx)
+	u, err := pl.writer(ctx)
 	if err != nil {
 		return err
 	}
@@ -162,6 +194,7 @@ func (pl accounts) RevokeToken(ctx context.Context, id string) error {
 		}
 		return fmt.Errorf("platform: revoke token: %w", err)
 	}
+	pl.record(ctx, u, u.ID, nil, "token.revoke", id, "")
 	return nil
 }
 

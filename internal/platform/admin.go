@@ -44,7 +44,12 @@ func (pl admin) Users(ctx context.Context) ([]*apogee.UserView, error) {
 func (pl *Platform) lookupUser(ctx context.Context, key string) (*apogee.User, error) {
 	var u *apogee.User
 	var err error
-	if strings.Contains(key, "@") {
+	if name, ok := strings.CutPrefix(key, "team:"); ok { // a team's account: its plan
+		var t *apogee.Team
+		if t, err = pl.store.TeamByName(ctx, name); err == nil {
+			u, err = pl.store.UserByID(ctx, t.ID)
+		}
+	} else if strings.Contains(key, "@") {
 		u, err = pl.store.UserByEmail(ctx, key)
 	} else {
 		u, err = pl.store.UserByID(ctx, key)
@@ -101,6 +106,11 @@ func (pl admin) UpdateUser(ctx context.Context, user string, req apogee.UpdateUs
 	if u.ID == me.ID && req.Admin != nil && !*req.Admin {
 		return nil, apogee.Errorf(apogee.EINVALID, "you cannot remove your own admin rights; ask another admin")
 	}
+	if req.Admin != nil {
+		if _, err := pl.store.TeamByID(ctx, u.ID); err == nil {
+			return nil, apogee.Errorf(apogee.EINVALID, "a team is no person: it cannot be an admin; only its plan and disabled state change")
+		}
+	}
 	planID := ""
 	if req.Plan != nil && *req.Plan != "" {
 		p, err := pl.lookupPlan(ctx, *req.Plan)
@@ -131,6 +141,7 @@ func (pl admin) UpdateUser(ctx context.Context, user string, req apogee.UpdateUs
 	}
 	pl.log.Info("admin changed user", "admin", me.ID, "user", u.ID,
 		"plan", req.Plan, "disabled", req.Disabled, "is_admin", req.Admin)
+	pl.record(ctx, me, "", nil, "admin.user.update", u.Email, "")
 	if u, err = pl.store.UserByID(ctx, u.ID); err != nil {
 		return nil, fmt.Errorf("platform: read user back: %w", err)
 	}
@@ -173,6 +184,7 @@ func (pl admin) CreatePlan(ctx context.Context, req apogee.PlanRequest) (*apogee
 		return nil, fmt.Errorf("platform: create plan: %w", err)
 	}
 	pl.log.Info("admin created plan", "admin", me.ID, "plan", p.ID, "name", p.Name)
+	pl.record(ctx, me, "", nil, "admin.plan.create", p.Name, "")
 	return p, nil
 }
 
@@ -193,6 +205,7 @@ func (pl admin) UpdatePlan(ctx context.Context, plan string, req apogee.PlanRequ
 		return nil, fmt.Errorf("platform: update plan: %w", err)
 	}
 	pl.log.Info("admin updated plan", "admin", me.ID, "plan", p.ID, "name", p.Name)
+	pl.record(ctx, me, "", nil, "admin.plan.update", p.Name, "")
 	if p, err = pl.store.PlanByID(ctx, p.ID); err != nil {
 		return nil, fmt.Errorf("platform: read plan back: %w", err)
 	}
@@ -213,6 +226,7 @@ func (pl admin) DeletePlan(ctx context.Context, plan string) error {
 		return fmt.Errorf("platform: delete plan: %w", err)
 	}
 	pl.log.Info("admin deleted plan", "admin", me.ID, "plan", p.ID, "name", p.Name)
+	pl.record(ctx, me, "", nil, "admin.plan.delete", p.Name, "")
 	return nil
 }
 
@@ -390,6 +404,7 @@ func (pl admin) Invite(ctx context.Context, req apogee.InviteRequest) (*apogee.N
 		return nil, fmt.Errorf("platform: invite: %w", err)
 	}
 	pl.log.Info("invite made", "invite", inv.ID, "by", me.ID, "expires", inv.ExpiresAt)
+	pl.record(ctx, me, "", nil, "admin.invite.create", inv.Email, "")
 	return &apogee.NewInvite{Invite: inv, URL: pl.cfg.BaseURL() + "/signup?invite=" + url.QueryEscape(secret)}, nil
 }
 
@@ -419,5 +434,6 @@ func (pl admin) RevokeInvite(ctx context.Context, id string) error {
 		return fmt.Errorf("platform: revoke invite: %w", err)
 	}
 	pl.log.Info("invite revoked", "invite", id, "by", me.ID)
+	pl.record(ctx, me, "", nil, "admin.invite.revoke", id, "")
 	return nil
 }

@@ -35,7 +35,7 @@ type appService struct{ *Platform }
 var _ apogee.AppService = appService{}
 
 func (pl appService) AppStatus(ctx context.Context, project string) (*apogee.AppStatus, error) {
-	_, p, err := pl.project(ctx, project)
+	_, p, err := pl.project(ctx, project, needRead)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (pl *Platform) appStatus(ctx context.Context, p *apogee.Project) (*apogee.A
 }
 
 func (pl appService) ScaleApp(ctx context.Context, project string, req apogee.ScaleRequest) (*apogee.AppStatus, error) {
-	u, p, err := pl.project(ctx, project)
+	u, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -115,11 +115,12 @@ func (pl appService) ScaleApp(ctx context.Context, project string, req apogee.Sc
 		return nil, fmt.Errorf("platform: scale %q: %w", p.Name, err)
 	}
 	pl.log.Info("app scaled", "project", p.Name, "min", set.Min, "max", set.Max, "concurrency", set.Concurrency, "user", u.ID)
+	pl.recordProject(ctx, u, p, "app.scale", "", fmt.Sprintf("%d-%d", set.Min, set.Max))
 	return pl.appStatus(ctx, p)
 }
 
 func (pl appService) RestartApp(ctx context.Context, project string) (*apogee.AppStatus, error) {
-	u, p, err := pl.project(ctx, project)
+	u, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +131,7 @@ func (pl appService) RestartApp(ctx context.Context, project string) (*apogee.Ap
 		return nil, fmt.Errorf("platform: restart %q: %w", p.Name, err)
 	}
 	pl.log.Info("app restarted", "project", p.Name, "user", u.ID)
+	pl.recordProject(ctx, u, p, "app.restart", "", "")
 	return pl.appStatus(ctx, p)
 }
 

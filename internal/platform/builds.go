@@ -59,7 +59,7 @@ func (pl *Platform) validateGit(g apogee.GitSource) (apogee.GitSource, error) {
 }
 
 func (pl builds) QueueBuild(ctx context.Context, project string, req apogee.BuildRequest) (*apogee.DeploymentView, error) {
-	u, p, err := pl.project(ctx, project)
+	u, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -221,13 +221,14 @@ func (pl *Platform) queue(ctx context.Context, p *apogee.Project, d *apogee.Depl
 	pl.publish(ctx, apogee.Event{Type: apogee.EventBuildQueued, ProjectID: p.ID, Project: p.Name, DeploymentID: d.ID})
 	pl.log.Info("build queued", "project", p.Name, "deployment", d.ID, "source", d.Source,
 		"branch", d.Branch, "commit", d.Commit, "target", d.Target)
+	pl.recordCtx(ctx, p, "build.queue", d.ID, d.Source+" "+d.Target+branchNote(d.Branch))
 	return d, nil
 }
 
 // Redeploy builds a Git deployment's commit again, with its branch and
 // target, as a new deployment (Vercel's "Redeploy").
 func (pl builds) Redeploy(ctx context.Context, id string, req apogee.RedeployRequest) (*apogee.DeploymentView, error) {
-	u, old, p, err := pl.deployment(ctx, id)
+	u, old, p, err := pl.deployment(ctx, id, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +254,7 @@ func (pl builds) Redeploy(ctx context.Context, id string, req apogee.RedeployReq
 // Cancel ends a queued or building deployment as canceled. A worker
 // building it stops at once (event) or at its next heartbeat.
 func (pl builds) Cancel(ctx context.Context, id string) (*apogee.DeploymentView, error) {
-	u, d, p, err := pl.deployment(ctx, id)
+	u, d, p, err := pl.deployment(ctx, id, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -265,12 +266,13 @@ func (pl builds) Cancel(ctx context.Context, id string) (*apogee.DeploymentView,
 		return nil, fmt.Errorf("platform: cancel: %w", err)
 	}
 	pl.publish(ctx, apogee.Event{Type: apogee.EventBuildCanceled, ProjectID: p.ID, DeploymentID: d.ID})
+	pl.recordProject(ctx, u, p, "build.cancel", d.ID, "")
 	return pl.view(d, p), nil
 }
 
 // CheckPush: the pusher may use the project and its owner may build.
 func (pl builds) CheckPush(ctx context.Context, project string) (*apogee.Project, error) {
-	_, p, err := pl.project(ctx, project)
+	_, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +286,7 @@ func (pl builds) CheckPush(ctx context.Context, project string) (*apogee.Project
 // queues a build of every moved branch. A refused branch is logged: the
 // push itself has happened.
 func (pl builds) Pushed(ctx context.Context, project, repoURL string, moved []apogee.PushedBranch) ([]*apogee.DeploymentView, error) {
-	u, p, err := pl.project(ctx, project)
+	u, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, err
 	}

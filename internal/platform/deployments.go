@@ -16,7 +16,7 @@ type deployments struct{ *Platform }
 var _ apogee.DeploymentService = deployments{}
 
 func (pl deployments) Deployment(ctx context.Context, id string) (*apogee.DeploymentView, error) {
-	_, d, p, err := pl.deployment(ctx, id)
+	_, d, p, err := pl.deployment(ctx, id, needRead)
 	if err != nil {
 		return nil, err
 	}
@@ -24,7 +24,7 @@ func (pl deployments) Deployment(ctx context.Context, id string) (*apogee.Deploy
 }
 
 func (pl deployments) Deployments(ctx context.Context, project string, limit int) ([]*apogee.DeploymentView, error) {
-	_, p, err := pl.project(ctx, project)
+	_, p, err := pl.project(ctx, project, needRead)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func (pl deployments) Deployments(ctx context.Context, project string, limit int
 // project's owner does not hold (see missingFor). Sizes of held blobs
 // must match.
 func (pl deployments) CreateDeployment(ctx context.Context, project string, req apogee.CreateDeploymentRequest) (*apogee.DeploymentView, error) {
-	u, p, err := pl.project(ctx, project)
+	u, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +118,7 @@ func (pl deployments) CreateDeployment(ctx context.Context, project string, req 
 		return nil, fmt.Errorf("platform: create deployment: %w", err)
 	}
 	pl.log.Info("deployment created", "project", p.Name, "deployment", d.ID, "files", len(files), "missing", len(missing))
+	pl.recordCtx(ctx, p, "deployment.create", d.ID, d.Target)
 	v := pl.view(d, p)
 	v.Missing = missing
 	return v, nil
@@ -128,7 +129,7 @@ func (pl deployments) CreateDeployment(ctx context.Context, project string, req 
 // The project's owner holds the blob from then on (the bytes are read
 // and hashed even when the store has the blob already).
 func (pl deployments) UploadFile(ctx context.Context, id, hash string, r io.Reader, size int64) error {
-	_, d, p, err := pl.deployment(ctx, id)
+	_, d, p, err := pl.deployment(ctx, id, needChange)
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func (pl deployments) UploadFile(ctx context.Context, id, hash string, r io.Read
 // A source folder (CreateDeploymentRequest.Build) is queued for a build
 // instead.
 func (pl deployments) Finalize(ctx context.Context, id string) (*apogee.DeploymentView, error) {
-	_, d, p, err := pl.deployment(ctx, id)
+	_, d, p, err := pl.deployment(ctx, id, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -348,11 +349,12 @@ func (pl *Platform) goLive(ctx context.Context, p *apogee.Project, d *apogee.Dep
 	pl.publish(ctx, apogee.Event{Type: apogee.EventAliasChanged, ProjectID: p.ID, Project: p.Name, DeploymentID: moved.ID})
 	pl.metrics.aliasMoves.WithLabelValues(action).Inc()
 	pl.log.Info("production moved", "action", action, "project", p.Name, "deployment", moved.ID)
+	pl.recordCtx(ctx, p, "production."+action, moved.ID, "")
 	return moved, nil
 }
 
 func (pl deployments) Promote(ctx context.Context, project, id string) (*apogee.DeploymentView, error) {
-	_, p, err := pl.project(ctx, project)
+	_, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +365,7 @@ func (pl deployments) Promote(ctx context.Context, project, id string) (*apogee.
 }
 
 func (pl deployments) Rollback(ctx context.Context, project, to string) (*apogee.DeploymentView, error) {
-	_, p, err := pl.project(ctx, project)
+	_, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, err
 	}

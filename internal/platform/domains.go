@@ -28,7 +28,7 @@ const dnsTimeout = 10 * time.Second
 // and then the others by age (a user claims a name in one of their
 // projects at most, so for everyone but an admin that is their own).
 // Another user's claim is reported exactly like a missing one.
-func (pl *Platform) domain(ctx context.Context, name string) (*apogee.User, *apogee.Domain, *apogee.Project, error) {
+func (pl *Platform) domain(ctx context.Context, name string, n need) (*apogee.User, *apogee.Domain, *apogee.Project, error) {
 	u, err := pl.actor(ctx)
 	if err != nil {
 		return nil, nil, nil, err
@@ -57,8 +57,10 @@ func (pl *Platform) domain(ctx context.Context, name string) (*apogee.User, *apo
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("platform: look up project of domain %q: %w", name, err)
 		}
-		if p.MayAccess(u) {
+		if _, err := pl.allow(ctx, u, p, n, notFound); err == nil {
 			return u, d, p, nil
+		} else if apogee.ErrorCode(err) != apogee.ENOTFOUND {
+			return nil, nil, nil, err
 		}
 	}
 	return nil, nil, nil, notFound
@@ -120,7 +122,7 @@ func (pl *Platform) domainView(ctx context.Context, d *apogee.Domain, p *apogee.
 }
 
 func (pl domains) Domains(ctx context.Context, project string) ([]*apogee.DomainView, error) {
-	_, p, err := pl.project(ctx, project)
+	_, p, err := pl.project(ctx, project, needRead)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +138,7 @@ func (pl domains) Domains(ctx context.Context, project string) ([]*apogee.Domain
 }
 
 func (pl domains) AddDomain(ctx context.Context, project, name string) (*apogee.DomainView, error) {
-	u, p, err := pl.project(ctx, project)
+	u, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -169,11 +171,12 @@ func (pl domains) AddDomain(ctx context.Context, project, name string) (*apogee.
 		return nil, err
 	}
 	pl.log.Info("domain added", "project", p.Name, "domain", name, "user", u.ID)
+	pl.recordProject(ctx, u, p, "domain.add", name, "")
 	return pl.domainView(ctx, d, p, true), nil
 }
 
 func (pl domains) Domain(ctx context.Context, name string) (*apogee.DomainView, error) {
-	_, d, p, err := pl.domain(ctx, name)
+	_, d, p, err := pl.domain(ctx, name, needRead)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +188,7 @@ func (pl domains) Domain(ctx context.Context, name string) (*apogee.DomainView, 
 // and tells the edges, which read the project's routes again. Verifying
 // a verified domain does not look again.
 func (pl domains) VerifyDomain(ctx context.Context, name string) (*apogee.DomainView, error) {
-	u, d, p, err := pl.domain(ctx, name)
+	u, d, p, err := pl.domain(ctx, name, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +210,7 @@ func (pl domains) VerifyDomain(ctx context.Context, name string) (*apogee.Domain
 			return nil, fmt.Errorf("platform: verify domain: %w", err)
 		}
 		pl.log.Info("domain verified", "project", p.Name, "domain", d.Name, "user", u.ID)
+		pl.recordProject(ctx, u, p, "domain.verify", d.Name, "")
 		pl.publish(ctx, apogee.Event{Type: apogee.EventDomainChanged, ProjectID: p.ID, Project: p.Name, Host: d.Name})
 	}
 	return pl.domainView(ctx, d, p, true), nil
@@ -260,7 +264,7 @@ func (pl *Platform) checkTXT(ctx context.Context, d *apogee.Domain) error {
 // RemoveDomain deletes the domain (the store moves the route version)
 // and tells the edges.
 func (pl domains) RemoveDomain(ctx context.Context, name string) error {
-	u, d, p, err := pl.domain(ctx, name)
+	u, d, p, err := pl.domain(ctx, name, needChange)
 	if err != nil {
 		return err
 	}
@@ -272,6 +276,7 @@ func (pl domains) RemoveDomain(ctx context.Context, name string) error {
 		pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: base})
 	}
 	pl.log.Info("domain removed", "project", p.Name, "domain", d.Name, "user", u.ID)
+	pl.recordProject(ctx, u, p, "domain.remove", d.Name, "")
 	return nil
 }
 
@@ -324,6 +329,7 @@ func (pl *Platform) addWildcard(ctx context.Context, u *apogee.User, p *apogee.P
 		return nil, fmt.Errorf("platform: verify domain: %w", err)
 	}
 	pl.log.Info("wildcard domain added", "project", p.Name, "domain", name, "user", u.ID)
+	pl.recordProject(ctx, u, p, "domain.add", name, "wildcard")
 	pl.publish(ctx, apogee.Event{Type: apogee.EventDomainChanged, ProjectID: p.ID, Project: p.Name, Host: name})
 	pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: base})
 	return pl.domainView(ctx, d, p, false), nil

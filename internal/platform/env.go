@@ -14,7 +14,7 @@ type env struct{ *Platform }
 var _ apogee.EnvService = env{}
 
 func (pl env) Env(ctx context.Context, project string) ([]apogee.EnvVarView, error) {
-	_, p, err := pl.project(ctx, project)
+	_, p, role, err := pl.projectAs(ctx, project, needRead)
 	if err != nil {
 		return nil, err
 	}
@@ -22,11 +22,16 @@ func (pl env) Env(ctx context.Context, project string) ([]apogee.EnvVarView, err
 	if err != nil {
 		return nil, fmt.Errorf("platform: list env of %q: %w", p.Name, err)
 	}
+	if !needSecrets.allows(role) { // a viewer sees names, no values
+		for i := range vs {
+			vs[i].Value = nil
+		}
+	}
 	return vs, nil
 }
 
 func (pl env) SetEnv(ctx context.Context, project, key, value string, secret bool) (*apogee.EnvVarView, error) {
-	u, p, err := pl.project(ctx, project)
+	u, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -35,6 +40,7 @@ func (pl env) SetEnv(ctx context.Context, project, key, value string, secret boo
 		return nil, fmt.Errorf("platform: set env %s of %q: %w", key, p.Name, err)
 	}
 	pl.log.Info("env var set", "project", p.Name, "key", key, "secret", secret, "user", u.ID)
+	pl.recordProject(ctx, u, p, "env.set", key, map[bool]string{true: "secret"}[secret])
 	if err := pl.envReleased(ctx, u, p, "set "+key); err != nil {
 		return nil, err
 	}
@@ -42,7 +48,7 @@ func (pl env) SetEnv(ctx context.Context, project, key, value string, secret boo
 }
 
 func (pl env) DeleteEnv(ctx context.Context, project, key string) error {
-	u, p, err := pl.project(ctx, project)
+	u, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return err
 	}
@@ -56,6 +62,7 @@ func (pl env) DeleteEnv(ctx context.Context, project, key string) error {
 		return fmt.Errorf("platform: delete env %s of %q: %w", key, p.Name, err)
 	}
 	pl.log.Info("env var removed", "project", p.Name, "key", key, "user", u.ID)
+	pl.recordProject(ctx, u, p, "env.delete", key, "")
 	return pl.envReleased(ctx, u, p, "removed "+key)
 }
 

@@ -71,6 +71,8 @@ type Store interface {
 	apogee.BranchStore
 	apogee.PullRequestStore
 	apogee.GitHubAppStore
+	apogee.TeamStore
+	apogee.AuditStore
 }
 
 // Gate is asked before a project's production alias moves to a
@@ -322,6 +324,8 @@ func (pl *Platform) Services() apogee.Services {
 		Webhooks:    webhooks{pl},
 		Accounts:    accounts{pl},
 		Admin:       admin{pl},
+		Teams:       teams{pl},
+		Audit:       audit{pl},
 	}
 }
 
@@ -348,33 +352,41 @@ func (pl *Platform) actor(ctx context.Context) (*apogee.User, error) {
 	return u, nil
 }
 
-// project returns the named project if the acting user may see it.
-// Another user's project is reported exactly like a missing one.
-func (pl *Platform) project(ctx context.Context, name string) (*apogee.User, *apogee.Project, error) {
+// project returns the named project if the acting user may do what n
+// needs there (allow). A project the user has no role on is reported
+// exactly like a missing one.
+func (pl *Platform) project(ctx context.Context, name string, n need) (*apogee.User, *apogee.Project, error) {
+	u, p, _, err := pl.projectAs(ctx, name, n)
+	return u, p, err
+}
+
+// projectAs is project with the user's role on it.
+func (pl *Platform) projectAs(ctx context.Context, name string, n need) (*apogee.User, *apogee.Project, apogee.Role, error) {
 	u, err := pl.actor(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	notFound := apogee.Errorf(apogee.ENOTFOUND, "project %q not found", name)
 	if apogee.ValidateProjectName(name) != nil {
-		return nil, nil, notFound
+		return nil, nil, "", notFound
 	}
 	p, err := pl.store.ProjectByName(ctx, name)
 	if errors.Is(err, apogee.ErrNotFound) {
-		return nil, nil, notFound
+		return nil, nil, "", notFound
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("platform: look up project %q: %w", name, err)
+		return nil, nil, "", fmt.Errorf("platform: look up project %q: %w", name, err)
 	}
-	if !p.MayAccess(u) {
-		return nil, nil, notFound
+	role, err := pl.allow(ctx, u, p, n, notFound)
+	if err != nil {
+		return nil, nil, "", err
 	}
-	return u, p, nil
+	return u, p, role, nil
 }
 
 // deployment returns a deployment and its project if the acting user
-// may see them.
-func (pl *Platform) deployment(ctx context.Context, id string) (*apogee.User, *apogee.Deployment, *apogee.Project, error) {
+// may do what n needs on the project.
+func (pl *Platform) deployment(ctx context.Context, id string, n need) (*apogee.User, *apogee.Deployment, *apogee.Project, error) {
 	u, err := pl.actor(ctx)
 	if err != nil {
 		return nil, nil, nil, err
@@ -394,8 +406,8 @@ func (pl *Platform) deployment(ctx context.Context, id string) (*apogee.User, *a
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("platform: look up project of deployment %q: %w", id, err)
 	}
-	if !p.MayAccess(u) {
-		return nil, nil, nil, notFound
+	if _, err := pl.allow(ctx, u, p, n, notFound); err != nil {
+		return nil, nil, nil, err
 	}
 	return u, d, p, nil
 }

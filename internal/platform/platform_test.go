@@ -246,7 +246,7 @@ func TestActingUser(t *testing.T) {
 	}
 	now := time.Now()
 	other.DisabledAt = &now
-	if _, err := w.svc.Projects.Projects(ctx); apogee.ErrorCode(err) != apogee.EUNAUTHORIZED {
+	if _, err := w.svc.Projects.Projects(ctx, ""); apogee.ErrorCode(err) != apogee.EUNAUTHORIZED {
 		t.Errorf("a disabled user: %v", err)
 	}
 }

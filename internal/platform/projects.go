@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apogee-dev/apogee"
@@ -18,32 +19,102 @@ type projects struct{ *Platform }
 
 var _ apogee.ProjectService = projects{}
 
-func (pl projects) Projects(ctx context.Context) ([]*apogee.ProjectView, error) {
+func (pl projects) Projects(ctx context.Context, team string) ([]*apogee.ProjectView, error) {
 	u, err := pl.actor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := pl.store.ListProjects(ctx, u.ID)
+	owner, teamName := u.ID, ""
+	if team != "" || (u.Scope != nil && u.Scope.TeamID != "") {
+		if team == "" {
+			t, err := pl.store.TeamByID(ctx, u.Scope.TeamID)
+			if err != nil {
+				return nil, fmt.Errorf("platform: team of token: %w", err)
+			}
+			team = t.Name
+		}
+		t, _, err := pl.teamAs(ctx, u, team, needRead)
+		if err != nil {
+			return nil, err
+		}
+		owner, teamName = t.ID, t.Name
+	}
+	ps, err := pl.store.ListProjects(ctx, owner)
 	if err != nil {
 		return nil, fmt.Errorf("platform: list projects: %w", err)
 	}
 	views := make([]*apogee.ProjectView, len(ps))
 	for i, p := range ps {
 		views[i] = pl.projectView(p)
+		views[i].Team = teamName
 	}
 	return views, nil
 }
 
+// withTeam names the team that owns v's project, if a team does.
+func (pl *Platform) withTeam(ctx context.Context, v *apogee.ProjectView) *apogee.ProjectView {
+	if t, err := pl.store.TeamByID(ctx, v.OwnerID); err == nil {
+		v.Team = t.Name
+	}
+	return v
+}
+
+// MoveProject gives a project to a team or to the caller in person.
+func (pl projects) MoveProject(ctx context.Context, name string, req apogee.MoveProjectRequest) (*apogee.ProjectView, error) {
+	u, p, err := pl.project(ctx, name, needOwner)
+	if err != nil {
+		return nil, err
+	}
+	to, toName := u.ID, "you"
+	if req.Team != "" {
+		t, _, err := pl.teamAs(ctx, u, req.Team, needOwner)
+		if err != nil {
+			return nil, err
+		}
+		to, toName = t.ID, "team "+t.Name
+	} else if u.Scope != nil && u.Scope.TeamID != "" {
+		return nil, apogee.Errorf(apogee.EFORBIDDEN, "this token is scoped to a team: it cannot move projects to a person")
+	}
+	if to == p.OwnerID {
+		return nil, apogee.Errorf(apogee.EINVALID, "project %s belongs to %s already", p.Name, toName)
+	}
+	if err := pl.checkProjects(ctx, to); err != nil {
+		return nil, err
+	}
+	ds, err := pl.store.ListDomains(ctx, p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("platform: domains of %q: %w", p.Name, err)
+	}
+	if err := pl.checkDomainsN(ctx, to, int64(len(ds))); err != nil {
+		return nil, err
+	}
+	if err := pl.checkMovedStorage(ctx, to, p); err != nil {
+		return nil, err
+	}
+	from := p.OwnerID
+	if err := pl.store.MoveProject(ctx, p.ID, to); err != nil {
+		return nil, fmt.Errorf("platform: move project %q: %w", p.Name, err)
+	}
+	p.OwnerID = to
+	pl.log.Info("project moved", "project", p.Name, "from", from, "to", to, "user", u.ID)
+	// Both sides' logs show the move.
+	pl.record(ctx, u, from, p, "project.move", p.Name, "to "+toName)
+	pl.record(ctx, u, to, p, "project.move", p.Name, "to "+toName)
+	return pl.withTeam(ctx, pl.projectView(p)), nil
+}
+
 func (pl projects) Project(ctx context.Context, name string) (*apogee.ProjectView, error) {
-	_, p, err := pl.project(ctx, name)
+	_, p, role, err := pl.projectAs(ctx, name, needRead)
 	if err != nil {
 		return nil, err
 	}
-	v, err := pl.ownerView(p)
-	if err != nil {
-		return nil, err
+	v := pl.projectView(p)
+	if needSecrets.allows(role) { // a viewer never sees the webhook secret
+		if v, err = pl.ownerView(p); err != nil {
+			return nil, err
+		}
 	}
-	return pl.withBranches(ctx, v)
+	return pl.withBranches(ctx, pl.withTeam(ctx, v))
 }
 
 // ownerView is the project as its owner (or an admin) sees it: with the
@@ -71,14 +142,18 @@ func (pl *Platform) ownerView(p *apogee.Project) (*apogee.ProjectView, error) {
 }
 
 func (pl projects) CreateProject(ctx context.Context, req apogee.CreateProjectRequest) (*apogee.ProjectView, error) {
-	u, err := pl.actor(ctx)
+	u, err := pl.writer(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if err := apogee.ValidateProjectName(req.Name); err != nil {
 		return nil, err
 	}
-	p := &apogee.Project{ID: apogee.NewID(), Name: req.Name, OwnerID: u.ID, CreatedAt: pl.now().UTC()}
+	owner, team, err := pl.ownerFor(ctx, u, req.Team)
+	if err != nil {
+		return nil, err
+	}
+	p := &apogee.Project{ID: apogee.NewID(), Name: req.Name, OwnerID: owner, CreatedAt: pl.now().UTC()}
 	secret := apogee.NewSecret(32)
 	p.SealWebhookSecret(pl.box, secret)
 	if req.Git != nil {
@@ -96,13 +171,13 @@ func (pl projects) CreateProject(ctx context.Context, req apogee.CreateProjectRe
 			return nil, err
 		}
 		if req.App.Instances != nil || req.App.MaxInstances != nil {
-			if err := pl.checkInstances(ctx, u.ID, req.App.Scale().Max); err != nil {
+			if err := pl.checkInstances(ctx, owner, req.App.Scale().Max); err != nil {
 				return nil, err
 			}
 		}
 		p.Settings.App = *req.App
 	}
-	if err := pl.checkProjects(ctx, u.ID); err != nil {
+	if err := pl.checkProjects(ctx, owner); err != nil {
 		return nil, err
 	}
 	if err := pl.store.CreateProject(ctx, p); err != nil {
@@ -111,9 +186,13 @@ func (pl projects) CreateProject(ctx context.Context, req apogee.CreateProjectRe
 		}
 		return nil, fmt.Errorf("platform: create project: %w", err)
 	}
-	pl.log.Info("project created", "project", p.Name, "user", u.ID)
+	pl.log.Info("project created", "project", p.Name, "user", u.ID, "owner", owner)
+	pl.recordProject(ctx, u, p, "project.create", "", "")
 	view := pl.projectView(p)
 	view.WebhookSecret = secret
+	if team != nil {
+		view.Team = team.Name
+	}
 	return view, nil
 }
 
@@ -121,7 +200,7 @@ func (pl projects) CreateProject(ctx context.Context, req apogee.CreateProjectRe
 // 7396) per section. Serve settings apply from the project's next
 // deployment on: deployments never change, so no route does now.
 func (pl projects) UpdateProject(ctx context.Context, name string, settings map[string]json.RawMessage) (*apogee.ProjectView, error) {
-	u, p, err := pl.project(ctx, name)
+	u, p, err := pl.project(ctx, name, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +247,7 @@ func (pl projects) UpdateProject(ctx context.Context, name string, settings map[
 		return nil, fmt.Errorf("platform: update project %q: %w", p.Name, err)
 	}
 	pl.log.Info("project settings updated", "project", p.Name, "user", u.ID)
+	pl.recordProject(ctx, u, p, "project.settings", "", sectionsOf(settings))
 	if err := pl.appSettingsChanged(ctx, u, p, before); err != nil {
 		return nil, err
 	}
@@ -177,7 +257,7 @@ func (pl projects) UpdateProject(ctx context.Context, name string, settings map[
 // RenameProject renames a project and tells every edge: the production
 // host follows the name, deployment hosts stay.
 func (pl projects) RenameProject(ctx context.Context, name, newName string) (*apogee.ProjectView, error) {
-	u, p, err := pl.project(ctx, name)
+	u, p, err := pl.project(ctx, name, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -210,6 +290,7 @@ func (pl projects) RenameProject(ctx context.Context, name, newName string) (*ap
 	}
 	pl.publish(ctx, apogee.Event{Type: apogee.EventAliasChanged, ProjectID: p.ID, Project: p.Name, DeploymentID: p.ProductionID})
 	pl.log.Info("project renamed", "project", p.Name, "from", old, "user", u.ID)
+	pl.recordProject(ctx, u, p, "project.rename", "", "from "+old)
 	v, err := pl.ownerView(p)
 	if err != nil {
 		return nil, err
@@ -218,7 +299,7 @@ func (pl projects) RenameProject(ctx context.Context, name, newName string) (*ap
 }
 
 func (pl projects) DeleteProject(ctx context.Context, name string) error {
-	u, p, err := pl.project(ctx, name)
+	u, p, err := pl.project(ctx, name, needOwner)
 	if err != nil {
 		return err
 	}
@@ -227,6 +308,7 @@ func (pl projects) DeleteProject(ctx context.Context, name string) error {
 	}
 	pl.publish(ctx, apogee.Event{Type: apogee.EventProjectDeleted, ProjectID: p.ID, Project: p.Name})
 	pl.log.Info("project deleted", "project", p.Name, "user", u.ID)
+	pl.recordProject(ctx, u, p, "project.delete", "", "")
 	return nil
 }
 
@@ -316,4 +398,15 @@ func validateBuildSettings(b apogee.BuildSettings) error {
 		}
 	}
 	return nil
+}
+
+// sectionsOf lists the settings sections a patch changes, for the audit
+// log: "build, serve".
+func sectionsOf(settings map[string]json.RawMessage) string {
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ", ")
 }

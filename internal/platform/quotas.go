@@ -60,6 +60,61 @@ func (pl *Platform) checkDomains(ctx context.Context, ownerID string) error {
 	return nil
 }
 
+// checkDomainsN refuses n more custom domains for ownerID beyond the
+// plan (a project with its domains moving in).
+func (pl *Platform) checkDomainsN(ctx context.Context, ownerID string, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	p, use, err := pl.planUsage(ctx, ownerID)
+	if err != nil {
+		return err
+	}
+	if l := p.Limits.CustomDomains; !apogee.Allows(l, use.CustomDomains, n) {
+		return apogee.QuotaError(p, apogee.LimitCustomDomains, l, use.CustomDomains,
+			plural(l, "custom domain", "custom domains"), fmt.Sprintf("there are %d and the project brings %d", use.CustomDomains, n),
+			"remove some "+askAdmin)
+	}
+	return nil
+}
+
+// checkMovedStorage refuses moving project p to ownerID when the files of
+// its deployments that ownerID does not store yet would take ownerID over
+// the plan's storage.
+func (pl *Platform) checkMovedStorage(ctx context.Context, ownerID string, p *apogee.Project) error {
+	plan, use, err := pl.planUsage(ctx, ownerID)
+	if err != nil {
+		return err
+	}
+	l := plan.Limits.StorageBytes
+	if l == apogee.Unlimited {
+		return nil
+	}
+	ds, err := pl.store.ListDeployments(ctx, p.ID, 0)
+	if err != nil {
+		return fmt.Errorf("platform: deployments of %q: %w", p.Name, err)
+	}
+	var files []apogee.File
+	for _, d := range ds {
+		fs, err := pl.store.DeploymentFiles(ctx, d.ID)
+		if err != nil {
+			return fmt.Errorf("platform: files of %s: %w", d.ID, err)
+		}
+		files = append(files, fs...)
+	}
+	adds, err := pl.store.NewBytes(ctx, ownerID, files)
+	if err != nil {
+		return fmt.Errorf("platform: storage quota: %w", err)
+	}
+	if !apogee.Allows(l, use.StorageBytes, adds) {
+		return apogee.QuotaError(plan, apogee.LimitStorageBytes, l, use.StorageBytes,
+			apogee.FormatBytes(l)+" of storage",
+			fmt.Sprintf("%s are used and project %s brings %s", apogee.FormatBytes(use.StorageBytes), p.Name, apogee.FormatBytes(adds)),
+			"delete projects you no longer need "+askAdmin)
+	}
+	return nil
+}
+
 // checkZones refuses a new DNS zone for ownerID beyond the plan.
 func (pl *Platform) checkZones(ctx context.Context, ownerID string) error {
 	p, err := pl.store.UserPlan(ctx, ownerID)

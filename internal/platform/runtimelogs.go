@@ -53,7 +53,7 @@ func validInstanceID(s string) bool {
 
 func (s runtimeLogs) RuntimeLogs(ctx context.Context, project string, q apogee.RuntimeLogQuery) (*apogee.RuntimeLogPage, error) {
 	pl := s.pl
-	_, p, err := pl.project(ctx, project)
+	_, p, err := pl.project(ctx, project, needRead)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (s runtimeLogs) RuntimeLogs(ctx context.Context, project string, q apogee.R
 
 func (s runtimeLogs) FollowRuntimeLogs(ctx context.Context, project string, q apogee.RuntimeLogQuery, fn func([]apogee.LogLine) error) error {
 	pl := s.pl
-	_, p, err := pl.project(ctx, project)
+	_, p, err := pl.project(ctx, project, needRead)
 	if err != nil {
 		return err
 	}

@@ -24,5 +24,6 @@ func (pl *Platform) queueFolder(ctx context.Context, p *apogee.Project, d *apoge
 	pl.noteWaiting(ctx, q, plan, use)
 	pl.publish(ctx, apogee.Event{Type: apogee.EventBuildQueued, ProjectID: p.ID, Project: p.Name, DeploymentID: q.ID})
 	pl.log.Info("build queued", "project", p.Name, "deployment", q.ID, "source", q.Source, "files", q.Files, "target", q.Target)
+	pl.recordCtx(ctx, p, "build.queue", q.ID, q.Source+" "+q.Target)
 	return pl.view(q, p), nil
 }

@@ -18,7 +18,7 @@ var _ apogee.TrafficService = trafficService{}
 const maxTrafficRange = 31 * 24 * time.Hour
 
 func (s trafficService) Traffic(ctx context.Context, project string, q apogee.TrafficQuery) (*apogee.Traffic, error) {
-	_, p, err := s.pl.project(ctx, project)
+	_, p, err := s.pl.project(ctx, project, needRead)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func bucketFor(d time.Duration) time.Duration {
 const maxRequests = 5000
 
 func (s trafficService) Requests(ctx context.Context, project string, q apogee.RequestQuery) ([]apogee.Request, error) {
-	_, p, err := s.pl.project(ctx, project)
+	_, p, err := s.pl.project(ctx, project, needRead)
 	if err != nil {
 		return nil, err
 	}

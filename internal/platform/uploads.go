@@ -32,7 +32,7 @@ func (pl *Platform) sign(id string, expires int64) string {
 // newUpload makes an upload slot of project for the acting user, once
 // the owner may build (refused before the ZIP is sent, not after).
 func (pl *Platform) newUpload(ctx context.Context, project string) (*apogee.Project, *apogee.Upload, error) {
-	u, p, err := pl.project(ctx, project)
+	u, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -46,6 +46,7 @@ func (pl *Platform) newUpload(ctx context.Context, project string) (*apogee.Proj
 		return nil, nil, fmt.Errorf("platform: create upload: %w", err)
 	}
 	pl.log.Info("upload created", "project", p.Name, "upload", up.ID, "user", u.ID)
+	pl.recordProject(ctx, u, p, "upload.create", up.ID, "")
 	return p, up, nil
 }
 

@@ -15,7 +15,7 @@ type webhooks struct{ *Platform }
 var _ apogee.WebhookService = webhooks{}
 
 func (pl webhooks) Webhooks(ctx context.Context, project string) ([]*apogee.WebhookView, error) {
-	_, p, err := pl.project(ctx, project)
+	_, p, err := pl.project(ctx, project, needRead)
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +31,7 @@ func (pl webhooks) Webhooks(ctx context.Context, project string) ([]*apogee.Webh
 }
 
 func (pl webhooks) CreateWebhook(ctx context.Context, project string, req apogee.CreateWebhookRequest) (*apogee.WebhookView, error) {
-	u, p, err := pl.project(ctx, project)
+	u, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -57,13 +57,14 @@ func (pl webhooks) CreateWebhook(ctx context.Context, project string, req apogee
 		return nil, fmt.Errorf("platform: create webhook of %q: %w", p.Name, err)
 	}
 	pl.log.Info("webhook added", "project", p.Name, "webhook", h.ID, "events", events, "user", u.ID)
+	pl.recordProject(ctx, u, p, "webhook.create", h.ID, "")
 	return &apogee.WebhookView{Webhook: h, Project: p.Name, Secret: secret}, nil
 }
 
 // webhook returns webhook id of the project if the acting user may see
 // the project; any other id is the webhook's ENOTFOUND.
 func (pl *Platform) webhook(ctx context.Context, project, id string) (*apogee.User, *apogee.Project, *apogee.Webhook, error) {
-	u, p, err := pl.project(ctx, project)
+	u, p, err := pl.project(ctx, project, needChange)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -86,6 +87,7 @@ func (pl webhooks) DeleteWebhook(ctx context.Context, project, id string) error 
 		return fmt.Errorf("platform: delete webhook %s of %q: %w", h.ID, p.Name, err)
 	}
 	pl.log.Info("webhook removed", "project", p.Name, "webhook", h.ID, "user", u.ID)
+	pl.recordProject(ctx, u, p, "webhook.delete", h.ID, "")
 	return nil
 }
 

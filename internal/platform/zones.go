@@ -25,7 +25,7 @@ type nsResolver interface {
 
 // zone returns the named zone if the acting user owns it (or is an
 // admin); another user's zone is reported exactly like a missing one.
-func (pl *Platform) zone(ctx context.Context, name string) (*apogee.User, *apogee.Zone, error) {
+func (pl *Platform) zone(ctx context.Context, name string, n need) (*apogee.User, *apogee.Zone, error) {
 	u, err := pl.actor(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -44,6 +44,12 @@ func (pl *Platform) zone(ctx context.Context, name string) (*apogee.User, *apoge
 	}
 	if z.OwnerID != u.ID && !u.Admin {
 		return nil, nil, notFound
+	}
+	if u.Scope != nil && u.Scope.TeamID != "" && z.OwnerID != u.Scope.TeamID {
+		return nil, nil, notFound
+	}
+	if u.Scope != nil && u.Scope.ReadOnly && n >= needChange {
+		return nil, nil, errReadOnly
 	}
 	return u, z, nil
 }
@@ -85,7 +91,7 @@ func (pl zones) Zones(ctx context.Context) ([]*apogee.ZoneView, error) {
 }
 
 func (pl zones) AddZone(ctx context.Context, req apogee.AddZoneRequest) (*apogee.ZoneView, error) {
-	u, err := pl.actor(ctx)
+	u, err := pl.writer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +107,7 @@ func (pl zones) AddZone(ctx context.Context, req apogee.AddZoneRequest) (*apogee
 	}
 	z := &apogee.Zone{Name: name, OwnerID: u.ID, CreatedAt: pl.now().UTC()}
 	if req.Project != "" {
-		_, p, err := pl.project(ctx, req.Project)
+		_, p, err := pl.project(ctx, req.Project, needChange)
 		if err != nil {
 			return nil, err
 		}
@@ -114,12 +120,13 @@ func (pl zones) AddZone(ctx context.Context, req apogee.AddZoneRequest) (*apogee
 		return nil, fmt.Errorf("platform: add zone: %w", err)
 	}
 	pl.log.Info("dns zone added", "zone", z.Name, "user", u.ID)
+	pl.record(ctx, u, z.OwnerID, nil, "dns.zone.add", z.Name, "")
 	pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: z.Name})
 	return pl.zoneView(ctx, z), nil
 }
 
 func (pl zones) Zone(ctx context.Context, name string) (*apogee.ZoneView, error) {
-	_, z, err := pl.zone(ctx, name)
+	_, z, err := pl.zone(ctx, name, needRead)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +134,7 @@ func (pl zones) Zone(ctx context.Context, name string) (*apogee.ZoneView, error)
 }
 
 func (pl zones) VerifyZone(ctx context.Context, name string) (*apogee.ZoneView, error) {
-	u, z, err := pl.zone(ctx, name)
+	u, z, err := pl.zone(ctx, name, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +145,7 @@ func (pl zones) VerifyZone(ctx context.Context, name string) (*apogee.ZoneView, 
 		return nil, fmt.Errorf("platform: verify zone: %w", err)
 	}
 	pl.log.Info("dns zone verified", "zone", z.Name, "user", u.ID)
+	pl.record(ctx, u, z.OwnerID, nil, "dns.zone.verify", z.Name, "")
 	if z.ProjectID != "" {
 		if err := pl.attachZone(ctx, z); err != nil {
 			return nil, err
@@ -217,7 +225,7 @@ func (pl *Platform) checkDelegation(ctx context.Context, zone string) error {
 }
 
 func (pl zones) RemoveZone(ctx context.Context, name string) error {
-	u, z, err := pl.zone(ctx, name)
+	u, z, err := pl.zone(ctx, name, needChange)
 	if err != nil {
 		return err
 	}
@@ -235,12 +243,13 @@ func (pl zones) RemoveZone(ctx context.Context, name string) error {
 		}
 	}
 	pl.log.Info("dns zone removed", "zone", z.Name, "user", u.ID)
+	pl.record(ctx, u, z.OwnerID, nil, "dns.zone.remove", z.Name, "")
 	pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: z.Name})
 	return nil
 }
 
 func (pl zones) Records(ctx context.Context, zone string) ([]*apogee.ZoneRecord, error) {
-	_, z, err := pl.zone(ctx, zone)
+	_, z, err := pl.zone(ctx, zone, needRead)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +261,7 @@ func (pl zones) Records(ctx context.Context, zone string) ([]*apogee.ZoneRecord,
 }
 
 func (pl zones) AddRecord(ctx context.Context, zone string, req apogee.AddRecordRequest) (*apogee.ZoneRecord, error) {
-	_, z, err := pl.zone(ctx, zone)
+	_, z, err := pl.zone(ctx, zone, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +312,7 @@ func newRecord(z *apogee.Zone, req apogee.AddRecordRequest) (*apogee.ZoneRecord,
 // AddRecord validates a new record, against the zone's other records;
 // the plan's record limit does not apply (the count does not change).
 func (pl zones) UpdateRecord(ctx context.Context, zone, id string, req apogee.UpdateRecordRequest) (*apogee.ZoneRecord, error) {
-	_, z, err := pl.zone(ctx, zone)
+	_, z, err := pl.zone(ctx, zone, needChange)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +357,7 @@ func (pl zones) UpdateRecord(ctx context.Context, zone, id string, req apogee.Up
 }
 
 func (pl zones) RemoveRecord(ctx context.Context, zone, id string) error {
-	_, z, err := pl.zone(ctx, zone)
+	_, z, err := pl.zone(ctx, zone, needChange)
 	if err != nil {
 		return err
 	}

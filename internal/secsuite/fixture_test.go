@@ -55,6 +55,10 @@ type fixture struct {
 	plan        string
 	invite      string
 	user        string
+	team        string // the victim's team (teams_fixture_test.go)
+	teamID      string
+	teamInvite  string
+	teamMember  string
 }
 
 type uploading struct {
@@ -610,6 +614,7 @@ func (f *fixture) snapshot() string {
 		return nil
 	})
 	put("blobs", blobs)
+	f.teamSnapshot(put, must)
 	tokens, err := w.store.ListTokens(ctx, w.owner.user.ID)
 	must(err)
 	for _, tok := range tokens {
@@ -617,6 +622,14 @@ func (f *fixture) snapshot() string {
 	}
 	projects, err := w.store.ListProjects(ctx, w.owner.user.ID)
 	must(err)
+	// And the projects of the victim's teams (roles_test.go).
+	teams, err := w.store.Teams(ctx, w.owner.user.ID)
+	must(err)
+	for _, t := range teams {
+		ps, err := w.store.ListProjects(ctx, t.ID)
+		must(err)
+		projects = append(projects, ps...)
+	}
 	for _, p := range projects {
 		put("project", []any{p, p.WebhookSecret})
 		deps, err := w.store.ListDeployments(ctx, p.ID, 1000)

@@ -268,6 +268,46 @@ func matrix() []row {
 			req: func(f *fixture) request {
 				return request{method: "DELETE", path: "/api/v1/admin/invites/" + f.Invite()}
 			}},
+		// Teams (issue 19): the victim owns the fixture's team.
+		{route: "GET /api/v1/teams", who: signedIn, want: 200, req: func(f *fixture) request { f.Team(); return get("/api/v1/teams")(f) }},
+		{route: "POST /api/v1/teams", who: signedIn, want: 201, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/teams", map[string]string{"name": f.Unique("newteam")})
+			}},
+		{route: "POST /api/v1/teams/join", who: signedIn, want: 200, changes: true,
+			reason: "the token is a third person's team's: joining it changes the caller's memberships only",
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/teams/join", map[string]string{"token": f.JoinToken()})
+			}},
+		{route: "GET /api/v1/teams/{team}", who: owner, want: 200,
+			req: func(f *fixture) request { return get("/api/v1/teams/" + f.Team())(f) }},
+		{route: "DELETE /api/v1/teams/{team}", who: owner, want: 204, changes: true,
+			req: func(f *fixture) request { return request{method: "DELETE", path: "/api/v1/teams/" + f.Team()} }},
+		{route: "GET /api/v1/teams/{team}/members", who: owner, want: 200,
+			req: func(f *fixture) request { f.TeamMember(); return get("/api/v1/teams/" + f.Team() + "/members")(f) }},
+		{route: "PATCH /api/v1/teams/{team}/members/{user}", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("PATCH", "/api/v1/teams/"+f.Team()+"/members/"+f.TeamMember(), map[string]string{"role": "viewer"})
+			}},
+		{route: "DELETE /api/v1/teams/{team}/members/{user}", who: owner, want: 204, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "DELETE", path: "/api/v1/teams/" + f.Team() + "/members/" + f.TeamMember()}
+			}},
+		{route: "GET /api/v1/teams/{team}/invites", who: owner, want: 200,
+			req: func(f *fixture) request { f.TeamInvite(); return get("/api/v1/teams/" + f.Team() + "/invites")(f) }},
+		{route: "POST /api/v1/teams/{team}/invites", who: owner, want: 201, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/teams/"+f.Team()+"/invites", map[string]string{"role": "member"})
+			}},
+		{route: "DELETE /api/v1/teams/{team}/invites/{id}", who: owner, want: 204, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "DELETE", path: "/api/v1/teams/" + f.Team() + "/invites/" + f.TeamInvite()}
+			}},
+		{route: "POST /api/v1/projects/{name}/move", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/projects/"+f.Name()+"/move", map[string]string{"team": f.Team()})
+			}},
+		{route: "GET /api/v1/audit", who: signedIn, want: 200, req: get("/api/v1/audit")},
 		{route: "/api/", who: public, want: 404, reason: "the API's answer to a path it has no route for",
 			req: get("/api/v1/no-such-route")},
 
@@ -496,6 +536,28 @@ func matrix() []row {
 				return form("/dns/zones/"+f.Zone()+"/records/"+f.ZoneRecord()+"/remove", nil)
 			}},
 
+		// Teams (issue 19, internal/dashboard/teams.go).
+		{route: "GET /teams", who: signedIn, want: 200, req: func(f *fixture) request { f.Team(); return get("/teams")(f) }},
+		{route: "POST /teams", who: signedIn, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/teams", url.Values{"name": {f.Unique("dashteam")}}) }},
+		{route: "GET /teams/join", who: signedIn, want: 200, req: get("/teams/join?token=apg_not-a-real-one")},
+		{route: "POST /teams/join", who: signedIn, want: 303, changes: true,
+			reason: "the token is a third person's team's: joining it changes the caller's memberships only",
+			req:    func(f *fixture) request { return form("/teams/join", url.Values{"token": {f.JoinToken()}}) }},
+		{route: "GET /teams/{team}", who: owner, want: 200,
+			req: func(f *fixture) request { f.TeamInvite(); f.TeamMember(); return get("/teams/" + f.Team())(f) }},
+		{route: "POST /teams/{team}/invites", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return form("/teams/"+f.Team()+"/invites", url.Values{"email": {f.Unique("dashinvitee") + "@victim.example"}, "role": {"viewer"}})
+			}},
+		{route: "POST /teams/{team}/invites/{id}/revoke", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/teams/"+f.Team()+"/invites/"+f.TeamInvite()+"/revoke", nil) }},
+		{route: "POST /teams/{team}/members/{user}/role", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/teams/"+f.Team()+"/members/"+f.TeamMember()+"/role", url.Values{"role": {"viewer"}})
+			}},
+		{route: "POST /teams/{team}/members/{user}/remove", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/teams/"+f.Team()+"/members/"+f.TeamMember()+"/remove", nil) }},
 		{route: "GET /account", who: signedIn, want: 200, req: get("/account")},
 		{route: "POST /account/tokens", who: signedIn, want: 200, changes: true,
 			req: func(f *fixture) request {
@@ -522,6 +584,7 @@ func matrix() []row {
 		{route: "GET /admin", who: admin, want: 200, req: get("/admin")},
 		{route: "GET /admin/projects", who: admin, want: 200,
 			req: func(f *fixture) request { f.Production(); return get("/admin/projects")(f) }},
+		{route: "GET /admin/audit", who: admin, want: 200, req: func(f *fixture) request { f.Team(); return get("/admin/audit")(f) }},
 		{route: "GET /admin/deployments", who: admin, want: 200,
 			req: func(f *fixture) request { f.Production(); return get("/admin/deployments")(f) }},
 		{route: "GET /admin/users", who: admin, want: 200,

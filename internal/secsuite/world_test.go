@@ -192,7 +192,7 @@ func startWorld(t *testing.T, database string) *world {
 	name, unl := "secsuite unlimited", apogee.Unlimited
 	plan, err := w.adminAPI.AdminCreatePlan(ctx, apogee.PlanRequest{Name: &name, Projects: &unl,
 		ConcurrentBuilds: &unl, BuildMinutes: &unl, StorageBytes: &unl, CustomDomains: &unl, DNSZones: &unl, DNSRecords: &unl,
-		RequestLogDays: &unl, RequestLogRows: &unl})
+		RequestLogDays: &unl, RequestLogRows: &unl, AuditLogDays: &unl})
 	if err != nil {
 		t.Fatal(err)
 	}

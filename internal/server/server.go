@@ -549,8 +549,8 @@ func (s *Server) setListener(ln net.Listener) {
 	}
 }
 
-// janitor expires uploads that were never finalized and deletes the
-// blobs no deployment holds any more.
+// janitor expires uploads that were never finalized, deletes the blobs
+// no deployment holds any more and prunes the audit log.
 func (s *Server) janitor(ctx context.Context) {
 	every := s.cfg.UploadTTL / 4
 	if every > time.Hour {
@@ -567,6 +567,14 @@ func (s *Server) janitor(ctx context.Context) {
 			}
 		} else if n > 0 {
 			s.log.Info("deleted unused blobs", "count", n, "bytes", freed)
+		}
+		// The audit log within each owner's plan (audit_log_days).
+		if n, err := s.platform.PruneAudit(ctx); err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("prune audit log", "err", err)
+			}
+		} else if n > 0 {
+			s.log.Info("pruned audit log", "entries", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -104,6 +104,16 @@ func TestEveryPageAtPhoneAndLaptopWidth(t *testing.T) {
 	if err := store.CreateZone(ctx, &apogee.Zone{Name: "example.com", OwnerID: p.OwnerID, ProjectID: p.ID, CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
+	// A team with a project, a member's invitation pending, for the teams pages.
+	if _, err := c.CreateTeam(ctx, "crew"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.InviteToTeam(ctx, "crew", apogee.TeamInviteRequest{Email: "a.new.colleague.with.a.long.address@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateProjectWith(ctx, apogee.CreateProjectRequest{Name: "crew-site", Team: "crew"}); err != nil {
+		t.Fatal(err)
+	}
 	plans, err := store.ListPlans(ctx)
 	if err != nil || len(plans) == 0 {
 		t.Fatalf("plans: %v, %v", plans, err)
@@ -149,10 +159,15 @@ func TestEveryPageAtPhoneAndLaptopWidth(t *testing.T) {
 		{route: "GET /dns", path: "/dns", ready: `//h1`},
 		{route: "GET /dns/zones/{zone}", path: "/dns/zones/example.com", ready: `//h1[normalize-space()="example.com"]`},
 		{route: "GET /account", path: "/account", ready: byLabel("Token name")},
+		{route: "GET /{$}", path: "/?team=crew", ready: `//a[@href="/projects/crew-site"]`},
+		{route: "GET /teams", path: "/teams", ready: `#teams`},
+		{route: "GET /teams/{team}", path: "/teams/crew", ready: `#members`},
+		{route: "GET /teams/join", path: "/teams/join?token=apg_example", ready: `//button[normalize-space()="Join team"]`},
 		{route: "GET /admin", path: "/admin", ready: `//h1`},
 		{route: "GET /admin/users", path: "/admin/users", ready: `//h1`},
 		{route: "GET /admin/projects", path: "/admin/projects", ready: `//h1`},
 		{route: "GET /admin/deployments", path: "/admin/deployments", ready: `//h1`},
+		{route: "GET /admin/audit", path: "/admin/audit", ready: `//tr[@data-action="team.create"]`},
 		{route: "GET /admin/plans", path: "/admin/plans", ready: `//h1`},
 		{route: "GET /admin/plans/{id}", path: "/admin/plans/" + url.PathEscape(plans[0].ID), ready: `//h1`},
 	}

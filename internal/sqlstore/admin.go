@@ -36,7 +36,7 @@ const storedBytesSQL = `SELECT COALESCE(SUM(size), 0) FROM (
 func (s *Store) SystemFigures(ctx context.Context, since time.Time) (*apogee.SystemFigures, error) {
 	f := &apogee.SystemFigures{DeploymentsPerDay: []apogee.DayCount{}}
 	err := s.rdb.QueryRowContext(ctx, `SELECT
-		(SELECT COUNT(*) FROM users),
+		(SELECT COUNT(*) FROM users WHERE kind = 'user'),
 		(SELECT COUNT(*) FROM projects),
 		(SELECT COUNT(*) FROM deployments),
 		(SELECT COUNT(*) FROM deployments WHERE status = $1),
@@ -75,11 +75,13 @@ func (s *Store) SystemFigures(ctx context.Context, since time.Time) (*apogee.Sys
 }
 
 // ProjectSummaries returns every project by name with its owner's email
-// and newest deployment, in one query.
+// ("team:<name>" for a team's) and newest deployment, in one query.
 func (s *Store) ProjectSummaries(ctx context.Context) ([]*apogee.ProjectSummary, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+prefixed("p.", projectCols)+", u.email, "+prefixed("d.", deploymentCols)+`
+	// A team's project shows "team:<name>", the key admins use for it.
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+prefixed("p.", projectCols)+", COALESCE('team:' || t.name, u.email), "+prefixed("d.", deploymentCols)+`
 		FROM projects p
 		JOIN users u ON u.id = p.owner_id
+		LEFT JOIN teams t ON t.id = p.owner_id
 		LEFT JOIN deployments d ON d.id = (
 			SELECT l.id FROM deployments l WHERE l.project_id = p.id ORDER BY l.created_at DESC, l.id DESC LIMIT 1)
 		ORDER BY p.name`)

@@ -15,7 +15,7 @@ import (
 // plan with is_default when it is NULL.
 
 const planCols = "id, name, is_default, projects, concurrent_builds, build_minutes, storage_bytes, custom_domains, created_at, " +
-	"app_memory_mb, app_cpus, app_pids, app_instances, releases_kept, runtime_log_bytes, runtime_log_days, dns_zones, dns_records, request_log_days, request_log_rows"
+	"app_memory_mb, app_cpus, app_pids, app_instances, releases_kept, runtime_log_bytes, runtime_log_days, dns_zones, dns_records, request_log_days, request_log_rows, audit_log_days"
 
 // planSelect reads a plan with the number of users on it by choice.
 const planSelect = "SELECT " + planCols + ", (SELECT COUNT(*) FROM users WHERE users.plan_id = plans.id) FROM plans"
@@ -26,7 +26,7 @@ func scanPlan(row scanner) (*apogee.Plan, error) {
 	err := row.Scan(&p.ID, &p.Name, &p.Default, &l.Projects, &l.ConcurrentBuilds, &l.BuildMinutes,
 		&l.StorageBytes, &l.CustomDomains, timeCol{&p.CreatedAt},
 		&l.AppMemoryMB, &l.AppCPUs, &l.AppPids, &l.AppInstances, &l.ReleasesKept, &l.RuntimeLogBytes, &l.RuntimeLogDays,
-		&l.DNSZones, &l.DNSRecords, &l.RequestLogDays, &l.RequestLogRows, &p.Users)
+		&l.DNSZones, &l.DNSRecords, &l.RequestLogDays, &l.RequestLogRows, &l.AuditLogDays, &p.Users)
 	return &p, err
 }
 
@@ -58,11 +58,11 @@ func (s *Store) CreatePlan(ctx context.Context, p *apogee.Plan) error {
 			}
 		}
 		l := p.Limits
-		_, err := tx.ExecContext(ctx, "INSERT INTO plans ("+planCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+		_, err := tx.ExecContext(ctx, "INSERT INTO plans ("+planCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
 			p.ID, p.Name, p.Default, l.Projects, l.ConcurrentBuilds, l.BuildMinutes, l.StorageBytes, l.CustomDomains,
 			s.d.timeArg(p.CreatedAt),
 			l.AppMemoryMB, l.AppCPUs, l.AppPids, l.AppInstances, l.ReleasesKept, l.RuntimeLogBytes, l.RuntimeLogDays,
-			l.DNSZones, l.DNSRecords, l.RequestLogDays, l.RequestLogRows)
+			l.DNSZones, l.DNSRecords, l.RequestLogDays, l.RequestLogRows, l.AuditLogDays)
 		if isUnique(err) {
 			return errPlanName(p.Name)
 		}
@@ -94,10 +94,10 @@ func (s *Store) UpdatePlan(ctx context.Context, p *apogee.Plan) error {
 		_, err = tx.ExecContext(ctx, `UPDATE plans SET name = $2, is_default = $3, projects = $4, concurrent_builds = $5,
 			build_minutes = $6, storage_bytes = $7, custom_domains = $8, app_memory_mb = $9, app_cpus = $10, app_pids = $11,
 			app_instances = $12, releases_kept = $13, runtime_log_bytes = $14, runtime_log_days = $15,
-			dns_zones = $16, dns_records = $17, request_log_days = $18, request_log_rows = $19 WHERE id = $1`,
+			dns_zones = $16, dns_records = $17, request_log_days = $18, request_log_rows = $19, audit_log_days = $20 WHERE id = $1`,
 			p.ID, p.Name, p.Default, l.Projects, l.ConcurrentBuilds, l.BuildMinutes, l.StorageBytes, l.CustomDomains,
 			l.AppMemoryMB, l.AppCPUs, l.AppPids, l.AppInstances, l.ReleasesKept, l.RuntimeLogBytes, l.RuntimeLogDays,
-			l.DNSZones, l.DNSRecords, l.RequestLogDays, l.RequestLogRows)
+			l.DNSZones, l.DNSRecords, l.RequestLogDays, l.RequestLogRows, l.AuditLogDays)
 		if isUnique(err) {
 			return errPlanName(p.Name)
 		}

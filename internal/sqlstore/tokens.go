@@ -9,12 +9,14 @@ import (
 	"github.com/apogee-dev/apogee"
 )
 
-const tokenCols = "id, user_id, name, hash, created_at, expires_at, revoked_at, last_used_at"
+const tokenCols = "id, user_id, name, hash, created_at, expires_at, revoked_at, last_used_at, team_id, read_only"
 
 func scanToken(row scanner) (*apogee.Token, error) {
 	var t apogee.Token
+	var team sql.NullString
 	err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, timeCol{&t.CreatedAt},
-		nullTimeCol{&t.ExpiresAt}, nullTimeCol{&t.RevokedAt}, nullTimeCol{&t.LastUsed})
+		nullTimeCol{&t.ExpiresAt}, nullTimeCol{&t.RevokedAt}, nullTimeCol{&t.LastUsed}, &team, &t.ReadOnly)
+	t.TeamID = team.String
 	return &t, err
 }
 
@@ -32,13 +34,16 @@ func (s *Store) CreateToken(ctx context.Context, t *apogee.Token) error {
 	t.ExpiresAt = normTimePtr(t.ExpiresAt)
 	t.RevokedAt = normTimePtr(t.RevokedAt)
 	t.LastUsed = normTimePtr(t.LastUsed)
-	_, err := s.exec(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	_, err := s.exec(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 		t.ID, t.UserID, t.Name, t.Hash, s.d.timeArg(t.CreatedAt),
-		s.d.nullTimeArg(t.ExpiresAt), s.d.nullTimeArg(t.RevokedAt), s.d.nullTimeArg(t.LastUsed))
+		s.d.nullTimeArg(t.ExpiresAt), s.d.nullTimeArg(t.RevokedAt), s.d.nullTimeArg(t.LastUsed), nullString(t.TeamID), t.ReadOnly)
 	switch {
 	case isUnique(err):
 		return apogee.Errorf(apogee.ECONFLICT, "token %q or its secret exists already", t.ID)
 	case isForeignKey(err):
+		if t.TeamID != "" {
+			return notFound("user or team", t.UserID+" or "+t.TeamID)
+		}
 		return notFound("user", t.UserID)
 	}
 	return wrap("create token", err)

@@ -42,7 +42,7 @@ func (s *Store) CreateUser(ctx context.Context, u *apogee.User) error {
 // UserByEmail returns the user with email, compared case-insensitively.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*apogee.User, error) {
 	email = strings.ToLower(email)
-	u, err := scanUser(s.rdb.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE email = $1", email))
+	u, err := scanUser(s.rdb.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE email = $1 AND kind = 'user'", email))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("user", email)
 	}
@@ -63,9 +63,10 @@ func (s *Store) UserByID(ctx context.Context, id string) (*apogee.User, error) {
 	return u, nil
 }
 
-// ListUsers returns every user ordered by email.
+// ListUsers returns every user ordered by email; teams, which are
+// accounts too, are not users.
 func (s *Store) ListUsers(ctx context.Context) ([]*apogee.User, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+userCols+" FROM users ORDER BY email")
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+userCols+" FROM users WHERE kind = 'user' ORDER BY email")
 	if err != nil {
 		return nil, wrap("list users", err)
 	}

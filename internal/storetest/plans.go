@@ -27,12 +27,12 @@ func testPlans(t *testing.T, s apogee.Store) {
 		Projects: 10, ConcurrentBuilds: 1, BuildMinutes: 100, StorageBytes: 1 << 30, CustomDomains: 5,
 		AppMemoryMB: 512, AppCPUs: 1, AppPids: 256, AppInstances: 3, ReleasesKept: 10,
 		RuntimeLogBytes: 100 << 20, RuntimeLogDays: 7, DNSZones: apogee.DefaultDNSZones, DNSRecords: apogee.DefaultDNSRecords,
-		RequestLogDays: apogee.DefaultRequestLogDays, RequestLogRows: apogee.DefaultRequestLogRows})
+		RequestLogDays: apogee.DefaultRequestLogDays, RequestLogRows: apogee.DefaultRequestLogRows, AuditLogDays: apogee.DefaultAuditLogDays})
 
 	pro := &apogee.Plan{Name: "pro", CreatedAt: base, Limits: apogee.PlanLimits{
 		Projects: 100, ConcurrentBuilds: 4, BuildMinutes: apogee.Unlimited, StorageBytes: 100 << 30, CustomDomains: 0,
 		AppMemoryMB: 2048, AppCPUs: 1.5, AppPids: apogee.Unlimited, AppInstances: 10, ReleasesKept: 30,
-		RuntimeLogBytes: 1 << 30, RuntimeLogDays: 30, DNSZones: 9, DNSRecords: apogee.Unlimited, RequestLogDays: 30, RequestLogRows: apogee.Unlimited}}
+		RuntimeLogBytes: 1 << 30, RuntimeLogDays: 30, DNSZones: 9, DNSRecords: apogee.Unlimited, RequestLogDays: 30, RequestLogRows: apogee.Unlimited, AuditLogDays: 365}}
 	must(t, s.CreatePlan(ctx, pro))
 	got, err := s.PlanByID(ctx, pro.ID)
 	must(t, err)

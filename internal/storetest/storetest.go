@@ -87,6 +87,8 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"ConcurrentReleases", testConcurrentReleases},
 		{"Requests", testRequests},         // requests.go
 		{"PullRequests", testPullRequests}, // pullrequests.go
+		{"Teams", testTeams},               // teams.go
+		{"Audit", testAudit},               // teams.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
