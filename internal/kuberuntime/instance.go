@@ -264,7 +264,10 @@ func (in *instance) podGone(p *corev1.Pod) {
 	if in.pod != p.Name {
 		return
 	}
-	close(in.gone)
+	if in.gone != nil {
+		close(in.gone)
+		in.gone = nil
+	}
 	if in.logStop != nil {
 		in.logStop()
 		in.logStop = nil
@@ -360,6 +363,9 @@ func (in *instance) Stop(ctx context.Context, grace time.Duration) error {
 	first := !in.stopping
 	in.stopping = true
 	pod, gone := in.pod, in.gone
+	if gone == nil {
+		pod = "" // gone already
+	}
 	if in.st.State != apps.StateStopped {
 		in.setLocked(apps.StateStopping, "")
 	}

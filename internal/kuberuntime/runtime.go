@@ -204,9 +204,7 @@ func (r *Runtime) adoptFound() {
 		}
 		in := r.newInstance(id, s)
 		in.found = true
-		in.mu.Lock()
-		in.pod = p.Name
-		in.mu.Unlock()
+		in.setPod(p.Name)
 		r.mu.Lock()
 		r.instances[id] = in
 		r.mu.Unlock()
