@@ -9,13 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/apogee-dev/apogee/internal/apps"
 )
@@ -45,9 +48,11 @@ func assets(t *testing.T) string {
 	return dir
 }
 
-// apiServer starts a real kube-apiserver and etcd (envtest) for the test.
+// apiServer starts a real kube-apiserver and etcd (envtest) for the test,
+// and returns an administrator's client and the client of a user
+// "apogee" that has only what deploy/kubernetes/rbac.yaml grants.
 // There is no kubelet, scheduler or controller manager: tests play them.
-func apiServer(t *testing.T) kubernetes.Interface {
+func apiServer(t *testing.T) (admin, apogee kubernetes.Interface) {
 	t.Helper()
 	env := &envtest.Environment{BinaryAssetsDirectory: assets(t), ControlPlaneStartTimeout: 2 * time.Minute, ControlPlaneStopTimeout: time.Minute}
 	cfg, err := env.Start()
@@ -67,15 +72,94 @@ func apiServer(t *testing.T) kubernetes.Interface {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return c
+	applyRBAC(t, c)
+	user, err := env.AddUser(envtest.User{Name: "apogee"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, err := kubernetes.NewForConfig(user.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, uc
+}
+
+// rbacFile is the least-privilege RBAC the docs ship.
+const rbacFile = "../../deploy/kubernetes/rbac.yaml"
+
+// applyRBAC creates the Role and RoleBinding of rbacFile, the binding
+// also naming the test's user "apogee".
+func applyRBAC(t *testing.T, c kubernetes.Interface) {
+	t.Helper()
+	b, err := os.ReadFile(rbacFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		switch meta.Kind {
+		case "Role":
+			var role rbacv1.Role
+			if err := yaml.UnmarshalStrict([]byte(doc), &role); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.RbacV1().Roles(ns).Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		case "RoleBinding":
+			var rb rbacv1.RoleBinding
+			if err := yaml.UnmarshalStrict([]byte(doc), &rb); err != nil {
+				t.Fatal(err)
+			}
+			rb.Subjects = append(rb.Subjects, rbacv1.Subject{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: "apogee"})
+			if _, err := c.RbacV1().RoleBindings(ns).Create(ctx, &rb, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		case "ServiceAccount":
+			var sa corev1.ServiceAccount
+			if err := yaml.UnmarshalStrict([]byte(doc), &sa); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.CoreV1().ServiceAccounts(ns).Create(ctx, &sa, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		case "Namespace":
+			var n corev1.Namespace
+			if err := yaml.UnmarshalStrict([]byte(doc), &n); err != nil || n.Name != ns {
+				t.Fatalf("the namespace of %s is %q (%v), the tests' is %s", rbacFile, n.Name, err, ns)
+			}
+		default:
+			t.Fatalf("%s has a %q", rbacFile, meta.Kind)
+		}
+	}
+}
+
+// TestRBACIsInTheDocs: the docs page shows the RBAC file as it is.
+func TestRBACIsInTheDocs(t *testing.T) {
+	b, err := os.ReadFile(rbacFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile("../docs/content/kubernetes.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "```yaml\n"+string(b)+"```") {
+		t.Errorf("internal/docs/content/kubernetes.md does not quote %s as it is now", rbacFile)
+	}
 }
 
 // TestRuntimeAPIServer runs the runtime against a real API server: the
 // objects it makes pass the server's validation, the informers follow
 // the status the test (as kubelet) sets, and a ready pod is dialled.
 func TestRuntimeAPIServer(t *testing.T) {
-	c := apiServer(t)
-	runtimeBehaviour(t, c)
+	c, rc := apiServer(t)
+	// The runtime has only the rights of deploy/kubernetes/rbac.yaml.
+	runtimeBehaviour(t, c, rc)
 
 	t.Run("DialReadyPod", func(t *testing.T) {
 		// The "pod" is a server on this machine's loopback, at the IP
@@ -89,7 +173,7 @@ func TestRuntimeAPIServer(t *testing.T) {
 		defer srv.Close()
 		port := l.Addr().(*net.TCPAddr).Port
 
-		r := newRuntime(t, c, nil, false)
+		r := newRuntime(t, rc, nil, false)
 		defer r.Close(context.Background())
 		k := &kubelet{t: t, c: c, n: 100}
 		s := testSpec("r6")

@@ -183,11 +183,12 @@ func deployment(t *testing.T, c kubernetes.Interface, release string) *appsv1.De
 	return d
 }
 
-// RuntimeBehaviour runs the runtime's life on a cluster c: the fake
-// clientset's, or a real API server's (envtest_test.go).
-func runtimeBehaviour(t *testing.T, c kubernetes.Interface) {
+// runtimeBehaviour runs the runtime's life on a cluster: the fake
+// clientset's, or a real API server's (envtest_test.go). The runtime
+// talks with rc; the test, as kubelet and to check, with c.
+func runtimeBehaviour(t *testing.T, c, rc kubernetes.Interface) {
 	t.Run("StartMakesObjects", func(t *testing.T) {
-		r := newRuntime(t, c, nil, false)
+		r := newRuntime(t, rc, nil, false)
 		defer r.Close(context.Background())
 		a, err := r.Start(context.Background(), testSpec("r1"))
 		if err != nil {
@@ -239,7 +240,7 @@ func runtimeBehaviour(t *testing.T, c kubernetes.Interface) {
 
 	t.Run("PodStatusDrivesInstance", func(t *testing.T) {
 		obs := &recorder{}
-		r := newRuntime(t, c, obs, false)
+		r := newRuntime(t, rc, obs, false)
 		defer r.Close(context.Background())
 		k := &kubelet{t: t, c: c}
 		in, err := r.Start(context.Background(), testSpec("r2"))
@@ -302,7 +303,7 @@ func runtimeBehaviour(t *testing.T, c kubernetes.Interface) {
 	})
 
 	t.Run("RolloutDeadline", func(t *testing.T) {
-		r := newRuntime(t, c, nil, false)
+		r := newRuntime(t, rc, nil, false)
 		defer r.Close(context.Background())
 		in, err := r.Start(context.Background(), testSpec("r3"))
 		if err != nil {
@@ -325,7 +326,7 @@ func runtimeBehaviour(t *testing.T, c kubernetes.Interface) {
 
 	t.Run("AdoptAfterRestart", func(t *testing.T) {
 		k := &kubelet{t: t, c: c}
-		r1 := newRuntime(t, c, nil, true)
+		r1 := newRuntime(t, rc, nil, true)
 		in, err := r1.Start(context.Background(), testSpec("r4"))
 		if err != nil {
 			t.Fatal(err)
@@ -338,7 +339,7 @@ func runtimeBehaviour(t *testing.T, c kubernetes.Interface) {
 			t.Fatal(err)
 		}
 		// Apogee restarts: the pod ran on; the new runtime finds it.
-		r2 := newRuntime(t, c, nil, false)
+		r2 := newRuntime(t, rc, nil, false)
 		defer r2.Close(context.Background())
 		list := r2.Instances()
 		if len(list) != 1 || list[0].ID() != in.ID() || !list[0].Ready() {
@@ -355,7 +356,7 @@ func runtimeBehaviour(t *testing.T, c kubernetes.Interface) {
 	})
 
 	t.Run("BadSpec", func(t *testing.T) {
-		r := newRuntime(t, c, nil, false)
+		r := newRuntime(t, rc, nil, false)
 		defer r.Close(context.Background())
 		for name, mod := range map[string]func(*apps.Spec){
 			"no command":        func(s *apps.Spec) { s.Command = " " },
@@ -428,5 +429,6 @@ func stopAsKubelet(t *testing.T, c kubernetes.Interface, in apps.Instance, pod s
 
 // TestRuntimeFake runs the runtime's life on client-go's fake clientset.
 func TestRuntimeFake(t *testing.T) {
-	runtimeBehaviour(t, fake.NewClientset())
+	c := fake.NewClientset()
+	runtimeBehaviour(t, c, c)
 }
