@@ -129,7 +129,9 @@ func (in *instance) setLocked(s apps.State, reason string) {
 	}
 }
 
-// fail marks a crash that the pod itself does not show.
+// fail marks the release's rollout as failed for this instance: like
+// a boot timeout of the local runtime, a health failure that the
+// Manager does not wait out.
 func (in *instance) fail(reason string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -137,6 +139,7 @@ func (in *instance) fail(reason string) {
 		return
 	}
 	in.st.Failures++
+	in.st.LastExit = &apps.Exit{Health: true, Reason: reason}
 	in.setLocked(apps.StateCrashed, reason)
 }
 

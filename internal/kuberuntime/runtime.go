@@ -17,8 +17,8 @@
 // instance at a time; a Deployment counts replicas. Start raises the
 // release's Deployment by one replica and returns an instance that
 // follows one pod of the release: the first pod that no instance follows
-// yet, which it claims by labelling it apogee.dev/instance=<id> (an
-// update with the pod's resourceVersion, so two claims never both win).
+// yet, which it claims by labelling it apogee.dev/instance=<id> (a
+// merge patch with the pod's resourceVersion, so two claims never both win).
 // When its pod dies for good (deleted, evicted) the instance counts a
 // crash and claims the ReplicaSet's replacement; a container restart
 // (liveness, exit) is a restart of the same instance, with the
@@ -46,6 +46,7 @@ package kuberuntime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,6 +61,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	listersappsv1 "k8s.io/client-go/listers/apps/v1"
@@ -487,16 +489,21 @@ func (r *Runtime) claimFor(project, release string) {
 	}
 }
 
-// label claims pod p for instance id, unless it changed meanwhile.
+// label claims pod p for instance id, unless it changed meanwhile: a
+// merge patch of the label with the pod's resourceVersion, which the API
+// server takes as a precondition (a stale one is a conflict), and which
+// touches nothing else of the pod.
 func (r *Runtime) label(p *corev1.Pod, id string) error {
 	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
-	p = p.DeepCopy()
-	if p.Labels == nil {
-		p.Labels = map[string]string{}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"resourceVersion": p.ResourceVersion,
+		"labels":          map[string]string{LabelInstance: id},
+	}})
+	if err != nil {
+		return err
 	}
-	p.Labels[LabelInstance] = id
-	_, err := r.client.CoreV1().Pods(r.ns).Update(ctx, p, metav1.UpdateOptions{})
+	_, err = r.client.CoreV1().Pods(r.ns).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	return err
 }
 

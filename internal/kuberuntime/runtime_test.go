@@ -316,7 +316,7 @@ func runtimeBehaviour(t *testing.T, c, rc kubernetes.Interface) {
 			t.Fatal(err)
 		}
 		st := waitState(t, in, apps.StateCrashed)
-		if in.Ready() || st.Reason == "" {
+		if in.Ready() || st.Reason == "" || st.LastExit == nil || !st.LastExit.Health {
 			t.Errorf("after the deadline: %+v", st)
 		}
 		if err := in.Stop(context.Background(), time.Second); err != nil {
