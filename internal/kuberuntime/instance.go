@@ -92,11 +92,18 @@ func (in *instance) setPod(name string) {
 	defer in.mu.Unlock()
 	in.pod, in.podIP, in.container, in.restarts, in.wasReady = name, "", "", 0, false
 	if name != "" {
-		in.pods++
 		in.gone = make(chan struct{})
-		if in.pods > 1 {
-			in.st.Restarts++
-		}
+	}
+}
+
+// claimed counts the pod the instance follows now: a pod after the
+// first is a restart.
+func (in *instance) claimed() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.pods++
+	if in.pods > 1 {
+		in.st.Restarts++
 	}
 }
 

@@ -207,6 +207,7 @@ func (r *Runtime) adoptFound() {
 		in := r.newInstance(id, s)
 		in.found = true
 		in.setPod(p.Name)
+		in.claimed()
 		r.mu.Lock()
 		r.instances[id] = in
 		r.mu.Unlock()
@@ -485,6 +486,7 @@ func (r *Runtime) claimFor(project, release string) {
 			waiting.setPod("")
 			continue
 		}
+		waiting.claimed()
 		waiting.update(p)
 	}
 }
