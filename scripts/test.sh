@@ -11,9 +11,14 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # Tools the tests run for real (chromium: the dashboard's browser tests).
-apt_install ca-certificates curl unzip git postgresql bubblewrap runsc slirp4netns nftables iproute2 util-linux pebble chromium
+apt_install ca-certificates curl unzip git postgresql bubblewrap runsc slirp4netns nftables iproute2 util-linux pebble chromium etcd-server
 ensure_go
 ensure_node
+
+# The Kubernetes runtime's tests run a real kube-apiserver (built from the
+# k8s.io/kubernetes module once, then cached) and Debian's etcd.
+KUBEBUILDER_ASSETS=$(bash scripts/kube-apiserver.sh)
+export KUBEBUILDER_ASSETS
 
 # PostgreSQL: running, with a database "test" the tests may use.
 if [ -z "${APOGEE_TEST_POSTGRES:-}" ]; then

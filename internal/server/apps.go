@@ -27,7 +27,7 @@ import (
 // are made before it, so they reach it through appFront.
 type appState struct {
 	front    appFront
-	runtime  *supervisor.Supervisor
+	runtime  apps.Runtime // the supervisor, or Kubernetes (--runtime)
 	manager  *apps.Manager
 	host     *apphost.Host
 	observer *apphost.Observer
@@ -159,14 +159,21 @@ func (s *Server) setupApps(ctx context.Context) error {
 	log := s.log.With("component", "apps")
 	a := &s.apps
 	a.observer = apphost.NewObserver(s.appWatch) // and on to the runtime logs
-	a.runtime, err = supervisor.New(ctx, supervisor.Options{
-		Launcher: supervisor.Kinds{Default: s.cfg.AppSandbox, Launchers: launchers},
-		DataDir:  filepath.Join(s.cfg.Data, "apps", "instances"),
-		Observer: a.observer,
-		Log:      log,
-	})
-	if err != nil {
-		return fmt.Errorf("apps: %w", err)
+	if s.cfg.Runtime == "kubernetes" {
+		a.runtime, err = newKubeRuntime(ctx, &s.cfg, a.observer, log)
+		if err != nil {
+			return err
+		}
+	} else {
+		a.runtime, err = supervisor.New(ctx, supervisor.Options{
+			Launcher: supervisor.Kinds{Default: s.cfg.AppSandbox, Launchers: launchers},
+			DataDir:  filepath.Join(s.cfg.Data, "apps", "instances"),
+			Observer: a.observer,
+			Log:      log,
+		})
+		if err != nil {
+			return fmt.Errorf("apps: %w", err)
+		}
 	}
 	a.manager = apps.NewManager(a.runtime, appproxy.New(appproxy.Options{Log: log, LabelHeader: "X-Apogee-Deployment", Waker: &a.front}), apps.ManagerOptions{
 		KeepWarm: s.cfg.AppKeepWarm,

@@ -94,6 +94,19 @@ type Config struct {
 	// (settings.app.sandbox) besides AppSandbox, which is always one.
 	AppSandboxes []string
 	AppKeepWarm  int // previous releases of each app kept running for instant rollbacks
+	// Runtime is where app instances run: local (default: the supervisor
+	// on this machine, in AppSandbox) or kubernetes (pods of a cluster,
+	// see kube.go; release commands still run here in AppSandbox).
+	Runtime string
+	// Kubernetes runtime: the kubeconfig ("": in-cluster, else
+	// $KUBECONFIG and ~/.kube/config), the namespace of the apps, the
+	// repository images are pushed to, the apps' base image (with its
+	// registry) and an optional RuntimeClass of the pods.
+	Kubeconfig       string
+	Namespace        string
+	Registry         string
+	AppBaseImage     string
+	KubeRuntimeClass string
 	// AppsMemory is the memory for apps' instances in MiB (each counts its
 	// plan's memory per instance, paused ones too); 0: no bound.
 	AppsMemory int64
@@ -189,6 +202,12 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.BuildDiskMB, "build-disk-mb", 4096, "disk a build may write to its workspace, in MiB (a file system of its own; needs root; 0: no bound)")
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", 15*time.Minute, "wall-clock limit of a build's install and build steps")
 	fs.StringVar(&c.AppSandbox, "app-sandbox", "bwrap", "sandbox of app instances and release commands: bwrap, runsc (gVisor), none (development only: no isolation) or off (this server runs no apps)")
+	fs.StringVar(&c.Runtime, "runtime", "local", "where app instances run: local (this machine, in --app-sandbox) or kubernetes (Deployments in --namespace of the cluster --kubeconfig names, from images pushed to --registry; see /docs/kubernetes)")
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster apps run on with --runtime kubernetes (default: the pod's service account when Apogee runs in the cluster, else $KUBECONFIG or ~/.kube/config)")
+	fs.StringVar(&c.Namespace, "namespace", "apogee-apps", "Kubernetes namespace of the apps' Deployments, Services and Secrets (--runtime kubernetes)")
+	fs.StringVar(&c.Registry, "registry", "", "image repository releases are pushed to with --runtime kubernetes, e.g. registry.example.com/apogee (credentials: the Docker config file, ~/.docker/config.json or $DOCKER_CONFIG)")
+	fs.StringVar(&c.AppBaseImage, "app-base-image", "", "base image of the apps' images with --runtime kubernetes, registry included, e.g. registry.example.com/library/node:22-slim (its PATH must find node)")
+	fs.StringVar(&c.KubeRuntimeClass, "kube-runtime-class", "", "RuntimeClass of the apps' pods with --runtime kubernetes (gvisor, kata: kernel-level isolation where the cluster has it; default: the cluster's)")
 	fs.Int64Var(&c.AppsMemory, "apps-memory", 0, "memory for apps' instances on this server, in MiB (each instance counts its plan's memory, paused ones too); when full, the least recently used paused apps are stopped first, then no more instances start; 0: no bound")
 	fs.IntVar(&c.AppKeepWarm, "app-keep-warm", 1, "previous releases of each app kept running after a deploy, so that a rollback to one switches at once (each costs its instances' memory)")
 	fs.StringSliceVar(&c.AppSandboxes, "app-sandboxes", nil, "sandboxes a project may choose for its app (settings.app.sandbox; comma-separated: bwrap, runsc), besides --app-sandbox, the default (e.g. --app-sandboxes runsc lets projects run in gVisor)")
@@ -263,6 +282,9 @@ func (c *Config) Normalize() error {
 		return apogee.Errorf(apogee.EINVALID, "--app-sandbox %q must be bwrap, runsc, none or off", c.AppSandbox)
 	}
 	if err := c.normalizeAppSandboxes(); err != nil {
+		return err
+	}
+	if err := c.normalizeRuntime(); err != nil {
 		return err
 	}
 	if c.AppsMemory < 0 {
