@@ -138,7 +138,9 @@ func steps(t *testing.T, b context.Context, shots string) (run func(string, ...c
 	}
 	shot = func(name string) {
 		t.Helper()
-		png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
+		sctx, cancel := context.WithTimeout(b, 30*time.Second)
+		defer cancel()
+		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -21,7 +22,10 @@ import (
 // Screenshots: team-owner, team-viewer-refused, team-audit.
 func TestTeamsInBrowser(t *testing.T) {
 	s, _, addr := testServer(t)
-	ctx := context.Background()
+	// The client's calls are bounded: a stuck deploy fails the test
+	// rather than hanging the package.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	store := s.Store()
 	userToken(t, store, "owner@example.com", "owner password", false)
 	memberTok := userToken(t, store, "member@example.com", "member password", false)
