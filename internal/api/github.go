@@ -17,17 +17,11 @@ const maxWebhookBody = 25 << 20
 
 // githubPayload is what Apogee reads of GitHub's ping and push events.
 type githubPayload struct {
-	Zen        string `json:"zen"`
-	Ref        string `json:"ref"`
-	After      string `json:"after"`
-	Deleted    bool   `json:"deleted"`
-	Repository *struct {
-		FullName string `json:"full_name"`
-		CloneURL string `json:"clone_url"`
-		HTMLURL  string `json:"html_url"`
-		SSHURL   string `json:"ssh_url"`
-		GitURL   string `json:"git_url"`
-	} `json:"repository"`
+	Zen        string      `json:"zen"`
+	Ref        string      `json:"ref"`
+	After      string      `json:"after"`
+	Deleted    bool        `json:"deleted"`
+	Repository *githubRepo `json:"repository"`
 }
 
 // githubWebhook answers GitHub's webhooks at POST /api/v1/webhooks/github.
@@ -42,19 +36,11 @@ type githubPayload struct {
 // (401), which a repository no project builds from fails too, with the
 // same answer. Nothing changes before the signature is verified.
 func (a *API) githubWebhook(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return apogee.Errorf(apogee.ETOOLARGE, "webhook payload is larger than %d bytes", maxWebhookBody)
-		}
-		return apogee.Errorf(apogee.EINVALID, "webhook payload cannot be read: %v", err)
-	}
-	event := r.Header.Get("X-GitHub-Event")
-	payload, err := githubJSON(r.Header.Get("Content-Type"), body)
+	body, payload, err := readGitHubWebhook(w, r)
 	if err != nil {
 		return err
 	}
+	event := r.Header.Get("X-GitHub-Event")
 	if event == "pull_request" {
 		return a.githubPullRequest(w, r, body, payload)
 	}
@@ -106,6 +92,21 @@ func (a *API) githubWebhook(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusAccepted, answer)
 	}
 	return nil
+}
+
+// readGitHubWebhook reads a GitHub delivery's body, at most
+// maxWebhookBody (ETOOLARGE beyond), and its JSON payload (githubJSON).
+func readGitHubWebhook(w http.ResponseWriter, r *http.Request) (body, payload []byte, err error) {
+	body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, nil, apogee.Errorf(apogee.ETOOLARGE, "webhook payload is larger than %d bytes", maxWebhookBody)
+		}
+		return nil, nil, apogee.Errorf(apogee.EINVALID, "webhook payload cannot be read: %v", err)
+	}
+	payload, err = githubJSON(r.Header.Get("Content-Type"), body)
+	return body, payload, err
 }
 
 // githubJSON returns the JSON of a payload sent as application/json or,

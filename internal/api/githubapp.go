@@ -2,8 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strings"
 
@@ -19,13 +17,7 @@ type githubAppPayload struct {
 	Installation *struct {
 		ID int64 `json:"id"`
 	} `json:"installation"`
-	Repository *struct {
-		FullName string `json:"full_name"`
-		CloneURL string `json:"clone_url"`
-		HTMLURL  string `json:"html_url"`
-		SSHURL   string `json:"ssh_url"`
-		GitURL   string `json:"git_url"`
-	} `json:"repository"`
+	Repository          *githubRepo `json:"repository"`
 	RepositoriesRemoved []struct {
 		FullName string `json:"full_name"`
 	} `json:"repositories_removed"`
@@ -43,19 +35,11 @@ type githubAppPayload struct {
 // The order of checks is body size (413), JSON (400), then signature
 // (401); a server without a GitHub App answers 404.
 func (a *API) githubAppWebhook(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return apogee.Errorf(apogee.ETOOLARGE, "webhook payload is larger than %d bytes", maxWebhookBody)
-		}
-		return apogee.Errorf(apogee.EINVALID, "webhook payload cannot be read: %v", err)
-	}
-	event := r.Header.Get("X-GitHub-Event")
-	payload, err := githubJSON(r.Header.Get("Content-Type"), body)
+	body, payload, err := readGitHubWebhook(w, r)
 	if err != nil {
 		return err
 	}
+	event := r.Header.Get("X-GitHub-Event")
 	var p githubAppPayload
 	if err := json.Unmarshal(payload, &p); err != nil {
 		return apogee.Errorf(apogee.EINVALID, "webhook payload is not a GitHub event: %v", err)
