@@ -52,7 +52,13 @@ func TestTeamsInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#members`),
 	)
 	invite := func(email, role string) string {
+		// From a fresh team page, where no link is shown: the link
+		// waited for is then the one this invitation made (after the
+		// first, the page would still show the first's until the form's
+		// answer replaced it).
 		run("invite "+email+" as "+role,
+			chromedp.Navigate(addr+"/teams/acme"),
+			chromedp.WaitVisible(byLabel("Email")),
 			chromedp.SendKeys(byLabel("Email"), email),
 			chromedp.SetValue(`#invite-role`, role),
 			chromedp.Click(button("Invite")),
