@@ -323,25 +323,35 @@ func (pl builds) Pushed(ctx context.Context, project, repoURL string, moved []ap
 // the others build. When none builds, the first refusal is the answer.
 // Nothing changes before the signature is verified.
 func (pl builds) SignedPush(ctx context.Context, push apogee.SignedPush) (*apogee.PushResult, error) {
-	projects, err := pl.projectsByRepository(ctx, push.RepoURLs...)
+	signed, res, err := pl.signedProjects(ctx, push.RepoURLs, push.Signature, push.Body)
 	if err != nil {
 		return nil, err
-	}
-	// A repository no project builds from is answered as a signature that
-	// matches none (signedBy with no projects): whether another user
-	// deploys a repository is theirs to know, not an unsigned caller's.
-	signed, err := pl.signedBy(projects, push.Signature, push.Body)
-	if err != nil {
-		return nil, err
-	}
-	res := &apogee.PushResult{Deployments: []*apogee.DeploymentView{}}
-	for _, p := range signed {
-		res.Projects = append(res.Projects, p.Name)
 	}
 	if push.Branch == "" {
 		return res, nil
 	}
 	return pl.buildPush(ctx, signed, push, res)
+}
+
+// signedProjects returns the projects built from the repository (any of
+// urls) whose webhook secret signed body, and a result that names them.
+// A repository no project builds from is answered as a signature that
+// matches none (signedBy with no projects): whether another user deploys
+// a repository is theirs to know, not an unsigned caller's.
+func (pl builds) signedProjects(ctx context.Context, urls []string, signature string, body []byte) ([]*apogee.Project, *apogee.PushResult, error) {
+	projects, err := pl.projectsByRepository(ctx, urls...)
+	if err != nil {
+		return nil, nil, err
+	}
+	signed, err := pl.signedBy(projects, signature, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &apogee.PushResult{Deployments: []*apogee.DeploymentView{}}
+	for _, p := range signed {
+		res.Projects = append(res.Projects, p.Name)
+	}
+	return signed, res, nil
 }
 
 // buildPush builds (or records as skipped) the push's commit for each of

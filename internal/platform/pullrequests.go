@@ -22,17 +22,9 @@ import (
 // variables or repository token (the builder's rule), and its branch host
 // is "<project>-git-fork-<owner>-<branch>".
 func (pl builds) SignedPullRequest(ctx context.Context, in apogee.SignedPullRequest) (*apogee.PushResult, error) {
-	projects, err := pl.projectsByRepository(ctx, in.RepoURLs...)
+	signed, res, err := pl.signedProjects(ctx, in.RepoURLs, in.Signature, in.Body)
 	if err != nil {
 		return nil, err
-	}
-	signed, err := pl.signedBy(projects, in.Signature, in.Body)
-	if err != nil {
-		return nil, err
-	}
-	res := &apogee.PushResult{Deployments: []*apogee.DeploymentView{}}
-	for _, p := range signed {
-		res.Projects = append(res.Projects, p.Name)
 	}
 	build := false
 	switch in.Action {
