@@ -185,7 +185,83 @@ func (r *Repos) Sync(ctx context.Context, projectID string) (dir string, exists 
 		}
 	}
 	_, err = os.Stat(filepath.Join(dir, "HEAD"))
+	if err == nil {
+		touch(dir, r.cfg.Now())
+	}
 	return dir, err == nil, nil
+}
+
+// touch marks the copy at dir as used at now (its folder's modification
+// time): Prune keeps copies in use.
+func touch(dir string, now time.Time) {
+	_ = os.Chtimes(dir, now, now)
+}
+
+// Prune deletes the node's copies that are only a cache and are not
+// needed: those of projects that no longer exist (exists reports false),
+// and, with a Store, those whose repository is recorded in it and that
+// went unused for idle (a later Sync brings the copy back from the
+// store). A copy with no record (pushed before the store held
+// repositories) is the repository itself and is kept while its project
+// exists. A copy in use in this process is skipped. It returns how many
+// copies it deleted.
+func (r *Repos) Prune(ctx context.Context, idle time.Duration, exists func(ctx context.Context, projectID string) (bool, error)) (int, error) {
+	entries, err := os.ReadDir(r.cfg.Root)
+	if err != nil {
+		return 0, fmt.Errorf("gitrepo: list copies: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".git")
+		if !ok || !e.IsDir() || id == "" {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		pruned, err := r.prune(ctx, id, idle, exists)
+		if err != nil {
+			return n, err
+		}
+		if pruned {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// prune deletes project id's copy when Prune would.
+func (r *Repos) prune(ctx context.Context, id string, idle time.Duration, exists func(ctx context.Context, projectID string) (bool, error)) (bool, error) {
+	l := r.lock(id)
+	if !l.TryLock() {
+		return false, nil // in use now
+	}
+	defer l.Unlock()
+	dir := r.Dir(id)
+	live, err := exists(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("gitrepo: does project %s exist: %w", id, err)
+	}
+	if live {
+		if r.cfg.Store == nil {
+			return false, nil
+		}
+		info, err := os.Stat(dir)
+		if err != nil || r.cfg.Now().Sub(info.ModTime()) < idle {
+			return false, nil
+		}
+		switch _, err := r.cfg.Store.GitRepo(ctx, id); {
+		case apogee.ErrorCode(err) == apogee.ENOTFOUND:
+			return false, nil // the copy is the repository
+		case err != nil:
+			return false, fmt.Errorf("gitrepo: read the record of %s: %w", id, err)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return false, fmt.Errorf("gitrepo: delete the copy of %s: %w", id, err)
+	}
+	r.log.Info("git: deleted a cached repository copy", "project_id", id, "project_exists", live)
+	return true, nil
 }
 
 // Open is Sync that makes the repository when there is none yet (an
@@ -250,6 +326,7 @@ func (r *Repos) Push(ctx context.Context, projectID string, receive func(ctx con
 		r.undo(dir, before)
 		return fmt.Errorf("gitrepo: store the push to %s: %w", projectID, err)
 	}
+	touch(dir, r.cfg.Now())
 	return nil
 }
 

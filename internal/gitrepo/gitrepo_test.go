@@ -178,3 +178,100 @@ func TestTwoNodes(t *testing.T) {
 		})
 	}
 }
+
+// TestPrune: a node deletes its copies of deleted projects' repositories
+// and, after they went unused for the idle time, the copies the store can
+// give back (synced again on the next use); it keeps a copy in use, a
+// recent one, and a copy with no record in the store, which is the
+// repository itself.
+func TestPrune(t *testing.T) {
+	dir := t.TempDir()
+	store := testbed.Store(t, dir)
+	bl := testbed.Blobs(t, dir)
+	ctx := t.Context()
+	u := &apogee.User{ID: apogee.NewID(), Email: "a@example.com", CreatedAt: time.Now()}
+	if err := store.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	project := func(name string) *apogee.Project {
+		p := &apogee.Project{ID: apogee.NewID(), Name: name, OwnerID: u.ID, CreatedAt: time.Now()}
+		if err := store.CreateProject(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	stored, deleted, legacy, recent := project("stored"), project("deleted"), project("legacy"), project("recent")
+	now := time.Now()
+	clock := func() time.Time { return now }
+	root := filepath.Join(dir, "git")
+	repos, err := gitrepo.New(gitrepo.Config{Root: root, Store: store, Blobs: bl, Node: "a", Log: testbed.Quiet, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy from before the store held repositories: no record.
+	local, err := gitrepo.New(gitrepo.Config{Root: root, Log: testbed.Quiet, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	run(t, work, "init", "-q", "-b", "main")
+	head := commit(t, work, "main", "one")
+	for _, p := range []*apogee.Project{stored, deleted, recent} {
+		if err := repos.Push(ctx, p.ID, pushFrom(work, "main")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := local.Push(ctx, legacy.ID, pushFrom(work, "main")); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.DeleteProject(ctx, deleted.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	exists := func(ctx context.Context, id string) (bool, error) {
+		_, err := store.ProjectByID(ctx, id)
+		if apogee.ErrorCode(err) == apogee.ENOTFOUND {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	has := func(p *apogee.Project) bool {
+		_, err := os.Stat(repos.Dir(p.ID))
+		return err == nil
+	}
+	// Nothing is idle yet: only the deleted project's copy goes.
+	if n, err := repos.Prune(ctx, time.Hour, exists); err != nil || n != 1 {
+		t.Fatalf("first Prune = %d, %v; want 1 (the deleted project's copy)", n, err)
+	}
+	if has(deleted) || !has(stored) || !has(legacy) || !has(recent) {
+		t.Fatalf("after the first Prune: deleted %v stored %v legacy %v recent %v", has(deleted), has(stored), has(legacy), has(recent))
+	}
+
+	// Two hours on, recent is used; stored is idle and goes; legacy stays.
+	now = now.Add(2 * time.Hour)
+	if _, ok, err := repos.Sync(ctx, recent.ID); err != nil || !ok {
+		t.Fatalf("Sync recent: %v, %v", ok, err)
+	}
+	if n, err := repos.Prune(ctx, time.Hour, exists); err != nil || n != 1 {
+		t.Fatalf("second Prune = %d, %v; want 1 (the idle stored copy)", n, err)
+	}
+	if has(stored) || !has(legacy) || !has(recent) {
+		t.Fatalf("after the second Prune: stored %v legacy %v recent %v", has(stored), has(legacy), has(recent))
+	}
+	// The pruned copy comes back from the store when it is used.
+	d, ok, err := repos.Sync(ctx, stored.ID)
+	if err != nil || !ok {
+		t.Fatalf("Sync after prune: %v, %v", ok, err)
+	}
+	if got := run(t, d, "rev-parse", "refs/heads/main"); got != head {
+		t.Fatalf("the copy synced again has main at %s, want %s", got, head)
+	}
+	// A project whose existence cannot be told keeps its copy, and says so.
+	boom := errors.New("the database is away")
+	if _, err := repos.Prune(ctx, time.Hour, func(context.Context, string) (bool, error) { return false, boom }); !errors.Is(err, boom) {
+		t.Fatalf("Prune with a failing exists = %v, want it wrapped", err)
+	}
+	if !has(stored) || !has(legacy) || !has(recent) {
+		t.Fatal("a failed Prune deleted a copy")
+	}
+}

@@ -550,7 +550,8 @@ func (s *Server) setListener(ln net.Listener) {
 }
 
 // janitor expires uploads that were never finalized, deletes the blobs
-// no deployment holds any more and prunes the audit log.
+// no deployment holds any more, prunes the audit log and deletes the
+// cached repository copies nobody needs.
 func (s *Server) janitor(ctx context.Context) {
 	every := s.cfg.UploadTTL / 4
 	if every > time.Hour {
@@ -576,11 +577,39 @@ func (s *Server) janitor(ctx context.Context) {
 		} else if n > 0 {
 			s.log.Info("pruned audit log", "entries", n)
 		}
+		s.pruneRepos(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// repoCacheIdle is how long a node keeps its copy of a pushed repository
+// that the store holds once nobody pushed, fetched or built it: the next
+// use brings it back from the store's bundles.
+const repoCacheIdle = 7 * 24 * time.Hour
+
+// pruneRepos deletes this node's copies of pushed repositories that are
+// only a cache and not needed: deleted projects', and idle ones.
+func (s *Server) pruneRepos(ctx context.Context) {
+	if s.repos == nil {
+		return
+	}
+	exists := func(ctx context.Context, id string) (bool, error) {
+		_, err := s.store.ProjectByID(ctx, id)
+		if apogee.ErrorCode(err) == apogee.ENOTFOUND {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	if n, err := s.repos.Prune(ctx, repoCacheIdle, exists); err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("prune cached repository copies", "err", err)
+		}
+	} else if n > 0 {
+		s.log.Info("deleted cached repository copies", "count", n)
 	}
 }
 
