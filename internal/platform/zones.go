@@ -180,6 +180,32 @@ func (pl *Platform) attachZone(ctx context.Context, z *apogee.Zone) error {
 	return nil
 }
 
+// detachZone undoes attachZone for a removed zone: its apex and www, if
+// its project verified them, go back to unverified with the same token.
+// The platform no longer answers their DNS, so the delegation proves
+// nothing; a TXT record (the token's, as before the zone) verifies them
+// again, and until then the edge does not serve them.
+func (pl *Platform) detachZone(ctx context.Context, z *apogee.Zone) error {
+	for _, host := range []string{z.Name, "www." + z.Name} {
+		d, err := pl.store.DomainByName(ctx, host)
+		if errors.Is(err, apogee.ErrNotFound) || (err == nil && (d.ProjectID != z.ProjectID || !d.Verified())) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("platform: domain %s of removed zone %s: %w", host, z.Name, err)
+		}
+		if err := pl.store.DeleteDomain(ctx, d.ProjectID, d.Name); err != nil && !errors.Is(err, apogee.ErrNotFound) {
+			return fmt.Errorf("platform: unverify domain %s of removed zone %s: %w", host, z.Name, err)
+		}
+		again := &apogee.Domain{Name: d.Name, ProjectID: d.ProjectID, Token: d.Token, CreatedAt: d.CreatedAt}
+		if err := pl.store.CreateDomain(ctx, again); err != nil {
+			return fmt.Errorf("platform: unverify domain %s of removed zone %s: %w", host, z.Name, err)
+		}
+		pl.publish(ctx, apogee.Event{Type: apogee.EventDomainChanged, ProjectID: d.ProjectID, Host: d.Name})
+	}
+	return nil
+}
+
 // checkDelegation returns nil if the DNS names the platform's
 // nameservers for zone, and otherwise an ECONFLICT error that says what
 // was expected and what was found.
@@ -241,6 +267,9 @@ func (pl zones) RemoveZone(ctx context.Context, name string) error {
 			}
 			pl.publish(ctx, apogee.Event{Type: apogee.EventDomainChanged, ProjectID: d.ProjectID, Host: d.Name})
 		}
+	}
+	if err := pl.detachZone(ctx, z); err != nil {
+		return err
 	}
 	pl.log.Info("dns zone removed", "zone", z.Name, "user", u.ID)
 	pl.record(ctx, u, z.OwnerID, nil, "dns.zone.remove", z.Name, "")

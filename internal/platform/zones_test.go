@@ -132,11 +132,26 @@ func TestZones(t *testing.T) {
 			t.Errorf("domain %s = %+v, %v; want verified", host, d, err)
 		}
 	}
+	before, err := st.DomainByName(t.Context(), "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := svc.DNS.RemoveZone(alice, "example.com"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = svc.DNS.Zone(alice, "example.com")
 	wantCode(t, err, apogee.ENOTFOUND)
+	// Without the zone nothing proves the names are alice's: they stay
+	// web's domains, unverified, with the same TXT token as before.
+	for _, host := range []string{"example.com", "www.example.com"} {
+		d, err := st.DomainByName(t.Context(), host)
+		if err != nil || d.Verified() || d.ProjectID != before.ProjectID {
+			t.Errorf("domain %s after the zone's removal = %+v, %v; want web's, unverified", host, d, err)
+		}
+	}
+	if d, _ := st.DomainByName(t.Context(), "example.com"); d != nil && d.Token != before.Token {
+		t.Errorf("the apex's token changed from %q to %q: a TXT record made for it would no longer verify it", before.Token, d.Token)
+	}
 }
 
 func wantCode(t *testing.T, err error, code string) {
