@@ -141,15 +141,19 @@ type ZoneStore interface {
 // to set at the registrar and whether the delegation was found.
 type ZoneView struct {
 	*Zone
+	Team        string   `json:"team,omitempty"` // the team that owns it, "" for a person
 	Project     string   `json:"project,omitempty"`
 	Verified    bool     `json:"verified"`
 	Nameservers []string `json:"nameservers"`
 }
 
 // AddZoneRequest delegates a zone to Apogee; Project, if set, is the
-// project its apex and www serve.
+// project its apex and www serve, of the same owner. Team, if set, makes
+// it that team's zone (the caller needs the member role or more there);
+// else it is the caller's, or the team's of a token scoped to one.
 type AddZoneRequest struct {
 	Name    string `json:"name"`
+	Team    string `json:"team,omitempty"`
 	Project string `json:"project,omitempty"`
 }
 
@@ -171,12 +175,16 @@ type UpdateRecordRequest struct {
 	TTL   *int    `json:"ttl,omitempty"`
 }
 
-// DNSService keeps the user's delegated zones and their records. A zone
-// is its owner's alone (an admin sees every zone); another user's zone
-// is reported exactly like a missing one.
+// DNSService keeps the delegated zones and their records of a person or
+// a team. A person's zone is theirs alone; a team's is seen by every
+// member and changed by members and owners, as its projects are (an
+// admin sees every zone). A zone the caller has no role on is reported
+// exactly like a missing one.
 type DNSService interface {
-	// Zones returns the user's zones by name.
-	Zones(ctx context.Context) ([]*ZoneView, error)
+	// Zones returns the zones of a scope by name: team "" is the user's
+	// own (or, for a token scoped to a team, the team's), a team's name
+	// that team's (any member).
+	Zones(ctx context.Context, team string) ([]*ZoneView, error)
 	// AddZone delegates a zone to the platform; its view names the
 	// nameservers to set at the registrar. ECONFLICT if the zone is
 	// taken, ETOOLARGE beyond MaxZonesPerUser.

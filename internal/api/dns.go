@@ -7,10 +7,11 @@ import (
 )
 
 // DNS zones delegated to the platform and their records (issue 18).
-// The platform checks that the caller owns the zone on every call.
+// The platform checks the caller's role on the zone's owner (a person or
+// a team) on every call.
 
 func (a *API) listZones(w http.ResponseWriter, r *http.Request) error {
-	zs, err := a.svc.DNS.Zones(r.Context())
+	zs, err := a.svc.DNS.Zones(r.Context(), r.URL.Query().Get("team"))
 	return answer(w, http.StatusOK, map[string]any{"zones": zs}, err)
 }
 

@@ -18,6 +18,7 @@ the apex and www serve a project without any record by hand, and you
 manage the other records here.
 
   apogee dns zones add example.com --project web    # prints the nameservers to set at the registrar
+  apogee dns zones add example.org --team acme      # a team's zone: its members manage it
   apogee dns zones verify example.com               # checks the delegation
   apogee dns records add example.com www CNAME web.apogee.example --ttl 300
   apogee dns records add example.com @ MX "10 mail.example.com"
@@ -42,9 +43,9 @@ func zoneHint(err error) error {
 func zoneArg(s string) string { return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), ".")) }
 
 func newZonesAddCmd(a *app) *cobra.Command {
-	var projectFlag string
+	var projectFlag, team string
 	cmd := &cobra.Command{
-		Use:   "add ZONE [--project P]",
+		Use:   "add ZONE [--project P] [--team TEAM]",
 		Short: "Delegate a zone to Apogee and show the nameservers to set at its registrar",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
@@ -52,11 +53,11 @@ func newZonesAddCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, _, err := a.client()
+			c, cfg, err := a.client()
 			if err != nil {
 				return err
 			}
-			z, err := c.AddZone(cmd.Context(), apogee.AddZoneRequest{Name: name, Project: projectFlag})
+			z, err := c.AddZone(cmd.Context(), apogee.AddZoneRequest{Name: name, Team: scope(cmd, team, cfg), Project: projectFlag})
 			if err != nil {
 				return projectHint(err)
 			}
@@ -65,6 +66,9 @@ func newZonesAddCmd(a *app) *cobra.Command {
 				return o.JSON(z)
 			}
 			o.Printf("Added zone %s", z.Name)
+			if z.Team != "" {
+				o.Printf(" to team %s", z.Team)
+			}
 			if z.Project != "" {
 				o.Printf(": its apex and www serve project %s", z.Project)
 			}
@@ -76,7 +80,8 @@ func newZonesAddCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&projectFlag, "project", "p", "", "project the zone's apex and www serve (default: none)")
+	cmd.Flags().StringVarP(&projectFlag, "project", "p", "", "project the zone's apex and www serve, of the zone's owner (default: none)")
+	cmd.Flags().StringVar(&team, "team", "", "make it a team's zone (default: the scope of `apogee switch`)")
 	return cmd
 }
 
@@ -108,17 +113,18 @@ func newZonesVerifyCmd(a *app) *cobra.Command {
 }
 
 func newZonesListCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:     "list",
+	var team string
+	cmd := &cobra.Command{
+		Use:     "list [--team TEAM]",
 		Aliases: []string{"ls"},
-		Short:   "List your delegated zones",
+		Short:   "List your delegated zones, or a team's",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, _, err := a.client()
+			c, cfg, err := a.client()
 			if err != nil {
 				return err
 			}
-			zs, err := c.ListZones(cmd.Context())
+			zs, err := c.ListZones(cmd.Context(), scope(cmd, team, cfg))
 			if err != nil {
 				return err
 			}
@@ -127,6 +133,11 @@ func newZonesListCmd(a *app) *cobra.Command {
 				return jsonList(o, "zones", zs)
 			}
 			if len(zs) == 0 {
+				if t := scope(cmd, team, cfg); t != "" {
+					o.Printf("Team %s has no DNS zones.\n", t)
+					o.Notef("Add one with `apogee dns zones add ZONE --team %s`.\n", t)
+					return nil
+				}
 				o.Printf("You have no DNS zones.\n")
 				o.Notef("Add one with `apogee dns zones add ZONE --project P`.\n")
 				return nil
@@ -147,6 +158,8 @@ func newZonesListCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&team, "team", "", "list a team's zones (default: the scope of `apogee switch`)")
+	return cmd
 }
 
 func newZonesRemoveCmd(a *app) *cobra.Command {

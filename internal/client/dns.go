@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/apogee-dev/apogee"
 )
@@ -16,12 +17,17 @@ func (c *Client) AddZone(ctx context.Context, req apogee.AddZoneRequest) (*apoge
 	return &out, nil
 }
 
-// ListZones returns the user's zones by name.
-func (c *Client) ListZones(ctx context.Context) ([]apogee.ZoneView, error) {
+// ListZones returns the zones of a scope by name: the user's own (team
+// ""), or a team's.
+func (c *Client) ListZones(ctx context.Context, team string) ([]apogee.ZoneView, error) {
 	var out struct {
 		Zones []apogee.ZoneView `json:"zones"`
 	}
-	if err := c.do(ctx, request{method: http.MethodGet, path: "/api/v1/dns/zones", out: &out}); err != nil {
+	q := url.Values{}
+	if team != "" {
+		q.Set("team", team)
+	}
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/api/v1/dns/zones", query: q, out: &out}); err != nil {
 		return nil, err
 	}
 	return out.Zones, nil

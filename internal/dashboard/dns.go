@@ -20,7 +20,7 @@ import (
 
 // zoneForm is the add-zone form as typed, with the error that refused it.
 type zoneForm struct {
-	Name, Project, Error string
+	Name, Team, Project, Error string
 }
 
 // zoneRow is a zone in the list: its records against the plan's limit.
@@ -32,6 +32,8 @@ type zoneRow struct {
 }
 
 type dnsData struct {
+	Team      string                   // the scope: "" you, else a team's name (?team=)
+	Teams     []*apogee.TeamMembership // the scope tabs
 	Zones     []zoneRow
 	Projects  []string
 	ZoneLimit string // the plan's zones, "" when it is not known
@@ -75,24 +77,31 @@ func (d *Dashboard) planDNSLimits(r *http.Request) (zones, records int64, ok boo
 }
 
 func (d *Dashboard) dnsPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	return d.renderDNS(w, r, s, http.StatusOK, zoneForm{})
+	return d.renderDNS(w, r, s, http.StatusOK, zoneForm{Team: r.URL.Query().Get("team")})
 }
 
+// renderDNS shows the zones of form.Team's scope (a team's, or yours).
 func (d *Dashboard) renderDNS(w http.ResponseWriter, r *http.Request, s *session, status int, form zoneForm) error {
 	ctx := r.Context()
-	zs, err := d.svc.DNS.Zones(ctx)
+	zs, err := d.svc.DNS.Zones(ctx, form.Team)
 	if err != nil {
 		return err
 	}
-	ps, err := d.svc.Projects.Projects(ctx, "")
+	ps, err := d.svc.Projects.Projects(ctx, form.Team)
 	if err != nil {
 		return err
 	}
-	zl, rl, known, err := d.planDNSLimits(r)
+	teams, err := d.svc.Teams.Teams(ctx)
 	if err != nil {
 		return err
 	}
-	data := dnsData{Form: form}
+	zl, rl, known := int64(0), int64(0), false
+	if form.Team == "" { // a team's plan is on its page
+		if zl, rl, known, err = d.planDNSLimits(r); err != nil {
+			return err
+		}
+	}
+	data := dnsData{Form: form, Team: form.Team, Teams: teams}
 	for _, p := range ps {
 		data.Projects = append(data.Projects, p.Name)
 	}
@@ -127,8 +136,8 @@ func refused(err error) bool {
 }
 
 func (d *Dashboard) addZone(w http.ResponseWriter, r *http.Request, s *session) error {
-	form := zoneForm{Name: strings.TrimSpace(r.PostFormValue("name")), Project: r.PostFormValue("project")}
-	v, err := d.svc.DNS.AddZone(r.Context(), apogee.AddZoneRequest{Name: form.Name, Project: form.Project})
+	form := zoneForm{Name: strings.TrimSpace(r.PostFormValue("name")), Team: r.PostFormValue("team"), Project: r.PostFormValue("project")}
+	v, err := d.svc.DNS.AddZone(r.Context(), apogee.AddZoneRequest{Name: form.Name, Team: form.Team, Project: form.Project})
 	if refused(err) || apogee.ErrorCode(err) == apogee.ENOTFOUND && form.Project != "" {
 		form.Error = apogee.ErrorMessage(err)
 		return d.renderDNS(w, r, s, api.StatusOf(apogee.ErrorCode(err)), form)
@@ -142,6 +151,14 @@ func (d *Dashboard) addZone(w http.ResponseWriter, r *http.Request, s *session) 
 
 func zonePath(name string) string { return "/dns/zones/" + url.PathEscape(name) }
 
+// zonesPath is the DNS page of a scope: yours ("") or a team's.
+func zonesPath(team string) string {
+	if team == "" {
+		return "/dns"
+	}
+	return "/dns?team=" + url.QueryEscape(team)
+}
+
 // zoneOf reads the zone of the request's path as the signed-in user: a
 // zone that is not theirs is an error page (404), as a missing one.
 func (d *Dashboard) zoneOf(r *http.Request) (*apogee.ZoneView, error) {
@@ -150,7 +167,7 @@ func (d *Dashboard) zoneOf(r *http.Request) (*apogee.ZoneView, error) {
 
 // backToZone returns to the page the form came from (the list or the
 // zone), with err's message or ok.
-func backToZone(w http.ResponseWriter, r *http.Request, z string, err error, ok string) error {
+func backToZone(w http.ResponseWriter, r *http.Request, z *apogee.ZoneView, err error, ok string) error {
 	if err != nil && !refused(err) && apogee.ErrorCode(err) != apogee.ENOTFOUND {
 		return err
 	}
@@ -159,9 +176,9 @@ func backToZone(w http.ResponseWriter, r *http.Request, z string, err error, ok 
 	} else {
 		setFlash(w, r, "ok", ok)
 	}
-	to := zonePath(z)
+	to := zonePath(z.Name)
 	if r.PostFormValue("return_to") == "/dns" {
-		to = "/dns"
+		to = zonesPath(z.Team)
 	}
 	return seeOther(w, r, to)
 }
@@ -184,7 +201,7 @@ func (d *Dashboard) verifyZone(w http.ResponseWriter, r *http.Request, s *sessio
 			ok += " Its apex and www serve project " + v.Project + "."
 		}
 	}
-	return backToZone(w, r, z.Name, err, ok)
+	return backToZone(w, r, z, err, ok)
 }
 
 func (d *Dashboard) removeZone(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -196,7 +213,7 @@ func (d *Dashboard) removeZone(w http.ResponseWriter, r *http.Request, s *sessio
 		return err
 	}
 	setFlash(w, r, "ok", "Zone "+z.Name+" removed with its records; Apogee no longer answers for it.")
-	return seeOther(w, r, "/dns")
+	return seeOther(w, r, zonesPath(z.Team))
 }
 
 func (d *Dashboard) zonePage(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -325,7 +342,7 @@ func (d *Dashboard) updateRecord(w http.ResponseWriter, r *http.Request, s *sess
 		return d.renderZone(w, r, s, api.StatusOf(apogee.ErrorCode(err)), z, recordForm{}, form)
 	}
 	if err != nil {
-		return backToZone(w, r, z.Name, err, "") // the record is gone: say so on the zone's page
+		return backToZone(w, r, z, err, "") // the record is gone: say so on the zone's page
 	}
 	setFlash(w, r, "ok", "Saved "+rec.FQDN()+" "+rec.Type+" "+rec.Value+" (TTL "+strconv.Itoa(rec.TTL)+").")
 	return seeOther(w, r, zonePath(z.Name)+"#records")
@@ -337,5 +354,5 @@ func (d *Dashboard) removeRecord(w http.ResponseWriter, r *http.Request, s *sess
 		return err
 	}
 	err = d.svc.DNS.RemoveRecord(r.Context(), z.Name, r.PathValue("id"))
-	return backToZone(w, r, z.Name, err, "Record removed.")
+	return backToZone(w, r, z, err, "Record removed.")
 }

@@ -268,3 +268,52 @@ func TestDNSZoneRecords(t *testing.T) {
 		t.Fatalf("%d records after the refusal; want 1", n)
 	}
 }
+
+// TestDNSTeamScope: the DNS page has the projects page's scope tabs; in a
+// team's scope it lists and adds the team's zones (for the team's
+// projects), which a member sees and a stranger does not.
+func TestDNSTeamScope(t *testing.T) {
+	e, _ := newDNSEnv(t)
+	ctx := apogee.NewContextWithUser(context.Background(), e.alice)
+	if _, err := e.svc.Teams.CreateTeam(ctx, apogee.CreateTeamRequest{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := e.svc.Teams.Invite(ctx, "acme", apogee.TeamInviteRequest{Role: "member"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Teams.AcceptInvite(apogee.NewContextWithUser(context.Background(), e.bob), inv.Token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Projects.CreateProject(ctx, apogee.CreateProjectRequest{Name: "site", Team: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	e.project(e.alice, "mine")
+	alice, bob := e.signedIn(e.alice), e.signedIn(e.bob)
+
+	want(t, "tabs", alice.get("/dns"), 200, `<nav class="tabs" aria-label="Scope" id="scope">`, `<a href="/dns?team=acme">acme</a>`)
+	page := alice.get("/dns?team=acme")
+	want(t, "team scope", page, 200, `<a href="/dns?team=acme" aria-current="page">acme</a>`, `<input type="hidden" name="team" value="acme">`,
+		`<option value="site">site</option>`)
+	if strings.Contains(page.body, `<option value="mine">`) {
+		t.Error("the team's DNS page offers alice's own project")
+	}
+	// A team zone for a person's project is refused on the form.
+	want(t, "person's project", alice.post("/dns/zones", url.Values{"name": {"acme.com"}, "team": {"acme"}, "project": {"mine"}}), 400,
+		"project mine is not team acme", `value="acme.com"`)
+	res := alice.post("/dns/zones", url.Values{"name": {"acme.com"}, "team": {"acme"}, "project": {"site"}})
+	want(t, "add", res, http.StatusSeeOther)
+	if z, err := e.store.ZoneByName(context.Background(), "acme.com"); err != nil || z.OwnerID == e.alice.ID {
+		t.Fatalf("acme.com = %+v, %v; want the team's zone", z, err)
+	}
+	want(t, "zone page", alice.get("/dns/zones/acme.com"), 200, `<a href="/dns?team=acme">DNS of acme</a>`)
+	want(t, "personal scope", alice.get("/dns"), 200, "No zones yet")
+	want(t, "the member's team scope", bob.get("/dns?team=acme"), 200, `data-zone="acme.com"`)
+	want(t, "the member's zone page", bob.get("/dns/zones/acme.com"), 200, "acme.com")
+	want(t, "the member removes", bob.post("/dns/zones/acme.com/remove", nil), http.StatusSeeOther)
+	if _, err := e.store.ZoneByName(context.Background(), "acme.com"); err == nil {
+		t.Fatal("the member's removal left the zone")
+	}
+	carol := e.signedIn(e.user("carol@example.com", false))
+	want(t, "a stranger's team scope", carol.get("/dns?team=acme"), 404)
+}

@@ -23,8 +23,10 @@ type nsResolver interface {
 	LookupNS(ctx context.Context, name string) ([]*net.NS, error)
 }
 
-// zone returns the named zone if the acting user owns it (or is an
-// admin); another user's zone is reported exactly like a missing one.
+// zone returns the named zone if the acting user may do what n needs on
+// it: its owner in person, a member of the team that owns it by role
+// (as for projects), an admin. A zone the user has no role on is
+// reported exactly like a missing one.
 func (pl *Platform) zone(ctx context.Context, name string, n need) (*apogee.User, *apogee.Zone, error) {
 	u, err := pl.actor(ctx)
 	if err != nil {
@@ -42,20 +44,30 @@ func (pl *Platform) zone(ctx context.Context, name string, n need) (*apogee.User
 	if err != nil {
 		return nil, nil, fmt.Errorf("platform: look up zone %q: %w", name, err)
 	}
-	if z.OwnerID != u.ID && !u.Admin {
+	if u.Scope != nil && u.Scope.TeamID != "" && z.OwnerID != u.Scope.TeamID {
 		return nil, nil, notFound
 	}
-	if u.Scope != nil && u.Scope.TeamID != "" && z.OwnerID != u.Scope.TeamID {
+	role, team, err := pl.roleOn(ctx, u, z.OwnerID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if role == "" {
 		return nil, nil, notFound
 	}
 	if u.Scope != nil && u.Scope.ReadOnly && n >= needChange {
 		return nil, nil, errReadOnly
+	}
+	if !n.allows(role) {
+		return nil, nil, forbidden(team, role, n)
 	}
 	return u, z, nil
 }
 
 func (pl *Platform) zoneView(ctx context.Context, z *apogee.Zone) *apogee.ZoneView {
 	v := &apogee.ZoneView{Zone: z, Verified: z.VerifiedAt != nil, Nameservers: pl.nameservers()}
+	if t, err := pl.store.TeamByID(ctx, z.OwnerID); err == nil {
+		v.Team = t.Name
+	}
 	if z.ProjectID != "" {
 		if p, err := pl.store.ProjectByID(ctx, z.ProjectID); err == nil {
 			v.Project = p.Name
@@ -74,12 +86,27 @@ func (pl *Platform) nameservers() []string {
 	return ns
 }
 
-func (pl zones) Zones(ctx context.Context) ([]*apogee.ZoneView, error) {
+func (pl zones) Zones(ctx context.Context, team string) ([]*apogee.ZoneView, error) {
 	u, err := pl.actor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	zs, err := pl.store.ListZones(ctx, u.ID)
+	owner := u.ID
+	if team != "" || (u.Scope != nil && u.Scope.TeamID != "") {
+		if team == "" {
+			t, err := pl.store.TeamByID(ctx, u.Scope.TeamID)
+			if err != nil {
+				return nil, fmt.Errorf("platform: team of token: %w", err)
+			}
+			team = t.Name
+		}
+		t, _, err := pl.teamAs(ctx, u, team, needRead)
+		if err != nil {
+			return nil, err
+		}
+		owner = t.ID
+	}
+	zs, err := pl.store.ListZones(ctx, owner)
 	if err != nil {
 		return nil, fmt.Errorf("platform: list zones: %w", err)
 	}
@@ -102,16 +129,27 @@ func (pl zones) AddZone(ctx context.Context, req apogee.AddZoneRequest) (*apogee
 	if err != nil {
 		return nil, err
 	}
-	if err := pl.checkZones(ctx, u.ID); err != nil {
+	owner, team, err := pl.ownerFor(ctx, u, req.Team)
+	if err != nil {
 		return nil, err
 	}
-	z := &apogee.Zone{Name: name, OwnerID: u.ID, CreatedAt: pl.now().UTC()}
+	z := &apogee.Zone{Name: name, OwnerID: owner, CreatedAt: pl.now().UTC()}
 	if req.Project != "" {
 		_, p, err := pl.project(ctx, req.Project, needChange)
 		if err != nil {
 			return nil, err
 		}
+		if p.OwnerID != owner {
+			whose := "yours"
+			if team != nil {
+				whose = "team " + team.Name + "'s"
+			}
+			return nil, apogee.Errorf(apogee.EINVALID, "project %s is not %s: a zone serves a project of the account that owns the zone", p.Name, whose)
+		}
 		z.ProjectID = p.ID
+	}
+	if err := pl.checkZones(ctx, owner); err != nil {
+		return nil, err
 	}
 	if err := pl.store.CreateZone(ctx, z); err != nil {
 		if c := apogee.ErrorCode(err); c == apogee.ECONFLICT || c == apogee.ETOOLARGE {
@@ -119,7 +157,7 @@ func (pl zones) AddZone(ctx context.Context, req apogee.AddZoneRequest) (*apogee
 		}
 		return nil, fmt.Errorf("platform: add zone: %w", err)
 	}
-	pl.log.Info("dns zone added", "zone", z.Name, "user", u.ID)
+	pl.log.Info("dns zone added", "zone", z.Name, "user", u.ID, "owner", owner)
 	pl.record(ctx, u, z.OwnerID, nil, "dns.zone.add", z.Name, "")
 	pl.publish(ctx, apogee.Event{Type: apogee.EventZoneChanged, Host: z.Name})
 	return pl.zoneView(ctx, z), nil

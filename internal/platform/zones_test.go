@@ -75,7 +75,7 @@ func TestZones(t *testing.T) {
 	_, err = svc.DNS.VerifyZone(bob, "example.com")
 	wantCode(t, err, apogee.ENOTFOUND)
 	wantCode(t, svc.DNS.RemoveZone(bob, "example.com"), apogee.ENOTFOUND)
-	if zs, err := svc.DNS.Zones(bob); err != nil || len(zs) != 0 {
+	if zs, err := svc.DNS.Zones(bob, ""); err != nil || len(zs) != 0 {
 		t.Fatalf("bob's zones = %v, %v; want none", zs, err)
 	}
 
@@ -291,5 +291,110 @@ func TestUpdateRecord(t *testing.T) {
 	rs, err := svc.DNS.Records(alice, "example.com")
 	if err != nil || len(rs) != 3 {
 		t.Fatalf("records = %v, %v; want the three, changed in place", rs, err)
+	}
+}
+
+// TestTeamZones: a team's zone is seen by every member and changed by
+// members and owners, as the team's projects are; a viewer sees it and
+// is refused changes; someone outside the team is told it does not
+// exist; the zone serves only a project of the team; it counts against
+// the team's plan, not the person's who added it.
+func TestTeamZones(t *testing.T) {
+	svc, st, parent, alice, bob := newZoneWorld(t)
+	u := &apogee.User{ID: apogee.NewID(), Email: "carol@example.com", Password: "x", CreatedAt: time.Now()}
+	if err := st.CreateUser(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	carol := apogee.NewContextWithUser(t.Context(), u)
+	if _, err := svc.Teams.CreateTeam(alice, apogee.CreateTeamRequest{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	for who, role := range map[context.Context]string{bob: "member", carol: "viewer"} {
+		inv, err := svc.Teams.Invite(alice, "acme", apogee.TeamInviteRequest{Role: role})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Teams.AcceptInvite(who, inv.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.Projects.CreateProject(alice, apogee.CreateProjectRequest{Name: "site", Team: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Projects.CreateProject(bob, apogee.CreateProjectRequest{Name: "bobs"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Refused: a viewer adds; a zone of the team for a person's project;
+	// nothing is made.
+	_, err := svc.DNS.AddZone(carol, apogee.AddZoneRequest{Name: "acme.com", Team: "acme"})
+	wantCode(t, err, apogee.EFORBIDDEN)
+	_, err = svc.DNS.AddZone(bob, apogee.AddZoneRequest{Name: "acme.com", Team: "acme", Project: "bobs"})
+	wantCode(t, err, apogee.EINVALID)
+	_, err = svc.DNS.AddZone(bob, apogee.AddZoneRequest{Name: "acme.com", Team: "nope"})
+	wantCode(t, err, apogee.ENOTFOUND)
+	if zs, err := svc.DNS.Zones(alice, "acme"); err != nil || len(zs) != 0 {
+		t.Fatalf("acme's zones after refused adds = %v, %v", zs, err)
+	}
+
+	// A member adds the team's zone for the team's project.
+	v, err := svc.DNS.AddZone(bob, apogee.AddZoneRequest{Name: "acme.com", Team: "acme", Project: "site"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Team != "acme" || v.Project != "site" {
+		t.Fatalf("AddZone = %+v; want acme's zone serving site", v)
+	}
+	for who, ctx := range map[string]context.Context{"alice": alice, "bob": bob, "carol": carol} {
+		zs, err := svc.DNS.Zones(ctx, "acme")
+		if err != nil || len(zs) != 1 || zs[0].Name != "acme.com" {
+			t.Errorf("%s lists acme's zones: %v, %v", who, zs, err)
+		}
+		if zs, err := svc.DNS.Zones(ctx, ""); err != nil || len(zs) != 0 {
+			t.Errorf("%s's personal zones hold %v (%v): the team's zone is not theirs", who, zs, err)
+		}
+		if _, err := svc.DNS.Records(ctx, "acme.com"); err != nil {
+			t.Errorf("%s reads acme.com's records: %v", who, err)
+		}
+	}
+	// The viewer changes nothing; the member and the owner do.
+	_, err = svc.DNS.AddRecord(carol, "acme.com", apogee.AddRecordRequest{Name: "x", Type: "A", Value: "192.0.2.1"})
+	wantCode(t, err, apogee.EFORBIDDEN)
+	_, err = svc.DNS.VerifyZone(carol, "acme.com")
+	wantCode(t, err, apogee.EFORBIDDEN)
+	wantCode(t, svc.DNS.RemoveZone(carol, "acme.com"), apogee.EFORBIDDEN)
+	r, err := svc.DNS.AddRecord(bob, "acme.com", apogee.AddRecordRequest{Name: "x", Type: "A", Value: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.DNS.RemoveRecord(alice, "acme.com", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	parent.SetNS("acme.com", "ns1.apogee.test", "ns2.apogee.test")
+	if v, err := svc.DNS.VerifyZone(bob, "acme.com"); err != nil || !v.Verified {
+		t.Fatalf("the member verifies: %+v, %v", v, err)
+	}
+	if d, err := st.DomainByName(t.Context(), "acme.com"); err != nil || !d.Verified() {
+		t.Errorf("acme.com after the team zone's verification = %+v, %v; want site's verified domain", d, err)
+	}
+
+	// Someone outside the team: as if the zone did not exist.
+	dave := &apogee.User{ID: apogee.NewID(), Email: "dave@example.com", Password: "x", CreatedAt: time.Now()}
+	if err := st.CreateUser(t.Context(), dave); err != nil {
+		t.Fatal(err)
+	}
+	outsider := apogee.NewContextWithUser(t.Context(), dave)
+	_, err = svc.DNS.Zone(outsider, "acme.com")
+	wantCode(t, err, apogee.ENOTFOUND)
+	_, err = svc.DNS.Zones(outsider, "acme")
+	wantCode(t, err, apogee.ENOTFOUND)
+	wantCode(t, svc.DNS.RemoveZone(outsider, "acme.com"), apogee.ENOTFOUND)
+
+	// The member removes it.
+	if err := svc.DNS.RemoveZone(bob, "acme.com"); err != nil {
+		t.Fatal(err)
+	}
+	if zs, _ := svc.DNS.Zones(alice, "acme"); len(zs) != 0 {
+		t.Errorf("acme's zones after removal: %v", zs)
 	}
 }

@@ -378,7 +378,8 @@ func (f *fixture) Domain() string {
 func (f *fixture) Zone() string {
 	if f.dnsZone == "" {
 		name := f.w.unique("zone") + ".victim-example.net"
-		z, err := f.api().AddZone(f.ctx, apogee.AddZoneRequest{Name: name, Project: f.project})
+		// A team fixture's zone is the team's, as its project is.
+		z, err := f.api().AddZone(f.ctx, apogee.AddZoneRequest{Name: name, Team: f.team, Project: f.project})
 		if err != nil {
 			f.t.Fatal(err)
 		}
@@ -582,6 +583,11 @@ func (f *fixture) snapshot() string {
 	}
 	zones, err := w.store.ListZones(ctx, w.owner.user.ID)
 	must(err)
+	if f.teamID != "" { // a team fixture's zone is the team's
+		tz, err := w.store.ListZones(ctx, f.teamID)
+		must(err)
+		zones = append(zones, tz...)
+	}
 	for _, z := range zones {
 		put("zone", z)
 		rs, err := w.store.ZoneRecords(ctx, z.Name)
