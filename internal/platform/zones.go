@@ -144,7 +144,13 @@ func (pl zones) AddZone(ctx context.Context, req apogee.AddZoneRequest) (*apogee
 			if team != nil {
 				whose = "team " + team.Name + "'s"
 			}
-			return nil, apogee.Errorf(apogee.EINVALID, "project %s is not %s: a zone serves a project of the account that owns the zone", p.Name, whose)
+			fix := "add the zone without the project, or to the project's owner"
+			if pt, err := pl.store.TeamByID(ctx, p.OwnerID); err == nil {
+				fix = "add the zone to team " + pt.Name + " (--team " + pt.Name + ")"
+			} else if p.OwnerID == u.ID {
+				fix = "add the zone as your own (without a team)"
+			}
+			return nil, apogee.Errorf(apogee.EINVALID, "project %s is not %s: a zone serves only a project of the account that owns the zone; %s", p.Name, whose, fix)
 		}
 		z.ProjectID = p.ID
 	}
