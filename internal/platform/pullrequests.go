@@ -26,6 +26,13 @@ func (pl builds) SignedPullRequest(ctx context.Context, in apogee.SignedPullRequ
 	if err != nil {
 		return nil, err
 	}
+	return pl.pullRequest(ctx, signed, in, res)
+}
+
+// pullRequest builds the preview of the pull request's head for each of
+// projects (opened, synchronize, reopened) or closes it (closed): the
+// one path of a repository webhook's pull_request and the GitHub App's.
+func (pl builds) pullRequest(ctx context.Context, projects []*apogee.Project, in apogee.SignedPullRequest, res *apogee.PushResult) (*apogee.PushResult, error) {
 	build := false
 	switch in.Action {
 	case "opened", "synchronize", "reopened":
@@ -52,7 +59,7 @@ func (pl builds) SignedPullRequest(ctx context.Context, in apogee.SignedPullRequ
 		return nil, apogee.Errorf(apogee.EINVALID, "%q is not a full commit hash", in.HeadCommit)
 	}
 	var firstRefusal error
-	for _, p := range signed {
+	for _, p := range projects {
 		if !build {
 			if err := pl.closePullRequest(ctx, p, in); err != nil {
 				return nil, err
