@@ -186,13 +186,11 @@ func (a *App) InstallationRepos(ctx context.Context, id int64) ([]Repo, error) {
 
 // SetStatus sets a commit status as installation id.
 func (a *App) SetStatus(ctx context.Context, id int64, fullName, sha string, st Status) error {
-	p, err := repoPath(fullName)
+	t, err := a.target(id, fullName)
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Transport: a.installation(id), Timeout: a.c.http.Timeout}
-	return a.c.call(ctx, hc, "POST", p+"/statuses/"+sha, map[string]string{
-		"state": st.State, "target_url": st.TargetURL, "description": st.Description, "context": st.Context}, nil)
+	return t.setStatus(ctx, sha, st)
 }
 
 // CloneToken returns the token function of builds (builder.Sources.Token):

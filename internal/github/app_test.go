@@ -7,17 +7,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/github/githubtest"
-	"github.com/apogee-dev/apogee/internal/notify"
-	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 func newApp(t *testing.T, fake *githubtest.Server, key []byte) (*github.App, error) {
@@ -127,81 +122,5 @@ func TestApp(t *testing.T) {
 		if _, err := github.NewApp(c); apogee.ErrorCode(err) != apogee.EINVALID {
 			t.Errorf("NewApp(%d, key %d bytes, secret %q) = %v", c.AppID, len(c.PrivateKey), c.WebhookSecret, err)
 		}
-	}
-}
-
-// TestAppCommitStatuses: with the GitHub App and no sign-in, a linked
-// project's Git builds set their commit's status as the installation
-// (pending, then success); an unlinked project's set none.
-func TestAppCommitStatuses(t *testing.T) {
-	f := newFixture(t, nil)
-	pemKey, key := githubtest.AppKey(t)
-	f.fake.SetApp(4242, "apogee-test", &key.PublicKey)
-	f.fake.Install(githubtest.Installation{ID: 77, Account: "acme", Repos: []githubtest.Repo{{FullName: "acme/site", Private: true}}})
-	app, err := newApp(t, f.fake, pemKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := t.Context()
-	bus := events.NewLocal(testbed.Quiet)
-	t.Cleanup(func() { bus.Close() })
-	n, err := notify.New(notify.Config{Store: f.store, Bus: bus, Reporters: []notify.Reporter{github.WithApp(nil, app, f.store, f.store)},
-		SiteURL: func(label string) string { return "https://" + label + ".apogee.example/" },
-		BaseURL: func() string { return "https://apogee.example" }, Log: testbed.Quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); n.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-
-	project := func(name string, link bool) *apogee.Project {
-		p := &apogee.Project{ID: apogee.NewID(), Name: name, OwnerID: f.user.ID, CreatedAt: time.Now().UTC(),
-			Git: &apogee.GitSource{URL: f.fake.URL + "/acme/site.git", Branch: "main"}}
-		if err := f.store.CreateProject(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-		if link {
-			if err := f.store.LinkAppProject(ctx, apogee.AppProject{ProjectID: p.ID, InstallationID: 77, Repo: "acme/site"}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return p
-	}
-	deploy := func(p *apogee.Project, commit string) *apogee.Deployment {
-		id := apogee.NewID()
-		d := &apogee.Deployment{ID: id, ProjectID: p.ID, Target: apogee.TargetProduction, Host: apogee.DeploymentHost(p.Name, id),
-			CreatedAt: time.Now().UTC(), Source: apogee.SourceGit, Branch: "main", Commit: commit}
-		if err := f.store.QueueBuild(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	linked, unlinked := project("site", true), project("copy", false)
-	time.Sleep(100 * time.Millisecond) // the notifier has subscribed
-	other, d := deploy(unlinked, "ccc333"), deploy(linked, "aaa111")
-	for _, ev := range []struct {
-		typ string
-		d   *apogee.Deployment
-	}{{apogee.EventBuildStarted, other}, {apogee.EventBuildStarted, d}, {apogee.EventDeploymentReady, d}} {
-		if err := bus.Publish(ctx, apogee.Event{Type: ev.typ, DeploymentID: ev.d.ID}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := []githubtest.Status{
-		{SHA: "aaa111", State: "pending", Description: "Building", TargetURL: "https://apogee.example/deployments/" + d.ID, Context: "Apogee"},
-		{SHA: "aaa111", State: "success", Description: "Production ready", TargetURL: "https://" + d.Host + ".apogee.example/", Context: "Apogee"},
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(f.fake.Statuses("acme/site")) < len(want) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond) // a status of the unlinked project would be here by now
-	if got := f.fake.Statuses("acme/site"); !reflect.DeepEqual(got, want) {
-		t.Fatalf("statuses\n%+v\nwant\n%+v", got, want)
-	}
-	if f.fake.Minted() != 1 {
-		t.Errorf("%d tokens minted, want 1 (kept for the second status)", f.fake.Minted())
 	}
 }
