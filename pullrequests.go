@@ -110,6 +110,10 @@ type SignedPullRequest struct {
 	HeadBranch string
 	HeadCommit string
 	HeadRepo   string
+	// BaseCommit is the base branch's commit when the event was sent: a
+	// monorepo's project whose folders the pull request did not change
+	// (from it to the head) skips its preview, as for a push.
+	BaseCommit string
 }
 
 // PullRequestAlias is the branch key whose stable host serves a pull

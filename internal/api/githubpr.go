@@ -30,6 +30,9 @@ type githubPullRequestPayload struct {
 			SHA  string      `json:"sha"`
 			Repo *githubRepo `json:"repo"` // null when the fork was deleted
 		} `json:"head"`
+		Base struct {
+			SHA string `json:"sha"`
+		} `json:"base"`
 	} `json:"pull_request"`
 	Repository *githubRepo `json:"repository"`
 }
@@ -71,7 +74,7 @@ func readPullRequest(payload []byte) (in apogee.SignedPullRequest, repo, ignored
 	in = apogee.SignedPullRequest{
 		RepoURLs: []string{p.Repository.CloneURL, p.Repository.HTMLURL, p.Repository.SSHURL, p.Repository.GitURL},
 		Action:   p.Action, Number: pr.Number, Title: pr.Title, URL: pr.HTMLURL, Merged: pr.Merged,
-		HeadBranch: pr.Head.Ref, HeadCommit: pr.Head.SHA,
+		HeadBranch: pr.Head.Ref, HeadCommit: pr.Head.SHA, BaseCommit: pr.Base.SHA,
 	}
 	if in.Number == 0 {
 		in.Number = p.Number

@@ -30,7 +30,8 @@ import (
 // "Apogee — <project>" that goes queued, in_progress, completed (success
 // with the preview's URL, failure with the log) and no commit status;
 // one comment by the app's bot holds a row per project and is edited in
-// place; each preview is a transient GitHub Deployment to "Preview –
+// place; a new commit's builds compare it with the base branch's commit,
+// and a project it did not touch shows skipped; each preview is a transient GitHub Deployment to "Preview –
 // <project>"; a push to main touching apps/web only builds web and
 // completes a check run "skipped" for docs; closing says so in the one
 // comment.
@@ -212,6 +213,35 @@ func testAppMonorepoPullRequest(t *testing.T, st *sqlstore.Store) {
 	if d := envs["Preview – docs"]; d.Statuses[1].State != "failure" || d.Statuses[1].LogURL != "https://apogee.example/deployments/"+docs {
 		t.Fatalf("docs's preview deployment %+v", d)
 	}
+
+	// A new commit: each build compares it with the base branch's
+	// commit; docs's finds no change in apps/docs and skips (as the
+	// builder does: SkipBuild), web's builds.
+	sync := fake.PullRequestPayload(githubtest.PullRequestEvent{Action: "synchronize", Number: 3, Title: "Pricing",
+		Base: "acme/mono", HeadBranch: "pricing", HeadSHA: sha('d'), Before: sha('a'), BaseSHA: sha('e'), Sender: "ada"})
+	ds = send("pull_request", sync, 202)
+	for _, name := range []string{"web", "docs"} {
+		if d, err := st.DeploymentByID(ctx, ds[name].ID); err != nil || d.DiffBase != sha('e') || d.Commit != sha('d') {
+			t.Fatalf("%s's new preview %+v, %v; want it compared with the base's commit", name, d, err)
+		}
+	}
+	docs2 := ds["docs"].ID
+	for range 2 {
+		d, err := pl.Queue().ClaimBuild(ctx, "test/1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.ID != docs2 {
+			finishBuild(t, pl, d.ID) // the plan builds one at a time
+		} else if _, err := pl.Queue().SkipBuild(ctx, docs2, "Skipped: no change in apps/docs (the push changed 1 file, elsewhere)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "docs's skipped preview in its check run and the comment", func() bool {
+		c := comments()
+		return runs()[docs2].Conclusion == "skipped" && len(c) == 1 && strings.Contains(c[0].Body, "| **docs** | ⏭ Skipped") &&
+			strings.Contains(c[0].Body, "| **web** | ✅ Ready") && strings.Contains(c[0].Body, "`ddddddd`")
+	}, func() any { return []any{runs(), comments()} })
 
 	// A push to main that touches apps/web only: docs is skipped.
 	pushed := send("push", fake.PushPayloadFiles("acme/mono", "main", sha('a'), sha('c'), "ada", []string{"apps/web/index.html"}), 202)

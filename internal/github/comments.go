@@ -41,6 +41,9 @@ func (s *Statuses) comment(ctx context.Context, t *target, p *apogee.Project, no
 	if d.Status == apogee.StatusReady {
 		row.PreviewURL = d.URL
 	}
+	if note.Type == notify.DeploymentSkipped {
+		row.Status = statusSkipped
+	}
 	if err := s.projects.SaveCommentRow(ctx, row); err != nil {
 		log.Warn("pull request comment: save the project's row", "err", err)
 		return
@@ -97,6 +100,10 @@ func (s *Statuses) comment(ctx context.Context, t *target, p *apogee.Project, no
 	}
 }
 
+// statusSkipped is a comment row's status for a skipped build (the
+// deployment's own is canceled).
+const statusSkipped = "skipped"
+
 // commentBody is the comment on a pull request, as Vercel's bot writes
 // it: a table of the latest preview of each project built from the
 // repository, by name.
@@ -117,6 +124,8 @@ func commentBody(rows []*apogee.CommentRow) string {
 			status = "✅ Ready"
 		case apogee.StatusCanceled:
 			status = "🚫 Canceled"
+		case statusSkipped:
+			status = "⏭ Skipped (no changes in its folders)"
 		default:
 			status = "❌ Failed"
 		}

@@ -187,7 +187,7 @@ func (s *Statuses) set(ctx context.Context, note notify.Notification) {
 			log.Debug("commit status set", "state", st.State)
 		}
 	}
-	if d.PullRequest != 0 && note.Type != notify.DeploymentQueued && note.Type != notify.DeploymentSkipped {
+	if d.PullRequest != 0 && note.Type != notify.DeploymentQueued {
 		s.comment(ctx, t, p, note, log)
 	}
 	s.deploy(ctx, t, p, note, log)

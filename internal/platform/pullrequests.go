@@ -115,8 +115,16 @@ func (pl *Platform) buildPullRequest(ctx context.Context, p *apogee.Project, in 
 	if _, err := pl.savePullRequest(ctx, p, in, apogee.PullRequestOpen); err != nil {
 		return nil, err
 	}
-	d, queued, err := pl.queueOnce(ctx, p, &apogee.Deployment{Target: target, Source: apogee.SourceGit,
-		Branch: in.HeadBranch, Commit: in.HeadCommit, PullRequest: in.Number, ForkRepo: in.HeadRepo})
+	d := &apogee.Deployment{Target: target, Source: apogee.SourceGit,
+		Branch: in.HeadBranch, Commit: in.HeadCommit, PullRequest: in.Number, ForkRepo: in.HeadRepo}
+	// A monorepo's project: the build compares the head with the base
+	// branch's commit and skips when the pull request changed none of
+	// the project's folders (a fork's clone may lack the base commit).
+	base := strings.ToLower(in.BaseCommit)
+	if len(p.Settings.Build.Watched()) > 0 && in.HeadRepo == "" && isHex(base) && (len(base) == 40 || len(base) == 64) && base != in.HeadCommit {
+		d.DiffBase = base
+	}
+	d, queued, err := pl.queueOnce(ctx, p, d)
 	if err != nil {
 		return nil, err
 	}

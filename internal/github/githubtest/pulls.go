@@ -2,6 +2,7 @@ package githubtest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
@@ -350,6 +351,7 @@ type PullRequestEvent struct {
 	HeadBranch string
 	HeadSHA    string
 	Before     string // synchronize: the previous head
+	BaseSHA    string // the base branch's commit (default "bbb…")
 	Merged     bool   // closed: merged or not
 	Sender     string
 	// HeadDeleted: the head repository (a fork) was deleted; GitHub then
@@ -387,7 +389,7 @@ func (s *Server) PullRequestPayload(ev PullRequestEvent) []byte {
 		"closed_at": closedAt, "merged_at": mergedAt, "merge_commit_sha": nil, "draft": false, "merged": ev.Merged,
 		"head": map[string]any{"label": headOwner + ":" + ev.HeadBranch, "ref": ev.HeadBranch, "sha": ev.HeadSHA,
 			"user": map[string]any{"login": headOwner, "type": "User"}, "repo": headRepo},
-		"base": map[string]any{"label": baseOwner + ":main", "ref": "main", "sha": strings.Repeat("b", 40),
+		"base": map[string]any{"label": baseOwner + ":main", "ref": "main", "sha": cmp.Or(ev.BaseSHA, strings.Repeat("b", 40)),
 			"user": map[string]any{"login": baseOwner, "type": "User"}, "repo": s.repoJSON(ev.Base)},
 		"author_association": "CONTRIBUTOR", "commits": 1, "additions": 1, "deletions": 0, "changed_files": 1,
 	}
