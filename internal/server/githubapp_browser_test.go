@@ -21,7 +21,7 @@ import (
 // and sees its first build start and end: the server linked the project
 // to the installation (no repository webhook) and the builder cloned the
 // private repository with the installation's token from the fake
-// GitHub's Git server.
+// GitHub's Git server; GitHub got the build as the app's check run.
 func TestGitHubAppImportInBrowser(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Fatal("git is missing: apt-get install git")
@@ -106,6 +106,21 @@ func TestGitHubAppImportInBrowser(t *testing.T) {
 	}
 	if h := gh.Hooks("mona/blog"); len(h) != 0 {
 		t.Fatalf("a repository webhook was made though the app is installed: %+v", h)
+	}
+	// GitHub shows the build as the app's check run, completed with the
+	// deployment's URL.
+	var runs []githubtest.CheckRun
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		runs = gh.CheckRuns("mona/blog")
+		if len(runs) == 1 && runs[0].Conclusion == "success" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("check runs %+v; want the first build's, completed", runs)
+		}
+	}
+	if r := runs[0]; r.Name != "Apogee — blog" || r.ExternalID != d.ID || r.Title != "Production ready" || !strings.HasPrefix(r.DetailsURL, "http://blog--"+d.ID) {
+		t.Fatalf("check run %+v", r)
 	}
 	if gh.Minted() == 0 || gh.GitFetches() == 0 {
 		t.Fatalf("%d installation tokens minted, %d Git fetches: the build did not clone through the app", gh.Minted(), gh.GitFetches())
