@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -122,5 +123,83 @@ func TestApp(t *testing.T) {
 		if _, err := github.NewApp(c); apogee.ErrorCode(err) != apogee.EINVALID {
 			t.Errorf("NewApp(%d, key %d bytes, secret %q) = %v", c.AppID, len(c.PrivateKey), c.WebhookSecret, err)
 		}
+	}
+}
+
+// TestFakeCheckRuns: the fake GitHub's check-runs endpoints keep GitHub's
+// rules, so the tests that use them can fail: only a GitHub App's
+// installation may create one (an OAuth token gets 403), name and
+// head_sha are required, a status outside queued/in_progress/completed
+// or a completed run without a conclusion is 422, a conclusion completes
+// the run, and only the app that made a run may change it.
+func TestFakeCheckRuns(t *testing.T) {
+	f := newFixture(t, nil)
+	withRepo(f)
+	f.connect(t)
+	pemKey, key := githubtest.AppKey(t)
+	f.fake.SetApp(4242, "apogee-test", &key.PublicKey)
+	f.fake.Install(githubtest.Installation{ID: 77, Account: "hubot", Repos: []githubtest.Repo{{FullName: "hubot/site", DefaultBranch: "main"}}})
+	app, err := newApp(t, f.fake, pemKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := app.InstallationToken(t.Context(), 77)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oauthTok := f.fake.Tokens("hubot")[0]
+	call := func(method, path, tok, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, f.fake.APIURL()+"/repos/hubot/site/check-runs"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", "application/vnd.github+json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out
+	}
+	sha := strings.Repeat("a", 40)
+	for _, c := range []struct {
+		name, tok, body string
+		code            int
+		says            string
+	}{
+		{"an OAuth token", oauthTok, `{"name": "Apogee — web", "head_sha": "` + sha + `"}`, 403, "You must authenticate via a GitHub App."},
+		{"no head_sha", inst, `{"name": "Apogee — web"}`, 422, "head_sha"},
+		{"a status GitHub does not know", inst, `{"name": "x", "head_sha": "` + sha + `", "status": "done"}`, 422, "status"},
+		{"completed without a conclusion", inst, `{"name": "x", "head_sha": "` + sha + `", "status": "completed"}`, 422, "conclusion"},
+		{"a conclusion GitHub does not know", inst, `{"name": "x", "head_sha": "` + sha + `", "conclusion": "great"}`, 422, "conclusion"},
+		{"an output without a summary", inst, `{"name": "x", "head_sha": "` + sha + `", "output": {"title": "t"}}`, 422, "summary"},
+	} {
+		if code, out := call("POST", "", c.tok, c.body); code != c.code || !strings.Contains(fmt.Sprint(out["message"]), c.says) {
+			t.Errorf("%s: %d %v; want %d saying %q", c.name, code, out, c.code, c.says)
+		}
+	}
+	if n := len(f.fake.CheckRuns("hubot/site")); n != 0 {
+		t.Fatalf("refused requests made %d check runs", n)
+	}
+	code, out := call("POST", "", inst, `{"name": "Apogee — web", "head_sha": "`+sha+`", "status": "in_progress", "started_at": "2026-12-05T10:00:00Z",
+		"details_url": "https://apogee.example/deployments/d1", "external_id": "d1", "output": {"title": "Building", "summary": "Building web."}}`)
+	if code != 201 || out["status"] != "in_progress" || out["conclusion"] != nil || out["head_sha"] != sha || out["name"] != "Apogee — web" {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	id := fmt.Sprint(int64(out["id"].(float64)))
+	code, out = call("PATCH", "/"+id, inst, `{"conclusion": "success", "completed_at": "2026-12-05T10:01:00Z", "details_url": "https://web.apogee.example/"}`)
+	if code != 200 || out["status"] != "completed" || out["conclusion"] != "success" || out["details_url"] != "https://web.apogee.example/" {
+		t.Fatalf("update: %d %v", code, out)
+	}
+	if code, _ := call("PATCH", "/"+id, oauthTok, `{"conclusion": "failure"}`); code != 403 {
+		t.Fatalf("an OAuth token changed a check run: %d", code)
+	}
+	if code, _ := call("PATCH", "/999999", inst, `{"conclusion": "failure"}`); code != 404 {
+		t.Fatalf("an unknown check run: %d, want 404", code)
+	}
+	runs := f.fake.CheckRuns("hubot/site")
+	if len(runs) != 1 || runs[0].Conclusion != "success" || runs[0].Updates != 1 || runs[0].App != "apogee-test" || runs[0].Title != "Building" {
+		t.Fatalf("check runs %+v", runs)
 	}
 }

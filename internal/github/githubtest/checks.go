@@ -117,20 +117,24 @@ func (in *checkRunIn) apply(cr *CheckRun) string {
 // App.". It returns the repository's full name and the app's slug with
 // s.mu held, or "" having answered.
 func (s *Server) appCall(w http.ResponseWriter, r *http.Request) (string, string) {
-	full := s.repoCall(w, r, "repo")
-	if full == "" {
-		return "", ""
-	}
 	auth := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok {
 		tok, _ = strings.CutPrefix(auth, "token ")
 	}
-	if t := s.access[tok]; t == nil || t.installation == 0 || s.app == nil {
-		s.mu.Unlock()
+	s.mu.Lock()
+	t := s.access[tok]
+	user := t != nil && (t.installation == 0 || s.app == nil)
+	s.mu.Unlock()
+	if user {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.WriteHeader(http.StatusForbidden)
 		json.NewEncoder(w).Encode(map[string]string{"message": "You must authenticate via a GitHub App.",
 			"documentation_url": "https://docs.github.com/rest/checks/runs#create-a-check-run"})
+		return "", ""
+	}
+	full := s.repoCall(w, r) // a bad token: 401; a repository not granted: 404
+	if full == "" {
 		return "", ""
 	}
 	return full, s.app.slug
