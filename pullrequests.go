@@ -26,7 +26,6 @@ type PullRequest struct {
 	HeadRepo   string     `json:"head_repo,omitempty"` // a fork's clone URL; "" for the project's repository
 	State      string     `json:"state"`               // PullRequestOpen or PullRequestClosed
 	Merged     bool       `json:"merged,omitempty"`
-	CommentID  int64      `json:"-"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 	ClosedAt   *time.Time `json:"closed_at,omitempty"`
 }
@@ -35,7 +34,7 @@ type PullRequest struct {
 // made for deployments.
 type PullRequestStore interface {
 	// SavePullRequest inserts or updates a pull request (its title, URL,
-	// head, state, merged and times; the comment id is kept).
+	// head, state, merged and times).
 	SavePullRequest(ctx context.Context, pr *PullRequest) error
 	// PullRequest returns one (ErrNotFound if none).
 	PullRequest(ctx context.Context, projectID string, number int) (*PullRequest, error)
@@ -44,11 +43,6 @@ type PullRequestStore interface {
 	// NewestPullRequestDeployment returns the newest deployment of a
 	// pull request (ErrNotFound if none).
 	NewestPullRequestDeployment(ctx context.Context, projectID string, number int) (*Deployment, error)
-	// SetPullRequestComment records commentID as the id of Apogee's
-	// comment on it if the recorded one is still old (compare and set:
-	// servers posting at once agree on one comment), and reports whether
-	// it did.
-	SetPullRequestComment(ctx context.Context, projectID string, number int, old, commentID int64) (bool, error)
 	// QueueGitBuildOnce queues d (a Git build, see QueueBuild) unless the
 	// project has a deployment of the same commit, branch and repository
 	// that is queued, building or ready: then it returns that one, with
@@ -64,6 +58,38 @@ type PullRequestStore interface {
 	// deployment (0 if none); SetGitHubDeployment records it.
 	GitHubDeployment(ctx context.Context, deploymentID string) (int64, error)
 	SetGitHubDeployment(ctx context.Context, deploymentID string, githubID int64) error
+	// CheckRun returns the id of the GitHub check run reported for a
+	// deployment (0 if none); SetCheckRun records it.
+	CheckRun(ctx context.Context, deploymentID string) (int64, error)
+	SetCheckRun(ctx context.Context, deploymentID string, githubID int64) error
+	// RepoComment returns the id of Apogee's one comment on pull request
+	// number of repo (lower-case "owner/name") posted as poster (0 if
+	// none); SetRepoComment records commentID if the recorded id is
+	// still old (compare and set) and reports whether it did.
+	RepoComment(ctx context.Context, repo string, number int, poster string) (int64, error)
+	SetRepoComment(ctx context.Context, repo string, number int, poster string, old, commentID int64) (bool, error)
+	// SaveCommentRow inserts or replaces a project's row of a comment;
+	// CommentRows returns a comment's rows by project name.
+	SaveCommentRow(ctx context.Context, row *CommentRow) error
+	CommentRows(ctx context.Context, repo string, number int, poster string) ([]*CommentRow, error)
+}
+
+// CommentRow is one project's line in Apogee's comment on a pull
+// request: a monorepo's projects share one comment per repository and
+// poster (Vercel's bot comment), each row edited as its preview changes.
+type CommentRow struct {
+	Repo         string // lower-case "owner/name"
+	Number       int
+	Poster       string // "app:<installation>" or "user:<id>": who posts the comment
+	ProjectID    string
+	Project      string
+	DeploymentID string
+	Status       string // the deployment's status
+	InspectURL   string // the deployment's page in the dashboard
+	PreviewURL   string // its URL once ready
+	Commit       string
+	Closed       bool // the pull request is closed
+	UpdatedAt    time.Time
 }
 
 // SignedPullRequest is what a repository host says about a pull request
@@ -84,6 +110,10 @@ type SignedPullRequest struct {
 	HeadBranch string
 	HeadCommit string
 	HeadRepo   string
+	// BaseCommit is the base branch's commit when the event was sent: a
+	// monorepo's project whose folders the pull request did not change
+	// (from it to the head) skips its preview, as for a push.
+	BaseCommit string
 }
 
 // PullRequestAlias is the branch key whose stable host serves a pull

@@ -162,9 +162,10 @@ type BuildService interface {
 	// GitHubAppEvent handles a delivery of the platform's GitHub App. It
 	// needs no user: the body's signature by the app's webhook secret is
 	// the credential (EUNAUTHORIZED otherwise; ENOTFOUND when the server
-	// has no GitHub App). A push builds the projects linked to the
-	// installation for the repository; an uninstall or a repository
-	// taken away unlinks them. Other events are verified and ignored.
+	// has no GitHub App). A push or a pull request builds the projects
+	// linked to the installation for the repository, as SignedPush and
+	// SignedPullRequest do; an uninstall or a repository taken away
+	// unlinks them. Other events are verified and ignored.
 	GitHubAppEvent(ctx context.Context, ev GitHubAppEvent) (*PushResult, error)
 }
 
@@ -184,6 +185,10 @@ type GitHubAppEvent struct {
 	// another event) and the repository's URLs; its Body and Signature
 	// are unused.
 	Push SignedPush
+	// PullRequest is a pull_request event's (nil for other events; its
+	// Action "" for an action that builds nothing); Repo names its base
+	// repository. Its Body and Signature are unused.
+	PullRequest *SignedPullRequest
 }
 
 // BuildQueue is the builder's side of builds: the platform's own role,

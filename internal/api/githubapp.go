@@ -29,8 +29,10 @@ type githubAppPayload struct {
 // webhook secret. installation (deleted) and installation_repositories
 // (removed) unlink the projects built through the app; a push to a
 // branch builds the projects linked to the installation for the
-// repository (monorepos as for the repository webhook); pull_request and
-// the rest are verified and acknowledged.
+// repository (monorepos as for the repository webhook), and a
+// pull_request builds or closes their previews as the repository
+// webhook's does (readPullRequest, Builds.pullRequest); the rest are
+// verified and acknowledged.
 //
 // The order of checks is body size (413), JSON (400), then signature
 // (401); a server without a GitHub App answers 404.
@@ -68,6 +70,14 @@ func (a *API) githubAppWebhook(w http.ResponseWriter, r *http.Request) error {
 			ev.Push.Before, ev.Push.Changed, ev.Push.ChangedKnown = pushChanges(payload)
 		}
 	}
+	var prIgnored string
+	if event == "pull_request" {
+		in, repo, why, err := readPullRequest(payload)
+		if err != nil {
+			return err
+		}
+		ev.Repo, ev.PullRequest, prIgnored = repo, &in, why
+	}
 	res, err := a.svc.Builds.GitHubAppEvent(r.Context(), ev)
 	if err != nil {
 		return err
@@ -75,6 +85,8 @@ func (a *API) githubAppWebhook(w http.ResponseWriter, r *http.Request) error {
 	a.log.Info("github app webhook", "event", event, "action", p.Action, "delivery", r.Header.Get("X-GitHub-Delivery"),
 		"installation", ev.Installation, "projects", len(res.Projects))
 	switch {
+	case ev.PullRequest != nil && p.Installation != nil && len(res.Projects) > 0:
+		writePullRequestAnswer(w, *ev.PullRequest, prIgnored, res)
 	case ignored != "":
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "ignored": ignored})
 	case ev.Push.Branch != "" && len(res.Projects) > 0:

@@ -39,7 +39,8 @@ func (e *env) appHook(event string, body []byte, sig string) resp {
 // TestGitHubAppWebhook: the GitHub App's one webhook URL, deliveries
 // shaped as GitHub sends them and signed with the app's secret. A push
 // builds the projects linked to the installation for the repository
-// (monorepo rules included) and no other project of it; unsigned,
+// (monorepo rules included) and no other project of it; a pull request
+// builds their previews and closes them, as the repository webhook's; unsigned,
 // wrongly signed or project-signed deliveries change nothing; taking the
 // repository from the installation, or uninstalling, unlinks; a server
 // without an app answers 404.
@@ -97,14 +98,52 @@ func TestGitHubAppWebhook(t *testing.T) {
 		t.Fatalf("the app's push built a project not linked to it (%d deployments)", n)
 	}
 
-	// Other events are verified and acknowledged.
-	for _, c := range []struct{ event, file string }{
-		{"pull_request", "github_app_pull_request.json"}, {"installation", "github_app_installation_created.json"},
-	} {
-		b := payload(t, c.file)
-		e.wantErr(e.appHook(c.event, b, ""), 401, apogee.EUNAUTHORIZED)
-		e.must(e.appHook(c.event, b, sign("app-secret", b)), 200, nil)
+	// A pull request builds a preview of its head for each linked
+	// project, as the repository webhook's does; not for "solo".
+	pr := payload(t, "github_app_pull_request.json")
+	e.wantErr(e.appHook("pull_request", pr, ""), 401, apogee.EUNAUTHORIZED)
+	e.wantErr(e.appHook("pull_request", pr, sign(secrets["solo"], pr)), 401, apogee.EUNAUTHORIZED)
+	if n := len(e.deployments("web")); n != 1 {
+		t.Fatalf("refused pull request deliveries made deployments: web has %d", n)
 	}
+	out.Deployments = nil
+	e.must(e.appHook("pull_request", pr, sign("app-secret", pr)), 202, &out)
+	previews := map[string]apogee.DeploymentView{}
+	for _, d := range out.Deployments {
+		previews[d.Project] = d
+	}
+	for _, name := range []string{"web", "docs"} {
+		d := previews[name]
+		if d.PullRequest != 7 || d.Branch != "feature" || d.Commit != "3e5b7a9c1d2f4e6a8b0c2d4e6f8a0b2c4d6e8f0a" || d.Target != apogee.TargetPreview {
+			t.Fatalf("app pull request: %s's preview %+v (all: %+v)", name, d, out.Deployments)
+		}
+		p, _ := e.store.ProjectByName(ctx, name)
+		if got, err := e.store.PullRequest(ctx, p.ID, 7); err != nil || got.Title != "Add a pricing page" || got.State != apogee.PullRequestOpen {
+			t.Fatalf("%s's pull request #7: %+v, %v", name, got, err)
+		}
+	}
+	if len(out.Deployments) != 2 || len(e.deployments("solo")) != 0 {
+		t.Fatalf("app pull request built %+v; solo has %d deployments", out.Deployments, len(e.deployments("solo")))
+	}
+	// The same event again (GitHub redelivers) queues nothing more.
+	e.must(e.appHook("pull_request", pr, sign("app-secret", pr)), 202, nil)
+	if n := len(e.deployments("web")); n != 2 {
+		t.Fatalf("a redelivered pull request: web has %d deployments, want 2", n)
+	}
+	// Closed: both projects' pull requests are closed.
+	closed := bytes.Replace(pr, []byte(`"action": "opened"`), []byte(`"action": "closed"`), 1)
+	e.must(e.appHook("pull_request", closed, sign("app-secret", closed)), 200, nil)
+	for _, name := range []string{"web", "docs"} {
+		p, _ := e.store.ProjectByName(ctx, name)
+		if got, err := e.store.PullRequest(ctx, p.ID, 7); err != nil || got.State != apogee.PullRequestClosed {
+			t.Fatalf("%s's pull request #7 after closed: %+v, %v", name, got, err)
+		}
+	}
+
+	// Other events are verified and acknowledged.
+	b := payload(t, "github_app_installation_created.json")
+	e.wantErr(e.appHook("installation", b, ""), 401, apogee.EUNAUTHORIZED)
+	e.must(e.appHook("installation", b, sign("app-secret", b)), 200, nil)
 
 	// The repository taken from the installation: its pushes build nothing.
 	removed := payload(t, "github_app_installation_repositories_removed.json")
@@ -113,8 +152,8 @@ func TestGitHubAppWebhook(t *testing.T) {
 		t.Fatalf("links left after the repository was removed: %+v", ls)
 	}
 	e.must(e.appHook("push", push, sign("app-secret", push)), 200, nil)
-	if n := len(e.deployments("web")); n != 1 {
-		t.Fatalf("web has %d deployments after an unlinked push, want 1", n)
+	if n := len(e.deployments("web")); n != 2 {
+		t.Fatalf("web has %d deployments after an unlinked push, want 2", n)
 	}
 
 	// Uninstalled: every link of the installation goes.

@@ -30,6 +30,9 @@ type githubPullRequestPayload struct {
 			SHA  string      `json:"sha"`
 			Repo *githubRepo `json:"repo"` // null when the fork was deleted
 		} `json:"head"`
+		Base struct {
+			SHA string `json:"sha"`
+		} `json:"base"`
 	} `json:"pull_request"`
 	Repository *githubRepo `json:"repository"`
 }
@@ -40,25 +43,42 @@ type githubPullRequestPayload struct {
 // actions are acknowledged. The signature is checked as for a push, by
 // the build service, before anything changes.
 func (a *API) githubPullRequest(w http.ResponseWriter, r *http.Request, body, payload []byte) error {
+	in, repo, ignored, err := readPullRequest(payload)
+	if err != nil {
+		return err
+	}
+	in.Body, in.Signature = body, r.Header.Get("X-Hub-Signature-256")
+	res, err := a.svc.Builds.SignedPullRequest(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	a.log.Info("github pull request", "delivery", r.Header.Get("X-GitHub-Delivery"), "repository", repo,
+		"number", in.Number, "action", in.Action, "fork", in.HeadRepo != "", "projects", len(res.Projects))
+	writePullRequestAnswer(w, in, ignored, res)
+	return nil
+}
+
+// readPullRequest reads a pull_request event's payload, for the
+// repository webhook and the GitHub App alike: the pull request (Action
+// "" when the action builds nothing, and ignored says why) and the base
+// repository's full name.
+func readPullRequest(payload []byte) (in apogee.SignedPullRequest, repo, ignored string, err error) {
 	var p githubPullRequestPayload
 	if err := json.Unmarshal(payload, &p); err != nil {
-		return apogee.Errorf(apogee.EINVALID, "webhook payload is not a GitHub pull_request event: %v", err)
+		return in, "", "", apogee.Errorf(apogee.EINVALID, "webhook payload is not a GitHub pull_request event: %v", err)
 	}
 	if p.Repository == nil || p.PullRequest == nil {
-		return apogee.Errorf(apogee.EINVALID, "webhook payload has no repository or pull request")
+		return in, "", "", apogee.Errorf(apogee.EINVALID, "webhook payload has no repository or pull request")
 	}
 	pr := p.PullRequest
-	in := apogee.SignedPullRequest{
-		RepoURLs:  []string{p.Repository.CloneURL, p.Repository.HTMLURL, p.Repository.SSHURL, p.Repository.GitURL},
-		Body:      body,
-		Signature: r.Header.Get("X-Hub-Signature-256"),
-		Action:    p.Action, Number: pr.Number, Title: pr.Title, URL: pr.HTMLURL, Merged: pr.Merged,
-		HeadBranch: pr.Head.Ref, HeadCommit: pr.Head.SHA,
+	in = apogee.SignedPullRequest{
+		RepoURLs: []string{p.Repository.CloneURL, p.Repository.HTMLURL, p.Repository.SSHURL, p.Repository.GitURL},
+		Action:   p.Action, Number: pr.Number, Title: pr.Title, URL: pr.HTMLURL, Merged: pr.Merged,
+		HeadBranch: pr.Head.Ref, HeadCommit: pr.Head.SHA, BaseCommit: pr.Base.SHA,
 	}
 	if in.Number == 0 {
 		in.Number = p.Number
 	}
-	ignored := ""
 	switch {
 	case p.Action != "opened" && p.Action != "synchronize" && p.Action != "reopened" && p.Action != "closed":
 		ignored = "pull request action " + p.Action + " is not built"
@@ -69,12 +89,12 @@ func (a *API) githubPullRequest(w http.ResponseWriter, r *http.Request, body, pa
 	case pr.Head.Repo != nil && pr.Head.Repo.FullName != p.Repository.FullName:
 		in.HeadRepo = pr.Head.Repo.CloneURL // a fork
 	}
-	res, err := a.svc.Builds.SignedPullRequest(r.Context(), in)
-	if err != nil {
-		return err
-	}
-	a.log.Info("github pull request", "delivery", r.Header.Get("X-GitHub-Delivery"), "repository", p.Repository.FullName,
-		"number", in.Number, "action", p.Action, "fork", in.HeadRepo != "", "projects", len(res.Projects))
+	return in, p.Repository.FullName, ignored, nil
+}
+
+// writePullRequestAnswer answers a pull_request delivery: 200 for an
+// ignored action or a close, 202 with the deployments for a build.
+func writePullRequestAnswer(w http.ResponseWriter, in apogee.SignedPullRequest, ignored string, res *apogee.PushResult) {
 	switch {
 	case ignored != "":
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "ignored": ignored})
@@ -87,5 +107,4 @@ func (a *API) githubPullRequest(w http.ResponseWriter, r *http.Request, body, pa
 		}
 		writeJSON(w, http.StatusAccepted, answer)
 	}
-	return nil
 }

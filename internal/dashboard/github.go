@@ -257,17 +257,23 @@ func (d *Dashboard) githubAccount(r *http.Request, s *session) (githubAccount, e
 	return g, nil
 }
 
-// githubRepos is the new-project page's list of the user's repositories.
+// githubRepos is the new-project page's lists of the user's
+// repositories: those granted to the platform's GitHub App (App, built
+// through its installation: no webhook), and the others their connected
+// account reaches (Repos, built through a repository webhook).
 type githubRepos struct {
 	Connected bool
+	App       []repoChoice
 	Repos     []repoChoice
 	Error     string
+	AppError  string
 }
 
 // repoChoice is a repository and the link that picks it.
 type repoChoice struct {
 	github.Repo
-	Pick string // /projects/new?… with its URL, branch and a name filled in
+	Pick    string // /projects/new?… with its URL, branch and a name filled in
+	Account string // the account the GitHub App is installed on (App only)
 }
 
 func (d *Dashboard) githubRepos(r *http.Request, s *session) githubRepos {
@@ -288,10 +294,36 @@ func (d *Dashboard) githubRepos(r *http.Request, s *session) githubRepos {
 		}
 		return githubRepos{Connected: true, Error: github.Message(err)}
 	}
-	g := githubRepos{Connected: true, Repos: make([]repoChoice, len(repos))}
-	for i, repo := range repos {
+	pick := func(repo github.Repo) string {
 		q := url.Values{"kind": {"git"}, "git_url": {repo.CloneURL}, "branch": {repo.DefaultBranch}, "name": {repoName(repo.FullName)}}
-		g.Repos[i] = repoChoice{Repo: repo, Pick: "/projects/new?" + q.Encode()}
+		return "/projects/new?" + q.Encode()
+	}
+	g := githubRepos{Connected: true}
+	viaApp := map[string]bool{}
+	if d.app != nil {
+		// The app's repositories that the user's account reaches: the
+		// import links only those (linkGitHubApp).
+		reach := map[string]bool{}
+		for _, repo := range repos {
+			reach[strings.ToLower(repo.FullName)] = true
+		}
+		granted, err := d.app.Repos(r.Context())
+		if err != nil {
+			d.log.Error("list the GitHub App's repositories", "err", err)
+			g.AppError = "GitHub did not answer with the GitHub App's repositories; reload the page"
+		}
+		for _, repo := range granted {
+			name := strings.ToLower(repo.FullName)
+			if reach[name] && !viaApp[name] {
+				viaApp[name] = true
+				g.App = append(g.App, repoChoice{Repo: repo.Repo, Pick: pick(repo.Repo), Account: repo.Installation.Account})
+			}
+		}
+	}
+	for _, repo := range repos {
+		if !viaApp[strings.ToLower(repo.FullName)] {
+			g.Repos = append(g.Repos, repoChoice{Repo: repo, Pick: pick(repo)})
+		}
 	}
 	return g
 }

@@ -32,7 +32,16 @@ func TestGitHubAppImport(t *testing.T) {
 	})
 	b := g.browser()
 	g.viaGitHub(b, "octo", "/auth/github")
-	b.get("/projects/new")
+	// The app's repositories that octo reaches are listed apart from the
+	// others; acme/not-octos (granted to the app, out of octo's reach) is
+	// not listed.
+	page := b.get("/projects/new")
+	want(t, "new-project page", page, http.StatusOK, "Through the Apogee GitHub App")
+	app, oauth, _ := strings.Cut(page.body[strings.Index(page.body, `id="github-app-repos"`):], `id="github-oauth-repos"`)
+	if !strings.Contains(app, ">octo/Web.Site</a>") || strings.Contains(app, "secret-api") || strings.Contains(page.body, "not-octos") ||
+		!strings.Contains(oauth, ">octo/secret-api</a>") || strings.Contains(oauth, "Web.Site</a>") {
+		t.Fatalf("new-project page lists: app %.600s; oauth %.600s", app, oauth)
+	}
 
 	res := b.post("/projects/new", url.Values{"kind": {"git"}, "name": {"web-site"},
 		"git_url": {g.gh.URL + "/octo/Web.Site.git"}, "branch": {"trunk"}})

@@ -184,15 +184,71 @@ func (a *App) InstallationRepos(ctx context.Context, id int64) ([]Repo, error) {
 	return all, nil
 }
 
+// Installation is an installation of the app: its id and the account
+// (user or organization) it is installed on.
+type Installation struct {
+	ID      int64
+	Account string
+}
+
+// Installations lists the app's installations (GET
+// {api}/app/installations as the app, 100 a page).
+func (a *App) Installations(ctx context.Context) ([]Installation, error) {
+	hc := &http.Client{Transport: a.apps, Timeout: a.c.http.Timeout}
+	var all []Installation
+	for page := 1; page <= 10; page++ {
+		var out []struct {
+			ID      int64 `json:"id"`
+			Account struct {
+				Login string `json:"login"`
+			} `json:"account"`
+		}
+		if err := a.c.get(ctx, hc, fmt.Sprintf("/app/installations?per_page=100&page=%d", page), &out); err != nil {
+			return nil, err
+		}
+		for _, in := range out {
+			all = append(all, Installation{ID: in.ID, Account: in.Account.Login})
+		}
+		if len(out) < 100 {
+			break
+		}
+	}
+	return all, nil
+}
+
+// AppRepo is a repository granted to an installation of the app.
+type AppRepo struct {
+	Repo
+	Installation Installation
+}
+
+// Repos lists the repositories granted to every installation of the
+// app, by installation.
+func (a *App) Repos(ctx context.Context) ([]AppRepo, error) {
+	ins, err := a.Installations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []AppRepo
+	for _, in := range ins {
+		repos, err := a.InstallationRepos(ctx, in.ID)
+		if err != nil {
+			return nil, fmt.Errorf("github app: repositories of installation %d: %w", in.ID, err)
+		}
+		for _, r := range repos {
+			out = append(out, AppRepo{Repo: r, Installation: in})
+		}
+	}
+	return out, nil
+}
+
 // SetStatus sets a commit status as installation id.
 func (a *App) SetStatus(ctx context.Context, id int64, fullName, sha string, st Status) error {
-	p, err := repoPath(fullName)
+	t, err := a.target(id, fullName)
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Transport: a.installation(id), Timeout: a.c.http.Timeout}
-	return a.c.call(ctx, hc, "POST", p+"/statuses/"+sha, map[string]string{
-		"state": st.State, "target_url": st.TargetURL, "description": st.Description, "context": st.Context}, nil)
+	return t.setStatus(ctx, sha, st)
 }
 
 // CloneToken returns the token function of builds (builder.Sources.Token):

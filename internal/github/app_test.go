@@ -5,19 +5,15 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
-	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/apogee-dev/apogee"
-	"github.com/apogee-dev/apogee/internal/events"
 	"github.com/apogee-dev/apogee/internal/github"
 	"github.com/apogee-dev/apogee/internal/github/githubtest"
-	"github.com/apogee-dev/apogee/internal/notify"
-	"github.com/apogee-dev/apogee/internal/testbed"
 )
 
 func newApp(t *testing.T, fake *githubtest.Server, key []byte) (*github.App, error) {
@@ -130,78 +126,80 @@ func TestApp(t *testing.T) {
 	}
 }
 
-// TestAppCommitStatuses: with the GitHub App and no sign-in, a linked
-// project's Git builds set their commit's status as the installation
-// (pending, then success); an unlinked project's set none.
-func TestAppCommitStatuses(t *testing.T) {
+// TestFakeCheckRuns: the fake GitHub's check-runs endpoints keep GitHub's
+// rules, so the tests that use them can fail: only a GitHub App's
+// installation may create one (an OAuth token gets 403), name and
+// head_sha are required, a status outside queued/in_progress/completed
+// or a completed run without a conclusion is 422, a conclusion completes
+// the run, and only the app that made a run may change it.
+func TestFakeCheckRuns(t *testing.T) {
 	f := newFixture(t, nil)
+	withRepo(f)
+	f.connect(t)
 	pemKey, key := githubtest.AppKey(t)
 	f.fake.SetApp(4242, "apogee-test", &key.PublicKey)
-	f.fake.Install(githubtest.Installation{ID: 77, Account: "acme", Repos: []githubtest.Repo{{FullName: "acme/site", Private: true}}})
+	f.fake.Install(githubtest.Installation{ID: 77, Account: "hubot", Repos: []githubtest.Repo{{FullName: "hubot/site", DefaultBranch: "main"}}})
 	app, err := newApp(t, f.fake, pemKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	bus := events.NewLocal(testbed.Quiet)
-	t.Cleanup(func() { bus.Close() })
-	n, err := notify.New(notify.Config{Store: f.store, Bus: bus, Reporters: []notify.Reporter{github.WithApp(nil, app, f.store, f.store)},
-		SiteURL: func(label string) string { return "https://" + label + ".apogee.example/" },
-		BaseURL: func() string { return "https://apogee.example" }, Log: testbed.Quiet})
+	inst, err := app.InstallationToken(t.Context(), 77)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); n.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-
-	project := func(name string, link bool) *apogee.Project {
-		p := &apogee.Project{ID: apogee.NewID(), Name: name, OwnerID: f.user.ID, CreatedAt: time.Now().UTC(),
-			Git: &apogee.GitSource{URL: f.fake.URL + "/acme/site.git", Branch: "main"}}
-		if err := f.store.CreateProject(ctx, p); err != nil {
+	oauthTok := f.fake.Tokens("hubot")[0]
+	call := func(method, path, tok, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, f.fake.APIURL()+"/repos/hubot/site/check-runs"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", "application/vnd.github+json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if link {
-			if err := f.store.LinkAppProject(ctx, apogee.AppProject{ProjectID: p.ID, InstallationID: 77, Repo: "acme/site"}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return p
+		defer res.Body.Close()
+		var out map[string]any
+		json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out
 	}
-	deploy := func(p *apogee.Project, commit string) *apogee.Deployment {
-		id := apogee.NewID()
-		d := &apogee.Deployment{ID: id, ProjectID: p.ID, Target: apogee.TargetProduction, Host: apogee.DeploymentHost(p.Name, id),
-			CreatedAt: time.Now().UTC(), Source: apogee.SourceGit, Branch: "main", Commit: commit}
-		if err := f.store.QueueBuild(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	linked, unlinked := project("site", true), project("copy", false)
-	time.Sleep(100 * time.Millisecond) // the notifier has subscribed
-	other, d := deploy(unlinked, "ccc333"), deploy(linked, "aaa111")
-	for _, ev := range []struct {
-		typ string
-		d   *apogee.Deployment
-	}{{apogee.EventBuildStarted, other}, {apogee.EventBuildStarted, d}, {apogee.EventDeploymentReady, d}} {
-		if err := bus.Publish(ctx, apogee.Event{Type: ev.typ, DeploymentID: ev.d.ID}); err != nil {
-			t.Fatal(err)
+	sha := strings.Repeat("a", 40)
+	for _, c := range []struct {
+		name, tok, body string
+		code            int
+		says            string
+	}{
+		{"an OAuth token", oauthTok, `{"name": "Apogee — web", "head_sha": "` + sha + `"}`, 403, "You must authenticate via a GitHub App."},
+		{"no head_sha", inst, `{"name": "Apogee — web"}`, 422, "head_sha"},
+		{"a status GitHub does not know", inst, `{"name": "x", "head_sha": "` + sha + `", "status": "done"}`, 422, "status"},
+		{"completed without a conclusion", inst, `{"name": "x", "head_sha": "` + sha + `", "status": "completed"}`, 422, "conclusion"},
+		{"a conclusion GitHub does not know", inst, `{"name": "x", "head_sha": "` + sha + `", "conclusion": "great"}`, 422, "conclusion"},
+		{"an output without a summary", inst, `{"name": "x", "head_sha": "` + sha + `", "output": {"title": "t"}}`, 422, "summary"},
+	} {
+		if code, out := call("POST", "", c.tok, c.body); code != c.code || !strings.Contains(fmt.Sprint(out["message"]), c.says) {
+			t.Errorf("%s: %d %v; want %d saying %q", c.name, code, out, c.code, c.says)
 		}
 	}
-	want := []githubtest.Status{
-		{SHA: "aaa111", State: "pending", Description: "Building", TargetURL: "https://apogee.example/deployments/" + d.ID, Context: "Apogee"},
-		{SHA: "aaa111", State: "success", Description: "Production ready", TargetURL: "https://" + d.Host + ".apogee.example/", Context: "Apogee"},
+	if n := len(f.fake.CheckRuns("hubot/site")); n != 0 {
+		t.Fatalf("refused requests made %d check runs", n)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(f.fake.Statuses("acme/site")) < len(want) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	code, out := call("POST", "", inst, `{"name": "Apogee — web", "head_sha": "`+sha+`", "status": "in_progress", "started_at": "2026-12-05T10:00:00Z",
+		"details_url": "https://apogee.example/deployments/d1", "external_id": "d1", "output": {"title": "Building", "summary": "Building web."}}`)
+	if code != 201 || out["status"] != "in_progress" || out["conclusion"] != nil || out["head_sha"] != sha || out["name"] != "Apogee — web" {
+		t.Fatalf("create: %d %v", code, out)
 	}
-	time.Sleep(100 * time.Millisecond) // a status of the unlinked project would be here by now
-	if got := f.fake.Statuses("acme/site"); !reflect.DeepEqual(got, want) {
-		t.Fatalf("statuses\n%+v\nwant\n%+v", got, want)
+	id := fmt.Sprint(int64(out["id"].(float64)))
+	code, out = call("PATCH", "/"+id, inst, `{"conclusion": "success", "completed_at": "2026-12-05T10:01:00Z", "details_url": "https://web.apogee.example/"}`)
+	if code != 200 || out["status"] != "completed" || out["conclusion"] != "success" || out["details_url"] != "https://web.apogee.example/" {
+		t.Fatalf("update: %d %v", code, out)
 	}
-	if f.fake.Minted() != 1 {
-		t.Errorf("%d tokens minted, want 1 (kept for the second status)", f.fake.Minted())
+	if code, _ := call("PATCH", "/"+id, oauthTok, `{"conclusion": "failure"}`); code != 403 {
+		t.Fatalf("an OAuth token changed a check run: %d", code)
+	}
+	if code, _ := call("PATCH", "/999999", inst, `{"conclusion": "failure"}`); code != 404 {
+		t.Fatalf("an unknown check run: %d, want 404", code)
+	}
+	runs := f.fake.CheckRuns("hubot/site")
+	if len(runs) != 1 || runs[0].Conclusion != "success" || runs[0].Updates != 1 || runs[0].App != "apogee-test" || runs[0].Title != "Building" {
+		t.Fatalf("check runs %+v", runs)
 	}
 }

@@ -58,16 +58,11 @@ type Status struct {
 // SetStatus sets a status on commit sha of repository fullName as the
 // user.
 func (c *Client) SetStatus(ctx context.Context, userID, fullName, sha string, st Status) error {
-	p, err := repoPath(fullName)
+	t, err := c.userTarget(ctx, userID, fullName)
 	if err != nil {
 		return err
 	}
-	if sha == "" || strings.ContainsAny(sha, "/?#") {
-		return apogee.Errorf(apogee.EINVALID, "commit %q is not a commit id", sha)
-	}
-	in := map[string]string{"state": st.State, "description": st.Description, "target_url": st.TargetURL, "context": st.Context}
-	hc := oauth2.NewClient(c.ctx(ctx), c.TokenSource(ctx, userID))
-	return c.call(ctx, hc, "POST", p+"/statuses/"+sha, in, nil)
+	return t.setStatus(ctx, sha, st)
 }
 
 // repoPath is "/repos/owner/name" for "owner/name".

@@ -3,7 +3,9 @@ package github
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,26 +17,37 @@ import (
 const StatusContext = "Apogee"
 
 // ProjectStore is what Statuses reads and writes: the project of a
-// notification, its pull requests (the comment's id) and the GitHub
-// Deployments made for production builds.
+// notification, its pull requests, the comment on each (one per
+// repository and poster, a row per project) and the GitHub Deployments
+// and check runs made for builds.
 type ProjectStore interface {
 	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
 	PullRequest(ctx context.Context, projectID string, number int) (*apogee.PullRequest, error)
 	NewestPullRequestDeployment(ctx context.Context, projectID string, number int) (*apogee.Deployment, error)
-	SetPullRequestComment(ctx context.Context, projectID string, number int, old, commentID int64) (bool, error)
+	RepoComment(ctx context.Context, repo string, number int, poster string) (int64, error)
+	SetRepoComment(ctx context.Context, repo string, number int, poster string, old, commentID int64) (bool, error)
+	SaveCommentRow(ctx context.Context, row *apogee.CommentRow) error
+	CommentRows(ctx context.Context, repo string, number int, poster string) ([]*apogee.CommentRow, error)
 	GitHubDeployment(ctx context.Context, deploymentID string) (int64, error)
 	SetGitHubDeployment(ctx context.Context, deploymentID string, githubID int64) error
+	CheckRun(ctx context.Context, deploymentID string) (int64, error)
+	SetCheckRun(ctx context.Context, deploymentID string, githubID int64) error
 }
 
-// Statuses tells GitHub, as the project's owner, what a build of a
-// project whose repository is on this GitHub did. It is a
-// notify.Reporter. A commit status when the build starts (pending), is
-// ready (success), fails (failure) or is canceled (error); for the
-// preview of a pull request, one comment on it with the preview's URL,
-// edited in place as builds go and when it closes (comments.go); for a
-// production build, a GitHub Deployment to environment production with
-// its statuses. GitHub not answering is logged and changes nothing else:
-// a build never fails for it.
+// Statuses tells GitHub what a build of a project whose repository is on
+// this GitHub did. It is a notify.Reporter. A project linked to an
+// installation of the GitHub App is reported as the installation, with a
+// check run "Apogee — <project>" per deployment (queued, in_progress,
+// completed: success, failure, cancelled or skipped); any other, as its
+// owner (who connected GitHub), with a commit status (pending, success,
+// failure, error; success "Skipped: …" for a monorepo's skipped build).
+// Either way: for a pull request's preview, one comment on the pull
+// request per repository, a row per project, edited in place as builds
+// go and when it closes (comments.go); and a GitHub Deployment per build
+// with its statuses, to environment production, or to the transient
+// environment Preview ("Preview – <project>" for a project in a folder
+// of a monorepo). GitHub not answering is logged and changes nothing
+// else: a build never fails for it.
 //
 // Report only queues: one goroutine sets the statuses in the order their
 // notifications came (pending before success), so that a slow GitHub
@@ -96,17 +109,31 @@ func status(note notify.Notification) (Status, bool) {
 		st.State, st.Description = StateFailure, "Build failed"
 	case apogee.NotifyDeploymentCanceled:
 		st.State, st.Description = StateError, "Build canceled"
+	case notify.DeploymentSkipped:
+		st.State, st.Description = StateSuccess, skipDescription(d.Error)
 	default:
 		return Status{}, false
 	}
 	return st, true
 }
 
+// skipDescription is a skipped build's reason within the 140 characters
+// GitHub keeps of a status's description.
+func skipDescription(reason string) string {
+	if reason == "" {
+		reason = "Skipped"
+	}
+	if r := []rune(reason); len(r) > 140 {
+		reason = string(r[:139]) + "…"
+	}
+	return reason
+}
+
 // Report queues the commit status of note, when it is about a Git build,
 // for the goroutine the first Report starts; it lives as long as ctx (the
 // notifier's).
 func (s *Statuses) Report(ctx context.Context, note notify.Notification) {
-	if _, ok := status(note); !ok && !(note.Type == notify.PullRequestChanged && note.Deployment != nil) {
+	if d := note.Deployment; d == nil || d.Source != apogee.SourceGit || d.Commit == "" {
 		return
 	}
 	s.once.Do(func() {
@@ -128,10 +155,10 @@ func (s *Statuses) Report(ctx context.Context, note notify.Notification) {
 	}
 }
 
-// set sets the commit status of note on GitHub when its project's
-// repository is on this GitHub.
+// set tells GitHub the news of note when its project's repository is on
+// this GitHub: through the GitHub App when the project is linked to an
+// installation, else as its owner if they connected GitHub.
 func (s *Statuses) set(ctx context.Context, note notify.Notification) {
-	st, hasStatus := status(note)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	p, err := s.projects.ProjectByID(ctx, note.ProjectID())
@@ -142,45 +169,129 @@ func (s *Statuses) set(ctx context.Context, note notify.Notification) {
 	if p.Git == nil {
 		return
 	}
+	t, err := s.target(ctx, p)
+	if err != nil || t == nil {
+		if err != nil {
+			s.log.Warn("commit status: how to reach GitHub", "project", p.Name, "err", err)
+		}
+		return
+	}
+	d := note.Deployment
+	log := s.log.With("project", p.Name, "repository", t.repo, "poster", t.poster, "commit", d.Commit, "type", note.Type)
+	if t.app {
+		s.check(ctx, t, p, note, log)
+	} else if st, ok := status(note); ok {
+		if err := t.setStatus(ctx, d.Commit, st); err != nil {
+			log.Warn("commit status not set", "err", err)
+		} else {
+			log.Debug("commit status set", "state", st.State)
+		}
+	}
+	if d.PullRequest != 0 && note.Type != notify.DeploymentQueued {
+		s.comment(ctx, t, p, note, log)
+	}
+	s.deploy(ctx, t, p, note, log)
+}
+
+// target is how p's news reaches GitHub: as the installation of the
+// GitHub App p is linked to, else as p's owner when p's repository is on
+// this GitHub and they connected GitHub; nil when neither.
+func (s *Statuses) target(ctx context.Context, p *apogee.Project) (*target, error) {
 	if s.app != nil {
-		if l, err := s.links.AppProject(ctx, p.ID); err == nil {
-			log := s.log.With("project", p.Name, "repository", l.Repo, "installation", l.InstallationID, "commit", note.Deployment.Commit, "state", st.State)
-			if err := s.app.SetStatus(ctx, l.InstallationID, l.Repo, note.Deployment.Commit, st); err != nil {
-				log.Warn("commit status not set", "err", err)
-				return
+		l, err := s.links.AppProject(ctx, p.ID)
+		if err == nil {
+			if repo, ok := s.app.RepoOf(p.Git.URL); ok && strings.EqualFold(repo, l.Repo) {
+				return s.app.target(l.InstallationID, l.Repo)
 			}
-			log.Debug("commit status set")
-			return
 		} else if !errors.Is(err, apogee.ErrNotFound) {
-			s.log.Warn("commit status: GitHub App link", "project", p.Name, "err", err)
-			return
+			return nil, fmt.Errorf("GitHub App link: %w", err)
 		}
 	}
 	if s.c == nil {
-		return
+		return nil, nil
 	}
 	repo, ok := s.c.RepoOf(p.Git.URL)
 	if !ok {
+		return nil, nil
+	}
+	if _, err := s.c.Identity(ctx, p.OwnerID); err != nil {
+		if errors.Is(err, apogee.ErrNotFound) {
+			return nil, nil // the owner has not connected GitHub
+		}
+		return nil, fmt.Errorf("GitHub connection: %w", err)
+	}
+	return s.c.userTarget(ctx, p.OwnerID, repo)
+}
+
+// CheckName is the name of a project's check runs.
+func CheckName(project string) string { return "Apogee — " + project }
+
+// checkRun is the check run a notification brings its deployment's to.
+func checkRun(p *apogee.Project, note notify.Notification) (CheckRun, bool) {
+	d := note.Deployment
+	cr := CheckRun{Name: CheckName(p.Name), ExternalID: d.ID, DetailsURL: d.DashboardURL, At: note.At}
+	switch note.Type {
+	case notify.DeploymentQueued:
+		cr.Status, cr.Title = CheckQueued, "Queued"
+		cr.Summary = "The build of " + p.Name + " is queued."
+	case apogee.NotifyDeploymentBuilding:
+		cr.Status, cr.Title = CheckInProgress, "Building"
+		cr.Summary = "Building " + p.Name + ": [build log](" + d.DashboardURL + ")."
+	case apogee.NotifyDeploymentReady:
+		cr.Status, cr.Conclusion, cr.DetailsURL, cr.Title = CheckCompleted, ConclusionSuccess, d.URL, "Preview ready"
+		if d.Production || d.Target == apogee.TargetProduction {
+			cr.Title = "Production ready"
+		}
+		cr.Summary = "[Visit " + p.Name + "](" + d.URL + ") · [Inspect](" + d.DashboardURL + ")"
+	case apogee.NotifyDeploymentError:
+		cr.Status, cr.Conclusion, cr.Title = CheckCompleted, ConclusionFailure, "Build failed"
+		cr.Summary = "The build of " + p.Name + " failed: [build log](" + d.DashboardURL + ")."
+		if d.Error != "" {
+			cr.Summary += "\n\n```\n" + d.Error + "\n```"
+		}
+	case apogee.NotifyDeploymentCanceled:
+		cr.Status, cr.Conclusion, cr.Title = CheckCompleted, ConclusionCancelled, "Build canceled"
+		cr.Summary = "The build of " + p.Name + " was canceled."
+	case notify.DeploymentSkipped:
+		cr.Status, cr.Conclusion, cr.Title = CheckCompleted, ConclusionSkipped, skipDescription(d.Error)
+		cr.Summary = d.Error
+		if cr.Summary == "" {
+			cr.Summary = "Skipped"
+		}
+	default:
+		return CheckRun{}, false
+	}
+	return cr, true
+}
+
+// check creates the deployment's check run at its first news and
+// updates it at the next ones.
+func (s *Statuses) check(ctx context.Context, t *target, p *apogee.Project, note notify.Notification, log *slog.Logger) {
+	cr, ok := checkRun(p, note)
+	if !ok {
 		return
 	}
-	log := s.log.With("project", p.Name, "repository", repo, "commit", note.Deployment.Commit, "state", st.State)
-	if _, err := s.c.Identity(ctx, p.OwnerID); err != nil {
-		if !errors.Is(err, apogee.ErrNotFound) {
-			log.Warn("commit status: GitHub connection", "err", err)
+	d := note.Deployment
+	id, err := s.projects.CheckRun(ctx, d.ID)
+	if err != nil {
+		log.Warn("check run: read its id", "err", err)
+		return
+	}
+	if id != 0 {
+		if err := t.updateCheckRun(ctx, id, cr); err != nil {
+			log.Warn("check run not updated", "check_run", id, "err", err)
+			return
 		}
-		return // the owner has not connected GitHub
+		log.Debug("check run updated", "check_run", id, "status", cr.Status, "conclusion", cr.Conclusion)
+		return
 	}
-	if hasStatus {
-		if err := s.c.SetStatus(ctx, p.OwnerID, repo, note.Deployment.Commit, st); err != nil {
-			log.Warn("commit status not set", "err", err)
-		} else {
-			log.Debug("commit status set")
-		}
+	if id, err = t.createCheckRun(ctx, d.Commit, cr); err != nil {
+		log.Warn("check run not created", "err", err)
+		return
 	}
-	if note.Deployment.PullRequest != 0 {
-		s.comment(ctx, p, repo, note, log)
+	if err := s.projects.SetCheckRun(ctx, d.ID, id); err != nil {
+		log.Warn("check run: remember its id", "check_run", id, "err", err)
+		return
 	}
-	if hasStatus && note.Deployment.Target == apogee.TargetProduction && note.Deployment.PullRequest == 0 {
-		s.deploy(ctx, p, repo, note, log)
-	}
+	log.Debug("check run created", "check_run", id, "status", cr.Status, "conclusion", cr.Conclusion)
 }

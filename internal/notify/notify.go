@@ -101,6 +101,22 @@ type Reporter interface {
 // repository's host, not for people or outgoing webhooks.
 const PullRequestChanged = apogee.EventPullRequest
 
+// DeploymentQueued (a build was queued) and DeploymentSkipped (a
+// monorepo's push did not touch the project, or its ignored build step
+// said to skip; the reason in Deployment.Error) are told only to
+// Reporters too: the repository's host shows them as a check's queued
+// and skipped states, and people have nothing to act on.
+const (
+	DeploymentQueued  = "deployment.queued"
+	DeploymentSkipped = "deployment.skipped"
+)
+
+// reporterOnly reports whether a notification of type typ is for
+// Reporters alone.
+func reporterOnly(typ string) bool {
+	return typ == PullRequestChanged || typ == DeploymentQueued || typ == DeploymentSkipped
+}
+
 // ProjectID is the id of the notification's project.
 func (n Notification) ProjectID() string { return n.projectID }
 
@@ -158,7 +174,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		if note.Type == PullRequestChanged {
+		if reporterOnly(note.Type) {
 			if !e.Remote {
 				for _, r := range n.cfg.Reporters {
 					r.Report(ctx, note)
@@ -198,6 +214,8 @@ func (n *Notifier) notification(ctx context.Context, e apogee.Event) (Notificati
 		// A build canceled by a person ends with build.canceled alone.
 	case apogee.EventPullRequest:
 		typ = PullRequestChanged
+	case apogee.EventBuildQueued:
+		typ = DeploymentQueued
 	case apogee.EventAppCrashed:
 		return n.appNotification(ctx, apogee.NotifyAppCrashed, e)
 	case apogee.EventAppDeployFailed:
@@ -219,8 +237,13 @@ func (n *Notifier) notification(ctx context.Context, e apogee.Event) (Notificati
 		case apogee.StatusCanceled:
 			if d.Skipped {
 				// A monorepo's push that did not touch the project, or its
-				// ignored build step: nothing happened to tell.
-				return Notification{}, false, nil
+				// ignored build step: nothing happened to tell people;
+				// Reporters show it skipped.
+				if e.Type != apogee.EventBuildEnded {
+					return Notification{}, false, nil
+				}
+				typ = DeploymentSkipped
+				break
 			}
 			typ = apogee.NotifyDeploymentCanceled
 		default:

@@ -37,30 +37,46 @@ func (pl builds) GitHubAppEvent(ctx context.Context, ev apogee.GitHubAppEvent) (
 		}
 		log.Info("repositories taken from the GitHub App; their projects no longer build through it", "repositories", len(ev.Removed), "projects", n)
 	case ev.Event == "push" && ev.Push.Branch != "" && ev.Repo != "":
-		links, err := pl.store.AppProjects(ctx, ev.Installation, ev.Repo)
-		if err != nil {
-			return nil, fmt.Errorf("platform: github app push: %w", err)
-		}
-		var projects []*apogee.Project
-		urls := repoURLVariants(ev.Push.RepoURLs...)
-		for _, l := range links {
-			p, err := pl.store.ProjectByID(ctx, l.ProjectID)
-			if err != nil {
-				return nil, fmt.Errorf("platform: github app push: %w", err)
-			}
-			if p.Git == nil || !slices.Contains(urls, p.Git.URL) {
-				// The project builds from another repository now.
-				log.Info("GitHub App push skips a project that moved to another repository", "project", p.Name)
-				continue
-			}
-			res.Projects = append(res.Projects, p.Name)
-			projects = append(projects, p)
-		}
-		if len(projects) == 0 {
-			log.Info("GitHub App push to a repository no project builds through the app", "repository", ev.Repo)
-			return res, nil
+		projects, err := pl.appProjects(ctx, ev.Installation, ev.Repo, ev.Push.RepoURLs, res)
+		if err != nil || len(projects) == 0 {
+			return res, err
 		}
 		return pl.buildPush(ctx, projects, ev.Push, res)
+	case ev.Event == "pull_request" && ev.PullRequest != nil && ev.PullRequest.Action != "" && ev.Repo != "":
+		projects, err := pl.appProjects(ctx, ev.Installation, ev.Repo, ev.PullRequest.RepoURLs, res)
+		if err != nil || len(projects) == 0 {
+			return res, err
+		}
+		return pl.pullRequest(ctx, projects, *ev.PullRequest, res)
 	}
 	return res, nil
+}
+
+// appProjects returns the projects linked to installation for repo that
+// still build from it (one of urls), and names them in res.
+func (pl builds) appProjects(ctx context.Context, installation int64, repo string, urls []string, res *apogee.PushResult) ([]*apogee.Project, error) {
+	log := pl.log.With("installation", installation, "repository", repo)
+	links, err := pl.store.AppProjects(ctx, installation, repo)
+	if err != nil {
+		return nil, fmt.Errorf("platform: github app projects of %s: %w", repo, err)
+	}
+	var projects []*apogee.Project
+	variants := repoURLVariants(urls...)
+	for _, l := range links {
+		p, err := pl.store.ProjectByID(ctx, l.ProjectID)
+		if err != nil {
+			return nil, fmt.Errorf("platform: github app project: %w", err)
+		}
+		if p.Git == nil || !slices.Contains(variants, p.Git.URL) {
+			// The project builds from another repository now.
+			log.Info("GitHub App event skips a project that moved to another repository", "project", p.Name)
+			continue
+		}
+		res.Projects = append(res.Projects, p.Name)
+		projects = append(projects, p)
+	}
+	if len(projects) == 0 {
+		log.Info("GitHub App event of a repository no project builds through the app")
+	}
+	return projects, nil
 }

@@ -26,6 +26,13 @@ func (pl builds) SignedPullRequest(ctx context.Context, in apogee.SignedPullRequ
 	if err != nil {
 		return nil, err
 	}
+	return pl.pullRequest(ctx, signed, in, res)
+}
+
+// pullRequest builds the preview of the pull request's head for each of
+// projects (opened, synchronize, reopened) or closes it (closed): the
+// one path of a repository webhook's pull_request and the GitHub App's.
+func (pl builds) pullRequest(ctx context.Context, projects []*apogee.Project, in apogee.SignedPullRequest, res *apogee.PushResult) (*apogee.PushResult, error) {
 	build := false
 	switch in.Action {
 	case "opened", "synchronize", "reopened":
@@ -52,7 +59,7 @@ func (pl builds) SignedPullRequest(ctx context.Context, in apogee.SignedPullRequ
 		return nil, apogee.Errorf(apogee.EINVALID, "%q is not a full commit hash", in.HeadCommit)
 	}
 	var firstRefusal error
-	for _, p := range signed {
+	for _, p := range projects {
 		if !build {
 			if err := pl.closePullRequest(ctx, p, in); err != nil {
 				return nil, err
@@ -108,8 +115,16 @@ func (pl *Platform) buildPullRequest(ctx context.Context, p *apogee.Project, in 
 	if _, err := pl.savePullRequest(ctx, p, in, apogee.PullRequestOpen); err != nil {
 		return nil, err
 	}
-	d, queued, err := pl.queueOnce(ctx, p, &apogee.Deployment{Target: target, Source: apogee.SourceGit,
-		Branch: in.HeadBranch, Commit: in.HeadCommit, PullRequest: in.Number, ForkRepo: in.HeadRepo})
+	d := &apogee.Deployment{Target: target, Source: apogee.SourceGit,
+		Branch: in.HeadBranch, Commit: in.HeadCommit, PullRequest: in.Number, ForkRepo: in.HeadRepo}
+	// A monorepo's project: the build compares the head with the base
+	// branch's commit and skips when the pull request changed none of
+	// the project's folders (a fork's clone may lack the base commit).
+	base := strings.ToLower(in.BaseCommit)
+	if len(p.Settings.Build.Watched()) > 0 && in.HeadRepo == "" && isHex(base) && (len(base) == 40 || len(base) == 64) && base != in.HeadCommit {
+		d.DiffBase = base
+	}
+	d, queued, err := pl.queueOnce(ctx, p, d)
 	if err != nil {
 		return nil, err
 	}

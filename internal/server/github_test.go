@@ -23,11 +23,14 @@ import (
 // githubServer runs a whole server with sign-in by GitHub against the
 // fake GitHub gh and open sign-up, and returns its dashboard URL
 // (http://localhost:PORT, the URL GitHub sends browsers back to).
-func githubServer(t *testing.T, gh *githubtest.Server) (*Server, string) {
+func githubServer(t *testing.T, gh *githubtest.Server, configure ...func(*Config)) (*Server, string) {
 	t.Helper()
 	cfg := Config{Data: t.TempDir(), Listen: "127.0.0.1:0", Domain: "localhost", CacheMB: 16, MaxFileMB: 8,
 		UploadTTL: time.Hour, LogLevel: "warn", LogFormat: "text", ShutdownTTL: time.Second, Signup: "open",
 		GitHubClientID: gh.ClientID, GitHubClientSecret: gh.ClientSecret, GitHubURL: gh.WebURL(), GitHubAPIURL: gh.APIURL()}
+	for _, c := range configure {
+		c(&cfg)
+	}
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,22 +9,21 @@ import (
 	"github.com/apogee-dev/apogee"
 )
 
-const pullRequestCols = "project_id, number, title, url, head_branch, head_repo, state, merged, comment_id, updated_at, closed_at"
+const pullRequestCols = "project_id, number, title, url, head_branch, head_repo, state, merged, updated_at, closed_at"
 
 func scanPullRequest(row scanner) (*apogee.PullRequest, error) {
 	var pr apogee.PullRequest
 	err := row.Scan(&pr.ProjectID, &pr.Number, &pr.Title, &pr.URL, &pr.HeadBranch, &pr.HeadRepo, &pr.State, &pr.Merged,
-		&pr.CommentID, timeCol{&pr.UpdatedAt}, nullTimeCol{&pr.ClosedAt})
+		timeCol{&pr.UpdatedAt}, nullTimeCol{&pr.ClosedAt})
 	return &pr, err
 }
 
-// SavePullRequest inserts or updates a pull request; its comment id is
-// kept.
+// SavePullRequest inserts or updates a pull request.
 func (s *Store) SavePullRequest(ctx context.Context, pr *apogee.PullRequest) error {
 	if pr.Number <= 0 || (pr.State != apogee.PullRequestOpen && pr.State != apogee.PullRequestClosed) {
 		return apogee.Errorf(apogee.EINVALID, "pull request #%d in state %q is not one to keep", pr.Number, pr.State)
 	}
-	_, err := s.exec(ctx, `INSERT INTO pull_requests (`+pullRequestCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)
+	_, err := s.exec(ctx, `INSERT INTO pull_requests (`+pullRequestCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (project_id, number) DO UPDATE SET title = excluded.title, url = excluded.url,
 			head_branch = excluded.head_branch, head_repo = excluded.head_repo, state = excluded.state,
 			merged = excluded.merged, updated_at = excluded.updated_at, closed_at = excluded.closed_at`,
@@ -64,23 +63,6 @@ func (s *Store) NewestPullRequestDeployment(ctx context.Context, projectID strin
 		return nil, notFound("deployment of pull request", "#"+strconv.Itoa(number))
 	}
 	return d, wrap("newest pull request deployment", err)
-}
-
-// SetPullRequestComment records the id of Apogee's comment if the
-// recorded one is still old.
-func (s *Store) SetPullRequestComment(ctx context.Context, projectID string, number int, old, commentID int64) (bool, error) {
-	n, err := s.exec(ctx, "UPDATE pull_requests SET comment_id = $4 WHERE project_id = $1 AND number = $2 AND comment_id = $3",
-		projectID, number, old, commentID)
-	if err != nil {
-		return false, wrap("set pull request comment", err)
-	}
-	if n == 1 {
-		return true, nil
-	}
-	if _, err := s.PullRequest(ctx, projectID, number); err != nil {
-		return false, err
-	}
-	return false, nil
 }
 
 // QueueGitBuildOnce queues d unless a deployment of the same commit,
@@ -169,4 +151,87 @@ func (s *Store) SetGitHubDeployment(ctx context.Context, deploymentID string, gi
 		return notFound("deployment", deploymentID)
 	}
 	return wrap("set github deployment", err)
+}
+
+// CheckRun returns the id of the check run reported for a deployment.
+func (s *Store) CheckRun(ctx context.Context, deploymentID string) (int64, error) {
+	var id int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT github_id FROM github_check_runs WHERE deployment_id = $1", deploymentID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return id, wrap("github check run", err)
+}
+
+// SetCheckRun records the check run id of a deployment.
+func (s *Store) SetCheckRun(ctx context.Context, deploymentID string, githubID int64) error {
+	_, err := s.exec(ctx, `INSERT INTO github_check_runs (deployment_id, github_id) VALUES ($1, $2)
+		ON CONFLICT (deployment_id) DO UPDATE SET github_id = excluded.github_id`, deploymentID, githubID)
+	if isForeignKey(err) {
+		return notFound("deployment", deploymentID)
+	}
+	return wrap("set github check run", err)
+}
+
+// RepoComment returns the id of the comment on a repository's pull
+// request posted as poster.
+func (s *Store) RepoComment(ctx context.Context, repo string, number int, poster string) (int64, error) {
+	var id int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT comment_id FROM github_pr_comments WHERE repo = $1 AND number = $2 AND poster = $3",
+		repo, number, poster).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return id, wrap("pull request comment", err)
+}
+
+// SetRepoComment records the comment's id if the recorded one is still
+// old (0: none recorded).
+func (s *Store) SetRepoComment(ctx context.Context, repo string, number int, poster string, old, commentID int64) (bool, error) {
+	var n int64
+	var err error
+	if old == 0 {
+		n, err = s.exec(ctx, `INSERT INTO github_pr_comments (repo, number, poster, comment_id) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (repo, number, poster) DO UPDATE SET comment_id = excluded.comment_id WHERE github_pr_comments.comment_id = 0`,
+			repo, number, poster, commentID)
+	} else {
+		n, err = s.exec(ctx, "UPDATE github_pr_comments SET comment_id = $5 WHERE repo = $1 AND number = $2 AND poster = $3 AND comment_id = $4",
+			repo, number, poster, old, commentID)
+	}
+	if err != nil {
+		return false, wrap("set pull request comment", err)
+	}
+	return n == 1, nil
+}
+
+const commentRowCols = "repo, number, poster, project_id, project, deployment_id, status, inspect_url, preview_url, commit_sha, closed, updated_at"
+
+// SaveCommentRow inserts or replaces a project's row of a comment.
+func (s *Store) SaveCommentRow(ctx context.Context, r *apogee.CommentRow) error {
+	_, err := s.exec(ctx, `INSERT INTO github_pr_comment_rows (`+commentRowCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		ON CONFLICT (repo, number, poster, project_id) DO UPDATE SET project = excluded.project, deployment_id = excluded.deployment_id,
+			status = excluded.status, inspect_url = excluded.inspect_url, preview_url = excluded.preview_url,
+			commit_sha = excluded.commit_sha, closed = excluded.closed, updated_at = excluded.updated_at`,
+		r.Repo, r.Number, r.Poster, r.ProjectID, r.Project, r.DeploymentID, r.Status, r.InspectURL, r.PreviewURL, r.Commit, r.Closed,
+		s.d.timeArg(r.UpdatedAt))
+	if isForeignKey(err) {
+		return notFound("project", r.ProjectID)
+	}
+	return wrap("save pull request comment row", err)
+}
+
+// CommentRows returns a comment's rows by project name.
+func (s *Store) CommentRows(ctx context.Context, repo string, number int, poster string) ([]*apogee.CommentRow, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+commentRowCols+` FROM github_pr_comment_rows
+		WHERE repo = $1 AND number = $2 AND poster = $3 ORDER BY project`, repo, number, poster)
+	if err != nil {
+		return nil, wrap("pull request comment rows", err)
+	}
+	out, err := collect(rows, func(row scanner) (*apogee.CommentRow, error) {
+		var r apogee.CommentRow
+		err := row.Scan(&r.Repo, &r.Number, &r.Poster, &r.ProjectID, &r.Project, &r.DeploymentID, &r.Status, &r.InspectURL,
+			&r.PreviewURL, &r.Commit, &r.Closed, timeCol{&r.UpdatedAt})
+		return &r, err
+	})
+	return out, wrap("pull request comment rows", err)
 }

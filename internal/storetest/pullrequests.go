@@ -10,10 +10,11 @@ import (
 	"github.com/apogee-dev/apogee"
 )
 
-// testPullRequests: pull requests are saved and updated (their comment id
-// kept), a Git build of a commit is queued once however many ask at the
-// same time (the pull request recorded on it), a branch host leaves only
-// for its own pull request, and GitHub Deployment ids are kept.
+// testPullRequests: pull requests are saved and updated, a Git build of a
+// commit is queued once however many ask at the same time (the pull
+// request recorded on it), a branch host leaves only for its own pull
+// request, and the ids of GitHub Deployments, check runs and the one
+// comment per repository and poster (with its rows by project) are kept.
 func testPullRequests(t *testing.T, s apogee.Store) {
 	ctx := context.Background()
 	owner := user(t, s, "prs@example.com")
@@ -22,24 +23,46 @@ func testPullRequests(t *testing.T, s apogee.Store) {
 	pr := &apogee.PullRequest{ProjectID: web.ID, Number: 7, Title: "Login", URL: "https://github.com/acme/web/pull/7",
 		HeadBranch: "login", State: apogee.PullRequestOpen, UpdatedAt: base}
 	must(t, s.SavePullRequest(ctx, pr))
-	if ok, err := s.SetPullRequestComment(ctx, web.ID, 7, 0, 1<<40); err != nil || !ok {
+	// One comment per repository, pull request and poster: compare and set.
+	if ok, err := s.SetRepoComment(ctx, "acme/web", 7, "app:77", 0, 1<<40); err != nil || !ok {
 		t.Fatalf("first comment: %v, %v", ok, err)
 	}
-	if ok, err := s.SetPullRequestComment(ctx, web.ID, 7, 0, 5); err != nil || ok {
+	if ok, err := s.SetRepoComment(ctx, "acme/web", 7, "app:77", 0, 5); err != nil || ok {
 		t.Fatalf("a second comment set over the first: %v, %v", ok, err)
 	}
+	if ok, err := s.SetRepoComment(ctx, "acme/web", 7, "app:77", 1<<40, 6); err != nil || !ok {
+		t.Fatalf("a comment posted again: %v, %v", ok, err)
+	}
+	if id, err := s.RepoComment(ctx, "acme/web", 7, "app:77"); err != nil || id != 6 {
+		t.Fatalf("comment id %d, %v; want 6", id, err)
+	}
+	if id, err := s.RepoComment(ctx, "acme/web", 7, "user:"+owner.ID); err != nil || id != 0 {
+		t.Fatalf("another poster's comment id %d, %v; want none", id, err)
+	}
+	docs := project(t, s, owner, "docs")
+	for _, r := range []*apogee.CommentRow{
+		{Repo: "acme/web", Number: 7, Poster: "app:77", ProjectID: web.ID, Project: "web", DeploymentID: "d1", Status: "queued", Commit: "abc", UpdatedAt: base},
+		{Repo: "acme/web", Number: 7, Poster: "app:77", ProjectID: docs.ID, Project: "docs", DeploymentID: "d2", Status: "ready", PreviewURL: "https://docs", UpdatedAt: base},
+		{Repo: "acme/web", Number: 7, Poster: "app:77", ProjectID: web.ID, Project: "web", DeploymentID: "d3", Status: "building", Closed: true, UpdatedAt: base.Add(time.Minute)},
+	} {
+		must(t, s.SaveCommentRow(ctx, r))
+	}
+	rows, err := s.CommentRows(ctx, "acme/web", 7, "app:77")
+	if err != nil || len(rows) != 2 || rows[0].Project != "docs" || rows[0].PreviewURL != "https://docs" ||
+		rows[1].DeploymentID != "d3" || !rows[1].Closed || !rows[1].UpdatedAt.Equal(base.Add(time.Minute)) {
+		t.Fatalf("comment rows %+v, %v", rows, err)
+	}
+	wantCode(t, s.SaveCommentRow(ctx, &apogee.CommentRow{Repo: "acme/web", Number: 7, Poster: "app:77", ProjectID: "nope", Project: "x", UpdatedAt: base}), apogee.ENOTFOUND)
 	closedAt := base.Add(time.Hour)
 	pr.Title, pr.State, pr.Merged, pr.ClosedAt, pr.UpdatedAt = "Login page", apogee.PullRequestClosed, true, &closedAt, closedAt
 	must(t, s.SavePullRequest(ctx, pr))
 	got, err := s.PullRequest(ctx, web.ID, 7)
 	must(t, err)
-	if got.Title != "Login page" || got.State != apogee.PullRequestClosed || !got.Merged || got.CommentID != 1<<40 ||
+	if got.Title != "Login page" || got.State != apogee.PullRequestClosed || !got.Merged ||
 		got.ClosedAt == nil || !got.ClosedAt.Equal(closedAt) || got.HeadBranch != "login" {
 		t.Fatalf("saved pull request %+v", got)
 	}
 	wantCode(t, s.SavePullRequest(ctx, &apogee.PullRequest{ProjectID: web.ID, Number: 8, HeadBranch: "x", State: "draft", UpdatedAt: base}), apogee.EINVALID)
-	_, err = s.SetPullRequestComment(ctx, web.ID, 99, 0, 1)
-	wantCode(t, err, apogee.ENOTFOUND)
 	_, err = s.PullRequest(ctx, web.ID, 99)
 	wantCode(t, err, apogee.ENOTFOUND)
 	must(t, s.SavePullRequest(ctx, &apogee.PullRequest{ProjectID: web.ID, Number: 9, HeadBranch: "b", State: apogee.PullRequestOpen, UpdatedAt: base}))
@@ -146,4 +169,13 @@ func testPullRequests(t *testing.T, s apogee.Store) {
 		t.Fatalf("GitHub deployment %d, %v", id, err)
 	}
 	wantCode(t, s.SetGitHubDeployment(ctx, "nosuch", 1), apogee.ENOTFOUND)
+
+	if id, err := s.CheckRun(ctx, r.ID); err != nil || id != 0 {
+		t.Fatalf("no check run yet: %d, %v", id, err)
+	}
+	must(t, s.SetCheckRun(ctx, r.ID, 1<<42))
+	if id, err := s.CheckRun(ctx, r.ID); err != nil || id != 1<<42 {
+		t.Fatalf("check run %d, %v", id, err)
+	}
+	wantCode(t, s.SetCheckRun(ctx, "nosuch", 1), apogee.ENOTFOUND)
 }

@@ -102,6 +102,7 @@ func (s *Server) InstallationTokens(id int64) []string {
 
 func (s *Server) appRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v3/app", s.asApp(s.getApp))
+	mux.HandleFunc("GET /api/v3/app/installations", s.asApp(s.listInstallations))
 	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/installation", s.asApp(s.repoInstallation))
 	mux.HandleFunc("POST /api/v3/app/installations/{id}/access_tokens", s.asApp(s.accessTokens))
 	mux.HandleFunc("GET /api/v3/installation/repositories", s.installationRepos)
@@ -246,6 +247,27 @@ func (s *Server) installationJSON(in *Installation) map[string]any {
 func (s *Server) getApp(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"id": s.app.id, "slug": s.app.slug, "name": s.app.slug,
 		"html_url": s.URL + "/apps/" + s.app.slug, "installations_count": len(s.app.installations)})
+}
+
+// listInstallations is GET /app/installations (per_page, page), oldest
+// first.
+func (s *Server) listInstallations(w http.ResponseWriter, r *http.Request) {
+	ids := make([]int64, 0, len(s.app.installations))
+	for id := range s.app.installations {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	per, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
+	if per <= 0 || per > 100 {
+		per = 30
+	}
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	page = max(page, 1)
+	out := []map[string]any{}
+	for i := (page - 1) * per; i < len(ids) && i < page*per; i++ {
+		out = append(out, s.installationJSON(s.app.installations[ids[i]]))
+	}
+	json.NewEncoder(w).Encode(out)
 }
 
 // repoInstallation is GET /repos/{owner}/{repo}/installation.

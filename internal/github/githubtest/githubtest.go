@@ -128,6 +128,7 @@ type Server struct {
 	statuses      map[string][]Status     // by repository full name
 	comments      map[string][]Comment    // by repository full name
 	deployments   map[string][]Deployment // by repository full name
+	checkRuns     map[string][]CheckRun   // by repository full name
 	nextID        int64
 	app           *app // app.go
 }
@@ -165,7 +166,7 @@ func New(t testing.TB, clientID, clientSecret string) *Server {
 	s := &Server{ClientID: clientID, ClientSecret: clientSecret, AccessTTL: 8 * time.Hour, RefreshTTL: 184 * 24 * time.Hour,
 		Now: time.Now, users: map[string]*User{}, codes: map[string]*code{}, access: map[string]*token{},
 		refresh: map[string]*token{}, apiCalls: map[string]int{}, hooks: map[string][]Hook{}, statuses: map[string][]Status{},
-		comments: map[string][]Comment{}, deployments: map[string][]Deployment{}}
+		comments: map[string][]Comment{}, deployments: map[string][]Deployment{}, checkRuns: map[string][]CheckRun{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login/oauth/authorize", s.authorize)
 	mux.HandleFunc("POST /login/oauth/access_token", s.token)
@@ -182,6 +183,8 @@ func New(t testing.TB, clientID, clientSecret string) *Server {
 	mux.HandleFunc("DELETE /api/v3/repos/{owner}/{repo}/issues/comments/{id}", s.deleteComment)
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/deployments", s.createDeployment)
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/deployments/{id}/statuses", s.createDeploymentStatus)
+	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/check-runs", s.createCheckRun)
+	mux.HandleFunc("PATCH /api/v3/repos/{owner}/{repo}/check-runs/{id}", s.updateCheckRun)
 	s.appRoutes(mux)
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)

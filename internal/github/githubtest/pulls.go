@@ -2,6 +2,7 @@ package githubtest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
@@ -34,6 +35,7 @@ type Deployment struct {
 	Environment           string
 	Description           string
 	ProductionEnvironment bool
+	TransientEnvironment  bool
 	Statuses              []DeploymentStatus
 }
 
@@ -103,6 +105,9 @@ func (s *Server) user0(r *http.Request) *User {
 		tok, _ = strings.CutPrefix(auth, "token ")
 	}
 	if t := s.access[tok]; t != nil {
+		if t.installation != 0 && s.app != nil {
+			return &User{Login: s.app.slug + "[bot]"} // an installation writes as the app's bot
+		}
 		return s.users[t.user]
 	}
 	return &User{}
@@ -234,6 +239,7 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) {
 		AutoMerge             *bool     `json:"auto_merge"`
 		RequiredContexts      *[]string `json:"required_contexts"`
 		ProductionEnvironment *bool     `json:"production_environment"`
+		TransientEnvironment  bool      `json:"transient_environment"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 		http.Error(w, `{"message":"Problems parsing JSON"}`, http.StatusBadRequest)
@@ -266,7 +272,8 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) {
 		prod = *in.ProductionEnvironment
 	}
 	s.nextID++
-	d := Deployment{ID: s.nextID, Ref: in.Ref, Environment: in.Environment, Description: in.Description, ProductionEnvironment: prod}
+	d := Deployment{ID: s.nextID, Ref: in.Ref, Environment: in.Environment, Description: in.Description, ProductionEnvironment: prod,
+		TransientEnvironment: in.TransientEnvironment}
 	s.deployments[full] = append(s.deployments[full], d)
 	now := s.Now().UTC().Format(time.RFC3339)
 	id := strconv.FormatInt(d.ID, 10)
@@ -277,7 +284,7 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) {
 		"statuses_url":           s.APIURL() + "/repos/" + full + "/deployments/" + id + "/statuses",
 		"repository_url":         s.APIURL() + "/repos/" + full,
 		"url":                    s.APIURL() + "/repos/" + full + "/deployments/" + id,
-		"transient_environment":  false,
+		"transient_environment":  d.TransientEnvironment,
 		"production_environment": prod})
 }
 
@@ -344,6 +351,7 @@ type PullRequestEvent struct {
 	HeadBranch string
 	HeadSHA    string
 	Before     string // synchronize: the previous head
+	BaseSHA    string // the base branch's commit (default "bbb…")
 	Merged     bool   // closed: merged or not
 	Sender     string
 	// HeadDeleted: the head repository (a fork) was deleted; GitHub then
@@ -381,7 +389,7 @@ func (s *Server) PullRequestPayload(ev PullRequestEvent) []byte {
 		"closed_at": closedAt, "merged_at": mergedAt, "merge_commit_sha": nil, "draft": false, "merged": ev.Merged,
 		"head": map[string]any{"label": headOwner + ":" + ev.HeadBranch, "ref": ev.HeadBranch, "sha": ev.HeadSHA,
 			"user": map[string]any{"login": headOwner, "type": "User"}, "repo": headRepo},
-		"base": map[string]any{"label": baseOwner + ":main", "ref": "main", "sha": strings.Repeat("b", 40),
+		"base": map[string]any{"label": baseOwner + ":main", "ref": "main", "sha": cmp.Or(ev.BaseSHA, strings.Repeat("b", 40)),
 			"user": map[string]any{"login": baseOwner, "type": "User"}, "repo": s.repoJSON(ev.Base)},
 		"author_association": "CONTRIBUTOR", "commits": 1, "additions": 1, "deletions": 0, "changed_files": 1,
 	}
@@ -408,6 +416,56 @@ func (s *Server) PushPayload(fullName, branch, before, after, sender string) []b
 		"head_commit": map[string]any{"id": after, "message": "change"},
 		"repository":  repo, "pusher": map[string]any{"name": sender}, "sender": map[string]any{"login": sender, "type": "User"}})
 	return b
+}
+
+// PushPayloadFiles is PushPayload of one commit that modified the files
+// given, as GitHub lists them in each commit of a push (added, removed,
+// modified).
+func (s *Server) PushPayloadFiles(fullName, branch, before, after, sender string, modified []string) []byte {
+	var body map[string]any
+	json.Unmarshal(s.PushPayload(fullName, branch, before, after, sender), &body)
+	body["commits"] = []any{map[string]any{"id": after, "message": "change", "distinct": true,
+		"added": []string{}, "removed": []string{}, "modified": modified}}
+	b, _ := json.Marshal(body)
+	return b
+}
+
+// SendAppEvent delivers event with payload to the GitHub App's webhook
+// URL as GitHub does: the payload gains the installation
+// ({"id", "node_id"}), and the body is signed with the app's webhook
+// secret (X-Hub-Signature-256), with the X-GitHub-Hook-Installation-Target
+// headers of an app.
+func (s *Server) SendAppEvent(ctx context.Context, url, secret string, installation int64, event string, payload []byte) (Delivery, error) {
+	var body map[string]any
+	if err := json.Unmarshal(payload, &body); err != nil {
+		return Delivery{}, err
+	}
+	body["installation"] = map[string]any{"id": installation, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9u" + strconv.FormatInt(installation, 10)}
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(b))
+	if err != nil {
+		return Delivery{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "GitHub-Hookshot/6c3d5a8")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("%08x-cc78-11e3-81ab-%012x", time.Now().UnixNano()&0xffffffff, installation))
+	req.Header.Set("X-GitHub-Hook-Installation-Target-Type", "integration")
+	s.mu.Lock()
+	if s.app != nil {
+		req.Header.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(s.app.id, 10))
+	}
+	s.mu.Unlock()
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(b)
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Delivery{}, err
+	}
+	defer res.Body.Close()
+	rb, _ := io.ReadAll(res.Body)
+	return Delivery{Status: res.StatusCode, Body: string(rb)}, nil
 }
 
 // Delivery is the answer to one webhook delivery.
