@@ -131,6 +131,10 @@ type TeamStore interface {
 	// ErrTeamInviteUsed if it is not pending at at; ECONFLICT if the user
 	// is a member already (nothing changes then).
 	AcceptTeamInvite(ctx context.Context, inviteID, userID string, at time.Time) (*Member, error)
+	// SignUpByTeamInvite makes the account u (created at at) and accepts
+	// the invitation for it, in one transaction: ErrTeamInviteUsed or
+	// ECONFLICT (the email has an account) and nothing is made.
+	SignUpByTeamInvite(ctx context.Context, inviteID string, u *User, at time.Time) (*Member, error)
 	// MoveProject gives project id to the owner account ownerID (a user
 	// or a team). ErrNotFound if either does not exist.
 	MoveProject(ctx context.Context, id, ownerID string) error
@@ -238,6 +242,31 @@ type TeamService interface {
 	// AcceptInvite makes the caller a member by an invitation's token
 	// (the last part of its link).
 	AcceptInvite(ctx context.Context, token string) (*TeamMembership, error)
+	// InvitePreview says which team and role a pending invitation's
+	// token is for; ErrTeamInviteUsed when it is not pending. It needs
+	// no caller: the token is the credential.
+	InvitePreview(ctx context.Context, token string) (*TeamInvitePreview, error)
+	// SignUpByInvite makes a new account (the invitation's email if it
+	// names one) and makes it a member, in one step, whatever the
+	// server's sign-up mode: the invitation is the permission. Nothing is
+	// made on any error.
+	SignUpByInvite(ctx context.Context, req TeamSignUpRequest) (*User, *TeamMembership, error)
+}
+
+// TeamInvitePreview is what an invitation link's page shows before
+// anyone accepts it.
+type TeamInvitePreview struct {
+	Team      string    `json:"team"`
+	Role      Role      `json:"role"`
+	Email     string    `json:"email,omitempty"` // the only email it may make an account for, when set
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// TeamSignUpRequest makes an account by a team invitation.
+type TeamSignUpRequest struct {
+	Token    string
+	Email    string // ignored when the invitation names one
+	Password string
 }
 
 // AuditService reads the audit log.

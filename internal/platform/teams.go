@@ -305,6 +305,25 @@ func (pl teams) AcceptInvite(ctx context.Context, token string) (*apogee.TeamMem
 	if u.Scope != nil && u.Scope.TeamID != "" {
 		return nil, apogee.Errorf(apogee.EFORBIDDEN, "this token is scoped to a team: accept invitations with your own")
 	}
+	inv, err := pl.teamInvite(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	m, err := pl.store.AcceptTeamInvite(ctx, inv.ID, u.ID, pl.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	t, err := pl.store.TeamByID(ctx, inv.TeamID)
+	if err != nil {
+		return nil, fmt.Errorf("platform: team of invite: %w", err)
+	}
+	pl.log.Info("team invitation accepted", "team", t.Name, "user", u.ID, "role", m.Role)
+	pl.record(ctx, u, t.ID, nil, "invite.accept", u.Email, string(m.Role))
+	return &apogee.TeamMembership{Team: t, Role: m.Role}, nil
+}
+
+// teamInvite finds the invitation of a token (or of a whole pasted link).
+func (pl *Platform) teamInvite(ctx context.Context, token string) (*apogee.TeamInvite, error) {
 	token = strings.TrimSpace(token)
 	if i := strings.LastIndex(token, "token="); i >= 0 { // the whole link pasted
 		if v, err := url.QueryUnescape(token[i+len("token="):]); err == nil {
@@ -321,15 +340,59 @@ func (pl teams) AcceptInvite(ctx context.Context, token string) (*apogee.TeamMem
 	if err != nil {
 		return nil, fmt.Errorf("platform: team invite: %w", err)
 	}
-	m, err := pl.store.AcceptTeamInvite(ctx, inv.ID, u.ID, pl.now().UTC())
+	return inv, nil
+}
+
+func (pl teams) InvitePreview(ctx context.Context, token string) (*apogee.TeamInvitePreview, error) {
+	inv, err := pl.teamInvite(ctx, token)
 	if err != nil {
 		return nil, err
+	}
+	if !inv.Pending(pl.now()) {
+		return nil, apogee.ErrTeamInviteUsed
 	}
 	t, err := pl.store.TeamByID(ctx, inv.TeamID)
 	if err != nil {
 		return nil, fmt.Errorf("platform: team of invite: %w", err)
 	}
-	pl.log.Info("team invitation accepted", "team", t.Name, "user", u.ID, "role", m.Role)
-	pl.record(ctx, u, t.ID, nil, "invite.accept", u.Email, string(m.Role))
-	return &apogee.TeamMembership{Team: t, Role: m.Role}, nil
+	return &apogee.TeamInvitePreview{Team: t.Name, Role: inv.Role, Email: inv.Email, ExpiresAt: inv.ExpiresAt}, nil
+}
+
+func (pl teams) SignUpByInvite(ctx context.Context, req apogee.TeamSignUpRequest) (*apogee.User, *apogee.TeamMembership, error) {
+	inv, err := pl.teamInvite(ctx, req.Token)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := pl.now().UTC()
+	if !inv.Pending(now) {
+		return nil, nil, apogee.ErrTeamInviteUsed
+	}
+	email := inv.Email
+	if email == "" {
+		if email, err = apogee.CheckEmail(req.Email); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := auth.CheckNewPassword(req.Password); err != nil {
+		return nil, nil, err
+	}
+	hash, err := auth.HashPassword(req.Password)
+	if err != nil {
+		return nil, nil, fmt.Errorf("platform: sign up by team invite: %w", err)
+	}
+	u := &apogee.User{ID: apogee.NewID(), Email: email, Password: hash, CreatedAt: now}
+	m, err := pl.store.SignUpByTeamInvite(ctx, inv.ID, u, now)
+	switch {
+	case apogee.ErrorCode(err) == apogee.ECONFLICT:
+		return nil, nil, apogee.Errorf(apogee.ECONFLICT, "an account with the email %s exists already: sign in, then open the link again to join", email)
+	case err != nil:
+		return nil, nil, err
+	}
+	t, err := pl.store.TeamByID(ctx, inv.TeamID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("platform: team of invite: %w", err)
+	}
+	pl.log.Info("signed up by team invitation", "team", t.Name, "user", u.ID, "role", m.Role)
+	pl.record(ctx, u, t.ID, nil, "invite.signup", u.Email, string(m.Role))
+	return u, &apogee.TeamMembership{Team: t, Role: m.Role}, nil
 }

@@ -297,39 +297,69 @@ func (s *Store) AcceptTeamInvite(ctx context.Context, inviteID, userID string, a
 	at = normTime(at)
 	var m *apogee.Member
 	err := s.inTx(ctx, "accept team invite", func(tx *sql.Tx) error {
-		var teamID, role string
-		err := tx.QueryRowContext(ctx, "SELECT team_id, role FROM team_invites WHERE id = $1", inviteID).Scan(&teamID, &role)
-		if errors.Is(err, sql.ErrNoRows) {
-			return apogee.ErrTeamInviteUsed
-		}
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, "UPDATE team_invites SET accepted_at = $2, accepted_by = $3 WHERE id = $1 AND accepted_at IS NULL AND expires_at > $2",
-			inviteID, s.d.timeArg(at), userID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return apogee.ErrTeamInviteUsed
-		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO team_members (team_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
-			teamID, userID, role, s.d.timeArg(at))
-		if isUnique(err) {
-			return apogee.Errorf(apogee.ECONFLICT, "you are a member of this team already")
-		}
-		if isForeignKey(err) {
-			return notFound("user", userID)
-		}
-		if err != nil {
-			return err
-		}
-		m, err = scanMember(tx.QueryRowContext(ctx, memberSelect+" WHERE m.team_id = $1 AND m.user_id = $2", teamID, userID))
+		var err error
+		m, err = s.acceptTeamInvite(ctx, tx, inviteID, userID, at)
 		return err
 	})
 	return m, err
+}
+
+// SignUpByTeamInvite makes the account u and accepts the invitation for
+// it in one transaction: if either fails, neither happens.
+func (s *Store) SignUpByTeamInvite(ctx context.Context, inviteID string, u *apogee.User, at time.Time) (*apogee.Member, error) {
+	if u.ID == "" {
+		u.ID = apogee.NewID()
+	}
+	at = normTime(at)
+	u.Email = strings.ToLower(u.Email)
+	u.CreatedAt = at
+	var m *apogee.Member
+	err := s.inTx(ctx, "sign up by team invite", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO users ("+userCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			u.ID, u.Email, u.Password, u.Admin, s.d.timeArg(at), nullString(u.PlanID), s.d.nullTimeArg(u.DisabledAt))
+		if isUnique(err) {
+			return apogee.Errorf(apogee.ECONFLICT, "a user with email %q exists already", u.Email)
+		}
+		if err != nil {
+			return err
+		}
+		m, err = s.acceptTeamInvite(ctx, tx, inviteID, u.ID, at)
+		return err
+	})
+	return m, err
+}
+
+func (s *Store) acceptTeamInvite(ctx context.Context, tx *sql.Tx, inviteID, userID string, at time.Time) (*apogee.Member, error) {
+	var teamID, role string
+	err := tx.QueryRowContext(ctx, "SELECT team_id, role FROM team_invites WHERE id = $1", inviteID).Scan(&teamID, &role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apogee.ErrTeamInviteUsed
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := tx.ExecContext(ctx, "UPDATE team_invites SET accepted_at = $2, accepted_by = $3 WHERE id = $1 AND accepted_at IS NULL AND expires_at > $2",
+		inviteID, s.d.timeArg(at), userID)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return nil, err
+	} else if n == 0 {
+		return nil, apogee.ErrTeamInviteUsed
+	}
+	_, err = tx.ExecContext(ctx, "INSERT INTO team_members (team_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+		teamID, userID, role, s.d.timeArg(at))
+	if isUnique(err) {
+		return nil, apogee.Errorf(apogee.ECONFLICT, "you are a member of this team already")
+	}
+	if isForeignKey(err) {
+		return nil, notFound("user", userID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return scanMember(tx.QueryRowContext(ctx, memberSelect+" WHERE m.team_id = $1 AND m.user_id = $2", teamID, userID))
 }
 
 // MoveProject changes the project's owner account. The route version
