@@ -257,3 +257,78 @@ func testScopedTokens(t *testing.T, e *env) {
 		t.Fatalf("refused tokens were made: %d → %d", len(before), len(after))
 	}
 }
+
+// TestScopeRemembered: the scope chosen on the projects page stays from
+// page to page (a cookie), the new-project form starts on it, and a
+// person removed from the team is back on their own projects, told why.
+func TestScopeRemembered(t *testing.T) {
+	for db, plat := range backends {
+		t.Run(db, func(t *testing.T) { testScopeRemembered(t, newEnvOn(t, SignupInvite, nil, plat(t), nil)) })
+	}
+}
+
+func testScopeRemembered(t *testing.T, e *env) {
+	if _, err := e.svc.Teams.CreateTeam(as(e.alice), apogee.CreateTeamRequest{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	_, token := e.teamLink(e.alice, "acme", "", "member")
+	if _, err := e.svc.Teams.AcceptInvite(as(e.bob), token); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct {
+		u          *apogee.User
+		team, name string
+	}{{e.alice, "acme", "site"}, {e.bob, "", "bobsite"}} {
+		if _, err := e.svc.Projects.CreateProject(as(p.u), apogee.CreateProjectRequest{Name: p.name, Team: p.team}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := e.signedIn(e.bob)
+	teamShown := func(what string, res response) {
+		t.Helper()
+		want(t, what, res, 200, `href="/projects/site"`, `<a href="/?team=acme" aria-current="page">acme</a>`)
+		if strings.Contains(res.body, `href="/projects/bobsite"`) {
+			t.Fatalf("%s: the team's scope shows a personal project", what)
+		}
+	}
+	nav := `<a href="/?team=" aria-current="page">Personal</a>`
+	personalShown := func(what string, res response) {
+		t.Helper()
+		want(t, what, res, 200, `href="/projects/bobsite"`, nav)
+		if strings.Contains(res.body, `href="/projects/site"`) {
+			t.Fatalf("%s: the personal scope shows a team project", what)
+		}
+	}
+	personalShown("first visit", b.get("/"))
+	teamShown("choose acme", b.get("/?team=acme"))
+	b.get("/teams")
+	b.get("/account")
+	teamShown("back on the projects page", b.get("/"))
+	want(t, "new project form", b.get("/projects/new"), 200, `<option value="acme" selected>Team acme</option>`)
+	want(t, "a link's owner wins", b.get("/projects/new?team="), 200, `<option value="acme">Team acme</option>`)
+	personalShown("choose personal", b.get("/?team="))
+	personalShown("personal remembered", b.get("/"))
+	if strings.Contains(b.get("/projects/new").body, `selected>Team acme`) {
+		t.Fatal("the new-project form starts on a team after choosing personal")
+	}
+	want(t, "a team of someone else's", b.get("/?team=globex"), 404)
+	personalShown("a refused scope is not remembered", b.get("/"))
+
+	// Removed from the team: personal again, with the reason, once.
+	teamShown("acme again", b.get("/?team=acme"))
+	if err := e.svc.Teams.RemoveMember(as(e.alice), "acme", "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	nav = "" // bob has no team left: no switcher
+	res := b.get("/")
+	personalShown("after removal", res)
+	want(t, "reason", res, 200, "You are no longer a member of team acme")
+	res = b.get("/")
+	personalShown("after removal, again", res)
+	if strings.Contains(res.body, "no longer a member") {
+		t.Fatal("the removal notice stays after the scope was forgotten")
+	}
+	if strings.Contains(b.get("/projects/new").body, `value="acme"`) {
+		t.Fatal("the new-project form offers a team the person left")
+	}
+}
