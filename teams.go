@@ -12,10 +12,12 @@ import (
 // that everything kept per owner (projects, the plan, usage, held blobs)
 // is kept for a team the same way; Team is what only a team has.
 type Team struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	CreatedBy string    `json:"created_by,omitempty"` // the user who made it
-	CreatedAt time.Time `json:"created_at"`
+	ID   string `json:"id"`
+	Name string `json:"name"` // the slug: the CLI's and the URLs' handle
+	// DisplayName is free text shown on the team's pages ("" shows Name).
+	DisplayName string    `json:"display_name,omitempty"`
+	CreatedBy   string    `json:"created_by,omitempty"` // the user who made it
+	CreatedAt   time.Time `json:"created_at"`
 	// PlanID is the team's own plan; "" means the default plan.
 	PlanID string `json:"plan_id,omitempty"`
 }
@@ -104,6 +106,9 @@ type TeamStore interface {
 	// DeleteTeam removes the team, its members, invitations and tokens
 	// scoped to it. ECONFLICT while it owns projects.
 	DeleteTeam(ctx context.Context, id string) error
+	// RenameTeam sets the team's name and display name; ECONFLICT if the
+	// name is another team's, ErrNotFound for no such team.
+	RenameTeam(ctx context.Context, id, name, displayName string) error
 	// Members returns a team's members by email.
 	Members(ctx context.Context, teamID string) ([]*Member, error)
 	// Membership returns userID's membership of teamID; ErrNotFound if
@@ -223,6 +228,10 @@ type TeamService interface {
 	Team(ctx context.Context, name string) (*TeamView, error)
 	// CreateTeam makes a team with the caller as its owner.
 	CreateTeam(ctx context.Context, req CreateTeamRequest) (*TeamView, error)
+	// RenameTeam changes the team's name (its slug) and/or display name
+	// (owners). The old name stops working at once: links, the CLI's
+	// --team and `apogee switch` use the new one.
+	RenameTeam(ctx context.Context, team string, req RenameTeamRequest) (*TeamView, error)
 	// DeleteTeam removes an empty team (owners; ECONFLICT while it owns
 	// projects).
 	DeleteTeam(ctx context.Context, name string) error
@@ -317,6 +326,16 @@ type NewTeamInvite struct {
 	URL   string `json:"url"`
 	Token string `json:"token"`
 }
+
+// RenameTeamRequest is the body of PATCH /api/v1/teams/{team}: a nil
+// field is left as it is.
+type RenameTeamRequest struct {
+	Name        *string `json:"name,omitempty"`
+	DisplayName *string `json:"display_name,omitempty"`
+}
+
+// MaxTeamDisplayName bounds a team's display name, in characters.
+const MaxTeamDisplayName = 64
 
 // AcceptTeamInviteRequest is the body of POST /api/v1/teams/join.
 type AcceptTeamInviteRequest struct {

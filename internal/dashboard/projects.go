@@ -77,7 +77,7 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	team, explicit := scope(r)
-	lost := ""
+	lost := false
 	if !explicit {
 		team, lost = rememberedScope(w, r, teams)
 	}
@@ -86,7 +86,7 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 		return err // a team you are no member of is a 404, like a missing one
 	}
 	if explicit {
-		keepScope(w, r, team)
+		keepScope(w, r, team, teams)
 	}
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	var matched []*apogee.ProjectView
@@ -148,9 +148,9 @@ func (d *Dashboard) newProjectPage(w http.ResponseWriter, r *http.Request, s *se
 	// scope if it is a team the person may make projects in.
 	if team, explicit := scope(r); explicit {
 		f.Team = team
-	} else if c, err := r.Cookie(cookieName(r, scopeCookie)); err == nil {
+	} else if id := rememberedTeamID(r); id != "" {
 		for _, t := range f.Teams {
-			if t.Name == c.Value {
+			if t.ID == id {
 				f.Team = t.Name
 			}
 		}

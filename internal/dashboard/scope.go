@@ -11,47 +11,58 @@ import (
 // team on the projects page (/?team=NAME; /?team= for personal) keeps it
 // in a cookie, so the projects list and the new-project form stay on it
 // from page to page and visit to visit. The cookie holds only a team's
-// name: it is checked against the person's teams on every use, so one
-// removed from a team (or whose team was deleted) is back on their
-// personal projects, told why.
+// id (so a renamed team stays chosen): it is checked against the person's
+// teams on every use, so one removed from a team (or whose team was
+// deleted) is back on their personal projects, told why.
 
 const scopeCookie = "apogee_scope"
 
-// scope is the scope a request asks for: the team of ?team= when the
-// query has one (explicit, even when "" for personal), else the cookie's.
+// scope is the team a request's ?team= names, if the query has one
+// (explicit, even when "" for personal).
 func scope(r *http.Request) (team string, explicit bool) {
 	if q := r.URL.Query(); q.Has("team") {
 		return q.Get("team"), true
 	}
-	if c, err := r.Cookie(cookieName(r, scopeCookie)); err == nil {
-		return c.Value, false
-	}
 	return "", false
 }
 
-// keepScope remembers team as the scope ("" forgets it).
-func keepScope(w http.ResponseWriter, r *http.Request, team string) {
-	c := &http.Cookie{Name: cookieName(r, scopeCookie), Value: team, Path: "/", HttpOnly: true,
+// keepScope remembers the team of name among teams as the scope (""
+// forgets it).
+func keepScope(w http.ResponseWriter, r *http.Request, name string, teams []*apogee.TeamMembership) {
+	id := ""
+	for _, t := range teams {
+		if t.Name == name {
+			id = t.ID
+		}
+	}
+	c := &http.Cookie{Name: cookieName(r, scopeCookie), Value: id, Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: 365 * 24 * 3600}
-	if team == "" {
+	if id == "" {
 		c.MaxAge = -1
 	}
 	http.SetCookie(w, c)
 }
 
-// rememberedScope is the cookie's team if the person is still one of its
-// members, else "" and (when there was one) the name of the team they
-// lost, after forgetting it.
-func rememberedScope(w http.ResponseWriter, r *http.Request, teams []*apogee.TeamMembership) (team, lost string) {
-	c, err := r.Cookie(cookieName(r, scopeCookie))
-	if err != nil || c.Value == "" {
-		return "", ""
+// rememberedScope is the name of the cookie's team if the person is still
+// one of its members, else "" and lost reports that there was one, after
+// forgetting it.
+func rememberedScope(w http.ResponseWriter, r *http.Request, teams []*apogee.TeamMembership) (team string, lost bool) {
+	id := rememberedTeamID(r)
+	if id == "" {
+		return "", false
 	}
 	for _, t := range teams {
-		if t.Name == c.Value {
-			return t.Name, ""
+		if t.ID == id {
+			return t.Name, false
 		}
 	}
-	keepScope(w, r, "")
-	return "", c.Value
+	keepScope(w, r, "", nil)
+	return "", true
+}
+
+func rememberedTeamID(r *http.Request) string {
+	if c, err := r.Cookie(cookieName(r, scopeCookie)); err == nil {
+		return c.Value
+	}
+	return ""
 }

@@ -95,6 +95,16 @@ func (d *Dashboard) revokeTeamInvite(w http.ResponseWriter, r *http.Request, s *
 	return teamBack(w, r, err, teamURL(r))
 }
 
+func (d *Dashboard) renameTeam(w http.ResponseWriter, r *http.Request, s *session) error {
+	name, display := r.PostFormValue("name"), r.PostFormValue("display_name")
+	t, err := d.svc.Teams.RenameTeam(r.Context(), r.PathValue("team"), apogee.RenameTeamRequest{Name: &name, DisplayName: &display})
+	if err != nil {
+		return teamBack(w, r, err, teamURL(r))
+	}
+	setFlash(w, r, "ok", "Team renamed: it is "+t.Name+" now.")
+	return seeOther(w, r, "/teams/"+url.PathEscape(t.Name))
+}
+
 func (d *Dashboard) setMemberRole(w http.ResponseWriter, r *http.Request, s *session) error {
 	m, err := d.svc.Teams.SetRole(r.Context(), r.PathValue("team"), r.PathValue("user"), apogee.Role(r.PostFormValue("role")))
 	if err == nil {

@@ -322,7 +322,7 @@ func testScopeRemembered(t *testing.T, e *env) {
 	nav = "" // bob has no team left: no switcher
 	res := b.get("/")
 	personalShown("after removal", res)
-	want(t, "reason", res, 200, "You are no longer a member of team acme")
+	want(t, "reason", res, 200, "You are no longer a member of the team you chose")
 	res = b.get("/")
 	personalShown("after removal, again", res)
 	if strings.Contains(res.body, "no longer a member") {
@@ -331,4 +331,90 @@ func testScopeRemembered(t *testing.T, e *env) {
 	if strings.Contains(b.get("/projects/new").body, `value="acme"`) {
 		t.Fatal("the new-project form offers a team the person left")
 	}
+}
+
+// TestTeamRename: an owner renames the team (name and display name) on
+// its page; members cannot; bad names change nothing; the old URL stops
+// working and the remembered scope follows the team.
+func TestTeamRename(t *testing.T) {
+	for db, plat := range backends {
+		t.Run(db, func(t *testing.T) { testTeamRename(t, newEnvOn(t, SignupInvite, nil, plat(t), nil)) })
+	}
+}
+
+func testTeamRename(t *testing.T, e *env) {
+	for _, name := range []string{"acme", "globex"} {
+		if _, err := e.svc.Teams.CreateTeam(as(e.alice), apogee.CreateTeamRequest{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, token := e.teamLink(e.alice, "acme", "", "member")
+	if _, err := e.svc.Teams.AcceptInvite(as(e.bob), token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Projects.CreateProject(as(e.alice), apogee.CreateProjectRequest{Name: "site", Team: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	name := func() string {
+		t.Helper()
+		ts, err := e.store.Teams(context.Background(), e.alice.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, t := range ts {
+			names = append(names, t.Name+"/"+t.DisplayName)
+		}
+		return strings.Join(names, ",")
+	}
+
+	bob := e.signedIn(e.bob)
+	if strings.Contains(bob.get("/teams/acme").body, `action="/teams/acme/rename"`) {
+		t.Fatal("a member is offered the rename form")
+	}
+	bob.get("/teams/acme")
+	res := bob.post("/teams/acme/rename", url.Values{"name": {"bobs"}, "display_name": {""}})
+	if res.code != http.StatusSeeOther {
+		t.Fatalf("member renames: %d", res.code)
+	}
+	want(t, "member refused", bob.get("/teams/acme"), 200, "owner")
+	if got := name(); got != "acme/,globex/" {
+		t.Fatalf("a member's rename changed the teams: %s", got)
+	}
+
+	alice := e.signedIn(e.alice)
+	alice.get("/?team=acme")
+	want(t, "owner's page", alice.get("/teams/acme"), 200, `<label for="team-name">Team name</label>`, `action="/teams/acme/rename"`)
+	for _, c := range []struct{ name, display, msg string }{
+		{"Bad Name", "", "team name"},
+		{"globex", "", "taken"},
+		{"join", "", "reserved"},
+		{"acme", strings.Repeat("x", 65), "at most 64"},
+	} {
+		alice.get("/teams/acme")
+		res := alice.post("/teams/acme/rename", url.Values{"name": {c.name}, "display_name": {c.display}})
+		if res.code != http.StatusSeeOther || res.location != "/teams/acme" {
+			t.Fatalf("rename to %q: %d %q", c.name, res.code, res.location)
+		}
+		want(t, "refusal "+c.name, alice.get("/teams/acme"), 200, c.msg)
+	}
+	alice.get("/teams/acme")
+	want(t, "no csrf", alice.post("/teams/acme/rename", url.Values{"name": {"x"}, "csrf": {""}}), 403)
+	if got := name(); got != "acme/,globex/" {
+		t.Fatalf("refused renames changed the teams: %s", got)
+	}
+
+	alice.get("/teams/acme")
+	res = alice.post("/teams/acme/rename", url.Values{"name": {"acme-inc"}, "display_name": {"Acme, Inc."}})
+	if res.code != http.StatusSeeOther || res.location != "/teams/acme-inc" {
+		t.Fatalf("rename: %d %q %.300s", res.code, res.location, res.body)
+	}
+	want(t, "renamed page", alice.get("/teams/acme-inc"), 200, "<h1>Acme, Inc.</h1>", "Team renamed", "<code>acme-inc</code>", "team.rename")
+	want(t, "old URL", alice.get("/teams/acme"), 404)
+	if got := name(); got != "acme-inc/Acme, Inc.,globex/" {
+		t.Fatalf("teams after rename: %s", got)
+	}
+	// The remembered scope is the team, whatever its name.
+	want(t, "scope after rename", alice.get("/"), 200, `<a href="/?team=acme-inc" aria-current="page">acme-inc</a>`, `href="/projects/site"`)
+	want(t, "member's view", bob.get("/teams/acme-inc"), 200, "Acme, Inc.")
 }

@@ -281,6 +281,10 @@ func matrix() []row {
 			}},
 		{route: "GET /api/v1/teams/{team}", who: owner, want: 200,
 			req: func(f *fixture) request { return get("/api/v1/teams/" + f.Team())(f) }},
+		{route: "PATCH /api/v1/teams/{team}", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("PATCH", "/api/v1/teams/"+f.Team(), map[string]string{"display_name": f.Unique("Display ")})
+			}},
 		{route: "DELETE /api/v1/teams/{team}", who: owner, want: 204, changes: true,
 			req: func(f *fixture) request { return request{method: "DELETE", path: "/api/v1/teams/" + f.Team()} }},
 		{route: "GET /api/v1/teams/{team}/members", who: owner, want: 200,
@@ -554,6 +558,10 @@ func matrix() []row {
 			req:    func(f *fixture) request { return form("/teams/join", url.Values{"token": {f.JoinToken()}}) }},
 		{route: "GET /teams/{team}", who: owner, want: 200,
 			req: func(f *fixture) request { f.TeamInvite(); f.TeamMember(); return get("/teams/" + f.Team())(f) }},
+		{route: "POST /teams/{team}/rename", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/teams/"+f.Team()+"/rename", url.Values{"name": {f.Team()}, "display_name": {f.Unique("Display ")}})
+			}},
 		{route: "POST /teams/{team}/invites", who: owner, want: 200, changes: true,
 			req: func(f *fixture) request {
 				return form("/teams/"+f.Team()+"/invites", url.Values{"email": {f.Unique("dashinvitee") + "@victim.example"}, "role": {"viewer"}})

@@ -15,12 +15,12 @@ var _ apogee.TeamStore = (*Store)(nil)
 // A team is an account (a users row of kind 'team') with a teams row of
 // the same id; see migration 00069.
 
-const teamSelect = "SELECT t.id, t.name, t.created_by, t.created_at, u.plan_id FROM teams t JOIN users u ON u.id = t.id"
+const teamSelect = "SELECT t.id, t.name, t.display_name, t.created_by, t.created_at, u.plan_id FROM teams t JOIN users u ON u.id = t.id"
 
 func scanTeam(row scanner) (*apogee.Team, error) {
 	var t apogee.Team
 	var plan sql.NullString
-	err := row.Scan(&t.ID, &t.Name, &t.CreatedBy, timeCol{&t.CreatedAt}, &plan)
+	err := row.Scan(&t.ID, &t.Name, &t.DisplayName, &t.CreatedBy, timeCol{&t.CreatedAt}, &plan)
 	t.PlanID = plan.String
 	return &t, err
 }
@@ -50,7 +50,8 @@ func (s *Store) CreateTeam(ctx context.Context, t *apogee.Team, owner string) er
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO teams (id, name, created_by, created_at) VALUES ($1, $2, $3, $4)", t.ID, t.Name, t.CreatedBy, at)
+		_, err = tx.ExecContext(ctx, "INSERT INTO teams (id, name, display_name, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+			t.ID, t.Name, t.DisplayName, t.CreatedBy, at)
 		if isUnique(err) {
 			return apogee.Errorf(apogee.ECONFLICT, "team name %q is taken", t.Name)
 		}
@@ -87,10 +88,10 @@ func (s *Store) Teams(ctx context.Context, userID string) ([]*apogee.TeamMembers
 	var rows *sql.Rows
 	var err error
 	if userID == "" {
-		rows, err = s.rdb.QueryContext(ctx, "SELECT t.id, t.name, t.created_by, t.created_at, u.plan_id, '' "+
+		rows, err = s.rdb.QueryContext(ctx, "SELECT t.id, t.name, t.display_name, t.created_by, t.created_at, u.plan_id, '' "+
 			"FROM teams t JOIN users u ON u.id = t.id ORDER BY t.name")
 	} else {
-		rows, err = s.rdb.QueryContext(ctx, "SELECT t.id, t.name, t.created_by, t.created_at, u.plan_id, m.role "+
+		rows, err = s.rdb.QueryContext(ctx, "SELECT t.id, t.name, t.display_name, t.created_by, t.created_at, u.plan_id, m.role "+
 			"FROM teams t JOIN users u ON u.id = t.id JOIN team_members m ON m.team_id = t.id "+
 			"WHERE m.user_id = $1 ORDER BY t.name", userID)
 	}
@@ -101,11 +102,26 @@ func (s *Store) Teams(ctx context.Context, userID string) ([]*apogee.TeamMembers
 		var t apogee.Team
 		var plan sql.NullString
 		var role string
-		err := r.Scan(&t.ID, &t.Name, &t.CreatedBy, timeCol{&t.CreatedAt}, &plan, &role)
+		err := r.Scan(&t.ID, &t.Name, &t.DisplayName, &t.CreatedBy, timeCol{&t.CreatedAt}, &plan, &role)
 		t.PlanID = plan.String
 		return &apogee.TeamMembership{Team: &t, Role: apogee.Role(role)}, err
 	})
 	return out, wrap("teams", err)
+}
+
+// RenameTeam sets the team's name (its slug) and display name.
+func (s *Store) RenameTeam(ctx context.Context, id, name, displayName string) error {
+	n, err := s.exec(ctx, "UPDATE teams SET name = $2, display_name = $3 WHERE id = $1", id, strings.ToLower(name), displayName)
+	if isUnique(err) {
+		return apogee.Errorf(apogee.ECONFLICT, "team name %q is taken", strings.ToLower(name))
+	}
+	if err != nil {
+		return wrap("rename team", err)
+	}
+	if n == 0 {
+		return notFound("team", id)
+	}
+	return nil
 }
 
 // DeleteTeam removes the team's account; members, invitations and tokens

@@ -154,6 +154,21 @@ func testTeams(t *testing.T, s apogee.Store) {
 		t.Errorf("every team = %d; want 1", len(all))
 	}
 
+	// Renaming: the name (unique) and the display name.
+	other := &apogee.Team{Name: "globex", CreatedBy: alice.ID, CreatedAt: base}
+	must(t, s.CreateTeam(ctx, other, alice.ID))
+	wantCode(t, s.RenameTeam(ctx, acme.ID, "Globex", "x"), apogee.ECONFLICT)
+	wantNotFound(t, s.RenameTeam(ctx, "noteam", "nobody", ""), "noteam")
+	must(t, s.RenameTeam(ctx, acme.ID, "Acme-Inc", "Acme, Inc."))
+	if got, err := s.TeamByID(ctx, acme.ID); err != nil || got.Name != "acme-inc" || got.DisplayName != "Acme, Inc." {
+		t.Errorf("renamed team = %+v, %v", got, err)
+	}
+	if mine, _ := s.Teams(ctx, bob.ID); len(mine) != 1 || mine[0].Name != "acme-inc" || mine[0].DisplayName != "Acme, Inc." {
+		t.Errorf("bob's teams after the rename = %+v", mine)
+	}
+	must(t, s.RenameTeam(ctx, acme.ID, "acme", ""))
+	must(t, s.DeleteTeam(ctx, other.ID))
+
 	// Roles: a team keeps an owner.
 	wantCode(t, s.SetMemberRole(ctx, acme.ID, alice.ID, apogee.RoleMember), apogee.ECONFLICT)
 	wantCode(t, s.RemoveMember(ctx, acme.ID, alice.ID, base), apogee.ECONFLICT)
