@@ -418,3 +418,29 @@ func testTeamRename(t *testing.T, e *env) {
 	want(t, "scope after rename", alice.get("/"), 200, `<a href="/?team=acme-inc" aria-current="page">acme-inc</a>`, `href="/projects/site"`)
 	want(t, "member's view", bob.get("/teams/acme-inc"), 200, "Acme, Inc.")
 }
+
+// TestAdminPlansCountTeams: a team on a plan is counted as a team on the
+// admin's plans page, not as a user.
+func TestAdminPlansCountTeams(t *testing.T) {
+	e := newEnv(t, SignupInvite)
+	if _, err := e.svc.Teams.CreateTeam(as(e.alice), apogee.CreateTeamRequest{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	name := "pro"
+	plan, err := e.svc.Admin.CreatePlan(as(e.admin), apogee.PlanRequest{Name: &name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"team:acme", "bob@example.com"} {
+		if _, err := e.svc.Admin.UpdateUser(as(e.admin), who, apogee.UpdateUserRequest{Plan: &plan.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := e.signedIn(e.admin).get("/admin/plans")
+	want(t, "plans page", res, 200, "<th>Users</th><th>Teams</th>")
+	row := res.body[strings.Index(res.body, `<tr data-plan="pro">`):]
+	row = row[:strings.Index(row, "</tr>")]
+	if !strings.Contains(row, `<td data-label="Users">1</td>`) || !strings.Contains(row, `<td data-label="Teams">1</td>`) {
+		t.Fatalf("plan pro's row: %s", row)
+	}
+}

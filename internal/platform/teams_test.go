@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -320,6 +321,15 @@ func TestTeamPlan(t *testing.T) {
 			one, planName := int64(1), "team of one"
 			plan := try(w.svc.Admin.CreatePlan(admin, apogee.PlanRequest{Name: &planName, Projects: &one})).must(t)
 			try(w.svc.Admin.UpdateUser(admin, "team:acme", apogee.UpdateUserRequest{Plan: &plan.ID})).must(t)
+			// The admin's plan list counts the team as a team, not a user.
+			for _, p := range try(w.svc.Admin.Plans(admin)).must(t) {
+				if p.ID == plan.ID && (p.Users != 0 || p.Teams != 1) {
+					t.Errorf("plan %s counts %d users and %d teams; want 0 and 1", p.Name, p.Users, p.Teams)
+				}
+			}
+			if err := w.svc.Admin.DeletePlan(admin, plan.ID); apogee.ErrorCode(err) != apogee.ECONFLICT || !strings.Contains(apogee.ErrorMessage(err), "has 1 team(s) on it") {
+				t.Errorf("deleting a plan a team is on: %v", err)
+			}
 			yes := true
 			_, err := w.svc.Admin.UpdateUser(admin, "team:acme", apogee.UpdateUserRequest{Admin: &yes})
 			wantRole(t, "a team made admin", err, apogee.EINVALID)
