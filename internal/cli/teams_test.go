@@ -97,7 +97,7 @@ func TestTeamsCommands(t *testing.T) {
 	for _, e := range log.Entries {
 		actions = append(actions, e.Action+" "+e.Actor)
 	}
-	want := []string{"member.remove root@example.com", "project.create ada@example.com", "invite.accept ada@example.com",
+	want := []string{"member.remove root@example.com", "access.refused ada@example.com", "project.create ada@example.com", "invite.accept ada@example.com",
 		"invite.create root@example.com", "invite.create root@example.com", "team.create root@example.com"}
 	if strings.Join(actions, ",") != strings.Join(want, ",") {
 		t.Errorf("audit --json:\n got  %q\n want %q", actions, want)

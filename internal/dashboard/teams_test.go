@@ -444,3 +444,36 @@ func TestAdminPlansCountTeams(t *testing.T) {
 		t.Fatalf("plan pro's row: %s", row)
 	}
 }
+
+// TestSignInsAudited: a sign-in, and a refused one of an account that
+// exists, are in the account's own audit log with the address they came
+// from; an unknown email leaves no entry anywhere.
+func TestSignInsAudited(t *testing.T) {
+	e := newEnv(t, SignupInvite)
+	bad := e.browser()
+	bad.get("/login")
+	want(t, "wrong password", bad.post("/login", url.Values{"email": {"alice@example.com"}, "password": {"not it at all"}}), 401)
+	want(t, "unknown email", bad.post("/login", url.Values{"email": {"nobody@example.com"}, "password": {"not it at all"}}), 401)
+	e.signedIn(e.alice)
+	es, err := e.svc.Audit.Audit(as(e.alice), apogee.AuditRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, x := range es {
+		got = append(got, x.Action+" "+x.Actor+" "+x.Target+" "+x.ClientAddr)
+	}
+	wantLog := []string{"signin alice@example.com alice@example.com 127.0.0.1", "signin.refused  alice@example.com 127.0.0.1"}
+	if strings.Join(got, "|") != strings.Join(wantLog, "|") {
+		t.Fatalf("alice's audit log:\n got  %q\n want %q", got, wantLog)
+	}
+	all, err := e.svc.Audit.Audit(as(e.admin), apogee.AuditRequest{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range all {
+		if strings.Contains(x.Target, "nobody") {
+			t.Fatalf("an unknown email was recorded: %+v", x)
+		}
+	}
+}

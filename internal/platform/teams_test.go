@@ -272,6 +272,8 @@ func testTeamRoles(t *testing.T, w *teamWorld) {
 		}
 	}
 	slices.Reverse(got)
+	// Every change, and every refusal (the viewer's and the member's
+	// attempts above, each a 403) with who tried.
 	want := []string{
 		"team.create alice@example.com",
 		"invite.create alice@example.com",
@@ -279,15 +281,28 @@ func testTeamRoles(t *testing.T, w *teamWorld) {
 		"invite.accept bob@example.com",
 		"invite.accept carol@example.com",
 		"project.create bob@example.com",
+		"access.refused carol@example.com",
 		"deployment.create bob@example.com",
 		"production.deploy bob@example.com",
 		"env.set bob@example.com",
+		"access.refused carol@example.com",
+		"access.refused carol@example.com",
+		"access.refused carol@example.com",
+		"access.refused carol@example.com",
+		"access.refused carol@example.com",
+		"access.refused carol@example.com",
+		"access.refused carol@example.com",
+		"access.refused bob@example.com",
+		"access.refused bob@example.com",
 		"deployment.create bob@example.com",
 		"production.deploy bob@example.com",
+		"access.refused bob@example.com",
 		"token.create bob@example.com",
 		"member.remove alice@example.com",
 		"project.move alice@example.com",
+		"access.refused carol@example.com",
 		"project.create alice@example.com",
+		"access.refused carol@example.com",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("team's audit log:\n got  %q\n want %q", got, want)

@@ -196,6 +196,7 @@ func TestTeamsInBrowser(t *testing.T) {
 		{"deployment.create", "member@example.com"},
 		{"production.deploy", "member@example.com"},
 		{"env.set", "member@example.com"},
+		{"access.refused", "viewer@example.com"},
 	} {
 		found := false
 		for _, line := range strings.Split(audit, "\n") {
@@ -206,6 +207,10 @@ func TestTeamsInBrowser(t *testing.T) {
 		if !found {
 			t.Errorf("the audit log has no %s by %s:\n%s", step.action, step.actor, audit)
 		}
+	}
+	// One refusal: the viewer's change. Reading pages refuses nothing.
+	if n := strings.Count(audit, "access.refused"); n != 1 {
+		t.Errorf("the audit log has %d refusals, want 1 (the viewer's variable):\n%s", n, audit)
 	}
 	if strings.Contains(audit, "HACKED") {
 		t.Errorf("the viewer's refused change is in the audit log as if made:\n%s", audit)
