@@ -22,7 +22,14 @@ type accountData struct {
 	// account; TeamNames names a token's team by its id.
 	Teams     []*apogee.TeamMembership
 	TeamNames map[string]string
+	// Activity is the newest of the account's own audit log: sign-ins
+	// (refused ones too), its projects' changes, its tokens.
+	Activity []*apogee.AuditEntry
 }
+
+// accountActivityShown is how many of the account's audit entries its
+// page shows; `apogee audit` reads the rest.
+const accountActivityShown = 20
 
 func (d *Dashboard) account(w http.ResponseWriter, r *http.Request, s *session, status int, data accountData) error {
 	tokens, err := d.svc.Accounts.Tokens(r.Context())
@@ -48,6 +55,9 @@ func (d *Dashboard) account(w http.ResponseWriter, r *http.Request, s *session, 
 		return err
 	}
 	if data.Teams, err = d.svc.Teams.Teams(r.Context()); err != nil {
+		return err
+	}
+	if data.Activity, err = d.svc.Audit.Audit(r.Context(), apogee.AuditRequest{Limit: accountActivityShown}); err != nil {
 		return err
 	}
 	data.TeamNames = map[string]string{}

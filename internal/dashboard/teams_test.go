@@ -467,6 +467,8 @@ func TestSignInsAudited(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(wantLog, "|") {
 		t.Fatalf("alice's audit log:\n got  %q\n want %q", got, wantLog)
 	}
+	want(t, "account activity", e.signedIn(e.alice).get("/account"), 200, `<h2>Activity</h2>`,
+		`<tr data-action="signin.refused">`, `<tr data-action="signin">`, "127.0.0.1")
 	all, err := e.svc.Audit.Audit(as(e.admin), apogee.AuditRequest{All: true})
 	if err != nil {
 		t.Fatal(err)
