@@ -116,9 +116,11 @@ type Plan struct {
 	Default   bool       `json:"default"`
 	Limits    PlanLimits `json:"limits"`
 	CreatedAt time.Time  `json:"created_at"`
-	// Users is how many users are on the plan by choice (not counting
-	// those on it by default); filled in by ListPlans and PlanByID.
+	// Users is how many people are on the plan by choice (not counting
+	// those on it by default), Teams how many teams; filled in by
+	// ListPlans and PlanByID.
 	Users int `json:"users"`
+	Teams int `json:"teams"`
 }
 
 // Validate checks a plan's name and limits and returns an EINVALID error

@@ -12,10 +12,12 @@ import (
 // that everything kept per owner (projects, the plan, usage, held blobs)
 // is kept for a team the same way; Team is what only a team has.
 type Team struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	CreatedBy string    `json:"created_by,omitempty"` // the user who made it
-	CreatedAt time.Time `json:"created_at"`
+	ID   string `json:"id"`
+	Name string `json:"name"` // the slug: the CLI's and the URLs' handle
+	// DisplayName is free text shown on the team's pages ("" shows Name).
+	DisplayName string    `json:"display_name,omitempty"`
+	CreatedBy   string    `json:"created_by,omitempty"` // the user who made it
+	CreatedAt   time.Time `json:"created_at"`
 	// PlanID is the team's own plan; "" means the default plan.
 	PlanID string `json:"plan_id,omitempty"`
 }
@@ -104,6 +106,9 @@ type TeamStore interface {
 	// DeleteTeam removes the team, its members, invitations and tokens
 	// scoped to it. ECONFLICT while it owns projects.
 	DeleteTeam(ctx context.Context, id string) error
+	// RenameTeam sets the team's name and display name; ECONFLICT if the
+	// name is another team's, ErrNotFound for no such team.
+	RenameTeam(ctx context.Context, id, name, displayName string) error
 	// Members returns a team's members by email.
 	Members(ctx context.Context, teamID string) ([]*Member, error)
 	// Membership returns userID's membership of teamID; ErrNotFound if
@@ -131,6 +136,10 @@ type TeamStore interface {
 	// ErrTeamInviteUsed if it is not pending at at; ECONFLICT if the user
 	// is a member already (nothing changes then).
 	AcceptTeamInvite(ctx context.Context, inviteID, userID string, at time.Time) (*Member, error)
+	// SignUpByTeamInvite makes the account u (created at at) and accepts
+	// the invitation for it, in one transaction: ErrTeamInviteUsed or
+	// ECONFLICT (the email has an account) and nothing is made.
+	SignUpByTeamInvite(ctx context.Context, inviteID string, u *User, at time.Time) (*Member, error)
 	// MoveProject gives project id to the owner account ownerID (a user
 	// or a team). ErrNotFound if either does not exist.
 	MoveProject(ctx context.Context, id, ownerID string) error
@@ -219,6 +228,10 @@ type TeamService interface {
 	Team(ctx context.Context, name string) (*TeamView, error)
 	// CreateTeam makes a team with the caller as its owner.
 	CreateTeam(ctx context.Context, req CreateTeamRequest) (*TeamView, error)
+	// RenameTeam changes the team's name (its slug) and/or display name
+	// (owners). The old name stops working at once: links, the CLI's
+	// --team and `apogee switch` use the new one.
+	RenameTeam(ctx context.Context, team string, req RenameTeamRequest) (*TeamView, error)
 	// DeleteTeam removes an empty team (owners; ECONFLICT while it owns
 	// projects).
 	DeleteTeam(ctx context.Context, name string) error
@@ -238,6 +251,31 @@ type TeamService interface {
 	// AcceptInvite makes the caller a member by an invitation's token
 	// (the last part of its link).
 	AcceptInvite(ctx context.Context, token string) (*TeamMembership, error)
+	// InvitePreview says which team and role a pending invitation's
+	// token is for; ErrTeamInviteUsed when it is not pending. It needs
+	// no caller: the token is the credential.
+	InvitePreview(ctx context.Context, token string) (*TeamInvitePreview, error)
+	// SignUpByInvite makes a new account (the invitation's email if it
+	// names one) and makes it a member, in one step, whatever the
+	// server's sign-up mode: the invitation is the permission. Nothing is
+	// made on any error.
+	SignUpByInvite(ctx context.Context, req TeamSignUpRequest) (*User, *TeamMembership, error)
+}
+
+// TeamInvitePreview is what an invitation link's page shows before
+// anyone accepts it.
+type TeamInvitePreview struct {
+	Team      string    `json:"team"`
+	Role      Role      `json:"role"`
+	Email     string    `json:"email,omitempty"` // the only email it may make an account for, when set
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// TeamSignUpRequest makes an account by a team invitation.
+type TeamSignUpRequest struct {
+	Token    string
+	Email    string // ignored when the invitation names one
+	Password string
 }
 
 // AuditService reads the audit log.
@@ -288,6 +326,16 @@ type NewTeamInvite struct {
 	URL   string `json:"url"`
 	Token string `json:"token"`
 }
+
+// RenameTeamRequest is the body of PATCH /api/v1/teams/{team}: a nil
+// field is left as it is.
+type RenameTeamRequest struct {
+	Name        *string `json:"name,omitempty"`
+	DisplayName *string `json:"display_name,omitempty"`
+}
+
+// MaxTeamDisplayName bounds a team's display name, in characters.
+const MaxTeamDisplayName = 64
 
 // AcceptTeamInviteRequest is the body of POST /api/v1/teams/join.
 type AcceptTeamInviteRequest struct {

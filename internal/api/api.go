@@ -153,6 +153,7 @@ func (a *API) routes() {
 	authed("POST /api/v1/teams", a.createTeam)
 	authed("POST /api/v1/teams/join", a.joinTeam)
 	authed("GET /api/v1/teams/{team}", a.getTeam)
+	authed("PATCH /api/v1/teams/{team}", a.renameTeam)
 	authed("DELETE /api/v1/teams/{team}", a.deleteTeam)
 	authed("GET /api/v1/teams/{team}/members", a.listMembers)
 	authed("PATCH /api/v1/teams/{team}/members/{user}", a.setRole)

@@ -37,6 +37,15 @@ func (a *API) getTeam(w http.ResponseWriter, r *http.Request) error {
 	return answer(w, http.StatusOK, v, err)
 }
 
+func (a *API) renameTeam(w http.ResponseWriter, r *http.Request) error {
+	var req apogee.RenameTeamRequest
+	if err := decode(w, r, maxJSONBody, &req); err != nil {
+		return err
+	}
+	v, err := a.svc.Teams.RenameTeam(r.Context(), r.PathValue("team"), req)
+	return answer(w, http.StatusOK, v, err)
+}
+
 func (a *API) deleteTeam(w http.ResponseWriter, r *http.Request) error {
 	return noContent(w, a.svc.Teams.DeleteTeam(r.Context(), r.PathValue("team")))
 }

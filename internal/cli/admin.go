@@ -179,10 +179,10 @@ func planRow(p apogee.Plan) []string {
 	l := p.Limits
 	return []string{p.Name, def, limitText(l.Projects, false), limitText(l.ConcurrentBuilds, false),
 		limitText(l.BuildMinutes, false), limitText(l.StorageBytes, true), limitText(l.CustomDomains, false),
-		strconv.Itoa(p.Users)}
+		strconv.Itoa(p.Users), strconv.Itoa(p.Teams)}
 }
 
-var planHeader = []string{"NAME", "DEFAULT", "PROJECTS", "CONCURRENT BUILDS", "BUILD MIN/MONTH", "STORAGE", "DOMAINS", "USERS"}
+var planHeader = []string{"NAME", "DEFAULT", "PROJECTS", "CONCURRENT BUILDS", "BUILD MIN/MONTH", "STORAGE", "DOMAINS", "USERS", "TEAMS"}
 
 // planAppRow is a plan's app limits as `plans list` shows them.
 func planAppRow(p apogee.Plan) []string {
@@ -304,7 +304,7 @@ func newAdminPlansCmd(a *app) *cobra.Command {
 				return err
 			}
 			if err := c.AdminDeletePlan(cmd.Context(), argv[0]); err != nil {
-				return adminHint(withHint(err, apogee.ECONFLICT, "Move its users with `apogee admin users set-plan USER PLAN` first."))
+				return adminHint(withHint(err, apogee.ECONFLICT, "Move its users and teams with `apogee admin users set-plan USER PLAN` (a team as team:NAME) first."))
 			}
 			o := a.output(cmd)
 			if a.json {

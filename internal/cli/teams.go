@@ -33,11 +33,13 @@ members have roles: owner (members, the plan, deleting the team and any
 project), member (create and deploy projects, variables, domains, promote
 and roll back) and viewer (see projects, deployments and logs; no secret
 values, no changes). Apogee sends no mail: an invitation is a link the
-owner passes on; whoever opens it signed in joins with its role.`,
+owner passes on; whoever opens it joins with its role, signing in to
+their account or, new to the server, making one on the link's page
+(whatever the server's --signup mode).`,
 		Args: args(cobra.NoArgs),
 	}
 	cmd.AddCommand(newTeamsCreateCmd(a), newTeamsListCmd(a), newTeamsShowCmd(a), newTeamsInviteCmd(a), newTeamsJoinCmd(a),
-		newTeamsMembersCmd(a), newTeamsRoleCmd(a), newTeamsRemoveCmd(a), newTeamsDeleteCmd(a))
+		newTeamsMembersCmd(a), newTeamsRoleCmd(a), newTeamsRemoveCmd(a), newTeamsRenameCmd(a), newTeamsDeleteCmd(a))
 	return cmd
 }
 
@@ -312,6 +314,58 @@ func newTeamsRemoveCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newTeamsRenameCmd(a *app) *cobra.Command {
+	var display string
+	cmd := &cobra.Command{
+		Use:   "rename TEAM [NEW-NAME] [--display-name TEXT]",
+		Short: "Rename a team (owners): its name, the handle in URLs and --team, and/or its display name",
+		Long: `Rename changes a team's name (a DNS label, the handle the CLI, the API and the
+dashboard's URLs use) and/or its display name (free text its pages show).
+The old name stops working at once; your CLI scope follows the rename.
+Projects, members, tokens and the plan stay as they are.`,
+		Example: `  apogee teams rename acme acme-inc
+  apogee teams rename acme --display-name "Acme, Inc."`,
+		Args: args(cobra.RangeArgs(1, 2)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			var req apogee.RenameTeamRequest
+			if len(argv) == 2 {
+				req.Name = &argv[1]
+			}
+			if cmd.Flags().Changed("display-name") {
+				req.DisplayName = &display
+			}
+			if req.Name == nil && req.DisplayName == nil {
+				return usageError(cmd, &cliError{code: "invalid", msg: "give a new name, --display-name or both"})
+			}
+			c, cfg, err := a.client()
+			if err != nil {
+				return err
+			}
+			t, err := c.RenameTeam(cmd.Context(), argv[0], req)
+			if err != nil {
+				return withHint(err, apogee.ECONFLICT, "Pick another name; see your teams with `apogee teams list`.")
+			}
+			if cfg.Team == argv[0] && t.Name != argv[0] {
+				if err := saveScope(t.Name); err != nil {
+					return err
+				}
+			}
+			o := a.output(cmd)
+			if a.json {
+				return o.JSON(t)
+			}
+			o.Printf("Team %s is now %s", argv[0], t.Name)
+			if t.DisplayName != "" {
+				o.Printf(" (%s)", t.DisplayName)
+			}
+			o.Println(".")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&display, "display-name", "", `the name the team's pages show ("" clears it)`)
+	return cmd
 }
 
 func newTeamsDeleteCmd(a *app) *cobra.Command {

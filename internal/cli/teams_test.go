@@ -97,7 +97,7 @@ func TestTeamsCommands(t *testing.T) {
 	for _, e := range log.Entries {
 		actions = append(actions, e.Action+" "+e.Actor)
 	}
-	want := []string{"member.remove root@example.com", "project.create ada@example.com", "invite.accept ada@example.com",
+	want := []string{"member.remove root@example.com", "access.refused ada@example.com", "project.create ada@example.com", "invite.accept ada@example.com",
 		"invite.create root@example.com", "invite.create root@example.com", "team.create root@example.com"}
 	if strings.Join(actions, ",") != strings.Join(want, ",") {
 		t.Errorf("audit --json:\n got  %q\n want %q", actions, want)
@@ -107,5 +107,68 @@ func TestTeamsCommands(t *testing.T) {
 	}
 	if r := run(t, "", "teams", "delete", "acme"); r.code == 0 || !strings.Contains(r.stderr, "projects move") {
 		t.Errorf("deleting a team with a project: %+v", r)
+	}
+}
+
+// TestTeamsRename: `apogee teams rename` changes the name and the display
+// name (owners only), the old name stops working, the CLI's scope
+// follows, bad names change nothing, and the audit log has it.
+func TestTeamsRename(t *testing.T) {
+	_, bob := inviteAPI(t)
+	run(t, "", "teams", "create", "acme").ok(t)
+	run(t, "", "teams", "create", "globex").ok(t)
+	link := strings.TrimSpace(run(t, "", "teams", "invite", "acme", "--role", "member").ok(t).stdout)
+	run(t, "", "--token", bob, "teams", "join", link).ok(t)
+	run(t, "", "switch", "acme").ok(t)
+
+	for _, c := range []struct {
+		name string
+		argv []string
+		msg  string
+	}{
+		{"no change given", []string{"teams", "rename", "acme"}, "ive a new name, --display-name or both"},
+		{"taken", []string{"teams", "rename", "acme", "globex"}, "taken"},
+		{"not a label", []string{"teams", "rename", "acme", "Acme Inc"}, "team name"},
+		{"reserved", []string{"teams", "rename", "acme", "join"}, "reserved"},
+		{"too long", []string{"teams", "rename", "acme", "--display-name", strings.Repeat("x", 65)}, "at most 64"},
+		{"a member", []string{"--token", bob, "teams", "rename", "acme", "bobs"}, "owner"},
+	} {
+		if r := run(t, "", c.argv...); r.code == 0 || !strings.Contains(r.stderr, c.msg) {
+			t.Errorf("%s: %+v", c.name, r)
+		}
+	}
+	if out := run(t, "", "teams", "show", "acme", "--json").ok(t).stdout; !strings.Contains(out, `"name": "acme"`) || strings.Contains(out, "display_name") {
+		t.Fatalf("refused renames changed the team:\n%s", out)
+	}
+
+	out := run(t, "", "teams", "rename", "acme", "acme-inc", "--display-name", "Acme, Inc.").ok(t).stdout
+	if !strings.Contains(out, "Team acme is now acme-inc (Acme, Inc.).") {
+		t.Errorf("rename said %q", out)
+	}
+	if r := run(t, "", "teams", "show", "acme"); r.code == 0 {
+		t.Errorf("the old name still works: %+v", r)
+	}
+	v := oneJSON(t, run(t, "", "teams", "show", "acme-inc", "--json").ok(t).stdout)
+	if v["display_name"] != "Acme, Inc." || v["role"] != "owner" {
+		t.Errorf("renamed team %v", v)
+	}
+	if cfg, err := LoadConfig(); err != nil || cfg.Team != "acme-inc" {
+		t.Errorf("the scope did not follow the rename: %+v, %v", cfg, err)
+	}
+	// The member's membership and view follow too.
+	if out := run(t, "", "--token", bob, "teams", "list").ok(t).stdout; !strings.Contains(out, "acme-inc") {
+		t.Errorf("the member's teams:\n%s", out)
+	}
+	run(t, "", "teams", "rename", "acme-inc", "--display-name", "").ok(t)
+	if v := oneJSON(t, run(t, "", "teams", "show", "acme-inc", "--json").ok(t).stdout); v["display_name"] != nil {
+		t.Errorf("display name not cleared: %v", v)
+	}
+	var log struct{ Entries []apogee.AuditEntry }
+	if err := json.Unmarshal([]byte(run(t, "", "audit", "--team", "acme-inc", "--json").ok(t).stdout), &log); err != nil {
+		t.Fatal(err)
+	}
+	if len(log.Entries) < 2 || log.Entries[0].Action != "team.rename" || log.Entries[1].Action != "team.rename" ||
+		!strings.Contains(log.Entries[1].Detail, "name acme → acme-inc") || !strings.Contains(log.Entries[1].Detail, `"Acme, Inc."`) {
+		t.Errorf("audit after renames: %+v", log.Entries[:min(3, len(log.Entries))])
 	}
 }

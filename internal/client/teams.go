@@ -55,6 +55,15 @@ func (c *Client) Team(ctx context.Context, name string) (*apogee.TeamView, error
 	return &out, nil
 }
 
+// RenameTeam changes a team's name and/or display name (owners).
+func (c *Client) RenameTeam(ctx context.Context, name string, req apogee.RenameTeamRequest) (*apogee.TeamView, error) {
+	var out apogee.TeamView
+	if err := c.do(ctx, request{method: http.MethodPatch, path: "/api/v1/teams/" + esc(name), in: req, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // CreateTeam makes a team with the caller as its owner.
 func (c *Client) CreateTeam(ctx context.Context, name string) (*apogee.TeamView, error) {
 	var out apogee.TeamView

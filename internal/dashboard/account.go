@@ -18,7 +18,18 @@ type accountData struct {
 	Now      time.Time
 	GitHub   githubAccount // the GitHub connection (github.go)
 	Usage    *planUsage    // plan and usage (usage.go)
+	// Teams are the scopes a new token may have besides the whole
+	// account; TeamNames names a token's team by its id.
+	Teams     []*apogee.TeamMembership
+	TeamNames map[string]string
+	// Activity is the newest of the account's own audit log: sign-ins
+	// (refused ones too), its projects' changes, its tokens.
+	Activity []*apogee.AuditEntry
 }
+
+// accountActivityShown is how many of the account's audit entries its
+// page shows; `apogee audit` reads the rest.
+const accountActivityShown = 20
 
 func (d *Dashboard) account(w http.ResponseWriter, r *http.Request, s *session, status int, data accountData) error {
 	tokens, err := d.svc.Accounts.Tokens(r.Context())
@@ -43,6 +54,16 @@ func (d *Dashboard) account(w http.ResponseWriter, r *http.Request, s *session, 
 	if data.Usage, err = d.planUsageOf(r); err != nil {
 		return err
 	}
+	if data.Teams, err = d.svc.Teams.Teams(r.Context()); err != nil {
+		return err
+	}
+	if data.Activity, err = d.svc.Audit.Audit(r.Context(), apogee.AuditRequest{Limit: accountActivityShown}); err != nil {
+		return err
+	}
+	data.TeamNames = map[string]string{}
+	for _, t := range data.Teams {
+		data.TeamNames[t.ID] = t.Name
+	}
 	d.render(w, r, status, "account", s, "Account", data)
 	return nil
 }
@@ -58,7 +79,10 @@ func (d *Dashboard) createToken(w http.ResponseWriter, r *http.Request, s *sessi
 	if !ok {
 		return apogee.Errorf(apogee.EINVALID, "choose an expiry from the list")
 	}
-	req := apogee.CreateTokenRequest{Name: r.PostFormValue("name"), ExpiresIn: exp}
+	// The same scopes as `apogee tokens create --team --read-only`: the
+	// platform checks the team is one of the caller's.
+	req := apogee.CreateTokenRequest{Name: r.PostFormValue("name"), ExpiresIn: exp,
+		Team: r.PostFormValue("team"), ReadOnly: r.PostFormValue("read_only") == "on"}
 	resp, err := d.svc.Accounts.CreateToken(r.Context(), req)
 	if err != nil {
 		if apogee.ErrorCode(err) == apogee.EINTERNAL {

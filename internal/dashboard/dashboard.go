@@ -311,9 +311,11 @@ func (d *Dashboard) routes() http.Handler {
 	// Teams (teams.go).
 	m.Handle("GET /teams", d.authed(d.teamsPage))
 	m.Handle("POST /teams", d.authed(d.createTeam))
-	m.Handle("GET /teams/join", d.authed(d.joinPage))
+	m.Handle("GET /teams/join", d.wrap(d.joinPage))
+	m.Handle("POST /teams/join/signup", d.wrap(d.joinSignup))
 	m.Handle("POST /teams/join", d.authed(d.joinTeam))
 	m.Handle("GET /teams/{team}", d.authed(d.teamPage))
+	m.Handle("POST /teams/{team}/rename", d.authed(d.renameTeam))
 	m.Handle("POST /teams/{team}/invites", d.authed(d.inviteToTeam))
 	m.Handle("POST /teams/{team}/invites/{id}/revoke", d.authed(d.revokeTeamInvite))
 	m.Handle("POST /teams/{team}/members/{user}/role", d.authed(d.setMemberRole))

@@ -70,15 +70,23 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The page acts as the signed-in user (home is not behind authed).
 	ctx := apogee.NewContextWithUser(r.Context(), s.user)
-	// The scope: your own projects, or a team's (?team=).
-	team := r.URL.Query().Get("team")
+	// The scope: your own projects, or a team's (?team=, then
+	// remembered; scope.go).
 	teams, err := d.svc.Teams.Teams(ctx)
 	if err != nil {
 		return err
 	}
+	team, explicit := scope(r)
+	lost := false
+	if !explicit {
+		team, lost = rememberedScope(w, r, teams)
+	}
 	projects, err := d.svc.Projects.Projects(ctx, team)
 	if err != nil {
-		return err
+		return err // a team you are no member of is a 404, like a missing one
+	}
+	if explicit {
+		keepScope(w, r, team, teams)
 	}
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	var matched []*apogee.ProjectView
@@ -115,7 +123,7 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	d.render(w, r, http.StatusOK, "projects", s, "Projects", map[string]any{"Projects": items, "URL": d.baseURL(),
-		"Q": q, "Pager": pg, "Any": len(projects) > 0, "Team": team, "Teams": teams})
+		"Q": q, "Pager": pg, "Any": len(projects) > 0, "Team": team, "Teams": teams, "LostTeam": lost})
 	return nil
 }
 
@@ -132,9 +140,20 @@ func (d *Dashboard) newProjectPage(w http.ResponseWriter, r *http.Request, s *se
 	if k := r.URL.Query().Get("kind"); k == "git" || k == zipKind {
 		kind = k
 	}
-	f := newProjectForm{Branch: "main", Kind: kind, MaxZip: d.maxZip, Team: r.URL.Query().Get("team")}
+	f := newProjectForm{Branch: "main", Kind: kind, MaxZip: d.maxZip}
 	if err := d.creatorTeams(r, &f); err != nil {
 		return err
+	}
+	// The owner chosen: ?team= when the link says, else the remembered
+	// scope if it is a team the person may make projects in.
+	if team, explicit := scope(r); explicit {
+		f.Team = team
+	} else if id := rememberedTeamID(r); id != "" {
+		for _, t := range f.Teams {
+			if t.ID == id {
+				f.Team = t.Name
+			}
+		}
 	}
 	// A repository picked from the GitHub list fills the form.
 	if q := r.URL.Query(); q.Get("git_url") != "" {

@@ -245,6 +245,7 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, s *session) e
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName(r, sessionCookie), Value: "", Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	keepScope(w, r, "", nil) // the next person on this browser starts on their own projects
 	setFlash(w, r, "ok", "You are signed out.")
 	return seeOther(w, r, "/login")
 }

@@ -1,11 +1,13 @@
 package dashboard
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/apogee-dev/apogee"
+	"github.com/apogee-dev/apogee/internal/api"
 )
 
 // Teams (issue 19): the list of the user's teams with a form to make one,
@@ -93,6 +95,16 @@ func (d *Dashboard) revokeTeamInvite(w http.ResponseWriter, r *http.Request, s *
 	return teamBack(w, r, err, teamURL(r))
 }
 
+func (d *Dashboard) renameTeam(w http.ResponseWriter, r *http.Request, s *session) error {
+	name, display := r.PostFormValue("name"), r.PostFormValue("display_name")
+	t, err := d.svc.Teams.RenameTeam(r.Context(), r.PathValue("team"), apogee.RenameTeamRequest{Name: &name, DisplayName: &display})
+	if err != nil {
+		return teamBack(w, r, err, teamURL(r))
+	}
+	setFlash(w, r, "ok", "Team renamed: it is "+t.Name+" now.")
+	return seeOther(w, r, "/teams/"+url.PathEscape(t.Name))
+}
+
 func (d *Dashboard) setMemberRole(w http.ResponseWriter, r *http.Request, s *session) error {
 	m, err := d.svc.Teams.SetRole(r.Context(), r.PathValue("team"), r.PathValue("user"), apogee.Role(r.PostFormValue("role")))
 	if err == nil {
@@ -126,16 +138,82 @@ func teamBack(w http.ResponseWriter, r *http.Request, err error, to string) erro
 	return seeOther(w, r, to)
 }
 
-// joinPage is where an invitation link lands: signed in, a button that
-// joins (a GET never changes anything); signed out, the sign-in page
-// first (authed sends them there and back).
-func (d *Dashboard) joinPage(w http.ResponseWriter, r *http.Request, s *session) error {
+// joinPage is where an invitation link lands. It says which team and
+// role the link is for. Signed in: a button that joins (a GET never
+// changes anything). Signed out: a form that makes an account and joins
+// in one step, whatever the server's sign-up mode (the invitation is the
+// permission, as an admin's invitation is), and a way to sign in first
+// for someone who has an account. A link that no longer works is a clear
+// error, and nothing else.
+func (d *Dashboard) joinPage(w http.ResponseWriter, r *http.Request) error {
 	token := r.URL.Query().Get("token")
 	if token == "" {
 		return apogee.Errorf(apogee.EINVALID, "this link has no invitation token; ask a team owner for the whole link")
 	}
-	d.render(w, r, http.StatusOK, "team_join", s, "Join a team", map[string]string{"Token": token})
+	s, err := d.session(r)
+	if err != nil {
+		return err
+	}
+	inv, err := d.svc.Teams.InvitePreview(r.Context(), token)
+	if err != nil {
+		return err
+	}
+	data := joinData{TeamInvitePreview: inv, Token: token, Next: r.URL.RequestURI()}
+	if s == nil {
+		data.LoginToken = d.loginToken(w, r)
+	}
+	d.render(w, r, http.StatusOK, "team_join", s, "Join team "+inv.Team, data)
 	return nil
+}
+
+type joinData struct {
+	*apogee.TeamInvitePreview
+	Token      string
+	Next       string // this page, for signing in and coming back
+	LoginToken string // the signed-out form's CSRF token
+	FormEmail  string // what the sign-up form was sent with
+	Error      string
+}
+
+// joinSignup makes the account and the membership together (the
+// platform's SignUpByInvite) and signs the new account in.
+func (d *Dashboard) joinSignup(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if !checkLoginToken(r) {
+		return errBadCSRF
+	}
+	token := r.PostFormValue("token")
+	inv, err := d.svc.Teams.InvitePreview(r.Context(), token)
+	if err != nil {
+		return err
+	}
+	ctx := apogee.NewContextWithClient(r.Context(), r.RemoteAddr)
+	if r.PostFormValue("password") != r.PostFormValue("password2") {
+		err = apogee.Errorf(apogee.EINVALID, "the two passwords differ")
+	} else {
+		var u *apogee.User
+		var m *apogee.TeamMembership
+		u, m, err = d.svc.Teams.SignUpByInvite(ctx, apogee.TeamSignUpRequest{Token: token,
+			Email: r.PostFormValue("email"), Password: r.PostFormValue("password")})
+		if err == nil {
+			if err := d.startSession(w, r, u); err != nil {
+				return err
+			}
+			setFlash(w, r, "ok", "Welcome to Apogee. You joined team "+m.Name+" as "+string(m.Role)+".")
+			return seeOther(w, r, "/teams/"+url.PathEscape(m.Name))
+		}
+	}
+	switch apogee.ErrorCode(err) {
+	case apogee.EINVALID, apogee.ECONFLICT:
+		if errors.Is(err, apogee.ErrTeamInviteUsed) {
+			return err // used or revoked meanwhile
+		}
+		d.render(w, r, api.StatusOf(apogee.ErrorCode(err)), "team_join", nil, "Join team "+inv.Team, joinData{TeamInvitePreview: inv,
+			Token: token, Next: "/teams/join?token=" + url.QueryEscape(token), LoginToken: d.loginToken(w, r),
+			FormEmail: r.PostFormValue("email"), Error: apogee.ErrorMessage(err)})
+		return nil
+	}
+	return err
 }
 
 func (d *Dashboard) joinTeam(w http.ResponseWriter, r *http.Request, s *session) error {

@@ -97,12 +97,28 @@ func (pl *Platform) allow(ctx context.Context, u *apogee.User, p *apogee.Project
 		return "", notFound
 	}
 	if sc := u.Scope; sc != nil && sc.ReadOnly && n >= needChange {
+		pl.refused(ctx, u, team, p, n, "read-only token")
 		return "", errReadOnly
 	}
 	if !n.allows(role) {
+		pl.refused(ctx, u, team, p, n, string(role))
 		return "", forbidden(team, role, n)
 	}
 	return role, nil
+}
+
+// refused records a refusal (a 403) on a team's project or the team
+// itself in the team's audit log: who tried, from where, what they may
+// not do. A person's own account has no one else to refuse.
+func (pl *Platform) refused(ctx context.Context, u *apogee.User, team *apogee.Team, p *apogee.Project, n need, as string) {
+	if team == nil {
+		return
+	}
+	target := team.Name
+	if p != nil {
+		target = p.Name
+	}
+	pl.record(ctx, u, team.ID, p, "access.refused", target, "as "+as+": may not "+n.String()+" it")
 }
 
 // errReadOnly refuses a change made with a read-only token.
@@ -185,9 +201,11 @@ func (pl *Platform) teamAs(ctx context.Context, u *apogee.User, name string, n n
 		return nil, "", notFound
 	}
 	if sc := u.Scope; sc != nil && sc.ReadOnly && n >= needChange {
+		pl.refused(ctx, u, t, nil, n, "read-only token")
 		return nil, "", errReadOnly
 	}
 	if !n.allows(role) {
+		pl.refused(ctx, u, t, nil, n, string(role))
 		return nil, "", forbidden(t, role, n)
 	}
 	return t, role, nil

@@ -27,11 +27,18 @@ func (pl accounts) SignIn(ctx context.Context, req apogee.SignInRequest) (*apoge
 		return nil, apogee.Errorf(apogee.EINVALID, "send both an email and a password")
 	}
 	u, err := pl.guard.SignIn(ctx, pl.store, req.Address, req.Email, req.Password)
+	// Sign-ins go in the account's own audit log, with the address they
+	// came from; so do refused ones of an account that exists.
+	actx := apogee.NewContextWithClient(ctx, req.Address)
 	switch code := apogee.ErrorCode(err); {
 	case err == nil:
+		pl.record(actx, u, u.ID, nil, "signin", u.Email, "")
 		return u, nil
 	case errors.Is(err, auth.ErrBadLogin):
 		pl.metrics.logins.WithLabelValues("failed").Inc()
+		if who, lerr := pl.store.UserByEmail(ctx, strings.TrimSpace(req.Email)); lerr == nil {
+			pl.record(actx, nil, who.ID, nil, "signin.refused", who.Email, "wrong password or a disabled account")
+		}
 		return nil, err
 	case code == apogee.ETOOMANY:
 		pl.metrics.logins.WithLabelValues("limited").Inc()

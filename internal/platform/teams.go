@@ -79,10 +79,9 @@ func (pl teams) CreateTeam(ctx context.Context, req apogee.CreateTeamRequest) (*
 	if u.Scope != nil && u.Scope.TeamID != "" {
 		return nil, apogee.Errorf(apogee.EFORBIDDEN, "this token is scoped to a team: it cannot make teams")
 	}
-	name := strings.ToLower(strings.TrimSpace(req.Name))
-	if err := apogee.ValidateProjectName(name); err != nil {
-		return nil, apogee.Errorf(apogee.EINVALID, "team name %q: %s", req.Name,
-			strings.Replace(apogee.ErrorMessage(err), "project name", "a team name", 1))
+	name, err := teamName(req.Name)
+	if err != nil {
+		return nil, err
 	}
 	t := &apogee.Team{Name: name, CreatedBy: u.ID, CreatedAt: pl.now().UTC()}
 	if err := pl.store.CreateTeam(ctx, t, u.ID); err != nil {
@@ -94,6 +93,69 @@ func (pl teams) CreateTeam(ctx context.Context, req apogee.CreateTeamRequest) (*
 	pl.log.Info("team created", "team", t.Name, "user", u.ID)
 	pl.record(ctx, u, t.ID, nil, "team.create", t.Name, "")
 	return pl.teamView(ctx, t, apogee.RoleOwner)
+}
+
+// teamName checks a team's name (its slug): a project name's rules, and
+// not "join", which is the invitation page's path under /teams.
+func teamName(raw string) (string, error) {
+	name := strings.ToLower(strings.TrimSpace(raw))
+	if err := apogee.ValidateProjectName(name); err != nil {
+		return "", apogee.Errorf(apogee.EINVALID, "team name %q: %s", raw,
+			strings.Replace(apogee.ErrorMessage(err), "project name", "a team name", 1))
+	}
+	if name == "join" {
+		return "", apogee.Errorf(apogee.EINVALID, "team name %q is reserved (the dashboard's /teams/join); choose another", name)
+	}
+	return name, nil
+}
+
+func (pl teams) RenameTeam(ctx context.Context, team string, req apogee.RenameTeamRequest) (*apogee.TeamView, error) {
+	u, err := pl.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, role, err := pl.teamAs(ctx, u, team, needOwner)
+	if err != nil {
+		return nil, err
+	}
+	if req.Name == nil && req.DisplayName == nil {
+		return nil, apogee.Errorf(apogee.EINVALID, "send a new name, a new display_name or both")
+	}
+	name, display := t.Name, t.DisplayName
+	if req.Name != nil {
+		if name, err = teamName(*req.Name); err != nil {
+			return nil, err
+		}
+	}
+	if req.DisplayName != nil {
+		display = strings.TrimSpace(*req.DisplayName)
+		if n := len([]rune(display)); n > apogee.MaxTeamDisplayName {
+			return nil, apogee.Errorf(apogee.EINVALID, "a display name is at most %d characters; this one has %d", apogee.MaxTeamDisplayName, n)
+		}
+		if strings.ContainsFunc(display, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return nil, apogee.Errorf(apogee.EINVALID, "a display name is one line of text, without control characters")
+		}
+	}
+	if name == t.Name && display == t.DisplayName {
+		return pl.teamView(ctx, t, role) // nothing to change
+	}
+	if err := pl.store.RenameTeam(ctx, t.ID, name, display); err != nil {
+		if apogee.ErrorCode(err) == apogee.ECONFLICT {
+			return nil, apogee.Errorf(apogee.ECONFLICT, "team name %q is taken; choose another", name)
+		}
+		return nil, fmt.Errorf("platform: rename team %s: %w", t.Name, err)
+	}
+	var changes []string
+	if name != t.Name {
+		changes = append(changes, "name "+t.Name+" → "+name)
+	}
+	if display != t.DisplayName {
+		changes = append(changes, fmt.Sprintf("display name %q → %q", t.DisplayName, display))
+	}
+	pl.log.Info("team renamed", "team", t.ID, "from", t.Name, "to", name, "user", u.ID)
+	pl.record(ctx, u, t.ID, nil, "team.rename", name, strings.Join(changes, "; "))
+	t.Name, t.DisplayName = name, display
+	return pl.teamView(ctx, t, role)
 }
 
 func (pl teams) DeleteTeam(ctx context.Context, name string) error {
@@ -305,6 +367,25 @@ func (pl teams) AcceptInvite(ctx context.Context, token string) (*apogee.TeamMem
 	if u.Scope != nil && u.Scope.TeamID != "" {
 		return nil, apogee.Errorf(apogee.EFORBIDDEN, "this token is scoped to a team: accept invitations with your own")
 	}
+	inv, err := pl.teamInvite(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	m, err := pl.store.AcceptTeamInvite(ctx, inv.ID, u.ID, pl.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	t, err := pl.store.TeamByID(ctx, inv.TeamID)
+	if err != nil {
+		return nil, fmt.Errorf("platform: team of invite: %w", err)
+	}
+	pl.log.Info("team invitation accepted", "team", t.Name, "user", u.ID, "role", m.Role)
+	pl.record(ctx, u, t.ID, nil, "invite.accept", u.Email, string(m.Role))
+	return &apogee.TeamMembership{Team: t, Role: m.Role}, nil
+}
+
+// teamInvite finds the invitation of a token (or of a whole pasted link).
+func (pl *Platform) teamInvite(ctx context.Context, token string) (*apogee.TeamInvite, error) {
 	token = strings.TrimSpace(token)
 	if i := strings.LastIndex(token, "token="); i >= 0 { // the whole link pasted
 		if v, err := url.QueryUnescape(token[i+len("token="):]); err == nil {
@@ -321,15 +402,59 @@ func (pl teams) AcceptInvite(ctx context.Context, token string) (*apogee.TeamMem
 	if err != nil {
 		return nil, fmt.Errorf("platform: team invite: %w", err)
 	}
-	m, err := pl.store.AcceptTeamInvite(ctx, inv.ID, u.ID, pl.now().UTC())
+	return inv, nil
+}
+
+func (pl teams) InvitePreview(ctx context.Context, token string) (*apogee.TeamInvitePreview, error) {
+	inv, err := pl.teamInvite(ctx, token)
 	if err != nil {
 		return nil, err
+	}
+	if !inv.Pending(pl.now()) {
+		return nil, apogee.ErrTeamInviteUsed
 	}
 	t, err := pl.store.TeamByID(ctx, inv.TeamID)
 	if err != nil {
 		return nil, fmt.Errorf("platform: team of invite: %w", err)
 	}
-	pl.log.Info("team invitation accepted", "team", t.Name, "user", u.ID, "role", m.Role)
-	pl.record(ctx, u, t.ID, nil, "invite.accept", u.Email, string(m.Role))
-	return &apogee.TeamMembership{Team: t, Role: m.Role}, nil
+	return &apogee.TeamInvitePreview{Team: t.Name, Role: inv.Role, Email: inv.Email, ExpiresAt: inv.ExpiresAt}, nil
+}
+
+func (pl teams) SignUpByInvite(ctx context.Context, req apogee.TeamSignUpRequest) (*apogee.User, *apogee.TeamMembership, error) {
+	inv, err := pl.teamInvite(ctx, req.Token)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := pl.now().UTC()
+	if !inv.Pending(now) {
+		return nil, nil, apogee.ErrTeamInviteUsed
+	}
+	email := inv.Email
+	if email == "" {
+		if email, err = apogee.CheckEmail(req.Email); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := auth.CheckNewPassword(req.Password); err != nil {
+		return nil, nil, err
+	}
+	hash, err := auth.HashPassword(req.Password)
+	if err != nil {
+		return nil, nil, fmt.Errorf("platform: sign up by team invite: %w", err)
+	}
+	u := &apogee.User{ID: apogee.NewID(), Email: email, Password: hash, CreatedAt: now}
+	m, err := pl.store.SignUpByTeamInvite(ctx, inv.ID, u, now)
+	switch {
+	case apogee.ErrorCode(err) == apogee.ECONFLICT:
+		return nil, nil, apogee.Errorf(apogee.ECONFLICT, "an account with the email %s exists already: sign in, then open the link again to join", email)
+	case err != nil:
+		return nil, nil, err
+	}
+	t, err := pl.store.TeamByID(ctx, inv.TeamID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("platform: team of invite: %w", err)
+	}
+	pl.log.Info("signed up by team invitation", "team", t.Name, "user", u.ID, "role", m.Role)
+	pl.record(ctx, u, t.ID, nil, "invite.signup", u.Email, string(m.Role))
+	return u, &apogee.TeamMembership{Team: t, Role: m.Role}, nil
 }

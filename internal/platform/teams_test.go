@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -271,6 +272,8 @@ func testTeamRoles(t *testing.T, w *teamWorld) {
 		}
 	}
 	slices.Reverse(got)
+	// Every change, and every refusal (the viewer's and the member's
+	// attempts above, each a 403) with who tried.
 	want := []string{
 		"team.create alice@example.com",
 		"invite.create alice@example.com",
@@ -278,15 +281,28 @@ func testTeamRoles(t *testing.T, w *teamWorld) {
 		"invite.accept bob@example.com",
 		"invite.accept carol@example.com",
 		"project.create bob@example.com",
+		"access.refused carol@example.com",
 		"deployment.create bob@example.com",
 		"production.deploy bob@example.com",
 		"env.set bob@example.com",
+		"access.refused carol@example.com",
+		"access.refused carol@example.com",
+		"access.refused carol@example.com",
+		"access.refused carol@example.com",
+		"access.refused carol@example.com",
+		"access.refused carol@example.com",
+		"access.refused carol@example.com",
+		"access.refused bob@example.com",
+		"access.refused bob@example.com",
 		"deployment.create bob@example.com",
 		"production.deploy bob@example.com",
+		"access.refused bob@example.com",
 		"token.create bob@example.com",
 		"member.remove alice@example.com",
 		"project.move alice@example.com",
+		"access.refused carol@example.com",
 		"project.create alice@example.com",
+		"access.refused carol@example.com",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("team's audit log:\n got  %q\n want %q", got, want)
@@ -320,6 +336,15 @@ func TestTeamPlan(t *testing.T) {
 			one, planName := int64(1), "team of one"
 			plan := try(w.svc.Admin.CreatePlan(admin, apogee.PlanRequest{Name: &planName, Projects: &one})).must(t)
 			try(w.svc.Admin.UpdateUser(admin, "team:acme", apogee.UpdateUserRequest{Plan: &plan.ID})).must(t)
+			// The admin's plan list counts the team as a team, not a user.
+			for _, p := range try(w.svc.Admin.Plans(admin)).must(t) {
+				if p.ID == plan.ID && (p.Users != 0 || p.Teams != 1) {
+					t.Errorf("plan %s counts %d users and %d teams; want 0 and 1", p.Name, p.Users, p.Teams)
+				}
+			}
+			if err := w.svc.Admin.DeletePlan(admin, plan.ID); apogee.ErrorCode(err) != apogee.ECONFLICT || !strings.Contains(apogee.ErrorMessage(err), "has 1 team(s) on it") {
+				t.Errorf("deleting a plan a team is on: %v", err)
+			}
 			yes := true
 			_, err := w.svc.Admin.UpdateUser(admin, "team:acme", apogee.UpdateUserRequest{Admin: &yes})
 			wantRole(t, "a team made admin", err, apogee.EINVALID)

@@ -579,7 +579,7 @@ func (f *fixture) snapshot() string {
 	plans, err := w.store.ListPlans(ctx)
 	must(err)
 	for _, p := range plans {
-		put("plan", []any{p.ID, p.Name, p.Default, p.Limits, p.Users})
+		put("plan", []any{p.ID, p.Name, p.Default, p.Limits, p.Users, p.Teams})
 	}
 	zones, err := w.store.ListZones(ctx, w.owner.user.ID)
 	must(err)

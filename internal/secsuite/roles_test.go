@@ -34,6 +34,8 @@ var ownersOnly = map[string]bool{
 	"DELETE /api/v1/projects/{name}":             true,
 	"POST /api/v1/projects/{name}/move":          true,
 	"DELETE /api/v1/teams/{team}":                true,
+	"PATCH /api/v1/teams/{team}":                 true,
+	"POST /teams/{team}/rename":                  true,
 	"PATCH /api/v1/teams/{team}/members/{user}":  true,
 	"DELETE /api/v1/teams/{team}/members/{user}": true,
 	"GET /api/v1/teams/{team}/invites":           true,

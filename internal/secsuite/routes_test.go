@@ -281,6 +281,10 @@ func matrix() []row {
 			}},
 		{route: "GET /api/v1/teams/{team}", who: owner, want: 200,
 			req: func(f *fixture) request { return get("/api/v1/teams/" + f.Team())(f) }},
+		{route: "PATCH /api/v1/teams/{team}", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("PATCH", "/api/v1/teams/"+f.Team(), map[string]string{"display_name": f.Unique("Display ")})
+			}},
 		{route: "DELETE /api/v1/teams/{team}", who: owner, want: 204, changes: true,
 			req: func(f *fixture) request { return request{method: "DELETE", path: "/api/v1/teams/" + f.Team()} }},
 		{route: "GET /api/v1/teams/{team}/members", who: owner, want: 200,
@@ -540,12 +544,24 @@ func matrix() []row {
 		{route: "GET /teams", who: signedIn, want: 200, req: func(f *fixture) request { f.Team(); return get("/teams")(f) }},
 		{route: "POST /teams", who: signedIn, want: 303, changes: true,
 			req: func(f *fixture) request { return form("/teams", url.Values{"name": {f.Unique("dashteam")}}) }},
-		{route: "GET /teams/join", who: signedIn, want: 200, req: get("/teams/join?token=apg_not-a-real-one")},
+		{route: "GET /teams/join", who: public, want: 200, refuse: []role{roleDisabled},
+			reason: "the invitation's page reads the session (join as you, or sign up): a disabled user's is refused",
+			req:    func(f *fixture) request { return get("/teams/join?token=" + url.QueryEscape(f.JoinToken()))(f) }},
+		{route: "POST /teams/join/signup", who: public, want: 303,
+			reason: "the token is a third person's team's invitation: it makes a new account and nothing of anyone else's",
+			req: func(f *fixture) request {
+				return loginForm(f, "/teams/join/signup", url.Values{"token": {f.JoinToken()},
+					"email": {f.w.unique("joiner") + "@secsuite.example"}, "password": {password}, "password2": {password}})
+			}},
 		{route: "POST /teams/join", who: signedIn, want: 303, changes: true,
 			reason: "the token is a third person's team's: joining it changes the caller's memberships only",
 			req:    func(f *fixture) request { return form("/teams/join", url.Values{"token": {f.JoinToken()}}) }},
 		{route: "GET /teams/{team}", who: owner, want: 200,
 			req: func(f *fixture) request { f.TeamInvite(); f.TeamMember(); return get("/teams/" + f.Team())(f) }},
+		{route: "POST /teams/{team}/rename", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request {
+				return form("/teams/"+f.Team()+"/rename", url.Values{"name": {f.Team()}, "display_name": {f.Unique("Display ")}})
+			}},
 		{route: "POST /teams/{team}/invites", who: owner, want: 200, changes: true,
 			req: func(f *fixture) request {
 				return form("/teams/"+f.Team()+"/invites", url.Values{"email": {f.Unique("dashinvitee") + "@victim.example"}, "role": {"viewer"}})

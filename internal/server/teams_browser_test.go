@@ -14,9 +14,11 @@ import (
 
 // TestTeamsInBrowser (issue 19): in chromium, an owner makes team acme
 // and invites a member and a viewer by links shown once; each joins in a
-// browser of their own; the member makes a team project on the
-// new-project form and deploys to it (with the CLI's client and their
-// token) and sets a variable; the viewer sees the project and its
+// browser of their own: the member is new to the server (sign-up is by
+// invitation, the default) and makes an account on the link's page, the
+// viewer signs in to an account they have; the member makes a team
+// project on the new-project form, a token scoped to the team on the
+// account page, deploys with it (the CLI's client) and sets a variable; the viewer sees the project and its
 // deployment, no variable's value and no webhook secret, and is refused
 // a change; the owner's team page shows each step in the audit log.
 // Screenshots: team-owner, team-viewer-refused, team-audit.
@@ -28,7 +30,6 @@ func TestTeamsInBrowser(t *testing.T) {
 	defer cancel()
 	store := s.Store()
 	userToken(t, store, "owner@example.com", "owner password", false)
-	memberTok := userToken(t, store, "member@example.com", "member password", false)
 	userToken(t, store, "viewer@example.com", "viewer password", false)
 	shots := artifacts(t)
 
@@ -77,12 +78,43 @@ func TestTeamsInBrowser(t *testing.T) {
 	join := func(email, password, link, role string) (context.Context, func(string, ...chromedp.Action[chromedp.Void]), func(string) string, func(string)) {
 		b := newBrowser(t)
 		run, text, shot := steps(t, b, shots)
-		signIn(run, email, password, "/teams/join?"+mustParse(t, link).RawQuery)
+		// Signed out, the link's page offers signing in first, and
+		// signing in comes back to it.
+		run(email+" opens the link", desktop(), chromedp.Navigate(link),
+			chromedp.WaitVisible(`//a[normalize-space()="Sign in" and starts-with(@href, "/login?next=")]`),
+			chromedp.Click(`//a[normalize-space()="Sign in" and starts-with(@href, "/login?next=")]`),
+			chromedp.WaitVisible(byLabel("Email")),
+			chromedp.SendKeys(byLabel("Email"), email),
+			chromedp.SendKeys(byLabel("Password"), password),
+			chromedp.Click(button("Sign in")),
+			chromedp.WaitVisible(button("Join team")))
 		run(email+" joins", chromedp.Click(button("Join team")),
 			chromedp.WaitVisible(`//div[contains(@class,"flash") and contains(., "You joined team acme as `+role+`")]`))
 		return b, run, text, shot
 	}
-	_, mrun, _, _ := join("member@example.com", "member password", toMember, "member")
+	// The member has no account: the link's page makes one and joins.
+	mb := newBrowser(t)
+	mrun, mtext, mshot := steps(t, mb, shots)
+	mrun("member opens the link", desktop(), chromedp.Navigate(toMember),
+		chromedp.WaitVisible(byLabel("Password again")),
+		chromedp.WaitVisible(`//h1[normalize-space()="Join team acme"]`))
+	mshot("team-join-signup")
+	mrun("member makes an account and joins",
+		chromedp.SendKeys(byLabel("Password"), "member password"),
+		chromedp.SendKeys(byLabel("Password again"), "member password"),
+		chromedp.Click(button("Create account and join")),
+		chromedp.WaitVisible(`//div[contains(@class,"flash") and contains(., "You joined team acme as member")]`),
+		chromedp.WaitVisible(`//a[@href="/account"]`))
+	if u, err := store.UserByEmail(ctx, "member@example.com"); err != nil || u.Admin {
+		t.Fatalf("the member's new account: %+v, %v", u, err)
+	}
+	// The used link makes nothing more: a clear page.
+	ab := newBrowser(t)
+	arun, atext, _ := steps(t, ab, shots)
+	arun("someone opens the used link", desktop(), chromedp.Navigate(toMember), chromedp.WaitVisible(`//h1`))
+	if body := atext(`body`); !strings.Contains(body, "used already") || strings.Contains(body, "Create account and join") {
+		t.Errorf("the used link's page: %.400s", body)
+	}
 	_, vrun, vtext, vshot := join("viewer@example.com", "viewer password", toViewer, "viewer")
 
 	// The member makes a team project on the form and deploys to it.
@@ -93,6 +125,17 @@ func TestTeamsInBrowser(t *testing.T) {
 		chromedp.Click(button("Create project")),
 		chromedp.WaitVisible(`//h1[normalize-space()="site"]`),
 	)
+	// A token scoped to the team, made on the account page.
+	mrun("member makes a team token", chromedp.Navigate(addr+"/account"),
+		chromedp.WaitVisible(byLabel("Token name")),
+		chromedp.SendKeys(byLabel("Token name"), "deploy"),
+		chromedp.SetValue(`#token-team`, "acme"),
+		chromedp.Click(button("Create token")),
+		chromedp.WaitVisible(`#new-token`))
+	memberTok := strings.TrimSpace(mtext(`#new-token`))
+	if !strings.HasPrefix(memberTok, "apg_") || !strings.Contains(mtext(`body`), "team acme") {
+		t.Fatalf("the account page made the token %q", memberTok)
+	}
 	mc := client.New(addr, memberTok)
 	d, err := mc.Deploy(ctx, site(t, "hello from the team"), client.DeployOptions{Project: "site", Production: true})
 	if err != nil {
@@ -147,12 +190,13 @@ func TestTeamsInBrowser(t *testing.T) {
 	for _, step := range []struct{ action, actor string }{
 		{"team.create", "owner@example.com"},
 		{"invite.create", "owner@example.com"},
-		{"invite.accept", "member@example.com"},
+		{"invite.signup", "member@example.com"},
 		{"invite.accept", "viewer@example.com"},
 		{"project.create", "member@example.com"},
 		{"deployment.create", "member@example.com"},
 		{"production.deploy", "member@example.com"},
 		{"env.set", "member@example.com"},
+		{"access.refused", "viewer@example.com"},
 	} {
 		found := false
 		for _, line := range strings.Split(audit, "\n") {
@@ -163,6 +207,10 @@ func TestTeamsInBrowser(t *testing.T) {
 		if !found {
 			t.Errorf("the audit log has no %s by %s:\n%s", step.action, step.actor, audit)
 		}
+	}
+	// One refusal: the viewer's change. Reading pages refuses nothing.
+	if n := strings.Count(audit, "access.refused"); n != 1 {
+		t.Errorf("the audit log has %d refusals, want 1 (the viewer's variable):\n%s", n, audit)
 	}
 	if strings.Contains(audit, "HACKED") {
 		t.Errorf("the viewer's refused change is in the audit log as if made:\n%s", audit)

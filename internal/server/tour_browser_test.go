@@ -108,7 +108,8 @@ func TestEveryPageAtPhoneAndLaptopWidth(t *testing.T) {
 	if _, err := c.CreateTeam(ctx, "crew"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.InviteToTeam(ctx, "crew", apogee.TeamInviteRequest{Email: "a.new.colleague.with.a.long.address@example.com"}); err != nil {
+	crewInvite, err := c.InviteToTeam(ctx, "crew", apogee.TeamInviteRequest{Email: "a.new.colleague.with.a.long.address@example.com"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.CreateProjectWith(ctx, apogee.CreateProjectRequest{Name: "crew-site", Team: "crew"}); err != nil {
@@ -124,6 +125,7 @@ func TestEveryPageAtPhoneAndLaptopWidth(t *testing.T) {
 		{route: "GET /login", path: "/login", ready: byLabel("Email")},
 		{route: "GET /signup", path: "/signup", ready: `//h1[normalize-space()="Sign-up is by invitation"]`},
 		{route: "/", path: "/no/such/page", ready: `//h1[normalize-space()="Not found"]`},
+		{route: "GET /teams/join", path: "/teams/join?token=" + url.QueryEscape(crewInvite.Token), ready: byLabel("Password again")},
 		{route: "GET /docs", path: "/docs", ready: `//article//h1`},
 	}
 	pages, err := docs.Pages()
@@ -162,7 +164,7 @@ func TestEveryPageAtPhoneAndLaptopWidth(t *testing.T) {
 		{route: "GET /{$}", path: "/?team=crew", ready: `//a[@href="/projects/crew-site"]`},
 		{route: "GET /teams", path: "/teams", ready: `#teams`},
 		{route: "GET /teams/{team}", path: "/teams/crew", ready: `#members`},
-		{route: "GET /teams/join", path: "/teams/join?token=apg_example", ready: `//button[normalize-space()="Join team"]`},
+		{route: "GET /teams/join", path: "/teams/join?token=" + url.QueryEscape(crewInvite.Token), ready: `//button[normalize-space()="Join team"]`},
 		{route: "GET /admin", path: "/admin", ready: `//h1`},
 		{route: "GET /admin/users", path: "/admin/users", ready: `//h1`},
 		{route: "GET /admin/projects", path: "/admin/projects", ready: `//h1`},

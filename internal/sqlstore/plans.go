@@ -17,8 +17,10 @@ import (
 const planCols = "id, name, is_default, projects, concurrent_builds, build_minutes, storage_bytes, custom_domains, created_at, " +
 	"app_memory_mb, app_cpus, app_pids, app_instances, releases_kept, runtime_log_bytes, runtime_log_days, dns_zones, dns_records, request_log_days, request_log_rows, audit_log_days"
 
-// planSelect reads a plan with the number of users on it by choice.
-const planSelect = "SELECT " + planCols + ", (SELECT COUNT(*) FROM users WHERE users.plan_id = plans.id) FROM plans"
+// planSelect reads a plan with the number of people and of teams on it
+// by choice (a team is a users row of kind 'team').
+const planSelect = "SELECT " + planCols + ", (SELECT COUNT(*) FROM users WHERE users.plan_id = plans.id AND users.kind = 'user'), " +
+	"(SELECT COUNT(*) FROM users WHERE users.plan_id = plans.id AND users.kind = 'team') FROM plans"
 
 func scanPlan(row scanner) (*apogee.Plan, error) {
 	var p apogee.Plan
@@ -26,7 +28,7 @@ func scanPlan(row scanner) (*apogee.Plan, error) {
 	err := row.Scan(&p.ID, &p.Name, &p.Default, &l.Projects, &l.ConcurrentBuilds, &l.BuildMinutes,
 		&l.StorageBytes, &l.CustomDomains, timeCol{&p.CreatedAt},
 		&l.AppMemoryMB, &l.AppCPUs, &l.AppPids, &l.AppInstances, &l.ReleasesKept, &l.RuntimeLogBytes, &l.RuntimeLogDays,
-		&l.DNSZones, &l.DNSRecords, &l.RequestLogDays, &l.RequestLogRows, &l.AuditLogDays, &p.Users)
+		&l.DNSZones, &l.DNSRecords, &l.RequestLogDays, &l.RequestLogRows, &l.AuditLogDays, &p.Users, &p.Teams)
 	return &p, err
 }
 
@@ -120,6 +122,9 @@ func (s *Store) DeletePlan(ctx context.Context, id string) error {
 		}
 		if p.Users > 0 {
 			return apogee.Errorf(apogee.ECONFLICT, "%d users are on plan %q; move them to another plan first", p.Users, p.Name)
+		}
+		if p.Teams > 0 {
+			return apogee.Errorf(apogee.ECONFLICT, "plan %q has %d team(s) on it; move them to another plan first (apogee admin users set-plan team:NAME PLAN)", p.Name, p.Teams)
 		}
 		_, err = tx.ExecContext(ctx, "DELETE FROM plans WHERE id = $1", id)
 		if isForeignKey(err) {

@@ -15,12 +15,12 @@ var _ apogee.TeamStore = (*Store)(nil)
 // A team is an account (a users row of kind 'team') with a teams row of
 // the same id; see migration 00069.
 
-const teamSelect = "SELECT t.id, t.name, t.created_by, t.created_at, u.plan_id FROM teams t JOIN users u ON u.id = t.id"
+const teamSelect = "SELECT t.id, t.name, t.display_name, t.created_by, t.created_at, u.plan_id FROM teams t JOIN users u ON u.id = t.id"
 
 func scanTeam(row scanner) (*apogee.Team, error) {
 	var t apogee.Team
 	var plan sql.NullString
-	err := row.Scan(&t.ID, &t.Name, &t.CreatedBy, timeCol{&t.CreatedAt}, &plan)
+	err := row.Scan(&t.ID, &t.Name, &t.DisplayName, &t.CreatedBy, timeCol{&t.CreatedAt}, &plan)
 	t.PlanID = plan.String
 	return &t, err
 }
@@ -50,7 +50,8 @@ func (s *Store) CreateTeam(ctx context.Context, t *apogee.Team, owner string) er
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO teams (id, name, created_by, created_at) VALUES ($1, $2, $3, $4)", t.ID, t.Name, t.CreatedBy, at)
+		_, err = tx.ExecContext(ctx, "INSERT INTO teams (id, name, display_name, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+			t.ID, t.Name, t.DisplayName, t.CreatedBy, at)
 		if isUnique(err) {
 			return apogee.Errorf(apogee.ECONFLICT, "team name %q is taken", t.Name)
 		}
@@ -87,10 +88,10 @@ func (s *Store) Teams(ctx context.Context, userID string) ([]*apogee.TeamMembers
 	var rows *sql.Rows
 	var err error
 	if userID == "" {
-		rows, err = s.rdb.QueryContext(ctx, "SELECT t.id, t.name, t.created_by, t.created_at, u.plan_id, '' "+
+		rows, err = s.rdb.QueryContext(ctx, "SELECT t.id, t.name, t.display_name, t.created_by, t.created_at, u.plan_id, '' "+
 			"FROM teams t JOIN users u ON u.id = t.id ORDER BY t.name")
 	} else {
-		rows, err = s.rdb.QueryContext(ctx, "SELECT t.id, t.name, t.created_by, t.created_at, u.plan_id, m.role "+
+		rows, err = s.rdb.QueryContext(ctx, "SELECT t.id, t.name, t.display_name, t.created_by, t.created_at, u.plan_id, m.role "+
 			"FROM teams t JOIN users u ON u.id = t.id JOIN team_members m ON m.team_id = t.id "+
 			"WHERE m.user_id = $1 ORDER BY t.name", userID)
 	}
@@ -101,11 +102,26 @@ func (s *Store) Teams(ctx context.Context, userID string) ([]*apogee.TeamMembers
 		var t apogee.Team
 		var plan sql.NullString
 		var role string
-		err := r.Scan(&t.ID, &t.Name, &t.CreatedBy, timeCol{&t.CreatedAt}, &plan, &role)
+		err := r.Scan(&t.ID, &t.Name, &t.DisplayName, &t.CreatedBy, timeCol{&t.CreatedAt}, &plan, &role)
 		t.PlanID = plan.String
 		return &apogee.TeamMembership{Team: &t, Role: apogee.Role(role)}, err
 	})
 	return out, wrap("teams", err)
+}
+
+// RenameTeam sets the team's name (its slug) and display name.
+func (s *Store) RenameTeam(ctx context.Context, id, name, displayName string) error {
+	n, err := s.exec(ctx, "UPDATE teams SET name = $2, display_name = $3 WHERE id = $1", id, strings.ToLower(name), displayName)
+	if isUnique(err) {
+		return apogee.Errorf(apogee.ECONFLICT, "team name %q is taken", strings.ToLower(name))
+	}
+	if err != nil {
+		return wrap("rename team", err)
+	}
+	if n == 0 {
+		return notFound("team", id)
+	}
+	return nil
 }
 
 // DeleteTeam removes the team's account; members, invitations and tokens
@@ -297,39 +313,69 @@ func (s *Store) AcceptTeamInvite(ctx context.Context, inviteID, userID string, a
 	at = normTime(at)
 	var m *apogee.Member
 	err := s.inTx(ctx, "accept team invite", func(tx *sql.Tx) error {
-		var teamID, role string
-		err := tx.QueryRowContext(ctx, "SELECT team_id, role FROM team_invites WHERE id = $1", inviteID).Scan(&teamID, &role)
-		if errors.Is(err, sql.ErrNoRows) {
-			return apogee.ErrTeamInviteUsed
-		}
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, "UPDATE team_invites SET accepted_at = $2, accepted_by = $3 WHERE id = $1 AND accepted_at IS NULL AND expires_at > $2",
-			inviteID, s.d.timeArg(at), userID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return apogee.ErrTeamInviteUsed
-		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO team_members (team_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
-			teamID, userID, role, s.d.timeArg(at))
-		if isUnique(err) {
-			return apogee.Errorf(apogee.ECONFLICT, "you are a member of this team already")
-		}
-		if isForeignKey(err) {
-			return notFound("user", userID)
-		}
-		if err != nil {
-			return err
-		}
-		m, err = scanMember(tx.QueryRowContext(ctx, memberSelect+" WHERE m.team_id = $1 AND m.user_id = $2", teamID, userID))
+		var err error
+		m, err = s.acceptTeamInvite(ctx, tx, inviteID, userID, at)
 		return err
 	})
 	return m, err
+}
+
+// SignUpByTeamInvite makes the account u and accepts the invitation for
+// it in one transaction: if either fails, neither happens.
+func (s *Store) SignUpByTeamInvite(ctx context.Context, inviteID string, u *apogee.User, at time.Time) (*apogee.Member, error) {
+	if u.ID == "" {
+		u.ID = apogee.NewID()
+	}
+	at = normTime(at)
+	u.Email = strings.ToLower(u.Email)
+	u.CreatedAt = at
+	var m *apogee.Member
+	err := s.inTx(ctx, "sign up by team invite", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO users ("+userCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			u.ID, u.Email, u.Password, u.Admin, s.d.timeArg(at), nullString(u.PlanID), s.d.nullTimeArg(u.DisabledAt))
+		if isUnique(err) {
+			return apogee.Errorf(apogee.ECONFLICT, "a user with email %q exists already", u.Email)
+		}
+		if err != nil {
+			return err
+		}
+		m, err = s.acceptTeamInvite(ctx, tx, inviteID, u.ID, at)
+		return err
+	})
+	return m, err
+}
+
+func (s *Store) acceptTeamInvite(ctx context.Context, tx *sql.Tx, inviteID, userID string, at time.Time) (*apogee.Member, error) {
+	var teamID, role string
+	err := tx.QueryRowContext(ctx, "SELECT team_id, role FROM team_invites WHERE id = $1", inviteID).Scan(&teamID, &role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apogee.ErrTeamInviteUsed
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := tx.ExecContext(ctx, "UPDATE team_invites SET accepted_at = $2, accepted_by = $3 WHERE id = $1 AND accepted_at IS NULL AND expires_at > $2",
+		inviteID, s.d.timeArg(at), userID)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return nil, err
+	} else if n == 0 {
+		return nil, apogee.ErrTeamInviteUsed
+	}
+	_, err = tx.ExecContext(ctx, "INSERT INTO team_members (team_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+		teamID, userID, role, s.d.timeArg(at))
+	if isUnique(err) {
+		return nil, apogee.Errorf(apogee.ECONFLICT, "you are a member of this team already")
+	}
+	if isForeignKey(err) {
+		return nil, notFound("user", userID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return scanMember(tx.QueryRowContext(ctx, memberSelect+" WHERE m.team_id = $1 AND m.user_id = $2", teamID, userID))
 }
 
 // MoveProject changes the project's owner account. The route version

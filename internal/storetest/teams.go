@@ -105,6 +105,40 @@ func testTeams(t *testing.T, s apogee.Store) {
 	if m, _ := s.Membership(ctx, acme.ID, bob.ID); m == nil || m.Role != apogee.RoleMember {
 		t.Errorf("a refused acceptance changed bob's role: %+v", m)
 	}
+	// A new person signs up by the link: the account and the membership
+	// come together, or neither does.
+	tok4 := sha256.Sum256([]byte("newcomer"))
+	fresh := &apogee.TeamInvite{TeamID: acme.ID, Role: apogee.RoleViewer, Hash: tok4[:], InvitedBy: alice.ID, CreatedAt: base, ExpiresAt: base.Add(time.Hour)}
+	must(t, s.CreateTeamInvite(ctx, fresh))
+	_, err = s.SignUpByTeamInvite(ctx, fresh.ID, &apogee.User{Email: "BOB@example.com", Password: "h"}, base.Add(time.Minute))
+	wantCode(t, err, apogee.ECONFLICT) // bob has an account
+	if inv, _ := s.TeamInviteByHash(ctx, tok4[:]); inv == nil || inv.AcceptedAt != nil {
+		t.Errorf("a refused sign-up used the invitation: %+v", inv)
+	}
+	_, err = s.SignUpByTeamInvite(ctx, fresh.ID, &apogee.User{Email: "late@example.com", Password: "h"}, base.Add(2*time.Hour))
+	if !errors.Is(err, apogee.ErrTeamInviteUsed) {
+		t.Errorf("sign-up by an expired invitation = %v; want ErrTeamInviteUsed", err)
+	}
+	if _, err := s.UserByEmail(ctx, "late@example.com"); !errors.Is(err, apogee.ErrNotFound) {
+		t.Errorf("an expired invitation made an account: %v", err)
+	}
+	dora := &apogee.User{Email: "Dora@Example.com", Password: "h"}
+	m, err = s.SignUpByTeamInvite(ctx, fresh.ID, dora, base.Add(time.Minute))
+	must(t, err)
+	if dora.ID == "" || m.UserID != dora.ID || m.Role != apogee.RoleViewer || m.Email != "dora@example.com" {
+		t.Errorf("signed-up membership = %+v (user %+v)", m, dora)
+	}
+	if got, err := s.UserByEmail(ctx, "dora@example.com"); err != nil || got.ID != dora.ID {
+		t.Errorf("signed-up account = %+v, %v", got, err)
+	}
+	_, err = s.SignUpByTeamInvite(ctx, fresh.ID, &apogee.User{Email: "eve@example.com", Password: "h"}, base.Add(time.Minute))
+	if !errors.Is(err, apogee.ErrTeamInviteUsed) {
+		t.Errorf("second sign-up by one link = %v; want ErrTeamInviteUsed", err)
+	}
+	if _, err := s.UserByEmail(ctx, "eve@example.com"); !errors.Is(err, apogee.ErrNotFound) {
+		t.Errorf("a used invitation made an account: %v", err)
+	}
+	must(t, s.RemoveMember(ctx, acme.ID, dora.ID, base.Add(time.Minute)))
 	wantNotFound(t, s.DeleteTeamInvite(ctx, "otherteam", again.ID), again.ID)
 	must(t, s.DeleteTeamInvite(ctx, acme.ID, again.ID))
 
@@ -119,6 +153,21 @@ func testTeams(t *testing.T, s apogee.Store) {
 	if len(all) != 1 {
 		t.Errorf("every team = %d; want 1", len(all))
 	}
+
+	// Renaming: the name (unique) and the display name.
+	other := &apogee.Team{Name: "globex", CreatedBy: alice.ID, CreatedAt: base}
+	must(t, s.CreateTeam(ctx, other, alice.ID))
+	wantCode(t, s.RenameTeam(ctx, acme.ID, "Globex", "x"), apogee.ECONFLICT)
+	wantNotFound(t, s.RenameTeam(ctx, "noteam", "nobody", ""), "noteam")
+	must(t, s.RenameTeam(ctx, acme.ID, "Acme-Inc", "Acme, Inc."))
+	if got, err := s.TeamByID(ctx, acme.ID); err != nil || got.Name != "acme-inc" || got.DisplayName != "Acme, Inc." {
+		t.Errorf("renamed team = %+v, %v", got, err)
+	}
+	if mine, _ := s.Teams(ctx, bob.ID); len(mine) != 1 || mine[0].Name != "acme-inc" || mine[0].DisplayName != "Acme, Inc." {
+		t.Errorf("bob's teams after the rename = %+v", mine)
+	}
+	must(t, s.RenameTeam(ctx, acme.ID, "acme", ""))
+	must(t, s.DeleteTeam(ctx, other.ID))
 
 	// Roles: a team keeps an owner.
 	wantCode(t, s.SetMemberRole(ctx, acme.ID, alice.ID, apogee.RoleMember), apogee.ECONFLICT)
