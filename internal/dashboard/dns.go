@@ -21,6 +21,7 @@ import (
 // zoneForm is the add-zone form as typed, with the error that refused it.
 type zoneForm struct {
 	Name, Team, Project, Error string
+	lost                       bool // the remembered team is no longer the person's
 }
 
 // zoneRow is a zone in the list: its records against the plan's limit.
@@ -34,6 +35,7 @@ type zoneRow struct {
 type dnsData struct {
 	Team      string                   // the scope: "" you, else a team's name (?team=)
 	Teams     []*apogee.TeamMembership // the scope tabs
+	LostTeam  bool                     // the remembered scope was a team the person left
 	Zones     []zoneRow
 	Projects  []string
 	ZoneLimit string // the plan's zones, "" when it is not known
@@ -76,8 +78,21 @@ func (d *Dashboard) planDNSLimits(r *http.Request) (zones, records int64, ok boo
 	return pv.Plan.Limits.DNSZones, pv.Plan.Limits.DNSRecords, true, nil
 }
 
+// dnsPage shows the zones of the scope: ?team= (remembered, as the
+// projects page does; scope.go), else the remembered one.
 func (d *Dashboard) dnsPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	return d.renderDNS(w, r, s, http.StatusOK, zoneForm{Team: r.URL.Query().Get("team")})
+	teams, err := d.svc.Teams.Teams(r.Context())
+	if err != nil {
+		return err
+	}
+	team, explicit := scope(r)
+	lost := false
+	if explicit {
+		keepScope(w, r, team, teams)
+	} else {
+		team, lost = rememberedScope(w, r, teams)
+	}
+	return d.renderDNS(w, r, s, http.StatusOK, zoneForm{Team: team, lost: lost})
 }
 
 // renderDNS shows the zones of form.Team's scope (a team's, or yours).
@@ -101,7 +116,7 @@ func (d *Dashboard) renderDNS(w http.ResponseWriter, r *http.Request, s *session
 			return err
 		}
 	}
-	data := dnsData{Form: form, Team: form.Team, Teams: teams}
+	data := dnsData{Form: form, Team: form.Team, Teams: teams, LostTeam: form.lost}
 	for _, p := range ps {
 		data.Projects = append(data.Projects, p.Name)
 	}
@@ -151,11 +166,9 @@ func (d *Dashboard) addZone(w http.ResponseWriter, r *http.Request, s *session) 
 
 func zonePath(name string) string { return "/dns/zones/" + url.PathEscape(name) }
 
-// zonesPath is the DNS page of a scope: yours ("") or a team's.
+// zonesPath is the DNS page of a scope: yours ("") or a team's, named
+// either way (a bare /dns shows the remembered scope).
 func zonesPath(team string) string {
-	if team == "" {
-		return "/dns"
-	}
 	return "/dns?team=" + url.QueryEscape(team)
 }
 

@@ -307,7 +307,9 @@ func TestDNSTeamScope(t *testing.T) {
 		t.Fatalf("acme.com = %+v, %v; want the team's zone", z, err)
 	}
 	want(t, "zone page", alice.get("/dns/zones/acme.com"), 200, `<a href="/dns?team=acme">DNS of acme</a>`)
-	want(t, "personal scope", alice.get("/dns"), 200, "No zones yet")
+	want(t, "the scope is remembered", alice.get("/dns"), 200, `<a href="/dns?team=acme" aria-current="page">acme</a>`, `data-zone="acme.com"`)
+	want(t, "personal scope", alice.get("/dns?team="), 200, "No zones yet", `<a href="/dns?team=" aria-current="page">Personal</a>`)
+	want(t, "personal remembered", alice.get("/dns"), 200, "No zones yet")
 	want(t, "the member's team scope", bob.get("/dns?team=acme"), 200, `data-zone="acme.com"`)
 	want(t, "the member's zone page", bob.get("/dns/zones/acme.com"), 200, "acme.com")
 	want(t, "the member removes", bob.post("/dns/zones/acme.com/remove", nil), http.StatusSeeOther)
