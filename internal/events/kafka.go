@@ -73,6 +73,12 @@ var topicPrefix = regexp.MustCompile(`^[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,200}$`)
 // Events steer every server's routing and builds, so a Kafka anyone can
 // write to is a way in: a URL without credentials is logged as a warning.
 func DialKafka(ctx context.Context, rawURL string, log *slog.Logger) (*Kafka, error) {
+	return dialKafkaOpts(ctx, rawURL, log)
+}
+
+// dialKafkaOpts is DialKafka with extra client options (tests give a
+// dialer whose connections they can cut).
+func dialKafkaOpts(ctx context.Context, rawURL string, log *slog.Logger, extra ...kgo.Opt) (*Kafka, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -88,11 +94,12 @@ func DialKafka(ctx context.Context, rawURL string, log *slog.Logger) (*Kafka, er
 		log:    log,
 		done:   make(chan struct{}),
 	}
-	b.cl, err = kgo.NewClient(append(opts,
+	opts = append(opts,
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID("apogee"),
 		kgo.WithHooks(connectHook{b}),
-	)...)
+	)
+	b.cl, err = kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, apogee.Errorf(apogee.EINVALID, "events URL %q: %v", redactURL(rawURL), err)
 	}
