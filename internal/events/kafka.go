@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,8 @@ type Kafka struct {
 	cl     *kgo.Client
 	events string // topic names
 	logs   string
+	prefix string
+	opts   []kgo.Opt // how to reach the brokers, for the clients of Process
 	origin string
 	log    *slog.Logger
 	hub    atomic.Pointer[logs.Hub] // set by RelayLogs
@@ -90,16 +93,17 @@ func dialKafkaOpts(ctx context.Context, rawURL string, log *slog.Logger, extra .
 		local:  NewLocal(log),
 		events: prefix + ".events",
 		logs:   prefix + ".logs",
+		prefix: prefix,
 		origin: apogee.NewID(),
 		log:    log,
 		done:   make(chan struct{}),
 	}
-	opts = append(opts,
-		kgo.SeedBrokers(brokers...),
-		kgo.ClientID("apogee"),
-		kgo.WithHooks(connectHook{b}),
-	)
-	b.cl, err = kgo.NewClient(append(opts, extra...)...)
+	opts = append(opts, kgo.SeedBrokers(brokers...), kgo.ClientID("apogee"))
+	opts = append(opts, extra...)
+	b.opts = opts
+	// Events are few and steer routing: send each at once rather than
+	// lingering 10 ms for a batch (franz-go's default).
+	b.cl, err = kgo.NewClient(append(slices.Clip(opts), kgo.WithHooks(connectHook{b}), kgo.ProducerLinger(0))...)
 	if err != nil {
 		return nil, apogee.Errorf(apogee.EINVALID, "events URL %q: %v", redactURL(rawURL), err)
 	}
