@@ -32,6 +32,12 @@ import (
 // events: one platform of len(roles) nodes (nil roles: all). It returns
 // an API token of an admin and the nodes' addresses.
 func fleet(tb testing.TB, events string, roles ...[]string) (token string, addrs []string) {
+	_, token, addrs = fleetServers(tb, events, roles...)
+	return token, addrs
+}
+
+// fleetServers is fleet, returning the first node too.
+func fleetServers(tb testing.TB, events string, roles ...[]string) (first *Server, token string, addrs []string) {
 	tb.Helper()
 	database, blobs := testbed.PostgresURL(tb), "file://"+filepath.Join(tb.TempDir(), "blobs")
 	for i, r := range roles {
@@ -40,11 +46,11 @@ func fleet(tb testing.TB, events string, roles ...[]string) (token string, addrs
 			SecretKey: strings.Repeat("ab", 32), Data: tb.TempDir(),
 		})
 		if i == 0 {
-			token = userToken(tb, s.Store(), "admin@example.com", "password", true)
+			first, token = s, userToken(tb, s.Store(), "admin@example.com", "password", true)
 		}
 		addrs = append(addrs, addr)
 	}
-	return token, addrs
+	return first, token, addrs
 }
 
 // benchBuses are the buses of a fleet: NATS (embedded, with JetStream as
