@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -15,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql's "pgx", for PostgreSQL's statistics
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/apogee-dev/apogee"
@@ -213,4 +217,86 @@ func BenchmarkEdgeRoles(b *testing.B) {
 	b.ReportMetric(me/ma, "edge/all")
 	b.ReportMetric(0, "ns/op")
 	b.Log(fmt.Sprintf("all roles %v req/s, edge only %v req/s", all, edge))
+}
+
+// BenchmarkDeployDatabase: what the database sees of one deploy of a
+// 20-file folder through the API and of one promotion, on PostgreSQL:
+// rows written (inserted, updated, deleted) and table scans (index and
+// sequential), from PostgreSQL's own statistics of the test's schema,
+// read once they have settled (a backend reports them when idle, at
+// most once a second). Background work of the node (route checks, the
+// janitor) is in the figures too.
+//
+//	go test -run '^$' -bench BenchmarkDeployDatabase -benchtime 10x ./internal/server/
+func BenchmarkDeployDatabase(b *testing.B) {
+	database := testbed.PostgresURL(b)
+	u, err := url.Parse(database)
+	if err != nil {
+		b.Fatal(err)
+	}
+	schema := u.Query().Get("search_path")
+	db, err := sql.Open("pgx", database)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	s, addr := startServer(b, Config{Database: database, Data: b.TempDir(), NoAccessLog: true})
+	c := client.New(addr, userToken(b, s.Store(), "admin@example.com", "password", true))
+	ctx := context.Background()
+	if _, err := c.CreateProject(ctx, "web"); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	for i := range 20 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("page%d.html", i)), []byte(fmt.Sprint("page ", i)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stats := func() (writes, scans int64) {
+		// Settled: two reads 1.1 s apart agree on the rows written (the
+		// node's route checks keep scanning meanwhile).
+		last := [2]int64{-1, -1}
+		for range 20 {
+			var w, r int64
+			if err := db.QueryRowContext(ctx, "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0), coalesce(sum(coalesce(idx_scan, 0) + seq_scan), 0) "+
+				"FROM pg_stat_user_tables WHERE schemaname = $1", schema).Scan(&w, &r); err != nil {
+				b.Fatal(err)
+			}
+			if w == last[0] {
+				return w, r
+			}
+			last = [2]int64{w, r}
+			time.Sleep(1100 * time.Millisecond)
+		}
+		b.Fatal("PostgreSQL's statistics of the schema did not settle within 20 s")
+		return 0, 0
+	}
+	var deployW, deployS, promoteW, promoteS int64
+	var ids []string
+	b.ResetTimer()
+	for i := range b.N {
+		if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(fmt.Sprint("version ", i)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		w0, s0 := stats()
+		res, err := c.Deploy(ctx, dir, client.DeployOptions{Project: "web"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, res.Deployment.ID)
+		w1, s1 := stats()
+		if _, err := c.Promote(ctx, "web", res.Deployment.ID); err != nil {
+			b.Fatal(err)
+		}
+		w2, s2 := stats()
+		deployW, deployS = deployW+w1-w0, deployS+s1-s0
+		promoteW, promoteS = promoteW+w2-w1, promoteS+s2-s1
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(float64(deployW)/n, "deploy-rows-written")
+	b.ReportMetric(float64(deployS)/n, "deploy-scans")
+	b.ReportMetric(float64(promoteW)/n, "promote-rows-written")
+	b.ReportMetric(float64(promoteS)/n, "promote-scans")
+	b.ReportMetric(0, "ns/op")
 }
