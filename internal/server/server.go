@@ -677,8 +677,17 @@ func (s *Server) runAccessQueue(ctx context.Context) {
 	if !ok {
 		return
 	}
-	if err := access.WriteQueued(ctx, q, s.store, s.log.With("component", "access")); err != nil {
-		s.log.Error("writing the fleet's request records stopped", "err", err)
+	for {
+		err := access.WriteQueued(ctx, q, s.store, s.log.With("component", "access"))
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Error("writing the fleet's request records stopped; starting again in 5 s", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
 	}
 }
 
