@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,13 +68,13 @@ func testFleet(t *testing.T, events string) {
 		t.Setenv(k, v)
 	}
 	var nodes []*world
-	for _, roles := range []string{"api,edge", "builder", "edge"} {
+	for _, roles := range []string{"api,edge", "builder", "edge", "builder"} {
 		w := newWorld(t)
 		w.env = []string{"APOGEE_ROLES=" + roles}
 		nodes = append(nodes, w)
 	}
-	api, builder, edge := nodes[0], nodes[1], nodes[2]
-	for _, w := range nodes {
+	api, builder, edge, builder2 := nodes[0], nodes[1], nodes[2], nodes[3]
+	for _, w := range nodes[:3] {
 		w.config = api.config // one CLI, talking to the api node
 		w.start()
 	}
@@ -110,11 +112,79 @@ func testFleet(t *testing.T, events string) {
 		within(t, w, 10*time.Second, "pushed.localhost", "<h1>pushed</h1>")
 	}
 	for name, w := range map[string]*world{"builder": builder, "api": api, "edge": edge} {
-		started := `msg="build started" component=builder deployment=` + d.ID
-		if built := strings.Contains(w.logs.String(), started); built != (w == builder) {
+		if built := strings.Contains(w.logs.String(), buildStarted(d.ID)); built != (w == builder) {
 			t.Errorf("the %s node built deployment %s: %v, want only the builder node to", name, d.ID, built)
 		}
 	}
+
+	// kill -9 of the builder mid-build: another builder takes the build
+	// over once its heartbeat lapses, builds it anew and says so.
+	builder2.config = api.config
+	builder2.start()
+	api.cli(true, "projects", "create", "slow")
+	api.cli(true, "projects", "update", "slow", "--output-dir", "dist")
+	slow := t.TempDir()
+	git(t, slow, "init", "-q", "-b", "main")
+	pkg := `{"name": "slow", "private": true, "scripts": {"build": "sleep 6 && mkdir -p dist && echo '<h1>slow</h1>' > dist/index.html"}}`
+	if err := os.WriteFile(filepath.Join(slow, "package.json"), []byte(pkg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(t, slow, "add", ".")
+	git(t, slow, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "slow")
+	head = strings.TrimSpace(git(t, slow, "rev-parse", "HEAD"))
+	// git push waits for its build to end (it reports it): in the background.
+	push := exec.Command("git", "-C", slow, "push", "-q", "http://x:"+api.token()+"@"+api.addr+"/git/slow.git", "main")
+	if err := push.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { push.Wait() })
+	var id string
+	for deadline := time.Now().Add(30 * time.Second); id == ""; {
+		var list struct {
+			Deployments []buildOut `json:"deployments"`
+		}
+		api.cliJSON(&list, "deployments", "list", "--project", "slow")
+		if len(list.Deployments) > 0 {
+			id = list.Deployments[0].ID
+		} else if time.Now().After(deadline) {
+			t.Fatal("the push queued no build within 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var victim, survivor *world
+	deadline := time.Now().Add(30 * time.Second)
+	for victim == nil {
+		for _, pair := range [][2]*world{{builder, builder2}, {builder2, builder}} {
+			if strings.Contains(pair[0].logs.String(), buildStarted(id)) {
+				victim, survivor = pair[0], pair[1]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no builder started deployment %s within 30 s", id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	victim.kill9()
+	killed := time.Now()
+	// The killed builder leaves its build's workspace disk mounted (a
+	// restart of it would clean up; this one is gone for good).
+	t.Cleanup(func() { unmountUnder(t, victim.data) })
+	d = api.waitForBuild("slow", head)
+	t.Logf("kill -9 of the builder → built by the other: %v", time.Since(killed).Round(100*time.Millisecond))
+	if !strings.Contains(survivor.logs.String(), buildStarted(id)) {
+		log, _ := api.cli(true, "logs", id)
+		t.Fatalf("the surviving builder did not take deployment %s over; its log:\n%s", id, log)
+	}
+	if log, _ := api.cli(true, "logs", "--json", id); !strings.Contains(log, "stopped answering") {
+		t.Errorf("the log of %s does not say the build was taken over:\n%s", id, log)
+	}
+	for _, w := range []*world{api, edge} {
+		within(t, w, 10*time.Second, "slow.localhost", "<h1>slow</h1>\n")
+	}
+}
+
+func buildStarted(id string) string {
+	return `msg="build started" component=builder deployment=` + id
 }
 
 // within polls w's edge until host serves body, for at most d.
@@ -130,5 +200,21 @@ func within(t *testing.T, w *world, d time.Duration, host, body string) {
 			t.Fatalf("%s on %s = %d %q after %v, want %q", host, w.addr, code, got, d, body)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// unmountUnder unmounts whatever is mounted below dir.
+func unmountUnder(t *testing.T, dir string) {
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Errorf("read mounts: %v", err)
+		return
+	}
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			if err := syscall.Unmount(f[1], syscall.MNT_DETACH); err != nil {
+				t.Errorf("unmount %s: %v", f[1], err)
+			}
+		}
 	}
 }
