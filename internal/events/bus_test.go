@@ -13,7 +13,9 @@ import (
 	"github.com/apogee-dev/apogee/internal/testio"
 )
 
-// buses are the implementations every contract test runs on.
+// buses are the implementations every contract test runs on: the shared
+// event-bus suite (TestBusContract here, and TestBusReplay, TestLogReplay,
+// TestRelayLogs and TestCloseDrains for the buses spanning processes).
 var buses = []struct {
 	name string
 	open func(t *testing.T) apogee.EventBus
@@ -21,6 +23,9 @@ var buses = []struct {
 	{"local", func(t *testing.T) apogee.EventBus { return NewLocal(nil) }},
 	{"nats", func(t *testing.T) apogee.EventBus {
 		return dial(t, natstest.Start(t).URL()+"?subject="+uniqueSubject(), nil)
+	}},
+	{"nats-jetstream", func(t *testing.T) apogee.EventBus {
+		return dial(t, natstest.StartJetStream(t).URL()+"?subject="+uniqueSubject(), nil)
 	}},
 	{"kafka", func(t *testing.T) apogee.EventBus {
 		return dialKafka(t, kafkaURL(startKafka(t), "", "apogee-test-"+apogee.NewID()), nil)

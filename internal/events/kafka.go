@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,8 @@ type Kafka struct {
 	cl     *kgo.Client
 	events string // topic names
 	logs   string
+	prefix string
+	opts   []kgo.Opt // how to reach the brokers, for the clients of Process
 	origin string
 	log    *slog.Logger
 	hub    atomic.Pointer[logs.Hub] // set by RelayLogs
@@ -73,6 +76,12 @@ var topicPrefix = regexp.MustCompile(`^[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,200}$`)
 // Events steer every server's routing and builds, so a Kafka anyone can
 // write to is a way in: a URL without credentials is logged as a warning.
 func DialKafka(ctx context.Context, rawURL string, log *slog.Logger) (*Kafka, error) {
+	return dialKafkaOpts(ctx, rawURL, log)
+}
+
+// dialKafkaOpts is DialKafka with extra client options (tests give a
+// dialer whose connections they can cut).
+func dialKafkaOpts(ctx context.Context, rawURL string, log *slog.Logger, extra ...kgo.Opt) (*Kafka, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -84,15 +93,17 @@ func DialKafka(ctx context.Context, rawURL string, log *slog.Logger) (*Kafka, er
 		local:  NewLocal(log),
 		events: prefix + ".events",
 		logs:   prefix + ".logs",
+		prefix: prefix,
 		origin: apogee.NewID(),
 		log:    log,
 		done:   make(chan struct{}),
 	}
-	b.cl, err = kgo.NewClient(append(opts,
-		kgo.SeedBrokers(brokers...),
-		kgo.ClientID("apogee"),
-		kgo.WithHooks(connectHook{b}),
-	)...)
+	opts = append(opts, kgo.SeedBrokers(brokers...), kgo.ClientID("apogee"))
+	opts = append(opts, extra...)
+	b.opts = opts
+	// Events are few and steer routing: send each at once rather than
+	// lingering 10 ms for a batch (franz-go's default).
+	b.cl, err = kgo.NewClient(append(slices.Clip(opts), kgo.WithHooks(connectHook{b}), kgo.ProducerLinger(0))...)
 	if err != nil {
 		return nil, apogee.Errorf(apogee.EINVALID, "events URL %q: %v", redactURL(rawURL), err)
 	}

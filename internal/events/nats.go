@@ -36,14 +36,16 @@ const DefaultSubject = "apogee"
 // even while NATS is unreachable; events from other processes arrive with
 // Remote set.
 type NATS struct {
-	local   *Local
-	nc      *nats.Conn
-	sub     *nats.Subscription       // core NATS, without JetStream
-	consume jetstream.ConsumeContext // JetStream's ordered consumer
-	replays atomic.Bool              // events come through JetStream
-	subject string
-	origin  string
-	log     *slog.Logger
+	local      *Local
+	nc         *nats.Conn
+	sub        *nats.Subscription       // core NATS, without JetStream
+	consume    jetstream.ConsumeContext // JetStream's ordered consumer
+	mu         sync.Mutex
+	logConsume jetstream.ConsumeContext // the live logs' ordered consumer (natslogs.go)
+	replays    atomic.Bool              // events come through JetStream
+	subject    string
+	origin     string
+	log        *slog.Logger
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by nats.go once the connection is closed
@@ -294,6 +296,11 @@ func (b *NATS) Close() error {
 	if b.consume != nil {
 		b.consume.Stop()
 	}
+	b.mu.Lock()
+	if b.logConsume != nil {
+		b.logConsume.Stop()
+	}
+	b.mu.Unlock()
 	err := b.nc.Drain()
 	if err == nil || errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining) {
 		err = nil

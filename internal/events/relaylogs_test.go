@@ -21,6 +21,10 @@ var relayBuses = []struct {
 		url := natstest.Start(t).URL() + "?subject=" + uniqueSubject()
 		return dial(t, url, nil), dial(t, url, nil)
 	}},
+	{"nats-jetstream", func(t *testing.T) (logRelayer, logRelayer) {
+		url := natstest.StartJetStream(t).URL() + "?subject=" + uniqueSubject()
+		return dial(t, url, nil), dial(t, url, nil)
+	}},
 	{"kafka", func(t *testing.T) (logRelayer, logRelayer) {
 		url := kafkaURL(startKafka(t), "", "apogee-test-"+apogee.NewID())
 		return dialKafka(t, url, nil), dialKafka(t, url, nil)

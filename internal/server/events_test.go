@@ -199,9 +199,15 @@ func TestEventsFlag(t *testing.T) {
 // TestTwoServersLiveLogs: a build's log written on server A (where it
 // runs) is followed live through server B's API, and the follow ends when
 // A ends the log. The writer stores nothing meanwhile, so the lines B
-// streams can only have come over NATS.
+// streams can only have come over NATS: core NATS, and JetStream's
+// stream of live logs.
 func TestTwoServersLiveLogs(t *testing.T) {
-	ns := natstest.Start(t)
+	for name, start := range map[string]func(testing.TB) *natstest.Server{"core": natstest.Start, "jetstream": natstest.StartJetStream} {
+		t.Run(name, func(t *testing.T) { testTwoServersLiveLogs(t, start(t)) })
+	}
+}
+
+func testTwoServersLiveLogs(t *testing.T, ns *natstest.Server) {
 	a, _, addrA, addrB := twoServers(t, ns, Config{AllowFileGit: true})
 
 	ctx := t.Context()

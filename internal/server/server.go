@@ -213,7 +213,11 @@ func (s *Server) setupEdge(ctx context.Context) error {
 	}
 	var accessLog edge.AccessLog // nil: none (a nil *access.Log would not be)
 	if !s.cfg.NoAccessLog {
-		s.access, err = access.New(access.Config{Store: s.store, Countries: countries, Log: s.log.With("component", "access"),
+		var store access.Store = s.store
+		if q, ok := s.bus.(access.Queue); ok { // Kafka: the fleet's writers put them in the database
+			store = access.QueuedStore{Store: s.store, Queue: q, Key: apogee.NewID()}
+		}
+		s.access, err = access.New(access.Config{Store: store, Countries: countries, Log: s.log.With("component", "access"),
 			Registerer: s.reg, Retentions: s.requestLogRetentions})
 		if err != nil {
 			return fmt.Errorf("access log: %w", err)
@@ -474,12 +478,13 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		s.janitor(ctx)
 	}()
 	for _, run := range []func(context.Context){
-		s.runNotify,     // notify.go
-		s.logPruner.Run, // apps' runtime logs kept within their plan's bounds
-		s.runApps,       // the app runtime (apps.go)
-		s.appWatch.Run,  // instances' output into runtime logs
-		s.runDNS,        // authoritative DNS (dns.go)
-		s.runAccess,     // request records into the store
+		s.runNotify,      // notify.go
+		s.logPruner.Run,  // apps' runtime logs kept within their plan's bounds
+		s.runApps,        // the app runtime (apps.go)
+		s.appWatch.Run,   // instances' output into runtime logs
+		s.runDNS,         // authoritative DNS (dns.go)
+		s.runAccess,      // request records into the store
+		s.runAccessQueue, // on Kafka: the fleet's request records into the store, once
 	} {
 		wg.Add(1)
 		go func() {
@@ -691,6 +696,28 @@ func (s *Server) urlPortLocked() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.urlPort
+}
+
+// runAccessQueue makes this server a member of the consumer group that
+// writes the fleet's request records and rollups into the store, when
+// the bus is Kafka; it returns at once otherwise.
+func (s *Server) runAccessQueue(ctx context.Context) {
+	q, ok := s.bus.(access.Queue)
+	if !ok {
+		return
+	}
+	for {
+		err := access.WriteQueued(ctx, q, s.store, s.log.With("component", "access"))
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Error("writing the fleet's request records stopped; starting again in 5 s", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
 }
 
 // runAccess writes the edge's request records until ctx ends.

@@ -61,3 +61,13 @@ func start(tb testing.TB, port int, configure func(*server.Options)) *server.Ser
 	}
 	return ns
 }
+
+// StartJetStream is Start with JetStream on, its streams kept in a
+// directory of the test's.
+func StartJetStream(tb testing.TB) *Server {
+	dir := tb.TempDir()
+	return StartWith(tb, func(o *server.Options) {
+		o.JetStream = true
+		o.StoreDir = dir
+	})
+}
