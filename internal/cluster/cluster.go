@@ -113,10 +113,10 @@ type Cluster struct {
 	wake       chan struct{}      // a reconcile and refresh soon
 	pools      map[string]*edgePool
 	remotes    map[string]*remoteTarget // by node/instance
-	running    map[string]bool    // releases this node starts as placed
-	starting   map[string]bool    // releases being started now
-	reported   map[string]string  // release → what was last reported
-	failures   map[string]failure // release → why it could not start here
+	running    map[string]bool          // releases this node starts as placed
+	starting   map[string]bool          // releases being started now
+	reported   map[string]string        // release → what was last reported
+	failures   map[string]failure       // release → why it could not start here
 
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{} // tunnels served to other nodes' edges

@@ -149,4 +149,3 @@ func splitList(s string) []string {
 	}
 	return strings.Split(s, ",")
 }
-
