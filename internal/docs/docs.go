@@ -59,6 +59,7 @@ var toc = []struct{ slug, file, title, summary string }{
 	{"apps", "apps.md", "Deploy a Node.js app", "Releases and instances: the Procfile, health checks, variables, scaling, rollbacks and limits."},
 	{"autoscaling", "autoscaling.md", "Autoscaling and scale to zero", "Instances that follow traffic between a min and a max, paused and stopped when idle, and why each decision was made."},
 	{"analytics", "analytics.md", "Traffic analytics and request logs", "Requests, visitors, bandwidth, errors and latency of a project, and its request log, from the edge, privately."},
+	{"scale-out", "scale-out.md", "Scale out: several nodes", "One platform on several servers: roles, shared backends, and apps whose instances run on any node and move when one dies."},
 	{"kubernetes", "kubernetes.md", "Run apps on Kubernetes", "Run apps' instances as Deployments on your cluster, from images Apogee pushes to your registry."},
 	{"runtime-logs", "runtime-logs.md", "Runtime logs and app limits", "Read and follow what an app's instances write, crash notifications, and the app limits of a plan."},
 	{"github", "github.md", "GitHub integration", "Import a repository in one click, previews of pull requests with one comment, commit statuses and production Deployments on GitHub."},

@@ -212,3 +212,34 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestNodeFlags checks --node-listen's requirements: each missing piece
+// is refused with what to add.
+func TestNodeFlags(t *testing.T) {
+	const secret = "0123456789abcdef"
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string // "" for accepted
+	}{
+		{"off", Config{}, ""},
+		{"advertise without listen", Config{NodeAdvertise: "10.0.0.5:7946"}, "--node-advertise needs --node-listen"},
+		{"no port", Config{NodeListen: "10.0.0.5", NodeSecret: secret}, "give host:port"},
+		{"no secret", Config{NodeListen: "10.0.0.5:7946"}, "needs --node-secret"},
+		{"short secret", Config{NodeListen: "10.0.0.5:7946", NodeSecret: "short"}, "at least 16 characters"},
+		{"local events", Config{NodeListen: "10.0.0.5:7946", NodeSecret: secret, Database: "postgres://x/y"}, "--events nats://"},
+		{"sqlite", Config{NodeListen: "10.0.0.5:7946", NodeSecret: secret, Events: "nats://n:4222"}, "--database postgres://"},
+		{"bad advertise", Config{NodeListen: ":7946", NodeSecret: secret, Events: "nats://n:4222", Database: "postgres://x/y", NodeAdvertise: "x"}, "--node-advertise"},
+		{"complete", Config{NodeListen: ":7946", NodeSecret: secret, Events: "nats://n:4222", Database: "postgres://x/y", NodeAdvertise: "10.0.0.5:7946"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.normalizeNodes()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (apogee.ErrorCode(err) != apogee.EINVALID || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("error %v, want EINVALID with %q", err, tc.want)
+			}
+		})
+	}
+}
