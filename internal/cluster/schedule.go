@@ -167,6 +167,17 @@ func (c *Cluster) schedule(ctx context.Context) (bool, error) {
 			}
 			continue
 		}
+		if production[id] != nil {
+			// Serving now: the promotion's hold has done its work, and
+			// the release is removed as soon as it stops serving.
+			for _, p := range rows {
+				if p.HoldUntil != nil {
+					p.HoldUntil = nil
+					errs = append(errs, c.cfg.Store.SetPlacement(ctx, p))
+					changed = true
+				}
+			}
+		}
 		if !canPlace {
 			continue
 		}

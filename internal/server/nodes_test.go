@@ -199,6 +199,36 @@ func TestAppsAcrossNodes(t *testing.T) {
 	if nodes, live := a.Node().Nodes(); live[c.Node().ID()] || !slices.ContainsFunc(nodes, func(n apogee.Node) bool { return n.ID == c.Node().ID() }) {
 		t.Errorf("C is live %v in A's registry after its stop, want recorded and dead", live[c.Node().ID()])
 	}
+
+	// A release that cannot start on its node is refused with the node's
+	// reason and the app's last lines; the release that served keeps
+	// serving.
+	bad, log := zipBuild(t, cl, "web", map[string]string{"Procfile": "web: node server.js", "server.js": `console.error('boom'); process.exit(3)`})
+	if bad.Status != apogee.StatusError || bad.Production {
+		t.Fatalf("the crashing release: %s (production %v), want error:\n%s", bad.Status, bad.Production, log)
+	}
+	for _, want := range []string{"did not start on node " + d.Node().ID(), "exited with code 3", "boom"} {
+		if !strings.Contains(bad.Error, want) {
+			t.Errorf("the refusal %q does not say %q", bad.Error, want)
+		}
+	}
+	serves(t, addrB, "web.localhost", "/", "hello from express")
+	waitUntil(t, 10*time.Second, "the refused release unplaced", func() bool {
+		ps, _ := a.Store().(cluster.Store).Placements(ctx)
+		return !slices.ContainsFunc(ps, func(p apogee.Placement) bool { return p.ReleaseID == bad.ID })
+	})
+
+	// The next release replaces it on every node: B serves it, and the
+	// old release's instances stop once it no longer serves.
+	next, log := zipBuild(t, cl, "web", map[string]string{"Procfile": "web: node server.js",
+		"server.js": `require('http').createServer((q, s) => s.end('next')).listen(process.env.PORT)`})
+	if next.Status != apogee.StatusReady {
+		t.Fatalf("the next release: %s (%s)\n%s", next.Status, next.Error, log)
+	}
+	serves(t, addrB, "web.localhost", "/", "next")
+	waitUntil(t, 20*time.Second, "the old release's instances stopped on D", func() bool {
+		return len(placed()) == 0 && len(d.apps.host.ReleaseInstances(dep.ID)) == 0
+	})
 }
 
 // waitUntil waits for cond, checked every 20 ms, up to timeout.
