@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/client"
 	"github.com/apogee-dev/apogee/internal/cluster"
@@ -32,11 +34,27 @@ import (
 // C is stopped hard (no deregistration: its heartbeat lapses) while
 // clients keep asking B: its instance is placed on D and started there,
 // and the failed requests are counted.
+//
+// It runs on each event bus: NATS and Kafka (kfake, in process, speaks
+// Kafka's wire protocol).
 func TestAppsAcrossNodes(t *testing.T) {
 	needAppTools(t)
-	ns := natstest.Start(t)
+	t.Run("nats", func(t *testing.T) {
+		ns := natstest.Start(t)
+		appsAcrossNodes(t, ns.URL()+"?subject=apogee.test."+apogee.NewID())
+	})
+	t.Run("kafka", func(t *testing.T) {
+		k, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(k.Close)
+		appsAcrossNodes(t, "kafka://"+strings.Join(k.ListenAddrs(), ",")+"?topic=apogee-test-"+apogee.NewID())
+	})
+}
+
+func appsAcrossNodes(t *testing.T, events string) {
 	database, blobs := testbed.PostgresURL(t), "file://"+filepath.Join(t.TempDir(), "blobs")
-	events := ns.URL() + "?subject=apogee.test." + apogee.NewID()
 	const secret = "node-secret-of-this-test-0123456789"
 	start := func(cfg Config) (*Server, string, func()) {
 		cfg.Database, cfg.Blobs, cfg.Events, cfg.SecretKey = database, blobs, events, strings.Repeat("ab", 32)
