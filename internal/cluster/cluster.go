@@ -44,6 +44,7 @@ type Store interface {
 	ReportPlacement(ctx context.Context, releaseID, nodeID string, ready []string, reason string) (bool, error)
 	ProductionReleases(ctx context.Context) ([]*apogee.Release, error)
 	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
+	ProjectByName(ctx context.Context, name string) (*apogee.Project, error)
 	Release(ctx context.Context, deploymentID string) (*apogee.Release, error)
 }
 
@@ -57,6 +58,8 @@ type Local interface {
 	ReleaseInstances(releaseID string) []apps.Instance
 	ReleaseTargets(releaseID string) []*appproxy.Target
 	Instance(id string) apps.Instance
+	// Instances describes this node's instances of a project.
+	Instances(project string) (running []apogee.AppInstance, warm []string)
 }
 
 // Roles, as --roles names them.

@@ -57,6 +57,11 @@ var (
 var errNoApps = apogee.Errorf(apogee.ECONFLICT, "this server runs no apps (--app-sandbox off)")
 
 func (f *appFront) Instances(project string) ([]apogee.AppInstance, []string) {
+	if c := f.nodes.Load(); c != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return c.Instances(ctx, project), nil
+	}
 	if h := f.h.Load(); h != nil {
 		return h.Instances(project)
 	}

@@ -112,6 +112,23 @@ func appsAcrossNodes(t *testing.T, events string) {
 	if got := placed(); got["C"] != [2]int{1, 1} || got["D"] != [2]int{1, 1} || len(got) != 2 {
 		t.Fatalf("placements after the deploy: %v, want one ready instance on C and one on D", got)
 	}
+	// A, which runs no apps, shows them on their nodes.
+	status := func() map[string]int { // node → ready instances
+		st, err := cl.AppStatus(ctx, "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, in := range st.Running {
+			if in.Release == dep.ID && in.Healthy && in.State == "ready" && in.ID != "" {
+				out[ids[in.Node]]++
+			}
+		}
+		return out
+	}
+	if got := status(); got["C"] != 1 || got["D"] != 1 || len(got) != 2 {
+		t.Errorf("A's app status: ready instances by node %v, want one on C and one on D", got)
+	}
 	serves(t, addrB, "web.localhost", "/", "hello from express")
 	_, _, hdr := request(t, addrB, "GET", "web.localhost", "/", "")
 	if hdr.Get("X-Apogee-Deployment") != dep.ID {
@@ -208,6 +225,9 @@ func appsAcrossNodes(t *testing.T, events string) {
 	load.Wait()
 	t.Logf("failover: C stopped in %s; its instance ready on D %s after the stop; requests through B: %d served before, %d during, %d after, %d failed (first: %v)",
 		stopped.Round(time.Millisecond), failover.Round(time.Millisecond), before, after-before, ok.Load()-after, failed.Load(), firstErr.Load())
+	if got := status(); got["D"] != 2 || len(got) != 1 {
+		t.Errorf("A's app status after the failover: ready instances by node %v, want two on D", got)
+	}
 	if n := len(d.apps.host.ReleaseInstances(dep.ID)); n != 2 {
 		t.Errorf("D runs %d instances after the failover, want 2", n)
 	}
