@@ -41,6 +41,7 @@ type Store interface {
 	DeletePlacement(ctx context.Context, releaseID, nodeID string) error
 	SavePlacedManifest(ctx context.Context, releaseID string, files []apogee.File) error
 	PlacedManifest(ctx context.Context, releaseID string) ([]apogee.File, error)
+	DeleteStalePlacedManifests(ctx context.Context, before time.Time) error
 	ReportPlacement(ctx context.Context, releaseID, nodeID string, ready []string, reason string) (bool, error)
 	ProductionReleases(ctx context.Context) ([]*apogee.Release, error)
 	ProjectByID(ctx context.Context, id string) (*apogee.Project, error)
@@ -120,6 +121,8 @@ type Cluster struct {
 	starting   map[string]bool          // releases being started now
 	reported   map[string]string        // release → what was last reported
 	failures   map[string]failure       // release → why it could not start here
+
+	swept time.Time // when the leader last removed stale manifests and nodes
 
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{} // tunnels served to other nodes' edges

@@ -184,6 +184,31 @@ func TestStore(t *testing.T) {
 			if ps, _ := s.Placements(ctx); len(ps) != 0 {
 				t.Errorf("placements left: %+v", ps)
 			}
+			// A manifest kept for a promotion that placed nothing goes
+			// once stale; one of a placed release stays.
+			for _, id := range []string{"r2", "r3"} {
+				if err := s.SavePlacedManifest(ctx, id, files); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.SetPlacement(ctx, apogee.Placement{ReleaseID: "r3", NodeID: "n1", ProjectID: p.ID, Count: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DeleteStalePlacedManifests(ctx, time.Now().Add(-time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if m, _ := s.PlacedManifest(ctx, "r2"); m == nil {
+				t.Error("a fresh manifest was removed")
+			}
+			if err := s.DeleteStalePlacedManifests(ctx, time.Now().Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if m, _ := s.PlacedManifest(ctx, "r2"); m != nil {
+				t.Error("a stale manifest of a release placed nowhere stayed")
+			}
+			if m, _ := s.PlacedManifest(ctx, "r3"); m == nil {
+				t.Error("the manifest of a placed release was removed")
+			}
 		})
 	}
 }

@@ -225,10 +225,17 @@ func (c *Cluster) schedule(ctx context.Context) (bool, error) {
 		}
 		changed = true
 	}
-	// The registry forgets nodes dead for long (their instances are
-	// placed elsewhere by now).
-	if err := c.cfg.Store.DeleteNodesBefore(ctx, now.Add(-forgetAfter)); err != nil {
-		errs = append(errs, err)
+	// Once a minute the registry forgets nodes dead for long (their
+	// instances are placed elsewhere by now), and manifests kept for
+	// promotions that placed nothing go.
+	if now.Sub(c.swept) >= time.Minute {
+		c.swept = now
+		if err := c.cfg.Store.DeleteNodesBefore(ctx, now.Add(-forgetAfter)); err != nil {
+			errs = append(errs, err)
+		}
+		if err := c.cfg.Store.DeleteStalePlacedManifests(ctx, now.Add(-forgetAfter)); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return changed, errors.Join(errs...)
 }

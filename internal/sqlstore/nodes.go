@@ -112,6 +112,14 @@ func (s *Store) SavePlacedManifest(ctx context.Context, releaseID string, files 
 	return wrap("save placed manifest", err)
 }
 
+// DeleteStalePlacedManifests removes the placed manifests made before t
+// of releases placed nowhere (a promotion refused before any placement).
+func (s *Store) DeleteStalePlacedManifests(ctx context.Context, t time.Time) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM placed_manifests WHERE created_at < $1
+		AND NOT EXISTS (SELECT 1 FROM app_placements WHERE app_placements.release_id = placed_manifests.release_id)`, s.d.timeArg(t))
+	return wrap("delete stale placed manifests", err)
+}
+
 // PlacedManifest returns the files SavePlacedManifest kept for a
 // release; nil when none.
 func (s *Store) PlacedManifest(ctx context.Context, releaseID string) ([]apogee.File, error) {
