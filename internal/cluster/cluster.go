@@ -15,6 +15,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -92,6 +93,11 @@ type Config struct {
 	Store  Store
 	Bus    apogee.EventBus
 	Local  Local // nil: this node runs no apps
+	// Certs, when set, are this node's for mutual TLS with the others:
+	// the listener's owner serves Certs.ServerConfig, and tunnels are
+	// dialed with Certs.ClientConfig. nil: plain TCP (the node secret
+	// is checked either way).
+	Certs *Certs
 	// Proxy makes the edge's targets of remote instances and its pools.
 	Proxy *appproxy.Proxy
 	// Heartbeat is how often the node beats (default 1 s); TTL how long
@@ -122,7 +128,8 @@ type Cluster struct {
 	reported   map[string]string        // release → what was last reported
 	failures   map[string]failure       // release → why it could not start here
 
-	swept time.Time // when the leader last removed stale manifests and nodes
+	clientTLS *tls.Config // nil: plain TCP
+	swept     time.Time   // when the leader last removed stale manifests and nodes
 
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{} // tunnels served to other nodes' edges
@@ -148,7 +155,11 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Cluster{cfg: cfg, log: cfg.Log, started: time.Now(), changed: make(chan struct{}), wake: make(chan struct{}, 1),
+	var clientTLS *tls.Config
+	if cfg.Certs != nil {
+		clientTLS = cfg.Certs.ClientConfig()
+	}
+	return &Cluster{cfg: cfg, clientTLS: clientTLS, log: cfg.Log, started: time.Now(), changed: make(chan struct{}), wake: make(chan struct{}, 1),
 		pools: map[string]*edgePool{}, remotes: map[string]*remoteTarget{}, running: map[string]bool{}, starting: map[string]bool{},
 		reported: map[string]string{}, failures: map[string]failure{}}, nil
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -318,5 +319,60 @@ func TestListener(t *testing.T) {
 	cancel()
 	if _, err := Dial(ctx, addr, secret, "i1"); err == nil {
 		t.Error("Dial with a canceled context succeeded")
+	}
+}
+
+// TestNodeCerts: two nodes that share the seed trust each other's
+// certificates; a node of another seed is refused, and a tunnel runs
+// over mutual TLS.
+func TestNodeCerts(t *testing.T) {
+	seed := []byte("0123456789abcdef0123456789abcdef")
+	a, err := NodeCerts(seed, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NodeCerts(seed, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NodeCerts(make([]byte, 32), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NodeCerts(seed[:8], "a"); err == nil {
+		t.Error("a short seed was taken")
+	}
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "over tls") }))
+	t.Cleanup(app.Close)
+	const secret = "0123456789abcdef-secret"
+	c, err := New(Config{ID: "a", Addr: "x:1", Secret: secret, Store: stores(t)["sqlite"], Bus: events.NewLocal(slog.New(slog.DiscardHandler)),
+		Local: &local{in: &instance{id: "i1", addr: strings.TrimPrefix(app.URL, "http://")}}, Proxy: appproxy.New(appproxy.Options{}), Certs: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(c.Handler())
+	srv.TLS = a.ServerConfig()
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "https://")
+	for name, tc := range map[string]*tls.Config{"another CA": other.ClientConfig(), "plain TCP": nil} {
+		if conn, err := DialWith(t.Context(), addr, secret, "i1", tc); err == nil {
+			conn.Close()
+			t.Errorf("%s: tunnel opened", name)
+		}
+	}
+	conn, err := DialWith(t.Context(), addr, secret, "i1", b.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if string(body) != "over tls" {
+		t.Errorf("through the TLS tunnel: %q", body)
 	}
 }

@@ -127,7 +127,7 @@ func (c *Cluster) refreshLocked(release string, ep *edgePool) {
 			key := p.NodeID + "/" + id
 			rm := c.remotes[key]
 			if rm == nil {
-				b := &remote{node: p.NodeID, addr: n.Addr, instance: id, release: release, secret: c.cfg.Secret}
+				b := &remote{node: p.NodeID, addr: n.Addr, instance: id, release: release, secret: c.cfg.Secret, tls: c.clientTLS}
 				rm = &remoteTarget{remote: b, target: c.cfg.Proxy.NewTarget(b)}
 				c.remotes[key] = rm
 			}

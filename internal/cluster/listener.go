@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -168,6 +169,7 @@ func (c *Cluster) CloseTunnels() {
 // remote is an instance on another node, as the edge's proxy sees it.
 type remote struct {
 	node, addr, instance, release, secret string
+	tls                                   *tls.Config  // nil: plain TCP
 	listed                                atomic.Bool  // the node is live and reports the instance ready
 	downUntil                             atomic.Int64 // unix nanos: a dial failed, not picked until then
 }
@@ -186,7 +188,7 @@ func (r *remote) Label() string { return r.release }
 
 // Dial opens a tunnel to the instance through its node's listener.
 func (r *remote) Dial(ctx context.Context) (net.Conn, error) {
-	conn, err := Dial(ctx, r.addr, r.secret, r.instance)
+	conn, err := DialWith(ctx, r.addr, r.secret, r.instance, r.tls)
 	if err != nil {
 		r.downUntil.Store(time.Now().Add(2 * time.Second).UnixNano())
 		return nil, err
@@ -198,12 +200,25 @@ func (r *remote) Dial(ctx context.Context) (net.Conn, error) {
 var ErrRefused = errors.New("cluster: the node refused the tunnel")
 
 // Dial opens a tunnel to instance through the listener of the node at
-// addr, with the node secret.
+// addr, with the node secret, over plain TCP.
 func Dial(ctx context.Context, addr, secret, instance string) (net.Conn, error) {
+	return DialWith(ctx, addr, secret, instance, nil)
+}
+
+// DialWith is Dial over TLS with tc (nil: plain TCP).
+func DialWith(ctx context.Context, addr, secret, instance string, tc *tls.Config) (net.Conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: dial node %s: %w", addr, err)
+	}
+	if tc != nil {
+		tconn := tls.Client(conn, tc)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("cluster: TLS with node %s: %w", addr, err)
+		}
+		conn = tconn
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)

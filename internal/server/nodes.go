@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"net"
@@ -29,8 +30,8 @@ type nodeState struct {
 // secret and backends every node shares.
 func (c *Config) normalizeNodes() error {
 	if c.NodeListen == "" {
-		if c.NodeAdvertise != "" {
-			return apogee.Errorf(apogee.EINVALID, "--node-advertise needs --node-listen")
+		if c.NodeAdvertise != "" || c.NodeTLS {
+			return apogee.Errorf(apogee.EINVALID, "--node-advertise and --node-tls need --node-listen")
 		}
 		return nil
 	}
@@ -84,8 +85,18 @@ func (s *Server) setupNodes(context.Context) error {
 		ln.Close()
 		return apogee.Errorf(apogee.EINVALID, "--node-listen needs a store that keeps the node registry (SQLite or PostgreSQL)")
 	}
+	id := nodeID()
+	var certs *cluster.Certs
+	if s.cfg.NodeTLS {
+		if certs, err = cluster.NodeCerts(s.nodeSeed, id); err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, certs.ServerConfig())
+	}
 	c, err := cluster.New(cluster.Config{
-		ID:     nodeID(),
+		ID:     id,
+		Certs:  certs,
 		Roles:  s.cfg.Roles,
 		Addr:   addr,
 		Secret: s.cfg.NodeSecret,
@@ -101,7 +112,7 @@ func (s *Server) setupNodes(context.Context) error {
 	}
 	s.node = nodeState{cluster: c, ln: ln}
 	s.apps.front.nodes.Store(c)
-	log.Info("node", "id", c.ID(), "listen", ln.Addr().String(), "advertise", addr, "roles", strings.Join(s.cfg.Roles, ","))
+	log.Info("node", "id", c.ID(), "listen", ln.Addr().String(), "advertise", addr, "roles", strings.Join(s.cfg.Roles, ","), "tls", s.cfg.NodeTLS)
 	return nil
 }
 

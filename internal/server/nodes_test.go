@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -41,24 +42,25 @@ func TestAppsAcrossNodes(t *testing.T) {
 	needAppTools(t)
 	t.Run("nats", func(t *testing.T) {
 		ns := natstest.Start(t)
-		appsAcrossNodes(t, ns.URL()+"?subject=apogee.test."+apogee.NewID())
+		appsAcrossNodes(t, ns.URL()+"?subject=apogee.test."+apogee.NewID(), false)
 	})
-	t.Run("kafka", func(t *testing.T) {
+	// On Kafka the nodes also speak mutual TLS (--node-tls).
+	t.Run("kafka+tls", func(t *testing.T) {
 		k, err := kfake.NewCluster(kfake.NumBrokers(1))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(k.Close)
-		appsAcrossNodes(t, "kafka://"+strings.Join(k.ListenAddrs(), ",")+"?topic=apogee-test-"+apogee.NewID())
+		appsAcrossNodes(t, "kafka://"+strings.Join(k.ListenAddrs(), ",")+"?topic=apogee-test-"+apogee.NewID(), true)
 	})
 }
 
-func appsAcrossNodes(t *testing.T, events string) {
+func appsAcrossNodes(t *testing.T, events string, nodeTLS bool) {
 	database, blobs := testbed.PostgresURL(t), "file://"+filepath.Join(t.TempDir(), "blobs")
 	const secret = "node-secret-of-this-test-0123456789"
 	start := func(cfg Config) (*Server, string, func()) {
 		cfg.Database, cfg.Blobs, cfg.Events, cfg.SecretKey = database, blobs, events, strings.Repeat("ab", 32)
-		cfg.Data, cfg.NodeListen, cfg.NodeSecret = t.TempDir(), "127.0.0.1:0", secret
+		cfg.Data, cfg.NodeListen, cfg.NodeSecret, cfg.NodeTLS = t.TempDir(), "127.0.0.1:0", secret, nodeTLS
 		ctx, cancel := context.WithCancel(context.Background())
 		s, addr, done := startStoppable(t, ctx, cfg)
 		stop := sync.OnceFunc(func() {
@@ -148,7 +150,26 @@ func appsAcrossNodes(t *testing.T, events string) {
 	if len(inst) != 1 {
 		t.Fatalf("C runs %d instances of the release, want 1", len(inst))
 	}
-	for _, tc := range []struct {
+	var tc *tls.Config // the tunnels' TLS: a certificate of the platform's node CA
+	if nodeTLS {
+		certs, err := cluster.NodeCerts(a.nodeSeed, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc = certs.ClientConfig()
+		// Without TLS, or with a certificate of another CA, no tunnel.
+		other, err := cluster.NodeCerts(make([]byte, 32), "intruder")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, conf := range map[string]*tls.Config{"plain TCP": nil, "another CA": other.ClientConfig()} {
+			if conn, err := cluster.DialWith(ctx, addrC, secret, inst[0].ID(), conf); err == nil {
+				conn.Close()
+				t.Errorf("a tunnel over %s to a node with --node-tls was opened", name)
+			}
+		}
+	}
+	for _, tc2 := range []struct {
 		name, secret, instance, want string
 	}{
 		{"no secret", "", inst[0].ID(), "401 Unauthorized: refused: no valid node secret"},
@@ -156,12 +177,12 @@ func appsAcrossNodes(t *testing.T, events string) {
 		{"unknown instance", secret, "nope", `404 Not Found: refused: no instance "nope" runs on node`},
 		{"D's instance", secret, d.apps.host.ReleaseInstances(dep.ID)[0].ID(), "404 Not Found: refused: no instance"},
 	} {
-		_, err := cluster.Dial(ctx, addrC, tc.secret, tc.instance)
-		if !errors.Is(err, cluster.ErrRefused) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: tunnel error %v, want %q", tc.name, err, tc.want)
+		_, err := cluster.DialWith(ctx, addrC, tc2.secret, tc2.instance, tc)
+		if !errors.Is(err, cluster.ErrRefused) || !strings.Contains(err.Error(), tc2.want) {
+			t.Errorf("%s: tunnel error %v, want %q", tc2.name, err, tc2.want)
 		}
 	}
-	conn, err := cluster.Dial(ctx, addrC, secret, inst[0].ID())
+	conn, err := cluster.DialWith(ctx, addrC, secret, inst[0].ID(), tc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +312,8 @@ func TestNodeFlags(t *testing.T) {
 		want string // "" for accepted
 	}{
 		{"off", Config{}, ""},
-		{"advertise without listen", Config{NodeAdvertise: "10.0.0.5:7946"}, "--node-advertise needs --node-listen"},
+		{"advertise without listen", Config{NodeAdvertise: "10.0.0.5:7946"}, "--node-advertise and --node-tls need --node-listen"},
+		{"tls without listen", Config{NodeTLS: true}, "need --node-listen"},
 		{"no port", Config{NodeListen: "10.0.0.5", NodeSecret: secret}, "give host:port"},
 		{"no secret", Config{NodeListen: "10.0.0.5:7946"}, "needs --node-secret"},
 		{"short secret", Config{NodeListen: "10.0.0.5:7946", NodeSecret: "short"}, "at least 16 characters"},

@@ -94,6 +94,9 @@ type Server struct {
 
 	apps appState  // the app runtime, when this process runs apps (apps.go)
 	node nodeState // apps across nodes, with --node-listen (nodes.go)
+	// nodeSeed makes the nodes' CA for --node-tls (nodes.go), derived
+	// from the secret key.
+	nodeSeed []byte
 
 	uploads   chan struct{} // --max-uploads slots (limits.go)
 	metricsLn net.Listener  // --metrics-listen's, opened by New, served by Serve
