@@ -386,6 +386,11 @@ type AppInstance struct {
 	Processes  int64   `json:"processes"`
 	// InFlight is how many requests it is serving now.
 	InFlight int64 `json:"in_flight"`
+	// Node is the node that runs it, on a platform whose apps run across
+	// nodes (--node-listen); "" otherwise. An instance of another node
+	// is known by what its node reports: its id once it is ready, its
+	// state and the node's reason otherwise.
+	Node string `json:"node,omitempty"`
 }
 
 // ScaleRequest is the body of POST /api/v1/projects/{name}/app/scale.

@@ -64,7 +64,7 @@ var toc = []struct{ slug, file, title, summary string }{
 	{"domains", "domains.md", "Custom domains and HTTPS", "Add a domain, prove it is yours with DNS, get certificates automatically."},
 	{"teams", "teams.md", "Teams, roles and the audit log", "Deploy together: teams own projects, members have roles, every change is in the audit log."},
 	{"dns", "dns.md", "DNS hosting", "Point a domain's nameservers at Apogee: the apex serves a project, and you manage the other records."},
-	{"scale-out", "scale-out.md", "Scale out", "Many servers as one platform: roles, what PostgreSQL, the blob store and NATS or Kafka hold, a three-node example and a capacity plan."},
+	{"scale-out", "scale-out.md", "Scale out", "Many servers as one platform: roles, what PostgreSQL, the blob store and NATS or Kafka hold, apps whose instances run on any node and move when one dies, a three-node example and a capacity plan."},
 	{"api", "api.md", "REST API", "Authentication, errors, the deploy protocol and the OpenAPI document."},
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/apogee-dev/apogee/internal/apphost"
 	"github.com/apogee-dev/apogee/internal/appproxy"
 	"github.com/apogee-dev/apogee/internal/apps"
+	"github.com/apogee-dev/apogee/internal/cluster"
 	"github.com/apogee-dev/apogee/internal/edge"
 	"github.com/apogee-dev/apogee/internal/platform"
 	"github.com/apogee-dev/apogee/internal/sandbox"
@@ -37,7 +38,10 @@ type appState struct {
 // process runs no apps (--app-sandbox off): then an app's release cannot
 // go live here and its hosts answer 503.
 type appFront struct {
-	h     atomic.Pointer[apphost.Host]
+	h atomic.Pointer[apphost.Host]
+	// nodes, with --node-listen, is the gate and the production hosts'
+	// pools: instances placed across nodes (nodes.go).
+	nodes atomic.Pointer[cluster.Cluster]
 	store interface {
 		Release(ctx context.Context, id string) (*apogee.Release, error)
 	}
@@ -53,6 +57,11 @@ var (
 var errNoApps = apogee.Errorf(apogee.ECONFLICT, "this server runs no apps (--app-sandbox off)")
 
 func (f *appFront) Instances(project string) ([]apogee.AppInstance, []string) {
+	if c := f.nodes.Load(); c != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return c.Instances(ctx, project), nil
+	}
 	if h := f.h.Load(); h != nil {
 		return h.Instances(project)
 	}
@@ -90,6 +99,9 @@ func (f *appFront) Restart(ctx context.Context, project string) error {
 }
 
 func (f *appFront) BeforeProduction(ctx context.Context, p *apogee.Project, d *apogee.Deployment, files []apogee.File) error {
+	if c := f.nodes.Load(); c != nil {
+		return c.BeforeProduction(ctx, p, d, files)
+	}
 	if h := f.h.Load(); h != nil {
 		return h.BeforeProduction(ctx, p, d, files)
 	}
@@ -104,6 +116,10 @@ func (f *appFront) BeforeProduction(ctx context.Context, p *apogee.Project, d *a
 }
 
 func (f *appFront) ServeApp(w http.ResponseWriter, r *http.Request, projectID, deploymentID string, own bool) {
+	if c := f.nodes.Load(); c != nil && !own {
+		c.ServeApp(w, r, deploymentID)
+		return
+	}
 	if h := f.h.Load(); h != nil {
 		h.ServeApp(w, r, projectID, deploymentID, own)
 		return
@@ -205,7 +221,12 @@ func (s *Server) setupApps(ctx context.Context) error {
 		return err
 	}
 	// Requests for the apps that Restore brings back wait for them from
-	// the first one on.
+	// the first one on. A node of several restores nothing: the
+	// scheduler places the production releases (nodes.go).
+	if s.cfg.NodeListen != "" {
+		a.front.h.Store(a.host)
+		return nil
+	}
 	if err := a.host.PlanRestore(ctx); err != nil {
 		return fmt.Errorf("apps: the production releases to restore: %w", err)
 	}
@@ -220,18 +241,25 @@ func (s *Server) runApps(ctx context.Context) {
 	if h == nil {
 		return
 	}
-	s.ready.set(RoleRuntime, "restoring the running releases")
-	go func() {
-		if err := h.Restore(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("apps: restoring the production releases", "err", err)
-			s.ready.set(RoleRuntime, "restoring the running releases failed: "+err.Error())
-			return
-		}
-		s.ready.set(RoleRuntime, "ready")
-	}()
+	if s.cfg.NodeListen != "" {
+		s.ready.set(RoleRuntime, "ready") // it runs what is placed on it (nodes.go)
+	} else {
+		s.ready.set(RoleRuntime, "restoring the running releases")
+		go s.restoreApps(ctx, h)
+	}
 	if err := h.Run(ctx, s.bus); err != nil && ctx.Err() == nil {
 		s.log.Error("apps: event loop stopped", "err", err)
 	}
+}
+
+// restoreApps brings the production releases back on a single node.
+func (s *Server) restoreApps(ctx context.Context, h *apphost.Host) {
+	if err := h.Restore(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("apps: restoring the production releases", "err", err)
+		s.ready.set(RoleRuntime, "restoring the running releases failed: "+err.Error())
+		return
+	}
+	s.ready.set(RoleRuntime, "ready")
 }
 
 // closeApps stops every instance (SIGTERM, then the kill after their

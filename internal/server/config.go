@@ -107,6 +107,15 @@ type Config struct {
 	Registry         string
 	AppBaseImage     string
 	KubeRuntimeClass string
+	// Nodes (see nodes.go and internal/cluster): with NodeListen set this
+	// server is a node of a platform that places apps' instances across
+	// nodes: it records itself in the store, runs what the scheduler
+	// places on it, and takes tunnels to its instances from the other
+	// nodes' edges on NodeListen (checked against NodeSecret).
+	NodeListen    string // private address of the node listener, e.g. 10.0.0.5:7946
+	NodeAdvertise string // host:port the other nodes reach NodeListen at (default: NodeListen's address)
+	NodeSecret    string // shared by every node, at least 16 characters
+	NodeTLS       bool   // mutual TLS between nodes, certificates issued from the secret key
 	// AppsMemory is the memory for apps' instances in MiB (each counts its
 	// plan's memory per instance, paused ones too); 0: no bound.
 	AppsMemory int64
@@ -201,6 +210,10 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.BuildCPUs, "build-cpus", 1, "CPU limit of a build's steps, in cores")
 	fs.Int64Var(&c.BuildDiskMB, "build-disk-mb", 4096, "disk a build may write to its workspace, in MiB (a file system of its own; needs root; 0: no bound)")
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", 15*time.Minute, "wall-clock limit of a build's install and build steps")
+	fs.StringVar(&c.NodeListen, "node-listen", "", "private address of this node's listener for the other nodes (host:port): turns on apps across nodes (a node registry, placement of instances on runtime nodes, failover); needs --node-secret, a shared --database, --blobs and --events (default: off, one node)")
+	fs.StringVar(&c.NodeAdvertise, "node-advertise", "", "host:port the other nodes reach --node-listen at (default: --node-listen's address; required when it listens on every interface)")
+	fs.StringVar(&c.NodeSecret, "node-secret", "", "secret every node shares, at least 16 characters, which the node listener checks on each connection; prefer APOGEE_NODE_SECRET, which ps does not show")
+	fs.BoolVar(&c.NodeTLS, "node-tls", false, "mutual TLS between nodes: each node's listener and tunnels use a certificate the platform's node CA issues it at start (the CA comes from --secret-key, so every node sharing it trusts the others); needs --node-listen")
 	fs.StringVar(&c.AppSandbox, "app-sandbox", "bwrap", "sandbox of app instances and release commands: bwrap, runsc (gVisor), none (development only: no isolation) or off (this server runs no apps)")
 	fs.StringVar(&c.Runtime, "runtime", "local", "where app instances run: local (this machine, in --app-sandbox) or kubernetes (Deployments in --namespace of the cluster --kubeconfig names, from images pushed to --registry; see /docs/kubernetes)")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster apps run on with --runtime kubernetes (default: the pod's service account when Apogee runs in the cluster, else $KUBECONFIG or ~/.kube/config)")
@@ -298,6 +311,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.BuildNode != "" && c.BuildNode != "registry" && c.BuildNode != "system" {
 		return apogee.Errorf(apogee.EINVALID, "--build-node %q must be registry or system", c.BuildNode)
+	}
+	if err := c.normalizeNodes(); err != nil {
+		return err
 	}
 	if err := c.normalizeRoles(); err != nil {
 		return err

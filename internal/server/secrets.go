@@ -47,6 +47,11 @@ func (s *Server) setupSecrets() error {
 	if s.uploadKey, err = hkdf.Key(sha256.New, key, nil, "apogee upload URLs v1", 32); err != nil {
 		return fmt.Errorf("server: derive the upload key: %w", err)
 	}
+	// And one for the nodes' CA (--node-tls): every node that shares the
+	// secret key makes the same CA.
+	if s.nodeSeed, err = hkdf.Key(sha256.New, key, nil, "apogee node CA v1", 32); err != nil {
+		return fmt.Errorf("server: derive the node CA seed: %w", err)
+	}
 	clear(key)
 	s.box = box
 	return nil

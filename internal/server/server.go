@@ -92,7 +92,11 @@ type Server struct {
 	access      *access.Log // the edge's request records (issue 15)
 	appWatch    *appwatch.Watcher
 
-	apps appState // the app runtime, when this process runs apps (apps.go)
+	apps appState  // the app runtime, when this process runs apps (apps.go)
+	node nodeState // apps across nodes, with --node-listen (nodes.go)
+	// nodeSeed makes the nodes' CA for --node-tls (nodes.go), derived
+	// from the secret key.
+	nodeSeed []byte
 
 	uploads   chan struct{} // --max-uploads slots (limits.go)
 	metricsLn net.Listener  // --metrics-listen's, opened by New, served by Serve
@@ -157,6 +161,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		s.setupPlatform,    // the services: the platform's rules
 		s.setupRuntimeLogs, // apps' runtime logs: the writer and the pruner (runtimelogs.go)
 		s.setupApps,        // the app runtime, when this process runs apps (apps.go)
+		s.setupNodes,       // apps across nodes, with --node-listen (nodes.go)
 		s.setupBuilds,      // the sandbox and the builder, when this process builds (builds.go)
 		s.setupApex,        // the API, git push, the dashboard and /healthz
 		s.listenMetrics,    // /metrics on --metrics-listen, if set
@@ -481,6 +486,7 @@ func (s *Server) ServeTLS(ctx context.Context, ln, tlsLn net.Listener) error {
 		s.runNotify,      // notify.go
 		s.logPruner.Run,  // apps' runtime logs kept within their plan's bounds
 		s.runApps,        // the app runtime (apps.go)
+		s.runNodes,       // apps across nodes (nodes.go)
 		s.appWatch.Run,   // instances' output into runtime logs
 		s.runDNS,         // authoritative DNS (dns.go)
 		s.runAccess,      // request records into the store
