@@ -146,16 +146,22 @@ func ReleaseObjects(s apps.Spec, pr *corev1.ConfigMap, o ObjectOptions) (Objects
 	}
 	h := s.Health
 	probe := func(period, window time.Duration) *corev1.Probe {
-		p := seconds(period)
+		p, n := probeTiming(period, window)
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 				Path: h.Path, Port: intstr.FromString("http"), Scheme: corev1.URISchemeHTTP,
 			}},
 			PeriodSeconds:    p,
 			TimeoutSeconds:   seconds(h.Timeout),
-			FailureThreshold: max(1, int32(math.Ceil(window.Seconds()/float64(p)))),
+			FailureThreshold: n,
 			SuccessThreshold: 1,
 		}
+	}
+	readiness, liveness := probe(h.Interval, h.Unready), probe(h.Interval, h.Replace)
+	if h.Replace > h.Unready && liveness.FailureThreshold <= readiness.FailureThreshold {
+		// Whole seconds may round both windows to the same count; the
+		// instance still leaves the rotation before it is replaced.
+		liveness.FailureThreshold = readiness.FailureThreshold + 1
 	}
 	mem := resource.NewQuantity(s.Limits.MemoryBytes, resource.BinarySI)
 	cpu := resource.NewMilliQuantity(int64(math.Round(s.Limits.CPUs*1000)), resource.DecimalSI)
@@ -177,7 +183,10 @@ func ReleaseObjects(s apps.Spec, pr *corev1.ConfigMap, o ObjectOptions) (Objects
 			Containers: []corev1.Container{{
 				Name:  containerName,
 				Image: o.Image,
-				Env:   []corev1.EnvVar{{Name: "PORT", Value: strconv.Itoa(s.Port)}},
+				// HOME is the writable /tmp (the root filesystem is
+				// read-only; the image's user has no home), unless the
+				// project sets one.
+				Env: append([]corev1.EnvVar{{Name: "PORT", Value: strconv.Itoa(s.Port)}}, homeEnv(env)...),
 				EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{
 					LocalObjectReference: corev1.LocalObjectReference{Name: secret.Name},
 				}}},
@@ -188,8 +197,8 @@ func ReleaseObjects(s apps.Spec, pr *corev1.ConfigMap, o ObjectOptions) (Objects
 				StartupProbe: probe(h.BootInterval, h.BootTimeout),
 				// Out of rotation after Unready of failures; restarted
 				// after Replace.
-				ReadinessProbe: probe(h.Interval, h.Unready),
-				LivenessProbe:  probe(h.Interval, h.Replace),
+				ReadinessProbe: readiness,
+				LivenessProbe:  liveness,
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: ptr.To(false),
 					ReadOnlyRootFilesystem:   ptr.To(true),
@@ -251,6 +260,21 @@ func specOf(d *appsv1.Deployment) (apps.Spec, bool) {
 		return apps.Spec{}, false
 	}
 	return s, true
+}
+
+// homeEnv is HOME=/tmp unless env has a HOME.
+func homeEnv(env map[string]string) []corev1.EnvVar {
+	if _, ok := env["HOME"]; ok {
+		return nil
+	}
+	return []corev1.EnvVar{{Name: "HOME", Value: "/tmp"}}
+}
+
+// probeTiming is a probe's period (whole seconds, the API's unit) and
+// the failures in a row that fill window.
+func probeTiming(period, window time.Duration) (p, n int32) {
+	p = seconds(period)
+	return p, max(1, int32(math.Ceil(window.Seconds()/float64(p))))
 }
 
 // seconds is d in whole seconds, at least 1.

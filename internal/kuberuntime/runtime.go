@@ -52,6 +52,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +61,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -68,6 +70,7 @@ import (
 	listerscorev1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 	"k8s.io/utils/ptr"
 
 	"github.com/apogee-dev/apogee"
@@ -105,21 +108,27 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// NoLogs turns off the streaming of runtime logs.
 	NoLogs bool
+	// Metrics reads the metrics API (metrics.k8s.io, served by
+	// metrics-server) for Instance.Usage; nil: Usage says there is none.
+	Metrics metricsclient.Interface
 }
 
 // Runtime is the Kubernetes apps.Runtime.
 type Runtime struct {
+	started time.Time
 	opts    Options
 	client  kubernetes.Interface
 	ns      string
 	log     *slog.Logger
 	factory informers.SharedInformerFactory
+	events  informers.SharedInformerFactory // the kubelet's events about pods
 	pods    listerscorev1.PodLister
 	deploys listersappsv1.DeploymentLister
 	ctx     context.Context // ends at Close: the informers, the log streams
 	cancel  context.CancelFunc
 
 	mu        sync.Mutex
+	metricsOK bool                 // the cluster answered for the metrics API
 	instances map[string]*instance // by ID: running, and found at start
 	releases  map[string]*sync.Mutex
 	closed    bool
@@ -142,7 +151,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		o.Dial = d.DialContext
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	r := &Runtime{opts: o, client: o.Client, ns: o.Namespace, log: o.Log, ctx: rctx, cancel: cancel,
+	r := &Runtime{started: time.Now().Add(-time.Second), opts: o, client: o.Client, ns: o.Namespace, log: o.Log, ctx: rctx, cancel: cancel,
 		instances: map[string]*instance{}, releases: map[string]*sync.Mutex{}}
 	r.factory = informers.NewSharedInformerFactoryWithOptions(o.Client, 0, informers.WithNamespace(o.Namespace),
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = LabelManagedBy + "=" + ManagedBy }))
@@ -169,12 +178,29 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		cancel()
 		return nil, fmt.Errorf("kuberuntime: %w", err)
 	}
+	// Events carry no labels: they are chosen by the kind of object
+	// they are about.
+	r.events = informers.NewSharedInformerFactoryWithOptions(o.Client, 0, informers.WithNamespace(o.Namespace),
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+			lo.FieldSelector = fields.OneTermEqualSelector("involvedObject.kind", "Pod").String()
+		}))
+	if _, err := r.events.Core().V1().Events().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    r.kubeletEvent,
+		UpdateFunc: func(_, obj any) { r.kubeletEvent(obj) },
+	}); err != nil {
+		cancel()
+		return nil, fmt.Errorf("kuberuntime: %w", err)
+	}
 	r.factory.Start(rctx.Done())
-	for typ, ok := range r.factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			cancel()
-			r.factory.Shutdown()
-			return nil, fmt.Errorf("kuberuntime: the %v informer of namespace %s did not sync: %w", typ, o.Namespace, context.Cause(ctx))
+	r.events.Start(rctx.Done())
+	for _, f := range []informers.SharedInformerFactory{r.factory, r.events} {
+		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				cancel()
+				r.factory.Shutdown()
+				r.events.Shutdown()
+				return nil, fmt.Errorf("kuberuntime: the %v informer of namespace %s did not sync: %w", typ, o.Namespace, context.Cause(ctx))
+			}
 		}
 	}
 	r.adoptFound()
@@ -400,7 +426,61 @@ func (r *Runtime) Close(ctx context.Context) error {
 	}
 	r.cancel()
 	r.factory.Shutdown()
+	r.events.Shutdown()
 	return errors.Join(errs...)
+}
+
+// hasMetricsAPI checks that the cluster serves the metrics API (asked
+// until it once did: metrics-server may be installed later).
+func (r *Runtime) hasMetricsAPI() error {
+	r.mu.Lock()
+	ok := r.metricsOK
+	r.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if _, err := r.opts.Metrics.Discovery().ServerResourcesForGroupVersion("metrics.k8s.io/v1beta1"); err != nil {
+		return apogee.Errorf(apogee.EUNAVAILABLE, "the cluster has no metrics API (metrics.k8s.io/v1beta1): install metrics-server for the apps' usage figures and the autoscaler (%v)", err)
+	}
+	r.mu.Lock()
+	r.metricsOK = true
+	r.mu.Unlock()
+	return nil
+}
+
+// kubeletEvent hands the kubelet's word about a pod's probes to the
+// instance that follows the pod. Events older than the runtime (found
+// by the informer's first list) are history, and skipped.
+func (r *Runtime) kubeletEvent(obj any) {
+	ev, ok := obj.(*corev1.Event)
+	if !ok || ev.InvolvedObject.Kind != "Pod" || (ev.Reason != "Unhealthy" && ev.Reason != "Killing") {
+		return
+	}
+	if t := eventTime(ev); !t.IsZero() && t.Before(r.started) {
+		return
+	}
+	r.mu.Lock()
+	var in *instance
+	for _, x := range r.instances {
+		if x.podName() == ev.InvolvedObject.Name {
+			in = x
+			break
+		}
+	}
+	r.mu.Unlock()
+	if in != nil {
+		in.probeEvent(ev.Reason, ev.Message)
+	}
+}
+
+func eventTime(ev *corev1.Event) time.Time {
+	switch {
+	case !ev.LastTimestamp.IsZero():
+		return ev.LastTimestamp.Time
+	case !ev.EventTime.IsZero():
+		return ev.EventTime.Time
+	}
+	return ev.FirstTimestamp.Time
 }
 
 // podEvent hands a pod's news to the instance that follows it, or lets
@@ -567,6 +647,9 @@ func validate(s apps.Spec) error {
 		return apogee.Errorf(apogee.EINVALID, "negative duration in the health or restart settings")
 	case s.Health.Replace < s.Health.Unready:
 		return apogee.Errorf(apogee.EINVALID, "the health check replaces an instance (after %s) before it takes it out of rotation (after %s)", s.Health.Replace, s.Health.Unready)
+	}
+	if s.Dir != "" && !filepath.IsAbs(s.Dir) {
+		return apogee.Errorf(apogee.EINVALID, "the release tree %s is not an absolute path", s.Dir)
 	}
 	if s.Dir != "" {
 		if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {

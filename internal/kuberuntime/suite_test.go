@@ -1,0 +1,50 @@
+package kuberuntime
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/apogee-dev/apogee/internal/apps"
+	"github.com/apogee-dev/apogee/internal/apps/runtimetest"
+	"github.com/apogee-dev/apogee/internal/ociimage"
+)
+
+// TestRuntimeSuite runs the shared runtime suite on a real API server,
+// the cluster's other parts played by standIn (a kubelet that runs each
+// pod's container in a bwrap sandbox from the image the runtime pushed).
+// Each suite test gets a namespace of its own with the RBAC the docs
+// ship; the runtime talks as the user that RBAC binds.
+//
+// What the suite cannot ask of Kubernetes (runtimetest.Caps):
+//   - OneStream: the pod log API merges stdout and stderr;
+//   - WholeSeconds: probe timeouts and periods are whole seconds;
+//   - no Limits: a pod has no process limit of its own (the kubelet's
+//     podPidsLimit is the node's), so the fork bomb case does not apply.
+func TestRuntimeSuite(t *testing.T) {
+	admin, user := apiServer(t)
+	si := newStandIn(t, admin)
+	n := 0
+	runtimetest.Run(t, runtimetest.Caps{Isolated: true, OneStream: true, WholeSeconds: true}, func(t *testing.T, obs apps.Observer) apps.Runtime {
+		n++
+		space := fmt.Sprintf("suite-%d", n)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: space}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		applyRBAC(t, admin, space)
+		r, err := New(ctx, Options{
+			Client: user, Namespace: space, Observer: obs, Dial: si.Dial, Metrics: si.mc,
+			Images: &ImageBuilder{Builder: &ociimage.Builder{Base: si.baseRef()}, Repository: si.reg + "/apogee"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	})
+}
