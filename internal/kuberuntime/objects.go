@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -280,4 +281,41 @@ func probeTiming(period, window time.Duration) (p, n int32) {
 // seconds is d in whole seconds, at least 1.
 func seconds(d time.Duration) int32 {
 	return max(1, int32(math.Ceil(d.Seconds())))
+}
+
+// LabelReleaseCommand marks a release command's Job and its pod with the
+// release (instead of LabelRelease, so that no instance takes the pod).
+const LabelReleaseCommand = "apogee.dev/release-command"
+
+// ReleaseJob is the Job that runs a release's release command (the
+// Procfile's release: line) once before its instances start: the
+// release's image, variables (its Secret), limits and security context,
+// as its Deployment's pods have, without probes, run once (no retry: a
+// failed migration fails the deploy), bounded by timeout.
+func ReleaseJob(s apps.Spec, pr *corev1.ConfigMap, o ObjectOptions, command string, timeout time.Duration) (*batchv1.Job, error) {
+	s = s.WithDefaults()
+	objs, err := ReleaseObjects(s, pr, o)
+	if err != nil {
+		return nil, err
+	}
+	tpl := *objs.Deployment.Spec.Template.DeepCopy()
+	lbl := map[string]string{LabelProject: s.Project, LabelReleaseCommand: s.Release, LabelManagedBy: ManagedBy}
+	tpl.Labels = lbl
+	tpl.Spec.RestartPolicy = corev1.RestartPolicyNever
+	c := &tpl.Spec.Containers[0]
+	c.Command = []string{"/bin/sh", "-c", command}
+	c.StartupProbe, c.ReadinessProbe, c.LivenessProbe, c.Ports = nil, nil, nil, nil
+	meta := objs.Deployment.ObjectMeta
+	meta.Name = ReleaseName(s.Project, s.Release) + "-release"
+	meta.Labels, meta.Annotations = lbl, nil
+	return &batchv1.Job{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: meta,
+		Spec: batchv1.JobSpec{
+			Template:                tpl,
+			BackoffLimit:            ptr.To(int32(0)),
+			ActiveDeadlineSeconds:   ptr.To(int64(math.Ceil(timeout.Seconds()))),
+			TTLSecondsAfterFinished: ptr.To(int32(600)),
+		},
+	}, nil
 }

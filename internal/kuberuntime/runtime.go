@@ -128,8 +128,9 @@ type Runtime struct {
 	cancel  context.CancelFunc
 
 	mu        sync.Mutex
-	metricsOK bool                 // the cluster answered for the metrics API
-	instances map[string]*instance // by ID: running, and found at start
+	metricsOK bool                        // the cluster answered for the metrics API
+	jobs      map[string]chan *corev1.Pod // RunRelease's waits, by project/release
+	instances map[string]*instance        // by ID: running, and found at start
 	releases  map[string]*sync.Mutex
 	closed    bool
 }
@@ -308,14 +309,8 @@ func (r *Runtime) apply(ctx context.Context, s apps.Spec, image string, replicas
 	if err != nil {
 		return err
 	}
-	secrets := r.client.CoreV1().Secrets(r.ns)
-	if _, err := secrets.Create(ctx, objs.Secret, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
-		_, err = secrets.Update(ctx, objs.Secret, metav1.UpdateOptions{})
-		if err != nil {
-			return fmt.Errorf("kuberuntime: update secret %s: %w", objs.Secret.Name, err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("kuberuntime: create secret %s: %w", objs.Secret.Name, err)
+	if err := r.applySecret(ctx, objs.Secret); err != nil {
+		return err
 	}
 	if _, err := r.client.CoreV1().Services(r.ns).Create(ctx, objs.Service, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("kuberuntime: create service %s: %w", objs.Service.Name, err)
@@ -492,6 +487,12 @@ func (r *Runtime) podEvent(obj any) {
 	}
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
+		return
+	}
+	if p.Labels[LabelReleaseCommand] != "" {
+		if !gone {
+			r.jobPodEvent(p)
+		}
 		return
 	}
 	r.mu.Lock()

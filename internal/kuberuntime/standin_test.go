@@ -9,6 +9,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -140,6 +142,7 @@ func newStandIn(t *testing.T, c kubernetes.Interface) *standIn {
 		DeleteFunc: func(any) { s.poke() },
 	}
 	f.Apps().V1().Deployments().Informer().AddEventHandler(kick)
+	f.Batch().V1().Jobs().Informer().AddEventHandler(kick)
 	f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { s.poke(); s.kubelet(obj.(*corev1.Pod), false) },
 		UpdateFunc: func(_, obj any) { s.poke(); s.kubelet(obj.(*corev1.Pod), false) },
@@ -293,13 +296,29 @@ func (s *standIn) controllers() {
 	if err != nil {
 		return
 	}
+	jobs, err := s.c.BatchV1().Jobs("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
 	owners := map[types.UID]*appsv1.Deployment{}
 	for i := range ds.Items {
 		owners[ds.Items[i].UID] = &ds.Items[i]
 	}
+	jobOwners := map[types.UID]bool{}
+	for _, j := range jobs.Items {
+		jobOwners[j.UID] = true
+	}
 	live := map[types.UID][]corev1.Pod{}
+	jobPods := map[types.UID]bool{}
 	for _, p := range pods.Items {
 		ref := metav1.GetControllerOf(&p)
+		if ref != nil && ref.Kind == "Job" {
+			if !jobOwners[ref.UID] && p.DeletionTimestamp == nil {
+				s.c.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}})
+			}
+			jobPods[ref.UID] = true
+			continue
+		}
 		if ref == nil || ref.Kind != "Deployment" {
 			continue
 		}
@@ -312,6 +331,12 @@ func (s *standIn) controllers() {
 		}
 		if p.DeletionTimestamp == nil {
 			live[ref.UID] = append(live[ref.UID], p)
+		}
+	}
+	// The Job controller: one pod per Job, run once (backoffLimit 0).
+	for i := range jobs.Items {
+		if j := &jobs.Items[i]; !jobPods[j.UID] && j.DeletionTimestamp == nil {
+			s.createJobPod(j)
 		}
 	}
 	for _, d := range owners {
@@ -348,6 +373,24 @@ func (s *standIn) createPod(d *appsv1.Deployment) {
 	p.Spec.NodeName = s.node
 	if _, err := s.c.CoreV1().Pods(d.Namespace).Create(s.ctx, p, metav1.CreateOptions{}); err != nil && s.ctx.Err() == nil {
 		s.t.Logf("stand-in: create a pod of %s: %v", d.Name, err)
+	}
+}
+
+func (s *standIn) createJobPod(j *batchv1.Job) {
+	tpl := j.Spec.Template.DeepCopy()
+	lbl := maps.Clone(tpl.Labels)
+	lbl["batch.kubernetes.io/job-name"] = j.Name
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: j.Name + "-" + rand.String(5), Namespace: j.Namespace, Labels: lbl,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: j.Name, UID: j.UID,
+				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
+		},
+		Spec: tpl.Spec,
+	}
+	p.Spec.NodeName = s.node
+	if _, err := s.c.CoreV1().Pods(j.Namespace).Create(s.ctx, p, metav1.CreateOptions{}); err != nil && s.ctx.Err() == nil {
+		s.t.Logf("stand-in: create the pod of job %s: %v", j.Name, err)
 	}
 }
 
@@ -638,7 +681,7 @@ func (p *podRun) run() {
 			break
 		}
 		res, killed := p.once(n, tr, env, c)
-		if p.isDeleting() || killed == "deleted" {
+		if p.isDeleting() || killed == "deleted" || p.pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
 			p.terminated(res, true)
 			break
 		}
@@ -649,6 +692,13 @@ func (p *podRun) run() {
 		case <-p.gone:
 		}
 		backoff = min(2*backoff, 2*time.Second)
+	}
+	if !p.isDeleting() {
+		// Run once (a Job's pod): it stays, ended, until deleted.
+		select {
+		case <-p.deleting:
+		case <-p.gone:
+		}
 	}
 	p.finish()
 }
@@ -739,7 +789,16 @@ func (p *podRun) env(cfg *v1.ConfigFile, c corev1.Container) ([]string, error) {
 // once runs the container once, with its probes, and says how it ended
 // and what ended it ("" by itself, "deleted", "Startup", "Liveness").
 func (p *podRun) once(n int, tr *tree, env []string, c corev1.Container) (sandbox.Result, string) {
-	argv := append(slices.Clone(tr.cfg.Config.Entrypoint), tr.cfg.Config.Cmd...)
+	// The container's command and args replace the image's entrypoint
+	// and cmd.
+	entry, args := tr.cfg.Config.Entrypoint, tr.cfg.Config.Cmd
+	if len(c.Command) > 0 {
+		entry, args = c.Command, nil
+	}
+	if len(c.Args) > 0 {
+		args = c.Args
+	}
+	argv := append(slices.Clone(entry), args...)
 	cr := &containerRun{id: fmt.Sprintf("standin://%s-%d", p.uid, n), changed: make(chan struct{}), started: time.Now()}
 	stdout, outDone := cr.output()
 	stderr, errDone := cr.output()
@@ -823,6 +882,9 @@ func killMessage(why string) string {
 // then readiness and liveness, each every periodSeconds; a probe that
 // fails failureThreshold times in a row acts.
 func (p *podRun) probe(ctx context.Context, cr *containerRun, c corev1.Container, why chan<- string) {
+	if c.StartupProbe == nil || c.ReadinessProbe == nil || c.LivenessProbe == nil || len(c.Ports) == 0 {
+		return // a Job's pod: no probes
+	}
 	check := func(pr *corev1.Probe) error {
 		port := c.Ports[0].ContainerPort
 		hc := &http.Client{Timeout: time.Duration(pr.TimeoutSeconds) * time.Second, Transport: &http.Transport{

@@ -3,10 +3,12 @@ package kuberuntime
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/apogee-dev/apogee/internal/apps"
@@ -47,4 +49,48 @@ func TestRuntimeSuite(t *testing.T) {
 		}
 		return r
 	})
+}
+
+// TestReleaseCommandJob runs release commands as Jobs on a real API
+// server (the stand-in plays the Job controller and the kubelet): the
+// output comes back, the release's variables are there, a failure is an
+// exit code, and the Job is gone afterwards.
+func TestReleaseCommandJob(t *testing.T) {
+	admin, user := apiServer(t)
+	si := newStandIn(t, admin)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := New(ctx, Options{Client: user, Namespace: ns, Dial: si.Dial, Metrics: si.mc,
+		Images: &ImageBuilder{Builder: &ociimage.Builder{Base: si.baseRef()}, Repository: si.reg + "/apogee"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	dir := runtimetest.AppDir(t)
+	for _, tc := range []struct {
+		name, command string
+		code          int
+		out           string
+	}{
+		{"ok", `echo "migrating $DATABASE_URL in $PWD"`, 0, "migrating postgres://db/app in /workspace\n"},
+		{"fails", `echo "no database" >&2; exit 3`, 3, "no database\n"},
+		{"not found", `no-such-migrate`, 127, "not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := apps.Spec{Project: "web", Release: "r" + strings.ReplaceAll(tc.name, " ", ""), Dir: dir, Command: "node app.js",
+				Env: []string{"DATABASE_URL=postgres://db/app"}}
+			var out strings.Builder
+			res, err := r.RunRelease(ctx, s, tc.command, time.Minute, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != tc.code || res.Reason != "exited" || !strings.Contains(out.String(), tc.out) {
+				t.Errorf("result %+v, output %q; want code %d and %q", res, out.String(), tc.code, tc.out)
+			}
+			job := ReleaseName(s.Project, s.Release) + "-release"
+			if _, err := admin.BatchV1().Jobs(ns).Get(ctx, job, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("job %s after the run: %v", job, err)
+			}
+		})
+	}
 }
