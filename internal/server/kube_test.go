@@ -35,7 +35,9 @@ func TestRuntimeFlags(t *testing.T) {
 		{"password file", func(c *Config) { c.RegistryUsername, c.RegistryPasswordFile = "robot", passwordFile }, ""},
 		{"username without password", func(c *Config) { c.RegistryUsername = "robot" }, "--registry-username"},
 		{"password without username", func(c *Config) { c.RegistryPassword = "s3cret" }, "--registry-username"},
-		{"password twice", func(c *Config) { c.RegistryUsername, c.RegistryPassword, c.RegistryPasswordFile = "robot", "a", passwordFile }, "once"},
+		{"password twice", func(c *Config) {
+			c.RegistryUsername, c.RegistryPassword, c.RegistryPasswordFile = "robot", "a", passwordFile
+		}, "once"},
 		{"missing password file", func(c *Config) { c.RegistryUsername, c.RegistryPasswordFile = "robot", "/nonexistent/pw" }, "--registry-password-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
