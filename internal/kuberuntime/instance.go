@@ -650,7 +650,7 @@ func (in *instance) release(ctx context.Context, pod string, grace time.Duration
 			return fmt.Errorf("kuberuntime: mark pod %s: %w", pod, err)
 		}
 	}
-	if left == 0 {
+	if left == 0 && !r.hasSpare(s.Release) {
 		// The release's last instance: its objects go, pods with them.
 		if pod != "" {
 			sec := int64(grace.Seconds())

@@ -132,10 +132,83 @@ type Runtime struct {
 	jobs      map[string]chan *corev1.Pod // RunRelease's waits, by project/release
 	instances map[string]*instance        // by ID: running, and found at start
 	releases  map[string]*sync.Mutex
+	spares    map[string]apps.Spec // by release: kept at replicas 0 (Prestart)
 	closed    bool
 }
 
-var _ apps.Runtime = (*Runtime)(nil)
+var (
+	_ apps.Runtime    = (*Runtime)(nil)
+	_ apps.Prestarter = (*Runtime)(nil)
+)
+
+// Prestart is scale to zero's spare on Kubernetes: the release's objects
+// (Secret, Service, Deployment) are made, or kept when its last instance
+// stops, with replicas 0, so that the Start that wakes the app only
+// scales the Deployment up (its image built and pushed, nothing else to
+// create). Again does nothing.
+func (r *Runtime) Prestart(ctx context.Context, s apps.Spec) error {
+	s = s.WithDefaults()
+	if err := validate(s); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return apogee.Errorf(apogee.ECONFLICT, "the Kubernetes runtime is closed")
+	}
+	if _, ok := r.spares[s.Release]; ok {
+		r.mu.Unlock()
+		return nil
+	}
+	r.mu.Unlock()
+	rel := r.releaseLock(s.Release)
+	rel.Lock()
+	defer rel.Unlock()
+	image, err := r.opts.Images.Image(ctx, s)
+	if err != nil {
+		return fmt.Errorf("kuberuntime: the image of release %s: %w", s.Release, err)
+	}
+	r.mu.Lock()
+	n := r.countLocked(s.Release)
+	r.mu.Unlock()
+	if err := r.apply(ctx, s, image, int32(n)); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.spares[s.Release] = s
+	r.mu.Unlock()
+	return nil
+}
+
+// DropSpare forgets release's spare and, when no instance of it runs,
+// deletes its objects.
+func (r *Runtime) DropSpare(release string) {
+	rel := r.releaseLock(release)
+	rel.Lock()
+	defer rel.Unlock()
+	r.mu.Lock()
+	s, ok := r.spares[release]
+	delete(r.spares, release)
+	n := r.countLocked(release)
+	r.mu.Unlock()
+	if !ok || n > 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.deleteRelease(ctx, s); err != nil {
+		r.log.Warn("deleting a spare release's objects failed", "release", release, "err", err)
+	}
+}
+
+// hasSpare: release's objects stay at replicas 0 when its last instance
+// stops.
+func (r *Runtime) hasSpare(release string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.spares[release]
+	return ok
+}
 
 // New starts the runtime's informers on the namespace and waits for
 // their caches; the pods found there become instances (Instances lists
@@ -153,7 +226,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	r := &Runtime{started: time.Now().Add(-time.Second), opts: o, client: o.Client, ns: o.Namespace, log: o.Log, ctx: rctx, cancel: cancel,
-		instances: map[string]*instance{}, releases: map[string]*sync.Mutex{}}
+		instances: map[string]*instance{}, releases: map[string]*sync.Mutex{}, spares: map[string]apps.Spec{}}
 	r.factory = informers.NewSharedInformerFactoryWithOptions(o.Client, 0, informers.WithNamespace(o.Namespace),
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = LabelManagedBy + "=" + ManagedBy }))
 	podInf := r.factory.Core().V1().Pods()
@@ -418,6 +491,15 @@ func (r *Runtime) Close(ctx context.Context) error {
 			})
 		}
 		wg.Wait()
+		r.mu.Lock()
+		var spares []string
+		for rel := range r.spares {
+			spares = append(spares, rel)
+		}
+		r.mu.Unlock()
+		for _, rel := range spares {
+			r.DropSpare(rel)
+		}
 	}
 	r.cancel()
 	r.factory.Shutdown()

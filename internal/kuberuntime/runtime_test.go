@@ -3,6 +3,8 @@ package kuberuntime
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,9 +12,13 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	fakediscovery "k8s.io/client-go/discovery/fake"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+	metricsfake "k8s.io/metrics/pkg/client/clientset/versioned/fake"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/apps"
@@ -431,4 +437,94 @@ func stopAsKubelet(t *testing.T, c kubernetes.Interface, in apps.Instance, pod s
 func TestRuntimeFake(t *testing.T) {
 	c := fake.NewClientset()
 	runtimeBehaviour(t, c, c)
+}
+
+// TestSpareKeepsReplicasZero: Prestart makes the release's objects at
+// replicas 0, the Start that wakes the app scales them up, its last stop
+// keeps them at 0, and DropSpare deletes them.
+func TestSpareKeepsReplicasZero(t *testing.T) {
+	c := fake.NewClientset()
+	r := newRuntime(t, c, nil, false)
+	defer r.Close(context.Background())
+	s := testSpec("r9")
+	if err := r.Prestart(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if n := *deployment(t, c, "r9").Spec.Replicas; n != 0 {
+		t.Fatalf("spare's replicas %d, want 0", n)
+	}
+	in, err := r.Start(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := *deployment(t, c, "r9").Spec.Replicas; n != 1 {
+		t.Errorf("replicas %d after the wake, want 1", n)
+	}
+	if err := in.Stop(context.Background(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := *deployment(t, c, "r9").Spec.Replicas; n != 0 {
+		t.Errorf("replicas %d after the last stop, want 0 (kept)", n)
+	}
+	if _, err := c.CoreV1().Secrets(ns).Get(context.Background(), ReleaseName("web", "r9")+"-env", metav1.GetOptions{}); err != nil {
+		t.Errorf("the spare's Secret: %v", err)
+	}
+	r.DropSpare("r9")
+	if _, err := c.AppsV1().Deployments(ns).Get(context.Background(), ReleaseName("web", "r9"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Deployment after DropSpare: %v", err)
+	}
+	if err := r.Prestart(context.Background(), apps.Spec{Project: "web", Release: "r_9", Command: "x"}); apogee.ErrorCode(err) != apogee.EINVALID {
+		t.Errorf("a bad spec's spare: %v", err)
+	}
+}
+
+// TestUsageFromMetricsAPI: Usage reads the pod's PodMetrics (the
+// metrics clientset's fake), and says to install metrics-server when
+// the cluster has no metrics API.
+func TestUsageFromMetricsAPI(t *testing.T) {
+	c := fake.NewClientset()
+	mc := metricsfake.NewSimpleClientset()
+	ctx := context.Background()
+	r, err := New(ctx, Options{Client: c, Namespace: ns, Images: &fixedImages{}, Metrics: mc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	k := &kubelet{t: t, c: c}
+	in, err := r.Start(ctx, testSpec("r8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := k.pod("r8")
+	waitPod(t, in)
+	// No metrics.k8s.io in discovery: the cluster has no metrics-server.
+	if _, err := in.Usage(); err == nil || !strings.Contains(err.Error(), "install metrics-server") {
+		t.Errorf("Usage without a metrics API: %v", err)
+	}
+	mc.Discovery().(*fakediscovery.FakeDiscovery).Resources = []*metav1.APIResourceList{{
+		GroupVersion: "metrics.k8s.io/v1beta1", APIResources: []metav1.APIResource{{Name: "pods", Namespaced: true, Kind: "PodMetrics"}},
+	}}
+	if _, err := in.Usage(); err == nil || !strings.Contains(err.Error(), "no figures for pod") {
+		t.Errorf("Usage before the first scrape: %v", err)
+	}
+	pm := &metricsv1beta1.PodMetrics{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: ns},
+		Containers: []metricsv1beta1.ContainerMetrics{{Name: containerName, Usage: corev1.ResourceList{
+			corev1.ResourceMemory: resource.MustParse("96Mi"), corev1.ResourceCPU: resource.MustParse("500m")}}}}
+	if err := mc.Tracker().Create(metricsv1beta1.SchemeGroupVersion.WithResource("pods"), pm, ns); err != nil {
+		t.Fatal(err)
+	}
+	u, err := in.Usage()
+	if err != nil || u.MemoryBytes != 96<<20 {
+		t.Fatalf("usage %+v, %v", u, err)
+	}
+	// CPU time grows at the rate the metrics API gives (half a core).
+	first := time.Now()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Since(first) < 20*time.Millisecond && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	u2, err := in.Usage()
+	if err != nil || u2.CPU <= u.CPU || u2.CPU > time.Since(first) {
+		t.Errorf("CPU %v then %v over %v at half a core", u.CPU, u2.CPU, time.Since(first))
+	}
 }
