@@ -127,13 +127,14 @@ type Runtime struct {
 	ctx     context.Context // ends at Close: the informers, the log streams
 	cancel  context.CancelFunc
 
-	mu        sync.Mutex
-	metricsOK bool                        // the cluster answered for the metrics API
-	jobs      map[string]chan *corev1.Pod // RunRelease's waits, by project/release
-	instances map[string]*instance        // by ID: running, and found at start
-	releases  map[string]*sync.Mutex
-	spares    map[string]apps.Spec // by release: kept at replicas 0 (Prestart)
-	closed    bool
+	mu            sync.Mutex
+	metricsOK     bool                        // the cluster answered for the metrics API
+	jobs          map[string]chan *corev1.Pod // RunRelease's waits, by project/release
+	metricsWarned bool
+	instances     map[string]*instance // by ID: running, and found at start
+	releases      map[string]*sync.Mutex
+	spares        map[string]apps.Spec // by release: kept at replicas 0 (Prestart)
+	closed        bool
 }
 
 var (
@@ -517,6 +518,13 @@ func (r *Runtime) hasMetricsAPI() error {
 		return nil
 	}
 	if _, err := r.opts.Metrics.Discovery().ServerResourcesForGroupVersion("metrics.k8s.io/v1beta1"); err != nil {
+		r.mu.Lock()
+		warned := r.metricsWarned
+		r.metricsWarned = true
+		r.mu.Unlock()
+		if !warned {
+			r.log.Warn("the cluster has no metrics API (metrics.k8s.io): instances show no usage until metrics-server is installed", "err", err)
+		}
 		return apogee.Errorf(apogee.EUNAVAILABLE, "the cluster has no metrics API (metrics.k8s.io/v1beta1): install metrics-server for the apps' usage figures and the autoscaler (%v)", err)
 	}
 	r.mu.Lock()
