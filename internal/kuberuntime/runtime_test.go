@@ -14,9 +14,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	metricsfake "k8s.io/metrics/pkg/client/clientset/versioned/fake"
 
@@ -47,11 +49,56 @@ func newRuntime(t *testing.T, c kubernetes.Interface, obs apps.Observer, keep bo
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	started := podWatches(c)
 	r, err := New(ctx, Options{Client: c, Namespace: ns, Images: &fixedImages{}, Observer: obs, KeepOnClose: keep})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The fake clientset's informers report synced before their watch
+	// is registered, and the fake never relists: what changes in
+	// between is lost. Wait for the runtime's pod watch.
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the runtime's pod watch never started")
+	}
 	return r
+}
+
+var (
+	watchMu  sync.Mutex
+	watchers = map[*fake.Clientset]chan struct{}{}
+)
+
+// podWatches returns a channel that receives when the next watch of
+// pods starts on c, a fake clientset (closed at once for a real API
+// server, whose informers watch from the list's resourceVersion).
+func podWatches(c kubernetes.Interface) <-chan struct{} {
+	fc, ok := c.(*fake.Clientset)
+	if !ok {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	watchMu.Lock()
+	defer watchMu.Unlock()
+	ch, ok := watchers[fc]
+	if !ok {
+		ch = make(chan struct{}, 16)
+		watchers[fc] = ch
+		fc.PrependWatchReactor("pods", func(a k8stesting.Action) (bool, watch.Interface, error) {
+			w, err := fc.Tracker().Watch(a.GetResource(), a.GetNamespace())
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+			return true, w, err
+		})
+	}
+	for len(ch) > 0 {
+		<-ch
+	}
+	return ch
 }
 
 func testSpec(release string) apps.Spec {
@@ -396,12 +443,24 @@ func stopAsKubelet(t *testing.T, c kubernetes.Interface, in apps.Instance, pod s
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- in.Stop(context.Background(), 2*time.Second) }()
-	waitState(t, in, apps.StateStopping)
+	// Stopping, or stopped already (the fake clientset deletes at once).
+	deadline := time.After(30 * time.Second)
+	for {
+		ch := in.Changed()
+		if st := in.Status().State; st == apps.StateStopping || st == apps.StateStopped {
+			break
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("instance %s never stopping: %+v", in.ID(), in.Status())
+		}
+	}
 	if in.Ready() {
 		t.Error("a stopping instance is Ready")
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	until := time.Now().Add(30 * time.Second)
+	for time.Now().Before(until) {
 		p, err := c.CoreV1().Pods(ns).Get(context.Background(), pod, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			break
