@@ -26,19 +26,25 @@
 // remove (controller.kubernetes.io/pod-deletion-cost), lowers the
 // replicas by one and deletes the pod with the grace asked for, then waits
 // for the pod to be gone; the last instance of a release to stop deletes
-// the release's objects. The Deployment's replicas are always the number
-// of instances that run.
+// the release's objects, unless the release has a spare (Prestart: scale
+// to zero keeps them at replicas 0). The Deployment's replicas are
+// always the number of instances that run.
 //
-// The runtime watches pods and Deployments with informers (no polling):
-// the pod's phase, container state and Ready condition give the
-// instance's State; a Deployment whose rollout passed its progress
-// deadline fails the instances still waiting for a pod. Runtime logs
-// come from the pods' log API, streamed (follow) to the Observer while a
-// container runs.
+// The runtime watches pods, Deployments and the kubelet's Events about
+// pods with informers (no polling): the pod's phase, container state and
+// Ready condition give the instance's State; the Events say why a probe
+// failed and which probe a container was killed for, which words the
+// crash as the local runtime does; a Deployment whose rollout passed its
+// progress deadline fails the instances still waiting for a pod. Runtime
+// logs come from the pods' log API, streamed (follow) through
+// logs.Capture's rate limit to the Observer; stdout and stderr arrive
+// merged. Usage reads the metrics API (metrics-server). Release commands
+// run as a Job (RunRelease).
 //
 // Dial connects to the pod's IP and the app's port, as Knative's
-// activator and the Endpoints of the release's Service do: the edge
-// balances per pod.
+// activator does: the edge balances per instance (its in-flight counts
+// feed the autoscaler), so neither the Service nor its EndpointSlices
+// (the same ready pod IPs) are in the path.
 //
 // Images: the runtime asks Images for the release's image; ImageBuilder
 // makes and pushes it with internal/ociimage (no Docker).
