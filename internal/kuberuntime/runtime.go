@@ -689,13 +689,17 @@ func (r *Runtime) label(p *corev1.Pod, id string) error {
 // deploymentEvent fails the waiting instances of a release whose rollout
 // passed its deadline.
 func (r *Runtime) deploymentEvent(obj any) {
-	if _, gone := obj.(deleted); gone {
+	if g, gone := obj.(deleted); gone {
+		if d, ok := g.obj.(*appsv1.Deployment); ok {
+			r.drifted(d.Labels[LabelProject], d.Labels[LabelRelease], -1)
+		}
 		return
 	}
 	d, ok := obj.(*appsv1.Deployment)
 	if !ok {
 		return
 	}
+	r.drifted(d.Labels[LabelProject], d.Labels[LabelRelease], ptr.Deref(d.Spec.Replicas, 1))
 	for _, c := range d.Status.Conditions {
 		if c.Type != appsv1.DeploymentProgressing || c.Status != corev1.ConditionFalse || c.Reason != "ProgressDeadlineExceeded" {
 			continue
@@ -716,6 +720,59 @@ func (r *Runtime) deploymentEvent(obj any) {
 			in.fail(reason)
 		}
 	}
+}
+
+// drifted converges a release's objects back to what runs here when the
+// cluster says otherwise (replicas -1: its Deployment was deleted): a
+// Deployment deleted or scaled by hand while instances of the release
+// run is made again, or scaled back, to one replica per instance.
+func (r *Runtime) drifted(project, release string, replicas int32) {
+	r.mu.Lock()
+	if r.closed || release == "" {
+		r.mu.Unlock()
+		return
+	}
+	n := r.countLocked(release)
+	r.mu.Unlock()
+	if n == 0 || int32(n) == replicas {
+		return
+	}
+	go r.reconcile(project, release)
+}
+
+func (r *Runtime) reconcile(project, release string) {
+	rel := r.releaseLock(release)
+	rel.Lock()
+	defer rel.Unlock()
+	r.mu.Lock()
+	var s apps.Spec
+	n := 0
+	for _, in := range r.instances {
+		if in.spec.Release == release && in.spec.Project == project && !in.isStopping() {
+			s, n = in.spec, n+1
+		}
+	}
+	closed := r.closed
+	r.mu.Unlock()
+	if closed || n == 0 {
+		return
+	}
+	if d, err := r.deploys.Deployments(r.ns).Get(ReleaseName(project, release)); err == nil && ptr.Deref(d.Spec.Replicas, 1) == int32(n) {
+		return // converged meanwhile
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
+	defer cancel()
+	image, err := r.opts.Images.Image(ctx, s)
+	if err == nil {
+		err = r.apply(ctx, s, image, int32(n))
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("converging a release's objects failed", "project", project, "release", release, "err", err)
+		}
+		return
+	}
+	r.log.Info("converged a release's objects", "project", project, "release", release, "replicas", n)
 }
 
 // validate checks a Spec (with its defaults) as the contract says.

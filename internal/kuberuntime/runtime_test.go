@@ -21,6 +21,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	metricsfake "k8s.io/metrics/pkg/client/clientset/versioned/fake"
+	"k8s.io/utils/ptr"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/apps"
@@ -586,4 +587,51 @@ func TestUsageFromMetricsAPI(t *testing.T) {
 	if err != nil || u2.CPU <= u.CPU || u2.CPU > time.Since(first) {
 		t.Errorf("CPU %v then %v over %v at half a core", u.CPU, u2.CPU, time.Since(first))
 	}
+}
+
+// TestConverges: a Deployment scaled or deleted by hand while instances
+// of its release run is brought back to one replica per instance.
+func TestConverges(t *testing.T) {
+	c := fake.NewClientset()
+	r := newRuntime(t, c, nil, false)
+	defer r.Close(context.Background())
+	ctx := context.Background()
+	for range 2 {
+		if _, err := r.Start(ctx, testSpec("r10")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := ReleaseName("web", "r10")
+	waitReplicas := func(what string) {
+		t.Helper()
+		w, err := c.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		if d, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{}); err == nil && *d.Spec.Replicas == 2 {
+			return
+		}
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case ev := <-w.ResultChan():
+				if d, ok := ev.Object.(*appsv1.Deployment); ok && d.Name == name && ev.Type != watch.Deleted && *d.Spec.Replicas == 2 {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s: the Deployment never came back to 2 replicas", what)
+			}
+		}
+	}
+	d := deployment(t, c, "r10")
+	d.Spec.Replicas = ptr.To(int32(5))
+	if _, err := c.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicas("scaled to 5 by hand")
+	if err := c.AppsV1().Deployments(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicas("deleted by hand")
 }
