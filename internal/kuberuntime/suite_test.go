@@ -3,6 +3,9 @@ package kuberuntime
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/apogee-dev/apogee/internal/appproxy"
 	"github.com/apogee-dev/apogee/internal/apps"
 	"github.com/apogee-dev/apogee/internal/apps/runtimetest"
 	"github.com/apogee-dev/apogee/internal/ociimage"
@@ -93,4 +97,95 @@ func TestReleaseCommandJob(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestManagerOnAPIServer runs apps.Manager (what apphost drives) on the
+// Kubernetes runtime against a real API server, pods run by the
+// stand-in kubelet: a release whose pods get ready goes live and serves
+// through the edge's proxy; a release whose app answers 500 is refused
+// with the kubelet's reason, and production stays on the release that
+// served; a good release then replaces it, and the old release's
+// objects leave the cluster.
+func TestManagerOnAPIServer(t *testing.T) {
+	admin, user := apiServer(t)
+	si := newStandIn(t, admin)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rt, err := New(ctx, Options{Client: user, Namespace: ns, Dial: si.Dial, Metrics: si.mc,
+		Images: &ImageBuilder{Builder: &ociimage.Builder{Base: si.baseRef()}, Repository: si.reg + "/apogee"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := apps.NewManager(rt, appproxy.New(appproxy.Options{}), apps.ManagerOptions{KeepWarm: 0})
+	defer func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+		defer ccancel()
+		m.Close(cctx)
+		rt.Close(cctx)
+	}()
+	dir := runtimetest.AppDir(t)
+	spec := func(release string, env ...string) apps.Spec {
+		return apps.Spec{Project: "web", Release: release, Dir: dir, Command: "exec node app.js", Env: env,
+			Health:  apps.Health{BootTimeout: 5 * time.Second, Interval: time.Second, Timeout: time.Second},
+			Restart: apps.Restart{StopGrace: 2 * time.Second}}
+	}
+	if err := m.Prepare(ctx, apps.Release{Spec: spec("r1", "GREETING=one"), Instances: 2}); err != nil {
+		t.Fatalf("prepare r1: %v", err)
+	}
+	if err := m.Switch(ctx, "web", "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := admin.AppsV1().Deployments(ns).Get(ctx, ReleaseName("web", "r1"), metav1.GetOptions{}); err != nil || *d.Spec.Replicas != 2 {
+		t.Fatalf("r1's Deployment: %v", err)
+	}
+	for _, in := range m.Instances("r1") {
+		if code, body, err := get(ctx, in); err != nil || code != 200 || body != "hello from one\n" {
+			t.Errorf("instance %s: %d %q %v", in.ID(), code, body, err)
+		}
+	}
+	err = m.Prepare(ctx, apps.Release{Spec: spec("r2", "MODE=health500"), Instances: 1})
+	if err == nil || !strings.Contains(err.Error(), "GET / answered 500") {
+		t.Fatalf("a release answering 500 was not refused with the kubelet's reason: %v", err)
+	}
+	if cur := m.Current("web"); cur != "r1" {
+		t.Errorf("production serves %q, want r1", cur)
+	}
+	if err := m.Prepare(ctx, apps.Release{Spec: spec("r3", "GREETING=three"), Instances: 1}); err != nil {
+		t.Fatalf("prepare r3: %v", err)
+	}
+	if err := m.Switch(ctx, "web", "r3"); err != nil {
+		t.Fatal(err)
+	}
+	for _, release := range []string{"r1", "r2"} {
+		w, err := admin.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := admin.AppsV1().Deployments(ns).Get(ctx, ReleaseName("web", release), metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				break
+			}
+			select {
+			case <-w.ResultChan():
+			case <-ctx.Done():
+				t.Fatalf("the Deployment of %s is still there", release)
+			}
+		}
+		w.Stop()
+	}
+}
+
+func get(ctx context.Context, in apps.Instance) (int, string, error) {
+	c := &http.Client{Transport: &http.Transport{
+		DialContext:       func(ctx context.Context, _, _ string) (net.Conn, error) { return in.Dial(ctx) },
+		DisableKeepAlives: true,
+	}, Timeout: 10 * time.Second}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://instance/", nil)
+	res, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), err
 }
