@@ -721,6 +721,10 @@ func (p *podRun) finish() {
 // it is being deleted, else a crash-loop back-off.
 func (p *podRun) terminated(res sandbox.Result, last bool) {
 	p.mu.Lock()
+	if len(p.runs) == 0 {
+		p.mu.Unlock()
+		return // never started (the stand-in is closing)
+	}
 	cr := p.runs[len(p.runs)-1]
 	t := &corev1.ContainerStateTerminated{ExitCode: int32(res.ExitCode), ContainerID: cr.id,
 		StartedAt: metav1.NewTime(cr.started), FinishedAt: metav1.Now(), Reason: "Completed"}
@@ -813,8 +817,14 @@ func (p *podRun) once(n int, tr *tree, env []string, c corev1.Container) (sandbo
 	if err != nil {
 		stdout.Close()
 		stderr.Close()
+		if p.s.ctx.Err() != nil {
+			return sandbox.Result{ExitCode: 128}, "deleted" // the test is over
+		}
 		p.s.t.Errorf("stand-in kubelet: start the container of %s: %v", p.name, err)
-		<-p.deleting
+		select {
+		case <-p.deleting:
+		case <-p.gone:
+		}
 		return sandbox.Result{ExitCode: 128}, "deleted"
 	}
 	cr.in = in
