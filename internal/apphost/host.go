@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -58,6 +59,13 @@ type Store interface {
 	DeploymentFiles(ctx context.Context, id string) ([]apogee.File, error)
 }
 
+// ReleaseRunner runs a release's release command where its instances
+// run, with the instances' Spec (tree, variables, limits), bounded by
+// timeout, its output to out; the result reads as a sandbox run's.
+type ReleaseRunner interface {
+	RunRelease(ctx context.Context, s apps.Spec, command string, timeout time.Duration, out io.Writer) (sandbox.Result, error)
+}
+
 // Nodes keeps Node.js versions on the server (nodejs.Dist).
 type Nodes interface {
 	// Use returns exactly version v, fetched once when the server
@@ -81,6 +89,10 @@ type Config struct {
 	// and says so.
 	Sandbox   sandbox.Runner
 	Sandboxes map[string]sandbox.Runner
+	// Releases, when set, runs release commands instead of Sandbox (the
+	// Kubernetes runtime: as a Job in the cluster, where the instances
+	// run and their database is reachable).
+	Releases ReleaseRunner
 	// Box opens the sealed variables of releases.
 	Box apogee.Sealer
 	// Nodes has the Node.js versions releases run on (the builds', see
@@ -448,6 +460,17 @@ func (h *Host) releasePhase(ctx context.Context, p *apogee.Project, sb sandbox.R
 		defer w.Close(context.WithoutCancel(ctx))
 	}
 	w.Systemf("Release phase: %s", rel.ReleaseCommand)
+	if h.cfg.Releases != nil {
+		out := w.Stream(apogee.StreamStdout)
+		res, err := h.cfg.Releases.RunRelease(ctx, apps.Spec{
+			Project: p.Name, Release: rel.DeploymentID, Dir: dir, Command: rel.StartCommand, Node: node, Env: env, Limits: lim,
+		}, rel.ReleaseCommand, h.cfg.ReleaseTimeout, out)
+		out.Close()
+		if err != nil {
+			return fmt.Errorf("apphost: release command of %s: %w", rel.DeploymentID, err)
+		}
+		return h.releaseResult(ctx, p, rel, res, w)
+	}
 	path := "/workspace/node_modules/.bin:/usr/local/bin:/usr/bin:/bin"
 	bin, mounts := supervisor.NodeIn(sb, node)
 	if bin != "" {
@@ -474,6 +497,11 @@ func (h *Host) releasePhase(ctx context.Context, p *apogee.Project, sb sandbox.R
 	if err != nil {
 		return fmt.Errorf("apphost: release command of %s: %w", rel.DeploymentID, err)
 	}
+	return h.releaseResult(ctx, p, rel, res, w)
+}
+
+// releaseResult says how a release command ended: nil when it passed.
+func (h *Host) releaseResult(ctx context.Context, p *apogee.Project, rel *apogee.Release, res sandbox.Result, w *logs.Writer) error {
 	w.Systemf("Release phase finished in %s (exit code %d)", res.Duration.Round(time.Millisecond), res.ExitCode)
 	switch {
 	case res.Reason == sandbox.ReasonCanceled:

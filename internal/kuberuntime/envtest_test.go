@@ -72,7 +72,7 @@ func apiServer(t *testing.T) (admin, apogee kubernetes.Interface) {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	applyRBAC(t, c)
+	applyRBAC(t, c, ns)
 	user, err := env.AddUser(envtest.User{Name: "apogee"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -87,9 +87,9 @@ func apiServer(t *testing.T) (admin, apogee kubernetes.Interface) {
 // rbacFile is the least-privilege RBAC the docs ship.
 const rbacFile = "../../deploy/kubernetes/rbac.yaml"
 
-// applyRBAC creates the Role and RoleBinding of rbacFile, the binding
-// also naming the test's user "apogee".
-func applyRBAC(t *testing.T, c kubernetes.Interface) {
+// applyRBAC creates the Role and RoleBinding of rbacFile in namespace
+// (the file's is ns), the binding also naming the test's user "apogee".
+func applyRBAC(t *testing.T, c kubernetes.Interface, namespace string) {
 	t.Helper()
 	b, err := os.ReadFile(rbacFile)
 	if err != nil {
@@ -107,7 +107,8 @@ func applyRBAC(t *testing.T, c kubernetes.Interface) {
 			if err := yaml.UnmarshalStrict([]byte(doc), &role); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.RbacV1().Roles(ns).Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+			role.Namespace = namespace
+			if _, err := c.RbacV1().Roles(namespace).Create(ctx, &role, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		case "RoleBinding":
@@ -115,8 +116,9 @@ func applyRBAC(t *testing.T, c kubernetes.Interface) {
 			if err := yaml.UnmarshalStrict([]byte(doc), &rb); err != nil {
 				t.Fatal(err)
 			}
+			rb.Namespace = namespace
 			rb.Subjects = append(rb.Subjects, rbacv1.Subject{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: "apogee"})
-			if _, err := c.RbacV1().RoleBindings(ns).Create(ctx, &rb, metav1.CreateOptions{}); err != nil {
+			if _, err := c.RbacV1().RoleBindings(namespace).Create(ctx, &rb, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		case "ServiceAccount":
@@ -124,7 +126,8 @@ func applyRBAC(t *testing.T, c kubernetes.Interface) {
 			if err := yaml.UnmarshalStrict([]byte(doc), &sa); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.CoreV1().ServiceAccounts(ns).Create(ctx, &sa, metav1.CreateOptions{}); err != nil {
+			sa.Namespace = namespace
+			if _, err := c.CoreV1().ServiceAccounts(namespace).Create(ctx, &sa, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		case "Namespace":

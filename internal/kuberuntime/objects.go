@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -146,16 +147,22 @@ func ReleaseObjects(s apps.Spec, pr *corev1.ConfigMap, o ObjectOptions) (Objects
 	}
 	h := s.Health
 	probe := func(period, window time.Duration) *corev1.Probe {
-		p := seconds(period)
+		p, n := probeTiming(period, window)
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 				Path: h.Path, Port: intstr.FromString("http"), Scheme: corev1.URISchemeHTTP,
 			}},
 			PeriodSeconds:    p,
 			TimeoutSeconds:   seconds(h.Timeout),
-			FailureThreshold: max(1, int32(math.Ceil(window.Seconds()/float64(p)))),
+			FailureThreshold: n,
 			SuccessThreshold: 1,
 		}
+	}
+	readiness, liveness := probe(h.Interval, h.Unready), probe(h.Interval, h.Replace)
+	if h.Replace > h.Unready && liveness.FailureThreshold <= readiness.FailureThreshold {
+		// Whole seconds may round both windows to the same count; the
+		// instance still leaves the rotation before it is replaced.
+		liveness.FailureThreshold = readiness.FailureThreshold + 1
 	}
 	mem := resource.NewQuantity(s.Limits.MemoryBytes, resource.BinarySI)
 	cpu := resource.NewMilliQuantity(int64(math.Round(s.Limits.CPUs*1000)), resource.DecimalSI)
@@ -177,7 +184,10 @@ func ReleaseObjects(s apps.Spec, pr *corev1.ConfigMap, o ObjectOptions) (Objects
 			Containers: []corev1.Container{{
 				Name:  containerName,
 				Image: o.Image,
-				Env:   []corev1.EnvVar{{Name: "PORT", Value: strconv.Itoa(s.Port)}},
+				// HOME is the writable /tmp (the root filesystem is
+				// read-only; the image's user has no home), unless the
+				// project sets one.
+				Env: append([]corev1.EnvVar{{Name: "PORT", Value: strconv.Itoa(s.Port)}}, homeEnv(env)...),
 				EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{
 					LocalObjectReference: corev1.LocalObjectReference{Name: secret.Name},
 				}}},
@@ -188,8 +198,8 @@ func ReleaseObjects(s apps.Spec, pr *corev1.ConfigMap, o ObjectOptions) (Objects
 				StartupProbe: probe(h.BootInterval, h.BootTimeout),
 				// Out of rotation after Unready of failures; restarted
 				// after Replace.
-				ReadinessProbe: probe(h.Interval, h.Unready),
-				LivenessProbe:  probe(h.Interval, h.Replace),
+				ReadinessProbe: readiness,
+				LivenessProbe:  liveness,
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: ptr.To(false),
 					ReadOnlyRootFilesystem:   ptr.To(true),
@@ -253,7 +263,59 @@ func specOf(d *appsv1.Deployment) (apps.Spec, bool) {
 	return s, true
 }
 
+// homeEnv is HOME=/tmp unless env has a HOME.
+func homeEnv(env map[string]string) []corev1.EnvVar {
+	if _, ok := env["HOME"]; ok {
+		return nil
+	}
+	return []corev1.EnvVar{{Name: "HOME", Value: "/tmp"}}
+}
+
+// probeTiming is a probe's period (whole seconds, the API's unit) and
+// the failures in a row that fill window.
+func probeTiming(period, window time.Duration) (p, n int32) {
+	p = seconds(period)
+	return p, max(1, int32(math.Ceil(window.Seconds()/float64(p))))
+}
+
 // seconds is d in whole seconds, at least 1.
 func seconds(d time.Duration) int32 {
 	return max(1, int32(math.Ceil(d.Seconds())))
+}
+
+// LabelReleaseCommand marks a release command's Job and its pod with the
+// release (instead of LabelRelease, so that no instance takes the pod).
+const LabelReleaseCommand = "apogee.dev/release-command"
+
+// ReleaseJob is the Job that runs a release's release command (the
+// Procfile's release: line) once before its instances start: the
+// release's image, variables (its Secret), limits and security context,
+// as its Deployment's pods have, without probes, run once (no retry: a
+// failed migration fails the deploy), bounded by timeout.
+func ReleaseJob(s apps.Spec, pr *corev1.ConfigMap, o ObjectOptions, command string, timeout time.Duration) (*batchv1.Job, error) {
+	s = s.WithDefaults()
+	objs, err := ReleaseObjects(s, pr, o)
+	if err != nil {
+		return nil, err
+	}
+	tpl := *objs.Deployment.Spec.Template.DeepCopy()
+	lbl := map[string]string{LabelProject: s.Project, LabelReleaseCommand: s.Release, LabelManagedBy: ManagedBy}
+	tpl.Labels = lbl
+	tpl.Spec.RestartPolicy = corev1.RestartPolicyNever
+	c := &tpl.Spec.Containers[0]
+	c.Command = []string{"/bin/sh", "-c", command}
+	c.StartupProbe, c.ReadinessProbe, c.LivenessProbe, c.Ports = nil, nil, nil, nil
+	meta := objs.Deployment.ObjectMeta
+	meta.Name = ReleaseName(s.Project, s.Release) + "-release"
+	meta.Labels, meta.Annotations = lbl, nil
+	return &batchv1.Job{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: meta,
+		Spec: batchv1.JobSpec{
+			Template:                tpl,
+			BackoffLimit:            ptr.To(int32(0)),
+			ActiveDeadlineSeconds:   ptr.To(int64(math.Ceil(timeout.Seconds()))),
+			TTLSecondsAfterFinished: ptr.To(int32(600)),
+		},
+	}, nil
 }

@@ -26,19 +26,25 @@
 // remove (controller.kubernetes.io/pod-deletion-cost), lowers the
 // replicas by one and deletes the pod with the grace asked for, then waits
 // for the pod to be gone; the last instance of a release to stop deletes
-// the release's objects. The Deployment's replicas are always the number
-// of instances that run.
+// the release's objects, unless the release has a spare (Prestart: scale
+// to zero keeps them at replicas 0). The Deployment's replicas are
+// always the number of instances that run.
 //
-// The runtime watches pods and Deployments with informers (no polling):
-// the pod's phase, container state and Ready condition give the
-// instance's State; a Deployment whose rollout passed its progress
-// deadline fails the instances still waiting for a pod. Runtime logs
-// come from the pods' log API, streamed (follow) to the Observer while a
-// container runs.
+// The runtime watches pods, Deployments and the kubelet's Events about
+// pods with informers (no polling): the pod's phase, container state and
+// Ready condition give the instance's State; the Events say why a probe
+// failed and which probe a container was killed for, which words the
+// crash as the local runtime does; a Deployment whose rollout passed its
+// progress deadline fails the instances still waiting for a pod. Runtime
+// logs come from the pods' log API, streamed (follow) through
+// logs.Capture's rate limit to the Observer; stdout and stderr arrive
+// merged. Usage reads the metrics API (metrics-server). Release commands
+// run as a Job (RunRelease).
 //
 // Dial connects to the pod's IP and the app's port, as Knative's
-// activator and the Endpoints of the release's Service do: the edge
-// balances per pod.
+// activator does: the edge balances per instance (its in-flight counts
+// feed the autoscaler), so neither the Service nor its EndpointSlices
+// (the same ready pod IPs) are in the path.
 //
 // Images: the runtime asks Images for the release's image; ImageBuilder
 // makes and pushes it with internal/ociimage (no Docker).
@@ -52,6 +58,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +67,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -68,6 +76,7 @@ import (
 	listerscorev1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 	"k8s.io/utils/ptr"
 
 	"github.com/apogee-dev/apogee"
@@ -105,27 +114,108 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// NoLogs turns off the streaming of runtime logs.
 	NoLogs bool
+	// Metrics reads the metrics API (metrics.k8s.io, served by
+	// metrics-server) for Instance.Usage; nil: Usage says there is none.
+	Metrics metricsclient.Interface
 }
 
 // Runtime is the Kubernetes apps.Runtime.
 type Runtime struct {
+	started time.Time
 	opts    Options
 	client  kubernetes.Interface
 	ns      string
 	log     *slog.Logger
 	factory informers.SharedInformerFactory
+	events  informers.SharedInformerFactory // the kubelet's events about pods
 	pods    listerscorev1.PodLister
 	deploys listersappsv1.DeploymentLister
 	ctx     context.Context // ends at Close: the informers, the log streams
 	cancel  context.CancelFunc
 
-	mu        sync.Mutex
-	instances map[string]*instance // by ID: running, and found at start
-	releases  map[string]*sync.Mutex
-	closed    bool
+	mu            sync.Mutex
+	metricsOK     bool                        // the cluster answered for the metrics API
+	jobs          map[string]chan *corev1.Pod // RunRelease's waits, by project/release
+	metricsWarned bool
+	instances     map[string]*instance // by ID: running, and found at start
+	releases      map[string]*sync.Mutex
+	spares        map[string]apps.Spec // by release: kept at replicas 0 (Prestart)
+	closed        bool
 }
 
-var _ apps.Runtime = (*Runtime)(nil)
+var (
+	_ apps.Runtime    = (*Runtime)(nil)
+	_ apps.Prestarter = (*Runtime)(nil)
+)
+
+// Prestart is scale to zero's spare on Kubernetes: the release's objects
+// (Secret, Service, Deployment) are made, or kept when its last instance
+// stops, with replicas 0, so that the Start that wakes the app only
+// scales the Deployment up (its image built and pushed, nothing else to
+// create). Again does nothing.
+func (r *Runtime) Prestart(ctx context.Context, s apps.Spec) error {
+	s = s.WithDefaults()
+	if err := validate(s); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return apogee.Errorf(apogee.ECONFLICT, "the Kubernetes runtime is closed")
+	}
+	if _, ok := r.spares[s.Release]; ok {
+		r.mu.Unlock()
+		return nil
+	}
+	r.mu.Unlock()
+	rel := r.releaseLock(s.Release)
+	rel.Lock()
+	defer rel.Unlock()
+	image, err := r.opts.Images.Image(ctx, s)
+	if err != nil {
+		return fmt.Errorf("kuberuntime: the image of release %s: %w", s.Release, err)
+	}
+	r.mu.Lock()
+	n := r.countLocked(s.Release)
+	r.mu.Unlock()
+	if err := r.apply(ctx, s, image, int32(n)); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.spares[s.Release] = s
+	r.mu.Unlock()
+	return nil
+}
+
+// DropSpare forgets release's spare and, when no instance of it runs,
+// deletes its objects.
+func (r *Runtime) DropSpare(release string) {
+	rel := r.releaseLock(release)
+	rel.Lock()
+	defer rel.Unlock()
+	r.mu.Lock()
+	s, ok := r.spares[release]
+	delete(r.spares, release)
+	n := r.countLocked(release)
+	r.mu.Unlock()
+	if !ok || n > 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.deleteRelease(ctx, s); err != nil {
+		r.log.Warn("deleting a spare release's objects failed", "release", release, "err", err)
+	}
+}
+
+// hasSpare: release's objects stay at replicas 0 when its last instance
+// stops.
+func (r *Runtime) hasSpare(release string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.spares[release]
+	return ok
+}
 
 // New starts the runtime's informers on the namespace and waits for
 // their caches; the pods found there become instances (Instances lists
@@ -142,8 +232,8 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		o.Dial = d.DialContext
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	r := &Runtime{opts: o, client: o.Client, ns: o.Namespace, log: o.Log, ctx: rctx, cancel: cancel,
-		instances: map[string]*instance{}, releases: map[string]*sync.Mutex{}}
+	r := &Runtime{started: time.Now().Add(-time.Second), opts: o, client: o.Client, ns: o.Namespace, log: o.Log, ctx: rctx, cancel: cancel,
+		instances: map[string]*instance{}, releases: map[string]*sync.Mutex{}, spares: map[string]apps.Spec{}}
 	r.factory = informers.NewSharedInformerFactoryWithOptions(o.Client, 0, informers.WithNamespace(o.Namespace),
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = LabelManagedBy + "=" + ManagedBy }))
 	podInf := r.factory.Core().V1().Pods()
@@ -169,12 +259,29 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		cancel()
 		return nil, fmt.Errorf("kuberuntime: %w", err)
 	}
+	// Events carry no labels: they are chosen by the kind of object
+	// they are about.
+	r.events = informers.NewSharedInformerFactoryWithOptions(o.Client, 0, informers.WithNamespace(o.Namespace),
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+			lo.FieldSelector = fields.OneTermEqualSelector("involvedObject.kind", "Pod").String()
+		}))
+	if _, err := r.events.Core().V1().Events().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    r.kubeletEvent,
+		UpdateFunc: func(_, obj any) { r.kubeletEvent(obj) },
+	}); err != nil {
+		cancel()
+		return nil, fmt.Errorf("kuberuntime: %w", err)
+	}
 	r.factory.Start(rctx.Done())
-	for typ, ok := range r.factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			cancel()
-			r.factory.Shutdown()
-			return nil, fmt.Errorf("kuberuntime: the %v informer of namespace %s did not sync: %w", typ, o.Namespace, context.Cause(ctx))
+	r.events.Start(rctx.Done())
+	for _, f := range []informers.SharedInformerFactory{r.factory, r.events} {
+		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				cancel()
+				r.factory.Shutdown()
+				r.events.Shutdown()
+				return nil, fmt.Errorf("kuberuntime: the %v informer of namespace %s did not sync: %w", typ, o.Namespace, context.Cause(ctx))
+			}
 		}
 	}
 	r.adoptFound()
@@ -282,14 +389,8 @@ func (r *Runtime) apply(ctx context.Context, s apps.Spec, image string, replicas
 	if err != nil {
 		return err
 	}
-	secrets := r.client.CoreV1().Secrets(r.ns)
-	if _, err := secrets.Create(ctx, objs.Secret, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
-		_, err = secrets.Update(ctx, objs.Secret, metav1.UpdateOptions{})
-		if err != nil {
-			return fmt.Errorf("kuberuntime: update secret %s: %w", objs.Secret.Name, err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("kuberuntime: create secret %s: %w", objs.Secret.Name, err)
+	if err := r.applySecret(ctx, objs.Secret); err != nil {
+		return err
 	}
 	if _, err := r.client.CoreV1().Services(r.ns).Create(ctx, objs.Service, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("kuberuntime: create service %s: %w", objs.Service.Name, err)
@@ -397,10 +498,80 @@ func (r *Runtime) Close(ctx context.Context) error {
 			})
 		}
 		wg.Wait()
+		r.mu.Lock()
+		var spares []string
+		for rel := range r.spares {
+			spares = append(spares, rel)
+		}
+		r.mu.Unlock()
+		for _, rel := range spares {
+			r.DropSpare(rel)
+		}
 	}
 	r.cancel()
 	r.factory.Shutdown()
+	r.events.Shutdown()
 	return errors.Join(errs...)
+}
+
+// hasMetricsAPI checks that the cluster serves the metrics API (asked
+// until it once did: metrics-server may be installed later).
+func (r *Runtime) hasMetricsAPI() error {
+	r.mu.Lock()
+	ok := r.metricsOK
+	r.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if _, err := r.opts.Metrics.Discovery().ServerResourcesForGroupVersion("metrics.k8s.io/v1beta1"); err != nil {
+		r.mu.Lock()
+		warned := r.metricsWarned
+		r.metricsWarned = true
+		r.mu.Unlock()
+		if !warned {
+			r.log.Warn("the cluster has no metrics API (metrics.k8s.io): instances show no usage until metrics-server is installed", "err", err)
+		}
+		return apogee.Errorf(apogee.EUNAVAILABLE, "the cluster has no metrics API (metrics.k8s.io/v1beta1): install metrics-server for the apps' usage figures and the autoscaler (%v)", err)
+	}
+	r.mu.Lock()
+	r.metricsOK = true
+	r.mu.Unlock()
+	return nil
+}
+
+// kubeletEvent hands the kubelet's word about a pod's probes to the
+// instance that follows the pod. Events older than the runtime (found
+// by the informer's first list) are history, and skipped.
+func (r *Runtime) kubeletEvent(obj any) {
+	ev, ok := obj.(*corev1.Event)
+	if !ok || ev.InvolvedObject.Kind != "Pod" || (ev.Reason != "Unhealthy" && ev.Reason != "Killing") {
+		return
+	}
+	if t := eventTime(ev); !t.IsZero() && t.Before(r.started) {
+		return
+	}
+	r.mu.Lock()
+	var in *instance
+	for _, x := range r.instances {
+		if x.podName() == ev.InvolvedObject.Name {
+			in = x
+			break
+		}
+	}
+	r.mu.Unlock()
+	if in != nil {
+		in.probeEvent(ev.Reason, ev.Message)
+	}
+}
+
+func eventTime(ev *corev1.Event) time.Time {
+	switch {
+	case !ev.LastTimestamp.IsZero():
+		return ev.LastTimestamp.Time
+	case !ev.EventTime.IsZero():
+		return ev.EventTime.Time
+	}
+	return ev.FirstTimestamp.Time
 }
 
 // podEvent hands a pod's news to the instance that follows it, or lets
@@ -412,6 +583,12 @@ func (r *Runtime) podEvent(obj any) {
 	}
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
+		return
+	}
+	if p.Labels[LabelReleaseCommand] != "" {
+		if !gone {
+			r.jobPodEvent(p)
+		}
 		return
 	}
 	r.mu.Lock()
@@ -512,13 +689,17 @@ func (r *Runtime) label(p *corev1.Pod, id string) error {
 // deploymentEvent fails the waiting instances of a release whose rollout
 // passed its deadline.
 func (r *Runtime) deploymentEvent(obj any) {
-	if _, gone := obj.(deleted); gone {
+	if g, gone := obj.(deleted); gone {
+		if d, ok := g.obj.(*appsv1.Deployment); ok {
+			r.drifted(d.Labels[LabelProject], d.Labels[LabelRelease], -1)
+		}
 		return
 	}
 	d, ok := obj.(*appsv1.Deployment)
 	if !ok {
 		return
 	}
+	r.drifted(d.Labels[LabelProject], d.Labels[LabelRelease], ptr.Deref(d.Spec.Replicas, 1))
 	for _, c := range d.Status.Conditions {
 		if c.Type != appsv1.DeploymentProgressing || c.Status != corev1.ConditionFalse || c.Reason != "ProgressDeadlineExceeded" {
 			continue
@@ -539,6 +720,59 @@ func (r *Runtime) deploymentEvent(obj any) {
 			in.fail(reason)
 		}
 	}
+}
+
+// drifted converges a release's objects back to what runs here when the
+// cluster says otherwise (replicas -1: its Deployment was deleted): a
+// Deployment deleted or scaled by hand while instances of the release
+// run is made again, or scaled back, to one replica per instance.
+func (r *Runtime) drifted(project, release string, replicas int32) {
+	r.mu.Lock()
+	if r.closed || release == "" {
+		r.mu.Unlock()
+		return
+	}
+	n := r.countLocked(release)
+	r.mu.Unlock()
+	if n == 0 || int32(n) == replicas {
+		return
+	}
+	go r.reconcile(project, release)
+}
+
+func (r *Runtime) reconcile(project, release string) {
+	rel := r.releaseLock(release)
+	rel.Lock()
+	defer rel.Unlock()
+	r.mu.Lock()
+	var s apps.Spec
+	n := 0
+	for _, in := range r.instances {
+		if in.spec.Release == release && in.spec.Project == project && !in.isStopping() {
+			s, n = in.spec, n+1
+		}
+	}
+	closed := r.closed
+	r.mu.Unlock()
+	if closed || n == 0 {
+		return
+	}
+	if d, err := r.deploys.Deployments(r.ns).Get(ReleaseName(project, release)); err == nil && ptr.Deref(d.Spec.Replicas, 1) == int32(n) {
+		return // converged meanwhile
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
+	defer cancel()
+	image, err := r.opts.Images.Image(ctx, s)
+	if err == nil {
+		err = r.apply(ctx, s, image, int32(n))
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("converging a release's objects failed", "project", project, "release", release, "err", err)
+		}
+		return
+	}
+	r.log.Info("converged a release's objects", "project", project, "release", release, "replicas", n)
 }
 
 // validate checks a Spec (with its defaults) as the contract says.
@@ -567,6 +801,9 @@ func validate(s apps.Spec) error {
 		return apogee.Errorf(apogee.EINVALID, "negative duration in the health or restart settings")
 	case s.Health.Replace < s.Health.Unready:
 		return apogee.Errorf(apogee.EINVALID, "the health check replaces an instance (after %s) before it takes it out of rotation (after %s)", s.Health.Replace, s.Health.Unready)
+	}
+	if s.Dir != "" && !filepath.IsAbs(s.Dir) {
+		return apogee.Errorf(apogee.EINVALID, "the release tree %s is not an absolute path", s.Dir)
 	}
 	if s.Dir != "" {
 		if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {

@@ -3,6 +3,7 @@ package kuberuntime
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,9 +11,16 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	fakediscovery "k8s.io/client-go/discovery/fake"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+	metricsfake "k8s.io/metrics/pkg/client/clientset/versioned/fake"
+	"k8s.io/utils/ptr"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/apps"
@@ -41,11 +49,56 @@ func newRuntime(t *testing.T, c kubernetes.Interface, obs apps.Observer, keep bo
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	started := podWatches(c)
 	r, err := New(ctx, Options{Client: c, Namespace: ns, Images: &fixedImages{}, Observer: obs, KeepOnClose: keep})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The fake clientset's informers report synced before their watch
+	// is registered, and the fake never relists: what changes in
+	// between is lost. Wait for the runtime's pod watch.
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the runtime's pod watch never started")
+	}
 	return r
+}
+
+var (
+	watchMu  sync.Mutex
+	watchers = map[*fake.Clientset]chan struct{}{}
+)
+
+// podWatches returns a channel that receives when the next watch of
+// pods starts on c, a fake clientset (closed at once for a real API
+// server, whose informers watch from the list's resourceVersion).
+func podWatches(c kubernetes.Interface) <-chan struct{} {
+	fc, ok := c.(*fake.Clientset)
+	if !ok {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	watchMu.Lock()
+	defer watchMu.Unlock()
+	ch, ok := watchers[fc]
+	if !ok {
+		ch = make(chan struct{}, 16)
+		watchers[fc] = ch
+		fc.PrependWatchReactor("pods", func(a k8stesting.Action) (bool, watch.Interface, error) {
+			w, err := fc.Tracker().Watch(a.GetResource(), a.GetNamespace())
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+			return true, w, err
+		})
+	}
+	for len(ch) > 0 {
+		<-ch
+	}
+	return ch
 }
 
 func testSpec(release string) apps.Spec {
@@ -390,12 +443,24 @@ func stopAsKubelet(t *testing.T, c kubernetes.Interface, in apps.Instance, pod s
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- in.Stop(context.Background(), 2*time.Second) }()
-	waitState(t, in, apps.StateStopping)
+	// Stopping, or stopped already (the fake clientset deletes at once).
+	deadline := time.After(30 * time.Second)
+	for {
+		ch := in.Changed()
+		if st := in.Status().State; st == apps.StateStopping || st == apps.StateStopped {
+			break
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("instance %s never stopping: %+v", in.ID(), in.Status())
+		}
+	}
 	if in.Ready() {
 		t.Error("a stopping instance is Ready")
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	until := time.Now().Add(30 * time.Second)
+	for time.Now().Before(until) {
 		p, err := c.CoreV1().Pods(ns).Get(context.Background(), pod, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			break
@@ -431,4 +496,138 @@ func stopAsKubelet(t *testing.T, c kubernetes.Interface, in apps.Instance, pod s
 func TestRuntimeFake(t *testing.T) {
 	c := fake.NewClientset()
 	runtimeBehaviour(t, c, c)
+}
+
+// TestSpareKeepsReplicasZero: Prestart makes the release's objects at
+// replicas 0, the Start that wakes the app scales them up, its last stop
+// keeps them at 0, and DropSpare deletes them.
+func TestSpareKeepsReplicasZero(t *testing.T) {
+	c := fake.NewClientset()
+	r := newRuntime(t, c, nil, false)
+	defer r.Close(context.Background())
+	s := testSpec("r9")
+	if err := r.Prestart(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if n := *deployment(t, c, "r9").Spec.Replicas; n != 0 {
+		t.Fatalf("spare's replicas %d, want 0", n)
+	}
+	in, err := r.Start(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := *deployment(t, c, "r9").Spec.Replicas; n != 1 {
+		t.Errorf("replicas %d after the wake, want 1", n)
+	}
+	if err := in.Stop(context.Background(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := *deployment(t, c, "r9").Spec.Replicas; n != 0 {
+		t.Errorf("replicas %d after the last stop, want 0 (kept)", n)
+	}
+	if _, err := c.CoreV1().Secrets(ns).Get(context.Background(), ReleaseName("web", "r9")+"-env", metav1.GetOptions{}); err != nil {
+		t.Errorf("the spare's Secret: %v", err)
+	}
+	r.DropSpare("r9")
+	if _, err := c.AppsV1().Deployments(ns).Get(context.Background(), ReleaseName("web", "r9"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Deployment after DropSpare: %v", err)
+	}
+	if err := r.Prestart(context.Background(), apps.Spec{Project: "web", Release: "r_9", Command: "x"}); apogee.ErrorCode(err) != apogee.EINVALID {
+		t.Errorf("a bad spec's spare: %v", err)
+	}
+}
+
+// TestUsageFromMetricsAPI: Usage reads the pod's PodMetrics (the
+// metrics clientset's fake), and says to install metrics-server when
+// the cluster has no metrics API.
+func TestUsageFromMetricsAPI(t *testing.T) {
+	c := fake.NewClientset()
+	mc := metricsfake.NewSimpleClientset()
+	ctx := context.Background()
+	r, err := New(ctx, Options{Client: c, Namespace: ns, Images: &fixedImages{}, Metrics: mc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	k := &kubelet{t: t, c: c}
+	in, err := r.Start(ctx, testSpec("r8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := k.pod("r8")
+	waitPod(t, in)
+	// No metrics.k8s.io in discovery: the cluster has no metrics-server.
+	if _, err := in.Usage(); err == nil || !strings.Contains(err.Error(), "install metrics-server") {
+		t.Errorf("Usage without a metrics API: %v", err)
+	}
+	mc.Discovery().(*fakediscovery.FakeDiscovery).Resources = []*metav1.APIResourceList{{
+		GroupVersion: "metrics.k8s.io/v1beta1", APIResources: []metav1.APIResource{{Name: "pods", Namespaced: true, Kind: "PodMetrics"}},
+	}}
+	if _, err := in.Usage(); err == nil || !strings.Contains(err.Error(), "no figures for pod") {
+		t.Errorf("Usage before the first scrape: %v", err)
+	}
+	pm := &metricsv1beta1.PodMetrics{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: ns},
+		Containers: []metricsv1beta1.ContainerMetrics{{Name: containerName, Usage: corev1.ResourceList{
+			corev1.ResourceMemory: resource.MustParse("96Mi"), corev1.ResourceCPU: resource.MustParse("500m")}}}}
+	if err := mc.Tracker().Create(metricsv1beta1.SchemeGroupVersion.WithResource("pods"), pm, ns); err != nil {
+		t.Fatal(err)
+	}
+	u, err := in.Usage()
+	if err != nil || u.MemoryBytes != 96<<20 {
+		t.Fatalf("usage %+v, %v", u, err)
+	}
+	// CPU time grows at the rate the metrics API gives (half a core)
+	// over the time between the calls (a fake Get takes microseconds).
+	first := time.Now()
+	u2, err := in.Usage()
+	if err != nil || u2.CPU <= u.CPU || u2.CPU > time.Since(first) {
+		t.Errorf("CPU %v then %v over %v at half a core", u.CPU, u2.CPU, time.Since(first))
+	}
+}
+
+// TestConverges: a Deployment scaled or deleted by hand while instances
+// of its release run is brought back to one replica per instance.
+func TestConverges(t *testing.T) {
+	c := fake.NewClientset()
+	r := newRuntime(t, c, nil, false)
+	defer r.Close(context.Background())
+	ctx := context.Background()
+	for range 2 {
+		if _, err := r.Start(ctx, testSpec("r10")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := ReleaseName("web", "r10")
+	waitReplicas := func(what string) {
+		t.Helper()
+		w, err := c.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		if d, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{}); err == nil && *d.Spec.Replicas == 2 {
+			return
+		}
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case ev := <-w.ResultChan():
+				if d, ok := ev.Object.(*appsv1.Deployment); ok && d.Name == name && ev.Type != watch.Deleted && *d.Spec.Replicas == 2 {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s: the Deployment never came back to 2 replicas", what)
+			}
+		}
+	}
+	d := deployment(t, c, "r10")
+	d.Spec.Replicas = ptr.To(int32(5))
+	if _, err := c.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicas("scaled to 5 by hand")
+	if err := c.AppsV1().Deployments(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicas("deleted by hand")
 }

@@ -199,7 +199,12 @@ func (s *Server) setupApps(ctx context.Context) error {
 	if d := s.nodeDist(); d != nil {
 		nodes = d
 	}
+	var releases apphost.ReleaseRunner
+	if rr, ok := a.runtime.(apphost.ReleaseRunner); ok {
+		releases = rr // Kubernetes: release commands run as Jobs
+	}
 	a.host, err = apphost.New(apphost.Config{
+		Releases:      releases,
 		Nodes:         nodes,
 		Store:         s.store,
 		Blobs:         s.blobs,

@@ -107,6 +107,11 @@ type Config struct {
 	Registry         string
 	AppBaseImage     string
 	KubeRuntimeClass string
+	// Credentials of --registry's host (else the Docker config file's):
+	// a username and the password, or a file that holds it.
+	RegistryUsername     string
+	RegistryPassword     string
+	RegistryPasswordFile string
 	// Nodes (see nodes.go and internal/cluster): with NodeListen set this
 	// server is a node of a platform that places apps' instances across
 	// nodes: it records itself in the store, runs what the scheduler
@@ -218,7 +223,10 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Runtime, "runtime", "local", "where app instances run: local (this machine, in --app-sandbox) or kubernetes (Deployments in --namespace of the cluster --kubeconfig names, from images pushed to --registry; see /docs/kubernetes)")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster apps run on with --runtime kubernetes (default: the pod's service account when Apogee runs in the cluster, else $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&c.Namespace, "namespace", "apogee-apps", "Kubernetes namespace of the apps' Deployments, Services and Secrets (--runtime kubernetes)")
-	fs.StringVar(&c.Registry, "registry", "", "image repository releases are pushed to with --runtime kubernetes, e.g. registry.example.com/apogee (credentials: the Docker config file, ~/.docker/config.json or $DOCKER_CONFIG)")
+	fs.StringVar(&c.Registry, "registry", "", "image repository releases are pushed to with --runtime kubernetes, e.g. registry.example.com/apogee (credentials: --registry-username, else the Docker config file, ~/.docker/config.json or $DOCKER_CONFIG)")
+	fs.StringVar(&c.RegistryUsername, "registry-username", "", "username for --registry's host with --runtime kubernetes (with --registry-password-file or APOGEE_REGISTRY_PASSWORD; default: the Docker config file's credentials)")
+	fs.StringVar(&c.RegistryPasswordFile, "registry-password-file", "", "file holding the password (or token) of --registry-username")
+	fs.StringVar(&c.RegistryPassword, "registry-password", "", "password (or token) of --registry-username; prefer APOGEE_REGISTRY_PASSWORD or --registry-password-file, which ps does not show")
 	fs.StringVar(&c.AppBaseImage, "app-base-image", "", "base image of the apps' images with --runtime kubernetes, registry included, e.g. registry.example.com/library/node:22-slim (its PATH must find node)")
 	fs.StringVar(&c.KubeRuntimeClass, "kube-runtime-class", "", "RuntimeClass of the apps' pods with --runtime kubernetes (gvisor, kata: kernel-level isolation where the cluster has it; default: the cluster's)")
 	fs.Int64Var(&c.AppsMemory, "apps-memory", 0, "memory for apps' instances on this server, in MiB (each instance counts its plan's memory, paused ones too); when full, the least recently used paused apps are stopped first, then no more instances start; 0: no bound")

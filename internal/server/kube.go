@@ -4,14 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/apogee-dev/apogee"
 	"github.com/apogee-dev/apogee/internal/apps"
@@ -48,12 +50,36 @@ func (c *Config) normalizeRuntime() error {
 	if _, err := name.ParseReference(c.AppBaseImage, name.StrictValidation); err != nil {
 		return apogee.Errorf(apogee.EINVALID, "--app-base-image %q is not a full image reference (registry/repository:tag or @digest): %v", c.AppBaseImage, err)
 	}
+	if c.RegistryPassword != "" && c.RegistryPasswordFile != "" {
+		return apogee.Errorf(apogee.EINVALID, "give the registry's password once: --registry-password (APOGEE_REGISTRY_PASSWORD) or --registry-password-file, not both")
+	}
+	if c.RegistryPasswordFile != "" {
+		b, err := os.ReadFile(c.RegistryPasswordFile)
+		if err != nil {
+			return apogee.Errorf(apogee.EINVALID, "--registry-password-file: %v", err)
+		}
+		c.RegistryPassword = strings.TrimRight(string(b), "\r\n")
+		c.RegistryPasswordFile = ""
+	}
+	if (c.RegistryUsername == "") != (c.RegistryPassword == "") {
+		return apogee.Errorf(apogee.EINVALID, "--registry-username needs a password (--registry-password-file or APOGEE_REGISTRY_PASSWORD), and a password needs --registry-username")
+	}
 	if c.KubeRuntimeClass != "" {
 		if errs := validation.IsDNS1123Subdomain(c.KubeRuntimeClass); len(errs) > 0 {
 			return apogee.Errorf(apogee.EINVALID, "--kube-runtime-class %q is not a RuntimeClass name: %s", c.KubeRuntimeClass, errs[0])
 		}
 	}
 	return nil
+}
+
+// registryHost is the registry of repository (registry.example.com of
+// registry.example.com/apogee).
+func registryHost(repository string) string {
+	r, err := name.NewRepository(repository + "/app")
+	if err != nil {
+		return ""
+	}
+	return r.RegistryStr()
 }
 
 // kubeConfig is the cluster's REST config: --kubeconfig, else the pod's
@@ -85,11 +111,16 @@ func newKubeRuntime(ctx context.Context, c *Config, obs apps.Observer, log *slog
 		return nil, err // checked by Normalize
 	}
 	images := &kuberuntime.ImageBuilder{
-		Builder:    &ociimage.Builder{Base: base, Remote: []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}},
+		Builder: &ociimage.Builder{Base: base, Remote: []remote.Option{remote.WithAuthFromKeychain(
+			ociimage.Keychain(registryHost(c.Registry), c.RegistryUsername, c.RegistryPassword))}},
 		Repository: c.Registry,
 	}
+	mc, err := metricsclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("apps: kubernetes metrics client: %w", err)
+	}
 	rt, err := kuberuntime.New(ctx, kuberuntime.Options{
-		Client: client, Namespace: c.Namespace, Images: images, RuntimeClassName: c.KubeRuntimeClass,
+		Client: client, Metrics: mc, Namespace: c.Namespace, Images: images, RuntimeClassName: c.KubeRuntimeClass,
 		Observer: obs, Log: log.With("runtime", "kubernetes"), KeepOnClose: true,
 	})
 	if err != nil {

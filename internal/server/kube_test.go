@@ -13,6 +13,10 @@ import (
 // TestRuntimeFlags: --runtime kubernetes needs a registry and a full base
 // image; a bad value stops the server at start, naming the flag.
 func TestRuntimeFlags(t *testing.T) {
+	passwordFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(passwordFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		mod  func(*Config)
@@ -27,6 +31,14 @@ func TestRuntimeFlags(t *testing.T) {
 		{"base image without its registry", func(c *Config) { c.AppBaseImage = "node" }, "--app-base-image"},
 		{"bad namespace", func(c *Config) { c.Namespace = "Apps_1" }, "--namespace"},
 		{"bad runtime class", func(c *Config) { c.KubeRuntimeClass = "g visor" }, "--kube-runtime-class"},
+		{"registry credentials", func(c *Config) { c.RegistryUsername, c.RegistryPassword = "robot", "s3cret" }, ""},
+		{"password file", func(c *Config) { c.RegistryUsername, c.RegistryPasswordFile = "robot", passwordFile }, ""},
+		{"username without password", func(c *Config) { c.RegistryUsername = "robot" }, "--registry-username"},
+		{"password without username", func(c *Config) { c.RegistryPassword = "s3cret" }, "--registry-username"},
+		{"password twice", func(c *Config) {
+			c.RegistryUsername, c.RegistryPassword, c.RegistryPasswordFile = "robot", "a", passwordFile
+		}, "once"},
+		{"missing password file", func(c *Config) { c.RegistryUsername, c.RegistryPasswordFile = "robot", "/nonexistent/pw" }, "--registry-password-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Config{Runtime: "kubernetes", Namespace: "apogee-apps", Registry: "registry.example.com/apogee",
@@ -41,6 +53,9 @@ func TestRuntimeFlags(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			case tc.want != "" && (apogee.ErrorCode(err) != apogee.EINVALID || !strings.Contains(err.Error(), tc.want)):
 				t.Fatalf("%v, want an EINVALID error naming %s", err, tc.want)
+			}
+			if tc.name == "password file" && c.RegistryPassword != "s3cret" {
+				t.Errorf("password from the file %q", c.RegistryPassword)
 			}
 			if tc.name == "local by default" && c.Runtime != "local" {
 				t.Errorf("runtime %q", c.Runtime)

@@ -45,6 +45,15 @@ type Caps struct {
 	// (default 1 s; gVisor's takes about 2 s here). The fault tests set
 	// boot timeouts from it.
 	Boot time.Duration
+	// OneStream: the runtime's output comes as one stream, stdout and
+	// stderr merged (Kubernetes' pod log API, whose stream split,
+	// PodLogsQuerySplitStreams, is alpha). Lines the app wrote to stderr
+	// are then not asked to be stderr.
+	OneStream bool
+	// WholeSeconds: the runtime's health checks count in whole seconds
+	// (Kubernetes' probes: periodSeconds, timeoutSeconds), so a 100 ms
+	// check timeout is a second there, and the reasons say so.
+	WholeSeconds bool
 }
 
 // Factory makes a fresh runtime for one test, reporting to obs. The
@@ -92,7 +101,7 @@ func Run(t *testing.T, caps Caps, newRuntime Factory) {
 					t.Errorf("Close: %v", err)
 				}
 			})
-			tc.fn(t, &env{rt: rt, obs: obs, dir: AppDir(t), boot: caps.Boot})
+			tc.fn(t, &env{rt: rt, obs: obs, dir: AppDir(t), boot: caps.Boot, caps: caps})
 		})
 	}
 }
@@ -107,6 +116,23 @@ type env struct {
 	obs  *Recorder
 	dir  string
 	boot time.Duration
+	caps Caps
+}
+
+// stderr is the stream the app's stderr arrives on.
+func (e *env) stderr() string {
+	if e.caps.OneStream {
+		return apogee.StreamStdout
+	}
+	return apogee.StreamStderr
+}
+
+// checkTime is how a check's timeout d shows in reasons.
+func (e *env) checkTime(d time.Duration) time.Duration {
+	if e.caps.WholeSeconds {
+		return ((d + time.Second - 1) / time.Second) * time.Second
+	}
+	return d
 }
 
 // AppDir copies the suite's test app (testdata/app/app.js; see its MODE
@@ -337,7 +363,7 @@ func testExitsAtOnce(t *testing.T, e *env) {
 	if st.Restarts < 2 {
 		t.Errorf("after three crashes: %+v", st)
 	}
-	e.obs.waitLine(t, func(l apogee.LogLine) bool { return l.Stream == apogee.StreamStderr && l.Text == "exiting at once" })
+	e.obs.waitLine(t, func(l apogee.LogLine) bool { return l.Stream == e.stderr() && l.Text == "exiting at once" })
 	e.obs.waitLine(t, func(l apogee.LogLine) bool {
 		return l.Stream == apogee.StreamSystem && strings.HasPrefix(l.Text, "crashed: exited with code 1; restarting")
 	})
@@ -396,7 +422,7 @@ func testHoldsConnections(t *testing.T, e *env) {
 	s.Health.Timeout = 100 * time.Millisecond
 	in := e.start(t, s)
 	st := waitCrash(t, in, 1)
-	if !strings.Contains(st.Reason, "GET / did not answer within 100ms") {
+	if !strings.Contains(st.Reason, fmt.Sprintf("GET / did not answer within %s", e.checkTime(100*time.Millisecond))) {
 		t.Errorf("reason %q", st.Reason)
 	}
 }
@@ -477,7 +503,12 @@ func testCloseStopsAll(t *testing.T, e *env) {
 	for range 3 {
 		ins = append(ins, e.start(t, e.spec("")))
 	}
-	crashing := e.start(t, e.spec("exit"))
+	// The crashing instance is of another release: a runtime may run a
+	// release's instances from one definition (Kubernetes: a Deployment
+	// and a Secret per release), as apps.Manager starts them.
+	bad := e.spec("exit")
+	bad.Release = "r2"
+	crashing := e.start(t, bad)
 	for _, in := range ins {
 		waitReady(t, in)
 	}
