@@ -210,3 +210,25 @@ func (pl *Platform) teamAs(ctx context.Context, u *apogee.User, name string, n n
 	}
 	return t, role, nil
 }
+
+// scopeOwner returns the account a listing of team's scope reads: team
+// "" is u in person, or the team of u's token scoped to one; a team's
+// name is that team (any member: needRead). It answers the team's name
+// too ("" for u).
+func (pl *Platform) scopeOwner(ctx context.Context, u *apogee.User, team string) (ownerID, teamName string, err error) {
+	if team == "" && (u.Scope == nil || u.Scope.TeamID == "") {
+		return u.ID, "", nil
+	}
+	if team == "" {
+		t, err := pl.store.TeamByID(ctx, u.Scope.TeamID)
+		if err != nil {
+			return "", "", fmt.Errorf("platform: team of token: %w", err)
+		}
+		team = t.Name
+	}
+	t, _, err := pl.teamAs(ctx, u, team, needRead)
+	if err != nil {
+		return "", "", err
+	}
+	return t.ID, t.Name, nil
+}

@@ -24,20 +24,9 @@ func (pl projects) Projects(ctx context.Context, team string) ([]*apogee.Project
 	if err != nil {
 		return nil, err
 	}
-	owner, teamName := u.ID, ""
-	if team != "" || (u.Scope != nil && u.Scope.TeamID != "") {
-		if team == "" {
-			t, err := pl.store.TeamByID(ctx, u.Scope.TeamID)
-			if err != nil {
-				return nil, fmt.Errorf("platform: team of token: %w", err)
-			}
-			team = t.Name
-		}
-		t, _, err := pl.teamAs(ctx, u, team, needRead)
-		if err != nil {
-			return nil, err
-		}
-		owner, teamName = t.ID, t.Name
+	owner, teamName, err := pl.scopeOwner(ctx, u, team)
+	if err != nil {
+		return nil, err
 	}
 	ps, err := pl.store.ListProjects(ctx, owner)
 	if err != nil {

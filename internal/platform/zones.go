@@ -91,20 +91,9 @@ func (pl zones) Zones(ctx context.Context, team string) ([]*apogee.ZoneView, err
 	if err != nil {
 		return nil, err
 	}
-	owner := u.ID
-	if team != "" || (u.Scope != nil && u.Scope.TeamID != "") {
-		if team == "" {
-			t, err := pl.store.TeamByID(ctx, u.Scope.TeamID)
-			if err != nil {
-				return nil, fmt.Errorf("platform: team of token: %w", err)
-			}
-			team = t.Name
-		}
-		t, _, err := pl.teamAs(ctx, u, team, needRead)
-		if err != nil {
-			return nil, err
-		}
-		owner = t.ID
+	owner, _, err := pl.scopeOwner(ctx, u, team)
+	if err != nil {
+		return nil, err
 	}
 	zs, err := pl.store.ListZones(ctx, owner)
 	if err != nil {
