@@ -69,6 +69,12 @@ func (h *Host) StopRelease(ctx context.Context, releaseID string) error {
 	return nil
 }
 
+// ShrinkRelease drains and stops a release's instances here beyond n
+// (the scheduler placed fewer on this node).
+func (h *Host) ShrinkRelease(ctx context.Context, releaseID string, n int) error {
+	return h.m.Shrink(ctx, releaseID, n)
+}
+
 // KeepRunning marks a placed release as in use, so that tidy does not
 // stop it as idle.
 func (h *Host) KeepRunning(releaseID string) { h.touch(releaseID) }

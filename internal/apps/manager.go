@@ -485,13 +485,47 @@ func (m *Manager) Scale(ctx context.Context, project string, n int) error {
 		return err
 	}
 	m.mu.Lock()
-	gone, goneT := rel.instances[n:], rel.targets[n:]
-	rel.instances, rel.targets = slices.Clip(rel.instances[:n]), slices.Clip(rel.targets[:n])
-	rel.pool.Switch(rel.targets...)
-	m.production[project].Switch(rel.targets...)
+	gone, goneT := m.trim(rel, n)
 	m.mu.Unlock()
 	m.retire(gone, goneT)
 	return nil
+}
+
+// Shrink drains and stops a release's instances beyond the first n, the
+// release serving production or not (a node of several runs what the
+// scheduler placed on it). Fewer than n stay as they are.
+func (m *Manager) Shrink(ctx context.Context, releaseID string, n int) error {
+	if n < 0 {
+		return apogee.Errorf(apogee.EINVALID, "a release runs 0 or more instances (asked for %d)", n)
+	}
+	m.mu.Lock()
+	rel := m.releases[releaseID]
+	m.mu.Unlock()
+	if rel == nil {
+		return nil
+	}
+	defer m.lock(rel.project)()
+	m.mu.Lock()
+	if n >= len(rel.instances) {
+		m.mu.Unlock()
+		return nil
+	}
+	gone, goneT := m.trim(rel, n)
+	m.mu.Unlock()
+	m.retire(gone, goneT)
+	return nil
+}
+
+// trim keeps rel's first n instances in its pools (and production's, if
+// it serves it) and returns the others, for retire. m.mu is held.
+func (m *Manager) trim(rel *release, n int) ([]Instance, []*appproxy.Target) {
+	gone, goneT := rel.instances[n:], rel.targets[n:]
+	rel.instances, rel.targets = slices.Clip(rel.instances[:n]), slices.Clip(rel.targets[:n])
+	rel.pool.Switch(rel.targets...)
+	if m.current[rel.project] == rel.spec.Release {
+		m.production[rel.project].Switch(rel.targets...)
+	}
+	return gone, goneT
 }
 
 // Restart replaces every instance of the release serving the project's

@@ -56,6 +56,7 @@ type Local interface {
 	RunRelease(ctx context.Context, releaseID string, n int, live bool, files []apogee.File) error
 	Released(ctx context.Context, releaseID string) (bool, error)
 	StopRelease(ctx context.Context, releaseID string) error
+	ShrinkRelease(ctx context.Context, releaseID string, n int) error
 	KeepRunning(releaseID string)
 	ReleaseInstances(releaseID string) []apps.Instance
 	ReleaseTargets(releaseID string) []*appproxy.Target

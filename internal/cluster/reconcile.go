@@ -32,9 +32,13 @@ func (c *Cluster) reconcile(ctx context.Context) {
 	local := c.cfg.Local
 	now := time.Now()
 	c.mu.Lock()
+	var shrink []apogee.Placement
 	for id, p := range mine {
 		local.KeepRunning(id)
 		c.running[id] = true
+		if have := len(local.ReleaseInstances(id)); !c.starting[id] && have > p.Count {
+			shrink = append(shrink, p) // scaled down: fewer placed here
+		}
 		if c.starting[id] || len(local.ReleaseInstances(id)) >= p.Count {
 			continue
 		}
@@ -54,6 +58,13 @@ func (c *Cluster) reconcile(ctx context.Context) {
 		}
 	}
 	c.mu.Unlock()
+	for _, p := range shrink {
+		if err := local.ShrinkRelease(ctx, p.ReleaseID, p.Count); err != nil {
+			c.log.Warn("cluster: stop instances no longer placed here", "release", p.ReleaseID, "err", err)
+			continue
+		}
+		c.log.Info("app instances stopped: fewer placed here", "release", p.ReleaseID, "instances", p.Count)
+	}
 	for _, id := range stop {
 		go func() {
 			if err := local.StopRelease(context.WithoutCancel(ctx), id); err != nil {

@@ -201,6 +201,12 @@ func (c *Cluster) schedule(ctx context.Context) (bool, error) {
 			if _, err := c.place(ctx, rows[0].ProjectID, id, lost, hold, rest); err != nil {
 				errs = append(errs, err)
 			}
+		} else if production[id] != nil {
+			ch, err := c.rescale(ctx, id, rows, ps)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			changed = changed || ch
 		}
 	}
 	// Production releases of apps with nothing placed (a platform that
@@ -242,3 +248,77 @@ func (c *Cluster) schedule(ctx context.Context) (bool, error) {
 
 // forgetAfter is how long a dead node stays in the registry.
 const forgetAfter = 10 * time.Minute
+
+// rescale keeps the instances placed of serving release (rows, every one
+// on a live node) at its app's instance count, as `apogee apps scale`
+// sets it: the missing ones are placed where Spread says, extra ones go
+// from the nodes that run the most of them. It reports whether it
+// changed anything.
+func (c *Cluster) rescale(ctx context.Context, release string, rows, ps []apogee.Placement) (bool, error) {
+	p, err := c.cfg.Store.ProjectByID(ctx, rows[0].ProjectID)
+	if errors.Is(err, apogee.ErrNotFound) {
+		return false, nil // deleted: its release stops serving
+	}
+	if err != nil {
+		return false, fmt.Errorf("project of release %s: %w", release, err)
+	}
+	want, have := p.Settings.App.InstancesOr(), 0
+	for _, r := range rows {
+		have += r.Count
+	}
+	switch {
+	case have < want:
+		n, err := c.place(ctx, p.ID, release, want-have, nil, ps)
+		return n > 0, err
+	case have == want:
+		return false, nil
+	}
+	was := map[string]int{}
+	for _, r := range rows {
+		was[r.NodeID] = r.Count
+	}
+	rows = slices.Clone(rows)
+	for range have - want {
+		most := 0
+		for i, r := range rows {
+			if r.Count > rows[most].Count || (r.Count == rows[most].Count && r.NodeID > rows[most].NodeID) {
+				most = i
+			}
+		}
+		rows[most].Count--
+	}
+	var errs []error
+	for _, r := range rows {
+		if r.Count == was[r.NodeID] {
+			continue
+		}
+		r.HoldUntil = nil // serving: no promotion holds it
+		if r.Count == 0 {
+			errs = append(errs, c.cfg.Store.DeletePlacement(ctx, r.ReleaseID, r.NodeID))
+		} else {
+			errs = append(errs, c.cfg.Store.SetPlacement(ctx, r))
+		}
+		c.log.Info("app instances scaled down", "release", release, "node", r.NodeID, "instances", r.Count)
+	}
+	return true, errors.Join(errs...)
+}
+
+// CheckScale refuses a scale the nodes cannot act on: autoscaling (min
+// below max) is each node's own, not yet the platform's.
+func CheckScale(project string, s apogee.AppScale) error {
+	if s.Min != s.Max {
+		return apogee.Errorf(apogee.ECONFLICT, "autoscaling does not act across nodes yet: scale %s to a fixed number of instances (apogee apps scale %s --instances N)", project, project)
+	}
+	return nil
+}
+
+// SetScale takes a new instance count of project's app, whose settings
+// the platform saved: the scheduler's next pass (this node's now, the
+// leader's within a heartbeat) places or removes instances to match.
+func (c *Cluster) SetScale(ctx context.Context, project string, s apogee.AppScale) error {
+	if err := CheckScale(project, s); err != nil {
+		return err
+	}
+	c.poke()
+	return nil
+}

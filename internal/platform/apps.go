@@ -107,6 +107,11 @@ func (pl appService) ScaleApp(ctx context.Context, project string, req apogee.Sc
 	if err := pl.checkInstances(ctx, p.OwnerID, set.Max); err != nil {
 		return nil, err
 	}
+	if sc, ok := pl.apps.(scaleChecker); ok {
+		if err := sc.CheckScale(p.Name, set); err != nil {
+			return nil, err
+		}
+	}
 	p.Settings.App = app
 	if err := pl.store.UpdateProject(ctx, p); err != nil {
 		return nil, fmt.Errorf("platform: scale %q: %w", p.Name, err)
@@ -133,6 +138,12 @@ func (pl appService) RestartApp(ctx context.Context, project string) (*apogee.Ap
 	pl.log.Info("app restarted", "project", p.Name, "user", u.ID)
 	pl.recordProject(ctx, u, p, "app.restart", "", "")
 	return pl.appStatus(ctx, p)
+}
+
+// scaleChecker is an Apps that refuses some scales before anything is
+// saved (instances across nodes cannot autoscale yet).
+type scaleChecker interface {
+	CheckScale(project string, s apogee.AppScale) error
 }
 
 // needApp refuses a project whose production is not an app's release,

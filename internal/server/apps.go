@@ -69,10 +69,22 @@ func (f *appFront) Instances(project string) ([]apogee.AppInstance, []string) {
 }
 
 func (f *appFront) SetScale(ctx context.Context, project string, s apogee.AppScale) error {
+	if c := f.nodes.Load(); c != nil {
+		return c.SetScale(ctx, project, s)
+	}
 	if h := f.h.Load(); h != nil {
 		return h.SetScale(ctx, project, s)
 	}
 	return errNoApps
+}
+
+// CheckScale refuses, before the platform saves it, a scale the
+// runtime cannot act on: across nodes, autoscaling.
+func (f *appFront) CheckScale(project string, s apogee.AppScale) error {
+	if c := f.nodes.Load(); c != nil {
+		return cluster.CheckScale(project, s)
+	}
+	return nil
 }
 
 // Wake is the edge's activator's Waker: it wakes a paused or stopped

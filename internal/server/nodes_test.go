@@ -288,6 +288,40 @@ func appsAcrossNodes(t *testing.T, events string, nodeTLS bool) {
 	waitUntil(t, 20*time.Second, "the old release's instances stopped on D", func() bool {
 		return len(placed()) == 0 && len(d.apps.host.ReleaseInstances(dep.ID)) == 0
 	})
+
+	// apps scale through A, which runs no apps: the scheduler places the
+	// count on the runtime nodes alive (D alone now), and takes it back.
+	placedNext := func() (count, ready int) {
+		ps, err := a.Store().(cluster.Store).Placements(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			if p.ReleaseID == next.ID {
+				count, ready = count+p.Count, ready+len(p.Ready)
+			}
+		}
+		return count, ready
+	}
+	for _, n := range []int{3, 1} {
+		if _, err := cl.ScaleApp(ctx, "web", apogee.ScaleRequest{Instances: n}); err != nil {
+			t.Fatalf("scale to %d: %v", n, err)
+		}
+		waitUntil(t, 30*time.Second, fmt.Sprintf("%d instances of the next release placed, ready and running on D", n), func() bool {
+			count, ready := placedNext()
+			return count == n && ready == n && len(d.apps.host.ReleaseInstances(next.ID)) == n
+		})
+		serves(t, addrB, "web.localhost", "/", "next")
+	}
+	// Autoscaling does not act across nodes yet: refused, nothing saved.
+	lo, hi := 1, 3
+	_, err = cl.ScaleApp(ctx, "web", apogee.ScaleRequest{Min: &lo, Max: &hi})
+	if apogee.ErrorCode(err) != apogee.ECONFLICT || !strings.Contains(apogee.ErrorMessage(err), "fixed number") {
+		t.Errorf("autoscaling across nodes: %v, want a conflict saying to scale to a fixed number", err)
+	}
+	if p, err := a.Store().ProjectByID(ctx, next.ProjectID); err != nil || p.Settings.App.Scale().Max != 1 {
+		t.Errorf("the refused autoscaling was saved: %+v, %v", p.Settings.App.Scale(), err)
+	}
 }
 
 // waitUntil waits for cond, checked every 20 ms, up to timeout.
