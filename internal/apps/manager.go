@@ -565,7 +565,19 @@ func (m *Manager) Restart(ctx context.Context, project string) error {
 // background. The returned channel is closed when all are stopped.
 func (m *Manager) retire(ins []Instance, targets []*appproxy.Target) <-chan struct{} {
 	done := make(chan struct{})
-	m.background.Go(func() {
+	// Add before Close's Wait or not at all (a WaitGroup may not grow
+	// while it is waited for from zero): after Close the stop still runs,
+	// untracked, before the runtime is closed.
+	m.mu.Lock()
+	tracked := !m.closed
+	if tracked {
+		m.background.Add(1)
+	}
+	m.mu.Unlock()
+	go func() {
+		if tracked {
+			defer m.background.Done()
+		}
 		defer close(done)
 		var wg sync.WaitGroup
 		for i, in := range ins {
@@ -581,7 +593,7 @@ func (m *Manager) retire(ins []Instance, targets []*appproxy.Target) <-chan stru
 			})
 		}
 		wg.Wait()
-	})
+	}()
 	return done
 }
 
