@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 
 . scripts/lib.sh
 
-# Tools the tests run for real (chromium: the dashboard's browser tests).
-apt_install ca-certificates curl unzip git postgresql bubblewrap runsc slirp4netns nftables iproute2 util-linux pebble chromium etcd-server
+# Tools the tests run for real (chromium: the dashboard's browser tests; wrk:
+# BenchmarkEdgeRoles, which the benchmark step below runs once).
+apt_install ca-certificates curl unzip git postgresql bubblewrap runsc slirp4netns nftables iproute2 util-linux pebble chromium etcd-server wrk
 ensure_go
 ensure_node
 
