@@ -1,9 +1,6 @@
 package server
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,8 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -179,38 +174,8 @@ func TestAppsAcrossNodeProcesses(t *testing.T) {
 	}
 	serves(t, "http://"+b.addr, "web.localhost", "/", "hello from express")
 
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	stopLoad := make(chan struct{})
-	var load sync.WaitGroup
-	for range 4 {
-		load.Go(func() {
-			hc := &http.Client{Timeout: 20 * time.Second}
-			for {
-				select {
-				case <-stopLoad:
-					return
-				default:
-				}
-				req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://"+b.addr+"/", nil)
-				req.Host = "web.localhost"
-				res, err := hc.Do(req)
-				if err == nil {
-					body, _ := io.ReadAll(res.Body)
-					res.Body.Close()
-					if res.StatusCode != 200 || string(body) != "hello from express" {
-						err = fmt.Errorf("%d %q", res.StatusCode, body)
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				ok.Add(1)
-			}
-		})
-	}
+	l := startLoad(4, "http://"+b.addr+"/", "web.localhost", "hello from express")
+	ok, failed, firstErr := &l.ok, &l.failed, &l.firstErr
 	waitUntil(t, 10*time.Second, "requests served before the kill", func() bool { return ok.Load() >= 50 })
 	before := ok.Load()
 	killed := time.Now()
@@ -225,8 +190,7 @@ func TestAppsAcrossNodeProcesses(t *testing.T) {
 	failover := time.Since(killed)
 	after := ok.Load()
 	waitUntil(t, 10*time.Second, "requests served after the failover", func() bool { return ok.Load() >= after+50 })
-	close(stopLoad)
-	load.Wait()
+	l.stop()
 	t.Logf("kill -9 of C: its instance ready on D %s later; requests through B: %d served before, %d during, %d after, %d failed (first: %v)",
 		failover.Round(time.Millisecond), before, after-before, ok.Load()-after, failed.Load(), firstErr.Load())
 	if total := ok.Load() + failed.Load(); failed.Load()*20 > total {

@@ -198,38 +198,8 @@ func appsAcrossNodes(t *testing.T, events string, nodeTLS bool) {
 	}
 
 	// Clients keep asking B while C dies.
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	stopLoad := make(chan struct{})
-	var load sync.WaitGroup
-	for range 4 {
-		load.Go(func() {
-			hc := &http.Client{Timeout: 20 * time.Second}
-			for {
-				select {
-				case <-stopLoad:
-					return
-				default:
-				}
-				req, _ := http.NewRequest("GET", addrB+"/", nil)
-				req.Host = "web.localhost"
-				res, err := hc.Do(req)
-				if err == nil {
-					b, _ := io.ReadAll(res.Body)
-					res.Body.Close()
-					if res.StatusCode != 200 || string(b) != "hello from express" {
-						err = fmt.Errorf("%d %q", res.StatusCode, b)
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				ok.Add(1)
-			}
-		})
-	}
+	l := startLoad(4, addrB+"/", "web.localhost", "hello from express")
+	ok, failed, firstErr := &l.ok, &l.failed, &l.firstErr
 	waitUntil(t, 10*time.Second, "requests served before the kill", func() bool { return ok.Load() >= 50 })
 	before := ok.Load()
 	killed := time.Now()
@@ -242,8 +212,7 @@ func appsAcrossNodes(t *testing.T, events string, nodeTLS bool) {
 	failover := time.Since(killed)
 	after := ok.Load()
 	waitUntil(t, 10*time.Second, "requests served after the failover", func() bool { return ok.Load() >= after+50 })
-	close(stopLoad)
-	load.Wait()
+	l.stop()
 	t.Logf("failover: C stopped in %s; its instance ready on D %s after the stop; requests through B: %d served before, %d during, %d after, %d failed (first: %v)",
 		stopped.Round(time.Millisecond), failover.Round(time.Millisecond), before, after-before, ok.Load()-after, failed.Load(), firstErr.Load())
 	if got := status(); got["D"] != 2 || len(got) != 1 {
@@ -322,6 +291,53 @@ func appsAcrossNodes(t *testing.T, events string, nodeTLS bool) {
 	if p, err := a.Store().ProjectByID(ctx, next.ProjectID); err != nil || p.Settings.App.Scale().Max != 1 {
 		t.Errorf("the refused autoscaling was saved: %+v, %v", p.Settings.App.Scale(), err)
 	}
+}
+
+// load keeps clients asking url (with host) and counts the answers that
+// are want and the others, until stop.
+type load struct {
+	ok, failed atomic.Int64
+	firstErr   atomic.Value
+	stopCh     chan struct{}
+	wg         sync.WaitGroup
+}
+
+func startLoad(clients int, url, host, want string) *load {
+	l := &load{stopCh: make(chan struct{})}
+	for range clients {
+		l.wg.Go(func() {
+			hc := &http.Client{Timeout: 20 * time.Second}
+			for {
+				select {
+				case <-l.stopCh:
+					return
+				default:
+				}
+				req, _ := http.NewRequestWithContext(context.Background(), "GET", url, nil)
+				req.Host = host
+				res, err := hc.Do(req)
+				if err == nil {
+					body, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					if res.StatusCode != 200 || string(body) != want {
+						err = fmt.Errorf("%d %q", res.StatusCode, body)
+					}
+				}
+				if err != nil {
+					l.failed.Add(1)
+					l.firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				l.ok.Add(1)
+			}
+		})
+	}
+	return l
+}
+
+func (l *load) stop() {
+	close(l.stopCh)
+	l.wg.Wait()
 }
 
 // waitUntil waits for cond, checked every 20 ms, up to timeout.
