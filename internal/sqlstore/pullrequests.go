@@ -135,42 +135,44 @@ func (s *Store) DropBranchAlias(ctx context.Context, projectID, branch string, n
 // GitHubDeployment returns the GitHub Deployment id of a deployment, 0
 // if none.
 func (s *Store) GitHubDeployment(ctx context.Context, deploymentID string) (int64, error) {
-	var id int64
-	err := s.rdb.QueryRowContext(ctx, "SELECT github_id FROM github_deployments WHERE deployment_id = $1", deploymentID).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return id, wrap("github deployment", err)
+	return s.githubID(ctx, "github_deployments", deploymentID)
 }
 
 // SetGitHubDeployment records the GitHub Deployment id of a deployment.
 func (s *Store) SetGitHubDeployment(ctx context.Context, deploymentID string, githubID int64) error {
-	_, err := s.exec(ctx, `INSERT INTO github_deployments (deployment_id, github_id) VALUES ($1, $2)
-		ON CONFLICT (deployment_id) DO UPDATE SET github_id = excluded.github_id`, deploymentID, githubID)
-	if isForeignKey(err) {
-		return notFound("deployment", deploymentID)
-	}
-	return wrap("set github deployment", err)
+	return s.setGitHubID(ctx, "github_deployments", deploymentID, githubID)
 }
 
 // CheckRun returns the id of the check run reported for a deployment.
 func (s *Store) CheckRun(ctx context.Context, deploymentID string) (int64, error) {
-	var id int64
-	err := s.rdb.QueryRowContext(ctx, "SELECT github_id FROM github_check_runs WHERE deployment_id = $1", deploymentID).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return id, wrap("github check run", err)
+	return s.githubID(ctx, "github_check_runs", deploymentID)
 }
 
 // SetCheckRun records the check run id of a deployment.
 func (s *Store) SetCheckRun(ctx context.Context, deploymentID string, githubID int64) error {
-	_, err := s.exec(ctx, `INSERT INTO github_check_runs (deployment_id, github_id) VALUES ($1, $2)
+	return s.setGitHubID(ctx, "github_check_runs", deploymentID, githubID)
+}
+
+// githubID reads the id GitHub gave to what it holds of a deployment, in
+// table (github_deployments, github_check_runs: a constant, never
+// input); 0 if none.
+func (s *Store) githubID(ctx context.Context, table, deploymentID string) (int64, error) {
+	var id int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT github_id FROM "+table+" WHERE deployment_id = $1", deploymentID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return id, wrap(table, err)
+}
+
+// setGitHubID records that id in table.
+func (s *Store) setGitHubID(ctx context.Context, table, deploymentID string, githubID int64) error {
+	_, err := s.exec(ctx, "INSERT INTO "+table+` (deployment_id, github_id) VALUES ($1, $2)
 		ON CONFLICT (deployment_id) DO UPDATE SET github_id = excluded.github_id`, deploymentID, githubID)
 	if isForeignKey(err) {
 		return notFound("deployment", deploymentID)
 	}
-	return wrap("set github check run", err)
+	return wrap("set "+table, err)
 }
 
 // RepoComment returns the id of the comment on a repository's pull
