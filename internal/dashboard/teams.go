@@ -161,6 +161,10 @@ func (d *Dashboard) joinPage(w http.ResponseWriter, r *http.Request) error {
 	data := joinData{TeamInvitePreview: inv, Token: token, Next: r.URL.RequestURI()}
 	if s == nil {
 		data.LoginToken = d.loginToken(w, r)
+	} else if err := apogee.CheckInviteEmail(inv.Team, inv.Email, s.user.Email); err != nil {
+		// For another account: say which, offer no button that would
+		// fail (the platform refuses it too).
+		data.Refusal = apogee.ErrorMessage(err)
 	}
 	d.render(w, r, http.StatusOK, "team_join", s, "Join team "+inv.Team, data)
 	return nil
@@ -173,6 +177,9 @@ type joinData struct {
 	LoginToken string // the signed-out form's CSRF token
 	FormEmail  string // what the sign-up form was sent with
 	Error      string
+	// Refusal says why the signed-in account may not accept the
+	// invitation (it is for another email).
+	Refusal string
 }
 
 // joinSignup makes the account and the membership together (the
