@@ -342,6 +342,12 @@ type AccountService interface {
 	// once. It needs no user; a wrong pair is EUNAUTHORIZED without
 	// saying which.
 	SignIn(ctx context.Context, req SignInRequest) (*User, error)
+	// SignedIn records in u's audit log that u signed in ("signin") by a
+	// way that takes no password, whose proof the caller checked (the
+	// dashboard's GitHub sign-in), from the client at address; via says
+	// which way (e.g. "with GitHub as @octo", "signed up with GitHub as
+	// @octo"). It changes nothing else.
+	SignedIn(ctx context.Context, u *User, address, via string)
 	// Login exchanges an email and password for a new API token, through
 	// SignIn.
 	Login(ctx context.Context, req LoginRequest) (*TokenResponse, error)
