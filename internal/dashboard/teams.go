@@ -44,6 +44,7 @@ type teamData struct {
 	Owner     bool
 	Projects  []*apogee.ProjectView
 	Audit     []*apogee.AuditEntry
+	Webhooks  []*apogee.WebhookView
 	Usage     *planUsage
 	NewInvite *apogee.NewTeamInvite // shown once, on the page that made it
 }
@@ -57,6 +58,9 @@ func (d *Dashboard) team(w http.ResponseWriter, r *http.Request, s *session, new
 	}
 	data := teamData{TeamView: t, Owner: t.Role == apogee.RoleOwner, NewInvite: newInvite, Usage: usageCard(t.Plan)}
 	if data.Projects, err = d.svc.Projects.Projects(ctx, t.Name); err != nil {
+		return err
+	}
+	if data.Webhooks, err = d.svc.Webhooks.TeamWebhooks(ctx, t.Name); err != nil {
 		return err
 	}
 	if data.Owner {

@@ -32,10 +32,14 @@ func testTeamWebhooks(t *testing.T, w *teamWorld) {
 		t.Fatalf("created %+v", h)
 	}
 
-	// Everyone in the team lists it, never with a secret.
-	for who, ctx := range map[string]context.Context{"alice": w.alice, "bob": w.bob, "carol": w.carol} {
-		hs := try(W.TeamWebhooks(ctx, "acme")).must(t)
-		if len(hs) != 1 || hs[0].ID != h.ID || hs[0].Secret != "" || hs[0].Team != "acme" || hs[0].URL != req.URL {
+	// Everyone in the team lists it, never with a secret; only owners see
+	// the URL's path (a Slack URL's path is its secret).
+	for who, c := range map[string]struct {
+		ctx context.Context
+		url string
+	}{"alice": {w.alice, req.URL}, "bob": {w.bob, "https://hooks.example/…"}, "carol": {w.carol, "https://hooks.example/…"}} {
+		hs := try(W.TeamWebhooks(c.ctx, "acme")).must(t)
+		if len(hs) != 1 || hs[0].ID != h.ID || hs[0].Secret != "" || hs[0].Team != "acme" || hs[0].URL != c.url {
 			t.Errorf("%s lists %+v", who, hs)
 		}
 	}

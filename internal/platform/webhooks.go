@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"net/url"
 
 	"github.com/apogee-dev/apogee"
 )
@@ -119,7 +120,7 @@ func (pl webhooks) TeamWebhooks(ctx context.Context, team string) ([]*apogee.Web
 	if err != nil {
 		return nil, err
 	}
-	t, _, err := pl.teamAs(ctx, u, team, needRead)
+	t, role, err := pl.teamAs(ctx, u, team, needRead)
 	if err != nil {
 		return nil, err
 	}
@@ -129,9 +130,27 @@ func (pl webhooks) TeamWebhooks(ctx context.Context, team string) ([]*apogee.Web
 	}
 	views := make([]*apogee.WebhookView, len(hs))
 	for i, h := range hs {
+		if role != apogee.RoleOwner {
+			// A URL's path and query may be its secret (a Slack URL's
+			// are): members and viewers see where it goes, not them.
+			h.URL = redactURL(h.URL)
+		}
 		views[i] = &apogee.WebhookView{Webhook: h, Team: t.Name}
 	}
 	return views, nil
+}
+
+// redactURL keeps the scheme and host of a webhook URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(hidden)"
+	}
+	out := u.Scheme + "://" + u.Host + "/"
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		out += "…"
+	}
+	return out
 }
 
 func (pl webhooks) CreateTeamWebhook(ctx context.Context, team string, req apogee.CreateWebhookRequest) (*apogee.WebhookView, error) {
