@@ -320,7 +320,7 @@ type EnvService interface {
 	DeleteEnv(ctx context.Context, project, key string) error
 }
 
-// WebhookService keeps projects' outgoing webhooks.
+// WebhookService keeps the outgoing webhooks of projects and of teams.
 type WebhookService interface {
 	Webhooks(ctx context.Context, project string) ([]*WebhookView, error)
 	// CreateWebhook adds a webhook; the answer alone carries its secret.
@@ -328,6 +328,15 @@ type WebhookService interface {
 	DeleteWebhook(ctx context.Context, project, id string) error
 	// TestWebhook sends a ping now and records and returns the outcome.
 	TestWebhook(ctx context.Context, project, id string) (*WebhookDelivery, error)
+
+	// A team's webhooks are sent the notifications of every project the
+	// team owns, besides each project's own. Any member may list them
+	// (never a secret); owners add, remove and test them. A team the
+	// caller is no member of is ENOTFOUND.
+	TeamWebhooks(ctx context.Context, team string) ([]*WebhookView, error)
+	CreateTeamWebhook(ctx context.Context, team string, req CreateWebhookRequest) (*WebhookView, error)
+	DeleteTeamWebhook(ctx context.Context, team, id string) error
+	TestTeamWebhook(ctx context.Context, team, id string) (*WebhookDelivery, error)
 }
 
 // AccountService is a person's own account: signing in with a password,
@@ -342,6 +351,12 @@ type AccountService interface {
 	// once. It needs no user; a wrong pair is EUNAUTHORIZED without
 	// saying which.
 	SignIn(ctx context.Context, req SignInRequest) (*User, error)
+	// SignedIn records in u's audit log that u signed in ("signin") by a
+	// way that takes no password, whose proof the caller checked (the
+	// dashboard's GitHub sign-in), from the client at address; via says
+	// which way (e.g. "with GitHub as @octo", "signed up with GitHub as
+	// @octo"). It changes nothing else.
+	SignedIn(ctx context.Context, u *User, address, via string)
 	// Login exchanges an email and password for a new API token, through
 	// SignIn.
 	Login(ctx context.Context, req LoginRequest) (*TokenResponse, error)

@@ -2,6 +2,7 @@ package apogee
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -66,9 +67,11 @@ type Member struct {
 }
 
 // TeamInvite is a link that makes whoever opens it, signed in, a member of
-// a team with a role. Only the SHA-256 of the link's token is kept; Email
-// is who the owner meant it for (shown to the owner; the link works for
-// whoever has it, as Vercel's invite links do).
+// a team with a role. Only the SHA-256 of the link's token is kept. As
+// Vercel's invitations do, one made for an Email is accepted only by the
+// account of that email (CheckInviteEmail), and makes that account when
+// it signs someone up; one made without an email is an open link that
+// works for whoever has it.
 type TeamInvite struct {
 	ID         string     `json:"id"`
 	TeamID     string     `json:"team_id"`
@@ -85,6 +88,18 @@ type TeamInvite struct {
 // Pending reports whether the invitation may still be accepted at now.
 func (i *TeamInvite) Pending(now time.Time) bool {
 	return i.AcceptedAt == nil && now.Before(i.ExpiresAt)
+}
+
+// CheckInviteEmail returns nil if an account with email userEmail may
+// accept an invitation to team made for inviteEmail ("" is an open link,
+// which anyone may accept); otherwise an EFORBIDDEN error saying which
+// account to sign in with. Emails compare without regard to case.
+func CheckInviteEmail(team, inviteEmail, userEmail string) error {
+	if inviteEmail == "" || strings.EqualFold(strings.TrimSpace(inviteEmail), strings.TrimSpace(userEmail)) {
+		return nil
+	}
+	return Errorf(EFORBIDDEN, "this invitation to team %s is for %s, and you are signed in as %s: sign out and sign in as %s (or make that account from the link) to accept it, or ask a team owner for an invitation for %s",
+		team, inviteEmail, userEmail, inviteEmail, userEmail)
 }
 
 // ErrTeamInviteUsed is the answer to an invitation that was accepted,
@@ -249,7 +264,9 @@ type TeamService interface {
 	Invites(ctx context.Context, team string) ([]*TeamInvite, error)
 	RevokeInvite(ctx context.Context, team, id string) error
 	// AcceptInvite makes the caller a member by an invitation's token
-	// (the last part of its link).
+	// (the last part of its link). An invitation made for an email is
+	// EFORBIDDEN to any other account (CheckInviteEmail), and nothing
+	// changes; one without an email works for anyone signed in.
 	AcceptInvite(ctx context.Context, token string) (*TeamMembership, error)
 	// InvitePreview says which team and role a pending invitation's
 	// token is for; ErrTeamInviteUsed when it is not pending. It needs

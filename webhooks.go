@@ -35,7 +35,7 @@ var WebhookEvents = []string{NotifyDeploymentBuilding, NotifyDeploymentReady, No
 
 // Limits on outgoing webhooks.
 const (
-	MaxWebhooks         = 20   // per project
+	MaxWebhooks         = 20   // per owner: a project, or a team
 	MaxWebhookURLLen    = 2048 // bytes
 	MinWebhookSecretLen = 16   // bytes of a secret the user gives
 	MaxWebhookSecretLen = 256
@@ -47,13 +47,16 @@ const (
 	DeliveryFailed = "failed"
 )
 
-// Webhook is an outgoing webhook of a project: deployment notifications
-// are POSTed to URL as JSON signed with Secret (HMAC-SHA256). In the
-// store, Secret is sealed (WebhookSecretPurpose); callers seal and open
-// it. Events lists the notification types it wants; empty means all.
+// Webhook is an outgoing webhook of a project, or of a team (as Vercel's
+// team webhooks: it is sent the notifications of every project the team
+// owns): deployment notifications are POSTed to URL as JSON signed with
+// Secret (HMAC-SHA256). Exactly one of ProjectID and TeamID is set. In
+// the store, Secret is sealed (SecretPurpose); callers seal and open it.
+// Events lists the notification types it wants; empty means all.
 type Webhook struct {
 	ID        string    `json:"id"`
-	ProjectID string    `json:"project_id"`
+	ProjectID string    `json:"project_id,omitempty"`
+	TeamID    string    `json:"team_id,omitempty"`
 	URL       string    `json:"url"`
 	Secret    string    `json:"-"`
 	Events    []string  `json:"events"`
@@ -88,12 +91,27 @@ func WebhookSecretPurpose(projectID, id string) string {
 	return "outgoing-webhook/" + projectID + "/" + id
 }
 
-// WebhookStore keeps projects' outgoing webhooks. Safe for concurrent
-// use; honours ctx.
+// TeamWebhookSecretPurpose is what webhook id of a team is sealed for.
+func TeamWebhookSecretPurpose(teamID, id string) string {
+	return "outgoing-webhook/team/" + teamID + "/" + id
+}
+
+// SecretPurpose is what h's secret is sealed for: its project's or its
+// team's purpose.
+func (h *Webhook) SecretPurpose() string {
+	if h.TeamID != "" {
+		return TeamWebhookSecretPurpose(h.TeamID, h.ID)
+	}
+	return WebhookSecretPurpose(h.ProjectID, h.ID)
+}
+
+// WebhookStore keeps the outgoing webhooks of projects and of teams.
+// Safe for concurrent use; honours ctx.
 type WebhookStore interface {
-	// CreateWebhook inserts h (CreatedAt zero: now). ErrNotFound if the
-	// project does not exist; ETOOLARGE when it has MaxWebhooks already,
-	// counted so that concurrent calls cannot together pass the limit.
+	// CreateWebhook inserts h (CreatedAt zero: now), a project's or (its
+	// TeamID set) a team's. ErrNotFound if the project or team does not
+	// exist; ETOOLARGE when it has MaxWebhooks already, counted so that
+	// concurrent calls cannot together pass the limit.
 	CreateWebhook(ctx context.Context, h *Webhook) error
 	// ListWebhooks returns the project's webhooks, oldest first.
 	ListWebhooks(ctx context.Context, projectID string) ([]*Webhook, error)
@@ -103,6 +121,18 @@ type WebhookStore interface {
 	// DeleteWebhook removes webhook id of the project; ErrNotFound if it
 	// has none of that id.
 	DeleteWebhook(ctx context.Context, projectID, id string) error
+	// ListTeamWebhooks returns the team's webhooks, oldest first (none
+	// for an account that is no team).
+	ListTeamWebhooks(ctx context.Context, teamID string) ([]*Webhook, error)
+	// TeamWebhookByID returns webhook id of the team; ErrNotFound if the
+	// team has none of that id.
+	TeamWebhookByID(ctx context.Context, teamID, id string) (*Webhook, error)
+	// DeleteTeamWebhook removes webhook id of the team; ErrNotFound if it
+	// has none of that id.
+	DeleteTeamWebhook(ctx context.Context, teamID, id string) error
+	// Webhook returns webhook id, a project's or a team's, for the
+	// outbox, which names it alone; ErrNotFound if it is gone.
+	Webhook(ctx context.Context, id string) (*Webhook, error)
 	// RecordWebhookDelivery keeps d as the webhook's last delivery;
 	// ErrNotFound if the webhook is gone.
 	RecordWebhookDelivery(ctx context.Context, id string, d WebhookDelivery) error
@@ -114,7 +144,7 @@ type WebhookStore interface {
 type WebhookOutboxItem struct {
 	ID        string // X-Apogee-Delivery, the same on every attempt
 	WebhookID string
-	ProjectID string
+	ProjectID string // the project the notification is about
 	Event     string // the notification type, X-Apogee-Event
 	Body      []byte
 	Attempts  int       // POSTs made
@@ -148,11 +178,13 @@ type WebhookOutboxStore interface {
 	PendingWebhookDeliveries(ctx context.Context) (int, error)
 }
 
-// WebhookView is a webhook as the API shows it. Secret is set only in the
-// answer that created it: it is never shown again.
+// WebhookView is a webhook as the API shows it, with its project's or
+// its team's name. Secret is set only in the answer that created it: it
+// is never shown again.
 type WebhookView struct {
 	*Webhook
-	Project string `json:"project"`
+	Project string `json:"project,omitempty"`
+	Team    string `json:"team,omitempty"`
 	Secret  string `json:"secret,omitempty"`
 }
 

@@ -161,6 +161,10 @@ func (a *API) routes() {
 	authed("GET /api/v1/teams/{team}/invites", a.listTeamInvites)
 	authed("POST /api/v1/teams/{team}/invites", a.createTeamInvite)
 	authed("DELETE /api/v1/teams/{team}/invites/{id}", a.deleteTeamInvite)
+	authed("GET /api/v1/teams/{team}/webhooks", a.listTeamWebhooks)
+	authed("POST /api/v1/teams/{team}/webhooks", a.createTeamWebhook)
+	authed("DELETE /api/v1/teams/{team}/webhooks/{id}", a.deleteTeamWebhook)
+	authed("POST /api/v1/teams/{team}/webhooks/{id}/test", a.testTeamWebhook)
 	authed("GET /api/v1/audit", a.auditLog)
 
 	authed("GET /api/v1/admin/users", a.adminListUsers)

@@ -176,3 +176,94 @@ func TestWebhooksAPIBadInput(t *testing.T) {
 		t.Fatalf("bad input made webhooks: %+v", l)
 	}
 }
+
+// TestTeamWebhooksAPI: /api/v1/teams/{team}/webhooks for each role: the
+// owner adds one (its secret shown once), pings it (signed, naming the
+// team) and removes it; a member and a viewer list it without a secret
+// and are refused changes with 403; a stranger gets the team's 404.
+func TestTeamWebhooksAPI(t *testing.T) {
+	e := webhookEnv(t)
+	owner, member, viewer, stranger := e.user("alice@example.com"), e.user("bob@example.com"), e.user("carol@example.com"), e.user("dave@example.com")
+	e.must(e.call("POST", "/api/v1/teams", owner, apogee.CreateTeamRequest{Name: "acme"}), 201, nil)
+	for tok, role := range map[string]string{member: "member", viewer: "viewer"} {
+		var inv apogee.NewTeamInvite
+		e.must(e.call("POST", "/api/v1/teams/acme/invites", owner, apogee.TeamInviteRequest{Role: role}), 201, &inv)
+		e.must(e.call("POST", "/api/v1/teams/join", tok, apogee.AcceptTeamInviteRequest{Token: inv.Token}), 200, nil)
+	}
+
+	var mu sync.Mutex
+	var got []*http.Request
+	var bodies [][]byte
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got, bodies = append(got, r), append(bodies, b)
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+
+	var made apogee.WebhookView
+	e.must(e.call("POST", "/api/v1/teams/acme/webhooks", owner, apogee.CreateWebhookRequest{URL: rcv.URL + "/team",
+		Events: []string{"deployment.ready"}}), 201, &made)
+	if made.Team != "acme" || made.Project != "" || !strings.HasPrefix(made.Secret, "whsec_") || made.URL != rcv.URL+"/team" {
+		t.Fatalf("POST answered %+v", made)
+	}
+	for who, tok := range map[string]string{"owner": owner, "member": member, "viewer": viewer} {
+		r := e.call("GET", "/api/v1/teams/acme/webhooks", tok, nil)
+		var l webhookList
+		e.must(r, 200, &l)
+		if len(l.Webhooks) != 1 || l.Webhooks[0].ID != made.ID || l.Webhooks[0].Team != "acme" || strings.Contains(string(r.body), made.Secret) {
+			t.Errorf("%s lists %s", who, r.body)
+		}
+	}
+	routes := []struct{ method, path string }{
+		{"POST", "/api/v1/teams/acme/webhooks"},
+		{"DELETE", "/api/v1/teams/acme/webhooks/" + made.ID},
+		{"POST", "/api/v1/teams/acme/webhooks/" + made.ID + "/test"},
+	}
+	body := apogee.CreateWebhookRequest{URL: "https://evil.example/steal"}
+	for _, rt := range routes {
+		e.wantErr(e.call(rt.method, rt.path, "", body), 401, apogee.EUNAUTHORIZED)
+		e.wantErr(e.call(rt.method, rt.path, member, body), 403, apogee.EFORBIDDEN)
+		e.wantErr(e.call(rt.method, rt.path, viewer, body), 403, apogee.EFORBIDDEN)
+		b := e.wantErr(e.call(rt.method, rt.path, stranger, body), 404, apogee.ENOTFOUND)
+		if !strings.Contains(b.Error.Message, `team "acme" not found`) {
+			t.Errorf("%s %s as a stranger: %q", rt.method, rt.path, b.Error.Message)
+		}
+	}
+	e.wantErr(e.call("GET", "/api/v1/teams/acme/webhooks", stranger, nil), 404, apogee.ENOTFOUND)
+	e.wantErr(e.call("POST", "/api/v1/teams/acme/webhooks", owner, apogee.CreateWebhookRequest{URL: "ftp://x.example/"}), 400, apogee.EINVALID)
+
+	// The owner's ping reaches the receiver, signed, naming the team.
+	var d apogee.WebhookDelivery
+	e.must(e.call("POST", "/api/v1/teams/acme/webhooks/"+made.ID+"/test", owner, nil), 200, &d)
+	if d.Status != apogee.DeliveryOK || d.Code != 200 {
+		t.Fatalf("test delivery = %+v", d)
+	}
+	mu.Lock()
+	if len(got) != 1 || got[0].Header.Get("X-Apogee-Event") != "ping" {
+		t.Fatalf("receiver got %d requests", len(got))
+	}
+	m := hmac.New(sha256.New, []byte(made.Secret))
+	m.Write(bodies[0])
+	if sig := got[0].Header.Get("X-Apogee-Signature"); sig != "sha256="+hex.EncodeToString(m.Sum(nil)) {
+		t.Errorf("signature %s does not match the secret shown at creation", sig)
+	}
+	if !strings.Contains(string(bodies[0]), `"team":"acme"`) || !strings.Contains(string(bodies[0]), "team acme: test notification") {
+		t.Errorf("ping body = %s", bodies[0])
+	}
+	mu.Unlock()
+	var l webhookList
+	e.must(e.call("GET", "/api/v1/teams/acme/webhooks", viewer, nil), 200, &l)
+	if l.Webhooks[0].LastStatus != apogee.DeliveryOK || l.Webhooks[0].LastCode != 200 {
+		t.Errorf("the last delivery is not listed: %+v", l.Webhooks[0].Webhook)
+	}
+
+	e.must(e.call("DELETE", "/api/v1/teams/acme/webhooks/"+made.ID, owner, nil), 204, nil)
+	e.wantErr(e.call("DELETE", "/api/v1/teams/acme/webhooks/"+made.ID, owner, nil), 404, apogee.ENOTFOUND)
+	l = webhookList{}
+	e.must(e.call("GET", "/api/v1/teams/acme/webhooks", owner, nil), 200, &l)
+	if len(l.Webhooks) != 0 {
+		t.Fatalf("after delete: %+v", l)
+	}
+}

@@ -133,3 +133,28 @@ func (a *API) testWebhook(w http.ResponseWriter, r *http.Request) error {
 	d, err := a.svc.Webhooks.TestWebhook(r.Context(), r.PathValue("name"), r.PathValue("id"))
 	return answer(w, http.StatusOK, d, err)
 }
+
+// A team's webhooks: every project of the team's notifications.
+
+func (a *API) listTeamWebhooks(w http.ResponseWriter, r *http.Request) error {
+	hs, err := a.svc.Webhooks.TeamWebhooks(r.Context(), r.PathValue("team"))
+	return answer(w, http.StatusOK, map[string]any{"webhooks": hs}, err)
+}
+
+func (a *API) createTeamWebhook(w http.ResponseWriter, r *http.Request) error {
+	var req apogee.CreateWebhookRequest
+	if err := decode(w, r, maxJSONBody, &req); err != nil {
+		return err
+	}
+	v, err := a.svc.Webhooks.CreateTeamWebhook(r.Context(), r.PathValue("team"), req)
+	return answer(w, http.StatusCreated, v, err)
+}
+
+func (a *API) deleteTeamWebhook(w http.ResponseWriter, r *http.Request) error {
+	return noContent(w, a.svc.Webhooks.DeleteTeamWebhook(r.Context(), r.PathValue("team"), r.PathValue("id")))
+}
+
+func (a *API) testTeamWebhook(w http.ResponseWriter, r *http.Request) error {
+	d, err := a.svc.Webhooks.TestTeamWebhook(r.Context(), r.PathValue("team"), r.PathValue("id"))
+	return answer(w, http.StatusOK, d, err)
+}

@@ -191,7 +191,7 @@ func newTeamsInviteCmd(a *app) *cobra.Command {
 			}
 			who := "whoever opens it"
 			if inv.Email != "" {
-				who = inv.Email
+				who = inv.Email + " (only that account may accept it)"
 			}
 			o.Notef("Invitation to %s as %s for %s, until %s. Send this link; it is not shown again:\n", argv[0], inv.Role, who,
 				inv.ExpiresAt.Local().Format(time.DateTime))

@@ -73,3 +73,57 @@ func TestWebhooksCommands(t *testing.T) {
 		t.Fatalf("after remove: %v", hooks)
 	}
 }
+
+// TestTeamWebhooksCommands: `apogee webhooks … --team acme` acts on the
+// team's webhooks: the owner adds, lists and removes; a member lists and
+// is refused a change; --project and --team together is a usage error.
+func TestTeamWebhooksCommands(t *testing.T) {
+	_, ada := inviteAPI(t) // root (APOGEE_TOKEN) owns the team; ada joins it as a member
+	run(t, "", "teams", "create", "acme").ok(t)
+	link := strings.TrimSpace(run(t, "", "teams", "invite", "acme", "--role", "member").ok(t).stdout)
+	run(t, "", "--token", ada, "teams", "join", link).ok(t)
+
+	r := run(t, "", "webhooks", "list", "--team", "acme").ok(t)
+	if !strings.Contains(r.stdout, "Team acme has no webhooks.") || !strings.Contains(r.stderr, "apogee webhooks add URL --team acme") {
+		t.Fatalf("list of none:\n%s%s", r.stdout, r.stderr)
+	}
+	r = run(t, "", "webhooks", "add", "https://ci.example.com/acme", "--team", "acme", "--events", "deployment.ready").ok(t)
+	if !strings.Contains(r.stdout, "to team acme: deployment.ready") || !strings.Contains(r.stdout, "every project of team acme") ||
+		!strings.Contains(r.stdout, "whsec_") || !strings.Contains(r.stderr, "--team acme") {
+		t.Fatalf("add:\n%s%s", r.stdout, r.stderr)
+	}
+	list := oneJSON(t, run(t, "", "--token", ada, "webhooks", "list", "--team", "acme", "--json").ok(t).stdout)
+	hooks, _ := list["webhooks"].([]any)
+	if list["team"] != "acme" || len(hooks) != 1 {
+		t.Fatalf("the member's list --json = %v", list)
+	}
+	h, _ := hooks[0].(map[string]any)
+	id, _ := h["id"].(string)
+	if h["team"] != "acme" || h["url"] != "https://ci.example.com/…" || h["secret"] != nil || id == "" {
+		t.Fatalf("listed %v", h)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--token", ada, "webhooks", "add", "https://evil.example/", "--team", "acme"}, "owner"},
+		{[]string{"--token", ada, "webhooks", "remove", id, "--team", "acme"}, "owner"},
+		{[]string{"webhooks", "list", "--team", "acme", "--project", "web"}, "not both"},
+		{[]string{"webhooks", "list", "--team", "nosuch"}, `"nosuch" not found`},
+		{[]string{"webhooks", "remove", "nosuchhook", "--team", "acme"}, "no webhook"},
+	} {
+		r := run(t, "", c.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want an error saying %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+
+	out := oneJSON(t, run(t, "", "webhooks", "rm", id, "--team", "acme", "--json").ok(t).stdout)
+	if out["team"] != "acme" {
+		t.Errorf("rm --json = %v", out)
+	}
+	if r := run(t, "", "webhooks", "list", "--team", "acme").ok(t); !strings.Contains(r.stdout, "no webhooks") {
+		t.Errorf("after rm:\n%s", r.stdout)
+	}
+}

@@ -320,6 +320,9 @@ func (d *Dashboard) routes() http.Handler {
 	m.Handle("POST /teams/{team}/invites/{id}/revoke", d.authed(d.revokeTeamInvite))
 	m.Handle("POST /teams/{team}/members/{user}/role", d.authed(d.setMemberRole))
 	m.Handle("POST /teams/{team}/members/{user}/remove", d.authed(d.removeMember))
+	m.Handle("POST /teams/{team}/webhooks", d.authed(d.addTeamWebhook))
+	m.Handle("POST /teams/{team}/webhooks/{id}/delete", d.authed(d.removeTeamWebhook))
+	m.Handle("POST /teams/{team}/webhooks/{id}/test", d.authed(d.testTeamWebhook))
 
 	m.Handle("GET /account", d.authed(d.accountPage))
 	m.Handle("POST /account/tokens", d.authed(d.createToken))

@@ -236,3 +236,70 @@ func TestWebhooksSection(t *testing.T) {
 	want(t, "remove", alice.post("/projects/web/webhooks/"+id+"/delete", nil), http.StatusSeeOther)
 	want(t, "after remove", alice.get("/projects/web/settings/notifications"), 200, "Webhook removed.", "No webhooks yet")
 }
+
+// TestTeamWebhooksSection: the team page's Webhooks section. The owner
+// adds one (its secret on the answer only), tests and removes it; a
+// member sees it with its last delivery but no full URL and no forms,
+// and is refused a change; a stranger gets the team's 404.
+func TestTeamWebhooksSection(t *testing.T) {
+	e, _ := notifyEnv(t)
+	dave := e.user("dave@example.com", false)
+	if _, err := e.svc.Teams.CreateTeam(as(e.alice), apogee.CreateTeamRequest{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	_, token := e.teamLink(e.alice, "acme", "", "member")
+	if _, err := e.svc.Teams.AcceptInvite(as(e.bob), token); err != nil {
+		t.Fatal(err)
+	}
+	alice, bob, stranger := e.signedIn(e.alice), e.signedIn(e.bob), e.signedIn(dave)
+
+	want(t, "team page", alice.get("/teams/acme"), 200, `id="team-webhooks"`, "No team webhooks yet", `<label for="team-hook-url">Receiver URL</label>`)
+	form := func() url.Values {
+		return url.Values{"url": {"https://hooks.slack.example/services/T0/B0/xyz"}, "events": {"deployment.ready", "deployment.error"}}
+	}
+	res := alice.post("/teams/acme/webhooks", form())
+	want(t, "add", res, 200, "Webhook added", "every project of team <b>acme</b>", "Copy it now", "whsec_", `href="/teams/acme#team-webhooks"`)
+	secret := res.body[strings.Index(res.body, "whsec_"):]
+	secret = secret[:strings.IndexByte(secret, '<')]
+	hooks, err := e.svc.Webhooks.TeamWebhooks(as(e.alice), "acme")
+	if err != nil || len(hooks) != 1 {
+		t.Fatalf("team webhooks after the form: %+v %v", hooks, err)
+	}
+	id := hooks[0].ID
+
+	page := alice.get("/teams/acme")
+	want(t, "owner's page", page, 200, "hooks.slack.example", "/services/T0/B0/xyz", "deployment.ready, deployment.error", "Nothing sent yet",
+		`action="/teams/acme/webhooks/`+id+`/test"`)
+	if strings.Contains(page.body, secret) {
+		t.Fatal("the team page shows the webhook's secret again")
+	}
+	page = bob.get("/teams/acme")
+	want(t, "member's page", page, 200, `data-webhook="`+id+`"`, "hooks.slack.example", "Nothing sent yet", "owners add and remove them")
+	for _, leak := range []string{secret, "/services/T0/B0/xyz", `action="/teams/acme/webhooks`} {
+		if strings.Contains(page.body, leak) {
+			t.Errorf("the member's page has %q", leak)
+		}
+	}
+
+	// Refusals: the member is told why and nothing changes; a stranger
+	// and a missing CSRF token are refused outright.
+	want(t, "member adds", bob.post("/teams/acme/webhooks", form()), http.StatusSeeOther)
+	want(t, "member removes", bob.post("/teams/acme/webhooks/"+id+"/delete", nil), http.StatusSeeOther)
+	want(t, "member's page after", bob.get("/teams/acme"), 200, "owner")
+	want(t, "stranger adds", stranger.post("/teams/acme/webhooks", form()), 404)
+	want(t, "stranger removes", stranger.post("/teams/acme/webhooks/"+id+"/delete", nil), 404)
+	want(t, "no CSRF", alice.post("/teams/acme/webhooks/"+id+"/delete", url.Values{"csrf": {""}}), 403)
+	res = alice.post("/teams/acme/webhooks", url.Values{"url": {"https://example.com/"}})
+	want(t, "no event", res, http.StatusSeeOther)
+	want(t, "after no event", alice.get("/teams/acme"), 200, "choose at least one event")
+	if hooks, _ := e.svc.Webhooks.TeamWebhooks(as(e.alice), "acme"); len(hooks) != 1 {
+		t.Fatalf("%d team webhooks after refusals; want 1", len(hooks))
+	}
+
+	// Test (to an unresolvable host: it fails and says so), then remove.
+	want(t, "test", alice.post("/teams/acme/webhooks/"+id+"/test", nil), http.StatusSeeOther)
+	want(t, "after the test", alice.get("/teams/acme"), 200, "Test delivery failed", "Failed")
+	want(t, "member sees the failure", bob.get("/teams/acme"), 200, "Failed")
+	want(t, "remove", alice.post("/teams/acme/webhooks/"+id+"/delete", nil), http.StatusSeeOther)
+	want(t, "after remove", alice.get("/teams/acme"), 200, "Webhook removed.", "No team webhooks yet")
+}

@@ -162,6 +162,11 @@ func (d *Dashboard) githubCallback(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	d.log.Info("dashboard sign-in with GitHub", "user", u.ID, "github", acct.Login)
+	via := "with GitHub as @" + acct.Login
+	if created {
+		via = "signed up " + via
+	}
+	d.svc.Accounts.SignedIn(r.Context(), u, r.RemoteAddr, via)
 	if created {
 		setFlash(w, r, "ok", "Welcome to Apogee, @"+acct.Login+". Create your first project below.")
 		return seeOther(w, r, "/")

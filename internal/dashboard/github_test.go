@@ -237,6 +237,10 @@ func TestGitHubSignIn(t *testing.T) {
 		if n := g.users(); n != 3 {
 			t.Fatalf("%d users after signing in again, want 3", n)
 		}
+		// Both are in octo's audit log, as a password sign-in is, saying
+		// it was GitHub, with the client's address.
+		g.wantSignIns(u, "signin octo@example.com octo@example.com 127.0.0.1 with GitHub as @octo",
+			"signin octo@example.com octo@example.com 127.0.0.1 signed up with GitHub as @octo")
 	})
 
 	t.Run("existing email gets linked", func(t *testing.T) {
@@ -250,7 +254,9 @@ func TestGitHubSignIn(t *testing.T) {
 		if id := g.identity(g.alice); id.Login != "alicegh" {
 			t.Fatalf("alice's identity = %+v", id)
 		}
-		want(t, "account", b.get("/account"), http.StatusOK, "Connected to GitHub as <b>@alicegh</b>")
+		want(t, "account", b.get("/account"), http.StatusOK, "Connected to GitHub as <b>@alicegh</b>",
+			`<tr data-action="signin">`, "with GitHub as @alicegh")
+		g.wantSignIns(g.alice, "signin alice@example.com alice@example.com 127.0.0.1 with GitHub as @alicegh")
 	})
 
 	t.Run("disabled user", func(t *testing.T) {
@@ -312,7 +318,28 @@ func TestGitHubSignIn(t *testing.T) {
 			if res := b.get("/account"); res.code != http.StatusSeeOther {
 				t.Errorf("signed in after a refusal: /account = %d", res.code)
 			}
+			g.wantSignIns(g.alice)
 		})
+	}
+}
+
+// wantSignIns fails unless u's audit log holds exactly the entries want
+// ("action actor target address detail"), newest first.
+func (g *ghEnv) wantSignIns(u *apogee.User, want ...string) {
+	g.t.Helper()
+	es, err := g.svc.Audit.Audit(as(u), apogee.AuditRequest{})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	got := []string{}
+	for _, e := range es {
+		got = append(got, strings.Join([]string{e.Action, e.Actor, e.Target, e.ClientAddr, e.Detail}, " "))
+	}
+	if want == nil {
+		want = []string{}
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		g.t.Fatalf("%s's audit log:\n got  %q\n want %q", u.Email, got, want)
 	}
 }
 

@@ -247,6 +247,11 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, s *session) e
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	keepScope(w, r, "", nil) // the next person on this browser starts on their own projects
 	setFlash(w, r, "ok", "You are signed out.")
+	// A page that asked to sign in as someone else (a team invitation
+	// for another account) comes back to itself.
+	if next := safeNext(r.PostFormValue("next")); next != "/" {
+		return seeOther(w, r, next)
+	}
 	return seeOther(w, r, "/login")
 }
 

@@ -44,6 +44,7 @@ type teamData struct {
 	Owner     bool
 	Projects  []*apogee.ProjectView
 	Audit     []*apogee.AuditEntry
+	Webhooks  []*apogee.WebhookView
 	Usage     *planUsage
 	NewInvite *apogee.NewTeamInvite // shown once, on the page that made it
 }
@@ -57,6 +58,9 @@ func (d *Dashboard) team(w http.ResponseWriter, r *http.Request, s *session, new
 	}
 	data := teamData{TeamView: t, Owner: t.Role == apogee.RoleOwner, NewInvite: newInvite, Usage: usageCard(t.Plan)}
 	if data.Projects, err = d.svc.Projects.Projects(ctx, t.Name); err != nil {
+		return err
+	}
+	if data.Webhooks, err = d.svc.Webhooks.TeamWebhooks(ctx, t.Name); err != nil {
 		return err
 	}
 	if data.Owner {
@@ -161,6 +165,10 @@ func (d *Dashboard) joinPage(w http.ResponseWriter, r *http.Request) error {
 	data := joinData{TeamInvitePreview: inv, Token: token, Next: r.URL.RequestURI()}
 	if s == nil {
 		data.LoginToken = d.loginToken(w, r)
+	} else if err := apogee.CheckInviteEmail(inv.Team, inv.Email, s.user.Email); err != nil {
+		// For another account: say which, offer no button that would
+		// fail (the platform refuses it too).
+		data.Refusal = apogee.ErrorMessage(err)
 	}
 	d.render(w, r, http.StatusOK, "team_join", s, "Join team "+inv.Team, data)
 	return nil
@@ -173,6 +181,9 @@ type joinData struct {
 	LoginToken string // the signed-out form's CSRF token
 	FormEmail  string // what the sign-up form was sent with
 	Error      string
+	// Refusal says why the signed-in account may not accept the
+	// invitation (it is for another email).
+	Refusal string
 }
 
 // joinSignup makes the account and the membership together (the

@@ -171,6 +171,32 @@ func testTeamJoinBySignup(t *testing.T, e *env) {
 	if _, err := e.store.UserByEmail(ctx, "eve@example.com"); !errors.Is(err, apogee.ErrNotFound) {
 		t.Fatal("eve has an account")
 	}
+
+	// An invitation for another email: the page says which account to
+	// sign in with and offers no join; posting it anyway is refused with
+	// the same words; nothing changes. Signing out comes back to the
+	// page, which then makes that account.
+	link, token = e.teamLink(e.alice, "acme", "Ivy@Example.com", "owner")
+	res = bob.get(link)
+	want(t, "someone else's invitation", res, 200, `id="invite-other-account"`, "is for ivy@example.com", "sign in as ivy@example.com",
+		"Sign out and come back here")
+	if strings.Contains(res.body, `action="/teams/join"`) {
+		t.Fatal("the page offers bob to join with ivy's invitation")
+	}
+	res = bob.post("/teams/join", url.Values{"token": {token}})
+	want(t, "bob posts ivy's invitation", res, 303)
+	want(t, "the refusal", bob.get(res.location), 200, "is for ivy@example.com", "sign in as ivy@example.com")
+	if r := e.memberRole("acme", "bob@example.com"); r != apogee.RoleViewer {
+		t.Fatalf("bob's role after posting ivy's owner invitation = %q", r)
+	}
+	if invs, err := e.svc.Teams.Invites(as(e.alice), "acme"); err != nil || len(invs) != 1 || invs[0].Email != "ivy@example.com" {
+		t.Fatalf("ivy's invitation after bob's try: %+v, %v", invs, err)
+	}
+	res = bob.post("/logout", url.Values{"next": {link}})
+	if res.code != http.StatusSeeOther || res.location != link {
+		t.Fatalf("sign out from the page = %d %q; want back to %s", res.code, res.location, link)
+	}
+	want(t, "signed out, ivy's page", bob.get(link), 200, `value="ivy@example.com"`, "readonly", "Create account and join")
 }
 
 // TestScopedTokens: the account page makes the tokens `apogee tokens

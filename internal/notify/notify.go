@@ -31,13 +31,17 @@ type Store interface {
 	// Members returns a team's members (none for an account that is no
 	// team).
 	Members(ctx context.Context, teamID string) ([]*apogee.Member, error)
+	TeamByID(ctx context.Context, id string) (*apogee.Team, error)
 }
 
 // Notification is one thing a project's people are told. It is the body
 // of a webhook delivery and the data of a live dashboard event.
 type Notification struct {
-	Type       string      `json:"type"`
-	Project    string      `json:"project"`
+	Type    string `json:"type"`
+	Project string `json:"project,omitempty"`
+	// Team is the name of the team that owns the project (or whose
+	// webhook a ping tests); "" for a person's project.
+	Team       string      `json:"team,omitempty"`
 	Deployment *Deployment `json:"deployment,omitempty"`
 	// Text says it in one line; it makes the body a valid Slack (and
 	// Mattermost, Rocket.Chat) incoming-webhook message.
@@ -52,6 +56,7 @@ type Notification struct {
 	Count    int    `json:"count,omitempty"`
 
 	projectID  string   // the project the webhooks of which get it
+	teamID     string   // the team that owns it, whose webhooks get it too
 	recipients []string // ids of the users who see it live
 }
 
@@ -295,6 +300,16 @@ func (n *Notifier) about(ctx context.Context, typ string, p *apogee.Project, d *
 		n.log.Warn("notification: members of the project's owner", "project", p.Name, "err", err)
 	}
 	note := Notification{Type: typ, Project: p.Name, At: n.cfg.Now().UTC(), projectID: p.ID, recipients: Recipients(p, members)}
+	if len(members) > 0 {
+		// A team's project: the team's webhooks are told too, whoever
+		// owned it before (a moved project follows its owner now).
+		note.teamID = p.OwnerID
+		if t, err := n.cfg.Store.TeamByID(ctx, p.OwnerID); err == nil {
+			note.Team = t.Name
+		} else {
+			n.log.Warn("notification: the project's team", "project", p.Name, "err", err)
+		}
+	}
 	if d != nil {
 		note.Deployment = &Deployment{
 			ID: d.ID, URL: n.cfg.SiteURL(d.Host), DashboardURL: n.cfg.BaseURL() + "/deployments/" + d.ID,
@@ -344,6 +359,9 @@ func text(n Notification) string {
 		return s + "could not go live: " + n.Reason + "; the release that served keeps serving"
 	}
 	if d == nil {
+		if n.Project == "" {
+			return fmt.Sprintf("team %s: test notification from Apogee; this team webhook works.", n.Team)
+		}
 		return fmt.Sprintf("%s: test notification from Apogee; this webhook works.", n.Project)
 	}
 	what := fmt.Sprintf("%s: deployment %s", n.Project, d.ID)

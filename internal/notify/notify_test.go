@@ -154,7 +154,7 @@ func (w *world) waitDelivery(h *apogee.Webhook) *apogee.Webhook {
 	w.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		got, err := w.store.WebhookByID(w.t.Context(), h.ProjectID, h.ID)
+		got, err := w.store.Webhook(w.t.Context(), h.ID)
 		must(w.t, err)
 		if got.LastAt != nil {
 			return got

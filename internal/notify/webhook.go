@@ -23,12 +23,13 @@ import (
 	"github.com/apogee-dev/apogee/internal/egress"
 )
 
-// WebhookStore is what the Sender reads and writes: a project's webhooks,
-// the outcome of their deliveries, and the deliveries not yet done (the
-// outbox, shared by every server).
+// WebhookStore is what the Sender reads and writes: the webhooks of a
+// project and of the team that owns it, the outcome of their deliveries,
+// and the deliveries not yet done (the outbox, shared by every server).
 type WebhookStore interface {
 	ListWebhooks(ctx context.Context, projectID string) ([]*apogee.Webhook, error)
-	WebhookByID(ctx context.Context, projectID, id string) (*apogee.Webhook, error)
+	ListTeamWebhooks(ctx context.Context, teamID string) ([]*apogee.Webhook, error)
+	Webhook(ctx context.Context, id string) (*apogee.Webhook, error)
 	RecordWebhookDelivery(ctx context.Context, id string, d apogee.WebhookDelivery) error
 	apogee.WebhookOutboxStore
 }
@@ -189,13 +190,21 @@ func (s *Sender) poke() {
 	}
 }
 
-// Dispatch queues note in the outbox for every webhook of its project
-// that wants it and wakes the workers; it never waits for a delivery.
+// Dispatch queues note in the outbox for every webhook that wants it, of
+// its project and of the team that owns the project, and wakes the
+// workers; it never waits for a delivery.
 func (s *Sender) Dispatch(ctx context.Context, note Notification) {
 	hooks, err := s.cfg.Store.ListWebhooks(ctx, note.projectID)
 	if err != nil {
 		s.log.Error("list webhooks", "project", note.Project, "err", err)
 		return
+	}
+	if note.teamID != "" {
+		teams, err := s.cfg.Store.ListTeamWebhooks(ctx, note.teamID)
+		if err != nil {
+			s.log.Error("list team webhooks", "project", note.Project, "team", note.Team, "err", err)
+		}
+		hooks = append(hooks, teams...)
 	}
 	if len(hooks) == 0 {
 		return
@@ -209,7 +218,7 @@ func (s *Sender) Dispatch(ctx context.Context, note Notification) {
 	now := s.cfg.Now()
 	for _, h := range hooks {
 		if h.Wants(note.Type) {
-			items = append(items, &apogee.WebhookOutboxItem{ID: apogee.NewID(), WebhookID: h.ID, ProjectID: h.ProjectID,
+			items = append(items, &apogee.WebhookOutboxItem{ID: apogee.NewID(), WebhookID: h.ID, ProjectID: note.projectID,
 				Event: note.Type, Body: body, DueAt: now, CreatedAt: now})
 		}
 	}
@@ -251,7 +260,7 @@ func (s *Sender) attempt(ctx context.Context, it *apogee.WebhookOutboxItem) {
 			s.log.Error("finish webhook delivery", "delivery", it.ID, "err", err)
 		}
 	}
-	h, err := s.cfg.Store.WebhookByID(ctx, it.ProjectID, it.WebhookID)
+	h, err := s.cfg.Store.Webhook(ctx, it.WebhookID)
 	if apogee.ErrorCode(err) == apogee.ENOTFOUND {
 		finish() // the webhook was removed meanwhile
 		return
@@ -262,7 +271,7 @@ func (s *Sender) attempt(ctx context.Context, it *apogee.WebhookOutboxItem) {
 		return
 	}
 	d := apogee.WebhookDelivery{ID: it.ID, Status: apogee.DeliveryFailed, Attempts: it.Attempts}
-	secret, err := s.cfg.Box.Open(h.Secret, apogee.WebhookSecretPurpose(h.ProjectID, h.ID))
+	secret, err := s.cfg.Box.Open(h.Secret, h.SecretPurpose())
 	if err != nil {
 		d.Error = "not sent: the webhook's secret cannot be opened with this server's key"
 		d.At = s.cfg.Now().UTC()
@@ -315,11 +324,20 @@ func (s *Sender) Ping(ctx context.Context, p *apogee.Project, h *apogee.Webhook)
 	return s.deliver(ctx, job{hook: h, body: body, typ: note.Type}, 1)
 }
 
+// PingTeam sends a ping from team t to its webhook h at once, one
+// attempt, and returns and records the outcome.
+func (s *Sender) PingTeam(ctx context.Context, t *apogee.Team, h *apogee.Webhook) apogee.WebhookDelivery {
+	note := Notification{Type: apogee.NotifyPing, Team: t.Name, At: s.cfg.Now().UTC()}
+	note.Text = text(note)
+	body, _ := json.Marshal(note)
+	return s.deliver(ctx, job{hook: h, body: body, typ: note.Type}, 1)
+}
+
 // deliver POSTs j, retrying up to attempts times on network errors, 429
 // and 5xx, and records the outcome.
 func (s *Sender) deliver(ctx context.Context, j job, attempts int) apogee.WebhookDelivery {
 	d := apogee.WebhookDelivery{ID: apogee.NewID(), Status: apogee.DeliveryFailed}
-	secret, err := s.cfg.Box.Open(j.hook.Secret, apogee.WebhookSecretPurpose(j.hook.ProjectID, j.hook.ID))
+	secret, err := s.cfg.Box.Open(j.hook.Secret, j.hook.SecretPurpose())
 	if err != nil {
 		d.Error = "not sent: the webhook's secret cannot be opened with this server's key"
 		d.At = s.cfg.Now().UTC()
@@ -413,7 +431,7 @@ func (s *Sender) record(h *apogee.Webhook, d apogee.WebhookDelivery, typ string)
 		host = u.Host
 	}
 	s.deliveries.WithLabelValues(d.Status).Inc()
-	log := s.log.With("project_id", h.ProjectID, "webhook", h.ID, "host", host, "event", typ, "delivery", d.ID, "attempts", d.Attempts)
+	log := s.log.With("project_id", h.ProjectID, "team_id", h.TeamID, "webhook", h.ID, "host", host, "event", typ, "delivery", d.ID, "attempts", d.Attempts)
 	if d.Status == apogee.DeliveryOK {
 		log.Info("webhook delivered", "code", d.Code)
 	} else {

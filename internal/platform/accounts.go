@@ -51,6 +51,10 @@ func (pl accounts) SignIn(ctx context.Context, req apogee.SignInRequest) (*apoge
 	}
 }
 
+func (pl accounts) SignedIn(ctx context.Context, u *apogee.User, address, via string) {
+	pl.record(apogee.NewContextWithClient(ctx, address), u, u.ID, nil, "signin", u.Email, via)
+}
+
 func (pl accounts) Login(ctx context.Context, req apogee.LoginRequest) (*apogee.TokenResponse, error) {
 	u, err := pl.SignIn(ctx, apogee.SignInRequest{Email: req.Email, Password: req.Password, Address: req.Address})
 	if err != nil {

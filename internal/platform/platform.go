@@ -113,6 +113,8 @@ type WebhookSender interface {
 	// Ping sends a ping to webhook h of project p now, records the
 	// outcome as its last delivery and returns it.
 	Ping(ctx context.Context, p *apogee.Project, h *apogee.Webhook) apogee.WebhookDelivery
+	// PingTeam does the same for webhook h of team t.
+	PingTeam(ctx context.Context, t *apogee.Team, h *apogee.Webhook) apogee.WebhookDelivery
 }
 
 // EdgeCounter reports what the edge of this process has served since it

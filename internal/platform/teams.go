@@ -371,13 +371,21 @@ func (pl teams) AcceptInvite(ctx context.Context, token string) (*apogee.TeamMem
 	if err != nil {
 		return nil, err
 	}
-	m, err := pl.store.AcceptTeamInvite(ctx, inv.ID, u.ID, pl.now().UTC())
-	if err != nil {
-		return nil, err
+	now := pl.now().UTC()
+	if !inv.Pending(now) {
+		return nil, apogee.ErrTeamInviteUsed
 	}
 	t, err := pl.store.TeamByID(ctx, inv.TeamID)
 	if err != nil {
 		return nil, fmt.Errorf("platform: team of invite: %w", err)
+	}
+	// An invitation made for an email is that account's alone.
+	if err := apogee.CheckInviteEmail(t.Name, inv.Email, u.Email); err != nil {
+		return nil, err
+	}
+	m, err := pl.store.AcceptTeamInvite(ctx, inv.ID, u.ID, now)
+	if err != nil {
+		return nil, err
 	}
 	pl.log.Info("team invitation accepted", "team", t.Name, "user", u.ID, "role", m.Role)
 	pl.record(ctx, u, t.ID, nil, "invite.accept", u.Email, string(m.Role))

@@ -132,9 +132,22 @@ func testTeamRoles(t *testing.T, w *teamWorld) {
 	_, err = T.Invite(w.alice, "acme", apogee.TeamInviteRequest{Role: "boss"})
 	wantRole(t, "a bad role", err, apogee.EINVALID)
 	toBob := try(T.Invite(w.alice, "acme", apogee.TeamInviteRequest{Email: "bob@example.com", Role: "member"})).must(t)
-	toCarol := try(T.Invite(w.alice, "acme", apogee.TeamInviteRequest{Email: "carol@example.com", Role: "viewer"})).must(t)
+	toCarol := try(T.Invite(w.alice, "acme", apogee.TeamInviteRequest{Email: "Carol@Example.COM", Role: "viewer"})).must(t)
 	if toBob.URL == "" || toBob.Token == "" || bytes.Contains([]byte(toBob.URL), toBob.Hash) {
 		t.Fatalf("invite %+v", toBob)
+	}
+	// An invitation for an email is that account's alone: another is
+	// told whom to sign in as, and nothing changes.
+	_, err = T.AcceptInvite(w.dave, toBob.Token)
+	wantRole(t, "another account accepts bob's invitation", err, apogee.EFORBIDDEN)
+	if msg := apogee.ErrorMessage(err); !strings.Contains(msg, "is for bob@example.com") || !strings.Contains(msg, "sign in as bob@example.com") {
+		t.Errorf("the refusal says %q; want it to name the invitation's account", msg)
+	}
+	if _, err := T.Team(w.dave, "acme"); apogee.ErrorCode(err) != apogee.ENOTFOUND {
+		t.Errorf("dave after a refused invitation: %v; want no membership", err)
+	}
+	if is := try(T.Invites(w.alice, "acme")).must(t); len(is) != 2 {
+		t.Errorf("%d invitations pending after a refusal; want both", len(is))
 	}
 	try(T.AcceptInvite(w.bob, toBob.URL)).must(t) // the whole link works as well as the token
 	m := try(T.AcceptInvite(w.carol, toCarol.Token)).must(t)

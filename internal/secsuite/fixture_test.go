@@ -59,6 +59,7 @@ type fixture struct {
 	teamID      string
 	teamInvite  string
 	teamMember  string
+	teamWebhook string
 }
 
 type uploading struct {

@@ -28,8 +28,8 @@ const (
 )
 
 // ownersOnly are the rows only a team's owners may use: deleting or
-// moving a project, and the team's members and invitations (the team rows
-// name the team that owns the fixture's project).
+// moving a project, and the team's members, invitations and webhooks (the
+// team rows name the team that owns the fixture's project).
 var ownersOnly = map[string]bool{
 	"DELETE /api/v1/projects/{name}":             true,
 	"POST /api/v1/projects/{name}/move":          true,
@@ -46,6 +46,13 @@ var ownersOnly = map[string]bool{
 	"POST /teams/{team}/invites/{id}/revoke":     true,
 	"POST /teams/{team}/members/{user}/role":     true,
 	"POST /teams/{team}/members/{user}/remove":   true,
+	// A team's webhooks are its settings: members and viewers list them.
+	"POST /api/v1/teams/{team}/webhooks":           true,
+	"DELETE /api/v1/teams/{team}/webhooks/{id}":    true,
+	"POST /api/v1/teams/{team}/webhooks/{id}/test": true,
+	"POST /teams/{team}/webhooks":                  true,
+	"POST /teams/{team}/webhooks/{id}/delete":      true,
+	"POST /teams/{team}/webhooks/{id}/test":        true,
 }
 
 // roleColumn says whether a route of the owner's gets the role columns:

@@ -307,6 +307,20 @@ func matrix() []row {
 			req: func(f *fixture) request {
 				return request{method: "DELETE", path: "/api/v1/teams/" + f.Team() + "/invites/" + f.TeamInvite()}
 			}},
+		{route: "GET /api/v1/teams/{team}/webhooks", who: owner, want: 200,
+			req: func(f *fixture) request { f.TeamWebhook(); return get("/api/v1/teams/" + f.Team() + "/webhooks")(f) }},
+		{route: "POST /api/v1/teams/{team}/webhooks", who: owner, want: 201, changes: true,
+			req: func(f *fixture) request {
+				return jsonReq("POST", "/api/v1/teams/"+f.Team()+"/webhooks", map[string]any{"url": f.w.hooks.URL + "/" + f.Unique("newteamhook")})
+			}},
+		{route: "DELETE /api/v1/teams/{team}/webhooks/{id}", who: owner, want: 204, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "DELETE", path: "/api/v1/teams/" + f.Team() + "/webhooks/" + f.TeamWebhook()}
+			}},
+		{route: "POST /api/v1/teams/{team}/webhooks/{id}/test", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return request{method: "POST", path: "/api/v1/teams/" + f.Team() + "/webhooks/" + f.TeamWebhook() + "/test"}
+			}},
 		{route: "POST /api/v1/projects/{name}/move", who: owner, want: 200, changes: true,
 			req: func(f *fixture) request {
 				return jsonReq("POST", "/api/v1/projects/"+f.Name()+"/move", map[string]string{"team": f.Team()})
@@ -574,6 +588,15 @@ func matrix() []row {
 			}},
 		{route: "POST /teams/{team}/members/{user}/remove", who: owner, want: 303, changes: true,
 			req: func(f *fixture) request { return form("/teams/"+f.Team()+"/members/"+f.TeamMember()+"/remove", nil) }},
+		{route: "POST /teams/{team}/webhooks", who: owner, want: 200, changes: true,
+			req: func(f *fixture) request {
+				return form("/teams/"+f.Team()+"/webhooks", url.Values{"url": {f.w.hooks.URL + "/" + f.Unique("dashteamhook")},
+					"events": {"deployment.ready"}})
+			}},
+		{route: "POST /teams/{team}/webhooks/{id}/delete", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/teams/"+f.Team()+"/webhooks/"+f.TeamWebhook()+"/delete", nil) }},
+		{route: "POST /teams/{team}/webhooks/{id}/test", who: owner, want: 303, changes: true,
+			req: func(f *fixture) request { return form("/teams/"+f.Team()+"/webhooks/"+f.TeamWebhook()+"/test", nil) }},
 		{route: "GET /account", who: signedIn, want: 200, req: get("/account")},
 		{route: "POST /account/tokens", who: signedIn, want: 200, changes: true,
 			req: func(f *fixture) request {

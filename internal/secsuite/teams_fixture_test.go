@@ -38,6 +38,22 @@ func (f *fixture) TeamInvite() string {
 	return f.teamInvite
 }
 
+// TeamWebhook is the id of a webhook of the victim's team.
+func (f *fixture) TeamWebhook() string {
+	if f.teamWebhook == "" {
+		u := f.w.hooks.URL + "/" + f.w.unique("teamhook")
+		secret := f.w.unique("teamwhsecret-0123456789-")
+		h, err := f.api().CreateTeamWebhook(f.ctx, f.Team(), apogee.CreateWebhookRequest{URL: u, Secret: secret,
+			Events: []string{apogee.NotifyDeploymentBuilding}})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.teamWebhook = h.ID
+		f.mark(h.ID, u, secret)
+	}
+	return f.teamWebhook
+}
+
 // TeamMember is the email of a member (role member) of the victim's team.
 func (f *fixture) TeamMember() string {
 	if f.teamMember == "" {
@@ -85,7 +101,7 @@ func (f *fixture) JoinToken() string {
 }
 
 // teamSnapshot adds the victim's teams to a snapshot: each with its
-// members and pending invitations.
+// members, pending invitations and webhooks.
 func (f *fixture) teamSnapshot(put func(string, any), must func(error)) {
 	ctx := context.Background()
 	ts, err := f.w.store.Teams(ctx, f.w.owner.user.ID)
@@ -99,6 +115,19 @@ func (f *fixture) teamSnapshot(put func(string, any), must func(error)) {
 		must(err)
 		for _, i := range is {
 			put("team invite", []any{i.ID, i.Email, i.Role, i.Hash, i.ExpiresAt, i.AcceptedAt})
+		}
+		hs, err := f.w.store.ListTeamWebhooks(ctx, t.ID)
+		must(err)
+		for _, h := range hs {
+			// A team's webhooks hear every project of the team, so those of
+			// earlier rows get deliveries at any time: only the fixture's
+			// own one's last delivery is part of the snapshot (its test
+			// row changes it).
+			if h.ID == f.teamWebhook {
+				put("team webhook", []any{h.ID, h.URL, h.Secret, h.Events, h.LastStatus, h.LastAt, h.LastCode, h.LastError})
+			} else {
+				put("team webhook", []any{h.ID, h.URL, h.Secret, h.Events})
+			}
 		}
 		ps, err := f.w.store.ListProjects(ctx, t.ID)
 		must(err)

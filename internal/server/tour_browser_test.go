@@ -112,6 +112,11 @@ func TestEveryPageAtPhoneAndLaptopWidth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An open link (no email), which the signed-in tour may accept.
+	crewOpen, err := c.InviteToTeam(ctx, "crew", apogee.TeamInviteRequest{Role: "viewer"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.CreateProjectWith(ctx, apogee.CreateProjectRequest{Name: "crew-site", Team: "crew"}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +169,8 @@ func TestEveryPageAtPhoneAndLaptopWidth(t *testing.T) {
 		{route: "GET /{$}", path: "/?team=crew", ready: `//a[@href="/projects/crew-site"]`},
 		{route: "GET /teams", path: "/teams", ready: `#teams`},
 		{route: "GET /teams/{team}", path: "/teams/crew", ready: `#members`},
-		{route: "GET /teams/join", path: "/teams/join?token=" + url.QueryEscape(crewInvite.Token), ready: `//button[normalize-space()="Join team"]`},
+		{route: "GET /teams/join", path: "/teams/join?token=" + url.QueryEscape(crewOpen.Token), ready: `//button[normalize-space()="Join team"]`},
+		{route: "GET /teams/join", path: "/teams/join?token=" + url.QueryEscape(crewInvite.Token), ready: `#invite-other-account`},
 		{route: "GET /admin", path: "/admin", ready: `//h1`},
 		{route: "GET /admin/users", path: "/admin/users", ready: `//h1`},
 		{route: "GET /admin/projects", path: "/admin/projects", ready: `//h1`},

@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) apogee.Store) {
 		{"BlobHolds", testBlobHolds},
 		{"Sessions", testSessions},
 		{"Webhooks", testWebhooks},
+		{"TeamWebhooks", testTeamWebhooks},   // webhooks.go
 		{"GitRepos", testGitRepos},           // gitrepos.go
 		{"WebhookOutbox", testWebhookOutbox}, // outbox.go
 		{"Plans", testPlans}, {"DisableUser", testDisableUser}, {"Usage", testUsage}, {"ConcurrentBuildLimit", testConcurrentBuildLimit},
