@@ -746,8 +746,22 @@ func TestSignup(t *testing.T) {
 	if !u1.Admin || u2.Admin {
 		t.Fatalf("admin flags: first %v, second %v; want only the first", u1.Admin, u2.Admin)
 	}
+	wantSignedUp(t, e.svc, u2, "signed up")
 	if _, err := New(Config{Store: e.store, Services: e.svc, Signup: "maybe"}); err == nil {
 		t.Fatal("a bad sign-up mode was accepted")
+	}
+}
+
+// wantSignedUp fails unless u's audit log holds one entry: the sign-up
+// that made the account, recorded as a sign-in with detail.
+func wantSignedUp(t *testing.T, svc apogee.Services, u *apogee.User, detail string) {
+	t.Helper()
+	es, err := svc.Audit.Audit(as(u), apogee.AuditRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].Action != "signin" || es[0].Target != u.Email || es[0].Detail != detail || es[0].ClientAddr == "" {
+		t.Fatalf("%s's audit log = %+v; want one signin %q with the client's address", u.Email, es, detail)
 	}
 }
 

@@ -96,6 +96,7 @@ func (d *Dashboard) inviteSignupSubmit(w http.ResponseWriter, r *http.Request) e
 		return errorf("sign up by invitation: %w", err)
 	}
 	d.log.Info("signed up by invitation", "user", u.ID, "invite", inv.ID, "invited_by", inv.InvitedBy)
+	d.svc.Accounts.SignedIn(r.Context(), u, r.RemoteAddr, "signed up by invitation")
 	if err := d.startSession(w, r, u); err != nil {
 		return err
 	}

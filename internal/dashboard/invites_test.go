@@ -163,6 +163,7 @@ func TestInviteSignupFlow(t *testing.T) {
 			if err != nil || carol.Admin {
 				t.Fatalf("carol = %+v, %v", carol, err)
 			}
+			wantSignedUp(t, e.svc, carol, "signed up by invitation")
 			if got := e.pendingInvites(); len(got) != 0 {
 				t.Fatalf("the used invite is still pending: %v", got)
 			}

@@ -323,6 +323,7 @@ func (d *Dashboard) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 		return errorf("sign up: %w", err)
 	}
 	d.log.Info("signed up", "user", u.ID, "admin", u.Admin)
+	d.svc.Accounts.SignedIn(r.Context(), u, r.RemoteAddr, "signed up")
 	if err := d.startSession(w, r, u); err != nil {
 		return err
 	}
