@@ -512,7 +512,7 @@ func (l *Log) device(ua string) string {
 // with a few kilobytes of tables: a parser that builds a trie of the
 // browsers it knows (go-useragent's keeps 166,000 objects, 5 MB) is
 // marked by the garbage collector on every cycle, which cost the edge 3%
-// of its CPU (BenchmarkServeAccess, bench/edge.sh). A client that is no
+// of its CPU (perf, gctrace and bench/edge.sh). A client that is no
 // browser and no known bot (curl, Wget, python-requests, Go-http-client:
 // no "Mozilla/" product and no device) is counted as a bot too, as
 // Plausible and Vercel count automated clients apart from people.
