@@ -94,20 +94,13 @@ func testTeamWebhookEndToEnd(t *testing.T, cfg Config) {
 		t.Fatal("no delivery to the team's webhook within 20 s")
 	}
 	// Every delivery queued is sent or given up: then count them.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitUntil(t, 20*time.Second, "empty webhook outbox", func() bool {
 		n, err := s.Store().PendingWebhookDeliveries(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d webhook deliveries still pending after 20 s", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return n == 0
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 1 {
@@ -133,20 +126,16 @@ func testTeamWebhookEndToEnd(t *testing.T, cfg Config) {
 		t.Errorf("delivery body = %s; want deployment.ready of team-site (team acme), deployment %s", r.body, d.Deployment.ID)
 	}
 	// The outcome is recorded right after the delivery leaves the outbox.
-	for {
+	var h apogee.WebhookView
+	waitUntil(t, 20*time.Second, "recorded delivery of the team webhook", func() bool {
 		hs, err := owner.ListTeamWebhooks(ctx, "acme")
 		if err != nil || len(hs) != 1 {
 			t.Fatalf("the team's webhooks: %+v, %v", hs, err)
 		}
-		if h := hs[0]; h.LastAt != nil {
-			if h.LastStatus != apogee.DeliveryOK || h.LastCode != 200 {
-				t.Errorf("the team webhook's last delivery: %s %d %q; want ok 200", h.LastStatus, h.LastCode, h.LastError)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the team webhook's delivery was not recorded within 20 s")
-		}
-		time.Sleep(20 * time.Millisecond)
+		h = hs[0]
+		return h.LastAt != nil
+	})
+	if h.LastStatus != apogee.DeliveryOK || h.LastCode != 200 {
+		t.Errorf("the team webhook's last delivery: %s %d %q; want ok 200", h.LastStatus, h.LastCode, h.LastError)
 	}
 }
